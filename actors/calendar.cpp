@@ -1,0 +1,74 @@
+// The calendar actor: the sync state of one user's CRM calendar.
+//
+// Loads its record from the sync family when activated (no record means
+// sync was never enabled: state "disabled") and answers with its status.
+// The two-way sync state machine (R13-R21) attaches here.
+#include "actors/entities.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "common/log.hpp"
+#include "storage/codec.hpp"
+#include "storage/keys.hpp"
+
+namespace crmsync::actors {
+
+struct calendar_state {
+  static inline const char* name = "calendar";
+  std::shared_ptr<const actor_env> env;
+  calendar_status status;
+};
+
+calendar_actor::behavior_type
+calendar(calendar_actor::stateful_pointer<calendar_state> self, tenant_id org,
+         user_id user, std::shared_ptr<const actor_env> env) {
+  auto& st = self->state;
+  st.env = std::move(env);
+  st.status.org = org;
+  st.status.user = user;
+  std::string value;
+  bool found = false;
+  auto key = storage::keys::sync_state(org, user, entity_kind::calendar);
+  if (auto err = st.env->db->get(storage::column::sync, key, value, found)) {
+    log::error("calendar " + user.str() + ": cannot load: "
+               + self->system().render(err));
+    self->quit(err);
+  } else if (found && !storage::codec::decode(value, st.status)) {
+    log::error("calendar " + user.str() + ": corrupt state record");
+    self->quit(make_crm_error(crm_errc::storage_failure, "storage_failure",
+                              "corrupt calendar record"));
+  }
+  using namespace crmsync::atom;
+  return {
+    [=](status_request&) -> calendar_status { return self->state.status; },
+    [=](passivate_atom) -> bool {
+      self->quit();
+      return true;
+    },
+  };
+}
+
+calendar_actor spawn_calendar(caf::actor_system& sys, tenant_id org,
+                              user_id user,
+                              std::shared_ptr<const actor_env> env) {
+  return sys.spawn(calendar, org, user, std::move(env));
+}
+
+caf::actor spawn_entity(caf::actor_system& sys, const entity_key& key,
+                        std::shared_ptr<const actor_env> env) {
+  switch (key.kind) {
+    case entity_kind::tenant:
+      return caf::actor_cast<caf::actor>(
+        spawn_tenant(sys, key.tenant, std::move(env)));
+    case entity_kind::mailbox:
+      return caf::actor_cast<caf::actor>(
+        spawn_mailbox(sys, key.tenant, key.user, std::move(env)));
+    default:
+      return caf::actor_cast<caf::actor>(
+        spawn_calendar(sys, key.tenant, key.user, std::move(env)));
+  }
+}
+
+} // namespace crmsync::actors

@@ -1,0 +1,216 @@
+#include "actors/directory.hpp"
+
+#include <map>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/response_promise.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/entities.hpp"
+#include "common/log.hpp"
+#include "protocol/type_ids.hpp"
+
+namespace crmsync::actors {
+
+namespace {
+
+using namespace crmsync::atom;
+
+struct pending_message {
+  caf::message msg;
+  caf::response_promise rp;
+};
+
+struct slot {
+  caf::actor handle;
+  caf::actor_clock::time_point last_active;
+  uint64_t messages = 0;
+  bool stopping = false;
+  std::vector<pending_message> buffer;
+};
+
+struct directory_state {
+  static inline const char* name = "directory";
+  std::shared_ptr<const actor_env> env;
+  directory_config cfg;
+  std::map<entity_key, slot> slots;
+  std::map<caf::actor_addr, entity_key> by_addr;
+  kind_stats stats[entity_kind_count];
+};
+
+using dir_ptr = caf::stateful_actor<directory_state>*;
+
+kind_stats& stats_of(dir_ptr self, entity_kind k) {
+  return self->state.stats[static_cast<size_t>(k)];
+}
+
+slot& activate(dir_ptr self, const entity_key& key) {
+  auto& st = self->state;
+  auto handle = spawn_entity(self->system(), key, st.env);
+  self->monitor(handle);
+  auto& s = st.slots[key];
+  s.handle = handle;
+  s.last_active = self->clock().now();
+  s.stopping = false;
+  st.by_addr[handle.address()] = key;
+  auto& ks = stats_of(self, key.kind);
+  ++ks.activations;
+  ++ks.live;
+  return s;
+}
+
+void deliver(dir_ptr self, slot& s, caf::message msg,
+             caf::response_promise rp) {
+  s.last_active = self->clock().now();
+  ++s.messages;
+  rp.delegate(s.handle, std::move(msg));
+}
+
+void route(dir_ptr self, const entity_key& key, caf::message msg,
+           caf::response_promise rp) {
+  auto i = self->state.slots.find(key);
+  if (i == self->state.slots.end()) {
+    auto& s = activate(self, key);
+    deliver(self, s, std::move(msg), std::move(rp));
+    return;
+  }
+  if (i->second.stopping) {
+    // Held until the old instance is gone, then replayed in order.
+    i->second.buffer.push_back({std::move(msg), std::move(rp)});
+    return;
+  }
+  deliver(self, i->second, std::move(msg), std::move(rp));
+}
+
+void replay_buffer(dir_ptr self, slot& s) {
+  auto buffered = std::move(s.buffer);
+  s.buffer.clear();
+  for (auto& p : buffered)
+    deliver(self, s, std::move(p.msg), std::move(p.rp));
+}
+
+// Asks the entity to stop; it stays addressable (buffering) until it is down.
+bool begin_passivation(dir_ptr self, const entity_key& key) {
+  auto i = self->state.slots.find(key);
+  if (i == self->state.slots.end() || i->second.stopping)
+    return false;
+  i->second.stopping = true;
+  auto handle = i->second.handle;
+  self->request(handle, self->state.cfg.stop_timeout, passivate_atom_v)
+    .then(
+      [=](bool agreed) {
+        if (agreed)
+          return; // the down message completes the passivation
+        auto j = self->state.slots.find(key);
+        if (j != self->state.slots.end() && j->second.handle == handle) {
+          j->second.stopping = false;
+          replay_buffer(self, j->second);
+        }
+      },
+      [=](caf::error& err) {
+        // An entity that cannot answer is stopped by force; the down message
+        // then reactivates it if anything is waiting.
+        log::warn("directory: passivation of " + std::string{to_string(key.kind)}
+                  + " " + key.tenant.str() + " failed: "
+                  + self->system().render(err));
+        self->send_exit(handle, caf::exit_reason::kill);
+      });
+  return true;
+}
+
+void on_down(dir_ptr self, const caf::down_msg& dm) {
+  auto& st = self->state;
+  auto a = st.by_addr.find(dm.source);
+  if (a == st.by_addr.end())
+    return;
+  auto key = a->second;
+  st.by_addr.erase(a);
+  auto i = st.slots.find(key);
+  if (i == st.slots.end())
+    return;
+  auto& ks = stats_of(self, key.kind);
+  --ks.live;
+  if (i->second.stopping)
+    ++ks.passivations;
+  else
+    log::warn("directory: " + std::string{to_string(key.kind)} + " "
+              + key.tenant.str() + " stopped unexpectedly: "
+              + self->system().render(dm.reason));
+  auto buffered = std::move(i->second.buffer);
+  st.slots.erase(i);
+  if (buffered.empty())
+    return;
+  auto& s = activate(self, key);
+  for (auto& p : buffered)
+    deliver(self, s, std::move(p.msg), std::move(p.rp));
+}
+
+void sweep(dir_ptr self) {
+  auto now = self->clock().now();
+  std::vector<entity_key> idle;
+  for (auto& [key, s] : self->state.slots)
+    if (!s.stopping && now - s.last_active >= self->state.cfg.idle_timeout)
+      idle.push_back(key);
+  for (auto& key : idle)
+    begin_passivation(self, key);
+}
+
+caf::behavior directory(dir_ptr self, std::shared_ptr<const actor_env> env,
+                        directory_config cfg) {
+  self->state.env = std::move(env);
+  self->state.cfg = cfg;
+  for (size_t k = 0; k < entity_kind_count; ++k)
+    self->state.stats[k].kind = static_cast<entity_kind>(k);
+  self->set_down_handler([=](caf::down_msg& dm) { on_down(self, dm); });
+  self->set_exit_handler([=](caf::exit_msg& em) {
+    // Take the entities down with the directory (node shutdown).
+    for (auto& [key, s] : self->state.slots)
+      self->send_exit(s.handle, em.reason);
+    self->quit(em.reason);
+  });
+  self->delayed_send(self, cfg.sweep_interval, sweep_atom_v);
+  return {
+    [=](route_atom, const entity_key& key, caf::message& msg) {
+      auto rp = self->make_response_promise();
+      route(self, key, std::move(msg), rp);
+      return rp;
+    },
+    [=](passivate_atom, const entity_key& key) -> bool {
+      return begin_passivation(self, key);
+    },
+    [=](stats_atom) -> directory_stats {
+      directory_stats out;
+      out.idle_timeout_ms = self->state.cfg.idle_timeout.count();
+      for (auto& ks : self->state.stats)
+        out.kinds.push_back(ks);
+      auto now = self->clock().now();
+      for (auto& [key, s] : self->state.slots) {
+        live_actor la;
+        la.key = key;
+        la.idle_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       now - s.last_active)
+                       .count();
+        la.messages = s.messages;
+        la.stopping = s.stopping;
+        out.live.push_back(la);
+      }
+      return out;
+    },
+    [=](sweep_atom) {
+      sweep(self);
+      self->delayed_send(self, self->state.cfg.sweep_interval, sweep_atom_v);
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_directory(caf::actor_system& sys,
+                           std::shared_ptr<const actor_env> env,
+                           directory_config cfg) {
+  return sys.spawn(directory, std::move(env), cfg);
+}
+
+} // namespace crmsync::actors

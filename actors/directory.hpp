@@ -1,0 +1,34 @@
+// The directory: activation, routing and passivation of virtual actors.
+//
+// One per node. Callers send `(route_atom, entity_key, message)`; the
+// directory activates the addressed tenant, mailbox or calendar actor if
+// needed (its state comes from RocksDB) and delegates the message, so the
+// entity answers the caller directly. Every `sweep_interval` it asks
+// entities idle for `idle_timeout` to passivate; while one is stopping,
+// messages for it are buffered and handed to its next activation, so at
+// most one instance of an entity exists at any time and nothing is lost.
+// Also answers `stats_atom` (directory_stats) and `(passivate_atom, key)`.
+#pragma once
+
+#include <chrono>
+#include <memory>
+
+#include <caf/actor.hpp>
+#include <caf/fwd.hpp>
+
+#include "actors/env.hpp"
+
+namespace crmsync::actors {
+
+struct directory_config {
+  std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
+  std::chrono::milliseconds sweep_interval{std::chrono::seconds(5)};
+  /// How long an entity gets to answer a passivation request.
+  std::chrono::milliseconds stop_timeout{std::chrono::seconds(10)};
+};
+
+caf::actor spawn_directory(caf::actor_system& sys,
+                           std::shared_ptr<const actor_env> env,
+                           directory_config cfg);
+
+} // namespace crmsync::actors

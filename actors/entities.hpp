@@ -1,0 +1,33 @@
+// Spawning the virtual actors the directory activates.
+//
+// Each entity loads its state from RocksDB when it starts and is the single
+// writer of its keys; each answers passivate_atom by agreeing and quitting
+// (state is persisted before every reply, so there is nothing to flush).
+#pragma once
+
+#include <memory>
+
+#include <caf/actor.hpp>
+#include <caf/fwd.hpp>
+
+#include "actors/env.hpp"
+#include "protocol/interfaces.hpp"
+
+namespace crmsync::actors {
+
+tenant_actor spawn_tenant(caf::actor_system& sys, tenant_id id,
+                          std::shared_ptr<const actor_env> env);
+
+mailbox_actor spawn_mailbox(caf::actor_system& sys, tenant_id org,
+                            user_id user,
+                            std::shared_ptr<const actor_env> env);
+
+calendar_actor spawn_calendar(caf::actor_system& sys, tenant_id org,
+                              user_id user,
+                              std::shared_ptr<const actor_env> env);
+
+/// Spawns the entity a key addresses, as a dynamically typed handle.
+caf::actor spawn_entity(caf::actor_system& sys, const entity_key& key,
+                        std::shared_ptr<const actor_env> env);
+
+} // namespace crmsync::actors

@@ -1,0 +1,12 @@
+# crmsyncctl: the one-shot admin console (bin/crmsyncctl.cpp, bin/ctl/).
+# Included from bin/CMakeLists.txt. The formatting helpers are compiled again
+# into ctl_tests (tests/ctl/ctl.cmake), so this snippet defines no library.
+add_executable(crmsyncctl
+  ${CMAKE_CURRENT_LIST_DIR}/crmsyncctl.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/ctl/commands.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/ctl/format.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/ctl/render.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/ctl/table.cpp)
+target_include_directories(crmsyncctl PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+target_link_libraries(crmsyncctl
+  PRIVATE crmsync_http_client CLI11::CLI11 simdjson::simdjson)

@@ -1,0 +1,180 @@
+// crmsyncd: one node of the crmsync backend.
+//
+// Opens RocksDB, starts the actor system and its directory, serves HTTP,
+// and on SIGTERM/SIGINT shuts down in order: stop accepting, let requests
+// in flight finish, stop HTTP, stop the actors, flush storage, exit 0.
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <pthread.h>
+#include <sys/stat.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/send.hpp>
+
+#include "actors/directory.hpp"
+#include "bin/node_config.hpp"
+#include "common/clock.hpp"
+#include "common/crypto.hpp"
+#include "common/log.hpp"
+#include "common/work_pool.hpp"
+#include "http/api.hpp"
+#include "http/server.hpp"
+#include "protocol/type_ids.hpp"
+#include "storage/db.hpp"
+
+namespace {
+
+using namespace crmsync;
+
+constexpr const char* version = "0.1.0";
+
+// The service admin token: configured, or kept in DATA_DIR/admin.token
+// (created on first start, readable by the owner only).
+bool resolve_admin_token(node_config& cfg) {
+  if (!cfg.admin_token.empty())
+    return true;
+  auto path = cfg.data_dir + "/admin.token";
+  std::ifstream in{path};
+  if (in && std::getline(in, cfg.admin_token) && !cfg.admin_token.empty()) {
+    log::info("admin token read from " + path);
+    return true;
+  }
+  cfg.admin_token = crypto::random_token(32);
+  auto old = ::umask(077);
+  std::ofstream out{path, std::ios::trunc};
+  out << cfg.admin_token << '\n';
+  out.close();
+  ::umask(old);
+  if (!out) {
+    log::error("cannot write " + path);
+    return false;
+  }
+  log::info("generated an admin token in " + path);
+  return true;
+}
+
+int run(node_config cfg) {
+  log::level lvl;
+  if (log::parse_level(cfg.log_level, lvl))
+    log::set_level(lvl);
+  if (!crypto::init()) {
+    log::error("libsodium failed to initialise");
+    return 1;
+  }
+  // Signals are taken synchronously by the main thread only.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  ::mkdir(cfg.data_dir.c_str(), 0700);
+  storage::db_options dbo;
+  dbo.path = cfg.data_dir + "/rocksdb";
+  dbo.sync_writes = cfg.sync_writes;
+  auto opened = storage::db::open(dbo);
+  if (!opened) {
+    api_error e = to_api_error(opened.error());
+    log::error("storage: " + e.message);
+    return 1;
+  }
+  std::unique_ptr<storage::db> db = std::move(*opened);
+  if (!resolve_admin_token(cfg))
+    return 1;
+
+  caf::actor_system_config caf_cfg;
+  register_types(caf_cfg);
+  caf_cfg.set("scheduler.max-threads", cfg.actor_threads);
+  auto sys = std::make_unique<caf::actor_system>(caf_cfg);
+
+  auto env = std::make_shared<actors::actor_env>();
+  env->db = db.get();
+  env->now_ms = [] { return system_now_ms(); };
+  env->random_id = [] {
+    uint64_t id;
+    do {
+      id = crypto::random_u64();
+    } while (id == 0);
+    return id;
+  };
+  actors::directory_config dcfg;
+  dcfg.idle_timeout = std::chrono::seconds(cfg.idle_timeout_s);
+  dcfg.sweep_interval
+    = cfg.sweep_interval_ms > 0
+        ? std::chrono::milliseconds(cfg.sweep_interval_ms)
+        : std::min<std::chrono::milliseconds>(dcfg.idle_timeout / 4,
+                                              std::chrono::seconds(5));
+  auto directory = actors::spawn_directory(*sys, env, dcfg);
+
+  // Threads that spawn actors must be joined before ~actor_system: CAF 0.17
+  // hangs in its destructor while such a foreign thread is still alive.
+  auto blocking = std::make_unique<work_pool>(1);
+  http::api_config acfg;
+  acfg.admin_token = cfg.admin_token;
+  acfg.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
+  http::node_info info{cfg.node_id, version, "", cfg.data_dir,
+                       system_now_ms()};
+  http::server_config scfg;
+  scfg.host = cfg.listen_host;
+  scfg.port = cfg.listen_port;
+  scfg.threads = cfg.http_threads;
+  scfg.max_body_bytes = cfg.max_body_bytes;
+  // The server is created before the actors' users of its responders and
+  // destroyed after the actor system (see the shutdown sequence below).
+  std::shared_ptr<http::api> api;
+  auto server = std::make_unique<http::server>(
+    scfg, [&api](http::request&& req, http::responder_ptr r) {
+      api->handle(std::move(req), std::move(r));
+    });
+  std::string err;
+  if (!server->bind(err)) {
+    log::error(err);
+    caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
+    return 1;
+  }
+  auto bound = scfg.host + ":" + std::to_string(server->port());
+  info.listen = bound;
+  // Set before run(): the I/O threads only read it afterwards.
+  api = std::make_shared<http::api>(*sys, directory, *db, *blocking, acfg,
+                                    info);
+  auto* srv = server.get();
+  api->set_server_stats([srv] { return srv->stats(); });
+  server->run();
+  std::printf("crmsyncd listening on http://%s\n", bound.c_str());
+  std::fflush(stdout);
+  log::info("node " + cfg.node_id + " serving on " + bound + ", data in "
+            + cfg.data_dir);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  log::info(std::string{"received "} + (sig == SIGINT ? "SIGINT" : "SIGTERM")
+            + ", shutting down");
+  api->set_ready(false);
+  server->stop_accepting();
+  if (!server->wait_idle(std::chrono::milliseconds(cfg.shutdown_grace_ms)))
+    log::warn("requests still in flight after the grace period");
+  server->stop();
+  blocking.reset();
+  caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
+  sys->await_all_actors_done();
+  sys.reset();
+  if (auto ferr = db->flush())
+    log::error("flush failed: " + to_api_error(ferr).message);
+  db.reset();
+  log::info("stopped cleanly");
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  int exit_code = -1;
+  auto cfg = crmsync::parse_node_config(argc, argv, exit_code);
+  if (exit_code >= 0)
+    return exit_code;
+  return run(std::move(cfg));
+}

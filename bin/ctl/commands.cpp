@@ -1,0 +1,249 @@
+#include "ctl/commands.hpp"
+
+#include "ctl/format.hpp"
+#include "ctl/render.hpp"
+#include "http/client.hpp"
+
+#include <simdjson.h>
+
+#include <cstdint>
+#include <iostream>
+#include <utility>
+#include <vector>
+
+namespace crmsync::ctl {
+
+namespace dom = simdjson::dom;
+
+namespace {
+
+const std::string api_root = "/admin/v1";
+
+using query = std::vector<std::pair<std::string, std::string>>;
+
+void complain(const std::string& message) {
+  std::cerr << "crmsyncctl: " << message << '\n';
+}
+
+// Prints a body as received, ending the output with a newline.
+void print_raw(const std::string& body) {
+  std::cout << body;
+  if (body.empty() || body.back() != '\n')
+    std::cout << '\n';
+}
+
+// One connection to the node for the duration of a command.
+class session {
+public:
+  explicit session(const global_options& g) : options_(g) {}
+
+  /// GETs `target`; returns exit_ok with the body of a 2xx answer, or an
+  /// exit code after telling the user what went wrong.
+  int get(const std::string& target, std::string& body) {
+    if (!client_) {
+      std::string host, err;
+      std::uint16_t port = 0;
+      if (!http::parse_base_url(options_.node, host, port, err)) {
+        complain("bad --node: " + err);
+        return exit_usage;
+      }
+      client_.emplace(std::move(host), port);
+    }
+    http::header_list headers{
+        {"Authorization", "Bearer " + options_.token},
+        {"Accept", "application/json"},
+        {"User-Agent", "crmsyncctl"},
+    };
+    http::client_response res;
+    std::string err;
+    if (!client_->request("GET", target, "", headers, res, err)) {
+      complain("cannot reach node at " + options_.node + ": " + err);
+      return exit_unreachable;
+    }
+    if (res.status >= 200 && res.status < 300) {
+      body = std::move(res.body);
+      return exit_ok;
+    }
+    return report_failure(target, res);
+  }
+
+  /// get() and parse; the element lives until the next call.
+  int get_json(const std::string& target, std::string& body,
+               dom::element& doc) {
+    if (int rc = get(target, body); rc != exit_ok)
+      return rc;
+    std::string err;
+    if (!parse_json(parser_, body, doc, err)) {
+      complain("the node sent a response that is not valid JSON (" + err +
+               ") for GET " + target);
+      return exit_failure;
+    }
+    return exit_ok;
+  }
+
+private:
+  static int report_failure(const std::string& target,
+                            const http::client_response& res) {
+    api_error e = parse_api_error(res.body);
+    if (res.status == 401) {
+      complain("the node refused the admin token (401); pass --token or set "
+               "CRMSYNC_ADMIN_TOKEN");
+      return exit_unauthorized;
+    }
+    if (res.status == 404) {
+      complain("not found: " +
+               (e.message.empty() ? "GET " + target : e.message));
+      return exit_not_found;
+    }
+    std::string detail = e.message.empty() ? "(no error message)" : e.message;
+    if (!e.code.empty() || !e.field.empty()) {
+      detail += " [";
+      if (!e.code.empty())
+        detail += e.code;
+      if (!e.field.empty())
+        detail += (e.code.empty() ? "field " : ", field ") + e.field;
+      detail += ']';
+    }
+    complain("the node answered HTTP " + std::to_string(res.status) +
+             " for GET " + target + ": " + detail);
+    return exit_failure;
+  }
+
+  const global_options& options_;
+  std::optional<http::client> client_;
+  dom::parser parser_;
+};
+
+int unexpected(const std::string& what, const std::string& target) {
+  complain("unexpected response to GET " + target + ": " + what);
+  return exit_failure;
+}
+
+// Commands that fetch one object and print it.
+template <class Render>
+int show_one(const global_options& g, const std::string& target,
+             Render render) {
+  session s(g);
+  std::string body;
+  dom::element doc;
+  if (int rc = s.get_json(target, body, doc); rc != exit_ok)
+    return rc;
+  if (!doc.is_object())
+    return unexpected("expected a JSON object", target);
+  if (g.json)
+    print_raw(body);
+  else
+    std::cout << render(doc);
+  return exit_ok;
+}
+
+// Describes one paged listing (tenants, events).
+struct listing {
+  std::string path;
+  query params; // fixed parameters; limit and cursor are added here
+  table rows;
+  void (*add_rows)(dom::array, table&);
+  const char* empty_text;
+};
+
+// Fetches one page or, with --all, every page by following next_cursor.
+int show_list(const global_options& g, const list_options& l, listing spec) {
+  session s(g);
+  std::vector<std::string> json_items;
+  std::string cursor;
+  bool more = false;
+  for (;;) {
+    query params = spec.params;
+    if (l.limit)
+      params.emplace_back("limit", std::to_string(*l.limit));
+    params.emplace_back("cursor", cursor);
+    std::string target = with_query(spec.path, params);
+
+    std::string body;
+    dom::element doc;
+    if (int rc = s.get_json(target, body, doc); rc != exit_ok)
+      return rc;
+    dom::array items;
+    if (doc["items"].get_array().get(items) != simdjson::SUCCESS)
+      return unexpected("no \"items\" array", target);
+    if (g.json && !l.all) {
+      print_raw(body);
+      return exit_ok;
+    }
+    if (g.json) {
+      for (dom::element item : items)
+        json_items.push_back(simdjson::to_string(item));
+    } else {
+      spec.add_rows(items, spec.rows);
+    }
+
+    std::string_view next;
+    if (doc["next_cursor"].get_string().get(next) != simdjson::SUCCESS ||
+        next.empty())
+      break;
+    if (!l.all) {
+      more = true;
+      break;
+    }
+    if (next == cursor)
+      return unexpected("next_cursor did not advance", target);
+    cursor = std::string(next);
+  }
+
+  if (g.json) {
+    // --all --json: every page's items in one document.
+    std::string out = "{\"items\":[";
+    for (std::size_t i = 0; i < json_items.size(); ++i) {
+      if (i > 0)
+        out += ',';
+      out += json_items[i];
+    }
+    out += "],\"next_cursor\":null}";
+    print_raw(out);
+    return exit_ok;
+  }
+  if (spec.rows.empty())
+    std::cout << spec.empty_text << '\n';
+  else
+    std::cout << spec.rows.render();
+  if (more)
+    std::cerr << "(more results on the node; use --all to list them all)\n";
+  return exit_ok;
+}
+
+} // namespace
+
+int cmd_status(const global_options& g) {
+  return show_one(g, api_root + "/status", render_status);
+}
+
+int cmd_actors(const global_options& g) {
+  return show_one(g, api_root + "/actors", render_actors);
+}
+
+int cmd_tenants(const global_options& g, const list_options& l) {
+  return show_list(
+      g, l,
+      listing{api_root + "/tenants", {}, tenants_table(), add_tenant_rows,
+              "no tenants"});
+}
+
+int cmd_tenant(const global_options& g, const std::string& id) {
+  return show_one(g, api_root + "/tenants/" + url_encode(id), render_tenant);
+}
+
+int cmd_user(const global_options& g, const std::string& id) {
+  return show_one(g, api_root + "/users/" + url_encode(id), render_user);
+}
+
+int cmd_events(const global_options& g, const std::string& user,
+               const list_options& l) {
+  return show_list(g, l,
+                   listing{api_root + "/users/" + url_encode(user) + "/events",
+                           {{"from", l.from}, {"to", l.to}},
+                           events_table(),
+                           add_event_rows,
+                           "no events"});
+}
+
+} // namespace crmsync::ctl

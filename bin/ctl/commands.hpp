@@ -1,0 +1,44 @@
+// The one-shot commands of crmsyncctl: each sends GET requests to the node's
+// admin API, prints a table (or the raw JSON with --json) on stdout, reports
+// failures on stderr and returns the process exit code.
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace crmsync::ctl {
+
+/// Process exit codes; scripts rely on these.
+enum exit_code : int {
+  exit_ok = 0,
+  exit_failure = 1,     // unexpected status, bad JSON, other errors
+  exit_usage = 2,       // bad command line, missing token, bad --node
+  exit_unreachable = 3, // connect/read/write failed or timed out
+  exit_unauthorized = 4,
+  exit_not_found = 5,
+};
+
+struct global_options {
+  std::string node = "http://127.0.0.1:8080";
+  std::string token;
+  bool json = false;
+};
+
+/// Options of the paged commands (tenants, events).
+struct list_options {
+  std::optional<int> limit;
+  bool all = false;
+  std::string from; // events only, RFC 3339
+  std::string to;
+};
+
+int cmd_status(const global_options& g);
+int cmd_actors(const global_options& g);
+int cmd_tenants(const global_options& g, const list_options& l);
+int cmd_tenant(const global_options& g, const std::string& id);
+/// `id` is a user id or an e-mail address.
+int cmd_user(const global_options& g, const std::string& id);
+int cmd_events(const global_options& g, const std::string& user,
+               const list_options& l);
+
+} // namespace crmsync::ctl

@@ -1,0 +1,115 @@
+#include "bin/node_config.hpp"
+
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+namespace crmsync {
+
+bool split_host_port(const std::string& s, std::string& host,
+                     uint16_t& port) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == s.size())
+    return false;
+  host = s.substr(0, colon);
+  if (host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  auto p = s.substr(colon + 1);
+  if (p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  auto n = std::stoul(p);
+  if (n > 65535)
+    return false;
+  port = static_cast<uint16_t>(n);
+  return !host.empty();
+}
+
+node_config parse_node_config(int argc, char** argv, int& exit_code) {
+  node_config c;
+  exit_code = -1;
+  CLI::App app{"crmsyncd - one node of the crmsync backend (CRM <-> Office "
+               "365).\nEvery option can also be set as CRMSYNC_<NAME> in the "
+               "environment (e.g. CRMSYNC_LISTEN) or in the --config file "
+               "(INI/TOML, 'name = value').",
+               "crmsyncd"};
+  app.set_config("--config", "", "read options from this file");
+  auto add = [&](const char* flag, auto& var, const char* env,
+                 const char* help) {
+    return app.add_option(flag, var, help)->envname(env)->capture_default_str();
+  };
+  add("--listen", c.listen, "CRMSYNC_LISTEN",
+      "HOST:PORT of the HTTP listener (port 0 picks a free one)");
+  add("--data-dir", c.data_dir, "CRMSYNC_DATA_DIR", "RocksDB data directory");
+  add("--public-url", c.public_url, "CRMSYNC_PUBLIC_URL",
+      "how Microsoft reaches this node (webhooks, redirects)");
+  add("--graph-base-url", c.graph_base_url, "CRMSYNC_GRAPH_BASE_URL",
+      "Microsoft Graph base URL");
+  add("--login-base-url", c.login_base_url, "CRMSYNC_LOGIN_BASE_URL",
+      "Microsoft identity platform base URL");
+  add("--graph-ca-file", c.graph_ca_file, "CRMSYNC_GRAPH_CA_FILE",
+      "extra CA certificate trusted for Graph and the identity platform");
+  add("--client-id", c.client_id, "CRMSYNC_CLIENT_ID",
+      "the app's Microsoft Entra client id");
+  add("--client-secret", c.client_secret, "CRMSYNC_CLIENT_SECRET",
+      "the app's client secret");
+  add("--admin-token", c.admin_token, "CRMSYNC_ADMIN_TOKEN",
+      "service admin token; if unset, one is generated and kept in "
+      "DATA_DIR/admin.token");
+  add("--node-id", c.node_id, "CRMSYNC_NODE_ID", "this node's id");
+  add("--cluster-listen", c.cluster_listen, "CRMSYNC_CLUSTER_LISTEN",
+      "HOST:PORT for cluster traffic (not available yet)");
+  add("--peers", c.peers, "CRMSYNC_PEERS",
+      "ID=HOST:PORT,... of the other nodes (not available yet)");
+  add("--log-level", c.log_level, "CRMSYNC_LOG_LEVEL",
+      "debug, info, warn or error")
+    ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  add("--idle-timeout", c.idle_timeout_s, "CRMSYNC_IDLE_TIMEOUT",
+      "seconds before an idle actor is passivated")
+    ->check(CLI::Range(int64_t{1}, int64_t{86400 * 7}));
+  add("--sweep-interval-ms", c.sweep_interval_ms, "CRMSYNC_SWEEP_INTERVAL_MS",
+      "how often idle actors are looked for (0: automatic)")
+    ->check(CLI::Range(int64_t{0}, int64_t{3600000}));
+  add("--request-timeout-ms", c.request_timeout_ms,
+      "CRMSYNC_REQUEST_TIMEOUT_MS", "how long a request may wait for actors")
+    ->check(CLI::Range(int64_t{100}, int64_t{600000}));
+  add("--shutdown-grace-ms", c.shutdown_grace_ms, "CRMSYNC_SHUTDOWN_GRACE_MS",
+      "how long shutdown waits for requests in flight")
+    ->check(CLI::Range(int64_t{0}, int64_t{600000}));
+  add("--max-body-bytes", c.max_body_bytes, "CRMSYNC_MAX_BODY_BYTES",
+      "largest accepted request body (413 beyond)")
+    ->check(CLI::Range(uint64_t{1024}, uint64_t{64} << 20));
+  add("--http-threads", c.http_threads, "CRMSYNC_HTTP_THREADS",
+      "HTTP I/O threads")
+    ->check(CLI::Range(uint64_t{1}, uint64_t{64}));
+  add("--actor-threads", c.actor_threads, "CRMSYNC_ACTOR_THREADS",
+      "actor scheduler threads")
+    ->check(CLI::Range(uint64_t{1}, uint64_t{64}));
+  app.add_flag("--sync-writes", c.sync_writes,
+               "fsync the WAL before acknowledging each write")
+    ->envname("CRMSYNC_SYNC_WRITES");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    exit_code = app.exit(e) == 0 ? 0 : 2;
+    return c;
+  }
+  if (!split_host_port(c.listen, c.listen_host, c.listen_port)) {
+    std::cerr << "crmsyncd: --listen must be HOST:PORT, got '" << c.listen
+              << "'\n";
+    exit_code = 2;
+    return c;
+  }
+  if (!c.cluster_listen.empty() || !c.peers.empty()) {
+    std::cerr << "crmsyncd: clustering (--cluster-listen, --peers) is not "
+                 "available in this version; run a single node\n";
+    exit_code = 2;
+    return c;
+  }
+  if (c.data_dir.empty()) {
+    std::cerr << "crmsyncd: --data-dir must not be empty\n";
+    exit_code = 2;
+  }
+  return c;
+}
+
+} // namespace crmsync

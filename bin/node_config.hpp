@@ -1,0 +1,48 @@
+// crmsyncd's configuration: defaults, then config file, then environment
+// (CRMSYNC_*), then flags; parsed with CLI11. Read once at start-up.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace crmsync {
+
+struct node_config {
+  std::string config_file;
+  std::string listen = "127.0.0.1:8080";
+  std::string data_dir = "data";
+  std::string public_url;
+  std::string graph_base_url = "https://graph.microsoft.com/v1.0";
+  std::string login_base_url = "https://login.microsoftonline.com";
+  std::string graph_ca_file;
+  std::string client_id;
+  std::string client_secret;
+  std::string admin_token;
+  std::string node_id = "n1";
+  std::string cluster_listen;
+  std::string peers;
+  std::string log_level = "info";
+  int64_t idle_timeout_s = 300;
+  int64_t sweep_interval_ms = 0; ///< 0 = idle_timeout / 4, capped at 5 s
+  int64_t request_timeout_ms = 10000;
+  int64_t shutdown_grace_ms = 10000;
+  uint64_t max_body_bytes = 1u << 20;
+  uint64_t http_threads = 2;
+  uint64_t actor_threads = 2;
+  bool sync_writes = false;
+
+  // Derived from `listen`.
+  std::string listen_host;
+  uint16_t listen_port = 0;
+};
+
+/// Parses argv; on --help prints usage and sets `exit_code` to 0, on error
+/// prints the reason and sets it to 2; otherwise leaves it at -1.
+node_config parse_node_config(int argc, char** argv, int& exit_code);
+
+/// Splits "HOST:PORT" ("[v6]:PORT" too); false if malformed.
+bool split_host_port(const std::string& s, std::string& host,
+                     uint16_t& port);
+
+} // namespace crmsync

@@ -1,0 +1,69 @@
+#include "common/crypto.hpp"
+
+#include <cstdint>
+#include <sodium.h>
+#include <stdexcept>
+#include <vector>
+
+namespace crmsync::crypto {
+
+bool init() {
+  return sodium_init() >= 0;
+}
+
+std::string random_token(size_t n_bytes) {
+  std::vector<unsigned char> raw(n_bytes);
+  randombytes_buf(raw.data(), raw.size());
+  std::string out(sodium_base64_encoded_len(
+                    n_bytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING),
+                  '\0');
+  sodium_bin2base64(out.data(), out.size(), raw.data(), raw.size(),
+                    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  out.resize(out.size() - 1); // drop the terminating NUL
+  return out;
+}
+
+uint64_t random_u64() {
+  uint64_t x;
+  randombytes_buf(&x, sizeof(x));
+  return x;
+}
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(digest,
+                     reinterpret_cast<const unsigned char*>(data.data()),
+                     data.size());
+  char hex[crypto_hash_sha256_BYTES * 2 + 1];
+  sodium_bin2hex(hex, sizeof(hex), digest, sizeof(digest));
+  return std::string(hex, crypto_hash_sha256_BYTES * 2);
+}
+
+std::string hash_password(std::string_view password) {
+  char out[crypto_pwhash_STRBYTES];
+  if (crypto_pwhash_str(out, password.data(), password.size(),
+                        crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                        crypto_pwhash_MEMLIMIT_INTERACTIVE)
+      != 0)
+    // Only fails when the machine cannot spare the KDF's memory.
+    throw std::runtime_error("password hashing ran out of memory");
+  return out;
+}
+
+bool verify_password(std::string_view password, const std::string& stored) {
+  if (stored.empty() || stored.size() >= crypto_pwhash_STRBYTES)
+    return false;
+  return crypto_pwhash_str_verify(stored.c_str(), password.data(),
+                                  password.size())
+         == 0;
+}
+
+bool equal_secret(std::string_view a, std::string_view b) {
+  // Compare digests so that the comparison time does not depend on where
+  // the inputs differ nor (beyond hashing) on their lengths.
+  auto da = sha256_hex(a);
+  auto db = sha256_hex(b);
+  return sodium_memcmp(da.data(), db.data(), da.size()) == 0;
+}
+
+} // namespace crmsync::crypto

@@ -1,0 +1,35 @@
+// A fixed set of threads for blocking work (password hashing).
+//
+// Event-based actors and I/O threads must never run a slow KDF; they post
+// it here. Jobs run in submission order on `n` threads; the destructor lets
+// queued jobs finish. Thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace crmsync {
+
+class work_pool {
+public:
+  explicit work_pool(size_t n);
+  ~work_pool();
+  work_pool(const work_pool&) = delete;
+  work_pool& operator=(const work_pool&) = delete;
+
+  void post(std::function<void()> job);
+
+private:
+  void run();
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+} // namespace crmsync

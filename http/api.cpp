@@ -1,0 +1,1190 @@
+#include "http/api.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/make_message.hpp>
+
+#include "common/clock.hpp"
+#include "common/crypto.hpp"
+#include "common/log.hpp"
+#include "common/time_format.hpp"
+#include "http/url.hpp"
+#include "protocol/json.hpp"
+#include "protocol/type_ids.hpp"
+#include "storage/codec.hpp"
+#include "storage/keys.hpp"
+
+namespace crmsync::http {
+
+namespace keys = storage::keys;
+namespace codec = storage::codec;
+using storage::column;
+using namespace crmsync::atom;
+
+// -- tokens ---------------------------------------------------------------------------
+
+namespace {
+
+constexpr std::string_view token_prefix = "crm_";
+constexpr size_t token_secret_bytes = 32;
+constexpr size_t token_secret_chars = 43; // base64url of 32 bytes
+
+} // namespace
+
+std::string make_user_token(uint64_t org, uint64_t user) {
+  std::string t{token_prefix};
+  t += to_hex16(org);
+  t += to_hex16(user);
+  t += crypto::random_token(token_secret_bytes);
+  return t;
+}
+
+bool parse_user_token(std::string_view token, uint64_t& org, uint64_t& user) {
+  if (token.size() != token_prefix.size() + 32 + token_secret_chars
+      || token.substr(0, token_prefix.size()) != token_prefix)
+    return false;
+  auto o = parse_hex16(token.substr(token_prefix.size(), 16));
+  auto u = parse_hex16(token.substr(token_prefix.size() + 16, 16));
+  if (!o || !u)
+    return false;
+  org = *o;
+  user = *u;
+  return true;
+}
+
+// -- plumbing -------------------------------------------------------------------------
+
+namespace {
+
+response json_response(int status, std::string body) {
+  response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+response error_response(const api_error& e) {
+  auto r = json_response(e.status, json::encode_error(e));
+  if (e.status == 503)
+    r.headers.emplace_back("Retry-After", "1");
+  if (e.status == 401)
+    r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return r;
+}
+
+void fail(const responder_ptr& r, int status, std::string code,
+          std::string message, std::string field = {}) {
+  r->reply(error_response(
+    api_error{status, std::move(code), std::move(message), std::move(field)}));
+}
+
+void fail(const responder_ptr& r, const caf::error& err) {
+  r->reply(error_response(to_api_error(err)));
+}
+
+bool is_code(const caf::error& err, crm_errc code, std::string_view api_code) {
+  if (err.category() != caf::atom("crm")
+      || static_cast<crm_errc>(err.code()) != code)
+    return false;
+  const auto& ctx = err.context();
+  return ctx.match_elements<std::string, std::string, std::string>()
+         && ctx.get_as<std::string>(0) == api_code;
+}
+
+/// The authenticated principal and, for users, the tenant of their token.
+struct principal {
+  caller who;
+  tenant_id token_org;
+};
+
+bool json_content_type(std::string_view ct) {
+  auto semi = ct.find(';');
+  auto mime = ct.substr(0, semi);
+  while (!mime.empty() && mime.back() == ' ')
+    mime.remove_suffix(1);
+  if (mime.size() != 16)
+    return false;
+  for (size_t i = 0; i < mime.size(); ++i) {
+    char c = mime[i];
+    if (c >= 'A' && c <= 'Z')
+      c = static_cast<char>(c - 'A' + 'a');
+    if (c != "application/json"[i])
+      return false;
+  }
+  return true;
+}
+
+} // namespace
+
+struct api::impl : std::enable_shared_from_this<api::impl> {
+  caf::actor_system& sys;
+  caf::actor directory;
+  storage::db& db;
+  work_pool& blocking;
+  api_config cfg;
+  node_info info;
+  router routes;
+  std::function<server_stats()> server_stats_fn;
+  std::atomic<bool> ready{true};
+
+  impl(caf::actor_system& s, caf::actor d, storage::db& database,
+       work_pool& pool, api_config c, node_info i)
+    : sys(s),
+      directory(std::move(d)),
+      db(database),
+      blocking(pool),
+      cfg(std::move(c)),
+      info(std::move(i)) {
+  }
+
+  // Sends `msg` to the entity at `key`; calls ok(reply) or answers the
+  // error. Runs in a short-lived actor, so the caller never blocks.
+  template <class Reply, class Msg, class Ok, class Err>
+  void ask(entity_key key, Msg msg, Ok ok, Err on_err) {
+    auto dir = directory;
+    auto timeout = cfg.request_timeout;
+    sys.spawn(
+      [dir, timeout, msg = std::move(msg), ok = std::move(ok),
+       on_err = std::move(on_err)](caf::event_based_actor* self,
+                                   entity_key k) mutable {
+        self
+          ->request(dir, timeout, route_atom_v, k,
+                    caf::make_message(std::move(msg)))
+          .then([ok](Reply& x) mutable { ok(x); },
+                [on_err](caf::error& err) mutable { on_err(err); });
+      },
+      key);
+  }
+
+  template <class Reply, class Msg, class Ok>
+  void ask(entity_key key, Msg msg, responder_ptr r, Ok ok) {
+    ask<Reply>(key, std::move(msg), std::move(ok),
+               [r](const caf::error& err) { fail(r, err); });
+  }
+
+  static entity_key tenant_key(tenant_id t) {
+    return entity_key{entity_kind::tenant, t, user_id{}};
+  }
+
+  // -- authentication --------------------------------------------------------------
+
+  /// Reads the bearer token; answers 401 itself and returns false if absent.
+  bool authenticate(const request& req, const responder_ptr& r,
+                    principal& out) {
+    auto h = req.header("authorization");
+    if (h.empty()) {
+      fail(r, 401, "missing_token",
+           "send 'Authorization: Bearer TOKEN' with an API token");
+      return false;
+    }
+    if (h.size() < 7 || (h.substr(0, 7) != "Bearer " && h.substr(0, 7) != "bearer ")) {
+      fail(r, 401, "invalid_token", "the Authorization header must be 'Bearer TOKEN'");
+      return false;
+    }
+    auto token = h.substr(7);
+    if (!cfg.admin_token.empty() && crypto::equal_secret(token, cfg.admin_token)) {
+      out.who.service_admin = true;
+      return true;
+    }
+    uint64_t org = 0, user = 0;
+    if (!parse_user_token(token, org, user)) {
+      fail(r, 401, "unauthorized", "the API token is not valid");
+      return false;
+    }
+    out.token_org = tenant_id{org};
+    out.who.user = user_id{user};
+    out.who.token_hash = crypto::sha256_hex(token);
+    return true;
+  }
+
+  /// Resolves "/orgs/{org}" for this principal and calls next(org). A user
+  /// of another organization gets the same 404 as for a missing one (after
+  /// their token is verified, so an invalid token is still a 401).
+  template <class Next>
+  void with_org(const principal& p, const std::string& org_param,
+                responder_ptr r, Next next) {
+    auto org = tenant_id::parse(org_param);
+    if (p.who.service_admin) {
+      if (!org)
+        return fail(r, 404, "not_found", "organization not found");
+      return next(*org);
+    }
+    if (org && *org == p.token_org)
+      return next(*org);
+    ask<user_record>(tenant_key(p.token_org), crmsync::authenticate{p.who}, r,
+                     [r](user_record&) {
+                       fail(r, 404, "not_found", "organization not found");
+                     });
+  }
+
+  bool require_json(const request& req, const responder_ptr& r) {
+    if (!json_content_type(req.header("content-type"))) {
+      fail(r, 415, "unsupported_media_type",
+           "send the body as 'Content-Type: application/json'");
+      return false;
+    }
+    return true;
+  }
+
+  // -- query parameters --------------------------------------------------------------
+
+  bool read_limit(const query_params& q, const responder_ptr& r,
+                  uint32_t& limit) {
+    limit = 100;
+    auto v = find_param(q, "limit");
+    if (v == nullptr)
+      return true;
+    char* end = nullptr;
+    errno = 0;
+    auto n = std::strtoll(v->c_str(), &end, 10);
+    if (v->empty() || *end != '\0' || errno != 0 || n < 1 || n > 1000) {
+      fail(r, 400, "invalid_field", "'limit' must be an integer from 1 to 1000",
+           "limit");
+      return false;
+    }
+    limit = static_cast<uint32_t>(n);
+    return true;
+  }
+
+  bool read_query(const request& req, const responder_ptr& r,
+                  query_params& q) {
+    if (!parse_query(req.query, q)) {
+      fail(r, 400, "bad_request", "the query string has a bad percent-escape");
+      return false;
+    }
+    return true;
+  }
+
+  bool read_time_param(const query_params& q, const char* name,
+                       const responder_ptr& r, int64_t& out) {
+    auto v = find_param(q, name);
+    if (v == nullptr)
+      return true;
+    auto t = v->size() == 10 ? parse_date_ms(*v) : parse_rfc3339_ms(*v);
+    if (!t) {
+      fail(r, 400, "invalid_field",
+           std::string{"'"} + name + "' must be an RFC 3339 time or a date",
+           name);
+      return false;
+    }
+    out = *t;
+    return true;
+  }
+
+  // -- rendering ---------------------------------------------------------------------------
+
+  static std::string user_with_token(const user_record& u,
+                                     const std::string& token) {
+    json::writer w;
+    json::write_user(w, u);
+    std::string body = w.take();
+    if (!token.empty()) {
+      // Shown once: only its hash is stored.
+      body.pop_back();
+      body += ",\"token\":";
+      json::append_string(body, token);
+      body += '}';
+    }
+    return body;
+  }
+
+  static std::string event_page_json(const event_page& page) {
+    json::writer w;
+    w.begin_object().key("items").begin_array();
+    for (auto& e : page.items)
+      json::write_event(w, e);
+    w.end_array().key("next_cursor");
+    if (page.next_cursor.empty())
+      w.null();
+    else
+      w.value(page.next_cursor);
+    w.end_object();
+    return w.take();
+  }
+
+  static std::string event_json(const event_record& e) {
+    json::writer w;
+    json::write_event(w, e);
+    return w.take();
+  }
+
+  // -- routes ------------------------------------------------------------------------------
+
+  void install_routes();
+  void create_org_attempt(std::shared_ptr<create_org> cmd, responder_ptr r,
+                          int attempts_left);
+  void create_user_attempt(std::shared_ptr<create_user> cmd, tenant_id org,
+                           responder_ptr r, int attempts_left);
+  void admin_status(responder_ptr r);
+  void admin_actors(responder_ptr r);
+  void admin_tenants(const request& req, responder_ptr r);
+  void admin_tenant(const std::string& id, responder_ptr r);
+  void admin_user(const std::string& id, responder_ptr r);
+  void admin_user_events(const request& req, const std::string& id,
+                         responder_ptr r);
+  bool admin_auth(const request& req, const responder_ptr& r);
+  bool lookup_user(const std::string& id_or_email, tenant_id& org,
+                   user_id& user, caf::error& err);
+};
+
+// -- organizations and users ---------------------------------------------------------
+
+void api::impl::create_org_attempt(std::shared_ptr<create_org> cmd,
+                                   responder_ptr r, int attempts_left) {
+  tenant_id org{crypto::random_u64()};
+  cmd->admin.id = user_id{crypto::random_u64()};
+  if (!org.valid() || !cmd->admin.id.valid())
+    return create_org_attempt(cmd, r, attempts_left);
+  auto token = make_user_token(org.value, cmd->admin.id.value);
+  cmd->admin.token_hash = crypto::sha256_hex(token);
+  auto self = shared_from_this();
+  ask<org_created>(
+    tenant_key(org), *cmd,
+    [r, token](org_created& x) {
+      json::writer w;
+      w.begin_object().key("org");
+      json::write_org(w, x.org);
+      w.key("admin").raw(user_with_token(x.admin, token));
+      w.end_object();
+      r->reply(json_response(201, w.take()));
+    },
+    [self, cmd, r, attempts_left](const caf::error& err) {
+      if (is_code(err, crm_errc::conflict, "id_collision")
+          && attempts_left > 0)
+        return self->create_org_attempt(cmd, r, attempts_left - 1);
+      fail(r, err);
+    });
+}
+
+void api::impl::create_user_attempt(std::shared_ptr<create_user> cmd,
+                                    tenant_id org, responder_ptr r,
+                                    int attempts_left) {
+  cmd->user.id = user_id{crypto::random_u64()};
+  if (!cmd->user.id.valid())
+    return create_user_attempt(cmd, org, r, attempts_left);
+  auto token = make_user_token(org.value, cmd->user.id.value);
+  cmd->user.token_hash = crypto::sha256_hex(token);
+  auto self = shared_from_this();
+  ask<user_record>(
+    tenant_key(org), *cmd,
+    [r, token](user_record& u) {
+      r->reply(json_response(201, user_with_token(u, token)));
+    },
+    [self, cmd, org, r, attempts_left](const caf::error& err) {
+      if (is_code(err, crm_errc::conflict, "id_collision")
+          && attempts_left > 0)
+        return self->create_user_attempt(cmd, org, r, attempts_left - 1);
+      fail(r, err);
+    });
+}
+
+void api::impl::install_routes() {
+  auto self = this; // routes live as long as the impl that owns them
+
+  routes.add("GET", "/healthz",
+             [](request&, const path_params&, responder_ptr r) {
+               r->reply(json_response(200, "{\"status\":\"ok\"}"));
+             });
+  routes.add("GET", "/readyz",
+             [self](request&, const path_params&, responder_ptr r) {
+               if (self->ready)
+                 r->reply(json_response(200, "{\"status\":\"ready\"}"));
+               else
+                 fail(r, 503, "shutting_down", "the node is shutting down");
+             });
+
+  // POST /api/v1/orgs
+  routes.add("POST", "/api/v1/orgs",
+             [self](request& req, const path_params&, responder_ptr r) {
+               principal p;
+               if (!self->authenticate(req, r, p))
+                 return;
+               if (!p.who.service_admin)
+                 return fail(r, 403, "forbidden",
+                             "creating organizations needs the service "
+                             "admin token");
+               if (!self->require_json(req, r))
+                 return;
+               json::org_body body;
+               if (auto err = json::decode_org_create(req.body, body))
+                 return fail(r, err);
+               auto cmd = std::make_shared<create_org>();
+               cmd->who = p.who;
+               cmd->name = body.name;
+               cmd->plan = body.plan;
+               cmd->admin.email = body.admin_email;
+               cmd->admin.name = body.admin_name;
+               cmd->admin.role = profile::administrator;
+               cmd->admin.manage_users = true;
+               auto go = [s = self->shared_from_this(), cmd, r] {
+                 s->create_org_attempt(cmd, r, 3);
+               };
+               if (body.admin_password.empty())
+                 return go();
+               self->blocking.post([cmd, pw = body.admin_password, go] {
+                 cmd->admin.password_hash = crypto::hash_password(pw);
+                 go();
+               });
+             });
+
+  routes.add("GET", "/api/v1/orgs/{org}",
+             [self](request& req, const path_params& pp, responder_ptr r) {
+               principal p;
+               if (!self->authenticate(req, r, p))
+                 return;
+               self->with_org(p, pp[0], r, [self, p, r](tenant_id org) {
+                 self->ask<org_record>(tenant_key(org), get_org{p.who}, r,
+                                       [r](org_record& o) {
+                                         json::writer w;
+                                         json::write_org(w, o);
+                                         r->reply(json_response(200, w.take()));
+                                       });
+               });
+             });
+
+  routes.add("PATCH", "/api/v1/orgs/{org}",
+             [self](request& req, const path_params& pp, responder_ptr r) {
+               principal p;
+               if (!self->authenticate(req, r, p))
+                 return;
+               if (!self->require_json(req, r))
+                 return;
+               update_org cmd;
+               cmd.who = p.who;
+               if (auto err = json::decode_org_patch(req.body, cmd))
+                 return fail(r, err);
+               self->with_org(p, pp[0], r, [self, cmd, r](tenant_id org) {
+                 self->ask<org_record>(tenant_key(org), cmd, r,
+                                       [r](org_record& o) {
+                                         json::writer w;
+                                         json::write_org(w, o);
+                                         r->reply(json_response(200, w.take()));
+                                       });
+               });
+             });
+
+  routes.add("POST", "/api/v1/orgs/{org}/users",
+             [self](request& req, const path_params& pp, responder_ptr r) {
+               principal p;
+               if (!self->authenticate(req, r, p))
+                 return;
+               if (!self->require_json(req, r))
+                 return;
+               json::user_body body;
+               if (auto err = json::decode_user_create(req.body, body))
+                 return fail(r, err);
+               self->with_org(p, pp[0], r, [self, p, body, r](tenant_id org) {
+                 auto cmd = std::make_shared<create_user>();
+                 cmd->who = p.who;
+                 cmd->user.email = body.email;
+                 cmd->user.name = body.name;
+                 cmd->user.role = body.role;
+                 cmd->user.manage_users = body.manage_users;
+                 auto go = [s = self->shared_from_this(), cmd, org, r] {
+                   s->create_user_attempt(cmd, org, r, 3);
+                 };
+                 if (body.password.empty())
+                   return go();
+                 self->blocking.post([cmd, pw = body.password, go] {
+                   cmd->user.password_hash = crypto::hash_password(pw);
+                   go();
+                 });
+               });
+             });
+
+  routes.add("GET", "/api/v1/orgs/{org}/users",
+             [self](request& req, const path_params& pp, responder_ptr r) {
+               principal p;
+               if (!self->authenticate(req, r, p))
+                 return;
+               query_params q;
+               list_users cmd;
+               cmd.who = p.who;
+               if (!self->read_query(req, r, q)
+                   || !self->read_limit(q, r, cmd.limit))
+                 return;
+               if (auto c = find_param(q, "cursor")) {
+                 auto after = user_id::parse(*c);
+                 if (!after)
+                   return fail(r, 400, "invalid_field",
+                               "'cursor' is not a cursor from this listing",
+                               "cursor");
+                 cmd.after = *after;
+               }
+               self->with_org(p, pp[0], r, [self, cmd, r](tenant_id org) {
+                 self->ask<user_page>(
+                   tenant_key(org), cmd, r, [r](user_page& page) {
+                     json::writer w;
+                     w.begin_object().key("items").begin_array();
+                     for (auto& u : page.items)
+                       json::write_user(w, u);
+                     w.end_array().key("next_cursor");
+                     if (page.next.valid())
+                       w.value(page.next.str());
+                     else
+                       w.null();
+                     w.end_object();
+                     r->reply(json_response(200, w.take()));
+                   });
+               });
+             });
+
+  routes.add("GET", "/api/v1/orgs/{org}/users/{user}",
+             [self](request& req, const path_params& pp, responder_ptr r) {
+               principal p;
+               if (!self->authenticate(req, r, p))
+                 return;
+               auto uid = user_id::parse(pp[1]);
+               self->with_org(p, pp[0], r, [self, p, uid, r](tenant_id org) {
+                 if (!uid)
+                   return fail(r, 404, "not_found", "user not found");
+                 self->ask<user_record>(tenant_key(org), get_user{p.who, *uid},
+                                        r, [r](user_record& u) {
+                                          r->reply(json_response(
+                                            200, user_with_token(u, "")));
+                                        });
+               });
+             });
+
+  // -- events ------------------------------------------------------------------------
+
+  routes.add("POST", "/api/v1/orgs/{org}/users/{user}/events",
+             [self](request& req, const path_params& pp, responder_ptr r) {
+               principal p;
+               if (!self->authenticate(req, r, p))
+                 return;
+               if (!self->require_json(req, r))
+                 return;
+               create_event cmd;
+               cmd.who = p.who;
+               if (auto err = json::decode_event_create(req.body, cmd.draft))
+                 return fail(r, err);
+               auto uid = user_id::parse(pp[1]);
+               self->with_org(p, pp[0], r, [self, cmd, uid, r](tenant_id org) mutable {
+                 if (!uid)
+                   return fail(r, 404, "not_found", "user not found");
+                 cmd.draft.owner = *uid;
+                 self->ask<event_record>(tenant_key(org), cmd, r,
+                                         [r](event_record& e) {
+                                           r->reply(json_response(
+                                             201, event_json(e)));
+                                         });
+               });
+             });
+
+  routes.add("GET", "/api/v1/orgs/{org}/users/{user}/events",
+             [self](request& req, const path_params& pp, responder_ptr r) {
+               principal p;
+               if (!self->authenticate(req, r, p))
+                 return;
+               query_params q;
+               list_events cmd;
+               cmd.who = p.who;
+               cmd.from_ms = std::numeric_limits<int64_t>::min();
+               cmd.to_ms = std::numeric_limits<int64_t>::max();
+               if (!self->read_query(req, r, q)
+                   || !self->read_limit(q, r, cmd.limit)
+                   || !self->read_time_param(q, "from", r, cmd.from_ms)
+                   || !self->read_time_param(q, "to", r, cmd.to_ms))
+                 return;
+               if (cmd.to_ms < cmd.from_ms)
+                 return fail(r, 400, "invalid_field",
+                             "'to' must not be before 'from'", "to");
+               if (auto c = find_param(q, "cursor"))
+                 cmd.cursor = *c;
+               auto uid = user_id::parse(pp[1]);
+               self->with_org(p, pp[0], r, [self, cmd, uid, r](tenant_id org) mutable {
+                 if (!uid)
+                   return fail(r, 404, "not_found", "user not found");
+                 cmd.owner = *uid;
+                 self->ask<event_page>(tenant_key(org), cmd, r,
+                                       [r](event_page& page) {
+                                         r->reply(json_response(
+                                           200, event_page_json(page)));
+                                       });
+               });
+             });
+
+  routes.add("GET", "/api/v1/orgs/{org}/events/{event}",
+             [self](request& req, const path_params& pp, responder_ptr r) {
+               principal p;
+               if (!self->authenticate(req, r, p))
+                 return;
+               auto eid = event_id::parse(pp[1]);
+               self->with_org(p, pp[0], r, [self, p, eid, r](tenant_id org) {
+                 if (!eid)
+                   return fail(r, 404, "not_found", "event not found");
+                 self->ask<event_record>(tenant_key(org), get_event{p.who, *eid},
+                                         r, [r](event_record& e) {
+                                           r->reply(json_response(
+                                             200, event_json(e)));
+                                         });
+               });
+             });
+
+  routes.add("PATCH", "/api/v1/orgs/{org}/events/{event}",
+             [self](request& req, const path_params& pp, responder_ptr r) {
+               principal p;
+               if (!self->authenticate(req, r, p))
+                 return;
+               if (!self->require_json(req, r))
+                 return;
+               update_event cmd;
+               cmd.who = p.who;
+               if (auto err = json::decode_event_patch(req.body, cmd.patch,
+                                                       cmd.expected_version))
+                 return fail(r, err);
+               auto eid = event_id::parse(pp[1]);
+               self->with_org(p, pp[0], r, [self, cmd, eid, r](tenant_id org) mutable {
+                 if (!eid)
+                   return fail(r, 404, "not_found", "event not found");
+                 cmd.id = *eid;
+                 self->ask<event_record>(tenant_key(org), cmd, r,
+                                         [r](event_record& e) {
+                                           r->reply(json_response(
+                                             200, event_json(e)));
+                                         });
+               });
+             });
+
+  routes.add("DELETE", "/api/v1/orgs/{org}/events/{event}",
+             [self](request& req, const path_params& pp, responder_ptr r) {
+               principal p;
+               if (!self->authenticate(req, r, p))
+                 return;
+               query_params q;
+               if (!self->read_query(req, r, q))
+                 return;
+               delete_event cmd;
+               cmd.who = p.who;
+               if (auto v = find_param(q, "version")) {
+                 char* end = nullptr;
+                 errno = 0;
+                 auto n = std::strtoull(v->c_str(), &end, 10);
+                 if (v->empty() || *end != '\0' || errno != 0 || n == 0
+                     || (*v)[0] == '-')
+                   return fail(r, 400, "invalid_field",
+                               "'version' must be a positive integer",
+                               "version");
+                 cmd.expected_version = n;
+               }
+               auto eid = event_id::parse(pp[1]);
+               self->with_org(p, pp[0], r, [self, cmd, eid, r](tenant_id org) mutable {
+                 if (!eid)
+                   return fail(r, 404, "not_found", "event not found");
+                 cmd.id = *eid;
+                 self->ask<event_deleted>(tenant_key(org), cmd, r,
+                                          [r](event_deleted&) {
+                                            response res;
+                                            res.status = 204;
+                                            r->reply(std::move(res));
+                                          });
+               });
+             });
+
+  routes.add("POST", "/api/v1/orgs/{org}/events/import",
+             [self](request& req, const path_params& pp, responder_ptr r) {
+               principal p;
+               if (!self->authenticate(req, r, p))
+                 return;
+               if (!self->require_json(req, r))
+                 return;
+               import_events cmd;
+               cmd.who = p.who;
+               if (auto err = json::decode_import(req.body, cmd.owner,
+                                                  cmd.drafts,
+                                                  self->cfg.max_import_events))
+                 return fail(r, err);
+               self->with_org(p, pp[0], r, [self, cmd, r](tenant_id org) {
+                 self->ask<events_imported>(
+                   tenant_key(org), cmd, r, [r](events_imported& x) {
+                     json::writer w;
+                     w.begin_object().key("ids").begin_array();
+                     for (auto& id : x.ids)
+                       w.value(id.str());
+                     w.end_array().end_object();
+                     r->reply(json_response(201, w.take()));
+                   });
+               });
+             });
+
+  routes.add("POST", "/api/v1/orgs/{org}/events/mass-update",
+             [self](request& req, const path_params& pp, responder_ptr r) {
+               principal p;
+               if (!self->authenticate(req, r, p))
+                 return;
+               if (!self->require_json(req, r))
+                 return;
+               mass_update cmd;
+               cmd.who = p.who;
+               if (auto err = json::decode_mass_update(
+                     req.body, cmd.ids, cmd.patch,
+                     self->cfg.max_mass_update_ids))
+                 return fail(r, err);
+               self->with_org(p, pp[0], r, [self, cmd, r](tenant_id org) {
+                 self->ask<events_updated>(
+                   tenant_key(org), cmd, r, [r](events_updated& x) {
+                     json::writer w;
+                     w.begin_object().key("updated").value(
+                       static_cast<uint64_t>(x.items.size()));
+                     w.key("items").begin_array();
+                     for (auto& e : x.items)
+                       json::write_event(w, e);
+                     w.end_array().end_object();
+                     r->reply(json_response(200, w.take()));
+                   });
+               });
+             });
+
+  routes.add("GET", "/api/v1/orgs/{org}/users/{user}/calendar-sync",
+             [self](request& req, const path_params& pp, responder_ptr r) {
+               principal p;
+               if (!self->authenticate(req, r, p))
+                 return;
+               auto uid = user_id::parse(pp[1]);
+               self->with_org(p, pp[0], r, [self, p, uid, r](tenant_id org) {
+                 if (!uid)
+                   return fail(r, 404, "not_found", "user not found");
+                 // The tenant checks the caller and that the user exists;
+                 // the calendar actor owns the sync state.
+                 self->ask<user_record>(
+                   tenant_key(org), get_user{p.who, *uid}, r,
+                   [self, org, uid, r](user_record&) {
+                     self->ask<calendar_status>(
+                       entity_key{entity_kind::calendar, org, *uid},
+                       status_request{}, r, [r](calendar_status& s) {
+                         json::writer w;
+                         w.begin_object();
+                         w.key("state").value(s.state);
+                         w.key("progress").begin_object();
+                         w.key("done").value(s.done);
+                         w.key("total").value(s.total);
+                         w.end_object();
+                         w.key("office365_calendar_id");
+                         if (s.office365_calendar_id.empty())
+                           w.null();
+                         else
+                           w.value(s.office365_calendar_id);
+                         w.key("last_error");
+                         if (s.last_error.empty())
+                           w.null();
+                         else
+                           w.value(s.last_error);
+                         w.end_object();
+                         r->reply(json_response(200, w.take()));
+                       });
+                   });
+               });
+             });
+
+  // -- admin API ----------------------------------------------------------------------
+
+  routes.add("GET", "/admin/v1/status",
+             [self](request& req, const path_params&, responder_ptr r) {
+               if (self->admin_auth(req, r))
+                 self->admin_status(r);
+             });
+  routes.add("GET", "/admin/v1/actors",
+             [self](request& req, const path_params&, responder_ptr r) {
+               if (self->admin_auth(req, r))
+                 self->admin_actors(r);
+             });
+  routes.add("GET", "/admin/v1/tenants",
+             [self](request& req, const path_params&, responder_ptr r) {
+               if (self->admin_auth(req, r))
+                 self->admin_tenants(req, r);
+             });
+  routes.add("GET", "/admin/v1/tenants/{id}",
+             [self](request& req, const path_params& pp, responder_ptr r) {
+               if (self->admin_auth(req, r))
+                 self->admin_tenant(pp[0], r);
+             });
+  routes.add("GET", "/admin/v1/users/{id}",
+             [self](request& req, const path_params& pp, responder_ptr r) {
+               if (self->admin_auth(req, r))
+                 self->admin_user(pp[0], r);
+             });
+  routes.add("GET", "/admin/v1/users/{id}/events",
+             [self](request& req, const path_params& pp, responder_ptr r) {
+               if (self->admin_auth(req, r))
+                 self->admin_user_events(req, pp[0], r);
+             });
+}
+
+// -- admin -----------------------------------------------------------------------------
+
+bool api::impl::admin_auth(const request& req, const responder_ptr& r) {
+  principal p;
+  if (!authenticate(req, r, p))
+    return false;
+  if (!p.who.service_admin) {
+    fail(r, 403, "forbidden", "the admin API needs the service admin token");
+    return false;
+  }
+  return true;
+}
+
+namespace {
+
+void write_kind_stats(json::writer& w, const kind_stats& k) {
+  w.key("live").value(k.live);
+  w.key("activations").value(k.activations);
+  w.key("passivations").value(k.passivations);
+}
+
+} // namespace
+
+void api::impl::admin_status(responder_ptr r) {
+  auto self = shared_from_this();
+  // The directory answers stats_atom itself (it is not an entity).
+  auto dir = directory;
+  auto timeout = cfg.request_timeout;
+  sys.spawn(
+    [self, dir, timeout, r](caf::event_based_actor* a, int) {
+      a->request(dir, timeout, stats_atom_v)
+        .then(
+          [self, r](directory_stats& ds) {
+            auto now = system_now_ms();
+            auto st = self->db.stats();
+            json::writer w;
+            w.begin_object();
+            w.key("node_id").value(self->info.node_id);
+            w.key("version").value(self->info.version);
+            w.key("started_at").value(format_rfc3339(self->info.started_ms));
+            w.key("uptime_s").value((now - self->info.started_ms) / 1000);
+            w.key("listen").value(self->info.listen);
+            w.key("data_dir").value(self->info.data_dir);
+            w.key("ready").value(self->ready.load());
+            w.key("storage").begin_object();
+            w.key("estimate_keys").value(st.estimate_keys);
+            w.key("live_sst_bytes").value(st.live_sst_bytes);
+            w.key("memtable_bytes").value(st.memtable_bytes);
+            w.end_object();
+            w.key("http").begin_object();
+            server_stats ss;
+            if (self->server_stats_fn)
+              ss = self->server_stats_fn();
+            w.key("requests").value(ss.requests);
+            w.key("in_flight").value(ss.in_flight);
+            w.key("connections").value(ss.connections);
+            w.end_object();
+            w.key("actors").begin_object();
+            for (auto& k : ds.kinds) {
+              w.key(to_string(k.kind)).begin_object();
+              write_kind_stats(w, k);
+              w.end_object();
+            }
+            w.end_object();
+            w.end_object();
+            r->reply(json_response(200, w.take()));
+          },
+          [r](caf::error& err) { fail(r, err); });
+    },
+    0);
+}
+
+void api::impl::admin_actors(responder_ptr r) {
+  auto dir = directory;
+  auto timeout = cfg.request_timeout;
+  sys.spawn(
+    [dir, timeout, r](caf::event_based_actor* a, int) {
+      a->request(dir, timeout, stats_atom_v)
+        .then(
+          [r](directory_stats& ds) {
+            json::writer w;
+            w.begin_object();
+            w.key("idle_timeout_ms").value(ds.idle_timeout_ms);
+            w.key("kinds").begin_array();
+            for (auto& k : ds.kinds) {
+              w.begin_object();
+              w.key("kind").value(to_string(k.kind));
+              write_kind_stats(w, k);
+              w.end_object();
+            }
+            w.end_array();
+            w.key("items").begin_array();
+            for (auto& la : ds.live) {
+              w.begin_object();
+              w.key("kind").value(to_string(la.key.kind));
+              w.key("id").value(la.key.kind == entity_kind::tenant
+                                  ? la.key.tenant.str()
+                                  : la.key.user.str());
+              w.key("tenant").value(la.key.tenant.str());
+              w.key("idle_ms").value(la.idle_ms);
+              w.key("messages").value(la.messages);
+              w.key("stopping").value(la.stopping);
+              w.end_object();
+            }
+            w.end_array();
+            w.end_object();
+            r->reply(json_response(200, w.take()));
+          },
+          [r](caf::error& err) { fail(r, err); });
+    },
+    0);
+}
+
+void api::impl::admin_tenants(const request& req, responder_ptr r) {
+  query_params q;
+  uint32_t limit = 100;
+  if (!read_query(req, r, q) || !read_limit(q, r, limit))
+    return;
+  std::string begin;
+  if (auto c = find_param(q, "cursor")) {
+    auto after = tenant_id::parse(*c);
+    if (!after)
+      return fail(r, 400, "invalid_field",
+                  "'cursor' is not a cursor from this listing", "cursor");
+    begin = keys::org(*after) + '\0';
+  }
+  json::writer w;
+  w.begin_object().key("items").begin_array();
+  size_t n = 0;
+  std::string next;
+  std::string last;
+  bool corrupt = false;
+  auto err = db.scan(column::orgs, begin, {},
+                     [&](std::string_view, std::string_view v) {
+                       org_record o;
+                       if (!codec::decode(v, o)) {
+                         corrupt = true;
+                         return false;
+                       }
+                       if (n == limit) {
+                         next = last;
+                         return false;
+                       }
+                       w.begin_object();
+                       w.key("id").value(o.id.str());
+                       w.key("name").value(o.name);
+                       w.key("edition").value(to_string(o.plan));
+                       w.key("users").value(o.user_count);
+                       w.key("events").value(o.event_count);
+                       w.key("created_at").value(format_rfc3339(o.created_ms));
+                       w.end_object();
+                       last = o.id.str();
+                       ++n;
+                       return true;
+                     });
+  if (err)
+    return fail(r, err);
+  if (corrupt)
+    return fail(r, 500, "storage_failure",
+                "a stored organization could not be read");
+  w.end_array().key("next_cursor");
+  if (next.empty())
+    w.null();
+  else
+    w.value(next);
+  w.end_object();
+  r->reply(json_response(200, w.take()));
+}
+
+namespace {
+
+bool directory_has(const directory_stats& ds, const entity_key& key) {
+  for (auto& la : ds.live)
+    if (la.key == key)
+      return true;
+  return false;
+}
+
+} // namespace
+
+void api::impl::admin_tenant(const std::string& id, responder_ptr r) {
+  auto org = tenant_id::parse(id);
+  if (!org)
+    return fail(r, 404, "not_found", "organization not found");
+  std::string value;
+  bool found = false;
+  if (auto err = db.get(column::orgs, keys::org(*org), value, found))
+    return fail(r, err);
+  org_record o;
+  if (!found)
+    return fail(r, 404, "not_found", "organization not found");
+  if (!codec::decode(value, o))
+    return fail(r, 500, "storage_failure",
+                "the stored organization could not be read");
+  auto dir = directory;
+  auto timeout = cfg.request_timeout;
+  sys.spawn(
+    [dir, timeout, r, o](caf::event_based_actor* a, int) {
+      a->request(dir, timeout, stats_atom_v)
+        .then(
+          [r, o](directory_stats& ds) {
+            json::writer w;
+            w.begin_object().key("org");
+            json::write_org(w, o);
+            w.key("users").value(o.user_count);
+            w.key("events").value(o.event_count);
+            w.key("active").value(directory_has(
+              ds, entity_key{entity_kind::tenant, o.id, user_id{}}));
+            w.end_object();
+            r->reply(json_response(200, w.take()));
+          },
+          [r](caf::error& err) { fail(r, err); });
+    },
+    0);
+}
+
+bool api::impl::lookup_user(const std::string& id_or_email, tenant_id& org,
+                            user_id& user, caf::error& err) {
+  std::string value;
+  bool found = false;
+  if (id_or_email.find('@') != std::string::npos) {
+    std::string email;
+    if (!json::normalize_email(id_or_email, email))
+      return false;
+    if ((err = db.get(column::lookup, keys::email_lookup(email), value,
+                      found)))
+      return false;
+    if (!found || value.size() != 16)
+      return false;
+    org = tenant_id{keys::get_be64(value, 0)};
+    user = user_id{keys::get_be64(value, 8)};
+    return true;
+  }
+  auto uid = user_id::parse(id_or_email);
+  if (!uid)
+    return false;
+  if ((err = db.get(column::lookup, keys::user_lookup(*uid), value, found)))
+    return false;
+  if (!found || value.size() != 8)
+    return false;
+  org = tenant_id{keys::get_be64(value, 0)};
+  user = *uid;
+  return true;
+}
+
+void api::impl::admin_user(const std::string& id, responder_ptr r) {
+  tenant_id org;
+  user_id uid;
+  caf::error err;
+  if (!lookup_user(id, org, uid, err))
+    return err ? fail(r, err) : fail(r, 404, "not_found", "user not found");
+  std::string value;
+  bool found = false;
+  user_record u;
+  org_record o;
+  if ((err = db.get(column::users, keys::user(org, uid), value, found)))
+    return fail(r, err);
+  if (!found)
+    return fail(r, 404, "not_found", "user not found");
+  if (!codec::decode(value, u))
+    return fail(r, 500, "storage_failure", "the stored user could not be read");
+  if ((err = db.get(column::orgs, keys::org(org), value, found)))
+    return fail(r, err);
+  if (!found || !codec::decode(value, o))
+    return fail(r, 500, "storage_failure",
+                "the user's organization could not be read");
+  mailbox_status mb;
+  calendar_status cal;
+  if ((err = db.get(column::sync,
+                    keys::sync_state(org, uid, entity_kind::mailbox), value,
+                    found)))
+    return fail(r, err);
+  if (found)
+    codec::decode(value, mb);
+  if ((err = db.get(column::sync,
+                    keys::sync_state(org, uid, entity_kind::calendar), value,
+                    found)))
+    return fail(r, err);
+  if (found)
+    codec::decode(value, cal);
+  auto dir = directory;
+  auto timeout = cfg.request_timeout;
+  sys.spawn(
+    [dir, timeout, r, u, o, mb, cal](caf::event_based_actor* a, int) {
+      a->request(dir, timeout, stats_atom_v)
+        .then(
+          [r, u, o, mb, cal](directory_stats& ds) {
+            json::writer w;
+            w.begin_object().key("user");
+            json::write_user(w, u);
+            w.key("org").begin_object();
+            w.key("id").value(o.id.str());
+            w.key("name").value(o.name);
+            w.key("edition").value(to_string(o.plan));
+            w.end_object();
+            w.key("mailbox").begin_object();
+            w.key("active").value(directory_has(
+              ds, entity_key{entity_kind::mailbox, u.org, u.id}));
+            w.key("office365_linked").value(mb.office365_linked);
+            w.end_object();
+            w.key("calendar").begin_object();
+            w.key("active").value(directory_has(
+              ds, entity_key{entity_kind::calendar, u.org, u.id}));
+            w.key("state").value(cal.state);
+            w.end_object();
+            w.end_object();
+            r->reply(json_response(200, w.take()));
+          },
+          [r](caf::error& e) { fail(r, e); });
+    },
+    0);
+}
+
+void api::impl::admin_user_events(const request& req, const std::string& id,
+                                  responder_ptr r) {
+  tenant_id org;
+  user_id uid;
+  caf::error err;
+  if (!lookup_user(id, org, uid, err))
+    return err ? fail(r, err) : fail(r, 404, "not_found", "user not found");
+  query_params q;
+  list_events cmd;
+  cmd.who.service_admin = true;
+  cmd.owner = uid;
+  cmd.from_ms = std::numeric_limits<int64_t>::min();
+  cmd.to_ms = std::numeric_limits<int64_t>::max();
+  if (!read_query(req, r, q) || !read_limit(q, r, cmd.limit)
+      || !read_time_param(q, "from", r, cmd.from_ms)
+      || !read_time_param(q, "to", r, cmd.to_ms))
+    return;
+  if (auto c = find_param(q, "cursor"))
+    cmd.cursor = *c;
+  ask<event_page>(tenant_key(org), cmd, r, [r](event_page& page) {
+    r->reply(json_response(200, event_page_json(page)));
+  });
+}
+
+// -- public ------------------------------------------------------------------------------
+
+api::api(caf::actor_system& sys, caf::actor directory, storage::db& db,
+         work_pool& blocking, api_config cfg, node_info info)
+  : impl_(std::make_shared<impl>(sys, std::move(directory), db, blocking,
+                                 std::move(cfg), std::move(info))) {
+  impl_->install_routes();
+}
+
+void api::set_server_stats(std::function<server_stats()> f) {
+  impl_->server_stats_fn = std::move(f);
+}
+
+void api::set_ready(bool ready) {
+  impl_->ready = ready;
+}
+
+void api::handle(request&& req, responder_ptr r) {
+  const route_handler* h = nullptr;
+  path_params params;
+  std::string allow;
+  const auto& method = req.method;
+  switch (impl_->routes.match(req, h, params, allow)) {
+    case router::outcome::matched:
+      (*h)(req, params, std::move(r));
+      return;
+    case router::outcome::wrong_method: {
+      auto res = error_response(api_error{
+        405, "method_not_allowed",
+        "method " + method + " is not allowed here; use " + allow, ""});
+      res.headers.emplace_back("Allow", allow);
+      r->reply(std::move(res));
+      return;
+    }
+    default:
+      fail(r, 404, "not_found", "no such route: " + req.path);
+  }
+}
+
+} // namespace crmsync::http

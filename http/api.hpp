@@ -1,0 +1,67 @@
+// The node's HTTP surface: CRM REST API v1, admin API, health endpoints.
+//
+// Turns requests into protocol commands sent through the directory actor
+// (each from a short-lived request actor, so no I/O thread ever waits on
+// an actor) and replies into JSON. Authentication happens here for the
+// service admin token; user tokens are checked by their tenant actor.
+// Thread-safe once constructed; must outlive the actor system's requests.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <caf/actor.hpp>
+#include <caf/fwd.hpp>
+
+#include "common/work_pool.hpp"
+#include "http/router.hpp"
+#include "http/server.hpp"
+#include "storage/db.hpp"
+
+namespace crmsync::http {
+
+struct node_info {
+  std::string node_id;
+  std::string version;
+  std::string listen;
+  std::string data_dir;
+  int64_t started_ms = 0;
+};
+
+struct api_config {
+  std::string admin_token;
+  std::chrono::milliseconds request_timeout{std::chrono::seconds(10)};
+  size_t max_import_events = 5000;
+  size_t max_mass_update_ids = 1000;
+};
+
+class api {
+public:
+  api(caf::actor_system& sys, caf::actor directory, storage::db& db,
+      work_pool& blocking, api_config cfg, node_info info);
+
+  /// The server's request handler.
+  void handle(request&& req, responder_ptr r);
+
+  /// Where /admin/v1/status reads the listener's counters.
+  void set_server_stats(std::function<server_stats()> f);
+
+  /// /readyz answers 503 once this is false (shutdown in progress).
+  void set_ready(bool ready);
+
+  struct impl;
+
+private:
+  std::shared_ptr<impl> impl_;
+};
+
+/// Builds the user API token for (org, user): "crm_" + ids + secret.
+std::string make_user_token(uint64_t org, uint64_t user);
+
+/// Splits a user token into its org and user ids; false if malformed.
+bool parse_user_token(std::string_view token, uint64_t& org, uint64_t& user);
+
+} // namespace crmsync::http

@@ -1,0 +1,65 @@
+#include "http/router.hpp"
+
+namespace crmsync::http {
+
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> out;
+  size_t i = 0;
+  while (i < path.size()) {
+    if (path[i] == '/') {
+      ++i;
+      continue;
+    }
+    auto j = path.find('/', i);
+    if (j == std::string_view::npos)
+      j = path.size();
+    out.push_back(path.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+void router::add(std::string method, std::string pattern, route_handler h) {
+  route r;
+  r.method = std::move(method);
+  for (auto seg : split_path(pattern))
+    r.segments.emplace_back(seg);
+  r.h = std::move(h);
+  routes_.push_back(std::move(r));
+}
+
+router::outcome router::match(const request& req, const route_handler*& h,
+                              path_params& params,
+                              std::string& allow) const {
+  auto segs = split_path(req.path);
+  bool path_known = false;
+  for (auto& r : routes_) {
+    if (r.segments.size() != segs.size())
+      continue;
+    path_params captured;
+    bool ok = true;
+    for (size_t i = 0; i < segs.size() && ok; ++i) {
+      auto& p = r.segments[i];
+      if (p.size() > 2 && p.front() == '{' && p.back() == '}')
+        captured.emplace_back(segs[i]);
+      else
+        ok = p == segs[i];
+    }
+    if (!ok)
+      continue;
+    path_known = true;
+    if (r.method == req.method) {
+      h = &r.h;
+      params = std::move(captured);
+      return outcome::matched;
+    }
+    if (allow.find(r.method) == std::string::npos) {
+      if (!allow.empty())
+        allow += ", ";
+      allow += r.method;
+    }
+  }
+  return path_known ? outcome::wrong_method : outcome::no_route;
+}
+
+} // namespace crmsync::http

@@ -1,0 +1,44 @@
+// A route table: method + path pattern ("/api/v1/orgs/{org}") -> handler.
+//
+// Matching is by whole path segments; "{name}" captures one segment. A path
+// that matches some pattern but not the method answers 405 with Allow.
+// Built once at start-up, then read-only: safe to use from any thread.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/server.hpp"
+
+namespace crmsync::http {
+
+using path_params = std::vector<std::string>;
+using route_handler =
+  std::function<void(request&, const path_params&, responder_ptr)>;
+
+class router {
+public:
+  void add(std::string method, std::string pattern, route_handler h);
+
+  enum class outcome { matched, no_route, wrong_method };
+
+  /// Finds the handler; on wrong_method, `allow` lists the methods that
+  /// the path accepts.
+  outcome match(const request& req, const route_handler*& h,
+                path_params& params, std::string& allow) const;
+
+private:
+  struct route {
+    std::string method;
+    std::vector<std::string> segments;
+    route_handler h;
+  };
+  std::vector<route> routes_;
+};
+
+/// Splits "/a/b/c" into {"a","b","c"}; a trailing slash is ignored.
+std::vector<std::string_view> split_path(std::string_view path);
+
+} // namespace crmsync::http

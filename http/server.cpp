@@ -1,0 +1,383 @@
+#include "http/server.hpp"
+
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "common/log.hpp"
+#include "http/url.hpp"
+
+namespace crmsync::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+
+std::string_view request::header(std::string_view lower_name) const {
+  for (auto& [k, v] : headers)
+    if (k == lower_name)
+      return v;
+  return {};
+}
+
+namespace {
+
+constexpr uint32_t header_limit = 16 * 1024;
+
+std::string lower(std::string_view s) {
+  std::string out{s};
+  for (auto& c : out)
+    if (c >= 'A' && c <= 'Z')
+      c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+std::string error_body(std::string_view code, std::string_view message) {
+  std::string out = "{\"error\":{\"code\":\"";
+  out += code;
+  out += "\",\"message\":\"";
+  out += message;
+  out += "\"}}";
+  return out;
+}
+
+} // namespace
+
+struct server::impl {
+  server_config cfg;
+  handler on_request;
+  asio::io_context ioc;
+  tcp::acceptor acceptor;
+  std::vector<std::thread> threads;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>>
+    work;
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> in_flight{0};
+  std::atomic<uint64_t> connections{0};
+  std::atomic<bool> accepting{false};
+  std::mutex idle_mtx;
+  std::condition_variable idle_cv;
+
+  impl(server_config c, handler h)
+    : cfg(std::move(c)),
+      on_request(std::move(h)),
+      ioc(static_cast<int>(cfg.threads)),
+      acceptor(asio::make_strand(ioc)) {
+  }
+
+  void finished_one() {
+    if (in_flight.fetch_sub(1) == 1) {
+      std::lock_guard<std::mutex> guard{idle_mtx};
+      idle_cv.notify_all();
+    }
+  }
+
+  void do_accept();
+};
+
+namespace {
+
+class session : public std::enable_shared_from_this<session> {
+public:
+  session(tcp::socket&& socket, server::impl* srv)
+    : stream_(std::move(socket)), srv_(srv) {
+    ++srv_->connections;
+  }
+
+  ~session() {
+    --srv_->connections;
+  }
+
+  auto executor() {
+    return stream_.get_executor();
+  }
+
+  void run() {
+    asio::dispatch(stream_.get_executor(),
+                   [self = shared_from_this()] { self->do_read(); });
+  }
+
+  /// Called on the session's strand with the handler's answer.
+  void write(response r) {
+    auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
+    res->version(11);
+    res->result(static_cast<unsigned>(r.status));
+    res->set(bhttp::field::server, "crmsyncd");
+    if (!r.body.empty() || r.status != 204)
+      res->set(bhttp::field::content_type, r.content_type);
+    for (auto& [k, v] : r.headers)
+      res->set(k, v);
+    res->keep_alive(keep_alive_);
+    res->body() = std::move(r.body);
+    res->prepare_payload();
+    stream_.expires_after(std::chrono::seconds(30));
+    bhttp::async_write(
+      stream_, *res,
+      [self = shared_from_this(), res](error_code ec, size_t) {
+        self->on_write(ec, res->need_eof());
+      });
+  }
+
+private:
+  void do_read() {
+    parser_.emplace();
+    parser_->body_limit(srv_->cfg.max_body_bytes);
+    parser_->header_limit(header_limit);
+    stream_.expires_after(srv_->cfg.idle_timeout);
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = shared_from_this()](error_code ec, size_t) {
+                        self->on_read(ec);
+                      });
+  }
+
+  void on_read(error_code ec);
+
+  void reject(int status, std::string_view code, std::string_view message) {
+    // The stream is out of sync after a parse error: answer, then close.
+    keep_alive_ = false;
+    ++srv_->in_flight;
+    response r;
+    r.status = status;
+    r.body = error_body(code, message);
+    write(std::move(r));
+  }
+
+  void on_write(error_code ec, bool close) {
+    srv_->finished_one();
+    if (ec || close || !keep_alive_) {
+      error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      return;
+    }
+    do_read();
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  server::impl* srv_;
+  bool keep_alive_ = true;
+};
+
+class session_responder : public responder {
+public:
+  explicit session_responder(std::shared_ptr<session> s) : s_(std::move(s)) {
+  }
+
+  ~session_responder() override {
+    if (!answered_.exchange(true)) {
+      response r;
+      r.status = 503;
+      r.body = error_body("unavailable",
+                          "the request was dropped before it was answered; "
+                          "retry");
+      post(std::move(r));
+    }
+  }
+
+  void reply(response r) override {
+    if (answered_.exchange(true))
+      return;
+    post(std::move(r));
+  }
+
+private:
+  void post(response r) {
+    auto s = s_;
+    // beast::tcp_stream's executor is the connection's strand.
+    asio::post(s->executor(),
+               [s, r = std::move(r)]() mutable { s->write(std::move(r)); });
+  }
+
+  std::shared_ptr<session> s_;
+  std::atomic<bool> answered_{false};
+};
+
+void session::on_read(error_code ec) {
+  if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout
+      || ec == asio::error::operation_aborted
+      || ec == asio::error::connection_reset || ec == asio::error::eof) {
+    error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    return;
+  }
+  if (ec == bhttp::error::body_limit) {
+    reject(413, "payload_too_large",
+           "the request body is larger than "
+             + std::to_string(srv_->cfg.max_body_bytes) + " bytes");
+    return;
+  }
+  if (ec == bhttp::error::header_limit) {
+    reject(431, "headers_too_large", "the request headers are too large");
+    return;
+  }
+  if (ec) {
+    reject(400, "bad_request", "the request is not valid HTTP/1.1");
+    return;
+  }
+  auto& msg = parser_->get();
+  keep_alive_ = msg.keep_alive();
+  request req;
+  req.method = std::string{msg.method_string().data(),
+                           msg.method_string().size()};
+  req.target = std::string{msg.target().data(), msg.target().size()};
+  auto q = req.target.find('?');
+  std::string raw_path = req.target.substr(0, q);
+  if (q != std::string::npos)
+    req.query = req.target.substr(q + 1);
+  if (!percent_decode(raw_path, req.path, false)) {
+    reject(400, "bad_request", "the request path has a bad percent-escape");
+    return;
+  }
+  for (auto& f : msg)
+    req.headers.emplace_back(
+      lower(std::string_view{f.name_string().data(), f.name_string().size()}),
+      std::string{f.value()});
+  req.body = std::move(msg.body());
+  error_code ignored;
+  auto ep = stream_.socket().remote_endpoint(ignored);
+  if (!ignored)
+    req.remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+  ++srv_->requests;
+  ++srv_->in_flight;
+  // No read is pending while the handler works: no idle timer either.
+  stream_.expires_never();
+  auto r = std::make_shared<session_responder>(shared_from_this());
+  try {
+    srv_->on_request(std::move(req), r);
+  } catch (const std::exception& e) {
+    log::error(std::string{"http: handler threw: "} + e.what());
+    response err;
+    err.status = 500;
+    err.body = error_body("internal", "internal error");
+    r->reply(std::move(err));
+  }
+}
+
+} // namespace
+
+void server::impl::do_accept() {
+  acceptor.async_accept(
+    asio::make_strand(ioc), [this](error_code ec, tcp::socket socket) {
+      if (ec) {
+        if (ec == asio::error::operation_aborted || !accepting)
+          return;
+        log::warn("http: accept failed: " + ec.message());
+      } else if (connections.load() >= cfg.max_connections) {
+        error_code ignored;
+        socket.close(ignored);
+      } else {
+        std::make_shared<session>(std::move(socket), this)->run();
+      }
+      if (accepting)
+        do_accept();
+    });
+}
+
+server::server(server_config cfg, handler h)
+  : impl_(std::make_shared<impl>(std::move(cfg), std::move(h))) {
+}
+
+server::~server() {
+  stop();
+}
+
+bool server::start(std::string& err) {
+  if (!bind(err))
+    return false;
+  run();
+  return true;
+}
+
+bool server::bind(std::string& err) {
+  error_code ec;
+  auto addr = asio::ip::make_address(impl_->cfg.host, ec);
+  if (ec) {
+    err = "bad listen address '" + impl_->cfg.host + "': " + ec.message();
+    return false;
+  }
+  tcp::endpoint ep{addr, impl_->cfg.port};
+  auto& a = impl_->acceptor;
+  a.open(ep.protocol(), ec);
+  if (!ec)
+    a.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec)
+    a.bind(ep, ec);
+  if (!ec)
+    a.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    err = "cannot listen on " + impl_->cfg.host + ":"
+          + std::to_string(impl_->cfg.port) + ": " + ec.message();
+    return false;
+  }
+  return true;
+}
+
+void server::run() {
+  impl_->accepting = true;
+  impl_->work.emplace(impl_->ioc.get_executor());
+  impl_->do_accept();
+  for (size_t i = 0; i < std::max<size_t>(1, impl_->cfg.threads); ++i)
+    impl_->threads.emplace_back([p = impl_.get()] { p->ioc.run(); });
+}
+
+uint16_t server::port() const {
+  error_code ec;
+  auto ep = impl_->acceptor.local_endpoint(ec);
+  return ec ? 0 : ep.port();
+}
+
+void server::stop_accepting() {
+  if (!impl_->accepting.exchange(false))
+    return;
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;
+  asio::post(impl_->acceptor.get_executor(), [&] {
+    error_code ignored;
+    impl_->acceptor.close(ignored);
+    std::lock_guard<std::mutex> guard{m};
+    done = true;
+    cv.notify_all();
+  });
+  std::unique_lock<std::mutex> lock{m};
+  cv.wait_for(lock, std::chrono::seconds(5), [&] { return done; });
+}
+
+bool server::wait_idle(std::chrono::milliseconds max) {
+  std::unique_lock<std::mutex> lock{impl_->idle_mtx};
+  return impl_->idle_cv.wait_for(lock, max,
+                                 [&] { return impl_->in_flight == 0; });
+}
+
+void server::stop() {
+  if (impl_->threads.empty())
+    return;
+  impl_->accepting = false;
+  impl_->work.reset();
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads)
+    t.join();
+  impl_->threads.clear();
+}
+
+server_stats server::stats() const {
+  server_stats s;
+  s.requests = impl_->requests;
+  s.in_flight = impl_->in_flight;
+  s.connections = impl_->connections;
+  return s;
+}
+
+} // namespace crmsync::http

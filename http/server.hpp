@@ -1,0 +1,106 @@
+// The node's HTTP/1.1 listener, behind an interface free of Beast.
+//
+// Boost.Beast lives in server.cpp only. Each connection reads one request at
+// a time (no pipelining, so answers cannot reorder), hands it to the
+// handler with a responder, and writes whatever the responder is given,
+// from any thread. The server counts requests in flight so that shutdown
+// can stop accepting, let them finish, and only then stop the I/O threads.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace crmsync::http {
+
+using header_fields = std::vector<std::pair<std::string, std::string>>;
+
+struct request {
+  std::string method; ///< upper-case, e.g. "GET"
+  std::string target; ///< as sent: path and query
+  std::string path;   ///< percent-decoded path
+  std::string query;  ///< raw query string without '?'
+  header_fields headers; ///< names lower-cased
+  std::string body;
+  std::string remote;
+
+  /// First header with this (lower-case) name, or "".
+  std::string_view header(std::string_view lower_name) const;
+};
+
+struct response {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json; charset=utf-8";
+  header_fields headers;
+};
+
+/// Answers one request exactly once, from any thread. A responder dropped
+/// without an answer sends 503, so a lost actor reply never hangs a client.
+class responder {
+public:
+  virtual ~responder() = default;
+  virtual void reply(response r) = 0;
+};
+
+using responder_ptr = std::shared_ptr<responder>;
+using handler = std::function<void(request&&, responder_ptr)>;
+
+struct server_config {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;
+  size_t threads = 2;
+  size_t max_body_bytes = 1u << 20;
+  size_t max_connections = 10000;
+  std::chrono::seconds idle_timeout{60};
+};
+
+struct server_stats {
+  uint64_t requests = 0;
+  uint64_t in_flight = 0;
+  uint64_t connections = 0;
+};
+
+class server {
+public:
+  server(server_config cfg, handler h);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  /// Binds and listens. False with `err` on failure.
+  bool bind(std::string& err);
+
+  /// Starts accepting and the I/O threads (after bind).
+  void run();
+
+  /// bind() then run().
+  bool start(std::string& err);
+
+  /// The bound port (useful with port 0).
+  uint16_t port() const;
+
+  /// Closes the listening socket; open connections keep being served.
+  void stop_accepting();
+
+  /// Waits until no request is in flight or `max` passed; true when idle.
+  bool wait_idle(std::chrono::milliseconds max);
+
+  /// Stops the I/O threads and closes every connection.
+  void stop();
+
+  server_stats stats() const;
+
+  struct impl; // public so the connection code in server.cpp can name it
+
+private:
+  std::shared_ptr<impl> impl_;
+};
+
+} // namespace crmsync::http

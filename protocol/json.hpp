@@ -1,0 +1,117 @@
+// JSON for the public API: request-body decoders and response encoders.
+//
+// Decoders validate everything a client sends and report the first problem
+// as a crm_errc::invalid_input error naming the field; they never throw.
+// simdjson stays inside json.cpp. Thread-safe (one parser per thread).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/error.hpp>
+
+#include "protocol/errors.hpp"
+#include "protocol/messages.hpp"
+#include "protocol/records.hpp"
+
+namespace crmsync::json {
+
+// -- writing --------------------------------------------------------------------
+
+/// Appends s as a JSON string literal (quoted, escaped, UTF-8 passed through;
+/// invalid UTF-8 bytes are replaced by U+FFFD so output is always valid).
+void append_string(std::string& out, std::string_view s);
+
+/// Streaming writer that places commas itself.
+class writer {
+public:
+  writer& begin_object();
+  writer& end_object();
+  writer& begin_array();
+  writer& end_array();
+  writer& key(std::string_view k);
+  writer& value(std::string_view s);
+  writer& value(const char* s) {
+    return value(std::string_view{s});
+  }
+  writer& value(const std::string& s) {
+    return value(std::string_view{s});
+  }
+  writer& value(int64_t x);
+  writer& value(uint64_t x);
+  writer& value(int x) {
+    return value(static_cast<int64_t>(x));
+  }
+  writer& value(bool x);
+  writer& null();
+  /// Inserts already-encoded JSON as one value.
+  writer& raw(std::string_view encoded);
+
+  const std::string& str() const {
+    return out_;
+  }
+  std::string take() {
+    return std::move(out_);
+  }
+
+private:
+  void comma();
+  std::string out_;
+  std::vector<bool> first_; // per open container: no element yet
+  bool after_key_ = false;
+};
+
+// -- encoding records -------------------------------------------------------------
+
+void write_org(writer& w, const org_record& x);
+void write_user(writer& w, const user_record& x);
+void write_event(writer& w, const event_record& x);
+void write_error(writer& w, const api_error& e);
+std::string encode_error(const api_error& e);
+
+/// Renders an event time: a date for all-day events, RFC 3339 otherwise.
+std::string event_time(int64_t ms, bool all_day);
+
+// -- decoding requests ------------------------------------------------------------
+
+/// Plain-text password travels separately from the records: only its hash
+/// may enter a message.
+struct org_body {
+  std::string name;
+  edition plan = edition::free;
+  std::string admin_email;
+  std::string admin_name;
+  std::string admin_password; ///< "" = none
+};
+caf::error decode_org_create(std::string_view body, org_body& out);
+
+caf::error decode_org_patch(std::string_view body, update_org& out);
+
+struct user_body {
+  std::string email;
+  std::string name;
+  profile role = profile::standard;
+  bool manage_users = false;
+  std::string password; ///< "" = none
+};
+caf::error decode_user_create(std::string_view body, user_body& out);
+
+/// Fills the content fields of `out` (title, times, …).
+caf::error decode_event_create(std::string_view body, event_record& out);
+
+caf::error decode_event_patch(std::string_view body, event_patch& out,
+                              uint64_t& expected_version);
+
+caf::error decode_import(std::string_view body, user_id& owner,
+                         std::vector<event_record>& out, size_t max_events);
+
+caf::error decode_mass_update(std::string_view body,
+                              std::vector<event_id>& ids, event_patch& out,
+                              size_t max_ids);
+
+/// Validates and normalises an e-mail address (trimmed, lower-cased).
+bool normalize_email(std::string_view in, std::string& out);
+
+} // namespace crmsync::json

@@ -1,0 +1,402 @@
+// Commands, replies and routing values exchanged between actors.
+//
+// Every type here is a plain value with inspect(), registered once in
+// protocol/type_ids.hpp, so that it can later cross nodes. Commands are
+// nouns; each carries the `caller` whose rights the receiver checks.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/meta/type_name.hpp>
+
+#include "protocol/ids.hpp"
+#include "protocol/records.hpp"
+
+namespace crmsync {
+
+// -- routing ------------------------------------------------------------------
+
+enum class entity_kind : uint8_t { tenant = 0, mailbox = 1, calendar = 2 };
+
+constexpr size_t entity_kind_count = 3;
+
+const char* to_string(entity_kind k);
+
+/// Addresses one virtual actor: its kind, its tenant and (for mailbox and
+/// calendar) its user.
+struct entity_key {
+  entity_kind kind = entity_kind::tenant;
+  tenant_id tenant;
+  user_id user;
+
+  friend bool operator==(const entity_key& a, const entity_key& b) {
+    return a.kind == b.kind && a.tenant == b.tenant && a.user == b.user;
+  }
+  friend bool operator<(const entity_key& a, const entity_key& b) {
+    if (a.kind != b.kind)
+      return a.kind < b.kind;
+    if (a.tenant != b.tenant)
+      return a.tenant < b.tenant;
+    return a.user < b.user;
+  }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, entity_key& x) {
+  return f(caf::meta::type_name("crmsync::entity_key"), x.kind, x.tenant,
+           x.user);
+}
+
+// -- who is asking ------------------------------------------------------------
+
+/// The authenticated principal behind a command. The HTTP layer checks the
+/// service admin token itself; a user's token is checked by the tenant actor
+/// against the stored hash.
+struct caller {
+  bool service_admin = false;
+  user_id user;
+  std::string token_hash;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, caller& x) {
+  return f(caf::meta::type_name("crmsync::caller"), x.service_admin, x.user,
+           x.token_hash);
+}
+
+// -- organizations and users -------------------------------------------------
+
+struct new_user {
+  user_id id; ///< chosen by the sender (random), checked for collisions
+  std::string email;
+  std::string name;
+  profile role = profile::standard;
+  bool manage_users = false;
+  std::string password_hash;
+  std::string token_hash;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, new_user& x) {
+  return f(caf::meta::type_name("crmsync::new_user"), x.id, x.email, x.name,
+           x.role, x.manage_users, x.password_hash, x.token_hash);
+}
+
+struct create_org {
+  caller who;
+  std::string name;
+  edition plan = edition::free;
+  new_user admin;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, create_org& x) {
+  return f(caf::meta::type_name("crmsync::create_org"), x.who, x.name, x.plan,
+           x.admin);
+}
+
+struct org_created {
+  org_record org;
+  user_record admin;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, org_created& x) {
+  return f(caf::meta::type_name("crmsync::org_created"), x.org, x.admin);
+}
+
+struct get_org {
+  caller who;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, get_org& x) {
+  return f(caf::meta::type_name("crmsync::get_org"), x.who);
+}
+
+struct update_org {
+  caller who;
+  bool set_name = false;
+  std::string name;
+  bool set_plan = false;
+  edition plan = edition::free;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, update_org& x) {
+  return f(caf::meta::type_name("crmsync::update_org"), x.who, x.set_name,
+           x.name, x.set_plan, x.plan);
+}
+
+struct create_user {
+  caller who;
+  new_user user;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, create_user& x) {
+  return f(caf::meta::type_name("crmsync::create_user"), x.who, x.user);
+}
+
+struct get_user {
+  caller who;
+  user_id id;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, get_user& x) {
+  return f(caf::meta::type_name("crmsync::get_user"), x.who, x.id);
+}
+
+/// Checks the caller's credentials; answers with the caller's own record.
+struct authenticate {
+  caller who;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, authenticate& x) {
+  return f(caf::meta::type_name("crmsync::authenticate"), x.who);
+}
+
+struct list_users {
+  caller who;
+  uint32_t limit = 100;
+  user_id after; ///< exclusive; 0 = from the start
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, list_users& x) {
+  return f(caf::meta::type_name("crmsync::list_users"), x.who, x.limit,
+           x.after);
+}
+
+struct user_page {
+  std::vector<user_record> items;
+  user_id next; ///< 0 = no more
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, user_page& x) {
+  return f(caf::meta::type_name("crmsync::user_page"), x.items, x.next);
+}
+
+// -- events -------------------------------------------------------------------
+
+struct create_event {
+  caller who;
+  event_record draft; ///< owner and content; ids and times are assigned
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, create_event& x) {
+  return f(caf::meta::type_name("crmsync::create_event"), x.who, x.draft);
+}
+
+struct get_event {
+  caller who;
+  event_id id;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, get_event& x) {
+  return f(caf::meta::type_name("crmsync::get_event"), x.who, x.id);
+}
+
+struct update_event {
+  caller who;
+  event_id id;
+  event_patch patch;
+  uint64_t expected_version = 0; ///< 0 = no version check
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, update_event& x) {
+  return f(caf::meta::type_name("crmsync::update_event"), x.who, x.id,
+           x.patch, x.expected_version);
+}
+
+struct delete_event {
+  caller who;
+  event_id id;
+  uint64_t expected_version = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, delete_event& x) {
+  return f(caf::meta::type_name("crmsync::delete_event"), x.who, x.id,
+           x.expected_version);
+}
+
+struct event_deleted {
+  event_id id;
+  uint64_t version = 0; ///< the version that was deleted
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, event_deleted& x) {
+  return f(caf::meta::type_name("crmsync::event_deleted"), x.id, x.version);
+}
+
+/// The owner's events with from <= start < to, by start then id.
+struct list_events {
+  caller who;
+  user_id owner;
+  int64_t from_ms = 0;
+  int64_t to_ms = 0;
+  uint32_t limit = 100;
+  std::string cursor; ///< opaque, from a previous page; "" = first page
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, list_events& x) {
+  return f(caf::meta::type_name("crmsync::list_events"), x.who, x.owner,
+           x.from_ms, x.to_ms, x.limit, x.cursor);
+}
+
+struct event_page {
+  std::vector<event_record> items;
+  std::string next_cursor; ///< "" = no more
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, event_page& x) {
+  return f(caf::meta::type_name("crmsync::event_page"), x.items,
+           x.next_cursor);
+}
+
+struct import_events {
+  caller who;
+  user_id owner;
+  std::vector<event_record> drafts;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, import_events& x) {
+  return f(caf::meta::type_name("crmsync::import_events"), x.who, x.owner,
+           x.drafts);
+}
+
+struct events_imported {
+  std::vector<event_id> ids;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, events_imported& x) {
+  return f(caf::meta::type_name("crmsync::events_imported"), x.ids);
+}
+
+struct mass_update {
+  caller who;
+  std::vector<event_id> ids;
+  event_patch patch;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, mass_update& x) {
+  return f(caf::meta::type_name("crmsync::mass_update"), x.who, x.ids,
+           x.patch);
+}
+
+struct events_updated {
+  std::vector<event_record> items;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, events_updated& x) {
+  return f(caf::meta::type_name("crmsync::events_updated"), x.items);
+}
+
+// -- mailbox and calendar ------------------------------------------------------
+
+/// Asks a mailbox or calendar actor for its state summary.
+struct status_request {
+  caller who;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, status_request& x) {
+  return f(caf::meta::type_name("crmsync::status_request"), x.who);
+}
+
+struct mailbox_status {
+  tenant_id org;
+  user_id user;
+  bool office365_linked = false;
+  std::string office365_user_id;
+  std::string office365_tenant_id;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, mailbox_status& x) {
+  return f(caf::meta::type_name("crmsync::mailbox_status"), x.org, x.user,
+           x.office365_linked, x.office365_user_id, x.office365_tenant_id);
+}
+
+struct calendar_status {
+  tenant_id org;
+  user_id user;
+  std::string state = "disabled";
+  uint64_t done = 0;
+  uint64_t total = 0;
+  std::string office365_calendar_id;
+  std::string last_error;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, calendar_status& x) {
+  return f(caf::meta::type_name("crmsync::calendar_status"), x.org, x.user,
+           x.state, x.done, x.total, x.office365_calendar_id, x.last_error);
+}
+
+// -- administration -------------------------------------------------------------
+
+/// Asks a tenant actor for its organization without a caller (admin API).
+struct tenant_summary_request {};
+
+template <class Inspector>
+typename Inspector::result_type
+inspect(Inspector& f, tenant_summary_request&) {
+  return f(caf::meta::type_name("crmsync::tenant_summary_request"));
+}
+
+struct kind_stats {
+  entity_kind kind = entity_kind::tenant;
+  uint64_t live = 0;
+  uint64_t activations = 0;
+  uint64_t passivations = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, kind_stats& x) {
+  return f(caf::meta::type_name("crmsync::kind_stats"), x.kind, x.live,
+           x.activations, x.passivations);
+}
+
+struct live_actor {
+  entity_key key;
+  int64_t idle_ms = 0;
+  uint64_t messages = 0;
+  bool stopping = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, live_actor& x) {
+  return f(caf::meta::type_name("crmsync::live_actor"), x.key, x.idle_ms,
+           x.messages, x.stopping);
+}
+
+struct directory_stats {
+  int64_t idle_timeout_ms = 0;
+  std::vector<kind_stats> kinds;
+  std::vector<live_actor> live;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, directory_stats& x) {
+  return f(caf::meta::type_name("crmsync::directory_stats"),
+           x.idle_timeout_ms, x.kinds, x.live);
+}
+
+} // namespace crmsync

@@ -1,0 +1,65 @@
+#include "protocol/records.hpp"
+
+namespace crmsync {
+
+const char* to_string(edition x) {
+  return x == edition::paid ? "paid" : "free";
+}
+
+const char* to_string(profile x) {
+  return x == profile::administrator ? "administrator" : "standard";
+}
+
+const char* to_string(event_origin x) {
+  switch (x) {
+    case event_origin::individual:
+      return "individual";
+    case event_origin::imported:
+      return "imported";
+    case event_origin::mass_update:
+      return "mass_update";
+    default:
+      return "office365";
+  }
+}
+
+bool from_string(std::string_view s, edition& x) {
+  if (s == "free")
+    x = edition::free;
+  else if (s == "paid")
+    x = edition::paid;
+  else
+    return false;
+  return true;
+}
+
+bool from_string(std::string_view s, profile& x) {
+  if (s == "standard")
+    x = profile::standard;
+  else if (s == "administrator")
+    x = profile::administrator;
+  else
+    return false;
+  return true;
+}
+
+void apply_patch(const event_patch& p, event_record& e) {
+  if (p.has(event_patch::f_title))
+    e.title = p.title;
+  if (p.has(event_patch::f_start))
+    e.start_ms = p.start_ms;
+  if (p.has(event_patch::f_end))
+    e.end_ms = p.end_ms;
+  if (p.has(event_patch::f_all_day))
+    e.all_day = p.all_day;
+  if (p.has(event_patch::f_time_zone))
+    e.time_zone = p.time_zone;
+  if (p.has(event_patch::f_location))
+    e.location = p.location;
+  if (p.has(event_patch::f_description))
+    e.description = p.description;
+  if (p.has(event_patch::f_participants))
+    e.participants = p.participants;
+}
+
+} // namespace crmsync

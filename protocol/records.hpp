@@ -1,0 +1,147 @@
+// The CRM's records: organizations, users, calendar events.
+//
+// Plain value types shared by actors (as message payloads), storage (which
+// owns their on-disk codec) and the HTTP layer (which owns their JSON).
+// Times are UTC milliseconds since the epoch.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/meta/type_name.hpp>
+
+#include "protocol/ids.hpp"
+
+namespace crmsync {
+
+enum class edition : uint8_t { free = 0, paid = 1 };
+enum class profile : uint8_t { standard = 0, administrator = 1 };
+
+/// Where an event's current content came from (R19 eligibility).
+enum class event_origin : uint8_t {
+  individual = 0,  ///< created or edited one at a time in the CRM
+  imported = 1,    ///< bulk import: never synced until edited
+  mass_update = 2, ///< changed by a mass update: synced
+  office365 = 3,   ///< created or changed in Outlook
+};
+
+const char* to_string(edition x);
+const char* to_string(profile x);
+const char* to_string(event_origin x);
+bool from_string(std::string_view s, edition& x);
+bool from_string(std::string_view s, profile& x);
+
+struct org_record {
+  tenant_id id;
+  std::string name;
+  edition plan = edition::free;
+  user_id super_admin;
+  uint64_t user_count = 0;
+  uint64_t event_count = 0;
+  int64_t created_ms = 0;
+  int64_t modified_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, org_record& x) {
+  return f(caf::meta::type_name("crmsync::org_record"), x.id, x.name, x.plan,
+           x.super_admin, x.user_count, x.event_count, x.created_ms,
+           x.modified_ms);
+}
+
+struct user_record {
+  user_id id;
+  tenant_id org;
+  std::string email; ///< lower-cased; unique across the service
+  std::string name;
+  profile role = profile::standard;
+  bool manage_users = false;
+  bool super_admin = false;
+  std::string password_hash; ///< Argon2id string, or empty: no password
+  std::string token_hash;    ///< SHA-256 hex of the API token's secret
+  int64_t created_ms = 0;
+  int64_t modified_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, user_record& x) {
+  return f(caf::meta::type_name("crmsync::user_record"), x.id, x.org, x.email,
+           x.name, x.role, x.manage_users, x.super_admin, x.password_hash,
+           x.token_hash, x.created_ms, x.modified_ms);
+}
+
+struct participant {
+  std::string email;
+  std::string name;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, participant& x) {
+  return f(caf::meta::type_name("crmsync::participant"), x.email, x.name);
+}
+
+struct event_record {
+  event_id id;
+  tenant_id org;
+  user_id owner;
+  std::string title;
+  int64_t start_ms = 0;
+  int64_t end_ms = 0;
+  bool all_day = false;
+  std::string time_zone; ///< the zone the event was written in; "" = UTC
+  std::string location;
+  std::string description;
+  std::vector<participant> participants;
+  event_origin origin = event_origin::individual;
+  uint64_t version = 0;
+  int64_t created_ms = 0;
+  int64_t modified_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, event_record& x) {
+  return f(caf::meta::type_name("crmsync::event_record"), x.id, x.org,
+           x.owner, x.title, x.start_ms, x.end_ms, x.all_day, x.time_zone,
+           x.location, x.description, x.participants, x.origin, x.version,
+           x.created_ms, x.modified_ms);
+}
+
+/// Changed fields of an event; `fields` says which members are set.
+struct event_patch {
+  enum field : uint32_t {
+    f_title = 1u << 0,
+    f_start = 1u << 1,
+    f_end = 1u << 2,
+    f_all_day = 1u << 3,
+    f_location = 1u << 4,
+    f_description = 1u << 5,
+    f_participants = 1u << 6,
+    f_time_zone = 1u << 7,
+  };
+  uint32_t fields = 0;
+  std::string title;
+  int64_t start_ms = 0;
+  int64_t end_ms = 0;
+  bool all_day = false;
+  std::string time_zone;
+  std::string location;
+  std::string description;
+  std::vector<participant> participants;
+
+  bool has(field x) const {
+    return (fields & x) != 0;
+  }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, event_patch& x) {
+  return f(caf::meta::type_name("crmsync::event_patch"), x.fields, x.title,
+           x.start_ms, x.end_ms, x.all_day, x.time_zone, x.location,
+           x.description, x.participants);
+}
+
+/// Applies a patch to an event's content fields (not version or times).
+void apply_patch(const event_patch& p, event_record& e);
+
+} // namespace crmsync

@@ -1,0 +1,67 @@
+// The project's single CAF type-id block and its atoms.
+//
+// Every message type crossing actors is listed here exactly once; every
+// process calls register_types() on its config before building the actor
+// system (a missing registration only fails at run time in CAF 0.17).
+#pragma once
+
+#include <caf/actor_system_config.hpp>
+#include <caf/atom.hpp>
+#include <caf/type_id.hpp>
+
+#include "protocol/errors.hpp"
+#include "protocol/messages.hpp"
+
+CAF_BEGIN_TYPE_ID_BLOCK(crmsync, caf::first_custom_type_id)
+
+  CAF_ADD_ATOM(crmsync, crmsync::atom, route_atom, "route")
+  CAF_ADD_ATOM(crmsync, crmsync::atom, passivate_atom, "passivate")
+  CAF_ADD_ATOM(crmsync, crmsync::atom, stats_atom, "stats")
+  CAF_ADD_ATOM(crmsync, crmsync::atom, sweep_atom, "sweep")
+
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::tenant_id))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::user_id))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::event_id))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::entity_key))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::caller))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::org_record))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::user_record))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::event_record))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::event_patch))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::new_user))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::create_org))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::org_created))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::get_org))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::update_org))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::create_user))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::get_user))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::authenticate))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::list_users))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::user_page))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::create_event))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::get_event))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::update_event))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::delete_event))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::event_deleted))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::list_events))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::event_page))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::import_events))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::events_imported))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::mass_update))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::events_updated))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::status_request))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::mailbox_status))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::calendar_status))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::tenant_summary_request))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::kind_stats))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::live_actor))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::directory_stats))
+
+CAF_END_TYPE_ID_BLOCK(crmsync)
+
+namespace crmsync {
+
+/// Registers every project message type on a config (call once per process).
+void register_types(caf::actor_system_config& cfg);
+
+} // namespace crmsync

@@ -1,0 +1,222 @@
+#include "storage/db.hpp"
+
+#include <mutex>
+
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include "protocol/errors.hpp"
+
+namespace crmsync::storage {
+
+namespace {
+
+constexpr const char* format_key = "format_version";
+constexpr const char* format_value = "1";
+
+caf::error to_error(const rocksdb::Status& st, std::string_view what) {
+  return make_crm_error(crm_errc::storage_failure, "storage_failure",
+                        std::string{what} + ": " + st.ToString());
+}
+
+} // namespace
+
+const char* column_name(column c) {
+  static constexpr const char* names[] = {"meta",   "orgs",        "users",
+                                          "events", "event_index", "lookup",
+                                          "sync"};
+  return names[static_cast<size_t>(c)];
+}
+
+void write_batch::put(column c, std::string key, std::string value) {
+  ops_.push_back(op{c, false, std::move(key), std::move(value)});
+}
+
+void write_batch::del(column c, std::string key) {
+  ops_.push_back(op{c, true, std::move(key), {}});
+}
+
+struct db::impl {
+  std::string path;
+  db_options opts;
+  rocksdb::DB* raw = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles; // index = column + 1
+  rocksdb::ColumnFamilyHandle* default_cf = nullptr;
+  std::mutex claim_mtx;
+
+  rocksdb::ColumnFamilyHandle* cf(column c) const {
+    return handles[static_cast<size_t>(c)];
+  }
+
+  ~impl() {
+    if (raw == nullptr)
+      return;
+    for (auto* h : handles)
+      raw->DestroyColumnFamilyHandle(h);
+    if (default_cf != nullptr)
+      raw->DestroyColumnFamilyHandle(default_cf);
+    raw->Close();
+    delete raw;
+  }
+
+  rocksdb::WriteOptions write_options() const {
+    rocksdb::WriteOptions wo;
+    wo.sync = opts.sync_writes;
+    return wo;
+  }
+
+  rocksdb::Status apply(const write_batch& batch) {
+    rocksdb::WriteBatch wb;
+    for (auto& o : batch.ops()) {
+      auto st = o.is_delete ? wb.Delete(cf(o.cf), o.key)
+                            : wb.Put(cf(o.cf), o.key, o.value);
+      if (!st.ok())
+        return st;
+    }
+    return raw->Write(write_options(), &wb);
+  }
+};
+
+db::db(std::unique_ptr<impl> p) : impl_(std::move(p)) {
+}
+
+db::~db() = default;
+
+caf::expected<std::unique_ptr<db>> db::open(const db_options& opts) {
+  auto p = std::make_unique<impl>();
+  p->path = opts.path;
+  p->opts = opts;
+  rocksdb::DBOptions dbo;
+  dbo.create_if_missing = true;
+  dbo.create_missing_column_families = true;
+  dbo.IncreaseParallelism(2);
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(opts.block_cache_bytes);
+  rocksdb::ColumnFamilyOptions cfo;
+  cfo.OptimizeLevelStyleCompaction();
+  cfo.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+  descs.emplace_back(rocksdb::kDefaultColumnFamilyName, cfo);
+  for (size_t i = 0; i < column_count; ++i)
+    descs.emplace_back(column_name(static_cast<column>(i)), cfo);
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  auto st = rocksdb::DB::Open(dbo, opts.path, descs, &handles, &p->raw);
+  if (!st.ok())
+    return to_error(st, "cannot open database at " + opts.path);
+  p->default_cf = handles[0];
+  p->handles.assign(handles.begin() + 1, handles.end());
+  // Refuse data written by an unknown (future) format rather than misread it.
+  std::string version;
+  st = p->raw->Get(rocksdb::ReadOptions{}, p->cf(column::meta), format_key,
+                   &version);
+  if (st.IsNotFound()) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    st = p->raw->Put(wo, p->cf(column::meta), format_key, format_value);
+    if (!st.ok())
+      return to_error(st, "cannot write format version");
+  } else if (!st.ok()) {
+    return to_error(st, "cannot read format version");
+  } else if (version != format_value) {
+    return make_crm_error(crm_errc::storage_failure, "unsupported_format",
+                          "database at " + opts.path + " has format version "
+                            + version + "; this build reads version "
+                            + format_value);
+  }
+  return std::unique_ptr<db>(new db(std::move(p)));
+}
+
+caf::error db::get(column cf, std::string_view key, std::string& value,
+                   bool& found) const {
+  auto st = impl_->raw->Get(rocksdb::ReadOptions{}, impl_->cf(cf),
+                            rocksdb::Slice{key.data(), key.size()}, &value);
+  if (st.IsNotFound()) {
+    found = false;
+    return caf::none;
+  }
+  if (!st.ok())
+    return to_error(st, "read failed");
+  found = true;
+  return caf::none;
+}
+
+caf::error db::write(const write_batch& batch) {
+  if (batch.empty())
+    return caf::none;
+  auto st = impl_->apply(batch);
+  if (!st.ok())
+    return to_error(st, "write failed");
+  return caf::none;
+}
+
+caf::error db::write_claimed(const write_batch& batch,
+                             const std::vector<claim>& claims) {
+  std::lock_guard<std::mutex> guard{impl_->claim_mtx};
+  for (auto& c : claims) {
+    std::string existing;
+    auto st = impl_->raw->Get(rocksdb::ReadOptions{}, impl_->cf(c.cf), c.key,
+                              &existing);
+    if (st.ok() && existing != c.value)
+      return make_crm_error(crm_errc::conflict, "claim_taken", c.key);
+    if (!st.ok() && !st.IsNotFound())
+      return to_error(st, "read failed");
+  }
+  return write(batch);
+}
+
+caf::error db::scan(
+  column cf, std::string_view begin, std::string_view end,
+  const std::function<bool(std::string_view, std::string_view)>& fn) const {
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice upper{end.data(), end.size()};
+  if (!end.empty())
+    ro.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it{
+    impl_->raw->NewIterator(ro, impl_->cf(cf))};
+  for (it->Seek(rocksdb::Slice{begin.data(), begin.size()}); it->Valid();
+       it->Next()) {
+    auto k = it->key();
+    auto v = it->value();
+    if (!fn(std::string_view{k.data(), k.size()},
+            std::string_view{v.data(), v.size()}))
+      break;
+  }
+  if (!it->status().ok())
+    return to_error(it->status(), "scan failed");
+  return caf::none;
+}
+
+caf::error db::flush() {
+  std::vector<rocksdb::ColumnFamilyHandle*> all = impl_->handles;
+  all.push_back(impl_->default_cf);
+  auto st = impl_->raw->Flush(rocksdb::FlushOptions{}, all);
+  if (!st.ok())
+    return to_error(st, "flush failed");
+  st = impl_->raw->SyncWAL();
+  if (!st.ok())
+    return to_error(st, "WAL sync failed");
+  return caf::none;
+}
+
+db_stats db::stats() const {
+  db_stats out;
+  for (auto* h : impl_->handles) {
+    uint64_t v = 0;
+    if (impl_->raw->GetIntProperty(h, "rocksdb.estimate-num-keys", &v))
+      out.estimate_keys += v;
+    if (impl_->raw->GetIntProperty(h, "rocksdb.live-sst-files-size", &v))
+      out.live_sst_bytes += v;
+    if (impl_->raw->GetIntProperty(h, "rocksdb.cur-size-all-mem-tables", &v))
+      out.memtable_bytes += v;
+  }
+  return out;
+}
+
+const std::string& db::path() const {
+  return impl_->path;
+}
+
+} // namespace crmsync::storage

@@ -1,0 +1,128 @@
+// The node's RocksDB database behind a small, RocksDB-free interface.
+//
+// One instance per process, opened at start and shared by all actors
+// (RocksDB is thread-safe for get/write/iterate). Every write is one atomic
+// batch with the WAL on, so a crash leaves either all of a command's effects
+// or none. RocksDB's headers are included by db.cpp only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+namespace crmsync::storage {
+
+/// Column families, one per record kind. Every key in the tenant-scoped
+/// families starts with the 8-byte tenant id.
+enum class column : uint8_t {
+  meta = 0,        ///< schema version and node-level facts
+  orgs = 1,        ///< tenant -> org_record
+  users = 2,       ///< tenant|user -> user_record
+  events = 3,      ///< tenant|event -> event_record
+  event_index = 4, ///< tenant|owner|start|event -> ""
+  lookup = 5,      ///< global indexes: e-mail -> user, user -> tenant
+  sync = 6,        ///< tenant|user|kind -> mailbox/calendar state
+};
+constexpr size_t column_count = 7;
+
+const char* column_name(column c);
+
+/// A set of writes applied atomically by db::write.
+class write_batch {
+public:
+  void put(column c, std::string key, std::string value);
+  void del(column c, std::string key);
+  bool empty() const {
+    return ops_.empty();
+  }
+  size_t size() const {
+    return ops_.size();
+  }
+
+  struct op {
+    column cf;
+    bool is_delete;
+    std::string key;
+    std::string value;
+  };
+  const std::vector<op>& ops() const {
+    return ops_;
+  }
+
+private:
+  std::vector<op> ops_;
+};
+
+/// A key that must be absent (or already hold `value`) for a write to go
+/// through: how global uniqueness (e-mail addresses) is enforced.
+struct claim {
+  column cf;
+  std::string key;
+  std::string value;
+};
+
+struct db_options {
+  std::string path;
+  /// fsync the WAL on every write. Off by default: the WAL is still written
+  /// before a write is acknowledged, so a killed process loses nothing;
+  /// only a machine crash can lose the last writes.
+  bool sync_writes = false;
+  size_t block_cache_bytes = 64u << 20;
+};
+
+struct db_stats {
+  uint64_t estimate_keys = 0;
+  uint64_t live_sst_bytes = 0;
+  uint64_t memtable_bytes = 0;
+};
+
+class db {
+public:
+  /// Opens (creating if needed) the database and checks its format version.
+  static caf::expected<std::unique_ptr<db>> open(const db_options& opts);
+
+  ~db();
+  db(const db&) = delete;
+  db& operator=(const db&) = delete;
+
+  /// Reads one value; `found` tells whether the key exists.
+  caf::error get(column cf, std::string_view key, std::string& value,
+                 bool& found) const;
+
+  /// Applies the batch atomically.
+  caf::error write(const write_batch& batch);
+
+  /// Applies the batch atomically if every claim holds; otherwise writes
+  /// nothing and answers crm_errc::conflict naming the first failed claim's
+  /// key in the error context. Claims are checked and written under one
+  /// lock, so two claimants of the same key cannot both win.
+  caf::error write_claimed(const write_batch& batch,
+                           const std::vector<claim>& claims);
+
+  /// Visits keys in [begin, end) in order; stops when `fn` returns false.
+  caf::error
+  scan(column cf, std::string_view begin, std::string_view end,
+       const std::function<bool(std::string_view, std::string_view)>& fn)
+    const;
+
+  /// Flushes memtables and syncs the WAL (clean shutdown).
+  caf::error flush();
+
+  db_stats stats() const;
+
+  const std::string& path() const;
+
+private:
+  struct impl;
+  explicit db(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace crmsync::storage

@@ -1,0 +1,105 @@
+#include "storage/keys.hpp"
+
+namespace crmsync::storage::keys {
+
+void put_be64(std::string& out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8)
+    out += static_cast<char>((v >> shift) & 0xff);
+}
+
+uint64_t get_be64(std::string_view in, size_t pos) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8; ++i)
+    v = (v << 8) | static_cast<unsigned char>(in[pos + i]);
+  return v;
+}
+
+std::string prefix_end(std::string_view prefix) {
+  std::string out{prefix};
+  while (!out.empty()) {
+    auto c = static_cast<unsigned char>(out.back());
+    if (c != 0xff) {
+      out.back() = static_cast<char>(c + 1);
+      return out;
+    }
+    out.pop_back();
+  }
+  return out;
+}
+
+std::string org(tenant_id t) {
+  std::string k;
+  put_be64(k, t.value);
+  return k;
+}
+
+std::string user(tenant_id t, user_id u) {
+  std::string k = org(t);
+  put_be64(k, u.value);
+  return k;
+}
+
+std::string users_of(tenant_id t) {
+  return org(t);
+}
+
+std::string event(tenant_id t, event_id e) {
+  std::string k = org(t);
+  put_be64(k, e.value);
+  return k;
+}
+
+std::string events_of_owner(tenant_id t, user_id owner) {
+  std::string k = org(t);
+  put_be64(k, owner.value);
+  return k;
+}
+
+std::string events_of_owner_from(tenant_id t, user_id owner,
+                                 int64_t start_ms) {
+  std::string k = events_of_owner(t, owner);
+  put_be64(k, order_signed(start_ms));
+  return k;
+}
+
+std::string event_index(tenant_id t, user_id owner, int64_t start_ms,
+                        event_id e) {
+  std::string k = events_of_owner_from(t, owner, start_ms);
+  put_be64(k, e.value);
+  return k;
+}
+
+std::optional<event_index_entry> parse_event_index(std::string_view key) {
+  if (key.size() != 32)
+    return std::nullopt;
+  event_index_entry x;
+  x.tenant = tenant_id{get_be64(key, 0)};
+  x.owner = user_id{get_be64(key, 8)};
+  x.start_ms = unorder_signed(get_be64(key, 16));
+  x.event = event_id{get_be64(key, 24)};
+  return x;
+}
+
+std::string email_lookup(std::string_view normalized_email) {
+  std::string k = "e";
+  k += normalized_email;
+  return k;
+}
+
+std::string user_lookup(user_id u) {
+  std::string k = "u";
+  put_be64(k, u.value);
+  return k;
+}
+
+std::string tenant_user_value(tenant_id t, user_id u) {
+  return user(t, u);
+}
+
+std::string sync_state(tenant_id t, user_id u, entity_kind kind) {
+  std::string k = user(t, u);
+  k += static_cast<char>(kind);
+  return k;
+}
+
+} // namespace crmsync::storage::keys

@@ -1,0 +1,67 @@
+// Key layout of every column family.
+//
+// Integers are fixed-width big-endian so that bytewise order is numeric
+// order and a key prefix is a contiguous range; every tenant-scoped key
+// starts with the tenant id, so one tenant is one range per family. Signed
+// times flip the sign bit so negative instants sort before positive ones.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "protocol/ids.hpp"
+#include "protocol/messages.hpp"
+
+namespace crmsync::storage::keys {
+
+void put_be64(std::string& out, uint64_t v);
+uint64_t get_be64(std::string_view in, size_t pos);
+
+/// Order-preserving encoding of a signed value.
+inline uint64_t order_signed(int64_t v) {
+  return static_cast<uint64_t>(v) ^ (uint64_t{1} << 63);
+}
+inline int64_t unorder_signed(uint64_t v) {
+  return static_cast<int64_t>(v ^ (uint64_t{1} << 63));
+}
+
+/// The smallest key greater than every key starting with `prefix`
+/// ("" when there is none, i.e. the prefix is all 0xff).
+std::string prefix_end(std::string_view prefix);
+
+// orgs: tenant
+std::string org(tenant_id t);
+
+// users: tenant | user
+std::string user(tenant_id t, user_id u);
+std::string users_of(tenant_id t);
+
+// events: tenant | event
+std::string event(tenant_id t, event_id e);
+
+// event_index: tenant | owner | start | event
+std::string event_index(tenant_id t, user_id owner, int64_t start_ms,
+                        event_id e);
+std::string events_of_owner(tenant_id t, user_id owner);
+std::string events_of_owner_from(tenant_id t, user_id owner,
+                                 int64_t start_ms);
+
+struct event_index_entry {
+  tenant_id tenant;
+  user_id owner;
+  int64_t start_ms = 0;
+  event_id event;
+};
+std::optional<event_index_entry> parse_event_index(std::string_view key);
+
+// lookup: 'e' email -> tenant|user ; 'u' user -> tenant
+std::string email_lookup(std::string_view normalized_email);
+std::string user_lookup(user_id u);
+std::string tenant_user_value(tenant_id t, user_id u);
+
+// sync: tenant | user | kind
+std::string sync_state(tenant_id t, user_id u, entity_kind kind);
+
+} // namespace crmsync::storage::keys
