@@ -1,0 +1,151 @@
+#include "storage/db.hpp"
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <thread>
+
+#include "protocol/errors.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace crmsync;
+using crmsync::storage::column;
+
+namespace {
+
+std::unique_ptr<storage::db> open_at(const std::string& path) {
+  storage::db_options o;
+  o.path = path;
+  auto r = storage::db::open(o);
+  REQUIRE(r);
+  return std::move(*r);
+}
+
+std::string read(storage::db& d, column c, const std::string& k) {
+  std::string v;
+  bool found = false;
+  REQUIRE_FALSE(d.get(c, k, v, found));
+  return found ? v : std::string{"<absent>"};
+}
+
+} // namespace
+
+TEST_CASE("a batch spans column families and survives a reopen",
+          "[storage][db]") {
+  test::temp_dir dir;
+  {
+    auto d = open_at(dir.path());
+    storage::write_batch b;
+    b.put(column::orgs, "o1", "org");
+    b.put(column::users, "o1u1", "user");
+    b.put(column::events, "o1e1", "event");
+    b.put(column::event_index, "o1i1", "");
+    REQUIRE_FALSE(d->write(b));
+    storage::write_batch del;
+    del.del(column::events, "o1e1");
+    del.put(column::events, "o1e2", "event2");
+    REQUIRE_FALSE(d->write(del));
+  }
+  auto d = open_at(dir.path());
+  CHECK(read(*d, column::orgs, "o1") == "org");
+  CHECK(read(*d, column::users, "o1u1") == "user");
+  CHECK(read(*d, column::events, "o1e1") == "<absent>");
+  CHECK(read(*d, column::events, "o1e2") == "event2");
+  CHECK(read(*d, column::event_index, "o1i1").empty());
+  // Families are separate key spaces.
+  CHECK(read(*d, column::users, "o1") == "<absent>");
+}
+
+TEST_CASE("a failed claim writes nothing of its batch", "[storage][db]") {
+  test::temp_dir dir;
+  auto d = open_at(dir.path());
+  storage::write_batch first;
+  first.put(column::lookup, "email", "owner-a");
+  first.put(column::users, "a", "user a");
+  REQUIRE_FALSE(d->write_claimed(first, {{column::lookup, "email", "owner-a"}}));
+  storage::write_batch second;
+  second.put(column::lookup, "email", "owner-b");
+  second.put(column::users, "b", "user b");
+  second.put(column::orgs, "count", "2");
+  auto err = d->write_claimed(second, {{column::lookup, "email", "owner-b"}});
+  REQUIRE(err);
+  CHECK(to_api_error(err).status == 409);
+  CHECK(read(*d, column::lookup, "email") == "owner-a");
+  CHECK(read(*d, column::users, "b") == "<absent>");
+  CHECK(read(*d, column::orgs, "count") == "<absent>");
+  // Re-claiming with the same value is idempotent.
+  CHECK_FALSE(d->write_claimed(first, {{column::lookup, "email", "owner-a"}}));
+}
+
+TEST_CASE("concurrent claimants of one key: exactly one wins",
+          "[storage][db]") {
+  test::temp_dir dir;
+  auto d = open_at(dir.path());
+  for (int round = 0; round < 50; ++round) {
+    std::atomic<int> wins{0};
+    std::string key = "k" + std::to_string(round);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+      threads.emplace_back([&, t] {
+        storage::write_batch b;
+        std::string owner = "t" + std::to_string(t);
+        b.put(column::lookup, key, owner);
+        b.put(column::users, key + owner, "x");
+        if (!d->write_claimed(b, {{column::lookup, key, owner}}))
+          ++wins;
+      });
+    for (auto& t : threads)
+      t.join();
+    CHECK(wins == 1);
+  }
+}
+
+TEST_CASE("scan visits a range in key order and can stop early",
+          "[storage][db]") {
+  test::temp_dir dir;
+  auto d = open_at(dir.path());
+  storage::write_batch b;
+  for (char c = 'a'; c <= 'f'; ++c)
+    b.put(column::events, std::string{'p', c}, std::string{c});
+  b.put(column::events, "q", "outside");
+  REQUIRE_FALSE(d->write(b));
+  std::string seen;
+  REQUIRE_FALSE(d->scan(column::events, "pb", "pe",
+                        [&](std::string_view, std::string_view v) {
+                          seen += v;
+                          return true;
+                        }));
+  CHECK(seen == "bcd");
+  seen.clear();
+  REQUIRE_FALSE(d->scan(column::events, "p", "",
+                        [&](std::string_view, std::string_view v) {
+                          seen += v;
+                          return seen.size() < 2;
+                        }));
+  CHECK(seen == "ab");
+}
+
+TEST_CASE("a database of an unknown format is refused", "[storage][db]") {
+  test::temp_dir dir;
+  {
+    auto d = open_at(dir.path());
+    storage::write_batch b;
+    b.put(column::meta, "format_version", "99");
+    REQUIRE_FALSE(d->write(b));
+  }
+  storage::db_options o;
+  o.path = dir.path();
+  auto r = storage::db::open(o);
+  REQUIRE_FALSE(r);
+  auto e = to_api_error(r.error());
+  CHECK(e.code == "unsupported_format");
+  CHECK(e.message.find("99") != std::string::npos);
+}
+
+TEST_CASE("opening a path that cannot hold a database fails cleanly",
+          "[storage][db]") {
+  storage::db_options o;
+  o.path = "/proc/crmsync-cannot-exist/db";
+  auto r = storage::db::open(o);
+  REQUIRE_FALSE(r);
+  CHECK(to_api_error(r.error()).code == "storage_failure");
+}

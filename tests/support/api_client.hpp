@@ -1,0 +1,209 @@
+// End-to-end test support: calling a running crmsyncd over HTTP.
+//
+// api_client wraps crmsync::http::client (one keep-alive connection) with
+// bearer tokens and parses every JSON answer with simdjson. Accessors on
+// api_response throw std::runtime_error naming the JSON pointer and showing
+// the body when a value is missing or has another type, so a Catch2 test
+// fails with a readable message instead of crashing.
+// One api_client belongs to one thread at a time.
+#pragma once
+
+#include <simdjson.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/client.hpp"
+#include "tests/support/node_process.hpp"
+
+namespace crmsync::test {
+
+/// The service admin token every test node is started with.
+inline constexpr const char* admin_token = "e2e-service-admin-token-0123456789";
+
+/// One answer: status, raw body, headers and the parsed JSON (if any).
+class api_response {
+public:
+  api_response() = default;
+  api_response(int status, std::string body, http::header_list headers);
+
+  int status = 0;
+  std::string body;
+  http::header_list headers;
+
+  std::string header(std::string_view name) const;
+
+  /// True when the body parsed as JSON.
+  bool is_json() const {
+    return json_ok_;
+  }
+  /// The parsed document root; throws when the body is not JSON.
+  simdjson::dom::element root() const;
+  /// The element at an RFC 6901 pointer ("" = root); throws when absent.
+  simdjson::dom::element at(std::string_view pointer) const;
+  bool has(std::string_view pointer) const;
+
+  std::string str(std::string_view pointer) const;
+  int64_t i64(std::string_view pointer) const;
+  uint64_t u64(std::string_view pointer) const;
+  bool boolean(std::string_view pointer) const;
+  bool is_null(std::string_view pointer) const;
+  size_t size(std::string_view pointer) const; ///< array length
+  /// The minified JSON of the value at pointer.
+  std::string json(std::string_view pointer = "") const;
+
+  /// error.code / error.field ("" when absent) of an error answer.
+  std::string error_code() const;
+  std::string error_field() const;
+
+  /// "STATUS BODY" for failure messages.
+  std::string describe() const;
+
+private:
+  std::shared_ptr<simdjson::dom::parser> parser_;
+  simdjson::dom::element root_;
+  bool json_ok_ = false;
+};
+
+/// Minified form of any JSON element.
+std::string minified(simdjson::dom::element e);
+
+/// A JSON string literal (quoted and escaped) for building request bodies.
+std::string json_str(std::string_view s);
+
+/// Blocking HTTP calls to one node.
+class api_client {
+public:
+  explicit api_client(uint16_t port,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(15));
+
+  /// Sends one request; throws std::runtime_error on transport failure.
+  /// An empty token sends no Authorization header. An empty content_type
+  /// with a body sends the client's default (application/json).
+  api_response request(std::string_view method, std::string_view target,
+                       std::string_view token, std::string_view body = {},
+                       std::string_view content_type = "application/json",
+                       const http::header_list& extra = {});
+
+  /// Like request() but reports transport failure as false (no throw).
+  bool try_request(std::string_view method, std::string_view target,
+                   std::string_view token, std::string_view body,
+                   api_response& out, std::string& err);
+
+  api_response get(std::string_view token, std::string_view target);
+  api_response post(std::string_view token, std::string_view target,
+                    std::string_view body);
+  api_response patch(std::string_view token, std::string_view target,
+                     std::string_view body);
+  api_response put(std::string_view token, std::string_view target,
+                   std::string_view body);
+  api_response del(std::string_view token, std::string_view target);
+
+  uint16_t port() const {
+    return port_;
+  }
+
+private:
+  uint16_t port_;
+  http::client client_;
+};
+
+// -- fixtures --------------------------------------------------------------------------
+
+struct org_info {
+  std::string id;
+  std::string admin_id;
+  std::string admin_token;
+  std::string admin_email;
+  api_response created; ///< the 201 answer
+};
+
+struct user_info {
+  std::string id;
+  std::string token;
+  std::string email;
+  api_response created; ///< the 201 answer (includes the token)
+};
+
+/// POST /api/v1/orgs with the service admin token; throws unless 201.
+org_info create_org(api_client& api, std::string_view name,
+                    std::string_view admin_email,
+                    std::string_view edition = "free",
+                    std::string_view password = {});
+
+/// POST /api/v1/orgs/{org}/users; throws unless 201.
+user_info create_user(api_client& api, std::string_view token,
+                      std::string_view org, std::string_view email,
+                      std::string_view name, std::string_view profile = "standard",
+                      bool manage_users = false, std::string_view password = {});
+
+/// {"title":…,"start":…,"end":…} plus `extra` fields (e.g. ",\"all_day\":true").
+std::string event_body(std::string_view title, std::string_view start,
+                       std::string_view end, std::string_view extra = {});
+
+/// POST an event for `owner`; throws unless 201; returns the answer.
+api_response create_event(api_client& api, std::string_view token,
+                          std::string_view org, std::string_view owner,
+                          std::string_view body);
+
+/// Paths.
+std::string org_path(std::string_view org);
+std::string users_path(std::string_view org);
+std::string user_path(std::string_view org, std::string_view user);
+std::string user_events_path(std::string_view org, std::string_view user);
+std::string event_path(std::string_view org, std::string_view event);
+
+/// Reads every page of a listing (items + next_cursor) at `target` (which
+/// may already carry a query; `limit` is appended). Returns each item's
+/// minified JSON in order. Throws on a non-200 page or when the walk takes
+/// more than `max_pages` pages.
+std::vector<std::string> walk_pages(api_client& api, std::string_view token,
+                                    std::string_view target, int limit,
+                                    int max_pages = 10000,
+                                    int* pages_out = nullptr);
+
+/// A node in a fresh temporary directory, with a client. Restartable on
+/// the same data directory.
+class test_node {
+public:
+  explicit test_node(std::vector<std::string> extra_args = {});
+  ~test_node();
+
+  /// Starts (again) on the same data directory; replaces the client.
+  void start();
+  /// SIGTERM and wait; returns the exit status (see node_process::stop).
+  int stop();
+  void kill9();
+
+  api_client& api() {
+    return *api_;
+  }
+  node_process& process() {
+    return proc_;
+  }
+  uint16_t port() const {
+    return proc_.port();
+  }
+  const std::string& data_dir() const {
+    return data_dir_;
+  }
+  std::string log_tail() const {
+    return proc_.log_tail();
+  }
+  std::vector<std::string>& extra_args() {
+    return extra_args_;
+  }
+
+private:
+  temp_dir dir_;
+  std::string data_dir_;
+  std::vector<std::string> extra_args_;
+  node_process proc_;
+  std::unique_ptr<api_client> api_;
+};
+
+} // namespace crmsync::test

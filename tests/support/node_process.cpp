@@ -1,0 +1,286 @@
+#include "tests/support/node_process.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+#ifndef CRMSYNCD_PATH
+#error "CRMSYNCD_PATH must name the crmsyncd binary under test"
+#endif
+
+namespace crmsync::test {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+std::string errno_text(const char* what) {
+  return std::string{what} + ": " + std::strerror(errno);
+}
+
+} // namespace
+
+std::string crmsyncd_path() {
+  return CRMSYNCD_PATH;
+}
+
+// -- temp_dir ------------------------------------------------------------------------
+
+temp_dir::temp_dir(std::string_view tag) {
+  std::string tmpl = "/tmp/";
+  tmpl += tag;
+  tmpl += "-XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (::mkdtemp(buf.data()) == nullptr)
+    throw std::runtime_error(errno_text("mkdtemp"));
+  path_ = buf.data();
+}
+
+temp_dir::~temp_dir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::string temp_dir::sub(std::string_view name) const {
+  std::string out = path_;
+  out += '/';
+  out += name;
+  return out;
+}
+
+// -- node_process --------------------------------------------------------------------
+
+node_process::~node_process() {
+  if (pid_ > 0)
+    kill9();
+  close_pipe();
+}
+
+void node_process::close_pipe() {
+  if (stdout_fd_ >= 0) {
+    ::close(stdout_fd_);
+    stdout_fd_ = -1;
+  }
+}
+
+void node_process::start(const node_options& opts) {
+  if (pid_ > 0)
+    throw std::runtime_error("node_process::start: already running");
+  if (opts.data_dir.empty())
+    throw std::runtime_error("node_process::start: data_dir is required");
+  port_ = 0;
+  close_pipe();
+  log_file_ = opts.log_file.empty() ? opts.data_dir + ".log" : opts.log_file;
+
+  std::vector<std::string> args{crmsyncd_path(), "--listen", "127.0.0.1:0",
+                                "--data-dir", opts.data_dir};
+  if (!opts.admin_token.empty()) {
+    args.emplace_back("--admin-token");
+    args.push_back(opts.admin_token);
+  }
+  for (auto& a : opts.extra_args)
+    args.push_back(a);
+  std::vector<char*> argv;
+  for (auto& a : args)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  // The node reads CRMSYNC_* from the environment: keep the test hermetic.
+  std::vector<char*> envp;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e)
+    if (std::strncmp(*e, "CRMSYNC_", 8) != 0)
+      envp.push_back(*e);
+  envp.push_back(nullptr);
+
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    throw std::runtime_error(errno_text("pipe2"));
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log_file_.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0600);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null",
+                                   O_RDONLY, 0);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // Start the child with default signal handling and an empty mask, whatever
+  // the test runner did to its own.
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+  pid_t child = -1;
+  int rc = ::posix_spawn(&child, argv[0], &actions, &attr, argv.data(),
+                         envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  ::close(fds[1]);
+  if (rc != 0) {
+    ::close(fds[0]);
+    throw std::runtime_error("posix_spawn " + args[0] + ": "
+                             + std::strerror(rc));
+  }
+  pid_ = child;
+  stdout_fd_ = fds[0];
+
+  // Read until the first newline, within the deadline.
+  const auto deadline = clock_type::now() + opts.start_timeout;
+  std::string line;
+  bool have_line = false;
+  std::string failure;
+  while (!have_line) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  deadline - clock_type::now())
+                  .count();
+    if (left <= 0) {
+      failure = "no listening line within "
+                + std::to_string(opts.start_timeout.count()) + " ms";
+      break;
+    }
+    pollfd p{stdout_fd_, POLLIN, 0};
+    int n = ::poll(&p, 1, static_cast<int>(left));
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      failure = errno_text("poll");
+      break;
+    }
+    if (n == 0)
+      continue; // the deadline check above ends the loop
+    char buf[256];
+    auto got = ::read(stdout_fd_, buf, sizeof(buf));
+    if (got < 0) {
+      if (errno == EINTR || errno == EAGAIN)
+        continue;
+      failure = errno_text("read");
+      break;
+    }
+    if (got == 0) {
+      failure = "stdout closed before the listening line (node exited?)";
+      break;
+    }
+    line.append(buf, static_cast<size_t>(got));
+    auto nl = line.find('\n');
+    if (nl != std::string::npos) {
+      line.resize(nl);
+      have_line = true;
+    }
+  }
+
+  if (have_line) {
+    const std::string prefix = "crmsyncd listening on http://";
+    auto colon = line.rfind(':');
+    if (line.compare(0, prefix.size(), prefix) == 0
+        && colon != std::string::npos && colon > prefix.size()) {
+      auto port_text = line.substr(colon + 1);
+      char* end = nullptr;
+      auto v = std::strtoul(port_text.c_str(), &end, 10);
+      if (!port_text.empty() && *end == '\0' && v > 0 && v <= 65535) {
+        port_ = static_cast<uint16_t>(v);
+        return;
+      }
+    }
+    failure = "unexpected listening line: '" + line + "'";
+  }
+
+  kill9();
+  close_pipe();
+  throw std::runtime_error("crmsyncd did not start: " + failure
+                           + "\n--- node log ---\n" + log_tail());
+}
+
+bool node_process::running() {
+  if (pid_ <= 0)
+    return false;
+  int status = 0;
+  auto r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+int node_process::wait_for_exit(std::chrono::milliseconds timeout) {
+  const auto deadline = clock_type::now() + timeout;
+  for (;;) {
+    int status = 0;
+    auto r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      pid_ = -1;
+      close_pipe();
+      if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+      if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+      return -1;
+    }
+    if (r < 0 && errno != EINTR) {
+      pid_ = -1;
+      close_pipe();
+      return -1;
+    }
+    if (clock_type::now() >= deadline)
+      return -2;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+int node_process::stop(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0)
+    return -1;
+  ::kill(pid_, SIGTERM);
+  int rc = wait_for_exit(timeout);
+  if (rc == -2) {
+    kill9();
+    return -1;
+  }
+  return rc;
+}
+
+void node_process::kill9() {
+  if (pid_ <= 0)
+    return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  pid_ = -1;
+  close_pipe();
+}
+
+std::string node_process::log() const {
+  std::ifstream in{log_file_, std::ios::binary};
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string node_process::log_tail(size_t max_bytes) const {
+  auto all = log();
+  if (all.size() <= max_bytes)
+    return all;
+  return "..." + all.substr(all.size() - max_bytes);
+}
+
+} // namespace crmsync::test

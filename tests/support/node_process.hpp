@@ -1,0 +1,96 @@
+// End-to-end test support: a crmsyncd child process and a scratch directory.
+//
+// node_process starts the real node binary with posix_spawn, reads its one
+// "crmsyncd listening on http://HOST:PORT" line from a stdout pipe (poll with
+// a deadline) and owns the child until it is stopped, killed or destroyed.
+// The child's stderr goes to a log file so a failing test can show it.
+// Not thread-safe: one test thread drives one node_process.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace crmsync::test {
+
+/// A unique directory under /tmp, removed recursively by the destructor.
+class temp_dir {
+public:
+  explicit temp_dir(std::string_view tag = "crmsync-e2e");
+  ~temp_dir();
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+
+  const std::string& path() const {
+    return path_;
+  }
+  /// path() + "/" + name (not created).
+  std::string sub(std::string_view name) const;
+
+private:
+  std::string path_;
+};
+
+/// How to start a node.
+struct node_options {
+  std::string data_dir;                       ///< required
+  std::string admin_token;                    ///< passed as --admin-token if set
+  std::string log_file;                       ///< stderr goes here ("" = data_dir + ".log")
+  std::vector<std::string> extra_args;        ///< appended as given
+  std::chrono::milliseconds start_timeout{20000};
+};
+
+/// One crmsyncd child process.
+class node_process {
+public:
+  node_process() = default;
+  ~node_process();
+  node_process(const node_process&) = delete;
+  node_process& operator=(const node_process&) = delete;
+
+  /// Starts the node and waits for its listening line. Throws
+  /// std::runtime_error (with the tail of the node's log) when it cannot be
+  /// spawned, exits early or does not announce itself before the deadline.
+  void start(const node_options& opts);
+
+  /// The port from the listening line (0 before start).
+  uint16_t port() const {
+    return port_;
+  }
+  pid_t pid() const {
+    return pid_;
+  }
+  /// True while the child has not been reaped.
+  bool running();
+
+  /// SIGTERM, then waits up to `timeout` for the exit. Returns the exit code
+  /// (0..255), 128 + signal when it died from a signal, or -1 when it had to
+  /// be killed after the timeout (or was not running).
+  int stop(std::chrono::milliseconds timeout = std::chrono::seconds(20));
+
+  /// SIGKILL and reap. No-op when not running.
+  void kill9();
+
+  /// Everything the node has written to stderr so far (its log).
+  std::string log() const;
+  /// The last `max_bytes` of log().
+  std::string log_tail(size_t max_bytes = 4000) const;
+
+private:
+  int wait_for_exit(std::chrono::milliseconds timeout);
+  void close_pipe();
+
+  pid_t pid_ = -1;
+  int stdout_fd_ = -1;
+  uint16_t port_ = 0;
+  std::string log_file_;
+};
+
+/// The path of the crmsyncd binary under test.
+std::string crmsyncd_path();
+
+} // namespace crmsync::test
