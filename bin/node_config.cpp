@@ -30,7 +30,8 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
   CLI::App app{"crmsyncd - one node of the crmsync backend (CRM <-> Office "
                "365).\nEvery option can also be set as CRMSYNC_<NAME> in the "
                "environment (e.g. CRMSYNC_LISTEN) or in the --config file "
-               "(INI/TOML, 'name = value').",
+               "(INI/TOML, 'name = value').\nPrecedence: flags, then the "
+               "config file, then the environment, then defaults.",
                "crmsyncd"};
   app.set_config("--config", "", "read options from this file");
   auto add = [&](const char* flag, auto& var, const char* env,

@@ -1,5 +1,6 @@
-// crmsyncd's configuration: defaults, then config file, then environment
-// (CRMSYNC_*), then flags; parsed with CLI11. Read once at start-up.
+// crmsyncd's configuration, parsed with CLI11. A value given as a flag wins
+// over the --config file, which wins over CRMSYNC_* environment variables,
+// which win over the built-in defaults. Read once at start-up.
 #pragma once
 
 #include <chrono>

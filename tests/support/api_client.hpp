@@ -20,7 +20,7 @@
 #include "http/client.hpp"
 #include "tests/support/node_process.hpp"
 
-namespace crmsync::test {
+namespace crmsync::e2e {
 
 /// The service admin token every test node is started with.
 inline constexpr const char* admin_token = "e2e-service-admin-token-0123456789";
@@ -206,4 +206,4 @@ private:
   std::unique_ptr<api_client> api_;
 };
 
-} // namespace crmsync::test
+} // namespace crmsync::e2e

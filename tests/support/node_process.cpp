@@ -22,7 +22,7 @@ extern char** environ;
 #error "CRMSYNCD_PATH must name the crmsyncd binary under test"
 #endif
 
-namespace crmsync::test {
+namespace crmsync::e2e {
 
 namespace {
 
@@ -283,4 +283,4 @@ std::string node_process::log_tail(size_t max_bytes) const {
   return "..." + all.substr(all.size() - max_bytes);
 }
 
-} // namespace crmsync::test
+} // namespace crmsync::e2e

@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-namespace crmsync::test {
+namespace crmsync::e2e {
 
 /// A unique directory under /tmp, removed recursively by the destructor.
 class temp_dir {
@@ -93,4 +93,4 @@ private:
 /// The path of the crmsyncd binary under test.
 std::string crmsyncd_path();
 
-} // namespace crmsync::test
+} // namespace crmsync::e2e

@@ -1,0 +1,268 @@
+// End-to-end: the admin API, virtual actor passivation, health probes.
+#include <catch2/catch.hpp>
+
+#include <set>
+#include <thread>
+
+#include "tests/support/api_client.hpp"
+
+using namespace crmsync::e2e;
+
+namespace {
+
+struct kind_counts {
+  int64_t live = -1;
+  int64_t activations = -1;
+  int64_t passivations = -1;
+};
+
+kind_counts tenant_counts(const api_response& actors) {
+  kind_counts k;
+  for (size_t i = 0; i < actors.size("/kinds"); ++i) {
+    auto base = "/kinds/" + std::to_string(i);
+    if (actors.str(base + "/kind") == "tenant") {
+      k.live = actors.i64(base + "/live");
+      k.activations = actors.i64(base + "/activations");
+      k.passivations = actors.i64(base + "/passivations");
+    }
+  }
+  return k;
+}
+
+bool tenant_listed(const api_response& actors, const std::string& org) {
+  for (size_t i = 0; i < actors.size("/items"); ++i) {
+    auto base = "/items/" + std::to_string(i);
+    if (actors.str(base + "/kind") == "tenant" && actors.str(base + "/id") == org
+        && actors.str(base + "/tenant") == org)
+      return true;
+  }
+  return false;
+}
+
+} // namespace
+
+TEST_CASE("admin API: status, actors, tenants, users, events; user tokens refused",
+          "[e2e][admin]") {
+  test_node node;
+  auto& api = node.api();
+
+  auto idle = api.get(admin_token, "/admin/v1/actors");
+  REQUIRE(idle.status == 200);
+  auto k0 = tenant_counts(idle);
+  REQUIRE(k0.live >= 0);
+  CHECK(k0.activations == 0);
+  CHECK(k0.live == 0);
+  CHECK(idle.i64("/idle_timeout_ms") == 300000);
+
+  auto acme = create_org(api, "Acme", "admin@acme.example");
+  auto sam = create_user(api, acme.admin_token, acme.id, "Sam@Acme.example", "Sam");
+  std::vector<std::string> sam_events;
+  for (int i = 0; i < 5; ++i)
+    sam_events.push_back(create_event(api, sam.token, acme.id, sam.id,
+                                      event_body("e" + std::to_string(i),
+                                                 "2026-02-0" + std::to_string(i + 1) + "T09:00:00Z",
+                                                 "2026-02-0" + std::to_string(i + 1) + "T10:00:00Z"))
+                           .str("/id"));
+  auto beta = create_org(api, "Beta", "admin@beta.example", "paid");
+  auto gamma = create_org(api, "Gamma", "admin@gamma.example");
+
+  // Actors: a tenant activation per organization used.
+  auto actors = api.get(admin_token, "/admin/v1/actors");
+  REQUIRE(actors.status == 200);
+  auto k1 = tenant_counts(actors);
+  CHECK(k1.activations == 3);
+  CHECK(k1.live == 3);
+  CHECK(k1.passivations == 0);
+  CHECK(tenant_listed(actors, acme.id));
+  CHECK(tenant_listed(actors, beta.id));
+  CHECK(tenant_listed(actors, gamma.id));
+
+  // Status.
+  auto status = api.get(admin_token, "/admin/v1/status");
+  INFO(status.describe());
+  REQUIRE(status.status == 200);
+  CHECK(status.str("/node_id") == "n1");
+  CHECK(status.str("/version") == "0.1.0");
+  CHECK(status.str("/listen") == "127.0.0.1:" + std::to_string(node.port()));
+  CHECK(status.str("/data_dir") == node.data_dir());
+  CHECK(status.boolean("/ready"));
+  CHECK(status.i64("/uptime_s") >= 0);
+  CHECK(status.u64("/http/requests") >= 12);
+  CHECK(status.u64("/http/connections") >= 1);
+  CHECK(status.i64("/actors/tenant/live") == 3);
+  CHECK(status.i64("/actors/tenant/activations") == 3);
+  CHECK(status.has("/storage/estimate_keys"));
+
+  // Tenants: listing and paging.
+  auto tenants = api.get(admin_token, "/admin/v1/tenants");
+  REQUIRE(tenants.status == 200);
+  CHECK(tenants.size("/items") == 3);
+  CHECK(tenants.is_null("/next_cursor"));
+  std::set<std::string> ids;
+  for (auto& item : walk_pages(api, admin_token, "/admin/v1/tenants", 1, 10))
+    ids.insert(item.substr(7, 16)); // {"id":"<16 hex>"
+  CHECK(ids == std::set<std::string>{acme.id, beta.id, gamma.id});
+  for (size_t i = 0; i < 3; ++i) {
+    auto base = "/items/" + std::to_string(i);
+    if (tenants.str(base + "/id") == acme.id) {
+      CHECK(tenants.str(base + "/name") == "Acme");
+      CHECK(tenants.str(base + "/edition") == "free");
+      CHECK(tenants.i64(base + "/users") == 2);
+      CHECK(tenants.i64(base + "/events") == 5);
+    }
+    if (tenants.str(base + "/id") == beta.id)
+      CHECK(tenants.str(base + "/edition") == "paid");
+  }
+  CHECK(api.get(admin_token, "/admin/v1/tenants?cursor=nothex").status == 400);
+  CHECK(api.get(admin_token, "/admin/v1/tenants?limit=0").status == 400);
+
+  // One tenant.
+  auto tenant = api.get(admin_token, "/admin/v1/tenants/" + acme.id);
+  REQUIRE(tenant.status == 200);
+  CHECK(tenant.str("/org/id") == acme.id);
+  CHECK(tenant.str("/org/name") == "Acme");
+  CHECK(tenant.i64("/users") == 2);
+  CHECK(tenant.i64("/events") == 5);
+  CHECK(tenant.boolean("/active"));
+  CHECK(tenant.json("/org") == api.get(acme.admin_token, org_path(acme.id)).json());
+  auto no_tenant = api.get(admin_token, "/admin/v1/tenants/0123456789abcdef");
+  CHECK(no_tenant.status == 404);
+  CHECK(no_tenant.error_code() == "not_found");
+  CHECK(api.get(admin_token, "/admin/v1/tenants/garbage").status == 404);
+
+  // One user, by id and by e-mail (any case).
+  auto by_id = api.get(admin_token, "/admin/v1/users/" + sam.id);
+  REQUIRE(by_id.status == 200);
+  CHECK(by_id.str("/user/id") == sam.id);
+  CHECK(by_id.str("/user/email") == "sam@acme.example");
+  CHECK(by_id.str("/org/id") == acme.id);
+  CHECK(by_id.str("/org/name") == "Acme");
+  CHECK(by_id.json("/user") == api.get(sam.token, user_path(acme.id, sam.id)).json());
+  CHECK_FALSE(by_id.has("/user/token"));
+  CHECK(by_id.body.find("password_hash") == std::string::npos);
+  auto by_mail = api.get(admin_token, "/admin/v1/users/SAM@acme.EXAMPLE");
+  REQUIRE(by_mail.status == 200);
+  CHECK(by_mail.json() == by_id.json());
+  CHECK(api.get(admin_token, "/admin/v1/users/nobody@acme.example").status == 404);
+  CHECK(api.get(admin_token, "/admin/v1/users/0123456789abcdef").status == 404);
+  CHECK(api.get(admin_token, "/admin/v1/users/garbage").status == 404);
+
+  // A user's events.
+  auto user_events = api.get(admin_token, "/admin/v1/users/" + sam.id + "/events");
+  REQUIRE(user_events.status == 200);
+  REQUIRE(user_events.size("/items") == 5);
+  for (size_t i = 0; i < 5; ++i)
+    CHECK(user_events.str("/items/" + std::to_string(i) + "/id") == sam_events[i]);
+  CHECK(user_events.json() == api.get(sam.token, user_events_path(acme.id, sam.id)).json());
+  auto paged = walk_pages(api, admin_token, "/admin/v1/users/sam@acme.example/events", 2, 10);
+  CHECK(paged.size() == 5);
+  auto window = api.get(admin_token, "/admin/v1/users/" + sam.id
+                                       + "/events?from=2026-02-02&to=2026-02-04");
+  REQUIRE(window.status == 200);
+  CHECK(window.size("/items") == 2);
+  CHECK(api.get(admin_token, "/admin/v1/users/" + sam.id + "/events?limit=1001").status == 400);
+  CHECK(api.get(admin_token, "/admin/v1/users/nobody@x.example/events").status == 404);
+  auto admin_events = api.get(admin_token, "/admin/v1/users/" + acme.admin_id + "/events");
+  REQUIRE(admin_events.status == 200);
+  CHECK(admin_events.size("/items") == 0);
+
+  // Admin routes refuse user tokens (403) and missing tokens (401).
+  for (const std::string& path :
+       {std::string{"/admin/v1/status"}, std::string{"/admin/v1/actors"},
+        std::string{"/admin/v1/tenants"}, "/admin/v1/tenants/" + acme.id,
+        "/admin/v1/users/" + sam.id, "/admin/v1/users/" + sam.id + "/events"}) {
+    INFO(path);
+    auto as_admin = api.get(acme.admin_token, path);
+    CHECK(as_admin.status == 403);
+    CHECK(as_admin.error_code() == "forbidden");
+    auto as_user = api.get(sam.token, path);
+    CHECK(as_user.status == 403);
+    auto anonymous = api.get("", path);
+    CHECK(anonymous.status == 401);
+  }
+  // The admin API reads no tenant: the numbers did not move.
+  auto k2 = tenant_counts(api.get(admin_token, "/admin/v1/actors"));
+  CHECK(k2.activations == 3);
+}
+
+TEST_CASE("virtual actors: idle tenants passivate and reactivate with their data",
+          "[e2e][admin][actors]") {
+  test_node node{{"--idle-timeout", "1", "--sweep-interval-ms", "100"}};
+  auto& api = node.api();
+  auto org = create_org(api, "Sleepy", "admin@sleepy.example");
+  auto sam = create_user(api, org.admin_token, org.id, "sam@sleepy.example", "Sam");
+  auto ev = create_event(api, sam.token, org.id, sam.id,
+                         event_body("before nap", "2026-03-03T09:00:00Z", "2026-03-03T10:00:00Z"));
+  auto user_before = api.get(sam.token, user_path(org.id, sam.id));
+  auto org_before = api.get(sam.token, org_path(org.id));
+  REQUIRE(user_before.status == 200);
+
+  auto a0 = api.get(admin_token, "/admin/v1/actors");
+  REQUIRE(a0.status == 200);
+  CHECK(a0.i64("/idle_timeout_ms") == 1000);
+  auto k0 = tenant_counts(a0);
+  CHECK(k0.activations == 1);
+  CHECK(k0.passivations == 0);
+
+  // Poll until the tenant is passivated.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  kind_counts k;
+  bool listed = true;
+  for (;;) {
+    auto a = api.get(admin_token, "/admin/v1/actors");
+    REQUIRE(a.status == 200);
+    k = tenant_counts(a);
+    listed = tenant_listed(a, org.id);
+    if ((k.passivations > k0.passivations && k.live == 0 && !listed)
+        || std::chrono::steady_clock::now() > deadline)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(k.passivations == k0.passivations + 1);
+  CHECK(k.live == 0);
+  CHECK_FALSE(listed);
+  auto t = api.get(admin_token, "/admin/v1/tenants/" + org.id);
+  REQUIRE(t.status == 200);
+  CHECK_FALSE(t.boolean("/active"));
+
+  // Use the API again: a new activation, and everything is still there.
+  auto ev_again = api.get(sam.token, event_path(org.id, ev.str("/id")));
+  REQUIRE(ev_again.status == 200);
+  CHECK(ev_again.json() == ev.json());
+  CHECK(api.get(sam.token, user_path(org.id, sam.id)).json() == user_before.json());
+  CHECK(api.get(sam.token, org_path(org.id)).json() == org_before.json());
+  auto a2 = api.get(admin_token, "/admin/v1/actors");
+  auto k2 = tenant_counts(a2);
+  CHECK(k2.activations == k0.activations + 1);
+  CHECK(k2.live == 1);
+  CHECK(tenant_listed(a2, org.id));
+  // Tokens are verified by the fresh instance too.
+  CHECK(api.get("crm_" + org.id + sam.id + std::string(43, 'Z'), org_path(org.id)).status == 401);
+  // Writes after reactivation keep counting from the stored state.
+  auto ev2 = create_event(api, sam.token, org.id, sam.id,
+                          event_body("after nap", "2026-03-04T09:00:00Z", "2026-03-04T10:00:00Z"));
+  CHECK(api.get(sam.token, org_path(org.id)).i64("/events") == 2);
+  auto p = api.patch(sam.token, event_path(org.id, ev.str("/id")), R"({"title":"x","version":1})");
+  CHECK(p.status == 200);
+  CHECK(p.i64("/version") == 2);
+  auto dup = api.post(org.admin_token, users_path(org.id),
+                      R"({"email":"sam@sleepy.example","name":"Sam again","profile":"standard"})");
+  CHECK(dup.status == 409);
+}
+
+TEST_CASE("health probes", "[e2e][health]") {
+  test_node node;
+  auto& api = node.api();
+  auto h = api.get("", "/healthz");
+  CHECK(h.status == 200);
+  CHECK(h.str("/status") == "ok");
+  CHECK(h.header("Content-Type").rfind("application/json", 0) == 0);
+  auto r = api.get("", "/readyz");
+  CHECK(r.status == 200);
+  CHECK(r.str("/status") == "ready");
+  // With any token, too.
+  CHECK(api.get("whatever", "/healthz").status == 200);
+  CHECK(api.get(admin_token, "/readyz").status == 200);
+  // Only GET is routed.
+  CHECK(api.request("DELETE", "/healthz", "").status == 405);
+}

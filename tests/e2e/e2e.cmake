@@ -1,0 +1,22 @@
+# e2e_tests: end-to-end tests against real crmsyncd processes (real sockets,
+# real RocksDB in temporary directories). Included from tests/CMakeLists.txt.
+# Each TEST_CASE starts its own node on port 0 in its own /tmp directory.
+include(Catch)
+add_executable(e2e_tests
+  ${CMAKE_CURRENT_LIST_DIR}/../support/node_process.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../support/api_client.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/orgs_users_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/events_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/isolation_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/errors_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/robustness_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/persistence_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/admin_test.cpp)
+target_include_directories(e2e_tests PRIVATE ${PROJECT_SOURCE_DIR})
+target_compile_definitions(e2e_tests PRIVATE
+  CRMSYNCD_PATH="$<TARGET_FILE:crmsyncd>")
+target_link_libraries(e2e_tests
+  PRIVATE Catch2::Catch2WithMain crmsync_http_client simdjson::simdjson
+          Threads::Threads)
+add_dependencies(e2e_tests crmsyncd)
+catch_discover_tests(e2e_tests PROPERTIES TIMEOUT 120)

@@ -1,0 +1,391 @@
+#include "tests/support/api_client.hpp"
+
+#include <cstdio>
+#include <stdexcept>
+
+namespace crmsync::e2e {
+
+namespace {
+
+std::string shorten(const std::string& s, size_t max = 600) {
+  if (s.size() <= max)
+    return s;
+  return s.substr(0, max) + "...(" + std::to_string(s.size()) + " bytes)";
+}
+
+[[noreturn]] void json_fail(const api_response& r, std::string_view pointer,
+                            std::string_view what) {
+  throw std::runtime_error("JSON '" + std::string{pointer} + "': "
+                           + std::string{what} + " in answer "
+                           + r.describe());
+}
+
+} // namespace
+
+// -- api_response ------------------------------------------------------------------------
+
+api_response::api_response(int s, std::string b, http::header_list h)
+  : status(s), body(std::move(b)), headers(std::move(h)) {
+  if (body.empty())
+    return;
+  parser_ = std::make_shared<simdjson::dom::parser>();
+  json_ok_ = !parser_->parse(body.data(), body.size()).get(root_);
+}
+
+std::string api_response::header(std::string_view name) const {
+  auto lower = [](char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  };
+  for (auto& [k, v] : headers) {
+    if (k.size() != name.size())
+      continue;
+    bool same = true;
+    for (size_t i = 0; i < k.size() && same; ++i)
+      same = lower(k[i]) == lower(name[i]);
+    if (same)
+      return v;
+  }
+  return {};
+}
+
+simdjson::dom::element api_response::root() const {
+  if (!json_ok_)
+    json_fail(*this, "", "body is not JSON");
+  return root_;
+}
+
+simdjson::dom::element api_response::at(std::string_view pointer) const {
+  simdjson::dom::element e;
+  if (root().at_pointer(pointer).get(e))
+    json_fail(*this, pointer, "no such value");
+  return e;
+}
+
+bool api_response::has(std::string_view pointer) const {
+  if (!json_ok_)
+    return false;
+  simdjson::dom::element e;
+  return !root_.at_pointer(pointer).get(e);
+}
+
+std::string api_response::str(std::string_view pointer) const {
+  std::string_view s;
+  if (at(pointer).get_string().get(s))
+    json_fail(*this, pointer, "not a string");
+  return std::string{s};
+}
+
+int64_t api_response::i64(std::string_view pointer) const {
+  int64_t v = 0;
+  if (at(pointer).get_int64().get(v))
+    json_fail(*this, pointer, "not an integer");
+  return v;
+}
+
+uint64_t api_response::u64(std::string_view pointer) const {
+  uint64_t v = 0;
+  if (at(pointer).get_uint64().get(v))
+    json_fail(*this, pointer, "not an unsigned integer");
+  return v;
+}
+
+bool api_response::boolean(std::string_view pointer) const {
+  bool v = false;
+  if (at(pointer).get_bool().get(v))
+    json_fail(*this, pointer, "not a boolean");
+  return v;
+}
+
+bool api_response::is_null(std::string_view pointer) const {
+  return at(pointer).is_null();
+}
+
+size_t api_response::size(std::string_view pointer) const {
+  simdjson::dom::array a;
+  if (at(pointer).get_array().get(a))
+    json_fail(*this, pointer, "not an array");
+  return a.size();
+}
+
+std::string api_response::json(std::string_view pointer) const {
+  return minified(at(pointer));
+}
+
+std::string api_response::error_code() const {
+  if (!has("/error/code"))
+    return {};
+  return str("/error/code");
+}
+
+std::string api_response::error_field() const {
+  if (!has("/error/field"))
+    return {};
+  return str("/error/field");
+}
+
+std::string api_response::describe() const {
+  return std::to_string(status) + " " + shorten(body);
+}
+
+std::string minified(simdjson::dom::element e) {
+  return simdjson::minify(e);
+}
+
+std::string json_str(std::string_view s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+          out += buf;
+        } else {
+          out += ch;
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+// -- api_client ---------------------------------------------------------------------------
+
+api_client::api_client(uint16_t port, std::chrono::milliseconds timeout)
+  : port_(port), client_("127.0.0.1", port, timeout) {
+}
+
+bool api_client::try_request(std::string_view method, std::string_view target,
+                             std::string_view token, std::string_view body,
+                             api_response& out, std::string& err) {
+  http::header_list headers;
+  if (!token.empty())
+    headers.emplace_back("Authorization", "Bearer " + std::string{token});
+  if (!body.empty())
+    headers.emplace_back("Content-Type", "application/json");
+  http::client_response res;
+  if (!client_.request(method, target, body, headers, res, err))
+    return false;
+  out = api_response{res.status, std::move(res.body), std::move(res.headers)};
+  return true;
+}
+
+api_response api_client::request(std::string_view method,
+                                  std::string_view target,
+                                  std::string_view token,
+                                  std::string_view body,
+                                  std::string_view content_type,
+                                  const http::header_list& extra) {
+  http::header_list headers;
+  if (!token.empty())
+    headers.emplace_back("Authorization", "Bearer " + std::string{token});
+  if (!content_type.empty() && !body.empty())
+    headers.emplace_back("Content-Type", std::string{content_type});
+  for (auto& h : extra)
+    headers.push_back(h);
+  http::client_response res;
+  std::string err;
+  if (!client_.request(method, target, body, headers, res, err))
+    throw std::runtime_error(std::string{method} + " " + std::string{target}
+                             + ": " + err);
+  return api_response{res.status, std::move(res.body), std::move(res.headers)};
+}
+
+api_response api_client::get(std::string_view token, std::string_view target) {
+  return request("GET", target, token);
+}
+
+api_response api_client::post(std::string_view token, std::string_view target,
+                              std::string_view body) {
+  return request("POST", target, token, body);
+}
+
+api_response api_client::patch(std::string_view token,
+                               std::string_view target,
+                               std::string_view body) {
+  return request("PATCH", target, token, body);
+}
+
+api_response api_client::put(std::string_view token, std::string_view target,
+                             std::string_view body) {
+  return request("PUT", target, token, body);
+}
+
+api_response api_client::del(std::string_view token, std::string_view target) {
+  return request("DELETE", target, token);
+}
+
+// -- fixtures ----------------------------------------------------------------------------
+
+std::string org_path(std::string_view org) {
+  return "/api/v1/orgs/" + std::string{org};
+}
+
+std::string users_path(std::string_view org) {
+  return org_path(org) + "/users";
+}
+
+std::string user_path(std::string_view org, std::string_view user) {
+  return users_path(org) + "/" + std::string{user};
+}
+
+std::string user_events_path(std::string_view org, std::string_view user) {
+  return user_path(org, user) + "/events";
+}
+
+std::string event_path(std::string_view org, std::string_view event) {
+  return org_path(org) + "/events/" + std::string{event};
+}
+
+org_info create_org(api_client& api, std::string_view name,
+                    std::string_view admin_email, std::string_view edition,
+                    std::string_view password) {
+  std::string body = "{\"name\":" + json_str(name)
+                     + ",\"edition\":" + json_str(edition)
+                     + ",\"admin\":{\"email\":" + json_str(admin_email)
+                     + ",\"name\":" + json_str("Admin of " + std::string{name});
+  if (!password.empty())
+    body += ",\"password\":" + json_str(password);
+  body += "}}";
+  auto r = api.post(admin_token, "/api/v1/orgs", body);
+  if (r.status != 201)
+    throw std::runtime_error("create_org: " + r.describe());
+  org_info o;
+  o.id = r.str("/org/id");
+  o.admin_id = r.str("/admin/id");
+  o.admin_token = r.str("/admin/token");
+  o.admin_email = r.str("/admin/email");
+  o.created = std::move(r);
+  return o;
+}
+
+user_info create_user(api_client& api, std::string_view token,
+                      std::string_view org, std::string_view email,
+                      std::string_view name, std::string_view profile,
+                      bool manage_users, std::string_view password) {
+  std::string body = "{\"email\":" + json_str(email) + ",\"name\":"
+                     + json_str(name) + ",\"profile\":" + json_str(profile)
+                     + ",\"manage_users\":"
+                     + (manage_users ? "true" : "false");
+  if (!password.empty())
+    body += ",\"password\":" + json_str(password);
+  body += "}";
+  auto r = api.post(token, users_path(org), body);
+  if (r.status != 201)
+    throw std::runtime_error("create_user: " + r.describe());
+  user_info u;
+  u.id = r.str("/id");
+  u.token = r.str("/token");
+  u.email = r.str("/email");
+  u.created = std::move(r);
+  return u;
+}
+
+std::string event_body(std::string_view title, std::string_view start,
+                       std::string_view end, std::string_view extra) {
+  return "{\"title\":" + json_str(title) + ",\"start\":" + json_str(start)
+         + ",\"end\":" + json_str(end) + std::string{extra} + "}";
+}
+
+api_response create_event(api_client& api, std::string_view token,
+                          std::string_view org, std::string_view owner,
+                          std::string_view body) {
+  auto r = api.post(token, user_events_path(org, owner), body);
+  if (r.status != 201)
+    throw std::runtime_error("create_event: " + r.describe());
+  return r;
+}
+
+std::vector<std::string> walk_pages(api_client& api, std::string_view token,
+                                    std::string_view target, int limit,
+                                    int max_pages, int* pages_out) {
+  std::vector<std::string> out;
+  std::string base{target};
+  base += base.find('?') == std::string::npos ? '?' : '&';
+  base += "limit=" + std::to_string(limit);
+  std::string cursor;
+  int pages = 0;
+  for (;;) {
+    if (++pages > max_pages)
+      throw std::runtime_error("walk_pages: more than "
+                               + std::to_string(max_pages) + " pages at "
+                               + std::string{target});
+    auto url = base;
+    if (!cursor.empty())
+      url += "&cursor=" + cursor;
+    auto r = api.get(token, url);
+    if (r.status != 200)
+      throw std::runtime_error("walk_pages: GET " + url + ": " + r.describe());
+    simdjson::dom::array items;
+    if (r.at("/items").get_array().get(items))
+      throw std::runtime_error("walk_pages: no items array: " + r.describe());
+    if (items.size() > static_cast<size_t>(limit))
+      throw std::runtime_error("walk_pages: page larger than limit: "
+                               + r.describe());
+    for (auto item : items)
+      out.push_back(minified(item));
+    if (r.is_null("/next_cursor"))
+      break;
+    cursor = r.str("/next_cursor");
+    if (cursor.empty())
+      throw std::runtime_error("walk_pages: empty next_cursor: "
+                               + r.describe());
+  }
+  if (pages_out != nullptr)
+    *pages_out = pages;
+  return out;
+}
+
+// -- test_node ---------------------------------------------------------------------------
+
+test_node::test_node(std::vector<std::string> extra_args)
+  : data_dir_(dir_.sub("data")), extra_args_(std::move(extra_args)) {
+  start();
+}
+
+test_node::~test_node() {
+  api_.reset();
+  if (proc_.running())
+    proc_.stop(std::chrono::seconds(10));
+}
+
+void test_node::start() {
+  api_.reset();
+  node_options o;
+  o.data_dir = data_dir_;
+  o.admin_token = admin_token;
+  o.log_file = dir_.sub("node.log");
+  o.extra_args = extra_args_;
+  o.extra_args.emplace_back("--log-level");
+  o.extra_args.emplace_back("warn");
+  proc_.start(o);
+  api_ = std::make_unique<api_client>(proc_.port());
+}
+
+int test_node::stop() {
+  api_.reset();
+  return proc_.stop();
+}
+
+void test_node::kill9() {
+  api_.reset();
+  proc_.kill9();
+}
+
+} // namespace crmsync::e2e
