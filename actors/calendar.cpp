@@ -9,9 +9,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include "common/log.hpp"
-#include "storage/codec.hpp"
-#include "storage/keys.hpp"
+#include "actors/sync_record.hpp"
 
 namespace crmsync::actors {
 
@@ -28,25 +26,14 @@ calendar(calendar_actor::stateful_pointer<calendar_state> self, tenant_id org,
   st.env = std::move(env);
   st.status.org = org;
   st.status.user = user;
-  std::string value;
-  bool found = false;
-  auto key = storage::keys::sync_state(org, user, entity_kind::calendar);
-  if (auto err = st.env->db->get(storage::column::sync, key, value, found)) {
-    log::error("calendar " + user.str() + ": cannot load: "
-               + self->system().render(err));
-    self->quit(err);
-  } else if (found && !storage::codec::decode(value, st.status)) {
-    log::error("calendar " + user.str() + ": corrupt state record");
-    self->quit(make_crm_error(crm_errc::storage_failure, "storage_failure",
-                              "corrupt calendar record"));
-  }
+  load_sync_record(self, *st.env, entity_kind::calendar, st.status);
   using namespace crmsync::atom;
   return {
-    [=](status_request&) -> calendar_status { return self->state.status; },
-    [=](passivate_atom) -> bool {
-      self->quit();
-      return true;
-    },
+      [=](status_request&) -> calendar_status { return self->state.status; },
+      [=](passivate_atom) -> bool {
+        self->quit();
+        return true;
+      },
   };
 }
 
@@ -61,13 +48,13 @@ caf::actor spawn_entity(caf::actor_system& sys, const entity_key& key,
   switch (key.kind) {
     case entity_kind::tenant:
       return caf::actor_cast<caf::actor>(
-        spawn_tenant(sys, key.tenant, std::move(env)));
+          spawn_tenant(sys, key.tenant, std::move(env)));
     case entity_kind::mailbox:
       return caf::actor_cast<caf::actor>(
-        spawn_mailbox(sys, key.tenant, key.user, std::move(env)));
+          spawn_mailbox(sys, key.tenant, key.user, std::move(env)));
     default:
       return caf::actor_cast<caf::actor>(
-        spawn_calendar(sys, key.tenant, key.user, std::move(env)));
+          spawn_calendar(sys, key.tenant, key.user, std::move(env)));
   }
 }
 

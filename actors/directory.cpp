@@ -99,24 +99,25 @@ bool begin_passivation(dir_ptr self, const entity_key& key) {
   i->second.stopping = true;
   auto handle = i->second.handle;
   self->request(handle, self->state.cfg.stop_timeout, passivate_atom_v)
-    .then(
-      [=](bool agreed) {
-        if (agreed)
-          return; // the down message completes the passivation
-        auto j = self->state.slots.find(key);
-        if (j != self->state.slots.end() && j->second.handle == handle) {
-          j->second.stopping = false;
-          replay_buffer(self, j->second);
-        }
-      },
-      [=](caf::error& err) {
-        // An entity that cannot answer is stopped by force; the down message
-        // then reactivates it if anything is waiting.
-        log::warn("directory: passivation of " + std::string{to_string(key.kind)}
-                  + " " + key.tenant.str() + " failed: "
-                  + self->system().render(err));
-        self->send_exit(handle, caf::exit_reason::kill);
-      });
+      .then(
+          [=](bool agreed) {
+            if (agreed)
+              return; // the down message completes the passivation
+            auto j = self->state.slots.find(key);
+            if (j != self->state.slots.end() && j->second.handle == handle) {
+              j->second.stopping = false;
+              replay_buffer(self, j->second);
+            }
+          },
+          [=](caf::error& err) {
+            // An entity that cannot answer is stopped by force; the down
+            // message then reactivates it if anything is waiting.
+            log::warn("directory: passivation of "
+                      + std::string{to_string(key.kind)} + " "
+                      + key.tenant.str()
+                      + " failed: " + self->system().render(err));
+            self->send_exit(handle, caf::exit_reason::kill);
+          });
   return true;
 }
 
@@ -136,8 +137,8 @@ void on_down(dir_ptr self, const caf::down_msg& dm) {
     ++ks.passivations;
   else
     log::warn("directory: " + std::string{to_string(key.kind)} + " "
-              + key.tenant.str() + " stopped unexpectedly: "
-              + self->system().render(dm.reason));
+              + key.tenant.str()
+              + " stopped unexpectedly: " + self->system().render(dm.reason));
   auto buffered = std::move(i->second.buffer);
   st.slots.erase(i);
   if (buffered.empty())
@@ -172,36 +173,36 @@ caf::behavior directory(dir_ptr self, std::shared_ptr<const actor_env> env,
   });
   self->delayed_send(self, cfg.sweep_interval, sweep_atom_v);
   return {
-    [=](route_atom, const entity_key& key, caf::message& msg) {
-      auto rp = self->make_response_promise();
-      route(self, key, std::move(msg), rp);
-      return rp;
-    },
-    [=](passivate_atom, const entity_key& key) -> bool {
-      return begin_passivation(self, key);
-    },
-    [=](stats_atom) -> directory_stats {
-      directory_stats out;
-      out.idle_timeout_ms = self->state.cfg.idle_timeout.count();
-      for (auto& ks : self->state.stats)
-        out.kinds.push_back(ks);
-      auto now = self->clock().now();
-      for (auto& [key, s] : self->state.slots) {
-        live_actor la;
-        la.key = key;
-        la.idle_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       now - s.last_active)
-                       .count();
-        la.messages = s.messages;
-        la.stopping = s.stopping;
-        out.live.push_back(la);
-      }
-      return out;
-    },
-    [=](sweep_atom) {
-      sweep(self);
-      self->delayed_send(self, self->state.cfg.sweep_interval, sweep_atom_v);
-    },
+      [=](route_atom, const entity_key& key, caf::message& msg) {
+        auto rp = self->make_response_promise();
+        route(self, key, std::move(msg), rp);
+        return rp;
+      },
+      [=](passivate_atom, const entity_key& key) -> bool {
+        return begin_passivation(self, key);
+      },
+      [=](stats_atom) -> directory_stats {
+        directory_stats out;
+        out.idle_timeout_ms = self->state.cfg.idle_timeout.count();
+        for (auto& ks : self->state.stats)
+          out.kinds.push_back(ks);
+        auto now = self->clock().now();
+        for (auto& [key, s] : self->state.slots) {
+          live_actor la;
+          la.key = key;
+          la.idle_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           now - s.last_active)
+                           .count();
+          la.messages = s.messages;
+          la.stopping = s.stopping;
+          out.live.push_back(la);
+        }
+        return out;
+      },
+      [=](sweep_atom) {
+        sweep(self);
+        self->delayed_send(self, self->state.cfg.sweep_interval, sweep_atom_v);
+      },
   };
 }
 

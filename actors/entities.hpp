@@ -18,8 +18,7 @@ namespace crmsync::actors {
 tenant_actor spawn_tenant(caf::actor_system& sys, tenant_id id,
                           std::shared_ptr<const actor_env> env);
 
-mailbox_actor spawn_mailbox(caf::actor_system& sys, tenant_id org,
-                            user_id user,
+mailbox_actor spawn_mailbox(caf::actor_system& sys, tenant_id org, user_id user,
                             std::shared_ptr<const actor_env> env);
 
 calendar_actor spawn_calendar(caf::actor_system& sys, tenant_id org,

@@ -9,9 +9,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include "common/log.hpp"
-#include "storage/codec.hpp"
-#include "storage/keys.hpp"
+#include "actors/sync_record.hpp"
 
 namespace crmsync::actors {
 
@@ -28,30 +26,18 @@ mailbox(mailbox_actor::stateful_pointer<mailbox_state> self, tenant_id org,
   st.env = std::move(env);
   st.status.org = org;
   st.status.user = user;
-  std::string value;
-  bool found = false;
-  auto key = storage::keys::sync_state(org, user, entity_kind::mailbox);
-  if (auto err = st.env->db->get(storage::column::sync, key, value, found)) {
-    log::error("mailbox " + user.str() + ": cannot load: "
-               + self->system().render(err));
-    self->quit(err);
-  } else if (found && !storage::codec::decode(value, st.status)) {
-    log::error("mailbox " + user.str() + ": corrupt state record");
-    self->quit(make_crm_error(crm_errc::storage_failure, "storage_failure",
-                              "corrupt mailbox record"));
-  }
+  load_sync_record(self, *st.env, entity_kind::mailbox, st.status);
   using namespace crmsync::atom;
   return {
-    [=](status_request&) -> mailbox_status { return self->state.status; },
-    [=](passivate_atom) -> bool {
-      self->quit();
-      return true;
-    },
+      [=](status_request&) -> mailbox_status { return self->state.status; },
+      [=](passivate_atom) -> bool {
+        self->quit();
+        return true;
+      },
   };
 }
 
-mailbox_actor spawn_mailbox(caf::actor_system& sys, tenant_id org,
-                            user_id user,
+mailbox_actor spawn_mailbox(caf::actor_system& sys, tenant_id org, user_id user,
                             std::shared_ptr<const actor_env> env) {
   return sys.spawn(mailbox, org, user, std::move(env));
 }

@@ -77,19 +77,29 @@ std::string json_escape(const std::string& s) {
   std::string out;
   for (unsigned char c : s) {
     switch (c) {
-    case '"': out += "\\\""; break;
-    case '\\': out += "\\\\"; break;
-    case '\n': out += "\\n"; break;
-    case '\r': out += "\\r"; break;
-    case '\t': out += "\\t"; break;
-    default:
-      if (c < 0x20) {
-        char buf[8];
-        std::snprintf(buf, sizeof buf, "\\u%04x", c);
-        out += buf;
-      } else {
-        out += static_cast<char>(c);
-      }
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
     }
   }
   return out;
@@ -122,8 +132,8 @@ bool get_string(simdjson::dom::element root, const char* obj, const char* key,
   std::string_view value;
   auto error = root[obj][key].get_string().get(value);
   if (error) {
-    err = std::string("field ") + obj + "." + key + ": " +
-          simdjson::error_message(error);
+    err = std::string("field ") + obj + "." + key + ": "
+          + simdjson::error_message(error);
     return false;
   }
   out.assign(value);
@@ -134,31 +144,31 @@ bool create_org(crmsync::http::client& c, const std::string& admin_token,
                 const std::string& tag, int k, org_account& out,
                 std::string& err) {
   const std::string name = "loadgen-" + tag + "-" + std::to_string(k);
-  const std::string body = "{\"name\":\"" + json_escape(name) +
-                           "\",\"edition\":\"paid\",\"admin\":{\"email\":\"" +
-                           json_escape(name) +
-                           "@example.com\",\"name\":\"Load Gen\"}}";
+  const std::string body = "{\"name\":\"" + json_escape(name)
+                           + "\",\"edition\":\"paid\",\"admin\":{\"email\":\""
+                           + json_escape(name)
+                           + "@example.com\",\"name\":\"Load Gen\"}}";
   crmsync::http::client_response res;
   if (!c.request("POST", "/api/v1/orgs", body,
                  {{"Authorization", "Bearer " + admin_token}}, res, err))
     return false;
   if (res.status != 201) {
-    err = "POST /api/v1/orgs answered " + std::to_string(res.status) + ": " +
-          snippet(res.body);
+    err = "POST /api/v1/orgs answered " + std::to_string(res.status) + ": "
+          + snippet(res.body);
     return false;
   }
   simdjson::padded_string json(res.body);
   simdjson::dom::parser parser;
   simdjson::dom::element root;
   if (auto error = parser.parse(json).get(root)) {
-    err = std::string("POST /api/v1/orgs: bad JSON: ") +
-          simdjson::error_message(error);
+    err = std::string("POST /api/v1/orgs: bad JSON: ")
+          + simdjson::error_message(error);
     return false;
   }
   std::string field_err;
-  if (!get_string(root, "org", "id", out.org_id, field_err) ||
-      !get_string(root, "admin", "id", out.user_id, field_err) ||
-      !get_string(root, "admin", "token", out.token, field_err)) {
+  if (!get_string(root, "org", "id", out.org_id, field_err)
+      || !get_string(root, "admin", "id", out.user_id, field_err)
+      || !get_string(root, "admin", "token", out.token, field_err)) {
     err = "POST /api/v1/orgs: " + field_err + " in " + snippet(res.body);
     return false;
   }
@@ -176,23 +186,24 @@ struct run_plan {
 void run_connection(const run_plan& plan, const org_account& account,
                     std::atomic<std::uint64_t>& sequence, thread_stats& stats) {
   crmsync::http::client c(plan.host, plan.port);
-  const std::string target = "/api/v1/orgs/" + path_segment(account.org_id) +
-                             "/users/" + path_segment(account.user_id) +
-                             "/events";
+  const std::string target = "/api/v1/orgs/" + path_segment(account.org_id)
+                             + "/users/" + path_segment(account.user_id)
+                             + "/events";
   const crmsync::http::header_list headers{
       {"Authorization", "Bearer " + account.token}};
   crmsync::http::client_response res;
   std::string err;
   for (;;) {
     const auto t0 = steady::now();
-    if (t0 >= plan.deadline) break;
+    if (t0 >= plan.deadline)
+      break;
     const std::uint64_t n = sequence.fetch_add(1, std::memory_order_relaxed);
-    const std::time_t start =
-        plan.base_start + static_cast<std::time_t>(n) * 60;
-    const std::string body =
-        "{\"title\":\"bench event " + std::to_string(n) + "\",\"start\":\"" +
-        rfc3339_utc(start) + "\",\"end\":\"" + rfc3339_utc(start + 3600) +
-        "\",\"location\":\"Room 1\",\"description\":\"load\"}";
+    const std::time_t start
+        = plan.base_start + static_cast<std::time_t>(n) * 60;
+    const std::string body
+        = "{\"title\":\"bench event " + std::to_string(n) + "\",\"start\":\""
+          + rfc3339_utc(start) + "\",\"end\":\"" + rfc3339_utc(start + 3600)
+          + "\",\"location\":\"Room 1\",\"description\":\"load\"}";
     const bool ok = c.request("POST", target, body, headers, res, err);
     const auto t1 = steady::now();
     const bool created = ok && res.status == 201;
@@ -201,28 +212,33 @@ void run_connection(const run_plan& plan, const org_account& account,
       stats.error_samples[status] = ok ? snippet(res.body) : err;
     if (t0 < plan.measure_start) {
       ++stats.warmup_requests;
-      if (!created) ++stats.warmup_errors;
+      if (!created)
+        ++stats.warmup_errors;
     } else {
       ++stats.requests;
       stats.last_finish = t1;
       // A refused connection fails in microseconds: keep it out of latency.
       if (ok)
         stats.latencies_ns.push_back(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
+            std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0)
+                .count());
       if (created)
         ++stats.created;
       else
         ++stats.errors_by_status[status];
     }
     // Do not spin on a node that is down.
-    if (!ok) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (!ok)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }
 
 // Nearest-rank percentile over sorted samples, in milliseconds.
 double percentile_ms(const std::vector<std::int64_t>& sorted, double q) {
-  if (sorted.empty()) return 0.0;
-  auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(sorted.size())));
+  if (sorted.empty())
+    return 0.0;
+  auto rank = static_cast<std::size_t>(
+      std::ceil(q * static_cast<double>(sorted.size())));
   rank = std::clamp<std::size_t>(rank, 1, sorted.size());
   return static_cast<double>(sorted[rank - 1]) / 1e6;
 }
@@ -245,13 +261,15 @@ int main(int argc, char** argv) {
   app.add_option("--node", node, "Base URL of the node")->capture_default_str();
   app.add_option("--admin-token", admin_token, "Token of the node's admin API")
       ->envname("CRMSYNC_ADMIN_TOKEN");
-  app.add_option("--connections", connections, "Concurrent keep-alive connections")
+  app.add_option("--connections", connections,
+                 "Concurrent keep-alive connections")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
   app.add_option("--duration", duration_s, "Measured seconds")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  app.add_option("--orgs", orgs, "Organizations the connections are spread over")
+  app.add_option("--orgs", orgs,
+                 "Organizations the connections are spread over")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
   app.add_option("--warmup", warmup_s, "Unmeasured seconds before the run")
@@ -282,9 +300,10 @@ int main(int argc, char** argv) {
   {
     crmsync::http::client setup(plan.host, plan.port);
     for (int k = 0; k < orgs; ++k) {
-      if (!create_org(setup, admin_token, tag, k, accounts[static_cast<std::size_t>(k)], err)) {
-        std::cerr << "crmsync-loadgen: setup failed for org " << k << ": " << err
-                  << "\n";
+      if (!create_org(setup, admin_token, tag, k,
+                      accounts[static_cast<std::size_t>(k)], err)) {
+        std::cerr << "crmsync-loadgen: setup failed for org " << k << ": "
+                  << err << "\n";
         return 2;
       }
     }
@@ -307,16 +326,19 @@ int main(int argc, char** argv) {
     threads.emplace_back(run_connection, std::cref(plan), std::cref(account),
                          std::ref(sequence), std::ref(stats[i]));
   }
-  for (auto& t : threads) t.join();
+  for (auto& t : threads)
+    t.join();
 
   // Merge.
   std::vector<std::int64_t> latencies;
-  std::uint64_t requests = 0, created = 0, warmup_requests = 0, warmup_errors = 0;
+  std::uint64_t requests = 0, created = 0, warmup_requests = 0,
+                warmup_errors = 0;
   std::map<int, std::uint64_t> errors_by_status;
   std::map<int, std::string> error_samples;
   steady::time_point last_finish = plan.deadline;
   for (auto& s : stats) {
-    latencies.insert(latencies.end(), s.latencies_ns.begin(), s.latencies_ns.end());
+    latencies.insert(latencies.end(), s.latencies_ns.begin(),
+                     s.latencies_ns.end());
     requests += s.requests;
     created += s.created;
     warmup_requests += s.warmup_requests;
@@ -329,28 +351,33 @@ int main(int argc, char** argv) {
   }
   std::sort(latencies.begin(), latencies.end());
   std::uint64_t errors = 0;
-  for (const auto& [status, count] : errors_by_status) errors += count;
+  for (const auto& [status, count] : errors_by_status)
+    errors += count;
   const std::uint64_t total_errors = errors + warmup_errors;
   // The window runs until the last request started before the deadline ends.
-  const double elapsed_s =
-      std::chrono::duration<double>(last_finish - plan.measure_start).count();
-  const double rate = elapsed_s > 0 ? static_cast<double>(created) / elapsed_s : 0.0;
+  const double elapsed_s
+      = std::chrono::duration<double>(last_finish - plan.measure_start).count();
+  const double rate
+      = elapsed_s > 0 ? static_cast<double>(created) / elapsed_s : 0.0;
   const double p50 = percentile_ms(latencies, 0.50);
   const double p90 = percentile_ms(latencies, 0.90);
   const double p99 = percentile_ms(latencies, 0.99);
-  const double max = latencies.empty() ? 0.0 : static_cast<double>(latencies.back()) / 1e6;
+  const double max
+      = latencies.empty() ? 0.0 : static_cast<double>(latencies.back()) / 1e6;
 
   std::ostringstream out;
   out.setf(std::ios::fixed);
   if (json_out) {
     out.precision(3);
-    out << "{\"node\":\"" << json_escape(node) << "\",\"connections\":" << connections
-        << ",\"orgs\":" << orgs << ",\"duration_s\":" << elapsed_s
-        << ",\"requests\":" << requests << ",\"created\":" << created
-        << ",\"errors\":" << errors << ",\"errors_by_status\":{";
+    out << "{\"node\":\"" << json_escape(node)
+        << "\",\"connections\":" << connections << ",\"orgs\":" << orgs
+        << ",\"duration_s\":" << elapsed_s << ",\"requests\":" << requests
+        << ",\"created\":" << created << ",\"errors\":" << errors
+        << ",\"errors_by_status\":{";
     bool first = true;
     for (const auto& [status, count] : errors_by_status) {
-      out << (first ? "" : ",") << "\"" << status_label(status) << "\":" << count;
+      out << (first ? "" : ",") << "\"" << status_label(status)
+          << "\":" << count;
       first = false;
     }
     out << "},\"events_per_s\":" << rate << ",\"latency_ms\":{\"p50\":" << p50

@@ -20,14 +20,12 @@ using namespace crmsync::ctl;
 std::string check_rfc3339(const std::string& value) {
   if (is_rfc3339(value))
     return {};
-  return "'" + value +
-         "' is not an RFC 3339 time such as 2026-11-26T13:00:00Z";
+  return "'" + value + "' is not an RFC 3339 time such as 2026-11-26T13:00:00Z";
 }
 
 void add_paging(CLI::App* cmd, int& limit, bool& all, const char* what) {
   cmd->add_option("--limit", limit,
-                  std::string("Page size (how many ") + what +
-                      " per request)")
+                  std::string("Page size (how many ") + what + " per request)")
       ->check(CLI::Range(1, 1000000));
   cmd->add_flag("--all", all, "Follow next_cursor and list every page");
 }

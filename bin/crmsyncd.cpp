@@ -93,7 +93,9 @@ int run(node_config cfg) {
 
   auto env = std::make_shared<actors::actor_env>();
   env->db = db.get();
-  env->now_ms = [] { return system_now_ms(); };
+  env->now_ms = [] {
+    return system_now_ms();
+  };
   env->random_id = [] {
     uint64_t id;
     do {
@@ -103,11 +105,10 @@ int run(node_config cfg) {
   };
   actors::directory_config dcfg;
   dcfg.idle_timeout = std::chrono::seconds(cfg.idle_timeout_s);
-  dcfg.sweep_interval
-    = cfg.sweep_interval_ms > 0
-        ? std::chrono::milliseconds(cfg.sweep_interval_ms)
-        : std::min<std::chrono::milliseconds>(dcfg.idle_timeout / 4,
-                                              std::chrono::seconds(5));
+  dcfg.sweep_interval = cfg.sweep_interval_ms > 0
+                            ? std::chrono::milliseconds(cfg.sweep_interval_ms)
+                            : std::min<std::chrono::milliseconds>(
+                                dcfg.idle_timeout / 4, std::chrono::seconds(5));
   auto directory = actors::spawn_directory(*sys, env, dcfg);
 
   // Threads that spawn actors must be joined before ~actor_system: CAF 0.17
@@ -116,8 +117,7 @@ int run(node_config cfg) {
   http::api_config acfg;
   acfg.admin_token = cfg.admin_token;
   acfg.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
-  http::node_info info{cfg.node_id, version, "", cfg.data_dir,
-                       system_now_ms()};
+  http::node_info info{cfg.node_id, version, "", cfg.data_dir, system_now_ms()};
   http::server_config scfg;
   scfg.host = cfg.listen_host;
   scfg.port = cfg.listen_port;
@@ -127,9 +127,9 @@ int run(node_config cfg) {
   // destroyed after the actor system (see the shutdown sequence below).
   std::shared_ptr<http::api> api;
   auto server = std::make_unique<http::server>(
-    scfg, [&api](http::request&& req, http::responder_ptr r) {
-      api->handle(std::move(req), std::move(r));
-    });
+      scfg, [&api](http::request&& req, http::responder_ptr r) {
+        api->handle(std::move(req), std::move(r));
+      });
   std::string err;
   if (!server->bind(err)) {
     log::error(err);

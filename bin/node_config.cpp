@@ -6,8 +6,7 @@
 
 namespace crmsync {
 
-bool split_host_port(const std::string& s, std::string& host,
-                     uint16_t& port) {
+bool split_host_port(const std::string& s, std::string& host, uint16_t& port) {
   auto colon = s.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == s.size())
     return false;
@@ -63,31 +62,31 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
       "ID=HOST:PORT,... of the other nodes (not available yet)");
   add("--log-level", c.log_level, "CRMSYNC_LOG_LEVEL",
       "debug, info, warn or error")
-    ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   add("--idle-timeout", c.idle_timeout_s, "CRMSYNC_IDLE_TIMEOUT",
       "seconds before an idle actor is passivated")
-    ->check(CLI::Range(int64_t{1}, int64_t{86400 * 7}));
+      ->check(CLI::Range(int64_t{1}, int64_t{86400 * 7}));
   add("--sweep-interval-ms", c.sweep_interval_ms, "CRMSYNC_SWEEP_INTERVAL_MS",
       "how often idle actors are looked for (0: automatic)")
-    ->check(CLI::Range(int64_t{0}, int64_t{3600000}));
+      ->check(CLI::Range(int64_t{0}, int64_t{3600000}));
   add("--request-timeout-ms", c.request_timeout_ms,
       "CRMSYNC_REQUEST_TIMEOUT_MS", "how long a request may wait for actors")
-    ->check(CLI::Range(int64_t{100}, int64_t{600000}));
+      ->check(CLI::Range(int64_t{100}, int64_t{600000}));
   add("--shutdown-grace-ms", c.shutdown_grace_ms, "CRMSYNC_SHUTDOWN_GRACE_MS",
       "how long shutdown waits for requests in flight")
-    ->check(CLI::Range(int64_t{0}, int64_t{600000}));
+      ->check(CLI::Range(int64_t{0}, int64_t{600000}));
   add("--max-body-bytes", c.max_body_bytes, "CRMSYNC_MAX_BODY_BYTES",
       "largest accepted request body (413 beyond)")
-    ->check(CLI::Range(uint64_t{1024}, uint64_t{64} << 20));
+      ->check(CLI::Range(uint64_t{1024}, uint64_t{64} << 20));
   add("--http-threads", c.http_threads, "CRMSYNC_HTTP_THREADS",
       "HTTP I/O threads")
-    ->check(CLI::Range(uint64_t{1}, uint64_t{64}));
+      ->check(CLI::Range(uint64_t{1}, uint64_t{64}));
   add("--actor-threads", c.actor_threads, "CRMSYNC_ACTOR_THREADS",
       "actor scheduler threads")
-    ->check(CLI::Range(uint64_t{1}, uint64_t{64}));
+      ->check(CLI::Range(uint64_t{1}, uint64_t{64}));
   app.add_flag("--sync-writes", c.sync_writes,
                "fsync the WAL before acknowledging each write")
-    ->envname("CRMSYNC_SYNC_WRITES");
+      ->envname("CRMSYNC_SYNC_WRITES");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -43,7 +43,6 @@ struct node_config {
 node_config parse_node_config(int argc, char** argv, int& exit_code);
 
 /// Splits "HOST:PORT" ("[v6]:PORT" too); false if malformed.
-bool split_host_port(const std::string& s, std::string& host,
-                     uint16_t& port);
+bool split_host_port(const std::string& s, std::string& host, uint16_t& port);
 
 } // namespace crmsync

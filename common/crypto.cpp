@@ -15,7 +15,7 @@ std::string random_token(size_t n_bytes) {
   std::vector<unsigned char> raw(n_bytes);
   randombytes_buf(raw.data(), raw.size());
   std::string out(sodium_base64_encoded_len(
-                    n_bytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING),
+                      n_bytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING),
                   '\0');
   sodium_bin2base64(out.data(), out.size(), raw.data(), raw.size(),
                     sodium_base64_VARIANT_URLSAFE_NO_PADDING);
@@ -31,9 +31,8 @@ uint64_t random_u64() {
 
 std::string sha256_hex(std::string_view data) {
   unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(digest,
-                     reinterpret_cast<const unsigned char*>(data.data()),
-                     data.size());
+  crypto_hash_sha256(
+      digest, reinterpret_cast<const unsigned char*>(data.data()), data.size());
   char hex[crypto_hash_sha256_BYTES * 2 + 1];
   sodium_bin2hex(hex, sizeof(hex), digest, sizeof(digest));
   return std::string(hex, crypto_hash_sha256_BYTES * 2);

@@ -3,8 +3,8 @@
 #include <atomic>
 #include <unistd.h>
 
-#include "common/time_format.hpp"
 #include "common/clock.hpp"
+#include "common/time_format.hpp"
 
 namespace crmsync::log {
 
@@ -56,7 +56,7 @@ void write(level lvl, std::string_view msg) {
   line += '\n';
   // One write per record keeps lines whole when threads log concurrently.
   auto rc = ::write(STDERR_FILENO, line.data(), line.size());
-  (void) rc;
+  (void)rc;
 }
 
 } // namespace crmsync::log

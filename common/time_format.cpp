@@ -27,8 +27,8 @@ bool leap(int64_t y) {
 }
 
 unsigned days_in_month(int64_t y, unsigned m) {
-  static constexpr unsigned table[] = {31, 28, 31, 30, 31, 30,
-                                       31, 31, 30, 31, 30, 31};
+  static constexpr unsigned table[]
+      = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   return m == 2 && leap(y) ? 29 : table[m - 1];
 }
 
@@ -127,8 +127,8 @@ std::optional<int64_t> parse_rfc3339_ms(std::string_view s) {
   }
   if (pos != s.size())
     return std::nullopt;
-  int64_t days = days_from_civil(y, static_cast<unsigned>(mo),
-                                 static_cast<unsigned>(d));
+  int64_t days
+      = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
   int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - offset_min * 60;
   return secs * 1000 + frac_ms;
 }
@@ -137,8 +137,7 @@ std::optional<int64_t> parse_date_ms(std::string_view s) {
   int64_t y, mo, d;
   if (s.size() != 10 || !parse_ymd(s, y, mo, d))
     return std::nullopt;
-  return days_from_civil(y, static_cast<unsigned>(mo),
-                         static_cast<unsigned>(d))
+  return days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d))
          * ms_per_day;
 }
 
@@ -154,7 +153,8 @@ std::string format_impl(int64_t ms, bool always_ms) {
   int64_t milli = rem % 1000;
   char buf[64];
   if (always_ms || milli != 0)
-    std::snprintf(buf, sizeof(buf), "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%03lldZ",
+    std::snprintf(buf, sizeof(buf),
+                  "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%03lldZ",
                   static_cast<long long>(c.y), c.m, c.d,
                   static_cast<long long>(h), static_cast<long long>(mi),
                   static_cast<long long>(s), static_cast<long long>(milli));

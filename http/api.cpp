@@ -21,7 +21,8 @@ namespace codec = storage::codec;
 using storage::column;
 using namespace crmsync::atom;
 
-// -- tokens ---------------------------------------------------------------------------
+// -- tokens
+// ---------------------------------------------------------------------------
 
 namespace {
 
@@ -52,7 +53,8 @@ bool parse_user_token(std::string_view token, uint64_t& org, uint64_t& user) {
   return true;
 }
 
-// -- plumbing -------------------------------------------------------------------------
+// -- plumbing
+// -------------------------------------------------------------------------
 
 namespace {
 
@@ -74,8 +76,8 @@ response error_response(const api_error& e) {
 
 void fail(const responder_ptr& r, int status, std::string code,
           std::string message, std::string field = {}) {
-  r->reply(error_response(
-    api_error{status, std::move(code), std::move(message), std::move(field)}));
+  r->reply(error_response(api_error{status, std::move(code), std::move(message),
+                                    std::move(field)}));
 }
 
 void fail(const responder_ptr& r, const caf::error& err) {
@@ -129,13 +131,12 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
 
   impl(caf::actor_system& s, caf::actor d, storage::db& database,
        work_pool& pool, api_config c, node_info i)
-    : sys(s),
-      directory(std::move(d)),
-      db(database),
-      blocking(pool),
-      cfg(std::move(c)),
-      info(std::move(i)) {
-  }
+      : sys(s)
+      , directory(std::move(d))
+      , db(database)
+      , blocking(pool)
+      , cfg(std::move(c))
+      , info(std::move(i)) {}
 
   // Sends `msg` to the entity at `key`; calls ok(reply) or answers the
   // error. Runs in a short-lived actor, so the caller never blocks.
@@ -144,16 +145,15 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
     auto dir = directory;
     auto timeout = cfg.request_timeout;
     sys.spawn(
-      [dir, timeout, msg = std::move(msg), ok = std::move(ok),
-       on_err = std::move(on_err)](caf::event_based_actor* self,
-                                   entity_key k) mutable {
-        self
-          ->request(dir, timeout, route_atom_v, k,
-                    caf::make_message(std::move(msg)))
-          .then([ok](Reply& x) mutable { ok(x); },
-                [on_err](caf::error& err) mutable { on_err(err); });
-      },
-      key);
+        [dir, timeout, msg = std::move(msg), ok = std::move(ok),
+         on_err = std::move(on_err)](caf::event_based_actor* self,
+                                     entity_key k) mutable {
+          self->request(dir, timeout, route_atom_v, k,
+                        caf::make_message(std::move(msg)))
+              .then([ok](Reply& x) mutable { ok(x); },
+                    [on_err](caf::error& err) mutable { on_err(err); });
+        },
+        key);
   }
 
   template <class Reply, class Msg, class Ok>
@@ -162,11 +162,27 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
                [r](const caf::error& err) { fail(r, err); });
   }
 
+  // Asks the directory itself (not an entity) for its statistics.
+  template <class Ok>
+  void with_directory_stats(responder_ptr r, Ok ok) {
+    auto dir = directory;
+    auto timeout = cfg.request_timeout;
+    sys.spawn(
+        [dir, timeout, r, ok = std::move(ok)](caf::event_based_actor* a,
+                                              int) mutable {
+          a->request(dir, timeout, stats_atom_v)
+              .then([ok](directory_stats& ds) mutable { ok(ds); },
+                    [r](caf::error& err) { fail(r, err); });
+        },
+        0);
+  }
+
   static entity_key tenant_key(tenant_id t) {
     return entity_key{entity_kind::tenant, t, user_id{}};
   }
 
-  // -- authentication --------------------------------------------------------------
+  // -- authentication
+  // --------------------------------------------------------------
 
   /// Reads the bearer token; answers 401 itself and returns false if absent.
   bool authenticate(const request& req, const responder_ptr& r,
@@ -177,12 +193,15 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
            "send 'Authorization: Bearer TOKEN' with an API token");
       return false;
     }
-    if (h.size() < 7 || (h.substr(0, 7) != "Bearer " && h.substr(0, 7) != "bearer ")) {
-      fail(r, 401, "invalid_token", "the Authorization header must be 'Bearer TOKEN'");
+    if (h.size() < 7
+        || (h.substr(0, 7) != "Bearer " && h.substr(0, 7) != "bearer ")) {
+      fail(r, 401, "invalid_token",
+           "the Authorization header must be 'Bearer TOKEN'");
       return false;
     }
     auto token = h.substr(7);
-    if (!cfg.admin_token.empty() && crypto::equal_secret(token, cfg.admin_token)) {
+    if (!cfg.admin_token.empty()
+        && crypto::equal_secret(token, cfg.admin_token)) {
       out.who.service_admin = true;
       return true;
     }
@@ -226,7 +245,8 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
     return true;
   }
 
-  // -- query parameters --------------------------------------------------------------
+  // -- query parameters
+  // --------------------------------------------------------------
 
   bool read_limit(const query_params& q, const responder_ptr& r,
                   uint32_t& limit) {
@@ -246,8 +266,7 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
     return true;
   }
 
-  bool read_query(const request& req, const responder_ptr& r,
-                  query_params& q) {
+  bool read_query(const request& req, const responder_ptr& r, query_params& q) {
     if (!parse_query(req.query, q)) {
       fail(r, 400, "bad_request", "the query string has a bad percent-escape");
       return false;
@@ -271,7 +290,8 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
     return true;
   }
 
-  // -- rendering ---------------------------------------------------------------------------
+  // -- rendering
+  // ---------------------------------------------------------------------------
 
   static std::string user_with_token(const user_record& u,
                                      const std::string& token) {
@@ -308,7 +328,8 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
     return w.take();
   }
 
-  // -- routes ------------------------------------------------------------------------------
+  // -- routes
+  // ------------------------------------------------------------------------------
 
   void install_routes();
   void create_org_attempt(std::shared_ptr<create_org> cmd, responder_ptr r,
@@ -327,7 +348,8 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
                    user_id& user, caf::error& err);
 };
 
-// -- organizations and users ---------------------------------------------------------
+// -- organizations and users
+// ---------------------------------------------------------
 
 void api::impl::create_org_attempt(std::shared_ptr<create_org> cmd,
                                    responder_ptr r, int attempts_left) {
@@ -339,21 +361,21 @@ void api::impl::create_org_attempt(std::shared_ptr<create_org> cmd,
   cmd->admin.token_hash = crypto::sha256_hex(token);
   auto self = shared_from_this();
   ask<org_created>(
-    tenant_key(org), *cmd,
-    [r, token](org_created& x) {
-      json::writer w;
-      w.begin_object().key("org");
-      json::write_org(w, x.org);
-      w.key("admin").raw(user_with_token(x.admin, token));
-      w.end_object();
-      r->reply(json_response(201, w.take()));
-    },
-    [self, cmd, r, attempts_left](const caf::error& err) {
-      if (is_code(err, crm_errc::conflict, "id_collision")
-          && attempts_left > 0)
-        return self->create_org_attempt(cmd, r, attempts_left - 1);
-      fail(r, err);
-    });
+      tenant_key(org), *cmd,
+      [r, token](org_created& x) {
+        json::writer w;
+        w.begin_object().key("org");
+        json::write_org(w, x.org);
+        w.key("admin").raw(user_with_token(x.admin, token));
+        w.end_object();
+        r->reply(json_response(201, w.take()));
+      },
+      [self, cmd, r, attempts_left](const caf::error& err) {
+        if (is_code(err, crm_errc::conflict, "id_collision")
+            && attempts_left > 0)
+          return self->create_org_attempt(cmd, r, attempts_left - 1);
+        fail(r, err);
+      });
 }
 
 void api::impl::create_user_attempt(std::shared_ptr<create_user> cmd,
@@ -366,16 +388,16 @@ void api::impl::create_user_attempt(std::shared_ptr<create_user> cmd,
   cmd->user.token_hash = crypto::sha256_hex(token);
   auto self = shared_from_this();
   ask<user_record>(
-    tenant_key(org), *cmd,
-    [r, token](user_record& u) {
-      r->reply(json_response(201, user_with_token(u, token)));
-    },
-    [self, cmd, org, r, attempts_left](const caf::error& err) {
-      if (is_code(err, crm_errc::conflict, "id_collision")
-          && attempts_left > 0)
-        return self->create_user_attempt(cmd, org, r, attempts_left - 1);
-      fail(r, err);
-    });
+      tenant_key(org), *cmd,
+      [r, token](user_record& u) {
+        r->reply(json_response(201, user_with_token(u, token)));
+      },
+      [self, cmd, org, r, attempts_left](const caf::error& err) {
+        if (is_code(err, crm_errc::conflict, "id_collision")
+            && attempts_left > 0)
+          return self->create_user_attempt(cmd, org, r, attempts_left - 1);
+        fail(r, err);
+      });
 }
 
 void api::impl::install_routes() {
@@ -492,42 +514,40 @@ void api::impl::install_routes() {
                });
              });
 
-  routes.add("GET", "/api/v1/orgs/{org}/users",
-             [self](request& req, const path_params& pp, responder_ptr r) {
-               principal p;
-               if (!self->authenticate(req, r, p))
-                 return;
-               query_params q;
-               list_users cmd;
-               cmd.who = p.who;
-               if (!self->read_query(req, r, q)
-                   || !self->read_limit(q, r, cmd.limit))
-                 return;
-               if (auto c = find_param(q, "cursor")) {
-                 auto after = user_id::parse(*c);
-                 if (!after)
-                   return fail(r, 400, "invalid_field",
-                               "'cursor' is not a cursor from this listing",
-                               "cursor");
-                 cmd.after = *after;
-               }
-               self->with_org(p, pp[0], r, [self, cmd, r](tenant_id org) {
-                 self->ask<user_page>(
-                   tenant_key(org), cmd, r, [r](user_page& page) {
-                     json::writer w;
-                     w.begin_object().key("items").begin_array();
-                     for (auto& u : page.items)
-                       json::write_user(w, u);
-                     w.end_array().key("next_cursor");
-                     if (page.next.valid())
-                       w.value(page.next.str());
-                     else
-                       w.null();
-                     w.end_object();
-                     r->reply(json_response(200, w.take()));
-                   });
-               });
-             });
+  routes.add(
+      "GET", "/api/v1/orgs/{org}/users",
+      [self](request& req, const path_params& pp, responder_ptr r) {
+        principal p;
+        if (!self->authenticate(req, r, p))
+          return;
+        query_params q;
+        list_users cmd;
+        cmd.who = p.who;
+        if (!self->read_query(req, r, q) || !self->read_limit(q, r, cmd.limit))
+          return;
+        if (auto c = find_param(q, "cursor")) {
+          auto after = user_id::parse(*c);
+          if (!after)
+            return fail(r, 400, "invalid_field",
+                        "'cursor' is not a cursor from this listing", "cursor");
+          cmd.after = *after;
+        }
+        self->with_org(p, pp[0], r, [self, cmd, r](tenant_id org) {
+          self->ask<user_page>(tenant_key(org), cmd, r, [r](user_page& page) {
+            json::writer w;
+            w.begin_object().key("items").begin_array();
+            for (auto& u : page.items)
+              json::write_user(w, u);
+            w.end_array().key("next_cursor");
+            if (page.next.valid())
+              w.value(page.next.str());
+            else
+              w.null();
+            w.end_object();
+            r->reply(json_response(200, w.take()));
+          });
+        });
+      });
 
   routes.add("GET", "/api/v1/orgs/{org}/users/{user}",
              [self](request& req, const path_params& pp, responder_ptr r) {
@@ -538,72 +558,71 @@ void api::impl::install_routes() {
                self->with_org(p, pp[0], r, [self, p, uid, r](tenant_id org) {
                  if (!uid)
                    return fail(r, 404, "not_found", "user not found");
-                 self->ask<user_record>(tenant_key(org), get_user{p.who, *uid},
-                                        r, [r](user_record& u) {
-                                          r->reply(json_response(
-                                            200, user_with_token(u, "")));
-                                        });
+                 self->ask<user_record>(
+                     tenant_key(org), get_user{p.who, *uid}, r,
+                     [r](user_record& u) {
+                       r->reply(json_response(200, user_with_token(u, "")));
+                     });
                });
              });
 
-  // -- events ------------------------------------------------------------------------
+  // -- events
+  // ------------------------------------------------------------------------
 
-  routes.add("POST", "/api/v1/orgs/{org}/users/{user}/events",
-             [self](request& req, const path_params& pp, responder_ptr r) {
-               principal p;
-               if (!self->authenticate(req, r, p))
-                 return;
-               if (!self->require_json(req, r))
-                 return;
-               create_event cmd;
-               cmd.who = p.who;
-               if (auto err = json::decode_event_create(req.body, cmd.draft))
-                 return fail(r, err);
-               auto uid = user_id::parse(pp[1]);
-               self->with_org(p, pp[0], r, [self, cmd, uid, r](tenant_id org) mutable {
-                 if (!uid)
-                   return fail(r, 404, "not_found", "user not found");
-                 cmd.draft.owner = *uid;
-                 self->ask<event_record>(tenant_key(org), cmd, r,
-                                         [r](event_record& e) {
-                                           r->reply(json_response(
-                                             201, event_json(e)));
-                                         });
-               });
-             });
+  routes.add(
+      "POST", "/api/v1/orgs/{org}/users/{user}/events",
+      [self](request& req, const path_params& pp, responder_ptr r) {
+        principal p;
+        if (!self->authenticate(req, r, p))
+          return;
+        if (!self->require_json(req, r))
+          return;
+        create_event cmd;
+        cmd.who = p.who;
+        if (auto err = json::decode_event_create(req.body, cmd.draft))
+          return fail(r, err);
+        auto uid = user_id::parse(pp[1]);
+        self->with_org(p, pp[0], r, [self, cmd, uid, r](tenant_id org) mutable {
+          if (!uid)
+            return fail(r, 404, "not_found", "user not found");
+          cmd.draft.owner = *uid;
+          self->ask<event_record>(tenant_key(org), cmd, r,
+                                  [r](event_record& e) {
+                                    r->reply(json_response(201, event_json(e)));
+                                  });
+        });
+      });
 
-  routes.add("GET", "/api/v1/orgs/{org}/users/{user}/events",
-             [self](request& req, const path_params& pp, responder_ptr r) {
-               principal p;
-               if (!self->authenticate(req, r, p))
-                 return;
-               query_params q;
-               list_events cmd;
-               cmd.who = p.who;
-               cmd.from_ms = std::numeric_limits<int64_t>::min();
-               cmd.to_ms = std::numeric_limits<int64_t>::max();
-               if (!self->read_query(req, r, q)
-                   || !self->read_limit(q, r, cmd.limit)
-                   || !self->read_time_param(q, "from", r, cmd.from_ms)
-                   || !self->read_time_param(q, "to", r, cmd.to_ms))
-                 return;
-               if (cmd.to_ms < cmd.from_ms)
-                 return fail(r, 400, "invalid_field",
-                             "'to' must not be before 'from'", "to");
-               if (auto c = find_param(q, "cursor"))
-                 cmd.cursor = *c;
-               auto uid = user_id::parse(pp[1]);
-               self->with_org(p, pp[0], r, [self, cmd, uid, r](tenant_id org) mutable {
-                 if (!uid)
-                   return fail(r, 404, "not_found", "user not found");
-                 cmd.owner = *uid;
-                 self->ask<event_page>(tenant_key(org), cmd, r,
-                                       [r](event_page& page) {
-                                         r->reply(json_response(
-                                           200, event_page_json(page)));
-                                       });
-               });
-             });
+  routes.add(
+      "GET", "/api/v1/orgs/{org}/users/{user}/events",
+      [self](request& req, const path_params& pp, responder_ptr r) {
+        principal p;
+        if (!self->authenticate(req, r, p))
+          return;
+        query_params q;
+        list_events cmd;
+        cmd.who = p.who;
+        cmd.from_ms = std::numeric_limits<int64_t>::min();
+        cmd.to_ms = std::numeric_limits<int64_t>::max();
+        if (!self->read_query(req, r, q) || !self->read_limit(q, r, cmd.limit)
+            || !self->read_time_param(q, "from", r, cmd.from_ms)
+            || !self->read_time_param(q, "to", r, cmd.to_ms))
+          return;
+        if (cmd.to_ms < cmd.from_ms)
+          return fail(r, 400, "invalid_field", "'to' must not be before 'from'",
+                      "to");
+        if (auto c = find_param(q, "cursor"))
+          cmd.cursor = *c;
+        auto uid = user_id::parse(pp[1]);
+        self->with_org(p, pp[0], r, [self, cmd, uid, r](tenant_id org) mutable {
+          if (!uid)
+            return fail(r, 404, "not_found", "user not found");
+          cmd.owner = *uid;
+          self->ask<event_page>(tenant_key(org), cmd, r, [r](event_page& page) {
+            r->reply(json_response(200, event_page_json(page)));
+          });
+        });
+      });
 
   routes.add("GET", "/api/v1/orgs/{org}/events/{event}",
              [self](request& req, const path_params& pp, responder_ptr r) {
@@ -614,73 +633,73 @@ void api::impl::install_routes() {
                self->with_org(p, pp[0], r, [self, p, eid, r](tenant_id org) {
                  if (!eid)
                    return fail(r, 404, "not_found", "event not found");
-                 self->ask<event_record>(tenant_key(org), get_event{p.who, *eid},
-                                         r, [r](event_record& e) {
-                                           r->reply(json_response(
-                                             200, event_json(e)));
-                                         });
+                 self->ask<event_record>(
+                     tenant_key(org), get_event{p.who, *eid}, r,
+                     [r](event_record& e) {
+                       r->reply(json_response(200, event_json(e)));
+                     });
                });
              });
 
-  routes.add("PATCH", "/api/v1/orgs/{org}/events/{event}",
-             [self](request& req, const path_params& pp, responder_ptr r) {
-               principal p;
-               if (!self->authenticate(req, r, p))
-                 return;
-               if (!self->require_json(req, r))
-                 return;
-               update_event cmd;
-               cmd.who = p.who;
-               if (auto err = json::decode_event_patch(req.body, cmd.patch,
-                                                       cmd.expected_version))
-                 return fail(r, err);
-               auto eid = event_id::parse(pp[1]);
-               self->with_org(p, pp[0], r, [self, cmd, eid, r](tenant_id org) mutable {
-                 if (!eid)
-                   return fail(r, 404, "not_found", "event not found");
-                 cmd.id = *eid;
-                 self->ask<event_record>(tenant_key(org), cmd, r,
-                                         [r](event_record& e) {
-                                           r->reply(json_response(
-                                             200, event_json(e)));
-                                         });
-               });
-             });
+  routes.add(
+      "PATCH", "/api/v1/orgs/{org}/events/{event}",
+      [self](request& req, const path_params& pp, responder_ptr r) {
+        principal p;
+        if (!self->authenticate(req, r, p))
+          return;
+        if (!self->require_json(req, r))
+          return;
+        update_event cmd;
+        cmd.who = p.who;
+        if (auto err = json::decode_event_patch(req.body, cmd.patch,
+                                                cmd.expected_version))
+          return fail(r, err);
+        auto eid = event_id::parse(pp[1]);
+        self->with_org(p, pp[0], r, [self, cmd, eid, r](tenant_id org) mutable {
+          if (!eid)
+            return fail(r, 404, "not_found", "event not found");
+          cmd.id = *eid;
+          self->ask<event_record>(tenant_key(org), cmd, r,
+                                  [r](event_record& e) {
+                                    r->reply(json_response(200, event_json(e)));
+                                  });
+        });
+      });
 
-  routes.add("DELETE", "/api/v1/orgs/{org}/events/{event}",
-             [self](request& req, const path_params& pp, responder_ptr r) {
-               principal p;
-               if (!self->authenticate(req, r, p))
-                 return;
-               query_params q;
-               if (!self->read_query(req, r, q))
-                 return;
-               delete_event cmd;
-               cmd.who = p.who;
-               if (auto v = find_param(q, "version")) {
-                 char* end = nullptr;
-                 errno = 0;
-                 auto n = std::strtoull(v->c_str(), &end, 10);
-                 if (v->empty() || *end != '\0' || errno != 0 || n == 0
-                     || (*v)[0] == '-')
-                   return fail(r, 400, "invalid_field",
-                               "'version' must be a positive integer",
-                               "version");
-                 cmd.expected_version = n;
-               }
-               auto eid = event_id::parse(pp[1]);
-               self->with_org(p, pp[0], r, [self, cmd, eid, r](tenant_id org) mutable {
-                 if (!eid)
-                   return fail(r, 404, "not_found", "event not found");
-                 cmd.id = *eid;
-                 self->ask<event_deleted>(tenant_key(org), cmd, r,
-                                          [r](event_deleted&) {
-                                            response res;
-                                            res.status = 204;
-                                            r->reply(std::move(res));
-                                          });
-               });
-             });
+  routes.add(
+      "DELETE", "/api/v1/orgs/{org}/events/{event}",
+      [self](request& req, const path_params& pp, responder_ptr r) {
+        principal p;
+        if (!self->authenticate(req, r, p))
+          return;
+        query_params q;
+        if (!self->read_query(req, r, q))
+          return;
+        delete_event cmd;
+        cmd.who = p.who;
+        if (auto v = find_param(q, "version")) {
+          char* end = nullptr;
+          errno = 0;
+          auto n = std::strtoull(v->c_str(), &end, 10);
+          if (v->empty() || *end != '\0' || errno != 0 || n == 0
+              || (*v)[0] == '-')
+            return fail(r, 400, "invalid_field",
+                        "'version' must be a positive integer", "version");
+          cmd.expected_version = n;
+        }
+        auto eid = event_id::parse(pp[1]);
+        self->with_org(p, pp[0], r, [self, cmd, eid, r](tenant_id org) mutable {
+          if (!eid)
+            return fail(r, 404, "not_found", "event not found");
+          cmd.id = *eid;
+          self->ask<event_deleted>(tenant_key(org), cmd, r,
+                                   [r](event_deleted&) {
+                                     response res;
+                                     res.status = 204;
+                                     r->reply(std::move(res));
+                                   });
+        });
+      });
 
   routes.add("POST", "/api/v1/orgs/{org}/events/import",
              [self](request& req, const path_params& pp, responder_ptr r) {
@@ -691,20 +710,20 @@ void api::impl::install_routes() {
                  return;
                import_events cmd;
                cmd.who = p.who;
-               if (auto err = json::decode_import(req.body, cmd.owner,
-                                                  cmd.drafts,
-                                                  self->cfg.max_import_events))
+               if (auto err
+                   = json::decode_import(req.body, cmd.owner, cmd.drafts,
+                                         self->cfg.max_import_events))
                  return fail(r, err);
                self->with_org(p, pp[0], r, [self, cmd, r](tenant_id org) {
                  self->ask<events_imported>(
-                   tenant_key(org), cmd, r, [r](events_imported& x) {
-                     json::writer w;
-                     w.begin_object().key("ids").begin_array();
-                     for (auto& id : x.ids)
-                       w.value(id.str());
-                     w.end_array().end_object();
-                     r->reply(json_response(201, w.take()));
-                   });
+                     tenant_key(org), cmd, r, [r](events_imported& x) {
+                       json::writer w;
+                       w.begin_object().key("ids").begin_array();
+                       for (auto& id : x.ids)
+                         w.value(id.str());
+                       w.end_array().end_object();
+                       r->reply(json_response(201, w.take()));
+                     });
                });
              });
 
@@ -717,22 +736,22 @@ void api::impl::install_routes() {
                  return;
                mass_update cmd;
                cmd.who = p.who;
-               if (auto err = json::decode_mass_update(
-                     req.body, cmd.ids, cmd.patch,
-                     self->cfg.max_mass_update_ids))
+               if (auto err
+                   = json::decode_mass_update(req.body, cmd.ids, cmd.patch,
+                                              self->cfg.max_mass_update_ids))
                  return fail(r, err);
                self->with_org(p, pp[0], r, [self, cmd, r](tenant_id org) {
                  self->ask<events_updated>(
-                   tenant_key(org), cmd, r, [r](events_updated& x) {
-                     json::writer w;
-                     w.begin_object().key("updated").value(
-                       static_cast<uint64_t>(x.items.size()));
-                     w.key("items").begin_array();
-                     for (auto& e : x.items)
-                       json::write_event(w, e);
-                     w.end_array().end_object();
-                     r->reply(json_response(200, w.take()));
-                   });
+                     tenant_key(org), cmd, r, [r](events_updated& x) {
+                       json::writer w;
+                       w.begin_object().key("updated").value(
+                           static_cast<uint64_t>(x.items.size()));
+                       w.key("items").begin_array();
+                       for (auto& e : x.items)
+                         json::write_event(w, e);
+                       w.end_array().end_object();
+                       r->reply(json_response(200, w.take()));
+                     });
                });
              });
 
@@ -748,36 +767,37 @@ void api::impl::install_routes() {
                  // The tenant checks the caller and that the user exists;
                  // the calendar actor owns the sync state.
                  self->ask<user_record>(
-                   tenant_key(org), get_user{p.who, *uid}, r,
-                   [self, org, uid, r](user_record&) {
-                     self->ask<calendar_status>(
-                       entity_key{entity_kind::calendar, org, *uid},
-                       status_request{}, r, [r](calendar_status& s) {
-                         json::writer w;
-                         w.begin_object();
-                         w.key("state").value(s.state);
-                         w.key("progress").begin_object();
-                         w.key("done").value(s.done);
-                         w.key("total").value(s.total);
-                         w.end_object();
-                         w.key("office365_calendar_id");
-                         if (s.office365_calendar_id.empty())
-                           w.null();
-                         else
-                           w.value(s.office365_calendar_id);
-                         w.key("last_error");
-                         if (s.last_error.empty())
-                           w.null();
-                         else
-                           w.value(s.last_error);
-                         w.end_object();
-                         r->reply(json_response(200, w.take()));
-                       });
-                   });
+                     tenant_key(org), get_user{p.who, *uid}, r,
+                     [self, org, uid, r](user_record&) {
+                       self->ask<calendar_status>(
+                           entity_key{entity_kind::calendar, org, *uid},
+                           status_request{}, r, [r](calendar_status& s) {
+                             json::writer w;
+                             w.begin_object();
+                             w.key("state").value(s.state);
+                             w.key("progress").begin_object();
+                             w.key("done").value(s.done);
+                             w.key("total").value(s.total);
+                             w.end_object();
+                             w.key("office365_calendar_id");
+                             if (s.office365_calendar_id.empty())
+                               w.null();
+                             else
+                               w.value(s.office365_calendar_id);
+                             w.key("last_error");
+                             if (s.last_error.empty())
+                               w.null();
+                             else
+                               w.value(s.last_error);
+                             w.end_object();
+                             r->reply(json_response(200, w.take()));
+                           });
+                     });
                });
              });
 
-  // -- admin API ----------------------------------------------------------------------
+  // -- admin API
+  // ----------------------------------------------------------------------
 
   routes.add("GET", "/admin/v1/status",
              [self](request& req, const path_params&, responder_ptr r) {
@@ -811,7 +831,8 @@ void api::impl::install_routes() {
              });
 }
 
-// -- admin -----------------------------------------------------------------------------
+// -- admin
+// -----------------------------------------------------------------------------
 
 bool api::impl::admin_auth(const request& req, const responder_ptr& r) {
   principal p;
@@ -836,92 +857,72 @@ void write_kind_stats(json::writer& w, const kind_stats& k) {
 
 void api::impl::admin_status(responder_ptr r) {
   auto self = shared_from_this();
-  // The directory answers stats_atom itself (it is not an entity).
-  auto dir = directory;
-  auto timeout = cfg.request_timeout;
-  sys.spawn(
-    [self, dir, timeout, r](caf::event_based_actor* a, int) {
-      a->request(dir, timeout, stats_atom_v)
-        .then(
-          [self, r](directory_stats& ds) {
-            auto now = system_now_ms();
-            auto st = self->db.stats();
-            json::writer w;
-            w.begin_object();
-            w.key("node_id").value(self->info.node_id);
-            w.key("version").value(self->info.version);
-            w.key("started_at").value(format_rfc3339(self->info.started_ms));
-            w.key("uptime_s").value((now - self->info.started_ms) / 1000);
-            w.key("listen").value(self->info.listen);
-            w.key("data_dir").value(self->info.data_dir);
-            w.key("ready").value(self->ready.load());
-            w.key("storage").begin_object();
-            w.key("estimate_keys").value(st.estimate_keys);
-            w.key("live_sst_bytes").value(st.live_sst_bytes);
-            w.key("memtable_bytes").value(st.memtable_bytes);
-            w.end_object();
-            w.key("http").begin_object();
-            server_stats ss;
-            if (self->server_stats_fn)
-              ss = self->server_stats_fn();
-            w.key("requests").value(ss.requests);
-            w.key("in_flight").value(ss.in_flight);
-            w.key("connections").value(ss.connections);
-            w.end_object();
-            w.key("actors").begin_object();
-            for (auto& k : ds.kinds) {
-              w.key(to_string(k.kind)).begin_object();
-              write_kind_stats(w, k);
-              w.end_object();
-            }
-            w.end_object();
-            w.end_object();
-            r->reply(json_response(200, w.take()));
-          },
-          [r](caf::error& err) { fail(r, err); });
-    },
-    0);
+  with_directory_stats(r, [r, self](directory_stats& ds) {
+    auto now = system_now_ms();
+    auto st = self->db.stats();
+    json::writer w;
+    w.begin_object();
+    w.key("node_id").value(self->info.node_id);
+    w.key("version").value(self->info.version);
+    w.key("started_at").value(format_rfc3339(self->info.started_ms));
+    w.key("uptime_s").value((now - self->info.started_ms) / 1000);
+    w.key("listen").value(self->info.listen);
+    w.key("data_dir").value(self->info.data_dir);
+    w.key("ready").value(self->ready.load());
+    w.key("storage").begin_object();
+    w.key("estimate_keys").value(st.estimate_keys);
+    w.key("live_sst_bytes").value(st.live_sst_bytes);
+    w.key("memtable_bytes").value(st.memtable_bytes);
+    w.end_object();
+    w.key("http").begin_object();
+    server_stats ss;
+    if (self->server_stats_fn)
+      ss = self->server_stats_fn();
+    w.key("requests").value(ss.requests);
+    w.key("in_flight").value(ss.in_flight);
+    w.key("connections").value(ss.connections);
+    w.end_object();
+    w.key("actors").begin_object();
+    for (auto& k : ds.kinds) {
+      w.key(to_string(k.kind)).begin_object();
+      write_kind_stats(w, k);
+      w.end_object();
+    }
+    w.end_object();
+    w.end_object();
+    r->reply(json_response(200, w.take()));
+  });
 }
 
 void api::impl::admin_actors(responder_ptr r) {
-  auto dir = directory;
-  auto timeout = cfg.request_timeout;
-  sys.spawn(
-    [dir, timeout, r](caf::event_based_actor* a, int) {
-      a->request(dir, timeout, stats_atom_v)
-        .then(
-          [r](directory_stats& ds) {
-            json::writer w;
-            w.begin_object();
-            w.key("idle_timeout_ms").value(ds.idle_timeout_ms);
-            w.key("kinds").begin_array();
-            for (auto& k : ds.kinds) {
-              w.begin_object();
-              w.key("kind").value(to_string(k.kind));
-              write_kind_stats(w, k);
-              w.end_object();
-            }
-            w.end_array();
-            w.key("items").begin_array();
-            for (auto& la : ds.live) {
-              w.begin_object();
-              w.key("kind").value(to_string(la.key.kind));
-              w.key("id").value(la.key.kind == entity_kind::tenant
-                                  ? la.key.tenant.str()
-                                  : la.key.user.str());
-              w.key("tenant").value(la.key.tenant.str());
-              w.key("idle_ms").value(la.idle_ms);
-              w.key("messages").value(la.messages);
-              w.key("stopping").value(la.stopping);
-              w.end_object();
-            }
-            w.end_array();
-            w.end_object();
-            r->reply(json_response(200, w.take()));
-          },
-          [r](caf::error& err) { fail(r, err); });
-    },
-    0);
+  with_directory_stats(r, [r](directory_stats& ds) {
+    json::writer w;
+    w.begin_object();
+    w.key("idle_timeout_ms").value(ds.idle_timeout_ms);
+    w.key("kinds").begin_array();
+    for (auto& k : ds.kinds) {
+      w.begin_object();
+      w.key("kind").value(to_string(k.kind));
+      write_kind_stats(w, k);
+      w.end_object();
+    }
+    w.end_array();
+    w.key("items").begin_array();
+    for (auto& la : ds.live) {
+      w.begin_object();
+      w.key("kind").value(to_string(la.key.kind));
+      w.key("id").value(la.key.kind == entity_kind::tenant ? la.key.tenant.str()
+                                                           : la.key.user.str());
+      w.key("tenant").value(la.key.tenant.str());
+      w.key("idle_ms").value(la.idle_ms);
+      w.key("messages").value(la.messages);
+      w.key("stopping").value(la.stopping);
+      w.end_object();
+    }
+    w.end_array();
+    w.end_object();
+    r->reply(json_response(200, w.take()));
+  });
 }
 
 void api::impl::admin_tenants(const request& req, responder_ptr r) {
@@ -1005,26 +1006,17 @@ void api::impl::admin_tenant(const std::string& id, responder_ptr r) {
   if (!codec::decode(value, o))
     return fail(r, 500, "storage_failure",
                 "the stored organization could not be read");
-  auto dir = directory;
-  auto timeout = cfg.request_timeout;
-  sys.spawn(
-    [dir, timeout, r, o](caf::event_based_actor* a, int) {
-      a->request(dir, timeout, stats_atom_v)
-        .then(
-          [r, o](directory_stats& ds) {
-            json::writer w;
-            w.begin_object().key("org");
-            json::write_org(w, o);
-            w.key("users").value(o.user_count);
-            w.key("events").value(o.event_count);
-            w.key("active").value(directory_has(
-              ds, entity_key{entity_kind::tenant, o.id, user_id{}}));
-            w.end_object();
-            r->reply(json_response(200, w.take()));
-          },
-          [r](caf::error& err) { fail(r, err); });
-    },
-    0);
+  with_directory_stats(r, [r, o](directory_stats& ds) {
+    json::writer w;
+    w.begin_object().key("org");
+    json::write_org(w, o);
+    w.key("users").value(o.user_count);
+    w.key("events").value(o.event_count);
+    w.key("active").value(
+        directory_has(ds, entity_key{entity_kind::tenant, o.id, user_id{}}));
+    w.end_object();
+    r->reply(json_response(200, w.take()));
+  });
 }
 
 bool api::impl::lookup_user(const std::string& id_or_email, tenant_id& org,
@@ -1035,8 +1027,7 @@ bool api::impl::lookup_user(const std::string& id_or_email, tenant_id& org,
     std::string email;
     if (!json::normalize_email(id_or_email, email))
       return false;
-    if ((err = db.get(column::lookup, keys::email_lookup(email), value,
-                      found)))
+    if ((err = db.get(column::lookup, keys::email_lookup(email), value, found)))
       return false;
     if (!found || value.size() != 16)
       return false;
@@ -1079,49 +1070,40 @@ void api::impl::admin_user(const std::string& id, responder_ptr r) {
                 "the user's organization could not be read");
   mailbox_status mb;
   calendar_status cal;
-  if ((err = db.get(column::sync,
-                    keys::sync_state(org, uid, entity_kind::mailbox), value,
-                    found)))
+  if ((err
+       = db.get(column::sync, keys::sync_state(org, uid, entity_kind::mailbox),
+                value, found)))
     return fail(r, err);
   if (found)
     codec::decode(value, mb);
-  if ((err = db.get(column::sync,
-                    keys::sync_state(org, uid, entity_kind::calendar), value,
-                    found)))
+  if ((err
+       = db.get(column::sync, keys::sync_state(org, uid, entity_kind::calendar),
+                value, found)))
     return fail(r, err);
   if (found)
     codec::decode(value, cal);
-  auto dir = directory;
-  auto timeout = cfg.request_timeout;
-  sys.spawn(
-    [dir, timeout, r, u, o, mb, cal](caf::event_based_actor* a, int) {
-      a->request(dir, timeout, stats_atom_v)
-        .then(
-          [r, u, o, mb, cal](directory_stats& ds) {
-            json::writer w;
-            w.begin_object().key("user");
-            json::write_user(w, u);
-            w.key("org").begin_object();
-            w.key("id").value(o.id.str());
-            w.key("name").value(o.name);
-            w.key("edition").value(to_string(o.plan));
-            w.end_object();
-            w.key("mailbox").begin_object();
-            w.key("active").value(directory_has(
-              ds, entity_key{entity_kind::mailbox, u.org, u.id}));
-            w.key("office365_linked").value(mb.office365_linked);
-            w.end_object();
-            w.key("calendar").begin_object();
-            w.key("active").value(directory_has(
-              ds, entity_key{entity_kind::calendar, u.org, u.id}));
-            w.key("state").value(cal.state);
-            w.end_object();
-            w.end_object();
-            r->reply(json_response(200, w.take()));
-          },
-          [r](caf::error& e) { fail(r, e); });
-    },
-    0);
+  with_directory_stats(r, [r, u, o, mb, cal](directory_stats& ds) {
+    json::writer w;
+    w.begin_object().key("user");
+    json::write_user(w, u);
+    w.key("org").begin_object();
+    w.key("id").value(o.id.str());
+    w.key("name").value(o.name);
+    w.key("edition").value(to_string(o.plan));
+    w.end_object();
+    w.key("mailbox").begin_object();
+    w.key("active").value(
+        directory_has(ds, entity_key{entity_kind::mailbox, u.org, u.id}));
+    w.key("office365_linked").value(mb.office365_linked);
+    w.end_object();
+    w.key("calendar").begin_object();
+    w.key("active").value(
+        directory_has(ds, entity_key{entity_kind::calendar, u.org, u.id}));
+    w.key("state").value(cal.state);
+    w.end_object();
+    w.end_object();
+    r->reply(json_response(200, w.take()));
+  });
 }
 
 void api::impl::admin_user_events(const request& req, const std::string& id,
@@ -1148,12 +1130,13 @@ void api::impl::admin_user_events(const request& req, const std::string& id,
   });
 }
 
-// -- public ------------------------------------------------------------------------------
+// -- public
+// ------------------------------------------------------------------------------
 
 api::api(caf::actor_system& sys, caf::actor directory, storage::db& db,
          work_pool& blocking, api_config cfg, node_info info)
-  : impl_(std::make_shared<impl>(sys, std::move(directory), db, blocking,
-                                 std::move(cfg), std::move(info))) {
+    : impl_(std::make_shared<impl>(sys, std::move(directory), db, blocking,
+                                   std::move(cfg), std::move(info))) {
   impl_->install_routes();
 }
 
@@ -1176,8 +1159,8 @@ void api::handle(request&& req, responder_ptr r) {
       return;
     case router::outcome::wrong_method: {
       auto res = error_response(api_error{
-        405, "method_not_allowed",
-        "method " + method + " is not allowed here; use " + allow, ""});
+          405, "method_not_allowed",
+          "method " + method + " is not allowed here; use " + allow, ""});
       res.headers.emplace_back("Allow", allow);
       r->reply(std::move(res));
       return;

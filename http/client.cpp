@@ -30,17 +30,20 @@ constexpr std::uint64_t body_limit = 64ull * 1024 * 1024;
 constexpr std::uint32_t header_limit = 64 * 1024;
 
 bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
+  if (a.size() != b.size())
+    return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
     auto ca = static_cast<unsigned char>(a[i]);
     auto cb = static_cast<unsigned char>(b[i]);
-    if (std::tolower(ca) != std::tolower(cb)) return false;
+    if (std::tolower(ca) != std::tolower(cb))
+      return false;
   }
   return true;
 }
 
 bool starts_with_nocase(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+  return s.size() >= prefix.size()
+         && iequals(s.substr(0, prefix.size()), prefix);
 }
 
 bool is_host_char(char c) {
@@ -54,20 +57,23 @@ beast::string_view to_beast(std::string_view s) {
   return beast::string_view(s.data(), s.size());
 }
 
-std::string to_std(beast::string_view s) { return std::string(s.data(), s.size()); }
+std::string to_std(beast::string_view s) {
+  return std::string(s.data(), s.size());
+}
 
 bool is_stale_connection_error(const error_code& ec) {
-  return ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
-         ec == asio::error::connection_reset ||
-         ec == asio::error::connection_aborted ||
-         ec == asio::error::broken_pipe;
+  return ec == bhttp::error::end_of_stream || ec == asio::error::eof
+         || ec == asio::error::connection_reset
+         || ec == asio::error::connection_aborted
+         || ec == asio::error::broken_pipe;
 }
 
 } // namespace
 
 std::string client_response::header(std::string_view name) const {
   for (const auto& [key, value] : headers)
-    if (iequals(key, name)) return value;
+    if (iequals(key, name))
+      return value;
   return {};
 }
 
@@ -75,8 +81,8 @@ bool parse_base_url(std::string_view url, std::string& host, uint16_t& port,
                     std::string& err) {
   const std::string shown(url);
   if (starts_with_nocase(url, "https://")) {
-    err = "unsupported URL '" + shown +
-          "': only http:// is supported by this client (no TLS)";
+    err = "unsupported URL '" + shown
+          + "': only http:// is supported by this client (no TLS)";
     return false;
   }
   if (!starts_with_nocase(url, "http://")) {
@@ -90,9 +96,9 @@ bool parse_base_url(std::string_view url, std::string& host, uint16_t& port,
                               ? std::string_view{}
                               : rest.substr(end_of_authority);
   if (!path.empty() && path != "/") {
-    err = "invalid URL '" + shown +
-          "': a path, query or fragment is not supported, expected "
-          "http://host[:port][/]";
+    err = "invalid URL '" + shown
+          + "': a path, query or fragment is not supported, expected "
+            "http://host[:port][/]";
     return false;
   }
   if (authority.find('@') != std::string_view::npos) {
@@ -121,7 +127,8 @@ bool parse_base_url(std::string_view url, std::string& host, uint16_t& port,
       port_part = after.substr(1);
     }
     for (char c : host_part) {
-      if (!std::isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.') {
+      if (!std::isxdigit(static_cast<unsigned char>(c)) && c != ':'
+          && c != '.') {
         err = "invalid URL '" + shown + "': bad IPv6 literal";
         return false;
       }
@@ -182,7 +189,8 @@ struct client::impl {
       : host_(std::move(host)), port_(port), timeout_(timeout) {
     const bool v6 = host_.find(':') != std::string::npos;
     host_header_ = v6 ? "[" + host_ + "]" : host_;
-    if (port_ != 80) host_header_ += ":" + std::to_string(port_);
+    if (port_ != 80)
+      host_header_ += ":" + std::to_string(port_);
   }
 
   std::string where() const {
@@ -201,8 +209,8 @@ struct client::impl {
 
   std::string describe(const char* what, const error_code& ec) const {
     if (ec == beast::error::timeout)
-      return std::string(what) + " " + where() + " timed out after " +
-             std::to_string(timeout_.count()) + " ms";
+      return std::string(what) + " " + where() + " timed out after "
+             + std::to_string(timeout_.count()) + " ms";
     return std::string(what) + " " + where() + " failed: " + ec.message();
   }
 
@@ -231,7 +239,8 @@ struct client::impl {
     stream_->expires_after(timeout_);
     ec = run([&](error_code& out) {
       stream_->async_connect(
-          endpoints, [&out](const error_code& e, const tcp::endpoint&) { out = e; });
+          endpoints,
+          [&out](const error_code& e, const tcp::endpoint&) { out = e; });
     });
     if (ec) {
       err = describe("connect to", ec);
@@ -248,12 +257,14 @@ struct client::impl {
                    client_response& out, std::string& err) {
     stream_->expires_after(timeout_);
     error_code ec = run([&](error_code& result) {
-      bhttp::async_write(*stream_, req,
-                         [&result](const error_code& e, std::size_t) { result = e; });
+      bhttp::async_write(
+          *stream_, req,
+          [&result](const error_code& e, std::size_t) { result = e; });
     });
     if (ec) {
       close();
-      if (reused && ec != beast::error::timeout) return outcome::retry;
+      if (reused && ec != beast::error::timeout)
+        return outcome::retry;
       err = describe("sending request to", ec);
       return outcome::failed;
     }
@@ -261,19 +272,22 @@ struct client::impl {
     bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(body_limit);
     parser.header_limit(header_limit);
-    if (req.method() == bhttp::verb::head) parser.skip(true);
+    if (req.method() == bhttp::verb::head)
+      parser.skip(true);
     // Header first, then the body: Beast 1.74 in eager mode (what async_read
     // uses) does not stop at the body limit for a Content-Length response,
     // reading the header alone does. One deadline covers both reads.
     stream_->expires_after(timeout_);
     ec = run([&](error_code& result) {
-      bhttp::async_read_header(*stream_, buffer_, parser,
-                               [&result](const error_code& e, std::size_t) { result = e; });
+      bhttp::async_read_header(
+          *stream_, buffer_, parser,
+          [&result](const error_code& e, std::size_t) { result = e; });
     });
     if (!ec && !parser.is_done()) {
       ec = run([&](error_code& result) {
-        bhttp::async_read(*stream_, buffer_, parser,
-                          [&result](const error_code& e, std::size_t) { result = e; });
+        bhttp::async_read(
+            *stream_, buffer_, parser,
+            [&result](const error_code& e, std::size_t) { result = e; });
       });
     }
     if (ec) {
@@ -289,9 +303,11 @@ struct client::impl {
     out.status = static_cast<int>(res.result_int());
     out.headers.clear();
     for (const auto& field : res)
-      out.headers.emplace_back(to_std(field.name_string()), to_std(field.value()));
+      out.headers.emplace_back(to_std(field.name_string()),
+                               to_std(field.value()));
     out.body = std::move(res.body());
-    if (!res.keep_alive() || !req.keep_alive()) close();
+    if (!res.keep_alive() || !req.keep_alive())
+      close();
     return outcome::ok;
   }
 
@@ -317,7 +333,8 @@ struct client::impl {
     for (const auto& [name, value] : headers) {
       if (iequals(name, "content-length") || iequals(name, "transfer-encoding"))
         continue; // framing is ours
-      if (iequals(name, "content-type")) has_content_type = true;
+      if (iequals(name, "content-type"))
+        has_content_type = true;
       req.set(to_beast(name), value);
     }
     if (!body.empty() && !has_content_type)
@@ -333,14 +350,15 @@ struct client::impl {
     // out to be closed by the server before it sent anything.
     for (int attempt = 0; attempt < 2; ++attempt) {
       const bool reused = stream_.has_value();
-      if (!reused && !connect(err)) return false;
-      switch (exchange(req, reused && attempt == 0, out, err)) {
-      case outcome::ok:
-        return true;
-      case outcome::failed:
+      if (!reused && !connect(err))
         return false;
-      case outcome::retry:
-        break;
+      switch (exchange(req, reused && attempt == 0, out, err)) {
+        case outcome::ok:
+          return true;
+        case outcome::failed:
+          return false;
+        case outcome::retry:
+          break;
       }
     }
     err = "request to " + where() + " failed after reconnect";
@@ -348,7 +366,8 @@ struct client::impl {
   }
 };
 
-client::client(std::string host, uint16_t port, std::chrono::milliseconds timeout)
+client::client(std::string host, uint16_t port,
+               std::chrono::milliseconds timeout)
     : impl_(std::make_unique<impl>(std::move(host), port, timeout)) {}
 
 client::~client() = default;
@@ -366,7 +385,8 @@ bool client::request(std::string_view method, std::string_view target,
 }
 
 void client::close() {
-  if (impl_) impl_->close();
+  if (impl_)
+    impl_->close();
 }
 
 } // namespace crmsync::http

@@ -29,8 +29,7 @@ void router::add(std::string method, std::string pattern, route_handler h) {
 }
 
 router::outcome router::match(const request& req, const route_handler*& h,
-                              path_params& params,
-                              std::string& allow) const {
+                              path_params& params, std::string& allow) const {
   auto segs = split_path(req.path);
   bool path_known = false;
   for (auto& r : routes_) {

@@ -15,8 +15,8 @@
 namespace crmsync::http {
 
 using path_params = std::vector<std::string>;
-using route_handler =
-  std::function<void(request&, const path_params&, responder_ptr)>;
+using route_handler
+    = std::function<void(request&, const path_params&, responder_ptr)>;
 
 class router {
 public:

@@ -61,7 +61,7 @@ struct server::impl {
   tcp::acceptor acceptor;
   std::vector<std::thread> threads;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>>
-    work;
+      work;
   std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> in_flight{0};
   std::atomic<uint64_t> connections{0};
@@ -70,11 +70,10 @@ struct server::impl {
   std::condition_variable idle_cv;
 
   impl(server_config c, handler h)
-    : cfg(std::move(c)),
-      on_request(std::move(h)),
-      ioc(static_cast<int>(cfg.threads)),
-      acceptor(asio::make_strand(ioc)) {
-  }
+      : cfg(std::move(c))
+      , on_request(std::move(h))
+      , ioc(static_cast<int>(cfg.threads))
+      , acceptor(asio::make_strand(ioc)) {}
 
   void finished_one() {
     if (in_flight.fetch_sub(1) == 1) {
@@ -91,7 +90,7 @@ namespace {
 class session : public std::enable_shared_from_this<session> {
 public:
   session(tcp::socket&& socket, server::impl* srv)
-    : stream_(std::move(socket)), srv_(srv) {
+      : stream_(std::move(socket)), srv_(srv) {
     ++srv_->connections;
   }
 
@@ -122,11 +121,10 @@ public:
     res->body() = std::move(r.body);
     res->prepare_payload();
     stream_.expires_after(std::chrono::seconds(30));
-    bhttp::async_write(
-      stream_, *res,
-      [self = shared_from_this(), res](error_code ec, size_t) {
-        self->on_write(ec, res->need_eof());
-      });
+    bhttp::async_write(stream_, *res,
+                       [self = shared_from_this(), res](error_code ec, size_t) {
+                         self->on_write(ec, res->need_eof());
+                       });
   }
 
 private:
@@ -172,8 +170,7 @@ private:
 
 class session_responder : public responder {
 public:
-  explicit session_responder(std::shared_ptr<session> s) : s_(std::move(s)) {
-  }
+  explicit session_responder(std::shared_ptr<session> s) : s_(std::move(s)) {}
 
   ~session_responder() override {
     if (!answered_.exchange(true)) {
@@ -215,7 +212,7 @@ void session::on_read(error_code ec) {
   if (ec == bhttp::error::body_limit) {
     reject(413, "payload_too_large",
            "the request body is larger than "
-             + std::to_string(srv_->cfg.max_body_bytes) + " bytes");
+               + std::to_string(srv_->cfg.max_body_bytes) + " bytes");
     return;
   }
   if (ec == bhttp::error::header_limit) {
@@ -229,8 +226,8 @@ void session::on_read(error_code ec) {
   auto& msg = parser_->get();
   keep_alive_ = msg.keep_alive();
   request req;
-  req.method = std::string{msg.method_string().data(),
-                           msg.method_string().size()};
+  req.method
+      = std::string{msg.method_string().data(), msg.method_string().size()};
   req.target = std::string{msg.target().data(), msg.target().size()};
   auto q = req.target.find('?');
   std::string raw_path = req.target.substr(0, q);
@@ -242,8 +239,8 @@ void session::on_read(error_code ec) {
   }
   for (auto& f : msg)
     req.headers.emplace_back(
-      lower(std::string_view{f.name_string().data(), f.name_string().size()}),
-      std::string{f.value()});
+        lower(std::string_view{f.name_string().data(), f.name_string().size()}),
+        std::string{f.value()});
   req.body = std::move(msg.body());
   error_code ignored;
   auto ep = stream_.socket().remote_endpoint(ignored);
@@ -269,25 +266,24 @@ void session::on_read(error_code ec) {
 
 void server::impl::do_accept() {
   acceptor.async_accept(
-    asio::make_strand(ioc), [this](error_code ec, tcp::socket socket) {
-      if (ec) {
-        if (ec == asio::error::operation_aborted || !accepting)
-          return;
-        log::warn("http: accept failed: " + ec.message());
-      } else if (connections.load() >= cfg.max_connections) {
-        error_code ignored;
-        socket.close(ignored);
-      } else {
-        std::make_shared<session>(std::move(socket), this)->run();
-      }
-      if (accepting)
-        do_accept();
-    });
+      asio::make_strand(ioc), [this](error_code ec, tcp::socket socket) {
+        if (ec) {
+          if (ec == asio::error::operation_aborted || !accepting)
+            return;
+          log::warn("http: accept failed: " + ec.message());
+        } else if (connections.load() >= cfg.max_connections) {
+          error_code ignored;
+          socket.close(ignored);
+        } else {
+          std::make_shared<session>(std::move(socket), this)->run();
+        }
+        if (accepting)
+          do_accept();
+      });
 }
 
 server::server(server_config cfg, handler h)
-  : impl_(std::make_shared<impl>(std::move(cfg), std::move(h))) {
-}
+    : impl_(std::make_shared<impl>(std::move(cfg), std::move(h))) {}
 
 server::~server() {
   stop();

@@ -22,10 +22,10 @@ namespace crmsync::http {
 using header_fields = std::vector<std::pair<std::string, std::string>>;
 
 struct request {
-  std::string method; ///< upper-case, e.g. "GET"
-  std::string target; ///< as sent: path and query
-  std::string path;   ///< percent-decoded path
-  std::string query;  ///< raw query string without '?'
+  std::string method;    ///< upper-case, e.g. "GET"
+  std::string target;    ///< as sent: path and query
+  std::string path;      ///< percent-decoded path
+  std::string query;     ///< raw query string without '?'
   header_fields headers; ///< names lower-cased
   std::string body;
   std::string remote;

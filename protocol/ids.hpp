@@ -25,8 +25,7 @@ struct strong_id {
   uint64_t value = 0;
 
   constexpr strong_id() = default;
-  constexpr explicit strong_id(uint64_t v) : value(v) {
-  }
+  constexpr explicit strong_id(uint64_t v) : value(v) {}
 
   bool valid() const {
     return value != 0;

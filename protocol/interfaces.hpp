@@ -13,29 +13,29 @@
 namespace crmsync {
 
 using tenant_actor = caf::typed_actor<
-  caf::replies_to<create_org>::with<org_created>,
-  caf::replies_to<get_org>::with<org_record>,
-  caf::replies_to<update_org>::with<org_record>,
-  caf::replies_to<create_user>::with<user_record>,
-  caf::replies_to<get_user>::with<user_record>,
-  caf::replies_to<authenticate>::with<user_record>,
-  caf::replies_to<list_users>::with<user_page>,
-  caf::replies_to<create_event>::with<event_record>,
-  caf::replies_to<get_event>::with<event_record>,
-  caf::replies_to<update_event>::with<event_record>,
-  caf::replies_to<delete_event>::with<event_deleted>,
-  caf::replies_to<list_events>::with<event_page>,
-  caf::replies_to<import_events>::with<events_imported>,
-  caf::replies_to<mass_update>::with<events_updated>,
-  caf::replies_to<tenant_summary_request>::with<org_record>,
-  caf::replies_to<atom::passivate_atom>::with<bool>>;
+    caf::replies_to<create_org>::with<org_created>,
+    caf::replies_to<get_org>::with<org_record>,
+    caf::replies_to<update_org>::with<org_record>,
+    caf::replies_to<create_user>::with<user_record>,
+    caf::replies_to<get_user>::with<user_record>,
+    caf::replies_to<authenticate>::with<user_record>,
+    caf::replies_to<list_users>::with<user_page>,
+    caf::replies_to<create_event>::with<event_record>,
+    caf::replies_to<get_event>::with<event_record>,
+    caf::replies_to<update_event>::with<event_record>,
+    caf::replies_to<delete_event>::with<event_deleted>,
+    caf::replies_to<list_events>::with<event_page>,
+    caf::replies_to<import_events>::with<events_imported>,
+    caf::replies_to<mass_update>::with<events_updated>,
+    caf::replies_to<tenant_summary_request>::with<org_record>,
+    caf::replies_to<atom::passivate_atom>::with<bool>>;
 
-using mailbox_actor = caf::typed_actor<
-  caf::replies_to<status_request>::with<mailbox_status>,
-  caf::replies_to<atom::passivate_atom>::with<bool>>;
+using mailbox_actor
+    = caf::typed_actor<caf::replies_to<status_request>::with<mailbox_status>,
+                       caf::replies_to<atom::passivate_atom>::with<bool>>;
 
-using calendar_actor = caf::typed_actor<
-  caf::replies_to<status_request>::with<calendar_status>,
-  caf::replies_to<atom::passivate_atom>::with<bool>>;
+using calendar_actor
+    = caf::typed_actor<caf::replies_to<status_request>::with<calendar_status>,
+                       caf::replies_to<atom::passivate_atom>::with<bool>>;
 
 } // namespace crmsync

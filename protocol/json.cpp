@@ -7,7 +7,8 @@
 
 namespace crmsync::json {
 
-// -- writing ----------------------------------------------------------------------
+// -- writing
+// ----------------------------------------------------------------------
 
 namespace {
 
@@ -175,7 +176,8 @@ writer& writer::raw(std::string_view encoded) {
   return *this;
 }
 
-// -- encoding records -----------------------------------------------------------------
+// -- encoding records
+// -----------------------------------------------------------------
 
 std::string event_time(int64_t ms, bool all_day) {
   return all_day ? format_date(ms) : format_rfc3339(ms);
@@ -218,8 +220,9 @@ void write_event(writer& w, const event_record& x) {
   w.key("start").value(event_time(x.start_ms, x.all_day));
   w.key("end").value(event_time(x.end_ms, x.all_day));
   w.key("all_day").value(x.all_day);
-  w.key("time_zone").value(x.time_zone.empty() ? std::string_view{"UTC"}
-                                               : std::string_view{x.time_zone});
+  w.key("time_zone")
+      .value(x.time_zone.empty() ? std::string_view{"UTC"}
+                                 : std::string_view{x.time_zone});
   w.key("location").value(x.location);
   w.key("description").value(x.description);
   w.key("participants").begin_array();
@@ -255,7 +258,8 @@ std::string encode_error(const api_error& e) {
   return w.take();
 }
 
-// -- decoding -----------------------------------------------------------------------------
+// -- decoding
+// -----------------------------------------------------------------------------
 
 namespace {
 
@@ -302,7 +306,7 @@ caf::error get_text(element v, const std::string& field, size_t max_len,
     return bad(field, "'" + field + "' must be a string");
   if (s.size() > max_len)
     return bad(field, "'" + field + "' is longer than "
-                        + std::to_string(max_len) + " bytes");
+                          + std::to_string(max_len) + " bytes");
   if (required_nonempty
       && s.find_first_not_of(" \t\r\n") == std::string_view::npos)
     return bad(field, "'" + field + "' must not be empty");
@@ -329,11 +333,11 @@ caf::error get_time(element v, const std::string& field, bool date_form,
   auto parsed = date_form ? parse_date_ms(s) : parse_rfc3339_ms(s);
   if (!parsed)
     return bad(field, date_form ? "'" + field
-                                    + "' must be a date (YYYY-MM-DD) for an "
-                                      "all-day event"
+                                      + "' must be a date (YYYY-MM-DD) for an "
+                                        "all-day event"
                                 : "'" + field
-                                    + "' must be an RFC 3339 time such as "
-                                      "2026-11-26T14:00:00Z");
+                                      + "' must be an RFC 3339 time such as "
+                                        "2026-11-26T14:00:00Z");
   out = *parsed;
   return caf::none;
 }
@@ -359,7 +363,7 @@ caf::error get_participants(element v, const std::string& field,
     std::string f = field + "[" + std::to_string(i) + "]";
     if (++i > max_participants)
       return bad(field, "at most " + std::to_string(max_participants)
-                          + " participants");
+                            + " participants");
     participant p;
     std::string_view s;
     object o;
@@ -378,8 +382,8 @@ caf::error get_participants(element v, const std::string& field,
                        "'" + f + ".email' is not an e-mail address");
           have_email = true;
         } else if (kv.key == "name") {
-          if (auto err = get_text(kv.value, f + ".name", max_short_text,
-                                  false, p.name))
+          if (auto err
+              = get_text(kv.value, f + ".name", max_short_text, false, p.name))
             return err;
         } else {
           return unknown_field(f + ".", kv.key);
@@ -388,8 +392,9 @@ caf::error get_participants(element v, const std::string& field,
       if (!have_email)
         return missing(f + ".email");
     } else {
-      return bad(f, "'" + f + "' must be an e-mail address or an object "
-                              "with 'email' and 'name'");
+      return bad(f, "'" + f
+                        + "' must be an e-mail address or an object "
+                          "with 'email' and 'name'");
     }
     out.push_back(std::move(p));
   }
@@ -420,12 +425,11 @@ caf::error decode_event_object(object obj, const std::string& prefix,
       if (auto err = get_bool(kv.value, f, all_day))
         return err;
     } else if (kv.key == "location") {
-      if (auto err = get_text(kv.value, f, max_short_text, false,
-                              out.location))
+      if (auto err = get_text(kv.value, f, max_short_text, false, out.location))
         return err;
     } else if (kv.key == "description") {
-      if (auto err = get_text(kv.value, f, max_long_text, false,
-                              out.description))
+      if (auto err
+          = get_text(kv.value, f, max_long_text, false, out.description))
         return err;
     } else if (kv.key == "time_zone") {
       if (auto err = get_text(kv.value, f, 64, false, out.time_zone))
@@ -479,13 +483,12 @@ caf::error decode_patch_fields(object obj, const std::string& prefix,
         return err;
       out.fields |= event_patch::f_all_day;
     } else if (kv.key == "location") {
-      if (auto err = get_text(kv.value, f, max_short_text, false,
-                              out.location))
+      if (auto err = get_text(kv.value, f, max_short_text, false, out.location))
         return err;
       out.fields |= event_patch::f_location;
     } else if (kv.key == "description") {
-      if (auto err = get_text(kv.value, f, max_long_text, false,
-                              out.description))
+      if (auto err
+          = get_text(kv.value, f, max_long_text, false, out.description))
         return err;
       out.fields |= event_patch::f_description;
     } else if (kv.key == "time_zone") {
@@ -559,8 +562,8 @@ bool normalize_email(std::string_view in, std::string& out) {
   out.clear();
   for (char c : in) {
     auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u == 0x7f || c == '<' || c == '>' || c == ','
-        || c == ';' || c == '"' || c == '(' || c == ')' || c == '[' || c == ']'
+    if (u <= 0x20 || u == 0x7f || c == '<' || c == '>' || c == ',' || c == ';'
+        || c == '"' || c == '(' || c == ')' || c == '[' || c == ']'
         || c == '\\')
       return false;
     out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
@@ -575,8 +578,7 @@ caf::error decode_org_create(std::string_view body, org_body& out) {
   bool have_name = false, have_admin = false, have_edition = false;
   for (auto kv : obj) {
     if (kv.key == "name") {
-      if (auto err = get_text(kv.value, "name", max_short_text, true,
-                              out.name))
+      if (auto err = get_text(kv.value, "name", max_short_text, true, out.name))
         return err;
       have_name = true;
     } else if (kv.key == "edition") {
@@ -598,8 +600,8 @@ caf::error decode_org_create(std::string_view body, org_body& out) {
             return bad("admin.email", "'admin.email' is not an e-mail address");
           have_email = true;
         } else if (akv.key == "name") {
-          if (auto err = get_text(akv.value, "admin.name", max_short_text,
-                                  true, out.admin_name))
+          if (auto err = get_text(akv.value, "admin.name", max_short_text, true,
+                                  out.admin_name))
             return err;
           have_admin_name = true;
         } else if (akv.key == "password") {
@@ -637,8 +639,7 @@ caf::error decode_org_patch(std::string_view body, update_org& out) {
     return err;
   for (auto kv : obj) {
     if (kv.key == "name") {
-      if (auto err = get_text(kv.value, "name", max_short_text, true,
-                              out.name))
+      if (auto err = get_text(kv.value, "name", max_short_text, true, out.name))
         return err;
       out.set_name = true;
     } else if (kv.key == "edition") {
@@ -670,8 +671,7 @@ caf::error decode_user_create(std::string_view body, user_body& out) {
         return bad("email", "'email' is not an e-mail address");
       have_email = true;
     } else if (kv.key == "name") {
-      if (auto err = get_text(kv.value, "name", max_short_text, true,
-                              out.name))
+      if (auto err = get_text(kv.value, "name", max_short_text, true, out.name))
         return err;
       have_name = true;
     } else if (kv.key == "profile") {
@@ -746,7 +746,7 @@ caf::error decode_import(std::string_view body, user_id& owner,
         std::string prefix = "events[" + std::to_string(i++) + "].";
         if (i > max_events)
           return bad("events", "at most " + std::to_string(max_events)
-                                 + " events per import");
+                                   + " events per import");
         object eo;
         if (item.get_object().get(eo))
           return bad(prefix.substr(0, prefix.size() - 1),
@@ -770,9 +770,8 @@ caf::error decode_import(std::string_view body, user_id& owner,
   return caf::none;
 }
 
-caf::error decode_mass_update(std::string_view body,
-                              std::vector<event_id>& ids, event_patch& out,
-                              size_t max_ids) {
+caf::error decode_mass_update(std::string_view body, std::vector<event_id>& ids,
+                              event_patch& out, size_t max_ids) {
   object obj;
   if (auto err = parse_object(body, obj))
     return err;

@@ -18,7 +18,8 @@
 
 namespace crmsync::json {
 
-// -- writing --------------------------------------------------------------------
+// -- writing
+// --------------------------------------------------------------------
 
 /// Appends s as a JSON string literal (quoted, escaped, UTF-8 passed through;
 /// invalid UTF-8 bytes are replaced by U+FFFD so output is always valid).
@@ -63,7 +64,8 @@ private:
   bool after_key_ = false;
 };
 
-// -- encoding records -------------------------------------------------------------
+// -- encoding records
+// -------------------------------------------------------------
 
 void write_org(writer& w, const org_record& x);
 void write_user(writer& w, const user_record& x);
@@ -74,7 +76,8 @@ std::string encode_error(const api_error& e);
 /// Renders an event time: a date for all-day events, RFC 3339 otherwise.
 std::string event_time(int64_t ms, bool all_day);
 
-// -- decoding requests ------------------------------------------------------------
+// -- decoding requests
+// ------------------------------------------------------------
 
 /// Plain-text password travels separately from the records: only its hash
 /// may enter a message.
@@ -107,9 +110,8 @@ caf::error decode_event_patch(std::string_view body, event_patch& out,
 caf::error decode_import(std::string_view body, user_id& owner,
                          std::vector<event_record>& out, size_t max_events);
 
-caf::error decode_mass_update(std::string_view body,
-                              std::vector<event_id>& ids, event_patch& out,
-                              size_t max_ids);
+caf::error decode_mass_update(std::string_view body, std::vector<event_id>& ids,
+                              event_patch& out, size_t max_ids);
 
 /// Validates and normalises an e-mail address (trimmed, lower-cased).
 bool normalize_email(std::string_view in, std::string& out);

@@ -213,8 +213,8 @@ struct update_event {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, update_event& x) {
-  return f(caf::meta::type_name("crmsync::update_event"), x.who, x.id,
-           x.patch, x.expected_version);
+  return f(caf::meta::type_name("crmsync::update_event"), x.who, x.id, x.patch,
+           x.expected_version);
 }
 
 struct delete_event {
@@ -262,8 +262,7 @@ struct event_page {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, event_page& x) {
-  return f(caf::meta::type_name("crmsync::event_page"), x.items,
-           x.next_cursor);
+  return f(caf::meta::type_name("crmsync::event_page"), x.items, x.next_cursor);
 }
 
 struct import_events {
@@ -295,8 +294,7 @@ struct mass_update {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, mass_update& x) {
-  return f(caf::meta::type_name("crmsync::mass_update"), x.who, x.ids,
-           x.patch);
+  return f(caf::meta::type_name("crmsync::mass_update"), x.who, x.ids, x.patch);
 }
 
 struct events_updated {
@@ -308,7 +306,8 @@ typename Inspector::result_type inspect(Inspector& f, events_updated& x) {
   return f(caf::meta::type_name("crmsync::events_updated"), x.items);
 }
 
-// -- mailbox and calendar ------------------------------------------------------
+// -- mailbox and calendar
+// ------------------------------------------------------
 
 /// Asks a mailbox or calendar actor for its state summary.
 struct status_request {
@@ -350,14 +349,14 @@ typename Inspector::result_type inspect(Inspector& f, calendar_status& x) {
            x.state, x.done, x.total, x.office365_calendar_id, x.last_error);
 }
 
-// -- administration -------------------------------------------------------------
+// -- administration
+// -------------------------------------------------------------
 
 /// Asks a tenant actor for its organization without a caller (admin API).
 struct tenant_summary_request {};
 
 template <class Inspector>
-typename Inspector::result_type
-inspect(Inspector& f, tenant_summary_request&) {
+typename Inspector::result_type inspect(Inspector& f, tenant_summary_request&) {
   return f(caf::meta::type_name("crmsync::tenant_summary_request"));
 }
 
@@ -395,8 +394,8 @@ struct directory_stats {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, directory_stats& x) {
-  return f(caf::meta::type_name("crmsync::directory_stats"),
-           x.idle_timeout_ms, x.kinds, x.live);
+  return f(caf::meta::type_name("crmsync::directory_stats"), x.idle_timeout_ms,
+           x.kinds, x.live);
 }
 
 } // namespace crmsync

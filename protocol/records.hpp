@@ -101,10 +101,10 @@ struct event_record {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, event_record& x) {
-  return f(caf::meta::type_name("crmsync::event_record"), x.id, x.org,
-           x.owner, x.title, x.start_ms, x.end_ms, x.all_day, x.time_zone,
-           x.location, x.description, x.participants, x.origin, x.version,
-           x.created_ms, x.modified_ms);
+  return f(caf::meta::type_name("crmsync::event_record"), x.id, x.org, x.owner,
+           x.title, x.start_ms, x.end_ms, x.all_day, x.time_zone, x.location,
+           x.description, x.participants, x.origin, x.version, x.created_ms,
+           x.modified_ms);
 }
 
 /// Changed fields of an event; `fields` says which members are set.

@@ -52,8 +52,7 @@ private:
 
 class in_buf {
 public:
-  in_buf(std::string_view s) : s_(s) {
-  }
+  in_buf(std::string_view s) : s_(s) {}
   bool header(tag t) {
     if (s_.size() < 2 || static_cast<uint8_t>(s_[0]) != static_cast<uint8_t>(t)
         || static_cast<uint8_t>(s_[1]) != format_v1)
@@ -161,9 +160,8 @@ bool decode(std::string_view in, user_record& x) {
   in_buf i{in};
   return i.header(tag::user) && i.id(x.id) && i.id(x.org) && i.str(x.email)
          && i.str(x.name) && i.small_enum(x.role, 1) && i.b(x.manage_users)
-         && i.b(x.super_admin) && i.str(x.password_hash)
-         && i.str(x.token_hash) && i.i64(x.created_ms)
-         && i.i64(x.modified_ms) && i.done();
+         && i.b(x.super_admin) && i.str(x.password_hash) && i.str(x.token_hash)
+         && i.i64(x.created_ms) && i.i64(x.modified_ms) && i.done();
 }
 
 std::string encode(const event_record& x) {

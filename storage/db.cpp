@@ -25,9 +25,8 @@ caf::error to_error(const rocksdb::Status& st, std::string_view what) {
 } // namespace
 
 const char* column_name(column c) {
-  static constexpr const char* names[] = {"meta",   "orgs",        "users",
-                                          "events", "event_index", "lookup",
-                                          "sync"};
+  static constexpr const char* names[]
+      = {"meta", "orgs", "users", "events", "event_index", "lookup", "sync"};
   return names[static_cast<size_t>(c)];
 }
 
@@ -80,8 +79,7 @@ struct db::impl {
   }
 };
 
-db::db(std::unique_ptr<impl> p) : impl_(std::move(p)) {
-}
+db::db(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 
 db::~db() = default;
 
@@ -123,8 +121,8 @@ caf::expected<std::unique_ptr<db>> db::open(const db_options& opts) {
   } else if (version != format_value) {
     return make_crm_error(crm_errc::storage_failure, "unsupported_format",
                           "database at " + opts.path + " has format version "
-                            + version + "; this build reads version "
-                            + format_value);
+                              + version + "; this build reads version "
+                              + format_value);
   }
   return std::unique_ptr<db>(new db(std::move(p)));
 }
@@ -168,14 +166,14 @@ caf::error db::write_claimed(const write_batch& batch,
 }
 
 caf::error db::scan(
-  column cf, std::string_view begin, std::string_view end,
-  const std::function<bool(std::string_view, std::string_view)>& fn) const {
+    column cf, std::string_view begin, std::string_view end,
+    const std::function<bool(std::string_view, std::string_view)>& fn) const {
   rocksdb::ReadOptions ro;
   rocksdb::Slice upper{end.data(), end.size()};
   if (!end.empty())
     ro.iterate_upper_bound = &upper;
   std::unique_ptr<rocksdb::Iterator> it{
-    impl_->raw->NewIterator(ro, impl_->cf(cf))};
+      impl_->raw->NewIterator(ro, impl_->cf(cf))};
   for (it->Seek(rocksdb::Slice{begin.data(), begin.size()}); it->Valid();
        it->Next()) {
     auto k = it->key();

@@ -109,8 +109,7 @@ public:
   /// Visits keys in [begin, end) in order; stops when `fn` returns false.
   caf::error
   scan(column cf, std::string_view begin, std::string_view end,
-       const std::function<bool(std::string_view, std::string_view)>& fn)
-    const;
+       const std::function<bool(std::string_view, std::string_view)>& fn) const;
 
   /// Flushes memtables and syncs the WAL (clean shutdown).
   caf::error flush();

@@ -55,8 +55,7 @@ std::string events_of_owner(tenant_id t, user_id owner) {
   return k;
 }
 
-std::string events_of_owner_from(tenant_id t, user_id owner,
-                                 int64_t start_ms) {
+std::string events_of_owner_from(tenant_id t, user_id owner, int64_t start_ms) {
   std::string k = events_of_owner(t, owner);
   put_be64(k, order_signed(start_ms));
   return k;

@@ -45,8 +45,7 @@ std::string event(tenant_id t, event_id e);
 std::string event_index(tenant_id t, user_id owner, int64_t start_ms,
                         event_id e);
 std::string events_of_owner(tenant_id t, user_id owner);
-std::string events_of_owner_from(tenant_id t, user_id owner,
-                                 int64_t start_ms);
+std::string events_of_owner_from(tenant_id t, user_id owner, int64_t start_ms);
 
 struct event_index_entry {
   tenant_id tenant;

@@ -74,8 +74,8 @@ public:
       return rc;
     std::string err;
     if (!parse_json(parser_, body, doc, err)) {
-      complain("the node sent a response that is not valid JSON (" + err +
-               ") for GET " + target);
+      complain("the node sent a response that is not valid JSON (" + err
+               + ") for GET " + target);
       return exit_failure;
     }
     return exit_ok;
@@ -91,8 +91,8 @@ private:
       return exit_unauthorized;
     }
     if (res.status == 404) {
-      complain("not found: " +
-               (e.message.empty() ? "GET " + target : e.message));
+      complain("not found: "
+               + (e.message.empty() ? "GET " + target : e.message));
       return exit_not_found;
     }
     std::string detail = e.message.empty() ? "(no error message)" : e.message;
@@ -104,8 +104,8 @@ private:
         detail += (e.code.empty() ? "field " : ", field ") + e.field;
       detail += ']';
     }
-    complain("the node answered HTTP " + std::to_string(res.status) +
-             " for GET " + target + ": " + detail);
+    complain("the node answered HTTP " + std::to_string(res.status)
+             + " for GET " + target + ": " + detail);
     return exit_failure;
   }
 
@@ -178,8 +178,8 @@ int show_list(const global_options& g, const list_options& l, listing spec) {
     }
 
     std::string_view next;
-    if (doc["next_cursor"].get_string().get(next) != simdjson::SUCCESS ||
-        next.empty())
+    if (doc["next_cursor"].get_string().get(next) != simdjson::SUCCESS
+        || next.empty())
       break;
     if (!l.all) {
       more = true;
@@ -222,10 +222,12 @@ int cmd_actors(const global_options& g) {
 }
 
 int cmd_tenants(const global_options& g, const list_options& l) {
-  return show_list(
-      g, l,
-      listing{api_root + "/tenants", {}, tenants_table(), add_tenant_rows,
-              "no tenants"});
+  return show_list(g, l,
+                   listing{api_root + "/tenants",
+                           {},
+                           tenants_table(),
+                           add_tenant_rows,
+                           "no tenants"});
 }
 
 int cmd_tenant(const global_options& g, const std::string& id) {

@@ -8,12 +8,14 @@ namespace crmsync::ctl {
 namespace {
 
 bool is_unreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-         (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-         c == '~';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+         || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_'
+         || c == '~';
 }
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 // Reads `n` digits at `pos` into `value`; false if any is not a digit.
 bool read_digits(std::string_view s, std::size_t pos, std::size_t n,
@@ -54,9 +56,9 @@ std::string url_encode(std::string_view s) {
   return out;
 }
 
-std::string with_query(
-    std::string path,
-    const std::vector<std::pair<std::string, std::string>>& params) {
+std::string
+with_query(std::string path,
+           const std::vector<std::pair<std::string, std::string>>& params) {
   char sep = '?';
   for (const auto& [key, value] : params) {
     if (value.empty())
@@ -92,11 +94,11 @@ std::string format_duration_s(std::uint64_t seconds) {
   std::uint64_t m = seconds / 60 % 60;
   std::uint64_t s = seconds % 60;
   if (d > 0)
-    return std::to_string(d) + "d " + two_digits(h) + "h " + two_digits(m) +
-           "m";
+    return std::to_string(d) + "d " + two_digits(h) + "h " + two_digits(m)
+           + "m";
   if (h > 0)
-    return std::to_string(h) + "h " + two_digits(m) + "m " + two_digits(s) +
-           "s";
+    return std::to_string(h) + "h " + two_digits(m) + "m " + two_digits(s)
+           + "s";
   if (m > 0)
     return std::to_string(m) + "m " + two_digits(s) + "s";
   return std::to_string(s) + "s";
@@ -108,8 +110,8 @@ std::string format_millis(std::uint64_t ms) {
   if (ms < 60000) {
     // Tenths, rounded down, so 59999 stays "59.9s" and never "60.0s".
     std::uint64_t tenths = ms / 100;
-    return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) +
-           "s";
+    return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10)
+           + "s";
   }
   return format_duration_s(ms / 1000);
 }
@@ -117,15 +119,15 @@ std::string format_millis(std::uint64_t ms) {
 bool is_rfc3339(std::string_view s) {
   // 2026-11-26T13:00:00Z is the shortest form: 20 characters.
   int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-  if (s.size() < 20 || !read_digits(s, 0, 4, year) || s[4] != '-' ||
-      !read_digits(s, 5, 2, month) || s[7] != '-' ||
-      !read_digits(s, 8, 2, day) || (s[10] != 'T' && s[10] != 't') ||
-      !read_digits(s, 11, 2, hour) || s[13] != ':' ||
-      !read_digits(s, 14, 2, minute) || s[16] != ':' ||
-      !read_digits(s, 17, 2, second))
+  if (s.size() < 20 || !read_digits(s, 0, 4, year) || s[4] != '-'
+      || !read_digits(s, 5, 2, month) || s[7] != '-'
+      || !read_digits(s, 8, 2, day) || (s[10] != 'T' && s[10] != 't')
+      || !read_digits(s, 11, 2, hour) || s[13] != ':'
+      || !read_digits(s, 14, 2, minute) || s[16] != ':'
+      || !read_digits(s, 17, 2, second))
     return false;
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 ||
-      minute > 59 || second > 60) // 60: leap second
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59
+      || second > 60) // 60: leap second
     return false;
 
   std::size_t pos = 19;
@@ -143,9 +145,9 @@ bool is_rfc3339(std::string_view s) {
   if (s[pos] != '+' && s[pos] != '-')
     return false;
   int off_h = 0, off_m = 0;
-  return pos + 6 == s.size() && read_digits(s, pos + 1, 2, off_h) &&
-         s[pos + 3] == ':' && read_digits(s, pos + 4, 2, off_m) &&
-         off_h <= 23 && off_m <= 59;
+  return pos + 6 == s.size() && read_digits(s, pos + 1, 2, off_h)
+         && s[pos + 3] == ':' && read_digits(s, pos + 4, 2, off_m)
+         && off_h <= 23 && off_m <= 59;
 }
 
 } // namespace crmsync::ctl

@@ -18,9 +18,9 @@ std::string url_encode(std::string_view s);
 
 /// Appends "?k=v&k2=v2" to `path`, URL-encoding the values and skipping
 /// pairs whose value is empty. Keys are used as given.
-std::string with_query(
-    std::string path,
-    const std::vector<std::pair<std::string, std::string>>& params);
+std::string
+with_query(std::string path,
+           const std::vector<std::pair<std::string, std::string>>& params);
 
 /// 512 -> "512 B", 1536 -> "1.5 KiB", 3 << 20 -> "3.0 MiB" (binary units).
 std::string format_bytes(std::uint64_t bytes);

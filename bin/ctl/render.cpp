@@ -23,8 +23,7 @@ std::string text(dom::element e, std::string_view pointer) {
   return json_text(at(e, pointer));
 }
 
-bool unsigned_at(dom::element e, std::string_view pointer,
-                 std::uint64_t& out) {
+bool unsigned_at(dom::element e, std::string_view pointer, std::uint64_t& out) {
   return at(e, pointer).get_uint64().get(out) == simdjson::SUCCESS;
 }
 
@@ -52,8 +51,8 @@ void add_kind_row(std::string kind, dom::element counters, table& out) {
 
 } // namespace
 
-bool parse_json(dom::parser& parser, const std::string& body,
-                dom::element& out, std::string& err) {
+bool parse_json(dom::parser& parser, const std::string& body, dom::element& out,
+                std::string& err) {
   auto error = parser.parse(body).get(out);
   if (error != simdjson::SUCCESS) {
     err = simdjson::error_message(error);
@@ -67,20 +66,20 @@ std::string json_text(maybe_element v) {
   if (v.get(e) != simdjson::SUCCESS)
     return "-";
   switch (e.type()) {
-  case dom::element_type::STRING: {
-    std::string_view s;
-    return e.get_string().get(s) == simdjson::SUCCESS ? std::string(s) : "-";
-  }
-  case dom::element_type::BOOL: {
-    bool b = false;
-    if (e.get_bool().get(b) != simdjson::SUCCESS)
+    case dom::element_type::STRING: {
+      std::string_view s;
+      return e.get_string().get(s) == simdjson::SUCCESS ? std::string(s) : "-";
+    }
+    case dom::element_type::BOOL: {
+      bool b = false;
+      if (e.get_bool().get(b) != simdjson::SUCCESS)
+        return "-";
+      return b ? "yes" : "no";
+    }
+    case dom::element_type::NULL_VALUE:
       return "-";
-    return b ? "yes" : "no";
-  }
-  case dom::element_type::NULL_VALUE:
-    return "-";
-  default:
-    return simdjson::to_string(e);
+    default:
+      return simdjson::to_string(e);
   }
 }
 
@@ -90,8 +89,8 @@ api_error parse_api_error(const std::string& body) {
   dom::element doc;
   std::string ignored;
   dom::object error;
-  if (parse_json(parser, body, doc, ignored) &&
-      doc["error"].get_object().get(error) == simdjson::SUCCESS) {
+  if (parse_json(parser, body, doc, ignored)
+      && doc["error"].get_object().get(error) == simdjson::SUCCESS) {
     std::string_view s;
     if (error["code"].get_string().get(s) == simdjson::SUCCESS)
       out.code = std::string(s);
@@ -236,8 +235,7 @@ void add_tenant_rows(dom::array items, table& out) {
 void add_event_rows(dom::array items, table& out) {
   for (dom::element e : items)
     out.add_row({text(e, "/id"), text(e, "/start"), text(e, "/end"),
-                 text(e, "/title"), text(e, "/origin"),
-                 text(e, "/version")});
+                 text(e, "/title"), text(e, "/origin"), text(e, "/version")});
 }
 
 } // namespace crmsync::ctl

@@ -6,9 +6,13 @@ namespace crmsync::ctl {
 
 namespace {
 
-bool is_continuation(unsigned char c) { return (c & 0xC0) == 0x80; }
+bool is_continuation(unsigned char c) {
+  return (c & 0xC0) == 0x80;
+}
 
-void pad(std::string& out, std::size_t n) { out.append(n, ' '); }
+void pad(std::string& out, std::size_t n) {
+  out.append(n, ' ');
+}
 
 } // namespace
 
@@ -48,9 +52,9 @@ std::string sanitize(std::string_view s) {
     auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x20 || c == 0x7F) {
       out += ' ';
-    } else if (c == 0xC2 && i + 1 < s.size() &&
-               static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
-               static_cast<unsigned char>(s[i + 1]) <= 0x9F) {
+    } else if (c == 0xC2 && i + 1 < s.size()
+               && static_cast<unsigned char>(s[i + 1]) >= 0x80
+               && static_cast<unsigned char>(s[i + 1]) <= 0x9F) {
       // C1 control (U+0080..U+009F); some terminals treat U+009B as CSI.
       out += ' ';
       ++i;

@@ -44,8 +44,12 @@ public:
   /// are ignored. Cells are sanitized and truncated here.
   void add_row(std::vector<std::string> cells);
 
-  std::size_t rows() const { return rows_.size(); }
-  bool empty() const { return rows_.empty(); }
+  std::size_t rows() const {
+    return rows_.size();
+  }
+  bool empty() const {
+    return rows_.empty();
+  }
 
   /// The header line and all rows, each line ending in '\n'.
   std::string render() const;

@@ -34,7 +34,7 @@ struct fixture {
   test_config cfg;
   caf::actor_system sys{cfg};
   caf::scheduler::test_coordinator& sched
-    = dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
+      = dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
   caf::actor directory;
   uint64_t next_id = 1000;
 
@@ -47,8 +47,12 @@ struct fixture {
     db = std::move(*opened);
     auto env = std::make_shared<actors::actor_env>();
     env->db = db.get();
-    env->now_ms = [] { return int64_t{1'800'000'000'000}; };
-    env->random_id = [this] { return ++next_id; };
+    env->now_ms = [] {
+      return int64_t{1'800'000'000'000};
+    };
+    env->random_id = [this] {
+      return ++next_id;
+    };
     actors::directory_config dc;
     dc.idle_timeout = 10s;
     dc.sweep_interval = 1s;
@@ -70,11 +74,12 @@ struct fixture {
     sched.run();
     Reply out;
     bool got = false;
-    self->receive([&](Reply& x) {
-      out = std::move(x);
-      got = true;
-    },
-                  [&](caf::error& err) { FAIL(sys.render(err)); });
+    self->receive(
+        [&](Reply& x) {
+          out = std::move(x);
+          got = true;
+        },
+        [&](caf::error& err) { FAIL(sys.render(err)); });
     REQUIRE(got);
     return out;
   }
@@ -110,8 +115,8 @@ struct fixture {
     cmd.admin.name = "Admin";
     cmd.admin.token_hash = "hash";
     tenant_id id{++next_id};
-    auto created = ask<org_created>(entity_key{entity_kind::tenant, id, {}},
-                                    cmd);
+    auto created
+        = ask<org_created>(entity_key{entity_kind::tenant, id, {}}, cmd);
     REQUIRE(created.org.id == id);
     return id;
   }
@@ -146,7 +151,8 @@ TEST_CASE_METHOD(fixture, "the first message activates an entity",
   CHECK(tenant_stats().activations == 1);
 }
 
-TEST_CASE_METHOD(fixture, "idle entities passivate and come back with their state",
+TEST_CASE_METHOD(fixture,
+                 "idle entities passivate and come back with their state",
                  "[actors][directory]") {
   auto org = make_org("idle@example.com");
   create_event ev;
@@ -166,7 +172,8 @@ TEST_CASE_METHOD(fixture, "idle entities passivate and come back with their stat
   CHECK(ks.passivations == 1);
   CHECK(stats().live.empty());
   // The next message reactivates it, with the same state from RocksDB.
-  auto again = ask<event_record>(tenant_key(org), get_event{admin(), created.id});
+  auto again
+      = ask<event_record>(tenant_key(org), get_event{admin(), created.id});
   CHECK(again.title == "Survives passivation");
   CHECK(again.version == 1);
   auto o = ask<org_record>(tenant_key(org), get_org{admin()});
@@ -189,7 +196,8 @@ TEST_CASE_METHOD(fixture, "activity keeps an entity alive",
   CHECK(ks.activations == 1);
 }
 
-TEST_CASE_METHOD(fixture, "messages during a passivation reach the next activation",
+TEST_CASE_METHOD(fixture,
+                 "messages during a passivation reach the next activation",
                  "[actors][directory]") {
   auto org = make_org("race@example.com");
   caf::scoped_actor self{sys};
@@ -202,9 +210,16 @@ TEST_CASE_METHOD(fixture, "messages during a passivation reach the next activati
   std::string name;
   int replies = 0;
   while (replies < 2) {
-    self->receive([&](bool started) { passivating = started; ++replies; },
-                  [&](org_record& o) { name = o.name; ++replies; },
-                  [&](caf::error& err) { FAIL(sys.render(err)); });
+    self->receive(
+        [&](bool started) {
+          passivating = started;
+          ++replies;
+        },
+        [&](org_record& o) {
+          name = o.name;
+          ++replies;
+        },
+        [&](caf::error& err) { FAIL(sys.render(err)); });
   }
   CHECK(passivating);
   CHECK(name == "Org of race@example.com");
@@ -218,8 +233,8 @@ TEST_CASE_METHOD(fixture, "mailbox and calendar actors activate per user",
                  "[actors][directory]") {
   auto org = make_org("kinds@example.com");
   auto owner = ask<org_record>(tenant_key(org), get_org{admin()}).super_admin;
-  auto cal = ask<calendar_status>(
-    entity_key{entity_kind::calendar, org, owner}, status_request{});
+  auto cal = ask<calendar_status>(entity_key{entity_kind::calendar, org, owner},
+                                  status_request{});
   CHECK(cal.state == "disabled");
   CHECK(cal.user == owner);
   auto mb = ask<mailbox_status>(entity_key{entity_kind::mailbox, org, owner},

@@ -37,7 +37,8 @@ TEST_CASE("dates and formatting round-trip", "[common][time]") {
   CHECK(format_rfc3339(1795701600500) == "2026-11-26T14:00:00.500Z");
   CHECK(format_rfc3339(-1000) == "1969-12-31T23:59:59Z");
   CHECK(format_rfc3339_ms(0) == "1970-01-01T00:00:00.000Z");
-  for (int64_t ms : {int64_t{0}, int64_t{951782400000}, int64_t{-62135596800000},
-                     int64_t{253402300799000}, int64_t{1795701600123}})
+  for (int64_t ms :
+       {int64_t{0}, int64_t{951782400000}, int64_t{-62135596800000},
+        int64_t{253402300799000}, int64_t{1795701600123}})
     CHECK(parse_rfc3339_ms(format_rfc3339(ms)) == ms);
 }

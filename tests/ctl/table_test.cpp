@@ -29,21 +29,20 @@ simdjson::dom::element parse(simdjson::dom::parser& parser,
 TEST_CASE("display_width counts code points", "[ctl][table]") {
   CHECK(display_width("") == 0);
   CHECK(display_width("tenant") == 6);
-  CHECK(display_width("Z\xC3\xBCrich") == 6);              // Zürich
-  CHECK(display_width("\xD0\x9C\xD0\xB8\xD1\x80") == 3);   // Мир
-  CHECK(display_width("\xE2\x80\xA6") == 1);               // …
-  CHECK(display_width("\xF0\x9F\x93\x85 x") == 3);         // 📅 x
+  CHECK(display_width("Z\xC3\xBCrich") == 6);            // Zürich
+  CHECK(display_width("\xD0\x9C\xD0\xB8\xD1\x80") == 3); // Мир
+  CHECK(display_width("\xE2\x80\xA6") == 1);             // …
+  CHECK(display_width("\xF0\x9F\x93\x85 x") == 3);       // 📅 x
 }
 
-TEST_CASE("truncate cuts on code points and adds an ellipsis",
-          "[ctl][table]") {
+TEST_CASE("truncate cuts on code points and adds an ellipsis", "[ctl][table]") {
   CHECK(truncate("short", 10) == "short");
   CHECK(truncate("exactly", 7) == "exactly");
   CHECK(truncate("too long title", 8) == "too lon\xE2\x80\xA6");
   CHECK(display_width(truncate("too long title", 8)) == 8);
   // Multi-byte characters are never split.
-  CHECK(truncate("\xC3\xBC\xC3\xBC\xC3\xBC\xC3\xBC", 3) ==
-        "\xC3\xBC\xC3\xBC\xE2\x80\xA6");
+  CHECK(truncate("\xC3\xBC\xC3\xBC\xC3\xBC\xC3\xBC", 3)
+        == "\xC3\xBC\xC3\xBC\xE2\x80\xA6");
   CHECK(truncate("abc", 1) == "\xE2\x80\xA6");
   CHECK(truncate("abc", 0).empty());
   CHECK(truncate("", 0).empty());
@@ -53,21 +52,23 @@ TEST_CASE("sanitize replaces control characters", "[ctl][table]") {
   CHECK(sanitize("a\nb\tc") == "a b c");
   CHECK(sanitize("\x1B[31mred") == " [31mred");
   CHECK(sanitize("del\x7F") == "del ");
-  CHECK(sanitize("c1\xC2\x9B" "x") == "c1 x");
+  CHECK(sanitize("c1\xC2\x9B"
+                 "x")
+        == "c1 x");
   // Ordinary non-ASCII text passes through.
   CHECK(sanitize("Z\xC3\xBCrich \xC2\xA0") == "Z\xC3\xBCrich \xC2\xA0");
 }
 
 TEST_CASE("table aligns columns and right-aligns numbers", "[ctl][table]") {
-  table t({{"KIND", align::left},
-           {"LIVE", align::right},
-           {"NAME", align::left}});
+  table t(
+      {{"KIND", align::left}, {"LIVE", align::right}, {"NAME", align::left}});
   t.add_row({"tenant", "1", "Acme"});
   t.add_row({"calendar", "12345", "Z\xC3\xBCrich AG"});
   CHECK(t.rows() == 2);
-  CHECK(t.render() == "KIND       LIVE  NAME\n"
-                      "tenant        1  Acme\n"
-                      "calendar  12345  Z\xC3\xBCrich AG\n");
+  CHECK(t.render()
+        == "KIND       LIVE  NAME\n"
+           "tenant        1  Acme\n"
+           "calendar  12345  Z\xC3\xBCrich AG\n");
 }
 
 TEST_CASE("table truncates, sanitizes and fills missing cells",
@@ -77,9 +78,10 @@ TEST_CASE("table truncates, sanitizes and fills missing cells",
            {"ORIGIN", align::left}});
   t.add_row({"e1", "Quarterly review", "crm"});
   t.add_row({"e2", "a\nb"});
-  CHECK(t.render() == "ID  TITLE   ORIGIN\n"
-                      "e1  Quart\xE2\x80\xA6  crm\n"
-                      "e2  a b\n");
+  CHECK(t.render()
+        == "ID  TITLE   ORIGIN\n"
+           "e1  Quart\xE2\x80\xA6  crm\n"
+           "e2  a b\n");
 }
 
 TEST_CASE("empty table renders only its header", "[ctl][table]") {
@@ -93,19 +95,21 @@ TEST_CASE("kv_block pads keys across sections", "[ctl][table]") {
   flat.add("node id", "n1");
   flat.add("ready", "yes");
   flat.add("empty", "");
-  CHECK(flat.render() == "node id  n1\n"
-                         "ready    yes\n"
-                         "empty\n");
+  CHECK(flat.render()
+        == "node id  n1\n"
+           "ready    yes\n"
+           "empty\n");
 
   kv_block kv;
   kv.section("User");
   kv.add("id", "u1");
   kv.section("Mailbox");
   kv.add("office365 linked", "no");
-  CHECK(kv.render() == "User\n"
-                       "  id                u1\n"
-                       "Mailbox\n"
-                       "  office365 linked  no\n");
+  CHECK(kv.render()
+        == "User\n"
+           "  id                u1\n"
+           "Mailbox\n"
+           "  office365 linked  no\n");
 }
 
 TEST_CASE("url_encode keeps only unreserved characters", "[ctl][format]") {
@@ -122,8 +126,8 @@ TEST_CASE("with_query skips empty values and encodes the rest",
           "[ctl][format]") {
   CHECK(with_query("/t", {}) == "/t");
   CHECK(with_query("/t", {{"limit", ""}, {"cursor", ""}}) == "/t");
-  CHECK(with_query("/t", {{"limit", "5"}, {"cursor", "a=b&c"}}) ==
-        "/t?limit=5&cursor=a%3Db%26c");
+  CHECK(with_query("/t", {{"limit", "5"}, {"cursor", "a=b&c"}})
+        == "/t?limit=5&cursor=a%3Db%26c");
   CHECK(with_query("/t", {{"from", ""}, {"to", "x y"}}) == "/t?to=x%20y");
 }
 
@@ -230,24 +234,24 @@ TEST_CASE("render_status shows key/value lines and an actor table",
     "actors":{"tenant":{"live":1,"activations":3,"passivations":2},
               "mailbox":{"live":0,"activations":0,"passivations":0},
               "calendar":{"live":12,"activations":130,"passivations":118}}})");
-  CHECK(render_status(doc) ==
-        "node id         n1\n"
-        "version         0.1.0\n"
-        "started at      2026-11-26T13:00:00Z\n"
-        "uptime          1h 02m 05s\n"
-        "listen          127.0.0.1:8080\n"
-        "data dir        /var/lib/crmsync\n"
-        "ready           yes\n"
-        "storage keys    ~123\n"
-        "live sst        2.0 KiB\n"
-        "memtable        789 B\n"
-        "http requests   10\n"
-        "http in flight  1\n"
-        "\n"
-        "KIND      LIVE  ACTIVATIONS  PASSIVATIONS\n"
-        "tenant       1            3             2\n"
-        "mailbox      0            0             0\n"
-        "calendar    12          130           118\n");
+  CHECK(render_status(doc)
+        == "node id         n1\n"
+           "version         0.1.0\n"
+           "started at      2026-11-26T13:00:00Z\n"
+           "uptime          1h 02m 05s\n"
+           "listen          127.0.0.1:8080\n"
+           "data dir        /var/lib/crmsync\n"
+           "ready           yes\n"
+           "storage keys    ~123\n"
+           "live sst        2.0 KiB\n"
+           "memtable        789 B\n"
+           "http requests   10\n"
+           "http in flight  1\n"
+           "\n"
+           "KIND      LIVE  ACTIVATIONS  PASSIVATIONS\n"
+           "tenant       1            3             2\n"
+           "mailbox      0            0             0\n"
+           "calendar    12          130           118\n");
 }
 
 TEST_CASE("render_status tolerates missing fields", "[ctl][render]") {
@@ -265,23 +269,23 @@ TEST_CASE("render_actors lists kinds and live actors", "[ctl][render]") {
     "kinds":[{"kind":"tenant","live":1,"activations":3,"passivations":2}],
     "items":[{"kind":"tenant","id":"00112233aabbccdd","idle_ms":1234,
               "messages":17}]})");
-  CHECK(render_actors(doc) ==
-        "idle timeout  5m 00s\n"
-        "\n"
-        "KIND    LIVE  ACTIVATIONS  PASSIVATIONS\n"
-        "tenant     1            3             2\n"
-        "\n"
-        "KIND    ID                IDLE  MESSAGES\n"
-        "tenant  00112233aabbccdd  1.2s        17\n");
+  CHECK(render_actors(doc)
+        == "idle timeout  5m 00s\n"
+           "\n"
+           "KIND    LIVE  ACTIVATIONS  PASSIVATIONS\n"
+           "tenant     1            3             2\n"
+           "\n"
+           "KIND    ID                IDLE  MESSAGES\n"
+           "tenant  00112233aabbccdd  1.2s        17\n");
 
   auto idle = parse(parser, R"({"idle_timeout_ms":500,"kinds":[],
                                 "items":[]})");
-  CHECK(render_actors(idle) ==
-        "idle timeout  500ms\n"
-        "\n"
-        "KIND  LIVE  ACTIVATIONS  PASSIVATIONS\n"
-        "\n"
-        "no live actors\n");
+  CHECK(render_actors(idle)
+        == "idle timeout  500ms\n"
+           "\n"
+           "KIND  LIVE  ACTIVATIONS  PASSIVATIONS\n"
+           "\n"
+           "no live actors\n");
 }
 
 TEST_CASE("render_tenant and render_user", "[ctl][render]") {
@@ -290,16 +294,16 @@ TEST_CASE("render_tenant and render_user", "[ctl][render]") {
     "edition":"paid","created_at":"2026-01-01T00:00:00Z",
     "modified_at":"2026-02-01T00:00:00Z","super_admin_id":"u1"},
     "users":3,"events":42,"active":false})");
-  CHECK(render_tenant(tenant) ==
-        "id           t1\n"
-        "name         Acme\n"
-        "edition      paid\n"
-        "created at   2026-01-01T00:00:00Z\n"
-        "modified at  2026-02-01T00:00:00Z\n"
-        "super admin  u1\n"
-        "users        3\n"
-        "events       42\n"
-        "active       no (actor passivated)\n");
+  CHECK(render_tenant(tenant)
+        == "id           t1\n"
+           "name         Acme\n"
+           "edition      paid\n"
+           "created at   2026-01-01T00:00:00Z\n"
+           "modified at  2026-02-01T00:00:00Z\n"
+           "super admin  u1\n"
+           "users        3\n"
+           "events       42\n"
+           "active       no (actor passivated)\n");
 
   auto user = parse(parser, R"({"user":{"id":"u1","org_id":"t1",
     "email":"ann@example.com","name":"Ann","profile":"admin",
@@ -307,26 +311,26 @@ TEST_CASE("render_tenant and render_user", "[ctl][render]") {
     "org":{"id":"t1","name":"Acme","edition":"free"},
     "mailbox":{"active":false,"office365_linked":true},
     "calendar":{"active":true,"state":"syncing"}})");
-  CHECK(render_user(user) ==
-        "User\n"
-        "  id                u1\n"
-        "  email             ann@example.com\n"
-        "  name              Ann\n"
-        "  profile           admin\n"
-        "  manage users      yes\n"
-        "  super admin       no\n"
-        "  created at        c\n"
-        "  modified at       m\n"
-        "Organization\n"
-        "  id                t1\n"
-        "  name              Acme\n"
-        "  edition           free\n"
-        "Mailbox\n"
-        "  active            no\n"
-        "  office365 linked  yes\n"
-        "Calendar\n"
-        "  active            yes\n"
-        "  state             syncing\n");
+  CHECK(render_user(user)
+        == "User\n"
+           "  id                u1\n"
+           "  email             ann@example.com\n"
+           "  name              Ann\n"
+           "  profile           admin\n"
+           "  manage users      yes\n"
+           "  super admin       no\n"
+           "  created at        c\n"
+           "  modified at       m\n"
+           "Organization\n"
+           "  id                t1\n"
+           "  name              Acme\n"
+           "  edition           free\n"
+           "Mailbox\n"
+           "  active            no\n"
+           "  office365 linked  yes\n"
+           "Calendar\n"
+           "  active            yes\n"
+           "  state             syncing\n");
 }
 
 TEST_CASE("list tables collect rows page by page", "[ctl][render]") {
@@ -340,10 +344,10 @@ TEST_CASE("list tables collect rows page by page", "[ctl][render]") {
     "edition":"free","users":120,"created_at":"2026-03-01T00:00:00Z"}],
     "next_cursor":null})");
   add_tenant_rows(page["items"].get_array().value_unsafe(), tenants);
-  CHECK(tenants.render() ==
-        "ID   NAME  EDITION  USERS  CREATED\n"
-        "t1   Acme  paid         3  2026-01-01T00:00:00Z\n"
-        "t22  Beta  free       120  2026-03-01T00:00:00Z\n");
+  CHECK(tenants.render()
+        == "ID   NAME  EDITION  USERS  CREATED\n"
+           "t1   Acme  paid         3  2026-01-01T00:00:00Z\n"
+           "t22  Beta  free       120  2026-03-01T00:00:00Z\n");
 
   table events = events_table();
   auto ev = parse(parser, R"({"items":[{"id":"e1","owner":"u1",
@@ -353,8 +357,9 @@ TEST_CASE("list tables collect rows page by page", "[ctl][render]") {
     "created_at":"c","modified_at":"m"}],"next_cursor":null})");
   add_event_rows(ev["items"].get_array().value_unsafe(), events);
   std::string out = events.render();
-  CHECK(out.rfind("ID  START                 END                   TITLE", 0) ==
-        0);
+  CHECK(out.rfind("ID  START                 END                   TITLE", 0)
+        == 0);
   CHECK(out.find("Quarterly business review with the whol\xE2\x80\xA6"
-                 "  office365        7\n") != std::string::npos);
+                 "  office365        7\n")
+        != std::string::npos);
 }

@@ -1,6 +1,7 @@
 // End-to-end: the admin API, virtual actor passivation, health probes.
 #include <catch2/catch.hpp>
 
+#include <random>
 #include <set>
 #include <thread>
 
@@ -265,4 +266,71 @@ TEST_CASE("health probes", "[e2e][health]") {
   CHECK(api.get(admin_token, "/readyz").status == 200);
   // Only GET is routed.
   CHECK(api.request("DELETE", "/healthz", "").status == 405);
+}
+
+TEST_CASE("virtual actors: requests racing a passivation are all answered",
+          "[e2e][admin][actors]") {
+  test_node node{{"--idle-timeout", "1", "--sweep-interval-ms", "10"}};
+  constexpr int n = 6;
+  std::vector<org_info> orgs;
+  std::vector<std::string> events;
+  for (int i = 0; i < n; ++i) {
+    orgs.push_back(create_org(node.api(), "Org " + std::to_string(i),
+                              "admin" + std::to_string(i) + "@race.example"));
+    events.push_back(create_event(node.api(), orgs[i].admin_token, orgs[i].id,
+                                  orgs[i].admin_id,
+                                  event_body("e", "2026-05-01T09:00:00Z", "2026-05-01T10:00:00Z"))
+                       .json());
+  }
+  // Each client comes back just around the idle timeout, so that its
+  // request meets the tenant while it is being passivated (or just after).
+  const uint16_t port = node.port();
+  std::vector<std::vector<std::string>> failures(n);
+  std::vector<int> ok(n, 0);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back([&, i] {
+      api_client c{port};
+      std::mt19937 rng{static_cast<unsigned>(i * 7919 + 1)};
+      simdjson::dom::parser p;
+      std::string id{p.parse(events[i])["id"].get_string().value()};
+      for (int round = 0; round < 3; ++round) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(985 + rng() % 40));
+        api_response r;
+        std::string err;
+        bool sent = round % 2
+                      ? c.try_request("PATCH", event_path(orgs[i].id, id), orgs[i].admin_token,
+                                      "{\"location\":\"round " + std::to_string(round) + "\"}",
+                                      r, err)
+                      : c.try_request("GET", event_path(orgs[i].id, id), orgs[i].admin_token, "",
+                                      r, err);
+        if (!sent)
+          failures[i].push_back(err);
+        else if (r.status != 200)
+          failures[i].push_back(r.describe());
+        else
+          ++ok[i];
+      }
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  for (int i = 0; i < n; ++i) {
+    INFO("org " << i);
+    for (auto& f : failures[i])
+      FAIL_CHECK(f);
+    CHECK(ok[i] == 3);
+    auto e = node.api().get(orgs[i].admin_token,
+                            event_path(orgs[i].id, node.api().get(admin_token,
+                                                                  "/admin/v1/users/" + orgs[i].admin_id
+                                                                    + "/events")
+                                                     .str("/items/0/id")));
+    CHECK(e.i64("/version") == 2);
+    CHECK(e.str("/location") == "round 1");
+  }
+  auto k = tenant_counts(node.api().get(admin_token, "/admin/v1/actors"));
+  // The timing did put tenants to sleep between the rounds.
+  CHECK(k.passivations >= 1);
+  CHECK(k.activations == n + k.passivations - k.live);
+  CHECK(node.stop() == 0);
 }

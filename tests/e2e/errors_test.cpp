@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cstdio>
 
 #include "tests/support/api_client.hpp"
 
@@ -224,6 +225,45 @@ TEST_CASE("errors: bad bodies are 400 with the field named", "[e2e][errors]") {
     CHECK(r.has("/error/message"));
     CHECK(r.header("Content-Type").rfind("application/json", 0) == 0);
   }
+  base.check_unchanged();
+
+  // Size limits inside the JSON (the bodies themselves are well under 1 MiB).
+  auto long_desc = api.post(tok, base.evs(),
+                            event_body("x", "2026-06-02T09:00:00Z", "2026-06-02T10:00:00Z",
+                                       ",\"description\":" + json_str(std::string(32 * 1024 + 1, 'd'))));
+  CHECK(long_desc.status == 400);
+  CHECK(long_desc.error_field() == "description");
+  auto max_desc = api.post(tok, base.evs(),
+                           event_body("x", "2026-06-02T09:00:00Z", "2026-06-02T10:00:00Z",
+                                      ",\"description\":" + json_str(std::string(32 * 1024, 'd'))));
+  CHECK(max_desc.status == 201);
+  REQUIRE(api.del(tok, event_path(base.org.id, max_desc.str("/id"))).status == 204);
+  std::string people = "[";
+  for (int i = 0; i < 501; ++i)
+    people += (i ? ",\"p" : "\"p") + std::to_string(i) + "@x.example\"";
+  people += "]";
+  auto too_many_people = api.post(tok, base.evs(),
+                                  event_body("x", "2026-06-02T09:00:00Z", "2026-06-02T10:00:00Z",
+                                             ",\"participants\":" + people));
+  CHECK(too_many_people.status == 400);
+  CHECK(too_many_people.error_field() == "participants");
+  std::string many_events;
+  for (int i = 0; i < 5001; ++i)
+    many_events += (i ? "," : "") + event_body("i", "2026-06-02T09:00:00Z", "2026-06-02T10:00:00Z");
+  auto big_import = api.post(tok, org_path(base.org.id) + "/events/import",
+                             "{\"owner\":" + json_str(base.user.id) + ",\"events\":[" + many_events + "]}");
+  CHECK(big_import.status == 400);
+  CHECK(big_import.error_field() == "events");
+  std::string many_ids;
+  for (int i = 0; i < 1001; ++i) {
+    char id[17];
+    std::snprintf(id, sizeof(id), "%016x", i + 1);
+    many_ids += std::string(i ? "," : "") + "\"" + id + "\"";
+  }
+  auto big_mass = api.post(tok, org_path(base.org.id) + "/events/mass-update",
+                           "{\"ids\":[" + many_ids + "],\"set\":{\"title\":\"x\"}}");
+  CHECK(big_mass.status == 400);
+  CHECK(big_mass.error_field() == "ids");
   base.check_unchanged();
 
   // An empty body with a JSON content type.

@@ -360,6 +360,36 @@ TEST_CASE("events: listing by owner with from/to and cursor paging; all-day",
   CHECK(may("?from=2026-05-01&to=2026-06-01") == V{"Holiday"});
   CHECK(may("?from=2026-06-20&to=2026-06-21") == V{"Day"});
   CHECK(api.get(sam.token, user_events_path(org.id, sam.id) + "?limit=1000").size("/items") == 252);
+
+  // Far past, around the epoch (negative times) and far future: ordered,
+  // bounded and formatted exactly.
+  auto tim = create_user(api, org.admin_token, org.id, "tim@acme.example", "Tim");
+  const std::vector<std::pair<std::string, std::string>> times{
+    // as sent, as stored (sorted by time)
+    {"0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z"},
+    {"1969-07-20T20:17:00Z", "1969-07-20T20:17:00Z"},
+    {"1969-12-31T23:59:59.999Z", "1969-12-31T23:59:59.999Z"},
+    {"1970-01-01T00:00:00Z", "1970-01-01T00:00:00Z"},
+    {"1970-01-01T00:00:00.001Z", "1970-01-01T00:00:00.001Z"},
+    {"2026-01-01T00:00:00.5Z", "2026-01-01T00:00:00.500Z"},
+    {"2026-01-01T00:30:00-14:00", "2026-01-01T14:30:00Z"},
+    {"9999-12-31T23:59:59Z", "9999-12-31T23:59:59Z"},
+  };
+  for (size_t i = times.size(); i-- > 0;) {
+    auto r = create_event(api, tim.token, org.id, tim.id,
+                          event_body("t" + std::to_string(i), times[i].first, times[i].first));
+    CHECK(r.str("/start") == times[i].second);
+    CHECK(r.str("/end") == times[i].second);
+  }
+  auto tim_all = api.get(tim.token, user_events_path(org.id, tim.id));
+  REQUIRE(tim_all.size("/items") == times.size());
+  for (size_t i = 0; i < times.size(); ++i)
+    CHECK(tim_all.str("/items/" + std::to_string(i) + "/start") == times[i].second);
+  auto around_epoch = api.get(tim.token, user_events_path(org.id, tim.id)
+                                           + "?from=1969-12-31T23:59:59.999Z&to=1970-01-01T00:00:00.001Z");
+  REQUIRE(around_epoch.size("/items") == 2);
+  CHECK(around_epoch.str("/items/0/title") == "t2");
+  CHECK(around_epoch.str("/items/1/title") == "t3");
   CHECK(node.stop() == 0);
 }
 

@@ -13,7 +13,8 @@ api_error err_of(const caf::error& e) {
 
 } // namespace
 
-TEST_CASE("strings are escaped and invalid UTF-8 replaced", "[protocol][json]") {
+TEST_CASE("strings are escaped and invalid UTF-8 replaced",
+          "[protocol][json]") {
   std::string out;
   json::append_string(out, "a\"b\\c\n\x01 \xc3\xa9");
   CHECK(out == "\"a\\\"b\\\\c\\n\\u0001 \xc3\xa9\"");
@@ -36,9 +37,9 @@ TEST_CASE("the writer places commas", "[protocol][json]") {
 TEST_CASE("a valid event body decodes", "[protocol][json]") {
   event_record e;
   REQUIRE_FALSE(json::decode_event_create(
-    R"({"title":"Demo","start":"2026-12-01T10:00:00Z","end":"2026-12-01T11:00:00+01:00",
+      R"({"title":"Demo","start":"2026-12-01T10:00:00Z","end":"2026-12-01T11:00:00+01:00",
         "location":"Room","description":"d","participants":["A@B.com",{"email":"c@d.org","name":"C"}]})",
-    e));
+      e));
   CHECK(e.title == "Demo");
   CHECK(e.start_ms == e.end_ms); // 11:00+01:00 is 10:00Z
   CHECK_FALSE(e.all_day);
@@ -51,17 +52,17 @@ TEST_CASE("all-day events take dates with an exclusive end",
           "[protocol][json]") {
   event_record e;
   REQUIRE_FALSE(json::decode_event_create(
-    R"({"title":"Off","all_day":true,"start":"2026-12-24","end":"2026-12-27"})",
-    e));
+      R"({"title":"Off","all_day":true,"start":"2026-12-24","end":"2026-12-27"})",
+      e));
   CHECK(e.all_day);
   CHECK(e.end_ms - e.start_ms == 3 * 86'400'000);
   auto same_day = err_of(json::decode_event_create(
-    R"({"title":"Off","all_day":true,"start":"2026-12-24","end":"2026-12-24"})",
-    e));
+      R"({"title":"Off","all_day":true,"start":"2026-12-24","end":"2026-12-24"})",
+      e));
   CHECK(same_day.field == "end");
   auto timed = err_of(json::decode_event_create(
-    R"({"title":"Off","all_day":true,"start":"2026-12-24T00:00:00Z","end":"2026-12-25"})",
-    e));
+      R"({"title":"Off","all_day":true,"start":"2026-12-24T00:00:00Z","end":"2026-12-25"})",
+      e));
   CHECK(timed.field == "start");
 }
 
@@ -72,29 +73,29 @@ TEST_CASE("bad event bodies name the field", "[protocol][json]") {
     const char* code;
   };
   bad_case cases[] = {
-    {"", "", "malformed_json"},
-    {"{", "", "malformed_json"},
-    {"[1]", "", "malformed_json"},
-    {R"({"start":"2026-12-01T10:00:00Z","end":"2026-12-01T11:00:00Z"})",
-     "title", "missing_field"},
-    {R"({"title":"  ","start":"2026-12-01T10:00:00Z","end":"2026-12-01T11:00:00Z"})",
-     "title", "invalid_field"},
-    {R"({"title":5,"start":"2026-12-01T10:00:00Z","end":"2026-12-01T11:00:00Z"})",
-     "title", "invalid_field"},
-    {R"({"title":"t","end":"2026-12-01T11:00:00Z"})", "start",
-     "missing_field"},
-    {R"({"title":"t","start":"tomorrow","end":"2026-12-01T11:00:00Z"})",
-     "start", "invalid_field"},
-    {R"({"title":"t","start":"2026-12-01T12:00:00Z","end":"2026-12-01T11:00:00Z"})",
-     "end", "invalid_field"},
-    {R"({"title":"t","start":"2026-12-01T10:00:00Z","end":"2026-12-01T11:00:00Z","colour":"red"})",
-     "colour", "unknown_field"},
-    {R"({"title":"t","start":"2026-12-01T10:00:00Z","end":"2026-12-01T11:00:00Z","all_day":"yes"})",
-     "all_day", "invalid_field"},
-    {R"({"title":"t","start":"2026-12-01T10:00:00Z","end":"2026-12-01T11:00:00Z","participants":["nobody"]})",
-     "participants[0]", "invalid_field"},
-    {R"({"title":"t","start":"2026-12-01T10:00:00Z","end":"2026-12-01T11:00:00Z","participants":[{"name":"x"}]})",
-     "participants[0].email", "missing_field"},
+      {"", "", "malformed_json"},
+      {"{", "", "malformed_json"},
+      {"[1]", "", "malformed_json"},
+      {R"({"start":"2026-12-01T10:00:00Z","end":"2026-12-01T11:00:00Z"})",
+       "title", "missing_field"},
+      {R"({"title":"  ","start":"2026-12-01T10:00:00Z","end":"2026-12-01T11:00:00Z"})",
+       "title", "invalid_field"},
+      {R"({"title":5,"start":"2026-12-01T10:00:00Z","end":"2026-12-01T11:00:00Z"})",
+       "title", "invalid_field"},
+      {R"({"title":"t","end":"2026-12-01T11:00:00Z"})", "start",
+       "missing_field"},
+      {R"({"title":"t","start":"tomorrow","end":"2026-12-01T11:00:00Z"})",
+       "start", "invalid_field"},
+      {R"({"title":"t","start":"2026-12-01T12:00:00Z","end":"2026-12-01T11:00:00Z"})",
+       "end", "invalid_field"},
+      {R"({"title":"t","start":"2026-12-01T10:00:00Z","end":"2026-12-01T11:00:00Z","colour":"red"})",
+       "colour", "unknown_field"},
+      {R"({"title":"t","start":"2026-12-01T10:00:00Z","end":"2026-12-01T11:00:00Z","all_day":"yes"})",
+       "all_day", "invalid_field"},
+      {R"({"title":"t","start":"2026-12-01T10:00:00Z","end":"2026-12-01T11:00:00Z","participants":["nobody"]})",
+       "participants[0]", "invalid_field"},
+      {R"({"title":"t","start":"2026-12-01T10:00:00Z","end":"2026-12-01T11:00:00Z","participants":[{"name":"x"}]})",
+       "participants[0].email", "missing_field"},
   };
   for (auto& c : cases) {
     INFO(c.body);
@@ -106,17 +107,17 @@ TEST_CASE("bad event bodies name the field", "[protocol][json]") {
   }
   event_record e;
   auto long_title = err_of(json::decode_event_create(
-    "{\"title\":\"" + std::string(300, 'x')
-      + R"(","start":"2026-12-01T10:00:00Z","end":"2026-12-01T11:00:00Z"})",
-    e));
+      "{\"title\":\"" + std::string(300, 'x')
+          + R"(","start":"2026-12-01T10:00:00Z","end":"2026-12-01T11:00:00Z"})",
+      e));
   CHECK(long_title.field == "title");
 }
 
 TEST_CASE("patches record which fields change", "[protocol][json]") {
   event_patch p;
   uint64_t version = 0;
-  REQUIRE_FALSE(json::decode_event_patch(R"({"title":"New","version":3})", p,
-                                         version));
+  REQUIRE_FALSE(
+      json::decode_event_patch(R"({"title":"New","version":3})", p, version));
   CHECK(p.has(event_patch::f_title));
   CHECK_FALSE(p.has(event_patch::f_start));
   CHECK(version == 3);
@@ -126,13 +127,13 @@ TEST_CASE("patches record which fields change", "[protocol][json]") {
   event_patch v0;
   CHECK(err_of(json::decode_event_patch(R"({"title":"x","version":0})", v0,
                                         version))
-          .field
+            .field
         == "version");
   event_patch mismatch;
   CHECK(err_of(json::decode_event_patch(
-                 R"({"all_day":true,"start":"2026-12-01T10:00:00Z"})",
-                 mismatch, version))
-          .field
+                   R"({"all_day":true,"start":"2026-12-01T10:00:00Z"})",
+                   mismatch, version))
+            .field
         == "start");
 }
 
@@ -140,35 +141,35 @@ TEST_CASE("imports and mass updates locate errors", "[protocol][json]") {
   user_id owner;
   std::vector<event_record> events;
   auto err = err_of(json::decode_import(
-    R"({"owner":"00000000000000aa","events":[
+      R"({"owner":"00000000000000aa","events":[
         {"title":"a","start":"2026-12-01T10:00:00Z","end":"2026-12-01T11:00:00Z"},
         {"title":"b","start":"2026-12-01T10:00:00Z"}]})",
-    owner, events, 10));
+      owner, events, 10));
   CHECK(err.field == "events[1].end");
   events.clear();
   REQUIRE_FALSE(json::decode_import(
-    R"({"owner":"00000000000000aa","events":[
+      R"({"owner":"00000000000000aa","events":[
         {"title":"a","start":"2026-12-01T10:00:00Z","end":"2026-12-01T11:00:00Z"}]})",
-    owner, events, 10));
+      owner, events, 10));
   CHECK(owner == user_id{0xaa});
   CHECK(events.size() == 1);
   events.clear();
   CHECK(err_of(json::decode_import(R"({"owner":"xyz","events":[]})", owner,
                                    events, 10))
-          .field
+            .field
         == "owner");
   std::vector<event_id> ids;
   event_patch p;
   CHECK(err_of(json::decode_mass_update(
-                 R"({"ids":["00000000000000aa","bad"],"set":{"title":"x"}})",
-                 ids, p, 10))
-          .field
+                   R"({"ids":["00000000000000aa","bad"],"set":{"title":"x"}})",
+                   ids, p, 10))
+            .field
         == "ids[1]");
   ids.clear();
   CHECK(err_of(json::decode_mass_update(
-                 R"({"ids":["00000000000000aa"],"set":{"version":2}})", ids,
-                 p, 10))
-          .field
+                   R"({"ids":["00000000000000aa"],"set":{"version":2}})", ids,
+                   p, 10))
+            .field
         == "set.version");
 }
 
@@ -176,28 +177,32 @@ TEST_CASE("organizations and users validate e-mail and enums",
           "[protocol][json]") {
   json::org_body org;
   REQUIRE_FALSE(json::decode_org_create(
-    R"({"name":"Acme","edition":"paid","admin":{"email":" Boss@Acme.COM ","name":"B"}})",
-    org));
+      R"({"name":"Acme","edition":"paid","admin":{"email":" Boss@Acme.COM ","name":"B"}})",
+      org));
   CHECK(org.admin_email == "boss@acme.com");
   CHECK(org.plan == edition::paid);
-  CHECK(err_of(json::decode_org_create(
-                 R"({"name":"Acme","edition":"gold","admin":{"email":"a@b.c","name":"B"}})",
-                 org))
+  CHECK(
+      err_of(
+          json::decode_org_create(
+              R"({"name":"Acme","edition":"gold","admin":{"email":"a@b.c","name":"B"}})",
+              org))
           .field
-        == "edition");
-  CHECK(err_of(json::decode_org_create(
-                 R"({"name":"Acme","edition":"free","admin":{"email":"a@b.c","name":"B","password":"short"}})",
-                 org))
+      == "edition");
+  CHECK(
+      err_of(
+          json::decode_org_create(
+              R"({"name":"Acme","edition":"free","admin":{"email":"a@b.c","name":"B","password":"short"}})",
+              org))
           .field
-        == "admin.password");
+      == "admin.password");
   json::user_body u;
   CHECK(err_of(json::decode_user_create(
-                 R"({"email":"a@@b.c","name":"x","profile":"standard"})", u))
-          .field
+                   R"({"email":"a@@b.c","name":"x","profile":"standard"})", u))
+            .field
         == "email");
   CHECK(err_of(json::decode_user_create(
-                 R"({"email":"a@b.c","name":"x","profile":"root"})", u))
-          .field
+                   R"({"email":"a@b.c","name":"x","profile":"root"})", u))
+            .field
         == "profile");
   std::string out;
   CHECK(json::normalize_email("A.B+tag@Example.ORG", out));

@@ -82,13 +82,13 @@ TEST_CASE("users and organizations round-trip", "[storage][codec]") {
   o.plan = edition::paid;
   o.super_admin = user_id{5};
   o.user_count = 3;
-  o.event_count = 1u << 40;
+  o.event_count = uint64_t{1} << 40;
   org_record ob;
   REQUIRE(codec::decode(codec::encode(o), ob));
   CHECK(ob.name == "Acme");
   CHECK(ob.plan == edition::paid);
   CHECK(ob.super_admin == user_id{5});
-  CHECK(ob.event_count == (1u << 40));
+  CHECK(ob.event_count == (uint64_t{1} << 40));
 }
 
 TEST_CASE("sync state records round-trip", "[storage][codec]") {
@@ -136,9 +136,9 @@ TEST_CASE("damaged values are refused, never misread", "[storage][codec]") {
   CHECK_FALSE(codec::decode(ob, o));
   // A huge declared string length fails instead of allocating.
   std::string evil = bytes.substr(0, 2);
-  evil += '\x01';                       // id
-  evil += '\x01';                       // org
-  evil += '\x01';                       // owner
-  evil += "\xff\xff\xff\xff\x0f";       // title length ~4 GiB
+  evil += '\x01';                 // id
+  evil += '\x01';                 // org
+  evil += '\x01';                 // owner
+  evil += "\xff\xff\xff\xff\x0f"; // title length ~4 GiB
   CHECK_FALSE(codec::decode(evil, out));
 }

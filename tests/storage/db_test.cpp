@@ -61,7 +61,8 @@ TEST_CASE("a failed claim writes nothing of its batch", "[storage][db]") {
   storage::write_batch first;
   first.put(column::lookup, "email", "owner-a");
   first.put(column::users, "a", "user a");
-  REQUIRE_FALSE(d->write_claimed(first, {{column::lookup, "email", "owner-a"}}));
+  REQUIRE_FALSE(
+      d->write_claimed(first, {{column::lookup, "email", "owner-a"}}));
   storage::write_batch second;
   second.put(column::lookup, "email", "owner-b");
   second.put(column::users, "b", "user b");

@@ -8,8 +8,8 @@ using namespace crmsync;
 namespace keys = crmsync::storage::keys;
 
 TEST_CASE("big-endian integers sort numerically", "[storage][keys]") {
-  std::vector<uint64_t> values{0, 1, 255, 256, 65535, 1ull << 40,
-                               ~uint64_t{0} - 1, ~uint64_t{0}};
+  std::vector<uint64_t> values{
+      0, 1, 255, 256, 65535, 1ull << 40, ~uint64_t{0} - 1, ~uint64_t{0}};
   std::vector<std::string> encoded;
   for (auto v : values) {
     std::string s;
@@ -22,8 +22,8 @@ TEST_CASE("big-endian integers sort numerically", "[storage][keys]") {
 }
 
 TEST_CASE("signed times keep their order, negatives first", "[storage][keys]") {
-  std::vector<int64_t> values{INT64_MIN, -86'400'000, -1, 0, 1,
-                              1'795'000'000'000, INT64_MAX};
+  std::vector<int64_t> values{INT64_MIN, -86'400'000,       -1,       0,
+                              1,         1'795'000'000'000, INT64_MAX};
   std::vector<std::string> encoded;
   for (auto v : values) {
     std::string s;
@@ -70,8 +70,7 @@ TEST_CASE("event index keys round-trip and order by start then id",
   auto range_end = keys::prefix_end(range_begin);
   CHECK(range_begin <= a);
   CHECK(c < range_end);
-  CHECK(keys::event_index(t, user_id{11}, INT64_MIN, event_id{1})
-        >= range_end);
+  CHECK(keys::event_index(t, user_id{11}, INT64_MIN, event_id{1}) >= range_end);
 }
 
 TEST_CASE("prefix_end is the first key past a prefix", "[storage][keys]") {
