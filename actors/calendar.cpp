@@ -44,11 +44,12 @@ calendar_actor spawn_calendar(caf::actor_system& sys, tenant_id org,
 }
 
 caf::actor spawn_entity(caf::actor_system& sys, const entity_key& key,
-                        std::shared_ptr<const actor_env> env) {
+                        std::shared_ptr<const actor_env> env,
+                        caf::actor directory) {
   switch (key.kind) {
     case entity_kind::tenant:
       return caf::actor_cast<caf::actor>(
-          spawn_tenant(sys, key.tenant, std::move(env)));
+          spawn_tenant(sys, key.tenant, std::move(env), std::move(directory)));
     case entity_kind::mailbox:
       return caf::actor_cast<caf::actor>(
           spawn_mailbox(sys, key.tenant, key.user, std::move(env)));

@@ -48,7 +48,8 @@ kind_stats& stats_of(dir_ptr self, entity_kind k) {
 
 slot& activate(dir_ptr self, const entity_key& key) {
   auto& st = self->state;
-  auto handle = spawn_entity(self->system(), key, st.env);
+  auto handle = spawn_entity(self->system(), key, st.env,
+                             caf::actor_cast<caf::actor>(self));
   self->monitor(handle);
   auto& s = st.slots[key];
   s.handle = handle;
@@ -167,8 +168,14 @@ caf::behavior directory(dir_ptr self, std::shared_ptr<const actor_env> env,
   self->set_down_handler([=](caf::down_msg& dm) { on_down(self, dm); });
   self->set_exit_handler([=](caf::exit_msg& em) {
     // Take the entities down with the directory (node shutdown).
-    for (auto& [key, s] : self->state.slots)
+    for (auto& [key, s] : self->state.slots) {
+      // Held messages would never be answered (a dropped promise in CAF
+      // 0.17 is silent): fail them now so callers need not time out.
+      for (auto& p : s.buffer)
+        p.rp.deliver(caf::make_error(caf::sec::request_receiver_down));
+      s.buffer.clear();
       self->send_exit(s.handle, em.reason);
+    }
     self->quit(em.reason);
   });
   self->delayed_send(self, cfg.sweep_interval, sweep_atom_v);

@@ -15,8 +15,11 @@
 
 namespace crmsync::actors {
 
+/// `directory` is told when a tenant finds it has no organization, so that
+/// probes for ids that do not exist do not keep actors alive.
 tenant_actor spawn_tenant(caf::actor_system& sys, tenant_id id,
-                          std::shared_ptr<const actor_env> env);
+                          std::shared_ptr<const actor_env> env,
+                          caf::actor directory);
 
 mailbox_actor spawn_mailbox(caf::actor_system& sys, tenant_id org, user_id user,
                             std::shared_ptr<const actor_env> env);
@@ -27,6 +30,7 @@ calendar_actor spawn_calendar(caf::actor_system& sys, tenant_id org,
 
 /// Spawns the entity a key addresses, as a dynamically typed handle.
 caf::actor spawn_entity(caf::actor_system& sys, const entity_key& key,
-                        std::shared_ptr<const actor_env> env);
+                        std::shared_ptr<const actor_env> env,
+                        caf::actor directory);
 
 } // namespace crmsync::actors

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include <caf/actor_system.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -24,7 +25,9 @@ struct tenant_state {
   static inline const char* name = "tenant";
   tenant_id id;
   std::shared_ptr<const actor_env> env;
+  caf::actor directory;
   bool exists = false;
+  bool asked_to_go = false;
   org_record org;
   std::unordered_map<user_id, user_record> users;
 };
@@ -99,8 +102,22 @@ caf::error check_version(uint64_t expected, uint64_t actual) {
 
 /// The authenticated principal: nullptr for the service admin, else the
 /// user whose token was presented.
+/// A tenant without an organization only answers "no such thing"; it asks
+/// the directory to passivate it (once) so that probing random ids cannot
+/// pile up live actors. The directory's buffering still applies.
+void leave_if_empty(self_ptr self) {
+  auto& st = self->state;
+  if (st.exists || st.asked_to_go || !st.directory)
+    return;
+  st.asked_to_go = true;
+  // Anonymous: the directory's answer is of no use here.
+  caf::anon_send(st.directory, atom::passivate_atom_v,
+                 entity_key{entity_kind::tenant, st.id, user_id{}});
+}
+
 caf::expected<const user_record*> check_caller(self_ptr self,
                                                const caller& who) {
+  leave_if_empty(self);
   if (who.service_admin) {
     if (!self->state.exists)
       return not_found("organization");
@@ -219,8 +236,10 @@ void put_user(storage::write_batch& b, const user_record& u) {
     b.put(c.cf, c.key, c.value);
 }
 
-/// Maps a failed claim to the API's answer.
-caf::error claim_error(const caf::error& err, const user_record& u) {
+/// Maps a failed claim to the API's answer; `email_field` is how the
+/// request named the address ("email", or "admin.email" for a new org).
+caf::error claim_error(const caf::error& err, const user_record& u,
+                       const char* email_field) {
   if (err.category() == caf::atom("crm")
       && static_cast<crm_errc>(err.code()) == crm_errc::conflict) {
     const auto& ctx = err.context();
@@ -228,7 +247,7 @@ caf::error claim_error(const caf::error& err, const user_record& u) {
         && ctx.get_as<std::string>(1) == keys::email_lookup(u.email))
       return make_crm_error(crm_errc::conflict, "email_taken",
                             "a user with this e-mail address already exists",
-                            "email");
+                            email_field);
     return make_crm_error(crm_errc::conflict, "id_collision",
                           "generated id already in use; retry");
   }
@@ -300,9 +319,10 @@ void load(self_ptr self) {
 
 tenant_actor::behavior_type
 tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
-       std::shared_ptr<const actor_env> env) {
+       std::shared_ptr<const actor_env> env, caf::actor directory) {
   self->state.id = id;
   self->state.env = std::move(env);
+  self->state.directory = std::move(directory);
   load(self);
   using namespace crmsync::atom;
   return {
@@ -331,7 +351,7 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
         put_org(self, b, org);
         put_user(b, admin);
         if (auto err = st.env->db->write_claimed(b, user_claims(admin)))
-          return claim_error(err, admin);
+          return claim_error(err, admin, "admin.email");
         st.org = org;
         st.exists = true;
         st.users[admin.id] = admin;
@@ -381,7 +401,7 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
         put_user(b, u);
         put_org(self, b, org);
         if (auto err = st.env->db->write_claimed(b, user_claims(u)))
-          return claim_error(err, u);
+          return claim_error(err, u, "email");
         st.org = org;
         st.users[u.id] = u;
         return u;
@@ -658,6 +678,7 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
         return out;
       },
       [=](tenant_summary_request&) -> caf::result<org_record> {
+        leave_if_empty(self);
         if (!self->state.exists)
           return not_found("organization");
         return self->state.org;
@@ -670,8 +691,9 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
 }
 
 tenant_actor spawn_tenant(caf::actor_system& sys, tenant_id id,
-                          std::shared_ptr<const actor_env> env) {
-  return sys.spawn(tenant, id, std::move(env));
+                          std::shared_ptr<const actor_env> env,
+                          caf::actor directory) {
+  return sys.spawn(tenant, id, std::move(env), std::move(directory));
 }
 
 } // namespace crmsync::actors

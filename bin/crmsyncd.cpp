@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <caf/actor_system.hpp>
@@ -71,6 +72,13 @@ int run(node_config cfg) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+  // Every keep-alive connection holds a descriptor: use all we may.
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0
+      && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &files);
+  }
 
   ::mkdir(cfg.data_dir.c_str(), 0700);
   storage::db_options dbo;

@@ -1,5 +1,10 @@
 #include "common/work_pool.hpp"
 
+#include <exception>
+#include <string>
+
+#include "common/log.hpp"
+
 namespace crmsync {
 
 work_pool::work_pool(size_t n) {
@@ -25,6 +30,17 @@ void work_pool::post(std::function<void()> job) {
   cv_.notify_one();
 }
 
+bool work_pool::try_post(std::function<void()> job, size_t max_queued) {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (jobs_.size() >= max_queued)
+      return false;
+    jobs_.push_back(std::move(job));
+  }
+  cv_.notify_one();
+  return true;
+}
+
 void work_pool::run() {
   for (;;) {
     std::function<void()> job;
@@ -36,7 +52,11 @@ void work_pool::run() {
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }
-    job();
+    try {
+      job();
+    } catch (const std::exception& e) {
+      log::error(std::string{"work pool: job failed: "} + e.what());
+    }
   }
 }
 

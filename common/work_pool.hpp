@@ -2,7 +2,7 @@
 //
 // Event-based actors and I/O threads must never run a slow KDF; they post
 // it here. Jobs run in submission order on `n` threads; the destructor lets
-// queued jobs finish. Thread-safe.
+// queued jobs finish. A job that throws is logged and dropped. Thread-safe.
 #pragma once
 
 #include <condition_variable>
@@ -22,6 +22,9 @@ public:
   work_pool& operator=(const work_pool&) = delete;
 
   void post(std::function<void()> job);
+
+  /// Queues the job unless `max_queued` jobs already wait; false if full.
+  bool try_post(std::function<void()> job, size_t max_queued);
 
 private:
   void run();

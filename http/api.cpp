@@ -99,6 +99,14 @@ struct principal {
   tenant_id token_org;
 };
 
+std::string lower_ascii(std::string_view s) {
+  std::string out{s};
+  for (auto& c : out)
+    if (c >= 'A' && c <= 'Z')
+      c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
 bool json_content_type(std::string_view ct) {
   auto semi = ct.find(';');
   auto mime = ct.substr(0, semi);
@@ -193,8 +201,8 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
            "send 'Authorization: Bearer TOKEN' with an API token");
       return false;
     }
-    if (h.size() < 7
-        || (h.substr(0, 7) != "Bearer " && h.substr(0, 7) != "bearer ")) {
+    // The scheme name is case-insensitive (RFC 7235 section 2.1).
+    if (h.size() < 7 || lower_ascii(h.substr(0, 7)) != "bearer ") {
       fail(r, 401, "invalid_token",
            "the Authorization header must be 'Bearer TOKEN'");
       return false;
@@ -214,6 +222,40 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
     out.who.user = user_id{user};
     out.who.token_hash = crypto::sha256_hex(token);
     return true;
+  }
+
+  /// Answers a user token where only the service admin may act: 403 when
+  /// the token is genuine, 401 when it is not (checked by its tenant).
+  void refuse_user(const principal& p, responder_ptr r, std::string message) {
+    ask<user_record>(
+        tenant_key(p.token_org), crmsync::authenticate{p.who}, r,
+        [r, message](user_record&) { fail(r, 403, "forbidden", message); });
+  }
+
+  /// Calls next() when the principal may add users to `org` (service admin,
+  /// or a genuine user with Manage Users). Checked before any costly work
+  /// such as password hashing is done on the caller's behalf.
+  template <class Next>
+  void with_user_manager(const principal& p, tenant_id org, responder_ptr r,
+                         Next next) {
+    if (p.who.service_admin)
+      return next();
+    ask<user_record>(tenant_key(org), crmsync::authenticate{p.who}, r,
+                     [r, next](user_record& u) mutable {
+                       if (!u.manage_users && !u.super_admin)
+                         return fail(r, 403, "forbidden",
+                                     "adding users needs the Manage Users "
+                                     "permission");
+                       next();
+                     });
+  }
+
+  /// Queues password hashing; answers 503 when too much is already queued.
+  template <class Job>
+  void hash_then(responder_ptr r, Job job) {
+    constexpr size_t max_queued_hashes = 32;
+    if (!blocking.try_post(std::move(job), max_queued_hashes))
+      fail(r, 503, "busy", "too many password operations in progress; retry");
   }
 
   /// Resolves "/orgs/{org}" for this principal and calls next(org). A user
@@ -422,9 +464,9 @@ void api::impl::install_routes() {
                if (!self->authenticate(req, r, p))
                  return;
                if (!p.who.service_admin)
-                 return fail(r, 403, "forbidden",
-                             "creating organizations needs the service "
-                             "admin token");
+                 return self->refuse_user(p, r,
+                                          "creating organizations needs the "
+                                          "service admin token");
                if (!self->require_json(req, r))
                  return;
                json::org_body body;
@@ -443,7 +485,7 @@ void api::impl::install_routes() {
                };
                if (body.admin_password.empty())
                  return go();
-               self->blocking.post([cmd, pw = body.admin_password, go] {
+               self->hash_then(r, [cmd, pw = body.admin_password, go] {
                  cmd->admin.password_hash = crypto::hash_password(pw);
                  go();
                });
@@ -505,11 +547,13 @@ void api::impl::install_routes() {
                  auto go = [s = self->shared_from_this(), cmd, org, r] {
                    s->create_user_attempt(cmd, org, r, 3);
                  };
-                 if (body.password.empty())
-                   return go();
-                 self->blocking.post([cmd, pw = body.password, go] {
-                   cmd->user.password_hash = crypto::hash_password(pw);
-                   go();
+                 self->with_user_manager(p, org, r, [self, cmd, body, r, go] {
+                   if (body.password.empty())
+                     return go();
+                   self->hash_then(r, [cmd, pw = body.password, go] {
+                     cmd->user.password_hash = crypto::hash_password(pw);
+                     go();
+                   });
                  });
                });
              });
@@ -681,8 +725,10 @@ void api::impl::install_routes() {
           char* end = nullptr;
           errno = 0;
           auto n = std::strtoull(v->c_str(), &end, 10);
-          if (v->empty() || *end != '\0' || errno != 0 || n == 0
-              || (*v)[0] == '-')
+          // Digits only: strtoull alone would take " -1" and wrap it.
+          if (v->empty() || v->size() > 20
+              || v->find_first_not_of("0123456789") != std::string::npos
+              || *end != '\0' || errno != 0 || n == 0)
             return fail(r, 400, "invalid_field",
                         "'version' must be a positive integer", "version");
           cmd.expected_version = n;
@@ -839,7 +885,7 @@ bool api::impl::admin_auth(const request& req, const responder_ptr& r) {
   if (!authenticate(req, r, p))
     return false;
   if (!p.who.service_admin) {
-    fail(r, 403, "forbidden", "the admin API needs the service admin token");
+    refuse_user(p, r, "the admin API needs the service admin token");
     return false;
   }
   return true;

@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -66,6 +67,8 @@ struct server::impl {
   std::atomic<uint64_t> in_flight{0};
   std::atomic<uint64_t> connections{0};
   std::atomic<bool> accepting{false};
+  /// Set at shutdown: answers carry "Connection: close".
+  std::atomic<bool> draining{false};
   std::mutex idle_mtx;
   std::condition_variable idle_cv;
 
@@ -117,6 +120,8 @@ public:
       res->set(bhttp::field::content_type, r.content_type);
     for (auto& [k, v] : r.headers)
       res->set(k, v);
+    if (srv_->draining)
+      keep_alive_ = false;
     res->keep_alive(keep_alive_);
     res->body() = std::move(r.body);
     res->prepare_payload();
@@ -270,7 +275,15 @@ void server::impl::do_accept() {
         if (ec) {
           if (ec == asio::error::operation_aborted || !accepting)
             return;
+          // Out of descriptors or similar: back off instead of spinning.
           log::warn("http: accept failed: " + ec.message());
+          auto timer = std::make_shared<asio::steady_timer>(
+              acceptor.get_executor(), std::chrono::milliseconds(100));
+          timer->async_wait([this, timer](error_code) {
+            if (accepting)
+              do_accept();
+          });
+          return;
         } else if (connections.load() >= cfg.max_connections) {
           error_code ignored;
           socket.close(ignored);
@@ -337,18 +350,23 @@ uint16_t server::port() const {
 void server::stop_accepting() {
   if (!impl_->accepting.exchange(false))
     return;
-  std::mutex m;
-  std::condition_variable cv;
-  bool done = false;
-  asio::post(impl_->acceptor.get_executor(), [&] {
+  impl_->draining = true;
+  // Shared, not on this stack: the close may run after the wait gave up.
+  struct closed_flag {
+    std::mutex m;
+    std::condition_variable cv;
+    bool done = false;
+  };
+  auto flag = std::make_shared<closed_flag>();
+  asio::post(impl_->acceptor.get_executor(), [p = impl_.get(), flag] {
     error_code ignored;
-    impl_->acceptor.close(ignored);
-    std::lock_guard<std::mutex> guard{m};
-    done = true;
-    cv.notify_all();
+    p->acceptor.close(ignored);
+    std::lock_guard<std::mutex> guard{flag->m};
+    flag->done = true;
+    flag->cv.notify_all();
   });
-  std::unique_lock<std::mutex> lock{m};
-  cv.wait_for(lock, std::chrono::seconds(5), [&] { return done; });
+  std::unique_lock<std::mutex> lock{flag->m};
+  flag->cv.wait_for(lock, std::chrono::seconds(5), [&] { return flag->done; });
 }
 
 bool server::wait_idle(std::chrono::milliseconds max) {

@@ -295,6 +295,21 @@ caf::error parse_object(std::string_view body, object& out) {
     return bad("", "request body is not valid JSON", "malformed_json");
   if (doc.get_object().get(out))
     return bad("", "request body must be a JSON object", "malformed_json");
+  // A repeated member would make "the value" ambiguous (and could add up
+  // lists past their limits): refuse it.
+  std::vector<std::string_view> seen;
+  for (auto kv : out) {
+    // No request object has more than a handful of members; the cap keeps
+    // this check linear in practice.
+    if (seen.size() == 64)
+      return bad("", "request body has too many fields", "invalid_field");
+    for (auto k : seen)
+      if (k == kv.key)
+        return bad(std::string{kv.key},
+                   "field '" + std::string{kv.key} + "' appears twice",
+                   "duplicate_field");
+    seen.push_back(kv.key);
+  }
   return caf::none;
 }
 
@@ -528,7 +543,7 @@ caf::error get_id_list(element v, const std::string& field, size_t max_ids,
   size_t i = 0;
   for (element item : arr) {
     std::string f = field + "[" + std::to_string(i++) + "]";
-    if (i > max_ids)
+    if (out.size() >= max_ids)
       return bad(field, "at most " + std::to_string(max_ids) + " ids");
     std::string_view s;
     if (item.get_string().get(s))
@@ -744,7 +759,7 @@ caf::error decode_import(std::string_view body, user_id& owner,
       size_t i = 0;
       for (element item : arr) {
         std::string prefix = "events[" + std::to_string(i++) + "].";
-        if (i > max_events)
+        if (out.size() >= max_events)
           return bad("events", "at most " + std::to_string(max_events)
                                    + " events per import");
         object eo;

@@ -6,7 +6,7 @@ packages=(
   build-essential cmake ccache pkg-config
   libcaf-dev libboost-dev libsimdjson-dev librocksdb-dev catch2
   libssl-dev libsodium-dev libcli11-dev
-  curl
+  curl clang-format
 )
 
 missing=()

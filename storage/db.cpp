@@ -91,10 +91,16 @@ caf::expected<std::unique_ptr<db>> db::open(const db_options& opts) {
   dbo.create_if_missing = true;
   dbo.create_missing_column_families = true;
   dbo.IncreaseParallelism(2);
+  // Bound the WAL and the memtables: a rarely written family must not keep
+  // gigabytes of log alive (and make crash recovery replay all of it).
+  dbo.max_total_wal_size = 256u << 20;
+  dbo.db_write_buffer_size = 512u << 20;
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(opts.block_cache_bytes);
   rocksdb::ColumnFamilyOptions cfo;
-  cfo.OptimizeLevelStyleCompaction();
+  cfo.write_buffer_size = 32u << 20;
+  cfo.max_write_buffer_number = 3;
+  cfo.level_compaction_dynamic_level_bytes = true;
   cfo.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   std::vector<rocksdb::ColumnFamilyDescriptor> descs;
   descs.emplace_back(rocksdb::kDefaultColumnFamilyName, cfo);

@@ -263,4 +263,9 @@ TEST_CASE_METHOD(fixture, "an unknown organization answers not found",
                   CHECK(to_api_error(err).status == 404);
                 });
   CHECK(got_error);
+  // Probing an id that does not exist leaves no live actor behind.
+  auto ks = tenant_stats();
+  CHECK(ks.activations == 1);
+  CHECK(ks.live == 0);
+  CHECK(ks.passivations == 1);
 }

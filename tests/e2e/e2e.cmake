@@ -19,4 +19,5 @@ target_link_libraries(e2e_tests
   PRIVATE Catch2::Catch2WithMain crmsync_http_client simdjson::simdjson
           Threads::Threads)
 add_dependencies(e2e_tests crmsyncd)
-catch_discover_tests(e2e_tests PROPERTIES TIMEOUT 120)
+# The prefix lets `ctest -R e2e` select exactly these tests.
+catch_discover_tests(e2e_tests TEST_PREFIX "e2e: " PROPERTIES TIMEOUT 120)

@@ -3,10 +3,10 @@
 
 #include <algorithm>
 #include <atomic>
-#include <thread>
 #include <map>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "tests/support/api_client.hpp"
 
@@ -57,16 +57,17 @@ TEST_CASE("events: create, read, update with versions, delete, rights",
   test_node node;
   auto& api = node.api();
   auto org = create_org(api, "Acme", "admin@acme.example");
-  auto sam = create_user(api, org.admin_token, org.id, "sam@acme.example", "Sam");
-  auto sue = create_user(api, org.admin_token, org.id, "sue@acme.example", "Sue");
+  auto sam
+      = create_user(api, org.admin_token, org.id, "sam@acme.example", "Sam");
+  auto sue
+      = create_user(api, org.admin_token, org.id, "sue@acme.example", "Sue");
 
   auto created = api.post(
-    sam.token, user_events_path(org.id, sam.id),
-    R"({"title":"Kick-off","start":"2026-11-26T14:00:00Z","end":"2026-11-26T15:30:00Z",)"
-    R"("location":"Room 1","description":"Agenda:\n1. \"intro\"",)"
-    R"("participants":["Pat@Example.COM",{"email":"Lee@example.com","name":"Lee"}]})");
-  INFO(created.describe());
-  REQUIRE(created.status == 201);
+      sam.token, user_events_path(org.id, sam.id),
+      R"({"title":"Kick-off","start":"2026-11-26T14:00:00Z","end":"2026-11-26T15:30:00Z",)"
+      R"("location":"Room 1","description":"Agenda:\n1. \"intro\"",)"
+      R"("participants":["Pat@Example.COM",{"email":"Lee@example.com","name":"Lee"}]})");
+  E2E_REQUIRE_STATUS(created, 201);
   const auto ev = created.str("/id");
   CHECK(ev.size() == 16);
   CHECK(created.str("/origin") == "individual");
@@ -97,9 +98,9 @@ TEST_CASE("events: create, read, update with versions, delete, rights",
   CHECK(offset.str("/end") == "2026-11-26T15:00:00.250Z");
 
   // PATCH: version 2, still individual, other fields kept.
-  auto p1 = api.patch(sam.token, event_path(org.id, ev), R"({"title":"Kick-off moved"})");
-  INFO(p1.describe());
-  REQUIRE(p1.status == 200);
+  auto p1 = api.patch(sam.token, event_path(org.id, ev),
+                      R"({"title":"Kick-off moved"})");
+  E2E_REQUIRE_STATUS(p1, 200);
   CHECK(p1.i64("/version") == 2);
   CHECK(p1.str("/origin") == "individual");
   CHECK(p1.str("/title") == "Kick-off moved");
@@ -118,13 +119,15 @@ TEST_CASE("events: create, read, update with versions, delete, rights",
   CHECK(after_stale.json() == p1.json());
   // A version from the future is stale as well.
   CHECK(api.patch(sam.token, event_path(org.id, ev),
-                  R"({"title":"Future","version":7})").status == 409);
+                  R"({"title":"Future","version":7})")
+            .status
+        == 409);
 
   // Right version: 200, version 3.
-  auto p2 = api.patch(sam.token, event_path(org.id, ev),
-                      R"({"start":"2026-11-26T15:00:00Z","end":"2026-11-26T16:00:00Z","version":2})");
-  INFO(p2.describe());
-  REQUIRE(p2.status == 200);
+  auto p2 = api.patch(
+      sam.token, event_path(org.id, ev),
+      R"({"start":"2026-11-26T15:00:00Z","end":"2026-11-26T16:00:00Z","version":2})");
+  E2E_REQUIRE_STATUS(p2, 200);
   CHECK(p2.i64("/version") == 3);
   CHECK(p2.str("/start") == "2026-11-26T15:00:00Z");
   CHECK(p2.str("/title") == "Kick-off moved");
@@ -136,17 +139,20 @@ TEST_CASE("events: create, read, update with versions, delete, rights",
   CHECK(api.get(sam.token, event_path(org.id, ev)).json() == p2.json());
 
   // Rights: a standard user cannot touch another user's events.
-  auto sue_patch = api.patch(sue.token, event_path(org.id, ev), R"({"title":"Sue was here"})");
+  auto sue_patch = api.patch(sue.token, event_path(org.id, ev),
+                             R"({"title":"Sue was here"})");
   CHECK(sue_patch.status == 403);
   CHECK(sue_patch.error_code() == "forbidden");
   auto sue_del = api.del(sue.token, event_path(org.id, ev));
   CHECK(sue_del.status == 403);
-  auto sue_create = api.post(sue.token, user_events_path(org.id, sam.id),
-                             event_body("For Sam", "2026-11-27T09:00:00Z", "2026-11-27T10:00:00Z"));
+  auto sue_create = api.post(
+      sue.token, user_events_path(org.id, sam.id),
+      event_body("For Sam", "2026-11-27T09:00:00Z", "2026-11-27T10:00:00Z"));
   CHECK(sue_create.status == 403);
   CHECK(sue_create.error_code() == "forbidden");
   CHECK(api.get(sam.token, event_path(org.id, ev)).json() == p2.json());
-  CHECK(walk_pages(api, sam.token, user_events_path(org.id, sam.id), 100).size() == 2);
+  CHECK(walk_pages(api, sam.token, user_events_path(org.id, sam.id), 100).size()
+        == 2);
 
   // ... an administrator can.
   auto admin_patch = api.patch(org.admin_token, event_path(org.id, ev),
@@ -155,17 +161,20 @@ TEST_CASE("events: create, read, update with versions, delete, rights",
   CHECK(admin_patch.i64("/version") == 4);
   CHECK(admin_patch.str("/origin") == "individual");
   CHECK(admin_patch.str("/owner") == sam.id);
-  auto admin_create = api.post(org.admin_token, user_events_path(org.id, sam.id),
-                               event_body("By admin", "2026-11-28T09:00:00Z",
-                                          "2026-11-28T10:00:00Z"));
+  auto admin_create = api.post(
+      org.admin_token, user_events_path(org.id, sam.id),
+      event_body("By admin", "2026-11-28T09:00:00Z", "2026-11-28T10:00:00Z"));
   REQUIRE(admin_create.status == 201);
   CHECK(admin_create.str("/owner") == sam.id);
-  auto admin_del = api.del(org.admin_token, event_path(org.id, admin_create.str("/id")));
+  auto admin_del
+      = api.del(org.admin_token, event_path(org.id, admin_create.str("/id")));
   CHECK(admin_del.status == 204);
-  CHECK(api.get(sam.token, event_path(org.id, admin_create.str("/id"))).status == 404);
+  CHECK(api.get(sam.token, event_path(org.id, admin_create.str("/id"))).status
+        == 404);
   // Events for a user that does not exist.
-  auto ghost = api.post(org.admin_token, user_events_path(org.id, "00000000000000ab"),
-                        event_body("Ghost", "2026-11-28T09:00:00Z", "2026-11-28T10:00:00Z"));
+  auto ghost = api.post(
+      org.admin_token, user_events_path(org.id, "00000000000000ab"),
+      event_body("Ghost", "2026-11-28T09:00:00Z", "2026-11-28T10:00:00Z"));
   CHECK(ghost.status == 404);
 
   // DELETE with a stale ?version= → 409, still there.
@@ -181,21 +190,28 @@ TEST_CASE("events: create, read, update with versions, delete, rights",
   CHECK(gone.status == 404);
   CHECK(gone.error_code() == "not_found");
   CHECK(api.del(sam.token, event_path(org.id, ev)).status == 404);
-  CHECK(api.patch(sam.token, event_path(org.id, ev), R"({"title":"zombie"})").status == 404);
+  CHECK(api.patch(sam.token, event_path(org.id, ev), R"({"title":"zombie"})")
+            .status
+        == 404);
   // DELETE without a version.
-  CHECK(api.del(sam.token, event_path(org.id, offset.str("/id"))).status == 204);
-  CHECK(walk_pages(api, sam.token, user_events_path(org.id, sam.id), 100).empty());
+  CHECK(api.del(sam.token, event_path(org.id, offset.str("/id"))).status
+        == 204);
+  CHECK(walk_pages(api, sam.token, user_events_path(org.id, sam.id), 100)
+            .empty());
   CHECK(api.get(org.admin_token, org_path(org.id)).i64("/events") == 0);
   CHECK(node.stop() == 0);
 }
 
-TEST_CASE("events: listing by owner with from/to and cursor paging; all-day",
-          "[e2e][events][listing]") {
+TEST_CASE(
+    "events: listing by owner with from/to and cursor paging, all-day events",
+    "[e2e][events][listing]") {
   test_node node;
   auto& api = node.api();
   auto org = create_org(api, "Acme", "admin@acme.example");
-  auto sam = create_user(api, org.admin_token, org.id, "sam@acme.example", "Sam");
-  auto sue = create_user(api, org.admin_token, org.id, "sue@acme.example", "Sue");
+  auto sam
+      = create_user(api, org.admin_token, org.id, "sam@acme.example", "Sam");
+  auto sue
+      = create_user(api, org.admin_token, org.id, "sue@acme.example", "Sue");
 
   // 250 events in shuffled order; starts 30 minutes apart except that
   // every tenth start is shared by two events (ties ordered by id).
@@ -210,19 +226,21 @@ TEST_CASE("events: listing by owner with from/to and cursor paging; all-day",
   std::map<std::string, int> minute_of; // id -> minute
   for (int i : order) {
     auto r = create_event(api, sam.token, org.id, sam.id,
-                          event_body("ev-" + std::to_string(i), march_time(minutes[i]),
+                          event_body("ev-" + std::to_string(i),
+                                     march_time(minutes[i]),
                                      march_time(minutes[i] + 45)));
     minute_of[r.str("/id")] = minutes[i];
   }
   REQUIRE(minute_of.size() == 250);
   // One event for Sue: never in Sam's listing.
-  auto sue_ev = create_event(api, sue.token, org.id, sue.id,
-                             event_body("sue", march_time(100), march_time(110)));
+  auto sue_ev
+      = create_event(api, sue.token, org.id, sue.id,
+                     event_body("sue", march_time(100), march_time(110)));
 
   // Full walk with an odd page size.
   int pages = 0;
-  auto all = parse_items(walk_pages(api, sam.token, user_events_path(org.id, sam.id),
-                                    37, 100, &pages));
+  auto all = parse_items(walk_pages(
+      api, sam.token, user_events_path(org.id, sam.id), 37, 100, &pages));
   CHECK(pages == 7);
   REQUIRE(all.size() == 250);
   std::set<std::string> seen;
@@ -240,8 +258,8 @@ TEST_CASE("events: listing by owner with from/to and cursor paging; all-day",
   }
   CHECK(seen.count(sue_ev.str("/id")) == 0);
   // A page size that splits pairs of equal starts gives the same sequence.
-  auto small_pages = parse_items(walk_pages(api, sam.token, user_events_path(org.id, sam.id),
-                                            11, 100, &pages));
+  auto small_pages = parse_items(walk_pages(
+      api, sam.token, user_events_path(org.id, sam.id), 11, 100, &pages));
   CHECK(pages == 23);
   REQUIRE(small_pages.size() == all.size());
   for (size_t i = 0; i < all.size(); ++i)
@@ -252,7 +270,8 @@ TEST_CASE("events: listing by owner with from/to and cursor paging; all-day",
   REQUIRE(first.status == 200);
   CHECK(first.size("/items") == 100);
   CHECK_FALSE(first.is_null("/next_cursor"));
-  auto max_page = api.get(sam.token, user_events_path(org.id, sam.id) + "?limit=1000");
+  auto max_page
+      = api.get(sam.token, user_events_path(org.id, sam.id) + "?limit=1000");
   REQUIRE(max_page.status == 200);
   CHECK(max_page.size("/items") == 250);
   CHECK(max_page.is_null("/next_cursor"));
@@ -263,11 +282,11 @@ TEST_CASE("events: listing by owner with from/to and cursor paging; all-day",
   for (auto& [id, m] : minute_of)
     if (m >= from_m && m < to_m)
       in_window.insert(id);
-  auto window = parse_items(walk_pages(
-    api, sam.token,
-    user_events_path(org.id, sam.id) + "?from=" + march_time(from_m) + "&to="
-      + march_time(to_m),
-    16));
+  auto window = parse_items(walk_pages(api, sam.token,
+                                       user_events_path(org.id, sam.id)
+                                           + "?from=" + march_time(from_m)
+                                           + "&to=" + march_time(to_m),
+                                       16));
   std::set<std::string> window_ids;
   for (auto& e : window) {
     CHECK(window_ids.insert(e.id).second);
@@ -277,8 +296,9 @@ TEST_CASE("events: listing by owner with from/to and cursor paging; all-day",
   CHECK(window_ids == in_window);
   CHECK(window_ids.size() == 40);
   // Dates are accepted as bounds too.
-  auto day2 = api.get(sam.token, user_events_path(org.id, sam.id)
-                                   + "?from=2026-03-02&to=2026-03-03&limit=1000");
+  auto day2
+      = api.get(sam.token, user_events_path(org.id, sam.id)
+                               + "?from=2026-03-02&to=2026-03-03&limit=1000");
   REQUIRE(day2.status == 200);
   size_t expected_day2 = 0;
   for (auto& [id, m] : minute_of)
@@ -286,8 +306,9 @@ TEST_CASE("events: listing by owner with from/to and cursor paging; all-day",
       ++expected_day2;
   CHECK(day2.size("/items") == expected_day2);
   // An empty window.
-  auto empty = api.get(sam.token, user_events_path(org.id, sam.id)
-                                    + "?from=2027-01-01T00:00:00Z&to=2027-02-01T00:00:00Z");
+  auto empty = api.get(
+      sam.token, user_events_path(org.id, sam.id)
+                     + "?from=2027-01-01T00:00:00Z&to=2027-02-01T00:00:00Z");
   REQUIRE(empty.status == 200);
   CHECK(empty.size("/items") == 0);
   CHECK(empty.is_null("/next_cursor"));
@@ -295,36 +316,42 @@ TEST_CASE("events: listing by owner with from/to and cursor paging; all-day",
   // Each page's items continue exactly after the previous page.
   auto p1 = api.get(sam.token, user_events_path(org.id, sam.id) + "?limit=5");
   REQUIRE(p1.status == 200);
-  auto p2 = api.get(sam.token, user_events_path(org.id, sam.id) + "?limit=5&cursor="
-                                 + p1.str("/next_cursor"));
+  auto p2
+      = api.get(sam.token, user_events_path(org.id, sam.id)
+                               + "?limit=5&cursor=" + p1.str("/next_cursor"));
   REQUIRE(p2.status == 200);
   CHECK(p2.str("/items/0/id") == all[5].id);
   CHECK(p2.str("/items/4/id") == all[9].id);
 
   // All-day events: dates in and out, exclusive end.
-  auto holiday = api.post(sam.token, user_events_path(org.id, sam.id),
-                          R"({"title":"Holiday","start":"2026-05-10","end":"2026-05-13","all_day":true})");
-  INFO(holiday.describe());
-  REQUIRE(holiday.status == 201);
+  auto holiday = api.post(
+      sam.token, user_events_path(org.id, sam.id),
+      R"({"title":"Holiday","start":"2026-05-10","end":"2026-05-13","all_day":true})");
+  E2E_REQUIRE_STATUS(holiday, 201);
   CHECK(holiday.boolean("/all_day"));
   CHECK(holiday.str("/start") == "2026-05-10");
   CHECK(holiday.str("/end") == "2026-05-13");
-  CHECK(api.get(sam.token, event_path(org.id, holiday.str("/id"))).json() == holiday.json());
-  auto one_day = api.post(sam.token, user_events_path(org.id, sam.id),
-                          R"({"title":"Day","start":"2026-05-20","end":"2026-05-21","all_day":true})");
+  CHECK(api.get(sam.token, event_path(org.id, holiday.str("/id"))).json()
+        == holiday.json());
+  auto one_day = api.post(
+      sam.token, user_events_path(org.id, sam.id),
+      R"({"title":"Day","start":"2026-05-20","end":"2026-05-21","all_day":true})");
   REQUIRE(one_day.status == 201);
   // end == start is not a valid all-day event (end is exclusive).
-  auto zero = api.post(sam.token, user_events_path(org.id, sam.id),
-                       R"({"title":"Zero","start":"2026-05-20","end":"2026-05-20","all_day":true})");
+  auto zero = api.post(
+      sam.token, user_events_path(org.id, sam.id),
+      R"({"title":"Zero","start":"2026-05-20","end":"2026-05-20","all_day":true})");
   CHECK(zero.status == 400);
   CHECK(zero.error_field() == "end");
   // A time where a date is required, and a date where a time is.
-  auto timed_all_day = api.post(sam.token, user_events_path(org.id, sam.id),
-                                R"({"title":"X","start":"2026-05-20T00:00:00Z","end":"2026-05-21","all_day":true})");
+  auto timed_all_day = api.post(
+      sam.token, user_events_path(org.id, sam.id),
+      R"({"title":"X","start":"2026-05-20T00:00:00Z","end":"2026-05-21","all_day":true})");
   CHECK(timed_all_day.status == 400);
   CHECK(timed_all_day.error_field() == "start");
-  auto date_timed = api.post(sam.token, user_events_path(org.id, sam.id),
-                             R"({"title":"X","start":"2026-05-20","end":"2026-05-21"})");
+  auto date_timed
+      = api.post(sam.token, user_events_path(org.id, sam.id),
+                 R"({"title":"X","start":"2026-05-20","end":"2026-05-21"})");
   CHECK(date_timed.status == 400);
   CHECK(date_timed.error_field() == "start");
 
@@ -343,50 +370,60 @@ TEST_CASE("events: listing by owner with from/to and cursor paging; all-day",
   CHECK(may("?from=2026-05-11&to=2026-05-21") == V{"Day"});
   // to is exclusive.
   CHECK(may("?from=2026-05-01T00:00:00Z&to=2026-05-10T00:00:00Z") == V{});
-  CHECK(may("?from=2026-05-09T23:59:59Z&to=2026-05-10T00:00:01Z") == V{"Holiday"});
+  CHECK(may("?from=2026-05-09T23:59:59Z&to=2026-05-10T00:00:01Z")
+        == V{"Holiday"});
 
   // Turning an all-day event into a timed one via PATCH.
-  auto to_timed = api.patch(sam.token, event_path(org.id, one_day.str("/id")),
-                            R"({"all_day":false,"start":"2026-05-20T09:00:00Z","end":"2026-05-20T10:00:00Z"})");
+  auto to_timed = api.patch(
+      sam.token, event_path(org.id, one_day.str("/id")),
+      R"({"all_day":false,"start":"2026-05-20T09:00:00Z","end":"2026-05-20T10:00:00Z"})");
   REQUIRE(to_timed.status == 200);
   CHECK_FALSE(to_timed.boolean("/all_day"));
   CHECK(to_timed.str("/start") == "2026-05-20T09:00:00Z");
   CHECK(to_timed.i64("/version") == 2);
   // Moving an event moves it in the listing, too.
   CHECK(may("?from=2026-05-20T09:00:00Z&to=2026-05-20T09:00:01Z") == V{"Day"});
-  auto moved = api.patch(sam.token, event_path(org.id, one_day.str("/id")),
-                         R"({"start":"2026-06-20T09:00:00Z","end":"2026-06-20T10:00:00Z"})");
+  auto moved = api.patch(
+      sam.token, event_path(org.id, one_day.str("/id")),
+      R"({"start":"2026-06-20T09:00:00Z","end":"2026-06-20T10:00:00Z"})");
   REQUIRE(moved.status == 200);
   CHECK(may("?from=2026-05-01&to=2026-06-01") == V{"Holiday"});
   CHECK(may("?from=2026-06-20&to=2026-06-21") == V{"Day"});
-  CHECK(api.get(sam.token, user_events_path(org.id, sam.id) + "?limit=1000").size("/items") == 252);
+  CHECK(api.get(sam.token, user_events_path(org.id, sam.id) + "?limit=1000")
+            .size("/items")
+        == 252);
 
   // Far past, around the epoch (negative times) and far future: ordered,
   // bounded and formatted exactly.
-  auto tim = create_user(api, org.admin_token, org.id, "tim@acme.example", "Tim");
+  auto tim
+      = create_user(api, org.admin_token, org.id, "tim@acme.example", "Tim");
   const std::vector<std::pair<std::string, std::string>> times{
-    // as sent, as stored (sorted by time)
-    {"0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z"},
-    {"1969-07-20T20:17:00Z", "1969-07-20T20:17:00Z"},
-    {"1969-12-31T23:59:59.999Z", "1969-12-31T23:59:59.999Z"},
-    {"1970-01-01T00:00:00Z", "1970-01-01T00:00:00Z"},
-    {"1970-01-01T00:00:00.001Z", "1970-01-01T00:00:00.001Z"},
-    {"2026-01-01T00:00:00.5Z", "2026-01-01T00:00:00.500Z"},
-    {"2026-01-01T00:30:00-14:00", "2026-01-01T14:30:00Z"},
-    {"9999-12-31T23:59:59Z", "9999-12-31T23:59:59Z"},
+      // as sent, as stored (sorted by time)
+      {"0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z"},
+      {"1969-07-20T20:17:00Z", "1969-07-20T20:17:00Z"},
+      {"1969-12-31T23:59:59.999Z", "1969-12-31T23:59:59.999Z"},
+      {"1970-01-01T00:00:00Z", "1970-01-01T00:00:00Z"},
+      {"1970-01-01T00:00:00.001Z", "1970-01-01T00:00:00.001Z"},
+      {"2026-01-01T00:00:00.5Z", "2026-01-01T00:00:00.500Z"},
+      {"2026-01-01T00:30:00-14:00", "2026-01-01T14:30:00Z"},
+      {"9999-12-31T23:59:59Z", "9999-12-31T23:59:59Z"},
   };
   for (size_t i = times.size(); i-- > 0;) {
-    auto r = create_event(api, tim.token, org.id, tim.id,
-                          event_body("t" + std::to_string(i), times[i].first, times[i].first));
+    auto r = create_event(
+        api, tim.token, org.id, tim.id,
+        event_body("t" + std::to_string(i), times[i].first, times[i].first));
     CHECK(r.str("/start") == times[i].second);
     CHECK(r.str("/end") == times[i].second);
   }
   auto tim_all = api.get(tim.token, user_events_path(org.id, tim.id));
   REQUIRE(tim_all.size("/items") == times.size());
   for (size_t i = 0; i < times.size(); ++i)
-    CHECK(tim_all.str("/items/" + std::to_string(i) + "/start") == times[i].second);
-  auto around_epoch = api.get(tim.token, user_events_path(org.id, tim.id)
-                                           + "?from=1969-12-31T23:59:59.999Z&to=1970-01-01T00:00:00.001Z");
+    CHECK(tim_all.str("/items/" + std::to_string(i) + "/start")
+          == times[i].second);
+  auto around_epoch = api.get(
+      tim.token,
+      user_events_path(org.id, tim.id)
+          + "?from=1969-12-31T23:59:59.999Z&to=1970-01-01T00:00:00.001Z");
   REQUIRE(around_epoch.size("/items") == 2);
   CHECK(around_epoch.str("/items/0/title") == "t2");
   CHECK(around_epoch.str("/items/1/title") == "t3");
@@ -397,8 +434,9 @@ TEST_CASE("events: concurrent updates with the same version, one winner",
           "[e2e][events][concurrency]") {
   test_node node;
   auto org = create_org(node.api(), "Acme", "admin@acme.example");
-  auto ev = create_event(node.api(), org.admin_token, org.id, org.admin_id,
-                         event_body("Contended", "2026-04-01T09:00:00Z", "2026-04-01T10:00:00Z"));
+  auto ev = create_event(
+      node.api(), org.admin_token, org.id, org.admin_id,
+      event_body("Contended", "2026-04-01T09:00:00Z", "2026-04-01T10:00:00Z"));
   const auto path = event_path(org.id, ev.str("/id"));
   constexpr int n = 8;
   const uint16_t port = node.port();
@@ -416,7 +454,8 @@ TEST_CASE("events: concurrent updates with the same version, one winner",
       while (!go)
         std::this_thread::yield();
       c.try_request("PATCH", path, org.admin_token,
-                    "{\"title\":\"writer " + std::to_string(i) + "\",\"version\":1}",
+                    "{\"title\":\"writer " + std::to_string(i)
+                        + "\",\"version\":1}",
                     results[i], errors[i]);
     });
   }
@@ -449,21 +488,24 @@ TEST_CASE("events: import and mass update", "[e2e][events][import]") {
   test_node node;
   auto& api = node.api();
   auto org = create_org(api, "Acme", "admin@acme.example");
-  auto sam = create_user(api, org.admin_token, org.id, "sam@acme.example", "Sam");
-  auto sue = create_user(api, org.admin_token, org.id, "sue@acme.example", "Sue");
+  auto sam
+      = create_user(api, org.admin_token, org.id, "sam@acme.example", "Sam");
+  auto sue
+      = create_user(api, org.admin_token, org.id, "sue@acme.example", "Sue");
 
   std::string import_body = "{\"owner\":" + json_str(sam.id) + ",\"events\":[";
   for (int i = 0; i < 5; ++i) {
     if (i)
       import_body += ",";
-    import_body += event_body("imp-" + std::to_string(i), march_time(60 * (5 - i)),
-                              march_time(60 * (5 - i) + 30),
-                              ",\"location\":\"L" + std::to_string(i) + "\"");
+    import_body
+        += event_body("imp-" + std::to_string(i), march_time(60 * (5 - i)),
+                      march_time(60 * (5 - i) + 30),
+                      ",\"location\":\"L" + std::to_string(i) + "\"");
   }
   import_body += "]}";
-  auto imported = api.post(org.admin_token, org_path(org.id) + "/events/import", import_body);
-  INFO(imported.describe());
-  REQUIRE(imported.status == 201);
+  auto imported = api.post(org.admin_token, org_path(org.id) + "/events/import",
+                           import_body);
+  E2E_REQUIRE_STATUS(imported, 201);
   REQUIRE(imported.size("/ids") == 5);
   std::vector<std::string> ids;
   for (size_t i = 0; i < 5; ++i)
@@ -486,45 +528,48 @@ TEST_CASE("events: import and mass update", "[e2e][events][import]") {
   CHECK(api.get(sam.token, org_path(org.id)).i64("/events") == 5);
 
   // An owner may import for themself; another standard user may not.
-  auto self_import = api.post(sam.token, org_path(org.id) + "/events/import",
-                              "{\"owner\":" + json_str(sam.id) + ",\"events\":["
-                                + event_body("self", march_time(2000), march_time(2001)) + "]}");
+  auto self_import = api.post(
+      sam.token, org_path(org.id) + "/events/import",
+      "{\"owner\":" + json_str(sam.id) + ",\"events\":["
+          + event_body("self", march_time(2000), march_time(2001)) + "]}");
   CHECK(self_import.status == 201);
-  auto foreign_import = api.post(sue.token, org_path(org.id) + "/events/import",
-                                 "{\"owner\":" + json_str(sam.id) + ",\"events\":["
-                                   + event_body("nope", march_time(2000), march_time(2001)) + "]}");
+  auto foreign_import = api.post(
+      sue.token, org_path(org.id) + "/events/import",
+      "{\"owner\":" + json_str(sam.id) + ",\"events\":["
+          + event_body("nope", march_time(2000), march_time(2001)) + "]}");
   CHECK(foreign_import.status == 403);
   // A bad event anywhere rejects the whole import, naming it.
   auto bad_import = api.post(
-    org.admin_token, org_path(org.id) + "/events/import",
-    "{\"owner\":" + json_str(sam.id) + ",\"events\":["
-      + event_body("ok", march_time(1), march_time(2)) + ","
-      + event_body("bad", "2026-03-01T25:00:00Z", march_time(2)) + "]}");
+      org.admin_token, org_path(org.id) + "/events/import",
+      "{\"owner\":" + json_str(sam.id) + ",\"events\":["
+          + event_body("ok", march_time(1), march_time(2)) + ","
+          + event_body("bad", "2026-03-01T25:00:00Z", march_time(2)) + "]}");
   CHECK(bad_import.status == 400);
   CHECK(bad_import.error_field() == "events[1].start");
-  auto end_before = api.post(
-    org.admin_token, org_path(org.id) + "/events/import",
-    "{\"owner\":" + json_str(sam.id) + ",\"events\":["
-      + event_body("ok", march_time(1), march_time(2)) + ","
-      + event_body("ok2", march_time(1), march_time(2)) + ","
-      + event_body("bad", march_time(5), march_time(2)) + "]}");
+  auto end_before
+      = api.post(org.admin_token, org_path(org.id) + "/events/import",
+                 "{\"owner\":" + json_str(sam.id) + ",\"events\":["
+                     + event_body("ok", march_time(1), march_time(2)) + ","
+                     + event_body("ok2", march_time(1), march_time(2)) + ","
+                     + event_body("bad", march_time(5), march_time(2)) + "]}");
   CHECK(end_before.status == 400);
   CHECK(end_before.error_field() == "events[2].end");
-  auto unknown_owner = api.post(
-    org.admin_token, org_path(org.id) + "/events/import",
-    "{\"owner\":\"00000000000000cd\",\"events\":["
-      + event_body("ok", march_time(1), march_time(2)) + "]}");
+  auto unknown_owner
+      = api.post(org.admin_token, org_path(org.id) + "/events/import",
+                 "{\"owner\":\"00000000000000cd\",\"events\":["
+                     + event_body("ok", march_time(1), march_time(2)) + "]}");
   CHECK(unknown_owner.status == 404);
   CHECK(unknown_owner.error_field() == "owner");
-  CHECK(api.get(sam.token, user_events_path(org.id, sam.id)).size("/items") == 6);
+  CHECK(api.get(sam.token, user_events_path(org.id, sam.id)).size("/items")
+        == 6);
   CHECK(api.get(sam.token, org_path(org.id)).i64("/events") == 6);
 
   // Mass update of three imported events.
-  auto mass = api.post(org.admin_token, org_path(org.id) + "/events/mass-update",
-                       "{\"ids\":[" + json_str(ids[0]) + "," + json_str(ids[1]) + ","
-                         + json_str(ids[2]) + "],\"set\":{\"location\":\"Room 7\"}}");
-  INFO(mass.describe());
-  REQUIRE(mass.status == 200);
+  auto mass = api.post(
+      org.admin_token, org_path(org.id) + "/events/mass-update",
+      "{\"ids\":[" + json_str(ids[0]) + "," + json_str(ids[1]) + ","
+          + json_str(ids[2]) + "],\"set\":{\"location\":\"Room 7\"}}");
+  E2E_REQUIRE_STATUS(mass, 200);
   CHECK(mass.i64("/updated") == 3);
   for (size_t i = 0; i < 3; ++i) {
     auto e = api.get(sam.token, event_path(org.id, ids[i]));
@@ -541,17 +586,20 @@ TEST_CASE("events: import and mass update", "[e2e][events][import]") {
   CHECK(e3.str("/location") == "L3");
 
   // A PATCH makes a mass-updated and an imported event individual.
-  auto p0 = api.patch(sam.token, event_path(org.id, ids[0]), R"({"title":"mine now"})");
+  auto p0 = api.patch(sam.token, event_path(org.id, ids[0]),
+                      R"({"title":"mine now"})");
   REQUIRE(p0.status == 200);
   CHECK(p0.str("/origin") == "individual");
   CHECK(p0.i64("/version") == 3);
-  auto p3 = api.patch(sam.token, event_path(org.id, ids[3]), R"({"description":"edited"})");
+  auto p3 = api.patch(sam.token, event_path(org.id, ids[3]),
+                      R"({"description":"edited"})");
   REQUIRE(p3.status == 200);
   CHECK(p3.str("/origin") == "individual");
   CHECK(p3.i64("/version") == 2);
   // ... and a later mass update takes it back to mass_update.
-  auto again = api.post(org.admin_token, org_path(org.id) + "/events/mass-update",
-                        "{\"ids\":[" + json_str(ids[0]) + "],\"set\":{\"title\":\"again\"}}");
+  auto again = api.post(
+      org.admin_token, org_path(org.id) + "/events/mass-update",
+      "{\"ids\":[" + json_str(ids[0]) + "],\"set\":{\"title\":\"again\"}}");
   REQUIRE(again.status == 200);
   CHECK(again.str("/items/0/origin") == "mass_update");
   CHECK(again.i64("/items/0/version") == 4);
@@ -560,40 +608,47 @@ TEST_CASE("events: import and mass update", "[e2e][events][import]") {
   std::vector<std::string> before;
   for (auto& id : ids)
     before.push_back(api.get(sam.token, event_path(org.id, id)).json());
-  auto unknown = api.post(org.admin_token, org_path(org.id) + "/events/mass-update",
-                          "{\"ids\":[" + json_str(ids[1]) + ",\"00000000000000ef\","
-                            + json_str(ids[2]) + "],\"set\":{\"location\":\"Nowhere\"}}");
+  auto unknown = api.post(
+      org.admin_token, org_path(org.id) + "/events/mass-update",
+      "{\"ids\":[" + json_str(ids[1]) + ",\"00000000000000ef\","
+          + json_str(ids[2]) + "],\"set\":{\"location\":\"Nowhere\"}}");
   CHECK(unknown.status == 404);
   CHECK(unknown.error_code() == "not_found");
   CHECK(unknown.error_field() == "ids[1]");
   // Unknown at the end: the earlier ones must not have been written either.
-  auto unknown_last = api.post(org.admin_token, org_path(org.id) + "/events/mass-update",
-                               "{\"ids\":[" + json_str(ids[1]) + "," + json_str(ids[2])
-                                 + ",\"00000000000000ef\"],\"set\":{\"location\":\"Nowhere\"}}");
+  auto unknown_last = api.post(
+      org.admin_token, org_path(org.id) + "/events/mass-update",
+      "{\"ids\":[" + json_str(ids[1]) + "," + json_str(ids[2])
+          + ",\"00000000000000ef\"],\"set\":{\"location\":\"Nowhere\"}}");
   CHECK(unknown_last.status == 404);
   CHECK(unknown_last.error_field() == "ids[2]");
   // Listed twice.
-  auto twice = api.post(org.admin_token, org_path(org.id) + "/events/mass-update",
-                        "{\"ids\":[" + json_str(ids[1]) + "," + json_str(ids[1])
-                          + "],\"set\":{\"location\":\"Twice\"}}");
+  auto twice
+      = api.post(org.admin_token, org_path(org.id) + "/events/mass-update",
+                 "{\"ids\":[" + json_str(ids[1]) + "," + json_str(ids[1])
+                     + "],\"set\":{\"location\":\"Twice\"}}");
   CHECK(twice.status == 400);
   CHECK(twice.error_field() == "ids[1]");
   // A standard user over someone else's events.
   auto foreign = api.post(sue.token, org_path(org.id) + "/events/mass-update",
-                          "{\"ids\":[" + json_str(ids[1]) + "],\"set\":{\"location\":\"Sue\"}}");
+                          "{\"ids\":[" + json_str(ids[1])
+                              + "],\"set\":{\"location\":\"Sue\"}}");
   CHECK(foreign.status == 403);
   // A change that makes one of them invalid rejects all.
-  auto invalid = api.post(org.admin_token, org_path(org.id) + "/events/mass-update",
-                          "{\"ids\":[" + json_str(ids[1]) + "," + json_str(ids[2])
-                            + "],\"set\":{\"end\":\"2026-03-01T03:00:00Z\"}}");
+  auto invalid
+      = api.post(org.admin_token, org_path(org.id) + "/events/mass-update",
+                 "{\"ids\":[" + json_str(ids[1]) + "," + json_str(ids[2])
+                     + "],\"set\":{\"end\":\"2026-03-01T03:00:00Z\"}}");
   CHECK(invalid.status == 400);
   CHECK(invalid.error_field() == "set.end");
   for (size_t i = 0; i < ids.size(); ++i)
     CHECK(api.get(sam.token, event_path(org.id, ids[i])).json() == before[i]);
   // The owner may mass-update their own events.
-  auto own = api.post(sam.token, org_path(org.id) + "/events/mass-update",
-                      "{\"ids\":[" + json_str(ids[4]) + "],\"set\":{\"all_day\":true,"
-                        "\"start\":\"2026-03-01\",\"end\":\"2026-03-02\"}}");
+  auto own
+      = api.post(sam.token, org_path(org.id) + "/events/mass-update",
+                 "{\"ids\":[" + json_str(ids[4])
+                     + "],\"set\":{\"all_day\":true,"
+                       "\"start\":\"2026-03-01\",\"end\":\"2026-03-02\"}}");
   REQUIRE(own.status == 200);
   CHECK(own.str("/items/0/start") == "2026-03-01");
   CHECK(own.boolean("/items/0/all_day"));

@@ -35,7 +35,8 @@ public:
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
       ::close(fd_);
-      throw std::runtime_error(std::string{"connect failed: "} + std::strerror(errno));
+      throw std::runtime_error(std::string{"connect failed: "}
+                               + std::strerror(errno));
     }
   }
   ~raw_conn() {
@@ -54,7 +55,8 @@ public:
   /// deadline. A send failure (the peer stopped reading) ends the sending
   /// but not the reading. Returns what was received.
   std::string exchange(std::string_view data, std::chrono::milliseconds timeout,
-                       bool stop_at_response = true, bool* send_failed = nullptr) {
+                       bool stop_at_response = true,
+                       bool* send_failed = nullptr) {
     const auto deadline = steady::now() + timeout;
     size_t sent = 0;
     bool sending = !data.empty();
@@ -63,7 +65,8 @@ public:
       if (stop_at_response && response_complete(got))
         return got;
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    deadline - steady::now()).count();
+                      deadline - steady::now())
+                      .count();
       if (left <= 0)
         return got;
       pollfd p{fd_, static_cast<short>(POLLIN | (sending ? POLLOUT : 0)), 0};
@@ -84,7 +87,8 @@ public:
       }
       if (sending && (p.revents & POLLOUT)) {
         auto chunk = std::min<size_t>(data.size() - sent, 65536);
-        auto w = ::send(fd_, data.data() + sent, chunk, MSG_NOSIGNAL | MSG_DONTWAIT);
+        auto w = ::send(fd_, data.data() + sent, chunk,
+                        MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w > 0) {
           sent += static_cast<size_t>(w);
           if (sent == data.size())
@@ -104,7 +108,8 @@ public:
     const auto deadline = steady::now() + timeout;
     for (;;) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    deadline - steady::now()).count();
+                      deadline - steady::now())
+                      .count();
       if (left <= 0)
         return false;
       pollfd p{fd_, POLLIN, 0};
@@ -155,10 +160,11 @@ TEST_CASE("robustness: garbage, truncated and oversized requests, hostile JSON",
   test_node node;
   auto& api = node.api();
   auto org = create_org(api, "Acme", "admin@acme.example");
-  auto sam = create_user(api, org.admin_token, org.id, "sam@acme.example", "Sam");
-  auto ev = create_event(api, sam.token, org.id, sam.id,
-                         event_body("Keep me", "2026-07-01T09:00:00Z",
-                                    "2026-07-01T10:00:00Z"));
+  auto sam
+      = create_user(api, org.admin_token, org.id, "sam@acme.example", "Sam");
+  auto ev = create_event(
+      api, sam.token, org.id, sam.id,
+      event_body("Keep me", "2026-07-01T09:00:00Z", "2026-07-01T10:00:00Z"));
   const auto ev_path = event_path(org.id, ev.str("/id"));
   auto intact = [&] {
     api_client c{node.port()};
@@ -192,36 +198,41 @@ TEST_CASE("robustness: garbage, truncated and oversized requests, hostile JSON",
     }
     {
       raw_conn c{node.port()};
-      auto r = c.exchange("GET /healthz HTTP/1.1\r\nHost: x\r\nthis is not a header\r\n\r\n",
-                          io_timeout);
+      auto r = c.exchange(
+          "GET /healthz HTTP/1.1\r\nHost: x\r\nthis is not a header\r\n\r\n",
+          io_timeout);
       CHECK(status_of(r) == 400);
     }
     {
       raw_conn c{node.port()};
-      auto r = c.exchange(std::string("GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: ")
-                            + std::string(1, '\0') + "\x01\r\n\r\n",
-                          io_timeout);
+      auto r
+          = c.exchange(std::string("GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: ")
+                           + std::string(1, '\0') + "\x01\r\n\r\n",
+                       io_timeout);
       CHECK(status_of(r) == 400);
     }
     {
       raw_conn c{node.port()};
-      auto r = c.exchange("GET /api/v1/orgs/%zz HTTP/1.1\r\nHost: x\r\n\r\n", io_timeout);
+      auto r = c.exchange("GET /api/v1/orgs/%zz HTTP/1.1\r\nHost: x\r\n\r\n",
+                          io_timeout);
       CHECK(status_of(r) == 400);
     }
     {
       // Headers over the 16 KiB limit.
       raw_conn c{node.port()};
-      auto r = c.exchange("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'h')
-                            + "\r\n\r\n",
+      auto r = c.exchange("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: "
+                              + std::string(20000, 'h') + "\r\n\r\n",
                           io_timeout);
       CHECK(status_of(r) == 431);
     }
     {
       // Content-Length that is not a number.
       raw_conn c{node.port()};
-      auto r = c.exchange("POST " + events_target + " HTTP/1.1\r\nHost: x\r\n" + auth
-                            + "Content-Type: application/json\r\nContent-Length: lots\r\n\r\n{}",
-                          io_timeout);
+      auto r = c.exchange(
+          "POST " + events_target + " HTTP/1.1\r\nHost: x\r\n" + auth
+              + "Content-Type: application/json\r\nContent-Length: "
+                "lots\r\n\r\n{}",
+          io_timeout);
       CHECK(status_of(r) == 400);
     }
     // Connections opened and dropped at once.
@@ -234,10 +245,11 @@ TEST_CASE("robustness: garbage, truncated and oversized requests, hostile JSON",
     {
       // Body shorter than Content-Length, then the client stops sending.
       raw_conn c{node.port()};
-      auto r = c.exchange("POST " + events_target + " HTTP/1.1\r\nHost: x\r\n" + auth
-                            + "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
-                              "{\"title\":\"tr",
-                          std::chrono::milliseconds(200), true);
+      auto r = c.exchange(
+          "POST " + events_target + " HTTP/1.1\r\nHost: x\r\n" + auth
+              + "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+                "{\"title\":\"tr",
+          std::chrono::milliseconds(200), true);
       CHECK(r.empty()); // the node waits for the rest
       c.shutdown_write();
       r = c.exchange("", io_timeout);
@@ -255,9 +267,11 @@ TEST_CASE("robustness: garbage, truncated and oversized requests, hostile JSON",
     std::vector<std::unique_ptr<raw_conn>> hanging;
     for (int i = 0; i < 20; ++i) {
       hanging.push_back(std::make_unique<raw_conn>(node.port()));
-      hanging.back()->exchange(i % 2 ? "GET /heal" : "POST " + events_target
-                                                      + " HTTP/1.1\r\nContent-Length: 50\r\n\r\n{",
-                               std::chrono::milliseconds(1));
+      hanging.back()->exchange(
+          i % 2 ? "GET /heal"
+                : "POST " + events_target
+                      + " HTTP/1.1\r\nContent-Length: 50\r\n\r\n{",
+          std::chrono::milliseconds(1));
     }
     intact();
     auto more = api.post(sam.token, events_target,
@@ -279,15 +293,17 @@ TEST_CASE("robustness: garbage, truncated and oversized requests, hostile JSON",
   SECTION("pipelined requests are answered in order") {
     std::string two_events;
     for (int i = 0; i < 2; ++i) {
-      auto body = event_body("pipe " + std::to_string(i), "2026-07-0" + std::to_string(i + 3)
-                                                              + "T09:00:00Z",
-                             "2026-07-0" + std::to_string(i + 3) + "T10:00:00Z");
+      auto body
+          = event_body("pipe " + std::to_string(i),
+                       "2026-07-0" + std::to_string(i + 3) + "T09:00:00Z",
+                       "2026-07-0" + std::to_string(i + 3) + "T10:00:00Z");
       two_events += "POST " + events_target + " HTTP/1.1\r\nHost: x\r\n" + auth
                     + "Content-Type: application/json\r\nContent-Length: "
                     + std::to_string(body.size()) + "\r\n\r\n" + body;
     }
-    const std::string requests = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + two_events
-                                 + "GET " + ev_path + " HTTP/1.1\r\nHost: x\r\n" + auth
+    const std::string requests = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                                 + two_events + "GET " + ev_path
+                                 + " HTTP/1.1\r\nHost: x\r\n" + auth
                                  + "Connection: close\r\n\r\n";
     raw_conn c{node.port()};
     auto all = c.exchange(requests, io_timeout, false); // until the node closes
@@ -299,7 +315,9 @@ TEST_CASE("robustness: garbage, truncated and oversized requests, hostile JSON",
       for (auto& ch : lower)
         ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
       auto cl = lower.find("content-length:");
-      size_t len = cl == std::string::npos ? 0 : std::strtoull(lower.c_str() + cl + 15, nullptr, 10);
+      size_t len = cl == std::string::npos
+                       ? 0
+                       : std::strtoull(lower.c_str() + cl + 15, nullptr, 10);
       responses.push_back(all.substr(0, head_end + len));
       all.erase(0, head_end + len);
     }
@@ -308,25 +326,30 @@ TEST_CASE("robustness: garbage, truncated and oversized requests, hostile JSON",
     CHECK(status_of(responses[0]) == 200);
     CHECK(body_of(responses[0]) == "{\"status\":\"ok\"}");
     CHECK(status_of(responses[1]) == 201);
-    CHECK(body_of(responses[1]).find("\"title\":\"pipe 0\"") != std::string::npos);
+    CHECK(body_of(responses[1]).find("\"title\":\"pipe 0\"")
+          != std::string::npos);
     CHECK(status_of(responses[2]) == 201);
-    CHECK(body_of(responses[2]).find("\"title\":\"pipe 1\"") != std::string::npos);
+    CHECK(body_of(responses[2]).find("\"title\":\"pipe 1\"")
+          != std::string::npos);
     CHECK(status_of(responses[3]) == 200);
-    CHECK(body_of(responses[3]).find("\"title\":\"Keep me\"") != std::string::npos);
+    CHECK(body_of(responses[3]).find("\"title\":\"Keep me\"")
+          != std::string::npos);
     auto list = api.get(sam.token, events_target);
     CHECK(list.size("/items") == 3);
     intact();
   }
 
   SECTION("a 5 MiB body") {
-    std::string body = event_body("huge", "2026-07-01T09:00:00Z", "2026-07-01T10:00:00Z",
-                                  ",\"description\":" + json_str(std::string(5 << 20, 'x')));
+    std::string body
+        = event_body("huge", "2026-07-01T09:00:00Z", "2026-07-01T10:00:00Z",
+                     ",\"description\":" + json_str(std::string(5 << 20, 'x')));
     raw_conn c{node.port()};
     bool send_failed = false;
-    auto r = c.exchange("POST " + events_target + " HTTP/1.1\r\nHost: x\r\n" + auth
-                          + "Content-Type: application/json\r\nContent-Length: "
-                          + std::to_string(body.size()) + "\r\n\r\n" + body,
-                        io_timeout, true, &send_failed);
+    auto r
+        = c.exchange("POST " + events_target + " HTTP/1.1\r\nHost: x\r\n" + auth
+                         + "Content-Type: application/json\r\nContent-Length: "
+                         + std::to_string(body.size()) + "\r\n\r\n" + body,
+                     io_timeout, true, &send_failed);
     INFO(r.substr(0, 300));
     CHECK(status_of(r) == 413);
     CHECK(body_of(r).find("\"payload_too_large\"") != std::string::npos);
@@ -338,8 +361,10 @@ TEST_CASE("robustness: garbage, truncated and oversized requests, hostile JSON",
       CHECK(res.status == 413);
     // Chunked, too.
     raw_conn c2{node.port()};
-    std::string chunked = "POST " + events_target + " HTTP/1.1\r\nHost: x\r\n" + auth
-                          + "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    std::string chunked
+        = "POST " + events_target + " HTTP/1.1\r\nHost: x\r\n" + auth
+          + "Content-Type: application/json\r\nTransfer-Encoding: "
+            "chunked\r\n\r\n";
     for (size_t off = 0; off < body.size(); off += 65536) {
       auto n = std::min<size_t>(65536, body.size() - off);
       char hex[32];
@@ -358,9 +383,12 @@ TEST_CASE("robustness: garbage, truncated and oversized requests, hostile JSON",
   }
 
   SECTION("a small chunked request is served") {
-    std::string body = event_body("chunked", "2026-07-03T09:00:00Z", "2026-07-03T10:00:00Z");
-    std::string req = "POST " + events_target + " HTTP/1.1\r\nHost: x\r\n" + auth
-                      + "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    std::string body
+        = event_body("chunked", "2026-07-03T09:00:00Z", "2026-07-03T10:00:00Z");
+    std::string req = "POST " + events_target + " HTTP/1.1\r\nHost: x\r\n"
+                      + auth
+                      + "Content-Type: application/json\r\nTransfer-Encoding: "
+                        "chunked\r\n\r\n";
     char hex[32];
     std::snprintf(hex, sizeof(hex), "%zx\r\n", size_t{10});
     req += hex + body.substr(0, 10) + "\r\n";
@@ -380,9 +408,10 @@ TEST_CASE("robustness: garbage, truncated and oversized requests, hostile JSON",
     std::string closed_deep = std::string(5000, '[') + std::string(5000, ']');
     auto deep2 = api.post(sam.token, events_target, closed_deep);
     CHECK(deep2.status == 400);
-    std::string in_field = "{\"title\":\"x\",\"start\":\"2026-07-01T09:00:00Z\","
-                           "\"end\":\"2026-07-01T10:00:00Z\",\"participants\":"
-                           + std::string(100000, '[');
+    std::string in_field
+        = "{\"title\":\"x\",\"start\":\"2026-07-01T09:00:00Z\","
+          "\"end\":\"2026-07-01T10:00:00Z\",\"participants\":"
+          + std::string(100000, '[');
     auto deep3 = api.post(sam.token, events_target, in_field);
     CHECK(deep3.status == 400);
     CHECK(deep3.error_code() == "malformed_json");
@@ -398,12 +427,14 @@ TEST_CASE("robustness: garbage, truncated and oversized requests, hostile JSON",
   }
 
   SECTION("invalid UTF-8 in a title") {
-    for (std::string bad : {std::string("\xff\xfe"), std::string("ab\xc0\xaf"),
-                            std::string("\xed\xa0\x80"), std::string("\xe2\x82"),
-                            std::string("\xf4\x90\x80\x80"), std::string("x\x80y")}) {
+    for (std::string bad :
+         {std::string("\xff\xfe"), std::string("ab\xc0\xaf"),
+          std::string("\xed\xa0\x80"), std::string("\xe2\x82"),
+          std::string("\xf4\x90\x80\x80"), std::string("x\x80y")}) {
       INFO("bytes of length " << bad.size());
-      auto body = "{\"title\":\"" + bad + "\",\"start\":\"2026-07-01T09:00:00Z\","
-                  "\"end\":\"2026-07-01T10:00:00Z\"}";
+      auto body = "{\"title\":\"" + bad
+                  + "\",\"start\":\"2026-07-01T09:00:00Z\","
+                    "\"end\":\"2026-07-01T10:00:00Z\"}";
       auto r = api.post(sam.token, events_target, body);
       CHECK(r.status == 400);
       CHECK(r.error_code() == "malformed_json");
@@ -413,14 +444,19 @@ TEST_CASE("robustness: garbage, truncated and oversized requests, hostile JSON",
     }
     // Raw control characters inside a string are not JSON either.
     auto ctl = api.post(sam.token, events_target,
-                        std::string("{\"title\":\"a\x01") + "b\",\"start\":\"2026-07-01T09:00:00Z\","
-                        "\"end\":\"2026-07-01T10:00:00Z\"}");
+                        std::string("{\"title\":\"a\x01")
+                            + "b\",\"start\":\"2026-07-01T09:00:00Z\","
+                              "\"end\":\"2026-07-01T10:00:00Z\"}");
     CHECK(ctl.status == 400);
     // Valid multi-byte text and escapes round-trip exactly.
-    const std::string fancy = "Caf\xc3\xa9 \xe2\x98\x95 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x8e\x89 \"q\" \\ \t";
+    const std::string fancy
+        = "Caf\xc3\xa9 \xe2\x98\x95 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x8e\x89 "
+          "\"q\" \\ \t";
     auto good = api.post(sam.token, events_target,
-                         "{\"title\":" + json_str(fancy) + ",\"start\":\"2026-07-05T09:00:00Z\","
-                         "\"end\":\"2026-07-05T10:00:00Z\",\"location\":\"\\u00e9\\ud83d\\ude00\"}");
+                         "{\"title\":" + json_str(fancy)
+                             + ",\"start\":\"2026-07-05T09:00:00Z\","
+                               "\"end\":\"2026-07-05T10:00:00Z\",\"location\":"
+                               "\"\\u00e9\\ud83d\\ude00\"}");
     REQUIRE(good.status == 201);
     CHECK(good.str("/title") == fancy);
     CHECK(good.str("/location") == "\xc3\xa9\xf0\x9f\x98\x80");
@@ -439,11 +475,13 @@ TEST_CASE("robustness: lone surrogate escapes are not stored as broken text",
   auto& api = node.api();
   auto org = create_org(api, "Acme", "admin@acme.example");
   const auto path = user_events_path(org.id, org.admin_id);
-  for (const char* esc : {"\\ud800", "\\udc00", "a\\ud800b", "\\ud800\\u0041"}) {
+  for (const char* esc :
+       {"\\ud800", "\\udc00", "a\\ud800b", "\\ud800\\u0041"}) {
     INFO(esc);
     auto r = api.post(org.admin_token, path,
                       std::string("{\"title\":\"") + esc
-                        + "\",\"start\":\"2026-07-01T09:00:00Z\",\"end\":\"2026-07-01T10:00:00Z\"}");
+                          + "\",\"start\":\"2026-07-01T09:00:00Z\",\"end\":"
+                            "\"2026-07-01T10:00:00Z\"}");
     // Either refused as malformed JSON, or stored and read back unchanged.
     if (r.status == 201) {
       auto back = api.get(org.admin_token, event_path(org.id, r.str("/id")));

@@ -211,3 +211,21 @@ TEST_CASE("organizations and users validate e-mail and enums",
                           "a@.b.c", "a@b.c.", "<a@b.c>"})
     CHECK_FALSE(json::normalize_email(bad, out));
 }
+
+TEST_CASE("a repeated member is refused", "[protocol][json]") {
+  std::vector<event_id> ids;
+  event_patch p;
+  auto e = err_of(json::decode_mass_update(
+      R"({"ids":["00000000000000aa"],"ids":["00000000000000bb"],"set":{"title":"x"}})",
+      ids, p, 1));
+  CHECK(e.code == "duplicate_field");
+  CHECK(e.field == "ids");
+  event_record ev;
+  CHECK(
+      err_of(
+          json::decode_event_create(
+              R"({"title":"a","title":"b","start":"2026-12-01T10:00:00Z","end":"2026-12-01T11:00:00Z"})",
+              ev))
+          .code
+      == "duplicate_field");
+}

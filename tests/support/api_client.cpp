@@ -16,16 +16,16 @@ std::string shorten(const std::string& s, size_t max = 600) {
 [[noreturn]] void json_fail(const api_response& r, std::string_view pointer,
                             std::string_view what) {
   throw std::runtime_error("JSON '" + std::string{pointer} + "': "
-                           + std::string{what} + " in answer "
-                           + r.describe());
+                           + std::string{what} + " in answer " + r.describe());
 }
 
 } // namespace
 
-// -- api_response ------------------------------------------------------------------------
+// -- api_response
+// ------------------------------------------------------------------------
 
 api_response::api_response(int s, std::string b, http::header_list h)
-  : status(s), body(std::move(b)), headers(std::move(h)) {
+    : status(s), body(std::move(b)), headers(std::move(h)) {
   if (body.empty())
     return;
   parser_ = std::make_shared<simdjson::dom::parser>();
@@ -165,11 +165,11 @@ std::string json_str(std::string_view s) {
   return out;
 }
 
-// -- api_client ---------------------------------------------------------------------------
+// -- api_client
+// ---------------------------------------------------------------------------
 
 api_client::api_client(uint16_t port, std::chrono::milliseconds timeout)
-  : port_(port), client_("127.0.0.1", port, timeout) {
-}
+    : port_(port), client_("127.0.0.1", port, timeout) {}
 
 bool api_client::try_request(std::string_view method, std::string_view target,
                              std::string_view token, std::string_view body,
@@ -187,11 +187,10 @@ bool api_client::try_request(std::string_view method, std::string_view target,
 }
 
 api_response api_client::request(std::string_view method,
-                                  std::string_view target,
-                                  std::string_view token,
-                                  std::string_view body,
-                                  std::string_view content_type,
-                                  const http::header_list& extra) {
+                                 std::string_view target,
+                                 std::string_view token, std::string_view body,
+                                 std::string_view content_type,
+                                 const http::header_list& extra) {
   http::header_list headers;
   if (!token.empty())
     headers.emplace_back("Authorization", "Bearer " + std::string{token});
@@ -216,8 +215,7 @@ api_response api_client::post(std::string_view token, std::string_view target,
   return request("POST", target, token, body);
 }
 
-api_response api_client::patch(std::string_view token,
-                               std::string_view target,
+api_response api_client::patch(std::string_view token, std::string_view target,
                                std::string_view body) {
   return request("PATCH", target, token, body);
 }
@@ -231,7 +229,8 @@ api_response api_client::del(std::string_view token, std::string_view target) {
   return request("DELETE", target, token);
 }
 
-// -- fixtures ----------------------------------------------------------------------------
+// -- fixtures
+// ----------------------------------------------------------------------------
 
 std::string org_path(std::string_view org) {
   return "/api/v1/orgs/" + std::string{org};
@@ -281,8 +280,7 @@ user_info create_user(api_client& api, std::string_view token,
                       bool manage_users, std::string_view password) {
   std::string body = "{\"email\":" + json_str(email) + ",\"name\":"
                      + json_str(name) + ",\"profile\":" + json_str(profile)
-                     + ",\"manage_users\":"
-                     + (manage_users ? "true" : "false");
+                     + ",\"manage_users\":" + (manage_users ? "true" : "false");
   if (!password.empty())
     body += ",\"password\":" + json_str(password);
   body += "}";
@@ -352,10 +350,11 @@ std::vector<std::string> walk_pages(api_client& api, std::string_view token,
   return out;
 }
 
-// -- test_node ---------------------------------------------------------------------------
+// -- test_node
+// ---------------------------------------------------------------------------
 
 test_node::test_node(std::vector<std::string> extra_args)
-  : data_dir_(dir_.sub("data")), extra_args_(std::move(extra_args)) {
+    : data_dir_(dir_.sub("data")), extra_args_(std::move(extra_args)) {
   start();
 }
 

@@ -20,6 +20,13 @@
 #include "http/client.hpp"
 #include "tests/support/node_process.hpp"
 
+/// In a Catch2 test: REQUIRE a status, showing the answer only if it fails.
+#define E2E_REQUIRE_STATUS(response, expected)                                 \
+  do {                                                                         \
+    INFO((response).describe());                                               \
+    REQUIRE((response).status == (expected));                                  \
+  } while (false)
+
 namespace crmsync::e2e {
 
 /// The service admin token every test node is started with.
@@ -78,8 +85,8 @@ std::string json_str(std::string_view s);
 /// Blocking HTTP calls to one node.
 class api_client {
 public:
-  explicit api_client(uint16_t port,
-                      std::chrono::milliseconds timeout = std::chrono::seconds(15));
+  explicit api_client(uint16_t port, std::chrono::milliseconds timeout
+                                     = std::chrono::seconds(15));
 
   /// Sends one request; throws std::runtime_error on transport failure.
   /// An empty token sends no Authorization header. An empty content_type
@@ -112,7 +119,8 @@ private:
   http::client client_;
 };
 
-// -- fixtures --------------------------------------------------------------------------
+// -- fixtures
+// --------------------------------------------------------------------------
 
 struct org_info {
   std::string id;
@@ -138,10 +146,13 @@ org_info create_org(api_client& api, std::string_view name,
 /// POST /api/v1/orgs/{org}/users; throws unless 201.
 user_info create_user(api_client& api, std::string_view token,
                       std::string_view org, std::string_view email,
-                      std::string_view name, std::string_view profile = "standard",
-                      bool manage_users = false, std::string_view password = {});
+                      std::string_view name,
+                      std::string_view profile = "standard",
+                      bool manage_users = false,
+                      std::string_view password = {});
 
-/// {"title":…,"start":…,"end":…} plus `extra` fields (e.g. ",\"all_day\":true").
+/// {"title":…,"start":…,"end":…} plus `extra` fields (e.g.
+/// ",\"all_day\":true").
 std::string event_body(std::string_view title, std::string_view start,
                        std::string_view end, std::string_view extra = {});
 

@@ -3,7 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,7 +38,8 @@ std::string crmsyncd_path() {
   return CRMSYNCD_PATH;
 }
 
-// -- temp_dir ------------------------------------------------------------------------
+// -- temp_dir
+// ------------------------------------------------------------------------
 
 temp_dir::temp_dir(std::string_view tag) {
   std::string tmpl = "/tmp/";
@@ -63,7 +64,8 @@ std::string temp_dir::sub(std::string_view name) const {
   return out;
 }
 
-// -- node_process --------------------------------------------------------------------
+// -- node_process
+// --------------------------------------------------------------------
 
 node_process::~node_process() {
   if (pid_ > 0)
@@ -111,34 +113,43 @@ void node_process::start(const node_options& opts) {
   if (::pipe2(fds, O_CLOEXEC) != 0)
     throw std::runtime_error(errno_text("pipe2"));
 
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log_file_.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0600);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null",
-                                   O_RDONLY, 0);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  // Start the child with default signal handling and an empty mask, whatever
-  // the test runner did to its own.
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-
-  pid_t child = -1;
-  int rc = ::posix_spawn(&child, argv[0], &actions, &attr, argv.data(),
-                         envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  ::close(fds[1]);
-  if (rc != 0) {
+  // Everything the child needs is prepared before fork(): between fork and
+  // exec only async-signal-safe calls are made (the parent has threads).
+  const int log_fd = ::open(log_file_.c_str(),
+                            O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (log_fd < 0) {
     ::close(fds[0]);
-    throw std::runtime_error("posix_spawn " + args[0] + ": "
-                             + std::strerror(rc));
+    ::close(fds[1]);
+    throw std::runtime_error(errno_text(("open " + log_file_).c_str()));
+  }
+  const pid_t parent = ::getpid();
+  sigset_t none;
+  sigemptyset(&none);
+
+  pid_t child = ::fork();
+  if (child == 0) {
+    // The node must not outlive the test process, even when the test
+    // runner is killed: SIGKILL it when the parent goes away.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent)
+      ::_exit(127);
+    for (int sig = 1; sig < NSIG; ++sig)
+      ::signal(sig, SIG_DFL);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null_fd < 0 || ::dup2(null_fd, STDIN_FILENO) < 0
+        || ::dup2(fds[1], STDOUT_FILENO) < 0
+        || ::dup2(log_fd, STDERR_FILENO) < 0)
+      ::_exit(127);
+    ::execve(argv[0], argv.data(), envp.data());
+    ::_exit(127);
+  }
+  const int fork_errno = errno;
+  ::close(fds[1]);
+  ::close(log_fd);
+  if (child < 0) {
+    ::close(fds[0]);
+    throw std::runtime_error(std::string{"fork: "} + std::strerror(fork_errno));
   }
   pid_ = child;
   stdout_fd_ = fds[0];
@@ -150,8 +161,8 @@ void node_process::start(const node_options& opts) {
   std::string failure;
   while (!have_line) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  deadline - clock_type::now())
-                  .count();
+                    deadline - clock_type::now())
+                    .count();
     if (left <= 0) {
       failure = "no listening line within "
                 + std::to_string(opts.start_timeout.count()) + " ms";

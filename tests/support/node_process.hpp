@@ -1,10 +1,13 @@
 // End-to-end test support: a crmsyncd child process and a scratch directory.
 //
-// node_process starts the real node binary with posix_spawn, reads its one
+// node_process starts the real node binary (fork/exec; the child is killed
+// when the test process dies), reads its one
 // "crmsyncd listening on http://HOST:PORT" line from a stdout pipe (poll with
 // a deadline) and owns the child until it is stopped, killed or destroyed.
 // The child's stderr goes to a log file so a failing test can show it.
-// Not thread-safe: one test thread drives one node_process.
+// Not thread-safe: one test thread drives one node_process. Start nodes from
+// a thread that outlives them (the main test thread): the child's
+// parent-death signal fires when the thread that forked it exits.
 #pragma once
 
 #include <sys/types.h>
@@ -37,10 +40,10 @@ private:
 
 /// How to start a node.
 struct node_options {
-  std::string data_dir;                       ///< required
-  std::string admin_token;                    ///< passed as --admin-token if set
-  std::string log_file;                       ///< stderr goes here ("" = data_dir + ".log")
-  std::vector<std::string> extra_args;        ///< appended as given
+  std::string data_dir;    ///< required
+  std::string admin_token; ///< passed as --admin-token if set
+  std::string log_file;    ///< stderr goes here ("" = data_dir + ".log")
+  std::vector<std::string> extra_args; ///< appended as given
   std::chrono::milliseconds start_timeout{20000};
 };
 
