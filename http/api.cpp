@@ -278,6 +278,12 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
                      });
   }
 
+  /// authenticate() for routes with a JSON body (415 otherwise).
+  bool authenticate_json(const request& req, const responder_ptr& r,
+                         principal& out) {
+    return authenticate(req, r, out) && require_json(req, r);
+  }
+
   bool require_json(const request& req, const responder_ptr& r) {
     if (!json_content_type(req.header("content-type"))) {
       fail(r, 415, "unsupported_media_type",
@@ -509,9 +515,7 @@ void api::impl::install_routes() {
   routes.add("PATCH", "/api/v1/orgs/{org}",
              [self](request& req, const path_params& pp, responder_ptr r) {
                principal p;
-               if (!self->authenticate(req, r, p))
-                 return;
-               if (!self->require_json(req, r))
+               if (!self->authenticate_json(req, r, p))
                  return;
                update_org cmd;
                cmd.who = p.who;
@@ -530,9 +534,7 @@ void api::impl::install_routes() {
   routes.add("POST", "/api/v1/orgs/{org}/users",
              [self](request& req, const path_params& pp, responder_ptr r) {
                principal p;
-               if (!self->authenticate(req, r, p))
-                 return;
-               if (!self->require_json(req, r))
+               if (!self->authenticate_json(req, r, p))
                  return;
                json::user_body body;
                if (auto err = json::decode_user_create(req.body, body))
@@ -617,9 +619,7 @@ void api::impl::install_routes() {
       "POST", "/api/v1/orgs/{org}/users/{user}/events",
       [self](request& req, const path_params& pp, responder_ptr r) {
         principal p;
-        if (!self->authenticate(req, r, p))
-          return;
-        if (!self->require_json(req, r))
+        if (!self->authenticate_json(req, r, p))
           return;
         create_event cmd;
         cmd.who = p.who;
@@ -689,9 +689,7 @@ void api::impl::install_routes() {
       "PATCH", "/api/v1/orgs/{org}/events/{event}",
       [self](request& req, const path_params& pp, responder_ptr r) {
         principal p;
-        if (!self->authenticate(req, r, p))
-          return;
-        if (!self->require_json(req, r))
+        if (!self->authenticate_json(req, r, p))
           return;
         update_event cmd;
         cmd.who = p.who;
@@ -750,9 +748,7 @@ void api::impl::install_routes() {
   routes.add("POST", "/api/v1/orgs/{org}/events/import",
              [self](request& req, const path_params& pp, responder_ptr r) {
                principal p;
-               if (!self->authenticate(req, r, p))
-                 return;
-               if (!self->require_json(req, r))
+               if (!self->authenticate_json(req, r, p))
                  return;
                import_events cmd;
                cmd.who = p.who;
@@ -776,9 +772,7 @@ void api::impl::install_routes() {
   routes.add("POST", "/api/v1/orgs/{org}/events/mass-update",
              [self](request& req, const path_params& pp, responder_ptr r) {
                principal p;
-               if (!self->authenticate(req, r, p))
-                 return;
-               if (!self->require_json(req, r))
+               if (!self->authenticate_json(req, r, p))
                  return;
                mass_update cmd;
                cmd.who = p.who;
