@@ -5,6 +5,7 @@
 // the organizations' admin users until the deadline. Every thread owns its
 // own counters; the main thread merges them after join and prints the result.
 #include "http/client.hpp"
+#include "protocol/json.hpp"
 
 #include <CLI/CLI.hpp>
 #include <simdjson.h>
@@ -23,6 +24,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -73,35 +75,10 @@ std::string path_segment(const std::string& s) {
   return out;
 }
 
-std::string json_escape(const std::string& s) {
+// s as a quoted JSON string literal.
+std::string json_quoted(std::string_view s) {
   std::string out;
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
+  crmsync::json::append_string(out, s);
   return out;
 }
 
@@ -144,10 +121,10 @@ bool create_org(crmsync::http::client& c, const std::string& admin_token,
                 const std::string& tag, int k, org_account& out,
                 std::string& err) {
   const std::string name = "loadgen-" + tag + "-" + std::to_string(k);
-  const std::string body = "{\"name\":\"" + json_escape(name)
-                           + "\",\"edition\":\"paid\",\"admin\":{\"email\":\""
-                           + json_escape(name)
-                           + "@example.com\",\"name\":\"Load Gen\"}}";
+  const std::string body = "{\"name\":" + json_quoted(name)
+                           + ",\"edition\":\"paid\",\"admin\":{\"email\":"
+                           + json_quoted(name + "@example.com")
+                           + ",\"name\":\"Load Gen\"}}";
   crmsync::http::client_response res;
   if (!c.request("POST", "/api/v1/orgs", body,
                  {{"Authorization", "Bearer " + admin_token}}, res, err))
@@ -369,8 +346,8 @@ int main(int argc, char** argv) {
   out.setf(std::ios::fixed);
   if (json_out) {
     out.precision(3);
-    out << "{\"node\":\"" << json_escape(node)
-        << "\",\"connections\":" << connections << ",\"orgs\":" << orgs
+    out << "{\"node\":" << json_quoted(node)
+        << ",\"connections\":" << connections << ",\"orgs\":" << orgs
         << ",\"duration_s\":" << elapsed_s << ",\"requests\":" << requests
         << ",\"created\":" << created << ",\"errors\":" << errors
         << ",\"errors_by_status\":{";
@@ -386,8 +363,8 @@ int main(int argc, char** argv) {
         << ",\"errors\":" << warmup_errors << "},\"error_samples\":{";
     first = true;
     for (const auto& [status, message] : error_samples) {
-      out << (first ? "" : ",") << "\"" << status_label(status) << "\":\""
-          << json_escape(message) << "\"";
+      out << (first ? "" : ",") << "\"" << status_label(status)
+          << "\":" << json_quoted(message);
       first = false;
     }
     out << "}}\n";

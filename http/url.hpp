@@ -13,6 +13,10 @@ using query_params = std::vector<std::pair<std::string, std::string>>;
 /// Percent-decodes a URL component; false on a bad escape or a NUL byte.
 bool percent_decode(std::string_view in, std::string& out, bool plus_space);
 
+/// Percent-encodes everything but RFC 3986 unreserved characters and '$'
+/// (kept readable in OData parameter names).
+std::string percent_encode(std::string_view in);
+
 /// Splits "a=1&b=2" into decoded pairs; false on a bad escape.
 bool parse_query(std::string_view query, query_params& out);
 

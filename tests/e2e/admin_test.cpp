@@ -64,7 +64,7 @@ TEST_CASE(
   for (int i = 0; i < 5; ++i)
     sam_events.push_back(
         create_event(
-            api, sam.token, acme.id, sam.id,
+            api, acme.id, sam,
             event_body("e" + std::to_string(i),
                        "2026-02-0" + std::to_string(i + 1) + "T09:00:00Z",
                        "2026-02-0" + std::to_string(i + 1) + "T10:00:00Z"))
@@ -211,7 +211,7 @@ TEST_CASE(
   auto sam
       = create_user(api, org.admin_token, org.id, "sam@sleepy.example", "Sam");
   auto ev = create_event(
-      api, sam.token, org.id, sam.id,
+      api, org.id, sam,
       event_body("before nap", "2026-03-03T09:00:00Z", "2026-03-03T10:00:00Z"));
   auto user_before = api.get(sam.token, user_path(org.id, sam.id));
   auto org_before = api.get(sam.token, org_path(org.id));
@@ -265,7 +265,7 @@ TEST_CASE(
       == 401);
   // Writes after reactivation keep counting from the stored state.
   auto ev2 = create_event(
-      api, sam.token, org.id, sam.id,
+      api, org.id, sam,
       event_body("after nap", "2026-03-04T09:00:00Z", "2026-03-04T10:00:00Z"));
   CHECK(api.get(sam.token, org_path(org.id)).i64("/events") == 2);
   auto p = api.patch(sam.token, event_path(org.id, ev.str("/id")),

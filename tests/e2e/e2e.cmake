@@ -16,8 +16,8 @@ target_include_directories(e2e_tests PRIVATE ${PROJECT_SOURCE_DIR})
 target_compile_definitions(e2e_tests PRIVATE
   CRMSYNCD_PATH="$<TARGET_FILE:crmsyncd>")
 target_link_libraries(e2e_tests
-  PRIVATE Catch2::Catch2WithMain crmsync_http_client simdjson::simdjson
-          Threads::Threads)
+  PRIVATE Catch2::Catch2WithMain crmsync_http_client crmsync_protocol
+          crmsync_test_support simdjson::simdjson Threads::Threads)
 add_dependencies(e2e_tests crmsyncd)
 # The prefix lets `ctest -R e2e` select exactly these tests.
 catch_discover_tests(e2e_tests TEST_PREFIX "e2e: " PROPERTIES TIMEOUT 120)

@@ -21,7 +21,7 @@ struct baseline {
   explicit baseline(api_client& a) : api(a) {
     org = create_org(api, "Acme", "admin@acme.example");
     user = create_user(api, org.admin_token, org.id, "sam@acme.example", "Sam");
-    auto e = create_event(api, user.token, org.id, user.id,
+    auto e = create_event(api, org.id, user,
                           event_body("Baseline", "2026-06-01T09:00:00Z",
                                      "2026-06-01T10:00:00Z",
                                      ",\"location\":\"HQ\""));

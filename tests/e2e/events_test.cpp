@@ -2,11 +2,9 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <map>
 #include <random>
 #include <set>
-#include <thread>
 
 #include "tests/support/api_client.hpp"
 
@@ -50,18 +48,19 @@ std::string march_time(int m) {
   return "2026-03-" + two(day) + "T" + two(hour) + ":" + two(minute) + ":00Z";
 }
 
+// Acme with two standard users, Sam and Sue.
+struct acme_team : acme_fixture {
+  user_info sam
+      = create_user(api, org.admin_token, org.id, "sam@acme.example", "Sam");
+  user_info sue
+      = create_user(api, org.admin_token, org.id, "sue@acme.example", "Sue");
+};
+
 } // namespace
 
-TEST_CASE("events: create, read, update with versions, delete, rights",
-          "[e2e][events]") {
-  test_node node;
-  auto& api = node.api();
-  auto org = create_org(api, "Acme", "admin@acme.example");
-  auto sam
-      = create_user(api, org.admin_token, org.id, "sam@acme.example", "Sam");
-  auto sue
-      = create_user(api, org.admin_token, org.id, "sue@acme.example", "Sue");
-
+TEST_CASE_METHOD(acme_team,
+                 "events: create, read, update with versions, delete, rights",
+                 "[e2e][events]") {
   auto created = api.post(
       sam.token, user_events_path(org.id, sam.id),
       R"({"title":"Kick-off","start":"2026-11-26T14:00:00Z","end":"2026-11-26T15:30:00Z",)"
@@ -91,7 +90,7 @@ TEST_CASE("events: create, read, update with versions, delete, rights",
   CHECK(got.json() == created.json());
 
   // Offsets are converted to UTC.
-  auto offset = create_event(api, sam.token, org.id, sam.id,
+  auto offset = create_event(api, org.id, sam,
                              event_body("Offset", "2026-11-26T16:00:00+02:00",
                                         "2026-11-26T17:00:00.250+02:00"));
   CHECK(offset.str("/start") == "2026-11-26T14:00:00Z");
@@ -202,17 +201,10 @@ TEST_CASE("events: create, read, update with versions, delete, rights",
   CHECK(node.stop() == 0);
 }
 
-TEST_CASE(
+TEST_CASE_METHOD(
+    acme_team,
     "events: listing by owner with from/to and cursor paging, all-day events",
     "[e2e][events][listing]") {
-  test_node node;
-  auto& api = node.api();
-  auto org = create_org(api, "Acme", "admin@acme.example");
-  auto sam
-      = create_user(api, org.admin_token, org.id, "sam@acme.example", "Sam");
-  auto sue
-      = create_user(api, org.admin_token, org.id, "sue@acme.example", "Sue");
-
   // 250 events in shuffled order; starts 30 minutes apart except that
   // every tenth start is shared by two events (ties ordered by id).
   std::vector<int> minutes;
@@ -225,7 +217,7 @@ TEST_CASE(
   std::shuffle(order.begin(), order.end(), rng);
   std::map<std::string, int> minute_of; // id -> minute
   for (int i : order) {
-    auto r = create_event(api, sam.token, org.id, sam.id,
+    auto r = create_event(api, org.id, sam,
                           event_body("ev-" + std::to_string(i),
                                      march_time(minutes[i]),
                                      march_time(minutes[i] + 45)));
@@ -233,9 +225,8 @@ TEST_CASE(
   }
   REQUIRE(minute_of.size() == 250);
   // One event for Sue: never in Sam's listing.
-  auto sue_ev
-      = create_event(api, sue.token, org.id, sue.id,
-                     event_body("sue", march_time(100), march_time(110)));
+  auto sue_ev = create_event(
+      api, org.id, sue, event_body("sue", march_time(100), march_time(110)));
 
   // Full walk with an odd page size.
   int pages = 0;
@@ -410,7 +401,7 @@ TEST_CASE(
   };
   for (size_t i = times.size(); i-- > 0;) {
     auto r = create_event(
-        api, tim.token, org.id, tim.id,
+        api, org.id, tim,
         event_body("t" + std::to_string(i), times[i].first, times[i].first));
     CHECK(r.str("/start") == times[i].second);
     CHECK(r.str("/end") == times[i].second);
@@ -430,40 +421,20 @@ TEST_CASE(
   CHECK(node.stop() == 0);
 }
 
-TEST_CASE("events: concurrent updates with the same version, one winner",
-          "[e2e][events][concurrency]") {
-  test_node node;
-  auto org = create_org(node.api(), "Acme", "admin@acme.example");
+TEST_CASE_METHOD(acme_fixture,
+                 "events: concurrent updates with the same version, one winner",
+                 "[e2e][events][concurrency]") {
   auto ev = create_event(
-      node.api(), org.admin_token, org.id, org.admin_id,
+      api, org.admin_token, org.id, org.admin_id,
       event_body("Contended", "2026-04-01T09:00:00Z", "2026-04-01T10:00:00Z"));
   const auto path = event_path(org.id, ev.str("/id"));
   constexpr int n = 8;
-  const uint16_t port = node.port();
-  std::atomic<int> ready{0};
-  std::atomic<bool> go{false};
-  std::vector<api_response> results(n);
-  std::vector<std::string> errors(n);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < n; ++i) {
-    threads.emplace_back([&, i] {
-      api_client c{port};
-      api_response warm;
-      c.try_request("GET", "/healthz", "", "", warm, errors[i]);
-      ++ready;
-      while (!go)
-        std::this_thread::yield();
-      c.try_request("PATCH", path, org.admin_token,
-                    "{\"title\":\"writer " + std::to_string(i)
-                        + "\",\"version\":1}",
-                    results[i], errors[i]);
-    });
-  }
-  while (ready < n)
-    std::this_thread::yield();
-  go = true;
-  for (auto& t : threads)
-    t.join();
+  std::vector<race_request> writes;
+  for (int i = 0; i < n; ++i)
+    writes.push_back(
+        {"PATCH", path, org.admin_token,
+         "{\"title\":\"writer " + std::to_string(i) + "\",\"version\":1}"});
+  auto [results, errors] = send_at_once(node.port(), writes);
   int ok = 0;
   std::string winner_title;
   for (int i = 0; i < n; ++i) {
@@ -478,21 +449,14 @@ TEST_CASE("events: concurrent updates with the same version, one winner",
     }
   }
   CHECK(ok == 1);
-  auto now = node.api().get(org.admin_token, path);
+  auto now = api.get(org.admin_token, path);
   CHECK(now.i64("/version") == 2);
   CHECK(now.str("/title") == winner_title);
   CHECK(node.stop() == 0);
 }
 
-TEST_CASE("events: import and mass update", "[e2e][events][import]") {
-  test_node node;
-  auto& api = node.api();
-  auto org = create_org(api, "Acme", "admin@acme.example");
-  auto sam
-      = create_user(api, org.admin_token, org.id, "sam@acme.example", "Sam");
-  auto sue
-      = create_user(api, org.admin_token, org.id, "sue@acme.example", "Sue");
-
+TEST_CASE_METHOD(acme_team, "events: import and mass update",
+                 "[e2e][events][import]") {
   std::string import_body = "{\"owner\":" + json_str(sam.id) + ",\"events\":[";
   for (int i = 0; i < 5; ++i) {
     if (i)

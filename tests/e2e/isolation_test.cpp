@@ -16,12 +16,12 @@ TEST_CASE("isolation: another organization looks like a missing one",
   auto a1 = create_user(api, a.admin_token, a.id, "one@alpha.example", "One");
   auto b = create_org(api, "Beta", "admin@beta.example");
   auto b1 = create_user(api, b.admin_token, b.id, "one@beta.example", "One B");
-  auto eb = create_event(api, b1.token, b.id, b1.id,
+  auto eb = create_event(api, b.id, b1,
                          event_body("Beta secret", "2026-04-01T10:00:00Z",
                                     "2026-04-01T11:00:00Z"));
   const auto eb_id = eb.str("/id");
   auto ea = create_event(
-      api, a1.token, a.id, a1.id,
+      api, a.id, a1,
       event_body("Alpha", "2026-04-01T10:00:00Z", "2026-04-01T11:00:00Z"));
   auto b_org_before = api.get(b.admin_token, org_path(b.id));
   auto b_users_before = api.get(b.admin_token, users_path(b.id));
@@ -182,11 +182,10 @@ TEST_CASE("isolation: another organization looks like a missing one",
   CHECK(node.stop() == 0);
 }
 
-TEST_CASE("auth: the Bearer scheme name is case-insensitive (RFC 7235 2.1)",
-          "[e2e][isolation][auth]") {
-  test_node node;
-  auto& api = node.api();
-  auto org = create_org(api, "Acme", "admin@acme.example");
+TEST_CASE_METHOD(
+    acme_fixture,
+    "auth: the Bearer scheme name is case-insensitive (RFC 7235 2.1)",
+    "[e2e][isolation][auth]") {
   for (const char* scheme : {"Bearer", "bearer", "BEARER", "bEaReR"}) {
     INFO("scheme " << scheme);
     auto r = api.request(
@@ -201,11 +200,9 @@ TEST_CASE("auth: the Bearer scheme name is case-insensitive (RFC 7235 2.1)",
   CHECK(node.stop() == 0);
 }
 
-TEST_CASE("auth: a forged token is refused before any password hashing",
-          "[e2e][isolation][auth]") {
-  test_node node;
-  auto& api = node.api();
-  auto org = create_org(api, "Acme", "admin@acme.example");
+TEST_CASE_METHOD(acme_fixture,
+                 "auth: a forged token is refused before any password hashing",
+                 "[e2e][isolation][auth]") {
   using clock = std::chrono::steady_clock;
   auto ms_since = [](clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(clock::now()
@@ -242,11 +239,9 @@ TEST_CASE("auth: a forged token is refused before any password hashing",
   CHECK(node.stop() == 0);
 }
 
-TEST_CASE("auth: a forged user token is 401 on every route, not 403",
-          "[e2e][isolation][auth]") {
-  test_node node;
-  auto& api = node.api();
-  auto org = create_org(api, "Acme", "admin@acme.example");
+TEST_CASE_METHOD(acme_fixture,
+                 "auth: a forged user token is 401 on every route, not 403",
+                 "[e2e][isolation][auth]") {
   auto ev = create_event(
       api, org.admin_token, org.id, org.admin_id,
       event_body("e", "2026-06-01T09:00:00Z", "2026-06-01T10:00:00Z"));

@@ -1,9 +1,7 @@
 // End-to-end: organizations and users (create, read, update, list, rights).
 #include <catch2/catch.hpp>
 
-#include <atomic>
 #include <set>
-#include <thread>
 
 #include "tests/support/api_client.hpp"
 
@@ -298,35 +296,14 @@ TEST_CASE("users: concurrent sign-ups with one address, one winner",
   for (int i = 0; i < n; ++i)
     orgs.push_back(create_org(node.api(), "Org " + std::to_string(i),
                               "admin" + std::to_string(i) + "@race.example"));
-  const uint16_t port = node.port();
-  std::atomic<int> ready{0};
-  std::atomic<bool> go{false};
-  std::vector<api_response> results(n);
-  std::vector<std::string> errors(n);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < n; ++i) {
-    threads.emplace_back([&, i] {
-      api_client c{port};
-      // Connect before the start line so that the requests really race.
-      api_response warm;
-      c.try_request("GET", "/healthz", "", "", warm, errors[i]);
-      ++ready;
-      while (!go)
-        std::this_thread::yield();
-      // Same address, different case, different organizations.
-      std::string email = i % 2 ? "Racer@Race.example" : "racer@race.EXAMPLE";
-      if (!c.try_request(
-              "POST", users_path(orgs[i].id), orgs[i].admin_token,
-              user_body(email, "Racer " + std::to_string(i), "standard", false),
-              results[i], errors[i]))
-        results[i] = api_response{};
-    });
-  }
-  while (ready < n)
-    std::this_thread::yield();
-  go = true;
-  for (auto& t : threads)
-    t.join();
+  // Same address, different case, different organizations.
+  std::vector<race_request> sign_ups;
+  for (int i = 0; i < n; ++i)
+    sign_ups.push_back(
+        {"POST", users_path(orgs[i].id), orgs[i].admin_token,
+         user_body(i % 2 ? "Racer@Race.example" : "racer@race.EXAMPLE",
+                   "Racer " + std::to_string(i), "standard", false)});
+  auto [results, errors] = send_at_once(node.port(), sign_ups);
   int created = 0, taken = 0;
   std::string winner_id, winner_org;
   for (int i = 0; i < n; ++i) {

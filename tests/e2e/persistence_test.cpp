@@ -43,7 +43,7 @@ TEST_CASE(
 
   std::vector<std::string> event_ids;
   auto add = [&](const user_info& who, const std::string& body) {
-    auto r = create_event(*api, who.token, org.id, who.id, body);
+    auto r = create_event(*api, org.id, who, body);
     event_ids.push_back(r.str("/id"));
     return r.str("/id");
   };
@@ -167,7 +167,7 @@ TEST_CASE(
   CHECK(p.i64("/version") == 4);
   // New writes work and count on.
   create_event(
-      *api, ann.token, org.id, ann.id,
+      *api, org.id, ann,
       event_body("new", "2026-08-09T09:00:00Z", "2026-08-09T10:00:00Z"));
   CHECK(api->get(ann.token, org_path(org.id)).i64("/events") == 36);
   CHECK(api->get(ann.token, org_path(org.id)).i64("/users") == 3);

@@ -155,15 +155,14 @@ const std::chrono::milliseconds io_timeout{10000};
 
 } // namespace
 
-TEST_CASE("robustness: garbage, truncated and oversized requests, hostile JSON",
-          "[e2e][robustness]") {
-  test_node node;
-  auto& api = node.api();
-  auto org = create_org(api, "Acme", "admin@acme.example");
+TEST_CASE_METHOD(
+    acme_fixture,
+    "robustness: garbage, truncated and oversized requests, hostile JSON",
+    "[e2e][robustness]") {
   auto sam
       = create_user(api, org.admin_token, org.id, "sam@acme.example", "Sam");
   auto ev = create_event(
-      api, sam.token, org.id, sam.id,
+      api, org.id, sam,
       event_body("Keep me", "2026-07-01T09:00:00Z", "2026-07-01T10:00:00Z"));
   const auto ev_path = event_path(org.id, ev.str("/id"));
   auto intact = [&] {
@@ -469,11 +468,10 @@ TEST_CASE("robustness: garbage, truncated and oversized requests, hostile JSON",
   }
 }
 
-TEST_CASE("robustness: lone surrogate escapes are not stored as broken text",
-          "[e2e][robustness]") {
-  test_node node;
-  auto& api = node.api();
-  auto org = create_org(api, "Acme", "admin@acme.example");
+TEST_CASE_METHOD(
+    acme_fixture,
+    "robustness: lone surrogate escapes are not stored as broken text",
+    "[e2e][robustness]") {
   const auto path = user_events_path(org.id, org.admin_id);
   for (const char* esc :
        {"\\ud800", "\\udc00", "a\\ud800b", "\\ud800\\u0041"}) {

@@ -1,7 +1,10 @@
 #include "tests/support/api_client.hpp"
 
-#include <cstdio>
+#include <atomic>
 #include <stdexcept>
+#include <thread>
+
+#include "protocol/json.hpp"
 
 namespace crmsync::e2e {
 
@@ -17,6 +20,24 @@ std::string shorten(const std::string& s, size_t max = 600) {
                             std::string_view what) {
   throw std::runtime_error("JSON '" + std::string{pointer} + "': "
                            + std::string{what} + " in answer " + r.describe());
+}
+
+// POSTs body to target; returns the answer, or throws naming `what` when
+// it is not 201.
+api_response post_created(api_client& api, std::string_view token,
+                          std::string_view target, std::string_view body,
+                          const char* what) {
+  auto r = api.post(token, target, body);
+  if (r.status != 201)
+    throw std::runtime_error(std::string{what} + ": " + r.describe());
+  return r;
+}
+
+// ,"password":… for a request body, or nothing without a password.
+std::string password_member(std::string_view password) {
+  if (password.empty())
+    return {};
+  return ",\"password\":" + json_str(password);
 }
 
 } // namespace
@@ -132,36 +153,8 @@ std::string minified(simdjson::dom::element e) {
 }
 
 std::string json_str(std::string_view s) {
-  std::string out = "\"";
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out += ch;
-        }
-    }
-  }
-  out += '"';
+  std::string out;
+  json::append_string(out, s);
   return out;
 }
 
@@ -255,16 +248,13 @@ std::string event_path(std::string_view org, std::string_view event) {
 org_info create_org(api_client& api, std::string_view name,
                     std::string_view admin_email, std::string_view edition,
                     std::string_view password) {
-  std::string body = "{\"name\":" + json_str(name)
-                     + ",\"edition\":" + json_str(edition)
-                     + ",\"admin\":{\"email\":" + json_str(admin_email)
-                     + ",\"name\":" + json_str("Admin of " + std::string{name});
-  if (!password.empty())
-    body += ",\"password\":" + json_str(password);
-  body += "}}";
-  auto r = api.post(admin_token, "/api/v1/orgs", body);
-  if (r.status != 201)
-    throw std::runtime_error("create_org: " + r.describe());
+  auto r = post_created(
+      api, admin_token, "/api/v1/orgs",
+      "{\"name\":" + json_str(name) + ",\"edition\":" + json_str(edition)
+          + ",\"admin\":{\"email\":" + json_str(admin_email)
+          + ",\"name\":" + json_str("Admin of " + std::string{name})
+          + password_member(password) + "}}",
+      "create_org");
   org_info o;
   o.id = r.str("/org/id");
   o.admin_id = r.str("/admin/id");
@@ -278,15 +268,12 @@ user_info create_user(api_client& api, std::string_view token,
                       std::string_view org, std::string_view email,
                       std::string_view name, std::string_view profile,
                       bool manage_users, std::string_view password) {
-  std::string body = "{\"email\":" + json_str(email) + ",\"name\":"
-                     + json_str(name) + ",\"profile\":" + json_str(profile)
-                     + ",\"manage_users\":" + (manage_users ? "true" : "false");
-  if (!password.empty())
-    body += ",\"password\":" + json_str(password);
-  body += "}";
-  auto r = api.post(token, users_path(org), body);
-  if (r.status != 201)
-    throw std::runtime_error("create_user: " + r.describe());
+  auto r = post_created(
+      api, token, users_path(org),
+      "{\"email\":" + json_str(email) + ",\"name\":" + json_str(name)
+          + ",\"profile\":" + json_str(profile) + ",\"manage_users\":"
+          + (manage_users ? "true" : "false") + password_member(password) + "}",
+      "create_user");
   user_info u;
   u.id = r.str("/id");
   u.token = r.str("/token");
@@ -304,10 +291,44 @@ std::string event_body(std::string_view title, std::string_view start,
 api_response create_event(api_client& api, std::string_view token,
                           std::string_view org, std::string_view owner,
                           std::string_view body) {
-  auto r = api.post(token, user_events_path(org, owner), body);
-  if (r.status != 201)
-    throw std::runtime_error("create_event: " + r.describe());
-  return r;
+  return post_created(api, token, user_events_path(org, owner), body,
+                      "create_event");
+}
+
+api_response create_event(api_client& api, std::string_view org,
+                          const user_info& owner, std::string_view body) {
+  return create_event(api, owner.token, org, owner.id, body);
+}
+
+race_outcome send_at_once(uint16_t port,
+                          const std::vector<race_request>& requests) {
+  const size_t n = requests.size();
+  race_outcome out;
+  out.results.resize(n);
+  out.errors.resize(n);
+  std::atomic<size_t> ready{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < n; ++i) {
+    threads.emplace_back([&, i] {
+      api_client c{port};
+      // Connect before the start line so that the requests really race.
+      api_response warm;
+      c.try_request("GET", "/healthz", "", "", warm, out.errors[i]);
+      ++ready;
+      while (!go)
+        std::this_thread::yield();
+      const auto& r = requests[i];
+      c.try_request(r.method, r.target, r.token, r.body, out.results[i],
+                    out.errors[i]);
+    });
+  }
+  while (ready < n)
+    std::this_thread::yield();
+  go = true;
+  for (auto& t : threads)
+    t.join();
+  return out;
 }
 
 std::vector<std::string> walk_pages(api_client& api, std::string_view token,
@@ -354,7 +375,7 @@ std::vector<std::string> walk_pages(api_client& api, std::string_view token,
 // ---------------------------------------------------------------------------
 
 test_node::test_node(std::vector<std::string> extra_args)
-    : data_dir_(dir_.sub("data")), extra_args_(std::move(extra_args)) {
+    : data_dir_(dir_.path() + "/data"), extra_args_(std::move(extra_args)) {
   start();
 }
 
@@ -369,7 +390,7 @@ void test_node::start() {
   node_options o;
   o.data_dir = data_dir_;
   o.admin_token = admin_token;
-  o.log_file = dir_.sub("node.log");
+  o.log_file = dir_.path() + "/node.log";
   o.extra_args = extra_args_;
   o.extra_args.emplace_back("--log-level");
   o.extra_args.emplace_back("warn");

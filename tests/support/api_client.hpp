@@ -19,6 +19,7 @@
 
 #include "http/client.hpp"
 #include "tests/support/node_process.hpp"
+#include "tests/support/temp_dir.hpp"
 
 /// In a Catch2 test: REQUIRE a status, showing the answer only if it fails.
 #define E2E_REQUIRE_STATUS(response, expected)                                 \
@@ -161,6 +162,31 @@ api_response create_event(api_client& api, std::string_view token,
                           std::string_view org, std::string_view owner,
                           std::string_view body);
 
+/// The same, posted by `owner` with their own token.
+api_response create_event(api_client& api, std::string_view org,
+                          const user_info& owner, std::string_view body);
+
+/// One request of a race (see send_at_once).
+struct race_request {
+  std::string method;
+  std::string target;
+  std::string token;
+  std::string body;
+};
+
+/// What each request of a race got, by index: the answer (status 0 when
+/// none came) and the transport error ("" when there was none).
+struct race_outcome {
+  std::vector<api_response> results;
+  std::vector<std::string> errors;
+};
+
+/// Sends all requests at the same moment, each on its own connection to
+/// `port` from its own thread: every connection is opened first (GET
+/// /healthz), so that only the requests themselves race.
+race_outcome send_at_once(uint16_t port,
+                          const std::vector<race_request>& requests);
+
 /// Paths.
 std::string org_path(std::string_view org);
 std::string users_path(std::string_view org);
@@ -210,11 +236,20 @@ public:
   }
 
 private:
-  temp_dir dir_;
+  test::temp_dir dir_;
   std::string data_dir_;
   std::vector<std::string> extra_args_;
   node_process proc_;
   std::unique_ptr<api_client> api_;
+};
+
+/// A fresh node with one organization, "Acme" (admin@acme.example): how
+/// most tests start, as a fixture for TEST_CASE_METHOD. `api` is the node's
+/// client; it is replaced when the node restarts.
+struct acme_fixture {
+  test_node node;
+  api_client& api = node.api();
+  org_info org = create_org(api, "Acme", "admin@acme.example");
 };
 
 } // namespace crmsync::e2e

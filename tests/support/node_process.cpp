@@ -10,7 +10,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -36,32 +35,6 @@ std::string errno_text(const char* what) {
 
 std::string crmsyncd_path() {
   return CRMSYNCD_PATH;
-}
-
-// -- temp_dir
-// ------------------------------------------------------------------------
-
-temp_dir::temp_dir(std::string_view tag) {
-  std::string tmpl = "/tmp/";
-  tmpl += tag;
-  tmpl += "-XXXXXX";
-  std::vector<char> buf(tmpl.begin(), tmpl.end());
-  buf.push_back('\0');
-  if (::mkdtemp(buf.data()) == nullptr)
-    throw std::runtime_error(errno_text("mkdtemp"));
-  path_ = buf.data();
-}
-
-temp_dir::~temp_dir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
-std::string temp_dir::sub(std::string_view name) const {
-  std::string out = path_;
-  out += '/';
-  out += name;
-  return out;
 }
 
 // -- node_process

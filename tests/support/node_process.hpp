@@ -1,4 +1,4 @@
-// End-to-end test support: a crmsyncd child process and a scratch directory.
+// End-to-end test support: a crmsyncd child process.
 //
 // node_process starts the real node binary (fork/exec; the child is killed
 // when the test process dies), reads its one
@@ -15,28 +15,9 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
-#include <string_view>
 #include <vector>
 
 namespace crmsync::e2e {
-
-/// A unique directory under /tmp, removed recursively by the destructor.
-class temp_dir {
-public:
-  explicit temp_dir(std::string_view tag = "crmsync-e2e");
-  ~temp_dir();
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-
-  const std::string& path() const {
-    return path_;
-  }
-  /// path() + "/" + name (not created).
-  std::string sub(std::string_view name) const;
-
-private:
-  std::string path_;
-};
 
 /// How to start a node.
 struct node_options {

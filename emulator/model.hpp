@@ -1,0 +1,94 @@
+// graph-emulator's in-memory directory: tenants, users, apps, tokens,
+// calendars, events and sent mail.
+//
+// Plain data; the service (service.hpp) owns one instance and guards it with
+// a mutex. Times are UTC milliseconds since the epoch.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace crmsync::emulator {
+
+struct user {
+  std::string id; ///< a GUID, as Entra ID object ids are
+  std::string tenant_id;
+  std::string user_principal_name;
+  std::string display_name;
+  std::string mail; ///< "" renders as null
+  bool is_admin = false;
+  bool has_mailbox = true;
+};
+
+struct tenant {
+  std::string id; ///< a GUID
+  std::string domain;
+  std::vector<std::string> user_ids; ///< in creation order (listing order)
+};
+
+struct app {
+  std::string client_id;
+  std::string client_secret;
+  std::set<std::string> consented_tenants;
+};
+
+struct access_token {
+  std::string client_id;
+  std::string tenant_id;
+  int64_t expires_ms = 0;
+};
+
+struct event {
+  std::string id;
+  std::string calendar_id;
+  std::string subject;
+  std::string body_content_type = "text";
+  std::string body_content;
+  int64_t start_ms = 0;
+  int64_t end_ms = 0;
+  std::string start_time_zone = "UTC";
+  std::string end_time_zone = "UTC";
+  bool is_all_day = false;
+  std::string location;
+  std::string attendees_json = "[]"; ///< kept as sent (an array)
+  std::string change_key;
+  std::string ical_uid;
+  std::string transaction_id;
+  int64_t created_ms = 0;
+  int64_t modified_ms = 0;
+  std::map<std::string, std::string> extended_properties; ///< id -> value
+};
+
+struct calendar {
+  std::string id;
+  std::string name;
+  std::string change_key;
+  bool is_default = false;
+  std::vector<std::string> event_ids; ///< creation order
+};
+
+struct sent_mail {
+  std::string message_json; ///< the "message" object as posted
+  bool save_to_sent_items = true;
+  int64_t sent_ms = 0;
+};
+
+/// Everything Outlook keeps for one user.
+struct mailbox {
+  std::vector<calendar> calendars; ///< [0] is the default calendar
+  std::map<std::string, event> events;
+  std::vector<sent_mail> outbox;
+};
+
+struct directory {
+  std::map<std::string, tenant> tenants; ///< by id
+  std::map<std::string, user> users;     ///< by id
+  std::map<std::string, app> apps;       ///< by client id
+  std::map<std::string, access_token> tokens;
+  std::map<std::string, mailbox> mailboxes; ///< by user id
+};
+
+} // namespace crmsync::emulator

@@ -1,0 +1,1322 @@
+#include "emulator/service.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <mutex>
+#include <simdjson.h>
+
+#include "common/crypto.hpp"
+#include "common/time_format.hpp"
+#include "emulator/model.hpp"
+#include "http/router.hpp"
+#include "http/url.hpp"
+#include "protocol/json.hpp"
+
+namespace crmsync::emulator {
+
+namespace {
+
+using http::request;
+using http::responder_ptr;
+using http::response;
+using simdjson::dom::element;
+using simdjson::dom::object;
+
+constexpr size_t default_user_page = 100;
+constexpr size_t default_event_page = 10;
+
+// -- identifiers --------------------------------------------------------------
+
+std::string new_guid() {
+  uint64_t a = crypto::random_u64();
+  uint64_t b = crypto::random_u64();
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%08llx-%04llx-4%03llx-%04llx-%012llx",
+                static_cast<unsigned long long>(a >> 32),
+                static_cast<unsigned long long>((a >> 16) & 0xffff),
+                static_cast<unsigned long long>(a & 0xfff),
+                static_cast<unsigned long long>(((b >> 48) & 0x3fff) | 0x8000),
+                static_cast<unsigned long long>(b & 0xffffffffffffull));
+  return buf;
+}
+
+/// Outlook item ids are long, opaque, case-sensitive base64 strings.
+std::string new_item_id() {
+  return "AAMkA" + crypto::random_token(48);
+}
+
+std::string new_change_key() {
+  return crypto::random_token(18);
+}
+
+std::string lower(std::string_view s) {
+  std::string out{s};
+  for (auto& c : out)
+    if (c >= 'A' && c <= 'Z')
+      c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+// -- responses
+// ------------------------------------------------------------------
+
+response json_response(int status, std::string body) {
+  response r;
+  r.status = status;
+  r.body = std::move(body);
+  r.headers.emplace_back("request-id", new_guid());
+  return r;
+}
+
+/// Graph's error shape: {"error":{"code","message","innerError":{…}}}.
+response graph_error(const request& req, int status, std::string_view code,
+                     std::string_view message, int64_t now) {
+  auto request_id = new_guid();
+  json::writer w;
+  w.begin_object().key("error").begin_object();
+  w.key("code").value(code);
+  w.key("message").value(message);
+  w.key("innerError").begin_object();
+  w.key("date").value(format_rfc3339(now - now % 1000));
+  w.key("request-id").value(request_id);
+  auto client_id = req.header("client-request-id");
+  w.key("client-request-id")
+      .value(client_id.empty() ? request_id : std::string{client_id});
+  w.end_object().end_object().end_object();
+  response r;
+  r.status = status;
+  r.body = w.take();
+  r.headers.emplace_back("request-id", request_id);
+  return r;
+}
+
+/// The identity platform's OAuth error shape.
+response oauth_error(int status, std::string_view error, int code,
+                     std::string_view description, int64_t now) {
+  json::writer w;
+  w.begin_object();
+  w.key("error").value(error);
+  w.key("error_description")
+      .value("AADSTS" + std::to_string(code) + ": " + std::string{description});
+  w.key("error_codes").begin_array().value(int64_t{code}).end_array();
+  w.key("timestamp").value(format_rfc3339(now - now % 1000));
+  w.key("trace_id").value(new_guid());
+  w.key("correlation_id").value(new_guid());
+  w.end_object();
+  response r;
+  r.status = status;
+  r.body = w.take();
+  return r;
+}
+
+/// Absolute URLs use the scheme and host the client used.
+std::string base_url(const request& req) {
+  auto host = req.header("host");
+  auto proto = req.header("x-forwarded-proto");
+  return std::string{proto.empty() ? "http" : proto} + "://"
+         + std::string{host.empty() ? "localhost" : host};
+}
+
+// "2026-12-01T10:00:00.0000000", Graph's dateTime in a dateTimeTimeZone.
+std::string graph_date_time(int64_t ms) {
+  auto s = format_rfc3339_ms(ms); // 2026-12-01T10:00:00.000Z
+  return s.substr(0, 23) + "0000";
+}
+
+bool utc_zone(std::string_view tz) {
+  return tz == "UTC" || tz == "Etc/UTC" || tz == "Coordinated Universal Time"
+         || tz == "tzone://Microsoft/Utc";
+}
+
+// -- JSON input
+// ----------------------------------------------------------------------
+
+struct body_error {
+  std::string code = "BadRequest";
+  std::string message;
+};
+
+bool parse_body(std::string_view body, object& out, body_error& err) {
+  thread_local simdjson::dom::parser parser;
+  element doc;
+  if (body.empty() || parser.parse(body.data(), body.size()).get(doc)
+      || doc.get_object().get(out)) {
+    err.message = "Unable to read JSON request payload. Please ensure "
+                  "Content-Type header is set and payload is of valid JSON "
+                  "format.";
+    return false;
+  }
+  return true;
+}
+
+std::string to_json_text(element e) {
+  return simdjson::minify(e);
+}
+
+bool read_string(element v, std::string& out) {
+  std::string_view s;
+  if (v.get_string().get(s))
+    return false;
+  out.assign(s);
+  return true;
+}
+
+/// Reads a dateTimeTimeZone object into UTC milliseconds.
+bool read_date_time_zone(element v, const char* name, int64_t& ms,
+                         std::string& zone, body_error& err) {
+  object o;
+  if (v.get_object().get(o)) {
+    err.message = std::string{"'"} + name + "' must be a dateTimeTimeZone";
+    return false;
+  }
+  std::string_view dt, tz = "UTC";
+  if (o["dateTime"].get_string().get(dt)) {
+    err.message = std::string{"'"} + name + ".dateTime' is required";
+    return false;
+  }
+  std::string_view tzv;
+  if (!o["timeZone"].get_string().get(tzv))
+    tz = tzv;
+  if (!utc_zone(tz)) {
+    err.code = "TimeZoneNotSupportedException";
+    err.message = "A valid TimeZone value must be specified. The following "
+                  "TimeZone value is not supported: '"
+                  + std::string{tz} + "'.";
+    return false;
+  }
+  // Graph's dateTime has no offset; a trailing Z is tolerated.
+  std::string text{dt};
+  if (!text.empty() && (text.back() == 'Z' || text.back() == 'z'))
+    text.pop_back();
+  auto parsed = parse_rfc3339_ms(text + "Z");
+  if (!parsed) {
+    err.message = "Cannot convert the literal '" + std::string{dt}
+                  + "' to the expected type 'Edm.DateTimeOffset'.";
+    return false;
+  }
+  ms = *parsed;
+  zone = std::string{tz};
+  return true;
+}
+
+} // namespace
+
+// -- the service
+// ---------------------------------------------------------------------------
+
+struct service::impl {
+  service_config cfg;
+  std::mutex mtx;
+  directory dir;
+  http::router routes;
+
+  int64_t now() const {
+    return cfg.now_ms();
+  }
+
+  void install_routes();
+
+  // -- lookups (call with mtx held)
+  // --------------------------------------------
+
+  tenant* find_tenant(std::string_view id_or_domain) {
+    auto i = dir.tenants.find(std::string{id_or_domain});
+    if (i != dir.tenants.end())
+      return &i->second;
+    auto d = lower(id_or_domain);
+    for (auto& [id, t] : dir.tenants)
+      if (t.domain == d)
+        return &t;
+    return nullptr;
+  }
+
+  /// Checks the bearer token; on failure fills `err` with Graph's 401.
+  const access_token* check_token(const request& req, response& err) {
+    auto h = req.header("authorization");
+    if (h.size() < 8 || lower(h.substr(0, 7)) != "bearer ") {
+      err = graph_error(req, 401, "InvalidAuthenticationToken",
+                        "Access token is empty.", now());
+      return nullptr;
+    }
+    auto i = dir.tokens.find(std::string{h.substr(7)});
+    if (i == dir.tokens.end()) {
+      err = graph_error(req, 401, "InvalidAuthenticationToken",
+                        "IDX14100: JWT is not well formed.", now());
+      return nullptr;
+    }
+    if (i->second.expires_ms <= now()) {
+      err = graph_error(req, 401, "InvalidAuthenticationToken",
+                        "Lifetime validation failed, the token is expired.",
+                        now());
+      return nullptr;
+    }
+    return &i->second;
+  }
+
+  /// A user of the token's tenant by id or userPrincipalName.
+  user* find_user(const access_token& tok, std::string_view key) {
+    auto i = dir.users.find(std::string{key});
+    if (i != dir.users.end())
+      return i->second.tenant_id == tok.tenant_id ? &i->second : nullptr;
+    auto k = lower(key);
+    for (auto& [id, u] : dir.users)
+      if (u.tenant_id == tok.tenant_id && lower(u.user_principal_name) == k)
+        return &u;
+    return nullptr;
+  }
+
+  response user_not_found(const request& req, std::string_view key) {
+    return graph_error(req, 404, "Request_ResourceNotFound",
+                       "Resource '" + std::string{key}
+                           + "' does not exist or one of its queried "
+                             "reference-property objects are not present.",
+                       now());
+  }
+
+  /// Authenticates and resolves the user and their mailbox; answers and
+  /// returns nullptr on any failure.
+  mailbox* open_mailbox(const request& req, const responder_ptr& r,
+                        const std::string& key, user*& u) {
+    response err;
+    auto tok = check_token(req, err);
+    if (tok == nullptr) {
+      r->reply(std::move(err));
+      return nullptr;
+    }
+    u = find_user(*tok, key);
+    if (u == nullptr) {
+      r->reply(user_not_found(req, key));
+      return nullptr;
+    }
+    if (!u->has_mailbox) {
+      r->reply(graph_error(req, 404, "MailboxNotEnabledForRESTAPI",
+                           "The mailbox is either inactive, soft-deleted, or "
+                           "is hosted on-premise.",
+                           now()));
+      return nullptr;
+    }
+    auto& mb = dir.mailboxes[u->id];
+    if (mb.calendars.empty()) {
+      calendar def;
+      def.id = new_item_id();
+      def.name = "Calendar";
+      def.change_key = new_change_key();
+      def.is_default = true;
+      mb.calendars.push_back(def);
+    }
+    return &mb;
+  }
+
+  calendar* find_calendar(mailbox& mb, std::string_view id) {
+    for (auto& c : mb.calendars)
+      if (c.id == id)
+        return &c;
+    return nullptr;
+  }
+
+  response item_not_found(const request& req) {
+    return graph_error(req, 404, "ErrorItemNotFound",
+                       "The specified object was not found in the store.",
+                       now());
+  }
+
+  // -- rendering
+  // -------------------------------------------------------------------
+
+  void write_user(json::writer& w, const user& u,
+                  const std::vector<std::string>& select) {
+    auto want = [&](std::string_view p) {
+      if (select.empty())
+        return p != "accountEnabled";
+      for (auto& s : select)
+        if (s == p)
+          return true;
+      return false;
+    };
+    w.begin_object();
+    if (want("businessPhones"))
+      w.key("businessPhones").begin_array().end_array();
+    if (want("displayName"))
+      w.key("displayName").value(u.display_name);
+    for (const char* nul : {"givenName", "jobTitle", "mobilePhone",
+                            "officeLocation", "preferredLanguage", "surname"})
+      if (want(nul))
+        w.key(nul).null();
+    if (want("mail")) {
+      w.key("mail");
+      if (u.mail.empty())
+        w.null();
+      else
+        w.value(u.mail);
+    }
+    if (want("userPrincipalName"))
+      w.key("userPrincipalName").value(u.user_principal_name);
+    if (want("accountEnabled"))
+      w.key("accountEnabled").value(true);
+    if (want("id"))
+      w.key("id").value(u.id);
+    w.end_object();
+  }
+
+  void write_calendar(json::writer& w, const calendar& c, const user& owner) {
+    w.begin_object();
+    w.key("id").value(c.id);
+    w.key("name").value(c.name);
+    w.key("color").value("auto");
+    w.key("hexColor").value("");
+    w.key("isDefaultCalendar").value(c.is_default);
+    w.key("changeKey").value(c.change_key);
+    w.key("canShare").value(true);
+    w.key("canViewPrivateItems").value(true);
+    w.key("canEdit").value(true);
+    w.key("isRemovable").value(!c.is_default);
+    w.key("isTallyingResponses").value(true);
+    w.key("allowedOnlineMeetingProviders")
+        .begin_array()
+        .value("teamsForBusiness")
+        .end_array();
+    w.key("defaultOnlineMeetingProvider").value("teamsForBusiness");
+    w.key("owner").begin_object();
+    w.key("name").value(owner.display_name);
+    w.key("address").value(owner.mail.empty() ? owner.user_principal_name
+                                              : owner.mail);
+    w.end_object();
+    w.end_object();
+  }
+
+  void write_event(json::writer& w, const event& e, const user& owner,
+                   const std::vector<std::string>& expand_props) {
+    w.begin_object();
+    w.key("@odata.etag").value("W/\"" + e.change_key + "\"");
+    w.key("id").value(e.id);
+    w.key("createdDateTime").value(format_rfc3339_ms(e.created_ms));
+    w.key("lastModifiedDateTime").value(format_rfc3339_ms(e.modified_ms));
+    w.key("changeKey").value(e.change_key);
+    w.key("categories").begin_array().end_array();
+    if (!e.transaction_id.empty())
+      w.key("transactionId").value(e.transaction_id);
+    w.key("originalStartTimeZone").value(e.start_time_zone);
+    w.key("originalEndTimeZone").value(e.end_time_zone);
+    w.key("iCalUId").value(e.ical_uid);
+    w.key("reminderMinutesBeforeStart").value(15);
+    w.key("isReminderOn").value(true);
+    w.key("hasAttachments").value(false);
+    w.key("subject").value(e.subject);
+    w.key("bodyPreview").value(e.body_content.substr(0, 255));
+    w.key("importance").value("normal");
+    w.key("sensitivity").value("normal");
+    w.key("isAllDay").value(e.is_all_day);
+    w.key("isCancelled").value(false);
+    w.key("isOrganizer").value(true);
+    w.key("responseRequested").value(true);
+    w.key("seriesMasterId").null();
+    w.key("showAs").value("busy");
+    w.key("type").value("singleInstance");
+    w.key("body").begin_object();
+    w.key("contentType").value(e.body_content_type);
+    w.key("content").value(e.body_content);
+    w.end_object();
+    for (auto [name, ms] :
+         {std::pair{"start", e.start_ms}, {"end", e.end_ms}}) {
+      w.key(name).begin_object();
+      w.key("dateTime").value(graph_date_time(ms));
+      w.key("timeZone").value("UTC");
+      w.end_object();
+    }
+    w.key("location").begin_object();
+    w.key("displayName").value(e.location);
+    w.key("locationType").value("default");
+    w.end_object();
+    w.key("attendees").raw(e.attendees_json);
+    w.key("organizer").begin_object().key("emailAddress").begin_object();
+    w.key("name").value(owner.display_name);
+    w.key("address").value(owner.mail.empty() ? owner.user_principal_name
+                                              : owner.mail);
+    w.end_object().end_object();
+    if (!expand_props.empty()) {
+      w.key("singleValueExtendedProperties").begin_array();
+      for (auto& id : expand_props) {
+        auto p = e.extended_properties.find(id);
+        if (p == e.extended_properties.end())
+          continue;
+        w.begin_object().key("id").value(p->first);
+        w.key("value").value(p->second).end_object();
+      }
+      w.end_array();
+    }
+    w.end_object();
+  }
+
+  // -- event bodies
+  // --------------------------------------------------------------------
+
+  /// Applies a create/PATCH body to an event. `create` demands start/end.
+  bool apply_event_body(std::string_view body, event& e, bool create,
+                        body_error& err) {
+    object o;
+    if (!parse_body(body, o, err))
+      return false;
+    bool have_start = false, have_end = false;
+    for (auto kv : o) {
+      auto k = kv.key;
+      if (k == "subject") {
+        if (!read_string(kv.value, e.subject)) {
+          err.message = "'subject' must be a string";
+          return false;
+        }
+      } else if (k == "body") {
+        object b;
+        if (kv.value.get_object().get(b)) {
+          err.message = "'body' must be an itemBody";
+          return false;
+        }
+        std::string_view ct, content;
+        if (!b["contentType"].get_string().get(ct))
+          e.body_content_type = lower(ct);
+        if (!b["content"].get_string().get(content))
+          e.body_content.assign(content);
+      } else if (k == "start") {
+        if (!read_date_time_zone(kv.value, "start", e.start_ms,
+                                 e.start_time_zone, err))
+          return false;
+        have_start = true;
+      } else if (k == "end") {
+        if (!read_date_time_zone(kv.value, "end", e.end_ms, e.end_time_zone,
+                                 err))
+          return false;
+        have_end = true;
+      } else if (k == "isAllDay") {
+        if (kv.value.get_bool().get(e.is_all_day)) {
+          err.message = "'isAllDay' must be a boolean";
+          return false;
+        }
+      } else if (k == "location") {
+        object l;
+        std::string_view name;
+        if (kv.value.get_object().get(l)) {
+          err.message = "'location' must be a location";
+          return false;
+        }
+        if (!l["displayName"].get_string().get(name))
+          e.location.assign(name);
+      } else if (k == "attendees") {
+        simdjson::dom::array a;
+        if (kv.value.get_array().get(a)) {
+          err.message = "'attendees' must be an array";
+          return false;
+        }
+        e.attendees_json = to_json_text(kv.value);
+      } else if (k == "transactionId") {
+        if (!create) {
+          err.message = "transactionId cannot be changed after creation";
+          return false;
+        }
+        if (!read_string(kv.value, e.transaction_id)) {
+          err.message = "'transactionId' must be a string";
+          return false;
+        }
+      } else if (k == "singleValueExtendedProperties") {
+        simdjson::dom::array a;
+        if (kv.value.get_array().get(a)) {
+          err.message = "'singleValueExtendedProperties' must be an array";
+          return false;
+        }
+        for (element p : a) {
+          std::string_view id, value;
+          if (p["id"].get_string().get(id)
+              || p["value"].get_string().get(value)) {
+            err.message = "each extended property needs 'id' and 'value'";
+            return false;
+          }
+          e.extended_properties[std::string{id}] = std::string{value};
+        }
+      }
+      // Other event properties are accepted and not stored, as far as the
+      // emulator is concerned they do not exist.
+    }
+    if (create && (!have_start || !have_end)) {
+      err.code = "ErrorInvalidRequest";
+      err.message = "Your request can't be completed. The start and end "
+                    "times are required.";
+      return false;
+    }
+    if (e.end_ms < e.start_ms) {
+      err.code = "ErrorInvalidRequest";
+      err.message = "Your request can't be completed. The end time must be "
+                    "after the start time.";
+      return false;
+    }
+    if (e.is_all_day
+        && (e.start_ms % 86'400'000 != 0 || e.end_ms % 86'400'000 != 0)) {
+      err.code = "ErrorInvalidRequest";
+      err.message = "Your request can't be completed. When the event is an "
+                    "all-day event, the start and end time must be midnight "
+                    "and in the same time zone.";
+      return false;
+    }
+    return true;
+  }
+
+  /// `$expand=singleValueExtendedProperties($filter=id eq '…')` → ids.
+  static std::vector<std::string> expanded_props(const http::query_params& q) {
+    std::vector<std::string> out;
+    auto v = http::find_param(q, "$expand");
+    if (v == nullptr)
+      return out;
+    std::string_view s{*v};
+    size_t pos = 0;
+    while ((pos = s.find("id eq '", pos)) != std::string_view::npos) {
+      pos += 7;
+      auto end = s.find('\'', pos);
+      if (end == std::string_view::npos)
+        break;
+      out.emplace_back(s.substr(pos, end - pos));
+      pos = end + 1;
+    }
+    return out;
+  }
+
+  /// `$filter=singleValueExtendedProperties/Any(ep: ep/id eq 'I' and
+  /// ep/value eq 'V')` → (I, V); false when there is no such filter.
+  static bool extended_filter(const http::query_params& q, std::string& id,
+                              std::string& value) {
+    auto v = http::find_param(q, "$filter");
+    if (v == nullptr)
+      return false;
+    std::string_view s{*v};
+    auto grab = [&](std::string_view marker, std::string& out) {
+      auto p = s.find(marker);
+      if (p == std::string_view::npos)
+        return false;
+      p += marker.size();
+      auto end = s.find('\'', p);
+      if (end == std::string_view::npos)
+        return false;
+      out.assign(s.substr(p, end - p));
+      return true;
+    };
+    return grab("/id eq '", id) && grab("/value eq '", value);
+  }
+};
+
+// -- routes
+// ------------------------------------------------------------------------------
+
+void service::impl::install_routes() {
+  auto self = this;
+
+  // ---- control API
+  // --------------------------------------------------------------
+
+  routes.add(
+      "POST", "/_emulator/tenants",
+      [self](request& req, const http::path_params&, responder_ptr r) {
+        object o;
+        body_error err;
+        if (!parse_body(req.body, o, err))
+          return r->reply(
+              graph_error(req, 400, "BadRequest", err.message, self->now()));
+        std::lock_guard<std::mutex> guard{self->mtx};
+        tenant t;
+        std::string_view sv;
+        t.id = o["id"].get_string().get(sv) ? new_guid() : std::string{sv};
+        if (o["domain"].get_string().get(sv) || sv.empty())
+          return r->reply(graph_error(req, 400, "BadRequest",
+                                      "'domain' is required", self->now()));
+        t.domain = lower(sv);
+        if (self->find_tenant(t.id) || self->find_tenant(t.domain))
+          return r->reply(graph_error(req, 409, "Conflict",
+                                      "tenant already exists", self->now()));
+        std::vector<user> users;
+        simdjson::dom::array arr;
+        if (!o["users"].get_array().get(arr)) {
+          for (element ue : arr) {
+            user u;
+            u.tenant_id = t.id;
+            u.id = ue["id"].get_string().get(sv) ? new_guid() : std::string{sv};
+            if (ue["userPrincipalName"].get_string().get(sv)
+                || sv.find('@') == std::string_view::npos)
+              return r->reply(graph_error(req, 400, "BadRequest",
+                                          "each user needs a userPrincipalName",
+                                          self->now()));
+            u.user_principal_name = std::string{sv};
+            u.display_name = ue["displayName"].get_string().get(sv)
+                                 ? u.user_principal_name
+                                 : std::string{sv};
+            if (!ue["mail"].get_string().get(sv))
+              u.mail = std::string{sv};
+            bool b;
+            if (!ue["isAdmin"].get_bool().get(b))
+              u.is_admin = b;
+            if (!ue["hasMailbox"].get_bool().get(b))
+              u.has_mailbox = b;
+            if (self->dir.users.count(u.id) != 0)
+              return r->reply(graph_error(
+                  req, 409, "Conflict", "user id already exists", self->now()));
+            users.push_back(u);
+          }
+        }
+        json::writer w;
+        w.begin_object().key("id").value(t.id);
+        w.key("domain").value(t.domain);
+        w.key("users").begin_array();
+        for (auto& u : users) {
+          t.user_ids.push_back(u.id);
+          w.begin_object().key("id").value(u.id);
+          w.key("userPrincipalName").value(u.user_principal_name);
+          w.key("isAdmin").value(u.is_admin);
+          w.key("hasMailbox").value(u.has_mailbox);
+          w.end_object();
+          self->dir.users[u.id] = u;
+        }
+        w.end_array().end_object();
+        self->dir.tenants[t.id] = t;
+        r->reply(json_response(201, w.take()));
+      });
+
+  routes.add(
+      "POST", "/_emulator/apps",
+      [self](request& req, const http::path_params&, responder_ptr r) {
+        object o;
+        body_error err;
+        if (!parse_body(req.body, o, err))
+          return r->reply(
+              graph_error(req, 400, "BadRequest", err.message, self->now()));
+        std::lock_guard<std::mutex> guard{self->mtx};
+        app a;
+        std::string_view sv;
+        if (o["client_id"].get_string().get(sv) || sv.empty())
+          return r->reply(graph_error(req, 400, "BadRequest",
+                                      "'client_id' is required", self->now()));
+        a.client_id = std::string{sv};
+        if (o["client_secret"].get_string().get(sv) || sv.empty())
+          return r->reply(graph_error(req, 400, "BadRequest",
+                                      "'client_secret' is required",
+                                      self->now()));
+        a.client_secret = std::string{sv};
+        simdjson::dom::array arr;
+        if (!o["tenants"].get_array().get(arr))
+          for (element te : arr) {
+            if (te.get_string().get(sv))
+              continue;
+            auto t = self->find_tenant(sv);
+            if (t == nullptr)
+              return r->reply(graph_error(
+                  req, 400, "BadRequest",
+                  "unknown tenant '" + std::string{sv} + "'", self->now()));
+            a.consented_tenants.insert(t->id);
+          }
+        self->dir.apps[a.client_id] = a;
+        r->reply(json_response(201, "{\"client_id\":\"" + a.client_id + "\"}"));
+      });
+
+  routes.add("GET", "/_emulator/mail",
+             [self](request& req, const http::path_params&, responder_ptr r) {
+               http::query_params q;
+               http::parse_query(req.query, q);
+               auto key = http::find_param(q, "user");
+               if (key == nullptr)
+                 return r->reply(graph_error(req, 400, "BadRequest",
+                                             "give ?user=ID or UPN",
+                                             self->now()));
+               std::lock_guard<std::mutex> guard{self->mtx};
+               const user* found = nullptr;
+               for (auto& [id, u] : self->dir.users)
+                 if (id == *key || lower(u.user_principal_name) == lower(*key))
+                   found = &u;
+               if (found == nullptr)
+                 return r->reply(self->user_not_found(req, *key));
+               json::writer w;
+               w.begin_object().key("value").begin_array();
+               auto mb = self->dir.mailboxes.find(found->id);
+               if (mb != self->dir.mailboxes.end())
+                 for (auto& m : mb->second.outbox) {
+                   w.begin_object();
+                   w.key("from").value(found->user_principal_name);
+                   w.key("sentDateTime").value(format_rfc3339(m.sent_ms));
+                   w.key("saveToSentItems").value(m.save_to_sent_items);
+                   w.key("message").raw(m.message_json);
+                   w.end_object();
+                 }
+               w.end_array().end_object();
+               r->reply(json_response(200, w.take()));
+             });
+
+  routes.add("GET", "/_emulator/state",
+             [self](request&, const http::path_params&, responder_ptr r) {
+               std::lock_guard<std::mutex> guard{self->mtx};
+               json::writer w;
+               w.begin_object().key("tenants").begin_array();
+               for (auto& [id, t] : self->dir.tenants) {
+                 w.begin_object().key("id").value(id);
+                 w.key("domain").value(t.domain);
+                 w.key("users").value(static_cast<uint64_t>(t.user_ids.size()));
+                 w.end_object();
+               }
+               w.end_array().key("apps").begin_array();
+               for (auto& [id, a] : self->dir.apps) {
+                 w.begin_object().key("client_id").value(id);
+                 w.key("tenants").begin_array();
+                 for (auto& t : a.consented_tenants)
+                   w.value(t);
+                 w.end_array().end_object();
+               }
+               w.end_array();
+               uint64_t events = 0, calendars = 0, mails = 0;
+               for (auto& [uid, mb] : self->dir.mailboxes) {
+                 events += mb.events.size();
+                 calendars += mb.calendars.size();
+                 mails += mb.outbox.size();
+               }
+               w.key("calendars").value(calendars);
+               w.key("events").value(events);
+               w.key("mail").value(mails);
+               w.key("tokens").value(
+                   static_cast<uint64_t>(self->dir.tokens.size()));
+               w.end_object();
+               r->reply(json_response(200, w.take()));
+             });
+
+  routes.add("POST", "/_emulator/reset",
+             [self](request&, const http::path_params&, responder_ptr r) {
+               std::lock_guard<std::mutex> guard{self->mtx};
+               self->dir = directory{};
+               response res;
+               res.status = 204;
+               r->reply(std::move(res));
+             });
+
+  // ---- identity platform
+  // ---------------------------------------------------------------
+
+  routes.add(
+      "POST", "/{tenant}/oauth2/v2.0/token",
+      [self](request& req, const http::path_params& pp, responder_ptr r) {
+        http::query_params form;
+        if (!http::parse_query(req.body, form))
+          return r->reply(oauth_error(400, "invalid_request", 900144,
+                                      "The request body must be "
+                                      "application/x-www-form-urlencoded.",
+                                      self->now()));
+        auto param = [&](const char* n) {
+          auto v = http::find_param(form, n);
+          return v == nullptr ? std::string{} : *v;
+        };
+        auto grant = param("grant_type");
+        if (grant != "client_credentials")
+          return r->reply(oauth_error(
+              400, "unsupported_grant_type", 70003,
+              "The app requested an unsupported grant type '" + grant + "'.",
+              self->now()));
+        std::lock_guard<std::mutex> guard{self->mtx};
+        auto t = self->find_tenant(pp[0]);
+        if (t == nullptr)
+          return r->reply(oauth_error(400, "invalid_request", 90002,
+                                      "Tenant '" + pp[0] + "' not found.",
+                                      self->now()));
+        auto a = self->dir.apps.find(param("client_id"));
+        if (a == self->dir.apps.end())
+          return r->reply(oauth_error(
+              400, "unauthorized_client", 700016,
+              "Application with identifier '" + param("client_id")
+                  + "' was not found in the directory '" + t->domain + "'.",
+              self->now()));
+        if (!crypto::equal_secret(param("client_secret"),
+                                  a->second.client_secret))
+          return r->reply(oauth_error(401, "invalid_client", 7000215,
+                                      "Invalid client secret provided.",
+                                      self->now()));
+        if (a->second.consented_tenants.count(t->id) == 0)
+          return r->reply(oauth_error(
+              400, "unauthorized_client", 700016,
+              "Application with identifier '" + param("client_id")
+                  + "' was not found in the directory '" + t->domain + "'.",
+              self->now()));
+        auto token = "eyJ0eXAiOiJKV1Qi." + crypto::random_token(48);
+        auto lifetime = self->cfg.token_lifetime.count();
+        self->dir.tokens[token]
+            = access_token{a->first, t->id, self->now() + lifetime * 1000};
+        json::writer w;
+        w.begin_object().key("token_type").value("Bearer");
+        w.key("expires_in").value(static_cast<int64_t>(lifetime));
+        w.key("ext_expires_in").value(static_cast<int64_t>(lifetime));
+        w.key("access_token").value(token);
+        w.end_object();
+        r->reply(json_response(200, w.take()));
+      });
+
+  // ---- Graph: users
+  // ------------------------------------------------------------------------
+
+  routes.add(
+      "GET", "/v1.0/users",
+      [self](request& req, const http::path_params&, responder_ptr r) {
+        http::query_params q;
+        if (!http::parse_query(req.query, q))
+          return r->reply(graph_error(req, 400, "BadRequest",
+                                      "Invalid query string.", self->now()));
+        size_t top = default_user_page, skip = 0;
+        if (auto v = http::find_param(q, "$top")) {
+          char* end = nullptr;
+          auto n = std::strtol(v->c_str(), &end, 10);
+          if (v->empty() || *end != '\0' || n < 1 || n > 999)
+            return r->reply(
+                graph_error(req, 400, "Request_UnsupportedQuery",
+                            "Invalid page size specified: '" + *v
+                                + "'. Must be between 1 and 999 inclusive.",
+                            self->now()));
+          top = static_cast<size_t>(n);
+        }
+        if (auto v = http::find_param(q, "$skiptoken")) {
+          auto n = parse_hex16(*v);
+          if (!n)
+            return r->reply(graph_error(req, 400, "Request_BadRequest",
+                                        "Invalid skip token.", self->now()));
+          skip = static_cast<size_t>(*n);
+        }
+        std::vector<std::string> select;
+        if (auto v = http::find_param(q, "$select")) {
+          static const std::set<std::string> known{"id",
+                                                   "displayName",
+                                                   "mail",
+                                                   "userPrincipalName",
+                                                   "accountEnabled",
+                                                   "businessPhones",
+                                                   "givenName",
+                                                   "jobTitle",
+                                                   "mobilePhone",
+                                                   "officeLocation",
+                                                   "preferredLanguage",
+                                                   "surname"};
+          std::string_view s{*v};
+          while (!s.empty()) {
+            auto c = s.find(',');
+            auto name = std::string{s.substr(0, c)};
+            s = c == std::string_view::npos ? std::string_view{}
+                                            : s.substr(c + 1);
+            if (known.count(name) == 0)
+              return r->reply(graph_error(
+                  req, 400, "Request_BadRequest",
+                  "Could not find a property named '" + name
+                      + "' on type 'Microsoft.DirectoryServices.User'.",
+                  self->now()));
+            select.push_back(name);
+          }
+        }
+        std::lock_guard<std::mutex> guard{self->mtx};
+        response err;
+        auto tok = self->check_token(req, err);
+        if (tok == nullptr)
+          return r->reply(std::move(err));
+        auto& t = self->dir.tenants[tok->tenant_id];
+        auto base = base_url(req);
+        json::writer w;
+        w.begin_object();
+        w.key("@odata.context").value(base + "/v1.0/$metadata#users");
+        size_t end = std::min(t.user_ids.size(), skip + top);
+        if (end < t.user_ids.size()) {
+          std::string next = base + "/v1.0/users?$top=" + std::to_string(top);
+          if (auto v = http::find_param(q, "$select"))
+            next += "&$select=" + http::percent_encode(*v);
+          next += "&$skiptoken=" + to_hex16(end);
+          w.key("@odata.nextLink").value(next);
+        }
+        w.key("value").begin_array();
+        for (size_t i = skip; i < end; ++i)
+          self->write_user(w, self->dir.users[t.user_ids[i]], select);
+        w.end_array().end_object();
+        r->reply(json_response(200, w.take()));
+      });
+
+  routes.add(
+      "GET", "/v1.0/users/{user}",
+      [self](request& req, const http::path_params& pp, responder_ptr r) {
+        std::lock_guard<std::mutex> guard{self->mtx};
+        response err;
+        auto tok = self->check_token(req, err);
+        if (tok == nullptr)
+          return r->reply(std::move(err));
+        auto u = self->find_user(*tok, pp[0]);
+        if (u == nullptr)
+          return r->reply(self->user_not_found(req, pp[0]));
+        json::writer w;
+        self->write_user(w, *u, {});
+        r->reply(json_response(200, w.take()));
+      });
+
+  // ---- Graph: calendars
+  // ------------------------------------------------------------------------
+
+  routes.add(
+      "GET", "/v1.0/users/{user}/calendars",
+      [self](request& req, const http::path_params& pp, responder_ptr r) {
+        std::lock_guard<std::mutex> guard{self->mtx};
+        user* u = nullptr;
+        auto mb = self->open_mailbox(req, r, pp[0], u);
+        if (mb == nullptr)
+          return;
+        json::writer w;
+        w.begin_object().key("value").begin_array();
+        for (auto& c : mb->calendars)
+          self->write_calendar(w, c, *u);
+        w.end_array().end_object();
+        r->reply(json_response(200, w.take()));
+      });
+
+  routes.add(
+      "POST", "/v1.0/users/{user}/calendars",
+      [self](request& req, const http::path_params& pp, responder_ptr r) {
+        object o;
+        body_error err;
+        if (!parse_body(req.body, o, err))
+          return r->reply(
+              graph_error(req, 400, err.code, err.message, self->now()));
+        std::string_view name;
+        if (o["name"].get_string().get(name) || name.empty())
+          return r->reply(graph_error(req, 400, "ErrorInvalidRequest",
+                                      "The calendar name is required.",
+                                      self->now()));
+        std::lock_guard<std::mutex> guard{self->mtx};
+        user* u = nullptr;
+        auto mb = self->open_mailbox(req, r, pp[0], u);
+        if (mb == nullptr)
+          return;
+        for (auto& c : mb->calendars)
+          if (lower(c.name) == lower(name))
+            return r->reply(
+                graph_error(req, 409, "ErrorFolderExists",
+                            "A folder with the specified name already exists.",
+                            self->now()));
+        calendar c;
+        c.id = new_item_id();
+        c.name = std::string{name};
+        c.change_key = new_change_key();
+        mb->calendars.push_back(c);
+        json::writer w;
+        self->write_calendar(w, c, *u);
+        r->reply(json_response(201, w.take()));
+      });
+
+  routes.add(
+      "GET", "/v1.0/users/{user}/calendars/{cal}",
+      [self](request& req, const http::path_params& pp, responder_ptr r) {
+        std::lock_guard<std::mutex> guard{self->mtx};
+        user* u = nullptr;
+        auto mb = self->open_mailbox(req, r, pp[0], u);
+        if (mb == nullptr)
+          return;
+        auto c = self->find_calendar(*mb, pp[1]);
+        if (c == nullptr)
+          return r->reply(self->item_not_found(req));
+        json::writer w;
+        self->write_calendar(w, *c, *u);
+        r->reply(json_response(200, w.take()));
+      });
+
+  routes.add(
+      "DELETE", "/v1.0/users/{user}/calendars/{cal}",
+      [self](request& req, const http::path_params& pp, responder_ptr r) {
+        std::lock_guard<std::mutex> guard{self->mtx};
+        user* u = nullptr;
+        auto mb = self->open_mailbox(req, r, pp[0], u);
+        if (mb == nullptr)
+          return;
+        auto c = self->find_calendar(*mb, pp[1]);
+        if (c == nullptr)
+          return r->reply(self->item_not_found(req));
+        if (c->is_default)
+          return r->reply(graph_error(req, 400, "ErrorCannotDeleteObject",
+                                      "The default calendar cannot be deleted.",
+                                      self->now()));
+        // The calendar's events go with it.
+        for (auto& id : c->event_ids)
+          mb->events.erase(id);
+        auto id = c->id;
+        mb->calendars.erase(
+            std::remove_if(mb->calendars.begin(), mb->calendars.end(),
+                           [&](const calendar& x) { return x.id == id; }),
+            mb->calendars.end());
+        response res;
+        res.status = 204;
+        r->reply(std::move(res));
+      });
+
+  // ---- Graph: events
+  // ------------------------------------------------------------------------
+
+  // Creating, in a named calendar or the default one.
+  auto create_event = [self](request& req, const std::string& user_key,
+                             const std::string* cal_id, responder_ptr r) {
+    std::lock_guard<std::mutex> guard{self->mtx};
+    user* u = nullptr;
+    auto mb = self->open_mailbox(req, r, user_key, u);
+    if (mb == nullptr)
+      return;
+    auto c = cal_id ? self->find_calendar(*mb, *cal_id) : &mb->calendars[0];
+    if (c == nullptr)
+      return r->reply(self->item_not_found(req));
+    event e;
+    body_error err;
+    if (!self->apply_event_body(req.body, e, true, err))
+      return r->reply(
+          graph_error(req, 400, err.code, err.message, self->now()));
+    // A retried POST with the same transactionId returns the first event.
+    if (!e.transaction_id.empty())
+      for (auto& id : c->event_ids) {
+        auto& existing = mb->events[id];
+        if (existing.transaction_id == e.transaction_id) {
+          json::writer w;
+          self->write_event(w, existing, *u, {});
+          return r->reply(json_response(201, w.take()));
+        }
+      }
+    auto now = self->now();
+    e.id = new_item_id();
+    e.calendar_id = c->id;
+    e.change_key = new_change_key();
+    e.ical_uid
+        = "040000008200E00074C5B7101A82E008" + to_hex16(crypto::random_u64());
+    e.created_ms = now;
+    e.modified_ms = now;
+    c->event_ids.push_back(e.id);
+    mb->events[e.id] = e;
+    json::writer w;
+    self->write_event(w, e, *u, {});
+    r->reply(json_response(201, w.take()));
+  };
+  routes.add(
+      "POST", "/v1.0/users/{user}/calendars/{cal}/events",
+      [create_event](request& req, const http::path_params& pp,
+                     responder_ptr r) { create_event(req, pp[0], &pp[1], r); });
+  routes.add("POST", "/v1.0/users/{user}/events",
+             [create_event](request& req, const http::path_params& pp,
+                            responder_ptr r) {
+               create_event(req, pp[0], nullptr, r);
+             });
+
+  // Listing (paged), optionally filtered by an extended property.
+  auto list_events = [self](request& req, const std::string& user_key,
+                            const std::string* cal_id, responder_ptr r) {
+    http::query_params q;
+    if (!http::parse_query(req.query, q))
+      return r->reply(graph_error(req, 400, "BadRequest",
+                                  "Invalid query string.", self->now()));
+    size_t top = default_event_page, skip = 0;
+    if (auto v = http::find_param(q, "$top")) {
+      char* end = nullptr;
+      auto n = std::strtol(v->c_str(), &end, 10);
+      if (v->empty() || *end != '\0' || n < 1 || n > 1000)
+        return r->reply(graph_error(req, 400, "ErrorInvalidUrlQuery",
+                                    "The value of $top is invalid.",
+                                    self->now()));
+      top = static_cast<size_t>(n);
+    }
+    if (auto v = http::find_param(q, "$skip")) {
+      char* end = nullptr;
+      auto n = std::strtol(v->c_str(), &end, 10);
+      if (v->empty() || *end != '\0' || n < 0)
+        return r->reply(graph_error(req, 400, "ErrorInvalidUrlQuery",
+                                    "The value of $skip is invalid.",
+                                    self->now()));
+      skip = static_cast<size_t>(n);
+    }
+    std::string filter_id, filter_value;
+    bool filtered = extended_filter(q, filter_id, filter_value);
+    auto expand = expanded_props(q);
+    std::lock_guard<std::mutex> guard{self->mtx};
+    user* u = nullptr;
+    auto mb = self->open_mailbox(req, r, user_key, u);
+    if (mb == nullptr)
+      return;
+    auto c = cal_id ? self->find_calendar(*mb, *cal_id) : &mb->calendars[0];
+    if (c == nullptr)
+      return r->reply(self->item_not_found(req));
+    std::vector<const event*> matching;
+    for (auto& id : c->event_ids) {
+      auto& e = mb->events[id];
+      if (filtered) {
+        auto p = e.extended_properties.find(filter_id);
+        if (p == e.extended_properties.end() || p->second != filter_value)
+          continue;
+      }
+      matching.push_back(&e);
+    }
+    json::writer w;
+    w.begin_object();
+    size_t end = std::min(matching.size(), skip + top);
+    if (end < matching.size()) {
+      // The whole query is carried, with the position, as Graph does.
+      std::string next = base_url(req) + req.path + "?";
+      for (auto& [k, v] : q)
+        if (k != "$skip")
+          next += http::percent_encode(k) + "=" + http::percent_encode(v) + "&";
+      next += "$skip=" + std::to_string(end);
+      w.key("@odata.nextLink").value(next);
+    }
+    w.key("value").begin_array();
+    for (size_t i = skip; i < end; ++i)
+      self->write_event(w, *matching[i], *u, expand);
+    w.end_array().end_object();
+    r->reply(json_response(200, w.take()));
+  };
+  routes.add(
+      "GET", "/v1.0/users/{user}/calendars/{cal}/events",
+      [list_events](request& req, const http::path_params& pp,
+                    responder_ptr r) { list_events(req, pp[0], &pp[1], r); });
+  routes.add(
+      "GET", "/v1.0/users/{user}/events",
+      [list_events](request& req, const http::path_params& pp,
+                    responder_ptr r) { list_events(req, pp[0], nullptr, r); });
+
+  // One event: GET, PATCH (If-Match), DELETE (If-Match).
+  enum class verb { get, patch, del };
+  auto one_event = [self](verb v, request& req, const std::string& user_key,
+                          const std::string* cal_id, const std::string& ev_id,
+                          responder_ptr r) {
+    http::query_params q;
+    http::parse_query(req.query, q);
+    auto expand = expanded_props(q);
+    std::lock_guard<std::mutex> guard{self->mtx};
+    user* u = nullptr;
+    auto mb = self->open_mailbox(req, r, user_key, u);
+    if (mb == nullptr)
+      return;
+    auto i = mb->events.find(ev_id);
+    if (i == mb->events.end() || (cal_id && i->second.calendar_id != *cal_id))
+      return r->reply(self->item_not_found(req));
+    auto& e = i->second;
+    if (v == verb::get) {
+      json::writer w;
+      self->write_event(w, e, *u, expand);
+      return r->reply(json_response(200, w.take()));
+    }
+    auto if_match = req.header("if-match");
+    if (!if_match.empty() && if_match != "*"
+        && if_match != "W/\"" + e.change_key + "\"")
+      return r->reply(graph_error(
+          req, 412, "ErrorIrresolvableConflict",
+          "The send or update operation could not be performed because the "
+          "change key passed in the request does not match the current "
+          "change key for the item.",
+          self->now()));
+    if (v == verb::del) {
+      auto c = self->find_calendar(*mb, e.calendar_id);
+      if (c != nullptr)
+        c->event_ids.erase(
+            std::remove(c->event_ids.begin(), c->event_ids.end(), ev_id),
+            c->event_ids.end());
+      mb->events.erase(i);
+      response res;
+      res.status = 204;
+      return r->reply(std::move(res));
+    }
+    auto updated = e;
+    body_error err;
+    if (!self->apply_event_body(req.body, updated, false, err))
+      return r->reply(
+          graph_error(req, 400, err.code, err.message, self->now()));
+    updated.change_key = new_change_key();
+    updated.modified_ms = std::max(self->now(), e.modified_ms + 1);
+    e = updated;
+    json::writer w;
+    self->write_event(w, e, *u, {});
+    r->reply(json_response(200, w.take()));
+  };
+  struct verb_route {
+    const char* method;
+    verb v;
+  };
+  for (auto vr :
+       {verb_route{"GET", verb::get}, verb_route{"PATCH", verb::patch},
+        verb_route{"DELETE", verb::del}}) {
+    auto v = vr.v;
+    routes.add(vr.method, "/v1.0/users/{user}/events/{event}",
+               [one_event, v](request& req, const http::path_params& pp,
+                              responder_ptr r) {
+                 one_event(v, req, pp[0], nullptr, pp[1], r);
+               });
+    routes.add(vr.method, "/v1.0/users/{user}/calendars/{cal}/events/{event}",
+               [one_event, v](request& req, const http::path_params& pp,
+                              responder_ptr r) {
+                 one_event(v, req, pp[0], &pp[1], pp[2], r);
+               });
+  }
+
+  // ---- Graph: sendMail
+  // ---------------------------------------------------------------------
+
+  routes.add(
+      "POST", "/v1.0/users/{user}/sendMail",
+      [self](request& req, const http::path_params& pp, responder_ptr r) {
+        object o;
+        body_error err;
+        if (!parse_body(req.body, o, err))
+          return r->reply(
+              graph_error(req, 400, "BadRequest", err.message, self->now()));
+        element message;
+        simdjson::dom::array to;
+        if (o["message"].get(message)
+            || message["toRecipients"].get_array().get(to) || to.size() == 0)
+          return r->reply(graph_error(
+              req, 400, "ErrorInvalidRecipients",
+              "At least one recipient isn't valid., A message can't be sent "
+              "because it contains no recipients.",
+              self->now()));
+        sent_mail m;
+        m.message_json = to_json_text(message);
+        bool save = true;
+        if (!o["saveToSentItems"].get_bool().get(save))
+          m.save_to_sent_items = save;
+        std::lock_guard<std::mutex> guard{self->mtx};
+        user* u = nullptr;
+        auto mb = self->open_mailbox(req, r, pp[0], u);
+        if (mb == nullptr)
+          return;
+        m.sent_ms = self->now();
+        mb->outbox.push_back(std::move(m));
+        response res;
+        res.status = 202;
+        res.headers.emplace_back("request-id", new_guid());
+        r->reply(std::move(res));
+      });
+}
+
+service::service(service_config cfg) : impl_(std::make_unique<impl>()) {
+  impl_->cfg = std::move(cfg);
+  if (!impl_->cfg.now_ms)
+    impl_->cfg.now_ms = [] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+  impl_->install_routes();
+}
+
+service::~service() = default;
+
+void service::handle(http::request&& req, http::responder_ptr r) {
+  const http::route_handler* h = nullptr;
+  http::path_params params;
+  std::string allow;
+  switch (impl_->routes.match(req, h, params, allow)) {
+    case http::router::outcome::matched:
+      (*h)(req, params, std::move(r));
+      return;
+    case http::router::outcome::wrong_method: {
+      auto res = graph_error(req, 405, "Request_BadRequest",
+                             "The HTTP method '" + req.method
+                                 + "' is not supported for this resource.",
+                             impl_->now());
+      res.headers.emplace_back("Allow", allow);
+      r->reply(std::move(res));
+      return;
+    }
+    default:
+      r->reply(
+          graph_error(req, 400, "BadRequest",
+                      "Resource not found for the segment '" + req.path + "'.",
+                      impl_->now()));
+  }
+}
+
+} // namespace crmsync::emulator
