@@ -11,16 +11,21 @@ bool init() {
   return sodium_init() >= 0;
 }
 
-std::string random_token(size_t n_bytes) {
-  std::vector<unsigned char> raw(n_bytes);
-  randombytes_buf(raw.data(), raw.size());
+std::string base64url(std::string_view bytes) {
   std::string out(sodium_base64_encoded_len(
-                      n_bytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING),
+                      bytes.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING),
                   '\0');
-  sodium_bin2base64(out.data(), out.size(), raw.data(), raw.size(),
-                    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  sodium_bin2base64(out.data(), out.size(),
+                    reinterpret_cast<const unsigned char*>(bytes.data()),
+                    bytes.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
   out.resize(out.size() - 1); // drop the terminating NUL
   return out;
+}
+
+std::string random_token(size_t n_bytes) {
+  std::string raw(n_bytes, '\0');
+  randombytes_buf(raw.data(), raw.size());
+  return base64url(raw);
 }
 
 uint64_t random_u64() {

@@ -16,6 +16,9 @@ bool init();
 /// n random bytes from the OS CSPRNG, encoded as unpadded base64url.
 std::string random_token(size_t n_bytes);
 
+/// Unpadded base64url of arbitrary bytes (JWT segments, JWKS values).
+std::string base64url(std::string_view bytes);
+
 /// A random 64-bit value from the OS CSPRNG.
 uint64_t random_u64();
 

@@ -41,6 +41,15 @@ struct access_token {
   int64_t expires_ms = 0;
 };
 
+/// A single-use authorization code of the sign-in (code) flow.
+struct auth_code {
+  std::string client_id;
+  std::string redirect_uri;
+  std::string user_id;
+  std::string nonce;
+  int64_t expires_ms = 0;
+};
+
 struct event {
   std::string id;
   std::string calendar_id;
@@ -88,6 +97,7 @@ struct directory {
   std::map<std::string, user> users;     ///< by id
   std::map<std::string, app> apps;       ///< by client id
   std::map<std::string, access_token> tokens;
+  std::map<std::string, auth_code> codes;
   std::map<std::string, mailbox> mailboxes; ///< by user id
 };
 

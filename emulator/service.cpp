@@ -7,6 +7,7 @@
 
 #include "common/crypto.hpp"
 #include "common/time_format.hpp"
+#include "emulator/jwt_signer.hpp"
 #include "emulator/model.hpp"
 #include "http/router.hpp"
 #include "http/url.hpp"
@@ -204,8 +205,39 @@ bool read_date_time_zone(element v, const char* name, int64_t& ms,
 // -- the service
 // ---------------------------------------------------------------------------
 
+/// Entra ID's role template id of the Global Administrator role, carried
+/// in the `wids` claim of an administrator's tokens.
+constexpr const char* global_admin_role
+    = "62e90394-69f5-4237-9190-012177145e10";
+
+constexpr int64_t code_lifetime_ms = 10 * 60 * 1000;
+
+/// Appends query parameters to a redirect URI that may already have some.
+std::string
+with_params(const std::string& uri,
+            const std::vector<std::pair<std::string, std::string>>& params) {
+  std::string out = uri;
+  char sep = uri.find('?') == std::string::npos ? '?' : '&';
+  for (auto& [k, v] : params) {
+    out += sep;
+    out += http::percent_encode(k) + "=" + http::percent_encode(v);
+    sep = '&';
+  }
+  return out;
+}
+
+response redirect(const std::string& location) {
+  response r;
+  r.status = 302;
+  r.content_type = "text/html; charset=utf-8";
+  r.headers.emplace_back("Location", location);
+  r.body = "<html><body>Redirecting.</body></html>";
+  return r;
+}
+
 struct service::impl {
   service_config cfg;
+  jwt_signer signer;
   std::mutex mtx;
   directory dir;
   http::router routes;
@@ -228,6 +260,106 @@ struct service::impl {
       if (t.domain == d)
         return &t;
     return nullptr;
+  }
+
+  /// The person signing in: `login_hint` is their UPN; the tenant in the
+  /// path (id or domain) must be theirs unless it is common/organizations.
+  user* find_sign_in_user(const std::string& tenant_key,
+                          const std::string& login_hint) {
+    auto hint = lower(login_hint);
+    user* found = nullptr;
+    for (auto& [id, u] : dir.users)
+      if (lower(u.user_principal_name) == hint)
+        found = &u;
+    if (found == nullptr)
+      return nullptr;
+    if (tenant_key == "common" || tenant_key == "organizations")
+      return found;
+    auto t = find_tenant(tenant_key);
+    return t != nullptr && t->id == found->tenant_id ? found : nullptr;
+  }
+
+  void issue_access_token(const std::string& client_id,
+                          const std::string& tenant_id, std::string& token,
+                          int64_t& lifetime) {
+    token = "eyJ0eXAiOiJKV1Qi." + crypto::random_token(48);
+    lifetime = cfg.token_lifetime.count();
+    dir.tokens[token]
+        = access_token{client_id, tenant_id, now() + lifetime * 1000};
+  }
+
+  /// The authorization_code grant: access token plus a signed id_token.
+  void redeem_code(const request& req, const std::string& tenant_key,
+                   const http::query_params& form, const responder_ptr& r) {
+    auto param = [&](const char* n) {
+      auto v = http::find_param(form, n);
+      return v == nullptr ? std::string{} : *v;
+    };
+    std::lock_guard<std::mutex> guard{mtx};
+    auto a = dir.apps.find(param("client_id"));
+    if (a == dir.apps.end())
+      return r->reply(oauth_error(400, "unauthorized_client", 700016,
+                                  "Application with identifier '"
+                                      + param("client_id") + "' was not found.",
+                                  now()));
+    if (!crypto::equal_secret(param("client_secret"), a->second.client_secret))
+      return r->reply(oauth_error(401, "invalid_client", 7000215,
+                                  "Invalid client secret provided.", now()));
+    auto c = dir.codes.find(param("code"));
+    if (c == dir.codes.end() || c->second.expires_ms <= now()
+        || c->second.client_id != a->first)
+      return r->reply(oauth_error(400, "invalid_grant", 70008,
+                                  "The provided authorization code or "
+                                  "refresh token has expired due to "
+                                  "inactivity, or was already redeemed.",
+                                  now()));
+    auto code = c->second;
+    dir.codes.erase(c); // single use
+    if (code.redirect_uri != param("redirect_uri"))
+      return r->reply(oauth_error(400, "invalid_grant", 50148,
+                                  "The redirect_uri does not match the one "
+                                  "of the authorization request.",
+                                  now()));
+    auto& u = dir.users[code.user_id];
+    if (tenant_key != "common" && tenant_key != "organizations") {
+      auto t = find_tenant(tenant_key);
+      if (t == nullptr || t->id != u.tenant_id)
+        return r->reply(oauth_error(
+            400, "invalid_grant", 50020,
+            "The user is not in tenant '" + tenant_key + "'.", now()));
+    }
+    std::string token;
+    int64_t lifetime = 0;
+    issue_access_token(a->first, u.tenant_id, token, lifetime);
+    auto iat = now() / 1000;
+    json::writer claims;
+    claims.begin_object();
+    claims.key("aud").value(a->first);
+    claims.key("iss").value(base_url(req) + "/" + u.tenant_id + "/v2.0");
+    claims.key("iat").value(iat);
+    claims.key("nbf").value(iat);
+    claims.key("exp").value(iat + lifetime);
+    claims.key("name").value(u.display_name);
+    claims.key("oid").value(u.id);
+    claims.key("preferred_username").value(u.user_principal_name);
+    claims.key("email").value(u.mail.empty() ? u.user_principal_name : u.mail);
+    claims.key("sub").value(crypto::sha256_hex(u.id + a->first).substr(0, 43));
+    claims.key("tid").value(u.tenant_id);
+    claims.key("ver").value("2.0");
+    if (!code.nonce.empty())
+      claims.key("nonce").value(code.nonce);
+    if (u.is_admin)
+      claims.key("wids").begin_array().value(global_admin_role).end_array();
+    claims.end_object();
+    json::writer w;
+    w.begin_object().key("token_type").value("Bearer");
+    w.key("scope").value("openid profile email");
+    w.key("expires_in").value(lifetime);
+    w.key("ext_expires_in").value(lifetime);
+    w.key("access_token").value(token);
+    w.key("id_token").value(signer.sign(claims.str()));
+    w.end_object();
+    r->reply(json_response(200, w.take()));
   }
 
   /// Checks the bearer token; on failure fills `err` with Graph's 401.
@@ -803,6 +935,8 @@ void service::impl::install_routes() {
           return v == nullptr ? std::string{} : *v;
         };
         auto grant = param("grant_type");
+        if (grant == "authorization_code")
+          return self->redeem_code(req, pp[0], form, r);
         if (grant != "client_credentials")
           return r->reply(oauth_error(
               400, "unsupported_grant_type", 70003,
@@ -832,15 +966,139 @@ void service::impl::install_routes() {
               "Application with identifier '" + param("client_id")
                   + "' was not found in the directory '" + t->domain + "'.",
               self->now()));
-        auto token = "eyJ0eXAiOiJKV1Qi." + crypto::random_token(48);
-        auto lifetime = self->cfg.token_lifetime.count();
-        self->dir.tokens[token]
-            = access_token{a->first, t->id, self->now() + lifetime * 1000};
+        std::string token;
+        int64_t lifetime = 0;
+        self->issue_access_token(a->first, t->id, token, lifetime);
         json::writer w;
         w.begin_object().key("token_type").value("Bearer");
         w.key("expires_in").value(static_cast<int64_t>(lifetime));
         w.key("ext_expires_in").value(static_cast<int64_t>(lifetime));
         w.key("access_token").value(token);
+        w.end_object();
+        r->reply(json_response(200, w.take()));
+      });
+
+  // Sign-in (authorization-code flow). There is no UI: login_hint names the
+  // person, and the answer is at once a redirect with a code.
+  routes.add(
+      "GET", "/{tenant}/oauth2/v2.0/authorize",
+      [self](request& req, const http::path_params& pp, responder_ptr r) {
+        http::query_params q;
+        if (!http::parse_query(req.query, q))
+          return r->reply(oauth_error(400, "invalid_request", 900144,
+                                      "Invalid query string.", self->now()));
+        auto param = [&](const char* n) {
+          auto v = http::find_param(q, n);
+          return v == nullptr ? std::string{} : *v;
+        };
+        auto redirect_uri = param("redirect_uri");
+        auto state = param("state");
+        std::lock_guard<std::mutex> guard{self->mtx};
+        auto a = self->dir.apps.find(param("client_id"));
+        if (a == self->dir.apps.end())
+          return r->reply(oauth_error(400, "unauthorized_client", 700016,
+                                      "Application with identifier '"
+                                          + param("client_id")
+                                          + "' was not found.",
+                                      self->now()));
+        if (redirect_uri.empty())
+          return r->reply(oauth_error(400, "invalid_request", 900144,
+                                      "The request must contain the "
+                                      "parameter 'redirect_uri'.",
+                                      self->now()));
+        auto fail_to = [&](const char* error, int code, std::string text) {
+          r->reply(redirect(with_params(
+              redirect_uri, {{"error", error},
+                             {"error_description",
+                              "AADSTS" + std::to_string(code) + ": " + text},
+                             {"state", state}})));
+        };
+        if (param("response_type") != "code")
+          return fail_to("unsupported_response_type", 700054,
+                         "response_type must be 'code'.");
+        auto u = self->find_sign_in_user(pp[0], param("login_hint"));
+        if (u == nullptr)
+          return fail_to("invalid_request", 50034,
+                         "The user account '" + param("login_hint")
+                             + "' does not exist in this directory.");
+        auto code = crypto::random_token(48);
+        self->dir.codes[code]
+            = auth_code{a->first, redirect_uri, u->id, param("nonce"),
+                        self->now() + code_lifetime_ms};
+        r->reply(redirect(
+            with_params(redirect_uri, {{"code", code},
+                                       {"state", state},
+                                       {"session_state", new_guid()}})));
+      });
+
+  // Admin consent: only an administrator of the tenant can grant it.
+  routes.add(
+      "GET", "/{tenant}/adminconsent",
+      [self](request& req, const http::path_params& pp, responder_ptr r) {
+        http::query_params q;
+        http::parse_query(req.query, q);
+        auto param = [&](const char* n) {
+          auto v = http::find_param(q, n);
+          return v == nullptr ? std::string{} : *v;
+        };
+        auto redirect_uri = param("redirect_uri");
+        auto state = param("state");
+        std::lock_guard<std::mutex> guard{self->mtx};
+        auto a = self->dir.apps.find(param("client_id"));
+        if (a == self->dir.apps.end() || redirect_uri.empty())
+          return r->reply(oauth_error(
+              400, "unauthorized_client", 700016,
+              "Application with identifier '" + param("client_id")
+                  + "' was not found, or no redirect_uri was given.",
+              self->now()));
+        auto u = self->find_sign_in_user(pp[0], param("login_hint"));
+        if (u == nullptr || !u->is_admin)
+          return r->reply(redirect(with_params(
+              redirect_uri,
+              {{"error", "access_denied"},
+               {"error_description",
+                "AADSTS90094: An administrator of the organization must "
+                "grant permissions to this app."},
+               {"state", state}})));
+        a->second.consented_tenants.insert(u->tenant_id);
+        r->reply(redirect(with_params(redirect_uri, {{"admin_consent", "True"},
+                                                     {"tenant", u->tenant_id},
+                                                     {"state", state}})));
+      });
+
+  routes.add("GET", "/{tenant}/discovery/v2.0/keys",
+             [self](request&, const http::path_params&, responder_ptr r) {
+               r->reply(json_response(200, self->signer.jwks()));
+             });
+
+  routes.add(
+      "GET", "/{tenant}/v2.0/.well-known/openid-configuration",
+      [self](request& req, const http::path_params& pp, responder_ptr r) {
+        auto base = base_url(req);
+        std::string t = pp[0];
+        {
+          std::lock_guard<std::mutex> guard{self->mtx};
+          if (auto found = self->find_tenant(t))
+            t = found->id;
+        }
+        bool multi = t == "common" || t == "organizations";
+        json::writer w;
+        w.begin_object();
+        w.key("issuer").value(
+            base + "/" + (multi ? std::string{"{tenantid}"} : t) + "/v2.0");
+        w.key("authorization_endpoint")
+            .value(base + "/" + pp[0] + "/oauth2/v2.0/authorize");
+        w.key("token_endpoint")
+            .value(base + "/" + pp[0] + "/oauth2/v2.0/token");
+        w.key("jwks_uri").value(base + "/" + pp[0] + "/discovery/v2.0/keys");
+        w.key("response_types_supported")
+            .begin_array()
+            .value("code")
+            .end_array();
+        w.key("id_token_signing_alg_values_supported")
+            .begin_array()
+            .value("RS256")
+            .end_array();
         w.end_object();
         r->reply(json_response(200, w.take()));
       });
