@@ -162,6 +162,12 @@ bool read_string(element v, std::string& out) {
   return true;
 }
 
+/// Reads the string member `name` of an object element.
+bool member_string(element obj, const char* name, std::string& out) {
+  element v;
+  return !obj[name].get(v) && read_string(v, out);
+}
+
 /// Reads a dateTimeTimeZone object into UTC milliseconds.
 bool read_date_time_zone(element v, const char* name, int64_t& ms,
                          std::string& zone, body_error& err) {
@@ -247,6 +253,8 @@ struct service::impl {
   }
 
   void install_routes();
+  void dispatch(request& req, responder_ptr r);
+  void batch(request& req, responder_ptr r);
 
   // -- lookups (call with mtx held)
   // --------------------------------------------
@@ -1552,11 +1560,11 @@ service::service(service_config cfg) : impl_(std::make_unique<impl>()) {
 
 service::~service() = default;
 
-void service::handle(http::request&& req, http::responder_ptr r) {
+void service::impl::dispatch(request& req, responder_ptr r) {
   const http::route_handler* h = nullptr;
   http::path_params params;
   std::string allow;
-  switch (impl_->routes.match(req, h, params, allow)) {
+  switch (routes.match(req, h, params, allow)) {
     case http::router::outcome::matched:
       (*h)(req, params, std::move(r));
       return;
@@ -1564,17 +1572,156 @@ void service::handle(http::request&& req, http::responder_ptr r) {
       auto res = graph_error(req, 405, "Request_BadRequest",
                              "The HTTP method '" + req.method
                                  + "' is not supported for this resource.",
-                             impl_->now());
+                             now());
       res.headers.emplace_back("Allow", allow);
       r->reply(std::move(res));
       return;
     }
     default:
-      r->reply(
-          graph_error(req, 400, "BadRequest",
-                      "Resource not found for the segment '" + req.path + "'.",
-                      impl_->now()));
+      r->reply(graph_error(
+          req, 400, "BadRequest",
+          "Resource not found for the segment '" + req.path + "'.", now()));
   }
+}
+
+namespace {
+
+/// Keeps the answer of one request inside a $batch (handlers here answer
+/// synchronously, before dispatch returns).
+class captured_response : public http::responder {
+public:
+  void reply(response r) override {
+    res = std::move(r);
+    answered = true;
+  }
+  response res;
+  bool answered = false;
+};
+
+constexpr size_t max_batch = 20;
+
+} // namespace
+
+/// POST /v1.0/$batch: up to 20 requests, run in order, each answered with
+/// its own status, headers and body; a failed dependency gives 424.
+void service::impl::batch(request& req, responder_ptr r) {
+  object o;
+  body_error err;
+  simdjson::dom::array items;
+  if (!parse_body(req.body, o, err) || o["requests"].get_array().get(items))
+    return r->reply(graph_error(req, 400, "BadRequest",
+                                "Invalid batch payload format.", now()));
+  if (items.size() > max_batch)
+    return r->reply(graph_error(
+        req, 400, "BadRequest",
+        "The number of batch requests exceeds the limit of 20.", now()));
+  struct item {
+    std::string id, method, url, body;
+    http::header_fields headers;
+    std::vector<std::string> depends_on;
+  };
+  std::vector<item> list;
+  std::set<std::string> ids;
+  for (element e : items) {
+    item it;
+    std::string_view sv;
+    if (e["id"].get_string().get(sv) || sv.empty()
+        || !member_string(e, "method", it.method)
+        || !member_string(e, "url", it.url))
+      return r->reply(graph_error(req, 400, "BadRequest",
+                                  "Each request needs id, method and url.",
+                                  now()));
+    it.id.assign(sv);
+    if (!ids.insert(it.id).second)
+      return r->reply(graph_error(
+          req, 400, "BadRequest",
+          "Batch request ids must be unique: '" + it.id + "'.", now()));
+    for (auto& c : it.method)
+      if (c >= 'a' && c <= 'z')
+        c = static_cast<char>(c - 'a' + 'A');
+    object hdrs;
+    if (!e["headers"].get_object().get(hdrs))
+      for (auto kv : hdrs) {
+        std::string_view v;
+        if (!kv.value.get_string().get(v))
+          it.headers.emplace_back(lower(kv.key), std::string{v});
+      }
+    element body;
+    if (!e["body"].get(body))
+      it.body = to_json_text(body);
+    simdjson::dom::array deps;
+    if (!e["dependsOn"].get_array().get(deps))
+      for (element d : deps)
+        if (!d.get_string().get(sv))
+          it.depends_on.emplace_back(sv);
+    list.push_back(std::move(it));
+  }
+  std::map<std::string, int> status_of;
+  json::writer w;
+  w.begin_object().key("responses").begin_array();
+  for (auto& it : list) {
+    response res;
+    bool failed_dep = false;
+    for (auto& d : it.depends_on) {
+      auto s = status_of.find(d);
+      if (s == status_of.end() || s->second >= 400)
+        failed_dep = true;
+    }
+    if (failed_dep) {
+      res = graph_error(req, 424, "FailedDependency",
+                        "A request this one depends on failed.", now());
+    } else {
+      request sub;
+      sub.method = it.method;
+      // Item URLs are relative, with or without the version prefix.
+      std::string url = it.url;
+      if (url.empty() || url[0] != '/')
+        url = "/" + url;
+      if (url.rfind("/v1.0/", 0) != 0)
+        url = "/v1.0" + url;
+      auto q = url.find('?');
+      sub.target = url;
+      if (q != std::string::npos)
+        sub.query = url.substr(q + 1);
+      if (!http::percent_decode(url.substr(0, q), sub.path, false))
+        sub.path = url.substr(0, q);
+      sub.headers = it.headers;
+      for (auto& [k, v] : req.headers)
+        if (k == "authorization" || k == "host" || k == "x-forwarded-proto")
+          sub.headers.emplace_back(k, v);
+      sub.body = it.body;
+      auto cap = std::make_shared<captured_response>();
+      dispatch(sub, cap);
+      res = cap->answered ? std::move(cap->res)
+                          : graph_error(req, 500, "InternalServerError",
+                                        "no answer", now());
+    }
+    status_of[it.id] = res.status;
+    w.begin_object();
+    w.key("id").value(it.id);
+    w.key("status").value(static_cast<int64_t>(res.status));
+    w.key("headers").begin_object();
+    for (auto& [k, v] : res.headers)
+      w.key(k).value(v);
+    if (!res.body.empty())
+      w.key("Content-Type").value(res.content_type);
+    w.end_object();
+    if (!res.body.empty()) {
+      if (res.content_type.rfind("application/json", 0) == 0)
+        w.key("body").raw(res.body);
+      else
+        w.key("body").value(res.body);
+    }
+    w.end_object();
+  }
+  w.end_array().end_object();
+  r->reply(json_response(200, w.take()));
+}
+
+void service::handle(http::request&& req, http::responder_ptr r) {
+  if (req.method == "POST" && req.path == "/v1.0/$batch")
+    return impl_->batch(req, std::move(r));
+  impl_->dispatch(req, std::move(r));
 }
 
 } // namespace crmsync::emulator
