@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:8090";
   int64_t token_lifetime = 3600;
   uint64_t threads = 2;
+  uint64_t mailbox_limit = 10000;
+  int64_t mailbox_window = 600;
   CLI::App app{"graph-emulator - Microsoft Graph v1.0 and identity platform "
                "stand-in (control API under /_emulator).",
                "graph-emulator"};
@@ -31,6 +33,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--threads", threads, "HTTP I/O threads")
       ->check(CLI::Range(uint64_t{1}, uint64_t{64}))
+      ->capture_default_str();
+  app.add_option("--mailbox-limit", mailbox_limit,
+                 "requests per app and mailbox in one window (429 beyond)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{100000000}))
+      ->capture_default_str();
+  app.add_option("--mailbox-window", mailbox_window,
+                 "seconds of the per-mailbox request window")
+      ->check(CLI::Range(int64_t{1}, int64_t{86400}))
       ->capture_default_str();
   try {
     app.parse(argc, argv);
@@ -56,6 +66,8 @@ int main(int argc, char** argv) {
 
   emulator::service_config cfg;
   cfg.token_lifetime = std::chrono::seconds(token_lifetime);
+  cfg.mailbox_requests_per_window = mailbox_limit;
+  cfg.mailbox_window = std::chrono::seconds(mailbox_window);
   emulator::service svc{cfg};
   http::server_config scfg;
   scfg.host = host;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <set>
 #include <string>
@@ -99,6 +100,8 @@ struct directory {
   std::map<std::string, access_token> tokens;
   std::map<std::string, auth_code> codes;
   std::map<std::string, mailbox> mailboxes; ///< by user id
+  /// Request times per (client id, user id), for Outlook's mailbox limit.
+  std::map<std::pair<std::string, std::string>, std::deque<int64_t>> usage;
 };
 
 } // namespace crmsync::emulator

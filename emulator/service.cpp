@@ -428,6 +428,8 @@ struct service::impl {
       r->reply(user_not_found(req, key));
       return nullptr;
     }
+    if (!within_mailbox_budget(req, r, *tok, *u))
+      return nullptr;
     if (!u->has_mailbox) {
       r->reply(graph_error(req, 404, "MailboxNotEnabledForRESTAPI",
                            "The mailbox is either inactive, soft-deleted, or "
@@ -445,6 +447,30 @@ struct service::impl {
       mb.calendars.push_back(def);
     }
     return &mb;
+  }
+
+  /// Outlook limits each (app, mailbox) pair to N requests per window;
+  /// beyond it, 429 with Retry-After until the oldest request ages out.
+  bool within_mailbox_budget(const request& req, const responder_ptr& r,
+                             const access_token& tok, const user& u) {
+    auto& times = dir.usage[{tok.client_id, u.id}];
+    auto window_ms = static_cast<int64_t>(cfg.mailbox_window.count()) * 1000;
+    auto t = now();
+    while (!times.empty() && times.front() <= t - window_ms)
+      times.pop_front();
+    if (times.size() >= cfg.mailbox_requests_per_window) {
+      auto wait_s = (times.front() + window_ms - t + 999) / 1000;
+      auto res = graph_error(req, 429, "ApplicationThrottled",
+                             "Application is over its MailboxConcurrency "
+                             "limit.",
+                             t);
+      res.headers.emplace_back("Retry-After",
+                               std::to_string(std::max<int64_t>(1, wait_s)));
+      r->reply(std::move(res));
+      return false;
+    }
+    times.push_back(t);
+    return true;
   }
 
   calendar* find_calendar(mailbox& mb, std::string_view id) {

@@ -18,6 +18,9 @@ namespace crmsync::emulator {
 struct service_config {
   /// Lifetime of issued access tokens.
   std::chrono::seconds token_lifetime{3600};
+  /// Outlook's per-(app, mailbox) limit: requests per window (429 beyond).
+  size_t mailbox_requests_per_window = 10000;
+  std::chrono::seconds mailbox_window{600};
   /// Wall clock in UTC milliseconds (injectable for tests).
   std::function<int64_t()> now_ms;
 };
