@@ -78,6 +78,29 @@ struct calendar {
   std::string change_key;
   bool is_default = false;
   std::vector<std::string> event_ids; ///< creation order
+  /// Change log for delta queries: (sequence number, event id) per write.
+  uint64_t seq = 0;
+  std::vector<std::pair<uint64_t, std::string>> log;
+};
+
+/// What a delta token stands for: a calendar window seen up to `seq`.
+/// Each use issues the next generation of its chain; an older generation
+/// is no longer valid (Graph answers 410 SyncStateNotFound).
+struct delta_token {
+  std::string user_id;
+  std::string calendar_id;
+  int64_t start_ms = 0;
+  int64_t end_ms = 0;
+  uint64_t seq = 0;
+  std::string chain;
+  uint64_t generation = 0;
+};
+
+/// The rest of a delta round being paged through with $skiptoken.
+struct delta_page {
+  std::vector<std::string> items; ///< rendered JSON objects
+  size_t offset = 0;
+  delta_token next; ///< what the round's deltaLink will stand for
 };
 
 struct sent_mail {
@@ -99,7 +122,11 @@ struct directory {
   std::map<std::string, app> apps;       ///< by client id
   std::map<std::string, access_token> tokens;
   std::map<std::string, auth_code> codes;
-  std::map<std::string, mailbox> mailboxes; ///< by user id
+  std::map<std::string, delta_token> delta_tokens;
+  std::map<std::string, delta_page> delta_pages;
+  std::map<std::string, uint64_t> delta_chains; ///< chain -> newest generation
+  std::map<std::string, std::string> chain_tokens; ///< chain -> newest token
+  std::map<std::string, mailbox> mailboxes;        ///< by user id
   /// Request times per (client id, user id), for Outlook's mailbox limit.
   std::map<std::pair<std::string, std::string>, std::deque<int64_t>> usage;
 };

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <mutex>
+#include <optional>
 #include <simdjson.h>
 
 #include "common/crypto.hpp"
@@ -1371,6 +1372,7 @@ void service::impl::install_routes() {
     e.created_ms = now;
     e.modified_ms = now;
     c->event_ids.push_back(e.id);
+    c->log.emplace_back(++c->seq, e.id);
     mb->events[e.id] = e;
     json::writer w;
     self->write_event(w, e, *u, {});
@@ -1497,6 +1499,8 @@ void service::impl::install_routes() {
         c->event_ids.erase(
             std::remove(c->event_ids.begin(), c->event_ids.end(), ev_id),
             c->event_ids.end());
+      if (c != nullptr)
+        c->log.emplace_back(++c->seq, ev_id);
       mb->events.erase(i);
       response res;
       res.status = 204;
@@ -1510,6 +1514,8 @@ void service::impl::install_routes() {
     updated.change_key = new_change_key();
     updated.modified_ms = std::max(self->now(), e.modified_ms + 1);
     e = updated;
+    if (auto c = self->find_calendar(*mb, e.calendar_id))
+      c->log.emplace_back(++c->seq, e.id);
     json::writer w;
     self->write_event(w, e, *u, {});
     r->reply(json_response(200, w.take()));
@@ -1533,6 +1539,246 @@ void service::impl::install_routes() {
                  one_event(v, req, pp[0], &pp[1], pp[2], r);
                });
   }
+
+  // ---- Graph: calendarView and calendarView/delta
+  // -------------------------------
+
+  // The window of a calendarView request; answers 400 itself when absent.
+  auto read_window = [self](const request& req, const http::query_params& q,
+                            const responder_ptr& r, int64_t& start,
+                            int64_t& end) {
+    auto s = http::find_param(q, "startDateTime");
+    auto e = http::find_param(q, "endDateTime");
+    auto parse = [](const std::string& text) -> std::optional<int64_t> {
+      // ISO 8601; without an offset the value is read as UTC.
+      if (auto v = parse_rfc3339_ms(text))
+        return v;
+      return parse_rfc3339_ms(text + "Z");
+    };
+    std::optional<int64_t> ps, pe;
+    if (s != nullptr)
+      ps = parse(*s);
+    if (e != nullptr)
+      pe = parse(*e);
+    if (!ps || !pe) {
+      r->reply(graph_error(req, 400, "ErrorInvalidParameter",
+                           "This request requires a time window specified by "
+                           "the query string parameters StartDateTime and "
+                           "EndDateTime.",
+                           self->now()));
+      return false;
+    }
+    start = *ps;
+    end = *pe;
+    return true;
+  };
+
+  auto overlaps = [](const event& e, int64_t start, int64_t end) {
+    if (e.start_ms == e.end_ms)
+      return e.start_ms >= start && e.start_ms < end;
+    return e.start_ms < end && e.end_ms > start;
+  };
+
+  auto calendar_view = [self, read_window,
+                        overlaps](request& req, const std::string& user_key,
+                                  const std::string* cal_id, responder_ptr r) {
+    http::query_params q;
+    http::parse_query(req.query, q);
+    int64_t start = 0, end = 0;
+    if (!read_window(req, q, r, start, end))
+      return;
+    size_t top = default_event_page, skip = 0;
+    if (auto v = http::find_param(q, "$top"))
+      top = std::max<long>(1, std::min<long>(1000, std::atol(v->c_str())));
+    if (auto v = http::find_param(q, "$skip"))
+      skip = static_cast<size_t>(std::max<long>(0, std::atol(v->c_str())));
+    std::lock_guard<std::mutex> guard{self->mtx};
+    user* u = nullptr;
+    auto mb = self->open_mailbox(req, r, user_key, u);
+    if (mb == nullptr)
+      return;
+    auto c = cal_id ? self->find_calendar(*mb, *cal_id) : &mb->calendars[0];
+    if (c == nullptr)
+      return r->reply(self->item_not_found(req));
+    std::vector<const event*> in;
+    for (auto& id : c->event_ids)
+      if (overlaps(mb->events[id], start, end))
+        in.push_back(&mb->events[id]);
+    std::sort(in.begin(), in.end(), [](const event* a, const event* b) {
+      return a->start_ms < b->start_ms;
+    });
+    json::writer w;
+    w.begin_object();
+    size_t stop = std::min(in.size(), skip + top);
+    if (stop < in.size()) {
+      std::string next = base_url(req) + req.path + "?";
+      for (auto& [k, v] : q)
+        if (k != "$skip")
+          next += http::percent_encode(k) + "=" + http::percent_encode(v) + "&";
+      w.key("@odata.nextLink").value(next + "$skip=" + std::to_string(stop));
+    }
+    w.key("value").begin_array();
+    for (size_t i = skip; i < stop; ++i)
+      self->write_event(w, *in[i], *u, {});
+    w.end_array().end_object();
+    r->reply(json_response(200, w.take()));
+  };
+  routes.add("GET", "/v1.0/users/{user}/calendars/{cal}/calendarView",
+             [calendar_view](request& req, const http::path_params& pp,
+                             responder_ptr r) {
+               calendar_view(req, pp[0], &pp[1], r);
+             });
+  routes.add("GET", "/v1.0/users/{user}/calendarView",
+             [calendar_view](request& req, const http::path_params& pp,
+                             responder_ptr r) {
+               calendar_view(req, pp[0], nullptr, r);
+             });
+
+  // Delta rounds: the first request (a window) or a deltaLink computes the
+  // round's items, which are then paged with $skiptoken; the last page
+  // carries the deltaLink of the next generation.
+  auto calendar_delta = [self, read_window,
+                         overlaps](request& req, const std::string& user_key,
+                                   const std::string* cal_id, responder_ptr r) {
+    http::query_params q;
+    http::parse_query(req.query, q);
+    size_t page_size = default_event_page;
+    auto prefer = req.header("prefer");
+    auto mp = prefer.find("odata.maxpagesize=");
+    if (mp != std::string_view::npos)
+      page_size = std::max<long>(
+          1, std::atol(std::string{prefer.substr(mp + 18)}.c_str()));
+    auto gone = [&] {
+      r->reply(graph_error(req, 410, "SyncStateNotFound",
+                           "The sync state generation is not found.",
+                           self->now()));
+    };
+    std::unique_lock<std::mutex> guard{self->mtx};
+    user* u = nullptr;
+    auto mb = self->open_mailbox(req, r, user_key, u);
+    if (mb == nullptr)
+      return;
+    auto c = cal_id ? self->find_calendar(*mb, *cal_id) : &mb->calendars[0];
+    if (c == nullptr)
+      return r->reply(self->item_not_found(req));
+    std::string page_key;
+    if (auto skiptoken = http::find_param(q, "$skiptoken")) {
+      if (self->dir.delta_pages.count(*skiptoken) == 0)
+        return gone();
+      page_key = *skiptoken;
+    } else {
+      delta_token from;
+      bool initial = true;
+      if (auto dt = http::find_param(q, "$deltatoken")) {
+        auto t = self->dir.delta_tokens.find(*dt);
+        if (t == self->dir.delta_tokens.end() || t->second.user_id != u->id
+            || t->second.calendar_id != c->id
+            || self->dir.delta_chains[t->second.chain] != t->second.generation)
+          return gone();
+        from = t->second;
+        initial = false;
+      } else {
+        guard.unlock();
+        int64_t start = 0, end = 0;
+        if (!read_window(req, q, r, start, end))
+          return;
+        guard.lock();
+        from.user_id = u->id;
+        from.calendar_id = c->id;
+        from.start_ms = start;
+        from.end_ms = end;
+        from.chain = crypto::random_token(12);
+        from.generation = 0;
+        self->dir.delta_chains[from.chain] = 0;
+      }
+      delta_page page;
+      std::set<std::string> changed;
+      if (initial) {
+        for (auto& id : c->event_ids)
+          changed.insert(id);
+      } else {
+        for (auto& [seq, id] : c->log)
+          if (seq > from.seq)
+            changed.insert(id);
+      }
+      for (auto& id : changed) {
+        auto e = mb->events.find(id);
+        json::writer w;
+        if (e != mb->events.end()
+            && overlaps(e->second, from.start_ms, from.end_ms)) {
+          self->write_event(w, e->second, *u, {});
+        } else if (!initial) {
+          // Deleted, or moved out of the window: Graph says "deleted".
+          w.begin_object();
+          w.key("@odata.type").value("#microsoft.graph.event");
+          w.key("id").value(id);
+          w.key("@removed").begin_object().key("reason").value("deleted");
+          w.end_object().end_object();
+        } else {
+          continue;
+        }
+        page.items.push_back(w.take());
+      }
+      page.next = from;
+      page.next.seq = c->seq;
+      page.next.generation = from.generation + 1;
+      page_key = crypto::random_token(24);
+      self->dir.delta_pages[page_key] = std::move(page);
+    }
+    auto& page = self->dir.delta_pages[page_key];
+    auto base = base_url(req) + req.path;
+    json::writer w;
+    w.begin_object();
+    w.key("@odata.context")
+        .value(base_url(req) + "/v1.0/$metadata#Collection(event)");
+    size_t stop = std::min(page.items.size(), page.offset + page_size);
+    std::vector<std::string> items(page.items.begin() + page.offset,
+                                   page.items.begin() + stop);
+    page.offset = stop;
+    if (stop < page.items.size()) {
+      w.key("@odata.nextLink").value(base + "?$skiptoken=" + page_key);
+    } else {
+      auto token = crypto::random_token(32);
+      self->dir.delta_chains[page.next.chain] = page.next.generation;
+      // The chain's previous token is superseded: drop it (its replay then
+      // answers 410 like Graph's), which also bounds the tokens kept.
+      auto& latest = self->dir.chain_tokens[page.next.chain];
+      self->dir.delta_tokens.erase(latest);
+      latest = token;
+      self->dir.delta_tokens[token] = page.next;
+      self->dir.delta_pages.erase(page_key);
+      w.key("@odata.deltaLink").value(base + "?$deltatoken=" + token);
+    }
+    w.key("value").begin_array();
+    for (auto& item : items)
+      w.raw(item);
+    w.end_array().end_object();
+    auto res = json_response(200, w.take());
+    res.headers.emplace_back("Preference-Applied", "odata.track-changes");
+    r->reply(std::move(res));
+  };
+  routes.add("GET", "/v1.0/users/{user}/calendars/{cal}/calendarView/delta",
+             [calendar_delta](request& req, const http::path_params& pp,
+                              responder_ptr r) {
+               calendar_delta(req, pp[0], &pp[1], r);
+             });
+  routes.add("GET", "/v1.0/users/{user}/calendarView/delta",
+             [calendar_delta](request& req, const http::path_params& pp,
+                              responder_ptr r) {
+               calendar_delta(req, pp[0], nullptr, r);
+             });
+
+  // Forgets every delta token, as Exchange does when its cache evicts
+  // them: the next use of a deltaLink answers 410 SyncStateNotFound.
+  routes.add(
+      "POST", "/_emulator/evict-delta-tokens",
+      [self](request&, const http::path_params&, responder_ptr r) {
+        std::lock_guard<std::mutex> guard{self->mtx};
+        auto n = self->dir.delta_tokens.size();
+        self->dir.delta_tokens.clear();
+        self->dir.delta_pages.clear();
+        r->reply(json_response(200, "{\"evicted\":" + std::to_string(n) + "}"));
+      });
 
   // ---- Graph: sendMail
   // ---------------------------------------------------------------------
