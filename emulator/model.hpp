@@ -103,6 +103,21 @@ struct delta_page {
   delta_token next; ///< what the round's deltaLink will stand for
 };
 
+struct subscription {
+  std::string id;
+  std::string client_id;
+  std::string tenant_id;
+  std::string user_id;
+  std::string calendar_id;  ///< "" = the user's default calendar
+  std::string resource;     ///< as the client wrote it
+  std::string change_types; ///< "created,updated,deleted"
+  std::string notification_url;
+  std::string lifecycle_url;
+  std::string client_state;
+  bool has_client_state = false;
+  int64_t expires_ms = 0;
+};
+
 struct sent_mail {
   std::string message_json; ///< the "message" object as posted
   bool save_to_sent_items = true;
@@ -122,6 +137,7 @@ struct directory {
   std::map<std::string, app> apps;       ///< by client id
   std::map<std::string, access_token> tokens;
   std::map<std::string, auth_code> codes;
+  std::map<std::string, subscription> subscriptions;
   std::map<std::string, delta_token> delta_tokens;
   std::map<std::string, delta_page> delta_pages;
   std::map<std::string, uint64_t> delta_chains; ///< chain -> newest generation

@@ -3,6 +3,7 @@
 #include "ctl/format.hpp"
 
 #include <cstdint>
+#include <initializer_list>
 
 namespace crmsync::ctl {
 
@@ -34,6 +35,25 @@ std::string formatted(dom::element e, std::string_view pointer, Format f) {
   if (unsigned_at(e, pointer, v))
     return f(v);
   return text(e, pointer);
+}
+
+// A row of a kv block showing the value at `pointer` as text.
+struct text_row {
+  const char* label;
+  const char* pointer;
+};
+
+void add_text_rows(kv_block& kv, dom::element doc,
+                   std::initializer_list<text_row> rows) {
+  for (const text_row& row : rows)
+    kv.add(row.label, text(doc, row.pointer));
+}
+
+// The organization's identity, from the "org" object of an answer.
+void add_org_rows(kv_block& kv, dom::element doc) {
+  add_text_rows(
+      kv, doc,
+      {{"id", "/org/id"}, {"name", "/org/name"}, {"edition", "/org/edition"}});
 }
 
 table actor_kinds_table() {
@@ -110,20 +130,22 @@ api_error parse_api_error(const std::string& body) {
 
 std::string render_status(dom::element doc) {
   kv_block kv;
-  kv.add("node id", text(doc, "/node_id"));
-  kv.add("version", text(doc, "/version"));
-  kv.add("started at", text(doc, "/started_at"));
+  add_text_rows(kv, doc,
+                {{"node id", "/node_id"},
+                 {"version", "/version"},
+                 {"started at", "/started_at"}});
   kv.add("uptime", formatted(doc, "/uptime_s", format_duration_s));
-  kv.add("listen", text(doc, "/listen"));
-  kv.add("data dir", text(doc, "/data_dir"));
-  kv.add("ready", text(doc, "/ready"));
+  add_text_rows(
+      kv, doc,
+      {{"listen", "/listen"}, {"data dir", "/data_dir"}, {"ready", "/ready"}});
   kv.add("storage keys",
          formatted(doc, "/storage/estimate_keys",
                    [](std::uint64_t v) { return "~" + std::to_string(v); }));
   kv.add("live sst", formatted(doc, "/storage/live_sst_bytes", format_bytes));
   kv.add("memtable", formatted(doc, "/storage/memtable_bytes", format_bytes));
-  kv.add("http requests", text(doc, "/http/requests"));
-  kv.add("http in flight", text(doc, "/http/in_flight"));
+  add_text_rows(kv, doc,
+                {{"http requests", "/http/requests"},
+                 {"http in flight", "/http/in_flight"}});
   std::string out = kv.render();
 
   dom::object actors;
@@ -169,14 +191,13 @@ std::string render_actors(dom::element doc) {
 
 std::string render_tenant(dom::element doc) {
   kv_block kv;
-  kv.add("id", text(doc, "/org/id"));
-  kv.add("name", text(doc, "/org/name"));
-  kv.add("edition", text(doc, "/org/edition"));
-  kv.add("created at", text(doc, "/org/created_at"));
-  kv.add("modified at", text(doc, "/org/modified_at"));
-  kv.add("super admin", text(doc, "/org/super_admin_id"));
-  kv.add("users", text(doc, "/users"));
-  kv.add("events", text(doc, "/events"));
+  add_org_rows(kv, doc);
+  add_text_rows(kv, doc,
+                {{"created at", "/org/created_at"},
+                 {"modified at", "/org/modified_at"},
+                 {"super admin", "/org/super_admin_id"},
+                 {"users", "/users"},
+                 {"events", "/events"}});
   bool active = false;
   if (doc["active"].get_bool().get(active) == simdjson::SUCCESS)
     kv.add("active", active ? "yes (actor live)" : "no (actor passivated)");
@@ -188,24 +209,24 @@ std::string render_tenant(dom::element doc) {
 std::string render_user(dom::element doc) {
   kv_block kv;
   kv.section("User");
-  kv.add("id", text(doc, "/user/id"));
-  kv.add("email", text(doc, "/user/email"));
-  kv.add("name", text(doc, "/user/name"));
-  kv.add("profile", text(doc, "/user/profile"));
-  kv.add("manage users", text(doc, "/user/manage_users"));
-  kv.add("super admin", text(doc, "/user/super_admin"));
-  kv.add("created at", text(doc, "/user/created_at"));
-  kv.add("modified at", text(doc, "/user/modified_at"));
+  add_text_rows(kv, doc,
+                {{"id", "/user/id"},
+                 {"email", "/user/email"},
+                 {"name", "/user/name"},
+                 {"profile", "/user/profile"},
+                 {"manage users", "/user/manage_users"},
+                 {"super admin", "/user/super_admin"},
+                 {"created at", "/user/created_at"},
+                 {"modified at", "/user/modified_at"}});
   kv.section("Organization");
-  kv.add("id", text(doc, "/org/id"));
-  kv.add("name", text(doc, "/org/name"));
-  kv.add("edition", text(doc, "/org/edition"));
+  add_org_rows(kv, doc);
   kv.section("Mailbox");
-  kv.add("active", text(doc, "/mailbox/active"));
-  kv.add("office365 linked", text(doc, "/mailbox/office365_linked"));
+  add_text_rows(kv, doc,
+                {{"active", "/mailbox/active"},
+                 {"office365 linked", "/mailbox/office365_linked"}});
   kv.section("Calendar");
-  kv.add("active", text(doc, "/calendar/active"));
-  kv.add("state", text(doc, "/calendar/state"));
+  add_text_rows(kv, doc,
+                {{"active", "/calendar/active"}, {"state", "/calendar/state"}});
   return kv.render();
 }
 

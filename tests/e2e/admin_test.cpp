@@ -304,8 +304,7 @@ TEST_CASE("virtual actors: requests racing a passivation are all answered",
   for (int i = 0; i < n; ++i) {
     orgs.push_back(create_org(node.api(), "Org " + std::to_string(i),
                               "admin" + std::to_string(i) + "@race.example"));
-    events.push_back(create_event(node.api(), orgs[i].admin_token, orgs[i].id,
-                                  orgs[i].admin_id,
+    events.push_back(create_event(node.api(), orgs[i],
                                   event_body("e", "2026-05-01T09:00:00Z",
                                              "2026-05-01T10:00:00Z"))
                          .json());

@@ -48,12 +48,40 @@ std::string march_time(int m) {
   return "2026-03-" + two(day) + "T" + two(hour) + ":" + two(minute) + ":00Z";
 }
 
+// The items joined with commas, as the members of a JSON array.
+std::string comma_joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i)
+    out += (i == 0 ? "" : ",") + items[i];
+  return out;
+}
+
 // Acme with two standard users, Sam and Sue.
 struct acme_team : acme_fixture {
   user_info sam
       = create_user(api, org.admin_token, org.id, "sam@acme.example", "Sam");
   user_info sue
       = create_user(api, org.admin_token, org.id, "sue@acme.example", "Sue");
+
+  // POST .../events/import of `events` (event bodies) for `owner`.
+  api_response import_events(const std::string& token, const std::string& owner,
+                             const std::vector<std::string>& events) {
+    return api.post(token, org_path(org.id) + "/events/import",
+                    "{\"owner\":" + json_str(owner) + ",\"events\":["
+                        + comma_joined(events) + "]}");
+  }
+
+  // POST .../events/mass-update applying `set` (a JSON object) to `ids`.
+  api_response mass_update(const std::string& token,
+                           const std::vector<std::string>& ids,
+                           const std::string& set) {
+    std::vector<std::string> quoted;
+    for (auto& id : ids)
+      quoted.push_back(json_str(id));
+    return api.post(token, org_path(org.id) + "/events/mass-update",
+                    "{\"ids\":[" + comma_joined(quoted) + "],\"set\":" + set
+                        + "}");
+  }
 };
 
 } // namespace
@@ -425,7 +453,7 @@ TEST_CASE_METHOD(acme_fixture,
                  "events: concurrent updates with the same version, one winner",
                  "[e2e][events][concurrency]") {
   auto ev = create_event(
-      api, org.admin_token, org.id, org.admin_id,
+      api, org,
       event_body("Contended", "2026-04-01T09:00:00Z", "2026-04-01T10:00:00Z"));
   const auto path = event_path(org.id, ev.str("/id"));
   constexpr int n = 8;
@@ -457,18 +485,13 @@ TEST_CASE_METHOD(acme_fixture,
 
 TEST_CASE_METHOD(acme_team, "events: import and mass update",
                  "[e2e][events][import]") {
-  std::string import_body = "{\"owner\":" + json_str(sam.id) + ",\"events\":[";
-  for (int i = 0; i < 5; ++i) {
-    if (i)
-      import_body += ",";
-    import_body
-        += event_body("imp-" + std::to_string(i), march_time(60 * (5 - i)),
-                      march_time(60 * (5 - i) + 30),
-                      ",\"location\":\"L" + std::to_string(i) + "\"");
-  }
-  import_body += "]}";
-  auto imported = api.post(org.admin_token, org_path(org.id) + "/events/import",
-                           import_body);
+  std::vector<std::string> to_import;
+  for (int i = 0; i < 5; ++i)
+    to_import.push_back(
+        event_body("imp-" + std::to_string(i), march_time(60 * (5 - i)),
+                   march_time(60 * (5 - i) + 30),
+                   ",\"location\":\"L" + std::to_string(i) + "\""));
+  auto imported = import_events(org.admin_token, sam.id, to_import);
   E2E_REQUIRE_STATUS(imported, 201);
   REQUIRE(imported.size("/ids") == 5);
   std::vector<std::string> ids;
@@ -492,36 +515,31 @@ TEST_CASE_METHOD(acme_team, "events: import and mass update",
   CHECK(api.get(sam.token, org_path(org.id)).i64("/events") == 5);
 
   // An owner may import for themself; another standard user may not.
-  auto self_import = api.post(
-      sam.token, org_path(org.id) + "/events/import",
-      "{\"owner\":" + json_str(sam.id) + ",\"events\":["
-          + event_body("self", march_time(2000), march_time(2001)) + "]}");
+  auto self_import
+      = import_events(sam.token, sam.id,
+                      {event_body("self", march_time(2000), march_time(2001))});
   CHECK(self_import.status == 201);
-  auto foreign_import = api.post(
-      sue.token, org_path(org.id) + "/events/import",
-      "{\"owner\":" + json_str(sam.id) + ",\"events\":["
-          + event_body("nope", march_time(2000), march_time(2001)) + "]}");
+  auto foreign_import
+      = import_events(sue.token, sam.id,
+                      {event_body("nope", march_time(2000), march_time(2001))});
   CHECK(foreign_import.status == 403);
   // A bad event anywhere rejects the whole import, naming it.
-  auto bad_import = api.post(
-      org.admin_token, org_path(org.id) + "/events/import",
-      "{\"owner\":" + json_str(sam.id) + ",\"events\":["
-          + event_body("ok", march_time(1), march_time(2)) + ","
-          + event_body("bad", "2026-03-01T25:00:00Z", march_time(2)) + "]}");
+  auto bad_import = import_events(
+      org.admin_token, sam.id,
+      {event_body("ok", march_time(1), march_time(2)),
+       event_body("bad", "2026-03-01T25:00:00Z", march_time(2))});
   CHECK(bad_import.status == 400);
   CHECK(bad_import.error_field() == "events[1].start");
   auto end_before
-      = api.post(org.admin_token, org_path(org.id) + "/events/import",
-                 "{\"owner\":" + json_str(sam.id) + ",\"events\":["
-                     + event_body("ok", march_time(1), march_time(2)) + ","
-                     + event_body("ok2", march_time(1), march_time(2)) + ","
-                     + event_body("bad", march_time(5), march_time(2)) + "]}");
+      = import_events(org.admin_token, sam.id,
+                      {event_body("ok", march_time(1), march_time(2)),
+                       event_body("ok2", march_time(1), march_time(2)),
+                       event_body("bad", march_time(5), march_time(2))});
   CHECK(end_before.status == 400);
   CHECK(end_before.error_field() == "events[2].end");
   auto unknown_owner
-      = api.post(org.admin_token, org_path(org.id) + "/events/import",
-                 "{\"owner\":\"00000000000000cd\",\"events\":["
-                     + event_body("ok", march_time(1), march_time(2)) + "]}");
+      = import_events(org.admin_token, "00000000000000cd",
+                      {event_body("ok", march_time(1), march_time(2))});
   CHECK(unknown_owner.status == 404);
   CHECK(unknown_owner.error_field() == "owner");
   CHECK(api.get(sam.token, user_events_path(org.id, sam.id)).size("/items")
@@ -529,10 +547,8 @@ TEST_CASE_METHOD(acme_team, "events: import and mass update",
   CHECK(api.get(sam.token, org_path(org.id)).i64("/events") == 6);
 
   // Mass update of three imported events.
-  auto mass = api.post(
-      org.admin_token, org_path(org.id) + "/events/mass-update",
-      "{\"ids\":[" + json_str(ids[0]) + "," + json_str(ids[1]) + ","
-          + json_str(ids[2]) + "],\"set\":{\"location\":\"Room 7\"}}");
+  auto mass = mass_update(org.admin_token, {ids[0], ids[1], ids[2]},
+                          R"({"location":"Room 7"})");
   E2E_REQUIRE_STATUS(mass, 200);
   CHECK(mass.i64("/updated") == 3);
   for (size_t i = 0; i < 3; ++i) {
@@ -561,9 +577,7 @@ TEST_CASE_METHOD(acme_team, "events: import and mass update",
   CHECK(p3.str("/origin") == "individual");
   CHECK(p3.i64("/version") == 2);
   // ... and a later mass update takes it back to mass_update.
-  auto again = api.post(
-      org.admin_token, org_path(org.id) + "/events/mass-update",
-      "{\"ids\":[" + json_str(ids[0]) + "],\"set\":{\"title\":\"again\"}}");
+  auto again = mass_update(org.admin_token, {ids[0]}, R"({"title":"again"})");
   REQUIRE(again.status == 200);
   CHECK(again.str("/items/0/origin") == "mass_update");
   CHECK(again.i64("/items/0/version") == 4);
@@ -572,47 +586,37 @@ TEST_CASE_METHOD(acme_team, "events: import and mass update",
   std::vector<std::string> before;
   for (auto& id : ids)
     before.push_back(api.get(sam.token, event_path(org.id, id)).json());
-  auto unknown = api.post(
-      org.admin_token, org_path(org.id) + "/events/mass-update",
-      "{\"ids\":[" + json_str(ids[1]) + ",\"00000000000000ef\","
-          + json_str(ids[2]) + "],\"set\":{\"location\":\"Nowhere\"}}");
+  auto unknown
+      = mass_update(org.admin_token, {ids[1], "00000000000000ef", ids[2]},
+                    R"({"location":"Nowhere"})");
   CHECK(unknown.status == 404);
   CHECK(unknown.error_code() == "not_found");
   CHECK(unknown.error_field() == "ids[1]");
   // Unknown at the end: the earlier ones must not have been written either.
-  auto unknown_last = api.post(
-      org.admin_token, org_path(org.id) + "/events/mass-update",
-      "{\"ids\":[" + json_str(ids[1]) + "," + json_str(ids[2])
-          + ",\"00000000000000ef\"],\"set\":{\"location\":\"Nowhere\"}}");
+  auto unknown_last
+      = mass_update(org.admin_token, {ids[1], ids[2], "00000000000000ef"},
+                    R"({"location":"Nowhere"})");
   CHECK(unknown_last.status == 404);
   CHECK(unknown_last.error_field() == "ids[2]");
   // Listed twice.
-  auto twice
-      = api.post(org.admin_token, org_path(org.id) + "/events/mass-update",
-                 "{\"ids\":[" + json_str(ids[1]) + "," + json_str(ids[1])
-                     + "],\"set\":{\"location\":\"Twice\"}}");
+  auto twice = mass_update(org.admin_token, {ids[1], ids[1]},
+                           R"({"location":"Twice"})");
   CHECK(twice.status == 400);
   CHECK(twice.error_field() == "ids[1]");
   // A standard user over someone else's events.
-  auto foreign = api.post(sue.token, org_path(org.id) + "/events/mass-update",
-                          "{\"ids\":[" + json_str(ids[1])
-                              + "],\"set\":{\"location\":\"Sue\"}}");
+  auto foreign = mass_update(sue.token, {ids[1]}, R"({"location":"Sue"})");
   CHECK(foreign.status == 403);
   // A change that makes one of them invalid rejects all.
-  auto invalid
-      = api.post(org.admin_token, org_path(org.id) + "/events/mass-update",
-                 "{\"ids\":[" + json_str(ids[1]) + "," + json_str(ids[2])
-                     + "],\"set\":{\"end\":\"2026-03-01T03:00:00Z\"}}");
+  auto invalid = mass_update(org.admin_token, {ids[1], ids[2]},
+                             R"({"end":"2026-03-01T03:00:00Z"})");
   CHECK(invalid.status == 400);
   CHECK(invalid.error_field() == "set.end");
   for (size_t i = 0; i < ids.size(); ++i)
     CHECK(api.get(sam.token, event_path(org.id, ids[i])).json() == before[i]);
   // The owner may mass-update their own events.
-  auto own
-      = api.post(sam.token, org_path(org.id) + "/events/mass-update",
-                 "{\"ids\":[" + json_str(ids[4])
-                     + "],\"set\":{\"all_day\":true,"
-                       "\"start\":\"2026-03-01\",\"end\":\"2026-03-02\"}}");
+  auto own = mass_update(
+      sam.token, {ids[4]},
+      R"({"all_day":true,"start":"2026-03-01","end":"2026-03-02"})");
   REQUIRE(own.status == 200);
   CHECK(own.str("/items/0/start") == "2026-03-01");
   CHECK(own.boolean("/items/0/all_day"));

@@ -198,25 +198,25 @@ TEST_CASE("users: create, read, list with paging, duplicates, rights",
   CHECK(missing.error_code() == "not_found");
 
   // Duplicate e-mail, any case, same organization: 409 email_taken.
-  auto dup_same
-      = api.post(alice_tok, users_path(acme.id),
-                 user_body("BOB@acme.EXAMPLE", "Bob 2", "standard", false));
-  CHECK(dup_same.status == 409);
-  CHECK(dup_same.error_code() == "email_taken");
-  CHECK(dup_same.error_field() == "email");
+  auto email_taken = [&](const std::string& token, const std::string& org,
+                         std::string_view email, std::string_view name) {
+    INFO("adding " << email << " to " << org);
+    auto r = api.post(token, users_path(org),
+                      user_body(email, name, "standard", false));
+    CHECK(r.status == 409);
+    CHECK(r.error_code() == "email_taken");
+    return r;
+  };
+  CHECK(
+      email_taken(alice_tok, acme.id, "BOB@acme.EXAMPLE", "Bob 2").error_field()
+      == "email");
   // ... and in another organization (addresses are unique service-wide).
-  auto dup_other
-      = api.post(other.admin_token, users_path(other.id),
-                 user_body("Bob@Acme.Example", "Other Bob", "standard", false));
-  CHECK(dup_other.status == 409);
-  CHECK(dup_other.error_code() == "email_taken");
-  CHECK(dup_other.error_field() == "email");
+  CHECK(
+      email_taken(other.admin_token, other.id, "Bob@Acme.Example", "Other Bob")
+          .error_field()
+      == "email");
   // ... also against an organization's admin.
-  auto dup_admin
-      = api.post(acme.admin_token, users_path(acme.id),
-                 user_body("ADMIN@other.example", "X", "standard", false));
-  CHECK(dup_admin.status == 409);
-  CHECK(dup_admin.error_code() == "email_taken");
+  email_taken(acme.admin_token, acme.id, "ADMIN@other.example", "X");
   // Counts did not move.
   CHECK(api.get(acme.admin_token, org_path(acme.id)).i64("/users") == 3);
   CHECK(api.get(other.admin_token, org_path(other.id)).i64("/users") == 1);

@@ -300,6 +300,11 @@ api_response create_event(api_client& api, std::string_view org,
   return create_event(api, owner.token, org, owner.id, body);
 }
 
+api_response create_event(api_client& api, const org_info& org,
+                          std::string_view body) {
+  return create_event(api, org.admin_token, org.id, org.admin_id, body);
+}
+
 race_outcome send_at_once(uint16_t port,
                           const std::vector<race_request>& requests) {
   const size_t n = requests.size();

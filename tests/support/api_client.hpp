@@ -166,6 +166,10 @@ api_response create_event(api_client& api, std::string_view token,
 api_response create_event(api_client& api, std::string_view org,
                           const user_info& owner, std::string_view body);
 
+/// The same, posted by the organization's admin for themself.
+api_response create_event(api_client& api, const org_info& org,
+                          std::string_view body);
+
 /// One request of a race (see send_at_once).
 struct race_request {
   std::string method;
