@@ -4,7 +4,9 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <pthread.h>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -17,6 +19,7 @@
 int main(int argc, char** argv) {
   using namespace crmsync;
   std::string listen = "127.0.0.1:8090";
+  std::string tls_listen, tls_cert, tls_key;
   int64_t token_lifetime = 3600;
   uint64_t threads = 2;
   uint64_t mailbox_limit = 10000;
@@ -27,6 +30,13 @@ int main(int argc, char** argv) {
   app.add_option("--listen", listen, "HOST:PORT for plain HTTP")
       ->envname("GRAPH_EMULATOR_LISTEN")
       ->capture_default_str();
+  app.add_option("--tls-listen", tls_listen,
+                 "HOST:PORT for HTTPS (needs --tls-cert and --tls-key)")
+      ->envname("GRAPH_EMULATOR_TLS_LISTEN");
+  app.add_option("--tls-cert", tls_cert, "PEM certificate chain for HTTPS")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", tls_key, "PEM private key for HTTPS")
+      ->check(CLI::ExistingFile);
   app.add_option("--token-lifetime", token_lifetime,
                  "seconds an access token stays valid")
       ->check(CLI::Range(int64_t{1}, int64_t{86400}))
@@ -47,10 +57,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
-  std::string host;
-  uint16_t port = 0;
-  if (!split_host_port(listen, host, port)) {
-    std::cerr << "graph-emulator: --listen must be HOST:PORT\n";
+  if (!tls_listen.empty() && (tls_cert.empty() || tls_key.empty())) {
+    std::cerr << "graph-emulator: --tls-listen needs --tls-cert and "
+                 "--tls-key\n";
     return 2;
   }
   if (!crypto::init()) {
@@ -69,26 +78,46 @@ int main(int argc, char** argv) {
   cfg.mailbox_requests_per_window = mailbox_limit;
   cfg.mailbox_window = std::chrono::seconds(mailbox_window);
   emulator::service svc{cfg};
-  http::server_config scfg;
-  scfg.host = host;
-  scfg.port = port;
-  scfg.threads = threads;
-  scfg.max_body_bytes = 4u << 20;
-  http::server server{scfg, [&svc](http::request&& req, http::responder_ptr r) {
-                        svc.handle(std::move(req), std::move(r));
-                      }};
-  std::string err;
-  if (!server.start(err)) {
-    std::cerr << "graph-emulator: " << err << "\n";
-    return 1;
+  auto handler = [&svc](http::request&& req, http::responder_ptr r) {
+    svc.handle(std::move(req), std::move(r));
+  };
+  // The plain and the TLS listener serve the same directory.
+  std::vector<std::unique_ptr<http::server>> servers;
+  struct listener {
+    std::string address, cert, key, scheme;
+  };
+  std::vector<listener> wanted{{listen, "", "", "http"}};
+  if (!tls_listen.empty())
+    wanted.push_back({tls_listen, tls_cert, tls_key, "https"});
+  for (auto& l : wanted) {
+    http::server_config scfg;
+    if (!split_host_port(l.address, scfg.host, scfg.port)) {
+      std::cerr << "graph-emulator: bad listen address '" << l.address
+                << "' (want HOST:PORT)\n";
+      return 2;
+    }
+    scfg.threads = threads;
+    scfg.max_body_bytes = 4u << 20;
+    scfg.tls_cert_file = l.cert;
+    scfg.tls_key_file = l.key;
+    auto srv = std::make_unique<http::server>(scfg, handler);
+    std::string err;
+    if (!srv->start(err)) {
+      std::cerr << "graph-emulator: " << err << "\n";
+      return 1;
+    }
+    std::printf("graph-emulator listening on %s://%s:%u\n", l.scheme.c_str(),
+                scfg.host.c_str(), static_cast<unsigned>(srv->port()));
+    servers.push_back(std::move(srv));
   }
-  std::printf("graph-emulator listening on http://%s:%u\n", host.c_str(),
-              static_cast<unsigned>(server.port()));
   std::fflush(stdout);
   int sig = 0;
   sigwait(&signals, &sig);
-  server.stop_accepting();
-  server.wait_idle(std::chrono::seconds(5));
-  server.stop();
+  for (auto& srv : servers)
+    srv->stop_accepting();
+  for (auto& srv : servers) {
+    srv->wait_idle(std::chrono::seconds(5));
+    srv->stop();
+  }
   return 0;
 }

@@ -121,8 +121,10 @@ std::string raw_path(const request& req) {
 std::string base_url(const request& req) {
   auto host = req.header("host");
   auto proto = req.header("x-forwarded-proto");
-  return std::string{proto.empty() ? "http" : proto} + "://"
-         + std::string{host.empty() ? "localhost" : host};
+  std::string scheme = !proto.empty() ? std::string{proto}
+                       : req.secure   ? "https"
+                                      : "http";
+  return scheme + "://" + std::string{host.empty() ? "localhost" : host};
 }
 
 // "2026-12-01T10:00:00.0000000", Graph's dateTime in a dateTimeTimeZone.

@@ -13,6 +13,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include "common/log.hpp"
 #include "http/url.hpp"
@@ -63,6 +64,7 @@ struct server::impl {
   std::vector<std::thread> threads;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>>
       work;
+  std::optional<asio::ssl::context> tls; ///< set when serving HTTPS
   std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> in_flight{0};
   std::atomic<uint64_t> connections{0};
@@ -90,10 +92,17 @@ struct server::impl {
 
 namespace {
 
-class session : public std::enable_shared_from_this<session> {
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
+/// One connection, over plain TCP (beast::tcp_stream) or TLS (tls_stream).
+template <class Stream>
+class session : public std::enable_shared_from_this<session<Stream>> {
 public:
-  session(tcp::socket&& socket, server::impl* srv)
-      : stream_(std::move(socket)), srv_(srv) {
+  static constexpr bool is_tls = std::is_same_v<Stream, tls_stream>;
+
+  template <class... Args>
+  session(tcp::socket&& socket, server::impl* srv, Args&&... args)
+      : stream_(std::move(socket), std::forward<Args>(args)...), srv_(srv) {
     ++srv_->connections;
   }
 
@@ -106,8 +115,18 @@ public:
   }
 
   void run() {
-    asio::dispatch(stream_.get_executor(),
-                   [self = shared_from_this()] { self->do_read(); });
+    asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      if constexpr (is_tls) {
+        self->lowest().expires_after(std::chrono::seconds(30));
+        self->stream_.async_handshake(asio::ssl::stream_base::server,
+                                      [self](error_code ec) {
+                                        if (!ec)
+                                          self->do_read();
+                                      });
+      } else {
+        self->do_read();
+      }
+    });
   }
 
   /// Called on the session's strand with the handler's answer.
@@ -125,21 +144,26 @@ public:
     res->keep_alive(keep_alive_);
     res->body() = std::move(r.body);
     res->prepare_payload();
-    stream_.expires_after(std::chrono::seconds(30));
-    bhttp::async_write(stream_, *res,
-                       [self = shared_from_this(), res](error_code ec, size_t) {
-                         self->on_write(ec, res->need_eof());
-                       });
+    lowest().expires_after(std::chrono::seconds(30));
+    bhttp::async_write(
+        stream_, *res,
+        [self = this->shared_from_this(), res](error_code ec, size_t) {
+          self->on_write(ec, res->need_eof());
+        });
   }
 
 private:
+  beast::tcp_stream& lowest() {
+    return beast::get_lowest_layer(stream_);
+  }
+
   void do_read() {
     parser_.emplace();
     parser_->body_limit(srv_->cfg.max_body_bytes);
     parser_->header_limit(header_limit);
-    stream_.expires_after(srv_->cfg.idle_timeout);
+    lowest().expires_after(srv_->cfg.idle_timeout);
     bhttp::async_read(stream_, buffer_, *parser_,
-                      [self = shared_from_this()](error_code ec, size_t) {
+                      [self = this->shared_from_this()](error_code ec, size_t) {
                         self->on_read(ec);
                       });
   }
@@ -160,22 +184,24 @@ private:
     srv_->finished_one();
     if (ec || close || !keep_alive_) {
       error_code ignored;
-      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
       return;
     }
     do_read();
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   server::impl* srv_;
   bool keep_alive_ = true;
 };
 
+template <class Stream>
 class session_responder : public responder {
 public:
-  explicit session_responder(std::shared_ptr<session> s) : s_(std::move(s)) {}
+  explicit session_responder(std::shared_ptr<session<Stream>> s)
+      : s_(std::move(s)) {}
 
   ~session_responder() override {
     if (!answered_.exchange(true)) {
@@ -202,16 +228,17 @@ private:
                [s, r = std::move(r)]() mutable { s->write(std::move(r)); });
   }
 
-  std::shared_ptr<session> s_;
+  std::shared_ptr<session<Stream>> s_;
   std::atomic<bool> answered_{false};
 };
 
-void session::on_read(error_code ec) {
+template <class Stream>
+void session<Stream>::on_read(error_code ec) {
   if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout
       || ec == asio::error::operation_aborted
       || ec == asio::error::connection_reset || ec == asio::error::eof) {
     error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
     return;
   }
   if (ec == bhttp::error::body_limit) {
@@ -248,14 +275,16 @@ void session::on_read(error_code ec) {
         std::string{f.value()});
   req.body = std::move(msg.body());
   error_code ignored;
-  auto ep = stream_.socket().remote_endpoint(ignored);
+  auto ep = lowest().socket().remote_endpoint(ignored);
   if (!ignored)
     req.remote = ep.address().to_string() + ":" + std::to_string(ep.port());
   ++srv_->requests;
   ++srv_->in_flight;
   // No read is pending while the handler works: no idle timer either.
-  stream_.expires_never();
-  auto r = std::make_shared<session_responder>(shared_from_this());
+  lowest().expires_never();
+  req.secure = is_tls;
+  auto r
+      = std::make_shared<session_responder<Stream>>(this->shared_from_this());
   try {
     srv_->on_request(std::move(req), r);
   } catch (const std::exception& e) {
@@ -270,29 +299,34 @@ void session::on_read(error_code ec) {
 } // namespace
 
 void server::impl::do_accept() {
-  acceptor.async_accept(
-      asio::make_strand(ioc), [this](error_code ec, tcp::socket socket) {
-        if (ec) {
-          if (ec == asio::error::operation_aborted || !accepting)
-            return;
-          // Out of descriptors or similar: back off instead of spinning.
-          log::warn("http: accept failed: " + ec.message());
-          auto timer = std::make_shared<asio::steady_timer>(
-              acceptor.get_executor(), std::chrono::milliseconds(100));
-          timer->async_wait([this, timer](error_code) {
-            if (accepting)
-              do_accept();
-          });
-          return;
-        } else if (connections.load() >= cfg.max_connections) {
-          error_code ignored;
-          socket.close(ignored);
-        } else {
-          std::make_shared<session>(std::move(socket), this)->run();
-        }
+  acceptor.async_accept(asio::make_strand(ioc), [this](error_code ec,
+                                                       tcp::socket socket) {
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !accepting)
+        return;
+      // Out of descriptors or similar: back off instead of spinning.
+      log::warn("http: accept failed: " + ec.message());
+      auto timer = std::make_shared<asio::steady_timer>(
+          acceptor.get_executor(), std::chrono::milliseconds(100));
+      timer->async_wait([this, timer](error_code) {
         if (accepting)
           do_accept();
       });
+      return;
+    } else if (connections.load() >= cfg.max_connections) {
+      error_code ignored;
+      socket.close(ignored);
+    } else {
+      if (tls)
+        std::make_shared<session<tls_stream>>(std::move(socket), this, *tls)
+            ->run();
+      else
+        std::make_shared<session<beast::tcp_stream>>(std::move(socket), this)
+            ->run();
+    }
+    if (accepting)
+      do_accept();
+  });
 }
 
 server::server(server_config cfg, handler h)
@@ -311,6 +345,22 @@ bool server::start(std::string& err) {
 
 bool server::bind(std::string& err) {
   error_code ec;
+  if (!impl_->cfg.tls_cert_file.empty() || !impl_->cfg.tls_key_file.empty()) {
+    auto& ctx = impl_->tls.emplace(asio::ssl::context::tls_server);
+    ctx.set_options(
+        asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2
+        | asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1
+        | asio::ssl::context::no_tlsv1_1);
+    ctx.use_certificate_chain_file(impl_->cfg.tls_cert_file, ec);
+    if (!ec)
+      ctx.use_private_key_file(impl_->cfg.tls_key_file, asio::ssl::context::pem,
+                               ec);
+    if (ec) {
+      err = "cannot load TLS certificate '" + impl_->cfg.tls_cert_file
+            + "' / key '" + impl_->cfg.tls_key_file + "': " + ec.message();
+      return false;
+    }
+  }
   auto addr = asio::ip::make_address(impl_->cfg.host, ec);
   if (ec) {
     err = "bad listen address '" + impl_->cfg.host + "': " + ec.message();

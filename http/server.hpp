@@ -29,6 +29,7 @@ struct request {
   header_fields headers; ///< names lower-cased
   std::string body;
   std::string remote;
+  bool secure = false; ///< arrived over TLS
 
   /// First header with this (lower-case) name, or "".
   std::string_view header(std::string_view lower_name) const;
@@ -59,6 +60,9 @@ struct server_config {
   size_t max_body_bytes = 1u << 20;
   size_t max_connections = 10000;
   std::chrono::seconds idle_timeout{60};
+  /// PEM files; when set, the listener speaks HTTPS (TLS 1.2+) only.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 struct server_stats {
