@@ -7,6 +7,7 @@
 #include <simdjson.h>
 
 #include "common/crypto.hpp"
+#include "common/text.hpp"
 #include "common/time_format.hpp"
 #include "emulator/jwt_signer.hpp"
 #include "emulator/model.hpp"
@@ -50,14 +51,6 @@ std::string new_item_id() {
 
 std::string new_change_key() {
   return crypto::random_token(18);
-}
-
-std::string lower(std::string_view s) {
-  std::string out{s};
-  for (auto& c : out)
-    if (c >= 'A' && c <= 'Z')
-      c = static_cast<char>(c - 'A' + 'a');
-  return out;
 }
 
 // -- responses
@@ -300,7 +293,7 @@ struct service::impl {
     auto i = dir.tenants.find(std::string{id_or_domain});
     if (i != dir.tenants.end())
       return &i->second;
-    auto d = lower(id_or_domain);
+    auto d = ascii_lower(id_or_domain);
     for (auto& [id, t] : dir.tenants)
       if (t.domain == d)
         return &t;
@@ -311,10 +304,10 @@ struct service::impl {
   /// path (id or domain) must be theirs unless it is common/organizations.
   user* find_sign_in_user(const std::string& tenant_key,
                           const std::string& login_hint) {
-    auto hint = lower(login_hint);
+    auto hint = ascii_lower(login_hint);
     user* found = nullptr;
     for (auto& [id, u] : dir.users)
-      if (lower(u.user_principal_name) == hint)
+      if (ascii_lower(u.user_principal_name) == hint)
         found = &u;
     if (found == nullptr)
       return nullptr;
@@ -484,7 +477,7 @@ struct service::impl {
   /// Checks the bearer token; on failure fills `err` with Graph's 401.
   const access_token* check_token(const request& req, response& err) {
     auto h = req.header("authorization");
-    if (h.size() < 8 || lower(h.substr(0, 7)) != "bearer ") {
+    if (h.size() < 8 || ascii_lower(h.substr(0, 7)) != "bearer ") {
       err = graph_error(req, 401, "InvalidAuthenticationToken",
                         "Access token is empty.", now());
       return nullptr;
@@ -509,9 +502,10 @@ struct service::impl {
     auto i = dir.users.find(std::string{key});
     if (i != dir.users.end())
       return i->second.tenant_id == tok.tenant_id ? &i->second : nullptr;
-    auto k = lower(key);
+    auto k = ascii_lower(key);
     for (auto& [id, u] : dir.users)
-      if (u.tenant_id == tok.tenant_id && lower(u.user_principal_name) == k)
+      if (u.tenant_id == tok.tenant_id
+          && ascii_lower(u.user_principal_name) == k)
         return &u;
     return nullptr;
   }
@@ -582,6 +576,16 @@ struct service::impl {
     }
     times.push_back(t);
     return true;
+  }
+
+  /// The named calendar, or the default one when `id` is null; answers
+  /// 404 ErrorItemNotFound itself and returns nullptr when there is none.
+  calendar* open_calendar(const request& req, const responder_ptr& r,
+                          mailbox& mb, const std::string* id) {
+    auto c = id ? find_calendar(mb, *id) : &mb.calendars[0];
+    if (c == nullptr)
+      r->reply(item_not_found(req));
+    return c;
   }
 
   calendar* find_calendar(mailbox& mb, std::string_view id) {
@@ -749,7 +753,7 @@ struct service::impl {
         }
         std::string_view ct, content;
         if (!b["contentType"].get_string().get(ct))
-          e.body_content_type = lower(ct);
+          e.body_content_type = ascii_lower(ct);
         if (!b["content"].get_string().get(content))
           e.body_content.assign(content);
       } else if (k == "start") {
@@ -900,7 +904,7 @@ void service::impl::install_routes() {
         if (o["domain"].get_string().get(sv) || sv.empty())
           return r->reply(graph_error(req, 400, "BadRequest",
                                       "'domain' is required", self->now()));
-        t.domain = lower(sv);
+        t.domain = ascii_lower(sv);
         if (self->find_tenant(t.id) || self->find_tenant(t.domain))
           return r->reply(graph_error(req, 409, "Conflict",
                                       "tenant already exists", self->now()));
@@ -931,8 +935,8 @@ void service::impl::install_routes() {
             // directory, this request's users included.
             auto clash = [&](const user& x) {
               return x.id == u.id
-                     || lower(x.user_principal_name)
-                            == lower(u.user_principal_name);
+                     || ascii_lower(x.user_principal_name)
+                            == ascii_lower(u.user_principal_name);
             };
             bool taken = std::any_of(users.begin(), users.end(), clash);
             for (auto& [id, existing] : self->dir.users)
@@ -1013,7 +1017,8 @@ void service::impl::install_routes() {
                std::lock_guard<std::mutex> guard{self->mtx};
                const user* found = nullptr;
                for (auto& [id, u] : self->dir.users)
-                 if (id == *key || lower(u.user_principal_name) == lower(*key))
+                 if (id == *key
+                     || ascii_lower(u.user_principal_name) == ascii_lower(*key))
                    found = &u;
                if (found == nullptr)
                  return r->reply(self->user_not_found(req, *key));
@@ -1399,7 +1404,7 @@ void service::impl::install_routes() {
         if (mb == nullptr)
           return;
         for (auto& c : mb->calendars)
-          if (lower(c.name) == lower(name))
+          if (ascii_lower(c.name) == ascii_lower(name))
             return r->reply(
                 graph_error(req, 409, "ErrorFolderExists",
                             "A folder with the specified name already exists.",
@@ -1469,9 +1474,9 @@ void service::impl::install_routes() {
     auto mb = self->open_mailbox(req, r, user_key, u);
     if (mb == nullptr)
       return;
-    auto c = cal_id ? self->find_calendar(*mb, *cal_id) : &mb->calendars[0];
+    auto c = self->open_calendar(req, r, *mb, cal_id);
     if (c == nullptr)
-      return r->reply(self->item_not_found(req));
+      return;
     event e;
     body_error err;
     if (!self->apply_event_body(req.body, e, true, err))
@@ -1547,9 +1552,9 @@ void service::impl::install_routes() {
     auto mb = self->open_mailbox(req, r, user_key, u);
     if (mb == nullptr)
       return;
-    auto c = cal_id ? self->find_calendar(*mb, *cal_id) : &mb->calendars[0];
+    auto c = self->open_calendar(req, r, *mb, cal_id);
     if (c == nullptr)
-      return r->reply(self->item_not_found(req));
+      return;
     std::vector<const event*> matching;
     for (auto& id : c->event_ids) {
       auto& e = mb->events[id];
@@ -1726,9 +1731,9 @@ void service::impl::install_routes() {
     auto mb = self->open_mailbox(req, r, user_key, u);
     if (mb == nullptr)
       return;
-    auto c = cal_id ? self->find_calendar(*mb, *cal_id) : &mb->calendars[0];
+    auto c = self->open_calendar(req, r, *mb, cal_id);
     if (c == nullptr)
-      return r->reply(self->item_not_found(req));
+      return;
     std::vector<const event*> in;
     for (auto& id : c->event_ids)
       if (overlaps(mb->events[id], start, end))
@@ -1787,9 +1792,9 @@ void service::impl::install_routes() {
     auto mb = self->open_mailbox(req, r, user_key, u);
     if (mb == nullptr)
       return;
-    auto c = cal_id ? self->find_calendar(*mb, *cal_id) : &mb->calendars[0];
+    auto c = self->open_calendar(req, r, *mb, cal_id);
     if (c == nullptr)
-      return r->reply(self->item_not_found(req));
+      return;
     std::string page_key;
     if (auto skiptoken = http::find_param(q, "$skiptoken")) {
       if (self->dir.delta_pages.count(*skiptoken) == 0)
@@ -1978,8 +1983,9 @@ void service::impl::install_routes() {
             segs.emplace_back(seg);
           bool shape_ok
               = (segs.size() == 3 || segs.size() == 5)
-                && lower(segs[0]) == "users" && lower(segs.back()) == "events"
-                && (segs.size() == 3 || lower(segs[2]) == "calendars");
+                && ascii_lower(segs[0]) == "users"
+                && ascii_lower(segs.back()) == "events"
+                && (segs.size() == 3 || ascii_lower(segs[2]) == "calendars");
           if (!shape_ok)
             return bad("Resource '" + resource + "' is not supported.");
           auto u = self->find_user(*tok, segs[1]);
@@ -2292,7 +2298,7 @@ void service::impl::batch(request& req, responder_ptr r) {
       for (auto kv : hdrs) {
         std::string_view v;
         if (!kv.value.get_string().get(v))
-          it.headers.emplace_back(lower(kv.key), std::string{v});
+          it.headers.emplace_back(ascii_lower(kv.key), std::string{v});
       }
     element body;
     if (!e["body"].get(body))

@@ -7,6 +7,7 @@
 #include "common/clock.hpp"
 #include "common/crypto.hpp"
 #include "common/log.hpp"
+#include "common/text.hpp"
 #include "common/time_format.hpp"
 #include "http/url.hpp"
 #include "protocol/json.hpp"
@@ -98,14 +99,6 @@ struct principal {
   caller who;
   tenant_id token_org;
 };
-
-std::string lower_ascii(std::string_view s) {
-  std::string out{s};
-  for (auto& c : out)
-    if (c >= 'A' && c <= 'Z')
-      c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
 
 bool json_content_type(std::string_view ct) {
   auto semi = ct.find(';');
@@ -202,7 +195,7 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
       return false;
     }
     // The scheme name is case-insensitive (RFC 7235 section 2.1).
-    if (h.size() < 7 || lower_ascii(h.substr(0, 7)) != "bearer ") {
+    if (h.size() < 7 || ascii_lower(h.substr(0, 7)) != "bearer ") {
       fail(r, 401, "invalid_token",
            "the Authorization header must be 'Bearer TOKEN'");
       return false;

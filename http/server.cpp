@@ -16,6 +16,7 @@
 #include <boost/beast/ssl.hpp>
 
 #include "common/log.hpp"
+#include "common/text.hpp"
 #include "http/url.hpp"
 
 namespace crmsync::http {
@@ -36,14 +37,6 @@ std::string_view request::header(std::string_view lower_name) const {
 namespace {
 
 constexpr uint32_t header_limit = 16 * 1024;
-
-std::string lower(std::string_view s) {
-  std::string out{s};
-  for (auto& c : out)
-    if (c >= 'A' && c <= 'Z')
-      c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
 
 std::string error_body(std::string_view code, std::string_view message) {
   std::string out = "{\"error\":{\"code\":\"";
@@ -271,7 +264,8 @@ void session<Stream>::on_read(error_code ec) {
   }
   for (auto& f : msg)
     req.headers.emplace_back(
-        lower(std::string_view{f.name_string().data(), f.name_string().size()}),
+        ascii_lower(
+            std::string_view{f.name_string().data(), f.name_string().size()}),
         std::string{f.value()});
   req.body = std::move(msg.body());
   error_code ignored;
