@@ -12,6 +12,7 @@
 #include "emulator/jwt_signer.hpp"
 #include "emulator/model.hpp"
 #include "emulator/notifier.hpp"
+#include "emulator/time_zones.hpp"
 #include "http/router.hpp"
 #include "http/url.hpp"
 #include "protocol/json.hpp"
@@ -126,9 +127,29 @@ std::string graph_date_time(int64_t ms) {
   return s.substr(0, 23) + "0000";
 }
 
-bool utc_zone(std::string_view tz) {
-  return tz == "UTC" || tz == "Etc/UTC" || tz == "Coordinated Universal Time"
-         || tz == "tzone://Microsoft/Utc";
+const std::string utc_name = "UTC";
+
+/// The zone asked for with `Prefer: outlook.timezone="…"` (reads only),
+/// or "" when none or an unknown one was asked for.
+std::string preferred_zone(const request& req) {
+  auto prefer = req.header("prefer");
+  constexpr std::string_view marker = "outlook.timezone=\"";
+  auto p = prefer.find(marker);
+  if (p == std::string_view::npos)
+    return {};
+  p += marker.size();
+  auto end = prefer.find('"', p);
+  if (end == std::string_view::npos)
+    return {};
+  std::string zone{prefer.substr(p, end - p)};
+  return known_time_zone(zone) ? zone : std::string{};
+}
+
+/// Marks a response as rendered in the preferred zone, as Graph does.
+void applied_zone(response& res, const std::string& zone) {
+  if (!zone.empty())
+    res.headers.emplace_back("Preference-Applied",
+                             "outlook.timezone=\"" + zone + "\"");
 }
 
 // -- JSON input
@@ -186,7 +207,7 @@ bool read_date_time_zone(element v, const char* name, int64_t& ms,
   std::string_view tzv;
   if (!o["timeZone"].get_string().get(tzv))
     tz = tzv;
-  if (!utc_zone(tz)) {
+  if (!known_time_zone(tz)) {
     err.code = "TimeZoneNotSupportedException";
     err.message = "A valid TimeZone value must be specified. The following "
                   "TimeZone value is not supported: '"
@@ -203,7 +224,12 @@ bool read_date_time_zone(element v, const char* name, int64_t& ms,
                   + "' to the expected type 'Edm.DateTimeOffset'.";
     return false;
   }
-  ms = *parsed;
+  // The wall time is in `tz`; store the instant.
+  if (!local_to_utc(tz, *parsed, ms)) {
+    err.message = "Cannot convert '" + std::string{dt} + "' in '"
+                  + std::string{tz} + "'.";
+    return false;
+  }
   zone = std::string{tz};
   return true;
 }
@@ -665,8 +691,12 @@ struct service::impl {
     w.end_object();
   }
 
+  /// Renders an event; start/end in `zone` (UTC unless a read asked for
+  /// another with Prefer: outlook.timezone).
   void write_event(json::writer& w, const event& e, const user& owner,
-                   const std::vector<std::string>& expand_props) {
+                   const std::vector<std::string>& expand_props,
+                   const std::string& zone = {}) {
+    const std::string& out_zone = zone.empty() ? utc_name : zone;
     w.begin_object();
     w.key("@odata.etag").value("W/\"" + e.change_key + "\"");
     w.key("id").value(e.id);
@@ -699,9 +729,11 @@ struct service::impl {
     w.end_object();
     for (auto [name, ms] :
          {std::pair{"start", e.start_ms}, {"end", e.end_ms}}) {
+      int64_t local = ms;
+      utc_to_local(out_zone, ms, local);
       w.key(name).begin_object();
-      w.key("dateTime").value(graph_date_time(ms));
-      w.key("timeZone").value("UTC");
+      w.key("dateTime").value(graph_date_time(local));
+      w.key("timeZone").value(out_zone);
       w.end_object();
     }
     w.key("location").begin_object();
@@ -827,8 +859,12 @@ struct service::impl {
                     "after the start time.";
       return false;
     }
+    int64_t local_start = e.start_ms, local_end = e.end_ms;
+    utc_to_local(e.start_time_zone, e.start_ms, local_start);
+    utc_to_local(e.end_time_zone, e.end_ms, local_end);
     if (e.is_all_day
-        && (e.start_ms % 86'400'000 != 0 || e.end_ms % 86'400'000 != 0)) {
+        && (e.start_time_zone != e.end_time_zone
+            || local_start % 86'400'000 != 0 || local_end % 86'400'000 != 0)) {
       err.code = "ErrorInvalidRequest";
       err.message = "Your request can't be completed. When the event is an "
                     "all-day event, the start and end time must be midnight "
@@ -1547,6 +1583,7 @@ void service::impl::install_routes() {
     std::string filter_id, filter_value;
     bool filtered = extended_filter(q, filter_id, filter_value);
     auto expand = expanded_props(q);
+    auto zone = preferred_zone(req);
     std::lock_guard<std::mutex> guard{self->mtx};
     user* u = nullptr;
     auto mb = self->open_mailbox(req, r, user_key, u);
@@ -1579,9 +1616,11 @@ void service::impl::install_routes() {
     }
     w.key("value").begin_array();
     for (size_t i = skip; i < end; ++i)
-      self->write_event(w, *matching[i], *u, expand);
+      self->write_event(w, *matching[i], *u, expand, zone);
     w.end_array().end_object();
-    r->reply(json_response(200, w.take()));
+    auto res = json_response(200, w.take());
+    applied_zone(res, zone);
+    r->reply(std::move(res));
   };
   routes.add(
       "GET", "/v1.0/users/{user}/calendars/{cal}/events",
@@ -1610,9 +1649,12 @@ void service::impl::install_routes() {
       return r->reply(self->item_not_found(req));
     auto& e = i->second;
     if (v == verb::get) {
+      auto zone = preferred_zone(req);
       json::writer w;
-      self->write_event(w, e, *u, expand);
-      return r->reply(json_response(200, w.take()));
+      self->write_event(w, e, *u, expand, zone);
+      auto res = json_response(200, w.take());
+      applied_zone(res, zone);
+      return r->reply(std::move(res));
     }
     auto if_match = req.header("if-match");
     if (!if_match.empty() && if_match != "*"
@@ -1719,6 +1761,7 @@ void service::impl::install_routes() {
     http::query_params q;
     http::parse_query(req.query, q);
     int64_t start = 0, end = 0;
+    auto zone = preferred_zone(req);
     if (!read_window(req, q, r, start, end))
       return;
     size_t top = default_event_page, skip = 0;
@@ -1753,9 +1796,11 @@ void service::impl::install_routes() {
     }
     w.key("value").begin_array();
     for (size_t i = skip; i < stop; ++i)
-      self->write_event(w, *in[i], *u, {});
+      self->write_event(w, *in[i], *u, {}, zone);
     w.end_array().end_object();
-    r->reply(json_response(200, w.take()));
+    auto res = json_response(200, w.take());
+    applied_zone(res, zone);
+    r->reply(std::move(res));
   };
   routes.add("GET", "/v1.0/users/{user}/calendars/{cal}/calendarView",
              [calendar_view](request& req, const http::path_params& pp,
@@ -1777,6 +1822,7 @@ void service::impl::install_routes() {
     http::query_params q;
     http::parse_query(req.query, q);
     size_t page_size = default_event_page;
+    auto zone = preferred_zone(req);
     auto prefer = req.header("prefer");
     auto mp = prefer.find("odata.maxpagesize=");
     if (mp != std::string_view::npos)
@@ -1840,7 +1886,7 @@ void service::impl::install_routes() {
         json::writer w;
         if (e != mb->events.end()
             && overlaps(e->second, from.start_ms, from.end_ms)) {
-          self->write_event(w, e->second, *u, {});
+          self->write_event(w, e->second, *u, {}, zone);
         } else if (!initial) {
           // Deleted, or moved out of the window: Graph says "deleted".
           w.begin_object();
@@ -1889,6 +1935,7 @@ void service::impl::install_routes() {
     w.end_array().end_object();
     auto res = json_response(200, w.take());
     res.headers.emplace_back("Preference-Applied", "odata.track-changes");
+    applied_zone(res, zone);
     r->reply(std::move(res));
   };
   routes.add("GET", "/v1.0/users/{user}/calendars/{cal}/calendarView/delta",
