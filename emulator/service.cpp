@@ -1,10 +1,13 @@
 #include "emulator/service.hpp"
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdio>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <simdjson.h>
+#include <thread>
 
 #include "common/crypto.hpp"
 #include "common/text.hpp"
@@ -266,6 +269,113 @@ bool acceptable_notification_url(const std::string& url) {
   return host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0;
 }
 
+/// Faults injected through POST /_emulator/faults.
+struct faults {
+  int64_t latency_ms = 0;
+  int64_t jitter_ms = 0;
+  double error_rate = 0;    ///< share of Graph calls answered 503
+  double throttle_rate = 0; ///< share of Graph calls answered 429
+  double drop_notifications = 0;
+  double duplicate_notifications = 0;
+};
+
+/// Holds answers back for an injected latency without blocking any I/O
+/// thread: a responder wrapped here hands its answer to one timer thread,
+/// which passes it on when it is due. Pending answers are sent at once
+/// when the line is destroyed.
+class delay_line {
+public:
+  delay_line() : worker_([this] { run(); }) {}
+
+  ~delay_line() {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    worker_.join();
+  }
+
+  responder_ptr wrap(responder_ptr inner, std::chrono::milliseconds delay) {
+    return std::make_shared<held>(this, std::move(inner), delay);
+  }
+
+private:
+  struct pending {
+    std::chrono::steady_clock::time_point due;
+    responder_ptr target;
+    response res;
+  };
+
+  class held : public http::responder {
+  public:
+    held(delay_line* line, responder_ptr inner, std::chrono::milliseconds d)
+        : line_(line), inner_(std::move(inner)), delay_(d) {}
+    void reply(response r) override {
+      line_->schedule(std::chrono::steady_clock::now() + delay_, inner_,
+                      std::move(r));
+    }
+
+  private:
+    delay_line* line_;
+    responder_ptr inner_;
+    std::chrono::milliseconds delay_;
+  };
+
+  void schedule(std::chrono::steady_clock::time_point due, responder_ptr target,
+                response r) {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      queue_.push_back({due, std::move(target), std::move(r)});
+    }
+    cv_.notify_all();
+  }
+
+  void run() {
+    std::unique_lock<std::mutex> lock{mtx_};
+    for (;;) {
+      if (queue_.empty()) {
+        if (stopping_)
+          return;
+        cv_.wait(lock);
+        continue;
+      }
+      auto first = std::min_element(
+          queue_.begin(), queue_.end(),
+          [](const pending& a, const pending& b) { return a.due < b.due; });
+      if (!stopping_ && first->due > std::chrono::steady_clock::now()) {
+        cv_.wait_until(lock, first->due);
+        continue;
+      }
+      auto p = std::move(*first);
+      queue_.erase(first);
+      lock.unlock();
+      p.target->reply(std::move(p.res));
+      lock.lock();
+    }
+  }
+
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  std::vector<pending> queue_;
+  bool stopping_ = false;
+  std::thread worker_;
+};
+
+std::string faults_json(const faults& f) {
+  json::writer w;
+  w.begin_object();
+  w.key("latency_ms").value(f.latency_ms);
+  w.key("jitter_ms").value(f.jitter_ms);
+  w.key("error_rate").raw(std::to_string(f.error_rate));
+  w.key("throttle_rate").raw(std::to_string(f.throttle_rate));
+  w.key("drop_notifications").raw(std::to_string(f.drop_notifications));
+  w.key("duplicate_notifications")
+      .raw(std::to_string(f.duplicate_notifications));
+  w.end_object();
+  return w.take();
+}
+
 /// Entra ID's role template id of the Global Administrator role, carried
 /// in the `wids` claim of an administrator's tokens.
 constexpr const char* global_admin_role
@@ -300,6 +410,14 @@ struct service::impl {
   service_config cfg;
   jwt_signer signer;
   notifier notifications{notifier_config{}};
+  faults fault;                                 ///< guarded by mtx
+  std::mt19937_64 dice{std::random_device{}()}; ///< guarded by mtx
+  delay_line delayed; ///< answers held back by injected latency
+
+  /// True with probability p (call with mtx held).
+  bool roll(double p) {
+    return p > 0 && std::uniform_real_distribution<double>{0, 1}(dice) < p;
+  }
   std::mutex mtx;
   directory dir;
   http::router routes;
@@ -496,7 +614,12 @@ struct service::impl {
       w.key("@odata.etag").value("W/\"" + e.change_key + "\"");
       w.key("id").value(e.id);
       w.end_object().end_object();
-      notifications.enqueue(s.notification_url, w.take());
+      if (roll(fault.drop_notifications))
+        continue; // lost on the way, as webhooks sometimes are
+      auto body = w.take();
+      if (roll(fault.duplicate_notifications))
+        notifications.enqueue(s.notification_url, body);
+      notifications.enqueue(s.notification_url, std::move(body));
     }
   }
 
@@ -1113,9 +1236,63 @@ void service::impl::install_routes() {
              [self](request&, const http::path_params&, responder_ptr r) {
                std::lock_guard<std::mutex> guard{self->mtx};
                self->dir = directory{};
+               self->fault = faults{};
                response res;
                res.status = 204;
                r->reply(std::move(res));
+             });
+
+  // Fault injection: partial updates; every rate is a share in [0, 1].
+  routes.add("POST", "/_emulator/faults",
+             [self](request& req, const http::path_params&, responder_ptr r) {
+               object o;
+               body_error err;
+               if (!parse_body(req.body, o, err))
+                 return r->reply(graph_error(req, 400, "BadRequest",
+                                             err.message, self->now()));
+               std::lock_guard<std::mutex> guard{self->mtx};
+               auto next = self->fault;
+               for (auto kv : o) {
+                 std::string key{kv.key};
+                 double number = 0;
+                 if (kv.value.get_double().get(number)) {
+                   int64_t whole = 0;
+                   if (kv.value.get_int64().get(whole))
+                     return r->reply(graph_error(
+                         req, 400, "BadRequest",
+                         "'" + key + "' must be a number", self->now()));
+                   number = static_cast<double>(whole);
+                 }
+                 bool is_rate = key != "latency_ms" && key != "jitter_ms";
+                 if (number < 0 || (is_rate && number > 1) || number > 600000)
+                   return r->reply(graph_error(req, 400, "BadRequest",
+                                               "'" + key + "' is out of range",
+                                               self->now()));
+                 if (key == "latency_ms")
+                   next.latency_ms = static_cast<int64_t>(number);
+                 else if (key == "jitter_ms")
+                   next.jitter_ms = static_cast<int64_t>(number);
+                 else if (key == "error_rate")
+                   next.error_rate = number;
+                 else if (key == "throttle_rate")
+                   next.throttle_rate = number;
+                 else if (key == "drop_notifications")
+                   next.drop_notifications = number;
+                 else if (key == "duplicate_notifications")
+                   next.duplicate_notifications = number;
+                 else
+                   return r->reply(graph_error(req, 400, "BadRequest",
+                                               "unknown fault '" + key + "'",
+                                               self->now()));
+               }
+               self->fault = next;
+               r->reply(json_response(200, faults_json(next)));
+             });
+
+  routes.add("GET", "/_emulator/faults",
+             [self](request&, const http::path_params&, responder_ptr r) {
+               std::lock_guard<std::mutex> guard{self->mtx};
+               r->reply(json_response(200, faults_json(self->fault)));
              });
 
   // ---- identity platform
@@ -2261,6 +2438,25 @@ void service::impl::dispatch(request& req, responder_ptr r) {
     response err;
     if (check_token(req, err) == nullptr)
       return r->reply(std::move(err));
+    // Injected faults: transient throttling and outages, then latency.
+    if (roll(fault.throttle_rate)) {
+      auto res = graph_error(req, 429, "TooManyRequests",
+                             "Please retry again later.", now());
+      res.headers.emplace_back("Retry-After", "1");
+      return r->reply(std::move(res));
+    }
+    if (roll(fault.error_rate)) {
+      auto res = graph_error(req, 503, "ServiceUnavailable",
+                             "The service is temporarily unavailable.", now());
+      res.headers.emplace_back("Retry-After", "1");
+      return r->reply(std::move(res));
+    }
+    auto delay = fault.latency_ms;
+    if (fault.jitter_ms > 0)
+      delay += static_cast<int64_t>(
+          dice() % static_cast<uint64_t>(fault.jitter_ms + 1));
+    if (delay > 0)
+      r = delayed.wrap(std::move(r), std::chrono::milliseconds(delay));
   }
   const http::route_handler* h = nullptr;
   http::path_params params;
