@@ -6,7 +6,7 @@ packages=(
   build-essential cmake ccache pkg-config
   libcaf-dev libboost-dev libsimdjson-dev librocksdb-dev catch2
   libssl-dev libsodium-dev libcli11-dev libhowardhinnant-date-dev tzdata
-  curl clang-format
+  curl clang-format openssl
 )
 
 missing=()
