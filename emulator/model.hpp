@@ -99,8 +99,8 @@ struct delta_token {
 /// The rest of a delta round being paged through with $skiptoken.
 struct delta_page {
   std::vector<std::string> items; ///< rendered JSON objects
-  size_t offset = 0;
-  delta_token next; ///< what the round's deltaLink will stand for
+  delta_token next;               ///< what the round's deltaLink will stand for
+  std::string link_token;         ///< issued with the last page ("" = not yet)
 };
 
 struct subscription {
@@ -142,6 +142,7 @@ struct directory {
   std::map<std::string, delta_page> delta_pages;
   std::map<std::string, uint64_t> delta_chains; ///< chain -> newest generation
   std::map<std::string, std::string> chain_tokens; ///< chain -> newest token
+  std::map<std::string, std::string> chain_rounds; ///< chain -> newest round
   std::map<std::string, mailbox> mailboxes;        ///< by user id
   /// Request times per (client id, user id), for Outlook's mailbox limit.
   std::map<std::pair<std::string, std::string>, std::deque<int64_t>> usage;

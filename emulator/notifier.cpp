@@ -23,8 +23,23 @@ bool split_http_url(const std::string& url, std::string& host, uint16_t& port,
     target = "/" + target;
   std::string hostport = authority;
   port = 80;
+  // "[v6]:port": the port follows the bracket; the brackets are dropped.
+  auto bracket = hostport.find(']');
+  if (!hostport.empty() && hostport[0] == '[') {
+    if (bracket == std::string::npos)
+      return false;
+    auto rest = hostport.substr(bracket + 1);
+    hostport = hostport.substr(1, bracket - 1);
+    if (rest.empty()) {
+      host = hostport;
+      return !host.empty();
+    }
+    if (rest[0] != ':')
+      return false;
+    hostport += rest; // parsed below as "v6:port"
+  }
   auto colon = hostport.rfind(':');
-  if (colon != std::string::npos && hostport.find(']') == std::string::npos) {
+  if (colon != std::string::npos) {
     auto p = hostport.substr(colon + 1);
     if (p.empty() || p.size() > 5
         || p.find_first_not_of("0123456789") != std::string::npos)

@@ -266,7 +266,7 @@ bool acceptable_notification_url(const std::string& url) {
   uint16_t port = 0;
   if (!split_http_url(url, host, port, target))
     return false;
-  return host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0;
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
 
 /// Faults injected through POST /_emulator/faults.
@@ -2018,11 +2018,21 @@ void service::impl::install_routes() {
     auto c = self->open_calendar(req, r, *mb, cal_id);
     if (c == nullptr)
       return;
+    // A page is named by its round and offset, so fetching the same
+    // nextLink twice (a retried request) gives the same page.
     std::string page_key;
+    size_t offset = 0;
     if (auto skiptoken = http::find_param(q, "$skiptoken")) {
-      if (self->dir.delta_pages.count(*skiptoken) == 0)
+      auto dot = skiptoken->rfind('.');
+      if (dot == std::string::npos)
         return gone();
-      page_key = *skiptoken;
+      page_key = skiptoken->substr(0, dot);
+      auto digits = skiptoken->substr(dot + 1);
+      if (self->dir.delta_pages.count(page_key) == 0 || digits.empty()
+          || digits.size() > 9
+          || digits.find_first_not_of("0123456789") != std::string::npos)
+        return gone();
+      offset = std::stoul(digits);
     } else {
       delta_token from;
       bool initial = true;
@@ -2080,6 +2090,10 @@ void service::impl::install_routes() {
       page.next.seq = c->seq;
       page.next.generation = from.generation + 1;
       page_key = crypto::random_token(24);
+      // A chain keeps only its newest round.
+      auto& round = self->dir.chain_rounds[from.chain];
+      self->dir.delta_pages.erase(round);
+      round = page_key;
       self->dir.delta_pages[page_key] = std::move(page);
     }
     auto& page = self->dir.delta_pages[page_key];
@@ -2088,23 +2102,25 @@ void service::impl::install_routes() {
     w.begin_object();
     w.key("@odata.context")
         .value(base_url(req) + "/v1.0/$metadata#Collection(event)");
-    size_t stop = std::min(page.items.size(), page.offset + page_size);
-    std::vector<std::string> items(page.items.begin() + page.offset,
+    offset = std::min(offset, page.items.size());
+    size_t stop = std::min(page.items.size(), offset + page_size);
+    std::vector<std::string> items(page.items.begin() + offset,
                                    page.items.begin() + stop);
-    page.offset = stop;
     if (stop < page.items.size()) {
-      w.key("@odata.nextLink").value(base + "?$skiptoken=" + page_key);
+      w.key("@odata.nextLink")
+          .value(base + "?$skiptoken=" + page_key + "." + std::to_string(stop));
     } else {
-      auto token = crypto::random_token(32);
-      self->dir.delta_chains[page.next.chain] = page.next.generation;
-      // The chain's previous token is superseded: drop it (its replay then
-      // answers 410 like Graph's), which also bounds the tokens kept.
-      auto& latest = self->dir.chain_tokens[page.next.chain];
-      self->dir.delta_tokens.erase(latest);
-      latest = token;
-      self->dir.delta_tokens[token] = page.next;
-      self->dir.delta_pages.erase(page_key);
-      w.key("@odata.deltaLink").value(base + "?$deltatoken=" + token);
+      if (page.link_token.empty()) {
+        page.link_token = crypto::random_token(32);
+        self->dir.delta_chains[page.next.chain] = page.next.generation;
+        // The chain's previous token is superseded: drop it (its replay
+        // then answers 410 like Graph's), which also bounds what is kept.
+        auto& latest = self->dir.chain_tokens[page.next.chain];
+        self->dir.delta_tokens.erase(latest);
+        latest = page.link_token;
+        self->dir.delta_tokens[page.link_token] = page.next;
+      }
+      w.key("@odata.deltaLink").value(base + "?$deltatoken=" + page.link_token);
     }
     w.key("value").begin_array();
     for (auto& item : items)
@@ -2197,9 +2213,11 @@ void service::impl::install_routes() {
           if (s.expires_ms <= self->now())
             return bad("Subscription expiration must be in the future.");
           if (s.expires_ms > self->now() + max_ms)
-            return bad("Subscription expiration can only be "
-                       + std::to_string(max_ms / 60000)
-                       + " minutes in the future.");
+            return r->reply(graph_error(req, 400, "ExtensionError",
+                                        "Subscription expiration can only be "
+                                            + std::to_string(max_ms / 60000)
+                                            + " minutes in the future.",
+                                        self->now()));
           // /users/{id}/events (default calendar) or
           // /users/{id}/calendars/{id}/events.
           std::vector<std::string> segs;
@@ -2300,9 +2318,13 @@ void service::impl::install_routes() {
       auto max_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                         self->cfg.max_subscription_lifetime)
                         .count();
-      if (!expires || *expires <= self->now()
-          || *expires > self->now() + max_ms)
+      if (!expires || *expires <= self->now())
         return r->reply(graph_error(req, 400, "InvalidRequest",
+                                    "Subscription expiration must be a time "
+                                    "in the future.",
+                                    self->now()));
+      if (*expires > self->now() + max_ms)
+        return r->reply(graph_error(req, 400, "ExtensionError",
                                     "Subscription expiration can only be "
                                         + std::to_string(max_ms / 60000)
                                         + " minutes in the future.",
@@ -2529,7 +2551,8 @@ void service::impl::batch(request& req, responder_ptr r) {
                                   "Each request needs id, method and url.",
                                   now()));
     it.id.assign(sv);
-    if (!ids.insert(it.id).second)
+    // Batch ids are case-insensitive and must be unique.
+    if (!ids.insert(ascii_lower(it.id)).second)
       return r->reply(graph_error(
           req, 400, "BadRequest",
           "Batch request ids must be unique: '" + it.id + "'.", now()));
@@ -2560,7 +2583,7 @@ void service::impl::batch(request& req, responder_ptr r) {
     response res;
     bool failed_dep = false;
     for (auto& d : it.depends_on) {
-      auto s = status_of.find(d);
+      auto s = status_of.find(ascii_lower(d));
       if (s == status_of.end() || s->second >= 400)
         failed_dep = true;
     }
@@ -2593,7 +2616,7 @@ void service::impl::batch(request& req, responder_ptr r) {
                           : graph_error(req, 500, "InternalServerError",
                                         "no answer", now());
     }
-    status_of[it.id] = res.status;
+    status_of[ascii_lower(it.id)] = res.status;
     w.begin_object();
     w.key("id").value(it.id);
     w.key("status").value(static_cast<int64_t>(res.status));
@@ -2616,8 +2639,15 @@ void service::impl::batch(request& req, responder_ptr r) {
 }
 
 void service::handle(http::request&& req, http::responder_ptr r) {
-  if (req.method == "POST" && req.path == "/v1.0/$batch")
+  if (req.method == "POST" && req.path == "/v1.0/$batch") {
+    {
+      std::lock_guard<std::mutex> guard{impl_->mtx};
+      response err;
+      if (impl_->check_token(req, err) == nullptr)
+        return r->reply(std::move(err));
+    }
     return impl_->batch(req, std::move(r));
+  }
   impl_->dispatch(req, std::move(r));
 }
 

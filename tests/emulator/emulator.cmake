@@ -1,13 +1,23 @@
 # emulator_tests: graph-emulator's HTTP service (emulator/service.hpp) over
-# real sockets. Included from tests/CMakeLists.txt. Each TEST_CASE runs its
-# own service and HTTP server on 127.0.0.1 port 0 inside the test process,
-# with an injected clock, and talks to it with crmsync::http::client.
+# real sockets. Included from tests/CMakeLists.txt. The harness (harness.hpp)
+# keeps one service and HTTP server on 127.0.0.1 port 0 per configuration
+# inside the test process, resets it and its injected clock for every test
+# case, and talks to it with crmsync::http::client.
 include(Catch)
-add_executable(emulator_tests ${CMAKE_CURRENT_LIST_DIR}/service_test.cpp)
+add_executable(emulator_tests
+  ${CMAKE_CURRENT_LIST_DIR}/harness.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/service_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/identity_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/batch_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/throttling_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/calendar_view_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/delta_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/subscriptions_test.cpp)
 target_include_directories(emulator_tests PRIVATE ${PROJECT_SOURCE_DIR})
+# OpenSSL: identity tests verify the id_token's RS256 signature themselves.
 target_link_libraries(emulator_tests
   PRIVATE crmsync_emulator crmsync_http_client crmsync_test_support
-          simdjson::simdjson Catch2::Catch2WithMain)
+          simdjson::simdjson OpenSSL::Crypto Catch2::Catch2WithMain)
 # The prefix lets `ctest -R emulator` select exactly these tests.
 catch_discover_tests(emulator_tests TEST_PREFIX "emulator: "
   PROPERTIES TIMEOUT 60)

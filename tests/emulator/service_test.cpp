@@ -2,541 +2,29 @@
 // the identity platform's token endpoint, Graph authentication, users,
 // calendars, events, sendMail and routing.
 //
-// Each test case runs its own emulator::service behind an http::server on
-// 127.0.0.1 port 0 inside this process and talks to it with http::client.
-// The service's clock is injected, so token expiry needs no sleeping and
-// timestamps in answers can be asserted exactly. Wire formats follow
-// shared/ref/GRAPH-FACTS.md (§1 users, §2 calendars, §3 events, §11 errors).
+// The harness (harness.hpp) runs the service behind an http::server on
+// 127.0.0.1 port 0 inside this process, resets it for every test and talks
+// to it with http::client. The service's clock is injected, so token expiry
+// needs no sleeping and timestamps in answers can be asserted exactly. Wire
+// formats follow shared/ref/GRAPH-FACTS.md (§1 users, §2 calendars, §3
+// events, §11 errors).
 #include <catch2/catch.hpp>
-#include <simdjson.h>
 
-#include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <chrono>
 #include <cstdint>
-#include <memory>
 #include <set>
-#include <stdexcept>
 #include <string>
-#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
 
-#include "common/crypto.hpp"
 #include "common/time_format.hpp"
-#include "emulator/service.hpp"
-#include "http/client.hpp"
-#include "http/server.hpp"
-#include "http/url.hpp"
+#include "tests/emulator/harness.hpp"
 
-namespace {
-
-namespace http = crmsync::http;
+using namespace crmsync::emulator_test;
 using crmsync::format_rfc3339;
 using crmsync::parse_rfc3339_ms;
-
-constexpr int64_t second_ms = 1000;
-constexpr int64_t minute_ms = 60 * second_ms;
-constexpr int64_t hour_ms = 60 * minute_ms;
-
-/// Where every test's clock starts: 2026-11-26T14:00:00Z.
-int64_t start_ms() {
-  static const int64_t ms = *parse_rfc3339_ms("2026-11-26T14:00:00Z");
-  return ms;
-}
-
-/// A lower-case GUID in the 8-4-4-4-12 layout.
-bool is_guid(std::string_view s) {
-  if (s.size() != 36)
-    return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    char c = s[i];
-    if (dash != (c == '-'))
-      return false;
-    if (!dash && !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-      return false;
-  }
-  return true;
-}
-
-bool starts_with(std::string_view s, std::string_view prefix) {
-  return s.substr(0, prefix.size()) == prefix;
-}
-
-// -- answers
-// ---------------------------------------------------------------------
-
-/// One HTTP answer, its body parsed when it is JSON. Accessors take RFC 6901
-/// pointers and throw, showing the whole answer, when a value is missing or
-/// of another type, so a failing test says what it got.
-class reply {
-public:
-  explicit reply(http::client_response r)
-      : status(r.status)
-      , body(std::move(r.body))
-      , headers(std::move(r.headers))
-      , parser_(std::make_shared<simdjson::dom::parser>()) {
-    json_
-        = !body.empty() && parser_->parse(body).get(root_) == simdjson::SUCCESS;
-  }
-
-  int status = 0;
-  std::string body;
-  http::header_list headers;
-
-  /// The first header with this name (case-insensitive), or "".
-  std::string header(std::string_view name) const {
-    for (auto& [k, v] : headers)
-      if (k.size() == name.size()
-          && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
-               return std::tolower(static_cast<unsigned char>(a))
-                      == std::tolower(static_cast<unsigned char>(b));
-             }))
-        return v;
-    return {};
-  }
-
-  bool is_json() const {
-    return json_;
-  }
-
-  bool has(std::string_view pointer) const {
-    simdjson::dom::element e;
-    return json_ && root_.at_pointer(pointer).get(e) == simdjson::SUCCESS;
-  }
-
-  simdjson::dom::element at(std::string_view pointer) const {
-    if (!json_)
-      fail("the body is not JSON");
-    if (pointer.empty())
-      return root_;
-    simdjson::dom::element e;
-    if (root_.at_pointer(pointer).get(e))
-      fail("'" + std::string{pointer} + "' is missing");
-    return e;
-  }
-
-  std::string str(std::string_view pointer) const {
-    std::string_view s;
-    if (at(pointer).get_string().get(s))
-      fail("'" + std::string{pointer} + "' is not a string");
-    return std::string{s};
-  }
-
-  int64_t i64(std::string_view pointer) const {
-    int64_t v = 0;
-    if (at(pointer).get_int64().get(v))
-      fail("'" + std::string{pointer} + "' is not an integer");
-    return v;
-  }
-
-  bool boolean(std::string_view pointer) const {
-    bool v = false;
-    if (at(pointer).get_bool().get(v))
-      fail("'" + std::string{pointer} + "' is not a boolean");
-    return v;
-  }
-
-  bool is_null(std::string_view pointer) const {
-    return at(pointer).is_null();
-  }
-
-  size_t size(std::string_view pointer) const {
-    simdjson::dom::array a;
-    if (at(pointer).get_array().get(a))
-      fail("'" + std::string{pointer} + "' is not an array");
-    return a.size();
-  }
-
-  /// The member names of the object at pointer, in order.
-  std::vector<std::string> keys(std::string_view pointer) const {
-    simdjson::dom::object o;
-    if (at(pointer).get_object().get(o))
-      fail("'" + std::string{pointer} + "' is not an object");
-    std::vector<std::string> out;
-    for (auto kv : o)
-      out.emplace_back(kv.key);
-    return out;
-  }
-
-  /// The minified JSON of the value at pointer.
-  std::string json(std::string_view pointer = "") const {
-    return simdjson::minify(at(pointer));
-  }
-
-  std::string describe() const {
-    return std::to_string(status) + " " + body;
-  }
-
-private:
-  [[noreturn]] void fail(const std::string& what) const {
-    throw std::runtime_error(what + " in the answer " + describe());
-  }
-
-  std::shared_ptr<simdjson::dom::parser> parser_;
-  simdjson::dom::element root_;
-  bool json_ = false;
-};
-
-/// REQUIRE a status, showing the answer only when it fails.
-#define REQUIRE_STATUS(answer, expected)                                       \
-  do {                                                                         \
-    const auto& required_answer_ = (answer);                                   \
-    INFO(required_answer_.describe());                                         \
-    REQUIRE(required_answer_.status == (expected));                            \
-  } while (false)
-
-std::set<std::string> as_set(const std::vector<std::string>& v) {
-  return {v.begin(), v.end()};
-}
-
-// -- request bodies and paths
-// ----------------------------------------------------------------------
-
-/// application/x-www-form-urlencoded from name/value pairs.
-std::string
-form(const std::vector<std::pair<std::string, std::string>>& fields) {
-  std::string out;
-  for (auto& [k, v] : fields) {
-    if (!out.empty())
-      out += '&';
-    out += http::percent_encode(k) + "=" + http::percent_encode(v);
-  }
-  return out;
-}
-
-std::string client_credentials(std::string_view client_id,
-                               std::string_view secret) {
-  return form({{"client_id", std::string{client_id}},
-               {"client_secret", std::string{secret}},
-               {"scope", "https://graph.microsoft.com/.default"},
-               {"grant_type", "client_credentials"}});
-}
-
-std::string user_path(std::string_view user) {
-  return "/v1.0/users/" + http::percent_encode(user);
-}
-
-std::string calendars_path(std::string_view user) {
-  return user_path(user) + "/calendars";
-}
-
-std::string calendar_path(std::string_view user, std::string_view cal) {
-  return calendars_path(user) + "/" + std::string{cal};
-}
-
-std::string calendar_events_path(std::string_view user, std::string_view cal) {
-  return calendar_path(user, cal) + "/events";
-}
-
-std::string events_path(std::string_view user) {
-  return user_path(user) + "/events";
-}
-
-std::string event_path(std::string_view user, std::string_view ev) {
-  return events_path(user) + "/" + std::string{ev};
-}
-
-/// A Graph event body in UTC; `extra` is spliced in after `end` (it starts
-/// with a comma).
-std::string event_body(std::string_view subject,
-                       std::string_view start = "2026-12-01T10:00:00",
-                       std::string_view end = "2026-12-01T11:00:00",
-                       std::string_view extra = {}) {
-  return R"({"subject":")" + std::string{subject} + R"(","start":{"dateTime":")"
-         + std::string{start} + R"(","timeZone":"UTC"},"end":{"dateTime":")"
-         + std::string{end} + R"(","timeZone":"UTC"})" + std::string{extra}
-         + "}";
-}
-
-/// The id crmsync tags its events with (a named string MAPI property).
-const std::string crm_prop
-    = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name crmsyncId";
-const std::string other_prop
-    = "String {00020329-0000-0000-c000-000000000046} Name origin";
-
-std::string expand_query(std::string_view prop_id) {
-  return "$expand="
-         + http::percent_encode("singleValueExtendedProperties($filter=id eq '"
-                                + std::string{prop_id} + "')");
-}
-
-std::string filter_query(std::string_view prop_id, std::string_view value) {
-  return "$filter="
-         + http::percent_encode(
-             "singleValueExtendedProperties/Any(ep: ep/id eq '"
-             + std::string{prop_id} + "' and ep/value eq '" + std::string{value}
-             + "')");
-}
-
-// -- the emulator under test
-// ------------------------------------------------------------------------
-
-/// One service and server on 127.0.0.1:0 with a controllable clock, and a
-/// client connected to it.
-class emulator {
-public:
-  emulator() : emulator(std::chrono::seconds{3600}) {}
-
-  explicit emulator(std::chrono::seconds token_lifetime) {
-    if (!crmsync::crypto::init())
-      throw std::runtime_error("libsodium failed to start");
-    crmsync::emulator::service_config cfg;
-    cfg.token_lifetime = token_lifetime;
-    cfg.now_ms = [clock = clock_] {
-      return clock->load();
-    };
-    service_ = std::make_unique<crmsync::emulator::service>(std::move(cfg));
-    http::server_config sc;
-    sc.host = "127.0.0.1";
-    sc.port = 0;
-    sc.threads = 2;
-    auto svc = service_.get();
-    server_ = std::make_unique<http::server>(
-        sc, [svc](http::request&& req, http::responder_ptr r) {
-          svc->handle(std::move(req), std::move(r));
-        });
-    std::string err;
-    if (!server_->start(err))
-      throw std::runtime_error("cannot start the emulator: " + err);
-    client_ = std::make_unique<http::client>("127.0.0.1", server_->port());
-  }
-
-  ~emulator() {
-    client_.reset();
-    server_->stop();
-  }
-
-  emulator(const emulator&) = delete;
-  emulator& operator=(const emulator&) = delete;
-
-  int64_t now() const {
-    return clock_->load();
-  }
-  void advance(int64_t ms) {
-    clock_->fetch_add(ms);
-  }
-  uint16_t port() const {
-    return server_->port();
-  }
-  /// The scheme and host the client uses, as absolute URLs must show it.
-  std::string origin() const {
-    return "http://127.0.0.1:" + std::to_string(port());
-  }
-
-  /// One request without credentials.
-  reply send(std::string_view method, std::string_view target,
-             std::string_view body = {},
-             const http::header_list& headers = {}) {
-    http::client_response out;
-    std::string err;
-    if (!client_->request(method, target, body, headers, out, err))
-      throw std::runtime_error(std::string{method} + " " + std::string{target}
-                               + ": " + err);
-    return reply{std::move(out)};
-  }
-
-  /// One Graph request with a bearer token ("" sends none).
-  reply graph(std::string_view method, std::string_view target,
-              std::string_view token, std::string_view body = {},
-              http::header_list headers = {}) {
-    if (!token.empty())
-      headers.emplace_back("Authorization", "Bearer " + std::string{token});
-    return send(method, target, body, headers);
-  }
-
-  reply get(std::string_view target, std::string_view token) {
-    return graph("GET", target, token);
-  }
-  reply post(std::string_view target, std::string_view token,
-             std::string_view body) {
-    return graph("POST", target, token, body);
-  }
-  reply patch(std::string_view target, std::string_view token,
-              std::string_view body, std::string_view if_match = {}) {
-    http::header_list h;
-    if (!if_match.empty())
-      h.emplace_back("If-Match", std::string{if_match});
-    return graph("PATCH", target, token, body, h);
-  }
-  reply del(std::string_view target, std::string_view token,
-            std::string_view if_match = {}) {
-    http::header_list h;
-    if (!if_match.empty())
-      h.emplace_back("If-Match", std::string{if_match});
-    return graph("DELETE", target, token, {}, h);
-  }
-
-  reply request_token(std::string_view tenant, std::string_view form_body) {
-    return send("POST", "/" + std::string{tenant} + "/oauth2/v2.0/token",
-                form_body,
-                {{"Content-Type", "application/x-www-form-urlencoded"}});
-  }
-
-  /// A client-credentials access token; fails the test unless issued.
-  std::string token(std::string_view tenant, std::string_view client_id,
-                    std::string_view secret) {
-    auto r = request_token(tenant, client_credentials(client_id, secret));
-    REQUIRE_STATUS(r, 200);
-    return r.str("/access_token");
-  }
-
-  reply seed_tenant(std::string_view body) {
-    auto r = send("POST", "/_emulator/tenants", body);
-    REQUIRE_STATUS(r, 201);
-    return r;
-  }
-
-  void seed_app(std::string_view client_id, std::string_view secret,
-                std::string_view tenants_json) {
-    auto r = send("POST", "/_emulator/apps",
-                  R"({"client_id":")" + std::string{client_id}
-                      + R"(","client_secret":")" + std::string{secret}
-                      + R"(","tenants":)" + std::string{tenants_json} + "}");
-    REQUIRE_STATUS(r, 201);
-  }
-
-  reply state() {
-    auto r = send("GET", "/_emulator/state");
-    REQUIRE_STATUS(r, 200);
-    return r;
-  }
-
-  /// Graph's error shape (GRAPH-FACTS §11): status, error.code, a message,
-  /// innerError.request-id (also the request-id header) and innerError.date
-  /// (the emulator's clock, whole seconds).
-  void check_error(const reply& r, int status, std::string_view code) {
-    INFO(r.describe());
-    REQUIRE(r.status == status);
-    REQUIRE(r.is_json());
-    CHECK(r.str("/error/code") == code);
-    CHECK_FALSE(r.str("/error/message").empty());
-    auto request_id = r.str("/error/innerError/request-id");
-    CHECK(is_guid(request_id));
-    CHECK(r.header("request-id") == request_id);
-    CHECK(r.str("/error/innerError/date")
-          == format_rfc3339(now() - now() % 1000));
-  }
-
-  /// The identity platform's OAuth error shape with its AADSTS code.
-  void check_oauth_error(const reply& r, int status, std::string_view error,
-                         int aadsts) {
-    INFO(r.describe());
-    REQUIRE(r.status == status);
-    REQUIRE(r.is_json());
-    CHECK(r.str("/error") == error);
-    CHECK(starts_with(r.str("/error_description"),
-                      "AADSTS" + std::to_string(aadsts) + ": "));
-    REQUIRE(r.size("/error_codes") == 1);
-    CHECK(r.i64("/error_codes/0") == aadsts);
-    CHECK(r.str("/timestamp") == format_rfc3339(now() - now() % 1000));
-    CHECK(is_guid(r.str("/trace_id")));
-    CHECK(is_guid(r.str("/correlation_id")));
-    CHECK_FALSE(r.has("/access_token"));
-  }
-
-  /// Follows @odata.nextLink verbatim from `first` until it is absent,
-  /// checking that every link is absolute on origin(); returns the pages.
-  std::vector<reply> walk(std::string_view first, std::string_view token,
-                          size_t max_pages = 100) {
-    std::vector<reply> pages;
-    std::string target{first};
-    for (;;) {
-      auto page = get(target, token);
-      REQUIRE_STATUS(page, 200);
-      pages.push_back(page);
-      if (!page.has("/@odata.nextLink"))
-        return pages;
-      REQUIRE(pages.size() < max_pages);
-      auto link = page.str("/@odata.nextLink");
-      INFO("nextLink " << link);
-      REQUIRE(starts_with(link, origin() + "/"));
-      target = link.substr(origin().size());
-    }
-  }
-
-private:
-  std::shared_ptr<std::atomic<int64_t>> clock_
-      = std::make_shared<std::atomic<int64_t>>(start_ms());
-  std::unique_ptr<crmsync::emulator::service> service_;
-  std::unique_ptr<http::server> server_;
-  std::unique_ptr<http::client> client_;
-};
-
-/// The ids of every element of /value on every page, in order.
-std::vector<std::string> ids_of(const std::vector<reply>& pages) {
-  std::vector<std::string> out;
-  for (auto& p : pages)
-    for (size_t i = 0; i < p.size("/value"); ++i)
-      out.push_back(p.str("/value/" + std::to_string(i) + "/id"));
-  return out;
-}
-
-constexpr const char* contoso_id = "6f1c2a34-5b6d-4e7f-8a9b-0c1d2e3f4a5b";
-constexpr const char* admin_id = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
-constexpr const char* crm_client = "crm-client-id";
-constexpr const char* crm_secret = "crm-secret-value";
-
-/// Contoso (given id, domain contoso.example) with an admin who has a mail
-/// address, Alex (generated id, no mail) and a room without a mailbox; the
-/// CRM app, consented by Contoso, and a token of it for Contoso.
-class contoso : public emulator {
-public:
-  contoso() {
-    auto t = seed_tenant(
-        std::string{R"({"id":")"} + contoso_id
-        + R"(","domain":"contoso.example","users":[)"
-          R"({"id":")"
-        + admin_id
-        + R"(","userPrincipalName":"Admin@contoso.example",)"
-          R"("displayName":"Ada Admin","mail":"admin@contoso.example",)"
-          R"("isAdmin":true},)"
-          R"({"userPrincipalName":"alex@contoso.example",)"
-          R"("displayName":"Alex Wilber"},)"
-          R"({"userPrincipalName":"room@contoso.example",)"
-          R"("displayName":"Room 1","hasMailbox":false}]})");
-    alex_id = t.str("/users/1/id");
-    room_id = t.str("/users/2/id");
-    seed_app(crm_client, crm_secret, R"(["contoso.example"])");
-    tok = token("contoso.example", crm_client, crm_secret);
-  }
-
-  /// Creates an event; fails the test unless 201.
-  reply create_event(std::string_view target, std::string_view body) {
-    auto r = post(target, tok, body);
-    REQUIRE_STATUS(r, 201);
-    return r;
-  }
-
-  /// Creates a secondary calendar for the admin; returns its id.
-  std::string create_calendar(std::string_view name) {
-    auto r = post(calendars_path(admin_id), tok,
-                  R"({"name":")" + std::string{name} + R"("})");
-    REQUIRE_STATUS(r, 201);
-    return r.str("/id");
-  }
-
-  std::string default_calendar_id(std::string_view user) {
-    auto r = get(calendars_path(user), tok);
-    REQUIRE_STATUS(r, 200);
-    for (size_t i = 0; i < r.size("/value"); ++i) {
-      auto p = "/value/" + std::to_string(i);
-      if (r.boolean(p + "/isDefaultCalendar"))
-        return r.str(p + "/id");
-    }
-    FAIL("no default calendar in " << r.body);
-    return {};
-  }
-
-  std::string alex_id;
-  std::string room_id;
-  std::string tok;
-};
-
-} // namespace
 
 // == control API
 // ==============================================================================
@@ -630,7 +118,7 @@ TEST_CASE_METHOD(emulator,
 
 TEST_CASE_METHOD(emulator,
                  "control: user ids and userPrincipalNames are unique",
-                 "[emulator][control][bug]") {
+                 "[emulator][control]") {
   seed_tenant(R"({"domain":"contoso.example","users":[)"
               R"({"id":"u-1","userPrincipalName":"pat@contoso.example"}]})");
   // A user id already in use (another tenant) is a conflict.
@@ -706,7 +194,7 @@ TEST_CASE_METHOD(emulator, "control: apps are registered with consent",
 }
 
 TEST_CASE_METHOD(emulator, "control: the apps answer is JSON for any client id",
-                 "[emulator][control][bug]") {
+                 "[emulator][control]") {
   // BUG: the 201 body is concatenated without escaping.
   auto r = send("POST", "/_emulator/apps",
                 R"({"client_id":"odd \"quoted\" id","client_secret":"s",)"
@@ -868,7 +356,9 @@ TEST_CASE_METHOD(contoso, "token: refusals of the identity platform",
 
 TEST_CASE("token: expiry follows the configured lifetime and the clock",
           "[emulator][token][auth]") {
-  emulator emu{std::chrono::seconds{60}};
+  options short_tokens;
+  short_tokens.token_lifetime = std::chrono::seconds{60};
+  emulator emu{short_tokens};
   emu.seed_tenant(R"({"domain":"contoso.example","users":[)"
                   R"({"userPrincipalName":"pat@contoso.example"}]})");
   emu.seed_app("crm", "s", R"(["contoso.example"])");
@@ -1016,7 +506,7 @@ TEST_CASE_METHOD(contoso, "auth: a token only reaches its own tenant",
 }
 
 TEST_CASE_METHOD(contoso, "auth: authentication comes before validation",
-                 "[emulator][auth][bug]") {
+                 "[emulator][auth]") {
   // BUG: some routes check the query or body before the token, so a
   // client with an expired token is told its request is malformed.
   SECTION("users $top") {
@@ -1829,7 +1319,7 @@ TEST_CASE_METHOD(contoso, "events: list paging", "[emulator][events][paging]") {
 }
 
 TEST_CASE_METHOD(emulator, "events: next links survive reserved characters",
-                 "[emulator][events][paging][bug]") {
+                 "[emulator][events][paging]") {
   // '#' is allowed in a userPrincipalName (Entra ID permits ' . - _ ! # ^ ~).
   seed_tenant(R"({"domain":"hash.example","users":[)"
               R"({"userPrincipalName":"ops#1@hash.example"}]})");
@@ -1879,18 +1369,18 @@ TEST_CASE_METHOD(contoso, "events: invalid bodies are refused",
              event_body("x", "2026-12-01T11:00:00", "2026-12-01T10:59:59")),
         400, "ErrorInvalidRequest");
   }
-  SECTION("a zone other than UTC") {
+  SECTION("an unknown zone") {
     check_error(
         post(target, tok,
              R"({"subject":"x","start":{"dateTime":"2026-12-01T10:00:00",)"
-             R"("timeZone":"Pacific Standard Time"},"end":{"dateTime":)"
+             R"("timeZone":"Mars Standard Time"},"end":{"dateTime":)"
              R"("2026-12-01T11:00:00","timeZone":"UTC"}})"),
         400, "TimeZoneNotSupportedException");
     check_error(
         post(target, tok,
              R"({"subject":"x","start":{"dateTime":"2026-12-01T10:00:00",)"
              R"("timeZone":"UTC"},"end":{"dateTime":)"
-             R"("2026-12-01T11:00:00","timeZone":"Europe/Berlin"}})"),
+             R"("2026-12-01T11:00:00","timeZone":"Europe/Atlantis"}})"),
         400, "TimeZoneNotSupportedException");
   }
   SECTION("malformed JSON") {
@@ -1925,11 +1415,11 @@ TEST_CASE_METHOD(contoso, "events: an invalid PATCH changes nothing",
                       R"("timeZone":"UTC"}})"),
                 400, "ErrorInvalidRequest");
   }
-  SECTION("a zone other than UTC") {
+  SECTION("an unknown zone") {
     check_error(patch(path, tok,
                       R"({"subject":"moved","start":{"dateTime":)"
                       R"("2026-12-01T10:00:00","timeZone":)"
-                      R"("W. Europe Standard Time"}})"),
+                      R"("Mars Standard Time"}})"),
                 400, "TimeZoneNotSupportedException");
   }
   SECTION("malformed JSON") {
@@ -2005,7 +1495,7 @@ TEST_CASE_METHOD(contoso, "mail: sendMail needs recipients and JSON",
 }
 
 TEST_CASE_METHOD(contoso, "mail: cc or bcc recipients are enough",
-                 "[emulator][mail][bug]") {
+                 "[emulator][mail]") {
   // BUG: only toRecipients counts; Exchange sends a message that has its
   // recipients in ccRecipients or bccRecipients alone.
   auto target = user_path(admin_id) + "/sendMail";
