@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -20,6 +19,7 @@
 #include "common/clock.hpp"
 #include "common/crypto.hpp"
 #include "common/log.hpp"
+#include "common/signals.hpp"
 #include "common/work_pool.hpp"
 #include "http/api.hpp"
 #include "http/server.hpp"
@@ -66,12 +66,7 @@ int run(node_config cfg) {
     return 1;
   }
   // Signals are taken synchronously by the main thread only.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  auto signals = block_shutdown_signals();
   // Every keep-alive connection holds a descriptor: use all we may.
   rlimit files{};
   if (::getrlimit(RLIMIT_NOFILE, &files) == 0
@@ -157,8 +152,7 @@ int run(node_config cfg) {
   log::info("node " + cfg.node_id + " serving on " + bound + ", data in "
             + cfg.data_dir);
 
-  int sig = 0;
-  sigwait(&signals, &sig);
+  int sig = wait_for_shutdown_signal(signals);
   log::info(std::string{"received "} + (sig == SIGINT ? "SIGINT" : "SIGTERM")
             + ", shutting down");
   api->set_ready(false);

@@ -1,11 +1,9 @@
 // graph-emulator: a stateful stand-in for Microsoft Graph v1.0 and the
 // identity platform, for tests, demos and benchmarks on machines that
 // cannot reach Microsoft. Serves until SIGTERM/SIGINT.
-#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <memory>
-#include <pthread.h>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -13,6 +11,7 @@
 #include "bin/node_config.hpp"
 #include "common/crypto.hpp"
 #include "common/log.hpp"
+#include "common/signals.hpp"
 #include "emulator/service.hpp"
 #include "http/server.hpp"
 
@@ -66,12 +65,7 @@ int main(int argc, char** argv) {
     std::cerr << "graph-emulator: libsodium failed to initialise\n";
     return 1;
   }
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  auto signals = block_shutdown_signals();
 
   emulator::service_config cfg;
   cfg.token_lifetime = std::chrono::seconds(token_lifetime);
@@ -111,8 +105,7 @@ int main(int argc, char** argv) {
     servers.push_back(std::move(srv));
   }
   std::fflush(stdout);
-  int sig = 0;
-  sigwait(&signals, &sig);
+  wait_for_shutdown_signal(signals);
   for (auto& srv : servers)
     srv->stop_accepting();
   for (auto& srv : servers) {
