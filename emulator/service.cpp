@@ -376,6 +376,44 @@ std::string faults_json(const faults& f) {
   return w.take();
 }
 
+/// Reads `$select` on users (names checked against what the emulator
+/// knows); answers 400 itself and returns false on an unknown property.
+bool read_user_select(const request& req, const http::query_params& q,
+                      const responder_ptr& r, std::vector<std::string>& out,
+                      int64_t now) {
+  static const std::set<std::string> known{"id",
+                                           "displayName",
+                                           "mail",
+                                           "userPrincipalName",
+                                           "accountEnabled",
+                                           "businessPhones",
+                                           "givenName",
+                                           "jobTitle",
+                                           "mobilePhone",
+                                           "officeLocation",
+                                           "preferredLanguage",
+                                           "surname"};
+  auto v = http::find_param(q, "$select");
+  if (v == nullptr)
+    return true;
+  std::string_view s{*v};
+  while (!s.empty()) {
+    auto c = s.find(',');
+    auto name = std::string{s.substr(0, c)};
+    s = c == std::string_view::npos ? std::string_view{} : s.substr(c + 1);
+    if (known.count(name) == 0) {
+      r->reply(
+          graph_error(req, 400, "Request_BadRequest",
+                      "Could not find a property named '" + name
+                          + "' on type 'Microsoft.DirectoryServices.User'.",
+                      now));
+      return false;
+    }
+    out.push_back(name);
+  }
+  return true;
+}
+
 /// Entra ID's role template id of the Global Administrator role, carried
 /// in the `wids` claim of an administrator's tokens.
 constexpr const char* global_admin_role
@@ -1510,34 +1548,8 @@ void service::impl::install_routes() {
           skip = static_cast<size_t>(*n);
         }
         std::vector<std::string> select;
-        if (auto v = http::find_param(q, "$select")) {
-          static const std::set<std::string> known{"id",
-                                                   "displayName",
-                                                   "mail",
-                                                   "userPrincipalName",
-                                                   "accountEnabled",
-                                                   "businessPhones",
-                                                   "givenName",
-                                                   "jobTitle",
-                                                   "mobilePhone",
-                                                   "officeLocation",
-                                                   "preferredLanguage",
-                                                   "surname"};
-          std::string_view s{*v};
-          while (!s.empty()) {
-            auto c = s.find(',');
-            auto name = std::string{s.substr(0, c)};
-            s = c == std::string_view::npos ? std::string_view{}
-                                            : s.substr(c + 1);
-            if (known.count(name) == 0)
-              return r->reply(graph_error(
-                  req, 400, "Request_BadRequest",
-                  "Could not find a property named '" + name
-                      + "' on type 'Microsoft.DirectoryServices.User'.",
-                  self->now()));
-            select.push_back(name);
-          }
-        }
+        if (!read_user_select(req, q, r, select, self->now()))
+          return;
         std::lock_guard<std::mutex> guard{self->mtx};
         response err;
         auto tok = self->check_token(req, err);
@@ -1574,8 +1586,13 @@ void service::impl::install_routes() {
         auto u = self->find_user(*tok, pp[0]);
         if (u == nullptr)
           return r->reply(self->user_not_found(req, pp[0]));
+        http::query_params q;
+        http::parse_query(req.query, q);
+        std::vector<std::string> select;
+        if (!read_user_select(req, q, r, select, self->now()))
+          return;
         json::writer w;
-        self->write_user(w, *u, {});
+        self->write_user(w, *u, select);
         r->reply(json_response(200, w.take()));
       });
 

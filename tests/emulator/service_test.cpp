@@ -1555,3 +1555,17 @@ TEST_CASE_METHOD(contoso, "routing: an unknown route is 400 in Graph's shape",
   auto r = get("/v1.0/groups", tok);
   CHECK(r.str("/error/message").find("/v1.0/groups") != std::string::npos);
 }
+
+TEST_CASE_METHOD(contoso, "users: one user honours $select",
+                 "[emulator][users]") {
+  auto r = get(user_path(admin_id) + "?$select=id,accountEnabled", tok);
+  REQUIRE_STATUS(r, 200);
+  CHECK(r.keys("") == std::vector<std::string>{"accountEnabled", "id"});
+  CHECK(r.boolean("/accountEnabled"));
+  auto plain = get(user_path(admin_id), tok);
+  REQUIRE_STATUS(plain, 200);
+  CHECK_FALSE(plain.has("/accountEnabled"));
+  CHECK(plain.has("/displayName"));
+  check_error(get(user_path(admin_id) + "?$select=shoeSize", tok), 400,
+              "Request_BadRequest");
+}
