@@ -51,6 +51,19 @@ struct auth_code {
   int64_t expires_ms = 0;
 };
 
+/// A daily or weekly recurrence (the patterns the emulator expands).
+struct recurrence_rule {
+  bool active = false;
+  bool weekly = false;
+  int64_t interval = 1;
+  unsigned days_mask = 0;  ///< bit 0 = Sunday … bit 6 = Saturday
+  unsigned first_day = 0;  ///< first day of the week (0 = Sunday)
+  int64_t start_day = 0;   ///< range start, days since the epoch
+  int64_t end_day = -1;    ///< last day for "endDate" ranges, else -1
+  int64_t occurrences = 0; ///< for "numbered" ranges, else 0
+  std::string json;        ///< the patternedRecurrence as sent
+};
+
 struct event {
   std::string id;
   std::string calendar_id;
@@ -70,6 +83,10 @@ struct event {
   int64_t created_ms = 0;
   int64_t modified_ms = 0;
   std::map<std::string, std::string> extended_properties; ///< id -> value
+  recurrence_rule recurrence; ///< active on series masters
+  /// Set on occurrences expanded from a series (never stored).
+  std::string series_master_id;
+  int64_t original_start_ms = 0;
 };
 
 struct calendar {

@@ -414,6 +414,179 @@ bool read_user_select(const request& req, const http::query_params& q,
   return true;
 }
 
+/// Reads a patternedRecurrence; the emulator expands daily and weekly
+/// patterns and refuses the others with a clear message.
+bool read_recurrence(element v, recurrence_rule& out, body_error& err) {
+  static const char* days[] = {"sunday",   "monday", "tuesday", "wednesday",
+                               "thursday", "friday", "saturday"};
+  auto day_index = [&](std::string_view name) {
+    for (unsigned i = 0; i < 7; ++i)
+      if (ascii_lower(name) == days[i])
+        return static_cast<int>(i);
+    return -1;
+  };
+  err.code = "ErrorInvalidRecurrence";
+  recurrence_rule r;
+  object o, pattern, range;
+  std::string_view type, range_type, start, end;
+  if (v.get_object().get(o) || o["pattern"].get_object().get(pattern)
+      || o["range"].get_object().get(range)
+      || pattern["type"].get_string().get(type)
+      || range["type"].get_string().get(range_type)
+      || range["startDate"].get_string().get(start)) {
+    err.message = "A recurrence needs pattern.type, range.type and "
+                  "range.startDate.";
+    return false;
+  }
+  if (type != "daily" && type != "weekly") {
+    err.message = "This emulator expands daily and weekly recurrences only, "
+                  "not '"
+                  + std::string{type} + "'.";
+    return false;
+  }
+  r.weekly = type == "weekly";
+  int64_t interval = 1;
+  if (!pattern["interval"].get_int64().get(interval) && interval < 1) {
+    err.message = "The recurrence interval must be at least 1.";
+    return false;
+  }
+  r.interval = interval;
+  simdjson::dom::array list;
+  if (!pattern["daysOfWeek"].get_array().get(list))
+    for (element d : list) {
+      std::string_view name;
+      int i = d.get_string().get(name) ? -1 : day_index(name);
+      if (i < 0) {
+        err.message = "daysOfWeek holds an unknown day.";
+        return false;
+      }
+      r.days_mask |= 1u << i;
+    }
+  std::string_view first;
+  if (!pattern["firstDayOfWeek"].get_string().get(first)) {
+    int i = day_index(first);
+    if (i < 0) {
+      err.message = "firstDayOfWeek is not a day.";
+      return false;
+    }
+    r.first_day = static_cast<unsigned>(i);
+  }
+  if (r.weekly && r.days_mask == 0) {
+    err.message = "A weekly recurrence needs daysOfWeek.";
+    return false;
+  }
+  auto start_ms = parse_date_ms(start);
+  if (!start_ms) {
+    err.message = "range.startDate must be a date (YYYY-MM-DD).";
+    return false;
+  }
+  r.start_day = *start_ms / 86'400'000;
+  if (range_type == "endDate") {
+    std::optional<int64_t> end_ms;
+    if (!range["endDate"].get_string().get(end))
+      end_ms = parse_date_ms(end);
+    if (!end_ms || *end_ms < *start_ms) {
+      err.message = "range.endDate must be a date on or after startDate.";
+      return false;
+    }
+    r.end_day = *end_ms / 86'400'000;
+  } else if (range_type == "numbered") {
+    if (range["numberOfOccurrences"].get_int64().get(r.occurrences)
+        || r.occurrences < 1) {
+      err.message = "range.numberOfOccurrences must be at least 1.";
+      return false;
+    }
+  } else if (range_type != "noEnd") {
+    err.message = "range.type must be endDate, noEnd or numbered.";
+    return false;
+  }
+  r.json = to_json_text(v);
+  r.active = true;
+  out = std::move(r);
+  return true;
+}
+
+/// The occurrences of a series master overlapping [from, to): copies of the
+/// master with their own id, times, iCalUId and originalStart. Bounded, so
+/// that an endless series over a wide window cannot run away.
+std::vector<event> expand_series(const event& master, int64_t from,
+                                 int64_t to) {
+  constexpr int64_t day_ms = 86'400'000;
+  constexpr size_t max_occurrences = 2000;
+  std::vector<event> out;
+  const auto& rule = master.recurrence;
+  int64_t local_start = master.start_ms;
+  utc_to_local(master.start_time_zone, master.start_ms, local_start);
+  int64_t time_of_day = ((local_start % day_ms) + day_ms) % day_ms;
+  int64_t duration = master.end_ms - master.start_ms;
+  int64_t count = 0;
+  // Candidate days in order: every interval-th day, or the chosen days of
+  // every interval-th week (weeks begin on first_day).
+  auto weekday = [](int64_t day) { // 1970-01-01 was a Thursday
+    return static_cast<unsigned>(((day % 7) + 7 + 4) % 7);
+  };
+  int64_t week_start = rule.start_day
+                       - static_cast<int64_t>(
+                           (weekday(rule.start_day) + 7 - rule.first_day) % 7);
+  for (int64_t step = 0; step < 200000 && out.size() < max_occurrences;
+       ++step) {
+    int64_t day;
+    if (rule.weekly) {
+      int64_t week = step / 7;
+      unsigned slot = static_cast<unsigned>(step % 7);
+      day = week_start + week * 7 * rule.interval + slot;
+      if (((rule.days_mask >> ((rule.first_day + slot) % 7)) & 1u) == 0)
+        continue;
+      if (day < rule.start_day)
+        continue;
+    } else {
+      day = rule.start_day + step * rule.interval;
+    }
+    if (rule.end_day >= 0 && day > rule.end_day)
+      break;
+    if (rule.occurrences > 0 && count >= rule.occurrences)
+      break;
+    ++count;
+    int64_t start = day * day_ms + time_of_day;
+    local_to_utc(master.start_time_zone, start, start);
+    if (start >= to)
+      break;
+    if (start + duration <= from && !(duration == 0 && start >= from))
+      continue;
+    event occ = master;
+    auto date = format_date(day * day_ms);
+    date.erase(std::remove(date.begin(), date.end(), '-'), date.end());
+    occ.id = master.id + "_" + date;
+    occ.ical_uid = master.ical_uid + date;
+    occ.start_ms = start;
+    occ.end_ms = start + duration;
+    occ.recurrence = recurrence_rule{};
+    occ.series_master_id = master.id;
+    occ.original_start_ms = start;
+    out.push_back(std::move(occ));
+  }
+  return out;
+}
+
+/// What a calendarView shows of a calendar in [from, to): single events
+/// that overlap, and the occurrences of series (never their masters).
+template <class Overlaps>
+std::vector<event> instances_in(const mailbox& mb, const calendar& c,
+                                int64_t from, int64_t to, Overlaps overlaps) {
+  std::vector<event> out;
+  for (auto& id : c.event_ids) {
+    auto& e = mb.events.at(id);
+    if (e.recurrence.active) {
+      auto occurrences = expand_series(e, from, to);
+      std::move(occurrences.begin(), occurrences.end(),
+                std::back_inserter(out));
+    } else if (overlaps(e, from, to)) {
+      out.push_back(e);
+    }
+  }
+  return out;
+}
+
 /// Entra ID's role template id of the Global Administrator role, carried
 /// in the `wids` claim of an administrator's tokens.
 constexpr const char* global_admin_role
@@ -881,9 +1054,22 @@ struct service::impl {
     w.key("isCancelled").value(false);
     w.key("isOrganizer").value(true);
     w.key("responseRequested").value(true);
-    w.key("seriesMasterId").null();
+    w.key("seriesMasterId");
+    if (e.series_master_id.empty())
+      w.null();
+    else
+      w.value(e.series_master_id);
+    if (!e.series_master_id.empty())
+      w.key("originalStart").value(format_rfc3339(e.original_start_ms));
     w.key("showAs").value("busy");
-    w.key("type").value("singleInstance");
+    w.key("type").value(e.recurrence.active           ? "seriesMaster"
+                        : !e.series_master_id.empty() ? "occurrence"
+                                                      : "singleInstance");
+    w.key("recurrence");
+    if (e.recurrence.active)
+      w.raw(e.recurrence.json);
+    else
+      w.null();
     w.key("body").begin_object();
     w.key("contentType").value(e.body_content_type);
     w.key("content").value(e.body_content);
@@ -987,6 +1173,12 @@ struct service::impl {
         }
         if (!read_string(kv.value, e.transaction_id)) {
           err.message = "'transactionId' must be a string";
+          return false;
+        }
+      } else if (k == "recurrence") {
+        if (kv.value.is_null()) {
+          e.recurrence = recurrence_rule{};
+        } else if (!read_recurrence(kv.value, e.recurrence, err)) {
           return false;
         }
       } else if (k == "singleValueExtendedProperties") {
@@ -1971,12 +2163,9 @@ void service::impl::install_routes() {
     auto c = self->open_calendar(req, r, *mb, cal_id);
     if (c == nullptr)
       return;
-    std::vector<const event*> in;
-    for (auto& id : c->event_ids)
-      if (overlaps(mb->events[id], start, end))
-        in.push_back(&mb->events[id]);
-    std::sort(in.begin(), in.end(), [](const event* a, const event* b) {
-      return a->start_ms < b->start_ms;
+    auto in = instances_in(*mb, *c, start, end, overlaps);
+    std::sort(in.begin(), in.end(), [](const event& a, const event& b) {
+      return a.start_ms < b.start_ms;
     });
     json::writer w;
     w.begin_object();
@@ -1990,7 +2179,7 @@ void service::impl::install_routes() {
     }
     w.key("value").begin_array();
     for (size_t i = skip; i < stop; ++i)
-      self->write_event(w, *in[i], *u, {}, zone);
+      self->write_event(w, in[i], *u, {}, zone);
     w.end_array().end_object();
     auto res = json_response(200, w.take());
     applied_zone(res, zone);
@@ -2087,6 +2276,16 @@ void service::impl::install_routes() {
       }
       for (auto& id : changed) {
         auto e = mb->events.find(id);
+        if (e != mb->events.end() && e->second.recurrence.active) {
+          // A changed series: its occurrences in the window, in full.
+          for (auto& occ :
+               expand_series(e->second, from.start_ms, from.end_ms)) {
+            json::writer w;
+            self->write_event(w, occ, *u, {}, zone);
+            page.items.push_back(w.take());
+          }
+          continue;
+        }
         json::writer w;
         if (e != mb->events.end()
             && overlaps(e->second, from.start_ms, from.end_ms)) {

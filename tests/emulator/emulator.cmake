@@ -11,6 +11,7 @@ add_executable(emulator_tests
   ${CMAKE_CURRENT_LIST_DIR}/batch_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/throttling_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/zones_faults_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/recurrence_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/calendar_view_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/delta_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/subscriptions_test.cpp)

@@ -1,0 +1,126 @@
+// Recurring series: daily and weekly patterns expanded into occurrences
+// in calendarView and calendarView/delta, with type, seriesMasterId and
+// originalStart; the events list shows the series master only.
+#include <catch2/catch.hpp>
+
+#include "tests/emulator/harness.hpp"
+
+using namespace crmsync::emulator_test;
+
+namespace {
+
+const std::string weekly_standup = R"({"subject":"standup",
+          "start":{"dateTime":"2026-12-01T09:00:00","timeZone":"W. Europe Standard Time"},
+          "end":{"dateTime":"2026-12-01T09:15:00","timeZone":"W. Europe Standard Time"},
+          "recurrence":{"pattern":{"type":"weekly","interval":1,
+                                   "daysOfWeek":["monday","wednesday"],
+                                   "firstDayOfWeek":"sunday"},
+                        "range":{"type":"numbered","startDate":"2026-12-01",
+                                 "numberOfOccurrences":5}}})";
+
+const std::string every_other_day = R"({"subject":"gym",
+          "start":{"dateTime":"2026-12-01T18:00:00","timeZone":"UTC"},
+          "end":{"dateTime":"2026-12-01T19:00:00","timeZone":"UTC"},
+          "recurrence":{"pattern":{"type":"daily","interval":2},
+                        "range":{"type":"endDate","startDate":"2026-12-01",
+                                 "endDate":"2026-12-07"}}})";
+
+std::string view_query(std::string_view from, std::string_view to) {
+  return "?startDateTime=" + std::string{from}
+         + "&endDateTime=" + std::string{to} + "&$top=100";
+}
+
+} // namespace
+
+TEST_CASE_METHOD(contoso, "recurrence: weekly series expand into occurrences",
+                 "[emulator][recurrence]") {
+  auto master = create_event(events_path(admin_id), weekly_standup);
+  CHECK(master.str("/type") == "seriesMaster");
+  CHECK(master.str("/recurrence/pattern/type") == "weekly");
+  auto view
+      = get(user_path(admin_id) + "/calendarView"
+                + view_query("2026-11-01T00:00:00Z", "2027-01-31T00:00:00Z"),
+            tok);
+  REQUIRE(view.status == 200);
+  REQUIRE(view.size("/value") == 5);
+  // Tuesday 1 December starts the range: Wednesdays and Mondays follow;
+  // 09:00 in Berlin is 08:00 UTC in December.
+  const char* expected[]
+      = {"2026-12-02", "2026-12-07", "2026-12-09", "2026-12-14", "2026-12-16"};
+  for (size_t i = 0; i < 5; ++i) {
+    auto at = "/value/" + std::to_string(i);
+    CHECK(view.str(at + "/type") == "occurrence");
+    CHECK(view.str(at + "/seriesMasterId") == master.str("/id"));
+    CHECK(view.str(at + "/start/dateTime")
+          == std::string{expected[i]} + "T08:00:00.0000000");
+    CHECK(view.str(at + "/originalStart")
+          == std::string{expected[i]} + "T08:00:00Z");
+    CHECK(view.is_null(at + "/recurrence"));
+    CHECK(view.str(at + "/id") != master.str("/id"));
+  }
+  // The events list shows the series once, as its master.
+  auto list = get(events_path(admin_id), tok);
+  REQUIRE(list.size("/value") == 1);
+  CHECK(list.str("/value/0/type") == "seriesMaster");
+}
+
+TEST_CASE_METHOD(contoso, "recurrence: daily series end on their end date",
+                 "[emulator][recurrence]") {
+  create_event(events_path(admin_id), every_other_day);
+  auto view
+      = get(user_path(admin_id) + "/calendarView"
+                + view_query("2026-12-02T00:00:00Z", "2026-12-31T00:00:00Z"),
+            tok);
+  REQUIRE(view.status == 200);
+  REQUIRE(view.size("/value") == 3); // the 3rd, 5th and 7th
+  CHECK(view.str("/value/0/start/dateTime") == "2026-12-03T18:00:00.0000000");
+  CHECK(view.str("/value/2/start/dateTime") == "2026-12-07T18:00:00.0000000");
+}
+
+TEST_CASE_METHOD(contoso, "recurrence: delta rounds carry occurrences",
+                 "[emulator][recurrence]") {
+  auto cal = create_calendar("CRM");
+  auto master
+      = create_event(calendar_events_path(admin_id, cal), every_other_day);
+  auto first
+      = get(calendar_path(admin_id, cal) + "/calendarView/delta"
+                + view_query("2026-12-01T00:00:00Z", "2026-12-31T00:00:00Z"),
+            tok);
+  REQUIRE(first.status == 200);
+  REQUIRE(first.size("/value") == 4);
+  for (size_t i = 0; i < 4; ++i)
+    CHECK(first.str("/value/" + std::to_string(i) + "/seriesMasterId")
+          == master.str("/id"));
+  // Renaming the series reports every occurrence again.
+  REQUIRE(patch(event_path(admin_id, master.str("/id")), tok,
+                R"x({"subject":"gym (new place)"})x")
+              .status
+          == 200);
+  auto next = get(target_of(first.str("/@odata.deltaLink")), tok);
+  REQUIRE(next.status == 200);
+  REQUIRE(next.size("/value") == 4);
+  CHECK(next.str("/value/0/subject") == "gym (new place)");
+}
+
+TEST_CASE_METHOD(contoso,
+                 "recurrence: unsupported or broken patterns are refused",
+                 "[emulator][recurrence]") {
+  for (
+      const char* recurrence :
+      {R"({"pattern":{"type":"absoluteMonthly","interval":1},"range":{"type":"noEnd","startDate":"2026-12-01"}})",
+       R"({"pattern":{"type":"weekly","interval":1},"range":{"type":"noEnd","startDate":"2026-12-01"}})",
+       R"({"pattern":{"type":"daily","interval":0},"range":{"type":"noEnd","startDate":"2026-12-01"}})",
+       R"({"pattern":{"type":"daily"},"range":{"type":"endDate","startDate":"2026-12-01","endDate":"2026-11-01"}})",
+       R"({"pattern":{"type":"daily"},"range":{"type":"numbered","startDate":"2026-12-01"}})",
+       R"({"pattern":{"type":"daily"}})"}) {
+    INFO(recurrence);
+    auto body
+        = std::
+              string{R"({"subject":"x","start":{"dateTime":"2026-12-01T09:00:00","timeZone":"UTC"},)"}
+          + R"("end":{"dateTime":"2026-12-01T10:00:00","timeZone":"UTC"},"recurrence":)"
+          + recurrence + "}";
+    check_error(post(events_path(admin_id), tok, body), 400,
+                "ErrorInvalidRecurrence");
+  }
+  CHECK(get(events_path(admin_id), tok).size("/value") == 0);
+}
