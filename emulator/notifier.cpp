@@ -67,11 +67,13 @@ notifier::~notifier() {
   worker_.join();
 }
 
-void notifier::enqueue(const std::string& url, std::string json) {
+void notifier::enqueue(const std::string& url, std::string json,
+                       std::chrono::milliseconds delay) {
   auto now = std::chrono::steady_clock::now();
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    queue_.push_back(item{url, std::move(json), now, now, cfg_.first_retry});
+    queue_.push_back(
+        item{url, std::move(json), now, now + delay, cfg_.first_retry});
   }
   cv_.notify_all();
 }

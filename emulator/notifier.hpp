@@ -37,8 +37,10 @@ public:
   notifier(const notifier&) = delete;
   notifier& operator=(const notifier&) = delete;
 
-  /// Queues one notification object (JSON) for `url`.
-  void enqueue(const std::string& url, std::string notification_json);
+  /// Queues one notification object (JSON) for `url`, sent no earlier
+  /// than `delay` from now.
+  void enqueue(const std::string& url, std::string notification_json,
+               std::chrono::milliseconds delay = {});
 
   /// The handshake: POST url?validationToken=T as text/plain; the receiver
   /// must answer 200 with exactly T within the validation timeout.

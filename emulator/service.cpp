@@ -277,6 +277,7 @@ struct faults {
   double throttle_rate = 0; ///< share of Graph calls answered 429
   double drop_notifications = 0;
   double duplicate_notifications = 0;
+  int64_t notification_delay_ms = 0; ///< extra delay before delivery
 };
 
 /// Holds answers back for an injected latency without blocking any I/O
@@ -372,6 +373,7 @@ std::string faults_json(const faults& f) {
   w.key("drop_notifications").raw(std::to_string(f.drop_notifications));
   w.key("duplicate_notifications")
       .raw(std::to_string(f.duplicate_notifications));
+  w.key("notification_delay_ms").value(f.notification_delay_ms);
   w.end_object();
   return w.take();
 }
@@ -825,12 +827,13 @@ struct service::impl {
       w.key("@odata.etag").value("W/\"" + e.change_key + "\"");
       w.key("id").value(e.id);
       w.end_object().end_object();
+      std::chrono::milliseconds delay{fault.notification_delay_ms};
       if (roll(fault.drop_notifications))
         continue; // lost on the way, as webhooks sometimes are
       auto body = w.take();
       if (roll(fault.duplicate_notifications))
-        notifications.enqueue(s.notification_url, body);
-      notifications.enqueue(s.notification_url, std::move(body));
+        notifications.enqueue(s.notification_url, body, delay);
+      notifications.enqueue(s.notification_url, std::move(body), delay);
     }
   }
 
@@ -1493,7 +1496,8 @@ void service::impl::install_routes() {
                          "'" + key + "' must be a number", self->now()));
                    number = static_cast<double>(whole);
                  }
-                 bool is_rate = key != "latency_ms" && key != "jitter_ms";
+                 bool is_rate = key != "latency_ms" && key != "jitter_ms"
+                                && key != "notification_delay_ms";
                  if (number < 0 || (is_rate && number > 1) || number > 600000)
                    return r->reply(graph_error(req, 400, "BadRequest",
                                                "'" + key + "' is out of range",
@@ -1510,6 +1514,8 @@ void service::impl::install_routes() {
                    next.drop_notifications = number;
                  else if (key == "duplicate_notifications")
                    next.duplicate_notifications = number;
+                 else if (key == "notification_delay_ms")
+                   next.notification_delay_ms = static_cast<int64_t>(number);
                  else
                    return r->reply(graph_error(req, 400, "BadRequest",
                                                "unknown fault '" + key + "'",
@@ -2854,7 +2860,35 @@ void service::impl::batch(request& req, responder_ptr r) {
   r->reply(json_response(200, w.take()));
 }
 
+namespace {
+
+/// Adds one header to whatever answer passes through.
+class header_adder : public http::responder {
+public:
+  header_adder(responder_ptr inner, std::string name, std::string value)
+      : inner_(std::move(inner))
+      , name_(std::move(name))
+      , value_(std::move(value)) {}
+  void reply(response r) override {
+    r.headers.emplace_back(name_, value_);
+    inner_->reply(std::move(r));
+  }
+
+private:
+  responder_ptr inner_;
+  std::string name_;
+  std::string value_;
+};
+
+} // namespace
+
 void service::handle(http::request&& req, http::responder_ptr r) {
+  // Ids never change here (nothing moves between folders), so immutable
+  // ids are what the emulator always serves; it says so as Graph does.
+  if (req.header("prefer").find("IdType=\"ImmutableId\"")
+      != std::string_view::npos)
+    r = std::make_shared<header_adder>(std::move(r), "Preference-Applied",
+                                       "IdType=\"ImmutableId\"");
   if (req.method == "POST" && req.path == "/v1.0/$batch") {
     {
       std::lock_guard<std::mutex> guard{impl_->mtx};

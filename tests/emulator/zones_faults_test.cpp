@@ -131,3 +131,25 @@ TEST_CASE_METHOD(contoso, "faults: bad settings are refused and change nothing",
         == 0);
   CHECK(get("/v1.0/users", tok).status == 200);
 }
+
+TEST_CASE_METHOD(contoso, "faults: notification delay is a setting in ms",
+                 "[emulator][faults]") {
+  auto r
+      = send("POST", "/_emulator/faults", R"({"notification_delay_ms":2500})");
+  REQUIRE(r.status == 200);
+  CHECK(r.i64("/notification_delay_ms") == 2500);
+  CHECK(send("POST", "/_emulator/faults", R"({"notification_delay_ms":-1})")
+            .status
+        == 400);
+  CHECK(send("GET", "/_emulator/faults").i64("/notification_delay_ms") == 2500);
+}
+
+TEST_CASE_METHOD(contoso, "ids: Prefer IdType ImmutableId is acknowledged",
+                 "[emulator][ids]") {
+  auto asked = graph("GET", "/v1.0/users", tok, {},
+                     {{"Prefer", R"(IdType="ImmutableId")"}});
+  REQUIRE(asked.status == 200);
+  CHECK(asked.header("Preference-Applied") == R"(IdType="ImmutableId")");
+  auto plain = get("/v1.0/users", tok);
+  CHECK(plain.header("Preference-Applied").empty());
+}
