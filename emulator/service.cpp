@@ -619,6 +619,44 @@ response redirect(const std::string& location) {
   return r;
 }
 
+using mailbox_key = std::pair<std::string, std::string>;
+
+/// Sits in front of a request's responder and frees its mailbox
+/// concurrency slot when the answer finally leaves.
+class mailbox_slot : public http::responder {
+public:
+  mailbox_slot(responder_ptr inner,
+               std::function<void(const mailbox_key&)> release)
+      : inner_(std::move(inner)), release_(std::move(release)) {}
+  ~mailbox_slot() override {
+    free();
+  }
+  void hold(mailbox_key key) {
+    free(); // one slot per request
+    key_ = std::move(key);
+    held_ = true;
+  }
+  void reply(response r) override {
+    free();
+    inner_->reply(std::move(r));
+  }
+
+private:
+  void free() {
+    if (held_) {
+      held_ = false;
+      release_(key_);
+    }
+  }
+  responder_ptr inner_;
+  std::function<void(const mailbox_key&)> release_;
+  mailbox_key key_;
+  bool held_ = false;
+};
+
+/// The slot of the request the current thread is dispatching, if any.
+thread_local mailbox_slot* current_slot = nullptr;
+
 struct service::impl {
   service_config cfg;
   jwt_signer signer;
@@ -640,6 +678,18 @@ struct service::impl {
   }
 
   void install_routes();
+
+  /// Requests in flight per (client id, user id), for Outlook's
+  /// concurrency limit. Its own lock: answers may leave under `mtx`.
+  std::mutex inflight_mtx;
+  std::map<mailbox_key, size_t> inflight;
+
+  void release(const mailbox_key& key) {
+    std::lock_guard<std::mutex> guard{inflight_mtx};
+    auto i = inflight.find(key);
+    if (i != inflight.end() && --i->second == 0)
+      inflight.erase(i);
+  }
   void dispatch(request& req, responder_ptr r);
   void batch(request& req, responder_ptr r);
 
@@ -926,8 +976,7 @@ struct service::impl {
     auto t = now();
     while (!times.empty() && times.front() <= t - window_ms)
       times.pop_front();
-    if (times.size() >= cfg.mailbox_requests_per_window) {
-      auto wait_s = (times.front() + window_ms - t + 999) / 1000;
+    auto throttle = [&](int64_t wait_s) {
       auto res = graph_error(req, 429, "ApplicationThrottled",
                              "Application is over its MailboxConcurrency "
                              "limit.",
@@ -936,6 +985,18 @@ struct service::impl {
                                std::to_string(std::max<int64_t>(1, wait_s)));
       r->reply(std::move(res));
       return false;
+    };
+    if (times.size() >= cfg.mailbox_requests_per_window)
+      return throttle((times.front() + window_ms - t + 999) / 1000);
+    // At most N requests of one app on one mailbox are in flight; a request
+    // stays in flight until its (possibly delayed) answer is sent.
+    mailbox_key key{tok.client_id, u.id};
+    if (current_slot != nullptr) {
+      std::lock_guard<std::mutex> guard{inflight_mtx};
+      if (inflight[key] >= cfg.mailbox_concurrency)
+        return throttle(1);
+      ++inflight[key];
+      current_slot->hold(key);
     }
     times.push_back(t);
     return true;
@@ -2675,6 +2736,14 @@ service::service(service_config cfg) : impl_(std::make_unique<impl>()) {
 service::~service() = default;
 
 void service::impl::dispatch(request& req, responder_ptr r) {
+  // current_slot names this request's slot only while its handler runs.
+  struct slot_scope {
+    mailbox_slot* saved = current_slot;
+    ~slot_scope() {
+      current_slot = saved;
+    }
+  } scope;
+  current_slot = nullptr;
   // Graph authenticates before it looks at the query or body: a client
   // with an expired token hears about the token, not its parameters.
   if (req.path.rfind("/v1.0/", 0) == 0) {
@@ -2699,6 +2768,10 @@ void service::impl::dispatch(request& req, responder_ptr r) {
     if (fault.jitter_ms > 0)
       delay += static_cast<int64_t>(
           dice() % static_cast<uint64_t>(fault.jitter_ms + 1));
+    auto slot = std::make_shared<mailbox_slot>(
+        std::move(r), [this](const mailbox_key& k) { release(k); });
+    current_slot = slot.get();
+    r = slot;
     if (delay > 0)
       r = delayed.wrap(std::move(r), std::chrono::milliseconds(delay));
   }

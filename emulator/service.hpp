@@ -21,6 +21,8 @@ struct service_config {
   /// Outlook's per-(app, mailbox) limit: requests per window (429 beyond).
   size_t mailbox_requests_per_window = 10000;
   std::chrono::seconds mailbox_window{600};
+  /// Outlook's per-(app, mailbox) limit on requests in flight.
+  size_t mailbox_concurrency = 4;
   /// Longest subscription lifetime accepted (longer -> 400, no clamping).
   std::chrono::minutes max_subscription_lifetime{4230};
   /// Wall clock in UTC milliseconds (injectable for tests).

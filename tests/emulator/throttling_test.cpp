@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/emulator/harness.hpp"
@@ -164,4 +165,36 @@ TEST_CASE_METHOD(throttled,
   advance(60 * second_ms);
   REQUIRE_STATUS(post("/v1.0/$batch", tok, R"({"requests":[]})"), 200);
   use(admin_id, tok);
+}
+
+TEST_CASE_METHOD(contoso,
+                 "throttling: at most 4 requests in flight per mailbox",
+                 "[emulator][throttling]") {
+  // Latency keeps requests in flight long enough to overlap.
+  REQUIRE(send("POST", "/_emulator/faults", R"({"latency_ms":1500})").status
+          == 200);
+  std::vector<int> statuses(6, 0);
+  std::vector<std::thread> callers;
+  for (size_t i = 0; i < statuses.size(); ++i)
+    callers.emplace_back([&, i] {
+      crmsync::http::client c{"127.0.0.1", port(), std::chrono::seconds(10)};
+      crmsync::http::client_response res;
+      std::string err;
+      if (c.request("GET", calendars_path(admin_id), "",
+                    {{"Authorization", "Bearer " + tok}}, res, err))
+        statuses[i] = res.status;
+    });
+  for (auto& t : callers)
+    t.join();
+  int ok = 0, throttled = 0;
+  for (int st : statuses) {
+    ok += st == 200;
+    throttled += st == 429;
+  }
+  CHECK(ok == 4);
+  CHECK(throttled == 2);
+  // Once the answers are out, the slots are free again.
+  REQUIRE(send("POST", "/_emulator/faults", R"({"latency_ms":0})").status
+          == 200);
+  CHECK(get(calendars_path(admin_id), tok).status == 200);
 }
