@@ -18,7 +18,7 @@
 int main(int argc, char** argv) {
   using namespace crmsync;
   std::string listen = "127.0.0.1:8090";
-  std::string tls_listen, tls_cert, tls_key;
+  std::string tls_listen, tls_cert, tls_key, notification_ca;
   int64_t token_lifetime = 3600;
   uint64_t threads = 2;
   uint64_t mailbox_limit = 10000;
@@ -35,6 +35,9 @@ int main(int argc, char** argv) {
   app.add_option("--tls-cert", tls_cert, "PEM certificate chain for HTTPS")
       ->check(CLI::ExistingFile);
   app.add_option("--tls-key", tls_key, "PEM private key for HTTPS")
+      ->check(CLI::ExistingFile);
+  app.add_option("--notification-ca-file", notification_ca,
+                 "extra CA trusted for https notification URLs")
       ->check(CLI::ExistingFile);
   app.add_option("--token-lifetime", token_lifetime,
                  "seconds an access token stays valid")
@@ -69,6 +72,7 @@ int main(int argc, char** argv) {
 
   emulator::service_config cfg;
   cfg.token_lifetime = std::chrono::seconds(token_lifetime);
+  cfg.notifications.extra_ca_file = notification_ca;
   cfg.mailbox_requests_per_window = mailbox_limit;
   cfg.mailbox_window = std::chrono::seconds(mailbox_window);
   emulator::service svc{cfg};

@@ -12,17 +12,31 @@ namespace crmsync::emulator {
 
 bool split_http_url(const std::string& url, std::string& host, uint16_t& port,
                     std::string& target) {
-  const std::string scheme = "http://";
-  if (url.compare(0, scheme.size(), scheme) != 0)
+  bool secure = false;
+  return split_url(url, secure, host, port, target) && !secure;
+}
+
+bool split_url(const std::string& url, bool& secure, std::string& host,
+               uint16_t& port, std::string& target) {
+  const std::string http_scheme = "http://";
+  const std::string https_scheme = "https://";
+  std::string rest;
+  if (url.compare(0, http_scheme.size(), http_scheme) == 0) {
+    secure = false;
+    rest = url.substr(http_scheme.size());
+  } else if (url.compare(0, https_scheme.size(), https_scheme) == 0) {
+    secure = true;
+    rest = url.substr(https_scheme.size());
+  } else {
     return false;
-  auto rest = url.substr(scheme.size());
+  }
   auto slash = rest.find_first_of("/?");
   auto authority = rest.substr(0, slash);
   target = slash == std::string::npos ? "/" : rest.substr(slash);
   if (!target.empty() && target[0] == '?')
     target = "/" + target;
   std::string hostport = authority;
-  port = 80;
+  port = secure ? 443 : 80;
   // "[v6]:port": the port follows the bracket; the brackets are dropped.
   auto bracket = hostport.find(']');
   if (!hostport.empty() && hostport[0] == '[') {
@@ -88,11 +102,13 @@ bool notifier::post(const std::string& url, const std::string& body,
                     std::string& answer, std::string& err) const {
   std::string host, target;
   uint16_t port = 0;
-  if (!split_http_url(url, host, port, target)) {
-    err = "only http:// URLs can be reached";
+  bool secure = false;
+  if (!split_url(url, secure, host, port, target)) {
+    err = "not an http:// or https:// URL";
     return false;
   }
-  http::client c{host, port, timeout};
+  http::client c{host, port, timeout,
+                 http::tls_options{secure, cfg_.extra_ca_file}};
   http::client_response res;
   bool json = !body.empty() && body.front() == '{';
   http::header_list headers{

@@ -3,8 +3,8 @@
 // One worker thread POSTs {"value":[…]} bodies, batching what is due for
 // the same URL, expects a 2xx within the answer timeout, and retries with
 // exponential backoff until the retry window has passed (Graph retries for
-// up to 4 hours). Also runs the synchronous validation handshake. Only
-// plain-HTTP URLs can be reached for now. Thread-safe.
+// up to 4 hours). Also runs the synchronous validation handshake. https
+// URLs are reached with certificate verification. Thread-safe.
 #pragma once
 
 #include <chrono>
@@ -22,6 +22,8 @@ struct notifier_config {
   std::chrono::milliseconds validation_timeout{10000};
   std::chrono::milliseconds first_retry{1000};
   std::chrono::milliseconds retry_window{std::chrono::hours(4)};
+  /// Trusted for https notification URLs besides the system's CAs.
+  std::string extra_ca_file;
 };
 
 struct notifier_stats {
@@ -70,6 +72,10 @@ private:
   bool stopping_ = false;
   std::thread worker_;
 };
+
+/// Splits "http(s)://host[:port]/path?query"; `secure` tells https.
+bool split_url(const std::string& url, bool& secure, std::string& host,
+               uint16_t& port, std::string& target);
 
 /// Splits "http://host[:port]/path?query"; false for anything else.
 bool split_http_url(const std::string& url, std::string& host, uint16_t& port,

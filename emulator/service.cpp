@@ -660,7 +660,10 @@ thread_local mailbox_slot* current_slot = nullptr;
 struct service::impl {
   service_config cfg;
   jwt_signer signer;
-  notifier notifications{notifier_config{}};
+  notifier notifications;
+
+  explicit impl(service_config c)
+      : cfg(std::move(c)), notifications(cfg.notifications) {}
   faults fault;                                 ///< guarded by mtx
   std::mt19937_64 dice{std::random_device{}()}; ///< guarded by mtx
   delay_line delayed; ///< answers held back by injected latency
@@ -2722,8 +2725,8 @@ void service::impl::install_routes() {
       });
 }
 
-service::service(service_config cfg) : impl_(std::make_unique<impl>()) {
-  impl_->cfg = std::move(cfg);
+service::service(service_config cfg)
+    : impl_(std::make_unique<impl>(std::move(cfg))) {
   if (!impl_->cfg.now_ms)
     impl_->cfg.now_ms = [] {
       return std::chrono::duration_cast<std::chrono::milliseconds>(

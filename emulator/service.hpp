@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 
+#include "emulator/notifier.hpp"
 #include "http/server.hpp"
 
 namespace crmsync::emulator {
@@ -25,6 +26,8 @@ struct service_config {
   size_t mailbox_concurrency = 4;
   /// Longest subscription lifetime accepted (longer -> 400, no clamping).
   std::chrono::minutes max_subscription_lifetime{4230};
+  /// How notifications are delivered (timeouts, retries, trusted CAs).
+  notifier_config notifications;
   /// Wall clock in UTC milliseconds (injectable for tests).
   std::function<int64_t()> now_ms;
 };

@@ -5,4 +5,5 @@
 add_library(crmsync_http_client STATIC ${CMAKE_CURRENT_LIST_DIR}/client.cpp)
 target_include_directories(crmsync_http_client PUBLIC ${PROJECT_SOURCE_DIR})
 target_compile_features(crmsync_http_client PUBLIC cxx_std_17)
-target_link_libraries(crmsync_http_client PRIVATE Boost::headers Threads::Threads)
+target_link_libraries(crmsync_http_client
+  PRIVATE Boost::headers Threads::Threads OpenSSL::SSL OpenSSL::Crypto)

@@ -9,8 +9,10 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include <cctype>
 #include <optional>
@@ -183,10 +185,34 @@ struct client::impl {
   std::string host_header_;
   asio::io_context ioc_;
   std::optional<beast::tcp_stream> stream_;
+  tls_options tls_;
+  std::optional<asio::ssl::context> ctx_;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> secure_;
+
+  /// The TCP layer of whichever stream is open.
+  beast::tcp_stream& lowest() {
+    return secure_ ? beast::get_lowest_layer(*secure_) : *stream_;
+  }
+
+  bool connected() const {
+    return stream_.has_value() || secure_.has_value();
+  }
+
+  /// Calls f with the open stream, plain or TLS.
+  template <class F>
+  error_code on_stream(F&& f) {
+    if (secure_)
+      return f(*secure_);
+    return f(*stream_);
+  }
   beast::flat_buffer buffer_;
 
-  impl(std::string host, uint16_t port, std::chrono::milliseconds timeout)
-      : host_(std::move(host)), port_(port), timeout_(timeout) {
+  impl(std::string host, uint16_t port, std::chrono::milliseconds timeout,
+       tls_options tls)
+      : host_(std::move(host))
+      , port_(port)
+      , timeout_(timeout)
+      , tls_(std::move(tls)) {
     const bool v6 = host_.find(':') != std::string::npos;
     host_header_ = v6 ? "[" + host_ + "]" : host_;
     if (port_ != 80)
@@ -215,11 +241,12 @@ struct client::impl {
   }
 
   void close() {
-    if (stream_) {
+    if (connected()) {
       error_code ignored;
-      stream_->socket().shutdown(tcp::socket::shutdown_both, ignored);
-      stream_->socket().close(ignored);
+      lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+      lowest().socket().close(ignored);
       stream_.reset();
+      secure_.reset();
     }
     buffer_.clear();
   }
@@ -235,10 +262,23 @@ struct client::impl {
       err = "cannot resolve '" + host_ + "': " + ec.message();
       return false;
     }
-    stream_.emplace(ioc_);
-    stream_->expires_after(timeout_);
+    if (tls_.enabled) {
+      if (!tls_context(err))
+        return false;
+      secure_.emplace(ioc_, *ctx_);
+      // The certificate must name the host; SNI only for host names.
+      secure_->set_verify_mode(asio::ssl::verify_peer);
+      secure_->set_verify_callback(asio::ssl::host_name_verification(host_));
+      error_code not_ip;
+      asio::ip::make_address(host_, not_ip);
+      if (not_ip)
+        SSL_set_tlsext_host_name(secure_->native_handle(), host_.c_str());
+    } else {
+      stream_.emplace(ioc_);
+    }
+    lowest().expires_after(timeout_);
     ec = run([&](error_code& out) {
-      stream_->async_connect(
+      lowest().async_connect(
           endpoints,
           [&out](const error_code& e, const tcp::endpoint&) { out = e; });
     });
@@ -247,7 +287,43 @@ struct client::impl {
       close();
       return false;
     }
-    stream_->socket().set_option(tcp::no_delay(true), ec);
+    lowest().socket().set_option(tcp::no_delay(true), ec);
+    if (secure_) {
+      lowest().expires_after(timeout_);
+      ec = run([&](error_code& out) {
+        secure_->async_handshake(asio::ssl::stream_base::client,
+                                 [&out](const error_code& e) { out = e; });
+      });
+      if (ec) {
+        err = describe("TLS handshake with", ec);
+        close();
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /// The TLS context: the system's trusted CAs plus the configured extra CA.
+  bool tls_context(std::string& err) {
+    if (ctx_)
+      return true;
+    ctx_.emplace(asio::ssl::context::tls_client);
+    error_code ec;
+    ctx_->set_options(
+        asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3
+        | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+    ctx_->set_default_verify_paths(ec);
+    if (!ec && !tls_.extra_ca_file.empty())
+      ctx_->load_verify_file(tls_.extra_ca_file, ec);
+    if (ec) {
+      err = "cannot load trusted certificates"
+            + (tls_.extra_ca_file.empty()
+                   ? std::string{}
+                   : " from '" + tls_.extra_ca_file + "'")
+            + ": " + ec.message();
+      ctx_.reset();
+      return false;
+    }
     return true;
   }
 
@@ -255,11 +331,13 @@ struct client::impl {
 
   outcome exchange(bhttp::request<bhttp::string_body>& req, bool reused,
                    client_response& out, std::string& err) {
-    stream_->expires_after(timeout_);
-    error_code ec = run([&](error_code& result) {
-      bhttp::async_write(
-          *stream_, req,
-          [&result](const error_code& e, std::size_t) { result = e; });
+    lowest().expires_after(timeout_);
+    error_code ec = on_stream([&](auto& stream) {
+      return run([&](error_code& result) {
+        bhttp::async_write(
+            stream, req,
+            [&result](const error_code& e, std::size_t) { result = e; });
+      });
     });
     if (ec) {
       close();
@@ -277,17 +355,21 @@ struct client::impl {
     // Header first, then the body: Beast 1.74 in eager mode (what async_read
     // uses) does not stop at the body limit for a Content-Length response,
     // reading the header alone does. One deadline covers both reads.
-    stream_->expires_after(timeout_);
-    ec = run([&](error_code& result) {
-      bhttp::async_read_header(
-          *stream_, buffer_, parser,
-          [&result](const error_code& e, std::size_t) { result = e; });
+    lowest().expires_after(timeout_);
+    ec = on_stream([&](auto& stream) {
+      return run([&](error_code& result) {
+        bhttp::async_read_header(
+            stream, buffer_, parser,
+            [&result](const error_code& e, std::size_t) { result = e; });
+      });
     });
     if (!ec && !parser.is_done()) {
-      ec = run([&](error_code& result) {
-        bhttp::async_read(
-            *stream_, buffer_, parser,
-            [&result](const error_code& e, std::size_t) { result = e; });
+      ec = on_stream([&](auto& stream) {
+        return run([&](error_code& result) {
+          bhttp::async_read(
+              stream, buffer_, parser,
+              [&result](const error_code& e, std::size_t) { result = e; });
+        });
       });
     }
     if (ec) {
@@ -349,7 +431,7 @@ struct client::impl {
     // At most two attempts: the second only when a reused connection turned
     // out to be closed by the server before it sent anything.
     for (int attempt = 0; attempt < 2; ++attempt) {
-      const bool reused = stream_.has_value();
+      const bool reused = connected();
       if (!reused && !connect(err))
         return false;
       switch (exchange(req, reused && attempt == 0, out, err)) {
@@ -368,7 +450,12 @@ struct client::impl {
 
 client::client(std::string host, uint16_t port,
                std::chrono::milliseconds timeout)
-    : impl_(std::make_unique<impl>(std::move(host), port, timeout)) {}
+    : client(std::move(host), port, timeout, tls_options{}) {}
+
+client::client(std::string host, uint16_t port,
+               std::chrono::milliseconds timeout, tls_options tls)
+    : impl_(std::make_unique<impl>(std::move(host), port, timeout,
+                                   std::move(tls))) {}
 
 client::~client() = default;
 client::client(client&&) noexcept = default;

@@ -32,11 +32,22 @@ struct client_response {
 bool parse_base_url(std::string_view url, std::string& host, uint16_t& port,
                     std::string& err);
 
+/// Transport security of a client connection. Certificates are always
+/// verified: against the system's trusted CAs plus `extra_ca_file`, and the
+/// certificate must name the host.
+struct tls_options {
+  bool enabled = false;
+  std::string extra_ca_file; ///< PEM; "" = the system store only
+};
+
 /// Blocking HTTP/1.1 client over one keep-alive TCP connection.
 class client {
 public:
   client(std::string host, uint16_t port,
          std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  /// An HTTPS client when `tls.enabled`.
+  client(std::string host, uint16_t port, std::chrono::milliseconds timeout,
+         tls_options tls);
   ~client();
   client(client&&) noexcept;
   client& operator=(client&&) noexcept;

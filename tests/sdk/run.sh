@@ -92,6 +92,7 @@ EOF
 
 "$emulator" --listen 127.0.0.1:0 --tls-listen 127.0.0.1:0 \
   --tls-cert "$tmp/server.pem" --tls-key "$tmp/server.key" \
+  --notification-ca-file "$tmp/ca.pem" \
   >"$tmp/emulator.out" 2>"$tmp/emulator.err" &
 emu_pid=$!
 
@@ -120,6 +121,7 @@ status=0
   cd "$here"
   NODE_EXTRA_CA_CERTS="$tmp/ca.pem" \
     EMULATOR_HTTPS_URL="$https_url" EMULATOR_HTTP_URL="$http_url" \
+    HOOK_TLS_CERT="$tmp/server.pem" HOOK_TLS_KEY="$tmp/server.key" \
     exec node sdk_test.mjs
 ) || status=$?
 if ((status != 0)); then

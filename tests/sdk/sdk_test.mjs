@@ -6,6 +6,8 @@
 
 import assert from "node:assert/strict";
 import http from "node:http";
+import https from "node:https";
+import { readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
 import {
@@ -499,11 +501,14 @@ await step("7. $batch with BatchRequestContent/BatchResponseContent and dependsO
 
 // -- 8. subscriptions and change notifications --------------------------------------------------
 
-await step("8. subscription: validation handshake, then created/updated/deleted notifications", async () => {
+// Once to a plain-http loopback receiver, once to an https one whose
+// certificate the emulator trusts through --notification-ca-file.
+for (const scheme of ["http", "https"])
+await step(`8${scheme === "https" ? "b" : ""}. subscription over ${scheme}: validation handshake, then created/updated/deleted notifications`, async () => {
   const validations = [];
   const notifications = [];
   const problems = [];
-  const server = http.createServer((req, res) => {
+  const handler = (req, res) => {
     const url = new URL(req.url, "http://127.0.0.1");
     const chunks = [];
     req.on("data", (c) => chunks.push(c));
@@ -528,13 +533,23 @@ await step("8. subscription: validation handshake, then created/updated/deleted 
       }
       res.writeHead(202).end();
     });
-  });
+  };
+  const server =
+    scheme === "https"
+      ? https.createServer(
+          { key: readFileSync(process.env.HOOK_TLS_KEY), cert: readFileSync(process.env.HOOK_TLS_CERT) },
+          handler,
+        )
+      : http.createServer(handler);
   await new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", resolve);
   });
   try {
-    const hook = `http://127.0.0.1:${server.address().port}/hook`;
+    const hook =
+      scheme === "https"
+        ? `https://localhost:${server.address().port}/hook`
+        : `http://127.0.0.1:${server.address().port}/hook`;
     const clientState = `state-${suffix}`;
     const resource = `/users/${users.alice}/calendars/${calId}/events`;
     const expiration = new Date(Date.now() + 3_600_000).toISOString();
