@@ -98,6 +98,8 @@ struct calendar {
   /// Change log for delta queries: (sequence number, event id) per write.
   uint64_t seq = 0;
   std::vector<std::pair<uint64_t, std::string>> log;
+  /// Deleted series masters, so a delta round can name their occurrences.
+  std::map<std::string, event> deleted_series;
 };
 
 /// What a delta token stands for: a calendar window seen up to `seq`.

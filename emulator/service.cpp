@@ -589,6 +589,17 @@ std::vector<event> instances_in(const mailbox& mb, const calendar& c,
   return out;
 }
 
+/// A delta item for an event that is gone (or left the window).
+std::string removed_json(const std::string& id) {
+  json::writer w;
+  w.begin_object();
+  w.key("@odata.type").value("#microsoft.graph.event");
+  w.key("id").value(id);
+  w.key("@removed").begin_object().key("reason").value("deleted");
+  w.end_object().end_object();
+  return w.take();
+}
+
 /// Entra ID's role template id of the Global Administrator role, carried
 /// in the `wids` claim of an administrator's tokens.
 constexpr const char* global_admin_role
@@ -2130,6 +2141,8 @@ void service::impl::install_routes() {
       if (c != nullptr) {
         c->log.emplace_back(++c->seq, ev_id);
         self->notify_change(*u, *c, e, "deleted");
+        if (e.recurrence.active)
+          c->deleted_series[ev_id] = e;
       }
       mb->events.erase(i);
       response res;
@@ -2356,17 +2369,22 @@ void service::impl::install_routes() {
           }
           continue;
         }
+        auto gone = c->deleted_series.find(id);
+        if (e == mb->events.end() && gone != c->deleted_series.end()
+            && !initial) {
+          // A deleted series: each of its occurrences in the window goes.
+          for (auto& occ :
+               expand_series(gone->second, from.start_ms, from.end_ms))
+            page.items.push_back(removed_json(occ.id));
+        }
         json::writer w;
         if (e != mb->events.end()
             && overlaps(e->second, from.start_ms, from.end_ms)) {
           self->write_event(w, e->second, *u, {}, zone);
         } else if (!initial) {
           // Deleted, or moved out of the window: Graph says "deleted".
-          w.begin_object();
-          w.key("@odata.type").value("#microsoft.graph.event");
-          w.key("id").value(id);
-          w.key("@removed").begin_object().key("reason").value("deleted");
-          w.end_object().end_object();
+          page.items.push_back(removed_json(id));
+          continue;
         } else {
           continue;
         }

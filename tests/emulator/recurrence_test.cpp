@@ -2,6 +2,7 @@
 // in calendarView and calendarView/delta, with type, seriesMasterId and
 // originalStart; the events list shows the series master only.
 #include <catch2/catch.hpp>
+#include <set>
 
 #include "tests/emulator/harness.hpp"
 
@@ -123,4 +124,32 @@ TEST_CASE_METHOD(contoso,
                 "ErrorInvalidRecurrence");
   }
   CHECK(get(events_path(admin_id), tok).size("/value") == 0);
+}
+
+TEST_CASE_METHOD(
+    contoso, "recurrence: deleting a series removes each occurrence in delta",
+    "[emulator][recurrence]") {
+  auto cal = create_calendar("CRM");
+  auto master
+      = create_event(calendar_events_path(admin_id, cal), every_other_day);
+  auto first
+      = get(calendar_path(admin_id, cal) + "/calendarView/delta"
+                + view_query("2026-12-01T00:00:00Z", "2026-12-31T00:00:00Z"),
+            tok);
+  REQUIRE(first.size("/value") == 4);
+  std::set<std::string> occurrence_ids;
+  for (size_t i = 0; i < 4; ++i)
+    occurrence_ids.insert(first.str("/value/" + std::to_string(i) + "/id"));
+  REQUIRE(del(event_path(admin_id, master.str("/id")), tok).status == 204);
+  auto next = get(target_of(first.str("/@odata.deltaLink")), tok);
+  REQUIRE(next.status == 200);
+  std::set<std::string> removed;
+  for (size_t i = 0; i < next.size("/value"); ++i) {
+    auto at = "/value/" + std::to_string(i);
+    CHECK(next.str(at + "/@removed/reason") == "deleted");
+    removed.insert(next.str(at + "/id"));
+  }
+  for (auto& id : occurrence_ids)
+    CHECK(removed.count(id) == 1);
+  CHECK(removed.count(master.str("/id")) == 1);
 }
