@@ -31,6 +31,19 @@ std::string view_query(std::string_view from, std::string_view to) {
          + "&endDateTime=" + std::string{to} + "&$top=100";
 }
 
+/// A new calendar holding the every-other-day series, and the first delta
+/// round over December on it.
+std::pair<reply, reply> series_and_first_delta(contoso& graph) {
+  auto cal = graph.create_calendar("CRM");
+  auto master = graph.create_event(calendar_events_path(admin_id, cal),
+                                   every_other_day);
+  auto first = graph.get(
+      calendar_path(admin_id, cal) + "/calendarView/delta"
+          + view_query("2026-12-01T00:00:00Z", "2026-12-31T00:00:00Z"),
+      graph.tok);
+  return {std::move(master), std::move(first)};
+}
+
 } // namespace
 
 TEST_CASE_METHOD(contoso, "recurrence: weekly series expand into occurrences",
@@ -80,13 +93,7 @@ TEST_CASE_METHOD(contoso, "recurrence: daily series end on their end date",
 
 TEST_CASE_METHOD(contoso, "recurrence: delta rounds carry occurrences",
                  "[emulator][recurrence]") {
-  auto cal = create_calendar("CRM");
-  auto master
-      = create_event(calendar_events_path(admin_id, cal), every_other_day);
-  auto first
-      = get(calendar_path(admin_id, cal) + "/calendarView/delta"
-                + view_query("2026-12-01T00:00:00Z", "2026-12-31T00:00:00Z"),
-            tok);
+  auto [master, first] = series_and_first_delta(*this);
   REQUIRE(first.status == 200);
   REQUIRE(first.size("/value") == 4);
   for (size_t i = 0; i < 4; ++i)
@@ -129,13 +136,7 @@ TEST_CASE_METHOD(contoso,
 TEST_CASE_METHOD(
     contoso, "recurrence: deleting a series removes each occurrence in delta",
     "[emulator][recurrence]") {
-  auto cal = create_calendar("CRM");
-  auto master
-      = create_event(calendar_events_path(admin_id, cal), every_other_day);
-  auto first
-      = get(calendar_path(admin_id, cal) + "/calendarView/delta"
-                + view_query("2026-12-01T00:00:00Z", "2026-12-31T00:00:00Z"),
-            tok);
+  auto [master, first] = series_and_first_delta(*this);
   REQUIRE(first.size("/value") == 4);
   std::set<std::string> occurrence_ids;
   for (size_t i = 0; i < 4; ++i)
