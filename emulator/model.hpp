@@ -98,6 +98,7 @@ struct calendar {
   /// Change log for delta queries: (sequence number, event id) per write.
   uint64_t seq = 0;
   std::vector<std::pair<uint64_t, std::string>> log;
+  size_t compact_at = 0; ///< log size that triggers the next compaction
   /// Deleted series masters, so a delta round can name their occurrences.
   std::map<std::string, event> deleted_series;
 };

@@ -278,6 +278,9 @@ struct faults {
   double drop_notifications = 0;
   double duplicate_notifications = 0;
   int64_t notification_delay_ms = 0; ///< extra delay before delivery
+  /// Share of due change notifications that instead end their subscription
+  /// (subscriptionRemoved), as Graph does when it drops a subscription.
+  double remove_subscriptions = 0;
 };
 
 /// Holds answers back for an injected latency without blocking any I/O
@@ -374,6 +377,7 @@ std::string faults_json(const faults& f) {
   w.key("duplicate_notifications")
       .raw(std::to_string(f.duplicate_notifications));
   w.key("notification_delay_ms").value(f.notification_delay_ms);
+  w.key("remove_subscriptions").raw(std::to_string(f.remove_subscriptions));
   w.end_object();
   return w.take();
 }
@@ -856,20 +860,107 @@ struct service::impl {
     return w.take();
   }
 
+  /// Appends a write to the calendar's change log (call with mtx held).
+  /// The log and the deleted series only serve delta rounds that started
+  /// before a write; whenever the log has doubled since it was last
+  /// compacted, what every live delta token of the calendar has already
+  /// seen is dropped, so memory follows the oldest live token, not the
+  /// calendar's history.
+  void record_change(const user& u, calendar& c, const std::string& event_id) {
+    c.log.emplace_back(++c.seq, event_id);
+    if (c.log.size() < c.compact_at)
+      return;
+    auto seen = c.seq; // no live token: no round needs any of the log
+    auto note = [&](const delta_token& t) {
+      if (t.user_id == u.id && t.calendar_id == c.id)
+        seen = std::min(seen, t.seq);
+    };
+    for (auto& [key, t] : dir.delta_tokens)
+      note(t);
+    for (auto& [key, page] : dir.delta_pages)
+      note(page.next);
+    c.log.erase(
+        std::remove_if(c.log.begin(), c.log.end(),
+                       [&](const auto& entry) { return entry.first <= seen; }),
+        c.log.end());
+    std::set<std::string> logged;
+    for (auto& entry : c.log)
+      logged.insert(entry.second);
+    for (auto i = c.deleted_series.begin(); i != c.deleted_series.end();)
+      i = logged.count(i->first) ? std::next(i) : c.deleted_series.erase(i);
+    c.compact_at = std::max(cfg.change_log_floor, 2 * c.log.size());
+  }
+
+  /// Queues a lifecycle notification for a subscription (call with mtx
+  /// held); a subscription without a lifecycleNotificationUrl gets none.
+  void notify_lifecycle(const subscription& s, std::string_view event_name) {
+    if (s.lifecycle_url.empty())
+      return;
+    json::writer w;
+    w.begin_object();
+    w.key("subscriptionId").value(s.id);
+    w.key("subscriptionExpirationDateTime")
+        .value(format_rfc3339_ms(s.expires_ms));
+    w.key("tenantId").value(s.tenant_id);
+    w.key("clientState");
+    if (s.has_client_state)
+      w.value(s.client_state);
+    else
+      w.null();
+    w.key("lifecycleEvent").value(event_name);
+    w.end_object();
+    notifications.enqueue(s.lifecycle_url, w.take());
+  }
+
+  /// Ends a subscription as Graph does on its own initiative: a
+  /// subscriptionRemoved lifecycle notification, then it is gone.
+  std::map<std::string, subscription>::iterator
+  remove_subscription(std::map<std::string, subscription>::iterator i) {
+    notify_lifecycle(i->second, "subscriptionRemoved");
+    return dir.subscriptions.erase(i);
+  }
+
+  /// Deletes a calendar with its events; subscriptions on it are removed
+  /// (call with mtx held; `c` must not be the default calendar).
+  void delete_calendar(const user& u, mailbox& mb, const calendar& c) {
+    for (auto& id : c.event_ids)
+      mb.events.erase(id);
+    for (auto i = dir.subscriptions.begin(); i != dir.subscriptions.end();)
+      if (i->second.user_id == u.id && i->second.calendar_id == c.id)
+        i = remove_subscription(i);
+      else
+        ++i;
+    auto id = c.id;
+    mb.calendars.erase(
+        std::remove_if(mb.calendars.begin(), mb.calendars.end(),
+                       [&](const calendar& x) { return x.id == id; }),
+        mb.calendars.end());
+  }
+
   /// Queues change notifications for every live subscription covering
   /// this calendar and change type (call with mtx held).
   void notify_change(const user& u, const calendar& c, const event& e,
                      const char* change_type) {
     expire_subscriptions();
-    for (auto& [id, s] : dir.subscriptions) {
+    for (auto i = dir.subscriptions.begin(); i != dir.subscriptions.end();) {
+      auto& s = i->second;
       if (s.user_id != u.id
-          || (s.calendar_id.empty() ? !c.is_default : s.calendar_id != c.id))
+          || (s.calendar_id.empty() ? !c.is_default : s.calendar_id != c.id)) {
+        ++i;
         continue;
+      }
       bool wanted = false;
       for (auto& t : split_list(s.change_types))
         wanted = wanted || t == change_type;
-      if (!wanted)
+      if (!wanted) {
+        ++i;
         continue;
+      }
+      if (roll(fault.remove_subscriptions)) {
+        i = remove_subscription(i);
+        continue;
+      }
+      ++i;
       auto resource = "Users/" + u.id + "/Events/" + e.id;
       json::writer w;
       w.begin_object();
@@ -924,17 +1015,36 @@ struct service::impl {
     return &i->second;
   }
 
-  /// A user of the token's tenant by id or userPrincipalName.
-  user* find_user(const access_token& tok, std::string_view key) {
+  /// A user by id or userPrincipalName, in any tenant.
+  user* find_any_user(std::string_view key) {
     auto i = dir.users.find(std::string{key});
     if (i != dir.users.end())
-      return i->second.tenant_id == tok.tenant_id ? &i->second : nullptr;
+      return &i->second;
     auto k = ascii_lower(key);
     for (auto& [id, u] : dir.users)
-      if (u.tenant_id == tok.tenant_id
-          && ascii_lower(u.user_principal_name) == k)
+      if (ascii_lower(u.user_principal_name) == k)
         return &u;
     return nullptr;
+  }
+
+  /// A user of the token's tenant by id or userPrincipalName; answers and
+  /// returns nullptr when there is none: 404 for an unknown user, 401 when
+  /// the user belongs to another tenant (the token is not valid there).
+  user* resolve_user(const request& req, const responder_ptr& r,
+                     const access_token& tok, std::string_view key) {
+    auto u = find_any_user(key);
+    if (u == nullptr) {
+      r->reply(user_not_found(req, key));
+      return nullptr;
+    }
+    if (u->tenant_id != tok.tenant_id) {
+      r->reply(graph_error(req, 401, "InvalidAuthenticationToken",
+                           "Access token validation failure: the token was "
+                           "issued for another tenant.",
+                           now()));
+      return nullptr;
+    }
+    return u;
   }
 
   response user_not_found(const request& req, std::string_view key) {
@@ -955,11 +1065,9 @@ struct service::impl {
       r->reply(std::move(err));
       return nullptr;
     }
-    u = find_user(*tok, key);
-    if (u == nullptr) {
-      r->reply(user_not_found(req, key));
+    u = resolve_user(req, r, *tok, key);
+    if (u == nullptr)
       return nullptr;
-    }
     if (!within_mailbox_budget(req, r, *tok, *u))
       return nullptr;
     if (!u->has_mailbox) {
@@ -1482,11 +1590,7 @@ void service::impl::install_routes() {
                                              "give ?user=ID or UPN",
                                              self->now()));
                std::lock_guard<std::mutex> guard{self->mtx};
-               const user* found = nullptr;
-               for (auto& [id, u] : self->dir.users)
-                 if (id == *key
-                     || ascii_lower(u.user_principal_name) == ascii_lower(*key))
-                   found = &u;
+               const user* found = self->find_any_user(*key);
                if (found == nullptr)
                  return r->reply(self->user_not_found(req, *key));
                json::writer w;
@@ -1525,13 +1629,16 @@ void service::impl::install_routes() {
                  w.end_array().end_object();
                }
                w.end_array();
-               uint64_t events = 0, calendars = 0, mails = 0;
+               uint64_t events = 0, calendars = 0, mails = 0, log = 0;
                for (auto& [uid, mb] : self->dir.mailboxes) {
                  events += mb.events.size();
                  calendars += mb.calendars.size();
                  mails += mb.outbox.size();
+                 for (auto& c : mb.calendars)
+                   log += c.log.size() + c.deleted_series.size();
                }
                w.key("calendars").value(calendars);
+               w.key("change_log_entries").value(log);
                w.key("events").value(events);
                w.key("mail").value(mails);
                w.key("tokens").value(
@@ -1591,6 +1698,8 @@ void service::impl::install_routes() {
                    next.duplicate_notifications = number;
                  else if (key == "notification_delay_ms")
                    next.notification_delay_ms = static_cast<int64_t>(number);
+                 else if (key == "remove_subscriptions")
+                   next.remove_subscriptions = number;
                  else
                    return r->reply(graph_error(req, 400, "BadRequest",
                                                "unknown fault '" + key + "'",
@@ -1856,9 +1965,9 @@ void service::impl::install_routes() {
         auto tok = self->check_token(req, err);
         if (tok == nullptr)
           return r->reply(std::move(err));
-        auto u = self->find_user(*tok, pp[0]);
+        auto u = self->resolve_user(req, r, *tok, pp[0]);
         if (u == nullptr)
-          return r->reply(self->user_not_found(req, pp[0]));
+          return;
         http::query_params q;
         http::parse_query(req.query, q);
         std::vector<std::string> select;
@@ -1953,14 +2062,7 @@ void service::impl::install_routes() {
           return r->reply(graph_error(req, 400, "ErrorCannotDeleteObject",
                                       "The default calendar cannot be deleted.",
                                       self->now()));
-        // The calendar's events go with it.
-        for (auto& id : c->event_ids)
-          mb->events.erase(id);
-        auto id = c->id;
-        mb->calendars.erase(
-            std::remove_if(mb->calendars.begin(), mb->calendars.end(),
-                           [&](const calendar& x) { return x.id == id; }),
-            mb->calendars.end());
+        self->delete_calendar(*u, *mb, *c);
         response res;
         res.status = 204;
         r->reply(std::move(res));
@@ -2004,7 +2106,7 @@ void service::impl::install_routes() {
     e.created_ms = now;
     e.modified_ms = now;
     c->event_ids.push_back(e.id);
-    c->log.emplace_back(++c->seq, e.id);
+    self->record_change(*u, *c, e.id);
     mb->events[e.id] = e;
     self->notify_change(*u, *c, e, "created");
     json::writer w;
@@ -2139,10 +2241,10 @@ void service::impl::install_routes() {
             std::remove(c->event_ids.begin(), c->event_ids.end(), ev_id),
             c->event_ids.end());
       if (c != nullptr) {
-        c->log.emplace_back(++c->seq, ev_id);
-        self->notify_change(*u, *c, e, "deleted");
         if (e.recurrence.active)
           c->deleted_series[ev_id] = e;
+        self->record_change(*u, *c, ev_id);
+        self->notify_change(*u, *c, e, "deleted");
       }
       mb->events.erase(i);
       response res;
@@ -2158,7 +2260,7 @@ void service::impl::install_routes() {
     updated.modified_ms = std::max(self->now(), e.modified_ms + 1);
     e = updated;
     if (auto c = self->find_calendar(*mb, e.calendar_id)) {
-      c->log.emplace_back(++c->seq, e.id);
+      self->record_change(*u, *c, e.id);
       self->notify_change(*u, *c, e, "updated");
     }
     json::writer w;
@@ -2458,6 +2560,32 @@ void service::impl::install_routes() {
         r->reply(json_response(200, "{\"evicted\":" + std::to_string(n) + "}"));
       });
 
+  // A person deletes one of their calendars in Outlook: the calendar and
+  // its events are gone and subscriptions on it end (subscriptionRemoved),
+  // whichever app created them. The default calendar cannot be deleted.
+  routes.add(
+      "DELETE", "/_emulator/users/{user}/calendars/{cal}",
+      [self](request& req, const http::path_params& pp, responder_ptr r) {
+        std::lock_guard<std::mutex> guard{self->mtx};
+        auto u = self->find_any_user(pp[0]);
+        if (u == nullptr)
+          return r->reply(self->user_not_found(req, pp[0]));
+        auto mb = self->dir.mailboxes.find(u->id);
+        auto c = mb == self->dir.mailboxes.end()
+                     ? nullptr
+                     : self->find_calendar(mb->second, pp[1]);
+        if (c == nullptr)
+          return r->reply(self->item_not_found(req));
+        if (c->is_default)
+          return r->reply(graph_error(req, 400, "ErrorCannotDeleteObject",
+                                      "The default calendar cannot be deleted.",
+                                      self->now()));
+        self->delete_calendar(*u, mb->second, *c);
+        response res;
+        res.status = 204;
+        r->reply(std::move(res));
+      });
+
   // ---- Graph: subscriptions
   // ---------------------------------------------------------
 
@@ -2534,9 +2662,9 @@ void service::impl::install_routes() {
                 && (segs.size() == 3 || ascii_lower(segs[2]) == "calendars");
           if (!shape_ok)
             return bad("Resource '" + resource + "' is not supported.");
-          auto u = self->find_user(*tok, segs[1]);
+          auto u = self->resolve_user(req, r, *tok, segs[1]);
           if (u == nullptr)
-            return r->reply(self->user_not_found(req, segs[1]));
+            return;
           user* owner = nullptr;
           auto mb = self->open_mailbox(req, r, u->id, owner);
           if (mb == nullptr)
@@ -2672,27 +2800,14 @@ void service::impl::install_routes() {
         if (i == self->dir.subscriptions.end())
           return r->reply(graph_error(req, 404, "ResourceNotFound",
                                       "no such subscription", self->now()));
-        auto& s = i->second;
-        if (s.lifecycle_url.empty())
+        if (i->second.lifecycle_url.empty())
           return r->reply(graph_error(
               req, 409, "Conflict",
               "the subscription has no lifecycleNotificationUrl", self->now()));
-        json::writer w;
-        w.begin_object();
-        w.key("subscriptionId").value(s.id);
-        w.key("subscriptionExpirationDateTime")
-            .value(format_rfc3339_ms(s.expires_ms));
-        w.key("tenantId").value(s.tenant_id);
-        w.key("clientState");
-        if (s.has_client_state)
-          w.value(s.client_state);
-        else
-          w.null();
-        w.key("lifecycleEvent").value(event_name);
-        w.end_object();
-        self->notifications.enqueue(s.lifecycle_url, w.take());
         if (event_name == "subscriptionRemoved")
-          self->dir.subscriptions.erase(i);
+          self->remove_subscription(i);
+        else
+          self->notify_lifecycle(i->second, event_name);
         response res;
         res.status = 202;
         r->reply(std::move(res));

@@ -26,6 +26,9 @@ struct service_config {
   size_t mailbox_concurrency = 4;
   /// Longest subscription lifetime accepted (longer -> 400, no clamping).
   std::chrono::minutes max_subscription_lifetime{4230};
+  /// Change-log entries per calendar kept before the first compaction
+  /// (delta rounds need the writes after their token).
+  size_t change_log_floor = 4096;
   /// How notifications are delivered (timeouts, retries, trusted CAs).
   notifier_config notifications;
   /// Wall clock in UTC milliseconds (injectable for tests).

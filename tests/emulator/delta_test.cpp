@@ -37,7 +37,7 @@ struct delta_round {
 
 class delta : public contoso {
 public:
-  delta() {
+  explicit delta(const options& opts = {}) : contoso(opts) {
     cal = create_calendar("CRM");
   }
 
@@ -127,6 +127,24 @@ std::set<std::string> keys_of(const std::map<std::string, std::string>& m) {
     out.insert(k);
   return out;
 }
+
+/// A service that compacts change logs from 8 entries on.
+class small_log : public delta {
+public:
+  small_log() : delta(small_log_options()) {}
+
+  static options small_log_options() {
+    options o;
+    o.change_log_floor = 8;
+    return o;
+  }
+
+  uint64_t log_entries() {
+    auto s = state();
+    REQUIRE_STATUS(s, 200);
+    return static_cast<uint64_t>(s.i64("/change_log_entries"));
+  }
+};
 
 } // namespace
 
@@ -315,4 +333,48 @@ TEST_CASE_METHOD(delta, "delta: a nextLink can be fetched again",
   INFO("the first fetch gave " << once.body);
   REQUIRE_STATUS(twice, 200);
   CHECK(ids_of({twice}) == ids_of({once}));
+}
+
+TEST_CASE_METHOD(small_log, "delta: the change log keeps what live tokens need",
+                 "[emulator][delta]") {
+  auto kept = create(cal, "kept");
+  auto first = run(delta_path(cal) + "?" + december, 0);
+  // With the token live, every write since it stays in the log, however
+  // many compactions run: 40 writes, and one round still sees them all.
+  std::set<std::string> written;
+  for (int i = 0; i < 20; ++i) {
+    auto id = create(cal, "burst " + std::to_string(i));
+    written.insert(id);
+    REQUIRE_STATUS(
+        patch(event_path(admin_id, id), tok, R"({"subject":"patched"})"), 200);
+  }
+  CHECK(log_entries() >= 40);
+  auto second = follow(first.delta_link, 0);
+  CHECK(keys_of(second.items) == written);
+  for (auto& [id, json] : second.items)
+    CHECK(reply::of_json(json).str("/subject") == "patched");
+
+  // The log is compacted once it has doubled: what the newest token has
+  // seen goes, what came after it stays.
+  auto third = follow(second.delta_link, 0);
+  CHECK(third.items.empty());
+  auto before = log_entries();
+  CHECK(before >= 40);
+  for (int i = 0; i < 100; ++i)
+    REQUIRE_STATUS(
+        patch(event_path(admin_id, kept), tok, R"({"subject":"again"})"), 200);
+  auto after = log_entries();
+  CHECK(after >= 100);
+  CHECK(after < before + 100);
+  auto fourth = follow(third.delta_link, 0);
+  REQUIRE(keys_of(fourth.items) == std::set<std::string>{kept});
+  CHECK(reply::of_json(fourth.items[kept]).str("/subject") == "again");
+
+  // Without any live token, nothing is needed: the next compaction empties
+  // the log, and it never grows past twice its size.
+  REQUIRE_STATUS(send("POST", "/_emulator/evict-delta-tokens"), 200);
+  for (int i = 0; i < 300; ++i)
+    REQUIRE_STATUS(
+        patch(event_path(admin_id, kept), tok, R"({"subject":"more"})"), 200);
+  CHECK(log_entries() < 300);
 }

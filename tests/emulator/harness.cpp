@@ -240,6 +240,7 @@ struct shared_service {
     cfg.token_lifetime = opts.token_lifetime;
     cfg.mailbox_requests_per_window = opts.mailbox_requests_per_window;
     cfg.mailbox_window = opts.mailbox_window;
+    cfg.change_log_floor = opts.change_log_floor;
     cfg.now_ms = [c = clock] {
       return c->load();
     };
@@ -283,13 +284,13 @@ shared_service& service_for(const options& opts) {
       = crypto::init() && OPENSSL_init_crypto(0, nullptr) == 1;
   if (!libraries_ready)
     throw std::runtime_error("libsodium or OpenSSL failed to start");
-  using key = std::tuple<int64_t, size_t, int64_t>;
+  using key = std::tuple<int64_t, size_t, int64_t, size_t>;
   static std::mutex mtx;
   static std::map<key, std::unique_ptr<shared_service>> pool;
   std::lock_guard<std::mutex> guard{mtx};
   auto& slot
       = pool[key{opts.token_lifetime.count(), opts.mailbox_requests_per_window,
-                 opts.mailbox_window.count()}];
+                 opts.mailbox_window.count(), opts.change_log_floor}];
   if (!slot)
     slot = std::make_unique<shared_service>(opts);
   return *slot;

@@ -142,6 +142,7 @@ struct options {
   std::chrono::seconds token_lifetime{3600};
   size_t mailbox_requests_per_window = 10000;
   std::chrono::seconds mailbox_window{600};
+  size_t change_log_floor = 4096;
 };
 
 struct shared_service;

@@ -478,22 +478,39 @@ TEST_CASE_METHOD(contoso, "auth: a token only reaches its own tenant",
   seed_app("fab-app", "fab-secret", R"(["fabrikam.example"])");
   auto fab_tok = token("fabrikam.example", "fab-app", "fab-secret");
 
+  // Another tenant's user: the token is not valid there (401), for every
+  // route that names the user, by id or by userPrincipalName.
   for (std::string key : {kim, std::string{"kim@fabrikam.example"}}) {
     INFO("key " << key);
-    check_error(get(user_path(key), tok), 404, "Request_ResourceNotFound");
-    check_error(get(calendars_path(key), tok), 404, "Request_ResourceNotFound");
-    check_error(post(events_path(key), tok, event_body("intrusion")), 404,
-                "Request_ResourceNotFound");
+    check_error(get(user_path(key), tok), 401, "InvalidAuthenticationToken");
+    check_error(get(calendars_path(key), tok), 401,
+                "InvalidAuthenticationToken");
+    check_error(post(events_path(key), tok, event_body("intrusion")), 401,
+                "InvalidAuthenticationToken");
     check_error(post(user_path(key) + "/sendMail", tok,
                      R"({"message":{"toRecipients":[)"
                      R"({"emailAddress":{"address":"a@b.example"}}]}})"),
-                404, "Request_ResourceNotFound");
+                401, "InvalidAuthenticationToken");
+    check_error(post("/v1.0/subscriptions", tok,
+                     R"({"changeType":"created","notificationUrl":)"
+                     R"("https://hooks.example/n","resource":"/users/)"
+                         + key + R"(/events","expirationDateTime":")"
+                         + crmsync::format_rfc3339_ms(now() + 3600000)
+                         + R"("})"),
+                401, "InvalidAuthenticationToken");
   }
   // And the other way round.
-  check_error(get(user_path(admin_id), fab_tok), 404,
+  check_error(get(user_path(admin_id), fab_tok), 401,
+              "InvalidAuthenticationToken");
+  check_error(get(events_path("alex@contoso.example"), fab_tok), 401,
+              "InvalidAuthenticationToken");
+  // Nobody of that name anywhere: 404, as before.
+  check_error(get(user_path("ghost@fabrikam.example"), fab_tok), 404,
               "Request_ResourceNotFound");
-  check_error(get(events_path("alex@contoso.example"), fab_tok), 404,
-              "Request_ResourceNotFound");
+  // Nothing was written into the other tenant.
+  auto kims = get(events_path(kim), fab_tok);
+  REQUIRE_STATUS(kims, 200);
+  CHECK(kims.size("/value") == 0);
 
   auto mine = get("/v1.0/users", tok);
   REQUIRE_STATUS(mine, 200);

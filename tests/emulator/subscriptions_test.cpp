@@ -770,6 +770,86 @@ TEST_CASE_METHOD(subscriptions, "subscriptions: lifecycle refusals",
 }
 
 TEST_CASE_METHOD(subscriptions,
+                 "subscriptions: a calendar deleted in Outlook ends them",
+                 "[emulator][subscriptions][lifecycle][faults]") {
+  receiver life;
+  request_fields f;
+  f.lifecycle_url = life.url("/hooks/lifecycle");
+  auto on_cal = subscribe_ok(cal_resource, hook_url, f);
+  auto on_default = subscribe_ok("/users/" + std::string{admin_id} + "/events",
+                                 hook_url, f);
+  auto event
+      = create_event(calendar_events_path(admin_id, cal), event_body("doomed"));
+  await(hook, on_cal, 1);
+
+  auto target = "/_emulator/users/" + std::string{admin_id} + "/calendars/";
+  SECTION("through the control API") {
+    auto r = send("DELETE", target + cal);
+    REQUIRE_STATUS(r, 204);
+  }
+  SECTION("through Graph, by the app itself") {
+    REQUIRE_STATUS(del(calendar_path(admin_id, cal), tok), 204);
+  }
+  auto n = await(life, on_cal, 1);
+  CHECK(n.back().str("/lifecycleEvent") == "subscriptionRemoved");
+  check_error(get("/v1.0/subscriptions/" + on_cal, tok), 404,
+              "ResourceNotFound");
+  check_error(get(calendar_path(admin_id, cal), tok), 404, "ErrorItemNotFound");
+  check_error(get(event_path(admin_id, event.str("/id")), tok), 404,
+              "ErrorItemNotFound");
+  // The subscription on the default calendar lives on and still notifies.
+  REQUIRE_STATUS(get("/v1.0/subscriptions/" + on_default, tok), 200);
+  create_event(events_path(admin_id), event_body("still here"));
+  await(hook, on_default, 1);
+  CHECK(notifications_of(life.posts(), on_default).empty());
+}
+
+TEST_CASE_METHOD(subscriptions,
+                 "subscriptions: deleting a calendar in Outlook, refusals",
+                 "[emulator][subscriptions][faults]") {
+  auto id = subscribe_ok(cal_resource, hook_url);
+  auto target = "/_emulator/users/" + std::string{admin_id} + "/calendars/";
+  check_error(send("DELETE", target + default_calendar_id(admin_id)), 400,
+              "ErrorCannotDeleteObject");
+  check_error(send("DELETE", target + "no-such-calendar"), 404,
+              "ErrorItemNotFound");
+  check_error(
+      send("DELETE", "/_emulator/users/ghost@contoso.example/calendars/" + cal),
+      404, "Request_ResourceNotFound");
+  // Nothing changed.
+  REQUIRE_STATUS(get(calendar_path(admin_id, cal), tok), 200);
+  REQUIRE_STATUS(get("/v1.0/subscriptions/" + id, tok), 200);
+}
+
+TEST_CASE_METHOD(subscriptions, "subscriptions: the remove_subscriptions fault",
+                 "[emulator][subscriptions][lifecycle][faults]") {
+  receiver life;
+  request_fields f;
+  f.lifecycle_url = life.url("/hooks/lifecycle");
+  auto id = subscribe_ok(cal_resource, hook_url, f);
+  auto set = send("POST", "/_emulator/faults", R"({"remove_subscriptions":1})");
+  REQUIRE_STATUS(set, 200);
+  CHECK(set.at("/remove_subscriptions").get_double().value() == 1.0);
+  check_error(
+      send("POST", "/_emulator/faults", R"({"remove_subscriptions":2})"), 400,
+      "BadRequest");
+
+  // The change that was due ends the subscription instead of notifying.
+  create_event(calendar_events_path(admin_id, cal), event_body("x"));
+  auto n = await(life, id, 1);
+  CHECK(n.back().str("/lifecycleEvent") == "subscriptionRemoved");
+  check_error(get("/v1.0/subscriptions/" + id, tok), 404, "ResourceNotFound");
+
+  // With the fault off, a new subscription notifies as usual.
+  REQUIRE_STATUS(
+      send("POST", "/_emulator/faults", R"({"remove_subscriptions":0})"), 200);
+  auto again = subscribe_ok(cal_resource, hook_url, f);
+  create_event(calendar_events_path(admin_id, cal), event_body("y"));
+  await(hook, again, 1);
+  CHECK(notifications_of(hook.posts(), id).empty());
+}
+
+TEST_CASE_METHOD(subscriptions,
                  "subscriptions: too long an expiration is ExtensionError",
                  "[emulator][subscriptions]") {
   // BUG: Graph answers an expiration beyond the limit with 400
