@@ -17,6 +17,9 @@ struct actor_env {
   std::function<int64_t()> now_ms;
   /// Fresh random 64-bit ids (never 0).
   std::function<uint64_t()> random_id;
+  /// Called after a write that queued e-mail in the outbox (wakes the
+  /// node's mailer); may be empty. Must be thread-safe and non-blocking.
+  std::function<void()> mail_queued;
 };
 
 } // namespace crmsync::actors

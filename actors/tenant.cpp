@@ -7,6 +7,7 @@
 // half of one. Users are cached after first use; events are read on demand.
 #include "actors/entities.hpp"
 
+#include <algorithm>
 #include <unordered_map>
 
 #include <caf/actor_system.hpp>
@@ -16,6 +17,7 @@
 
 #include "common/crypto.hpp"
 #include "common/log.hpp"
+#include "common/time_format.hpp"
 #include "storage/codec.hpp"
 #include "storage/keys.hpp"
 
@@ -130,7 +132,7 @@ caf::expected<const user_record*> check_caller(self_ptr self,
   auto u = find_user(self, who.user);
   if (!u)
     return u.error();
-  if (*u == nullptr || !crypto::equal_secret((*u)->token_hash, who.token_hash))
+  if (*u == nullptr || !(*u)->has_token_hash(who.token_hash))
     return unauthorized;
   return *u;
 }
@@ -291,6 +293,172 @@ void put_revision(self_ptr self, storage::write_batch& b,
   put_event(self, b, after);
 }
 
+// -- Office 365
+// ----------------------------------------------------------------
+
+constexpr size_t max_signin_tokens = 5;
+
+std::string actor_name(const user_record* u) {
+  return u == nullptr ? std::string{"service-admin"}
+                      : "user:" + u->id.str() + " (" + u->email + ")";
+}
+
+std::string actor_name(const o365_identity& who) {
+  return "office365:" + who.email;
+}
+
+void put_audit(self_ptr self, storage::write_batch& b, std::string actor,
+               std::string action, std::string detail) {
+  auto& st = self->state;
+  audit_entry a;
+  a.org = st.id;
+  a.at_ms = st.env->now_ms();
+  a.seq = st.env->random_id();
+  a.actor = std::move(actor);
+  a.action = std::move(action);
+  a.detail = std::move(detail);
+  b.put(column::audit, keys::audit(a.org, a.at_ms, a.seq), codec::encode(a));
+}
+
+void put_mail(self_ptr self, storage::write_batch& b, std::string sender,
+              std::string to, std::string subject, std::string html) {
+  auto& st = self->state;
+  mail_item m;
+  m.id = st.env->random_id();
+  m.org = st.id;
+  m.o365_tenant = st.org.o365_tenant;
+  m.sender = std::move(sender);
+  m.to = std::move(to);
+  m.subject = std::move(subject);
+  m.html = std::move(html);
+  m.created_ms = st.env->now_ms();
+  b.put(column::outbox, keys::tenant_item(st.id, m.id), codec::encode(m));
+}
+
+/// Records a refused request in the audit log, then answers the refusal
+/// (a failed audit write does not change the answer).
+caf::error refused(self_ptr self, std::string actor, std::string action,
+                   std::string detail, caf::error answer) {
+  storage::write_batch b;
+  put_audit(self, b, std::move(actor), std::move(action), std::move(detail));
+  if (auto err = self->state.env->db->write(b))
+    log::warn("tenant: cannot audit a refusal");
+  return answer;
+}
+
+/// Wakes the mailer once a write with queued e-mail is durable.
+void mail_written(self_ptr self) {
+  if (self->state.env->mail_queued)
+    self->state.env->mail_queued();
+}
+
+storage::claim o365_user_claim(const user_record& u) {
+  return {column::lookup, keys::o365_user_lookup(u.o365_tenant, u.o365_user),
+          keys::tenant_user_value(u.org, u.id)};
+}
+
+caf::error office365_error(crm_errc code, std::string api_code,
+                           std::string message) {
+  return make_crm_error(code, std::move(api_code), std::move(message));
+}
+
+/// Escapes text for an HTML e-mail body.
+std::string html_text(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+/// Every record of one tenant-scoped family, decoded.
+template <class Record>
+caf::error scan_records(self_ptr self, column cf, std::vector<Record>& out) {
+  auto& st = self->state;
+  auto begin = keys::org(st.id);
+  caf::error decode_err;
+  auto err = st.env->db->scan(cf, begin, keys::prefix_end(begin),
+                              [&](std::string_view, std::string_view v) {
+                                Record r;
+                                if (!codec::decode(v, r)) {
+                                  decode_err = corrupt(column_name(cf));
+                                  return false;
+                                }
+                                out.push_back(std::move(r));
+                                return true;
+                              });
+  return err ? err : decode_err;
+}
+
+template <class Record>
+caf::expected<Record> load_item(self_ptr self, column cf, uint64_t id,
+                                const char* what) {
+  auto& st = self->state;
+  std::string value;
+  bool found = false;
+  if (auto err
+      = st.env->db->get(cf, keys::tenant_item(st.id, id), value, found))
+    return err;
+  if (!found)
+    return not_found(what);
+  Record r;
+  if (!codec::decode(value, r))
+    return corrupt(what);
+  return r;
+}
+
+/// A new user of this organization who came through Office 365 (invite
+/// accepted or join approved), linked to that person.
+user_record make_o365_user(self_ptr self, const new_user& nu,
+                           const std::string& o365_user, int64_t now) {
+  auto u = make_user(self, nu, now);
+  u.o365_tenant = self->state.org.o365_tenant;
+  u.o365_user = o365_user;
+  return u;
+}
+
+/// Writes a new Office 365 user with the organization's counter, the
+/// other records in `b`, and every uniqueness claim.
+caf::error add_o365_user(self_ptr self, storage::write_batch& b,
+                         const user_record& u) {
+  auto& st = self->state;
+  auto org = st.org;
+  ++org.user_count;
+  org.modified_ms = u.created_ms;
+  put_user(b, u);
+  put_org(self, b, org);
+  auto claims = user_claims(u);
+  claims.push_back(o365_user_claim(u));
+  b.put(claims.back().cf, claims.back().key, claims.back().value);
+  if (auto err = st.env->db->write_claimed(b, claims)) {
+    if (err.category() == caf::atom("crm")
+        && static_cast<crm_errc>(err.code()) == crm_errc::conflict
+        && err.context().match_elements<std::string, std::string, std::string>()
+        && err.context().get_as<std::string>(1) == claims.back().key)
+      return office365_error(crm_errc::conflict, "already_member",
+                             "this Office 365 user is already a CRM user");
+    return claim_error(err, u, "email");
+  }
+  st.org = org;
+  st.users[u.id] = u;
+  return caf::none;
+}
+
 void load(self_ptr self) {
   auto& st = self->state;
   std::string value;
@@ -348,9 +516,28 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
         admin.manage_users = true;
         admin.super_admin = true;
         storage::write_batch b;
+        auto claims = user_claims(admin);
+        if (!cmd.o365_tenant.empty()) {
+          // Installed from Office 365 (R2, R3): the organization and its
+          // super administrator are linked to the installing admin.
+          org.o365_tenant = cmd.o365_tenant;
+          admin.o365_tenant = cmd.o365_tenant;
+          admin.o365_user = cmd.o365_user;
+          admin.signin_token_hashes.push_back(admin.token_hash);
+          claims.push_back({column::lookup,
+                            keys::o365_tenant_lookup(org.o365_tenant),
+                            keys::org(org.id)});
+          claims.push_back(o365_user_claim(admin));
+          put_audit(self, b, "office365:" + admin.email, "install",
+                    "installed from Office 365 tenant " + org.o365_tenant
+                        + "; created the organization with " + admin.email
+                        + " as super administrator");
+        }
         put_org(self, b, org);
         put_user(b, admin);
-        if (auto err = st.env->db->write_claimed(b, user_claims(admin)))
+        for (auto& c : claims)
+          b.put(c.cf, c.key, c.value);
+        if (auto err = st.env->db->write_claimed(b, claims))
           return claim_error(err, admin, "admin.email");
         st.org = org;
         st.exists = true;
@@ -676,6 +863,443 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
         if (auto err = self->state.env->db->write(b))
           return err;
         return out;
+      },
+      [=](link_office365& cmd) -> caf::result<user_record> {
+        auto& st = self->state;
+        leave_if_empty(self);
+        if (!st.exists)
+          return not_found("organization");
+        auto found = require_user(self, cmd.user);
+        if (!found)
+          return found.error();
+        auto u = **found;
+        if (!u.o365_user.empty()
+            && (u.o365_user != cmd.who.user || u.o365_tenant != cmd.who.tenant))
+          return office365_error(crm_errc::conflict, "office365_link_conflict",
+                                 "this CRM account is already linked to "
+                                 "another Office 365 user");
+        auto org = st.org;
+        std::vector<storage::claim> claims;
+        storage::write_batch b;
+        if (cmd.action == "install") {
+          if (!org.o365_tenant.empty() && org.o365_tenant != cmd.who.tenant)
+            return office365_error(crm_errc::conflict,
+                                   "office365_link_conflict",
+                                   "this organization is linked to another "
+                                   "Office 365 tenant");
+          if (org.o365_tenant.empty()) {
+            org.o365_tenant = cmd.who.tenant;
+            org.modified_ms = st.env->now_ms();
+            claims.push_back({column::lookup,
+                              keys::o365_tenant_lookup(org.o365_tenant),
+                              keys::org(org.id)});
+            put_org(self, b, org);
+          }
+        }
+        bool newly_linked = u.o365_user.empty();
+        u.o365_tenant = cmd.who.tenant;
+        u.o365_user = cmd.who.user;
+        u.signin_token_hashes.push_back(cmd.token_hash);
+        if (u.signin_token_hashes.size() > max_signin_tokens)
+          u.signin_token_hashes.erase(u.signin_token_hashes.begin());
+        u.modified_ms = st.env->now_ms();
+        claims.push_back(o365_user_claim(u));
+        put_user(b, u);
+        for (auto& c : claims)
+          b.put(c.cf, c.key, c.value);
+        if (cmd.action == "install")
+          put_audit(self, b, actor_name(cmd.who), "install",
+                    "installed from Office 365 tenant " + cmd.who.tenant
+                        + " into the existing account of " + u.email);
+        else if (newly_linked)
+          put_audit(self, b, actor_name(cmd.who), "account.associated",
+                    "linked Office 365 user " + cmd.who.email
+                        + " to the CRM account " + u.email);
+        if (auto err = st.env->db->write_claimed(b, claims))
+          return office365_error(crm_errc::conflict, "office365_link_conflict",
+                                 "this Office 365 user or tenant is already "
+                                 "linked to another CRM account");
+        st.org = org;
+        st.users[u.id] = u;
+        return u;
+      },
+      [=](invite_users& cmd) -> caf::result<invite_list> {
+        auto& st = self->state;
+        auto who = check_caller(self, cmd.who);
+        if (!who)
+          return who.error();
+        if (!can_manage_users(*who))
+          return refused(self, actor_name(*who), "invite.refused",
+                         "no Manage Users permission",
+                         office365_error(crm_errc::forbidden,
+                                         "manage_users_required",
+                                         "inviting users needs the Manage "
+                                         "Users permission"));
+        if (st.org.plan != edition::paid)
+          return refused(self, actor_name(*who), "invite.refused",
+                         "the free edition cannot invite Office 365 users",
+                         office365_error(crm_errc::forbidden,
+                                         "edition_required",
+                                         "inviting Office 365 users is "
+                                         "available in paid editions only"));
+        if (st.org.o365_tenant.empty())
+          return office365_error(crm_errc::conflict, "office365_not_installed",
+                                 "the organization is not linked to Office "
+                                 "365; install the app first");
+        // The invitation goes out from the inviter's mailbox, or from the
+        // super administrator's when the inviter has none linked.
+        std::string sender;
+        if (*who != nullptr && !(*who)->o365_user.empty())
+          sender = (*who)->o365_user;
+        else if (auto admin = find_user(self, st.org.super_admin);
+                 admin && *admin != nullptr)
+          sender = (*admin)->o365_user;
+        if (sender.empty())
+          return office365_error(crm_errc::conflict, "office365_not_linked",
+                                 "no Office 365 mailbox to send invitations "
+                                 "from: sign in with Office 365 first");
+        std::vector<invite_record> existing;
+        if (auto err = scan_records(self, column::invites, existing))
+          return err;
+        auto now = st.env->now_ms();
+        invite_list out;
+        storage::write_batch b;
+        for (auto& person : cmd.invitees) {
+          // Already a CRM user (linked, or by e-mail): nothing to send.
+          std::string value;
+          bool linked = false, by_email = false;
+          if (auto err = st.env->db->get(
+                  column::lookup,
+                  keys::o365_user_lookup(st.org.o365_tenant, person.o365_user),
+                  value, linked))
+            return err;
+          if (auto err = st.env->db->get(column::lookup,
+                                         keys::email_lookup(person.email),
+                                         value, by_email))
+            return err;
+          if (linked || (by_email && !person.email.empty())) {
+            out.already_members.push_back(person);
+            continue;
+          }
+          // A new invite supersedes a pending one for the same person.
+          for (auto& old : existing)
+            if (old.o365_user == person.o365_user
+                && old.status == invite_status::pending) {
+              old.status = invite_status::superseded;
+              old.resolved_ms = now;
+              b.put(column::invites, keys::tenant_item(st.id, old.id),
+                    codec::encode(old));
+            }
+          auto token = crypto::random_token(32);
+          invite_record inv;
+          inv.id = st.env->random_id();
+          inv.org = st.id;
+          inv.o365_user = person.o365_user;
+          inv.email = person.email;
+          inv.name = person.name;
+          inv.inviter = *who == nullptr ? user_id{} : (*who)->id;
+          inv.token_hash = crypto::sha256_hex(token);
+          inv.created_ms = now;
+          inv.expires_ms = now + cmd.lifetime_ms;
+          b.put(column::invites, keys::tenant_item(st.id, inv.id),
+                codec::encode(inv));
+          b.put(column::lookup, keys::invite_token_lookup(inv.token_hash),
+                keys::tenant_item(st.id, inv.id));
+          auto link = cmd.public_url + "/invite/" + token;
+          put_mail(self, b, sender, person.email,
+                   "You are invited to " + st.org.name + "'s CRM",
+                   "<p>Hello " + html_text(person.name) + ",</p><p>"
+                       + html_text(*who == nullptr ? std::string{"An admin"}
+                                                   : (*who)->name)
+                       + " invites you to join " + html_text(st.org.name)
+                       + " in the CRM.</p><p><a href=\"" + html_text(link)
+                       + "\">Accept the invitation</a></p><p>The link works "
+                         "once and expires on "
+                       + format_rfc3339(inv.expires_ms) + ".</p>");
+          put_audit(self, b, actor_name(*who), "invite.sent",
+                    "invited " + person.email + " (Office 365 user "
+                        + person.o365_user + ")");
+          existing.push_back(inv);
+          out.items.push_back(std::move(inv));
+        }
+        if (b.empty())
+          return out;
+        if (auto err = st.env->db->write(b))
+          return err;
+        mail_written(self);
+        return out;
+      },
+      [=](list_invites& cmd) -> caf::result<invite_list> {
+        auto who = check_caller(self, cmd.who);
+        if (!who)
+          return who.error();
+        if (!can_manage_users(*who))
+          return office365_error(crm_errc::forbidden, "manage_users_required",
+                                 "listing invitations needs the Manage Users "
+                                 "permission");
+        invite_list out;
+        if (auto err = scan_records(self, column::invites, out.items))
+          return err;
+        std::sort(out.items.begin(), out.items.end(),
+                  [](const invite_record& a, const invite_record& b) {
+                    return a.created_ms < b.created_ms;
+                  });
+        return out;
+      },
+      [=](accept_invite& cmd) -> caf::result<invite_accepted> {
+        auto& st = self->state;
+        leave_if_empty(self);
+        auto gone = office365_error(crm_errc::not_found, "invite_not_found",
+                                    "no invitation has this link");
+        if (!st.exists)
+          return gone;
+        std::vector<invite_record> all;
+        if (auto err = scan_records(self, column::invites, all))
+          return err;
+        auto it
+            = std::find_if(all.begin(), all.end(), [&](const invite_record& x) {
+                return x.token_hash == cmd.token_hash;
+              });
+        if (it == all.end())
+          return gone;
+        auto inv = *it;
+        if (cmd.who.tenant != st.org.o365_tenant
+            || cmd.who.user != inv.o365_user)
+          return refused(self, actor_name(cmd.who), "invite.refused",
+                         "tried to use the invitation of " + inv.email,
+                         office365_error(crm_errc::forbidden, "not_invitee",
+                                         "this invitation is for another "
+                                         "Office 365 user"));
+        switch (inv.status) {
+          case invite_status::accepted:
+          case invite_status::associated:
+            return office365_error(crm_errc::gone, "invite_used",
+                                   "this invitation was already used");
+          case invite_status::superseded:
+            return office365_error(crm_errc::gone, "invite_superseded",
+                                   "a newer invitation replaced this one; "
+                                   "use the link in the latest e-mail");
+          default:
+            break;
+        }
+        auto now = st.env->now_ms();
+        if (now >= inv.expires_ms)
+          return refused(self, actor_name(cmd.who), "invite.refused",
+                         "the invitation of " + inv.email + " has expired",
+                         office365_error(crm_errc::gone, "invite_expired",
+                                         "this invitation has expired; ask "
+                                         "for a new one"));
+        inv.resolved_ms = now;
+        storage::write_batch b;
+        invite_accepted out;
+        if (cmd.associated) {
+          inv.status = invite_status::associated;
+          inv.member = cmd.associated_user;
+          b.put(column::invites, keys::tenant_item(st.id, inv.id),
+                codec::encode(inv));
+          put_audit(self, b, actor_name(cmd.who), "invite.associated",
+                    "used an existing CRM account (user "
+                        + cmd.associated_user.str() + ") instead of joining");
+          if (auto err = st.env->db->write(b))
+            return err;
+        } else {
+          auto nu = cmd.member;
+          if (nu.email.empty())
+            nu.email = inv.email;
+          if (nu.name.empty())
+            nu.name = inv.name;
+          auto u = make_o365_user(self, nu, inv.o365_user, now);
+          inv.status = invite_status::accepted;
+          inv.member = u.id;
+          b.put(column::invites, keys::tenant_item(st.id, inv.id),
+                codec::encode(inv));
+          put_audit(self, b, actor_name(cmd.who), "invite.accepted",
+                    "accepted the terms and joined as " + u.email);
+          if (auto err = add_o365_user(self, b, u))
+            return err;
+          out.member = u;
+        }
+        out.invite = inv;
+        return out;
+      },
+      [=](request_join& cmd) -> caf::result<join_request_record> {
+        auto& st = self->state;
+        leave_if_empty(self);
+        if (!st.exists || st.org.o365_tenant != cmd.who.tenant)
+          return not_found("organization");
+        std::string value;
+        bool found = false;
+        if (auto err = st.env->db->get(column::lookup,
+                                       keys::join_lookup(st.id, cmd.who.user),
+                                       value, found))
+          return err;
+        if (found && value.size() == 8) {
+          auto prior = load_item<join_request_record>(
+              self, column::joins, keys::get_be64(value, 0), "join request");
+          if (!prior)
+            return prior.error();
+          if (prior->status == join_status::pending)
+            return *prior; // asking again answers the open request
+        }
+        auto now = st.env->now_ms();
+        join_request_record jr;
+        jr.id = st.env->random_id();
+        jr.org = st.id;
+        jr.o365_user = cmd.who.user;
+        jr.email = cmd.who.email;
+        jr.name = cmd.who.name;
+        jr.created_ms = now;
+        storage::write_batch b;
+        b.put(column::joins, keys::tenant_item(st.id, jr.id),
+              codec::encode(jr));
+        std::string id_value;
+        keys::put_be64(id_value, jr.id);
+        b.put(column::lookup, keys::join_lookup(st.id, cmd.who.user), id_value);
+        // R11: every user with Manage Users gets the request by e-mail,
+        // sent from the super administrator's mailbox when it is linked.
+        std::vector<user_record> users;
+        if (auto err = scan_records(self, column::users, users))
+          return err;
+        std::string sender = cmd.who.user;
+        for (auto& u : users)
+          if (u.id == st.org.super_admin && !u.o365_user.empty())
+            sender = u.o365_user;
+        auto link = cmd.public_url + "/api/v1/orgs/" + st.id.str()
+                    + "/join-requests/" + to_hex16(jr.id) + "/approve";
+        size_t approvers = 0;
+        for (auto& u : users) {
+          if (!(u.manage_users || u.super_admin))
+            continue;
+          ++approvers;
+          put_mail(self, b, sender, u.email,
+                   cmd.who.name + " asks to join " + st.org.name + "'s CRM",
+                   "<p>" + html_text(cmd.who.name) + " ("
+                       + html_text(cmd.who.email)
+                       + ") uses Office 365 in your organization and asks "
+                         "to join the CRM.</p><p>Open Users in the CRM and "
+                         "choose <b>Approve &amp; Add</b>: "
+                       + html_text(link) + "</p>");
+        }
+        put_audit(self, b, actor_name(cmd.who), "join.requested",
+                  cmd.who.email + " asked to join; e-mailed "
+                      + std::to_string(approvers) + " approver(s)");
+        if (auto err = st.env->db->write(b))
+          return err;
+        mail_written(self);
+        return jr;
+      },
+      [=](get_join_request& cmd) -> caf::result<join_request_record> {
+        auto& st = self->state;
+        leave_if_empty(self);
+        if (!st.exists || st.org.o365_tenant != cmd.who.tenant)
+          return not_found("join request");
+        std::string value;
+        bool found = false;
+        if (auto err = st.env->db->get(column::lookup,
+                                       keys::join_lookup(st.id, cmd.who.user),
+                                       value, found))
+          return err;
+        if (!found || value.size() != 8)
+          return not_found("join request");
+        auto jr = load_item<join_request_record>(
+            self, column::joins, keys::get_be64(value, 0), "join request");
+        if (!jr)
+          return jr.error();
+        return *jr;
+      },
+      [=](list_join_requests& cmd) -> caf::result<join_request_list> {
+        auto who = check_caller(self, cmd.who);
+        if (!who)
+          return who.error();
+        if (!can_manage_users(*who))
+          return office365_error(crm_errc::forbidden, "manage_users_required",
+                                 "join requests are for users with the "
+                                 "Manage Users permission");
+        join_request_list out;
+        if (auto err = scan_records(self, column::joins, out.items))
+          return err;
+        std::sort(
+            out.items.begin(), out.items.end(),
+            [](const join_request_record& a, const join_request_record& b) {
+              return a.created_ms < b.created_ms;
+            });
+        return out;
+      },
+      [=](approve_join& cmd) -> caf::result<join_approved> {
+        auto& st = self->state;
+        auto who = check_caller(self, cmd.who);
+        if (!who)
+          return who.error();
+        if (!can_manage_users(*who))
+          return refused(
+              self, actor_name(*who), "join.refused",
+              "tried to approve join request " + to_hex16(cmd.request)
+                  + " without the Manage Users permission",
+              office365_error(crm_errc::forbidden, "manage_users_required",
+                              "only a user with the Manage Users "
+                              "permission can approve"));
+        auto jr = load_item<join_request_record>(self, column::joins,
+                                                 cmd.request, "join request");
+        if (!jr)
+          return jr.error();
+        join_approved out;
+        if (jr->status == join_status::approved) {
+          // Approving twice is harmless: the same user comes back.
+          auto member = require_user(self, jr->member);
+          if (!member)
+            return member.error();
+          out.request = *jr;
+          out.member = **member;
+          return out;
+        }
+        auto now = st.env->now_ms();
+        // The new user is the person who asked, as Office 365 named them.
+        auto nu = cmd.member;
+        nu.email = jr->email;
+        nu.name = jr->name;
+        auto u = make_o365_user(self, nu, jr->o365_user, now);
+        jr->status = join_status::approved;
+        jr->approved_by = *who == nullptr ? user_id{} : (*who)->id;
+        jr->member = u.id;
+        jr->resolved_ms = now;
+        storage::write_batch b;
+        b.put(column::joins, keys::tenant_item(st.id, jr->id),
+              codec::encode(*jr));
+        put_audit(self, b, actor_name(*who), "join.approved",
+                  "approved " + jr->email + " and added them as a user");
+        if (auto err = add_o365_user(self, b, u))
+          return err;
+        out.request = *jr;
+        out.member = u;
+        return out;
+      },
+      [=](list_audit& cmd) -> caf::result<audit_list> {
+        auto& st = self->state;
+        auto who = check_caller(self, cmd.who);
+        if (!who)
+          return who.error();
+        if (!is_admin(*who) && !can_manage_users(*who))
+          return forbidden("the audit log is for administrators");
+        audit_list out;
+        if (auto err = scan_records(self, column::audit, out.items))
+          return err;
+        // Newest first, at most `limit`.
+        std::reverse(out.items.begin(), out.items.end());
+        if (out.items.size() > cmd.limit)
+          out.items.resize(cmd.limit);
+        (void)st;
+        return out;
+      },
+      [=](audit_note& note) -> caf::result<bool> {
+        leave_if_empty(self);
+        if (!self->state.exists)
+          return not_found("organization");
+        storage::write_batch b;
+        put_audit(self, b, std::move(note.actor), std::move(note.action),
+                  std::move(note.detail));
+        if (auto err = self->state.env->db->write(b))
+          return err;
+        return true;
       },
       [=](tenant_summary_request&) -> caf::result<org_record> {
         leave_if_empty(self);

@@ -71,6 +71,18 @@ int run(int argc, char** argv) {
   events->add_option("--to", l.to, "End of the time range (RFC 3339)")
       ->check(check_rfc3339);
   add_paging(events, limit, l.all, "events");
+  auto* audit = app.add_subcommand(
+      "audit", "An organization's audit log (installs, invitations, join "
+               "requests, approvals, refusals, e-mail), newest first");
+  audit->add_option("ORG", id, "Organization id")->required();
+  audit->add_option("--limit", limit, "Entries to show (1-1000)")
+      ->check(CLI::Range(1, 1000));
+  auto* invites
+      = app.add_subcommand("invites", "An organization's invitations");
+  invites->add_option("ORG", id, "Organization id")->required();
+  auto* joins = app.add_subcommand("join-requests",
+                                   "An organization's requests to join");
+  joins->add_option("ORG", id, "Organization id")->required();
 
   try {
     app.parse(argc, argv);
@@ -104,6 +116,12 @@ int run(int argc, char** argv) {
     return cmd_user(g, id);
   if (events->parsed())
     return cmd_events(g, id, l);
+  if (audit->parsed())
+    return cmd_audit(g, id, l);
+  if (invites->parsed())
+    return cmd_invites(g, id);
+  if (joins->parsed())
+    return cmd_join_requests(g, id);
   return exit_usage;
 }
 

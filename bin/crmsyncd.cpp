@@ -21,7 +21,9 @@
 #include "common/log.hpp"
 #include "common/signals.hpp"
 #include "common/work_pool.hpp"
+#include "graph/client.hpp"
 #include "http/api.hpp"
+#include "http/mailer.hpp"
 #include "http/server.hpp"
 #include "protocol/type_ids.hpp"
 #include "storage/db.hpp"
@@ -89,6 +91,28 @@ int run(node_config cfg) {
   if (!resolve_admin_token(cfg))
     return 1;
 
+  // Office 365: the Graph client and the mailer draining the outbox. Only
+  // when the app's credentials are configured; the routes answer 503
+  // otherwise.
+  std::unique_ptr<graph::client> graph;
+  std::unique_ptr<http::mailer> mail;
+  if (!cfg.client_id.empty()) {
+    graph::config gc;
+    gc.graph_base_url = cfg.graph_base_url;
+    gc.login_base_url = cfg.login_base_url;
+    gc.client_id = cfg.client_id;
+    gc.client_secret = cfg.client_secret;
+    gc.ca_file = cfg.graph_ca_file;
+    gc.now_ms = [] {
+      return system_now_ms();
+    };
+    graph = std::make_unique<graph::client>(std::move(gc));
+    mail = std::make_unique<http::mailer>(*db, *graph);
+  } else {
+    log::warn("no --client-id: Office 365 sign-in, invitations and join "
+              "requests are off");
+  }
+
   caf::actor_system_config caf_cfg;
   register_types(caf_cfg);
   caf_cfg.set("scheduler.max-threads", cfg.actor_threads);
@@ -106,6 +130,12 @@ int run(node_config cfg) {
     } while (id == 0);
     return id;
   };
+  if (mail) {
+    auto* m = mail.get();
+    env->mail_queued = [m] {
+      m->wake();
+    };
+  }
   actors::directory_config dcfg;
   dcfg.idle_timeout = std::chrono::seconds(cfg.idle_timeout_s);
   dcfg.sweep_interval = cfg.sweep_interval_ms > 0
@@ -117,6 +147,7 @@ int run(node_config cfg) {
   // Threads that spawn actors must be joined before ~actor_system: CAF 0.17
   // hangs in its destructor while such a foreign thread is still alive.
   auto blocking = std::make_unique<work_pool>(1);
+  auto graph_pool = std::make_unique<work_pool>(cfg.graph_threads);
   http::api_config acfg;
   acfg.admin_token = cfg.admin_token;
   acfg.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
@@ -146,6 +177,14 @@ int run(node_config cfg) {
                                     info);
   auto* srv = server.get();
   api->set_server_stats([srv] { return srv->stats(); });
+  http::office365_options o365;
+  o365.graph = graph.get();
+  o365.pool = graph_pool.get();
+  o365.public_url = cfg.public_url.empty() ? "http://" + bound : cfg.public_url;
+  while (!o365.public_url.empty() && o365.public_url.back() == '/')
+    o365.public_url.pop_back();
+  o365.invite_lifetime = std::chrono::hours(cfg.invite_lifetime_h);
+  api->set_office365(std::move(o365));
   server->run();
   std::printf("crmsyncd listening on http://%s\n", bound.c_str());
   std::fflush(stdout);
@@ -161,9 +200,11 @@ int run(node_config cfg) {
     log::warn("requests still in flight after the grace period");
   server->stop();
   blocking.reset();
+  graph_pool.reset();
   caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
   sys->await_all_actors_done();
   sys.reset();
+  mail.reset();
   if (auto ferr = db->flush())
     log::error("flush failed: " + to_api_error(ferr).message);
   db.reset();

@@ -84,6 +84,12 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
   add("--actor-threads", c.actor_threads, "CRMSYNC_ACTOR_THREADS",
       "actor scheduler threads")
       ->check(CLI::Range(uint64_t{1}, uint64_t{64}));
+  add("--graph-threads", c.graph_threads, "CRMSYNC_GRAPH_THREADS",
+      "threads that call Microsoft Graph (blocking calls)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{256}));
+  add("--invite-lifetime-hours", c.invite_lifetime_h,
+      "CRMSYNC_INVITE_LIFETIME_HOURS", "how long an invitation link works")
+      ->check(CLI::Range(int64_t{1}, int64_t{24 * 90}));
   app.add_flag("--sync-writes", c.sync_writes,
                "fsync the WAL before acknowledging each write")
       ->envname("CRMSYNC_SYNC_WRITES");

@@ -31,6 +31,8 @@ struct node_config {
   uint64_t max_body_bytes = 1u << 20;
   uint64_t http_threads = 2;
   uint64_t actor_threads = 2;
+  uint64_t graph_threads = 8;
+  int64_t invite_lifetime_h = 168;
   bool sync_writes = false;
 
   // Derived from `listen`.

@@ -21,7 +21,24 @@
 #include "http/server.hpp"
 #include "storage/db.hpp"
 
+namespace crmsync::graph {
+class client;
+} // namespace crmsync::graph
+
 namespace crmsync::http {
+
+/// What the Office 365 routes (/o365, invites, join requests) need.
+struct office365_options {
+  /// Graph and the identity platform; nullptr: the routes answer 503.
+  graph::client* graph = nullptr;
+  /// Threads for blocking Graph calls (never the I/O or actor threads).
+  work_pool* pool = nullptr;
+  /// How people's browsers and Microsoft reach this node.
+  std::string public_url;
+  std::chrono::milliseconds invite_lifetime{std::chrono::hours(24 * 7)};
+  std::chrono::milliseconds signin_lifetime{std::chrono::minutes(10)};
+  std::chrono::milliseconds session_lifetime{std::chrono::hours(24)};
+};
 
 struct node_info {
   std::string node_id;
@@ -48,6 +65,9 @@ public:
 
   /// Where /admin/v1/status reads the listener's counters.
   void set_server_stats(std::function<server_stats()> f);
+
+  /// Enables the Office 365 routes (call before serving).
+  void set_office365(office365_options o);
 
   /// /readyz answers 503 once this is false (shutdown in progress).
   void set_ready(bool ready);

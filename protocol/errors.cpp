@@ -18,6 +18,10 @@ int http_status(crm_errc x) {
       return 409;
     case crm_errc::unavailable:
       return 503;
+    case crm_errc::gone:
+      return 410;
+    case crm_errc::bad_gateway:
+      return 502;
     default:
       return 500;
   }

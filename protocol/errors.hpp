@@ -22,6 +22,8 @@ enum class crm_errc : uint8_t {
   storage_failure,   ///< 500
   unavailable,       ///< 503
   internal,          ///< 500
+  gone,              ///< 410
+  bad_gateway,       ///< 502 (Office 365 refused or failed)
 };
 
 /// The rendering of an error for API clients.

@@ -28,6 +28,16 @@ using tenant_actor = caf::typed_actor<
     caf::replies_to<import_events>::with<events_imported>,
     caf::replies_to<mass_update>::with<events_updated>,
     caf::replies_to<tenant_summary_request>::with<org_record>,
+    caf::replies_to<link_office365>::with<user_record>,
+    caf::replies_to<invite_users>::with<invite_list>,
+    caf::replies_to<list_invites>::with<invite_list>,
+    caf::replies_to<accept_invite>::with<invite_accepted>,
+    caf::replies_to<request_join>::with<join_request_record>,
+    caf::replies_to<get_join_request>::with<join_request_record>,
+    caf::replies_to<list_join_requests>::with<join_request_list>,
+    caf::replies_to<approve_join>::with<join_approved>,
+    caf::replies_to<list_audit>::with<audit_list>,
+    caf::replies_to<audit_note>::with<bool>,
     caf::replies_to<atom::passivate_atom>::with<bool>>;
 
 using mailbox_actor

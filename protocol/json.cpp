@@ -1,5 +1,7 @@
 #include "protocol/json.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <simdjson.h>
 
@@ -191,6 +193,11 @@ void write_org(writer& w, const org_record& x) {
   w.key("super_admin_id").value(x.super_admin.str());
   w.key("users").value(x.user_count);
   w.key("events").value(x.event_count);
+  w.key("office365_tenant_id");
+  if (x.o365_tenant.empty())
+    w.null();
+  else
+    w.value(x.o365_tenant);
   w.key("created_at").value(format_rfc3339(x.created_ms));
   w.key("modified_at").value(format_rfc3339(x.modified_ms));
   w.end_object();
@@ -206,6 +213,11 @@ void write_user(writer& w, const user_record& x) {
   w.key("manage_users").value(x.manage_users);
   w.key("super_admin").value(x.super_admin);
   w.key("has_password").value(!x.password_hash.empty());
+  w.key("office365_user_id");
+  if (x.o365_user.empty())
+    w.null();
+  else
+    w.value(x.o365_user);
   w.key("created_at").value(format_rfc3339(x.created_ms));
   w.key("modified_at").value(format_rfc3339(x.modified_ms));
   w.end_object();
@@ -817,6 +829,131 @@ caf::error decode_mass_update(std::string_view body, std::vector<event_id>& ids,
   if (out.fields == 0)
     return bad("set", "'set' must change at least one field", "empty_patch");
   return caf::none;
+}
+
+caf::error decode_invites_create(std::string_view body,
+                                 std::vector<std::string>& ids,
+                                 size_t max_ids) {
+  object obj;
+  if (auto err = parse_object(body, obj))
+    return err;
+  const std::string field = "office365_user_ids";
+  bool have = false;
+  for (auto kv : obj) {
+    if (kv.key != field)
+      return unknown_field("", kv.key);
+    simdjson::dom::array arr;
+    if (kv.value.get_array().get(arr))
+      return bad(field, "'" + field + "' must be an array of user ids");
+    if (arr.size() == 0 || arr.size() > max_ids)
+      return bad(field, "'" + field + "' must hold 1 to "
+                            + std::to_string(max_ids) + " ids");
+    for (element item : arr) {
+      std::string id;
+      if (auto err = get_text(item, field, 64, true, id))
+        return err;
+      for (char c : id)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-'))
+          return bad(field, "'" + id + "' is not an Office 365 user id");
+      if (std::find(ids.begin(), ids.end(), id) != ids.end())
+        return bad(field, "'" + id + "' is listed twice");
+      ids.push_back(std::move(id));
+    }
+    have = true;
+  }
+  if (!have)
+    return missing(field);
+  return caf::none;
+}
+
+namespace {
+
+caf::error decode_credentials_object(object obj, const std::string& prefix,
+                                     credentials& out) {
+  bool have_email = false, have_password = false;
+  for (auto kv : obj) {
+    if (kv.key == "email") {
+      std::string raw;
+      if (auto err = get_text(kv.value, prefix + "email", 320, true, raw))
+        return err;
+      if (!normalize_email(raw, out.email))
+        return bad(prefix + "email",
+                   "'" + prefix + "email' is not an e-mail address");
+      have_email = true;
+    } else if (kv.key == "password") {
+      if (auto err
+          = get_text(kv.value, prefix + "password", 1024, true, out.password))
+        return err;
+      have_password = true;
+    } else {
+      return unknown_field(prefix, kv.key);
+    }
+  }
+  if (!have_email)
+    return missing(prefix + "email");
+  if (!have_password)
+    return missing(prefix + "password");
+  return caf::none;
+}
+
+} // namespace
+
+caf::error decode_credentials(std::string_view body, credentials& out) {
+  object obj;
+  if (auto err = parse_object(body, obj))
+    return err;
+  return decode_credentials_object(obj, "", out);
+}
+
+caf::error decode_invite_accept(std::string_view body, accept_body& out) {
+  object obj;
+  if (auto err = parse_object(body, obj))
+    return err;
+  bool have_terms = false;
+  for (auto kv : obj) {
+    if (kv.key == "accept_terms") {
+      if (auto err = get_bool(kv.value, "accept_terms", out.accept_terms))
+        return err;
+      have_terms = true;
+    } else if (kv.key == "associate") {
+      object inner;
+      if (kv.value.get_object().get(inner))
+        return bad("associate",
+                   "'associate' must be an object with email and password");
+      if (auto err
+          = decode_credentials_object(inner, "associate.", out.account))
+        return err;
+      out.associate = true;
+    } else {
+      return unknown_field("", kv.key);
+    }
+  }
+  if (!have_terms)
+    return missing("accept_terms");
+  if (!out.accept_terms)
+    return bad("accept_terms",
+               "the terms and conditions must be accepted to join",
+               "terms_not_accepted");
+  return caf::none;
+}
+
+bool decode_graph_user(std::string_view json, graph_user& out) {
+  thread_local simdjson::dom::parser parser;
+  object obj;
+  if (parser.parse(json.data(), json.size()).get_object().get(obj))
+    return false;
+  std::string_view v;
+  if (obj["id"].get_string().get(v) || v.empty())
+    return false;
+  out.id = std::string{v};
+  auto text = [&](const char* key, std::string& field) {
+    std::string_view x;
+    field = obj[key].get_string().get(x) ? std::string{} : std::string{x};
+  };
+  text("displayName", out.display_name);
+  text("userPrincipalName", out.user_principal_name);
+  text("mail", out.mail);
+  return true;
 }
 
 } // namespace crmsync::json

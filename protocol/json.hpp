@@ -113,6 +113,36 @@ caf::error decode_import(std::string_view body, user_id& owner,
 caf::error decode_mass_update(std::string_view body, std::vector<event_id>& ids,
                               event_patch& out, size_t max_ids);
 
+/// {"office365_user_ids":[...]} (1 to max_ids distinct ids).
+caf::error decode_invites_create(std::string_view body,
+                                 std::vector<std::string>& ids, size_t max_ids);
+
+/// E-mail and password proving a CRM account ("associate my account").
+struct credentials {
+  std::string email;
+  std::string password;
+};
+caf::error decode_credentials(std::string_view body, credentials& out);
+
+/// {"accept_terms":true,"associate"?:{"email","password"}}.
+struct accept_body {
+  bool accept_terms = false;
+  bool associate = false;
+  credentials account;
+};
+caf::error decode_invite_accept(std::string_view body, accept_body& out);
+
+/// The fields of a Graph user object crmsync reads.
+struct graph_user {
+  std::string id;
+  std::string display_name;
+  std::string user_principal_name;
+  std::string mail; ///< "" when Graph says null (no mailbox)
+};
+/// Decodes one Graph user object (as Graph sends it, unknown fields
+/// ignored); false when it is not one.
+bool decode_graph_user(std::string_view json, graph_user& out);
+
 /// Validates and normalises an e-mail address (trimmed, lower-cased).
 bool normalize_email(std::string_view in, std::string& out);
 

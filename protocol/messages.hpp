@@ -89,12 +89,16 @@ struct create_org {
   std::string name;
   edition plan = edition::free;
   new_user admin;
+  /// Set when an Office 365 install creates the organization (R2): the
+  /// installing admin's tenant and object id, linked to org and admin.
+  std::string o365_tenant;
+  std::string o365_user;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, create_org& x) {
   return f(caf::meta::type_name("crmsync::create_org"), x.who, x.name, x.plan,
-           x.admin);
+           x.admin, x.o365_tenant, x.o365_user);
 }
 
 struct org_created {

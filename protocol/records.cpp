@@ -1,5 +1,8 @@
 #include "protocol/records.hpp"
 
+#include "common/crypto.hpp"
+#include "protocol/office365.hpp"
+
 namespace crmsync {
 
 const char* to_string(edition x) {
@@ -60,6 +63,31 @@ void apply_patch(const event_patch& p, event_record& e) {
     e.description = p.description;
   if (p.has(event_patch::f_participants))
     e.participants = p.participants;
+}
+
+bool user_record::has_token_hash(std::string_view hash) const {
+  // Every stored hash is compared, so timing does not tell which matched.
+  bool match = crypto::equal_secret(token_hash, hash);
+  for (auto& h : signin_token_hashes)
+    match = crypto::equal_secret(h, hash) || match;
+  return match;
+}
+
+const char* to_string(invite_status x) {
+  switch (x) {
+    case invite_status::pending:
+      return "pending";
+    case invite_status::accepted:
+      return "accepted";
+    case invite_status::associated:
+      return "associated";
+    default:
+      return "superseded";
+  }
+}
+
+const char* to_string(join_status x) {
+  return x == join_status::approved ? "approved" : "pending";
 }
 
 } // namespace crmsync

@@ -41,13 +41,14 @@ struct org_record {
   uint64_t event_count = 0;
   int64_t created_ms = 0;
   int64_t modified_ms = 0;
+  std::string o365_tenant; ///< the linked Office 365 tenant id, or ""
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, org_record& x) {
   return f(caf::meta::type_name("crmsync::org_record"), x.id, x.name, x.plan,
            x.super_admin, x.user_count, x.event_count, x.created_ms,
-           x.modified_ms);
+           x.modified_ms, x.o365_tenant);
 }
 
 struct user_record {
@@ -62,13 +63,23 @@ struct user_record {
   std::string token_hash;    ///< SHA-256 hex of the API token's secret
   int64_t created_ms = 0;
   int64_t modified_ms = 0;
+  /// The linked Office 365 person (tid, oid), or "" when none.
+  std::string o365_tenant;
+  std::string o365_user;
+  /// Tokens issued by Office 365 sign-ins, newest last (a few are kept so
+  /// that signing in on one device does not sign out another).
+  std::vector<std::string> signin_token_hashes;
+
+  /// Whether `hash` is one of this user's API token hashes.
+  bool has_token_hash(std::string_view hash) const;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, user_record& x) {
   return f(caf::meta::type_name("crmsync::user_record"), x.id, x.org, x.email,
            x.name, x.role, x.manage_users, x.super_admin, x.password_hash,
-           x.token_hash, x.created_ms, x.modified_ms);
+           x.token_hash, x.created_ms, x.modified_ms, x.o365_tenant,
+           x.o365_user, x.signin_token_hashes);
 }
 
 struct participant {

@@ -11,6 +11,7 @@
 
 #include "protocol/errors.hpp"
 #include "protocol/messages.hpp"
+#include "protocol/office365.hpp"
 
 CAF_BEGIN_TYPE_ID_BLOCK(crmsync, caf::first_custom_type_id)
 
@@ -56,6 +57,26 @@ CAF_BEGIN_TYPE_ID_BLOCK(crmsync, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(crmsync, (crmsync::kind_stats))
   CAF_ADD_TYPE_ID(crmsync, (crmsync::live_actor))
   CAF_ADD_TYPE_ID(crmsync, (crmsync::directory_stats))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::o365_identity))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::invite_record))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::join_request_record))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::audit_entry))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::link_office365))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::invitee))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::invite_users))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::invite_list))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::list_invites))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::accept_invite))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::invite_accepted))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::request_join))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::get_join_request))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::list_join_requests))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::join_request_list))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::approve_join))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::join_approved))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::list_audit))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::audit_list))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::audit_note))
 
 CAF_END_TYPE_ID_BLOCK(crmsync)
 

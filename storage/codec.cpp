@@ -13,6 +13,12 @@ enum class tag : uint8_t {
   event = 3,
   mailbox = 4,
   calendar = 5,
+  invite = 6,
+  join = 7,
+  audit = 8,
+  mail = 9,
+  signin = 10,
+  session = 11,
 };
 
 constexpr uint8_t format_v1 = 1;
@@ -41,6 +47,13 @@ public:
   void str(std::string_view v) {
     u64(v.size());
     s_.append(v.data(), v.size());
+  }
+  void identity(const o365_identity& x) {
+    str(x.tenant);
+    str(x.user);
+    str(x.email);
+    str(x.name);
+    b(x.is_admin);
   }
   std::string take() {
     return std::move(s_);
@@ -96,6 +109,23 @@ public:
     pos_ += n;
     return true;
   }
+  bool strings(std::vector<std::string>& v) {
+    uint64_t n;
+    if (!u64(n) || n > max_items)
+      return false;
+    v.clear();
+    for (uint64_t k = 0; k < n; ++k) {
+      std::string one;
+      if (!str(one))
+        return false;
+      v.push_back(std::move(one));
+    }
+    return true;
+  }
+  bool identity(o365_identity& x) {
+    return str(x.tenant) && str(x.user) && str(x.email) && str(x.name)
+           && b(x.is_admin);
+  }
   template <class Id>
   bool id(Id& x) {
     return u64(x.value);
@@ -129,15 +159,21 @@ std::string encode(const org_record& x) {
   o.u64(x.event_count);
   o.i64(x.created_ms);
   o.i64(x.modified_ms);
+  o.str(x.o365_tenant);
   return o.take();
 }
 
+// Fields added after the first release trail the value; a value written
+// before them simply ends early and decodes with their defaults.
+
 bool decode(std::string_view in, org_record& x) {
+  x = org_record{}; // fields an older value lacks take their defaults
   in_buf i{in};
   return i.header(tag::org) && i.id(x.id) && i.str(x.name)
          && i.small_enum(x.plan, 1) && i.id(x.super_admin)
          && i.u64(x.user_count) && i.u64(x.event_count) && i.i64(x.created_ms)
-         && i.i64(x.modified_ms) && i.done();
+         && i.i64(x.modified_ms)
+         && (i.done() || (i.str(x.o365_tenant) && i.done()));
 }
 
 std::string encode(const user_record& x) {
@@ -153,15 +189,24 @@ std::string encode(const user_record& x) {
   o.str(x.token_hash);
   o.i64(x.created_ms);
   o.i64(x.modified_ms);
+  o.str(x.o365_tenant);
+  o.str(x.o365_user);
+  o.u64(x.signin_token_hashes.size());
+  for (auto& h : x.signin_token_hashes)
+    o.str(h);
   return o.take();
 }
 
 bool decode(std::string_view in, user_record& x) {
+  x = user_record{}; // fields an older value lacks take their defaults
   in_buf i{in};
   return i.header(tag::user) && i.id(x.id) && i.id(x.org) && i.str(x.email)
          && i.str(x.name) && i.small_enum(x.role, 1) && i.b(x.manage_users)
          && i.b(x.super_admin) && i.str(x.password_hash) && i.str(x.token_hash)
-         && i.i64(x.created_ms) && i.i64(x.modified_ms) && i.done();
+         && i.i64(x.created_ms) && i.i64(x.modified_ms)
+         && (i.done()
+             || (i.str(x.o365_tenant) && i.str(x.o365_user)
+                 && i.strings(x.signin_token_hashes) && i.done()));
 }
 
 std::string encode(const event_record& x) {
@@ -242,6 +287,131 @@ bool decode(std::string_view in, calendar_status& x) {
   return i.header(tag::calendar) && i.id(x.org) && i.id(x.user)
          && i.str(x.state) && i.u64(x.done) && i.u64(x.total)
          && i.str(x.office365_calendar_id) && i.str(x.last_error) && i.done();
+}
+
+std::string encode(const invite_record& x) {
+  out_buf o{tag::invite};
+  o.u64(x.id);
+  o.u64(x.org.value);
+  o.str(x.o365_user);
+  o.str(x.email);
+  o.str(x.name);
+  o.u64(x.inviter.value);
+  o.str(x.token_hash);
+  o.u64(static_cast<uint8_t>(x.status));
+  o.u64(x.member.value);
+  o.i64(x.created_ms);
+  o.i64(x.expires_ms);
+  o.i64(x.resolved_ms);
+  return o.take();
+}
+
+bool decode(std::string_view in, invite_record& x) {
+  in_buf i{in};
+  return i.header(tag::invite) && i.u64(x.id) && i.id(x.org)
+         && i.str(x.o365_user) && i.str(x.email) && i.str(x.name)
+         && i.id(x.inviter) && i.str(x.token_hash) && i.small_enum(x.status, 3)
+         && i.id(x.member) && i.i64(x.created_ms) && i.i64(x.expires_ms)
+         && i.i64(x.resolved_ms) && i.done();
+}
+
+std::string encode(const join_request_record& x) {
+  out_buf o{tag::join};
+  o.u64(x.id);
+  o.u64(x.org.value);
+  o.str(x.o365_user);
+  o.str(x.email);
+  o.str(x.name);
+  o.u64(static_cast<uint8_t>(x.status));
+  o.u64(x.approved_by.value);
+  o.u64(x.member.value);
+  o.i64(x.created_ms);
+  o.i64(x.resolved_ms);
+  return o.take();
+}
+
+bool decode(std::string_view in, join_request_record& x) {
+  in_buf i{in};
+  return i.header(tag::join) && i.u64(x.id) && i.id(x.org) && i.str(x.o365_user)
+         && i.str(x.email) && i.str(x.name) && i.small_enum(x.status, 1)
+         && i.id(x.approved_by) && i.id(x.member) && i.i64(x.created_ms)
+         && i.i64(x.resolved_ms) && i.done();
+}
+
+std::string encode(const audit_entry& x) {
+  out_buf o{tag::audit};
+  o.u64(x.org.value);
+  o.i64(x.at_ms);
+  o.u64(x.seq);
+  o.str(x.actor);
+  o.str(x.action);
+  o.str(x.detail);
+  return o.take();
+}
+
+bool decode(std::string_view in, audit_entry& x) {
+  in_buf i{in};
+  return i.header(tag::audit) && i.id(x.org) && i.i64(x.at_ms) && i.u64(x.seq)
+         && i.str(x.actor) && i.str(x.action) && i.str(x.detail) && i.done();
+}
+
+std::string encode(const mail_item& x) {
+  out_buf o{tag::mail};
+  o.u64(x.id);
+  o.u64(x.org.value);
+  o.str(x.o365_tenant);
+  o.str(x.sender);
+  o.str(x.to);
+  o.str(x.subject);
+  o.str(x.html);
+  o.u64(x.attempts);
+  o.str(x.last_error);
+  o.b(x.failed);
+  o.i64(x.created_ms);
+  return o.take();
+}
+
+bool decode(std::string_view in, mail_item& x) {
+  in_buf i{in};
+  uint64_t attempts = 0;
+  bool ok = i.header(tag::mail) && i.u64(x.id) && i.id(x.org)
+            && i.str(x.o365_tenant) && i.str(x.sender) && i.str(x.to)
+            && i.str(x.subject) && i.str(x.html) && i.u64(attempts)
+            && attempts <= UINT32_MAX && i.str(x.last_error) && i.b(x.failed)
+            && i.i64(x.created_ms) && i.done();
+  x.attempts = static_cast<uint32_t>(attempts);
+  return ok;
+}
+
+std::string encode(const signin_state_record& x) {
+  out_buf o{tag::signin};
+  o.str(x.purpose);
+  o.str(x.nonce);
+  o.str(x.o365_tenant);
+  o.identity(x.who);
+  o.i64(x.expires_ms);
+  o.str(x.invite_token);
+  return o.take();
+}
+
+bool decode(std::string_view in, signin_state_record& x) {
+  in_buf i{in};
+  return i.header(tag::signin) && i.str(x.purpose) && i.str(x.nonce)
+         && i.str(x.o365_tenant) && i.identity(x.who) && i.i64(x.expires_ms)
+         && i.str(x.invite_token) && i.done();
+}
+
+std::string encode(const o365_session_record& x) {
+  out_buf o{tag::session};
+  o.identity(x.who);
+  o.i64(x.expires_ms);
+  return o.take();
+}
+
+bool decode(std::string_view in, o365_session_record& x) {
+  in_buf i{in};
+  return i.header(tag::session) && i.identity(x.who) && i.i64(x.expires_ms)
+         && i.done();
 }
 
 } // namespace crmsync::storage::codec

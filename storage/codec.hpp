@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "protocol/messages.hpp"
+#include "protocol/office365.hpp"
 #include "protocol/records.hpp"
 
 namespace crmsync::storage::codec {
@@ -21,10 +22,23 @@ std::string encode(const event_record& x);
 std::string encode(const mailbox_status& x);
 std::string encode(const calendar_status& x);
 
+std::string encode(const invite_record& x);
+std::string encode(const join_request_record& x);
+std::string encode(const audit_entry& x);
+std::string encode(const mail_item& x);
+std::string encode(const signin_state_record& x);
+std::string encode(const o365_session_record& x);
+
 bool decode(std::string_view in, org_record& x);
 bool decode(std::string_view in, user_record& x);
 bool decode(std::string_view in, event_record& x);
 bool decode(std::string_view in, mailbox_status& x);
 bool decode(std::string_view in, calendar_status& x);
+bool decode(std::string_view in, invite_record& x);
+bool decode(std::string_view in, join_request_record& x);
+bool decode(std::string_view in, audit_entry& x);
+bool decode(std::string_view in, mail_item& x);
+bool decode(std::string_view in, signin_state_record& x);
+bool decode(std::string_view in, o365_session_record& x);
 
 } // namespace crmsync::storage::codec

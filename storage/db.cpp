@@ -26,7 +26,8 @@ caf::error to_error(const rocksdb::Status& st, std::string_view what) {
 
 const char* column_name(column c) {
   static constexpr const char* names[]
-      = {"meta", "orgs", "users", "events", "event_index", "lookup", "sync"};
+      = {"meta", "orgs",    "users", "events", "event_index", "lookup",
+         "sync", "invites", "joins", "audit",  "outbox",      "sessions"};
   return names[static_cast<size_t>(c)];
 }
 

@@ -29,8 +29,13 @@ enum class column : uint8_t {
   event_index = 4, ///< tenant|owner|start|event -> ""
   lookup = 5,      ///< global indexes: e-mail -> user, user -> tenant
   sync = 6,        ///< tenant|user|kind -> mailbox/calendar state
+  invites = 7,     ///< tenant|invite -> invite_record
+  joins = 8,       ///< tenant|request -> join_request_record
+  audit = 9,       ///< tenant|time|seq -> audit_entry
+  outbox = 10,     ///< tenant|mail -> mail_item (e-mail to send)
+  sessions = 11,   ///< sign-in states and Office 365 sessions (global)
 };
-constexpr size_t column_count = 7;
+constexpr size_t column_count = 12;
 
 const char* column_name(column c);
 

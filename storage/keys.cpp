@@ -101,4 +101,57 @@ std::string sync_state(tenant_id t, user_id u, entity_kind kind) {
   return k;
 }
 
+std::string tenant_item(tenant_id t, uint64_t id) {
+  std::string k = org(t);
+  put_be64(k, id);
+  return k;
+}
+
+std::string audit(tenant_id t, int64_t at_ms, uint64_t seq) {
+  std::string k = org(t);
+  put_be64(k, order_signed(at_ms));
+  put_be64(k, seq);
+  return k;
+}
+
+namespace {
+
+std::string tagged(char tag, std::string_view rest) {
+  std::string k(1, tag);
+  k += rest;
+  return k;
+}
+
+} // namespace
+
+std::string o365_tenant_lookup(std::string_view o365_tenant) {
+  return tagged('t', o365_tenant);
+}
+
+std::string o365_user_lookup(std::string_view o365_tenant,
+                             std::string_view o365_user) {
+  auto k = tagged('o', o365_tenant);
+  k += '/';
+  k += o365_user;
+  return k;
+}
+
+std::string invite_token_lookup(std::string_view token_hash) {
+  return tagged('i', token_hash);
+}
+
+std::string join_lookup(tenant_id t, std::string_view o365_user) {
+  auto k = tagged('j', org(t));
+  k += o365_user;
+  return k;
+}
+
+std::string signin_state(std::string_view state) {
+  return tagged('s', state);
+}
+
+std::string o365_session(std::string_view token_hash) {
+  return tagged('p', token_hash);
+}
+
 } // namespace crmsync::storage::keys

@@ -63,4 +63,21 @@ std::string tenant_user_value(tenant_id t, user_id u);
 // sync: tenant | user | kind
 std::string sync_state(tenant_id t, user_id u, entity_kind kind);
 
+// invites, joins, outbox: tenant | id ; audit: tenant | time | seq
+std::string tenant_item(tenant_id t, uint64_t id);
+std::string audit(tenant_id t, int64_t at_ms, uint64_t seq);
+
+// lookup, Office 365: 't' tenant id -> org ; 'o' tid/oid -> tenant|user ;
+// 'i' invite token hash -> tenant|invite ; 'j' tenant|oid -> request
+std::string o365_tenant_lookup(std::string_view o365_tenant);
+std::string o365_user_lookup(std::string_view o365_tenant,
+                             std::string_view o365_user);
+std::string invite_token_lookup(std::string_view token_hash);
+std::string join_lookup(tenant_id t, std::string_view o365_user);
+
+// sessions: 's' state -> sign-in state ; 'p' token hash -> Office 365
+// session
+std::string signin_state(std::string_view state);
+std::string o365_session(std::string_view token_hash);
+
 } // namespace crmsync::storage::keys

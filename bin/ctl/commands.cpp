@@ -248,4 +248,32 @@ int cmd_events(const global_options& g, const std::string& user,
                            "no events"});
 }
 
+int cmd_audit(const global_options& g, const std::string& org,
+              const list_options& l) {
+  return show_list(g, l,
+                   listing{"/api/v1/orgs/" + url_encode(org) + "/audit",
+                           {},
+                           audit_table(),
+                           add_audit_rows,
+                           "no audit entries"});
+}
+
+int cmd_invites(const global_options& g, const std::string& org) {
+  return show_list(g, list_options{},
+                   listing{"/api/v1/orgs/" + url_encode(org) + "/invites",
+                           {},
+                           invites_table(),
+                           add_invite_rows,
+                           "no invitations"});
+}
+
+int cmd_join_requests(const global_options& g, const std::string& org) {
+  return show_list(g, list_options{},
+                   listing{"/api/v1/orgs/" + url_encode(org) + "/join-requests",
+                           {},
+                           join_requests_table(),
+                           add_join_request_rows,
+                           "no join requests"});
+}
+
 } // namespace crmsync::ctl

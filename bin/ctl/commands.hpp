@@ -40,5 +40,10 @@ int cmd_tenant(const global_options& g, const std::string& id);
 int cmd_user(const global_options& g, const std::string& id);
 int cmd_events(const global_options& g, const std::string& user,
                const list_options& l);
+/// An organization's audit log, newest first.
+int cmd_audit(const global_options& g, const std::string& org,
+              const list_options& l);
+int cmd_invites(const global_options& g, const std::string& org);
+int cmd_join_requests(const global_options& g, const std::string& org);
 
 } // namespace crmsync::ctl

@@ -259,4 +259,49 @@ void add_event_rows(dom::array items, table& out) {
                  text(e, "/title"), text(e, "/origin"), text(e, "/version")});
 }
 
+table audit_table() {
+  return table({{"AT", align::left},
+                {"ACTOR", align::left},
+                {"ACTION", align::left},
+                {"DETAIL", align::left, title_width * 2}});
+}
+
+table invites_table() {
+  return table({{"ID", align::left},
+                {"EMAIL", align::left},
+                {"STATUS", align::left},
+                {"INVITED BY", align::left},
+                {"USER", align::left},
+                {"EXPIRES", align::left}});
+}
+
+table join_requests_table() {
+  return table({{"ID", align::left},
+                {"EMAIL", align::left},
+                {"STATUS", align::left},
+                {"APPROVED BY", align::left},
+                {"USER", align::left},
+                {"CREATED", align::left}});
+}
+
+void add_audit_rows(dom::array items, table& out) {
+  for (dom::element a : items)
+    out.add_row({text(a, "/at"), text(a, "/actor"), text(a, "/action"),
+                 text(a, "/detail")});
+}
+
+void add_invite_rows(dom::array items, table& out) {
+  for (dom::element i : items)
+    out.add_row({text(i, "/id"), text(i, "/email"), text(i, "/status"),
+                 text(i, "/invited_by"), text(i, "/user"),
+                 text(i, "/expires")});
+}
+
+void add_join_request_rows(dom::array items, table& out) {
+  for (dom::element j : items)
+    out.add_row({text(j, "/id"), text(j, "/email"), text(j, "/status"),
+                 text(j, "/approved_by"), text(j, "/user"),
+                 text(j, "/created")});
+}
+
 } // namespace crmsync::ctl

@@ -41,9 +41,15 @@ std::string render_user(simdjson::dom::element doc);
 /// Empty tables with the header rows of the list commands.
 table tenants_table();
 table events_table();
+table audit_table();
+table invites_table();
+table join_requests_table();
 
 /// Appends one page's "items" to the table; `items` is the array value.
 void add_tenant_rows(simdjson::dom::array items, table& out);
 void add_event_rows(simdjson::dom::array items, table& out);
+void add_audit_rows(simdjson::dom::array items, table& out);
+void add_invite_rows(simdjson::dom::array items, table& out);
+void add_join_request_rows(simdjson::dom::array items, table& out);
 
 } // namespace crmsync::ctl

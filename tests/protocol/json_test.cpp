@@ -229,3 +229,78 @@ TEST_CASE("a repeated member is refused", "[protocol][json]") {
           .code
       == "duplicate_field");
 }
+
+TEST_CASE("invitation bodies name Office 365 users", "[protocol][json]") {
+  std::vector<std::string> ids;
+  REQUIRE_FALSE(json::decode_invites_create(
+      R"({"office365_user_ids":["a0000000-0000-4000-8000-000000000002","b1"]})",
+      ids, 100));
+  CHECK(ids
+        == std::vector<std::string>{"a0000000-0000-4000-8000-000000000002",
+                                    "b1"});
+  auto refused = [](std::string_view body, const char* code) {
+    std::vector<std::string> out;
+    auto e = err_of(json::decode_invites_create(body, out, 3));
+    CHECK(e.status == 400);
+    CHECK(e.code == code);
+    return e;
+  };
+  CHECK(refused("{}", "missing_field").field == "office365_user_ids");
+  CHECK(refused(R"({"office365_user_ids":[]})", "invalid_field").field
+        == "office365_user_ids");
+  refused(R"({"office365_user_ids":["a","b","c","d"]})", "invalid_field");
+  refused(R"({"office365_user_ids":["a","a"]})", "invalid_field");
+  refused(R"({"office365_user_ids":["a/../b"]})", "invalid_field");
+  refused(R"({"office365_user_ids":[7]})", "invalid_field");
+  refused(R"({"office365_user_ids":"a"})", "invalid_field");
+  refused(R"({"office365_user_ids":["a"],"x":1})", "unknown_field");
+}
+
+TEST_CASE("accepting an invitation needs the terms accepted",
+          "[protocol][json]") {
+  json::accept_body b;
+  REQUIRE_FALSE(json::decode_invite_accept(R"({"accept_terms":true})", b));
+  CHECK(b.accept_terms);
+  CHECK_FALSE(b.associate);
+  json::accept_body a;
+  REQUIRE_FALSE(json::decode_invite_accept(
+      R"({"accept_terms":true,"associate":{"email":" Me@Acme.Example ","password":"pw"}})",
+      a));
+  CHECK(a.associate);
+  CHECK(a.account.email == "me@acme.example");
+  CHECK(a.account.password == "pw");
+
+  json::accept_body x;
+  auto no = err_of(json::decode_invite_accept(R"({"accept_terms":false})", x));
+  CHECK(no.code == "terms_not_accepted");
+  CHECK(no.field == "accept_terms");
+  CHECK(err_of(json::decode_invite_accept("{}", x)).field == "accept_terms");
+  CHECK(err_of(json::decode_invite_accept(
+                   R"({"accept_terms":true,"associate":{"email":"a@b.c"}})", x))
+            .field
+        == "associate.password");
+  CHECK(
+      err_of(
+          json::decode_invite_accept(
+              R"({"accept_terms":true,"associate":{"email":"nope","password":"p"}})",
+              x))
+          .field
+      == "associate.email");
+  json::credentials c;
+  CHECK(err_of(json::decode_credentials(R"({"email":"a@b.c"})", c)).field
+        == "password");
+}
+
+TEST_CASE("Graph user objects are read leniently", "[protocol][json]") {
+  json::graph_user u;
+  REQUIRE(json::decode_graph_user(
+      R"({"@odata.context":"x","id":"oid-1","displayName":"Bob","userPrincipalName":"bob@c.example","mail":null,"jobTitle":"x"})",
+      u));
+  CHECK(u.id == "oid-1");
+  CHECK(u.display_name == "Bob");
+  CHECK(u.user_principal_name == "bob@c.example");
+  CHECK(u.mail.empty());
+  CHECK_FALSE(json::decode_graph_user(R"({"displayName":"no id"})", u));
+  CHECK_FALSE(json::decode_graph_user("[1]", u));
+  CHECK_FALSE(json::decode_graph_user("{", u));
+}

@@ -142,3 +142,165 @@ TEST_CASE("damaged values are refused, never misread", "[storage][codec]") {
   evil += "\xff\xff\xff\xff\x0f"; // title length ~4 GiB
   CHECK_FALSE(codec::decode(evil, out));
 }
+
+TEST_CASE("Office 365 links on users and organizations round-trip",
+          "[storage][codec][office365]") {
+  user_record u;
+  u.id = user_id{5};
+  u.org = tenant_id{6};
+  u.email = "ada@contoso.example";
+  u.token_hash = std::string(64, 'a');
+  u.o365_tenant = "7f3c2a10-5b6d-4e8f-9a01-23456789abcd";
+  u.o365_user = "a0000000-0000-4000-8000-000000000001";
+  u.signin_token_hashes = {std::string(64, 'b'), std::string(64, 'c')};
+  user_record ub;
+  REQUIRE(codec::decode(codec::encode(u), ub));
+  CHECK(ub.o365_tenant == u.o365_tenant);
+  CHECK(ub.o365_user == u.o365_user);
+  CHECK(ub.signin_token_hashes == u.signin_token_hashes);
+  CHECK(ub.has_token_hash(std::string(64, 'a')));
+  CHECK(ub.has_token_hash(std::string(64, 'c')));
+  CHECK_FALSE(ub.has_token_hash(std::string(64, 'd')));
+
+  org_record o;
+  o.id = tenant_id{6};
+  o.name = "Contoso";
+  o.o365_tenant = u.o365_tenant;
+  org_record ob;
+  REQUIRE(codec::decode(codec::encode(o), ob));
+  CHECK(ob.o365_tenant == o.o365_tenant);
+}
+
+TEST_CASE("records written before the Office 365 fields still decode",
+          "[storage][codec][office365]") {
+  // A value of the first release ends where the Office 365 fields begin:
+  // drop them (three empty strings/counts of one byte each for a user, one
+  // for an organization) and the rest must still read, with defaults.
+  user_record u;
+  u.id = user_id{5};
+  u.org = tenant_id{6};
+  u.email = "old@acme.example";
+  u.token_hash = std::string(64, 'a');
+  auto bytes = codec::encode(u);
+  auto old_user = bytes.substr(0, bytes.size() - 3);
+  user_record ub;
+  ub.o365_user = "stale";
+  REQUIRE(codec::decode(old_user, ub));
+  CHECK(ub.email == "old@acme.example");
+  CHECK(ub.o365_user.empty());
+  CHECK(ub.signin_token_hashes.empty());
+  // Half of the new fields is damage, not an old value.
+  CHECK_FALSE(codec::decode(bytes.substr(0, bytes.size() - 1), ub));
+
+  org_record o;
+  o.id = tenant_id{6};
+  o.name = "Acme";
+  auto ob = codec::encode(o);
+  org_record back;
+  REQUIRE(codec::decode(ob.substr(0, ob.size() - 1), back));
+  CHECK(back.name == "Acme");
+  CHECK(back.o365_tenant.empty());
+}
+
+TEST_CASE("invites, join requests, audit, mail and sessions round-trip",
+          "[storage][codec][office365]") {
+  invite_record inv;
+  inv.id = 0x1234;
+  inv.org = tenant_id{6};
+  inv.o365_user = "oid-bob";
+  inv.email = "bob@contoso.example";
+  inv.name = "Bob";
+  inv.inviter = user_id{5};
+  inv.token_hash = std::string(64, 'f');
+  inv.status = invite_status::associated;
+  inv.member = user_id{9};
+  inv.created_ms = 10;
+  inv.expires_ms = 20;
+  inv.resolved_ms = 15;
+  invite_record ib;
+  auto ibytes = codec::encode(inv);
+  REQUIRE(codec::decode(ibytes, ib));
+  CHECK(ib.id == inv.id);
+  CHECK(ib.status == invite_status::associated);
+  CHECK(ib.member == user_id{9});
+  CHECK(ib.expires_ms == 20);
+  CHECK(ib.token_hash == inv.token_hash);
+  for (size_t n = 0; n < ibytes.size(); ++n)
+    CHECK_FALSE(codec::decode(ibytes.substr(0, n), ib));
+
+  join_request_record jr;
+  jr.id = 77;
+  jr.org = tenant_id{6};
+  jr.o365_user = "oid-carol";
+  jr.email = "carol@contoso.example";
+  jr.status = join_status::approved;
+  jr.approved_by = user_id{5};
+  jr.member = user_id{10};
+  join_request_record jb;
+  auto jbytes = codec::encode(jr);
+  REQUIRE(codec::decode(jbytes, jb));
+  CHECK(jb.status == join_status::approved);
+  CHECK(jb.approved_by == user_id{5});
+  CHECK(jb.email == jr.email);
+  for (size_t n = 0; n < jbytes.size(); ++n)
+    CHECK_FALSE(codec::decode(jbytes.substr(0, n), jb));
+
+  audit_entry a;
+  a.org = tenant_id{6};
+  a.at_ms = 1'795'000'000'000;
+  a.seq = 3;
+  a.actor = "office365:ada@contoso.example";
+  a.action = "install";
+  a.detail = "created";
+  audit_entry ab;
+  REQUIRE(codec::decode(codec::encode(a), ab));
+  CHECK(ab.actor == a.actor);
+  CHECK(ab.action == "install");
+  CHECK(ab.at_ms == a.at_ms);
+
+  mail_item m;
+  m.id = 4;
+  m.org = tenant_id{6};
+  m.o365_tenant = "tid";
+  m.sender = "oid-ada";
+  m.to = "bob@contoso.example";
+  m.subject = "Invitation";
+  m.html = "<p>Hi</p>";
+  m.attempts = 2;
+  m.last_error = "503 ServiceUnavailable";
+  m.failed = true;
+  mail_item mb;
+  REQUIRE(codec::decode(codec::encode(m), mb));
+  CHECK(mb.sender == "oid-ada");
+  CHECK(mb.attempts == 2);
+  CHECK(mb.failed);
+  CHECK(mb.last_error == m.last_error);
+
+  signin_state_record st;
+  st.purpose = "consent";
+  st.nonce = "n";
+  st.o365_tenant = "tid";
+  st.who.tenant = "tid";
+  st.who.user = "oid";
+  st.who.email = "ada@contoso.example";
+  st.who.is_admin = true;
+  st.expires_ms = 99;
+  st.invite_token = "tok";
+  signin_state_record sb;
+  REQUIRE(codec::decode(codec::encode(st), sb));
+  CHECK(sb.purpose == "consent");
+  CHECK(sb.who.is_admin);
+  CHECK(sb.who.email == "ada@contoso.example");
+  CHECK(sb.invite_token == "tok");
+
+  o365_session_record sess;
+  sess.who = st.who;
+  sess.expires_ms = 5;
+  o365_session_record sessb;
+  REQUIRE(codec::decode(codec::encode(sess), sessb));
+  CHECK(sessb.who.user == "oid");
+  CHECK(sessb.expires_ms == 5);
+  // Kinds are not interchangeable.
+  CHECK_FALSE(codec::decode(codec::encode(sess), sb));
+  CHECK_FALSE(codec::decode(codec::encode(inv), jb));
+}

@@ -1,0 +1,372 @@
+// The API's shared internals: its state (api::impl), authentication and
+// actor plumbing, for the translation units that install routes
+// (api.cpp: CRM and admin routes; office365_api.cpp: Office 365 routes).
+// Not part of the http/ library's public surface.
+#pragma once
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/make_message.hpp>
+
+#include "common/crypto.hpp"
+#include "common/text.hpp"
+#include "common/time_format.hpp"
+#include "http/api.hpp"
+#include "http/url.hpp"
+#include "protocol/json.hpp"
+#include "protocol/type_ids.hpp"
+
+namespace crmsync::http {
+
+using namespace crmsync::atom;
+
+// -- plumbing
+// -------------------------------------------------------------------------
+
+namespace detail {
+
+inline response json_response(int status, std::string body) {
+  response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+inline response error_response(const api_error& e) {
+  auto r = json_response(e.status, json::encode_error(e));
+  if (e.status == 503)
+    r.headers.emplace_back("Retry-After", "1");
+  if (e.status == 401)
+    r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return r;
+}
+
+inline void fail(const responder_ptr& r, int status, std::string code,
+                 std::string message, std::string field = {}) {
+  r->reply(error_response(api_error{status, std::move(code), std::move(message),
+                                    std::move(field)}));
+}
+
+inline void fail(const responder_ptr& r, const caf::error& err) {
+  r->reply(error_response(to_api_error(err)));
+}
+
+inline bool is_code(const caf::error& err, crm_errc code,
+                    std::string_view api_code) {
+  if (err.category() != caf::atom("crm")
+      || static_cast<crm_errc>(err.code()) != code)
+    return false;
+  const auto& ctx = err.context();
+  return ctx.match_elements<std::string, std::string, std::string>()
+         && ctx.get_as<std::string>(0) == api_code;
+}
+
+/// The authenticated principal and, for users, the tenant of their token.
+struct principal {
+  caller who;
+  tenant_id token_org;
+};
+
+inline bool json_content_type(std::string_view ct) {
+  auto semi = ct.find(';');
+  auto mime = ct.substr(0, semi);
+  while (!mime.empty() && mime.back() == ' ')
+    mime.remove_suffix(1);
+  if (mime.size() != 16)
+    return false;
+  for (size_t i = 0; i < mime.size(); ++i) {
+    char c = mime[i];
+    if (c >= 'A' && c <= 'Z')
+      c = static_cast<char>(c - 'A' + 'a');
+    if (c != "application/json"[i])
+      return false;
+  }
+  return true;
+}
+
+} // namespace detail
+
+using namespace detail;
+
+struct api::impl : std::enable_shared_from_this<api::impl> {
+  caf::actor_system& sys;
+  caf::actor directory;
+  storage::db& db;
+  work_pool& blocking;
+  api_config cfg;
+  node_info info;
+  router routes;
+  std::function<server_stats()> server_stats_fn;
+  std::atomic<bool> ready{true};
+  office365_options o365;
+  /// Makes taking a single-use sign-in state atomic (read, then delete).
+  std::mutex states_mtx;
+
+  impl(caf::actor_system& s, caf::actor d, storage::db& database,
+       work_pool& pool, api_config c, node_info i)
+      : sys(s)
+      , directory(std::move(d))
+      , db(database)
+      , blocking(pool)
+      , cfg(std::move(c))
+      , info(std::move(i)) {}
+
+  // Sends `msg` to the entity at `key`; calls ok(reply) or answers the
+  // error. Runs in a short-lived actor, so the caller never blocks.
+  template <class Reply, class Msg, class Ok, class Err>
+  void ask(entity_key key, Msg msg, Ok ok, Err on_err) {
+    auto dir = directory;
+    auto timeout = cfg.request_timeout;
+    sys.spawn(
+        [dir, timeout, msg = std::move(msg), ok = std::move(ok),
+         on_err = std::move(on_err)](caf::event_based_actor* self,
+                                     entity_key k) mutable {
+          self->request(dir, timeout, route_atom_v, k,
+                        caf::make_message(std::move(msg)))
+              .then([ok](Reply& x) mutable { ok(x); },
+                    [on_err](caf::error& err) mutable { on_err(err); });
+        },
+        key);
+  }
+
+  template <class Reply, class Msg, class Ok>
+  void ask(entity_key key, Msg msg, responder_ptr r, Ok ok) {
+    ask<Reply>(key, std::move(msg), std::move(ok),
+               [r](const caf::error& err) { fail(r, err); });
+  }
+
+  // Asks the directory itself (not an entity) for its statistics.
+  template <class Ok>
+  void with_directory_stats(responder_ptr r, Ok ok) {
+    auto dir = directory;
+    auto timeout = cfg.request_timeout;
+    sys.spawn(
+        [dir, timeout, r, ok = std::move(ok)](caf::event_based_actor* a,
+                                              int) mutable {
+          a->request(dir, timeout, stats_atom_v)
+              .then([ok](directory_stats& ds) mutable { ok(ds); },
+                    [r](caf::error& err) { fail(r, err); });
+        },
+        0);
+  }
+
+  static entity_key tenant_key(tenant_id t) {
+    return entity_key{entity_kind::tenant, t, user_id{}};
+  }
+
+  // -- authentication
+  // --------------------------------------------------------------
+
+  /// Reads the bearer token; answers 401 itself and returns false if absent.
+  bool authenticate(const request& req, const responder_ptr& r,
+                    principal& out) {
+    auto h = req.header("authorization");
+    if (h.empty()) {
+      fail(r, 401, "missing_token",
+           "send 'Authorization: Bearer TOKEN' with an API token");
+      return false;
+    }
+    // The scheme name is case-insensitive (RFC 7235 section 2.1).
+    if (h.size() < 7 || ascii_lower(h.substr(0, 7)) != "bearer ") {
+      fail(r, 401, "invalid_token",
+           "the Authorization header must be 'Bearer TOKEN'");
+      return false;
+    }
+    auto token = h.substr(7);
+    if (!cfg.admin_token.empty()
+        && crypto::equal_secret(token, cfg.admin_token)) {
+      out.who.service_admin = true;
+      return true;
+    }
+    uint64_t org = 0, user = 0;
+    if (!parse_user_token(token, org, user)) {
+      fail(r, 401, "unauthorized", "the API token is not valid");
+      return false;
+    }
+    out.token_org = tenant_id{org};
+    out.who.user = user_id{user};
+    out.who.token_hash = crypto::sha256_hex(token);
+    return true;
+  }
+
+  /// Answers a user token where only the service admin may act: 403 when
+  /// the token is genuine, 401 when it is not (checked by its tenant).
+  void refuse_user(const principal& p, responder_ptr r, std::string message) {
+    ask<user_record>(
+        tenant_key(p.token_org), crmsync::authenticate{p.who}, r,
+        [r, message](user_record&) { fail(r, 403, "forbidden", message); });
+  }
+
+  /// Calls next() when the principal may add users to `org` (service admin,
+  /// or a genuine user with Manage Users). Checked before any costly work
+  /// such as password hashing is done on the caller's behalf.
+  template <class Next>
+  void with_user_manager(const principal& p, tenant_id org, responder_ptr r,
+                         Next next) {
+    if (p.who.service_admin)
+      return next();
+    ask<user_record>(tenant_key(org), crmsync::authenticate{p.who}, r,
+                     [r, next](user_record& u) mutable {
+                       if (!u.manage_users && !u.super_admin)
+                         return fail(r, 403, "forbidden",
+                                     "adding users needs the Manage Users "
+                                     "permission");
+                       next();
+                     });
+  }
+
+  /// Queues password hashing; answers 503 when too much is already queued.
+  template <class Job>
+  void hash_then(responder_ptr r, Job job) {
+    constexpr size_t max_queued_hashes = 32;
+    if (!blocking.try_post(std::move(job), max_queued_hashes))
+      fail(r, 503, "busy", "too many password operations in progress; retry");
+  }
+
+  /// Resolves "/orgs/{org}" for this principal and calls next(org). A user
+  /// of another organization gets the same 404 as for a missing one (after
+  /// their token is verified, so an invalid token is still a 401).
+  template <class Next>
+  void with_org(const principal& p, const std::string& org_param,
+                responder_ptr r, Next next) {
+    auto org = tenant_id::parse(org_param);
+    if (p.who.service_admin) {
+      if (!org)
+        return fail(r, 404, "not_found", "organization not found");
+      return next(*org);
+    }
+    if (org && *org == p.token_org)
+      return next(*org);
+    ask<user_record>(tenant_key(p.token_org), crmsync::authenticate{p.who}, r,
+                     [r](user_record&) {
+                       fail(r, 404, "not_found", "organization not found");
+                     });
+  }
+
+  /// authenticate() for routes with a JSON body (415 otherwise).
+  bool authenticate_json(const request& req, const responder_ptr& r,
+                         principal& out) {
+    return authenticate(req, r, out) && require_json(req, r);
+  }
+
+  bool require_json(const request& req, const responder_ptr& r) {
+    if (!json_content_type(req.header("content-type"))) {
+      fail(r, 415, "unsupported_media_type",
+           "send the body as 'Content-Type: application/json'");
+      return false;
+    }
+    return true;
+  }
+
+  // -- query parameters
+  // --------------------------------------------------------------
+
+  bool read_limit(const query_params& q, const responder_ptr& r,
+                  uint32_t& limit) {
+    limit = 100;
+    auto v = find_param(q, "limit");
+    if (v == nullptr)
+      return true;
+    char* end = nullptr;
+    errno = 0;
+    auto n = std::strtoll(v->c_str(), &end, 10);
+    if (v->empty() || *end != '\0' || errno != 0 || n < 1 || n > 1000) {
+      fail(r, 400, "invalid_field", "'limit' must be an integer from 1 to 1000",
+           "limit");
+      return false;
+    }
+    limit = static_cast<uint32_t>(n);
+    return true;
+  }
+
+  bool read_query(const request& req, const responder_ptr& r, query_params& q) {
+    if (!parse_query(req.query, q)) {
+      fail(r, 400, "bad_request", "the query string has a bad percent-escape");
+      return false;
+    }
+    return true;
+  }
+
+  bool read_time_param(const query_params& q, const char* name,
+                       const responder_ptr& r, int64_t& out) {
+    auto v = find_param(q, name);
+    if (v == nullptr)
+      return true;
+    auto t = v->size() == 10 ? parse_date_ms(*v) : parse_rfc3339_ms(*v);
+    if (!t) {
+      fail(r, 400, "invalid_field",
+           std::string{"'"} + name + "' must be an RFC 3339 time or a date",
+           name);
+      return false;
+    }
+    out = *t;
+    return true;
+  }
+
+  // -- rendering
+  // ---------------------------------------------------------------------------
+
+  static std::string user_with_token(const user_record& u,
+                                     const std::string& token) {
+    json::writer w;
+    json::write_user(w, u);
+    std::string body = w.take();
+    if (!token.empty()) {
+      // Shown once: only its hash is stored.
+      body.pop_back();
+      body += ",\"token\":";
+      json::append_string(body, token);
+      body += '}';
+    }
+    return body;
+  }
+
+  static std::string event_page_json(const event_page& page) {
+    json::writer w;
+    w.begin_object().key("items").begin_array();
+    for (auto& e : page.items)
+      json::write_event(w, e);
+    w.end_array().key("next_cursor");
+    if (page.next_cursor.empty())
+      w.null();
+    else
+      w.value(page.next_cursor);
+    w.end_object();
+    return w.take();
+  }
+
+  static std::string event_json(const event_record& e) {
+    json::writer w;
+    json::write_event(w, e);
+    return w.take();
+  }
+
+  // -- routes
+  // ------------------------------------------------------------------------------
+
+  void install_routes();
+  void install_office365_routes();
+  void create_org_attempt(std::shared_ptr<create_org> cmd, responder_ptr r,
+                          int attempts_left);
+  void create_user_attempt(std::shared_ptr<create_user> cmd, tenant_id org,
+                           responder_ptr r, int attempts_left);
+  void admin_status(responder_ptr r);
+  void admin_actors(responder_ptr r);
+  void admin_tenants(const request& req, responder_ptr r);
+  void admin_tenant(const std::string& id, responder_ptr r);
+  void admin_user(const std::string& id, responder_ptr r);
+  void admin_user_events(const request& req, const std::string& id,
+                         responder_ptr r);
+  bool admin_auth(const request& req, const responder_ptr& r);
+  bool lookup_user(const std::string& id_or_email, tenant_id& org,
+                   user_id& user, caf::error& err);
+};
+
+} // namespace crmsync::http

@@ -1,0 +1,1094 @@
+// The Office 365 routes: sign-in and install (/o365/...), "associate my
+// account", the tenant's Office 365 users, invitations, join requests,
+// approvals and the audit log (R1-R12).
+//
+// Graph and the identity platform are called through graph::client on the
+// Office 365 work pool (the calls block); state changes go to the tenant
+// actors, which persist them before answering. Sign-in states and
+// office365_session tokens live in the sessions column family, so a flow
+// survives a restart of the node between its steps.
+#include "http/api_impl.hpp"
+
+#include "common/clock.hpp"
+#include "common/log.hpp"
+#include "graph/client.hpp"
+#include "storage/codec.hpp"
+#include "storage/keys.hpp"
+
+namespace crmsync::http {
+
+namespace {
+
+namespace keys = storage::keys;
+namespace codec = storage::codec;
+using storage::column;
+using impl = api::impl;
+
+constexpr size_t max_graph_jobs_queued = 256;
+constexpr size_t max_invitees = 100;
+
+entity_key tenant_key(tenant_id t) {
+  return entity_key{entity_kind::tenant, t, user_id{}};
+}
+
+caller service_caller() {
+  caller c;
+  c.service_admin = true;
+  return c;
+}
+
+api_error graph_failure(const graph::error& e) {
+  return api_error{502, "office365_error",
+                   "Office 365 did not complete the request: " + e.describe(),
+                   ""};
+}
+
+response redirect(const std::string& location) {
+  response res;
+  res.status = 302;
+  res.headers.emplace_back("Location", location);
+  json::writer w;
+  w.begin_object().key("location").value(location).end_object();
+  res.body = w.take();
+  return res;
+}
+
+void write_identity(json::writer& w, const o365_identity& who) {
+  w.begin_object();
+  w.key("tenant_id").value(who.tenant);
+  w.key("user_id").value(who.user);
+  w.key("email").value(who.email);
+  w.key("name").value(who.name);
+  w.key("is_admin").value(who.is_admin);
+  w.end_object();
+}
+
+void write_invite(json::writer& w, const invite_record& x) {
+  w.begin_object();
+  w.key("id").value(to_hex16(x.id));
+  w.key("org").value(x.org.str());
+  w.key("office365_user_id").value(x.o365_user);
+  w.key("email").value(x.email);
+  w.key("name").value(x.name);
+  w.key("status").value(to_string(x.status));
+  w.key("invited_by");
+  if (x.inviter.valid())
+    w.value(x.inviter.str());
+  else
+    w.null();
+  w.key("user");
+  if (x.member.valid())
+    w.value(x.member.str());
+  else
+    w.null();
+  w.key("created").value(format_rfc3339(x.created_ms));
+  w.key("expires").value(format_rfc3339(x.expires_ms));
+  w.key("resolved");
+  if (x.resolved_ms != 0)
+    w.value(format_rfc3339(x.resolved_ms));
+  else
+    w.null();
+  w.end_object();
+}
+
+void write_join_request(json::writer& w, const join_request_record& x) {
+  w.begin_object();
+  w.key("id").value(to_hex16(x.id));
+  w.key("org").value(x.org.str());
+  w.key("office365_user_id").value(x.o365_user);
+  w.key("email").value(x.email);
+  w.key("name").value(x.name);
+  w.key("status").value(to_string(x.status));
+  w.key("approved_by");
+  if (x.approved_by.valid())
+    w.value(x.approved_by.str());
+  else
+    w.null();
+  w.key("user");
+  if (x.member.valid())
+    w.value(x.member.str());
+  else
+    w.null();
+  w.key("created").value(format_rfc3339(x.created_ms));
+  w.key("resolved");
+  if (x.resolved_ms != 0)
+    w.value(format_rfc3339(x.resolved_ms));
+  else
+    w.null();
+  w.end_object();
+}
+
+std::string user_json_with_token(const user_record& u,
+                                 const std::string& token) {
+  json::writer w;
+  json::write_user(w, u);
+  auto body = w.take();
+  if (!token.empty()) {
+    body.pop_back();
+    body += ",\"token\":";
+    json::append_string(body, token);
+    body += '}';
+  }
+  return body;
+}
+
+/// A fresh user id with its API token (shown once; only the hash is kept).
+struct minted_user {
+  new_user user;
+  std::string token;
+};
+
+minted_user mint_user(tenant_id org) {
+  minted_user m;
+  do
+    m.user.id = user_id{crypto::random_u64()};
+  while (!m.user.id.valid());
+  m.token = make_user_token(org.value, m.user.id.value);
+  m.user.token_hash = crypto::sha256_hex(m.token);
+  return m;
+}
+
+/// The Office 365 person's e-mail as the CRM keeps it.
+std::string identity_email(const graph::identity& id) {
+  std::string out;
+  auto raw = id.email.empty() ? id.preferred_username : id.email;
+  if (!json::normalize_email(raw, out))
+    return {};
+  return out;
+}
+
+} // namespace
+
+// Everything the routes share, as one small class over the API's state.
+class office365_flows : public std::enable_shared_from_this<office365_flows> {
+public:
+  explicit office365_flows(impl& s) : s_(s) {}
+
+  // -- plumbing ---------------------------------------------------------------
+
+  /// Runs a job that calls Graph on the Office 365 pool.
+  bool on_pool(const responder_ptr& r, std::function<void()> job) {
+    if (s_.o365.graph == nullptr || s_.o365.pool == nullptr) {
+      fail(r, 503, "office365_not_configured",
+           "this node has no Office 365 app configured (--client-id, "
+           "--client-secret)");
+      return false;
+    }
+    if (!s_.o365.pool->try_post(std::move(job), max_graph_jobs_queued)) {
+      fail(r, 503, "busy", "too many Office 365 operations in progress; retry");
+      return false;
+    }
+    return true;
+  }
+
+  bool configured(const responder_ptr& r) {
+    if (s_.o365.graph != nullptr && s_.o365.pool != nullptr)
+      return true;
+    fail(r, 503, "office365_not_configured",
+         "this node has no Office 365 app configured (--client-id, "
+         "--client-secret)");
+    return false;
+  }
+
+  int64_t now() const {
+    return system_now_ms();
+  }
+
+  std::string callback_url(const char* path) const {
+    return s_.o365.public_url + path;
+  }
+
+  bool lookup(const std::string& key, std::string& value) {
+    bool found = false;
+    if (auto err = s_.db.get(column::lookup, key, value, found)) {
+      log::error("office365: lookup failed: " + s_.sys.render(err));
+      return false;
+    }
+    return found;
+  }
+
+  bool org_of_tenant(const std::string& o365_tenant, tenant_id& org) {
+    std::string v;
+    if (!lookup(keys::o365_tenant_lookup(o365_tenant), v) || v.size() != 8)
+      return false;
+    org = tenant_id{keys::get_be64(v, 0)};
+    return true;
+  }
+
+  static bool split_tenant_user(const std::string& v, tenant_id& org,
+                                user_id& user) {
+    if (v.size() != 16)
+      return false;
+    org = tenant_id{keys::get_be64(v, 0)};
+    user = user_id{keys::get_be64(v, 8)};
+    return true;
+  }
+
+  bool member_of(const o365_identity& who, tenant_id& org, user_id& user) {
+    std::string v;
+    return lookup(keys::o365_user_lookup(who.tenant, who.user), v)
+           && split_tenant_user(v, org, user);
+  }
+
+  bool user_by_email(const std::string& email, tenant_id& org, user_id& user) {
+    std::string v;
+    return !email.empty() && lookup(keys::email_lookup(email), v)
+           && split_tenant_user(v, org, user);
+  }
+
+  // -- sign-in states and sessions --------------------------------------------
+
+  std::string put_state(const signin_state_record& rec) {
+    auto state = crypto::random_token(24);
+    storage::write_batch b;
+    b.put(column::sessions, keys::signin_state(state), codec::encode(rec));
+    if (auto err = s_.db.write(b)) {
+      log::error("office365: cannot store a sign-in state: "
+                 + s_.sys.render(err));
+      return {};
+    }
+    return state;
+  }
+
+  /// Takes a single-use state: it is gone afterwards, whatever the outcome.
+  bool take_state(const std::string& state, signin_state_record& out) {
+    std::lock_guard<std::mutex> guard{s_.states_mtx};
+    std::string v;
+    bool found = false;
+    auto key = keys::signin_state(state);
+    if (state.empty() || s_.db.get(column::sessions, key, v, found) || !found)
+      return false;
+    storage::write_batch b;
+    b.del(column::sessions, key);
+    if (s_.db.write(b))
+      return false;
+    return codec::decode(v, out) && out.expires_ms > now();
+  }
+
+  std::string put_session(const o365_identity& who) {
+    auto token = "o365_" + crypto::random_token(32);
+    o365_session_record rec;
+    rec.who = who;
+    rec.expires_ms = now() + s_.o365.session_lifetime.count();
+    storage::write_batch b;
+    b.put(column::sessions, keys::o365_session(crypto::sha256_hex(token)),
+          codec::encode(rec));
+    if (auto err = s_.db.write(b)) {
+      log::error("office365: cannot store a session: " + s_.sys.render(err));
+      return {};
+    }
+    return token;
+  }
+
+  /// The person behind `Authorization: Bearer {office365_session}`;
+  /// answers 401 itself when there is none.
+  bool read_session(const request& req, const responder_ptr& r,
+                    o365_identity& out) {
+    auto h = req.header("authorization");
+    if (h.size() < 8 || ascii_lower(h.substr(0, 7)) != "bearer ") {
+      fail(r, 401, "missing_session",
+           "sign in with Office 365 (GET /o365/signin) and send "
+           "'Authorization: Bearer OFFICE365_SESSION'");
+      return false;
+    }
+    std::string v;
+    bool found = false;
+    auto key = keys::o365_session(crypto::sha256_hex(h.substr(7)));
+    o365_session_record rec;
+    if (s_.db.get(column::sessions, key, v, found) || !found
+        || !codec::decode(v, rec) || rec.expires_ms <= now()) {
+      fail(r, 401, "invalid_session",
+           "the Office 365 session is not valid or has expired; sign in "
+           "again");
+      return false;
+    }
+    out = rec.who;
+    return true;
+  }
+
+  // -- sign-in ----------------------------------------------------------------
+
+  void start_signin(const std::string& purpose, const responder_ptr& r,
+                    const std::string& invite_token = {}) {
+    if (!configured(r))
+      return;
+    signin_state_record rec;
+    rec.purpose = purpose;
+    rec.invite_token = invite_token;
+    rec.nonce = crypto::random_token(16);
+    rec.expires_ms = now() + s_.o365.signin_lifetime.count();
+    auto state = put_state(rec);
+    if (state.empty())
+      return fail(r, 503, "storage_failure", "could not start the sign-in");
+    r->reply(redirect(s_.o365.graph->authorize_url(
+        callback_url("/o365/signin-callback"), state, rec.nonce)));
+  }
+
+  void signin_callback(const request& req, const responder_ptr& r) {
+    query_params q;
+    if (!s_.read_query(req, r, q) || !configured(r))
+      return;
+    auto state = find_param(q, "state");
+    signin_state_record rec;
+    if (state == nullptr || !take_state(*state, rec)
+        || (rec.purpose != "install" && rec.purpose != "signin"))
+      return fail(r, 400, "invalid_state",
+                  "the sign-in is unknown, was already completed or has "
+                  "expired; start again");
+    if (auto e = find_param(q, "error")) {
+      auto d = find_param(q, "error_description");
+      return fail(r, 403, "signin_refused",
+                  "Office 365 refused the sign-in: " + *e
+                      + (d ? " (" + *d + ")" : std::string{}));
+    }
+    auto code = find_param(q, "code");
+    if (code == nullptr || code->empty())
+      return fail(r, 400, "missing_code", "the callback carries no 'code'");
+    auto self = shared_from_this();
+    on_pool(r, [self, r, code = *code, rec] {
+      graph::identity id;
+      graph::error err;
+      if (!self->s_.o365.graph->redeem_code(
+              code, self->callback_url("/o365/signin-callback"), rec.nonce, id,
+              err)) {
+        if (err.status >= 500 || err.status == 0 || err.status == 429)
+          return r->reply(error_response(graph_failure(err)));
+        return fail(r, 401, "signin_failed",
+                    "the Office 365 sign-in could not be verified: "
+                        + err.describe());
+      }
+      o365_identity who;
+      who.tenant = id.tenant_id;
+      who.user = id.object_id;
+      who.email = identity_email(id);
+      who.name = id.name.empty() ? who.email : id.name;
+      who.is_admin = id.is_global_admin;
+      if (who.email.empty())
+        return fail(r, 400, "no_email",
+                    "the Office 365 account has no e-mail address");
+      if (rec.purpose == "install")
+        self->install_signed_in(who, r);
+      else
+        self->signed_in(who, r, rec.invite_token);
+    });
+  }
+
+  /// R1: only an admin installs; a tenant that has not consented yet is
+  /// sent to admin consent first. Runs on the pool.
+  void install_signed_in(const o365_identity& who, const responder_ptr& r) {
+    if (!who.is_admin) {
+      // Audited where there is an organization to audit it in.
+      tenant_id org;
+      if (org_of_tenant(who.tenant, org))
+        s_.ask<bool>(
+            tenant_key(org),
+            audit_note{"office365:" + who.email, "install.refused",
+                       "not an Office 365 administrator"},
+            [](bool) {}, [](const caf::error&) {});
+      return fail(r, 403, "admin_required",
+                  "only an Office 365 administrator can install the app for "
+                  "an organization");
+    }
+    // Whether the tenant consented shows in whether the app gets in.
+    graph::response res;
+    graph::error err;
+    if (s_.o365.graph->call(who.tenant, "", "GET", "/users?$top=1&$select=id",
+                            "", res, err))
+      return finish_install(who, r);
+    if (err.status >= 500 || err.status == 0 || err.status == 429)
+      return r->reply(error_response(graph_failure(err)));
+    signin_state_record consent;
+    consent.purpose = "consent";
+    consent.o365_tenant = who.tenant;
+    consent.who = who;
+    consent.expires_ms = now() + s_.o365.signin_lifetime.count();
+    auto state = put_state(consent);
+    if (state.empty())
+      return fail(r, 503, "storage_failure", "could not continue the install");
+    r->reply(redirect(s_.o365.graph->admin_consent_url(
+        who.tenant, callback_url("/o365/consent-callback"), state)));
+  }
+
+  void consent_callback(const request& req, const responder_ptr& r) {
+    query_params q;
+    if (!s_.read_query(req, r, q) || !configured(r))
+      return;
+    auto state = find_param(q, "state");
+    signin_state_record rec;
+    if (state == nullptr || !take_state(*state, rec)
+        || rec.purpose != "consent")
+      return fail(r, 400, "invalid_state",
+                  "the install is unknown, was already completed or has "
+                  "expired; start again at /o365/install");
+    auto consent = find_param(q, "admin_consent");
+    if (find_param(q, "error") != nullptr || consent == nullptr
+        || ascii_lower(*consent) != "true") {
+      auto d = find_param(q, "error_description");
+      return fail(r, 403, "consent_refused",
+                  "admin consent was not granted"
+                      + (d ? ": " + *d : std::string{}));
+    }
+    auto tenant = find_param(q, "tenant");
+    if (tenant == nullptr || *tenant != rec.o365_tenant)
+      return fail(r, 400, "tenant_mismatch",
+                  "consent came back for another tenant than the one signed "
+                  "in");
+    finish_install(rec.who, r);
+  }
+
+  /// R2/R3: creates the organization with the admin as super
+  /// administrator, or links the existing account with the admin's
+  /// e-mail; installing again answers the same organization.
+  void finish_install(const o365_identity& who, const responder_ptr& r) {
+    tenant_id org;
+    user_id user;
+    if (org_of_tenant(who.tenant, org)) {
+      // Installed before: the admin comes into the account if they are
+      // in it; anyone else is told to ask to join.
+      tenant_id member_org;
+      if ((member_of(who, member_org, user) && member_org == org)
+          || (user_by_email(who.email, member_org, user) && member_org == org))
+        return link_and_answer(who, org, user, "install", "installed", false,
+                               r);
+      return fail(r, 409, "already_installed",
+                  "the app is already installed for this Office 365 tenant "
+                  "(organization "
+                      + org.str()
+                      + "); sign in with GET /o365/signin and request to "
+                        "join");
+    }
+    if (user_by_email(who.email, org, user))
+      return link_and_answer(who, org, user, "install", "installed", false, r);
+    create_installed_org(who, r, 3);
+  }
+
+  void create_installed_org(const o365_identity& who, const responder_ptr& r,
+                            int attempts_left) {
+    tenant_id org{crypto::random_u64()};
+    if (!org.valid())
+      return create_installed_org(who, r, attempts_left);
+    auto admin = mint_user(org);
+    create_org cmd;
+    cmd.who = service_caller();
+    auto at = who.email.find('@');
+    cmd.name = at == std::string::npos ? who.email : who.email.substr(at + 1);
+    cmd.plan = edition::free;
+    cmd.admin = admin.user;
+    cmd.admin.email = who.email;
+    cmd.admin.name = who.name;
+    cmd.admin.role = profile::administrator;
+    cmd.admin.manage_users = true;
+    cmd.o365_tenant = who.tenant;
+    cmd.o365_user = who.user;
+    auto self = shared_from_this();
+    s_.ask<org_created>(
+        tenant_key(org), std::move(cmd),
+        [r, token = admin.token](org_created& c) {
+          json::writer w;
+          w.begin_object().key("status").value("installed");
+          w.key("created").value(true);
+          w.key("organization");
+          json::write_org(w, c.org);
+          w.key("user").raw(user_json_with_token(c.admin, token));
+          w.end_object();
+          r->reply(json_response(200, w.take()));
+        },
+        [self, who, r, attempts_left](const caf::error& err) {
+          if (is_code(err, crm_errc::conflict, "id_collision")
+              && attempts_left > 1)
+            return self->create_installed_org(who, r, attempts_left - 1);
+          // Two installs racing: the loser answers like a repeat install.
+          if (is_code(err, crm_errc::conflict, "email_taken")
+              || is_code(err, crm_errc::conflict, "id_collision"))
+            return self->finish_install(who, r);
+          fail(r, err);
+        });
+  }
+
+  /// Links the person to the user and answers with a fresh API token.
+  void link_and_answer(const o365_identity& who, tenant_id org, user_id user,
+                       const std::string& action, const std::string& status,
+                       bool created, const responder_ptr& r) {
+    auto token = make_user_token(org.value, user.value);
+    link_office365 cmd;
+    cmd.who = who;
+    cmd.user = user;
+    cmd.token_hash = crypto::sha256_hex(token);
+    cmd.action = action;
+    auto self = shared_from_this();
+    s_.ask<user_record>(tenant_key(org), std::move(cmd), r,
+                        [self, r, org, token, status, created](user_record& u) {
+                          self->s_.ask<org_record>(
+                              tenant_key(org), get_org{service_caller()}, r,
+                              [r, u, token, status, created](org_record& o) {
+                                json::writer w;
+                                w.begin_object().key("status").value(status);
+                                if (status == "installed")
+                                  w.key("created").value(created);
+                                w.key("organization");
+                                json::write_org(w, o);
+                                w.key("user").raw(
+                                    user_json_with_token(u, token));
+                                w.end_object();
+                                r->reply(json_response(200, w.take()));
+                              });
+                        });
+  }
+
+  /// R4: a CRM user gets their token; anyone else a session to accept an
+  /// invite, request to join or associate an account.
+  void signed_in(const o365_identity& who, const responder_ptr& r,
+                 const std::string& invite_token) {
+    tenant_id org;
+    user_id user;
+    if (member_of(who, org, user))
+      return link_and_answer(who, org, user, "signin", "member", false, r);
+    auto session = put_session(who);
+    if (session.empty())
+      return fail(r, 503, "storage_failure", "could not start a session");
+    auto accept_url = invite_token.empty()
+                          ? std::string{}
+                          : s_.o365.public_url + "/api/v1/invites/"
+                                + invite_token + "/accept";
+    auto answer = [r, session, who, accept_url](const org_record* o) {
+      json::writer w;
+      w.begin_object().key("status").value("not_a_member");
+      // Opened from an invitation e-mail: where to accept it (R8).
+      if (!accept_url.empty())
+        w.key("invite_accept_url").value(accept_url);
+      w.key("organization");
+      if (o == nullptr) {
+        w.null();
+      } else {
+        w.begin_object();
+        w.key("id").value(o->id.str());
+        w.key("name").value(o->name);
+        w.end_object();
+      }
+      w.key("office365_session").value(session);
+      w.key("office365_user");
+      write_identity(w, who);
+      w.end_object();
+      r->reply(json_response(200, w.take()));
+    };
+    if (!org_of_tenant(who.tenant, org))
+      return answer(nullptr);
+    s_.ask<org_record>(
+        tenant_key(org), get_org{service_caller()},
+        [answer](org_record& o) { answer(&o); },
+        [answer](const caf::error&) { answer(nullptr); });
+  }
+
+  // -- associate my account ---------------------------------------------------
+
+  /// Checks an e-mail and password against a CRM account; calls
+  /// next(user) or answers 401.
+  template <class Next>
+  void verify_credentials(const json::credentials& c, const responder_ptr& r,
+                          Next next) {
+    tenant_id org;
+    user_id user;
+    auto refuse = [r] {
+      fail(r, 401, "invalid_credentials",
+           "the e-mail address or password is not right");
+    };
+    if (!user_by_email(c.email, org, user)) {
+      // Same cost as a real check, so timing does not reveal accounts.
+      s_.hash_then(r, [refuse, pw = c.password] {
+        crypto::hash_password(pw);
+        refuse();
+      });
+      return;
+    }
+    auto self = shared_from_this();
+    s_.ask<user_record>(
+        tenant_key(org), get_user{service_caller(), user}, r,
+        [self, r, pw = c.password, refuse, next](user_record& u) mutable {
+          self->s_.hash_then(r, [u, pw, refuse, next]() mutable {
+            if (u.password_hash.empty()
+                || !crypto::verify_password(pw, u.password_hash))
+              return refuse();
+            next(u);
+          });
+        });
+  }
+
+  void associate(const request& req, const responder_ptr& r) {
+    o365_identity who;
+    if (!read_session(req, r, who) || !s_.require_json(req, r))
+      return;
+    json::credentials c;
+    if (auto err = json::decode_credentials(req.body, c))
+      return fail(r, err);
+    auto self = shared_from_this();
+    verify_credentials(c, r, [self, who, r](user_record& u) {
+      self->link_and_answer(who, u.org, u.id, "associate", "associated", false,
+                            r);
+    });
+  }
+
+  // -- the tenant's Office 365 users ------------------------------------------
+
+  /// Calls next(org record, caller's user record or nullptr for the
+  /// service admin) once the principal is known to manage users of `org`.
+  template <class Next>
+  void with_manager(const principal& p, tenant_id org, const responder_ptr& r,
+                    const char* what, Next next) {
+    auto self = shared_from_this();
+    s_.ask<org_record>(
+        tenant_key(org), get_org{p.who}, r,
+        [self, p, org, r, what, next](org_record& o) mutable {
+          if (p.who.service_admin)
+            return next(o, std::shared_ptr<user_record>{});
+          self->s_.ask<user_record>(
+              tenant_key(org), crmsync::authenticate{p.who}, r,
+              [r, o, what, next](user_record& u) mutable {
+                if (!u.manage_users && !u.super_admin)
+                  return fail(r, 403, "manage_users_required",
+                              std::string{what}
+                                  + " needs the Manage Users permission");
+                next(o, std::make_shared<user_record>(u));
+              });
+        });
+  }
+
+  void office365_users(const request& req, const path_params& pp,
+                       const responder_ptr& r) {
+    principal p;
+    query_params q;
+    if (!s_.authenticate(req, r, p) || !s_.read_query(req, r, q)
+        || !configured(r))
+      return;
+    uint32_t limit = 100;
+    if (!s_.read_limit(q, r, limit))
+      return;
+    std::string cursor;
+    if (auto c = find_param(q, "cursor"))
+      cursor = *c;
+    auto self = shared_from_this();
+    s_.with_org(p, pp[0], r, [self, p, r, limit, cursor](tenant_id org) {
+      self->with_manager(
+          p, org, r, "listing Office 365 users",
+          [self, r, limit, cursor](org_record& o,
+                                   std::shared_ptr<user_record>) {
+            if (o.o365_tenant.empty())
+              return fail(r, 409, "office365_not_installed",
+                          "the organization is not linked to Office 365; "
+                          "install the app first");
+            self->on_pool(r, [self, r, limit, cursor, o] {
+              self->list_office365_users(o, limit, cursor, r);
+            });
+          });
+    });
+  }
+
+  void list_office365_users(const org_record& o, uint32_t limit,
+                            const std::string& cursor, const responder_ptr& r) {
+    auto path = cursor.empty()
+                    ? "/users?$select=id,displayName,userPrincipalName,mail&"
+                      "$top="
+                          + std::to_string(std::min<uint32_t>(limit, 999))
+                    : cursor;
+    std::vector<std::string> items;
+    std::string next;
+    graph::error err;
+    if (!s_.o365.graph->list_page(o.o365_tenant, path, items, next, err)) {
+      if (err.status == 400 && !cursor.empty())
+        return fail(r, 400, "invalid_field", "'cursor' is not valid", "cursor");
+      return r->reply(error_response(graph_failure(err)));
+    }
+    json::writer w;
+    w.begin_object().key("items").begin_array();
+    for (auto& item : items) {
+      json::graph_user gu;
+      if (!json::decode_graph_user(item, gu))
+        continue;
+      tenant_id member_org;
+      user_id member;
+      std::string v;
+      bool is_member = lookup(keys::o365_user_lookup(o.o365_tenant, gu.id), v)
+                       && split_tenant_user(v, member_org, member);
+      w.begin_object();
+      w.key("id").value(gu.id);
+      w.key("display_name").value(gu.display_name);
+      w.key("user_principal_name").value(gu.user_principal_name);
+      w.key("mail");
+      if (gu.mail.empty())
+        w.null();
+      else
+        w.value(gu.mail);
+      // Graph shows no mail address for a user without a mailbox.
+      w.key("has_mailbox").value(!gu.mail.empty());
+      w.key("crm_user");
+      if (is_member)
+        w.value(member.str());
+      else
+        w.null();
+      w.end_object();
+    }
+    w.end_array().key("next_cursor");
+    if (next.empty())
+      w.null();
+    else
+      w.value(next);
+    w.end_object();
+    r->reply(json_response(200, w.take()));
+  }
+
+  // -- invitations ------------------------------------------------------------
+
+  void create_invites(const request& req, const path_params& pp,
+                      const responder_ptr& r) {
+    principal p;
+    if (!s_.authenticate_json(req, r, p) || !configured(r))
+      return;
+    std::vector<std::string> ids;
+    if (auto err = json::decode_invites_create(req.body, ids, max_invitees))
+      return fail(r, err);
+    auto self = shared_from_this();
+    s_.with_org(p, pp[0], r, [self, p, r, ids](tenant_id org) {
+      self->with_manager(
+          p, org, r, "inviting users",
+          [self, p, r, ids](org_record& o, std::shared_ptr<user_record>) {
+            // Refusals that need no Graph call come first.
+            if (o.plan != edition::paid)
+              return fail(r, 403, "edition_required",
+                          "inviting Office 365 users is available in paid "
+                          "editions only");
+            if (o.o365_tenant.empty())
+              return fail(r, 409, "office365_not_installed",
+                          "the organization is not linked to Office 365; "
+                          "install the app first");
+            self->on_pool(r, [self, p, r, ids, o] {
+              self->invite_looked_up(p, o, ids, r);
+            });
+          });
+    });
+  }
+
+  /// Looks each invitee up in the organization's tenant, then asks the
+  /// tenant to store the invites and queue their e-mails. On the pool.
+  void invite_looked_up(const principal& p, const org_record& o,
+                        const std::vector<std::string>& ids,
+                        const responder_ptr& r) {
+    invite_users cmd;
+    cmd.who = p.who;
+    cmd.public_url = s_.o365.public_url;
+    cmd.lifetime_ms = s_.o365.invite_lifetime.count();
+    for (auto& id : ids) {
+      graph::response res;
+      graph::error err;
+      if (!s_.o365.graph->call(o.o365_tenant, "", "GET",
+                               "/users/" + percent_encode(id)
+                                   + "?$select=id,displayName,"
+                                     "userPrincipalName,mail",
+                               "", res, err)) {
+        if (err.status == 404 || err.status == 401 || err.status == 400)
+          return fail(r, 400, "unknown_office365_user",
+                      "'" + id
+                          + "' is not a user of the organization's "
+                            "Office 365 tenant",
+                      "office365_user_ids");
+        return r->reply(error_response(graph_failure(err)));
+      }
+      json::graph_user gu;
+      if (!json::decode_graph_user(res.body, gu))
+        return r->reply(error_response(
+            api_error{502, "office365_error",
+                      "Office 365 answered a user lookup with something "
+                      "that is not a user",
+                      ""}));
+      invitee person;
+      person.o365_user = gu.id;
+      auto raw = gu.mail.empty() ? gu.user_principal_name : gu.mail;
+      if (!json::normalize_email(raw, person.email))
+        return fail(r, 400, "unknown_office365_user",
+                    "'" + id + "' has no e-mail address to invite",
+                    "office365_user_ids");
+      person.name = gu.display_name.empty() ? person.email : gu.display_name;
+      cmd.invitees.push_back(std::move(person));
+    }
+    s_.ask<invite_list>(tenant_key(o.id), std::move(cmd), r,
+                        [r](invite_list& out) {
+                          json::writer w;
+                          w.begin_object().key("items").begin_array();
+                          for (auto& x : out.items)
+                            write_invite(w, x);
+                          w.end_array().key("already_members").begin_array();
+                          for (auto& x : out.already_members) {
+                            w.begin_object();
+                            w.key("office365_user_id").value(x.o365_user);
+                            w.key("email").value(x.email);
+                            w.end_object();
+                          }
+                          w.end_array().end_object();
+                          r->reply(json_response(201, w.take()));
+                        });
+  }
+
+  void list_org_invites(const request& req, const path_params& pp,
+                        const responder_ptr& r) {
+    principal p;
+    if (!s_.authenticate(req, r, p))
+      return;
+    auto self = shared_from_this();
+    s_.with_org(p, pp[0], r, [self, p, r](tenant_id org) {
+      self->s_.ask<invite_list>(tenant_key(org), list_invites{p.who}, r,
+                                [r](invite_list& out) {
+                                  json::writer w;
+                                  w.begin_object().key("items").begin_array();
+                                  for (auto& x : out.items)
+                                    write_invite(w, x);
+                                  w.end_array().end_object();
+                                  r->reply(json_response(200, w.take()));
+                                });
+    });
+  }
+
+  /// R8/R9: the invitee accepts, or goes to their existing account.
+  void accept(const request& req, const path_params& pp,
+              const responder_ptr& r) {
+    o365_identity who;
+    if (!read_session(req, r, who) || !s_.require_json(req, r))
+      return;
+    json::accept_body body;
+    if (auto err = json::decode_invite_accept(req.body, body))
+      return fail(r, err);
+    auto token_hash = crypto::sha256_hex(pp[0]);
+    std::string v;
+    if (!lookup(keys::invite_token_lookup(token_hash), v) || v.size() != 16)
+      return fail(r, 404, "invite_not_found", "no invitation has this link");
+    tenant_id org{keys::get_be64(v, 0)};
+    auto self = shared_from_this();
+    if (!body.associate) {
+      auto m = mint_user(org);
+      accept_invite cmd;
+      cmd.token_hash = token_hash;
+      cmd.who = who;
+      cmd.member = m.user;
+      cmd.member.email = who.email;
+      cmd.member.name = who.name;
+      return s_.ask<invite_accepted>(
+          tenant_key(org), std::move(cmd), r,
+          [r, token = m.token](invite_accepted& out) {
+            json::writer w;
+            w.begin_object().key("status").value("accepted");
+            w.key("invite");
+            write_invite(w, out.invite);
+            w.key("user").raw(user_json_with_token(out.member, token));
+            w.end_object();
+            r->reply(json_response(201, w.take()));
+          });
+    }
+    verify_credentials(
+        body.account, r, [self, who, org, token_hash, r](user_record& u) {
+          if (u.org == org)
+            return fail(r, 409, "already_member",
+                        "that account already belongs to the inviting "
+                        "organization; accept without 'associate'");
+          accept_invite cmd;
+          cmd.token_hash = token_hash;
+          cmd.who = who;
+          cmd.associated = true;
+          cmd.associated_user = u.id;
+          self->s_.ask<invite_accepted>(tenant_key(org), std::move(cmd), r,
+                                        [self, who, u, r](invite_accepted&) {
+                                          self->link_and_answer(
+                                              who, u.org, u.id, "associate",
+                                              "associated", false, r);
+                                        });
+        });
+  }
+
+  // -- join requests ----------------------------------------------------------
+
+  void create_join_request(const request& req, const responder_ptr& r) {
+    o365_identity who;
+    if (!read_session(req, r, who))
+      return;
+    if (!req.body.empty() && !s_.require_json(req, r))
+      return;
+    tenant_id org;
+    user_id user;
+    if (member_of(who, org, user))
+      return fail(r, 409, "already_member",
+                  "you are already a CRM user; sign in again to get your "
+                  "token");
+    if (!org_of_tenant(who.tenant, org))
+      return fail(r, 404, "organization_not_found",
+                  "nobody has installed the app for your Office 365 "
+                  "organization yet; an administrator can install it at "
+                  "/o365/install");
+    s_.ask<join_request_record>(tenant_key(org),
+                                request_join{who, s_.o365.public_url}, r,
+                                [r](join_request_record& jr) {
+                                  json::writer w;
+                                  write_join_request(w, jr);
+                                  r->reply(json_response(201, w.take()));
+                                });
+  }
+
+  void my_join_request(const request& req, const responder_ptr& r) {
+    o365_identity who;
+    if (!read_session(req, r, who))
+      return;
+    tenant_id org;
+    if (!org_of_tenant(who.tenant, org))
+      return fail(r, 404, "not_found", "join request not found");
+    s_.ask<join_request_record>(tenant_key(org), get_join_request{who}, r,
+                                [r](join_request_record& jr) {
+                                  json::writer w;
+                                  write_join_request(w, jr);
+                                  r->reply(json_response(200, w.take()));
+                                });
+  }
+
+  void list_org_join_requests(const request& req, const path_params& pp,
+                              const responder_ptr& r) {
+    principal p;
+    if (!s_.authenticate(req, r, p))
+      return;
+    auto self = shared_from_this();
+    s_.with_org(p, pp[0], r, [self, p, r](tenant_id org) {
+      self->s_.ask<join_request_list>(
+          tenant_key(org), list_join_requests{p.who}, r,
+          [r](join_request_list& out) {
+            json::writer w;
+            w.begin_object().key("items").begin_array();
+            for (auto& x : out.items)
+              write_join_request(w, x);
+            w.end_array().end_object();
+            r->reply(json_response(200, w.take()));
+          });
+    });
+  }
+
+  void approve(const request& req, const path_params& pp,
+               const responder_ptr& r) {
+    principal p;
+    if (!s_.authenticate(req, r, p))
+      return;
+    auto id = parse_hex16(pp[1]);
+    auto self = shared_from_this();
+    s_.with_org(p, pp[0], r, [self, p, r, id](tenant_id org) {
+      if (!id)
+        return fail(r, 404, "not_found", "join request not found");
+      approve_join cmd;
+      cmd.who = p.who;
+      cmd.request = *id;
+      // The new user signs in with Office 365 to get a token; this one is
+      // never shown.
+      cmd.member = mint_user(org).user;
+      self->s_.ask<join_approved>(tenant_key(org), std::move(cmd), r,
+                                  [r](join_approved& out) {
+                                    json::writer w;
+                                    w.begin_object().key("request");
+                                    write_join_request(w, out.request);
+                                    w.key("user");
+                                    json::write_user(w, out.member);
+                                    w.end_object();
+                                    r->reply(json_response(200, w.take()));
+                                  });
+    });
+  }
+
+  // -- audit ------------------------------------------------------------------
+
+  void audit(const request& req, const path_params& pp,
+             const responder_ptr& r) {
+    principal p;
+    query_params q;
+    if (!s_.authenticate(req, r, p) || !s_.read_query(req, r, q))
+      return;
+    list_audit cmd;
+    cmd.who = p.who;
+    if (!s_.read_limit(q, r, cmd.limit))
+      return;
+    auto self = shared_from_this();
+    s_.with_org(p, pp[0], r, [self, cmd, r](tenant_id org) {
+      self->s_.ask<audit_list>(tenant_key(org), cmd, r, [r](audit_list& out) {
+        json::writer w;
+        w.begin_object().key("items").begin_array();
+        for (auto& a : out.items) {
+          w.begin_object();
+          w.key("at").value(format_rfc3339_ms(a.at_ms));
+          w.key("actor").value(a.actor);
+          w.key("action").value(a.action);
+          w.key("detail").value(a.detail);
+          w.end_object();
+        }
+        w.end_array().end_object();
+        r->reply(json_response(200, w.take()));
+      });
+    });
+  }
+
+private:
+  impl& s_;
+};
+
+void api::impl::install_office365_routes() {
+  auto flows = std::make_shared<office365_flows>(*this);
+  auto on = [&](const char* method, const char* path, auto fn) {
+    routes.add(method, path,
+               [flows, fn](request& req, const path_params& pp,
+                           responder_ptr r) { fn(*flows, req, pp, r); });
+  };
+  on("GET", "/o365/install",
+     [](office365_flows& f, request&, const path_params&, responder_ptr r) {
+       f.start_signin("install", r);
+     });
+  on("GET", "/o365/signin",
+     [](office365_flows& f, request&, const path_params&, responder_ptr r) {
+       f.start_signin("signin", r);
+     });
+  on("GET", "/o365/signin-callback",
+     [](office365_flows& f, request& req, const path_params&, responder_ptr r) {
+       f.signin_callback(req, r);
+     });
+  on("GET", "/o365/consent-callback",
+     [](office365_flows& f, request& req, const path_params&, responder_ptr r) {
+       f.consent_callback(req, r);
+     });
+  // The link in an invitation e-mail: signs the person in, then answers
+  // with their session and where to accept.
+  on("GET", "/invite/{token}",
+     [](office365_flows& f, request&, const path_params& pp, responder_ptr r) {
+       f.start_signin("signin", r, pp[0]);
+     });
+  on("POST", "/o365/associate",
+     [](office365_flows& f, request& req, const path_params&, responder_ptr r) {
+       f.associate(req, r);
+     });
+  on("GET", "/api/v1/orgs/{org}/office365/users",
+     [](office365_flows& f, request& req, const path_params& pp,
+        responder_ptr r) { f.office365_users(req, pp, r); });
+  on("POST", "/api/v1/orgs/{org}/invites",
+     [](office365_flows& f, request& req, const path_params& pp,
+        responder_ptr r) { f.create_invites(req, pp, r); });
+  on("GET", "/api/v1/orgs/{org}/invites",
+     [](office365_flows& f, request& req, const path_params& pp,
+        responder_ptr r) { f.list_org_invites(req, pp, r); });
+  on("POST", "/api/v1/invites/{token}/accept",
+     [](office365_flows& f, request& req, const path_params& pp,
+        responder_ptr r) { f.accept(req, pp, r); });
+  on("POST", "/api/v1/join-requests",
+     [](office365_flows& f, request& req, const path_params&, responder_ptr r) {
+       f.create_join_request(req, r);
+     });
+  on("GET", "/api/v1/join-requests/mine",
+     [](office365_flows& f, request& req, const path_params&, responder_ptr r) {
+       f.my_join_request(req, r);
+     });
+  on("GET", "/api/v1/orgs/{org}/join-requests",
+     [](office365_flows& f, request& req, const path_params& pp,
+        responder_ptr r) { f.list_org_join_requests(req, pp, r); });
+  on("POST", "/api/v1/orgs/{org}/join-requests/{id}/approve",
+     [](office365_flows& f, request& req, const path_params& pp,
+        responder_ptr r) { f.approve(req, pp, r); });
+  on("GET", "/api/v1/orgs/{org}/audit",
+     [](office365_flows& f, request& req, const path_params& pp,
+        responder_ptr r) { f.audit(req, pp, r); });
+}
+
+} // namespace crmsync::http
