@@ -1,8 +1,10 @@
-// The calendar actor: the sync state of one user's CRM calendar.
+// The calendar actor: the sync state of one user's CRM calendar, as the
+// sync engine (sync/engine.hpp) keeps it in the sync family.
 //
-// Loads its record from the sync family when activated (no record means
-// sync was never enabled: state "disabled") and answers with its status.
-// The two-way sync state machine (R13-R21) attaches here.
+// The engine runs the sync on its own threads (every step is a blocking
+// Graph call) and is the only writer of the record; this actor reads it
+// afresh for every status request (no record: "disabled"), with the depth
+// of the user's sync outbox and inbox.
 #include "actors/entities.hpp"
 
 #include <caf/actor_system.hpp>
@@ -29,7 +31,24 @@ calendar(calendar_actor::stateful_pointer<calendar_state> self, tenant_id org,
   load_sync_record(self, *st.env, entity_kind::calendar, st.status);
   using namespace crmsync::atom;
   return {
-      [=](status_request&) -> calendar_status { return self->state.status; },
+      [=](status_request&) -> calendar_status {
+        auto& st = self->state;
+        load_sync_record(self, *st.env, entity_kind::calendar, st.status);
+        auto prefix = storage::keys::of_user(st.status.org, st.status.user);
+        auto end = storage::keys::prefix_end(prefix);
+        auto count = [&](storage::column cf) {
+          uint64_t n = 0;
+          st.env->db->scan(cf, prefix, end,
+                           [&n](std::string_view, std::string_view) {
+                             ++n;
+                             return true;
+                           });
+          return n;
+        };
+        st.status.outbox = count(storage::column::sync_outbox);
+        st.status.inbox = count(storage::column::inbox);
+        return st.status;
+      },
       [=](passivate_atom) -> bool {
         self->quit();
         return true;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 
+#include "protocol/ids.hpp"
 #include "storage/db.hpp"
 
 namespace crmsync::actors {
@@ -20,6 +21,9 @@ struct actor_env {
   /// Called after a write that queued e-mail in the outbox (wakes the
   /// node's mailer); may be empty. Must be thread-safe and non-blocking.
   std::function<void()> mail_queued;
+  /// Called after a write that concerns a user's calendar sync (request
+  /// changed, CRM change queued); wakes the sync engine. May be empty.
+  std::function<void(tenant_id, user_id)> sync_wanted;
 };
 
 } // namespace crmsync::actors

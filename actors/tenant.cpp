@@ -8,6 +8,7 @@
 #include "actors/entities.hpp"
 
 #include <algorithm>
+#include <set>
 #include <unordered_map>
 
 #include <caf/actor_system.hpp>
@@ -32,6 +33,10 @@ struct tenant_state {
   bool asked_to_go = false;
   org_record org;
   std::unordered_map<user_id, user_record> users;
+  /// Whether each user asked for calendar sync (this actor writes the
+  /// requests, so the cache never goes stale).
+  std::unordered_map<user_id, bool> sync_on;
+  uint64_t last_sync_seq = 0;
 };
 
 namespace {
@@ -291,6 +296,56 @@ void put_revision(self_ptr self, storage::write_batch& b,
     b.del(column::event_index, keys::event_index(before.org, before.owner,
                                                  before.start_ms, before.id));
   put_event(self, b, after);
+}
+
+// -- calendar sync
+// -------------------------------------------------------------
+
+caf::expected<bool> sync_requested(self_ptr self, user_id u) {
+  auto& st = self->state;
+  auto i = st.sync_on.find(u);
+  if (i != st.sync_on.end())
+    return i->second;
+  std::string value;
+  bool found = false;
+  if (auto err = st.env->db->get(column::sync, keys::sync_request_key(st.id, u),
+                                 value, found))
+    return err;
+  sync_request req;
+  if (found && !codec::decode(value, req))
+    return corrupt("sync request of " + u.str());
+  st.sync_on[u] = found && req.enabled;
+  return found && req.enabled;
+}
+
+/// Queues a CRM change of `e` for Office 365 in the same batch, when its
+/// owner syncs and it is eligible (R19: imported events never are; a
+/// deletion always goes, the engine knows whether the event was synced).
+/// Returns true when something was queued.
+caf::expected<bool> queue_sync(self_ptr self, storage::write_batch& b,
+                               const event_record& e, bool deleted) {
+  auto on = sync_requested(self, e.owner);
+  if (!on)
+    return on.error();
+  if (!*on || (!deleted && e.origin == event_origin::imported))
+    return false;
+  auto& st = self->state;
+  auto now = st.env->now_ms();
+  // Increasing per tenant, so one user's changes drain in write order.
+  st.last_sync_seq
+      = std::max(st.last_sync_seq + 1, static_cast<uint64_t>(now) << 12);
+  sync_change c;
+  c.event = e.id;
+  c.deleted = deleted;
+  c.at_ms = now;
+  b.put(column::sync_outbox, keys::user_item(st.id, e.owner, st.last_sync_seq),
+        codec::encode(c));
+  return true;
+}
+
+void sync_written(self_ptr self, user_id u) {
+  if (self->state.env->sync_wanted)
+    self->state.env->sync_wanted(self->state.id, u);
 }
 
 // -- Office 365
@@ -672,9 +727,14 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
         storage::write_batch b;
         put_event(self, b, e);
         put_org(self, b, org);
+        auto queued = queue_sync(self, b, e, false);
+        if (!queued)
+          return queued.error();
         if ((err = st.env->db->write(b)))
           return err;
         st.org = org;
+        if (*queued)
+          sync_written(self, e.owner);
         return e;
       },
       [=](get_event& cmd) -> caf::result<event_record> {
@@ -704,8 +764,13 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
           return err;
         storage::write_batch b;
         put_revision(self, b, *before, after);
+        auto queued = queue_sync(self, b, after, false);
+        if (!queued)
+          return queued.error();
         if (auto err = self->state.env->db->write(b))
           return err;
+        if (*queued)
+          sync_written(self, after.owner);
         return after;
       },
       [=](delete_event& cmd) -> caf::result<event_deleted> {
@@ -729,9 +794,14 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
         b.del(column::event_index,
               keys::event_index(st.id, e->owner, e->start_ms, e->id));
         put_org(self, b, org);
+        auto queued = queue_sync(self, b, *e, true);
+        if (!queued)
+          return queued.error();
         if (auto err = st.env->db->write(b))
           return err;
         st.org = org;
+        if (*queued)
+          sync_written(self, e->owner);
         return event_deleted{e->id, e->version};
       },
       [=](list_events& cmd) -> caf::result<event_page> {
@@ -858,10 +928,18 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
                                 event_origin::mass_update, "set."))
             return err;
           put_revision(self, b, *before, after);
+          auto queued = queue_sync(self, b, after, false);
+          if (!queued)
+            return queued.error();
           out.items.push_back(std::move(after));
         }
         if (auto err = self->state.env->db->write(b))
           return err;
+        std::set<user_id> owners;
+        for (auto& e : out.items)
+          owners.insert(e.owner);
+        for (auto u : owners)
+          sync_written(self, u);
         return out;
       },
       [=](link_office365& cmd) -> caf::result<user_record> {
@@ -1289,6 +1367,123 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
           out.items.resize(cmd.limit);
         (void)st;
         return out;
+      },
+      [=](set_calendar_sync& cmd) -> caf::result<calendar_status> {
+        auto& st = self->state;
+        auto who = check_caller(self, cmd.who);
+        if (!who)
+          return who.error();
+        auto target = require_user(self, cmd.user);
+        if (!target)
+          return target.error();
+        if (*who != nullptr && (*who)->id != cmd.user && !is_admin(*who))
+          return forbidden("only the user or an administrator can change "
+                           "this user's calendar sync");
+        if (cmd.enabled
+            && (st.org.o365_tenant.empty() || (*target)->o365_user.empty()))
+          return office365_error(crm_errc::conflict, "office365_not_linked",
+                                 "calendar sync needs the organization "
+                                 "installed from Office 365 and this user "
+                                 "signed in with Office 365 once");
+        sync_request req;
+        req.enabled = cmd.enabled;
+        req.at_ms = st.env->now_ms();
+        storage::write_batch b;
+        b.put(column::sync, keys::sync_request_key(st.id, cmd.user),
+              codec::encode(req));
+        put_audit(self, b, actor_name(*who),
+                  cmd.enabled ? "sync.enabled" : "sync.disabled",
+                  "calendar sync of " + (*target)->email);
+        if (auto err = st.env->db->write(b))
+          return err;
+        st.sync_on[cmd.user] = cmd.enabled;
+        calendar_status status;
+        status.org = st.id;
+        status.user = cmd.user;
+        std::string value;
+        bool found = false;
+        if (auto err = st.env->db->get(
+                column::sync,
+                keys::sync_state(st.id, cmd.user, entity_kind::calendar), value,
+                found))
+          return err;
+        if (found && !codec::decode(value, status))
+          return corrupt("calendar status");
+        // What the engine is about to do, until it reports otherwise.
+        if (cmd.enabled && status.state == "disabled")
+          status.state = "enabling";
+        else if (!cmd.enabled && status.state != "disabled")
+          status.state = "disabling";
+        sync_written(self, cmd.user);
+        return status;
+      },
+      [=](apply_office365& cmd) -> caf::result<event_record> {
+        auto& st = self->state;
+        leave_if_empty(self);
+        if (!st.exists)
+          return not_found("organization");
+        auto owner = require_user(self, cmd.owner);
+        if (!owner)
+          return owner.error();
+        auto now = st.env->now_ms();
+        storage::write_batch b;
+        auto org = st.org;
+        if (cmd.event.valid()) {
+          auto before = load_event(self, cmd.event);
+          if (!before)
+            return before.error();
+          if (before->owner != cmd.owner)
+            return forbidden("the event belongs to another user");
+          if (cmd.remove) {
+            if (org.event_count > 0)
+              --org.event_count;
+            b.del(column::events, keys::event(st.id, before->id));
+            b.del(column::event_index,
+                  keys::event_index(st.id, before->owner, before->start_ms,
+                                    before->id));
+            put_org(self, b, org);
+            if (auto err = st.env->db->write(b))
+              return err;
+            st.org = org;
+            return *before;
+          }
+          auto after = *before;
+          after.title = cmd.content.title;
+          after.start_ms = cmd.content.start_ms;
+          after.end_ms = cmd.content.end_ms;
+          after.all_day = cmd.content.all_day;
+          after.time_zone = cmd.content.time_zone;
+          after.location = cmd.content.location;
+          after.description = cmd.content.description;
+          after.participants = cmd.content.participants;
+          after.origin = event_origin::office365;
+          ++after.version;
+          after.modified_ms = now;
+          put_revision(self, b, *before, after);
+          if (auto err = st.env->db->write(b))
+            return err;
+          return after;
+        }
+        if (cmd.remove)
+          return not_found("event");
+        caf::error err;
+        auto e = cmd.content;
+        e.id = fresh_event_id(self, err);
+        if (err)
+          return err;
+        e.org = st.id;
+        e.owner = cmd.owner;
+        e.origin = event_origin::office365;
+        e.version = 1;
+        e.created_ms = now;
+        e.modified_ms = now;
+        ++org.event_count;
+        put_event(self, b, e);
+        put_org(self, b, org);
+        if ((err = st.env->db->write(b)))
+          return err;
+        st.org = org;
+        return e;
       },
       [=](audit_note& note) -> caf::result<bool> {
         leave_if_empty(self);

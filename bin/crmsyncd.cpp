@@ -3,6 +3,7 @@
 // Opens RocksDB, starts the actor system and its directory, serves HTTP,
 // and on SIGTERM/SIGINT shuts down in order: stop accepting, let requests
 // in flight finish, stop HTTP, stop the actors, flush storage, exit 0.
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -27,6 +28,7 @@
 #include "http/server.hpp"
 #include "protocol/type_ids.hpp"
 #include "storage/db.hpp"
+#include "sync/engine.hpp"
 
 namespace {
 
@@ -136,6 +138,13 @@ int run(node_config cfg) {
       m->wake();
     };
   }
+  // Set once the engine exists (after the directory it talks to); until
+  // then, and without Office 365, nothing needs waking.
+  auto sync_engine = std::make_shared<std::atomic<sync::engine*>>(nullptr);
+  env->sync_wanted = [sync_engine](tenant_id t, user_id u) {
+    if (auto* e = sync_engine->load())
+      e->wanted(t, u);
+  };
   actors::directory_config dcfg;
   dcfg.idle_timeout = std::chrono::seconds(cfg.idle_timeout_s);
   dcfg.sweep_interval = cfg.sweep_interval_ms > 0
@@ -184,8 +193,26 @@ int run(node_config cfg) {
   while (!o365.public_url.empty() && o365.public_url.back() == '/')
     o365.public_url.pop_back();
   o365.invite_lifetime = std::chrono::hours(cfg.invite_lifetime_h);
+  std::unique_ptr<sync::engine> syncer;
+  if (graph) {
+    sync::engine_config ec;
+    ec.public_url = o365.public_url;
+    ec.max_initial_events = cfg.max_initial_events;
+    ec.reconcile_interval = std::chrono::seconds(cfg.reconcile_interval_s);
+    ec.threads = cfg.sync_threads;
+    ec.actor_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
+    ec.now_ms = [] {
+      return system_now_ms();
+    };
+    syncer = std::make_unique<sync::engine>(*sys, directory, *db, *graph,
+                                            std::move(ec));
+    sync_engine->store(syncer.get());
+    o365.sync = syncer.get();
+  }
   api->set_office365(std::move(o365));
   server->run();
+  if (syncer)
+    syncer->start(); // resumes syncs a restart interrupted
   std::printf("crmsyncd listening on http://%s\n", bound.c_str());
   std::fflush(stdout);
   log::info("node " + cfg.node_id + " serving on " + bound + ", data in "
@@ -201,9 +228,14 @@ int run(node_config cfg) {
   server->stop();
   blocking.reset();
   graph_pool.reset();
+  // Its threads ask actors: they must be gone before the actor system.
+  sync_engine->store(nullptr);
+  if (syncer)
+    syncer->stop();
   caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
   sys->await_all_actors_done();
   sys.reset();
+  syncer.reset();
   mail.reset();
   if (auto ferr = db->flush())
     log::error("flush failed: " + to_api_error(ferr).message);

@@ -90,6 +90,17 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
   add("--invite-lifetime-hours", c.invite_lifetime_h,
       "CRMSYNC_INVITE_LIFETIME_HOURS", "how long an invitation link works")
       ->check(CLI::Range(int64_t{1}, int64_t{24 * 90}));
+  add("--sync-threads", c.sync_threads, "CRMSYNC_SYNC_THREADS",
+      "threads running calendar syncs (users in parallel)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{256}));
+  add("--max-initial-events", c.max_initial_events,
+      "CRMSYNC_MAX_INITIAL_EVENTS",
+      "most CRM events the initial sync sends to Office 365 (R17)")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1000000}));
+  add("--reconcile-interval", c.reconcile_interval_s,
+      "CRMSYNC_RECONCILE_INTERVAL",
+      "seconds between reconciliations of every synced calendar")
+      ->check(CLI::Range(int64_t{1}, int64_t{86400}));
   app.add_flag("--sync-writes", c.sync_writes,
                "fsync the WAL before acknowledging each write")
       ->envname("CRMSYNC_SYNC_WRITES");

@@ -33,6 +33,9 @@ struct node_config {
   uint64_t actor_threads = 2;
   uint64_t graph_threads = 8;
   int64_t invite_lifetime_h = 168;
+  uint64_t sync_threads = 4;
+  uint64_t max_initial_events = 5000;
+  int64_t reconcile_interval_s = 300;
   bool sync_writes = false;
 
   // Derived from `listen`.

@@ -472,23 +472,7 @@ void api::impl::install_routes() {
                            entity_key{entity_kind::calendar, org, *uid},
                            status_request{}, r, [r](calendar_status& s) {
                              json::writer w;
-                             w.begin_object();
-                             w.key("state").value(s.state);
-                             w.key("progress").begin_object();
-                             w.key("done").value(s.done);
-                             w.key("total").value(s.total);
-                             w.end_object();
-                             w.key("office365_calendar_id");
-                             if (s.office365_calendar_id.empty())
-                               w.null();
-                             else
-                               w.value(s.office365_calendar_id);
-                             w.key("last_error");
-                             if (s.last_error.empty())
-                               w.null();
-                             else
-                               w.value(s.last_error);
-                             w.end_object();
+                             json::write_calendar_status(w, s);
                              r->reply(json_response(200, w.take()));
                            });
                      });

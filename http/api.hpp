@@ -25,6 +25,10 @@ namespace crmsync::graph {
 class client;
 } // namespace crmsync::graph
 
+namespace crmsync::sync {
+class engine;
+} // namespace crmsync::sync
+
 namespace crmsync::http {
 
 /// What the Office 365 routes (/o365, invites, join requests) need.
@@ -33,6 +37,8 @@ struct office365_options {
   graph::client* graph = nullptr;
   /// Threads for blocking Graph calls (never the I/O or actor threads).
   work_pool* pool = nullptr;
+  /// Calendar sync: takes webhook notifications; nullptr answers 503.
+  sync::engine* sync = nullptr;
   /// How people's browsers and Microsoft reach this node.
   std::string public_url;
   std::chrono::milliseconds invite_lifetime{std::chrono::hours(24 * 7)};

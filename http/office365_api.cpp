@@ -14,6 +14,7 @@
 #include "graph/client.hpp"
 #include "storage/codec.hpp"
 #include "storage/keys.hpp"
+#include "sync/engine.hpp"
 
 namespace crmsync::http {
 
@@ -693,7 +694,9 @@ public:
     std::string next;
     graph::error err;
     if (!s_.o365.graph->list_page(o.o365_tenant, path, items, next, err)) {
-      if (err.status == 400 && !cursor.empty())
+      if (!cursor.empty()
+          && (err.status == 400 || err.code == "invalid_url"
+              || err.code == "insecure_url"))
         return fail(r, 400, "invalid_field", "'cursor' is not valid", "cursor");
       return r->reply(error_response(graph_failure(err)));
     }
@@ -1023,6 +1026,62 @@ public:
     });
   }
 
+  // -- calendar sync ----------------------------------------------------------
+
+  /// R13: PUT …/calendar-sync {"enabled"}; the engine does the rest.
+  void set_sync(const request& req, const path_params& pp,
+                const responder_ptr& r) {
+    principal p;
+    if (!s_.authenticate_json(req, r, p))
+      return;
+    bool enabled = false;
+    if (auto err = json::decode_calendar_sync(req.body, enabled))
+      return fail(r, err);
+    if (enabled && !configured(r))
+      return;
+    auto uid = user_id::parse(pp[1]);
+    auto self = shared_from_this();
+    s_.with_org(p, pp[0], r, [self, p, uid, enabled, r](tenant_id org) {
+      if (!uid)
+        return fail(r, 404, "not_found", "user not found");
+      set_calendar_sync cmd;
+      cmd.who = p.who;
+      cmd.user = *uid;
+      cmd.enabled = enabled;
+      self->s_.ask<calendar_status>(tenant_key(org), cmd, r,
+                                    [r](calendar_status& s) {
+                                      json::writer w;
+                                      json::write_calendar_status(w, s);
+                                      r->reply(json_response(200, w.take()));
+                                    });
+    });
+  }
+
+  /// Graph's webhook POSTs: the validation handshake (echo the token as
+  /// text/plain within 10 s), else notifications, acknowledged 202 only
+  /// once durably in the inbox.
+  void webhook(const request& req, const responder_ptr& r, bool lifecycle) {
+    query_params q;
+    if (!s_.read_query(req, r, q))
+      return;
+    if (auto token = find_param(q, "validationToken")) {
+      response res;
+      res.status = 200;
+      res.content_type = "text/plain; charset=utf-8";
+      res.body = *token;
+      return r->reply(std::move(res));
+    }
+    if (s_.o365.sync == nullptr)
+      return fail(r, 503, "office365_not_configured",
+                  "this node does not sync calendars");
+    if (!s_.o365.sync->ingest(req.body, lifecycle))
+      return fail(r, 400, "bad_notification",
+                  "the body is not a Graph notification collection");
+    response res;
+    res.status = 202;
+    r->reply(std::move(res));
+  }
+
 private:
   impl& s_;
 };
@@ -1086,6 +1145,17 @@ void api::impl::install_office365_routes() {
   on("POST", "/api/v1/orgs/{org}/join-requests/{id}/approve",
      [](office365_flows& f, request& req, const path_params& pp,
         responder_ptr r) { f.approve(req, pp, r); });
+  on("PUT", "/api/v1/orgs/{org}/users/{user}/calendar-sync",
+     [](office365_flows& f, request& req, const path_params& pp,
+        responder_ptr r) { f.set_sync(req, pp, r); });
+  on("POST", "/webhooks/graph",
+     [](office365_flows& f, request& req, const path_params&, responder_ptr r) {
+       f.webhook(req, r, false);
+     });
+  on("POST", "/webhooks/graph/lifecycle",
+     [](office365_flows& f, request& req, const path_params&, responder_ptr r) {
+       f.webhook(req, r, true);
+     });
   on("GET", "/api/v1/orgs/{org}/audit",
      [](office365_flows& f, request& req, const path_params& pp,
         responder_ptr r) { f.audit(req, pp, r); });

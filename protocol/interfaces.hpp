@@ -38,6 +38,8 @@ using tenant_actor = caf::typed_actor<
     caf::replies_to<approve_join>::with<join_approved>,
     caf::replies_to<list_audit>::with<audit_list>,
     caf::replies_to<audit_note>::with<bool>,
+    caf::replies_to<set_calendar_sync>::with<calendar_status>,
+    caf::replies_to<apply_office365>::with<event_record>,
     caf::replies_to<atom::passivate_atom>::with<bool>>;
 
 using mailbox_actor

@@ -253,6 +253,47 @@ void write_event(writer& w, const event_record& x) {
   w.end_object();
 }
 
+void write_calendar_status(writer& w, const calendar_status& x) {
+  auto text_or_null = [&](const char* key, const std::string& v) {
+    w.key(key);
+    if (v.empty())
+      w.null();
+    else
+      w.value(v);
+  };
+  auto time_or_null = [&](const char* key, int64_t ms) {
+    w.key(key);
+    if (ms == 0)
+      w.null();
+    else
+      w.value(format_rfc3339(ms));
+  };
+  w.begin_object();
+  w.key("state").value(x.state);
+  w.key("progress").begin_object();
+  w.key("done").value(x.done);
+  w.key("total").value(x.total);
+  w.end_object();
+  text_or_null("office365_calendar_id", x.office365_calendar_id);
+  text_or_null("last_error", x.last_error);
+  time_or_null("last_sync", x.last_sync_ms);
+  text_or_null("subscription_id", x.subscription_id);
+  time_or_null("subscription_expires", x.subscription_expires_ms);
+  w.key("outbox").value(x.outbox);
+  w.key("inbox").value(x.inbox);
+  w.key("to_office365").begin_object();
+  w.key("created").value(x.out_created);
+  w.key("updated").value(x.out_updated);
+  w.key("deleted").value(x.out_deleted);
+  w.end_object();
+  w.key("from_office365").begin_object();
+  w.key("created").value(x.in_created);
+  w.key("updated").value(x.in_updated);
+  w.key("deleted").value(x.in_deleted);
+  w.end_object();
+  w.end_object();
+}
+
 void write_error(writer& w, const api_error& e) {
   w.begin_object();
   w.key("error").begin_object();
@@ -954,6 +995,23 @@ bool decode_graph_user(std::string_view json, graph_user& out) {
   text("userPrincipalName", out.user_principal_name);
   text("mail", out.mail);
   return true;
+}
+
+caf::error decode_calendar_sync(std::string_view body, bool& enabled) {
+  object obj;
+  if (auto err = parse_object(body, obj))
+    return err;
+  bool have = false;
+  for (auto kv : obj) {
+    if (kv.key != "enabled")
+      return unknown_field("", kv.key);
+    if (auto err = get_bool(kv.value, "enabled", enabled))
+      return err;
+    have = true;
+  }
+  if (!have)
+    return missing("enabled");
+  return caf::none;
 }
 
 } // namespace crmsync::json

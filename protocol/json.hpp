@@ -70,6 +70,7 @@ private:
 void write_org(writer& w, const org_record& x);
 void write_user(writer& w, const user_record& x);
 void write_event(writer& w, const event_record& x);
+void write_calendar_status(writer& w, const calendar_status& x);
 void write_error(writer& w, const api_error& e);
 std::string encode_error(const api_error& e);
 
@@ -142,6 +143,9 @@ struct graph_user {
 /// Decodes one Graph user object (as Graph sends it, unknown fields
 /// ignored); false when it is not one.
 bool decode_graph_user(std::string_view json, graph_user& out);
+
+/// {"enabled":true|false} of PUT …/calendar-sync.
+caf::error decode_calendar_sync(std::string_view body, bool& enabled);
 
 /// Validates and normalises an e-mail address (trimmed, lower-cased).
 bool normalize_email(std::string_view in, std::string& out);

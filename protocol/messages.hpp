@@ -345,12 +345,30 @@ struct calendar_status {
   uint64_t total = 0;
   std::string office365_calendar_id;
   std::string last_error;
+  // What the sync engine keeps (written by it only).
+  std::string delta_link;      ///< newest calendarView/delta link, or ""
+  std::string subscription_id; ///< Graph subscription on the calendar
+  int64_t subscription_expires_ms = 0;
+  std::string client_state; ///< the subscription's shared secret
+  int64_t last_sync_ms = 0; ///< end of the last successful delta run
+  uint64_t out_created = 0; ///< CRM -> Office 365
+  uint64_t out_updated = 0;
+  uint64_t out_deleted = 0;
+  uint64_t in_created = 0; ///< Office 365 -> CRM
+  uint64_t in_updated = 0;
+  uint64_t in_deleted = 0;
+  uint64_t outbox = 0; ///< pending CRM changes (when read)
+  uint64_t inbox = 0;  ///< pending notifications (when read)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, calendar_status& x) {
   return f(caf::meta::type_name("crmsync::calendar_status"), x.org, x.user,
-           x.state, x.done, x.total, x.office365_calendar_id, x.last_error);
+           x.state, x.done, x.total, x.office365_calendar_id, x.last_error,
+           x.delta_link, x.subscription_id, x.subscription_expires_ms,
+           x.client_state, x.last_sync_ms, x.out_created, x.out_updated,
+           x.out_deleted, x.in_created, x.in_updated, x.in_deleted, x.outbox,
+           x.inbox);
 }
 
 // -- administration

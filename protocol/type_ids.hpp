@@ -12,6 +12,7 @@
 #include "protocol/errors.hpp"
 #include "protocol/messages.hpp"
 #include "protocol/office365.hpp"
+#include "protocol/sync.hpp"
 
 CAF_BEGIN_TYPE_ID_BLOCK(crmsync, caf::first_custom_type_id)
 
@@ -77,6 +78,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(crmsync, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(crmsync, (crmsync::list_audit))
   CAF_ADD_TYPE_ID(crmsync, (crmsync::audit_list))
   CAF_ADD_TYPE_ID(crmsync, (crmsync::audit_note))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::set_calendar_sync))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::apply_office365))
 
 CAF_END_TYPE_ID_BLOCK(crmsync)
 

@@ -19,6 +19,9 @@ enum class tag : uint8_t {
   mail = 9,
   signin = 10,
   session = 11,
+  sync_request = 12,
+  sync_link = 13,
+  sync_change = 14,
 };
 
 constexpr uint8_t format_v1 = 1;
@@ -279,14 +282,34 @@ std::string encode(const calendar_status& x) {
   o.u64(x.total);
   o.str(x.office365_calendar_id);
   o.str(x.last_error);
+  o.str(x.delta_link);
+  o.str(x.subscription_id);
+  o.i64(x.subscription_expires_ms);
+  o.str(x.client_state);
+  o.i64(x.last_sync_ms);
+  for (auto n : {x.out_created, x.out_updated, x.out_deleted, x.in_created,
+                 x.in_updated, x.in_deleted})
+    o.u64(n);
   return o.take();
 }
 
 bool decode(std::string_view in, calendar_status& x) {
+  auto org = x.org;
+  auto user = x.user;
+  x = calendar_status{};
+  x.org = org;
+  x.user = user;
   in_buf i{in};
   return i.header(tag::calendar) && i.id(x.org) && i.id(x.user)
          && i.str(x.state) && i.u64(x.done) && i.u64(x.total)
-         && i.str(x.office365_calendar_id) && i.str(x.last_error) && i.done();
+         && i.str(x.office365_calendar_id) && i.str(x.last_error)
+         && (i.done()
+             || (i.str(x.delta_link) && i.str(x.subscription_id)
+                 && i.i64(x.subscription_expires_ms) && i.str(x.client_state)
+                 && i.i64(x.last_sync_ms) && i.u64(x.out_created)
+                 && i.u64(x.out_updated) && i.u64(x.out_deleted)
+                 && i.u64(x.in_created) && i.u64(x.in_updated)
+                 && i.u64(x.in_deleted) && i.done()));
 }
 
 std::string encode(const invite_record& x) {
@@ -412,6 +435,48 @@ bool decode(std::string_view in, o365_session_record& x) {
   in_buf i{in};
   return i.header(tag::session) && i.identity(x.who) && i.i64(x.expires_ms)
          && i.done();
+}
+
+std::string encode(const sync_request& x) {
+  out_buf o{tag::sync_request};
+  o.b(x.enabled);
+  o.i64(x.at_ms);
+  return o.take();
+}
+
+bool decode(std::string_view in, sync_request& x) {
+  in_buf i{in};
+  return i.header(tag::sync_request) && i.b(x.enabled) && i.i64(x.at_ms)
+         && i.done();
+}
+
+std::string encode(const sync_link& x) {
+  out_buf o{tag::sync_link};
+  o.u64(x.event.value);
+  o.str(x.graph_id);
+  o.str(x.change_key);
+  o.u64(x.crm_version);
+  return o.take();
+}
+
+bool decode(std::string_view in, sync_link& x) {
+  in_buf i{in};
+  return i.header(tag::sync_link) && i.id(x.event) && i.str(x.graph_id)
+         && i.str(x.change_key) && i.u64(x.crm_version) && i.done();
+}
+
+std::string encode(const sync_change& x) {
+  out_buf o{tag::sync_change};
+  o.u64(x.event.value);
+  o.b(x.deleted);
+  o.i64(x.at_ms);
+  return o.take();
+}
+
+bool decode(std::string_view in, sync_change& x) {
+  in_buf i{in};
+  return i.header(tag::sync_change) && i.id(x.event) && i.b(x.deleted)
+         && i.i64(x.at_ms) && i.done();
 }
 
 } // namespace crmsync::storage::codec

@@ -13,6 +13,7 @@
 #include "protocol/messages.hpp"
 #include "protocol/office365.hpp"
 #include "protocol/records.hpp"
+#include "protocol/sync.hpp"
 
 namespace crmsync::storage::codec {
 
@@ -28,6 +29,9 @@ std::string encode(const audit_entry& x);
 std::string encode(const mail_item& x);
 std::string encode(const signin_state_record& x);
 std::string encode(const o365_session_record& x);
+std::string encode(const sync_request& x);
+std::string encode(const sync_link& x);
+std::string encode(const sync_change& x);
 
 bool decode(std::string_view in, org_record& x);
 bool decode(std::string_view in, user_record& x);
@@ -40,5 +44,8 @@ bool decode(std::string_view in, audit_entry& x);
 bool decode(std::string_view in, mail_item& x);
 bool decode(std::string_view in, signin_state_record& x);
 bool decode(std::string_view in, o365_session_record& x);
+bool decode(std::string_view in, sync_request& x);
+bool decode(std::string_view in, sync_link& x);
+bool decode(std::string_view in, sync_change& x);
 
 } // namespace crmsync::storage::codec

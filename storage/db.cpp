@@ -26,8 +26,9 @@ caf::error to_error(const rocksdb::Status& st, std::string_view what) {
 
 const char* column_name(column c) {
   static constexpr const char* names[]
-      = {"meta", "orgs",    "users", "events", "event_index", "lookup",
-         "sync", "invites", "joins", "audit",  "outbox",      "sessions"};
+      = {"meta",   "orgs",     "users",   "events",      "event_index",
+         "lookup", "sync",     "invites", "joins",       "audit",
+         "outbox", "sessions", "links",   "sync_outbox", "inbox"};
   return names[static_cast<size_t>(c)];
 }
 

@@ -22,20 +22,23 @@ namespace crmsync::storage {
 /// Column families, one per record kind. Every key in the tenant-scoped
 /// families starts with the 8-byte tenant id.
 enum class column : uint8_t {
-  meta = 0,        ///< schema version and node-level facts
-  orgs = 1,        ///< tenant -> org_record
-  users = 2,       ///< tenant|user -> user_record
-  events = 3,      ///< tenant|event -> event_record
-  event_index = 4, ///< tenant|owner|start|event -> ""
-  lookup = 5,      ///< global indexes: e-mail -> user, user -> tenant
-  sync = 6,        ///< tenant|user|kind -> mailbox/calendar state
-  invites = 7,     ///< tenant|invite -> invite_record
-  joins = 8,       ///< tenant|request -> join_request_record
-  audit = 9,       ///< tenant|time|seq -> audit_entry
-  outbox = 10,     ///< tenant|mail -> mail_item (e-mail to send)
-  sessions = 11,   ///< sign-in states and Office 365 sessions (global)
+  meta = 0,         ///< schema version and node-level facts
+  orgs = 1,         ///< tenant -> org_record
+  users = 2,        ///< tenant|user -> user_record
+  events = 3,       ///< tenant|event -> event_record
+  event_index = 4,  ///< tenant|owner|start|event -> ""
+  lookup = 5,       ///< global indexes: e-mail -> user, user -> tenant
+  sync = 6,         ///< tenant|user|kind -> mailbox/calendar state
+  invites = 7,      ///< tenant|invite -> invite_record
+  joins = 8,        ///< tenant|request -> join_request_record
+  audit = 9,        ///< tenant|time|seq -> audit_entry
+  outbox = 10,      ///< tenant|mail -> mail_item (e-mail to send)
+  sessions = 11,    ///< sign-in states and Office 365 sessions (global)
+  links = 12,       ///< tenant|user|event -> sync_link
+  sync_outbox = 13, ///< tenant|user|seq -> sync_change (CRM -> Office 365)
+  inbox = 14,       ///< tenant|user|seq -> notification (Office 365 -> CRM)
 };
-constexpr size_t column_count = 12;
+constexpr size_t column_count = 15;
 
 const char* column_name(column c);
 

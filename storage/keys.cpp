@@ -154,4 +154,34 @@ std::string o365_session(std::string_view token_hash) {
   return tagged('p', token_hash);
 }
 
+std::string sync_request_key(tenant_id t, user_id u) {
+  auto k = user(t, u);
+  k += 'q';
+  return k;
+}
+
+std::string link(tenant_id t, user_id u, event_id e) {
+  auto k = user(t, u);
+  put_be64(k, e.value);
+  return k;
+}
+
+std::string user_item(tenant_id t, user_id u, uint64_t seq) {
+  auto k = user(t, u);
+  put_be64(k, seq);
+  return k;
+}
+
+std::string of_user(tenant_id t, user_id u) {
+  return user(t, u);
+}
+
+std::string graph_event_lookup(std::string_view graph_id) {
+  return tagged('g', graph_id);
+}
+
+std::string subscription_lookup(std::string_view subscription_id) {
+  return tagged('n', subscription_id);
+}
+
 } // namespace crmsync::storage::keys

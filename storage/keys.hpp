@@ -80,4 +80,15 @@ std::string join_lookup(tenant_id t, std::string_view o365_user);
 std::string signin_state(std::string_view state);
 std::string o365_session(std::string_view token_hash);
 
+// sync: tenant|user|'q' -> sync_request
+std::string sync_request_key(tenant_id t, user_id u);
+// links: tenant|user|event ; sync_outbox, inbox: tenant|user|seq
+std::string link(tenant_id t, user_id u, event_id e);
+std::string user_item(tenant_id t, user_id u, uint64_t seq);
+std::string of_user(tenant_id t, user_id u);
+// lookup: 'g' graph event id -> tenant|user|event ;
+//         'n' subscription id -> tenant|user|client state
+std::string graph_event_lookup(std::string_view graph_id);
+std::string subscription_lookup(std::string_view subscription_id);
+
 } // namespace crmsync::storage::keys

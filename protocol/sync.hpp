@@ -1,0 +1,70 @@
+// Calendar sync records and the tenant actor's sync commands (R13-R21).
+//
+// The tenant actor records what a user asked for (sync_request) and, with
+// every CRM write of an eligible event whose owner syncs, a sync_change in
+// the user's sync outbox, in the same batch. The sync engine owns the rest:
+// links between CRM events and Office 365 events, the calendar status, and
+// writes coming back from Office 365 (apply_office365, which queue nothing).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <caf/meta/type_name.hpp>
+
+#include "protocol/messages.hpp"
+#include "protocol/records.hpp"
+
+namespace crmsync {
+
+/// What the user last asked for: sync on or off.
+struct sync_request {
+  bool enabled = false;
+  int64_t at_ms = 0;
+};
+
+/// A CRM event and its copy in the user's Office 365 calendar.
+struct sync_link {
+  event_id event;
+  std::string graph_id;
+  std::string change_key; ///< of the version crmsync last wrote or applied
+  uint64_t crm_version = 0;
+};
+
+/// One pending CRM change for Office 365 (sync outbox entry).
+struct sync_change {
+  event_id event;
+  bool deleted = false;
+  int64_t at_ms = 0;
+};
+
+/// PUT …/calendar-sync: records the request and answers the status.
+struct set_calendar_sync {
+  caller who;
+  user_id user;
+  bool enabled = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, set_calendar_sync& x) {
+  return f(caf::meta::type_name("crmsync::set_calendar_sync"), x.who, x.user,
+           x.enabled);
+}
+
+/// A change made in Outlook, applied to the CRM by the sync engine:
+/// creates (`event` unset) or updates an event of `owner` with origin
+/// office365, or deletes one; no sync outbox entry is written for it.
+struct apply_office365 {
+  user_id owner;
+  event_id event;
+  bool remove = false;
+  event_record content; ///< title, times, location, description, …
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, apply_office365& x) {
+  return f(caf::meta::type_name("crmsync::apply_office365"), x.owner, x.event,
+           x.remove, x.content);
+}
+
+} // namespace crmsync

@@ -1,0 +1,936 @@
+#include "sync/engine.hpp"
+
+#include <algorithm>
+#include <set>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/make_message.hpp>
+#include <caf/scoped_actor.hpp>
+#include <simdjson.h>
+
+#include "common/crypto.hpp"
+#include "common/log.hpp"
+#include "common/time_format.hpp"
+#include "graph/client.hpp"
+#include "protocol/json.hpp"
+#include "protocol/type_ids.hpp"
+#include "storage/codec.hpp"
+#include "storage/keys.hpp"
+#include "sync/graph_event.hpp"
+
+namespace crmsync::sync {
+
+namespace {
+
+namespace keys = storage::keys;
+namespace codec = storage::codec;
+using storage::column;
+
+// Inbox entry kinds (the value of an inbox row).
+constexpr char inbox_change = 'c';
+constexpr char inbox_missed = 'm';
+constexpr char inbox_removed = 'x';
+constexpr char inbox_reauthorize = 'r';
+
+constexpr size_t batch_size = 20; // Graph's $batch limit
+
+bool is_not_found(const graph::error& e) {
+  return e.status == 404;
+}
+
+/// One run of one user's sync: loads what it needs, does one pass of the
+/// state machine, and writes what changed.
+class user_sync {
+public:
+  user_sync(caf::actor_system& sys, caf::actor directory, storage::db& db,
+            graph::client& graph, const engine_config& cfg, tenant_id org,
+            user_id user)
+      : sys_(sys)
+      , directory_(std::move(directory))
+      , db_(db)
+      , graph_(graph)
+      , cfg_(cfg)
+      , org_(org)
+      , user_(user) {}
+
+  void run() {
+    if (!load())
+      return;
+    if (!request_.enabled) {
+      if (status_.state != "disabled")
+        disable(true);
+      return;
+    }
+    if (o365_tenant_.empty() || oid_.empty()) {
+      fail("the user or organization is not linked to Office 365");
+      return;
+    }
+    if (status_.office365_calendar_id.empty() && !create_calendar())
+      return;
+    if (status_.state == "initial_sync" && !initial_sync())
+      return;
+    if (status_.state != "active")
+      return;
+    if (!drain_outbox())
+      return;
+    if (!pull())
+      return;
+    ensure_subscription();
+    save_status();
+  }
+
+private:
+  // -- loading and saving -----------------------------------------------------
+
+  bool load() {
+    status_.org = org_;
+    status_.user = user_;
+    std::string v;
+    bool found = false;
+    if (db_.get(column::sync, keys::sync_request_key(org_, user_), v, found))
+      return false;
+    if (found && !codec::decode(v, request_))
+      return false;
+    if (db_.get(column::sync,
+                keys::sync_state(org_, user_, entity_kind::calendar), v, found))
+      return false;
+    if (found && !codec::decode(v, status_))
+      return false;
+    if (db_.get(column::users, keys::user(org_, user_), v, found))
+      return false;
+    user_record u;
+    if (found && codec::decode(v, u))
+      oid_ = u.o365_user;
+    if (db_.get(column::orgs, keys::org(org_), v, found))
+      return false;
+    org_record o;
+    if (found && codec::decode(v, o))
+      o365_tenant_ = o.o365_tenant;
+    return true;
+  }
+
+  void save_status() {
+    storage::write_batch b;
+    b.put(column::sync, keys::sync_state(org_, user_, entity_kind::calendar),
+          codec::encode(status_));
+    if (auto err = db_.write(b))
+      log::error("sync: cannot save the status of " + user_.str());
+  }
+
+  void fail(const std::string& why) {
+    status_.last_error = why;
+    if (status_.state == "disabled")
+      status_.state = "error";
+    save_status();
+    log::warn("sync " + org_.str() + "/" + user_.str() + ": " + why);
+  }
+
+  void fail(const std::string& what, const graph::error& e) {
+    fail(what + ": " + e.describe());
+  }
+
+  // -- the tenant actor -------------------------------------------------------
+
+  template <class Reply, class Msg>
+  bool ask_tenant(Msg msg, Reply& out, std::string& err) {
+    caf::scoped_actor self{sys_};
+    bool ok = false;
+    self->request(directory_, cfg_.actor_timeout, atom::route_atom_v,
+                  entity_key{entity_kind::tenant, org_, user_id{}},
+                  caf::make_message(std::move(msg)))
+        .receive(
+            [&](Reply& r) {
+              out = std::move(r);
+              ok = true;
+            },
+            [&](caf::error& e) { err = to_api_error(e).message; });
+    return ok;
+  }
+
+  // -- links ------------------------------------------------------------------
+
+  bool find_link(event_id e, sync_link& out) {
+    std::string v;
+    bool found = false;
+    return !db_.get(column::links, keys::link(org_, user_, e), v, found)
+           && found && codec::decode(v, out);
+  }
+
+  /// The CRM event a Graph event id is linked to, if any.
+  bool event_of_graph_id(const std::string& gid, event_id& out) {
+    std::string v;
+    bool found = false;
+    if (db_.get(column::lookup, keys::graph_event_lookup(gid), v, found)
+        || !found || v.size() != 24 || keys::get_be64(v, 0) != org_.value
+        || keys::get_be64(v, 8) != user_.value)
+      return false;
+    out = event_id{keys::get_be64(v, 16)};
+    return true;
+  }
+
+  void put_link(storage::write_batch& b, const sync_link& l) {
+    b.put(column::links, keys::link(org_, user_, l.event), codec::encode(l));
+    std::string v;
+    keys::put_be64(v, org_.value);
+    keys::put_be64(v, user_.value);
+    keys::put_be64(v, l.event.value);
+    b.put(column::lookup, keys::graph_event_lookup(l.graph_id), v);
+  }
+
+  void del_link(storage::write_batch& b, const sync_link& l) {
+    b.del(column::links, keys::link(org_, user_, l.event));
+    b.del(column::lookup, keys::graph_event_lookup(l.graph_id));
+  }
+
+  bool load_event(event_id id, event_record& out, bool& found) {
+    std::string v;
+    found = false;
+    if (db_.get(column::events, keys::event(org_, id), v, found))
+      return false;
+    return !found || codec::decode(v, out);
+  }
+
+  std::string events_path() const {
+    return "/users/" + oid_ + "/calendars/" + status_.office365_calendar_id
+           + "/events";
+  }
+
+  std::string event_path(const std::string& gid) const {
+    return "/users/" + oid_ + "/events/" + gid;
+  }
+
+  // -- enabling ---------------------------------------------------------------
+
+  /// R14: the product's calendar in the user's mailbox.
+  bool create_calendar() {
+    graph::response res;
+    graph::error err;
+    if (!graph_.call(o365_tenant_, oid_, "POST",
+                     "/users/" + oid_ + "/calendars", R"({"name":"CRM"})", res,
+                     err)) {
+      fail("creating the CRM calendar in Office 365 failed", err);
+      return false;
+    }
+    std::string id, ck;
+    if (!read_id_and_change_key(res.body, id, ck)) {
+      fail("Office 365 answered the calendar creation without an id");
+      return false;
+    }
+    status_.office365_calendar_id = id;
+    status_.state = "initial_sync";
+    status_.last_error.clear();
+    status_.done = 0;
+    status_.total = 0;
+    save_status();
+    return true;
+  }
+
+  /// R16-R18: the user's own eligible events, future ones first by start,
+  /// then past ones by most recent end, at most max_initial_events; sent
+  /// in $batch requests of 20. Resumable: linked events are skipped and a
+  /// repeated create is recognised by its transactionId.
+  bool initial_sync() {
+    auto now = cfg_.now_ms();
+    std::vector<event_record> future, past;
+    auto prefix = keys::events_of_owner(org_, user_);
+    bool bad = false;
+    auto err
+        = db_.scan(column::event_index, prefix, keys::prefix_end(prefix),
+                   [&](std::string_view k, std::string_view) {
+                     auto entry = keys::parse_event_index(k);
+                     event_record e;
+                     bool found = false;
+                     if (!entry || !load_event(entry->event, e, found)) {
+                       bad = true;
+                       return false;
+                     }
+                     if (found && e.origin != event_origin::imported)
+                       (e.end_ms > now ? future : past).push_back(std::move(e));
+                     return true;
+                   });
+    if (err || bad) {
+      fail("reading the user's CRM events failed");
+      return false;
+    }
+    std::sort(future.begin(), future.end(),
+              [](const event_record& a, const event_record& b) {
+                return a.start_ms < b.start_ms;
+              });
+    std::sort(past.begin(), past.end(),
+              [](const event_record& a, const event_record& b) {
+                return a.end_ms > b.end_ms;
+              });
+    std::vector<event_record> chosen = std::move(future);
+    for (auto& e : past)
+      chosen.push_back(std::move(e));
+    if (chosen.size() > cfg_.max_initial_events)
+      chosen.resize(cfg_.max_initial_events);
+    status_.total = chosen.size();
+    std::vector<event_record> todo;
+    size_t done = 0;
+    for (auto& e : chosen) {
+      sync_link l;
+      if (find_link(e.id, l))
+        ++done;
+      else
+        todo.push_back(e);
+    }
+    status_.done = done;
+    save_status();
+    for (size_t i = 0; i < todo.size(); i += batch_size) {
+      std::vector<graph::batch_request> reqs;
+      auto end = std::min(todo.size(), i + batch_size);
+      for (size_t k = i; k < end; ++k) {
+        graph::batch_request r;
+        r.id = std::to_string(k - i + 1);
+        r.method = "POST";
+        r.url = events_path();
+        r.body = to_graph(todo[k], true);
+        reqs.push_back(std::move(r));
+      }
+      std::vector<graph::batch_response> answers;
+      graph::error gerr;
+      if (!graph_.batch(o365_tenant_, oid_, reqs, answers, gerr)) {
+        if (is_not_found(gerr))
+          return calendar_gone();
+        fail("sending the initial events failed", gerr);
+        return false;
+      }
+      storage::write_batch b;
+      std::string item_error;
+      for (size_t k = 0; k < answers.size(); ++k) {
+        auto& a = answers[k];
+        auto& e = todo[i + k];
+        std::string gid, ck;
+        if (a.status >= 200 && a.status < 300
+            && read_id_and_change_key(a.body, gid, ck)) {
+          put_link(b, sync_link{e.id, gid, ck, e.version});
+          ++status_.done;
+          ++status_.out_created;
+        } else if (a.status == 404) {
+          return calendar_gone();
+        } else {
+          item_error = "an event was refused by Office 365 (HTTP "
+                       + std::to_string(a.status) + ")";
+        }
+      }
+      b.put(column::sync, keys::sync_state(org_, user_, entity_kind::calendar),
+            codec::encode(status_));
+      if (db_.write(b)) {
+        fail("storing links failed");
+        return false;
+      }
+      if (!item_error.empty()) {
+        fail(item_error);
+        return false;
+      }
+    }
+    // The first delta round sets the baseline: everything in it is ours.
+    status_.delta_link.clear();
+    status_.state = "active";
+    status_.last_error.clear();
+    save_status();
+    return true;
+  }
+
+  // -- CRM -> Office 365 ------------------------------------------------------
+
+  bool drain_outbox() {
+    std::vector<std::pair<std::string, sync_change>> entries;
+    auto prefix = keys::of_user(org_, user_);
+    auto err = db_.scan(column::sync_outbox, prefix, keys::prefix_end(prefix),
+                        [&](std::string_view k, std::string_view v) {
+                          sync_change c;
+                          if (codec::decode(v, c))
+                            entries.emplace_back(std::string{k}, c);
+                          return true;
+                        });
+    if (err) {
+      fail("reading the sync outbox failed");
+      return false;
+    }
+    for (auto& [key, change] : entries) {
+      storage::write_batch b;
+      if (!push_change(change, b))
+        return false;
+      b.del(column::sync_outbox, key);
+      if (db_.write(b)) {
+        fail("storing a sent change failed");
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /// Sends one CRM change; what it learned goes into `b`.
+  bool push_change(const sync_change& c, storage::write_batch& b) {
+    event_record e;
+    bool exists = false;
+    if (!load_event(c.event, e, exists)) {
+      fail("reading a CRM event failed");
+      return false;
+    }
+    sync_link link;
+    bool linked = find_link(c.event, link);
+    graph::response res;
+    graph::error err;
+    if (c.deleted || !exists) {
+      if (!linked)
+        return true;
+      if (!graph_.call(o365_tenant_, oid_, "DELETE", event_path(link.graph_id),
+                       "", res, err)
+          && !is_not_found(err)) {
+        fail("deleting an event in Office 365 failed", err);
+        return false;
+      }
+      del_link(b, link);
+      ++status_.out_deleted;
+      return true;
+    }
+    if (e.origin == event_origin::imported)
+      return true;
+    if (linked && link.crm_version >= e.version)
+      return true; // that version is there already
+    if (linked) {
+      http::header_list h{{"If-Match", "W/\"" + link.change_key + "\""}};
+      bool ok
+          = graph_.call(o365_tenant_, oid_, "PATCH", event_path(link.graph_id),
+                        to_graph(e, false), h, res, err);
+      if (!ok && err.status == 412) {
+        // Changed in Outlook meanwhile: re-read for the current version
+        // and write the CRM's change over it (the later change wins).
+        ok = graph_.call(o365_tenant_, oid_, "GET", event_path(link.graph_id),
+                         "", res, err);
+        std::string gid, ck;
+        if (ok && read_id_and_change_key(res.body, gid, ck)) {
+          h = {{"If-Match", "W/\"" + ck + "\""}};
+          ok = graph_.call(o365_tenant_, oid_, "PATCH",
+                           event_path(link.graph_id), to_graph(e, false), h,
+                           res, err);
+        }
+      }
+      if (!ok && is_not_found(err)) {
+        // Deleted in Outlook: the CRM's later edit brings it back.
+        del_link(b, link);
+        linked = false;
+      } else if (!ok) {
+        fail("updating an event in Office 365 failed", err);
+        return false;
+      } else {
+        std::string gid, ck;
+        read_id_and_change_key(res.body, gid, ck);
+        link.change_key = ck;
+        link.crm_version = e.version;
+        put_link(b, link);
+        ++status_.out_updated;
+        return true;
+      }
+    }
+    if (!graph_.call(o365_tenant_, oid_, "POST", events_path(),
+                     to_graph(e, true), res, err)) {
+      if (is_not_found(err))
+        return calendar_gone();
+      fail("creating an event in Office 365 failed", err);
+      return false;
+    }
+    std::string gid, ck;
+    if (!read_id_and_change_key(res.body, gid, ck)) {
+      fail("Office 365 answered an event creation without an id");
+      return false;
+    }
+    put_link(b, sync_link{e.id, gid, ck, e.version});
+    ++status_.out_created;
+    return true;
+  }
+
+  // -- Office 365 -> CRM ------------------------------------------------------
+
+  std::string initial_delta_url() const {
+    auto now = cfg_.now_ms();
+    auto from = now - std::chrono::milliseconds(cfg_.window_past).count();
+    auto to = now + std::chrono::milliseconds(cfg_.window_future).count();
+    return "/users/" + oid_ + "/calendars/" + status_.office365_calendar_id
+           + "/calendarView/delta?startDateTime=" + format_rfc3339(from)
+           + "&endDateTime=" + format_rfc3339(to);
+  }
+
+  /// Inbox rows present when the run started; removed once applied.
+  std::vector<std::pair<std::string, char>> take_inbox() {
+    std::vector<std::pair<std::string, char>> rows;
+    auto prefix = keys::of_user(org_, user_);
+    db_.scan(column::inbox, prefix, keys::prefix_end(prefix),
+             [&](std::string_view k, std::string_view v) {
+               rows.emplace_back(std::string{k},
+                                 v.empty() ? inbox_change : v[0]);
+               return true;
+             });
+    return rows;
+  }
+
+  /// One delta round from the stored link (or a fresh one), applying
+  /// every item; the new link and the applied changes are stored together
+  /// per page.
+  bool pull() {
+    auto inbox = take_inbox();
+    bool due = inbox.empty() ? reconcile_due() : true;
+    for (auto& [k, kind] : inbox) {
+      if (kind == inbox_removed) {
+        status_.subscription_id.clear(); // recreated below
+        status_.delta_link.clear();      // and everything read again
+      }
+      if (kind == inbox_reauthorize)
+        status_.subscription_expires_ms = 0; // renewed below
+    }
+    if (!due && !status_.delta_link.empty())
+      return true;
+    std::string url
+        = status_.delta_link.empty() ? initial_delta_url() : status_.delta_link;
+    bool restarted = false;
+    for (int pages = 0; pages < 10000; ++pages) {
+      graph::response res;
+      graph::error err;
+      if (!graph_.call(o365_tenant_, oid_, "GET", url, "", res, err)) {
+        if (err.status == 410 && !restarted) {
+          // The delta token is gone: read the whole window again; links
+          // keep it free of duplicates.
+          restarted = true;
+          status_.delta_link.clear();
+          url = initial_delta_url();
+          continue;
+        }
+        if (is_not_found(err))
+          return calendar_gone();
+        fail("reading changes from Office 365 failed", err);
+        return false;
+      }
+      delta_page page;
+      if (!parse_delta_page(res.body, page)) {
+        fail("Office 365 sent a delta page crmsync cannot read");
+        return false;
+      }
+      storage::write_batch b;
+      for (auto& item : page.items)
+        if (!apply_item(item, b))
+          return false;
+      if (!page.delta_link.empty()) {
+        status_.delta_link = page.delta_link;
+        status_.last_sync_ms = cfg_.now_ms();
+        status_.last_error.clear();
+        for (auto& [k, kind] : inbox)
+          b.del(column::inbox, k);
+      }
+      b.put(column::sync, keys::sync_state(org_, user_, entity_kind::calendar),
+            codec::encode(status_));
+      if (db_.write(b)) {
+        fail("storing applied changes failed");
+        return false;
+      }
+      if (!page.delta_link.empty())
+        return true;
+      url = page.next_link;
+    }
+    fail("too many delta pages");
+    return false;
+  }
+
+  bool reconcile_due() const {
+    return cfg_.now_ms() - status_.last_sync_ms
+           >= std::chrono::milliseconds(cfg_.reconcile_interval).count();
+  }
+
+  bool apply_item(const std::string& item, storage::write_batch& b) {
+    graph_event g;
+    if (!from_graph(item, g))
+      return true; // not an event crmsync understands: leave it
+    if (g.type == "seriesMaster")
+      return true; // its occurrences come one by one
+    event_id linked_event;
+    bool linked = event_of_graph_id(g.id, linked_event);
+    sync_link link;
+    if (linked && !find_link(linked_event, link))
+      linked = false;
+    std::string err;
+    if (g.removed) {
+      if (!linked)
+        return true;
+      // A removal may only mean "moved out of the window": confirm.
+      graph::response res;
+      graph::error gerr;
+      if (graph_.call(o365_tenant_, oid_, "GET", event_path(g.id), "", res,
+                      gerr))
+        return true;
+      if (!is_not_found(gerr)) {
+        fail("confirming a deletion in Office 365 failed", gerr);
+        return false;
+      }
+      apply_office365 cmd;
+      cmd.owner = user_;
+      cmd.event = link.event;
+      cmd.remove = true;
+      event_record gone;
+      if (!ask_tenant(cmd, gone, err)
+          && err.find("not found") == std::string::npos) {
+        fail("deleting a CRM event failed: " + err);
+        return false;
+      }
+      del_link(b, link);
+      ++status_.in_deleted;
+      return true;
+    }
+    if (linked && g.change_key == link.change_key)
+      return true; // our own write coming back
+    apply_office365 cmd;
+    cmd.owner = user_;
+    cmd.content = g.content;
+    if (linked)
+      cmd.event = link.event;
+    event_record applied;
+    if (!ask_tenant(cmd, applied, err)) {
+      if (linked && err.find("not found") != std::string::npos) {
+        // Deleted in the CRM meanwhile: the outbox deletes it in Office 365.
+        return true;
+      }
+      fail("applying an Office 365 change failed: " + err);
+      return false;
+    }
+    put_link(b, sync_link{applied.id, g.id, g.change_key, applied.version});
+    if (linked)
+      ++status_.in_updated;
+    else
+      ++status_.in_created;
+    return true;
+  }
+
+  // -- subscription -----------------------------------------------------------
+
+  void ensure_subscription() {
+    auto now = cfg_.now_ms();
+    auto lifetime
+        = std::chrono::milliseconds(cfg_.subscription_lifetime).count();
+    if (!status_.subscription_id.empty()
+        && status_.subscription_expires_ms - now > lifetime / 2)
+      return;
+    auto expires = now + lifetime;
+    graph::response res;
+    graph::error err;
+    if (!status_.subscription_id.empty()) {
+      json::writer w;
+      w.begin_object()
+          .key("expirationDateTime")
+          .value(format_rfc3339(expires))
+          .end_object();
+      if (graph_.call(o365_tenant_, "", "PATCH",
+                      "/subscriptions/" + status_.subscription_id, w.take(),
+                      res, err)) {
+        status_.subscription_expires_ms = expires;
+        return;
+      }
+      if (!is_not_found(err)) {
+        fail("renewing the Office 365 subscription failed", err);
+        return;
+      }
+      forget_subscription();
+    }
+    auto secret = crypto::random_token(24);
+    json::writer w;
+    w.begin_object();
+    w.key("changeType").value("created,updated,deleted");
+    w.key("notificationUrl").value(cfg_.public_url + "/webhooks/graph");
+    w.key("lifecycleNotificationUrl")
+        .value(cfg_.public_url + "/webhooks/graph/lifecycle");
+    w.key("resource")
+        .value("/users/" + oid_ + "/calendars/" + status_.office365_calendar_id
+               + "/events");
+    w.key("expirationDateTime").value(format_rfc3339(expires));
+    w.key("clientState").value(secret);
+    w.end_object();
+    // The lookup must exist before Graph's first notification can arrive.
+    std::string id;
+    if (!graph_.call(o365_tenant_, "", "POST", "/subscriptions", w.take(), res,
+                     err)) {
+      fail("creating the Office 365 subscription failed", err);
+      return;
+    }
+    std::string ck;
+    if (!read_id_and_change_key(res.body, id, ck)) {
+      fail("Office 365 answered the subscription without an id");
+      return;
+    }
+    status_.subscription_id = id;
+    status_.subscription_expires_ms = expires;
+    status_.client_state = secret;
+    storage::write_batch b;
+    std::string v;
+    keys::put_be64(v, org_.value);
+    keys::put_be64(v, user_.value);
+    v += secret;
+    b.put(column::lookup, keys::subscription_lookup(id), v);
+    if (db_.write(b))
+      log::error("sync: cannot store a subscription lookup");
+  }
+
+  void forget_subscription() {
+    if (status_.subscription_id.empty())
+      return;
+    storage::write_batch b;
+    b.del(column::lookup, keys::subscription_lookup(status_.subscription_id));
+    db_.write(b);
+    status_.subscription_id.clear();
+    status_.subscription_expires_ms = 0;
+    status_.client_state.clear();
+  }
+
+  // -- disabling --------------------------------------------------------------
+
+  /// R20 (and R21 with `remote` false: the calendar is already gone):
+  /// the subscription and the product's calendar go, with every event in
+  /// it; CRM events stay; links, outbox and inbox are cleared.
+  void disable(bool remote) {
+    graph::response res;
+    graph::error err;
+    if (remote && !status_.subscription_id.empty()
+        && !graph_.call(o365_tenant_, "", "DELETE",
+                        "/subscriptions/" + status_.subscription_id, "", res,
+                        err)
+        && !is_not_found(err)) {
+      fail("deleting the Office 365 subscription failed", err);
+      return;
+    }
+    if (remote && !status_.office365_calendar_id.empty()
+        && !graph_.call(o365_tenant_, oid_, "DELETE",
+                        "/users/" + oid_ + "/calendars/"
+                            + status_.office365_calendar_id,
+                        "", res, err)
+        && !is_not_found(err)) {
+      fail("deleting the CRM calendar in Office 365 failed", err);
+      return;
+    }
+    forget_subscription();
+    auto prefix = keys::of_user(org_, user_);
+    storage::write_batch b;
+    for (auto cf : {column::links, column::sync_outbox, column::inbox})
+      db_.scan(cf, prefix, keys::prefix_end(prefix),
+               [&](std::string_view k, std::string_view v) {
+                 if (cf == column::links) {
+                   sync_link l;
+                   if (codec::decode(v, l))
+                     b.del(column::lookup,
+                           keys::graph_event_lookup(l.graph_id));
+                 }
+                 b.del(cf, std::string{k});
+                 return true;
+               });
+    calendar_status fresh;
+    fresh.org = org_;
+    fresh.user = user_;
+    fresh.state = "disabled";
+    fresh.out_created = status_.out_created;
+    fresh.out_updated = status_.out_updated;
+    fresh.out_deleted = status_.out_deleted;
+    fresh.in_created = status_.in_created;
+    fresh.in_updated = status_.in_updated;
+    fresh.in_deleted = status_.in_deleted;
+    if (!remote)
+      fresh.last_error = "the CRM calendar was deleted in Office 365; sync "
+                         "is off";
+    status_ = fresh;
+    b.put(column::sync, keys::sync_state(org_, user_, entity_kind::calendar),
+          codec::encode(status_));
+    if (db_.write(b))
+      log::error("sync: cannot store a disabled sync");
+  }
+
+  /// R21: the product's calendar was deleted in Office 365.
+  bool calendar_gone() {
+    log::info("sync " + org_.str() + "/" + user_.str()
+              + ": the CRM calendar is gone from Office 365; disabling");
+    disable(false);
+    set_calendar_sync cmd;
+    cmd.who.service_admin = true;
+    cmd.user = user_;
+    cmd.enabled = false;
+    calendar_status ignored;
+    std::string err;
+    if (!ask_tenant(cmd, ignored, err))
+      log::error("sync: cannot record the disabled request: " + err);
+    return false;
+  }
+
+  caf::actor_system& sys_;
+  caf::actor directory_;
+  storage::db& db_;
+  graph::client& graph_;
+  const engine_config& cfg_;
+  tenant_id org_;
+  user_id user_;
+  sync_request request_;
+  calendar_status status_;
+  std::string o365_tenant_;
+  std::string oid_;
+};
+
+} // namespace
+
+engine::engine(caf::actor_system& sys, caf::actor directory, storage::db& db,
+               graph::client& graph, engine_config cfg)
+    : sys_(sys)
+    , directory_(std::move(directory))
+    , db_(db)
+    , graph_(graph)
+    , cfg_(std::move(cfg))
+    , pool_(std::make_unique<work_pool>(cfg_.threads)) {}
+
+engine::~engine() {
+  stop();
+}
+
+void engine::start() {
+  // Everyone whose sync is requested or not yet wound down.
+  std::set<user_key> users;
+  db_.scan(column::sync, "", "", [&](std::string_view k, std::string_view) {
+    if (k.size() == 17)
+      users.emplace(keys::get_be64(k, 0), keys::get_be64(k, 8));
+    return true;
+  });
+  for (auto& [t, u] : users)
+    wanted(tenant_id{t}, user_id{u});
+  reconciler_ = std::thread([this] { reconcile_loop(); });
+}
+
+void engine::stop() {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (stopping_ && !pool_)
+      return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (reconciler_.joinable())
+    reconciler_.join();
+  pool_.reset();
+}
+
+void engine::wanted(tenant_id org, user_id user) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (stopping_ || !pool_)
+    return;
+  auto& r = runs_[{org.value, user.value}];
+  if (r.running) {
+    r.again = true;
+    return;
+  }
+  r.running = true;
+  pool_->post([this, org, user] {
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> g{mtx_};
+        runs_[{org.value, user.value}].again = false;
+        if (stopping_) {
+          runs_.erase({org.value, user.value});
+          return;
+        }
+        ++stats_.runs;
+      }
+      try {
+        run_user(org, user);
+      } catch (const std::exception& e) {
+        log::error(std::string{"sync: run failed: "} + e.what());
+      }
+      std::lock_guard<std::mutex> g{mtx_};
+      auto& run = runs_[{org.value, user.value}];
+      if (!run.again || stopping_) {
+        runs_.erase({org.value, user.value});
+        return;
+      }
+    }
+  });
+}
+
+void engine::run_user(tenant_id org, user_id user) {
+  user_sync s{sys_, directory_, db_, graph_, cfg_, org, user};
+  s.run();
+}
+
+void engine::reconcile_loop() {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock{mtx_};
+      cv_.wait_for(lock, cfg_.reconcile_interval, [this] { return stopping_; });
+      if (stopping_)
+        return;
+    }
+    std::set<user_key> users;
+    db_.scan(column::sync, "", "", [&](std::string_view k, std::string_view v) {
+      calendar_status s;
+      if (k.size() == 17 && k[16] == static_cast<char>(entity_kind::calendar)
+          && codec::decode(v, s) && s.state == "active")
+        users.emplace(keys::get_be64(k, 0), keys::get_be64(k, 8));
+      return true;
+    });
+    for (auto& [t, u] : users)
+      wanted(tenant_id{t}, user_id{u});
+  }
+}
+
+bool engine::ingest(std::string_view body, bool lifecycle) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  simdjson::dom::array items;
+  if (parser.parse(body.data(), body.size()).get(doc)
+      || doc["value"].get_array().get(items))
+    return false;
+  storage::write_batch b;
+  std::set<user_key> users;
+  uint64_t accepted = 0, rejected = 0;
+  for (simdjson::dom::element n : items) {
+    std::string_view sub, state;
+    if (n["subscriptionId"].get_string().get(sub)) {
+      ++rejected;
+      continue;
+    }
+    if (n["clientState"].get_string().get(state))
+      state = {};
+    std::string v;
+    bool found = false;
+    if (db_.get(column::lookup, keys::subscription_lookup(sub), v, found)
+        || !found || v.size() < 16
+        || !crypto::equal_secret(std::string_view{v}.substr(16), state)) {
+      // Unknown subscription or wrong clientState: never applied.
+      ++rejected;
+      continue;
+    }
+    tenant_id org{keys::get_be64(v, 0)};
+    user_id user{keys::get_be64(v, 8)};
+    char kind = inbox_change;
+    if (lifecycle) {
+      std::string_view event;
+      if (n["lifecycleEvent"].get_string().get(event))
+        event = {};
+      kind = event == "subscriptionRemoved"       ? inbox_removed
+             : event == "reauthorizationRequired" ? inbox_reauthorize
+                                                  : inbox_missed;
+    }
+    b.put(column::inbox, keys::user_item(org, user, crypto::random_u64()),
+          std::string(1, kind));
+    users.emplace(org.value, user.value);
+    ++accepted;
+  }
+  if (!b.empty() && db_.write(b))
+    return false;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    stats_.notifications_accepted += accepted;
+    stats_.notifications_rejected += rejected;
+  }
+  for (auto& [t, u] : users)
+    wanted(tenant_id{t}, user_id{u});
+  return true;
+}
+
+engine_stats engine::stats() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return stats_;
+}
+
+} // namespace crmsync::sync

@@ -1,0 +1,116 @@
+// The calendar sync engine: two-way sync of each user's CRM calendar with
+// the product's calendar in their Office 365 mailbox (R13-R21).
+//
+// Every step of a user's sync is a blocking Graph call, so the engine runs
+// on its own threads, never in an event-based actor: one run per user at a
+// time (a request that arrives during a run makes it go round once more,
+// so bursts coalesce), users in parallel. A run reads what the tenant
+// actor queued (the sync request, the sync outbox) and what webhooks
+// stored (the inbox), talks to Graph through graph::client, and writes
+// CRM changes back through the tenant actor (apply_office365). The engine
+// is the only writer of the calendar status, the links and the
+// subscription lookups. Thread-safe; stop() before the actor system goes.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+
+#include <caf/actor.hpp>
+#include <caf/fwd.hpp>
+
+#include "common/work_pool.hpp"
+#include "protocol/ids.hpp"
+#include "storage/db.hpp"
+
+namespace crmsync::graph {
+class client;
+} // namespace crmsync::graph
+
+namespace crmsync::sync {
+
+struct engine_config {
+  /// How Microsoft reaches this node (webhook URLs).
+  std::string public_url;
+  /// R17: most CRM events sent by the initial sync.
+  size_t max_initial_events = 5000;
+  /// The delta window around now.
+  std::chrono::hours window_past{24 * 365};
+  std::chrono::hours window_future{24 * 365 * 2};
+  /// Subscription lifetime asked for; renewed when half of it is left.
+  std::chrono::minutes subscription_lifetime{4200};
+  /// How often every active user is reconciled (delta without a
+  /// notification) and their subscription checked.
+  std::chrono::seconds reconcile_interval{300};
+  size_t threads = 4;
+  std::chrono::milliseconds actor_timeout{10000};
+  /// Wall clock, UTC ms.
+  std::function<int64_t()> now_ms;
+};
+
+struct engine_stats {
+  uint64_t runs = 0;
+  uint64_t notifications_accepted = 0;
+  uint64_t notifications_rejected = 0; ///< unknown subscription or clientState
+  uint64_t errors = 0;
+};
+
+class engine {
+public:
+  engine(caf::actor_system& sys, caf::actor directory, storage::db& db,
+         graph::client& graph, engine_config cfg);
+  ~engine();
+  engine(const engine&) = delete;
+  engine& operator=(const engine&) = delete;
+
+  /// Resumes every user whose sync is on or not yet wound down (after a
+  /// restart) and starts the reconciliation timer.
+  void start();
+
+  /// Stops the threads; runs in progress finish their current Graph call.
+  void stop();
+
+  /// Something changed for this user (request, outbox): run soon.
+  void wanted(tenant_id org, user_id user);
+
+  /// Stores a Graph change-notification POST body durably in the inbox
+  /// (notifications with an unknown subscription or a wrong clientState are
+  /// rejected and counted) and schedules the users it concerns. Returns
+  /// false when the body is not a notification collection or storage
+  /// failed (the caller answers 400/500 so that Graph retries).
+  bool ingest(std::string_view body, bool lifecycle);
+
+  engine_stats stats() const;
+
+private:
+  struct user_run {
+    bool running = false;
+    bool again = false;
+  };
+  using user_key = std::pair<uint64_t, uint64_t>;
+
+  void run_user(tenant_id org, user_id user);
+  void reconcile_loop();
+
+  caf::actor_system& sys_;
+  caf::actor directory_;
+  storage::db& db_;
+  graph::client& graph_;
+  engine_config cfg_;
+  mutable std::mutex mtx_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::map<user_key, user_run> runs_;
+  engine_stats stats_;
+  std::unique_ptr<work_pool> pool_;
+  std::thread reconciler_;
+};
+
+} // namespace crmsync::sync

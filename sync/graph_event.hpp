@@ -1,0 +1,53 @@
+// Translation between CRM events and Microsoft Graph event JSON.
+//
+// Pure functions; thread-safe. Times go to Graph as UTC dateTimeTimeZone
+// ("2026-12-01T10:00:00", "UTC"), all-day events as midnight-to-midnight
+// dates with isAllDay; every event crmsync creates carries a transactionId
+// (so a retried create never makes a second event) and crmsync's tag, a
+// single-value extended property holding the CRM event id.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/records.hpp"
+
+namespace crmsync::sync {
+
+/// The named MAPI property crmsync tags its events with.
+inline constexpr const char* tag_property
+    = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name crmsyncId";
+
+/// The body of a create (`with_identity`: transactionId and tag) or of a
+/// PATCH (content fields only).
+std::string to_graph(const event_record& e, bool with_identity);
+
+/// One event (or `@removed` item) as Graph sends it.
+struct graph_event {
+  std::string id;
+  std::string change_key;
+  bool removed = false;
+  std::string type; ///< singleInstance, occurrence, exception, seriesMaster
+  int64_t modified_ms = 0;
+  event_record content; ///< title, times, all_day, location, description
+};
+
+/// Decodes one Graph event object; false when it is not one.
+bool from_graph(std::string_view json, graph_event& out);
+
+/// One page of a delta round: its items (raw JSON objects) and its links.
+struct delta_page {
+  std::vector<std::string> items;
+  std::string next_link;
+  std::string delta_link;
+};
+
+bool parse_delta_page(std::string_view json, delta_page& out);
+
+/// "id" and "changeKey" of a Graph answer to a create or update.
+bool read_id_and_change_key(std::string_view json, std::string& id,
+                            std::string& change_key);
+
+} // namespace crmsync::sync
