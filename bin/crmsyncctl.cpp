@@ -80,6 +80,12 @@ int run(int argc, char** argv) {
   auto* invites
       = app.add_subcommand("invites", "An organization's invitations");
   invites->add_option("ORG", id, "Organization id")->required();
+  auto* sync = app.add_subcommand("sync", "A user's calendar sync status");
+  sync->add_option("USER", id, "User id or e-mail address")->required();
+  auto* check = app.add_subcommand(
+      "check", "Convergence checker: compare every synced user's CRM and "
+               "Office 365 calendars and list each difference (exit 1 if any)");
+  check->add_option("ORG", id, "Organization id")->required();
   auto* joins = app.add_subcommand("join-requests",
                                    "An organization's requests to join");
   joins->add_option("ORG", id, "Organization id")->required();
@@ -122,6 +128,10 @@ int run(int argc, char** argv) {
     return cmd_invites(g, id);
   if (joins->parsed())
     return cmd_join_requests(g, id);
+  if (sync->parsed())
+    return cmd_sync(g, id);
+  if (check->parsed())
+    return cmd_check(g, id);
   return exit_usage;
 }
 

@@ -14,6 +14,7 @@
 #include "graph/client.hpp"
 #include "storage/codec.hpp"
 #include "storage/keys.hpp"
+#include "sync/check.hpp"
 #include "sync/engine.hpp"
 
 namespace crmsync::http {
@@ -1082,6 +1083,80 @@ public:
     r->reply(std::move(res));
   }
 
+  // -- administration ---------------------------------------------------------
+
+  /// crmsyncctl check ORG: the convergence checker, on the pool.
+  void check(const request& req, const path_params& pp,
+             const responder_ptr& r) {
+    if (!s_.admin_auth(req, r) || !configured(r))
+      return;
+    auto org = tenant_id::parse(pp[0]);
+    if (!org)
+      return fail(r, 404, "not_found", "organization not found");
+    auto self = shared_from_this();
+    on_pool(r, [self, r, org = *org] {
+      std::string v;
+      bool found = false;
+      if (self->s_.db.get(column::orgs, keys::org(org), v, found) || !found)
+        return fail(r, 404, "not_found", "organization not found");
+      auto now = self->now();
+      constexpr int64_t day = 86'400'000;
+      auto users = sync::check_org(self->s_.db, *self->s_.o365.graph, org,
+                                   now - 365 * day, now + 730 * day);
+      json::writer w;
+      uint64_t total = 0;
+      w.begin_object().key("users").begin_array();
+      for (auto& u : users) {
+        total += u.differences.size();
+        w.begin_object();
+        w.key("user").value(u.user.str());
+        w.key("state").value(u.state);
+        w.key("crm_events").value(u.crm_events);
+        w.key("office365_events").value(u.office365_events);
+        w.key("pending").value(u.pending);
+        w.key("error");
+        if (u.error.empty())
+          w.null();
+        else
+          w.value(u.error);
+        w.key("differences").begin_array();
+        for (auto& d : u.differences) {
+          w.begin_object();
+          w.key("kind").value(d.kind);
+          w.key("crm_event").value(d.crm_event);
+          w.key("office365_event").value(d.office365_event);
+          w.key("detail").value(d.detail);
+          w.end_object();
+        }
+        w.end_array().end_object();
+        if (!u.error.empty())
+          ++total;
+      }
+      w.end_array();
+      w.key("differences").value(total);
+      w.end_object();
+      r->reply(json_response(200, w.take()));
+    });
+  }
+
+  /// crmsyncctl sync USER: one user's calendar sync status.
+  void user_sync(const request& req, const path_params& pp,
+                 const responder_ptr& r) {
+    if (!s_.admin_auth(req, r))
+      return;
+    tenant_id org;
+    user_id uid;
+    caf::error err;
+    if (!s_.lookup_user(pp[0], org, uid, err))
+      return err ? fail(r, err) : fail(r, 404, "not_found", "user not found");
+    s_.ask<calendar_status>(entity_key{entity_kind::calendar, org, uid},
+                            status_request{}, r, [r](calendar_status& st) {
+                              json::writer w;
+                              json::write_calendar_status(w, st);
+                              r->reply(json_response(200, w.take()));
+                            });
+  }
+
 private:
   impl& s_;
 };
@@ -1156,6 +1231,12 @@ void api::impl::install_office365_routes() {
      [](office365_flows& f, request& req, const path_params&, responder_ptr r) {
        f.webhook(req, r, true);
      });
+  on("GET", "/admin/v1/orgs/{org}/check",
+     [](office365_flows& f, request& req, const path_params& pp,
+        responder_ptr r) { f.check(req, pp, r); });
+  on("GET", "/admin/v1/users/{id}/sync",
+     [](office365_flows& f, request& req, const path_params& pp,
+        responder_ptr r) { f.user_sync(req, pp, r); });
   on("GET", "/api/v1/orgs/{org}/audit",
      [](office365_flows& f, request& req, const path_params& pp,
         responder_ptr r) { f.audit(req, pp, r); });

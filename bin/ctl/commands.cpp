@@ -276,4 +276,26 @@ int cmd_join_requests(const global_options& g, const std::string& org) {
                            "no join requests"});
 }
 
+int cmd_sync(const global_options& g, const std::string& user) {
+  return show_one(g, api_root + "/users/" + url_encode(user) + "/sync",
+                  render_sync);
+}
+
+int cmd_check(const global_options& g, const std::string& org) {
+  auto target = api_root + "/orgs/" + url_encode(org) + "/check";
+  session s(g);
+  std::string body;
+  dom::element doc;
+  if (int rc = s.get_json(target, body, doc); rc != exit_ok)
+    return rc;
+  uint64_t differences = 0;
+  if (doc["differences"].get_uint64().get(differences))
+    return unexpected("no \"differences\" count", target);
+  if (g.json)
+    print_raw(body);
+  else
+    std::cout << render_check(doc);
+  return differences == 0 ? exit_ok : exit_failure;
+}
+
 } // namespace crmsync::ctl

@@ -44,6 +44,10 @@ int cmd_events(const global_options& g, const std::string& user,
 int cmd_audit(const global_options& g, const std::string& org,
               const list_options& l);
 int cmd_invites(const global_options& g, const std::string& org);
+/// One user's calendar sync status.
+int cmd_sync(const global_options& g, const std::string& user);
+/// The convergence checker; exits 1 when it finds differences.
+int cmd_check(const global_options& g, const std::string& org);
 int cmd_join_requests(const global_options& g, const std::string& org);
 
 } // namespace crmsync::ctl

@@ -230,6 +230,69 @@ std::string render_user(dom::element doc) {
   return kv.render();
 }
 
+std::string render_sync(dom::element doc) {
+  kv_block kv;
+  kv.section("Calendar sync");
+  add_text_rows(kv, doc,
+                {{"state", "/state"},
+                 {"progress done", "/progress/done"},
+                 {"progress total", "/progress/total"},
+                 {"office365 calendar", "/office365_calendar_id"},
+                 {"last sync", "/last_sync"},
+                 {"last error", "/last_error"},
+                 {"subscription", "/subscription_id"},
+                 {"subscription expires", "/subscription_expires"},
+                 {"outbox", "/outbox"},
+                 {"inbox", "/inbox"}});
+  kv.section("To Office 365");
+  add_text_rows(kv, doc,
+                {{"created", "/to_office365/created"},
+                 {"updated", "/to_office365/updated"},
+                 {"deleted", "/to_office365/deleted"}});
+  kv.section("From Office 365");
+  add_text_rows(kv, doc,
+                {{"created", "/from_office365/created"},
+                 {"updated", "/from_office365/updated"},
+                 {"deleted", "/from_office365/deleted"}});
+  return kv.render();
+}
+
+std::string render_check(dom::element doc) {
+  table users({{"USER", align::left},
+               {"STATE", align::left},
+               {"CRM", align::right},
+               {"OFFICE 365", align::right},
+               {"PENDING", align::right},
+               {"DIFFERENCES", align::right},
+               {"ERROR", align::left}});
+  table diffs({{"USER", align::left},
+               {"KIND", align::left},
+               {"CRM EVENT", align::left},
+               {"DETAIL", align::left, title_width * 2}});
+  dom::array list;
+  if (!doc["users"].get_array().get(list))
+    for (dom::element u : list) {
+      dom::array d;
+      size_t n = 0;
+      if (!u["differences"].get_array().get(d))
+        for (dom::element x : d) {
+          ++n;
+          diffs.add_row({text(u, "/user"), text(x, "/kind"),
+                         text(x, "/crm_event"), text(x, "/detail")});
+        }
+      users.add_row({text(u, "/user"), text(u, "/state"),
+                     text(u, "/crm_events"), text(u, "/office365_events"),
+                     text(u, "/pending"), std::to_string(n),
+                     text(u, "/error")});
+    }
+  std::string out = users.empty() ? "no synced users\n" : users.render();
+  if (!diffs.empty())
+    out += "\n" + diffs.render();
+  else
+    out += "converged: no differences\n";
+  return out;
+}
+
 table tenants_table() {
   return table({{"ID", align::left},
                 {"NAME", align::left, name_width},

@@ -37,6 +37,9 @@ std::string render_status(simdjson::dom::element doc);
 std::string render_actors(simdjson::dom::element doc);
 std::string render_tenant(simdjson::dom::element doc);
 std::string render_user(simdjson::dom::element doc);
+std::string render_sync(simdjson::dom::element doc);
+/// The convergence checker's answer: per user, then every difference.
+std::string render_check(simdjson::dom::element doc);
 
 /// Empty tables with the header rows of the list commands.
 table tenants_table();
