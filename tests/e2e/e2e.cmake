@@ -1,23 +1,31 @@
 # e2e_tests: end-to-end tests against real crmsyncd processes (real sockets,
 # real RocksDB in temporary directories). Included from tests/CMakeLists.txt.
-# Each TEST_CASE starts its own node on port 0 in its own /tmp directory.
+# Each TEST_CASE starts its own node on port 0 in its own /tmp directory;
+# the Office 365 tests (office365_*_test.cpp) also start a graph-emulator.
 include(Catch)
 add_executable(e2e_tests
   ${CMAKE_CURRENT_LIST_DIR}/../support/node_process.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../support/api_client.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../support/emulator_process.cpp
   ${CMAKE_CURRENT_LIST_DIR}/orgs_users_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/events_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/isolation_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/errors_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/robustness_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/persistence_test.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/admin_test.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/admin_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/office365_fixture.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/office365_install_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/office365_invite_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/office365_join_test.cpp)
 target_include_directories(e2e_tests PRIVATE ${PROJECT_SOURCE_DIR})
 target_compile_definitions(e2e_tests PRIVATE
-  CRMSYNCD_PATH="$<TARGET_FILE:crmsyncd>")
+  CRMSYNCD_PATH="$<TARGET_FILE:crmsyncd>"
+  GRAPH_EMULATOR_PATH="$<TARGET_FILE:graph-emulator>")
+# crmsync_http_server only for http/url.hpp: the query strings of redirects.
 target_link_libraries(e2e_tests
-  PRIVATE Catch2::Catch2WithMain crmsync_http_client crmsync_protocol
-          crmsync_test_support simdjson::simdjson Threads::Threads)
-add_dependencies(e2e_tests crmsyncd)
+  PRIVATE Catch2::Catch2WithMain crmsync_http_client crmsync_http_server
+          crmsync_protocol crmsync_test_support simdjson::simdjson Threads::Threads)
+add_dependencies(e2e_tests crmsyncd graph-emulator)
 # The prefix lets `ctest -R e2e` select exactly these tests.
 catch_discover_tests(e2e_tests TEST_PREFIX "e2e: " PROPERTIES TIMEOUT 120)

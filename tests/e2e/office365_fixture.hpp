@@ -1,0 +1,195 @@
+// End-to-end support for the Office 365 flows: a graph-emulator child
+// seeded with one tenant ("contoso.com") and the CRM's app registration, a
+// crmsyncd child wired to it, and a "browser" that follows the sign-in,
+// consent and invitation redirects by hand.
+//
+// The browser always sends a redirect that points at the node to the node
+// that runs now, whatever origin the URL names: a node restarted on the same
+// data directory listens on another port, and tests that restart pin the
+// origin the node puts in redirects and links with `public_url`.
+// One office365_env belongs to one test thread.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tests/support/api_client.hpp"
+#include "tests/support/emulator_process.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace crmsync::e2e {
+
+/// One Office 365 user to seed.
+struct o365_user_seed {
+  std::string upn;
+  std::string name;
+  bool admin = false;
+  bool mailbox = true; ///< false: no "mail" and no mailbox
+};
+
+/// contoso.com's people: admin (Global Administrator), bob, carol (no
+/// mailbox), plus `extra` more users user01..userNN.
+std::vector<o365_user_seed> contoso_users(int extra = 0);
+
+/// One e-mail the emulator recorded for a sender.
+struct sent_mail {
+  std::string to;
+  std::string subject;
+  std::string html;
+};
+
+/// An absolute URL split up: origin "http://host:port" and target
+/// "/path?query".
+struct url_parts {
+  std::string origin;
+  std::string target;
+};
+
+/// Splits an absolute http(s) URL; throws std::runtime_error otherwise.
+url_parts split_url(std::string_view url);
+
+/// The decoded value of a query parameter of `url` ("" when absent).
+std::string query_param(std::string_view url, std::string_view name);
+
+/// The first "{origin}/invite/{token}" link in an e-mail's HTML: the token.
+std::string invite_token_in(const sent_mail& m, std::string_view origin);
+
+/// The result of one whole sign-in through the browser.
+struct signin_result {
+  api_response answer;      ///< the node's final answer
+  std::string session;      ///< office365_session, when not_a_member
+  std::string token;        ///< user token, when member/installed
+  std::string callback_url; ///< the URL the emulator sent the browser to
+};
+
+/// An organization made by installing the app.
+struct installed_org {
+  std::string id;
+  std::string admin_id;
+  std::string token; ///< the admin's
+};
+
+/// How many e-mails went to each address.
+std::map<std::string, int> by_recipient(const std::vector<sent_mail>& mail);
+
+std::string invites_path(std::string_view org);
+
+class office365_env {
+public:
+  struct options {
+    /// Users of contoso.com beyond admin, bob and carol.
+    int extra_users = 0;
+    /// The origin the node puts in redirects and e-mail links ("" = its
+    /// own listener).
+    std::string public_url;
+    std::vector<std::string> node_args;
+    std::vector<std::string> emulator_args;
+  };
+
+  office365_env();
+  explicit office365_env(options opts);
+  ~office365_env();
+
+  /// The node's client (replaced on restart) and the node itself.
+  api_client& node() {
+    return node_->api();
+  }
+  test_node& node_process() {
+    return *node_;
+  }
+  /// "http://127.0.0.1:PORT" of the node that runs now.
+  std::string node_url() const;
+  /// The origin the node uses in redirects and links.
+  std::string public_url() const;
+  /// SIGTERM (which must exit 0) and start again on the same data dir.
+  void restart_node();
+
+  /// The emulator's client and base URL.
+  api_client& emulator() {
+    return *emulator_api_;
+  }
+  std::string emulator_url() const {
+    return emulator_.url();
+  }
+  /// POST /_emulator/faults; throws unless 200.
+  void set_faults(std::string_view json);
+
+  /// contoso.com's tenant id and its users' Office 365 ids by UPN.
+  const std::string& tenant() const {
+    return tenant_;
+  }
+  std::string o365_id(std::string_view upn) const;
+  /// Seeds another tenant; returns its id and fills `ids` by UPN.
+  std::string seed_tenant(std::string_view domain,
+                          const std::vector<o365_user_seed>& users,
+                          std::map<std::string, std::string>& ids);
+
+  // -- the browser -----------------------------------------------------------
+
+  /// GET on the node; expects a 302 and returns its Location.
+  std::string begin(std::string_view path);
+  /// GET `url` (at the emulator) with login_hint=upn; expects a 302 and
+  /// returns its Location.
+  std::string at_emulator(const std::string& url, std::string_view upn);
+  /// GET the target of `url` on the node that runs now.
+  api_response open(const std::string& url);
+  /// begin(path), sign in as `upn` at the emulator, open the callback.
+  signin_result sign_in(std::string_view path, std::string_view upn);
+  /// The whole install as `upn` (consent given by `upn` too when the
+  /// tenant has not consented); REQUIREs 200 "installed".
+  signin_result install(std::string_view upn);
+  /// sign_in("/o365/signin") as `upn`; REQUIREs 200 "not_a_member" and
+  /// returns the session.
+  std::string session_of(std::string_view upn);
+
+  /// install("admin@contoso.com"), then the paid edition (billing).
+  installed_org install_paid();
+
+  // -- mail ------------------------------------------------------------------
+
+  /// Mail `upn` has sent so far.
+  std::vector<sent_mail> mail_sent_by(std::string_view upn);
+  /// Polls until `upn` has sent at least `count` e-mails or `timeout`
+  /// passes; returns what was sent by then.
+  std::vector<sent_mail> wait_for_mail(std::string_view upn, size_t count,
+                                       std::chrono::milliseconds timeout
+                                       = std::chrono::seconds(20));
+
+  // -- CRM side --------------------------------------------------------------
+
+  /// The audit log of `org`, actions newest first.
+  std::vector<std::string> audit_actions(std::string_view org,
+                                         std::string_view token);
+  /// Polls the audit log until it holds `count` entries of `action` or
+  /// `timeout` passes; returns the actions by then.
+  std::vector<std::string> wait_for_audit(const installed_org& org,
+                                          std::string_view action, size_t count,
+                                          std::chrono::milliseconds timeout
+                                          = std::chrono::seconds(20));
+  /// POST /api/v1/orgs/{org}/invites for these Office 365 user ids.
+  api_response invite(std::string_view token, std::string_view org,
+                      const std::vector<std::string>& o365_ids);
+
+private:
+  test::temp_dir dir_;
+  emulator_process emulator_;
+  std::unique_ptr<api_client> emulator_api_;
+  std::string tenant_;
+  std::map<std::string, std::string> ids_;
+  std::string public_url_;
+  std::unique_ptr<test_node> node_;
+};
+
+/// REQUIREs `expected` as the status (showing the answer when it differs)
+/// and passes the answer on. Unlike E2E_REQUIRE_STATUS it evaluates a
+/// request expression once.
+api_response expect_status(api_response r, int expected);
+
+/// How many times `value` occurs in `items`.
+size_t count_of(const std::vector<std::string>& items, std::string_view value);
+
+} // namespace crmsync::e2e
