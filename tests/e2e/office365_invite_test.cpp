@@ -192,6 +192,9 @@ TEST_CASE("office365: inviting needs Manage Users, a paid edition and users "
 
   auto empty = env.invite(installed.token, org_id, {});
   CHECK(empty.status == 400);
+  auto twice = env.invite(installed.token, org_id, {bob, bob});
+  CHECK(twice.status == 400);
+  CHECK(twice.error_field() == "office365_user_ids");
   auto no_json = env.node().request(
       "POST", invites_path(org_id), installed.token,
       "{\"office365_user_ids\":[\"" + bob + "\"]}", "text/plain");
@@ -205,7 +208,12 @@ TEST_CASE("office365: inviting needs Manage Users, a paid edition and users "
   REQUIRE(members.size("/already_members") == 1);
   CHECK(members.str("/already_members/0/email") == "admin@contoso.com");
 
-  // Nothing above created an invitation.
+  // Nothing above created an invitation; only managers see the list.
+  auto hidden = env.node().get(sam.token, invites_path(org_id));
+  E2E_REQUIRE_STATUS(hidden, 403);
+  CHECK(hidden.error_code() == "manage_users_required");
+  CHECK(env.node().get(sam.token, "/api/v1/orgs/" + org_id + "/audit").status
+        == 403);
   auto listed = env.node().get(installed.token, invites_path(org_id));
   E2E_REQUIRE_STATUS(listed, 200);
   CHECK(listed.size("/items") == 0);
@@ -559,4 +567,33 @@ TEST_CASE("office365: an invitee who joined by request cannot accept too",
   auto member = env.sign_in("/o365/signin", "bob@contoso.com");
   E2E_REQUIRE_STATUS(member.answer, 200);
   CHECK(member.answer.str("/user/id") == approved.str("/user/id"));
+}
+
+TEST_CASE("office365: an invitation Outlook keeps refusing is reported in "
+          "the audit log",
+          "[e2e][office365][invite][graph]") {
+  // Outlook accepts two requests per mailbox in ten minutes: the third
+  // invitation e-mail is throttled far beyond any sensible wait.
+  office365_env::options opts;
+  opts.extra_users = 1;
+  opts.emulator_args = {"--mailbox-limit", "2"};
+  office365_env env{opts};
+  auto org = env.install_paid();
+  auto sent = env.invite(org.token, org.id,
+                         {env.o365_id("bob@contoso.com"),
+                          env.o365_id("carol@contoso.com"),
+                          env.o365_id("user01@contoso.com")});
+  E2E_REQUIRE_STATUS(sent, 201);
+  CHECK(sent.size("/items") == 3);
+  auto audit
+      = env.wait_for_audit(org, "mail.failed", 1, std::chrono::seconds(40));
+  CHECK(count_of(audit, "mail.failed") == 1);
+  CHECK(count_of(audit, "mail.sent") == 2);
+  CHECK(env.mail_sent_by("admin@contoso.com").size() == 2);
+  // The invitations themselves stay valid.
+  auto listed = env.node().get(org.token, invites_path(org.id));
+  E2E_REQUIRE_STATUS(listed, 200);
+  CHECK(listed.size("/items") == 3);
+  for (size_t i = 0; i < 3; ++i)
+    CHECK(listed.str("/items/" + std::to_string(i) + "/status") == "pending");
 }

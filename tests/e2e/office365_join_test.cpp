@@ -43,6 +43,8 @@ TEST_CASE("office365: a user asks to join and a manager approves",
   E2E_REQUIRE_STATUS(none, 401);
   CHECK(none.error_code() == "missing_session");
   CHECK(request_join(env, "o365_forged").error_code() == "invalid_session");
+  auto nothing = env.node().get(bob.session, "/api/v1/join-requests/mine");
+  CHECK(nothing.status == 404);
   auto asked = request_join(env, bob.session);
   E2E_REQUIRE_STATUS(asked, 201);
   CHECK(asked.str("/status") == "pending");
