@@ -671,6 +671,10 @@ private:
 
 /// The slot of the request the current thread is dispatching, if any.
 thread_local mailbox_slot* current_slot = nullptr;
+/// True while the items of a $batch are dispatched: they answer at once
+/// (into the batch's answer), and the batch as a whole carries the
+/// injected latency.
+thread_local bool dispatching_batch_items = false;
 
 struct service::impl {
   service_config cfg;
@@ -2900,8 +2904,8 @@ void service::impl::dispatch(request& req, responder_ptr r) {
       res.headers.emplace_back("Retry-After", "1");
       return r->reply(std::move(res));
     }
-    auto delay = fault.latency_ms;
-    if (fault.jitter_ms > 0)
+    auto delay = dispatching_batch_items ? 0 : fault.latency_ms;
+    if (fault.jitter_ms > 0 && !dispatching_batch_items)
       delay += static_cast<int64_t>(
           dice() % static_cast<uint64_t>(fault.jitter_ms + 1));
     auto slot = std::make_shared<mailbox_slot>(
@@ -3042,6 +3046,15 @@ void service::impl::batch(request& req, responder_ptr r) {
           sub.headers.emplace_back(k, v);
       sub.body = it.body;
       auto cap = std::make_shared<captured_response>();
+      struct batch_scope {
+        bool saved = dispatching_batch_items;
+        batch_scope() {
+          dispatching_batch_items = true;
+        }
+        ~batch_scope() {
+          dispatching_batch_items = saved;
+        }
+      } scope;
       dispatch(sub, cap);
       res = cap->answered ? std::move(cap->res)
                           : graph_error(req, 500, "InternalServerError",

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include <caf/actor_system.hpp>
@@ -278,41 +279,60 @@ private:
     }
     status_.done = done;
     save_status();
-    for (size_t i = 0; i < todo.size(); i += batch_size) {
-      std::vector<graph::batch_request> reqs;
-      auto end = std::min(todo.size(), i + batch_size);
-      for (size_t k = i; k < end; ++k) {
+    // Rounds of up to 4 batches of 20 in flight at once: the mailbox's
+    // concurrency, which graph::client enforces in any case.
+    constexpr size_t parallel_batches = 4;
+    for (size_t i = 0; i < todo.size(); i += batch_size * parallel_batches) {
+      auto round_end = std::min(todo.size(), i + batch_size * parallel_batches);
+      std::vector<std::vector<graph::batch_request>> reqs;
+      for (size_t k = i; k < round_end; ++k) {
+        if ((k - i) % batch_size == 0)
+          reqs.emplace_back();
         graph::batch_request r;
-        r.id = std::to_string(k - i + 1);
+        r.id = std::to_string((k - i) % batch_size + 1);
         r.method = "POST";
         r.url = events_path();
         r.body = to_graph(todo[k], true);
-        reqs.push_back(std::move(r));
+        reqs.back().push_back(std::move(r));
       }
-      std::vector<graph::batch_response> answers;
-      graph::error gerr;
-      if (!graph_.batch(o365_tenant_, oid_, reqs, answers, gerr)) {
-        if (is_not_found(gerr))
-          return calendar_gone();
-        fail("sending the initial events failed", gerr);
-        return false;
+      std::vector<std::vector<graph::batch_response>> answers(reqs.size());
+      std::vector<graph::error> errors(reqs.size());
+      std::vector<char> sent(reqs.size(), 0);
+      {
+        std::vector<std::thread> senders;
+        for (size_t n = 0; n < reqs.size(); ++n)
+          senders.emplace_back([&, n] {
+            sent[n] = graph_.batch(o365_tenant_, oid_, reqs[n], answers[n],
+                                   errors[n]);
+          });
+        for (auto& t : senders)
+          t.join();
       }
       storage::write_batch b;
       std::string item_error;
-      for (size_t k = 0; k < answers.size(); ++k) {
-        auto& a = answers[k];
-        auto& e = todo[i + k];
-        std::string gid, ck;
-        if (a.status >= 200 && a.status < 300
-            && read_id_and_change_key(a.body, gid, ck)) {
-          put_link(b, sync_link{e.id, gid, ck, e.version});
-          ++status_.done;
-          ++status_.out_created;
-        } else if (a.status == 404) {
-          return calendar_gone();
-        } else {
-          item_error = "an event was refused by Office 365 (HTTP "
-                       + std::to_string(a.status) + ")";
+      for (size_t n = 0; n < reqs.size(); ++n) {
+        if (!sent[n]) {
+          if (is_not_found(errors[n]))
+            return calendar_gone();
+          item_error = "sending the initial events failed: "
+                       + errors[n].describe();
+          continue;
+        }
+        for (size_t k = 0; k < answers[n].size(); ++k) {
+          auto& a = answers[n][k];
+          auto& e = todo[i + n * batch_size + k];
+          std::string gid, ck;
+          if (a.status >= 200 && a.status < 300
+              && read_id_and_change_key(a.body, gid, ck)) {
+            put_link(b, sync_link{e.id, gid, ck, e.version});
+            ++status_.done;
+            ++status_.out_created;
+          } else if (a.status == 404) {
+            return calendar_gone();
+          } else {
+            item_error = "an event was refused by Office 365 (HTTP "
+                         + std::to_string(a.status) + ")";
+          }
         }
       }
       b.put(column::sync, keys::sync_state(org_, user_, entity_kind::calendar),
@@ -490,7 +510,10 @@ private:
     for (int pages = 0; pages < 10000; ++pages) {
       graph::response res;
       graph::error err;
-      if (!graph_.call(o365_tenant_, oid_, "GET", url, "", res, err)) {
+      // Large pages: fewer round trips (Graph may send fewer anyway).
+      static const http::header_list prefer{
+          {"Prefer", "odata.maxpagesize=500"}};
+      if (!graph_.call(o365_tenant_, oid_, "GET", url, "", prefer, res, err)) {
         if (err.status == 410 && !restarted) {
           // The delta token is gone: read the whole window again; links
           // keep it free of duplicates.
@@ -864,7 +887,7 @@ void engine::reconcile_loop() {
     db_.scan(column::sync, "", "", [&](std::string_view k, std::string_view v) {
       calendar_status s;
       if (k.size() == 17 && k[16] == static_cast<char>(entity_kind::calendar)
-          && codec::decode(v, s) && s.state == "active")
+          && codec::decode(v, s) && s.state != "disabled")
         users.emplace(keys::get_be64(k, 0), keys::get_be64(k, 8));
       return true;
     });

@@ -6,6 +6,7 @@
 // unique ids; an item whose dependency failed answers 424.
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -272,4 +273,22 @@ TEST_CASE_METHOD(batching, "batch: the batch itself needs a token",
               "InvalidAuthenticationToken");
   check_error(send("POST", "/v1.0/$batch", "{not json"), 401,
               "InvalidAuthenticationToken");
+}
+
+TEST_CASE_METHOD(batching,
+                 "batch: injected latency delays the batch, not items",
+                 "[emulator][batch][faults]") {
+  // Items are answered into the batch's own answer; a latency that held
+  // each item back would leave them unanswered (once a 500 per item).
+  REQUIRE_STATUS(send("POST", "/_emulator/faults", R"({"latency_ms":30})"),
+                 200);
+  auto r = batch(
+      {item("1", "GET", "/users/" + std::string{admin_id}),
+       item("2", "POST", "/users/" + std::string{admin_id} + "/events",
+            with_body(event_body("in a slow batch"))),
+       item("3", "GET", "/users/" + std::string{admin_id} + "/calendars")});
+  REQUIRE_STATUS(r, 200);
+  CHECK(r.i64(response_of(r, "1") + "/status") == 200);
+  CHECK(r.i64(response_of(r, "2") + "/status") == 201);
+  CHECK(r.i64(response_of(r, "3") + "/status") == 200);
 }

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Initial-sync benchmark (issue 5, target a): one user with N CRM events
+# (default 5000) enables calendar sync against graph-emulator with a fixed
+# latency per Graph request (default 50 ms); reports the wall time from
+# PUT …/calendar-sync to "active" with every event in Office 365, next to
+# the lower bound ceil(N/20)/4 × latency ($batch of 20, 4 in flight per
+# mailbox), and runs the convergence checker.
+#   bench/run-initial-sync.sh [EVENTS] [LATENCY_MS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/build.sh >/dev/null
+events=${1:-5000}
+latency=${2:-50}
+
+dir="$(mktemp -d /tmp/crmsync-sync-bench-XXXXXX)"
+cleanup() {
+  for pid in ${node_pid:-} ${emu_pid:-}; do
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+wait_line() { # FILE PATTERN
+  for _ in $(seq 1 100); do
+    if grep -q "$2" "$1"; then return 0; fi
+    sleep 0.1
+  done
+  echo "no '$2' in $1" >&2
+  exit 1
+}
+
+build/bin/graph-emulator --listen 127.0.0.1:0 >"$dir/emu.out" 2>"$dir/emu.log" &
+emu_pid=$!
+wait_line "$dir/emu.out" "listening on"
+E="$(sed -n 's/^graph-emulator listening on //p' "$dir/emu.out")"
+curl -sf -X POST "$E/_emulator/tenants" --data @scripts/demo-tenant.json >/dev/null
+curl -sf -X POST "$E/_emulator/apps" \
+  -d '{"client_id":"crm","client_secret":"s3cret","tenants":["contoso.example"]}' >/dev/null
+
+admin="bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+build/bin/crmsyncd --listen 127.0.0.1:0 --data-dir "$dir/data" --log-level warn \
+  --admin-token "$admin" --graph-base-url "$E/v1.0" --login-base-url "$E" \
+  --client-id crm --client-secret s3cret --max-initial-events "$events" \
+  >"$dir/node.out" 2>"$dir/node.log" &
+node_pid=$!
+wait_line "$dir/node.out" "listening on"
+N="$(sed -n 's/^crmsyncd listening on //p' "$dir/node.out")"
+
+installed=$(scripts/signin.sh "$N/o365/install" ada@contoso.example)
+field() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+org=$(echo "$installed" | field 'd["organization"]["id"]')
+user=$(echo "$installed" | field 'd["user"]["id"]')
+token=$(echo "$installed" | field 'd["user"]["token"]')
+auth=(-H "Authorization: Bearer $token" -H 'Content-Type: application/json')
+
+# N individually eligible events: imported in one call, then mass-updated
+# (a mass update makes an imported event eligible, R19).
+python3 - "$user" "$events" >"$dir/import.json" <<'EOF'
+import json, sys
+user, n = sys.argv[1], int(sys.argv[2])
+evs = []
+for i in range(n):
+    day = 1 + i % 28
+    month = 1 + (i // 28) % 12
+    year = 2027 + i // (28 * 12)
+    evs.append({"title": f"Event {i}",
+                "start": f"{year}-{month:02d}-{day:02d}T{8 + i % 10:02d}:00:00Z",
+                "end": f"{year}-{month:02d}-{day:02d}T{9 + i % 10:02d}:00:00Z"})
+print(json.dumps({"owner": user, "events": evs}))
+EOF
+ids=$(curl -sf -X POST "$N/api/v1/orgs/$org/events/import" "${auth[@]}" \
+  --data @"$dir/import.json" | field '" ".join(d["ids"])')
+set -- $ids
+while [ $# -gt 0 ]; do
+  chunk=("${@:1:1000}")
+  shift $(( $# < 1000 ? $# : 1000 ))
+  body=$(printf '%s\n' "${chunk[@]}" | python3 -c 'import json,sys; print(json.dumps({"ids":[l.strip() for l in sys.stdin if l.strip()],"set":{"location":"HQ"}}))')
+  curl -sf -X POST "$N/api/v1/orgs/$org/events/mass-update" "${auth[@]}" -d "$body" >/dev/null
+done
+
+curl -sf -X POST "$E/_emulator/faults" -d "{\"latency_ms\":$latency}" >/dev/null
+start=$(date +%s.%N)
+curl -sf -X PUT "$N/api/v1/orgs/$org/users/$user/calendar-sync" "${auth[@]}" \
+  -d '{"enabled":true}' >/dev/null
+while :; do
+  status=$(curl -sf "$N/api/v1/orgs/$org/users/$user/calendar-sync" "${auth[@]}")
+  state=$(echo "$status" | field 'd["state"]')
+  done_n=$(echo "$status" | field 'd["progress"]["done"]')
+  if [ "$state" = active ] && [ "$done_n" = "$events" ]; then break; fi
+  if [ "$state" = error ]; then echo "sync failed: $status" >&2; exit 1; fi
+  sleep 0.05
+done
+end=$(date +%s.%N)
+curl -sf -X POST "$E/_emulator/faults" -d '{"latency_ms":0}' >/dev/null
+
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr)"
+python3 - "$start" "$end" "$events" "$latency" <<'EOF'
+import math, sys
+start, end, n, lat = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+wall = end - start
+bound = math.ceil(n / 20) / 4 * lat / 1000
+print(f"initial sync of {n} events at {lat} ms latency: {wall:.2f} s "
+      f"(lower bound {bound:.2f} s, ratio {wall / bound:.2f})")
+EOF
+build/bin/crmsyncctl --node "$N" --token "$admin" check "$org" | tail -3
