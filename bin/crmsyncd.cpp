@@ -192,7 +192,7 @@ int run(node_config cfg) {
   o365.public_url = cfg.public_url.empty() ? "http://" + bound : cfg.public_url;
   while (!o365.public_url.empty() && o365.public_url.back() == '/')
     o365.public_url.pop_back();
-  o365.invite_lifetime = std::chrono::hours(cfg.invite_lifetime_h);
+  o365.invite_lifetime = std::chrono::seconds(cfg.invite_lifetime_s);
   std::unique_ptr<sync::engine> syncer;
   if (graph) {
     sync::engine_config ec;

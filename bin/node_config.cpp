@@ -87,9 +87,9 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
   add("--graph-threads", c.graph_threads, "CRMSYNC_GRAPH_THREADS",
       "threads that call Microsoft Graph (blocking calls)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{256}));
-  add("--invite-lifetime-hours", c.invite_lifetime_h,
-      "CRMSYNC_INVITE_LIFETIME_HOURS", "how long an invitation link works")
-      ->check(CLI::Range(int64_t{1}, int64_t{24 * 90}));
+  add("--invite-lifetime", c.invite_lifetime_s, "CRMSYNC_INVITE_LIFETIME",
+      "seconds an invitation link works (default 7 days)")
+      ->check(CLI::Range(int64_t{1}, int64_t{90} * 24 * 3600));
   add("--sync-threads", c.sync_threads, "CRMSYNC_SYNC_THREADS",
       "threads running calendar syncs (users in parallel)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{256}));

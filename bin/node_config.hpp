@@ -32,7 +32,7 @@ struct node_config {
   uint64_t http_threads = 2;
   uint64_t actor_threads = 2;
   uint64_t graph_threads = 8;
-  int64_t invite_lifetime_h = 168;
+  int64_t invite_lifetime_s = 7 * 24 * 3600;
   uint64_t sync_threads = 4;
   uint64_t max_initial_events = 5000;
   int64_t reconcile_interval_s = 300;

@@ -684,8 +684,26 @@ public:
     });
   }
 
+  /// A cursor is a nextLink of Graph's user list and nothing else: the app's
+  /// token is never sent anywhere a client chose.
+  static bool is_users_link(const std::string& cursor) {
+    auto scheme = cursor.find("://");
+    if (scheme == std::string::npos)
+      return false;
+    auto path = cursor.find('/', scheme + 3);
+    auto query = cursor.find('?');
+    if (path == std::string::npos || query == std::string::npos || query < path)
+      return false;
+    auto p = std::string_view{cursor}.substr(path, query - path);
+    constexpr std::string_view tail = "/users";
+    return p.size() >= tail.size() && p.substr(p.size() - tail.size()) == tail
+           && p.find("..") == std::string_view::npos;
+  }
+
   void list_office365_users(const org_record& o, uint32_t limit,
                             const std::string& cursor, const responder_ptr& r) {
+    if (!cursor.empty() && !is_users_link(cursor))
+      return fail(r, 400, "invalid_field", "'cursor' is not valid", "cursor");
     auto path = cursor.empty()
                     ? "/users?$select=id,displayName,userPrincipalName,mail&"
                       "$top="

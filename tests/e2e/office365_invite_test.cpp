@@ -151,6 +151,21 @@ TEST_CASE("office365: a cursor is only followed to Graph itself",
   CHECK(r.error_field() == "cursor");
   std::lock_guard<std::mutex> guard{mtx};
   CHECK(seen_auth.empty());
+
+  // Graph's own host, but not its user list: refused too (the app's token
+  // would otherwise read whatever the cursor names).
+  for (std::string other :
+       {env.emulator_url() + "/v1.0/users/" + env.o365_id("bob@contoso.com")
+            + "/events?$top=1",
+        env.emulator_url() + "/v1.0/users/../users?$top=1",
+        env.emulator_url() + "/v1.0/users"}) {
+    INFO("cursor " << other);
+    auto refused
+        = env.node().get(org.token, o365_users_path(org.id) + "?cursor="
+                                        + crmsync::http::percent_encode(other));
+    CHECK(refused.status == 400);
+    CHECK(refused.error_field() == "cursor");
+  }
 }
 
 TEST_CASE("office365: inviting needs Manage Users, a paid edition and users "
@@ -359,6 +374,34 @@ TEST_CASE("office365: inviting a pending invitee again supersedes the old "
   std::multiset<std::string> statuses{listed.str("/items/0/status"),
                                       listed.str("/items/1/status")};
   CHECK(statuses == std::multiset<std::string>{"accepted", "superseded"});
+}
+
+TEST_CASE("office365: an expired invitation is refused and stays pending",
+          "[e2e][office365][invite]") {
+  office365_env::options opts;
+  opts.node_args = {"--invite-lifetime", "1"};
+  office365_env env{opts};
+  auto org = env.install_paid();
+  auto bob_id = env.o365_id("bob@contoso.com");
+  auto invited = expect_status(env.invite(org.token, org.id, {bob_id}), 201);
+  auto expires = invited.str("/items/0/expires");
+  auto token = token_mailed_to(env, env.wait_for_mail("admin@contoso.com", 1),
+                               "bob@contoso.com");
+  auto session = env.session_of("bob@contoso.com");
+  // The link works for one second; wait until it has certainly passed.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  auto late = accept(env, session, token, accept_terms);
+  E2E_REQUIRE_STATUS(late, 410);
+  CHECK(late.error_code() == "invite_expired");
+  // Nothing joined; the invitation is still pending (a new one can be
+  // sent), and the refusal is in the audit log.
+  auto listed = env.node().get(org.token, invites_path(org.id));
+  E2E_REQUIRE_STATUS(listed, 200);
+  REQUIRE(listed.size("/items") == 1);
+  CHECK(listed.str("/items/0/status") == "pending");
+  CHECK(listed.str("/items/0/expires") == expires);
+  CHECK(count_of(env.audit_actions(org.id, org.token), "invite.refused") == 1);
+  CHECK(count_of(env.audit_actions(org.id, org.token), "invite.accepted") == 0);
 }
 
 TEST_CASE("office365: an invitee associates the CRM account they already "

@@ -22,10 +22,12 @@
 #include "tests/support/temp_dir.hpp"
 
 /// In a Catch2 test: REQUIRE a status, showing the answer only if it fails.
+// The response expression is evaluated once (it may be a request).
 #define E2E_REQUIRE_STATUS(response, expected)                                 \
   do {                                                                         \
-    INFO((response).describe());                                               \
-    REQUIRE((response).status == (expected));                                  \
+    const auto& e2e_required_ = (response);                                    \
+    INFO(e2e_required_.describe());                                            \
+    REQUIRE(e2e_required_.status == (expected));                               \
   } while (false)
 
 namespace crmsync::e2e {
