@@ -1,0 +1,281 @@
+// End-to-end: enabling calendar sync and its initial sync (R13, R14,
+// R16-R19), disabling it (R20) and the CRM calendar deleted in Outlook
+// (R21), against a real graph-emulator.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <set>
+
+#include "tests/e2e/sync_fixture.hpp"
+
+using namespace crmsync::e2e;
+
+namespace {
+
+std::set<std::string> subjects(const std::vector<o365_event>& events) {
+  std::set<std::string> out;
+  for (auto& e : events)
+    out.insert(e.subject);
+  return out;
+}
+
+std::set<std::string> titles(const std::vector<crm_event>& events) {
+  std::set<std::string> out;
+  for (auto& e : events)
+    out.insert(e.title);
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("enabling creates the CRM calendar and sends the user's "
+          "events",
+          "[sync][R13][R14]") {
+  sync_env env;
+  for (int i = 0; i < 25; ++i)
+    env.create_event("Meeting " + std::to_string(i), hours_from_now(24 + i),
+                     hours_from_now(25 + i));
+  env.create_event("Last week", hours_from_now(-24 * 7),
+                   hours_from_now(-24 * 7 + 1));
+  auto before = env.calendar_names();
+  CHECK(std::count(before.begin(), before.end(), "CRM") == 0);
+  CHECK(env.status().str("/state") == "disabled");
+
+  auto active = env.enable_and_wait();
+  CHECK(active.u64("/progress/total") == 26);
+  CHECK(active.u64("/progress/done") == 26);
+  CHECK(active.is_null("/last_error"));
+  CHECK(active.u64("/to_office365/created") == 26);
+  CHECK(active.u64("/from_office365/created") == 0);
+
+  // R14: one calendar named after the product, holding the events; the
+  // user's other calendars get nothing.
+  auto cal = env.crm_calendar_id();
+  REQUIRE_FALSE(cal.empty());
+  CHECK(active.str("/office365_calendar_id") == cal);
+  CHECK(env.o365_events(env.default_calendar_id()).empty());
+  CHECK(env.o365_events(cal).size() == 26);
+  env.wait_in_sync();
+
+  // Enabling again changes nothing: no second calendar, no new events.
+  CHECK(env.set_sync(true).str("/state") == "active");
+  env.wait_for_state("active");
+  env.crm_calendar_id(); // REQUIREs a single "CRM" calendar
+  CHECK(env.o365_events(cal).size() == 26);
+}
+
+TEST_CASE("a user who never signed in with Office 365 cannot enable "
+          "sync",
+          "[sync][R13]") {
+  sync_env env;
+  auto plain = create_user(env.node(), env.org().token, env.org().id,
+                           "dora@acme.example", "Dora");
+  auto r = env.node().put(plain.token,
+                          user_path(env.org().id, plain.id) + "/calendar-sync",
+                          R"({"enabled":true})");
+  E2E_REQUIRE_STATUS(r, 409);
+  CHECK(r.error_code() == "office365_not_linked");
+}
+
+TEST_CASE("only the user's own events are sent", "[sync][R16]") {
+  sync_env env;
+  auto other = create_user(env.node(), env.org().token, env.org().id,
+                           "erin@contoso.com", "Erin");
+  // Erin's events, created by Erin and by the admin for her.
+  create_event(
+      env.node(), env.org().id, other,
+      event_body("Erin's own", hours_from_now(30), hours_from_now(31)));
+  create_event(env.node(), env.org().token, env.org().id, other.id,
+               event_body("For Erin", hours_from_now(40), hours_from_now(41)));
+  env.create_event("Mine 1", hours_from_now(30), hours_from_now(31));
+  env.create_event("Mine 2", hours_from_now(-30), hours_from_now(-29));
+
+  auto active = env.enable_and_wait();
+  CHECK(active.u64("/progress/total") == 2);
+  CHECK(active.u64("/progress/done") == 2);
+  auto cal = env.crm_calendar_id();
+  CHECK(subjects(env.o365_events(cal))
+        == std::set<std::string>{"Mine 1", "Mine 2"});
+  env.wait_in_sync();
+
+  // Later changes to Erin's events stay out too.
+  auto theirs = create_event(
+      env.node(), env.org().id, other,
+      event_body("Erin's later", hours_from_now(50), hours_from_now(51)));
+  env.create_event("Mine 3", hours_from_now(50), hours_from_now(51));
+  env.wait_in_sync();
+  CHECK(subjects(env.o365_events(cal)).count("Erin's later") == 0);
+  CHECK(env.crm_events(other.id).size() == 3);
+}
+
+TEST_CASE("the initial sync sends at most --max-initial-events",
+          "[sync][R17]") {
+  sync_env env{sync_options{300, 5, {}}};
+  for (int i = 0; i < 8; ++i)
+    env.create_event("Event " + std::to_string(i), hours_from_now(10 + 2 * i),
+                     hours_from_now(11 + 2 * i));
+  auto active = env.enable_and_wait();
+  CHECK(active.u64("/progress/total") == 5);
+  CHECK(active.u64("/progress/done") == 5);
+  CHECK(env.o365_events(env.crm_calendar_id()).size() == 5);
+}
+
+TEST_CASE("the initial sync sends future events by start, then past "
+          "ones by most recent end",
+          "[sync][R18]") {
+  sync_env env{sync_options{300, 5, {}}};
+  // Created out of order on purpose; the hours say where each one is.
+  env.create_event("future +200h", hours_from_now(200), hours_from_now(201));
+  env.create_event("past -100h", hours_from_now(-101), hours_from_now(-100));
+  env.create_event("future +5h", hours_from_now(5), hours_from_now(6));
+  env.create_event("past -3h", hours_from_now(-5), hours_from_now(-3));
+  env.create_event("future +50h", hours_from_now(50), hours_from_now(51));
+  // Started long ago, ended most recently of the past ones.
+  env.create_event("past long -1h", hours_from_now(-300), hours_from_now(-1));
+  env.create_event("past -50h", hours_from_now(-51), hours_from_now(-50));
+  env.create_event("future +500h", hours_from_now(500), hours_from_now(501));
+
+  auto active = env.enable_and_wait();
+  CHECK(active.u64("/progress/total") == 5);
+  // Four future events, then the past one that ended most recently.
+  CHECK(subjects(env.o365_events(env.crm_calendar_id()))
+        == std::set<std::string>{"future +5h", "future +50h", "future +200h",
+                                 "future +500h", "past long -1h"});
+}
+
+TEST_CASE("the initial sync fills the limit with past events when "
+          "there are few future ones",
+          "[sync][R18]") {
+  sync_env env{sync_options{300, 5, {}}};
+  env.create_event("future +5h", hours_from_now(5), hours_from_now(6));
+  env.create_event("past -2h", hours_from_now(-3), hours_from_now(-2));
+  env.create_event("past -10h", hours_from_now(-11), hours_from_now(-10));
+  env.create_event("past -20h", hours_from_now(-21), hours_from_now(-20));
+  env.create_event("past -30h", hours_from_now(-31), hours_from_now(-30));
+  env.create_event("past -40h", hours_from_now(-41), hours_from_now(-40));
+  env.create_event("past -400h", hours_from_now(-401), hours_from_now(-400));
+  env.enable_and_wait();
+  CHECK(subjects(env.o365_events(env.crm_calendar_id()))
+        == std::set<std::string>{"future +5h", "past -2h", "past -10h",
+                                 "past -20h", "past -30h"});
+}
+
+TEST_CASE("imported events are not synced until edited or mass "
+          "updated",
+          "[sync][R19]") {
+  sync_env env;
+  auto imported = env.import_events(
+      {event_body("Imported A", hours_from_now(10), hours_from_now(11)),
+       event_body("Imported B", hours_from_now(20), hours_from_now(21)),
+       event_body("Imported C", hours_from_now(30), hours_from_now(31)),
+       event_body("Imported D", hours_from_now(40), hours_from_now(41))});
+  REQUIRE(imported.size() == 4);
+  env.create_event("Individual", hours_from_now(5), hours_from_now(6));
+
+  auto active = env.enable_and_wait();
+  CHECK(active.u64("/progress/total") == 1);
+  auto cal = env.crm_calendar_id();
+  CHECK(subjects(env.o365_events(cal)) == std::set<std::string>{"Individual"});
+  env.wait_in_sync(); // imported ones are not expected
+
+  // Importing while sync is on sends nothing either.
+  env.import_events(
+      {event_body("Imported E", hours_from_now(50), hours_from_now(51))});
+  env.create_event("Marker 1", hours_from_now(7), hours_from_now(8));
+  env.wait_in_sync();
+  CHECK(subjects(env.o365_events(cal)).count("Imported E") == 0);
+
+  // An individual edit makes an imported event synced.
+  auto edited
+      = env.patch_event(imported[0], R"({"title":"Imported A edited"})");
+  CHECK(edited.str("/origin") != "imported");
+  // A mass update makes the ones it touches synced.
+  auto mass = env.node().post(
+      env.org().token, "/api/v1/orgs/" + env.org().id + "/events/mass-update",
+      "{\"ids\":[" + json_str(imported[1]) + "," + json_str(imported[2])
+          + "],\"set\":{\"location\":\"Room 1\"}}");
+  E2E_REQUIRE_STATUS(mass, 200);
+  env.wait_in_sync();
+  CHECK(subjects(env.o365_events(cal))
+        == std::set<std::string>{"Individual", "Marker 1", "Imported A edited",
+                                 "Imported B", "Imported C"});
+  CHECK(env.get_event(imported[1]).origin == "mass_update");
+  CHECK(env.get_event(imported[3]).origin == "imported");
+}
+
+TEST_CASE("disabling deletes the CRM calendar and keeps CRM events",
+          "[sync][R20]") {
+  sync_env env;
+  for (int i = 0; i < 6; ++i)
+    env.create_event("Keep " + std::to_string(i), hours_from_now(3 + i),
+                     hours_from_now(4 + i));
+  env.enable_and_wait();
+  auto cal = env.crm_calendar_id();
+  REQUIRE_FALSE(cal.empty());
+  auto outlook = env.outlook_create(cal, "From Outlook", hours_from_now(70),
+                                    hours_from_now(71));
+  (void)outlook;
+  env.wait_in_sync();
+  auto before = env.crm_events();
+  REQUIRE(before.size() == 7);
+
+  auto r = env.set_sync(false);
+  CHECK((r.str("/state") == "disabling" || r.str("/state") == "disabled"));
+  auto off = env.wait_for_state("disabled");
+  CHECK(off.is_null("/office365_calendar_id"));
+  CHECK(off.is_null("/subscription_id"));
+  CHECK(off.is_null("/last_error"));
+  CHECK(env.crm_calendar_id().empty());
+
+  // CRM events are intact: same ids, titles, times and versions.
+  auto after = env.crm_events();
+  REQUIRE(after.size() == before.size());
+  for (size_t i = 0; i < after.size(); ++i) {
+    CHECK(after[i].id == before[i].id);
+    CHECK(after[i].title == before[i].title);
+    CHECK(after[i].start == before[i].start);
+    CHECK(after[i].version == before[i].version);
+  }
+  // Changes made while sync is off go nowhere.
+  env.create_event("While off", hours_from_now(90), hours_from_now(91));
+  CHECK(env.status().u64("/outbox") == 0);
+  CHECK(env.crm_calendar_id().empty());
+}
+
+TEST_CASE("deleting the CRM calendar in Outlook disables sync", "[sync][R21]") {
+  sync_env env;
+  for (int i = 0; i < 4; ++i)
+    env.create_event("Stay " + std::to_string(i), hours_from_now(3 + i),
+                     hours_from_now(4 + i));
+  env.enable_and_wait();
+  auto cal = env.crm_calendar_id();
+  REQUIRE_FALSE(cal.empty());
+  auto before = env.crm_events();
+
+  auto gone = env.o365().emulator().del("", "/_emulator/users/" + env.oid()
+                                                + "/calendars/" + cal);
+  E2E_REQUIRE_STATUS(gone, 204);
+  auto off = env.wait_for_state("disabled");
+  REQUIRE_FALSE(off.is_null("/last_error"));
+  CHECK_THAT(off.str("/last_error"), Catch::Contains("deleted"));
+  CHECK(off.is_null("/office365_calendar_id"));
+  CHECK(off.is_null("/subscription_id"));
+
+  // CRM events stay, untouched.
+  auto after = env.crm_events();
+  REQUIRE(after.size() == before.size());
+  CHECK(titles(after) == titles(before));
+  for (size_t i = 0; i < after.size(); ++i)
+    CHECK(after[i].version == before[i].version);
+  // And nothing comes back in Outlook.
+  env.create_event("After deletion", hours_from_now(9), hours_from_now(10));
+  CHECK(env.status().str("/state") == "disabled");
+  CHECK(env.crm_calendar_id().empty());
+
+  // The user can turn it on again: a new calendar with every event.
+  env.enable_and_wait();
+  auto again = env.crm_calendar_id();
+  CHECK(again != cal);
+  env.wait_in_sync();
+  CHECK(env.o365_events(again).size() == 5);
+}

@@ -1,0 +1,400 @@
+#include "tests/e2e/sync_fixture.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <stdexcept>
+#include <thread>
+#include <tuple>
+
+#include "common/time_format.hpp"
+
+namespace crmsync::e2e {
+
+namespace {
+
+constexpr const char* outlook_id = "outlook";
+constexpr const char* outlook_secret = "o";
+
+office365_env::options env_options(const sync_options& o) {
+  office365_env::options out;
+  out.node_args
+      = {"--reconcile-interval", std::to_string(o.reconcile_interval_s)};
+  if (o.max_initial_events > 0) {
+    out.node_args.emplace_back("--max-initial-events");
+    out.node_args.push_back(std::to_string(o.max_initial_events));
+  }
+  out.node_args.insert(out.node_args.end(), o.node_args.begin(),
+                       o.node_args.end());
+  out.emulator_args = o.emulator_args;
+  return out;
+}
+
+/// Graph's dateTime ("2026-12-01T10:00:00.0000000", UTC) as RFC 3339.
+std::string graph_time_to_rfc3339(const api_response& r,
+                                  const std::string& base) {
+  auto zone = r.str(base + "/timeZone");
+  if (zone != "UTC")
+    throw std::runtime_error("event time not in UTC: " + r.json(base));
+  return r.str(base + "/dateTime").substr(0, 19) + "Z";
+}
+
+using triple = std::tuple<std::string, std::string, std::string>;
+
+std::string show(const triple& t) {
+  return "'" + std::get<0>(t) + "' " + std::get<1>(t) + ".." + std::get<2>(t);
+}
+
+} // namespace
+
+std::string hours_from_now(double hours) {
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  return format_rfc3339((now + static_cast<int64_t>(hours * 3600)) * 1000);
+}
+
+bool not_imported(const crm_event& e) {
+  return e.origin != "imported";
+}
+
+sync_env::sync_env(sync_options opts) : env_(env_options(opts)) {
+  auto installed = env_.install("admin@contoso.com");
+  org_ = installed_org{installed.answer.str("/organization/id"),
+                       installed.answer.str("/user/id"), installed.token};
+  oid_ = env_.o365_id("admin@contoso.com");
+  // "The person in Outlook": another app the tenant has consented to.
+  auto app = env_.emulator().post(
+      "", "/_emulator/apps",
+      std::string{R"({"client_id":")"} + outlook_id + R"(","client_secret":")"
+          + outlook_secret + R"(","tenants":["contoso.com"]})");
+  E2E_REQUIRE_STATUS(app, 201);
+  outlook_ = std::make_unique<api_client>(env_.emulator().port(),
+                                          std::chrono::seconds(30));
+  fetch_outlook_token();
+}
+
+void sync_env::fetch_outlook_token() {
+  auto r = outlook_->request(
+      "POST", "/contoso.com/oauth2/v2.0/token", "",
+      std::string{"grant_type=client_credentials&client_id="} + outlook_id
+          + "&client_secret=" + outlook_secret
+          + "&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
+      "application/x-www-form-urlencoded");
+  E2E_REQUIRE_STATUS(r, 200);
+  outlook_token_ = r.str("/access_token");
+}
+
+void sync_env::restart_node() {
+  env_.restart_node();
+}
+
+void sync_env::kill9_and_start() {
+  env_.node_process().kill9();
+  env_.node_process().start();
+}
+
+// -- CRM side
+// ---------------------------------------------------------------------------
+
+std::string sync_env::create_event(std::string_view title,
+                                   std::string_view start,
+                                   std::string_view end) {
+  auto r = node().post(org_.token, user_events_path(org_.id, org_.admin_id),
+                       event_body(title, start, end));
+  E2E_REQUIRE_STATUS(r, 201);
+  return r.str("/id");
+}
+
+api_response sync_env::patch_event(std::string_view id, std::string_view body) {
+  auto r = node().patch(org_.token, event_path(org_.id, id), body);
+  E2E_REQUIRE_STATUS(r, 200);
+  return r;
+}
+
+void sync_env::delete_event(std::string_view id) {
+  auto r = node().del(org_.token, event_path(org_.id, id));
+  E2E_REQUIRE_STATUS(r, 204);
+}
+
+std::vector<std::string>
+sync_env::import_events(const std::vector<std::string>& event_bodies,
+                        std::string owner) {
+  if (owner.empty())
+    owner = org_.admin_id;
+  std::string list;
+  for (auto& b : event_bodies)
+    list += (list.empty() ? "" : ",") + b;
+  auto r = node().post(org_.token, "/api/v1/orgs/" + org_.id + "/events/import",
+                       "{\"owner\":" + json_str(owner) + ",\"events\":[" + list
+                           + "]}");
+  E2E_REQUIRE_STATUS(r, 201);
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < r.size("/ids"); ++i)
+    ids.push_back(r.str("/ids/" + std::to_string(i)));
+  return ids;
+}
+
+namespace {
+
+crm_event read_crm_event(const api_response& r, const std::string& base) {
+  crm_event e;
+  e.id = r.str(base + "/id");
+  e.owner = r.str(base + "/owner");
+  e.title = r.str(base + "/title");
+  e.start = r.str(base + "/start");
+  e.end = r.str(base + "/end");
+  e.origin = r.str(base + "/origin");
+  e.version = r.i64(base + "/version");
+  return e;
+}
+
+} // namespace
+
+crm_event sync_env::get_event(std::string_view id) {
+  auto r = node().get(org_.token, event_path(org_.id, id));
+  E2E_REQUIRE_STATUS(r, 200);
+  return read_crm_event(r, "");
+}
+
+std::vector<crm_event> sync_env::crm_events(std::string user) {
+  if (user.empty())
+    user = org_.admin_id;
+  std::vector<crm_event> out;
+  for (auto& item :
+       walk_pages(node(), org_.token, user_events_path(org_.id, user), 500)) {
+    api_response r{200, item, {}};
+    out.push_back(read_crm_event(r, ""));
+  }
+  return out;
+}
+
+// -- sync
+// -------------------------------------------------------------------------------
+
+api_response sync_env::set_sync(bool enabled) {
+  auto r = node().put(org_.token,
+                      user_path(org_.id, org_.admin_id) + "/calendar-sync",
+                      enabled ? R"({"enabled":true})" : R"({"enabled":false})");
+  E2E_REQUIRE_STATUS(r, 200);
+  return r;
+}
+
+api_response sync_env::status() {
+  auto r = node().get(org_.token,
+                      user_path(org_.id, org_.admin_id) + "/calendar-sync");
+  E2E_REQUIRE_STATUS(r, 200);
+  return r;
+}
+
+bool sync_env::eventually(const std::function<bool()>& check,
+                          std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (check())
+      return true;
+    if (std::chrono::steady_clock::now() >= deadline)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+api_response
+sync_env::wait_for_status(const std::function<bool(const api_response&)>& done,
+                          std::string_view what,
+                          std::chrono::milliseconds timeout) {
+  api_response last;
+  bool ok = eventually(
+      [&] {
+        last = status();
+        return done(last);
+      },
+      timeout);
+  INFO("waiting for " << what << "; the status is " << last.body);
+  INFO(env_.node_process().log_tail());
+  REQUIRE(ok);
+  return last;
+}
+
+api_response sync_env::wait_for_state(std::string_view state,
+                                      std::chrono::milliseconds timeout) {
+  return wait_for_status(
+      [&](const api_response& r) { return r.str("/state") == state; },
+      "state " + std::string{state}, timeout);
+}
+
+api_response sync_env::enable_and_wait(std::chrono::milliseconds timeout) {
+  auto r = set_sync(true);
+  CHECK(r.str("/state") == "enabling");
+  return wait_for_status(
+      [](const api_response& s) {
+        return s.str("/state") == "active" && s.u64("/outbox") == 0
+               && !s.is_null("/subscription_id");
+      },
+      "active with a subscription", timeout);
+}
+
+// -- Outlook side
+// -----------------------------------------------------------------------
+
+api_response sync_env::graph(std::string_view method, std::string_view path,
+                             std::string_view body) {
+  std::string target = "/v1.0" + std::string{path};
+  for (int attempt = 0;; ++attempt) {
+    auto r = outlook_->request(method, target, outlook_token_, body,
+                               body.empty() ? "" : "application/json");
+    if (r.status == 401 && attempt == 0) {
+      fetch_outlook_token();
+      continue;
+    }
+    if ((r.status == 429 || r.status == 503) && attempt < 20) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      continue;
+    }
+    return r;
+  }
+}
+
+std::vector<std::string> sync_env::calendar_names() {
+  auto r = graph("GET", "/users/" + oid_ + "/calendars");
+  E2E_REQUIRE_STATUS(r, 200);
+  std::vector<std::string> out;
+  for (size_t i = 0; i < r.size("/value"); ++i)
+    out.push_back(r.str("/value/" + std::to_string(i) + "/name"));
+  return out;
+}
+
+std::string sync_env::crm_calendar_id() {
+  auto r = graph("GET", "/users/" + oid_ + "/calendars");
+  E2E_REQUIRE_STATUS(r, 200);
+  std::string id;
+  for (size_t i = 0; i < r.size("/value"); ++i) {
+    auto base = "/value/" + std::to_string(i);
+    if (r.str(base + "/name") == "CRM") {
+      INFO("two calendars named CRM: " << r.body);
+      REQUIRE(id.empty());
+      id = r.str(base + "/id");
+    }
+  }
+  return id;
+}
+
+std::string sync_env::default_calendar_id() {
+  auto r = graph("GET", "/users/" + oid_ + "/calendars");
+  E2E_REQUIRE_STATUS(r, 200);
+  for (size_t i = 0; i < r.size("/value"); ++i) {
+    auto base = "/value/" + std::to_string(i);
+    if (r.boolean(base + "/isDefaultCalendar"))
+      return r.str(base + "/id");
+  }
+  FAIL("no default calendar: " << r.body);
+  return {};
+}
+
+std::vector<o365_event> sync_env::o365_events(std::string_view cal) {
+  std::vector<o365_event> out;
+  std::string target = "/users/" + oid_ + "/calendars/" + std::string{cal}
+                       + "/events?$top=1000";
+  for (int pages = 0; pages < 100; ++pages) {
+    auto r = graph("GET", target);
+    E2E_REQUIRE_STATUS(r, 200);
+    for (size_t i = 0; i < r.size("/value"); ++i) {
+      auto base = "/value/" + std::to_string(i);
+      o365_event e;
+      e.id = r.str(base + "/id");
+      e.subject = r.str(base + "/subject");
+      e.start = graph_time_to_rfc3339(r, base + "/start");
+      e.end = graph_time_to_rfc3339(r, base + "/end");
+      e.change_key = r.str(base + "/changeKey");
+      out.push_back(std::move(e));
+    }
+    if (!r.has("/@odata.nextLink"))
+      return out;
+    auto next = split_url(r.str("/@odata.nextLink")).target;
+    REQUIRE(next.rfind("/v1.0", 0) == 0);
+    target = next.substr(5);
+  }
+  FAIL("more than 100 pages of events");
+  return out;
+}
+
+std::string sync_env::outlook_create(std::string_view cal,
+                                     std::string_view subject,
+                                     std::string_view start,
+                                     std::string_view end) {
+  auto graph_time = [](std::string_view t) {
+    return R"({"dateTime":")" + std::string{t.substr(0, 19)}
+           + R"(","timeZone":"UTC"})";
+  };
+  auto r = graph(
+      "POST", "/users/" + oid_ + "/calendars/" + std::string{cal} + "/events",
+      "{\"subject\":" + json_str(subject) + ",\"start\":" + graph_time(start)
+          + ",\"end\":" + graph_time(end) + "}");
+  E2E_REQUIRE_STATUS(r, 201);
+  return r.str("/id");
+}
+
+void sync_env::outlook_rename(std::string_view event,
+                              std::string_view subject) {
+  auto r = graph("PATCH", "/users/" + oid_ + "/events/" + std::string{event},
+                 "{\"subject\":" + json_str(subject) + "}");
+  E2E_REQUIRE_STATUS(r, 200);
+}
+
+void sync_env::outlook_delete(std::string_view event) {
+  auto r = graph("DELETE", "/users/" + oid_ + "/events/" + std::string{event});
+  E2E_REQUIRE_STATUS(r, 204);
+}
+
+// -- the two sides
+// ----------------------------------------------------------------------
+
+bool sync_env::sides_in_sync(
+    const std::function<bool(const crm_event&)>& synced, std::string& diff) {
+  diff.clear();
+  auto cal = crm_calendar_id();
+  if (cal.empty()) {
+    diff = "there is no CRM calendar in Office 365";
+    return false;
+  }
+  std::map<triple, int> crm, o365;
+  for (auto& e : crm_events())
+    if (synced(e))
+      ++crm[{e.title, e.start, e.end}];
+  for (auto& e : o365_events(cal))
+    ++o365[{e.subject, e.start, e.end}];
+  for (auto& [t, n] : crm) {
+    auto i = o365.find(t);
+    int m = i == o365.end() ? 0 : i->second;
+    if (n != 1)
+      diff += "CRM has " + std::to_string(n) + " of " + show(t) + "\n";
+    if (m != 1)
+      diff += "Office 365 has " + std::to_string(m) + " of CRM event " + show(t)
+              + "\n";
+  }
+  for (auto& [t, m] : o365)
+    if (crm.count(t) == 0)
+      diff += "Office 365 has " + std::to_string(m) + " of " + show(t)
+              + ", which the CRM does not sync\n";
+  return diff.empty();
+}
+
+void sync_env::wait_in_sync(const std::function<bool(const crm_event&)>& synced,
+                            std::chrono::milliseconds timeout) {
+  std::string diff;
+  api_response last;
+  bool ok = eventually(
+      [&] {
+        last = status();
+        return sides_in_sync(synced, diff) && last.u64("/outbox") == 0
+               && last.u64("/inbox") == 0;
+      },
+      timeout);
+  INFO("the sides differ:\n" << diff << "the status is " << last.body);
+  INFO(env_.node_process().log_tail());
+  REQUIRE(ok);
+}
+
+} // namespace crmsync::e2e

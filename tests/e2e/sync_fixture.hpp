@@ -1,0 +1,181 @@
+// End-to-end support for calendar sync (R13-R21): an office365_env (a
+// graph-emulator and a crmsyncd wired to it) with contoso.com installed by
+// its admin, who is the user whose calendar syncs, plus "the person in
+// Outlook": a second app registered at the emulator that reads and writes
+// the admin's mailbox through the ordinary Graph routes.
+//
+// Sync is asynchronous: every wait_* polls with a deadline and REQUIREs the
+// outcome, showing what it saw last. The two sides are compared by
+// (subject, start, end) with sides_in_sync / wait_in_sync.
+// One sync_env belongs to one test thread.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tests/e2e/office365_fixture.hpp"
+
+namespace crmsync::e2e {
+
+/// How to start the node of a sync_env.
+struct sync_options {
+  /// --reconcile-interval in seconds.
+  int reconcile_interval_s = 300;
+  /// --max-initial-events (0: the product's default).
+  int max_initial_events = 0;
+  std::vector<std::string> node_args;
+  /// Appended to graph-emulator's command line (--mailbox-limit, ...).
+  std::vector<std::string> emulator_args;
+};
+
+/// A CRM event as the API lists it.
+struct crm_event {
+  std::string id;
+  std::string owner;
+  std::string title;
+  std::string start;
+  std::string end;
+  std::string origin;
+  int64_t version = 0;
+};
+
+/// An event in an Office 365 calendar; start/end as RFC 3339 UTC
+/// ("2026-12-01T10:00:00Z") so that they compare with the CRM's.
+struct o365_event {
+  std::string id;
+  std::string subject;
+  std::string start;
+  std::string end;
+  std::string change_key;
+};
+
+/// RFC 3339 UTC of now + `hours` (whole seconds), for event times relative
+/// to the wall clock the node uses.
+std::string hours_from_now(double hours);
+
+/// Events whose origin is not "imported": what R19 says is synced.
+bool not_imported(const crm_event& e);
+
+class sync_env {
+public:
+  explicit sync_env(sync_options opts = {});
+
+  office365_env& o365() {
+    return env_;
+  }
+  api_client& node() {
+    return env_.node();
+  }
+
+  /// The installed organization; its admin is the syncing user.
+  const installed_org& org() const {
+    return org_;
+  }
+  /// The admin's Office 365 id (the mailbox).
+  const std::string& oid() const {
+    return oid_;
+  }
+
+  /// SIGTERM (exit 0 required) and start again on the same data dir.
+  void restart_node();
+  /// SIGKILL and start again on the same data dir.
+  void kill9_and_start();
+  /// POST /_emulator/faults; throws unless 200.
+  void set_faults(std::string_view json) {
+    env_.set_faults(json);
+  }
+
+  // -- CRM side --------------------------------------------------------------
+
+  /// Creates an event for the admin; REQUIREs 201; returns its id.
+  std::string create_event(std::string_view title, std::string_view start,
+                           std::string_view end);
+  /// PATCH /events/{id}; REQUIREs 200; returns the answer.
+  api_response patch_event(std::string_view id, std::string_view body);
+  /// DELETE /events/{id}; REQUIREs 204.
+  void delete_event(std::string_view id);
+  /// POST /events/import for `owner` (default: the admin); returns the ids.
+  std::vector<std::string>
+  import_events(const std::vector<std::string>& event_bodies,
+                std::string owner = {});
+  /// GET /events/{id}; REQUIREs 200.
+  crm_event get_event(std::string_view id);
+  /// Every event of `user` (default: the admin), in start order.
+  std::vector<crm_event> crm_events(std::string user = {});
+
+  // -- sync ------------------------------------------------------------------
+
+  /// PUT …/calendar-sync {"enabled":…} for the admin; REQUIREs 200.
+  api_response set_sync(bool enabled);
+  /// GET …/calendar-sync for the admin; REQUIREs 200.
+  api_response status();
+  /// Polls the status until `done` says so; REQUIREs it before `timeout`.
+  api_response
+  wait_for_status(const std::function<bool(const api_response&)>& done,
+                  std::string_view what,
+                  std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  /// Polls until the state is `state`.
+  api_response wait_for_state(std::string_view state,
+                              std::chrono::milliseconds timeout
+                              = std::chrono::seconds(20));
+  /// set_sync(true), then waits for "active" with the outbox drained.
+  api_response enable_and_wait(std::chrono::milliseconds timeout
+                               = std::chrono::seconds(30));
+
+  // -- Outlook side (the "outlook" app) --------------------------------------
+
+  /// A Graph call under /v1.0 with the outlook app's token (429 and 503
+  /// are retried after their Retry-After, as a client would).
+  api_response graph(std::string_view method, std::string_view path,
+                     std::string_view body = {});
+  /// The names of the admin's calendars.
+  std::vector<std::string> calendar_names();
+  /// The id of the admin's calendar named "CRM" ("" when there is none).
+  std::string crm_calendar_id();
+  /// The admin's default calendar id (never synced).
+  std::string default_calendar_id();
+  /// Every event in calendar `cal` of the admin.
+  std::vector<o365_event> o365_events(std::string_view cal);
+  /// Creates an event in calendar `cal`; returns its Graph id.
+  std::string outlook_create(std::string_view cal, std::string_view subject,
+                             std::string_view start, std::string_view end);
+  /// PATCHes an event's subject.
+  void outlook_rename(std::string_view event, std::string_view subject);
+  /// DELETEs an event.
+  void outlook_delete(std::string_view event);
+
+  // -- the two sides ---------------------------------------------------------
+
+  /// True when every CRM event of the admin that `synced` selects has
+  /// exactly one event with the same subject/start/end in the CRM calendar,
+  /// and every event there has exactly one such CRM event; `diff` says
+  /// what does not match otherwise.
+  bool sides_in_sync(const std::function<bool(const crm_event&)>& synced,
+                     std::string& diff);
+  /// Polls sides_in_sync (and an empty outbox and inbox) until it holds;
+  /// REQUIREs it before `timeout`.
+  void wait_in_sync(const std::function<bool(const crm_event&)>& synced
+                    = not_imported,
+                    std::chrono::milliseconds timeout
+                    = std::chrono::seconds(30));
+
+  /// Polls `check` every 20 ms until it is true or `timeout` passes;
+  /// returns its last value.
+  static bool eventually(const std::function<bool()>& check,
+                         std::chrono::milliseconds timeout
+                         = std::chrono::seconds(20));
+
+private:
+  void fetch_outlook_token();
+
+  office365_env env_;
+  installed_org org_;
+  std::string oid_;
+  std::unique_ptr<api_client> outlook_;
+  std::string outlook_token_;
+};
+
+} // namespace crmsync::e2e
