@@ -612,13 +612,16 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
         if (cmd.set_plan && *who != nullptr)
           return forbidden(
               "changing the edition needs the service admin token");
-        if (cmd.set_name && !is_admin(*who))
-          return forbidden("renaming the organization needs an administrator");
+        if ((cmd.set_name || cmd.set_conflicts) && !is_admin(*who))
+          return forbidden("renaming the organization or changing its "
+                           "conflict policy needs an administrator");
         auto org = self->state.org;
         if (cmd.set_name)
           org.name = cmd.name;
         if (cmd.set_plan)
           org.plan = cmd.plan;
+        if (cmd.set_conflicts)
+          org.conflicts = cmd.conflicts;
         org.modified_ms = self->state.env->now_ms();
         storage::write_batch b;
         put_org(self, b, org);

@@ -80,6 +80,12 @@ int run(int argc, char** argv) {
   auto* invites
       = app.add_subcommand("invites", "An organization's invitations");
   invites->add_option("ORG", id, "Organization id")->required();
+  auto* conflicts = app.add_subcommand(
+      "conflicts", "Calendar sync conflicts of an organization: which "
+                   "version won and the one it replaced, newest first");
+  conflicts->add_option("ORG", id, "Organization id")->required();
+  conflicts->add_option("--limit", limit, "Entries to show (1-1000)")
+      ->check(CLI::Range(1, 1000));
   auto* sync = app.add_subcommand("sync", "A user's calendar sync status");
   sync->add_option("USER", id, "User id or e-mail address")->required();
   auto* check = app.add_subcommand(
@@ -130,6 +136,8 @@ int run(int argc, char** argv) {
     return cmd_join_requests(g, id);
   if (sync->parsed())
     return cmd_sync(g, id);
+  if (conflicts->parsed())
+    return cmd_conflicts(g, id, l);
   if (check->parsed())
     return cmd_check(g, id);
   return exit_usage;

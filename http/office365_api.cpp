@@ -1157,6 +1157,46 @@ public:
     });
   }
 
+  /// crmsyncctl conflicts ORG: the conflict log, newest first.
+  void conflicts(const request& req, const path_params& pp,
+                 const responder_ptr& r) {
+    query_params q;
+    uint32_t limit = 100;
+    if (!s_.admin_auth(req, r) || !s_.read_query(req, r, q)
+        || !s_.read_limit(q, r, limit))
+      return;
+    auto org = tenant_id::parse(pp[0]);
+    if (!org)
+      return fail(r, 404, "not_found", "organization not found");
+    std::vector<sync_conflict> all;
+    auto prefix = keys::org(*org);
+    s_.db.scan(column::conflicts, prefix, keys::prefix_end(prefix),
+               [&](std::string_view, std::string_view v) {
+                 sync_conflict c;
+                 if (codec::decode(v, c))
+                   all.push_back(std::move(c));
+                 return true;
+               });
+    json::writer w;
+    w.begin_object().key("items").begin_array();
+    size_t shown = 0;
+    for (auto c = all.rbegin(); c != all.rend() && shown < limit;
+         ++c, ++shown) {
+      w.begin_object();
+      w.key("at").value(format_rfc3339_ms(c->at_ms));
+      w.key("user").value(c->user.str());
+      w.key("event").value(c->event.str());
+      w.key("office365_event").value(c->graph_id);
+      w.key("policy").value(c->policy);
+      w.key("winner").value(c->winner);
+      w.key("kept").value(c->kept);
+      w.key("lost").value(c->lost);
+      w.end_object();
+    }
+    w.end_array().end_object();
+    r->reply(json_response(200, w.take()));
+  }
+
   /// crmsyncctl sync USER: one user's calendar sync status.
   void user_sync(const request& req, const path_params& pp,
                  const responder_ptr& r) {
@@ -1252,6 +1292,9 @@ void api::impl::install_office365_routes() {
   on("GET", "/admin/v1/orgs/{org}/check",
      [](office365_flows& f, request& req, const path_params& pp,
         responder_ptr r) { f.check(req, pp, r); });
+  on("GET", "/admin/v1/orgs/{org}/conflicts",
+     [](office365_flows& f, request& req, const path_params& pp,
+        responder_ptr r) { f.conflicts(req, pp, r); });
   on("GET", "/admin/v1/users/{id}/sync",
      [](office365_flows& f, request& req, const path_params& pp,
         responder_ptr r) { f.user_sync(req, pp, r); });

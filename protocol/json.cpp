@@ -198,6 +198,7 @@ void write_org(writer& w, const org_record& x) {
     w.null();
   else
     w.value(x.o365_tenant);
+  w.key("conflict_policy").value(to_string(x.conflicts));
   w.key("created_at").value(format_rfc3339(x.created_ms));
   w.key("modified_at").value(format_rfc3339(x.modified_ms));
   w.end_object();
@@ -715,12 +716,20 @@ caf::error decode_org_patch(std::string_view body, update_org& out) {
       if (kv.value.get_string().get(s) || !from_string(s, out.plan))
         return bad("edition", "'edition' must be \"free\" or \"paid\"");
       out.set_plan = true;
+    } else if (kv.key == "conflict_policy") {
+      std::string_view s;
+      if (kv.value.get_string().get(s) || !from_string(s, out.conflicts))
+        return bad("conflict_policy", "'conflict_policy' must be \"latest\", "
+                                      "\"crm\" or \"office365\"");
+      out.set_conflicts = true;
     } else {
       return unknown_field("", kv.key);
     }
   }
-  if (!out.set_name && !out.set_plan)
-    return bad("", "nothing to change: give 'name' and/or 'edition'",
+  if (!out.set_name && !out.set_plan && !out.set_conflicts)
+    return bad("",
+               "nothing to change: give 'name', 'edition' and/or "
+               "'conflict_policy'",
                "empty_patch");
   return caf::none;
 }

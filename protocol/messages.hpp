@@ -126,12 +126,14 @@ struct update_org {
   std::string name;
   bool set_plan = false;
   edition plan = edition::free;
+  bool set_conflicts = false;
+  conflict_policy conflicts = conflict_policy::latest;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, update_org& x) {
   return f(caf::meta::type_name("crmsync::update_org"), x.who, x.set_name,
-           x.name, x.set_plan, x.plan);
+           x.name, x.set_plan, x.plan, x.set_conflicts, x.conflicts);
 }
 
 struct create_user {

@@ -73,6 +73,29 @@ bool user_record::has_token_hash(std::string_view hash) const {
   return match;
 }
 
+const char* to_string(conflict_policy x) {
+  switch (x) {
+    case conflict_policy::crm:
+      return "crm";
+    case conflict_policy::office365:
+      return "office365";
+    default:
+      return "latest";
+  }
+}
+
+bool from_string(std::string_view s, conflict_policy& x) {
+  if (s == "latest")
+    x = conflict_policy::latest;
+  else if (s == "crm")
+    x = conflict_policy::crm;
+  else if (s == "office365")
+    x = conflict_policy::office365;
+  else
+    return false;
+  return true;
+}
+
 const char* to_string(invite_status x) {
   switch (x) {
     case invite_status::pending:

@@ -18,6 +18,13 @@ namespace crmsync {
 enum class edition : uint8_t { free = 0, paid = 1 };
 enum class profile : uint8_t { standard = 0, administrator = 1 };
 
+/// Who wins when a synced event changed on both sides since the last sync.
+enum class conflict_policy : uint8_t {
+  latest = 0,    ///< the later modification (the default)
+  crm = 1,       ///< the CRM's version
+  office365 = 2, ///< Office 365's version
+};
+
 /// Where an event's current content came from (R19 eligibility).
 enum class event_origin : uint8_t {
   individual = 0,  ///< created or edited one at a time in the CRM
@@ -27,6 +34,8 @@ enum class event_origin : uint8_t {
 };
 
 const char* to_string(edition x);
+const char* to_string(conflict_policy x);
+bool from_string(std::string_view s, conflict_policy& x);
 const char* to_string(profile x);
 const char* to_string(event_origin x);
 bool from_string(std::string_view s, edition& x);
@@ -42,13 +51,14 @@ struct org_record {
   int64_t created_ms = 0;
   int64_t modified_ms = 0;
   std::string o365_tenant; ///< the linked Office 365 tenant id, or ""
+  conflict_policy conflicts = conflict_policy::latest;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, org_record& x) {
   return f(caf::meta::type_name("crmsync::org_record"), x.id, x.name, x.plan,
            x.super_admin, x.user_count, x.event_count, x.created_ms,
-           x.modified_ms, x.o365_tenant);
+           x.modified_ms, x.o365_tenant, x.conflicts);
 }
 
 struct user_record {

@@ -38,6 +38,19 @@ struct sync_change {
   int64_t at_ms = 0;
 };
 
+/// A synced event changed on both sides since the last sync: which
+/// version the tenant's conflict policy kept, and the one it replaced.
+struct sync_conflict {
+  user_id user;
+  event_id event;
+  std::string graph_id;
+  int64_t at_ms = 0;
+  std::string policy; ///< latest, crm or office365
+  std::string winner; ///< "crm" or "office365"
+  std::string kept;   ///< "title" start - end of the version kept
+  std::string lost;   ///< the same of the version replaced
+};
+
 /// PUT …/calendar-sync: records the request and answers the status.
 struct set_calendar_sync {
   caller who;

@@ -22,6 +22,7 @@ enum class tag : uint8_t {
   sync_request = 12,
   sync_link = 13,
   sync_change = 14,
+  sync_conflict = 15,
 };
 
 constexpr uint8_t format_v1 = 1;
@@ -163,6 +164,7 @@ std::string encode(const org_record& x) {
   o.i64(x.created_ms);
   o.i64(x.modified_ms);
   o.str(x.o365_tenant);
+  o.u64(static_cast<uint8_t>(x.conflicts));
   return o.take();
 }
 
@@ -176,7 +178,9 @@ bool decode(std::string_view in, org_record& x) {
          && i.small_enum(x.plan, 1) && i.id(x.super_admin)
          && i.u64(x.user_count) && i.u64(x.event_count) && i.i64(x.created_ms)
          && i.i64(x.modified_ms)
-         && (i.done() || (i.str(x.o365_tenant) && i.done()));
+         && (i.done()
+             || (i.str(x.o365_tenant)
+                 && (i.done() || (i.small_enum(x.conflicts, 2) && i.done()))));
 }
 
 std::string encode(const user_record& x) {
@@ -477,6 +481,26 @@ bool decode(std::string_view in, sync_change& x) {
   in_buf i{in};
   return i.header(tag::sync_change) && i.id(x.event) && i.b(x.deleted)
          && i.i64(x.at_ms) && i.done();
+}
+
+std::string encode(const sync_conflict& x) {
+  out_buf o{tag::sync_conflict};
+  o.u64(x.user.value);
+  o.u64(x.event.value);
+  o.str(x.graph_id);
+  o.i64(x.at_ms);
+  o.str(x.policy);
+  o.str(x.winner);
+  o.str(x.kept);
+  o.str(x.lost);
+  return o.take();
+}
+
+bool decode(std::string_view in, sync_conflict& x) {
+  in_buf i{in};
+  return i.header(tag::sync_conflict) && i.id(x.user) && i.id(x.event)
+         && i.str(x.graph_id) && i.i64(x.at_ms) && i.str(x.policy)
+         && i.str(x.winner) && i.str(x.kept) && i.str(x.lost) && i.done();
 }
 
 } // namespace crmsync::storage::codec

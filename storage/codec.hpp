@@ -32,6 +32,7 @@ std::string encode(const o365_session_record& x);
 std::string encode(const sync_request& x);
 std::string encode(const sync_link& x);
 std::string encode(const sync_change& x);
+std::string encode(const sync_conflict& x);
 
 bool decode(std::string_view in, org_record& x);
 bool decode(std::string_view in, user_record& x);
@@ -47,5 +48,6 @@ bool decode(std::string_view in, o365_session_record& x);
 bool decode(std::string_view in, sync_request& x);
 bool decode(std::string_view in, sync_link& x);
 bool decode(std::string_view in, sync_change& x);
+bool decode(std::string_view in, sync_conflict& x);
 
 } // namespace crmsync::storage::codec

@@ -26,9 +26,9 @@ caf::error to_error(const rocksdb::Status& st, std::string_view what) {
 
 const char* column_name(column c) {
   static constexpr const char* names[]
-      = {"meta",   "orgs",     "users",   "events",      "event_index",
-         "lookup", "sync",     "invites", "joins",       "audit",
-         "outbox", "sessions", "links",   "sync_outbox", "inbox"};
+      = {"meta",  "orgs",        "users", "events",   "event_index", "lookup",
+         "sync",  "invites",     "joins", "audit",    "outbox",      "sessions",
+         "links", "sync_outbox", "inbox", "conflicts"};
   return names[static_cast<size_t>(c)];
 }
 

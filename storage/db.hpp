@@ -37,8 +37,9 @@ enum class column : uint8_t {
   links = 12,       ///< tenant|user|event -> sync_link
   sync_outbox = 13, ///< tenant|user|seq -> sync_change (CRM -> Office 365)
   inbox = 14,       ///< tenant|user|seq -> notification (Office 365 -> CRM)
+  conflicts = 15,   ///< tenant|time|seq -> sync_conflict
 };
-constexpr size_t column_count = 15;
+constexpr size_t column_count = 16;
 
 const char* column_name(column c);
 

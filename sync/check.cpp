@@ -27,11 +27,6 @@ uint64_t count_rows(storage::db& db, column cf, const std::string& prefix) {
   return n;
 }
 
-std::string describe(const event_record& e) {
-  return "\"" + e.title + "\" " + format_rfc3339(e.start_ms) + " - "
-         + format_rfc3339(e.end_ms);
-}
-
 user_check check_user(storage::db& db, graph::client& graph, tenant_id org,
                       const std::string& o365_tenant,
                       const calendar_status& status, int64_t from_ms,
@@ -106,14 +101,14 @@ user_check check_user(storage::db& db, graph::client& graph, tenant_id org,
     auto l = links.find(id);
     if (l == links.end()) {
       out.differences.push_back(
-          {"not_synced", e.id.str(), "", "no Office 365 copy: " + describe(e)});
+          {"not_synced", e.id.str(), "", "no Office 365 copy: " + summary(e)});
       continue;
     }
     auto g = remote.find(l->second.graph_id);
     if (g == remote.end()) {
       out.differences.push_back(
           {"office365_missing", e.id.str(), l->second.graph_id,
-           "the linked Office 365 event is gone: " + describe(e)});
+           "the linked Office 365 event is gone: " + summary(e)});
       continue;
     }
     matched.insert(g->first);
@@ -121,7 +116,7 @@ user_check check_user(storage::db& db, graph::client& graph, tenant_id org,
     if (c.title != e.title || c.start_ms != e.start_ms || c.end_ms != e.end_ms)
       out.differences.push_back(
           {"content", e.id.str(), g->first,
-           "CRM " + describe(e) + " vs Office 365 " + describe(c)});
+           "CRM " + summary(e) + " vs Office 365 " + summary(c)});
   }
   for (auto& [id, l] : links)
     if (all_events.count(id) == 0)
@@ -131,7 +126,7 @@ user_check check_user(storage::db& db, graph::client& graph, tenant_id org,
     if (matched.count(gid) == 0)
       out.differences.push_back(
           {"crm_missing", "", gid,
-           "no CRM event for Office 365's " + describe(g.content)});
+           "no CRM event for Office 365's " + summary(g.content)});
   return out;
 }
 

@@ -1,6 +1,7 @@
 #include "sync/engine.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <set>
 #include <thread>
 #include <vector>
@@ -45,9 +46,10 @@ bool is_not_found(const graph::error& e) {
 class user_sync {
 public:
   user_sync(caf::actor_system& sys, caf::actor directory, storage::db& db,
-            graph::client& graph, const engine_config& cfg, tenant_id org,
-            user_id user)
-      : sys_(sys)
+            graph::client& graph, const engine_config& cfg,
+            const std::atomic<bool>& halt, tenant_id org, user_id user)
+      : halt_(halt)
+      , sys_(sys)
       , directory_(std::move(directory))
       , db_(db)
       , graph_(graph)
@@ -71,11 +73,13 @@ public:
       return;
     if (status_.state == "initial_sync" && !initial_sync())
       return;
+    if (halt_)
+      return;
     if (status_.state != "active")
       return;
-    if (!drain_outbox())
+    if (!drain_outbox() || halt_)
       return;
-    if (!pull())
+    if (!pull() || halt_)
       return;
     ensure_subscription();
     save_status();
@@ -106,8 +110,10 @@ private:
     if (db_.get(column::orgs, keys::org(org_), v, found))
       return false;
     org_record o;
-    if (found && codec::decode(v, o))
+    if (found && codec::decode(v, o)) {
       o365_tenant_ = o.o365_tenant;
+      policy_ = o.conflicts;
+    }
     return true;
   }
 
@@ -283,6 +289,8 @@ private:
     // concurrency, which graph::client enforces in any case.
     constexpr size_t parallel_batches = 4;
     for (size_t i = 0; i < todo.size(); i += batch_size * parallel_batches) {
+      if (halt_)
+        return false; // resumed after the restart: links skip what went
       auto round_end = std::min(todo.size(), i + batch_size * parallel_batches);
       std::vector<std::vector<graph::batch_request>> reqs;
       for (size_t k = i; k < round_end; ++k) {
@@ -314,8 +322,8 @@ private:
         if (!sent[n]) {
           if (is_not_found(errors[n]))
             return calendar_gone();
-          item_error = "sending the initial events failed: "
-                       + errors[n].describe();
+          item_error
+              = "sending the initial events failed: " + errors[n].describe();
           continue;
         }
         for (size_t k = 0; k < answers[n].size(); ++k) {
@@ -371,6 +379,8 @@ private:
       return false;
     }
     for (auto& [key, change] : entries) {
+      if (halt_)
+        return false;
       storage::write_batch b;
       if (!push_change(change, b))
         return false;
@@ -418,13 +428,17 @@ private:
           = graph_.call(o365_tenant_, oid_, "PATCH", event_path(link.graph_id),
                         to_graph(e, false), h, res, err);
       if (!ok && err.status == 412) {
-        // Changed in Outlook meanwhile: re-read for the current version
-        // and write the CRM's change over it (the later change wins).
+        // Changed in Outlook too since the last sync: a conflict. Re-read
+        // Office 365's version and let the tenant's policy choose.
         ok = graph_.call(o365_tenant_, oid_, "GET", event_path(link.graph_id),
                          "", res, err);
-        std::string gid, ck;
-        if (ok && read_id_and_change_key(res.body, gid, ck)) {
-          h = {{"If-Match", "W/\"" + ck + "\""}};
+        graph_event theirs;
+        if (ok && from_graph(res.body, theirs)) {
+          if (!crm_wins(e, theirs))
+            return keep_office365(e, link, theirs, b);
+          record_conflict(b, e, link.graph_id, "crm", summary(e),
+                          summary(theirs.content));
+          h = {{"If-Match", "W/\"" + theirs.change_key + "\""}};
           ok = graph_.call(o365_tenant_, oid_, "PATCH",
                            event_path(link.graph_id), to_graph(e, false), h,
                            res, err);
@@ -461,6 +475,61 @@ private:
     }
     put_link(b, sync_link{e.id, gid, ck, e.version});
     ++status_.out_created;
+    return true;
+  }
+
+  // -- conflicts
+  // ---------------------------------------------------------------
+
+  /// The tenant's policy: latest modification wins unless it says "crm"
+  /// or "office365" (a tie goes to the CRM).
+  bool crm_wins(const event_record& ours, const graph_event& theirs) const {
+    switch (policy_) {
+      case conflict_policy::crm:
+        return true;
+      case conflict_policy::office365:
+        return false;
+      default:
+        return ours.modified_ms >= theirs.modified_ms;
+    }
+  }
+
+  void record_conflict(storage::write_batch& b, const event_record& e,
+                       const std::string& gid, const char* winner,
+                       std::string kept, std::string lost) {
+    sync_conflict c;
+    c.user = user_;
+    c.event = e.id;
+    c.graph_id = gid;
+    c.at_ms = cfg_.now_ms();
+    c.policy = to_string(policy_);
+    c.winner = winner;
+    c.kept = std::move(kept);
+    c.lost = std::move(lost);
+    std::string key = keys::audit(org_, c.at_ms, crypto::random_u64());
+    b.put(column::conflicts, key, codec::encode(c));
+    ++conflicts_;
+  }
+
+  /// Office 365's version wins: it becomes the CRM's, nothing is sent.
+  bool keep_office365(const event_record& ours, sync_link link,
+                      const graph_event& theirs, storage::write_batch& b) {
+    apply_office365 cmd;
+    cmd.owner = user_;
+    cmd.event = ours.id;
+    cmd.content = theirs.content;
+    event_record applied;
+    std::string err;
+    if (!ask_tenant(cmd, applied, err)) {
+      fail("applying Office 365's side of a conflict failed: " + err);
+      return false;
+    }
+    record_conflict(b, ours, link.graph_id, "office365",
+                    summary(theirs.content), summary(ours));
+    link.change_key = theirs.change_key;
+    link.crm_version = applied.version;
+    put_link(b, link);
+    ++status_.in_updated;
     return true;
   }
 
@@ -507,7 +576,7 @@ private:
     std::string url
         = status_.delta_link.empty() ? initial_delta_url() : status_.delta_link;
     bool restarted = false;
-    for (int pages = 0; pages < 10000; ++pages) {
+    for (int pages = 0; pages < 10000 && !halt_; ++pages) {
       graph::response res;
       graph::error err;
       // Large pages: fewer round trips (Graph may send fewer anyway).
@@ -553,13 +622,16 @@ private:
         return true;
       url = page.next_link;
     }
-    fail("too many delta pages");
+    if (!halt_)
+      fail("too many delta pages");
     return false;
   }
 
+  /// The reconciliation timer wakes every interval; the last run ended a
+  /// little after the previous wake, so half an interval counts as due.
   bool reconcile_due() const {
     return cfg_.now_ms() - status_.last_sync_ms
-           >= std::chrono::milliseconds(cfg_.reconcile_interval).count();
+           >= std::chrono::milliseconds(cfg_.reconcile_interval).count() / 2;
   }
 
   bool apply_item(const std::string& item, storage::write_batch& b) {
@@ -780,6 +852,9 @@ private:
     return false;
   }
 
+  /// Set when the node stops: a run ends at the next step boundary (what
+  /// it did is stored; the next start resumes it).
+  const std::atomic<bool>& halt_;
   caf::actor_system& sys_;
   caf::actor directory_;
   storage::db& db_;
@@ -791,6 +866,8 @@ private:
   calendar_status status_;
   std::string o365_tenant_;
   std::string oid_;
+  conflict_policy policy_ = conflict_policy::latest;
+  uint64_t conflicts_ = 0;
 };
 
 } // namespace
@@ -828,6 +905,7 @@ void engine::stop() {
       return;
     stopping_ = true;
   }
+  halt_ = true;
   cv_.notify_all();
   if (reconciler_.joinable())
     reconciler_.join();
@@ -871,7 +949,7 @@ void engine::wanted(tenant_id org, user_id user) {
 }
 
 void engine::run_user(tenant_id org, user_id user) {
-  user_sync s{sys_, directory_, db_, graph_, cfg_, org, user};
+  user_sync s{sys_, directory_, db_, graph_, cfg_, halt_, org, user};
   s.run();
 }
 

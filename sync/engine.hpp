@@ -12,6 +12,7 @@
 // subscription lookups. Thread-safe; stop() before the actor system goes.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -74,7 +75,8 @@ public:
   /// restart) and starts the reconciliation timer.
   void start();
 
-  /// Stops the threads; runs in progress finish their current Graph call.
+  /// Stops the threads; a run in progress ends after its current Graph
+  /// call (what it did is stored, and start() resumes it).
   void stop();
 
   /// Something changed for this user (request, outbox): run soon.
@@ -107,6 +109,7 @@ private:
   mutable std::mutex mtx_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  std::atomic<bool> halt_{false}; ///< read by runs without the lock
   std::map<user_key, user_run> runs_;
   engine_stats stats_;
   std::unique_ptr<work_pool> pool_;

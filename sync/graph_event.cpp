@@ -53,6 +53,11 @@ bool read_time(element v, const char* key, int64_t& out) {
 
 } // namespace
 
+std::string summary(const event_record& e) {
+  return "\"" + e.title + "\" " + format_rfc3339(e.start_ms) + " - "
+         + format_rfc3339(e.end_ms);
+}
+
 std::string to_graph(const event_record& e, bool with_identity) {
   json::writer w;
   w.begin_object();

@@ -16,6 +16,9 @@
 
 namespace crmsync::sync {
 
+/// "title" start - end, for conflict logs and checker reports.
+std::string summary(const event_record& e);
+
 /// The named MAPI property crmsync tags its events with.
 inline constexpr const char* tag_property
     = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name crmsyncId";

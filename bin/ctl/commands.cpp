@@ -276,6 +276,16 @@ int cmd_join_requests(const global_options& g, const std::string& org) {
                            "no join requests"});
 }
 
+int cmd_conflicts(const global_options& g, const std::string& org,
+                  const list_options& l) {
+  return show_list(g, l,
+                   listing{api_root + "/orgs/" + url_encode(org) + "/conflicts",
+                           {},
+                           conflicts_table(),
+                           add_conflict_rows,
+                           "no conflicts"});
+}
+
 int cmd_sync(const global_options& g, const std::string& user) {
   return show_one(g, api_root + "/users/" + url_encode(user) + "/sync",
                   render_sync);

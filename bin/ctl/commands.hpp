@@ -44,6 +44,9 @@ int cmd_events(const global_options& g, const std::string& user,
 int cmd_audit(const global_options& g, const std::string& org,
               const list_options& l);
 int cmd_invites(const global_options& g, const std::string& org);
+/// The calendar sync conflict log of an organization, newest first.
+int cmd_conflicts(const global_options& g, const std::string& org,
+                  const list_options& l);
 /// One user's calendar sync status.
 int cmd_sync(const global_options& g, const std::string& user);
 /// The convergence checker; exits 1 when it finds differences.

@@ -367,4 +367,19 @@ void add_join_request_rows(dom::array items, table& out) {
                  text(j, "/created")});
 }
 
+table conflicts_table() {
+  return table({{"AT", align::left},
+                {"USER", align::left},
+                {"EVENT", align::left},
+                {"WINNER", align::left},
+                {"KEPT", align::left, title_width},
+                {"LOST", align::left, title_width}});
+}
+
+void add_conflict_rows(dom::array items, table& out) {
+  for (dom::element c : items)
+    out.add_row({text(c, "/at"), text(c, "/user"), text(c, "/event"),
+                 text(c, "/winner"), text(c, "/kept"), text(c, "/lost")});
+}
+
 } // namespace crmsync::ctl

@@ -47,6 +47,7 @@ table events_table();
 table audit_table();
 table invites_table();
 table join_requests_table();
+table conflicts_table();
 
 /// Appends one page's "items" to the table; `items` is the array value.
 void add_tenant_rows(simdjson::dom::array items, table& out);
@@ -54,5 +55,6 @@ void add_event_rows(simdjson::dom::array items, table& out);
 void add_audit_rows(simdjson::dom::array items, table& out);
 void add_invite_rows(simdjson::dom::array items, table& out);
 void add_join_request_rows(simdjson::dom::array items, table& out);
+void add_conflict_rows(simdjson::dom::array items, table& out);
 
 } // namespace crmsync::ctl

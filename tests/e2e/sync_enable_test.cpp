@@ -110,7 +110,7 @@ TEST_CASE("only the user's own events are sent", "[sync][R16]") {
 
 TEST_CASE("the initial sync sends at most --max-initial-events",
           "[sync][R17]") {
-  sync_env env{sync_options{300, 5, {}}};
+  sync_env env{sync_options{300, 5, {}, {}}};
   for (int i = 0; i < 8; ++i)
     env.create_event("Event " + std::to_string(i), hours_from_now(10 + 2 * i),
                      hours_from_now(11 + 2 * i));
@@ -123,7 +123,7 @@ TEST_CASE("the initial sync sends at most --max-initial-events",
 TEST_CASE("the initial sync sends future events by start, then past "
           "ones by most recent end",
           "[sync][R18]") {
-  sync_env env{sync_options{300, 5, {}}};
+  sync_env env{sync_options{300, 5, {}, {}}};
   // Created out of order on purpose; the hours say where each one is.
   env.create_event("future +200h", hours_from_now(200), hours_from_now(201));
   env.create_event("past -100h", hours_from_now(-101), hours_from_now(-100));
@@ -146,7 +146,7 @@ TEST_CASE("the initial sync sends future events by start, then past "
 TEST_CASE("the initial sync fills the limit with past events when "
           "there are few future ones",
           "[sync][R18]") {
-  sync_env env{sync_options{300, 5, {}}};
+  sync_env env{sync_options{300, 5, {}, {}}};
   env.create_event("future +5h", hours_from_now(5), hours_from_now(6));
   env.create_event("past -2h", hours_from_now(-3), hours_from_now(-2));
   env.create_event("past -10h", hours_from_now(-11), hours_from_now(-10));

@@ -155,7 +155,7 @@ TEST_CASE("an initial sync that failed half way is resumed",
 
 TEST_CASE("CRM changes queued at a crash all arrive exactly once",
           "[sync][R15][restart]") {
-  sync_env env{sync_options{2, 0, {}}};
+  sync_env env{sync_options{2, 0, {}, {}}};
   std::vector<std::string> ids;
   for (int i = 0; i < 6; ++i)
     ids.push_back(env.create_event("Old " + std::to_string(i),
@@ -189,7 +189,7 @@ TEST_CASE("CRM changes queued at a crash all arrive exactly once",
 
 TEST_CASE("a storm of 429s during sync still converges",
           "[sync][R15][throttle]") {
-  sync_env env{sync_options{2, 0, {}}};
+  sync_env env{sync_options{2, 0, {}, {}}};
   create_many(env, 40);
   env.set_faults(R"({"throttle_rate":0.3})");
   env.enable_and_wait(std::chrono::seconds(60));

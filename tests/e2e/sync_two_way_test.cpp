@@ -147,7 +147,7 @@ TEST_CASE("Outlook creates, updates and deletes in the CRM calendar "
 }
 
 TEST_CASE("changes do not echo back", "[sync][R15]") {
-  sync_env env{sync_options{1, 0, {}}};
+  sync_env env{sync_options{1, 0, {}, {}}};
   auto id = env.create_event("Echo", hours_from_now(2), hours_from_now(3));
   env.enable_and_wait();
   auto cal = env.crm_calendar_id();
@@ -217,7 +217,7 @@ TEST_CASE("duplicated notifications change nothing", "[sync][R15]") {
 }
 
 TEST_CASE("dropped notifications are caught by reconciliation", "[sync][R15]") {
-  sync_env env{sync_options{2, 0, {}}};
+  sync_env env{sync_options{2, 0, {}, {}}};
   env.create_event("CRM 1", hours_from_now(2), hours_from_now(3));
   env.enable_and_wait();
   auto cal = env.crm_calendar_id();
