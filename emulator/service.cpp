@@ -2780,6 +2780,33 @@ void service::impl::install_routes() {
                });
   }
 
+  // Every live subscription of every app and tenant, with its clientState
+  // (what a test or benchmark needs to post notifications as Graph would).
+  routes.add(
+      "GET", "/_emulator/subscriptions",
+      [self](request&, const http::path_params&, responder_ptr r) {
+        std::lock_guard<std::mutex> guard{self->mtx};
+        self->expire_subscriptions();
+        json::writer w;
+        w.begin_object().key("value").begin_array();
+        for (auto& [id, s] : self->dir.subscriptions) {
+          w.begin_object().key("id").value(id);
+          w.key("resource").value(s.resource);
+          w.key("applicationId").value(s.client_id);
+          w.key("tenantId").value(s.tenant_id);
+          w.key("notificationUrl").value(s.notification_url);
+          w.key("clientState");
+          if (s.has_client_state)
+            w.value(s.client_state);
+          else
+            w.null();
+          w.key("expirationDateTime").value(format_rfc3339_ms(s.expires_ms));
+          w.end_object();
+        }
+        w.end_array().end_object();
+        r->reply(json_response(200, w.take()));
+      });
+
   // Sends a lifecycle notification (reauthorizationRequired,
   // subscriptionRemoved, missed); subscriptionRemoved also removes it.
   routes.add(

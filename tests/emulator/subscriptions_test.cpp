@@ -15,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -643,6 +644,71 @@ TEST_CASE_METHOD(subscriptions, "subscriptions: get, renew and delete",
   create_event(events_path(admin_id), event_body("for b"));
   await(hook, b_id, 1);
   CHECK(notifications_of(hook.posts(), a_id).size() == 1);
+}
+
+TEST_CASE_METHOD(subscriptions,
+                 "subscriptions: the control API lists every live one with "
+                 "its clientState",
+                 "[emulator][subscriptions]") {
+  auto empty = send("GET", "/_emulator/subscriptions");
+  REQUIRE_STATUS(empty, 200);
+  CHECK(empty.size("/value") == 0);
+
+  request_fields short_lived;
+  short_lived.minutes = 10;
+  short_lived.client_state = "short-lived";
+  auto a = subscribe_ok(cal_resource, hook_url, short_lived);
+  request_fields no_state;
+  no_state.client_state.clear();
+  auto b_expires = now() + 60 * minute_ms;
+  auto b = subscribe_ok("/users/" + std::string{admin_id} + "/events",
+                        hook.url("/hooks/b"), no_state);
+  // Another app's subscription is listed too: no token is asked for.
+  seed_app("outlook-person", "pw", R"(["contoso.example"])");
+  auto other = token("contoso.example", "outlook-person", "pw");
+  auto c_body = R"({"changeType":"updated","notificationUrl":")"
+                + hook.url("/hooks/c") + R"(","resource":")" + cal_resource
+                + R"(","expirationDateTime":")" + in_minutes(60)
+                + R"(","clientState":"other-secret"})";
+  auto c_created = post("/v1.0/subscriptions", other, c_body);
+  REQUIRE_STATUS(c_created, 201);
+  auto c = c_created.str("/id");
+
+  // By id: the fields of each subscription, as listed.
+  auto listed = [&] {
+    auto r = send("GET", "/_emulator/subscriptions");
+    REQUIRE_STATUS(r, 200);
+    std::map<std::string, reply> out;
+    for (size_t i = 0; i < r.size("/value"); ++i) {
+      auto one = reply::of_json(r.json("/value/" + std::to_string(i)));
+      out.emplace(one.str("/id"), one);
+    }
+    return out;
+  };
+  auto all = listed();
+  REQUIRE(all.size() == 3);
+  auto& la = all.at(a);
+  CHECK(la.str("/resource") == cal_resource);
+  CHECK(la.str("/notificationUrl") == hook_url);
+  CHECK(la.str("/clientState") == "short-lived");
+  CHECK(la.str("/applicationId") == crm_client);
+  CHECK(la.str("/tenantId") == contoso_id);
+  CHECK(la.str("/expirationDateTime")
+        == format_rfc3339_ms(now() + 10 * minute_ms));
+  auto& lb = all.at(b);
+  CHECK(lb.is_null("/clientState"));
+  CHECK(lb.str("/notificationUrl") == hook.url("/hooks/b"));
+  CHECK(lb.str("/expirationDateTime") == format_rfc3339_ms(b_expires));
+  auto& lc = all.at(c);
+  CHECK(lc.str("/clientState") == "other-secret");
+  CHECK(lc.str("/applicationId") == "outlook-person");
+
+  // Expired and deleted subscriptions are gone from the list.
+  advance(10 * minute_ms);
+  REQUIRE_STATUS(del("/v1.0/subscriptions/" + c, other), 204);
+  all = listed();
+  CHECK(all.size() == 1);
+  CHECK(all.count(b) == 1);
 }
 
 TEST_CASE_METHOD(subscriptions, "subscriptions: another app sees none of them",
