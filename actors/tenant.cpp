@@ -1383,7 +1383,8 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
           return forbidden("only the user or an administrator can change "
                            "this user's calendar sync");
         if (cmd.enabled
-            && (st.org.o365_tenant.empty() || (*target)->o365_user.empty()))
+            && (st.org.o365_tenant.empty() || (*target)->o365_user.empty()
+                || (*target)->o365_tenant != st.org.o365_tenant))
           return office365_error(crm_errc::conflict, "office365_not_linked",
                                  "calendar sync needs the organization "
                                  "installed from Office 365 and this user "
@@ -1450,15 +1451,19 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
             st.org = org;
             return *before;
           }
+          if (cmd.expected_version != 0
+              && before->version != cmd.expected_version)
+            return make_crm_error(crm_errc::conflict, "stale_version",
+                                  "the CRM event changed since the last sync");
+          // Only what Office 365 says of an event: participants and the
+          // zone the CRM event was written in stay.
           auto after = *before;
           after.title = cmd.content.title;
           after.start_ms = cmd.content.start_ms;
           after.end_ms = cmd.content.end_ms;
           after.all_day = cmd.content.all_day;
-          after.time_zone = cmd.content.time_zone;
           after.location = cmd.content.location;
           after.description = cmd.content.description;
-          after.participants = cmd.content.participants;
           after.origin = event_origin::office365;
           ++after.version;
           after.modified_ms = now;
@@ -1483,6 +1488,18 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
         ++org.event_count;
         put_event(self, b, e);
         put_org(self, b, org);
+        if (!cmd.graph_id.empty()) {
+          // The link comes with the event: a crash right after cannot make
+          // the next delta round create it a second time.
+          sync_link l{e.id, cmd.graph_id, cmd.change_key, e.version};
+          b.put(column::links, keys::link(st.id, cmd.owner, e.id),
+                codec::encode(l));
+          std::string v;
+          keys::put_be64(v, st.id.value);
+          keys::put_be64(v, cmd.owner.value);
+          keys::put_be64(v, e.id.value);
+          b.put(column::lookup, keys::graph_event_lookup(cmd.graph_id), v);
+        }
         if ((err = st.env->db->write(b)))
           return err;
         st.org = org;

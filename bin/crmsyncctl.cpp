@@ -86,6 +86,10 @@ int run(int argc, char** argv) {
   conflicts->add_option("ORG", id, "Organization id")->required();
   conflicts->add_option("--limit", limit, "Entries to show (1-1000)")
       ->check(CLI::Range(1, 1000));
+  auto* approve = app.add_subcommand(
+      "approve-deletes", "Let a calendar sync held by the mass-delete guard "
+                         "apply its deletions (once)");
+  approve->add_option("USER", id, "User id or e-mail address")->required();
   auto* sync = app.add_subcommand("sync", "A user's calendar sync status");
   sync->add_option("USER", id, "User id or e-mail address")->required();
   auto* check = app.add_subcommand(
@@ -138,6 +142,8 @@ int run(int argc, char** argv) {
     return cmd_sync(g, id);
   if (conflicts->parsed())
     return cmd_conflicts(g, id, l);
+  if (approve->parsed())
+    return cmd_approve_deletes(g, id);
   if (check->parsed())
     return cmd_check(g, id);
   return exit_usage;

@@ -200,6 +200,8 @@ int run(node_config cfg) {
     ec.max_initial_events = cfg.max_initial_events;
     ec.reconcile_interval = std::chrono::seconds(cfg.reconcile_interval_s);
     ec.threads = cfg.sync_threads;
+    ec.mass_delete_share = cfg.mass_delete_share;
+    ec.mass_delete_minimum = cfg.mass_delete_minimum;
     ec.actor_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
     ec.now_ms = [] {
       return system_now_ms();

@@ -101,6 +101,14 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
       "CRMSYNC_RECONCILE_INTERVAL",
       "seconds between reconciliations of every synced calendar")
       ->check(CLI::Range(int64_t{1}, int64_t{86400}));
+  add("--mass-delete-share", c.mass_delete_share, "CRMSYNC_MASS_DELETE_SHARE",
+      "a sync run that would delete more than this share of a user's synced "
+      "events waits for an administrator (crmsyncctl approve-deletes)")
+      ->check(CLI::Range(0.0, 1.0));
+  add("--mass-delete-minimum", c.mass_delete_minimum,
+      "CRMSYNC_MASS_DELETE_MINIMUM",
+      "deletions below this count are never held by the guard")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1000000}));
   app.add_flag("--sync-writes", c.sync_writes,
                "fsync the WAL before acknowledging each write")
       ->envname("CRMSYNC_SYNC_WRITES");

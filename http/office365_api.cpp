@@ -511,6 +511,17 @@ public:
   void link_and_answer(const o365_identity& who, tenant_id org, user_id user,
                        const std::string& action, const std::string& status,
                        bool created, const responder_ptr& r) {
+    link_then(
+        who, org, user, action, r, [](auto next) { next(); }, status, created);
+  }
+
+  /// Links the person to the user (a fresh API token), runs `between`
+  /// (which calls its argument to go on, or answers itself), then answers
+  /// with the organization and the user with their token.
+  template <class Between>
+  void link_then(const o365_identity& who, tenant_id org, user_id user,
+                 const std::string& action, const responder_ptr& r,
+                 Between between, const std::string& status, bool created) {
     auto token = make_user_token(org.value, user.value);
     link_office365 cmd;
     cmd.who = who;
@@ -518,23 +529,25 @@ public:
     cmd.token_hash = crypto::sha256_hex(token);
     cmd.action = action;
     auto self = shared_from_this();
-    s_.ask<user_record>(tenant_key(org), std::move(cmd), r,
-                        [self, r, org, token, status, created](user_record& u) {
-                          self->s_.ask<org_record>(
-                              tenant_key(org), get_org{service_caller()}, r,
-                              [r, u, token, status, created](org_record& o) {
-                                json::writer w;
-                                w.begin_object().key("status").value(status);
-                                if (status == "installed")
-                                  w.key("created").value(created);
-                                w.key("organization");
-                                json::write_org(w, o);
-                                w.key("user").raw(
-                                    user_json_with_token(u, token));
-                                w.end_object();
-                                r->reply(json_response(200, w.take()));
-                              });
-                        });
+    s_.ask<user_record>(
+        tenant_key(org), std::move(cmd), r,
+        [self, r, org, token, status, created, between](user_record& u) {
+          between([self, r, org, token, status, created, u] {
+            self->s_.ask<org_record>(
+                tenant_key(org), get_org{service_caller()}, r,
+                [r, u, token, status, created](org_record& o) {
+                  json::writer w;
+                  w.begin_object().key("status").value(status);
+                  if (status == "installed")
+                    w.key("created").value(created);
+                  w.key("organization");
+                  json::write_org(w, o);
+                  w.key("user").raw(user_json_with_token(u, token));
+                  w.end_object();
+                  r->reply(json_response(200, w.take()));
+                });
+          });
+        });
   }
 
   /// R4: a CRM user gets their token; anyone else a session to accept an
@@ -908,17 +921,20 @@ public:
             return fail(r, 409, "already_member",
                         "that account already belongs to the inviting "
                         "organization; accept without 'associate'");
-          accept_invite cmd;
-          cmd.token_hash = token_hash;
-          cmd.who = who;
-          cmd.associated = true;
-          cmd.associated_user = u.id;
-          self->s_.ask<invite_accepted>(tenant_key(org), std::move(cmd), r,
-                                        [self, who, u, r](invite_accepted&) {
-                                          self->link_and_answer(
-                                              who, u.org, u.id, "associate",
-                                              "associated", false, r);
-                                        });
+          // The link first: if it is refused, the invitation stays usable.
+          auto mark_invite
+              = [self, who, org, token_hash, r, uid = u.id](auto next) {
+                  accept_invite cmd;
+                  cmd.token_hash = token_hash;
+                  cmd.who = who;
+                  cmd.associated = true;
+                  cmd.associated_user = uid;
+                  self->s_.ask<invite_accepted>(
+                      tenant_key(org), std::move(cmd), r,
+                      [next](invite_accepted&) mutable { next(); });
+                };
+          self->link_then(who, u.org, u.id, "associate", r, mark_invite,
+                          "associated", false);
         });
   }
 
@@ -1197,6 +1213,32 @@ public:
     r->reply(json_response(200, w.take()));
   }
 
+  /// crmsyncctl approve-deletes USER: lets a run held by the mass-delete
+  /// guard go ahead once.
+  void approve_deletes(const request& req, const path_params& pp,
+                       const responder_ptr& r) {
+    if (!s_.admin_auth(req, r))
+      return;
+    tenant_id org;
+    user_id uid;
+    caf::error err;
+    if (!s_.lookup_user(pp[0], org, uid, err))
+      return err ? fail(r, err) : fail(r, 404, "not_found", "user not found");
+    storage::write_batch b;
+    b.put(column::sync, keys::sync_approval_key(org, uid),
+          std::to_string(now()));
+    if (auto werr = s_.db.write(b))
+      return fail(r, werr);
+    if (s_.o365.sync != nullptr)
+      s_.o365.sync->wanted(org, uid);
+    s_.ask<calendar_status>(entity_key{entity_kind::calendar, org, uid},
+                            status_request{}, r, [r](calendar_status& st) {
+                              json::writer w;
+                              json::write_calendar_status(w, st);
+                              r->reply(json_response(202, w.take()));
+                            });
+  }
+
   /// crmsyncctl sync USER: one user's calendar sync status.
   void user_sync(const request& req, const path_params& pp,
                  const responder_ptr& r) {
@@ -1295,6 +1337,9 @@ void api::impl::install_office365_routes() {
   on("GET", "/admin/v1/orgs/{org}/conflicts",
      [](office365_flows& f, request& req, const path_params& pp,
         responder_ptr r) { f.conflicts(req, pp, r); });
+  on("POST", "/admin/v1/users/{id}/sync/approve-deletes",
+     [](office365_flows& f, request& req, const path_params& pp,
+        responder_ptr r) { f.approve_deletes(req, pp, r); });
   on("GET", "/admin/v1/users/{id}/sync",
      [](office365_flows& f, request& req, const path_params& pp,
         responder_ptr r) { f.user_sync(req, pp, r); });

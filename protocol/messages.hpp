@@ -359,8 +359,10 @@ struct calendar_status {
   uint64_t in_created = 0; ///< Office 365 -> CRM
   uint64_t in_updated = 0;
   uint64_t in_deleted = 0;
-  uint64_t outbox = 0; ///< pending CRM changes (when read)
-  uint64_t inbox = 0;  ///< pending notifications (when read)
+  int64_t deletes_window_ms = 0;  ///< mass-delete guard: window start
+  uint64_t deletes_in_window = 0; ///< deletions applied in that window
+  uint64_t outbox = 0;            ///< pending CRM changes (when read)
+  uint64_t inbox = 0;             ///< pending notifications (when read)
 };
 
 template <class Inspector>
@@ -369,8 +371,8 @@ typename Inspector::result_type inspect(Inspector& f, calendar_status& x) {
            x.state, x.done, x.total, x.office365_calendar_id, x.last_error,
            x.delta_link, x.subscription_id, x.subscription_expires_ms,
            x.client_state, x.last_sync_ms, x.out_created, x.out_updated,
-           x.out_deleted, x.in_created, x.in_updated, x.in_deleted, x.outbox,
-           x.inbox);
+           x.out_deleted, x.in_created, x.in_updated, x.in_deleted,
+           x.deletes_window_ms, x.deletes_in_window, x.outbox, x.inbox);
 }
 
 // -- administration

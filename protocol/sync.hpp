@@ -71,13 +71,21 @@ struct apply_office365 {
   user_id owner;
   event_id event;
   bool remove = false;
-  event_record content; ///< title, times, location, description, …
+  /// For an update: the CRM version the engine last synced; a newer CRM
+  /// version means a CRM change is on its way out (409, the item waits
+  /// for the conflict policy at the next If-Match).
+  uint64_t expected_version = 0;
+  event_record content; ///< title, times, all_day, location, description
+  /// The Office 365 event (id and changeKey): a create writes its link in
+  /// the same batch, so a retried create finds the event it made.
+  std::string graph_id;
+  std::string change_key;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, apply_office365& x) {
   return f(caf::meta::type_name("crmsync::apply_office365"), x.owner, x.event,
-           x.remove, x.content);
+           x.remove, x.expected_version, x.content, x.graph_id, x.change_key);
 }
 
 } // namespace crmsync

@@ -294,6 +294,8 @@ std::string encode(const calendar_status& x) {
   for (auto n : {x.out_created, x.out_updated, x.out_deleted, x.in_created,
                  x.in_updated, x.in_deleted})
     o.u64(n);
+  o.i64(x.deletes_window_ms);
+  o.u64(x.deletes_in_window);
   return o.take();
 }
 
@@ -313,7 +315,10 @@ bool decode(std::string_view in, calendar_status& x) {
                  && i.i64(x.last_sync_ms) && i.u64(x.out_created)
                  && i.u64(x.out_updated) && i.u64(x.out_deleted)
                  && i.u64(x.in_created) && i.u64(x.in_updated)
-                 && i.u64(x.in_deleted) && i.done()));
+                 && i.u64(x.in_deleted)
+                 && (i.done()
+                     || (i.i64(x.deletes_window_ms)
+                         && i.u64(x.deletes_in_window) && i.done()))));
 }
 
 std::string encode(const invite_record& x) {

@@ -160,6 +160,12 @@ std::string sync_request_key(tenant_id t, user_id u) {
   return k;
 }
 
+std::string sync_approval_key(tenant_id t, user_id u) {
+  auto k = user(t, u);
+  k += 'a';
+  return k;
+}
+
 std::string link(tenant_id t, user_id u, event_id e) {
   auto k = user(t, u);
   put_be64(k, e.value);

@@ -82,6 +82,8 @@ std::string o365_session(std::string_view token_hash);
 
 // sync: tenant|user|'q' -> sync_request
 std::string sync_request_key(tenant_id t, user_id u);
+// sync: tenant|user|'a' -> an administrator's approval of a held run
+std::string sync_approval_key(tenant_id t, user_id u);
 // links: tenant|user|event ; sync_outbox, inbox: tenant|user|seq
 std::string link(tenant_id t, user_id u, event_id e);
 std::string user_item(tenant_id t, user_id u, uint64_t seq);

@@ -36,9 +36,17 @@ constexpr char inbox_removed = 'x';
 constexpr char inbox_reauthorize = 'r';
 
 constexpr size_t batch_size = 20; // Graph's $batch limit
+/// The mass-delete guard adds deletions up over this long.
+constexpr int64_t delete_window_ms = 10 * 60 * 1000;
 
 bool is_not_found(const graph::error& e) {
   return e.status == 404;
+}
+
+/// Office 365 refuses this event for good (bad request, forbidden, too
+/// large): retrying cannot help, and it must not hold up the ones after.
+bool refused_for_good(int status) {
+  return status == 400 || status == 403 || status == 413 || status == 422;
 }
 
 /// One run of one user's sync: loads what it needs, does one pass of the
@@ -68,6 +76,14 @@ public:
     if (o365_tenant_.empty() || oid_.empty()) {
       fail("the user or organization is not linked to Office 365");
       return;
+    }
+    if (status_.state == "held") {
+      if (!take_approval())
+        return; // waiting for an administrator
+      deletes_approved_ = true;
+      status_.deletes_in_window = 0;
+      status_.state = "active";
+      status_.last_error.clear();
     }
     if (status_.office365_calendar_id.empty() && !create_calendar())
       return;
@@ -337,6 +353,13 @@ private:
             ++status_.out_created;
           } else if (a.status == 404) {
             return calendar_gone();
+          } else if (refused_for_good(a.status)) {
+            ++status_.done; // skipped; the next ones go on
+            status_.last_error = "Office 365 refused CRM event " + e.id.str()
+                                 + " (HTTP " + std::to_string(a.status)
+                                 + "); it is not synced";
+            log::warn("sync " + org_.str() + "/" + user_.str() + ": "
+                      + status_.last_error);
           } else {
             item_error = "an event was refused by Office 365 (HTTP "
                          + std::to_string(a.status) + ")";
@@ -378,6 +401,18 @@ private:
       fail("reading the sync outbox failed");
       return false;
     }
+    size_t deletions = 0;
+    for (auto& [key, change] : entries) {
+      sync_link l;
+      event_record e;
+      bool exists = false;
+      if ((change.deleted || (load_event(change.event, e, exists) && !exists))
+          && find_link(change.event, l))
+        ++deletions;
+    }
+    if (!guard_deletes(deletions, "in Office 365"))
+      return false;
+    note_deletions(deletions);
     for (auto& [key, change] : entries) {
       if (halt_)
         return false;
@@ -390,6 +425,16 @@ private:
         return false;
       }
     }
+    return true;
+  }
+
+  /// Records that Office 365 refused an event for good and lets the queue
+  /// go on (the entry is dropped; a later CRM edit tries again).
+  bool skip_refused(const event_record& e, const graph::error& err) {
+    status_.last_error = "Office 365 refused CRM event " + e.id.str() + ": "
+                         + err.describe() + "; it is not synced";
+    log::warn("sync " + org_.str() + "/" + user_.str() + ": "
+              + status_.last_error);
     return true;
   }
 
@@ -448,6 +493,8 @@ private:
         // Deleted in Outlook: the CRM's later edit brings it back.
         del_link(b, link);
         linked = false;
+      } else if (!ok && refused_for_good(err.status)) {
+        return skip_refused(e, err);
       } else if (!ok) {
         fail("updating an event in Office 365 failed", err);
         return false;
@@ -465,6 +512,8 @@ private:
                      to_graph(e, true), res, err)) {
       if (is_not_found(err))
         return calendar_gone();
+      if (refused_for_good(err.status))
+        return skip_refused(e, err);
       fail("creating an event in Office 365 failed", err);
       return false;
     }
@@ -565,8 +614,8 @@ private:
     bool due = inbox.empty() ? reconcile_due() : true;
     for (auto& [k, kind] : inbox) {
       if (kind == inbox_removed) {
-        status_.subscription_id.clear(); // recreated below
-        status_.delta_link.clear();      // and everything read again
+        forget_subscription();      // recreated below
+        status_.delta_link.clear(); // and everything read again
       }
       if (kind == inbox_reauthorize)
         status_.subscription_expires_ms = 0; // renewed below
@@ -576,18 +625,28 @@ private:
     std::string url
         = status_.delta_link.empty() ? initial_delta_url() : status_.delta_link;
     bool restarted = false;
-    for (int pages = 0; pages < 10000 && !halt_; ++pages) {
+    bool full = status_.delta_link.empty();
+    // The whole round first: the mass-delete guard judges it as a whole.
+    std::vector<delta_page> pages;
+    while (!halt_) {
+      if (pages.size() >= 10000) {
+        fail("too many delta pages");
+        return false;
+      }
       graph::response res;
       graph::error err;
       // Large pages: fewer round trips (Graph may send fewer anyway).
       static const http::header_list prefer{
-          {"Prefer", "odata.maxpagesize=500"}};
+          {"Prefer",
+           "odata.maxpagesize=500, outlook.body-content-type=\"text\""}};
       if (!graph_.call(o365_tenant_, oid_, "GET", url, "", prefer, res, err)) {
         if (err.status == 410 && !restarted) {
           // The delta token is gone: read the whole window again; links
           // keep it free of duplicates.
           restarted = true;
+          full = true;
           status_.delta_link.clear();
+          pages.clear();
           url = initial_delta_url();
           continue;
         }
@@ -601,10 +660,40 @@ private:
         fail("Office 365 sent a delta page crmsync cannot read");
         return false;
       }
+      pages.push_back(std::move(page));
+      if (!pages.back().delta_link.empty())
+        break;
+      url = pages.back().next_link;
+    }
+    if (halt_)
+      return false;
+    size_t removals = 0;
+    std::set<std::string> listed;
+    for (auto& page : pages)
+      for (auto& item : page.items) {
+        graph_event g;
+        event_id e;
+        if (!from_graph(item, g))
+          continue;
+        listed.insert(g.id);
+        if (g.removed && event_of_graph_id(g.id, e))
+          ++removals;
+      }
+    // A full round (first, or after 410) reports no removals: a linked
+    // event of the window it no longer lists may have been deleted.
+    std::vector<sync_link> unlisted;
+    if (full)
+      unlisted = links_missing_from(listed);
+    if (!guard_deletes(removals + unlisted.size(), "in the CRM"))
+      return false;
+    for (auto& page : pages) {
       storage::write_batch b;
       for (auto& item : page.items)
-        if (!apply_item(item, b))
+        if (!apply_item(item, b)) {
+          // Keep what this page already applied (links of events made).
+          db_.write(b);
           return false;
+        }
       if (!page.delta_link.empty()) {
         status_.delta_link = page.delta_link;
         status_.last_sync_ms = cfg_.now_ms();
@@ -618,13 +707,113 @@ private:
         fail("storing applied changes failed");
         return false;
       }
-      if (!page.delta_link.empty())
-        return true;
-      url = page.next_link;
     }
-    if (!halt_)
-      fail("too many delta pages");
+    if (!unlisted.empty()) {
+      storage::write_batch b;
+      for (auto& l : unlisted)
+        if (!remove_if_gone(l, b))
+          return false;
+      b.put(column::sync, keys::sync_state(org_, user_, entity_kind::calendar),
+            codec::encode(status_));
+      if (db_.write(b)) {
+        fail("storing applied deletions failed");
+        return false;
+      }
+    }
+    note_deletions(removals + unlisted.size());
+    return true;
+  }
+
+  /// Links of events inside the delta window whose Office 365 id is not in
+  /// `listed`.
+  std::vector<sync_link>
+  links_missing_from(const std::set<std::string>& listed) {
+    std::vector<sync_link> out;
+    auto now = cfg_.now_ms();
+    auto from = now - std::chrono::milliseconds(cfg_.window_past).count();
+    auto to = now + std::chrono::milliseconds(cfg_.window_future).count();
+    auto prefix = keys::of_user(org_, user_);
+    db_.scan(column::links, prefix, keys::prefix_end(prefix),
+             [&](std::string_view, std::string_view v) {
+               sync_link l;
+               event_record e;
+               bool exists = false;
+               if (codec::decode(v, l) && listed.count(l.graph_id) == 0
+                   && load_event(l.event, e, exists) && exists
+                   && e.end_ms >= from && e.start_ms < to)
+                 out.push_back(l);
+               return true;
+             });
+    return out;
+  }
+
+  // -- the mass-delete guard --------------------------------------------------
+
+  /// How many events are linked (synced) now.
+  size_t linked_count() {
+    size_t n = 0;
+    auto prefix = keys::of_user(org_, user_);
+    db_.scan(column::links, prefix, keys::prefix_end(prefix),
+             [&n](std::string_view, std::string_view) {
+               ++n;
+               return true;
+             });
+    return n;
+  }
+
+  /// A run that would delete more than the configured share of the
+  /// user's synced events stops in state "held" until an administrator
+  /// approves (crmsyncctl approve-deletes USER); false when held.
+  bool guard_deletes(size_t deletions, const char* where) {
+    if (deletes_approved_ || deletions == 0)
+      return true;
+    // Deletions add up over a window, so that many small runs (one per
+    // deleted event) cannot slip a mass delete past the guard.
+    auto now = cfg_.now_ms();
+    if (now - status_.deletes_window_ms > delete_window_ms) {
+      status_.deletes_window_ms = now;
+      status_.deletes_in_window = 0;
+    }
+    auto total = status_.deletes_in_window + deletions;
+    auto synced = linked_count() + status_.deletes_in_window;
+    if (total < cfg_.mass_delete_minimum
+        || static_cast<double>(total)
+               <= cfg_.mass_delete_share * static_cast<double>(synced))
+      return true;
+    deletions = total;
+    status_.state = "held";
+    status_.last_error = "mass-delete guard: this sync would delete "
+                         + std::to_string(deletions) + " of "
+                         + std::to_string(synced) + " synced events " + where
+                         + "; an administrator must approve "
+                           "(crmsyncctl approve-deletes USER) or disable sync";
+    save_status();
+    log::warn("sync " + org_.str() + "/" + user_.str() + ": "
+              + status_.last_error);
     return false;
+  }
+
+  /// Counts applied deletions towards the guard's window.
+  void note_deletions(size_t n) {
+    if (n == 0)
+      return;
+    if (cfg_.now_ms() - status_.deletes_window_ms > delete_window_ms) {
+      status_.deletes_window_ms = cfg_.now_ms();
+      status_.deletes_in_window = 0;
+    }
+    status_.deletes_in_window += n;
+  }
+
+  /// An administrator's approval of a held run, taken once.
+  bool take_approval() {
+    std::string v;
+    bool found = false;
+    auto key = keys::sync_approval_key(org_, user_);
+    if (db_.get(column::sync, key, v, found) || !found)
+      return false;
+    storage::write_batch b;
+    b.del(column::sync, key);
+    return !db_.write(b);
   }
 
   /// The reconciliation timer wakes every interval; the last run ended a
@@ -632,6 +821,35 @@ private:
   bool reconcile_due() const {
     return cfg_.now_ms() - status_.last_sync_ms
            >= std::chrono::milliseconds(cfg_.reconcile_interval).count() / 2;
+  }
+
+  /// A linked event Office 365 reports removed, or that a full round no
+  /// longer lists: deleted in the CRM only if a GET confirms it is gone
+  /// (it may merely have moved out of the window).
+  bool remove_if_gone(const sync_link& link, storage::write_batch& b) {
+    graph::response res;
+    graph::error gerr;
+    if (graph_.call(o365_tenant_, oid_, "GET", event_path(link.graph_id), "",
+                    res, gerr))
+      return true;
+    if (!is_not_found(gerr)) {
+      fail("confirming a deletion in Office 365 failed", gerr);
+      return false;
+    }
+    apply_office365 cmd;
+    cmd.owner = user_;
+    cmd.event = link.event;
+    cmd.remove = true;
+    event_record gone;
+    std::string err;
+    if (!ask_tenant(cmd, gone, err)
+        && err.find("not found") == std::string::npos) {
+      fail("deleting a CRM event failed: " + err);
+      return false;
+    }
+    del_link(b, link);
+    ++status_.in_deleted;
+    return true;
   }
 
   bool apply_item(const std::string& item, storage::write_batch& b) {
@@ -646,44 +864,26 @@ private:
     if (linked && !find_link(linked_event, link))
       linked = false;
     std::string err;
-    if (g.removed) {
-      if (!linked)
-        return true;
-      // A removal may only mean "moved out of the window": confirm.
-      graph::response res;
-      graph::error gerr;
-      if (graph_.call(o365_tenant_, oid_, "GET", event_path(g.id), "", res,
-                      gerr))
-        return true;
-      if (!is_not_found(gerr)) {
-        fail("confirming a deletion in Office 365 failed", gerr);
-        return false;
-      }
-      apply_office365 cmd;
-      cmd.owner = user_;
-      cmd.event = link.event;
-      cmd.remove = true;
-      event_record gone;
-      if (!ask_tenant(cmd, gone, err)
-          && err.find("not found") == std::string::npos) {
-        fail("deleting a CRM event failed: " + err);
-        return false;
-      }
-      del_link(b, link);
-      ++status_.in_deleted;
-      return true;
-    }
+    if (g.removed)
+      return !linked || remove_if_gone(link, b);
     if (linked && g.change_key == link.change_key)
       return true; // our own write coming back
     apply_office365 cmd;
     cmd.owner = user_;
     cmd.content = g.content;
-    if (linked)
+    cmd.graph_id = g.id;
+    cmd.change_key = g.change_key;
+    if (linked) {
       cmd.event = link.event;
+      cmd.expected_version = link.crm_version;
+    }
     event_record applied;
     if (!ask_tenant(cmd, applied, err)) {
-      if (linked && err.find("not found") != std::string::npos) {
-        // Deleted in the CRM meanwhile: the outbox deletes it in Office 365.
+      if (linked
+          && (err.find("not found") != std::string::npos
+              || err.find("changed since") != std::string::npos)) {
+        // Deleted or changed in the CRM meanwhile: the outbox carries that
+        // change out, and its If-Match meets the conflict policy.
         return true;
       }
       fail("applying an Office 365 change failed: " + err);
@@ -740,7 +940,6 @@ private:
     w.key("expirationDateTime").value(format_rfc3339(expires));
     w.key("clientState").value(secret);
     w.end_object();
-    // The lookup must exist before Graph's first notification can arrive.
     std::string id;
     if (!graph_.call(o365_tenant_, "", "POST", "/subscriptions", w.take(), res,
                      err)) {
@@ -755,14 +954,18 @@ private:
     status_.subscription_id = id;
     status_.subscription_expires_ms = expires;
     status_.client_state = secret;
+    // The lookup and the status together: a notification is accepted from
+    // here on, and no restart can forget a subscription that exists.
     storage::write_batch b;
     std::string v;
     keys::put_be64(v, org_.value);
     keys::put_be64(v, user_.value);
     v += secret;
     b.put(column::lookup, keys::subscription_lookup(id), v);
+    b.put(column::sync, keys::sync_state(org_, user_, entity_kind::calendar),
+          codec::encode(status_));
     if (db_.write(b))
-      log::error("sync: cannot store a subscription lookup");
+      fail("storing the new subscription failed");
   }
 
   void forget_subscription() {
@@ -840,15 +1043,21 @@ private:
   bool calendar_gone() {
     log::info("sync " + org_.str() + "/" + user_.str()
               + ": the CRM calendar is gone from Office 365; disabling");
-    disable(false);
+    // The request first: were the status written first and the request
+    // not, a later run would see sync wanted and make a new calendar.
     set_calendar_sync cmd;
     cmd.who.service_admin = true;
     cmd.user = user_;
     cmd.enabled = false;
     calendar_status ignored;
     std::string err;
-    if (!ask_tenant(cmd, ignored, err))
-      log::error("sync: cannot record the disabled request: " + err);
+    if (!ask_tenant(cmd, ignored, err)) {
+      fail("the CRM calendar is gone from Office 365, and recording that "
+           "sync is off failed: "
+           + err);
+      return false;
+    }
+    disable(false);
     return false;
   }
 
@@ -868,6 +1077,7 @@ private:
   std::string oid_;
   conflict_policy policy_ = conflict_policy::latest;
   uint64_t conflicts_ = 0;
+  bool deletes_approved_ = false;
 };
 
 } // namespace
@@ -899,6 +1109,9 @@ void engine::start() {
 }
 
 void engine::stop() {
+  // One caller stops; a second (the destructor after an explicit stop)
+  // finds nothing left to do.
+  std::lock_guard<std::mutex> once{stop_mtx_};
   {
     std::lock_guard<std::mutex> guard{mtx_};
     if (stopping_ && !pool_)

@@ -51,6 +51,11 @@ struct engine_config {
   /// notification) and their subscription checked.
   std::chrono::seconds reconcile_interval{300};
   size_t threads = 4;
+  /// Mass-delete guard: a run that would delete more than this share of a
+  /// user's synced events (and at least `mass_delete_minimum`) waits for
+  /// an administrator.
+  double mass_delete_share = 0.5;
+  size_t mass_delete_minimum = 10;
   std::chrono::milliseconds actor_timeout{10000};
   /// Wall clock, UTC ms.
   std::function<int64_t()> now_ms;
@@ -107,6 +112,7 @@ private:
   graph::client& graph_;
   engine_config cfg_;
   mutable std::mutex mtx_;
+  std::mutex stop_mtx_;
   std::condition_variable cv_;
   bool stopping_ = false;
   std::atomic<bool> halt_{false}; ///< read by runs without the lock

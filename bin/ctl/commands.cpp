@@ -40,6 +40,12 @@ public:
   /// GETs `target`; returns exit_ok with the body of a 2xx answer, or an
   /// exit code after telling the user what went wrong.
   int get(const std::string& target, std::string& body) {
+    return send("GET", target, body);
+  }
+
+  /// Sends `method` to `target` without a body; like get().
+  int send(const std::string& method, const std::string& target,
+           std::string& body) {
     if (!client_) {
       std::string host, err;
       std::uint16_t port = 0;
@@ -56,7 +62,7 @@ public:
     };
     http::client_response res;
     std::string err;
-    if (!client_->request("GET", target, "", headers, res, err)) {
+    if (!client_->request(method, target, "", headers, res, err)) {
       complain("cannot reach node at " + options_.node + ": " + err);
       return exit_unreachable;
     }
@@ -64,7 +70,7 @@ public:
       body = std::move(res.body);
       return exit_ok;
     }
-    return report_failure(target, res);
+    return report_failure(method + " " + target, res);
   }
 
   /// get() and parse; the element lives until the next call.
@@ -91,8 +97,7 @@ private:
       return exit_unauthorized;
     }
     if (res.status == 404) {
-      complain("not found: "
-               + (e.message.empty() ? "GET " + target : e.message));
+      complain("not found: " + (e.message.empty() ? target : e.message));
       return exit_not_found;
     }
     std::string detail = e.message.empty() ? "(no error message)" : e.message;
@@ -104,8 +109,8 @@ private:
         detail += (e.code.empty() ? "field " : ", field ") + e.field;
       detail += ']';
     }
-    complain("the node answered HTTP " + std::to_string(res.status)
-             + " for GET " + target + ": " + detail);
+    complain("the node answered HTTP " + std::to_string(res.status) + " for "
+             + target + ": " + detail);
     return exit_failure;
   }
 
@@ -284,6 +289,21 @@ int cmd_conflicts(const global_options& g, const std::string& org,
                            conflicts_table(),
                            add_conflict_rows,
                            "no conflicts"});
+}
+
+int cmd_approve_deletes(const global_options& g, const std::string& user) {
+  session s(g);
+  std::string body;
+  auto target
+      = api_root + "/users/" + url_encode(user) + "/sync/approve-deletes";
+  if (int rc = s.send("POST", target, body); rc != exit_ok)
+    return rc;
+  if (g.json)
+    print_raw(body);
+  else
+    std::cout << "approved: the held sync of " << user
+              << " runs once more with its deletions\n";
+  return exit_ok;
 }
 
 int cmd_sync(const global_options& g, const std::string& user) {

@@ -47,6 +47,8 @@ int cmd_invites(const global_options& g, const std::string& org);
 /// The calendar sync conflict log of an organization, newest first.
 int cmd_conflicts(const global_options& g, const std::string& org,
                   const list_options& l);
+/// Lets a sync held by the mass-delete guard apply its deletions once.
+int cmd_approve_deletes(const global_options& g, const std::string& user);
 /// One user's calendar sync status.
 int cmd_sync(const global_options& g, const std::string& user);
 /// The convergence checker; exits 1 when it finds differences.
