@@ -98,6 +98,8 @@ void mailer::run() {
 
 bool mailer::pass() {
   std::vector<std::pair<std::string, mail_item>> due;
+  auto now = system_now_ms();
+  bool waiting = false;
   auto err = db_.scan(column::outbox, "", "",
                       [&](std::string_view k, std::string_view v) {
                         mail_item m;
@@ -105,15 +107,20 @@ bool mailer::pass() {
                           log::error("mailer: undecodable outbox item");
                           return true;
                         }
-                        if (!m.failed)
+                        // Failed rows stay for operators; rows backing off
+                        // wait however often the mailer is woken.
+                        if (!m.failed && m.next_attempt_ms <= now) {
                           due.emplace_back(std::string{k}, std::move(m));
+                        } else if (!m.failed) {
+                          waiting = true;
+                        }
                         return true;
                       });
   if (err) {
     log::error("mailer: cannot read the outbox");
     return true;
   }
-  bool retry_pending = false;
+  bool retry_pending = waiting;
   for (auto& [key, m] : due) {
     {
       std::lock_guard<std::mutex> guard{mtx_};
@@ -137,6 +144,11 @@ bool mailer::pass() {
     ++m.attempts;
     m.last_error = gerr.describe();
     m.failed = !transient(gerr) || m.attempts >= opts_.max_attempts;
+    // Doubling pauses between passes (the Graph client already waited out
+    // any Retry-After it could within the call).
+    auto pause = opts_.retry_delay.count()
+                 << std::min<uint32_t>(m.attempts - 1, 6);
+    m.next_attempt_ms = system_now_ms() + pause;
     b.put(column::outbox, key, codec::encode(m));
     if (m.failed)
       put_audit(b, m, "mail.failed",

@@ -115,13 +115,14 @@ struct mail_item {
   std::string last_error;
   bool failed = false; ///< gave up; kept for operators to see
   int64_t created_ms = 0;
+  int64_t next_attempt_ms = 0; ///< not sent again before (backoff)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, mail_item& x) {
   return f(caf::meta::type_name("crmsync::mail_item"), x.id, x.org,
            x.o365_tenant, x.sender, x.to, x.subject, x.html, x.attempts,
-           x.last_error, x.failed, x.created_ms);
+           x.last_error, x.failed, x.created_ms, x.next_attempt_ms);
 }
 
 /// A sign-in in progress: the single-use OAuth `state` stands for it.

@@ -400,6 +400,7 @@ std::string encode(const mail_item& x) {
   o.str(x.last_error);
   o.b(x.failed);
   o.i64(x.created_ms);
+  o.i64(x.next_attempt_ms);
   return o.take();
 }
 
@@ -410,7 +411,8 @@ bool decode(std::string_view in, mail_item& x) {
             && i.str(x.o365_tenant) && i.str(x.sender) && i.str(x.to)
             && i.str(x.subject) && i.str(x.html) && i.u64(attempts)
             && attempts <= UINT32_MAX && i.str(x.last_error) && i.b(x.failed)
-            && i.i64(x.created_ms) && i.done();
+            && i.i64(x.created_ms)
+            && (i.done() || (i.i64(x.next_attempt_ms) && i.done()));
   x.attempts = static_cast<uint32_t>(attempts);
   return ok;
 }

@@ -66,8 +66,11 @@ public:
       , user_(user) {}
 
   void run() {
-    if (!load())
+    if (!load()) {
+      log::error("sync " + org_.str() + "/" + user_.str()
+                 + ": cannot read its records; nothing done");
       return;
+    }
     if (!request_.enabled) {
       if (status_.state != "disabled")
         disable(true);
@@ -229,6 +232,13 @@ private:
   bool create_calendar() {
     graph::response res;
     graph::error err;
+    // A crash between Graph's answer and the status write would leave an
+    // orphan: the state says a creation was under way, and the calendar
+    // it made is adopted rather than made twice.
+    if (status_.state == "enabling" && adopt_calendar())
+      return true;
+    status_.state = "enabling";
+    save_status();
     if (!graph_.call(o365_tenant_, oid_, "POST",
                      "/users/" + oid_ + "/calendars", R"({"name":"CRM"})", res,
                      err)) {
@@ -247,6 +257,29 @@ private:
     status_.total = 0;
     save_status();
     return true;
+  }
+
+  bool adopt_calendar() {
+    std::vector<std::string> items;
+    graph::error err;
+    if (!graph_.list_all(o365_tenant_,
+                         "/users/" + oid_ + "/calendars?$select=id,name", items,
+                         err))
+      return false;
+    thread_local simdjson::dom::parser parser;
+    for (auto& item : items) {
+      simdjson::dom::element v;
+      std::string_view id, name;
+      if (parser.parse(item).get(v) || v["id"].get_string().get(id)
+          || v["name"].get_string().get(name) || name != "CRM")
+        continue;
+      status_.office365_calendar_id = std::string{id};
+      status_.state = "initial_sync";
+      status_.last_error.clear();
+      save_status();
+      return true;
+    }
+    return false;
   }
 
   /// R16-R18: the user's own eligible events, future ones first by start,
