@@ -460,6 +460,26 @@ caf::error scan_records(self_ptr self, column cf, std::vector<Record>& out) {
   return err ? err : decode_err;
 }
 
+/// A tenant-scoped family listed for a user who manages users, oldest
+/// first.
+template <class Record>
+caf::expected<std::vector<Record>>
+managed_list(self_ptr self, const caller& who, column cf, const char* refusal) {
+  auto w = check_caller(self, who);
+  if (!w)
+    return w.error();
+  if (!can_manage_users(*w))
+    return office365_error(crm_errc::forbidden, "manage_users_required",
+                           refusal);
+  std::vector<Record> items;
+  if (auto err = scan_records(self, cf, items))
+    return err;
+  std::sort(items.begin(), items.end(), [](const Record& a, const Record& b) {
+    return a.created_ms < b.created_ms;
+  });
+  return items;
+}
+
 template <class Record>
 caf::expected<Record> load_item(self_ptr self, column cf, uint64_t id,
                                 const char* what) {
@@ -1111,20 +1131,13 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
         return out;
       },
       [=](list_invites& cmd) -> caf::result<invite_list> {
-        auto who = check_caller(self, cmd.who);
-        if (!who)
-          return who.error();
-        if (!can_manage_users(*who))
-          return office365_error(crm_errc::forbidden, "manage_users_required",
-                                 "listing invitations needs the Manage Users "
-                                 "permission");
+        auto items = managed_list<invite_record>(
+            self, cmd.who, column::invites,
+            "listing invitations needs the Manage Users permission");
+        if (!items)
+          return items.error();
         invite_list out;
-        if (auto err = scan_records(self, column::invites, out.items))
-          return err;
-        std::sort(out.items.begin(), out.items.end(),
-                  [](const invite_record& a, const invite_record& b) {
-                    return a.created_ms < b.created_ms;
-                  });
+        out.items = std::move(*items);
         return out;
       },
       [=](accept_invite& cmd) -> caf::result<invite_accepted> {
@@ -1289,21 +1302,13 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
         return *jr;
       },
       [=](list_join_requests& cmd) -> caf::result<join_request_list> {
-        auto who = check_caller(self, cmd.who);
-        if (!who)
-          return who.error();
-        if (!can_manage_users(*who))
-          return office365_error(crm_errc::forbidden, "manage_users_required",
-                                 "join requests are for users with the "
-                                 "Manage Users permission");
+        auto items = managed_list<join_request_record>(
+            self, cmd.who, column::joins,
+            "join requests are for users with the Manage Users permission");
+        if (!items)
+          return items.error();
         join_request_list out;
-        if (auto err = scan_records(self, column::joins, out.items))
-          return err;
-        std::sort(
-            out.items.begin(), out.items.end(),
-            [](const join_request_record& a, const join_request_record& b) {
-              return a.created_ms < b.created_ms;
-            });
+        out.items = std::move(*items);
         return out;
       },
       [=](approve_join& cmd) -> caf::result<join_approved> {

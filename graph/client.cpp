@@ -26,6 +26,7 @@
 #include "graph/jwt_verify.hpp"
 #include "graph/wire.hpp"
 #include "http/url.hpp"
+#include "protocol/json.hpp"
 
 namespace crmsync::graph {
 
@@ -652,11 +653,11 @@ struct client::impl {
         out += ',';
       first = false;
       out += "{\"id\":";
-      wire::append_json_string(out, r.id);
+      json::append_string(out, r.id);
       out += ",\"method\":";
-      wire::append_json_string(out, r.method);
+      json::append_string(out, r.method);
       out += ",\"url\":";
-      wire::append_json_string(out, r.url);
+      json::append_string(out, r.url);
       if (!r.body.empty()) {
         out += ",\"body\":";
         out += r.body;

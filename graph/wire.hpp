@@ -52,9 +52,6 @@ bool parse_error_body(std::string_view body, std::string& code,
 /// (HTTP dates are not used by Graph).
 std::optional<int64_t> parse_retry_after(std::string_view value);
 
-/// Appends s as a quoted JSON string (control characters escaped).
-void append_json_string(std::string& out, std::string_view s);
-
 /// The user whose mailbox a Graph request target touches:
 /// "{base_path}/users/{id}/…" gives the percent-decoded {id}; the user
 /// object itself ("/users/{id}") and everything else give "".

@@ -120,20 +120,6 @@ void write_join_request(json::writer& w, const join_request_record& x) {
   w.end_object();
 }
 
-std::string user_json_with_token(const user_record& u,
-                                 const std::string& token) {
-  json::writer w;
-  json::write_user(w, u);
-  auto body = w.take();
-  if (!token.empty()) {
-    body.pop_back();
-    body += ",\"token\":";
-    json::append_string(body, token);
-    body += '}';
-  }
-  return body;
-}
-
 /// A fresh user id with its API token (shown once; only the hash is kept).
 struct minted_user {
   new_user user;
@@ -491,7 +477,7 @@ public:
           w.key("created").value(true);
           w.key("organization");
           json::write_org(w, c.org);
-          w.key("user").raw(user_json_with_token(c.admin, token));
+          w.key("user").raw(impl::user_with_token(c.admin, token));
           w.end_object();
           r->reply(json_response(200, w.take()));
         },
@@ -542,7 +528,7 @@ public:
                     w.key("created").value(created);
                   w.key("organization");
                   json::write_org(w, o);
-                  w.key("user").raw(user_json_with_token(u, token));
+                  w.key("user").raw(impl::user_with_token(u, token));
                   w.end_object();
                   r->reply(json_response(200, w.take()));
                 });
@@ -910,7 +896,7 @@ public:
             w.begin_object().key("status").value("accepted");
             w.key("invite");
             write_invite(w, out.invite);
-            w.key("user").raw(user_json_with_token(out.member, token));
+            w.key("user").raw(impl::user_with_token(out.member, token));
             w.end_object();
             r->reply(json_response(201, w.take()));
           });
