@@ -137,12 +137,18 @@ minted_user mint_user(tenant_id org) {
 }
 
 /// The Office 365 person's e-mail as the CRM keeps it.
+/// The person's e-mail address as the CRM keys accounts by it. The
+/// userPrincipalName (preferred_username) comes first: its domain is one
+/// the tenant verified, while the optional `email` claim can be an address
+/// nobody verified, and matching an existing CRM account on it (R2) would
+/// hand that account to whoever typed it.
 std::string identity_email(const graph::identity& id) {
   std::string out;
-  auto raw = id.email.empty() ? id.preferred_username : id.email;
-  if (!json::normalize_email(raw, out))
-    return {};
-  return out;
+  if (json::normalize_email(id.preferred_username, out))
+    return out;
+  if (json::normalize_email(id.email, out))
+    return out;
+  return {};
 }
 
 } // namespace
