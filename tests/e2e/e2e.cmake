@@ -4,6 +4,7 @@
 # the Office 365 tests (office365_*_test.cpp) also start a graph-emulator.
 include(Catch)
 add_executable(e2e_tests
+  ${CMAKE_CURRENT_LIST_DIR}/../support/child_process.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../support/node_process.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../support/api_client.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../support/emulator_process.cpp

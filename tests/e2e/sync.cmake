@@ -6,6 +6,7 @@ include(Catch)
 file(GLOB sync_e2e_test_sources CONFIGURE_DEPENDS
   ${CMAKE_CURRENT_LIST_DIR}/sync_*_test.cpp)
 add_executable(sync_e2e_tests
+  ${CMAKE_CURRENT_LIST_DIR}/../support/child_process.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../support/node_process.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../support/api_client.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../support/emulator_process.cpp

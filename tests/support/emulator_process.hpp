@@ -6,8 +6,11 @@
 // (poll with a deadline) and owns the child until it is stopped or
 // destroyed. The child's stderr goes to a log file. Not thread-safe: one
 // test thread drives one emulator_process, and it must be started from a
-// thread that outlives it (see node_process.hpp).
+// thread that outlives it (see node_process.hpp). The process handling is
+// child_process's; this adds the emulator's command line.
 #pragma once
+
+#include "tests/support/child_process.hpp"
 
 #include <sys/types.h>
 
@@ -41,7 +44,7 @@ public:
 
   /// The port of the plain-HTTP listener (0 before start).
   uint16_t port() const {
-    return port_;
+    return child_.port();
   }
   /// "http://127.0.0.1:PORT".
   std::string url() const;
@@ -57,13 +60,7 @@ public:
   std::string log_tail(size_t max_bytes = 4000) const;
 
 private:
-  void kill9();
-  void close_pipe();
-
-  pid_t pid_ = -1;
-  int stdout_fd_ = -1;
-  uint16_t port_ = 0;
-  std::string log_file_;
+  child_process child_;
 };
 
 /// The path of the graph-emulator binary under test.

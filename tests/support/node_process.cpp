@@ -1,21 +1,6 @@
 #include "tests/support/node_process.hpp"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
-#include <thread>
-
-extern char** environ;
 
 #ifndef CRMSYNCD_PATH
 #error "CRMSYNCD_PATH must name the crmsyncd binary under test"
@@ -23,248 +8,53 @@ extern char** environ;
 
 namespace crmsync::e2e {
 
-namespace {
-
-using clock_type = std::chrono::steady_clock;
-
-std::string errno_text(const char* what) {
-  return std::string{what} + ": " + std::strerror(errno);
-}
-
-} // namespace
-
 std::string crmsyncd_path() {
   return CRMSYNCD_PATH;
 }
 
-// -- node_process
-// --------------------------------------------------------------------
-
-node_process::~node_process() {
-  if (pid_ > 0)
-    kill9();
-  close_pipe();
-}
-
-void node_process::close_pipe() {
-  if (stdout_fd_ >= 0) {
-    ::close(stdout_fd_);
-    stdout_fd_ = -1;
-  }
-}
-
 void node_process::start(const node_options& opts) {
-  if (pid_ > 0)
+  if (child_.pid() > 0)
     throw std::runtime_error("node_process::start: already running");
   if (opts.data_dir.empty())
     throw std::runtime_error("node_process::start: data_dir is required");
-  port_ = 0;
-  close_pipe();
-  log_file_ = opts.log_file.empty() ? opts.data_dir + ".log" : opts.log_file;
 
-  std::vector<std::string> args{crmsyncd_path(), "--listen", "127.0.0.1:0",
-                                "--data-dir", opts.data_dir};
+  child_options child;
+  child.argv = {crmsyncd_path(), "--listen", "127.0.0.1:0", "--data-dir",
+                opts.data_dir};
   if (!opts.admin_token.empty()) {
-    args.emplace_back("--admin-token");
-    args.push_back(opts.admin_token);
+    child.argv.emplace_back("--admin-token");
+    child.argv.push_back(opts.admin_token);
   }
-  for (auto& a : opts.extra_args)
-    args.push_back(a);
-  std::vector<char*> argv;
-  for (auto& a : args)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-
+  child.argv.insert(child.argv.end(), opts.extra_args.begin(),
+                    opts.extra_args.end());
+  child.log_file
+      = opts.log_file.empty() ? opts.data_dir + ".log" : opts.log_file;
   // The node reads CRMSYNC_* from the environment: keep the test hermetic.
-  std::vector<char*> envp;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e)
-    if (std::strncmp(*e, "CRMSYNC_", 8) != 0)
-      envp.push_back(*e);
-  envp.push_back(nullptr);
-
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0)
-    throw std::runtime_error(errno_text("pipe2"));
-
-  // Everything the child needs is prepared before fork(): between fork and
-  // exec only async-signal-safe calls are made (the parent has threads).
-  const int log_fd = ::open(log_file_.c_str(),
-                            O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (log_fd < 0) {
-    ::close(fds[0]);
-    ::close(fds[1]);
-    throw std::runtime_error(errno_text(("open " + log_file_).c_str()));
-  }
-  const pid_t parent = ::getpid();
-  sigset_t none;
-  sigemptyset(&none);
-
-  pid_t child = ::fork();
-  if (child == 0) {
-    // The node must not outlive the test process, even when the test
-    // runner is killed: SIGKILL it when the parent goes away.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent)
-      ::_exit(127);
-    for (int sig = 1; sig < NSIG; ++sig)
-      ::signal(sig, SIG_DFL);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (null_fd < 0 || ::dup2(null_fd, STDIN_FILENO) < 0
-        || ::dup2(fds[1], STDOUT_FILENO) < 0
-        || ::dup2(log_fd, STDERR_FILENO) < 0)
-      ::_exit(127);
-    ::execve(argv[0], argv.data(), envp.data());
-    ::_exit(127);
-  }
-  const int fork_errno = errno;
-  ::close(fds[1]);
-  ::close(log_fd);
-  if (child < 0) {
-    ::close(fds[0]);
-    throw std::runtime_error(std::string{"fork: "} + std::strerror(fork_errno));
-  }
-  pid_ = child;
-  stdout_fd_ = fds[0];
-
-  // Read until the first newline, within the deadline.
-  const auto deadline = clock_type::now() + opts.start_timeout;
-  std::string line;
-  bool have_line = false;
-  std::string failure;
-  while (!have_line) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    deadline - clock_type::now())
-                    .count();
-    if (left <= 0) {
-      failure = "no listening line within "
-                + std::to_string(opts.start_timeout.count()) + " ms";
-      break;
-    }
-    pollfd p{stdout_fd_, POLLIN, 0};
-    int n = ::poll(&p, 1, static_cast<int>(left));
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      failure = errno_text("poll");
-      break;
-    }
-    if (n == 0)
-      continue; // the deadline check above ends the loop
-    char buf[256];
-    auto got = ::read(stdout_fd_, buf, sizeof(buf));
-    if (got < 0) {
-      if (errno == EINTR || errno == EAGAIN)
-        continue;
-      failure = errno_text("read");
-      break;
-    }
-    if (got == 0) {
-      failure = "stdout closed before the listening line (node exited?)";
-      break;
-    }
-    line.append(buf, static_cast<size_t>(got));
-    auto nl = line.find('\n');
-    if (nl != std::string::npos) {
-      line.resize(nl);
-      have_line = true;
-    }
-  }
-
-  if (have_line) {
-    const std::string prefix = "crmsyncd listening on http://";
-    auto colon = line.rfind(':');
-    if (line.compare(0, prefix.size(), prefix) == 0
-        && colon != std::string::npos && colon > prefix.size()) {
-      auto port_text = line.substr(colon + 1);
-      char* end = nullptr;
-      auto v = std::strtoul(port_text.c_str(), &end, 10);
-      if (!port_text.empty() && *end == '\0' && v > 0 && v <= 65535) {
-        port_ = static_cast<uint16_t>(v);
-        return;
-      }
-    }
-    failure = "unexpected listening line: '" + line + "'";
-  }
-
-  kill9();
-  close_pipe();
-  throw std::runtime_error("crmsyncd did not start: " + failure
-                           + "\n--- node log ---\n" + log_tail());
+  child.drop_env_prefix = "CRMSYNC_";
+  child.name = "crmsyncd";
+  child.log_label = "node";
+  child.start_timeout = opts.start_timeout;
+  child_.start(child);
 }
 
 bool node_process::running() {
-  if (pid_ <= 0)
-    return false;
-  int status = 0;
-  auto r = ::waitpid(pid_, &status, WNOHANG);
-  if (r == pid_) {
-    pid_ = -1;
-    return false;
-  }
-  return true;
-}
-
-int node_process::wait_for_exit(std::chrono::milliseconds timeout) {
-  const auto deadline = clock_type::now() + timeout;
-  for (;;) {
-    int status = 0;
-    auto r = ::waitpid(pid_, &status, WNOHANG);
-    if (r == pid_) {
-      pid_ = -1;
-      close_pipe();
-      if (WIFEXITED(status))
-        return WEXITSTATUS(status);
-      if (WIFSIGNALED(status))
-        return 128 + WTERMSIG(status);
-      return -1;
-    }
-    if (r < 0 && errno != EINTR) {
-      pid_ = -1;
-      close_pipe();
-      return -1;
-    }
-    if (clock_type::now() >= deadline)
-      return -2;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  return child_.running();
 }
 
 int node_process::stop(std::chrono::milliseconds timeout) {
-  if (pid_ <= 0)
-    return -1;
-  ::kill(pid_, SIGTERM);
-  int rc = wait_for_exit(timeout);
-  if (rc == -2) {
-    kill9();
-    return -1;
-  }
-  return rc;
+  return child_.stop(timeout);
 }
 
 void node_process::kill9() {
-  if (pid_ <= 0)
-    return;
-  ::kill(pid_, SIGKILL);
-  int status = 0;
-  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-  }
-  pid_ = -1;
-  close_pipe();
+  child_.kill9();
 }
 
 std::string node_process::log() const {
-  std::ifstream in{log_file_, std::ios::binary};
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return child_.log();
 }
 
 std::string node_process::log_tail(size_t max_bytes) const {
-  auto all = log();
-  if (all.size() <= max_bytes)
-    return all;
-  return "..." + all.substr(all.size() - max_bytes);
+  return child_.log_tail(max_bytes);
 }
 
 } // namespace crmsync::e2e

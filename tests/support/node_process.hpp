@@ -7,8 +7,11 @@
 // The child's stderr goes to a log file so a failing test can show it.
 // Not thread-safe: one test thread drives one node_process. Start nodes from
 // a thread that outlives them (the main test thread): the child's
-// parent-death signal fires when the thread that forked it exits.
+// parent-death signal fires when the thread that forked it exits. The
+// process handling is child_process's; this adds the node's command line.
 #pragma once
+
+#include "tests/support/child_process.hpp"
 
 #include <sys/types.h>
 
@@ -32,7 +35,7 @@ struct node_options {
 class node_process {
 public:
   node_process() = default;
-  ~node_process();
+  ~node_process() = default; ///< kills the node if it is still running
   node_process(const node_process&) = delete;
   node_process& operator=(const node_process&) = delete;
 
@@ -43,10 +46,10 @@ public:
 
   /// The port from the listening line (0 before start).
   uint16_t port() const {
-    return port_;
+    return child_.port();
   }
   pid_t pid() const {
-    return pid_;
+    return child_.pid();
   }
   /// True while the child has not been reaped.
   bool running();
@@ -65,13 +68,7 @@ public:
   std::string log_tail(size_t max_bytes = 4000) const;
 
 private:
-  int wait_for_exit(std::chrono::milliseconds timeout);
-  void close_pipe();
-
-  pid_t pid_ = -1;
-  int stdout_fd_ = -1;
-  uint16_t port_ = 0;
-  std::string log_file_;
+  child_process child_;
 };
 
 /// The path of the crmsyncd binary under test.
