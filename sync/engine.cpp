@@ -65,7 +65,10 @@ public:
       , org_(org)
       , user_(user) {}
 
-  void run() {
+  /// `notified`: a notification arrived since the last run, so delta is
+  /// read even if its inbox row was taken by the run before.
+  void run(bool notified) {
+    notified_ = notified;
     if (!load()) {
       log::error("sync " + org_.str() + "/" + user_.str()
                  + ": cannot read its records; nothing done");
@@ -644,7 +647,7 @@ private:
   /// per page.
   bool pull() {
     auto inbox = take_inbox();
-    bool due = inbox.empty() ? reconcile_due() : true;
+    bool due = !inbox.empty() || notified_ || reconcile_due();
     for (auto& [k, kind] : inbox) {
       if (kind == inbox_removed) {
         forget_subscription();      // recreated below
@@ -1111,6 +1114,7 @@ private:
   conflict_policy policy_ = conflict_policy::latest;
   uint64_t conflicts_ = 0;
   bool deletes_approved_ = false;
+  bool notified_ = false;
 };
 
 } // namespace
@@ -1136,8 +1140,10 @@ void engine::start() {
       users.emplace(keys::get_be64(k, 0), keys::get_be64(k, 8));
     return true;
   });
+  // Each reads delta once: a hint that arrived just before a crash may
+  // only live in an in-memory flag.
   for (auto& [t, u] : users)
-    wanted(tenant_id{t}, user_id{u});
+    schedule(tenant_id{t}, user_id{u}, true);
   reconciler_ = std::thread([this] { reconcile_loop(); });
 }
 
@@ -1159,10 +1165,15 @@ void engine::stop() {
 }
 
 void engine::wanted(tenant_id org, user_id user) {
+  schedule(org, user, false);
+}
+
+void engine::schedule(tenant_id org, user_id user, bool notified) {
   std::lock_guard<std::mutex> guard{mtx_};
   if (stopping_ || !pool_)
     return;
   auto& r = runs_[{org.value, user.value}];
+  r.notified = r.notified || notified;
   if (r.running) {
     r.again = true;
     return;
@@ -1170,9 +1181,13 @@ void engine::wanted(tenant_id org, user_id user) {
   r.running = true;
   pool_->post([this, org, user] {
     for (;;) {
+      bool pull = false;
       {
         std::lock_guard<std::mutex> g{mtx_};
-        runs_[{org.value, user.value}].again = false;
+        auto& me = runs_[{org.value, user.value}];
+        me.again = false;
+        pull = me.notified;
+        me.notified = false;
         if (stopping_) {
           runs_.erase({org.value, user.value});
           return;
@@ -1180,7 +1195,7 @@ void engine::wanted(tenant_id org, user_id user) {
         ++stats_.runs;
       }
       try {
-        run_user(org, user);
+        run_user(org, user, pull);
       } catch (const std::exception& e) {
         log::error(std::string{"sync: run failed: "} + e.what());
       }
@@ -1194,9 +1209,9 @@ void engine::wanted(tenant_id org, user_id user) {
   });
 }
 
-void engine::run_user(tenant_id org, user_id user) {
+void engine::run_user(tenant_id org, user_id user, bool notified) {
   user_sync s{sys_, directory_, db_, graph_, cfg_, halt_, org, user};
-  s.run();
+  s.run(notified);
 }
 
 void engine::reconcile_loop() {
@@ -1258,7 +1273,10 @@ bool engine::ingest(std::string_view body, bool lifecycle) {
              : event == "reauthorizationRequired" ? inbox_reauthorize
                                                   : inbox_missed;
     }
-    b.put(column::inbox, keys::user_item(org, user, crypto::random_u64()),
+    // One row per user and kind: notifications are hints, and a flood of
+    // them while a user's sync is stuck must not grow the inbox.
+    b.put(column::inbox,
+          keys::user_item(org, user, static_cast<unsigned char>(kind)),
           std::string(1, kind));
     users.emplace(org.value, user.value);
     ++accepted;
@@ -1271,7 +1289,7 @@ bool engine::ingest(std::string_view body, bool lifecycle) {
     stats_.notifications_rejected += rejected;
   }
   for (auto& [t, u] : users)
-    wanted(tenant_id{t}, user_id{u});
+    schedule(tenant_id{t}, user_id{u}, true);
   return true;
 }
 

@@ -100,10 +100,12 @@ private:
   struct user_run {
     bool running = false;
     bool again = false;
+    bool notified = false; ///< a notification came: the next run reads delta
   };
   using user_key = std::pair<uint64_t, uint64_t>;
 
-  void run_user(tenant_id org, user_id user);
+  void schedule(tenant_id org, user_id user, bool notified);
+  void run_user(tenant_id org, user_id user, bool notified);
   void reconcile_loop();
 
   caf::actor_system& sys_;
