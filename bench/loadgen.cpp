@@ -1,9 +1,16 @@
-// crmsync-loadgen: load generator for the event write path of a node.
+// crmsync-loadgen: load generator for a node's event write path and its
+// webhook ingress.
 //
-// Creates K organizations through the admin API, then runs N keep-alive
-// connections (one thread and one http::client each) that create events for
-// the organizations' admin users until the deadline. Every thread owns its
-// own counters; the main thread merges them after join and prints the result.
+// Events (default): creates K organizations through the admin API, then runs
+// N keep-alive connections (one thread and one http::client each) that
+// create events for the organizations' admin users until the deadline.
+//
+// Webhooks (--webhooks URL): the N connections POST Graph change-notification
+// collections (one notification each, GRAPH-FACTS §5.3) for one subscription
+// to the node's notification URL, as Graph would, and count 202 answers.
+//
+// Every thread owns its own counters; the main thread merges them after join
+// and prints the result.
 #include "http/client.hpp"
 #include "protocol/json.hpp"
 
@@ -19,6 +26,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <random>
@@ -42,7 +50,7 @@ struct org_account {
 struct thread_stats {
   std::vector<std::int64_t> latencies_ns; // measured requests with an answer
   std::uint64_t requests = 0;             // measured requests
-  std::uint64_t created = 0;
+  std::uint64_t done = 0;                 // answered with the expected status
   std::map<int, std::uint64_t> errors_by_status; // 0 = transport failure
   std::map<int, std::string> error_samples;      // first message per status
   std::uint64_t warmup_requests = 0;
@@ -160,14 +168,87 @@ struct run_plan {
   std::time_t base_start = 0;
 };
 
-void run_connection(const run_plan& plan, const org_account& account,
+// One kind of POST a connection repeats until the deadline.
+struct workload {
+  std::string target;
+  crmsync::http::header_list headers;
+  int expected_status = 201; // the answer that counts as done
+  std::function<std::string(std::uint64_t)> body; // of the n-th request
+};
+
+workload event_writes(const run_plan& plan, const org_account& account) {
+  workload w;
+  w.target = "/api/v1/orgs/" + path_segment(account.org_id) + "/users/"
+             + path_segment(account.user_id) + "/events";
+  w.headers = {{"Authorization", "Bearer " + account.token}};
+  w.expected_status = 201;
+  w.body = [base = plan.base_start](std::uint64_t n) {
+    const std::time_t start = base + static_cast<std::time_t>(n) * 60;
+    return "{\"title\":\"bench event " + std::to_string(n) + "\",\"start\":\""
+           + rfc3339_utc(start) + "\",\"end\":\"" + rfc3339_utc(start + 3600)
+           + "\",\"location\":\"Room 1\",\"description\":\"load\"}";
+  };
+  return w;
+}
+
+// What a webhook run posts as: one subscription of the node.
+struct webhook_source {
+  std::string target; // path (and query) of the notification URL
+  std::string subscription_id;
+  bool has_client_state = false;
+  std::string client_state;
+  std::string tenant_id;
+  std::string resource; // the subscription's, e.g. /users/{id}/events
+  std::string expiration;
+};
+
+// The user segment of a subscription resource (/users/{user}/...), or "".
+std::string resource_user(const std::string& resource) {
+  std::vector<std::string> segs;
+  std::string seg;
+  std::istringstream in(resource);
+  while (std::getline(in, seg, '/'))
+    if (!seg.empty())
+      segs.push_back(seg);
+  if (segs.size() >= 2 && (segs[0] == "users" || segs[0] == "Users"))
+    return segs[1];
+  return {};
+}
+
+workload webhook_notifications(const webhook_source& src,
+                               const std::string& tag) {
+  workload w;
+  w.target = src.target;
+  w.headers = {{"Content-Type", "application/json; charset=utf-8"}};
+  w.expected_status = 202;
+  // Everything but the changed item's id is the same in every POST.
+  std::string head
+      = "{\"value\":[{\"subscriptionId\":" + json_quoted(src.subscription_id)
+        + ",\"subscriptionExpirationDateTime\":" + json_quoted(src.expiration);
+  if (src.has_client_state)
+    head += ",\"clientState\":" + json_quoted(src.client_state);
+  head += ",\"changeType\":\"updated\",\"tenantId\":"
+          + json_quoted(src.tenant_id) + ",\"resource\":";
+  const std::string user = resource_user(src.resource);
+  const std::string item_prefix
+      = user.empty() ? src.resource + "/" : "Users/" + user + "/Events/";
+  w.body = [head, item_prefix, tag](std::uint64_t n) {
+    char id[48];
+    std::snprintf(id, sizeof id, "AAMkAG%s%016llx", tag.c_str(),
+                  static_cast<unsigned long long>(n));
+    const std::string item = json_quoted(item_prefix + id);
+    return head + item
+           + ",\"resourceData\":{\"@odata.type\":\"#Microsoft.Graph.Event\","
+             "\"@odata.id\":"
+           + item + ",\"@odata.etag\":\"W/\\\"DwAAABYAAA" + id
+           + "\\\"\",\"id\":\"" + id + "\"}}]}";
+  };
+  return w;
+}
+
+void run_connection(const run_plan& plan, const workload& work,
                     std::atomic<std::uint64_t>& sequence, thread_stats& stats) {
   crmsync::http::client c(plan.host, plan.port);
-  const std::string target = "/api/v1/orgs/" + path_segment(account.org_id)
-                             + "/users/" + path_segment(account.user_id)
-                             + "/events";
-  const crmsync::http::header_list headers{
-      {"Authorization", "Bearer " + account.token}};
   crmsync::http::client_response res;
   std::string err;
   for (;;) {
@@ -175,21 +256,17 @@ void run_connection(const run_plan& plan, const org_account& account,
     if (t0 >= plan.deadline)
       break;
     const std::uint64_t n = sequence.fetch_add(1, std::memory_order_relaxed);
-    const std::time_t start
-        = plan.base_start + static_cast<std::time_t>(n) * 60;
-    const std::string body
-        = "{\"title\":\"bench event " + std::to_string(n) + "\",\"start\":\""
-          + rfc3339_utc(start) + "\",\"end\":\"" + rfc3339_utc(start + 3600)
-          + "\",\"location\":\"Room 1\",\"description\":\"load\"}";
-    const bool ok = c.request("POST", target, body, headers, res, err);
+    const std::string body = work.body(n);
+    const bool ok
+        = c.request("POST", work.target, body, work.headers, res, err);
     const auto t1 = steady::now();
-    const bool created = ok && res.status == 201;
+    const bool done = ok && res.status == work.expected_status;
     const int status = ok ? res.status : 0;
-    if (!created && stats.error_samples.count(status) == 0)
+    if (!done && stats.error_samples.count(status) == 0)
       stats.error_samples[status] = ok ? snippet(res.body) : err;
     if (t0 < plan.measure_start) {
       ++stats.warmup_requests;
-      if (!created)
+      if (!done)
         ++stats.warmup_errors;
     } else {
       ++stats.requests;
@@ -199,8 +276,8 @@ void run_connection(const run_plan& plan, const org_account& account,
         stats.latencies_ns.push_back(
             std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0)
                 .count());
-      if (created)
-        ++stats.created;
+      if (done)
+        ++stats.done;
       else
         ++stats.errors_by_status[status];
     }
@@ -227,7 +304,8 @@ std::string status_label(int status) {
 } // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"crmsync-loadgen: load generator for the event write path"};
+  CLI::App app{"crmsync-loadgen: load generator for the event write path "
+               "and the webhook ingress"};
   std::string node = "http://127.0.0.1:8080";
   std::string admin_token;
   int connections = 32;
@@ -235,6 +313,8 @@ int main(int argc, char** argv) {
   int orgs = 4;
   double warmup_s = 1.0;
   bool json_out = false;
+  std::string webhook_url;
+  webhook_source hook;
   app.add_option("--node", node, "Base URL of the node")->capture_default_str();
   app.add_option("--admin-token", admin_token, "Token of the node's admin API")
       ->envname("CRMSYNC_ADMIN_TOKEN");
@@ -253,45 +333,102 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--json", json_out, "Print the result as JSON");
+  auto* webhooks
+      = app.add_option("--webhooks", webhook_url,
+                       "Post Graph change notifications to this notification "
+                       "URL (http://host:port/path) instead of creating events")
+            ->group("Webhooks");
+  app.add_option("--subscription", hook.subscription_id,
+                 "subscriptionId of the notifications")
+      ->group("Webhooks")
+      ->needs(webhooks);
+  auto* client_state
+      = app.add_option("--client-state", hook.client_state,
+                       "clientState of the notifications (left out if not "
+                       "given)")
+            ->group("Webhooks")
+            ->needs(webhooks);
+  app.add_option("--tenant-id", hook.tenant_id, "tenantId of the notifications")
+      ->group("Webhooks")
+      ->needs(webhooks);
+  app.add_option("--resource", hook.resource,
+                 "The subscription's resource (/users/{id}/...); the "
+                 "notifications name events of its user")
+      ->group("Webhooks")
+      ->needs(webhooks);
+  app.add_option("--expiration", hook.expiration,
+                 "subscriptionExpirationDateTime of the notifications "
+                 "(default: 3 days from now)")
+      ->group("Webhooks")
+      ->needs(webhooks);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
 
-  if (admin_token.empty()) {
-    std::cerr << "crmsync-loadgen: no admin token (--admin-token or "
-                 "CRMSYNC_ADMIN_TOKEN)\n";
-    return 2;
-  }
+  const bool webhook_mode = !webhook_url.empty();
   run_plan plan;
+  plan.base_start = base_event_start();
   std::string err;
-  if (!crmsync::http::parse_base_url(node, plan.host, plan.port, err)) {
-    std::cerr << "crmsync-loadgen: " << err << "\n";
-    return 2;
-  }
-
-  // Setup: one organization (with its admin user) per k.
   const std::string tag = random_tag();
-  std::vector<org_account> accounts(static_cast<std::size_t>(orgs));
-  {
+  // Each connection i repeats works[i % works.size()].
+  std::vector<workload> works;
+  if (webhook_mode) {
+    if (hook.subscription_id.empty()) {
+      std::cerr << "crmsync-loadgen: --webhooks needs --subscription\n";
+      return 2;
+    }
+    // The notification URL's path is the target; parse_base_url takes the
+    // origin only.
+    const auto scheme_end = webhook_url.find("://");
+    const auto path_start = scheme_end == std::string::npos
+                                ? std::string::npos
+                                : webhook_url.find('/', scheme_end + 3);
+    hook.target = path_start == std::string::npos
+                      ? "/"
+                      : webhook_url.substr(path_start);
+    if (!crmsync::http::parse_base_url(webhook_url.substr(0, path_start),
+                                       plan.host, plan.port, err)) {
+      std::cerr << "crmsync-loadgen: --webhooks: " << err << "\n";
+      return 2;
+    }
+    hook.has_client_state = client_state->count() > 0;
+    if (hook.expiration.empty())
+      hook.expiration = rfc3339_utc(std::time(nullptr) + 3 * 24 * 3600);
+    node = webhook_url;
+    orgs = 0;
+    works.push_back(webhook_notifications(hook, tag));
+  } else {
+    if (admin_token.empty()) {
+      std::cerr << "crmsync-loadgen: no admin token (--admin-token or "
+                   "CRMSYNC_ADMIN_TOKEN)\n";
+      return 2;
+    }
+    if (!crmsync::http::parse_base_url(node, plan.host, plan.port, err)) {
+      std::cerr << "crmsync-loadgen: " << err << "\n";
+      return 2;
+    }
+    // Setup: one organization (with its admin user) per k.
     crmsync::http::client setup(plan.host, plan.port);
     for (int k = 0; k < orgs; ++k) {
-      if (!create_org(setup, admin_token, tag, k,
-                      accounts[static_cast<std::size_t>(k)], err)) {
+      org_account account;
+      if (!create_org(setup, admin_token, tag, k, account, err)) {
         std::cerr << "crmsync-loadgen: setup failed for org " << k << ": "
                   << err << "\n";
         return 2;
       }
+      works.push_back(event_writes(plan, account));
     }
   }
+  const char* done_name = webhook_mode ? "acknowledged" : "created";
+  const char* rate_name = webhook_mode ? "notifications" : "events";
 
   // Load: warmup, then the measured window; every thread stops by itself.
   const auto to_steady = [](double s) {
     return std::chrono::duration_cast<steady::duration>(
         std::chrono::duration<double>(s));
   };
-  plan.base_start = base_event_start();
   plan.measure_start = steady::now() + to_steady(warmup_s);
   plan.deadline = plan.measure_start + to_steady(duration_s);
   std::atomic<std::uint64_t> sequence{0};
@@ -299,17 +436,16 @@ int main(int argc, char** argv) {
   std::vector<std::thread> threads;
   threads.reserve(stats.size());
   for (std::size_t i = 0; i < stats.size(); ++i) {
-    const org_account& account = accounts[i % accounts.size()];
-    threads.emplace_back(run_connection, std::cref(plan), std::cref(account),
-                         std::ref(sequence), std::ref(stats[i]));
+    threads.emplace_back(run_connection, std::cref(plan),
+                         std::cref(works[i % works.size()]), std::ref(sequence),
+                         std::ref(stats[i]));
   }
   for (auto& t : threads)
     t.join();
 
   // Merge.
   std::vector<std::int64_t> latencies;
-  std::uint64_t requests = 0, created = 0, warmup_requests = 0,
-                warmup_errors = 0;
+  std::uint64_t requests = 0, done = 0, warmup_requests = 0, warmup_errors = 0;
   std::map<int, std::uint64_t> errors_by_status;
   std::map<int, std::string> error_samples;
   steady::time_point last_finish = plan.deadline;
@@ -317,7 +453,7 @@ int main(int argc, char** argv) {
     latencies.insert(latencies.end(), s.latencies_ns.begin(),
                      s.latencies_ns.end());
     requests += s.requests;
-    created += s.created;
+    done += s.done;
     warmup_requests += s.warmup_requests;
     warmup_errors += s.warmup_errors;
     for (const auto& [status, count] : s.errors_by_status)
@@ -335,7 +471,7 @@ int main(int argc, char** argv) {
   const double elapsed_s
       = std::chrono::duration<double>(last_finish - plan.measure_start).count();
   const double rate
-      = elapsed_s > 0 ? static_cast<double>(created) / elapsed_s : 0.0;
+      = elapsed_s > 0 ? static_cast<double>(done) / elapsed_s : 0.0;
   const double p50 = percentile_ms(latencies, 0.50);
   const double p90 = percentile_ms(latencies, 0.90);
   const double p99 = percentile_ms(latencies, 0.99);
@@ -349,7 +485,7 @@ int main(int argc, char** argv) {
     out << "{\"node\":" << json_quoted(node)
         << ",\"connections\":" << connections << ",\"orgs\":" << orgs
         << ",\"duration_s\":" << elapsed_s << ",\"requests\":" << requests
-        << ",\"created\":" << created << ",\"errors\":" << errors
+        << ",\"" << done_name << "\":" << done << ",\"errors\":" << errors
         << ",\"errors_by_status\":{";
     bool first = true;
     for (const auto& [status, count] : errors_by_status) {
@@ -357,8 +493,9 @@ int main(int argc, char** argv) {
           << "\":" << count;
       first = false;
     }
-    out << "},\"events_per_s\":" << rate << ",\"latency_ms\":{\"p50\":" << p50
-        << ",\"p90\":" << p90 << ",\"p99\":" << p99 << ",\"max\":" << max
+    out << "},\"" << rate_name << "_per_s\":" << rate
+        << ",\"latency_ms\":{\"p50\":" << p50 << ",\"p90\":" << p90
+        << ",\"p99\":" << p99 << ",\"max\":" << max
         << "},\"warmup\":{\"requests\":" << warmup_requests
         << ",\"errors\":" << warmup_errors << "},\"error_samples\":{";
     first = true;
@@ -370,13 +507,20 @@ int main(int argc, char** argv) {
     out << "}}\n";
   } else {
     out.precision(2);
-    out << "node          " << node << " (" << connections << " connections, "
-        << orgs << " orgs)\n"
+    // Names in a column of 14, or followed by one space when longer.
+    const auto label = [](std::string name) {
+      name.resize(std::max<std::size_t>(14, name.size() + 1), ' ');
+      return name;
+    };
+    out << "node          " << node << " (" << connections << " connections";
+    if (!webhook_mode)
+      out << ", " << orgs << " orgs";
+    out << ")\n"
         << "duration      " << elapsed_s << " s (after " << warmup_s
         << " s warmup: " << warmup_requests << " requests, " << warmup_errors
         << " errors)\n"
         << "requests      " << requests << "\n"
-        << "created       " << created << "\n"
+        << label(done_name) << done << "\n"
         << "errors        " << errors;
     if (!errors_by_status.empty()) {
       out << " (";
@@ -388,7 +532,7 @@ int main(int argc, char** argv) {
       out << ")";
     }
     out << "\n"
-        << "events/s      " << rate << "\n"
+        << label(std::string(rate_name) + "/s") << rate << "\n"
         << "latency ms    p50 " << p50 << "  p90 " << p90 << "  p99 " << p99
         << "  max " << max << "\n";
     for (const auto& [status, message] : error_samples)
