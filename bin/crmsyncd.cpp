@@ -229,6 +229,12 @@ int run(node_config cfg) {
     log::warn("requests still in flight after the grace period");
   server->stop();
   blocking.reset();
+  // Sync runs stop at their next step; then Graph calls waiting on a
+  // mailbox budget or a retry pause end at once.
+  if (syncer)
+    syncer->begin_stop();
+  if (graph)
+    graph->shutdown();
   graph_pool.reset();
   // Its threads ask actors: they must be gone before the actor system.
   sync_engine->store(nullptr);

@@ -685,7 +685,6 @@ struct service::impl {
       : cfg(std::move(c)), notifications(cfg.notifications) {}
   faults fault;                                 ///< guarded by mtx
   std::mt19937_64 dice{std::random_device{}()}; ///< guarded by mtx
-  delay_line delayed; ///< answers held back by injected latency
 
   /// True with probability p (call with mtx held).
   bool roll(double p) {
@@ -705,6 +704,11 @@ struct service::impl {
   /// concurrency limit. Its own lock: answers may leave under `mtx`.
   std::mutex inflight_mtx;
   std::map<mailbox_key, size_t> inflight;
+
+  /// Answers held back by injected latency. Declared after `inflight`:
+  /// destroying the line sends what it holds, which frees those answers'
+  /// mailbox slots, so the slots' counts must still exist then.
+  delay_line delayed;
 
   void release(const mailbox_key& key) {
     std::lock_guard<std::mutex> guard{inflight_mtx};

@@ -250,7 +250,9 @@ struct client::impl {
   size_t mailbox_requests_in_flight = 0; ///< all mailboxes; budget_mtx
   uint64_t releases = 0;                 ///< budget_mtx
 
-  void acquire(const std::string& key) {
+  /// Takes a request slot of the mailbox, waiting as long as its budget
+  /// says; false when the client is shutting down.
+  bool acquire(const std::string& key) {
     const auto window = steady::duration{cfg.mailbox_window};
     std::unique_lock<std::mutex> lock{budget_mtx};
     auto& slot = budgets[key];
@@ -259,6 +261,10 @@ struct client::impl {
     auto& b = *slot;
     ++b.waiters;
     for (;;) {
+      if (stopping) {
+        --b.waiters;
+        return false;
+      }
       auto now = steady::now();
       while (!b.log.empty() && b.log.front() + window <= now)
         b.log.pop_front();
@@ -277,6 +283,38 @@ struct client::impl {
     ++mailbox_requests_in_flight;
     raise_to(max_in_flight_per_mailbox, b.in_flight);
     raise_to(max_in_flight, mailbox_requests_in_flight);
+    return true;
+  }
+
+  // -- shutting down
+  // -------------------------------------------------------------
+
+  std::atomic<bool> stopping{false};
+  std::mutex pause_mtx;
+  std::condition_variable pause_cv;
+
+  /// Waits `d` (a retry's pause); false, at once, when shutting down.
+  bool pause(std::chrono::milliseconds d) {
+    std::unique_lock<std::mutex> lock{pause_mtx};
+    return !pause_cv.wait_for(lock, d, [this] { return stopping.load(); });
+  }
+
+  void shutdown() {
+    stopping = true;
+    {
+      std::lock_guard<std::mutex> guard{budget_mtx};
+      for (auto& [key, b] : budgets)
+        b->cv.notify_all();
+    }
+    std::lock_guard<std::mutex> guard{pause_mtx};
+    pause_cv.notify_all();
+  }
+
+  static error stopped_error() {
+    error e;
+    e.code = "shutting_down";
+    e.message = "the node is shutting down";
+    return e;
   }
 
   void release(const std::string& key) {
@@ -304,12 +342,15 @@ struct client::impl {
   public:
     mailbox_pass(impl& owner, const std::string& mailbox)
         : owner_(owner), key_(ascii_lower(mailbox)) {
-      if (!key_.empty())
-        owner_.acquire(key_);
+      held_ = key_.empty() || owner_.acquire(key_);
     }
     ~mailbox_pass() {
-      if (!key_.empty())
+      if (!key_.empty() && held_)
         owner_.release(key_);
+    }
+    /// False when no slot was taken (the client is shutting down).
+    bool held() const {
+      return held_;
     }
     mailbox_pass(const mailbox_pass&) = delete;
     mailbox_pass& operator=(const mailbox_pass&) = delete;
@@ -317,6 +358,7 @@ struct client::impl {
   private:
     impl& owner_;
     std::string key_;
+    bool held_ = false;
   };
 
   // -- retries
@@ -379,6 +421,10 @@ struct client::impl {
       ++attempts;
       {
         mailbox_pass pass{*this, req.mailbox};
+        if (!pass.held()) {
+          err = stopped_error();
+          return false;
+        }
         answered = send_once(req.url, req.method, req.body, headers, res, why);
       }
       ++requests;
@@ -426,8 +472,10 @@ struct client::impl {
         return false;
       }
       ++retries;
-      if (wait.count() > 0)
-        std::this_thread::sleep_for(wait);
+      if (wait.count() > 0 && !pause(wait)) {
+        err = stopped_error();
+        return false;
+      }
     }
   }
 
@@ -758,9 +806,11 @@ struct client::impl {
       if (again.empty() || round >= cfg.max_attempts)
         break;
       ++retries;
-      std::this_thread::sleep_for(wait_s >= 0
-                                      ? std::chrono::milliseconds{wait_s * 1000}
-                                      : backoff(round));
+      if (!pause(wait_s >= 0 ? std::chrono::milliseconds{wait_s * 1000}
+                             : backoff(round))) {
+        err = stopped_error();
+        return false;
+      }
       std::sort(again.begin(), again.end());
       pending = std::move(again);
     }
@@ -1001,6 +1051,10 @@ bool client::redeem_code(std::string_view code, std::string_view redirect_uri,
                          std::string_view expected_nonce, identity& out,
                          error& err) {
   return impl_->redeem_code(code, redirect_uri, expected_nonce, out, err);
+}
+
+void client::shutdown() {
+  impl_->shutdown();
 }
 
 void client::forget_token(const std::string& tenant) {

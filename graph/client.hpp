@@ -171,6 +171,10 @@ public:
   /// Forgets the tenant's cached token (the next call fetches one).
   void forget_token(const std::string& tenant);
 
+  /// Ends every wait (mailbox budget, retry pause) at once: calls in
+  /// progress and later fail with code "shutting_down". For node shutdown.
+  void shutdown();
+
   client_stats stats() const;
 
   struct impl;

@@ -148,6 +148,10 @@ private:
   }
 
   void fail(const std::string& why) {
+    // Calls cut short by a shutdown are not the sync's failures: the next
+    // start resumes where this run stopped.
+    if (halt_)
+      return;
     status_.last_error = why;
     if (status_.state == "disabled")
       status_.state = "error";
@@ -1147,13 +1151,22 @@ void engine::start() {
   reconciler_ = std::thread([this] { reconcile_loop(); });
 }
 
+void engine::begin_stop() {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    stopping_ = true;
+  }
+  halt_ = true;
+  cv_.notify_all();
+}
+
 void engine::stop() {
   // One caller stops; a second (the destructor after an explicit stop)
   // finds nothing left to do.
   std::lock_guard<std::mutex> once{stop_mtx_};
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    if (stopping_ && !pool_)
+    if (!pool_)
       return;
     stopping_ = true;
   }
@@ -1180,10 +1193,18 @@ void engine::schedule(tenant_id org, user_id user, bool notified) {
   }
   r.running = true;
   pool_->post([this, org, user] {
+    auto last_start = std::chrono::steady_clock::time_point{};
     for (;;) {
       bool pull = false;
       {
-        std::lock_guard<std::mutex> g{mtx_};
+        std::unique_lock<std::mutex> g{mtx_};
+        // Back-to-back runs (a flood of notifications) keep a minimum gap,
+        // so one user cannot spend their mailbox's Graph budget on delta
+        // rounds; what arrives meanwhile coalesces into the next run.
+        auto next = last_start + cfg_.min_run_gap;
+        if (std::chrono::steady_clock::now() < next)
+          cv_.wait_until(g, next, [this] { return stopping_; });
+        last_start = std::chrono::steady_clock::now();
         auto& me = runs_[{org.value, user.value}];
         me.again = false;
         pull = me.notified;

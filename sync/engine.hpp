@@ -51,6 +51,8 @@ struct engine_config {
   /// notification) and their subscription checked.
   std::chrono::seconds reconcile_interval{300};
   size_t threads = 4;
+  /// Least time between the starts of two runs of one user.
+  std::chrono::milliseconds min_run_gap{250};
   /// Mass-delete guard: a run that would delete more than this share of a
   /// user's synced events (and at least `mass_delete_minimum`) waits for
   /// an administrator.
@@ -79,6 +81,11 @@ public:
   /// Resumes every user whose sync is on or not yet wound down (after a
   /// restart) and starts the reconciliation timer.
   void start();
+
+  /// Tells runs to stop at their next step, without waiting: call before
+  /// cutting Graph calls short (graph::client::shutdown), so that what is
+  /// cut short is not taken for a failure.
+  void begin_stop();
 
   /// Stops the threads; a run in progress ends after its current Graph
   /// call (what it did is stored, and start() resumes it).

@@ -191,7 +191,7 @@ TEST_CASE("office365: invitations and join requests complete while Graph "
     ids.push_back(env.o365_id(upn));
   }
 
-  env.set_faults(R"({"throttle_rate":0.15,"error_rate":0.1})");
+  env.set_faults(R"({"throttle_rate":0.1,"error_rate":0.05})");
   auto sent = env.invite(org.token, org.id, ids);
   E2E_REQUIRE_STATUS(sent, 201);
   CHECK(sent.size("/items") == 6);
