@@ -20,52 +20,10 @@ bash scripts/build.sh >/dev/null
 connections=${1:-64}
 seconds=${2:-10}
 
-dir="$(mktemp -d /tmp/crmsync-webhook-bench-XXXXXX)"
-cleanup() {
-  for pid in ${node_pid:-} ${emu_pid:-}; do
-    kill -TERM "$pid" 2>/dev/null || true
-    # A run waiting out a throttled mailbox can hold the node's shutdown.
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-
-wait_line() { # FILE PATTERN
-  for _ in $(seq 1 100); do
-    if grep -q "$2" "$1"; then return 0; fi
-    sleep 0.1
-  done
-  echo "no '$2' in $1" >&2
-  exit 1
-}
-
-build/bin/graph-emulator --listen 127.0.0.1:0 >"$dir/emu.out" 2>"$dir/emu.log" &
-emu_pid=$!
-wait_line "$dir/emu.out" "listening on"
-E="$(sed -n 's/^graph-emulator listening on //p' "$dir/emu.out")"
-curl -sf -X POST "$E/_emulator/tenants" --data @scripts/demo-tenant.json >/dev/null
-curl -sf -X POST "$E/_emulator/apps" \
-  -d '{"client_id":"crm","client_secret":"s3cret","tenants":["contoso.example"]}' >/dev/null
-
-admin="bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 # shellcheck disable=SC2086
-build/bin/crmsyncd --listen 127.0.0.1:0 --data-dir "$dir/data" --log-level warn \
-  --admin-token "$admin" --graph-base-url "$E/v1.0" --login-base-url "$E" \
-  --client-id crm --client-secret s3cret ${NODE_ARGS:-} \
-  >"$dir/node.out" 2>"$dir/node.log" &
-node_pid=$!
-wait_line "$dir/node.out" "listening on"
-N="$(sed -n 's/^crmsyncd listening on //p' "$dir/node.out")"
-
-installed=$(scripts/signin.sh "$N/o365/install" ada@contoso.example)
-field() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
-org=$(echo "$installed" | field 'd["organization"]["id"]')
-user=$(echo "$installed" | field 'd["user"]["id"]')
-token=$(echo "$installed" | field 'd["user"]["token"]')
-auth=(-H "Authorization: Bearer $token" -H 'Content-Type: application/json')
+bench_setup ${NODE_ARGS:-}
 
 for i in 1 2 3 4 5; do
   curl -sf -X POST "$N/api/v1/orgs/$org/users/$user/events" "${auth[@]}" \

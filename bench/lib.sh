@@ -1,0 +1,54 @@
+# Shared setup of the Office 365 benchmarks (sourced, not run): a temporary
+# directory, graph-emulator seeded with scripts/demo-tenant.json and the app
+# "crm" (consented), crmsyncd pointed at it, and Ada's install. After
+# bench_setup NODE_ARGS...: $dir, $E (emulator URL), $N (node URL), $admin
+# (service admin token), $org, $user, $token and the curl arguments
+# "${auth[@]}"; field EXPR reads JSON from stdin. The EXIT trap stops both
+# processes and removes $dir.
+
+bench_cleanup() {
+  for pid in ${node_pid:-} ${emu_pid:-}; do
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$dir"
+}
+
+wait_line() { # FILE PATTERN
+  for _ in $(seq 1 100); do
+    if grep -q "$2" "$1"; then return 0; fi
+    sleep 0.1
+  done
+  echo "no '$2' in $1" >&2
+  exit 1
+}
+
+field() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+bench_setup() { # extra crmsyncd arguments
+  dir="$(mktemp -d /tmp/crmsync-bench-XXXXXX)"
+  trap bench_cleanup EXIT
+  build/bin/graph-emulator --listen 127.0.0.1:0 >"$dir/emu.out" 2>"$dir/emu.log" &
+  emu_pid=$!
+  wait_line "$dir/emu.out" "listening on"
+  E="$(sed -n 's/^graph-emulator listening on //p' "$dir/emu.out")"
+  curl -sf -X POST "$E/_emulator/tenants" --data @scripts/demo-tenant.json >/dev/null
+  curl -sf -X POST "$E/_emulator/apps" \
+    -d '{"client_id":"crm","client_secret":"s3cret","tenants":["contoso.example"]}' >/dev/null
+  admin="bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  build/bin/crmsyncd --listen 127.0.0.1:0 --data-dir "$dir/data" --log-level warn \
+    --admin-token "$admin" --graph-base-url "$E/v1.0" --login-base-url "$E" \
+    --client-id crm --client-secret s3cret "$@" \
+    >"$dir/node.out" 2>"$dir/node.log" &
+  node_pid=$!
+  wait_line "$dir/node.out" "listening on"
+  N="$(sed -n 's/^crmsyncd listening on //p' "$dir/node.out")"
+  local installed
+  installed=$(scripts/signin.sh "$N/o365/install" ada@contoso.example)
+  org=$(echo "$installed" | field 'd["organization"]["id"]')
+  user=$(echo "$installed" | field 'd["user"]["id"]')
+  token=$(echo "$installed" | field 'd["user"]["token"]')
+  auth=(-H "Authorization: Bearer $token" -H 'Content-Type: application/json')
+}
