@@ -83,10 +83,15 @@ public:
       fail("the user or organization is not linked to Office 365");
       return;
     }
+    // An approval stands until a run with it got through (a failure on
+    // the way must not hold the user again).
+    deletes_approved_ = has_approval();
+    // An approved run reads delta whatever its inbox says: the round that
+    // was held may have been the one a notification asked for.
+    notified_ = notified_ || deletes_approved_;
     if (status_.state == "held") {
-      if (!take_approval())
+      if (!deletes_approved_)
         return; // waiting for an administrator
-      deletes_approved_ = true;
       status_.deletes_in_window = 0;
       status_.state = "active";
       status_.last_error.clear();
@@ -105,6 +110,8 @@ public:
       return;
     ensure_subscription();
     save_status();
+    if (deletes_approved_ && !failed_)
+      spend_approval();
   }
 
 private:
@@ -152,6 +159,7 @@ private:
     // start resumes where this run stopped.
     if (halt_)
       return;
+    failed_ = true;
     status_.last_error = why;
     if (status_.state == "disabled")
       status_.state = "error";
@@ -844,16 +852,21 @@ private:
     status_.deletes_in_window += n;
   }
 
-  /// An administrator's approval of a held run, taken once.
-  bool take_approval() {
+  /// An administrator's approval of a held run: kept until a run with it
+  /// gets through, so a failure on the way does not hold the user again.
+  bool has_approval() {
     std::string v;
     bool found = false;
-    auto key = keys::sync_approval_key(org_, user_);
-    if (db_.get(column::sync, key, v, found) || !found)
-      return false;
+    return !db_.get(column::sync, keys::sync_approval_key(org_, user_), v,
+                    found)
+           && found;
+  }
+
+  /// The approval is used up once a run with it got through.
+  void spend_approval() {
     storage::write_batch b;
-    b.del(column::sync, key);
-    return !db_.write(b);
+    b.del(column::sync, keys::sync_approval_key(org_, user_));
+    db_.write(b);
   }
 
   /// The reconciliation timer wakes every interval; the last run ended a
@@ -1119,6 +1132,13 @@ private:
   uint64_t conflicts_ = 0;
   bool deletes_approved_ = false;
   bool notified_ = false;
+  bool failed_ = false;
+
+public:
+  /// Whether this run recorded a failure (the engine retries it soon).
+  bool failed() const {
+    return failed_;
+  }
 };
 
 } // namespace
@@ -1215,12 +1235,25 @@ void engine::schedule(tenant_id org, user_id user, bool notified) {
         }
         ++stats_.runs;
       }
+      bool ok = false;
       try {
-        run_user(org, user, pull);
+        ok = run_user(org, user, pull);
       } catch (const std::exception& e) {
         log::error(std::string{"sync: run failed: "} + e.what());
       }
       std::lock_guard<std::mutex> g{mtx_};
+      // A failed run (Graph down, a timeout) is tried again soon, doubling
+      // the pause up to the reconciliation interval; a good one clears it.
+      if (ok) {
+        retries_.erase({org.value, user.value});
+      } else {
+        auto& r = retries_[{org.value, user.value}];
+        auto pause = std::min<std::chrono::milliseconds>(
+            std::chrono::milliseconds(int64_t{2000} << std::min(r.attempt, 10)),
+            cfg_.reconcile_interval);
+        r.due = std::chrono::steady_clock::now() + pause;
+        ++r.attempt;
+      }
       auto& run = runs_[{org.value, user.value}];
       if (!run.again || stopping_) {
         runs_.erase({org.value, user.value});
@@ -1230,19 +1263,35 @@ void engine::schedule(tenant_id org, user_id user, bool notified) {
   });
 }
 
-void engine::run_user(tenant_id org, user_id user, bool notified) {
+bool engine::run_user(tenant_id org, user_id user, bool notified) {
   user_sync s{sys_, directory_, db_, graph_, cfg_, halt_, org, user};
   s.run(notified);
+  return !s.failed();
 }
 
 void engine::reconcile_loop() {
+  auto last_full = std::chrono::steady_clock::now();
+  const auto tick = std::min<std::chrono::milliseconds>(
+      std::chrono::milliseconds(500), cfg_.reconcile_interval);
   for (;;) {
+    std::vector<user_key> due;
     {
       std::unique_lock<std::mutex> lock{mtx_};
-      cv_.wait_for(lock, cfg_.reconcile_interval, [this] { return stopping_; });
+      cv_.wait_for(lock, tick, [this] { return stopping_; });
       if (stopping_)
         return;
+      auto now = std::chrono::steady_clock::now();
+      for (auto& [key, r] : retries_)
+        if (r.due <= now) {
+          due.push_back(key);
+          r.due = now + cfg_.reconcile_interval; // until the run reports
+        }
     }
+    for (auto& [t, u] : due)
+      wanted(tenant_id{t}, user_id{u});
+    if (std::chrono::steady_clock::now() - last_full < cfg_.reconcile_interval)
+      continue;
+    last_full = std::chrono::steady_clock::now();
     std::set<user_key> users;
     db_.scan(column::sync, "", "", [&](std::string_view k, std::string_view v) {
       calendar_status s;

@@ -112,7 +112,8 @@ private:
   using user_key = std::pair<uint64_t, uint64_t>;
 
   void schedule(tenant_id org, user_id user, bool notified);
-  void run_user(tenant_id org, user_id user, bool notified);
+  /// One run; false when it recorded a failure.
+  bool run_user(tenant_id org, user_id user, bool notified);
   void reconcile_loop();
 
   caf::actor_system& sys_;
@@ -126,6 +127,11 @@ private:
   bool stopping_ = false;
   std::atomic<bool> halt_{false}; ///< read by runs without the lock
   std::map<user_key, user_run> runs_;
+  struct retry {
+    std::chrono::steady_clock::time_point due;
+    int attempt = 0;
+  };
+  std::map<user_key, retry> retries_; ///< users whose last run failed
   engine_stats stats_;
   std::unique_ptr<work_pool> pool_;
   std::thread reconciler_;

@@ -58,7 +58,10 @@ TEST_CASE("deleting most events in Outlook waits for an administrator",
 
   approve(env);
   env.wait_for_state("active");
-  REQUIRE(sync_env::eventually([&] { return env.crm_events().size() == 2; }));
+  bool down_to_two
+      = sync_env::eventually([&] { return env.crm_events().size() == 2; });
+  INFO("status " << env.status().body);
+  REQUIRE(down_to_two);
   CHECK(env.status().u64("/from_office365/deleted") == 4);
   env.wait_in_sync();
 }
@@ -80,8 +83,10 @@ TEST_CASE("deleting most events in the CRM waits for an administrator",
   CHECK(held.u64("/outbox") == left - 2);
 
   approve(env);
-  REQUIRE(
-      sync_env::eventually([&] { return env.o365_events(cal).size() == 2; }));
+  bool down_to_two
+      = sync_env::eventually([&] { return env.o365_events(cal).size() == 2; });
+  INFO("status " << env.status().body);
+  REQUIRE(down_to_two);
   env.wait_for_state("active");
   CHECK(env.status().u64("/to_office365/deleted") == 4);
   env.wait_in_sync();

@@ -260,9 +260,12 @@ struct shared_service {
   }
 
   ~shared_service() {
+    // The service before the server: its delay line sends the answers it
+    // still holds (latency injected) to responders of the server's
+    // sessions, which must still exist then.
     server->stop();
-    server.reset();
     service.reset();
+    server.reset();
   }
 
   shared_service(const shared_service&) = delete;

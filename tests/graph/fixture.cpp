@@ -153,6 +153,9 @@ emulator::~emulator() {
   if (state_->tls_server)
     state_->tls_server->stop();
   state_->server->stop();
+  // The service before the servers: its delay line sends the answers it
+  // still holds (latency injected) to responders of the servers' sessions.
+  state_->service.reset();
 }
 
 std::string emulator::origin() const {
