@@ -8,6 +8,7 @@
 #include "actors/entities.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -21,6 +22,7 @@
 #include "common/time_format.hpp"
 #include "storage/codec.hpp"
 #include "storage/keys.hpp"
+#include "storage/sync_links.hpp"
 
 namespace crmsync::actors {
 
@@ -495,6 +497,24 @@ caf::expected<Record> load_item(self_ptr self, column cf, uint64_t id,
   if (!codec::decode(value, r))
     return corrupt(what);
   return r;
+}
+
+/// The latest join request of an Office 365 person, if any.
+caf::expected<std::optional<join_request_record>>
+join_request_of(self_ptr self, const o365_identity& who) {
+  auto& st = self->state;
+  std::string value;
+  bool found = false;
+  if (auto err = st.env->db->get(
+          column::lookup, keys::join_lookup(st.id, who.user), value, found))
+    return err;
+  if (!found || value.size() != 8)
+    return std::optional<join_request_record>{};
+  auto jr = load_item<join_request_record>(
+      self, column::joins, keys::get_be64(value, 0), "join request");
+  if (!jr)
+    return jr.error();
+  return std::optional<join_request_record>{std::move(*jr)};
 }
 
 /// A new user of this organization who came through Office 365 (invite
@@ -1221,20 +1241,11 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
         leave_if_empty(self);
         if (!st.exists || st.org.o365_tenant != cmd.who.tenant)
           return not_found("organization");
-        std::string value;
-        bool found = false;
-        if (auto err = st.env->db->get(column::lookup,
-                                       keys::join_lookup(st.id, cmd.who.user),
-                                       value, found))
-          return err;
-        if (found && value.size() == 8) {
-          auto prior = load_item<join_request_record>(
-              self, column::joins, keys::get_be64(value, 0), "join request");
-          if (!prior)
-            return prior.error();
-          if (prior->status == join_status::pending)
-            return *prior; // asking again answers the open request
-        }
+        auto prior = join_request_of(self, cmd.who);
+        if (!prior)
+          return prior.error();
+        if (*prior && (*prior)->status == join_status::pending)
+          return **prior; // asking again answers the open request
         auto now = st.env->now_ms();
         join_request_record jr;
         jr.id = st.env->random_id();
@@ -1287,19 +1298,12 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
         leave_if_empty(self);
         if (!st.exists || st.org.o365_tenant != cmd.who.tenant)
           return not_found("join request");
-        std::string value;
-        bool found = false;
-        if (auto err = st.env->db->get(column::lookup,
-                                       keys::join_lookup(st.id, cmd.who.user),
-                                       value, found))
-          return err;
-        if (!found || value.size() != 8)
-          return not_found("join request");
-        auto jr = load_item<join_request_record>(
-            self, column::joins, keys::get_be64(value, 0), "join request");
+        auto jr = join_request_of(self, cmd.who);
         if (!jr)
           return jr.error();
-        return *jr;
+        if (!*jr)
+          return not_found("join request");
+        return **jr;
       },
       [=](list_join_requests& cmd) -> caf::result<join_request_list> {
         auto items = managed_list<join_request_record>(
@@ -1496,14 +1500,9 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
         if (!cmd.graph_id.empty()) {
           // The link comes with the event: a crash right after cannot make
           // the next delta round create it a second time.
-          sync_link l{e.id, cmd.graph_id, cmd.change_key, e.version};
-          b.put(column::links, keys::link(st.id, cmd.owner, e.id),
-                codec::encode(l));
-          std::string v;
-          keys::put_be64(v, st.id.value);
-          keys::put_be64(v, cmd.owner.value);
-          keys::put_be64(v, e.id.value);
-          b.put(column::lookup, keys::graph_event_lookup(cmd.graph_id), v);
+          storage::put_sync_link(
+              b, st.id, cmd.owner,
+              sync_link{e.id, cmd.graph_id, cmd.change_key, e.version});
         }
         if ((err = st.env->db->write(b)))
           return err;

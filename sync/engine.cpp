@@ -19,6 +19,7 @@
 #include "protocol/type_ids.hpp"
 #include "storage/codec.hpp"
 #include "storage/keys.hpp"
+#include "storage/sync_links.hpp"
 #include "sync/graph_event.hpp"
 
 namespace crmsync::sync {
@@ -211,17 +212,11 @@ private:
   }
 
   void put_link(storage::write_batch& b, const sync_link& l) {
-    b.put(column::links, keys::link(org_, user_, l.event), codec::encode(l));
-    std::string v;
-    keys::put_be64(v, org_.value);
-    keys::put_be64(v, user_.value);
-    keys::put_be64(v, l.event.value);
-    b.put(column::lookup, keys::graph_event_lookup(l.graph_id), v);
+    storage::put_sync_link(b, org_, user_, l);
   }
 
   void del_link(storage::write_batch& b, const sync_link& l) {
-    b.del(column::links, keys::link(org_, user_, l.event));
-    b.del(column::lookup, keys::graph_event_lookup(l.graph_id));
+    storage::del_sync_link(b, org_, user_, l);
   }
 
   bool load_event(event_id id, event_record& out, bool& found) {
@@ -1063,13 +1058,11 @@ private:
     for (auto cf : {column::links, column::sync_outbox, column::inbox})
       db_.scan(cf, prefix, keys::prefix_end(prefix),
                [&](std::string_view k, std::string_view v) {
-                 if (cf == column::links) {
-                   sync_link l;
-                   if (codec::decode(v, l))
-                     b.del(column::lookup,
-                           keys::graph_event_lookup(l.graph_id));
-                 }
-                 b.del(cf, std::string{k});
+                 sync_link l;
+                 if (cf == column::links && codec::decode(v, l))
+                   del_link(b, l);
+                 else
+                   b.del(cf, std::string{k});
                  return true;
                });
     calendar_status fresh;
