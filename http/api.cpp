@@ -243,11 +243,7 @@ void api::impl::install_routes() {
             w.begin_object().key("items").begin_array();
             for (auto& u : page.items)
               json::write_user(w, u);
-            w.end_array().key("next_cursor");
-            if (page.next.valid())
-              w.value(page.next.str());
-            else
-              w.null();
+            w.end_array().key("next_cursor").id_or_null(page.next);
             w.end_object();
             r->reply(json_response(200, w.take()));
           });
@@ -655,11 +651,7 @@ void api::impl::admin_tenants(const request& req, responder_ptr r) {
   if (corrupt)
     return fail(r, 500, "storage_failure",
                 "a stored organization could not be read");
-  w.end_array().key("next_cursor");
-  if (next.empty())
-    w.null();
-  else
-    w.value(next);
+  w.end_array().key("next_cursor").value_or_null(next);
   w.end_object();
   r->reply(json_response(200, w.take()));
 }

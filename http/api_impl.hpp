@@ -333,11 +333,7 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
     w.begin_object().key("items").begin_array();
     for (auto& e : page.items)
       json::write_event(w, e);
-    w.end_array().key("next_cursor");
-    if (page.next_cursor.empty())
-      w.null();
-    else
-      w.value(page.next_cursor);
+    w.end_array().key("next_cursor").value_or_null(page.next_cursor);
     w.end_object();
     return w.take();
   }

@@ -73,23 +73,11 @@ void write_invite(json::writer& w, const invite_record& x) {
   w.key("email").value(x.email);
   w.key("name").value(x.name);
   w.key("status").value(to_string(x.status));
-  w.key("invited_by");
-  if (x.inviter.valid())
-    w.value(x.inviter.str());
-  else
-    w.null();
-  w.key("user");
-  if (x.member.valid())
-    w.value(x.member.str());
-  else
-    w.null();
+  w.key("invited_by").id_or_null(x.inviter);
+  w.key("user").id_or_null(x.member);
   w.key("created").value(format_rfc3339(x.created_ms));
   w.key("expires").value(format_rfc3339(x.expires_ms));
-  w.key("resolved");
-  if (x.resolved_ms != 0)
-    w.value(format_rfc3339(x.resolved_ms));
-  else
-    w.null();
+  w.key("resolved").time_or_null(x.resolved_ms);
   w.end_object();
 }
 
@@ -101,22 +89,10 @@ void write_join_request(json::writer& w, const join_request_record& x) {
   w.key("email").value(x.email);
   w.key("name").value(x.name);
   w.key("status").value(to_string(x.status));
-  w.key("approved_by");
-  if (x.approved_by.valid())
-    w.value(x.approved_by.str());
-  else
-    w.null();
-  w.key("user");
-  if (x.member.valid())
-    w.value(x.member.str());
-  else
-    w.null();
+  w.key("approved_by").id_or_null(x.approved_by);
+  w.key("user").id_or_null(x.member);
   w.key("created").value(format_rfc3339(x.created_ms));
-  w.key("resolved");
-  if (x.resolved_ms != 0)
-    w.value(format_rfc3339(x.resolved_ms));
-  else
-    w.null();
+  w.key("resolved").time_or_null(x.resolved_ms);
   w.end_object();
 }
 
@@ -739,25 +715,13 @@ public:
       w.key("id").value(gu.id);
       w.key("display_name").value(gu.display_name);
       w.key("user_principal_name").value(gu.user_principal_name);
-      w.key("mail");
-      if (gu.mail.empty())
-        w.null();
-      else
-        w.value(gu.mail);
+      w.key("mail").value_or_null(gu.mail);
       // Graph shows no mail address for a user without a mailbox.
       w.key("has_mailbox").value(!gu.mail.empty());
-      w.key("crm_user");
-      if (is_member)
-        w.value(member.str());
-      else
-        w.null();
+      w.key("crm_user").id_or_null(is_member ? member : user_id{});
       w.end_object();
     }
-    w.end_array().key("next_cursor");
-    if (next.empty())
-      w.null();
-    else
-      w.value(next);
+    w.end_array().key("next_cursor").value_or_null(next);
     w.end_object();
     r->reply(json_response(200, w.take()));
   }
@@ -1140,11 +1104,7 @@ public:
         w.key("crm_events").value(u.crm_events);
         w.key("office365_events").value(u.office365_events);
         w.key("pending").value(u.pending);
-        w.key("error");
-        if (u.error.empty())
-          w.null();
-        else
-          w.value(u.error);
+        w.key("error").value_or_null(u.error);
         w.key("differences").begin_array();
         for (auto& d : u.differences) {
           w.begin_object();

@@ -172,6 +172,14 @@ writer& writer::null() {
   return *this;
 }
 
+writer& writer::value_or_null(std::string_view s) {
+  return s.empty() ? null() : value(s);
+}
+
+writer& writer::time_or_null(int64_t ms) {
+  return ms == 0 ? null() : value(format_rfc3339(ms));
+}
+
 writer& writer::raw(std::string_view encoded) {
   comma();
   out_ += encoded;
@@ -193,11 +201,7 @@ void write_org(writer& w, const org_record& x) {
   w.key("super_admin_id").value(x.super_admin.str());
   w.key("users").value(x.user_count);
   w.key("events").value(x.event_count);
-  w.key("office365_tenant_id");
-  if (x.o365_tenant.empty())
-    w.null();
-  else
-    w.value(x.o365_tenant);
+  w.key("office365_tenant_id").value_or_null(x.o365_tenant);
   w.key("conflict_policy").value(to_string(x.conflicts));
   w.key("created_at").value(format_rfc3339(x.created_ms));
   w.key("modified_at").value(format_rfc3339(x.modified_ms));
@@ -214,11 +218,7 @@ void write_user(writer& w, const user_record& x) {
   w.key("manage_users").value(x.manage_users);
   w.key("super_admin").value(x.super_admin);
   w.key("has_password").value(!x.password_hash.empty());
-  w.key("office365_user_id");
-  if (x.o365_user.empty())
-    w.null();
-  else
-    w.value(x.o365_user);
+  w.key("office365_user_id").value_or_null(x.o365_user);
   w.key("created_at").value(format_rfc3339(x.created_ms));
   w.key("modified_at").value(format_rfc3339(x.modified_ms));
   w.end_object();
@@ -255,31 +255,17 @@ void write_event(writer& w, const event_record& x) {
 }
 
 void write_calendar_status(writer& w, const calendar_status& x) {
-  auto text_or_null = [&](const char* key, const std::string& v) {
-    w.key(key);
-    if (v.empty())
-      w.null();
-    else
-      w.value(v);
-  };
-  auto time_or_null = [&](const char* key, int64_t ms) {
-    w.key(key);
-    if (ms == 0)
-      w.null();
-    else
-      w.value(format_rfc3339(ms));
-  };
   w.begin_object();
   w.key("state").value(x.state);
   w.key("progress").begin_object();
   w.key("done").value(x.done);
   w.key("total").value(x.total);
   w.end_object();
-  text_or_null("office365_calendar_id", x.office365_calendar_id);
-  text_or_null("last_error", x.last_error);
-  time_or_null("last_sync", x.last_sync_ms);
-  text_or_null("subscription_id", x.subscription_id);
-  time_or_null("subscription_expires", x.subscription_expires_ms);
+  w.key("office365_calendar_id").value_or_null(x.office365_calendar_id);
+  w.key("last_error").value_or_null(x.last_error);
+  w.key("last_sync").time_or_null(x.last_sync_ms);
+  w.key("subscription_id").value_or_null(x.subscription_id);
+  w.key("subscription_expires").time_or_null(x.subscription_expires_ms);
   w.key("outbox").value(x.outbox);
   w.key("inbox").value(x.inbox);
   w.key("to_office365").begin_object();

@@ -47,6 +47,15 @@ public:
   }
   writer& value(bool x);
   writer& null();
+  /// The string, or null when it is empty (an optional field not set).
+  writer& value_or_null(std::string_view s);
+  /// The id, or null when it is unset.
+  template <class Tag>
+  writer& id_or_null(strong_id<Tag> id) {
+    return id.valid() ? value(id.str()) : null();
+  }
+  /// The time in RFC 3339, or null for 0 (it has not happened).
+  writer& time_or_null(int64_t ms);
   /// Inserts already-encoded JSON as one value.
   writer& raw(std::string_view encoded);
 
