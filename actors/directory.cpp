@@ -10,6 +10,7 @@
 
 #include "actors/entities.hpp"
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "protocol/type_ids.hpp"
 
 namespace crmsync::actors {
@@ -59,6 +60,7 @@ slot& activate(dir_ptr self, const entity_key& key) {
   auto& ks = stats_of(self, key.kind);
   ++ks.activations;
   ++ks.live;
+  metrics::node().actor_activated(to_string(key.kind));
   return s;
 }
 
@@ -134,6 +136,7 @@ void on_down(dir_ptr self, const caf::down_msg& dm) {
     return;
   auto& ks = stats_of(self, key.kind);
   --ks.live;
+  metrics::node().actor_stopped(to_string(key.kind), i->second.stopping);
   if (i->second.stopping)
     ++ks.passivations;
   else

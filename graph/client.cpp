@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "common/metrics.hpp"
 #include "graph/jwt_verify.hpp"
 #include "graph/wire.hpp"
 #include "http/url.hpp"
@@ -221,13 +222,21 @@ struct client::impl {
   }
 
   /// One exchange on a pooled connection; a connection that failed is
-  /// dropped rather than returned.
+  /// dropped rather than returned. Every exchange is counted here (see
+  /// common/metrics.hpp for what the Graph metrics mean).
   bool send_once(const wire::url& u, std::string_view method,
                  std::string_view body, const http::header_list& headers,
                  http::client_response& res, std::string& why) {
+    auto started = steady::now();
     auto conn = checkout(u.where);
-    if (!conn->request(method, u.target, body, headers, res, why))
+    bool answered = conn->request(method, u.target, body, headers, res, why);
+    metrics::node().graph_request(
+        answered ? res.status : 0,
+        std::chrono::duration<double>(steady::now() - started).count());
+    if (!answered)
       return false;
+    if (res.status == 429)
+      metrics::node().graph_throttled();
     checkin(u.where, std::move(conn));
     return true;
   }
@@ -784,8 +793,10 @@ struct client::impl {
         a.body
             = item["body"].get(body) ? std::string{} : simdjson::minify(body);
         answered[*match] = true;
-        if (status == 429)
+        if (status == 429) {
           ++throttled;
+          metrics::node().graph_throttled();
+        }
         if (status != 429 && status != 503)
           continue;
         auto ra = item_retry_after(item);

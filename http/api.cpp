@@ -814,6 +814,7 @@ api::api(caf::actor_system& sys, caf::actor directory, storage::db& db,
                                    std::move(cfg), std::move(info))) {
   impl_->install_routes();
   impl_->install_office365_routes();
+  impl_->install_web_routes();
 }
 
 void api::set_server_stats(std::function<server_stats()> f) {
@@ -833,7 +834,10 @@ void api::handle(request&& req, responder_ptr r) {
   path_params params;
   std::string allow;
   const auto& method = req.method;
-  switch (impl_->routes.match(req, h, params, allow)) {
+  const std::string* pattern = nullptr;
+  auto found = impl_->routes.match(req, h, params, allow, pattern);
+  r = impl_->metered(std::move(r), method, pattern);
+  switch (found) {
     case router::outcome::matched:
       (*h)(req, params, std::move(r));
       return;

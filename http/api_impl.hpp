@@ -349,6 +349,16 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
 
   void install_routes();
   void install_office365_routes();
+  /// admin_web.cpp: /metrics, /admin/v1/sync and the page under /admin/.
+  void install_web_routes();
+  static void serve_asset(const std::string& name, const responder_ptr& r);
+  /// Sets the gauges that describe stored state, before a scrape.
+  void refresh_gauges();
+  void admin_sync(const request& req, responder_ptr r);
+  /// Wraps `r` so that its answer is counted under the route pattern
+  /// (nullptr: "unmatched").
+  responder_ptr metered(responder_ptr r, std::string_view method,
+                        const std::string* route);
   void create_org_attempt(std::shared_ptr<create_org> cmd, responder_ptr r,
                           int attempts_left);
   void create_user_attempt(std::shared_ptr<create_user> cmd, tenant_id org,

@@ -22,6 +22,7 @@ std::vector<std::string_view> split_path(std::string_view path) {
 void router::add(std::string method, std::string pattern, route_handler h) {
   route r;
   r.method = std::move(method);
+  r.pattern = pattern;
   for (auto seg : split_path(pattern))
     r.segments.emplace_back(seg);
   r.h = std::move(h);
@@ -30,6 +31,13 @@ void router::add(std::string method, std::string pattern, route_handler h) {
 
 router::outcome router::match(const request& req, const route_handler*& h,
                               path_params& params, std::string& allow) const {
+  const std::string* pattern = nullptr;
+  return match(req, h, params, allow, pattern);
+}
+
+router::outcome router::match(const request& req, const route_handler*& h,
+                              path_params& params, std::string& allow,
+                              const std::string*& pattern) const {
   auto segs = split_path(req.path);
   bool path_known = false;
   for (auto& r : routes_) {
@@ -49,6 +57,7 @@ router::outcome router::match(const request& req, const route_handler*& h,
     path_known = true;
     if (r.method == req.method) {
       h = &r.h;
+      pattern = &r.pattern;
       params = std::move(captured);
       return outcome::matched;
     }

@@ -28,10 +28,16 @@ public:
   /// the path accepts.
   outcome match(const request& req, const route_handler*& h,
                 path_params& params, std::string& allow) const;
+  /// The same, and on matched `pattern` points at the route's pattern as
+  /// added (e.g. "/api/v1/orgs/{org}"), for metrics by route.
+  outcome match(const request& req, const route_handler*& h,
+                path_params& params, std::string& allow,
+                const std::string*& pattern) const;
 
 private:
   struct route {
     std::string method;
+    std::string pattern;
     std::vector<std::string> segments;
     route_handler h;
   };

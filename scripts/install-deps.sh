@@ -7,6 +7,12 @@ packages=(
   libcaf-dev libboost-dev libsimdjson-dev librocksdb-dev catch2
   libssl-dev libsodium-dev libcli11-dev libhowardhinnant-date-dev tzdata
   curl clang-format openssl
+  # metrics: prometheus-cpp's core (registry, text serializer); the -dev
+  # package also brings the civetweb/curl parts, which are not linked.
+  prometheus-cpp-dev
+  # the web admin page's browser test (tests/web/): headless Chromium,
+  # driven by playwright-core from npm
+  chromium
 )
 
 missing=()

@@ -13,6 +13,7 @@
 
 #include "common/crypto.hpp"
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "common/time_format.hpp"
 #include "graph/client.hpp"
 #include "protocol/json.hpp"
@@ -467,6 +468,8 @@ private:
         fail("storing a sent change failed");
         return false;
       }
+      metrics::node().sync_lag(metrics::sync_direction::to_office365,
+                               (cfg_.now_ms() - change.at_ms) / 1000.0);
     }
     return true;
   }
@@ -1132,6 +1135,9 @@ public:
   bool failed() const {
     return failed_;
   }
+  const calendar_status& status() const {
+    return status_;
+  }
 };
 
 } // namespace
@@ -1209,6 +1215,7 @@ void engine::schedule(tenant_id org, user_id user, bool notified) {
     auto last_start = std::chrono::steady_clock::time_point{};
     for (;;) {
       bool pull = false;
+      int64_t queued_ms = 0;
       {
         std::unique_lock<std::mutex> g{mtx_};
         // Back-to-back runs (a flood of notifications) keep a minimum gap,
@@ -1222,6 +1229,8 @@ void engine::schedule(tenant_id org, user_id user, bool notified) {
         me.again = false;
         pull = me.notified;
         me.notified = false;
+        queued_ms = me.queued_ms;
+        me.queued_ms = 0;
         if (stopping_) {
           runs_.erase({org.value, user.value});
           return;
@@ -1234,6 +1243,11 @@ void engine::schedule(tenant_id org, user_id user, bool notified) {
       } catch (const std::exception& e) {
         log::error(std::string{"sync: run failed: "} + e.what());
       }
+      // Notifications that came before this run are applied by now (a
+      // failed run's are not measured: its retry does not know them).
+      if (ok && queued_ms != 0)
+        metrics::node().sync_lag(metrics::sync_direction::to_crm,
+                                 (cfg_.now_ms() - queued_ms) / 1000.0);
       std::lock_guard<std::mutex> g{mtx_};
       // A failed run (Graph down, a timeout) is tried again soon, doubling
       // the pause up to the reconciliation interval; a good one clears it.
@@ -1259,6 +1273,14 @@ void engine::schedule(tenant_id org, user_id user, bool notified) {
 bool engine::run_user(tenant_id org, user_id user, bool notified) {
   user_sync s{sys_, directory_, db_, graph_, cfg_, halt_, org, user};
   s.run(notified);
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto& h = health_[{org.value, user.value}];
+    h.state = s.status().state;
+    h.subscription_expires_ms = s.status().subscription_id.empty()
+                                    ? 0
+                                    : s.status().subscription_expires_ms;
+  }
   return !s.failed();
 }
 
@@ -1346,10 +1368,24 @@ bool engine::ingest(std::string_view body, bool lifecycle) {
   }
   if (!b.empty() && db_.write(b))
     return false;
+  auto kind = lifecycle ? metrics::notification_kind::lifecycle
+                        : metrics::notification_kind::change;
+  metrics::node().notifications(kind, metrics::notification_outcome::received,
+                                accepted + rejected);
+  metrics::node().notifications(
+      kind, metrics::notification_outcome::acknowledged, accepted);
+  metrics::node().notifications(kind, metrics::notification_outcome::rejected,
+                                rejected);
+  auto now = cfg_.now_ms();
   {
     std::lock_guard<std::mutex> guard{mtx_};
     stats_.notifications_accepted += accepted;
     stats_.notifications_rejected += rejected;
+    for (auto& u : users) {
+      auto& r = runs_[u];
+      if (r.queued_ms == 0)
+        r.queued_ms = now;
+    }
   }
   for (auto& [t, u] : users)
     schedule(tenant_id{t}, user_id{u}, true);
@@ -1359,6 +1395,23 @@ bool engine::ingest(std::string_view body, bool lifecycle) {
 engine_stats engine::stats() const {
   std::lock_guard<std::mutex> guard{mtx_};
   return stats_;
+}
+
+sync_health engine::health() const {
+  auto now = cfg_.now_ms();
+  auto soon = now + 3600 * 1000;
+  sync_health out;
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto& [key, h] : health_) {
+    ++out.users_by_state[h.state];
+    if (h.subscription_expires_ms <= now)
+      continue;
+    if (h.subscription_expires_ms <= soon)
+      ++out.subscriptions_expiring;
+    else
+      ++out.subscriptions_live;
+  }
+  return out;
 }
 
 } // namespace crmsync::sync

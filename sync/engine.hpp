@@ -63,6 +63,14 @@ struct engine_config {
   std::function<int64_t()> now_ms;
 };
 
+/// What the engine last saw of its users (metrics, the admin page): kept
+/// in memory from each run's end, so reading it costs no storage scan.
+struct sync_health {
+  std::map<std::string, uint64_t> users_by_state;
+  uint64_t subscriptions_live = 0;
+  uint64_t subscriptions_expiring = 0; ///< within the next hour
+};
+
 struct engine_stats {
   uint64_t runs = 0;
   uint64_t notifications_accepted = 0;
@@ -102,12 +110,18 @@ public:
   bool ingest(std::string_view body, bool lifecycle);
 
   engine_stats stats() const;
+  sync_health health() const;
 
 private:
   struct user_run {
     bool running = false;
     bool again = false;
     bool notified = false; ///< a notification came: the next run reads delta
+    int64_t queued_ms = 0; ///< first notification not yet applied (lag)
+  };
+  struct user_health {
+    std::string state;
+    int64_t subscription_expires_ms = 0;
   };
   using user_key = std::pair<uint64_t, uint64_t>;
 
@@ -132,6 +146,7 @@ private:
     int attempt = 0;
   };
   std::map<user_key, retry> retries_; ///< users whose last run failed
+  std::map<user_key, user_health> health_;
   engine_stats stats_;
   std::unique_ptr<work_pool> pool_;
   std::thread reconciler_;

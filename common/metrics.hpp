@@ -1,0 +1,81 @@
+// The node's Prometheus metrics (GET /metrics, text format 0.0.4).
+//
+// A `metrics::registry` owns every metric family of the contract (names and
+// labels are fixed: other tools and dashboards read them); `node()` is the
+// process's instance, which the recording functions below update from any
+// thread (prometheus-cpp's counters, gauges and histograms are
+// thread-safe). Gauges that describe stored state (queue depths,
+// subscriptions, users by sync state) are set by whoever serves a scrape,
+// right before render(). prometheus-cpp stays inside metrics.cpp.
+//
+// What counts as what:
+// - crmsync_graph_requests_total{status}: every HTTP exchange with Graph or
+//   the identity platform, retries included (a $batch POST is one exchange);
+//   status "error" when no answer came (connection, TLS, timeout).
+// - crmsync_graph_throttled_total: every 429 Graph gave, for a whole request
+//   or for one item of a $batch: either way the mailbox's budget was spent.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace crmsync::metrics {
+
+enum class notification_kind { change, lifecycle };
+enum class notification_outcome { received, acknowledged, rejected };
+enum class sync_direction { to_office365, to_crm };
+enum class depth { sync_inbox, sync_outbox, mail_outbox };
+
+class registry {
+public:
+  registry();
+  ~registry();
+  registry(const registry&) = delete;
+  registry& operator=(const registry&) = delete;
+
+  /// One answered HTTP request; `route` is the matched pattern or
+  /// "unmatched". Methods outside the usual verbs count as "other".
+  void http_request(std::string_view method, std::string_view route, int status,
+                    double seconds);
+
+  /// One exchange with Graph; `status` 0 when no answer came.
+  void graph_request(int status, double seconds);
+  void graph_throttled();
+
+  void notifications(notification_kind kind, notification_outcome outcome,
+                     uint64_t n = 1);
+
+  /// `kind`: tenant, mailbox or calendar. A stop is a passivation when the
+  /// directory asked for it (else the actor failed).
+  void actor_activated(std::string_view kind);
+  void actor_stopped(std::string_view kind, bool passivated);
+
+  /// From the moment a change was durably queued to the moment it was
+  /// applied on the other side.
+  void sync_lag(sync_direction d, double seconds);
+
+  void set_depth(depth which, uint64_t rows);
+  void set_subscriptions(uint64_t live, uint64_t expiring);
+  /// Users by calendar sync state; states absent from `by_state` that were
+  /// reported before drop to 0.
+  void set_sync_users(const std::map<std::string, uint64_t>& by_state);
+
+  /// The text exposition of every family.
+  std::string render() const;
+
+  struct impl;
+
+private:
+  std::unique_ptr<impl> impl_;
+};
+
+/// The process's registry.
+registry& node();
+
+/// "text/plain; version=0.0.4; charset=utf-8"
+extern const char* const content_type;
+
+} // namespace crmsync::metrics

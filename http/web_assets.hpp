@@ -1,0 +1,21 @@
+// The web admin page's files (web/), compiled into the binary.
+//
+// cmake/embed_files.cmake turns every file of web/ into a byte array of a
+// generated translation unit at build time, so a node serves its page with
+// no file path at run time. Read-only data: safe from any thread.
+#pragma once
+
+#include <string_view>
+
+namespace crmsync::http {
+
+struct web_asset {
+  std::string_view name; ///< file name within web/, e.g. "app.js"
+  std::string_view content_type;
+  std::string_view body;
+};
+
+/// The file named `name` (no directories), or nullptr.
+const web_asset* find_web_asset(std::string_view name);
+
+} // namespace crmsync::http
