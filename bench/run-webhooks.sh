@@ -44,7 +44,7 @@ done
 subscription=$(curl -sf "$E/_emulator/subscriptions" | python3 -c '
 import json, sys
 subs = [s for s in json.load(sys.stdin)["value"]
-        if s["notificationUrl"].endswith("/webhooks/graph")]
+        if "/webhooks/graph?" in s["notificationUrl"]]
 assert len(subs) == 1, subs
 s = subs[0]
 print(s["id"], s["clientState"], s["tenantId"], s["resource"], s["expirationDateTime"])')

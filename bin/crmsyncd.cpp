@@ -17,6 +17,7 @@
 
 #include "actors/directory.hpp"
 #include "bin/node_config.hpp"
+#include "cluster/node.hpp"
 #include "common/clock.hpp"
 #include "common/crypto.hpp"
 #include "common/log.hpp"
@@ -117,6 +118,9 @@ int run(node_config cfg) {
 
   caf::actor_system_config caf_cfg;
   register_types(caf_cfg);
+  const bool clustered = !cfg.peer_list.empty();
+  if (clustered)
+    cluster::prepare_actor_system(caf_cfg);
   caf_cfg.set("scheduler.max-threads", cfg.actor_threads);
   auto sys = std::make_unique<caf::actor_system>(caf_cfg);
 
@@ -168,10 +172,21 @@ int run(node_config cfg) {
   scfg.max_body_bytes = cfg.max_body_bytes;
   // The server is created before the actors' users of its responders and
   // destroyed after the actor system (see the shutdown sequence below).
+  // Every request enters through the cluster node, which serves it here or
+  // forwards it to the node that owns its organization.
+  cluster::config ccfg;
+  ccfg.node_id = cfg.node_id;
+  ccfg.listen_host = cfg.cluster_host;
+  ccfg.listen_port = cfg.cluster_port;
+  ccfg.peers = cfg.peer_list;
+  ccfg.shard_count = static_cast<uint32_t>(cfg.shard_count);
+  ccfg.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
+  auto node = std::make_unique<cluster::node>(*sys, ccfg, *db, directory);
   std::shared_ptr<http::api> api;
+  auto* front = node.get();
   auto server = std::make_unique<http::server>(
-      scfg, [&api](http::request&& req, http::responder_ptr r) {
-        api->handle(std::move(req), std::move(r));
+      scfg, [front](http::request&& req, http::responder_ptr r) {
+        front->handle(std::move(req), std::move(r));
       });
   std::string err;
   if (!server->bind(err)) {
@@ -212,6 +227,29 @@ int run(node_config cfg) {
     o365.sync = syncer.get();
   }
   api->set_office365(std::move(o365));
+  node->set_http_url("http://" + bound);
+  node->set_local_reader([a = api.get()](storage::column c,
+                                         const std::string& key,
+                                         std::string& value, bool take) {
+    return a->read_local(c, key, value, take);
+  });
+  api->set_cluster(node->hooks());
+  if (!node->start(
+          [a = api.get()](http::request&& req, http::responder_ptr r) {
+            a->handle(std::move(req), std::move(r));
+          },
+          err)) {
+    log::error(err);
+    node.reset();
+    api.reset();
+    caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
+    return 1;
+  }
+  if (clustered)
+    log::info("node " + cfg.node_id + " in a cluster of "
+              + std::to_string(cfg.peer_list.size() + 1)
+              + " members, cluster traffic on " + cfg.cluster_host + ":"
+              + std::to_string(node->cluster_port()));
   server->run();
   if (syncer)
     syncer->start(); // resumes syncs a restart interrupted
@@ -240,8 +278,10 @@ int run(node_config cfg) {
   sync_engine->store(nullptr);
   if (syncer)
     syncer->stop();
+  node->stop();
   caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
   sys->await_all_actors_done();
+  node.reset();
   sys.reset();
   syncer.reset();
   mail.reset();

@@ -57,9 +57,14 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
       "DATA_DIR/admin.token");
   add("--node-id", c.node_id, "CRMSYNC_NODE_ID", "this node's id");
   add("--cluster-listen", c.cluster_listen, "CRMSYNC_CLUSTER_LISTEN",
-      "HOST:PORT for cluster traffic (not available yet)");
+      "HOST:PORT where this node takes cluster traffic (CAF middleman); "
+      "needed with --peers");
   add("--peers", c.peers, "CRMSYNC_PEERS",
-      "ID=HOST:PORT,... of the other nodes (not available yet)");
+      "ID=HOST:PORT,... the other members' cluster addresses (every node "
+      "of a cluster gets the same membership)");
+  add("--shards", c.shard_count, "CRMSYNC_SHARDS",
+      "number of shards tenants map to (the same on every node)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{65536}));
   add("--log-level", c.log_level, "CRMSYNC_LOG_LEVEL",
       "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
@@ -124,9 +129,37 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
     exit_code = 2;
     return c;
   }
-  if (!c.cluster_listen.empty() || !c.peers.empty()) {
-    std::cerr << "crmsyncd: clustering (--cluster-listen, --peers) is not "
-                 "available in this version; run a single node\n";
+  if (!c.peers.empty()) {
+    if (c.cluster_listen.empty()
+        || !split_host_port(c.cluster_listen, c.cluster_host, c.cluster_port)
+        || c.cluster_port == 0) {
+      std::cerr << "crmsyncd: --peers needs --cluster-listen HOST:PORT with "
+                   "a fixed port, got '"
+                << c.cluster_listen << "'\n";
+      exit_code = 2;
+      return c;
+    }
+    std::string err;
+    if (!cluster::parse_peers(c.peers, c.peer_list, err)) {
+      std::cerr << "crmsyncd: " << err << "\n";
+      exit_code = 2;
+      return c;
+    }
+    for (const auto& p : c.peer_list)
+      if (p.id == c.node_id) {
+        std::cerr << "crmsyncd: --peers names this node ('" << c.node_id
+                  << "'); list only the other members\n";
+        exit_code = 2;
+        return c;
+      }
+  } else if (!c.cluster_listen.empty()) {
+    std::cerr << "crmsyncd: --cluster-listen without --peers: a cluster "
+                 "needs its other members\n";
+    exit_code = 2;
+    return c;
+  }
+  if (c.node_id.empty()) {
+    std::cerr << "crmsyncd: --node-id must not be empty\n";
     exit_code = 2;
     return c;
   }

@@ -6,6 +6,9 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "cluster/shards.hpp"
 
 namespace crmsync {
 
@@ -23,6 +26,7 @@ struct node_config {
   std::string node_id = "n1";
   std::string cluster_listen;
   std::string peers;
+  uint64_t shard_count = 256;
   std::string log_level = "info";
   int64_t idle_timeout_s = 300;
   int64_t sweep_interval_ms = 0; ///< 0 = idle_timeout / 4, capped at 5 s
@@ -40,9 +44,12 @@ struct node_config {
   uint64_t mass_delete_minimum = 10;
   bool sync_writes = false;
 
-  // Derived from `listen`.
+  // Derived from `listen`, `cluster_listen` and `peers`.
   std::string listen_host;
   uint16_t listen_port = 0;
+  std::string cluster_host;
+  uint16_t cluster_port = 0;
+  std::vector<cluster::member> peer_list;
 };
 
 /// Parses argv; on --help prints usage and sets `exit_code` to 0, on error

@@ -483,6 +483,16 @@ void api::impl::install_routes() {
                if (self->admin_auth(req, r))
                  self->admin_status(r);
              });
+  routes.add("GET", "/admin/v1/cluster",
+             [self](request& req, const path_params&, responder_ptr r) {
+               if (self->admin_auth(req, r))
+                 self->admin_cluster(r, false);
+             });
+  routes.add("GET", "/admin/v1/shards",
+             [self](request& req, const path_params&, responder_ptr r) {
+               if (self->admin_auth(req, r))
+                 self->admin_cluster(r, true);
+             });
   routes.add("GET", "/admin/v1/actors",
              [self](request& req, const path_params&, responder_ptr r) {
                if (self->admin_auth(req, r))
@@ -694,17 +704,36 @@ void api::impl::admin_tenant(const std::string& id, responder_ptr r) {
   });
 }
 
+void api::impl::admin_cluster(const responder_ptr& r, bool shards) {
+  const auto& body = shards ? cluster.shards : cluster.describe;
+  if (!body)
+    return fail(r, 503, "not_ready", "the cluster view is not ready yet");
+  r->reply(json_response(200, body()));
+}
+
+bool api::impl::found_global(storage::column c, const std::string& key,
+                             std::string& value, caf::error& err) {
+  switch (read_global(c, key, value)) {
+    case cluster_hooks::read_outcome::found:
+      return true;
+    case cluster_hooks::read_outcome::missing:
+      return false;
+    default:
+      err = make_crm_error(crm_errc::unavailable, "node_unavailable",
+                           "a node that may hold this is unreachable; retry");
+      return false;
+  }
+}
+
 bool api::impl::lookup_user(const std::string& id_or_email, tenant_id& org,
                             user_id& user, caf::error& err) {
   std::string value;
-  bool found = false;
   if (id_or_email.find('@') != std::string::npos) {
     std::string email;
     if (!json::normalize_email(id_or_email, email))
       return false;
-    if ((err = db.get(column::lookup, keys::email_lookup(email), value, found)))
-      return false;
-    if (!found || value.size() != 16)
+    if (!found_global(column::lookup, keys::email_lookup(email), value, err)
+        || value.size() != 16)
       return false;
     org = tenant_id{keys::get_be64(value, 0)};
     user = user_id{keys::get_be64(value, 8)};
@@ -713,9 +742,8 @@ bool api::impl::lookup_user(const std::string& id_or_email, tenant_id& org,
   auto uid = user_id::parse(id_or_email);
   if (!uid)
     return false;
-  if ((err = db.get(column::lookup, keys::user_lookup(*uid), value, found)))
-    return false;
-  if (!found || value.size() != 8)
+  if (!found_global(column::lookup, keys::user_lookup(*uid), value, err)
+      || value.size() != 8)
     return false;
   org = tenant_id{keys::get_be64(value, 0)};
   user = *uid;
@@ -827,6 +855,50 @@ void api::set_office365(office365_options o) {
 
 void api::set_ready(bool ready) {
   impl_->ready = ready;
+}
+
+void api::set_cluster(cluster_hooks hooks) {
+  impl_->cluster = std::move(hooks);
+}
+
+cluster_hooks::read_outcome api::read_local(storage::column c,
+                                            const std::string& key,
+                                            std::string& value, bool take) {
+  return impl_->read_local(c, key, value, take);
+}
+
+cluster_hooks::read_outcome api::impl::read_local(storage::column c,
+                                                  const std::string& key,
+                                                  std::string& value,
+                                                  bool take) {
+  using outcome = cluster_hooks::read_outcome;
+  std::unique_lock<std::mutex> guard{states_mtx, std::defer_lock};
+  if (take)
+    guard.lock();
+  bool found = false;
+  if (auto err = db.get(c, key, value, found)) {
+    log::error("storage: read failed: " + sys.render(err));
+    return outcome::unavailable;
+  }
+  if (!found)
+    return outcome::missing;
+  if (take) {
+    storage::write_batch b;
+    b.del(c, key);
+    if (db.write(b))
+      return outcome::unavailable;
+  }
+  return outcome::found;
+}
+
+cluster_hooks::read_outcome api::impl::read_global(storage::column c,
+                                                   const std::string& key,
+                                                   std::string& value,
+                                                   bool take) {
+  auto here = read_local(c, key, value, take);
+  if (here != cluster_hooks::read_outcome::missing || !cluster.read)
+    return here;
+  return cluster.read(c, key, value, take);
 }
 
 void api::handle(request&& req, responder_ptr r) {

@@ -14,11 +14,13 @@
 #include <string>
 
 #include <caf/actor.hpp>
+#include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
 #include "common/work_pool.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
+#include "protocol/ids.hpp"
 #include "storage/db.hpp"
 
 namespace crmsync::graph {
@@ -54,6 +56,24 @@ struct node_info {
   int64_t started_ms = 0;
 };
 
+/// How the API reaches data on other nodes of a cluster (cluster/). Left
+/// empty on a single node: everything is local.
+struct cluster_hooks {
+  /// The directory that serves a tenant: this node's, or the owner node's
+  /// endpoint; an error (503) when the owner is unreachable.
+  std::function<caf::expected<caf::actor>(tenant_id)> directory_for;
+  /// Reads (take: reads and deletes) a key of a node-local table that is
+  /// not keyed by tenant (global lookups, sign-in states, sessions) on the
+  /// other nodes, after this node had no such key.
+  enum class read_outcome { found, missing, unavailable };
+  std::function<read_outcome(storage::column, const std::string& key,
+                             std::string& value, bool take)>
+      read;
+  /// Bodies of GET /admin/v1/cluster and GET /admin/v1/shards.
+  std::function<std::string()> describe;
+  std::function<std::string()> shards;
+};
+
 struct api_config {
   std::string admin_token;
   std::chrono::milliseconds request_timeout{std::chrono::seconds(10)};
@@ -77,6 +97,13 @@ public:
 
   /// /readyz answers 503 once this is false (shutdown in progress).
   void set_ready(bool ready);
+  /// Makes actor requests and global reads cluster-wide (before serving).
+  void set_cluster(cluster_hooks hooks);
+  /// This node's part of a global read (the cluster's endpoint serves
+  /// other nodes' reads with it): take reads and deletes atomically.
+  cluster_hooks::read_outcome read_local(storage::column c,
+                                         const std::string& key,
+                                         std::string& value, bool take);
 
   struct impl;
 

@@ -106,6 +106,7 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   std::function<server_stats()> server_stats_fn;
   std::atomic<bool> ready{true};
   office365_options o365;
+  cluster_hooks cluster;
   /// Makes taking a single-use sign-in state atomic (read, then delete).
   std::mutex states_mtx;
 
@@ -123,6 +124,14 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   template <class Reply, class Msg, class Ok, class Err>
   void ask(entity_key key, Msg msg, Ok ok, Err on_err) {
     auto dir = directory;
+    if (cluster.directory_for) {
+      auto owner = cluster.directory_for(key.tenant);
+      if (!owner) {
+        auto err = owner.error();
+        return on_err(err);
+      }
+      dir = std::move(*owner);
+    }
     auto timeout = cfg.request_timeout;
     sys.spawn(
         [dir, timeout, msg = std::move(msg), ok = std::move(ok),
@@ -156,6 +165,14 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
         },
         0);
   }
+
+  /// A key of a node-local, non-tenant table (lookups, sessions): this
+  /// node, then the cluster. `unavailable` when a node that may hold it
+  /// cannot be asked.
+  cluster_hooks::read_outcome read_global(storage::column c,
+                                          const std::string& key,
+                                          std::string& value,
+                                          bool take = false);
 
   static entity_key tenant_key(tenant_id t) {
     return entity_key{entity_kind::tenant, t, user_id{}};
@@ -371,6 +388,13 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   void admin_user_events(const request& req, const std::string& id,
                          responder_ptr r);
   bool admin_auth(const request& req, const responder_ptr& r);
+  cluster_hooks::read_outcome read_local(storage::column c,
+                                         const std::string& key,
+                                         std::string& value, bool take);
+  void admin_cluster(const responder_ptr& r, bool shards);
+  /// read_global as found / not found, with `err` set when unavailable.
+  bool found_global(storage::column c, const std::string& key,
+                    std::string& value, caf::error& err);
   bool lookup_user(const std::string& id_or_email, tenant_id& org,
                    user_id& user, caf::error& err);
 };

@@ -134,6 +134,9 @@ class office365_flows : public std::enable_shared_from_this<office365_flows> {
 public:
   explicit office365_flows(impl& s) : s_(s) {}
 
+  /// Thrown by lookup() when the cluster cannot answer for sure.
+  struct node_unreachable {};
+
   // -- plumbing ---------------------------------------------------------------
 
   /// Runs a job that calls Graph on the Office 365 pool.
@@ -144,7 +147,14 @@ public:
            "--client-secret)");
       return false;
     }
-    if (!s_.o365.pool->try_post(std::move(job), max_graph_jobs_queued)) {
+    auto guarded = [job = std::move(job), r] {
+      try {
+        job();
+      } catch (const node_unreachable&) {
+        unreachable(r);
+      }
+    };
+    if (!s_.o365.pool->try_post(std::move(guarded), max_graph_jobs_queued)) {
       fail(r, 503, "busy", "too many Office 365 operations in progress; retry");
       return false;
     }
@@ -168,13 +178,24 @@ public:
     return s_.o365.public_url + path;
   }
 
+  /// A global lookup, on this node or another one of the cluster. When a
+  /// node that may hold the key cannot be asked, the flow stops with 503
+  /// (node_unreachable, caught where routes and pool jobs start) rather
+  /// than take "not found" and create a second account.
   bool lookup(const std::string& key, std::string& value) {
-    bool found = false;
-    if (auto err = s_.db.get(column::lookup, key, value, found)) {
-      log::error("office365: lookup failed: " + s_.sys.render(err));
-      return false;
+    switch (s_.read_global(column::lookup, key, value)) {
+      case cluster_hooks::read_outcome::found:
+        return true;
+      case cluster_hooks::read_outcome::missing:
+        return false;
+      default:
+        throw node_unreachable{};
     }
-    return found;
+  }
+
+  static void unreachable(const responder_ptr& r) {
+    fail(r, 503, "node_unavailable",
+         "a node of the cluster that may hold this is unreachable; retry");
   }
 
   bool org_of_tenant(const std::string& o365_tenant, tenant_id& org) {
@@ -222,15 +243,10 @@ public:
 
   /// Takes a single-use state: it is gone afterwards, whatever the outcome.
   bool take_state(const std::string& state, signin_state_record& out) {
-    std::lock_guard<std::mutex> guard{s_.states_mtx};
     std::string v;
-    bool found = false;
-    auto key = keys::signin_state(state);
-    if (state.empty() || s_.db.get(column::sessions, key, v, found) || !found)
-      return false;
-    storage::write_batch b;
-    b.del(column::sessions, key);
-    if (s_.db.write(b))
+    if (state.empty()
+        || s_.read_global(column::sessions, keys::signin_state(state), v, true)
+               != cluster_hooks::read_outcome::found)
       return false;
     return codec::decode(v, out) && out.expires_ms > now();
   }
@@ -262,10 +278,10 @@ public:
       return false;
     }
     std::string v;
-    bool found = false;
     auto key = keys::o365_session(crypto::sha256_hex(h.substr(7)));
     o365_session_record rec;
-    if (s_.db.get(column::sessions, key, v, found) || !found
+    if (s_.read_global(column::sessions, key, v)
+            != cluster_hooks::read_outcome::found
         || !codec::decode(v, rec) || rec.expires_ms <= now()) {
       fail(r, 401, "invalid_session",
            "the Office 365 session is not valid or has expired; sign in "
@@ -1216,9 +1232,15 @@ private:
 void api::impl::install_office365_routes() {
   auto flows = std::make_shared<office365_flows>(*this);
   auto on = [&](const char* method, const char* path, auto fn) {
-    routes.add(method, path,
-               [flows, fn](request& req, const path_params& pp,
-                           responder_ptr r) { fn(*flows, req, pp, r); });
+    routes.add(
+        method, path,
+        [flows, fn](request& req, const path_params& pp, responder_ptr r) {
+          try {
+            fn(*flows, req, pp, r);
+          } catch (const office365_flows::node_unreachable&) {
+            office365_flows::unreachable(r);
+          }
+        });
   };
   on("GET", "/o365/install",
      [](office365_flows& f, request&, const path_params&, responder_ptr r) {

@@ -9,6 +9,7 @@
 #include <caf/atom.hpp>
 #include <caf/type_id.hpp>
 
+#include "protocol/cluster.hpp"
 #include "protocol/errors.hpp"
 #include "protocol/messages.hpp"
 #include "protocol/office365.hpp"
@@ -20,6 +21,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(crmsync, caf::first_custom_type_id)
   CAF_ADD_ATOM(crmsync, crmsync::atom, passivate_atom, "passivate")
   CAF_ADD_ATOM(crmsync, crmsync::atom, stats_atom, "stats")
   CAF_ADD_ATOM(crmsync, crmsync::atom, sweep_atom, "sweep")
+  CAF_ADD_ATOM(crmsync, crmsync::atom, forward_atom, "forward")
+  CAF_ADD_ATOM(crmsync, crmsync::atom, read_atom, "read")
+  CAF_ADD_ATOM(crmsync, crmsync::atom, hello_atom, "hello")
 
   CAF_ADD_TYPE_ID(crmsync, (crmsync::tenant_id))
   CAF_ADD_TYPE_ID(crmsync, (crmsync::user_id))
@@ -80,6 +84,10 @@ CAF_BEGIN_TYPE_ID_BLOCK(crmsync, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(crmsync, (crmsync::audit_note))
   CAF_ADD_TYPE_ID(crmsync, (crmsync::set_calendar_sync))
   CAF_ADD_TYPE_ID(crmsync, (crmsync::apply_office365))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::http_forward))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::http_answer))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::key_read))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::key_value))
 
 CAF_END_TYPE_ID_BLOCK(crmsync)
 

@@ -982,9 +982,12 @@ private:
     json::writer w;
     w.begin_object();
     w.key("changeType").value("created,updated,deleted");
-    w.key("notificationUrl").value(cfg_.public_url + "/webhooks/graph");
+    // The organization in the query string routes a notification to the
+    // node that owns it in a cluster (Graph repeats the URL as given).
+    auto route = "?org=" + org_.str();
+    w.key("notificationUrl").value(cfg_.public_url + "/webhooks/graph" + route);
     w.key("lifecycleNotificationUrl")
-        .value(cfg_.public_url + "/webhooks/graph/lifecycle");
+        .value(cfg_.public_url + "/webhooks/graph/lifecycle" + route);
     w.key("resource")
         .value("/users/" + oid_ + "/calendars/" + status_.office365_calendar_id
                + "/events");

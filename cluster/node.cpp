@@ -1,0 +1,634 @@
+#include "cluster/node.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <unordered_map>
+
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include "common/log.hpp"
+#include "http/url.hpp"
+#include "protocol/errors.hpp"
+#include "protocol/json.hpp"
+#include "protocol/type_ids.hpp"
+#include "storage/keys.hpp"
+
+namespace crmsync::cluster {
+
+using namespace crmsync::atom;
+
+void prepare_actor_system(caf::actor_system_config& cfg) {
+  cfg.load<caf::io::middleman>();
+  // Off by default in CAF 0.17: without them a half-open peer is noticed
+  // only when TCP gives up.
+  cfg.set("middleman.heartbeat-interval",
+          caf::timespan{std::chrono::milliseconds(500)});
+  cfg.set("middleman.connection-timeout",
+          caf::timespan{std::chrono::seconds(3)});
+}
+
+namespace {
+
+http::response to_response(http_answer& a) {
+  http::response res;
+  res.status = a.status;
+  res.body = std::move(a.body);
+  for (auto& [k, v] : a.headers) {
+    if (k == "content-type")
+      res.content_type = std::move(v);
+    else
+      res.headers.emplace_back(std::move(k), std::move(v));
+  }
+  return res;
+}
+
+http::response unavailable(const std::string& message) {
+  http::response res;
+  res.status = 503;
+  api_error e{503, "node_unavailable", message, ""};
+  res.body = json::encode_error(e);
+  res.headers.emplace_back("Retry-After", "1");
+  return res;
+}
+
+/// Answers a forwarded request through the endpoint actor that holds its
+/// promise (a promise is delivered from its own actor only).
+class endpoint_responder : public http::responder {
+public:
+  endpoint_responder(caf::actor endpoint, uint64_t ticket)
+      : endpoint_(std::move(endpoint)), ticket_(ticket) {}
+  ~endpoint_responder() override {
+    if (!done_)
+      send(unavailable("the owner node dropped the request"));
+  }
+  void reply(http::response r) override {
+    if (done_.exchange(true))
+      return;
+    send(std::move(r));
+  }
+
+private:
+  void send(http::response r) {
+    http_answer a;
+    a.status = static_cast<uint16_t>(r.status);
+    a.headers = std::move(r.headers);
+    a.headers.emplace_back("content-type", std::move(r.content_type));
+    a.body = std::move(r.body);
+    caf::anon_send(endpoint_, forward_atom_v, ticket_, std::move(a));
+  }
+  caf::actor endpoint_;
+  uint64_t ticket_;
+  std::atomic<bool> done_{false};
+};
+
+/// The segment after `prefix` up to the next '/', if the path starts so.
+std::optional<std::string> segment_after(const std::string& path,
+                                         std::string_view prefix) {
+  if (path.compare(0, prefix.size(), prefix) != 0)
+    return std::nullopt;
+  auto end = path.find('/', prefix.size());
+  auto seg = path.substr(prefix.size(), end == std::string::npos
+                                            ? std::string::npos
+                                            : end - prefix.size());
+  if (seg.empty())
+    return std::nullopt;
+  return seg;
+}
+
+} // namespace
+
+// -- impl
+// -----------------------------------------------------------------------
+
+struct peer_state {
+  member m;
+  caf::actor handle; // the peer's endpoint while connected
+  caf::actor watcher;
+  std::string http_url;
+};
+
+struct node::impl : std::enable_shared_from_this<node::impl> {
+  caf::actor_system& sys;
+  config cfg;
+  storage::db& db;
+  caf::actor directory;
+  shard_map map;
+  http::handler local;
+  std::function<http::cluster_hooks::read_outcome(
+      storage::column, const std::string&, std::string&, bool)>
+      read_here;
+  std::string http_url;
+
+  mutable std::mutex mtx;
+  std::map<std::string, peer_state> peers;
+  caf::actor endpoint;
+
+  std::mutex stop_mtx;
+  std::condition_variable stop_cv;
+  bool stopping = false;
+  std::thread connector;
+
+  impl(caf::actor_system& s, config c, storage::db& d, caf::actor dir)
+      : sys(s), cfg(std::move(c)), db(d), directory(std::move(dir)) {
+    std::vector<std::string> ids{cfg.node_id};
+    for (auto& p : cfg.peers) {
+      ids.push_back(p.id);
+      peers[p.id].m = p;
+    }
+    map = shard_map(ids, cfg.shard_count);
+  }
+
+  bool clustered() const {
+    return !cfg.peers.empty();
+  }
+
+  std::string owner(tenant_id t) const {
+    std::lock_guard<std::mutex> guard{mtx};
+    return map.owner(shard_of(t, map.shard_count()));
+  }
+
+  caf::actor peer(const std::string& id) const {
+    std::lock_guard<std::mutex> guard{mtx};
+    auto i = peers.find(id);
+    return i == peers.end() ? caf::actor{} : i->second.handle;
+  }
+
+  // -- which tenant a request names
+  // ---------------------------------------------
+
+  /// The tenant a request is for, if it names one; `resolved` false with
+  /// `down` true when a global lookup could not be answered.
+  std::optional<tenant_id> tenant_of(const http::request& req, bool& down) {
+    down = false;
+    for (auto prefix :
+         {"/api/v1/orgs/", "/admin/v1/orgs/", "/admin/v1/tenants/"})
+      if (auto seg = segment_after(req.path, prefix)) {
+        if (auto t = tenant_id::parse(*seg))
+          return *t;
+        return std::nullopt;
+      }
+    if (req.path == "/webhooks/graph"
+        || req.path == "/webhooks/graph/lifecycle") {
+      http::query_params q;
+      if (http::parse_query(req.query, q))
+        if (auto org = http::find_param(q, "org"))
+          if (auto t = tenant_id::parse(*org))
+            return *t;
+      return std::nullopt;
+    }
+    if (auto seg = segment_after(req.path, "/admin/v1/users/"))
+      return tenant_of_user(*seg, down);
+    return std::nullopt;
+  }
+
+  std::optional<tenant_id> tenant_of_user(const std::string& id_or_email,
+                                          bool& down) {
+    std::string key;
+    size_t size = 0;
+    if (id_or_email.find('@') != std::string::npos) {
+      std::string email;
+      if (!json::normalize_email(id_or_email, email))
+        return std::nullopt;
+      key = storage::keys::email_lookup(email);
+      size = 16;
+    } else {
+      auto u = user_id::parse(id_or_email);
+      if (!u)
+        return std::nullopt;
+      key = storage::keys::user_lookup(*u);
+      size = 8;
+    }
+    std::string v;
+    auto got = read_here(storage::column::lookup, key, v, false);
+    if (got == http::cluster_hooks::read_outcome::missing)
+      got = read_remote(storage::column::lookup, key, v, false);
+    if (got == http::cluster_hooks::read_outcome::unavailable)
+      down = true;
+    if (got != http::cluster_hooks::read_outcome::found || v.size() != size)
+      return std::nullopt;
+    return tenant_id{storage::keys::get_be64(v, 0)};
+  }
+
+  // -- forwarding
+  // ---------------------------------------------------------------
+
+  void forward(const std::string& owner, http::request&& req,
+               http::responder_ptr r) {
+    auto h = peer(owner);
+    if (!h)
+      return r->reply(unavailable("node " + owner
+                                  + ", which owns this organization, is "
+                                    "unreachable; retry"));
+    http_forward f;
+    f.method = std::move(req.method);
+    f.target = std::move(req.target);
+    f.headers = std::move(req.headers);
+    f.body = std::move(req.body);
+    f.via = cfg.node_id;
+    auto timeout = cfg.request_timeout;
+    sys.spawn([h, timeout, owner, r,
+               f = std::move(f)](caf::event_based_actor* self) mutable {
+      self->request(h, timeout, forward_atom_v, std::move(f))
+          .then([r](http_answer& a) { r->reply(to_response(a)); },
+                [r, owner](caf::error&) {
+                  r->reply(unavailable("node " + owner
+                                       + " did not answer in time; retry"));
+                });
+    });
+  }
+
+  void handle(http::request&& req, http::responder_ptr r) {
+    if (!clustered())
+      return local(std::move(req), std::move(r));
+    bool down = false;
+    auto t = tenant_of(req, down);
+    if (down)
+      return r->reply(unavailable("a node that may hold this user is "
+                                  "unreachable; retry"));
+    if (!t)
+      return local(std::move(req), std::move(r));
+    auto o = owner(*t);
+    if (o == cfg.node_id)
+      return local(std::move(req), std::move(r));
+    forward(o, std::move(req), std::move(r));
+  }
+
+  /// A request another node forwarded: served here if this node owns it.
+  void serve_forwarded(http_forward& f, caf::actor self_handle,
+                       uint64_t ticket) {
+    http::request req;
+    req.method = std::move(f.method);
+    req.target = std::move(f.target);
+    auto q = req.target.find('?');
+    if (!http::percent_decode(req.target.substr(0, q), req.path, false))
+      req.path = req.target.substr(0, q);
+    if (q != std::string::npos)
+      req.query = req.target.substr(q + 1);
+    req.headers = std::move(f.headers);
+    req.body = std::move(f.body);
+    req.remote = "node " + f.via;
+    auto r
+        = std::make_shared<endpoint_responder>(std::move(self_handle), ticket);
+    bool down = false;
+    auto t = tenant_of(req, down);
+    if (t && owner(*t) != cfg.node_id)
+      // The two nodes disagree on the owner (a shard move in progress):
+      // the client retries rather than the request going round.
+      return r->reply(unavailable("this organization is moving between "
+                                  "nodes; retry"));
+    local(std::move(req), r);
+  }
+
+  // -- global reads
+  // ---------------------------------------------------------------
+
+  http::cluster_hooks::read_outcome read_remote(storage::column c,
+                                                const std::string& key,
+                                                std::string& value, bool take) {
+    using outcome = http::cluster_hooks::read_outcome;
+    std::vector<std::pair<std::string, caf::actor>> targets;
+    bool someone_down = false;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      for (auto& [id, p] : peers) {
+        if (p.handle)
+          targets.emplace_back(id, p.handle);
+        else
+          someone_down = true;
+      }
+    }
+    caf::scoped_actor self{sys};
+    key_read kr{static_cast<uint8_t>(c), key, take};
+    for (auto& [id, h] : targets) {
+      bool answered = false;
+      key_value got;
+      self->request(h, cfg.request_timeout, read_atom_v, kr)
+          .receive(
+              [&](key_value& kv) {
+                answered = true;
+                got = std::move(kv);
+              },
+              [&](caf::error&) {});
+      if (!answered) {
+        someone_down = true;
+        continue;
+      }
+      if (got.found) {
+        value = std::move(got.value);
+        return outcome::found;
+      }
+    }
+    return someone_down ? outcome::unavailable : outcome::missing;
+  }
+
+  // -- connections
+  // ------------------------------------------------------------------
+
+  void mark_down(const std::string& id, const caf::actor& h) {
+    std::lock_guard<std::mutex> guard{mtx};
+    auto i = peers.find(id);
+    if (i != peers.end() && i->second.handle == h) {
+      i->second.handle = nullptr;
+      i->second.watcher = nullptr;
+      log::warn("cluster: lost node " + id);
+    }
+  }
+
+  void connect_once(peer_state snapshot) {
+    auto got = sys.middleman().remote_actor(snapshot.m.host, snapshot.m.port);
+    if (!got)
+      return;
+    caf::actor h = std::move(*got);
+    // The endpoint says who it is: a node at the wrong address (another
+    // member's, or another cluster's) is not taken for this peer.
+    std::string who;
+    std::string url;
+    caf::scoped_actor self{sys};
+    self->request(h, cfg.request_timeout, hello_atom_v, cfg.node_id)
+        .receive(
+            [&](std::string& id, std::string& u) {
+              who = std::move(id);
+              url = std::move(u);
+            },
+            [&](caf::error&) {});
+    if (who != snapshot.m.id) {
+      if (!who.empty())
+        log::error("cluster: " + snapshot.m.host + ":"
+                   + std::to_string(snapshot.m.port) + " is node '" + who
+                   + "', expected '" + snapshot.m.id + "'");
+      return;
+    }
+    auto weak = weak_from_this();
+    auto id = snapshot.m.id;
+    auto watcher = sys.spawn([weak, id, h](caf::event_based_actor* w) {
+      w->monitor(h);
+      w->set_down_handler([weak, id, h, w](caf::down_msg&) {
+        if (auto s = weak.lock())
+          s->mark_down(id, h);
+        w->quit();
+      });
+      return caf::behavior{[](hello_atom) {
+      }};
+    });
+    std::lock_guard<std::mutex> guard{mtx};
+    auto& p = peers[id];
+    p.handle = h;
+    p.watcher = watcher;
+    p.http_url = url;
+    log::info("cluster: connected to node " + id);
+  }
+
+  void connect_loop() {
+    for (;;) {
+      std::vector<peer_state> missing;
+      {
+        std::lock_guard<std::mutex> guard{mtx};
+        for (auto& [id, p] : peers)
+          if (!p.handle)
+            missing.push_back(p);
+      }
+      for (auto& p : missing)
+        connect_once(p);
+      std::unique_lock<std::mutex> lk{stop_mtx};
+      if (stop_cv.wait_for(lk, cfg.reconnect_interval,
+                           [&] { return stopping; }))
+        return;
+    }
+  }
+
+  // -- views
+  // -------------------------------------------------------------------------
+
+  std::string describe() const {
+    json::writer w;
+    std::lock_guard<std::mutex> guard{mtx};
+    w.begin_object();
+    w.key("node_id").value(cfg.node_id);
+    w.key("shard_count").value(static_cast<uint64_t>(map.shard_count()));
+    w.key("members").begin_array();
+    auto one = [&](const std::string& id, const std::string& address,
+                   const std::string& url, bool up, bool self) {
+      w.begin_object();
+      w.key("id").value(id);
+      w.key("cluster_address").value(address);
+      w.key("http_url").value_or_null(url);
+      w.key("up").value(up);
+      w.key("self").value(self);
+      w.key("shards").value(static_cast<uint64_t>(map.count_of(id)));
+      w.end_object();
+    };
+    one(cfg.node_id,
+        cfg.listen_host.empty()
+            ? std::string{}
+            : cfg.listen_host + ":" + std::to_string(cfg.listen_port),
+        http_url, true, true);
+    for (auto& [id, p] : peers)
+      one(id, p.m.host + ":" + std::to_string(p.m.port), p.http_url,
+          static_cast<bool>(p.handle), false);
+    w.end_array();
+    w.end_object();
+    return w.take();
+  }
+
+  std::string shards() const {
+    json::writer w;
+    std::lock_guard<std::mutex> guard{mtx};
+    w.begin_object();
+    w.key("shard_count").value(static_cast<uint64_t>(map.shard_count()));
+    w.key("shards").begin_array();
+    for (uint32_t s = 0; s < map.shard_count(); ++s) {
+      w.begin_object();
+      w.key("shard").value(static_cast<uint64_t>(s));
+      w.key("node").value(map.owner(s));
+      w.key("moved").value(map.moved(s));
+      w.end_object();
+    }
+    w.end_array();
+    w.end_object();
+    return w.take();
+  }
+};
+
+// -- the endpoint actor
+// ---------------------------------------------------------------
+
+namespace {
+
+struct endpoint_state {
+  uint64_t next_ticket = 1;
+  std::unordered_map<uint64_t, caf::response_promise> pending;
+};
+
+caf::behavior endpoint_actor(caf::stateful_actor<endpoint_state>* self,
+                             std::shared_ptr<node::impl> node) {
+  std::weak_ptr<node::impl> weak = node;
+  return {
+      [=](forward_atom, http_forward& f) {
+        auto rp = self->make_response_promise();
+        auto s = weak.lock();
+        if (!s) {
+          rp.deliver(caf::make_error(caf::sec::request_receiver_down));
+          return rp;
+        }
+        auto ticket = self->state.next_ticket++;
+        self->state.pending.emplace(ticket, rp);
+        s->serve_forwarded(f, caf::actor_cast<caf::actor>(self), ticket);
+        return rp;
+      },
+      [=](forward_atom, uint64_t ticket, http_answer& a) {
+        auto i = self->state.pending.find(ticket);
+        if (i == self->state.pending.end())
+          return;
+        i->second.deliver(std::move(a));
+        self->state.pending.erase(i);
+      },
+      [=](read_atom, key_read& kr) -> key_value {
+        key_value out;
+        auto s = weak.lock();
+        if (!s || kr.column >= storage::column_count)
+          return out;
+        out.found = s->read_here(static_cast<storage::column>(kr.column),
+                                 kr.key, out.value, kr.take)
+                    == http::cluster_hooks::read_outcome::found;
+        if (!out.found)
+          out.value.clear();
+        return out;
+      },
+      [=](route_atom, entity_key& key, caf::message& msg) {
+        auto rp = self->make_response_promise();
+        if (auto s = weak.lock())
+          rp.delegate(s->directory, route_atom_v, key, std::move(msg));
+        else
+          rp.deliver(caf::make_error(caf::sec::request_receiver_down));
+        return rp;
+      },
+      [=](hello_atom,
+          const std::string&) -> std::tuple<std::string, std::string> {
+        auto s = weak.lock();
+        if (!s)
+          return {};
+        return {s->cfg.node_id, s->http_url};
+      },
+  };
+}
+
+} // namespace
+
+// -- node
+// -------------------------------------------------------------------------------
+
+node::node(caf::actor_system& sys, config cfg, storage::db& db,
+           caf::actor directory)
+    : cfg_(cfg)
+    , impl_(std::make_shared<impl>(sys, std::move(cfg), db,
+                                   std::move(directory))) {}
+
+node::~node() {
+  stop();
+}
+
+bool node::start(http::handler local, std::string& err) {
+  impl_->local = std::move(local);
+  if (!impl_->clustered())
+    return true;
+  impl_->endpoint = impl_->sys.spawn(endpoint_actor, impl_);
+  auto bound = impl_->sys.middleman().publish(impl_->endpoint, cfg_.listen_port,
+                                              cfg_.listen_host.c_str(), true);
+  if (!bound) {
+    err = "cluster: cannot listen on " + cfg_.listen_host + ":"
+          + std::to_string(cfg_.listen_port) + ": "
+          + impl_->sys.render(bound.error());
+    caf::anon_send_exit(impl_->endpoint, caf::exit_reason::user_shutdown);
+    impl_->endpoint = nullptr;
+    return false;
+  }
+  bound_port_ = *bound;
+  impl_->connector = std::thread([s = impl_] { s->connect_loop(); });
+  return true;
+}
+
+void node::set_http_url(std::string url) {
+  impl_->http_url = std::move(url);
+}
+
+void node::set_local_reader(
+    std::function<http::cluster_hooks::read_outcome(
+        storage::column, const std::string&, std::string&, bool)>
+        read) {
+  impl_->read_here = std::move(read);
+}
+
+void node::stop() {
+  {
+    std::lock_guard<std::mutex> lk{impl_->stop_mtx};
+    impl_->stopping = true;
+  }
+  impl_->stop_cv.notify_all();
+  if (impl_->connector.joinable())
+    impl_->connector.join();
+  std::vector<caf::actor> to_stop;
+  {
+    std::lock_guard<std::mutex> guard{impl_->mtx};
+    for (auto& [id, p] : impl_->peers) {
+      if (p.watcher)
+        to_stop.push_back(p.watcher);
+      p.watcher = nullptr;
+      p.handle = nullptr;
+    }
+    if (impl_->endpoint)
+      to_stop.push_back(impl_->endpoint);
+    impl_->endpoint = nullptr;
+  }
+  for (auto& a : to_stop)
+    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+}
+
+void node::handle(http::request&& req, http::responder_ptr r) {
+  impl_->handle(std::move(req), std::move(r));
+}
+
+http::cluster_hooks node::hooks() {
+  http::cluster_hooks h;
+  auto s = impl_;
+  h.describe = [s] {
+    return s->describe();
+  };
+  h.shards = [s] {
+    return s->shards();
+  };
+  if (!s->clustered())
+    return h;
+  h.directory_for = [s](tenant_id t) -> caf::expected<caf::actor> {
+    auto o = s->owner(t);
+    if (o == s->cfg.node_id)
+      return s->directory;
+    if (auto p = s->peer(o))
+      return p;
+    return make_crm_error(crm_errc::unavailable, "node_unavailable",
+                          "node " + o
+                              + ", which owns this organization, is "
+                                "unreachable; retry");
+  };
+  h.read = [s](storage::column c, const std::string& key, std::string& value,
+               bool take) {
+    return s->read_remote(c, key, value, take);
+  };
+  return h;
+}
+
+std::string node::owner_of(tenant_id t) const {
+  return impl_->owner(t);
+}
+
+std::string node::cluster_json() const {
+  return impl_->describe();
+}
+
+std::string node::shards_json() const {
+  return impl_->shards();
+}
+
+} // namespace crmsync::cluster

@@ -1,0 +1,111 @@
+// One node of a crmsync cluster (D3).
+//
+// Membership comes from configuration: every node is given the same list
+// of members (id and cluster address). Nodes talk through CAF's middleman:
+// each publishes one endpoint actor on its cluster address and connects to
+// every peer's endpoint, reconnecting while a peer is away (heartbeats on,
+// so a half-open peer is noticed).
+//
+// Any node takes any HTTP request. A request that names a tenant (its
+// organization in the path, or in the query string of Graph's notification
+// URLs) runs on the node that owns the tenant's shard: the receiving node
+// forwards it whole and relays the answer. Requests that do not name a
+// tenant run where they land; what they ask actors goes to the owner's
+// directory, and their reads of the global tables (e-mail, Office 365
+// tenant and identity, invitation tokens, sign-in states, sessions) ask
+// every node that may hold the key. An owner that cannot be reached means
+// 503 with Retry-After, never a guess.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/expected.hpp>
+
+#include "cluster/shards.hpp"
+#include "http/api.hpp"
+#include "http/server.hpp"
+#include "protocol/ids.hpp"
+#include "storage/db.hpp"
+
+namespace crmsync::cluster {
+
+struct config {
+  std::string node_id;
+  /// This node's cluster address (CAF middleman).
+  std::string listen_host;
+  uint16_t listen_port = 0;
+  /// The other members.
+  std::vector<member> peers;
+  uint32_t shard_count = 256;
+  /// How long a forwarded request or a remote read may take.
+  std::chrono::milliseconds request_timeout{std::chrono::seconds(10)};
+  std::chrono::milliseconds reconnect_interval{std::chrono::milliseconds(300)};
+};
+
+/// Sets the middleman's heartbeat and connection timeout on a CAF config
+/// and loads the middleman (before the actor system is built).
+void prepare_actor_system(caf::actor_system_config& cfg);
+
+class node {
+public:
+  node(caf::actor_system& sys, config cfg, storage::db& db,
+       caf::actor directory);
+  ~node();
+  node(const node&) = delete;
+  node& operator=(const node&) = delete;
+
+  /// Publishes the endpoint and starts connecting to the peers. `local`
+  /// serves requests this node owns (the API).
+  bool start(http::handler local, std::string& err);
+  /// Stops reconnecting and joins the connector thread (before the actor
+  /// system goes).
+  void stop();
+
+  /// How clients reach this node over HTTP (shown to the other members).
+  void set_http_url(std::string url);
+  /// This node's part of a global read (the API's read_local).
+  void
+  set_local_reader(std::function<http::cluster_hooks::read_outcome(
+                       storage::column, const std::string&, std::string&, bool)>
+                       read);
+
+  const std::string& id() const {
+    return cfg_.node_id;
+  }
+  uint16_t cluster_port() const {
+    return bound_port_;
+  }
+
+  /// The HTTP entry point of the node.
+  void handle(http::request&& req, http::responder_ptr r);
+
+  /// The hooks the API uses for actor requests and global reads.
+  http::cluster_hooks hooks();
+
+  std::string owner_of(tenant_id t) const;
+
+  /// GET /admin/v1/cluster and /admin/v1/shards bodies.
+  std::string cluster_json() const;
+  std::string shards_json() const;
+
+  struct impl;
+
+private:
+  config cfg_;
+  uint16_t bound_port_ = 0;
+  std::shared_ptr<impl> impl_;
+};
+
+} // namespace crmsync::cluster
