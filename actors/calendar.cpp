@@ -49,6 +49,10 @@ calendar(calendar_actor::stateful_pointer<calendar_state> self, tenant_id org,
         st.status.inbox = count(storage::column::inbox);
         return st.status;
       },
+      [=](stats_atom) -> uint64_t {
+        // Asked from inside the actor: the queue behind this message.
+        return self->mailbox().size();
+      },
       [=](passivate_atom) -> bool {
         self->quit();
         return true;

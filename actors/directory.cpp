@@ -1,5 +1,6 @@
 #include "actors/directory.hpp"
 
+#include <algorithm>
 #include <map>
 #include <vector>
 
@@ -27,6 +28,7 @@ struct pending_message {
 struct slot {
   caf::actor handle;
   caf::actor_clock::time_point last_active;
+  caf::actor_clock::time_point activated;
   uint64_t messages = 0;
   bool stopping = false;
   std::vector<pending_message> buffer;
@@ -55,6 +57,7 @@ slot& activate(dir_ptr self, const entity_key& key) {
   auto& s = st.slots[key];
   s.handle = handle;
   s.last_active = self->clock().now();
+  s.activated = s.last_active;
   s.stopping = false;
   st.by_addr[handle.address()] = key;
   auto& ks = stats_of(self, key.kind);
@@ -152,6 +155,45 @@ void on_down(dir_ptr self, const caf::down_msg& dm) {
     deliver(self, s, std::move(p.msg), std::move(p.rp));
 }
 
+live_actor describe(dir_ptr self, const entity_key& key, const slot& s) {
+  using std::chrono::duration_cast;
+  using std::chrono::milliseconds;
+  auto now = self->clock().now();
+  live_actor la;
+  la.key = key;
+  la.idle_ms = duration_cast<milliseconds>(now - s.last_active).count();
+  la.active_ms = duration_cast<milliseconds>(now - s.activated).count();
+  la.passivate_in_ms
+      = std::max<int64_t>(0, self->state.cfg.idle_timeout.count() - la.idle_ms);
+  la.messages = s.messages;
+  la.stopping = s.stopping;
+  return la;
+}
+
+// One live entity for the admin API: what the directory knows plus the
+// entity's own mailbox length (asked without counting as activity, so
+// looking does not keep it alive). Not live: not_found.
+caf::result<live_actor> introspect(dir_ptr self, const entity_key& key) {
+  auto i = self->state.slots.find(key);
+  if (i == self->state.slots.end())
+    return make_crm_error(crm_errc::not_found, "not_found",
+                          "no live " + std::string{to_string(key.kind)}
+                              + " actor with this id on this node");
+  auto la = describe(self, key, i->second);
+  if (la.stopping)
+    return la; // it may never answer again
+  auto rp = self->make_response_promise<live_actor>();
+  self->request(i->second.handle, std::chrono::seconds(2), stats_atom_v)
+      .then(
+          [=](uint64_t queued) mutable {
+            auto out = la;
+            out.mailbox = static_cast<int64_t>(queued);
+            rp.deliver(out);
+          },
+          [=](caf::error&) mutable { rp.deliver(la); }); // busy: unknown
+  return rp;
+}
+
 void sweep(dir_ptr self) {
   auto now = self->clock().now();
   std::vector<entity_key> idle;
@@ -196,18 +238,12 @@ caf::behavior directory(dir_ptr self, std::shared_ptr<const actor_env> env,
         out.idle_timeout_ms = self->state.cfg.idle_timeout.count();
         for (auto& ks : self->state.stats)
           out.kinds.push_back(ks);
-        auto now = self->clock().now();
-        for (auto& [key, s] : self->state.slots) {
-          live_actor la;
-          la.key = key;
-          la.idle_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                           now - s.last_active)
-                           .count();
-          la.messages = s.messages;
-          la.stopping = s.stopping;
-          out.live.push_back(la);
-        }
+        for (auto& [key, s] : self->state.slots)
+          out.live.push_back(describe(self, key, s));
         return out;
+      },
+      [=](stats_atom, const entity_key& key) -> caf::result<live_actor> {
+        return introspect(self, key);
       },
       [=](sweep_atom) {
         sweep(self);

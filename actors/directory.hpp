@@ -7,7 +7,9 @@
 // entities idle for `idle_timeout` to passivate; while one is stopping,
 // messages for it are buffered and handed to its next activation, so at
 // most one instance of an entity exists at any time and nothing is lost.
-// Also answers `stats_atom` (directory_stats) and `(passivate_atom, key)`.
+// Also answers `stats_atom` (directory_stats), `(stats_atom, key)` (one
+// live entity with its mailbox length; not_found when it is not live) and
+// `(passivate_atom, key)`.
 #pragma once
 
 #include <chrono>

@@ -30,6 +30,10 @@ mailbox(mailbox_actor::stateful_pointer<mailbox_state> self, tenant_id org,
   using namespace crmsync::atom;
   return {
       [=](status_request&) -> mailbox_status { return self->state.status; },
+      [=](stats_atom) -> uint64_t {
+        // Asked from inside the actor: the queue behind this message.
+        return self->mailbox().size();
+      },
       [=](passivate_atom) -> bool {
         self->quit();
         return true;

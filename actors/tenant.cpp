@@ -1526,6 +1526,10 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
           return not_found("organization");
         return self->state.org;
       },
+      [=](stats_atom) -> uint64_t {
+        // Asked from inside the actor: the queue behind this message.
+        return self->mailbox().size();
+      },
       [=](passivate_atom) -> bool {
         self->quit();
         return true;

@@ -1,21 +1,33 @@
 // crmsyncctl: the admin console of a crmsync node.
 //
 //   crmsyncctl [--node URL] [--token TOKEN] [--json] COMMAND [ARGS]
+//   crmsyncctl [--node URL] [--token TOKEN] [--history FILE]   (console)
 //
-// Parses the command line with CLI11 and hands over to ctl/commands.cpp.
+// Parses a command line with CLI11 and hands over to ctl/commands.cpp.
+// Without a command it starts the interactive console (ctl/console.cpp),
+// which runs every line it reads through the same dispatch() below, so
+// one-shot commands and console lines behave alike. The commands, their
+// arguments and summaries come from one table (ctl/completion.cpp).
 // Exit codes are listed in ctl/commands.hpp.
 #include "ctl/commands.hpp"
+#include "ctl/completion.hpp"
+#include "ctl/console.hpp"
 #include "ctl/format.hpp"
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <cstdint>
 #include <exception>
 #include <iostream>
 #include <string>
+#include <vector>
 
 namespace {
 
 using namespace crmsync::ctl;
+
+constexpr int enter_console = -1;
 
 std::string check_rfc3339(const std::string& value) {
   if (is_rfc3339(value))
@@ -30,12 +42,26 @@ void add_paging(CLI::App* cmd, int& limit, bool& all, const char* what) {
   cmd->add_flag("--all", all, "Follow next_cursor and list every page");
 }
 
-int run(int argc, char** argv) {
+// A subcommand described by the command table.
+CLI::App* command(CLI::App& app, const char* name) {
+  const command_info* info = find_command(name);
+  return app.add_subcommand(name, info ? info->summary : "");
+}
+
+// Parses `words` (without the program name) and runs the command. `g`
+// holds the defaults of the global options; on a console line they are the
+// console's. `one_shot` is set for the process's own command line: without
+// a command it answers enter_console (a console line: usage).
+int dispatch(std::vector<std::string> words, global_options& g,
+             console_options* one_shot) {
   CLI::App app{"crmsyncctl: admin console for a crmsync node"};
   app.name("crmsyncctl");
   app.fallthrough(); // global options may also follow the command
   app.require_subcommand(0, 1);
   app.footer(
+      "Without a command, crmsyncctl starts an interactive console (line\n"
+      "editing, history, Tab completion; reads commands line by line when\n"
+      "stdin is not a terminal).\n"
       "With --json the node's body is printed unchanged; with --all --json\n"
       "the items of all pages are printed as one {\"items\":[...]} "
       "document.\n"
@@ -43,73 +69,97 @@ int run(int argc, char** argv) {
       "unreachable,\n"
       "4 token refused (401), 5 not found (404).");
 
-  global_options g;
-  app.add_option("--node", g.node, "Base URL of the node")
-      ->envname("CRMSYNC_NODE")
-      ->capture_default_str();
-  app.add_option("--token", g.token, "Admin token")
-      ->envname("CRMSYNC_ADMIN_TOKEN");
+  auto* node = app.add_option("--node", g.node, "Base URL of the node");
+  auto* token = app.add_option("--token", g.token, "Admin token");
+  if (one_shot != nullptr) {
+    // The process's command line: the environment may supply them; on a
+    // console line the values the console started with are the defaults.
+    node->envname("CRMSYNC_NODE")->capture_default_str();
+    token->envname("CRMSYNC_ADMIN_TOKEN");
+    app.add_option("--history", one_shot->history_file,
+                   "Console history file (default $CRMSYNCCTL_HISTORY or "
+                   "~/.crmsyncctl_history)");
+  }
   app.add_flag("--json", g.json,
                "Print the node's JSON instead of tables (for scripts)");
 
   list_options l;
   int limit = 0;
-  std::string id;
+  std::string id, kind, target_node;
+  std::uint64_t shard = 0;
+  bool follow = false;
 
-  auto* status = app.add_subcommand("status", "Node health and counters");
-  auto* actors = app.add_subcommand("actors", "Actor kinds and live actors");
-  auto* tenants = app.add_subcommand("tenants", "List tenants");
+  auto* status = command(app, "status");
+  auto* actors = command(app, "actors");
+  auto* actor = command(app, "actor");
+  auto* passivate = command(app, "passivate");
+  for (auto* c : {actor, passivate}) {
+    c->add_option("KIND", kind, "tenant, mailbox or calendar")
+        ->required()
+        ->check(CLI::IsMember({"tenant", "mailbox", "calendar"}));
+    c->add_option("ID", id, "Tenant id, or user id or e-mail address")
+        ->required();
+  }
+  auto* tenants = command(app, "tenants");
   add_paging(tenants, limit, l.all, "tenants");
-  auto* tenant = app.add_subcommand("tenant", "Show one tenant");
+  auto* tenant = command(app, "tenant");
   tenant->add_option("ID", id, "Tenant id")->required();
-  auto* user = app.add_subcommand("user", "Show one user");
+  auto* user = command(app, "user");
   user->add_option("ID", id, "User id or e-mail address")->required();
-  auto* events = app.add_subcommand("events", "List a user's events");
+  auto* events = command(app, "events");
   events->add_option("USER", id, "User id")->required();
   events->add_option("--from", l.from, "Start of the time range (RFC 3339)")
       ->check(check_rfc3339);
   events->add_option("--to", l.to, "End of the time range (RFC 3339)")
       ->check(check_rfc3339);
   add_paging(events, limit, l.all, "events");
-  auto* audit = app.add_subcommand(
-      "audit", "An organization's audit log (installs, invitations, join "
-               "requests, approvals, refusals, e-mail), newest first");
+  auto* audit = command(app, "audit");
   audit->add_option("ORG", id, "Organization id")->required();
   audit->add_option("--limit", limit, "Entries to show (1-1000)")
       ->check(CLI::Range(1, 1000));
-  auto* invites
-      = app.add_subcommand("invites", "An organization's invitations");
+  auto* invites = command(app, "invites");
   invites->add_option("ORG", id, "Organization id")->required();
-  auto* conflicts = app.add_subcommand(
-      "conflicts", "Calendar sync conflicts of an organization: which "
-                   "version won and the one it replaced, newest first");
+  auto* conflicts = command(app, "conflicts");
   conflicts->add_option("ORG", id, "Organization id")->required();
   conflicts->add_option("--limit", limit, "Entries to show (1-1000)")
       ->check(CLI::Range(1, 1000));
-  auto* approve = app.add_subcommand(
-      "approve-deletes", "Let a calendar sync held by the mass-delete guard "
-                         "apply its deletions (once)");
+  auto* approve = command(app, "approve-deletes");
   approve->add_option("USER", id, "User id or e-mail address")->required();
-  auto* sync = app.add_subcommand("sync", "A user's calendar sync status");
+  auto* sync = command(app, "sync");
   sync->add_option("USER", id, "User id or e-mail address")->required();
-  auto* check = app.add_subcommand(
-      "check", "Convergence checker: compare every synced user's CRM and "
-               "Office 365 calendars and list each difference (exit 1 if any)");
+  sync->add_flag("--follow", follow,
+                 "Show live progress until the sync is active, held or "
+                 "failed (Ctrl-C stops following)");
+  auto* watch = command(app, "watch");
+  watch->add_option("USER", id, "User id or e-mail address")->required();
+  auto* resync = command(app, "resync");
+  resync->add_option("USER", id, "User id or e-mail address")->required();
+  resync->add_flag("--follow", follow,
+                   "Show live progress until the full round is through");
+  auto* holds = command(app, "holds");
+  holds->add_option("ORG", id, "Organization id")->required();
+  auto* check = command(app, "check");
   check->add_option("ORG", id, "Organization id")->required();
-  auto* joins = app.add_subcommand("join-requests",
-                                   "An organization's requests to join");
+  auto* joins = command(app, "join-requests");
   joins->add_option("ORG", id, "Organization id")->required();
+  auto* cluster = command(app, "cluster");
+  auto* shards = command(app, "shards");
+  auto* move = command(app, "move-shard");
+  move->add_option("SHARD", shard, "Shard number")->required();
+  move->add_option("NODE", target_node, "Node id to move it to")->required();
 
+  std::reverse(words.begin(), words.end()); // CLI11 takes them reversed
   try {
-    app.parse(argc, argv);
+    app.parse(words);
   } catch (const CLI::ParseError& e) {
     // --help exits 0; every real parse error is a usage error.
     return app.exit(e) == 0 ? exit_ok : exit_usage;
   }
 
   if (app.get_subcommands().empty()) {
-    // The interactive console will live here; until then, explain usage.
-    std::cerr << app.help();
+    if (one_shot != nullptr)
+      return enter_console;
+    std::cerr << "crmsyncctl: no command; type help for the list\n";
     return exit_usage;
   }
   if (g.token.empty()) {
@@ -124,6 +174,10 @@ int run(int argc, char** argv) {
     return cmd_status(g);
   if (actors->parsed())
     return cmd_actors(g);
+  if (actor->parsed())
+    return cmd_actor(g, kind, id);
+  if (passivate->parsed())
+    return cmd_passivate(g, kind, id);
   if (tenants->parsed())
     return cmd_tenants(g, l);
   if (tenant->parsed())
@@ -139,14 +193,46 @@ int run(int argc, char** argv) {
   if (joins->parsed())
     return cmd_join_requests(g, id);
   if (sync->parsed())
-    return cmd_sync(g, id);
+    return follow ? cmd_sync_follow(g, id) : cmd_sync(g, id);
+  if (watch->parsed())
+    return cmd_sync_follow(g, id);
+  if (resync->parsed())
+    return cmd_resync(g, id, follow);
+  if (holds->parsed())
+    return cmd_holds(g, id);
   if (conflicts->parsed())
     return cmd_conflicts(g, id, l);
   if (approve->parsed())
     return cmd_approve_deletes(g, id);
   if (check->parsed())
     return cmd_check(g, id);
+  if (cluster->parsed())
+    return cmd_cluster(g);
+  if (shards->parsed())
+    return cmd_shards(g);
+  if (move->parsed())
+    return cmd_move_shard(g, shard, target_node);
   return exit_usage;
+}
+
+int run(int argc, char** argv) {
+  global_options g;
+  console_options c;
+  std::vector<std::string> words(argv + 1, argv + argc);
+  int rc = dispatch(words, g, &c);
+  if (rc != enter_console)
+    return rc;
+  if (g.token.empty()) {
+    std::cerr << "crmsyncctl: no admin token; pass --token or set "
+                 "CRMSYNC_ADMIN_TOKEN\n";
+    return exit_usage;
+  }
+  return run_console(
+      g, c,
+      [](const std::vector<std::string>& line, const global_options& defaults) {
+        global_options mine = defaults;
+        return dispatch(line, mine, nullptr);
+      });
 }
 
 } // namespace

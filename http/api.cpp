@@ -15,6 +15,7 @@
 #include "protocol/type_ids.hpp"
 #include "storage/codec.hpp"
 #include "storage/keys.hpp"
+#include "sync/engine.hpp"
 
 namespace crmsync::http {
 
@@ -106,6 +107,246 @@ void api::impl::create_user_attempt(std::shared_ptr<create_user> cmd,
         fail(r, err);
       });
 }
+
+// -- admin: actor introspection, passivation, resync (crmsyncctl console)
+// -----------------------------------------------------------------------------
+
+namespace {
+
+// KIND/ID of the admin actor routes as an entity key: a tenant by its id, a
+// mailbox or calendar by its user's id or e-mail address. Answers 404
+// itself and returns false when there is no such entity.
+bool console_entity(api::impl* s, const std::string& kind,
+                    const std::string& id, entity_key& key,
+                    const responder_ptr& r) {
+  if (kind == "tenant") {
+    auto org = tenant_id::parse(id);
+    if (!org) {
+      fail(r, 404, "not_found", "organization not found");
+      return false;
+    }
+    key = entity_key{entity_kind::tenant, *org, user_id{}};
+    return true;
+  }
+  if (kind != "mailbox" && kind != "calendar") {
+    fail(r, 404, "not_found",
+         "no actor kind '" + kind + "'; kinds are tenant, mailbox, calendar");
+    return false;
+  }
+  caf::error err;
+  tenant_id org;
+  user_id uid;
+  if (!s->lookup_user(id, org, uid, err)) {
+    if (err)
+      fail(r, err);
+    else
+      fail(r, 404, "not_found", "user not found");
+    return false;
+  }
+  key = entity_key{kind == "mailbox" ? entity_kind::mailbox
+                                     : entity_kind::calendar,
+                   org, uid};
+  return true;
+}
+
+// The directory that holds `key`'s actor: this node's, or in a cluster the
+// owner's. Calls ok(result) with the directory's answer; errors are answered.
+template <class Reply, class Atom, class Ok>
+void ask_directory_about(api::impl* s, Atom atom, const entity_key& key,
+                         const responder_ptr& r, Ok ok) {
+  caf::actor dir = s->directory;
+  if (s->cluster.directory_for) {
+    auto owner = s->cluster.directory_for(key.tenant);
+    if (!owner)
+      return fail(r, owner.error());
+    dir = std::move(*owner);
+  }
+  auto timeout = s->cfg.request_timeout;
+  s->sys.spawn(
+      [dir, timeout, atom, r, ok = std::move(ok)](caf::event_based_actor* a,
+                                                  entity_key k) mutable {
+        a->request(dir, timeout, atom, k)
+            .then([ok](Reply& x) mutable { ok(x); },
+                  [r](caf::error& err) { fail(r, err); });
+      },
+      key);
+}
+
+void write_timer(json::writer& w, const char* name, int64_t at_ms,
+                 const char* what) {
+  if (at_ms == 0)
+    return;
+  w.begin_object();
+  w.key("name").value(name);
+  w.key("at").value(format_rfc3339_ms(at_ms));
+  w.key("what").value(what);
+  w.end_object();
+}
+
+// The kind-specific part, from what the entity has stored (reading it does
+// not send the actor a message, so looking does not keep it alive).
+void write_entity_summary(api::impl* s, json::writer& w,
+                          const entity_key& key) {
+  std::string v;
+  bool found = false;
+  w.key("summary").begin_object();
+  if (key.kind == entity_kind::tenant) {
+    org_record o;
+    if (!s->db.get(column::orgs, keys::org(key.tenant), v, found) && found
+        && codec::decode(v, o)) {
+      w.key("name").value(o.name);
+      w.key("edition").value(to_string(o.plan));
+      w.key("users").value(o.user_count);
+      w.key("events").value(o.event_count);
+      w.key("office365_tenant").value_or_null(o.o365_tenant);
+    }
+  } else if (key.kind == entity_kind::mailbox) {
+    mailbox_status mb;
+    if (!s->db.get(column::sync,
+                   keys::sync_state(key.tenant, key.user, entity_kind::mailbox),
+                   v, found)
+        && found)
+      codec::decode(v, mb);
+    w.key("office365_linked").value(mb.office365_linked);
+    w.key("office365_user").value_or_null(mb.office365_user_id);
+  } else {
+    calendar_status cal;
+    if (!s->db.get(
+            column::sync,
+            keys::sync_state(key.tenant, key.user, entity_kind::calendar), v,
+            found)
+        && found)
+      codec::decode(v, cal);
+    w.key("state").value(cal.state);
+    w.key("progress").begin_object();
+    w.key("done").value(cal.done);
+    w.key("total").value(cal.total);
+    w.end_object();
+    w.key("last_sync").time_or_null(cal.last_sync_ms);
+    w.key("last_error").value_or_null(cal.last_error);
+    w.key("subscription_expires").time_or_null(cal.subscription_expires_ms);
+  }
+  w.end_object();
+}
+
+/// GET /admin/v1/actors/{kind}/{id}: one live actor's state summary.
+void admin_actor(api::impl* s, const std::string& kind, const std::string& id,
+                 const responder_ptr& r) {
+  entity_key key;
+  if (!console_entity(s, kind, id, key, r))
+    return;
+  ask_directory_about<live_actor>(
+      s, stats_atom_v, key, r, [s, r](live_actor& la) {
+        auto now = system_now_ms();
+        const auto& key = la.key;
+        json::writer w;
+        w.begin_object();
+        w.key("kind").value(to_string(key.kind));
+        w.key("id").value(key.kind == entity_kind::tenant ? key.tenant.str()
+                                                          : key.user.str());
+        w.key("tenant").value(key.tenant.str());
+        if (key.kind == entity_kind::tenant)
+          w.key("user").null();
+        else
+          w.key("user").value(key.user.str());
+        w.key("node").value(s->info.node_id);
+        w.key("activated_at").value(format_rfc3339_ms(now - la.active_ms));
+        w.key("last_message_at").value(format_rfc3339_ms(now - la.idle_ms));
+        w.key("idle_ms").value(la.idle_ms);
+        w.key("messages").value(la.messages);
+        if (la.mailbox < 0)
+          w.key("queue").null();
+        else
+          w.key("queue").value(la.mailbox);
+        w.key("stopping").value(la.stopping);
+        w.key("timers").begin_array();
+        if (!la.stopping)
+          write_timer(w, "passivation", now + la.passivate_in_ms,
+                      "passivated when idle until then");
+        sync::user_timers t;
+        bool engine = key.kind == entity_kind::calendar && s->o365.sync;
+        if (engine) {
+          t = s->o365.sync->timers(key.tenant, key.user);
+          write_timer(w, "retry", t.retry_at_ms,
+                      "the last sync run failed; the next attempt");
+          write_timer(w, "reconcile", t.reconcile_at_ms,
+                      "every synced user's delta is read (reconciliation)");
+          write_timer(w, "subscription_renewal", t.renew_at_ms,
+                      "the Graph subscription is renewed (half its life)");
+        }
+        w.end_array();
+        if (engine) {
+          w.key("sync_run").begin_object();
+          w.key("running").value(t.running);
+          w.key("queued").value(t.again);
+          w.key("resync_pending").value(t.full_round);
+          w.key("failed_runs").value(static_cast<int64_t>(t.retry_attempt));
+          w.end_object();
+        }
+        write_entity_summary(s, w, key);
+        w.end_object();
+        r->reply(json_response(200, w.take()));
+      });
+}
+
+/// POST /admin/v1/actors/{kind}/{id}/passivate: passivate now.
+void admin_passivate(api::impl* s, const std::string& kind,
+                     const std::string& id, const responder_ptr& r) {
+  entity_key key;
+  if (!console_entity(s, kind, id, key, r))
+    return;
+  ask_directory_about<bool>(
+      s, passivate_atom_v, key, r, [r, key, kind](bool& started) {
+        if (!started)
+          return fail(r, 404, "not_found",
+                      "no live " + kind
+                          + " actor with this id (or it is already stopping)");
+        json::writer w;
+        w.begin_object();
+        w.key("kind").value(kind);
+        w.key("id").value(key.kind == entity_kind::tenant ? key.tenant.str()
+                                                          : key.user.str());
+        w.key("state").value("passivating");
+        w.end_object();
+        r->reply(json_response(202, w.take()));
+      });
+}
+
+/// POST /admin/v1/users/{id}/resync: the next run reads the whole window.
+void admin_resync(api::impl* s, const std::string& id, const responder_ptr& r) {
+  tenant_id org;
+  user_id uid;
+  caf::error err;
+  if (!s->lookup_user(id, org, uid, err))
+    return err ? fail(r, err) : fail(r, 404, "not_found", "user not found");
+  if (s->o365.sync == nullptr)
+    return fail(r, 503, "sync_unavailable",
+                "calendar sync is not running on this node");
+  std::string v;
+  bool found = false;
+  calendar_status cal;
+  if ((err = s->db.get(column::sync,
+                       keys::sync_state(org, uid, entity_kind::calendar), v,
+                       found)))
+    return fail(r, err);
+  if (found)
+    codec::decode(v, cal);
+  if (!found || cal.state == "disabled")
+    return fail(r, 409, "sync_disabled",
+                "calendar sync is not enabled for this user");
+  auto requested = system_now_ms();
+  s->o365.sync->resync(org, uid);
+  json::writer w;
+  w.begin_object();
+  w.key("user").value(uid.str());
+  w.key("org").value(org.str());
+  w.key("state").value(cal.state);
+  w.key("requested_at").value(format_rfc3339_ms(requested));
+  w.end_object();
+  r->reply(json_response(202, w.take()));
+}
+
+} // namespace
 
 void api::impl::install_routes() {
   auto self = this; // routes live as long as the impl that owns them
@@ -517,6 +758,22 @@ void api::impl::install_routes() {
              [self](request& req, const path_params& pp, responder_ptr r) {
                if (self->admin_auth(req, r))
                  self->admin_user_events(req, pp[0], r);
+             });
+  // crmsyncctl's console: actor introspection, passivation, resync.
+  routes.add("GET", "/admin/v1/actors/{kind}/{id}",
+             [self](request& req, const path_params& pp, responder_ptr r) {
+               if (self->admin_auth(req, r))
+                 admin_actor(self, pp[0], pp[1], r);
+             });
+  routes.add("POST", "/admin/v1/actors/{kind}/{id}/passivate",
+             [self](request& req, const path_params& pp, responder_ptr r) {
+               if (self->admin_auth(req, r))
+                 admin_passivate(self, pp[0], pp[1], r);
+             });
+  routes.add("POST", "/admin/v1/users/{id}/resync",
+             [self](request& req, const path_params& pp, responder_ptr r) {
+               if (self->admin_auth(req, r))
+                 admin_resync(self, pp[0], r);
              });
 }
 

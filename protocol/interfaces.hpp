@@ -2,7 +2,8 @@
 //
 // The directory actor (actors/directory.hpp) activates them on demand and
 // forwards `(route_atom, entity_key, message)` to them; every kind answers
-// `passivate_atom` with true when it agrees to stop.
+// `passivate_atom` with true when it agrees to stop, and `stats_atom` with
+// the number of messages still waiting in its mailbox (introspection).
 #pragma once
 
 #include <caf/replies_to.hpp>
@@ -40,14 +41,17 @@ using tenant_actor = caf::typed_actor<
     caf::replies_to<audit_note>::with<bool>,
     caf::replies_to<set_calendar_sync>::with<calendar_status>,
     caf::replies_to<apply_office365>::with<event_record>,
+    caf::replies_to<atom::stats_atom>::with<uint64_t>,
     caf::replies_to<atom::passivate_atom>::with<bool>>;
 
 using mailbox_actor
     = caf::typed_actor<caf::replies_to<status_request>::with<mailbox_status>,
+                       caf::replies_to<atom::stats_atom>::with<uint64_t>,
                        caf::replies_to<atom::passivate_atom>::with<bool>>;
 
 using calendar_actor
     = caf::typed_actor<caf::replies_to<status_request>::with<calendar_status>,
+                       caf::replies_to<atom::stats_atom>::with<uint64_t>,
                        caf::replies_to<atom::passivate_atom>::with<bool>>;
 
 } // namespace crmsync

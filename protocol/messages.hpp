@@ -404,12 +404,17 @@ struct live_actor {
   int64_t idle_ms = 0;
   uint64_t messages = 0;
   bool stopping = false;
+  int64_t active_ms = 0;       ///< since its activation
+  int64_t passivate_in_ms = 0; ///< until the idle sweep may passivate it
+  /// Messages waiting in its mailbox; -1 when not asked (listings) or
+  /// when it did not answer in time (busy).
+  int64_t mailbox = -1;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, live_actor& x) {
   return f(caf::meta::type_name("crmsync::live_actor"), x.key, x.idle_ms,
-           x.messages, x.stopping);
+           x.messages, x.stopping, x.active_ms, x.passivate_in_ms, x.mailbox);
 }
 
 struct directory_stats {

@@ -7,6 +7,7 @@ packages=(
   libcaf-dev libboost-dev libsimdjson-dev librocksdb-dev catch2
   libssl-dev libsodium-dev libcli11-dev libhowardhinnant-date-dev tzdata
   curl clang-format openssl
+  libedit-dev
   # metrics: prometheus-cpp's core (registry, text serializer); the -dev
   # package also brings the civetweb/curl parts, which are not linked.
   prometheus-cpp-dev

@@ -69,12 +69,17 @@ public:
 
   /// `notified`: a notification arrived since the last run, so delta is
   /// read even if its inbox row was taken by the run before.
-  void run(bool notified) {
+  void run(bool notified, bool full = false) {
     notified_ = notified;
     if (!load()) {
       log::error("sync " + org_.str() + "/" + user_.str()
                  + ": cannot read its records; nothing done");
       return;
+    }
+    if (full) {
+      // A resync: the round reads the whole window, as after a 410.
+      status_.delta_link.clear();
+      notified_ = true;
     }
     if (!request_.enabled) {
       if (status_.state != "disabled")
@@ -1218,6 +1223,7 @@ void engine::schedule(tenant_id org, user_id user, bool notified) {
     auto last_start = std::chrono::steady_clock::time_point{};
     for (;;) {
       bool pull = false;
+      bool full = false;
       int64_t queued_ms = 0;
       {
         std::unique_lock<std::mutex> g{mtx_};
@@ -1239,10 +1245,11 @@ void engine::schedule(tenant_id org, user_id user, bool notified) {
           return;
         }
         ++stats_.runs;
+        full = full_rounds_.count({org.value, user.value}) > 0;
       }
       bool ok = false;
       try {
-        ok = run_user(org, user, pull);
+        ok = run_user(org, user, pull, full);
       } catch (const std::exception& e) {
         log::error(std::string{"sync: run failed: "} + e.what());
       }
@@ -1256,6 +1263,8 @@ void engine::schedule(tenant_id org, user_id user, bool notified) {
       // the pause up to the reconciliation interval; a good one clears it.
       if (ok) {
         retries_.erase({org.value, user.value});
+        if (full)
+          full_rounds_.erase({org.value, user.value});
       } else {
         auto& r = retries_[{org.value, user.value}];
         auto pause = std::min<std::chrono::milliseconds>(
@@ -1273,9 +1282,9 @@ void engine::schedule(tenant_id org, user_id user, bool notified) {
   });
 }
 
-bool engine::run_user(tenant_id org, user_id user, bool notified) {
+bool engine::run_user(tenant_id org, user_id user, bool notified, bool full) {
   user_sync s{sys_, directory_, db_, graph_, cfg_, halt_, org, user};
-  s.run(notified);
+  s.run(notified, full);
   {
     std::lock_guard<std::mutex> guard{mtx_};
     auto& h = health_[{org.value, user.value}];
@@ -1287,8 +1296,54 @@ bool engine::run_user(tenant_id org, user_id user, bool notified) {
   return !s.failed();
 }
 
+void engine::resync(tenant_id org, user_id user) {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    full_rounds_.insert({org.value, user.value});
+  }
+  schedule(org, user, true);
+}
+
+user_timers engine::timers(tenant_id org, user_id user) const {
+  user_timers out;
+  auto wall = [this](std::chrono::steady_clock::time_point t) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        t - std::chrono::steady_clock::now());
+    return cfg_.now_ms() + std::max<int64_t>(0, left.count());
+  };
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    user_key key{org.value, user.value};
+    if (auto r = runs_.find(key); r != runs_.end()) {
+      out.running = r->second.running;
+      out.again = r->second.again;
+    }
+    if (auto r = retries_.find(key); r != retries_.end()) {
+      out.retry_at_ms = wall(r->second.due);
+      out.retry_attempt = r->second.attempt;
+    }
+    out.full_round = full_rounds_.count(key) > 0;
+    if (next_reconcile_ != std::chrono::steady_clock::time_point{})
+      out.reconcile_at_ms = wall(next_reconcile_);
+  }
+  std::string v;
+  bool found = false;
+  calendar_status st;
+  if (!db_.get(column::sync, keys::sync_state(org, user, entity_kind::calendar),
+               v, found)
+      && found && codec::decode(v, st) && !st.subscription_id.empty())
+    out.renew_at_ms
+        = st.subscription_expires_ms
+          - std::chrono::milliseconds(cfg_.subscription_lifetime).count() / 2;
+  return out;
+}
+
 void engine::reconcile_loop() {
   auto last_full = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    next_reconcile_ = last_full + cfg_.reconcile_interval;
+  }
   const auto tick = std::min<std::chrono::milliseconds>(
       std::chrono::milliseconds(500), cfg_.reconcile_interval);
   for (;;) {
@@ -1310,6 +1365,10 @@ void engine::reconcile_loop() {
     if (std::chrono::steady_clock::now() - last_full < cfg_.reconcile_interval)
       continue;
     last_full = std::chrono::steady_clock::now();
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      next_reconcile_ = last_full + cfg_.reconcile_interval;
+    }
     std::set<user_key> users;
     db_.scan(column::sync, "", "", [&](std::string_view k, std::string_view v) {
       calendar_status s;

@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -61,6 +62,18 @@ struct engine_config {
   std::chrono::milliseconds actor_timeout{10000};
   /// Wall clock, UTC ms.
   std::function<int64_t()> now_ms;
+};
+
+/// What the engine has scheduled for one user (admin introspection). Times
+/// are wall clock, UTC ms; 0 = none.
+struct user_timers {
+  bool running = false;        ///< a run is in progress
+  bool again = false;          ///< and another one is queued behind it
+  bool full_round = false;     ///< a resync waits for (or is in) a good run
+  int64_t retry_at_ms = 0;     ///< the last run failed: next attempt
+  int retry_attempt = 0;       ///< failed runs in a row
+  int64_t reconcile_at_ms = 0; ///< next reconciliation of every user
+  int64_t renew_at_ms = 0;     ///< subscription renewal (half its lifetime)
 };
 
 /// What the engine last saw of its users (metrics, the admin page): kept
@@ -112,6 +125,16 @@ public:
   engine_stats stats() const;
   sync_health health() const;
 
+  /// Resync: the user's next run reads the whole window again, as after a
+  /// 410 from Graph (the delta link is dropped; links keep it free of
+  /// duplicates, and a full round finds deletions). Kept until a run with
+  /// it gets through. Schedules the run.
+  void resync(tenant_id org, user_id user);
+
+  /// The user's timers and run state; reads the stored calendar status for
+  /// the subscription's expiry.
+  user_timers timers(tenant_id org, user_id user) const;
+
 private:
   struct user_run {
     bool running = false;
@@ -126,8 +149,9 @@ private:
   using user_key = std::pair<uint64_t, uint64_t>;
 
   void schedule(tenant_id org, user_id user, bool notified);
-  /// One run; false when it recorded a failure.
-  bool run_user(tenant_id org, user_id user, bool notified);
+  /// One run; false when it recorded a failure. `full`: drop the delta
+  /// link first (resync).
+  bool run_user(tenant_id org, user_id user, bool notified, bool full);
   void reconcile_loop();
 
   caf::actor_system& sys_;
@@ -147,6 +171,8 @@ private:
   };
   std::map<user_key, retry> retries_; ///< users whose last run failed
   std::map<user_key, user_health> health_;
+  std::set<user_key> full_rounds_; ///< resyncs not yet through
+  std::chrono::steady_clock::time_point next_reconcile_;
   engine_stats stats_;
   std::unique_ptr<work_pool> pool_;
   std::thread reconciler_;

@@ -6,10 +6,16 @@
 
 #include <simdjson.h>
 
+#include <atomic>
+#include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <iostream>
+#include <thread>
 #include <utility>
 #include <vector>
+
+#include <unistd.h>
 
 namespace crmsync::ctl {
 
@@ -43,9 +49,9 @@ public:
     return send("GET", target, body);
   }
 
-  /// Sends `method` to `target` without a body; like get().
+  /// Sends `method` to `target` with an optional JSON body; like get().
   int send(const std::string& method, const std::string& target,
-           std::string& body) {
+           std::string& body, const std::string& json_body = {}) {
     if (!client_) {
       std::string host, err;
       std::uint16_t port = 0;
@@ -62,7 +68,9 @@ public:
     };
     http::client_response res;
     std::string err;
-    if (!client_->request(method, target, "", headers, res, err)) {
+    if (!json_body.empty())
+      headers.emplace_back("Content-Type", "application/json");
+    if (!client_->request(method, target, json_body, headers, res, err)) {
       complain("cannot reach node at " + options_.node + ": " + err);
       return exit_unreachable;
     }
@@ -78,10 +86,16 @@ public:
                dom::element& doc) {
     if (int rc = get(target, body); rc != exit_ok)
       return rc;
+    return parse(target, body, doc);
+  }
+
+  /// Parses a body from send(); the element lives until the next call.
+  int parse(const std::string& target, const std::string& body,
+            dom::element& doc) {
     std::string err;
     if (!parse_json(parser_, body, doc, err)) {
       complain("the node sent a response that is not valid JSON (" + err
-               + ") for GET " + target);
+               + ") for " + target);
       return exit_failure;
     }
     return exit_ok;
@@ -97,7 +111,11 @@ private:
       return exit_unauthorized;
     }
     if (res.status == 404) {
-      complain("not found: " + (e.message.empty() ? target : e.message));
+      if (e.message.rfind("no such route", 0) == 0)
+        complain("the node does not know " + target
+                 + ": it runs an older crmsyncd without this command");
+      else
+        complain("not found: " + (e.message.empty() ? target : e.message));
       return exit_not_found;
     }
     std::string detail = e.message.empty() ? "(no error message)" : e.message;
@@ -326,6 +344,261 @@ int cmd_check(const global_options& g, const std::string& org) {
   else
     std::cout << render_check(doc);
   return differences == 0 ? exit_ok : exit_failure;
+}
+
+int cmd_cluster(const global_options& g) {
+  return show_one(g, api_root + "/cluster", render_cluster);
+}
+
+int cmd_shards(const global_options& g) {
+  return show_one(g, api_root + "/shards", render_shards);
+}
+
+int cmd_move_shard(const global_options& g, std::uint64_t shard,
+                   const std::string& node) {
+  session s(g);
+  std::string body;
+  std::string request = "{\"to\":\"";
+  for (char c : node) {
+    if (c == '"' || c == '\\')
+      request += '\\';
+    request += c;
+  }
+  request += "\"}";
+  auto target = api_root + "/shards/" + std::to_string(shard) + "/move";
+  if (int rc = s.send("POST", target, body, request); rc != exit_ok)
+    return rc;
+  dom::element doc;
+  if (int rc = s.parse("POST " + target, body, doc); rc != exit_ok)
+    return rc;
+  if (g.json)
+    print_raw(body);
+  else
+    std::cout << render_shard_move(doc);
+  return exit_ok;
+}
+
+namespace {
+
+std::string actor_path(const std::string& kind, const std::string& id) {
+  return api_root + "/actors/" + url_encode(kind) + "/" + url_encode(id);
+}
+
+std::atomic<bool> interrupted{false};
+
+extern "C" void on_interrupt(int) {
+  interrupted = true;
+}
+
+// SIGINT stops the follow loop, not the console, for as long as it lives.
+class interrupt_guard {
+public:
+  interrupt_guard() {
+    interrupted = false;
+    struct sigaction sa {};
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_);
+  }
+  ~interrupt_guard() {
+    sigaction(SIGINT, &old_, nullptr);
+  }
+
+private:
+  struct sigaction old_ {};
+};
+
+// Polls the user's sync status until it settles: active (with a last sync
+// after `since_ms`, for a resync), held, error or disabled.
+int follow(const global_options& g, session& s, const std::string& user,
+           std::int64_t since_ms) {
+  using clock = std::chrono::steady_clock;
+  interrupt_guard guard;
+  const bool tty = isatty(STDOUT_FILENO) == 1;
+  auto target = api_root + "/users/" + url_encode(user) + "/sync";
+  auto started = clock::now();
+  std::uint64_t first_done = 0;
+  bool have_first = false;
+  std::string last_line;
+  for (;;) {
+    std::string body;
+    dom::element doc;
+    if (int rc = s.get_json(target, body, doc); rc != exit_ok) {
+      if (tty && !last_line.empty())
+        std::cout << '\n';
+      return rc;
+    }
+    progress_view p;
+    std::string_view sv;
+    if (doc["state"].get_string().get(sv) == simdjson::SUCCESS)
+      p.state = std::string(sv);
+    if (doc.at_pointer("/progress/done").get_uint64().get(p.done))
+      p.done = 0;
+    if (doc.at_pointer("/progress/total").get_uint64().get(p.total))
+      p.total = 0;
+    if (doc["last_error"].get_string().get(sv) == simdjson::SUCCESS)
+      p.error = std::string(sv);
+    std::int64_t last_sync = 0;
+    if (doc["last_sync"].get_string().get(sv) == simdjson::SUCCESS)
+      parse_rfc3339_ms(sv, last_sync);
+    if (!have_first) {
+      first_done = p.done;
+      have_first = true;
+    }
+    auto elapsed = std::chrono::duration<double>(clock::now() - started);
+    if (elapsed.count() >= 1.0 && p.done >= first_done)
+      p.rate = static_cast<double>(p.done - first_done) / elapsed.count();
+    if (tty) {
+      std::cout << "\r\x1b[K" << render_progress(p, 30) << std::flush;
+      last_line = "x";
+    } else {
+      // Plain lines: one per change, without the rate (it always moves).
+      progress_view plain = p;
+      plain.rate = -1;
+      auto line = render_progress(plain, 0);
+      if (line != last_line)
+        std::cout << line << '\n' << std::flush;
+      last_line = line;
+    }
+    bool settled
+        = p.state == "held" || p.state == "error" || p.state == "disabled"
+          || (p.state == "active" && (since_ms == 0 || last_sync >= since_ms));
+    if (settled) {
+      if (tty)
+        std::cout << '\n';
+      if (g.json)
+        print_raw(body);
+      std::cout << "sync of " << user << ": " << p.state << '\n';
+      return p.state == "error" ? exit_failure : exit_ok;
+    }
+    for (int i = 0; i < 10 && !interrupted; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (interrupted) {
+      if (tty)
+        std::cout << '\n';
+      std::cout << "stopped following; the sync goes on\n";
+      return exit_ok;
+    }
+  }
+}
+
+} // namespace
+
+int cmd_actor(const global_options& g, const std::string& kind,
+              const std::string& id) {
+  return show_one(g, actor_path(kind, id), render_actor);
+}
+
+int cmd_passivate(const global_options& g, const std::string& kind,
+                  const std::string& id) {
+  session s(g);
+  std::string body;
+  if (int rc = s.send("POST", actor_path(kind, id) + "/passivate", body);
+      rc != exit_ok)
+    return rc;
+  if (g.json)
+    print_raw(body);
+  else
+    std::cout << "passivating " << kind << " " << id << '\n';
+  return exit_ok;
+}
+
+int cmd_resync(const global_options& g, const std::string& user,
+               bool follow_it) {
+  session s(g);
+  std::string body;
+  auto target = api_root + "/users/" + url_encode(user) + "/resync";
+  if (int rc = s.send("POST", target, body); rc != exit_ok)
+    return rc;
+  dom::element doc;
+  if (int rc = s.parse("POST " + target, body, doc); rc != exit_ok)
+    return rc;
+  std::string_view at;
+  std::int64_t since = 0;
+  if (doc["requested_at"].get_string().get(at) != simdjson::SUCCESS
+      || !parse_rfc3339_ms(at, since))
+    return unexpected("no \"requested_at\" time", "POST " + target);
+  if (!follow_it) {
+    if (g.json)
+      print_raw(body);
+    else
+      std::cout << "resync of " << user << " requested at " << at
+                << ": the next run reads the whole window again\n";
+    return exit_ok;
+  }
+  std::cout << "resync of " << user << " requested at " << at << '\n';
+  return follow(g, s, user, since);
+}
+
+int cmd_sync_follow(const global_options& g, const std::string& user) {
+  session s(g);
+  return follow(g, s, user, 0);
+}
+
+int cmd_holds(const global_options& g, const std::string& org) {
+  session s(g);
+  table t = holds_table();
+  std::string cursor;
+  for (;;) {
+    auto target = with_query("/api/v1/orgs/" + url_encode(org) + "/users",
+                             {{"limit", "1000"}, {"cursor", cursor}});
+    std::string body;
+    dom::element doc;
+    if (int rc = s.get_json(target, body, doc); rc != exit_ok)
+      return rc;
+    dom::array items;
+    if (doc["items"].get_array().get(items) != simdjson::SUCCESS)
+      return unexpected("no \"items\" array", target);
+    std::vector<std::pair<std::string, std::string>> users;
+    for (dom::element u : items)
+      users.emplace_back(json_text(u["id"]), json_text(u["email"]));
+    std::string_view next;
+    bool more = doc["next_cursor"].get_string().get(next) == simdjson::SUCCESS
+                && !next.empty() && next != cursor;
+    std::string next_cursor(more ? next : std::string_view{});
+    for (auto& [id, email] : users) {
+      std::string sbody;
+      dom::element st;
+      auto starget = api_root + "/users/" + url_encode(id) + "/sync";
+      if (int rc = s.get_json(starget, sbody, st); rc != exit_ok)
+        return rc;
+      if (json_text(st["state"]) != "held")
+        continue;
+      t.add_row({id, email, "held", json_text(st["last_sync"]),
+                 json_text(st["last_error"])});
+    }
+    if (!more)
+      break;
+    cursor = next_cursor;
+  }
+  if (t.empty()) {
+    std::cout << "no syncs held by the mass-delete guard\n";
+    return exit_ok;
+  }
+  std::cout << t.render()
+            << "approve with: approve-deletes USER (applies the deletions "
+               "once)\n";
+  return exit_ok;
+}
+
+bool fetch_quietly(const global_options& g, const std::string& target,
+                   std::string& body) {
+  std::string host, err;
+  std::uint16_t port = 0;
+  if (!http::parse_base_url(g.node, host, port, err))
+    return false;
+  http::client c(std::move(host), port);
+  http::header_list headers{
+      {"Authorization", "Bearer " + g.token},
+      {"Accept", "application/json"},
+      {"User-Agent", "crmsyncctl"},
+  };
+  http::client_response res;
+  if (!c.request("GET", target, "", headers, res, err) || res.status < 200
+      || res.status >= 300)
+    return false;
+  body = std::move(res.body);
+  return true;
 }
 
 } // namespace crmsync::ctl

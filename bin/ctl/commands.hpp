@@ -3,6 +3,7 @@
 // failures on stderr and returns the process exit code.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -54,5 +55,32 @@ int cmd_sync(const global_options& g, const std::string& user);
 /// The convergence checker; exits 1 when it finds differences.
 int cmd_check(const global_options& g, const std::string& org);
 int cmd_join_requests(const global_options& g, const std::string& org);
+
+// -- cluster (answer 404 on nodes older than the cluster routes) ----------
+int cmd_cluster(const global_options& g);
+int cmd_shards(const global_options& g);
+int cmd_move_shard(const global_options& g, std::uint64_t shard,
+                   const std::string& node);
+
+// -- actors, resync, holds --------------------------------------------------
+/// One live actor: ids, activation, queue, timers, kind summary.
+int cmd_actor(const global_options& g, const std::string& kind,
+              const std::string& id);
+/// Passivates a live actor now (5 when it is not live).
+int cmd_passivate(const global_options& g, const std::string& kind,
+                  const std::string& id);
+/// Forces a full round of a user's calendar sync; with `follow`, shows its
+/// progress until the round is through (or Ctrl-C).
+int cmd_resync(const global_options& g, const std::string& user, bool follow);
+/// cmd_sync with --follow: a live progress bar (plain lines when stdout is
+/// not a terminal) until the sync is active, held or failed, or Ctrl-C.
+int cmd_sync_follow(const global_options& g, const std::string& user);
+/// Users of an organization whose sync the mass-delete guard holds.
+int cmd_holds(const global_options& g, const std::string& org);
+
+/// A quiet GET for the console's completion: the body of a 2xx answer, or
+/// false (nothing printed).
+bool fetch_quietly(const global_options& g, const std::string& target,
+                   std::string& body);
 
 } // namespace crmsync::ctl

@@ -150,4 +150,98 @@ bool is_rfc3339(std::string_view s) {
          && off_h <= 23 && off_m <= 59;
 }
 
+bool parse_rfc3339_ms(std::string_view s, std::int64_t& ms) {
+  if (!is_rfc3339(s))
+    return false;
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+  read_digits(s, 0, 4, year);
+  read_digits(s, 5, 2, month);
+  read_digits(s, 8, 2, day);
+  read_digits(s, 11, 2, hour);
+  read_digits(s, 14, 2, minute);
+  read_digits(s, 17, 2, second);
+  // Days from the civil date (proleptic Gregorian), 1970-01-01 = 0.
+  int y = year - (month <= 2 ? 1 : 0);
+  std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  std::int64_t yoe = y - era * 400;
+  std::int64_t mp = (month + 9) % 12;
+  std::int64_t doy = (153 * mp + 2) / 5 + day - 1;
+  std::int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  std::int64_t days = era * 146097 + doe - 719468;
+  std::int64_t out = ((days * 24 + hour) * 60 + minute) * 60 + second;
+  out *= 1000;
+  std::size_t pos = 19;
+  if (s[pos] == '.') {
+    std::int64_t scale = 100;
+    for (++pos; is_digit(s[pos]); ++pos) {
+      out += (s[pos] - '0') * scale;
+      scale /= 10;
+    }
+  }
+  if (s[pos] == '+' || s[pos] == '-') {
+    int off_h = 0, off_m = 0;
+    read_digits(s, pos + 1, 2, off_h);
+    read_digits(s, pos + 4, 2, off_m);
+    std::int64_t off = (off_h * 60 + off_m) * 60000;
+    out += s[pos] == '+' ? -off : off;
+  }
+  ms = out;
+  return true;
+}
+
+bool split_words(std::string_view line, std::vector<std::string>& words,
+                 std::string& err) {
+  words.clear();
+  std::string word;
+  bool in_word = false;
+  char quote = 0;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    char c = line[i];
+    if (quote == '\'') {
+      if (c == '\'')
+        quote = 0;
+      else
+        word += c;
+      continue;
+    }
+    if (c == '\\') {
+      if (i + 1 == line.size()) {
+        err = "the line ends in a backslash";
+        return false;
+      }
+      word += line[++i];
+      in_word = true;
+      continue;
+    }
+    if (quote == '"') {
+      if (c == '"')
+        quote = 0;
+      else
+        word += c;
+      continue;
+    }
+    if (c == '\'' || c == '"') {
+      quote = c;
+      in_word = true;
+      continue;
+    }
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+      if (in_word)
+        words.push_back(std::move(word));
+      word.clear();
+      in_word = false;
+      continue;
+    }
+    word += c;
+    in_word = true;
+  }
+  if (quote != 0) {
+    err = std::string("unterminated ") + (quote == '"' ? "\"" : "'") + " quote";
+    return false;
+  }
+  if (in_word)
+    words.push_back(std::move(word));
+  return true;
+}
+
 } // namespace crmsync::ctl

@@ -36,4 +36,16 @@ std::string format_millis(std::uint64_t ms);
 /// field ranges; 't' and 'z' may be lower case as RFC 3339 allows.
 bool is_rfc3339(std::string_view s);
 
+/// UTC milliseconds since the epoch of an RFC 3339 time (as is_rfc3339
+/// accepts it; fractions beyond milliseconds are cut). False otherwise.
+bool parse_rfc3339_ms(std::string_view s, std::int64_t& ms);
+
+/// Splits a console line into words the way a shell does for simple
+/// cases: blanks separate words, '...' and "..." quote (no escapes inside
+/// single quotes), a backslash escapes the next character. Returns false
+/// with a reason in `err` for an unterminated quote or a trailing
+/// backslash.
+bool split_words(std::string_view line, std::vector<std::string>& words,
+                 std::string& err);
+
 } // namespace crmsync::ctl

@@ -2,8 +2,11 @@
 
 #include "ctl/format.hpp"
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <initializer_list>
+#include <map>
 
 namespace crmsync::ctl {
 
@@ -291,6 +294,188 @@ std::string render_check(dom::element doc) {
   else
     out += "converged: no differences\n";
   return out;
+}
+
+std::string render_cluster(dom::element doc) {
+  kv_block kv;
+  add_text_rows(kv, doc,
+                {{"this node", "/node_id"}, {"shard count", "/shard_count"}});
+  std::string out = kv.render();
+  dom::array members;
+  if (doc["members"].get_array().get(members) == simdjson::SUCCESS) {
+    table t({{"ID", align::left},
+             {"CLUSTER ADDRESS", align::left},
+             {"HTTP", align::left},
+             {"UP", align::left},
+             {"SELF", align::left},
+             {"SHARDS", align::right}});
+    for (dom::element m : members) {
+      bool self = false;
+      if (m["self"].get_bool().get(self) != simdjson::SUCCESS)
+        self = false;
+      t.add_row({text(m, "/id"), text(m, "/cluster_address"),
+                 text(m, "/http_url"), text(m, "/up"), self ? "*" : "",
+                 text(m, "/shards")});
+    }
+    out += '\n';
+    out += t.empty() ? std::string("no members\n") : t.render();
+  }
+  return out;
+}
+
+std::vector<shard_run>
+shard_runs(std::vector<std::tuple<std::uint64_t, std::string, bool>> shards) {
+  std::sort(shards.begin(), shards.end());
+  std::vector<shard_run> runs;
+  for (auto& [n, node, moved] : shards) {
+    if (!runs.empty() && !moved && !runs.back().moved
+        && runs.back().node == node && runs.back().last + 1 == n) {
+      runs.back().last = n;
+      continue;
+    }
+    runs.push_back(shard_run{n, n, node, moved});
+  }
+  return runs;
+}
+
+std::string render_shards(dom::element doc) {
+  dom::array list;
+  if (doc["shards"].get_array().get(list) != simdjson::SUCCESS)
+    return "no shard map in the answer\n";
+  std::vector<std::tuple<std::uint64_t, std::string, bool>> shards;
+  for (dom::element e : list) {
+    std::uint64_t n = 0;
+    if (!unsigned_at(e, "/shard", n))
+      continue;
+    bool moved = false;
+    if (e["moved"].get_bool().get(moved) != simdjson::SUCCESS)
+      moved = false;
+    shards.emplace_back(n, text(e, "/node"), moved);
+  }
+  auto runs = shard_runs(shards);
+  table t({{"SHARDS", align::right},
+           {"NODE", align::left},
+           {"MOVED", align::left}});
+  std::map<std::string, std::uint64_t> per_node;
+  bool any_moved = false;
+  for (auto& r : runs) {
+    std::string range = std::to_string(r.first);
+    if (r.last != r.first)
+      range += "-" + std::to_string(r.last);
+    t.add_row({range, r.node, r.moved ? "*" : ""});
+    per_node[r.node] += r.last - r.first + 1;
+    any_moved = any_moved || r.moved;
+  }
+  std::string out;
+  kv_block kv;
+  kv.add("shard count", text(doc, "/shard_count"));
+  std::string nodes;
+  for (auto& [node, n] : per_node)
+    nodes += (nodes.empty() ? "" : ", ") + node + " " + std::to_string(n);
+  kv.add("per node", nodes.empty() ? "-" : nodes);
+  out += kv.render();
+  out += '\n';
+  out += t.empty() ? std::string("no shards\n") : t.render();
+  if (any_moved)
+    out += "* moved away from the node the hash placed it on\n";
+  return out;
+}
+
+std::string render_shard_move(dom::element doc) {
+  return "shard " + text(doc, "/shard") + ": " + text(doc, "/from") + " -> "
+         + text(doc, "/to") + " (" + text(doc, "/state") + ")\n";
+}
+
+std::string render_actor(dom::element doc) {
+  kv_block kv;
+  kv.section("Actor");
+  add_text_rows(kv, doc,
+                {{"kind", "/kind"},
+                 {"id", "/id"},
+                 {"tenant", "/tenant"},
+                 {"node", "/node"},
+                 {"activated at", "/activated_at"},
+                 {"last message at", "/last_message_at"}});
+  kv.add("idle", formatted(doc, "/idle_ms", format_millis));
+  add_text_rows(kv, doc,
+                {{"messages", "/messages"},
+                 {"queue length", "/queue"},
+                 {"stopping", "/stopping"}});
+  dom::object run;
+  if (doc["sync_run"].get_object().get(run) == simdjson::SUCCESS) {
+    kv.section("Sync run");
+    add_text_rows(kv, doc,
+                  {{"running", "/sync_run/running"},
+                   {"queued", "/sync_run/queued"},
+                   {"resync pending", "/sync_run/resync_pending"},
+                   {"failed runs", "/sync_run/failed_runs"}});
+  }
+  dom::object summary;
+  if (doc["summary"].get_object().get(summary) == simdjson::SUCCESS
+      && summary.size() > 0) {
+    kv.section("Summary");
+    for (dom::key_value_pair f : summary) {
+      std::string key(f.key);
+      std::replace(key.begin(), key.end(), '_', ' ');
+      dom::object inner;
+      if (f.value.get_object().get(inner) == simdjson::SUCCESS) {
+        for (dom::key_value_pair g : inner)
+          kv.add(key + " " + std::string(g.key),
+                 json_text(maybe_element(dom::element(g.value))));
+        continue;
+      }
+      kv.add(key, json_text(maybe_element(dom::element(f.value))));
+    }
+  }
+  std::string out = kv.render();
+  dom::array timers;
+  if (doc["timers"].get_array().get(timers) == simdjson::SUCCESS) {
+    table t({{"TIMER", align::left},
+             {"AT", align::left},
+             {"FOR", align::left, title_width * 2}});
+    for (dom::element e : timers)
+      t.add_row({text(e, "/name"), text(e, "/at"), text(e, "/what")});
+    out += '\n';
+    out += t.empty() ? std::string("no pending timers\n") : t.render();
+  }
+  return out;
+}
+
+std::string render_progress(const progress_view& p, std::size_t bar_width) {
+  std::string out;
+  if (bar_width > 0) {
+    std::size_t filled = 0;
+    if (p.total > 0)
+      filled = static_cast<std::size_t>(std::min<std::uint64_t>(p.done, p.total)
+                                        * bar_width / p.total);
+    out += '[';
+    out.append(filled, '#');
+    out.append(bar_width - filled, '-');
+    out += "]  ";
+  }
+  out += std::to_string(p.done) + "/" + std::to_string(p.total);
+  if (p.total > 0)
+    out += "  "
+           + std::to_string(std::min<std::uint64_t>(p.done, p.total) * 100
+                            / p.total)
+           + "%";
+  out += "  " + sanitize(p.state);
+  if (p.rate >= 0) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "  %.1f/s", p.rate);
+    out += buf;
+  }
+  if (!p.error.empty())
+    out += "  error: " + truncate(sanitize(p.error), 120);
+  return out;
+}
+
+table holds_table() {
+  return table({{"USER", align::left},
+                {"EMAIL", align::left},
+                {"STATE", align::left},
+                {"SINCE", align::left},
+                {"REASON", align::left, title_width * 2}});
 }
 
 table tenants_table() {

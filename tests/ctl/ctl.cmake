@@ -5,6 +5,8 @@ include(Catch)
 set(CRMSYNC_CTL_DIR ${CMAKE_CURRENT_LIST_DIR}/../../bin)
 add_executable(ctl_tests
   ${CMAKE_CURRENT_LIST_DIR}/table_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/console_render_test.cpp
+  ${CRMSYNC_CTL_DIR}/ctl/completion.cpp
   ${CRMSYNC_CTL_DIR}/ctl/format.cpp
   ${CRMSYNC_CTL_DIR}/ctl/render.cpp
   ${CRMSYNC_CTL_DIR}/ctl/table.cpp)
