@@ -30,3 +30,28 @@ target_link_libraries(e2e_tests
 add_dependencies(e2e_tests crmsyncd graph-emulator)
 # The prefix lets `ctest -R e2e` select exactly these tests.
 catch_discover_tests(e2e_tests TEST_PREFIX "e2e: " PROPERTIES TIMEOUT 120)
+
+# console_e2e_tests: crmsyncctl's console driven by a script on stdin and
+# on a pseudo terminal (forkpty), against a real crmsyncd and graph-emulator
+# (the sync_env fixture).
+add_executable(console_e2e_tests
+  ${CMAKE_CURRENT_LIST_DIR}/../support/child_process.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../support/node_process.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../support/api_client.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../support/emulator_process.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/office365_fixture.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/sync_fixture.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/console_test.cpp)
+target_include_directories(console_e2e_tests PRIVATE ${PROJECT_SOURCE_DIR})
+target_compile_definitions(console_e2e_tests PRIVATE
+  CRMSYNCD_PATH="$<TARGET_FILE:crmsyncd>"
+  GRAPH_EMULATOR_PATH="$<TARGET_FILE:graph-emulator>"
+  CRMSYNCCTL_PATH="$<TARGET_FILE:crmsyncctl>")
+# forkpty is in libutil (glibc 2.34+: libc; -lutil still links).
+target_link_libraries(console_e2e_tests
+  PRIVATE Catch2::Catch2WithMain crmsync_http_client crmsync_http_server
+          crmsync_protocol crmsync_test_support simdjson::simdjson
+          Threads::Threads util)
+add_dependencies(console_e2e_tests crmsyncd graph-emulator crmsyncctl)
+catch_discover_tests(console_e2e_tests TEST_PREFIX "e2e: "
+  PROPERTIES TIMEOUT 180)
