@@ -201,6 +201,9 @@ std::string render_tenant(dom::element doc) {
                  {"super admin", "/org/super_admin_id"},
                  {"users", "/users"},
                  {"events", "/events"}});
+  // A cluster node also says where the tenant lives (older nodes do not).
+  if (doc["shard"].error() == simdjson::SUCCESS)
+    add_text_rows(kv, doc, {{"shard", "/shard"}, {"node", "/node"}});
   bool active = false;
   if (doc["active"].get_bool().get(active) == simdjson::SUCCESS)
     kv.add("active", active ? "yes (actor live)" : "no (actor passivated)");
@@ -257,7 +260,11 @@ std::string render_sync(dom::element doc) {
                 {{"created", "/from_office365/created"},
                  {"updated", "/from_office365/updated"},
                  {"deleted", "/from_office365/deleted"}});
-  return kv.render();
+  std::string out = kv.render();
+  if (text(doc, "/state") == "held")
+    out += "\nheld by the mass-delete guard: approve-deletes USER lets it "
+           "apply its deletions once\n";
+  return out;
 }
 
 std::string render_check(dom::element doc) {

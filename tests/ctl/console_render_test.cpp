@@ -231,3 +231,23 @@ TEST_CASE("render_progress draws a bar, counts, state and rate",
   none.error = "Graph said\nno";
   CHECK(render_progress(none, 0) == "0/0  error [2J  error: Graph said no");
 }
+
+TEST_CASE("render_tenant shows the shard and node on a cluster node",
+          "[ctl][console]") {
+  simdjson::dom::parser p;
+  auto doc = parse(p, R"({"org":{"id":"t1","name":"Acme","edition":"paid"},
+      "users":2,"events":5,"active":true,"shard":17,"node":"n2"})");
+  auto out = render_tenant(doc);
+  CHECK(out.find("shard        17\n") != std::string::npos);
+  CHECK(out.find("node         n2\n") != std::string::npos);
+  auto old = parse(p, R"({"org":{"id":"t1"},"active":false})");
+  CHECK(render_tenant(old).find("shard") == std::string::npos);
+}
+
+TEST_CASE("render_sync points at approve-deletes when held", "[ctl][console]") {
+  simdjson::dom::parser p;
+  auto held = parse(p, R"({"state":"held","last_error":"would delete 12"})");
+  CHECK(render_sync(held).find("approve-deletes USER") != std::string::npos);
+  auto active = parse(p, R"({"state":"active"})");
+  CHECK(render_sync(active).find("approve-deletes") == std::string::npos);
+}
