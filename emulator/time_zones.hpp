@@ -1,25 +1,13 @@
-// Time zones as Outlook names them: Windows zone names ("Pacific Standard
-// Time"), plus IANA names and UTC, converted with the system's tz database.
-//
-// Used by the emulator for dateTimeTimeZone values and the
-// `Prefer: outlook.timezone` header. Thread-safe.
+// The emulator's time zones are the product's (common/time_zones.hpp):
+// Graph and crmsync must agree on what a zone name means.
 #pragma once
 
-#include <cstdint>
-#include <string>
-#include <string_view>
+#include "common/time_zones.hpp"
 
 namespace crmsync::emulator {
 
-/// Whether the zone name is known (Windows, IANA or a UTC alias).
-bool known_time_zone(std::string_view zone);
-
-/// Wall-clock milliseconds in `zone` -> UTC milliseconds. A wall time that
-/// does not exist (spring-forward gap) or exists twice (fall-back) resolves
-/// to the earlier instant. False for an unknown zone.
-bool local_to_utc(std::string_view zone, int64_t local_ms, int64_t& utc_ms);
-
-/// UTC milliseconds -> wall-clock milliseconds in `zone`.
-bool utc_to_local(std::string_view zone, int64_t utc_ms, int64_t& local_ms);
+using crmsync::known_time_zone;
+using crmsync::local_to_utc;
+using crmsync::utc_to_local;
 
 } // namespace crmsync::emulator

@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include "common/time_format.hpp"
+#include "common/time_zones.hpp"
 #include "protocol/json.hpp"
 
 namespace crmsync::sync {
@@ -12,7 +13,9 @@ namespace {
 using element = simdjson::dom::element;
 using object = simdjson::dom::object;
 
-/// "2026-12-01T10:00:00" in UTC, as Graph's dateTimeTimeZone wants it.
+constexpr int64_t day_ms = 86'400'000;
+
+/// "2026-12-01T10:00:00": a wall time as Graph's dateTime wants it.
 std::string graph_time(int64_t ms) {
   auto s = format_rfc3339(ms); // "2026-12-01T10:00:00Z"
   if (!s.empty() && s.back() == 'Z')
@@ -20,10 +23,35 @@ std::string graph_time(int64_t ms) {
   return s;
 }
 
-void write_time(json::writer& w, const char* key, int64_t ms) {
+int64_t floor_day(int64_t ms) {
+  return ms - (((ms % day_ms) + day_ms) % day_ms);
+}
+
+bool is_utc(std::string_view zone) {
+  return zone.empty() || zone == "UTC" || zone == "Etc/UTC"
+         || zone == "Coordinated Universal Time"
+         || zone == "tzone://Microsoft/Utc";
+}
+
+/// The zone an event goes to Graph in: the one it was written in, when it
+/// is a zone Graph knows; UTC otherwise (an unknown name would make Graph
+/// refuse the whole event).
+std::string graph_zone(const event_record& e) {
+  if (is_utc(e.time_zone) || !known_time_zone(e.time_zone))
+    return "UTC";
+  return e.time_zone;
+}
+
+/// A time in `zone`. An all-day event's CRM times are dates (midnight
+/// UTC of the day); Graph wants them as midnight in the event's zone.
+void write_time(json::writer& w, const char* key, int64_t ms, bool all_day,
+                const std::string& zone) {
+  int64_t wall = floor_day(ms);
+  if (!all_day && !utc_to_local(zone, ms, wall))
+    wall = ms;
   w.key(key).begin_object();
-  w.key("dateTime").value(graph_time(ms));
-  w.key("timeZone").value("UTC");
+  w.key("dateTime").value(graph_time(wall));
+  w.key("timeZone").value(zone);
   w.end_object();
 }
 
@@ -34,9 +62,10 @@ std::string text(element v, const char* key) {
   return std::string{s};
 }
 
-/// A dateTimeTimeZone read as UTC (crmsync asks Graph for UTC; a value
-/// with fractional seconds "…T10:00:00.0000000" is cut to whole seconds).
-bool read_time(element v, const char* key, int64_t& out) {
+/// A dateTimeTimeZone: its wall time (a value with fractional seconds
+/// "…T10:00:00.0000000" is cut to whole seconds) and its zone.
+bool read_wall_time(element v, const char* key, int64_t& wall,
+                    std::string& zone) {
   object o;
   std::string_view dt;
   if (v[key].get_object().get(o) || o["dateTime"].get_string().get(dt)
@@ -47,7 +76,48 @@ bool read_time(element v, const char* key, int64_t& out) {
   auto t = parse_rfc3339_ms(whole);
   if (!t)
     return false;
-  out = *t;
+  wall = *t;
+  std::string_view tz;
+  zone = o["timeZone"].get_string().get(tz) ? std::string{"UTC"}
+                                            : std::string{tz};
+  return true;
+}
+
+/// The instant a dateTimeTimeZone names (crmsync reads in UTC, but a
+/// value in another zone is converted, not misread).
+bool read_time(element v, const char* key, int64_t& out) {
+  int64_t wall = 0;
+  std::string zone;
+  if (!read_wall_time(v, key, wall, zone))
+    return false;
+  if (is_utc(zone)) {
+    out = wall;
+    return true;
+  }
+  return local_to_utc(zone, wall, out);
+}
+
+/// The day of an all-day event's start or end, as the CRM keeps it
+/// (midnight UTC of the date). Graph shows an all-day event as midnight
+/// dates whatever zone is asked for; should a service render the instant
+/// instead (midnight in the event's zone, seen in UTC), the day is the
+/// one in the event's zone, never a neighbour shifted by the offset.
+bool read_all_day(element v, const char* key, const std::string& event_zone,
+                  int64_t& out) {
+  int64_t wall = 0;
+  std::string zone;
+  if (!read_wall_time(v, key, wall, zone))
+    return false;
+  if (wall % day_ms == 0 || !known_time_zone(event_zone)) {
+    out = floor_day(wall);
+    return true;
+  }
+  int64_t instant = wall, local = wall;
+  if (!is_utc(zone) && !local_to_utc(zone, wall, instant))
+    return false;
+  if (!utc_to_local(event_zone, instant, local))
+    return false;
+  out = floor_day(local);
   return true;
 }
 
@@ -66,8 +136,9 @@ std::string to_graph(const event_record& e, bool with_identity) {
   w.key("contentType").value("text");
   w.key("content").value(e.description);
   w.end_object();
-  write_time(w, "start", e.start_ms);
-  write_time(w, "end", e.end_ms);
+  auto zone = graph_zone(e);
+  write_time(w, "start", e.start_ms, e.all_day, zone);
+  write_time(w, "end", e.end_ms, e.all_day, zone);
   w.key("isAllDay").value(e.all_day);
   w.key("location").begin_object();
   w.key("displayName").value(e.location);
@@ -119,6 +190,20 @@ bool from_graph(std::string_view json, graph_event& out) {
   bool all_day = false;
   if (!v["isAllDay"].get_bool().get(all_day))
     c.all_day = all_day;
+  // The zone the event was written in (Windows or IANA name) stays with
+  // it; UTC is the CRM's default and is not spelled out.
+  auto zone = text(v, "originalStartTimeZone");
+  if (!is_utc(zone) && known_time_zone(zone))
+    c.time_zone = zone;
+  if (c.all_day) {
+    auto event_zone = zone.empty() ? std::string{"UTC"} : zone;
+    if (!read_all_day(v, "start", event_zone, c.start_ms)
+        || !read_all_day(v, "end", event_zone, c.end_ms))
+      return false;
+    if (c.end_ms <= c.start_ms)
+      c.end_ms = c.start_ms + day_ms;
+    return true;
+  }
   if (!read_time(v, "start", c.start_ms) || !read_time(v, "end", c.end_ms))
     return false;
   if (c.end_ms < c.start_ms)

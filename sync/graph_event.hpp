@@ -1,8 +1,14 @@
 // Translation between CRM events and Microsoft Graph event JSON.
 //
-// Pure functions; thread-safe. Times go to Graph as UTC dateTimeTimeZone
-// ("2026-12-01T10:00:00", "UTC"), all-day events as midnight-to-midnight
-// dates with isAllDay; every event crmsync creates carries a transactionId
+// Pure functions; thread-safe. Times go to Graph as wall times in the zone
+// the CRM event was written in ("2026-12-01T10:00:00", "Europe/Berlin"),
+// or UTC when it has none Graph knows; all-day events as midnight-to-
+// midnight dates in that zone with isAllDay. From Graph, times are read as
+// instants, the event's originalStartTimeZone becomes the CRM zone, and an
+// all-day event keeps its dates (never shifted by the zone's offset).
+// Participants are not sent (Outlook would e-mail invitations) nor read
+// (an Outlook edit leaves the CRM's participants alone).
+// Every event crmsync creates carries a transactionId
 // (so a retried create never makes a second event) and crmsync's tag, a
 // single-value extended property holding the CRM event id.
 #pragma once
@@ -34,7 +40,8 @@ struct graph_event {
   bool removed = false;
   std::string type; ///< singleInstance, occurrence, exception, seriesMaster
   int64_t modified_ms = 0;
-  event_record content; ///< title, times, all_day, location, description
+  /// title, times, all_day, time_zone, location, description
+  event_record content;
 };
 
 /// Decodes one Graph event object; false when it is not one.

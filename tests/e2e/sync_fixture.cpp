@@ -119,6 +119,13 @@ void sync_env::delete_event(std::string_view id) {
   E2E_REQUIRE_STATUS(r, 204);
 }
 
+std::string sync_env::create_event_json(std::string_view body) {
+  auto r
+      = node().post(org_.token, user_events_path(org_.id, org_.admin_id), body);
+  E2E_REQUIRE_STATUS(r, 201);
+  return r.str("/id");
+}
+
 std::vector<std::string>
 sync_env::import_events(const std::vector<std::string>& event_bodies,
                         std::string owner) {
@@ -148,6 +155,11 @@ crm_event read_crm_event(const api_response& r, const std::string& base) {
   e.end = r.str(base + "/end");
   e.origin = r.str(base + "/origin");
   e.version = r.i64(base + "/version");
+  e.all_day = r.boolean(base + "/all_day");
+  e.time_zone = r.str(base + "/time_zone");
+  for (size_t i = 0; i < r.size(base + "/participants"); ++i)
+    e.participants.push_back(
+        r.str(base + "/participants/" + std::to_string(i) + "/email"));
   return e;
 }
 
@@ -240,11 +252,12 @@ api_response sync_env::enable_and_wait(std::chrono::milliseconds timeout) {
 // -----------------------------------------------------------------------
 
 api_response sync_env::graph(std::string_view method, std::string_view path,
-                             std::string_view body) {
+                             std::string_view body,
+                             const http::header_list& headers) {
   std::string target = "/v1.0" + std::string{path};
   for (int attempt = 0;; ++attempt) {
     auto r = outlook_->request(method, target, outlook_token_, body,
-                               body.empty() ? "" : "application/json");
+                               body.empty() ? "" : "application/json", headers);
     if (r.status == 401 && attempt == 0) {
       fetch_outlook_token();
       continue;
@@ -305,9 +318,22 @@ std::vector<o365_event> sync_env::o365_events(std::string_view cal) {
       o365_event e;
       e.id = r.str(base + "/id");
       e.subject = r.str(base + "/subject");
-      e.start = graph_time_to_rfc3339(r, base + "/start");
-      e.end = graph_time_to_rfc3339(r, base + "/end");
       e.change_key = r.str(base + "/changeKey");
+      e.all_day = r.boolean(base + "/isAllDay");
+      e.time_zone = r.str(base + "/originalStartTimeZone");
+      if (e.all_day) {
+        // The dates it shows in its own zone: Graph's dateTime there is
+        // midnight; anything else stays visible as a time.
+        auto one = outlook_get(e.id, e.time_zone);
+        for (auto [field, value] :
+             {std::pair{"/start", &e.start}, {"/end", &e.end}}) {
+          auto t = one.str(std::string{field} + "/dateTime");
+          *value = t.rfind("T00:00:00", 10) == 10 ? t.substr(0, 10) : t;
+        }
+      } else {
+        e.start = graph_time_to_rfc3339(r, base + "/start");
+        e.end = graph_time_to_rfc3339(r, base + "/end");
+      }
       out.push_back(std::move(e));
     }
     if (!r.has("/@odata.nextLink"))
@@ -334,6 +360,32 @@ std::string sync_env::outlook_create(std::string_view cal,
           + ",\"end\":" + graph_time(end) + "}");
   E2E_REQUIRE_STATUS(r, 201);
   return r.str("/id");
+}
+
+std::string sync_env::outlook_create_json(std::string_view cal,
+                                          std::string_view body) {
+  auto r = graph(
+      "POST", "/users/" + oid_ + "/calendars/" + std::string{cal} + "/events",
+      body);
+  E2E_REQUIRE_STATUS(r, 201);
+  return r.str("/id");
+}
+
+api_response sync_env::outlook_get(std::string_view event,
+                                   std::string_view zone) {
+  http::header_list h;
+  if (!zone.empty())
+    h.emplace_back("Prefer", "outlook.timezone=\"" + std::string{zone} + "\"");
+  auto r
+      = graph("GET", "/users/" + oid_ + "/events/" + std::string{event}, "", h);
+  E2E_REQUIRE_STATUS(r, 200);
+  return r;
+}
+
+void sync_env::outlook_patch(std::string_view event, std::string_view body) {
+  auto r = graph("PATCH", "/users/" + oid_ + "/events/" + std::string{event},
+                 body);
+  E2E_REQUIRE_STATUS(r, 200);
 }
 
 void sync_env::outlook_rename(std::string_view event,
@@ -395,6 +447,63 @@ void sync_env::wait_in_sync(const std::function<bool(const crm_event&)>& synced,
   INFO("the sides differ:\n" << diff << "the status is " << last.body);
   INFO(env_.node_process().log_tail());
   REQUIRE(ok);
+}
+
+// -- the convergence checker
+// -------------------------------------------------------------
+
+check_report sync_env::check() {
+  check_report out;
+  out.answer = node().get(admin_token, "/admin/v1/orgs/" + org_.id + "/check");
+  E2E_REQUIRE_STATUS(out.answer, 200);
+  out.differences = out.answer.u64("/differences");
+  for (size_t i = 0; i < out.answer.size("/users"); ++i)
+    out.pending += out.answer.u64("/users/" + std::to_string(i) + "/pending");
+  return out;
+}
+
+check_report sync_env::wait_converged(std::chrono::milliseconds timeout) {
+  check_report last;
+  bool ok = eventually(
+      [&] {
+        last = check();
+        return last.differences == 0 && last.pending == 0
+               && last.answer.size("/users") == 1;
+      },
+      timeout);
+  INFO("the convergence checker reports " << last.answer.body);
+  INFO(env_.node_process().log_tail());
+  REQUIRE(ok);
+  return last;
+}
+
+// -- webhooks by hand
+// ---------------------------------------------------------------------
+
+sync_env::subscription_info sync_env::subscription() {
+  auto r = env_.emulator().get("", "/_emulator/subscriptions");
+  E2E_REQUIRE_STATUS(r, 200);
+  INFO("the emulator's subscriptions: " << r.body);
+  REQUIRE(r.size("/value") == 1);
+  subscription_info s;
+  s.id = r.str("/value/0/id");
+  s.client_state = r.str("/value/0/clientState");
+  s.target = split_url(r.str("/value/0/notificationUrl")).target;
+  return s;
+}
+
+api_response sync_env::notify(const subscription_info& s,
+                              std::string_view change_type,
+                              std::string_view graph_id) {
+  auto resource = "Users/" + oid_ + "/Events/" + std::string{graph_id};
+  auto body = "{\"value\":[{\"subscriptionId\":" + json_str(s.id)
+              + ",\"clientState\":" + json_str(s.client_state)
+              + ",\"changeType\":" + json_str(change_type) + ",\"resource\":"
+              + json_str(resource) + ",\"tenantId\":" + json_str(env_.tenant())
+              + ",\"resourceData\":{\"@odata.type\":\"#Microsoft.Graph."
+                "Event\",\"@odata.id\":"
+              + json_str(resource) + ",\"id\":" + json_str(graph_id) + "}}]}";
+  return node().post("", s.target, body);
 }
 
 } // namespace crmsync::e2e

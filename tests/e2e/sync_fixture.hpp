@@ -11,6 +11,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -40,16 +41,29 @@ struct crm_event {
   std::string end;
   std::string origin;
   int64_t version = 0;
+  bool all_day = false;  ///< start/end are then dates (2026-12-01)
+  std::string time_zone; ///< as the API shows it ("UTC" by default)
+  std::vector<std::string> participants; ///< their e-mail addresses
 };
 
 /// An event in an Office 365 calendar; start/end as RFC 3339 UTC
-/// ("2026-12-01T10:00:00Z") so that they compare with the CRM's.
+/// ("2026-12-01T10:00:00Z") so that they compare with the CRM's, and for
+/// an all-day event as the dates it shows in its own zone ("2026-12-01").
 struct o365_event {
   std::string id;
   std::string subject;
   std::string start;
   std::string end;
   std::string change_key;
+  bool all_day = false;
+  std::string time_zone; ///< originalStartTimeZone
+};
+
+/// What `crmsyncctl check ORG` reports for the organization.
+struct check_report {
+  api_response answer; ///< GET /admin/v1/orgs/{org}/check
+  uint64_t differences = 0;
+  uint64_t pending = 0; ///< outbox + inbox entries of every user
 };
 
 /// RFC 3339 UTC of now + `hours` (whole seconds), for event times relative
@@ -93,6 +107,9 @@ public:
   /// Creates an event for the admin; REQUIREs 201; returns its id.
   std::string create_event(std::string_view title, std::string_view start,
                            std::string_view end);
+  /// Creates an event for the admin from a whole JSON body (all_day,
+  /// time_zone, participants, ...); REQUIREs 201; returns its id.
+  std::string create_event_json(std::string_view body);
   /// PATCH /events/{id}; REQUIREs 200; returns the answer.
   api_response patch_event(std::string_view id, std::string_view body);
   /// DELETE /events/{id}; REQUIREs 204.
@@ -130,7 +147,11 @@ public:
   /// A Graph call under /v1.0 with the outlook app's token (429 and 503
   /// are retried after their Retry-After, as a client would).
   api_response graph(std::string_view method, std::string_view path,
-                     std::string_view body = {});
+                     std::string_view body = {},
+                     const http::header_list& headers = {});
+  /// GET one event, with `Prefer: outlook.timezone="zone"` unless `zone`
+  /// is empty; REQUIREs 200.
+  api_response outlook_get(std::string_view event, std::string_view zone = {});
   /// The names of the admin's calendars.
   std::vector<std::string> calendar_names();
   /// The id of the admin's calendar named "CRM" ("" when there is none).
@@ -142,8 +163,13 @@ public:
   /// Creates an event in calendar `cal`; returns its Graph id.
   std::string outlook_create(std::string_view cal, std::string_view subject,
                              std::string_view start, std::string_view end);
+  /// Creates an event in calendar `cal` from a whole Graph body (any
+  /// zone, isAllDay, recurrence, ...); REQUIREs 201; returns its id.
+  std::string outlook_create_json(std::string_view cal, std::string_view body);
   /// PATCHes an event's subject.
   void outlook_rename(std::string_view event, std::string_view subject);
+  /// PATCHes an event with a whole Graph body; REQUIREs 200.
+  void outlook_patch(std::string_view event, std::string_view body);
   /// DELETEs an event.
   void outlook_delete(std::string_view event);
 
@@ -161,6 +187,28 @@ public:
                     = not_imported,
                     std::chrono::milliseconds timeout
                     = std::chrono::seconds(30));
+
+  /// The convergence checker (crmsyncctl check ORG) as the service admin.
+  check_report check();
+  /// Polls the checker until it reports no difference and nothing
+  /// pending; REQUIREs it before `timeout`.
+  check_report wait_converged(std::chrono::milliseconds timeout
+                              = std::chrono::seconds(30));
+
+  // -- webhooks by hand ------------------------------------------------------
+
+  /// The admin's live subscription at the emulator (REQUIREs exactly one):
+  /// its id, clientState and the notification URL's path and query.
+  struct subscription_info {
+    std::string id;
+    std::string client_state;
+    std::string target; ///< "/webhooks/graph?…" on the node
+  };
+  subscription_info subscription();
+  /// POSTs one change notification for event `graph_id` to the node as
+  /// Graph would deliver it; returns the node's answer.
+  api_response notify(const subscription_info& s, std::string_view change_type,
+                      std::string_view graph_id);
 
   /// Polls `check` every 20 ms until it is true or `timeout` passes;
   /// returns its last value.

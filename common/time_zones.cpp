@@ -1,11 +1,11 @@
-#include "emulator/time_zones.hpp"
+#include "common/time_zones.hpp"
 
 #include <chrono>
 #include <date/tz.h>
 #include <exception>
 #include <map>
 
-namespace crmsync::emulator {
+namespace crmsync {
 
 namespace {
 
@@ -111,4 +111,4 @@ bool utc_to_local(std::string_view zone, int64_t utc_ms, int64_t& local_ms) {
   return true;
 }
 
-} // namespace crmsync::emulator
+} // namespace crmsync
