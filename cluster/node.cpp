@@ -32,6 +32,22 @@ void prepare_actor_system(caf::actor_system_config& cfg) {
 
 namespace {
 
+/// Names the node that served a request in its answer (X-Crmsync-Node), so
+/// clients and benchmarks see where a request ran.
+class served_by : public http::responder {
+public:
+  served_by(http::responder_ptr inner, std::string node)
+      : inner_(std::move(inner)), node_(std::move(node)) {}
+  void reply(http::response r) override {
+    r.headers.emplace_back("X-Crmsync-Node", node_);
+    inner_->reply(std::move(r));
+  }
+
+private:
+  http::responder_ptr inner_;
+  std::string node_;
+};
+
 http::response to_response(http_answer& a) {
   http::response res;
   res.status = a.status;
@@ -240,19 +256,24 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     });
   }
 
+  void serve_here(http::request&& req, http::responder_ptr r) {
+    local(std::move(req),
+          std::make_shared<served_by>(std::move(r), cfg.node_id));
+  }
+
   void handle(http::request&& req, http::responder_ptr r) {
     if (!clustered())
-      return local(std::move(req), std::move(r));
+      return serve_here(std::move(req), std::move(r));
     bool down = false;
     auto t = tenant_of(req, down);
     if (down)
       return r->reply(unavailable("a node that may hold this user is "
                                   "unreachable; retry"));
     if (!t)
-      return local(std::move(req), std::move(r));
+      return serve_here(std::move(req), std::move(r));
     auto o = owner(*t);
     if (o == cfg.node_id)
-      return local(std::move(req), std::move(r));
+      return serve_here(std::move(req), std::move(r));
     forward(o, std::move(req), std::move(r));
   }
 
@@ -279,7 +300,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       // the client retries rather than the request going round.
       return r->reply(unavailable("this organization is moving between "
                                   "nodes; retry"));
-    local(std::move(req), r);
+    serve_here(std::move(req), r);
   }
 
   // -- global reads
@@ -595,6 +616,11 @@ http::cluster_hooks node::hooks() {
   auto s = impl_;
   h.describe = [s] {
     return s->describe();
+  };
+  h.placement = [s](tenant_id t) {
+    std::lock_guard<std::mutex> guard{s->mtx};
+    auto shard = shard_of(t, s->map.shard_count());
+    return std::make_pair(shard, s->map.owner(shard));
   };
   h.shards = [s] {
     return s->shards();

@@ -23,6 +23,8 @@ bool parse_peers(const std::string& text, std::vector<member>& out,
     }
     m.id = item.substr(0, eq);
     m.host = item.substr(eq + 1, colon - eq - 1);
+    if (m.host.size() > 2 && m.host.front() == '[' && m.host.back() == ']')
+      m.host = m.host.substr(1, m.host.size() - 2); // IPv6 literal
     unsigned long port = 0;
     try {
       size_t used = 0;

@@ -948,7 +948,10 @@ void api::impl::admin_tenant(const std::string& id, responder_ptr r) {
   if (!codec::decode(value, o))
     return fail(r, 500, "storage_failure",
                 "the stored organization could not be read");
-  with_directory_stats(r, [r, o](directory_stats& ds) {
+  std::optional<std::pair<uint32_t, std::string>> where;
+  if (cluster.placement)
+    where = cluster.placement(o.id);
+  with_directory_stats(r, [r, o, where](directory_stats& ds) {
     json::writer w;
     w.begin_object().key("org");
     json::write_org(w, o);
@@ -956,6 +959,10 @@ void api::impl::admin_tenant(const std::string& id, responder_ptr r) {
     w.key("events").value(o.event_count);
     w.key("active").value(
         directory_has(ds, entity_key{entity_kind::tenant, o.id, user_id{}}));
+    if (where) {
+      w.key("shard").value(static_cast<uint64_t>(where->first));
+      w.key("node").value(where->second);
+    }
     w.end_object();
     r->reply(json_response(200, w.take()));
   });

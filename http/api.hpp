@@ -69,6 +69,8 @@ struct cluster_hooks {
   std::function<read_outcome(storage::column, const std::string& key,
                              std::string& value, bool take)>
       read;
+  /// A tenant's shard and owner node (GET /admin/v1/tenants/{id}).
+  std::function<std::pair<uint32_t, std::string>(tenant_id)> placement;
   /// Bodies of GET /admin/v1/cluster and GET /admin/v1/shards.
   std::function<std::string()> describe;
   std::function<std::string()> shards;

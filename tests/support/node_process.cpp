@@ -19,7 +19,7 @@ void node_process::start(const node_options& opts) {
     throw std::runtime_error("node_process::start: data_dir is required");
 
   child_options child;
-  child.argv = {crmsyncd_path(), "--listen", "127.0.0.1:0", "--data-dir",
+  child.argv = {crmsyncd_path(), "--listen", opts.listen, "--data-dir",
                 opts.data_dir};
   if (!opts.admin_token.empty()) {
     child.argv.emplace_back("--admin-token");

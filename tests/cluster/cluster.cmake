@@ -1,0 +1,28 @@
+# Cluster tests: unit tests of the shard map, and end-to-end tests of a
+# three-node cluster on loopback (real crmsyncd processes talking over
+# CAF's middleman, one graph-emulator). Included from tests/CMakeLists.txt.
+include(Catch)
+add_executable(cluster_unit_tests ${CMAKE_CURRENT_LIST_DIR}/shards_test.cpp)
+target_link_libraries(cluster_unit_tests PRIVATE
+  crmsync_cluster Catch2::Catch2WithMain)
+catch_discover_tests(cluster_unit_tests TEST_PREFIX "cluster-unit: "
+  PROPERTIES TIMEOUT 60)
+
+add_executable(cluster_e2e_tests
+  ${CMAKE_CURRENT_LIST_DIR}/../support/child_process.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../support/node_process.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../support/api_client.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../support/emulator_process.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../e2e/office365_fixture.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cluster_fixture.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cluster_test.cpp)
+target_include_directories(cluster_e2e_tests PRIVATE ${PROJECT_SOURCE_DIR})
+target_compile_definitions(cluster_e2e_tests PRIVATE
+  CRMSYNCD_PATH="$<TARGET_FILE:crmsyncd>"
+  GRAPH_EMULATOR_PATH="$<TARGET_FILE:graph-emulator>")
+target_link_libraries(cluster_e2e_tests
+  PRIVATE Catch2::Catch2WithMain crmsync_http_client crmsync_http_server
+          crmsync_protocol crmsync_test_support simdjson::simdjson Threads::Threads)
+add_dependencies(cluster_e2e_tests crmsyncd graph-emulator)
+catch_discover_tests(cluster_e2e_tests TEST_PREFIX "cluster: "
+  PROPERTIES TIMEOUT 240)

@@ -1,0 +1,417 @@
+#include "tests/cluster/cluster_fixture.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <thread>
+
+#include "http/url.hpp"
+#include "tests/e2e/office365_fixture.hpp"
+
+namespace crmsync::e2e {
+
+namespace {
+
+constexpr const char* crm_id = "crm";
+constexpr const char* crm_secret = "s3cret";
+constexpr const char* outlook_id = "outlook";
+constexpr const char* outlook_secret = "o";
+
+using clock = std::chrono::steady_clock;
+
+} // namespace
+
+uint16_t free_loopback_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    throw std::runtime_error("socket() failed");
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0
+      || ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    ::close(fd);
+    throw std::runtime_error("bind() failed");
+  }
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+tcp_front::tcp_front(std::function<std::vector<uint16_t>()> backends)
+    : backends_(std::move(backends)) {
+  listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  ::setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (listener_ < 0
+      || ::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0
+      || ::listen(listener_, 64) != 0
+      || ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+    throw std::runtime_error("tcp_front: cannot listen");
+  port_ = ntohs(a.sin_port);
+  acceptor_ = std::thread([this] { accept_loop(); });
+}
+
+tcp_front::~tcp_front() {
+  stopping_ = true;
+  ::shutdown(listener_, SHUT_RDWR);
+  ::close(listener_);
+  acceptor_.join();
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    for (int fd : open_)
+      ::shutdown(fd, SHUT_RDWR);
+  }
+  for (auto& t : threads_)
+    t.join();
+  for (int fd : open_)
+    ::close(fd);
+}
+
+void tcp_front::accept_loop() {
+  while (!stopping_) {
+    int client = ::accept(listener_, nullptr, nullptr);
+    if (client < 0) {
+      if (stopping_)
+        return;
+      continue;
+    }
+    std::lock_guard<std::mutex> guard{mtx_};
+    open_.push_back(client);
+    threads_.emplace_back([this, client] { serve(client); });
+  }
+}
+
+void tcp_front::serve(int client) {
+  auto ports = backends_();
+  std::shuffle(ports.begin(), ports.end(),
+               std::mt19937{std::random_device{}()});
+  int backend = -1;
+  for (auto port : ports) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+      backend = fd;
+      break;
+    }
+    ::close(fd);
+  }
+  if (backend < 0) {
+    ::shutdown(client, SHUT_RDWR);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    open_.push_back(backend);
+  }
+  // One direction here, the other on a helper thread; each ends the
+  // other's writing side at EOF.
+  auto pipe = [](int from, int to) {
+    char buf[16384];
+    for (;;) {
+      auto n = ::read(from, buf, sizeof buf);
+      if (n <= 0)
+        break;
+      for (ssize_t off = 0; off < n;) {
+        auto w = ::write(to, buf + off, static_cast<size_t>(n - off));
+        if (w <= 0)
+          return;
+        off += w;
+      }
+    }
+    ::shutdown(to, SHUT_WR);
+  };
+  std::thread back([&] { pipe(backend, client); });
+  pipe(client, backend);
+  back.join();
+}
+
+cluster_env::cluster_env(std::vector<std::string> node_args)
+    : node_args_(std::move(node_args))
+    , seed_(std::random_device{}())
+    , rng_(seed_) {
+  emulator_options eo;
+  eo.log_file = dir_.path() + "/emulator.log";
+  emulator_.start(eo);
+  emulator_api_ = std::make_unique<api_client>(emulator_.port());
+  std::string users = "[";
+  bool first = true;
+  for (auto& u : contoso_users()) {
+    if (!first)
+      users += ",";
+    first = false;
+    users += R"({"userPrincipalName":)" + json_str(u.upn) + R"(,"displayName":)"
+             + json_str(u.name) + R"(,"isAdmin":)"
+             + (u.admin ? "true" : "false") + R"(,"hasMailbox":)"
+             + (u.mailbox ? "true" : "false") + "}";
+  }
+  users += "]";
+  auto seeded
+      = emulator().post("", "/_emulator/tenants",
+                        R"({"domain":"contoso.com","users":)" + users + "}");
+  E2E_REQUIRE_STATUS(seeded, 201);
+  tenant_ = seeded.str("/id");
+  for (size_t i = 0; i < seeded.size("/users"); ++i) {
+    auto base = "/users/" + std::to_string(i);
+    ids_.emplace_back(seeded.str(base + "/userPrincipalName"),
+                      seeded.str(base + "/id"));
+  }
+  E2E_REQUIRE_STATUS(emulator().post("", "/_emulator/apps",
+                                     std::string{R"({"client_id":")"} + crm_id
+                                         + R"(","client_secret":")" + crm_secret
+                                         + R"(","tenants":[]})"),
+                     201);
+  E2E_REQUIRE_STATUS(emulator().post("", "/_emulator/apps",
+                                     std::string{R"({"client_id":")"}
+                                         + outlook_id + R"(","client_secret":")"
+                                         + outlook_secret
+                                         + R"(","tenants":["contoso.com"]})"),
+                     201);
+  outlook_ = std::make_unique<api_client>(emulator_.port());
+
+  for (int i = 0; i < size; ++i) {
+    http_ports_[i] = free_loopback_port();
+    cluster_ports_[i] = free_loopback_port();
+  }
+  front_ = std::make_unique<tcp_front>([this] {
+    std::vector<uint16_t> out;
+    for (int i = 0; i < size; ++i)
+      out.push_back(http_ports_[i]);
+    return out;
+  });
+  for (int i = 0; i < size; ++i)
+    start(i);
+  wait_connected();
+}
+
+cluster_env::~cluster_env() {
+  for (int i = 0; i < size; ++i) {
+    clients_[i].reset();
+    if (procs_[i].running())
+      procs_[i].stop(std::chrono::seconds(10));
+  }
+  emulator_.stop();
+  front_.reset();
+}
+
+std::vector<std::string> cluster_env::args_for(int i) const {
+  std::string peers;
+  for (int j = 0; j < size; ++j) {
+    if (j == i)
+      continue;
+    if (!peers.empty())
+      peers += ",";
+    peers += node_id(j) + "=127.0.0.1:" + std::to_string(cluster_ports_[j]);
+  }
+  std::vector<std::string> args{
+      "--node-id",
+      node_id(i),
+      "--cluster-listen",
+      "127.0.0.1:" + std::to_string(cluster_ports_[i]),
+      "--peers",
+      peers,
+      "--graph-base-url",
+      emulator_.url() + "/v1.0",
+      "--login-base-url",
+      emulator_.url(),
+      "--client-id",
+      crm_id,
+      "--client-secret",
+      crm_secret,
+      "--public-url",
+      "http://127.0.0.1:" + std::to_string(front_->port()),
+      "--request-timeout-ms",
+      "5000",
+      "--log-level",
+      "info"};
+  args.insert(args.end(), node_args_.begin(), node_args_.end());
+  return args;
+}
+
+void cluster_env::start(int i) {
+  node_options o;
+  o.data_dir = dir_.path() + "/" + node_id(i);
+  o.listen = "127.0.0.1:" + std::to_string(http_ports_[i]);
+  o.admin_token = admin_token;
+  o.log_file = dir_.path() + "/" + node_id(i) + ".log";
+  o.extra_args = args_for(i);
+  procs_[i].start(o);
+  clients_[i] = std::make_unique<api_client>(procs_[i].port());
+}
+
+void cluster_env::kill9(int i) {
+  clients_[i].reset();
+  procs_[i].kill9();
+}
+
+api_client& cluster_env::node(int i) {
+  if (!clients_[i])
+    throw std::runtime_error("node " + node_id(i) + " is not running");
+  return *clients_[i];
+}
+
+int cluster_env::index_of(std::string_view id) const {
+  for (int i = 0; i < size; ++i)
+    if (node_id(i) == id)
+      return i;
+  throw std::runtime_error("no node " + std::string{id});
+}
+
+int cluster_env::any() {
+  std::vector<int> up;
+  for (int i = 0; i < size; ++i)
+    if (clients_[i])
+      up.push_back(i);
+  if (up.empty())
+    throw std::runtime_error("no node is running");
+  std::uniform_int_distribution<size_t> pick(0, up.size() - 1);
+  return up[pick(rng_)];
+}
+
+api_response cluster_env::call(std::string_view method, std::string_view target,
+                               std::string_view token, std::string_view body) {
+  return node(any()).request(method, target, token, body);
+}
+
+api_response cluster_env::call_retrying(std::string_view method,
+                                        std::string_view target,
+                                        std::string_view token,
+                                        std::string_view body,
+                                        std::chrono::milliseconds timeout) {
+  const auto deadline = clock::now() + timeout;
+  for (;;) {
+    auto r = call(method, target, token, body);
+    if (r.status != 503 || clock::now() >= deadline)
+      return r;
+    // Every 503 of the cluster says when to come back.
+    REQUIRE(r.header("Retry-After") == "1");
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+void cluster_env::wait_connected(std::chrono::milliseconds timeout) {
+  const auto deadline = clock::now() + timeout;
+  std::string last;
+  for (;;) {
+    bool all = true;
+    for (int i = 0; i < size && all; ++i) {
+      if (!clients_[i])
+        continue;
+      auto r = clients_[i]->get(admin_token, "/admin/v1/cluster");
+      last = r.describe();
+      if (r.status != 200) {
+        all = false;
+        break;
+      }
+      for (size_t m = 0; m < r.size("/members"); ++m) {
+        auto base = "/members/" + std::to_string(m);
+        int j = index_of(r.str(base + "/id"));
+        if (clients_[j] && !r.boolean(base + "/up"))
+          all = false;
+      }
+    }
+    if (all)
+      return;
+    if (clock::now() >= deadline) {
+      INFO("last cluster view: " << last);
+      FAIL("the nodes did not connect to each other in time");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+std::string cluster_env::owner_of(std::string_view org) {
+  auto r = call_retrying("GET", "/admin/v1/tenants/" + std::string{org},
+                         admin_token);
+  E2E_REQUIRE_STATUS(r, 200);
+  return r.str("/node");
+}
+
+std::string cluster_env::o365_id(std::string_view upn) const {
+  for (auto& [u, id] : ids_)
+    if (u == upn)
+      return id;
+  throw std::runtime_error("no Office 365 user " + std::string{upn});
+}
+
+void cluster_env::set_faults(std::string_view json) {
+  E2E_REQUIRE_STATUS(emulator().post("", "/_emulator/faults", json), 200);
+}
+
+std::string cluster_env::follow(const std::string& url, std::string_view upn) {
+  auto parts = split_url(url);
+  INFO("redirected to " << url);
+  REQUIRE(parts.origin == emulator_.url());
+  auto r = emulator().get("", parts.target
+                                  + "&login_hint=" + http::percent_encode(upn));
+  E2E_REQUIRE_STATUS(r, 302);
+  return r.header("Location");
+}
+
+cluster_env::signin cluster_env::sign_in(std::string_view path,
+                                         std::string_view upn) {
+  signin out;
+  auto start = call("GET", path, "");
+  E2E_REQUIRE_STATUS(start, 302);
+  auto next = follow(start.header("Location"), upn);
+  for (int step = 0; step < 3; ++step) {
+    // The callback names the node that started the sign-in; any node
+    // finishes it.
+    auto parts = split_url(next);
+    out.answer = call("GET", parts.target, "");
+    if (out.answer.status != 302)
+      break;
+    next = follow(out.answer.header("Location"), upn); // admin consent
+  }
+  if (out.answer.status == 200) {
+    if (out.answer.has("/user/token"))
+      out.token = out.answer.str("/user/token");
+    if (out.answer.has("/office365_session"))
+      out.session = out.answer.str("/office365_session");
+  }
+  return out;
+}
+
+api_response cluster_env::graph(std::string_view method, std::string_view path,
+                                std::string_view body) {
+  std::string target = "/v1.0" + std::string{path};
+  for (int attempt = 0;; ++attempt) {
+    if (outlook_token_.empty()) {
+      auto t = outlook_->request(
+          "POST", "/contoso.com/oauth2/v2.0/token", "",
+          std::string{"grant_type=client_credentials&client_id="} + outlook_id
+              + "&client_secret=" + outlook_secret
+              + "&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
+          "application/x-www-form-urlencoded");
+      E2E_REQUIRE_STATUS(t, 200);
+      outlook_token_ = t.str("/access_token");
+    }
+    auto r = outlook_->request(method, target, outlook_token_, body,
+                               body.empty() ? "" : "application/json");
+    if (r.status == 401 && attempt == 0) {
+      outlook_token_.clear();
+      continue;
+    }
+    if ((r.status == 429 || r.status == 503) && attempt < 20) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      continue;
+    }
+    return r;
+  }
+}
+
+} // namespace crmsync::e2e

@@ -1,0 +1,154 @@
+// End-to-end support for a crmsync cluster: a graph-emulator child seeded
+// with contoso.com and the CRM's app (plus "outlook", a second app playing
+// people in Outlook), and three crmsyncd children n1..n3 on loopback that
+// form one cluster (fixed HTTP and cluster ports, so a node restarted after
+// SIGKILL comes back at the same addresses, as a real member would).
+//
+// Requests go to a random running node unless a test names one; answers
+// carry X-Crmsync-Node, the node that served them. A "browser" plays the
+// Office 365 sign-ins and opens every callback on a random node, so a
+// sign-in started on one node can finish on another.
+// One cluster_env belongs to one test thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "tests/support/api_client.hpp"
+#include "tests/support/emulator_process.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace crmsync::e2e {
+
+class tcp_front;
+
+class cluster_env {
+public:
+  static constexpr int size = 3;
+
+  /// `node_args` go to every node.
+  explicit cluster_env(std::vector<std::string> node_args = {});
+  ~cluster_env();
+
+  /// The client of node i (0-based); throws when it is not running.
+  api_client& node(int i);
+  bool running(int i) const {
+    return clients_[i] != nullptr;
+  }
+  std::string node_id(int i) const {
+    return "n" + std::to_string(i + 1);
+  }
+  int index_of(std::string_view node_id) const;
+  /// A running node chosen at random (the seed is printed on failure).
+  int any();
+
+  /// A request to a random running node.
+  api_response call(std::string_view method, std::string_view target,
+                    std::string_view token, std::string_view body = {});
+  /// Like call(), but a 503 (a node away, an owner restarting) is retried
+  /// after its Retry-After until `timeout`, as a well-behaved client does.
+  api_response call_retrying(std::string_view method, std::string_view target,
+                             std::string_view token, std::string_view body = {},
+                             std::chrono::milliseconds timeout
+                             = std::chrono::seconds(30));
+
+  void kill9(int i);
+  void start(int i);
+  /// Waits until every running node sees every running node up.
+  void wait_connected(std::chrono::milliseconds timeout
+                      = std::chrono::seconds(20));
+
+  /// The node that owns an organization (from GET /admin/v1/tenants/{id}).
+  std::string owner_of(std::string_view org);
+
+  // -- Office 365 ------------------------------------------------------------
+  std::string emulator_url() const {
+    return emulator_.url();
+  }
+  api_client& emulator() {
+    return *emulator_api_;
+  }
+  const std::string& tenant() const {
+    return tenant_;
+  }
+  std::string o365_id(std::string_view upn) const;
+  void set_faults(std::string_view json);
+
+  struct signin {
+    api_response answer;
+    std::string token;   ///< the CRM user's token, when there is one
+    std::string session; ///< office365_session, when not a member
+  };
+  /// GET `path` on a random node, sign in as `upn` at the emulator (with
+  /// admin consent when asked), open each callback on a random node.
+  signin sign_in(std::string_view path, std::string_view upn);
+
+  /// A Graph call as the "outlook" app (429/503 retried).
+  api_response graph(std::string_view method, std::string_view path,
+                     std::string_view body = {});
+
+  /// Who seeded the run (for INFO).
+  uint32_t seed() const {
+    return seed_;
+  }
+
+private:
+  std::vector<std::string> args_for(int i) const;
+  std::string follow(const std::string& url, std::string_view upn);
+
+  test::temp_dir dir_;
+  std::unique_ptr<tcp_front> front_;
+  emulator_process emulator_;
+  std::unique_ptr<api_client> emulator_api_;
+  std::unique_ptr<api_client> outlook_;
+  std::string outlook_token_;
+  std::string tenant_;
+  std::vector<std::pair<std::string, std::string>> ids_;
+  std::vector<std::string> node_args_;
+  uint16_t http_ports_[size] = {};
+  uint16_t cluster_ports_[size] = {};
+  node_process procs_[size];
+  std::unique_ptr<api_client> clients_[size];
+  uint32_t seed_;
+  std::mt19937 rng_;
+};
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+uint16_t free_loopback_port();
+
+/// The cluster's front door, as nginx or a cloud load balancer would be: a
+/// TCP proxy on 127.0.0.1 that hands each connection to a random backend
+/// that accepts it. The nodes' --public-url points here, so Graph's
+/// notifications and the sign-in callbacks land on any node.
+class tcp_front {
+public:
+  /// `backends` says which ports to try (called per connection).
+  explicit tcp_front(std::function<std::vector<uint16_t>()> backends);
+  ~tcp_front();
+  uint16_t port() const {
+    return port_;
+  }
+
+private:
+  void accept_loop();
+  void serve(int client);
+
+  std::function<std::vector<uint16_t>()> backends_;
+  int listener_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::mutex mtx_;
+  std::vector<int> open_;
+  std::vector<std::thread> threads_;
+  std::thread acceptor_;
+};
+
+} // namespace crmsync::e2e

@@ -1,0 +1,373 @@
+// A three-node crmsync cluster on loopback (real processes, CAF middleman
+// between them, one graph-emulator): every request goes to a random node.
+#include <catch2/catch.hpp>
+
+#include <ctime>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "tests/cluster/cluster_fixture.hpp"
+#include "tests/e2e/office365_fixture.hpp"
+
+using namespace crmsync::e2e;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+std::string events_path(std::string_view org, std::string_view user) {
+  return user_events_path(org, user);
+}
+
+/// "YYYY-MM-DDTHH:00:00" (UTC) `days` from now at `hour`: inside the
+/// window calendar sync keeps, whenever the test runs.
+std::string day_from_now(int days, int hour) {
+  std::time_t t = std::time(nullptr) + static_cast<std::time_t>(days) * 86400;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:00:00", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, hour);
+  return buf;
+}
+
+std::string event_body(const std::string& title, int day) {
+  return R"({"title":)" + json_str(title) + R"(,"start":")"
+         + day_from_now(day, 10) + R"(Z","end":")" + day_from_now(day, 11)
+         + R"(Z"})";
+}
+
+/// A Graph event body for the "outlook" app, `day` days from now.
+std::string outlook_body(const std::string& subject, int day) {
+  return R"({"subject":)" + json_str(subject) + R"(,"start":{"dateTime":")"
+         + day_from_now(day, 9) + R"(","timeZone":"UTC"},"end":{"dateTime":")"
+         + day_from_now(day, 10) + R"(","timeZone":"UTC"}})";
+}
+
+/// The token after "/invite/" in an e-mail's HTML.
+std::string invite_token(const std::string& html) {
+  auto at = html.find("/invite/");
+  REQUIRE(at != std::string::npos);
+  at += 8;
+  auto end = at;
+  while (end < html.size()
+         && (std::isalnum(static_cast<unsigned char>(html[end]))
+             || html[end] == '-' || html[end] == '_'))
+    ++end;
+  return html.substr(at, end - at);
+}
+
+/// Polls `f` (true when done) every 100 ms until `timeout`.
+template <class F>
+bool eventually(F f,
+                std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+  const auto deadline = clock_type::now() + timeout;
+  while (clock_type::now() < deadline) {
+    if (f())
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return f();
+}
+
+/// Titles of a user's CRM events, read through a random node.
+std::multiset<std::string> crm_titles(cluster_env& c, const std::string& org,
+                                      const std::string& user,
+                                      const std::string& token) {
+  auto r = c.call_retrying("GET", events_path(org, user) + "?limit=500", token);
+  E2E_REQUIRE_STATUS(r, 200);
+  std::multiset<std::string> out;
+  for (size_t i = 0; i < r.size("/items"); ++i)
+    out.insert(r.str("/items/" + std::to_string(i) + "/title"));
+  return out;
+}
+
+struct installed {
+  std::string org;
+  std::string admin;
+  std::string token;
+};
+
+installed install(cluster_env& c) {
+  auto s = c.sign_in("/o365/install", "admin@contoso.com");
+  E2E_REQUIRE_STATUS(s.answer, 200);
+  REQUIRE(s.answer.str("/status") == "installed");
+  return {s.answer.str("/organization/id"), s.answer.str("/user/id"), s.token};
+}
+
+/// An organization made through the admin API by a random node.
+installed create_org(cluster_env& c, const std::string& name) {
+  auto r = c.call("POST", "/api/v1/orgs", admin_token,
+                  R"({"name":)" + json_str(name)
+                      + R"(,"edition":"paid","admin":{"email":)"
+                      + json_str(name + "@example.org")
+                      + R"(,"name":"Admin","password":"long enough pw"}})");
+  E2E_REQUIRE_STATUS(r, 201);
+  return {r.str("/org/id"), r.str("/admin/id"), r.str("/admin/token")};
+}
+
+} // namespace
+
+TEST_CASE("cluster: every node sees the same membership and shard map",
+          "[e2e][cluster]") {
+  cluster_env c;
+  std::string first_map;
+  for (int i = 0; i < cluster_env::size; ++i) {
+    auto view = c.node(i).get(admin_token, "/admin/v1/cluster");
+    E2E_REQUIRE_STATUS(view, 200);
+    CHECK(view.str("/node_id") == c.node_id(i));
+    CHECK(view.u64("/shard_count") == 256);
+    REQUIRE(view.size("/members") == 3);
+    uint64_t shards = 0;
+    for (size_t m = 0; m < 3; ++m) {
+      auto base = "/members/" + std::to_string(m);
+      CHECK(view.boolean(base + "/up"));
+      CHECK(view.boolean(base + "/self") == (m == 0));
+      shards += view.u64(base + "/shards");
+    }
+    CHECK(shards == 256);
+    auto map = c.node(i).get(admin_token, "/admin/v1/shards");
+    E2E_REQUIRE_STATUS(map, 200);
+    REQUIRE(map.size("/shards") == 256);
+    if (first_map.empty())
+      first_map = map.body;
+    CHECK(map.body == first_map);
+    // The admin token is needed.
+    CHECK(c.node(i).get("", "/admin/v1/cluster").status == 401);
+  }
+}
+
+TEST_CASE("cluster: install, invitation and calendar sync through random "
+          "nodes",
+          "[e2e][cluster]") {
+  cluster_env c;
+  INFO("random seed " << c.seed());
+  auto org = install(c);
+  E2E_REQUIRE_STATUS(
+      c.call("PATCH", org_path(org.org), admin_token, R"({"edition":"paid"})"),
+      200);
+  // Requests for the organization are served by its owner, whichever node
+  // takes them.
+  auto owner = c.owner_of(org.org);
+  for (int i = 0; i < cluster_env::size; ++i) {
+    auto r = c.node(i).get(org.token, org_path(org.org));
+    E2E_REQUIRE_STATUS(r, 200);
+    CHECK(r.header("X-Crmsync-Node") == owner);
+  }
+  // Installing again from another node finds the same organization (the
+  // Office 365 tenant lookup is cluster-wide).
+  auto again = install(c);
+  CHECK(again.org == org.org);
+
+  // R6-R8: Bob is invited, e-mailed, signs in on some node and accepts on
+  // another.
+  auto bob = c.o365_id("bob@contoso.com");
+  auto sent = c.call("POST", org_path(org.org) + "/invites", org.token,
+                     R"({"office365_user_ids":[)" + json_str(bob) + "]}");
+  E2E_REQUIRE_STATUS(sent, 201);
+  std::string html;
+  REQUIRE(eventually([&] {
+    auto mail
+        = c.emulator().get("", "/_emulator/mail?user=admin%40contoso.com");
+    if (mail.status != 200 || mail.size("/value") == 0)
+      return false;
+    html = mail.str("/value/0/message/body/content");
+    return true;
+  }));
+  auto token = invite_token(html);
+  auto signin = c.sign_in("/invite/" + token, "bob@contoso.com");
+  E2E_REQUIRE_STATUS(signin.answer, 200);
+  REQUIRE(signin.answer.str("/status") == "not_a_member");
+  auto accepted = c.call("POST", "/api/v1/invites/" + token + "/accept",
+                         signin.session, R"({"accept_terms":true})");
+  E2E_REQUIRE_STATUS(accepted, 201);
+  CHECK(accepted.str("/user/org_id") == org.org);
+  auto bob_token = accepted.str("/user/token");
+  // Signing in again, on any node, knows Bob now.
+  auto member = c.sign_in("/o365/signin", "bob@contoso.com");
+  E2E_REQUIRE_STATUS(member.answer, 200);
+  CHECK(member.answer.str("/status") == "member");
+  // Admin lookups by e-mail work from every node.
+  for (int i = 0; i < cluster_env::size; ++i) {
+    auto u = c.node(i).get(admin_token, "/admin/v1/users/bob@contoso.com");
+    E2E_REQUIRE_STATUS(u, 200);
+  }
+
+  // R13-R18: the admin's calendar syncs both ways.
+  std::multiset<std::string> expected;
+  for (int i = 1; i <= 6; ++i) {
+    auto title = "crm " + std::to_string(i);
+    E2E_REQUIRE_STATUS(c.call("POST", events_path(org.org, org.admin),
+                              org.token, event_body(title, i)),
+                       201);
+    expected.insert(title);
+  }
+  auto sync_path = org_path(org.org) + "/users/" + org.admin + "/calendar-sync";
+  E2E_REQUIRE_STATUS(c.call("PUT", sync_path, org.token, R"({"enabled":true})"),
+                     200);
+  std::string calendar;
+  REQUIRE(eventually([&] {
+    auto s = c.call("GET", sync_path, org.token);
+    if (s.status != 200 || s.str("/state") != "active")
+      return false;
+    calendar = s.str("/office365_calendar_id");
+    return true;
+  }));
+  for (int i = 7; i <= 9; ++i) {
+    auto title = "crm " + std::to_string(i);
+    E2E_REQUIRE_STATUS(c.call("POST", events_path(org.org, org.admin),
+                              org.token, event_body(title, i)),
+                       201);
+    expected.insert(title);
+  }
+  auto admin_oid = c.o365_id("admin@contoso.com");
+  for (int i = 1; i <= 3; ++i) {
+    auto title = "outlook " + std::to_string(i);
+    auto r = c.graph(
+        "POST", "/users/" + admin_oid + "/calendars/" + calendar + "/events",
+        outlook_body(title, 30 + i));
+    E2E_REQUIRE_STATUS(r, 201);
+    expected.insert(title);
+  }
+  std::multiset<std::string> seen;
+  CHECK(eventually([&] {
+    seen = crm_titles(c, org.org, org.admin, org.token);
+    return seen == expected;
+  }));
+  CHECK(seen == expected);
+  // The convergence checker, asked of a random node, runs on the owner.
+  api_response check;
+  CHECK(eventually([&] {
+    check = c.call("GET", "/admin/v1/orgs/" + org.org + "/check", admin_token);
+    return check.status == 200 && check.u64("/differences") == 0;
+  }));
+  INFO(check.describe());
+  CHECK(check.u64("/differences") == 0);
+  // Bob's token works through every node too.
+  for (int i = 0; i < cluster_env::size; ++i)
+    CHECK(c.node(i).get(bob_token, org_path(org.org)).status == 200);
+}
+
+TEST_CASE("cluster: a node killed with SIGKILL makes only its organizations "
+          "wait, and loses nothing acknowledged",
+          "[e2e][cluster]") {
+  cluster_env c;
+  INFO("random seed " << c.seed());
+  // Organizations until every node owns at least one.
+  std::map<std::string, installed> by_owner;
+  for (int n = 0; n < 40 && by_owner.size() < 3; ++n) {
+    auto o = create_org(c, "org" + std::to_string(n));
+    by_owner.emplace(c.owner_of(o.org), o);
+  }
+  REQUIRE(by_owner.size() == 3);
+  // Writes through random nodes; each acknowledged one is remembered.
+  std::map<std::string, std::multiset<std::string>> acked;
+  int seq = 0;
+  auto write_round = [&](bool tolerate_503) {
+    for (auto& [owner, o] : by_owner) {
+      auto title = "event " + std::to_string(++seq);
+      auto r = c.call("POST", events_path(o.org, o.admin), o.token,
+                      event_body(title, 1 + seq % 28));
+      if (r.status == 201)
+        acked[o.org].insert(title);
+      else if (tolerate_503) {
+        E2E_REQUIRE_STATUS(r, 503);
+        CHECK(r.header("Retry-After") == "1");
+        CHECK(r.error_code() == "node_unavailable");
+      } else {
+        E2E_REQUIRE_STATUS(r, 201);
+      }
+    }
+  };
+  for (int i = 0; i < 5; ++i)
+    write_round(false);
+
+  const int victim = 1; // n2
+  auto& lost = by_owner.at(c.node_id(victim));
+  c.kill9(victim);
+  c.wait_connected(); // the others notice (heartbeats)
+  for (int i = 0; i < 5; ++i)
+    write_round(true);
+  // The victim's organization: 503 with Retry-After from every other node,
+  // never a wrong answer; the others are served as before.
+  for (int i = 0; i < cluster_env::size; ++i) {
+    if (!c.running(i))
+      continue;
+    auto r = c.node(i).get(lost.token, org_path(lost.org));
+    E2E_REQUIRE_STATUS(r, 503);
+    CHECK(r.header("Retry-After") == "1");
+    for (auto& [owner, o] : by_owner)
+      if (owner != c.node_id(victim))
+        CHECK(c.node(i).get(o.token, org_path(o.org)).status == 200);
+  }
+
+  c.start(victim);
+  c.wait_connected();
+  for (int i = 0; i < 5; ++i)
+    write_round(false);
+  // Every acknowledged write is there, once, read through every node.
+  for (auto& [owner, o] : by_owner) {
+    auto titles = crm_titles(c, o.org, o.admin, o.token);
+    CHECK(titles == acked[o.org]);
+    for (int i = 0; i < cluster_env::size; ++i)
+      CHECK(c.node(i).get(o.token, org_path(o.org)).status == 200);
+  }
+}
+
+TEST_CASE("cluster: a Graph notification that reaches another node is "
+          "acknowledged by the owner",
+          "[e2e][cluster]") {
+  cluster_env c;
+  auto org = install(c);
+  auto sync_path = org_path(org.org) + "/users/" + org.admin + "/calendar-sync";
+  E2E_REQUIRE_STATUS(c.call("PUT", sync_path, org.token, R"({"enabled":true})"),
+                     200);
+  std::string calendar;
+  REQUIRE(eventually([&] {
+    auto s = c.call("GET", sync_path, org.token);
+    if (s.status != 200 || s.str("/state") != "active")
+      return false;
+    calendar = s.str("/office365_calendar_id");
+    return true;
+  }));
+  auto subs = c.emulator().get("", "/_emulator/subscriptions");
+  E2E_REQUIRE_STATUS(subs, 200);
+  REQUIRE(subs.size("/value") == 1);
+  auto sub_id = subs.str("/value/0/id");
+  auto client_state = subs.str("/value/0/clientState");
+  auto url = subs.str("/value/0/notificationUrl");
+  auto resource = subs.str("/value/0/resource");
+  // Graph repeats the organization in the URL it was given.
+  REQUIRE(url.find("?org=" + org.org) != std::string::npos);
+
+  // Graph's own notifications are lost: only the one posted by hand to a
+  // node that does not own the organization tells the owner.
+  c.set_faults(R"({"drop_notifications":1.0})");
+  auto admin_oid = c.o365_id("admin@contoso.com");
+  auto created = c.graph(
+      "POST", "/users/" + admin_oid + "/calendars/" + calendar + "/events",
+      outlook_body("from outlook", 40));
+  E2E_REQUIRE_STATUS(created, 201);
+  auto owner = c.owner_of(org.org);
+  int other = (c.index_of(owner) + 1) % cluster_env::size;
+  auto target = split_url(url).target;
+  auto notification = R"({"value":[{"subscriptionId":)" + json_str(sub_id)
+                      + R"(,"clientState":)" + json_str(client_state)
+                      + R"(,"changeType":"created","resource":)"
+                      + json_str(resource + "/" + created.str("/id"))
+                      + R"(,"tenantId":)" + json_str(c.tenant()) + "}]}";
+  auto acked = c.node(other).post("", target, notification);
+  E2E_REQUIRE_STATUS(acked, 202);
+  CHECK(acked.header("X-Crmsync-Node") == owner);
+  CHECK(eventually([&] {
+    auto titles = crm_titles(c, org.org, org.admin, org.token);
+    return titles.count("from outlook") == 1;
+  }));
+
+  // With the owner down, Graph is told to come back later.
+  c.kill9(c.index_of(owner));
+  c.wait_connected();
+  auto later = c.node(other).post("", target, notification);
+  E2E_REQUIRE_STATUS(later, 503);
+  CHECK(later.header("Retry-After") == "1");
+}
