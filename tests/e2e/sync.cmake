@@ -12,6 +12,8 @@ add_executable(sync_e2e_tests
   ${CMAKE_CURRENT_LIST_DIR}/../support/emulator_process.cpp
   ${CMAKE_CURRENT_LIST_DIR}/office365_fixture.cpp
   ${CMAKE_CURRENT_LIST_DIR}/sync_fixture.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/metrics_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../web/page_test.cpp
   ${sync_e2e_test_sources})
 target_include_directories(sync_e2e_tests PRIVATE ${PROJECT_SOURCE_DIR})
 target_compile_definitions(sync_e2e_tests PRIVATE
