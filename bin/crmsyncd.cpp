@@ -221,10 +221,19 @@ int run(node_config cfg) {
     ec.now_ms = [] {
       return system_now_ms();
     };
+    ec.owns = node->serves();
     syncer = std::make_unique<sync::engine>(*sys, directory, *db, *graph,
                                             std::move(ec));
     sync_engine->store(syncer.get());
     o365.sync = syncer.get();
+    auto* eng = syncer.get();
+    auto* m = mail.get();
+    node->set_sync([eng](tenant_id t) { return eng->busy(t); },
+                   [eng, m](tenant_id t) {
+                     eng->adopt(t);
+                     if (m)
+                       m->wake();
+                   });
   }
   api->set_office365(std::move(o365));
   node->set_http_url("http://" + bound);

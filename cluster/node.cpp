@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <set>
 #include <unordered_map>
 
 #include <caf/actor_system_config.hpp>
@@ -141,6 +142,15 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   mutable std::mutex mtx;
   std::map<std::string, peer_state> peers;
   caf::actor endpoint;
+  /// Shards leaving this node: their tenants are not served meanwhile.
+  std::set<uint32_t> moving;
+  /// The move that set each override (newest wins).
+  std::map<uint32_t, shard_moved> moves;
+  std::function<bool(tenant_id)> sync_busy;
+  std::function<void(tenant_id)> adopt;
+  std::mutex move_mtx; // one move at a time from this node
+  std::mutex movers_mtx;
+  std::vector<std::thread> movers;
 
   std::mutex stop_mtx;
   std::condition_variable stop_cv;
@@ -164,6 +174,18 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   std::string owner(tenant_id t) const {
     std::lock_guard<std::mutex> guard{mtx};
     return map.owner(shard_of(t, map.shard_count()));
+  }
+
+  /// Owned here and not on its way to another node.
+  bool serves(tenant_id t) const {
+    std::lock_guard<std::mutex> guard{mtx};
+    auto shard = shard_of(t, map.shard_count());
+    return map.owner(shard) == cfg.node_id && moving.count(shard) == 0;
+  }
+
+  bool is_moving(tenant_id t) const {
+    std::lock_guard<std::mutex> guard{mtx};
+    return moving.count(shard_of(t, map.shard_count())) > 0;
   }
 
   caf::actor peer(const std::string& id) const {
@@ -231,8 +253,9 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   // -- forwarding
   // ---------------------------------------------------------------
 
-  void forward(const std::string& owner, http::request&& req,
-               http::responder_ptr r) {
+  void
+  forward(const std::string& owner, http::request&& req, http::responder_ptr r,
+          std::chrono::milliseconds timeout = std::chrono::milliseconds{0}) {
     auto h = peer(owner);
     if (!h)
       return r->reply(unavailable("node " + owner
@@ -244,7 +267,8 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     f.headers = std::move(req.headers);
     f.body = std::move(req.body);
     f.via = cfg.node_id;
-    auto timeout = cfg.request_timeout;
+    if (timeout.count() == 0)
+      timeout = cfg.request_timeout;
     sys.spawn([h, timeout, owner, r,
                f = std::move(f)](caf::event_based_actor* self) mutable {
       self->request(h, timeout, forward_atom_v, std::move(f))
@@ -269,12 +293,45 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     if (down)
       return r->reply(unavailable("a node that may hold this user is "
                                   "unreachable; retry"));
-    if (!t)
+    if (!t) {
+      if (auto shard = moved_shard_of(req)) {
+        std::string o;
+        {
+          std::lock_guard<std::mutex> guard{mtx};
+          o = map.owner(*shard);
+        }
+        if (o != cfg.node_id)
+          return forward(o, std::move(req), std::move(r),
+                         std::chrono::seconds(120));
+      }
       return serve_here(std::move(req), std::move(r));
+    }
     auto o = owner(*t);
-    if (o == cfg.node_id)
+    if (o == cfg.node_id) {
+      if (is_moving(*t))
+        return r->reply(moving_answer());
       return serve_here(std::move(req), std::move(r));
+    }
     forward(o, std::move(req), std::move(r));
+  }
+
+  static http::response moving_answer() {
+    return unavailable("this organization is moving between nodes; retry");
+  }
+
+  /// POST /admin/v1/shards/{shard}/move runs on the shard's owner.
+  std::optional<uint32_t> moved_shard_of(const http::request& req) const {
+    auto seg = segment_after(req.path, "/admin/v1/shards/");
+    if (!seg || req.path != "/admin/v1/shards/" + *seg + "/move")
+      return std::nullopt;
+    try {
+      size_t used = 0;
+      auto n = std::stoul(*seg, &used);
+      if (used == seg->size() && n < map.shard_count())
+        return static_cast<uint32_t>(n);
+    } catch (...) {
+    }
+    return std::nullopt;
   }
 
   /// A request another node forwarded: served here if this node owns it.
@@ -295,11 +352,11 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
         = std::make_shared<endpoint_responder>(std::move(self_handle), ticket);
     bool down = false;
     auto t = tenant_of(req, down);
-    if (t && owner(*t) != cfg.node_id)
-      // The two nodes disagree on the owner (a shard move in progress):
-      // the client retries rather than the request going round.
-      return r->reply(unavailable("this organization is moving between "
-                                  "nodes; retry"));
+    if (t && !serves(*t))
+      // Moving, or the two nodes disagree on the owner (one has not heard
+      // of a move yet): the client retries rather than the request going
+      // round.
+      return r->reply(moving_answer());
     serve_here(std::move(req), r);
   }
 
@@ -394,12 +451,22 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       return caf::behavior{[](hello_atom) {
       }};
     });
-    std::lock_guard<std::mutex> guard{mtx};
-    auto& p = peers[id];
-    p.handle = h;
-    p.watcher = watcher;
-    p.http_url = url;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      auto& p = peers[id];
+      p.handle = h;
+      p.watcher = watcher;
+      p.http_url = url;
+    }
     log::info("cluster: connected to node " + id);
+    // Moves made while one of the two was away.
+    self->request(h, cfg.request_timeout, moved_atom_v, known_moves())
+        .receive(
+            [&](shard_moves& theirs) {
+              for (auto& m : theirs.items)
+                apply_move(m);
+            },
+            [&](caf::error&) {});
   }
 
   void connect_loop() {
@@ -418,6 +485,304 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
                            [&] { return stopping; }))
         return;
     }
+  }
+
+  // -- shard moves
+  // -------------------------------------------------------------------------
+
+  static std::string move_key(uint32_t shard) {
+    return "cluster/move/" + std::to_string(shard);
+  }
+
+  /// Applies a move if it is newer than what this node knows, persists it,
+  /// and takes on the tenants it brings here.
+  bool apply_move(const shard_moved& m) {
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      if (m.shard >= map.shard_count()
+          || std::find(map.members().begin(), map.members().end(), m.node)
+                 == map.members().end())
+        return false;
+      auto i = moves.find(m.shard);
+      if (i != moves.end() && i->second.epoch >= m.epoch)
+        return false;
+      moves[m.shard] = m;
+      map.set_owner(m.shard, m.node);
+    }
+    storage::write_batch b;
+    b.put(storage::column::meta, move_key(m.shard),
+          m.node + "|" + std::to_string(m.epoch));
+    if (auto err = db.write(b))
+      log::error("cluster: cannot store the move of shard "
+                 + std::to_string(m.shard) + ": " + sys.render(err));
+    log::info("cluster: shard " + std::to_string(m.shard) + " is on node "
+              + m.node + " now");
+    if (m.node == cfg.node_id && adopt)
+      for (auto t : m.tenants)
+        adopt(tenant_id{t});
+    return true;
+  }
+
+  void load_moves() {
+    std::string prefix = "cluster/move/";
+    db.scan(
+        storage::column::meta, prefix, storage::keys::prefix_end(prefix),
+        [&](std::string_view k, std::string_view v) {
+          shard_moved m;
+          auto bar = v.find('|');
+          if (bar == std::string_view::npos)
+            return true;
+          try {
+            m.shard = static_cast<uint32_t>(
+                std::stoul(std::string{k.substr(prefix.size())}));
+            m.node = std::string{v.substr(0, bar)};
+            m.epoch = std::stoll(std::string{v.substr(bar + 1)});
+          } catch (...) {
+            return true;
+          }
+          std::lock_guard<std::mutex> guard{mtx};
+          if (m.shard < map.shard_count()
+              && std::find(map.members().begin(), map.members().end(), m.node)
+                     != map.members().end()) {
+            moves[m.shard] = m;
+            map.set_owner(m.shard, m.node);
+          }
+          return true;
+        });
+  }
+
+  shard_moves known_moves() const {
+    shard_moves out;
+    std::lock_guard<std::mutex> guard{mtx};
+    for (auto& [shard, m] : moves) {
+      out.items.push_back(m);
+      out.items.back().tenants.clear();
+    }
+    return out;
+  }
+
+  /// The rows of one tenant in every table keyed by tenant, plus its
+  /// global lookup entries (keyed by e-mail, Office 365 ids, tokens: their
+  /// values start with the tenant, as join requests' keys do).
+  void collect_rows(tenant_id t, std::vector<stored_row>& out) const {
+    auto prefix = storage::keys::org(t);
+    auto end = storage::keys::prefix_end(prefix);
+    for (size_t c = 0; c < storage::column_count; ++c) {
+      auto col = static_cast<storage::column>(c);
+      if (col == storage::column::meta || col == storage::column::sessions)
+        continue;
+      if (col == storage::column::lookup) {
+        db.scan(col, "", "", [&](std::string_view k, std::string_view v) {
+          bool mine = k.empty()     ? false
+                      : k[0] == 'j' ? k.size() >= 9 && k.substr(1, 8) == prefix
+                                    : v.size() >= 8 && v.substr(0, 8) == prefix;
+          if (mine)
+            out.push_back(
+                {static_cast<uint8_t>(c), std::string{k}, std::string{v}});
+          return true;
+        });
+        continue;
+      }
+      db.scan(col, prefix, end, [&](std::string_view k, std::string_view v) {
+        out.push_back(
+            {static_cast<uint8_t>(c), std::string{k}, std::string{v}});
+        return true;
+      });
+    }
+  }
+
+  /// Stops the directory's actors of these tenants and waits until they
+  /// are gone (what they hold in memory must not outlive the move).
+  bool passivate(const std::set<uint64_t>& tenants) {
+    caf::scoped_actor self{sys};
+    for (int round = 0; round < 200; ++round) {
+      directory_stats ds;
+      bool got = false;
+      self->request(directory, cfg.request_timeout, stats_atom_v)
+          .receive(
+              [&](directory_stats& x) {
+                ds = std::move(x);
+                got = true;
+              },
+              [&](caf::error&) {});
+      if (!got)
+        return false;
+      bool any = false;
+      for (auto& a : ds.live) {
+        if (tenants.count(a.key.tenant.value) == 0)
+          continue;
+        any = true;
+        if (!a.stopping)
+          caf::anon_send(directory, passivate_atom_v, a.key);
+      }
+      if (!any)
+        return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+
+  struct move_result {
+    int status = 200;
+    std::string code;
+    std::string message;
+    std::string from;
+    size_t tenants = 0;
+    size_t rows = 0;
+  };
+
+  /// Moves a shard this node owns to `to`: its requests get 503 meanwhile,
+  /// its syncs and actors stop, its rows are copied, the target takes
+  /// ownership, everyone is told, and the old copy is removed.
+  move_result move(uint32_t shard, const std::string& to) {
+    move_result res;
+    res.from = cfg.node_id;
+    auto fail = [&](int status, std::string code, std::string message) {
+      res.status = status;
+      res.code = std::move(code);
+      res.message = std::move(message);
+      return res;
+    };
+    if (shard >= map.shard_count())
+      return fail(404, "not_found", "no such shard");
+    if (std::find(map.members().begin(), map.members().end(), to)
+        == map.members().end())
+      return fail(400, "invalid_input", "no member '" + to + "'");
+    std::unique_lock<std::mutex> one{move_mtx, std::try_to_lock};
+    if (!one.owns_lock())
+      return fail(409, "move_in_progress",
+                  "another shard move from this node is in progress");
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      if (map.owner(shard) != cfg.node_id)
+        return fail(503, "node_unavailable",
+                    "this node no longer owns the shard; retry");
+      if (to == cfg.node_id)
+        return res; // already here
+      moving.insert(shard);
+    }
+    auto done = [&] {
+      std::lock_guard<std::mutex> guard{mtx};
+      moving.erase(shard);
+    };
+    auto target = peer(to);
+    if (!target) {
+      done();
+      return fail(503, "node_unavailable",
+                  "node " + to + " is unreachable; retry");
+    }
+    std::set<uint64_t> tenants;
+    db.scan(storage::column::orgs, "", "",
+            [&](std::string_view k, std::string_view) {
+              if (k.size() == 8) {
+                tenant_id t{storage::keys::get_be64(k, 0)};
+                if (shard_of(t, map.shard_count()) == shard)
+                  tenants.insert(t.value);
+              }
+              return true;
+            });
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    for (auto t : tenants)
+      while (sync_busy && sync_busy(tenant_id{t})) {
+        if (std::chrono::steady_clock::now() > deadline) {
+          done();
+          return fail(503, "busy",
+                      "calendar syncs of the shard did not stop in time; "
+                      "retry");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    if (!passivate(tenants)) {
+      done();
+      return fail(503, "busy", "the shard's actors did not stop; retry");
+    }
+    std::vector<stored_row> rows;
+    for (auto t : tenants)
+      collect_rows(tenant_id{t}, rows);
+    caf::scoped_actor self{sys};
+    auto send = [&](auto&&... xs) {
+      bool ok = false;
+      self->request(target, std::chrono::seconds(60), xs...)
+          .receive([&](bool x) { ok = x; }, [&](caf::error&) {});
+      return ok;
+    };
+    constexpr size_t chunk_bytes = 1 << 20;
+    for (size_t i = 0; i < rows.size();) {
+      shard_rows part;
+      part.shard = shard;
+      size_t bytes = 0;
+      while (i < rows.size() && (bytes < chunk_bytes || part.rows.empty())) {
+        bytes += rows[i].key.size() + rows[i].value.size();
+        part.rows.push_back(rows[i++]);
+      }
+      if (!send(rows_atom_v, std::move(part))) {
+        done();
+        return fail(503, "node_unavailable",
+                    "copying the shard to " + to + " failed; retry");
+      }
+    }
+    // The switch: the target first (it serves from then on), then this
+    // node, then everyone else (a node that is away learns it when it
+    // connects again).
+    shard_moved m;
+    m.shard = shard;
+    m.node = to;
+    m.epoch = std::max<int64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::system_clock::now().time_since_epoch())
+            .count(),
+        last_epoch(shard) + 1);
+    m.tenants.assign(tenants.begin(), tenants.end());
+    if (!send(moved_atom_v, m)) {
+      done();
+      return fail(503, "node_unavailable",
+                  "node " + to + " did not take the shard; retry");
+    }
+    apply_move(m);
+    for (auto& [id, h] : peer_handles())
+      if (id != to)
+        caf::anon_send(h, moved_atom_v, m);
+    storage::write_batch b;
+    for (auto& row : rows)
+      b.del(static_cast<storage::column>(row.column), row.key);
+    if (auto err = db.write(b))
+      log::error("cluster: the old copy of shard " + std::to_string(shard)
+                 + " could not be removed: " + sys.render(err));
+    done();
+    res.tenants = tenants.size();
+    res.rows = rows.size();
+    return res;
+  }
+
+  int64_t last_epoch(uint32_t shard) const {
+    std::lock_guard<std::mutex> guard{mtx};
+    auto i = moves.find(shard);
+    return i == moves.end() ? 0 : i->second.epoch;
+  }
+
+  std::vector<std::pair<std::string, caf::actor>> peer_handles() const {
+    std::vector<std::pair<std::string, caf::actor>> out;
+    std::lock_guard<std::mutex> guard{mtx};
+    for (auto& [id, p] : peers)
+      if (p.handle)
+        out.emplace_back(id, p.handle);
+    return out;
+  }
+
+  bool store_rows(shard_rows& part) {
+    storage::write_batch b;
+    for (auto& row : part.rows) {
+      if (row.column >= storage::column_count)
+        return false;
+      b.put(static_cast<storage::column>(row.column), std::move(row.key),
+            std::move(row.value));
+    }
+    if (auto err = db.write(b)) {
+      log::error("cluster: cannot store rows of shard "
+                 + std::to_string(part.shard) + ": " + sys.render(err));
+      return false;
+    }
+    return true;
   }
 
   // -- views
@@ -465,6 +830,8 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       w.key("shard").value(static_cast<uint64_t>(s));
       w.key("node").value(map.owner(s));
       w.key("moved").value(map.moved(s));
+      if (moving.count(s))
+        w.key("moving").value(true);
       w.end_object();
     }
     w.end_array();
@@ -526,6 +893,25 @@ caf::behavior endpoint_actor(caf::stateful_actor<endpoint_state>* self,
           rp.deliver(caf::make_error(caf::sec::request_receiver_down));
         return rp;
       },
+      [=](rows_atom, shard_rows& part) -> bool {
+        auto s = weak.lock();
+        return s && s->store_rows(part);
+      },
+      [=](moved_atom, shard_moved& m) -> bool {
+        auto s = weak.lock();
+        if (!s)
+          return false;
+        s->apply_move(m);
+        return true;
+      },
+      [=](moved_atom, shard_moves& theirs) -> shard_moves {
+        auto s = weak.lock();
+        if (!s)
+          return {};
+        for (auto& m : theirs.items)
+          s->apply_move(m);
+        return s->known_moves();
+      },
       [=](hello_atom,
           const std::string&) -> std::tuple<std::string, std::string> {
         auto s = weak.lock();
@@ -555,6 +941,7 @@ bool node::start(http::handler local, std::string& err) {
   impl_->local = std::move(local);
   if (!impl_->clustered())
     return true;
+  impl_->load_moves();
   impl_->endpoint = impl_->sys.spawn(endpoint_actor, impl_);
   auto bound = impl_->sys.middleman().publish(impl_->endpoint, cfg_.listen_port,
                                               cfg_.listen_host.c_str(), true);
@@ -569,6 +956,21 @@ bool node::start(http::handler local, std::string& err) {
   bound_port_ = *bound;
   impl_->connector = std::thread([s = impl_] { s->connect_loop(); });
   return true;
+}
+
+void node::set_sync(std::function<bool(tenant_id)> busy,
+                    std::function<void(tenant_id)> adopt) {
+  impl_->sync_busy = std::move(busy);
+  impl_->adopt = std::move(adopt);
+}
+
+std::function<bool(tenant_id)> node::serves() const {
+  auto s = impl_;
+  if (!s->clustered())
+    return {};
+  return [s](tenant_id t) {
+    return s->serves(t);
+  };
 }
 
 void node::set_http_url(std::string url) {
@@ -590,6 +992,13 @@ void node::stop() {
   impl_->stop_cv.notify_all();
   if (impl_->connector.joinable())
     impl_->connector.join();
+  {
+    std::lock_guard<std::mutex> guard{impl_->movers_mtx};
+    for (auto& t : impl_->movers)
+      if (t.joinable())
+        t.join();
+    impl_->movers.clear();
+  }
   std::vector<caf::actor> to_stop;
   {
     std::lock_guard<std::mutex> guard{impl_->mtx};
@@ -629,14 +1038,40 @@ http::cluster_hooks node::hooks() {
     return h;
   h.directory_for = [s](tenant_id t) -> caf::expected<caf::actor> {
     auto o = s->owner(t);
-    if (o == s->cfg.node_id)
+    if (o == s->cfg.node_id) {
+      if (s->is_moving(t))
+        return make_crm_error(crm_errc::unavailable, "node_unavailable",
+                              "this organization is moving between nodes; "
+                              "retry");
       return s->directory;
+    }
     if (auto p = s->peer(o))
       return p;
     return make_crm_error(crm_errc::unavailable, "node_unavailable",
                           "node " + o
                               + ", which owns this organization, is "
                                 "unreachable; retry");
+  };
+  h.move_shard = [s](uint32_t shard, std::string to,
+                     std::function<void(int, std::string)> done) {
+    std::lock_guard<std::mutex> guard{s->movers_mtx};
+    s->movers.emplace_back([s, shard, to, done] {
+      auto res = s->move(shard, to);
+      json::writer w;
+      if (res.status != 200) {
+        api_error e{res.status, res.code, res.message, ""};
+        return done(res.status, json::encode_error(e));
+      }
+      w.begin_object();
+      w.key("shard").value(static_cast<uint64_t>(shard));
+      w.key("from").value(res.from);
+      w.key("to").value(to);
+      w.key("state").value("done");
+      w.key("tenants").value(static_cast<uint64_t>(res.tenants));
+      w.key("rows").value(static_cast<uint64_t>(res.rows));
+      w.end_object();
+      done(200, w.take());
+    });
   };
   h.read = [s](storage::column c, const std::string& key, std::string& value,
                bool take) {

@@ -73,6 +73,12 @@ public:
   /// system goes).
   void stop();
 
+  /// What shard moves need of the calendar sync: whether a tenant's users
+  /// have a run in progress, and taking on a tenant that arrived.
+  void set_sync(std::function<bool(tenant_id)> busy,
+                std::function<void(tenant_id)> adopt);
+  /// Whether this node serves a tenant now (empty on a single node).
+  std::function<bool(tenant_id)> serves() const;
   /// How clients reach this node over HTTP (shown to the other members).
   void set_http_url(std::string url);
   /// This node's part of a global read (the API's read_local).

@@ -729,6 +729,35 @@ void api::impl::install_routes() {
                if (self->admin_auth(req, r))
                  self->admin_cluster(r, false);
              });
+  routes.add("POST", "/admin/v1/shards/{shard}/move",
+             [self](request& req, const path_params& pp, responder_ptr r) {
+               if (!self->admin_auth(req, r) || !self->require_json(req, r))
+                 return;
+               std::string to;
+               if (auto err = json::decode_shard_move(req.body, to))
+                 return fail(r, err);
+               uint32_t shard = 0;
+               try {
+                 size_t used = 0;
+                 auto n = std::stoul(pp[0], &used);
+                 if (used != pp[0].size() || n > UINT32_MAX)
+                   throw std::invalid_argument("shard");
+                 shard = static_cast<uint32_t>(n);
+               } catch (...) {
+                 return fail(r, 404, "not_found", "no such shard");
+               }
+               if (!self->cluster.move_shard)
+                 return fail(r, 409, "not_clustered",
+                             "this node is not part of a cluster: shards do "
+                             "not move");
+               self->cluster.move_shard(
+                   shard, to, [r](int status, std::string body) {
+                     auto res = json_response(status, std::move(body));
+                     if (status == 503)
+                       res.headers.emplace_back("Retry-After", "1");
+                     r->reply(std::move(res));
+                   });
+             });
   routes.add("GET", "/admin/v1/shards",
              [self](request& req, const path_params&, responder_ptr r) {
                if (self->admin_auth(req, r))

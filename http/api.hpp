@@ -71,6 +71,11 @@ struct cluster_hooks {
       read;
   /// A tenant's shard and owner node (GET /admin/v1/tenants/{id}).
   std::function<std::pair<uint32_t, std::string>(tenant_id)> placement;
+  /// POST /admin/v1/shards/{shard}/move on the shard's owner: answers
+  /// (status, JSON body) when the move is over, from another thread.
+  std::function<void(uint32_t shard, std::string to,
+                     std::function<void(int, std::string)> done)>
+      move_shard;
   /// Bodies of GET /admin/v1/cluster and GET /admin/v1/shards.
   std::function<std::string()> describe;
   std::function<std::string()> shards;

@@ -63,4 +63,53 @@ typename Inspector::result_type inspect(Inspector& f, key_value& x) {
   return f(caf::meta::type_name("key_value"), x.found, x.value);
 }
 
+/// One stored row of a shard being moved.
+struct stored_row {
+  uint8_t column = 0;
+  std::string key;
+  std::string value;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, stored_row& x) {
+  return f(caf::meta::type_name("stored_row"), x.column, x.key, x.value);
+}
+
+/// A batch of a moving shard's rows, for the target to store.
+struct shard_rows {
+  uint32_t shard = 0;
+  std::vector<stored_row> rows;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_rows& x) {
+  return f(caf::meta::type_name("shard_rows"), x.shard, x.rows);
+}
+
+/// A shard's new owner since `epoch` (wall clock ms of the move; the newest
+/// move of a shard wins); `tenants` are the organizations it brought.
+struct shard_moved {
+  uint32_t shard = 0;
+  std::string node;
+  int64_t epoch = 0;
+  std::vector<uint64_t> tenants;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_moved& x) {
+  return f(caf::meta::type_name("shard_moved"), x.shard, x.node, x.epoch,
+           x.tenants);
+}
+
+/// Every move a node knows of (exchanged when nodes connect, so a node
+/// that was away during a move learns it).
+struct shard_moves {
+  std::vector<shard_moved> items;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_moves& x) {
+  return f(caf::meta::type_name("shard_moves"), x.items);
+}
+
 } // namespace crmsync

@@ -1009,4 +1009,21 @@ caf::error decode_calendar_sync(std::string_view body, bool& enabled) {
   return caf::none;
 }
 
+caf::error decode_shard_move(std::string_view body, std::string& to) {
+  object obj;
+  if (auto err = parse_object(body, obj))
+    return err;
+  bool have = false;
+  for (auto kv : obj) {
+    if (kv.key != "to")
+      return unknown_field("", kv.key);
+    if (auto err = get_text(kv.value, "to", 200, true, to))
+      return err;
+    have = !to.empty();
+  }
+  if (!have)
+    return missing("to");
+  return caf::none;
+}
+
 } // namespace crmsync::json

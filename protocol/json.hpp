@@ -156,6 +156,9 @@ bool decode_graph_user(std::string_view json, graph_user& out);
 /// {"enabled":true|false} of PUT …/calendar-sync.
 caf::error decode_calendar_sync(std::string_view body, bool& enabled);
 
+/// {"to":"NODE"} of POST /admin/v1/shards/{shard}/move.
+caf::error decode_shard_move(std::string_view body, std::string& to);
+
 /// Validates and normalises an e-mail address (trimmed, lower-cased).
 bool normalize_email(std::string_view in, std::string& out);
 

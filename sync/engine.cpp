@@ -1163,14 +1163,39 @@ engine::~engine() {
   stop();
 }
 
+namespace {
+
+/// Users with a sync request or state under `prefix` ("" = all tenants).
+std::set<std::pair<uint64_t, uint64_t>> sync_users(const storage::db& db,
+                                                   const std::string& prefix) {
+  std::set<std::pair<uint64_t, uint64_t>> users;
+  db.scan(column::sync, prefix, prefix.empty() ? "" : keys::prefix_end(prefix),
+          [&](std::string_view k, std::string_view) {
+            if (k.size() == 17)
+              users.emplace(keys::get_be64(k, 0), keys::get_be64(k, 8));
+            return true;
+          });
+  return users;
+}
+
+} // namespace
+
+bool engine::busy(tenant_id org) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto& [key, run] : runs_)
+    if (key.first == org.value && run.running)
+      return true;
+  return false;
+}
+
+void engine::adopt(tenant_id org) {
+  for (auto& [t, u] : sync_users(db_, keys::org(org)))
+    schedule(tenant_id{t}, user_id{u}, true);
+}
+
 void engine::start() {
   // Everyone whose sync is requested or not yet wound down.
-  std::set<user_key> users;
-  db_.scan(column::sync, "", "", [&](std::string_view k, std::string_view) {
-    if (k.size() == 17)
-      users.emplace(keys::get_be64(k, 0), keys::get_be64(k, 8));
-    return true;
-  });
+  auto users = sync_users(db_, "");
   // Each reads delta once: a hint that arrived just before a crash may
   // only live in an in-memory flag.
   for (auto& [t, u] : users)

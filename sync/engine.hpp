@@ -60,6 +60,9 @@ struct engine_config {
   double mass_delete_share = 0.5;
   size_t mass_delete_minimum = 10;
   std::chrono::milliseconds actor_timeout{10000};
+  /// Whether this node serves a tenant now (empty: every tenant). In a
+  /// cluster a shard moving away stops its users' runs at their next step.
+  std::function<bool(tenant_id)> owns;
   /// Wall clock, UTC ms.
   std::function<int64_t()> now_ms;
 };
@@ -131,6 +134,12 @@ public:
   /// it gets through. Schedules the run.
   void resync(tenant_id org, user_id user);
 
+  /// True while a run of one of the tenant's users is in progress or due
+  /// (a shard move waits for none).
+  bool busy(tenant_id org) const;
+  /// Takes on the tenant's users whose sync is on or winding down (its
+  /// data just arrived here by a shard move), as start() does at boot.
+  void adopt(tenant_id org);
   /// The user's timers and run state; reads the stored calendar status for
   /// the subscription's expiry.
   user_timers timers(tenant_id org, user_id user) const;

@@ -40,6 +40,9 @@ public:
 
   /// The client of node i (0-based); throws when it is not running.
   api_client& node(int i);
+  uint16_t http_port(int i) const {
+    return http_ports_[i];
+  }
   bool running(int i) const {
     return clients_[i] != nullptr;
   }

@@ -2,6 +2,7 @@
 // between them, one graph-emulator): every request goes to a random node.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <ctime>
 #include <map>
 #include <set>
@@ -370,4 +371,120 @@ TEST_CASE("cluster: a Graph notification that reaches another node is "
   auto later = c.node(other).post("", target, notification);
   E2E_REQUIRE_STATUS(later, 503);
   CHECK(later.header("Retry-After") == "1");
+}
+
+TEST_CASE("cluster: a shard moves to another node while requests keep "
+          "coming",
+          "[e2e][cluster]") {
+  cluster_env c;
+  INFO("random seed " << c.seed());
+  auto org = install(c);
+  auto sync_path = org_path(org.org) + "/users/" + org.admin + "/calendar-sync";
+  std::multiset<std::string> acked;
+  for (int i = 1; i <= 5; ++i) {
+    auto title = "before " + std::to_string(i);
+    E2E_REQUIRE_STATUS(c.call("POST", events_path(org.org, org.admin),
+                              org.token, event_body(title, i)),
+                       201);
+    acked.insert(title);
+  }
+  E2E_REQUIRE_STATUS(c.call("PUT", sync_path, org.token, R"({"enabled":true})"),
+                     200);
+  std::string calendar;
+  REQUIRE(eventually([&] {
+    auto s = c.call("GET", sync_path, org.token);
+    if (s.status != 200 || s.str("/state") != "active")
+      return false;
+    calendar = s.str("/office365_calendar_id");
+    return true;
+  }));
+
+  auto placed = c.call("GET", "/admin/v1/tenants/" + org.org, admin_token);
+  E2E_REQUIRE_STATUS(placed, 200);
+  auto shard = placed.u64("/shard");
+  auto from = placed.str("/node");
+  auto to = c.node_id((c.index_of(from) + 1) % cluster_env::size);
+  auto move_path = "/admin/v1/shards/" + std::to_string(shard) + "/move";
+
+  // Bad moves are refused and change nothing.
+  CHECK(c.call("POST", move_path, org.token, R"({"to":"n1"})").status == 403);
+  auto unknown = c.call("POST", move_path, admin_token, R"({"to":"n9"})");
+  E2E_REQUIRE_STATUS(unknown, 400);
+  auto nobody = c.call("POST", move_path, admin_token, R"({})");
+  E2E_REQUIRE_STATUS(nobody, 400);
+  CHECK(nobody.error_field() == "to");
+  CHECK(
+      c.call("POST", "/admin/v1/shards/999/move", admin_token, R"({"to":"n1"})")
+          .status
+      == 404);
+  CHECK(c.owner_of(org.org) == from);
+
+  // The move runs from one client while this thread keeps writing through
+  // random nodes (retrying the 503s the move may cause).
+  api_response moved;
+  std::atomic<bool> done{false};
+  std::thread mover([&] {
+    api_client mc(c.http_port(c.index_of(to)), std::chrono::seconds(150));
+    moved = mc.post(admin_token, move_path, R"({"to":)" + json_str(to) + "}");
+    done = true;
+  });
+  int n = 0;
+  while (!done || n < 3) {
+    auto title = "during " + std::to_string(++n);
+    auto r = c.call_retrying("POST", events_path(org.org, org.admin), org.token,
+                             event_body(title, 10 + n % 20));
+    E2E_REQUIRE_STATUS(r, 201);
+    acked.insert(title);
+  }
+  mover.join();
+  E2E_REQUIRE_STATUS(moved, 200);
+  CHECK(moved.str("/from") == from);
+  CHECK(moved.str("/to") == to);
+  CHECK(moved.u64("/tenants") == 1);
+
+  // Every node routes the organization to its new owner, and the old one
+  // kept nothing of it.
+  for (int i = 0; i < cluster_env::size; ++i) {
+    auto r = c.node(i).get(org.token, org_path(org.org));
+    E2E_REQUIRE_STATUS(r, 200);
+    CHECK(r.header("X-Crmsync-Node") == to);
+    auto map = c.node(i).get(admin_token, "/admin/v1/shards");
+    E2E_REQUIRE_STATUS(map, 200);
+    auto base = "/shards/" + std::to_string(shard);
+    CHECK(map.str(base + "/node") == to);
+    CHECK(map.boolean(base + "/moved"));
+  }
+  auto old_list
+      = c.node(c.index_of(from)).get(admin_token, "/admin/v1/tenants");
+  E2E_REQUIRE_STATUS(old_list, 200);
+  CHECK(old_list.body.find(org.org) == std::string::npos);
+
+  // Nothing acknowledged was lost or doubled; sync goes on from the new
+  // owner in both directions.
+  CHECK(crm_titles(c, org.org, org.admin, org.token) == acked);
+  auto admin_oid = c.o365_id("admin@contoso.com");
+  E2E_REQUIRE_STATUS(
+      c.graph("POST",
+              "/users/" + admin_oid + "/calendars/" + calendar + "/events",
+              outlook_body("after the move", 45)),
+      201);
+  acked.insert("after the move");
+  CHECK(eventually(
+      [&] { return crm_titles(c, org.org, org.admin, org.token) == acked; }));
+  api_response check;
+  CHECK(eventually([&] {
+    check = c.call("GET", "/admin/v1/orgs/" + org.org + "/check", admin_token);
+    return check.status == 200 && check.u64("/differences") == 0
+           && check.u64("/users/0/office365_events") == acked.size();
+  }));
+  INFO(check.describe());
+  CHECK(check.u64("/differences") == 0);
+
+  // The old owner remembers the move across a restart.
+  c.kill9(c.index_of(from));
+  c.start(c.index_of(from));
+  c.wait_connected();
+  auto via_old = c.node(c.index_of(from)).get(org.token, org_path(org.org));
+  E2E_REQUIRE_STATUS(via_old, 200);
+  CHECK(via_old.header("X-Crmsync-Node") == to);
 }

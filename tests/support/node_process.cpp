@@ -19,8 +19,8 @@ void node_process::start(const node_options& opts) {
     throw std::runtime_error("node_process::start: data_dir is required");
 
   child_options child;
-  child.argv = {crmsyncd_path(), "--listen", opts.listen, "--data-dir",
-                opts.data_dir};
+  child.argv
+      = {crmsyncd_path(), "--listen", opts.listen, "--data-dir", opts.data_dir};
   if (!opts.admin_token.empty()) {
     child.argv.emplace_back("--admin-token");
     child.argv.push_back(opts.admin_token);

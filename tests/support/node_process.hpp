@@ -24,10 +24,10 @@ namespace crmsync::e2e {
 
 /// How to start a node.
 struct node_options {
-  std::string data_dir;    ///< required
+  std::string data_dir;               ///< required
   std::string listen = "127.0.0.1:0"; ///< --listen
-  std::string admin_token; ///< passed as --admin-token if set
-  std::string log_file;    ///< stderr goes here ("" = data_dir + ".log")
+  std::string admin_token;            ///< passed as --admin-token if set
+  std::string log_file; ///< stderr goes here ("" = data_dir + ".log")
   std::vector<std::string> extra_args; ///< appended as given
   std::chrono::milliseconds start_timeout{20000};
 };
