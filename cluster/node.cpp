@@ -9,6 +9,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
+#include <simdjson.h>
 
 #include "common/log.hpp"
 #include "http/url.hpp"
@@ -288,6 +289,8 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   void handle(http::request&& req, http::responder_ptr r) {
     if (!clustered())
       return serve_here(std::move(req), std::move(r));
+    if (is_tenant_listing(req))
+      return gather_tenants(std::move(req), std::move(r));
     bool down = false;
     auto t = tenant_of(req, down);
     if (down)
@@ -358,6 +361,134 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       // round.
       return r->reply(moving_answer());
     serve_here(std::move(req), r);
+  }
+
+  // -- cluster-wide listings
+  // ----------------------------------------------------------------
+
+  /// GET /admin/v1/tenants from any node lists every node's organizations:
+  /// each node answers for its own (asked with X-Crmsync-Scope: node), and
+  /// the pages merge in id order. A node that cannot answer makes it a 503,
+  /// never a partial list.
+  static bool is_tenant_listing(const http::request& req) {
+    return req.method == "GET" && req.path == "/admin/v1/tenants"
+           && req.header("x-crmsync-scope") != "node";
+  }
+
+  struct gathered {
+    std::mutex mtx;
+    size_t waiting = 0;
+    bool failed = false;
+    std::string failure;
+    std::vector<std::pair<std::string, std::string>> items; // id, JSON
+    bool more = false;
+    http::responder_ptr r;
+    size_t limit = 100;
+  };
+
+  /// Adds one node's page; replies when the last one is in.
+  static void take_page(const std::shared_ptr<gathered>& g,
+                        const std::string& node, http::response res) {
+    std::lock_guard<std::mutex> guard{g->mtx};
+    if (res.status != 200) {
+      if (!g->failed)
+        g->failure = "node " + node + " could not answer";
+      g->failed = true;
+      if (res.status != 503 && g->r) {
+        // An error of the request itself (bad cursor, bad token): every
+        // node says the same; pass it on.
+        g->r->reply(std::move(res));
+        g->r = nullptr;
+      }
+    } else {
+      simdjson::dom::parser parser;
+      simdjson::dom::element doc;
+      simdjson::dom::array items;
+      if (parser.parse(res.body).get(doc)
+          || doc["items"].get_array().get(items)) {
+        g->failed = true;
+        g->failure = "node " + node + " answered a page that does not parse";
+      } else {
+        for (auto item : items) {
+          std::string_view id;
+          if (item["id"].get_string().get(id))
+            continue;
+          auto text = simdjson::minify(item);
+          // Each item says where the organization lives.
+          text.insert(1, "\"node\":\"" + node + "\",");
+          g->items.emplace_back(std::string{id}, std::move(text));
+        }
+        simdjson::dom::element next;
+        if (!doc["next_cursor"].get(next) && !next.is_null())
+          g->more = true;
+      }
+    }
+    if (--g->waiting > 0 || !g->r)
+      return;
+    if (g->failed)
+      return g->r->reply(unavailable(g->failure + "; retry"));
+    std::sort(g->items.begin(), g->items.end());
+    json::writer w;
+    w.begin_object().key("items").begin_array();
+    size_t n = std::min(g->limit, g->items.size());
+    for (size_t i = 0; i < n; ++i)
+      w.raw(g->items[i].second);
+    w.end_array();
+    w.key("next_cursor");
+    if (g->items.size() > n || (g->more && n > 0))
+      w.value(g->items[n - 1].first);
+    else
+      w.null();
+    w.end_object();
+    http::response out;
+    out.status = 200;
+    out.body = w.take();
+    g->r->reply(std::move(out));
+  }
+
+  /// Collects one answer into a gathered listing.
+  class page_responder : public http::responder {
+  public:
+    page_responder(std::shared_ptr<gathered> g, std::string node)
+        : g_(std::move(g)), node_(std::move(node)) {}
+    ~page_responder() override {
+      if (!done_)
+        take_page(g_, node_, unavailable("no answer"));
+    }
+    void reply(http::response r) override {
+      done_ = true;
+      take_page(g_, node_, std::move(r));
+    }
+
+  private:
+    std::shared_ptr<gathered> g_;
+    std::string node_;
+    bool done_ = false;
+  };
+
+  void gather_tenants(http::request&& req, http::responder_ptr r) {
+    auto g = std::make_shared<gathered>();
+    g->r = std::make_shared<served_by>(std::move(r), cfg.node_id);
+    http::query_params q;
+    if (http::parse_query(req.query, q))
+      if (auto l = http::find_param(q, "limit"))
+        try {
+          g->limit = std::stoul(*l);
+        } catch (...) {
+        }
+    req.headers.emplace_back("x-crmsync-scope", "node");
+    std::vector<std::string> others;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      for (auto& [id, p] : peers)
+        others.push_back(id);
+    }
+    g->waiting = others.size() + 1;
+    for (auto& id : others) {
+      http::request copy = req;
+      forward(id, std::move(copy), std::make_shared<page_responder>(g, id));
+    }
+    local(std::move(req), std::make_shared<page_responder>(g, cfg.node_id));
   }
 
   // -- global reads

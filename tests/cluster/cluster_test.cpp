@@ -136,6 +136,42 @@ TEST_CASE("cluster: every node sees the same membership and shard map",
     // The admin token is needed.
     CHECK(c.node(i).get("", "/admin/v1/cluster").status == 401);
   }
+
+  // Organizations made through random nodes live on their owners; every
+  // node lists all of them, page by page, each once, saying where.
+  std::set<std::string> made;
+  for (int n = 0; n < 7; ++n)
+    made.insert(create_org(c, "listed" + std::to_string(n)).org);
+  for (int i = 0; i < cluster_env::size; ++i) {
+    std::set<std::string> listed;
+    std::string cursor;
+    for (int page = 0; page < 10; ++page) {
+      auto r = c.node(i).get(
+          admin_token,
+          "/admin/v1/tenants?limit=3"
+              + (cursor.empty() ? std::string{} : "&cursor=" + cursor));
+      E2E_REQUIRE_STATUS(r, 200);
+      REQUIRE(r.size("/items") <= 3);
+      for (size_t k = 0; k < r.size("/items"); ++k) {
+        auto base = "/items/" + std::to_string(k);
+        auto id = r.str(base + "/id");
+        CHECK(listed.insert(id).second);
+        CHECK(r.str(base + "/node") == c.owner_of(id));
+      }
+      if (r.is_null("/next_cursor"))
+        break;
+      cursor = r.str("/next_cursor");
+    }
+    CHECK(listed == made);
+    auto bad = c.node(i).get(admin_token, "/admin/v1/tenants?cursor=zz");
+    CHECK(bad.status == 400);
+  }
+  // With a node away, the listing would be partial: 503 instead.
+  c.kill9(2);
+  c.wait_connected();
+  auto partial = c.node(0).get(admin_token, "/admin/v1/tenants");
+  E2E_REQUIRE_STATUS(partial, 503);
+  CHECK(partial.header("Retry-After") == "1");
 }
 
 TEST_CASE("cluster: install, invitation and calendar sync through random "
