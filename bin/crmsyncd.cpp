@@ -228,12 +228,15 @@ int run(node_config cfg) {
     o365.sync = syncer.get();
     auto* eng = syncer.get();
     auto* m = mail.get();
-    node->set_sync([eng](tenant_id t) { return eng->busy(t); },
-                   [eng, m](tenant_id t) {
-                     eng->adopt(t);
-                     if (m)
-                       m->wake();
-                   });
+    if (m)
+      m->set_owner_check(node->serves());
+    node->set_sync(
+        [eng, m](tenant_id t) { return eng->busy(t) || (m && m->busy(t)); },
+        [eng, m](tenant_id t) {
+          eng->adopt(t);
+          if (m)
+            m->wake();
+        });
   }
   api->set_office365(std::move(o365));
   node->set_http_url("http://" + bound);

@@ -59,8 +59,30 @@ bool parse_user_token(std::string_view token, uint64_t& org, uint64_t& user) {
 // -- organizations and users
 // ---------------------------------------------------------
 
+bool api::impl::email_free_in_cluster(const std::string& email,
+                                      const char* field,
+                                      const responder_ptr& r) {
+  if (!cluster.read)
+    return true; // one node: the tenant actor's claim decides, atomically
+  std::string v;
+  caf::error err;
+  if (found_global(column::lookup, keys::email_lookup(email), v, err)) {
+    fail(r, 409, "email_taken",
+         "a user with this e-mail address already exists", field);
+    return false;
+  }
+  if (err) {
+    fail(r, err);
+    return false;
+  }
+  return true;
+}
+
 void api::impl::create_org_attempt(std::shared_ptr<create_org> cmd,
                                    responder_ptr r, int attempts_left) {
+  if (attempts_left == 3
+      && !email_free_in_cluster(cmd->admin.email, "admin.email", r))
+    return;
   tenant_id org{crypto::random_u64()};
   cmd->admin.id = user_id{crypto::random_u64()};
   if (!org.valid() || !cmd->admin.id.valid())
@@ -89,6 +111,8 @@ void api::impl::create_org_attempt(std::shared_ptr<create_org> cmd,
 void api::impl::create_user_attempt(std::shared_ptr<create_user> cmd,
                                     tenant_id org, responder_ptr r,
                                     int attempts_left) {
+  if (attempts_left == 3 && !email_free_in_cluster(cmd->user.email, "email", r))
+    return;
   cmd->user.id = user_id{crypto::random_u64()};
   if (!cmd->user.id.valid())
     return create_user_attempt(cmd, org, r, attempts_left);

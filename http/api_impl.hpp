@@ -392,6 +392,11 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
                                          const std::string& key,
                                          std::string& value, bool take);
   void admin_cluster(const responder_ptr& r, bool shards);
+  /// In a cluster, e-mail addresses claimed on other nodes count too (a
+  /// check before the owner's atomic claim: two creations racing on two
+  /// nodes are not caught). Answers 409/503 itself when false.
+  bool email_free_in_cluster(const std::string& email, const char* field,
+                             const responder_ptr& r);
   /// read_global as found / not found, with `err` set when unavailable.
   bool found_global(storage::column c, const std::string& key,
                     std::string& value, caf::error& err);

@@ -96,6 +96,15 @@ void mailer::run() {
   }
 }
 
+void mailer::set_owner_check(std::function<bool(tenant_id)> serves) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  serves_ = std::move(serves);
+}
+
+bool mailer::busy(tenant_id t) const {
+  return sending_.load() == t.value;
+}
+
 bool mailer::pass() {
   std::vector<std::pair<std::string, mail_item>> due;
   auto now = system_now_ms();
@@ -122,10 +131,21 @@ bool mailer::pass() {
   }
   bool retry_pending = waiting;
   for (auto& [key, m] : due) {
+    std::function<bool(tenant_id)> serves;
     {
       std::lock_guard<std::mutex> guard{mtx_};
       if (stopping_)
         return false;
+      serves = serves_;
+    }
+    // Marked busy before the ownership check: a shard move marks the
+    // tenant moving before it waits for busy, so one of the two sees the
+    // other.
+    tenant_id tenant{keys::get_be64(key, 0)};
+    sending_ = tenant.value;
+    if (serves && !serves(tenant)) {
+      sending_ = 0;
+      continue;
     }
     graph::response res;
     graph::error gerr;
@@ -137,6 +157,7 @@ bool mailer::pass() {
       put_audit(b, m, "mail.sent", "\"" + m.subject + "\" to " + m.to);
       if (auto werr = db_.write(b))
         log::error("mailer: sent, but cannot clear the outbox item");
+      sending_ = 0;
       std::lock_guard<std::mutex> guard{mtx_};
       ++stats_.sent;
       continue;
@@ -156,6 +177,7 @@ bool mailer::pass() {
                     + " was not sent: " + m.last_error);
     if (auto werr = db_.write(b))
       log::error("mailer: cannot record a failed send");
+    sending_ = 0;
     log::warn("mailer: sending to " + m.to + " failed: " + m.last_error);
     std::lock_guard<std::mutex> guard{mtx_};
     if (m.failed) {

@@ -9,13 +9,16 @@
 // audit entry tells the tenant's admins. wake() is thread-safe.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
 
+#include "protocol/ids.hpp"
 #include "storage/db.hpp"
 
 namespace crmsync::graph {
@@ -48,6 +51,12 @@ public:
 
   /// New e-mail was queued: look now.
   void wake();
+  /// In a cluster: whether this node serves a tenant now. E-mail of a
+  /// tenant that is moving away waits for its new node.
+  void set_owner_check(std::function<bool(tenant_id)> serves);
+  /// True while an e-mail of the tenant is being sent (a shard move waits
+  /// for none, or the new node could send it again).
+  bool busy(tenant_id t) const;
 
   mailer_stats stats() const;
 
@@ -64,6 +73,8 @@ private:
   bool woken_ = false;
   bool stopping_ = false;
   mailer_stats stats_;
+  std::function<bool(tenant_id)> serves_;
+  std::atomic<uint64_t> sending_{0}; ///< tenant of the e-mail in flight
   std::thread worker_;
 };
 

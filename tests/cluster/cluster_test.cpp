@@ -166,6 +166,16 @@ TEST_CASE("cluster: every node sees the same membership and shard map",
     auto bad = c.node(i).get(admin_token, "/admin/v1/tenants?cursor=zz");
     CHECK(bad.status == 400);
   }
+  // E-mail addresses are unique across the cluster, whichever node owns
+  // the organization that has one.
+  for (int i = 0; i < cluster_env::size; ++i) {
+    auto dup = c.node(i).post(
+        admin_token, "/api/v1/orgs",
+        R"({"name":"again","edition":"free","admin":{"email":"listed3@example.org","name":"A"}})");
+    E2E_REQUIRE_STATUS(dup, 409);
+    CHECK(dup.error_code() == "email_taken");
+    CHECK(dup.error_field() == "admin.email");
+  }
   // With a node away, the listing would be partial: 503 instead.
   c.kill9(2);
   c.wait_connected();
