@@ -4,7 +4,8 @@
 # bench_setup NODE_ARGS...: $dir, $E (emulator URL), $N (node URL), $admin
 # (service admin token), $org, $user, $token and the curl arguments
 # "${auth[@]}"; field EXPR reads JSON from stdin. The EXIT trap stops both
-# processes and removes $dir.
+# processes and removes $dir. Binaries come from $BENCH_BIN (default
+# build/bin); EMULATOR_ARGS are extra graph-emulator arguments.
 
 bench_cleanup() {
   for pid in ${node_pid:-} ${emu_pid:-}; do
@@ -30,7 +31,9 @@ field() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 bench_setup() { # extra crmsyncd arguments
   dir="$(mktemp -d /tmp/crmsync-bench-XXXXXX)"
   trap bench_cleanup EXIT
-  build/bin/graph-emulator --listen 127.0.0.1:0 >"$dir/emu.out" 2>"$dir/emu.log" &
+  # shellcheck disable=SC2086
+  "${BENCH_BIN:-build/bin}/graph-emulator" --listen 127.0.0.1:0 ${EMULATOR_ARGS:-} \
+    >"$dir/emu.out" 2>"$dir/emu.log" &
   emu_pid=$!
   wait_line "$dir/emu.out" "listening on"
   E="$(sed -n 's/^graph-emulator listening on //p' "$dir/emu.out")"
@@ -38,7 +41,7 @@ bench_setup() { # extra crmsyncd arguments
   curl -sf -X POST "$E/_emulator/apps" \
     -d '{"client_id":"crm","client_secret":"s3cret","tenants":["contoso.example"]}' >/dev/null
   admin="bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-  build/bin/crmsyncd --listen 127.0.0.1:0 --data-dir "$dir/data" --log-level warn \
+  "${BENCH_BIN:-build/bin}/crmsyncd" --listen 127.0.0.1:0 --data-dir "$dir/data" --log-level warn \
     --admin-token "$admin" --graph-base-url "$E/v1.0" --login-base-url "$E" \
     --client-id crm --client-secret s3cret "$@" \
     >"$dir/node.out" 2>"$dir/node.log" &

@@ -9,8 +9,13 @@
 // collections (one notification each, GRAPH-FACTS §5.3) for one subscription
 // to the node's notification URL, as Graph would, and count 202 answers.
 //
+// Steady state (--steady-setup STATE, then --steady-run STATE): brings
+// Office 365 users into calendar sync and measures change-to-other-side
+// latency under a paced two-way load (bench/steady.hpp).
+//
 // Every thread owns its own counters; the main thread merges them after join
 // and prints the result.
+#include "bench/steady.hpp"
 #include "http/client.hpp"
 #include "protocol/json.hpp"
 
@@ -361,10 +366,85 @@ int main(int argc, char** argv) {
                  "(default: 3 days from now)")
       ->group("Webhooks")
       ->needs(webhooks);
+  crmsync::bench::steady_config steady;
+  std::string steady_setup, steady_run;
+  double steady_rate = steady.rate;
+  auto* setup_opt
+      = app.add_option("--steady-setup", steady_setup,
+                       "Bring --users Office 365 users into calendar sync "
+                       "and write their ids to this state file")
+            ->group("Steady state");
+  app.add_option("--steady-run", steady_run,
+                 "Run the paced two-way change load on the "
+                 "users of this state file")
+      ->group("Steady state")
+      ->excludes(setup_opt);
+  app.add_option("--emulator", steady.emulator,
+                 "Base URL of graph-emulator (steady state)")
+      ->group("Steady state");
+  app.add_option("--users", steady.users, "Users to bring into sync")
+      ->group("Steady state")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--tenants", steady.tenants,
+                 "Office 365 tenants the users are spread over (0: one per "
+                 "100 users)")
+      ->group("Steady state")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000));
+  app.add_option("--threads", steady.threads,
+                 "Threads of the setup and of reading the other sides")
+      ->group("Steady state")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--rate", steady_rate,
+                 "Changes per second, both directions together")
+      ->group("Steady state")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 1e6));
+  app.add_option("--drain", steady.drain_s,
+                 "Most seconds to wait for the other sides after the load")
+      ->group("Steady state")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--update-share", steady.update_share,
+                 "Share of changes that update an event (if one is there)")
+      ->group("Steady state")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--delete-share", steady.delete_share,
+                 "Share of changes that delete an event (if one is there)")
+      ->group("Steady state")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  }
+  if (!steady_setup.empty() || !steady_run.empty()) {
+    if (steady.emulator.empty() || admin_token.empty()) {
+      std::cerr << "crmsync-loadgen: steady state needs --emulator and the "
+                   "admin token\n";
+      return 2;
+    }
+    if (steady.update_share + steady.delete_share > 1.0) {
+      std::cerr << "crmsync-loadgen: --update-share + --delete-share must not "
+                   "exceed 1\n";
+      return 2;
+    }
+    steady.node = node;
+    steady.admin_token = admin_token;
+    steady.rate = steady_rate;
+    steady.duration_s = duration_s;
+    steady.connections = connections;
+    steady.json = json_out;
+    if (!steady_setup.empty()) {
+      steady.state_file = steady_setup;
+      return crmsync::bench::steady_setup(steady);
+    }
+    steady.state_file = steady_run;
+    return crmsync::bench::steady_run(steady);
   }
 
   const bool webhook_mode = !webhook_url.empty();

@@ -158,6 +158,10 @@ struct directory {
   std::map<std::string, access_token> tokens;
   std::map<std::string, auth_code> codes;
   std::map<std::string, subscription> subscriptions;
+  /// Subscription ids by user id, so that a write finds its user's
+  /// subscriptions without walking all of them. May name subscriptions
+  /// that are gone (readers check `subscriptions`).
+  std::map<std::string, std::set<std::string>> subscriptions_by_user;
   std::map<std::string, delta_token> delta_tokens;
   std::map<std::string, delta_page> delta_pages;
   std::map<std::string, uint64_t> delta_chains; ///< chain -> newest generation

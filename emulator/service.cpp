@@ -949,26 +949,33 @@ struct service::impl {
   /// this calendar and change type (call with mtx held).
   void notify_change(const user& u, const calendar& c, const event& e,
                      const char* change_type) {
-    expire_subscriptions();
-    for (auto i = dir.subscriptions.begin(); i != dir.subscriptions.end();) {
+    // Only this user's subscriptions: a write must not walk every
+    // subscription of the directory (thousands of mailboxes).
+    auto mine = dir.subscriptions_by_user.find(u.id);
+    if (mine == dir.subscriptions_by_user.end())
+      return;
+    auto t = now();
+    std::vector<std::string> ids(mine->second.begin(), mine->second.end());
+    for (auto& id : ids) {
+      auto i = dir.subscriptions.find(id);
+      if (i == dir.subscriptions.end() || i->second.expires_ms <= t) {
+        if (i != dir.subscriptions.end())
+          dir.subscriptions.erase(i); // expired: gone, as Graph forgets it
+        mine->second.erase(id);
+        continue;
+      }
       auto& s = i->second;
-      if (s.user_id != u.id
-          || (s.calendar_id.empty() ? !c.is_default : s.calendar_id != c.id)) {
-        ++i;
+      if (s.calendar_id.empty() ? !c.is_default : s.calendar_id != c.id)
         continue;
-      }
       bool wanted = false;
-      for (auto& t : split_list(s.change_types))
-        wanted = wanted || t == change_type;
-      if (!wanted) {
-        ++i;
+      for (auto& type : split_list(s.change_types))
+        wanted = wanted || type == change_type;
+      if (!wanted)
         continue;
-      }
       if (roll(fault.remove_subscriptions)) {
-        i = remove_subscription(i);
+        remove_subscription(i);
         continue;
       }
-      ++i;
       auto resource = "Users/" + u.id + "/Events/" + e.id;
       json::writer w;
       w.begin_object();
@@ -2696,6 +2703,7 @@ void service::impl::install_routes() {
         s.id = new_guid();
         std::lock_guard<std::mutex> guard{self->mtx};
         self->dir.subscriptions[s.id] = s;
+        self->dir.subscriptions_by_user[s.user_id].insert(s.id);
         r->reply(json_response(201, self->subscription_json(req, s)));
       });
 

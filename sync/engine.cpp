@@ -1244,67 +1244,73 @@ void engine::schedule(tenant_id org, user_id user, bool notified) {
     return;
   }
   r.running = true;
-  pool_->post([this, org, user] {
-    auto last_start = std::chrono::steady_clock::time_point{};
-    for (;;) {
-      bool pull = false;
-      bool full = false;
-      int64_t queued_ms = 0;
-      {
-        std::unique_lock<std::mutex> g{mtx_};
-        // Back-to-back runs (a flood of notifications) keep a minimum gap,
-        // so one user cannot spend their mailbox's Graph budget on delta
-        // rounds; what arrives meanwhile coalesces into the next run.
-        auto next = last_start + cfg_.min_run_gap;
-        if (std::chrono::steady_clock::now() < next)
-          cv_.wait_until(g, next, [this] { return stopping_; });
-        last_start = std::chrono::steady_clock::now();
-        auto& me = runs_[{org.value, user.value}];
-        me.again = false;
-        pull = me.notified;
-        me.notified = false;
-        queued_ms = me.queued_ms;
-        me.queued_ms = 0;
-        if (stopping_) {
-          runs_.erase({org.value, user.value});
-          return;
-        }
-        ++stats_.runs;
-        full = full_rounds_.count({org.value, user.value}) > 0;
-      }
-      bool ok = false;
-      try {
-        ok = run_user(org, user, pull, full);
-      } catch (const std::exception& e) {
-        log::error(std::string{"sync: run failed: "} + e.what());
-      }
-      // Notifications that came before this run are applied by now (a
-      // failed run's are not measured: its retry does not know them).
-      if (ok && queued_ms != 0)
-        metrics::node().sync_lag(metrics::sync_direction::to_crm,
-                                 (cfg_.now_ms() - queued_ms) / 1000.0);
-      std::lock_guard<std::mutex> g{mtx_};
-      // A failed run (Graph down, a timeout) is tried again soon, doubling
-      // the pause up to the reconciliation interval; a good one clears it.
-      if (ok) {
-        retries_.erase({org.value, user.value});
-        if (full)
-          full_rounds_.erase({org.value, user.value});
-      } else {
-        auto& r = retries_[{org.value, user.value}];
-        auto pause = std::min<std::chrono::milliseconds>(
-            std::chrono::milliseconds(int64_t{2000} << std::min(r.attempt, 10)),
-            cfg_.reconcile_interval);
-        r.due = std::chrono::steady_clock::now() + pause;
-        ++r.attempt;
-      }
-      auto& run = runs_[{org.value, user.value}];
-      if (!run.again || stopping_) {
+  pool_->post([this, org, user] { run_loop(org, user); });
+}
+
+void engine::run_loop(tenant_id org, user_id user) {
+  for (;;) {
+    bool pull = false;
+    bool full = false;
+    int64_t queued_ms = 0;
+    {
+      std::unique_lock<std::mutex> g{mtx_};
+      auto& me = runs_[{org.value, user.value}];
+      if (stopping_ || (cfg_.owns && !cfg_.owns(org))) {
         runs_.erase({org.value, user.value});
         return;
       }
+      // Back-to-back runs (a flood of notifications) keep a minimum gap,
+      // so one user cannot spend their mailbox's Graph budget on delta
+      // rounds; what arrives meanwhile coalesces into the next run. The
+      // reconciler's timer posts the run when the gap has passed: this
+      // pool thread must not sleep it away while other users wait.
+      auto next = me.last_start + cfg_.min_run_gap;
+      if (std::chrono::steady_clock::now() < next) {
+        gap_waits_.emplace(next, std::make_pair(org.value, user.value));
+        cv_.notify_all();
+        return; // still running: what arrives meanwhile sets `again`
+      }
+      me.last_start = std::chrono::steady_clock::now();
+      me.again = false;
+      pull = me.notified;
+      me.notified = false;
+      queued_ms = me.queued_ms;
+      me.queued_ms = 0;
+      ++stats_.runs;
+      full = full_rounds_.count({org.value, user.value}) > 0;
     }
-  });
+    bool ok = false;
+    try {
+      ok = run_user(org, user, pull, full);
+    } catch (const std::exception& e) {
+      log::error(std::string{"sync: run failed: "} + e.what());
+    }
+    // Notifications that came before this run are applied by now (a
+    // failed run's are not measured: its retry does not know them).
+    if (ok && queued_ms != 0)
+      metrics::node().sync_lag(metrics::sync_direction::to_crm,
+                               (cfg_.now_ms() - queued_ms) / 1000.0);
+    std::lock_guard<std::mutex> g{mtx_};
+    // A failed run (Graph down, a timeout) is tried again soon, doubling
+    // the pause up to the reconciliation interval; a good one clears it.
+    if (ok) {
+      retries_.erase({org.value, user.value});
+      if (full)
+        full_rounds_.erase({org.value, user.value});
+    } else {
+      auto& r = retries_[{org.value, user.value}];
+      auto pause = std::min<std::chrono::milliseconds>(
+          std::chrono::milliseconds(int64_t{2000} << std::min(r.attempt, 10)),
+          cfg_.reconcile_interval);
+      r.due = std::chrono::steady_clock::now() + pause;
+      ++r.attempt;
+    }
+    auto& run = runs_[{org.value, user.value}];
+    if (!run.again || stopping_) {
+      runs_.erase({org.value, user.value});
+      return;
+    }
+  }
 }
 
 bool engine::run_user(tenant_id org, user_id user, bool notified, bool full) {
@@ -1375,10 +1381,25 @@ void engine::reconcile_loop() {
     std::vector<user_key> due;
     {
       std::unique_lock<std::mutex> lock{mtx_};
-      cv_.wait_for(lock, tick, [this] { return stopping_; });
+      // Wakes at the next tick or the first run gap's end, whichever
+      // comes first; a gap that ends earlier than that wakes it too.
+      auto wake = std::chrono::steady_clock::now() + tick;
+      if (!gap_waits_.empty())
+        wake = std::min(wake, gap_waits_.begin()->first);
+      cv_.wait_until(lock, wake, [this, wake] {
+        return stopping_
+               || (!gap_waits_.empty() && gap_waits_.begin()->first < wake);
+      });
       if (stopping_)
         return;
       auto now = std::chrono::steady_clock::now();
+      while (!gap_waits_.empty() && gap_waits_.begin()->first <= now) {
+        auto key = gap_waits_.begin()->second;
+        gap_waits_.erase(gap_waits_.begin());
+        pool_->post([this, key] {
+          run_loop(tenant_id{key.first}, user_id{key.second});
+        });
+      }
       for (auto& [key, r] : retries_)
         if (r.due <= now) {
           due.push_back(key);

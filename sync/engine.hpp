@@ -16,6 +16,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -150,6 +151,8 @@ private:
     bool again = false;
     bool notified = false; ///< a notification came: the next run reads delta
     int64_t queued_ms = 0; ///< first notification not yet applied (lag)
+    /// Start of the previous run of this burst (the run gap counts from it).
+    std::chrono::steady_clock::time_point last_start{};
   };
   struct user_health {
     std::string state;
@@ -158,6 +161,10 @@ private:
   using user_key = std::pair<uint64_t, uint64_t>;
 
   void schedule(tenant_id org, user_id user, bool notified);
+  /// A user's runs, back to back while more is wanted, on a pool thread.
+  /// A run due before its gap has passed is handed to the reconciler's
+  /// timer (gap_waits_) and the pool thread goes to other users.
+  void run_loop(tenant_id org, user_id user);
   /// One run; false when it recorded a failure. `full`: drop the delta
   /// link first (resync).
   bool run_user(tenant_id org, user_id user, bool notified, bool full);
@@ -181,6 +188,8 @@ private:
   std::map<user_key, retry> retries_; ///< users whose last run failed
   std::map<user_key, user_health> health_;
   std::set<user_key> full_rounds_; ///< resyncs not yet through
+  /// Runs waiting for their gap to pass, by when it does.
+  std::multimap<std::chrono::steady_clock::time_point, user_key> gap_waits_;
   std::chrono::steady_clock::time_point next_reconcile_;
   engine_stats stats_;
   std::unique_ptr<work_pool> pool_;

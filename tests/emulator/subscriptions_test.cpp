@@ -766,6 +766,47 @@ TEST_CASE_METHOD(subscriptions,
   REQUIRE_STATUS(get("/v1.0/subscriptions/" + b, tok), 200);
 }
 
+TEST_CASE_METHOD(subscriptions,
+                 "subscriptions: a write notifies only its own mailbox's live "
+                 "subscriptions",
+                 "[emulator][subscriptions][notifications]") {
+  // Writes find their mailbox's subscriptions through an index by user:
+  // it must follow deletions and expiry as the subscriptions do.
+  request_fields short_lived;
+  short_lived.minutes = 10;
+  auto mine = subscribe_ok(cal_resource, hook_url);
+  auto gone = subscribe_ok(cal_resource, hook.url("/hooks/gone"));
+  auto expiring
+      = subscribe_ok(cal_resource, hook.url("/hooks/expiring"), short_lived);
+  auto alexs = subscribe_ok("/users/" + alex_id + "/events", hook_url);
+  REQUIRE_STATUS(del("/v1.0/subscriptions/" + gone, tok), 204);
+
+  auto first
+      = create_event(calendar_events_path(admin_id, cal), event_body("one"));
+  auto n = await(hook, mine, 1);
+  CHECK(n[0].str("/resourceData/id") == first.str("/id"));
+  await(hook, expiring, 1);
+  create_event(events_path(alex_id), event_body("alex's"));
+  CHECK(await(hook, alexs, 1).size() == 1);
+  CHECK(notifications_of(hook.posts(), mine).size() == 1);
+  CHECK(notifications_of(hook.posts(), gone).empty());
+
+  // Expired, and no listing in between: the next write drops it.
+  advance(10 * minute_ms);
+  tok = token("contoso.example", crm_client, crm_secret);
+  auto second
+      = create_event(calendar_events_path(admin_id, cal), event_body("two"));
+  create_event(events_path(alex_id), event_body("alex's second"));
+  await(hook, alexs, 2); // delivered in order: admin's came first
+  auto m = notifications_of(hook.posts(), mine);
+  REQUIRE(m.size() == 2);
+  CHECK(m[1].str("/resourceData/id") == second.str("/id"));
+  CHECK(notifications_of(hook.posts(), expiring).size() == 1);
+  CHECK(notifications_of(hook.posts(), gone).empty());
+  check_error(get("/v1.0/subscriptions/" + expiring, tok), 404,
+              "ResourceNotFound");
+}
+
 // == lifecycle notifications =================================================
 
 TEST_CASE_METHOD(subscriptions, "subscriptions: lifecycle notifications",

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Steady-state calendar-sync benchmark (issue 5, target b): USERS Office 365
+# users (default 10,000, spread over one tenant and organization per 100
+# users) in two-way calendar sync, then RATE changes/s (default 1,000) for
+# SECONDS (default 60), half CRM -> Office 365 (REST creates, updates and
+# deletes through crmsyncd) and half Office 365 -> CRM (Graph writes of a
+# second app at graph-emulator, which notifies crmsyncd by webhook), sent on
+# a fixed schedule. Reports each direction's change-to-other-side latency,
+# every change that never arrived, the node's RSS at idle after setup and
+# its peak during the load, and runs `crmsyncctl check` on every
+# organization. All in a fresh temporary directory (bench/lib.sh).
+#   bench/run-steady.sh [USERS] [RATE] [SECONDS]
+# Environment: BENCH_BUILD (a build directory to use instead of build/),
+# NODE_ARGS (extra crmsyncd arguments), EMULATOR_ARGS, CONNECTIONS (writer
+# threads, default 64), THREADS (setup threads, default 16), TENANTS,
+# DRAIN (seconds, default 120).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+users=${1:-10000}
+rate=${2:-1000}
+seconds=${3:-60}
+if [ -n "${BENCH_BUILD:-}" ]; then
+  CCACHE_BASEDIR="$(pwd)" CCACHE_NOHASHDIR=1 cmake --build "$BENCH_BUILD" -j2 \
+    --target crmsyncd graph-emulator crmsyncctl crmsync-loadgen >/dev/null
+  BENCH_BIN="$BENCH_BUILD/bin"
+else
+  bash scripts/build.sh >/dev/null
+  BENCH_BIN=build/bin
+fi
+export BENCH_BIN
+
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+# shellcheck disable=SC2086
+bench_setup ${NODE_ARGS:-}
+
+mib() { # FIELD: the node's /proc status field in MiB
+  awk -v k="$1:" '$1 == k { printf "%.0f MiB", $2 / 1024 }' "/proc/$node_pid/status"
+}
+loadgen=("$BENCH_BIN/crmsync-loadgen" --node "$N" --emulator "$E" --admin-token "$admin")
+
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr);" \
+  "crmsync-loadgen on the same cores"
+echo "node:    $N ${NODE_ARGS:-}"
+echo
+echo "== setup: $users users"
+start=$(date +%s.%N)
+"${loadgen[@]}" --steady-setup "$dir/steady.state" --users "$users" \
+  --tenants "${TENANTS:-0}" --threads "${THREADS:-16}"
+end=$(date +%s.%N)
+echo "setup wall time: $(echo "$end - $start" | bc) s"
+sleep 5
+echo "node RSS at idle after setup: $(mib VmRSS) (peak so far $(mib VmHWM))"
+# Writing 5 to clear_refs resets the peak (VmHWM) to the current RSS.
+echo 5 >"/proc/$node_pid/clear_refs"
+
+echo
+echo "== load: $rate changes/s for $seconds s"
+result=0
+"${loadgen[@]}" --steady-run "$dir/steady.state" --rate "$rate" --duration "$seconds" \
+  --connections "${CONNECTIONS:-64}" --threads "${THREADS:-16}" \
+  --drain "${DRAIN:-120}" || result=$?
+echo "node peak RSS during load and drain: $(mib VmHWM) (now $(mib VmRSS))"
+echo "node CPU time (user+system): $(awk '{ printf "%.1f s", ($14 + $15) / 100 }' "/proc/$node_pid/stat")"
+
+echo
+echo "== convergence checker on every organization"
+differing=0
+orgs=$( (awk '{print $2}' "$dir/steady.state"; echo "$org") | sort -u)
+for o in $orgs; do
+  if ! out=$("$BENCH_BIN/crmsyncctl" --node "$N" --token "$admin" check "$o" 2>&1); then
+    differing=$((differing + 1))
+    echo "organization $o differs:"
+    echo "$out" | head -20
+  fi
+done
+echo "$(echo "$orgs" | wc -w) organizations checked, $differing with differences"
+if [ "$result" -ne 0 ] || [ "$differing" -ne 0 ]; then exit 1; fi
