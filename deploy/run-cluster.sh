@@ -1,0 +1,314 @@
+#!/usr/bin/env bash
+# A three-node crmsync cluster on loopback, for trying the cluster on one
+# machine (see deploy/README.md):
+#   - graph-emulator on http://127.0.0.1:8090, seeded like scripts/run.sh
+#     (the Office 365 tenant contoso.example and the app crmsync-demo);
+#   - crmsync-front (deploy/front/, a round-robin TCP front) on
+#     http://127.0.0.1:8080: the cluster's one public URL;
+#   - crmsyncd nodes n1, n2, n3: HTTP on 127.0.0.1:8081..8083, cluster
+#     traffic on 127.0.0.1:9081..9083, data in ./data-cluster/nN, one admin
+#     token for all (generated once into data-cluster/admin.token).
+# Builds what is missing, waits until every node sees all three members
+# up, prints a walk-through and runs until Ctrl-C, which stops the nodes
+# gracefully (SIGTERM), then the front and the emulator.
+#
+#   deploy/run-cluster.sh              run the cluster in the foreground
+#   deploy/run-cluster.sh kill NODE    SIGKILL a node of the running cluster
+#   deploy/run-cluster.sh restart NODE start a stopped node again
+#   deploy/run-cluster.sh status       which processes are up
+#
+# Environment: CRMSYNC_BUILD_DIR (default build; anything else is
+# configured and built with cmake there), CLUSTER_DATA (default
+# data-cluster), FRONT_PORT (8080), EMULATOR_PORT (8090), NODE_PORT_BASE
+# (8080: node N serves HTTP on BASE+N), CLUSTER_PORT_BASE (9080: node N's
+# cluster port is BASE+N). Extra arguments after the command go to every
+# crmsyncd (e.g. --log-level debug).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD=${CRMSYNC_BUILD_DIR:-build}
+DATA=${CLUSTER_DATA:-data-cluster}
+FRONT_PORT=${FRONT_PORT:-8080}
+EMULATOR_PORT=${EMULATOR_PORT:-8090}
+NODE_PORT_BASE=${NODE_PORT_BASE:-8080}
+CLUSTER_PORT_BASE=${CLUSTER_PORT_BASE:-9080}
+NODES=(n1 n2 n3)
+RUN=$DATA/run
+LOGS=$DATA/logs
+E=http://127.0.0.1:$EMULATOR_PORT
+PUBLIC=http://127.0.0.1:$FRONT_PORT
+
+die() {
+  echo "run-cluster: $*" >&2
+  exit 1
+}
+
+# n2 -> 2; anything else is refused.
+node_index() {
+  local i
+  for i in "${!NODES[@]}"; do
+    if [ "${NODES[$i]}" = "$1" ]; then
+      echo $((i + 1))
+      return 0
+    fi
+  done
+  die "no node '$1' (the nodes are ${NODES[*]})"
+}
+
+alive() {
+  [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
+}
+
+# -- commands for a cluster that is already running
+
+case "${1:-}" in
+  kill)
+    [ $# -eq 2 ] || die "usage: deploy/run-cluster.sh kill NODE"
+    node_index "$2" >/dev/null
+    alive "$RUN/$2.pid" || die "$2 is not running"
+    kill -9 "$(cat "$RUN/$2.pid")"
+    echo "$2 killed (SIGKILL)"
+    exit 0
+    ;;
+  restart)
+    [ $# -eq 2 ] || die "usage: deploy/run-cluster.sh restart NODE"
+    node_index "$2" >/dev/null
+    alive "$RUN/supervisor.pid" || die "the cluster is not running (start it with deploy/run-cluster.sh)"
+    alive "$RUN/$2.pid" && die "$2 is running; kill it first"
+    # The running script starts it, so that Ctrl-C there stops it too.
+    touch "$RUN/$2.restart"
+    for _ in $(seq 100); do
+      [ -f "$RUN/$2.restart" ] || break
+      sleep 0.1
+    done
+    [ -f "$RUN/$2.restart" ] && die "the cluster script did not pick up the request"
+    echo "$2 started again (pid $(cat "$RUN/$2.pid")); it serves once its peers see it up"
+    exit 0
+    ;;
+  status)
+    for p in supervisor emulator front "${NODES[@]}"; do
+      if alive "$RUN/$p.pid"; then
+        echo "$p: up (pid $(cat "$RUN/$p.pid"))"
+      else
+        echo "$p: down"
+      fi
+    done
+    exit 0
+    ;;
+  -h | --help)
+    sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
+    exit 0
+    ;;
+esac
+
+# -- the cluster itself
+
+if [ -f "$RUN/supervisor.pid" ] && alive "$RUN/supervisor.pid"; then
+  die "a cluster is already running from $DATA (pid $(cat "$RUN/supervisor.pid"))"
+fi
+
+# Build what is missing: crmsyncd, graph-emulator, crmsyncctl, the front.
+if [ "$BUILD" = build ]; then
+  bash scripts/build.sh
+else
+  bash scripts/install-deps.sh
+  export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
+  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$BUILD" -j"$(nproc)" --target crmsyncd graph-emulator crmsyncctl
+fi
+FRONT=$BUILD/deploy/crmsync-front
+if [ ! -x "$FRONT" ] || [ deploy/front/crmsync-front.cpp -nt "$FRONT" ]; then
+  echo "building $FRONT"
+  mkdir -p "$BUILD/deploy"
+  g++ -std=c++17 -O2 -pthread deploy/front/crmsync-front.cpp -o "$FRONT"
+fi
+
+mkdir -p "$RUN" "$LOGS"
+rm -f "$RUN"/*.restart
+echo $$ >"$RUN/supervisor.pid"
+
+# One admin token for the whole cluster: every node must accept the same
+# one, so it is generated here once (not by each node into its data dir).
+if [ ! -s "$DATA/admin.token" ]; then
+  (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$DATA/admin.token")
+fi
+CRMSYNC_ADMIN_TOKEN=$(cat "$DATA/admin.token")
+export CRMSYNC_ADMIN_TOKEN
+
+stopping=0
+stop_all() {
+  [ $stopping -eq 1 ] && return
+  stopping=1
+  trap - INT TERM
+  echo
+  echo "stopping: nodes (graceful), then the front and the emulator"
+  local n p
+  for n in "${NODES[@]}"; do
+    if alive "$RUN/$n.pid"; then
+      kill -TERM "$(cat "$RUN/$n.pid")" 2>/dev/null || true
+    fi
+  done
+  for n in "${NODES[@]}"; do
+    if [ -f "$RUN/$n.pid" ]; then
+      p=$(cat "$RUN/$n.pid")
+      wait "$p" 2>/dev/null || true
+      rm -f "$RUN/$n.pid"
+    fi
+  done
+  for n in front emulator; do
+    if [ -f "$RUN/$n.pid" ]; then
+      p=$(cat "$RUN/$n.pid")
+      kill -TERM "$p" 2>/dev/null || true
+      wait "$p" 2>/dev/null || true
+      rm -f "$RUN/$n.pid"
+    fi
+  done
+  rm -f "$RUN/supervisor.pid"
+  echo "stopped; data kept in $DATA (logs in $LOGS)"
+}
+trap stop_all EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Every child runs in its own session (setsid), so a Ctrl-C in this
+# terminal reaches only this script, which then stops them in order.
+wait_http() { # URL WHAT
+  for _ in $(seq 100); do
+    curl -sf -o /dev/null "$1" && return 0
+    sleep 0.1
+  done
+  die "$2 did not come up (see $LOGS)"
+}
+
+# graph-emulator, seeded like scripts/run.sh.
+setsid "$BUILD/bin/graph-emulator" --listen "127.0.0.1:$EMULATOR_PORT" >>"$LOGS/emulator.log" 2>&1 &
+echo $! >"$RUN/emulator.pid"
+wait_http "$E/_emulator/state" "graph-emulator on $E"
+curl -sf -X POST "$E/_emulator/tenants" --data @scripts/demo-tenant.json >/dev/null
+# The emulator forgets everything when it stops; a tenant installed by an
+# earlier run (its organization is in the cluster's data) has consented.
+consented='[]'
+ls -d "$DATA"/n*/rocksdb >/dev/null 2>&1 && consented='["contoso.example"]'
+curl -sf -X POST "$E/_emulator/apps" \
+  -d '{"client_id":"crmsync-demo","client_secret":"demo-secret","tenants":'"$consented"'}' >/dev/null
+
+# The front: the one public address Microsoft and browsers use.
+backends=()
+for i in "${!NODES[@]}"; do
+  backends+=(--backend "127.0.0.1:$((NODE_PORT_BASE + i + 1))")
+done
+setsid "$FRONT" --listen "127.0.0.1:$FRONT_PORT" "${backends[@]}" >>"$LOGS/front.log" 2>&1 &
+echo $! >"$RUN/front.pid"
+
+extra=("$@")
+start_node() { # NAME
+  local n=$1 i j peers=""
+  i=$(node_index "$n")
+  for j in "${!NODES[@]}"; do
+    [ $((j + 1)) -eq "$i" ] && continue
+    peers+="${peers:+,}${NODES[$j]}=127.0.0.1:$((CLUSTER_PORT_BASE + j + 1))"
+  done
+  mkdir -p "$DATA/$n"
+  echo "--- $(date -Is) start" >>"$LOGS/$n.log"
+  setsid "$BUILD/bin/crmsyncd" \
+    --node-id "$n" \
+    --listen "127.0.0.1:$((NODE_PORT_BASE + i))" \
+    --cluster-listen "127.0.0.1:$((CLUSTER_PORT_BASE + i))" \
+    --peers "$peers" \
+    --public-url "$PUBLIC" \
+    --data-dir "$DATA/$n" \
+    --graph-base-url "$E/v1.0" --login-base-url "$E" \
+    --client-id crmsync-demo --client-secret demo-secret \
+    ${extra[@]+"${extra[@]}"} >>"$LOGS/$n.log" 2>&1 &
+  echo $! >"$RUN/$n.pid"
+}
+
+for n in "${NODES[@]}"; do
+  start_node "$n"
+done
+
+# Ready when every node's view of the membership has all three up.
+members_up() { # NODE-INDEX
+  curl -sf "http://127.0.0.1:$((NODE_PORT_BASE + $1))/admin/v1/cluster" \
+    -H "Authorization: Bearer $CRMSYNC_ADMIN_TOKEN" 2>/dev/null |
+    grep -o '"up":true' | wc -l
+}
+echo "waiting for the three nodes to see each other"
+for _ in $(seq 300); do
+  all=1
+  for i in "${!NODES[@]}"; do
+    [ "$(members_up $((i + 1)))" -eq ${#NODES[@]} ] || all=0
+    alive "$RUN/${NODES[$i]}.pid" || die "${NODES[$i]} exited at start (see $LOGS/${NODES[$i]}.log)"
+  done
+  [ "$all" -eq 1 ] && break
+  sleep 0.2
+done
+[ "$all" -eq 1 ] || die "the nodes did not all see each other within 60 s (see $LOGS)"
+alive "$RUN/front.pid" || die "crmsync-front exited (see $LOGS/front.log)"
+
+# The commands below, as the user types them (with a non-default data dir
+# the helper commands need it too).
+ctl=deploy/run-cluster.sh
+[ "$DATA" = data-cluster ] || ctl="CLUSTER_DATA=$DATA $ctl"
+
+cat <<HELP
+
+crmsync cluster: public URL $PUBLIC (crmsync-front, round robin over
+n1..n3 on 127.0.0.1:$((NODE_PORT_BASE + 1))-$((NODE_PORT_BASE + 3))), Office 365 (graph-emulator) on $E.
+Logs in $LOGS. Ctrl-C stops everything. In another terminal:
+
+  F=$PUBLIC; ADMIN=\$(cat $DATA/admin.token)
+  curl -s \$F/admin/v1/cluster -H "Authorization: Bearer \$ADMIN"     # members, up, shards each
+  for i in 1 2 3; do curl -s -D - -o /dev/null \$F/healthz | grep -i x-crmsync-node; done
+                                        # the front hands each connection to the next node
+  scripts/signin.sh \$F/o365/install ada@contoso.example               # install through the front
+  ORG=…; TOKEN=…; ME=…                                                  # org id, Ada's token, her user id
+  curl -s \$F/admin/v1/tenants/\$ORG -H "Authorization: Bearer \$ADMIN"   # its shard and owner node
+  curl -s -D - -o /dev/null \$F/api/v1/orgs/\$ORG -H "Authorization: Bearer \$TOKEN" | grep -i x-crmsync-node
+                                        # whichever node took it, the owner ran it
+  curl -s -X POST \$F/api/v1/orgs/\$ORG/users/\$ME/events -H "Authorization: Bearer \$TOKEN" \\
+    -H 'Content-Type: application/json' \\
+    -d '{"title":"Kick-off","start":"2027-01-10T10:00:00Z","end":"2027-01-10T11:00:00Z"}'
+  curl -s -X PUT \$F/api/v1/orgs/\$ORG/users/\$ME/calendar-sync -H "Authorization: Bearer \$TOKEN" \\
+    -H 'Content-Type: application/json' -d '{"enabled":true}'         # Graph's notifications come in via \$F
+  $BUILD/bin/crmsyncctl --node \$F --token \$ADMIN tenants
+
+  $ctl kill n3          # SIGKILL the owner shown above
+  curl -si \$F/api/v1/orgs/\$ORG -H "Authorization: Bearer \$TOKEN"    # 503 node_unavailable, Retry-After: 1
+                        # only the dead node's organizations: the others are still served
+  $ctl restart n3       # back: every organization answers again, nothing acknowledged is lost
+  $ctl status
+
+HELP
+
+# Supervise: report nodes that exit, start the ones asked for, and give up
+# when the front or the emulator is gone.
+declare -A reported=()
+while true; do
+  { sleep 0.5 & wait $!; } 2>/dev/null || true
+  for p in front emulator; do
+    alive "$RUN/$p.pid" || die "$p exited (see $LOGS/$p.log)"
+  done
+  for n in "${NODES[@]}"; do
+    pid=$(cat "$RUN/$n.pid" 2>/dev/null || true)
+    [ -n "$pid" ] || continue
+    if ! kill -0 "$pid" 2>/dev/null && [ -z "${reported[$n]:-}" ]; then
+      rc=0
+      { wait "$pid"; } 2>/dev/null || rc=$?
+      if [ $rc -gt 128 ]; then
+        echo "$(date +%T) $n exited on signal $((rc - 128)); its organizations answer 503 until it is back"
+      else
+        echo "$(date +%T) $n exited with status $rc; its organizations answer 503 until it is back"
+      fi
+      reported[$n]=1
+    fi
+    if [ -f "$RUN/$n.restart" ]; then
+      if ! kill -0 "$pid" 2>/dev/null; then
+        start_node "$n"
+        unset "reported[$n]"
+        echo "$(date +%T) $n started again (pid $(cat "$RUN/$n.pid"))"
+      fi
+      rm -f "$RUN/$n.restart"
+    fi
+  done
+done
