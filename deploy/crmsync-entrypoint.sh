@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The container's entrypoint (deploy/Dockerfile): fills in what crmsyncd
+# needs from the environment, then execs it. Every setting stays a
+# CRMSYNC_* variable (or a flag passed to the container), so the image
+# needs no config file.
+#
+# Defaults for a container: HTTP on 0.0.0.0:8080, data in
+# /var/lib/crmsync (the volume).
+#
+# In a Kubernetes StatefulSet (deploy/k8s/), each pod derives its identity
+# from its name, "<set>-<ordinal>" (POD_NAME from the downward API, else
+# the hostname), when CRMSYNC_REPLICAS is set:
+#   CRMSYNC_NODE_ID         = the pod name (stable: shards belong to it)
+#   CRMSYNC_CLUSTER_LISTEN  = 0.0.0.0:$CRMSYNC_CLUSTER_PORT (default 9090)
+#   CRMSYNC_PEERS           = every other ordinal below CRMSYNC_REPLICAS,
+#     <set>-<i>=<set>-<i>.<CRMSYNC_PEER_SERVICE>.<POD_NAMESPACE>.svc.<CRMSYNC_CLUSTER_DOMAIN>:<port>
+#     (the stable DNS names the headless Service gives the pods)
+# Values already set in the environment are kept. A pod whose ordinal is
+# not below CRMSYNC_REPLICAS refuses to start: the StatefulSet was scaled
+# without changing the membership every node is given.
+#
+# Arguments starting with "-" go to crmsyncd; anything else runs as a
+# command instead (e.g. `docker run IMAGE crmsyncctl --help`).
+set -euo pipefail
+
+crmsyncd=${CRMSYNCD:-/usr/local/bin/crmsyncd}
+
+fail() {
+  echo "crmsync-entrypoint: $*" >&2
+  exit 2
+}
+
+if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
+  exec "$@"
+fi
+
+export CRMSYNC_LISTEN=${CRMSYNC_LISTEN:-0.0.0.0:8080}
+export CRMSYNC_DATA_DIR=${CRMSYNC_DATA_DIR:-/var/lib/crmsync}
+
+if [ -n "${CRMSYNC_REPLICAS:-}" ]; then
+  replicas=$CRMSYNC_REPLICAS
+  [[ $replicas =~ ^[1-9][0-9]*$ ]] || fail "CRMSYNC_REPLICAS must be a positive number, got '$replicas'"
+  pod=${POD_NAME:-$(hostname)}
+  [[ $pod =~ ^(.+)-(0|[1-9][0-9]*)$ ]] ||
+    fail "cannot take an ordinal from the pod name '$pod' (expected <statefulset>-<n>)"
+  set_name=${BASH_REMATCH[1]}
+  ordinal=${BASH_REMATCH[2]}
+  [ "$ordinal" -lt "$replicas" ] ||
+    fail "$pod is not among the $replicas members (CRMSYNC_REPLICAS); scaling needs CRMSYNC_REPLICAS changed too, and every node restarted"
+  export CRMSYNC_NODE_ID=${CRMSYNC_NODE_ID:-$pod}
+  if [ "$replicas" -gt 1 ]; then
+    service=${CRMSYNC_PEER_SERVICE:-}
+    [ -n "$service" ] || fail "CRMSYNC_PEER_SERVICE (the headless Service's name) is needed with CRMSYNC_REPLICAS > 1"
+    namespace=${POD_NAMESPACE:-default}
+    domain=${CRMSYNC_CLUSTER_DOMAIN:-cluster.local}
+    port=${CRMSYNC_CLUSTER_PORT:-9090}
+    export CRMSYNC_CLUSTER_LISTEN=${CRMSYNC_CLUSTER_LISTEN:-0.0.0.0:$port}
+    if [ -z "${CRMSYNC_PEERS:-}" ]; then
+      peers=""
+      for ((i = 0; i < replicas; i++)); do
+        [ "$i" -eq "$ordinal" ] && continue
+        peers+="${peers:+,}$set_name-$i=$set_name-$i.$service.$namespace.svc.$domain:$port"
+      done
+      export CRMSYNC_PEERS=$peers
+    fi
+  fi
+  echo "crmsync-entrypoint: node $CRMSYNC_NODE_ID (ordinal ${ordinal}, ${replicas} members), peers: ${CRMSYNC_PEERS:-none}" >&2
+fi
+
+exec "$crmsyncd" "$@"
