@@ -12,6 +12,7 @@
 #include <simdjson.h>
 
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "http/url.hpp"
 #include "protocol/errors.hpp"
 #include "protocol/json.hpp"
@@ -268,6 +269,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     f.headers = std::move(req.headers);
     f.body = std::move(req.body);
     f.via = cfg.node_id;
+    metrics::node().forwarded(owner);
     if (timeout.count() == 0)
       timeout = cfg.request_timeout;
     sys.spawn([h, timeout, owner, r,

@@ -76,6 +76,12 @@ struct registry::impl {
             .Help("429 answers from Graph, whole requests and $batch items")
             .Register(reg)
             .Add({});
+  Family<Counter>& forwarded
+      = prometheus::BuildCounter()
+            .Name("crmsync_forwarded_requests_total")
+            .Help("Requests sent whole to the node that owns their "
+                  "organization, by that node")
+            .Register(reg);
   Histogram& graph_duration
       = prometheus::BuildHistogram()
             .Name("crmsync_graph_request_duration_seconds")
@@ -148,6 +154,7 @@ struct registry::impl {
   std::unordered_map<std::string_view, std::array<Counter*, 2>> actor_counters;
   std::unordered_map<std::string_view, Gauge*> actor_gauges;
   std::unordered_map<std::string, Gauge*> user_states;
+  std::unordered_map<std::string, Counter*> forwarded_to;
 
   impl() {
     const char* kinds[] = {"change", "lifecycle"};
@@ -231,6 +238,18 @@ void registry::graph_request(int status, double seconds) {
 
 void registry::graph_throttled() {
   impl_->graph_throttled.Increment();
+}
+
+void registry::forwarded(const std::string& to) {
+  Counter* c;
+  {
+    std::lock_guard<std::mutex> guard{impl_->mtx};
+    auto& slot = impl_->forwarded_to[to];
+    if (slot == nullptr)
+      slot = &impl_->forwarded.Add({{"to", to}});
+    c = slot;
+  }
+  c->Increment();
 }
 
 void registry::notifications(notification_kind kind,

@@ -44,6 +44,8 @@ public:
   /// One exchange with Graph; `status` 0 when no answer came.
   void graph_request(int status, double seconds);
   void graph_throttled();
+  /// A request this node sent whole to the node `to` that owns it.
+  void forwarded(const std::string& to);
 
   void notifications(notification_kind kind, notification_outcome outcome,
                      uint64_t n = 1);

@@ -79,7 +79,7 @@ TEST_CASE("a move overrides the computed owner and survives encoding") {
   CHECK(copy.owner(7) == "n3");
 }
 
-TEST_CASE("--peers parses ID=HOST:PORT lists and refuses the rest") {
+TEST_CASE("peer lists (--peers) parse ID=HOST:PORT and refuse the rest") {
   std::vector<member> out;
   std::string err;
   REQUIRE(parse_peers("n2=127.0.0.1:7002,n3=[::1]:7003", out, err));
