@@ -21,8 +21,8 @@
 # configured and built with cmake there), CLUSTER_DATA (default
 # data-cluster), FRONT_PORT (8080), EMULATOR_PORT (8090), NODE_PORT_BASE
 # (8080: node N serves HTTP on BASE+N), CLUSTER_PORT_BASE (9080: node N's
-# cluster port is BASE+N). Extra arguments after the command go to every
-# crmsyncd (e.g. --log-level debug).
+# cluster port is BASE+N). Other arguments go to every crmsyncd (e.g.
+# --log-level debug).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -96,7 +96,7 @@ case "${1:-}" in
     exit 0
     ;;
   -h | --help)
-    sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
+    awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
     exit 0
     ;;
 esac
