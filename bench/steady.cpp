@@ -568,7 +568,9 @@ struct writer_stats {
 
 struct verify_result {
   std::vector<int64_t> latency_us[2][2]; ///< [direction][create/update]
-  uint64_t missing[2][3] = {};           ///< [direction][op]
+  /// (ack time, latency) of every sample, both directions: the timeline.
+  std::vector<std::pair<int64_t, int64_t>> timeline;
+  uint64_t missing[2][3] = {}; ///< [direction][op]
   uint64_t duplicates[2] = {};
   uint64_t unexpected[2] = {}; ///< run titles matching no live event
   uint64_t early[2] = {};      ///< applied before the ack arrived
@@ -734,8 +736,12 @@ void compare(const std::vector<tracked>& events, const holdings& held,
       return std::max<int64_t>(l, 0);
     };
     out.latency_us[dir][0].push_back(lat(times.first, e.created_ack_us));
-    if (e.updated_ack_us)
+    out.timeline.emplace_back(e.created_ack_us, out.latency_us[dir][0].back());
+    if (e.updated_ack_us) {
       out.latency_us[dir][1].push_back(lat(times.second, e.updated_ack_us));
+      out.timeline.emplace_back(e.updated_ack_us,
+                                out.latency_us[dir][1].back());
+    }
   }
   // Titles no event of the run has now: neither a deletion that did not
   // arrive nor the title before an update that did not (both counted
@@ -1038,6 +1044,9 @@ int steady_run(const steady_config& cfg) {
     }
     result = verify_result{};
     for (auto& p : parts)
+      result.timeline.insert(result.timeline.end(), p.timeline.begin(),
+                             p.timeline.end());
+    for (auto& p : parts)
       for (int d = 0; d < 2; ++d) {
         for (int o = 0; o < 2; ++o)
           result.latency_us[d][o].insert(result.latency_us[d][o].end(),
@@ -1100,6 +1109,26 @@ int steady_run(const steady_config& cfg) {
                 static_cast<unsigned long long>(result.unexpected[d]),
                 static_cast<unsigned long long>(result.early[d]),
                 static_cast<unsigned long long>(result.uncertain[d]));
+  }
+  // Latency over the run, by when the write was acknowledged.
+  if (!result.timeline.empty()) {
+    std::sort(result.timeline.begin(), result.timeline.end());
+    const int64_t first = result.timeline.front().first;
+    const int64_t window_us = std::max<int64_t>(
+        1000000, static_cast<int64_t>(cfg.duration_s * 1e6 / 12));
+    std::printf("\nover time (both directions, by ack time)\n");
+    size_t i = 0;
+    while (i < result.timeline.size()) {
+      const int64_t from = (result.timeline[i].first - first) / window_us;
+      std::vector<int64_t> w;
+      while (i < result.timeline.size()
+             && (result.timeline[i].first - first) / window_us == from)
+        w.push_back(result.timeline[i++].second);
+      std::printf("  %5.0f-%-5.0f s %s\n",
+                  static_cast<double>(from * window_us) / 1e6,
+                  static_cast<double>((from + 1) * window_us) / 1e6,
+                  summary(w).c_str());
+    }
   }
   if (drained_after >= 0)
     std::printf("\ndrained       every change on the other side %.1f s after "

@@ -876,7 +876,9 @@ struct service::impl {
   /// calendar's history.
   void record_change(const user& u, calendar& c, const std::string& event_id) {
     c.log.emplace_back(++c.seq, event_id);
-    if (c.log.size() < c.compact_at)
+    // Below the floor there is nothing worth compacting (and a compaction
+    // walks every delta token of the directory).
+    if (c.log.size() < std::max(c.compact_at, cfg.change_log_floor))
       return;
     auto seen = c.seq; // no live token: no round needs any of the log
     auto note = [&](const delta_token& t) {
