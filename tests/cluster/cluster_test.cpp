@@ -89,6 +89,25 @@ struct installed {
   std::string token;
 };
 
+/// Waits until the user's sync is active with a live subscription;
+/// returns the Office 365 calendar's id.
+std::string wait_active(cluster_env& c, const std::string& sync_path,
+                        const std::string& token) {
+  std::string calendar;
+  api_response last;
+  bool ok = eventually([&] {
+    last = c.call("GET", sync_path, token);
+    if (last.status != 200 || last.str("/state") != "active"
+        || last.is_null("/subscription_id"))
+      return false;
+    calendar = last.str("/office365_calendar_id");
+    return true;
+  });
+  INFO(last.describe());
+  REQUIRE(ok);
+  return calendar;
+}
+
 installed install(cluster_env& c) {
   auto s = c.sign_in("/o365/install", "admin@contoso.com");
   E2E_REQUIRE_STATUS(s.answer, 200);
@@ -252,14 +271,7 @@ TEST_CASE("cluster: install, invitation and calendar sync through random "
   auto sync_path = org_path(org.org) + "/users/" + org.admin + "/calendar-sync";
   E2E_REQUIRE_STATUS(c.call("PUT", sync_path, org.token, R"({"enabled":true})"),
                      200);
-  std::string calendar;
-  REQUIRE(eventually([&] {
-    auto s = c.call("GET", sync_path, org.token);
-    if (s.status != 200 || s.str("/state") != "active")
-      return false;
-    calendar = s.str("/office365_calendar_id");
-    return true;
-  }));
+  auto calendar = wait_active(c, sync_path, org.token);
   for (int i = 7; i <= 9; ++i) {
     auto title = "crm " + std::to_string(i);
     E2E_REQUIRE_STATUS(c.call("POST", events_path(org.org, org.admin),
@@ -369,14 +381,7 @@ TEST_CASE("cluster: a Graph notification that reaches another node is "
   auto sync_path = org_path(org.org) + "/users/" + org.admin + "/calendar-sync";
   E2E_REQUIRE_STATUS(c.call("PUT", sync_path, org.token, R"({"enabled":true})"),
                      200);
-  std::string calendar;
-  REQUIRE(eventually([&] {
-    auto s = c.call("GET", sync_path, org.token);
-    if (s.status != 200 || s.str("/state") != "active")
-      return false;
-    calendar = s.str("/office365_calendar_id");
-    return true;
-  }));
+  auto calendar = wait_active(c, sync_path, org.token);
   auto subs = c.emulator().get("", "/_emulator/subscriptions");
   E2E_REQUIRE_STATUS(subs, 200);
   REQUIRE(subs.size("/value") == 1);
@@ -436,14 +441,7 @@ TEST_CASE("cluster: a shard moves to another node while requests keep "
   }
   E2E_REQUIRE_STATUS(c.call("PUT", sync_path, org.token, R"({"enabled":true})"),
                      200);
-  std::string calendar;
-  REQUIRE(eventually([&] {
-    auto s = c.call("GET", sync_path, org.token);
-    if (s.status != 200 || s.str("/state") != "active")
-      return false;
-    calendar = s.str("/office365_calendar_id");
-    return true;
-  }));
+  auto calendar = wait_active(c, sync_path, org.token);
 
   auto placed = c.call("GET", "/admin/v1/tenants/" + org.org, admin_token);
   E2E_REQUIRE_STATUS(placed, 200);
@@ -536,4 +534,102 @@ TEST_CASE("cluster: a shard moves to another node while requests keep "
   auto via_old = c.node(c.index_of(from)).get(org.token, org_path(org.org));
   E2E_REQUIRE_STATUS(via_old, 200);
   CHECK(via_old.header("X-Crmsync-Node") == to);
+}
+
+TEST_CASE("cluster: calendar sync converges through a SIGKILL of the owner "
+          "and a shard move",
+          "[e2e][cluster]") {
+  cluster_env c({"--reconcile-interval", "3"});
+  INFO("random seed " << c.seed());
+  auto org = install(c);
+  auto sync_path = org_path(org.org) + "/users/" + org.admin + "/calendar-sync";
+  E2E_REQUIRE_STATUS(c.call("PUT", sync_path, org.token, R"({"enabled":true})"),
+                     200);
+  auto calendar = wait_active(c, sync_path, org.token);
+  auto admin_oid = c.o365_id("admin@contoso.com");
+  std::multiset<std::string> expected;
+  int seq = 0;
+  auto crm_write = [&] {
+    auto title = "crm " + std::to_string(++seq);
+    auto r = c.call_retrying("POST", events_path(org.org, org.admin), org.token,
+                             event_body(title, 1 + seq % 50));
+    E2E_REQUIRE_STATUS(r, 201);
+    expected.insert(title);
+  };
+  auto outlook_write = [&] {
+    auto title = "outlook " + std::to_string(++seq);
+    E2E_REQUIRE_STATUS(
+        c.graph("POST",
+                "/users/" + admin_oid + "/calendars/" + calendar + "/events",
+                outlook_body(title, 1 + seq % 50)),
+        201);
+    expected.insert(title);
+  };
+  for (int i = 0; i < 4; ++i) {
+    crm_write();
+    outlook_write();
+  }
+
+  // The owner dies mid-run: its organization waits (503), Outlook goes on
+  // (Graph's notifications to the front are retried or reach a node that
+  // cannot forward them), and after the restart everything converges.
+  auto owner = c.index_of(c.owner_of(org.org));
+  c.kill9(owner);
+  c.wait_connected();
+  auto waiting = c.call("POST", events_path(org.org, org.admin), org.token,
+                        event_body("refused", 3));
+  E2E_REQUIRE_STATUS(waiting, 503);
+  for (int i = 0; i < 3; ++i)
+    outlook_write();
+  c.start(owner);
+  c.wait_connected();
+  for (int i = 0; i < 3; ++i) {
+    crm_write();
+    outlook_write();
+  }
+
+  // A shard move mid-run.
+  auto placed = c.call("GET", "/admin/v1/tenants/" + org.org, admin_token);
+  E2E_REQUIRE_STATUS(placed, 200);
+  auto to = c.node_id((owner + 1) % cluster_env::size);
+  api_response moved;
+  std::atomic<bool> done{false};
+  std::thread mover([&] {
+    api_client mc(c.http_port((owner + 2) % cluster_env::size),
+                  std::chrono::seconds(150));
+    moved = mc.post(admin_token,
+                    "/admin/v1/shards/" + std::to_string(placed.u64("/shard"))
+                        + "/move",
+                    R"({"to":)" + json_str(to) + "}");
+    done = true;
+  });
+  while (!done) {
+    crm_write();
+    outlook_write();
+  }
+  mover.join();
+  E2E_REQUIRE_STATUS(moved, 200);
+  for (int i = 0; i < 3; ++i) {
+    crm_write();
+    outlook_write();
+  }
+
+  std::multiset<std::string> seen;
+  CHECK(eventually(
+      [&] {
+        seen = crm_titles(c, org.org, org.admin, org.token);
+        return seen == expected;
+      },
+      std::chrono::seconds(60)));
+  CHECK(seen == expected);
+  api_response check;
+  CHECK(eventually([&] {
+    check = c.call("GET", "/admin/v1/orgs/" + org.org + "/check", admin_token);
+    return check.status == 200 && check.u64("/differences") == 0
+           && check.u64("/users/0/office365_events") == expected.size()
+           && check.u64("/users/0/pending") == 0;
+  }));
+  INFO(check.describe());
+  CHECK(check.u64("/differences") == 0);
+  CHECK(check.u64("/users/0/office365_events") == expected.size());
 }
