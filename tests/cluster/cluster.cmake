@@ -19,10 +19,11 @@ add_executable(cluster_e2e_tests
 target_include_directories(cluster_e2e_tests PRIVATE ${PROJECT_SOURCE_DIR})
 target_compile_definitions(cluster_e2e_tests PRIVATE
   CRMSYNCD_PATH="$<TARGET_FILE:crmsyncd>"
+  CRMSYNCCTL_PATH="$<TARGET_FILE:crmsyncctl>"
   GRAPH_EMULATOR_PATH="$<TARGET_FILE:graph-emulator>")
 target_link_libraries(cluster_e2e_tests
   PRIVATE Catch2::Catch2WithMain crmsync_http_client crmsync_http_server
           crmsync_protocol crmsync_test_support simdjson::simdjson Threads::Threads)
-add_dependencies(cluster_e2e_tests crmsyncd graph-emulator)
+add_dependencies(cluster_e2e_tests crmsyncd crmsyncctl graph-emulator)
 catch_discover_tests(cluster_e2e_tests TEST_PREFIX "cluster: "
   PROPERTIES TIMEOUT 240)

@@ -8,6 +8,9 @@
 #include <set>
 #include <thread>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "tests/cluster/cluster_fixture.hpp"
 #include "tests/e2e/office365_fixture.hpp"
 
@@ -632,4 +635,74 @@ TEST_CASE("cluster: calendar sync converges through a SIGKILL of the owner "
   INFO(check.describe());
   CHECK(check.u64("/differences") == 0);
   CHECK(check.u64("/users/0/office365_events") == expected.size());
+}
+
+namespace {
+
+/// Runs crmsyncctl against a node with `script` on stdin (the console's
+/// non-terminal mode when `args` names no command); returns its output and
+/// sets `code` to its exit status.
+std::string crmsyncctl(cluster_env& c, int node, const std::string& args,
+                       const std::string& script, int& code) {
+  auto dir = std::string{"/tmp/crmsyncctl-"} + std::to_string(::getpid());
+  auto in = dir + ".in";
+  if (FILE* f = std::fopen(in.c_str(), "w")) {
+    std::fputs(script.c_str(), f);
+    std::fclose(f);
+  }
+  auto cmd = std::string{CRMSYNCCTL_PATH}
+             + " --node http://127.0.0.1:" + std::to_string(c.http_port(node))
+             + " --token " + admin_token + " " + args + " <" + in + " 2>&1";
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
+    out.append(buf, n);
+  int status = ::pclose(p);
+  code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::remove(in.c_str());
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("cluster: crmsyncctl shows the cluster and moves a shard from any "
+          "node",
+          "[e2e][cluster]") {
+  cluster_env c;
+  auto o = create_org(c, "console");
+  auto placed = c.call("GET", "/admin/v1/tenants/" + o.org, admin_token);
+  E2E_REQUIRE_STATUS(placed, 200);
+  auto shard = std::to_string(placed.u64("/shard"));
+  auto from = placed.str("/node");
+  auto to = c.node_id((c.index_of(from) + 1) % cluster_env::size);
+  int code = -1;
+  auto members = crmsyncctl(c, 0, "cluster", "", code);
+  INFO(members);
+  CHECK(code == 0);
+  for (auto id : {"n1", "n2", "n3"})
+    CHECK(members.find(id) != std::string::npos);
+  size_t up = 0;
+  for (auto at = members.find(" yes "); at != std::string::npos;
+       at = members.find(" yes ", at + 1))
+    ++up;
+  CHECK(up == 3); // every member up
+  auto map = crmsyncctl(c, 1, "shards", "", code);
+  INFO(map);
+  CHECK(code == 0);
+  CHECK(map.find(from) != std::string::npos);
+  // The console (commands on stdin) moves it through a node that is
+  // neither the source nor the target.
+  int other = 3 - c.index_of(from) - c.index_of(to);
+  auto console = crmsyncctl(
+      c, other, "", "move-shard " + shard + " " + to + "\ntenants\n", code);
+  INFO(console);
+  CHECK(code == 0);
+  CHECK(console.find(o.org) != std::string::npos);
+  CHECK(c.owner_of(o.org) == to);
+  auto again = crmsyncctl(c, other, "move-shard 9999 " + to, "", code);
+  INFO(again);
+  CHECK(code != 0);
 }
