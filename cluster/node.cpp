@@ -221,6 +221,17 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     }
     if (auto seg = segment_after(req.path, "/admin/v1/users/"))
       return tenant_of_user(*seg, down);
+    // A live actor lives on its tenant's owner: a tenant actor by the
+    // tenant's id, a mailbox or calendar actor by its user's.
+    if (auto id = segment_after(req.path, "/admin/v1/actors/tenant/")) {
+      if (auto t = tenant_id::parse(*id))
+        return *t;
+      return std::nullopt;
+    }
+    for (auto prefix :
+         {"/admin/v1/actors/mailbox/", "/admin/v1/actors/calendar/"})
+      if (auto id = segment_after(req.path, prefix))
+        return tenant_of_user(*id, down);
     return std::nullopt;
   }
 

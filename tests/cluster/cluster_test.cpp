@@ -678,6 +678,13 @@ TEST_CASE("cluster: crmsyncctl shows the cluster and moves a shard from any "
   auto shard = std::to_string(placed.u64("/shard"));
   auto from = placed.str("/node");
   auto to = c.node_id((c.index_of(from) + 1) % cluster_env::size);
+  // A live actor's summary is asked of its owner, whichever node is asked.
+  for (int i = 0; i < cluster_env::size; ++i) {
+    c.node(i).get(o.token, org_path(o.org)); // keeps the tenant actor live
+    auto a = c.node(i).get(admin_token, "/admin/v1/actors/tenant/" + o.org);
+    E2E_REQUIRE_STATUS(a, 200);
+    CHECK(a.header("X-Crmsync-Node") == from);
+  }
   int code = -1;
   auto members = crmsyncctl(c, 0, "cluster", "", code);
   INFO(members);
