@@ -61,6 +61,9 @@ struct thread_stats {
   std::uint64_t warmup_requests = 0;
   std::uint64_t warmup_errors = 0;
   steady::time_point last_finish{};
+  // --by-node: latencies of done requests by the node that served them
+  // (the X-Crmsync-Node answer header of a cluster).
+  std::map<std::string, std::vector<std::int64_t>> by_node_ns;
 };
 
 std::string random_tag() {
@@ -178,6 +181,7 @@ struct workload {
   std::string target;
   crmsync::http::header_list headers;
   int expected_status = 201; // the answer that counts as done
+  bool by_node = false;      // group latencies by X-Crmsync-Node
   std::function<std::string(std::uint64_t)> body; // of the n-th request
 };
 
@@ -277,10 +281,14 @@ void run_connection(const run_plan& plan, const workload& work,
       ++stats.requests;
       stats.last_finish = t1;
       // A refused connection fails in microseconds: keep it out of latency.
-      if (ok)
-        stats.latencies_ns.push_back(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0)
-                .count());
+      if (ok) {
+        const auto ns
+            = std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0)
+                  .count();
+        stats.latencies_ns.push_back(ns);
+        if (work.by_node && done)
+          stats.by_node_ns[res.header("X-Crmsync-Node")].push_back(ns);
+      }
       if (done)
         ++stats.done;
       else
@@ -318,6 +326,7 @@ int main(int argc, char** argv) {
   int orgs = 4;
   double warmup_s = 1.0;
   bool json_out = false;
+  bool by_node = false;
   std::string webhook_url;
   webhook_source hook;
   app.add_option("--node", node, "Base URL of the node")->capture_default_str();
@@ -334,6 +343,9 @@ int main(int argc, char** argv) {
                  "Organizations the connections are spread over")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
+  app.add_flag("--by-node", by_node,
+               "Report rate and latency by the cluster node that served each "
+               "request (X-Crmsync-Node): the owner or a forward");
   app.add_option("--warmup", warmup_s, "Unmeasured seconds before the run")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
@@ -499,6 +511,7 @@ int main(int argc, char** argv) {
         return 2;
       }
       works.push_back(event_writes(plan, account));
+      works.back().by_node = by_node;
     }
   }
   const char* done_name = webhook_mode ? "acknowledged" : "created";
@@ -543,6 +556,13 @@ int main(int argc, char** argv) {
     last_finish = std::max(last_finish, s.last_finish);
   }
   std::sort(latencies.begin(), latencies.end());
+  std::map<std::string, std::vector<std::int64_t>> by_node_ns;
+  for (auto& s : stats)
+    for (auto& [served_by, ns] : s.by_node_ns)
+      by_node_ns[served_by].insert(by_node_ns[served_by].end(), ns.begin(),
+                                   ns.end());
+  for (auto& [served_by, ns] : by_node_ns)
+    std::sort(ns.begin(), ns.end());
   std::uint64_t errors = 0;
   for (const auto& [status, count] : errors_by_status)
     errors += count;
@@ -615,6 +635,13 @@ int main(int argc, char** argv) {
         << label(std::string(rate_name) + "/s") << rate << "\n"
         << "latency ms    p50 " << p50 << "  p90 " << p90 << "  p99 " << p99
         << "  max " << max << "\n";
+    for (const auto& [served_by, ns] : by_node_ns)
+      out << "served by " << (served_by.empty() ? "?" : served_by) << "  "
+          << ns.size() << " done, "
+          << (elapsed_s > 0 ? static_cast<double>(ns.size()) / elapsed_s : 0)
+          << "/s, latency ms p50 " << percentile_ms(ns, 0.50) << "  p99 "
+          << percentile_ms(ns, 0.99) << "  max "
+          << static_cast<double>(ns.back()) / 1e6 << "\n";
     for (const auto& [status, message] : error_samples)
       out << "error " << status_label(status) << ": " << message << "\n";
   }

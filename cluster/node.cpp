@@ -154,6 +154,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   std::mutex movers_mtx;
   std::vector<std::thread> movers;
 
+  std::atomic<bool> tried_all{false}; // the first round of connects ran
   std::mutex stop_mtx;
   std::condition_variable stop_cv;
   bool stopping = false;
@@ -624,6 +625,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       }
       for (auto& p : missing)
         connect_once(p);
+      tried_all = true;
       std::unique_lock<std::mutex> lk{stop_mtx};
       if (stop_cv.wait_for(lk, cfg.reconnect_interval,
                            [&] { return stopping; }))
@@ -1216,6 +1218,9 @@ http::cluster_hooks node::hooks() {
       w.end_object();
       done(200, w.take());
     });
+  };
+  h.view_ready = [s] {
+    return s->tried_all.load();
   };
   h.read = [s](storage::column c, const std::string& key, std::string& value,
                bool take) {

@@ -379,13 +379,15 @@ void api::impl::install_routes() {
              [](request&, const path_params&, responder_ptr r) {
                r->reply(json_response(200, "{\"status\":\"ok\"}"));
              });
-  routes.add("GET", "/readyz",
-             [self](request&, const path_params&, responder_ptr r) {
-               if (self->ready)
-                 r->reply(json_response(200, "{\"status\":\"ready\"}"));
-               else
-                 fail(r, 503, "shutting_down", "the node is shutting down");
-             });
+  routes.add(
+      "GET", "/readyz", [self](request&, const path_params&, responder_ptr r) {
+        if (!self->ready)
+          return fail(r, 503, "shutting_down", "the node is shutting down");
+        if (self->cluster.view_ready && !self->cluster.view_ready())
+          return fail(r, 503, "cluster_not_ready",
+                      "the node has not tried every peer yet");
+        r->reply(json_response(200, "{\"status\":\"ready\"}"));
+      });
 
   // POST /api/v1/orgs
   routes.add("POST", "/api/v1/orgs",

@@ -76,6 +76,9 @@ struct cluster_hooks {
   std::function<void(uint32_t shard, std::string to,
                      std::function<void(int, std::string)> done)>
       move_shard;
+  /// /readyz: false until the node has tried to reach every peer once
+  /// (and learnt the shard moves of those it reached).
+  std::function<bool()> view_ready;
   /// Bodies of GET /admin/v1/cluster and GET /admin/v1/shards.
   std::function<std::string()> describe;
   std::function<std::string()> shards;

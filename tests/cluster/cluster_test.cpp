@@ -157,6 +157,8 @@ TEST_CASE("cluster: every node sees the same membership and shard map",
     CHECK(map.body == first_map);
     // The admin token is needed.
     CHECK(c.node(i).get("", "/admin/v1/cluster").status == 401);
+    // Ready: it has tried every peer (and learnt their shard moves).
+    CHECK(c.node(i).get("", "/readyz").status == 200);
   }
 
   // Organizations made through random nodes live on their owners; every
