@@ -13,6 +13,7 @@
 
 #include "common/log.hpp"
 #include "common/metrics.hpp"
+#include "common/work_pool.hpp"
 #include "http/url.hpp"
 #include "protocol/errors.hpp"
 #include "protocol/json.hpp"
@@ -155,6 +156,9 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   std::vector<std::thread> movers;
 
   std::atomic<bool> tried_all{false}; // the first round of connects ran
+  /// Runs the requests other nodes forward here.
+  std::mutex served_mtx;
+  std::unique_ptr<work_pool> served;
   std::mutex stop_mtx;
   std::condition_variable stop_cv;
   bool stopping = false;
@@ -365,16 +369,30 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     req.headers = std::move(f.headers);
     req.body = std::move(f.body);
     req.remote = "node " + f.via;
-    auto r
+    http::responder_ptr r
         = std::make_shared<endpoint_responder>(std::move(self_handle), ticket);
-    bool down = false;
-    auto t = tenant_of(req, down);
-    if (t && !serves(*t))
-      // Moving, or the two nodes disagree on the owner (one has not heard
-      // of a move yet): the client retries rather than the request going
-      // round.
-      return r->reply(moving_answer());
-    serve_here(std::move(req), r);
+    // Off the endpoint actor: a handler may block (storage, a lookup that
+    // asks the other nodes), and forwarded requests must not queue behind
+    // each other.
+    auto self = shared_from_this();
+    auto job = [self, req = std::move(req), r]() mutable {
+      bool down = false;
+      auto t = self->tenant_of(req, down);
+      if (t && !self->serves(*t))
+        // Moving, or the two nodes disagree on the owner (one has not
+        // heard of a move yet): the client retries rather than the
+        // request going round.
+        return r->reply(moving_answer());
+      self->serve_here(std::move(req), r);
+    };
+    bool queued = false;
+    {
+      std::lock_guard<std::mutex> guard{served_mtx};
+      queued = served && served->try_post(std::move(job), 10000);
+    }
+    if (!queued)
+      r->reply(unavailable("this node is overloaded with forwarded requests "
+                           "or stopping; retry"));
   }
 
   // -- cluster-wide listings
@@ -1088,6 +1106,10 @@ bool node::start(http::handler local, std::string& err) {
   if (!impl_->clustered())
     return true;
   impl_->load_moves();
+  {
+    std::lock_guard<std::mutex> guard{impl_->served_mtx};
+    impl_->served = std::make_unique<work_pool>(2);
+  }
   impl_->endpoint = impl_->sys.spawn(endpoint_actor, impl_);
   auto bound = impl_->sys.middleman().publish(impl_->endpoint, cfg_.listen_port,
                                               cfg_.listen_host.c_str(), true);
@@ -1138,6 +1160,13 @@ void node::stop() {
   impl_->stop_cv.notify_all();
   if (impl_->connector.joinable())
     impl_->connector.join();
+  // Forwarded requests in the queue still run (their answers go out).
+  std::unique_ptr<work_pool> served;
+  {
+    std::lock_guard<std::mutex> guard{impl_->served_mtx};
+    served = std::move(impl_->served);
+  }
+  served.reset();
   {
     std::lock_guard<std::mutex> guard{impl_->movers_mtx};
     for (auto& t : impl_->movers)
