@@ -181,7 +181,8 @@ cluster_env::cluster_env(std::vector<std::string> node_args)
                                          + outlook_secret
                                          + R"(","tenants":["contoso.com"]})"),
                      201);
-  outlook_ = std::make_unique<api_client>(emulator_.port());
+  outlook_ = std::make_unique<graph_app>(emulator_.port(), "contoso.com",
+                                         outlook_id, outlook_secret);
 
   for (int i = 0; i < size; ++i) {
     http_ports_[i] = free_loopback_port();
@@ -353,13 +354,7 @@ void cluster_env::set_faults(std::string_view json) {
 }
 
 std::string cluster_env::follow(const std::string& url, std::string_view upn) {
-  auto parts = split_url(url);
-  INFO("redirected to " << url);
-  REQUIRE(parts.origin == emulator_.url());
-  auto r = emulator().get("", parts.target
-                                  + "&login_hint=" + http::percent_encode(upn));
-  E2E_REQUIRE_STATUS(r, 302);
-  return r.header("Location");
+  return sign_in_at_emulator(emulator(), emulator_.url(), url, upn);
 }
 
 cluster_env::signin cluster_env::sign_in(std::string_view path,
@@ -388,30 +383,7 @@ cluster_env::signin cluster_env::sign_in(std::string_view path,
 
 api_response cluster_env::graph(std::string_view method, std::string_view path,
                                 std::string_view body) {
-  std::string target = "/v1.0" + std::string{path};
-  for (int attempt = 0;; ++attempt) {
-    if (outlook_token_.empty()) {
-      auto t = outlook_->request(
-          "POST", "/contoso.com/oauth2/v2.0/token", "",
-          std::string{"grant_type=client_credentials&client_id="} + outlook_id
-              + "&client_secret=" + outlook_secret
-              + "&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
-          "application/x-www-form-urlencoded");
-      E2E_REQUIRE_STATUS(t, 200);
-      outlook_token_ = t.str("/access_token");
-    }
-    auto r = outlook_->request(method, target, outlook_token_, body,
-                               body.empty() ? "" : "application/json");
-    if (r.status == 401 && attempt == 0) {
-      outlook_token_.clear();
-      continue;
-    }
-    if ((r.status == 429 || r.status == 503) && attempt < 20) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      continue;
-    }
-    return r;
-  }
+  return outlook_->call(method, path, body);
 }
 
 } // namespace crmsync::e2e

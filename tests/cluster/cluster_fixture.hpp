@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/e2e/office365_fixture.hpp"
 #include "tests/support/api_client.hpp"
 #include "tests/support/emulator_process.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -111,8 +112,7 @@ private:
   std::unique_ptr<tcp_front> front_;
   emulator_process emulator_;
   std::unique_ptr<api_client> emulator_api_;
-  std::unique_ptr<api_client> outlook_;
-  std::string outlook_token_;
+  std::unique_ptr<graph_app> outlook_;
   std::string tenant_;
   std::vector<std::pair<std::string, std::string>> ids_;
   std::vector<std::string> node_args_;

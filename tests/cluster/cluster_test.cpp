@@ -118,6 +118,18 @@ installed install(cluster_env& c) {
   return {s.answer.str("/organization/id"), s.answer.str("/user/id"), s.token};
 }
 
+std::string sync_path_of(const installed& org) {
+  return org_path(org.org) + "/users/" + org.admin + "/calendar-sync";
+}
+
+/// Turns on the organization admin's calendar sync through a random node
+/// and waits for it; returns the Office 365 calendar's id.
+std::string enable_sync(cluster_env& c, const installed& org) {
+  E2E_REQUIRE_STATUS(
+      c.call("PUT", sync_path_of(org), org.token, R"({"enabled":true})"), 200);
+  return wait_active(c, sync_path_of(org), org.token);
+}
+
 /// An organization made through the admin API by a random node.
 installed create_org(cluster_env& c, const std::string& name) {
   auto r = c.call("POST", "/api/v1/orgs", admin_token,
@@ -273,10 +285,7 @@ TEST_CASE("cluster: install, invitation and calendar sync through random "
                        201);
     expected.insert(title);
   }
-  auto sync_path = org_path(org.org) + "/users/" + org.admin + "/calendar-sync";
-  E2E_REQUIRE_STATUS(c.call("PUT", sync_path, org.token, R"({"enabled":true})"),
-                     200);
-  auto calendar = wait_active(c, sync_path, org.token);
+  auto calendar = enable_sync(c, org);
   for (int i = 7; i <= 9; ++i) {
     auto title = "crm " + std::to_string(i);
     E2E_REQUIRE_STATUS(c.call("POST", events_path(org.org, org.admin),
@@ -383,10 +392,7 @@ TEST_CASE("cluster: a Graph notification that reaches another node is "
           "[e2e][cluster]") {
   cluster_env c;
   auto org = install(c);
-  auto sync_path = org_path(org.org) + "/users/" + org.admin + "/calendar-sync";
-  E2E_REQUIRE_STATUS(c.call("PUT", sync_path, org.token, R"({"enabled":true})"),
-                     200);
-  auto calendar = wait_active(c, sync_path, org.token);
+  auto calendar = enable_sync(c, org);
   auto subs = c.emulator().get("", "/_emulator/subscriptions");
   E2E_REQUIRE_STATUS(subs, 200);
   REQUIRE(subs.size("/value") == 1);
@@ -435,7 +441,6 @@ TEST_CASE("cluster: a shard moves to another node while requests keep "
   cluster_env c;
   INFO("random seed " << c.seed());
   auto org = install(c);
-  auto sync_path = org_path(org.org) + "/users/" + org.admin + "/calendar-sync";
   std::multiset<std::string> acked;
   for (int i = 1; i <= 5; ++i) {
     auto title = "before " + std::to_string(i);
@@ -444,9 +449,7 @@ TEST_CASE("cluster: a shard moves to another node while requests keep "
                        201);
     acked.insert(title);
   }
-  E2E_REQUIRE_STATUS(c.call("PUT", sync_path, org.token, R"({"enabled":true})"),
-                     200);
-  auto calendar = wait_active(c, sync_path, org.token);
+  auto calendar = enable_sync(c, org);
 
   auto placed = c.call("GET", "/admin/v1/tenants/" + org.org, admin_token);
   E2E_REQUIRE_STATUS(placed, 200);
@@ -547,10 +550,7 @@ TEST_CASE("cluster: calendar sync converges through a SIGKILL of the owner "
   cluster_env c({"--reconcile-interval", "3"});
   INFO("random seed " << c.seed());
   auto org = install(c);
-  auto sync_path = org_path(org.org) + "/users/" + org.admin + "/calendar-sync";
-  E2E_REQUIRE_STATUS(c.call("PUT", sync_path, org.token, R"({"enabled":true})"),
-                     200);
-  auto calendar = wait_active(c, sync_path, org.token);
+  auto calendar = enable_sync(c, org);
   auto admin_oid = c.o365_id("admin@contoso.com");
   std::multiset<std::string> expected;
   int seq = 0;

@@ -202,17 +202,64 @@ std::string office365_env::begin(std::string_view path) {
   return location;
 }
 
-std::string office365_env::at_emulator(const std::string& url,
-                                       std::string_view upn) {
+std::string sign_in_at_emulator(api_client& emulator,
+                                const std::string& emulator_url,
+                                const std::string& url, std::string_view upn) {
   auto parts = split_url(url);
   INFO("redirected to " << url);
-  REQUIRE(parts.origin == emulator_.url());
-  auto r = emulator().get("", parts.target
-                                  + "&login_hint=" + http::percent_encode(upn));
+  REQUIRE(parts.origin == emulator_url);
+  auto r = emulator.get("", parts.target
+                                + "&login_hint=" + http::percent_encode(upn));
   E2E_REQUIRE_STATUS(r, 302);
   auto location = r.header("Location");
   REQUIRE_FALSE(location.empty());
   return location;
+}
+
+std::string app_token(api_client& emulator, std::string_view tenant,
+                      std::string_view client_id, std::string_view secret) {
+  auto r = emulator.request(
+      "POST", "/" + std::string{tenant} + "/oauth2/v2.0/token", "",
+      "grant_type=client_credentials&client_id=" + std::string{client_id}
+          + "&client_secret=" + std::string{secret}
+          + "&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
+      "application/x-www-form-urlencoded");
+  E2E_REQUIRE_STATUS(r, 200);
+  return r.str("/access_token");
+}
+
+graph_app::graph_app(uint16_t emulator_port, std::string tenant,
+                     std::string client_id, std::string secret,
+                     std::chrono::milliseconds timeout)
+    : client_(emulator_port, timeout)
+    , tenant_(std::move(tenant))
+    , id_(std::move(client_id))
+    , secret_(std::move(secret)) {}
+
+api_response graph_app::call(std::string_view method, std::string_view path,
+                             std::string_view body,
+                             const http::header_list& headers) {
+  std::string target = "/v1.0" + std::string{path};
+  for (int attempt = 0;; ++attempt) {
+    if (token_.empty())
+      token_ = app_token(client_, tenant_, id_, secret_);
+    auto r = client_.request(method, target, token_, body,
+                             body.empty() ? "" : "application/json", headers);
+    if (r.status == 401 && attempt == 0) {
+      token_.clear();
+      continue;
+    }
+    if ((r.status == 429 || r.status == 503) && attempt < 20) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      continue;
+    }
+    return r;
+  }
+}
+
+std::string office365_env::at_emulator(const std::string& url,
+                                       std::string_view upn) {
+  return sign_in_at_emulator(emulator(), emulator_.url(), url, upn);
 }
 
 api_response office365_env::open(const std::string& url) {

@@ -78,6 +78,34 @@ std::map<std::string, int> by_recipient(const std::vector<sent_mail>& mail);
 
 std::string invites_path(std::string_view org);
 
+/// The browser at the identity platform: GET `url` (which must point at the
+/// emulator behind `emulator`, origin `emulator_url`) with login_hint=upn;
+/// expects a 302 and returns its Location.
+std::string sign_in_at_emulator(api_client& emulator,
+                                const std::string& emulator_url,
+                                const std::string& url, std::string_view upn);
+
+/// An app-only access token (client credentials) for `tenant` from the
+/// emulator's token endpoint.
+std::string app_token(api_client& emulator, std::string_view tenant,
+                      std::string_view client_id, std::string_view secret);
+
+/// An app playing "a person in Outlook": Graph calls under /v1.0 with its
+/// app-only token (fetched again once when refused; 429 and 503 retried).
+class graph_app {
+public:
+  graph_app(uint16_t emulator_port, std::string tenant, std::string client_id,
+            std::string secret,
+            std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  api_response call(std::string_view method, std::string_view path,
+                    std::string_view body = {},
+                    const http::header_list& headers = {});
+
+private:
+  api_client client_;
+  std::string tenant_, id_, secret_, token_;
+};
+
 class office365_env {
 public:
   struct options {

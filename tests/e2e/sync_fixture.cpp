@@ -71,20 +71,8 @@ sync_env::sync_env(sync_options opts) : env_(env_options(opts)) {
       std::string{R"({"client_id":")"} + outlook_id + R"(","client_secret":")"
           + outlook_secret + R"(","tenants":["contoso.com"]})");
   E2E_REQUIRE_STATUS(app, 201);
-  outlook_ = std::make_unique<api_client>(env_.emulator().port(),
-                                          std::chrono::seconds(30));
-  fetch_outlook_token();
-}
-
-void sync_env::fetch_outlook_token() {
-  auto r = outlook_->request(
-      "POST", "/contoso.com/oauth2/v2.0/token", "",
-      std::string{"grant_type=client_credentials&client_id="} + outlook_id
-          + "&client_secret=" + outlook_secret
-          + "&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
-      "application/x-www-form-urlencoded");
-  E2E_REQUIRE_STATUS(r, 200);
-  outlook_token_ = r.str("/access_token");
+  outlook_ = std::make_unique<graph_app>(env_.emulator().port(), "contoso.com",
+                                         outlook_id, outlook_secret);
 }
 
 void sync_env::restart_node() {
@@ -254,20 +242,7 @@ api_response sync_env::enable_and_wait(std::chrono::milliseconds timeout) {
 api_response sync_env::graph(std::string_view method, std::string_view path,
                              std::string_view body,
                              const http::header_list& headers) {
-  std::string target = "/v1.0" + std::string{path};
-  for (int attempt = 0;; ++attempt) {
-    auto r = outlook_->request(method, target, outlook_token_, body,
-                               body.empty() ? "" : "application/json", headers);
-    if (r.status == 401 && attempt == 0) {
-      fetch_outlook_token();
-      continue;
-    }
-    if ((r.status == 429 || r.status == 503) && attempt < 20) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      continue;
-    }
-    return r;
-  }
+  return outlook_->call(method, path, body, headers);
 }
 
 std::vector<std::string> sync_env::calendar_names() {

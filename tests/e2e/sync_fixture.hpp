@@ -217,13 +217,10 @@ public:
                          = std::chrono::seconds(20));
 
 private:
-  void fetch_outlook_token();
-
   office365_env env_;
   installed_org org_;
   std::string oid_;
-  std::unique_ptr<api_client> outlook_;
-  std::string outlook_token_;
+  std::unique_ptr<graph_app> outlook_;
 };
 
 } // namespace crmsync::e2e
