@@ -309,6 +309,8 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       return serve_here(std::move(req), std::move(r));
     if (is_tenant_listing(req))
       return gather_tenants(std::move(req), std::move(r));
+    if (unrouted_notification(req))
+      return route_notifications(std::move(req), std::move(r));
     bool down = false;
     auto t = tenant_of(req, down);
     if (down)
@@ -393,6 +395,107 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     if (!queued)
       r->reply(unavailable("this node is overloaded with forwarded requests "
                            "or stopping; retry"));
+  }
+
+  // -- notifications without a routing hint
+  // ------------------------------------------------------
+
+  /// A Graph notification POST whose URL does not name the organization
+  /// (a subscription made before URLs carried it): Graph batches every
+  /// subscription of one URL together, so the collection is split by the
+  /// subscriptions' tenants (looked up across the cluster) and each part
+  /// goes to its owner; 202 only when every part was acknowledged.
+  bool unrouted_notification(const http::request& req) const {
+    if (req.method != "POST"
+        || (req.path != "/webhooks/graph"
+            && req.path != "/webhooks/graph/lifecycle"))
+      return false;
+    http::query_params q;
+    if (!http::parse_query(req.query, q))
+      return false;
+    return !http::find_param(q, "org")
+           && !http::find_param(q, "validationToken");
+  }
+
+  struct acks {
+    std::mutex mtx;
+    size_t waiting = 0;
+    std::optional<http::response> refusal; // the first part not acknowledged
+    http::responder_ptr r;
+  };
+
+  static void part_answered(const std::shared_ptr<acks>& a,
+                            http::response res) {
+    std::lock_guard<std::mutex> guard{a->mtx};
+    if (res.status / 100 != 2 && !a->refusal)
+      a->refusal = std::move(res);
+    if (--a->waiting > 0)
+      return;
+    if (a->refusal)
+      return a->r->reply(std::move(*a->refusal));
+    http::response ok;
+    ok.status = 202;
+    a->r->reply(std::move(ok));
+  }
+
+  class part_responder : public http::responder {
+  public:
+    explicit part_responder(std::shared_ptr<acks> a) : a_(std::move(a)) {}
+    ~part_responder() override {
+      if (!done_)
+        part_answered(a_, unavailable("a part was not answered"));
+    }
+    void reply(http::response r) override {
+      done_ = true;
+      part_answered(a_, std::move(r));
+    }
+
+  private:
+    std::shared_ptr<acks> a_;
+    bool done_ = false;
+  };
+
+  void route_notifications(http::request&& req, http::responder_ptr r) {
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    simdjson::dom::array items;
+    if (parser.parse(req.body).get(doc) || doc["value"].get_array().get(items))
+      return serve_here(std::move(req), std::move(r)); // refused there
+    // Parts by owner node; items of unknown subscriptions stay here (the
+    // engine counts and refuses them).
+    std::map<std::string, std::vector<std::string>> parts;
+    for (auto item : items) {
+      std::string_view sub;
+      std::string owner_id = cfg.node_id;
+      if (!item["subscriptionId"].get_string().get(sub)) {
+        std::string v;
+        auto key = storage::keys::subscription_lookup(sub);
+        auto got = read_here(storage::column::lookup, key, v, false);
+        if (got == http::cluster_hooks::read_outcome::missing)
+          got = read_remote(storage::column::lookup, key, v, false);
+        if (got == http::cluster_hooks::read_outcome::unavailable)
+          return r->reply(unavailable("a node that may own this "
+                                      "subscription is unreachable; retry"));
+        if (got == http::cluster_hooks::read_outcome::found && v.size() >= 8)
+          owner_id = owner(tenant_id{storage::keys::get_be64(v, 0)});
+      }
+      parts[owner_id].push_back(simdjson::minify(item));
+    }
+    auto a = std::make_shared<acks>();
+    a->r = std::make_shared<served_by>(std::move(r), cfg.node_id);
+    a->waiting = parts.size();
+    for (auto& [node, part] : parts) {
+      http::request copy = req;
+      copy.body = "{\"value\":[";
+      for (size_t i = 0; i < part.size(); ++i)
+        copy.body += (i ? "," : "") + part[i];
+      copy.body += "]}";
+      auto pr = std::make_shared<part_responder>(a);
+      if (node == cfg.node_id)
+        local(std::move(copy), pr);
+      else
+        forward(node, std::move(copy), pr);
+    }
   }
 
   // -- cluster-wide listings

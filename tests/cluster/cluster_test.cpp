@@ -427,12 +427,40 @@ TEST_CASE("cluster: a Graph notification that reaches another node is "
     return titles.count("from outlook") == 1;
   }));
 
+  // A notification URL without the organization (a subscription made
+  // before URLs carried it): the node finds the subscription's owner
+  // across the cluster; an unknown subscription in the same batch is
+  // refused where it landed, and the batch is acknowledged.
+  auto second = c.graph(
+      "POST", "/users/" + admin_oid + "/calendars/" + calendar + "/events",
+      outlook_body("second from outlook", 41));
+  E2E_REQUIRE_STATUS(second, 201);
+  auto item = [&](const std::string& sub, const std::string& state,
+                  const std::string& id) {
+    return R"({"subscriptionId":)" + json_str(sub) + R"(,"clientState":)"
+           + json_str(state) + R"(,"changeType":"created","resource":)"
+           + json_str(resource + "/" + id) + R"(,"tenantId":)"
+           + json_str(c.tenant()) + "}";
+  };
+  auto mixed = c.node(other).post(
+      "", "/webhooks/graph",
+      R"({"value":[)" + item(sub_id, client_state, second.str("/id")) + ","
+          + item("00000000-0000-0000-0000-000000000000", "x", "y") + "]}");
+  E2E_REQUIRE_STATUS(mixed, 202);
+  CHECK(eventually([&] {
+    auto titles = crm_titles(c, org.org, org.admin, org.token);
+    return titles.count("second from outlook") == 1;
+  }));
+
   // With the owner down, Graph is told to come back later.
   c.kill9(c.index_of(owner));
   c.wait_connected();
   auto later = c.node(other).post("", target, notification);
   E2E_REQUIRE_STATUS(later, 503);
   CHECK(later.header("Retry-After") == "1");
+  auto unrouted = c.node(other).post("", "/webhooks/graph", notification);
+  E2E_REQUIRE_STATUS(unrouted, 503);
+  CHECK(unrouted.header("Retry-After") == "1");
 }
 
 TEST_CASE("cluster: a shard moves to another node while requests keep "
