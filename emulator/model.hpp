@@ -101,6 +101,10 @@ struct calendar {
   size_t compact_at = 0; ///< log size that triggers the next compaction
   /// Deleted series masters, so a delta round can name their occurrences.
   std::map<std::string, event> deleted_series;
+  /// Earlier versions of series whose recurrence changed (oldest first),
+  /// kept like deleted_series: a delta round reports the occurrences the
+  /// change removed (a shortened series) as removed.
+  std::map<std::string, std::vector<event>> changed_series;
 };
 
 /// What a delta token stands for: a calendar window seen up to `seq`.

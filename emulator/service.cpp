@@ -898,6 +898,8 @@ struct service::impl {
       logged.insert(entry.second);
     for (auto i = c.deleted_series.begin(); i != c.deleted_series.end();)
       i = logged.count(i->first) ? std::next(i) : c.deleted_series.erase(i);
+    for (auto i = c.changed_series.begin(); i != c.changed_series.end();)
+      i = logged.count(i->first) ? std::next(i) : c.changed_series.erase(i);
     c.compact_at = std::max(cfg.change_log_floor, 2 * c.log.size());
   }
 
@@ -1652,7 +1654,8 @@ void service::impl::install_routes() {
                  calendars += mb.calendars.size();
                  mails += mb.outbox.size();
                  for (auto& c : mb.calendars)
-                   log += c.log.size() + c.deleted_series.size();
+                   log += c.log.size() + c.deleted_series.size()
+                          + c.changed_series.size();
                }
                w.key("calendars").value(calendars);
                w.key("change_log_entries").value(log);
@@ -2275,8 +2278,19 @@ void service::impl::install_routes() {
           graph_error(req, 400, err.code, err.message, self->now()));
     updated.change_key = new_change_key();
     updated.modified_ms = std::max(self->now(), e.modified_ms + 1);
+    auto c = self->find_calendar(*mb, e.calendar_id);
+    if (c != nullptr && e.recurrence.active
+        && (!updated.recurrence.active
+            || updated.recurrence.json != e.recurrence.json
+            || updated.start_ms != e.start_ms)) {
+      auto& versions = c->changed_series[e.id];
+      versions.push_back(e);
+      constexpr size_t kept = 16;
+      if (versions.size() > kept)
+        versions.erase(versions.begin());
+    }
     e = updated;
-    if (auto c = self->find_calendar(*mb, e.calendar_id)) {
+    if (c != nullptr) {
       self->record_change(*u, *c, e.id);
       self->notify_change(*u, *c, e, "updated");
     }
@@ -2478,6 +2492,22 @@ void service::impl::install_routes() {
       }
       for (auto& id : changed) {
         auto e = mb->events.find(id);
+        auto earlier = c->changed_series.find(id);
+        if (!initial && e != mb->events.end()
+            && earlier != c->changed_series.end()) {
+          // A series whose recurrence changed: occurrences of its earlier
+          // versions that it no longer has are gone (a shortened series).
+          std::set<std::string> now;
+          if (e->second.recurrence.active)
+            for (auto& occ :
+                 expand_series(e->second, from.start_ms, from.end_ms))
+              now.insert(occ.id);
+          std::set<std::string> reported;
+          for (auto& before : earlier->second)
+            for (auto& occ : expand_series(before, from.start_ms, from.end_ms))
+              if (!now.count(occ.id) && reported.insert(occ.id).second)
+                page.items.push_back(removed_json(occ.id));
+        }
         if (e != mb->events.end() && e->second.recurrence.active) {
           // A changed series: its occurrences in the window, in full.
           for (auto& occ :

@@ -465,6 +465,20 @@ TEST_CASE("a recurring series made in Outlook becomes one CRM event per "
   CHECK(starts_of(crm, "Daily sync").empty());
   CHECK(crm.size() == 10);
 
+  // Shortening the series in Outlook removes the occurrences it no longer
+  // has from the CRM.
+  env.outlook_patch(
+      daily,
+      R"({"recurrence":{"pattern":{"type":"daily","interval":1},"range":{"type":"numbered","startDate":"2027-01-11","numberOfOccurrences":3}}})");
+  const std::vector<std::string> shortened(daily_starts.begin(),
+                                           daily_starts.begin() + 3);
+  crm = wait_for_crm(env, "the daily series shortened to 3",
+                     [&](const std::vector<crm_event>& es) {
+                       return starts_of(es, "Daily standup") == shortened;
+                     });
+  env.wait_converged();
+  CHECK(crm.size() == 8);
+
   // Deleting a series removes its occurrences; the rest stays.
   env.outlook_delete(daily);
   crm = wait_for_crm(env, "the daily occurrences gone",

@@ -2,6 +2,7 @@
 // in calendarView and calendarView/delta, with type, seriesMasterId and
 // originalStart; the events list shows the series master only.
 #include <catch2/catch.hpp>
+#include <map>
 #include <set>
 
 #include "tests/emulator/harness.hpp"
@@ -153,4 +154,45 @@ TEST_CASE_METHOD(
   for (auto& id : occurrence_ids)
     CHECK(removed.count(id) == 1);
   CHECK(removed.count(master.str("/id")) == 1);
+}
+
+TEST_CASE_METHOD(contoso,
+                 "recurrence: a shortened series reports the occurrences it "
+                 "lost as removed in delta",
+                 "[emulator][recurrence]") {
+  auto [master, first] = series_and_first_delta(*this);
+  REQUIRE(first.size("/value") == 4);          // Dec 1, 3, 5, 7
+  std::map<std::string, std::string> by_start; // start -> occurrence id
+  for (size_t i = 0; i < 4; ++i) {
+    auto at = "/value/" + std::to_string(i);
+    by_start[first.str(at + "/start/dateTime").substr(0, 10)]
+        = first.str(at + "/id");
+  }
+  // The series now ends on Dec 4: Dec 5 and Dec 7 are gone.
+  auto shortened
+      = patch(event_path(admin_id, master.str("/id")), tok,
+              R"({"recurrence":{"pattern":{"type":"daily","interval":2},
+                             "range":{"type":"endDate","startDate":"2026-12-01",
+                                      "endDate":"2026-12-04"}}})");
+  REQUIRE(shortened.status == 200);
+  auto next = get(target_of(first.str("/@odata.deltaLink")), tok);
+  REQUIRE(next.status == 200);
+  std::set<std::string> removed, present;
+  for (size_t i = 0; i < next.size("/value"); ++i) {
+    auto at = "/value/" + std::to_string(i);
+    if (next.has(at + "/@removed"))
+      removed.insert(next.str(at + "/id"));
+    else
+      present.insert(next.str(at + "/id"));
+  }
+  CHECK(
+      removed
+      == std::set<std::string>{by_start["2026-12-05"], by_start["2026-12-07"]});
+  CHECK(
+      present
+      == std::set<std::string>{by_start["2026-12-01"], by_start["2026-12-03"]});
+  // A later round starts after the change: nothing more is removed.
+  auto after = get(target_of(next.str("/@odata.deltaLink")), tok);
+  REQUIRE(after.status == 200);
+  CHECK(after.size("/value") == 0);
 }
