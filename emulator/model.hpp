@@ -87,6 +87,7 @@ struct event {
   /// Set on occurrences expanded from a series (never stored).
   std::string series_master_id;
   int64_t original_start_ms = 0;
+  bool exception = false; ///< an occurrence edited on its own
 };
 
 struct calendar {
@@ -105,6 +106,10 @@ struct calendar {
   /// kept like deleted_series: a delta round reports the occurrences the
   /// change removed (a shortened series) as removed.
   std::map<std::string, std::vector<event>> changed_series;
+  /// Occurrences edited on their own (exceptions) and cancelled, by
+  /// occurrence id ("{master}_{yyyymmdd}").
+  std::map<std::string, event> exceptions;
+  std::set<std::string> cancelled;
 };
 
 /// What a delta token stands for: a calendar window seen up to `seq`.

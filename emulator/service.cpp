@@ -574,6 +574,54 @@ std::vector<event> expand_series(const event& master, int64_t from,
   return out;
 }
 
+/// A series' occurrences as the calendar shows them: exceptions (edited
+/// occurrences) in place of their occurrence, cancelled ones left out.
+std::vector<event> occurrences_of(const calendar& c, const event& master,
+                                  int64_t from, int64_t to) {
+  std::vector<event> out;
+  for (auto& occ : expand_series(master, from, to)) {
+    if (c.cancelled.count(occ.id))
+      continue;
+    auto x = c.exceptions.find(occ.id);
+    out.push_back(x == c.exceptions.end() ? std::move(occ) : x->second);
+  }
+  return out;
+}
+
+/// The occurrence `id` ("{master}_{yyyymmdd}") of a series in the mailbox
+/// as the calendar shows it, or nullopt (no such series, date or a
+/// cancelled one). `master` is set to the series master when found.
+std::optional<event> find_occurrence(const mailbox& mb, const calendar* cal,
+                                     const std::string& id,
+                                     const event** master) {
+  auto bar = id.rfind('_');
+  if (bar == std::string::npos || id.size() - bar != 9)
+    return std::nullopt;
+  auto m = mb.events.find(id.substr(0, bar));
+  if (m == mb.events.end() || !m->second.recurrence.active)
+    return std::nullopt;
+  const calendar* c = cal;
+  for (auto& candidate : mb.calendars)
+    if (c == nullptr && candidate.id == m->second.calendar_id)
+      c = &candidate;
+  if (c == nullptr || c->id != m->second.calendar_id)
+    return std::nullopt;
+  auto day_at
+      = parse_date_ms(id.substr(bar + 1, 4) + "-" + id.substr(bar + 5, 2) + "-"
+                      + id.substr(bar + 7, 2));
+  if (!day_at)
+    return std::nullopt;
+  int64_t day = *day_at;
+  constexpr int64_t day_ms = 86'400'000;
+  for (auto& occ :
+       occurrences_of(*c, m->second, day - 2 * day_ms, day + 3 * day_ms))
+    if (occ.id == id) {
+      *master = &m->second;
+      return occ;
+    }
+  return std::nullopt;
+}
+
 /// What a calendarView shows of a calendar in [from, to): single events
 /// that overlap, and the occurrences of series (never their masters).
 template <class Overlaps>
@@ -583,7 +631,7 @@ std::vector<event> instances_in(const mailbox& mb, const calendar& c,
   for (auto& id : c.event_ids) {
     auto& e = mb.events.at(id);
     if (e.recurrence.active) {
-      auto occurrences = expand_series(e, from, to);
+      auto occurrences = occurrences_of(c, e, from, to);
       std::move(occurrences.begin(), occurrences.end(),
                 std::back_inserter(out));
     } else if (overlaps(e, from, to)) {
@@ -1268,6 +1316,7 @@ struct service::impl {
       w.key("originalStart").value(format_rfc3339(e.original_start_ms));
     w.key("showAs").value("busy");
     w.key("type").value(e.recurrence.active           ? "seriesMaster"
+                        : e.exception                 ? "exception"
                         : !e.series_master_id.empty() ? "occurrence"
                                                       : "singleInstance");
     w.key("recurrence");
@@ -2234,7 +2283,62 @@ void service::impl::install_routes() {
     if (mb == nullptr)
       return;
     auto i = mb->events.find(ev_id);
-    if (i == mb->events.end() || (cal_id && i->second.calendar_id != *cal_id))
+    if (i == mb->events.end()) {
+      // One occurrence of a series: read, edited (it becomes an exception
+      // of the series) or cancelled on its own.
+      const event* master = nullptr;
+      auto occ = find_occurrence(*mb, nullptr, ev_id, &master);
+      if (!occ || (cal_id && occ->calendar_id != *cal_id))
+        return r->reply(self->item_not_found(req));
+      auto c = self->find_calendar(*mb, occ->calendar_id);
+      if (v == verb::get) {
+        auto zone = preferred_zone(req);
+        json::writer w;
+        self->write_event(w, *occ, *u, expand, zone);
+        auto res = json_response(200, w.take());
+        applied_zone(res, zone);
+        return r->reply(std::move(res));
+      }
+      auto if_match = req.header("if-match");
+      if (!if_match.empty() && if_match != "*"
+          && if_match != "W/\"" + occ->change_key + "\"")
+        return r->reply(graph_error(
+            req, 412, "ErrorIrresolvableConflict",
+            "The send or update operation could not be performed because "
+            "the change key passed in the request does not match the "
+            "current change key for the item.",
+            self->now()));
+      if (v == verb::del) {
+        // The series reports the cancelled occurrence as removed.
+        c->changed_series[master->id].push_back(*master);
+        c->exceptions.erase(ev_id);
+        c->cancelled.insert(ev_id);
+        self->record_change(*u, *c, master->id);
+        self->notify_change(*u, *c, *occ, "deleted");
+        response res;
+        res.status = 204;
+        return r->reply(std::move(res));
+      }
+      auto updated = *occ;
+      body_error err;
+      if (!self->apply_event_body(req.body, updated, false, err))
+        return r->reply(
+            graph_error(req, 400, err.code, err.message, self->now()));
+      if (updated.recurrence.active)
+        return r->reply(graph_error(req, 400, "ErrorInvalidRequest",
+                                    "An occurrence cannot get a recurrence.",
+                                    self->now()));
+      updated.change_key = new_change_key();
+      updated.modified_ms = std::max(self->now(), occ->modified_ms + 1);
+      updated.exception = true;
+      c->exceptions[ev_id] = updated;
+      self->record_change(*u, *c, master->id);
+      self->notify_change(*u, *c, updated, "updated");
+      json::writer w;
+      self->write_event(w, updated, *u, {});
+      return r->reply(json_response(200, w.take()));
+    }
+    if (cal_id && i->second.calendar_id != *cal_id)
       return r->reply(self->item_not_found(req));
     auto& e = i->second;
     if (v == verb::get) {
@@ -2261,8 +2365,18 @@ void service::impl::install_routes() {
             std::remove(c->event_ids.begin(), c->event_ids.end(), ev_id),
             c->event_ids.end());
       if (c != nullptr) {
-        if (e.recurrence.active)
+        if (e.recurrence.active) {
           c->deleted_series[ev_id] = e;
+          auto prefix = ev_id + "_";
+          for (auto x = c->exceptions.lower_bound(prefix);
+               x != c->exceptions.end()
+               && x->first.compare(0, prefix.size(), prefix) == 0;)
+            x = c->exceptions.erase(x);
+          for (auto x = c->cancelled.lower_bound(prefix);
+               x != c->cancelled.end()
+               && x->compare(0, prefix.size(), prefix) == 0;)
+            x = c->cancelled.erase(x);
+        }
         self->record_change(*u, *c, ev_id);
         self->notify_change(*u, *c, e, "deleted");
       }
@@ -2500,7 +2614,7 @@ void service::impl::install_routes() {
           std::set<std::string> now;
           if (e->second.recurrence.active)
             for (auto& occ :
-                 expand_series(e->second, from.start_ms, from.end_ms))
+                 occurrences_of(*c, e->second, from.start_ms, from.end_ms))
               now.insert(occ.id);
           std::set<std::string> reported;
           for (auto& before : earlier->second)
@@ -2511,7 +2625,7 @@ void service::impl::install_routes() {
         if (e != mb->events.end() && e->second.recurrence.active) {
           // A changed series: its occurrences in the window, in full.
           for (auto& occ :
-               expand_series(e->second, from.start_ms, from.end_ms)) {
+               occurrences_of(*c, e->second, from.start_ms, from.end_ms)) {
             json::writer w;
             self->write_event(w, occ, *u, {}, zone);
             page.items.push_back(w.take());

@@ -479,11 +479,61 @@ TEST_CASE("a recurring series made in Outlook becomes one CRM event per "
   env.wait_converged();
   CHECK(crm.size() == 8);
 
+  // Occurrences on their own: one renamed in Outlook, one in the CRM, and
+  // one cancelled in Outlook; each reaches the other side alone.
+  // (The events list shows series masters; calendarView shows their
+  // occurrences.)
+  // id and subject of the occurrence (or exception) starting at `start`.
+  auto occurrence_at = [&](const std::string& start) {
+    auto view = env.graph(
+        "GET", "/users/admin@contoso.com/calendars/" + cal
+                   + "/calendarView?startDateTime=2027-01-01T00:00:00Z"
+                     "&endDateTime=2027-02-01T00:00:00Z&$top=100");
+    E2E_REQUIRE_STATUS(view, 200);
+    for (size_t i = 0; i < view.size("/value"); ++i) {
+      auto at = "/value/" + std::to_string(i);
+      if (!view.is_null(at + "/seriesMasterId")
+          && view.str(at + "/start/dateTime").substr(0, 19) + "Z" == start)
+        return std::make_pair(view.str(at + "/id"), view.str(at + "/subject"));
+    }
+    FAIL("no Outlook occurrence at " << start);
+    return std::make_pair(std::string{}, std::string{});
+  };
+  env.outlook_rename(occurrence_at(daily_starts[0]).first, "Standup, Outlook");
+  std::string crm_occurrence;
+  for (auto& e : env.crm_events())
+    if (e.title == "Daily standup" && e.start == daily_starts[1])
+      crm_occurrence = e.id;
+  REQUIRE_FALSE(crm_occurrence.empty());
+  E2E_REQUIRE_STATUS(
+      env.patch_event(crm_occurrence, R"({"title":"Standup, CRM"})"), 200);
+  crm = wait_for_crm(env, "one occurrence renamed in Outlook",
+                     [&](const std::vector<crm_event>& es) {
+                       return starts_of(es, "Standup, Outlook")
+                                  == std::vector<std::string>{daily_starts[0]}
+                              && starts_of(es, "Daily standup")
+                                     == std::vector<std::string>{
+                                         daily_starts[2]};
+                     });
+  CHECK(sync_env::eventually(
+      [&] { return occurrence_at(daily_starts[1]).second == "Standup, CRM"; }));
+  env.wait_converged();
+  env.outlook_delete(occurrence_at(daily_starts[2]).first);
+  crm = wait_for_crm(env, "the cancelled occurrence gone",
+                     [&](const std::vector<crm_event>& es) {
+                       return starts_of(es, "Daily standup").empty();
+                     });
+  CHECK(starts_of(crm, "Standup, Outlook").size() == 1);
+  CHECK(starts_of(crm, "Standup, CRM").size() == 1);
+  env.wait_converged();
+  CHECK(crm.size() == 7);
+
   // Deleting a series removes its occurrences; the rest stays.
   env.outlook_delete(daily);
   crm = wait_for_crm(env, "the daily occurrences gone",
                      [&](const std::vector<crm_event>& es) {
-                       return starts_of(es, "Daily standup").empty();
+                       return starts_of(es, "Standup, Outlook").empty()
+                              && starts_of(es, "Standup, CRM").empty();
                      });
   CHECK(starts_of(crm, "Weekly review") == weekly_starts);
   CHECK(titled(env, "Single").size() == 1);

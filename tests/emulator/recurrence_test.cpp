@@ -196,3 +196,58 @@ TEST_CASE_METHOD(contoso,
   REQUIRE(after.status == 200);
   CHECK(after.size("/value") == 0);
 }
+
+TEST_CASE_METHOD(contoso,
+                 "recurrence: one occurrence is read, edited and cancelled on "
+                 "its own",
+                 "[emulator][recurrence]") {
+  auto [master, first] = series_and_first_delta(*this);
+  REQUIRE(first.size("/value") == 4);
+  auto occ_id = first.str("/value/1/id");
+  auto other_id = first.str("/value/2/id");
+  auto occ = get(event_path(admin_id, occ_id), tok);
+  REQUIRE(occ.status == 200);
+  CHECK(occ.str("/type") == "occurrence");
+  CHECK(occ.str("/seriesMasterId") == master.str("/id"));
+  // Not a day of the series.
+  CHECK(get(event_path(admin_id, master.str("/id") + "_20261202"), tok).status
+        == 404);
+
+  // An edit with a stale change key is refused; a good one makes an
+  // exception that delta shows in place of the occurrence.
+  CHECK(patch(event_path(admin_id, occ_id), tok, R"({"subject":"x"})",
+              "W/\"stale\"")
+            .status
+        == 412);
+  auto edited
+      = patch(event_path(admin_id, occ_id), tok, R"({"subject":"gym late"})",
+              "W/\"" + occ.str("/changeKey") + "\"");
+  REQUIRE(edited.status == 200);
+  CHECK(edited.str("/type") == "exception");
+  CHECK(edited.str("/changeKey") != occ.str("/changeKey"));
+  auto next = get(target_of(first.str("/@odata.deltaLink")), tok);
+  REQUIRE(next.status == 200);
+  std::map<std::string, std::string> subjects;
+  for (size_t i = 0; i < next.size("/value"); ++i) {
+    auto at = "/value/" + std::to_string(i);
+    if (!next.has(at + "/@removed"))
+      subjects[next.str(at + "/id")] = next.str(at + "/subject");
+  }
+  CHECK(subjects[occ_id] == "gym late");
+  CHECK(subjects[other_id] == "gym");
+
+  // Cancelling one occurrence: delta reports it removed, the rest stays.
+  REQUIRE(del(event_path(admin_id, other_id), tok).status == 204);
+  CHECK(get(event_path(admin_id, other_id), tok).status == 404);
+  auto after = get(target_of(next.str("/@odata.deltaLink")), tok);
+  REQUIRE(after.status == 200);
+  std::set<std::string> removed, present;
+  for (size_t i = 0; i < after.size("/value"); ++i) {
+    auto at = "/value/" + std::to_string(i);
+    (after.has(at + "/@removed") ? removed : present)
+        .insert(after.str(at + "/id"));
+  }
+  CHECK(removed == std::set<std::string>{other_id});
+  CHECK(present.count(occ_id) == 1);
+  CHECK(present.size() == 3);
+}
