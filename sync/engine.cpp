@@ -350,50 +350,54 @@ private:
     }
     status_.done = done;
     save_status();
-    // Rounds of up to 4 batches of 20 in flight at once: the mailbox's
-    // concurrency, which graph::client enforces in any case.
+    // Up to 4 batches of 20 in flight at once (the mailbox's concurrency,
+    // which graph::client enforces in any case), pipelined: a sender takes
+    // the next batch as soon as its last one is answered and recorded, so
+    // no batch waits for the slowest of a round.
     constexpr size_t parallel_batches = 4;
-    for (size_t i = 0; i < todo.size(); i += batch_size * parallel_batches) {
-      if (halt_)
-        return false; // resumed after the restart: links skip what went
-      auto round_end = std::min(todo.size(), i + batch_size * parallel_batches);
-      std::vector<std::vector<graph::batch_request>> reqs;
-      for (size_t k = i; k < round_end; ++k) {
-        if ((k - i) % batch_size == 0)
-          reqs.emplace_back();
-        graph::batch_request r;
-        r.id = std::to_string((k - i) % batch_size + 1);
-        r.method = "POST";
-        r.url = events_path();
-        r.body = to_graph(todo[k], true);
-        reqs.back().push_back(std::move(r));
-      }
-      std::vector<std::vector<graph::batch_response>> answers(reqs.size());
-      std::vector<graph::error> errors(reqs.size());
-      std::vector<char> sent(reqs.size(), 0);
-      {
-        std::vector<std::thread> senders;
-        for (size_t n = 0; n < reqs.size(); ++n)
-          senders.emplace_back([&, n] {
-            sent[n] = graph_.batch(o365_tenant_, oid_, reqs[n], answers[n],
-                                   errors[n]);
-          });
-        for (auto& t : senders)
-          t.join();
-      }
-      storage::write_batch b;
-      std::string item_error;
-      for (size_t n = 0; n < reqs.size(); ++n) {
-        if (!sent[n]) {
-          if (is_not_found(errors[n]))
-            return calendar_gone();
-          item_error
-              = "sending the initial events failed: " + errors[n].describe();
-          continue;
+    const size_t batches = (todo.size() + batch_size - 1) / batch_size;
+    std::atomic<size_t> next{0};
+    std::mutex record_mtx;
+    bool stop = false, gone = false, store_failed = false;
+    std::string item_error;
+    auto sender = [&] {
+      for (;;) {
+        {
+          std::lock_guard<std::mutex> guard{record_mtx};
+          if (stop || halt_)
+            return; // resumed after a restart: links skip what went
         }
-        for (size_t k = 0; k < answers[n].size(); ++k) {
-          auto& a = answers[n][k];
-          auto& e = todo[i + n * batch_size + k];
+        size_t n = next.fetch_add(1);
+        if (n >= batches)
+          return;
+        size_t first = n * batch_size;
+        size_t last = std::min(todo.size(), first + batch_size);
+        std::vector<graph::batch_request> reqs;
+        for (size_t k = first; k < last; ++k) {
+          graph::batch_request r;
+          r.id = std::to_string(k - first + 1);
+          r.method = "POST";
+          r.url = events_path();
+          r.body = to_graph(todo[k], true);
+          reqs.push_back(std::move(r));
+        }
+        std::vector<graph::batch_response> answers;
+        graph::error error;
+        bool sent = graph_.batch(o365_tenant_, oid_, reqs, answers, error);
+        std::lock_guard<std::mutex> guard{record_mtx};
+        if (!sent) {
+          if (is_not_found(error))
+            gone = true;
+          else
+            item_error
+                = "sending the initial events failed: " + error.describe();
+          stop = true;
+          return;
+        }
+        storage::write_batch b;
+        for (size_t k = 0; k < answers.size(); ++k) {
+          auto& a = answers[k];
+          auto& e = todo[first + k];
           std::string gid, ck;
           if (a.status >= 200 && a.status < 300
               && read_id_and_change_key(a.body, gid, ck)) {
@@ -401,7 +405,8 @@ private:
             ++status_.done;
             ++status_.out_created;
           } else if (a.status == 404) {
-            return calendar_gone();
+            gone = true;
+            stop = true;
           } else if (refused_for_good(a.status)) {
             ++status_.done; // skipped; the next ones go on
             status_.last_error = "Office 365 refused CRM event " + e.id.str()
@@ -412,19 +417,36 @@ private:
           } else {
             item_error = "an event was refused by Office 365 (HTTP "
                          + std::to_string(a.status) + ")";
+            stop = true;
           }
         }
+        b.put(column::sync,
+              keys::sync_state(org_, user_, entity_kind::calendar),
+              codec::encode(status_));
+        if (db_.write(b)) {
+          store_failed = true;
+          stop = true;
+        }
       }
-      b.put(column::sync, keys::sync_state(org_, user_, entity_kind::calendar),
-            codec::encode(status_));
-      if (db_.write(b)) {
-        fail("storing links failed");
-        return false;
-      }
-      if (!item_error.empty()) {
-        fail(item_error);
-        return false;
-      }
+    };
+    {
+      std::vector<std::thread> senders;
+      for (size_t t = 0; t < std::min(parallel_batches, batches); ++t)
+        senders.emplace_back(sender);
+      for (auto& t : senders)
+        t.join();
+    }
+    if (gone)
+      return calendar_gone();
+    if (halt_)
+      return false;
+    if (store_failed) {
+      fail("storing links failed");
+      return false;
+    }
+    if (!item_error.empty()) {
+      fail(item_error);
+      return false;
     }
     // The first delta round sets the baseline: everything in it is ours.
     status_.delta_link.clear();
