@@ -2271,9 +2271,34 @@ void service::impl::install_routes() {
 
   // One event: GET, PATCH (If-Match), DELETE (If-Match).
   enum class verb { get, patch, del };
-  auto one_event = [self](verb v, request& req, const std::string& user_key,
-                          const std::string* cal_id, const std::string& ev_id,
-                          responder_ptr r) {
+  // GET of one event (or occurrence), in the zone the caller prefers.
+  auto read_answer = [self](const request& req, const event& e, const user& u,
+                            const std::vector<std::string>& expand) {
+    auto zone = preferred_zone(req);
+    json::writer w;
+    self->write_event(w, e, u, expand, zone);
+    auto res = json_response(200, w.take());
+    applied_zone(res, zone);
+    return res;
+  };
+  // 412 when an If-Match names another change key than the event's.
+  auto stale_if_match
+      = [self](const request& req, const event& e) -> std::optional<response> {
+    auto if_match = req.header("if-match");
+    if (if_match.empty() || if_match == "*"
+        || if_match == "W/\"" + e.change_key + "\"")
+      return std::nullopt;
+    return graph_error(
+        req, 412, "ErrorIrresolvableConflict",
+        "The send or update operation could not be performed because the "
+        "change key passed in the request does not match the current "
+        "change key for the item.",
+        self->now());
+  };
+  auto one_event = [self, read_answer, stale_if_match](
+                       verb v, request& req, const std::string& user_key,
+                       const std::string* cal_id, const std::string& ev_id,
+                       responder_ptr r) {
     http::query_params q;
     http::parse_query(req.query, q);
     auto expand = expanded_props(q);
@@ -2291,23 +2316,10 @@ void service::impl::install_routes() {
       if (!occ || (cal_id && occ->calendar_id != *cal_id))
         return r->reply(self->item_not_found(req));
       auto c = self->find_calendar(*mb, occ->calendar_id);
-      if (v == verb::get) {
-        auto zone = preferred_zone(req);
-        json::writer w;
-        self->write_event(w, *occ, *u, expand, zone);
-        auto res = json_response(200, w.take());
-        applied_zone(res, zone);
-        return r->reply(std::move(res));
-      }
-      auto if_match = req.header("if-match");
-      if (!if_match.empty() && if_match != "*"
-          && if_match != "W/\"" + occ->change_key + "\"")
-        return r->reply(graph_error(
-            req, 412, "ErrorIrresolvableConflict",
-            "The send or update operation could not be performed because "
-            "the change key passed in the request does not match the "
-            "current change key for the item.",
-            self->now()));
+      if (v == verb::get)
+        return r->reply(read_answer(req, *occ, *u, expand));
+      if (auto refused = stale_if_match(req, *occ))
+        return r->reply(std::move(*refused));
       if (v == verb::del) {
         // The series reports the cancelled occurrence as removed.
         c->changed_series[master->id].push_back(*master);
@@ -2341,23 +2353,10 @@ void service::impl::install_routes() {
     if (cal_id && i->second.calendar_id != *cal_id)
       return r->reply(self->item_not_found(req));
     auto& e = i->second;
-    if (v == verb::get) {
-      auto zone = preferred_zone(req);
-      json::writer w;
-      self->write_event(w, e, *u, expand, zone);
-      auto res = json_response(200, w.take());
-      applied_zone(res, zone);
-      return r->reply(std::move(res));
-    }
-    auto if_match = req.header("if-match");
-    if (!if_match.empty() && if_match != "*"
-        && if_match != "W/\"" + e.change_key + "\"")
-      return r->reply(graph_error(
-          req, 412, "ErrorIrresolvableConflict",
-          "The send or update operation could not be performed because the "
-          "change key passed in the request does not match the current "
-          "change key for the item.",
-          self->now()));
+    if (v == verb::get)
+      return r->reply(read_answer(req, e, *u, expand));
+    if (auto refused = stale_if_match(req, e))
+      return r->reply(std::move(*refused));
     if (v == verb::del) {
       auto c = self->find_calendar(*mb, e.calendar_id);
       if (c != nullptr)
