@@ -743,3 +743,40 @@ TEST_CASE("cluster: crmsyncctl shows the cluster and moves a shard from any "
   INFO(again);
   CHECK(code != 0);
 }
+
+TEST_CASE("cluster: crmsyncd refuses cluster settings that cannot work",
+          "[e2e][cluster]") {
+  struct bad_case {
+    std::string args;
+    std::string says;
+  };
+  std::vector<bad_case> cases{
+      {"--peers n2=127.0.0.1:7002", "--peers needs --cluster-listen"},
+      {"--cluster-listen 127.0.0.1:7001", "without --peers"},
+      {"--cluster-listen 127.0.0.1:0 --peers n2=127.0.0.1:7002", "fixed port"},
+      {"--node-id n1 --cluster-listen 127.0.0.1:7001 --peers "
+       "n1=127.0.0.1:7002",
+       "names this node"},
+      {"--cluster-listen 127.0.0.1:7001 --peers n2=127.0.0.1",
+       "expected ID=HOST:PORT"},
+      {"--cluster-listen 127.0.0.1:7001 --peers n2=h:1,n2=h:2", "twice"},
+      {"--shards 0", "--shards"},
+  };
+  for (auto& bad : cases) {
+    auto cmd = std::string{CRMSYNCD_PATH}
+               + " --data-dir /tmp/crmsync-never-created-"
+               + std::to_string(::getpid()) + " " + bad.args + " 2>&1";
+    std::string out;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    REQUIRE(p != nullptr);
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
+      out.append(buf, n);
+    int status = ::pclose(p);
+    INFO(bad.args << " -> " << out);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 2);
+    CHECK(out.find(bad.says) != std::string::npos);
+  }
+}
