@@ -890,9 +890,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   }
 
   struct move_result {
-    int status = 200;
-    std::string code;
-    std::string message;
+    caf::error error; ///< why the move did not happen (none: it did)
     std::string from;
     size_t tenants = 0;
     size_t rows = 0;
@@ -904,25 +902,24 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   move_result move(uint32_t shard, const std::string& to) {
     move_result res;
     res.from = cfg.node_id;
-    auto fail = [&](int status, std::string code, std::string message) {
-      res.status = status;
-      res.code = std::move(code);
-      res.message = std::move(message);
+    auto fail = [&](crm_errc x, std::string code, std::string message) {
+      res.error = make_crm_error(x, std::move(code), std::move(message));
       return res;
     };
     if (shard >= map.shard_count())
-      return fail(404, "not_found", "no such shard");
+      return fail(crm_errc::not_found, "not_found", "no such shard");
     if (std::find(map.members().begin(), map.members().end(), to)
         == map.members().end())
-      return fail(400, "invalid_input", "no member '" + to + "'");
+      return fail(crm_errc::invalid_input, "invalid_input",
+                  "no member '" + to + "'");
     std::unique_lock<std::mutex> one{move_mtx, std::try_to_lock};
     if (!one.owns_lock())
-      return fail(409, "move_in_progress",
+      return fail(crm_errc::conflict, "move_in_progress",
                   "another shard move from this node is in progress");
     {
       std::lock_guard<std::mutex> guard{mtx};
       if (map.owner(shard) != cfg.node_id)
-        return fail(503, "node_unavailable",
+        return fail(crm_errc::unavailable, "node_unavailable",
                     "this node no longer owns the shard; retry");
       if (to == cfg.node_id)
         return res; // already here
@@ -935,7 +932,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     auto target = peer(to);
     if (!target) {
       done();
-      return fail(503, "node_unavailable",
+      return fail(crm_errc::unavailable, "node_unavailable",
                   "node " + to + " is unreachable; retry");
     }
     std::set<uint64_t> tenants;
@@ -953,7 +950,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       while (sync_busy && sync_busy(tenant_id{t})) {
         if (std::chrono::steady_clock::now() > deadline) {
           done();
-          return fail(503, "busy",
+          return fail(crm_errc::unavailable, "busy",
                       "calendar syncs of the shard did not stop in time; "
                       "retry");
         }
@@ -961,7 +958,8 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       }
     if (!passivate(tenants)) {
       done();
-      return fail(503, "busy", "the shard's actors did not stop; retry");
+      return fail(crm_errc::unavailable, "busy",
+                  "the shard's actors did not stop; retry");
     }
     std::vector<stored_row> rows;
     for (auto t : tenants)
@@ -984,7 +982,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       }
       if (!send(rows_atom_v, std::move(part))) {
         done();
-        return fail(503, "node_unavailable",
+        return fail(crm_errc::unavailable, "node_unavailable",
                     "copying the shard to " + to + " failed; retry");
       }
     }
@@ -1002,7 +1000,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     m.tenants.assign(tenants.begin(), tenants.end());
     if (!send(moved_atom_v, m)) {
       done();
-      return fail(503, "node_unavailable",
+      return fail(crm_errc::unavailable, "node_unavailable",
                   "node " + to + " did not take the shard; retry");
     }
     apply_move(m);
@@ -1331,15 +1329,13 @@ http::cluster_hooks node::hooks() {
                                 "unreachable; retry");
   };
   h.move_shard = [s](uint32_t shard, std::string to,
-                     std::function<void(int, std::string)> done) {
+                     std::function<void(caf::expected<std::string>)> done) {
     std::lock_guard<std::mutex> guard{s->movers_mtx};
     s->movers.emplace_back([s, shard, to, done] {
       auto res = s->move(shard, to);
+      if (res.error)
+        return done(std::move(res.error));
       json::writer w;
-      if (res.status != 200) {
-        api_error e{res.status, res.code, res.message, ""};
-        return done(res.status, json::encode_error(e));
-      }
       w.begin_object();
       w.key("shard").value(static_cast<uint64_t>(shard));
       w.key("from").value(res.from);
@@ -1348,7 +1344,7 @@ http::cluster_hooks node::hooks() {
       w.key("tenants").value(static_cast<uint64_t>(res.tenants));
       w.key("rows").value(static_cast<uint64_t>(res.rows));
       w.end_object();
-      done(200, w.take());
+      done(w.take());
     });
   };
   h.view_ready = [s] {

@@ -777,11 +777,10 @@ void api::impl::install_routes() {
                              "this node is not part of a cluster: shards do "
                              "not move");
                self->cluster.move_shard(
-                   shard, to, [r](int status, std::string body) {
-                     auto res = json_response(status, std::move(body));
-                     if (status == 503)
-                       res.headers.emplace_back("Retry-After", "1");
-                     r->reply(std::move(res));
+                   shard, to, [r](caf::expected<std::string> moved) {
+                     if (!moved)
+                       return fail(r, moved.error());
+                     r->reply(json_response(200, std::move(*moved)));
                    });
              });
   routes.add("GET", "/admin/v1/shards",

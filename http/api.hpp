@@ -71,10 +71,11 @@ struct cluster_hooks {
       read;
   /// A tenant's shard and owner node (GET /admin/v1/tenants/{id}).
   std::function<std::pair<uint32_t, std::string>(tenant_id)> placement;
-  /// POST /admin/v1/shards/{shard}/move on the shard's owner: answers
-  /// (status, JSON body) when the move is over, from another thread.
+  /// POST /admin/v1/shards/{shard}/move on the shard's owner: answers the
+  /// move's JSON or why it did not happen, from another thread, when the
+  /// move is over.
   std::function<void(uint32_t shard, std::string to,
-                     std::function<void(int, std::string)> done)>
+                     std::function<void(caf::expected<std::string>)> done)>
       move_shard;
   /// /readyz: false until the node has tried to reach every peer once
   /// (and learnt the shard moves of those it reached).
