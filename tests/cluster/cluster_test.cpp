@@ -74,6 +74,20 @@ bool eventually(F f,
   return f();
 }
 
+/// Creates CRM events titled PREFIX+i for i in [from, to] through random
+/// nodes (each must be acknowledged) and adds their titles to `acked`.
+void add_events(cluster_env& c, const std::string& org, const std::string& user,
+                const std::string& token, const std::string& prefix, int from,
+                int to, std::multiset<std::string>& acked) {
+  for (int i = from; i <= to; ++i) {
+    auto title = prefix + std::to_string(i);
+    E2E_REQUIRE_STATUS(
+        c.call("POST", events_path(org, user), token, event_body(title, i)),
+        201);
+    acked.insert(title);
+  }
+}
+
 /// Titles of a user's CRM events, read through a random node.
 std::multiset<std::string> crm_titles(cluster_env& c, const std::string& org,
                                       const std::string& user,
@@ -278,21 +292,9 @@ TEST_CASE("cluster: install, invitation and calendar sync through random "
 
   // R13-R18: the admin's calendar syncs both ways.
   std::multiset<std::string> expected;
-  for (int i = 1; i <= 6; ++i) {
-    auto title = "crm " + std::to_string(i);
-    E2E_REQUIRE_STATUS(c.call("POST", events_path(org.org, org.admin),
-                              org.token, event_body(title, i)),
-                       201);
-    expected.insert(title);
-  }
+  add_events(c, org.org, org.admin, org.token, "crm ", 1, 6, expected);
   auto calendar = enable_sync(c, org);
-  for (int i = 7; i <= 9; ++i) {
-    auto title = "crm " + std::to_string(i);
-    E2E_REQUIRE_STATUS(c.call("POST", events_path(org.org, org.admin),
-                              org.token, event_body(title, i)),
-                       201);
-    expected.insert(title);
-  }
+  add_events(c, org.org, org.admin, org.token, "crm ", 7, 9, expected);
   auto admin_oid = c.o365_id("admin@contoso.com");
   for (int i = 1; i <= 3; ++i) {
     auto title = "outlook " + std::to_string(i);
@@ -470,13 +472,7 @@ TEST_CASE("cluster: a shard moves to another node while requests keep "
   INFO("random seed " << c.seed());
   auto org = install(c);
   std::multiset<std::string> acked;
-  for (int i = 1; i <= 5; ++i) {
-    auto title = "before " + std::to_string(i);
-    E2E_REQUIRE_STATUS(c.call("POST", events_path(org.org, org.admin),
-                              org.token, event_body(title, i)),
-                       201);
-    acked.insert(title);
-  }
+  add_events(c, org.org, org.admin, org.token, "before ", 1, 5, acked);
   auto calendar = enable_sync(c, org);
 
   auto placed = c.call("GET", "/admin/v1/tenants/" + org.org, admin_token);
@@ -669,6 +665,22 @@ TEST_CASE("cluster: calendar sync converges through a SIGKILL of the owner "
 
 namespace {
 
+/// Runs a shell command line; returns what it printed (stdout and, when
+/// the line redirects it, stderr) and sets `code` to its exit status (-1
+/// when it did not exit normally).
+std::string run_command(const std::string& cmd, int& code) {
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
+    out.append(buf, n);
+  int status = ::pclose(p);
+  code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
+}
+
 /// Runs crmsyncctl against a node with `script` on stdin (the console's
 /// non-terminal mode when `args` names no command); returns its output and
 /// sets `code` to its exit status.
@@ -683,15 +695,7 @@ std::string crmsyncctl(cluster_env& c, int node, const std::string& args,
   auto cmd = std::string{CRMSYNCCTL_PATH}
              + " --node http://127.0.0.1:" + std::to_string(c.http_port(node))
              + " --token " + admin_token + " " + args + " <" + in + " 2>&1";
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
-    out.append(buf, n);
-  int status = ::pclose(p);
-  code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  auto out = run_command(cmd, code);
   std::remove(in.c_str());
   return out;
 }
@@ -766,17 +770,10 @@ TEST_CASE("cluster: crmsyncd refuses cluster settings that cannot work",
     auto cmd = std::string{CRMSYNCD_PATH}
                + " --data-dir /tmp/crmsync-never-created-"
                + std::to_string(::getpid()) + " " + bad.args + " 2>&1";
-    std::string out;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    REQUIRE(p != nullptr);
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
-      out.append(buf, n);
-    int status = ::pclose(p);
+    int code = -1;
+    auto out = run_command(cmd, code);
     INFO(bad.args << " -> " << out);
-    CHECK(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) == 2);
+    CHECK(code == 2);
     CHECK(out.find(bad.says) != std::string::npos);
   }
 }
