@@ -66,12 +66,7 @@ http::response to_response(http_answer& a) {
 }
 
 http::response unavailable(const std::string& message) {
-  http::response res;
-  res.status = 503;
-  api_error e{503, "node_unavailable", message, ""};
-  res.body = json::encode_error(e);
-  res.headers.emplace_back("Retry-After", "1");
-  return res;
+  return http::error_response(api_error{503, "node_unavailable", message, ""});
 }
 
 /// Answers a forwarded request through the endpoint actor that holds its

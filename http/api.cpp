@@ -1175,6 +1175,17 @@ void api::set_ready(bool ready) {
   impl_->ready = ready;
 }
 
+response error_response(const api_error& e) {
+  response r;
+  r.status = e.status;
+  r.body = json::encode_error(e);
+  if (e.status == 503)
+    r.headers.emplace_back("Retry-After", "1");
+  if (e.status == 401)
+    r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return r;
+}
+
 void api::set_cluster(cluster_hooks hooks) {
   impl_->cluster = std::move(hooks);
 }

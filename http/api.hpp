@@ -20,6 +20,7 @@
 #include "common/work_pool.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
+#include "protocol/errors.hpp"
 #include "protocol/ids.hpp"
 #include "storage/db.hpp"
 
@@ -121,6 +122,10 @@ public:
 private:
   std::shared_ptr<impl> impl_;
 };
+
+/// The answer for an error, as every route gives it: the JSON error body,
+/// Retry-After on 503, WWW-Authenticate on 401.
+response error_response(const api_error& e);
 
 /// Builds the user API token for (org, user): "crm_" + ids + secret.
 std::string make_user_token(uint64_t org, uint64_t user);

@@ -39,15 +39,6 @@ inline response json_response(int status, std::string body) {
   return r;
 }
 
-inline response error_response(const api_error& e) {
-  auto r = json_response(e.status, json::encode_error(e));
-  if (e.status == 503)
-    r.headers.emplace_back("Retry-After", "1");
-  if (e.status == 401)
-    r.headers.emplace_back("WWW-Authenticate", "Bearer");
-  return r;
-}
-
 inline void fail(const responder_ptr& r, int status, std::string code,
                  std::string message, std::string field = {}) {
   r->reply(error_response(api_error{status, std::move(code), std::move(message),
