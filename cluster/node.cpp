@@ -69,35 +69,38 @@ http::response unavailable(const std::string& message) {
   return http::error_response(api_error{503, "node_unavailable", message, ""});
 }
 
-/// Answers a forwarded request through the endpoint actor that holds its
-/// promise (a promise is delivered from its own actor only).
-class endpoint_responder : public http::responder {
+/// Hands the one answer of a request to `take`; a responder dropped without
+/// answering hands over a 503 instead, so whoever waits on it always hears.
+class answer_to : public http::responder {
 public:
-  endpoint_responder(caf::actor endpoint, uint64_t ticket)
-      : endpoint_(std::move(endpoint)), ticket_(ticket) {}
-  ~endpoint_responder() override {
-    if (!done_)
-      send(unavailable("the owner node dropped the request"));
+  explicit answer_to(std::function<void(http::response)> take)
+      : take_(std::move(take)) {}
+  ~answer_to() override {
+    if (!done_.exchange(true))
+      take_(unavailable("the request was dropped without an answer"));
   }
   void reply(http::response r) override {
-    if (done_.exchange(true))
-      return;
-    send(std::move(r));
+    if (!done_.exchange(true))
+      take_(std::move(r));
   }
 
 private:
-  void send(http::response r) {
+  std::function<void(http::response)> take_;
+  std::atomic<bool> done_{false};
+};
+
+/// A forwarded request's answer goes back through the endpoint actor that
+/// holds its promise (a promise is delivered from its own actor only).
+http::responder_ptr to_endpoint(caf::actor endpoint, uint64_t ticket) {
+  return std::make_shared<answer_to>([endpoint, ticket](http::response r) {
     http_answer a;
     a.status = static_cast<uint16_t>(r.status);
     a.headers = std::move(r.headers);
     a.headers.emplace_back("content-type", std::move(r.content_type));
     a.body = std::move(r.body);
-    caf::anon_send(endpoint_, forward_atom_v, ticket_, std::move(a));
-  }
-  caf::actor endpoint_;
-  uint64_t ticket_;
-  std::atomic<bool> done_{false};
-};
+    caf::anon_send(endpoint, forward_atom_v, ticket, std::move(a));
+  });
+}
 
 /// The segment after `prefix` up to the next '/', if the path starts so.
 std::optional<std::string> segment_after(const std::string& path,
@@ -366,8 +369,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     req.headers = std::move(f.headers);
     req.body = std::move(f.body);
     req.remote = "node " + f.via;
-    http::responder_ptr r
-        = std::make_shared<endpoint_responder>(std::move(self_handle), ticket);
+    http::responder_ptr r = to_endpoint(std::move(self_handle), ticket);
     // Off the endpoint actor: a handler may block (storage, a lookup that
     // asks the other nodes), and forwarded requests must not queue behind
     // each other.
@@ -433,23 +435,6 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     a->r->reply(std::move(ok));
   }
 
-  class part_responder : public http::responder {
-  public:
-    explicit part_responder(std::shared_ptr<acks> a) : a_(std::move(a)) {}
-    ~part_responder() override {
-      if (!done_)
-        part_answered(a_, unavailable("a part was not answered"));
-    }
-    void reply(http::response r) override {
-      done_ = true;
-      part_answered(a_, std::move(r));
-    }
-
-  private:
-    std::shared_ptr<acks> a_;
-    bool done_ = false;
-  };
-
   void route_notifications(http::request&& req, http::responder_ptr r) {
     simdjson::dom::parser parser;
     simdjson::dom::element doc;
@@ -485,7 +470,8 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       for (size_t i = 0; i < part.size(); ++i)
         copy.body += (i ? "," : "") + part[i];
       copy.body += "]}";
-      auto pr = std::make_shared<part_responder>(a);
+      auto pr = std::make_shared<answer_to>(
+          [a](http::response res) { part_answered(a, std::move(res)); });
       if (node == cfg.node_id)
         local(std::move(copy), pr);
       else
@@ -576,25 +562,11 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     g->r->reply(std::move(out));
   }
 
-  /// Collects one answer into a gathered listing.
-  class page_responder : public http::responder {
-  public:
-    page_responder(std::shared_ptr<gathered> g, std::string node)
-        : g_(std::move(g)), node_(std::move(node)) {}
-    ~page_responder() override {
-      if (!done_)
-        take_page(g_, node_, unavailable("no answer"));
-    }
-    void reply(http::response r) override {
-      done_ = true;
-      take_page(g_, node_, std::move(r));
-    }
-
-  private:
-    std::shared_ptr<gathered> g_;
-    std::string node_;
-    bool done_ = false;
-  };
+  static http::responder_ptr page_of(const std::shared_ptr<gathered>& g,
+                                     const std::string& node) {
+    return std::make_shared<answer_to>(
+        [g, node](http::response res) { take_page(g, node, std::move(res)); });
+  }
 
   void gather_tenants(http::request&& req, http::responder_ptr r) {
     auto g = std::make_shared<gathered>();
@@ -616,9 +588,9 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     g->waiting = others.size() + 1;
     for (auto& id : others) {
       http::request copy = req;
-      forward(id, std::move(copy), std::make_shared<page_responder>(g, id));
+      forward(id, std::move(copy), page_of(g, id));
     }
-    local(std::move(req), std::make_shared<page_responder>(g, cfg.node_id));
+    local(std::move(req), page_of(g, cfg.node_id));
   }
 
   // -- global reads
