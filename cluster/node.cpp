@@ -795,34 +795,40 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     return out;
   }
 
-  /// The rows of one tenant in every table keyed by tenant, plus its
+  /// The rows of these tenants in every table keyed by tenant, plus their
   /// global lookup entries (keyed by e-mail, Office 365 ids, tokens: their
-  /// values start with the tenant, as join requests' keys do).
-  void collect_rows(tenant_id t, std::vector<stored_row>& out) const {
-    auto prefix = storage::keys::org(t);
-    auto end = storage::keys::prefix_end(prefix);
+  /// values start with the tenant, as join requests' keys do), read in one
+  /// pass over the lookup table.
+  std::vector<stored_row>
+  collect_rows(const std::set<uint64_t>& tenants) const {
+    std::vector<stored_row> out;
+    std::set<std::string> prefixes;
+    for (auto t : tenants)
+      prefixes.insert(storage::keys::org(tenant_id{t}));
     for (size_t c = 0; c < storage::column_count; ++c) {
       auto col = static_cast<storage::column>(c);
       if (col == storage::column::meta || col == storage::column::sessions)
         continue;
+      auto keep = [&](std::string_view k, std::string_view v) {
+        out.push_back(
+            {static_cast<uint8_t>(c), std::string{k}, std::string{v}});
+        return true;
+      };
       if (col == storage::column::lookup) {
         db.scan(col, "", "", [&](std::string_view k, std::string_view v) {
-          bool mine = k.empty()     ? false
-                      : k[0] == 'j' ? k.size() >= 9 && k.substr(1, 8) == prefix
-                                    : v.size() >= 8 && v.substr(0, 8) == prefix;
-          if (mine)
-            out.push_back(
-                {static_cast<uint8_t>(c), std::string{k}, std::string{v}});
+          std::string_view owner = k.empty()     ? std::string_view{}
+                                   : k[0] == 'j' ? k.substr(1, 8)
+                                                 : v.substr(0, 8);
+          if (owner.size() == 8 && prefixes.count(std::string{owner}))
+            keep(k, v);
           return true;
         });
         continue;
       }
-      db.scan(col, prefix, end, [&](std::string_view k, std::string_view v) {
-        out.push_back(
-            {static_cast<uint8_t>(c), std::string{k}, std::string{v}});
-        return true;
-      });
+      for (auto& prefix : prefixes)
+        db.scan(col, prefix, storage::keys::prefix_end(prefix), keep);
     }
+    return out;
   }
 
   /// Stops the directory's actors of these tenants and waits until they
@@ -928,9 +934,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       return fail(crm_errc::unavailable, "busy",
                   "the shard's actors did not stop; retry");
     }
-    std::vector<stored_row> rows;
-    for (auto t : tenants)
-      collect_rows(tenant_id{t}, rows);
+    auto rows = collect_rows(tenants);
     caf::scoped_actor self{sys};
     auto send = [&](auto&&... xs) {
       bool ok = false;
