@@ -148,21 +148,9 @@ cluster_env::cluster_env(std::vector<std::string> node_args)
   eo.log_file = dir_.path() + "/emulator.log";
   emulator_.start(eo);
   emulator_api_ = std::make_unique<api_client>(emulator_.port());
-  std::string users = "[";
-  bool first = true;
-  for (auto& u : contoso_users()) {
-    if (!first)
-      users += ",";
-    first = false;
-    users += R"({"userPrincipalName":)" + json_str(u.upn) + R"(,"displayName":)"
-             + json_str(u.name) + R"(,"isAdmin":)"
-             + (u.admin ? "true" : "false") + R"(,"hasMailbox":)"
-             + (u.mailbox ? "true" : "false") + "}";
-  }
-  users += "]";
-  auto seeded
-      = emulator().post("", "/_emulator/tenants",
-                        R"({"domain":"contoso.com","users":)" + users + "}");
+  auto seeded = emulator().post("", "/_emulator/tenants",
+                                R"({"domain":"contoso.com","users":)"
+                                    + users_json(contoso_users()) + "}");
   E2E_REQUIRE_STATUS(seeded, 201);
   tenant_ = seeded.str("/id");
   for (size_t i = 0; i < seeded.size("/users"); ++i) {

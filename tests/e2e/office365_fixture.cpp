@@ -15,6 +15,8 @@ namespace {
 constexpr const char* client_id = "crm";
 constexpr const char* client_secret = "s3cret";
 
+} // namespace
+
 std::string users_json(const std::vector<o365_user_seed>& users) {
   std::string out = "[";
   for (auto& u : users) {
@@ -32,8 +34,6 @@ std::string users_json(const std::vector<o365_user_seed>& users) {
   }
   return out + "]";
 }
-
-} // namespace
 
 std::vector<o365_user_seed> contoso_users(int extra) {
   std::vector<o365_user_seed> users{

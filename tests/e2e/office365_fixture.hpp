@@ -35,6 +35,9 @@ struct o365_user_seed {
 /// mailbox), plus `extra` more users user01..userNN.
 std::vector<o365_user_seed> contoso_users(int extra = 0);
 
+/// The "users" array of POST /_emulator/tenants for these people.
+std::string users_json(const std::vector<o365_user_seed>& users);
+
 /// One e-mail the emulator recorded for a sender.
 struct sent_mail {
   std::string to;
