@@ -1328,16 +1328,4 @@ http::cluster_hooks node::hooks() {
   return h;
 }
 
-std::string node::owner_of(tenant_id t) const {
-  return impl_->owner(t);
-}
-
-std::string node::cluster_json() const {
-  return impl_->describe();
-}
-
-std::string node::shards_json() const {
-  return impl_->shards();
-}
-
 } // namespace crmsync::cluster

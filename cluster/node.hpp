@@ -97,14 +97,9 @@ public:
   /// The HTTP entry point of the node.
   void handle(http::request&& req, http::responder_ptr r);
 
-  /// The hooks the API uses for actor requests and global reads.
+  /// The hooks the API uses for actor requests, global reads and the
+  /// cluster's admin views.
   http::cluster_hooks hooks();
-
-  std::string owner_of(tenant_id t) const;
-
-  /// GET /admin/v1/cluster and /admin/v1/shards bodies.
-  std::string cluster_json() const;
-  std::string shards_json() const;
 
   struct impl;
 
