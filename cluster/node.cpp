@@ -238,6 +238,15 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     return std::nullopt;
   }
 
+  /// A global lookup: this node first, then the others.
+  http::cluster_hooks::read_outcome lookup(const std::string& key,
+                                           std::string& value) {
+    auto got = read_here(storage::column::lookup, key, value, false);
+    if (got == http::cluster_hooks::read_outcome::missing)
+      got = read_remote(storage::column::lookup, key, value, false);
+    return got;
+  }
+
   std::optional<tenant_id> tenant_of_user(const std::string& id_or_email,
                                           bool& down) {
     std::string key;
@@ -256,9 +265,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       size = 8;
     }
     std::string v;
-    auto got = read_here(storage::column::lookup, key, v, false);
-    if (got == http::cluster_hooks::read_outcome::missing)
-      got = read_remote(storage::column::lookup, key, v, false);
+    auto got = lookup(key, v);
     if (got == http::cluster_hooks::read_outcome::unavailable)
       down = true;
     if (got != http::cluster_hooks::read_outcome::found || v.size() != size)
@@ -450,9 +457,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       if (!item["subscriptionId"].get_string().get(sub)) {
         std::string v;
         auto key = storage::keys::subscription_lookup(sub);
-        auto got = read_here(storage::column::lookup, key, v, false);
-        if (got == http::cluster_hooks::read_outcome::missing)
-          got = read_remote(storage::column::lookup, key, v, false);
+        auto got = lookup(key, v);
         if (got == http::cluster_hooks::read_outcome::unavailable)
           return r->reply(unavailable("a node that may own this "
                                       "subscription is unreachable; retry"));
