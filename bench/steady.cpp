@@ -627,6 +627,32 @@ bool read_time(const std::string& text, int64_t& ms) {
   return true;
 }
 
+/// Adds the items of one listing page whose `name_key` starts with
+/// `prefix` to `out`, with their creation and modification times.
+bool take_page(const client_response& r, json_doc& d, const char* items_key,
+               const char* name_key, const char* created_key,
+               const char* modified_key, const std::string& prefix,
+               const char* what, holdings& out, std::string& err) {
+  simdjson::dom::array items;
+  if (!d.parse(r.body) || d.root()[items_key].get_array().get(items)) {
+    err = std::string{what} + ": " + snippet(r.body);
+    return false;
+  }
+  for (auto e : items) {
+    auto name = elem_str(e, name_key);
+    if (name.rfind(prefix, 0) != 0)
+      continue;
+    int64_t created = 0, modified = 0;
+    if (!read_time(elem_str(e, created_key), created)
+        || !read_time(elem_str(e, modified_key), modified)) {
+      err = std::string{what} + ": bad times in " + snippet(r.body);
+      return false;
+    }
+    out.emplace(name, std::make_pair(created, modified));
+  }
+  return true;
+}
+
 /// The user's CRM events whose title starts with `prefix`.
 bool crm_holdings(conns& c, const header_list& admin, const synced_user& u,
                   const std::string& prefix, holdings& out, std::string& err) {
@@ -640,23 +666,9 @@ bool crm_holdings(conns& c, const header_list& admin, const synced_user& u,
     if (!call(c.node, "GET", target, "", admin, 200, r, err))
       return false;
     json_doc d;
-    simdjson::dom::array items;
-    if (!d.parse(r.body) || d.root()["items"].get_array().get(items)) {
-      err = "event list: " + snippet(r.body);
+    if (!take_page(r, d, "items", "title", "created_at", "modified_at", prefix,
+                   "event list", out, err))
       return false;
-    }
-    for (auto e : items) {
-      auto title = elem_str(e, "title");
-      if (title.rfind(prefix, 0) != 0)
-        continue;
-      int64_t created = 0, modified = 0;
-      if (!read_time(elem_str(e, "created_at"), created)
-          || !read_time(elem_str(e, "modified_at"), modified)) {
-        err = "event list: bad times in " + snippet(r.body);
-        return false;
-      }
-      out.emplace(title, std::make_pair(created, modified));
-    }
     cursor = d.str("/next_cursor");
     if (cursor.empty())
       return true;
@@ -675,23 +687,10 @@ bool office365_holdings(conns& c, const header_list& auth, const synced_user& u,
     if (!call(c.emu, "GET", target, "", auth, 200, r, err))
       return false;
     json_doc d;
-    simdjson::dom::array items;
-    if (!d.parse(r.body) || d.root()["value"].get_array().get(items)) {
-      err = "Graph event list: " + snippet(r.body);
+    if (!take_page(r, d, "value", "subject", "createdDateTime",
+                   "lastModifiedDateTime", prefix, "Graph event list", out,
+                   err))
       return false;
-    }
-    for (auto e : items) {
-      auto subject = elem_str(e, "subject");
-      if (subject.rfind(prefix, 0) != 0)
-        continue;
-      int64_t created = 0, modified = 0;
-      if (!read_time(elem_str(e, "createdDateTime"), created)
-          || !read_time(elem_str(e, "lastModifiedDateTime"), modified)) {
-        err = "Graph event list: bad times in " + snippet(r.body);
-        return false;
-      }
-      out.emplace(subject, std::make_pair(created, modified));
-    }
     auto next = d.str("/@odata.nextLink");
     if (next.empty())
       return true;
