@@ -120,7 +120,8 @@ int run(node_config cfg) {
   register_types(caf_cfg);
   const bool clustered = !cfg.peer_list.empty();
   if (clustered)
-    cluster::prepare_actor_system(caf_cfg);
+    cluster::prepare_actor_system(
+        caf_cfg, {cfg.cluster_ca_file, cfg.cluster_cert, cfg.cluster_key});
   caf_cfg.set("scheduler.max-threads", cfg.actor_threads);
   auto sys = std::make_unique<caf::actor_system>(caf_cfg);
 
@@ -181,6 +182,7 @@ int run(node_config cfg) {
   ccfg.peers = cfg.peer_list;
   ccfg.shard_count = static_cast<uint32_t>(cfg.shard_count);
   ccfg.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
+  ccfg.max_notifications_per_post = cfg.max_notifications_per_post;
   auto node = std::make_unique<cluster::node>(*sys, ccfg, *db, directory);
   std::shared_ptr<http::api> api;
   auto* front = node.get();
@@ -217,6 +219,7 @@ int run(node_config cfg) {
     ec.threads = cfg.sync_threads;
     ec.mass_delete_share = cfg.mass_delete_share;
     ec.mass_delete_minimum = cfg.mass_delete_minimum;
+    ec.max_notifications_per_post = cfg.max_notifications_per_post;
     ec.actor_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
     ec.now_ms = [] {
       return system_now_ms();

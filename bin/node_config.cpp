@@ -4,6 +4,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cluster/tls.hpp"
+
 namespace crmsync {
 
 bool split_host_port(const std::string& s, std::string& host, uint16_t& port) {
@@ -62,6 +64,14 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
   add("--peers", c.peers, "CRMSYNC_PEERS",
       "ID=HOST:PORT,... the other members' cluster addresses (every node "
       "of a cluster gets the same membership)");
+  add("--cluster-ca-file", c.cluster_ca_file, "CRMSYNC_CLUSTER_CA_FILE",
+      "PEM file of the cluster CA: a peer must present a certificate it "
+      "signed (mutual TLS; needed with --peers)");
+  add("--cluster-cert", c.cluster_cert, "CRMSYNC_CLUSTER_CERT",
+      "PEM certificate (chain) this node presents to its peers, signed by "
+      "the cluster CA");
+  add("--cluster-key", c.cluster_key, "CRMSYNC_CLUSTER_KEY",
+      "PEM private key of --cluster-cert (unencrypted; keep it 0600)");
   add("--shards", c.shard_count, "CRMSYNC_SHARDS",
       "number of shards tenants map to (the same on every node)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{65536}));
@@ -83,6 +93,10 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
   add("--max-body-bytes", c.max_body_bytes, "CRMSYNC_MAX_BODY_BYTES",
       "largest accepted request body (413 beyond)")
       ->check(CLI::Range(uint64_t{1024}, uint64_t{64} << 20));
+  add("--max-notifications-per-post", c.max_notifications_per_post,
+      "CRMSYNC_MAX_NOTIFICATIONS_PER_POST",
+      "most Graph notifications one webhook POST may carry (413 above)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1000000}));
   add("--http-threads", c.http_threads, "CRMSYNC_HTTP_THREADS",
       "HTTP I/O threads")
       ->check(CLI::Range(uint64_t{1}, uint64_t{64}));
@@ -152,9 +166,21 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
         exit_code = 2;
         return c;
       }
+    if (!cluster::check_tls_files(
+            {c.cluster_ca_file, c.cluster_cert, c.cluster_key}, err)) {
+      std::cerr << "crmsyncd: " << err << "\n";
+      exit_code = 2;
+      return c;
+    }
   } else if (!c.cluster_listen.empty()) {
     std::cerr << "crmsyncd: --cluster-listen without --peers: a cluster "
                  "needs its other members\n";
+    exit_code = 2;
+    return c;
+  } else if (!c.cluster_ca_file.empty() || !c.cluster_cert.empty()
+             || !c.cluster_key.empty()) {
+    std::cerr << "crmsyncd: --cluster-ca-file, --cluster-cert and "
+                 "--cluster-key are for a cluster (--peers)\n";
     exit_code = 2;
     return c;
   }

@@ -26,6 +26,9 @@ struct node_config {
   std::string node_id = "n1";
   std::string cluster_listen;
   std::string peers;
+  std::string cluster_ca_file;
+  std::string cluster_cert;
+  std::string cluster_key;
   uint64_t shard_count = 256;
   std::string log_level = "info";
   int64_t idle_timeout_s = 300;
@@ -33,6 +36,7 @@ struct node_config {
   int64_t request_timeout_ms = 10000;
   int64_t shutdown_grace_ms = 10000;
   uint64_t max_body_bytes = 1u << 20;
+  uint64_t max_notifications_per_post = 1000;
   uint64_t http_threads = 2;
   uint64_t actor_threads = 2;
   uint64_t graph_threads = 8;

@@ -8,6 +8,9 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/openssl/publish.hpp>
+#include <caf/openssl/remote_actor.hpp>
 #include <caf/scoped_actor.hpp>
 #include <simdjson.h>
 
@@ -24,8 +27,16 @@ namespace crmsync::cluster {
 
 using namespace crmsync::atom;
 
-void prepare_actor_system(caf::actor_system_config& cfg) {
+void prepare_actor_system(caf::actor_system_config& cfg, const tls_files& tls) {
   cfg.load<caf::io::middleman>();
+  // With a certificate, key and CA set, every session CAF's OpenSSL module
+  // makes requires a peer certificate that the CA signed, on both sides
+  // (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT); the endpoint is
+  // only ever published and reached through that module.
+  cfg.load<caf::openssl::manager>();
+  cfg.openssl_certificate = tls.cert_file;
+  cfg.openssl_key = tls.key_file;
+  cfg.openssl_cafile = tls.ca_file;
   // Off by default in CAF 0.17: without them a half-open peer is noticed
   // only when TCP gives up.
   cfg.set("middleman.heartbeat-interval",
@@ -154,6 +165,9 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   std::vector<std::thread> movers;
 
   std::atomic<bool> tried_all{false}; // the first round of connects ran
+  /// Set before this node stops its endpoint: only then does the endpoint
+  /// take an exit message (any member could send one).
+  std::atomic<bool> closing{false};
   /// Runs the requests other nodes forward here.
   std::mutex served_mtx;
   std::unique_ptr<work_pool> served;
@@ -442,30 +456,127 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     a->r->reply(std::move(ok));
   }
 
+  /// One notification of an unrouted POST and the member that owns its
+  /// subscription ("" while unknown).
+  struct routed_item {
+    std::string subscription;
+    std::string json;
+    std::string owner;
+  };
+
+  /// Splits the POST by owner: the lookups this node can answer at once,
+  /// the rest in one batch per other node, asked from an actor so that no
+  /// I/O thread waits on the cluster.
   void route_notifications(http::request&& req, http::responder_ptr r) {
     simdjson::dom::parser parser;
     simdjson::dom::element doc;
     simdjson::dom::array items;
     if (parser.parse(req.body).get(doc) || doc["value"].get_array().get(items))
       return serve_here(std::move(req), std::move(r)); // refused there
-    // Parts by owner node; items of unknown subscriptions stay here (the
-    // engine counts and refuses them).
-    std::map<std::string, std::vector<std::string>> parts;
+    if (items.size() > cfg.max_notifications_per_post)
+      return r->reply(
+          http::too_many_notifications(cfg.max_notifications_per_post));
+    auto list = std::make_shared<std::vector<routed_item>>();
+    std::map<std::string, std::string> known; // subscription -> owner
+    std::vector<std::string> unknown;
     for (auto item : items) {
+      routed_item x;
+      x.json = simdjson::minify(item);
       std::string_view sub;
-      std::string owner_id = cfg.node_id;
       if (!item["subscriptionId"].get_string().get(sub)) {
-        std::string v;
-        auto key = storage::keys::subscription_lookup(sub);
-        auto got = lookup(key, v);
-        if (got == http::cluster_hooks::read_outcome::unavailable)
-          return r->reply(unavailable("a node that may own this "
-                                      "subscription is unreachable; retry"));
-        if (got == http::cluster_hooks::read_outcome::found && v.size() >= 8)
-          owner_id = owner(tenant_id{storage::keys::get_be64(v, 0)});
+        x.subscription = std::string{sub};
+        auto [at, fresh] = known.emplace(x.subscription, "");
+        if (fresh) {
+          std::string v;
+          if (read_here(storage::column::lookup,
+                        storage::keys::subscription_lookup(sub), v, false)
+                  == http::cluster_hooks::read_outcome::found
+              && v.size() >= 8)
+            at->second = owner(tenant_id{storage::keys::get_be64(v, 0)});
+          else
+            unknown.push_back(x.subscription);
+        }
+        x.owner = at->second;
       }
-      parts[owner_id].push_back(simdjson::minify(item));
+      list->push_back(std::move(x));
     }
+    if (unknown.empty())
+      return dispatch_notifications(std::move(req), *list, std::move(r));
+    // Ask every other node for the subscriptions this one does not hold.
+    key_reads kr;
+    kr.column = static_cast<uint8_t>(storage::column::lookup);
+    for (auto& sub : unknown)
+      kr.keys.push_back(storage::keys::subscription_lookup(sub));
+    bool someone_down = false;
+    std::vector<caf::actor> targets;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      for (auto& [id, p] : peers) {
+        if (p.handle)
+          targets.push_back(p.handle);
+        else
+          someone_down = true;
+      }
+    }
+    struct gathering {
+      size_t waiting = 0;
+      bool down = false;
+      std::map<std::string, std::string> found; // subscription -> owner
+    };
+    auto g = std::make_shared<gathering>();
+    g->waiting = targets.size();
+    g->down = someone_down;
+    auto self_node = shared_from_this();
+    auto finish = [self_node, g, list, unknown, r,
+                   req = std::make_shared<http::request>(std::move(req))] {
+      bool unresolved = false;
+      for (auto& x : *list) {
+        if (!x.owner.empty() || x.subscription.empty())
+          continue;
+        auto i = g->found.find(x.subscription);
+        if (i != g->found.end())
+          x.owner = i->second;
+        else
+          unresolved = true;
+      }
+      if (unresolved && g->down)
+        return r->reply(unavailable("a node that may own these "
+                                    "subscriptions is unreachable; retry"));
+      self_node->dispatch_notifications(std::move(*req), *list, r);
+    };
+    if (targets.empty())
+      return finish();
+    auto timeout = cfg.request_timeout;
+    sys.spawn([=](caf::event_based_actor* self) {
+      for (auto& h : targets)
+        self->request(h, timeout, read_atom_v, kr)
+            .then(
+                [=](key_values& kv) {
+                  for (size_t i = 0; i < kv.values.size() && i < unknown.size();
+                       ++i)
+                    if (kv.values[i].found && kv.values[i].value.size() >= 8)
+                      g->found[unknown[i]] = self_node->owner(tenant_id{
+                          storage::keys::get_be64(kv.values[i].value, 0)});
+                  if (--g->waiting == 0)
+                    finish();
+                },
+                [=](caf::error&) {
+                  g->down = true;
+                  if (--g->waiting == 0)
+                    finish();
+                });
+    });
+  }
+
+  /// Sends each owner its part (items of unknown subscriptions stay here:
+  /// the engine counts and refuses them); 202 when every part was
+  /// acknowledged.
+  void dispatch_notifications(http::request&& req,
+                              const std::vector<routed_item>& list,
+                              http::responder_ptr r) {
+    std::map<std::string, std::vector<const std::string*>> parts;
+    for (auto& x : list)
+      parts[x.owner.empty() ? cfg.node_id : x.owner].push_back(&x.json);
     auto a = std::make_shared<acks>();
     a->r = std::make_shared<served_by>(std::move(r), cfg.node_id);
     a->waiting = parts.size();
@@ -473,7 +584,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       http::request copy = req;
       copy.body = "{\"value\":[";
       for (size_t i = 0; i < part.size(); ++i)
-        copy.body += (i ? "," : "") + part[i];
+        copy.body += (i ? "," : "") + *part[i];
       copy.body += "]}";
       auto pr = std::make_shared<answer_to>(
           [a](http::response res) { part_answered(a, std::move(res)); });
@@ -653,32 +764,17 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     }
   }
 
-  void connect_once(peer_state snapshot) {
-    auto got = sys.middleman().remote_actor(snapshot.m.host, snapshot.m.port);
-    if (!got)
-      return;
-    caf::actor h = std::move(*got);
-    // The endpoint says who it is: a node at the wrong address (another
-    // member's, or another cluster's) is not taken for this peer.
-    std::string who;
-    std::string url;
-    caf::scoped_actor self{sys};
-    self->request(h, cfg.request_timeout, hello_atom_v, cfg.node_id)
-        .receive(
-            [&](std::string& id, std::string& u) {
-              who = std::move(id);
-              url = std::move(u);
-            },
-            [&](caf::error&) {});
-    if (who != snapshot.m.id) {
-      if (!who.empty())
-        log::error("cluster: " + snapshot.m.host + ":"
-                   + std::to_string(snapshot.m.port) + " is node '" + who
-                   + "', expected '" + snapshot.m.id + "'");
-      return;
+  /// Takes `h` as the endpoint of peer `id` while it lives: watches it and
+  /// marks the peer down when the connection or the node goes.
+  void register_peer(const std::string& id, const caf::actor& h,
+                     std::string url) {
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      auto i = peers.find(id);
+      if (i == peers.end() || i->second.handle == h)
+        return;
     }
     auto weak = weak_from_this();
-    auto id = snapshot.m.id;
     auto watcher = sys.spawn([weak, id, h](caf::event_based_actor* w) {
       w->monitor(h);
       w->set_down_handler([weak, id, h, w](caf::down_msg&) {
@@ -692,17 +788,70 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     {
       std::lock_guard<std::mutex> guard{mtx};
       auto& p = peers[id];
+      if (p.watcher)
+        caf::anon_send_exit(p.watcher, caf::exit_reason::user_shutdown);
       p.handle = h;
       p.watcher = watcher;
-      p.http_url = url;
+      p.http_url = std::move(url);
     }
     log::info("cluster: connected to node " + id);
+  }
+
+  /// Of two members, the one whose id sorts first dials the other: CAF
+  /// keeps one connection per pair of nodes, and two handshakes crossing
+  /// each other (both dialling at once) can leave one side's connect
+  /// waiting forever.
+  bool dials(const std::string& peer) const {
+    return cfg.node_id < peer;
+  }
+
+  /// A dialling member said hello with its endpoint: it is connected.
+  void accept_hello(const std::string& id, const std::string& url,
+                    const caf::actor& h, const caf::node_id& from) {
+    if (!h || h.node() != from || dials(id))
+      return;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      if (peers.find(id) == peers.end())
+        return;
+    }
+    register_peer(id, h, url);
+  }
+
+  void connect_once(peer_state snapshot) {
+    auto got
+        = caf::openssl::remote_actor(sys, snapshot.m.host, snapshot.m.port);
+    if (!got)
+      return;
+    caf::actor h = std::move(*got);
+    // The endpoint says who it is: a node at the wrong address (another
+    // member's, or another cluster's) is not taken for this peer.
+    std::string who;
+    std::string url;
+    caf::scoped_actor self{sys};
+    self->request(h, cfg.request_timeout, hello_atom_v, cfg.node_id, http_url,
+                  endpoint)
+        .receive(
+            [&](std::string& id, std::string& u) {
+              who = std::move(id);
+              url = std::move(u);
+            },
+            [&](caf::error&) {});
+    if (who != snapshot.m.id) {
+      if (!who.empty())
+        log::error("cluster: " + snapshot.m.host + ":"
+                   + std::to_string(snapshot.m.port) + " is node '" + who
+                   + "', expected '" + snapshot.m.id + "'");
+      return;
+    }
+    auto id = snapshot.m.id;
+    register_peer(id, h, url);
     // Moves made while one of the two was away.
     self->request(h, cfg.request_timeout, moved_atom_v, known_moves())
         .receive(
             [&](shard_moves& theirs) {
               for (auto& m : theirs.items)
-                apply_move(m);
+                apply_move_from(id, m);
             },
             [&](caf::error&) {});
   }
@@ -713,7 +862,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       {
         std::lock_guard<std::mutex> guard{mtx};
         for (auto& [id, p] : peers)
-          if (!p.handle)
+          if (!p.handle && dials(id))
             missing.push_back(p);
       }
       for (auto& p : missing)
@@ -762,6 +911,19 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     return true;
   }
 
+  /// A switch another member sent: applied only when that member may make
+  /// it (may_move).
+  bool apply_move_from(const std::string& sender, const shard_moved& m) {
+    if (!may_move(sender, m.shard, m.node)) {
+      log::warn("cluster: refused the move of shard " + std::to_string(m.shard)
+                + " to " + m.node + " from "
+                + (sender.empty() ? "an unknown sender" : sender));
+      return false;
+    }
+    apply_move(m);
+    return true;
+  }
+
   void load_moves() {
     std::string prefix = "cluster/move/";
     db.scan(
@@ -800,6 +962,26 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     return out;
   }
 
+  /// Whether a shard move carries rows of this column family (sign-in
+  /// sessions and the node's own bookkeeping stay where they are).
+  static bool moves_with_shard(storage::column c) {
+    return c != storage::column::meta && c != storage::column::sessions;
+  }
+
+  /// The tenant a stored row belongs to: the key's first 8 bytes in a
+  /// table keyed by tenant; in the lookup table, the value's (join
+  /// requests: the key's after their tag).
+  static std::optional<tenant_id>
+  row_tenant(storage::column c, std::string_view k, std::string_view v) {
+    std::string_view owner = c != storage::column::lookup ? k.substr(0, 8)
+                             : k.empty()                  ? std::string_view{}
+                             : k[0] == 'j'                ? k.substr(1, 8)
+                                                          : v.substr(0, 8);
+    if (owner.size() != 8)
+      return std::nullopt;
+    return tenant_id{storage::keys::get_be64(owner, 0)};
+  }
+
   /// The rows of these tenants in every table keyed by tenant, plus their
   /// global lookup entries (keyed by e-mail, Office 365 ids, tokens: their
   /// values start with the tenant, as join requests' keys do), read in one
@@ -812,7 +994,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       prefixes.insert(storage::keys::org(tenant_id{t}));
     for (size_t c = 0; c < storage::column_count; ++c) {
       auto col = static_cast<storage::column>(c);
-      if (col == storage::column::meta || col == storage::column::sessions)
+      if (!moves_with_shard(col))
         continue;
       auto keep = [&](std::string_view k, std::string_view v) {
         out.push_back(
@@ -821,10 +1003,8 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       };
       if (col == storage::column::lookup) {
         db.scan(col, "", "", [&](std::string_view k, std::string_view v) {
-          std::string_view owner = k.empty()     ? std::string_view{}
-                                   : k[0] == 'j' ? k.substr(1, 8)
-                                                 : v.substr(0, 8);
-          if (owner.size() == 8 && prefixes.count(std::string{owner}))
+          auto owner = row_tenant(col, k, v);
+          if (owner && prefixes.count(storage::keys::org(*owner)))
             keep(k, v);
           return true;
         });
@@ -980,9 +1160,11 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
                   "node " + to + " did not take the shard; retry");
     }
     apply_move(m);
+    // Sent with this node as the sender: members accept a switch only from
+    // the shard's owner (may_move), and an anonymous message has none.
     for (auto& [id, h] : peer_handles())
       if (id != to)
-        caf::anon_send(h, moved_atom_v, m);
+        self->send(h, moved_atom_v, m);
     storage::write_batch b;
     for (auto& row : rows)
       b.del(static_cast<storage::column>(row.column), row.key);
@@ -1010,11 +1192,48 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     return out;
   }
 
-  bool store_rows(shard_rows& part) {
+  /// The member whose actor system `n` is (a connected peer), or "".
+  std::string member_of(const caf::node_id& n) const {
+    std::lock_guard<std::mutex> guard{mtx};
+    for (auto& [id, p] : peers)
+      if (p.handle && p.handle.node() == n)
+        return id;
+    return {};
+  }
+
+  /// Only the shard's owner moves it: rows and the switch of a shard come
+  /// from the member that owns it (as this node sees it) or, for a switch
+  /// this node missed, from the member it names as the new owner.
+  bool may_move(const std::string& sender, uint32_t shard,
+                const std::string& to) const {
+    if (sender.empty())
+      return false;
+    std::lock_guard<std::mutex> guard{mtx};
+    return shard < map.shard_count()
+           && (map.owner(shard) == sender || to == sender);
+  }
+
+  /// Rows of a moving shard, sent by its owner: each must belong to a
+  /// tenant of that shard, in a column family that moves with it.
+  bool store_rows(const std::string& sender, shard_rows& part) {
+    if (!may_move(sender, part.shard, {})) {
+      log::warn("cluster: refused rows of shard " + std::to_string(part.shard)
+                + " from " + (sender.empty() ? "an unknown sender" : sender)
+                + ", which does not own it");
+      return false;
+    }
     storage::write_batch b;
     for (auto& row : part.rows) {
       if (row.column >= storage::column_count)
         return false;
+      auto col = static_cast<storage::column>(row.column);
+      auto t = row_tenant(col, row.key, row.value);
+      if (!moves_with_shard(col) || !t
+          || shard_of(*t, map.shard_count()) != part.shard) {
+        log::warn("cluster: refused rows from " + sender
+                  + " that are not of shard " + std::to_string(part.shard));
+        return false;
+      }
       b.put(static_cast<storage::column>(row.column), std::move(row.key),
             std::move(row.value));
     }
@@ -1091,9 +1310,21 @@ struct endpoint_state {
   std::unordered_map<uint64_t, caf::response_promise> pending;
 };
 
+/// The member that sent the message being handled ("" for anyone else).
+std::string sender_of(caf::stateful_actor<endpoint_state>* self,
+                      const node::impl& s) {
+  auto& from = self->current_sender();
+  return from ? s.member_of(from->node()) : std::string{};
+}
+
 caf::behavior endpoint_actor(caf::stateful_actor<endpoint_state>* self,
                              std::shared_ptr<node::impl> node) {
   std::weak_ptr<node::impl> weak = node;
+  self->set_exit_handler([=](caf::exit_msg& m) {
+    auto s = weak.lock();
+    if (!s || s->closing)
+      self->quit(std::move(m.reason));
+  });
   return {
       [=](forward_atom, http_forward& f) {
         auto rp = self->make_response_promise();
@@ -1126,6 +1357,22 @@ caf::behavior endpoint_actor(caf::stateful_actor<endpoint_state>* self,
           out.value.clear();
         return out;
       },
+      [=](read_atom, key_reads& kr) -> key_values {
+        key_values out;
+        auto s = weak.lock();
+        if (!s || kr.column >= storage::column_count)
+          return out;
+        out.values.resize(kr.keys.size());
+        for (size_t i = 0; i < kr.keys.size(); ++i) {
+          auto& v = out.values[i];
+          v.found = s->read_here(static_cast<storage::column>(kr.column),
+                                 kr.keys[i], v.value, false)
+                    == http::cluster_hooks::read_outcome::found;
+          if (!v.found)
+            v.value.clear();
+        }
+        return out;
+      },
       [=](route_atom, entity_key& key, caf::message& msg) {
         auto rp = self->make_response_promise();
         if (auto s = weak.lock())
@@ -1136,21 +1383,23 @@ caf::behavior endpoint_actor(caf::stateful_actor<endpoint_state>* self,
       },
       [=](rows_atom, shard_rows& part) -> bool {
         auto s = weak.lock();
-        return s && s->store_rows(part);
+        return s && s->store_rows(sender_of(self, *s), part);
       },
       [=](moved_atom, shard_moved& m) -> bool {
         auto s = weak.lock();
         if (!s)
           return false;
-        s->apply_move(m);
-        return true;
+        return s->apply_move_from(sender_of(self, *s), m);
       },
       [=](moved_atom, shard_moves& theirs) -> shard_moves {
         auto s = weak.lock();
         if (!s)
           return {};
+        auto sender = sender_of(self, *s);
+        if (sender.empty())
+          return {};
         for (auto& m : theirs.items)
-          s->apply_move(m);
+          s->apply_move_from(sender, m);
         return s->known_moves();
       },
       [=](hello_atom,
@@ -1158,6 +1407,17 @@ caf::behavior endpoint_actor(caf::stateful_actor<endpoint_state>* self,
         auto s = weak.lock();
         if (!s)
           return {};
+        return {s->cfg.node_id, s->http_url};
+      },
+      [=](hello_atom, const std::string& id, const std::string& url,
+          const caf::actor& their_endpoint)
+          -> std::tuple<std::string, std::string> {
+        auto s = weak.lock();
+        if (!s)
+          return {};
+        auto& from = self->current_sender();
+        if (from)
+          s->accept_hello(id, url, their_endpoint, from->node());
         return {s->cfg.node_id, s->http_url};
       },
   };
@@ -1188,12 +1448,13 @@ bool node::start(http::handler local, std::string& err) {
     impl_->served = std::make_unique<work_pool>(2);
   }
   impl_->endpoint = impl_->sys.spawn(endpoint_actor, impl_);
-  auto bound = impl_->sys.middleman().publish(impl_->endpoint, cfg_.listen_port,
-                                              cfg_.listen_host.c_str(), true);
+  auto bound = caf::openssl::publish(impl_->endpoint, cfg_.listen_port,
+                                     cfg_.listen_host.c_str(), true);
   if (!bound) {
     err = "cluster: cannot listen on " + cfg_.listen_host + ":"
           + std::to_string(cfg_.listen_port) + ": "
           + impl_->sys.render(bound.error());
+    impl_->closing = true;
     caf::anon_send_exit(impl_->endpoint, caf::exit_reason::user_shutdown);
     impl_->endpoint = nullptr;
     return false;
@@ -1263,6 +1524,7 @@ void node::stop() {
     if (impl_->endpoint)
       to_stop.push_back(impl_->endpoint);
     impl_->endpoint = nullptr;
+    impl_->closing = true;
   }
   for (auto& a : to_stop)
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);

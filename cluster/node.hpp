@@ -34,6 +34,7 @@
 #include <caf/expected.hpp>
 
 #include "cluster/shards.hpp"
+#include "cluster/tls.hpp"
 #include "http/api.hpp"
 #include "http/server.hpp"
 #include "protocol/ids.hpp"
@@ -52,11 +53,15 @@ struct config {
   /// How long a forwarded request or a remote read may take.
   std::chrono::milliseconds request_timeout{std::chrono::seconds(10)};
   std::chrono::milliseconds reconnect_interval{std::chrono::milliseconds(300)};
+  /// Most notifications one webhook POST may carry (413 above).
+  size_t max_notifications_per_post = 1000;
 };
 
-/// Sets the middleman's heartbeat and connection timeout on a CAF config
-/// and loads the middleman (before the actor system is built).
-void prepare_actor_system(caf::actor_system_config& cfg);
+/// Loads the middleman and CAF's OpenSSL module on a CAF config (before the
+/// actor system is built), with mutual TLS under the cluster CA (`tls`,
+/// checked with check_tls_files first), and sets the middleman's heartbeat
+/// and connection timeout.
+void prepare_actor_system(caf::actor_system_config& cfg, const tls_files& tls);
 
 class node {
 public:

@@ -11,7 +11,9 @@
 # from its name, "<set>-<ordinal>" (POD_NAME from the downward API, else
 # the hostname), when CRMSYNC_REPLICAS is set:
 #   CRMSYNC_NODE_ID         = the pod name (stable: shards belong to it)
-#   CRMSYNC_CLUSTER_LISTEN  = 0.0.0.0:$CRMSYNC_CLUSTER_PORT (default 9090)
+#   CRMSYNC_CLUSTER_LISTEN  = $POD_IP:$CRMSYNC_CLUSTER_PORT (default 9090)
+#   CRMSYNC_CLUSTER_CA_FILE, _CERT, _KEY = $CRMSYNC_CLUSTER_TLS_DIR/{ca.crt,
+#     tls.crt,tls.key} (default dir /etc/crmsync/cluster-tls)
 #   CRMSYNC_PEERS           = every other ordinal below CRMSYNC_REPLICAS,
 #     <set>-<i>=<set>-<i>.<CRMSYNC_PEER_SERVICE>.<POD_NAMESPACE>.svc.<CRMSYNC_CLUSTER_DOMAIN>:<port>
 #     (the stable DNS names the headless Service gives the pods)
@@ -54,7 +56,19 @@ if [ -n "${CRMSYNC_REPLICAS:-}" ]; then
     namespace=${POD_NAMESPACE:-default}
     domain=${CRMSYNC_CLUSTER_DOMAIN:-cluster.local}
     port=${CRMSYNC_CLUSTER_PORT:-9090}
-    export CRMSYNC_CLUSTER_LISTEN=${CRMSYNC_CLUSTER_LISTEN:-0.0.0.0:$port}
+    # The pod's own address, never every interface: the cluster port is
+    # for the other members only (NetworkPolicy crmsync-cluster-port).
+    if [ -z "${CRMSYNC_CLUSTER_LISTEN:-}" ]; then
+      [ -n "${POD_IP:-}" ] || fail "POD_IP (downward API status.podIP) or CRMSYNC_CLUSTER_LISTEN is needed with CRMSYNC_REPLICAS > 1"
+      export CRMSYNC_CLUSTER_LISTEN=$POD_IP:$port
+    fi
+    # Mutual TLS between members: the Secret crmsync-cluster-tls mounted
+    # at /etc/crmsync/cluster-tls (ca.crt, tls.crt, tls.key, as
+    # cert-manager writes them).
+    tls=${CRMSYNC_CLUSTER_TLS_DIR:-/etc/crmsync/cluster-tls}
+    export CRMSYNC_CLUSTER_CA_FILE=${CRMSYNC_CLUSTER_CA_FILE:-$tls/ca.crt}
+    export CRMSYNC_CLUSTER_CERT=${CRMSYNC_CLUSTER_CERT:-$tls/tls.crt}
+    export CRMSYNC_CLUSTER_KEY=${CRMSYNC_CLUSTER_KEY:-$tls/tls.key}
     if [ -z "${CRMSYNC_PEERS:-}" ]; then
       peers=""
       for ((i = 0; i < replicas; i++)); do

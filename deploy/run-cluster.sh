@@ -200,6 +200,13 @@ done
 setsid "$FRONT" --listen "127.0.0.1:$FRONT_PORT" "${backends[@]}" >>"$LOGS/front.log" 2>&1 &
 echo $! >"$RUN/front.pid"
 
+# The cluster's mutual TLS: a throwaway CA and a certificate per node,
+# made once and kept with the data.
+CERTS=$DATA/certs
+for n in "${NODES[@]}"; do
+  [ -f "$CERTS/$n.pem" ] || bash "$(dirname "$0")/../scripts/cluster-ca.sh" "$CERTS" "$n"
+done
+
 extra=("$@")
 start_node() { # NAME
   local n=$1 i j peers=""
@@ -215,6 +222,8 @@ start_node() { # NAME
     --listen "127.0.0.1:$((NODE_PORT_BASE + i))" \
     --cluster-listen "127.0.0.1:$((CLUSTER_PORT_BASE + i))" \
     --peers "$peers" \
+    --cluster-ca-file "$CERTS/ca.pem" \
+    --cluster-cert "$CERTS/$n.pem" --cluster-key "$CERTS/$n.key" \
     --public-url "$PUBLIC" \
     --data-dir "$DATA/$n" \
     --graph-base-url "$E/v1.0" --login-base-url "$E" \

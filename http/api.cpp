@@ -1186,6 +1186,13 @@ response error_response(const api_error& e) {
   return r;
 }
 
+response too_many_notifications(size_t max) {
+  return error_response(api_error{413, "too_many_notifications",
+                                  "a notification POST may carry at most "
+                                      + std::to_string(max) + " notifications",
+                                  ""});
+}
+
 void api::set_cluster(cluster_hooks hooks) {
   impl_->cluster = std::move(hooks);
 }

@@ -127,6 +127,10 @@ private:
 /// Retry-After on 503, WWW-Authenticate on 401.
 response error_response(const api_error& e);
 
+/// 413 for a Graph webhook POST that carries more than `max` notifications
+/// (the same answer on a single node and in a cluster).
+response too_many_notifications(size_t max);
+
 /// Builds the user API token for (org, user): "crm_" + ids + secret.
 std::string make_user_token(uint64_t org, uint64_t user);
 

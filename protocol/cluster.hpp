@@ -63,6 +63,28 @@ typename Inspector::result_type inspect(Inspector& f, key_value& x) {
   return f(caf::meta::type_name("key_value"), x.found, x.value);
 }
 
+/// Reads many keys of one node-local column family at once (the
+/// subscriptions of a notification POST: one round trip per node).
+struct key_reads {
+  uint8_t column = 0;
+  std::vector<std::string> keys;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, key_reads& x) {
+  return f(caf::meta::type_name("key_reads"), x.column, x.keys);
+}
+
+/// The answers to key_reads, in the order of its keys.
+struct key_values {
+  std::vector<key_value> values;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, key_values& x) {
+  return f(caf::meta::type_name("key_values"), x.values);
+}
+
 /// One stored row of a shard being moved.
 struct stored_row {
   uint8_t column = 0;

@@ -1450,13 +1450,15 @@ void engine::reconcile_loop() {
   }
 }
 
-bool engine::ingest(std::string_view body, bool lifecycle) {
+ingest_result engine::ingest(std::string_view body, bool lifecycle) {
   thread_local simdjson::dom::parser parser;
   simdjson::dom::element doc;
   simdjson::dom::array items;
   if (parser.parse(body.data(), body.size()).get(doc)
       || doc["value"].get_array().get(items))
-    return false;
+    return ingest_result::malformed;
+  if (items.size() > cfg_.max_notifications_per_post)
+    return ingest_result::too_many;
   storage::write_batch b;
   std::set<user_key> users;
   uint64_t accepted = 0, rejected = 0;
@@ -1497,7 +1499,7 @@ bool engine::ingest(std::string_view body, bool lifecycle) {
     ++accepted;
   }
   if (!b.empty() && db_.write(b))
-    return false;
+    return ingest_result::unavailable;
   auto kind = lifecycle ? metrics::notification_kind::lifecycle
                         : metrics::notification_kind::change;
   metrics::node().notifications(kind, metrics::notification_outcome::received,
@@ -1519,7 +1521,7 @@ bool engine::ingest(std::string_view body, bool lifecycle) {
   }
   for (auto& [t, u] : users)
     schedule(tenant_id{t}, user_id{u}, true);
-  return true;
+  return ingest_result::stored;
 }
 
 engine_stats engine::stats() const {

@@ -39,6 +39,8 @@ class client;
 
 namespace crmsync::sync {
 
+enum class ingest_result { stored, malformed, too_many, unavailable };
+
 struct engine_config {
   /// How Microsoft reaches this node (webhook URLs).
   std::string public_url;
@@ -61,6 +63,9 @@ struct engine_config {
   double mass_delete_share = 0.5;
   size_t mass_delete_minimum = 10;
   std::chrono::milliseconds actor_timeout{10000};
+  /// Most notifications one webhook POST may carry (Graph batches far
+  /// fewer); a larger POST is refused whole, before any lookup.
+  size_t max_notifications_per_post = 1000;
   /// Whether this node serves a tenant now (empty: every tenant). In a
   /// cluster a shard moving away stops its users' runs at their next step.
   std::function<bool(tenant_id)> owns;
@@ -121,10 +126,15 @@ public:
 
   /// Stores a Graph change-notification POST body durably in the inbox
   /// (notifications with an unknown subscription or a wrong clientState are
-  /// rejected and counted) and schedules the users it concerns. Returns
-  /// false when the body is not a notification collection or storage
-  /// failed (the caller answers 400/500 so that Graph retries).
-  bool ingest(std::string_view body, bool lifecycle);
+  /// rejected and counted) and schedules the users it concerns. Says why
+  /// not when the body is not a notification collection (400), holds more
+  /// than `max_notifications_per_post` items (413), or storage failed (503,
+  /// so that Graph retries).
+  ingest_result ingest(std::string_view body, bool lifecycle);
+
+  size_t max_notifications_per_post() const {
+    return cfg_.max_notifications_per_post;
+  }
 
   engine_stats stats() const;
   sync_health health() const;

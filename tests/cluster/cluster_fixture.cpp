@@ -5,9 +5,11 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <stdexcept>
 #include <thread>
 
@@ -26,6 +28,31 @@ constexpr const char* outlook_secret = "o";
 using clock = std::chrono::steady_clock;
 
 } // namespace
+
+std::string run_command(const std::string& cmd, int& code) {
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
+    out.append(buf, n);
+  int status = ::pclose(p);
+  code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
+}
+
+void make_cluster_certs(const std::string& dir,
+                        const std::vector<std::string>& nodes) {
+  auto cmd = std::string{"bash "} + CLUSTER_CA_SCRIPT + " " + dir;
+  for (auto& n : nodes)
+    cmd += " " + n;
+  cmd += " 2>&1";
+  int code = -1;
+  auto out = run_command(cmd, code);
+  INFO(cmd << " -> " << out);
+  REQUIRE(code == 0);
+}
 
 uint16_t free_loopback_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -172,6 +199,10 @@ cluster_env::cluster_env(std::vector<std::string> node_args)
   outlook_ = std::make_unique<graph_app>(emulator_.port(), "contoso.com",
                                          outlook_id, outlook_secret);
 
+  std::vector<std::string> ids;
+  for (int i = 0; i < size; ++i)
+    ids.push_back(node_id(i));
+  make_cluster_certs(dir_.path() + "/certs", ids);
   for (int i = 0; i < size; ++i) {
     http_ports_[i] = free_loopback_port();
     cluster_ports_[i] = free_loopback_port();
@@ -213,6 +244,12 @@ std::vector<std::string> cluster_env::args_for(int i) const {
       "127.0.0.1:" + std::to_string(cluster_ports_[i]),
       "--peers",
       peers,
+      "--cluster-ca-file",
+      dir_.path() + "/certs/ca.pem",
+      "--cluster-cert",
+      dir_.path() + "/certs/" + node_id(i) + ".pem",
+      "--cluster-key",
+      dir_.path() + "/certs/" + node_id(i) + ".key",
       "--graph-base-url",
       emulator_.url() + "/v1.0",
       "--login-base-url",

@@ -127,6 +127,17 @@ private:
 /// A TCP port on 127.0.0.1 that was free a moment ago.
 uint16_t free_loopback_port();
 
+/// Runs a shell command line; returns what it printed (stdout and, when
+/// the line redirects it, stderr) and sets `code` to its exit status (-1
+/// when it did not exit normally).
+std::string run_command(const std::string& cmd, int& code);
+
+/// Makes a throwaway cluster CA in `dir` (ca.pem, ca.key) and a certificate
+/// and key per node (NODE.pem, NODE.key) with scripts/cluster-ca.sh, as an
+/// operator would.
+void make_cluster_certs(const std::string& dir,
+                        const std::vector<std::string>& nodes);
+
 /// The cluster's front door, as nginx or a cloud load balancer would be: a
 /// TCP proxy on 127.0.0.1 that hands each connection to a random backend
 /// that accepts it. The nodes' --public-url points here, so Graph's

@@ -346,6 +346,8 @@ TEST_CASE("cluster: a node killed with SIGKILL makes only its organizations "
       if (r.status == 201)
         acked[o.org].insert(title);
       else if (tolerate_503) {
+        INFO("owner " << owner << ": " << r.body);
+        CHECK(owner == c.node_id(1));
         E2E_REQUIRE_STATUS(r, 503);
         CHECK(r.header("Retry-After") == "1");
         CHECK(r.error_code() == "node_unavailable");
@@ -392,7 +394,7 @@ TEST_CASE("cluster: a node killed with SIGKILL makes only its organizations "
 TEST_CASE("cluster: a Graph notification that reaches another node is "
           "acknowledged by the owner",
           "[e2e][cluster]") {
-  cluster_env c;
+  cluster_env c({"--max-notifications-per-post", "5"});
   auto org = install(c);
   auto calendar = enable_sync(c, org);
   auto subs = c.emulator().get("", "/_emulator/subscriptions");
@@ -453,6 +455,31 @@ TEST_CASE("cluster: a Graph notification that reaches another node is "
     auto titles = crm_titles(c, org.org, org.admin, org.token);
     return titles.count("second from outlook") == 1;
   }));
+
+  // More notifications than one POST may carry: refused whole, by the
+  // owner when the URL names the organization, and by the node that took
+  // it, before any lookup, when it does not.
+  auto many = [&](int n, bool known) {
+    std::string body = R"({"value":[)";
+    for (int i = 0; i < n; ++i)
+      body += (i ? "," : "")
+              + (known ? item(sub_id, client_state, second.str("/id"))
+                       : item("10000000-0000-0000-0000-00000000000"
+                                  + std::to_string(i),
+                              "x", "y"));
+    return body + "]}";
+  };
+  auto routed_over = c.node(other).post("", target, many(6, true));
+  E2E_REQUIRE_STATUS(routed_over, 413);
+  CHECK(routed_over.str("/error/code") == "too_many_notifications");
+  auto unrouted_over = c.node(other).post("", "/webhooks/graph", many(6, true));
+  E2E_REQUIRE_STATUS(unrouted_over, 413);
+  CHECK(unrouted_over.str("/error/code") == "too_many_notifications");
+  // At the limit, subscriptions no node holds are asked of the others
+  // and refused where the POST landed.
+  auto unknown = c.node(other).post("", "/webhooks/graph", many(5, false));
+  E2E_REQUIRE_STATUS(unknown, 202);
+  CHECK(unknown.header("X-Crmsync-Node") == c.node_id(other));
 
   // With the owner down, Graph is told to come back later.
   c.kill9(c.index_of(owner));
@@ -664,22 +691,6 @@ TEST_CASE("cluster: calendar sync converges through a SIGKILL of the owner "
 }
 
 namespace {
-
-/// Runs a shell command line; returns what it printed (stdout and, when
-/// the line redirects it, stderr) and sets `code` to its exit status (-1
-/// when it did not exit normally).
-std::string run_command(const std::string& cmd, int& code) {
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
-    out.append(buf, n);
-  int status = ::pclose(p);
-  code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
-}
 
 /// Runs crmsyncctl against a node with `script` on stdin (the console's
 /// non-terminal mode when `args` names no command); returns its output and

@@ -1,0 +1,177 @@
+// The cluster port as an outsider meets it: only a client that presents a
+// certificate signed by the cluster's CA gets a connection, and so an
+// answer to any message. The first attempt (a real node's credentials)
+// shows that the probe reaches the endpoint at all, so the refusals below
+// it are refusals and not a probe that cannot connect.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <string>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/openssl/remote_actor.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include "protocol/type_ids.hpp"
+#include "tests/cluster/cluster_fixture.hpp"
+#include "tests/e2e/office365_fixture.hpp"
+#include "tests/support/node_process.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace crmsync::e2e {
+
+namespace {
+
+struct credentials {
+  bool tls = false; ///< false: CAF's plain middleman, as before
+  std::string ca, cert, key;
+};
+
+/// Connects to the cluster port as `who` and asks the endpoint who it is;
+/// the node id it names, or "" when there was no connection or no answer.
+/// With `then_exit`, it next sends the endpoint an exit message.
+std::string ask_hello(uint16_t port, const credentials& who,
+                      bool then_exit = false) {
+  caf::actor_system_config cfg;
+  register_types(cfg);
+  cfg.load<caf::io::middleman>();
+  if (who.tls) {
+    cfg.load<caf::openssl::manager>();
+    cfg.openssl_cafile = who.ca;
+    cfg.openssl_certificate = who.cert;
+    cfg.openssl_key = who.key;
+  }
+  caf::actor_system sys{cfg};
+  auto h = who.tls ? caf::openssl::remote_actor(sys, "127.0.0.1", port)
+                   : sys.middleman().remote_actor("127.0.0.1", port);
+  if (!h)
+    return "";
+  std::string said;
+  caf::scoped_actor self{sys};
+  self->request(*h, std::chrono::seconds(5), atom::hello_atom_v,
+                std::string{"outsider"})
+      .receive([&](std::string& id, std::string&) { said = id; },
+               [](caf::error&) {});
+  if (then_exit)
+    self->send_exit(*h, caf::exit_reason::user_shutdown);
+  return said;
+}
+
+} // namespace
+
+TEST_CASE("cluster: the cluster port answers only holders of a certificate "
+          "of the cluster CA",
+          "[e2e][cluster][security]") {
+  test::temp_dir dir;
+  auto ours = dir.path() + "/certs";
+  auto theirs = dir.path() + "/other-ca";
+  make_cluster_certs(ours, {"n1", "n2"});
+  // Another CA, with a certificate for the very same node name.
+  make_cluster_certs(theirs, {"n2"});
+  auto cport = free_loopback_port();
+  auto absent = free_loopback_port(); // n2 never comes
+  node_process n1;
+  node_options o;
+  o.data_dir = dir.path() + "/n1";
+  o.admin_token = admin_token;
+  o.extra_args = {"--node-id",         "n1",
+                  "--cluster-listen",  "127.0.0.1:" + std::to_string(cport),
+                  "--peers",           "n2=127.0.0.1:" + std::to_string(absent),
+                  "--cluster-ca-file", ours + "/ca.pem",
+                  "--cluster-cert",    ours + "/n1.pem",
+                  "--cluster-key",     ours + "/n1.key"};
+  n1.start(o);
+
+  // A member's credentials: the endpoint answers (the probe works).
+  CHECK(ask_hello(cport,
+                  {true, ours + "/ca.pem", ours + "/n2.pem", ours + "/n2.key"})
+        == "n1");
+  SECTION("an exit message from a member does not stop the endpoint") {
+    CHECK(
+        ask_hello(cport,
+                  {true, ours + "/ca.pem", ours + "/n2.pem", ours + "/n2.key"},
+                  true)
+        == "n1");
+  }
+  SECTION("a client of CAF's plain middleman gets no answer") {
+    CHECK(ask_hello(cport, {}) == "");
+  }
+  SECTION("a TLS client without a certificate gets no answer") {
+    // CAF's OpenSSL module without credentials: anonymous TLS.
+    CHECK(ask_hello(cport, {true, "", "", ""}) == "");
+  }
+  SECTION("a client whose certificate another CA signed gets no answer") {
+    // It even trusts our CA, so only its own certificate is at fault.
+    CHECK(ask_hello(cport, {true, ours + "/ca.pem", theirs + "/n2.pem",
+                            theirs + "/n2.key"})
+          == "");
+  }
+  SECTION("a client that does not trust the node's CA does not talk to it") {
+    CHECK(ask_hello(cport, {true, theirs + "/ca.pem", theirs + "/n2.pem",
+                            theirs + "/n2.key"})
+          == "");
+  }
+  // A refused handshake leaves nothing behind that hurts the members: the
+  // next member connection is answered (OpenSSL's per-thread error queue
+  // once carried a refusal's error into the next connection's handshake).
+  CHECK(ask_hello(cport,
+                  {true, ours + "/ca.pem", ours + "/n2.pem", ours + "/n2.key"})
+        == "n1");
+  INFO(n1.log_tail());
+  CHECK(n1.running());
+}
+
+TEST_CASE("cluster: crmsyncd refuses to form a cluster without valid "
+          "certificates",
+          "[e2e][cluster][security]") {
+  test::temp_dir dir;
+  auto ours = dir.path() + "/certs";
+  auto theirs = dir.path() + "/other-ca";
+  make_cluster_certs(ours, {"n1"});
+  make_cluster_certs(theirs, {"n1"});
+  auto base = std::string{CRMSYNCD_PATH} + " --data-dir " + dir.path()
+              + "/never --node-id n1 --cluster-listen 127.0.0.1:7001 "
+                "--peers n2=127.0.0.1:7002";
+  struct bad_case {
+    std::string args;
+    std::string says;
+  };
+  std::vector<bad_case> cases{
+      {"", "needs --cluster-ca-file, --cluster-cert and --cluster-key"},
+      {" --cluster-ca-file " + ours + "/ca.pem --cluster-cert " + ours
+           + "/n1.pem",
+       "needs --cluster-ca-file, --cluster-cert and --cluster-key"},
+      {" --cluster-ca-file " + ours + "/ca.pem --cluster-cert " + theirs
+           + "/n1.pem --cluster-key " + theirs + "/n1.key",
+       "is not valid under the cluster CA"},
+      {" --cluster-ca-file " + ours + "/ca.pem --cluster-cert " + ours
+           + "/n1.pem --cluster-key " + theirs + "/n1.key",
+       "does not belong to the certificate"},
+      {" --cluster-ca-file " + ours + "/missing.pem --cluster-cert " + ours
+           + "/n1.pem --cluster-key " + ours + "/n1.key",
+       "cannot be read"},
+      {" --cluster-ca-file " + ours + "/ca.pem --cluster-cert " + ours
+           + "/n1.key --cluster-key " + ours + "/n1.key",
+       "holds no PEM certificate"},
+  };
+  for (auto& bad : cases) {
+    int code = -1;
+    auto out = run_command(base + bad.args + " 2>&1", code);
+    INFO(bad.args << " -> " << out);
+    CHECK(code == 2);
+    CHECK(out.find(bad.says) != std::string::npos);
+  }
+  int code = -1;
+  auto out
+      = run_command(std::string{CRMSYNCD_PATH} + " --data-dir " + dir.path()
+                        + "/never --cluster-cert " + ours + "/n1.pem 2>&1",
+                    code);
+  INFO(out);
+  CHECK(code == 2);
+  CHECK(out.find("are for a cluster") != std::string::npos);
+}
+
+} // namespace crmsync::e2e
