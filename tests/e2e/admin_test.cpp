@@ -365,3 +365,21 @@ TEST_CASE("virtual actors: requests racing a passivation are all answered",
   CHECK(k.activations == k.passivations + k.live); // none died otherwise
   CHECK(node.stop() == 0);
 }
+
+TEST_CASE("routing: a trailing slash is the same route, an empty segment "
+          "is none",
+          "[e2e][admin]") {
+  test_node node;
+  auto& api = node.api();
+  auto org = create_org(api, "Acme", "admin@acme.example");
+  CHECK(api.get(admin_token, "/admin/v1/status/").status == 200);
+  CHECK(api.get(org.admin_token, "/api/v1/orgs/" + org.id + "/").status == 200);
+  for (const std::string& path : std::vector<std::string>{
+           "/admin//v1/status", "//admin/v1/status", "/admin/v1/status//",
+           "/api/v1/orgs//" + org.id, "/api/v1//orgs/" + org.id}) {
+    INFO(path);
+    auto r = api.get(admin_token, path);
+    CHECK(r.status == 404);
+    CHECK(r.error_code() == "not_found");
+  }
+}
