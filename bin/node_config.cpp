@@ -114,6 +114,13 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
       "CRMSYNC_MASS_DELETE_MINIMUM",
       "deletions below this count are never held by the guard")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1000000}));
+  add("--metrics-listen", c.metrics_listen, "CRMSYNC_METRICS_LISTEN",
+      "HOST:PORT of a second listener that serves GET /metrics without a "
+      "token (for a scraper on a private network; off by default)");
+  add("--metrics-token-file", c.metrics_token_file,
+      "CRMSYNC_METRICS_TOKEN_FILE",
+      "a file holding a token that may read GET /metrics on --listen (as "
+      "may the admin token)");
   app.add_flag("--sync-writes", c.sync_writes,
                "fsync the WAL before acknowledging each write")
       ->envname("CRMSYNC_SYNC_WRITES");
@@ -126,6 +133,13 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
   if (!split_host_port(c.listen, c.listen_host, c.listen_port)) {
     std::cerr << "crmsyncd: --listen must be HOST:PORT, got '" << c.listen
               << "'\n";
+    exit_code = 2;
+    return c;
+  }
+  if (!c.metrics_listen.empty()
+      && !split_host_port(c.metrics_listen, c.metrics_host, c.metrics_port)) {
+    std::cerr << "crmsyncd: --metrics-listen must be HOST:PORT, got '"
+              << c.metrics_listen << "'\n";
     exit_code = 2;
     return c;
   }

@@ -1231,13 +1231,21 @@ cluster_hooks::read_outcome api::impl::read_global(storage::column c,
 }
 
 void api::handle(request&& req, responder_ptr r) {
+  impl_->dispatch(impl_->routes, std::move(req), std::move(r));
+}
+
+void api::handle_metrics(request&& req, responder_ptr r) {
+  impl_->dispatch(impl_->metrics_routes, std::move(req), std::move(r));
+}
+
+void api::impl::dispatch(const router& table, request&& req, responder_ptr r) {
   const route_handler* h = nullptr;
   path_params params;
   std::string allow;
   const auto& method = req.method;
   const std::string* pattern = nullptr;
-  auto found = impl_->routes.match(req, h, params, allow, pattern);
-  r = impl_->metered(std::move(r), method, pattern);
+  auto found = table.match(req, h, params, allow, pattern);
+  r = metered(std::move(r), method, pattern);
   switch (found) {
     case router::outcome::matched:
       (*h)(req, params, std::move(r));

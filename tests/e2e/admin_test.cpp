@@ -1,11 +1,19 @@
 // End-to-end: the admin API, virtual actor passivation, health probes.
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <thread>
 
 #include "tests/support/api_client.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace crmsync::e2e;
 
@@ -382,4 +390,82 @@ TEST_CASE("routing: a trailing slash is the same route, an empty segment "
     CHECK(r.status == 404);
     CHECK(r.error_code() == "not_found");
   }
+}
+
+namespace {
+
+/// A loopback port that was free a moment ago (for a second listener,
+/// whose port the node does not print).
+uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    throw std::runtime_error("socket failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0
+      || ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    throw std::runtime_error("cannot find a free port");
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+const char* const scrape_token = "e2e-scrape-token-only-for-metrics";
+
+} // namespace
+
+TEST_CASE("metrics: the node's port asks for the admin or the scrape token; "
+          "--metrics-listen serves them without one",
+          "[e2e][metrics][admin]") {
+  crmsync::test::temp_dir secrets;
+  auto token_file = secrets.path() + "/scrape.token";
+  {
+    std::ofstream out{token_file};
+    out << scrape_token << "\n";
+  }
+  auto metrics_port = free_port();
+  test_node node{{"--metrics-token-file", token_file, "--metrics-listen",
+                  "127.0.0.1:" + std::to_string(metrics_port)}};
+  auto& api = node.api();
+  auto org = create_org(api, "Acme", "admin@acme.example");
+
+  // Without a token, with a user's token, with a wrong one: refused.
+  auto anonymous = api.get("", "/metrics");
+  CHECK(anonymous.status == 401);
+  CHECK(anonymous.body.find("crmsync_") == std::string::npos);
+  CHECK(api.get("not-a-token", "/metrics").status == 401);
+  CHECK(api.get(org.admin_token, "/metrics").status == 403);
+  // The admin token and the scrape token read it.
+  for (const char* token : {admin_token, scrape_token}) {
+    auto m = api.get(token, "/metrics");
+    INFO(m.describe());
+    CHECK(m.status == 200);
+    CHECK(m.header("Content-Type")
+          == "text/plain; version=0.0.4; charset=utf-8");
+    CHECK(m.body.find("crmsync_sync_inbox_depth 0") != std::string::npos);
+  }
+  // The scrape token is good for nothing else.
+  CHECK(api.get(scrape_token, "/admin/v1/status").status == 401);
+
+  // Every spelling of the path: "/metrics/" is /metrics (a proxy's prefix
+  // match covers it too); an empty segment is no route at all.
+  CHECK(api.get("", "/metrics/").status == 401);
+  CHECK(api.get(admin_token, "/metrics/").status == 200);
+  CHECK(api.get("", "//metrics").status == 404);
+  CHECK(api.get("", "/metrics//").status == 404);
+  CHECK(api.get("", "/%2Fmetrics").status == 404);
+
+  // The private listener: /metrics without a token, and nothing else.
+  api_client scraper{metrics_port};
+  auto open = scraper.get("", "/metrics");
+  INFO(open.describe());
+  CHECK(open.status == 200);
+  CHECK(open.body.find("crmsync_http_requests_total") != std::string::npos);
+  CHECK(scraper.get("", "/healthz").status == 404);
+  CHECK(scraper.get(admin_token, "/admin/v1/status").status == 404);
+  CHECK(scraper.get(admin_token, "/api/v1/orgs/" + org.id).status == 404);
+  CHECK(scraper.request("POST", "/metrics", "", "{}").status == 405);
 }
