@@ -130,6 +130,11 @@ public:
     res->set(bhttp::field::server, "crmsyncd");
     if (!r.body.empty() || r.status != 204)
       res->set(bhttp::field::content_type, r.content_type);
+    // No answer is a page or a script unless its handler says so (the
+    // admin page sets its own policy): echoed input cannot become one.
+    res->set("X-Content-Type-Options", "nosniff");
+    res->set("Content-Security-Policy",
+             "default-src 'none'; frame-ancestors 'none'");
     for (auto& [k, v] : r.headers)
       res->set(k, v);
     if (srv_->draining)

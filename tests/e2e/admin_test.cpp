@@ -469,3 +469,63 @@ TEST_CASE("metrics: the node's port asks for the admin or the scrape token; "
   CHECK(scraper.get(admin_token, "/api/v1/orgs/" + org.id).status == 404);
   CHECK(scraper.request("POST", "/metrics", "", "{}").status == 405);
 }
+
+TEST_CASE("every answer says nosniff and carries a restrictive "
+          "Content-Security-Policy",
+          "[e2e][admin]") {
+  test_node node;
+  auto& api = node.api();
+  auto check_headers = [](const api_response& r) {
+    INFO(r.describe());
+    CHECK(r.header("X-Content-Type-Options") == "nosniff");
+    auto csp = r.header("Content-Security-Policy");
+    CHECK(csp.find("default-src 'none'") != std::string::npos);
+    CHECK(csp.find("frame-ancestors 'none'") != std::string::npos);
+  };
+  check_headers(api.get("", "/healthz"));                 // 200
+  check_headers(api.get("", "/no/such/route"));           // 404
+  check_headers(api.get("", "/admin/v1/status"));         // 401
+  check_headers(api.request("DELETE", "/healthz", ""));   // 405
+  check_headers(api.post("", "/webhooks/graph", "{}"));   // 503: no Graph
+  check_headers(api.post("", "/api/v1/orgs", "{broken")); // 401 first
+  check_headers(api.post(admin_token, "/api/v1/orgs", "{broken")); // 400
+  // The admin page keeps its own policy (it loads its script and styles).
+  auto page = api.get("", "/admin/");
+  CHECK(page.status == 200);
+  CHECK(page.header("X-Content-Type-Options") == "nosniff");
+  CHECK(page.header("Content-Security-Policy").find("default-src 'self'") == 0);
+}
+
+TEST_CASE("the webhook validation handshake echoes only a short token",
+          "[e2e][admin]") {
+  test_node node;
+  auto& api = node.api();
+  std::string graphs
+      = "Validation: Testing client application reachability for "
+        "subscription Request-Id: 3b3f9821-ce3f-23d9-879b-00a23f3ebbe2";
+  std::string encoded;
+  for (char c : graphs)
+    encoded += c == ' ' ? std::string{"%20"} : std::string(1, c);
+  for (const char* route : {"/webhooks/graph", "/webhooks/graph/lifecycle"}) {
+    INFO(route);
+    auto ok
+        = api.post("", std::string{route} + "?validationToken=" + encoded, "");
+    CHECK(ok.status == 200);
+    CHECK(ok.body == graphs);
+    CHECK(ok.header("Content-Type").rfind("text/plain", 0) == 0);
+    CHECK(ok.header("X-Content-Type-Options") == "nosniff");
+
+    auto echo = api.post(
+        "", std::string{route} + "?validationToken=" + std::string(513, 'a'),
+        "");
+    CHECK(echo.status == 400);
+    CHECK(echo.error_field() == "validationToken");
+    CHECK(echo.body.find(std::string(100, 'a')) == std::string::npos);
+    CHECK(api.post("",
+                   std::string{route}
+                       + "?validationToken=" + std::string(512, 'a'),
+                   "")
+              .status
+          == 200);
+  }
+}
