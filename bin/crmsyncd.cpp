@@ -195,6 +195,9 @@ int run(node_config cfg) {
   scfg.port = cfg.listen_port;
   scfg.threads = cfg.http_threads;
   scfg.max_body_bytes = cfg.max_body_bytes;
+  scfg.header_timeout = std::chrono::milliseconds(cfg.header_timeout_ms);
+  scfg.max_connections_per_source = cfg.max_connections_per_source;
+  scfg.max_header_connections = cfg.max_header_connections;
   // The server is created before the actors' users of its responders and
   // destroyed after the actor system (see the shutdown sequence below).
   // Every request enters through the cluster node, which serves it here or

@@ -121,6 +121,20 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
       "CRMSYNC_METRICS_TOKEN_FILE",
       "a file holding a token that may read GET /metrics on --listen (as "
       "may the admin token)");
+  add("--header-timeout-ms", c.header_timeout_ms, "CRMSYNC_HEADER_TIMEOUT_MS",
+      "how long a request's headers may take to arrive (from the "
+      "connection, or from the first byte of a later request)")
+      ->check(CLI::Range(int64_t{100}, int64_t{600000}));
+  add("--max-connections-per-source", c.max_connections_per_source,
+      "CRMSYNC_MAX_CONNECTIONS_PER_SOURCE",
+      "open connections from one remote address (0: no cap; behind a proxy "
+      "every connection comes from the proxy)")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1000000}));
+  add("--max-header-connections", c.max_header_connections,
+      "CRMSYNC_MAX_HEADER_CONNECTIONS",
+      "connections still sending a request's headers (0: no cap); more are "
+      "closed at accept")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1000000}));
   app.add_flag("--sync-writes", c.sync_writes,
                "fsync the WAL before acknowledging each write")
       ->envname("CRMSYNC_SYNC_WRITES");

@@ -881,6 +881,8 @@ void api::impl::admin_status(responder_ptr r) {
     w.key("requests").value(ss.requests);
     w.key("in_flight").value(ss.in_flight);
     w.key("connections").value(ss.connections);
+    w.key("connections_refused").value(ss.refused);
+    w.key("header_timeouts").value(ss.header_timeouts);
     w.end_object();
     w.key("actors").begin_object();
     for (auto& k : ds.kinds) {
