@@ -222,6 +222,10 @@ TEST_CASE_METHOD(
       auto r = c.exchange("GARBAGE\r\n\r\n", io_timeout);
       CHECK(status_of(r) == 400);
       CHECK(body_of(r).find("\"bad_request\"") != std::string::npos);
+      // Answers of the parser carry the same safety headers as the API's.
+      CHECK(r.find("X-Content-Type-Options: nosniff\r\n") != std::string::npos);
+      CHECK(r.find("Content-Security-Policy: default-src 'none'")
+            != std::string::npos);
       CHECK(c.closed_by_peer(io_timeout));
     }
     {
