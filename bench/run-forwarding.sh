@@ -71,7 +71,7 @@ build/bin/crmsync-loadgen --node "http://127.0.0.1:${http[1]}" \
   --admin-token "$admin" --connections "$connections" --duration "$seconds" \
   --orgs "$orgs" --by-node || [ $? -eq 1 ]
 echo "forwarded (crmsync_forwarded_requests_total on n1):"
-curl -sf "http://127.0.0.1:${http[1]}/metrics" | grep '^crmsync_forwarded_requests_total' || true
+curl -sf -H "Authorization: Bearer $admin" "http://127.0.0.1:${http[1]}/metrics" | grep '^crmsync_forwarded_requests_total' || true
 echo "organizations by owner (each has $((connections / orgs)) connections):"
 curl -sf -H "Authorization: Bearer $admin" \
   "http://127.0.0.1:${http[1]}/admin/v1/tenants?limit=1000" \

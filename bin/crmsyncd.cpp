@@ -62,6 +62,27 @@ bool resolve_admin_token(node_config& cfg) {
   return true;
 }
 
+// The scrape token of --metrics-token-file: its first line, without
+// trailing blanks. A file that is named but unreadable or empty stops the
+// start: a scraper would otherwise be refused without a word.
+bool read_metrics_token(const node_config& cfg, std::string& token) {
+  if (cfg.metrics_token_file.empty())
+    return true;
+  std::ifstream in{cfg.metrics_token_file};
+  if (in)
+    std::getline(in, token);
+  while (
+      !token.empty()
+      && (token.back() == ' ' || token.back() == '\t' || token.back() == '\r'))
+    token.pop_back();
+  if (token.empty()) {
+    log::error("--metrics-token-file: cannot read a token from "
+               + cfg.metrics_token_file);
+    return false;
+  }
+  return true;
+}
+
 int run(node_config cfg) {
   log::level lvl;
   if (log::parse_level(cfg.log_level, lvl))
@@ -92,6 +113,9 @@ int run(node_config cfg) {
   }
   std::unique_ptr<storage::db> db = std::move(*opened);
   if (!resolve_admin_token(cfg))
+    return 1;
+  std::string metrics_token;
+  if (!read_metrics_token(cfg, metrics_token))
     return 1;
 
   // Office 365: the Graph client and the mailer draining the outbox. Only
@@ -164,6 +188,7 @@ int run(node_config cfg) {
   auto graph_pool = std::make_unique<work_pool>(cfg.graph_threads);
   http::api_config acfg;
   acfg.admin_token = cfg.admin_token;
+  acfg.metrics_token = metrics_token;
   acfg.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
   http::node_info info{cfg.node_id, version, "", cfg.data_dir, system_now_ms()};
   http::server_config scfg;
@@ -171,6 +196,9 @@ int run(node_config cfg) {
   scfg.port = cfg.listen_port;
   scfg.threads = cfg.http_threads;
   scfg.max_body_bytes = cfg.max_body_bytes;
+  scfg.header_timeout = std::chrono::milliseconds(cfg.header_timeout_ms);
+  scfg.max_connections_per_source = cfg.max_connections_per_source;
+  scfg.max_header_connections = cfg.max_header_connections;
   // The server is created before the actors' users of its responders and
   // destroyed after the actor system (see the shutdown sequence below).
   // Every request enters through the cluster node, which serves it here or
@@ -203,6 +231,24 @@ int run(node_config cfg) {
                                     info);
   auto* srv = server.get();
   api->set_server_stats([srv] { return srv->stats(); });
+  // GET /metrics without a token, for a scraper on a private network.
+  std::unique_ptr<http::server> metrics_server;
+  if (!cfg.metrics_listen.empty()) {
+    auto mcfg = scfg;
+    mcfg.host = cfg.metrics_host;
+    mcfg.port = cfg.metrics_port;
+    mcfg.threads = 1;
+    metrics_server = std::make_unique<http::server>(
+        mcfg, [a = api.get()](http::request&& req, http::responder_ptr r) {
+          a->handle_metrics(std::move(req), std::move(r));
+        });
+    if (!metrics_server->bind(err)) {
+      log::error("--metrics-listen: " + err);
+      api.reset();
+      caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
+      return 1;
+    }
+  }
   http::office365_options o365;
   o365.graph = graph.get();
   o365.pool = graph_pool.get();
@@ -266,6 +312,11 @@ int run(node_config cfg) {
               + " members, cluster traffic on " + cfg.cluster_host + ":"
               + std::to_string(node->cluster_port()));
   server->run();
+  if (metrics_server) {
+    metrics_server->run();
+    log::info("serving GET /metrics without a token on " + cfg.metrics_host
+              + ":" + std::to_string(metrics_server->port()));
+  }
   if (syncer)
     syncer->start(); // resumes syncs a restart interrupted
   std::printf("crmsyncd listening on http://%s\n", bound.c_str());
@@ -278,8 +329,12 @@ int run(node_config cfg) {
             + ", shutting down");
   api->set_ready(false);
   server->stop_accepting();
+  if (metrics_server)
+    metrics_server->stop_accepting();
   if (!server->wait_idle(std::chrono::milliseconds(cfg.shutdown_grace_ms)))
     log::warn("requests still in flight after the grace period");
+  if (metrics_server)
+    metrics_server->stop();
   server->stop();
   blocking.reset();
   // Sync runs stop at their next step; then Graph calls waiting on a

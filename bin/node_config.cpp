@@ -128,6 +128,27 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
       "CRMSYNC_MASS_DELETE_MINIMUM",
       "deletions below this count are never held by the guard")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1000000}));
+  add("--metrics-listen", c.metrics_listen, "CRMSYNC_METRICS_LISTEN",
+      "HOST:PORT of a second listener that serves GET /metrics without a "
+      "token (for a scraper on a private network; off by default)");
+  add("--metrics-token-file", c.metrics_token_file,
+      "CRMSYNC_METRICS_TOKEN_FILE",
+      "a file holding a token that may read GET /metrics on --listen (as "
+      "may the admin token)");
+  add("--header-timeout-ms", c.header_timeout_ms, "CRMSYNC_HEADER_TIMEOUT_MS",
+      "how long a request's headers may take to arrive (from the "
+      "connection, or from the first byte of a later request)")
+      ->check(CLI::Range(int64_t{100}, int64_t{600000}));
+  add("--max-connections-per-source", c.max_connections_per_source,
+      "CRMSYNC_MAX_CONNECTIONS_PER_SOURCE",
+      "open connections from one remote address (0: no cap; behind a proxy "
+      "every connection comes from the proxy)")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1000000}));
+  add("--max-header-connections", c.max_header_connections,
+      "CRMSYNC_MAX_HEADER_CONNECTIONS",
+      "connections still sending a request's headers (0: no cap); more are "
+      "closed at accept")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1000000}));
   app.add_flag("--sync-writes", c.sync_writes,
                "fsync the WAL before acknowledging each write")
       ->envname("CRMSYNC_SYNC_WRITES");
@@ -140,6 +161,13 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
   if (!split_host_port(c.listen, c.listen_host, c.listen_port)) {
     std::cerr << "crmsyncd: --listen must be HOST:PORT, got '" << c.listen
               << "'\n";
+    exit_code = 2;
+    return c;
+  }
+  if (!c.metrics_listen.empty()
+      && !split_host_port(c.metrics_listen, c.metrics_host, c.metrics_port)) {
+    std::cerr << "crmsyncd: --metrics-listen must be HOST:PORT, got '"
+              << c.metrics_listen << "'\n";
     exit_code = 2;
     return c;
   }

@@ -47,12 +47,19 @@ struct node_config {
   double mass_delete_share = 0.5;
   uint64_t mass_delete_minimum = 10;
   bool sync_writes = false;
+  std::string metrics_listen;     ///< "" = no separate metrics listener
+  std::string metrics_token_file; ///< "" = only the admin token scrapes
+  int64_t header_timeout_ms = 10000;
+  uint64_t max_connections_per_source = 256; ///< 0 = no cap
+  uint64_t max_header_connections = 1024;    ///< 0 = no cap
 
-  // Derived from `listen`, `cluster_listen` and `peers`.
+  // Derived from `listen`, `cluster_listen`, `peers` and `metrics_listen`.
   std::string listen_host;
   uint16_t listen_port = 0;
   std::string cluster_host;
   uint16_t cluster_port = 0;
+  std::string metrics_host;
+  uint16_t metrics_port = 0;
   std::vector<cluster::member> peer_list;
 };
 

@@ -1,4 +1,5 @@
-// Observability routes of every node: GET /metrics (Prometheus text), the
+// Observability routes of every node: GET /metrics (Prometheus text; also
+// alone on the --metrics-listen address, see api::handle_metrics), the
 // node-wide sync health list GET /admin/v1/sync, and the web admin page
 // under /admin/ (files from web/, embedded at build time: web_assets.hpp).
 #include "http/api.hpp"
@@ -83,15 +84,17 @@ responder_ptr api::impl::metered(responder_ptr r, std::string_view method,
 void api::impl::install_web_routes() {
   auto self = this; // routes live as long as the impl that owns them
 
-  // No authentication: the metrics carry no tenant data.
+  // On the node's port the scrape needs a token: the scrape token, or the
+  // admin token (the web admin page). --metrics-listen serves it without.
   routes.add("GET", "/metrics",
-             [self](request&, const path_params&, responder_ptr r) {
-               self->refresh_gauges();
-               response res;
-               res.content_type = metrics::content_type;
-               res.body = metrics::node().render();
-               r->reply(std::move(res));
+             [self](request& req, const path_params&, responder_ptr r) {
+               if (self->scrape_auth(req, r))
+                 self->scrape(r);
              });
+  metrics_routes.add("GET", "/metrics",
+                     [self](request&, const path_params&, responder_ptr r) {
+                       self->scrape(r);
+                     });
 
   routes.add("GET", "/admin/v1/sync",
              [self](request& req, const path_params&, responder_ptr r) {
@@ -135,11 +138,29 @@ void api::impl::serve_asset(const std::string& name, const responder_ptr& r) {
   r->reply(std::move(res));
 }
 
+bool api::impl::scrape_auth(const request& req, const responder_ptr& r) {
+  auto h = req.header("authorization");
+  if (!cfg.metrics_token.empty() && h.size() > 7
+      && ascii_lower(h.substr(0, 7)) == "bearer "
+      && crypto::equal_secret(h.substr(7), cfg.metrics_token))
+    return true;
+  return admin_auth(req, r);
+}
+
+void api::impl::scrape(const responder_ptr& r) {
+  refresh_gauges();
+  response res;
+  res.content_type = metrics::content_type;
+  res.body = metrics::node().render();
+  r->reply(std::move(res));
+}
+
 void api::impl::refresh_gauges() {
+  // Counts the storage keeps as rows come and go: a scrape reads no table.
   auto& m = metrics::node();
-  m.set_depth(metrics::depth::sync_inbox, count_rows(db, column::inbox));
-  m.set_depth(metrics::depth::sync_outbox, count_rows(db, column::sync_outbox));
-  m.set_depth(metrics::depth::mail_outbox, count_rows(db, column::outbox));
+  m.set_depth(metrics::depth::sync_inbox, db.rows(column::inbox));
+  m.set_depth(metrics::depth::sync_outbox, db.rows(column::sync_outbox));
+  m.set_depth(metrics::depth::mail_outbox, db.rows(column::outbox));
   if (o365.sync != nullptr) {
     auto h = o365.sync->health();
     m.set_subscriptions(h.subscriptions_live, h.subscriptions_expiring);
@@ -182,9 +203,9 @@ void api::impl::admin_sync(const request& req, responder_ptr r) {
     w.key("expiring").value(h.subscriptions_expiring);
     w.end_object();
   }
-  w.key("inbox").value(count_rows(db, column::inbox));
-  w.key("outbox").value(count_rows(db, column::sync_outbox));
-  w.key("mail_outbox").value(count_rows(db, column::outbox));
+  w.key("inbox").value(db.rows(column::inbox));
+  w.key("outbox").value(db.rows(column::sync_outbox));
+  w.key("mail_outbox").value(db.rows(column::outbox));
   w.end_object();
   w.key("items").begin_array();
   size_t n = 0;

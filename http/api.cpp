@@ -881,6 +881,8 @@ void api::impl::admin_status(responder_ptr r) {
     w.key("requests").value(ss.requests);
     w.key("in_flight").value(ss.in_flight);
     w.key("connections").value(ss.connections);
+    w.key("connections_refused").value(ss.refused);
+    w.key("header_timeouts").value(ss.header_timeouts);
     w.end_object();
     w.key("actors").begin_object();
     for (auto& k : ds.kinds) {
@@ -1238,13 +1240,21 @@ cluster_hooks::read_outcome api::impl::read_global(storage::column c,
 }
 
 void api::handle(request&& req, responder_ptr r) {
+  impl_->dispatch(impl_->routes, std::move(req), std::move(r));
+}
+
+void api::handle_metrics(request&& req, responder_ptr r) {
+  impl_->dispatch(impl_->metrics_routes, std::move(req), std::move(r));
+}
+
+void api::impl::dispatch(const router& table, request&& req, responder_ptr r) {
   const route_handler* h = nullptr;
   path_params params;
   std::string allow;
   const auto& method = req.method;
   const std::string* pattern = nullptr;
-  auto found = impl_->routes.match(req, h, params, allow, pattern);
-  r = impl_->metered(std::move(r), method, pattern);
+  auto found = table.match(req, h, params, allow, pattern);
+  r = metered(std::move(r), method, pattern);
   switch (found) {
     case router::outcome::matched:
       (*h)(req, params, std::move(r));

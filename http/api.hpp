@@ -88,6 +88,8 @@ struct cluster_hooks {
 
 struct api_config {
   std::string admin_token;
+  /// Also accepted for GET /metrics (and nothing else); empty: none.
+  std::string metrics_token;
   std::chrono::milliseconds request_timeout{std::chrono::seconds(10)};
   size_t max_import_events = 5000;
   size_t max_mass_update_ids = 1000;
@@ -100,6 +102,10 @@ public:
 
   /// The server's request handler.
   void handle(request&& req, responder_ptr r);
+
+  /// The handler of the --metrics-listen listener: GET /metrics without a
+  /// token, every other path 404.
+  void handle_metrics(request&& req, responder_ptr r);
 
   /// Where /admin/v1/status reads the listener's counters.
   void set_server_stats(std::function<server_stats()> f);

@@ -94,6 +94,8 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   api_config cfg;
   node_info info;
   router routes;
+  /// What the --metrics-listen address serves: GET /metrics, no token.
+  router metrics_routes;
   std::function<server_stats()> server_stats_fn;
   std::atomic<bool> ready{true};
   office365_options o365;
@@ -362,6 +364,13 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   static void serve_asset(const std::string& name, const responder_ptr& r);
   /// Sets the gauges that describe stored state, before a scrape.
   void refresh_gauges();
+  /// The scrape token (--metrics-token-file) or the admin token; answers
+  /// 401/403 itself when neither.
+  bool scrape_auth(const request& req, const responder_ptr& r);
+  /// Answers the text exposition.
+  void scrape(const responder_ptr& r);
+  /// Routes `req` in `table` (404 and 405 as every route answers them).
+  void dispatch(const router& table, request&& req, responder_ptr r);
   void admin_sync(const request& req, responder_ptr r);
   /// Wraps `r` so that its answer is counted under the route pattern
   /// (nullptr: "unmatched").

@@ -1072,6 +1072,14 @@ public:
     if (!s_.read_query(req, r, q))
       return;
     if (auto token = find_param(q, "validationToken")) {
+      // Graph's tokens are about a hundred characters: a longer one is not
+      // Graph's, and this node echoes nobody's text at length.
+      constexpr size_t max_validation_token = 512;
+      if (token->size() > max_validation_token)
+        return fail(r, 400, "invalid_field",
+                    "'validationToken' is longer than "
+                        + std::to_string(max_validation_token) + " characters",
+                    "validationToken");
       response res;
       res.status = 200;
       res.content_type = "text/plain; charset=utf-8";

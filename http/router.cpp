@@ -19,6 +19,32 @@ std::vector<std::string_view> split_path(std::string_view path) {
   return out;
 }
 
+bool split_route_path(std::string_view path,
+                      std::vector<std::string_view>& out) {
+  out.clear();
+  if (path.empty())
+    return true;
+  if (path.front() != '/')
+    return false;
+  path.remove_prefix(1);
+  if (!path.empty() && path.front() == '/')
+    return false;
+  if (!path.empty() && path.back() == '/')
+    path.remove_suffix(1);
+  if (path.empty())
+    return true;
+  while (true) {
+    auto slash = path.find('/');
+    auto seg = path.substr(0, slash);
+    if (seg.empty())
+      return false;
+    out.push_back(seg);
+    if (slash == std::string_view::npos)
+      return true;
+    path.remove_prefix(slash + 1);
+  }
+}
+
 void router::add(std::string method, std::string pattern, route_handler h) {
   route r;
   r.method = std::move(method);
@@ -38,7 +64,9 @@ router::outcome router::match(const request& req, const route_handler*& h,
 router::outcome router::match(const request& req, const route_handler*& h,
                               path_params& params, std::string& allow,
                               const std::string*& pattern) const {
-  auto segs = split_path(req.path);
+  std::vector<std::string_view> segs;
+  if (!split_route_path(req.path, segs))
+    return outcome::no_route;
   bool path_known = false;
   for (auto& r : routes_) {
     if (r.segments.size() != segs.size())

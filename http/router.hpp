@@ -2,6 +2,10 @@
 //
 // Matching is by whole path segments; "{name}" captures one segment. A path
 // that matches some pattern but not the method answers 405 with Allow.
+// "/x/" is "/x" (one trailing slash), as the proxies' prefix matches in
+// deploy/ see it; a path with an empty segment ("//x", "/x//y") matches no
+// route, so no spelling of a path reaches a route that a proxy in front
+// would not count as that route.
 // Built once at start-up, then read-only: safe to use from any thread.
 #pragma once
 
@@ -44,7 +48,14 @@ private:
   std::vector<route> routes_;
 };
 
-/// Splits "/a/b/c" into {"a","b","c"}; a trailing slash is ignored.
+/// Splits "/a/b/c" into {"a","b","c"}; a trailing slash is ignored, and
+/// so are empty segments (lenient: the emulator's resource paths).
 std::vector<std::string_view> split_path(std::string_view path);
+
+/// Splits a request path for routing: "/a/b" and "/a/b/" into {"a","b"},
+/// "/" and "" into {}. False for a path with an empty segment ("//a",
+/// "/a//b", "/a//") or one not starting with '/'.
+bool split_route_path(std::string_view path,
+                      std::vector<std::string_view>& out);
 
 } // namespace crmsync::http

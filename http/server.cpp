@@ -4,6 +4,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
@@ -61,6 +62,14 @@ struct server::impl {
   std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> in_flight{0};
   std::atomic<uint64_t> connections{0};
+  std::atomic<uint64_t> refused{0};
+  std::atomic<uint64_t> header_timeouts{0};
+  /// Connections between accept (or a request's first byte) and the end
+  /// of that request's headers.
+  std::atomic<uint64_t> in_header_phase{0};
+  /// Open connections by remote address (with a per-source cap only).
+  std::mutex sources_mtx;
+  std::unordered_map<std::string, size_t> sources;
   std::atomic<bool> accepting{false};
   /// Set at shutdown: answers carry "Connection: close".
   std::atomic<bool> draining{false};
@@ -81,6 +90,41 @@ struct server::impl {
   }
 
   void do_accept();
+
+  /// Whether a new connection may stay; on true with a per-source cap,
+  /// `source` is counted until release_source(source).
+  bool admit(tcp::socket& socket, std::string& source) {
+    if (connections.load() >= cfg.max_connections)
+      return false;
+    if (cfg.max_header_connections > 0
+        && in_header_phase.load() >= cfg.max_header_connections)
+      return false;
+    if (cfg.max_connections_per_source == 0)
+      return true;
+    error_code ec;
+    auto ep = socket.remote_endpoint(ec);
+    if (ec)
+      return false;
+    source = ep.address().to_string();
+    std::lock_guard<std::mutex> guard{sources_mtx};
+    auto& n = sources[source];
+    if (n >= cfg.max_connections_per_source) {
+      if (n == 0)
+        sources.erase(source);
+      return false;
+    }
+    ++n;
+    return true;
+  }
+
+  void release_source(const std::string& source) {
+    if (source.empty())
+      return;
+    std::lock_guard<std::mutex> guard{sources_mtx};
+    auto i = sources.find(source);
+    if (i != sources.end() && --i->second == 0)
+      sources.erase(i);
+  }
 };
 
 namespace {
@@ -93,13 +137,22 @@ class session : public std::enable_shared_from_this<session<Stream>> {
 public:
   static constexpr bool is_tls = std::is_same_v<Stream, tls_stream>;
 
+  /// `source`: the remote address counted by server::impl::admit, or "".
   template <class... Args>
-  session(tcp::socket&& socket, server::impl* srv, Args&&... args)
-      : stream_(std::move(socket), std::forward<Args>(args)...), srv_(srv) {
+  session(tcp::socket&& socket, server::impl* srv, std::string source,
+          Args&&... args)
+      : stream_(std::move(socket), std::forward<Args>(args)...)
+      , srv_(srv)
+      , source_(std::move(source)) {
     ++srv_->connections;
+    // The first request's header phase starts at the accept: a client
+    // that connects and says nothing is a slow client too.
+    enter_header_phase();
   }
 
   ~session() {
+    leave_header_phase();
+    srv_->release_source(source_);
     --srv_->connections;
   }
 
@@ -109,8 +162,10 @@ public:
 
   void run() {
     asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      // One deadline from the accept to the first request's last header
+      // line, the TLS handshake included.
+      self->lowest().expires_after(self->srv_->cfg.header_timeout);
       if constexpr (is_tls) {
-        self->lowest().expires_after(std::chrono::seconds(30));
         self->stream_.async_handshake(asio::ssl::stream_base::server,
                                       [self](error_code ec) {
                                         if (!ec)
@@ -130,6 +185,11 @@ public:
     res->set(bhttp::field::server, "crmsyncd");
     if (!r.body.empty() || r.status != 204)
       res->set(bhttp::field::content_type, r.content_type);
+    // No answer is a page or a script unless its handler says so (the
+    // admin page sets its own policy): echoed input cannot become one.
+    res->set("X-Content-Type-Options", "nosniff");
+    res->set("Content-Security-Policy",
+             "default-src 'none'; frame-ancestors 'none'");
     for (auto& [k, v] : r.headers)
       res->set(k, v);
     if (srv_->draining)
@@ -150,10 +210,59 @@ private:
     return beast::get_lowest_layer(stream_);
   }
 
+  void enter_header_phase() {
+    if (!in_header_phase_) {
+      in_header_phase_ = true;
+      ++srv_->in_header_phase;
+    }
+  }
+
+  void leave_header_phase() {
+    if (in_header_phase_) {
+      in_header_phase_ = false;
+      --srv_->in_header_phase;
+    }
+  }
+
   void do_read() {
     parser_.emplace();
     parser_->body_limit(srv_->cfg.max_body_bytes);
     parser_->header_limit(header_limit);
+    if (!first_request_ && buffer_.size() == 0) {
+      // Keep-alive: waiting for the next request is idle time; its header
+      // phase starts with its first byte.
+      lowest().expires_after(srv_->cfg.idle_timeout);
+      stream_.async_read_some(
+          buffer_.prepare(4096),
+          [self = this->shared_from_this()](error_code ec, size_t n) {
+            self->buffer_.commit(n);
+            if (ec)
+              return self->on_read(ec);
+            self->read_header();
+          });
+      return;
+    }
+    read_header();
+  }
+
+  void read_header() {
+    enter_header_phase();
+    if (!first_request_)
+      lowest().expires_after(srv_->cfg.header_timeout);
+    first_request_ = false;
+    bhttp::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](error_code ec, size_t) {
+          self->leave_header_phase();
+          if (ec == beast::error::timeout)
+            ++self->srv_->header_timeouts;
+          if (ec || self->parser_->is_done())
+            return self->on_read(ec);
+          self->read_body();
+        });
+  }
+
+  void read_body() {
     lowest().expires_after(srv_->cfg.idle_timeout);
     bhttp::async_read(stream_, buffer_, *parser_,
                       [self = this->shared_from_this()](error_code ec, size_t) {
@@ -187,7 +296,10 @@ private:
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   server::impl* srv_;
+  std::string source_;
   bool keep_alive_ = true;
+  bool first_request_ = true;
+  bool in_header_phase_ = false;
 };
 
 template <class Stream>
@@ -293,34 +405,38 @@ void session<Stream>::on_read(error_code ec) {
 } // namespace
 
 void server::impl::do_accept() {
-  acceptor.async_accept(asio::make_strand(ioc), [this](error_code ec,
-                                                       tcp::socket socket) {
-    if (ec) {
-      if (ec == asio::error::operation_aborted || !accepting)
-        return;
-      // Out of descriptors or similar: back off instead of spinning.
-      log::warn("http: accept failed: " + ec.message());
-      auto timer = std::make_shared<asio::steady_timer>(
-          acceptor.get_executor(), std::chrono::milliseconds(100));
-      timer->async_wait([this, timer](error_code) {
+  acceptor.async_accept(
+      asio::make_strand(ioc), [this](error_code ec, tcp::socket socket) {
+        if (ec) {
+          if (ec == asio::error::operation_aborted || !accepting)
+            return;
+          // Out of descriptors or similar: back off instead of spinning.
+          log::warn("http: accept failed: " + ec.message());
+          auto timer = std::make_shared<asio::steady_timer>(
+              acceptor.get_executor(), std::chrono::milliseconds(100));
+          timer->async_wait([this, timer](error_code) {
+            if (accepting)
+              do_accept();
+          });
+          return;
+        }
+        std::string source;
+        if (!admit(socket, source)) {
+          ++refused;
+          error_code ignored;
+          socket.close(ignored);
+        } else if (tls) {
+          std::make_shared<session<tls_stream>>(std::move(socket), this,
+                                                std::move(source), *tls)
+              ->run();
+        } else {
+          std::make_shared<session<beast::tcp_stream>>(std::move(socket), this,
+                                                       std::move(source))
+              ->run();
+        }
         if (accepting)
           do_accept();
       });
-      return;
-    } else if (connections.load() >= cfg.max_connections) {
-      error_code ignored;
-      socket.close(ignored);
-    } else {
-      if (tls)
-        std::make_shared<session<tls_stream>>(std::move(socket), this, *tls)
-            ->run();
-      else
-        std::make_shared<session<beast::tcp_stream>>(std::move(socket), this)
-            ->run();
-    }
-    if (accepting)
-      do_accept();
-  });
 }
 
 server::server(server_config cfg, handler h)
@@ -435,6 +551,8 @@ server_stats server::stats() const {
   s.requests = impl_->requests;
   s.in_flight = impl_->in_flight;
   s.connections = impl_->connections;
+  s.refused = impl_->refused;
+  s.header_timeouts = impl_->header_timeouts;
   return s;
 }
 

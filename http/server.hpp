@@ -5,6 +5,13 @@
 // handler with a responder, and writes whatever the responder is given,
 // from any thread. The server counts requests in flight so that shutdown
 // can stop accepting, let them finish, and only then stop the I/O threads.
+//
+// Slow or idle clients cannot hold the listener: a request's headers must
+// arrive within `header_timeout` of its first byte (of the accept, for a
+// connection's first request), connections per source address and
+// connections in that header phase are capped (a connection over a cap is
+// closed at once), and every answer says `X-Content-Type-Options: nosniff`
+// with a restrictive Content-Security-Policy unless the handler set its own.
 #pragma once
 
 #include <atomic>
@@ -59,7 +66,15 @@ struct server_config {
   size_t threads = 2;
   size_t max_body_bytes = 1u << 20;
   size_t max_connections = 10000;
+  /// How long a keep-alive connection may wait for its next request, and
+  /// how long a body may take.
   std::chrono::seconds idle_timeout{60};
+  /// How long a request's headers may take to arrive.
+  std::chrono::milliseconds header_timeout{10000};
+  /// Connections from one remote address; 0: no cap.
+  size_t max_connections_per_source = 0;
+  /// Connections still reading a request's headers; 0: no cap.
+  size_t max_header_connections = 0;
   /// PEM files; when set, the listener speaks HTTPS (TLS 1.2+) only.
   std::string tls_cert_file;
   std::string tls_key_file;
@@ -69,6 +84,11 @@ struct server_stats {
   uint64_t requests = 0;
   uint64_t in_flight = 0;
   uint64_t connections = 0;
+  /// Connections closed at accept: over a cap (total, per source, header
+  /// phase).
+  uint64_t refused = 0;
+  /// Connections closed because their headers did not arrive in time.
+  uint64_t header_timeouts = 0;
 };
 
 class server {

@@ -1,6 +1,11 @@
 #include "storage/db.hpp"
 
+#include <array>
+#include <atomic>
+#include <functional>
+#include <map>
 #include <mutex>
+#include <utility>
 
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
@@ -16,6 +21,16 @@ namespace {
 
 constexpr const char* format_key = "format_version";
 constexpr const char* format_value = "1";
+
+/// The tables whose rows are counted: the queues, whose depths /metrics
+/// shows on every scrape.
+bool counted(column c) {
+  return c == column::outbox || c == column::sync_outbox || c == column::inbox;
+}
+
+/// Writers of counted keys lock the stripes of their keys, so that a key's
+/// existence before the write and the write itself are one step.
+constexpr size_t count_stripes = 16;
 
 caf::error to_error(const rocksdb::Status& st, std::string_view what) {
   return make_crm_error(crm_errc::storage_failure, "storage_failure",
@@ -47,6 +62,8 @@ struct db::impl {
   std::vector<rocksdb::ColumnFamilyHandle*> handles; // index = column + 1
   rocksdb::ColumnFamilyHandle* default_cf = nullptr;
   std::mutex claim_mtx;
+  std::array<std::mutex, count_stripes> count_mtx;
+  std::array<std::atomic<int64_t>, column_count> rows{};
 
   rocksdb::ColumnFamilyHandle* cf(column c) const {
     return handles[static_cast<size_t>(c)];
@@ -78,6 +95,41 @@ struct db::impl {
         return st;
     }
     return raw->Write(write_options(), &wb);
+  }
+
+  /// apply() for a batch with counted keys: each key's existence before and
+  /// after the batch gives its change to the row count.
+  rocksdb::Status apply_counted(const write_batch& batch) {
+    std::array<bool, count_stripes> needed{};
+    for (auto& o : batch.ops())
+      if (counted(o.cf))
+        needed[std::hash<std::string_view>{}(o.key) % count_stripes] = true;
+    std::vector<std::unique_lock<std::mutex>> locks;
+    for (size_t i = 0; i < count_stripes; ++i) // in order: no deadlock
+      if (needed[i])
+        locks.emplace_back(count_mtx[i]);
+    // (table, key) -> (exists before, exists after)
+    std::map<std::pair<column, std::string_view>, std::pair<bool, bool>> keys;
+    for (auto& o : batch.ops()) {
+      if (!counted(o.cf))
+        continue;
+      auto [it, fresh] = keys.try_emplace({o.cf, o.key});
+      if (fresh) {
+        std::string ignored;
+        auto st = raw->Get(rocksdb::ReadOptions{}, cf(o.cf), o.key, &ignored);
+        if (!st.ok() && !st.IsNotFound())
+          return st;
+        it->second.first = st.ok();
+      }
+      it->second.second = !o.is_delete;
+    }
+    auto st = apply(batch);
+    if (!st.ok())
+      return st;
+    for (auto& [key, existence] : keys)
+      rows[static_cast<size_t>(key.first)]
+          += int64_t{existence.second} - int64_t{existence.first};
+    return st;
   }
 };
 
@@ -132,6 +184,20 @@ caf::expected<std::unique_ptr<db>> db::open(const db_options& opts) {
                               + version + "; this build reads version "
                               + format_value);
   }
+  for (size_t i = 0; i < column_count; ++i) {
+    if (!counted(static_cast<column>(i)))
+      continue;
+    std::unique_ptr<rocksdb::Iterator> it{
+        p->raw->NewIterator(rocksdb::ReadOptions{}, p->handles[i])};
+    int64_t n = 0;
+    for (it->SeekToFirst(); it->Valid(); it->Next())
+      ++n;
+    if (!it->status().ok())
+      return to_error(it->status(),
+                      "cannot count the rows of "
+                          + std::string{column_name(static_cast<column>(i))});
+    p->rows[i] = n;
+  }
   return std::unique_ptr<db>(new db(std::move(p)));
 }
 
@@ -152,7 +218,10 @@ caf::error db::get(column cf, std::string_view key, std::string& value,
 caf::error db::write(const write_batch& batch) {
   if (batch.empty())
     return caf::none;
-  auto st = impl_->apply(batch);
+  bool any_counted = false;
+  for (auto& o : batch.ops())
+    any_counted = any_counted || counted(o.cf);
+  auto st = any_counted ? impl_->apply_counted(batch) : impl_->apply(batch);
   if (!st.ok())
     return to_error(st, "write failed");
   return caf::none;
@@ -219,6 +288,11 @@ db_stats db::stats() const {
       out.memtable_bytes += v;
   }
   return out;
+}
+
+uint64_t db::rows(column cf) const {
+  auto n = impl_->rows[static_cast<size_t>(cf)].load();
+  return n > 0 ? static_cast<uint64_t>(n) : 0;
 }
 
 const std::string& db::path() const {

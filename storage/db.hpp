@@ -3,7 +3,9 @@
 // One instance per process, opened at start and shared by all actors
 // (RocksDB is thread-safe for get/write/iterate). Every write is one atomic
 // batch with the WAL on, so a crash leaves either all of a command's effects
-// or none. RocksDB's headers are included by db.cpp only.
+// or none. The queue tables (outbox, sync_outbox, inbox) keep a row count
+// that every write maintains, so that their depths are read without a scan.
+// RocksDB's headers are included by db.cpp only.
 #pragma once
 
 #include <cstdint>
@@ -107,6 +109,11 @@ public:
 
   /// Applies the batch atomically.
   caf::error write(const write_batch& batch);
+
+  /// The number of rows of a queue table (outbox, sync_outbox, inbox):
+  /// counted once at open, then kept by every write that adds or removes
+  /// one. 0 for the other tables (they are not counted).
+  uint64_t rows(column cf) const;
 
   /// Applies the batch atomically if every claim holds; otherwise writes
   /// nothing and answers crm_errc::conflict naming the first failed claim's

@@ -308,7 +308,11 @@ const history = { last: null, points: CHARTS.map(() => []) };
 async function pollMetrics() {
   let text;
   try {
-    const res = await fetch("/metrics", { cache: "no-store" });
+    // /metrics needs the admin token too (or the scrape token).
+    const res = await fetch("/metrics", {
+      headers: { Authorization: "Bearer " + token() },
+      cache: "no-store",
+    });
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     text = await res.text();
   } catch (e) {

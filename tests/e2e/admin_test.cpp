@@ -1,11 +1,19 @@
 // End-to-end: the admin API, virtual actor passivation, health probes.
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <thread>
 
 #include "tests/support/api_client.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace crmsync::e2e;
 
@@ -364,4 +372,160 @@ TEST_CASE("virtual actors: requests racing a passivation are all answered",
   CHECK(k.passivations >= 1);
   CHECK(k.activations == k.passivations + k.live); // none died otherwise
   CHECK(node.stop() == 0);
+}
+
+TEST_CASE("routing: a trailing slash is the same route, an empty segment "
+          "is none",
+          "[e2e][admin]") {
+  test_node node;
+  auto& api = node.api();
+  auto org = create_org(api, "Acme", "admin@acme.example");
+  CHECK(api.get(admin_token, "/admin/v1/status/").status == 200);
+  CHECK(api.get(org.admin_token, "/api/v1/orgs/" + org.id + "/").status == 200);
+  for (const std::string& path : std::vector<std::string>{
+           "/admin//v1/status", "//admin/v1/status", "/admin/v1/status//",
+           "/api/v1/orgs//" + org.id, "/api/v1//orgs/" + org.id}) {
+    INFO(path);
+    auto r = api.get(admin_token, path);
+    CHECK(r.status == 404);
+    CHECK(r.error_code() == "not_found");
+  }
+}
+
+namespace {
+
+/// A loopback port that was free a moment ago (for a second listener,
+/// whose port the node does not print).
+uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    throw std::runtime_error("socket failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0
+      || ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    throw std::runtime_error("cannot find a free port");
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+const char* const scrape_token = "e2e-scrape-token-only-for-metrics";
+
+} // namespace
+
+TEST_CASE("metrics: the node's port asks for the admin or the scrape token; "
+          "--metrics-listen serves them without one",
+          "[e2e][metrics][admin]") {
+  crmsync::test::temp_dir secrets;
+  auto token_file = secrets.path() + "/scrape.token";
+  {
+    std::ofstream out{token_file};
+    out << scrape_token << "\n";
+  }
+  auto metrics_port = free_port();
+  test_node node{{"--metrics-token-file", token_file, "--metrics-listen",
+                  "127.0.0.1:" + std::to_string(metrics_port)}};
+  auto& api = node.api();
+  auto org = create_org(api, "Acme", "admin@acme.example");
+
+  // Without a token, with a user's token, with a wrong one: refused.
+  auto anonymous = api.get("", "/metrics");
+  CHECK(anonymous.status == 401);
+  CHECK(anonymous.body.find("crmsync_") == std::string::npos);
+  CHECK(api.get("not-a-token", "/metrics").status == 401);
+  CHECK(api.get(org.admin_token, "/metrics").status == 403);
+  // The admin token and the scrape token read it.
+  for (const char* token : {admin_token, scrape_token}) {
+    auto m = api.get(token, "/metrics");
+    INFO(m.describe());
+    CHECK(m.status == 200);
+    CHECK(m.header("Content-Type")
+          == "text/plain; version=0.0.4; charset=utf-8");
+    CHECK(m.body.find("crmsync_sync_inbox_depth 0") != std::string::npos);
+  }
+  // The scrape token is good for nothing else.
+  CHECK(api.get(scrape_token, "/admin/v1/status").status == 401);
+
+  // Every spelling of the path: "/metrics/" is /metrics (a proxy's prefix
+  // match covers it too); an empty segment is no route at all.
+  CHECK(api.get("", "/metrics/").status == 401);
+  CHECK(api.get(admin_token, "/metrics/").status == 200);
+  CHECK(api.get("", "//metrics").status == 404);
+  CHECK(api.get("", "/metrics//").status == 404);
+  CHECK(api.get("", "/%2Fmetrics").status == 404);
+
+  // The private listener: /metrics without a token, and nothing else.
+  api_client scraper{metrics_port};
+  auto open = scraper.get("", "/metrics");
+  INFO(open.describe());
+  CHECK(open.status == 200);
+  CHECK(open.body.find("crmsync_http_requests_total") != std::string::npos);
+  CHECK(scraper.get("", "/healthz").status == 404);
+  CHECK(scraper.get(admin_token, "/admin/v1/status").status == 404);
+  CHECK(scraper.get(admin_token, "/api/v1/orgs/" + org.id).status == 404);
+  CHECK(scraper.request("POST", "/metrics", "", "{}").status == 405);
+}
+
+TEST_CASE("every answer says nosniff and carries a restrictive "
+          "Content-Security-Policy",
+          "[e2e][admin]") {
+  test_node node;
+  auto& api = node.api();
+  auto check_headers = [](const api_response& r) {
+    INFO(r.describe());
+    CHECK(r.header("X-Content-Type-Options") == "nosniff");
+    auto csp = r.header("Content-Security-Policy");
+    CHECK(csp.find("default-src 'none'") != std::string::npos);
+    CHECK(csp.find("frame-ancestors 'none'") != std::string::npos);
+  };
+  check_headers(api.get("", "/healthz"));                 // 200
+  check_headers(api.get("", "/no/such/route"));           // 404
+  check_headers(api.get("", "/admin/v1/status"));         // 401
+  check_headers(api.request("DELETE", "/healthz", ""));   // 405
+  check_headers(api.post("", "/webhooks/graph", "{}"));   // 503: no Graph
+  check_headers(api.post("", "/api/v1/orgs", "{broken")); // 401 first
+  check_headers(api.post(admin_token, "/api/v1/orgs", "{broken")); // 400
+  // The admin page keeps its own policy (it loads its script and styles).
+  auto page = api.get("", "/admin/");
+  CHECK(page.status == 200);
+  CHECK(page.header("X-Content-Type-Options") == "nosniff");
+  CHECK(page.header("Content-Security-Policy").find("default-src 'self'") == 0);
+}
+
+TEST_CASE("the webhook validation handshake echoes only a short token",
+          "[e2e][admin]") {
+  test_node node;
+  auto& api = node.api();
+  std::string graphs
+      = "Validation: Testing client application reachability for "
+        "subscription Request-Id: 3b3f9821-ce3f-23d9-879b-00a23f3ebbe2";
+  std::string encoded;
+  for (char c : graphs)
+    encoded += c == ' ' ? std::string{"%20"} : std::string(1, c);
+  for (const char* route : {"/webhooks/graph", "/webhooks/graph/lifecycle"}) {
+    INFO(route);
+    auto ok
+        = api.post("", std::string{route} + "?validationToken=" + encoded, "");
+    CHECK(ok.status == 200);
+    CHECK(ok.body == graphs);
+    CHECK(ok.header("Content-Type").rfind("text/plain", 0) == 0);
+    CHECK(ok.header("X-Content-Type-Options") == "nosniff");
+
+    auto echo = api.post(
+        "", std::string{route} + "?validationToken=" + std::string(513, 'a'),
+        "");
+    CHECK(echo.status == 400);
+    CHECK(echo.error_field() == "validationToken");
+    CHECK(echo.body.find(std::string(100, 'a')) == std::string::npos);
+    CHECK(api.post("",
+                   std::string{route}
+                       + "?validationToken=" + std::string(512, 'a'),
+                   "")
+              .status
+          == 200);
+  }
 }

@@ -14,7 +14,7 @@ using namespace crmsync::e2e;
 
 namespace {
 
-/// One scrape: the text exposition, read without a token.
+/// One scrape: the text exposition, read with the admin token.
 struct scrape {
   std::string text;
 
@@ -47,7 +47,7 @@ struct scrape {
 };
 
 scrape get_metrics(sync_env& env) {
-  auto r = env.node().get("", "/metrics");
+  auto r = env.node().get(admin_token, "/metrics");
   INFO(r.describe());
   REQUIRE(r.status == 200);
   REQUIRE(r.header("Content-Type")
@@ -70,7 +70,7 @@ TEST_CASE("metrics count requests, Graph calls, notifications, actors and "
   sync_env env;
   auto& org = env.org();
   auto before = get_metrics(env);
-  // No authentication, and nothing about tenants in it.
+  // Nothing about tenants in it.
   CHECK(before.text.find(org.id) == std::string::npos);
 
   // -- HTTP by route pattern -------------------------------------------------

@@ -11,8 +11,11 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <stdexcept>
+#include <thread>
+#include <vector>
 
 #include "tests/support/api_client.hpp"
 
@@ -25,10 +28,23 @@ using steady = std::chrono::steady_clock;
 // One plain TCP connection to the node.
 class raw_conn {
 public:
-  explicit raw_conn(uint16_t port) {
+  /// `source`: the local address to connect from (another loopback
+  /// address is another source to the node), or nullptr.
+  explicit raw_conn(uint16_t port, const char* source = nullptr) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd_ < 0)
       throw std::runtime_error("socket failed");
+    if (source != nullptr) {
+      sockaddr_in local{};
+      local.sin_family = AF_INET;
+      ::inet_pton(AF_INET, source, &local.sin_addr);
+      if (::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof(local))
+          != 0) {
+        ::close(fd_);
+        throw std::runtime_error(std::string{"bind failed: "}
+                                 + std::strerror(errno));
+      }
+    }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
@@ -48,6 +64,30 @@ public:
 
   void shutdown_write() {
     ::shutdown(fd_, SHUT_WR);
+  }
+
+  /// Sends a little without waiting for an answer; false once the peer
+  /// is gone.
+  bool send_some(std::string_view data) {
+    return ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT)
+           == static_cast<ssize_t>(data.size());
+  }
+
+  /// Sends one header line every `every` (never the blank line that ends
+  /// them) until the peer closes the connection; true if it did within
+  /// `timeout`.
+  bool trickle_until_closed(std::chrono::milliseconds every,
+                            std::chrono::milliseconds timeout) {
+    const auto deadline = steady::now() + timeout;
+    if (!send_some("GET /healthz HTTP/1.1\r\nHost: node\r\n"))
+      return true;
+    while (steady::now() < deadline) {
+      if (closed_by_peer(every))
+        return true;
+      if (!send_some("X-Slow: a\r\n"))
+        return true;
+    }
+    return false;
   }
 
   /// Sends `data` while reading whatever comes back, until the peer closes,
@@ -182,6 +222,10 @@ TEST_CASE_METHOD(
       auto r = c.exchange("GARBAGE\r\n\r\n", io_timeout);
       CHECK(status_of(r) == 400);
       CHECK(body_of(r).find("\"bad_request\"") != std::string::npos);
+      // Answers of the parser carry the same safety headers as the API's.
+      CHECK(r.find("X-Content-Type-Options: nosniff\r\n") != std::string::npos);
+      CHECK(r.find("Content-Security-Policy: default-src 'none'")
+            != std::string::npos);
       CHECK(c.closed_by_peer(io_timeout));
     }
     {
@@ -490,4 +534,111 @@ TEST_CASE_METHOD(
       CHECK(r.error_code() == "malformed_json");
     }
   }
+}
+
+namespace {
+
+const std::string healthz_request
+    = "GET /healthz HTTP/1.1\r\nHost: node\r\n\r\n";
+
+/// The node's HTTP counters (GET /admin/v1/status).
+uint64_t http_stat(api_client& api, const char* name) {
+  auto st = api.get(admin_token, "/admin/v1/status");
+  REQUIRE(st.status == 200);
+  return st.u64(std::string{"/http/"} + name);
+}
+
+} // namespace
+
+TEST_CASE("slow clients: headers must arrive within the header deadline",
+          "[e2e][robustness][slowloris]") {
+  // 1 s here (10 s by default); the idle time between keep-alive requests
+  // stays the (longer) idle timeout.
+  test_node node{{"--header-timeout-ms", "1000"}};
+  const std::chrono::milliseconds generous{8000};
+
+  SECTION("a connection that says nothing is closed") {
+    raw_conn c{node.port()};
+    CHECK(c.closed_by_peer(generous));
+  }
+  SECTION("headers trickling in are cut off") {
+    raw_conn c{node.port()};
+    CHECK(c.trickle_until_closed(std::chrono::milliseconds(200), generous));
+    CHECK(http_stat(node.api(), "header_timeouts") >= 1);
+  }
+  SECTION("a request that stalls after its first byte is cut off") {
+    raw_conn c{node.port()};
+    auto first = c.exchange(healthz_request, generous);
+    REQUIRE(status_of(first) == 200);
+    REQUIRE(c.send_some("G"));
+    CHECK(c.closed_by_peer(generous));
+  }
+  SECTION("an idle keep-alive connection is not in the header phase") {
+    raw_conn c{node.port()};
+    auto first = c.exchange(healthz_request, generous);
+    REQUIRE(status_of(first) == 200);
+    // Longer than the header deadline, well inside the idle timeout.
+    CHECK_FALSE(c.closed_by_peer(std::chrono::milliseconds(2500)));
+    auto second = c.exchange(healthz_request, generous);
+    CHECK(status_of(second) == 200);
+  }
+  // Prompt clients are served as before.
+  CHECK(node.api().get("", "/healthz").status == 200);
+}
+
+TEST_CASE("slow clients: connections from one source address are capped",
+          "[e2e][robustness][slowloris]") {
+  // A long header deadline: the held connections stay open throughout.
+  test_node node{
+      {"--max-connections-per-source", "3", "--header-timeout-ms", "60000"}};
+  const std::chrono::milliseconds generous{8000};
+  std::vector<std::unique_ptr<raw_conn>> held;
+  for (int i = 0; i < 3; ++i)
+    held.push_back(std::make_unique<raw_conn>(node.port(), "127.0.0.2"));
+  // The fourth from the same address is closed at once...
+  raw_conn over{node.port(), "127.0.0.2"};
+  CHECK(over.closed_by_peer(generous));
+  // ...while the three stay open, and another source is served.
+  for (auto& c : held)
+    CHECK_FALSE(c->closed_by_peer(std::chrono::milliseconds(200)));
+  api_client other{node.port()};
+  CHECK(other.get("", "/healthz").status == 200);
+  CHECK(http_stat(other, "connections_refused") >= 1);
+  // A held connection can still finish its request.
+  auto r = held[0]->exchange(healthz_request, generous);
+  CHECK(status_of(r) == 200);
+  // Once one goes, its place is free again.
+  held.pop_back();
+  bool served = false;
+  for (int attempt = 0; attempt < 50 && !served; ++attempt) {
+    raw_conn again{node.port(), "127.0.0.2"};
+    served = status_of(again.exchange(healthz_request, generous)) == 200;
+    if (!served)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(served);
+}
+
+TEST_CASE("slow clients: connections in the header phase are capped",
+          "[e2e][robustness][slowloris]") {
+  test_node node{{"--max-header-connections", "3",
+                  "--max-connections-per-source", "0", "--header-timeout-ms",
+                  "60000"}};
+  const std::chrono::milliseconds generous{8000};
+  // The test client's connection is idle keep-alive: not in the phase.
+  REQUIRE(node.api().get("", "/healthz").status == 200);
+  std::vector<std::unique_ptr<raw_conn>> held;
+  for (int i = 0; i < 3; ++i)
+    held.push_back(std::make_unique<raw_conn>(node.port()));
+  raw_conn over{node.port()};
+  CHECK(over.closed_by_peer(generous));
+  for (auto& c : held)
+    CHECK_FALSE(c->closed_by_peer(std::chrono::milliseconds(200)));
+  // Connections past their headers (keep-alive) do not count: one held
+  // connection finishes its request, and a new one gets in.
+  auto r = held[0]->exchange(healthz_request, generous);
+  REQUIRE(status_of(r) == 200);
+  raw_conn next{node.port()};
+  CHECK(status_of(next.exchange(healthz_request, generous)) == 200);
+  CHECK(node.api().get("", "/healthz").status == 200);
 }

@@ -150,3 +150,79 @@ TEST_CASE("opening a path that cannot hold a database fails cleanly",
   REQUIRE_FALSE(r);
   CHECK(to_api_error(r.error()).code == "storage_failure");
 }
+
+TEST_CASE("the queue tables keep their row counts through writes and reopens",
+          "[storage][db]") {
+  test::temp_dir dir;
+  {
+    auto d = open_at(dir.path());
+    CHECK(d->rows(column::inbox) == 0);
+    storage::write_batch b;
+    b.put(column::inbox, "u1a", "x");
+    b.put(column::inbox, "u1b", "x");
+    b.put(column::sync_outbox, "u1s1", "c");
+    b.put(column::outbox, "m1", "mail");
+    b.put(column::events, "e1", "not counted");
+    REQUIRE_FALSE(d->write(b));
+    CHECK(d->rows(column::inbox) == 2);
+    CHECK(d->rows(column::sync_outbox) == 1);
+    CHECK(d->rows(column::outbox) == 1);
+    CHECK(d->rows(column::events) == 0);
+
+    // Overwriting a row, deleting a missing one: no change.
+    storage::write_batch again;
+    again.put(column::inbox, "u1a", "y");
+    again.del(column::inbox, "nothing-here");
+    REQUIRE_FALSE(d->write(again));
+    CHECK(d->rows(column::inbox) == 2);
+
+    // One batch that adds and removes the same key: no change either.
+    storage::write_batch both;
+    both.put(column::sync_outbox, "u1s2", "c");
+    both.del(column::sync_outbox, "u1s2");
+    both.del(column::outbox, "m1");
+    REQUIRE_FALSE(d->write(both));
+    CHECK(d->rows(column::sync_outbox) == 1);
+    CHECK(d->rows(column::outbox) == 0);
+
+    // Through write_claimed as well.
+    storage::write_batch claimed;
+    claimed.put(column::inbox, "u2a", "x");
+    REQUIRE_FALSE(d->write_claimed(claimed, {}));
+    CHECK(d->rows(column::inbox) == 3);
+  }
+  auto d = open_at(dir.path());
+  CHECK(d->rows(column::inbox) == 3);
+  CHECK(d->rows(column::sync_outbox) == 1);
+  CHECK(d->rows(column::outbox) == 0);
+}
+
+TEST_CASE("row counts stay exact when threads write the same queue keys",
+          "[storage][db]") {
+  test::temp_dir dir;
+  auto d = open_at(dir.path());
+  // Every thread puts and deletes the same few keys: a count that read
+  // a key's existence apart from its write would drift.
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&d, t] {
+      for (int i = 0; i < 500; ++i) {
+        storage::write_batch b;
+        auto key = "k" + std::to_string((i + t) % 5);
+        if ((i + t) % 3 == 0)
+          b.del(column::inbox, key);
+        else
+          b.put(column::inbox, key, "x");
+        if (d->write(b))
+          return;
+      }
+    });
+  for (auto& th : threads)
+    th.join();
+  uint64_t actual = 0;
+  REQUIRE_FALSE(d->scan(column::inbox, "", "", [&](auto, auto) {
+    ++actual;
+    return true;
+  }));
+  CHECK(d->rows(column::inbox) == actual);
+}
