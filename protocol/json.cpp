@@ -217,6 +217,7 @@ void write_user(writer& w, const user_record& x) {
   w.key("profile").value(to_string(x.role));
   w.key("manage_users").value(x.manage_users);
   w.key("super_admin").value(x.super_admin);
+  w.key("view_all_events").value(x.view_all_events);
   w.key("has_password").value(!x.password_hash.empty());
   w.key("office365_user_id").value_or_null(x.o365_user);
   w.key("created_at").value(format_rfc3339(x.created_ms));
