@@ -785,6 +785,10 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
         auto e = load_event(self, cmd.id);
         if (!e)
           return e.error();
+        if (!may_read_events_of(*who, e->owner))
+          return forbidden("only the owner, an administrator or a user with "
+                           "the View All Events permission can read this "
+                           "event");
         return std::move(*e);
       },
       [=](update_event& cmd) -> caf::result<event_record> {
@@ -853,6 +857,10 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
         auto owner = require_user(self, cmd.owner);
         if (!owner)
           return owner.error();
+        if (!may_read_events_of(*who, cmd.owner))
+          return forbidden("only the owner, an administrator or a user with "
+                           "the View All Events permission can list this "
+                           "user's events");
         std::string begin
             = keys::events_of_owner_from(st.id, cmd.owner, cmd.from_ms);
         if (!cmd.cursor.empty()) {

@@ -172,3 +172,78 @@ TEST_CASE_METHOD(acme_staff,
                   .boolean("/view_all_events"));
   CHECK(node.stop() == 0);
 }
+
+TEST_CASE_METHOD(acme_staff,
+                 "authorization: events are read by their owner, "
+                 "administrators and holders of View All Events",
+                 "[e2e][authz][events]") {
+  auto sam
+      = create_user(api, org.admin_token, org.id, "sam@acme.example", "Sam");
+  auto sue
+      = create_user(api, org.admin_token, org.id, "sue@acme.example", "Sue");
+  auto ev = create_event(
+      api, org.id, sam,
+      event_body("Private", "2026-11-26T14:00:00Z", "2026-11-26T15:00:00Z"));
+  const auto path = event_path(org.id, ev.str("/id"));
+  const auto sams = user_events_path(org.id, sam.id);
+  create_event(
+      api, org.id, sue,
+      event_body("Sue's", "2026-11-27T14:00:00Z", "2026-11-27T15:00:00Z"));
+
+  // A colleague: neither the event nor the listing.
+  for (auto* colleague : {&sue, &manager}) {
+    INFO("as " << colleague->email);
+    auto got = api.get(colleague->token, path);
+    CHECK(got.status == 403);
+    CHECK(got.error_code() == "forbidden");
+    CHECK(got.body.find("Private") == std::string::npos);
+    auto listed = api.get(colleague->token, sams);
+    CHECK(listed.status == 403);
+    CHECK(listed.error_code() == "forbidden");
+    CHECK(listed.body.find("Private") == std::string::npos);
+    // Also with a window and a page size.
+    CHECK(api.get(colleague->token,
+                  sams
+                      + "?from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z"
+                        "&limit=1")
+              .status
+          == 403);
+  }
+  // Their own events stay theirs to read.
+  auto sues = walk_pages(api, sue.token, user_events_path(org.id, sue.id), 10);
+  REQUIRE(sues.size() == 1);
+  CHECK(sues[0].find("Sue's") != std::string::npos);
+
+  // The owner, administrators (super or not) and the service admin read it.
+  for (auto* token : {&sam.token, &admin.token, &org.admin_token}) {
+    auto got = api.get(*token, path);
+    E2E_REQUIRE_STATUS(got, 200);
+    CHECK(got.json() == ev.json());
+    CHECK(walk_pages(api, *token, sams, 10).size() == 1);
+  }
+  CHECK(api.get(admin_token, path).json() == ev.json());
+  CHECK(walk_pages(api, admin_token, sams, 10).size() == 1);
+
+  // A standard user with View All Events reads colleagues' events ...
+  auto viewer = create_user(api, org.admin_token, org.id, "vic@acme.example",
+                            "Vic", "standard", false);
+  CHECK(api.get(viewer.token, path).status == 403);
+  auto auditor = api.post(org.admin_token, users_path(org.id),
+                          new_user("aud@acme.example", "standard", false,
+                                   ",\"view_all_events\":true"));
+  E2E_REQUIRE_STATUS(auditor, 201);
+  const auto aud = auditor.str("/token");
+  auto seen = api.get(aud, path);
+  E2E_REQUIRE_STATUS(seen, 200);
+  CHECK(seen.json() == ev.json());
+  auto listing = walk_pages(api, aud, sams, 10);
+  REQUIRE(listing.size() == 1);
+  CHECK(listing[0].find("Private") != std::string::npos);
+  // ... but viewing is not editing.
+  auto edit = api.patch(aud, path, R"({"title":"Seen"})");
+  CHECK(edit.status == 403);
+  CHECK(api.del(aud, path).status == 403);
+  // The refusals changed nothing.
+  CHECK(api.get(sam.token, path).json() == ev.json());
+  CHECK(node.stop() == 0);
+}
