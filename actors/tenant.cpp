@@ -20,6 +20,7 @@
 #include "common/crypto.hpp"
 #include "common/log.hpp"
 #include "common/time_format.hpp"
+#include "protocol/permissions.hpp"
 #include "storage/codec.hpp"
 #include "storage/keys.hpp"
 #include "storage/sync_links.hpp"
@@ -144,19 +145,6 @@ caf::expected<const user_record*> check_caller(self_ptr self,
   return *u;
 }
 
-bool is_admin(const user_record* u) {
-  return u == nullptr || u->super_admin || u->role == profile::administrator;
-}
-
-bool can_manage_users(const user_record* u) {
-  return u == nullptr || u->super_admin || u->manage_users;
-}
-
-/// Owners manage their own events; administrators anyone's.
-bool may_write_events_of(const user_record* who, user_id owner) {
-  return is_admin(who) || who->id == owner;
-}
-
 caf::expected<event_record> load_event(self_ptr self, event_id id) {
   auto& st = self->state;
   std::string value;
@@ -224,6 +212,8 @@ user_record make_user(self_ptr self, const new_user& nu, int64_t now) {
   u.name = nu.name;
   u.role = nu.role;
   u.manage_users = nu.manage_users;
+  u.view_all_events = nu.view_all_events;
+  u.super_admin = nu.super_admin;
   u.password_hash = nu.password_hash;
   u.token_hash = nu.token_hash;
   u.created_ms = now;
@@ -679,6 +669,14 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
           return forbidden("adding users needs the Manage Users permission");
         auto now = st.env->now_ms();
         auto u = make_user(self, cmd.user, now);
+        if (auto err = check_grant(*who, nullptr, rights_of(u))) {
+          // The detail is read before `err` moves into the answer.
+          auto detail = "tried to add " + u.email + " as " + to_string(u.role)
+                        + (u.super_admin ? " (super administrator)" : "") + ": "
+                        + to_api_error(err).message;
+          return refused(self, actor_name(*who), "user.refused",
+                         std::move(detail), std::move(err));
+        }
         auto org = st.org;
         ++org.user_count;
         org.modified_ms = now;
@@ -787,6 +785,10 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
         auto e = load_event(self, cmd.id);
         if (!e)
           return e.error();
+        if (!may_read_events_of(*who, e->owner))
+          return forbidden("only the owner, an administrator or a user with "
+                           "the View All Events permission can read this "
+                           "event");
         return std::move(*e);
       },
       [=](update_event& cmd) -> caf::result<event_record> {
@@ -855,6 +857,10 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
         auto owner = require_user(self, cmd.owner);
         if (!owner)
           return owner.error();
+        if (!may_read_events_of(*who, cmd.owner))
+          return forbidden("only the owner, an administrator or a user with "
+                           "the View All Events permission can list this "
+                           "user's events");
         std::string begin
             = keys::events_of_owner_from(st.id, cmd.owner, cmd.from_ms);
         if (!cmd.cursor.empty()) {

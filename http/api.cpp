@@ -472,6 +472,8 @@ void api::impl::install_routes() {
                  cmd->user.name = body.name;
                  cmd->user.role = body.role;
                  cmd->user.manage_users = body.manage_users;
+                 cmd->user.view_all_events = body.view_all_events;
+                 cmd->user.super_admin = body.super_admin;
                  auto go = [s = self->shared_from_this(), cmd, org, r] {
                    s->create_user_attempt(cmd, org, r, 3);
                  };

@@ -217,6 +217,7 @@ void write_user(writer& w, const user_record& x) {
   w.key("profile").value(to_string(x.role));
   w.key("manage_users").value(x.manage_users);
   w.key("super_admin").value(x.super_admin);
+  w.key("view_all_events").value(x.view_all_events);
   w.key("has_password").value(!x.password_hash.empty());
   w.key("office365_user_id").value_or_null(x.o365_user);
   w.key("created_at").value(format_rfc3339(x.created_ms));
@@ -746,6 +747,12 @@ caf::error decode_user_create(std::string_view body, user_body& out) {
     } else if (kv.key == "manage_users") {
       if (auto err = get_bool(kv.value, "manage_users", out.manage_users))
         return err;
+    } else if (kv.key == "view_all_events") {
+      if (auto err = get_bool(kv.value, "view_all_events", out.view_all_events))
+        return err;
+    } else if (kv.key == "super_admin") {
+      if (auto err = get_bool(kv.value, "super_admin", out.super_admin))
+        return err;
     } else if (kv.key == "password") {
       if (auto err = get_text(kv.value, "password", 1024, true, out.password))
         return err;
@@ -761,6 +768,9 @@ caf::error decode_user_create(std::string_view body, user_body& out) {
     return missing("name");
   if (!have_profile)
     return missing("profile");
+  if (out.super_admin && out.role != profile::administrator)
+    return bad("super_admin",
+               "a super administrator's 'profile' must be \"administrator\"");
   return caf::none;
 }
 

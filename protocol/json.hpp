@@ -107,6 +107,8 @@ struct user_body {
   std::string name;
   profile role = profile::standard;
   bool manage_users = false;
+  bool view_all_events = false;
+  bool super_admin = false;
   std::string password; ///< "" = none
 };
 caf::error decode_user_create(std::string_view body, user_body& out);

@@ -74,6 +74,8 @@ struct new_user {
   std::string name;
   profile role = profile::standard;
   bool manage_users = false;
+  bool view_all_events = false;
+  bool super_admin = false; ///< another super administrator (needs one)
   std::string password_hash;
   std::string token_hash;
 };
@@ -81,7 +83,8 @@ struct new_user {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, new_user& x) {
   return f(caf::meta::type_name("crmsync::new_user"), x.id, x.email, x.name,
-           x.role, x.manage_users, x.password_hash, x.token_hash);
+           x.role, x.manage_users, x.view_all_events, x.super_admin,
+           x.password_hash, x.token_hash);
 }
 
 struct create_org {

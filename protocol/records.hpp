@@ -69,6 +69,8 @@ struct user_record {
   profile role = profile::standard;
   bool manage_users = false;
   bool super_admin = false;
+  /// May read every member's events (administrators always may).
+  bool view_all_events = false;
   std::string password_hash; ///< Argon2id string, or empty: no password
   std::string token_hash;    ///< SHA-256 hex of the API token's secret
   int64_t created_ms = 0;
@@ -89,7 +91,7 @@ typename Inspector::result_type inspect(Inspector& f, user_record& x) {
   return f(caf::meta::type_name("crmsync::user_record"), x.id, x.org, x.email,
            x.name, x.role, x.manage_users, x.super_admin, x.password_hash,
            x.token_hash, x.created_ms, x.modified_ms, x.o365_tenant,
-           x.o365_user, x.signin_token_hashes);
+           x.o365_user, x.signin_token_hashes, x.view_all_events);
 }
 
 struct participant {

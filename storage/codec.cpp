@@ -201,6 +201,7 @@ std::string encode(const user_record& x) {
   o.u64(x.signin_token_hashes.size());
   for (auto& h : x.signin_token_hashes)
     o.str(h);
+  o.b(x.view_all_events);
   return o.take();
 }
 
@@ -213,7 +214,8 @@ bool decode(std::string_view in, user_record& x) {
          && i.i64(x.created_ms) && i.i64(x.modified_ms)
          && (i.done()
              || (i.str(x.o365_tenant) && i.str(x.o365_user)
-                 && i.strings(x.signin_token_hashes) && i.done()));
+                 && i.strings(x.signin_token_hashes)
+                 && (i.done() || (i.b(x.view_all_events) && i.done()))));
 }
 
 std::string encode(const event_record& x) {

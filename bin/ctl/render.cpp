@@ -221,6 +221,7 @@ std::string render_user(dom::element doc) {
                  {"name", "/user/name"},
                  {"profile", "/user/profile"},
                  {"manage users", "/user/manage_users"},
+                 {"view all events", "/user/view_all_events"},
                  {"super admin", "/user/super_admin"},
                  {"created at", "/user/created_at"},
                  {"modified at", "/user/modified_at"}});

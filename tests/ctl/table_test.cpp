@@ -307,7 +307,8 @@ TEST_CASE("render_tenant and render_user", "[ctl][render]") {
 
   auto user = parse(parser, R"({"user":{"id":"u1","org_id":"t1",
     "email":"ann@example.com","name":"Ann","profile":"admin",
-    "manage_users":true,"super_admin":false,"created_at":"c","modified_at":"m"},
+    "manage_users":true,"view_all_events":true,"super_admin":false,
+    "created_at":"c","modified_at":"m"},
     "org":{"id":"t1","name":"Acme","edition":"free"},
     "mailbox":{"active":false,"office365_linked":true},
     "calendar":{"active":true,"state":"syncing"}})");
@@ -318,6 +319,7 @@ TEST_CASE("render_tenant and render_user", "[ctl][render]") {
            "  name              Ann\n"
            "  profile           admin\n"
            "  manage users      yes\n"
+           "  view all events   yes\n"
            "  super admin       no\n"
            "  created at        c\n"
            "  modified at       m\n"

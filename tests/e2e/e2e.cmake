@@ -9,6 +9,7 @@ add_executable(e2e_tests
   ${CMAKE_CURRENT_LIST_DIR}/../support/api_client.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../support/emulator_process.cpp
   ${CMAKE_CURRENT_LIST_DIR}/orgs_users_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/authorization_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/events_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/isolation_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/errors_test.cpp

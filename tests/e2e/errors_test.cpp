@@ -130,8 +130,13 @@ TEST_CASE("errors: bad bodies are 400 with the field named", "[e2e][errors]") {
        R"({"name":"X","edition":"free","plan":"paid","admin":{"email":"x@x.example","name":"X"}})",
        "unknown_field", "plan"},
       {users, "POST",
+       R"({"email":"x@acme.example","name":"X","profile":"standard","token":"crm_x"})",
+       "unknown_field", "token"},
+      // super_admin is a field now (only a super administrator may set
+      // it), but only with the administrator profile.
+      {users, "POST",
        R"({"email":"x@acme.example","name":"X","profile":"standard","super_admin":true})",
-       "unknown_field", "super_admin"},
+       "invalid_field", "super_admin"},
       {org_path(base.org.id), "PATCH", R"({"name":"X","users":5})",
        "unknown_field", "users"},
       {imp, "POST",

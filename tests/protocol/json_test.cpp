@@ -204,6 +204,27 @@ TEST_CASE("organizations and users validate e-mail and enums",
                    R"({"email":"a@b.c","name":"x","profile":"root"})", u))
             .field
         == "profile");
+  // The permissions a new user may be given.
+  json::user_body granted;
+  REQUIRE_FALSE(json::decode_user_create(
+      R"({"email":"a@b.c","name":"x","profile":"administrator",)"
+      R"("view_all_events":true,"super_admin":true})",
+      granted));
+  CHECK(granted.view_all_events);
+  CHECK(granted.super_admin);
+  CHECK_FALSE(granted.manage_users);
+  CHECK(err_of(json::decode_user_create(
+                   R"({"email":"a@b.c","name":"x","profile":"standard",)"
+                   R"("view_all_events":"yes"})",
+                   u))
+            .field
+        == "view_all_events");
+  CHECK(err_of(json::decode_user_create(
+                   R"({"email":"a@b.c","name":"x","profile":"standard",)"
+                   R"("super_admin":true})",
+                   u))
+            .field
+        == "super_admin");
   std::string out;
   CHECK(json::normalize_email("A.B+tag@Example.ORG", out));
   CHECK(out == "a.b+tag@example.org");

@@ -174,15 +174,16 @@ TEST_CASE("Office 365 links on users and organizations round-trip",
 TEST_CASE("records written before the Office 365 fields still decode",
           "[storage][codec][office365]") {
   // A value of the first release ends where the Office 365 fields begin:
-  // drop them (three empty strings/counts of one byte each for a user, one
-  // for an organization) and the rest must still read, with defaults.
+  // drop them (three empty strings/counts of one byte each for a user, and
+  // the View All Events byte after them; one for an organization) and the
+  // rest must still read, with defaults.
   user_record u;
   u.id = user_id{5};
   u.org = tenant_id{6};
   u.email = "old@acme.example";
   u.token_hash = std::string(64, 'a');
   auto bytes = codec::encode(u);
-  auto old_user = bytes.substr(0, bytes.size() - 3);
+  auto old_user = bytes.substr(0, bytes.size() - 4);
   user_record ub;
   ub.o365_user = "stale";
   REQUIRE(codec::decode(old_user, ub));
@@ -190,7 +191,7 @@ TEST_CASE("records written before the Office 365 fields still decode",
   CHECK(ub.o365_user.empty());
   CHECK(ub.signin_token_hashes.empty());
   // Half of the new fields is damage, not an old value.
-  CHECK_FALSE(codec::decode(bytes.substr(0, bytes.size() - 1), ub));
+  CHECK_FALSE(codec::decode(bytes.substr(0, bytes.size() - 2), ub));
 
   org_record o;
   o.id = tenant_id{6};
@@ -303,4 +304,35 @@ TEST_CASE("invites, join requests, audit, mail and sessions round-trip",
   // Kinds are not interchangeable.
   CHECK_FALSE(codec::decode(codec::encode(sess), sb));
   CHECK_FALSE(codec::decode(codec::encode(inv), jb));
+}
+
+TEST_CASE("the View All Events permission round-trips; older users lack it",
+          "[storage][codec][permissions]") {
+  user_record u;
+  u.id = user_id{5};
+  u.org = tenant_id{6};
+  u.email = "viewer@acme.example";
+  u.manage_users = true;
+  u.view_all_events = true;
+  u.o365_user = "a0000000-0000-4000-8000-000000000001";
+  auto bytes = codec::encode(u);
+  user_record ub;
+  REQUIRE(codec::decode(bytes, ub));
+  CHECK(ub.view_all_events);
+  CHECK(ub.manage_users);
+  CHECK(ub.o365_user == u.o365_user);
+  // A user stored before the permission existed ends after its sign-in
+  // tokens: it reads back without it (off), everything else intact.
+  user_record old;
+  old.view_all_events = true;
+  REQUIRE(codec::decode(bytes.substr(0, bytes.size() - 1), old));
+  CHECK_FALSE(old.view_all_events);
+  CHECK(old.manage_users);
+  CHECK(old.o365_user == u.o365_user);
+  // Anything but 0 or 1 in its place is damage.
+  auto bad = bytes;
+  bad.back() = '\x02';
+  CHECK_FALSE(codec::decode(bad, old));
+  // ... and so is a byte after it.
+  CHECK_FALSE(codec::decode(bytes + '\x00', old));
 }
