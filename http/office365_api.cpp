@@ -28,6 +28,8 @@ using impl = api::impl;
 
 constexpr size_t max_graph_jobs_queued = 256;
 constexpr size_t max_invitees = 100;
+/// Fresh ids an install tries before it gives up (a clash is rare).
+constexpr int max_create_attempts = 3;
 
 entity_key tenant_key(tenant_id t) {
   return entity_key{entity_kind::tenant, t, user_id{}};
@@ -112,17 +114,15 @@ minted_user mint_user(tenant_id org) {
   return m;
 }
 
-/// The Office 365 person's e-mail as the CRM keeps it.
-/// The person's e-mail address as the CRM keys accounts by it. The
-/// userPrincipalName (preferred_username) comes first: its domain is one
-/// the tenant verified, while the optional `email` claim can be an address
-/// nobody verified, and matching an existing CRM account on it (R2) would
-/// hand that account to whoever typed it.
+/// The person's e-mail address as the CRM keys accounts by it: the
+/// userPrincipalName (preferred_username) only, whose domain is one the
+/// tenant verified. The optional `email` claim is never used, not even as
+/// a fallback: it can be an address nobody verified, and an account found
+/// or created under it (R2) would hand that address to whoever typed it.
+/// Empty when the sign-in name is not an address.
 std::string identity_email(const graph::identity& id) {
   std::string out;
   if (json::normalize_email(id.preferred_username, out))
-    return out;
-  if (json::normalize_email(id.email, out))
     return out;
   return {};
 }
@@ -351,7 +351,8 @@ public:
       who.is_admin = id.is_global_admin;
       if (who.email.empty())
         return fail(r, 400, "no_email",
-                    "the Office 365 account has no e-mail address");
+                    "the Office 365 account's sign-in name is not an e-mail "
+                    "address");
       if (rec.purpose == "install")
         self->install_signed_in(who, r);
       else
@@ -424,18 +425,25 @@ public:
 
   /// R2/R3: creates the organization with the admin as super
   /// administrator, or links the existing account with the admin's
-  /// e-mail; installing again answers the same organization.
-  void finish_install(const o365_identity& who, const responder_ptr& r) {
+  /// e-mail; installing again answers the same organization. An admin who
+  /// associated their identity with a CRM account (R5) installs into that
+  /// account's organization. `may_create` is false once a creation lost a
+  /// race: then this answers whatever it finds, and never creates again,
+  /// so an install ends after a bounded number of steps whatever is stored.
+  void finish_install(const o365_identity& who, const responder_ptr& r,
+                      bool may_create = true) {
     tenant_id org;
     user_id user;
     if (org_of_tenant(who.tenant, org)) {
       // Installed before: the admin comes into the account if they are
       // in it; anyone else is told to ask to join.
       tenant_id member_org;
-      if ((member_of(who, member_org, user) && member_org == org)
-          || (user_by_email(who.email, member_org, user) && member_org == org))
+      if (member_of(who, member_org, user) && member_org == org)
         return link_and_answer(who, org, user, "install", "installed", false,
                                r);
+      if (user_by_email(who.email, member_org, user) && member_org == org)
+        return link_and_answer(who, org, user, "install_by_email", "installed",
+                               false, r);
       return fail(r, 409, "already_installed",
                   "the app is already installed for this Office 365 tenant "
                   "(organization "
@@ -443,16 +451,29 @@ public:
                       + "); sign in with GET /o365/signin and request to "
                         "join");
     }
-    if (user_by_email(who.email, org, user))
+    // The tenant actor refuses both when the organization is linked to
+    // another tenant (a sign-in never re-homes an organization).
+    if (member_of(who, org, user))
       return link_and_answer(who, org, user, "install", "installed", false, r);
-    create_installed_org(who, r, 3);
+    if (user_by_email(who.email, org, user))
+      return link_and_answer(who, org, user, "install_by_email", "installed",
+                             false, r);
+    if (!may_create)
+      return fail(r, 409, "install_conflict",
+                  "the organization could not be created, and no existing "
+                  "account of this Office 365 administrator was found; "
+                  "start again at /o365/install");
+    create_installed_org(who, r, max_create_attempts);
   }
 
+  /// Tries fresh organization ids at most `attempts_left` times, and only
+  /// for a clash of a generated id: anything else cannot get better by
+  /// trying again.
   void create_installed_org(const o365_identity& who, const responder_ptr& r,
                             int attempts_left) {
     tenant_id org{crypto::random_u64()};
     if (!org.valid())
-      return create_installed_org(who, r, attempts_left);
+      return retry_create(who, r, attempts_left);
     auto admin = mint_user(org);
     create_org cmd;
     cmd.who = service_caller();
@@ -480,15 +501,23 @@ public:
           r->reply(json_response(200, w.take()));
         },
         [self, who, r, attempts_left](const caf::error& err) {
-          if (is_code(err, crm_errc::conflict, "id_collision")
-              && attempts_left > 1)
-            return self->create_installed_org(who, r, attempts_left - 1);
-          // Two installs racing: the loser answers like a repeat install.
+          if (is_code(err, crm_errc::conflict, "id_collision"))
+            return self->retry_create(who, r, attempts_left);
+          // Two installs racing: the loser answers like a repeat install,
+          // and does not create again.
           if (is_code(err, crm_errc::conflict, "email_taken")
-              || is_code(err, crm_errc::conflict, "id_collision"))
-            return self->finish_install(who, r);
+              || is_code(err, crm_errc::conflict, "office365_link_conflict"))
+            return self->finish_install(who, r, false);
           fail(r, err);
         });
+  }
+
+  void retry_create(const o365_identity& who, const responder_ptr& r,
+                    int attempts_left) {
+    if (attempts_left <= 1)
+      return fail(r, 503, "busy",
+                  "could not allocate an organization id; retry");
+    create_installed_org(who, r, attempts_left - 1);
   }
 
   /// Links the person to the user and answers with a fresh API token.

@@ -21,7 +21,7 @@ namespace crmsync {
 struct o365_identity {
   std::string tenant; ///< tid
   std::string user;   ///< oid
-  std::string email;  ///< lower-cased; preferred_username when no email
+  std::string email;  ///< preferred_username, lower-cased (never `email`)
   std::string name;
   bool is_admin = false;
 };
@@ -152,7 +152,9 @@ struct link_office365 {
   o365_identity who;
   user_id user;
   std::string token_hash;
-  std::string action; ///< "install", "signin" or "associate"
+  /// "install", "install_by_email" (the account has the admin's e-mail),
+  /// "signin" or "associate"
+  std::string action;
 };
 
 template <class Inspector>
