@@ -114,6 +114,52 @@ minted_user mint_user(tenant_id org) {
   return m;
 }
 
+/// The cookie that binds a sign-in to the browser that started it, so that
+/// a state (and the code that comes back with it) is of no use anywhere
+/// else: a forged or replayed callback is refused before any call to the
+/// identity platform.
+constexpr std::string_view signin_cookie = "crmsync_signin";
+/// crypto::random_token(24): 32 base64url characters.
+constexpr size_t signin_cookie_size = 32;
+
+/// The value of cookie `name` in a Cookie header ("" when absent).
+std::string cookie_value(std::string_view header, std::string_view name) {
+  while (!header.empty()) {
+    auto end = header.find(';');
+    auto pair = header.substr(0, end);
+    auto b = pair.find_first_not_of(' ');
+    if (b != std::string_view::npos) {
+      pair = pair.substr(b);
+      auto eq = pair.find('=');
+      if (eq != std::string_view::npos && pair.substr(0, eq) == name) {
+        auto v = pair.substr(eq + 1);
+        return std::string{v.substr(0, v.find_last_not_of(' ') + 1)};
+      }
+    }
+    if (end == std::string_view::npos)
+      break;
+    header.remove_prefix(end + 1);
+  }
+  return {};
+}
+
+/// Whether a cookie value is one this node could have minted.
+bool well_formed_cookie(std::string_view v) {
+  return v.size() == signin_cookie_size
+         && v.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst"
+                                "uvwxyz0123456789-_")
+                == std::string_view::npos;
+}
+
+/// The path part of the public URL ("" at the root), where the cookie
+/// applies.
+std::string public_path(const std::string& public_url) {
+  auto scheme = public_url.find("://");
+  auto path = scheme == std::string::npos ? std::string::npos
+                                          : public_url.find('/', scheme + 3);
+  return path == std::string::npos ? std::string{} : public_url.substr(path);
+}
+
 /// The person's e-mail address as the CRM keys accounts by it: the
 /// userPrincipalName (preferred_username) only, whose domain is one the
 /// tenant verified. The optional `email` claim is never used, not even as
@@ -294,20 +340,61 @@ public:
 
   // -- sign-in ----------------------------------------------------------------
 
-  void start_signin(const std::string& purpose, const responder_ptr& r,
+  /// The browser's sign-in cookie: the one it sent if this node could
+  /// have minted it (several sign-ins of one browser share it), else a new
+  /// one.
+  static std::string browser_secret(const request& req) {
+    auto v = cookie_value(req.header("cookie"), signin_cookie);
+    return well_formed_cookie(v) ? v : crypto::random_token(24);
+  }
+
+  /// Set-Cookie for the browser's secret; it lives as long as a sign-in.
+  std::string set_cookie(const std::string& secret) const {
+    using std::chrono::duration_cast;
+    using std::chrono::seconds;
+    auto& url = s_.o365.public_url;
+    auto max_age = duration_cast<seconds>(s_.o365.signin_lifetime).count();
+    auto out = std::string{signin_cookie} + "=" + secret + "; Path="
+               + public_path(url) + "/; Max-Age=" + std::to_string(max_age)
+               + "; HttpOnly; SameSite=Lax";
+    if (url.rfind("https://", 0) == 0)
+      out += "; Secure";
+    return out;
+  }
+
+  /// Whether the callback comes from the browser that started the flow;
+  /// answers 400 itself when not.
+  static bool same_browser(const request& req, const signin_state_record& rec,
+                           const responder_ptr& r) {
+    auto v = cookie_value(req.header("cookie"), signin_cookie);
+    if (!rec.browser.empty() && well_formed_cookie(v)
+        && crypto::equal_secret(crypto::sha256_hex(v), rec.browser))
+      return true;
+    fail(r, 400, "browser_mismatch",
+         "this sign-in was started in another browser, or the browser did not "
+         "keep its cookie; start again in this browser");
+    return false;
+  }
+
+  void start_signin(const std::string& purpose, const request& req,
+                    const responder_ptr& r,
                     const std::string& invite_token = {}) {
     if (!configured(r))
       return;
+    auto secret = browser_secret(req);
     signin_state_record rec;
     rec.purpose = purpose;
     rec.invite_token = invite_token;
     rec.nonce = crypto::random_token(16);
     rec.expires_ms = now() + s_.o365.signin_lifetime.count();
+    rec.browser = crypto::sha256_hex(secret);
     auto state = put_state(rec);
     if (state.empty())
       return fail(r, 503, "storage_failure", "could not start the sign-in");
-    r->reply(redirect(s_.o365.graph->authorize_url(
-        callback_url("/o365/signin-callback"), state, rec.nonce)));
+    auto res = redirect(s_.o365.graph->authorize_url(
+        callback_url("/o365/signin-callback"), state, rec.nonce));
+    res.headers.emplace_back("Set-Cookie", set_cookie(secret));
+    r->reply(std::move(res));
   }
 
   void signin_callback(const request& req, const responder_ptr& r) {
@@ -321,6 +408,8 @@ public:
       return fail(r, 400, "invalid_state",
                   "the sign-in is unknown, was already completed or has "
                   "expired; start again");
+    if (!same_browser(req, rec, r))
+      return;
     if (auto e = find_param(q, "error")) {
       auto d = find_param(q, "error_description");
       return fail(r, 403, "signin_refused",
@@ -330,6 +419,10 @@ public:
     auto code = find_param(q, "code");
     if (code == nullptr || code->empty())
       return fail(r, 400, "missing_code", "the callback carries no 'code'");
+    // RATE LIMIT HOOK (security issue 11): the one place a per-client limit
+    // on sign-in callbacks belongs (common/rate_limit.*, keyed by
+    // req.remote): after the state and its browser are checked, before a
+    // token-endpoint call is queued on the pool.
     auto self = shared_from_this();
     on_pool(r, [self, r, code = *code, rec] {
       graph::identity id;
@@ -354,7 +447,7 @@ public:
                     "the Office 365 account's sign-in name is not an e-mail "
                     "address");
       if (rec.purpose == "install")
-        self->install_signed_in(who, r);
+        self->install_signed_in(who, rec.browser, r);
       else
         self->signed_in(who, r, rec.invite_token);
     });
@@ -362,7 +455,8 @@ public:
 
   /// R1: only an admin installs; a tenant that has not consented yet is
   /// sent to admin consent first. Runs on the pool.
-  void install_signed_in(const o365_identity& who, const responder_ptr& r) {
+  void install_signed_in(const o365_identity& who, const std::string& browser,
+                         const responder_ptr& r) {
     if (!who.is_admin) {
       // Audited where there is an organization to audit it in.
       tenant_id org;
@@ -389,6 +483,7 @@ public:
     consent.o365_tenant = who.tenant;
     consent.who = who;
     consent.expires_ms = now() + s_.o365.signin_lifetime.count();
+    consent.browser = browser; // consent comes back to the same browser
     auto state = put_state(consent);
     if (state.empty())
       return fail(r, 503, "storage_failure", "could not continue the install");
@@ -407,6 +502,8 @@ public:
       return fail(r, 400, "invalid_state",
                   "the install is unknown, was already completed or has "
                   "expired; start again at /o365/install");
+    if (!same_browser(req, rec, r))
+      return;
     auto consent = find_param(q, "admin_consent");
     if (find_param(q, "error") != nullptr || consent == nullptr
         || ascii_lower(*consent) != "true") {
@@ -1272,12 +1369,12 @@ void api::impl::install_office365_routes() {
         });
   };
   on("GET", "/o365/install",
-     [](office365_flows& f, request&, const path_params&, responder_ptr r) {
-       f.start_signin("install", r);
+     [](office365_flows& f, request& req, const path_params&, responder_ptr r) {
+       f.start_signin("install", req, r);
      });
   on("GET", "/o365/signin",
-     [](office365_flows& f, request&, const path_params&, responder_ptr r) {
-       f.start_signin("signin", r);
+     [](office365_flows& f, request& req, const path_params&, responder_ptr r) {
+       f.start_signin("signin", req, r);
      });
   on("GET", "/o365/signin-callback",
      [](office365_flows& f, request& req, const path_params&, responder_ptr r) {
@@ -1290,9 +1387,8 @@ void api::impl::install_office365_routes() {
   // The link in an invitation e-mail: signs the person in, then answers
   // with their session and where to accept.
   on("GET", "/invite/{token}",
-     [](office365_flows& f, request&, const path_params& pp, responder_ptr r) {
-       f.start_signin("signin", r, pp[0]);
-     });
+     [](office365_flows& f, request& req, const path_params& pp,
+        responder_ptr r) { f.start_signin("signin", req, r, pp[0]); });
   on("POST", "/o365/associate",
      [](office365_flows& f, request& req, const path_params&, responder_ptr r) {
        f.associate(req, r);

@@ -133,6 +133,10 @@ struct signin_state_record {
   o365_identity who;       ///< likewise
   int64_t expires_ms = 0;
   std::string invite_token; ///< the invite link that started the sign-in
+  /// SHA-256 (hex) of the sign-in cookie of the browser that started the
+  /// flow: only that browser can finish it ("" in records written before
+  /// the binding existed, which therefore cannot finish).
+  std::string browser;
 };
 
 /// What an office365_session token stands for: a verified Office 365

@@ -348,7 +348,8 @@ TEST_CASE("office365: two installs racing make one organization",
     auto consented = env.at_emulator(url, "admin@contoso.com");
     finish.push_back({"GET", split_url(consented).target, "", ""});
   }
-  auto raced = send_at_once(env.node().port(), finish);
+  auto raced
+      = send_at_once(env.node().port(), finish, env.node_process().cookies());
   std::vector<bool> created;
   std::vector<std::string> orgs;
   for (size_t i = 0; i < 2; ++i) {
@@ -430,6 +431,13 @@ TEST_CASE("office365: an admin who associated their account installs into "
 
 namespace {
 
+/// authorization_code requests the emulator's token endpoint has seen.
+uint64_t code_redemptions(office365_env& env) {
+  auto state = env.emulator().get("", "/_emulator/state");
+  E2E_REQUIRE_STATUS(state, 200);
+  return state.u64("/code_redemptions");
+}
+
 /// The install's audit entries (action, detail) of `org`.
 std::vector<std::pair<std::string, std::string>>
 audit_entries(office365_env& env, std::string_view org,
@@ -445,6 +453,75 @@ audit_entries(office365_env& env, std::string_view org,
 }
 
 } // namespace
+
+TEST_CASE("office365: a sign-in finishes only in the browser that started it",
+          "[e2e][office365][signin][security]") {
+  office365_env env;
+  auto& browser = env.node();
+  auto authorize = env.begin("/o365/signin");
+  // The start binds the flow to this browser with a cookie.
+  auto cookie = browser.cookies().get("crmsync_signin");
+  REQUIRE(cookie.size() == 32);
+  auto start = browser.get("", "/o365/install");
+  E2E_REQUIRE_STATUS(start, 302);
+  auto set = start.header("Set-Cookie");
+  CHECK(set.find("crmsync_signin=" + cookie + ";") == 0); // one per browser
+  CHECK(set.find("; HttpOnly") != std::string::npos);
+  CHECK(set.find("; SameSite=Lax") != std::string::npos);
+  CHECK(set.find("; Path=/;") != std::string::npos);
+  CHECK(set.find("Secure") == std::string::npos); // public URL is http
+
+  // Another browser (no cookie, a wrong one, junk) opening the callback is
+  // refused before the node asks the token endpoint for anything.
+  auto callback = env.at_emulator(authorize, "bob@contoso.com");
+  auto target = split_url(callback).target;
+  api_client other{env.node().port()};
+  auto none = other.get("", target);
+  E2E_REQUIRE_STATUS(none, 400);
+  CHECK(none.error_code() == "browser_mismatch");
+  CHECK_FALSE(none.has("/office365_session"));
+  // The state is spent: the right browser starts again.
+  CHECK(browser.get("", target).error_code() == "invalid_state");
+  for (auto forged : {std::string(32, 'A'), std::string{"junk"}}) {
+    other.cookies().set("crmsync_signin", forged);
+    auto again = env.at_emulator(env.begin("/o365/signin"), "bob@contoso.com");
+    auto refused = other.get("", split_url(again).target);
+    E2E_REQUIRE_STATUS(refused, 400);
+    CHECK(refused.error_code() == "browser_mismatch");
+  }
+  CHECK(code_redemptions(env) == 0);
+
+  // Admin consent comes back to the same browser too.
+  auto install = env.sign_in("/o365/install", "admin@contoso.com");
+  E2E_REQUIRE_STATUS(install.answer, 302);
+  CHECK(code_redemptions(env) == 1);
+  auto consented
+      = env.at_emulator(install.answer.header("Location"), "admin@contoso.com");
+  auto stolen = other.get("", split_url(consented).target);
+  E2E_REQUIRE_STATUS(stolen, 400);
+  CHECK(stolen.error_code() == "browser_mismatch");
+  CHECK_FALSE(stolen.has("/user/token"));
+  CHECK(org_count(env.node()) == 0);
+
+  // The browser that started a sign-in finishes it.
+  auto bob = env.sign_in("/o365/signin", "bob@contoso.com");
+  E2E_REQUIRE_STATUS(bob.answer, 200);
+  CHECK(bob.answer.str("/status") == "not_a_member");
+  CHECK(code_redemptions(env) == 2);
+}
+
+TEST_CASE("office365: the sign-in cookie is Secure behind an https public URL",
+          "[e2e][office365][signin][security]") {
+  office365_env::options opts;
+  opts.public_url = "https://crm.example.test";
+  office365_env env{opts};
+  auto start = env.node().get("", "/o365/signin");
+  E2E_REQUIRE_STATUS(start, 302);
+  auto set = start.header("Set-Cookie");
+  CHECK(set.find("crmsync_signin=") == 0);
+  CHECK(set.find("; Secure") != std::string::npos);
+  CHECK(set.find("; HttpOnly") != std::string::npos);
+}
 
 TEST_CASE("office365: the unverified email claim never links an account",
           "[e2e][office365][install][security]") {
