@@ -247,6 +247,16 @@ caf::error claim_error(const caf::error& err, const user_record& u,
       return make_crm_error(crm_errc::conflict, "email_taken",
                             "a user with this e-mail address already exists",
                             email_field);
+    // Not an id clash: a new id would fail the same way, forever.
+    if (!u.o365_user.empty()
+        && ctx.match_elements<std::string, std::string, std::string>()
+        && (ctx.get_as<std::string>(1)
+                == keys::o365_user_lookup(u.o365_tenant, u.o365_user)
+            || ctx.get_as<std::string>(1)
+                   == keys::o365_tenant_lookup(u.o365_tenant)))
+      return make_crm_error(crm_errc::conflict, "office365_link_conflict",
+                            "this Office 365 user or tenant is already "
+                            "linked to a CRM account");
     return make_crm_error(crm_errc::conflict, "id_collision",
                           "generated id already in use; retry");
   }
@@ -581,9 +591,11 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
   return {
       [=](create_org& cmd) -> caf::result<org_created> {
         auto& st = self->state;
-        if (!cmd.who.service_admin)
+        if (!cmd.who.service_admin) {
+          leave_if_empty(self);
           return forbidden("creating organizations needs the service admin "
                            "token");
+        }
         if (st.exists)
           return make_crm_error(crm_errc::conflict, "id_collision",
                                 "generated id already in use; retry");
@@ -622,8 +634,12 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
         put_user(b, admin);
         for (auto& c : claims)
           b.put(c.cf, c.key, c.value);
-        if (auto err = st.env->db->write_claimed(b, claims))
+        if (auto err = st.env->db->write_claimed(b, claims)) {
+          // Nothing was written: the id stays free and this actor goes,
+          // so failed creations cannot pile up live actors.
+          leave_if_empty(self);
           return claim_error(err, admin, "admin.email");
+        }
         st.org = org;
         st.exists = true;
         st.users[admin.id] = admin;
@@ -1008,12 +1024,24 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
         auto org = st.org;
         std::vector<storage::claim> claims;
         storage::write_batch b;
-        if (cmd.action == "install") {
+        // An account found by the admin's e-mail rather than by a link the
+        // person made themself (P2).
+        bool by_email = cmd.action == "install_by_email";
+        bool installing = cmd.action == "install" || by_email;
+        if (installing) {
+          // A sign-in never moves an organization to another tenant.
           if (!org.o365_tenant.empty() && org.o365_tenant != cmd.who.tenant)
-            return office365_error(crm_errc::conflict,
-                                   "office365_link_conflict",
-                                   "this organization is linked to another "
-                                   "Office 365 tenant");
+            return refused(
+                self, actor_name(cmd.who), "install.refused",
+                "an administrator of Office 365 tenant " + cmd.who.tenant
+                    + " tried to install into the account of " + u.email
+                    + (by_email ? " (found by e-mail)" : "")
+                    + "; this organization stays linked to Office 365 "
+                      "tenant "
+                    + org.o365_tenant,
+                office365_error(crm_errc::conflict, "office365_link_conflict",
+                                "this organization is linked to another "
+                                "Office 365 tenant"));
           if (org.o365_tenant.empty()) {
             org.o365_tenant = cmd.who.tenant;
             org.modified_ms = st.env->now_ms();
@@ -1034,10 +1062,14 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
         put_user(b, u);
         for (auto& c : claims)
           b.put(c.cf, c.key, c.value);
-        if (cmd.action == "install")
+        if (installing)
           put_audit(self, b, actor_name(cmd.who), "install",
                     "installed from Office 365 tenant " + cmd.who.tenant
-                        + " into the existing account of " + u.email);
+                        + " into the existing account of " + u.email
+                        + (by_email ? ", found by the administrator's "
+                                      "sign-in name (the organization was "
+                                      "not linked to any Office 365 tenant)"
+                                    : ""));
         else if (newly_linked)
           put_audit(self, b, actor_name(cmd.who), "account.associated",
                     "linked Office 365 user " + cmd.who.email

@@ -19,6 +19,7 @@
 // got the write's acknowledgement. Deletions are checked for arrival only.
 #include "bench/steady.hpp"
 
+#include "common/text.hpp"
 #include "common/time_format.hpp"
 #include "http/client.hpp"
 #include "protocol/json.hpp"
@@ -177,9 +178,12 @@ bool call(http::client& c, const char* method, const std::string& target,
 
 /// Plays a browser through a sign-in from `url` (absolute) as `person`,
 /// appending login_hint where the identity platform asks, until an answer
-/// that is not a redirect; true if that answer is 200.
+/// that is not a redirect; true if that answer is 200. Like a browser it
+/// keeps the node's cookies for the sign-in (the callback must carry the
+/// cookie its start set).
 bool browse(conns& c, std::string url, const std::string& person,
             client_response& res, std::string& err) {
+  std::map<std::string, std::string> cookies;
   for (int hop = 0; hop < 10; ++hop) {
     if (url.find("/oauth2/v2.0/authorize?") != std::string::npos
         || url.find("/adminconsent?") != std::string::npos)
@@ -190,10 +194,26 @@ bool browse(conns& c, std::string url, const std::string& person,
       err = "sign-in redirected outside node and emulator: " + url;
       return false;
     }
-    if (!client->request("GET", target, "", {}, res, err)) {
+    header_list headers;
+    if (client == &c.node && !cookies.empty()) {
+      std::string jar;
+      for (auto& [name, value] : cookies)
+        jar += (jar.empty() ? "" : "; ") + name + "=" + value;
+      headers.emplace_back("Cookie", jar);
+    }
+    if (!client->request("GET", target, "", headers, res, err)) {
       err = "GET " + url + ": " + err;
       return false;
     }
+    if (client == &c.node)
+      for (auto& [name, value] : res.headers) {
+        if (ascii_lower(name) != "set-cookie")
+          continue;
+        auto pair = value.substr(0, value.find(';'));
+        auto eq = pair.find('=');
+        if (eq != std::string::npos && eq > 0)
+          cookies[pair.substr(0, eq)] = pair.substr(eq + 1);
+      }
     if (res.status == 302 || res.status == 303) {
       url = res.header("Location");
       continue;

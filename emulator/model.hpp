@@ -166,6 +166,9 @@ struct directory {
   std::map<std::string, app> apps;       ///< by client id
   std::map<std::string, access_token> tokens;
   std::map<std::string, auth_code> codes;
+  /// authorization_code requests at the token endpoint, redeemed or not
+  /// (tests check that refused callbacks never reach it).
+  uint64_t code_redemptions = 0;
   std::map<std::string, subscription> subscriptions;
   /// Subscription ids by user id, so that a write finds its user's
   /// subscriptions without walking all of them. May name subscriptions

@@ -815,6 +815,7 @@ struct service::impl {
       return v == nullptr ? std::string{} : *v;
     };
     std::lock_guard<std::mutex> guard{mtx};
+    ++dir.code_redemptions;
     auto a = dir.apps.find(param("client_id"));
     if (a == dir.apps.end())
       return r->reply(oauth_error(400, "unauthorized_client", 700016,
@@ -1712,6 +1713,7 @@ void service::impl::install_routes() {
                w.key("mail").value(mails);
                w.key("tokens").value(
                    static_cast<uint64_t>(self->dir.tokens.size()));
+               w.key("code_redemptions").value(self->dir.code_redemptions);
                w.end_object();
                r->reply(json_response(200, w.take()));
              });

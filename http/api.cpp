@@ -85,8 +85,11 @@ void api::impl::create_org_attempt(std::shared_ptr<create_org> cmd,
     return;
   tenant_id org{crypto::random_u64()};
   cmd->admin.id = user_id{crypto::random_u64()};
-  if (!org.valid() || !cmd->admin.id.valid())
-    return create_org_attempt(cmd, r, attempts_left);
+  if (!org.valid() || !cmd->admin.id.valid()) {
+    if (attempts_left <= 0)
+      return fail(r, 503, "busy", "could not allocate an id; retry");
+    return create_org_attempt(cmd, r, attempts_left - 1);
+  }
   auto token = make_user_token(org.value, cmd->admin.id.value);
   cmd->admin.token_hash = crypto::sha256_hex(token);
   auto self = shared_from_this();
@@ -114,8 +117,11 @@ void api::impl::create_user_attempt(std::shared_ptr<create_user> cmd,
   if (attempts_left == 3 && !email_free_in_cluster(cmd->user.email, "email", r))
     return;
   cmd->user.id = user_id{crypto::random_u64()};
-  if (!cmd->user.id.valid())
-    return create_user_attempt(cmd, org, r, attempts_left);
+  if (!cmd->user.id.valid()) {
+    if (attempts_left <= 0)
+      return fail(r, 503, "busy", "could not allocate an id; retry");
+    return create_user_attempt(cmd, org, r, attempts_left - 1);
+  }
   auto token = make_user_token(org.value, cmd->user.id.value);
   cmd->user.token_hash = crypto::sha256_hex(token);
   auto self = shared_from_this();

@@ -28,6 +28,8 @@ using impl = api::impl;
 
 constexpr size_t max_graph_jobs_queued = 256;
 constexpr size_t max_invitees = 100;
+/// Fresh ids an install tries before it gives up (a clash is rare).
+constexpr int max_create_attempts = 3;
 
 entity_key tenant_key(tenant_id t) {
   return entity_key{entity_kind::tenant, t, user_id{}};
@@ -112,17 +114,61 @@ minted_user mint_user(tenant_id org) {
   return m;
 }
 
-/// The Office 365 person's e-mail as the CRM keeps it.
-/// The person's e-mail address as the CRM keys accounts by it. The
-/// userPrincipalName (preferred_username) comes first: its domain is one
-/// the tenant verified, while the optional `email` claim can be an address
-/// nobody verified, and matching an existing CRM account on it (R2) would
-/// hand that account to whoever typed it.
+/// The cookie that binds a sign-in to the browser that started it, so that
+/// a state (and the code that comes back with it) is of no use anywhere
+/// else: a forged or replayed callback is refused before any call to the
+/// identity platform.
+constexpr std::string_view signin_cookie = "crmsync_signin";
+/// crypto::random_token(24): 32 base64url characters.
+constexpr size_t signin_cookie_size = 32;
+
+/// The value of cookie `name` in a Cookie header ("" when absent).
+std::string cookie_value(std::string_view header, std::string_view name) {
+  while (!header.empty()) {
+    auto end = header.find(';');
+    auto pair = header.substr(0, end);
+    auto b = pair.find_first_not_of(' ');
+    if (b != std::string_view::npos) {
+      pair = pair.substr(b);
+      auto eq = pair.find('=');
+      if (eq != std::string_view::npos && pair.substr(0, eq) == name) {
+        auto v = pair.substr(eq + 1);
+        return std::string{v.substr(0, v.find_last_not_of(' ') + 1)};
+      }
+    }
+    if (end == std::string_view::npos)
+      break;
+    header.remove_prefix(end + 1);
+  }
+  return {};
+}
+
+/// Whether a cookie value is one this node could have minted.
+bool well_formed_cookie(std::string_view v) {
+  return v.size() == signin_cookie_size
+         && v.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst"
+                                "uvwxyz0123456789-_")
+                == std::string_view::npos;
+}
+
+/// The path part of the public URL ("" at the root), where the cookie
+/// applies.
+std::string public_path(const std::string& public_url) {
+  auto scheme = public_url.find("://");
+  auto path = scheme == std::string::npos ? std::string::npos
+                                          : public_url.find('/', scheme + 3);
+  return path == std::string::npos ? std::string{} : public_url.substr(path);
+}
+
+/// The person's e-mail address as the CRM keys accounts by it: the
+/// userPrincipalName (preferred_username) only, whose domain is one the
+/// tenant verified. The optional `email` claim is never used, not even as
+/// a fallback: it can be an address nobody verified, and an account found
+/// or created under it (R2) would hand that address to whoever typed it.
+/// Empty when the sign-in name is not an address.
 std::string identity_email(const graph::identity& id) {
   std::string out;
   if (json::normalize_email(id.preferred_username, out))
-    return out;
-  if (json::normalize_email(id.email, out))
     return out;
   return {};
 }
@@ -294,20 +340,61 @@ public:
 
   // -- sign-in ----------------------------------------------------------------
 
-  void start_signin(const std::string& purpose, const responder_ptr& r,
+  /// The browser's sign-in cookie: the one it sent if this node could
+  /// have minted it (several sign-ins of one browser share it), else a new
+  /// one.
+  static std::string browser_secret(const request& req) {
+    auto v = cookie_value(req.header("cookie"), signin_cookie);
+    return well_formed_cookie(v) ? v : crypto::random_token(24);
+  }
+
+  /// Set-Cookie for the browser's secret; it lives as long as a sign-in.
+  std::string set_cookie(const std::string& secret) const {
+    using std::chrono::duration_cast;
+    using std::chrono::seconds;
+    auto& url = s_.o365.public_url;
+    auto max_age = duration_cast<seconds>(s_.o365.signin_lifetime).count();
+    auto out = std::string{signin_cookie} + "=" + secret + "; Path="
+               + public_path(url) + "/; Max-Age=" + std::to_string(max_age)
+               + "; HttpOnly; SameSite=Lax";
+    if (url.rfind("https://", 0) == 0)
+      out += "; Secure";
+    return out;
+  }
+
+  /// Whether the callback comes from the browser that started the flow;
+  /// answers 400 itself when not.
+  static bool same_browser(const request& req, const signin_state_record& rec,
+                           const responder_ptr& r) {
+    auto v = cookie_value(req.header("cookie"), signin_cookie);
+    if (!rec.browser.empty() && well_formed_cookie(v)
+        && crypto::equal_secret(crypto::sha256_hex(v), rec.browser))
+      return true;
+    fail(r, 400, "browser_mismatch",
+         "this sign-in was started in another browser, or the browser did not "
+         "keep its cookie; start again in this browser");
+    return false;
+  }
+
+  void start_signin(const std::string& purpose, const request& req,
+                    const responder_ptr& r,
                     const std::string& invite_token = {}) {
     if (!configured(r))
       return;
+    auto secret = browser_secret(req);
     signin_state_record rec;
     rec.purpose = purpose;
     rec.invite_token = invite_token;
     rec.nonce = crypto::random_token(16);
     rec.expires_ms = now() + s_.o365.signin_lifetime.count();
+    rec.browser = crypto::sha256_hex(secret);
     auto state = put_state(rec);
     if (state.empty())
       return fail(r, 503, "storage_failure", "could not start the sign-in");
-    r->reply(redirect(s_.o365.graph->authorize_url(
-        callback_url("/o365/signin-callback"), state, rec.nonce)));
+    auto res = redirect(s_.o365.graph->authorize_url(
+        callback_url("/o365/signin-callback"), state, rec.nonce));
+    res.headers.emplace_back("Set-Cookie", set_cookie(secret));
+    r->reply(std::move(res));
   }
 
   void signin_callback(const request& req, const responder_ptr& r) {
@@ -321,6 +408,8 @@ public:
       return fail(r, 400, "invalid_state",
                   "the sign-in is unknown, was already completed or has "
                   "expired; start again");
+    if (!same_browser(req, rec, r))
+      return;
     if (auto e = find_param(q, "error")) {
       auto d = find_param(q, "error_description");
       return fail(r, 403, "signin_refused",
@@ -330,6 +419,10 @@ public:
     auto code = find_param(q, "code");
     if (code == nullptr || code->empty())
       return fail(r, 400, "missing_code", "the callback carries no 'code'");
+    // RATE LIMIT HOOK (security issue 11): the one place a per-client limit
+    // on sign-in callbacks belongs (common/rate_limit.*, keyed by
+    // req.remote): after the state and its browser are checked, before a
+    // token-endpoint call is queued on the pool.
     auto self = shared_from_this();
     on_pool(r, [self, r, code = *code, rec] {
       graph::identity id;
@@ -351,9 +444,10 @@ public:
       who.is_admin = id.is_global_admin;
       if (who.email.empty())
         return fail(r, 400, "no_email",
-                    "the Office 365 account has no e-mail address");
+                    "the Office 365 account's sign-in name is not an e-mail "
+                    "address");
       if (rec.purpose == "install")
-        self->install_signed_in(who, r);
+        self->install_signed_in(who, rec.browser, r);
       else
         self->signed_in(who, r, rec.invite_token);
     });
@@ -361,7 +455,8 @@ public:
 
   /// R1: only an admin installs; a tenant that has not consented yet is
   /// sent to admin consent first. Runs on the pool.
-  void install_signed_in(const o365_identity& who, const responder_ptr& r) {
+  void install_signed_in(const o365_identity& who, const std::string& browser,
+                         const responder_ptr& r) {
     if (!who.is_admin) {
       // Audited where there is an organization to audit it in.
       tenant_id org;
@@ -388,6 +483,7 @@ public:
     consent.o365_tenant = who.tenant;
     consent.who = who;
     consent.expires_ms = now() + s_.o365.signin_lifetime.count();
+    consent.browser = browser; // consent comes back to the same browser
     auto state = put_state(consent);
     if (state.empty())
       return fail(r, 503, "storage_failure", "could not continue the install");
@@ -406,6 +502,8 @@ public:
       return fail(r, 400, "invalid_state",
                   "the install is unknown, was already completed or has "
                   "expired; start again at /o365/install");
+    if (!same_browser(req, rec, r))
+      return;
     auto consent = find_param(q, "admin_consent");
     if (find_param(q, "error") != nullptr || consent == nullptr
         || ascii_lower(*consent) != "true") {
@@ -424,18 +522,25 @@ public:
 
   /// R2/R3: creates the organization with the admin as super
   /// administrator, or links the existing account with the admin's
-  /// e-mail; installing again answers the same organization.
-  void finish_install(const o365_identity& who, const responder_ptr& r) {
+  /// e-mail; installing again answers the same organization. An admin who
+  /// associated their identity with a CRM account (R5) installs into that
+  /// account's organization. `may_create` is false once a creation lost a
+  /// race: then this answers whatever it finds, and never creates again,
+  /// so an install ends after a bounded number of steps whatever is stored.
+  void finish_install(const o365_identity& who, const responder_ptr& r,
+                      bool may_create = true) {
     tenant_id org;
     user_id user;
     if (org_of_tenant(who.tenant, org)) {
       // Installed before: the admin comes into the account if they are
       // in it; anyone else is told to ask to join.
       tenant_id member_org;
-      if ((member_of(who, member_org, user) && member_org == org)
-          || (user_by_email(who.email, member_org, user) && member_org == org))
+      if (member_of(who, member_org, user) && member_org == org)
         return link_and_answer(who, org, user, "install", "installed", false,
                                r);
+      if (user_by_email(who.email, member_org, user) && member_org == org)
+        return link_and_answer(who, org, user, "install_by_email", "installed",
+                               false, r);
       return fail(r, 409, "already_installed",
                   "the app is already installed for this Office 365 tenant "
                   "(organization "
@@ -443,16 +548,29 @@ public:
                       + "); sign in with GET /o365/signin and request to "
                         "join");
     }
-    if (user_by_email(who.email, org, user))
+    // The tenant actor refuses both when the organization is linked to
+    // another tenant (a sign-in never re-homes an organization).
+    if (member_of(who, org, user))
       return link_and_answer(who, org, user, "install", "installed", false, r);
-    create_installed_org(who, r, 3);
+    if (user_by_email(who.email, org, user))
+      return link_and_answer(who, org, user, "install_by_email", "installed",
+                             false, r);
+    if (!may_create)
+      return fail(r, 409, "install_conflict",
+                  "the organization could not be created, and no existing "
+                  "account of this Office 365 administrator was found; "
+                  "start again at /o365/install");
+    create_installed_org(who, r, max_create_attempts);
   }
 
+  /// Tries fresh organization ids at most `attempts_left` times, and only
+  /// for a clash of a generated id: anything else cannot get better by
+  /// trying again.
   void create_installed_org(const o365_identity& who, const responder_ptr& r,
                             int attempts_left) {
     tenant_id org{crypto::random_u64()};
     if (!org.valid())
-      return create_installed_org(who, r, attempts_left);
+      return retry_create(who, r, attempts_left);
     auto admin = mint_user(org);
     create_org cmd;
     cmd.who = service_caller();
@@ -480,15 +598,23 @@ public:
           r->reply(json_response(200, w.take()));
         },
         [self, who, r, attempts_left](const caf::error& err) {
-          if (is_code(err, crm_errc::conflict, "id_collision")
-              && attempts_left > 1)
-            return self->create_installed_org(who, r, attempts_left - 1);
-          // Two installs racing: the loser answers like a repeat install.
+          if (is_code(err, crm_errc::conflict, "id_collision"))
+            return self->retry_create(who, r, attempts_left);
+          // Two installs racing: the loser answers like a repeat install,
+          // and does not create again.
           if (is_code(err, crm_errc::conflict, "email_taken")
-              || is_code(err, crm_errc::conflict, "id_collision"))
-            return self->finish_install(who, r);
+              || is_code(err, crm_errc::conflict, "office365_link_conflict"))
+            return self->finish_install(who, r, false);
           fail(r, err);
         });
+  }
+
+  void retry_create(const o365_identity& who, const responder_ptr& r,
+                    int attempts_left) {
+    if (attempts_left <= 1)
+      return fail(r, 503, "busy",
+                  "could not allocate an organization id; retry");
+    create_installed_org(who, r, attempts_left - 1);
   }
 
   /// Links the person to the user and answers with a fresh API token.
@@ -1261,12 +1387,12 @@ void api::impl::install_office365_routes() {
         });
   };
   on("GET", "/o365/install",
-     [](office365_flows& f, request&, const path_params&, responder_ptr r) {
-       f.start_signin("install", r);
+     [](office365_flows& f, request& req, const path_params&, responder_ptr r) {
+       f.start_signin("install", req, r);
      });
   on("GET", "/o365/signin",
-     [](office365_flows& f, request&, const path_params&, responder_ptr r) {
-       f.start_signin("signin", r);
+     [](office365_flows& f, request& req, const path_params&, responder_ptr r) {
+       f.start_signin("signin", req, r);
      });
   on("GET", "/o365/signin-callback",
      [](office365_flows& f, request& req, const path_params&, responder_ptr r) {
@@ -1279,9 +1405,8 @@ void api::impl::install_office365_routes() {
   // The link in an invitation e-mail: signs the person in, then answers
   // with their session and where to accept.
   on("GET", "/invite/{token}",
-     [](office365_flows& f, request&, const path_params& pp, responder_ptr r) {
-       f.start_signin("signin", r, pp[0]);
-     });
+     [](office365_flows& f, request& req, const path_params& pp,
+        responder_ptr r) { f.start_signin("signin", req, r, pp[0]); });
   on("POST", "/o365/associate",
      [](office365_flows& f, request& req, const path_params&, responder_ptr r) {
        f.associate(req, r);

@@ -21,7 +21,7 @@ namespace crmsync {
 struct o365_identity {
   std::string tenant; ///< tid
   std::string user;   ///< oid
-  std::string email;  ///< lower-cased; preferred_username when no email
+  std::string email;  ///< preferred_username, lower-cased (never `email`)
   std::string name;
   bool is_admin = false;
 };
@@ -133,6 +133,10 @@ struct signin_state_record {
   o365_identity who;       ///< likewise
   int64_t expires_ms = 0;
   std::string invite_token; ///< the invite link that started the sign-in
+  /// SHA-256 (hex) of the sign-in cookie of the browser that started the
+  /// flow: only that browser can finish it ("" in records written before
+  /// the binding existed, which therefore cannot finish).
+  std::string browser;
 };
 
 /// What an office365_session token stands for: a verified Office 365
@@ -152,7 +156,9 @@ struct link_office365 {
   o365_identity who;
   user_id user;
   std::string token_hash;
-  std::string action; ///< "install", "signin" or "associate"
+  /// "install", "install_by_email" (the account has the admin's e-mail),
+  /// "signin" or "associate"
+  std::string action;
 };
 
 template <class Inspector>

@@ -427,6 +427,7 @@ std::string encode(const signin_state_record& x) {
   o.identity(x.who);
   o.i64(x.expires_ms);
   o.str(x.invite_token);
+  o.str(x.browser);
   return o.take();
 }
 
@@ -434,7 +435,8 @@ bool decode(std::string_view in, signin_state_record& x) {
   in_buf i{in};
   return i.header(tag::signin) && i.str(x.purpose) && i.str(x.nonce)
          && i.str(x.o365_tenant) && i.identity(x.who) && i.i64(x.expires_ms)
-         && i.str(x.invite_token) && i.done();
+         && i.str(x.invite_token)
+         && (i.done() || (i.str(x.browser) && i.done()));
 }
 
 std::string encode(const o365_session_record& x) {

@@ -269,3 +269,30 @@ TEST_CASE_METHOD(fixture, "an unknown organization answers not found",
   CHECK(ks.live == 0);
   CHECK(ks.passivations == 1);
 }
+
+TEST_CASE_METHOD(fixture, "a creation that fails leaves no live actor behind",
+                 "[actors][directory]") {
+  make_org("taken@example.com");
+  caf::scoped_actor self{sys};
+  // Many attempts on fresh ids, each refused (the address is taken), as a
+  // retry loop would make them: none may stay live.
+  for (int i = 0; i < 20; ++i) {
+    create_org cmd;
+    cmd.who.service_admin = true;
+    cmd.name = "Again";
+    cmd.admin.id = user_id{++next_id};
+    cmd.admin.email = "taken@example.com";
+    cmd.admin.token_hash = "hash";
+    self->send(directory, route_atom_v, tenant_key(tenant_id{++next_id}),
+               caf::make_message(cmd));
+    sched.run();
+    self->receive([&](org_created&) { FAIL("created twice"); },
+                  [&](caf::error& err) {
+                    CHECK(to_api_error(err).code == "email_taken");
+                  });
+  }
+  auto ks = tenant_stats();
+  CHECK(ks.activations == 21);
+  CHECK(ks.live == 1);
+  CHECK(ks.passivations == 20);
+}

@@ -277,6 +277,7 @@ void cluster_env::start(int i) {
   o.extra_args = args_for(i);
   procs_[i].start(o);
   clients_[i] = std::make_unique<api_client>(procs_[i].port());
+  clients_[i]->share_cookies(cookies_);
 }
 
 void cluster_env::kill9(int i) {

@@ -119,6 +119,8 @@ private:
   uint16_t http_ports_[size] = {};
   uint16_t cluster_ports_[size] = {};
   node_process procs_[size];
+  /// One browser in front of every node: they share the public origin.
+  std::shared_ptr<cookie_jar> cookies_ = std::make_shared<cookie_jar>();
   std::unique_ptr<api_client> clients_[size];
   uint32_t seed_;
   std::mt19937 rng_;

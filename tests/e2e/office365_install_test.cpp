@@ -160,6 +160,16 @@ TEST_CASE("office365: installing links the CRM account that has the admin's "
   CHECK(installed.answer.str("/user/id") == existing.admin_id);
   CHECK(installed.answer.boolean("/user/has_password"));
   CHECK(org_count(env.node()) == 1);
+  // The log says the account was found by the admin's e-mail.
+  auto audit = env.node().get(installed.token,
+                              "/api/v1/orgs/" + existing.id + "/audit");
+  E2E_REQUIRE_STATUS(audit, 200);
+  REQUIRE(audit.size("/items") >= 1);
+  CHECK(audit.str("/items/0/action") == "install");
+  CHECK(audit.str("/items/0/detail")
+            .find("found by the administrator's "
+                  "sign-in name")
+        != std::string::npos);
   CHECK(env.node().get(installed.token, org_path(existing.id)).status == 200);
   // The account is now the tenant's: its users can be listed from Graph.
   auto users = env.node().get(installed.token, "/api/v1/orgs/" + existing.id
@@ -338,7 +348,8 @@ TEST_CASE("office365: two installs racing make one organization",
     auto consented = env.at_emulator(url, "admin@contoso.com");
     finish.push_back({"GET", split_url(consented).target, "", ""});
   }
-  auto raced = send_at_once(env.node().port(), finish);
+  auto raced
+      = send_at_once(env.node().port(), finish, env.node_process().cookies());
   std::vector<bool> created;
   std::vector<std::string> orgs;
   for (size_t i = 0; i < 2; ++i) {
@@ -375,4 +386,233 @@ TEST_CASE("office365: consent for another tenant than the one signed in is "
   E2E_REQUIRE_STATUS(as_consent, 400);
   CHECK(as_consent.error_code() == "invalid_state");
   CHECK(org_count(env.node()) == 0);
+}
+
+TEST_CASE("office365: an admin who associated their account installs into "
+          "its organization",
+          "[e2e][office365][install][associate]") {
+  office365_env env;
+  // The admin's CRM account has another address than their Office 365 one.
+  auto crm = create_org(env.node(), "Ada's CRM", "ada@crm.example", "paid",
+                        "ada-password-1");
+  auto session = env.session_of("admin@contoso.com");
+  auto linked = env.node().post(
+      session, "/o365/associate",
+      R"({"email":"ada@crm.example","password":"ada-password-1"})");
+  E2E_REQUIRE_STATUS(linked, 200);
+  CHECK(linked.str("/user/id") == crm.admin_id);
+
+  // Install: the tenant consents, and the app lands in that organization
+  // instead of trying (and failing, over and over) to make a new one.
+  auto installed = env.install("admin@contoso.com");
+  CHECK_FALSE(installed.answer.boolean("/created"));
+  CHECK(installed.answer.str("/organization/id") == crm.id);
+  CHECK(installed.answer.str("/user/id") == crm.admin_id);
+  CHECK(installed.answer.str("/user/email") == "ada@crm.example");
+  CHECK(org_count(env.node()) == 1);
+  // The organization is the tenant's now: Office 365 users list, and a
+  // colleague who signs in is offered it.
+  CHECK(env.node()
+            .get(installed.token, "/api/v1/orgs/" + crm.id + "/office365/users")
+            .status
+        == 200);
+  auto bob = env.sign_in("/o365/signin", "bob@contoso.com");
+  E2E_REQUIRE_STATUS(bob.answer, 200);
+  CHECK(bob.answer.str("/organization/id") == crm.id);
+  CHECK(count_of(env.audit_actions(crm.id, crm.admin_token), "install") == 1);
+  // Installing took a handful of tenant activations, not an endless stream.
+  auto actors = env.node().get(admin_token, "/admin/v1/actors");
+  E2E_REQUIRE_STATUS(actors, 200);
+  INFO(actors.body);
+  for (size_t i = 0; i < actors.size("/kinds"); ++i)
+    if (actors.str("/kinds/" + std::to_string(i) + "/kind") == "tenant")
+      CHECK(actors.u64("/kinds/" + std::to_string(i) + "/activations") < 10);
+}
+
+namespace {
+
+/// authorization_code requests the emulator's token endpoint has seen.
+uint64_t code_redemptions(office365_env& env) {
+  auto state = env.emulator().get("", "/_emulator/state");
+  E2E_REQUIRE_STATUS(state, 200);
+  return state.u64("/code_redemptions");
+}
+
+/// The install's audit entries (action, detail) of `org`.
+std::vector<std::pair<std::string, std::string>>
+audit_entries(office365_env& env, std::string_view org,
+              std::string_view token) {
+  auto r = env.node().get(token, "/api/v1/orgs/" + std::string{org} + "/audit");
+  E2E_REQUIRE_STATUS(r, 200);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (size_t i = 0; i < r.size("/items"); ++i) {
+    auto base = "/items/" + std::to_string(i);
+    out.emplace_back(r.str(base + "/action"), r.str(base + "/detail"));
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("office365: a sign-in finishes only in the browser that started it",
+          "[e2e][office365][signin][security]") {
+  office365_env env;
+  auto& browser = env.node();
+  auto authorize = env.begin("/o365/signin");
+  // The start binds the flow to this browser with a cookie.
+  auto cookie = browser.cookies().get("crmsync_signin");
+  REQUIRE(cookie.size() == 32);
+  auto start = browser.get("", "/o365/install");
+  E2E_REQUIRE_STATUS(start, 302);
+  auto set = start.header("Set-Cookie");
+  CHECK(set.find("crmsync_signin=" + cookie + ";") == 0); // one per browser
+  CHECK(set.find("; HttpOnly") != std::string::npos);
+  CHECK(set.find("; SameSite=Lax") != std::string::npos);
+  CHECK(set.find("; Path=/;") != std::string::npos);
+  CHECK(set.find("Secure") == std::string::npos); // public URL is http
+
+  // Another browser (no cookie, a wrong one, junk) opening the callback is
+  // refused before the node asks the token endpoint for anything.
+  auto callback = env.at_emulator(authorize, "bob@contoso.com");
+  auto target = split_url(callback).target;
+  api_client other{env.node().port()};
+  auto none = other.get("", target);
+  E2E_REQUIRE_STATUS(none, 400);
+  CHECK(none.error_code() == "browser_mismatch");
+  CHECK_FALSE(none.has("/office365_session"));
+  // The state is spent: the right browser starts again.
+  CHECK(browser.get("", target).error_code() == "invalid_state");
+  for (auto forged : {std::string(32, 'A'), std::string{"junk"}}) {
+    other.cookies().set("crmsync_signin", forged);
+    auto again = env.at_emulator(env.begin("/o365/signin"), "bob@contoso.com");
+    auto refused = other.get("", split_url(again).target);
+    E2E_REQUIRE_STATUS(refused, 400);
+    CHECK(refused.error_code() == "browser_mismatch");
+  }
+  CHECK(code_redemptions(env) == 0);
+
+  // Admin consent comes back to the same browser too.
+  auto install = env.sign_in("/o365/install", "admin@contoso.com");
+  E2E_REQUIRE_STATUS(install.answer, 302);
+  CHECK(code_redemptions(env) == 1);
+  auto consented
+      = env.at_emulator(install.answer.header("Location"), "admin@contoso.com");
+  auto stolen = other.get("", split_url(consented).target);
+  E2E_REQUIRE_STATUS(stolen, 400);
+  CHECK(stolen.error_code() == "browser_mismatch");
+  CHECK_FALSE(stolen.has("/user/token"));
+  CHECK(org_count(env.node()) == 0);
+
+  // The browser that started a sign-in finishes it.
+  auto bob = env.sign_in("/o365/signin", "bob@contoso.com");
+  E2E_REQUIRE_STATUS(bob.answer, 200);
+  CHECK(bob.answer.str("/status") == "not_a_member");
+  CHECK(code_redemptions(env) == 2);
+}
+
+TEST_CASE("office365: the sign-in cookie is Secure behind an https public URL",
+          "[e2e][office365][signin][security]") {
+  office365_env::options opts;
+  opts.public_url = "https://crm.example.test";
+  office365_env env{opts};
+  auto start = env.node().get("", "/o365/signin");
+  E2E_REQUIRE_STATUS(start, 302);
+  auto set = start.header("Set-Cookie");
+  CHECK(set.find("crmsync_signin=") == 0);
+  CHECK(set.find("; Secure") != std::string::npos);
+  CHECK(set.find("; HttpOnly") != std::string::npos);
+}
+
+TEST_CASE("office365: the unverified email claim never links an account",
+          "[e2e][office365][install][security]") {
+  office365_env env;
+  auto victim = create_org(env.node(), "Acme", "boss@acme.example", "paid",
+                           "boss-password-1");
+  // An admin of another tenant whose sign-in name is not an address, with
+  // the victim's address typed in as their mail (the `email` claim).
+  auto seeded = env.emulator().post(
+      "", "/_emulator/tenants",
+      R"({"domain":"mallory.example","users":[{"userPrincipalName":)"
+      R"("mallory@intranet","displayName":"Mallory","isAdmin":true,)"
+      R"("mail":"boss@acme.example"}]})");
+  E2E_REQUIRE_STATUS(seeded, 201);
+
+  auto install = env.sign_in("/o365/install", "mallory@intranet");
+  E2E_REQUIRE_STATUS(install.answer, 400);
+  CHECK(install.answer.error_code() == "no_email");
+  auto signin = env.sign_in("/o365/signin", "mallory@intranet");
+  E2E_REQUIRE_STATUS(signin.answer, 400);
+  CHECK(signin.answer.error_code() == "no_email");
+
+  // Acme is untouched: not linked to any tenant, no install in its log,
+  // and its admin is still its only user.
+  auto users = env.node().get(victim.admin_token,
+                              "/api/v1/orgs/" + victim.id + "/office365/users");
+  E2E_REQUIRE_STATUS(users, 409);
+  CHECK(users.error_code() == "office365_not_installed");
+  CHECK(count_of(env.audit_actions(victim.id, victim.admin_token), "install")
+        == 0);
+  CHECK(walk_pages(env.node(), victim.admin_token, users_path(victim.id), 50)
+            .size()
+        == 1);
+  CHECK(org_count(env.node()) == 1);
+}
+
+TEST_CASE("office365: an organization linked to one tenant is never re-linked "
+          "to another by a sign-in",
+          "[e2e][office365][install][security]") {
+  office365_env env;
+  auto contoso = env.install_paid();
+  // A CRM user of Contoso's organization whose address is an admin's of
+  // another tenant, and another one whose account that admin can prove.
+  create_user(env.node(), contoso.token, contoso.id, "eve@fabrikam.com", "Eve",
+              "administrator", true);
+  create_user(env.node(), contoso.token, contoso.id, "frank@crm.example",
+              "Frank", "standard", false, "frank-password-1");
+  std::map<std::string, std::string> ids;
+  env.seed_tenant("fabrikam.com",
+                  {{"eve@fabrikam.com", "Eve", true, true},
+                   {"frank@fabrikam.com", "Frank", true, true}},
+                  ids);
+
+  // By e-mail: refused, and said so in the organization's audit log.
+  auto eve = env.sign_in("/o365/install", "eve@fabrikam.com");
+  if (eve.answer.status == 302) // fabrikam has not consented yet
+    eve.answer = env.open(
+        env.at_emulator(eve.answer.header("Location"), "eve@fabrikam.com"));
+  E2E_REQUIRE_STATUS(eve.answer, 409);
+  CHECK(eve.answer.error_code() == "office365_link_conflict");
+
+  // By association (Frank proves his CRM password, then installs): refused
+  // as well, and the install ends instead of looping.
+  auto session = env.session_of("frank@fabrikam.com");
+  auto linked = env.node().post(
+      session, "/o365/associate",
+      R"({"email":"frank@crm.example","password":"frank-password-1"})");
+  E2E_REQUIRE_STATUS(linked, 200);
+  auto frank = env.sign_in("/o365/install", "frank@fabrikam.com");
+  E2E_REQUIRE_STATUS(frank.answer, 409);
+  CHECK(frank.answer.error_code() == "office365_link_conflict");
+
+  // Contoso's organization stays Contoso's.
+  auto users = env.node().get(contoso.token, "/api/v1/orgs/" + contoso.id
+                                                 + "/office365/users");
+  E2E_REQUIRE_STATUS(users, 200);
+  CHECK(users.size("/items") == 3);
+  auto bob = env.sign_in("/o365/signin", "bob@contoso.com");
+  CHECK(bob.answer.str("/organization/id") == contoso.id);
+  auto audit = audit_entries(env, contoso.id, contoso.token);
+  size_t refusals = 0;
+  for (auto& [action, detail] : audit)
+    if (action == "install.refused") {
+      ++refusals;
+      CHECK(detail.find("stays linked to Office 365 tenant " + env.tenant())
+            != std::string::npos);
+    }
+  CHECK(refusals == 2);
+  // Eve was not linked to the CRM user with her address.
+  auto again = env.sign_in("/o365/signin", "eve@fabrikam.com");
+  E2E_REQUIRE_STATUS(again.answer, 200);
+  CHECK(again.answer.str("/status") == "not_a_member");
+  CHECK(org_count(env.node()) == 1);
 }

@@ -287,12 +287,14 @@ TEST_CASE("invites, join requests, audit, mail and sessions round-trip",
   st.who.is_admin = true;
   st.expires_ms = 99;
   st.invite_token = "tok";
+  st.browser = "cookie-hash";
   signin_state_record sb;
   REQUIRE(codec::decode(codec::encode(st), sb));
   CHECK(sb.purpose == "consent");
   CHECK(sb.who.is_admin);
   CHECK(sb.who.email == "ada@contoso.example");
   CHECK(sb.invite_token == "tok");
+  CHECK(sb.browser == "cookie-hash");
 
   o365_session_record sess;
   sess.who = st.who;

@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "common/text.hpp"
 #include "protocol/json.hpp"
 
 namespace crmsync::e2e {
@@ -161,8 +162,66 @@ std::string json_str(std::string_view s) {
 // -- api_client
 // ---------------------------------------------------------------------------
 
+// -- cookie_jar
+// --------------------------------------------------------------------------
+
+void cookie_jar::take(const http::header_list& headers) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto& [name, value] : headers) {
+    if (ascii_lower(name) != "set-cookie")
+      continue;
+    std::string_view v = value;
+    auto pair = v.substr(0, v.find(';'));
+    auto eq = pair.find('=');
+    if (eq == std::string_view::npos || eq == 0)
+      continue;
+    std::string key{pair.substr(0, eq)};
+    auto lower = ascii_lower(v);
+    if (lower.find("max-age=0") != std::string::npos)
+      cookies_.erase(key);
+    else
+      cookies_[key] = std::string{pair.substr(eq + 1)};
+  }
+}
+
+std::string cookie_jar::header() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  std::string out;
+  for (auto& [name, value] : cookies_)
+    out += (out.empty() ? "" : "; ") + name + "=" + value;
+  return out;
+}
+
+std::string cookie_jar::get(std::string_view name) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = cookies_.find(name);
+  return i == cookies_.end() ? std::string{} : i->second;
+}
+
+void cookie_jar::set(std::string_view name, std::string_view value) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  cookies_[std::string{name}] = std::string{value};
+}
+
+void cookie_jar::clear() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  cookies_.clear();
+}
+
+// -- api_client
+// --------------------------------------------------------------------------
+
 api_client::api_client(uint16_t port, std::chrono::milliseconds timeout)
     : port_(port), client_("127.0.0.1", port, timeout) {}
+
+void api_client::add_cookies(http::header_list& headers) const {
+  for (auto& [name, value] : headers)
+    if (name == "Cookie")
+      return;
+  auto cookies = cookies_->header();
+  if (!cookies.empty())
+    headers.emplace_back("Cookie", std::move(cookies));
+}
 
 bool api_client::try_request(std::string_view method, std::string_view target,
                              std::string_view token, std::string_view body,
@@ -172,9 +231,11 @@ bool api_client::try_request(std::string_view method, std::string_view target,
     headers.emplace_back("Authorization", "Bearer " + std::string{token});
   if (!body.empty())
     headers.emplace_back("Content-Type", "application/json");
+  add_cookies(headers);
   http::client_response res;
   if (!client_.request(method, target, body, headers, res, err))
     return false;
+  cookies_->take(res.headers);
   out = api_response{res.status, std::move(res.body), std::move(res.headers)};
   return true;
 }
@@ -191,11 +252,13 @@ api_response api_client::request(std::string_view method,
     headers.emplace_back("Content-Type", std::string{content_type});
   for (auto& h : extra)
     headers.push_back(h);
+  add_cookies(headers);
   http::client_response res;
   std::string err;
   if (!client_.request(method, target, body, headers, res, err))
     throw std::runtime_error(std::string{method} + " " + std::string{target}
                              + ": " + err);
+  cookies_->take(res.headers);
   return api_response{res.status, std::move(res.body), std::move(res.headers)};
 }
 
@@ -306,7 +369,8 @@ api_response create_event(api_client& api, const org_info& org,
 }
 
 race_outcome send_at_once(uint16_t port,
-                          const std::vector<race_request>& requests) {
+                          const std::vector<race_request>& requests,
+                          std::shared_ptr<cookie_jar> cookies) {
   const size_t n = requests.size();
   race_outcome out;
   out.results.resize(n);
@@ -317,6 +381,8 @@ race_outcome send_at_once(uint16_t port,
   for (size_t i = 0; i < n; ++i) {
     threads.emplace_back([&, i] {
       api_client c{port};
+      if (cookies)
+        c.share_cookies(cookies);
       // Connect before the start line so that the requests really race.
       api_response warm;
       c.try_request("GET", "/healthz", "", "", warm, out.errors[i]);
@@ -401,6 +467,7 @@ void test_node::start() {
   o.extra_args.emplace_back("warn");
   proc_.start(o);
   api_ = std::make_unique<api_client>(proc_.port());
+  api_->share_cookies(cookies_);
 }
 
 int test_node::stop() {

@@ -11,7 +11,9 @@
 #include <simdjson.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -85,7 +87,28 @@ std::string minified(simdjson::dom::element e);
 /// A JSON string literal (quoted and escaped) for building request bodies.
 std::string json_str(std::string_view s);
 
-/// Blocking HTTP calls to one node.
+/// A browser's cookies for one site (names to values): Set-Cookie answers
+/// fill it, and every request sends it back as one Cookie header. Paths,
+/// expiry and attributes are not modelled: one site, one short test.
+/// Several clients may share one jar (nodes behind one public origin, a
+/// node restarted); safe to use from several threads.
+class cookie_jar {
+public:
+  /// Stores the cookies of every Set-Cookie header (Max-Age=0 removes).
+  void take(const http::header_list& headers);
+  /// "name=value; name=value", or "" when empty.
+  std::string header() const;
+  /// One cookie's value ("" when absent).
+  std::string get(std::string_view name) const;
+  void set(std::string_view name, std::string_view value);
+  void clear();
+
+private:
+  mutable std::mutex mtx_;
+  std::map<std::string, std::string, std::less<>> cookies_;
+};
+
+/// Blocking HTTP calls to one node, carrying cookies like a browser.
 class api_client {
 public:
   explicit api_client(uint16_t port, std::chrono::milliseconds timeout
@@ -117,9 +140,24 @@ public:
     return port_;
   }
 
+  /// The cookies this client sends and keeps (its own unless shared).
+  cookie_jar& cookies() {
+    return *cookies_;
+  }
+  const std::shared_ptr<cookie_jar>& cookie_jar_ptr() const {
+    return cookies_;
+  }
+  void share_cookies(std::shared_ptr<cookie_jar> jar) {
+    cookies_ = std::move(jar);
+  }
+
 private:
+  /// Adds the Cookie header unless `headers` has one already.
+  void add_cookies(http::header_list& headers) const;
+
   uint16_t port_;
   http::client client_;
+  std::shared_ptr<cookie_jar> cookies_ = std::make_shared<cookie_jar>();
 };
 
 // -- fixtures
@@ -189,9 +227,11 @@ struct race_outcome {
 
 /// Sends all requests at the same moment, each on its own connection to
 /// `port` from its own thread: every connection is opened first (GET
-/// /healthz), so that only the requests themselves race.
+/// /healthz), so that only the requests themselves race. With `cookies`,
+/// every connection is that browser's (it sends and keeps them).
 race_outcome send_at_once(uint16_t port,
-                          const std::vector<race_request>& requests);
+                          const std::vector<race_request>& requests,
+                          std::shared_ptr<cookie_jar> cookies = nullptr);
 
 /// Paths.
 std::string org_path(std::string_view org);
@@ -225,6 +265,11 @@ public:
   api_client& api() {
     return *api_;
   }
+  /// The cookies of the browser talking to this node; they survive
+  /// restarts, as a browser's would.
+  const std::shared_ptr<cookie_jar>& cookies() const {
+    return cookies_;
+  }
   node_process& process() {
     return proc_;
   }
@@ -246,6 +291,7 @@ private:
   std::string data_dir_;
   std::vector<std::string> extra_args_;
   node_process proc_;
+  std::shared_ptr<cookie_jar> cookies_ = std::make_shared<cookie_jar>();
   std::unique_ptr<api_client> api_;
 };
 
