@@ -16,6 +16,7 @@
 #include <caf/send.hpp>
 
 #include "actors/directory.hpp"
+#include "actors/purger.hpp"
 #include "bin/node_config.hpp"
 #include "cluster/node.hpp"
 #include "common/clock.hpp"
@@ -156,6 +157,16 @@ int run(node_config cfg) {
                             : std::min<std::chrono::milliseconds>(
                                 dcfg.idle_timeout / 4, std::chrono::seconds(5));
   auto directory = actors::spawn_directory(*sys, env, dcfg);
+  // Expired sign-in states and sessions, old invitations and failed
+  // e-mail go on a timer, on a thread of their own (actors/purger.hpp).
+  actors::purger_config pcfg;
+  pcfg.interval = std::chrono::milliseconds(cfg.purge_interval_ms);
+  pcfg.policy.invite_retention_ms = cfg.invite_retention_s * 1000;
+  pcfg.policy.failed_mail_retention_ms = cfg.failed_mail_retention_s * 1000;
+  pcfg.now_ms = [] {
+    return system_now_ms();
+  };
+  auto purger = actors::spawn_purger(*sys, *db, std::move(pcfg));
 
   // Threads that spawn actors must be joined before ~actor_system: CAF 0.17
   // hangs in its destructor while such a foreign thread is still alive.
@@ -192,6 +203,7 @@ int run(node_config cfg) {
   if (!server->bind(err)) {
     log::error(err);
     caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(purger, caf::exit_reason::user_shutdown);
     return 1;
   }
   auto bound = scfg.host + ":" + std::to_string(server->port());
@@ -208,6 +220,8 @@ int run(node_config cfg) {
   while (!o365.public_url.empty() && o365.public_url.back() == '/')
     o365.public_url.pop_back();
   o365.invite_lifetime = std::chrono::seconds(cfg.invite_lifetime_s);
+  o365.signin_lifetime = std::chrono::seconds(cfg.signin_lifetime_s);
+  o365.session_lifetime = std::chrono::seconds(cfg.session_lifetime_s);
   std::unique_ptr<sync::engine> syncer;
   if (graph) {
     sync::engine_config ec;
@@ -255,6 +269,7 @@ int run(node_config cfg) {
     node.reset();
     api.reset();
     caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(purger, caf::exit_reason::user_shutdown);
     return 1;
   }
   if (clustered)
@@ -292,7 +307,11 @@ int run(node_config cfg) {
     syncer->stop();
   node->stop();
   caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(purger, caf::exit_reason::user_shutdown);
   sys->await_all_actors_done();
+  // A detached actor's thread lives as long as a handle to it does, and
+  // ~actor_system waits for that thread.
+  purger = caf::actor{};
   node.reset();
   sys.reset();
   syncer.reset();

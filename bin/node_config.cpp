@@ -114,6 +114,23 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
       "CRMSYNC_MASS_DELETE_MINIMUM",
       "deletions below this count are never held by the guard")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1000000}));
+  add("--signin-lifetime", c.signin_lifetime_s, "CRMSYNC_SIGNIN_LIFETIME",
+      "seconds a started sign-in may take to come back")
+      ->check(CLI::Range(int64_t{1}, int64_t{24} * 3600));
+  add("--session-lifetime", c.session_lifetime_s, "CRMSYNC_SESSION_LIFETIME",
+      "seconds an office365_session works")
+      ->check(CLI::Range(int64_t{1}, int64_t{30} * 24 * 3600));
+  add("--purge-interval-ms", c.purge_interval_ms, "CRMSYNC_PURGE_INTERVAL_MS",
+      "how often expired sign-in states and sessions, old invitations and "
+      "failed e-mail are deleted")
+      ->check(CLI::Range(int64_t{10}, int64_t{24} * 3600 * 1000));
+  add("--invite-retention", c.invite_retention_s, "CRMSYNC_INVITE_RETENTION",
+      "seconds an invitation is kept once used, superseded or expired")
+      ->check(CLI::Range(int64_t{0}, int64_t{3650} * 24 * 3600));
+  add("--failed-mail-retention", c.failed_mail_retention_s,
+      "CRMSYNC_FAILED_MAIL_RETENTION",
+      "seconds an e-mail that could not be sent is kept after it was queued")
+      ->check(CLI::Range(int64_t{0}, int64_t{3650} * 24 * 3600));
   app.add_flag("--sync-writes", c.sync_writes,
                "fsync the WAL before acknowledging each write")
       ->envname("CRMSYNC_SYNC_WRITES");

@@ -43,6 +43,12 @@ struct node_config {
   double mass_delete_share = 0.5;
   uint64_t mass_delete_minimum = 10;
   bool sync_writes = false;
+  // Bounded unauthenticated work (issue 11, items 4 and 6).
+  int64_t signin_lifetime_s = 600;
+  int64_t session_lifetime_s = 24 * 3600;
+  int64_t purge_interval_ms = 300000;
+  int64_t invite_retention_s = 30 * 24 * 3600;
+  int64_t failed_mail_retention_s = 30 * 24 * 3600;
 
   // Derived from `listen`, `cluster_listen` and `peers`.
   std::string listen_host;
