@@ -11,6 +11,7 @@
 
 #include "common/clock.hpp"
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "graph/client.hpp"
 #include "storage/codec.hpp"
 #include "storage/keys.hpp"
@@ -308,6 +309,19 @@ public:
       return fail(r, 503, "storage_failure", "could not start the sign-in");
     r->reply(redirect(s_.o365.graph->authorize_url(
         callback_url("/o365/signin-callback"), state, rec.nonce)));
+  }
+
+  /// GET /invite/{token}: a token of a shape this node never issues is
+  /// refused before anything is stored for it.
+  void open_invite(const request&, const std::string& token,
+                   const responder_ptr& r) {
+    if (!is_invite_token(token)) {
+      metrics::node().refused(metrics::refusal::invite_token);
+      return fail(r, 400, "invalid_invite_token",
+                  "this is not an invitation link of this service; open the "
+                  "link from the invitation e-mail as it is");
+    }
+    start_signin("signin", r, token);
   }
 
   void signin_callback(const request& req, const responder_ptr& r) {
@@ -1261,9 +1275,8 @@ void api::impl::install_office365_routes() {
   // The link in an invitation e-mail: signs the person in, then answers
   // with their session and where to accept.
   on("GET", "/invite/{token}",
-     [](office365_flows& f, request&, const path_params& pp, responder_ptr r) {
-       f.start_signin("signin", r, pp[0]);
-     });
+     [](office365_flows& f, request& req, const path_params& pp,
+        responder_ptr r) { f.open_invite(req, pp[0], r); });
   on("POST", "/o365/associate",
      [](office365_flows& f, request& req, const path_params&, responder_ptr r) {
        f.associate(req, r);
