@@ -47,9 +47,9 @@ failure_backoff::failure_backoff(backoff_config cfg, clock_ms now)
     : cfg_(cfg), now_(std::move(now)), table_(cfg.max_keys) {}
 
 std::chrono::milliseconds failure_backoff::wait_after(uint32_t failures) const {
-  if (failures <= cfg_.free_failures)
+  if (failures < std::max<uint32_t>(1, cfg_.free_failures))
     return std::chrono::milliseconds{0};
-  auto doublings = failures - cfg_.free_failures - 1;
+  auto doublings = failures - std::max<uint32_t>(1, cfg_.free_failures);
   auto wait = cfg_.base_wait.count();
   for (uint32_t i = 0; i < doublings && wait < cfg_.max_wait.count(); ++i)
     wait *= 2;

@@ -110,10 +110,10 @@ private:
 };
 
 struct backoff_config {
-  /// Failures in a row that cost nothing; the next ones make the key wait.
-  uint32_t free_failures = 5;
-  /// The wait after the first failure beyond the free ones; it doubles
+  /// Failures in a row before the key has to wait (at least 1): after
+  /// that many, the next attempt waits `base_wait`, and the wait doubles
   /// with every further failure, up to `max_wait`.
+  uint32_t free_failures = 5;
   std::chrono::milliseconds base_wait{std::chrono::seconds(1)};
   std::chrono::milliseconds max_wait{std::chrono::minutes(15)};
   /// A key whose last failure is older than this starts afresh.
