@@ -21,6 +21,7 @@
 #include "cluster/node.hpp"
 #include "common/clock.hpp"
 #include "common/crypto.hpp"
+#include "common/fair_pool.hpp"
 #include "common/log.hpp"
 #include "common/signals.hpp"
 #include "common/work_pool.hpp"
@@ -170,11 +171,26 @@ int run(node_config cfg) {
 
   // Threads that spawn actors must be joined before ~actor_system: CAF 0.17
   // hangs in its destructor while such a foreign thread is still alive.
-  auto blocking = std::make_unique<work_pool>(1);
+  auto blocking = std::make_unique<fair_pool>(cfg.hash_threads);
   auto graph_pool = std::make_unique<work_pool>(cfg.graph_threads);
   http::api_config acfg;
   acfg.admin_token = cfg.admin_token;
   acfg.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
+  auto& limits = acfg.throttles;
+  limits.signin.burst = cfg.signin_burst;
+  limits.signin.per_minute = cfg.signin_per_minute;
+  limits.account_failures.free_failures
+      = static_cast<uint32_t>(cfg.password_failures_account);
+  limits.source_failures.free_failures
+      = static_cast<uint32_t>(cfg.password_failures_source);
+  for (auto* b : {&limits.account_failures, &limits.source_failures}) {
+    b->base_wait = std::chrono::milliseconds(cfg.password_backoff_ms);
+    b->max_wait = std::chrono::seconds(cfg.password_backoff_max_s);
+  }
+  limits.trusted_proxies = cfg.trusted_proxies;
+  limits.hash_queue = cfg.hash_queue;
+  limits.hash_queue_anonymous = std::max<size_t>(1, cfg.hash_queue * 3 / 4);
+  limits.hash_per_caller = cfg.hash_queue_per_caller;
   http::node_info info{cfg.node_id, version, "", cfg.data_dir, system_now_ms()};
   http::server_config scfg;
   scfg.host = cfg.listen_host;

@@ -49,6 +49,16 @@ struct node_config {
   int64_t purge_interval_ms = 300000;
   int64_t invite_retention_s = 30 * 24 * 3600;
   int64_t failed_mail_retention_s = 30 * 24 * 3600;
+  double signin_burst = 20;
+  double signin_per_minute = 20;
+  uint64_t password_failures_account = 5;
+  uint64_t password_failures_source = 20;
+  int64_t password_backoff_ms = 1000;
+  int64_t password_backoff_max_s = 900;
+  std::vector<std::string> trusted_proxies;
+  uint64_t hash_threads = 2;
+  uint64_t hash_queue = 64;
+  uint64_t hash_queue_per_caller = 4;
 
   // Derived from `listen`, `cluster_listen` and `peers`.
   std::string listen_host;
