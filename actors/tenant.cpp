@@ -1149,7 +1149,7 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
               b.put(column::invites, keys::tenant_item(st.id, old.id),
                     codec::encode(old));
             }
-          auto token = crypto::random_token(32);
+          auto token = crypto::random_token(invite_token_bytes);
           invite_record inv;
           inv.id = st.env->random_id();
           inv.org = st.id;

@@ -16,10 +16,12 @@
 #include <caf/send.hpp>
 
 #include "actors/directory.hpp"
+#include "actors/purger.hpp"
 #include "bin/node_config.hpp"
 #include "cluster/node.hpp"
 #include "common/clock.hpp"
 #include "common/crypto.hpp"
+#include "common/fair_pool.hpp"
 #include "common/log.hpp"
 #include "common/signals.hpp"
 #include "common/work_pool.hpp"
@@ -181,15 +183,40 @@ int run(node_config cfg) {
                             : std::min<std::chrono::milliseconds>(
                                 dcfg.idle_timeout / 4, std::chrono::seconds(5));
   auto directory = actors::spawn_directory(*sys, env, dcfg);
+  // Expired sign-in states and sessions, old invitations and failed
+  // e-mail go on a timer, on a thread of their own (actors/purger.hpp).
+  actors::purger_config pcfg;
+  pcfg.interval = std::chrono::milliseconds(cfg.purge_interval_ms);
+  pcfg.policy.invite_retention_ms = cfg.invite_retention_s * 1000;
+  pcfg.policy.failed_mail_retention_ms = cfg.failed_mail_retention_s * 1000;
+  pcfg.now_ms = [] {
+    return system_now_ms();
+  };
+  auto purger = actors::spawn_purger(*sys, *db, std::move(pcfg));
 
   // Threads that spawn actors must be joined before ~actor_system: CAF 0.17
   // hangs in its destructor while such a foreign thread is still alive.
-  auto blocking = std::make_unique<work_pool>(1);
+  auto blocking = std::make_unique<fair_pool>(cfg.hash_threads);
   auto graph_pool = std::make_unique<work_pool>(cfg.graph_threads);
   http::api_config acfg;
   acfg.admin_token = cfg.admin_token;
   acfg.metrics_token = metrics_token;
   acfg.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
+  auto& limits = acfg.throttles;
+  limits.signin.burst = cfg.signin_burst;
+  limits.signin.per_minute = cfg.signin_per_minute;
+  limits.account_failures.free_failures
+      = static_cast<uint32_t>(cfg.password_failures_account);
+  limits.source_failures.free_failures
+      = static_cast<uint32_t>(cfg.password_failures_source);
+  for (auto* b : {&limits.account_failures, &limits.source_failures}) {
+    b->base_wait = std::chrono::milliseconds(cfg.password_backoff_ms);
+    b->max_wait = std::chrono::seconds(cfg.password_backoff_max_s);
+  }
+  limits.trusted_proxies = cfg.trusted_proxies;
+  limits.hash_queue = cfg.hash_queue;
+  limits.hash_queue_anonymous = std::max<size_t>(1, cfg.hash_queue * 3 / 4);
+  limits.hash_per_caller = cfg.hash_queue_per_caller;
   http::node_info info{cfg.node_id, version, "", cfg.data_dir, system_now_ms()};
   http::server_config scfg;
   scfg.host = cfg.listen_host;
@@ -222,6 +249,7 @@ int run(node_config cfg) {
   if (!server->bind(err)) {
     log::error(err);
     caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(purger, caf::exit_reason::user_shutdown);
     return 1;
   }
   auto bound = scfg.host + ":" + std::to_string(server->port());
@@ -256,6 +284,8 @@ int run(node_config cfg) {
   while (!o365.public_url.empty() && o365.public_url.back() == '/')
     o365.public_url.pop_back();
   o365.invite_lifetime = std::chrono::seconds(cfg.invite_lifetime_s);
+  o365.signin_lifetime = std::chrono::seconds(cfg.signin_lifetime_s);
+  o365.session_lifetime = std::chrono::seconds(cfg.session_lifetime_s);
   std::unique_ptr<sync::engine> syncer;
   if (graph) {
     sync::engine_config ec;
@@ -304,6 +334,7 @@ int run(node_config cfg) {
     node.reset();
     api.reset();
     caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(purger, caf::exit_reason::user_shutdown);
     return 1;
   }
   if (clustered)
@@ -350,7 +381,11 @@ int run(node_config cfg) {
     syncer->stop();
   node->stop();
   caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(purger, caf::exit_reason::user_shutdown);
   sys->await_all_actors_done();
+  // A detached actor's thread lives as long as a handle to it does, and
+  // ~actor_system waits for that thread.
+  purger = caf::actor{};
   node.reset();
   sys.reset();
   syncer.reset();

@@ -149,6 +149,63 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
       "connections still sending a request's headers (0: no cap); more are "
       "closed at accept")
       ->check(CLI::Range(uint64_t{0}, uint64_t{1000000}));
+  add("--signin-lifetime", c.signin_lifetime_s, "CRMSYNC_SIGNIN_LIFETIME",
+      "seconds a started sign-in may take to come back")
+      ->check(CLI::Range(int64_t{1}, int64_t{24} * 3600));
+  add("--session-lifetime", c.session_lifetime_s, "CRMSYNC_SESSION_LIFETIME",
+      "seconds an office365_session works")
+      ->check(CLI::Range(int64_t{1}, int64_t{30} * 24 * 3600));
+  add("--purge-interval-ms", c.purge_interval_ms, "CRMSYNC_PURGE_INTERVAL_MS",
+      "how often expired sign-in states and sessions, old invitations and "
+      "failed e-mail are deleted")
+      ->check(CLI::Range(int64_t{10}, int64_t{24} * 3600 * 1000));
+  add("--invite-retention", c.invite_retention_s, "CRMSYNC_INVITE_RETENTION",
+      "seconds an invitation is kept once used, superseded or expired")
+      ->check(CLI::Range(int64_t{0}, int64_t{3650} * 24 * 3600));
+  add("--failed-mail-retention", c.failed_mail_retention_s,
+      "CRMSYNC_FAILED_MAIL_RETENTION",
+      "seconds an e-mail that could not be sent is kept after it was queued")
+      ->check(CLI::Range(int64_t{0}, int64_t{3650} * 24 * 3600));
+  add("--signin-burst", c.signin_burst, "CRMSYNC_SIGNIN_BURST",
+      "sign-ins (/o365/signin, /o365/install, /invite/...) one client "
+      "address may start at once")
+      ->check(CLI::Range(1.0, 1e9));
+  add("--signin-per-minute", c.signin_per_minute, "CRMSYNC_SIGNIN_PER_MINUTE",
+      "sign-ins one client address may start per minute after its burst")
+      ->check(CLI::Range(0.001, 1e9));
+  add("--password-failures-account", c.password_failures_account,
+      "CRMSYNC_PASSWORD_FAILURES_ACCOUNT",
+      "wrong passwords in a row for one account before attempts wait "
+      "(doubling each time)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1000000}));
+  add("--password-failures-source", c.password_failures_source,
+      "CRMSYNC_PASSWORD_FAILURES_SOURCE",
+      "wrong passwords in a row from one client address before attempts "
+      "wait (doubling each time)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1000000}));
+  add("--password-backoff-ms", c.password_backoff_ms,
+      "CRMSYNC_PASSWORD_BACKOFF_MS",
+      "the first wait after too many wrong passwords")
+      ->check(CLI::Range(int64_t{1}, int64_t{3600000}));
+  add("--password-backoff-max", c.password_backoff_max_s,
+      "CRMSYNC_PASSWORD_BACKOFF_MAX", "the longest wait, in seconds")
+      ->check(CLI::Range(int64_t{1}, int64_t{86400}));
+  add("--trusted-proxies", c.trusted_proxies, "CRMSYNC_TRUSTED_PROXIES",
+      "addresses of reverse proxies whose X-Forwarded-For names the client "
+      "(comma-separated)")
+      ->delimiter(',');
+  add("--hash-threads", c.hash_threads, "CRMSYNC_HASH_THREADS",
+      "threads hashing passwords (Argon2id, 64 MiB each)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{64}));
+  add("--hash-queue", c.hash_queue, "CRMSYNC_HASH_QUEUE",
+      "password hashing jobs that may wait (503 beyond); callers not signed "
+      "in may fill three quarters")
+      ->check(CLI::Range(uint64_t{4}, uint64_t{100000}));
+  add("--hash-queue-per-caller", c.hash_queue_per_caller,
+      "CRMSYNC_HASH_QUEUE_PER_CALLER",
+      "password hashing jobs one caller (address or account) may have "
+      "queued or running (429 beyond)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{100000}));
   app.add_flag("--sync-writes", c.sync_writes,
                "fsync the WAL before acknowledging each write")
       ->envname("CRMSYNC_SYNC_WRITES");

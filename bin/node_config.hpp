@@ -52,6 +52,22 @@ struct node_config {
   int64_t header_timeout_ms = 10000;
   uint64_t max_connections_per_source = 256; ///< 0 = no cap
   uint64_t max_header_connections = 1024;    ///< 0 = no cap
+  // Bounded unauthenticated work (issue 11, items 4 and 6).
+  int64_t signin_lifetime_s = 600;
+  int64_t session_lifetime_s = 24 * 3600;
+  int64_t purge_interval_ms = 300000;
+  int64_t invite_retention_s = 30 * 24 * 3600;
+  int64_t failed_mail_retention_s = 30 * 24 * 3600;
+  double signin_burst = 20;
+  double signin_per_minute = 20;
+  uint64_t password_failures_account = 5;
+  uint64_t password_failures_source = 20;
+  int64_t password_backoff_ms = 1000;
+  int64_t password_backoff_max_s = 900;
+  std::vector<std::string> trusted_proxies;
+  uint64_t hash_threads = 2;
+  uint64_t hash_queue = 64;
+  uint64_t hash_queue_per_caller = 4;
 
   // Derived from `listen`, `cluster_listen`, `peers` and `metrics_listen`.
   std::string listen_host;

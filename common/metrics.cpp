@@ -110,6 +110,20 @@ struct registry::impl {
                                    .Help("E-mails waiting to be sent")
                                    .Register(reg);
   std::array<Gauge*, 3> depths{};
+  Family<Counter>& purged
+      = prometheus::BuildCounter()
+            .Name("crmsync_purged_rows_total")
+            .Help("Rows the periodic purge deleted: expired sign-in states "
+                  "and sessions, invitations and failed e-mail past their "
+                  "retention")
+            .Register(reg);
+  std::array<Counter*, 4> purged_counters{};
+  Family<Counter>& refused
+      = prometheus::BuildCounter()
+            .Name("crmsync_refused_requests_total")
+            .Help("Requests turned away before any work, by reason")
+            .Register(reg);
+  std::array<Counter*, 4> refused_counters{};
   Family<Counter>& activations
       = prometheus::BuildCounter()
             .Name("crmsync_actor_activations_total")
@@ -166,6 +180,13 @@ struct registry::impl {
     depths[0] = &inbox.Add({});
     depths[1] = &outbox.Add({});
     depths[2] = &mail_outbox.Add({});
+    const char* purge_kinds[] = {"signin_state", "session", "invite", "outbox"};
+    for (size_t i = 0; i < purged_counters.size(); ++i)
+      purged_counters[i] = &purged.Add({{"kind", purge_kinds[i]}});
+    const char* reasons[]
+        = {"signin_rate", "password_backoff", "hash_share", "invite_token"};
+    for (size_t i = 0; i < refused_counters.size(); ++i)
+      refused_counters[i] = &refused.Add({{"reason", reasons[i]}});
     lags[0] = &lag.Add({{"direction", "to_office365"}}, lag_buckets);
     lags[1] = &lag.Add({{"direction", "to_crm"}}, lag_buckets);
     // Every kind shows from the start, at 0.
@@ -286,6 +307,16 @@ void registry::sync_lag(sync_direction d, double seconds) {
 
 void registry::set_depth(depth which, uint64_t rows) {
   impl_->depths[static_cast<size_t>(which)]->Set(static_cast<double>(rows));
+}
+
+void registry::purged(purge_kind kind, uint64_t n) {
+  if (n > 0)
+    impl_->purged_counters[static_cast<size_t>(kind)]->Increment(
+        static_cast<double>(n));
+}
+
+void registry::refused(refusal why) {
+  impl_->refused_counters[static_cast<size_t>(why)]->Increment();
 }
 
 void registry::set_subscriptions(uint64_t live, uint64_t expiring) {

@@ -14,6 +14,13 @@
 //   status "error" when no answer came (connection, TLS, timeout).
 // - crmsync_graph_throttled_total: every 429 Graph gave, for a whole request
 //   or for one item of a $batch: either way the mailbox's budget was spent.
+// - crmsync_purged_rows_total{kind}: rows the periodic purge deleted
+//   (signin_state, session, invite, outbox).
+// - crmsync_refused_requests_total{reason}: requests turned away before any
+//   work: signin_rate (sign-in starts per client address), password_backoff
+//   (password failures per account or source), hash_share (a caller's share
+//   of the password hashing queue), invite_token (not a token this node
+//   issues).
 #pragma once
 
 #include <cstdint>
@@ -28,6 +35,8 @@ enum class notification_kind { change, lifecycle };
 enum class notification_outcome { received, acknowledged, rejected };
 enum class sync_direction { to_office365, to_crm };
 enum class depth { sync_inbox, sync_outbox, mail_outbox };
+enum class purge_kind { signin_state, session, invite, outbox };
+enum class refusal { signin_rate, password_backoff, hash_share, invite_token };
 
 class registry {
 public:
@@ -60,6 +69,11 @@ public:
   void sync_lag(sync_direction d, double seconds);
 
   void set_depth(depth which, uint64_t rows);
+
+  /// Rows of `kind` the purge deleted.
+  void purged(purge_kind kind, uint64_t n);
+  /// A request refused for `why` (429, or 400 for an invite token).
+  void refused(refusal why);
   void set_subscriptions(uint64_t live, uint64_t expiring);
   /// Users by calendar sync state; states absent from `by_state` that were
   /// reported before drop to 0.

@@ -423,10 +423,12 @@ void api::impl::install_routes() {
                };
                if (body.admin_password.empty())
                  return go();
-               self->hash_then(r, [cmd, pw = body.admin_password, go] {
-                 cmd->admin.password_hash = crypto::hash_password(pw);
-                 go();
-               });
+               self->hash_then(hash_caller(p), false, r,
+                               [cmd, pw = body.admin_password, go] {
+                                 cmd->admin.password_hash
+                                     = crypto::hash_password(pw);
+                                 go();
+                               });
              });
 
   routes.add("GET", "/api/v1/orgs/{org}",
@@ -463,36 +465,38 @@ void api::impl::install_routes() {
                });
              });
 
-  routes.add("POST", "/api/v1/orgs/{org}/users",
-             [self](request& req, const path_params& pp, responder_ptr r) {
-               principal p;
-               if (!self->authenticate_json(req, r, p))
-                 return;
-               json::user_body body;
-               if (auto err = json::decode_user_create(req.body, body))
-                 return fail(r, err);
-               self->with_org(p, pp[0], r, [self, p, body, r](tenant_id org) {
-                 auto cmd = std::make_shared<create_user>();
-                 cmd->who = p.who;
-                 cmd->user.email = body.email;
-                 cmd->user.name = body.name;
-                 cmd->user.role = body.role;
-                 cmd->user.manage_users = body.manage_users;
-                 cmd->user.view_all_events = body.view_all_events;
-                 cmd->user.super_admin = body.super_admin;
-                 auto go = [s = self->shared_from_this(), cmd, org, r] {
-                   s->create_user_attempt(cmd, org, r, 3);
-                 };
-                 self->with_user_manager(p, org, r, [self, cmd, body, r, go] {
-                   if (body.password.empty())
-                     return go();
-                   self->hash_then(r, [cmd, pw = body.password, go] {
-                     cmd->user.password_hash = crypto::hash_password(pw);
-                     go();
-                   });
-                 });
-               });
-             });
+  routes.add(
+      "POST", "/api/v1/orgs/{org}/users",
+      [self](request& req, const path_params& pp, responder_ptr r) {
+        principal p;
+        if (!self->authenticate_json(req, r, p))
+          return;
+        json::user_body body;
+        if (auto err = json::decode_user_create(req.body, body))
+          return fail(r, err);
+        self->with_org(p, pp[0], r, [self, p, body, r](tenant_id org) {
+          auto cmd = std::make_shared<create_user>();
+          cmd->who = p.who;
+          cmd->user.email = body.email;
+          cmd->user.name = body.name;
+          cmd->user.role = body.role;
+          cmd->user.manage_users = body.manage_users;
+          cmd->user.view_all_events = body.view_all_events;
+          cmd->user.super_admin = body.super_admin;
+          auto go = [s = self->shared_from_this(), cmd, org, r] {
+            s->create_user_attempt(cmd, org, r, 3);
+          };
+          self->with_user_manager(p, org, r, [self, p, cmd, body, r, go] {
+            if (body.password.empty())
+              return go();
+            self->hash_then(
+                hash_caller(p), false, r, [cmd, pw = body.password, go] {
+                  cmd->user.password_hash = crypto::hash_password(pw);
+                  go();
+                });
+          });
+        });
+      });
 
   routes.add(
       "GET", "/api/v1/orgs/{org}/users",
@@ -1165,8 +1169,8 @@ void api::impl::admin_user_events(const request& req, const std::string& id,
 // ------------------------------------------------------------------------------
 
 api::api(caf::actor_system& sys, caf::actor directory, storage::db& db,
-         work_pool& blocking, api_config cfg, node_info info)
-    : impl_(std::make_shared<impl>(sys, std::move(directory), db, blocking,
+         fair_pool& hashing, api_config cfg, node_info info)
+    : impl_(std::make_shared<impl>(sys, std::move(directory), db, hashing,
                                    std::move(cfg), std::move(info))) {
   impl_->install_routes();
   impl_->install_office365_routes();

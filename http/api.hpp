@@ -17,9 +17,11 @@
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
+#include "common/fair_pool.hpp"
 #include "common/work_pool.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
+#include "http/throttles.hpp"
 #include "protocol/errors.hpp"
 #include "protocol/ids.hpp"
 #include "storage/db.hpp"
@@ -93,12 +95,14 @@ struct api_config {
   std::chrono::milliseconds request_timeout{std::chrono::seconds(10)};
   size_t max_import_events = 5000;
   size_t max_mass_update_ids = 1000;
+  /// Sign-in starts, password failures and the hashing pool's shares.
+  throttle_config throttles;
 };
 
 class api {
 public:
   api(caf::actor_system& sys, caf::actor directory, storage::db& db,
-      work_pool& blocking, api_config cfg, node_info info);
+      fair_pool& hashing, api_config cfg, node_info info);
 
   /// The server's request handler.
   void handle(request&& req, responder_ptr r);

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
@@ -90,8 +91,10 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   caf::actor_system& sys;
   caf::actor directory;
   storage::db& db;
-  work_pool& blocking;
+  /// Password hashing, shared fairly between callers.
+  fair_pool& blocking;
   api_config cfg;
+  throttles limits;
   node_info info;
   router routes;
   /// What the --metrics-listen address serves: GET /metrics, no token.
@@ -104,13 +107,22 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   std::mutex states_mtx;
 
   impl(caf::actor_system& s, caf::actor d, storage::db& database,
-       work_pool& pool, api_config c, node_info i)
+       fair_pool& pool, api_config c, node_info i)
       : sys(s)
       , directory(std::move(d))
       , db(database)
       , blocking(pool)
       , cfg(std::move(c))
+      , limits(cfg.throttles, steady_now_ms)
       , info(std::move(i)) {}
+
+  /// The limits' clock: monotonic, so that a clock step neither lifts nor
+  /// prolongs a backoff.
+  static int64_t steady_now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
 
   // Sends `msg` to the entity at `key`; calls ok(reply) or answers the
   // error. Runs in a short-lived actor, so the caller never blocks.
@@ -232,13 +244,55 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
                      });
   }
 
-  /// Queues password hashing; answers 503 when too much is already queued.
-  template <class Job>
-  void hash_then(responder_ptr r, Job job) {
-    constexpr size_t max_queued_hashes = 32;
-    if (!blocking.try_post(std::move(job), max_queued_hashes))
-      fail(r, 503, "busy", "too many password operations in progress; retry");
+  // -- limits on unauthenticated work (throttles.hpp)
+  // ----------------------------------------------------------
+
+  /// Sign-in starts per client address: false, after answering 429, when
+  /// this client has started too many lately.
+  bool admit_signin(const request& req, const responder_ptr& r);
+
+  /// Before a password of `account` is checked for this request's client:
+  /// false, after answering 429, while the account or the client is
+  /// backing off after wrong passwords.
+  bool admit_password(const request& req, const std::string& account,
+                      const responder_ptr& r);
+  /// A wrong password for `account` from `client`; once the account is
+  /// backing off, an audit entry by `actor` goes to `org` (the account's
+  /// organization; none when the account does not exist).
+  void password_failed(const std::string& client, const std::string& account,
+                       tenant_id org, const std::string& actor);
+  void password_ok(const std::string& account);
+
+  /// Who a hashing job is charged to: a signed-in principal, or (not
+  /// signed in) the request's client address.
+  static std::string hash_caller(const principal& p) {
+    return p.who.service_admin ? std::string{"admin"}
+                               : "user:" + p.who.user.str();
   }
+  std::string hash_caller(const request& req) const {
+    return "client:" + limits.client_of(req);
+  }
+
+  /// Queues password hashing charged to `caller` (hash_caller). A caller
+  /// over its share gets 429; a pool full of many callers' work 503.
+  /// Callers that are not signed in (`anonymous`) may fill only part of
+  /// the queue, so signed-in administrators always find room.
+  template <class Job>
+  void hash_then(const std::string& caller, bool anonymous, responder_ptr r,
+                 Job job) {
+    const auto& c = limits.config();
+    switch (blocking.try_post(caller, std::move(job),
+                              anonymous ? c.hash_queue_anonymous : c.hash_queue,
+                              c.hash_per_caller)) {
+      case fair_pool::admission::queued:
+        return;
+      case fair_pool::admission::caller_full:
+        return refuse_hash_share(r);
+      default:
+        fail(r, 503, "busy", "too many password operations in progress; retry");
+    }
+  }
+  void refuse_hash_share(const responder_ptr& r);
 
   /// Resolves "/orgs/{org}" for this principal and calls next(org). A user
   /// of another organization gets the same 404 as for a missing one (after

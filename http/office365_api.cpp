@@ -11,6 +11,7 @@
 
 #include "common/clock.hpp"
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "graph/client.hpp"
 #include "storage/codec.hpp"
 #include "storage/keys.hpp"
@@ -376,10 +377,10 @@ public:
     return false;
   }
 
-  void start_signin(const std::string& purpose, const request& req,
+  void start_signin(const request& req, const std::string& purpose,
                     const responder_ptr& r,
                     const std::string& invite_token = {}) {
-    if (!configured(r))
+    if (!configured(r) || !s_.admit_signin(req, r))
       return;
     auto secret = browser_secret(req);
     signin_state_record rec;
@@ -395,6 +396,19 @@ public:
         callback_url("/o365/signin-callback"), state, rec.nonce));
     res.headers.emplace_back("Set-Cookie", set_cookie(secret));
     r->reply(std::move(res));
+  }
+
+  /// GET /invite/{token}: a token of a shape this node never issues is
+  /// refused before anything is stored for it.
+  void open_invite(const request& req, const std::string& token,
+                   const responder_ptr& r) {
+    if (!is_invite_token(token)) {
+      metrics::node().refused(metrics::refusal::invite_token);
+      return fail(r, 400, "invalid_invite_token",
+                  "this is not an invitation link of this service; open the "
+                  "link from the invitation e-mail as it is");
+    }
+    start_signin(req, "signin", r, token);
   }
 
   void signin_callback(const request& req, const responder_ptr& r) {
@@ -706,35 +720,46 @@ public:
 
   // -- associate my account ---------------------------------------------------
 
-  /// Checks an e-mail and password against a CRM account; calls
-  /// next(user) or answers 401.
+  /// Checks an e-mail and password against a CRM account for `who`; calls
+  /// next(user) or answers 401, or 429 while the account or the client
+  /// backs off after wrong passwords (issue 11, item 6).
   template <class Next>
-  void verify_credentials(const json::credentials& c, const responder_ptr& r,
+  void verify_credentials(const request& req, const o365_identity& who,
+                          const json::credentials& c, const responder_ptr& r,
                           Next next) {
+    if (!s_.admit_password(req, c.email, r))
+      return;
     tenant_id org;
     user_id user;
-    auto refuse = [r] {
+    auto self = shared_from_this();
+    auto client = s_.limits.client_of(req);
+    auto caller = s_.hash_caller(req);
+    auto refuse = [self, r, client, email = c.email,
+                   actor = "office365:" + who.email](tenant_id in) {
+      self->s_.password_failed(client, email, in, actor);
       fail(r, 401, "invalid_credentials",
            "the e-mail address or password is not right");
     };
     if (!user_by_email(c.email, org, user)) {
       // Same cost as a real check, so timing does not reveal accounts.
-      s_.hash_then(r, [refuse, pw = c.password] {
+      s_.hash_then(caller, true, r, [refuse, pw = c.password] {
         crypto::hash_password(pw);
-        refuse();
+        refuse(tenant_id{});
       });
       return;
     }
-    auto self = shared_from_this();
     s_.ask<user_record>(
         tenant_key(org), get_user{service_caller(), user}, r,
-        [self, r, pw = c.password, refuse, next](user_record& u) mutable {
-          self->s_.hash_then(r, [u, pw, refuse, next]() mutable {
-            if (u.password_hash.empty()
-                || !crypto::verify_password(pw, u.password_hash))
-              return refuse();
-            next(u);
-          });
+        [self, r, caller, pw = c.password, refuse,
+         next](user_record& u) mutable {
+          self->s_.hash_then(
+              caller, true, r, [self, u, pw, refuse, next]() mutable {
+                if (u.password_hash.empty()
+                    || !crypto::verify_password(pw, u.password_hash))
+                  return refuse(u.org);
+                self->s_.password_ok(u.email);
+                next(u);
+              });
         });
   }
 
@@ -746,7 +771,7 @@ public:
     if (auto err = json::decode_credentials(req.body, c))
       return fail(r, err);
     auto self = shared_from_this();
-    verify_credentials(c, r, [self, who, r](user_record& u) {
+    verify_credentials(req, who, c, r, [self, who, r](user_record& u) {
       self->link_and_answer(who, u.org, u.id, "associate", "associated", false,
                             r);
     });
@@ -1014,7 +1039,8 @@ public:
           });
     }
     verify_credentials(
-        body.account, r, [self, who, org, token_hash, r](user_record& u) {
+        req, who, body.account, r,
+        [self, who, org, token_hash, r](user_record& u) {
           if (u.org == org)
             return fail(r, 409, "already_member",
                         "that account already belongs to the inviting "
@@ -1388,11 +1414,11 @@ void api::impl::install_office365_routes() {
   };
   on("GET", "/o365/install",
      [](office365_flows& f, request& req, const path_params&, responder_ptr r) {
-       f.start_signin("install", req, r);
+       f.start_signin(req, "install", r);
      });
   on("GET", "/o365/signin",
      [](office365_flows& f, request& req, const path_params&, responder_ptr r) {
-       f.start_signin("signin", req, r);
+       f.start_signin(req, "signin", r);
      });
   on("GET", "/o365/signin-callback",
      [](office365_flows& f, request& req, const path_params&, responder_ptr r) {
@@ -1406,7 +1432,7 @@ void api::impl::install_office365_routes() {
   // with their session and where to accept.
   on("GET", "/invite/{token}",
      [](office365_flows& f, request& req, const path_params& pp,
-        responder_ptr r) { f.start_signin("signin", req, r, pp[0]); });
+        responder_ptr r) { f.open_invite(req, pp[0], r); });
   on("POST", "/o365/associate",
      [](office365_flows& f, request& req, const path_params&, responder_ptr r) {
        f.associate(req, r);

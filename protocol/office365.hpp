@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <caf/meta/type_name.hpp>
@@ -42,6 +43,14 @@ enum class invite_status : uint8_t {
 enum class join_status : uint8_t { pending = 0, approved = 1 };
 
 const char* to_string(invite_status x);
+
+/// The random bytes of an invitation token; the link carries them as
+/// unpadded base64url (crypto::random_token), 43 characters.
+constexpr size_t invite_token_bytes = 32;
+
+/// Whether `token` has the shape of the invitation tokens this service
+/// issues (anything else is refused before any work is done for it).
+bool is_invite_token(std::string_view token);
 const char* to_string(join_status x);
 
 struct invite_record {

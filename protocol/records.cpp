@@ -109,6 +109,17 @@ const char* to_string(invite_status x) {
   }
 }
 
+bool is_invite_token(std::string_view token) {
+  constexpr size_t length = (invite_token_bytes * 4 + 2) / 3;
+  if (token.size() != length)
+    return false;
+  for (char c : token)
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+          || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+      return false;
+  return true;
+}
+
 const char* to_string(join_status x) {
   return x == join_status::approved ? "approved" : "pending";
 }

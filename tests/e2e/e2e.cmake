@@ -19,15 +19,18 @@ add_executable(e2e_tests
   ${CMAKE_CURRENT_LIST_DIR}/office365_fixture.cpp
   ${CMAKE_CURRENT_LIST_DIR}/office365_install_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/office365_invite_test.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/office365_join_test.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/office365_join_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/office365_limits_test.cpp)
 target_include_directories(e2e_tests PRIVATE ${PROJECT_SOURCE_DIR})
 target_compile_definitions(e2e_tests PRIVATE
   CRMSYNCD_PATH="$<TARGET_FILE:crmsyncd>"
   GRAPH_EMULATOR_PATH="$<TARGET_FILE:graph-emulator>")
-# crmsync_http_server only for http/url.hpp: the query strings of redirects.
+# crmsync_http_server only for http/url.hpp: the query strings of redirects;
+# crmsync_storage to count rows in a stopped node's database (limits tests).
 target_link_libraries(e2e_tests
   PRIVATE Catch2::Catch2WithMain crmsync_http_client crmsync_http_server
-          crmsync_protocol crmsync_test_support simdjson::simdjson Threads::Threads)
+          crmsync_protocol crmsync_test_support simdjson::simdjson Threads::Threads
+          crmsync_storage)
 add_dependencies(e2e_tests crmsyncd graph-emulator)
 # The prefix lets `ctest -R e2e` select exactly these tests.
 catch_discover_tests(e2e_tests TEST_PREFIX "e2e: " PROPERTIES TIMEOUT 120)
