@@ -726,22 +726,6 @@ struct client::impl {
     return out;
   }
 
-  /// One item's Retry-After from its headers object, if any.
-  static std::optional<int64_t> item_retry_after(simdjson::dom::element item) {
-    simdjson::dom::object headers;
-    if (item["headers"].get_object().get(headers))
-      return std::nullopt;
-    for (auto kv : headers) {
-      std::string_view v;
-      if (iequals(kv.key, "retry-after") && !kv.value.get_string().get(v))
-        return wire::parse_retry_after(v);
-      int64_t n = 0;
-      if (iequals(kv.key, "retry-after") && !kv.value.get_int64().get(n))
-        return n;
-    }
-    return std::nullopt;
-  }
-
   bool batch(const std::string& tenant, const std::string& mailbox,
              const std::vector<batch_request>& requests,
              std::vector<batch_response>& out, error& err) {
@@ -762,10 +746,8 @@ struct client::impl {
       if (!graph_call(tenant, mailbox, "POST", u, batch_body(requests, pending),
                       res, err))
         return false;
-      simdjson::dom::element root;
-      simdjson::dom::array items;
-      if (json_parser().parse(res.body).get(root)
-          || root["responses"].get_array().get(items)) {
+      std::vector<wire::batch_item> items;
+      if (!wire::parse_batch_answer(res.body, items)) {
         err = local_error("invalid_response",
                           "the $batch answer has no responses array");
         err.status = res.status;
@@ -774,32 +756,25 @@ struct client::impl {
       std::vector<bool> answered(requests.size(), false);
       std::vector<size_t> again;
       int64_t wait_s = -1; // -1: no item said how long
-      for (simdjson::dom::element item : items) {
-        std::string_view id;
-        int64_t status = 0;
-        if (item["id"].get_string().get(id)
-            || item["status"].get_int64().get(status))
-          continue;
+      for (auto& item : items) {
         auto match
             = std::find_if(pending.begin(), pending.end(), [&](size_t i) {
-                return iequals(requests[i].id, id);
+                return iequals(requests[i].id, item.id);
               });
         if (match == pending.end())
           continue;
         auto& a = answers[*match];
         a.id = requests[*match].id;
-        a.status = static_cast<int>(status);
-        simdjson::dom::element body;
-        a.body
-            = item["body"].get(body) ? std::string{} : simdjson::minify(body);
+        a.status = static_cast<int>(item.status);
+        a.body = std::move(item.body);
         answered[*match] = true;
-        if (status == 429) {
+        if (item.status == 429) {
           ++throttled;
           metrics::node().graph_throttled();
         }
-        if (status != 429 && status != 503)
+        if (item.status != 429 && item.status != 503)
           continue;
-        auto ra = item_retry_after(item);
+        auto& ra = item.retry_after;
         if (ra && *ra > cfg.max_retry_after.count())
           continue; // keeps its 429/503: too long to wait
         again.push_back(*match);

@@ -215,6 +215,55 @@ std::optional<int64_t> parse_retry_after(std::string_view value) {
   return v;
 }
 
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && starts_with_nocase(a, b);
+}
+
+std::optional<int64_t> item_retry_after(simdjson::dom::element item) {
+  simdjson::dom::object headers;
+  if (item["headers"].get_object().get(headers))
+    return std::nullopt;
+  for (auto kv : headers) {
+    if (!iequals(kv.key, "retry-after"))
+      continue;
+    std::string_view v;
+    if (!kv.value.get_string().get(v))
+      return parse_retry_after(v);
+    int64_t n = 0;
+    if (!kv.value.get_int64().get(n))
+      return n;
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+bool parse_batch_answer(std::string_view body, std::vector<batch_item>& out) {
+  out.clear();
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  simdjson::dom::array items;
+  if (parser.parse(body.data(), body.size()).get(root)
+      || root["responses"].get_array().get(items))
+    return false;
+  for (simdjson::dom::element item : items) {
+    std::string_view id;
+    batch_item one;
+    if (item["id"].get_string().get(id)
+        || item["status"].get_int64().get(one.status))
+      continue;
+    one.id = std::string{id};
+    simdjson::dom::element b;
+    if (!item["body"].get(b))
+      one.body = simdjson::minify(b);
+    one.retry_after = item_retry_after(item);
+    out.push_back(std::move(one));
+  }
+  return true;
+}
+
 std::string mailbox_of(std::string_view target, std::string_view base_path) {
   auto path = target.substr(0, target.find('?'));
   if (path.substr(0, base_path.size()) != base_path)

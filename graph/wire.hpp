@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace crmsync::graph::wire {
 
@@ -51,6 +52,21 @@ bool parse_error_body(std::string_view body, std::string& code,
 /// Retry-After as delay-seconds; nullopt when absent or not a number
 /// (HTTP dates are not used by Graph).
 std::optional<int64_t> parse_retry_after(std::string_view value);
+
+/// One item of a $batch answer.
+struct batch_item {
+  std::string id;
+  int64_t status = 0;
+  std::string body; ///< minified JSON of the item's body, or ""
+  /// From the item's headers (a string or a number); nullopt when absent
+  /// or not a number.
+  std::optional<int64_t> retry_after;
+};
+
+/// Graph's `{"responses":[…]}`: the items that have a string id and an
+/// integer status, in the answer's order (others are skipped); false when
+/// the body is not JSON or has no responses array.
+bool parse_batch_answer(std::string_view body, std::vector<batch_item>& out);
 
 /// The user whose mailbox a Graph request target touches:
 /// "{base_path}/users/{id}/…" gives the percent-decoded {id}; the user

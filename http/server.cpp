@@ -39,6 +39,44 @@ namespace {
 
 constexpr uint32_t header_limit = 16 * 1024;
 
+using request_parser = bhttp::request_parser<bhttp::string_body>;
+
+/// The limits every request is read with.
+void limit(request_parser& p, size_t max_body_bytes) {
+  p.body_limit(max_body_bytes);
+  p.header_limit(header_limit);
+}
+
+/// A read that failed (other than the connection ending).
+parse_outcome failure(error_code ec) {
+  if (ec == bhttp::error::body_limit)
+    return parse_outcome::body_too_large;
+  if (ec == bhttp::error::header_limit)
+    return parse_outcome::headers_too_large;
+  return parse_outcome::bad_request;
+}
+
+/// Moves a parsed message into `out` (all but `remote` and `secure`);
+/// false when its path has a bad percent-escape.
+bool to_request(bhttp::request<bhttp::string_body>& msg, request& out) {
+  out.method
+      = std::string{msg.method_string().data(), msg.method_string().size()};
+  out.target = std::string{msg.target().data(), msg.target().size()};
+  auto q = out.target.find('?');
+  std::string raw_path = out.target.substr(0, q);
+  if (q != std::string::npos)
+    out.query = out.target.substr(q + 1);
+  if (!percent_decode(raw_path, out.path, false))
+    return false;
+  for (auto& f : msg)
+    out.headers.emplace_back(
+        ascii_lower(
+            std::string_view{f.name_string().data(), f.name_string().size()}),
+        std::string{f.value()});
+  out.body = std::move(msg.body());
+  return true;
+}
+
 std::string error_body(std::string_view code, std::string_view message) {
   std::string out = "{\"error\":{\"code\":\"";
   out += code;
@@ -226,8 +264,7 @@ private:
 
   void do_read() {
     parser_.emplace();
-    parser_->body_limit(srv_->cfg.max_body_bytes);
-    parser_->header_limit(header_limit);
+    limit(*parser_, srv_->cfg.max_body_bytes);
     if (!first_request_ && buffer_.size() == 0) {
       // Keep-alive: waiting for the next request is idle time; its header
       // phase starts with its first byte.
@@ -294,7 +331,7 @@ private:
 
   Stream stream_;
   beast::flat_buffer buffer_;
-  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::optional<request_parser> parser_;
   server::impl* srv_;
   std::string source_;
   bool keep_alive_ = true;
@@ -346,40 +383,28 @@ void session<Stream>::on_read(error_code ec) {
     lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
     return;
   }
-  if (ec == bhttp::error::body_limit) {
-    reject(413, "payload_too_large",
-           "the request body is larger than "
-               + std::to_string(srv_->cfg.max_body_bytes) + " bytes");
-    return;
-  }
-  if (ec == bhttp::error::header_limit) {
-    reject(431, "headers_too_large", "the request headers are too large");
-    return;
-  }
   if (ec) {
-    reject(400, "bad_request", "the request is not valid HTTP/1.1");
-    return;
+    switch (failure(ec)) {
+      case parse_outcome::body_too_large:
+        reject(413, "payload_too_large",
+               "the request body is larger than "
+                   + std::to_string(srv_->cfg.max_body_bytes) + " bytes");
+        return;
+      case parse_outcome::headers_too_large:
+        reject(431, "headers_too_large", "the request headers are too large");
+        return;
+      default:
+        reject(400, "bad_request", "the request is not valid HTTP/1.1");
+        return;
+    }
   }
   auto& msg = parser_->get();
   keep_alive_ = msg.keep_alive();
   request req;
-  req.method
-      = std::string{msg.method_string().data(), msg.method_string().size()};
-  req.target = std::string{msg.target().data(), msg.target().size()};
-  auto q = req.target.find('?');
-  std::string raw_path = req.target.substr(0, q);
-  if (q != std::string::npos)
-    req.query = req.target.substr(q + 1);
-  if (!percent_decode(raw_path, req.path, false)) {
+  if (!to_request(msg, req)) {
     reject(400, "bad_request", "the request path has a bad percent-escape");
     return;
   }
-  for (auto& f : msg)
-    req.headers.emplace_back(
-        ascii_lower(
-            std::string_view{f.name_string().data(), f.name_string().size()}),
-        std::string{f.value()});
-  req.body = std::move(msg.body());
   error_code ignored;
   auto ep = lowest().socket().remote_endpoint(ignored);
   if (!ignored)
@@ -437,6 +462,29 @@ void server::impl::do_accept() {
         if (accepting)
           do_accept();
       });
+}
+
+parse_outcome parse_request(std::string_view bytes, size_t max_body_bytes,
+                            request& out) {
+  request_parser p;
+  limit(p, max_body_bytes);
+  p.eager(true); // the body too, as async_read does
+  while (!p.is_done()) {
+    if (bytes.empty())
+      return parse_outcome::incomplete;
+    error_code ec;
+    auto used = p.put(asio::buffer(bytes.data(), bytes.size()), ec);
+    if (ec == bhttp::error::need_more)
+      return parse_outcome::incomplete;
+    if (ec)
+      return failure(ec);
+    if (used == 0)
+      return parse_outcome::incomplete;
+    bytes.remove_prefix(used);
+  }
+  out = request{};
+  return to_request(p.get(), out) ? parse_outcome::complete
+                                  : parse_outcome::bad_request;
 }
 
 server::server(server_config cfg, handler h)

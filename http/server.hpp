@@ -80,6 +80,21 @@ struct server_config {
   std::string tls_key_file;
 };
 
+/// What reading one request from a connection's bytes gives.
+enum class parse_outcome {
+  complete,          ///< the request is in `out`
+  incomplete,        ///< the bytes end before the request does
+  body_too_large,    ///< answered 413
+  headers_too_large, ///< answered 431
+  bad_request,       ///< answered 400: not HTTP/1.1, or a bad path escape
+};
+
+/// Reads one request from `bytes` exactly as a connection does (the same
+/// parser limits and the same conversion into `request`), without a
+/// socket: for tests and the fuzz target (fuzz/http_request_fuzz.cpp).
+parse_outcome parse_request(std::string_view bytes, size_t max_body_bytes,
+                            request& out);
+
 struct server_stats {
   uint64_t requests = 0;
   uint64_t in_flight = 0;

@@ -7,6 +7,8 @@ packages=(
   libcaf-dev libboost-dev libsimdjson-dev librocksdb-dev catch2
   libssl-dev libsodium-dev libcli11-dev libhowardhinnant-date-dev tzdata
   curl clang-format openssl
+  # libFuzzer targets (fuzz/, scripts/fuzz.sh): clang and its runtimes
+  clang libclang-rt-14-dev
   libedit-dev
   # metrics: prometheus-cpp's core (registry, text serializer); the -dev
   # package also brings the civetweb/curl parts, which are not linked.

@@ -22,6 +22,7 @@
 #include "storage/keys.hpp"
 #include "storage/sync_links.hpp"
 #include "sync/graph_event.hpp"
+#include "sync/notifications.hpp"
 
 namespace crmsync::sync {
 
@@ -1451,30 +1452,28 @@ void engine::reconcile_loop() {
 }
 
 ingest_result engine::ingest(std::string_view body, bool lifecycle) {
-  thread_local simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  simdjson::dom::array items;
-  if (parser.parse(body.data(), body.size()).get(doc)
-      || doc["value"].get_array().get(items))
+  // The body is bounded by the server's body limit, so decoding every item
+  // before counting them is bounded too.
+  std::vector<notification> items;
+  if (!parse_notifications(body, items))
     return ingest_result::malformed;
   if (items.size() > cfg_.max_notifications_per_post)
     return ingest_result::too_many;
   storage::write_batch b;
   std::set<user_key> users;
   uint64_t accepted = 0, rejected = 0;
-  for (simdjson::dom::element n : items) {
-    std::string_view sub, state;
-    if (n["subscriptionId"].get_string().get(sub)) {
+  for (auto& n : items) {
+    if (n.subscription_id.empty()) {
       ++rejected;
       continue;
     }
-    if (n["clientState"].get_string().get(state))
-      state = {};
     std::string v;
     bool found = false;
-    if (db_.get(column::lookup, keys::subscription_lookup(sub), v, found)
+    if (db_.get(column::lookup, keys::subscription_lookup(n.subscription_id), v,
+                found)
         || !found || v.size() < 16
-        || !crypto::equal_secret(std::string_view{v}.substr(16), state)) {
+        || !crypto::equal_secret(std::string_view{v}.substr(16),
+                                 n.client_state)) {
       // Unknown subscription or wrong clientState: never applied.
       ++rejected;
       continue;
@@ -1483,9 +1482,7 @@ ingest_result engine::ingest(std::string_view body, bool lifecycle) {
     user_id user{keys::get_be64(v, 8)};
     char kind = inbox_change;
     if (lifecycle) {
-      std::string_view event;
-      if (n["lifecycleEvent"].get_string().get(event))
-        event = {};
+      auto& event = n.lifecycle_event;
       kind = event == "subscriptionRemoved"       ? inbox_removed
              : event == "reauthorizationRequired" ? inbox_reauthorize
                                                   : inbox_missed;

@@ -1,9 +1,11 @@
 // The client's wire helpers (graph/wire.hpp): URL splitting, which hosts
 // plain http may reach, Graph and OAuth error bodies, Retry-After, JSON
-// string escaping, the mailbox a path touches; and error::describe().
+// string escaping, the mailbox a path touches, $batch answers; and
+// error::describe().
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <vector>
 
 #include "graph/client.hpp"
 #include "graph/wire.hpp"
@@ -99,6 +101,35 @@ TEST_CASE("the mailbox a Graph path touches") {
   CHECK(wire::mailbox_of("/v1.0/users?$top=5", "/v1.0").empty());
   CHECK(wire::mailbox_of("/v1.0/subscriptions", "/v1.0").empty());
   CHECK(wire::mailbox_of("/beta/users/abc/events", "/v1.0").empty());
+}
+
+TEST_CASE("a $batch answer gives each item's id, status, body, Retry-After") {
+  std::vector<wire::batch_item> items;
+  REQUIRE(wire::parse_batch_answer(
+      R"({"responses":[
+        {"id":"2","status":201,"headers":{"Content-Type":"application/json"},
+         "body":{"id":"AAMk","changeKey":"CQ"}},
+        {"id":"1","status":429,"headers":{"Retry-After":"3"},
+         "body":{"error":{"code":"ApplicationThrottled","message":"x"}}},
+        {"id":"3","status":503,"headers":{"retry-after":7}},
+        {"id":4,"status":200},
+        {"id":"5","status":"200"},
+        {"id":"6","status":204,"headers":{"Retry-After":"soon"}}]})",
+      items));
+  REQUIRE(items.size() == 4); // items 4 and 5 lack a string id or a status
+  CHECK(items[0].id == "2");
+  CHECK(items[0].status == 201);
+  CHECK(items[0].body == R"({"id":"AAMk","changeKey":"CQ"})");
+  CHECK_FALSE(items[0].retry_after);
+  CHECK(items[1].id == "1");
+  CHECK(items[1].retry_after == 3);
+  CHECK(items[2].body.empty());
+  CHECK(items[2].retry_after == 7);
+  CHECK(items[3].id == "6");
+  CHECK_FALSE(items[3].retry_after);
+  CHECK_FALSE(wire::parse_batch_answer(R"({"value":[]})", items));
+  CHECK(items.empty());
+  CHECK_FALSE(wire::parse_batch_answer("not json", items));
 }
 
 TEST_CASE("errors describe themselves in one line") {
