@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <random>
 #include <set>
 #include <unordered_map>
 
@@ -135,6 +136,9 @@ std::optional<std::string> segment_after(const std::string& path,
 struct peer_state {
   member m;
   caf::actor handle; // the peer's endpoint while connected
+  /// The peer's system while this node's hello to it is under way: its
+  /// answer and first requests may overtake the hello's reply.
+  caf::node_id dialed;
   caf::actor watcher;
   std::string http_url;
 };
@@ -824,6 +828,12 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     if (!got)
       return;
     caf::actor h = std::move(*got);
+    auto dialing = [&](caf::node_id n) {
+      std::lock_guard<std::mutex> guard{mtx};
+      if (auto i = peers.find(snapshot.m.id); i != peers.end())
+        i->second.dialed = std::move(n);
+    };
+    dialing(h.node());
     // The endpoint says who it is: a node at the wrong address (another
     // member's, or another cluster's) is not taken for this peer.
     std::string who;
@@ -838,6 +848,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
             },
             [&](caf::error&) {});
     if (who != snapshot.m.id) {
+      dialing({});
       if (!who.empty())
         log::error("cluster: " + snapshot.m.host + ":"
                    + std::to_string(snapshot.m.port) + " is node '" + who
@@ -846,6 +857,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     }
     auto id = snapshot.m.id;
     register_peer(id, h, url);
+    dialing({});
     // Moves made while one of the two was away.
     self->request(h, cfg.request_timeout, moved_atom_v, known_moves())
         .receive(
@@ -1196,7 +1208,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   std::string member_of(const caf::node_id& n) const {
     std::lock_guard<std::mutex> guard{mtx};
     for (auto& [id, p] : peers)
-      if (p.handle && p.handle.node() == n)
+      if ((p.handle && p.handle.node() == n) || (p.dialed && p.dialed == n))
         return id;
     return {};
   }
@@ -1306,7 +1318,10 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
 namespace {
 
 struct endpoint_state {
-  uint64_t next_ticket = 1;
+  /// Tickets name forwarded requests waiting for this node's answer. The
+  /// answer reaches the endpoint as a message, so a ticket must not be
+  /// guessable by whoever else can send one.
+  std::mt19937_64 tickets{std::random_device{}()};
   std::unordered_map<uint64_t, caf::response_promise> pending;
 };
 
@@ -1315,6 +1330,19 @@ std::string sender_of(caf::stateful_actor<endpoint_state>* self,
                       const node::impl& s) {
   auto& from = self->current_sender();
   return from ? s.member_of(from->node()) : std::string{};
+}
+
+/// Reads, commands and forwarded requests come only from a connected
+/// member: a certificate of the cluster CA that belongs to no member (or a
+/// member not yet through its hello) is refused too.
+caf::error unless_member(caf::stateful_actor<endpoint_state>* self,
+                         const node::impl& s, const char* what) {
+  if (!sender_of(self, s).empty())
+    return caf::none;
+  log::warn(std::string{"cluster: refused "} + what
+            + " from a sender that is not a connected member");
+  return make_crm_error(crm_errc::forbidden, "forbidden",
+                        "only members of the cluster may send this");
 }
 
 caf::behavior endpoint_actor(caf::stateful_actor<endpoint_state>* self,
@@ -1327,13 +1355,19 @@ caf::behavior endpoint_actor(caf::stateful_actor<endpoint_state>* self,
   });
   return {
       [=](forward_atom, http_forward& f) {
-        auto rp = self->make_response_promise();
+        // Checked before the promise: making it takes the sender away.
         auto s = weak.lock();
-        if (!s) {
-          rp.deliver(caf::make_error(caf::sec::request_receiver_down));
+        auto refusal = s ? unless_member(self, *s, "a forwarded request")
+                         : caf::make_error(caf::sec::request_receiver_down);
+        auto rp = self->make_response_promise();
+        if (refusal) {
+          rp.deliver(std::move(refusal));
           return rp;
         }
-        auto ticket = self->state.next_ticket++;
+        uint64_t ticket = 0;
+        do
+          ticket = self->state.tickets();
+        while (self->state.pending.count(ticket) > 0);
         self->state.pending.emplace(ticket, rp);
         s->serve_forwarded(f, caf::actor_cast<caf::actor>(self), ticket);
         return rp;
@@ -1345,11 +1379,13 @@ caf::behavior endpoint_actor(caf::stateful_actor<endpoint_state>* self,
         i->second.deliver(std::move(a));
         self->state.pending.erase(i);
       },
-      [=](read_atom, key_read& kr) -> key_value {
+      [=](read_atom, key_read& kr) -> caf::result<key_value> {
         key_value out;
         auto s = weak.lock();
         if (!s || kr.column >= storage::column_count)
           return out;
+        if (auto err = unless_member(self, *s, "a read"))
+          return err;
         out.found = s->read_here(static_cast<storage::column>(kr.column),
                                  kr.key, out.value, kr.take)
                     == http::cluster_hooks::read_outcome::found;
@@ -1357,11 +1393,13 @@ caf::behavior endpoint_actor(caf::stateful_actor<endpoint_state>* self,
           out.value.clear();
         return out;
       },
-      [=](read_atom, key_reads& kr) -> key_values {
+      [=](read_atom, key_reads& kr) -> caf::result<key_values> {
         key_values out;
         auto s = weak.lock();
         if (!s || kr.column >= storage::column_count)
           return out;
+        if (auto err = unless_member(self, *s, "a read"))
+          return err;
         out.values.resize(kr.keys.size());
         for (size_t i = 0; i < kr.keys.size(); ++i) {
           auto& v = out.values[i];
@@ -1374,11 +1412,15 @@ caf::behavior endpoint_actor(caf::stateful_actor<endpoint_state>* self,
         return out;
       },
       [=](route_atom, entity_key& key, caf::message& msg) {
+        // Checked before the promise: making it takes the sender away.
+        auto s = weak.lock();
+        auto refusal = s ? unless_member(self, *s, "a command")
+                         : caf::make_error(caf::sec::request_receiver_down);
         auto rp = self->make_response_promise();
-        if (auto s = weak.lock())
-          rp.delegate(s->directory, route_atom_v, key, std::move(msg));
+        if (refusal)
+          rp.deliver(std::move(refusal));
         else
-          rp.deliver(caf::make_error(caf::sec::request_receiver_down));
+          rp.delegate(s->directory, route_atom_v, key, std::move(msg));
         return rp;
       },
       [=](rows_atom, shard_rows& part) -> bool {

@@ -433,10 +433,10 @@ public:
     auto code = find_param(q, "code");
     if (code == nullptr || code->empty())
       return fail(r, 400, "missing_code", "the callback carries no 'code'");
-    // RATE LIMIT HOOK (security issue 11): the one place a per-client limit
-    // on sign-in callbacks belongs (common/rate_limit.*, keyed by
-    // req.remote): after the state and its browser are checked, before a
-    // token-endpoint call is queued on the pool.
+    // Token-endpoint calls are bounded by sign-in starts: each needs a
+    // state that a start stored (rate-limited per client address, see
+    // admit_signin), that is taken here once, and whose browser cookie
+    // matches; anything else was answered above without calling Graph.
     auto self = shared_from_this();
     on_pool(r, [self, r, code = *code, rec] {
       graph::identity id;

@@ -99,6 +99,9 @@ public:
   api_response graph(std::string_view method, std::string_view path,
                      std::string_view body = {});
 
+  std::string proc_log(int i) const {
+    return procs_[i].log_tail(3000);
+  }
   /// Who seeded the run (for INFO).
   uint32_t seed() const {
     return seed_;

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -15,7 +16,11 @@
 #include <caf/openssl/remote_actor.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include "protocol/cluster.hpp"
+#include "protocol/errors.hpp"
+#include "protocol/messages.hpp"
 #include "protocol/type_ids.hpp"
+#include "storage/db.hpp"
 #include "tests/cluster/cluster_fixture.hpp"
 #include "tests/e2e/office365_fixture.hpp"
 #include "tests/support/node_process.hpp"
@@ -60,6 +65,48 @@ std::string ask_hello(uint16_t port, const credentials& who,
   return said;
 }
 
+/// What the endpoint answers `who` (connected with a certificate of the
+/// cluster CA, but not a member the node dialled or greeted) to a read of a
+/// row, a command for a tenant as the service administrator, and a
+/// forwarded HTTP request: the API form of each error, "" for an answer.
+std::vector<std::string> ask_as_non_member(uint16_t port,
+                                           const credentials& who) {
+  caf::actor_system_config cfg;
+  register_types(cfg);
+  cfg.load<caf::io::middleman>();
+  cfg.load<caf::openssl::manager>();
+  cfg.openssl_cafile = who.ca;
+  cfg.openssl_certificate = who.cert;
+  cfg.openssl_key = who.key;
+  caf::actor_system sys{cfg};
+  auto h = caf::openssl::remote_actor(sys, "127.0.0.1", port);
+  REQUIRE(h);
+  caf::scoped_actor self{sys};
+  std::vector<std::string> out;
+  auto answer = [&](auto&&... xs) {
+    std::string got = "no answer";
+    self->request(*h, std::chrono::seconds(5), xs...)
+        .receive([&](caf::message&) { got = ""; },
+                 [&](caf::error& e) { got = to_api_error(e).code; });
+    out.push_back(got);
+  };
+  key_read kr;
+  kr.column = static_cast<uint8_t>(storage::column::lookup);
+  kr.key = "anything";
+  answer(atom::read_atom_v, kr);
+  get_org cmd;
+  cmd.who.service_admin = true;
+  answer(atom::route_atom_v,
+         entity_key{entity_kind::tenant, tenant_id{1}, user_id{}},
+         caf::make_message(cmd));
+  http_forward f;
+  f.method = "GET";
+  f.target = "/healthz";
+  f.via = "n2";
+  answer(atom::forward_atom_v, f);
+  return out;
+}
+
 } // namespace
 
 TEST_CASE("cluster: the cluster port answers only holders of a certificate "
@@ -95,6 +142,13 @@ TEST_CASE("cluster: the cluster port answers only holders of a certificate "
                   {true, ours + "/ca.pem", ours + "/n2.pem", ours + "/n2.key"},
                   true)
         == "n1");
+  }
+  SECTION("a certificate of the cluster CA is not membership: reads, "
+          "commands and forwarded requests are refused") {
+    auto got = ask_as_non_member(
+        cport, {true, ours + "/ca.pem", ours + "/n2.pem", ours + "/n2.key"});
+    CHECK(got
+          == std::vector<std::string>{"forbidden", "forbidden", "forbidden"});
   }
   SECTION("a client of CAF's plain middleman gets no answer") {
     CHECK(ask_hello(cport, {}) == "");
