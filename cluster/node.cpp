@@ -308,6 +308,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     f.headers = std::move(req.headers);
     f.body = std::move(req.body);
     f.via = cfg.node_id;
+    f.remote = std::move(req.remote);
     metrics::node().forwarded(owner);
     if (timeout.count() == 0)
       timeout = cfg.request_timeout;
@@ -393,7 +394,9 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       req.query = req.target.substr(q + 1);
     req.headers = std::move(f.headers);
     req.body = std::move(f.body);
-    req.remote = "node " + f.via;
+    // The client's own address (members are trusted to report it), so that
+    // per-address limits count the client and not the forwarding node.
+    req.remote = f.remote.empty() ? "node " + f.via : std::move(f.remote);
     http::responder_ptr r = to_endpoint(std::move(self_handle), ticket);
     // Off the endpoint actor: a handler may block (storage, a lookup that
     // asks the other nodes), and forwarded requests must not queue behind

@@ -19,13 +19,14 @@ struct http_forward {
   std::string target; // path and query, as sent
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
-  std::string via; // the node that received it
+  std::string via;    // the node that received it
+  std::string remote; // the client's address as that node saw it
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, http_forward& x) {
   return f(caf::meta::type_name("http_forward"), x.method, x.target, x.headers,
-           x.body, x.via);
+           x.body, x.via, x.remote);
 }
 
 /// The owner's answer to a forwarded request.
