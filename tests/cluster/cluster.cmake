@@ -9,23 +9,12 @@ catch_discover_tests(cluster_unit_tests TEST_PREFIX "cluster-unit: "
   PROPERTIES TIMEOUT 60)
 
 add_executable(cluster_e2e_tests
-  ${CMAKE_CURRENT_LIST_DIR}/../support/child_process.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/../support/node_process.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/../support/api_client.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/../support/emulator_process.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/../e2e/office365_fixture.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cluster_fixture.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cluster_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/transport_test.cpp)
 target_include_directories(cluster_e2e_tests PRIVATE ${PROJECT_SOURCE_DIR})
-target_compile_definitions(cluster_e2e_tests PRIVATE
-  CRMSYNCD_PATH="$<TARGET_FILE:crmsyncd>"
-  CRMSYNCCTL_PATH="$<TARGET_FILE:crmsyncctl>"
-  GRAPH_EMULATOR_PATH="$<TARGET_FILE:graph-emulator>"
-  CLUSTER_CA_SCRIPT="${PROJECT_SOURCE_DIR}/scripts/cluster-ca.sh")
 target_link_libraries(cluster_e2e_tests
-  PRIVATE Catch2::Catch2WithMain crmsync_http_client crmsync_http_server
-          crmsync_protocol crmsync_test_support simdjson::simdjson Threads::Threads
+  PRIVATE Catch2::Catch2WithMain crmsync_test_processes
           CAF::openssl)
 add_dependencies(cluster_e2e_tests crmsyncd crmsyncctl graph-emulator)
 catch_discover_tests(cluster_e2e_tests TEST_PREFIX "cluster: "

@@ -4,10 +4,6 @@
 # the Office 365 tests (office365_*_test.cpp) also start a graph-emulator.
 include(Catch)
 add_executable(e2e_tests
-  ${CMAKE_CURRENT_LIST_DIR}/../support/child_process.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/../support/node_process.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/../support/api_client.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/../support/emulator_process.cpp
   ${CMAKE_CURRENT_LIST_DIR}/orgs_users_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/authorization_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/events_test.cpp
@@ -16,20 +12,14 @@ add_executable(e2e_tests
   ${CMAKE_CURRENT_LIST_DIR}/robustness_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/persistence_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/admin_test.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/office365_fixture.cpp
   ${CMAKE_CURRENT_LIST_DIR}/office365_install_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/office365_invite_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/office365_join_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/office365_limits_test.cpp)
 target_include_directories(e2e_tests PRIVATE ${PROJECT_SOURCE_DIR})
-target_compile_definitions(e2e_tests PRIVATE
-  CRMSYNCD_PATH="$<TARGET_FILE:crmsyncd>"
-  GRAPH_EMULATOR_PATH="$<TARGET_FILE:graph-emulator>")
-# crmsync_http_server only for http/url.hpp: the query strings of redirects;
 # crmsync_storage to count rows in a stopped node's database (limits tests).
 target_link_libraries(e2e_tests
-  PRIVATE Catch2::Catch2WithMain crmsync_http_client crmsync_http_server
-          crmsync_protocol crmsync_test_support simdjson::simdjson Threads::Threads
+  PRIVATE Catch2::Catch2WithMain crmsync_test_processes
           crmsync_storage)
 add_dependencies(e2e_tests crmsyncd graph-emulator)
 # The prefix lets `ctest -R e2e` select exactly these tests.
@@ -39,22 +29,11 @@ catch_discover_tests(e2e_tests TEST_PREFIX "e2e: " PROPERTIES TIMEOUT 120)
 # on a pseudo terminal (forkpty), against a real crmsyncd and graph-emulator
 # (the sync_env fixture).
 add_executable(console_e2e_tests
-  ${CMAKE_CURRENT_LIST_DIR}/../support/child_process.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/../support/node_process.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/../support/api_client.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/../support/emulator_process.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/office365_fixture.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/sync_fixture.cpp
   ${CMAKE_CURRENT_LIST_DIR}/console_test.cpp)
 target_include_directories(console_e2e_tests PRIVATE ${PROJECT_SOURCE_DIR})
-target_compile_definitions(console_e2e_tests PRIVATE
-  CRMSYNCD_PATH="$<TARGET_FILE:crmsyncd>"
-  GRAPH_EMULATOR_PATH="$<TARGET_FILE:graph-emulator>"
-  CRMSYNCCTL_PATH="$<TARGET_FILE:crmsyncctl>")
 # forkpty is in libutil (glibc 2.34+: libc; -lutil still links).
 target_link_libraries(console_e2e_tests
-  PRIVATE Catch2::Catch2WithMain crmsync_http_client crmsync_http_server
-          crmsync_protocol crmsync_test_support simdjson::simdjson
+  PRIVATE Catch2::Catch2WithMain crmsync_test_processes
           Threads::Threads util)
 add_dependencies(console_e2e_tests crmsyncd graph-emulator crmsyncctl)
 catch_discover_tests(console_e2e_tests TEST_PREFIX "e2e: "

@@ -6,23 +6,12 @@ include(Catch)
 file(GLOB sync_e2e_test_sources CONFIGURE_DEPENDS
   ${CMAKE_CURRENT_LIST_DIR}/sync_*_test.cpp)
 add_executable(sync_e2e_tests
-  ${CMAKE_CURRENT_LIST_DIR}/../support/child_process.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/../support/node_process.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/../support/api_client.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/../support/emulator_process.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/office365_fixture.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/sync_fixture.cpp
   ${CMAKE_CURRENT_LIST_DIR}/metrics_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../web/page_test.cpp
   ${sync_e2e_test_sources})
 target_include_directories(sync_e2e_tests PRIVATE ${PROJECT_SOURCE_DIR})
-target_compile_definitions(sync_e2e_tests PRIVATE
-  CRMSYNCD_PATH="$<TARGET_FILE:crmsyncd>"
-  GRAPH_EMULATOR_PATH="$<TARGET_FILE:graph-emulator>")
-# crmsync_http_server only for http/url.hpp (office365_fixture.cpp).
 target_link_libraries(sync_e2e_tests
-  PRIVATE Catch2::Catch2WithMain crmsync_http_client crmsync_http_server
-          crmsync_protocol crmsync_test_support simdjson::simdjson Threads::Threads)
+  PRIVATE Catch2::Catch2WithMain crmsync_test_processes)
 add_dependencies(sync_e2e_tests crmsyncd graph-emulator)
 # The prefix lets `ctest -R sync` select exactly these tests.
 catch_discover_tests(sync_e2e_tests TEST_PREFIX "sync: " PROPERTIES TIMEOUT 180)
