@@ -13,9 +13,15 @@
 
 #include "tests/cluster/cluster_fixture.hpp"
 #include "tests/e2e/office365_fixture.hpp"
+#include "tests/support/eventually.hpp"
 
 using namespace crmsync::e2e;
 using clock_type = std::chrono::steady_clock;
+using crmsync::test::eventually;
+/// Convergence across three nodes (connector, forwarding, sync rounds).
+constexpr std::chrono::milliseconds cluster_wait = std::chrono::seconds(30);
+constexpr std::chrono::milliseconds cluster_poll
+    = std::chrono::milliseconds(100);
 
 namespace {
 
@@ -61,19 +67,6 @@ std::string invite_token(const std::string& html) {
   return html.substr(at, end - at);
 }
 
-/// Polls `f` (true when done) every 100 ms until `timeout`.
-template <class F>
-bool eventually(F f,
-                std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
-  const auto deadline = clock_type::now() + timeout;
-  while (clock_type::now() < deadline) {
-    if (f())
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return f();
-}
-
 /// Creates CRM events titled PREFIX+i for i in [from, to] through random
 /// nodes (each must be acknowledged) and adds their titles to `acked`.
 void add_events(cluster_env& c, const std::string& org, const std::string& user,
@@ -112,14 +105,16 @@ std::string wait_active(cluster_env& c, const std::string& sync_path,
                         const std::string& token) {
   std::string calendar;
   api_response last;
-  bool ok = eventually([&] {
-    last = c.call("GET", sync_path, token);
-    if (last.status != 200 || last.str("/state") != "active"
-        || last.is_null("/subscription_id"))
-      return false;
-    calendar = last.str("/office365_calendar_id");
-    return true;
-  });
+  bool ok = eventually(
+      [&] {
+        last = c.call("GET", sync_path, token);
+        if (last.status != 200 || last.str("/state") != "active"
+            || last.is_null("/subscription_id"))
+          return false;
+        calendar = last.str("/office365_calendar_id");
+        return true;
+      },
+      cluster_wait, cluster_poll);
   INFO(last.describe());
   REQUIRE(ok);
   return calendar;
@@ -263,14 +258,16 @@ TEST_CASE("cluster: install, invitation and calendar sync through random "
                      R"({"office365_user_ids":[)" + json_str(bob) + "]}");
   E2E_REQUIRE_STATUS(sent, 201);
   std::string html;
-  REQUIRE(eventually([&] {
-    auto mail
-        = c.emulator().get("", "/_emulator/mail?user=admin%40contoso.com");
-    if (mail.status != 200 || mail.size("/value") == 0)
-      return false;
-    html = mail.str("/value/0/message/body/content");
-    return true;
-  }));
+  REQUIRE(eventually(
+      [&] {
+        auto mail
+            = c.emulator().get("", "/_emulator/mail?user=admin%40contoso.com");
+        if (mail.status != 200 || mail.size("/value") == 0)
+          return false;
+        html = mail.str("/value/0/message/body/content");
+        return true;
+      },
+      cluster_wait, cluster_poll));
   auto token = invite_token(html);
   auto signin = c.sign_in("/invite/" + token, "bob@contoso.com");
   E2E_REQUIRE_STATUS(signin.answer, 200);
@@ -305,17 +302,22 @@ TEST_CASE("cluster: install, invitation and calendar sync through random "
     expected.insert(title);
   }
   std::multiset<std::string> seen;
-  CHECK(eventually([&] {
-    seen = crm_titles(c, org.org, org.admin, org.token);
-    return seen == expected;
-  }));
+  CHECK(eventually(
+      [&] {
+        seen = crm_titles(c, org.org, org.admin, org.token);
+        return seen == expected;
+      },
+      cluster_wait, cluster_poll));
   CHECK(seen == expected);
   // The convergence checker, asked of a random node, runs on the owner.
   api_response check;
-  CHECK(eventually([&] {
-    check = c.call("GET", "/admin/v1/orgs/" + org.org + "/check", admin_token);
-    return check.status == 200 && check.u64("/differences") == 0;
-  }));
+  CHECK(eventually(
+      [&] {
+        check = c.call("GET", "/admin/v1/orgs/" + org.org + "/check",
+                       admin_token);
+        return check.status == 200 && check.u64("/differences") == 0;
+      },
+      cluster_wait, cluster_poll));
   INFO(check.describe());
   CHECK(check.u64("/differences") == 0);
   // Bob's token works through every node too.
@@ -426,10 +428,12 @@ TEST_CASE("cluster: a Graph notification that reaches another node is "
   auto acked = c.node(other).post("", target, notification);
   E2E_REQUIRE_STATUS(acked, 202);
   CHECK(acked.header("X-Crmsync-Node") == owner);
-  CHECK(eventually([&] {
-    auto titles = crm_titles(c, org.org, org.admin, org.token);
-    return titles.count("from outlook") == 1;
-  }));
+  CHECK(eventually(
+      [&] {
+        auto titles = crm_titles(c, org.org, org.admin, org.token);
+        return titles.count("from outlook") == 1;
+      },
+      cluster_wait, cluster_poll));
 
   // A notification URL without the organization (a subscription made
   // before URLs carried it): the node finds the subscription's owner
@@ -451,10 +455,12 @@ TEST_CASE("cluster: a Graph notification that reaches another node is "
       R"({"value":[)" + item(sub_id, client_state, second.str("/id")) + ","
           + item("00000000-0000-0000-0000-000000000000", "x", "y") + "]}");
   E2E_REQUIRE_STATUS(mixed, 202);
-  CHECK(eventually([&] {
-    auto titles = crm_titles(c, org.org, org.admin, org.token);
-    return titles.count("second from outlook") == 1;
-  }));
+  CHECK(eventually(
+      [&] {
+        auto titles = crm_titles(c, org.org, org.admin, org.token);
+        return titles.count("second from outlook") == 1;
+      },
+      cluster_wait, cluster_poll));
 
   // More notifications than one POST may carry: refused whole, by the
   // owner when the URL names the organization, and by the node that took
@@ -576,13 +582,17 @@ TEST_CASE("cluster: a shard moves to another node while requests keep "
       201);
   acked.insert("after the move");
   CHECK(eventually(
-      [&] { return crm_titles(c, org.org, org.admin, org.token) == acked; }));
+      [&] { return crm_titles(c, org.org, org.admin, org.token) == acked; },
+      cluster_wait, cluster_poll));
   api_response check;
-  CHECK(eventually([&] {
-    check = c.call("GET", "/admin/v1/orgs/" + org.org + "/check", admin_token);
-    return check.status == 200 && check.u64("/differences") == 0
-           && check.u64("/users/0/office365_events") == acked.size();
-  }));
+  CHECK(eventually(
+      [&] {
+        check = c.call("GET", "/admin/v1/orgs/" + org.org + "/check",
+                       admin_token);
+        return check.status == 200 && check.u64("/differences") == 0
+               && check.u64("/users/0/office365_events") == acked.size();
+      },
+      cluster_wait, cluster_poll));
   INFO(check.describe());
   CHECK(check.u64("/differences") == 0);
 
@@ -679,12 +689,15 @@ TEST_CASE("cluster: calendar sync converges through a SIGKILL of the owner "
       std::chrono::seconds(60)));
   CHECK(seen == expected);
   api_response check;
-  CHECK(eventually([&] {
-    check = c.call("GET", "/admin/v1/orgs/" + org.org + "/check", admin_token);
-    return check.status == 200 && check.u64("/differences") == 0
-           && check.u64("/users/0/office365_events") == expected.size()
-           && check.u64("/users/0/pending") == 0;
-  }));
+  CHECK(eventually(
+      [&] {
+        check = c.call("GET", "/admin/v1/orgs/" + org.org + "/check",
+                       admin_token);
+        return check.status == 200 && check.u64("/differences") == 0
+               && check.u64("/users/0/office365_events") == expected.size()
+               && check.u64("/users/0/pending") == 0;
+      },
+      cluster_wait, cluster_poll));
   INFO(check.describe());
   CHECK(check.u64("/differences") == 0);
   CHECK(check.u64("/users/0/office365_events") == expected.size());

@@ -130,7 +130,7 @@ TEST_CASE("metrics count requests, Graph calls, notifications, actors and "
   env.outlook_create(env.crm_calendar_id(), "From Outlook", hours_from_now(50),
                      hours_from_now(51));
   env.wait_in_sync();
-  REQUIRE(sync_env::eventually([&] {
+  REQUIRE(crmsync::test::eventually([&] {
     auto m = get_metrics(env);
     return m.at(acknowledged_change) > pre_outlook.at(acknowledged_change)
            && m.at(lag_in) > pre_outlook.at(lag_in);
@@ -151,7 +151,7 @@ TEST_CASE("metrics count requests, Graph calls, notifications, actors and "
   // -- Graph throttles every call: 429s counted -----------------------------
   env.set_faults(R"({"throttle_rate":1})");
   env.create_event("While throttled", hours_from_now(60), hours_from_now(61));
-  REQUIRE(sync_env::eventually([&] {
+  REQUIRE(crmsync::test::eventually([&] {
     auto m = get_metrics(env);
     return m.at("crmsync_graph_throttled_total")
                > forged.at("crmsync_graph_throttled_total")
@@ -162,11 +162,11 @@ TEST_CASE("metrics count requests, Graph calls, notifications, actors and "
   // The echo notification of the last push may still be on its way into
   // the inbox when both sides agree: the queues drain to 0 soon after.
   scrape last;
-  sync_env::eventually([&] {
+  CHECK(crmsync::test::eventually([&] {
     last = get_metrics(env);
     return last.at("crmsync_sync_outbox_depth") == 0
            && last.at("crmsync_sync_inbox_depth") == 0;
-  });
+  }));
   CHECK(last.at("crmsync_sync_outbox_depth") == 0);
   CHECK(last.at("crmsync_sync_inbox_depth") == 0);
 }

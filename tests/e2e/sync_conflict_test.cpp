@@ -51,7 +51,7 @@ TEST_CASE("a conflict goes to the later change and is logged",
   CHECK(conflicts(env).size("/items") == 0);
 
   edit_both_sides(env, cal, id, "Outlook edit", "CRM edit");
-  REQUIRE(sync_env::eventually(
+  REQUIRE(crmsync::test::eventually(
       [&] { return only_event(env, cal).subject == "CRM edit"; }));
   CHECK(env.get_event(id).title == "CRM edit");
   auto log = conflicts(env);
@@ -70,7 +70,7 @@ TEST_CASE("a conflict goes to the later change and is logged",
   E2E_REQUIRE_STATUS(policy, 200);
   CHECK(policy.str("/conflict_policy") == "office365");
   edit_both_sides(env, cal, id, "Outlook again", "CRM again");
-  REQUIRE(sync_env::eventually(
+  REQUIRE(crmsync::test::eventually(
       [&] { return env.get_event(id).title == "Outlook again"; }));
   CHECK(only_event(env, cal).subject == "Outlook again");
   CHECK(env.get_event(id).origin == "office365");

@@ -33,7 +33,7 @@ std::vector<crm_event>
 wait_for_crm(sync_env& env, const std::string& what,
              const std::function<bool(const std::vector<crm_event>&)>& done) {
   std::vector<crm_event> last;
-  bool ok = sync_env::eventually([&] {
+  bool ok = crmsync::test::eventually([&] {
     last = env.crm_events();
     return done(last);
   });
@@ -70,7 +70,7 @@ crm_event wait_for_event(sync_env& env, const std::string& id,
                          const std::string& what,
                          const std::function<bool(const crm_event&)>& done) {
   crm_event last;
-  bool ok = sync_env::eventually([&] {
+  bool ok = crmsync::test::eventually([&] {
     last = env.get_event(id);
     return done(last);
   });
@@ -515,7 +515,7 @@ TEST_CASE("a recurring series made in Outlook becomes one CRM event per "
                                      == std::vector<std::string>{
                                          daily_starts[2]};
                      });
-  CHECK(sync_env::eventually(
+  CHECK(crmsync::test::eventually(
       [&] { return occurrence_at(daily_starts[1]).second == "Standup, CRM"; }));
   env.wait_converged();
   env.outlook_delete(occurrence_at(daily_starts[2]).first);

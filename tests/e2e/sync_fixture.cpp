@@ -189,24 +189,12 @@ api_response sync_env::status() {
   return r;
 }
 
-bool sync_env::eventually(const std::function<bool()>& check,
-                          std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    if (check())
-      return true;
-    if (std::chrono::steady_clock::now() >= deadline)
-      return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-}
-
 api_response
 sync_env::wait_for_status(const std::function<bool(const api_response&)>& done,
                           std::string_view what,
                           std::chrono::milliseconds timeout) {
   api_response last;
-  bool ok = eventually(
+  bool ok = crmsync::test::eventually(
       [&] {
         last = status();
         return done(last);
@@ -412,7 +400,7 @@ void sync_env::wait_in_sync(const std::function<bool(const crm_event&)>& synced,
                             std::chrono::milliseconds timeout) {
   std::string diff;
   api_response last;
-  bool ok = eventually(
+  bool ok = crmsync::test::eventually(
       [&] {
         last = status();
         return sides_in_sync(synced, diff) && last.u64("/outbox") == 0
@@ -439,7 +427,7 @@ check_report sync_env::check() {
 
 check_report sync_env::wait_converged(std::chrono::milliseconds timeout) {
   check_report last;
-  bool ok = eventually(
+  bool ok = crmsync::test::eventually(
       [&] {
         last = check();
         return last.differences == 0 && last.pending == 0

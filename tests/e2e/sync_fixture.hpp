@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "tests/e2e/office365_fixture.hpp"
+#include "tests/support/eventually.hpp"
 
 namespace crmsync::e2e {
 
@@ -209,12 +210,6 @@ public:
   /// Graph would deliver it; returns the node's answer.
   api_response notify(const subscription_info& s, std::string_view change_type,
                       std::string_view graph_id);
-
-  /// Polls `check` every 20 ms until it is true or `timeout` passes;
-  /// returns its last value.
-  static bool eventually(const std::function<bool()>& check,
-                         std::chrono::milliseconds timeout
-                         = std::chrono::seconds(20));
 
 private:
   office365_env env_;

@@ -59,7 +59,7 @@ TEST_CASE("deleting most events in Outlook waits for an administrator",
   approve(env);
   env.wait_for_state("active");
   bool down_to_two
-      = sync_env::eventually([&] { return env.crm_events().size() == 2; });
+      = crmsync::test::eventually([&] { return env.crm_events().size() == 2; });
   INFO("status " << env.status().body);
   REQUIRE(down_to_two);
   CHECK(env.status().u64("/from_office365/deleted") == 4);
@@ -83,8 +83,8 @@ TEST_CASE("deleting most events in the CRM waits for an administrator",
   CHECK(held.u64("/outbox") == left - 2);
 
   approve(env);
-  bool down_to_two
-      = sync_env::eventually([&] { return env.o365_events(cal).size() == 2; });
+  bool down_to_two = crmsync::test::eventually(
+      [&] { return env.o365_events(cal).size() == 2; });
   INFO("status " << env.status().body);
   REQUIRE(down_to_two);
   env.wait_for_state("active");
@@ -99,7 +99,7 @@ TEST_CASE("a few deletions pass the guard without an administrator",
   auto cal = env.crm_calendar_id();
   env.delete_event(ids[0]);
   env.delete_event(ids[1]);
-  REQUIRE(
-      sync_env::eventually([&] { return env.o365_events(cal).size() == 4; }));
+  REQUIRE(crmsync::test::eventually(
+      [&] { return env.o365_events(cal).size() == 4; }));
   CHECK(env.status().str("/state") == "active");
 }

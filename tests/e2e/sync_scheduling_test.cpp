@@ -38,7 +38,7 @@ TEST_CASE("sync scheduling: a flood of one user's notifications does not "
   auto bob_sync = "/api/v1/orgs/" + org.id + "/users/" + bob + "/calendar-sync";
   expect_status(o365.node().put(org.token, bob_sync, R"({"enabled":true})"),
                 200);
-  REQUIRE(sync_env::eventually([&] {
+  REQUIRE(crmsync::test::eventually([&] {
     return o365.node().get(org.token, bob_sync).str("/state") == "active";
   }));
 
@@ -67,7 +67,7 @@ TEST_CASE("sync scheduling: a flood of one user's notifications does not "
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   });
-  REQUIRE(sync_env::eventually([&] { return accepted >= 100; }));
+  REQUIRE(crmsync::test::eventually([&] { return accepted >= 100; }));
 
   // Bob's new event still reaches his Office 365 calendar.
   expect_status(o365.node().post(
@@ -76,7 +76,7 @@ TEST_CASE("sync scheduling: a flood of one user's notifications does not "
                     R"({"title":"Bob's meeting","start":")" + hours_from_now(24)
                         + R"(","end":")" + hours_from_now(25) + "\"}"),
                 201);
-  bool pushed = sync_env::eventually([&] {
+  bool pushed = crmsync::test::eventually([&] {
     return o365.node().get(org.token, bob_sync).i64("/to_office365/created")
            == 1;
   });

@@ -38,7 +38,7 @@ std::map<std::string, o365_event> by_subject(sync_env& env,
 /// false).
 void wait_for_crm_title(sync_env& env, const std::string& title,
                         bool present = true) {
-  bool ok = sync_env::eventually([&] {
+  bool ok = crmsync::test::eventually([&] {
     for (auto& e : env.crm_events())
       if (e.title == title)
         return present;

@@ -30,11 +30,13 @@
 #include "http/server.hpp"
 #include "http/url.hpp"
 #include "tests/emulator/harness.hpp"
+#include "tests/support/eventually.hpp"
 
 using namespace crmsync::emulator_test;
 using crmsync::format_rfc3339;
 using crmsync::format_rfc3339_ms;
 using namespace std::chrono_literals;
+using crmsync::test::eventually;
 
 namespace {
 
@@ -975,19 +977,6 @@ TEST_CASE_METHOD(subscriptions,
 
 namespace {
 
-/// Polls `done` until it holds or the deadline passes (for counters that
-/// change after the receiver has answered).
-bool eventually(const std::function<bool()>& done,
-                std::chrono::milliseconds timeout = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= deadline)
-      return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
-
 crmsync::emulator::notifier_config fast_retries() {
   crmsync::emulator::notifier_config cfg;
   cfg.first_retry = 50ms;
@@ -1017,7 +1006,7 @@ TEST_CASE("notifier: failed deliveries are retried with backoff",
   // 50 ms, then 100 ms.
   CHECK(posts[1].at - posts[0].at >= 50ms);
   CHECK(posts[2].at - posts[1].at >= 100ms);
-  CHECK(eventually([&] { return n.stats().delivered == 1; }));
+  CHECK(eventually([&] { return n.stats().delivered == 1; }, 5s, 1ms));
   auto s = n.stats();
   CHECK(s.retried == 2);
   CHECK(s.dropped == 0);
@@ -1031,10 +1020,10 @@ TEST_CASE("notifier: deliveries give up after the retry window",
   crmsync::emulator::notifier n{cfg};
   hook.fail_next(1);
   n.enqueue(hook.url("/hooks/graph"), R"({"n":1})");
-  CHECK(eventually([&] { return n.stats().dropped == 1; }));
+  CHECK(eventually([&] { return n.stats().dropped == 1; }, 5s, 1ms));
   n.enqueue(hook.url("/hooks/graph"), R"({"n":2})");
   auto posts = hook.wait_posts(2);
-  CHECK(eventually([&] { return n.stats().delivered == 1; }));
+  CHECK(eventually([&] { return n.stats().delivered == 1; }, 5s, 1ms));
   CHECK(n.stats().retried == 0);
   CHECK(hook.posts().size() == 2);
   CHECK(posts[1].body == R"({"value":[{"n":2}]})");
@@ -1049,7 +1038,7 @@ TEST_CASE("notifier: an unreachable URL is retried, not lost",
   }
   crmsync::emulator::notifier n{fast_retries()};
   n.enqueue(url, R"({"n":1})");
-  CHECK(eventually([&] { return n.stats().retried >= 2; }));
+  CHECK(eventually([&] { return n.stats().retried >= 2; }, 5s, 1ms));
   CHECK(n.stats().delivered == 0);
   CHECK(n.stats().dropped == 0);
 }
