@@ -1,0 +1,428 @@
+// http/async_client.hpp with Boost.Beast: each request is an `exchange`
+// object that walks resolve → connect → (TLS handshake) → write → read as a
+// chain of completion handlers on the shared io_context. Only one operation
+// of a connection is pending at a time (the chain is sequential); each
+// connection has a strand so that its timeout timer and its operation do
+// not run on two I/O threads at once. The exchange owns its callback: if its last handler is
+// destroyed without completing (the io_context went away), its destructor
+// reports "client stopped", so a callback is never lost.
+#include "http/async_client.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <openssl/err.h>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace crmsync::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::uint64_t body_limit = 64ull * 1024 * 1024;
+constexpr std::uint32_t header_limit = 64 * 1024;
+
+beast::string_view to_beast(std::string_view s) {
+  return beast::string_view(s.data(), s.size());
+}
+
+std::string host_header(const endpoint& e) {
+  std::string h
+      = e.host.find(':') != std::string::npos ? "[" + e.host + "]" : e.host;
+  const uint16_t default_port = e.https ? 443 : 80;
+  if (e.port != default_port)
+    h += ":" + std::to_string(e.port);
+  return h;
+}
+
+/// The peer dropped a connection we thought alive (idle keep-alive).
+bool is_stale(const error_code& ec) {
+  return ec == bhttp::error::end_of_stream || ec == asio::error::eof
+         || ec == asio::error::connection_reset
+         || ec == asio::error::connection_aborted
+         || ec == asio::error::broken_pipe
+         || ec == asio::ssl::error::stream_truncated;
+}
+
+/// One open connection, plain or TLS.
+struct connection {
+  std::optional<beast::tcp_stream> plain;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
+  beast::flat_buffer buffer;
+
+  beast::tcp_stream& lowest() {
+    return tls ? beast::get_lowest_layer(*tls) : *plain;
+  }
+
+  bool is_open() {
+    return lowest().socket().is_open();
+  }
+};
+
+} // namespace
+
+std::string endpoint::key() const {
+  const bool v6 = host.find(':') != std::string::npos;
+  return std::string(https ? "https://" : "http://")
+         + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port)
+         + (server_name.empty() ? "" : "#" + server_name);
+}
+
+struct async_client::impl : std::enable_shared_from_this<impl> {
+  async_client_options options;
+  std::unique_ptr<asio::io_context> ioc;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>>
+      work;
+  asio::ssl::context ssl{asio::ssl::context::tls_client};
+  std::vector<std::thread> threads;
+
+  std::mutex pool_mutex;
+  std::map<std::string, std::vector<std::unique_ptr<connection>>> idle;
+
+  std::atomic<uint64_t> requests{0}, answered{0}, failed{0}, timeouts{0},
+      connections{0}, reused{0}, in_flight{0}, max_in_flight{0};
+
+  explicit impl(async_client_options o)
+      : options(std::move(o)), ioc(std::make_unique<asio::io_context>()) {
+    ssl.set_verify_mode(asio::ssl::verify_peer);
+    ssl.set_default_verify_paths();
+    if (!options.extra_ca_file.empty()) {
+      error_code ec;
+      ssl.load_verify_file(options.extra_ca_file, ec);
+      if (ec)
+        throw std::runtime_error("cannot load the CA file '"
+                                 + options.extra_ca_file
+                                 + "': " + ec.message());
+    }
+    work.emplace(asio::make_work_guard(*ioc));
+    const size_t n = std::max<size_t>(1, options.io_threads);
+    for (size_t i = 0; i < n; ++i)
+      threads.emplace_back([this] { ioc->run(); });
+  }
+
+  /// Stops the I/O threads and completes what is still in flight; the
+  /// exchanges hold this object, so it cannot wait for their release.
+  void shutdown() {
+    if (!ioc)
+      return;
+    work.reset();
+    ioc->stop();
+    for (auto& t : threads)
+      t.join();
+    {
+      std::lock_guard<std::mutex> lock(pool_mutex);
+      idle.clear();
+    }
+    // Destroys the handlers still queued: their exchanges report
+    // "client stopped" while the counters above are still alive.
+    ioc.reset();
+  }
+
+  ~impl() {
+    shutdown();
+  }
+
+  std::unique_ptr<connection> take_idle(const std::string& key) {
+    std::lock_guard<std::mutex> lock(pool_mutex);
+    auto it = idle.find(key);
+    while (it != idle.end() && !it->second.empty()) {
+      auto c = std::move(it->second.back());
+      it->second.pop_back();
+      if (c->is_open())
+        return c;
+    }
+    return nullptr;
+  }
+
+  void give_back(const std::string& key, std::unique_ptr<connection> c) {
+    std::lock_guard<std::mutex> lock(pool_mutex);
+    auto& list = idle[key];
+    if (list.size() < options.idle_per_origin)
+      list.push_back(std::move(c));
+  }
+
+  void started() {
+    ++requests;
+    const auto now = ++in_flight;
+    auto seen = max_in_flight.load();
+    while (now > seen && !max_in_flight.compare_exchange_weak(seen, now)) {
+    }
+  }
+
+  void finished(const request_outcome& o) {
+    --in_flight;
+    if (o.answered)
+      ++answered;
+    else
+      ++failed;
+    if (o.timed_out)
+      ++timeouts;
+  }
+};
+
+namespace {
+
+/// One request's walk through the steps; kept alive by its handlers.
+class exchange : public std::enable_shared_from_this<exchange> {
+public:
+  exchange(std::shared_ptr<async_client::impl> owner, outgoing_request r,
+           request_callback done)
+      : owner_(std::move(owner))
+      , req_(std::move(r))
+      , done_(std::move(done))
+      , deadline_(steady::now() + req_.timeout)
+      , resolver_(*owner_->ioc) {
+    owner_->started();
+    message_.method_string(to_beast(req_.method));
+    message_.target(to_beast(req_.target));
+    message_.version(11);
+    message_.set(bhttp::field::host, host_header(req_.to));
+    for (const auto& [name, value] : req_.headers)
+      message_.set(to_beast(name), to_beast(value));
+    if (!req_.body.empty() || req_.method == "POST" || req_.method == "PUT"
+        || req_.method == "PATCH") {
+      message_.body() = req_.body;
+      message_.prepare_payload();
+    }
+    message_.keep_alive(true);
+  }
+
+  ~exchange() {
+    if (done_)
+      complete_failure("client stopped before " + req_.to.key() + " answered",
+                       false);
+  }
+
+  void start() {
+    if (auto c = owner_->take_idle(req_.to.key())) {
+      conn_ = std::move(c);
+      reused_ = true;
+      ++owner_->reused;
+      write();
+      return;
+    }
+    resolve();
+  }
+
+private:
+  std::shared_ptr<async_client::impl> owner_;
+  outgoing_request req_;
+  request_callback done_;
+  steady::time_point deadline_;
+  tcp::resolver resolver_;
+  std::unique_ptr<connection> conn_;
+  bool reused_ = false;
+  bhttp::request<bhttp::string_body> message_;
+  std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
+
+  std::chrono::milliseconds left() const {
+    auto d = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline_ - steady::now());
+    return std::max(d, std::chrono::milliseconds(1));
+  }
+
+  bool expired() const {
+    return steady::now() >= deadline_;
+  }
+
+  void resolve() {
+    auto self = shared_from_this();
+    // The resolver's wait is bounded by the deadline too.
+    resolver_.async_resolve(
+        req_.to.host, std::to_string(req_.to.port),
+        [self](const error_code& ec, tcp::resolver::results_type found) {
+          if (ec)
+            return self->fail("resolving", ec);
+          if (self->expired())
+            return self->fail("resolving", beast::error::timeout);
+          self->connect(found);
+        });
+  }
+
+  void connect(const tcp::resolver::results_type& found) {
+    conn_ = std::make_unique<connection>();
+    // Each connection on a strand of its own: a stream's timeout timer
+    // and its read or write may otherwise complete on two I/O threads at
+    // once (Beast's tcp_stream is not thread-safe).
+    auto strand = asio::make_strand(*owner_->ioc);
+    if (req_.to.https)
+      conn_->tls.emplace(strand, owner_->ssl);
+    else
+      conn_->plain.emplace(strand);
+    ++owner_->connections;
+    conn_->lowest().expires_after(left());
+    auto self = shared_from_this();
+    conn_->lowest().async_connect(
+        found, [self](const error_code& ec, const tcp::endpoint&) {
+          if (ec)
+            return self->fail("connecting to", ec);
+          if (self->req_.to.https)
+            self->handshake();
+          else
+            self->write();
+        });
+  }
+
+  void handshake() {
+    auto& tls = *conn_->tls;
+    // SNI, and the certificate must name the host.
+    const std::string& name
+        = req_.to.server_name.empty() ? req_.to.host : req_.to.server_name;
+    if (!SSL_set_tlsext_host_name(tls.native_handle(), name.c_str()))
+      return fail("setting the TLS server name for",
+                  error_code(static_cast<int>(::ERR_get_error()),
+                             asio::error::get_ssl_category()));
+    tls.set_verify_callback(asio::ssl::host_name_verification(name));
+    conn_->lowest().expires_after(left());
+    auto self = shared_from_this();
+    tls.async_handshake(asio::ssl::stream_base::client,
+                        [self](const error_code& ec) {
+                          if (ec)
+                            return self->fail("TLS handshake with", ec);
+                          self->write();
+                        });
+  }
+
+  template <class F>
+  void on_stream(F&& f) {
+    if (conn_->tls)
+      f(*conn_->tls);
+    else
+      f(*conn_->plain);
+  }
+
+  void write() {
+    conn_->lowest().expires_after(left());
+    auto self = shared_from_this();
+    on_stream([&](auto& stream) {
+      bhttp::async_write(stream, message_,
+                         [self](const error_code& ec, std::size_t) {
+                           if (ec)
+                             return self->retry_or_fail("sending to", ec);
+                           self->read();
+                         });
+    });
+  }
+
+  void read() {
+    parser_.emplace();
+    parser_->header_limit(header_limit);
+    parser_->body_limit(body_limit);
+    conn_->lowest().expires_after(left());
+    auto self = shared_from_this();
+    on_stream([&](auto& stream) {
+      bhttp::async_read(stream, conn_->buffer, *parser_,
+                        [self](const error_code& ec, std::size_t) {
+                          if (ec)
+                            return self->retry_or_fail("reading from", ec);
+                          self->answered();
+                        });
+    });
+  }
+
+  /// A pooled connection that turns out closed gets one fresh try, as
+  /// long as nothing of the answer has arrived.
+  void retry_or_fail(const char* step, const error_code& ec) {
+    if (reused_ && is_stale(ec) && (!parser_ || !parser_->got_some())
+        && !expired()) {
+      reused_ = false;
+      conn_.reset();
+      parser_.reset();
+      resolve();
+      return;
+    }
+    fail(step, ec);
+  }
+
+  void answered() {
+    auto msg = parser_->release();
+    request_outcome out;
+    out.answered = true;
+    out.reused_connection = reused_;
+    out.response.status = static_cast<int>(msg.result_int());
+    for (const auto& field : msg)
+      out.response.headers.emplace_back(std::string(field.name_string()),
+                                        std::string(field.value()));
+    out.response.body = std::move(msg.body());
+    if (msg.keep_alive() && conn_->buffer.size() == 0) {
+      conn_->lowest().expires_never();
+      owner_->give_back(req_.to.key(), std::move(conn_));
+    }
+    finish(std::move(out));
+  }
+
+  void fail(const char* step, const error_code& ec) {
+    const bool timed_out = ec == beast::error::timeout || expired();
+    std::string why
+        = std::string(step) + " " + req_.to.key() + " "
+          + (timed_out ? "timed out after "
+                             + std::to_string(req_.timeout.count()) + " ms"
+                       : "failed: " + ec.message());
+    complete_failure(std::move(why), timed_out);
+  }
+
+  void complete_failure(std::string why, bool timed_out) {
+    request_outcome out;
+    out.error = std::move(why);
+    out.timed_out = timed_out;
+    finish(std::move(out));
+  }
+
+  void finish(request_outcome out) {
+    auto done = std::move(done_);
+    done_ = nullptr;
+    owner_->finished(out);
+    done(std::move(out));
+  }
+};
+
+} // namespace
+
+async_client::async_client(async_client_options options)
+    : impl_(std::make_shared<impl>(std::move(options))) {}
+
+async_client::~async_client() {
+  impl_->shutdown();
+}
+
+void async_client::send(outgoing_request request, request_callback done) {
+  auto x
+      = std::make_shared<exchange>(impl_, std::move(request), std::move(done));
+  // Start on an I/O thread so the caller never runs a step itself.
+  asio::post(*impl_->ioc, [x] { x->start(); });
+}
+
+async_client_stats async_client::stats() const {
+  async_client_stats s;
+  s.requests = impl_->requests;
+  s.answered = impl_->answered;
+  s.failed = impl_->failed;
+  s.timeouts = impl_->timeouts;
+  s.connections = impl_->connections;
+  s.reused = impl_->reused;
+  s.in_flight = impl_->in_flight;
+  s.max_in_flight = impl_->max_in_flight;
+  return s;
+}
+
+} // namespace crmsync::http
