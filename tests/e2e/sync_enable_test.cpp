@@ -328,12 +328,14 @@ TEST_CASE("disabling deletes the CRM calendar and keeps CRM events",
     CHECK(after[i].start == before[i].start);
     CHECK(after[i].version == before[i].version);
   }
-  // Changes made while sync is off go nowhere, however many rounds pass.
+  // Changes made while sync is off go nowhere, however many rounds pass:
+  // nothing queued, nothing sent, no calendar.
   env.create_event("While off", hours_from_now(90), hours_from_now(91));
   env.wait_for_runs(bob.token, bob.id, 2);
   auto still = env.status();
   CHECK(still.str("/state") == "disabled");
   CHECK(still.u64("/outbox") == 0);
+  CHECK(still.u64("/to_office365/created") == off.u64("/to_office365/created"));
   CHECK(env.crm_calendar_id().empty());
 }
 
@@ -368,8 +370,10 @@ TEST_CASE("deleting the CRM calendar in Outlook disables sync", "[sync][R21]") {
   // And nothing comes back in Outlook, however many rounds pass.
   env.create_event("After deletion", hours_from_now(9), hours_from_now(10));
   env.wait_for_runs(bob.token, bob.id, 2);
-  CHECK(env.status().str("/state") == "disabled");
-  CHECK(env.status().u64("/outbox") == 0);
+  auto still = env.status();
+  CHECK(still.str("/state") == "disabled");
+  CHECK(still.u64("/outbox") == 0);
+  CHECK(still.u64("/to_office365/created") == off.u64("/to_office365/created"));
   CHECK(env.crm_calendar_id().empty());
 
   // The user can turn it on again: a new calendar with every event.
