@@ -283,6 +283,17 @@ struct faults {
   double remove_subscriptions = 0;
 };
 
+/// How often each fault struck since the start (or the last reset), so
+/// that a test can show its fault happened before it judges the outcome
+/// (GET /_emulator/counters).
+struct fault_counts {
+  uint64_t errors = 0;    ///< Graph calls answered 503
+  uint64_t throttles = 0; ///< Graph calls answered 429
+  uint64_t dropped_notifications = 0;
+  uint64_t duplicated_notifications = 0;
+  uint64_t removed_subscriptions = 0;
+};
+
 /// Holds answers back for an injected latency without blocking any I/O
 /// thread: a responder wrapped here hands its answer to one timer thread,
 /// which passes it on when it is due. Pending answers are sent at once
@@ -732,6 +743,7 @@ struct service::impl {
   explicit impl(service_config c)
       : cfg(std::move(c)), notifications(cfg.notifications) {}
   faults fault;                                 ///< guarded by mtx
+  fault_counts struck;                          ///< guarded by mtx
   std::mt19937_64 dice{std::random_device{}()}; ///< guarded by mtx
 
   /// True with probability p (call with mtx held).
@@ -1026,6 +1038,7 @@ struct service::impl {
       if (!wanted)
         continue;
       if (roll(fault.remove_subscriptions)) {
+        ++struck.removed_subscriptions;
         remove_subscription(i);
         continue;
       }
@@ -1051,11 +1064,15 @@ struct service::impl {
       w.key("id").value(e.id);
       w.end_object().end_object();
       std::chrono::milliseconds delay{fault.notification_delay_ms};
-      if (roll(fault.drop_notifications))
+      if (roll(fault.drop_notifications)) {
+        ++struck.dropped_notifications;
         continue; // lost on the way, as webhooks sometimes are
+      }
       auto body = w.take();
-      if (roll(fault.duplicate_notifications))
+      if (roll(fault.duplicate_notifications)) {
+        ++struck.duplicated_notifications;
         notifications.enqueue(s.notification_url, body, delay);
+      }
       notifications.enqueue(s.notification_url, std::move(body), delay);
     }
   }
@@ -1723,6 +1740,7 @@ void service::impl::install_routes() {
                std::lock_guard<std::mutex> guard{self->mtx};
                self->dir = directory{};
                self->fault = faults{};
+               self->struck = fault_counts{};
                response res;
                res.status = 204;
                r->reply(std::move(res));
@@ -1785,6 +1803,29 @@ void service::impl::install_routes() {
                std::lock_guard<std::mutex> guard{self->mtx};
                r->reply(json_response(200, faults_json(self->fault)));
              });
+
+  // What the faults did and what the notifier delivered, counted since
+  // the start (faults: since the last reset).
+  routes.add(
+      "GET", "/_emulator/counters",
+      [self](request&, const http::path_params&, responder_ptr r) {
+        auto sent = self->notifications.stats();
+        std::lock_guard<std::mutex> guard{self->mtx};
+        auto& c = self->struck;
+        json::writer w;
+        w.begin_object().key("faults").begin_object();
+        w.key("errors").value(c.errors);
+        w.key("throttles").value(c.throttles);
+        w.key("dropped_notifications").value(c.dropped_notifications);
+        w.key("duplicated_notifications").value(c.duplicated_notifications);
+        w.key("removed_subscriptions").value(c.removed_subscriptions);
+        w.end_object().key("notifications").begin_object();
+        w.key("delivered").value(sent.delivered);
+        w.key("retried").value(sent.retried);
+        w.key("dropped").value(sent.dropped);
+        w.end_object().end_object();
+        r->reply(json_response(200, w.take()));
+      });
 
   // ---- identity platform
   // ---------------------------------------------------------------
@@ -3079,12 +3120,14 @@ void service::impl::dispatch(request& req, responder_ptr r) {
       return r->reply(std::move(err));
     // Injected faults: transient throttling and outages, then latency.
     if (roll(fault.throttle_rate)) {
+      ++struck.throttles;
       auto res = graph_error(req, 429, "TooManyRequests",
                              "Please retry again later.", now());
       res.headers.emplace_back("Retry-After", "1");
       return r->reply(std::move(res));
     }
     if (roll(fault.error_rate)) {
+      ++struck.errors;
       auto res = graph_error(req, 503, "ServiceUnavailable",
                              "The service is temporarily unavailable.", now());
       res.headers.emplace_back("Retry-After", "1");

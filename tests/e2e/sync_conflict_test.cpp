@@ -95,4 +95,27 @@ TEST_CASE("the conflict policy is validated and needs an administrator",
   auto org = env.node().get(env.org().token, path);
   E2E_REQUIRE_STATUS(org, 200);
   CHECK(org.str("/conflict_policy") == "latest");
+
+  // Neither a standard user nor one who may manage users (but is no
+  // administrator) may change it; the policy stays.
+  auto standard = create_user(env.node(), env.org().token, env.org().id,
+                              "dora@contoso.com", "Dora");
+  auto manager = create_user(env.node(), env.org().token, env.org().id,
+                             "mia@contoso.com", "Mia", "standard", true);
+  for (auto* who : {&standard, &manager}) {
+    INFO("as " << who->email);
+    auto refused = env.node().patch(who->token, path,
+                                    R"({"conflict_policy":"office365"})");
+    E2E_REQUIRE_STATUS(refused, 403);
+    CHECK(refused.error_code() == "forbidden");
+  }
+  org = env.node().get(env.org().token, path);
+  E2E_REQUIRE_STATUS(org, 200);
+  CHECK(org.str("/conflict_policy") == "latest");
+
+  // An administrator may.
+  auto changed
+      = env.node().patch(env.org().token, path, R"({"conflict_policy":"crm"})");
+  E2E_REQUIRE_STATUS(changed, 200);
+  CHECK(changed.str("/conflict_policy") == "crm");
 }

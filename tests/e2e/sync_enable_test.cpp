@@ -26,6 +26,35 @@ std::set<std::string> titles(const std::vector<crm_event>& events) {
   return out;
 }
 
+/// The subjects in the admin's CRM calendar in the order Office 365 got
+/// them: the emulator lists a calendar's events in the order they were
+/// created, and their createdDateTime never goes back.
+std::vector<std::string> arrival_order(sync_env& env) {
+  auto events = env.o365_events(env.crm_calendar_id());
+  std::vector<std::string> out;
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (i > 0)
+      CHECK(events[i - 1].created <= events[i].created);
+    out.push_back(events[i].subject);
+  }
+  return out;
+}
+
+/// `m` turns their own sync on with their own token and waits until it is
+/// active with its subscription.
+api_response enable_own_sync(sync_env& env, const member& m) {
+  auto on = env.put_sync(m.token, m.id, true);
+  E2E_REQUIRE_STATUS(on, 200);
+  CHECK(on.str("/state") == "enabling");
+  return env.wait_for_status_of(
+      m.token, m.id,
+      [](const api_response& s) {
+        return s.str("/state") == "active" && s.u64("/outbox") == 0
+               && !s.is_null("/subscription_id");
+      },
+      "the member's sync active with a subscription");
+}
+
 } // namespace
 
 TEST_CASE("enabling creates the CRM calendar and sends the user's "
@@ -77,6 +106,54 @@ TEST_CASE("a user who never signed in with Office 365 cannot enable "
   CHECK(r.error_code() == "office365_not_linked");
 }
 
+TEST_CASE("a user turns on their own sync with their own token; a "
+          "standard user cannot change someone else's",
+          "[sync][R13][R4]") {
+  sync_env env{sync_options{1, 0, {}, {}}};
+  auto bob = env.join("bob@contoso.com");
+  expect_status(env.node().post(bob.token,
+                                user_events_path(env.org().id, bob.id),
+                                event_body("Bob's own", hours_from_now(6),
+                                           hours_from_now(7))),
+                201);
+  env.create_event("The admin's", hours_from_now(8), hours_from_now(9));
+
+  // Bob, a standard user, turns on his own sync: his calendar, his events.
+  auto active = enable_own_sync(env, bob);
+  CHECK(active.u64("/to_office365/created") == 1);
+  auto bob_cal = env.crm_calendar_id(bob.oid);
+  REQUIRE_FALSE(bob_cal.empty());
+  CHECK(subjects(env.o365_events(bob_cal, bob.oid))
+        == std::set<std::string>{"Bob's own"});
+  CHECK(env.status().str("/state") == "disabled");
+  CHECK(env.crm_calendar_id().empty());
+
+  // He may not turn on the admin's sync...
+  auto on = env.put_sync(bob.token, env.org().admin_id, true);
+  E2E_REQUIRE_STATUS(on, 403);
+  CHECK(on.error_code() == "forbidden");
+  // ... nor turn it off once the admin has turned it on.
+  env.enable_and_wait();
+  auto cal = env.crm_calendar_id();
+  REQUIRE_FALSE(cal.empty());
+  auto off = env.put_sync(bob.token, env.org().admin_id, false);
+  E2E_REQUIRE_STATUS(off, 403);
+  CHECK(off.error_code() == "forbidden");
+  // Two reconciliation rounds later the admin's sync is still on.
+  env.wait_for_runs(env.org().token, env.org().admin_id, 2);
+  CHECK(env.status().str("/state") == "active");
+  CHECK(env.crm_calendar_id() == cal);
+
+  // An administrator may change Bob's.
+  auto bob_off = env.put_sync(env.org().token, bob.id, false);
+  E2E_REQUIRE_STATUS(bob_off, 200);
+  env.wait_for_status_of(
+      bob.token, bob.id,
+      [](const api_response& s) { return s.str("/state") == "disabled"; },
+      "Bob's sync turned off by the admin");
+  CHECK(env.crm_calendar_id(bob.oid).empty());
+}
+
 TEST_CASE("only the user's own events are sent", "[sync][R16]") {
   sync_env env;
   auto other = create_user(env.node(), env.org().token, env.org().id,
@@ -108,15 +185,24 @@ TEST_CASE("only the user's own events are sent", "[sync][R16]") {
   CHECK(env.crm_events(other.id).size() == 3);
 }
 
-TEST_CASE("the initial sync sends at most --max-initial-events",
-          "[sync][R17]") {
-  sync_env env{sync_options{300, 5, {}, {}}};
-  for (int i = 0; i < 8; ++i)
-    env.create_event("Event " + std::to_string(i), hours_from_now(10 + 2 * i),
-                     hours_from_now(11 + 2 * i));
+TEST_CASE("the initial sync sends at most --max-initial-events: the "
+          "earliest future events, by start",
+          "[sync][R17][R18]") {
+  sync_env env{sync_options{1, 5, {}, {}}};
+  // Eight future and four past events, created in no order of time.
+  for (int h : {90, 3, 400, -2, 27, 150, -30, 12, 5, -7, 60, -200})
+    env.create_event("at " + std::to_string(h) + "h", hours_from_now(h),
+                     hours_from_now(h + 1));
   auto active = env.enable_and_wait();
   CHECK(active.u64("/progress/total") == 5);
   CHECK(active.u64("/progress/done") == 5);
+  CHECK(active.u64("/to_office365/created") == 5);
+  CHECK(arrival_order(env)
+        == std::vector<std::string>{"at 3h", "at 5h", "at 12h", "at 27h",
+                                    "at 60h"});
+  // The others never follow: two reconciliation rounds later it is still
+  // those five.
+  env.wait_for_runs(env.org().token, env.org().admin_id, 2);
   CHECK(env.o365_events(env.crm_calendar_id()).size() == 5);
 }
 
@@ -138,9 +224,9 @@ TEST_CASE("the initial sync sends future events by start, then past "
   auto active = env.enable_and_wait();
   CHECK(active.u64("/progress/total") == 5);
   // Four future events, then the past one that ended most recently.
-  CHECK(subjects(env.o365_events(env.crm_calendar_id()))
-        == std::set<std::string>{"future +5h", "future +50h", "future +200h",
-                                 "future +500h", "past long -1h"});
+  CHECK(arrival_order(env)
+        == std::vector<std::string>{"future +5h", "future +50h", "future +200h",
+                                    "future +500h", "past long -1h"});
 }
 
 TEST_CASE("the initial sync fills the limit with past events when "
@@ -154,10 +240,12 @@ TEST_CASE("the initial sync fills the limit with past events when "
   env.create_event("past -30h", hours_from_now(-31), hours_from_now(-30));
   env.create_event("past -40h", hours_from_now(-41), hours_from_now(-40));
   env.create_event("past -400h", hours_from_now(-401), hours_from_now(-400));
+  env.create_event("past -1h", hours_from_now(-25), hours_from_now(-1));
   env.enable_and_wait();
-  CHECK(subjects(env.o365_events(env.crm_calendar_id()))
-        == std::set<std::string>{"future +5h", "past -2h", "past -10h",
-                                 "past -20h", "past -30h"});
+  // The past ones by end, however long ago they started.
+  CHECK(arrival_order(env)
+        == std::vector<std::string>{"future +5h", "past -1h", "past -2h",
+                                    "past -10h", "past -20h"});
 }
 
 TEST_CASE("imported events are not synced until edited or mass "
@@ -205,7 +293,11 @@ TEST_CASE("imported events are not synced until edited or mass "
 
 TEST_CASE("disabling deletes the CRM calendar and keeps CRM events",
           "[sync][R20]") {
-  sync_env env;
+  sync_env env{sync_options{1, 0, {}, {}}};
+  // Bob's sync runs every reconciliation round: his runs show that the
+  // rounds happen while the admin's sync is off.
+  auto bob = env.join("bob@contoso.com");
+  enable_own_sync(env, bob);
   for (int i = 0; i < 6; ++i)
     env.create_event("Keep " + std::to_string(i), hours_from_now(3 + i),
                      hours_from_now(4 + i));
@@ -236,14 +328,22 @@ TEST_CASE("disabling deletes the CRM calendar and keeps CRM events",
     CHECK(after[i].start == before[i].start);
     CHECK(after[i].version == before[i].version);
   }
-  // Changes made while sync is off go nowhere.
+  // Changes made while sync is off go nowhere, however many rounds pass:
+  // nothing queued, nothing sent, no calendar.
   env.create_event("While off", hours_from_now(90), hours_from_now(91));
-  CHECK(env.status().u64("/outbox") == 0);
+  env.wait_for_runs(bob.token, bob.id, 2);
+  auto still = env.status();
+  CHECK(still.str("/state") == "disabled");
+  CHECK(still.u64("/outbox") == 0);
+  CHECK(still.u64("/to_office365/created") == off.u64("/to_office365/created"));
   CHECK(env.crm_calendar_id().empty());
 }
 
 TEST_CASE("deleting the CRM calendar in Outlook disables sync", "[sync][R21]") {
-  sync_env env;
+  sync_env env{sync_options{1, 0, {}, {}}};
+  // Bob's runs show the reconciliation rounds (as for R20).
+  auto bob = env.join("bob@contoso.com");
+  enable_own_sync(env, bob);
   for (int i = 0; i < 4; ++i)
     env.create_event("Stay " + std::to_string(i), hours_from_now(3 + i),
                      hours_from_now(4 + i));
@@ -267,9 +367,13 @@ TEST_CASE("deleting the CRM calendar in Outlook disables sync", "[sync][R21]") {
   CHECK(titles(after) == titles(before));
   for (size_t i = 0; i < after.size(); ++i)
     CHECK(after[i].version == before[i].version);
-  // And nothing comes back in Outlook.
+  // And nothing comes back in Outlook, however many rounds pass.
   env.create_event("After deletion", hours_from_now(9), hours_from_now(10));
-  CHECK(env.status().str("/state") == "disabled");
+  env.wait_for_runs(bob.token, bob.id, 2);
+  auto still = env.status();
+  CHECK(still.str("/state") == "disabled");
+  CHECK(still.u64("/outbox") == 0);
+  CHECK(still.u64("/to_office365/created") == off.u64("/to_office365/created"));
   CHECK(env.crm_calendar_id().empty());
 
   // The user can turn it on again: a new calendar with every event.

@@ -84,6 +84,38 @@ void sync_env::kill9_and_start() {
   env_.node_process().start();
 }
 
+emulator_counters sync_env::counters() {
+  auto r = env_.emulator().get("", "/_emulator/counters");
+  E2E_REQUIRE_STATUS(r, 200);
+  emulator_counters c;
+  c.errors = r.u64("/faults/errors");
+  c.throttles = r.u64("/faults/throttles");
+  c.dropped_notifications = r.u64("/faults/dropped_notifications");
+  c.duplicated_notifications = r.u64("/faults/duplicated_notifications");
+  c.delivered_notifications = r.u64("/notifications/delivered");
+  return c;
+}
+
+member sync_env::join(std::string_view upn) {
+  auto session = env_.session_of(upn);
+  auto request
+      = expect_status(node().post(session, "/api/v1/join-requests", "{}"), 201);
+  auto approved
+      = expect_status(node().post(org_.token,
+                                  "/api/v1/orgs/" + org_.id + "/join-requests/"
+                                      + request.str("/id") + "/approve",
+                                  "{}"),
+                      200);
+  REQUIRE(approved.str("/user/profile") == "standard");
+  auto signin = env_.sign_in("/o365/signin", upn);
+  E2E_REQUIRE_STATUS(signin.answer, 200);
+  REQUIRE(signin.answer.str("/status") == "member");
+  member m{approved.str("/user/id"), signin.token, env_.o365_id(upn)};
+  REQUIRE(signin.answer.str("/user/id") == m.id);
+  REQUIRE(m.token.rfind("crm_", 0) == 0);
+  return m;
+}
+
 // -- CRM side
 // ---------------------------------------------------------------------------
 
@@ -175,16 +207,24 @@ std::vector<crm_event> sync_env::crm_events(std::string user) {
 // -------------------------------------------------------------------------------
 
 api_response sync_env::set_sync(bool enabled) {
-  auto r = node().put(org_.token,
-                      user_path(org_.id, org_.admin_id) + "/calendar-sync",
-                      enabled ? R"({"enabled":true})" : R"({"enabled":false})");
+  auto r = put_sync(org_.token, org_.admin_id, enabled);
   E2E_REQUIRE_STATUS(r, 200);
   return r;
 }
 
+api_response sync_env::put_sync(std::string_view token, std::string_view user,
+                                bool enabled) {
+  return node().put(token, user_path(org_.id, user) + "/calendar-sync",
+                    enabled ? R"({"enabled":true})" : R"({"enabled":false})");
+}
+
 api_response sync_env::status() {
-  auto r = node().get(org_.token,
-                      user_path(org_.id, org_.admin_id) + "/calendar-sync");
+  return status_of(org_.token, org_.admin_id);
+}
+
+api_response sync_env::status_of(std::string_view token,
+                                 std::string_view user) {
+  auto r = node().get(token, user_path(org_.id, user) + "/calendar-sync");
   E2E_REQUIRE_STATUS(r, 200);
   return r;
 }
@@ -193,10 +233,17 @@ api_response
 sync_env::wait_for_status(const std::function<bool(const api_response&)>& done,
                           std::string_view what,
                           std::chrono::milliseconds timeout) {
+  return wait_for_status_of(org_.token, org_.admin_id, done, what, timeout);
+}
+
+api_response sync_env::wait_for_status_of(
+    std::string_view token, std::string_view user,
+    const std::function<bool(const api_response&)>& done, std::string_view what,
+    std::chrono::milliseconds timeout) {
   api_response last;
   bool ok = crmsync::test::eventually(
       [&] {
-        last = status();
+        last = status_of(token, user);
         return done(last);
       },
       timeout);
@@ -204,6 +251,21 @@ sync_env::wait_for_status(const std::function<bool(const api_response&)>& done,
   INFO(env_.node_process().log_tail());
   REQUIRE(ok);
   return last;
+}
+
+void sync_env::wait_for_runs(std::string_view token, std::string_view user,
+                             int runs, std::chrono::milliseconds timeout) {
+  auto last = status_of(token, user).str("/last_sync");
+  for (int i = 0; i < runs; ++i)
+    last = wait_for_status_of(
+               token, user,
+               [&](const api_response& s) {
+                 return !s.is_null("/last_sync") && s.str("/last_sync") != last;
+               },
+               "sync run " + std::to_string(i + 1) + " of "
+                   + std::to_string(runs),
+               timeout)
+               .str("/last_sync");
 }
 
 api_response sync_env::wait_for_state(std::string_view state,
@@ -242,8 +304,10 @@ std::vector<std::string> sync_env::calendar_names() {
   return out;
 }
 
-std::string sync_env::crm_calendar_id() {
-  auto r = graph("GET", "/users/" + oid_ + "/calendars");
+std::string sync_env::crm_calendar_id(std::string_view mailbox) {
+  auto r
+      = graph("GET", "/users/" + std::string{mailbox.empty() ? oid_ : mailbox}
+                         + "/calendars");
   E2E_REQUIRE_STATUS(r, 200);
   std::string id;
   for (size_t i = 0; i < r.size("/value"); ++i) {
@@ -269,10 +333,11 @@ std::string sync_env::default_calendar_id() {
   return {};
 }
 
-std::vector<o365_event> sync_env::o365_events(std::string_view cal) {
+std::vector<o365_event> sync_env::o365_events(std::string_view cal,
+                                              std::string_view mailbox) {
   std::vector<o365_event> out;
-  std::string target = "/users/" + oid_ + "/calendars/" + std::string{cal}
-                       + "/events?$top=1000";
+  std::string target = "/users/" + std::string{mailbox.empty() ? oid_ : mailbox}
+                       + "/calendars/" + std::string{cal} + "/events?$top=1000";
   for (int pages = 0; pages < 100; ++pages) {
     auto r = graph("GET", target);
     E2E_REQUIRE_STATUS(r, 200);
@@ -284,10 +349,11 @@ std::vector<o365_event> sync_env::o365_events(std::string_view cal) {
       e.change_key = r.str(base + "/changeKey");
       e.all_day = r.boolean(base + "/isAllDay");
       e.time_zone = r.str(base + "/originalStartTimeZone");
+      e.created = r.str(base + "/createdDateTime");
       if (e.all_day) {
         // The dates it shows in its own zone: Graph's dateTime there is
         // midnight; anything else stays visible as a time.
-        auto one = outlook_get(e.id, e.time_zone);
+        auto one = outlook_get(e.id, e.time_zone, mailbox);
         for (auto [field, value] :
              {std::pair{"/start", &e.start}, {"/end", &e.end}}) {
           auto t = one.str(std::string{field} + "/dateTime");
@@ -335,12 +401,15 @@ std::string sync_env::outlook_create_json(std::string_view cal,
 }
 
 api_response sync_env::outlook_get(std::string_view event,
-                                   std::string_view zone) {
+                                   std::string_view zone,
+                                   std::string_view mailbox) {
   http::header_list h;
   if (!zone.empty())
     h.emplace_back("Prefer", "outlook.timezone=\"" + std::string{zone} + "\"");
-  auto r
-      = graph("GET", "/users/" + oid_ + "/events/" + std::string{event}, "", h);
+  auto r = graph("GET",
+                 "/users/" + std::string{mailbox.empty() ? oid_ : mailbox}
+                     + "/events/" + std::string{event},
+                 "", h);
   E2E_REQUIRE_STATUS(r, 200);
   return r;
 }

@@ -58,6 +58,26 @@ struct o365_event {
   std::string change_key;
   bool all_day = false;
   std::string time_zone; ///< originalStartTimeZone
+  std::string created;   ///< createdDateTime, as Graph writes it
+};
+
+/// Someone of contoso.com who joined the organization from Office 365
+/// (asked to join, the admin approved) and signed in again: a standard
+/// user with their own token and their own mailbox.
+struct member {
+  std::string id;    ///< CRM user id
+  std::string token; ///< their own token
+  std::string oid;   ///< their Office 365 id (the mailbox)
+};
+
+/// One reading of graph-emulator's GET /_emulator/counters: how often each
+/// injected fault struck, and what its notifier delivered.
+struct emulator_counters {
+  uint64_t errors = 0;    ///< Graph calls answered 503
+  uint64_t throttles = 0; ///< Graph calls answered 429
+  uint64_t dropped_notifications = 0;
+  uint64_t duplicated_notifications = 0;
+  uint64_t delivered_notifications = 0; ///< acknowledged by the node
 };
 
 /// What `crmsyncctl check ORG` reports for the organization.
@@ -102,6 +122,12 @@ public:
   void set_faults(std::string_view json) {
     env_.set_faults(json);
   }
+  /// GET /_emulator/counters; REQUIREs 200.
+  emulator_counters counters();
+
+  /// `upn` (of contoso.com) signs in, asks to join, the admin approves and
+  /// `upn` signs in again as a member; REQUIREs every step.
+  member join(std::string_view upn);
 
   // -- CRM side --------------------------------------------------------------
 
@@ -128,8 +154,27 @@ public:
 
   /// PUT …/calendar-sync {"enabled":…} for the admin; REQUIREs 200.
   api_response set_sync(bool enabled);
+  /// PUT …/users/{user}/calendar-sync {"enabled":…} with `token`, whoever
+  /// it belongs to; returns the answer, whatever its status.
+  api_response put_sync(std::string_view token, std::string_view user,
+                        bool enabled);
   /// GET …/calendar-sync for the admin; REQUIREs 200.
   api_response status();
+  /// GET …/users/{user}/calendar-sync with `token`; REQUIREs 200.
+  api_response status_of(std::string_view token, std::string_view user);
+  /// Polls status_of until `done` says so; REQUIREs it before `timeout`.
+  api_response
+  wait_for_status_of(std::string_view token, std::string_view user,
+                     const std::function<bool(const api_response&)>& done,
+                     std::string_view what,
+                     std::chrono::milliseconds timeout
+                     = std::chrono::seconds(20));
+  /// Waits until `user`'s last successful sync run has ended `runs` more
+  /// times (for an active user with nothing to do, each is a
+  /// reconciliation round); REQUIREs it.
+  void wait_for_runs(std::string_view token, std::string_view user, int runs,
+                     std::chrono::milliseconds timeout
+                     = std::chrono::seconds(20));
   /// Polls the status until `done` says so; REQUIREs it before `timeout`.
   api_response
   wait_for_status(const std::function<bool(const api_response&)>& done,
@@ -150,17 +195,22 @@ public:
   api_response graph(std::string_view method, std::string_view path,
                      std::string_view body = {},
                      const http::header_list& headers = {});
+  // `mailbox`: an Office 365 user id; empty for the admin's.
+
   /// GET one event, with `Prefer: outlook.timezone="zone"` unless `zone`
   /// is empty; REQUIREs 200.
-  api_response outlook_get(std::string_view event, std::string_view zone = {});
+  api_response outlook_get(std::string_view event, std::string_view zone = {},
+                           std::string_view mailbox = {});
   /// The names of the admin's calendars.
   std::vector<std::string> calendar_names();
-  /// The id of the admin's calendar named "CRM" ("" when there is none).
-  std::string crm_calendar_id();
+  /// The id of the calendar named "CRM" ("" when there is none).
+  std::string crm_calendar_id(std::string_view mailbox = {});
   /// The admin's default calendar id (never synced).
   std::string default_calendar_id();
-  /// Every event in calendar `cal` of the admin.
-  std::vector<o365_event> o365_events(std::string_view cal);
+  /// Every event in calendar `cal`, in the order Graph lists them (the
+  /// emulator: the order they were created in).
+  std::vector<o365_event> o365_events(std::string_view cal,
+                                      std::string_view mailbox = {});
   /// Creates an event in calendar `cal`; returns its Graph id.
   std::string outlook_create(std::string_view cal, std::string_view subject,
                              std::string_view start, std::string_view end);

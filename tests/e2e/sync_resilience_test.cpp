@@ -125,6 +125,8 @@ TEST_CASE("enabling is retried after Graph failed for a while",
       [](const api_response& s) { return !s.is_null("/last_error"); },
       "the first failure", std::chrono::seconds(30));
   INFO("failed with " << failed.body);
+  CHECK(env.counters().errors > 0); // Graph's 503s are what failed it
+  CHECK(failed.is_null("/office365_calendar_id"));
   env.set_faults(R"({"error_rate":0})");
   // Graph is back: with reconciliation every second, sync gets there on
   // its own, without the user asking again.
@@ -140,11 +142,19 @@ TEST_CASE("an initial sync that failed half way is resumed",
   create_many(env, 150);
   env.set_sync(true);
   wait_mid_initial_sync(env, 150);
+  auto before = env.counters();
   env.set_faults(R"({"error_rate":1})");
   auto failed = env.wait_for_status(
       [](const api_response& s) { return !s.is_null("/last_error"); },
       "the initial sync to fail", std::chrono::seconds(30));
   INFO("failed with " << failed.body);
+  // The failure struck in the middle: Graph answered 503, and the
+  // initial sync stopped with part of the events sent.
+  CHECK(env.counters().errors > before.errors);
+  CHECK(failed.str("/state") == "initial_sync");
+  CHECK(failed.u64("/progress/total") == 150);
+  CHECK(failed.u64("/progress/done") >= 20);
+  CHECK(failed.u64("/progress/done") < 150);
   env.set_faults(R"({"error_rate":0})");
   env.wait_for_status(
       [](const api_response& s) { return s.str("/state") == "active"; },
