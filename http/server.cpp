@@ -310,8 +310,10 @@ private:
   void on_read(error_code ec);
 
   void reject(int status, std::string_view code, std::string_view message) {
-    // The stream is out of sync after a parse error: answer, then close.
+    // The stream is out of sync after a parse error: answer, then close
+    // (lingering: the rest of the request may still be on its way).
     keep_alive_ = false;
+    linger_ = true;
     ++srv_->in_flight;
     response r;
     r.status = status;
@@ -324,9 +326,31 @@ private:
     if (ec || close || !keep_alive_) {
       error_code ignored;
       lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+      if (!ec && linger_)
+        linger();
       return;
     }
     do_read();
+  }
+
+  /// Reads and drops what the client still sends after a refusal, until it
+  /// closes or the linger budget (time, bytes) is spent; the socket closes
+  /// when the session ends. The answer is sent and our side shut down.
+  void linger() {
+    lowest().expires_after(srv_->cfg.linger_timeout);
+    discard_.resize(16 * 1024);
+    drain();
+  }
+
+  void drain() {
+    lowest().async_read_some(
+        asio::buffer(discard_),
+        [self = this->shared_from_this()](error_code ec, size_t n) {
+          self->lingered_ += n;
+          if (ec || self->lingered_ >= self->srv_->cfg.linger_bytes)
+            return;
+          self->drain();
+        });
   }
 
   Stream stream_;
@@ -335,6 +359,9 @@ private:
   server::impl* srv_;
   std::string source_;
   bool keep_alive_ = true;
+  bool linger_ = false;
+  std::vector<char> discard_; ///< what a lingering close reads into
+  size_t lingered_ = 0;
   bool first_request_ = true;
   bool in_header_phase_ = false;
 };

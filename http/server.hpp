@@ -12,6 +12,9 @@
 // connections in that header phase are capped (a connection over a cap is
 // closed at once), and every answer says `X-Content-Type-Options: nosniff`
 // with a restrictive Content-Security-Policy unless the handler set its own.
+// A request refused before it was read whole (too large, malformed) is
+// answered with "Connection: close", and the connection lingers: it drops
+// what the client still sends, within bounds, so the answer arrives.
 #pragma once
 
 #include <atomic>
@@ -75,6 +78,13 @@ struct server_config {
   size_t max_connections_per_source = 0;
   /// Connections still reading a request's headers; 0: no cap.
   size_t max_header_connections = 0;
+  /// A lingering close after a refusal of a request not read whole (413,
+  /// 431, 400): what the client still sends is read and dropped until it
+  /// closes, for at most this long and this many bytes. Closing with
+  /// unread data would reset the connection, and a reset can destroy the
+  /// answer before the client has read it.
+  std::chrono::milliseconds linger_timeout{2000};
+  size_t linger_bytes = 64u << 20;
   /// PEM files; when set, the listener speaks HTTPS (TLS 1.2+) only.
   std::string tls_cert_file;
   std::string tls_key_file;

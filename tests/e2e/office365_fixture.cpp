@@ -7,6 +7,9 @@
 #include <thread>
 
 #include "http/url.hpp"
+#include "storage/codec.hpp"
+#include "storage/db.hpp"
+#include "tests/support/eventually.hpp"
 
 namespace crmsync::e2e {
 
@@ -162,9 +165,38 @@ std::string office365_env::public_url() const {
 }
 
 void office365_env::restart_node() {
+  stop_node();
+  start_node();
+}
+
+void office365_env::stop_node() {
   INFO(node_->log_tail());
   REQUIRE(node_->stop() == 0);
+}
+
+void office365_env::start_node() {
   node_->start();
+}
+
+std::vector<mail_item> office365_env::outbox_of_stopped_node() {
+  storage::db_options o;
+  o.path = node_->data_dir() + "/rocksdb";
+  auto opened = storage::db::open(o);
+  REQUIRE(opened);
+  std::vector<mail_item> out;
+  size_t undecodable = 0;
+  auto err = (*opened)->scan(storage::column::outbox, {}, {},
+                             [&](std::string_view, std::string_view v) {
+                               mail_item m;
+                               if (storage::codec::decode(v, m))
+                                 out.push_back(std::move(m));
+                               else
+                                 ++undecodable;
+                               return true;
+                             });
+  REQUIRE_FALSE(err);
+  REQUIRE(undecodable == 0);
+  return out;
 }
 
 void office365_env::set_faults(std::string_view json) {
@@ -336,13 +368,16 @@ std::vector<sent_mail> office365_env::mail_sent_by(std::string_view upn) {
 std::vector<sent_mail>
 office365_env::wait_for_mail(std::string_view upn, size_t count,
                              std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    auto got = mail_sent_by(upn);
-    if (got.size() >= count || std::chrono::steady_clock::now() >= deadline)
-      return got;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  std::vector<sent_mail> got;
+  bool arrived = test::eventually(
+      [&] {
+        got = mail_sent_by(upn);
+        return got.size() >= count;
+      },
+      timeout);
+  INFO(upn << " sent " << got.size() << " e-mail(s), " << count << " awaited");
+  REQUIRE(arrived);
+  return got;
 }
 
 std::vector<std::string> office365_env::audit_actions(std::string_view org,
@@ -358,14 +393,17 @@ std::vector<std::string> office365_env::audit_actions(std::string_view org,
 std::vector<std::string>
 office365_env::wait_for_audit(const installed_org& org, std::string_view action,
                               size_t count, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    auto actions = audit_actions(org.id, org.token);
-    if (count_of(actions, action) >= count
-        || std::chrono::steady_clock::now() >= deadline)
-      return actions;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  std::vector<std::string> actions;
+  bool logged = test::eventually(
+      [&] {
+        actions = audit_actions(org.id, org.token);
+        return count_of(actions, action) >= count;
+      },
+      timeout);
+  INFO("the audit log holds " << count_of(actions, action) << " '" << action
+                              << "', " << count << " awaited");
+  REQUIRE(logged);
+  return actions;
 }
 
 api_response office365_env::invite(std::string_view token, std::string_view org,

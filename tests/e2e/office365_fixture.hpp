@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "protocol/office365.hpp"
 #include "tests/support/api_client.hpp"
 #include "tests/support/emulator_process.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -138,6 +139,13 @@ public:
   std::string public_url() const;
   /// SIGTERM (which must exit 0) and start again on the same data dir.
   void restart_node();
+  /// The two halves of restart_node(), for a look at what the stopped node
+  /// left behind in between.
+  void stop_node();
+  void start_node();
+  /// The e-mail the node left queued in its outbox; only while it is
+  /// stopped.
+  std::vector<mail_item> outbox_of_stopped_node();
 
   /// The emulator's client and base URL.
   api_client& emulator() {
@@ -184,8 +192,8 @@ public:
 
   /// Mail `upn` has sent so far.
   std::vector<sent_mail> mail_sent_by(std::string_view upn);
-  /// Polls until `upn` has sent at least `count` e-mails or `timeout`
-  /// passes; returns what was sent by then.
+  /// Polls until `upn` has sent at least `count` e-mails; returns what was
+  /// sent by then. Fails the test when `timeout` passes first.
   std::vector<sent_mail> wait_for_mail(std::string_view upn, size_t count,
                                        std::chrono::milliseconds timeout
                                        = std::chrono::seconds(20));
@@ -195,8 +203,9 @@ public:
   /// The audit log of `org`, actions newest first.
   std::vector<std::string> audit_actions(std::string_view org,
                                          std::string_view token);
-  /// Polls the audit log until it holds `count` entries of `action` or
-  /// `timeout` passes; returns the actions by then.
+  /// Polls the audit log until it holds `count` entries of `action`;
+  /// returns the actions by then. Fails the test when `timeout` passes
+  /// first.
   std::vector<std::string> wait_for_audit(const installed_org& org,
                                           std::string_view action, size_t count,
                                           std::chrono::milliseconds timeout

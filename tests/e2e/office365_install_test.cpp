@@ -306,10 +306,18 @@ TEST_CASE("office365: associate my account links an identity to a CRM "
   auto unknown = associate(session, "nobody@elsewhere.example", "whatever-1");
   E2E_REQUIRE_STATUS(unknown, 401);
   CHECK(unknown.error_code() == "invalid_credentials");
-  // An account without a password cannot be proved.
+  // An account without a password cannot be proved: no password matches
+  // it, and an empty one is not a password at all.
   create_user(env.node(), elsewhere.admin_token, elsewhere.id,
               "nopw@elsewhere.example", "Nopw");
-  CHECK(associate(session, "nopw@elsewhere.example", "").status >= 400);
+  auto no_password
+      = associate(session, "nopw@elsewhere.example", "any-password-1");
+  E2E_REQUIRE_STATUS(no_password, 401);
+  CHECK(no_password.error_code() == "invalid_credentials");
+  auto empty = associate(session, "nopw@elsewhere.example", "");
+  E2E_REQUIRE_STATUS(empty, 400);
+  CHECK(empty.error_code() == "invalid_field");
+  CHECK(empty.error_field() == "password");
 
   auto linked
       = associate(session, "ROBERT@elsewhere.example", "robert-password-1");
