@@ -20,8 +20,6 @@ namespace crmsync::e2e {
 
 namespace {
 
-constexpr const char* crm_id = "crm";
-constexpr const char* crm_secret = "s3cret";
 constexpr const char* outlook_id = "outlook";
 constexpr const char* outlook_secret = "o";
 
@@ -54,22 +52,30 @@ void make_cluster_certs(const std::string& dir,
   REQUIRE(code == 0);
 }
 
-uint16_t free_loopback_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0)
+closed_port::closed_port() {
+  fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd_ < 0)
     throw std::runtime_error("socket() failed");
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   a.sin_port = 0;
   socklen_t len = sizeof a;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0
-      || ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    ::close(fd);
+  if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0
+      || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    ::close(fd_);
     throw std::runtime_error("bind() failed");
   }
-  ::close(fd);
-  return ntohs(a.sin_port);
+  port_ = ntohs(a.sin_port);
+}
+
+closed_port::~closed_port() {
+  ::close(fd_);
+}
+
+uint16_t cluster_port() {
+  // Free once this returns; the node binds it a moment later.
+  return closed_port{}.port();
 }
 
 tcp_front::tcp_front(std::function<std::vector<uint16_t>()> backends)
@@ -168,49 +174,25 @@ void tcp_front::serve(int client) {
 }
 
 cluster_env::cluster_env(std::vector<std::string> node_args)
-    : node_args_(std::move(node_args))
+    : o365_({dir_.path() + "/emulator.log", 0, {}})
+    , node_args_(std::move(node_args))
     , seed_(std::random_device{}())
     , rng_(seed_) {
-  emulator_options eo;
-  eo.log_file = dir_.path() + "/emulator.log";
-  emulator_.start(eo);
-  emulator_api_ = std::make_unique<api_client>(emulator_.port());
-  auto seeded = emulator().post("", "/_emulator/tenants",
-                                R"({"domain":"contoso.com","users":)"
-                                    + users_json(contoso_users()) + "}");
-  E2E_REQUIRE_STATUS(seeded, 201);
-  tenant_ = seeded.str("/id");
-  for (size_t i = 0; i < seeded.size("/users"); ++i) {
-    auto base = "/users/" + std::to_string(i);
-    ids_.emplace_back(seeded.str(base + "/userPrincipalName"),
-                      seeded.str(base + "/id"));
-  }
-  E2E_REQUIRE_STATUS(emulator().post("", "/_emulator/apps",
-                                     std::string{R"({"client_id":")"} + crm_id
-                                         + R"(","client_secret":")" + crm_secret
-                                         + R"(","tenants":[]})"),
-                     201);
-  E2E_REQUIRE_STATUS(emulator().post("", "/_emulator/apps",
-                                     std::string{R"({"client_id":")"}
-                                         + outlook_id + R"(","client_secret":")"
-                                         + outlook_secret
-                                         + R"(","tenants":["contoso.com"]})"),
-                     201);
-  outlook_ = std::make_unique<graph_app>(emulator_.port(), "contoso.com",
+  o365_.register_app(outlook_id, outlook_secret, {"contoso.com"});
+  outlook_ = std::make_unique<graph_app>(o365_.port(), "contoso.com",
                                          outlook_id, outlook_secret);
 
   std::vector<std::string> ids;
   for (int i = 0; i < size; ++i)
     ids.push_back(node_id(i));
   make_cluster_certs(dir_.path() + "/certs", ids);
-  for (int i = 0; i < size; ++i) {
-    http_ports_[i] = free_loopback_port();
-    cluster_ports_[i] = free_loopback_port();
-  }
+  for (int i = 0; i < size; ++i)
+    cluster_ports_[i] = cluster_port();
   front_ = std::make_unique<tcp_front>([this] {
     std::vector<uint16_t> out;
     for (int i = 0; i < size; ++i)
-      out.push_back(http_ports_[i]);
+      if (auto port = http_ports_[i].load(); port != 0)
+        out.push_back(port);
     return out;
   });
   for (int i = 0; i < size; ++i)
@@ -224,7 +206,7 @@ cluster_env::~cluster_env() {
     if (procs_[i].running())
       procs_[i].stop(std::chrono::seconds(10));
   }
-  emulator_.stop();
+  o365_.stop();
   front_.reset();
 }
 
@@ -250,20 +232,14 @@ std::vector<std::string> cluster_env::args_for(int i) const {
       dir_.path() + "/certs/" + node_id(i) + ".pem",
       "--cluster-key",
       dir_.path() + "/certs/" + node_id(i) + ".key",
-      "--graph-base-url",
-      emulator_.url() + "/v1.0",
-      "--login-base-url",
-      emulator_.url(),
-      "--client-id",
-      crm_id,
-      "--client-secret",
-      crm_secret,
       "--public-url",
       "http://127.0.0.1:" + std::to_string(front_->port()),
       "--request-timeout-ms",
       "5000",
       "--log-level",
       "info"};
+  auto o365 = o365_.node_args();
+  args.insert(args.end(), o365.begin(), o365.end());
   args.insert(args.end(), node_args_.begin(), node_args_.end());
   return args;
 }
@@ -271,17 +247,19 @@ std::vector<std::string> cluster_env::args_for(int i) const {
 void cluster_env::start(int i) {
   node_options o;
   o.data_dir = dir_.path() + "/" + node_id(i);
-  o.listen = "127.0.0.1:" + std::to_string(http_ports_[i]);
+  // o.listen stays 127.0.0.1:0: the node reports the port it bound.
   o.admin_token = admin_token;
   o.log_file = dir_.path() + "/" + node_id(i) + ".log";
   o.extra_args = args_for(i);
   procs_[i].start(o);
+  http_ports_[i] = procs_[i].port();
   clients_[i] = std::make_unique<api_client>(procs_[i].port());
   clients_[i]->share_cookies(cookies_);
 }
 
 void cluster_env::kill9(int i) {
   clients_[i].reset();
+  http_ports_[i] = 0;
   procs_[i].kill9();
 }
 
@@ -368,19 +346,8 @@ std::string cluster_env::owner_of(std::string_view org) {
   return r.str("/node");
 }
 
-std::string cluster_env::o365_id(std::string_view upn) const {
-  for (auto& [u, id] : ids_)
-    if (u == upn)
-      return id;
-  throw std::runtime_error("no Office 365 user " + std::string{upn});
-}
-
-void cluster_env::set_faults(std::string_view json) {
-  E2E_REQUIRE_STATUS(emulator().post("", "/_emulator/faults", json), 200);
-}
-
 std::string cluster_env::follow(const std::string& url, std::string_view upn) {
-  return sign_in_at_emulator(emulator(), emulator_.url(), url, upn);
+  return sign_in_at_emulator(emulator(), o365_.url(), url, upn);
 }
 
 cluster_env::signin cluster_env::sign_in(std::string_view path,
@@ -410,6 +377,11 @@ cluster_env::signin cluster_env::sign_in(std::string_view path,
 api_response cluster_env::graph(std::string_view method, std::string_view path,
                                 std::string_view body) {
   return outlook_->call(method, path, body);
+}
+
+std::vector<graph_event> cluster_env::o365_events(std::string_view upn,
+                                                  std::string_view calendar) {
+  return calendar_events(*outlook_, o365_id(upn), calendar);
 }
 
 } // namespace crmsync::e2e

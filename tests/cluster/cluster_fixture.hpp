@@ -1,8 +1,9 @@
-// End-to-end support for a crmsync cluster: a graph-emulator child seeded
-// with contoso.com and the CRM's app (plus "outlook", a second app playing
-// people in Outlook), and three crmsyncd children n1..n3 on loopback that
-// form one cluster (fixed HTTP and cluster ports, so a node restarted after
-// SIGKILL comes back at the same addresses, as a real member would).
+// End-to-end support for a crmsync cluster: the Office 365 fixture's
+// emulator (office365_tenant: contoso.com and the CRM's app, plus
+// "outlook", a second app playing people in Outlook), and three crmsyncd
+// children n1..n3 on loopback that form one cluster. Each node's HTTP
+// listener binds port 0 and reports its port; only the cluster ports are
+// chosen beforehand (see cluster_port()).
 //
 // Requests go to a random running node unless a test names one; answers
 // carry X-Crmsync-Node, the node that served them. A "browser" plays the
@@ -41,6 +42,7 @@ public:
 
   /// The client of node i (0-based); throws when it is not running.
   api_client& node(int i);
+  /// The HTTP port node i reported when it last started (0 while down).
   uint16_t http_port(int i) const {
     return http_ports_[i];
   }
@@ -75,16 +77,20 @@ public:
 
   // -- Office 365 ------------------------------------------------------------
   std::string emulator_url() const {
-    return emulator_.url();
+    return o365_.url();
   }
   api_client& emulator() {
-    return *emulator_api_;
+    return o365_.emulator();
   }
   const std::string& tenant() const {
-    return tenant_;
+    return o365_.tenant();
   }
-  std::string o365_id(std::string_view upn) const;
-  void set_faults(std::string_view json);
+  std::string o365_id(std::string_view upn) const {
+    return o365_.o365_id(upn);
+  }
+  void set_faults(std::string_view json) {
+    o365_.set_faults(json);
+  }
 
   struct signin {
     api_response answer;
@@ -98,6 +104,10 @@ public:
   /// A Graph call as the "outlook" app (429/503 retried).
   api_response graph(std::string_view method, std::string_view path,
                      std::string_view body = {});
+  /// Every event of `upn`'s Office 365 calendar `calendar`, read back
+  /// through Graph as the "outlook" app.
+  std::vector<graph_event> o365_events(std::string_view upn,
+                                       std::string_view calendar);
 
   std::string proc_log(int i) const {
     return procs_[i].log_tail(3000);
@@ -113,13 +123,11 @@ private:
 
   test::temp_dir dir_;
   std::unique_ptr<tcp_front> front_;
-  emulator_process emulator_;
-  std::unique_ptr<api_client> emulator_api_;
+  office365_tenant o365_;
   std::unique_ptr<graph_app> outlook_;
-  std::string tenant_;
-  std::vector<std::pair<std::string, std::string>> ids_;
   std::vector<std::string> node_args_;
-  uint16_t http_ports_[size] = {};
+  /// Read by the front's threads while the test restarts nodes.
+  std::atomic<uint16_t> http_ports_[size] = {};
   uint16_t cluster_ports_[size] = {};
   node_process procs_[size];
   /// One browser in front of every node: they share the public origin.
@@ -129,8 +137,31 @@ private:
   std::mt19937 rng_;
 };
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
-uint16_t free_loopback_port();
+/// A TCP port on 127.0.0.1 that was free a moment ago, for a cluster
+/// port only: every other listener binds port 0 and reports its port.
+/// A member's cluster port must be known before it starts, because the
+/// others' --peers name it before they start (crmsyncd refuses
+/// --cluster-listen with port 0 in a cluster), and a member restarted
+/// after SIGKILL must come back where the others' --peers say it is.
+uint16_t cluster_port();
+
+/// A TCP port on 127.0.0.1 held, bound but not listening, for as long as
+/// this lives: nothing else can listen there, so connecting to it is
+/// refused (a peer that never comes).
+class closed_port {
+public:
+  closed_port();
+  ~closed_port();
+  closed_port(const closed_port&) = delete;
+  closed_port& operator=(const closed_port&) = delete;
+  uint16_t port() const {
+    return port_;
+  }
+
+private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
 
 /// Runs a shell command line; returns what it printed (stdout and, when
 /// the line redirects it, stderr) and sets `code` to its exit status (-1

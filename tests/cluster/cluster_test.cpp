@@ -14,6 +14,7 @@
 #include "tests/cluster/cluster_fixture.hpp"
 #include "tests/e2e/office365_fixture.hpp"
 #include "tests/support/eventually.hpp"
+#include "tests/support/thread_guard.hpp"
 
 using namespace crmsync::e2e;
 using clock_type = std::chrono::steady_clock;
@@ -41,17 +42,79 @@ std::string day_from_now(int days, int hour) {
   return buf;
 }
 
-std::string event_body(const std::string& title, int day) {
-  return R"({"title":)" + json_str(title) + R"(,"start":")"
-         + day_from_now(day, 10) + R"(Z","end":")" + day_from_now(day, 11)
-         + R"(Z"})";
+/// Start and end of an event, RFC 3339 UTC.
+using times = std::pair<std::string, std::string>;
+/// The events a test expects in both calendars: title -> times.
+using timed_titles = std::map<std::string, times>;
+
+/// CRM events are 10:00-11:00 UTC `day` days from now.
+times crm_times(int day) {
+  return {day_from_now(day, 10) + "Z", day_from_now(day, 11) + "Z"};
 }
 
-/// A Graph event body for the "outlook" app, `day` days from now.
-std::string outlook_body(const std::string& subject, int day) {
-  return R"({"subject":)" + json_str(subject) + R"(,"start":{"dateTime":")"
-         + day_from_now(day, 9) + R"(","timeZone":"UTC"},"end":{"dateTime":")"
-         + day_from_now(day, 10) + R"(","timeZone":"UTC"}})";
+/// Outlook's events are 09:00-10:00 UTC `day` days from now.
+times outlook_times(int day) {
+  return {day_from_now(day, 9) + "Z", day_from_now(day, 10) + "Z"};
+}
+
+/// A CRM event body at `day`; its times go to `record` when given.
+std::string event_body(const std::string& title, int day,
+                       timed_titles* record = nullptr) {
+  auto t = crm_times(day);
+  if (record != nullptr)
+    (*record)[title] = t;
+  return R"({"title":)" + json_str(title) + R"(,"start":)" + json_str(t.first)
+         + R"(,"end":)" + json_str(t.second) + "}";
+}
+
+/// A Graph event body for the "outlook" app at `day`; its times go to
+/// `record` when given.
+std::string outlook_body(const std::string& subject, int day,
+                         timed_titles* record = nullptr) {
+  auto t = outlook_times(day);
+  if (record != nullptr)
+    (*record)[subject] = t;
+  auto utc = [](const std::string& rfc3339) {
+    return R"({"dateTime":)" + json_str(rfc3339.substr(0, 19))
+           + R"(,"timeZone":"UTC"})";
+  };
+  return R"({"subject":)" + json_str(subject) + R"(,"start":)" + utc(t.first)
+         + R"(,"end":)" + utc(t.second) + "}";
+}
+
+/// Polls the admin's Office 365 calendar `calendar`, read back through
+/// Graph (not through the product or its convergence checker), until it
+/// holds each expected event exactly once at its times and nothing else;
+/// REQUIREs it.
+void require_in_office365(cluster_env& c, const std::string& calendar,
+                          const timed_titles& expected) {
+  std::string diff;
+  bool ok = crmsync::test::eventually(
+      [&] {
+        diff.clear();
+        std::map<std::string, std::vector<times>> seen;
+        for (auto& e : c.o365_events("admin@contoso.com", calendar))
+          seen[e.subject].emplace_back(e.start, e.end);
+        for (auto& [title, t] : expected) {
+          auto i = seen.find(title);
+          if (i == seen.end())
+            diff += "missing '" + title + "'\n";
+          else if (i->second.size() != 1)
+            diff += std::to_string(i->second.size()) + " of '" + title + "'\n";
+          else if (i->second.front() != t)
+            diff += "'" + title + "' at " + i->second.front().first + ".."
+                    + i->second.front().second + ", expected " + t.first + ".."
+                    + t.second + "\n";
+        }
+        for (auto& [title, all] : seen)
+          if (expected.count(title) == 0)
+            diff
+                += std::to_string(all.size()) + " unexpected '" + title + "'\n";
+        return diff.empty();
+      },
+      std::chrono::seconds(30), std::chrono::milliseconds(100));
+  INFO("Office 365 differs from what was written:\n" << diff);
+  REQUIRE(ok);
 }
 
 /// The token after "/invite/" in an e-mail's HTML.
@@ -71,12 +134,13 @@ std::string invite_token(const std::string& html) {
 /// nodes (each must be acknowledged) and adds their titles to `acked`.
 void add_events(cluster_env& c, const std::string& org, const std::string& user,
                 const std::string& token, const std::string& prefix, int from,
-                int to, std::multiset<std::string>& acked) {
+                int to, std::multiset<std::string>& acked,
+                timed_titles* record = nullptr) {
   for (int i = from; i <= to; ++i) {
     auto title = prefix + std::to_string(i);
-    E2E_REQUIRE_STATUS(
-        c.call("POST", events_path(org, user), token, event_body(title, i)),
-        201);
+    E2E_REQUIRE_STATUS(c.call("POST", events_path(org, user), token,
+                              event_body(title, i, record)),
+                       201);
     acked.insert(title);
   }
 }
@@ -289,15 +353,18 @@ TEST_CASE("cluster: install, invitation and calendar sync through random "
 
   // R13-R18: the admin's calendar syncs both ways.
   std::multiset<std::string> expected;
-  add_events(c, org.org, org.admin, org.token, "crm ", 1, 6, expected);
+  timed_titles written;
+  add_events(c, org.org, org.admin, org.token, "crm ", 1, 6, expected,
+             &written);
   auto calendar = enable_sync(c, org);
-  add_events(c, org.org, org.admin, org.token, "crm ", 7, 9, expected);
+  add_events(c, org.org, org.admin, org.token, "crm ", 7, 9, expected,
+             &written);
   auto admin_oid = c.o365_id("admin@contoso.com");
   for (int i = 1; i <= 3; ++i) {
     auto title = "outlook " + std::to_string(i);
     auto r = c.graph(
         "POST", "/users/" + admin_oid + "/calendars/" + calendar + "/events",
-        outlook_body(title, 30 + i));
+        outlook_body(title, 30 + i, &written));
     E2E_REQUIRE_STATUS(r, 201);
     expected.insert(title);
   }
@@ -320,6 +387,9 @@ TEST_CASE("cluster: install, invitation and calendar sync through random "
       cluster_wait, cluster_poll));
   INFO(check.describe());
   CHECK(check.u64("/differences") == 0);
+  // What Office 365 holds, read through Graph: every event once, at the
+  // times it was written with.
+  require_in_office365(c, calendar, written);
   // Bob's token works through every node too.
   for (int i = 0; i < cluster_env::size; ++i)
     CHECK(c.node(i).get(bob_token, org_path(org.org)).status == 200);
@@ -505,7 +575,9 @@ TEST_CASE("cluster: a shard moves to another node while requests keep "
   INFO("random seed " << c.seed());
   auto org = install(c);
   std::multiset<std::string> acked;
-  add_events(c, org.org, org.admin, org.token, "before ", 1, 5, acked);
+  timed_titles written;
+  add_events(c, org.org, org.admin, org.token, "before ", 1, 5, acked,
+             &written);
   auto calendar = enable_sync(c, org);
 
   auto placed = c.call("GET", "/admin/v1/tenants/" + org.org, admin_token);
@@ -532,7 +604,10 @@ TEST_CASE("cluster: a shard moves to another node while requests keep "
   // random nodes (retrying the 503s the move may cause).
   api_response moved;
   std::atomic<bool> done{false};
-  std::thread mover([&] {
+  // Joined however the test ends: a failed REQUIRE below waits for the
+  // move's answer (bounded by the client's timeout) instead of aborting.
+  crmsync::test::thread_guard mover;
+  mover.spawn([&] {
     api_client mc(c.http_port(c.index_of(to)), std::chrono::seconds(150));
     moved = mc.post(admin_token, move_path, R"({"to":)" + json_str(to) + "}");
     done = true;
@@ -541,7 +616,7 @@ TEST_CASE("cluster: a shard moves to another node while requests keep "
   while (!done || n < 3) {
     auto title = "during " + std::to_string(++n);
     auto r = c.call_retrying("POST", events_path(org.org, org.admin), org.token,
-                             event_body(title, 10 + n % 20));
+                             event_body(title, 10 + n % 20, &written));
     E2E_REQUIRE_STATUS(r, 201);
     acked.insert(title);
   }
@@ -578,7 +653,7 @@ TEST_CASE("cluster: a shard moves to another node while requests keep "
   E2E_REQUIRE_STATUS(
       c.graph("POST",
               "/users/" + admin_oid + "/calendars/" + calendar + "/events",
-              outlook_body("after the move", 45)),
+              outlook_body("after the move", 45, &written)),
       201);
   acked.insert("after the move");
   CHECK(eventually(
@@ -595,6 +670,7 @@ TEST_CASE("cluster: a shard moves to another node while requests keep "
       cluster_wait, cluster_poll));
   INFO(check.describe());
   CHECK(check.u64("/differences") == 0);
+  require_in_office365(c, calendar, written);
 
   // The old owner remembers the move across a restart.
   c.kill9(c.index_of(from));
@@ -614,11 +690,12 @@ TEST_CASE("cluster: calendar sync converges through a SIGKILL of the owner "
   auto calendar = enable_sync(c, org);
   auto admin_oid = c.o365_id("admin@contoso.com");
   std::multiset<std::string> expected;
+  timed_titles written;
   int seq = 0;
   auto crm_write = [&] {
     auto title = "crm " + std::to_string(++seq);
     auto r = c.call_retrying("POST", events_path(org.org, org.admin), org.token,
-                             event_body(title, 1 + seq % 50));
+                             event_body(title, 1 + seq % 50, &written));
     E2E_REQUIRE_STATUS(r, 201);
     expected.insert(title);
   };
@@ -627,7 +704,7 @@ TEST_CASE("cluster: calendar sync converges through a SIGKILL of the owner "
     E2E_REQUIRE_STATUS(
         c.graph("POST",
                 "/users/" + admin_oid + "/calendars/" + calendar + "/events",
-                outlook_body(title, 1 + seq % 50)),
+                outlook_body(title, 1 + seq % 50, &written)),
         201);
     expected.insert(title);
   };
@@ -660,7 +737,10 @@ TEST_CASE("cluster: calendar sync converges through a SIGKILL of the owner "
   auto to = c.node_id((owner + 1) % cluster_env::size);
   api_response moved;
   std::atomic<bool> done{false};
-  std::thread mover([&] {
+  // Joined however the test ends: a failed REQUIRE below waits for the
+  // move's answer (bounded by the client's timeout) instead of aborting.
+  crmsync::test::thread_guard mover;
+  mover.spawn([&] {
     api_client mc(c.http_port((owner + 2) % cluster_env::size),
                   std::chrono::seconds(150));
     moved = mc.post(admin_token,
@@ -701,6 +781,7 @@ TEST_CASE("cluster: calendar sync converges through a SIGKILL of the owner "
   INFO(check.describe());
   CHECK(check.u64("/differences") == 0);
   CHECK(check.u64("/users/0/office365_events") == expected.size());
+  require_in_office365(c, calendar, written);
 }
 
 namespace {

@@ -4,21 +4,74 @@
 
 #include <map>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "cluster/shards.hpp"
 
 using namespace crmsync;
 using namespace crmsync::cluster;
 
-TEST_CASE("shard_of is a pure function of the tenant id") {
-  // Pinned values: stored data depends on them never changing.
-  CHECK(shard_of(tenant_id{1}, 256) == shard_of(tenant_id{1}, 256));
+namespace {
+
+/// SplitMix64's finalizer written out again from its definition (Steele,
+/// Lea, Flood 2014), independently of cluster/shards.cpp: ADR 0005 says
+/// a tenant's shard is mix64(tenant id) mod shard count.
+uint64_t reference_mix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+} // namespace
+
+TEST_CASE("shard_of: known tenant ids land on known shards") {
+  // Pinned values, computed apart from the product (the reference above
+  // and, for the table, by hand in Python): stored data and every node's
+  // routing depend on them never changing.
   CHECK(mix64(0) == 0xe220a8397b1dcdafULL);
   CHECK(mix64(1) == 0x910a2dec89025cc1ULL);
-  for (uint64_t v = 1; v < 1000; ++v) {
-    auto s = shard_of(tenant_id{v}, 256);
-    CHECK(s < 256);
-    CHECK(s == static_cast<uint32_t>(mix64(v) % 256));
+  struct pinned {
+    uint64_t tenant;
+    uint32_t of_256;
+    uint32_t of_16;
+  };
+  for (auto p : {pinned{1, 193, 1}, pinned{2, 206, 14}, pinned{42, 149, 5},
+                 pinned{1000, 72, 8}, pinned{0x0102030405060708ULL, 9, 9},
+                 pinned{0xffffffffffffffffULL, 32, 0},
+                 pinned{1795701600000ULL, 245, 5}}) {
+    INFO("tenant " << p.tenant);
+    CHECK(shard_of(tenant_id{p.tenant}, 256) == p.of_256);
+    CHECK(shard_of(tenant_id{p.tenant}, 16) == p.of_16);
+  }
+  // Every id the same as the reference, for several shard counts.
+  for (uint32_t count : {1u, 7u, 16u, 256u, 1024u})
+    for (uint64_t v = 0; v < 2000; ++v) {
+      auto s = shard_of(tenant_id{v * 0x9e3779b1ULL + 17}, count);
+      CHECK(s < count);
+      CHECK(s == reference_mix64(v * 0x9e3779b1ULL + 17) % count);
+    }
+}
+
+TEST_CASE("rendezvous owners of known shards are pinned") {
+  // Computed apart from the product: owner = the member with the highest
+  // mix64(FNV-1a(id), mixed ^ mix64(shard + 1)) (ADR 0005).
+  CHECK(hash_text("n1") == 0x5badd04f049599a9ULL);
+  CHECK(hash_text("") == 0xc3817c016ba4ff30ULL);
+  const std::vector<std::string> three_owners{
+      "n2", "n1", "n1", "n2", "n1", "n2", "n1", "n1",
+      "n2", "n1", "n3", "n3", "n2", "n3", "n2", "n1"};
+  const std::vector<std::string> four_owners{"n2", "n4", "n4", "n2", "n4", "n2",
+                                             "n1", "n1", "n2", "n1", "n3", "n3",
+                                             "n2", "n3", "n2", "n1"};
+  shard_map three({"n1", "n2", "n3"}, 16);
+  shard_map four({"n3", "n4", "n1", "n2"}, 16);
+  for (uint32_t s = 0; s < 16; ++s) {
+    INFO("shard " << s);
+    CHECK(three.owner(s) == three_owners[s]);
+    CHECK(rendezvous_owner(s, {"n1", "n2", "n3"}) == three_owners[s]);
+    CHECK(four.owner(s) == four_owners[s]);
   }
 }
 

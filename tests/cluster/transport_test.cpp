@@ -118,8 +118,11 @@ TEST_CASE("cluster: the cluster port answers only holders of a certificate "
   make_cluster_certs(ours, {"n1", "n2"});
   // Another CA, with a certificate for the very same node name.
   make_cluster_certs(theirs, {"n2"});
-  auto cport = free_loopback_port();
-  auto absent = free_loopback_port(); // n2 never comes
+  // n1's cluster port is named beforehand (see cluster_port()); n2 never
+  // comes: its port is held closed for the whole test.
+  auto cport = cluster_port();
+  closed_port absent_n2;
+  auto absent = absent_n2.port();
   node_process n1;
   node_options o;
   o.data_dir = dir.path() + "/n1";

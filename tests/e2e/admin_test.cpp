@@ -14,6 +14,7 @@
 
 #include "tests/support/api_client.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tests/support/thread_guard.hpp"
 
 using namespace crmsync::e2e;
 
@@ -322,9 +323,9 @@ TEST_CASE("virtual actors: requests racing a passivation are all answered",
   const uint16_t port = node.port();
   std::vector<std::vector<std::string>> failures(n);
   std::vector<int> ok(n, 0);
-  std::vector<std::thread> threads;
+  crmsync::test::thread_guard threads;
   for (int i = 0; i < n; ++i) {
-    threads.emplace_back([&, i] {
+    threads.spawn([&, i] {
       api_client c{port};
       std::mt19937 rng{static_cast<unsigned>(i * 7919 + 1)};
       simdjson::dom::parser p;
@@ -350,8 +351,7 @@ TEST_CASE("virtual actors: requests racing a passivation are all answered",
       }
     });
   }
-  for (auto& t : threads)
-    t.join();
+  threads.join();
   for (int i = 0; i < n; ++i) {
     INFO("org " << i);
     for (auto& f : failures[i])

@@ -113,34 +113,11 @@ size_t count_of(const std::vector<std::string>& items, std::string_view value) {
 
 office365_env::office365_env() : office365_env(options{}) {}
 
-office365_env::office365_env(options opts) : public_url_(opts.public_url) {
-  emulator_options eo;
-  eo.log_file = dir_.path() + "/emulator.log";
-  eo.extra_args = opts.emulator_args;
-  emulator_.start(eo);
-  emulator_api_ = std::make_unique<api_client>(emulator_.port());
-
-  auto seeded = emulator().post(
-      "", "/_emulator/tenants",
-      R"({"domain":"contoso.com","users":)"
-          + users_json(contoso_users(opts.extra_users)) + "}");
-  E2E_REQUIRE_STATUS(seeded, 201);
-  tenant_ = seeded.str("/id");
-  for (size_t i = 0; i < seeded.size("/users"); ++i) {
-    auto base = "/users/" + std::to_string(i);
-    ids_[seeded.str(base + "/userPrincipalName")] = seeded.str(base + "/id");
-  }
-  // The CRM's app; no tenant has consented yet.
-  auto app = emulator().post("", "/_emulator/apps",
-                             std::string{R"({"client_id":")"} + client_id
-                                 + R"(","client_secret":")" + client_secret
-                                 + R"(","tenants":[]})");
-  E2E_REQUIRE_STATUS(app, 201);
-
-  std::vector<std::string> args{"--graph-base-url", emulator_.url() + "/v1.0",
-                                "--login-base-url", emulator_.url(),
-                                "--client-id",      client_id,
-                                "--client-secret",  client_secret};
+office365_env::office365_env(options opts)
+    : o365_(
+        {dir_.path() + "/emulator.log", opts.extra_users, opts.emulator_args})
+    , public_url_(opts.public_url) {
+  auto args = o365_.node_args();
   if (!public_url_.empty()) {
     args.emplace_back("--public-url");
     args.push_back(public_url_);
@@ -152,8 +129,7 @@ office365_env::office365_env(options opts) : public_url_(opts.public_url) {
 office365_env::~office365_env() {
   // The node first: its mailer may still be talking to the emulator.
   node_.reset();
-  emulator_api_.reset();
-  emulator_.stop();
+  o365_.stop();
 }
 
 std::string office365_env::node_url() const {
@@ -200,30 +176,18 @@ std::vector<mail_item> office365_env::outbox_of_stopped_node() {
 }
 
 void office365_env::set_faults(std::string_view json) {
-  auto r = emulator().post("", "/_emulator/faults", json);
-  E2E_REQUIRE_STATUS(r, 200);
+  o365_.set_faults(json);
 }
 
 std::string office365_env::o365_id(std::string_view upn) const {
-  auto i = ids_.find(std::string{upn});
-  if (i == ids_.end())
-    throw std::runtime_error("no seeded user '" + std::string{upn} + "'");
-  return i->second;
+  return o365_.o365_id(upn);
 }
 
 std::string
 office365_env::seed_tenant(std::string_view domain,
                            const std::vector<o365_user_seed>& users,
                            std::map<std::string, std::string>& ids) {
-  auto r = emulator().post("", "/_emulator/tenants",
-                           "{\"domain\":" + json_str(domain)
-                               + ",\"users\":" + users_json(users) + "}");
-  E2E_REQUIRE_STATUS(r, 201);
-  for (size_t i = 0; i < r.size("/users"); ++i) {
-    auto base = "/users/" + std::to_string(i);
-    ids[r.str(base + "/userPrincipalName")] = r.str(base + "/id");
-  }
-  return r.str("/id");
+  return o365_.seed_tenant(domain, users, ids);
 }
 
 std::string office365_env::begin(std::string_view path) {
@@ -291,7 +255,7 @@ api_response graph_app::call(std::string_view method, std::string_view path,
 
 std::string office365_env::at_emulator(const std::string& url,
                                        std::string_view upn) {
-  return sign_in_at_emulator(emulator(), emulator_.url(), url, upn);
+  return sign_in_at_emulator(emulator(), o365_.url(), url, upn);
 }
 
 api_response office365_env::open(const std::string& url) {
@@ -413,6 +377,105 @@ api_response office365_env::invite(std::string_view token, std::string_view org,
     ids += (ids.empty() ? "" : ",") + json_str(id);
   return node().post(token, invites_path(org),
                      "{\"office365_user_ids\":[" + ids + "]}");
+}
+
+// -- office365_tenant
+// ----------------------------------------------------------------------
+
+office365_tenant::office365_tenant(options opts) {
+  emulator_options eo;
+  eo.log_file = opts.log_file;
+  eo.extra_args = opts.emulator_args;
+  emulator_.start(eo);
+  emulator_api_ = std::make_unique<api_client>(emulator_.port());
+  tenant_ = seed_tenant("contoso.com", contoso_users(opts.extra_users), ids_);
+  // The CRM's app; no tenant has consented yet.
+  register_app(client_id, client_secret, {});
+}
+
+office365_tenant::~office365_tenant() {
+  stop();
+}
+
+void office365_tenant::stop() {
+  emulator_api_.reset();
+  if (emulator_.running())
+    emulator_.stop();
+}
+
+std::string office365_tenant::o365_id(std::string_view upn) const {
+  auto i = ids_.find(std::string{upn});
+  if (i == ids_.end())
+    throw std::runtime_error("no seeded user '" + std::string{upn} + "'");
+  return i->second;
+}
+
+std::string
+office365_tenant::seed_tenant(std::string_view domain,
+                              const std::vector<o365_user_seed>& users,
+                              std::map<std::string, std::string>& ids) {
+  auto r = emulator().post("", "/_emulator/tenants",
+                           "{\"domain\":" + json_str(domain)
+                               + ",\"users\":" + users_json(users) + "}");
+  E2E_REQUIRE_STATUS(r, 201);
+  for (size_t i = 0; i < r.size("/users"); ++i) {
+    auto base = "/users/" + std::to_string(i);
+    ids[r.str(base + "/userPrincipalName")] = r.str(base + "/id");
+  }
+  return r.str("/id");
+}
+
+void office365_tenant::register_app(std::string_view id,
+                                    std::string_view secret,
+                                    const std::vector<std::string>& tenants) {
+  std::string consented;
+  for (auto& t : tenants)
+    consented += (consented.empty() ? "" : ",") + json_str(t);
+  auto r = emulator().post("", "/_emulator/apps",
+                           "{\"client_id\":" + json_str(id)
+                               + ",\"client_secret\":" + json_str(secret)
+                               + ",\"tenants\":[" + consented + "]}");
+  E2E_REQUIRE_STATUS(r, 201);
+}
+
+void office365_tenant::set_faults(std::string_view json) {
+  auto r = emulator().post("", "/_emulator/faults", json);
+  E2E_REQUIRE_STATUS(r, 200);
+}
+
+std::vector<std::string> office365_tenant::node_args() const {
+  return {
+      "--graph-base-url", url() + "/v1.0", "--login-base-url", url(),
+      "--client-id",      client_id,       "--client-secret",  client_secret};
+}
+
+std::vector<graph_event> calendar_events(graph_app& app,
+                                         std::string_view mailbox,
+                                         std::string_view calendar) {
+  std::vector<graph_event> out;
+  std::string path = "/users/" + std::string{mailbox} + "/calendars/"
+                     + std::string{calendar} + "/events?$top=1000";
+  auto utc = [](const api_response& r, const std::string& at) {
+    INFO(r.json(at));
+    REQUIRE(r.str(at + "/timeZone") == "UTC");
+    return r.str(at + "/dateTime").substr(0, 19) + "Z";
+  };
+  for (int pages = 0; pages < 100; ++pages) {
+    auto r = app.call("GET", path);
+    E2E_REQUIRE_STATUS(r, 200);
+    for (size_t i = 0; i < r.size("/value"); ++i) {
+      auto base = "/value/" + std::to_string(i);
+      out.push_back({r.str(base + "/id"), r.str(base + "/subject"),
+                     utc(r, base + "/start"), utc(r, base + "/end")});
+    }
+    if (!r.has("/@odata.nextLink"))
+      return out;
+    auto next = split_url(r.str("/@odata.nextLink")).target;
+    REQUIRE(next.rfind("/v1.0", 0) == 0);
+    path = next.substr(5);
+  }
+  FAIL("more than 100 pages of events");
+  return out;
 }
 
 } // namespace crmsync::e2e

@@ -110,6 +110,79 @@ private:
   std::string tenant_, id_, secret_, token_;
 };
 
+/// The Office 365 side every end-to-end fixture starts from: a
+/// graph-emulator child seeded with contoso.com (contoso_users()) and the
+/// CRM's app registration, which no tenant has consented to yet. The nodes
+/// under test get node_args(). office365_env and the cluster's fixture
+/// both stand on it. One belongs to one test thread.
+class office365_tenant {
+public:
+  struct options {
+    std::string log_file; ///< the emulator's stderr; required
+    int extra_users = 0;  ///< users of contoso.com beyond admin, bob, carol
+    std::vector<std::string> emulator_args;
+  };
+
+  explicit office365_tenant(options opts);
+  ~office365_tenant();
+  office365_tenant(const office365_tenant&) = delete;
+  office365_tenant& operator=(const office365_tenant&) = delete;
+
+  /// The emulator's client, base URL and port.
+  api_client& emulator() {
+    return *emulator_api_;
+  }
+  std::string url() const {
+    return emulator_.url();
+  }
+  uint16_t port() const {
+    return emulator_.port();
+  }
+  /// Stops the emulator (the destructor does it too).
+  void stop();
+
+  /// contoso.com's tenant id and its users' Office 365 ids by UPN.
+  const std::string& tenant() const {
+    return tenant_;
+  }
+  std::string o365_id(std::string_view upn) const;
+  /// Seeds another tenant; returns its id and fills `ids` by UPN.
+  std::string seed_tenant(std::string_view domain,
+                          const std::vector<o365_user_seed>& users,
+                          std::map<std::string, std::string>& ids);
+  /// Registers another app with the emulator, consented by `tenants`
+  /// (domains); REQUIREs 201.
+  void register_app(std::string_view client_id, std::string_view secret,
+                    const std::vector<std::string>& tenants);
+  /// POST /_emulator/faults; REQUIREs 200.
+  void set_faults(std::string_view json);
+
+  /// What wires a node to this emulator as the CRM's app: --graph-base-url,
+  /// --login-base-url, --client-id and --client-secret.
+  std::vector<std::string> node_args() const;
+
+private:
+  emulator_process emulator_;
+  std::unique_ptr<api_client> emulator_api_;
+  std::string tenant_;
+  std::map<std::string, std::string> ids_;
+};
+
+/// One event of an Office 365 calendar as Graph lists it; start and end
+/// as RFC 3339 UTC ("2026-12-01T10:00:00Z").
+struct graph_event {
+  std::string id;
+  std::string subject;
+  std::string start;
+  std::string end;
+};
+
+/// Every event of calendar `calendar` in `mailbox`, read through `app`
+/// page by page; REQUIREs each page and UTC times.
+std::vector<graph_event> calendar_events(graph_app& app,
+                                         std::string_view mailbox,
+                                         std::string_view calendar);
+
 class office365_env {
 public:
   struct options {
@@ -149,17 +222,17 @@ public:
 
   /// The emulator's client and base URL.
   api_client& emulator() {
-    return *emulator_api_;
+    return o365_.emulator();
   }
   std::string emulator_url() const {
-    return emulator_.url();
+    return o365_.url();
   }
   /// POST /_emulator/faults; throws unless 200.
   void set_faults(std::string_view json);
 
   /// contoso.com's tenant id and its users' Office 365 ids by UPN.
   const std::string& tenant() const {
-    return tenant_;
+    return o365_.tenant();
   }
   std::string o365_id(std::string_view upn) const;
   /// Seeds another tenant; returns its id and fills `ids` by UPN.
@@ -216,10 +289,7 @@ public:
 
 private:
   test::temp_dir dir_;
-  emulator_process emulator_;
-  std::unique_ptr<api_client> emulator_api_;
-  std::string tenant_;
-  std::map<std::string, std::string> ids_;
+  office365_tenant o365_;
   std::string public_url_;
   std::unique_ptr<test_node> node_;
 };

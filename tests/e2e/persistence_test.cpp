@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "tests/support/api_client.hpp"
+#include "tests/support/thread_guard.hpp"
 
 using namespace crmsync::e2e;
 
@@ -209,13 +210,16 @@ load_result write_load(uint16_t port, const org_info& org,
   std::mutex mtx;
   std::atomic<int> ack_count{0};
   std::atomic<int> non_2xx{0};
-  std::vector<std::thread> threads;
+  // The writers end when the node is gone, or when told to (a failed
+  // REQUIRE in `action` leaves the node up).
+  std::atomic<bool> stop{false};
+  crmsync::test::thread_guard threads([&] { stop = true; });
   for (int t = 0; t < n_writers; ++t) {
-    threads.emplace_back([&, t] {
+    threads.spawn([&, t] {
       api_client c{port, std::chrono::seconds(5)};
       const std::string& tok = t % 2 ? users[t].token : org.admin_token;
       const std::string target = user_events_path(org.id, users[t].id);
-      for (int i = 0;; ++i) {
+      for (int i = 0; !stop; ++i) {
         const std::string day = "2026-12-0" + std::to_string(1 + i % 9) + "T";
         const std::string hour
             = (i % 24 < 10 ? "0" : "") + std::to_string(i % 24);
@@ -254,8 +258,7 @@ load_result write_load(uint16_t port, const org_info& org,
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   out.acked_before_action = ack_count.load();
   action();
-  for (auto& th : threads)
-    th.join();
+  threads.join();
   out.non_2xx = non_2xx.load();
   return out;
 }

@@ -6,12 +6,15 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cstdio>
+#include <ctime>
 #include <functional>
 #include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "common/time_format.hpp"
 #include "tests/e2e/sync_fixture.hpp"
 
 using namespace crmsync::e2e;
@@ -107,10 +110,78 @@ std::string graph_body(std::string_view subject, std::string_view start,
          + ",\"isAllDay\":" + (all_day ? "true" : "false") + "}";
 }
 
-/// start/end of a Graph event as read in `zone`: "2027-03-26T10:00:00".
+/// start/end of a Graph event as read in `zone`: "YYYY-MM-DDTHH:MM:SS".
 std::pair<std::string, std::string> wall_times(const api_response& r) {
   return {r.str("/start/dateTime").substr(0, 19),
           r.str("/end/dateTime").substr(0, 19)};
+}
+
+// -- dates relative to now ---------------------------------------------------
+// The node syncs a window around now (a year back, two years ahead), so
+// every date here is computed from the clock. The cases that need calendar
+// facts (a DST change, Mondays) take them from the year after the current
+// one: its days lie between a week and two years ahead, whenever this runs.
+
+/// Days since 1970-01-01 of a civil date (H. Hinnant's algorithm).
+int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
+  y -= m <= 2 ? 1 : 0;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const int64_t yoe = y - era * 400;
+  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+/// One calendar day, as days since 1970-01-01.
+struct day {
+  int64_t n;
+
+  day plus(int64_t days) const {
+    return {n + days};
+  }
+  /// 0 = Sunday.
+  int weekday() const {
+    return static_cast<int>(((n % 7) + 11) % 7);
+  }
+  /// "YYYY-MM-DD".
+  std::string date() const {
+    return crmsync::format_date(n * 86400000);
+  }
+  /// "YYYY-MM-DDTHH:MM:00" (a wall time, no zone).
+  std::string at(int hour, int minute = 0) const {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "T%02d:%02d:00", hour, minute);
+    return date() + buf;
+  }
+  /// at(hour, minute) in UTC: "YYYY-MM-DDTHH:MM:00Z".
+  std::string utc(int hour, int minute = 0) const {
+    return at(hour, minute) + "Z";
+  }
+};
+
+/// The year after the current one (UTC).
+int64_t next_year() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  return tm.tm_year + 1900 + 1;
+}
+
+/// `month`/`d` of next_year().
+day in_next_year(int month, int d) {
+  return {days_from_civil(next_year(), month, d)};
+}
+
+/// The US change to daylight time in next_year(): March's second Sunday.
+day us_dst_change() {
+  auto first = in_next_year(3, 1);
+  return first.plus((7 - first.weekday()) % 7 + 7);
+}
+
+/// The EU change to summer time in next_year(): March's last Sunday.
+day eu_dst_change() {
+  auto last = in_next_year(3, 31);
+  return last.plus(-last.weekday());
 }
 
 } // namespace
@@ -225,14 +296,21 @@ TEST_CASE("delayed notifications arrive after later changes; the CRM ends "
 
 TEST_CASE("all-day events keep their dates both ways", "[sync][fidelity]") {
   sync_env env;
+  // Days of next year: all-day events need dates, not times.
+  auto d = [](int month, int day) {
+    return in_next_year(month, day).date();
+  };
   // CRM all-day events: one day in UTC, several days in Berlin and Tokyo
   // (east of UTC: a zone offset would move it to the day before).
-  auto one = env.create_event_json(
-      R"({"title":"Offsite","start":"2027-03-10","end":"2027-03-11","all_day":true})");
+  auto one = env.create_event_json(R"({"title":"Offsite","start":")" + d(3, 10)
+                                   + R"(","end":")" + d(3, 11)
+                                   + R"(","all_day":true})");
   auto berlin = env.create_event_json(
-      R"({"title":"Trade fair","start":"2027-04-05","end":"2027-04-08","all_day":true,"time_zone":"Europe/Berlin"})");
+      R"({"title":"Trade fair","start":")" + d(4, 5) + R"(","end":")" + d(4, 8)
+      + R"(","all_day":true,"time_zone":"Europe/Berlin"})");
   auto tokyo = env.create_event_json(
-      R"({"title":"Tokyo visit","start":"2027-04-12","end":"2027-04-14","all_day":true,"time_zone":"Tokyo Standard Time"})");
+      R"({"title":"Tokyo visit","start":")" + d(4, 12) + R"(","end":")"
+      + d(4, 14) + R"(","all_day":true,"time_zone":"Tokyo Standard Time"})");
   env.enable_and_wait();
   auto cal = env.crm_calendar_id();
   env.wait_in_sync();
@@ -241,10 +319,9 @@ TEST_CASE("all-day events keep their dates both ways", "[sync][fidelity]") {
     std::string title, zone, start, end;
   };
   for (auto& x :
-       {expect{"Offsite", "UTC", "2027-03-10", "2027-03-11"},
-        expect{"Trade fair", "Europe/Berlin", "2027-04-05", "2027-04-08"},
-        expect{"Tokyo visit", "Tokyo Standard Time", "2027-04-12",
-               "2027-04-14"}}) {
+       {expect{"Offsite", "UTC", d(3, 10), d(3, 11)},
+        expect{"Trade fair", "Europe/Berlin", d(4, 5), d(4, 8)},
+        expect{"Tokyo visit", "Tokyo Standard Time", d(4, 12), d(4, 14)}}) {
     INFO(x.title);
     auto o = o365_titled(env, cal, x.title);
     CHECK(o.all_day);
@@ -257,42 +334,43 @@ TEST_CASE("all-day events keep their dates both ways", "[sync][fidelity]") {
   }
 
   // Outlook's all-day events: Pacific (west of UTC) and Tokyo (east).
-  env.outlook_create_json(cal, graph_body("Holiday", "2027-05-03T00:00:00",
-                                          "2027-05-04T00:00:00",
+  env.outlook_create_json(cal, graph_body("Holiday", d(5, 3) + "T00:00:00",
+                                          d(5, 4) + "T00:00:00",
                                           "Pacific Standard Time", true));
   auto trip = env.outlook_create_json(
-      cal, graph_body("Kyoto trip", "2027-05-10T00:00:00",
-                      "2027-05-13T00:00:00", "Tokyo Standard Time", true));
+      cal, graph_body("Kyoto trip", d(5, 10) + "T00:00:00",
+                      d(5, 13) + "T00:00:00", "Tokyo Standard Time", true));
   auto holiday = wait_for_title(env, "Holiday");
   CHECK(holiday.all_day);
-  CHECK(holiday.start == "2027-05-03");
-  CHECK(holiday.end == "2027-05-04");
+  CHECK(holiday.start == d(5, 3));
+  CHECK(holiday.end == d(5, 4));
   CHECK(holiday.time_zone == "Pacific Standard Time");
   CHECK(holiday.origin == "office365");
   auto kyoto = wait_for_title(env, "Kyoto trip");
   CHECK(kyoto.all_day);
-  CHECK(kyoto.start == "2027-05-10");
-  CHECK(kyoto.end == "2027-05-13");
+  CHECK(kyoto.start == d(5, 10));
+  CHECK(kyoto.end == d(5, 13));
   CHECK(kyoto.time_zone == "Tokyo Standard Time");
 
   // Outlook moves the trip by a day; the CRM moves the offsite and makes
   // it two days.
   env.outlook_patch(
       trip, "{\"isAllDay\":true,\"start\":"
-                + graph_time("2027-05-11T00:00:00", "Tokyo Standard Time")
+                + graph_time(d(5, 11) + "T00:00:00", "Tokyo Standard Time")
                 + ",\"end\":"
-                + graph_time("2027-05-14T00:00:00", "Tokyo Standard Time")
+                + graph_time(d(5, 14) + "T00:00:00", "Tokyo Standard Time")
                 + "}");
-  kyoto = wait_for_event(
-      env, kyoto.id, "moved to 2027-05-11",
-      [](const crm_event& e) { return e.start == "2027-05-11"; });
-  CHECK(kyoto.end == "2027-05-14");
+  kyoto
+      = wait_for_event(env, kyoto.id, "moved a day later",
+                       [&](const crm_event& e) { return e.start == d(5, 11); });
+  CHECK(kyoto.end == d(5, 14));
   CHECK(kyoto.all_day);
-  env.patch_event(one, R"({"start":"2027-03-12","end":"2027-03-14"})");
+  env.patch_event(one, R"({"start":")" + d(3, 12) + R"(","end":")" + d(3, 14)
+                           + R"("})");
   env.wait_in_sync();
   auto moved = o365_titled(env, cal, "Offsite");
-  CHECK(moved.start == "2027-03-12");
-  CHECK(moved.end == "2027-03-14");
+  CHECK(moved.start == d(3, 12));
+  CHECK(moved.end == d(3, 14));
   CHECK(moved.all_day);
   // An all-day event Outlook renamed keeps its days and zone.
   auto fair = o365_titled(env, cal, "Trade fair");
@@ -301,10 +379,10 @@ TEST_CASE("all-day events keep their dates both ways", "[sync][fidelity]") {
     return e.title == "Trade fair (booth 4)";
   });
   CHECK(renamed.all_day);
-  CHECK(renamed.start == "2027-04-05");
-  CHECK(renamed.end == "2027-04-08");
+  CHECK(renamed.start == d(4, 5));
+  CHECK(renamed.end == d(4, 8));
   CHECK(renamed.time_zone == "Europe/Berlin");
-  CHECK(env.get_event(tokyo).start == "2027-04-12");
+  CHECK(env.get_event(tokyo).start == d(4, 12));
   env.wait_in_sync();
   env.wait_converged();
 }
@@ -312,17 +390,30 @@ TEST_CASE("all-day events keep their dates both ways", "[sync][fidelity]") {
 TEST_CASE("time zones survive the round trip, across a DST change",
           "[sync][fidelity][zones]") {
   sync_env env;
-  // 10:00 in Berlin before (CET, UTC+1) and after (CEST, UTC+2) the change
-  // of 2027-03-28, and 10:00 in Seattle after the US change of 2027-03-14.
-  auto standup = env.create_event_json(
-      R"({"title":"Berlin standup","start":"2027-03-26T09:00:00Z","end":"2027-03-26T09:30:00Z","time_zone":"Europe/Berlin"})");
-  auto review = env.create_event_json(
-      R"({"title":"Berlin review","start":"2027-03-29T08:00:00Z","end":"2027-03-29T09:00:00Z","time_zone":"Europe/Berlin"})");
-  env.create_event_json(
-      R"({"title":"Seattle sync","start":"2027-03-15T17:00:00Z","end":"2027-03-15T18:00:00Z","time_zone":"Pacific Standard Time"})");
+  // Next year's changes to summer time: the EU's (Berlin: CET, UTC+1, to
+  // CEST, UTC+2) and the US's (Seattle: PST, UTC-8, to PDT, UTC-7).
+  const auto eu = eu_dst_change(), us = us_dst_change();
+  INFO("EU change " << eu.date() << ", US change " << us.date());
+  REQUIRE(eu.weekday() == 0);
+  REQUIRE(us.weekday() == 0);
+  // 10:00 in Berlin two days before and a day after the EU change, 10:00
+  // in Seattle a day after the US change.
+  auto timed = [](std::string_view title, const std::string& start,
+                  const std::string& end, std::string_view zone) {
+    return "{\"title\":" + json_str(title) + ",\"start\":" + json_str(start)
+           + ",\"end\":" + json_str(end) + ",\"time_zone\":" + json_str(zone)
+           + "}";
+  };
+  auto standup
+      = env.create_event_json(timed("Berlin standup", eu.plus(-2).utc(9),
+                                    eu.plus(-2).utc(9, 30), "Europe/Berlin"));
+  auto review = env.create_event_json(timed(
+      "Berlin review", eu.plus(1).utc(8), eu.plus(1).utc(9), "Europe/Berlin"));
+  env.create_event_json(timed("Seattle sync", us.plus(1).utc(17),
+                              us.plus(1).utc(18), "Pacific Standard Time"));
   // A zone name Graph does not know goes as UTC instead of failing.
-  env.create_event_json(
-      R"({"title":"Nowhere","start":"2027-03-16T12:00:00Z","end":"2027-03-16T13:00:00Z","time_zone":"Mars/Olympus_Mons"})");
+  env.create_event_json(timed("Nowhere", us.plus(2).utc(12), us.plus(2).utc(13),
+                              "Mars/Olympus_Mons"));
   env.enable_and_wait();
   auto cal = env.crm_calendar_id();
   env.wait_in_sync();
@@ -330,14 +421,14 @@ TEST_CASE("time zones survive the round trip, across a DST change",
   struct expect {
     std::string title, zone, start, end;
   };
-  for (auto& x : {expect{"Berlin standup", "Europe/Berlin",
-                         "2027-03-26T10:00:00", "2027-03-26T10:30:00"},
-                  expect{"Berlin review", "Europe/Berlin",
-                         "2027-03-29T10:00:00", "2027-03-29T11:00:00"},
-                  expect{"Seattle sync", "Pacific Standard Time",
-                         "2027-03-15T10:00:00", "2027-03-15T11:00:00"},
-                  expect{"Nowhere", "UTC", "2027-03-16T12:00:00",
-                         "2027-03-16T13:00:00"}}) {
+  for (auto& x :
+       {expect{"Berlin standup", "Europe/Berlin", eu.plus(-2).at(10),
+               eu.plus(-2).at(10, 30)},
+        expect{"Berlin review", "Europe/Berlin", eu.plus(1).at(10),
+               eu.plus(1).at(11)},
+        expect{"Seattle sync", "Pacific Standard Time", us.plus(1).at(10),
+               us.plus(1).at(11)},
+        expect{"Nowhere", "UTC", us.plus(2).at(12), us.plus(2).at(13)}}) {
     INFO(x.title);
     auto o = o365_titled(env, cal, x.title);
     CHECK(o.time_zone == x.zone);
@@ -350,60 +441,60 @@ TEST_CASE("time zones survive the round trip, across a DST change",
   // Outlook's events in a Windows zone (before and after the US change)
   // and an IANA zone, read back with Prefer: outlook.timezone.
   auto call = env.outlook_create_json(
-      cal, graph_body("Call from Seattle", "2027-03-12T09:00:00",
-                      "2027-03-12T10:00:00", "Pacific Standard Time"));
-  env.outlook_create_json(
-      cal, graph_body("Seattle after DST", "2027-03-16T09:00:00",
-                      "2027-03-16T10:00:00", "Pacific Standard Time"));
+      cal, graph_body("Call from Seattle", us.plus(-2).at(9),
+                      us.plus(-2).at(10), "Pacific Standard Time"));
+  env.outlook_create_json(cal, graph_body("Seattle after DST", us.plus(2).at(9),
+                                          us.plus(2).at(10),
+                                          "Pacific Standard Time"));
   auto pune = env.outlook_create_json(
-      cal, graph_body("Pune demo", "2027-03-20T15:00:00", "2027-03-20T16:30:00",
+      cal, graph_body("Pune demo", us.plus(6).at(15), us.plus(6).at(16, 30),
                       "Asia/Kolkata"));
   auto r = env.outlook_get(call, "Pacific Standard Time");
   CHECK(r.str("/start/timeZone") == "Pacific Standard Time");
-  CHECK(wall_times(r).first == "2027-03-12T09:00:00");
+  CHECK(wall_times(r).first == us.plus(-2).at(9));
 
   auto c = wait_for_title(env, "Call from Seattle");
-  CHECK(c.start == "2027-03-12T17:00:00Z"); // PST, UTC-8
-  CHECK(c.end == "2027-03-12T18:00:00Z");
+  CHECK(c.start == us.plus(-2).utc(17)); // PST, UTC-8
+  CHECK(c.end == us.plus(-2).utc(18));
   CHECK(c.time_zone == "Pacific Standard Time");
   auto after = wait_for_title(env, "Seattle after DST");
-  CHECK(after.start == "2027-03-16T16:00:00Z"); // PDT, UTC-7
+  CHECK(after.start == us.plus(2).utc(16)); // PDT, UTC-7
   CHECK(after.time_zone == "Pacific Standard Time");
   auto p = wait_for_title(env, "Pune demo");
-  CHECK(p.start == "2027-03-20T09:30:00Z");
-  CHECK(p.end == "2027-03-20T11:00:00Z");
+  CHECK(p.start == us.plus(6).utc(9, 30)); // IST, UTC+5:30
+  CHECK(p.end == us.plus(6).utc(11));
   CHECK(p.time_zone == "Asia/Kolkata");
 
   // Edits on either side keep the zone. The CRM moves the Seattle call
   // past the US change: 09:00 is now 16:00 UTC.
-  env.patch_event(
-      c.id, R"({"start":"2027-03-19T16:00:00Z","end":"2027-03-19T17:00:00Z"})");
+  env.patch_event(c.id, R"({"start":")" + us.plus(5).utc(16) + R"(","end":")"
+                            + us.plus(5).utc(17) + R"("})");
   env.patch_event(review, R"({"title":"Berlin review, room 2"})");
   env.wait_in_sync();
   r = env.outlook_get(call, "Pacific Standard Time");
   CHECK(r.str("/originalStartTimeZone") == "Pacific Standard Time");
-  CHECK(wall_times(r).first == "2027-03-19T09:00:00");
-  CHECK(wall_times(r).second == "2027-03-19T10:00:00");
+  CHECK(wall_times(r).first == us.plus(5).at(9));
+  CHECK(wall_times(r).second == us.plus(5).at(10));
   auto rv = o365_titled(env, cal, "Berlin review, room 2");
   CHECK(rv.time_zone == "Europe/Berlin");
   CHECK(wall_times(env.outlook_get(rv.id, "Europe/Berlin")).first
-        == "2027-03-29T10:00:00");
+        == eu.plus(1).at(10));
   // Outlook renames the standup and moves the demo in its own zone.
   env.outlook_rename(o365_titled(env, cal, "Berlin standup").id,
                      "Berlin standup (video)");
   env.outlook_patch(
-      pune, "{\"start\":" + graph_time("2027-03-21T11:00:00", "Asia/Kolkata")
-                + ",\"end\":"
-                + graph_time("2027-03-21T12:00:00", "Asia/Kolkata") + "}");
+      pune, "{\"start\":" + graph_time(us.plus(7).at(11), "Asia/Kolkata")
+                + ",\"end\":" + graph_time(us.plus(7).at(12), "Asia/Kolkata")
+                + "}");
   auto s = wait_for_event(env, standup, "renamed", [](const crm_event& e) {
     return e.title == "Berlin standup (video)";
   });
   CHECK(s.time_zone == "Europe/Berlin");
-  CHECK(s.start == "2027-03-26T09:00:00Z");
-  p = wait_for_event(env, p.id, "moved", [](const crm_event& e) {
-    return e.start == "2027-03-21T05:30:00Z";
+  CHECK(s.start == eu.plus(-2).utc(9));
+  p = wait_for_event(env, p.id, "moved", [&](const crm_event& e) {
+    return e.start == us.plus(7).utc(5, 30);
   });
-  CHECK(p.end == "2027-03-21T06:30:00Z");
+  CHECK(p.end == us.plus(7).utc(6, 30));
   CHECK(p.time_zone == "Asia/Kolkata");
   env.wait_in_sync();
   env.wait_converged();
@@ -417,14 +508,32 @@ TEST_CASE("a recurring series made in Outlook becomes one CRM event per "
   env.enable_and_wait();
   auto cal = env.crm_calendar_id();
 
-  // Daily, five times, in UTC; weekly on Mondays 09:00 Pacific time across
-  // the US change of 2027-03-14.
+  // Daily, five times, in UTC, from January 11th of next year; weekly on
+  // Mondays 09:00 Pacific time, four times, across next year's US change
+  // to daylight time (a Sunday: the Mondays 13 and 6 days before it, and
+  // 1 and 8 days after it).
+  const auto first = in_next_year(1, 11);
+  const auto us = us_dst_change();
+  const auto monday = us.plus(-13);
+  INFO("daily from " << first.date() << ", weekly from " << monday.date());
+  REQUIRE(monday.weekday() == 1);
+  auto daily_range = [&](int count) {
+    return R"("recurrence":{"pattern":{"type":"daily","interval":1},"range":{"type":"numbered","startDate":")"
+           + first.date() + R"(","numberOfOccurrences":)"
+           + std::to_string(count) + "}}";
+  };
   auto daily = env.outlook_create_json(
-      cal,
-      R"({"subject":"Daily sync","start":{"dateTime":"2027-01-11T09:00:00","timeZone":"UTC"},"end":{"dateTime":"2027-01-11T09:15:00","timeZone":"UTC"},"recurrence":{"pattern":{"type":"daily","interval":1},"range":{"type":"numbered","startDate":"2027-01-11","numberOfOccurrences":5}}})");
+      cal, R"({"subject":"Daily sync","start":)"
+               + graph_time(first.at(9), "UTC")
+               + ",\"end\":" + graph_time(first.at(9, 15), "UTC") + ","
+               + daily_range(5) + "}");
   auto weekly = env.outlook_create_json(
       cal,
-      R"({"subject":"Weekly review","start":{"dateTime":"2027-03-01T09:00:00","timeZone":"Pacific Standard Time"},"end":{"dateTime":"2027-03-01T10:00:00","timeZone":"Pacific Standard Time"},"recurrence":{"pattern":{"type":"weekly","interval":1,"daysOfWeek":["monday"]},"range":{"type":"endDate","startDate":"2027-03-01","endDate":"2027-03-22"}}})");
+      R"({"subject":"Weekly review","start":)"
+          + graph_time(monday.at(9), "Pacific Standard Time")
+          + ",\"end\":" + graph_time(monday.at(10), "Pacific Standard Time")
+          + R"(,"recurrence":{"pattern":{"type":"weekly","interval":1,"daysOfWeek":["monday"]},"range":{"type":"endDate","startDate":")"
+          + monday.date() + R"(","endDate":")" + us.plus(8).date() + R"("}}})");
 
   auto starts_of
       = [](const std::vector<crm_event>& es, const std::string& title) {
@@ -436,11 +545,12 @@ TEST_CASE("a recurring series made in Outlook becomes one CRM event per "
           return out;
         };
   const std::vector<std::string> daily_starts{
-      "2027-01-11T09:00:00Z", "2027-01-12T09:00:00Z", "2027-01-13T09:00:00Z",
-      "2027-01-14T09:00:00Z", "2027-01-15T09:00:00Z"};
+      first.utc(9), first.plus(1).utc(9), first.plus(2).utc(9),
+      first.plus(3).utc(9), first.plus(4).utc(9)};
+  // 09:00 PST is 17:00 UTC, 09:00 PDT 16:00 UTC.
   const std::vector<std::string> weekly_starts{
-      "2027-03-01T17:00:00Z", "2027-03-08T17:00:00Z", "2027-03-15T16:00:00Z",
-      "2027-03-22T16:00:00Z"};
+      monday.utc(17), monday.plus(7).utc(17), monday.plus(14).utc(16),
+      monday.plus(21).utc(16)};
   auto crm = wait_for_crm(env, "5 daily and 4 weekly occurrences",
                           [&](const std::vector<crm_event>& es) {
                             return starts_of(es, "Daily sync") == daily_starts
@@ -467,9 +577,7 @@ TEST_CASE("a recurring series made in Outlook becomes one CRM event per "
 
   // Shortening the series in Outlook removes the occurrences it no longer
   // has from the CRM.
-  env.outlook_patch(
-      daily,
-      R"({"recurrence":{"pattern":{"type":"daily","interval":1},"range":{"type":"numbered","startDate":"2027-01-11","numberOfOccurrences":3}}})");
+  env.outlook_patch(daily, "{" + daily_range(3) + "}");
   const std::vector<std::string> shortened(daily_starts.begin(),
                                            daily_starts.begin() + 3);
   crm = wait_for_crm(env, "the daily series shortened to 3",
@@ -487,8 +595,8 @@ TEST_CASE("a recurring series made in Outlook becomes one CRM event per "
   auto occurrence_at = [&](const std::string& start) {
     auto view = env.graph(
         "GET", "/users/admin@contoso.com/calendars/" + cal
-                   + "/calendarView?startDateTime=2027-01-01T00:00:00Z"
-                     "&endDateTime=2027-02-01T00:00:00Z&$top=100");
+                   + "/calendarView?startDateTime=" + first.plus(-10).utc(0)
+                   + "&endDateTime=" + first.plus(21).utc(0) + "&$top=100");
     E2E_REQUIRE_STATUS(view, 200);
     for (size_t i = 0; i < view.size("/value"); ++i) {
       auto at = "/value/" + std::to_string(i);

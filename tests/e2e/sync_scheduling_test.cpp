@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "tests/e2e/sync_fixture.hpp"
+#include "tests/support/thread_guard.hpp"
 
 using namespace crmsync::e2e;
 
@@ -50,7 +51,9 @@ TEST_CASE("sync scheduling: a flood of one user's notifications does not "
   env.set_faults(R"({"latency_ms":200})");
   std::atomic<bool> stop{false};
   std::atomic<int> accepted{0};
-  std::thread flood([&] {
+  // Stopped and joined however the test ends (a failed REQUIRE included).
+  crmsync::test::thread_guard flood([&] { stop = true; });
+  flood.spawn([&] {
     api_client c(o365.node().port());
     auto resource = "Users/" + env.oid() + "/Events/AAMkAGflood";
     auto body
@@ -80,7 +83,6 @@ TEST_CASE("sync scheduling: a flood of one user's notifications does not "
     return o365.node().get(org.token, bob_sync).i64("/to_office365/created")
            == 1;
   });
-  stop = true;
   flood.join();
   CHECK(pushed);
 }

@@ -6,6 +6,7 @@
 
 #include "protocol/errors.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tests/support/thread_guard.hpp"
 
 using namespace crmsync;
 using crmsync::storage::column;
@@ -84,9 +85,9 @@ TEST_CASE("concurrent claimants of one key: exactly one wins",
   for (int round = 0; round < 50; ++round) {
     std::atomic<int> wins{0};
     std::string key = "k" + std::to_string(round);
-    std::vector<std::thread> threads;
+    crmsync::test::thread_guard threads;
     for (int t = 0; t < 4; ++t)
-      threads.emplace_back([&, t] {
+      threads.spawn([&, t] {
         storage::write_batch b;
         std::string owner = "t" + std::to_string(t);
         b.put(column::lookup, key, owner);
@@ -94,8 +95,7 @@ TEST_CASE("concurrent claimants of one key: exactly one wins",
         if (!d->write_claimed(b, {{column::lookup, key, owner}}))
           ++wins;
       });
-    for (auto& t : threads)
-      t.join();
+    threads.join();
     CHECK(wins == 1);
   }
 }
@@ -203,9 +203,9 @@ TEST_CASE("row counts stay exact when threads write the same queue keys",
   auto d = open_at(dir.path());
   // Every thread puts and deletes the same few keys: a count that read
   // a key's existence apart from its write would drift.
-  std::vector<std::thread> threads;
+  crmsync::test::thread_guard threads;
   for (int t = 0; t < 4; ++t)
-    threads.emplace_back([&d, t] {
+    threads.spawn([&d, t] {
       for (int i = 0; i < 500; ++i) {
         storage::write_batch b;
         auto key = "k" + std::to_string((i + t) % 5);
@@ -217,8 +217,7 @@ TEST_CASE("row counts stay exact when threads write the same queue keys",
           return;
       }
     });
-  for (auto& th : threads)
-    th.join();
+  threads.join();
   uint64_t actual = 0;
   REQUIRE_FALSE(d->scan(column::inbox, "", "", [&](auto, auto) {
     ++actual;
