@@ -132,6 +132,7 @@ int run(node_config cfg) {
     gc.client_id = cfg.client_id;
     gc.client_secret = cfg.client_secret;
     gc.ca_file = cfg.graph_ca_file;
+    gc.io_timeout = std::chrono::milliseconds(cfg.graph_timeout_ms);
     gc.now_ms = [] {
       return system_now_ms();
     };

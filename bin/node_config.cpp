@@ -106,6 +106,11 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
   add("--graph-threads", c.graph_threads, "CRMSYNC_GRAPH_THREADS",
       "threads that call Microsoft Graph (blocking calls)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{256}));
+  add("--graph-timeout-ms", c.graph_timeout_ms, "CRMSYNC_GRAPH_TIMEOUT_MS",
+      "how long one exchange with Microsoft Graph or the identity platform "
+      "may take (connect, send, answer) before it counts as failed and is "
+      "retried")
+      ->check(CLI::Range(int64_t{100}, int64_t{600000}));
   add("--invite-lifetime", c.invite_lifetime_s, "CRMSYNC_INVITE_LIFETIME",
       "seconds an invitation link works (default 7 days)")
       ->check(CLI::Range(int64_t{1}, int64_t{90} * 24 * 3600));

@@ -40,6 +40,9 @@ struct node_config {
   uint64_t http_threads = 2;
   uint64_t actor_threads = 2;
   uint64_t graph_threads = 8;
+  /// Connect, write and read timeout of one Graph or identity platform
+  /// exchange (graph::config::io_timeout).
+  int64_t graph_timeout_ms = 30000;
   int64_t invite_lifetime_s = 7 * 24 * 3600;
   uint64_t sync_threads = 4;
   uint64_t max_initial_events = 5000;

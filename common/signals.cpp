@@ -11,6 +11,10 @@ sigset_t block_shutdown_signals() {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+  // A write past the file-size limit (ulimit -f) then fails with EFBIG,
+  // which storage reports as a refused write, instead of killing the
+  // process with what it had not yet flushed.
+  std::signal(SIGXFSZ, SIG_IGN);
   return signals;
 }
 
