@@ -171,7 +171,8 @@ cluster_env::cluster_env(std::vector<std::string> node_args)
     : node_args_(std::move(node_args))
     , seed_(std::random_device{}())
     , rng_(seed_) {
-  emulator_options eo;
+  test::emulator_options eo;
+  eo.mode = test::emulator_mode::child_process;
   eo.log_file = dir_.path() + "/emulator.log";
   emulator_.start(eo);
   emulator_api_ = std::make_unique<api_client>(emulator_.port());
@@ -251,9 +252,9 @@ std::vector<std::string> cluster_env::args_for(int i) const {
       "--cluster-key",
       dir_.path() + "/certs/" + node_id(i) + ".key",
       "--graph-base-url",
-      emulator_.url() + "/v1.0",
+      emulator_.origin() + "/v1.0",
       "--login-base-url",
-      emulator_.url(),
+      emulator_.origin(),
       "--client-id",
       crm_id,
       "--client-secret",
@@ -380,7 +381,7 @@ void cluster_env::set_faults(std::string_view json) {
 }
 
 std::string cluster_env::follow(const std::string& url, std::string_view upn) {
-  return sign_in_at_emulator(emulator(), emulator_.url(), url, upn);
+  return sign_in_at_emulator(emulator(), emulator_.origin(), url, upn);
 }
 
 cluster_env::signin cluster_env::sign_in(std::string_view path,

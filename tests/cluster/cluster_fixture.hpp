@@ -24,7 +24,7 @@
 
 #include "tests/e2e/office365_fixture.hpp"
 #include "tests/support/api_client.hpp"
-#include "tests/support/emulator_process.hpp"
+#include "tests/support/emulator.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace crmsync::e2e {
@@ -75,7 +75,7 @@ public:
 
   // -- Office 365 ------------------------------------------------------------
   std::string emulator_url() const {
-    return emulator_.url();
+    return emulator_.origin();
   }
   api_client& emulator() {
     return *emulator_api_;
@@ -113,7 +113,7 @@ private:
 
   test::temp_dir dir_;
   std::unique_ptr<tcp_front> front_;
-  emulator_process emulator_;
+  test::emulator emulator_;
   std::unique_ptr<api_client> emulator_api_;
   std::unique_ptr<graph_app> outlook_;
   std::string tenant_;

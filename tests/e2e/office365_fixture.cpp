@@ -111,7 +111,8 @@ size_t count_of(const std::vector<std::string>& items, std::string_view value) {
 office365_env::office365_env() : office365_env(options{}) {}
 
 office365_env::office365_env(options opts) : public_url_(opts.public_url) {
-  emulator_options eo;
+  test::emulator_options eo;
+  eo.mode = test::emulator_mode::child_process;
   eo.log_file = dir_.path() + "/emulator.log";
   eo.extra_args = opts.emulator_args;
   emulator_.start(eo);
@@ -134,10 +135,11 @@ office365_env::office365_env(options opts) : public_url_(opts.public_url) {
                                  + R"(","tenants":[]})");
   E2E_REQUIRE_STATUS(app, 201);
 
-  std::vector<std::string> args{"--graph-base-url", emulator_.url() + "/v1.0",
-                                "--login-base-url", emulator_.url(),
-                                "--client-id",      client_id,
-                                "--client-secret",  client_secret};
+  std::vector<std::string> args{
+      "--graph-base-url", emulator_.origin() + "/v1.0",
+      "--login-base-url", emulator_.origin(),
+      "--client-id",      client_id,
+      "--client-secret",  client_secret};
   if (!public_url_.empty()) {
     args.emplace_back("--public-url");
     args.push_back(public_url_);
@@ -259,7 +261,7 @@ api_response graph_app::call(std::string_view method, std::string_view path,
 
 std::string office365_env::at_emulator(const std::string& url,
                                        std::string_view upn) {
-  return sign_in_at_emulator(emulator(), emulator_.url(), url, upn);
+  return sign_in_at_emulator(emulator(), emulator_.origin(), url, upn);
 }
 
 api_response office365_env::open(const std::string& url) {

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "tests/support/api_client.hpp"
-#include "tests/support/emulator_process.hpp"
+#include "tests/support/emulator.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace crmsync::e2e {
@@ -144,7 +144,7 @@ public:
     return *emulator_api_;
   }
   std::string emulator_url() const {
-    return emulator_.url();
+    return emulator_.origin();
   }
   /// POST /_emulator/faults; throws unless 200.
   void set_faults(std::string_view json);
@@ -207,7 +207,7 @@ public:
 
 private:
   test::temp_dir dir_;
-  emulator_process emulator_;
+  test::emulator emulator_;
   std::unique_ptr<api_client> emulator_api_;
   std::string tenant_;
   std::map<std::string, std::string> ids_;
