@@ -25,7 +25,6 @@
 
 #include "tests/e2e/office365_fixture.hpp"
 #include "tests/support/api_client.hpp"
-#include "tests/support/emulator_process.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace crmsync::e2e {

@@ -383,7 +383,8 @@ api_response office365_env::invite(std::string_view token, std::string_view org,
 // ----------------------------------------------------------------------
 
 office365_tenant::office365_tenant(options opts) {
-  emulator_options eo;
+  test::emulator_options eo;
+  eo.mode = test::emulator_mode::child_process;
   eo.log_file = opts.log_file;
   eo.extra_args = opts.emulator_args;
   emulator_.start(eo);

@@ -19,7 +19,7 @@
 
 #include "protocol/office365.hpp"
 #include "tests/support/api_client.hpp"
-#include "tests/support/emulator_process.hpp"
+#include "tests/support/emulator.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace crmsync::e2e {
@@ -133,7 +133,7 @@ public:
     return *emulator_api_;
   }
   std::string url() const {
-    return emulator_.url();
+    return emulator_.origin();
   }
   uint16_t port() const {
     return emulator_.port();
@@ -162,7 +162,7 @@ public:
   std::vector<std::string> node_args() const;
 
 private:
-  emulator_process emulator_;
+  test::emulator emulator_;
   std::unique_ptr<api_client> emulator_api_;
   std::string tenant_;
   std::map<std::string, std::string> ids_;

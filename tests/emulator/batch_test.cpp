@@ -45,12 +45,12 @@ std::string requests(const std::vector<std::string>& items) {
 
 class batching : public contoso {
 public:
-  reply batch(const std::vector<std::string>& items) {
+  api_response batch(const std::vector<std::string>& items) {
     return post("/v1.0/$batch", tok, requests(items));
   }
 
   /// The batch answer's /responses/N whose id is `id`; exactly one.
-  static std::string response_of(const reply& r, std::string_view id) {
+  static std::string response_of(const api_response& r, std::string_view id) {
     std::string found;
     for (size_t i = 0; i < r.size("/responses"); ++i) {
       auto p = "/responses/" + std::to_string(i);
@@ -80,7 +80,7 @@ TEST_CASE_METHOD(batching,
                     with_body(event_body("Batched"))),
                item("5", "GET", "/users/ghost@contoso.example"),
                item("6", "GET", "/users?$top=1")});
-  REQUIRE_STATUS(r, 200);
+  E2E_REQUIRE_STATUS(r, 200);
   CHECK(r.keys("") == std::vector<std::string>{"responses"});
   REQUIRE(r.size("/responses") == 6);
 
@@ -122,7 +122,7 @@ TEST_CASE_METHOD(batching,
 
   // The item's write is real.
   auto got = get(event_path(admin_id, created), tok);
-  REQUIRE_STATUS(got, 200);
+  E2E_REQUIRE_STATUS(got, 200);
   CHECK(got.str("/subject") == "Batched");
 
   // Item headers reach the route: If-Match guards PATCH and DELETE.
@@ -137,7 +137,7 @@ TEST_CASE_METHOD(batching,
             R"(,"headers":{"Content-Type":"application/json","If-Match":)"
                 + if_match + R"(},"body":{"subject":"yes"})"),
        item("gone", "DELETE", path)});
-  REQUIRE_STATUS(w, 200);
+  E2E_REQUIRE_STATUS(w, 200);
   auto stale = response_of(w, "stale");
   CHECK(w.i64(stale + "/status") == 412);
   CHECK(w.str(stale + "/body/error/code") == "ErrorIrresolvableConflict");
@@ -167,7 +167,7 @@ TEST_CASE_METHOD(batching, "batch: at most 20 items", "[emulator][batch]") {
 
   items.pop_back();
   auto r = batch(items);
-  REQUIRE_STATUS(r, 200);
+  E2E_REQUIRE_STATUS(r, 200);
   REQUIRE(r.size("/responses") == 20);
   for (int i = 1; i <= 20; ++i)
     CHECK(r.i64(response_of(r, std::to_string(i)) + "/status") == 201);
@@ -216,7 +216,7 @@ TEST_CASE_METHOD(batching, "batch: dependsOn", "[emulator][batch]") {
                       with_body(event_body("never")) + depends_on(R"(["1"])")),
                  item("3", "GET", events, depends_on(R"(["2"])")),
                  item("4", "GET", events)});
-    REQUIRE_STATUS(r, 200);
+    E2E_REQUIRE_STATUS(r, 200);
     CHECK(r.i64(response_of(r, "1") + "/status") == 404);
     for (std::string id : {"2", "3"}) {
       INFO("item " << id);
@@ -233,7 +233,7 @@ TEST_CASE_METHOD(batching, "batch: dependsOn", "[emulator][batch]") {
     auto r
         = batch({item("create", "POST", events, with_body(event_body("first"))),
                  item("list", "GET", events, depends_on(R"(["create"])"))});
-    REQUIRE_STATUS(r, 200);
+    E2E_REQUIRE_STATUS(r, 200);
     auto created = response_of(r, "create");
     REQUIRE(r.i64(created + "/status") == 201);
     auto list = response_of(r, "list");
@@ -246,7 +246,7 @@ TEST_CASE_METHOD(batching, "batch: dependsOn", "[emulator][batch]") {
                     item("b", "GET", "/users/nobody@contoso.example"),
                     item("c", "GET", events, depends_on(R"(["a","b"])")),
                     item("d", "GET", events, depends_on(R"(["a"])"))});
-    REQUIRE_STATUS(r, 200);
+    E2E_REQUIRE_STATUS(r, 200);
     CHECK(r.i64(response_of(r, "c") + "/status") == 424);
     CHECK(r.i64(response_of(r, "d") + "/status") == 200);
   }
@@ -280,14 +280,14 @@ TEST_CASE_METHOD(batching,
                  "[emulator][batch][faults]") {
   // Items are answered into the batch's own answer; a latency that held
   // each item back would leave them unanswered (once a 500 per item).
-  REQUIRE_STATUS(send("POST", "/_emulator/faults", R"({"latency_ms":30})"),
-                 200);
+  E2E_REQUIRE_STATUS(send("POST", "/_emulator/faults", R"({"latency_ms":30})"),
+                     200);
   auto r = batch(
       {item("1", "GET", "/users/" + std::string{admin_id}),
        item("2", "POST", "/users/" + std::string{admin_id} + "/events",
             with_body(event_body("in a slow batch"))),
        item("3", "GET", "/users/" + std::string{admin_id} + "/calendars")});
-  REQUIRE_STATUS(r, 200);
+  E2E_REQUIRE_STATUS(r, 200);
   CHECK(r.i64(response_of(r, "1") + "/status") == 200);
   CHECK(r.i64(response_of(r, "2") + "/status") == 201);
   CHECK(r.i64(response_of(r, "3") + "/status") == 200);

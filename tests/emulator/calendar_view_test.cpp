@@ -65,7 +65,7 @@ TEST_CASE_METHOD(calendar_view,
   for (std::string target : {view_path(), view_path(def_id)}) {
     INFO("GET " << target);
     auto r = get(target + "?" + december_1st, tok);
-    REQUIRE_STATUS(r, 200);
+    E2E_REQUIRE_STATUS(r, 200);
     CHECK_FALSE(r.has("/@odata.nextLink"));
     CHECK(ids_of({r}) == expected);
     CHECK(r.str("/value/0/subject") == "spans the window");
@@ -75,7 +75,7 @@ TEST_CASE_METHOD(calendar_view,
   }
   // Another calendar's view holds only its own events.
   auto other = get(view_path(cal) + "?" + december_1st, tok);
-  REQUIRE_STATUS(other, 200);
+  E2E_REQUIRE_STATUS(other, 200);
   CHECK(ids_of({other}) == std::vector<std::string>{elsewhere});
 
   // A window given with an offset, or without one (read as UTC), is the
@@ -89,7 +89,7 @@ TEST_CASE_METHOD(calendar_view,
                     "&endDateTime=2026-12-02T00:00:00"}}) {
     INFO("window " << window);
     auto r = get(view_path() + "?" + window, tok);
-    REQUIRE_STATUS(r, 200);
+    E2E_REQUIRE_STATUS(r, 200);
     CHECK(ids_of({r}) == expected);
   }
   // A narrow window.
@@ -97,18 +97,18 @@ TEST_CASE_METHOD(calendar_view,
                         + "?startDateTime=2026-12-01T10:30:00Z"
                           "&endDateTime=2026-12-01T10:45:00Z",
                     tok);
-  REQUIRE_STATUS(narrow, 200);
+  E2E_REQUIRE_STATUS(narrow, 200);
   CHECK(ids_of({narrow}) == std::vector<std::string>{spanning, inside});
 
   // Moved out of the window by a PATCH, it leaves the view.
-  REQUIRE_STATUS(patch(event_path(admin_id, inside), tok,
-                       R"({"start":{"dateTime":"2026-12-05T10:00:00",)"
-                       R"("timeZone":"UTC"},"end":{"dateTime":)"
-                       R"("2026-12-05T11:00:00","timeZone":"UTC"}})"),
-                 200);
-  REQUIRE_STATUS(del(event_path(admin_id, straddle_end), tok), 204);
+  E2E_REQUIRE_STATUS(patch(event_path(admin_id, inside), tok,
+                           R"({"start":{"dateTime":"2026-12-05T10:00:00",)"
+                           R"("timeZone":"UTC"},"end":{"dateTime":)"
+                           R"("2026-12-05T11:00:00","timeZone":"UTC"}})"),
+                     200);
+  E2E_REQUIRE_STATUS(del(event_path(admin_id, straddle_end), tok), 204);
   auto later = get(view_path() + "?" + december_1st, tok);
-  REQUIRE_STATUS(later, 200);
+  E2E_REQUIRE_STATUS(later, 200);
   CHECK(ids_of({later})
         == std::vector<std::string>{spanning, straddle_start, instant});
 }

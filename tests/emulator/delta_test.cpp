@@ -29,7 +29,7 @@ std::string removed_json(std::string_view id) {
 
 /// One delta round: its pages, the items by id, and its deltaLink.
 struct delta_round {
-  std::vector<reply> pages;
+  std::vector<api_response> pages;
   std::map<std::string, std::string> items; ///< id -> minified JSON
   std::vector<std::string> ids;             ///< in the order received
   std::string delta_link;
@@ -37,7 +37,7 @@ struct delta_round {
 
 class delta : public contoso {
 public:
-  explicit delta(const options& opts = {}) : contoso(opts) {
+  explicit delta(const emulator_options& opts = {}) : contoso(opts) {
     cal = create_calendar("CRM");
   }
 
@@ -47,7 +47,7 @@ public:
            + "/calendarView/delta";
   }
 
-  reply page(std::string_view target, int max_page_size) {
+  api_response page(std::string_view target, int max_page_size) {
     http::header_list h;
     if (max_page_size > 0)
       h.emplace_back("Prefer",
@@ -61,7 +61,7 @@ public:
     std::string target{first};
     for (;;) {
       auto p = page(target, max_page_size);
-      REQUIRE_STATUS(p, 200);
+      E2E_REQUIRE_STATUS(p, 200);
       REQUIRE(out.pages.size() < 50);
       CHECK(p.str("/@odata.context")
             == origin() + "/v1.0/$metadata#Collection(event)");
@@ -108,13 +108,13 @@ public:
     return create_event(target, event_body(subject, start, end)).str("/id");
   }
 
-  reply move(std::string_view id, std::string_view start,
-             std::string_view end) {
+  api_response move(std::string_view id, std::string_view start,
+                    std::string_view end) {
     auto r = patch(event_path(admin_id, id), tok,
                    R"({"start":{"dateTime":")" + std::string{start}
                        + R"(","timeZone":"UTC"},"end":{"dateTime":")"
                        + std::string{end} + R"(","timeZone":"UTC"}})");
-    REQUIRE_STATUS(r, 200);
+    E2E_REQUIRE_STATUS(r, 200);
     return r;
   }
 
@@ -133,15 +133,15 @@ class small_log : public delta {
 public:
   small_log() : delta(small_log_options()) {}
 
-  static options small_log_options() {
-    options o;
+  static emulator_options small_log_options() {
+    emulator_options o;
     o.change_log_floor = 8;
     return o;
   }
 
   uint64_t log_entries() {
     auto s = state();
-    REQUIRE_STATUS(s, 200);
+    E2E_REQUIRE_STATUS(s, 200);
     return static_cast<uint64_t>(s.i64("/change_log_entries"));
   }
 };
@@ -167,7 +167,7 @@ TEST_CASE_METHOD(delta, "delta: the first round pages every event once",
   CHECK(keys_of(first.items) == in_window);
   CHECK(first.ids.size() == 5);
   // Full events, not just ids.
-  auto e = reply::of_json(first.items.begin()->second);
+  auto e = api_response::of_json(first.items.begin()->second);
   CHECK(starts_with(e.str("/subject"), "e"));
   CHECK(e.str("/@odata.etag") == "W/\"" + e.str("/changeKey") + "\"");
   CHECK(e.str("/start/timeZone") == "UTC");
@@ -184,7 +184,7 @@ TEST_CASE_METHOD(delta, "delta: the first round pages every event once",
   SECTION("the default calendar") {
     auto r = run(delta_path({}) + "?" + december);
     CHECK(r.items.size() == 1);
-    CHECK(reply::of_json(r.items.begin()->second).str("/subject")
+    CHECK(api_response::of_json(r.items.begin()->second).str("/subject")
           == "default calendar");
   }
   SECTION("an empty window") {
@@ -214,16 +214,16 @@ TEST_CASE_METHOD(delta, "delta: later rounds bring the changes",
   CHECK(quiet.pages[0].size("/value") == 0);
   CHECK(quiet.delta_link != first.delta_link);
 
-  advance(minute_ms);
+  advance(1min);
   auto created = create(cal, "created");
   auto patched
       = patch(event_path(admin_id, updated), tok, R"({"subject":"updated"})");
-  REQUIRE_STATUS(patched, 200);
+  E2E_REQUIRE_STATUS(patched, 200);
   // A second change of the same event still gives one item.
   patched = patch(event_path(admin_id, updated), tok,
                   R"({"subject":"updated twice"})");
-  REQUIRE_STATUS(patched, 200);
-  REQUIRE_STATUS(del(event_path(admin_id, deleted), tok), 204);
+  E2E_REQUIRE_STATUS(patched, 200);
+  E2E_REQUIRE_STATUS(del(event_path(admin_id, deleted), tok), 204);
   move(moved_out, "2027-03-01T10:00:00", "2027-03-01T11:00:00");
   auto moved_in = move(outside, "2026-12-20T10:00:00", "2026-12-20T11:00:00");
   create({}, "another calendar");
@@ -233,13 +233,13 @@ TEST_CASE_METHOD(delta, "delta: later rounds bring the changes",
   CHECK(
       keys_of(second.items)
       == std::set<std::string>{created, updated, deleted, moved_out, outside});
-  auto c = reply::of_json(second.items[created]);
+  auto c = api_response::of_json(second.items[created]);
   CHECK(c.str("/subject") == "created");
-  auto u = reply::of_json(second.items[updated]);
+  auto u = api_response::of_json(second.items[updated]);
   CHECK(u.str("/subject") == "updated twice");
   CHECK(u.str("/changeKey") == patched.str("/changeKey"));
   CHECK(u.str("/@odata.etag") == patched.str("/@odata.etag"));
-  auto in = reply::of_json(second.items[outside]);
+  auto in = api_response::of_json(second.items[outside]);
   CHECK(in.str("/changeKey") == moved_in.str("/changeKey"));
   CHECK(in.str("/start/dateTime") == "2026-12-20T10:00:00.0000000");
   CHECK(second.items[deleted] == removed_json(deleted));
@@ -254,7 +254,7 @@ TEST_CASE_METHOD(delta, "delta: later rounds bring the changes",
   create(cal, "far away", "2027-06-01T10:00:00", "2027-06-01T11:00:00");
   auto fourth = follow(third.delta_link);
   REQUIRE(fourth.items.size() == 1);
-  CHECK(reply::of_json(fourth.items.begin()->second).has("/@removed"));
+  CHECK(api_response::of_json(fourth.items.begin()->second).has("/@removed"));
 }
 
 TEST_CASE_METHOD(delta, "delta: only the newest deltaLink is valid",
@@ -283,7 +283,7 @@ TEST_CASE_METHOD(delta, "delta: only the newest deltaLink is valid",
 
   SECTION("the emulator can evict every token") {
     auto r = send("POST", "/_emulator/evict-delta-tokens");
-    REQUIRE_STATUS(r, 200);
+    E2E_REQUIRE_STATUS(r, 200);
     CHECK(r.i64("/evicted") >= 1);
     check_error(page(target_of(third.delta_link), 2), 410, "SyncStateNotFound");
     // A full resync starts a new chain.
@@ -325,13 +325,13 @@ TEST_CASE_METHOD(delta, "delta: a nextLink can be fetched again",
   for (int i = 0; i < 6; ++i)
     create(cal, "e" + std::to_string(i));
   auto first = page(delta_path(cal) + "?" + december, 2);
-  REQUIRE_STATUS(first, 200);
+  E2E_REQUIRE_STATUS(first, 200);
   auto next = target_of(first.str("/@odata.nextLink"));
   auto once = page(next, 2);
-  REQUIRE_STATUS(once, 200);
+  E2E_REQUIRE_STATUS(once, 200);
   auto twice = page(next, 2);
   INFO("the first fetch gave " << once.body);
-  REQUIRE_STATUS(twice, 200);
+  E2E_REQUIRE_STATUS(twice, 200);
   CHECK(ids_of({twice}) == ids_of({once}));
 }
 
@@ -357,14 +357,14 @@ TEST_CASE_METHOD(small_log, "delta: the change log keeps what live tokens need",
   for (int i = 0; i < 20; ++i) {
     auto id = create(cal, "burst " + std::to_string(i));
     written.insert(id);
-    REQUIRE_STATUS(
+    E2E_REQUIRE_STATUS(
         patch(event_path(admin_id, id), tok, R"({"subject":"patched"})"), 200);
   }
   CHECK(log_entries() >= 40);
   auto second = follow(first.delta_link, 0);
   CHECK(keys_of(second.items) == written);
   for (auto& [id, json] : second.items)
-    CHECK(reply::of_json(json).str("/subject") == "patched");
+    CHECK(api_response::of_json(json).str("/subject") == "patched");
 
   // The log is compacted once it has doubled: what the newest token has
   // seen goes, what came after it stays.
@@ -373,20 +373,20 @@ TEST_CASE_METHOD(small_log, "delta: the change log keeps what live tokens need",
   auto before = log_entries();
   CHECK(before >= 40);
   for (int i = 0; i < 100; ++i)
-    REQUIRE_STATUS(
+    E2E_REQUIRE_STATUS(
         patch(event_path(admin_id, kept), tok, R"({"subject":"again"})"), 200);
   auto after = log_entries();
   CHECK(after >= 100);
   CHECK(after < before + 100);
   auto fourth = follow(third.delta_link, 0);
   REQUIRE(keys_of(fourth.items) == std::set<std::string>{kept});
-  CHECK(reply::of_json(fourth.items[kept]).str("/subject") == "again");
+  CHECK(api_response::of_json(fourth.items[kept]).str("/subject") == "again");
 
   // Without any live token, nothing is needed: the next compaction empties
   // the log, and it never grows past twice its size.
-  REQUIRE_STATUS(send("POST", "/_emulator/evict-delta-tokens"), 200);
+  E2E_REQUIRE_STATUS(send("POST", "/_emulator/evict-delta-tokens"), 200);
   for (int i = 0; i < 300; ++i)
-    REQUIRE_STATUS(
+    E2E_REQUIRE_STATUS(
         patch(event_path(admin_id, kept), tok, R"({"subject":"more"})"), 200);
   CHECK(log_entries() < 300);
 }

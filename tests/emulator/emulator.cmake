@@ -1,8 +1,8 @@
 # emulator_tests: graph-emulator's HTTP service (emulator/service.hpp) over
-# real sockets. Included from tests/CMakeLists.txt. The harness (harness.hpp)
-# keeps one service and HTTP server on 127.0.0.1 port 0 per configuration
-# inside the test process, resets it and its injected clock for every test
-# case, and talks to it with crmsync::http::client.
+# real sockets. Included from tests/CMakeLists.txt. Every test case gets the
+# suite's one emulator fixture (tests/support/emulator.hpp) in process:
+# one shared service and HTTP server on 127.0.0.1 port 0 per configuration,
+# reset with its injected clock for every test case (harness.hpp).
 include(Catch)
 add_executable(emulator_tests
   ${CMAKE_CURRENT_LIST_DIR}/harness.cpp
@@ -18,8 +18,8 @@ add_executable(emulator_tests
 target_include_directories(emulator_tests PRIVATE ${PROJECT_SOURCE_DIR})
 # OpenSSL: identity tests verify the id_token's RS256 signature themselves.
 target_link_libraries(emulator_tests
-  PRIVATE crmsync_emulator crmsync_http_client crmsync_test_support
-          simdjson::simdjson OpenSSL::Crypto Catch2::Catch2WithMain)
+  PRIVATE crmsync_test_processes simdjson::simdjson OpenSSL::Crypto
+          Catch2::Catch2WithMain)
 # The prefix lets `ctest -R emulator` select exactly these tests.
 catch_discover_tests(emulator_tests TEST_PREFIX "emulator: "
   PROPERTIES TIMEOUT 60)

@@ -1,45 +1,45 @@
 // The emulator test harness, shared by every file of emulator_tests.
 //
-// A fixture (`emulator`) talks through http::client to an
-// emulator::service behind an http::server on 127.0.0.1 port 0, inside the
-// test process, whose clock the test controls. Generating the service's
-// RSA signing key costs up to a second, so one service per configuration
-// is kept for the whole process and every fixture starts from
+// Every test talks to graph-emulator's service over real sockets through
+// the suite's one emulator fixture (tests/support/emulator.hpp), run in
+// process on a clock the test controls. Generating the service's RSA
+// signing key costs up to a second, so one service per configuration is
+// kept for the whole process and every fixture starts from
 // POST /_emulator/reset and a clock set back to start_ms(): each test case
 // (and each SECTION run) sees an empty emulator at the same instant.
 //
-// `reply` wraps an answer with JSON-pointer accessors that throw, showing
-// the whole answer, so a failing test says what it got. `contoso` seeds a
-// tenant, an app consented by it and a token. Wire formats follow
+// Answers are api_response (tests/support/api_response.hpp). `contoso`
+// seeds a tenant, an app consented by it and a token. Wire formats follow
 // shared/ref/GRAPH-FACTS.md.
 #pragma once
 
 #include <catch2/catch.hpp>
-#include <simdjson.h>
 
-#include <atomic>
 #include <chrono>
-#include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
-#include "http/client.hpp"
+#include "tests/support/api_response.hpp"
+#include "tests/support/emulator.hpp"
 
 namespace crmsync::emulator_test {
 
 namespace http = crmsync::http;
 
+using e2e::api_response;
+using test::client_credentials;
+using test::emulator_options;
+using test::form;
+using test::start_ms;
+// advance() takes a duration: advance(10min - 1ms).
+using namespace std::chrono_literals;
+
 inline constexpr int64_t second_ms = 1000;
 inline constexpr int64_t minute_ms = 60 * second_ms;
 inline constexpr int64_t hour_ms = 60 * minute_ms;
-
-/// Where every test's clock starts: 2026-11-26T14:00:00Z.
-int64_t start_ms();
 
 /// A lower-case GUID in the 8-4-4-4-12 layout.
 bool is_guid(std::string_view s);
@@ -50,67 +50,11 @@ bool ends_with(std::string_view s, std::string_view suffix);
 
 std::set<std::string> as_set(const std::vector<std::string>& v);
 
-// -- answers ------------------------------------------------------------------
-
-/// One HTTP answer, its body parsed when it is JSON. Accessors take RFC 6901
-/// pointers and throw, showing the whole answer, when a value is missing or
-/// of another type.
-class reply {
-public:
-  explicit reply(http::client_response r);
-
-  /// A JSON text that did not come as an answer (a notification body).
-  static reply of_json(std::string body);
-
-  int status = 0;
-  std::string body;
-  http::header_list headers;
-
-  /// The first header with this name (case-insensitive), or "".
-  std::string header(std::string_view name) const;
-
-  bool is_json() const;
-  bool has(std::string_view pointer) const;
-  simdjson::dom::element at(std::string_view pointer) const;
-  std::string str(std::string_view pointer) const;
-  int64_t i64(std::string_view pointer) const;
-  bool boolean(std::string_view pointer) const;
-  bool is_null(std::string_view pointer) const;
-  size_t size(std::string_view pointer) const;
-  /// The member names of the object at pointer, in order.
-  std::vector<std::string> keys(std::string_view pointer) const;
-  /// The minified JSON of the value at pointer.
-  std::string json(std::string_view pointer = "") const;
-  std::string describe() const;
-
-private:
-  [[noreturn]] void fail(const std::string& what) const;
-
-  std::shared_ptr<simdjson::dom::parser> parser_;
-  simdjson::dom::element root_;
-  bool json_ = false;
-};
-
-/// REQUIRE a status, showing the answer only when it fails.
-#define REQUIRE_STATUS(answer, expected)                                       \
-  do {                                                                         \
-    const auto& required_answer_ = (answer);                                   \
-    INFO(required_answer_.describe());                                         \
-    REQUIRE(required_answer_.status == (expected));                            \
-  } while (false)
-
 /// The ids of every element of /value on every page, in order.
-std::vector<std::string> ids_of(const std::vector<reply>& pages);
+std::vector<std::string> ids_of(const std::vector<api_response>& pages);
 
 // -- request bodies and paths
 // --------------------------------------------------
-
-/// application/x-www-form-urlencoded from name/value pairs.
-std::string
-form(const std::vector<std::pair<std::string, std::string>>& fields);
-
-std::string client_credentials(std::string_view client_id,
-                               std::string_view secret);
 
 std::string user_path(std::string_view user);
 std::string calendars_path(std::string_view user);
@@ -137,80 +81,22 @@ std::string filter_query(std::string_view prop_id, std::string_view value);
 
 // -- the emulator under test ------------------------------------------------
 
-/// The service_config fields tests vary; the defaults are the service's.
-struct options {
-  std::chrono::seconds token_lifetime{3600};
-  size_t mailbox_requests_per_window = 10000;
-  std::chrono::seconds mailbox_window{600};
-  size_t change_log_floor = 4096;
-};
-
-struct shared_service;
-
-/// An empty service with these options, its clock at start_ms(), and a
-/// client connected to it.
-class emulator {
+/// An empty in-process emulator as every emulator test starts from: the
+/// shared service of these options (test::emulator_options::shared), reset,
+/// its clock standing at start_ms() until advanced, and a client of it.
+class emulator : public test::emulator {
 public:
   emulator();
-  explicit emulator(const options& opts);
-  ~emulator();
-  emulator(const emulator&) = delete;
-  emulator& operator=(const emulator&) = delete;
-
-  int64_t now() const;
-  void advance(int64_t ms);
-  uint16_t port() const;
-  /// The scheme and host the client uses, as absolute URLs must show it.
-  std::string origin() const;
-
-  /// One request without credentials.
-  reply send(std::string_view method, std::string_view target,
-             std::string_view body = {}, const http::header_list& headers = {});
-
-  /// One Graph request with a bearer token ("" sends none).
-  reply graph(std::string_view method, std::string_view target,
-              std::string_view token, std::string_view body = {},
-              http::header_list headers = {});
-
-  reply get(std::string_view target, std::string_view token);
-  reply post(std::string_view target, std::string_view token,
-             std::string_view body);
-  reply patch(std::string_view target, std::string_view token,
-              std::string_view body, std::string_view if_match = {});
-  reply del(std::string_view target, std::string_view token,
-            std::string_view if_match = {});
-
-  reply request_token(std::string_view tenant, std::string_view form_body);
-
-  /// A client-credentials access token; fails the test unless issued.
-  std::string token(std::string_view tenant, std::string_view client_id,
-                    std::string_view secret);
-
-  reply seed_tenant(std::string_view body);
-  void seed_app(std::string_view client_id, std::string_view secret,
-                std::string_view tenants_json);
-  reply state();
+  explicit emulator(emulator_options opts);
 
   /// Graph's error shape (GRAPH-FACTS §11): status, error.code, a message,
   /// innerError.request-id (also the request-id header) and innerError.date
   /// (the emulator's clock, whole seconds).
-  void check_error(const reply& r, int status, std::string_view code);
+  void check_error(const api_response& r, int status, std::string_view code);
 
   /// The identity platform's OAuth error shape with its AADSTS code.
-  void check_oauth_error(const reply& r, int status, std::string_view error,
-                         int aadsts);
-
-  /// Follows @odata.nextLink verbatim from `first` until it is absent,
-  /// checking that every link is absolute on origin(); returns the pages.
-  std::vector<reply> walk(std::string_view first, std::string_view token,
-                          size_t max_pages = 100);
-
-  /// The relative target of an absolute link on origin(); fails otherwise.
-  std::string target_of(std::string_view link) const;
-
-private:
-  shared_service* shared_;
-  std::unique_ptr<http::client> client_;
+  void check_oauth_error(const api_response& r, int status,
+                         std::string_view error, int aadsts);
 };
 
 inline constexpr const char* contoso_id
@@ -225,10 +111,10 @@ inline constexpr const char* crm_secret = "crm-secret-value";
 class contoso : public emulator {
 public:
   contoso();
-  explicit contoso(const options& opts);
+  explicit contoso(const emulator_options& opts);
 
   /// Creates an event; fails the test unless 201.
-  reply create_event(std::string_view target, std::string_view body);
+  api_response create_event(std::string_view target, std::string_view body);
 
   /// Creates a secondary calendar for the admin; returns its id.
   std::string create_calendar(std::string_view name);

@@ -78,11 +78,11 @@ struct jwt {
     payload_json = base64url_decode(compact.substr(dot1 + 1, dot2 - dot1 - 1));
   }
 
-  reply header() const {
-    return reply::of_json(header_json);
+  api_response header() const {
+    return api_response::of_json(header_json);
   }
-  reply claims() const {
-    return reply::of_json(payload_json);
+  api_response claims() const {
+    return api_response::of_json(payload_json);
   }
 
   std::string signing_input;
@@ -186,11 +186,12 @@ public:
     kim_id = f.str("/users/1/id");
   }
 
-  reply authorize(std::string_view tenant, std::string_view login_hint,
-                  std::string_view state = "st-1", std::string_view nonce = {},
-                  std::string_view redirect_uri = callback,
-                  std::string_view client_id = crm_client,
-                  std::string_view response_type = "code") {
+  api_response authorize(std::string_view tenant, std::string_view login_hint,
+                         std::string_view state = "st-1",
+                         std::string_view nonce = {},
+                         std::string_view redirect_uri = callback,
+                         std::string_view client_id = crm_client,
+                         std::string_view response_type = "code") {
     std::vector<std::pair<std::string, std::string>> q{
         {"client_id", std::string{client_id}},
         {"response_type", std::string{response_type}},
@@ -205,8 +206,8 @@ public:
   }
 
   /// The query parameters of a 302 back to the callback URL.
-  std::map<std::string, std::string> redirected(const reply& r) {
-    REQUIRE_STATUS(r, 302);
+  std::map<std::string, std::string> redirected(const api_response& r) {
+    E2E_REQUIRE_STATUS(r, 302);
     auto location = r.header("Location");
     INFO("Location " << location);
     CHECK(starts_with(location, std::string{callback} + "?"));
@@ -218,17 +219,17 @@ public:
                       std::string_view nonce = {},
                       std::string_view redirect_uri = callback) {
     auto r = authorize(tenant, login_hint, "st-1", nonce, redirect_uri);
-    REQUIRE_STATUS(r, 302);
+    E2E_REQUIRE_STATUS(r, 302);
     auto p = params_of(r.header("Location"));
     INFO("Location " << r.header("Location"));
     REQUIRE(p.count("code") == 1);
     return p["code"];
   }
 
-  reply redeem(std::string_view tenant, std::string_view code,
-               std::string_view redirect_uri = callback,
-               std::string_view client_id = crm_client,
-               std::string_view secret = crm_secret) {
+  api_response redeem(std::string_view tenant, std::string_view code,
+                      std::string_view redirect_uri = callback,
+                      std::string_view client_id = crm_client,
+                      std::string_view secret = crm_secret) {
     return request_token(tenant,
                          form({{"client_id", std::string{client_id}},
                                {"client_secret", std::string{secret}},
@@ -242,12 +243,13 @@ public:
   jwt id_token_of(std::string_view tenant, std::string_view login_hint,
                   std::string_view nonce = {}) {
     auto r = redeem(tenant, sign_in(tenant, login_hint, nonce));
-    REQUIRE_STATUS(r, 200);
+    E2E_REQUIRE_STATUS(r, 200);
     return jwt{r.str("/id_token")};
   }
 
-  reply admin_consent(std::string_view tenant, std::string_view login_hint,
-                      std::string_view client_id = crm_client) {
+  api_response admin_consent(std::string_view tenant,
+                             std::string_view login_hint,
+                             std::string_view client_id = crm_client) {
     return send("GET", "/" + std::string{tenant} + "/adminconsent?"
                            + form({{"client_id", std::string{client_id}},
                                    {"state", "consent-7"},
@@ -255,9 +257,9 @@ public:
                                    {"login_hint", std::string{login_hint}}}));
   }
 
-  reply keys(std::string_view tenant) {
+  api_response keys(std::string_view tenant) {
     auto r = send("GET", "/" + std::string{tenant} + "/discovery/v2.0/keys");
-    REQUIRE_STATUS(r, 200);
+    E2E_REQUIRE_STATUS(r, 200);
     return r;
   }
 
@@ -304,7 +306,7 @@ TEST_CASE_METHOD(identity,
   // A redirect URI with a query keeps it.
   auto r = authorize("contoso.example", "alex@contoso.example", "s", {},
                      "https://crm.example/cb?from=install");
-  REQUIRE_STATUS(r, 302);
+  E2E_REQUIRE_STATUS(r, 302);
   CHECK(starts_with(r.header("Location"),
                     "https://crm.example/cb?from=install&code="));
   CHECK(params_of(r.header("Location"))["from"] == "install");
@@ -312,8 +314,8 @@ TEST_CASE_METHOD(identity,
 
 TEST_CASE_METHOD(identity, "identity: authorize refusals",
                  "[emulator][identity]") {
-  auto check_redirected_error = [&](const reply& r, std::string_view error,
-                                    int aadsts) {
+  auto check_redirected_error = [&](const api_response& r,
+                                    std::string_view error, int aadsts) {
     auto p = redirected(r);
     CHECK(names_of(p)
           == std::set<std::string>{"error", "error_description", "state"});
@@ -364,7 +366,7 @@ TEST_CASE_METHOD(identity,
   auto r
       = redeem("contoso.example",
                sign_in("contoso.example", "admin@contoso.example", "n-0815"));
-  REQUIRE_STATUS(r, 200);
+  E2E_REQUIRE_STATUS(r, 200);
   CHECK(r.str("/token_type") == "Bearer");
   CHECK(r.i64("/expires_in") == 3600);
   CHECK(r.str("/access_token").size() > 20);
@@ -465,7 +467,7 @@ TEST_CASE_METHOD(identity,
                  "[emulator][identity]") {
   SECTION("a second redemption") {
     auto code = sign_in("contoso.example", "alex@contoso.example");
-    REQUIRE_STATUS(redeem("contoso.example", code), 200);
+    E2E_REQUIRE_STATUS(redeem("contoso.example", code), 200);
     check_oauth_error(redeem("contoso.example", code), 400, "invalid_grant",
                       70008);
   }
@@ -480,7 +482,7 @@ TEST_CASE_METHOD(identity,
     check_oauth_error(
         redeem("contoso.example", code, callback, crm_client, "not-the-secret"),
         401, "invalid_client", 7000215);
-    REQUIRE_STATUS(redeem("contoso.example", code), 200);
+    E2E_REQUIRE_STATUS(redeem("contoso.example", code), 200);
   }
   SECTION("another app") {
     seed_app("other-app", "other-secret", "[]");
@@ -497,14 +499,14 @@ TEST_CASE_METHOD(identity,
   }
   SECTION("ten minutes later") {
     auto code = sign_in("contoso.example", "alex@contoso.example");
-    advance(10 * minute_ms);
+    advance(10min);
     check_oauth_error(redeem("contoso.example", code), 400, "invalid_grant",
                       70008);
   }
   SECTION("just before ten minutes") {
     auto code = sign_in("contoso.example", "alex@contoso.example");
-    advance(10 * minute_ms - 1);
-    REQUIRE_STATUS(redeem("contoso.example", code), 200);
+    advance(10min - 1ms);
+    E2E_REQUIRE_STATUS(redeem("contoso.example", code), 200);
   }
   SECTION("redeemed at another tenant") {
     auto code = sign_in("contoso.example", "alex@contoso.example");
@@ -513,7 +515,7 @@ TEST_CASE_METHOD(identity,
   }
   SECTION("redeemed at organizations") {
     auto code = sign_in("contoso.example", "alex@contoso.example");
-    REQUIRE_STATUS(redeem("organizations", code), 200);
+    E2E_REQUIRE_STATUS(redeem("organizations", code), 200);
   }
   SECTION("a made-up code") {
     check_oauth_error(redeem("contoso.example", "not-a-code"), 400,
@@ -532,7 +534,7 @@ TEST_CASE_METHOD(identity, "identity: admin consent by a tenant's admin",
                       400, "unauthorized_client", 700016);
   };
   // A refusal redirects back with access_denied and the state.
-  auto check_denied = [&](const reply& r) {
+  auto check_denied = [&](const api_response& r) {
     auto p = redirected(r);
     CHECK(names_of(p)
           == std::set<std::string>{"error", "error_description", "state"});
@@ -556,7 +558,7 @@ TEST_CASE_METHOD(identity, "identity: admin consent by a tenant's admin",
     }
     auto t = token(fabrikam_id, crm_client, crm_secret);
     auto users = get("/v1.0/users", t);
-    REQUIRE_STATUS(users, 200);
+    E2E_REQUIRE_STATUS(users, 200);
     CHECK(as_set(ids_of({users})) == std::set<std::string>{fay_id, kim_id});
     // Contoso's consent is unchanged.
     token("contoso.example", crm_client, crm_secret);
@@ -587,7 +589,7 @@ TEST_CASE_METHOD(identity, "identity: OpenID configuration and signing keys",
     INFO("tenant " << tenant);
     auto r
         = send("GET", "/" + tenant + "/v2.0/.well-known/openid-configuration");
-    REQUIRE_STATUS(r, 200);
+    E2E_REQUIRE_STATUS(r, 200);
     CHECK(r.str("/issuer") == origin() + "/" + contoso_id + "/v2.0");
     CHECK(r.str("/authorization_endpoint")
           == origin() + "/" + tenant + "/oauth2/v2.0/authorize");
@@ -599,14 +601,14 @@ TEST_CASE_METHOD(identity, "identity: OpenID configuration and signing keys",
     CHECK(r.json("/id_token_signing_alg_values_supported") == R"(["RS256"])");
     // The advertised endpoints answer.
     auto k = send("GET", target_of(r.str("/jwks_uri")));
-    REQUIRE_STATUS(k, 200);
+    E2E_REQUIRE_STATUS(k, 200);
     CHECK(k.size("/keys") >= 1);
   }
   for (std::string tenant : {"organizations", "common"}) {
     INFO("tenant " << tenant);
     auto r
         = send("GET", "/" + tenant + "/v2.0/.well-known/openid-configuration");
-    REQUIRE_STATUS(r, 200);
+    E2E_REQUIRE_STATUS(r, 200);
     CHECK(r.str("/issuer") == origin() + "/{tenantid}/v2.0");
     CHECK(r.str("/authorization_endpoint")
           == origin() + "/" + tenant + "/oauth2/v2.0/authorize");

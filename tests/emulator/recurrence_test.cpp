@@ -34,7 +34,7 @@ std::string view_query(std::string_view from, std::string_view to) {
 
 /// A new calendar holding the every-other-day series, and the first delta
 /// round over December on it.
-std::pair<reply, reply> series_and_first_delta(contoso& graph) {
+std::pair<api_response, api_response> series_and_first_delta(contoso& graph) {
   auto cal = graph.create_calendar("CRM");
   auto master = graph.create_event(calendar_events_path(admin_id, cal),
                                    every_other_day);

@@ -179,22 +179,23 @@ private:
 };
 
 /// Every element of "value" of the accepted (2xx) POSTs, in order.
-std::vector<reply> notifications_in(const std::vector<received>& posts) {
-  std::vector<reply> out;
+std::vector<api_response> notifications_in(const std::vector<received>& posts) {
+  std::vector<api_response> out;
   for (auto& p : posts) {
     if (p.answered < 200 || p.answered >= 300)
       continue;
-    auto r = reply::of_json(p.body);
+    auto r = api_response::of_json(p.body);
     for (size_t i = 0; i < r.size("/value"); ++i)
-      out.push_back(reply::of_json(r.json("/value/" + std::to_string(i))));
+      out.push_back(
+          api_response::of_json(r.json("/value/" + std::to_string(i))));
   }
   return out;
 }
 
 /// Those of one subscription.
-std::vector<reply> notifications_of(const std::vector<received>& posts,
-                                    const std::string& subscription_id) {
-  std::vector<reply> out;
+std::vector<api_response> notifications_of(const std::vector<received>& posts,
+                                           const std::string& subscription_id) {
+  std::vector<api_response> out;
   for (auto& n : notifications_in(posts))
     if (n.str("/subscriptionId") == subscription_id)
       out.push_back(n);
@@ -223,8 +224,8 @@ public:
     return format_rfc3339(now() + minutes * minute_ms);
   }
 
-  reply subscribe(const std::string& resource, const std::string& url,
-                  const request_fields& f) {
+  api_response subscribe(const std::string& resource, const std::string& url,
+                         const request_fields& f) {
     std::string body = R"({"changeType":")" + f.change_type
                        + R"(","notificationUrl":")" + url + R"(","resource":")"
                        + resource + R"(","expirationDateTime":")"
@@ -236,7 +237,7 @@ public:
     return post("/v1.0/subscriptions", tok, body + "}");
   }
 
-  reply subscribe(const std::string& resource, const std::string& url) {
+  api_response subscribe(const std::string& resource, const std::string& url) {
     return subscribe(resource, url, request_fields{});
   }
 
@@ -244,13 +245,13 @@ public:
   std::string subscribe_ok(const std::string& resource, const std::string& url,
                            const request_fields& f = {}) {
     auto r = subscribe(resource, url, f);
-    REQUIRE_STATUS(r, 201);
+    E2E_REQUIRE_STATUS(r, 201);
     return r.str("/id");
   }
 
   /// Waits for at least n notifications of this subscription at `at`.
-  std::vector<reply> await(receiver& at, const std::string& subscription_id,
-                           size_t n) {
+  std::vector<api_response>
+  await(receiver& at, const std::string& subscription_id, size_t n) {
     auto posts = at.wait([&](const std::vector<received>& p) {
       return notifications_of(p, subscription_id).size() >= n;
     });
@@ -282,7 +283,7 @@ TEST_CASE_METHOD(subscriptions,
   f.lifecycle_url = hook.url("/hooks/lifecycle");
   auto expires = now() + 60 * minute_ms;
   auto r = subscribe(cal_resource, hook_url, f);
-  REQUIRE_STATUS(r, 201);
+  E2E_REQUIRE_STATUS(r, 201);
   auto id = r.str("/id");
   CHECK(is_guid(id));
   CHECK(r.str("/@odata.context")
@@ -318,18 +319,18 @@ TEST_CASE_METHOD(subscriptions,
     g.change_type = "deleted";
     return g;
   }());
-  REQUIRE_STATUS(plain, 201);
+  E2E_REQUIRE_STATUS(plain, 201);
   CHECK(plain.is_null("/clientState"));
   CHECK(plain.is_null("/lifecycleNotificationUrl"));
   CHECK(plain.str("/changeType") == "deleted");
 
   // The default calendar, by UPN.
   auto by_upn = subscribe("/users/admin@contoso.example/events", hook_url);
-  REQUIRE_STATUS(by_upn, 201);
+  E2E_REQUIRE_STATUS(by_upn, 201);
   CHECK(by_upn.str("/resource") == "/users/admin@contoso.example/events");
 
   auto list = get("/v1.0/subscriptions", tok);
-  REQUIRE_STATUS(list, 200);
+  E2E_REQUIRE_STATUS(list, 200);
   CHECK(as_set(ids_of({list}))
         == std::set<std::string>{id, plain.str("/id"), by_upn.str("/id")});
 }
@@ -364,7 +365,7 @@ TEST_CASE_METHOD(subscriptions,
     CHECK(other.validations().size() == 1);
   }
   auto list = get("/v1.0/subscriptions", tok);
-  REQUIRE_STATUS(list, 200);
+  E2E_REQUIRE_STATUS(list, 200);
   CHECK(list.size("/value") == 0);
   // Nothing is notified either.
   create_event(calendar_events_path(admin_id, cal), event_body("x"));
@@ -403,7 +404,7 @@ TEST_CASE_METHOD(subscriptions, "subscriptions: expiration limits",
   };
   SECTION("4230 minutes is the most") {
     auto r = subscribe(cal_resource, hook_url, with_minutes(4230));
-    REQUIRE_STATUS(r, 201);
+    E2E_REQUIRE_STATUS(r, 201);
     CHECK(r.str("/expirationDateTime")
           == format_rfc3339_ms(now() + 4230 * minute_ms));
   }
@@ -475,7 +476,7 @@ TEST_CASE_METHOD(subscriptions, "subscriptions: other refusals",
   CHECK(hook.validations().empty());
   // A clientState of 128 characters is fine.
   long_state.client_state.pop_back();
-  REQUIRE_STATUS(subscribe(cal_resource, hook_url, long_state), 201);
+  E2E_REQUIRE_STATUS(subscribe(cal_resource, hook_url, long_state), 201);
 }
 
 // == notifications ===========================================================
@@ -493,11 +494,11 @@ TEST_CASE_METHOD(subscriptions,
                               event_body("watched"));
   auto ev = created.str("/id");
   auto n = await(hook, sub, 1);
-  advance(minute_ms);
+  advance(1min);
   auto updated = patch(event_path(admin_id, ev), tok, R"({"subject":"moved"})");
-  REQUIRE_STATUS(updated, 200);
+  E2E_REQUIRE_STATUS(updated, 200);
   n = await(hook, sub, 2);
-  REQUIRE_STATUS(del(event_path(admin_id, ev), tok), 204);
+  E2E_REQUIRE_STATUS(del(event_path(admin_id, ev), tok), 204);
   n = await(hook, sub, 3);
   REQUIRE(n.size() == 3);
 
@@ -538,12 +539,13 @@ TEST_CASE_METHOD(subscriptions,
   auto sub = subscribe_ok("/users/Admin@contoso.example/events", hook_url,
                           created_only);
   auto in_default = create_event(events_path(admin_id), event_body("a"));
-  REQUIRE_STATUS(patch(event_path(admin_id, in_default.str("/id")), tok,
-                       R"({"subject":"b"})"),
-                 200);
+  E2E_REQUIRE_STATUS(patch(event_path(admin_id, in_default.str("/id")), tok,
+                           R"({"subject":"b"})"),
+                     200);
   create_event(calendar_events_path(admin_id, cal), event_body("elsewhere"));
   create_event(events_path(alex_id), event_body("another mailbox"));
-  REQUIRE_STATUS(del(event_path(admin_id, in_default.str("/id")), tok), 204);
+  E2E_REQUIRE_STATUS(del(event_path(admin_id, in_default.str("/id")), tok),
+                     204);
   auto last = create_event(events_path(admin_id), event_body("c"));
 
   auto n = await(hook, sub, 2);
@@ -592,23 +594,23 @@ TEST_CASE_METHOD(subscriptions,
 TEST_CASE_METHOD(subscriptions, "subscriptions: get, renew and delete",
                  "[emulator][subscriptions]") {
   auto a = subscribe(cal_resource, hook_url);
-  REQUIRE_STATUS(a, 201);
+  E2E_REQUIRE_STATUS(a, 201);
   auto a_id = a.str("/id");
   auto b_id = subscribe_ok("/users/" + std::string{admin_id} + "/events",
                            hook.url("/hooks/b"));
 
   auto list = get("/v1.0/subscriptions", tok);
-  REQUIRE_STATUS(list, 200);
+  E2E_REQUIRE_STATUS(list, 200);
   CHECK(as_set(ids_of({list})) == std::set<std::string>{a_id, b_id});
   auto one = get("/v1.0/subscriptions/" + a_id, tok);
-  REQUIRE_STATUS(one, 200);
+  E2E_REQUIRE_STATUS(one, 200);
   CHECK(one.json() == a.json());
 
   // Renew.
   auto renewed_until = now() + 4230 * minute_ms;
   auto renew = patch("/v1.0/subscriptions/" + a_id, tok,
                      R"({"expirationDateTime":")" + in_minutes(4230) + "\"}");
-  REQUIRE_STATUS(renew, 200);
+  E2E_REQUIRE_STATUS(renew, 200);
   CHECK(renew.str("/id") == a_id);
   CHECK(renew.str("/expirationDateTime") == format_rfc3339_ms(renewed_until));
   CHECK(get("/v1.0/subscriptions/" + a_id, tok).str("/expirationDateTime")
@@ -635,7 +637,7 @@ TEST_CASE_METHOD(subscriptions, "subscriptions: get, renew and delete",
 
   // Delete.
   auto gone = del("/v1.0/subscriptions/" + a_id, tok);
-  REQUIRE_STATUS(gone, 204);
+  E2E_REQUIRE_STATUS(gone, 204);
   CHECK(gone.body.empty());
   check_error(get("/v1.0/subscriptions/" + a_id, tok), 404, "ResourceNotFound");
   check_error(del("/v1.0/subscriptions/" + a_id, tok), 404, "ResourceNotFound");
@@ -657,7 +659,7 @@ TEST_CASE_METHOD(subscriptions,
                  "its clientState",
                  "[emulator][subscriptions]") {
   auto empty = send("GET", "/_emulator/subscriptions");
-  REQUIRE_STATUS(empty, 200);
+  E2E_REQUIRE_STATUS(empty, 200);
   CHECK(empty.size("/value") == 0);
 
   request_fields short_lived;
@@ -677,16 +679,16 @@ TEST_CASE_METHOD(subscriptions,
                 + R"(","expirationDateTime":")" + in_minutes(60)
                 + R"(","clientState":"other-secret"})";
   auto c_created = post("/v1.0/subscriptions", other, c_body);
-  REQUIRE_STATUS(c_created, 201);
+  E2E_REQUIRE_STATUS(c_created, 201);
   auto c = c_created.str("/id");
 
   // By id: the fields of each subscription, as listed.
   auto listed = [&] {
     auto r = send("GET", "/_emulator/subscriptions");
-    REQUIRE_STATUS(r, 200);
-    std::map<std::string, reply> out;
+    E2E_REQUIRE_STATUS(r, 200);
+    std::map<std::string, api_response> out;
     for (size_t i = 0; i < r.size("/value"); ++i) {
-      auto one = reply::of_json(r.json("/value/" + std::to_string(i)));
+      auto one = api_response::of_json(r.json("/value/" + std::to_string(i)));
       out.emplace(one.str("/id"), one);
     }
     return out;
@@ -710,8 +712,8 @@ TEST_CASE_METHOD(subscriptions,
   CHECK(lc.str("/applicationId") == "outlook-person");
 
   // Expired and deleted subscriptions are gone from the list.
-  advance(10 * minute_ms);
-  REQUIRE_STATUS(del("/v1.0/subscriptions/" + c, other), 204);
+  advance(10min);
+  E2E_REQUIRE_STATUS(del("/v1.0/subscriptions/" + c, other), 204);
   all = listed();
   CHECK(all.size() == 1);
   CHECK(all.count(b) == 1);
@@ -723,7 +725,7 @@ TEST_CASE_METHOD(subscriptions, "subscriptions: another app sees none of them",
   seed_app("outlook-person", "pw", R"(["contoso.example"])");
   auto other = token("contoso.example", "outlook-person", "pw");
   auto list = get("/v1.0/subscriptions", other);
-  REQUIRE_STATUS(list, 200);
+  E2E_REQUIRE_STATUS(list, 200);
   CHECK(list.size("/value") == 0);
   check_error(get("/v1.0/subscriptions/" + id, other), 404, "ResourceNotFound");
   check_error(patch("/v1.0/subscriptions/" + id, other,
@@ -732,10 +734,10 @@ TEST_CASE_METHOD(subscriptions, "subscriptions: another app sees none of them",
   check_error(del("/v1.0/subscriptions/" + id, other), 404, "ResourceNotFound");
   check_error(get("/v1.0/subscriptions/no-such-id", tok), 404,
               "ResourceNotFound");
-  REQUIRE_STATUS(get("/v1.0/subscriptions/" + id, tok), 200);
+  E2E_REQUIRE_STATUS(get("/v1.0/subscriptions/" + id, tok), 200);
   // Changes by the other app are notified all the same.
   auto ev = post(calendar_events_path(admin_id, cal), other, event_body("x"));
-  REQUIRE_STATUS(ev, 201);
+  E2E_REQUIRE_STATUS(ev, 201);
   auto n = await(hook, id, 1);
   CHECK(n[0].str("/resourceData/id") == ev.str("/id"));
 }
@@ -748,10 +750,10 @@ TEST_CASE_METHOD(subscriptions,
   auto a = subscribe_ok(cal_resource, hook_url, short_lived);
   auto b = subscribe_ok(cal_resource, hook.url("/hooks/b"));
 
-  advance(10 * minute_ms - 1);
+  advance(10min - 1ms);
   CHECK(as_set(ids_of({get("/v1.0/subscriptions", tok)}))
         == std::set<std::string>{a, b});
-  advance(1);
+  advance(1ms);
   CHECK(ids_of({get("/v1.0/subscriptions", tok)})
         == std::vector<std::string>{b});
   check_error(get("/v1.0/subscriptions/" + a, tok), 404, "ResourceNotFound");
@@ -764,12 +766,13 @@ TEST_CASE_METHOD(subscriptions,
   CHECK(notifications_of(hook.posts(), a).empty());
 
   // A renewed subscription outlives its first expiration.
-  REQUIRE_STATUS(patch("/v1.0/subscriptions/" + b, tok,
-                       R"({"expirationDateTime":")" + in_minutes(120) + "\"}"),
-                 200);
-  advance(90 * minute_ms);
+  E2E_REQUIRE_STATUS(
+      patch("/v1.0/subscriptions/" + b, tok,
+            R"({"expirationDateTime":")" + in_minutes(120) + "\"}"),
+      200);
+  advance(90min);
   tok = token("contoso.example", crm_client, crm_secret);
-  REQUIRE_STATUS(get("/v1.0/subscriptions/" + b, tok), 200);
+  E2E_REQUIRE_STATUS(get("/v1.0/subscriptions/" + b, tok), 200);
 }
 
 TEST_CASE_METHOD(subscriptions,
@@ -785,7 +788,7 @@ TEST_CASE_METHOD(subscriptions,
   auto expiring
       = subscribe_ok(cal_resource, hook.url("/hooks/expiring"), short_lived);
   auto alexs = subscribe_ok("/users/" + alex_id + "/events", hook_url);
-  REQUIRE_STATUS(del("/v1.0/subscriptions/" + gone, tok), 204);
+  E2E_REQUIRE_STATUS(del("/v1.0/subscriptions/" + gone, tok), 204);
 
   auto first
       = create_event(calendar_events_path(admin_id, cal), event_body("one"));
@@ -798,7 +801,7 @@ TEST_CASE_METHOD(subscriptions,
   CHECK(notifications_of(hook.posts(), gone).empty());
 
   // Expired, and no listing in between: the next write drops it.
-  advance(10 * minute_ms);
+  advance(10min);
   tok = token("contoso.example", crm_client, crm_secret);
   auto second
       = create_event(calendar_events_path(admin_id, cal), event_body("two"));
@@ -831,7 +834,7 @@ TEST_CASE_METHOD(subscriptions, "subscriptions: lifecycle notifications",
   for (std::string event : {"missed", "reauthorizationRequired"}) {
     INFO("lifecycleEvent " << event);
     auto r = lifecycle(event);
-    REQUIRE_STATUS(r, 202);
+    E2E_REQUIRE_STATUS(r, 202);
     CHECK(r.body.empty());
     auto n = await(life, id, ++seen);
     auto& last = n.back();
@@ -846,7 +849,7 @@ TEST_CASE_METHOD(subscriptions, "subscriptions: lifecycle notifications",
     CHECK(last.str("/subscriptionExpirationDateTime")
           == format_rfc3339_ms(expires));
     // The subscription stays.
-    REQUIRE_STATUS(get("/v1.0/subscriptions/" + id, tok), 200);
+    E2E_REQUIRE_STATUS(get("/v1.0/subscriptions/" + id, tok), 200);
   }
   for (auto& p : life.posts())
     CHECK(p.target == "/hooks/lifecycle?org=contoso");
@@ -854,7 +857,7 @@ TEST_CASE_METHOD(subscriptions, "subscriptions: lifecycle notifications",
   CHECK(hook.posts().empty());
 
   // subscriptionRemoved also removes it.
-  REQUIRE_STATUS(lifecycle("subscriptionRemoved"), 202);
+  E2E_REQUIRE_STATUS(lifecycle("subscriptionRemoved"), 202);
   auto n = await(life, id, 3);
   CHECK(n.back().str("/lifecycleEvent") == "subscriptionRemoved");
   check_error(get("/v1.0/subscriptions/" + id, tok), 404, "ResourceNotFound");
@@ -879,7 +882,7 @@ TEST_CASE_METHOD(subscriptions, "subscriptions: lifecycle refusals",
   check_error(send("POST", "/_emulator/subscriptions/no-such-id/lifecycle",
                    R"({"lifecycleEvent":"missed"})"),
               404, "ResourceNotFound");
-  REQUIRE_STATUS(get("/v1.0/subscriptions/" + id, tok), 200);
+  E2E_REQUIRE_STATUS(get("/v1.0/subscriptions/" + id, tok), 200);
 }
 
 TEST_CASE_METHOD(subscriptions,
@@ -898,10 +901,10 @@ TEST_CASE_METHOD(subscriptions,
   auto target = "/_emulator/users/" + std::string{admin_id} + "/calendars/";
   SECTION("through the control API") {
     auto r = send("DELETE", target + cal);
-    REQUIRE_STATUS(r, 204);
+    E2E_REQUIRE_STATUS(r, 204);
   }
   SECTION("through Graph, by the app itself") {
-    REQUIRE_STATUS(del(calendar_path(admin_id, cal), tok), 204);
+    E2E_REQUIRE_STATUS(del(calendar_path(admin_id, cal), tok), 204);
   }
   auto n = await(life, on_cal, 1);
   CHECK(n.back().str("/lifecycleEvent") == "subscriptionRemoved");
@@ -911,7 +914,7 @@ TEST_CASE_METHOD(subscriptions,
   check_error(get(event_path(admin_id, event.str("/id")), tok), 404,
               "ErrorItemNotFound");
   // The subscription on the default calendar lives on and still notifies.
-  REQUIRE_STATUS(get("/v1.0/subscriptions/" + on_default, tok), 200);
+  E2E_REQUIRE_STATUS(get("/v1.0/subscriptions/" + on_default, tok), 200);
   create_event(events_path(admin_id), event_body("still here"));
   await(hook, on_default, 1);
   CHECK(notifications_of(life.posts(), on_default).empty());
@@ -930,8 +933,8 @@ TEST_CASE_METHOD(subscriptions,
       send("DELETE", "/_emulator/users/ghost@contoso.example/calendars/" + cal),
       404, "Request_ResourceNotFound");
   // Nothing changed.
-  REQUIRE_STATUS(get(calendar_path(admin_id, cal), tok), 200);
-  REQUIRE_STATUS(get("/v1.0/subscriptions/" + id, tok), 200);
+  E2E_REQUIRE_STATUS(get(calendar_path(admin_id, cal), tok), 200);
+  E2E_REQUIRE_STATUS(get("/v1.0/subscriptions/" + id, tok), 200);
 }
 
 TEST_CASE_METHOD(subscriptions, "subscriptions: the remove_subscriptions fault",
@@ -941,7 +944,7 @@ TEST_CASE_METHOD(subscriptions, "subscriptions: the remove_subscriptions fault",
   f.lifecycle_url = life.url("/hooks/lifecycle");
   auto id = subscribe_ok(cal_resource, hook_url, f);
   auto set = send("POST", "/_emulator/faults", R"({"remove_subscriptions":1})");
-  REQUIRE_STATUS(set, 200);
+  E2E_REQUIRE_STATUS(set, 200);
   CHECK(set.at("/remove_subscriptions").get_double().value() == 1.0);
   check_error(
       send("POST", "/_emulator/faults", R"({"remove_subscriptions":2})"), 400,
@@ -954,7 +957,7 @@ TEST_CASE_METHOD(subscriptions, "subscriptions: the remove_subscriptions fault",
   check_error(get("/v1.0/subscriptions/" + id, tok), 404, "ResourceNotFound");
 
   // With the fault off, a new subscription notifies as usual.
-  REQUIRE_STATUS(
+  E2E_REQUIRE_STATUS(
       send("POST", "/_emulator/faults", R"({"remove_subscriptions":0})"), 200);
   auto again = subscribe_ok(cal_resource, hook_url, f);
   create_event(calendar_events_path(admin_id, cal), event_body("y"));

@@ -17,8 +17,8 @@ using namespace crmsync::emulator_test;
 
 namespace {
 
-options five_a_minute() {
-  options o;
+emulator_options five_a_minute() {
+  emulator_options o;
   o.mailbox_requests_per_window = 5;
   o.mailbox_window = std::chrono::seconds{60};
   return o;
@@ -30,11 +30,11 @@ public:
 
   /// A mailbox request that must get through.
   void use(std::string_view user, const std::string& token) {
-    REQUIRE_STATUS(get(calendars_path(user), token), 200);
+    E2E_REQUIRE_STATUS(get(calendars_path(user), token), 200);
   }
 
   /// Outlook's answer beyond the limit, with Retry-After in seconds.
-  void check_throttled(const reply& r, int retry_after) {
+  void check_throttled(const api_response& r, int retry_after) {
     check_error(r, 429, "ApplicationThrottled");
     CHECK(r.header("Retry-After") == std::to_string(retry_after));
   }
@@ -48,9 +48,9 @@ TEST_CASE_METHOD(throttled,
   // Different routes count alike.
   auto cal = create_calendar("CRM");
   auto ev = create_event(calendar_events_path(admin_id, cal), event_body("x"));
-  REQUIRE_STATUS(get(event_path(admin_id, ev.str("/id")), tok), 200);
-  REQUIRE_STATUS(get(events_path(admin_id), tok), 200);
-  REQUIRE_STATUS(
+  E2E_REQUIRE_STATUS(get(event_path(admin_id, ev.str("/id")), tok), 200);
+  E2E_REQUIRE_STATUS(get(events_path(admin_id), tok), 200);
+  E2E_REQUIRE_STATUS(
       get(user_path(admin_id)
               + "/calendarView?startDateTime="
                 "2026-12-01T00:00:00Z&endDateTime=2026-12-02T00:00:00Z",
@@ -69,17 +69,17 @@ TEST_CASE_METHOD(throttled,
   check_throttled(get(calendars_path("Admin@contoso.example"), tok), 60);
 
   // Directory requests are not mailbox requests.
-  REQUIRE_STATUS(get("/v1.0/users", tok), 200);
-  REQUIRE_STATUS(get(user_path(admin_id), tok), 200);
+  E2E_REQUIRE_STATUS(get("/v1.0/users", tok), 200);
+  E2E_REQUIRE_STATUS(get(user_path(admin_id), tok), 200);
 
   // Retry-After counts down with the clock.
-  advance(30 * second_ms);
+  advance(30s);
   check_throttled(get(calendars_path(admin_id), tok), 30);
-  advance(30 * second_ms - 1);
+  advance(30s - 1ms);
   check_throttled(get(calendars_path(admin_id), tok), 1);
-  advance(1);
+  advance(1ms);
   auto after = get(event_path(admin_id, ev.str("/id")), tok);
-  REQUIRE_STATUS(after, 200);
+  E2E_REQUIRE_STATUS(after, 200);
   CHECK(after.str("/subject") == "x");
 }
 
@@ -87,7 +87,7 @@ TEST_CASE_METHOD(throttled, "throttling: the window slides",
                  "[emulator][throttling]") {
   for (int i = 0; i < 3; ++i)
     use(admin_id, tok);
-  advance(20 * second_ms);
+  advance(20s);
   use(admin_id, tok);
   use(admin_id, tok);
   // Full: the oldest three age out 40 s from now.
@@ -95,12 +95,12 @@ TEST_CASE_METHOD(throttled, "throttling: the window slides",
   // Refused requests do not count: many of them change nothing.
   for (int i = 0; i < 10; ++i)
     check_throttled(get(calendars_path(admin_id), tok), 40);
-  advance(40 * second_ms);
+  advance(40s);
   // Three places are free; the later two are still in the window.
   for (int i = 0; i < 3; ++i)
     use(admin_id, tok);
   check_throttled(get(calendars_path(admin_id), tok), 20);
-  advance(20 * second_ms);
+  advance(20s);
   use(admin_id, tok);
   use(admin_id, tok);
   check_throttled(get(calendars_path(admin_id), tok), 40);
@@ -145,7 +145,7 @@ TEST_CASE_METHOD(throttled,
           + R"(/calendars"},)";
   body += R"({"id":"dir","method":"GET","url":"/users"}]})";
   auto r = post("/v1.0/$batch", tok, body);
-  REQUIRE_STATUS(r, 200);
+  E2E_REQUIRE_STATUS(r, 200);
   REQUIRE(r.size("/responses") == 7);
   for (size_t i = 0; i < 7; ++i) {
     auto p = "/responses/" + std::to_string(i);
@@ -162,8 +162,8 @@ TEST_CASE_METHOD(throttled,
     }
   }
   // The batch request itself is not a mailbox request.
-  advance(60 * second_ms);
-  REQUIRE_STATUS(post("/v1.0/$batch", tok, R"({"requests":[]})"), 200);
+  advance(60s);
+  E2E_REQUIRE_STATUS(post("/v1.0/$batch", tok, R"({"requests":[]})"), 200);
   use(admin_id, tok);
 }
 

@@ -173,7 +173,7 @@ TEST_CASE("async client: a refused connection is an outcome, not a hang",
 
 TEST_CASE("async client: HTTPS verifies the server's certificate",
           "[async_client]") {
-  graph_test::emulator_options eo;
+  test::emulator_options eo;
   eo.tls = true;
   emulator e{eo};
   SECTION("trusted through the extra CA file") {

@@ -446,7 +446,7 @@ TEST_CASE("different mailboxes proceed in parallel") {
 }
 
 TEST_CASE("a full mailbox window makes the next call wait, not fail") {
-  graph_test::emulator_options opts;
+  test::emulator_options opts;
   opts.mailbox_requests_per_window = 5;
   opts.mailbox_window = 2s;
   emulator e{opts};
@@ -537,7 +537,7 @@ TEST_CASE("a $batch answers every request with its own status, in order") {
 TEST_CASE("$batch items answered 429 are sent again after their Retry-After") {
   // The emulator allows 5 mailbox requests per 2 s: of 8 items, 3 are 429
   // with Retry-After 2 inside the 200 batch, and go through on the resend.
-  graph_test::emulator_options opts;
+  test::emulator_options opts;
   opts.mailbox_requests_per_window = 5;
   opts.mailbox_window = 2s;
   emulator e{opts};

@@ -1,73 +1,29 @@
-// The fixture of graph_tests: an in-process graph-emulator service behind
-// an http::server on 127.0.0.1 port 0 (and, on request, a second HTTPS
-// listener with a throwaway CA made with the openssl CLI), seeded with a
-// tenant, three users and an app, plus a client configuration pointing at it.
+// The fixture of graph_tests: the suite's emulator (tests/support/
+// emulator.hpp) in process on its own service, seeded with a tenant, three
+// users and an app, plus a client configuration pointing at it.
 //
-// The emulator's clock is the test's: real time since the fixture started
-// plus whatever the test advanced it by, so windows and Retry-After behave
-// as on the real service while token lifetimes can be skipped over. The
+// The emulator's clock runs: real time since the fixture started plus
+// whatever the test advanced it by, so windows and Retry-After behave as on
+// the real service while token lifetimes can be skipped over. The
 // graph::config handed out reads the same clock. One fixture per test case,
 // used from the test's threads; the service itself is thread-safe.
 #pragma once
 
-#include <atomic>
-#include <chrono>
-#include <cstdint>
-#include <functional>
-#include <memory>
+#include <cstddef>
 #include <string>
 #include <string_view>
 
 #include "graph/client.hpp"
-#include "http/client.hpp"
+#include "tests/support/emulator.hpp"
 
 namespace crmsync::graph_test {
 
-struct emulator_options {
-  std::chrono::seconds token_lifetime{3600};
-  size_t mailbox_requests_per_window = 10000;
-  std::chrono::seconds mailbox_window{600};
-  /// Also serve HTTPS (certificate for localhost and 127.0.0.1).
-  bool tls = false;
-};
-
-/// Real elapsed time plus manual advances, in UTC milliseconds.
-class test_clock {
+/// Contoso (admin, Alex and Bob) and the app, consented by Contoso.
+class emulator : public test::emulator {
 public:
-  test_clock();
-  int64_t now() const;
-  void advance(std::chrono::milliseconds d);
-
-private:
-  int64_t start_ms_;
-  std::chrono::steady_clock::time_point started_;
-  std::atomic<int64_t> offset_ms_{0};
-};
-
-class emulator {
-public:
-  explicit emulator(emulator_options opts = {});
-  ~emulator();
-  emulator(const emulator&) = delete;
-  emulator& operator=(const emulator&) = delete;
-
-  /// "http://127.0.0.1:PORT".
-  std::string origin() const;
-  /// "https://localhost:PORT" (with opts.tls).
-  std::string tls_origin() const;
-  /// The throwaway CA that signed the HTTPS certificate (with opts.tls).
-  std::string ca_file() const;
-
-  /// The emulator's (and default clients') clock.
-  int64_t now() const;
-  void advance(std::chrono::milliseconds d);
-  std::function<int64_t()> clock() const;
-
-  /// A plain request to the emulator (control API, sign-in pages).
-  http::client_response send(std::string_view method, std::string_view target,
-                             std::string_view body = {});
-  /// POST /_emulator/faults; throws unless accepted.
-  void faults(std::string_view json);
+  /// In process on a running clock whatever `opts` says; `opts` chooses
+  /// the service settings and TLS.
+  explicit emulator(test::emulator_options opts = {});
 
   /// A tenant with `n` users user0..user{n-1}@{domain}; returns its id.
   /// The app is consented by it too.
@@ -88,10 +44,9 @@ public:
   std::string bob_id;
 
 private:
-  void seed_app();
+  /// Registers the app again, consented by every tenant seeded so far.
+  void register_app();
 
-  struct state;
-  std::unique_ptr<state> state_;
   std::string consented_; ///< JSON array of the app's tenants
 };
 

@@ -24,7 +24,7 @@ graph::config over_https(const emulator& e) {
 } // namespace
 
 TEST_CASE("HTTPS calls succeed when ca_file trusts the server's CA") {
-  graph_test::emulator_options opts;
+  test::emulator_options opts;
   opts.tls = true;
   emulator e{opts};
   auto cfg = over_https(e);
@@ -48,7 +48,7 @@ TEST_CASE("HTTPS calls succeed when ca_file trusts the server's CA") {
 }
 
 TEST_CASE("HTTPS calls fail when the server's CA is not trusted") {
-  graph_test::emulator_options opts;
+  test::emulator_options opts;
   opts.tls = true;
   emulator e{opts};
   auto cfg = over_https(e);

@@ -1,14 +1,10 @@
 // End-to-end test support: calling a running crmsyncd over HTTP.
 //
 // api_client wraps crmsync::http::client (one keep-alive connection) with
-// bearer tokens and parses every JSON answer with simdjson. Accessors on
-// api_response throw std::runtime_error naming the JSON pointer and showing
-// the body when a value is missing or has another type, so a Catch2 test
-// fails with a readable message instead of crashing.
+// bearer tokens and a cookie jar; every answer is an api_response
+// (api_response.hpp) with its JSON parsed.
 // One api_client belongs to one thread at a time.
 #pragma once
-
-#include <simdjson.h>
 
 #include <cstdint>
 #include <map>
@@ -20,69 +16,14 @@
 #include <vector>
 
 #include "http/client.hpp"
+#include "tests/support/api_response.hpp"
 #include "tests/support/node_process.hpp"
 #include "tests/support/temp_dir.hpp"
-
-/// In a Catch2 test: REQUIRE a status, showing the answer only if it fails.
-// The response expression is evaluated once (it may be a request).
-#define E2E_REQUIRE_STATUS(response, expected)                                 \
-  do {                                                                         \
-    const auto& e2e_required_ = (response);                                    \
-    INFO(e2e_required_.describe());                                            \
-    REQUIRE(e2e_required_.status == (expected));                               \
-  } while (false)
 
 namespace crmsync::e2e {
 
 /// The service admin token every test node is started with.
 inline constexpr const char* admin_token = "e2e-service-admin-token-0123456789";
-
-/// One answer: status, raw body, headers and the parsed JSON (if any).
-class api_response {
-public:
-  api_response() = default;
-  api_response(int status, std::string body, http::header_list headers);
-
-  int status = 0;
-  std::string body;
-  http::header_list headers;
-
-  std::string header(std::string_view name) const;
-
-  /// True when the body parsed as JSON.
-  bool is_json() const {
-    return json_ok_;
-  }
-  /// The parsed document root; throws when the body is not JSON.
-  simdjson::dom::element root() const;
-  /// The element at an RFC 6901 pointer ("" = root); throws when absent.
-  simdjson::dom::element at(std::string_view pointer) const;
-  bool has(std::string_view pointer) const;
-
-  std::string str(std::string_view pointer) const;
-  int64_t i64(std::string_view pointer) const;
-  uint64_t u64(std::string_view pointer) const;
-  bool boolean(std::string_view pointer) const;
-  bool is_null(std::string_view pointer) const;
-  size_t size(std::string_view pointer) const; ///< array length
-  /// The minified JSON of the value at pointer.
-  std::string json(std::string_view pointer = "") const;
-
-  /// error.code / error.field ("" when absent) of an error answer.
-  std::string error_code() const;
-  std::string error_field() const;
-
-  /// "STATUS BODY" for failure messages.
-  std::string describe() const;
-
-private:
-  std::shared_ptr<simdjson::dom::parser> parser_;
-  simdjson::dom::element root_;
-  bool json_ok_ = false;
-};
-
-/// Minified form of any JSON element.
-std::string minified(simdjson::dom::element e);
 
 /// A JSON string literal (quoted and escaped) for building request bodies.
 std::string json_str(std::string_view s);

@@ -4,7 +4,7 @@
 // test process dies), reads its one "NAME listening on http://HOST:PORT"
 // line from a stdout pipe (poll with a deadline) and owns the child until it
 // is stopped, killed or destroyed. The child's stderr goes to a log file so
-// a failing test can show it. node_process and emulator_process wrap it.
+// a failing test can show it. node_process and test::emulator wrap it.
 // Not thread-safe: one test thread drives one child_process. Start children
 // from a thread that outlives them (the main test thread): the child's
 // parent-death signal fires when the thread that forked it exits.
