@@ -1111,7 +1111,7 @@ TEST_CASE_METHOD(subscriptions,
   auto url = v6.url("/hooks/graph");
   REQUIRE(url.rfind("http://[::1]:", 0) == 0);
   auto r = subscribe(cal_resource, url);
-  REQUIRE_STATUS(r, 201);
+  E2E_REQUIRE_STATUS(r, 201);
   CHECK(r.str("/notificationUrl") == url);
   auto v = v6.validations();
   REQUIRE(v.size() == 1);
