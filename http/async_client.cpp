@@ -3,9 +3,9 @@
 // chain of completion handlers on the shared io_context. Only one operation
 // of a connection is pending at a time (the chain is sequential); each
 // connection has a strand so that its timeout timer and its operation do
-// not run on two I/O threads at once. The exchange owns its callback: if its last handler is
-// destroyed without completing (the io_context went away), its destructor
-// reports "client stopped", so a callback is never lost.
+// not run on two I/O threads at once. The exchange owns its callback: if its
+// last handler is destroyed without completing (the io_context went away), its
+// destructor reports "client stopped", so a callback is never lost.
 #include "http/async_client.hpp"
 
 #include <boost/asio/connect.hpp>

@@ -18,6 +18,7 @@
 #include "storage/db.hpp"
 #include "storage/keys.hpp"
 #include "tests/e2e/office365_fixture.hpp"
+#include "tests/support/thread_guard.hpp"
 
 using namespace crmsync::e2e;
 namespace storage = crmsync::storage;
@@ -266,10 +267,10 @@ TEST_CASE("limits: a flood of password guesses from one address leaves "
   std::atomic<int> answered{0};
   std::mutex mtx;
   std::vector<int> statuses;
-  std::vector<std::thread> guessers;
+  crmsync::test::thread_guard guessers;
   auto port = api.port();
   for (int i = 0; i < flood; ++i)
-    guessers.emplace_back([&, i] {
+    guessers.spawn([&, i] {
       api_client own{port, std::chrono::seconds(60)};
       auto r = associate(own, session, "boss@acme.example",
                          "guess " + std::to_string(i));
@@ -288,8 +289,7 @@ TEST_CASE("limits: a flood of password guesses from one address leaves "
                  R"({"email":"new@acme.example","name":"New",)"
                  R"("profile":"standard","manage_users":false,)"
                  R"("password":"a password for new"})");
-  for (auto& t : guessers)
-    t.join();
+  guessers.join();
   E2E_REQUIRE_STATUS(created, 201);
   size_t refused = 0;
   for (auto s : statuses) {

@@ -21,6 +21,7 @@
 
 #include "common/time_format.hpp"
 #include "tests/emulator/harness.hpp"
+#include "tests/support/thread_guard.hpp"
 
 using namespace crmsync::emulator_test;
 using crmsync::format_rfc3339;
@@ -1033,9 +1034,9 @@ TEST_CASE_METHOD(contoso, "events: concurrent retries share one transactionId",
   constexpr size_t n = 8;
   std::vector<int> statuses(n, 0);
   std::vector<std::string> ids(n);
-  std::vector<std::thread> threads;
+  crmsync::test::thread_guard threads;
   for (size_t i = 0; i < n; ++i)
-    threads.emplace_back([&, i] {
+    threads.spawn([&, i] {
       http::client c{"127.0.0.1", port()};
       http::client_response out;
       std::string err;
@@ -1048,8 +1049,7 @@ TEST_CASE_METHOD(contoso, "events: concurrent retries share one transactionId",
       if (!p.parse(out.body)["id"].get_string().get(id))
         ids[i] = std::string{id};
     });
-  for (auto& t : threads)
-    t.join();
+  threads.join();
   for (size_t i = 0; i < n; ++i) {
     CHECK(statuses[i] == 201);
     CHECK(ids[i] == ids[0]);

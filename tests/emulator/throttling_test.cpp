@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tests/emulator/harness.hpp"
+#include "tests/support/thread_guard.hpp"
 
 using namespace crmsync::emulator_test;
 
@@ -174,9 +175,9 @@ TEST_CASE_METHOD(contoso,
   REQUIRE(send("POST", "/_emulator/faults", R"({"latency_ms":1500})").status
           == 200);
   std::vector<int> statuses(6, 0);
-  std::vector<std::thread> callers;
+  crmsync::test::thread_guard callers;
   for (size_t i = 0; i < statuses.size(); ++i)
-    callers.emplace_back([&, i] {
+    callers.spawn([&, i] {
       crmsync::http::client c{"127.0.0.1", port(), std::chrono::seconds(10)};
       crmsync::http::client_response res;
       std::string err;
@@ -184,8 +185,7 @@ TEST_CASE_METHOD(contoso,
                     {{"Authorization", "Bearer " + tok}}, res, err))
         statuses[i] = res.status;
     });
-  for (auto& t : callers)
-    t.join();
+  callers.join();
   int ok = 0, throttled = 0;
   for (int st : statuses) {
     ok += st == 200;

@@ -8,7 +8,6 @@
 
 #include <future>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <arpa/inet.h>
@@ -18,6 +17,7 @@
 
 #include "http/async_client.hpp"
 #include "tests/graph/fixture.hpp"
+#include "tests/support/thread_guard.hpp"
 
 using namespace crmsync;
 using graph_test::emulator;
@@ -228,7 +228,11 @@ TEST_CASE("async client: a pooled connection the server closed is replaced",
           == 0);
   const uint16_t port = ntohs(addr.sin_port);
   std::promise<void> first_closed;
-  std::thread server([&] {
+  crmsync::test::thread_guard server([listener] {
+    ::shutdown(listener, SHUT_RDWR);
+    ::close(listener);
+  });
+  server.spawn([&] {
     for (int i = 0; i < 2; ++i) {
       int conn = ::accept(listener, nullptr, nullptr);
       if (conn < 0)
@@ -249,15 +253,6 @@ TEST_CASE("async client: a pooled connection the server closed is replaced",
         first_closed.set_value();
     }
   });
-  struct joiner {
-    std::thread& t;
-    int fd;
-    ~joiner() {
-      ::shutdown(fd, SHUT_RDWR);
-      ::close(fd);
-      t.join();
-    }
-  } join{server, listener};
 
   http::async_client c;
   http::outgoing_request r;

@@ -13,6 +13,7 @@
 
 #include "graph/client.hpp"
 #include "tests/graph/fixture.hpp"
+#include "tests/support/thread_guard.hpp"
 
 using namespace crmsync;
 using graph_test::emulator;
@@ -68,16 +69,15 @@ TEST_CASE("concurrent first calls for one tenant share one token fetch") {
   emulator e;
   graph::client c{e.config()};
   std::atomic<int> ok{0};
-  std::vector<std::thread> threads;
+  crmsync::test::thread_guard threads;
   for (int i = 0; i < 8; ++i)
-    threads.emplace_back([&] {
+    threads.spawn([&] {
       graph::response out;
       graph::error err;
       if (get_user(c, e.alex_id, out, err))
         ++ok;
     });
-  for (auto& t : threads)
-    t.join();
+  threads.join();
   CHECK(ok == 8);
   CHECK(c.stats().token_fetches == 1);
 }
@@ -378,17 +378,16 @@ TEST_CASE("16 threads on one mailbox keep within its 4 requests in flight") {
   e.faults(R"({"latency_ms":20})");
   graph::client c{e.config()};
   std::atomic<int> ok{0};
-  std::vector<std::thread> threads;
+  crmsync::test::thread_guard threads;
   for (int i = 0; i < 16; ++i)
-    threads.emplace_back([&] {
+    threads.spawn([&] {
       for (int j = 0; j < 4; ++j) {
         graph::error err;
         if (get_calendars(c, e.alex_id, err))
           ++ok;
       }
     });
-  for (auto& t : threads)
-    t.join();
+  threads.join();
   CHECK(ok == 64);
   auto s = c.stats();
   CHECK(s.throttled == 0); // the emulator never refused one
@@ -405,9 +404,9 @@ TEST_CASE("without the budget the same load is refused by the emulator") {
   cfg.max_attempts = 1;
   graph::client c{cfg};
   std::atomic<int> refused{0};
-  std::vector<std::thread> threads;
+  crmsync::test::thread_guard threads;
   for (int i = 0; i < 16; ++i)
-    threads.emplace_back([&] {
+    threads.spawn([&] {
       for (int j = 0; j < 4; ++j) {
         graph::error err;
         if (!get_calendars(c, e.alex_id, err)
@@ -415,8 +414,7 @@ TEST_CASE("without the budget the same load is refused by the emulator") {
           ++refused;
       }
     });
-  for (auto& t : threads)
-    t.join();
+  threads.join();
   CHECK(refused > 0);
   CHECK(c.stats().max_in_flight_per_mailbox > 4);
 }
@@ -426,9 +424,9 @@ TEST_CASE("different mailboxes proceed in parallel") {
   e.faults(R"({"latency_ms":50})");
   graph::client c{e.config()};
   std::atomic<int> ok{0};
-  std::vector<std::thread> threads;
+  crmsync::test::thread_guard threads;
   for (int i = 0; i < 16; ++i)
-    threads.emplace_back([&, i] {
+    threads.spawn([&, i] {
       auto& user = i % 2 == 0 ? e.alex_id : e.bob_id;
       for (int j = 0; j < 3; ++j) {
         graph::error err;
@@ -436,8 +434,7 @@ TEST_CASE("different mailboxes proceed in parallel") {
           ++ok;
       }
     });
-  for (auto& t : threads)
-    t.join();
+  threads.join();
   CHECK(ok == 48);
   auto s = c.stats();
   CHECK(s.throttled == 0);

@@ -1,4 +1,5 @@
 #include "tests/support/api_client.hpp"
+#include "tests/support/thread_guard.hpp"
 
 #include <atomic>
 #include <stdexcept>
@@ -255,9 +256,9 @@ race_outcome send_at_once(uint16_t port,
   out.errors.resize(n);
   std::atomic<size_t> ready{0};
   std::atomic<bool> go{false};
-  std::vector<std::thread> threads;
+  crmsync::test::thread_guard threads;
   for (size_t i = 0; i < n; ++i) {
-    threads.emplace_back([&, i] {
+    threads.spawn([&, i] {
       api_client c{port};
       if (cookies)
         c.share_cookies(cookies);
@@ -275,8 +276,7 @@ race_outcome send_at_once(uint16_t port,
   while (ready < n)
     std::this_thread::yield();
   go = true;
-  for (auto& t : threads)
-    t.join();
+  threads.join();
   return out;
 }
 
