@@ -461,22 +461,32 @@ std::vector<graph_event> calendar_events(graph_app& app,
     REQUIRE(r.str(at + "/timeZone") == "UTC");
     return r.str(at + "/dateTime").substr(0, 19) + "Z";
   };
+  each_graph_page(
+      [&](const std::string& p) { return app.call("GET", p); }, path,
+      [&](const api_response& r) {
+        for (size_t i = 0; i < r.size("/value"); ++i) {
+          auto base = "/value/" + std::to_string(i);
+          out.push_back({r.str(base + "/id"), r.str(base + "/subject"),
+                         utc(r, base + "/start"), utc(r, base + "/end")});
+        }
+      });
+  return out;
+}
+
+void each_graph_page(const std::function<api_response(const std::string&)>& get,
+                     std::string path,
+                     const std::function<void(const api_response&)>& page) {
   for (int pages = 0; pages < 100; ++pages) {
-    auto r = app.call("GET", path);
+    auto r = get(path);
     E2E_REQUIRE_STATUS(r, 200);
-    for (size_t i = 0; i < r.size("/value"); ++i) {
-      auto base = "/value/" + std::to_string(i);
-      out.push_back({r.str(base + "/id"), r.str(base + "/subject"),
-                     utc(r, base + "/start"), utc(r, base + "/end")});
-    }
+    page(r);
     if (!r.has("/@odata.nextLink"))
-      return out;
+      return;
     auto next = split_url(r.str("/@odata.nextLink")).target;
     REQUIRE(next.rfind("/v1.0", 0) == 0);
     path = next.substr(5);
   }
-  FAIL("more than 100 pages of events");
-  return out;
+  FAIL("more than 100 pages");
 }
 
 } // namespace crmsync::e2e

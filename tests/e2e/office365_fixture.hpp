@@ -11,6 +11,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -176,6 +177,13 @@ struct graph_event {
   std::string start;
   std::string end;
 };
+
+/// Every page of a Graph list under /v1.0: `get(path)` answers one page
+/// (it must be 200), `page` reads it; nextLinks are followed (at most 100
+/// pages, then the test fails).
+void each_graph_page(const std::function<api_response(const std::string&)>& get,
+                     std::string path,
+                     const std::function<void(const api_response&)>& page);
 
 /// Every event of calendar `calendar` in `mailbox`, read through `app`
 /// page by page; REQUIREs each page and UTC times.
