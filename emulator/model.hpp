@@ -163,7 +163,13 @@ struct mailbox {
 struct directory {
   std::map<std::string, tenant> tenants; ///< by id
   std::map<std::string, user> users;     ///< by id
-  std::map<std::string, app> apps;       ///< by client id
+  /// Lookups that sign-ins and seeding make per request, so that they do
+  /// not scan every tenant or user: lower-case domain → tenant id and
+  /// lower-case userPrincipalName → user id. Tenants and users are only
+  /// ever added (or all reset), so these are filled where they are added.
+  std::map<std::string, std::string> tenant_by_domain;
+  std::map<std::string, std::string> user_by_upn;
+  std::map<std::string, app> apps; ///< by client id
   std::map<std::string, access_token> tokens;
   std::map<std::string, auth_code> codes;
   /// authorization_code requests at the token endpoint, redeemed or not

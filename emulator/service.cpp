@@ -786,22 +786,27 @@ struct service::impl {
     auto i = dir.tenants.find(std::string{id_or_domain});
     if (i != dir.tenants.end())
       return &i->second;
-    auto d = ascii_lower(id_or_domain);
-    for (auto& [id, t] : dir.tenants)
-      if (t.domain == d)
-        return &t;
-    return nullptr;
+    auto d = dir.tenant_by_domain.find(ascii_lower(id_or_domain));
+    if (d == dir.tenant_by_domain.end())
+      return nullptr;
+    i = dir.tenants.find(d->second);
+    return i != dir.tenants.end() ? &i->second : nullptr;
+  }
+
+  /// A user by userPrincipalName (case-insensitive), in any tenant.
+  user* find_user_by_upn(std::string_view upn) {
+    auto i = dir.user_by_upn.find(ascii_lower(upn));
+    if (i == dir.user_by_upn.end())
+      return nullptr;
+    auto u = dir.users.find(i->second);
+    return u != dir.users.end() ? &u->second : nullptr;
   }
 
   /// The person signing in: `login_hint` is their UPN; the tenant in the
   /// path (id or domain) must be theirs unless it is common/organizations.
   user* find_sign_in_user(const std::string& tenant_key,
                           const std::string& login_hint) {
-    auto hint = ascii_lower(login_hint);
-    user* found = nullptr;
-    for (auto& [id, u] : dir.users)
-      if (ascii_lower(u.user_principal_name) == hint)
-        found = &u;
+    user* found = find_user_by_upn(login_hint);
     if (found == nullptr)
       return nullptr;
     if (tenant_key == "common" || tenant_key == "organizations")
@@ -1105,11 +1110,7 @@ struct service::impl {
     auto i = dir.users.find(std::string{key});
     if (i != dir.users.end())
       return &i->second;
-    auto k = ascii_lower(key);
-    for (auto& [id, u] : dir.users)
-      if (ascii_lower(u.user_principal_name) == k)
-        return &u;
-    return nullptr;
+    return find_user_by_upn(key);
   }
 
   /// A user of the token's tenant by id or userPrincipalName; answers and
@@ -1570,6 +1571,7 @@ void service::impl::install_routes() {
           return r->reply(graph_error(req, 409, "Conflict",
                                       "tenant already exists", self->now()));
         std::vector<user> users;
+        std::set<std::string> new_ids, new_upns; // this request's users
         simdjson::dom::array arr;
         if (!o["users"].get_array().get(arr)) {
           for (element ue : arr) {
@@ -1594,14 +1596,11 @@ void service::impl::install_routes() {
               u.has_mailbox = b;
             // Ids and UPNs (case-insensitively) are unique in the whole
             // directory, this request's users included.
-            auto clash = [&](const user& x) {
-              return x.id == u.id
-                     || ascii_lower(x.user_principal_name)
-                            == ascii_lower(u.user_principal_name);
-            };
-            bool taken = std::any_of(users.begin(), users.end(), clash);
-            for (auto& [id, existing] : self->dir.users)
-              taken = taken || clash(existing);
+            auto upn = ascii_lower(u.user_principal_name);
+            bool taken = self->dir.users.count(u.id) != 0
+                         || self->dir.user_by_upn.count(upn) != 0
+                         || !new_ids.insert(u.id).second
+                         || !new_upns.insert(upn).second;
             if (taken)
               return r->reply(graph_error(req, 409, "Conflict",
                                           "a user with this id or "
@@ -1621,9 +1620,11 @@ void service::impl::install_routes() {
           w.key("isAdmin").value(u.is_admin);
           w.key("hasMailbox").value(u.has_mailbox);
           w.end_object();
+          self->dir.user_by_upn[ascii_lower(u.user_principal_name)] = u.id;
           self->dir.users[u.id] = u;
         }
         w.end_array().end_object();
+        self->dir.tenant_by_domain[t.domain] = t.id;
         self->dir.tenants[t.id] = t;
         r->reply(json_response(201, w.take()));
       });

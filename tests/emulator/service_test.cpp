@@ -128,9 +128,8 @@ TEST_CASE_METHOD(emulator,
            R"({"domain":"fabrikam.example","users":[)"
            R"({"id":"u-1","userPrincipalName":"pat@fabrikam.example"}]})"),
       409, "Conflict");
-  // BUG: the same id twice in one seed is accepted (the user is listed
-  // twice), and so is a userPrincipalName that Entra ID would refuse as a
-  // duplicate (GET /users/{upn} then picks one of them).
+  // Within one seed too: the same id twice, or a userPrincipalName that
+  // Entra ID would refuse as a duplicate (case-insensitively).
   SECTION("the same id twice in one request") {
     check_error(
         send("POST", "/_emulator/tenants",
@@ -146,6 +145,14 @@ TEST_CASE_METHOD(emulator,
                      R"({"userPrincipalName":"SAM@northwind.example"}]})"),
                 409, "Conflict");
   }
+  SECTION("a userPrincipalName another tenant's user has") {
+    check_error(send("POST", "/_emulator/tenants",
+                     R"({"domain":"northwind.example","users":[)"
+                     R"({"userPrincipalName":"Pat@Contoso.example"}]})"),
+                409, "Conflict");
+  }
+  // A refused seed leaves the directory as it was.
+  CHECK(state().size("/tenants") == 1);
 }
 
 TEST_CASE_METHOD(emulator, "control: apps are registered with consent",
