@@ -99,6 +99,9 @@ struct async_client::impl : std::enable_shared_from_this<impl> {
   std::mutex pool_mutex;
   std::map<std::string, std::vector<std::unique_ptr<connection>>> idle;
 
+  /// Set when shutdown begins: a callback run while the client stops that
+  /// sends again is answered at once instead of reaching a dying context.
+  std::atomic<bool> stopping{false};
   std::atomic<uint64_t> requests{0}, answered{0}, failed{0}, timeouts{0},
       connections{0}, reused{0}, in_flight{0}, max_in_flight{0};
 
@@ -125,6 +128,7 @@ struct async_client::impl : std::enable_shared_from_this<impl> {
   void shutdown() {
     if (!ioc)
       return;
+    stopping = true;
     work.reset();
     ioc->stop();
     for (auto& t : threads)
@@ -406,6 +410,12 @@ async_client::~async_client() {
 }
 
 void async_client::send(outgoing_request request, request_callback done) {
+  if (impl_->stopping) {
+    request_outcome out;
+    out.error = "client stopped before " + request.to.key() + " was sent";
+    done(std::move(out));
+    return;
+  }
   auto x
       = std::make_shared<exchange>(impl_, std::move(request), std::move(done));
   // Start on an I/O thread so the caller never runs a step itself.

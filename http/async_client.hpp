@@ -96,7 +96,9 @@ public:
   async_client(const async_client&) = delete;
   async_client& operator=(const async_client&) = delete;
 
-  /// Starts one request and returns at once; `done` gets the outcome.
+  /// Starts one request and returns at once; `done` gets the outcome. Once
+  /// the client is stopping (a callback run by the destructor sends again),
+  /// `done` is called at once with "client stopped".
   void send(outgoing_request request, request_callback done);
 
   async_client_stats stats() const;

@@ -274,12 +274,20 @@ TEST_CASE("async client: going away answers the requests still in flight",
   emulator e;
   std::promise<http::request_outcome> p;
   auto f = p.get_future();
+  std::promise<http::request_outcome> retried;
+  auto g = retried.get_future();
   {
     http::async_client c;
     const auto token = app_token(c, e);
     e.faults(R"({"latency_ms":5000})");
-    c.send(users_page(e, token),
-           [&p](http::request_outcome o) { p.set_value(std::move(o)); });
+    // Like a caller that retries on failure: the retry, sent from the
+    // callback the destructor runs, is answered at once too.
+    c.send(users_page(e, token), [&](http::request_outcome o) {
+      c.send(users_page(e, token), [&retried](http::request_outcome again) {
+        retried.set_value(std::move(again));
+      });
+      p.set_value(std::move(o));
+    });
     // Give the request time to reach the emulator before stopping.
     REQUIRE(f.wait_for(200ms) == std::future_status::timeout);
   }
@@ -287,4 +295,6 @@ TEST_CASE("async client: going away answers the requests still in flight",
   auto o = f.get();
   CHECK_FALSE(o.answered);
   CHECK(o.error.find("client stopped") != std::string::npos);
+  REQUIRE(g.wait_for(0s) == std::future_status::ready);
+  CHECK(g.get().error.find("client stopped before") != std::string::npos);
 }
