@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 tenants="${1:-300}"
 users="${2:-100}"
 emulator="${3:-build/bin/graph-emulator}"
-[ -x "$emulator" ] || bash scripts/build.sh >/dev/null
+if [ -z "${3:-}" ]; then bash scripts/build.sh >/dev/null; fi
+[ -x "$emulator" ] || { echo "no emulator binary at $emulator" >&2; exit 2; }
 out="$(mktemp)"
 bodies="$(mktemp -d)"
 "$emulator" --listen 127.0.0.1:0 >"$out" &
@@ -17,6 +18,7 @@ pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$out" "$bodies"' EXIT
 for _ in $(seq 1 100); do grep -q listening "$out" && break; sleep 0.1; done
 base="$(sed -n 's/^graph-emulator listening on //p' "$out")"
+[ -n "$base" ] || { echo "graph-emulator did not start:" >&2; cat "$out" >&2; exit 1; }
 # One request body per file, made before the clock starts; curl's --next
 # keeps one connection for every request of one invocation.
 args=()
@@ -36,4 +38,4 @@ codes="$(curl "${args[@]}" -s -o /dev/null "$base/_emulator/state" | sort | uniq
 end=$(date +%s.%N)
 echo "machine: $(nproc) cores, $(uname -sr)"
 echo "answers: $(echo "$codes" | tr '\n' ' ')"
-echo "seeded $tenants tenants x $users users in $(echo "$end - $start" | bc) s"
+echo "seeded $tenants tenants x $users users in $(awk "BEGIN{print $end - $start}") s"

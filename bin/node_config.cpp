@@ -107,9 +107,9 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
       "threads that call Microsoft Graph (blocking calls)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{256}));
   add("--graph-timeout-ms", c.graph_timeout_ms, "CRMSYNC_GRAPH_TIMEOUT_MS",
-      "how long one exchange with Microsoft Graph or the identity platform "
-      "may take (connect, send, answer) before it counts as failed and is "
-      "retried")
+      "how long each step of an exchange with Microsoft Graph or the "
+      "identity platform (connect, send, read the answer) may take before "
+      "the exchange counts as failed and is retried")
       ->check(CLI::Range(int64_t{100}, int64_t{600000}));
   add("--invite-lifetime", c.invite_lifetime_s, "CRMSYNC_INVITE_LIFETIME",
       "seconds an invitation link works (default 7 days)")

@@ -2,17 +2,20 @@
 // object that walks resolve → connect → (TLS handshake) → write → read as a
 // chain of completion handlers on the shared io_context. Only one operation
 // of a connection is pending at a time (the chain is sequential); each
-// connection has a strand so that its timeout timer and its operation do
-// not run on two I/O threads at once. The exchange owns its callback: if its
+// exchange has a strand, which the connection it opens keeps, so that a
+// stream's timeout timer and its operation never run on two I/O threads at
+// once. The exchange owns its callback: if its
 // last handler is destroyed without completing (the io_context went away), its
 // destructor reports "client stopped", so a callback is never lost.
 #include "http/async_client.hpp"
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -195,7 +198,9 @@ public:
       , req_(std::move(r))
       , done_(std::move(done))
       , deadline_(steady::now() + req_.timeout)
-      , resolver_(*owner_->ioc) {
+      , strand_(asio::make_strand(*owner_->ioc))
+      , resolver_(strand_)
+      , resolve_timer_(strand_) {
     owner_->started();
     message_.method_string(to_beast(req_.method));
     message_.target(to_beast(req_.target));
@@ -222,7 +227,10 @@ public:
       conn_ = std::move(c);
       reused_ = true;
       ++owner_->reused;
-      write();
+      // On the strand the pooled connection was made on, where its
+      // timer's handlers run.
+      auto self = shared_from_this();
+      asio::dispatch(conn_->lowest().get_executor(), [self] { self->write(); });
       return;
     }
     resolve();
@@ -233,7 +241,10 @@ private:
   outgoing_request req_;
   request_callback done_;
   steady::time_point deadline_;
+  /// Resolving, its deadline, and a connection this exchange opens run here.
+  asio::strand<asio::io_context::executor_type> strand_;
   tcp::resolver resolver_;
+  asio::steady_timer resolve_timer_;
   std::unique_ptr<connection> conn_;
   bool reused_ = false;
   bhttp::request<bhttp::string_body> message_;
@@ -249,16 +260,26 @@ private:
     return steady::now() >= deadline_;
   }
 
+  /// A name lookup cannot be interrupted (Asio runs getaddrinfo on one
+  /// thread of its own), so the deadline is a timer racing it: whichever
+  /// ends first completes the exchange, and the other finds it done.
   void resolve() {
     auto self = shared_from_this();
-    // The resolver's wait is bounded by the deadline too.
+    resolve_timer_.expires_at(deadline_);
+    resolve_timer_.async_wait([self](const error_code& ec) {
+      if (ec == asio::error::operation_aborted || !self->done_)
+        return;
+      self->resolver_.cancel();
+      self->fail("resolving", beast::error::timeout);
+    });
     resolver_.async_resolve(
         req_.to.host, std::to_string(req_.to.port),
         [self](const error_code& ec, tcp::resolver::results_type found) {
+          self->resolve_timer_.cancel();
+          if (!self->done_)
+            return; // the deadline came first
           if (ec)
             return self->fail("resolving", ec);
-          if (self->expired())
-            return self->fail("resolving", beast::error::timeout);
           self->connect(found);
         });
   }
@@ -268,11 +289,10 @@ private:
     // Each connection on a strand of its own: a stream's timeout timer
     // and its read or write may otherwise complete on two I/O threads at
     // once (Beast's tcp_stream is not thread-safe).
-    auto strand = asio::make_strand(*owner_->ioc);
     if (req_.to.https)
-      conn_->tls.emplace(strand, owner_->ssl);
+      conn_->tls.emplace(strand_, owner_->ssl);
     else
-      conn_->plain.emplace(strand);
+      conn_->plain.emplace(strand_);
     ++owner_->connections;
     conn_->lowest().expires_after(left());
     auto self = shared_from_this();
@@ -292,7 +312,11 @@ private:
     // SNI, and the certificate must name the host.
     const std::string& name
         = req_.to.server_name.empty() ? req_.to.host : req_.to.server_name;
-    if (!SSL_set_tlsext_host_name(tls.native_handle(), name.c_str()))
+    // SNI carries names only, never an address (RFC 6066, 3).
+    error_code not_an_address;
+    asio::ip::make_address(name, not_an_address);
+    if (not_an_address
+        && !SSL_set_tlsext_host_name(tls.native_handle(), name.c_str()))
       return fail("setting the TLS server name for",
                   error_code(static_cast<int>(::ERR_get_error()),
                              asio::error::get_ssl_category()));
@@ -319,12 +343,12 @@ private:
     conn_->lowest().expires_after(left());
     auto self = shared_from_this();
     on_stream([&](auto& stream) {
-      bhttp::async_write(stream, message_,
-                         [self](const error_code& ec, std::size_t) {
-                           if (ec)
-                             return self->retry_or_fail("sending to", ec);
-                           self->read();
-                         });
+      bhttp::async_write(
+          stream, message_, [self](const error_code& ec, std::size_t) {
+            if (ec)
+              return self->retry_or_fail("sending to", ec, false);
+            self->read();
+          });
     });
   }
 
@@ -332,23 +356,33 @@ private:
     parser_.emplace();
     parser_->header_limit(header_limit);
     parser_->body_limit(body_limit);
+    // A HEAD answer's Content-Length describes a body that never comes.
+    if (message_.method() == bhttp::verb::head)
+      parser_->skip(true);
     conn_->lowest().expires_after(left());
     auto self = shared_from_this();
     on_stream([&](auto& stream) {
       bhttp::async_read(stream, conn_->buffer, *parser_,
                         [self](const error_code& ec, std::size_t) {
                           if (ec)
-                            return self->retry_or_fail("reading from", ec);
+                            return self->retry_or_fail("reading from", ec,
+                                                       true);
                           self->answered();
                         });
     });
   }
 
   /// A pooled connection that turns out closed gets one fresh try, as
-  /// long as nothing of the answer has arrived.
-  void retry_or_fail(const char* step, const error_code& ec) {
+  /// long as nothing of the answer has arrived, and, once the request was
+  /// written whole, only when sending it again cannot do it twice.
+  void retry_or_fail(const char* step, const error_code& ec, bool sent) {
+    const auto m = message_.method();
+    const bool idempotent = m == bhttp::verb::get || m == bhttp::verb::head
+                            || m == bhttp::verb::put
+                            || m == bhttp::verb::delete_
+                            || m == bhttp::verb::options;
     if (reused_ && is_stale(ec) && (!parser_ || !parser_->got_some())
-        && !expired()) {
+        && (!sent || idempotent) && !expired()) {
       reused_ = false;
       conn_.reset();
       parser_.reset();

@@ -91,12 +91,9 @@ std::string error_body(std::string_view code, std::string_view message) {
 struct server::impl {
   server_config cfg;
   handler on_request;
-  asio::io_context ioc;
-  tcp::acceptor acceptor;
-  std::vector<std::thread> threads;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>>
-      work;
-  std::optional<asio::ssl::context> tls; ///< set when serving HTTPS
+  // Declared before ioc, so destroyed after it: sessions still alive at
+  // stop() (a lingering close) end inside ~io_context and count
+  // themselves out of these.
   std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> in_flight{0};
   std::atomic<uint64_t> connections{0};
@@ -113,6 +110,12 @@ struct server::impl {
   std::atomic<bool> draining{false};
   std::mutex idle_mtx;
   std::condition_variable idle_cv;
+  asio::io_context ioc;
+  tcp::acceptor acceptor;
+  std::vector<std::thread> threads;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>>
+      work;
+  std::optional<asio::ssl::context> tls; ///< set when serving HTTPS
 
   impl(server_config c, handler h)
       : cfg(std::move(c))
