@@ -275,6 +275,9 @@ struct faults {
   int64_t jitter_ms = 0;
   double error_rate = 0;    ///< share of Graph calls answered 503
   double throttle_rate = 0; ///< share of Graph calls answered 429
+  /// Share of Graph calls answered 403 ErrorAccessDenied, as while an
+  /// administrator has blocked the app's access to mailboxes.
+  double access_denied_rate = 0;
   double drop_notifications = 0;
   double duplicate_notifications = 0;
   int64_t notification_delay_ms = 0; ///< extra delay before delivery
@@ -287,8 +290,9 @@ struct faults {
 /// that a test can show its fault happened before it judges the outcome
 /// (GET /_emulator/counters).
 struct fault_counts {
-  uint64_t errors = 0;    ///< Graph calls answered 503
-  uint64_t throttles = 0; ///< Graph calls answered 429
+  uint64_t errors = 0;        ///< Graph calls answered 503
+  uint64_t throttles = 0;     ///< Graph calls answered 429
+  uint64_t access_denied = 0; ///< Graph calls answered 403
   uint64_t dropped_notifications = 0;
   uint64_t duplicated_notifications = 0;
   uint64_t removed_subscriptions = 0;
@@ -384,6 +388,7 @@ std::string faults_json(const faults& f) {
   w.key("jitter_ms").value(f.jitter_ms);
   w.key("error_rate").raw(std::to_string(f.error_rate));
   w.key("throttle_rate").raw(std::to_string(f.throttle_rate));
+  w.key("access_denied_rate").raw(std::to_string(f.access_denied_rate));
   w.key("drop_notifications").raw(std::to_string(f.drop_notifications));
   w.key("duplicate_notifications")
       .raw(std::to_string(f.duplicate_notifications));
@@ -1782,6 +1787,8 @@ void service::impl::install_routes() {
                    next.error_rate = number;
                  else if (key == "throttle_rate")
                    next.throttle_rate = number;
+                 else if (key == "access_denied_rate")
+                   next.access_denied_rate = number;
                  else if (key == "drop_notifications")
                    next.drop_notifications = number;
                  else if (key == "duplicate_notifications")
@@ -1817,6 +1824,7 @@ void service::impl::install_routes() {
         w.begin_object().key("faults").begin_object();
         w.key("errors").value(c.errors);
         w.key("throttles").value(c.throttles);
+        w.key("access_denied").value(c.access_denied);
         w.key("dropped_notifications").value(c.dropped_notifications);
         w.key("duplicated_notifications").value(c.duplicated_notifications);
         w.key("removed_subscriptions").value(c.removed_subscriptions);
@@ -3126,6 +3134,12 @@ void service::impl::dispatch(request& req, responder_ptr r) {
                              "Please retry again later.", now());
       res.headers.emplace_back("Retry-After", "1");
       return r->reply(std::move(res));
+    }
+    if (roll(fault.access_denied_rate)) {
+      ++struck.access_denied;
+      return r->reply(graph_error(
+          req, 403, "ErrorAccessDenied",
+          "Access is denied. Check credentials and try again.", now()));
     }
     if (roll(fault.error_rate)) {
       ++struck.errors;

@@ -46,10 +46,13 @@ bool is_not_found(const graph::error& e) {
   return e.status == 404;
 }
 
-/// Office 365 refuses this event for good (bad request, forbidden, too
-/// large): retrying cannot help, and it must not hold up the ones after.
+/// Office 365 refuses this event for good (bad request, too large,
+/// unprocessable): retrying cannot help, and it must not hold up the ones
+/// after. A 403 is not such a refusal: access to a mailbox can be blocked
+/// for a while (an administrator's policy, a licence), and a change made
+/// meanwhile must wait for it, not be dropped.
 bool refused_for_good(int status) {
-  return status == 400 || status == 403 || status == 413 || status == 422;
+  return status == 400 || status == 413 || status == 422;
 }
 
 /// One run of one user's sync: loads what it needs, does one pass of the

@@ -90,6 +90,7 @@ emulator_counters sync_env::counters() {
   emulator_counters c;
   c.errors = r.u64("/faults/errors");
   c.throttles = r.u64("/faults/throttles");
+  c.access_denied = r.u64("/faults/access_denied");
   c.dropped_notifications = r.u64("/faults/dropped_notifications");
   c.duplicated_notifications = r.u64("/faults/duplicated_notifications");
   c.delivered_notifications = r.u64("/notifications/delivered");

@@ -73,8 +73,9 @@ struct member {
 /// One reading of graph-emulator's GET /_emulator/counters: how often each
 /// injected fault struck, and what its notifier delivered.
 struct emulator_counters {
-  uint64_t errors = 0;    ///< Graph calls answered 503
-  uint64_t throttles = 0; ///< Graph calls answered 429
+  uint64_t errors = 0;        ///< Graph calls answered 503
+  uint64_t throttles = 0;     ///< Graph calls answered 429
+  uint64_t access_denied = 0; ///< Graph calls answered 403
   uint64_t dropped_notifications = 0;
   uint64_t duplicated_notifications = 0;
   uint64_t delivered_notifications = 0; ///< acknowledged by the node

@@ -220,3 +220,30 @@ TEST_CASE("a storm of 429s during sync still converges",
   env.wait_in_sync();
   CHECK(env.crm_events().size() == 40 - 1 + 1 + 1);
 }
+
+TEST_CASE("a change made while Office 365 denies access waits for it and "
+          "arrives once",
+          "[sync][R15][retry]") {
+  sync_env env{sync_options{1, 0, {}, {}}};
+  env.enable_and_wait();
+  auto cal = env.crm_calendar_id();
+  // An administrator blocks the app's access to mailboxes for a while:
+  // every Graph call answers 403 ErrorAccessDenied.
+  env.set_faults(R"({"access_denied_rate":1})");
+  env.create_event("Made while denied", hours_from_now(30), hours_from_now(31));
+  auto denied = env.wait_for_status(
+      [](const api_response& s) {
+        return !s.is_null("/last_error") && s.u64("/outbox") >= 1;
+      },
+      "the change kept while Graph denies access");
+  INFO(denied.body);
+  CHECK(env.counters().access_denied > 0); // the 403s really struck
+  CHECK(denied.str("/last_error").find("403") != std::string::npos);
+  // Access is back: the kept change is sent, once.
+  env.set_faults(R"({"access_denied_rate":0})");
+  env.wait_in_sync();
+  int copies = 0;
+  for (auto& e : env.o365_events(cal))
+    copies += e.subject == "Made while denied" ? 1 : 0;
+  CHECK(copies == 1);
+}
