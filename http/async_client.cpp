@@ -426,7 +426,11 @@ private:
     finish(std::move(out));
   }
 
+  /// Completes the exchange once: the deadline's timer and a lookup that
+  /// ended just in time can both get here.
   void finish(request_outcome out) {
+    if (!done_)
+      return;
     auto done = std::move(done_);
     done_ = nullptr;
     owner_->finished(out);
