@@ -8,6 +8,7 @@
 // last handler is destroyed without completing (the io_context went away), its
 // destructor reports "client stopped", so a callback is never lost.
 #include "http/async_client.hpp"
+#include "http/beast_client.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -39,15 +40,12 @@ namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 using steady = std::chrono::steady_clock;
+using beast_client::body_limit;
+using beast_client::header_limit;
+using beast_client::is_stale_connection_error;
+using beast_client::to_beast;
 
 namespace {
-
-constexpr std::uint64_t body_limit = 64ull * 1024 * 1024;
-constexpr std::uint32_t header_limit = 64 * 1024;
-
-beast::string_view to_beast(std::string_view s) {
-  return beast::string_view(s.data(), s.size());
-}
 
 std::string host_header(const endpoint& e) {
   std::string h
@@ -56,15 +54,6 @@ std::string host_header(const endpoint& e) {
   if (e.port != default_port)
     h += ":" + std::to_string(e.port);
   return h;
-}
-
-/// The peer dropped a connection we thought alive (idle keep-alive).
-bool is_stale(const error_code& ec) {
-  return ec == bhttp::error::end_of_stream || ec == asio::error::eof
-         || ec == asio::error::connection_reset
-         || ec == asio::error::connection_aborted
-         || ec == asio::error::broken_pipe
-         || ec == asio::ssl::error::stream_truncated;
 }
 
 /// One open connection, plain or TLS.
@@ -381,8 +370,9 @@ private:
                             || m == bhttp::verb::put
                             || m == bhttp::verb::delete_
                             || m == bhttp::verb::options;
-    if (reused_ && is_stale(ec) && (!parser_ || !parser_->got_some())
-        && (!sent || idempotent) && !expired()) {
+    if (reused_ && is_stale_connection_error(ec)
+        && (!parser_ || !parser_->got_some()) && (!sent || idempotent)
+        && !expired()) {
       reused_ = false;
       conn_.reset();
       parser_.reset();

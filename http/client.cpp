@@ -5,6 +5,7 @@
 // only apply to async operations. One instance belongs to one thread at a
 // time (no internal locking).
 #include "http/client.hpp"
+#include "http/beast_client.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -25,11 +26,12 @@ namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 
-namespace {
+using beast_client::body_limit;
+using beast_client::header_limit;
+using beast_client::is_stale_connection_error;
+using beast_client::to_beast;
 
-// Large enough for admin listings; the header limit only guards against junk.
-constexpr std::uint64_t body_limit = 64ull * 1024 * 1024;
-constexpr std::uint32_t header_limit = 64 * 1024;
+namespace {
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size())
@@ -53,21 +55,8 @@ bool is_host_char(char c) {
   return std::isalnum(u) || c == '-' || c == '.' || c == '_';
 }
 
-// Errors that mean "the peer dropped an idle keep-alive connection".
-// Beast 1.74 uses boost::string_view; the public interface uses std's.
-beast::string_view to_beast(std::string_view s) {
-  return beast::string_view(s.data(), s.size());
-}
-
 std::string to_std(beast::string_view s) {
   return std::string(s.data(), s.size());
-}
-
-bool is_stale_connection_error(const error_code& ec) {
-  return ec == bhttp::error::end_of_stream || ec == asio::error::eof
-         || ec == asio::error::connection_reset
-         || ec == asio::error::connection_aborted
-         || ec == asio::error::broken_pipe;
 }
 
 } // namespace
