@@ -7,6 +7,7 @@ include(Catch)
 add_executable(graph_tests
   ${CMAKE_CURRENT_LIST_DIR}/fixture.cpp
   ${CMAKE_CURRENT_LIST_DIR}/async_client_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/async_graph_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/client_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/identity_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/tls_test.cpp
