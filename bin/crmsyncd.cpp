@@ -17,6 +17,7 @@
 
 #include "actors/directory.hpp"
 #include "actors/purger.hpp"
+#include "api/api.hpp"
 #include "bin/node_config.hpp"
 #include "cluster/node.hpp"
 #include "common/clock.hpp"
@@ -26,9 +27,8 @@
 #include "common/signals.hpp"
 #include "common/work_pool.hpp"
 #include "graph/client.hpp"
-#include "http/api.hpp"
-#include "http/mailer.hpp"
 #include "http/server.hpp"
+#include "mail/mailer.hpp"
 #include "protocol/type_ids.hpp"
 #include "storage/db.hpp"
 #include "sync/engine.hpp"

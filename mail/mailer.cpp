@@ -1,4 +1,4 @@
-#include "http/mailer.hpp"
+#include "mail/mailer.hpp"
 
 #include <vector>
 
