@@ -7,7 +7,7 @@
 // actors, which persist them before answering. Sign-in states and
 // office365_session tokens live in the sessions column family, so a flow
 // survives a restart of the node between its steps.
-#include "http/api_impl.hpp"
+#include "api/api_impl.hpp"
 
 #include "common/clock.hpp"
 #include "common/log.hpp"
