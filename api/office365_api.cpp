@@ -2,12 +2,16 @@
 // account", the tenant's Office 365 users, invitations, join requests,
 // approvals and the audit log (R1-R12).
 //
-// Graph and the identity platform are called through graph::client on the
-// Office 365 work pool (the calls block); state changes go to the tenant
-// actors, which persist them before answering. Sign-in states and
+// Graph and the identity platform are called through graph::client's
+// asynchronous calls: no thread waits for them. What follows an answer and
+// may wait for the cluster (looking a key up on its owner node) or read
+// storage at length runs on the Office 365 work pool; state changes go to
+// the tenant actors, which persist them before answering. Sign-in states and
 // office365_session tokens live in the sessions column family, so a flow
 // survives a restart of the node between its steps.
 #include "api/api_impl.hpp"
+
+#include <mutex>
 
 #include "common/clock.hpp"
 #include "common/log.hpp"
@@ -437,34 +441,44 @@ public:
     // state that a start stored (rate-limited per client address, see
     // admit_signin), that is taken here once, and whose browser cookie
     // matches; anything else was answered above without calling Graph.
+    // Redeemed without a thread waiting; what follows may look up the
+    // cluster, so it goes to the pool.
     auto self = shared_from_this();
-    on_pool(r, [self, r, code = *code, rec] {
-      graph::identity id;
-      graph::error err;
-      if (!self->s_.o365.graph->redeem_code(
-              code, self->callback_url("/o365/signin-callback"), rec.nonce, id,
-              err)) {
-        if (err.status >= 500 || err.status == 0 || err.status == 429)
-          return r->reply(error_response(graph_failure(err)));
-        return fail(r, 401, "signin_failed",
-                    "the Office 365 sign-in could not be verified: "
-                        + err.describe());
-      }
-      o365_identity who;
-      who.tenant = id.tenant_id;
-      who.user = id.object_id;
-      who.email = identity_email(id);
-      who.name = id.name.empty() ? who.email : id.name;
-      who.is_admin = id.is_global_admin;
-      if (who.email.empty())
-        return fail(r, 400, "no_email",
-                    "the Office 365 account's sign-in name is not an e-mail "
-                    "address");
-      if (rec.purpose == "install")
-        self->install_signed_in(who, rec.browser, r);
-      else
-        self->signed_in(who, r, rec.invite_token);
-    });
+    s_.o365.graph->start_redeem(
+        *code, callback_url("/o365/signin-callback"), rec.nonce,
+        [self, r, rec](graph::result<graph::identity> redeemed) {
+          self->on_pool(r, [self, r, rec, redeemed] {
+            self->redeemed(redeemed, rec, r);
+          });
+        });
+  }
+
+  /// The sign-in code redeemed (or not). On the pool.
+  void redeemed(const graph::result<graph::identity>& redeemed,
+                const signin_state_record& rec, const responder_ptr& r) {
+    auto& err = redeemed.failure;
+    if (!redeemed.ok) {
+      if (err.status >= 500 || err.status == 0 || err.status == 429)
+        return r->reply(error_response(graph_failure(err)));
+      return fail(r, 401, "signin_failed",
+                  "the Office 365 sign-in could not be verified: "
+                      + err.describe());
+    }
+    auto& id = redeemed.value;
+    o365_identity who;
+    who.tenant = id.tenant_id;
+    who.user = id.object_id;
+    who.email = identity_email(id);
+    who.name = id.name.empty() ? who.email : id.name;
+    who.is_admin = id.is_global_admin;
+    if (who.email.empty())
+      return fail(r, 400, "no_email",
+                  "the Office 365 account's sign-in name is not an e-mail "
+                  "address");
+    if (rec.purpose == "install")
+      install_signed_in(who, rec.browser, r);
+    else
+      signed_in(who, r, rec.invite_token);
   }
 
   /// R1: only an admin installs; a tenant that has not consented yet is
@@ -485,10 +499,24 @@ public:
                   "an organization");
     }
     // Whether the tenant consented shows in whether the app gets in.
-    graph::response res;
-    graph::error err;
-    if (s_.o365.graph->call(who.tenant, "", "GET", "/users?$top=1&$select=id",
-                            "", res, err))
+    graph::call_spec probe;
+    probe.tenant = who.tenant;
+    probe.path_or_url = "/users?$top=1&$select=id";
+    auto self = shared_from_this();
+    s_.o365.graph->start(
+        std::move(probe),
+        [self, who, browser, r](graph::result<graph::response> answer) {
+          self->on_pool(r, [self, who, browser, r, answer] {
+            self->consent_probed(who, browser, answer.ok, answer.failure, r);
+          });
+        });
+  }
+
+  /// Whether the app got into the tenant. On the pool.
+  void consent_probed(const o365_identity& who, const std::string& browser,
+                      bool got_in, const graph::error& err,
+                      const responder_ptr& r) {
+    if (got_in)
       return finish_install(who, r);
     if (err.status >= 500 || err.status == 0 || err.status == 429)
       return r->reply(error_response(graph_failure(err)));
@@ -825,9 +853,7 @@ public:
               return fail(r, 409, "office365_not_installed",
                           "the organization is not linked to Office 365; "
                           "install the app first");
-            self->on_pool(r, [self, r, limit, cursor, o] {
-              self->list_office365_users(o, limit, cursor, r);
-            });
+            self->list_office365_users(o, limit, cursor, r);
           });
     });
   }
@@ -857,16 +883,33 @@ public:
                       "$top="
                           + std::to_string(std::min<uint32_t>(limit, 999))
                     : cursor;
-    std::vector<std::string> items;
-    std::string next;
-    graph::error err;
-    if (!s_.o365.graph->list_page(o.o365_tenant, path, items, next, err)) {
+    // Read without a thread waiting; matching members may look up the
+    // cluster, so that part goes to the pool.
+    auto self = shared_from_this();
+    s_.o365.graph->start_page(
+        o.o365_tenant, path,
+        [self, o, cursor, r](graph::result<graph::page> listed) {
+          self->on_pool(r, [self, o, cursor, r, listed] {
+            self->office365_users_listed(o, cursor, listed, r);
+          });
+        });
+  }
+
+  /// One page of the tenant's users, with their CRM membership. On the
+  /// pool.
+  void office365_users_listed(const org_record& o, const std::string& cursor,
+                              const graph::result<graph::page>& listed,
+                              const responder_ptr& r) {
+    auto& err = listed.failure;
+    if (!listed.ok) {
       if (!cursor.empty()
           && (err.status == 400 || err.code == "invalid_url"
               || err.code == "insecure_url"))
         return fail(r, 400, "invalid_field", "'cursor' is not valid", "cursor");
       return r->reply(error_response(graph_failure(err)));
     }
+    auto& items = listed.value.items;
+    auto& next = listed.value.next_link;
     json::writer w;
     w.begin_object().key("items").begin_array();
     for (auto& item : items) {
@@ -917,30 +960,64 @@ public:
               return fail(r, 409, "office365_not_installed",
                           "the organization is not linked to Office 365; "
                           "install the app first");
-            self->on_pool(r, [self, p, r, ids, o] {
-              self->invite_looked_up(p, o, ids, r);
-            });
+            self->look_up_invitees(p, o, ids, r);
           });
     });
   }
 
-  /// Looks each invitee up in the organization's tenant, then asks the
-  /// tenant to store the invites and queue their e-mails. On the pool.
-  void invite_looked_up(const principal& p, const org_record& o,
+  /// Every invitee's lookup in the organization's tenant, all at once.
+  struct invitee_lookups {
+    std::mutex mtx;
+    std::vector<graph::result<graph::response>> answers;
+    size_t left = 0;
+  };
+
+  /// Looks every invitee up in the organization's tenant at once, without
+  /// a thread waiting; the last answer goes on.
+  void look_up_invitees(const principal& p, const org_record& o,
                         const std::vector<std::string>& ids,
                         const responder_ptr& r) {
+    if (ids.empty())
+      return invitees_looked_up(p, o, ids, {}, r);
+    auto lookups = std::make_shared<invitee_lookups>();
+    lookups->answers.resize(ids.size());
+    lookups->left = ids.size();
+    auto self = shared_from_this();
+    for (size_t i = 0; i < ids.size(); ++i) {
+      graph::call_spec get;
+      get.tenant = o.o365_tenant;
+      get.path_or_url = "/users/" + percent_encode(ids[i])
+                        + "?$select=id,displayName,userPrincipalName,mail";
+      s_.o365.graph->start(
+          std::move(get), [self, p, o, ids, r, lookups,
+                           i](graph::result<graph::response> answer) {
+            {
+              std::lock_guard<std::mutex> guard{lookups->mtx};
+              lookups->answers[i] = std::move(answer);
+              if (--lookups->left != 0)
+                return;
+            }
+            self->invitees_looked_up(p, o, ids, lookups->answers, r);
+          });
+    }
+  }
+
+  /// Every invitee looked up (answers in `ids` order): asks the tenant to
+  /// store the invites and queue their e-mails.
+  void
+  invitees_looked_up(const principal& p, const org_record& o,
+                     const std::vector<std::string>& ids,
+                     const std::vector<graph::result<graph::response>>& answers,
+                     const responder_ptr& r) {
     invite_users cmd;
     cmd.who = p.who;
     cmd.public_url = s_.o365.public_url;
     cmd.lifetime_ms = s_.o365.invite_lifetime.count();
-    for (auto& id : ids) {
-      graph::response res;
-      graph::error err;
-      if (!s_.o365.graph->call(o.o365_tenant, "", "GET",
-                               "/users/" + percent_encode(id)
-                                   + "?$select=id,displayName,"
-                                     "userPrincipalName,mail",
-                               "", res, err)) {
+    for (size_t i = 0; i < ids.size(); ++i) {
+      auto& id = ids[i];
+      auto& res = answers[i].value;
+      auto& err = answers[i].failure;
+      if (!answers[i].ok) {
         if (err.status == 404 || err.status == 401 || err.status == 400)
           return fail(r, 400, "unknown_office365_user",
                       "'" + id

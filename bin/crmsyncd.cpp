@@ -388,9 +388,14 @@ int run(node_config cfg) {
   // ~actor_system waits for that thread.
   purger = caf::actor{};
   node.reset();
+  // Graph's I/O threads run callbacks that spawn and message actors, which
+  // ties each of them to the actor system (CAF keeps its logger in a
+  // thread-local of every thread that touched it): they end first, or the
+  // system's destructor waits for them forever. The mailer calls Graph.
+  mail.reset();
+  graph.reset();
   sys.reset();
   syncer.reset();
-  mail.reset();
   if (auto ferr = db->flush())
     log::error("flush failed: " + to_api_error(ferr).message);
   db.reset();

@@ -146,8 +146,10 @@ void office365_env::restart_node() {
 }
 
 void office365_env::stop_node() {
+  // The log after the stop: it shows where a stop that hangs got to.
+  auto rc = node_->stop();
   INFO(node_->log_tail());
-  REQUIRE(node_->stop() == 0);
+  REQUIRE(rc == 0);
 }
 
 void office365_env::start_node() {
