@@ -13,7 +13,9 @@
 # Environment: BENCH_BUILD (a build directory to use instead of build/),
 # NODE_ARGS (extra crmsyncd arguments), EMULATOR_ARGS, CONNECTIONS (writer
 # threads, default 64), THREADS (setup threads, default 16), TENANTS,
-# DRAIN (seconds, default 120).
+# DRAIN (seconds, default 120), GRAPH_LATENCY_MS and GRAPH_JITTER_MS (Graph's
+# answer time during the load, default 100 ± 50 ms, bench/lib.sh; setup runs
+# at 0 ms).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 users=${1:-10000}
@@ -55,6 +57,7 @@ echo "node RSS at idle after setup: $(mib VmRSS) (peak so far $(mib VmHWM))"
 echo 5 >"/proc/$node_pid/clear_refs"
 
 echo
+bench_graph_latency
 echo "== load: $rate changes/s for $seconds s"
 result=0
 "${loadgen[@]}" --steady-run "$dir/steady.state" --rate "$rate" --duration "$seconds" \
