@@ -96,6 +96,7 @@ TEST_CASE("while Office 365 denies access the change is kept, the sync shows "
                && s.is_null("/last_error");
       },
       "the sync active again, without alert");
+  CHECK(back.u64("/outbox") == 0);
   CHECK(copies_of(env, cal, title) == 1);
   CHECK(audited(env, "sync.recovered") == 1);
   CHECK(alerts(env, "access_denied") == 1);
@@ -167,6 +168,7 @@ TEST_CASE("an event Office 365 can never accept is skipped and shown until "
         return s.u64("/outbox") == 0 && s.size("/skipped") == 0;
       },
       "the fixed event off the skipped list");
+  CHECK(fixed.str("/state") == "active");
   CHECK(copies_of(env, cal, "Reviewed") == 1);
   env.wait_in_sync();
 }
