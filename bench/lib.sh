@@ -6,6 +6,7 @@
 # "${auth[@]}"; field EXPR reads JSON from stdin. The EXIT trap stops both
 # processes and removes $dir. Binaries come from $BENCH_BIN (default
 # build/bin); EMULATOR_ARGS are extra graph-emulator arguments.
+# bench_graph_latency gives Graph Microsoft's answer times (after setup).
 
 bench_cleanup() {
   for pid in ${node_pid:-} ${emu_pid:-}; do
@@ -54,4 +55,16 @@ bench_setup() { # extra crmsyncd arguments
   user=$(echo "$installed" | field 'd["user"]["id"]')
   token=$(echo "$installed" | field 'd["user"]["token"]')
   auth=(-H "Authorization: Bearer $token" -H 'Content-Type: application/json')
+}
+
+# Every Graph answer of graph-emulator comes GRAPH_LATENCY_MS ± GRAPH_JITTER_MS
+# late (defaults 100 and 50: Microsoft's calendar answers take ~100-300 ms),
+# drawn uniformly from [L-J, L+J]: the emulator's latency_ms L-J plus its
+# jitter_ms 2J (a $batch is one answer). Prints what it set.
+bench_graph_latency() {
+  local lat=${GRAPH_LATENCY_MS:-100} jit=${GRAPH_JITTER_MS:-50}
+  if [ "$jit" -gt "$lat" ]; then jit=$lat; fi
+  curl -sf -X POST "$E/_emulator/faults" \
+    -d "{\"latency_ms\":$((lat - jit)),\"jitter_ms\":$((2 * jit))}" >/dev/null
+  echo "Graph latency: $lat ± $jit ms (graph-emulator latency_ms $((lat - jit)), jitter_ms $((2 * jit)))"
 }

@@ -13,7 +13,9 @@
 # Environment: BENCH_BUILD (a build directory to use instead of build/),
 # NODE_ARGS (extra crmsyncd arguments), EMULATOR_ARGS, CONNECTIONS (writer
 # threads, default 64), THREADS (setup threads, default 16), TENANTS,
-# DRAIN (seconds, default 120).
+# DRAIN (seconds, default 120), GRAPH_LATENCY_MS and GRAPH_JITTER_MS (Graph's
+# answer time during the load, default 100 ± 50 ms, bench/lib.sh; setup runs
+# at 0 ms).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 users=${1:-10000}
@@ -31,8 +33,10 @@ export BENCH_BIN
 
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
+# Every user of the setup signs in from this one address: the per-address
+# sign-in limit (--signin-burst, --signin-per-minute) is lifted for it.
 # shellcheck disable=SC2086
-bench_setup ${NODE_ARGS:-}
+bench_setup --signin-burst 1e9 --signin-per-minute 1e9 ${NODE_ARGS:-}
 
 mib() { # FIELD: the node's /proc status field in MiB
   awk -v k="$1:" '$1 == k { printf "%.0f MiB", $2 / 1024 }' "/proc/$node_pid/status"
@@ -55,6 +59,7 @@ echo "node RSS at idle after setup: $(mib VmRSS) (peak so far $(mib VmHWM))"
 echo 5 >"/proc/$node_pid/clear_refs"
 
 echo
+bench_graph_latency
 echo "== load: $rate changes/s for $seconds s"
 result=0
 "${loadgen[@]}" --steady-run "$dir/steady.state" --rate "$rate" --duration "$seconds" \

@@ -124,6 +124,13 @@ struct registry::impl {
             .Help("Requests turned away before any work, by reason")
             .Register(reg);
   std::array<Counter*, 4> refused_counters{};
+  Family<Counter>& sync_alerts
+      = prometheus::BuildCounter()
+            .Name("crmsync_sync_alerts_total")
+            .Help("Users whose calendar sync Office 365 started to block, "
+                  "by reason (access_denied, unauthorized, "
+                  "mailbox_not_enabled, mailbox_unavailable, forbidden)")
+            .Register(reg);
   Family<Counter>& activations
       = prometheus::BuildCounter()
             .Name("crmsync_actor_activations_total")
@@ -169,6 +176,7 @@ struct registry::impl {
   std::unordered_map<std::string_view, Gauge*> actor_gauges;
   std::unordered_map<std::string, Gauge*> user_states;
   std::unordered_map<std::string, Counter*> forwarded_to;
+  std::unordered_map<std::string, Counter*> alert_counters;
 
   impl() {
     const char* kinds[] = {"change", "lifecycle"};
@@ -317,6 +325,14 @@ void registry::purged(purge_kind kind, uint64_t n) {
 
 void registry::refused(refusal why) {
   impl_->refused_counters[static_cast<size_t>(why)]->Increment();
+}
+
+void registry::sync_alert(std::string_view reason) {
+  std::lock_guard<std::mutex> guard{impl_->mtx};
+  auto& c = impl_->alert_counters[std::string{reason}];
+  if (c == nullptr)
+    c = &impl_->sync_alerts.Add({{"reason", std::string{reason}}});
+  c->Increment();
 }
 
 void registry::set_subscriptions(uint64_t live, uint64_t expiring) {

@@ -21,6 +21,9 @@
 //   (password failures per account or source), hash_share (a caller's share
 //   of the password hashing queue), invite_token (not a token this node
 //   issues).
+// - crmsync_sync_alerts_total{reason}: a user's calendar sync that Office
+//   365 started to block (counted once per block, not per retry); reasons
+//   as sync/errors.hpp names them.
 #pragma once
 
 #include <cstdint>
@@ -74,6 +77,9 @@ public:
   void purged(purge_kind kind, uint64_t n);
   /// A request refused for `why` (429, or 400 for an invite token).
   void refused(refusal why);
+  /// Office 365 started to block a user's sync for `reason` (a fixed set of
+  /// labels, sync/errors.hpp).
+  void sync_alert(std::string_view reason);
   void set_subscriptions(uint64_t live, uint64_t expiring);
   /// Users by calendar sync state; states absent from `by_state` that were
   /// reported before drop to 0.

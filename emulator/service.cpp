@@ -278,6 +278,16 @@ struct faults {
   /// Share of Graph calls answered 403 ErrorAccessDenied, as while an
   /// administrator has blocked the app's access to mailboxes.
   double access_denied_rate = 0;
+  /// Share of Graph calls answered 404 MailboxNotEnabledForRESTAPI, as
+  /// after the user's Exchange Online licence was removed.
+  double mailbox_disabled_rate = 0;
+  /// An event created or updated with this text in its body (say, in its
+  /// subject) is answered `refuse_status` `refuse_code` (by default 400
+  /// ErrorInvalidProperty, as Outlook refuses an event it can never
+  /// accept); "" = none.
+  std::string refuse_text;
+  int64_t refuse_status = 400;
+  std::string refuse_code = "ErrorInvalidProperty";
   double drop_notifications = 0;
   double duplicate_notifications = 0;
   int64_t notification_delay_ms = 0; ///< extra delay before delivery
@@ -290,9 +300,11 @@ struct faults {
 /// that a test can show its fault happened before it judges the outcome
 /// (GET /_emulator/counters).
 struct fault_counts {
-  uint64_t errors = 0;        ///< Graph calls answered 503
-  uint64_t throttles = 0;     ///< Graph calls answered 429
-  uint64_t access_denied = 0; ///< Graph calls answered 403
+  uint64_t errors = 0;           ///< Graph calls answered 503
+  uint64_t throttles = 0;        ///< Graph calls answered 429
+  uint64_t access_denied = 0;    ///< Graph calls answered 403
+  uint64_t mailbox_disabled = 0; ///< Graph calls answered 404 (no mailbox)
+  uint64_t refused_events = 0;   ///< event writes answered 400
   uint64_t dropped_notifications = 0;
   uint64_t duplicated_notifications = 0;
   uint64_t removed_subscriptions = 0;
@@ -389,6 +401,10 @@ std::string faults_json(const faults& f) {
   w.key("error_rate").raw(std::to_string(f.error_rate));
   w.key("throttle_rate").raw(std::to_string(f.throttle_rate));
   w.key("access_denied_rate").raw(std::to_string(f.access_denied_rate));
+  w.key("mailbox_disabled_rate").raw(std::to_string(f.mailbox_disabled_rate));
+  w.key("refuse_text").value(f.refuse_text);
+  w.key("refuse_status").value(f.refuse_status);
+  w.key("refuse_code").value(f.refuse_code);
   w.key("drop_notifications").raw(std::to_string(f.drop_notifications));
   w.key("duplicate_notifications")
       .raw(std::to_string(f.duplicate_notifications));
@@ -1753,58 +1769,74 @@ void service::impl::install_routes() {
              });
 
   // Fault injection: partial updates; every rate is a share in [0, 1].
-  routes.add("POST", "/_emulator/faults",
-             [self](request& req, const http::path_params&, responder_ptr r) {
-               object o;
-               body_error err;
-               if (!parse_body(req.body, o, err))
-                 return r->reply(graph_error(req, 400, "BadRequest",
-                                             err.message, self->now()));
-               std::lock_guard<std::mutex> guard{self->mtx};
-               auto next = self->fault;
-               for (auto kv : o) {
-                 std::string key{kv.key};
-                 double number = 0;
-                 if (kv.value.get_double().get(number)) {
-                   int64_t whole = 0;
-                   if (kv.value.get_int64().get(whole))
-                     return r->reply(graph_error(
-                         req, 400, "BadRequest",
-                         "'" + key + "' must be a number", self->now()));
-                   number = static_cast<double>(whole);
-                 }
-                 bool is_rate = key != "latency_ms" && key != "jitter_ms"
-                                && key != "notification_delay_ms";
-                 if (number < 0 || (is_rate && number > 1) || number > 600000)
-                   return r->reply(graph_error(req, 400, "BadRequest",
-                                               "'" + key + "' is out of range",
-                                               self->now()));
-                 if (key == "latency_ms")
-                   next.latency_ms = static_cast<int64_t>(number);
-                 else if (key == "jitter_ms")
-                   next.jitter_ms = static_cast<int64_t>(number);
-                 else if (key == "error_rate")
-                   next.error_rate = number;
-                 else if (key == "throttle_rate")
-                   next.throttle_rate = number;
-                 else if (key == "access_denied_rate")
-                   next.access_denied_rate = number;
-                 else if (key == "drop_notifications")
-                   next.drop_notifications = number;
-                 else if (key == "duplicate_notifications")
-                   next.duplicate_notifications = number;
-                 else if (key == "notification_delay_ms")
-                   next.notification_delay_ms = static_cast<int64_t>(number);
-                 else if (key == "remove_subscriptions")
-                   next.remove_subscriptions = number;
-                 else
-                   return r->reply(graph_error(req, 400, "BadRequest",
-                                               "unknown fault '" + key + "'",
-                                               self->now()));
-               }
-               self->fault = next;
-               r->reply(json_response(200, faults_json(next)));
-             });
+  routes.add(
+      "POST", "/_emulator/faults",
+      [self](request& req, const http::path_params&, responder_ptr r) {
+        object o;
+        body_error err;
+        if (!parse_body(req.body, o, err))
+          return r->reply(
+              graph_error(req, 400, "BadRequest", err.message, self->now()));
+        std::lock_guard<std::mutex> guard{self->mtx};
+        auto next = self->fault;
+        for (auto kv : o) {
+          std::string key{kv.key};
+          if (key == "refuse_text" || key == "refuse_code") {
+            std::string_view text;
+            if (kv.value.get_string().get(text))
+              return r->reply(graph_error(req, 400, "BadRequest",
+                                          "'" + key + "' must be a string",
+                                          self->now()));
+            (key == "refuse_text" ? next.refuse_text : next.refuse_code)
+                = std::string{text};
+            continue;
+          }
+          double number = 0;
+          if (kv.value.get_double().get(number)) {
+            int64_t whole = 0;
+            if (kv.value.get_int64().get(whole))
+              return r->reply(graph_error(req, 400, "BadRequest",
+                                          "'" + key + "' must be a number",
+                                          self->now()));
+            number = static_cast<double>(whole);
+          }
+          bool is_rate = key != "latency_ms" && key != "jitter_ms"
+                         && key != "notification_delay_ms"
+                         && key != "refuse_status";
+          if (number < 0 || (is_rate && number > 1) || number > 600000)
+            return r->reply(graph_error(req, 400, "BadRequest",
+                                        "'" + key + "' is out of range",
+                                        self->now()));
+          if (key == "latency_ms")
+            next.latency_ms = static_cast<int64_t>(number);
+          else if (key == "jitter_ms")
+            next.jitter_ms = static_cast<int64_t>(number);
+          else if (key == "error_rate")
+            next.error_rate = number;
+          else if (key == "throttle_rate")
+            next.throttle_rate = number;
+          else if (key == "access_denied_rate")
+            next.access_denied_rate = number;
+          else if (key == "mailbox_disabled_rate")
+            next.mailbox_disabled_rate = number;
+          else if (key == "refuse_status" && number >= 400 && number <= 599)
+            next.refuse_status = static_cast<int64_t>(number);
+          else if (key == "drop_notifications")
+            next.drop_notifications = number;
+          else if (key == "duplicate_notifications")
+            next.duplicate_notifications = number;
+          else if (key == "notification_delay_ms")
+            next.notification_delay_ms = static_cast<int64_t>(number);
+          else if (key == "remove_subscriptions")
+            next.remove_subscriptions = number;
+          else
+            return r->reply(graph_error(req, 400, "BadRequest",
+                                        "unknown fault '" + key + "'",
+                                        self->now()));
+        }
+        self->fault = next;
+        r->reply(json_response(200, faults_json(next)));
+      });
 
   routes.add("GET", "/_emulator/faults",
              [self](request&, const http::path_params&, responder_ptr r) {
@@ -1825,6 +1857,8 @@ void service::impl::install_routes() {
         w.key("errors").value(c.errors);
         w.key("throttles").value(c.throttles);
         w.key("access_denied").value(c.access_denied);
+        w.key("mailbox_disabled").value(c.mailbox_disabled);
+        w.key("refused_events").value(c.refused_events);
         w.key("dropped_notifications").value(c.dropped_notifications);
         w.key("duplicated_notifications").value(c.duplicated_notifications);
         w.key("removed_subscriptions").value(c.removed_subscriptions);
@@ -3140,6 +3174,23 @@ void service::impl::dispatch(request& req, responder_ptr r) {
       return r->reply(graph_error(
           req, 403, "ErrorAccessDenied",
           "Access is denied. Check credentials and try again.", now()));
+    }
+    if (roll(fault.mailbox_disabled_rate)) {
+      ++struck.mailbox_disabled;
+      return r->reply(graph_error(req, 404, "MailboxNotEnabledForRESTAPI",
+                                  "The mailbox is either inactive, "
+                                  "soft-deleted, or is hosted on-premise.",
+                                  now()));
+    }
+    if (!fault.refuse_text.empty()
+        && (req.method == "POST" || req.method == "PATCH")
+        && req.path.find("/events") != std::string::npos
+        && req.body.find(fault.refuse_text) != std::string::npos) {
+      ++struck.refused_events;
+      return r->reply(graph_error(
+          req, static_cast<int>(fault.refuse_status), fault.refuse_code,
+          "This event is refused (graph-emulator's refuse_text fault).",
+          now()));
     }
     if (roll(fault.error_rate)) {
       ++struck.errors;

@@ -279,6 +279,21 @@ void write_calendar_status(writer& w, const calendar_status& x) {
   w.key("updated").value(x.in_updated);
   w.key("deleted").value(x.in_deleted);
   w.end_object();
+  // Office 365 blocks the user (state "error"): why, until a run gets
+  // through.
+  w.key("alert").value_or_null(x.alert);
+  w.key("skipped").begin_array();
+  for (auto& k : x.skipped) {
+    w.begin_object();
+    w.key("event").value(k.event.str());
+    w.key("version").value(k.version);
+    w.key("status").value(k.status);
+    w.key("code").value(k.code);
+    w.key("message").value(k.message);
+    w.key("at").value(format_rfc3339(k.at_ms));
+    w.end_object();
+  }
+  w.end_array();
   w.end_object();
 }
 

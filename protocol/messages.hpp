@@ -342,6 +342,23 @@ typename Inspector::result_type inspect(Inspector& f, mailbox_status& x) {
            x.office365_linked, x.office365_user_id, x.office365_tenant_id);
 }
 
+/// A CRM event Office 365 refuses for good (400, 413, 422 on the event
+/// itself): not synced until the CRM event changes; shown per user.
+struct skipped_event {
+  event_id event;
+  uint64_t version = 0; ///< the CRM version that was refused
+  int64_t at_ms = 0;
+  int64_t status = 0; ///< Graph's HTTP status
+  std::string code;   ///< Graph's error code
+  std::string message;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, skipped_event& x) {
+  return f(caf::meta::type_name("crmsync::skipped_event"), x.event, x.version,
+           x.at_ms, x.status, x.code, x.message);
+}
+
 struct calendar_status {
   tenant_id org;
   user_id user;
@@ -366,6 +383,12 @@ struct calendar_status {
   uint64_t deletes_in_window = 0; ///< deletions applied in that window
   uint64_t outbox = 0;            ///< pending CRM changes (when read)
   uint64_t inbox = 0;             ///< pending notifications (when read)
+  /// Events Office 365 refuses for good, oldest first (bounded).
+  std::vector<skipped_event> skipped;
+  /// While Graph blocks the user (state "error"): the state the sync goes
+  /// back to once a run gets through, and the open alert's reason.
+  std::string resume_state;
+  std::string alert;
 };
 
 template <class Inspector>
@@ -375,7 +398,8 @@ typename Inspector::result_type inspect(Inspector& f, calendar_status& x) {
            x.delta_link, x.subscription_id, x.subscription_expires_ms,
            x.client_state, x.last_sync_ms, x.out_created, x.out_updated,
            x.out_deleted, x.in_created, x.in_updated, x.in_deleted,
-           x.deletes_window_ms, x.deletes_in_window, x.outbox, x.inbox);
+           x.deletes_window_ms, x.deletes_in_window, x.outbox, x.inbox,
+           x.skipped, x.resume_state, x.alert);
 }
 
 // -- administration

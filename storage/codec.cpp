@@ -298,8 +298,37 @@ std::string encode(const calendar_status& x) {
     o.u64(n);
   o.i64(x.deletes_window_ms);
   o.u64(x.deletes_in_window);
+  o.u64(x.skipped.size());
+  for (auto& k : x.skipped) {
+    o.u64(k.event.value);
+    o.u64(k.version);
+    o.i64(k.at_ms);
+    o.i64(k.status);
+    o.str(k.code);
+    o.str(k.message);
+  }
+  o.str(x.resume_state);
+  o.str(x.alert);
   return o.take();
 }
+
+namespace {
+
+bool decode_skipped(in_buf& i, std::vector<skipped_event>& out) {
+  uint64_t n = 0;
+  if (!i.u64(n) || n > max_items)
+    return false;
+  for (uint64_t k = 0; k < n; ++k) {
+    skipped_event e;
+    if (!i.id(e.event) || !i.u64(e.version) || !i.i64(e.at_ms)
+        || !i.i64(e.status) || !i.str(e.code) || !i.str(e.message))
+      return false;
+    out.push_back(std::move(e));
+  }
+  return true;
+}
+
+} // namespace
 
 bool decode(std::string_view in, calendar_status& x) {
   auto org = x.org;
@@ -320,7 +349,11 @@ bool decode(std::string_view in, calendar_status& x) {
                  && i.u64(x.in_deleted)
                  && (i.done()
                      || (i.i64(x.deletes_window_ms)
-                         && i.u64(x.deletes_in_window) && i.done()))));
+                         && i.u64(x.deletes_in_window)
+                         && (i.done()
+                             || (decode_skipped(i, x.skipped)
+                                 && i.str(x.resume_state) && i.str(x.alert)
+                                 && i.done()))))));
 }
 
 std::string encode(const invite_record& x) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "storage/codec.hpp"
 #include "storage/keys.hpp"
 #include "storage/sync_links.hpp"
+#include "sync/errors.hpp"
 #include "sync/graph_event.hpp"
 #include "sync/notifications.hpp"
 
@@ -42,18 +44,22 @@ constexpr size_t batch_size = 20; // Graph's $batch limit
 /// The mass-delete guard adds deletions up over this long.
 constexpr int64_t delete_window_ms = 10 * 60 * 1000;
 
+/// A 404 that says the resource is gone; a 404 MailboxNotEnabledForRESTAPI
+/// is a blocked mailbox instead (sync/errors.hpp).
 bool is_not_found(const graph::error& e) {
-  return e.status == 404;
+  return classify(e, target::calendar).what == disposition::gone;
 }
 
-/// Office 365 refuses this event for good (bad request, too large,
-/// unprocessable): retrying cannot help, and it must not hold up the ones
-/// after. A 403 is not such a refusal: access to a mailbox can be blocked
-/// for a while (an administrator's policy, a licence), and a change made
-/// meanwhile must wait for it, not be dropped.
-bool refused_for_good(int status) {
-  return status == 400 || status == 413 || status == 422;
+/// Office 365 refuses this event for good (sync/errors.hpp): retrying
+/// cannot help, and it must not hold up the ones after. Access and mailbox
+/// errors are not such refusals: a change made meanwhile must wait for
+/// them to clear, not be dropped.
+bool refused_for_good(const graph::error& e) {
+  return classify(e, target::event).what == disposition::item_refused;
 }
+
+/// Refused events kept per user, so that the record stays small.
+constexpr size_t max_skipped = 100;
 
 /// One run of one user's sync: loads what it needs, does one pass of the
 /// state machine, and writes what changed.
@@ -80,6 +86,9 @@ public:
                  + ": cannot read its records; nothing done");
       return;
     }
+    // Blocked the last time: this run tries again from where it was.
+    if (status_.state == "error" && !status_.resume_state.empty())
+      status_.state = status_.resume_state;
     if (full) {
       // A resync: the round reads the whole window, as after a 410.
       status_.delta_link.clear();
@@ -120,6 +129,8 @@ public:
     if (!pull() || halt_)
       return;
     ensure_subscription();
+    if (!failed_ && !status_.alert.empty())
+      close_alert();
     save_status();
     if (deletes_approved_ && !failed_)
       spend_approval();
@@ -179,7 +190,88 @@ private:
   }
 
   void fail(const std::string& what, const graph::error& e) {
-    fail(what + ": " + e.describe());
+    auto c = classify(e, target::calendar);
+    if (c.what == disposition::blocked)
+      block(what + ": " + e.describe(), c.reason);
+    else
+      fail(what + ": " + e.describe());
+  }
+
+  /// Office 365 blocks this user (access denied, no mailbox, token
+  /// refused): every change stays queued, the sync shows "error" with the
+  /// reason and is retried with backoff like any failed run; an
+  /// administrator hears of it once per block (audit entry and metric).
+  void block(const std::string& why, std::string_view reason) {
+    if (halt_)
+      return;
+    failed_ = true;
+    status_.last_error = why;
+    if (status_.state != "error") {
+      status_.resume_state = status_.state;
+      status_.state = "error";
+    }
+    storage::write_batch b;
+    if (status_.alert != reason) {
+      status_.alert = std::string{reason};
+      put_audit(b, "sync.blocked",
+                "calendar sync of user " + user_.str() + " is blocked ("
+                    + status_.alert + "): " + why);
+      metrics::node().sync_alert(status_.alert);
+    }
+    b.put(column::sync, keys::sync_state(org_, user_, entity_kind::calendar),
+          codec::encode(status_));
+    if (db_.write(b))
+      log::error("sync: cannot save the status of " + user_.str());
+    log::warn("sync " + org_.str() + "/" + user_.str() + ": blocked ("
+              + status_.alert + "): " + why);
+  }
+
+  /// A run got through after a block: the alert ends (audited too).
+  void close_alert() {
+    storage::write_batch b;
+    put_audit(b, "sync.recovered",
+              "calendar sync of user " + user_.str() + " works again after "
+                  + status_.alert);
+    status_.alert.clear();
+    status_.resume_state.clear();
+    if (db_.write(b))
+      log::error("sync: cannot audit the recovery of " + user_.str());
+  }
+
+  void put_audit(storage::write_batch& b, std::string action,
+                 std::string detail) {
+    audit_entry a;
+    a.org = org_;
+    a.at_ms = cfg_.now_ms();
+    a.seq = crypto::random_u64();
+    a.actor = "sync";
+    a.action = std::move(action);
+    a.detail = std::move(detail);
+    b.put(column::audit, keys::audit(a.org, a.at_ms, a.seq), codec::encode(a));
+  }
+
+  // -- refused events ---------------------------------------------------------
+
+  /// Records that Office 365 refuses this version of the event for good;
+  /// shown in the user's sync status until the event syncs or goes.
+  void skip(const event_record& e, const graph::error& err) {
+    unskip(e.id);
+    if (status_.skipped.size() >= max_skipped)
+      status_.skipped.erase(status_.skipped.begin());
+    status_.skipped.push_back(skipped_event{e.id, e.version, cfg_.now_ms(),
+                                            err.status, err.code, err.message});
+    status_.last_error = "Office 365 refused CRM event " + e.id.str() + ": "
+                         + err.describe() + "; it is not synced";
+    log::warn("sync " + org_.str() + "/" + user_.str() + ": "
+              + status_.last_error);
+  }
+
+  void unskip(event_id e) {
+    auto& v = status_.skipped;
+    v.erase(
+        std::remove_if(v.begin(), v.end(),
+                       [e](const skipped_event& k) { return k.event == e; }),
+        v.end());
   }
 
   // -- the tenant actor -------------------------------------------------------
@@ -363,7 +455,8 @@ private:
     std::atomic<size_t> next{0};
     std::mutex record_mtx;
     bool stop = false, gone = false, store_failed = false;
-    std::string item_error;
+    // What stopped the senders; nothing it answered counts as done.
+    std::optional<graph::error> failure;
     auto sender = [&] {
       for (;;) {
         {
@@ -393,8 +486,7 @@ private:
           if (is_not_found(error))
             gone = true;
           else
-            item_error
-                = "sending the initial events failed: " + error.describe();
+            failure = error;
           stop = true;
           return;
         }
@@ -406,21 +498,23 @@ private:
           if (a.status >= 200 && a.status < 300
               && read_id_and_change_key(a.body, gid, ck)) {
             put_link(b, sync_link{e.id, gid, ck, e.version});
+            unskip(e.id);
             ++status_.done;
             ++status_.out_created;
-          } else if (a.status == 404) {
+            continue;
+          }
+          auto ie = item_error(a);
+          if (is_not_found(ie)) {
             gone = true;
             stop = true;
-          } else if (refused_for_good(a.status)) {
-            ++status_.done; // skipped; the next ones go on
-            status_.last_error = "Office 365 refused CRM event " + e.id.str()
-                                 + " (HTTP " + std::to_string(a.status)
-                                 + "); it is not synced";
-            log::warn("sync " + org_.str() + "/" + user_.str() + ": "
-                      + status_.last_error);
+          } else if (refused_for_good(ie)) {
+            ++status_.done; // skipped and recorded; the next ones go on
+            skip(e, ie);
           } else {
-            item_error = "an event was refused by Office 365 (HTTP "
-                         + std::to_string(a.status) + ")";
+            // Blocked, throttled beyond the client's retries, or down:
+            // not done, sent again by the next run.
+            if (!failure)
+              failure = ie;
             stop = true;
           }
         }
@@ -448,8 +542,8 @@ private:
       fail("storing links failed");
       return false;
     }
-    if (!item_error.empty()) {
-      fail(item_error);
+    if (failure) {
+      fail("sending the initial events failed", *failure);
       return false;
     }
     // The first delta round sets the baseline: everything in it is ours.
@@ -508,10 +602,7 @@ private:
   /// Records that Office 365 refused an event for good and lets the queue
   /// go on (the entry is dropped; a later CRM edit tries again).
   bool skip_refused(const event_record& e, const graph::error& err) {
-    status_.last_error = "Office 365 refused CRM event " + e.id.str() + ": "
-                         + err.describe() + "; it is not synced";
-    log::warn("sync " + org_.str() + "/" + user_.str() + ": "
-              + status_.last_error);
+    skip(e, err);
     return true;
   }
 
@@ -528,6 +619,7 @@ private:
     graph::response res;
     graph::error err;
     if (c.deleted || !exists) {
+      unskip(c.event);
       if (!linked)
         return true;
       if (!graph_.call(o365_tenant_, oid_, "DELETE", event_path(link.graph_id),
@@ -570,7 +662,7 @@ private:
         // Deleted in Outlook: the CRM's later edit brings it back.
         del_link(b, link);
         linked = false;
-      } else if (!ok && refused_for_good(err.status)) {
+      } else if (!ok && refused_for_good(err)) {
         return skip_refused(e, err);
       } else if (!ok) {
         fail("updating an event in Office 365 failed", err);
@@ -581,6 +673,7 @@ private:
         link.change_key = ck;
         link.crm_version = e.version;
         put_link(b, link);
+        unskip(e.id);
         ++status_.out_updated;
         return true;
       }
@@ -589,7 +682,7 @@ private:
                      to_graph(e, true), res, err)) {
       if (is_not_found(err))
         return calendar_gone();
-      if (refused_for_good(err.status))
+      if (refused_for_good(err))
         return skip_refused(e, err);
       fail("creating an event in Office 365 failed", err);
       return false;
@@ -600,6 +693,7 @@ private:
       return false;
     }
     put_link(b, sync_link{e.id, gid, ck, e.version});
+    unskip(e.id);
     ++status_.out_created;
     return true;
   }

@@ -247,6 +247,7 @@ std::string render_sync(dom::element doc) {
                  {"office365 calendar", "/office365_calendar_id"},
                  {"last sync", "/last_sync"},
                  {"last error", "/last_error"},
+                 {"alert", "/alert"},
                  {"subscription", "/subscription_id"},
                  {"subscription expires", "/subscription_expires"},
                  {"outbox", "/outbox"},
@@ -265,6 +266,22 @@ std::string render_sync(dom::element doc) {
   if (text(doc, "/state") == "held")
     out += "\nheld by the mass-delete guard: approve-deletes USER lets it "
            "apply its deletions once\n";
+  if (text(doc, "/state") == "error" && text(doc, "/alert") != "-")
+    out += "\nOffice 365 blocks this user's sync (" + text(doc, "/alert")
+           + "): every change is kept and sent once it lets the sync in\n";
+  // Events Office 365 refuses for good: they stay out until edited.
+  table skipped({{"SKIPPED EVENT", align::left},
+                 {"AT", align::left},
+                 {"STATUS", align::right},
+                 {"CODE", align::left},
+                 {"MESSAGE", align::left, title_width * 2}});
+  dom::array list;
+  if (!doc["skipped"].get_array().get(list))
+    for (dom::element k : list)
+      skipped.add_row({text(k, "/event"), text(k, "/at"), text(k, "/status"),
+                       text(k, "/code"), text(k, "/message")});
+  if (!skipped.empty())
+    out += "\n" + skipped.render();
   return out;
 }
 

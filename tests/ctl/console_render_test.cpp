@@ -251,3 +251,22 @@ TEST_CASE("render_sync points at approve-deletes when held", "[ctl][console]") {
   auto active = parse(p, R"({"state":"active"})");
   CHECK(render_sync(active).find("approve-deletes") == std::string::npos);
 }
+
+TEST_CASE("render_sync shows a block and the events Office 365 refuses",
+          "[ctl][console]") {
+  simdjson::dom::parser p;
+  auto blocked = parse(p, R"({"state":"error","alert":"access_denied",)"
+                          R"("last_error":"403 ErrorAccessDenied","skipped":[)"
+                          R"({"event":"42","at":"2026-12-06T03:00:00Z",)"
+                          R"("status":400,"code":"ErrorInvalidProperty",)"
+                          R"("message":"bad property"}]})");
+  auto out = render_sync(blocked);
+  CHECK(out.find("blocks this user's sync (access_denied)")
+        != std::string::npos);
+  CHECK(out.find("SKIPPED EVENT") != std::string::npos);
+  CHECK(out.find("ErrorInvalidProperty") != std::string::npos);
+  CHECK(out.find("bad property") != std::string::npos);
+  auto fine = parse(p, R"({"state":"active","alert":null,"skipped":[]})");
+  CHECK(render_sync(fine).find("blocks") == std::string::npos);
+  CHECK(render_sync(fine).find("SKIPPED") == std::string::npos);
+}

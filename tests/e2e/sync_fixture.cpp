@@ -91,6 +91,8 @@ emulator_counters sync_env::counters() {
   c.errors = r.u64("/faults/errors");
   c.throttles = r.u64("/faults/throttles");
   c.access_denied = r.u64("/faults/access_denied");
+  c.mailbox_disabled = r.u64("/faults/mailbox_disabled");
+  c.refused_events = r.u64("/faults/refused_events");
   c.dropped_notifications = r.u64("/faults/dropped_notifications");
   c.duplicated_notifications = r.u64("/faults/duplicated_notifications");
   c.delivered_notifications = r.u64("/notifications/delivered");

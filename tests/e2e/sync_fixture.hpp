@@ -76,6 +76,9 @@ struct emulator_counters {
   uint64_t errors = 0;        ///< Graph calls answered 503
   uint64_t throttles = 0;     ///< Graph calls answered 429
   uint64_t access_denied = 0; ///< Graph calls answered 403
+  /// Graph calls answered 404 MailboxNotEnabledForRESTAPI
+  uint64_t mailbox_disabled = 0;
+  uint64_t refused_events = 0; ///< event writes refused (refuse_text)
   uint64_t dropped_notifications = 0;
   uint64_t duplicated_notifications = 0;
   uint64_t delivered_notifications = 0; ///< acknowledged by the node

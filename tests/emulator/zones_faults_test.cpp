@@ -105,6 +105,44 @@ TEST_CASE_METHOD(contoso, "faults: throttling and outages on demand",
         == 0);
 }
 
+TEST_CASE_METHOD(contoso,
+                 "faults: a refused event and a mailbox without Exchange "
+                 "Online on demand",
+                 "[emulator][faults]") {
+  REQUIRE(send("POST", "/_emulator/faults", R"({"refuse_text":"NOPE"})").status
+          == 200);
+  check_error(post(events_path(admin_id), tok, event_body("NOPE review")), 400,
+              "ErrorInvalidProperty");
+  auto fine = create_event(events_path(admin_id), event_body("fine"));
+  // An update with the text is refused too, with the status and code asked.
+  REQUIRE(send("POST", "/_emulator/faults",
+               R"({"refuse_status":403,"refuse_code":"ErrorAccessDenied"})")
+              .status
+          == 200);
+  check_error(patch(event_path(admin_id, fine.str("/id")), tok,
+                    R"({"subject":"NOPE again"})"),
+              403, "ErrorAccessDenied");
+  CHECK(get(event_path(admin_id, fine.str("/id")), tok).str("/subject")
+        == "fine");
+  for (const char* body :
+       {R"({"refuse_text":1})", R"({"refuse_code":false})",
+        R"({"refuse_status":200})", R"({"mailbox_disabled_rate":2})"}) {
+    INFO(body);
+    CHECK(send("POST", "/_emulator/faults", body).status == 400);
+  }
+  REQUIRE(send("POST", "/_emulator/faults",
+               R"({"refuse_text":"","mailbox_disabled_rate":1})")
+              .status
+          == 200);
+  check_error(get(events_path(admin_id), tok), 404,
+              "MailboxNotEnabledForRESTAPI");
+  auto counters = send("GET", "/_emulator/counters");
+  CHECK(counters.u64("/faults/refused_events") == 2);
+  CHECK(counters.u64("/faults/mailbox_disabled") == 1);
+  REQUIRE(send("POST", "/_emulator/reset").status == 204);
+  CHECK(send("GET", "/_emulator/faults").str("/refuse_text") == "");
+}
+
 TEST_CASE_METHOD(contoso, "faults: latency holds answers back",
                  "[emulator][faults]") {
   REQUIRE(send("POST", "/_emulator/faults", R"({"latency_ms":150})").status

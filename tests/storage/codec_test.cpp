@@ -104,6 +104,26 @@ TEST_CASE("sync state records round-trip", "[storage][codec]") {
   CHECK(cb.state == "active");
   CHECK(cb.done == 10);
   CHECK(cb.office365_calendar_id == "AAMk");
+  CHECK(cb.skipped.empty());
+  // Refused events and an open alert round-trip too.
+  c.state = "error";
+  c.resume_state = "active";
+  c.alert = "access_denied";
+  c.skipped.push_back(
+      skipped_event{event_id{7}, 3, 1700, 400, "ErrorInvalidProperty", "bad"});
+  REQUIRE(codec::decode(codec::encode(c), cb));
+  CHECK(cb.resume_state == "active");
+  CHECK(cb.alert == "access_denied");
+  REQUIRE(cb.skipped.size() == 1);
+  CHECK(cb.skipped[0].event == event_id{7});
+  CHECK(cb.skipped[0].version == 3);
+  CHECK(cb.skipped[0].at_ms == 1700);
+  CHECK(cb.skipped[0].status == 400);
+  CHECK(cb.skipped[0].code == "ErrorInvalidProperty");
+  CHECK(cb.skipped[0].message == "bad");
+  auto bytes = codec::encode(c);
+  for (size_t n = bytes.size() - 8; n < bytes.size(); ++n)
+    CHECK_FALSE(codec::decode(bytes.substr(0, n), cb));
   mailbox_status m;
   m.office365_linked = true;
   m.office365_user_id = "oid";
