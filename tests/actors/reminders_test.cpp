@@ -364,3 +364,23 @@ TEST_CASE("periodic due times spread over their interval",
     most = std::max(most, count);
   CHECK(most <= 2 * n / 300);
 }
+
+TEST_CASE_METHOD(fixture,
+                 "periodic reminders at spread phases wake a steady trickle",
+                 "[actors][reminders]") {
+  start();
+  // 600 calendars reconciled every minute: 10 a second on average, never
+  // all at once (the cap of 1,000 a second plays no part here).
+  const auto interval = std::chrono::milliseconds(60'000);
+  const size_t n = 600;
+  for (size_t i = 0; i < n; ++i)
+    set(calendar_of(i), actors::spread_due(calendar_of(i), interval, now()),
+        interval.count());
+  advance(120s, 1s);
+  CHECK(seen->size() == 2 * n);
+  CHECK(busiest() <= 2 * n / 60);
+  std::map<uint64_t, int> per_target;
+  for (auto& d : *seen)
+    ++per_target[d.due.target.user.value];
+  CHECK(per_target.size() == n);
+}
