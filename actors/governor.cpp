@@ -22,6 +22,7 @@ constexpr int64_t no_time = std::numeric_limits<int64_t>::max();
 struct waiter {
   caf::typed_response_promise<graph_permit> promise;
   caf::actor_addr requester;
+  int64_t not_after_ms = 0; ///< 0: waits as long as it takes
 };
 
 struct tenant_queue {
@@ -74,6 +75,20 @@ void release(self_ptr self, const caf::actor_addr& who) {
   }
 }
 
+/// Answers the requests at the head of `q` whose askers stopped waiting,
+/// so that no permit goes to a request nobody waits for any more.
+void drop_expired(self_ptr self, tenant_queue& q, int64_t now) {
+  auto& st = self->state;
+  while (!q.waiting.empty() && q.waiting.front().not_after_ms != 0
+         && q.waiting.front().not_after_ms <= now) {
+    auto w = std::move(q.waiting.front());
+    q.waiting.pop_front();
+    --st.queued;
+    w.promise.deliver(caf::make_error(caf::sec::request_timeout));
+    release(self, w.requester);
+  }
+}
+
 /// Grants permits while the app's and the tenants' windows allow, taking
 /// one request per tenant in turn; then arms a wake-up for the first time
 /// one more could go, and forgets tenants that no longer matter.
@@ -92,6 +107,9 @@ void pump(self_ptr self) {
       auto t = st.ring.front();
       st.ring.pop_front();
       auto& q = st.tenants.at(t);
+      drop_expired(self, q, now);
+      if (q.waiting.empty())
+        continue; // leaves the ring
       if (!q.window.admits(now)) {
         wake = std::min(wake, q.window.next_free(now));
         st.ring.push_back(t);
@@ -165,7 +183,7 @@ governor_behavior(self_ptr self, std::shared_ptr<const actor_env> env,
                   .first->second;
         if (q.waiting.empty())
           st.ring.push_back(r.tenant.value);
-        q.waiting.push_back(waiter{rp, who});
+        q.waiting.push_back(waiter{rp, who, r.not_after_ms});
         ++st.queued;
         if (st.requesters[who]++ == 0)
           self->monitor(who);

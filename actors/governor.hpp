@@ -9,8 +9,11 @@
 // a thread. Requests wait in one queue per tenant, and permits go
 // round-robin over the tenants with waiting requests, so a tenant with
 // 10,000 waiting delays another tenant's single request by about one slot.
-// The governor watches every requester with waiting requests: when one
-// dies, its requests leave the queues without using a slot. Caps hold in
+// A permit is counted when it is granted, so none may go to nobody: the
+// governor watches every requester with waiting requests, and when one
+// dies its requests leave the queues without using a slot; a request
+// still waiting after its `not_after_ms` (the asker's timeout) is answered
+// with an error instead of a permit. Caps hold in
 // any sliding second (actors/rate_window.hpp). Time is env->now_ms.
 #pragma once
 

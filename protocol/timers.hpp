@@ -96,13 +96,18 @@ typename Inspector::result_type inspect(Inspector& f, reminder_stats& x) {
 
 /// Asks for the right to send one Graph request for `tenant`; answered
 /// with a graph_permit once the app's and the tenant's rates allow it.
+/// `not_after_ms` (wall-clock ms, 0: none) is when the asker stops
+/// waiting (its request timeout): a request still queued then is answered
+/// with an error instead of taking a permit nobody would use.
 struct permit_request {
   tenant_id tenant;
+  int64_t not_after_ms = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, permit_request& x) {
-  return f(caf::meta::type_name("crmsync::permit_request"), x.tenant);
+  return f(caf::meta::type_name("crmsync::permit_request"), x.tenant,
+           x.not_after_ms);
 }
 
 /// The right to send one Graph request now (it is counted when granted).

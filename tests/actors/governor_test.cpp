@@ -73,19 +73,21 @@ struct fixture {
   }
 
   /// An actor asking `n` permits for `tenant` at once, recording each.
-  caf::actor ask(uint64_t tenant, int n) {
+  caf::actor ask(uint64_t tenant, int n, int64_t not_after_ms = 0) {
     auto log = grants;
     auto clock = env->now_ms;
     auto gov = governor;
     auto r = sys.spawn([=](caf::event_based_actor* self) -> caf::behavior {
       for (int i = 0; i < n; ++i)
         self->request(gov, std::chrono::seconds(86'400),
-                      permit_request{tenant_id{tenant}})
+                      permit_request{tenant_id{tenant}, not_after_ms})
             .then(
                 [=](graph_permit& p) {
                   log->push_back(grant{p.tenant.value, clock()});
                 },
-                [](caf::error&) {});
+                [=](caf::error&) {
+                  log->push_back(grant{0, clock()}); // refused
+                });
       return {[](int) {
       }};
     });
@@ -225,4 +227,24 @@ TEST_CASE_METHOD(fixture,
   CHECK(granted_to(2) == 10);
   advance(3s);
   CHECK(stats().granted == 20);
+}
+
+TEST_CASE_METHOD(fixture, "a request nobody waits for any more takes no permit",
+                 "[actors][governor]") {
+  start(1, 1);
+  ask(1, 1);
+  CHECK(granted_to(1) == 1);
+  // Its asker gives up after half a second; the next second's permit goes
+  // to the request behind it.
+  ask(2, 1, 500);
+  ask(3, 1);
+  advance(1s);
+  CHECK(granted_to(2) == 0);
+  CHECK(granted_to(0) == 1); // answered with an error
+  REQUIRE(granted_to(3) == 1);
+  CHECK(grants->back().at_ms == 1'000);
+  auto s = stats();
+  CHECK(s.queued == 0);
+  CHECK(s.requesters == 0);
+  CHECK(s.granted == 2);
 }

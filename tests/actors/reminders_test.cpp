@@ -198,6 +198,9 @@ TEST_CASE_METHOD(fixture, "a reminder is set, replaced and cancelled",
   set(a, now() + 30'000, 0, reminder_kind::renew_subscription);
   set(b, now() + 5'000);
   CHECK(stored().size() == 3);
+  auto stats = ask<reminder_stats>(atom::stats_atom_v);
+  CHECK(stats.next_wake_ms == start_ms + 5'000);
+  CHECK(stats.delivered == 0);
   CHECK(cancel(b));
   CHECK_FALSE(cancel(b));
   CHECK(stored().size() == 2);
@@ -212,8 +215,11 @@ TEST_CASE_METHOD(fixture, "a reminder is set, replaced and cancelled",
   advance(10s);
   REQUIRE(seen->size() == 2);
   CHECK(seen->at(1).due.kind == reminder_kind::renew_subscription);
-  // One-shot reminders are gone once delivered.
+  // One-shot reminders are gone once delivered; nothing is armed.
   CHECK(stored().empty());
+  stats = ask<reminder_stats>(atom::stats_atom_v);
+  CHECK(stats.delivered == 2);
+  CHECK(stats.next_wake_ms == 0);
 }
 
 TEST_CASE_METHOD(fixture, "reminders are delivered earliest first",
