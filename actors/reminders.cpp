@@ -147,9 +147,12 @@ reminders_behavior(self_ptr self, std::shared_ptr<const actor_env> env,
   return {
       [=](reminder& r) -> caf::result<reminder> {
         auto& st = self->state;
-        if (r.period_ms < 0)
+        // What decode_due() would refuse must not be stored.
+        if (r.period_ms < 0
+            || static_cast<size_t>(r.target.kind) >= entity_kind_count)
           return make_crm_error(crm_errc::invalid_input, "bad_reminder",
-                                "a reminder's period cannot be negative");
+                                "a reminder needs a known target kind and a "
+                                "period of zero or more");
         std::optional<int64_t> old;
         if (auto err = rows::find(*st.env->db, r.target, r.kind, old))
           return err;

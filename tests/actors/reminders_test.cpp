@@ -222,6 +222,28 @@ TEST_CASE_METHOD(fixture, "a reminder is set, replaced and cancelled",
   CHECK(stats.next_wake_ms == 0);
 }
 
+TEST_CASE_METHOD(fixture, "a reminder that could not be read back is refused",
+                 "[actors][reminders]") {
+  start();
+  caf::scoped_actor self{sys};
+  std::vector<reminder> bad
+      = {reminder{calendar_of(1), reminder_kind::reconcile, now(), -1},
+         reminder{
+             entity_key{static_cast<entity_kind>(9), tenant_id{1}, user_id{2}},
+             reminder_kind::reconcile, now() + 1'000, 0}};
+  for (auto& r : bad) {
+    self->send(reminders, r);
+    sched.run();
+    bool refused = false;
+    self->receive([&](reminder&) { FAIL("stored"); },
+                  [&](caf::error& err) {
+                    refused = to_api_error(err).code == "bad_reminder";
+                  });
+    CHECK(refused);
+  }
+  CHECK(stored().empty());
+}
+
 TEST_CASE_METHOD(fixture, "reminders are delivered earliest first",
                  "[actors][reminders]") {
   start();
