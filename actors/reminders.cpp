@@ -83,6 +83,7 @@ void process(self_ptr self) {
   int64_t rearmed = no_time; // the earliest periodic row moved on
   int64_t held = no_time;    // the first due row the cap held back
   bool bad_row = false;
+  auto window = st.window; // counts only what is really sent
   auto err = st.env->db->scan(
       storage::column::reminders, rows::due_begin(st.floor_ms), rows::due_end(),
       [&](std::string_view k, std::string_view v) {
@@ -97,11 +98,11 @@ void process(self_ptr self) {
           next = r->due_ms;
           return false;
         }
-        if (!st.window.admits(now)) {
+        if (!window.admits(now)) {
           held = r->due_ms;
           return false;
         }
-        st.window.record(now);
+        window.record(now);
         out.push_back(reminder_due{r->target, r->kind, r->due_ms});
         if (r->period_ms > 0) {
           auto moved = *r;
@@ -123,6 +124,7 @@ void process(self_ptr self) {
     arm(self, now + retry_ms);
     return;
   }
+  st.window = std::move(window);
   for (auto& d : out)
     caf::anon_send(st.handler, std::move(d)); // the handler is untyped
   st.delivered += out.size();
