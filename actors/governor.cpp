@@ -48,6 +48,9 @@ struct governor_state {
   uint64_t granted = 0;
   uint64_t generation = 0;
   int64_t armed_ms = no_time;
+  /// When tenants without waiting requests and recent permits were last
+  /// forgotten.
+  int64_t swept_ms = std::numeric_limits<int64_t>::min() / 2;
 };
 
 using self_ptr = governor_actor::stateful_pointer<governor_state>;
@@ -131,11 +134,15 @@ void pump(self_ptr self) {
     if (!granted)
       break; // every waiting tenant is at its cap: `wake` says until when
   }
-  for (auto i = st.tenants.begin(); i != st.tenants.end();) {
-    if (i->second.waiting.empty() && i->second.window.idle(now))
-      i = st.tenants.erase(i);
-    else
-      ++i;
+  // At most once a second, not per request: the sweep visits every tenant.
+  if (now - st.swept_ms >= 1000) {
+    st.swept_ms = now;
+    for (auto i = st.tenants.begin(); i != st.tenants.end();) {
+      if (i->second.waiting.empty() && i->second.window.idle(now))
+        i = st.tenants.erase(i);
+      else
+        ++i;
+    }
   }
   arm(self, wake);
 }
@@ -193,7 +200,7 @@ governor_behavior(self_ptr self, std::shared_ptr<const actor_env> env,
       [=](atom::stats_atom) -> governor_stats {
         auto& st = self->state;
         return governor_stats{st.granted, st.queued, st.ring.size(),
-                              st.requesters.size()};
+                              st.requesters.size(), st.tenants.size()};
       },
       [=](atom::wake_atom, uint64_t gen) {
         auto& st = self->state;

@@ -129,12 +129,15 @@ struct governor_stats {
   uint64_t tenants_waiting = 0;
   /// Requesters the governor watches (those with waiting requests).
   uint64_t requesters = 0;
+  /// Tenants it keeps a queue and a window for (waiting or recently
+  /// granted ones; the others are forgotten within about a second).
+  uint64_t tenants_tracked = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, governor_stats& x) {
   return f(caf::meta::type_name("crmsync::governor_stats"), x.granted, x.queued,
-           x.tenants_waiting, x.requesters);
+           x.tenants_waiting, x.requesters, x.tenants_tracked);
 }
 
 } // namespace crmsync

@@ -248,3 +248,15 @@ TEST_CASE_METHOD(fixture, "a request nobody waits for any more takes no permit",
   CHECK(s.requesters == 0);
   CHECK(s.granted == 2);
 }
+
+TEST_CASE_METHOD(fixture, "tenants that stopped asking are forgotten",
+                 "[actors][governor]") {
+  start(1000, 10);
+  for (uint64_t t = 1; t <= 100; ++t)
+    ask(t, 1);
+  CHECK(grants->size() == 100);
+  CHECK(stats().tenants_tracked == 100);
+  advance(2s);
+  ask(101, 1);
+  CHECK(stats().tenants_tracked == 1);
+}
