@@ -978,9 +978,12 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   }
 
   /// Whether a shard move carries rows of this column family (sign-in
-  /// sessions and the node's own bookkeeping stay where they are).
+  /// sessions and the node's own bookkeeping stay where they are; so do
+  /// reminders, which are keyed by due time, not by tenant: the owner of a
+  /// moved entity has to set its reminders again on the new node).
   static bool moves_with_shard(storage::column c) {
-    return c != storage::column::meta && c != storage::column::sessions;
+    return c != storage::column::meta && c != storage::column::sessions
+           && c != storage::column::reminders;
   }
 
   /// The tenant a stored row belongs to: the key's first 8 bytes in a

@@ -54,4 +54,19 @@ using calendar_actor
                        caf::replies_to<atom::stats_atom>::with<uint64_t>,
                        caf::replies_to<atom::passivate_atom>::with<bool>>;
 
+/// The node's durable reminders (actors/reminders.hpp). `wake_atom` with a
+/// generation is its own timer message.
+using reminders_actor
+    = caf::typed_actor<caf::replies_to<reminder>::with<reminder>,
+                       caf::replies_to<cancel_reminder>::with<bool>,
+                       caf::replies_to<atom::stats_atom>::with<reminder_stats>,
+                       caf::reacts_to<atom::wake_atom, uint64_t>>;
+
+/// The node's Graph governor (actors/governor.hpp). `wake_atom` with a
+/// generation is its own timer message.
+using governor_actor
+    = caf::typed_actor<caf::replies_to<permit_request>::with<graph_permit>,
+                       caf::replies_to<atom::stats_atom>::with<governor_stats>,
+                       caf::reacts_to<atom::wake_atom, uint64_t>>;
+
 } // namespace crmsync

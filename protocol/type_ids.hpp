@@ -14,6 +14,7 @@
 #include "protocol/messages.hpp"
 #include "protocol/office365.hpp"
 #include "protocol/sync.hpp"
+#include "protocol/timers.hpp"
 
 CAF_BEGIN_TYPE_ID_BLOCK(crmsync, caf::first_custom_type_id)
 
@@ -26,6 +27,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(crmsync, caf::first_custom_type_id)
   CAF_ADD_ATOM(crmsync, crmsync::atom, hello_atom, "hello")
   CAF_ADD_ATOM(crmsync, crmsync::atom, rows_atom, "rows")
   CAF_ADD_ATOM(crmsync, crmsync::atom, moved_atom, "moved")
+  CAF_ADD_ATOM(crmsync, crmsync::atom, wake_atom, "wake")
 
   CAF_ADD_TYPE_ID(crmsync, (crmsync::tenant_id))
   CAF_ADD_TYPE_ID(crmsync, (crmsync::user_id))
@@ -96,6 +98,13 @@ CAF_BEGIN_TYPE_ID_BLOCK(crmsync, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(crmsync, (crmsync::shard_rows))
   CAF_ADD_TYPE_ID(crmsync, (crmsync::shard_moved))
   CAF_ADD_TYPE_ID(crmsync, (crmsync::shard_moves))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::reminder))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::cancel_reminder))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::reminder_due))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::reminder_stats))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::permit_request))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::graph_permit))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::governor_stats))
 
 CAF_END_TYPE_ID_BLOCK(crmsync)
 

@@ -40,10 +40,11 @@ caf::error to_error(const rocksdb::Status& st, std::string_view what) {
 } // namespace
 
 const char* column_name(column c) {
-  static constexpr const char* names[]
-      = {"meta",  "orgs",        "users", "events",   "event_index", "lookup",
-         "sync",  "invites",     "joins", "audit",    "outbox",      "sessions",
-         "links", "sync_outbox", "inbox", "conflicts"};
+  static constexpr const char* names[] = {
+      "meta",  "orgs",        "users", "events",    "event_index", "lookup",
+      "sync",  "invites",     "joins", "audit",     "outbox",      "sessions",
+      "links", "sync_outbox", "inbox", "conflicts", "reminders"};
+  static_assert(sizeof(names) / sizeof(names[0]) == column_count);
   return names[static_cast<size_t>(c)];
 }
 
@@ -143,6 +144,9 @@ caf::expected<std::unique_ptr<db>> db::open(const db_options& opts) {
   p->opts = opts;
   rocksdb::DBOptions dbo;
   dbo.create_if_missing = true;
+  // Families added by a later release (reminders) are created in a data
+  // directory written before them; RocksDB refuses to open a directory
+  // whose existing families are not all listed, so none is ever removed.
   dbo.create_missing_column_families = true;
   dbo.IncreaseParallelism(2);
   // Bound the WAL and the memtables: a rarely written family must not keep

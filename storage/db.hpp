@@ -40,8 +40,12 @@ enum class column : uint8_t {
   sync_outbox = 13, ///< tenant|user|seq -> sync_change (CRM -> Office 365)
   inbox = 14,       ///< tenant|user|seq -> notification (Office 365 -> CRM)
   conflicts = 15,   ///< tenant|time|seq -> sync_conflict
+  /// node-local durable timers, keyed by due time, not by tenant
+  /// (storage/reminder_rows.hpp). Added after the data format 1 existed:
+  /// open() creates it in a data directory written without it.
+  reminders = 16,
 };
-constexpr size_t column_count = 16;
+constexpr size_t column_count = 17;
 
 const char* column_name(column c);
 

@@ -1,0 +1,143 @@
+// Messages of the node's timer services: durable reminders
+// (actors/reminders.hpp) and the Graph governor (actors/governor.hpp).
+//
+// Plain value types with inspect(), registered in protocol/type_ids.hpp.
+// A reminder wakes an entity (a calendar) at a stored time even when the
+// entity is passivated or the node restarted; a permit is the right to
+// send one Graph request now.
+#pragma once
+
+#include <cstdint>
+
+#include <caf/meta/type_name.hpp>
+
+#include "protocol/ids.hpp"
+#include "protocol/messages.hpp"
+
+namespace crmsync {
+
+// -- reminders ----------------------------------------------------------------
+
+/// What a reminder asks its target to do. Stored as one byte: values are
+/// never renumbered, new kinds are appended.
+enum class reminder_kind : uint8_t {
+  reconcile = 1,          ///< run a delta sync even without a notification
+  renew_subscription = 2, ///< renew the Graph subscription before it expires
+};
+
+inline const char* to_string(reminder_kind k) {
+  switch (k) {
+    case reminder_kind::reconcile:
+      return "reconcile";
+    case reminder_kind::renew_subscription:
+      return "renew_subscription";
+  }
+  return "unknown";
+}
+
+/// Sets (or replaces) the reminder of `kind` for `target`: due at `due_ms`
+/// (wall-clock milliseconds), then every `period_ms` when that is > 0.
+/// A target has at most one reminder of each kind. The reminders actor
+/// answers with the reminder as stored.
+struct reminder {
+  entity_key target;
+  reminder_kind kind = reminder_kind::reconcile;
+  int64_t due_ms = 0;
+  int64_t period_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, reminder& x) {
+  return f(caf::meta::type_name("crmsync::reminder"), x.target, x.kind,
+           x.due_ms, x.period_ms);
+}
+
+/// Removes the reminder of `kind` for `target`; answered with whether one
+/// existed.
+struct cancel_reminder {
+  entity_key target;
+  reminder_kind kind = reminder_kind::reconcile;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cancel_reminder& x) {
+  return f(caf::meta::type_name("crmsync::cancel_reminder"), x.target, x.kind);
+}
+
+/// Sent to the reminders' handler (the directory, which routes it to the
+/// target) when a reminder is due. `due_ms` is the time it was due, so a
+/// late delivery is visible.
+struct reminder_due {
+  entity_key target;
+  reminder_kind kind = reminder_kind::reconcile;
+  int64_t due_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, reminder_due& x) {
+  return f(caf::meta::type_name("crmsync::reminder_due"), x.target, x.kind,
+           x.due_ms);
+}
+
+/// What the reminders actor answers to `stats_atom`.
+struct reminder_stats {
+  uint64_t delivered = 0;
+  /// When the actor wakes next (0: nothing stored).
+  int64_t next_wake_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, reminder_stats& x) {
+  return f(caf::meta::type_name("crmsync::reminder_stats"), x.delivered,
+           x.next_wake_ms);
+}
+
+// -- Graph governor -----------------------------------------------------------
+
+/// Asks for the right to send one Graph request for `tenant`; answered
+/// with a graph_permit once the app's and the tenant's rates allow it.
+/// `not_after_ms` (wall-clock ms, 0: none) is when the asker stops
+/// waiting (its request timeout): a request still queued then is answered
+/// with an error instead of taking a permit nobody would use.
+struct permit_request {
+  tenant_id tenant;
+  int64_t not_after_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, permit_request& x) {
+  return f(caf::meta::type_name("crmsync::permit_request"), x.tenant,
+           x.not_after_ms);
+}
+
+/// The right to send one Graph request now (it is counted when granted).
+struct graph_permit {
+  tenant_id tenant;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, graph_permit& x) {
+  return f(caf::meta::type_name("crmsync::graph_permit"), x.tenant);
+}
+
+/// What the governor answers to `stats_atom`.
+struct governor_stats {
+  uint64_t granted = 0;
+  /// Requests waiting for a permit, over all tenants.
+  uint64_t queued = 0;
+  /// Tenants with at least one waiting request.
+  uint64_t tenants_waiting = 0;
+  /// Requesters the governor watches (those with waiting requests).
+  uint64_t requesters = 0;
+  /// Tenants it keeps a queue and a window for (waiting or recently
+  /// granted ones; the others are forgotten within about a second).
+  uint64_t tenants_tracked = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, governor_stats& x) {
+  return f(caf::meta::type_name("crmsync::governor_stats"), x.granted, x.queued,
+           x.tenants_waiting, x.requesters, x.tenants_tracked);
+}
+
+} // namespace crmsync
