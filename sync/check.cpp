@@ -33,7 +33,7 @@ user_check check_user(storage::db& db, graph::client& graph, tenant_id org,
                       int64_t to_ms) {
   user_check out;
   out.user = status.user;
-  out.state = status.state;
+  out.state = to_string(status.state);
   auto prefix = keys::of_user(org, status.user);
   out.pending = count_rows(db, column::sync_outbox, prefix)
                 + count_rows(db, column::inbox, prefix);
@@ -151,7 +151,7 @@ std::vector<user_check> check_org(storage::db& db, graph::client& graph,
                 && k[16] == static_cast<char>(entity_kind::calendar)) {
               s.org = org;
               s.user = user_id{keys::get_be64(k, 8)};
-              if (codec::decode(sv, s) && s.state == "active")
+              if (codec::decode(sv, s) && s.state == calendar_state::active)
                 active.push_back(s);
             }
             return true;

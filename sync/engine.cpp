@@ -87,7 +87,7 @@ public:
       notified_ = true;
     }
     if (!request_.enabled) {
-      if (status_.state != "disabled")
+      if (status_.state != calendar_state::disabled)
         disable(true);
       return;
     }
@@ -101,20 +101,20 @@ public:
     // An approved run reads delta whatever its inbox says: the round that
     // was held may have been the one a notification asked for.
     notified_ = notified_ || deletes_approved_;
-    if (status_.state == "held") {
+    if (status_.state == calendar_state::held) {
       if (!deletes_approved_)
         return; // waiting for an administrator
       status_.deletes_in_window = 0;
-      status_.state = "active";
+      status_.state = calendar_state::active;
       status_.last_error.clear();
     }
     if (status_.office365_calendar_id.empty() && !create_calendar())
       return;
-    if (status_.state == "initial_sync" && !initial_sync())
+    if (status_.state == calendar_state::initial_sync && !initial_sync())
       return;
     if (halt_)
       return;
-    if (status_.state != "active")
+    if (status_.state != calendar_state::active)
       return;
     if (!drain_outbox() || halt_)
       return;
@@ -173,8 +173,8 @@ private:
       return;
     failed_ = true;
     status_.last_error = why;
-    if (status_.state == "disabled")
-      status_.state = "error";
+    if (status_.state == calendar_state::disabled)
+      status_.state = calendar_state::error;
     save_status();
     log::warn("sync " + org_.str() + "/" + user_.str() + ": " + why);
   }
@@ -261,9 +261,9 @@ private:
     // A crash between Graph's answer and the status write would leave an
     // orphan: the state says a creation was under way, and the calendar
     // it made is adopted rather than made twice.
-    if (status_.state == "enabling" && adopt_calendar())
+    if (status_.state == calendar_state::enabling && adopt_calendar())
       return true;
-    status_.state = "enabling";
+    status_.state = calendar_state::enabling;
     save_status();
     if (!graph_.call(o365_tenant_, oid_, "POST",
                      "/users/" + oid_ + "/calendars", R"({"name":"CRM"})", res,
@@ -277,7 +277,7 @@ private:
       return false;
     }
     status_.office365_calendar_id = id;
-    status_.state = "initial_sync";
+    status_.state = calendar_state::initial_sync;
     status_.last_error.clear();
     status_.done = 0;
     status_.total = 0;
@@ -300,7 +300,7 @@ private:
           || v["name"].get_string().get(name) || name != "CRM")
         continue;
       status_.office365_calendar_id = std::string{id};
-      status_.state = "initial_sync";
+      status_.state = calendar_state::initial_sync;
       status_.last_error.clear();
       save_status();
       return true;
@@ -442,7 +442,7 @@ private:
     }
     // The first delta round sets the baseline: everything in it is ours.
     status_.delta_link.clear();
-    status_.state = "active";
+    status_.state = calendar_state::active;
     status_.last_error.clear();
     save_status();
     return true;
@@ -804,7 +804,7 @@ private:
     set_delete_window(v.window);
     if (!v.hold)
       return true;
-    status_.state = "held";
+    status_.state = calendar_state::held;
     status_.last_error = hold_reason(v, where);
     save_status();
     log::warn("sync " + org_.str() + "/" + user_.str() + ": "
@@ -1053,7 +1053,7 @@ private:
     calendar_status fresh;
     fresh.org = org_;
     fresh.user = user_;
-    fresh.state = "disabled";
+    fresh.state = calendar_state::disabled;
     fresh.out_created = status_.out_created;
     fresh.out_updated = status_.out_updated;
     fresh.out_deleted = status_.out_deleted;
@@ -1393,7 +1393,7 @@ void engine::reconcile_loop() {
     db_.scan(column::sync, "", "", [&](std::string_view k, std::string_view v) {
       calendar_status s;
       if (k.size() == 17 && k[16] == static_cast<char>(entity_kind::calendar)
-          && codec::decode(v, s) && s.state != "disabled")
+          && codec::decode(v, s) && s.state != calendar_state::disabled)
         users.emplace(keys::get_be64(k, 0), keys::get_be64(k, 8));
       return true;
     });
@@ -1483,7 +1483,7 @@ sync_health engine::health() const {
   sync_health out;
   std::lock_guard<std::mutex> guard{mtx_};
   for (auto& [key, h] : health_) {
-    ++out.users_by_state[h.state];
+    ++out.users_by_state[to_string(h.state)];
     if (h.subscription_expires_ms <= now)
       continue;
     if (h.subscription_expires_ms <= soon)

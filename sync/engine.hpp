@@ -31,6 +31,7 @@
 
 #include "common/work_pool.hpp"
 #include "protocol/ids.hpp"
+#include "protocol/messages.hpp"
 #include "storage/db.hpp"
 
 namespace crmsync::graph {
@@ -165,7 +166,7 @@ private:
     std::chrono::steady_clock::time_point last_start{};
   };
   struct user_health {
-    std::string state;
+    calendar_state state = calendar_state::disabled;
     int64_t subscription_expires_ms = 0;
   };
   using user_key = std::pair<uint64_t, uint64_t>;
