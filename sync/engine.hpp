@@ -9,7 +9,11 @@
 // stored (the inbox), talks to Graph through graph::client, and writes
 // CRM changes back through the tenant actor (apply_office365). The engine
 // is the only writer of the calendar status, the links and the
-// subscription lookups. Thread-safe; stop() before the actor system goes.
+// subscription lookups. Its decisions are pure functions it calls:
+// sync/initial.hpp (what the initial sync sends), sync/apply.hpp (one
+// delta item), sync/conflict.hpp, sync/outbox.hpp (one CRM change),
+// sync/guard.hpp (mass deletes). Thread-safe; stop() before the actor
+// system goes.
 #pragma once
 
 #include <atomic>
