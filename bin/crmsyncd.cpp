@@ -17,6 +17,7 @@
 
 #include "actors/directory.hpp"
 #include "actors/purger.hpp"
+#include "api/api.hpp"
 #include "bin/node_config.hpp"
 #include "cluster/node.hpp"
 #include "common/clock.hpp"
@@ -26,9 +27,8 @@
 #include "common/signals.hpp"
 #include "common/work_pool.hpp"
 #include "graph/client.hpp"
-#include "http/api.hpp"
-#include "http/mailer.hpp"
 #include "http/server.hpp"
+#include "mail/mailer.hpp"
 #include "protocol/type_ids.hpp"
 #include "storage/db.hpp"
 #include "sync/engine.hpp"
@@ -124,7 +124,7 @@ int run(node_config cfg) {
   // when the app's credentials are configured; the routes answer 503
   // otherwise.
   std::unique_ptr<graph::client> graph;
-  std::unique_ptr<http::mailer> mail;
+  std::unique_ptr<mail::mailer> mail;
   if (!cfg.client_id.empty()) {
     graph::config gc;
     gc.graph_base_url = cfg.graph_base_url;
@@ -137,7 +137,7 @@ int run(node_config cfg) {
       return system_now_ms();
     };
     graph = std::make_unique<graph::client>(std::move(gc));
-    mail = std::make_unique<http::mailer>(*db, *graph);
+    mail = std::make_unique<mail::mailer>(*db, *graph);
   } else {
     log::warn("no --client-id: Office 365 sign-in, invitations and join "
               "requests are off");

@@ -33,9 +33,9 @@
 #include <caf/actor_system.hpp>
 #include <caf/expected.hpp>
 
+#include "api/api.hpp"
 #include "cluster/shards.hpp"
 #include "cluster/tls.hpp"
-#include "http/api.hpp"
 #include "http/server.hpp"
 #include "protocol/ids.hpp"
 #include "storage/db.hpp"

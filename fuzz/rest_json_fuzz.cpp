@@ -19,7 +19,7 @@ using namespace crmsync;
 using fuzz::require;
 using fuzz::require_json;
 
-// The limits the API passes (http/api.hpp, http/office365_api.cpp).
+// The limits the API passes (api/api.hpp, api/office365_api.cpp).
 constexpr size_t max_import_events = 5000;
 constexpr size_t max_mass_update_ids = 1000;
 constexpr size_t max_invitees = 100;

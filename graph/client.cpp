@@ -1,31 +1,34 @@
-// Implements graph/client.hpp.
+// Implements graph/client.hpp on http::async_client.
 //
-// Four pieces of shared state, each behind its own mutex so that waiting
-// on one never holds up the others: the keep-alive connection pool (idle
-// http::client objects per origin), the app-only tokens per tenant (one
-// fetch at a time per tenant, others wait on a condition variable), the
-// mailbox budgets (in-flight count and a sliding log of completion times
-// per mailbox, callers wait on the mailbox's condition variable), and the
-// identity platform's signing keys per tenant. No lock is held while a
-// request is on the wire or while a caller sleeps before a retry.
+// A call is an `operation` object that walks token -> mailbox slot ->
+// send -> answer, and on a retryable failure a timer -> token -> ...,
+// each step a callback of the one before; the operation holds its own
+// state, so no thread keeps it. Shared state, each behind its own mutex
+// (never held while a callback runs): the app-only tokens per tenant (one
+// fetch per tenant at a time; calls that need the token meanwhile queue
+// on it), the mailbox budgets (in-flight count, a sliding log of
+// completion times and a FIFO of calls waiting for a slot, per mailbox),
+// the retry pauses (so that shutdown can end them), and the identity
+// platform's signing keys per tenant.
 #include "graph/client.hpp"
 
 #include <simdjson.h>
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <deque>
+#include <future>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
-#include <thread>
 #include <unordered_map>
 #include <utility>
 
 #include "common/metrics.hpp"
 #include "graph/jwt_verify.hpp"
 #include "graph/wire.hpp"
+#include "http/async_client.hpp"
 #include "http/url.hpp"
 #include "protocol/json.hpp"
 
@@ -153,10 +156,47 @@ std::string error::describe() const {
   return out;
 }
 
+namespace {
+
+template <class T>
+result<T> failed(error e) {
+  result<T> r;
+  r.failure = std::move(e);
+  return r;
+}
+
+template <class T>
+result<T> succeeded(T v) {
+  result<T> r;
+  r.ok = true;
+  r.value = std::move(v);
+  return r;
+}
+
+error stopped_error() {
+  return local_error("shutting_down", "the node is shutting down");
+}
+
+/// Runs `start(callback)` and waits for the callback's result: the
+/// blocking wrappers. Never from an I/O thread (it would wait for itself).
+template <class T, class Start>
+result<T> wait_for(Start&& start) {
+  std::promise<result<T>> promise;
+  auto future = promise.get_future();
+  start([&promise](result<T> r) { promise.set_value(std::move(r)); });
+  return future.get();
+}
+
+} // namespace
+
 struct client::impl {
   config cfg;
   base graph;
   base login;
+  /// Why no request can be sent (the CA file did not load); empty code
+  /// when the transport is usable.
+  error transport_problem;
+  std::unique_ptr<http::async_client> transport;
 
   explicit impl(config c)
       : cfg(std::move(c))
@@ -168,11 +208,30 @@ struct client::impl {
                    std::chrono::system_clock::now().time_since_epoch())
             .count();
       };
-    // Limits of zero would make every caller wait forever.
+    // Limits of zero would make every call wait forever.
     cfg.mailbox_concurrency = std::max<size_t>(1, cfg.mailbox_concurrency);
     cfg.mailbox_requests_per_window
         = std::max<size_t>(1, cfg.mailbox_requests_per_window);
     cfg.max_attempts = std::max(1, cfg.max_attempts);
+    http::async_client_options opts;
+    opts.io_threads = std::max<size_t>(1, cfg.io_threads);
+    opts.idle_per_origin = cfg.connections_per_host;
+    opts.extra_ca_file = cfg.ca_file;
+    try {
+      transport = std::make_unique<http::async_client>(opts);
+    } catch (const std::exception& e) {
+      // Every call says why, as the request would have.
+      transport_problem = local_error("transport", e.what());
+      opts.extra_ca_file.clear();
+      transport = std::make_unique<http::async_client>(opts);
+    }
+  }
+
+  /// Ends the waits, then the transport: requests in flight complete (and
+  /// their callbacks run) while everything they touch is still here.
+  ~impl() {
+    shutdown();
+    transport->stop();
   }
 
   // -- statistics
@@ -191,186 +250,190 @@ struct client::impl {
     }
   }
 
-  // -- connection pool
-  // ---------------------------------------------------------------
-
-  std::mutex pool_mtx;
-  std::map<std::string, std::vector<std::unique_ptr<http::client>>> idle;
-
-  std::unique_ptr<http::client> checkout(const wire::origin& o) {
-    {
-      std::lock_guard<std::mutex> guard{pool_mtx};
-      auto& list = idle[o.key()];
-      if (!list.empty()) {
-        auto c = std::move(list.back());
-        list.pop_back();
-        return c;
-      }
-    }
-    http::tls_options tls;
-    tls.enabled = o.https;
-    tls.extra_ca_file = cfg.ca_file;
-    return std::make_unique<http::client>(o.host, o.port, cfg.io_timeout,
-                                          std::move(tls));
-  }
-
-  void checkin(const wire::origin& o, std::unique_ptr<http::client> c) {
-    std::lock_guard<std::mutex> guard{pool_mtx};
-    auto& list = idle[o.key()];
-    if (list.size() < cfg.connections_per_host)
-      list.push_back(std::move(c));
-  }
-
-  /// One exchange on a pooled connection; a connection that failed is
-  /// dropped rather than returned. Every exchange is counted here (see
-  /// common/metrics.hpp for what the Graph metrics mean).
-  bool send_once(const wire::url& u, std::string_view method,
-                 std::string_view body, const http::header_list& headers,
-                 http::client_response& res, std::string& why) {
-    auto started = steady::now();
-    auto conn = checkout(u.where);
-    bool answered = conn->request(method, u.target, body, headers, res, why);
-    metrics::node().graph_request(
-        answered ? res.status : 0,
-        std::chrono::duration<double>(steady::now() - started).count());
-    if (!answered)
-      return false;
-    if (res.status == 429)
-      metrics::node().graph_throttled();
-    checkin(u.where, std::move(conn));
-    return true;
-  }
+  std::atomic<bool> stopping{false};
 
   // -- mailbox budgets
   // ---------------------------------------------------------------
 
+  /// Called with true when a slot is taken, false when the client stops.
+  using grant = std::function<void(bool)>;
+
   struct budget {
     size_t in_flight = 0;
-    size_t waiters = 0;
     /// Completion times of requests within the window, oldest first. A
     /// request is logged when its answer arrived: by then the service has
     /// certainly counted it, so our window never ends before Graph's.
     std::deque<steady::time_point> log;
-    std::condition_variable cv;
+    std::deque<grant> waiting; ///< in arrival order
+    bool timer_armed = false;  ///< a wake-up for the window is pending
+  };
+
+  /// What a change of a budget unblocked, to be run once the lock is gone.
+  struct budget_work {
+    std::vector<grant> granted;
+    std::optional<std::chrono::milliseconds> wake_in;
   };
 
   std::mutex budget_mtx;
-  std::unordered_map<std::string, std::unique_ptr<budget>> budgets;
-  size_t mailbox_requests_in_flight = 0; ///< all mailboxes; budget_mtx
-  uint64_t releases = 0;                 ///< budget_mtx
+  std::unordered_map<std::string, budget> budgets; ///< references stable
+  size_t mailbox_requests_in_flight = 0;           ///< all mailboxes
+  uint64_t releases = 0;
 
-  /// Takes a request slot of the mailbox, waiting as long as its budget
-  /// says; false when the client is shutting down.
-  bool acquire(const std::string& key) {
+  /// With budget_mtx held: hands free slots to the waiting calls in order;
+  /// when the window is what holds them, asks for a wake-up as its oldest
+  /// request leaves it.
+  void pump(budget& b, budget_work& work) {
     const auto window = steady::duration{cfg.mailbox_window};
-    std::unique_lock<std::mutex> lock{budget_mtx};
-    auto& slot = budgets[key];
-    if (!slot)
-      slot = std::make_unique<budget>();
-    auto& b = *slot;
-    ++b.waiters;
-    for (;;) {
-      if (stopping) {
-        --b.waiters;
-        return false;
-      }
-      auto now = steady::now();
-      while (!b.log.empty() && b.log.front() + window <= now)
-        b.log.pop_front();
-      bool slot_free = b.in_flight < cfg.mailbox_concurrency;
-      bool window_free
-          = b.in_flight + b.log.size() < cfg.mailbox_requests_per_window;
-      if (slot_free && window_free)
-        break;
-      if (slot_free && !b.log.empty())
-        b.cv.wait_until(lock, b.log.front() + window);
-      else
-        b.cv.wait(lock);
+    auto now = steady::now();
+    while (!b.log.empty() && b.log.front() + window <= now)
+      b.log.pop_front();
+    while (!b.waiting.empty() && b.in_flight < cfg.mailbox_concurrency
+           && b.in_flight + b.log.size() < cfg.mailbox_requests_per_window) {
+      ++b.in_flight;
+      ++mailbox_requests_in_flight;
+      raise_to(max_in_flight_per_mailbox, b.in_flight);
+      raise_to(max_in_flight, mailbox_requests_in_flight);
+      work.granted.push_back(std::move(b.waiting.front()));
+      b.waiting.pop_front();
     }
-    --b.waiters;
-    ++b.in_flight;
-    ++mailbox_requests_in_flight;
-    raise_to(max_in_flight_per_mailbox, b.in_flight);
-    raise_to(max_in_flight, mailbox_requests_in_flight);
-    return true;
+    if (!b.waiting.empty() && b.in_flight < cfg.mailbox_concurrency
+        && !b.log.empty() && !b.timer_armed) {
+      b.timer_armed = true;
+      work.wake_in = std::chrono::ceil<std::chrono::milliseconds>(
+          b.log.front() + window - now);
+    }
   }
 
-  // -- shutting down
-  // -------------------------------------------------------------
+  /// Without the lock: runs what pump() decided.
+  void carry_out(const std::string& key, budget_work& work) {
+    for (auto& g : work.granted)
+      g(true);
+    if (work.wake_in)
+      transport->after(*work.wake_in, [this, key](bool) { window_moved(key); });
+  }
 
-  std::atomic<bool> stopping{false};
+  void window_moved(const std::string& key) {
+    budget_work work;
+    {
+      std::lock_guard<std::mutex> guard{budget_mtx};
+      auto i = budgets.find(key);
+      if (i == budgets.end())
+        return;
+      i->second.timer_armed = false;
+      if (stopping)
+        return; // shutdown() ended the waits
+      pump(i->second, work);
+    }
+    carry_out(key, work);
+  }
+
+  /// Takes one of the mailbox's request slots, now or when the budget
+  /// allows (in arrival order); `g(false)` when the client is stopping.
+  void acquire(const std::string& key, grant g) {
+    if (key.empty()) {
+      g(!stopping);
+      return;
+    }
+    budget_work work;
+    {
+      std::unique_lock<std::mutex> lock{budget_mtx};
+      if (stopping) {
+        lock.unlock();
+        g(false);
+        return;
+      }
+      auto& b = budgets[key];
+      b.waiting.push_back(std::move(g));
+      pump(b, work);
+    }
+    carry_out(key, work);
+  }
+
+  void release(const std::string& key) {
+    if (key.empty())
+      return;
+    budget_work work;
+    {
+      std::lock_guard<std::mutex> guard{budget_mtx};
+      auto& b = budgets[key];
+      --b.in_flight;
+      --mailbox_requests_in_flight;
+      b.log.push_back(steady::now());
+      if (!stopping)
+        pump(b, work);
+      // Forget mailboxes nobody used for a whole window, now and then.
+      if (++releases % 1024 == 0) {
+        const auto window = steady::duration{cfg.mailbox_window};
+        auto now = steady::now();
+        for (auto i = budgets.begin(); i != budgets.end();) {
+          auto& x = i->second;
+          bool quiet = x.in_flight == 0 && x.waiting.empty() && !x.timer_armed
+                       && (x.log.empty() || x.log.back() + window <= now);
+          i = quiet ? budgets.erase(i) : std::next(i);
+        }
+      }
+    }
+    carry_out(key, work);
+  }
+
+  // -- pauses before retries
+  // ---------------------------------------------------------------
+
   std::mutex pause_mtx;
-  std::condition_variable pause_cv;
+  uint64_t last_pause = 0;
+  /// Pending pauses by number: shutdown() ends them all at once.
+  std::map<uint64_t, std::function<void(bool)>> pauses;
 
-  /// Waits `d` (a retry's pause); false, at once, when shutting down.
-  bool pause(std::chrono::milliseconds d) {
-    std::unique_lock<std::mutex> lock{pause_mtx};
-    return !pause_cv.wait_for(lock, d, [this] { return stopping.load(); });
+  /// `then(true)` after `d`; `then(false)` when the client stops first.
+  void pause(std::chrono::milliseconds d, std::function<void(bool)> then) {
+    uint64_t id = 0;
+    {
+      std::unique_lock<std::mutex> lock{pause_mtx};
+      if (stopping) {
+        lock.unlock();
+        then(false);
+        return;
+      }
+      id = ++last_pause;
+      pauses.emplace(id, std::move(then));
+    }
+    transport->after(d, [this, id](bool fired) {
+      std::function<void(bool)> f;
+      {
+        std::lock_guard<std::mutex> guard{pause_mtx};
+        auto i = pauses.find(id);
+        if (i == pauses.end())
+          return; // ended by shutdown()
+        f = std::move(i->second);
+        pauses.erase(i);
+      }
+      f(fired && !stopping);
+    });
   }
 
   void shutdown() {
     stopping = true;
+    std::vector<grant> waiting;
     {
       std::lock_guard<std::mutex> guard{budget_mtx};
-      for (auto& [key, b] : budgets)
-        b->cv.notify_all();
+      for (auto& [key, b] : budgets) {
+        std::move(b.waiting.begin(), b.waiting.end(),
+                  std::back_inserter(waiting));
+        b.waiting.clear();
+      }
     }
-    std::lock_guard<std::mutex> guard{pause_mtx};
-    pause_cv.notify_all();
+    std::map<uint64_t, std::function<void(bool)>> paused;
+    {
+      std::lock_guard<std::mutex> guard{pause_mtx};
+      paused.swap(pauses);
+    }
+    for (auto& g : waiting)
+      g(false);
+    for (auto& [id, f] : paused)
+      f(false);
   }
 
-  static error stopped_error() {
-    error e;
-    e.code = "shutting_down";
-    e.message = "the node is shutting down";
-    return e;
-  }
-
-  void release(const std::string& key) {
-    std::lock_guard<std::mutex> guard{budget_mtx};
-    auto& b = *budgets[key];
-    --b.in_flight;
-    --mailbox_requests_in_flight;
-    auto now = steady::now();
-    b.log.push_back(now);
-    b.cv.notify_all();
-    // Forget mailboxes nobody used for a whole window, now and then.
-    if (++releases % 1024 != 0)
-      return;
-    const auto window = steady::duration{cfg.mailbox_window};
-    for (auto i = budgets.begin(); i != budgets.end();) {
-      auto& x = *i->second;
-      bool quiet = x.in_flight == 0 && x.waiters == 0
-                   && (x.log.empty() || x.log.back() + window <= now);
-      i = quiet ? budgets.erase(i) : std::next(i);
-    }
-  }
-
-  /// Holds one of a mailbox's request slots for its lifetime.
-  class mailbox_pass {
-  public:
-    mailbox_pass(impl& owner, const std::string& mailbox)
-        : owner_(owner), key_(ascii_lower(mailbox)) {
-      held_ = key_.empty() || owner_.acquire(key_);
-    }
-    ~mailbox_pass() {
-      if (!key_.empty() && held_)
-        owner_.release(key_);
-    }
-    /// False when no slot was taken (the client is shutting down).
-    bool held() const {
-      return held_;
-    }
-    mailbox_pass(const mailbox_pass&) = delete;
-    mailbox_pass& operator=(const mailbox_pass&) = delete;
-
-  private:
-    impl& owner_;
-    std::string key_;
-    bool held_ = false;
-  };
-
-  // -- retries
+  // -- one call, with retries
   // ---------------------------------------------------------------
 
   /// Full jitter: uniform in [0, min(max, base * 2^(attempt-1))].
@@ -387,105 +450,175 @@ struct client::impl {
   }
 
   struct outgoing {
-    std::string_view method;
+    std::string method;
     wire::url url;
-    std::string_view body;
-    std::string_view content_type;
-    const std::string* tenant = nullptr;      ///< sends its app-only token
-    std::string mailbox;                      ///< counts against its budget
-    const http::header_list* extra = nullptr; ///< the caller's headers
+    std::string body;
+    std::string content_type;
+    bool with_token = false; ///< sends the tenant's app-only token
+    std::string tenant;
+    std::string mailbox;     ///< counts against its budget
+    http::header_list extra; ///< the caller's headers
     /// False for requests that must not be repeated once they may have
     /// reached the service (redeeming a single-use code).
     bool retry_transport = true;
   };
 
-  /// Sends with the retry policy of client.hpp; 2xx fills `out`.
-  bool perform(const outgoing& req, response& out, error& err) {
-    std::string why;
-    if (!wire::transport_allowed(req.url, why)) {
-      err = local_error("insecure_url", why);
-      return false;
-    }
+  /// A call in progress: what the steps share.
+  struct operation {
+    outgoing req;
+    callback<response> done;
+    std::string mailbox_key; ///< lower-case mailbox ("" for none)
     std::string token;
     bool renewed = false;
     int attempts = 0;
     int64_t retry_after = 0;
-    for (;;) {
-      if (req.tenant != nullptr && !app_token(*req.tenant, token, err)) {
-        err.attempts = std::max(err.attempts, attempts);
-        return false;
-      }
-      http::header_list headers;
-      headers.emplace_back("Accept", "application/json");
-      if (!token.empty())
-        headers.emplace_back("Authorization", "Bearer " + token);
-      if (!req.body.empty() && !req.content_type.empty())
-        headers.emplace_back("Content-Type", std::string{req.content_type});
-      if (req.extra != nullptr)
-        for (auto& [name, value] : *req.extra)
-          if (!iequals(name, "authorization") && !iequals(name, "content-type"))
-            headers.emplace_back(name, value);
-      http::client_response res;
-      bool answered = false;
-      ++attempts;
-      {
-        mailbox_pass pass{*this, req.mailbox};
-        if (!pass.held()) {
-          err = stopped_error();
-          return false;
-        }
-        answered = send_once(req.url, req.method, req.body, headers, res, why);
-      }
-      ++requests;
-      if (answered && is_success(res.status)) {
-        out.status = res.status;
-        out.body = std::move(res.body);
-        out.headers = std::move(res.headers);
-        return true;
-      }
-      error last = answered ? answer_error(res) : local_error("transport", why);
-      bool again = false;
-      std::chrono::milliseconds wait{0};
-      if (!answered) {
-        again = req.retry_transport;
-        wait = backoff(attempts);
-      } else if (res.status == 401 && req.tenant != nullptr && !renewed) {
-        // The token may have been revoked or expired early: once per call.
-        forget_token_if(*req.tenant, token);
-        renewed = true;
-        again = true;
-      } else if (res.status == 429 || res.status == 503) {
-        if (res.status == 429)
-          ++throttled;
-        if (auto ra = wire::parse_retry_after(res.header("Retry-After"))) {
-          retry_after = *ra;
-          again = *ra <= cfg.max_retry_after.count();
-          wait = std::chrono::seconds{*ra};
-          if (!again)
-            last.message += " (Retry-After " + std::to_string(*ra)
-                            + " s is beyond the longest wait honoured, "
-                            + std::to_string(cfg.max_retry_after.count())
-                            + " s)";
-        } else {
-          again = true;
-          wait = backoff(attempts);
-        }
-      } else if (res.status == 502 || res.status == 504) {
-        again = true;
-        wait = backoff(attempts);
-      }
-      last.retry_after_s = retry_after;
-      last.attempts = attempts;
-      if (!again || attempts >= cfg.max_attempts) {
-        err = std::move(last);
-        return false;
-      }
-      ++retries;
-      if (wait.count() > 0 && !pause(wait)) {
-        err = stopped_error();
-        return false;
-      }
+  };
+  using op_ptr = std::shared_ptr<operation>;
+
+  /// Sends with the retry policy of client.hpp; a 2xx answer is ok.
+  void perform(outgoing req, callback<response> done) {
+    if (!transport_problem.code.empty()) {
+      done(failed<response>(transport_problem));
+      return;
     }
+    std::string why;
+    if (!wire::transport_allowed(req.url, why)) {
+      done(failed<response>(local_error("insecure_url", why)));
+      return;
+    }
+    auto op = std::make_shared<operation>();
+    op->mailbox_key = ascii_lower(req.mailbox);
+    op->req = std::move(req);
+    op->done = std::move(done);
+    attempt(op);
+  }
+
+  static void finish(const op_ptr& op, result<response> r) {
+    auto done = std::move(op->done);
+    op->done = nullptr;
+    done(std::move(r));
+  }
+
+  /// One try: the token (if the call needs one), then a mailbox slot.
+  void attempt(op_ptr op) {
+    if (!op->req.with_token) {
+      send(std::move(op));
+      return;
+    }
+    auto tenant = op->req.tenant;
+    app_token(tenant, [this, op](result<std::string> t) {
+      if (!t.ok) {
+        t.failure.attempts = std::max(t.failure.attempts, op->attempts);
+        finish(op, failed<response>(std::move(t.failure)));
+        return;
+      }
+      op->token = std::move(t.value);
+      send(op);
+    });
+  }
+
+  void send(op_ptr op) {
+    ++op->attempts;
+    auto key = op->mailbox_key;
+    acquire(key, [this, op](bool held) {
+      if (!held) {
+        finish(op, failed<response>(stopped_error()));
+        return;
+      }
+      auto& req = op->req;
+      http::outgoing_request r;
+      r.to.https = req.url.where.https;
+      r.to.host = req.url.where.host;
+      r.to.port = req.url.where.port;
+      r.method = req.method;
+      r.target = req.url.target;
+      r.body = req.body;
+      r.timeout = cfg.io_timeout;
+      r.headers.emplace_back("Accept", "application/json");
+      if (!op->token.empty())
+        r.headers.emplace_back("Authorization", "Bearer " + op->token);
+      if (!req.body.empty() && !req.content_type.empty())
+        r.headers.emplace_back("Content-Type", req.content_type);
+      for (auto& [name, value] : req.extra)
+        if (!iequals(name, "authorization") && !iequals(name, "content-type"))
+          r.headers.emplace_back(name, value);
+      auto started = steady::now();
+      transport->send(
+          std::move(r), [this, op, started](http::request_outcome out) {
+            release(op->mailbox_key);
+            // Every exchange is counted here (see common/metrics.hpp).
+            metrics::node().graph_request(
+                out.answered ? out.response.status : 0,
+                std::chrono::duration<double>(steady::now() - started).count());
+            if (out.answered && out.response.status == 429)
+              metrics::node().graph_throttled();
+            ++requests;
+            answered(op, std::move(out));
+          });
+    });
+  }
+
+  void answered(const op_ptr& op, http::request_outcome out) {
+    auto& req = op->req;
+    if (out.answered && is_success(out.response.status)) {
+      response res;
+      res.status = out.response.status;
+      res.body = std::move(out.response.body);
+      res.headers = std::move(out.response.headers);
+      finish(op, succeeded(std::move(res)));
+      return;
+    }
+    error last = out.answered ? answer_error(out.response)
+                              : local_error("transport", out.error);
+    bool again = false;
+    std::chrono::milliseconds wait{0};
+    const int status = out.answered ? out.response.status : 0;
+    if (!out.answered) {
+      again = req.retry_transport;
+      wait = backoff(op->attempts);
+    } else if (status == 401 && req.with_token && !op->renewed) {
+      // The token may have been revoked or expired early: once per call.
+      forget_token_if(req.tenant, op->token);
+      op->renewed = true;
+      again = true;
+    } else if (status == 429 || status == 503) {
+      if (status == 429)
+        ++throttled;
+      if (auto ra
+          = wire::parse_retry_after(out.response.header("Retry-After"))) {
+        op->retry_after = *ra;
+        again = *ra <= cfg.max_retry_after.count();
+        wait = std::chrono::seconds{*ra};
+        if (!again)
+          last.message += " (Retry-After " + std::to_string(*ra)
+                          + " s is beyond the longest wait honoured, "
+                          + std::to_string(cfg.max_retry_after.count()) + " s)";
+      } else {
+        again = true;
+        wait = backoff(op->attempts);
+      }
+    } else if (status == 502 || status == 504) {
+      again = true;
+      wait = backoff(op->attempts);
+    }
+    last.retry_after_s = op->retry_after;
+    last.attempts = op->attempts;
+    if (!again || op->attempts >= cfg.max_attempts) {
+      finish(op, failed<response>(std::move(last)));
+      return;
+    }
+    ++retries;
+    if (wait.count() <= 0) {
+      attempt(op);
+      return;
+    }
+    pause(wait, [this, op](bool go_on) {
+      if (!go_on) {
+        finish(op, failed<response>(stopped_error()));
+        return;
+      }
+      attempt(op);
+    });
   }
 
   // -- app-only tokens
@@ -495,98 +628,99 @@ struct client::impl {
     std::string value;
     int64_t renew_at_ms = 0;
     bool fetching = false;
-    uint64_t generation = 0; ///< fetches finished
-    bool last_failed = false;
-    error last_error;
+    /// Calls that need the token being fetched.
+    std::vector<callback<std::string>> waiting;
   };
 
   std::mutex token_mtx;
-  std::condition_variable token_cv;
   std::map<std::string, token_slot> tokens; ///< nodes are stable
 
   /// The tenant's token, fetched if there is none or it is due for
-  /// renewal; concurrent callers share one fetch.
-  bool app_token(const std::string& tenant, std::string& token, error& err) {
-    std::unique_lock<std::mutex> lock{token_mtx};
-    auto& slot = tokens[tenant];
-    for (;;) {
+  /// renewal; concurrent calls share one fetch (and its failure).
+  void app_token(const std::string& tenant, callback<std::string> done) {
+    {
+      std::unique_lock<std::mutex> lock{token_mtx};
+      auto& slot = tokens[tenant];
       if (!slot.value.empty() && cfg.now_ms() < slot.renew_at_ms) {
-        token = slot.value;
-        return true;
+        auto value = slot.value;
+        lock.unlock();
+        done(succeeded(std::move(value)));
+        return;
       }
-      if (!slot.fetching)
-        break;
-      auto seen = slot.generation;
-      token_cv.wait(lock, [&] { return slot.generation != seen; });
-      if (slot.last_failed) {
-        err = slot.last_error;
-        return false;
+      slot.waiting.push_back(std::move(done));
+      if (slot.fetching)
+        return;
+      slot.fetching = true;
+    }
+    fetch_token(tenant, [this, tenant](
+                            result<std::pair<std::string, int64_t>> fetched) {
+      std::vector<callback<std::string>> waiting;
+      {
+        std::lock_guard<std::mutex> guard{token_mtx};
+        auto& slot = tokens[tenant];
+        slot.fetching = false;
+        if (fetched.ok) {
+          slot.value = fetched.value.first;
+          slot.renew_at_ms = fetched.value.second;
+        } else {
+          slot.value.clear();
+        }
+        waiting.swap(slot.waiting);
       }
-    }
-    slot.fetching = true;
-    lock.unlock();
-    std::string value;
-    int64_t renew_at = 0;
-    error failure;
-    bool ok = fetch_token(tenant, value, renew_at, failure);
-    lock.lock();
-    slot.fetching = false;
-    ++slot.generation;
-    slot.last_failed = !ok;
-    if (ok) {
-      slot.value = value;
-      slot.renew_at_ms = renew_at;
-      token = std::move(value);
-    } else {
-      slot.value.clear();
-      slot.last_error = failure;
-      err = std::move(failure);
-    }
-    token_cv.notify_all();
-    return ok;
+      for (auto& w : waiting)
+        w(fetched.ok ? succeeded(fetched.value.first)
+                     : failed<std::string>(fetched.failure));
+    });
   }
 
-  bool fetch_token(const std::string& tenant, std::string& token,
-                   int64_t& renew_at_ms, error& err) {
-    if (!login.usable(err))
-      return false;
+  /// A fresh token and when to renew it (wall clock, ms).
+  void fetch_token(const std::string& tenant,
+                   callback<std::pair<std::string, int64_t>> done) {
+    using fetched = std::pair<std::string, int64_t>;
+    error err;
+    if (!login.usable(err)) {
+      done(failed<fetched>(std::move(err)));
+      return;
+    }
     ++token_fetches;
-    auto body = form({{"client_id", cfg.client_id},
-                      {"client_secret", cfg.client_secret},
-                      {"scope", app_scope},
-                      {"grant_type", "client_credentials"}});
     outgoing req;
     req.method = "POST";
     req.url
         = login.at("/" + http::percent_encode(tenant) + "/oauth2/v2.0/token");
-    req.body = body;
-    req.content_type = form_type;
-    response res;
-    if (!perform(req, res, err))
-      return false;
-    simdjson::dom::element root;
-    std::string_view value;
-    int64_t lifetime = 0;
-    if (json_parser().parse(res.body).get(root)
-        || root["access_token"].get_string().get(value) || value.empty()
-        || root["expires_in"].get_int64().get(lifetime) || lifetime <= 0) {
-      err = local_error("invalid_response",
-                        "the token endpoint's answer has no access_token "
-                        "and expires_in");
-      err.status = res.status;
-      return false;
-    }
-    // Renew `token_renew_margin` before expiry, but never use less than
-    // half of a token's life (short-lived tokens would never be reused).
-    auto lifetime_ms = lifetime * 1000;
-    auto margin_ms = std::min<int64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(
-            cfg.token_renew_margin)
-            .count(),
-        lifetime_ms / 2);
-    renew_at_ms = cfg.now_ms() + lifetime_ms - margin_ms;
-    token = std::string{value};
-    return true;
+    req.body = form({{"client_id", cfg.client_id},
+                     {"client_secret", cfg.client_secret},
+                     {"scope", app_scope},
+                     {"grant_type", "client_credentials"}});
+    req.content_type = std::string{form_type};
+    perform(std::move(req), [this, done](result<response> r) {
+      if (!r.ok) {
+        done(failed<fetched>(std::move(r.failure)));
+        return;
+      }
+      simdjson::dom::element root;
+      std::string_view value;
+      int64_t lifetime = 0;
+      if (json_parser().parse(r.value.body).get(root)
+          || root["access_token"].get_string().get(value) || value.empty()
+          || root["expires_in"].get_int64().get(lifetime) || lifetime <= 0) {
+        auto e = local_error("invalid_response",
+                             "the token endpoint's answer has no access_token "
+                             "and expires_in");
+        e.status = r.value.status;
+        done(failed<fetched>(std::move(e)));
+        return;
+      }
+      // Renew `token_renew_margin` before expiry, but never use less than
+      // half of a token's life (short-lived tokens would never be reused).
+      auto lifetime_ms = lifetime * 1000;
+      auto margin_ms = std::min<int64_t>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(
+              cfg.token_renew_margin)
+              .count(),
+          lifetime_ms / 2);
+      done(succeeded(
+          fetched{std::string{value}, cfg.now_ms() + lifetime_ms - margin_ms}));
+    });
   }
 
   void forget_token_if(const std::string& tenant, const std::string& token) {
@@ -642,21 +776,71 @@ struct client::impl {
     return true;
   }
 
-  bool graph_call(const std::string& tenant, std::string mailbox,
-                  std::string_view method, const wire::url& u,
-                  std::string_view body, response& out, error& err,
-                  const http::header_list* extra = nullptr) {
+  outgoing graph_request(const std::string& tenant, std::string mailbox,
+                         std::string method, wire::url u, std::string body,
+                         http::header_list extra = {}) {
     outgoing req;
-    req.method = method;
-    req.extra = extra;
-    req.url = u;
-    req.body = body;
-    req.content_type = json_type;
-    req.tenant = &tenant;
+    req.method = std::move(method);
+    req.url = std::move(u);
+    req.body = std::move(body);
+    req.content_type = std::string{json_type};
+    req.with_token = true;
+    req.tenant = tenant;
     req.mailbox = std::move(mailbox);
-    return perform(req, out, err);
+    req.extra = std::move(extra);
+    return req;
   }
 
+  void call(call_spec c, callback<response> done) {
+    wire::url u;
+    error err;
+    if (!graph_url(c.path_or_url, u, err)) {
+      done(failed<response>(std::move(err)));
+      return;
+    }
+    perform(graph_request(c.tenant, std::move(c.mailbox), std::move(c.method),
+                          std::move(u), std::move(c.body),
+                          std::move(c.headers)),
+            std::move(done));
+  }
+
+  void list_page(const std::string& tenant, const std::string& path_or_url,
+                 callback<page> done) {
+    wire::url u;
+    error err;
+    if (!graph_url(path_or_url, u, err)) {
+      done(failed<page>(std::move(err)));
+      return;
+    }
+    // Listing a mailbox's contents counts against that mailbox's budget.
+    auto mailbox = wire::mailbox_of(u.target, graph.path);
+    perform(graph_request(tenant, std::move(mailbox), "GET", std::move(u), ""),
+            [shown = path_or_url, done](result<response> r) {
+              if (!r.ok) {
+                done(failed<page>(std::move(r.failure)));
+                return;
+              }
+              simdjson::dom::element root;
+              simdjson::dom::array values;
+              if (json_parser().parse(r.value.body).get(root)
+                  || root["value"].get_array().get(values)) {
+                auto e = local_error("invalid_response",
+                                     "the answer to '" + shown
+                                         + "' is not a collection (no value "
+                                           "array)");
+                e.status = r.value.status;
+                done(failed<page>(std::move(e)));
+                return;
+              }
+              page p;
+              for (simdjson::dom::element v : values)
+                p.items.push_back(simdjson::minify(v));
+              std::string_view link;
+              if (!root["@odata.nextLink"].get_string().get(link))
+                p.next_link = std::string{link};
+              done(succeeded(std::move(p)));
+            });
+  }
   // -- batches
   // ---------------------------------------------------------------
 
@@ -726,33 +910,70 @@ struct client::impl {
     return out;
   }
 
-  bool batch(const std::string& tenant, const std::string& mailbox,
-             const std::vector<batch_request>& requests,
-             std::vector<batch_response>& out, error& err) {
-    out.clear();
-    if (!valid_batch(requests, err))
-      return false;
-    if (requests.empty())
-      return true;
-    wire::url u;
-    if (!graph_url("/$batch", u, err))
-      return false;
-    std::vector<batch_response> answers(requests.size());
-    std::vector<size_t> pending(requests.size());
-    for (size_t i = 0; i < pending.size(); ++i)
-      pending[i] = i;
-    for (int round = 1;; ++round) {
-      response res;
-      if (!graph_call(tenant, mailbox, "POST", u, batch_body(requests, pending),
-                      res, err))
-        return false;
+  /// A $batch in progress.
+  struct batch_op {
+    std::string tenant;
+    std::string mailbox;
+    wire::url url;
+    std::vector<batch_request> requests;
+    std::vector<batch_response> answers;
+    std::vector<size_t> pending; ///< indexes still to be answered
+    int round = 0;
+    callback<std::vector<batch_response>> done;
+  };
+
+  void batch(const std::string& tenant, const std::string& mailbox,
+             std::vector<batch_request> requests,
+             callback<std::vector<batch_response>> done) {
+    using answers = std::vector<batch_response>;
+    error err;
+    if (!valid_batch(requests, err)) {
+      done(failed<answers>(std::move(err)));
+      return;
+    }
+    if (requests.empty()) {
+      done(succeeded(answers{}));
+      return;
+    }
+    auto b = std::make_shared<batch_op>();
+    if (!graph_url("/$batch", b->url, err)) {
+      done(failed<answers>(std::move(err)));
+      return;
+    }
+    b->tenant = tenant;
+    b->mailbox = mailbox;
+    b->answers.resize(requests.size());
+    b->pending.resize(requests.size());
+    for (size_t i = 0; i < b->pending.size(); ++i)
+      b->pending[i] = i;
+    b->requests = std::move(requests);
+    b->done = std::move(done);
+    batch_round(b);
+  }
+
+  /// Sends the batch's pending requests; items answered 429/503 go again
+  /// after their Retry-After, the others keep their answers.
+  void batch_round(std::shared_ptr<batch_op> b) {
+    using answers = std::vector<batch_response>;
+    ++b->round;
+    auto req = graph_request(b->tenant, b->mailbox, "POST", b->url,
+                             batch_body(b->requests, b->pending));
+    perform(std::move(req), [this, b](result<response> r) {
+      auto fail = [&](error e) {
+        auto done = std::move(b->done);
+        done(failed<answers>(std::move(e)));
+      };
+      if (!r.ok)
+        return fail(std::move(r.failure));
       std::vector<wire::batch_item> items;
-      if (!wire::parse_batch_answer(res.body, items)) {
-        err = local_error("invalid_response",
-                          "the $batch answer has no responses array");
-        err.status = res.status;
-        return false;
+      if (!wire::parse_batch_answer(r.value.body, items)) {
+        auto e = local_error("invalid_response",
+                             "the $batch answer has no responses array");
+        e.status = r.value.status;
+        return fail(std::move(e));
       }
+      auto& requests = b->requests;
+      auto& pending = b->pending;
       std::vector<bool> answered(requests.size(), false);
       std::vector<size_t> again;
       int64_t wait_s = -1; // -1: no item said how long
@@ -763,7 +984,7 @@ struct client::impl {
               });
         if (match == pending.end())
           continue;
-        auto& a = answers[*match];
+        auto& a = b->answers[*match];
         a.id = requests[*match].id;
         a.status = static_cast<int>(item.status);
         a.body = std::move(item.body);
@@ -783,25 +1004,31 @@ struct client::impl {
       }
       for (auto i : pending)
         if (!answered[i]) {
-          err = local_error("invalid_response",
-                            "the $batch answer lacks request '" + requests[i].id
-                                + "'");
-          err.status = res.status;
-          return false;
+          auto e = local_error("invalid_response",
+                               "the $batch answer lacks request '"
+                                   + requests[i].id + "'");
+          e.status = r.value.status;
+          return fail(std::move(e));
         }
-      if (again.empty() || round >= cfg.max_attempts)
-        break;
-      ++retries;
-      if (!pause(wait_s >= 0 ? std::chrono::milliseconds{wait_s * 1000}
-                             : backoff(round))) {
-        err = stopped_error();
-        return false;
+      if (again.empty() || b->round >= cfg.max_attempts) {
+        auto done = std::move(b->done);
+        done(succeeded(std::move(b->answers)));
+        return;
       }
+      ++retries;
       std::sort(again.begin(), again.end());
       pending = std::move(again);
-    }
-    out = std::move(answers);
-    return true;
+      auto wait = wait_s >= 0 ? std::chrono::milliseconds{wait_s * 1000}
+                              : backoff(b->round);
+      pause(wait, [this, b](bool go_on) {
+        if (!go_on) {
+          auto done = std::move(b->done);
+          done(failed<answers>(stopped_error()));
+          return;
+        }
+        batch_round(b);
+      });
+    });
   }
 
   // -- sign-in
@@ -811,32 +1038,11 @@ struct client::impl {
   /// Signing keys by tenant id, then key id.
   std::map<std::string, std::map<std::string, jwt::rsa_jwk>> keys;
 
-  bool fetch_keys(const std::string& tid, error& err) {
-    outgoing req;
-    req.method = "GET";
-    req.url
-        = login.at("/" + http::percent_encode(tid) + "/discovery/v2.0/keys");
-    response res;
-    if (!perform(req, res, err))
-      return false;
-    std::map<std::string, jwt::rsa_jwk> found;
-    std::string why;
-    if (!jwt::parse_jwks(res.body, found, why)) {
-      err = local_error("invalid_response", "signing keys: " + why);
-      err.status = res.status;
-      return false;
-    }
-    std::lock_guard<std::mutex> guard{keys_mtx};
-    keys[tid] = std::move(found);
-    return true;
-  }
-
   bool cached_key(const std::string& tid, const std::string& kid,
-                  jwt::rsa_jwk& out, bool& tenant_known) {
+                  jwt::rsa_jwk& out) {
     std::lock_guard<std::mutex> guard{keys_mtx};
     auto t = keys.find(tid);
-    tenant_known = t != keys.end();
-    if (!tenant_known)
+    if (t == keys.end())
       return false;
     auto k = t->second.find(kid);
     if (k == t->second.end())
@@ -847,77 +1053,114 @@ struct client::impl {
 
   /// The key `kid` of the tenant: cached, else fetched (once per call, so
   /// rotated keys are picked up).
-  bool signing_key(const std::string& tid, const std::string& kid,
-                   jwt::rsa_jwk& out, error& err) {
-    bool tenant_known = false;
-    if (cached_key(tid, kid, out, tenant_known))
-      return true;
-    if (!fetch_keys(tid, err))
-      return false;
-    if (cached_key(tid, kid, out, tenant_known))
-      return true;
-    err = local_error("invalid_id_token",
-                      "the id_token is signed with a key ('" + kid
-                          + "') the tenant does not publish");
-    return false;
-  }
-
-  bool verify_id_token(std::string_view id_token, std::string_view nonce,
-                       identity& out, error& err) {
-    auto refuse = [&](const std::string& why) {
-      err = local_error("invalid_id_token", why);
-      return false;
-    };
-    jwt::decoded token;
-    std::string tid, why;
-    if (!jwt::decode(id_token, token, why) || !jwt::tenant_of(token, tid, why))
-      return refuse(why);
+  void signing_key(const std::string& tid, const std::string& kid,
+                   callback<jwt::rsa_jwk> done) {
     jwt::rsa_jwk key;
-    if (!signing_key(tid, token.kid, key, err))
-      return false;
-    if (!jwt::verify_rs256(token, key, why))
-      return refuse(why);
-    jwt::expectations want;
-    want.issuer = login.text + "/" + tid + "/v2.0";
-    want.audience = cfg.client_id;
-    want.nonce = std::string{nonce};
-    want.now_s = cfg.now_ms() / 1000;
-    want.skew_s = id_token_skew_s;
-    if (!jwt::check_claims(token, want, out, why))
-      return refuse(why);
-    return true;
+    if (cached_key(tid, kid, key)) {
+      done(succeeded(std::move(key)));
+      return;
+    }
+    outgoing req;
+    req.method = "GET";
+    req.url
+        = login.at("/" + http::percent_encode(tid) + "/discovery/v2.0/keys");
+    perform(std::move(req), [this, tid, kid, done](result<response> r) {
+      if (!r.ok) {
+        done(failed<jwt::rsa_jwk>(std::move(r.failure)));
+        return;
+      }
+      std::map<std::string, jwt::rsa_jwk> found;
+      std::string why;
+      if (!jwt::parse_jwks(r.value.body, found, why)) {
+        auto e = local_error("invalid_response", "signing keys: " + why);
+        e.status = r.value.status;
+        done(failed<jwt::rsa_jwk>(std::move(e)));
+        return;
+      }
+      {
+        std::lock_guard<std::mutex> guard{keys_mtx};
+        keys[tid] = std::move(found);
+      }
+      jwt::rsa_jwk key;
+      if (cached_key(tid, kid, key)) {
+        done(succeeded(std::move(key)));
+        return;
+      }
+      done(failed<jwt::rsa_jwk>(local_error(
+          "invalid_id_token", "the id_token is signed with a key ('" + kid
+                                  + "') the tenant does not publish")));
+    });
   }
 
-  bool redeem_code(std::string_view code, std::string_view redirect_uri,
-                   std::string_view nonce, identity& out, error& err) {
-    if (!login.usable(err))
-      return false;
-    auto body = form({{"client_id", cfg.client_id},
-                      {"client_secret", cfg.client_secret},
-                      {"code", code},
-                      {"redirect_uri", redirect_uri},
-                      {"grant_type", "authorization_code"},
-                      {"scope", sign_in_scope}});
+  void verify_id_token(std::string id_token, std::string nonce,
+                       callback<identity> done) {
+    auto token = std::make_shared<jwt::decoded>();
+    std::string tid, why;
+    if (!jwt::decode(id_token, *token, why)
+        || !jwt::tenant_of(*token, tid, why)) {
+      done(failed<identity>(local_error("invalid_id_token", why)));
+      return;
+    }
+    auto kid = token->kid;
+    signing_key(
+        tid, kid, [this, token, tid, nonce, done](result<jwt::rsa_jwk> key) {
+          if (!key.ok) {
+            done(failed<identity>(std::move(key.failure)));
+            return;
+          }
+          std::string why;
+          identity who;
+          jwt::expectations want;
+          want.issuer = login.text + "/" + tid + "/v2.0";
+          want.audience = cfg.client_id;
+          want.nonce = nonce;
+          want.now_s = cfg.now_ms() / 1000;
+          want.skew_s = id_token_skew_s;
+          if (!jwt::verify_rs256(*token, key.value, why)
+              || !jwt::check_claims(*token, want, who, why)) {
+            done(failed<identity>(local_error("invalid_id_token", why)));
+            return;
+          }
+          done(succeeded(std::move(who)));
+        });
+  }
+
+  void redeem_code(const std::string& code, const std::string& redirect_uri,
+                   std::string nonce, callback<identity> done) {
+    error err;
+    if (!login.usable(err)) {
+      done(failed<identity>(std::move(err)));
+      return;
+    }
     outgoing req;
     req.method = "POST";
     req.url = login.at("/organizations/oauth2/v2.0/token");
-    req.body = body;
-    req.content_type = form_type;
+    req.body = form({{"client_id", cfg.client_id},
+                     {"client_secret", cfg.client_secret},
+                     {"code", code},
+                     {"redirect_uri", redirect_uri},
+                     {"grant_type", "authorization_code"},
+                     {"scope", sign_in_scope}});
+    req.content_type = std::string{form_type};
     req.retry_transport = false; // a code is single-use
-    response res;
-    if (!perform(req, res, err))
-      return false;
-    simdjson::dom::element root;
-    std::string_view id_token;
-    if (json_parser().parse(res.body).get(root)
-        || root["id_token"].get_string().get(id_token)) {
-      err = local_error("invalid_response",
-                        "the token endpoint's answer has no id_token");
-      err.status = res.status;
-      return false;
-    }
-    // Copied: the parser's buffers are reused while verifying.
-    return verify_id_token(std::string{id_token}, nonce, out, err);
+    perform(std::move(req), [this, nonce, done](result<response> r) {
+      if (!r.ok) {
+        done(failed<identity>(std::move(r.failure)));
+        return;
+      }
+      simdjson::dom::element root;
+      std::string_view id_token;
+      if (json_parser().parse(r.value.body).get(root)
+          || root["id_token"].get_string().get(id_token)) {
+        auto e = local_error("invalid_response",
+                             "the token endpoint's answer has no id_token");
+        e.status = r.value.status;
+        done(failed<identity>(std::move(e)));
+        return;
+      }
+      // Copied: the parser's buffers are reused while verifying.
+      verify_id_token(std::string{id_token}, nonce, done);
+    });
   }
 };
 
@@ -925,57 +1168,80 @@ client::client(config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {}
 
 client::~client() = default;
 
+void client::start(call_spec call, callback<response> done) {
+  impl_->call(std::move(call), std::move(done));
+}
+
+void client::start_page(std::string tenant, std::string path_or_url,
+                        callback<page> done) {
+  impl_->list_page(tenant, path_or_url, std::move(done));
+}
+
+void client::start_batch(std::string tenant, std::string mailbox,
+                         std::vector<batch_request> requests,
+                         callback<std::vector<batch_response>> done) {
+  impl_->batch(tenant, mailbox, std::move(requests), std::move(done));
+}
+
+void client::start_redeem(std::string code, std::string redirect_uri,
+                          std::string expected_nonce, callback<identity> done) {
+  impl_->redeem_code(code, redirect_uri, std::move(expected_nonce),
+                     std::move(done));
+}
+
+namespace {
+
+/// A result's value into `out`, or its failure into `err`.
+template <class T>
+bool unpack(result<T>&& r, T& out, error& err) {
+  if (!r.ok) {
+    err = std::move(r.failure);
+    return false;
+  }
+  out = std::move(r.value);
+  return true;
+}
+
+} // namespace
+
 bool client::call(const std::string& tenant, const std::string& mailbox,
                   std::string_view method, std::string_view path_or_url,
                   std::string_view body, response& out, error& err) {
-  wire::url u;
-  if (!impl_->graph_url(path_or_url, u, err))
-    return false;
-  return impl_->graph_call(tenant, mailbox, method, u, body, out, err);
+  return call(tenant, mailbox, method, path_or_url, body, {}, out, err);
 }
 
 bool client::call(const std::string& tenant, const std::string& mailbox,
                   std::string_view method, std::string_view path_or_url,
                   std::string_view body, const http::header_list& headers,
                   response& out, error& err) {
-  wire::url u;
-  if (!impl_->graph_url(path_or_url, u, err))
-    return false;
-  return impl_->graph_call(tenant, mailbox, method, u, body, out, err,
-                           &headers);
+  call_spec c;
+  c.tenant = tenant;
+  c.mailbox = mailbox;
+  c.method = std::string{method};
+  c.path_or_url = std::string{path_or_url};
+  c.body = std::string{body};
+  c.headers = headers;
+  return unpack(wait_for<response>([&](callback<response> done) {
+                  start(std::move(c), std::move(done));
+                }),
+                out, err);
 }
 
 bool client::list_page(const std::string& tenant, std::string_view path_or_url,
                        std::vector<std::string>& items, std::string& next_link,
                        error& err) {
-  // Resolved first: `path_or_url` may be `next_link` itself.
-  wire::url u;
-  bool resolved = impl_->graph_url(path_or_url, u, err);
-  std::string shown{path_or_url};
+  // Copied first: `path_or_url` may be `next_link` itself.
+  std::string where{path_or_url};
   items.clear();
   next_link.clear();
-  if (!resolved)
+  page p;
+  if (!unpack(wait_for<page>([&](callback<page> done) {
+                start_page(tenant, where, std::move(done));
+              }),
+              p, err))
     return false;
-  // Listing a mailbox's contents counts against that mailbox's budget.
-  auto mailbox = wire::mailbox_of(u.target, impl_->graph.path);
-  response res;
-  if (!impl_->graph_call(tenant, mailbox, "GET", u, {}, res, err))
-    return false;
-  simdjson::dom::element root;
-  simdjson::dom::array values;
-  if (json_parser().parse(res.body).get(root)
-      || root["value"].get_array().get(values)) {
-    err = local_error("invalid_response",
-                      "the answer to '" + shown
-                          + "' is not a collection (no value array)");
-    err.status = res.status;
-    return false;
-  }
-  for (simdjson::dom::element v : values)
-    items.push_back(simdjson::minify(v));
-  std::string_view link;
-  if (!root["@odata.nextLink"].get_string().get(link))
-    next_link = std::string{link};
+  items = std::move(p.items);
+  next_link = std::move(p.next_link);
   return true;
 }
 
@@ -1008,7 +1274,12 @@ bool client::list_all(const std::string& tenant, std::string_view path,
 bool client::batch(const std::string& tenant, const std::string& mailbox,
                    const std::vector<batch_request>& requests,
                    std::vector<batch_response>& out, error& err) {
-  return impl_->batch(tenant, mailbox, requests, out, err);
+  out.clear();
+  return unpack(wait_for<std::vector<batch_response>>(
+                    [&](callback<std::vector<batch_response>> done) {
+                      start_batch(tenant, mailbox, requests, std::move(done));
+                    }),
+                out, err);
 }
 
 std::string client::authorize_url(std::string_view redirect_uri,
@@ -1036,7 +1307,11 @@ std::string client::admin_consent_url(std::string_view tenant,
 bool client::redeem_code(std::string_view code, std::string_view redirect_uri,
                          std::string_view expected_nonce, identity& out,
                          error& err) {
-  return impl_->redeem_code(code, redirect_uri, expected_nonce, out, err);
+  return unpack(wait_for<identity>([&](callback<identity> done) {
+                  start_redeem(std::string{code}, std::string{redirect_uri},
+                               std::string{expected_nonce}, std::move(done));
+                }),
+                out, err);
 }
 
 void client::shutdown() {

@@ -1,20 +1,28 @@
 // crmsyncd's client for Microsoft Graph v1.0 and the Microsoft identity
 // platform (sign-in, admin consent, app-only tokens).
 //
-// Blocking and thread-safe: callers are the node's Graph worker threads,
-// never event-based actors or I/O threads. One instance per node, so that
-// everything that talks to one mailbox shares that mailbox's budget (at
-// most `mailbox_concurrency` requests in flight and
-// `mailbox_requests_per_window` per `mailbox_window`, Outlook's limits) and
-// every tenant's app-only token is fetched once and renewed before expiry.
+// Asynchronous: every call is started and returns at once; its result
+// reaches a callback on one of the client's few I/O threads
+// (`io_threads`), with no thread waiting in between, however many calls
+// are in flight and however slow Graph answers. Callbacks must not block:
+// an actor hands the result to itself as a message. Blocking wrappers of
+// the same calls remain for code that has its own thread to spend (tests,
+// command-line tools); they must never be called from a callback.
+//
+// One instance per node, so that everything that talks to one mailbox
+// shares that mailbox's budget (at most `mailbox_concurrency` requests in
+// flight and `mailbox_requests_per_window` per `mailbox_window`, Outlook's
+// limits; calls over it queue in order, without a thread) and every
+// tenant's app-only token is fetched once (concurrent calls share the
+// fetch) and renewed before expiry.
 //
 // Transport: HTTPS with certificates verified (system store plus
 // `ca_file`), plain HTTP only to loopback hosts; keep-alive connections
-// pooled per host; finite connect and I/O timeouts. Retries: 429 and 503
-// wait for Retry-After (per item inside $batch), other transient failures
-// (502, 504, transport errors) back off exponentially with jitter; after
-// `max_attempts` the call fails with the last error. A 401 renews the
-// tenant's token once and retries.
+// pooled per host; one deadline per request (`io_timeout`). Retries: 429
+// and 503 wait for Retry-After (per item inside $batch), other transient
+// failures (502, 504, transport errors) back off exponentially with
+// jitter; pauses are timers. After `max_attempts` the call fails with the
+// last error. A 401 renews the tenant's token once and retries.
 #pragma once
 
 #include <chrono>
@@ -38,7 +46,10 @@ struct config {
   std::string client_secret;
   /// Extra CA (PEM) trusted for Graph and the identity platform.
   std::string ca_file;
+  /// Deadline of one request (connect, TLS, send, answer), per attempt.
   std::chrono::milliseconds io_timeout{30000};
+  /// Threads that carry every request and run every callback.
+  size_t io_threads = 2;
   /// Idle keep-alive connections kept per host.
   size_t connections_per_host = 16;
   size_t mailbox_concurrency = 4;
@@ -110,12 +121,65 @@ struct client_stats {
   uint64_t max_in_flight = 0;
 };
 
+/// What became of a call started asynchronously: `ok` and the value, or
+/// why not.
+template <class T>
+struct result {
+  bool ok = false;
+  T value{};
+  error failure;
+};
+
+/// One page of a collection.
+struct page {
+  std::vector<std::string> items; ///< raw JSON objects
+  std::string next_link;          ///< "" on the last page
+};
+
+/// One Graph call: `path_or_url` is relative to graph_base_url
+/// ("/users?$top=5") or absolute (a nextLink); `mailbox` is the Office 365
+/// user id whose budget it counts against ("" for calls that touch no
+/// mailbox); `body` is JSON ("" for none); `headers` are extra request
+/// headers (If-Match, Prefer, ...), Authorization and Content-Type being
+/// the client's own.
+struct call_spec {
+  std::string tenant;
+  std::string mailbox;
+  std::string method = "GET";
+  std::string path_or_url;
+  std::string body;
+  http::header_list headers;
+};
+
+template <class T>
+using callback = std::function<void(result<T>)>;
+
 class client {
 public:
   explicit client(config cfg);
   ~client();
   client(const client&) = delete;
   client& operator=(const client&) = delete;
+
+  // -- asynchronous calls: each callback runs exactly once -------------------
+
+  /// One Graph call with the tenant's app-only token; a 2xx answer is ok.
+  void start(call_spec call, callback<response> done);
+
+  /// One page of a collection (see list_page).
+  void start_page(std::string tenant, std::string path_or_url,
+                  callback<page> done);
+
+  /// A $batch against one mailbox (see batch).
+  void start_batch(std::string tenant, std::string mailbox,
+                   std::vector<batch_request> requests,
+                   callback<std::vector<batch_response>> done);
+
+  /// Redeems a sign-in code (see redeem_code).
+  void start_redeem(std::string code, std::string redirect_uri,
+                    std::string expected_nonce, callback<identity> done);
+
+  // -- the same, blocking the calling thread until the result -------------
 
   /// One Graph call with the tenant's app-only token. `path_or_url` is
   /// relative to graph_base_url ("/users?$top=5") or absolute (a nextLink).
@@ -171,8 +235,9 @@ public:
   /// Forgets the tenant's cached token (the next call fetches one).
   void forget_token(const std::string& tenant);
 
-  /// Ends every wait (mailbox budget, retry pause) at once: calls in
-  /// progress and later fail with code "shutting_down". For node shutdown.
+  /// Ends every wait (mailbox budget, retry pause) at once: calls waiting
+  /// and later ones fail with code "shutting_down"; requests on the wire
+  /// end with their answer or deadline. For node shutdown.
   void shutdown();
 
   client_stats stats() const;

@@ -437,6 +437,49 @@ async_client::~async_client() {
   impl_->shutdown();
 }
 
+void async_client::stop() {
+  impl_->shutdown();
+}
+
+namespace {
+
+/// A pending after(): its callback runs once, from the timer's handler or,
+/// when that handler is destroyed unrun (the context went away), from here.
+struct delayed_call {
+  asio::steady_timer timer;
+  std::function<void(bool)> fn;
+
+  delayed_call(asio::io_context& ioc, std::function<void(bool)> f)
+      : timer(ioc), fn(std::move(f)) {}
+
+  void finish(bool fired) {
+    auto f = std::move(fn);
+    fn = nullptr;
+    if (f)
+      f(fired);
+  }
+
+  ~delayed_call() {
+    finish(false);
+  }
+};
+
+} // namespace
+
+void async_client::after(std::chrono::milliseconds delay,
+                         std::function<void(bool)> fn) {
+  if (impl_->stopping) {
+    fn(false);
+    return;
+  }
+  auto call = std::make_shared<delayed_call>(*impl_->ioc, std::move(fn));
+  call->timer.expires_after(delay);
+  auto owner = impl_;
+  call->timer.async_wait([call, owner](const error_code& ec) {
+    call->finish(!ec && !owner->stopping);
+  });
+}
+
 void async_client::send(outgoing_request request, request_callback done) {
   if (impl_->stopping) {
     request_outcome out;

@@ -101,6 +101,18 @@ public:
   /// `done` is called at once with "client stopped".
   void send(outgoing_request request, request_callback done);
 
+  /// Calls `fn(true)` on an I/O thread once `delay` has passed: a pause
+  /// before a retry costs a timer, not a thread. If the client stops first,
+  /// `fn(false)` runs on the stopping thread (at once when it is already
+  /// stopping). Like a request's callback, `fn` must not block.
+  void after(std::chrono::milliseconds delay, std::function<void(bool)> fn);
+
+  /// Stops the I/O threads now, as the destructor does: requests in flight
+  /// and pending timers complete (failed, not fired) before it returns, and
+  /// later calls are answered at once. For an owner whose callbacks touch
+  /// state it must keep alive until every callback has run.
+  void stop();
+
   async_client_stats stats() const;
 
   struct impl; // public so the exchange code in async_client.cpp can name it

@@ -1,7 +1,7 @@
 // Office 365 records and the tenant actor's commands for installing,
 // signing in, inviting, joining and approving (R1-R12).
 //
-// Plain value types: storage owns their on-disk codec, http/ their JSON.
+// Plain value types: storage owns their on-disk codec, api/ their JSON.
 // An Office 365 person is named by (tenant id, object id) as the
 // identity platform's id_token says (tid, oid). Times are UTC ms.
 #pragma once

@@ -2,10 +2,14 @@
 // product's calendar in their Office 365 mailbox and lists every
 // difference (crmsyncctl check ORG; the end-to-end tests end with it).
 //
-// Blocking (reads Graph); call from a worker thread. Thread-safe.
+// Asynchronous: the users of an organization are read from Graph at the
+// same time (a bounded number at once), page after page, with no thread
+// waiting; the result reaches a callback. Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -39,10 +43,21 @@ struct user_check {
   std::vector<difference> differences;
 };
 
+/// How far a check has come (read while it runs; see check_org).
+struct check_progress {
+  std::atomic<uint64_t> users_total{0};
+  std::atomic<uint64_t> users_done{0};
+  std::atomic<uint64_t> differences{0};
+};
+
 /// Checks every user of `org` whose sync is active, for events that
-/// overlap [from_ms, to_ms) (the sync's window).
-std::vector<user_check> check_org(storage::db& db, graph::client& graph,
-                                  tenant_id org, int64_t from_ms,
-                                  int64_t to_ms);
+/// overlap [from_ms, to_ms) (the sync's window), at most `parallel` users
+/// at a time. `done` gets one entry per user, in user order, on a Graph
+/// I/O thread (or on the calling thread when there is nothing to read).
+/// `progress`, when given, must live until `done` has run.
+void check_org(storage::db& db, graph::client& graph, tenant_id org,
+               int64_t from_ms, int64_t to_ms,
+               std::function<void(std::vector<user_check>)> done,
+               size_t parallel = 16, check_progress* progress = nullptr);
 
 } // namespace crmsync::sync

@@ -7,13 +7,15 @@ include(Catch)
 add_executable(graph_tests
   ${CMAKE_CURRENT_LIST_DIR}/fixture.cpp
   ${CMAKE_CURRENT_LIST_DIR}/async_client_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/async_graph_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/check_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/client_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/identity_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/tls_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/wire_test.cpp)
 target_include_directories(graph_tests PRIVATE ${PROJECT_SOURCE_DIR})
 target_link_libraries(graph_tests
-  PRIVATE crmsync_graph crmsync_test_processes simdjson::simdjson
+  PRIVATE crmsync_graph crmsync_sync crmsync_test_processes simdjson::simdjson
           Catch2::Catch2WithMain)
 # The prefix lets `ctest -R "graph:"` select exactly these tests.
 catch_discover_tests(graph_tests TEST_PREFIX "graph: "

@@ -1,10 +1,10 @@
-#include "http/throttles.hpp"
+#include "api/throttles.hpp"
 
 #include <algorithm>
 #include <arpa/inet.h>
 #include <cstring>
 
-#include "http/api.hpp"
+#include "api/api.hpp"
 
 namespace crmsync::http {
 

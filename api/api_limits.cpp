@@ -1,7 +1,7 @@
 // The API's side of the limits on unauthenticated work (throttles.hpp):
 // the answers (429 with Retry-After), the refusal metrics and the audit
 // entry for an account under password guessing.
-#include "http/api_impl.hpp"
+#include "api/api_impl.hpp"
 
 #include "common/metrics.hpp"
 

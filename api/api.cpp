@@ -1,5 +1,5 @@
-#include "http/api.hpp"
-#include "http/api_impl.hpp"
+#include "api/api.hpp"
+#include "api/api_impl.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>

@@ -2,13 +2,13 @@
 // alone on the --metrics-listen address, see api::handle_metrics), the
 // node-wide sync health list GET /admin/v1/sync, and the web admin page
 // under /admin/ (files from web/, embedded at build time: web_assets.hpp).
-#include "http/api.hpp"
-#include "http/api_impl.hpp"
+#include "api/api.hpp"
+#include "api/api_impl.hpp"
 
 #include <chrono>
 
+#include "api/web_assets.hpp"
 #include "common/metrics.hpp"
-#include "http/web_assets.hpp"
 #include "storage/codec.hpp"
 #include "storage/keys.hpp"
 #include "sync/engine.hpp"

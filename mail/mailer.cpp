@@ -1,4 +1,4 @@
-#include "http/mailer.hpp"
+#include "mail/mailer.hpp"
 
 #include <vector>
 
@@ -10,7 +10,7 @@
 #include "storage/codec.hpp"
 #include "storage/keys.hpp"
 
-namespace crmsync::http {
+namespace crmsync::mail {
 
 namespace {
 
@@ -190,4 +190,4 @@ bool mailer::pass() {
   return retry_pending;
 }
 
-} // namespace crmsync::http
+} // namespace crmsync::mail

@@ -17,11 +17,11 @@
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
+#include "api/throttles.hpp"
 #include "common/fair_pool.hpp"
 #include "common/work_pool.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
-#include "http/throttles.hpp"
 #include "protocol/errors.hpp"
 #include "protocol/ids.hpp"
 #include "storage/db.hpp"

@@ -1,7 +1,7 @@
 // The API's shared internals: its state (api::impl), authentication and
 // actor plumbing, for the translation units that install routes
 // (api.cpp: CRM and admin routes; office365_api.cpp: Office 365 routes).
-// Not part of the http/ library's public surface.
+// Not part of the api/ library's public surface.
 #pragma once
 
 #include <atomic>
@@ -16,10 +16,10 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/make_message.hpp>
 
+#include "api/api.hpp"
 #include "common/crypto.hpp"
 #include "common/text.hpp"
 #include "common/time_format.hpp"
-#include "http/api.hpp"
 #include "http/url.hpp"
 #include "protocol/json.hpp"
 #include "protocol/type_ids.hpp"

@@ -7,7 +7,7 @@
 // actors, which persist them before answering. Sign-in states and
 // office365_session tokens live in the sessions column family, so a flow
 // survives a restart of the node between its steps.
-#include "http/api_impl.hpp"
+#include "api/api_impl.hpp"
 
 #include "common/clock.hpp"
 #include "common/log.hpp"
@@ -1261,7 +1261,9 @@ public:
 
   // -- administration ---------------------------------------------------------
 
-  /// crmsyncctl check ORG: the convergence checker, on the pool.
+  /// crmsyncctl check ORG: the convergence checker. Storage is read on
+  /// the pool; Graph is read asynchronously, every user's pages at once
+  /// (bounded), and the answer is sent from the last page's callback.
   void check(const request& req, const path_params& pp,
              const responder_ptr& r) {
     if (!s_.admin_auth(req, r) || !configured(r))
@@ -1277,38 +1279,44 @@ public:
         return fail(r, 404, "not_found", "organization not found");
       auto now = self->now();
       constexpr int64_t day = 86'400'000;
-      auto users = sync::check_org(self->s_.db, *self->s_.o365.graph, org,
-                                   now - 365 * day, now + 730 * day);
-      json::writer w;
-      uint64_t total = 0;
-      w.begin_object().key("users").begin_array();
-      for (auto& u : users) {
-        total += u.differences.size();
-        w.begin_object();
-        w.key("user").value(u.user.str());
-        w.key("state").value(u.state);
-        w.key("crm_events").value(u.crm_events);
-        w.key("office365_events").value(u.office365_events);
-        w.key("pending").value(u.pending);
-        w.key("error").value_or_null(u.error);
-        w.key("differences").begin_array();
-        for (auto& d : u.differences) {
-          w.begin_object();
-          w.key("kind").value(d.kind);
-          w.key("crm_event").value(d.crm_event);
-          w.key("office365_event").value(d.office365_event);
-          w.key("detail").value(d.detail);
-          w.end_object();
-        }
-        w.end_array().end_object();
-        if (!u.error.empty())
-          ++total;
-      }
-      w.end_array();
-      w.key("differences").value(total);
-      w.end_object();
-      r->reply(json_response(200, w.take()));
+      sync::check_org(self->s_.db, *self->s_.o365.graph, org, now - 365 * day,
+                      now + 730 * day,
+                      [r](std::vector<sync::user_check> users) {
+                        r->reply(json_response(200, check_json(users)));
+                      });
     });
+  }
+
+  static std::string check_json(const std::vector<sync::user_check>& users) {
+    json::writer w;
+    uint64_t total = 0;
+    w.begin_object().key("users").begin_array();
+    for (auto& u : users) {
+      total += u.differences.size();
+      w.begin_object();
+      w.key("user").value(u.user.str());
+      w.key("state").value(u.state);
+      w.key("crm_events").value(u.crm_events);
+      w.key("office365_events").value(u.office365_events);
+      w.key("pending").value(u.pending);
+      w.key("error").value_or_null(u.error);
+      w.key("differences").begin_array();
+      for (auto& d : u.differences) {
+        w.begin_object();
+        w.key("kind").value(d.kind);
+        w.key("crm_event").value(d.crm_event);
+        w.key("office365_event").value(d.office365_event);
+        w.key("detail").value(d.detail);
+        w.end_object();
+      }
+      w.end_array().end_object();
+      if (!u.error.empty())
+        ++total;
+    }
+    w.end_array();
+    w.key("differences").value(total);
+    w.end_object();
+    return w.take();
   }
 
   /// crmsyncctl conflicts ORG: the conflict log, newest first.

@@ -25,7 +25,7 @@ namespace crmsync::graph {
 class client;
 } // namespace crmsync::graph
 
-namespace crmsync::http {
+namespace crmsync::mail {
 
 struct mailer_options {
   /// Passes over the outbox an item may fail before it is given up.
@@ -78,4 +78,4 @@ private:
   std::thread worker_;
 };
 
-} // namespace crmsync::http
+} // namespace crmsync::mail

@@ -1,0 +1,44 @@
+// Who is calling: the caller's token checked against this tenant, and
+// a tenant without an organization asking to be passivated.
+#include "actors/tenant/state.hpp"
+
+#include <caf/send.hpp>
+
+namespace crmsync::actors::tenant_impl {
+
+/// A tenant without an organization only answers "no such thing"; it asks
+/// the directory to passivate it (once) so that probing random ids cannot
+/// pile up live actors. The directory's buffering still applies.
+void leave_if_empty(self_ptr self) {
+  auto& st = self->state;
+  if (st.exists || st.asked_to_go || !st.directory)
+    return;
+  st.asked_to_go = true;
+  // Anonymous: the directory's answer is of no use here.
+  caf::anon_send(st.directory, atom::passivate_atom_v,
+                 entity_key{entity_kind::tenant, st.id, user_id{}});
+}
+
+/// The authenticated principal: nullptr for the service admin, else the
+/// user whose token was presented.
+caf::expected<const user_record*> check_caller(self_ptr self,
+                                               const caller& who) {
+  leave_if_empty(self);
+  if (who.service_admin) {
+    if (!self->state.exists)
+      return not_found("organization");
+    return static_cast<const user_record*>(nullptr);
+  }
+  auto unauthorized = make_crm_error(crm_errc::unauthorized, "unauthorized",
+                                     "the API token is not valid");
+  if (!self->state.exists)
+    return unauthorized;
+  auto u = find_user(self, who.user);
+  if (!u)
+    return u.error();
+  if (*u == nullptr || !(*u)->has_token_hash(who.token_hash))
+    return unauthorized;
+  return *u;
+}
+
+} // namespace crmsync::actors::tenant_impl

@@ -1,0 +1,160 @@
+// Join requests: an Office 365 colleague asks to join the organization,
+// a user manager approves and the person becomes a user.
+#include "actors/tenant/handlers.hpp"
+
+#include <optional>
+
+#include "actors/tenant/records.hpp"
+
+namespace crmsync::actors::tenant_impl {
+
+namespace {
+
+/// The latest join request of an Office 365 person, if any.
+caf::expected<std::optional<join_request_record>>
+join_request_of(self_ptr self, const o365_identity& who) {
+  auto& st = self->state;
+  std::string value;
+  bool found = false;
+  if (auto err = st.env->db->get(
+          column::lookup, keys::join_lookup(st.id, who.user), value, found))
+    return err;
+  if (!found || value.size() != 8)
+    return std::optional<join_request_record>{};
+  auto jr = load_item<join_request_record>(
+      self, column::joins, keys::get_be64(value, 0), "join request");
+  if (!jr)
+    return jr.error();
+  return std::optional<join_request_record>{std::move(*jr)};
+}
+
+} // namespace
+
+caf::result<join_request_record> handle(self_ptr self, request_join& cmd) {
+  auto& st = self->state;
+  leave_if_empty(self);
+  if (!st.exists || st.org.o365_tenant != cmd.who.tenant)
+    return not_found("organization");
+  auto prior = join_request_of(self, cmd.who);
+  if (!prior)
+    return prior.error();
+  if (*prior && (*prior)->status == join_status::pending)
+    return **prior; // asking again answers the open request
+  auto now = st.env->now_ms();
+  join_request_record jr;
+  jr.id = st.env->random_id();
+  jr.org = st.id;
+  jr.o365_user = cmd.who.user;
+  jr.email = cmd.who.email;
+  jr.name = cmd.who.name;
+  jr.created_ms = now;
+  storage::write_batch b;
+  b.put(column::joins, keys::tenant_item(st.id, jr.id), codec::encode(jr));
+  std::string id_value;
+  keys::put_be64(id_value, jr.id);
+  b.put(column::lookup, keys::join_lookup(st.id, cmd.who.user), id_value);
+  // R11: every user with Manage Users gets the request by e-mail,
+  // sent from the super administrator's mailbox when it is linked.
+  std::vector<user_record> users;
+  if (auto err = scan_records(self, column::users, users))
+    return err;
+  std::string sender = cmd.who.user;
+  for (auto& u : users)
+    if (u.id == st.org.super_admin && !u.o365_user.empty())
+      sender = u.o365_user;
+  auto link = cmd.public_url + "/api/v1/orgs/" + st.id.str() + "/join-requests/"
+              + to_hex16(jr.id) + "/approve";
+  size_t approvers = 0;
+  for (auto& u : users) {
+    if (!(u.manage_users || u.super_admin))
+      continue;
+    ++approvers;
+    put_mail(self, b, sender, u.email,
+             cmd.who.name + " asks to join " + st.org.name + "'s CRM",
+             "<p>" + html_text(cmd.who.name) + " (" + html_text(cmd.who.email)
+                 + ") uses Office 365 in your organization and asks "
+                   "to join the CRM.</p><p>Open Users in the CRM and "
+                   "choose <b>Approve &amp; Add</b>: "
+                 + html_text(link) + "</p>");
+  }
+  put_audit(self, b, actor_name(cmd.who), "join.requested",
+            cmd.who.email + " asked to join; e-mailed "
+                + std::to_string(approvers) + " approver(s)");
+  if (auto err = st.env->db->write(b))
+    return err;
+  mail_written(self);
+  return jr;
+}
+
+caf::result<join_request_record> handle(self_ptr self, get_join_request& cmd) {
+  auto& st = self->state;
+  leave_if_empty(self);
+  if (!st.exists || st.org.o365_tenant != cmd.who.tenant)
+    return not_found("join request");
+  auto jr = join_request_of(self, cmd.who);
+  if (!jr)
+    return jr.error();
+  if (!*jr)
+    return not_found("join request");
+  return **jr;
+}
+
+caf::result<join_request_list> handle(self_ptr self, list_join_requests& cmd) {
+  auto items = managed_list<join_request_record>(
+      self, cmd.who, column::joins,
+      "join requests are for users with the Manage Users permission");
+  if (!items)
+    return items.error();
+  join_request_list out;
+  out.items = std::move(*items);
+  return out;
+}
+
+caf::result<join_approved> handle(self_ptr self, approve_join& cmd) {
+  auto& st = self->state;
+  auto who = check_caller(self, cmd.who);
+  if (!who)
+    return who.error();
+  if (!can_manage_users(*who))
+    return refused(self, actor_name(*who), "join.refused",
+                   "tried to approve join request " + to_hex16(cmd.request)
+                       + " without the Manage Users permission",
+                   office365_error(crm_errc::forbidden, "manage_users_required",
+                                   "only a user with the Manage Users "
+                                   "permission can approve"));
+  auto jr = load_item<join_request_record>(self, column::joins, cmd.request,
+                                           "join request");
+  if (!jr)
+    return jr.error();
+  join_approved out;
+  if (jr->status == join_status::approved) {
+    // Approving twice is harmless: the same user comes back.
+    auto member = require_user(self, jr->member);
+    if (!member)
+      return member.error();
+    out.request = *jr;
+    out.member = **member;
+    return out;
+  }
+  auto now = st.env->now_ms();
+  // The new user is the person who asked, as Office 365 named them.
+  auto nu = cmd.member;
+  nu.email = jr->email;
+  nu.name = jr->name;
+  auto u = make_o365_user(self, nu, jr->o365_user, now);
+  jr->status = join_status::approved;
+  jr->approved_by = *who == nullptr ? user_id{} : (*who)->id;
+  jr->member = u.id;
+  jr->resolved_ms = now;
+  storage::write_batch b;
+  b.put(column::joins, keys::tenant_item(st.id, jr->id), codec::encode(*jr));
+  put_audit(self, b, actor_name(*who), "join.approved",
+            "approved " + jr->email + " and added them as a user");
+  if (auto err = add_o365_user(self, b, u))
+    return err;
+  out.request = *jr;
+  out.member = u;
+  return out;
+}
+
+} // namespace crmsync::actors::tenant_impl

@@ -1,0 +1,52 @@
+// E-mail the tenant queues in the outbox (invitations, join requests):
+// written with the command, sent by the node's mailer once durable.
+#include "actors/tenant/state.hpp"
+
+namespace crmsync::actors::tenant_impl {
+
+void put_mail(self_ptr self, storage::write_batch& b, std::string sender,
+              std::string to, std::string subject, std::string html) {
+  auto& st = self->state;
+  mail_item m;
+  m.id = st.env->random_id();
+  m.org = st.id;
+  m.o365_tenant = st.org.o365_tenant;
+  m.sender = std::move(sender);
+  m.to = std::move(to);
+  m.subject = std::move(subject);
+  m.html = std::move(html);
+  m.created_ms = st.env->now_ms();
+  b.put(column::outbox, keys::tenant_item(st.id, m.id), codec::encode(m));
+}
+
+/// Wakes the mailer once a write with queued e-mail is durable.
+void mail_written(self_ptr self) {
+  if (self->state.env->mail_queued)
+    self->state.env->mail_queued();
+}
+
+/// Escapes text for an HTML e-mail body.
+std::string html_text(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+} // namespace crmsync::actors::tenant_impl

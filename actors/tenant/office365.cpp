@@ -1,0 +1,132 @@
+// Office 365 sign-in: linking a CRM account (and, on install, the
+// organization) to an Office 365 user, and adding a user who came through
+// Office 365 (invite accepted, join approved).
+#include "actors/tenant/handlers.hpp"
+
+namespace crmsync::actors::tenant_impl {
+
+namespace {
+
+constexpr size_t max_signin_tokens = 5;
+
+} // namespace
+
+storage::claim o365_user_claim(const user_record& u) {
+  return {column::lookup, keys::o365_user_lookup(u.o365_tenant, u.o365_user),
+          keys::tenant_user_value(u.org, u.id)};
+}
+
+/// A new user of this organization who came through Office 365 (invite
+/// accepted or join approved), linked to that person.
+user_record make_o365_user(self_ptr self, const new_user& nu,
+                           const std::string& o365_user, int64_t now) {
+  auto u = make_user(self, nu, now);
+  u.o365_tenant = self->state.org.o365_tenant;
+  u.o365_user = o365_user;
+  return u;
+}
+
+/// Writes a new Office 365 user with the organization's counter, the
+/// other records in `b`, and every uniqueness claim.
+caf::error add_o365_user(self_ptr self, storage::write_batch& b,
+                         const user_record& u) {
+  auto& st = self->state;
+  auto org = st.org;
+  ++org.user_count;
+  org.modified_ms = u.created_ms;
+  put_user(b, u);
+  put_org(self, b, org);
+  auto claims = user_claims(u);
+  claims.push_back(o365_user_claim(u));
+  b.put(claims.back().cf, claims.back().key, claims.back().value);
+  if (auto err = st.env->db->write_claimed(b, claims)) {
+    if (err.category() == caf::atom("crm")
+        && static_cast<crm_errc>(err.code()) == crm_errc::conflict
+        && err.context().match_elements<std::string, std::string, std::string>()
+        && err.context().get_as<std::string>(1) == claims.back().key)
+      return office365_error(crm_errc::conflict, "already_member",
+                             "this Office 365 user is already a CRM user");
+    return claim_error(err, u, "email");
+  }
+  st.org = org;
+  st.users[u.id] = u;
+  return caf::none;
+}
+
+caf::result<user_record> handle(self_ptr self, link_office365& cmd) {
+  auto& st = self->state;
+  leave_if_empty(self);
+  if (!st.exists)
+    return not_found("organization");
+  auto found = require_user(self, cmd.user);
+  if (!found)
+    return found.error();
+  auto u = **found;
+  if (!u.o365_user.empty()
+      && (u.o365_user != cmd.who.user || u.o365_tenant != cmd.who.tenant))
+    return office365_error(crm_errc::conflict, "office365_link_conflict",
+                           "this CRM account is already linked to "
+                           "another Office 365 user");
+  auto org = st.org;
+  std::vector<storage::claim> claims;
+  storage::write_batch b;
+  // An account found by the admin's e-mail rather than by a link the
+  // person made themself (P2).
+  bool by_email = cmd.action == "install_by_email";
+  bool installing = cmd.action == "install" || by_email;
+  if (installing) {
+    // A sign-in never moves an organization to another tenant.
+    if (!org.o365_tenant.empty() && org.o365_tenant != cmd.who.tenant)
+      return refused(self, actor_name(cmd.who), "install.refused",
+                     "an administrator of Office 365 tenant " + cmd.who.tenant
+                         + " tried to install into the account of " + u.email
+                         + (by_email ? " (found by e-mail)" : "")
+                         + "; this organization stays linked to Office 365 "
+                           "tenant "
+                         + org.o365_tenant,
+                     office365_error(crm_errc::conflict,
+                                     "office365_link_conflict",
+                                     "this organization is linked to another "
+                                     "Office 365 tenant"));
+    if (org.o365_tenant.empty()) {
+      org.o365_tenant = cmd.who.tenant;
+      org.modified_ms = st.env->now_ms();
+      claims.push_back({column::lookup,
+                        keys::o365_tenant_lookup(org.o365_tenant),
+                        keys::org(org.id)});
+      put_org(self, b, org);
+    }
+  }
+  bool newly_linked = u.o365_user.empty();
+  u.o365_tenant = cmd.who.tenant;
+  u.o365_user = cmd.who.user;
+  u.signin_token_hashes.push_back(cmd.token_hash);
+  if (u.signin_token_hashes.size() > max_signin_tokens)
+    u.signin_token_hashes.erase(u.signin_token_hashes.begin());
+  u.modified_ms = st.env->now_ms();
+  claims.push_back(o365_user_claim(u));
+  put_user(b, u);
+  for (auto& c : claims)
+    b.put(c.cf, c.key, c.value);
+  if (installing)
+    put_audit(self, b, actor_name(cmd.who), "install",
+              "installed from Office 365 tenant " + cmd.who.tenant
+                  + " into the existing account of " + u.email
+                  + (by_email ? ", found by the administrator's "
+                                "sign-in name (the organization was "
+                                "not linked to any Office 365 tenant)"
+                              : ""));
+  else if (newly_linked)
+    put_audit(self, b, actor_name(cmd.who), "account.associated",
+              "linked Office 365 user " + cmd.who.email + " to the CRM account "
+                  + u.email);
+  if (auto err = st.env->db->write_claimed(b, claims))
+    return office365_error(crm_errc::conflict, "office365_link_conflict",
+                           "this Office 365 user or tenant is already "
+                           "linked to another CRM account");
+  st.org = org;
+  st.users[u.id] = u;
+  return u;
+}
+
+} // namespace crmsync::actors::tenant_impl

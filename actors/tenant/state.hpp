@@ -1,0 +1,124 @@
+// The tenant actor's state, and the helpers its handler files share.
+//
+// Private to actors/tenant/. The tenant actor is the single writer of its
+// tenant's keys in the orgs, users, events and event_index families; its
+// handlers (handlers.hpp, one file per concern) and these helpers run only
+// inside the actor, on its state. Helpers that build a change add it to the
+// caller's WriteBatch; the handler writes the batch before it answers.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/env.hpp"
+#include "protocol/interfaces.hpp"
+#include "protocol/permissions.hpp"
+#include "storage/codec.hpp"
+#include "storage/keys.hpp"
+
+namespace crmsync::actors {
+
+struct tenant_state {
+  static inline const char* name = "tenant";
+  tenant_id id;
+  std::shared_ptr<const actor_env> env;
+  caf::actor directory;
+  bool exists = false;
+  bool asked_to_go = false;
+  org_record org;
+  std::unordered_map<user_id, user_record> users;
+  /// Whether each user asked for calendar sync (this actor writes the
+  /// requests, so the cache never goes stale).
+  std::unordered_map<user_id, bool> sync_on;
+  uint64_t last_sync_seq = 0;
+};
+
+namespace tenant_impl {
+
+namespace keys = storage::keys;
+namespace codec = storage::codec;
+using storage::column;
+using self_ptr = tenant_actor::stateful_pointer<tenant_state>;
+
+// -- errors.cpp: the answers a handler gives when it refuses
+
+caf::error not_found(std::string what);
+caf::error forbidden(std::string message);
+caf::error invalid(std::string field, std::string message);
+caf::error corrupt(const std::string& what);
+caf::error check_version(uint64_t expected, uint64_t actual);
+caf::error office365_error(crm_errc code, std::string api_code,
+                           std::string message);
+
+// -- access.cpp: who is calling
+
+void leave_if_empty(self_ptr self);
+caf::expected<const user_record*> check_caller(self_ptr self,
+                                               const caller& who);
+
+// -- users.cpp
+
+caf::expected<const user_record*> find_user(self_ptr self, user_id id);
+caf::expected<const user_record*> require_user(self_ptr self, user_id id,
+                                               std::string field = {});
+user_record make_user(self_ptr self, const new_user& nu, int64_t now);
+std::vector<storage::claim> user_claims(const user_record& u);
+void put_user(storage::write_batch& b, const user_record& u);
+caf::error claim_error(const caf::error& err, const user_record& u,
+                       const char* email_field);
+
+// -- org.cpp
+
+void put_org(self_ptr self, storage::write_batch& b, const org_record& o);
+
+// -- events.cpp
+
+caf::expected<event_record> load_event(self_ptr self, event_id id);
+event_id fresh_event_id(self_ptr self, caf::error& err);
+void put_event(self_ptr self, storage::write_batch& b, const event_record& e);
+void put_revision(self_ptr self, storage::write_batch& b,
+                  const event_record& before, const event_record& after);
+
+// -- sync.cpp
+
+caf::expected<bool> queue_sync(self_ptr self, storage::write_batch& b,
+                               const event_record& e, bool deleted);
+void sync_written(self_ptr self, user_id u);
+
+// -- audit.cpp
+
+std::string actor_name(const user_record* u);
+std::string actor_name(const o365_identity& who);
+void put_audit(self_ptr self, storage::write_batch& b, std::string actor,
+               std::string action, std::string detail);
+caf::error refused(self_ptr self, std::string actor, std::string action,
+                   std::string detail, caf::error answer);
+
+// -- mail.cpp
+
+void put_mail(self_ptr self, storage::write_batch& b, std::string sender,
+              std::string to, std::string subject, std::string html);
+void mail_written(self_ptr self);
+std::string html_text(std::string_view s);
+
+// -- office365.cpp
+
+storage::claim o365_user_claim(const user_record& u);
+user_record make_o365_user(self_ptr self, const new_user& nu,
+                           const std::string& o365_user, int64_t now);
+caf::error add_o365_user(self_ptr self, storage::write_batch& b,
+                         const user_record& u);
+
+} // namespace tenant_impl
+
+} // namespace crmsync::actors
