@@ -47,6 +47,14 @@ bool is_not_found(const graph::error& e) {
   return e.status == 404;
 }
 
+/// The status a decision (sync/outbox.hpp, sync/apply.hpp) reads from a
+/// failed call: 404 only when is_not_found says the thing is gone.
+int failed_status(const graph::error& e) {
+  if (is_not_found(e))
+    return 404;
+  return e.status == 404 ? 0 : e.status;
+}
+
 /// Office 365 refuses this event for good (bad request, too large,
 /// unprocessable): retrying cannot help, and it must not hold up the ones
 /// after. A 403 is not such a refusal: access to a mailbox can be blocked
@@ -526,7 +534,7 @@ private:
       return true;
     if (plan.kind == push_kind::remove) {
       if (!send(plan.request, res, err)
-          && after_push(plan.kind, err.status) != push_next::done) {
+          && after_push(plan.kind, failed_status(err)) != push_next::done) {
         fail("deleting an event in Office 365 failed", err);
         return false;
       }
@@ -536,7 +544,8 @@ private:
     }
     if (plan.kind == push_kind::update) {
       bool ok = send(plan.request, res, err);
-      if (!ok && after_push(plan.kind, err.status) == push_next::conflict) {
+      if (!ok
+          && after_push(plan.kind, failed_status(err)) == push_next::conflict) {
         // Changed in Outlook too since the last sync: a conflict. Re-read
         // Office 365's version and let the tenant's policy choose.
         ok = graph_.call(o365_tenant_, oid_, "GET", event_path(link.graph_id),
@@ -551,7 +560,8 @@ private:
           ok = send(r.patch, res, err);
         }
       }
-      if (!ok && after_push(plan.kind, err.status) == push_next::recreate) {
+      if (!ok
+          && after_push(plan.kind, failed_status(err)) == push_next::recreate) {
         // Deleted in Outlook: the CRM's later edit brings it back.
         del_link(b, link);
         plan = plan_push(c, &e, nullptr, paths());
@@ -571,7 +581,7 @@ private:
       }
     }
     if (!send(plan.request, res, err)) {
-      if (after_push(plan.kind, err.status) == push_next::calendar_gone)
+      if (after_push(plan.kind, failed_status(err)) == push_next::calendar_gone)
         return calendar_gone();
       if (refused_for_good(err.status))
         return skip_refused(e, err);
@@ -866,7 +876,7 @@ private:
     graph::error gerr;
     bool got = graph_.call(o365_tenant_, oid_, "GET", event_path(link.graph_id),
                            "", res, gerr);
-    auto next = after_confirm(got ? res.status : gerr.status);
+    auto next = after_confirm(got ? res.status : failed_status(gerr));
     if (next == removal_action::keep)
       return true;
     if (next != removal_action::delete_in_crm) {
