@@ -221,7 +221,7 @@ void api::impl::admin_sync(const request& req, responder_ptr r) {
           corrupt = true;
           return false;
         }
-        if (!state_filter.empty() && s.state != state_filter)
+        if (!state_filter.empty() && to_string(s.state) != state_filter)
           return true;
         if (n == limit) {
           next = last;

@@ -247,7 +247,7 @@ void write_entity_summary(api::impl* s, json::writer& w,
             found)
         && found)
       codec::decode(v, cal);
-    w.key("state").value(cal.state);
+    w.key("state").value(to_string(cal.state));
     w.key("progress").begin_object();
     w.key("done").value(cal.done);
     w.key("total").value(cal.total);
@@ -361,7 +361,7 @@ void admin_resync(api::impl* s, const std::string& id, const responder_ptr& r) {
     return fail(r, err);
   if (found)
     codec::decode(v, cal);
-  if (!found || cal.state == "disabled")
+  if (!found || cal.state == calendar_state::disabled)
     return fail(r, 409, "sync_disabled",
                 "calendar sync is not enabled for this user");
   auto requested = system_now_ms();
@@ -370,7 +370,7 @@ void admin_resync(api::impl* s, const std::string& id, const responder_ptr& r) {
   w.begin_object();
   w.key("user").value(uid.str());
   w.key("org").value(org.str());
-  w.key("state").value(cal.state);
+  w.key("state").value(to_string(cal.state));
   w.key("requested_at").value(format_rfc3339_ms(requested));
   w.end_object();
   r->reply(json_response(202, w.take()));
@@ -1134,7 +1134,7 @@ void api::impl::admin_user(const std::string& id, responder_ptr r) {
     w.key("calendar").begin_object();
     w.key("active").value(
         directory_has(ds, entity_key{entity_kind::calendar, u.org, u.id}));
-    w.key("state").value(cal.state);
+    w.key("state").value(to_string(cal.state));
     w.end_object();
     w.end_object();
     r->reply(json_response(200, w.take()));

@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
   calendar_status c;
   c.org = org;
   c.user = user;
-  c.state = "active";
+  c.state = calendar_state::active;
   c.done = 20;
   c.total = 20;
   c.office365_calendar_id = "AAMkAGI2TGuLAAA=";

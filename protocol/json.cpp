@@ -257,7 +257,7 @@ void write_event(writer& w, const event_record& x) {
 
 void write_calendar_status(writer& w, const calendar_status& x) {
   w.begin_object();
-  w.key("state").value(x.state);
+  w.key("state").value(to_string(x.state));
   w.key("progress").begin_object();
   w.key("done").value(x.done);
   w.key("total").value(x.total);

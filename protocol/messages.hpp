@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <caf/meta/type_name.hpp>
@@ -359,10 +360,28 @@ typename Inspector::result_type inspect(Inspector& f, skipped_event& x) {
            x.at_ms, x.status, x.code, x.message);
 }
 
+/// Where a user's calendar sync stands. Stored and shown by name
+/// (to_string), so the names never change.
+enum class calendar_state : uint8_t {
+  disabled,     ///< off (or never on)
+  enabling,     ///< asked for: the product's calendar is being made
+  initial_sync, ///< the calendar exists: CRM events go out (R16-R18)
+  active,       ///< both ways, on notifications and reconciliation
+  held,         ///< the mass-delete guard waits for an administrator
+  disabling,    ///< turned off: the calendar and subscription go
+  error,        ///< a failure before it was ever on (see last_error)
+};
+
+/// "disabled", "enabling", "initial_sync", "active", "held", "disabling",
+/// "error".
+const char* to_string(calendar_state x);
+/// False for a name not listed above.
+bool from_string(std::string_view s, calendar_state& x);
+
 struct calendar_status {
   tenant_id org;
   user_id user;
-  std::string state = "disabled";
+  calendar_state state = calendar_state::disabled;
   uint64_t done = 0;
   uint64_t total = 0;
   std::string office365_calendar_id;

@@ -279,11 +279,17 @@ bool decode(std::string_view in, mailbox_status& x) {
          && i.str(x.office365_tenant_id) && i.done();
 }
 
+// A calendar state is stored by its name (to_string), as it always was.
+bool read_state(in_buf& i, calendar_state& x) {
+  std::string name;
+  return i.str(name) && from_string(name, x);
+}
+
 std::string encode(const calendar_status& x) {
   out_buf o{tag::calendar};
   o.u64(x.org.value);
   o.u64(x.user.value);
-  o.str(x.state);
+  o.str(to_string(x.state));
   o.u64(x.done);
   o.u64(x.total);
   o.str(x.office365_calendar_id);
@@ -338,7 +344,7 @@ bool decode(std::string_view in, calendar_status& x) {
   x.user = user;
   in_buf i{in};
   return i.header(tag::calendar) && i.id(x.org) && i.id(x.user)
-         && i.str(x.state) && i.u64(x.done) && i.u64(x.total)
+         && read_state(i, x.state) && i.u64(x.done) && i.u64(x.total)
          && i.str(x.office365_calendar_id) && i.str(x.last_error)
          && (i.done()
              || (i.str(x.delta_link) && i.str(x.subscription_id)

@@ -55,7 +55,7 @@ bool read_crm_side(storage::db& db, tenant_id org,
                    int64_t to_ms, user_job& j, std::string& o365_user) {
   auto& out = j.out;
   out.user = status.user;
-  out.state = status.state;
+  out.state = to_string(status.state);
   auto prefix = keys::of_user(org, status.user);
   out.pending = count_rows(db, column::sync_outbox, prefix)
                 + count_rows(db, column::inbox, prefix);
@@ -260,7 +260,7 @@ void check_org(storage::db& db, graph::client& graph, tenant_id org,
                 && k[16] == static_cast<char>(entity_kind::calendar)) {
               s.org = org;
               s.user = user_id{keys::get_be64(k, 8)};
-              if (codec::decode(sv, s) && s.state == "active")
+              if (codec::decode(sv, s) && s.state == calendar_state::active)
                 job->users.push_back(s);
             }
             return true;

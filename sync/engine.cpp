@@ -22,9 +22,14 @@
 #include "storage/codec.hpp"
 #include "storage/keys.hpp"
 #include "storage/sync_links.hpp"
+#include "sync/apply.hpp"
+#include "sync/conflict.hpp"
 #include "sync/errors.hpp"
 #include "sync/graph_event.hpp"
+#include "sync/guard.hpp"
+#include "sync/initial.hpp"
 #include "sync/notifications.hpp"
+#include "sync/outbox.hpp"
 
 namespace crmsync::sync {
 
@@ -40,14 +45,18 @@ constexpr char inbox_missed = 'm';
 constexpr char inbox_removed = 'x';
 constexpr char inbox_reauthorize = 'r';
 
-constexpr size_t batch_size = 20; // Graph's $batch limit
-/// The mass-delete guard adds deletions up over this long.
-constexpr int64_t delete_window_ms = 10 * 60 * 1000;
-
 /// A 404 that says the resource is gone; a 404 MailboxNotEnabledForRESTAPI
 /// is a blocked mailbox instead (sync/errors.hpp).
 bool is_not_found(const graph::error& e) {
   return classify(e, target::calendar).what == disposition::gone;
+}
+
+/// The status a decision (sync/outbox.hpp, sync/apply.hpp) reads from a
+/// failed call: 404 only when is_not_found says the thing is gone.
+int failed_status(const graph::error& e) {
+  if (is_not_found(e))
+    return 404;
+  return e.status == 404 ? 0 : e.status;
 }
 
 /// Office 365 refuses this event for good (sync/errors.hpp): retrying
@@ -87,15 +96,17 @@ public:
       return;
     }
     // Blocked the last time: this run tries again from where it was.
-    if (status_.state == "error" && !status_.resume_state.empty())
-      status_.state = status_.resume_state;
+    calendar_state resumed;
+    if (status_.state == calendar_state::error
+        && from_string(status_.resume_state, resumed))
+      status_.state = resumed;
     if (full) {
       // A resync: the round reads the whole window, as after a 410.
       status_.delta_link.clear();
       notified_ = true;
     }
     if (!request_.enabled) {
-      if (status_.state != "disabled")
+      if (status_.state != calendar_state::disabled)
         disable(true);
       return;
     }
@@ -109,20 +120,20 @@ public:
     // An approved run reads delta whatever its inbox says: the round that
     // was held may have been the one a notification asked for.
     notified_ = notified_ || deletes_approved_;
-    if (status_.state == "held") {
+    if (status_.state == calendar_state::held) {
       if (!deletes_approved_)
         return; // waiting for an administrator
       status_.deletes_in_window = 0;
-      status_.state = "active";
+      status_.state = calendar_state::active;
       status_.last_error.clear();
     }
     if (status_.office365_calendar_id.empty() && !create_calendar())
       return;
-    if (status_.state == "initial_sync" && !initial_sync())
+    if (status_.state == calendar_state::initial_sync && !initial_sync())
       return;
     if (halt_)
       return;
-    if (status_.state != "active")
+    if (status_.state != calendar_state::active)
       return;
     if (!drain_outbox() || halt_)
       return;
@@ -183,8 +194,8 @@ private:
       return;
     failed_ = true;
     status_.last_error = why;
-    if (status_.state == "disabled")
-      status_.state = "error";
+    if (status_.state == calendar_state::disabled)
+      status_.state = calendar_state::error;
     save_status();
     log::warn("sync " + org_.str() + "/" + user_.str() + ": " + why);
   }
@@ -206,9 +217,9 @@ private:
       return;
     failed_ = true;
     status_.last_error = why;
-    if (status_.state != "error") {
-      status_.resume_state = status_.state;
-      status_.state = "error";
+    if (status_.state != calendar_state::error) {
+      status_.resume_state = to_string(status_.state);
+      status_.state = calendar_state::error;
     }
     storage::write_batch b;
     if (status_.alert != reason) {
@@ -329,13 +340,18 @@ private:
     return !found || codec::decode(v, out);
   }
 
-  std::string events_path() const {
-    return "/users/" + oid_ + "/calendars/" + status_.office365_calendar_id
-           + "/events";
+  calendar_paths paths() const {
+    return calendar_paths{oid_, status_.office365_calendar_id};
   }
 
   std::string event_path(const std::string& gid) const {
-    return "/users/" + oid_ + "/events/" + gid;
+    return paths().event(gid);
+  }
+
+  /// Sends one request a decision asked for.
+  bool send(const graph_request& r, graph::response& res, graph::error& err) {
+    return graph_.call(o365_tenant_, oid_, r.method, r.url, r.body, r.headers,
+                       res, err);
   }
 
   // -- enabling ---------------------------------------------------------------
@@ -347,9 +363,9 @@ private:
     // A crash between Graph's answer and the status write would leave an
     // orphan: the state says a creation was under way, and the calendar
     // it made is adopted rather than made twice.
-    if (status_.state == "enabling" && adopt_calendar())
+    if (status_.state == calendar_state::enabling && adopt_calendar())
       return true;
-    status_.state = "enabling";
+    status_.state = calendar_state::enabling;
     save_status();
     if (!graph_.call(o365_tenant_, oid_, "POST",
                      "/users/" + oid_ + "/calendars", R"({"name":"CRM"})", res,
@@ -363,7 +379,7 @@ private:
       return false;
     }
     status_.office365_calendar_id = id;
-    status_.state = "initial_sync";
+    status_.state = calendar_state::initial_sync;
     status_.last_error.clear();
     status_.done = 0;
     status_.total = 0;
@@ -386,7 +402,7 @@ private:
           || v["name"].get_string().get(name) || name != "CRM")
         continue;
       status_.office365_calendar_id = std::string{id};
-      status_.state = "initial_sync";
+      status_.state = calendar_state::initial_sync;
       status_.last_error.clear();
       save_status();
       return true;
@@ -394,46 +410,33 @@ private:
     return false;
   }
 
-  /// R16-R18: the user's own eligible events, future ones first by start,
-  /// then past ones by most recent end, at most max_initial_events; sent
-  /// in $batch requests of 20. Resumable: linked events are skipped and a
-  /// repeated create is recognised by its transactionId.
+  /// R16-R19: the user's own eligible events in the order and number
+  /// initial_selection chooses; sent in $batch rounds (initial_rounds).
+  /// Resumable: linked events are skipped and a repeated create is
+  /// recognised by its transactionId.
   bool initial_sync() {
-    auto now = cfg_.now_ms();
-    std::vector<event_record> future, past;
+    std::vector<event_record> candidates;
     auto prefix = keys::events_of_owner(org_, user_);
     bool bad = false;
-    auto err
-        = db_.scan(column::event_index, prefix, keys::prefix_end(prefix),
-                   [&](std::string_view k, std::string_view) {
-                     auto entry = keys::parse_event_index(k);
-                     event_record e;
-                     bool found = false;
-                     if (!entry || !load_event(entry->event, e, found)) {
-                       bad = true;
-                       return false;
-                     }
-                     if (found && e.origin != event_origin::imported)
-                       (e.end_ms > now ? future : past).push_back(std::move(e));
-                     return true;
-                   });
+    auto err = db_.scan(column::event_index, prefix, keys::prefix_end(prefix),
+                        [&](std::string_view k, std::string_view) {
+                          auto entry = keys::parse_event_index(k);
+                          event_record e;
+                          bool found = false;
+                          if (!entry || !load_event(entry->event, e, found)) {
+                            bad = true;
+                            return false;
+                          }
+                          if (found)
+                            candidates.push_back(std::move(e));
+                          return true;
+                        });
     if (err || bad) {
       fail("reading the user's CRM events failed");
       return false;
     }
-    std::sort(future.begin(), future.end(),
-              [](const event_record& a, const event_record& b) {
-                return a.start_ms < b.start_ms;
-              });
-    std::sort(past.begin(), past.end(),
-              [](const event_record& a, const event_record& b) {
-                return a.end_ms > b.end_ms;
-              });
-    std::vector<event_record> chosen = std::move(future);
-    for (auto& e : past)
-      chosen.push_back(std::move(e));
-    if (chosen.size() > cfg_.max_initial_events)
-      chosen.resize(cfg_.max_initial_events);
+    auto chosen = initial_selection(std::move(candidates), user_, cfg_.now_ms(),
+                                    cfg_.max_initial_events);
     status_.total = chosen.size();
     std::vector<event_record> todo;
     size_t done = 0;
@@ -451,7 +454,8 @@ private:
     // the next batch as soon as its last one is answered and recorded, so
     // no batch waits for the slowest of a round.
     constexpr size_t parallel_batches = 4;
-    const size_t batches = (todo.size() + batch_size - 1) / batch_size;
+    const auto rounds = initial_rounds(todo, paths());
+    const size_t batches = rounds.size();
     std::atomic<size_t> next{0};
     std::mutex record_mtx;
     bool stop = false, gone = false, store_failed = false;
@@ -467,17 +471,11 @@ private:
         size_t n = next.fetch_add(1);
         if (n >= batches)
           return;
-        size_t first = n * batch_size;
-        size_t last = std::min(todo.size(), first + batch_size);
+        size_t first = n * batch_limit;
         std::vector<graph::batch_request> reqs;
-        for (size_t k = first; k < last; ++k) {
-          graph::batch_request r;
-          r.id = std::to_string(k - first + 1);
-          r.method = "POST";
-          r.url = events_path();
-          r.body = to_graph(todo[k], true);
-          reqs.push_back(std::move(r));
-        }
+        for (auto& r : rounds[n])
+          reqs.push_back(graph::batch_request{std::to_string(reqs.size() + 1),
+                                              r.method, r.url, r.body});
         std::vector<graph::batch_response> answers;
         graph::error error;
         bool sent = graph_.batch(o365_tenant_, oid_, reqs, answers, error);
@@ -548,7 +546,7 @@ private:
     }
     // The first delta round sets the baseline: everything in it is ours.
     status_.delta_link.clear();
-    status_.state = "active";
+    status_.state = calendar_state::active;
     status_.last_error.clear();
     save_status();
     return true;
@@ -575,8 +573,13 @@ private:
       sync_link l;
       event_record e;
       bool exists = false;
-      if ((change.deleted || (load_event(change.event, e, exists) && !exists))
-          && find_link(change.event, l))
+      if (!change.deleted && !load_event(change.event, e, exists))
+        continue;
+      bool linked = find_link(change.event, l);
+      if (plan_push(change, exists ? &e : nullptr, linked ? &l : nullptr,
+                    paths())
+              .kind
+          == push_kind::remove)
         ++deletions;
     }
     if (!guard_deletes(deletions, "in Office 365"))
@@ -606,7 +609,7 @@ private:
     return true;
   }
 
-  /// Sends one CRM change; what it learned goes into `b`.
+  /// Sends one CRM change (plan_push); what it learned goes into `b`.
   bool push_change(const sync_change& c, storage::write_batch& b) {
     event_record e;
     bool exists = false;
@@ -616,15 +619,17 @@ private:
     }
     sync_link link;
     bool linked = find_link(c.event, link);
+    auto plan = plan_push(c, exists ? &e : nullptr, linked ? &link : nullptr,
+                          paths());
     graph::response res;
     graph::error err;
-    if (c.deleted || !exists) {
+    if (c.deleted || !exists)
       unskip(c.event);
-      if (!linked)
-        return true;
-      if (!graph_.call(o365_tenant_, oid_, "DELETE", event_path(link.graph_id),
-                       "", res, err)
-          && !is_not_found(err)) {
+    if (plan.kind == push_kind::none)
+      return true;
+    if (plan.kind == push_kind::remove) {
+      if (!send(plan.request, res, err)
+          && after_push(plan.kind, failed_status(err)) != push_next::done) {
         fail("deleting an event in Office 365 failed", err);
         return false;
       }
@@ -632,36 +637,29 @@ private:
       ++status_.out_deleted;
       return true;
     }
-    if (e.origin == event_origin::imported)
-      return true;
-    if (linked && link.crm_version >= e.version)
-      return true; // that version is there already
-    if (linked) {
-      http::header_list h{{"If-Match", "W/\"" + link.change_key + "\""}};
-      bool ok
-          = graph_.call(o365_tenant_, oid_, "PATCH", event_path(link.graph_id),
-                        to_graph(e, false), h, res, err);
-      if (!ok && err.status == 412) {
+    if (plan.kind == push_kind::update) {
+      bool ok = send(plan.request, res, err);
+      if (!ok
+          && after_push(plan.kind, failed_status(err)) == push_next::conflict) {
         // Changed in Outlook too since the last sync: a conflict. Re-read
         // Office 365's version and let the tenant's policy choose.
         ok = graph_.call(o365_tenant_, oid_, "GET", event_path(link.graph_id),
                          "", res, err);
         graph_event theirs;
         if (ok && from_graph(res.body, theirs)) {
-          if (!crm_wins(e, theirs))
-            return keep_office365(e, link, theirs, b);
-          record_conflict(b, e, link.graph_id, "crm", summary(e),
-                          summary(theirs.content));
-          h = {{"If-Match", "W/\"" + theirs.change_key + "\""}};
-          ok = graph_.call(o365_tenant_, oid_, "PATCH",
-                           event_path(link.graph_id), to_graph(e, false), h,
-                           res, err);
+          auto r = resolve_conflict(policy_, user_, e, link, theirs, paths(),
+                                    cfg_.now_ms());
+          if (r.winner == side::office365)
+            return keep_office365(r, link, theirs, b);
+          record_conflict(b, r.record);
+          ok = send(r.patch, res, err);
         }
       }
-      if (!ok && is_not_found(err)) {
+      if (!ok
+          && after_push(plan.kind, failed_status(err)) == push_next::recreate) {
         // Deleted in Outlook: the CRM's later edit brings it back.
         del_link(b, link);
-        linked = false;
+        plan = plan_push(c, &e, nullptr, paths());
       } else if (!ok && refused_for_good(err)) {
         return skip_refused(e, err);
       } else if (!ok) {
@@ -678,9 +676,8 @@ private:
         return true;
       }
     }
-    if (!graph_.call(o365_tenant_, oid_, "POST", events_path(),
-                     to_graph(e, true), res, err)) {
-      if (is_not_found(err))
+    if (!send(plan.request, res, err)) {
+      if (after_push(plan.kind, failed_status(err)) == push_next::calendar_gone)
         return calendar_gone();
       if (refused_for_good(err))
         return skip_refused(e, err);
@@ -698,54 +695,24 @@ private:
     return true;
   }
 
-  // -- conflicts
-  // ---------------------------------------------------------------
+  // -- conflicts --------------------------------------------------------------
 
-  /// The tenant's policy: latest modification wins unless it says "crm"
-  /// or "office365" (a tie goes to the CRM).
-  bool crm_wins(const event_record& ours, const graph_event& theirs) const {
-    switch (policy_) {
-      case conflict_policy::crm:
-        return true;
-      case conflict_policy::office365:
-        return false;
-      default:
-        return ours.modified_ms >= theirs.modified_ms;
-    }
-  }
-
-  void record_conflict(storage::write_batch& b, const event_record& e,
-                       const std::string& gid, const char* winner,
-                       std::string kept, std::string lost) {
-    sync_conflict c;
-    c.user = user_;
-    c.event = e.id;
-    c.graph_id = gid;
-    c.at_ms = cfg_.now_ms();
-    c.policy = to_string(policy_);
-    c.winner = winner;
-    c.kept = std::move(kept);
-    c.lost = std::move(lost);
+  void record_conflict(storage::write_batch& b, const sync_conflict& c) {
     std::string key = keys::audit(org_, c.at_ms, crypto::random_u64());
     b.put(column::conflicts, key, codec::encode(c));
     ++conflicts_;
   }
 
   /// Office 365's version wins: it becomes the CRM's, nothing is sent.
-  bool keep_office365(const event_record& ours, sync_link link,
+  bool keep_office365(const conflict_resolution& r, sync_link link,
                       const graph_event& theirs, storage::write_batch& b) {
-    apply_office365 cmd;
-    cmd.owner = user_;
-    cmd.event = ours.id;
-    cmd.content = theirs.content;
     event_record applied;
     std::string err;
-    if (!ask_tenant(cmd, applied, err)) {
+    if (!ask_tenant(r.apply, applied, err)) {
       fail("applying Office 365's side of a conflict failed: " + err);
       return false;
     }
-    record_conflict(b, ours, link.graph_id, "office365",
-                    summary(theirs.content), summary(ours));
+    record_conflict(b, r.record);
     link.change_key = theirs.change_key;
     link.crm_version = applied.version;
     put_link(b, link);
@@ -936,28 +903,16 @@ private:
   /// user's synced events stops in state "held" until an administrator
   /// approves (crmsyncctl approve-deletes USER); false when held.
   bool guard_deletes(size_t deletions, const char* where) {
-    if (deletes_approved_ || deletions == 0)
+    // Counting the links is a scan: only when the guard may hold.
+    size_t linked = deletes_approved_ || deletions == 0 ? 0 : linked_count();
+    auto v = judge_deletes(deletions, linked, deletes_approved_,
+                           delete_window_of_status(), cfg_.now_ms(),
+                           guard_settings());
+    set_delete_window(v.window);
+    if (!v.hold)
       return true;
-    // Deletions add up over a window, so that many small runs (one per
-    // deleted event) cannot slip a mass delete past the guard.
-    auto now = cfg_.now_ms();
-    if (now - status_.deletes_window_ms > delete_window_ms) {
-      status_.deletes_window_ms = now;
-      status_.deletes_in_window = 0;
-    }
-    auto total = status_.deletes_in_window + deletions;
-    auto synced = linked_count() + status_.deletes_in_window;
-    if (total < cfg_.mass_delete_minimum
-        || static_cast<double>(total)
-               <= cfg_.mass_delete_share * static_cast<double>(synced))
-      return true;
-    deletions = total;
-    status_.state = "held";
-    status_.last_error = "mass-delete guard: this sync would delete "
-                         + std::to_string(deletions) + " of "
-                         + std::to_string(synced) + " synced events " + where
-                         + "; an administrator must approve "
-                           "(crmsyncctl approve-deletes USER) or disable sync";
+    status_.state = calendar_state::held;
+    status_.last_error = hold_reason(v, where);
     save_status();
     log::warn("sync " + org_.str() + "/" + user_.str() + ": "
               + status_.last_error);
@@ -966,13 +921,24 @@ private:
 
   /// Counts applied deletions towards the guard's window.
   void note_deletions(size_t n) {
-    if (n == 0)
-      return;
-    if (cfg_.now_ms() - status_.deletes_window_ms > delete_window_ms) {
-      status_.deletes_window_ms = cfg_.now_ms();
-      status_.deletes_in_window = 0;
-    }
-    status_.deletes_in_window += n;
+    set_delete_window(count_deletions(delete_window_of_status(), n,
+                                      cfg_.now_ms(), guard_settings()));
+  }
+
+  guard_config guard_settings() const {
+    guard_config g;
+    g.share = cfg_.mass_delete_share;
+    g.minimum = cfg_.mass_delete_minimum;
+    return g;
+  }
+
+  delete_window delete_window_of_status() const {
+    return delete_window{status_.deletes_window_ms, status_.deletes_in_window};
+  }
+
+  void set_delete_window(const delete_window& w) {
+    status_.deletes_window_ms = w.start_ms;
+    status_.deletes_in_window = w.count;
   }
 
   /// An administrator's approval of a held run: kept until a run with it
@@ -1005,10 +971,12 @@ private:
   bool remove_if_gone(const sync_link& link, storage::write_batch& b) {
     graph::response res;
     graph::error gerr;
-    if (graph_.call(o365_tenant_, oid_, "GET", event_path(link.graph_id), "",
-                    res, gerr))
+    bool got = graph_.call(o365_tenant_, oid_, "GET", event_path(link.graph_id),
+                           "", res, gerr);
+    auto next = after_confirm(got ? res.status : failed_status(gerr));
+    if (next == removal_action::keep)
       return true;
-    if (!is_not_found(gerr)) {
+    if (next != removal_action::delete_in_crm) {
       fail("confirming a deletion in Office 365 failed", gerr);
       return false;
     }
@@ -1032,32 +1000,25 @@ private:
     graph_event g;
     if (!from_graph(item, g))
       return true; // not an event crmsync understands: leave it
-    if (g.type == "seriesMaster")
-      return true; // its occurrences come one by one
     event_id linked_event;
     bool linked = event_of_graph_id(g.id, linked_event);
     sync_link link;
     if (linked && !find_link(linked_event, link))
       linked = false;
-    std::string err;
-    if (g.removed)
-      return !linked || remove_if_gone(link, b);
-    if (linked && g.change_key == link.change_key)
-      return true; // our own write coming back
-    apply_office365 cmd;
-    cmd.owner = user_;
-    cmd.content = g.content;
-    cmd.graph_id = g.id;
-    cmd.change_key = g.change_key;
-    if (linked) {
-      cmd.event = link.event;
-      cmd.expected_version = link.crm_version;
+    auto decision = decide_item(g, linked ? &link : nullptr, user_);
+    switch (decision.action) {
+      case item_action::ignore:
+      case item_action::own_echo:
+        return true;
+      case item_action::confirm_removal:
+        return remove_if_gone(link, b);
+      case item_action::upsert:
+        break;
     }
+    std::string err;
     event_record applied;
-    if (!ask_tenant(cmd, applied, err)) {
-      if (linked
-          && (err.find("not found") != std::string::npos
-              || err.find("changed since") != std::string::npos)) {
+    if (!ask_tenant(decision.command, applied, err)) {
+      if (linked && crm_moved_on(err)) {
         // Deleted or changed in the CRM meanwhile: the outbox carries that
         // change out, and its If-Match meets the conflict policy.
         return true;
@@ -1065,7 +1026,7 @@ private:
       fail("applying an Office 365 change failed: " + err);
       return false;
     }
-    put_link(b, sync_link{applied.id, g.id, g.change_key, applied.version});
+    put_link(b, link_after_upsert(g, applied));
     if (linked)
       ++status_.in_updated;
     else
@@ -1199,7 +1160,7 @@ private:
     calendar_status fresh;
     fresh.org = org_;
     fresh.user = user_;
-    fresh.state = "disabled";
+    fresh.state = calendar_state::disabled;
     fresh.out_created = status_.out_created;
     fresh.out_updated = status_.out_updated;
     fresh.out_deleted = status_.out_deleted;
@@ -1539,7 +1500,7 @@ void engine::reconcile_loop() {
     db_.scan(column::sync, "", "", [&](std::string_view k, std::string_view v) {
       calendar_status s;
       if (k.size() == 17 && k[16] == static_cast<char>(entity_kind::calendar)
-          && codec::decode(v, s) && s.state != "disabled")
+          && codec::decode(v, s) && s.state != calendar_state::disabled)
         users.emplace(keys::get_be64(k, 0), keys::get_be64(k, 8));
       return true;
     });
@@ -1629,7 +1590,7 @@ sync_health engine::health() const {
   sync_health out;
   std::lock_guard<std::mutex> guard{mtx_};
   for (auto& [key, h] : health_) {
-    ++out.users_by_state[h.state];
+    ++out.users_by_state[to_string(h.state)];
     if (h.subscription_expires_ms <= now)
       continue;
     if (h.subscription_expires_ms <= soon)

@@ -9,7 +9,11 @@
 // stored (the inbox), talks to Graph through graph::client, and writes
 // CRM changes back through the tenant actor (apply_office365). The engine
 // is the only writer of the calendar status, the links and the
-// subscription lookups. Thread-safe; stop() before the actor system goes.
+// subscription lookups. Its decisions are pure functions it calls:
+// sync/initial.hpp (what the initial sync sends), sync/apply.hpp (one
+// delta item), sync/conflict.hpp, sync/outbox.hpp (one CRM change),
+// sync/guard.hpp (mass deletes). Thread-safe; stop() before the actor
+// system goes.
 #pragma once
 
 #include <atomic>
@@ -31,6 +35,7 @@
 
 #include "common/work_pool.hpp"
 #include "protocol/ids.hpp"
+#include "protocol/messages.hpp"
 #include "storage/db.hpp"
 
 namespace crmsync::graph {
@@ -165,7 +170,7 @@ private:
     std::chrono::steady_clock::time_point last_start{};
   };
   struct user_health {
-    std::string state;
+    calendar_state state = calendar_state::disabled;
     int64_t subscription_expires_ms = 0;
   };
   using user_key = std::pair<uint64_t, uint64_t>;

@@ -103,10 +103,10 @@ caf::result<calendar_status> handle(self_ptr self, set_calendar_sync& cmd) {
   if (found && !codec::decode(value, status))
     return corrupt("calendar status");
   // What the engine is about to do, until it reports otherwise.
-  if (cmd.enabled && status.state == "disabled")
-    status.state = "enabling";
-  else if (!cmd.enabled && status.state != "disabled")
-    status.state = "disabling";
+  if (cmd.enabled && status.state == calendar_state::disabled)
+    status.state = calendar_state::enabling;
+  else if (!cmd.enabled && status.state != calendar_state::disabled)
+    status.state = calendar_state::disabling;
   sync_written(self, cmd.user);
   return status;
 }

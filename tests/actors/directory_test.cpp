@@ -235,7 +235,7 @@ TEST_CASE_METHOD(fixture, "mailbox and calendar actors activate per user",
   auto owner = ask<org_record>(tenant_key(org), get_org{admin()}).super_admin;
   auto cal = ask<calendar_status>(entity_key{entity_kind::calendar, org, owner},
                                   status_request{});
-  CHECK(cal.state == "disabled");
+  CHECK(cal.state == calendar_state::disabled);
   CHECK(cal.user == owner);
   auto mb = ask<mailbox_status>(entity_key{entity_kind::mailbox, org, owner},
                                 status_request{});

@@ -101,7 +101,7 @@ TEST_CASE("the checker reads every user of a 100-user organization at 100 ms "
     calendar_status s;
     s.org = org;
     s.user = u.id;
-    s.state = "active";
+    s.state = calendar_state::active;
     s.office365_calendar_id = calendar;
     b.put(column::sync,
           storage::keys::sync_state(org, u.id, entity_kind::calendar),

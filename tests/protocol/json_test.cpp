@@ -325,3 +325,12 @@ TEST_CASE("Graph user objects are read leniently", "[protocol][json]") {
   CHECK_FALSE(json::decode_graph_user("[1]", u));
   CHECK_FALSE(json::decode_graph_user("{", u));
 }
+
+TEST_CASE("a calendar status shows its state by name", "[protocol][json]") {
+  calendar_status s;
+  s.state = calendar_state::initial_sync;
+  json::writer w;
+  json::write_calendar_status(w, s);
+  auto out = w.take();
+  CHECK(out.find("\"state\":\"initial_sync\"") != std::string::npos);
+}

@@ -95,18 +95,18 @@ TEST_CASE("sync state records round-trip", "[storage][codec]") {
   calendar_status c;
   c.org = tenant_id{1};
   c.user = user_id{2};
-  c.state = "active";
+  c.state = calendar_state::active;
   c.done = 10;
   c.total = 20;
   c.office365_calendar_id = "AAMk";
   calendar_status cb;
   REQUIRE(codec::decode(codec::encode(c), cb));
-  CHECK(cb.state == "active");
+  CHECK(cb.state == calendar_state::active);
   CHECK(cb.done == 10);
   CHECK(cb.office365_calendar_id == "AAMk");
   CHECK(cb.skipped.empty());
   // Refused events and an open alert round-trip too.
-  c.state = "error";
+  c.state = calendar_state::error;
   c.resume_state = "active";
   c.alert = "access_denied";
   c.skipped.push_back(
@@ -131,6 +131,32 @@ TEST_CASE("sync state records round-trip", "[storage][codec]") {
   REQUIRE(codec::decode(codec::encode(m), mb));
   CHECK(mb.office365_linked);
   CHECK(mb.office365_user_id == "oid");
+}
+
+TEST_CASE("a calendar state is stored by the name it always had",
+          "[storage][codec]") {
+  // The names records written before the state was an enum hold.
+  for (std::string name : {"disabled", "enabling", "initial_sync", "active",
+                           "held", "disabling", "error"}) {
+    calendar_status c;
+    REQUIRE(from_string(name, c.state));
+    CHECK(to_string(c.state) == name);
+    auto bytes = codec::encode(c);
+    CHECK(bytes.find(name) != std::string::npos);
+    calendar_status back;
+    REQUIRE(codec::decode(bytes, back));
+    CHECK(back.state == c.state);
+  }
+  // A name crmsync does not know is refused, never read as another state.
+  calendar_status c;
+  c.state = calendar_state::active;
+  auto bytes = codec::encode(c);
+  bytes.replace(bytes.find("active"), 6, "paused");
+  calendar_status back;
+  CHECK_FALSE(codec::decode(bytes, back));
+  calendar_state x = calendar_state::held;
+  CHECK_FALSE(from_string("Active", x));
+  CHECK(x == calendar_state::held);
 }
 
 TEST_CASE("damaged values are refused, never misread", "[storage][codec]") {

@@ -1,0 +1,39 @@
+// The initial sync's decisions (R16-R19): which CRM events go to Office 365
+// when a user's sync is enabled, in which order, and how they are cut into
+// $batch rounds.
+//
+// Pure functions over records; no I/O. The caller (the sync engine) reads
+// the candidates, skips those already linked (a resumed initial sync) and
+// sends the rounds. Thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "protocol/ids.hpp"
+#include "protocol/records.hpp"
+#include "sync/graph_request.hpp"
+
+namespace crmsync::sync {
+
+/// Graph's limit of requests in one $batch.
+inline constexpr size_t batch_limit = 20;
+
+/// R16-R19: of `candidates`, the events `owner` owns that are eligible
+/// (not bulk-imported and never edited since); future ones first (ending
+/// after `now_ms`) by start, soonest first, then past ones by end, most
+/// recent first; at most `cap` of them. Ties keep the CRM's id order, so
+/// a resumed initial sync sees the same order.
+std::vector<event_record>
+initial_selection(std::vector<event_record> candidates, user_id owner,
+                  int64_t now_ms, size_t cap);
+
+/// The creates for `todo` (with transactionId and crmsync's tag), in its
+/// order, cut into $batch rounds of at most `batch_limit`: round n holds
+/// todo[n * batch_limit ...].
+std::vector<std::vector<graph_request>>
+initial_rounds(const std::vector<event_record>& todo,
+               const calendar_paths& paths);
+
+} // namespace crmsync::sync
