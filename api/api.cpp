@@ -300,7 +300,8 @@ void admin_actor(api::impl* s, const std::string& kind, const std::string& id,
           write_timer(w, "retry", t.retry_at_ms,
                       "the last sync run failed; the next attempt");
           write_timer(w, "reconcile", t.reconcile_at_ms,
-                      "every synced user's delta is read (reconciliation)");
+                      "the user's delta is read (reconciliation, at the user's "
+                      "phase of the interval)");
           write_timer(w, "subscription_renewal", t.renew_at_ms,
                       "the Graph subscription is renewed (half its life)");
         }

@@ -17,6 +17,7 @@
 
 #include "actors/directory.hpp"
 #include "actors/purger.hpp"
+#include "actors/reminders.hpp"
 #include "api/api.hpp"
 #include "bin/node_config.hpp"
 #include "cluster/node.hpp"
@@ -288,11 +289,27 @@ int run(node_config cfg) {
   o365.signin_lifetime = std::chrono::seconds(cfg.signin_lifetime_s);
   o365.session_lifetime = std::chrono::seconds(cfg.session_lifetime_s);
   std::unique_ptr<sync::engine> syncer;
+  // Each synced user's reconciliation is a durable reminder at the user's
+  // phase of the interval (actors/reminders.hpp), handed to the engine.
+  caf::actor reminder_bridge;
+  caf::actor reminders;
+  auto stop_reminders = [&] {
+    if (reminders)
+      caf::anon_send_exit(reminders, caf::exit_reason::user_shutdown);
+    if (reminder_bridge)
+      caf::anon_send_exit(reminder_bridge, caf::exit_reason::user_shutdown);
+  };
   if (graph) {
+    reminder_bridge = sync::spawn_reminder_bridge(*sys, sync_engine);
+    actors::reminders_config rc;
+    rc.max_per_second = static_cast<uint32_t>(cfg.reminders_per_second);
+    reminders = caf::actor_cast<caf::actor>(
+        actors::spawn_reminders(*sys, env, reminder_bridge, rc));
     sync::engine_config ec;
     ec.public_url = o365.public_url;
     ec.max_initial_events = cfg.max_initial_events;
     ec.reconcile_interval = std::chrono::seconds(cfg.reconcile_interval_s);
+    ec.reminders = reminders;
     ec.threads = cfg.sync_threads;
     ec.mass_delete_share = cfg.mass_delete_share;
     ec.mass_delete_minimum = cfg.mass_delete_minimum;
@@ -334,6 +351,7 @@ int run(node_config cfg) {
     log::error(err);
     node.reset();
     api.reset();
+    stop_reminders();
     caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(purger, caf::exit_reason::user_shutdown);
     return 1;
@@ -381,6 +399,7 @@ int run(node_config cfg) {
   if (syncer)
     syncer->stop();
   node->stop();
+  stop_reminders();
   caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(purger, caf::exit_reason::user_shutdown);
   sys->await_all_actors_done();

@@ -125,6 +125,11 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
       "CRMSYNC_RECONCILE_INTERVAL",
       "seconds between reconciliations of every synced calendar")
       ->check(CLI::Range(int64_t{1}, int64_t{86400}));
+  add("--reminders-per-second", c.reminders_per_second,
+      "CRMSYNC_REMINDERS_PER_SECOND",
+      "most reconciliations started per second (each synced user's comes at "
+      "its own phase of the interval; keep this above users / interval)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1000000}));
   add("--mass-delete-share", c.mass_delete_share, "CRMSYNC_MASS_DELETE_SHARE",
       "a sync run that would delete more than this share of a user's synced "
       "events waits for an administrator (crmsyncctl approve-deletes)")

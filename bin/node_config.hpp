@@ -47,6 +47,9 @@ struct node_config {
   uint64_t sync_threads = 4;
   uint64_t max_initial_events = 5000;
   int64_t reconcile_interval_s = 300;
+  /// Most reminders (reconciliations) delivered per second; size it above
+  /// synced users / reconcile interval.
+  uint64_t reminders_per_second = 1000;
   double mass_delete_share = 0.5;
   uint64_t mass_delete_minimum = 10;
   bool sync_writes = false;

@@ -8,16 +8,20 @@
 #include <vector>
 
 #include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/make_message.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
 #include <simdjson.h>
 
+#include "actors/reminders.hpp"
 #include "common/crypto.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
 #include "common/time_format.hpp"
 #include "graph/client.hpp"
 #include "protocol/json.hpp"
+#include "protocol/timers.hpp"
 #include "protocol/type_ids.hpp"
 #include "storage/codec.hpp"
 #include "storage/keys.hpp"
@@ -1269,19 +1273,90 @@ bool engine::busy(tenant_id org) const {
   return false;
 }
 
+void engine::keep_reminder(tenant_id org, user_id user, calendar_state state) {
+  if (!cfg_.reminders)
+    return;
+  user_key key{org.value, user.value};
+  const bool on = state != calendar_state::disabled;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (on == (reminded_.count(key) > 0))
+      return;
+    if (on)
+      reminded_.insert(key);
+    else
+      reminded_.erase(key);
+  }
+  entity_key target{entity_kind::calendar, org, user};
+  if (!on) {
+    caf::anon_send(cfg_.reminders, cancel_reminder{target});
+    return;
+  }
+  auto interval = std::chrono::milliseconds(cfg_.reconcile_interval);
+  caf::anon_send(cfg_.reminders,
+                 reminder{target, reminder_kind::reconcile,
+                          actors::spread_due(target, interval, cfg_.now_ms()),
+                          interval.count()});
+}
+
 void engine::adopt(tenant_id org) {
-  for (auto& [t, u] : sync_users(db_, keys::org(org)))
-    schedule(tenant_id{t}, user_id{u}, true);
+  resume(keys::org(org));
 }
 
 void engine::start() {
-  // Everyone whose sync is requested or not yet wound down.
-  auto users = sync_users(db_, "");
-  // Each reads delta once: a hint that arrived just before a crash may
-  // only live in an in-memory flag.
-  for (auto& [t, u] : users)
-    schedule(tenant_id{t}, user_id{u}, true);
+  resume("");
   reconciler_ = std::thread([this] { reconcile_loop(); });
+}
+
+void engine::resume(const std::string& prefix) {
+  // Every user with a calendar sync record gets their reconciliation
+  // reminder (set again: the same phase, so a restart moves nothing).
+  // Only those with something to do run now: a sync on its way in or out,
+  // a failure to retry, or rows in their outbox or inbox (a notification
+  // stored before a crash is in the inbox). The others wait for their
+  // reminder, so a restart is no stampede.
+  for (auto& [t, u] : sync_users(db_, prefix)) {
+    tenant_id org{t};
+    user_id user{u};
+    std::string v;
+    bool found = false;
+    calendar_status st;
+    if (db_.get(column::sync,
+                keys::sync_state(org, user, entity_kind::calendar), v, found)
+        || (found && !codec::decode(v, st))) {
+      schedule(org, user, true); // the run reports what is wrong
+      continue;
+    }
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      auto& h = health_[{t, u}];
+      h.state = st.state;
+      h.subscription_expires_ms
+          = st.subscription_id.empty() ? 0 : st.subscription_expires_ms;
+    }
+    keep_reminder(org, user, st.state);
+    auto pending = [&](column cf) {
+      bool any = false;
+      auto p = keys::of_user(org, user);
+      db_.scan(cf, p, keys::prefix_end(p),
+               [&any](std::string_view, std::string_view) {
+                 any = true;
+                 return false;
+               });
+      return any;
+    };
+    sync_request req;
+    bool has_request = false;
+    if (!db_.get(column::sync, keys::sync_request_key(org, user), v,
+                 has_request)
+        && has_request && !codec::decode(v, req))
+      has_request = false;
+    const bool settled = st.state == calendar_state::active
+                         || (st.state == calendar_state::disabled
+                             && !(has_request && req.enabled));
+    if (!settled || pending(column::sync_outbox) || pending(column::inbox))
+      schedule(org, user, true);
+  }
 }
 
 void engine::begin_stop() {
@@ -1405,6 +1480,7 @@ bool engine::run_user(tenant_id org, user_id user, bool notified, bool full) {
                                     ? 0
                                     : s.status().subscription_expires_ms;
   }
+  keep_reminder(org, user, s.status().state);
   return !s.failed();
 }
 
@@ -1435,8 +1511,10 @@ user_timers engine::timers(tenant_id org, user_id user) const {
       out.retry_attempt = r->second.attempt;
     }
     out.full_round = full_rounds_.count(key) > 0;
-    if (next_reconcile_ != std::chrono::steady_clock::time_point{})
-      out.reconcile_at_ms = wall(next_reconcile_);
+    if (reminded_.count(key) > 0)
+      out.reconcile_at_ms = actors::spread_due(
+          entity_key{entity_kind::calendar, org, user},
+          std::chrono::milliseconds(cfg_.reconcile_interval), cfg_.now_ms());
   }
   std::string v;
   bool found = false;
@@ -1451,11 +1529,6 @@ user_timers engine::timers(tenant_id org, user_id user) const {
 }
 
 void engine::reconcile_loop() {
-  auto last_full = std::chrono::steady_clock::now();
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    next_reconcile_ = last_full + cfg_.reconcile_interval;
-  }
   const auto tick = std::min<std::chrono::milliseconds>(
       std::chrono::milliseconds(500), cfg_.reconcile_interval);
   for (;;) {
@@ -1488,23 +1561,6 @@ void engine::reconcile_loop() {
         }
     }
     for (auto& [t, u] : due)
-      wanted(tenant_id{t}, user_id{u});
-    if (std::chrono::steady_clock::now() - last_full < cfg_.reconcile_interval)
-      continue;
-    last_full = std::chrono::steady_clock::now();
-    {
-      std::lock_guard<std::mutex> guard{mtx_};
-      next_reconcile_ = last_full + cfg_.reconcile_interval;
-    }
-    std::set<user_key> users;
-    db_.scan(column::sync, "", "", [&](std::string_view k, std::string_view v) {
-      calendar_status s;
-      if (k.size() == 17 && k[16] == static_cast<char>(entity_kind::calendar)
-          && codec::decode(v, s) && s.state != calendar_state::disabled)
-        users.emplace(keys::get_be64(k, 0), keys::get_be64(k, 8));
-      return true;
-    });
-    for (auto& [t, u] : users)
       wanted(tenant_id{t}, user_id{u});
   }
 }
@@ -1599,6 +1655,20 @@ sync_health engine::health() const {
       ++out.subscriptions_live;
   }
   return out;
+}
+
+caf::actor spawn_reminder_bridge(caf::actor_system& sys,
+                                 std::shared_ptr<std::atomic<engine*>> engine) {
+  return sys.spawn([engine](caf::event_based_actor*) -> caf::behavior {
+    return {
+        [engine](const reminder_due& due) {
+          auto* e = engine->load();
+          if (e != nullptr && due.target.kind == entity_kind::calendar
+              && due.kind == reminder_kind::reconcile)
+            e->wanted(due.target.tenant, due.target.user);
+        },
+    };
+  });
 }
 
 } // namespace crmsync::sync

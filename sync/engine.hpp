@@ -57,8 +57,15 @@ struct engine_config {
   /// Subscription lifetime asked for; renewed when half of it is left.
   std::chrono::minutes subscription_lifetime{4200};
   /// How often every active user is reconciled (delta without a
-  /// notification) and their subscription checked.
+  /// notification) and their subscription checked: a periodic durable
+  /// reminder per user at the user's own phase of the interval
+  /// (actors/reminders.hpp), so the work per second is users / interval,
+  /// never a round of everyone at once, and a restart does not run every
+  /// user again.
   std::chrono::seconds reconcile_interval{300};
+  /// The node's reminders actor (actors/reminders.hpp); its `reminder_due`
+  /// reaches the engine through spawn_reminder_bridge().
+  caf::actor reminders;
   size_t threads = 4;
   /// Least time between the starts of two runs of one user.
   std::chrono::milliseconds min_run_gap{250};
@@ -86,7 +93,7 @@ struct user_timers {
   bool full_round = false;     ///< a resync waits for (or is in) a good run
   int64_t retry_at_ms = 0;     ///< the last run failed: next attempt
   int retry_attempt = 0;       ///< failed runs in a row
-  int64_t reconcile_at_ms = 0; ///< next reconciliation of every user
+  int64_t reconcile_at_ms = 0; ///< the user's next reconciliation
   int64_t renew_at_ms = 0;     ///< subscription renewal (half its lifetime)
 };
 
@@ -184,6 +191,8 @@ private:
   /// link first (resync).
   bool run_user(tenant_id org, user_id user, bool notified, bool full);
   void reconcile_loop();
+  /// Takes on the users under `prefix` after a start or a shard move.
+  void resume(const std::string& prefix);
 
   caf::actor_system& sys_;
   caf::actor directory_;
@@ -205,10 +214,20 @@ private:
   std::set<user_key> full_rounds_; ///< resyncs not yet through
   /// Runs waiting for their gap to pass, by when it does.
   std::multimap<std::chrono::steady_clock::time_point, user_key> gap_waits_;
-  std::chrono::steady_clock::time_point next_reconcile_;
+  /// Users whose reconciliation reminder this engine has set.
+  std::set<user_key> reminded_;
+  /// Sets or cancels the user's reconciliation reminder as its state says.
+  void keep_reminder(tenant_id org, user_id user, calendar_state state);
   engine_stats stats_;
   std::unique_ptr<work_pool> pool_;
   std::thread reconciler_;
 };
+
+/// The handler the node's reminders actor is spawned with: a due
+/// reconciliation reminder of a calendar makes the engine run that user
+/// (`wanted`). `engine` is read when a reminder arrives, so the bridge can
+/// exist before the engine does (null: nothing to wake yet).
+caf::actor spawn_reminder_bridge(caf::actor_system& sys,
+                                 std::shared_ptr<std::atomic<engine*>> engine);
 
 } // namespace crmsync::sync
