@@ -42,19 +42,32 @@ bench_setup() { # extra crmsyncd arguments
   curl -sf -X POST "$E/_emulator/apps" \
     -d '{"client_id":"crm","client_secret":"s3cret","tenants":["contoso.example"]}' >/dev/null
   admin="bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-  "${BENCH_BIN:-build/bin}/crmsyncd" --listen 127.0.0.1:0 --data-dir "$dir/data" --log-level warn \
+  node_args=(--data-dir "$dir/data" --log-level warn \
     --admin-token "$admin" --graph-base-url "$E/v1.0" --login-base-url "$E" \
-    --client-id crm --client-secret s3cret "$@" \
-    >"$dir/node.out" 2>"$dir/node.log" &
-  node_pid=$!
-  wait_line "$dir/node.out" "listening on"
-  N="$(sed -n 's/^crmsyncd listening on //p' "$dir/node.out")"
+    --client-id crm --client-secret s3cret "$@")
+  bench_start_node 127.0.0.1:0
   local installed
   installed=$(scripts/signin.sh "$N/o365/install" ada@contoso.example)
   org=$(echo "$installed" | field 'd["organization"]["id"]')
   user=$(echo "$installed" | field 'd["user"]["id"]')
   token=$(echo "$installed" | field 'd["user"]["token"]')
   auth=(-H "Authorization: Bearer $token" -H 'Content-Type: application/json')
+}
+
+bench_start_node() { # LISTEN: crmsyncd with bench_setup's arguments
+  "${BENCH_BIN:-build/bin}/crmsyncd" --listen "$1" "${node_args[@]}" \
+    >"$dir/node.out" 2>>"$dir/node.log" &
+  node_pid=$!
+  wait_line "$dir/node.out" "listening on"
+  N="$(sed -n 's/^crmsyncd listening on //p' "$dir/node.out")"
+}
+
+# Stops crmsyncd (SIGTERM, waits for its exit) and starts it again on the
+# same address and data directory.
+bench_restart_node() {
+  kill -TERM "$node_pid"
+  wait "$node_pid" || true
+  bench_start_node "${N#http://}"
 }
 
 # Every Graph answer of graph-emulator comes GRAPH_LATENCY_MS ± GRAPH_JITTER_MS
