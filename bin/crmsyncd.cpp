@@ -393,7 +393,6 @@ int run(node_config cfg) {
     syncer->begin_stop();
   if (graph)
     graph->shutdown();
-  graph_pool.reset();
   // Its threads ask actors: they must be gone before the actor system.
   sync_engine->store(nullptr);
   if (syncer)
@@ -406,13 +405,17 @@ int run(node_config cfg) {
   // A detached actor's thread lives as long as a handle to it does, and
   // ~actor_system waits for that thread.
   purger = caf::actor{};
-  node.reset();
   // Graph's I/O threads run callbacks that spawn and message actors, which
   // ties each of them to the actor system (CAF keeps its logger in a
   // thread-local of every thread that touched it): they end first, or the
   // system's destructor waits for them forever. The mailer calls Graph.
   mail.reset();
   graph.reset();
+  // After the Graph client, whose last callbacks (a sign-in answered while
+  // the node stops) hand their continuation to this pool, and before the
+  // cluster node those continuations may still ask.
+  graph_pool.reset();
+  node.reset();
   sys.reset();
   syncer.reset();
   if (auto ferr = db->flush())
