@@ -33,6 +33,10 @@ void edit_both_sides(sync_env& env, const std::string& cal,
                      const std::string& crm_id, const std::string& outlook,
                      const std::string& crm) {
   env.set_faults(R"({"drop_notifications":1})");
+  // Whatever was notified before is applied first: a run still reading
+  // delta would take Outlook's edit in before the CRM's, and there would
+  // be no conflict (seen under load).
+  env.wait_in_sync();
   env.outlook_rename(only_event(env, cal).id, outlook);
   // Modification times have millisecond resolution: make the CRM's later.
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
