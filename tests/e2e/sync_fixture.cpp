@@ -73,6 +73,10 @@ sync_env::sync_env(sync_options opts) : env_(env_options(opts)) {
   E2E_REQUIRE_STATUS(app, 201);
   outlook_ = std::make_unique<graph_app>(env_.emulator().port(), "contoso.com",
                                          outlook_id, outlook_secret);
+  // The emulator's jitter only adds: latency - jitter, plus up to 2 jitter.
+  const int jitter = std::min(opts.graph_jitter_ms, opts.graph_latency_ms);
+  set_faults("{\"latency_ms\":" + std::to_string(opts.graph_latency_ms - jitter)
+             + ",\"jitter_ms\":" + std::to_string(2 * jitter) + "}");
 }
 
 void sync_env::restart_node() {
