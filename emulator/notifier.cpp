@@ -94,7 +94,9 @@ void notifier::enqueue(const std::string& url, std::string json,
 
 notifier_stats notifier::stats() const {
   std::lock_guard<std::mutex> guard{mtx_};
-  return stats_;
+  auto out = stats_;
+  out.pending = queue_.size() + posting_;
+  return out;
 }
 
 bool notifier::post(const std::string& url, const std::string& body,
@@ -184,12 +186,14 @@ void notifier::run() {
       body += batch[k].json;
     }
     body += "]}";
+    posting_ = batch.size();
     lock.unlock();
     int status = 0;
     std::string answer, err;
     bool ok = post(url, body, cfg_.answer_timeout, status, answer, err)
               && status >= 200 && status < 300;
     lock.lock();
+    posting_ = 0;
     if (ok) {
       stats_.delivered += batch.size();
       continue;

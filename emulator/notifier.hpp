@@ -30,6 +30,9 @@ struct notifier_stats {
   uint64_t delivered = 0; ///< notifications acknowledged with a 2xx
   uint64_t retried = 0;   ///< failed attempts that were rescheduled
   uint64_t dropped = 0;   ///< given up after the retry window
+  /// Notifications queued or being posted now: 0 means everything enqueued
+  /// so far was acknowledged or given up.
+  uint64_t pending = 0;
 };
 
 class notifier {
@@ -68,6 +71,7 @@ private:
   mutable std::mutex mtx_;
   std::condition_variable cv_;
   std::deque<item> queue_;
+  size_t posting_ = 0; ///< notifications in the POST on the wire
   notifier_stats stats_;
   bool stopping_ = false;
   std::thread worker_;

@@ -1866,6 +1866,7 @@ void service::impl::install_routes() {
         w.key("delivered").value(sent.delivered);
         w.key("retried").value(sent.retried);
         w.key("dropped").value(sent.dropped);
+        w.key("pending").value(sent.pending);
         w.end_object().end_object();
         r->reply(json_response(200, w.take()));
       });

@@ -100,6 +100,7 @@ emulator_counters sync_env::counters() {
   c.dropped_notifications = r.u64("/faults/dropped_notifications");
   c.duplicated_notifications = r.u64("/faults/duplicated_notifications");
   c.delivered_notifications = r.u64("/notifications/delivered");
+  c.pending_notifications = r.u64("/notifications/pending");
   return c;
 }
 

@@ -88,6 +88,9 @@ struct emulator_counters {
   uint64_t dropped_notifications = 0;
   uint64_t duplicated_notifications = 0;
   uint64_t delivered_notifications = 0; ///< acknowledged by the node
+  /// Queued or on the wire: 0 once every notification so far was
+  /// acknowledged (or given up).
+  uint64_t pending_notifications = 0;
 };
 
 /// What `crmsyncctl check ORG` reports for the organization.
