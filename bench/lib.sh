@@ -8,6 +8,20 @@
 # build/bin); EMULATOR_ARGS are extra graph-emulator arguments.
 # bench_graph_latency gives Graph Microsoft's answer times (after setup).
 
+# Builds TARGETS (in $BENCH_BUILD when set, else the default build/ through
+# scripts/build.sh) and exports BENCH_BIN, the directory of the binaries.
+bench_build() { # TARGETS...
+  if [ -n "${BENCH_BUILD:-}" ]; then
+    CCACHE_BASEDIR="$(pwd)" CCACHE_NOHASHDIR=1 cmake --build "$BENCH_BUILD" -j2 \
+      --target "$@" >/dev/null
+    BENCH_BIN="$BENCH_BUILD/bin"
+  else
+    bash scripts/build.sh >/dev/null
+    BENCH_BIN=build/bin
+  fi
+  export BENCH_BIN
+}
+
 bench_cleanup() {
   for pid in ${node_pid:-} ${emu_pid:-}; do
     kill -TERM "$pid" 2>/dev/null || true

@@ -11,21 +11,13 @@
 # latency), BENCH_BUILD (a build directory to use instead of build/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -n "${BENCH_BUILD:-}" ]; then
-  CCACHE_BASEDIR="$(pwd)" CCACHE_NOHASHDIR=1 cmake --build "$BENCH_BUILD" -j2 \
-    --target crmsyncd graph-emulator crmsyncctl >/dev/null
-  BENCH_BIN="$BENCH_BUILD/bin"
-else
-  bash scripts/build.sh >/dev/null
-  BENCH_BIN=build/bin
-fi
-export BENCH_BIN
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_build crmsyncd graph-emulator crmsyncctl
 events=${1:-5000}
 export GRAPH_LATENCY_MS=${2:-${GRAPH_LATENCY_MS:-100}}
 latency=$GRAPH_LATENCY_MS
 
-# shellcheck source=bench/lib.sh
-source bench/lib.sh
 bench_setup --max-initial-events "$events"
 
 # N individually eligible events: imported in one call, then mass-updated

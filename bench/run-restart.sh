@@ -13,18 +13,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 users=${1:-10000}
 watch=${2:-60}
-if [ -n "${BENCH_BUILD:-}" ]; then
-  CCACHE_BASEDIR="$(pwd)" CCACHE_NOHASHDIR=1 cmake --build "$BENCH_BUILD" -j2 \
-    --target crmsyncd graph-emulator crmsyncctl crmsync-loadgen >/dev/null
-  BENCH_BIN="$BENCH_BUILD/bin"
-else
-  bash scripts/build.sh >/dev/null
-  BENCH_BIN=build/bin
-fi
-export BENCH_BIN
-
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
+bench_build crmsyncd graph-emulator crmsyncctl crmsync-loadgen
+
 # shellcheck disable=SC2086
 bench_setup --signin-burst 1e9 --signin-per-minute 1e9 ${NODE_ARGS:-}
 

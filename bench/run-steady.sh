@@ -21,18 +21,10 @@ cd "$(dirname "$0")/.."
 users=${1:-10000}
 rate=${2:-1000}
 seconds=${3:-60}
-if [ -n "${BENCH_BUILD:-}" ]; then
-  CCACHE_BASEDIR="$(pwd)" CCACHE_NOHASHDIR=1 cmake --build "$BENCH_BUILD" -j2 \
-    --target crmsyncd graph-emulator crmsyncctl crmsync-loadgen >/dev/null
-  BENCH_BIN="$BENCH_BUILD/bin"
-else
-  bash scripts/build.sh >/dev/null
-  BENCH_BIN=build/bin
-fi
-export BENCH_BIN
-
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
+bench_build crmsyncd graph-emulator crmsyncctl crmsync-loadgen
+
 # Every user of the setup signs in from this one address: the per-address
 # sign-in limit (--signin-burst, --signin-per-minute) is lifted for it.
 # shellcheck disable=SC2086

@@ -68,6 +68,7 @@ TEST_CASE("node_config: the defaults", "[node_config]") {
   // R17: an initial sync sends at most 5000 CRM events.
   CHECK(c.max_initial_events == 5000);
   CHECK(c.reconcile_interval_s == 300);
+  CHECK(c.reminders_per_second == 1000);
   CHECK(c.sync_threads == 4);
   CHECK(c.mass_delete_share == 0.5);
   CHECK(c.mass_delete_minimum == 10);
@@ -90,9 +91,10 @@ TEST_CASE("node_config: the defaults", "[node_config]") {
 }
 
 TEST_CASE("node_config: flags set the sync options", "[node_config]") {
-  auto p = parse({"--max-initial-events", "5", "--reconcile-interval", "2",
-                  "--sync-threads", "1", "--mass-delete-share", "0.25",
-                  "--listen", "127.0.0.1:0", "--sync-writes"});
+  auto p
+      = parse({"--max-initial-events", "5", "--reconcile-interval", "2",
+               "--sync-threads", "1", "--mass-delete-share", "0.25", "--listen",
+               "127.0.0.1:0", "--sync-writes", "--reminders-per-second", "50"});
   REQUIRE(p.exit_code == -1);
   CHECK(p.config.max_initial_events == 5);
   CHECK(p.config.reconcile_interval_s == 2);
@@ -100,6 +102,7 @@ TEST_CASE("node_config: flags set the sync options", "[node_config]") {
   CHECK(p.config.mass_delete_share == 0.25);
   CHECK(p.config.listen_port == 0);
   CHECK(p.config.sync_writes);
+  CHECK(p.config.reminders_per_second == 50);
 }
 
 TEST_CASE("node_config: a flag wins over the config file, which wins over "
@@ -139,6 +142,8 @@ TEST_CASE("node_config: bad values are refused with exit code 2",
       {"--max-initial-events", "many"},
       {"--reconcile-interval", "0"},
       {"--reconcile-interval", "86401"},
+      {"--reminders-per-second", "0"},
+      {"--reminders-per-second", "1000001"},
       {"--sync-threads", "0"},
       {"--mass-delete-share", "1.5"},
       {"--mass-delete-minimum", "0"},
