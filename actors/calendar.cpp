@@ -1,24 +1,44 @@
-// The calendar actor: the sync state of one user's CRM calendar, as the
-// sync engine (sync/engine.hpp) keeps it in the sync family.
+// Calendar actors without Office 365: the sync state of one user's CRM
+// calendar as stored, for status requests.
 //
-// The engine runs the sync on its own threads (every step is a blocking
-// Graph call) and is the only writer of the record; this actor reads it
-// afresh for every status request (no record: "disabled"), with the depth
-// of the user's sync outbox and inbox.
+// A node with Office 365 configured spawns the syncing calendar actor
+// instead (sync/calendar_sync.hpp, through actor_env::spawn_calendar);
+// this one reads the record afresh for every status request (no record:
+// "disabled") and ignores what would make a calendar sync.
 #include "actors/entities.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include "actors/sync_record.hpp"
+#include "storage/codec.hpp"
+#include "storage/keys.hpp"
 
 namespace crmsync::actors {
+
+bool read_calendar_status(const storage::db& db, tenant_id org, user_id user,
+                          calendar_status& out) {
+  namespace keys = storage::keys;
+  out = calendar_status{};
+  out.org = org;
+  out.user = user;
+  std::string value;
+  bool found = false;
+  if (db.get(storage::column::sync,
+             keys::sync_state(org, user, entity_kind::calendar), value, found)
+      || (found && !storage::codec::decode(value, out)))
+    return false;
+  auto prefix = keys::of_user(org, user);
+  out.outbox = db.count_prefix(storage::column::sync_outbox, prefix);
+  out.inbox = db.count_prefix(storage::column::inbox, prefix);
+  return true;
+}
 
 struct calendar_state {
   static inline const char* name = "calendar";
   std::shared_ptr<const actor_env> env;
-  calendar_status status;
+  tenant_id org;
+  user_id user;
 };
 
 calendar_actor::behavior_type
@@ -26,28 +46,17 @@ calendar(calendar_actor::stateful_pointer<calendar_state> self, tenant_id org,
          user_id user, std::shared_ptr<const actor_env> env) {
   auto& st = self->state;
   st.env = std::move(env);
-  st.status.org = org;
-  st.status.user = user;
-  load_sync_record(self, *st.env, entity_kind::calendar, st.status);
+  st.org = org;
+  st.user = user;
   using namespace crmsync::atom;
   return {
-      [=](status_request&) -> calendar_status {
+      [=](status_request&) -> caf::result<calendar_status> {
         auto& st = self->state;
-        load_sync_record(self, *st.env, entity_kind::calendar, st.status);
-        auto prefix = storage::keys::of_user(st.status.org, st.status.user);
-        auto end = storage::keys::prefix_end(prefix);
-        auto count = [&](storage::column cf) {
-          uint64_t n = 0;
-          st.env->db->scan(cf, prefix, end,
-                           [&n](std::string_view, std::string_view) {
-                             ++n;
-                             return true;
-                           });
-          return n;
-        };
-        st.status.outbox = count(storage::column::sync_outbox);
-        st.status.inbox = count(storage::column::inbox);
-        return st.status;
+        calendar_status out;
+        if (!read_calendar_status(*st.env->db, st.org, st.user, out))
+          return make_crm_error(crm_errc::storage_failure, "storage_failure",
+                                "cannot read the calendar sync status");
+        return out;
       },
       [=](stats_atom) -> uint64_t {
         // Asked from inside the actor: the queue behind this message.
@@ -57,6 +66,11 @@ calendar(calendar_actor::stateful_pointer<calendar_state> self, tenant_id org,
         self->quit();
         return true;
       },
+      // Nothing syncs on a node without Office 365.
+      [=](wake_atom) {},
+      [=](notify_atom, int64_t) {},
+      [=](resync_atom) {},
+      [=](const reminder_due&) {},
   };
 }
 
@@ -77,6 +91,9 @@ caf::actor spawn_entity(caf::actor_system& sys, const entity_key& key,
       return caf::actor_cast<caf::actor>(
           spawn_mailbox(sys, key.tenant, key.user, std::move(env)));
     default:
+      if (env->spawn_calendar)
+        if (auto syncing = env->spawn_calendar(sys, key))
+          return syncing;
       return caf::actor_cast<caf::actor>(
           spawn_calendar(sys, key.tenant, key.user, std::move(env)));
   }

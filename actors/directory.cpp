@@ -230,6 +230,13 @@ caf::behavior directory(dir_ptr self, std::shared_ptr<const actor_env> env,
         route(self, key, std::move(msg), rp);
         return rp;
       },
+      // A durable reminder came due (actors/reminders.hpp): it goes to
+      // its entity, activated if need be.
+      [=](reminder_due& due) {
+        auto key = due.target;
+        route(self, key, caf::make_message(std::move(due)),
+              self->make_response_promise());
+      },
       [=](passivate_atom, const entity_key& key) -> bool {
         return begin_passivation(self, key);
       },

@@ -28,6 +28,12 @@ calendar_actor spawn_calendar(caf::actor_system& sys, tenant_id org,
                               user_id user,
                               std::shared_ptr<const actor_env> env);
 
+/// A user's stored calendar sync status with the depth of their sync
+/// outbox and inbox (what a calendar actor answers to status_request);
+/// false when the read failed or the record is damaged.
+bool read_calendar_status(const storage::db& db, tenant_id org, user_id user,
+                          calendar_status& out);
+
 /// Spawns the entity a key addresses, as a dynamically typed handle.
 caf::actor spawn_entity(caf::actor_system& sys, const entity_key& key,
                         std::shared_ptr<const actor_env> env,

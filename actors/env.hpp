@@ -7,8 +7,15 @@
 #include <cstdint>
 #include <functional>
 
+#include <caf/actor.hpp>
+#include <caf/fwd.hpp>
+
 #include "protocol/ids.hpp"
 #include "storage/db.hpp"
+
+namespace crmsync {
+struct entity_key;
+} // namespace crmsync
 
 namespace crmsync::actors {
 
@@ -21,9 +28,11 @@ struct actor_env {
   /// Called after a write that queued e-mail in the outbox (wakes the
   /// node's mailer); may be empty. Must be thread-safe and non-blocking.
   std::function<void()> mail_queued;
-  /// Called after a write that concerns a user's calendar sync (request
-  /// changed, CRM change queued); wakes the sync engine. May be empty.
-  std::function<void(tenant_id, user_id)> sync_wanted;
+  /// Spawns the calendar actor that syncs one user (sync/calendar_sync.hpp),
+  /// for the directory; empty without Office 365: calendars then only
+  /// answer their status (actors/calendar.cpp).
+  std::function<caf::actor(caf::actor_system&, const entity_key&)>
+      spawn_calendar;
 };
 
 } // namespace crmsync::actors

@@ -11,7 +11,7 @@
 #include "common/metrics.hpp"
 #include "storage/codec.hpp"
 #include "storage/keys.hpp"
-#include "sync/engine.hpp"
+#include "sync/service.hpp"
 
 namespace crmsync::http {
 

@@ -15,7 +15,7 @@
 #include "protocol/type_ids.hpp"
 #include "storage/codec.hpp"
 #include "storage/keys.hpp"
-#include "sync/engine.hpp"
+#include "sync/service.hpp"
 
 namespace crmsync::http {
 

@@ -31,7 +31,7 @@ class client;
 } // namespace crmsync::graph
 
 namespace crmsync::sync {
-class engine;
+class service;
 } // namespace crmsync::sync
 
 namespace crmsync::http {
@@ -43,7 +43,7 @@ struct office365_options {
   /// Threads for blocking Graph calls (never the I/O or actor threads).
   work_pool* pool = nullptr;
   /// Calendar sync: takes webhook notifications; nullptr answers 503.
-  sync::engine* sync = nullptr;
+  sync::service* sync = nullptr;
   /// How people's browsers and Microsoft reach this node.
   std::string public_url;
   std::chrono::milliseconds invite_lifetime{std::chrono::hours(24 * 7)};

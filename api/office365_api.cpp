@@ -20,7 +20,7 @@
 #include "storage/codec.hpp"
 #include "storage/keys.hpp"
 #include "sync/check.hpp"
-#include "sync/engine.hpp"
+#include "sync/service.hpp"
 
 namespace crmsync::http {
 

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -32,13 +33,20 @@
 #include "mail/mailer.hpp"
 #include "protocol/type_ids.hpp"
 #include "storage/db.hpp"
-#include "sync/engine.hpp"
+#include "sync/service.hpp"
 
 namespace {
 
 using namespace crmsync;
 
 constexpr const char* version = "0.1.0";
+
+/// The sync service once it exists, for the directory's calendar factory
+/// (the directory is spawned before the service, which needs it).
+struct sync_service_slot {
+  std::mutex mtx;
+  sync::service* service = nullptr;
+};
 
 // The service admin token: configured, or kept in DATA_DIR/admin.token
 // (created on first start, readable by the owner only).
@@ -171,13 +179,18 @@ int run(node_config cfg) {
       m->wake();
     };
   }
-  // Set once the engine exists (after the directory it talks to); until
-  // then, and without Office 365, nothing needs waking.
-  auto sync_engine = std::make_shared<std::atomic<sync::engine*>>(nullptr);
-  env->sync_wanted = [sync_engine](tenant_id t, user_id u) {
-    if (auto* e = sync_engine->load())
-      e->wanted(t, u);
-  };
+  // Calendars sync once the sync service exists (Office 365 configured):
+  // the directory then spawns the syncing calendar actor
+  // (sync/calendar_sync.hpp); before, and without Office 365, calendars
+  // only answer their status.
+  auto sync_slot = std::make_shared<sync_service_slot>();
+  env->spawn_calendar
+      = [sync_slot](caf::actor_system& sys, const entity_key& key) {
+          std::lock_guard<std::mutex> guard{sync_slot->mtx};
+          if (sync_slot->service == nullptr)
+            return caf::actor{};
+          return sync_slot->service->spawn_calendar(sys, key);
+        };
   actors::directory_config dcfg;
   dcfg.idle_timeout = std::chrono::seconds(cfg.idle_timeout_s);
   dcfg.sweep_interval = cfg.sweep_interval_ms > 0
@@ -288,49 +301,48 @@ int run(node_config cfg) {
   o365.invite_lifetime = std::chrono::seconds(cfg.invite_lifetime_s);
   o365.signin_lifetime = std::chrono::seconds(cfg.signin_lifetime_s);
   o365.session_lifetime = std::chrono::seconds(cfg.session_lifetime_s);
-  std::unique_ptr<sync::engine> syncer;
+  std::unique_ptr<sync::service> syncer;
   // Each synced user's reconciliation is a durable reminder at the user's
-  // phase of the interval (actors/reminders.hpp), handed to the engine.
-  caf::actor reminder_bridge;
+  // phase of the interval (actors/reminders.hpp); due, it goes through the
+  // directory to the user's calendar actor.
   caf::actor reminders;
   auto stop_reminders = [&] {
     if (reminders)
       caf::anon_send_exit(reminders, caf::exit_reason::user_shutdown);
-    if (reminder_bridge)
-      caf::anon_send_exit(reminder_bridge, caf::exit_reason::user_shutdown);
   };
   if (graph) {
-    reminder_bridge = sync::spawn_reminder_bridge(*sys, sync_engine);
     actors::reminders_config rc;
     rc.max_per_second = static_cast<uint32_t>(cfg.reminders_per_second);
     reminders = caf::actor_cast<caf::actor>(
-        actors::spawn_reminders(*sys, env, reminder_bridge, rc));
-    sync::engine_config ec;
-    ec.public_url = o365.public_url;
-    ec.max_initial_events = cfg.max_initial_events;
-    ec.reconcile_interval = std::chrono::seconds(cfg.reconcile_interval_s);
-    ec.reminders = reminders;
-    ec.threads = cfg.sync_threads;
-    ec.mass_delete_share = cfg.mass_delete_share;
-    ec.mass_delete_minimum = cfg.mass_delete_minimum;
-    ec.max_notifications_per_post = cfg.max_notifications_per_post;
-    ec.actor_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
-    ec.now_ms = [] {
+        actors::spawn_reminders(*sys, env, directory, rc));
+    sync::service_config sc;
+    sc.public_url = o365.public_url;
+    sc.max_initial_events = cfg.max_initial_events;
+    sc.reconcile_interval = std::chrono::seconds(cfg.reconcile_interval_s);
+    sc.reminders = reminders;
+    sc.mass_delete_share = cfg.mass_delete_share;
+    sc.mass_delete_minimum = cfg.mass_delete_minimum;
+    sc.max_notifications_per_post = cfg.max_notifications_per_post;
+    sc.actor_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
+    sc.now_ms = [] {
       return system_now_ms();
     };
-    ec.owns = node->serves();
-    syncer = std::make_unique<sync::engine>(*sys, directory, *db, *graph,
-                                            std::move(ec));
-    sync_engine->store(syncer.get());
+    sc.owns = node->serves();
+    syncer = std::make_unique<sync::service>(*sys, directory, *db, *graph,
+                                             std::move(sc));
+    {
+      std::lock_guard<std::mutex> guard{sync_slot->mtx};
+      sync_slot->service = syncer.get();
+    }
     o365.sync = syncer.get();
-    auto* eng = syncer.get();
+    auto* svc = syncer.get();
     auto* m = mail.get();
     if (m)
       m->set_owner_check(node->serves());
     node->set_sync(
-        [eng, m](tenant_id t) { return eng->busy(t) || (m && m->busy(t)); },
-        [eng, m](tenant_id t) {
-          eng->adopt(t);
+        [svc, m](tenant_id t) { return svc->busy(t) || (m && m->busy(t)); },
+        [svc, m](tenant_id t) {
+          svc->adopt(t);
           if (m)
             m->wake();
         });
@@ -393,10 +405,6 @@ int run(node_config cfg) {
     syncer->begin_stop();
   if (graph)
     graph->shutdown();
-  // Its threads ask actors: they must be gone before the actor system.
-  sync_engine->store(nullptr);
-  if (syncer)
-    syncer->stop();
   node->stop();
   stop_reminders();
   caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
@@ -416,6 +424,10 @@ int run(node_config cfg) {
   // cluster node those continuations may still ask.
   graph_pool.reset();
   node.reset();
+  {
+    std::lock_guard<std::mutex> guard{sync_slot->mtx};
+    sync_slot->service = nullptr;
+  }
   sys.reset();
   syncer.reset();
   if (auto ferr = db->flush())

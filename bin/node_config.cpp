@@ -114,9 +114,6 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
   add("--invite-lifetime", c.invite_lifetime_s, "CRMSYNC_INVITE_LIFETIME",
       "seconds an invitation link works (default 7 days)")
       ->check(CLI::Range(int64_t{1}, int64_t{90} * 24 * 3600));
-  add("--sync-threads", c.sync_threads, "CRMSYNC_SYNC_THREADS",
-      "threads running calendar syncs (users in parallel)")
-      ->check(CLI::Range(uint64_t{1}, uint64_t{256}));
   add("--max-initial-events", c.max_initial_events,
       "CRMSYNC_MAX_INITIAL_EVENTS",
       "most CRM events the initial sync sends to Office 365 (R17)")

@@ -44,7 +44,6 @@ struct node_config {
   /// exchange (graph::config::io_timeout).
   int64_t graph_timeout_ms = 30000;
   int64_t invite_lifetime_s = 7 * 24 * 3600;
-  uint64_t sync_threads = 4;
   uint64_t max_initial_events = 5000;
   int64_t reconcile_interval_s = 300;
   /// Most reminders (reconciliations) delivered per second; size it above

@@ -49,10 +49,17 @@ using mailbox_actor
                        caf::replies_to<atom::stats_atom>::with<uint64_t>,
                        caf::replies_to<atom::passivate_atom>::with<bool>>;
 
-using calendar_actor
-    = caf::typed_actor<caf::replies_to<status_request>::with<calendar_status>,
-                       caf::replies_to<atom::stats_atom>::with<uint64_t>,
-                       caf::replies_to<atom::passivate_atom>::with<bool>>;
+/// A calendar: its sync status, and what makes it sync (a CRM write:
+/// `wake_atom`; a change notification stored at a time: `notify_atom`; a
+/// resync; its reconciliation reminder). The syncing implementation is
+/// sync/calendar_sync.hpp; without Office 365 the node's calendars only
+/// answer status (actors/calendar.cpp).
+using calendar_actor = caf::typed_actor<
+    caf::replies_to<status_request>::with<calendar_status>,
+    caf::replies_to<atom::stats_atom>::with<uint64_t>,
+    caf::replies_to<atom::passivate_atom>::with<bool>,
+    caf::reacts_to<atom::wake_atom>, caf::reacts_to<atom::notify_atom, int64_t>,
+    caf::reacts_to<atom::resync_atom>, caf::reacts_to<reminder_due>>;
 
 /// The node's durable reminders (actors/reminders.hpp). `wake_atom` with a
 /// generation is its own timer message.

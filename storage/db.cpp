@@ -14,6 +14,7 @@
 #include <rocksdb/write_batch.h>
 
 #include "protocol/errors.hpp"
+#include "storage/keys.hpp"
 
 namespace crmsync::storage {
 
@@ -244,6 +245,17 @@ caf::error db::write_claimed(const write_batch& batch,
       return to_error(st, "read failed");
   }
   return write(batch);
+}
+
+uint64_t db::count_prefix(column cf, std::string_view prefix,
+                          uint64_t limit) const {
+  uint64_t n = 0;
+  if (limit == 0)
+    return 0;
+  auto end = keys::prefix_end(prefix);
+  scan(cf, prefix, end,
+       [&n, limit](std::string_view, std::string_view) { return ++n < limit; });
+  return n;
 }
 
 caf::error db::scan(

@@ -131,6 +131,11 @@ public:
   scan(column cf, std::string_view begin, std::string_view end,
        const std::function<bool(std::string_view, std::string_view)>& fn) const;
 
+  /// How many keys start with `prefix`, counting at most `limit` (a
+  /// failed read counts what it saw).
+  uint64_t count_prefix(column cf, std::string_view prefix,
+                        uint64_t limit = UINT64_MAX) const;
+
   /// Flushes memtables and syncs the WAL (clean shutdown).
   caf::error flush();
 

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include <caf/send.hpp>
+
 #include "storage/sync_links.hpp"
 
 namespace crmsync::actors::tenant_impl {
@@ -56,8 +58,10 @@ caf::expected<bool> queue_sync(self_ptr self, storage::write_batch& b,
 }
 
 void sync_written(self_ptr self, user_id u) {
-  if (self->state.env->sync_wanted)
-    self->state.env->sync_wanted(self->state.id, u);
+  // The user's calendar actor syncs; the directory activates it.
+  caf::anon_send(self->state.directory, atom::route_atom_v,
+                 entity_key{entity_kind::calendar, self->state.id, u},
+                 caf::make_message(atom::wake_atom_v));
 }
 
 caf::result<calendar_status> handle(self_ptr self, set_calendar_sync& cmd) {

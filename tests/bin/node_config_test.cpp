@@ -69,7 +69,6 @@ TEST_CASE("node_config: the defaults", "[node_config]") {
   CHECK(c.max_initial_events == 5000);
   CHECK(c.reconcile_interval_s == 300);
   CHECK(c.reminders_per_second == 1000);
-  CHECK(c.sync_threads == 4);
   CHECK(c.mass_delete_share == 0.5);
   CHECK(c.mass_delete_minimum == 10);
   CHECK(c.max_notifications_per_post == 1000);
@@ -91,14 +90,12 @@ TEST_CASE("node_config: the defaults", "[node_config]") {
 }
 
 TEST_CASE("node_config: flags set the sync options", "[node_config]") {
-  auto p
-      = parse({"--max-initial-events", "5", "--reconcile-interval", "2",
-               "--sync-threads", "1", "--mass-delete-share", "0.25", "--listen",
-               "127.0.0.1:0", "--sync-writes", "--reminders-per-second", "50"});
+  auto p = parse({"--max-initial-events", "5", "--reconcile-interval", "2",
+                  "--mass-delete-share", "0.25", "--listen", "127.0.0.1:0",
+                  "--sync-writes", "--reminders-per-second", "50"});
   REQUIRE(p.exit_code == -1);
   CHECK(p.config.max_initial_events == 5);
   CHECK(p.config.reconcile_interval_s == 2);
-  CHECK(p.config.sync_threads == 1);
   CHECK(p.config.mass_delete_share == 0.25);
   CHECK(p.config.listen_port == 0);
   CHECK(p.config.sync_writes);
@@ -114,19 +111,19 @@ TEST_CASE("node_config: a flag wins over the config file, which wins over "
                          "reconcile-interval = 60\n";
   scoped_env initial{"CRMSYNC_MAX_INITIAL_EVENTS", "70"};
   scoped_env interval{"CRMSYNC_RECONCILE_INTERVAL", "30"};
-  scoped_env threads{"CRMSYNC_SYNC_THREADS", "3"};
+  scoped_env share{"CRMSYNC_MASS_DELETE_SHARE", "0.75"};
 
   auto from_env = parse({});
   REQUIRE(from_env.exit_code == -1);
   CHECK(from_env.config.max_initial_events == 70);
   CHECK(from_env.config.reconcile_interval_s == 30);
-  CHECK(from_env.config.sync_threads == 3);
+  CHECK(from_env.config.mass_delete_share == 0.75);
 
   auto from_file = parse({"--config", file});
   REQUIRE(from_file.exit_code == -1);
   CHECK(from_file.config.max_initial_events == 300);
   CHECK(from_file.config.reconcile_interval_s == 60);
-  CHECK(from_file.config.sync_threads == 3); // not in the file
+  CHECK(from_file.config.mass_delete_share == 0.75); // not in the file
 
   auto from_flag = parse({"--config", file, "--max-initial-events", "9"});
   REQUIRE(from_flag.exit_code == -1);
@@ -144,7 +141,7 @@ TEST_CASE("node_config: bad values are refused with exit code 2",
       {"--reconcile-interval", "86401"},
       {"--reminders-per-second", "0"},
       {"--reminders-per-second", "1000001"},
-      {"--sync-threads", "0"},
+      {"--sync-threads", "4"}, // gone with the sync engine's threads
       {"--mass-delete-share", "1.5"},
       {"--mass-delete-minimum", "0"},
       {"--max-notifications-per-post", "0"},

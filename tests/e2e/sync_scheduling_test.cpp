@@ -1,7 +1,8 @@
-// The sync engine runs every user on a few threads: a user whose
-// notifications keep coming must not hold a thread while their next run
-// waits out the gap between runs (found by bench/run-steady.sh, where
-// echo notifications kept all 4 threads asleep in gaps).
+// Each user's calendar actor syncs on the node's few actor threads: a user
+// whose notifications keep coming must not hold up another user's sync
+// while their next run waits out the gap between runs (found by
+// bench/run-steady.sh when runs were blocking threads: echo notifications
+// kept every sync thread asleep in gaps).
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -18,7 +19,7 @@ TEST_CASE("sync scheduling: a flood of one user's notifications does not "
           "hold up another user's sync",
           "[e2e][sync]") {
   sync_options opts;
-  opts.node_args = {"--sync-threads", "1"};
+  opts.node_args = {"--actor-threads", "1"};
   sync_env env(opts);
   env.enable_and_wait();
   auto sub = env.subscription();
@@ -45,9 +46,9 @@ TEST_CASE("sync scheduling: a flood of one user's notifications does not "
 
   // Every Graph call takes 200 ms, and the admin's subscription gets a
   // notification every 5 ms: one arrives during each of the admin's runs,
-  // so another run is always due after the gap. The node has one sync
-  // thread; before the fix it slept out the admin's gaps and never got to
-  // Bob.
+  // so another run is always due after the gap. The node has one actor
+  // thread; a run that waited out its gap or its Graph answers on it would
+  // never let Bob's run start.
   env.set_faults(R"({"latency_ms":200})");
   std::atomic<bool> stop{false};
   std::atomic<int> accepted{0};
