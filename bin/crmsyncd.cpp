@@ -17,6 +17,7 @@
 #include <caf/send.hpp>
 
 #include "actors/directory.hpp"
+#include "actors/governor.hpp"
 #include "actors/purger.hpp"
 #include "actors/reminders.hpp"
 #include "api/api.hpp"
@@ -306,20 +307,31 @@ int run(node_config cfg) {
   // phase of the interval (actors/reminders.hpp); due, it goes through the
   // directory to the user's calendar actor.
   caf::actor reminders;
+  // Every Graph call of a calendar sync waits for a permit of the node's
+  // governor (per-app and per-tenant request rates, fair between tenants).
+  caf::actor governor;
   auto stop_reminders = [&] {
     if (reminders)
       caf::anon_send_exit(reminders, caf::exit_reason::user_shutdown);
+    if (governor)
+      caf::anon_send_exit(governor, caf::exit_reason::user_shutdown);
   };
   if (graph) {
     actors::reminders_config rc;
     rc.max_per_second = static_cast<uint32_t>(cfg.reminders_per_second);
     reminders = caf::actor_cast<caf::actor>(
         actors::spawn_reminders(*sys, env, directory, rc));
+    actors::governor_config gc;
+    gc.app_per_second = static_cast<uint32_t>(cfg.graph_app_rps);
+    gc.tenant_per_second = static_cast<uint32_t>(cfg.graph_tenant_rps);
+    governor
+        = caf::actor_cast<caf::actor>(actors::spawn_governor(*sys, env, gc));
     sync::service_config sc;
     sc.public_url = o365.public_url;
     sc.max_initial_events = cfg.max_initial_events;
     sc.reconcile_interval = std::chrono::seconds(cfg.reconcile_interval_s);
     sc.reminders = reminders;
+    sc.governor = governor;
     sc.mass_delete_share = cfg.mass_delete_share;
     sc.mass_delete_minimum = cfg.mass_delete_minimum;
     sc.max_notifications_per_post = cfg.max_notifications_per_post;

@@ -127,6 +127,14 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
       "most reconciliations started per second (each synced user's comes at "
       "its own phase of the interval; keep this above users / interval)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1000000}));
+  add("--graph-app-rps", c.graph_app_rps, "CRMSYNC_GRAPH_APP_RPS",
+      "most Graph requests per second the calendar syncs of this node send "
+      "for the app, all tenants together (Graph's per-app limit)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1000000}));
+  add("--graph-tenant-rps", c.graph_tenant_rps, "CRMSYNC_GRAPH_TENANT_RPS",
+      "most Graph requests per second the calendar syncs of this node send "
+      "to one Office 365 tenant (Graph's app+tenant limit)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1000000}));
   add("--mass-delete-share", c.mass_delete_share, "CRMSYNC_MASS_DELETE_SHARE",
       "a sync run that would delete more than this share of a user's synced "
       "events waits for an administrator (crmsyncctl approve-deletes)")

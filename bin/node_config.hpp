@@ -49,6 +49,9 @@ struct node_config {
   /// Most reminders (reconciliations) delivered per second; size it above
   /// synced users / reconcile interval.
   uint64_t reminders_per_second = 1000;
+  /// The Graph governor's caps for calendar syncs (actors/governor.hpp).
+  uint64_t graph_app_rps = 2000;
+  uint64_t graph_tenant_rps = 350;
   double mass_delete_share = 0.5;
   uint64_t mass_delete_minimum = 10;
   bool sync_writes = false;

@@ -236,9 +236,38 @@ private:
     };
   }
 
+  /// Starts a Graph call (`issue`) once the node's governor grants a
+  /// permit (none configured: at once); without a permit in time, `k` gets
+  /// a failure that the run treats as throttling (it is retried).
+  template <class T>
+  void governed(std::function<void(graph::callback<T>)> issue,
+                std::function<void(graph::result<T>&)> k) {
+    auto done = in_actor<T>(k);
+    if (!cfg_.governor)
+      return issue(std::move(done));
+    auto me = shared_from_this();
+    auto wait = cfg_.permit_timeout;
+    self_
+        ->request(cfg_.governor, wait,
+                  permit_request{org_, cfg_.now_ms() + wait.count()})
+        .then([me, issue, done](graph_permit&) { issue(done); },
+              [me, k](caf::error&) {
+                graph::result<T> r;
+                r.failure.status = 429;
+                r.failure.code = "governor";
+                r.failure.message = "the node's Graph governor gave no "
+                                    "permit in time (request rate capped)";
+                k(r);
+              });
+  }
+
   void call(graph::call_spec spec,
             std::function<void(graph::result<graph::response>&)> k) {
-    ctx_.graph.start(std::move(spec), in_actor<graph::response>(std::move(k)));
+    governed<graph::response>(
+        [this, spec = std::move(spec)](graph::callback<graph::response> done) {
+          ctx_.graph.start(spec, std::move(done));
+        },
+        std::move(k));
   }
 
   /// Sends one request a decision asked for, against the user's mailbox.
@@ -485,9 +514,11 @@ private:
   /// Looks for a calendar named "CRM" page by page; none (or a failed
   /// listing): a new one is made.
   void adopt_calendar(std::string url, next_fn next) {
-    ctx_.graph.start_page(
-        o365_tenant_, std::move(url),
-        in_actor<graph::page>([this, next](graph::result<graph::page>& r) {
+    governed<graph::page>(
+        [this, url = std::move(url)](graph::callback<graph::page> done) {
+          ctx_.graph.start_page(o365_tenant_, url, std::move(done));
+        },
+        [this, next](graph::result<graph::page>& r) {
           if (!r.ok)
             return make_calendar(next);
           simdjson::dom::parser parser;
@@ -506,7 +537,7 @@ private:
           if (r.value.next_link.empty())
             return make_calendar(next);
           adopt_calendar(r.value.next_link, next);
-        }));
+        });
   }
 
   void make_calendar(next_fn next) {
@@ -606,12 +637,12 @@ private:
         reqs.push_back(graph::batch_request{std::to_string(reqs.size() + 1),
                                             q.method, q.url, q.body});
       ++r.in_flight;
-      ctx_.graph.start_batch(
-          o365_tenant_, oid_, std::move(reqs),
-          in_actor<std::vector<graph::batch_response>>(
-              [this, n](graph::result<std::vector<graph::batch_response>>& a) {
-                batch_answered(n, a);
-              }));
+      using answers = std::vector<graph::batch_response>;
+      governed<answers>(
+          [this, reqs = std::move(reqs)](graph::callback<answers> done) {
+            ctx_.graph.start_batch(o365_tenant_, oid_, reqs, std::move(done));
+          },
+          [this, n](graph::result<answers>& a) { batch_answered(n, a); });
     }
     if (r.in_flight == 0)
       initial_done();

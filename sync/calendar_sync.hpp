@@ -97,6 +97,12 @@ struct service_config {
   std::chrono::seconds reconcile_interval{300};
   /// The node's reminders actor (actors/reminders.hpp); null: none.
   caf::actor reminders;
+  /// The node's Graph governor (actors/governor.hpp): every Graph call of
+  /// a calendar waits for its permit. Null: calls go at once.
+  caf::actor governor;
+  /// How long a call waits for a permit before the run counts as
+  /// throttled (and is retried).
+  std::chrono::milliseconds permit_timeout{60000};
   /// Least time between the starts of two runs of one user.
   std::chrono::milliseconds min_run_gap{250};
   /// Initial sync: $batch requests of one user in flight at once (the

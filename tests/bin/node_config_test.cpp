@@ -69,6 +69,9 @@ TEST_CASE("node_config: the defaults", "[node_config]") {
   CHECK(c.max_initial_events == 5000);
   CHECK(c.reconcile_interval_s == 300);
   CHECK(c.reminders_per_second == 1000);
+  // Graph's per-app and smallest app+tenant limits (actors/governor.hpp).
+  CHECK(c.graph_app_rps == 2000);
+  CHECK(c.graph_tenant_rps == 350);
   CHECK(c.mass_delete_share == 0.5);
   CHECK(c.mass_delete_minimum == 10);
   CHECK(c.max_notifications_per_post == 1000);
@@ -92,7 +95,8 @@ TEST_CASE("node_config: the defaults", "[node_config]") {
 TEST_CASE("node_config: flags set the sync options", "[node_config]") {
   auto p = parse({"--max-initial-events", "5", "--reconcile-interval", "2",
                   "--mass-delete-share", "0.25", "--listen", "127.0.0.1:0",
-                  "--sync-writes", "--reminders-per-second", "50"});
+                  "--sync-writes", "--reminders-per-second", "50",
+                  "--graph-app-rps", "500", "--graph-tenant-rps", "40"});
   REQUIRE(p.exit_code == -1);
   CHECK(p.config.max_initial_events == 5);
   CHECK(p.config.reconcile_interval_s == 2);
@@ -100,6 +104,8 @@ TEST_CASE("node_config: flags set the sync options", "[node_config]") {
   CHECK(p.config.listen_port == 0);
   CHECK(p.config.sync_writes);
   CHECK(p.config.reminders_per_second == 50);
+  CHECK(p.config.graph_app_rps == 500);
+  CHECK(p.config.graph_tenant_rps == 40);
 }
 
 TEST_CASE("node_config: a flag wins over the config file, which wins over "
@@ -141,6 +147,9 @@ TEST_CASE("node_config: bad values are refused with exit code 2",
       {"--reconcile-interval", "86401"},
       {"--reminders-per-second", "0"},
       {"--reminders-per-second", "1000001"},
+      {"--graph-app-rps", "0"},
+      {"--graph-tenant-rps", "0"},
+      {"--graph-tenant-rps", "1000001"},
       {"--sync-threads", "4"}, // gone with the sync engine's threads
       {"--mass-delete-share", "1.5"},
       {"--mass-delete-minimum", "0"},

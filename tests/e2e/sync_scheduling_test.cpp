@@ -118,3 +118,23 @@ TEST_CASE("sync scheduling: a restarted node runs only the users with "
   // restart (a start that runs everyone reads every user's delta at once).
   CHECK(env.status_of(bob.token, bob.id).str("/last_sync") == bob_last);
 }
+
+TEST_CASE("sync scheduling: the node's Graph governor paces a tenant's "
+          "calendar sync at --graph-tenant-rps",
+          "[e2e][sync]") {
+  // One request per second for the tenant: enabling sync takes at least
+  // the calendar's creation, one $batch, the first delta read and the
+  // subscription, so four permits, the last no sooner than 3 s after the
+  // first. Ungoverned it takes four Graph answers (about 0.1 s here).
+  sync_options opts;
+  opts.node_args = {"--graph-tenant-rps", "1"};
+  sync_env env(opts);
+  env.create_event("Paced", hours_from_now(5), hours_from_now(6));
+  auto started = std::chrono::steady_clock::now();
+  auto active = env.enable_and_wait(std::chrono::seconds(60));
+  auto took = std::chrono::steady_clock::now() - started;
+  CHECK(active.str("/state") == "active");
+  CHECK(active.u64("/progress/total") == 1);
+  CHECK(took >= std::chrono::milliseconds(2900));
+  env.wait_in_sync();
+}
