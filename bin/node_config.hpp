@@ -50,7 +50,10 @@ struct node_config {
   /// synced users / reconcile interval.
   uint64_t reminders_per_second = 1000;
   /// The Graph governor's caps for calendar syncs (actors/governor.hpp).
-  uint64_t graph_app_rps = 2000;
+  /// 13,000/s: Graph's current global limit, 130,000 requests per 10 s per
+  /// app (GRAPH-FACTS.md line 14; the older 2,000/s figure would cap a node
+  /// below 1,000 changes/s both ways).
+  uint64_t graph_app_rps = 13000;
   uint64_t graph_tenant_rps = 350;
   double mass_delete_share = 0.5;
   uint64_t mass_delete_minimum = 10;

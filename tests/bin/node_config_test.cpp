@@ -70,7 +70,7 @@ TEST_CASE("node_config: the defaults", "[node_config]") {
   CHECK(c.reconcile_interval_s == 300);
   CHECK(c.reminders_per_second == 1000);
   // Graph's per-app and smallest app+tenant limits (actors/governor.hpp).
-  CHECK(c.graph_app_rps == 2000);
+  CHECK(c.graph_app_rps == 13000);
   CHECK(c.graph_tenant_rps == 350);
   CHECK(c.mass_delete_share == 0.5);
   CHECK(c.mass_delete_minimum == 10);
