@@ -331,6 +331,8 @@ int run(node_config cfg) {
     sc.max_initial_events = cfg.max_initial_events;
     sc.reconcile_interval = std::chrono::seconds(cfg.reconcile_interval_s);
     sc.reminders = reminders;
+    sc.idle_after = std::chrono::seconds(
+        std::min(cfg.calendar_idle_s, cfg.idle_timeout_s));
     sc.governor = governor;
     sc.mass_delete_share = cfg.mass_delete_share;
     sc.mass_delete_minimum = cfg.mass_delete_minimum;

@@ -81,6 +81,10 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
   add("--idle-timeout", c.idle_timeout_s, "CRMSYNC_IDLE_TIMEOUT",
       "seconds before an idle actor is passivated")
       ->check(CLI::Range(int64_t{1}, int64_t{86400 * 7}));
+  add("--calendar-idle", c.calendar_idle_s, "CRMSYNC_CALENDAR_IDLE",
+      "seconds after its last sync run before a calendar with nothing "
+      "pending leaves memory (at most --idle-timeout)")
+      ->check(CLI::Range(int64_t{1}, int64_t{86400 * 7}));
   add("--sweep-interval-ms", c.sweep_interval_ms, "CRMSYNC_SWEEP_INTERVAL_MS",
       "how often idle actors are looked for (0: automatic)")
       ->check(CLI::Range(int64_t{0}, int64_t{3600000}));

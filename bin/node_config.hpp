@@ -32,6 +32,9 @@ struct node_config {
   uint64_t shard_count = 256;
   std::string log_level = "info";
   int64_t idle_timeout_s = 300;
+  /// A calendar with nothing pending passivates this long after its last
+  /// run (reminders wake every synced user once per interval).
+  int64_t calendar_idle_s = 10;
   int64_t sweep_interval_ms = 0; ///< 0 = idle_timeout / 4, capped at 5 s
   int64_t request_timeout_ms = 10000;
   int64_t shutdown_grace_ms = 10000;

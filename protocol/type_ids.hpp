@@ -32,6 +32,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(crmsync, caf::first_custom_type_id)
   CAF_ADD_ATOM(crmsync, crmsync::atom, resync_atom, "resync")
   CAF_ADD_ATOM(crmsync, crmsync::atom, run_atom, "run")
   CAF_ADD_ATOM(crmsync, crmsync::atom, retry_atom, "retry")
+  CAF_ADD_ATOM(crmsync, crmsync::atom, idle_atom, "idle")
 
   CAF_ADD_TYPE_ID(crmsync, (crmsync::tenant_id))
   CAF_ADD_TYPE_ID(crmsync, (crmsync::user_id))

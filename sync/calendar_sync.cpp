@@ -1526,6 +1526,7 @@ struct calendar_sync_state {
   uint64_t retry_timer = 0; ///< generation of the pending retry (0: none)
   int64_t retry_at_ms = 0;
   std::optional<bool> reminded; ///< what this actor last told the reminders
+  uint64_t runs = 0; ///< runs started by this activation (idle checks)
 };
 
 using sync_ptr = caf::stateful_actor<calendar_sync_state>*;
@@ -1622,6 +1623,9 @@ void run_ended(sync_ptr self, bool failed, const calendar_status& status,
     want(self, false);
   }
   publish(self);
+  // Nothing more to do: leave memory soon unless something comes.
+  if (!st.run && !st.gap_wait && st.retry_timer == 0)
+    self->delayed_send(self, ctx.cfg.idle_after, idle_atom_v, st.runs);
 }
 
 void start_run(sync_ptr self) {
@@ -1641,6 +1645,7 @@ void start_run(sync_ptr self) {
   st.queued_ms = 0;
   bool full = st.full_round;
   ++ctx.run_count;
+  ++st.runs;
   auto run = std::make_shared<calendar_run>(
       self, ctx, st.org, st.user,
       [self, full, queued_ms](bool failed, const calendar_status& status) {
@@ -1693,6 +1698,15 @@ caf::behavior calendar_sync(sync_ptr self, tenant_id org, user_id user,
         }
       },
       [=](step& s) { s.fn(); },
+      // Idle since the run that set this check: the directory passivates
+      // (and asks first, so a message that came meanwhile keeps it).
+      [=](idle_atom, uint64_t runs) {
+        auto& s = self->state;
+        if (runs == s.runs && !s.run && !s.gap_wait && !s.again
+            && s.retry_timer == 0)
+          caf::anon_send(s.ctx->directory, passivate_atom_v,
+                         entity_key{entity_kind::calendar, s.org, s.user});
+      },
       [=](status_request&) -> caf::result<calendar_status> {
         auto& s = self->state;
         calendar_status out;

@@ -103,6 +103,11 @@ struct service_config {
   /// How long a call waits for a permit before the run counts as
   /// throttled (and is retried).
   std::chrono::milliseconds permit_timeout{60000};
+  /// A calendar with nothing pending this long after its last run asks
+  /// the directory to passivate it (sooner than the directory's own idle
+  /// timeout: reminders wake every synced user once per interval, and
+  /// only the few with work should stay in memory).
+  std::chrono::milliseconds idle_after{10000};
   /// Least time between the starts of two runs of one user.
   std::chrono::milliseconds min_run_gap{250};
   /// Initial sync: $batch requests of one user in flight at once (the

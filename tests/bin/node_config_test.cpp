@@ -72,6 +72,7 @@ TEST_CASE("node_config: the defaults", "[node_config]") {
   // Graph's per-app and smallest app+tenant limits (actors/governor.hpp).
   CHECK(c.graph_app_rps == 13000);
   CHECK(c.graph_tenant_rps == 350);
+  CHECK(c.calendar_idle_s == 10);
   CHECK(c.mass_delete_share == 0.5);
   CHECK(c.mass_delete_minimum == 10);
   CHECK(c.max_notifications_per_post == 1000);
@@ -148,6 +149,7 @@ TEST_CASE("node_config: bad values are refused with exit code 2",
       {"--reminders-per-second", "0"},
       {"--reminders-per-second", "1000001"},
       {"--graph-app-rps", "0"},
+      {"--calendar-idle", "0"},
       {"--graph-tenant-rps", "0"},
       {"--graph-tenant-rps", "1000001"},
       {"--sync-threads", "4"}, // gone with the sync engine's threads

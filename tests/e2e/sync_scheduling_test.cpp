@@ -138,3 +138,58 @@ TEST_CASE("sync scheduling: the node's Graph governor paces a tenant's "
   CHECK(took >= std::chrono::milliseconds(2900));
   env.wait_in_sync();
 }
+
+namespace {
+
+/// The directory's counters for calendar actors.
+struct calendar_actors {
+  int64_t live = -1;
+  int64_t activations = 0;
+  int64_t passivations = 0;
+};
+
+calendar_actors calendars_of(sync_env& env) {
+  auto r = env.node().get(admin_token, "/admin/v1/actors");
+  calendar_actors out;
+  for (size_t i = 0; i < r.size("/kinds"); ++i) {
+    auto base = "/kinds/" + std::to_string(i);
+    if (r.str(base + "/kind") == "calendar") {
+      out.live = r.i64(base + "/live");
+      out.activations = r.i64(base + "/activations");
+      out.passivations = r.i64(base + "/passivations");
+    }
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("sync scheduling: an idle calendar leaves memory after "
+          "--calendar-idle and comes back on the next change",
+          "[e2e][sync]") {
+  // The directory's own idle timeout stays at 300 s: only the calendar's
+  // own check can passivate it within the test.
+  sync_options opts;
+  opts.node_args = {"--calendar-idle", "1"};
+  sync_env env(opts);
+  env.enable_and_wait();
+  calendar_actors idle;
+  REQUIRE(crmsync::test::eventually(
+      [&] {
+        idle = calendars_of(env);
+        return idle.live == 0 && idle.passivations >= 1;
+      },
+      std::chrono::seconds(20)));
+
+  // A change in Outlook: the notification brings the calendar back.
+  auto cal = env.crm_calendar_id();
+  env.outlook_create(cal, "After passivation", hours_from_now(30),
+                     hours_from_now(31));
+  REQUIRE(crmsync::test::eventually([&] {
+    for (auto& e : env.crm_events())
+      if (e.title == "After passivation")
+        return true;
+    return false;
+  }));
+  CHECK(calendars_of(env).activations > idle.activations);
+}
