@@ -29,9 +29,9 @@ item_decision decide_item(const graph_event& item, const sync_link* link,
   return out;
 }
 
-bool crm_moved_on(const std::string& tenant_error) {
-  return tenant_error.find("not found") != std::string::npos
-         || tenant_error.find("changed since") != std::string::npos;
+bool crm_moved_on(std::string_view tenant_error_code) {
+  return tenant_error_code == "not_found"
+         || tenant_error_code == "stale_version";
 }
 
 sync_link link_after_upsert(const graph_event& item,

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "protocol/ids.hpp"
 #include "protocol/records.hpp"
@@ -40,11 +41,11 @@ struct item_decision {
 item_decision decide_item(const graph_event& item, const sync_link* link,
                           user_id owner);
 
-/// The tenant actor refused an update (`tenant_error`, its message): true
-/// when the CRM side moved on (the event was deleted or changed there
-/// since the last sync), so the item is left to the outbox, whose
+/// The tenant actor refused an update with this error code: true when the
+/// CRM side moved on (`not_found`: deleted there; `stale_version`: changed
+/// there since the last sync), so the item is left to the outbox, whose
 /// If-Match meets the conflict policy.
-bool crm_moved_on(const std::string& tenant_error);
+bool crm_moved_on(std::string_view tenant_error_code);
 
 /// The link an applied upsert leaves (`applied`: the tenant's answer).
 sync_link link_after_upsert(const graph_event& item,

@@ -306,14 +306,14 @@ private:
   /// Asks the tenant actor; `ok` with its answer, `bad` with the reason.
   template <class Reply, class Msg>
   void ask_tenant(Msg msg, std::function<void(Reply&)> ok,
-                  std::function<void(const std::string&)> bad) {
+                  std::function<void(const api_error&)> bad) {
     auto me = shared_from_this();
     self_
         ->request(ctx_.directory, cfg_.actor_timeout, route_atom_v,
                   entity_key{entity_kind::tenant, org_, user_id{}},
                   caf::make_message(std::move(msg)))
         .then([me, ok](Reply& r) { ok(r); },
-              [me, bad](caf::error& e) { bad(to_api_error(e).message); });
+              [me, bad](caf::error& e) { bad(to_api_error(e)); });
   }
 
   // -- loading and saving -----------------------------------------------------
@@ -659,35 +659,30 @@ private:
         r.failure = res.failure;
       r.stop = true;
     } else if (!r.stop) {
-      size_t first = n * batch_limit;
+      size_t first = std::min(n * batch_limit, r.todo.size());
+      size_t last = std::min(first + batch_limit, r.todo.size());
+      std::vector<event_record> sent(r.todo.begin() + first,
+                                     r.todo.begin() + last);
+      auto outcome = judge_initial_batch(sent, res.value);
       storage::write_batch b;
-      auto& answers = res.value;
-      for (size_t k = 0; k < answers.size() && first + k < r.todo.size(); ++k) {
-        auto& a = answers[k];
-        auto& e = r.todo[first + k];
-        std::string gid, ck;
-        if (a.status >= 200 && a.status < 300
-            && read_id_and_change_key(a.body, gid, ck)) {
-          put_link(b, sync_link{e.id, gid, ck, e.version});
-          unskip(e.id);
-          ++status_.done;
-          ++status_.out_created;
-          continue;
-        }
-        auto ie = item_error(a);
-        if (is_not_found(ie)) {
-          r.gone = true;
-          r.stop = true;
-        } else if (refused_for_good(ie)) {
-          ++status_.done; // skipped and recorded; the next ones go on
-          skip(e, ie);
-        } else {
-          // Blocked, throttled beyond the client's retries, or down: not
-          // done, sent again by the next run.
-          if (!r.failure)
-            r.failure = ie;
-          r.stop = true;
-        }
+      for (auto& l : outcome.linked) {
+        put_link(b, l);
+        unskip(l.event);
+        ++status_.done;
+        ++status_.out_created;
+      }
+      for (auto& [e, err] : outcome.refused) {
+        ++status_.done; // skipped and recorded; the next ones go on
+        skip(e, err);
+      }
+      if (outcome.calendar_gone) {
+        r.gone = true;
+        r.stop = true;
+      }
+      if (outcome.failure) {
+        if (!r.failure)
+          r.failure = outcome.failure;
+        r.stop = true;
       }
       put_status(b);
       if (ctx_.db.write(b)) {
@@ -955,8 +950,9 @@ private:
           ++status_.in_updated;
           next();
         },
-        [this](const std::string& err) {
-          fail("applying Office 365's side of a conflict failed: " + err);
+        [this](const api_error& err) {
+          fail("applying Office 365's side of a conflict failed: "
+               + err.message);
           end();
         });
   }
@@ -1174,10 +1170,10 @@ private:
            };
            ask_tenant<event_record>(
                cmd, [removed](event_record&) { removed(); },
-               [this, removed](const std::string& err) {
-                 if (err.find("not found") != std::string::npos)
-                   return removed();
-                 fail("deleting a CRM event failed: " + err);
+               [this, removed](const api_error& err) {
+                 if (err.code == "not_found")
+                   return removed(); // gone from the CRM already
+                 fail("deleting a CRM event failed: " + err.message);
                  end();
                });
          });
@@ -1213,12 +1209,12 @@ private:
             ++status_.in_created;
           next();
         },
-        [this, linked, next](const std::string& err) {
+        [this, linked, next](const api_error& err) {
           // Deleted or changed in the CRM meanwhile: the outbox carries
           // that change out, and its If-Match meets the conflict policy.
-          if (linked && crm_moved_on(err))
+          if (linked && crm_moved_on(err.code))
             return next();
-          fail("applying an Office 365 change failed: " + err);
+          fail("applying an Office 365 change failed: " + err.message);
           end();
         });
   }
@@ -1470,10 +1466,10 @@ private:
     cmd.enabled = false;
     ask_tenant<calendar_status>(
         cmd, [this](calendar_status&) { disable(false, [this] { end(); }); },
-        [this](const std::string& err) {
+        [this](const api_error& err) {
           fail("the CRM calendar is gone from Office 365, and recording that "
                "sync is off failed: "
-               + err);
+               + err.message);
           end();
         });
   }

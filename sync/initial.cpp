@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "sync/errors.hpp"
 #include "sync/graph_event.hpp"
 
 namespace crmsync::sync {
@@ -53,6 +54,30 @@ initial_rounds(const std::vector<event_record>& todo,
     rounds.push_back(std::move(round));
   }
   return rounds;
+}
+
+initial_batch_outcome
+judge_initial_batch(const std::vector<event_record>& sent,
+                    const std::vector<graph::batch_response>& answers) {
+  initial_batch_outcome out;
+  for (size_t k = 0; k < answers.size() && k < sent.size(); ++k) {
+    auto& a = answers[k];
+    auto& e = sent[k];
+    std::string gid, ck;
+    if (a.status >= 200 && a.status < 300
+        && read_id_and_change_key(a.body, gid, ck)) {
+      out.linked.push_back(sync_link{e.id, gid, ck, e.version});
+      continue;
+    }
+    auto err = item_error(a);
+    if (classify(err, target::calendar).what == disposition::gone)
+      out.calendar_gone = true;
+    else if (classify(err, target::event).what == disposition::item_refused)
+      out.refused.emplace_back(e, err);
+    else if (!out.failure)
+      out.failure = err;
+  }
+  return out;
 }
 
 } // namespace crmsync::sync

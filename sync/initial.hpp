@@ -9,10 +9,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <utility>
 #include <vector>
 
+#include "graph/client.hpp"
 #include "protocol/ids.hpp"
 #include "protocol/records.hpp"
+#include "protocol/sync.hpp"
 #include "sync/graph_request.hpp"
 
 namespace crmsync::sync {
@@ -35,5 +39,25 @@ initial_selection(std::vector<event_record> candidates, user_id owner,
 std::vector<std::vector<graph_request>>
 initial_rounds(const std::vector<event_record>& todo,
                const calendar_paths& paths);
+
+/// What one answered $batch of the initial sync means, item by item:
+/// `sent` are the events of the batch in request order, `answers` Graph's
+/// answers in the same order.
+struct initial_batch_outcome {
+  /// Created in Office 365: the links to store.
+  std::vector<sync_link> linked;
+  /// Refused for good (a bad property, too large): skipped, listed in the
+  /// user's status, counted done; the others go on.
+  std::vector<std::pair<event_record, graph::error>> refused;
+  /// The product calendar is gone (R21): the round stops.
+  bool calendar_gone = false;
+  /// Blocked, throttled beyond the client's retries, or down: not done,
+  /// sent again by the next run; the round stops (the first such error).
+  std::optional<graph::error> failure;
+};
+
+initial_batch_outcome
+judge_initial_batch(const std::vector<event_record>& sent,
+                    const std::vector<graph::batch_response>& answers);
 
 } // namespace crmsync::sync

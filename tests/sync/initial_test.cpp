@@ -120,3 +120,73 @@ TEST_CASE("the initial creates go in $batch rounds of at most 20, in order, "
   CHECK(initial_rounds({}, paths).empty());
   CHECK(initial_rounds({todo.begin(), todo.begin() + 20}, paths).size() == 1);
 }
+
+namespace {
+
+graph::batch_response answer(int status, std::string body) {
+  graph::batch_response a;
+  a.status = status;
+  a.body = std::move(body);
+  return a;
+}
+
+std::string graph_error(const char* code) {
+  return std::string{R"({"error":{"code":")"} + code
+         + R"(","message":"refused"}})";
+}
+
+} // namespace
+
+TEST_CASE("an initial $batch answer links what was created, skips what is "
+          "refused for good and stops on what must be retried",
+          "[sync][initial]") {
+  auto now = now_ms();
+  std::vector<event_record> sent;
+  for (uint64_t i = 1; i <= 5; ++i)
+    sent.push_back(event(i, "e" + std::to_string(i), now + i * hour_ms,
+                         now + i * hour_ms + hour_ms));
+  sent[0].version = 3;
+  std::vector<graph::batch_response> answers{
+      answer(201, R"({"id":"g-1","changeKey":"ck-1"})"),
+      answer(400, graph_error("ErrorInvalidRequest")),
+      answer(403, graph_error("ErrorAccessDenied")),
+      answer(201, R"({"id":"g-4","changeKey":"ck-4"})"),
+      answer(503, graph_error("ServiceUnavailable")),
+  };
+  auto out = judge_initial_batch(sent, answers);
+  REQUIRE(out.linked.size() == 2);
+  CHECK(out.linked[0].event == event_id{1});
+  CHECK(out.linked[0].graph_id == "g-1");
+  CHECK(out.linked[0].change_key == "ck-1");
+  CHECK(out.linked[0].crm_version == 3);
+  CHECK(out.linked[1].event == event_id{4});
+  // One event Office 365 never accepts: skipped, the others go on.
+  REQUIRE(out.refused.size() == 1);
+  CHECK(out.refused[0].first.id == event_id{2});
+  CHECK(out.refused[0].second.code == "ErrorInvalidRequest");
+  // A blocked mailbox is no refusal of the event: it stops the round, the
+  // first such error is the one reported, and nothing of it counts done.
+  REQUIRE(out.failure);
+  CHECK(out.failure->status == 403);
+  CHECK(out.failure->code == "ErrorAccessDenied");
+  CHECK_FALSE(out.calendar_gone);
+}
+
+TEST_CASE("an initial $batch item answered 404 means the product calendar "
+          "is gone",
+          "[sync][initial]") {
+  auto now = now_ms();
+  std::vector<event_record> sent{event(1, "a", now + hour_ms, now + day_ms)};
+  auto out = judge_initial_batch(
+      sent, {answer(404, graph_error("ErrorItemNotFound"))});
+  CHECK(out.calendar_gone);
+  CHECK(out.linked.empty());
+  CHECK(out.refused.empty());
+  CHECK_FALSE(out.failure);
+  // A 404 that says the mailbox is not enabled is a block, not R21.
+  auto blocked = judge_initial_batch(
+      sent, {answer(404, graph_error("MailboxNotEnabledForRESTAPI"))});
+  CHECK_FALSE(blocked.calendar_gone);
+  REQUIRE(blocked.failure);
+  CHECK(blocked.failure->code == "MailboxNotEnabledForRESTAPI");
+}
