@@ -920,11 +920,46 @@ struct service::impl {
     r->reply(json_response(200, w.take()));
   }
 
-  /// Drops subscriptions past their expiration (Graph deletes them quietly).
+  // -- subscriptions and their indexes (call with mtx held): every
+  // insert, erase and renewal goes through these three.
+
+  void add_subscription(const subscription& s) {
+    dir.subscriptions[s.id] = s;
+    dir.subscriptions_by_user[s.user_id].insert(s.id);
+    dir.subscriptions_by_expiry.emplace(s.expires_ms, s.id);
+  }
+
+  std::map<std::string, subscription>::iterator
+  erase_subscription(std::map<std::string, subscription>::iterator i) {
+    auto& s = i->second;
+    dir.subscriptions_by_expiry.erase({s.expires_ms, s.id});
+    auto mine = dir.subscriptions_by_user.find(s.user_id);
+    if (mine != dir.subscriptions_by_user.end()) {
+      mine->second.erase(s.id);
+      if (mine->second.empty())
+        dir.subscriptions_by_user.erase(mine);
+    }
+    return dir.subscriptions.erase(i);
+  }
+
+  void renew_subscription(subscription& s, int64_t expires_ms) {
+    dir.subscriptions_by_expiry.erase({s.expires_ms, s.id});
+    s.expires_ms = expires_ms;
+    dir.subscriptions_by_expiry.emplace(s.expires_ms, s.id);
+  }
+
+  /// Drops subscriptions past their expiration (Graph deletes them
+  /// quietly), earliest first: only those that expired are visited.
   void expire_subscriptions() {
     auto t = now();
-    for (auto i = dir.subscriptions.begin(); i != dir.subscriptions.end();)
-      i = i->second.expires_ms <= t ? dir.subscriptions.erase(i) : std::next(i);
+    auto& by_expiry = dir.subscriptions_by_expiry;
+    while (!by_expiry.empty() && by_expiry.begin()->first <= t) {
+      auto i = dir.subscriptions.find(by_expiry.begin()->second);
+      if (i == dir.subscriptions.end())
+        by_expiry.erase(by_expiry.begin()); // not reached: kept in step
+      else
+        erase_subscription(i);
+    }
   }
 
   std::string subscription_json(const request& req, const subscription& s) {
@@ -968,14 +1003,40 @@ struct service::impl {
     if (c.log.size() < std::max(c.compact_at, cfg.change_log_floor))
       return;
     auto seen = c.seq; // no live token: no round needs any of the log
-    auto note = [&](const delta_token& t) {
-      if (t.user_id == u.id && t.calendar_id == c.id)
-        seen = std::min(seen, t.seq);
-    };
-    for (auto& [key, t] : dir.delta_tokens)
-      note(t);
-    for (auto& [key, page] : dir.delta_pages)
-      note(page.next);
+    // This calendar's chains only: each has at most one live token and
+    // one live round (the newest), and a chain with neither is over.
+    auto chains = dir.calendar_chains.find({u.id, c.id});
+    if (chains != dir.calendar_chains.end()) {
+      for (auto ch = chains->second.begin(); ch != chains->second.end();) {
+        bool live = false;
+        auto tk = dir.chain_tokens.find(*ch);
+        if (tk != dir.chain_tokens.end()) {
+          auto t = dir.delta_tokens.find(tk->second);
+          if (t != dir.delta_tokens.end()) {
+            seen = std::min(seen, t->second.seq);
+            live = true;
+          }
+        }
+        auto rd = dir.chain_rounds.find(*ch);
+        if (rd != dir.chain_rounds.end()) {
+          auto page = dir.delta_pages.find(rd->second);
+          if (page != dir.delta_pages.end()) {
+            seen = std::min(seen, page->second.next.seq);
+            live = true;
+          }
+        }
+        if (live) {
+          ++ch;
+          continue;
+        }
+        dir.delta_chains.erase(*ch);
+        dir.chain_tokens.erase(*ch);
+        dir.chain_rounds.erase(*ch);
+        ch = chains->second.erase(ch);
+      }
+      if (chains->second.empty())
+        dir.calendar_chains.erase(chains);
+    }
     c.log.erase(
         std::remove_if(c.log.begin(), c.log.end(),
                        [&](const auto& entry) { return entry.first <= seen; }),
@@ -1016,7 +1077,7 @@ struct service::impl {
   std::map<std::string, subscription>::iterator
   remove_subscription(std::map<std::string, subscription>::iterator i) {
     notify_lifecycle(i->second, "subscriptionRemoved");
-    return dir.subscriptions.erase(i);
+    return erase_subscription(i);
   }
 
   /// Deletes a calendar with its events; subscriptions on it are removed
@@ -1024,11 +1085,16 @@ struct service::impl {
   void delete_calendar(const user& u, mailbox& mb, const calendar& c) {
     for (auto& id : c.event_ids)
       mb.events.erase(id);
-    for (auto i = dir.subscriptions.begin(); i != dir.subscriptions.end();)
-      if (i->second.user_id == u.id && i->second.calendar_id == c.id)
-        i = remove_subscription(i);
-      else
-        ++i;
+    // Only this user's subscriptions (a copy: removing edits the index).
+    auto mine = dir.subscriptions_by_user.find(u.id);
+    std::vector<std::string> ids;
+    if (mine != dir.subscriptions_by_user.end())
+      ids.assign(mine->second.begin(), mine->second.end());
+    for (auto& sid : ids) {
+      auto i = dir.subscriptions.find(sid);
+      if (i != dir.subscriptions.end() && i->second.calendar_id == c.id)
+        remove_subscription(i);
+    }
     auto id = c.id;
     mb.calendars.erase(
         std::remove_if(mb.calendars.begin(), mb.calendars.end(),
@@ -1046,13 +1112,14 @@ struct service::impl {
     if (mine == dir.subscriptions_by_user.end())
       return;
     auto t = now();
+    // A copy: erasing an expired or removed subscription edits the index.
     std::vector<std::string> ids(mine->second.begin(), mine->second.end());
     for (auto& id : ids) {
       auto i = dir.subscriptions.find(id);
-      if (i == dir.subscriptions.end() || i->second.expires_ms <= t) {
-        if (i != dir.subscriptions.end())
-          dir.subscriptions.erase(i); // expired: gone, as Graph forgets it
-        mine->second.erase(id);
+      if (i == dir.subscriptions.end())
+        continue; // not reached: the index is kept in step
+      if (i->second.expires_ms <= t) {
+        erase_subscription(i); // expired: gone, as Graph forgets it
         continue;
       }
       auto& s = i->second;
@@ -2679,6 +2746,7 @@ void service::impl::install_routes() {
         from.chain = crypto::random_token(12);
         from.generation = 0;
         self->dir.delta_chains[from.chain] = 0;
+        self->dir.calendar_chains[{u->id, c->id}].insert(from.chain);
       }
       delta_page page;
       std::set<std::string> changed;
@@ -2934,8 +3002,7 @@ void service::impl::install_routes() {
           return bad("Subscription validation request failed. " + why);
         s.id = new_guid();
         std::lock_guard<std::mutex> guard{self->mtx};
-        self->dir.subscriptions[s.id] = s;
-        self->dir.subscriptions_by_user[s.user_id].insert(s.id);
+        self->add_subscription(s);
         r->reply(json_response(201, self->subscription_json(req, s)));
       });
 
@@ -2947,16 +3014,29 @@ void service::impl::install_routes() {
                if (tok == nullptr)
                  return r->reply(std::move(err));
                self->expire_subscriptions();
+               // A subscription's user is in its tenant: the tenant's users'
+               // subscriptions, in id order as before, not every one there is.
+               std::set<std::string> ids;
+               auto t = self->dir.tenants.find(tok->tenant_id);
+               if (t != self->dir.tenants.end())
+                 for (auto& uid : t->second.user_ids) {
+                   auto mine = self->dir.subscriptions_by_user.find(uid);
+                   if (mine != self->dir.subscriptions_by_user.end())
+                     ids.insert(mine->second.begin(), mine->second.end());
+                 }
                std::string body = "{\"value\":[";
                bool first = true;
-               for (auto& [id, s] : self->dir.subscriptions)
-                 if (s.client_id == tok->client_id
-                     && s.tenant_id == tok->tenant_id) {
-                   if (!first)
-                     body += ',';
-                   first = false;
-                   body += self->subscription_json(req, s);
-                 }
+               for (auto& id : ids) {
+                 auto i = self->dir.subscriptions.find(id);
+                 if (i == self->dir.subscriptions.end()
+                     || i->second.client_id != tok->client_id
+                     || i->second.tenant_id != tok->tenant_id)
+                   continue;
+                 if (!first)
+                   body += ',';
+                 first = false;
+                 body += self->subscription_json(req, i->second);
+               }
                body += "]}";
                r->reply(json_response(200, body));
              });
@@ -2988,7 +3068,7 @@ void service::impl::install_routes() {
       return r->reply(graph_error(req, 404, "ResourceNotFound",
                                   "The object was not found.", self->now()));
     if (v == sub_verb::del) {
-      self->dir.subscriptions.erase(i);
+      self->erase_subscription(i);
       response res;
       res.status = 204;
       return r->reply(std::move(res));
@@ -3009,7 +3089,7 @@ void service::impl::install_routes() {
                                         + std::to_string(max_ms / 60000)
                                         + " minutes in the future.",
                                     self->now()));
-      i->second.expires_ms = *expires;
+      self->renew_subscription(i->second, *expires);
     }
     r->reply(json_response(200, self->subscription_json(req, i->second)));
   };
