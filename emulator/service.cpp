@@ -1784,45 +1784,60 @@ void service::impl::install_routes() {
                r->reply(json_response(200, w.take()));
              });
 
-  routes.add("GET", "/_emulator/state",
-             [self](request&, const http::path_params&, responder_ptr r) {
-               std::lock_guard<std::mutex> guard{self->mtx};
-               json::writer w;
-               w.begin_object().key("tenants").begin_array();
-               for (auto& [id, t] : self->dir.tenants) {
-                 w.begin_object().key("id").value(id);
-                 w.key("domain").value(t.domain);
-                 w.key("users").value(static_cast<uint64_t>(t.user_ids.size()));
-                 w.end_object();
-               }
-               w.end_array().key("apps").begin_array();
-               for (auto& [id, a] : self->dir.apps) {
-                 w.begin_object().key("client_id").value(id);
-                 w.key("tenants").begin_array();
-                 for (auto& t : a.consented_tenants)
-                   w.value(t);
-                 w.end_array().end_object();
-               }
-               w.end_array();
-               uint64_t events = 0, calendars = 0, mails = 0, log = 0;
-               for (auto& [uid, mb] : self->dir.mailboxes) {
-                 events += mb.events.size();
-                 calendars += mb.calendars.size();
-                 mails += mb.outbox.size();
-                 for (auto& c : mb.calendars)
-                   log += c.log.size() + c.deleted_series.size()
-                          + c.changed_series.size();
-               }
-               w.key("calendars").value(calendars);
-               w.key("change_log_entries").value(log);
-               w.key("events").value(events);
-               w.key("mail").value(mails);
-               w.key("tokens").value(
-                   static_cast<uint64_t>(self->dir.tokens.size()));
-               w.key("code_redemptions").value(self->dir.code_redemptions);
-               w.end_object();
-               r->reply(json_response(200, w.take()));
-             });
+  routes.add(
+      "GET", "/_emulator/state",
+      [self](request&, const http::path_params&, responder_ptr r) {
+        std::lock_guard<std::mutex> guard{self->mtx};
+        json::writer w;
+        w.begin_object().key("tenants").begin_array();
+        for (auto& [id, t] : self->dir.tenants) {
+          w.begin_object().key("id").value(id);
+          w.key("domain").value(t.domain);
+          w.key("users").value(static_cast<uint64_t>(t.user_ids.size()));
+          w.end_object();
+        }
+        w.end_array().key("apps").begin_array();
+        for (auto& [id, a] : self->dir.apps) {
+          w.begin_object().key("client_id").value(id);
+          w.key("tenants").begin_array();
+          for (auto& t : a.consented_tenants)
+            w.value(t);
+          w.end_array().end_object();
+        }
+        w.end_array();
+        uint64_t events = 0, calendars = 0, mails = 0, log = 0;
+        for (auto& [uid, mb] : self->dir.mailboxes) {
+          events += mb.events.size();
+          calendars += mb.calendars.size();
+          mails += mb.outbox.size();
+          for (auto& c : mb.calendars)
+            log += c.log.size() + c.deleted_series.size()
+                   + c.changed_series.size();
+        }
+        w.key("calendars").value(calendars);
+        w.key("change_log_entries").value(log);
+        w.key("events").value(events);
+        w.key("mail").value(mails);
+        w.key("tokens").value(static_cast<uint64_t>(self->dir.tokens.size()));
+        w.key("code_redemptions").value(self->dir.code_redemptions);
+        // The subscription indexes' entries next to the subscriptions
+        // (equal while the indexes are in step) and the delta chains
+        // indexed by calendar (dead ones go at compaction).
+        uint64_t by_user = 0, chains = 0;
+        for (auto& [uid, ids] : self->dir.subscriptions_by_user)
+          by_user += ids.size();
+        for (auto& [key, ids] : self->dir.calendar_chains)
+          chains += ids.size();
+        w.key("subscriptions")
+            .value(static_cast<uint64_t>(self->dir.subscriptions.size()));
+        w.key("subscriptions_by_user").value(by_user);
+        w.key("subscriptions_by_expiry")
+            .value(static_cast<uint64_t>(
+                self->dir.subscriptions_by_expiry.size()));
+        w.key("delta_chains").value(chains);
+        w.end_object();
+        r->reply(json_response(200, w.take()));
+      });
 
   routes.add("POST", "/_emulator/reset",
              [self](request&, const http::path_params&, responder_ptr r) {

@@ -628,3 +628,47 @@ TEST_CASE_METHOD(identity, "identity: OpenID configuration and signing keys",
   auto id = id_token_of("contoso.example", "alex@contoso.example");
   CHECK(id.header().str("/kid") == k.str("/keys/0/kid"));
 }
+
+TEST_CASE_METHOD(identity,
+                 "identity: after a reset, the old people are gone from "
+                 "sign-in and their names are free",
+                 "[emulator][identity]") {
+  // Sign-in finds tenants by domain and people by UPN through indexes of
+  // the directory; a reset must empty them with it.
+  E2E_REQUIRE_STATUS(send("POST", "/_emulator/reset"), 204);
+  // Fabrikam again, with Kim's UPN now Pat's: Kim and Fay are gone.
+  auto f = seed_tenant(R"({"domain":"fabrikam.example","users":[)"
+                       R"({"userPrincipalName":"KIM@fabrikam.example",)"
+                       R"("displayName":"Pat"}]})");
+  seed_app(crm_client, crm_secret, R"(["fabrikam.example"])");
+  SECTION("someone seeded before the reset is refused") {
+    auto p = redirected(authorize("fabrikam.example", "fay@fabrikam.example"));
+    CHECK(p["error"] == "invalid_request");
+    CHECK(starts_with(p["error_description"], "AADSTS50034: "));
+    // Contoso's domain is unknown now, even for a sign-in by UPN.
+    p = redirected(authorize("contoso.example", "alex@contoso.example"));
+    CHECK(starts_with(p["error_description"], "AADSTS50034: "));
+    p = redirected(authorize("organizations", "alex@contoso.example"));
+    CHECK(starts_with(p["error_description"], "AADSTS50034: "));
+  }
+  SECTION("the UPN seeded again signs in as its new person") {
+    auto id = id_token_of("fabrikam.example", "kim@FABRIKAM.example");
+    auto c = id.claims();
+    CHECK(c.str("/oid") == f.str("/users/0/id"));
+    CHECK(c.str("/oid") != kim_id);
+    CHECK(c.str("/name") == "Pat");
+    CHECK(c.str("/tid") == f.str("/id"));
+  }
+  SECTION("an old domain and UPN can be seeded again") {
+    seed_tenant(R"({"domain":"Contoso.example","users":[)"
+                R"({"userPrincipalName":"alex@contoso.example"}]})");
+    CHECK(redirected(authorize("contoso.example", "alex@contoso.example"))
+              .count("code")
+          == 1);
+    // ...once: the new seed is in the indexes.
+    check_error(send("POST", "/_emulator/tenants",
+                     R"({"domain":"other.example","users":[)"
+                     R"({"userPrincipalName":"ALEX@contoso.example"}]})"),
+                409, "Conflict");
+  }
+}
