@@ -836,6 +836,112 @@ struct service::impl {
     return t != nullptr && t->id == found->tenant_id ? found : nullptr;
   }
 
+  /// The "users" of a seeding request, checked (call with mtx held): each
+  /// needs a userPrincipalName with '@'; ids and UPNs (case-insensitively)
+  /// are unique in the whole directory, the request's users included.
+  /// Fills `refused` (400 or 409) and returns false otherwise.
+  bool read_new_users(const request& req, object& o,
+                      const std::string& tenant_id, std::vector<user>& out,
+                      response& refused) {
+    std::set<std::string> new_ids, new_upns; // this request's users
+    simdjson::dom::array arr;
+    if (o["users"].get_array().get(arr))
+      return true;
+    std::string_view sv;
+    for (element ue : arr) {
+      user u;
+      u.tenant_id = tenant_id;
+      u.id = ue["id"].get_string().get(sv) ? new_guid() : std::string{sv};
+      if (ue["userPrincipalName"].get_string().get(sv)
+          || sv.find('@') == std::string_view::npos) {
+        refused = graph_error(req, 400, "BadRequest",
+                              "each user needs a userPrincipalName", now());
+        return false;
+      }
+      u.user_principal_name = std::string{sv};
+      u.display_name = ue["displayName"].get_string().get(sv)
+                           ? u.user_principal_name
+                           : std::string{sv};
+      if (!ue["mail"].get_string().get(sv))
+        u.mail = std::string{sv};
+      bool b;
+      if (!ue["isAdmin"].get_bool().get(b))
+        u.is_admin = b;
+      if (!ue["hasMailbox"].get_bool().get(b))
+        u.has_mailbox = b;
+      auto upn = ascii_lower(u.user_principal_name);
+      bool taken = dir.users.count(u.id) != 0 || dir.user_by_upn.count(upn) != 0
+                   || !new_ids.insert(u.id).second
+                   || !new_upns.insert(upn).second;
+      if (taken) {
+        refused = graph_error(req, 409, "Conflict",
+                              "a user with this id or userPrincipalName "
+                              "already exists",
+                              now());
+        return false;
+      }
+      out.push_back(u);
+    }
+    return true;
+  }
+
+  /// Adds checked users to their tenant, the directory and its UPN index,
+  /// and writes them as "users":[...] (call with mtx held).
+  void add_users(json::writer& w, tenant& t, const std::vector<user>& users) {
+    w.key("users").begin_array();
+    for (auto& u : users) {
+      t.user_ids.push_back(u.id);
+      w.begin_object().key("id").value(u.id);
+      w.key("userPrincipalName").value(u.user_principal_name);
+      w.key("isAdmin").value(u.is_admin);
+      w.key("hasMailbox").value(u.has_mailbox);
+      w.end_object();
+      dir.user_by_upn[ascii_lower(u.user_principal_name)] = u.id;
+      dir.users[u.id] = u;
+    }
+    w.end_array();
+  }
+
+  /// Removes a user with what is theirs (call with mtx held): the UPN
+  /// index entry, their place in the tenant's list, their mailbox, their
+  /// subscriptions (subscriptionRemoved) and their calendars' delta chains.
+  /// Sign-in codes issued to them are refused when redeemed.
+  void delete_user(const user& gone) {
+    auto id = gone.id; // `gone` is erased below
+    auto mine = dir.subscriptions_by_user.find(id);
+    if (mine != dir.subscriptions_by_user.end()) {
+      std::vector<std::string> ids(mine->second.begin(), mine->second.end());
+      for (auto& sid : ids) {
+        auto i = dir.subscriptions.find(sid);
+        if (i != dir.subscriptions.end())
+          remove_subscription(i);
+      }
+    }
+    for (auto c = dir.calendar_chains.lower_bound({id, std::string{}});
+         c != dir.calendar_chains.end() && c->first.first == id;) {
+      for (auto& ch : c->second) {
+        auto tk = dir.chain_tokens.find(ch);
+        if (tk != dir.chain_tokens.end())
+          dir.delta_tokens.erase(tk->second);
+        auto rd = dir.chain_rounds.find(ch);
+        if (rd != dir.chain_rounds.end())
+          dir.delta_pages.erase(rd->second);
+        dir.chain_tokens.erase(ch);
+        dir.chain_rounds.erase(ch);
+        dir.delta_chains.erase(ch);
+      }
+      c = dir.calendar_chains.erase(c);
+    }
+    dir.mailboxes.erase(id);
+    auto t = dir.tenants.find(gone.tenant_id);
+    if (t != dir.tenants.end()) {
+      auto& ids = t->second.user_ids;
+      ids.erase(std::remove(ids.begin(), ids.end(), id), ids.end());
+    }
+    dir.user_by_upn.erase(ascii_lower(gone.user_principal_name));
+    dir.users.erase(id);
+  }
+
   void issue_access_token(const std::string& client_id,
                           const std::string& tenant_id, std::string& token,
                           int64_t& lifetime) {
@@ -878,7 +984,13 @@ struct service::impl {
                                   "The redirect_uri does not match the one "
                                   "of the authorization request.",
                                   now()));
-    auto& u = dir.users[code.user_id];
+    auto found = dir.users.find(code.user_id);
+    if (found == dir.users.end()) // the person left since signing in
+      return r->reply(oauth_error(400, "invalid_grant", 50034,
+                                  "The user account does not exist in this "
+                                  "directory.",
+                                  now()));
+    auto& u = found->second;
     if (tenant_key != "common" && tenant_key != "organizations") {
       auto t = find_tenant(tenant_key);
       if (t == nullptr || t->id != u.tenant_id)
@@ -1659,62 +1771,58 @@ void service::impl::install_routes() {
           return r->reply(graph_error(req, 409, "Conflict",
                                       "tenant already exists", self->now()));
         std::vector<user> users;
-        std::set<std::string> new_ids, new_upns; // this request's users
-        simdjson::dom::array arr;
-        if (!o["users"].get_array().get(arr)) {
-          for (element ue : arr) {
-            user u;
-            u.tenant_id = t.id;
-            u.id = ue["id"].get_string().get(sv) ? new_guid() : std::string{sv};
-            if (ue["userPrincipalName"].get_string().get(sv)
-                || sv.find('@') == std::string_view::npos)
-              return r->reply(graph_error(req, 400, "BadRequest",
-                                          "each user needs a userPrincipalName",
-                                          self->now()));
-            u.user_principal_name = std::string{sv};
-            u.display_name = ue["displayName"].get_string().get(sv)
-                                 ? u.user_principal_name
-                                 : std::string{sv};
-            if (!ue["mail"].get_string().get(sv))
-              u.mail = std::string{sv};
-            bool b;
-            if (!ue["isAdmin"].get_bool().get(b))
-              u.is_admin = b;
-            if (!ue["hasMailbox"].get_bool().get(b))
-              u.has_mailbox = b;
-            // Ids and UPNs (case-insensitively) are unique in the whole
-            // directory, this request's users included.
-            auto upn = ascii_lower(u.user_principal_name);
-            bool taken = self->dir.users.count(u.id) != 0
-                         || self->dir.user_by_upn.count(upn) != 0
-                         || !new_ids.insert(u.id).second
-                         || !new_upns.insert(upn).second;
-            if (taken)
-              return r->reply(graph_error(req, 409, "Conflict",
-                                          "a user with this id or "
-                                          "userPrincipalName already exists",
-                                          self->now()));
-            users.push_back(u);
-          }
-        }
+        response refused;
+        if (!self->read_new_users(req, o, t.id, users, refused))
+          return r->reply(std::move(refused));
+        self->dir.tenant_by_domain[t.domain] = t.id;
+        auto& added = self->dir.tenants[t.id] = t;
         json::writer w;
         w.begin_object().key("id").value(t.id);
         w.key("domain").value(t.domain);
-        w.key("users").begin_array();
-        for (auto& u : users) {
-          t.user_ids.push_back(u.id);
-          w.begin_object().key("id").value(u.id);
-          w.key("userPrincipalName").value(u.user_principal_name);
-          w.key("isAdmin").value(u.is_admin);
-          w.key("hasMailbox").value(u.has_mailbox);
-          w.end_object();
-          self->dir.user_by_upn[ascii_lower(u.user_principal_name)] = u.id;
-          self->dir.users[u.id] = u;
-        }
-        w.end_array().end_object();
-        self->dir.tenant_by_domain[t.domain] = t.id;
-        self->dir.tenants[t.id] = t;
+        self->add_users(w, added, users);
+        w.end_object();
         r->reply(json_response(201, w.take()));
+      });
+
+  // More people join an existing tenant (by id or domain); the same
+  // fields and the same uniqueness as when seeding the tenant.
+  routes.add(
+      "POST", "/_emulator/tenants/{tenant}/users",
+      [self](request& req, const http::path_params& pp, responder_ptr r) {
+        object o;
+        body_error err;
+        if (!parse_body(req.body, o, err))
+          return r->reply(
+              graph_error(req, 400, "BadRequest", err.message, self->now()));
+        std::lock_guard<std::mutex> guard{self->mtx};
+        auto t = self->find_tenant(pp[0]);
+        if (t == nullptr)
+          return r->reply(graph_error(
+              req, 404, "NotFound", "no tenant '" + pp[0] + "'", self->now()));
+        std::vector<user> users;
+        response refused;
+        if (!self->read_new_users(req, o, t->id, users, refused))
+          return r->reply(std::move(refused));
+        json::writer w;
+        w.begin_object();
+        self->add_users(w, *t, users);
+        w.end_object();
+        r->reply(json_response(201, w.take()));
+      });
+
+  // A person leaves the organization: the user, their mailbox and the
+  // subscriptions on it (subscriptionRemoved) are gone; their UPN is free.
+  routes.add(
+      "DELETE", "/_emulator/users/{user}",
+      [self](request& req, const http::path_params& pp, responder_ptr r) {
+        std::lock_guard<std::mutex> guard{self->mtx};
+        auto u = self->find_any_user(pp[0]);
+        if (u == nullptr)
+          return r->reply(self->user_not_found(req, pp[0]));
+        self->delete_user(*u);
+        response res;
+        res.status = 204;
+        r->reply(std::move(res));
       });
 
   routes.add(

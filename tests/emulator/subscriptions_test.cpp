@@ -1031,6 +1031,41 @@ TEST_CASE_METHOD(subscriptions,
 }
 
 TEST_CASE_METHOD(subscriptions,
+                 "subscriptions: a person who leaves takes theirs along",
+                 "[emulator][subscriptions][lifecycle]") {
+  receiver life;
+  request_fields f;
+  f.lifecycle_url = life.url("/hooks/lifecycle");
+  auto alexs = subscribe_ok("/users/" + alex_id + "/events", hook_url, f);
+  auto admins = subscribe_ok(cal_resource, hook_url, f);
+  E2E_REQUIRE_STATUS(get(events_path(alex_id), tok), 200);
+
+  E2E_REQUIRE_STATUS(send("DELETE", "/_emulator/users/" + alex_id), 204);
+  auto n = await(life, alexs, 1);
+  CHECK(n.back().str("/lifecycleEvent") == "subscriptionRemoved");
+  check_error(get("/v1.0/subscriptions/" + alexs, tok), 404,
+              "ResourceNotFound");
+  CHECK(ids_of({get("/v1.0/subscriptions", tok)})
+        == std::vector<std::string>{admins});
+  auto s = state();
+  CHECK(s.i64("/subscriptions") == 1);
+  CHECK(s.i64("/subscriptions_by_user") == 1);
+  CHECK(s.i64("/subscriptions_by_expiry") == 1);
+  CHECK(s.i64("/tenants/0/users") == 2);
+  // Graph no longer knows them; the admin's subscription lives on.
+  check_error(get(user_path(alex_id), tok), 404, "Request_ResourceNotFound");
+  check_error(get(events_path(alex_id), tok), 404, "Request_ResourceNotFound");
+  auto users = get("/v1.0/users", tok);
+  E2E_REQUIRE_STATUS(users, 200);
+  for (auto& id : ids_of({users}))
+    CHECK(id != alex_id);
+  CHECK(users.size("/value") == 2);
+  create_event(calendar_events_path(admin_id, cal), event_body("still"));
+  await(hook, admins, 1);
+  CHECK(notifications_of(life.posts(), admins).empty());
+}
+
+TEST_CASE_METHOD(subscriptions,
                  "subscriptions: too long an expiration is ExtensionError",
                  "[emulator][subscriptions]") {
   // BUG: Graph answers an expiration beyond the limit with 400
