@@ -166,7 +166,7 @@ struct directory {
   /// Lookups that sign-ins and seeding make per request, so that they do
   /// not scan every tenant or user: lower-case domain → tenant id and
   /// lower-case userPrincipalName → user id. Tenants and users are only
-  /// ever added (or all reset), so these are filled where they are added.
+  /// ever added (or all reset): these are filled where they are added.
   std::map<std::string, std::string> tenant_by_domain;
   std::map<std::string, std::string> user_by_upn;
   std::map<std::string, app> apps; ///< by client id
@@ -176,16 +176,26 @@ struct directory {
   /// (tests check that refused callbacks never reach it).
   uint64_t code_redemptions = 0;
   std::map<std::string, subscription> subscriptions;
-  /// Subscription ids by user id, so that a write finds its user's
-  /// subscriptions without walking all of them. May name subscriptions
-  /// that are gone (readers check `subscriptions`).
+  /// Indexes of `subscriptions`, kept in step with it by the service's
+  /// add/erase/renew helpers (never written elsewhere): ids by user id, so
+  /// that a write or a calendar's deletion finds its user's subscriptions
+  /// without walking all of them, and (expiration, id) in expiry order, so
+  /// that dropping the expired ones costs what expired, not every
+  /// subscription of the directory.
   std::map<std::string, std::set<std::string>> subscriptions_by_user;
+  std::set<std::pair<int64_t, std::string>> subscriptions_by_expiry;
   std::map<std::string, delta_token> delta_tokens;
   std::map<std::string, delta_page> delta_pages;
   std::map<std::string, uint64_t> delta_chains; ///< chain -> newest generation
   std::map<std::string, std::string> chain_tokens; ///< chain -> newest token
   std::map<std::string, std::string> chain_rounds; ///< chain -> newest round
-  std::map<std::string, mailbox> mailboxes;        ///< by user id
+  /// Delta chains by (user id, calendar id): a calendar's change-log
+  /// compaction reads only its own chains' live token and round, not every
+  /// token of the directory. A chain is added when its first round starts
+  /// and dropped once it has neither a live token nor a live round.
+  std::map<std::pair<std::string, std::string>, std::set<std::string>>
+      calendar_chains;
+  std::map<std::string, mailbox> mailboxes; ///< by user id
   /// Request times per (client id, user id), for Outlook's mailbox limit.
   std::map<std::pair<std::string, std::string>, std::deque<int64_t>> usage;
 };

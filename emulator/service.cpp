@@ -836,6 +836,112 @@ struct service::impl {
     return t != nullptr && t->id == found->tenant_id ? found : nullptr;
   }
 
+  /// The "users" of a seeding request, checked (call with mtx held): each
+  /// needs a userPrincipalName with '@'; ids and UPNs (case-insensitively)
+  /// are unique in the whole directory, the request's users included.
+  /// Fills `refused` (400 or 409) and returns false otherwise.
+  bool read_new_users(const request& req, object& o,
+                      const std::string& tenant_id, std::vector<user>& out,
+                      response& refused) {
+    std::set<std::string> new_ids, new_upns; // this request's users
+    simdjson::dom::array arr;
+    if (o["users"].get_array().get(arr))
+      return true;
+    std::string_view sv;
+    for (element ue : arr) {
+      user u;
+      u.tenant_id = tenant_id;
+      u.id = ue["id"].get_string().get(sv) ? new_guid() : std::string{sv};
+      if (ue["userPrincipalName"].get_string().get(sv)
+          || sv.find('@') == std::string_view::npos) {
+        refused = graph_error(req, 400, "BadRequest",
+                              "each user needs a userPrincipalName", now());
+        return false;
+      }
+      u.user_principal_name = std::string{sv};
+      u.display_name = ue["displayName"].get_string().get(sv)
+                           ? u.user_principal_name
+                           : std::string{sv};
+      if (!ue["mail"].get_string().get(sv))
+        u.mail = std::string{sv};
+      bool b;
+      if (!ue["isAdmin"].get_bool().get(b))
+        u.is_admin = b;
+      if (!ue["hasMailbox"].get_bool().get(b))
+        u.has_mailbox = b;
+      auto upn = ascii_lower(u.user_principal_name);
+      bool taken = dir.users.count(u.id) != 0 || dir.user_by_upn.count(upn) != 0
+                   || !new_ids.insert(u.id).second
+                   || !new_upns.insert(upn).second;
+      if (taken) {
+        refused = graph_error(req, 409, "Conflict",
+                              "a user with this id or userPrincipalName "
+                              "already exists",
+                              now());
+        return false;
+      }
+      out.push_back(u);
+    }
+    return true;
+  }
+
+  /// Adds checked users to their tenant, the directory and its UPN index,
+  /// and writes them as "users":[...] (call with mtx held).
+  void add_users(json::writer& w, tenant& t, const std::vector<user>& users) {
+    w.key("users").begin_array();
+    for (auto& u : users) {
+      t.user_ids.push_back(u.id);
+      w.begin_object().key("id").value(u.id);
+      w.key("userPrincipalName").value(u.user_principal_name);
+      w.key("isAdmin").value(u.is_admin);
+      w.key("hasMailbox").value(u.has_mailbox);
+      w.end_object();
+      dir.user_by_upn[ascii_lower(u.user_principal_name)] = u.id;
+      dir.users[u.id] = u;
+    }
+    w.end_array();
+  }
+
+  /// Removes a user with what is theirs (call with mtx held): the UPN
+  /// index entry, their place in the tenant's list, their mailbox, their
+  /// subscriptions (subscriptionRemoved) and their calendars' delta chains.
+  /// Sign-in codes issued to them are refused when redeemed.
+  void delete_user(const user& gone) {
+    auto id = gone.id; // `gone` is erased below
+    auto mine = dir.subscriptions_by_user.find(id);
+    if (mine != dir.subscriptions_by_user.end()) {
+      std::vector<std::string> ids(mine->second.begin(), mine->second.end());
+      for (auto& sid : ids) {
+        auto i = dir.subscriptions.find(sid);
+        if (i != dir.subscriptions.end())
+          remove_subscription(i);
+      }
+    }
+    for (auto c = dir.calendar_chains.lower_bound({id, std::string{}});
+         c != dir.calendar_chains.end() && c->first.first == id;) {
+      for (auto& ch : c->second) {
+        auto tk = dir.chain_tokens.find(ch);
+        if (tk != dir.chain_tokens.end())
+          dir.delta_tokens.erase(tk->second);
+        auto rd = dir.chain_rounds.find(ch);
+        if (rd != dir.chain_rounds.end())
+          dir.delta_pages.erase(rd->second);
+        dir.chain_tokens.erase(ch);
+        dir.chain_rounds.erase(ch);
+        dir.delta_chains.erase(ch);
+      }
+      c = dir.calendar_chains.erase(c);
+    }
+    dir.mailboxes.erase(id);
+    auto t = dir.tenants.find(gone.tenant_id);
+    if (t != dir.tenants.end()) {
+      auto& ids = t->second.user_ids;
+      ids.erase(std::remove(ids.begin(), ids.end(), id), ids.end());
+    }
+    dir.user_by_upn.erase(ascii_lower(gone.user_principal_name));
+    dir.users.erase(id);
+  }
+
   void issue_access_token(const std::string& client_id,
                           const std::string& tenant_id, std::string& token,
                           int64_t& lifetime) {
@@ -878,7 +984,13 @@ struct service::impl {
                                   "The redirect_uri does not match the one "
                                   "of the authorization request.",
                                   now()));
-    auto& u = dir.users[code.user_id];
+    auto found = dir.users.find(code.user_id);
+    if (found == dir.users.end()) // the person left since signing in
+      return r->reply(oauth_error(400, "invalid_grant", 50034,
+                                  "The user account does not exist in this "
+                                  "directory.",
+                                  now()));
+    auto& u = found->second;
     if (tenant_key != "common" && tenant_key != "organizations") {
       auto t = find_tenant(tenant_key);
       if (t == nullptr || t->id != u.tenant_id)
@@ -920,11 +1032,46 @@ struct service::impl {
     r->reply(json_response(200, w.take()));
   }
 
-  /// Drops subscriptions past their expiration (Graph deletes them quietly).
+  // -- subscriptions and their indexes (call with mtx held): every
+  // insert, erase and renewal goes through these three.
+
+  void add_subscription(const subscription& s) {
+    dir.subscriptions[s.id] = s;
+    dir.subscriptions_by_user[s.user_id].insert(s.id);
+    dir.subscriptions_by_expiry.emplace(s.expires_ms, s.id);
+  }
+
+  std::map<std::string, subscription>::iterator
+  erase_subscription(std::map<std::string, subscription>::iterator i) {
+    auto& s = i->second;
+    dir.subscriptions_by_expiry.erase({s.expires_ms, s.id});
+    auto mine = dir.subscriptions_by_user.find(s.user_id);
+    if (mine != dir.subscriptions_by_user.end()) {
+      mine->second.erase(s.id);
+      if (mine->second.empty())
+        dir.subscriptions_by_user.erase(mine);
+    }
+    return dir.subscriptions.erase(i);
+  }
+
+  void renew_subscription(subscription& s, int64_t expires_ms) {
+    dir.subscriptions_by_expiry.erase({s.expires_ms, s.id});
+    s.expires_ms = expires_ms;
+    dir.subscriptions_by_expiry.emplace(s.expires_ms, s.id);
+  }
+
+  /// Drops subscriptions past their expiration (Graph deletes them
+  /// quietly), earliest first: only those that expired are visited.
   void expire_subscriptions() {
     auto t = now();
-    for (auto i = dir.subscriptions.begin(); i != dir.subscriptions.end();)
-      i = i->second.expires_ms <= t ? dir.subscriptions.erase(i) : std::next(i);
+    auto& by_expiry = dir.subscriptions_by_expiry;
+    while (!by_expiry.empty() && by_expiry.begin()->first <= t) {
+      auto i = dir.subscriptions.find(by_expiry.begin()->second);
+      if (i == dir.subscriptions.end())
+        by_expiry.erase(by_expiry.begin()); // not reached: kept in step
+      else
+        erase_subscription(i);
+    }
   }
 
   std::string subscription_json(const request& req, const subscription& s) {
@@ -968,14 +1115,40 @@ struct service::impl {
     if (c.log.size() < std::max(c.compact_at, cfg.change_log_floor))
       return;
     auto seen = c.seq; // no live token: no round needs any of the log
-    auto note = [&](const delta_token& t) {
-      if (t.user_id == u.id && t.calendar_id == c.id)
-        seen = std::min(seen, t.seq);
-    };
-    for (auto& [key, t] : dir.delta_tokens)
-      note(t);
-    for (auto& [key, page] : dir.delta_pages)
-      note(page.next);
+    // This calendar's chains only: each has at most one live token and
+    // one live round (the newest), and a chain with neither is over.
+    auto chains = dir.calendar_chains.find({u.id, c.id});
+    if (chains != dir.calendar_chains.end()) {
+      for (auto ch = chains->second.begin(); ch != chains->second.end();) {
+        bool live = false;
+        auto tk = dir.chain_tokens.find(*ch);
+        if (tk != dir.chain_tokens.end()) {
+          auto t = dir.delta_tokens.find(tk->second);
+          if (t != dir.delta_tokens.end()) {
+            seen = std::min(seen, t->second.seq);
+            live = true;
+          }
+        }
+        auto rd = dir.chain_rounds.find(*ch);
+        if (rd != dir.chain_rounds.end()) {
+          auto page = dir.delta_pages.find(rd->second);
+          if (page != dir.delta_pages.end()) {
+            seen = std::min(seen, page->second.next.seq);
+            live = true;
+          }
+        }
+        if (live) {
+          ++ch;
+          continue;
+        }
+        dir.delta_chains.erase(*ch);
+        dir.chain_tokens.erase(*ch);
+        dir.chain_rounds.erase(*ch);
+        ch = chains->second.erase(ch);
+      }
+      if (chains->second.empty())
+        dir.calendar_chains.erase(chains);
+    }
     c.log.erase(
         std::remove_if(c.log.begin(), c.log.end(),
                        [&](const auto& entry) { return entry.first <= seen; }),
@@ -1016,7 +1189,7 @@ struct service::impl {
   std::map<std::string, subscription>::iterator
   remove_subscription(std::map<std::string, subscription>::iterator i) {
     notify_lifecycle(i->second, "subscriptionRemoved");
-    return dir.subscriptions.erase(i);
+    return erase_subscription(i);
   }
 
   /// Deletes a calendar with its events; subscriptions on it are removed
@@ -1024,11 +1197,16 @@ struct service::impl {
   void delete_calendar(const user& u, mailbox& mb, const calendar& c) {
     for (auto& id : c.event_ids)
       mb.events.erase(id);
-    for (auto i = dir.subscriptions.begin(); i != dir.subscriptions.end();)
-      if (i->second.user_id == u.id && i->second.calendar_id == c.id)
-        i = remove_subscription(i);
-      else
-        ++i;
+    // Only this user's subscriptions (a copy: removing edits the index).
+    auto mine = dir.subscriptions_by_user.find(u.id);
+    std::vector<std::string> ids;
+    if (mine != dir.subscriptions_by_user.end())
+      ids.assign(mine->second.begin(), mine->second.end());
+    for (auto& sid : ids) {
+      auto i = dir.subscriptions.find(sid);
+      if (i != dir.subscriptions.end() && i->second.calendar_id == c.id)
+        remove_subscription(i);
+    }
     auto id = c.id;
     mb.calendars.erase(
         std::remove_if(mb.calendars.begin(), mb.calendars.end(),
@@ -1046,13 +1224,14 @@ struct service::impl {
     if (mine == dir.subscriptions_by_user.end())
       return;
     auto t = now();
+    // A copy: erasing an expired or removed subscription edits the index.
     std::vector<std::string> ids(mine->second.begin(), mine->second.end());
     for (auto& id : ids) {
       auto i = dir.subscriptions.find(id);
-      if (i == dir.subscriptions.end() || i->second.expires_ms <= t) {
-        if (i != dir.subscriptions.end())
-          dir.subscriptions.erase(i); // expired: gone, as Graph forgets it
-        mine->second.erase(id);
+      if (i == dir.subscriptions.end())
+        continue; // not reached: the index is kept in step
+      if (i->second.expires_ms <= t) {
+        erase_subscription(i); // expired: gone, as Graph forgets it
         continue;
       }
       auto& s = i->second;
@@ -1592,62 +1771,58 @@ void service::impl::install_routes() {
           return r->reply(graph_error(req, 409, "Conflict",
                                       "tenant already exists", self->now()));
         std::vector<user> users;
-        std::set<std::string> new_ids, new_upns; // this request's users
-        simdjson::dom::array arr;
-        if (!o["users"].get_array().get(arr)) {
-          for (element ue : arr) {
-            user u;
-            u.tenant_id = t.id;
-            u.id = ue["id"].get_string().get(sv) ? new_guid() : std::string{sv};
-            if (ue["userPrincipalName"].get_string().get(sv)
-                || sv.find('@') == std::string_view::npos)
-              return r->reply(graph_error(req, 400, "BadRequest",
-                                          "each user needs a userPrincipalName",
-                                          self->now()));
-            u.user_principal_name = std::string{sv};
-            u.display_name = ue["displayName"].get_string().get(sv)
-                                 ? u.user_principal_name
-                                 : std::string{sv};
-            if (!ue["mail"].get_string().get(sv))
-              u.mail = std::string{sv};
-            bool b;
-            if (!ue["isAdmin"].get_bool().get(b))
-              u.is_admin = b;
-            if (!ue["hasMailbox"].get_bool().get(b))
-              u.has_mailbox = b;
-            // Ids and UPNs (case-insensitively) are unique in the whole
-            // directory, this request's users included.
-            auto upn = ascii_lower(u.user_principal_name);
-            bool taken = self->dir.users.count(u.id) != 0
-                         || self->dir.user_by_upn.count(upn) != 0
-                         || !new_ids.insert(u.id).second
-                         || !new_upns.insert(upn).second;
-            if (taken)
-              return r->reply(graph_error(req, 409, "Conflict",
-                                          "a user with this id or "
-                                          "userPrincipalName already exists",
-                                          self->now()));
-            users.push_back(u);
-          }
-        }
+        response refused;
+        if (!self->read_new_users(req, o, t.id, users, refused))
+          return r->reply(std::move(refused));
+        self->dir.tenant_by_domain[t.domain] = t.id;
+        auto& added = self->dir.tenants[t.id] = t;
         json::writer w;
         w.begin_object().key("id").value(t.id);
         w.key("domain").value(t.domain);
-        w.key("users").begin_array();
-        for (auto& u : users) {
-          t.user_ids.push_back(u.id);
-          w.begin_object().key("id").value(u.id);
-          w.key("userPrincipalName").value(u.user_principal_name);
-          w.key("isAdmin").value(u.is_admin);
-          w.key("hasMailbox").value(u.has_mailbox);
-          w.end_object();
-          self->dir.user_by_upn[ascii_lower(u.user_principal_name)] = u.id;
-          self->dir.users[u.id] = u;
-        }
-        w.end_array().end_object();
-        self->dir.tenant_by_domain[t.domain] = t.id;
-        self->dir.tenants[t.id] = t;
+        self->add_users(w, added, users);
+        w.end_object();
         r->reply(json_response(201, w.take()));
+      });
+
+  // More people join an existing tenant (by id or domain); the same
+  // fields and the same uniqueness as when seeding the tenant.
+  routes.add(
+      "POST", "/_emulator/tenants/{tenant}/users",
+      [self](request& req, const http::path_params& pp, responder_ptr r) {
+        object o;
+        body_error err;
+        if (!parse_body(req.body, o, err))
+          return r->reply(
+              graph_error(req, 400, "BadRequest", err.message, self->now()));
+        std::lock_guard<std::mutex> guard{self->mtx};
+        auto t = self->find_tenant(pp[0]);
+        if (t == nullptr)
+          return r->reply(graph_error(
+              req, 404, "NotFound", "no tenant '" + pp[0] + "'", self->now()));
+        std::vector<user> users;
+        response refused;
+        if (!self->read_new_users(req, o, t->id, users, refused))
+          return r->reply(std::move(refused));
+        json::writer w;
+        w.begin_object();
+        self->add_users(w, *t, users);
+        w.end_object();
+        r->reply(json_response(201, w.take()));
+      });
+
+  // A person leaves the organization: the user, their mailbox and the
+  // subscriptions on it (subscriptionRemoved) are gone; their UPN is free.
+  routes.add(
+      "DELETE", "/_emulator/users/{user}",
+      [self](request& req, const http::path_params& pp, responder_ptr r) {
+        std::lock_guard<std::mutex> guard{self->mtx};
+        auto u = self->find_any_user(pp[0]);
+        if (u == nullptr)
+          return r->reply(self->user_not_found(req, pp[0]));
+        self->delete_user(*u);
+        response res;
+        res.status = 204;
+        r->reply(std::move(res));
       });
 
   routes.add(
@@ -1717,45 +1892,60 @@ void service::impl::install_routes() {
                r->reply(json_response(200, w.take()));
              });
 
-  routes.add("GET", "/_emulator/state",
-             [self](request&, const http::path_params&, responder_ptr r) {
-               std::lock_guard<std::mutex> guard{self->mtx};
-               json::writer w;
-               w.begin_object().key("tenants").begin_array();
-               for (auto& [id, t] : self->dir.tenants) {
-                 w.begin_object().key("id").value(id);
-                 w.key("domain").value(t.domain);
-                 w.key("users").value(static_cast<uint64_t>(t.user_ids.size()));
-                 w.end_object();
-               }
-               w.end_array().key("apps").begin_array();
-               for (auto& [id, a] : self->dir.apps) {
-                 w.begin_object().key("client_id").value(id);
-                 w.key("tenants").begin_array();
-                 for (auto& t : a.consented_tenants)
-                   w.value(t);
-                 w.end_array().end_object();
-               }
-               w.end_array();
-               uint64_t events = 0, calendars = 0, mails = 0, log = 0;
-               for (auto& [uid, mb] : self->dir.mailboxes) {
-                 events += mb.events.size();
-                 calendars += mb.calendars.size();
-                 mails += mb.outbox.size();
-                 for (auto& c : mb.calendars)
-                   log += c.log.size() + c.deleted_series.size()
-                          + c.changed_series.size();
-               }
-               w.key("calendars").value(calendars);
-               w.key("change_log_entries").value(log);
-               w.key("events").value(events);
-               w.key("mail").value(mails);
-               w.key("tokens").value(
-                   static_cast<uint64_t>(self->dir.tokens.size()));
-               w.key("code_redemptions").value(self->dir.code_redemptions);
-               w.end_object();
-               r->reply(json_response(200, w.take()));
-             });
+  routes.add(
+      "GET", "/_emulator/state",
+      [self](request&, const http::path_params&, responder_ptr r) {
+        std::lock_guard<std::mutex> guard{self->mtx};
+        json::writer w;
+        w.begin_object().key("tenants").begin_array();
+        for (auto& [id, t] : self->dir.tenants) {
+          w.begin_object().key("id").value(id);
+          w.key("domain").value(t.domain);
+          w.key("users").value(static_cast<uint64_t>(t.user_ids.size()));
+          w.end_object();
+        }
+        w.end_array().key("apps").begin_array();
+        for (auto& [id, a] : self->dir.apps) {
+          w.begin_object().key("client_id").value(id);
+          w.key("tenants").begin_array();
+          for (auto& t : a.consented_tenants)
+            w.value(t);
+          w.end_array().end_object();
+        }
+        w.end_array();
+        uint64_t events = 0, calendars = 0, mails = 0, log = 0;
+        for (auto& [uid, mb] : self->dir.mailboxes) {
+          events += mb.events.size();
+          calendars += mb.calendars.size();
+          mails += mb.outbox.size();
+          for (auto& c : mb.calendars)
+            log += c.log.size() + c.deleted_series.size()
+                   + c.changed_series.size();
+        }
+        w.key("calendars").value(calendars);
+        w.key("change_log_entries").value(log);
+        w.key("events").value(events);
+        w.key("mail").value(mails);
+        w.key("tokens").value(static_cast<uint64_t>(self->dir.tokens.size()));
+        w.key("code_redemptions").value(self->dir.code_redemptions);
+        // The subscription indexes' entries next to the subscriptions
+        // (equal while the indexes are in step) and the delta chains
+        // indexed by calendar (dead ones go at compaction).
+        uint64_t by_user = 0, chains = 0;
+        for (auto& [uid, ids] : self->dir.subscriptions_by_user)
+          by_user += ids.size();
+        for (auto& [key, ids] : self->dir.calendar_chains)
+          chains += ids.size();
+        w.key("subscriptions")
+            .value(static_cast<uint64_t>(self->dir.subscriptions.size()));
+        w.key("subscriptions_by_user").value(by_user);
+        w.key("subscriptions_by_expiry")
+            .value(static_cast<uint64_t>(
+                self->dir.subscriptions_by_expiry.size()));
+        w.key("delta_chains").value(chains);
+        w.end_object();
+        r->reply(json_response(200, w.take()));
+      });
 
   routes.add("POST", "/_emulator/reset",
              [self](request&, const http::path_params&, responder_ptr r) {
@@ -2679,6 +2869,7 @@ void service::impl::install_routes() {
         from.chain = crypto::random_token(12);
         from.generation = 0;
         self->dir.delta_chains[from.chain] = 0;
+        self->dir.calendar_chains[{u->id, c->id}].insert(from.chain);
       }
       delta_page page;
       std::set<std::string> changed;
@@ -2934,8 +3125,7 @@ void service::impl::install_routes() {
           return bad("Subscription validation request failed. " + why);
         s.id = new_guid();
         std::lock_guard<std::mutex> guard{self->mtx};
-        self->dir.subscriptions[s.id] = s;
-        self->dir.subscriptions_by_user[s.user_id].insert(s.id);
+        self->add_subscription(s);
         r->reply(json_response(201, self->subscription_json(req, s)));
       });
 
@@ -2947,16 +3137,29 @@ void service::impl::install_routes() {
                if (tok == nullptr)
                  return r->reply(std::move(err));
                self->expire_subscriptions();
+               // A subscription's user is in its tenant: the tenant's users'
+               // subscriptions, in id order as before, not every one there is.
+               std::set<std::string> ids;
+               auto t = self->dir.tenants.find(tok->tenant_id);
+               if (t != self->dir.tenants.end())
+                 for (auto& uid : t->second.user_ids) {
+                   auto mine = self->dir.subscriptions_by_user.find(uid);
+                   if (mine != self->dir.subscriptions_by_user.end())
+                     ids.insert(mine->second.begin(), mine->second.end());
+                 }
                std::string body = "{\"value\":[";
                bool first = true;
-               for (auto& [id, s] : self->dir.subscriptions)
-                 if (s.client_id == tok->client_id
-                     && s.tenant_id == tok->tenant_id) {
-                   if (!first)
-                     body += ',';
-                   first = false;
-                   body += self->subscription_json(req, s);
-                 }
+               for (auto& id : ids) {
+                 auto i = self->dir.subscriptions.find(id);
+                 if (i == self->dir.subscriptions.end()
+                     || i->second.client_id != tok->client_id
+                     || i->second.tenant_id != tok->tenant_id)
+                   continue;
+                 if (!first)
+                   body += ',';
+                 first = false;
+                 body += self->subscription_json(req, i->second);
+               }
                body += "]}";
                r->reply(json_response(200, body));
              });
@@ -2988,7 +3191,7 @@ void service::impl::install_routes() {
       return r->reply(graph_error(req, 404, "ResourceNotFound",
                                   "The object was not found.", self->now()));
     if (v == sub_verb::del) {
-      self->dir.subscriptions.erase(i);
+      self->erase_subscription(i);
       response res;
       res.status = 204;
       return r->reply(std::move(res));
@@ -3009,7 +3212,7 @@ void service::impl::install_routes() {
                                         + std::to_string(max_ms / 60000)
                                         + " minutes in the future.",
                                     self->now()));
-      i->second.expires_ms = *expires;
+      self->renew_subscription(i->second, *expires);
     }
     r->reply(json_response(200, self->subscription_json(req, i->second)));
   };

@@ -390,3 +390,42 @@ TEST_CASE_METHOD(small_log, "delta: the change log keeps what live tokens need",
         patch(event_path(admin_id, kept), tok, R"({"subject":"more"})"), 200);
   CHECK(log_entries() < 300);
 }
+
+TEST_CASE_METHOD(small_log,
+                 "delta: the change log keeps what a round being paged needs",
+                 "[emulator][delta]") {
+  // A first round of 4 events, paged 2 at a time: while it is paged, its
+  // deltaLink will stand for the log as it was when the round started, so
+  // compaction must keep every write since (the round has no token yet).
+  for (int i = 0; i < 4; ++i)
+    create(cal, "before " + std::to_string(i));
+  auto first = page(delta_path(cal) + "?" + december, 2);
+  E2E_REQUIRE_STATUS(first, 200);
+  auto next = target_of(first.str("/@odata.nextLink"));
+  // 20 new events while it is paged: the log is compacted twice.
+  std::set<std::string> during;
+  for (int i = 0; i < 20; ++i)
+    during.insert(create(cal, "during " + std::to_string(i)));
+  auto rest = run(next, 2);
+  auto after = follow(rest.delta_link, 0);
+  CHECK(keys_of(after.items) == during);
+}
+
+TEST_CASE_METHOD(small_log, "delta: chains without a live token are dropped",
+                 "[emulator][delta]") {
+  // Compaction reads the calendar's own delta chains; a chain whose token
+  // and round are gone (evicted, here) leaves that index at the next one.
+  auto id = create(cal, "one");
+  run(delta_path(cal) + "?" + december, 0);
+  run(delta_path(cal) + "?" + december, 0);
+  CHECK(state().i64("/delta_chains") == 2);
+  for (int i = 0; i < 10; ++i)
+    E2E_REQUIRE_STATUS(
+        patch(event_path(admin_id, id), tok, R"({"subject":"x"})"), 200);
+  CHECK(state().i64("/delta_chains") == 2); // both still live
+  E2E_REQUIRE_STATUS(send("POST", "/_emulator/evict-delta-tokens"), 200);
+  for (int i = 0; i < 20; ++i)
+    E2E_REQUIRE_STATUS(
+        patch(event_path(admin_id, id), tok, R"({"subject":"y"})"), 200);
+  CHECK(state().i64("/delta_chains") == 0);
+}

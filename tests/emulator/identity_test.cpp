@@ -628,3 +628,96 @@ TEST_CASE_METHOD(identity, "identity: OpenID configuration and signing keys",
   auto id = id_token_of("contoso.example", "alex@contoso.example");
   CHECK(id.header().str("/kid") == k.str("/keys/0/kid"));
 }
+
+TEST_CASE_METHOD(identity,
+                 "identity: after a reset, the old people are gone from "
+                 "sign-in and their names are free",
+                 "[emulator][identity]") {
+  // Sign-in finds tenants by domain and people by UPN through indexes of
+  // the directory; a reset must empty them with it.
+  E2E_REQUIRE_STATUS(send("POST", "/_emulator/reset"), 204);
+  // Fabrikam again, with Kim's UPN now Pat's: Kim and Fay are gone.
+  auto f = seed_tenant(R"({"domain":"fabrikam.example","users":[)"
+                       R"({"userPrincipalName":"KIM@fabrikam.example",)"
+                       R"("displayName":"Pat"}]})");
+  seed_app(crm_client, crm_secret, R"(["fabrikam.example"])");
+  SECTION("someone seeded before the reset is refused") {
+    auto p = redirected(authorize("fabrikam.example", "fay@fabrikam.example"));
+    CHECK(p["error"] == "invalid_request");
+    CHECK(starts_with(p["error_description"], "AADSTS50034: "));
+    // Contoso's domain is unknown now, even for a sign-in by UPN.
+    p = redirected(authorize("contoso.example", "alex@contoso.example"));
+    CHECK(starts_with(p["error_description"], "AADSTS50034: "));
+    p = redirected(authorize("organizations", "alex@contoso.example"));
+    CHECK(starts_with(p["error_description"], "AADSTS50034: "));
+  }
+  SECTION("the UPN seeded again signs in as its new person") {
+    auto id = id_token_of("fabrikam.example", "kim@FABRIKAM.example");
+    auto c = id.claims();
+    CHECK(c.str("/oid") == f.str("/users/0/id"));
+    CHECK(c.str("/oid") != kim_id);
+    CHECK(c.str("/name") == "Pat");
+    CHECK(c.str("/tid") == f.str("/id"));
+  }
+  SECTION("an old domain and UPN can be seeded again") {
+    seed_tenant(R"({"domain":"Contoso.example","users":[)"
+                R"({"userPrincipalName":"alex@contoso.example"}]})");
+    CHECK(redirected(authorize("contoso.example", "alex@contoso.example"))
+              .count("code")
+          == 1);
+    // ...once: the new seed is in the indexes.
+    check_error(send("POST", "/_emulator/tenants",
+                     R"({"domain":"other.example","users":[)"
+                     R"({"userPrincipalName":"ALEX@contoso.example"}]})"),
+                409, "Conflict");
+  }
+}
+
+TEST_CASE_METHOD(identity,
+                 "identity: a person who left cannot sign in; joining again "
+                 "signs in as the new person",
+                 "[emulator][identity]") {
+  // Sign-in finds people through an index by UPN: leaving must take the
+  // UPN out of it, joining again must put it back.
+  auto earlier_code = sign_in("fabrikam.example", "kim@fabrikam.example");
+  E2E_REQUIRE_STATUS(send("DELETE", "/_emulator/users/KIM@fabrikam.example"),
+                     204);
+  auto p = redirected(authorize("fabrikam.example", "kim@fabrikam.example"));
+  CHECK(p["error"] == "invalid_request");
+  CHECK(starts_with(p["error_description"], "AADSTS50034: "));
+  // A code issued before leaving is no good now.
+  check_oauth_error(redeem("fabrikam.example", earlier_code), 400,
+                    "invalid_grant", 50034);
+  check_error(send("DELETE", "/_emulator/users/" + kim_id), 404,
+              "Request_ResourceNotFound");
+  // Fay stays.
+  CHECK(redirected(authorize("fabrikam.example", "fay@fabrikam.example"))
+            .count("code")
+        == 1);
+
+  auto joined = send("POST", "/_emulator/tenants/fabrikam.example/users",
+                     R"({"users":[{"userPrincipalName":"Kim@fabrikam.example",)"
+                     R"("displayName":"Kim again"}]})");
+  E2E_REQUIRE_STATUS(joined, 201);
+  auto new_id = joined.str("/users/0/id");
+  CHECK(new_id != kim_id);
+  CHECK(joined.str("/users/0/userPrincipalName") == "Kim@fabrikam.example");
+  auto c = id_token_of("fabrikam.example", "kim@fabrikam.example").claims();
+  CHECK(c.str("/oid") == new_id);
+  CHECK(c.str("/name") == "Kim again");
+  CHECK(c.str("/tid") == fabrikam_id);
+  // Once: the UPN is taken again, in this tenant or another.
+  for (std::string tenant : {fabrikam_id, std::string{"contoso.example"}}) {
+    INFO("tenant " << tenant);
+    check_error(
+        send("POST", "/_emulator/tenants/" + tenant + "/users",
+             R"({"users":[{"userPrincipalName":"KIM@fabrikam.example"}]})"),
+        409, "Conflict");
+  }
+  check_error(send("POST", "/_emulator/tenants/nowhere.example/users",
+                   R"({"users":[{"userPrincipalName":"x@nowhere.example"}]})"),
+              404, "NotFound");
+  check_error(send("POST", "/_emulator/tenants/fabrikam.example/users",
+                   R"({"users":[{"displayName":"no UPN"}]})"),
+              400, "BadRequest");
+}

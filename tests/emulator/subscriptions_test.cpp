@@ -966,6 +966,106 @@ TEST_CASE_METHOD(subscriptions, "subscriptions: the remove_subscriptions fault",
 }
 
 TEST_CASE_METHOD(subscriptions,
+                 "subscriptions: the indexes follow every way one ends",
+                 "[emulator][subscriptions]") {
+  // Subscriptions are indexed by user (writes, calendar deletion, a
+  // tenant's listing) and by expiry (expiring costs what expired); the
+  // state shows each index's entries next to the count of subscriptions.
+  auto in_step = [&](int64_t live) {
+    auto s = state();
+    INFO("state " << s.body);
+    CHECK(s.i64("/subscriptions") == live);
+    CHECK(s.i64("/subscriptions_by_user") == live);
+    CHECK(s.i64("/subscriptions_by_expiry") == live);
+  };
+  in_step(0);
+  receiver life;
+  request_fields with_lifecycle;
+  with_lifecycle.lifecycle_url = life.url("/hooks/lifecycle");
+  request_fields short_lived;
+  short_lived.minutes = 10;
+  auto deleted = subscribe_ok(cal_resource, hook_url);
+  auto expiring = subscribe_ok(cal_resource, hook_url, short_lived);
+  auto renewed = subscribe_ok(cal_resource, hook_url, short_lived);
+  auto removed = subscribe_ok(cal_resource, hook_url, with_lifecycle);
+  auto alexs = subscribe_ok("/users/" + alex_id + "/events", hook_url);
+  in_step(5);
+
+  E2E_REQUIRE_STATUS(del("/v1.0/subscriptions/" + deleted, tok), 204);
+  in_step(4);
+  E2E_REQUIRE_STATUS(send("POST",
+                          "/_emulator/subscriptions/" + removed + "/lifecycle",
+                          R"({"lifecycleEvent":"subscriptionRemoved"})"),
+                     202);
+  in_step(3);
+  E2E_REQUIRE_STATUS(
+      patch("/v1.0/subscriptions/" + renewed, tok,
+            R"({"expirationDateTime":")" + in_minutes(60) + "\"}"),
+      200);
+  in_step(3);
+
+  // Ten minutes on, a read of the renewed one expires `expiring` only.
+  advance(10min);
+  tok = token("contoso.example", crm_client, crm_secret);
+  E2E_REQUIRE_STATUS(get("/v1.0/subscriptions/" + renewed, tok), 200);
+  in_step(2);
+  check_error(get("/v1.0/subscriptions/" + expiring, tok), 404,
+              "ResourceNotFound");
+  CHECK(as_set(ids_of({get("/v1.0/subscriptions", tok)}))
+        == std::set<std::string>{renewed, alexs});
+
+  // Deleting the calendar ends the one on it, not Alex's.
+  E2E_REQUIRE_STATUS(send("DELETE", "/_emulator/users/" + std::string{admin_id}
+                                        + "/calendars/" + cal),
+                     204);
+  in_step(1);
+  CHECK(ids_of({get("/v1.0/subscriptions", tok)})
+        == std::vector<std::string>{alexs});
+
+  // The remove_subscriptions fault ends Alex's at his next write.
+  E2E_REQUIRE_STATUS(
+      send("POST", "/_emulator/faults", R"({"remove_subscriptions":1})"), 200);
+  create_event(events_path(alex_id), event_body("ends it"));
+  in_step(0);
+  CHECK(get("/v1.0/subscriptions", tok).size("/value") == 0);
+}
+
+TEST_CASE_METHOD(subscriptions,
+                 "subscriptions: a person who leaves takes theirs along",
+                 "[emulator][subscriptions][lifecycle]") {
+  receiver life;
+  request_fields f;
+  f.lifecycle_url = life.url("/hooks/lifecycle");
+  auto alexs = subscribe_ok("/users/" + alex_id + "/events", hook_url, f);
+  auto admins = subscribe_ok(cal_resource, hook_url, f);
+  E2E_REQUIRE_STATUS(get(events_path(alex_id), tok), 200);
+
+  E2E_REQUIRE_STATUS(send("DELETE", "/_emulator/users/" + alex_id), 204);
+  auto n = await(life, alexs, 1);
+  CHECK(n.back().str("/lifecycleEvent") == "subscriptionRemoved");
+  check_error(get("/v1.0/subscriptions/" + alexs, tok), 404,
+              "ResourceNotFound");
+  CHECK(ids_of({get("/v1.0/subscriptions", tok)})
+        == std::vector<std::string>{admins});
+  auto s = state();
+  CHECK(s.i64("/subscriptions") == 1);
+  CHECK(s.i64("/subscriptions_by_user") == 1);
+  CHECK(s.i64("/subscriptions_by_expiry") == 1);
+  CHECK(s.i64("/tenants/0/users") == 2);
+  // Graph no longer knows them; the admin's subscription lives on.
+  check_error(get(user_path(alex_id), tok), 404, "Request_ResourceNotFound");
+  check_error(get(events_path(alex_id), tok), 404, "Request_ResourceNotFound");
+  auto users = get("/v1.0/users", tok);
+  E2E_REQUIRE_STATUS(users, 200);
+  for (auto& id : ids_of({users}))
+    CHECK(id != alex_id);
+  CHECK(users.size("/value") == 2);
+  create_event(calendar_events_path(admin_id, cal), event_body("still"));
+  await(hook, admins, 1);
+  CHECK(notifications_of(life.posts(), admins).empty());
+}
+
+TEST_CASE_METHOD(subscriptions,
                  "subscriptions: too long an expiration is ExtensionError",
                  "[emulator][subscriptions]") {
   // BUG: Graph answers an expiration beyond the limit with 400
