@@ -1545,7 +1545,7 @@ void publish(sync_ptr self) {
   if (!t.running && !t.again && !t.full_round && t.retry_attempt == 0)
     st.ctx->runs.erase(key_of(self));
   else
-    st.ctx->runs[key_of(self)] = t;
+    st.ctx->runs[key_of(self)] = {t, self->id()};
 }
 
 void start_run(sync_ptr self);
@@ -1662,6 +1662,16 @@ caf::behavior calendar_sync(sync_ptr self, tenant_id org, user_id user,
   st.ctx = std::move(ctx);
   st.org = org;
   st.user = user;
+  // However it ends (passivated, stopped with the node, failed), nothing
+  // of it may stay published as running: a shard move would wait for it.
+  // Only its own entry: a next activation may have published already.
+  self->attach_functor(
+      [ctx = st.ctx, key = user_key{org.value, user.value}, id = self->id()] {
+        std::lock_guard<std::mutex> guard{ctx->mtx};
+        auto i = ctx->runs.find(key);
+        if (i != ctx->runs.end() && i->second.actor == id)
+          ctx->runs.erase(i);
+      });
   return {
       // A CRM write (the tenant actor), the REST API, a retry or the
       // reconciliation reminder: run soon.

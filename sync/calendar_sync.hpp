@@ -167,7 +167,11 @@ struct sync_context {
   /// state of users that have one (running, queued, retrying, resync),
   /// and every known user's state for the metrics.
   mutable std::mutex mtx;
-  std::map<user_key, user_timers> runs;
+  struct published {
+    user_timers timers;
+    uint64_t actor = 0; ///< the activation that published it (caf::actor_id)
+  };
+  std::map<user_key, published> runs;
   std::map<user_key, health> states;
 
   std::atomic<uint64_t> run_count{0};

@@ -120,7 +120,7 @@ void service::resync(tenant_id org, user_id user) {
   {
     // Shown at once, before the actor has the message.
     std::lock_guard<std::mutex> guard{ctx_->mtx};
-    ctx_->runs[{org.value, user.value}].full_round = true;
+    ctx_->runs[{org.value, user.value}].timers.full_round = true;
   }
   route(org, user, caf::make_message(resync_atom_v));
 }
@@ -208,7 +208,7 @@ bool service::busy(tenant_id org) const {
   std::lock_guard<std::mutex> guard{ctx_->mtx};
   auto i = ctx_->runs.lower_bound({org.value, 0});
   for (; i != ctx_->runs.end() && i->first.first == org.value; ++i)
-    if (i->second.running)
+    if (i->second.timers.running)
       return true;
   return false;
 }
@@ -220,7 +220,7 @@ user_timers service::timers(tenant_id org, user_id user) const {
     std::lock_guard<std::mutex> guard{ctx_->mtx};
     user_key key{org.value, user.value};
     if (auto r = ctx_->runs.find(key); r != ctx_->runs.end())
-      out = r->second;
+      out = r->second.timers;
     if (auto h = ctx_->states.find(key);
         h != ctx_->states.end() && h->second.state != calendar_state::disabled)
       out.reconcile_at_ms = actors::spread_due(
