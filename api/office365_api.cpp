@@ -806,10 +806,9 @@ public:
       w.begin_object().key("status").value("not_a_member");
       // Opened from an invitation e-mail: where to accept it (R8); opened
       // through the app: where to accept the open invitation, if any.
+      // Absent when there is nothing to accept.
       auto url = accept_url.empty() ? open_url : accept_url;
-      if (url.empty())
-        w.key("invite_accept_url").null();
-      else
+      if (!url.empty())
         w.key("invite_accept_url").value(url);
       w.key("organization");
       if (o == nullptr) {
