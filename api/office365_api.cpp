@@ -103,6 +103,79 @@ void write_join_request(json::writer& w, const join_request_record& x) {
   w.end_object();
 }
 
+std::string html_escape(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (char c : in)
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  return out;
+}
+
+/// A small server-rendered page: no script, no style, nothing loaded from
+/// elsewhere (the policy allows none of it); `body_html` is escaped by the
+/// caller.
+response html_page(int status, const std::string& title,
+                   const std::string& body_html) {
+  response res;
+  res.status = status;
+  res.content_type = "text/html; charset=utf-8";
+  res.body = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+             "<title>"
+             + html_escape(title) + " - crmsync</title></head><body><h1>"
+             + html_escape(title) + "</h1>" + body_html + "</body></html>";
+  res.headers.emplace_back("Cache-Control", "no-store");
+  res.headers.emplace_back("Content-Security-Policy",
+                           "default-src 'none'; form-action 'self'; "
+                           "frame-ancestors 'none'");
+  res.headers.emplace_back("Referrer-Policy", "no-referrer");
+  return res;
+}
+
+/// Turns the API's JSON error answers into pages for a browser: what the
+/// shared code answers with fail() shows as a page with its message.
+class html_errors : public responder {
+public:
+  explicit html_errors(responder_ptr inner) : inner_(std::move(inner)) {}
+
+  void reply(response r) override {
+    api_error e;
+    if (!json::decode_error(r.body, e)) {
+      e.status = r.status;
+      e.message = "the request failed";
+    }
+    done(html_page(r.status, "Not approved",
+                   "<p>" + html_escape(e.message) + "</p><p>(HTTP "
+                       + std::to_string(r.status) + ", <code>"
+                       + html_escape(e.code) + "</code>)</p>"));
+  }
+
+  /// Answers with a page.
+  void done(response r) {
+    inner_->reply(std::move(r));
+  }
+
+private:
+  responder_ptr inner_;
+};
+
 /// A fresh user id with its API token (shown once; only the hash is kept).
 struct minted_user {
   new_user user;
@@ -710,6 +783,16 @@ public:
     user_id user;
     if (member_of(who, org, user))
       return link_and_answer(who, org, user, "signin", "member", false, r);
+    // A CRM user whose address is this person's sign-in name, in the
+    // organization linked to their tenant, is this person (P2): the
+    // sign-in name is the userPrincipalName, in a domain the tenant
+    // verified (identity_email), never the unverified `email` claim. The
+    // tenant actor checks the link again and audits it.
+    tenant_id linked_org, email_org;
+    if (org_of_tenant(who.tenant, linked_org)
+        && user_by_email(who.email, email_org, user) && email_org == linked_org)
+      return link_and_answer(who, linked_org, user, "signin_by_email", "member",
+                             false, r);
     auto session = put_session(who);
     if (session.empty())
       return fail(r, 503, "storage_failure", "could not start a session");
@@ -717,12 +800,16 @@ public:
                           ? std::string{}
                           : s_.o365.public_url + "/api/v1/invites/"
                                 + invite_token + "/accept";
-    auto answer = [r, session, who, accept_url](const org_record* o) {
+    auto answer = [r, session, who, accept_url](const org_record* o,
+                                                const std::string& open_url) {
       json::writer w;
       w.begin_object().key("status").value("not_a_member");
-      // Opened from an invitation e-mail: where to accept it (R8).
-      if (!accept_url.empty())
-        w.key("invite_accept_url").value(accept_url);
+      // Opened from an invitation e-mail: where to accept it (R8); opened
+      // through the app: where to accept the open invitation, if any.
+      // Absent when there is nothing to accept.
+      auto url = accept_url.empty() ? open_url : accept_url;
+      if (!url.empty())
+        w.key("invite_accept_url").value(url);
       w.key("organization");
       if (o == nullptr) {
         w.null();
@@ -739,11 +826,58 @@ public:
       r->reply(json_response(200, w.take()));
     };
     if (!org_of_tenant(who.tenant, org))
-      return answer(nullptr);
+      return answer(nullptr, {});
+    auto self = shared_from_this();
     s_.ask<org_record>(
         tenant_key(org), get_org{service_caller()},
-        [answer](org_record& o) { answer(&o); },
-        [answer](const caf::error&) { answer(nullptr); });
+        [self, answer, who, org](org_record& o) {
+          self->s_.ask<invite_list>(
+              tenant_key(org), list_my_invites{who},
+              [self, answer, o](invite_list& mine) {
+                // The newest open invitation (a new one supersedes the
+                // older ones, so there is at most one in practice).
+                answer(&o, mine.items.empty()
+                               ? std::string{}
+                               : self->accept_by_id_url(mine.items.back()));
+              },
+              [answer, o](const caf::error&) { answer(&o, {}); });
+        },
+        [answer](const caf::error&) { answer(nullptr, {}); });
+  }
+
+  /// Where the invitee accepts invitation `x` with their session, without
+  /// the e-mail's link (its token is never stored): the invitation's id
+  /// stands in for the token, and the session proves who the invitee is.
+  std::string accept_by_id_url(const invite_record& x) const {
+    return s_.o365.public_url + "/api/v1/invites/" + to_hex16(x.id) + "/accept";
+  }
+
+  /// GET /api/v1/invites/mine: the signed-in person's open invitations.
+  void my_invites(const request& req, const responder_ptr& r) {
+    o365_identity who;
+    if (!read_session(req, r, who))
+      return;
+    auto reply = [r](const std::vector<invite_record>& items,
+                     const office365_flows& f) {
+      json::writer w;
+      w.begin_object().key("items").begin_array();
+      for (auto& x : items) {
+        w.begin_object();
+        w.key("invite");
+        write_invite(w, x);
+        w.key("accept_url").value(f.accept_by_id_url(x));
+        w.end_object();
+      }
+      w.end_array().end_object();
+      r->reply(json_response(200, w.take()));
+    };
+    tenant_id org;
+    if (!org_of_tenant(who.tenant, org))
+      return reply({}, *this);
+    auto self = shared_from_this();
+    s_.ask<invite_list>(
+        tenant_key(org), list_my_invites{who}, r,
+        [self, reply](invite_list& mine) { reply(mine.items, *self); });
   }
 
   // -- associate my account ---------------------------------------------------
@@ -1089,16 +1223,29 @@ public:
     json::accept_body body;
     if (auto err = json::decode_invite_accept(req.body, body))
       return fail(r, err);
-    auto token_hash = crypto::sha256_hex(pp[0]);
-    std::string v;
-    if (!lookup(keys::invite_token_lookup(token_hash), v) || v.size() != 16)
-      return fail(r, 404, "invite_not_found", "no invitation has this link");
-    tenant_id org{keys::get_be64(v, 0)};
+    // The e-mail's link carries the token; an invitee who signed in
+    // through the app has the invitation's id (16 hex digits, a shape no
+    // token has), looked up in their own tenant's organization.
+    std::string token_hash;
+    uint64_t invite_id = 0;
+    tenant_id org;
+    if (auto id = parse_hex16(pp[0])) {
+      invite_id = *id;
+      if (!org_of_tenant(who.tenant, org))
+        return fail(r, 404, "invite_not_found", "no invitation has this link");
+    } else {
+      token_hash = crypto::sha256_hex(pp[0]);
+      std::string v;
+      if (!lookup(keys::invite_token_lookup(token_hash), v) || v.size() != 16)
+        return fail(r, 404, "invite_not_found", "no invitation has this link");
+      org = tenant_id{keys::get_be64(v, 0)};
+    }
     auto self = shared_from_this();
     if (!body.associate) {
       auto m = mint_user(org);
       accept_invite cmd;
       cmd.token_hash = token_hash;
+      cmd.invite = invite_id;
       cmd.who = who;
       cmd.member = m.user;
       cmd.member.email = who.email;
@@ -1117,23 +1264,24 @@ public:
     }
     verify_credentials(
         req, who, body.account, r,
-        [self, who, org, token_hash, r](user_record& u) {
+        [self, who, org, token_hash, invite_id, r](user_record& u) {
           if (u.org == org)
             return fail(r, 409, "already_member",
                         "that account already belongs to the inviting "
                         "organization; accept without 'associate'");
           // The link first: if it is refused, the invitation stays usable.
-          auto mark_invite
-              = [self, who, org, token_hash, r, uid = u.id](auto next) {
-                  accept_invite cmd;
-                  cmd.token_hash = token_hash;
-                  cmd.who = who;
-                  cmd.associated = true;
-                  cmd.associated_user = uid;
-                  self->s_.ask<invite_accepted>(
-                      tenant_key(org), std::move(cmd), r,
-                      [next](invite_accepted&) mutable { next(); });
-                };
+          auto mark_invite = [self, who, org, token_hash, invite_id, r,
+                              uid = u.id](auto next) {
+            accept_invite cmd;
+            cmd.token_hash = token_hash;
+            cmd.invite = invite_id;
+            cmd.who = who;
+            cmd.associated = true;
+            cmd.associated_user = uid;
+            self->s_.ask<invite_accepted>(
+                tenant_key(org), std::move(cmd), r,
+                [next](invite_accepted&) mutable { next(); });
+          };
           self->link_then(who, u.org, u.id, "associate", r, mark_invite,
                           "associated", false);
         });
@@ -1204,12 +1352,28 @@ public:
 
   void approve(const request& req, const path_params& pp,
                const responder_ptr& r) {
+    approve_then(req, pp, r, [r](join_approved& out) {
+      json::writer w;
+      w.begin_object().key("request");
+      write_join_request(w, out.request);
+      w.key("user");
+      json::write_user(w, out.member);
+      w.end_object();
+      r->reply(json_response(200, w.take()));
+    });
+  }
+
+  /// "Approve & Add" for the caller of `req`: errors are answered on `r`,
+  /// the approval goes to `done`.
+  template <class Done>
+  void approve_then(const request& req, const path_params& pp,
+                    const responder_ptr& r, Done done) {
     principal p;
     if (!s_.authenticate(req, r, p))
       return;
     auto id = parse_hex16(pp[1]);
     auto self = shared_from_this();
-    s_.with_org(p, pp[0], r, [self, p, r, id](tenant_id org) {
+    s_.with_org(p, pp[0], r, [self, p, r, id, done](tenant_id org) {
       if (!id)
         return fail(r, 404, "not_found", "join request not found");
       approve_join cmd;
@@ -1218,16 +1382,69 @@ public:
       // The new user signs in with Office 365 to get a token; this one is
       // never shown.
       cmd.member = mint_user(org).user;
-      self->s_.ask<join_approved>(tenant_key(org), std::move(cmd), r,
-                                  [r](join_approved& out) {
-                                    json::writer w;
-                                    w.begin_object().key("request");
-                                    write_join_request(w, out.request);
-                                    w.key("user");
-                                    json::write_user(w, out.member);
-                                    w.end_object();
-                                    r->reply(json_response(200, w.take()));
-                                  });
+      self->s_.ask<join_approved>(tenant_key(org), std::move(cmd), r, done);
+    });
+  }
+
+  // -- the join request page (the link of the approvers' e-mail)
+  // ---------------
+
+  /// GET /join-requests/{org}/{id}: what a browser opens from the e-mail.
+  /// The page holds no secret and shows nobody's data: who asked is shown
+  /// once the approver has proved who they are, by the POST below. Its
+  /// form carries the approver's API token in the body, never in a cookie,
+  /// so another site cannot make a browser approve (no ambient credential,
+  /// nothing for a cross-site request to ride on).
+  void join_request_page(const request&, const path_params& pp,
+                         const responder_ptr& r) {
+    if (!tenant_id::parse(pp[0]) || !parse_hex16(pp[1]))
+      return r->reply(html_page(404, "Join request not found",
+                                "<p>This is not a join request link of this "
+                                "service; open the link from the e-mail as "
+                                "it is.</p>"));
+    r->reply(html_page(
+        200, "Join request",
+        "<p>Someone of your Office 365 organization asks to join the CRM "
+        "(request <code>"
+            + html_escape(pp[1])
+            + "</code>). Users with the Manage Users permission add them "
+              "here.</p>"
+              "<form method=\"post\"><p><label>Your CRM API token "
+              "<input type=\"password\" name=\"token\" required "
+              "autocomplete=\"off\"></label></p>"
+              "<p><button type=\"submit\">Approve &amp; Add</button></p>"
+              "</form><p>Programs: <code>POST /api/v1/orgs/"
+            + html_escape(pp[0]) + "/join-requests/" + html_escape(pp[1])
+            + "/approve</code> with <code>Authorization: Bearer "
+              "TOKEN</code>.</p>"));
+  }
+
+  /// POST /join-requests/{org}/{id}: the page's "Approve & Add". The token
+  /// comes from the form's body (or an Authorization header); the answer is
+  /// a page either way.
+  void join_request_approve_page(const request& req, const path_params& pp,
+                                 const responder_ptr& r) {
+    auto page = std::make_shared<html_errors>(r);
+    request as_api = req;
+    if (req.header("authorization").empty()) {
+      query_params form;
+      auto ct = ascii_lower(req.header("content-type"));
+      if (ct.rfind("application/x-www-form-urlencoded", 0) != 0
+          || !parse_query(req.body, form))
+        return page->reply(error_response(
+            api_error{400, "invalid_form",
+                      "send the page's form (the 'token' field)", "token"}));
+      auto token = find_param(form, "token");
+      if (token != nullptr && !token->empty())
+        as_api.headers.emplace_back("authorization", "Bearer " + *token);
+    }
+    approve_then(as_api, pp, page, [page](join_approved& out) {
+      page->done(html_page(
+          200, "Approved",
+          "<p><b>" + html_escape(out.member.name) + "</b> ("
+              + html_escape(out.member.email)
+              + ") is a user of the CRM now. They sign in with Office 365 "
+                "to start.</p>"));
     });
   }
 
@@ -1538,6 +1755,10 @@ void api::impl::install_office365_routes() {
      [](office365_flows& f, request& req, const path_params&, responder_ptr r) {
        f.create_join_request(req, r);
      });
+  on("GET", "/api/v1/invites/mine",
+     [](office365_flows& f, request& req, const path_params&, responder_ptr r) {
+       f.my_invites(req, r);
+     });
   on("GET", "/api/v1/join-requests/mine",
      [](office365_flows& f, request& req, const path_params&, responder_ptr r) {
        f.my_join_request(req, r);
@@ -1545,6 +1766,13 @@ void api::impl::install_office365_routes() {
   on("GET", "/api/v1/orgs/{org}/join-requests",
      [](office365_flows& f, request& req, const path_params& pp,
         responder_ptr r) { f.list_org_join_requests(req, pp, r); });
+  // The link of the approvers' e-mail: a page, and its form's POST.
+  on("GET", "/join-requests/{org}/{id}",
+     [](office365_flows& f, request& req, const path_params& pp,
+        responder_ptr r) { f.join_request_page(req, pp, r); });
+  on("POST", "/join-requests/{org}/{id}",
+     [](office365_flows& f, request& req, const path_params& pp,
+        responder_ptr r) { f.join_request_approve_page(req, pp, r); });
   on("POST", "/api/v1/orgs/{org}/join-requests/{id}/approve",
      [](office365_flows& f, request& req, const path_params& pp,
         responder_ptr r) { f.approve(req, pp, r); });

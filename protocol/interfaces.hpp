@@ -32,6 +32,7 @@ using tenant_actor = caf::typed_actor<
     caf::replies_to<link_office365>::with<user_record>,
     caf::replies_to<invite_users>::with<invite_list>,
     caf::replies_to<list_invites>::with<invite_list>,
+    caf::replies_to<list_my_invites>::with<invite_list>,
     caf::replies_to<accept_invite>::with<invite_accepted>,
     caf::replies_to<request_join>::with<join_request_record>,
     caf::replies_to<get_join_request>::with<join_request_record>,

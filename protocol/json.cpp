@@ -1017,6 +1017,24 @@ bool decode_graph_user(std::string_view json, graph_user& out) {
   return true;
 }
 
+bool decode_error(std::string_view body, api_error& out) {
+  thread_local simdjson::dom::parser parser;
+  object obj;
+  if (parser.parse(body.data(), body.size()).get_object().get(obj))
+    return false;
+  object e;
+  std::string_view code, message;
+  if (obj["error"].get_object().get(e) || e["code"].get_string().get(code)
+      || e["message"].get_string().get(message))
+    return false;
+  out.code = std::string{code};
+  out.message = std::string{message};
+  std::string_view field;
+  out.field
+      = e["field"].get_string().get(field) ? std::string{} : std::string{field};
+  return true;
+}
+
 caf::error decode_calendar_sync(std::string_view body, bool& enabled) {
   object obj;
   if (auto err = parse_object(body, obj))

@@ -155,6 +155,10 @@ struct graph_user {
 /// ignored); false when it is not one.
 bool decode_graph_user(std::string_view json, graph_user& out);
 
+/// Reads an error answer of this API ({"error":{"code","message",…}});
+/// false when `body` is not one.
+bool decode_error(std::string_view body, api_error& out);
+
 /// {"enabled":true|false} of PUT …/calendar-sync.
 caf::error decode_calendar_sync(std::string_view body, bool& enabled);
 

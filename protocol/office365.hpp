@@ -53,6 +53,11 @@ constexpr size_t invite_token_bytes = 32;
 bool is_invite_token(std::string_view token);
 const char* to_string(join_status x);
 
+/// The page a join request's approvers open from their e-mail (GET,
+/// `{public_url}/join-requests/{org}/{id}`), with "Approve & Add" on it.
+std::string join_request_page(std::string_view public_url, tenant_id org,
+                              uint64_t request);
+
 struct invite_record {
   uint64_t id = 0;
   tenant_id org;
@@ -166,7 +171,9 @@ struct link_office365 {
   user_id user;
   std::string token_hash;
   /// "install", "install_by_email" (the account has the admin's e-mail),
-  /// "signin" or "associate"
+  /// "signin", "signin_by_email" (a user of an organization linked to the
+  /// person's tenant whose address is the person's sign-in name) or
+  /// "associate"
   std::string action;
 };
 
@@ -225,22 +232,36 @@ typename Inspector::result_type inspect(Inspector& f, list_invites& x) {
   return f(caf::meta::type_name("crmsync::list_invites"), x.who);
 }
 
+/// The open (pending, unexpired) invitations of one Office 365 person:
+/// what an invitee who opens the app instead of the e-mail can accept.
+struct list_my_invites {
+  o365_identity who;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, list_my_invites& x) {
+  return f(caf::meta::type_name("crmsync::list_my_invites"), x.who);
+}
+
 /// R8/R9: the invitee accepts. Without `associated` the invitee becomes a
 /// user (`member` carries the new user's id and token hash); with it, the
 /// invitee already proved an account elsewhere and the invite is closed
-/// as associated.
+/// as associated. The invitation is named by its link's token hash, or,
+/// when that is empty, by its id (an invitee who signed in through the app
+/// and never opened the e-mail; the session proves who they are).
 struct accept_invite {
   std::string token_hash;
   o365_identity who;
   new_user member;
   bool associated = false;
   user_id associated_user;
+  uint64_t invite = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, accept_invite& x) {
   return f(caf::meta::type_name("crmsync::accept_invite"), x.token_hash, x.who,
-           x.member, x.associated, x.associated_user);
+           x.member, x.associated, x.associated_user, x.invite);
 }
 
 struct invite_accepted {

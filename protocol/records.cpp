@@ -109,6 +109,12 @@ const char* to_string(invite_status x) {
   }
 }
 
+std::string join_request_page(std::string_view public_url, tenant_id org,
+                              uint64_t request) {
+  return std::string{public_url} + "/join-requests/" + org.str() + "/"
+         + to_hex16(request);
+}
+
 bool is_invite_token(std::string_view token) {
   constexpr size_t length = (invite_token_bytes * 4 + 2) / 3;
   if (token.size() != length)

@@ -45,6 +45,7 @@ caf::result<events_updated> handle(self_ptr self, mass_update& cmd);
 
 caf::result<invite_list> handle(self_ptr self, invite_users& cmd);
 caf::result<invite_list> handle(self_ptr self, list_invites& cmd);
+caf::result<invite_list> handle(self_ptr self, list_my_invites& cmd);
 caf::result<invite_accepted> handle(self_ptr self, accept_invite& cmd);
 
 // -- joins.cpp

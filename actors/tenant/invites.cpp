@@ -125,18 +125,37 @@ caf::result<invite_list> handle(self_ptr self, list_invites& cmd) {
   return out;
 }
 
+caf::result<invite_list> handle(self_ptr self, list_my_invites& cmd) {
+  auto& st = self->state;
+  leave_if_empty(self);
+  invite_list out;
+  // Only the organization's own tenant has invitees.
+  if (!st.exists || st.org.o365_tenant != cmd.who.tenant)
+    return out;
+  std::vector<invite_record> all;
+  if (auto err = scan_records(self, column::invites, all))
+    return err;
+  auto now = st.env->now_ms();
+  for (auto& x : all)
+    if (x.o365_user == cmd.who.user && x.status == invite_status::pending
+        && now < x.expires_ms)
+      out.items.push_back(std::move(x));
+  return out;
+}
+
 caf::result<invite_accepted> handle(self_ptr self, accept_invite& cmd) {
   auto& st = self->state;
   leave_if_empty(self);
   auto gone = office365_error(crm_errc::not_found, "invite_not_found",
                               "no invitation has this link");
-  if (!st.exists)
+  if (!st.exists || (cmd.token_hash.empty() && cmd.invite == 0))
     return gone;
   std::vector<invite_record> all;
   if (auto err = scan_records(self, column::invites, all))
     return err;
   auto it = std::find_if(all.begin(), all.end(), [&](const invite_record& x) {
-    return x.token_hash == cmd.token_hash;
+    return cmd.token_hash.empty() ? x.id == cmd.invite
+                                  : x.token_hash == cmd.token_hash;
   });
   if (it == all.end())
     return gone;

@@ -28,6 +28,24 @@ join_request_of(self_ptr self, const o365_identity& who) {
   return std::optional<join_request_record>{std::move(*jr)};
 }
 
+/// The user of this organization whose address is `email`, if any.
+std::optional<user_record> user_with_email(self_ptr self,
+                                           const std::string& email) {
+  auto& st = self->state;
+  std::string value;
+  bool found = false;
+  if (email.empty()
+      || st.env->db->get(column::lookup, keys::email_lookup(email), value,
+                         found)
+      || !found || value.size() != 16
+      || keys::get_be64(value, 0) != st.id.value)
+    return std::nullopt;
+  auto u = find_user(self, user_id{keys::get_be64(value, 8)});
+  if (!u || *u == nullptr)
+    return std::nullopt;
+  return **u;
+}
+
 } // namespace
 
 caf::result<join_request_record> handle(self_ptr self, request_join& cmd) {
@@ -62,8 +80,20 @@ caf::result<join_request_record> handle(self_ptr self, request_join& cmd) {
   for (auto& u : users)
     if (u.id == st.org.super_admin && !u.o365_user.empty())
       sender = u.o365_user;
-  auto link = cmd.public_url + "/api/v1/orgs/" + st.id.str() + "/join-requests/"
-              + to_hex16(jr.id) + "/approve";
+  // A page a browser opens (GET), with "Approve & Add" on it.
+  auto link = join_request_page(cmd.public_url, st.id, jr.id);
+  // The seed puts approving under the paid editions: a free organization
+  // records the request, and its managers learn what approving needs.
+  auto approve_line
+      = st.org.plan == edition::paid
+            ? std::string{"<p>Open the request and choose <b>Approve &amp; "
+                          "Add</b>: <a href=\""}
+                  + html_text(link) + "\">" + html_text(link) + "</a></p>"
+            : std::string{"<p>Approving join requests needs a paid edition "
+                          "of the CRM: your organization uses the free "
+                          "edition. Once it is upgraded, open the request "
+                          "and choose <b>Approve &amp; Add</b>: <a href=\""}
+                  + html_text(link) + "\">" + html_text(link) + "</a></p>";
   size_t approvers = 0;
   for (auto& u : users) {
     if (!(u.manage_users || u.super_admin))
@@ -73,9 +103,8 @@ caf::result<join_request_record> handle(self_ptr self, request_join& cmd) {
              cmd.who.name + " asks to join " + st.org.name + "'s CRM",
              "<p>" + html_text(cmd.who.name) + " (" + html_text(cmd.who.email)
                  + ") uses Office 365 in your organization and asks "
-                   "to join the CRM.</p><p>Open Users in the CRM and "
-                   "choose <b>Approve &amp; Add</b>: "
-                 + html_text(link) + "</p>");
+                   "to join the CRM.</p>"
+                 + approve_line);
   }
   put_audit(self, b, actor_name(cmd.who), "join.requested",
             cmd.who.email + " asked to join; e-mailed "
@@ -136,17 +165,54 @@ caf::result<join_approved> handle(self_ptr self, approve_join& cmd) {
     out.member = **member;
     return out;
   }
+  if (st.org.plan != edition::paid)
+    return refused(self, actor_name(*who), "join.refused",
+                   "tried to approve join request " + to_hex16(cmd.request)
+                       + " of " + jr->email + " in the free edition",
+                   office365_error(crm_errc::forbidden, "edition_required",
+                                   "approving join requests is available "
+                                   "in paid editions only"));
   auto now = st.env->now_ms();
+  jr->status = join_status::approved;
+  jr->approved_by = *who == nullptr ? user_id{} : (*who)->id;
+  jr->resolved_ms = now;
+  storage::write_batch b;
+  // A CRM user with the requester's address already (made with "New User"
+  // while the request waited) becomes that person: linked, not doubled.
+  if (auto existing = user_with_email(self, jr->email)) {
+    auto u = *existing;
+    if (!u.o365_user.empty()
+        && (u.o365_user != jr->o365_user
+            || u.o365_tenant != st.org.o365_tenant))
+      return office365_error(crm_errc::conflict, "office365_link_conflict",
+                             "the CRM user with this address is linked to "
+                             "another Office 365 user");
+    u.o365_tenant = st.org.o365_tenant;
+    u.o365_user = jr->o365_user;
+    u.modified_ms = now;
+    jr->member = u.id;
+    b.put(column::joins, keys::tenant_item(st.id, jr->id), codec::encode(*jr));
+    put_user(b, u);
+    auto claim = o365_user_claim(u);
+    b.put(claim.cf, claim.key, claim.value);
+    put_audit(self, b, actor_name(*who), "join.approved",
+              "approved " + jr->email
+                  + " and linked them to the existing CRM user with that "
+                    "address");
+    if (auto err = st.env->db->write_claimed(b, {claim}))
+      return office365_error(crm_errc::conflict, "already_member",
+                             "this Office 365 user is already a CRM user");
+    st.users[u.id] = u;
+    out.request = *jr;
+    out.member = u;
+    return out;
+  }
   // The new user is the person who asked, as Office 365 named them.
   auto nu = cmd.member;
   nu.email = jr->email;
   nu.name = jr->name;
   auto u = make_o365_user(self, nu, jr->o365_user, now);
-  jr->status = join_status::approved;
-  jr->approved_by = *who == nullptr ? user_id{} : (*who)->id;
   jr->member = u.id;
-  jr->resolved_ms = now;
-  storage::write_batch b;
   b.put(column::joins, keys::tenant_item(st.id, jr->id), codec::encode(*jr));
   put_audit(self, b, actor_name(*who), "join.approved",
             "approved " + jr->email + " and added them as a user");

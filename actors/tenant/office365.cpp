@@ -68,6 +68,20 @@ caf::result<user_record> handle(self_ptr self, link_office365& cmd) {
                            "this CRM account is already linked to "
                            "another Office 365 user");
   auto org = st.org;
+  // A sign-in links a user found by address only inside an organization
+  // linked to the person's own tenant, and only to the address that is
+  // their sign-in name (P2); anything else is not this person's account.
+  bool signin_by_email = cmd.action == "signin_by_email";
+  if (signin_by_email
+      && (org.o365_tenant.empty() || org.o365_tenant != cmd.who.tenant
+          || u.email != cmd.who.email || !u.o365_user.empty()))
+    return refused(
+        self, actor_name(cmd.who), "signin.refused",
+        "a sign-in of " + cmd.who.email + " (Office 365 tenant "
+            + cmd.who.tenant + ") did not match the CRM user " + u.email,
+        office365_error(crm_errc::conflict, "office365_link_conflict",
+                        "this CRM account cannot be linked to "
+                        "this Office 365 user"));
   std::vector<storage::claim> claims;
   storage::write_batch b;
   // An account found by the admin's e-mail rather than by a link the
@@ -116,6 +130,13 @@ caf::result<user_record> handle(self_ptr self, link_office365& cmd) {
                                 "sign-in name (the organization was "
                                 "not linked to any Office 365 tenant)"
                               : ""));
+  else if (signin_by_email)
+    put_audit(self, b, actor_name(cmd.who), "signin.linked",
+              "linked Office 365 user " + cmd.who.email + " (tenant "
+                  + cmd.who.tenant
+                  + ") to the CRM user with the same address: it is their "
+                    "sign-in name in the tenant this organization is "
+                    "linked to");
   else if (newly_linked)
     put_audit(self, b, actor_name(cmd.who), "account.associated",
               "linked Office 365 user " + cmd.who.email + " to the CRM account "

@@ -110,6 +110,9 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
       [=](list_invites& msg) -> caf::result<invite_list> {
         return handle(self, msg);
       },
+      [=](list_my_invites& msg) -> caf::result<invite_list> {
+        return handle(self, msg);
+      },
       [=](accept_invite& msg) -> caf::result<invite_accepted> {
         return handle(self, msg);
       },

@@ -61,9 +61,8 @@ bool not_imported(const crm_event& e) {
 }
 
 sync_env::sync_env(sync_options opts) : env_(env_options(opts)) {
-  auto installed = env_.install("admin@contoso.com");
-  org_ = installed_org{installed.answer.str("/organization/id"),
-                       installed.answer.str("/user/id"), installed.token};
+  // Paid: colleagues join by approved join requests (join()).
+  org_ = env_.install_paid();
   oid_ = env_.o365_id("admin@contoso.com");
   // "The person in Outlook": another app the tenant has consented to.
   auto app = env_.emulator().post(
