@@ -112,14 +112,32 @@ struct shared_state {
 
 namespace {
 
+/// An outbox item waiting to be sent: its key and the mailbox that sends
+/// it.
+struct queued {
+  std::string key;
+  std::string mailbox;
+};
+
+/// Which mailbox's budget an e-mail counts against.
+std::string mailbox_of(const mail_item& m) {
+  return m.o365_tenant + "/" + m.sender;
+}
+
 struct mailer_state {
   storage::db* db = nullptr;
   graph::client* graph = nullptr;
   mailer_options opts;
   std::shared_ptr<shared_state> shared;
-  /// Keys of due items waiting for a free slot, in outbox order.
-  std::deque<std::string> due;
-  /// Keys in `due` or in flight: a scan does not queue them again.
+  /// Due items waiting for a free slot, in outbox order.
+  std::deque<queued> due;
+  /// Due items whose mailbox has its e-mails in flight already, by
+  /// mailbox; one goes back to the front of `due` as one of them ends.
+  std::unordered_map<std::string, std::deque<queued>> held;
+  /// E-mails in flight per mailbox.
+  std::unordered_map<std::string, uint32_t> sending_from;
+  /// Keys in `due`, in `held` or in flight: a scan does not queue them
+  /// again.
   std::unordered_set<std::string> known;
   /// The items in flight, as sent, by key.
   std::unordered_map<std::string, mail_item> flying;
@@ -169,6 +187,7 @@ void start(self_ptr self, const std::string& key, mail_item m) {
   call.method = "POST";
   call.path_or_url = "/users/" + m.sender + "/sendMail";
   call.body = send_mail_body(m);
+  ++st.sending_from[mailbox_of(m)];
   st.flying.emplace(key, std::move(m));
   st.shared->in_flight(st.flying.size());
   auto weak = caf::actor_cast<caf::weak_actor_ptr>(self);
@@ -195,8 +214,15 @@ void pump(self_ptr self) {
   }
   auto now = system_now_ms();
   while (!st.due.empty() && st.flying.size() < st.opts.max_in_flight) {
-    auto key = std::move(st.due.front());
+    auto next = std::move(st.due.front());
     st.due.pop_front();
+    auto from = st.sending_from.find(next.mailbox);
+    if (from != st.sending_from.end()
+        && from->second >= st.opts.max_in_flight_per_mailbox) {
+      st.held[next.mailbox].push_back(std::move(next));
+      continue;
+    }
+    const auto& key = next.key;
     mail_item m;
     if (!still_due(st, key, now, m)) {
       st.known.erase(key);
@@ -239,7 +265,7 @@ void scan(self_ptr self) {
           return true;
         if (m.next_attempt_ms <= now) {
           st.known.insert(key);
-          st.due.push_back(std::move(key));
+          st.due.push_back({std::move(key), mailbox_of(m)});
         } else {
           next = std::min(next.value_or(m.next_attempt_ms), m.next_attempt_ms);
         }
@@ -266,6 +292,18 @@ void finish(self_ptr self, const std::string& key, bool ok, int32_t status,
   auto m = std::move(i->second);
   st.flying.erase(i);
   st.known.erase(key);
+  // The mailbox has a slot again: its next held item goes first.
+  auto mailbox = mailbox_of(m);
+  auto from = st.sending_from.find(mailbox);
+  if (from != st.sending_from.end() && --from->second == 0)
+    st.sending_from.erase(from);
+  auto h = st.held.find(mailbox);
+  if (h != st.held.end()) {
+    st.due.push_front(std::move(h->second.front()));
+    h->second.pop_front();
+    if (h->second.empty())
+      st.held.erase(h);
+  }
   tenant_id tenant{keys::get_be64(key, 0)};
   storage::write_batch b;
   std::optional<bool> given_up; // empty: sent, or not an attempt
@@ -375,6 +413,8 @@ mailer::mailer(caf::actor_system& sys, storage::db& db, graph::client& graph,
                mailer_options opts)
     : impl_(std::make_unique<impl>(sys)) {
   opts.max_in_flight = std::max<uint32_t>(opts.max_in_flight, 1);
+  opts.max_in_flight_per_mailbox
+      = std::max<uint32_t>(opts.max_in_flight_per_mailbox, 1);
   impl_->actor
       = sys.spawn<caf::hidden>(mailer_actor, &db, &graph, opts, impl_->shared);
   // The first scan picks up whatever an earlier run left unsent.

@@ -4,8 +4,8 @@
 //
 // An event-based actor owns the mailer's state; no thread waits on Graph.
 // It scans the outbox when woken and on a timer, starts up to
-// `max_in_flight` sends at once with graph::client::start (the client
-// keeps each mailbox within its budget), and takes each answer back as a
+// `max_in_flight` sends at once (`max_in_flight_per_mailbox` of one
+// sender) with graph::client::start, and takes each answer back as a
 // message. An item leaves the outbox only after Graph accepted it (202),
 // so a restart resends what was not confirmed and loses nothing; a crash
 // between Graph's answer and the delete can send one e-mail twice. An item
@@ -40,9 +40,13 @@ struct mailer_options {
   std::chrono::milliseconds retry_delay{std::chrono::seconds(5)};
   /// Pause between scans of the outbox when nothing woke the mailer.
   std::chrono::milliseconds idle_poll{std::chrono::seconds(30)};
-  /// E-mails in flight at once, node-wide (each mailbox's own budget is
-  /// the Graph client's).
+  /// E-mails in flight at once, node-wide.
   uint32_t max_in_flight = 64;
+  /// E-mails of one sending mailbox in flight at once. The mailbox's Graph
+  /// budget (the client's: 4 requests in flight) is shared with the
+  /// calendar sync of the same user; one slot for mail leaves the others
+  /// to the sync however many invitations an administrator sends.
+  uint32_t max_in_flight_per_mailbox = 1;
   /// How long the destructor lets sends in flight finish and be recorded;
   /// an answer later than that is not recorded (its item is sent again by
   /// the next run).
