@@ -87,18 +87,19 @@ public:
     mailer_.reset();
   }
 
-  /// Queues e-mail `i` from sender(i) (or `from`) to rcpt{i}@example.org.
-  void queue(size_t i, std::string from = "") {
+  /// Queues e-mail `i` of organization `org` from sender(i) (or `from`)
+  /// to rcpt{i}@example.org.
+  void queue(size_t i, std::string from = "", tenant_id org = tenant_id{42}) {
     mail_item m;
     m.id = 1000 + i;
-    m.org = org_;
+    m.org = org;
     m.o365_tenant = tenant_;
     m.sender = from.empty() ? sender(i) : from;
     m.to = "rcpt" + std::to_string(i) + "@example.org";
     m.subject = "mail " + std::to_string(i);
     m.html = "<p>hello</p>";
     storage::write_batch b;
-    b.put(column::outbox, storage::keys::tenant_item(org_, m.id),
+    b.put(column::outbox, storage::keys::tenant_item(org, m.id),
           storage::codec::encode(m));
     REQUIRE_FALSE(db_->write(b));
   }
@@ -158,7 +159,6 @@ private:
   std::unique_ptr<storage::db> db_;
   graph_test::emulator emu_;
   std::string tenant_;
-  tenant_id org_{42};
   caf::actor_system_config cfg_;
   std::unique_ptr<caf::actor_system> sys_;
   std::unique_ptr<graph::client> graph_;
@@ -328,4 +328,32 @@ TEST_CASE("mailer: destroyed with sends in flight, it records what Graph "
   }
   bool cleared = test::eventually([&] { return env.outbox().empty(); }, 10s);
   CHECK(cleared);
+}
+
+TEST_CASE("mailer: busy while an e-mail of the organization is in flight; "
+          "e-mail of an organization served elsewhere waits",
+          "[mailer]") {
+  mail_env env;
+  env.emu().faults(R"({"latency_ms":300})");
+  const tenant_id here{42};
+  const tenant_id moving{43};
+  env.start();
+  env.mailer().set_owner_check([moving](tenant_id t) { return t != moving; });
+  env.queue(0, "", here);
+  env.queue(1, "", moving);
+  env.mailer().wake();
+
+  bool busy = test::eventually([&] { return env.mailer().busy(here); }, 10s);
+  REQUIRE(busy);
+  CHECK_FALSE(env.mailer().busy(moving));
+  bool sent
+      = test::eventually([&] { return env.mailer().stats().sent == 1; }, 10s);
+  REQUIRE(sent);
+  CHECK_FALSE(env.mailer().busy(here));
+  auto left = env.outbox();
+  REQUIRE(left.size() == 1);
+  CHECK(left[0].org == moving);
+  CHECK(left[0].attempts == 0);
+  CHECK_FALSE(left[0].failed);
+  CHECK(env.delivered_total() == 1);
 }
