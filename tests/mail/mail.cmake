@@ -10,6 +10,6 @@ target_include_directories(mail_tests PRIVATE ${PROJECT_SOURCE_DIR})
 target_link_libraries(mail_tests
   PRIVATE crmsync_mail crmsync_graph crmsync_storage crmsync_test_processes
           Catch2::Catch2WithMain)
-# The prefix lets `ctest -R "mail:"` select exactly these tests.
+# The prefix lets `ctest -R "^mail:"` select exactly these tests.
 catch_discover_tests(mail_tests TEST_PREFIX "mail: "
   PROPERTIES TIMEOUT 60)

@@ -330,7 +330,7 @@ TEST_CASE("mailer: destroyed with sends in flight, it records what Graph "
   CHECK(cleared);
 }
 
-TEST_CASE("mailer: busy while an e-mail of the organization is in flight; "
+TEST_CASE("mailer: busy while an e-mail of the organization is in flight, "
           "e-mail of an organization served elsewhere waits",
           "[mailer]") {
   mail_env env;
