@@ -130,11 +130,10 @@ int run(node_config cfg) {
   if (!read_metrics_token(cfg, metrics_token))
     return 1;
 
-  // Office 365: the Graph client and the mailer draining the outbox. Only
-  // when the app's credentials are configured; the routes answer 503
-  // otherwise.
+  // Office 365: the Graph client and (once the actor system exists) the
+  // mailer draining the outbox. Only when the app's credentials are
+  // configured; the routes answer 503 otherwise.
   std::unique_ptr<graph::client> graph;
-  std::unique_ptr<mail::mailer> mail;
   if (!cfg.client_id.empty()) {
     graph::config gc;
     gc.graph_base_url = cfg.graph_base_url;
@@ -147,7 +146,6 @@ int run(node_config cfg) {
       return system_now_ms();
     };
     graph = std::make_unique<graph::client>(std::move(gc));
-    mail = std::make_unique<mail::mailer>(*db, *graph);
   } else {
     log::warn("no --client-id: Office 365 sign-in, invitations and join "
               "requests are off");
@@ -161,6 +159,12 @@ int run(node_config cfg) {
         caf_cfg, {cfg.cluster_ca_file, cfg.cluster_cert, cfg.cluster_key});
   caf_cfg.set("scheduler.max-threads", cfg.actor_threads);
   auto sys = std::make_unique<caf::actor_system>(caf_cfg);
+  // The mailer is an actor of this system, hidden from
+  // await_all_actors_done: its destructor ends it (below; declared after
+  // the system, so that an early return also ends it before the system).
+  std::unique_ptr<mail::mailer> mail;
+  if (graph)
+    mail = std::make_unique<mail::mailer>(*sys, *db, *graph);
 
   auto env = std::make_shared<actors::actor_env>();
   env->db = db.get();
@@ -430,7 +434,9 @@ int run(node_config cfg) {
   // Graph's I/O threads run callbacks that spawn and message actors, which
   // ties each of them to the actor system (CAF keeps its logger in a
   // thread-local of every thread that touched it): they end first, or the
-  // system's destructor waits for them forever. The mailer calls Graph.
+  // system's destructor waits for them forever. The mailer calls Graph:
+  // its destructor records the sends still on the wire (the client's
+  // shutdown above ended the others) and ends its actor.
   mail.reset();
   graph.reset();
   // After the Graph client, whose last callbacks (a sign-in answered while

@@ -1,12 +1,30 @@
 #include "mail/mailer.hpp"
 
-#include <vector>
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+#include <caf/actor.hpp>
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/atom.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
 
 #include "common/clock.hpp"
 #include "common/crypto.hpp"
 #include "common/log.hpp"
 #include "graph/client.hpp"
 #include "protocol/json.hpp"
+#include "protocol/type_ids.hpp"
 #include "storage/codec.hpp"
 #include "storage/keys.hpp"
 
@@ -16,7 +34,15 @@ namespace {
 
 namespace keys = storage::keys;
 namespace codec = storage::codec;
+using std::chrono::milliseconds;
 using storage::column;
+using steady = std::chrono::steady_clock;
+
+/// Graph's answer to one send, handed from a Graph I/O thread to the
+/// mailer's actor: (sent_atom, outbox key, ok, HTTP status, Graph error
+/// code, described error). Never leaves the process.
+using sent_atom = caf::atom_constant<caf::atom("mailsent")>;
+constexpr sent_atom sent_atom_v = sent_atom{};
 
 /// Graph's sendMail body for one HTML message to one recipient.
 std::string send_mail_body(const mail_item& m) {
@@ -37,8 +63,8 @@ std::string send_mail_body(const mail_item& m) {
 }
 
 /// Whether trying again later can help (throttling, outages, transport).
-bool transient(const graph::error& e) {
-  return e.status == 0 || e.status == 408 || e.status == 429 || e.status >= 500;
+bool transient(int status) {
+  return status == 0 || status == 408 || status == 429 || status >= 500;
 }
 
 void put_audit(storage::write_batch& b, const mail_item& m, std::string action,
@@ -55,139 +81,370 @@ void put_audit(storage::write_batch& b, const mail_item& m, std::string action,
 
 } // namespace
 
-mailer::mailer(storage::db& db, graph::client& graph, mailer_options opts)
-    : db_(db), graph_(graph), opts_(opts), worker_([this] { run(); }) {}
+/// What the actor shares with the threads that call the mailer.
+struct shared_state {
+  mutable std::mutex mtx;
+  /// tenant -> its e-mails in flight (busy()).
+  std::unordered_map<uint64_t, uint32_t> sending;
+  std::function<bool(tenant_id)> serves;
+  mailer_stats stats;
+  /// A wake message is on its way: wake() sends no second one.
+  std::atomic<bool> wake_pending{false};
 
-mailer::~mailer() {
+  void begin(tenant_id t) {
+    std::lock_guard<std::mutex> guard{mtx};
+    ++sending[t.value];
+  }
+
+  void end(tenant_id t) {
+    std::lock_guard<std::mutex> guard{mtx};
+    auto i = sending.find(t.value);
+    if (i != sending.end() && --i->second == 0)
+      sending.erase(i);
+  }
+
+  void in_flight(size_t n) {
+    std::lock_guard<std::mutex> guard{mtx};
+    stats.in_flight = n;
+    stats.max_in_flight = std::max<uint64_t>(stats.max_in_flight, n);
+  }
+};
+
+namespace {
+
+/// An outbox item waiting to be sent: its key and the mailbox that sends
+/// it.
+struct queued {
+  std::string key;
+  std::string mailbox;
+};
+
+/// Which mailbox's budget an e-mail counts against.
+std::string mailbox_of(const mail_item& m) {
+  return m.o365_tenant + "/" + m.sender;
+}
+
+struct mailer_state {
+  storage::db* db = nullptr;
+  graph::client* graph = nullptr;
+  mailer_options opts;
+  std::shared_ptr<shared_state> shared;
+  /// Due items waiting for a free slot, in outbox order.
+  std::deque<queued> due;
+  /// Due items whose mailbox has its e-mails in flight already, by
+  /// mailbox; one goes back to the front of `due` as one of them ends.
+  std::unordered_map<std::string, std::deque<queued>> held;
+  /// E-mails in flight per mailbox.
+  std::unordered_map<std::string, uint32_t> sending_from;
+  /// Keys in `due`, in `held` or in flight: a scan does not queue them
+  /// again.
+  std::unordered_set<std::string> known;
+  /// The items in flight, as sent, by key.
+  std::unordered_map<std::string, mail_item> flying;
+  /// Only the tick carrying the latest id scans; earlier ones are stale.
+  uint64_t timer = 0;
+  bool timer_armed = false;
+  steady::time_point timer_due;
+  /// No new sends: the mailer is being destroyed, or the Graph client
+  /// shuts down.
+  bool halted = false;
+  /// The destructor waits: quit once nothing is in flight.
+  bool stopping = false;
+
+  static inline const char* name = "mailer";
+};
+
+using self_ptr = caf::stateful_actor<mailer_state>*;
+
+/// Makes sure a scan runs within `delay` (one timer at a time: the
+/// earliest wins).
+void arm(self_ptr self, milliseconds delay) {
+  auto& st = self->state;
+  auto due = steady::now() + delay;
+  if (st.timer_armed && st.timer_due <= due)
+    return;
+  st.timer_armed = true;
+  st.timer_due = due;
+  self->delayed_send(self, delay, caf::tick_atom_v, ++st.timer);
+}
+
+/// Reads the item again just before its send: it may have been sent by
+/// another path, purged or moved to another node since the scan.
+bool still_due(const mailer_state& st, const std::string& key, int64_t now,
+               mail_item& m) {
+  std::string value;
+  bool found = false;
+  if (st.db->get(column::outbox, key, value, found) || !found)
+    return false;
+  return codec::decode(value, m) && !m.failed && m.next_attempt_ms <= now;
+}
+
+void start(self_ptr self, const std::string& key, mail_item m) {
+  auto& st = self->state;
+  graph::call_spec call;
+  call.tenant = m.o365_tenant;
+  call.mailbox = m.sender;
+  call.method = "POST";
+  call.path_or_url = "/users/" + m.sender + "/sendMail";
+  call.body = send_mail_body(m);
+  ++st.sending_from[mailbox_of(m)];
+  st.flying.emplace(key, std::move(m));
+  st.shared->in_flight(st.flying.size());
+  auto weak = caf::actor_cast<caf::weak_actor_ptr>(self);
+  st.graph->start(
+      std::move(call), [weak, key](graph::result<graph::response> r) {
+        // A Graph I/O thread: hand the answer over and return. The actor may
+        // be gone (a stop that did not wait for this answer): drop it then.
+        if (auto h = caf::actor_cast<caf::actor>(weak))
+          caf::anon_send(h, sent_atom_v, key, r.ok,
+                         static_cast<int32_t>(r.failure.status), r.failure.code,
+                         r.ok ? std::string{} : r.failure.describe());
+      });
+}
+
+/// Starts sends of due items while slots are free.
+void pump(self_ptr self) {
+  auto& st = self->state;
+  if (st.halted || st.due.empty())
+    return;
+  std::function<bool(tenant_id)> serves;
   {
-    std::lock_guard<std::mutex> guard{mtx_};
-    stopping_ = true;
+    std::lock_guard<std::mutex> guard{st.shared->mtx};
+    serves = st.shared->serves;
   }
-  cv_.notify_all();
-  worker_.join();
-}
-
-void mailer::wake() {
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    woken_ = true;
-  }
-  cv_.notify_all();
-}
-
-mailer_stats mailer::stats() const {
-  std::lock_guard<std::mutex> guard{mtx_};
-  return stats_;
-}
-
-void mailer::run() {
-  // The first pass picks up whatever an earlier run left unsent.
-  bool retry_pending = pass();
-  for (;;) {
-    {
-      std::unique_lock<std::mutex> lock{mtx_};
-      auto pause = retry_pending ? opts_.retry_delay : opts_.idle_poll;
-      cv_.wait_for(lock, pause, [this] { return woken_ || stopping_; });
-      if (stopping_)
-        return;
-      woken_ = false;
-    }
-    retry_pending = pass();
-  }
-}
-
-void mailer::set_owner_check(std::function<bool(tenant_id)> serves) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  serves_ = std::move(serves);
-}
-
-bool mailer::busy(tenant_id t) const {
-  return sending_.load() == t.value;
-}
-
-bool mailer::pass() {
-  std::vector<std::pair<std::string, mail_item>> due;
   auto now = system_now_ms();
-  bool waiting = false;
-  auto err = db_.scan(column::outbox, "", "",
-                      [&](std::string_view k, std::string_view v) {
-                        mail_item m;
-                        if (!codec::decode(v, m)) {
-                          log::error("mailer: undecodable outbox item");
-                          return true;
-                        }
-                        // Failed rows stay for operators; rows backing off
-                        // wait however often the mailer is woken.
-                        if (!m.failed && m.next_attempt_ms <= now) {
-                          due.emplace_back(std::string{k}, std::move(m));
-                        } else if (!m.failed) {
-                          waiting = true;
-                        }
-                        return true;
-                      });
-  if (err) {
-    log::error("mailer: cannot read the outbox");
-    return true;
-  }
-  bool retry_pending = waiting;
-  for (auto& [key, m] : due) {
-    std::function<bool(tenant_id)> serves;
-    {
-      std::lock_guard<std::mutex> guard{mtx_};
-      if (stopping_)
-        return false;
-      serves = serves_;
+  while (!st.due.empty() && st.flying.size() < st.opts.max_in_flight) {
+    auto next = std::move(st.due.front());
+    st.due.pop_front();
+    auto from = st.sending_from.find(next.mailbox);
+    if (from != st.sending_from.end()
+        && from->second >= st.opts.max_in_flight_per_mailbox) {
+      st.held[next.mailbox].push_back(std::move(next));
+      continue;
+    }
+    const auto& key = next.key;
+    mail_item m;
+    if (!still_due(st, key, now, m)) {
+      st.known.erase(key);
+      continue;
     }
     // Marked busy before the ownership check: a shard move marks the
     // tenant moving before it waits for busy, so one of the two sees the
     // other.
     tenant_id tenant{keys::get_be64(key, 0)};
-    sending_ = tenant.value;
+    st.shared->begin(tenant);
     if (serves && !serves(tenant)) {
-      sending_ = 0;
+      st.shared->end(tenant);
+      st.known.erase(key);
       continue;
     }
-    graph::response res;
-    graph::error gerr;
-    storage::write_batch b;
-    if (graph_.call(m.o365_tenant, m.sender, "POST",
-                    "/users/" + m.sender + "/sendMail", send_mail_body(m), res,
-                    gerr)) {
-      b.del(column::outbox, key);
-      put_audit(b, m, "mail.sent", "\"" + m.subject + "\" to " + m.to);
-      if (auto werr = db_.write(b))
-        log::error("mailer: sent, but cannot clear the outbox item");
-      sending_ = 0;
-      std::lock_guard<std::mutex> guard{mtx_};
-      ++stats_.sent;
-      continue;
-    }
+    start(self, key, std::move(m));
+  }
+}
+
+/// Queues every due item of the outbox not queued or in flight yet, then
+/// sends; the next scan is due when the earliest waiting item is, or
+/// after the idle poll.
+void scan(self_ptr self) {
+  auto& st = self->state;
+  if (st.halted)
+    return;
+  auto now = system_now_ms();
+  std::optional<int64_t> next;
+  auto err = st.db->scan(
+      column::outbox, "", "", [&](std::string_view k, std::string_view v) {
+        mail_item m;
+        if (!codec::decode(v, m)) {
+          log::error("mailer: undecodable outbox item");
+          return true;
+        }
+        // Failed rows stay for operators; rows backing off wait however
+        // often the mailer is woken.
+        std::string key{k};
+        if (m.failed || st.known.count(key) > 0)
+          return true;
+        if (m.next_attempt_ms <= now) {
+          st.known.insert(key);
+          st.due.push_back({std::move(key), mailbox_of(m)});
+        } else {
+          next = std::min(next.value_or(m.next_attempt_ms), m.next_attempt_ms);
+        }
+        return true;
+      });
+  auto pause = st.opts.idle_poll;
+  if (err) {
+    log::error("mailer: cannot read the outbox");
+    pause = std::min(pause, st.opts.retry_delay);
+  } else if (next) {
+    pause = std::min(pause, milliseconds(*next - now));
+  }
+  arm(self, pause);
+  pump(self);
+}
+
+/// Records Graph's answer to one send.
+void finish(self_ptr self, const std::string& key, bool ok, int32_t status,
+            const std::string& code, const std::string& why) {
+  auto& st = self->state;
+  auto i = st.flying.find(key);
+  if (i == st.flying.end())
+    return;
+  auto m = std::move(i->second);
+  st.flying.erase(i);
+  st.known.erase(key);
+  // The mailbox has a slot again: its next held item goes first.
+  auto mailbox = mailbox_of(m);
+  auto from = st.sending_from.find(mailbox);
+  if (from != st.sending_from.end() && --from->second == 0)
+    st.sending_from.erase(from);
+  auto h = st.held.find(mailbox);
+  if (h != st.held.end()) {
+    st.due.push_front(std::move(h->second.front()));
+    h->second.pop_front();
+    if (h->second.empty())
+      st.held.erase(h);
+  }
+  tenant_id tenant{keys::get_be64(key, 0)};
+  storage::write_batch b;
+  std::optional<bool> given_up; // empty: sent, or not an attempt
+  if (ok) {
+    b.del(column::outbox, key);
+    put_audit(b, m, "mail.sent", "\"" + m.subject + "\" to " + m.to);
+    if (auto werr = st.db->write(b))
+      log::error("mailer: sent, but cannot clear the outbox item");
+  } else if (code == "shutting_down") {
+    // The Graph client stops with the node: not the e-mail's fault, and
+    // nothing more can be sent; the next run sends it.
+    st.halted = true;
+  } else {
     ++m.attempts;
-    m.last_error = gerr.describe();
-    m.failed = !transient(gerr) || m.attempts >= opts_.max_attempts;
-    // Doubling pauses between passes (the Graph client already waited out
-    // any Retry-After it could within the call).
-    auto pause = opts_.retry_delay.count()
-                 << std::min<uint32_t>(m.attempts - 1, 6);
-    m.next_attempt_ms = system_now_ms() + pause;
+    m.last_error = why;
+    m.failed = !transient(status) || m.attempts >= st.opts.max_attempts;
+    // Doubling pauses (the Graph client already waited out any
+    // Retry-After it could within the call).
+    auto pause = milliseconds(st.opts.retry_delay.count()
+                              << std::min<uint32_t>(m.attempts - 1, 6));
+    m.next_attempt_ms = system_now_ms() + pause.count();
     b.put(column::outbox, key, codec::encode(m));
     if (m.failed)
       put_audit(b, m, "mail.failed",
                 "\"" + m.subject + "\" to " + m.to
                     + " was not sent: " + m.last_error);
-    if (auto werr = db_.write(b))
+    if (auto werr = st.db->write(b))
       log::error("mailer: cannot record a failed send");
-    sending_ = 0;
     log::warn("mailer: sending to " + m.to + " failed: " + m.last_error);
-    std::lock_guard<std::mutex> guard{mtx_};
-    if (m.failed) {
-      ++stats_.failed;
-    } else {
-      ++stats_.retried;
-      retry_pending = true;
-    }
+    given_up = m.failed;
+    if (!m.failed)
+      arm(self, pause);
   }
-  return retry_pending;
+  // Not busy before the outbox says what became of the e-mail: a shard
+  // move that copied the row earlier would send it again.
+  st.shared->end(tenant);
+  {
+    std::lock_guard<std::mutex> guard{st.shared->mtx};
+    auto& s = st.shared->stats;
+    s.in_flight = st.flying.size();
+    if (ok)
+      ++s.sent;
+    else if (given_up)
+      ++(*given_up ? s.failed : s.retried);
+  }
+  if (st.stopping && st.flying.empty()) {
+    self->quit();
+    return;
+  }
+  pump(self);
+}
+
+caf::behavior mailer_actor(self_ptr self, storage::db* db, graph::client* graph,
+                           mailer_options opts,
+                           std::shared_ptr<shared_state> shared) {
+  auto& st = self->state;
+  st.db = db;
+  st.graph = graph;
+  st.opts = opts;
+  st.shared = std::move(shared);
+  return {
+      [=](atom::wake_atom) {
+        self->state.shared->wake_pending = false;
+        scan(self);
+      },
+      [=](caf::tick_atom, uint64_t id) {
+        auto& s = self->state;
+        if (!s.timer_armed || id != s.timer)
+          return;
+        s.timer_armed = false;
+        scan(self);
+      },
+      [=](sent_atom, const std::string& key, bool ok, int32_t status,
+          const std::string& code,
+          const std::string& why) { finish(self, key, ok, status, code, why); },
+      // From the destructor: no new sends; quit once those in flight are
+      // recorded, or when the grace is over.
+      [=](caf::close_atom) {
+        auto& s = self->state;
+        s.halted = true;
+        s.stopping = true;
+        if (s.flying.empty())
+          return self->quit();
+        self->delayed_send(self, s.opts.stop_grace, caf::timeout_atom_v);
+      },
+      [=](caf::timeout_atom) {
+        auto& s = self->state;
+        log::warn("mailer: stopped with " + std::to_string(s.flying.size())
+                  + " e-mail(s) unanswered; the next run sends them");
+        for (auto& [key, m] : s.flying)
+          s.shared->end(tenant_id{keys::get_be64(key, 0)});
+        self->quit();
+      },
+  };
+}
+
+} // namespace
+
+struct mailer::impl {
+  explicit impl(caf::actor_system& s) : sys(s) {}
+  caf::actor_system& sys;
+  std::shared_ptr<shared_state> shared = std::make_shared<shared_state>();
+  caf::actor actor;
+};
+
+mailer::mailer(caf::actor_system& sys, storage::db& db, graph::client& graph,
+               mailer_options opts)
+    : impl_(std::make_unique<impl>(sys)) {
+  opts.max_in_flight = std::max<uint32_t>(opts.max_in_flight, 1);
+  opts.max_in_flight_per_mailbox
+      = std::max<uint32_t>(opts.max_in_flight_per_mailbox, 1);
+  impl_->actor
+      = sys.spawn<caf::hidden>(mailer_actor, &db, &graph, opts, impl_->shared);
+  // The first scan picks up whatever an earlier run left unsent.
+  wake();
+}
+
+mailer::~mailer() {
+  caf::scoped_actor self{impl_->sys};
+  self->send(impl_->actor, caf::close_atom_v);
+  self->wait_for(impl_->actor);
+}
+
+void mailer::wake() {
+  if (!impl_->shared->wake_pending.exchange(true))
+    caf::anon_send(impl_->actor, atom::wake_atom_v);
+}
+
+mailer_stats mailer::stats() const {
+  std::lock_guard<std::mutex> guard{impl_->shared->mtx};
+  return impl_->shared->stats;
+}
+
+void mailer::set_owner_check(std::function<bool(tenant_id)> serves) {
+  std::lock_guard<std::mutex> guard{impl_->shared->mtx};
+  impl_->shared->serves = std::move(serves);
+}
+
+bool mailer::busy(tenant_id t) const {
+  std::lock_guard<std::mutex> guard{impl_->shared->mtx};
+  return impl_->shared->sending.count(t.value) > 0;
 }
 
 } // namespace crmsync::mail

@@ -2,24 +2,29 @@
 // outbox column family (invitations, join requests) through Graph's
 // sendMail, from the mailbox each item names.
 //
-// One thread. An item leaves the outbox only after Graph accepted it (202),
+// An event-based actor owns the mailer's state; no thread waits on Graph.
+// It scans the outbox when woken and on a timer, starts up to
+// `max_in_flight` sends at once (`max_in_flight_per_mailbox` of one
+// sender) with graph::client::start, and takes each answer back as a
+// message. An item leaves the outbox only after Graph accepted it (202),
 // so a restart resends what was not confirmed and loses nothing; a crash
 // between Graph's answer and the delete can send one e-mail twice. An item
 // that keeps failing is kept, marked failed with Graph's error, and an
-// audit entry tells the tenant's admins. wake() is thread-safe.
+// audit entry tells the tenant's admins. Every member function is
+// thread-safe and none blocks, except the destructor (see there).
 #pragma once
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
-#include <string>
-#include <thread>
+#include <memory>
 
 #include "protocol/ids.hpp"
 #include "storage/db.hpp"
+
+namespace caf {
+class actor_system;
+} // namespace caf
 
 namespace crmsync::graph {
 class client;
@@ -28,23 +33,44 @@ class client;
 namespace crmsync::mail {
 
 struct mailer_options {
-  /// Passes over the outbox an item may fail before it is given up.
+  /// Sends that fail before an item is given up.
   uint32_t max_attempts = 3;
-  /// Pause before a pass that retries failed items.
+  /// Pause before the first retry of an item; it doubles with each
+  /// further failure.
   std::chrono::milliseconds retry_delay{std::chrono::seconds(5)};
-  /// Pause between passes when nothing woke the mailer.
+  /// Pause between scans of the outbox when nothing woke the mailer.
   std::chrono::milliseconds idle_poll{std::chrono::seconds(30)};
+  /// E-mails in flight at once, node-wide.
+  uint32_t max_in_flight = 64;
+  /// E-mails of one sending mailbox in flight at once. The mailbox's Graph
+  /// budget (the client's: 4 requests in flight) is shared with the
+  /// calendar sync of the same user; one slot for mail leaves the others
+  /// to the sync however many invitations an administrator sends.
+  uint32_t max_in_flight_per_mailbox = 1;
+  /// How long the destructor lets sends in flight finish and be recorded;
+  /// an answer later than that is not recorded (its item is sent again by
+  /// the next run).
+  std::chrono::milliseconds stop_grace{std::chrono::seconds(10)};
 };
 
 struct mailer_stats {
   uint64_t sent = 0;
   uint64_t failed = 0; ///< items given up
   uint64_t retried = 0;
+  uint64_t in_flight = 0;     ///< sends started and not answered yet
+  uint64_t max_in_flight = 0; ///< the highest in_flight so far
 };
 
 class mailer {
 public:
-  mailer(storage::db& db, graph::client& graph, mailer_options opts = {});
+  /// Spawns the mailer's actor in `sys` (hidden: await_all_actors_done
+  /// does not wait for it; the destructor ends it). `db` and `graph` must
+  /// outlive the mailer; `graph`'s I/O threads message the actor, so the
+  /// client must be destroyed before `sys`.
+  mailer(caf::actor_system& sys, storage::db& db, graph::client& graph,
+         mailer_options opts = {});
+  /// Starts no more sends, waits until those in flight are answered and
+  /// recorded (at most `stop_grace`), then ends the actor.
   ~mailer();
   mailer(const mailer&) = delete;
   mailer& operator=(const mailer&) = delete;
@@ -61,21 +87,8 @@ public:
   mailer_stats stats() const;
 
 private:
-  void run();
-  /// One pass over the outbox; true when some item is waiting to retry.
-  bool pass();
-
-  storage::db& db_;
-  graph::client& graph_;
-  mailer_options opts_;
-  mutable std::mutex mtx_;
-  std::condition_variable cv_;
-  bool woken_ = false;
-  bool stopping_ = false;
-  mailer_stats stats_;
-  std::function<bool(tenant_id)> serves_;
-  std::atomic<uint64_t> sending_{0}; ///< tenant of the e-mail in flight
-  std::thread worker_;
+  struct impl;
+  std::unique_ptr<impl> impl_;
 };
 
 } // namespace crmsync::mail
