@@ -54,7 +54,8 @@ sleep 5
 echo "node RSS at idle after setup: $(mib VmRSS) (peak so far $(mib VmHWM))"
 # Writing 5 to clear_refs resets the peak (VmHWM) to the current RSS.
 echo 5 >"/proc/$node_pid/clear_refs"
-echo "node threads at idle after setup: $(threads)"
+echo "node threads at idle after setup: $(threads):" \
+  "$(cat /proc/"$node_pid"/task/*/comm | sort | uniq -c | awk '{ printf "%s x%s, ", $2, $1 }')"
 
 echo
 bench_graph_latency
