@@ -381,6 +381,7 @@ int main(int argc, char** argv) {
   crmsync::bench::steady_config steady;
   std::string steady_setup, steady_run;
   double steady_rate = steady.rate;
+  bool no_sync = false;
   auto* setup_opt
       = app.add_option("--steady-setup", steady_setup,
                        "Bring --users Office 365 users into calendar sync "
@@ -398,6 +399,11 @@ int main(int argc, char** argv) {
       ->group("Steady state")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
+  app.add_flag("--steady-no-sync", no_sync,
+               "Setup only: leave calendar sync off (state file calendar "
+               "\"-\")")
+      ->group("Steady state")
+      ->needs(setup_opt);
   app.add_option("--tenants", steady.tenants,
                  "Office 365 tenants the users are spread over (0: one per "
                  "100 users)")
@@ -448,6 +454,7 @@ int main(int argc, char** argv) {
     steady.node = node;
     steady.admin_token = admin_token;
     steady.rate = steady_rate;
+    steady.enable_sync = !no_sync;
     steady.duration_s = duration_s;
     steady.connections = connections;
     steady.json = json_out;

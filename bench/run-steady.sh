@@ -8,7 +8,10 @@
 # a fixed schedule. Reports each direction's change-to-other-side latency,
 # every change that never arrived, the node's RSS at idle after setup and
 # its peak during the load, and runs `crmsyncctl check` on every
-# organization. All in a fresh temporary directory (bench/lib.sh).
+# organization (with the time each took). Also the node's thread count
+# (/proc Threads:) at idle after setup and its range during the load, and
+# `uptime` before and after (the machine is shared). All in a fresh
+# temporary directory (bench/lib.sh).
 #   bench/run-steady.sh [USERS] [RATE] [SECONDS]
 # Environment: BENCH_BUILD (a build directory to use instead of build/),
 # NODE_ARGS (extra crmsyncd arguments), EMULATOR_ARGS, CONNECTIONS (writer
@@ -30,6 +33,7 @@ bench_build crmsyncd graph-emulator crmsyncctl crmsync-loadgen
 # shellcheck disable=SC2086
 bench_setup --signin-burst 1e9 --signin-per-minute 1e9 ${NODE_ARGS:-}
 
+threads() { awk '$1 == "Threads:" { print $2 }' "/proc/$node_pid/status"; }
 mib() { # FIELD: the node's /proc status field in MiB
   awk -v k="$1:" '$1 == k { printf "%.0f MiB", $2 / 1024 }' "/proc/$node_pid/status"
 }
@@ -38,6 +42,7 @@ loadgen=("$BENCH_BIN/crmsync-loadgen" --node "$N" --emulator "$E" --admin-token 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr);" \
   "crmsync-loadgen on the same cores"
 echo "node:    $N ${NODE_ARGS:-}"
+echo "uptime:  $(uptime)"
 echo
 echo "== setup: $users users"
 start=$(date +%s.%N)
@@ -49,14 +54,22 @@ sleep 5
 echo "node RSS at idle after setup: $(mib VmRSS) (peak so far $(mib VmHWM))"
 # Writing 5 to clear_refs resets the peak (VmHWM) to the current RSS.
 echo 5 >"/proc/$node_pid/clear_refs"
+echo "node threads at idle after setup: $(threads):" \
+  "$(cat /proc/"$node_pid"/task/*/comm | sort | uniq -c | awk '{ printf "%s x%s, ", $2, $1 }')"
 
 echo
 bench_graph_latency
 echo "== load: $rate changes/s for $seconds s"
 result=0
+# The thread count once a second during load and drain (a /proc read).
+(while kill -0 "$node_pid" 2>/dev/null; do threads; sleep 1; done) >"$dir/threads" &
+sampler=$!
 "${loadgen[@]}" --steady-run "$dir/steady.state" --rate "$rate" --duration "$seconds" \
   --connections "${CONNECTIONS:-64}" --threads "${THREADS:-16}" \
   --drain "${DRAIN:-120}" || result=$?
+kill "$sampler" 2>/dev/null || true
+echo "node threads during load and drain: $(sort -n "$dir/threads" | sed -n '1p;$p' | paste -sd-)" \
+  "($(wc -l <"$dir/threads") samples)"
 echo "node peak RSS during load and drain: $(mib VmHWM) (now $(mib VmRSS))"
 echo "node CPU time (user+system): $(awk '{ printf "%.1f s", ($14 + $15) / 100 }' "/proc/$node_pid/stat")"
 
@@ -65,11 +78,18 @@ echo "== convergence checker on every organization"
 differing=0
 orgs=$( (awk '{print $2}' "$dir/steady.state"; echo "$org") | sort -u)
 for o in $orgs; do
-  if ! out=$("$BENCH_BIN/crmsyncctl" --node "$N" --token "$admin" check "$o" 2>&1); then
+  t0=$(date +%s.%N)
+  rc=0
+  out=$("$BENCH_BIN/crmsyncctl" --node "$N" --token "$admin" check "$o" 2>&1) || rc=$?
+  echo "$(echo "$(date +%s.%N) - $t0" | bc)" >>"$dir/check-times"
+  if [ "$rc" -ne 0 ]; then
     differing=$((differing + 1))
     echo "organization $o differs:"
     echo "$out" | head -20
   fi
 done
-echo "$(echo "$orgs" | wc -w) organizations checked, $differing with differences"
+echo "$(echo "$orgs" | wc -w) organizations checked, $differing with differences;" \
+  "seconds per check min/median/max: $(sort -n "$dir/check-times" |
+    awk '{ v[NR] = $1 } END { printf "%.2f / %.2f / %.2f", v[1], v[int((NR + 1) / 2)], v[NR] }')"
+echo "uptime:  $(uptime)"
 if [ "$result" -ne 0 ] || [ "$differing" -ne 0 ]; then exit 1; fi

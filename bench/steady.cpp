@@ -485,6 +485,21 @@ int steady_setup(const steady_config& cfg) {
   // 4. Calendar sync on for everyone; then wait for "active".
   auto t3 = steady::now();
   std::vector<synced_user> synced(members.size());
+  if (!cfg.enable_sync) {
+    for (size_t k = 0; k < members.size(); ++k) {
+      auto& m = members[k];
+      auto& s = seeds[m.tenant];
+      synced[k] = synced_user{s.org, m.user, s.oids[m.index], s.domain, "-"};
+    }
+    if (!write_state(cfg.state_file, synced)) {
+      std::cerr << "crmsync-loadgen: cannot write " << cfg.state_file << "\n";
+      return 2;
+    }
+    std::printf("setup: done in %.1f s, calendar sync off; state in %s\n",
+                since_s(t0), cfg.state_file.c_str());
+    std::fflush(stdout);
+    return 0;
+  }
   err = parallel_for(static_cast<int>(members.size()), cfg.threads, node, emu,
                      [&](int k, conns& c, std::string& e) {
                        auto& m = members[static_cast<size_t>(k)];

@@ -16,6 +16,7 @@ struct steady_config {
   int users = 10000;         ///< setup: users to bring into sync
   int tenants = 0;           ///< setup: Office 365 tenants (0 = users / 100)
   int threads = 16;          ///< setup and verification threads
+  bool enable_sync = true;   ///< setup: turn calendar sync on and wait for it
   double rate = 1000;        ///< run: changes per second, both ways together
   double duration_s = 60;    ///< run: seconds of load
   double drain_s = 120;      ///< run: longest wait for the other side
@@ -30,6 +31,8 @@ struct steady_config {
 /// Creates the tenants, installs the CRM in each, brings every user in
 /// (sign-in, join request, approval), turns calendar sync on for all and
 /// waits until every one is active; writes the state file. 0 on success.
+/// Without enable_sync the users are left with sync off (state file with
+/// calendar "-"), for a benchmark that turns it on itself.
 int steady_setup(const steady_config& cfg);
 
 /// Runs the paced load from the state file, waits for the other sides to
