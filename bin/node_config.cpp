@@ -108,7 +108,8 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
       "actor scheduler threads")
       ->check(CLI::Range(uint64_t{1}, uint64_t{64}));
   add("--graph-threads", c.graph_threads, "CRMSYNC_GRAPH_THREADS",
-      "threads that call Microsoft Graph (blocking calls)")
+      "threads that finish Office 365 requests after Graph answered (Graph "
+      "itself is called asynchronously; these may wait for the cluster)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{256}));
   add("--graph-timeout-ms", c.graph_timeout_ms, "CRMSYNC_GRAPH_TIMEOUT_MS",
       "how long each step of an exchange with Microsoft Graph or the "

@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace crmsync::emulator {
@@ -96,6 +97,10 @@ struct calendar {
   std::string change_key;
   bool is_default = false;
   std::vector<std::string> event_ids; ///< creation order
+  /// Event ids by the transactionId they were created with (a retried
+  /// POST returns the first event); an entry whose event is gone is
+  /// stale and ignored.
+  std::unordered_map<std::string, std::string> by_transaction;
   /// Change log for delta queries: (sequence number, event id) per write.
   uint64_t seq = 0;
   std::vector<std::pair<uint64_t, std::string>> log;

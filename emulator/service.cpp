@@ -2434,15 +2434,20 @@ void service::impl::install_routes() {
       return r->reply(
           graph_error(req, 400, err.code, err.message, self->now()));
     // A retried POST with the same transactionId returns the first event.
-    if (!e.transaction_id.empty())
-      for (auto& id : c->event_ids) {
-        auto& existing = mb->events[id];
-        if (existing.transaction_id == e.transaction_id) {
+    // Looked up by index: a scan of the calendar made every initial sync
+    // cost the square of its events.
+    if (!e.transaction_id.empty()) {
+      auto t = c->by_transaction.find(e.transaction_id);
+      if (t != c->by_transaction.end()) {
+        auto existing = mb->events.find(t->second);
+        if (existing != mb->events.end()) {
           json::writer w;
-          self->write_event(w, existing, *u, {});
+          self->write_event(w, existing->second, *u, {});
           return r->reply(json_response(201, w.take()));
         }
+        c->by_transaction.erase(t); // its event is gone
       }
+    }
     auto now = self->now();
     e.id = new_item_id();
     e.calendar_id = c->id;
@@ -2452,6 +2457,8 @@ void service::impl::install_routes() {
     e.created_ms = now;
     e.modified_ms = now;
     c->event_ids.push_back(e.id);
+    if (!e.transaction_id.empty())
+      c->by_transaction[e.transaction_id] = e.id;
     self->record_change(*u, *c, e.id);
     mb->events[e.id] = e;
     self->notify_change(*u, *c, e, "created");

@@ -73,6 +73,7 @@ TEST_CASE("node_config: the defaults", "[node_config]") {
   CHECK(c.graph_app_rps == 13000);
   CHECK(c.graph_tenant_rps == 350);
   CHECK(c.calendar_idle_s == 10);
+  CHECK(c.graph_threads == 2);
   CHECK(c.mass_delete_share == 0.5);
   CHECK(c.mass_delete_minimum == 10);
   CHECK(c.max_notifications_per_post == 1000);

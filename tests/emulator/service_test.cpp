@@ -1032,6 +1032,36 @@ TEST_CASE_METHOD(contoso, "events: a repeated transactionId creates once",
               400, "BadRequest");
 }
 
+TEST_CASE_METHOD(contoso,
+                 "events: a transactionId whose event was deleted creates "
+                 "anew, and one calendar's ids do not answer in another",
+                 "[emulator][events]") {
+  auto cal = create_calendar("CRM");
+  auto other_cal = create_calendar("Other");
+  const std::string tid
+      = R"(,"transactionId":"9E163156-7762-4BEB-A1C6-729EA81755A7")";
+  auto first = create_event(
+      calendar_events_path(admin_id, cal),
+      event_body("Lunch", "2026-12-03T12:00:00", "2026-12-03T13:00:00", tid));
+  // The same transaction in another calendar is another event.
+  auto elsewhere = create_event(
+      calendar_events_path(admin_id, other_cal),
+      event_body("Lunch", "2026-12-03T12:00:00", "2026-12-03T13:00:00", tid));
+  CHECK(elsewhere.str("/id") != first.str("/id"));
+  E2E_REQUIRE_STATUS(del(event_path(admin_id, first.str("/id")), tok), 204);
+  auto again = create_event(
+      calendar_events_path(admin_id, cal),
+      event_body("Lunch", "2026-12-03T12:00:00", "2026-12-03T13:00:00", tid));
+  CHECK(again.str("/id") != first.str("/id"));
+  CHECK(get(event_path(admin_id, again.str("/id")), tok).status == 200);
+  // And the new one is what a further retry returns.
+  auto retry = create_event(
+      calendar_events_path(admin_id, cal),
+      event_body("Lunch", "2026-12-03T12:00:00", "2026-12-03T13:00:00", tid));
+  CHECK(retry.str("/id") == again.str("/id"));
+  CHECK(get(calendar_events_path(admin_id, cal), tok).size("/value") == 1);
+}
+
 TEST_CASE_METHOD(contoso, "events: concurrent retries share one transactionId",
                  "[emulator][events]") {
   const auto body
