@@ -111,6 +111,10 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
       "threads that finish Office 365 requests after Graph answered (Graph "
       "itself is called asynchronously; these may wait for the cluster)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{256}));
+  add("--graph-connections", c.graph_connections, "CRMSYNC_GRAPH_CONNECTIONS",
+      "most connections open at once to Graph and to the identity platform "
+      "(each); more requests wait for one to come free")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{100000}));
   add("--graph-timeout-ms", c.graph_timeout_ms, "CRMSYNC_GRAPH_TIMEOUT_MS",
       "how long each step of an exchange with Microsoft Graph or the "
       "identity platform (connect, send, read the answer) may take before "

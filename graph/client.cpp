@@ -216,6 +216,7 @@ struct client::impl {
     http::async_client_options opts;
     opts.io_threads = std::max<size_t>(1, cfg.io_threads);
     opts.idle_per_origin = cfg.connections_per_host;
+    opts.max_per_origin = std::max<size_t>(1, cfg.max_connections_per_host);
     opts.extra_ca_file = cfg.ca_file;
     try {
       transport = std::make_unique<http::async_client>(opts);

@@ -52,6 +52,9 @@ struct config {
   size_t io_threads = 2;
   /// Idle keep-alive connections kept per host.
   size_t connections_per_host = 16;
+  /// Connections open at once per host, idle ones included; more
+  /// requests wait (within their deadline) for one to come free.
+  size_t max_connections_per_host = 256;
   size_t mailbox_concurrency = 4;
   size_t mailbox_requests_per_window = 10000;
   std::chrono::seconds mailbox_window{600};

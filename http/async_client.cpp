@@ -7,6 +7,11 @@
 // once. The exchange owns its callback: if its
 // last handler is destroyed without completing (the io_context went away), its
 // destructor reports "client stopped", so a callback is never lost.
+//
+// Each origin has at most `max_per_origin` connections open (a slot each,
+// taken before connecting, given back when the connection is destroyed);
+// a request that finds none free and none idle waits in its origin's queue
+// until a slot or an answered connection comes free, or its deadline.
 #include "http/async_client.hpp"
 #include "http/beast_client.hpp"
 
@@ -25,6 +30,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -56,11 +62,27 @@ std::string host_header(const endpoint& e) {
   return h;
 }
 
-/// One open connection, plain or TLS.
+/// One open connection, plain or TLS. It holds one of its origin's
+/// connection slots from the moment it is opened until it is destroyed.
 struct connection {
   std::optional<beast::tcp_stream> plain;
   std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
   beast::flat_buffer buffer;
+  /// Gives the slot back; set when the connection is opened.
+  std::function<void()> release;
+
+  connection() = default;
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+  ~connection() {
+    // The socket is closed before the slot is counted free.
+    if (plain || tls) {
+      error_code ignored;
+      lowest().socket().close(ignored);
+    }
+    if (release)
+      release();
+  }
 
   beast::tcp_stream& lowest() {
     return tls ? beast::get_lowest_layer(*tls) : *plain;
@@ -69,6 +91,25 @@ struct connection {
   bool is_open() {
     return lowest().socket().is_open();
   }
+};
+
+/// A request waiting for a connection slot of its origin. Exactly one of
+/// the pool (a slot or a connection came free) and the request's own
+/// deadline claims it.
+class waiter {
+public:
+  virtual ~waiter() = default;
+  /// True for the one caller that ends the wait.
+  bool claim() {
+    return waiting_.exchange(false);
+  }
+  /// A slot is the waiter's now: it opens a connection.
+  virtual void granted_slot() = 0;
+  /// A pooled connection is the waiter's now.
+  virtual void granted_connection(std::unique_ptr<connection> c) = 0;
+
+protected:
+  std::atomic<bool> waiting_{false};
 };
 
 } // namespace
@@ -88,14 +129,20 @@ struct async_client::impl : std::enable_shared_from_this<impl> {
   asio::ssl::context ssl{asio::ssl::context::tls_client};
   std::vector<std::thread> threads;
 
+  /// Guards the pools: idle connections, open counts and waiters. No
+  /// connection is destroyed while it is held (a destroyed connection
+  /// gives its slot back, which takes the mutex).
   std::mutex pool_mutex;
   std::map<std::string, std::vector<std::unique_ptr<connection>>> idle;
+  std::map<std::string, size_t> open_per_origin;
+  std::map<std::string, std::deque<std::shared_ptr<waiter>>> waiters;
 
   /// Set when shutdown begins: a callback run while the client stops that
   /// sends again is answered at once instead of reaching a dying context.
   std::atomic<bool> stopping{false};
   std::atomic<uint64_t> requests{0}, answered{0}, failed{0}, timeouts{0},
-      connections{0}, reused{0}, in_flight{0}, max_in_flight{0};
+      connections{0}, reused{0}, in_flight{0}, max_in_flight{0}, open{0},
+      waiting{0}, waited{0};
 
   explicit impl(async_client_options o)
       : options(std::move(o)), ioc(std::make_unique<asio::io_context>()) {
@@ -125,10 +172,16 @@ struct async_client::impl : std::enable_shared_from_this<impl> {
     ioc->stop();
     for (auto& t : threads)
       t.join();
+    // Destroyed outside the lock: each gives its slot back.
+    decltype(idle) idle_left;
+    decltype(waiters) waiting_left;
     {
       std::lock_guard<std::mutex> lock(pool_mutex);
-      idle.clear();
+      idle_left.swap(idle);
+      waiting_left.swap(waiters);
     }
+    idle_left.clear();
+    waiting_left.clear();
     // Destroys the handlers still queued: their exchanges report
     // "client stopped" while the counters above are still alive.
     ioc.reset();
@@ -139,6 +192,7 @@ struct async_client::impl : std::enable_shared_from_this<impl> {
   }
 
   std::unique_ptr<connection> take_idle(const std::string& key) {
+    std::vector<std::unique_ptr<connection>> closed; // freed unlocked
     std::lock_guard<std::mutex> lock(pool_mutex);
     auto it = idle.find(key);
     while (it != idle.end() && !it->second.empty()) {
@@ -146,15 +200,86 @@ struct async_client::impl : std::enable_shared_from_this<impl> {
       it->second.pop_back();
       if (c->is_open())
         return c;
+      closed.push_back(std::move(c));
     }
     return nullptr;
   }
 
-  void give_back(const std::string& key, std::unique_ptr<connection> c) {
+  /// The first request of `key` still waiting, now claimed; null if none.
+  /// Called with the mutex held.
+  std::shared_ptr<waiter> next_waiter(const std::string& key) {
+    auto it = waiters.find(key);
+    if (it == waiters.end())
+      return nullptr;
+    auto& queue = it->second;
+    while (!queue.empty()) {
+      auto w = std::move(queue.front());
+      queue.pop_front();
+      if (w->claim()) {
+        --waiting;
+        return w;
+      }
+    }
+    waiters.erase(it);
+    return nullptr;
+  }
+
+  /// Takes a slot of `key` for a new connection, or queues `w` to be
+  /// granted one (or a pooled connection) when one comes free.
+  bool acquire_or_wait(const std::string& key, std::shared_ptr<waiter> w) {
     std::lock_guard<std::mutex> lock(pool_mutex);
-    auto& list = idle[key];
-    if (list.size() < options.idle_per_origin)
-      list.push_back(std::move(c));
+    auto& n = open_per_origin[key];
+    if (options.max_per_origin == 0 || n < options.max_per_origin) {
+      ++n;
+      ++open;
+      return true;
+    }
+    ++waiting;
+    ++waited;
+    waiters[key].push_back(std::move(w));
+    return false;
+  }
+
+  /// A connection of `key` closed (or a slot was never used): the first
+  /// waiter gets the slot.
+  void release(const std::string& key) {
+    std::shared_ptr<waiter> next;
+    {
+      std::lock_guard<std::mutex> lock(pool_mutex);
+      --open;
+      auto it = open_per_origin.find(key);
+      if (it != open_per_origin.end() && it->second > 0)
+        --it->second;
+      if (!stopping)
+        next = next_waiter(key);
+      if (next) {
+        ++open_per_origin[key];
+        ++open;
+      } else if (it != open_per_origin.end() && it->second == 0) {
+        open_per_origin.erase(it);
+      }
+    }
+    if (next)
+      next->granted_slot();
+  }
+
+  /// An answered request's connection: to the first waiter, else to the
+  /// idle pool, else closed.
+  void give_back(const std::string& key, std::unique_ptr<connection> c) {
+    std::shared_ptr<waiter> next;
+    {
+      std::lock_guard<std::mutex> lock(pool_mutex);
+      if (!stopping)
+        next = next_waiter(key);
+      if (!next) {
+        auto& list = idle[key];
+        if (list.size() < options.idle_per_origin && !stopping)
+          list.push_back(std::move(c));
+      }
+    }
+    if (next)
+      next->granted_connection(std::move(c));
+    // else a connection not pooled closes here, outside the lock
   }
 
   void started() {
@@ -179,7 +304,7 @@ struct async_client::impl : std::enable_shared_from_this<impl> {
 namespace {
 
 /// One request's walk through the steps; kept alive by its handlers.
-class exchange : public std::enable_shared_from_this<exchange> {
+class exchange : public waiter, public std::enable_shared_from_this<exchange> {
 public:
   exchange(std::shared_ptr<async_client::impl> owner, outgoing_request r,
            request_callback done)
@@ -205,24 +330,40 @@ public:
     message_.keep_alive(true);
   }
 
-  ~exchange() {
+  ~exchange() override {
     if (done_)
       complete_failure("client stopped before " + req_.to.key() + " answered",
                        false);
+    if (holds_slot_)
+      owner_->release(req_.to.key());
+  }
+
+  /// Where the exchange's own steps run; start() is posted here.
+  asio::strand<asio::io_context::executor_type>& strand() {
+    return strand_;
   }
 
   void start() {
-    if (auto c = owner_->take_idle(req_.to.key())) {
-      conn_ = std::move(c);
-      reused_ = true;
-      ++owner_->reused;
-      // On the strand the pooled connection was made on, where its
-      // timer's handlers run.
-      auto self = shared_from_this();
-      asio::dispatch(conn_->lowest().get_executor(), [self] { self->write(); });
-      return;
-    }
-    resolve();
+    if (auto c = owner_->take_idle(req_.to.key()))
+      return use_pooled(std::move(c));
+    open_new();
+  }
+
+  void granted_slot() override {
+    auto self = shared_from_this();
+    asio::post(strand_, [self] {
+      self->holds_slot_ = true;
+      self->resolve(); // re-arming the timer ends the wait's
+    });
+  }
+
+  void granted_connection(std::unique_ptr<connection> c) override {
+    auto self = shared_from_this();
+    auto held = std::make_shared<std::unique_ptr<connection>>(std::move(c));
+    asio::post(strand_, [self, held] {
+      self->resolve_timer_.cancel();
+      self->use_pooled(std::move(*held));
+    });
   }
 
 private:
@@ -235,6 +376,9 @@ private:
   tcp::resolver resolver_;
   asio::steady_timer resolve_timer_;
   std::unique_ptr<connection> conn_;
+  /// A slot of the origin was taken for this exchange and not yet handed
+  /// to the connection it opens.
+  bool holds_slot_ = false;
   bool reused_ = false;
   bhttp::request<bhttp::string_body> message_;
   std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
@@ -247,6 +391,40 @@ private:
 
   bool expired() const {
     return steady::now() >= deadline_;
+  }
+
+  void use_pooled(std::unique_ptr<connection> c) {
+    conn_ = std::move(c);
+    reused_ = true;
+    ++owner_->reused;
+    // On the strand the pooled connection was made on, where its
+    // timer's handlers run.
+    auto self = shared_from_this();
+    asio::dispatch(conn_->lowest().get_executor(), [self] { self->write(); });
+  }
+
+  /// A fresh connection, once the origin has a slot for it.
+  void open_new() {
+    waiting_ = true; // before the queue can see it
+    if (owner_->acquire_or_wait(req_.to.key(), shared_from_this())) {
+      waiting_ = false;
+      holds_slot_ = true;
+      resolve();
+      return;
+    }
+    auto self = shared_from_this();
+    resolve_timer_.expires_at(deadline_);
+    resolve_timer_.async_wait([self](const error_code& ec) {
+      if (ec == asio::error::operation_aborted || !self->claim())
+        return;
+      --self->owner_->waiting;
+      self->complete_failure(
+          "waiting for a free connection to " + self->req_.to.key()
+              + " timed out after " + std::to_string(self->req_.timeout.count())
+              + " ms (" + std::to_string(self->owner_->options.max_per_origin)
+              + " open)",
+          true);
+    });
   }
 
   /// A name lookup cannot be interrupted (Asio runs getaddrinfo on one
@@ -282,6 +460,11 @@ private:
       conn_->tls.emplace(strand_, owner_->ssl);
     else
       conn_->plain.emplace(strand_);
+    // The slot goes with the connection: it is free once this closes.
+    holds_slot_ = false;
+    conn_->release = [owner = owner_.get(), key = req_.to.key()] {
+      owner->release(key);
+    };
     ++owner_->connections;
     conn_->lowest().expires_after(left());
     auto self = shared_from_this();
@@ -374,9 +557,11 @@ private:
         && (!parser_ || !parser_->got_some()) && (!sent || idempotent)
         && !expired()) {
       reused_ = false;
-      conn_.reset();
+      conn_.reset(); // its slot goes back (maybe to a waiter)
       parser_.reset();
-      resolve();
+      // Back on the exchange's strand, where a grant would run.
+      auto self = shared_from_this();
+      asio::post(strand_, [self] { self->open_new(); });
       return;
     }
     fail(step, ec);
@@ -490,7 +675,7 @@ void async_client::send(outgoing_request request, request_callback done) {
   auto x
       = std::make_shared<exchange>(impl_, std::move(request), std::move(done));
   // Start on an I/O thread so the caller never runs a step itself.
-  asio::post(*impl_->ioc, [x] { x->start(); });
+  asio::post(x->strand(), [x] { x->start(); });
 }
 
 async_client_stats async_client::stats() const {
@@ -503,6 +688,9 @@ async_client_stats async_client::stats() const {
   s.reused = impl_->reused;
   s.in_flight = impl_->in_flight;
   s.max_in_flight = impl_->max_in_flight;
+  s.open = impl_->open;
+  s.waiting = impl_->waiting;
+  s.waited = impl_->waited;
   return s;
 }
 

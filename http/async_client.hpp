@@ -70,6 +70,12 @@ struct async_client_options {
   size_t io_threads = 2;
   /// Idle keep-alive connections kept per origin; more are closed.
   size_t idle_per_origin = 64;
+  /// Connections open at once per origin, idle ones included (0: no cap).
+  /// A request that finds them all busy waits, within its deadline, for
+  /// the first one to come free or close: a burst of requests to one host
+  /// costs queue entries, not sockets (file descriptors run out long
+  /// before memory does).
+  size_t max_per_origin = 256;
   /// PEM file of extra trusted CAs for HTTPS; "" = the system store only.
   std::string extra_ca_file;
 };
@@ -83,6 +89,9 @@ struct async_client_stats {
   uint64_t reused = 0;      ///< requests sent on a pooled connection
   uint64_t in_flight = 0;   ///< started and not yet completed
   uint64_t max_in_flight = 0;
+  uint64_t open = 0;    ///< connections open now, all origins
+  uint64_t waiting = 0; ///< requests waiting for a connection now
+  uint64_t waited = 0;  ///< requests that had to wait, in all
 };
 
 class async_client {

@@ -56,12 +56,16 @@ struct set_calendar_sync {
   caller who;
   user_id user;
   bool enabled = false;
+  /// Set when the sync itself turns a user's sync off (R21: the calendar
+  /// was deleted in Office 365): the audit entry names the sync as the
+  /// actor, with this reason, not the caller.
+  std::string reason;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, set_calendar_sync& x) {
   return f(caf::meta::type_name("crmsync::set_calendar_sync"), x.who, x.user,
-           x.enabled);
+           x.enabled, x.reason);
 }
 
 /// A change made in Outlook, applied to the CRM by the sync engine:

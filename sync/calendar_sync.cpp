@@ -1464,6 +1464,7 @@ private:
     cmd.who.service_admin = true;
     cmd.user = user_;
     cmd.enabled = false;
+    cmd.reason = "the CRM calendar was deleted in Office 365";
     ask_tenant<calendar_status>(
         cmd, [this](calendar_status&) { disable(false, [this] { end(); }); },
         [this](const api_error& err) {

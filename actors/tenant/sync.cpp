@@ -88,9 +88,12 @@ caf::result<calendar_status> handle(self_ptr self, set_calendar_sync& cmd) {
   storage::write_batch b;
   b.put(column::sync, keys::sync_request_key(st.id, cmd.user),
         codec::encode(req));
-  put_audit(self, b, actor_name(*who),
+  // Only the node's own service work may name the sync as the actor.
+  const bool by_sync = !cmd.reason.empty() && cmd.who.service_admin;
+  put_audit(self, b, by_sync ? std::string{"sync"} : actor_name(*who),
             cmd.enabled ? "sync.enabled" : "sync.disabled",
-            "calendar sync of " + (*target)->email);
+            "calendar sync of " + (*target)->email
+                + (by_sync ? ": " + cmd.reason : std::string{}));
   if (auto err = st.env->db->write(b))
     return err;
   st.sync_on[cmd.user] = cmd.enabled;

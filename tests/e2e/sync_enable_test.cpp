@@ -55,6 +55,38 @@ api_response enable_own_sync(sync_env& env, const member& m) {
       "the member's sync active with a subscription");
 }
 
+/// The audit log's sync.disabled entries of the organization: who (the
+/// actor up to its first space, e.g. "user:ID" or "sync") and what it says.
+std::vector<std::pair<std::string, std::string>> sync_disabled(sync_env& env) {
+  auto audit = env.node().get(env.org().token,
+                              "/api/v1/orgs/" + env.org().id + "/audit");
+  E2E_REQUIRE_STATUS(audit, 200);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (size_t i = 0; i < audit.size("/items"); ++i) {
+    auto base = "/items/" + std::to_string(i);
+    if (audit.str(base + "/action") != "sync.disabled")
+      continue;
+    auto actor = audit.str(base + "/actor");
+    out.emplace_back(actor.substr(0, actor.find(' ')),
+                     audit.str(base + "/detail"));
+  }
+  return out;
+}
+
+std::vector<std::string> sync_disabled_actors(sync_env& env) {
+  std::vector<std::string> out;
+  for (auto& [actor, detail] : sync_disabled(env))
+    out.push_back(actor);
+  return out;
+}
+
+std::string sync_disabled_details(sync_env& env) {
+  std::string out;
+  for (auto& [actor, detail] : sync_disabled(env))
+    out += detail + "\n";
+  return out;
+}
+
 } // namespace
 
 TEST_CASE("enabling creates the CRM calendar and sends the user's "
@@ -316,6 +348,9 @@ TEST_CASE("disabling deletes the CRM calendar and keeps CRM events",
   auto off = env.wait_for_state("disabled");
   CHECK(off.is_null("/office365_calendar_id"));
   CHECK(off.is_null("/subscription_id"));
+  // The audit log names who turned it off: the user, not the sync.
+  CHECK(sync_disabled_actors(env)
+        == std::vector<std::string>{"user:" + env.org().admin_id});
   CHECK(off.is_null("/last_error"));
   CHECK(env.crm_calendar_id().empty());
 
@@ -360,6 +395,11 @@ TEST_CASE("deleting the CRM calendar in Outlook disables sync", "[sync][R21]") {
   CHECK_THAT(off.str("/last_error"), Catch::Contains("deleted"));
   CHECK(off.is_null("/office365_calendar_id"));
   CHECK(off.is_null("/subscription_id"));
+  // The audit log says the sync turned it off, and why: not the service
+  // administrator, whose authority the sync uses.
+  CHECK(sync_disabled_actors(env) == std::vector<std::string>{"sync"});
+  CHECK_THAT(sync_disabled_details(env),
+             Catch::Contains("calendar was deleted in Office 365"));
 
   // CRM events stay, untouched.
   auto after = env.crm_events();

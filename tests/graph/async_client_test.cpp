@@ -121,6 +121,72 @@ TEST_CASE("async client: requests held back by latency are all in flight "
   CHECK(s.answered == n + 1);
 }
 
+TEST_CASE("async client: a burst beyond the per-origin cap waits for "
+          "connections instead of opening one each",
+          "[async_client]") {
+  emulator e;
+  http::async_client_options opts;
+  opts.max_per_origin = 8;
+  http::async_client c{opts};
+  const auto token = app_token(c, e);
+  e.faults(R"({"latency_ms":100})");
+
+  constexpr int n = 100;
+  std::vector<std::promise<http::request_outcome>> promises(n);
+  for (int i = 0; i < n; ++i)
+    c.send(users_page(e, token), [&promises, i](http::request_outcome o) {
+      promises[static_cast<size_t>(i)].set_value(std::move(o));
+    });
+  int ok = 0;
+  for (auto& p : promises) {
+    auto f = p.get_future();
+    REQUIRE(f.wait_for(30s) == std::future_status::ready);
+    auto o = f.get();
+    INFO(o.error);
+    if (o.answered && o.response.status == 200)
+      ++ok;
+  }
+  CHECK(ok == n);
+  auto s = c.stats();
+  // Never more than eight sockets: the others waited and reused them.
+  CHECK(s.connections <= 8);
+  CHECK(s.waited >= n - 8);
+  CHECK(s.waiting == 0);
+  CHECK(s.reused >= n - 8);
+  CHECK(s.open <= 8);
+}
+
+TEST_CASE("async client: a request waiting for a connection ends at its "
+          "deadline, and the slot's next user still gets it",
+          "[async_client]") {
+  emulator e;
+  http::async_client_options opts;
+  opts.max_per_origin = 1;
+  http::async_client c{opts};
+  const auto token = app_token(c, e);
+  e.faults(R"({"latency_ms":1500})");
+  std::promise<http::request_outcome> first;
+  c.send(users_page(e, token),
+         [&first](http::request_outcome o) { first.set_value(std::move(o)); });
+  auto hurried = users_page(e, token);
+  hurried.timeout = 200ms;
+  auto o = exchange(c, hurried);
+  CHECK_FALSE(o.answered);
+  CHECK(o.timed_out);
+  CHECK(o.error.find("waiting for a free connection") != std::string::npos);
+  CHECK(c.stats().waiting == 0);
+  auto f = first.get_future();
+  REQUIRE(f.wait_for(20s) == std::future_status::ready);
+  auto answered = f.get();
+  INFO(answered.error);
+  CHECK(answered.answered);
+  // The one connection is free again: the next request takes it.
+  e.faults(R"({"latency_ms":0})");
+  auto again = exchange(c, users_page(e, token));
+  CHECK(again.answered);
+  CHECK(c.stats().connections == 1);
+}
+
 TEST_CASE("async client: one keep-alive connection carries requests in turn",
           "[async_client]") {
   emulator e;
