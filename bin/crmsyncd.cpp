@@ -217,8 +217,9 @@ int run(node_config cfg) {
 
   // Threads that spawn actors must be joined before ~actor_system: CAF 0.17
   // hangs in its destructor while such a foreign thread is still alive.
-  auto blocking = std::make_unique<fair_pool>(cfg.hash_threads);
-  auto graph_pool = std::make_unique<work_pool>(cfg.graph_threads);
+  auto blocking = std::make_unique<fair_pool>(cfg.hash_threads, "hashing");
+  auto graph_pool
+      = std::make_unique<work_pool>(cfg.graph_threads, "graph-pool");
   http::api_config acfg;
   acfg.admin_token = cfg.admin_token;
   acfg.metrics_token = metrics_token;

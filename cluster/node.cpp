@@ -1493,7 +1493,7 @@ bool node::start(http::handler local, std::string& err) {
   impl_->load_moves();
   {
     std::lock_guard<std::mutex> guard{impl_->served_mtx};
-    impl_->served = std::make_unique<work_pool>(2);
+    impl_->served = std::make_unique<work_pool>(2, "cluster-served");
   }
   impl_->endpoint = impl_->sys.spawn(endpoint_actor, impl_);
   auto bound = caf::openssl::publish(impl_->endpoint, cfg_.listen_port,

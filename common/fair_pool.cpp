@@ -4,12 +4,16 @@
 #include <exception>
 
 #include "common/log.hpp"
+#include "common/thread_name.hpp"
 
 namespace crmsync {
 
-fair_pool::fair_pool(size_t threads) {
+fair_pool::fair_pool(size_t threads, std::string name) {
   for (size_t i = 0; i < std::max<size_t>(1, threads); ++i)
-    threads_.emplace_back([this] { run(); });
+    threads_.emplace_back([this, name] {
+      name_this_thread(name);
+      run();
+    });
 }
 
 fair_pool::~fair_pool() {

@@ -29,7 +29,8 @@ public:
     pool_full,   ///< `max_queued` jobs of all callers wait already
   };
 
-  explicit fair_pool(size_t threads);
+  /// `name` names its threads (see common/thread_name.hpp).
+  explicit fair_pool(size_t threads, std::string name = "fair-pool");
   ~fair_pool();
   fair_pool(const fair_pool&) = delete;
   fair_pool& operator=(const fair_pool&) = delete;

@@ -4,12 +4,16 @@
 #include <string>
 
 #include "common/log.hpp"
+#include "common/thread_name.hpp"
 
 namespace crmsync {
 
-work_pool::work_pool(size_t n) {
+work_pool::work_pool(size_t n, std::string name) {
   for (size_t i = 0; i < std::max<size_t>(1, n); ++i)
-    threads_.emplace_back([this] { run(); });
+    threads_.emplace_back([this, name] {
+      name_this_thread(name);
+      run();
+    });
 }
 
 work_pool::~work_pool() {

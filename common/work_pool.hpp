@@ -9,6 +9,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -16,7 +17,8 @@ namespace crmsync {
 
 class work_pool {
 public:
-  explicit work_pool(size_t n);
+  /// `name` names its threads (see common/thread_name.hpp).
+  explicit work_pool(size_t n, std::string name = "work-pool");
   ~work_pool();
   work_pool(const work_pool&) = delete;
   work_pool& operator=(const work_pool&) = delete;

@@ -13,6 +13,7 @@
 // a request that finds none free and none idle waits in its origin's queue
 // until a slot or an answered connection comes free, or its deadline.
 #include "http/async_client.hpp"
+#include "common/thread_name.hpp"
 #include "http/beast_client.hpp"
 
 #include <boost/asio/connect.hpp>
@@ -159,7 +160,10 @@ struct async_client::impl : std::enable_shared_from_this<impl> {
     work.emplace(asio::make_work_guard(*ioc));
     const size_t n = std::max<size_t>(1, options.io_threads);
     for (size_t i = 0; i < n; ++i)
-      threads.emplace_back([this] { ioc->run(); });
+      threads.emplace_back([this] {
+        name_this_thread("http-client");
+        ioc->run();
+      });
   }
 
   /// Stops the I/O threads and completes what is still in flight; the

@@ -1,4 +1,5 @@
 #include "http/server.hpp"
+#include "common/thread_name.hpp"
 
 #include <condition_variable>
 #include <mutex>
@@ -576,7 +577,10 @@ void server::run() {
   impl_->work.emplace(impl_->ioc.get_executor());
   impl_->do_accept();
   for (size_t i = 0; i < std::max<size_t>(1, impl_->cfg.threads); ++i)
-    impl_->threads.emplace_back([p = impl_.get()] { p->ioc.run(); });
+    impl_->threads.emplace_back([p = impl_.get()] {
+      name_this_thread("http-server");
+      p->ioc.run();
+    });
 }
 
 uint16_t server::port() const {
