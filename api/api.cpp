@@ -535,7 +535,9 @@ void api::impl::install_routes() {
                principal p;
                if (!self->authenticate(req, r, p))
                  return;
-               auto uid = user_id::parse(pp[1]);
+               std::optional<user_id> uid;
+               if (!self->user_param(p, pp[1], r, uid))
+                 return;
                self->with_org(p, pp[0], r, [self, p, uid, r](tenant_id org) {
                  if (!uid)
                    return fail(r, 404, "not_found", "user not found");
@@ -560,7 +562,9 @@ void api::impl::install_routes() {
         cmd.who = p.who;
         if (auto err = json::decode_event_create(req.body, cmd.draft))
           return fail(r, err);
-        auto uid = user_id::parse(pp[1]);
+        std::optional<user_id> uid;
+        if (!self->user_param(p, pp[1], r, uid))
+          return;
         self->with_org(p, pp[0], r, [self, cmd, uid, r](tenant_id org) mutable {
           if (!uid)
             return fail(r, 404, "not_found", "user not found");
@@ -592,7 +596,9 @@ void api::impl::install_routes() {
                       "to");
         if (auto c = find_param(q, "cursor"))
           cmd.cursor = *c;
-        auto uid = user_id::parse(pp[1]);
+        std::optional<user_id> uid;
+        if (!self->user_param(p, pp[1], r, uid))
+          return;
         self->with_org(p, pp[0], r, [self, cmd, uid, r](tenant_id org) mutable {
           if (!uid)
             return fail(r, 404, "not_found", "user not found");
@@ -735,7 +741,9 @@ void api::impl::install_routes() {
                principal p;
                if (!self->authenticate(req, r, p))
                  return;
-               auto uid = user_id::parse(pp[1]);
+               std::optional<user_id> uid;
+               if (!self->user_param(p, pp[1], r, uid))
+                 return;
                self->with_org(p, pp[0], r, [self, p, uid, r](tenant_id org) {
                  if (!uid)
                    return fail(r, 404, "not_found", "user not found");
