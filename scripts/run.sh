@@ -72,7 +72,7 @@ curl -sf -X POST "$E/_emulator/apps" \
 env_prefix=""
 [ "$NODE" != 127.0.0.1:8080 ] && env_prefix+="CRMSYNC_N=$N "
 [ "$EMULATOR" != 127.0.0.1:8090 ] && env_prefix+="CRMSYNC_E=$E "
-[ "$DATA" != data ] && env_prefix+="CRMSYNC_DATA=$DATA "
+[ "$DATA" != data ] && env_prefix+="CRMSYNC_DATA=$DATA CRMSYNC_ADMIN_TOKEN_FILE=$DATA/admin.token "
 [ -n "$env_prefix" ] && env_prefix="export ${env_prefix% }; "
 cat <<HELP
 
