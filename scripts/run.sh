@@ -70,7 +70,7 @@ curl -sf -X POST "$E/_emulator/apps" \
   -d '{"client_id":"crmsync-demo","client_secret":"demo-secret","tenants":'"$consented"'}' >/dev/null
 
 env_prefix=""
-[ "$NODE" != 127.0.0.1:8080 ] && env_prefix+="CRMSYNC_N=$N "
+[ "$NODE" != 127.0.0.1:8080 ] && env_prefix+="CRMSYNC_N=$N CRMSYNC_NODE=$N "
 [ "$EMULATOR" != 127.0.0.1:8090 ] && env_prefix+="CRMSYNC_E=$E "
 [ "$DATA" != data ] && env_prefix+="CRMSYNC_DATA=$DATA CRMSYNC_ADMIN_TOKEN_FILE=$DATA/admin.token "
 [ -n "$env_prefix" ] && env_prefix="export ${env_prefix% }; "
@@ -96,7 +96,8 @@ join request -> approve -> calendar sync. Each step exports what it returns
   curl -s -X PUT \$CRMSYNC_N/api/v1/orgs/\$CRMSYNC_ORG/users/me/calendar-sync \\
     -H "Authorization: Bearer \$CRMSYNC_TOKEN" -H 'Content-Type: application/json' \\
     -d '{"enabled":true}'                          # R13: Ada's calendar syncs
-  scripts/outlook.sh create ada@contoso.example "Lunch" 2027-01-10T12:00:00Z 2027-01-10T13:00:00Z
+  build/bin/crmsyncctl sync --follow ada@contoso.example   # until it is active
+  scripts/outlook.sh create ada@contoso.example "Lunch" 2027-01-10T12:00:00Z 2027-01-10T13:00:00Z   # Ada in Outlook
   build/bin/crmsyncctl audit \$CRMSYNC_ORG         # who did what (reads $DATA/admin.token)
 
 HELP

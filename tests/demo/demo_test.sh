@@ -13,6 +13,11 @@ work=$(mktemp -d)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  # The node flushes its storage on SIGTERM: let the groups finish.
+  for p in "${pids[@]}"; do
+    for _ in $(seq 100); do kill -0 -- "-$p" 2>/dev/null || break; sleep 0.1; done
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -49,15 +54,12 @@ fi
 # Run the printed lines (the indented ones) as a newcomer pastes them,
 # with the binaries of this build in place of build/bin.
 sed -n '/^  /p' "$work/run.log" | sed "s|build/bin/|$BIN/|g" >"$work/walk.sh"
-grep -q 'demo-env.sh install' "$work/walk.sh" || fail "no install step in the walk-through"
-(
-  cd "$root"
-  export HOME=$work USER=nobody-in-particular
-  set -e
-  source "$work/walk.sh" >"$work/walk.log" 2>&1
-  declare -p CRMSYNC_ORG CRMSYNC_TOKEN CRMSYNC_ME CRMSYNC_USER_TOKEN CRMSYNC_REQUEST >"$work/env"
-  [ "$USER" = nobody-in-particular ] || { echo "the walk-through replaced \$USER" >&2; exit 1; }
-) || fail "the printed walk-through failed"
+grep -q 'S install ada@' "$work/walk.sh" || fail "no install step in the walk-through"
+echo 'declare -p CRMSYNC_ORG CRMSYNC_TOKEN CRMSYNC_ME CRMSYNC_USER_TOKEN CRMSYNC_REQUEST >"$WALK_ENV"' >>"$work/walk.sh"
+echo '[ "$USER" = nobody-in-particular ] || { echo "the walk-through replaced \$USER" >&2; exit 1; }' >>"$work/walk.sh"
+# A shell of its own with errexit: any failing line fails the walk.
+(cd "$root" && HOME=$work USER=nobody-in-particular WALK_ENV=$work/env \
+  bash -e "$work/walk.sh" >"$work/walk.log" 2>&1) || fail "the printed walk-through failed"
 source "$work/env"
 [ -n "$CRMSYNC_ORG" ] && [ -n "$CRMSYNC_TOKEN" ] || fail "install exported nothing"
 N=http://127.0.0.1:$node_port
@@ -113,12 +115,13 @@ while True:
     open(sys.argv[2], "a").write("knock\n"); c.close()
 ' "$spy_port" "$work/knocks" &
 pids+=($!)
-until_ok 20 test -n "$(ss -Hltn "sport = :$spy_port")" || fail "the spy did not listen"
+listening() { [ -n "$(ss -Hltn "sport = :$1")" ]; }
+until_ok 20 listening "$spy_port" || fail "the spy did not listen"
 if CRMSYNC_DEMO_NODE=127.0.0.1:$other_port CRMSYNC_DEMO_EMULATOR=127.0.0.1:$spy_port \
   CRMSYNC_DEMO_DATA=$work/data2 bash scripts/run.sh >"$work/third.log" 2>&1; then
   fail "run.sh started with its emulator port taken"
 fi
 grep -q "port $spy_port .*already in use" "$work/third.log" || fail "run.sh did not say the emulator port is busy"
 [ ! -s "$work/knocks" ] || fail "run.sh talked to the other program on its emulator port"
-[ -z "$(ss -Hltn "sport = :$other_port")" ] || fail "run.sh started a node anyway"
+! listening "$other_port" || fail "run.sh started a node anyway"
 echo "PASS"
