@@ -234,7 +234,7 @@ TEST_CASE("crmsyncctl names linked users and reads data/admin.token",
   auto r = run_ctl(args, "");
   INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
   CHECK(r.rc == 0);
-  CHECK(has_row(r.out, "office365 linked", "true"));
+  CHECK(has_row(r.out, "office365 linked", "yes"));
 
   // Without --token: the first line of data/admin.token under the working
   // directory (the node's default data directory).
@@ -264,19 +264,19 @@ TEST_CASE("crmsyncctl names linked users and reads data/admin.token",
   CHECK(run_ctl(explicit_token, "", here.path()).rc == 4);
 
   // Tables name users by e-mail; --wide adds the id.
-  auto audit = node_args(env);
-  audit.insert(audit.end(), {"audit", org.id});
-  r = run_ctl(audit, "");
-  INFO("audit:\n" << r.out << r.err);
-  CHECK(r.rc == 0);
+  env.enable_and_wait();
+  auto check = node_args(env);
+  check.insert(check.end(), {"check", org.id});
+  r = run_ctl(check, "");
+  INFO("check:\n" << r.out << r.err);
   const auto email = env.node()
                          .get(admin_token, user_path(org.id, org.admin_id))
                          .str("/email");
   REQUIRE_FALSE(email.empty());
-  CHECK(contains(r.out, email));
-  CHECK_FALSE(contains(r.out, " " + org.admin_id + " "));
-  audit.push_back("--wide");
-  r = run_ctl(audit, "");
+  CHECK(contains(r.out, email + " "));
+  CHECK_FALSE(contains(r.out, org.admin_id));
+  check.push_back("--wide");
+  r = run_ctl(check, "");
   CHECK(contains(r.out, email + " (" + org.admin_id + ")"));
 }
 
