@@ -403,11 +403,10 @@ TEST_CASE("users: `me` names the caller's own user in user paths",
   CHECK(svc_events.status == 400);
 
   // `me` does not reach into another organization.
-  auto elsewhere
-      = api.post(admin_token, "/api/v1/orgs",
-                 R"({"name":"Else","edition":"free",)"
-                 R"("admin":{"email":"x@else.example","name":"X",)"
-                 R"("password":"correct horse battery"}})");
+  auto elsewhere = api.post(admin_token, "/api/v1/orgs",
+                            R"({"name":"Else","edition":"free",)"
+                            R"("admin":{"email":"x@else.example","name":"X",)"
+                            R"("password":"correct horse battery"}})");
   E2E_REQUIRE_STATUS(elsewhere, 201);
   auto cross = api.get(ann_tok, user_path(elsewhere.str("/org/id"), "me"));
   CHECK(cross.status >= 400);
