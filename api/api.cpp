@@ -231,14 +231,14 @@ void write_entity_summary(api::impl* s, json::writer& w,
       w.key("office365_tenant").value_or_null(o.o365_tenant);
     }
   } else if (key.kind == entity_kind::mailbox) {
-    mailbox_status mb;
-    if (!s->db.get(column::sync,
-                   keys::sync_state(key.tenant, key.user, entity_kind::mailbox),
-                   v, found)
+    // The link to Office 365 is the user's (sign-in, invitation, join):
+    // the mailbox actor keeps no copy of it.
+    user_record u;
+    if (!s->db.get(column::users, keys::user(key.tenant, key.user), v, found)
         && found)
-      codec::decode(v, mb);
-    w.key("office365_linked").value(mb.office365_linked);
-    w.key("office365_user").value_or_null(mb.office365_user_id);
+      codec::decode(v, u);
+    w.key("office365_linked").value(!u.o365_user.empty());
+    w.key("office365_user").value_or_null(u.o365_user);
   } else {
     calendar_status cal;
     if (!s->db.get(
@@ -535,7 +535,9 @@ void api::impl::install_routes() {
                principal p;
                if (!self->authenticate(req, r, p))
                  return;
-               auto uid = user_id::parse(pp[1]);
+               std::optional<user_id> uid;
+               if (!self->user_param(p, pp[1], r, uid))
+                 return;
                self->with_org(p, pp[0], r, [self, p, uid, r](tenant_id org) {
                  if (!uid)
                    return fail(r, 404, "not_found", "user not found");
@@ -560,7 +562,9 @@ void api::impl::install_routes() {
         cmd.who = p.who;
         if (auto err = json::decode_event_create(req.body, cmd.draft))
           return fail(r, err);
-        auto uid = user_id::parse(pp[1]);
+        std::optional<user_id> uid;
+        if (!self->user_param(p, pp[1], r, uid))
+          return;
         self->with_org(p, pp[0], r, [self, cmd, uid, r](tenant_id org) mutable {
           if (!uid)
             return fail(r, 404, "not_found", "user not found");
@@ -592,7 +596,9 @@ void api::impl::install_routes() {
                       "to");
         if (auto c = find_param(q, "cursor"))
           cmd.cursor = *c;
-        auto uid = user_id::parse(pp[1]);
+        std::optional<user_id> uid;
+        if (!self->user_param(p, pp[1], r, uid))
+          return;
         self->with_org(p, pp[0], r, [self, cmd, uid, r](tenant_id org) mutable {
           if (!uid)
             return fail(r, 404, "not_found", "user not found");
@@ -735,7 +741,9 @@ void api::impl::install_routes() {
                principal p;
                if (!self->authenticate(req, r, p))
                  return;
-               auto uid = user_id::parse(pp[1]);
+               std::optional<user_id> uid;
+               if (!self->user_param(p, pp[1], r, uid))
+                 return;
                self->with_org(p, pp[0], r, [self, p, uid, r](tenant_id org) {
                  if (!uid)
                    return fail(r, 404, "not_found", "user not found");
@@ -1104,21 +1112,14 @@ void api::impl::admin_user(const std::string& id, responder_ptr r) {
   if (!found || !codec::decode(value, o))
     return fail(r, 500, "storage_failure",
                 "the user's organization could not be read");
-  mailbox_status mb;
   calendar_status cal;
-  if ((err
-       = db.get(column::sync, keys::sync_state(org, uid, entity_kind::mailbox),
-                value, found)))
-    return fail(r, err);
-  if (found)
-    codec::decode(value, mb);
   if ((err
        = db.get(column::sync, keys::sync_state(org, uid, entity_kind::calendar),
                 value, found)))
     return fail(r, err);
   if (found)
     codec::decode(value, cal);
-  with_directory_stats(r, [r, u, o, mb, cal](directory_stats& ds) {
+  with_directory_stats(r, [r, u, o, cal](directory_stats& ds) {
     json::writer w;
     w.begin_object().key("user");
     json::write_user(w, u);
@@ -1130,7 +1131,7 @@ void api::impl::admin_user(const std::string& id, responder_ptr r) {
     w.key("mailbox").begin_object();
     w.key("active").value(
         directory_has(ds, entity_key{entity_kind::mailbox, u.org, u.id}));
-    w.key("office365_linked").value(mb.office365_linked);
+    w.key("office365_linked").value(!u.o365_user.empty());
     w.end_object();
     w.key("calendar").begin_object();
     w.key("active").value(

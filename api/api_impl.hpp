@@ -218,6 +218,27 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
     return true;
   }
 
+  /// Reads a {user} path parameter: a user id, or `me` for the caller's own
+  /// user. The service-admin token is nobody's user: `me` is refused with
+  /// 400 and false is returned (the answer is sent). An id that does not
+  /// parse leaves `out` empty for the route's own 404.
+  bool user_param(const principal& p, const std::string& param,
+                  const responder_ptr& r, std::optional<user_id>& out) {
+    if (param != "me") {
+      out = user_id::parse(param);
+      return true;
+    }
+    if (p.who.service_admin) {
+      fail(r, 400, "invalid_field",
+           "'me' names the caller's own user; the service-admin token has "
+           "none: give the user's id",
+           "user");
+      return false;
+    }
+    out = p.who.user;
+    return true;
+  }
+
   /// Answers a user token where only the service admin may act: 403 when
   /// the token is genuine, 401 when it is not (checked by its tenant).
   void refuse_user(const principal& p, responder_ptr r, std::string message) {

@@ -1492,7 +1492,9 @@ public:
       return fail(r, err);
     if (enabled && !configured(r))
       return;
-    auto uid = user_id::parse(pp[1]);
+    std::optional<user_id> uid;
+    if (!s_.user_param(p, pp[1], r, uid))
+      return;
     auto self = shared_from_this();
     s_.with_org(p, pp[0], r, [self, p, uid, enabled, r](tenant_id org) {
       if (!uid)

@@ -1,7 +1,10 @@
 // crmsyncctl: the admin console of a crmsync node.
 //
-//   crmsyncctl [--node URL] [--token TOKEN] [--json] COMMAND [ARGS]
-//   crmsyncctl [--node URL] [--token TOKEN] [--history FILE]   (console)
+//   crmsyncctl [--node URL] [--token TOKEN | --token-file FILE] [--json]
+//   COMMAND [ARGS] crmsyncctl [--node URL] [--token TOKEN] [--history FILE]
+//   (console)
+// Without --token (or CRMSYNC_ADMIN_TOKEN) the token is the first line of
+// --token-file, data/admin.token by default (the node's default data dir).
 //
 // Parses a command line with CLI11 and hands over to ctl/commands.cpp.
 // Without a command it starts the interactive console (ctl/console.cpp),
@@ -19,6 +22,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <exception>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -52,6 +56,18 @@ CLI::App* command(CLI::App& app, const char* name) {
 // holds the defaults of the global options; on a console line they are the
 // console's. `one_shot` is set for the process's own command line: without
 // a command it answers enter_console (a console line: usage).
+/// The first line of `path`, trimmed; empty when it cannot be read.
+std::string read_token_file(const std::string& path) {
+  std::ifstream in{path};
+  std::string line;
+  if (!in || !std::getline(in, line))
+    return {};
+  auto first = line.find_first_not_of(" \t\r");
+  auto last = line.find_last_not_of(" \t\r");
+  return first == std::string::npos ? std::string{}
+                                    : line.substr(first, last - first + 1);
+}
+
 int dispatch(std::vector<std::string> words, global_options& g,
              console_options* one_shot) {
   CLI::App app{"crmsyncctl: admin console for a crmsync node"};
@@ -76,12 +92,19 @@ int dispatch(std::vector<std::string> words, global_options& g,
     // console line the values the console started with are the defaults.
     node->envname("CRMSYNC_NODE")->capture_default_str();
     token->envname("CRMSYNC_ADMIN_TOKEN");
+    app.add_option("--token-file", one_shot->token_file,
+                   "File whose first line is the admin token, read when no "
+                   "--token is given (default data/admin.token, the node's "
+                   "default data directory)")
+        ->envname("CRMSYNC_ADMIN_TOKEN_FILE");
     app.add_option("--history", one_shot->history_file,
                    "Console history file (default $CRMSYNCCTL_HISTORY or "
                    "~/.crmsyncctl_history)");
   }
   app.add_flag("--json", g.json,
                "Print the node's JSON instead of tables (for scripts)");
+  app.add_flag("--wide", g.wide,
+               "Tables show users as e-mail and id (default: e-mail)");
 
   list_options l;
   int limit = 0;
@@ -156,17 +179,24 @@ int dispatch(std::vector<std::string> words, global_options& g,
     return app.exit(e) == 0 ? exit_ok : exit_usage;
   }
 
-  if (app.get_subcommands().empty()) {
-    if (one_shot != nullptr)
-      return enter_console;
+  if (app.get_subcommands().empty() && one_shot == nullptr) {
     std::cerr << "crmsyncctl: no command; type help for the list\n";
     return exit_usage;
   }
+  if (g.token.empty() && one_shot != nullptr)
+    g.token = read_token_file(one_shot->token_file);
   if (g.token.empty()) {
-    std::cerr << "crmsyncctl: no admin token; pass --token or set "
-                 "CRMSYNC_ADMIN_TOKEN\n";
+    std::cerr << "crmsyncctl: no admin token; pass --token, set "
+                 "CRMSYNC_ADMIN_TOKEN, or give --token-file (default "
+              << (one_shot != nullptr ? one_shot->token_file
+                                      : std::string{"data/admin.token"})
+              << ", which is missing or empty: run from the directory "
+                 "holding the node's data/ or point --token-file at its "
+                 "admin.token)\n";
     return exit_usage;
   }
+  if (app.get_subcommands().empty())
+    return enter_console;
   if (limit > 0)
     l.limit = limit;
 
@@ -222,11 +252,6 @@ int run(int argc, char** argv) {
   int rc = dispatch(words, g, &c);
   if (rc != enter_console)
     return rc;
-  if (g.token.empty()) {
-    std::cerr << "crmsyncctl: no admin token; pass --token or set "
-                 "CRMSYNC_ADMIN_TOKEN\n";
-    return exit_usage;
-  }
   return run_console(
       g, c,
       [](const std::vector<std::string>& line, const global_options& defaults) {

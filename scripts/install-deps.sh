@@ -7,6 +7,9 @@ packages=(
   libcaf-dev libboost-dev libsimdjson-dev librocksdb-dev catch2
   libssl-dev libsodium-dev libcli11-dev libhowardhinnant-date-dev tzdata
   curl clang-format openssl
+  # the demo's scripts (demo-env.sh, outlook.sh) read JSON; run.sh checks
+  # its ports with ss
+  jq iproute2
   # libFuzzer targets (fuzz/, scripts/fuzz.sh): clang and its runtimes
   clang libclang-rt-14-dev
   libedit-dev

@@ -50,8 +50,11 @@ public:
   }
 
   /// Sends `method` to `target` with an optional JSON body; like get().
+  /// `quiet`: failures are not reported (a lookup the command can do
+  /// without).
   int send(const std::string& method, const std::string& target,
-           std::string& body, const std::string& json_body = {}) {
+           std::string& body, const std::string& json_body = {},
+           bool quiet = false) {
     if (!client_) {
       std::string host, err;
       std::uint16_t port = 0;
@@ -71,6 +74,8 @@ public:
     if (!json_body.empty())
       headers.emplace_back("Content-Type", "application/json");
     if (!client_->request(method, target, json_body, headers, res, err)) {
+      if (quiet)
+        return exit_unreachable;
       complain("cannot reach node at " + options_.node + ": " + err);
       return exit_unreachable;
     }
@@ -78,13 +83,15 @@ public:
       body = std::move(res.body);
       return exit_ok;
     }
+    if (quiet)
+      return exit_failure;
     return report_failure(method + " " + target, res);
   }
 
   /// get() and parse; the element lives until the next call.
-  int get_json(const std::string& target, std::string& body,
-               dom::element& doc) {
-    if (int rc = get(target, body); rc != exit_ok)
+  int get_json(const std::string& target, std::string& body, dom::element& doc,
+               bool quiet = false) {
+    if (int rc = send("GET", target, body, {}, quiet); rc != exit_ok)
       return rc;
     return parse(target, body, doc);
   }
@@ -165,13 +172,49 @@ struct listing {
   std::string path;
   query params; // fixed parameters; limit and cursor are added here
   table rows;
-  void (*add_rows)(dom::array, table&);
+  void (*add_rows)(dom::array, table&, const people&);
   const char* empty_text;
+  std::string org = {}; ///< whose people name the user ids, if any
 };
+
+// The people of `org` (every page of its users), so tables can name users
+// by e-mail; an organization that cannot be read leaves the ids as they are
+// (the command's own request reports why).
+people load_people(session& s, const global_options& g,
+                   const std::string& org) {
+  people who;
+  who.wide = g.wide;
+  std::string cursor;
+  for (int pages = 0; pages < 1000; ++pages) {
+    std::string body;
+    dom::element doc;
+    auto target = with_query("/api/v1/orgs/" + url_encode(org) + "/users",
+                             {{"limit", "1000"}, {"cursor", cursor}});
+    if (s.get_json(target, body, doc, true) != exit_ok)
+      break;
+    dom::array items;
+    if (doc["items"].get_array().get(items) != simdjson::SUCCESS)
+      break;
+    for (dom::element u : items) {
+      std::string_view id, email;
+      if (!u["id"].get_string().get(id) && !u["email"].get_string().get(email))
+        who.email_of[std::string(id)] = std::string(email);
+    }
+    std::string_view next;
+    if (doc["next_cursor"].get_string().get(next) != simdjson::SUCCESS
+        || next.empty() || next == cursor)
+      break;
+    cursor = std::string(next);
+  }
+  return who;
+}
 
 // Fetches one page or, with --all, every page by following next_cursor.
 int show_list(const global_options& g, const list_options& l, listing spec) {
   session s(g);
+  people who;
+  if (!spec.org.empty() && !g.json)
+    who = load_people(s, g, spec.org);
   std::vector<std::string> json_items;
   std::string cursor;
   bool more = false;
@@ -197,7 +240,7 @@ int show_list(const global_options& g, const list_options& l, listing spec) {
       for (dom::element item : items)
         json_items.push_back(simdjson::to_string(item));
     } else {
-      spec.add_rows(items, spec.rows);
+      spec.add_rows(items, spec.rows, who);
     }
 
     std::string_view next;
@@ -278,7 +321,8 @@ int cmd_audit(const global_options& g, const std::string& org,
                            {},
                            audit_table(),
                            add_audit_rows,
-                           "no audit entries"});
+                           "no audit entries",
+                           org});
 }
 
 int cmd_invites(const global_options& g, const std::string& org) {
@@ -287,7 +331,8 @@ int cmd_invites(const global_options& g, const std::string& org) {
                            {},
                            invites_table(),
                            add_invite_rows,
-                           "no invitations"});
+                           "no invitations",
+                           org});
 }
 
 int cmd_join_requests(const global_options& g, const std::string& org) {
@@ -296,7 +341,8 @@ int cmd_join_requests(const global_options& g, const std::string& org) {
                            {},
                            join_requests_table(),
                            add_join_request_rows,
-                           "no join requests"});
+                           "no join requests",
+                           org});
 }
 
 int cmd_conflicts(const global_options& g, const std::string& org,
@@ -306,7 +352,8 @@ int cmd_conflicts(const global_options& g, const std::string& org,
                            {},
                            conflicts_table(),
                            add_conflict_rows,
-                           "no conflicts"});
+                           "no conflicts",
+                           org});
 }
 
 int cmd_approve_deletes(const global_options& g, const std::string& user) {
@@ -332,6 +379,10 @@ int cmd_sync(const global_options& g, const std::string& user) {
 int cmd_check(const global_options& g, const std::string& org) {
   auto target = api_root + "/orgs/" + url_encode(org) + "/check";
   session s(g);
+  // Before the check: a parse invalidates the previous document.
+  people who;
+  if (!g.json)
+    who = load_people(s, g, org);
   std::string body;
   dom::element doc;
   if (int rc = s.get_json(target, body, doc); rc != exit_ok)
@@ -342,7 +393,7 @@ int cmd_check(const global_options& g, const std::string& org) {
   if (g.json)
     print_raw(body);
   else
-    std::cout << render_check(doc);
+    std::cout << render_check(doc, who);
   return differences == 0 ? exit_ok : exit_failure;
 }
 

@@ -23,6 +23,7 @@ struct global_options {
   std::string node = "http://127.0.0.1:8080";
   std::string token;
   bool json = false;
+  bool wide = false; ///< tables show a user's e-mail and id, not only e-mail
 };
 
 /// Options of the paged commands (tenants, events).

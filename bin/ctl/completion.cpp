@@ -136,8 +136,8 @@ const command_info* find_command(std::string_view name) {
 }
 
 const std::vector<std::string>& global_option_names() {
-  static const std::vector<std::string> names{"--json", "--node", "--token",
-                                              "--help"};
+  static const std::vector<std::string> names{"--json", "--wide", "--node",
+                                              "--token", "--help"};
   return names;
 }
 

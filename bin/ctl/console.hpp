@@ -25,6 +25,8 @@ using dispatch_fn = std::function<int(const std::vector<std::string>& words,
 struct console_options {
   /// "" = $CRMSYNCCTL_HISTORY, else ~/.crmsyncctl_history.
   std::string history_file;
+  /// Where the admin token is read from when none is given.
+  std::string token_file = "data/admin.token";
 };
 
 /// The console loop; returns 0 when every command succeeded, else the exit

@@ -285,7 +285,7 @@ std::string render_sync(dom::element doc) {
   return out;
 }
 
-std::string render_check(dom::element doc) {
+std::string render_check(dom::element doc, const people& who) {
   table users({{"USER", align::left},
                {"STATE", align::left},
                {"CRM", align::right},
@@ -305,10 +305,10 @@ std::string render_check(dom::element doc) {
       if (!u["differences"].get_array().get(d))
         for (dom::element x : d) {
           ++n;
-          diffs.add_row({text(u, "/user"), text(x, "/kind"),
+          diffs.add_row({who(text(u, "/user")), text(x, "/kind"),
                          text(x, "/crm_event"), text(x, "/detail")});
         }
-      users.add_row({text(u, "/user"), text(u, "/state"),
+      users.add_row({who(text(u, "/user")), text(u, "/state"),
                      text(u, "/crm_events"), text(u, "/office365_events"),
                      text(u, "/pending"), std::to_string(n),
                      text(u, "/error")});
@@ -520,13 +520,13 @@ table events_table() {
                 {"VERSION", align::right}});
 }
 
-void add_tenant_rows(dom::array items, table& out) {
+void add_tenant_rows(dom::array items, table& out, const people&) {
   for (dom::element t : items)
     out.add_row({text(t, "/id"), text(t, "/name"), text(t, "/edition"),
                  text(t, "/users"), text(t, "/created_at")});
 }
 
-void add_event_rows(dom::array items, table& out) {
+void add_event_rows(dom::array items, table& out, const people&) {
   for (dom::element e : items)
     out.add_row({text(e, "/id"), text(e, "/start"), text(e, "/end"),
                  text(e, "/title"), text(e, "/origin"), text(e, "/version")});
@@ -537,6 +537,13 @@ table audit_table() {
                 {"ACTOR", align::left},
                 {"ACTION", align::left},
                 {"DETAIL", align::left, title_width * 2}});
+}
+
+std::string people::operator()(const std::string& id) const {
+  auto found = email_of.find(id);
+  if (found == email_of.end() || found->second.empty())
+    return id;
+  return wide ? found->second + " (" + id + ")" : found->second;
 }
 
 table invites_table() {
@@ -557,23 +564,23 @@ table join_requests_table() {
                 {"CREATED", align::left}});
 }
 
-void add_audit_rows(dom::array items, table& out) {
+void add_audit_rows(dom::array items, table& out, const people& who) {
   for (dom::element a : items)
-    out.add_row({text(a, "/at"), text(a, "/actor"), text(a, "/action"),
+    out.add_row({text(a, "/at"), who(text(a, "/actor")), text(a, "/action"),
                  text(a, "/detail")});
 }
 
-void add_invite_rows(dom::array items, table& out) {
+void add_invite_rows(dom::array items, table& out, const people& who) {
   for (dom::element i : items)
     out.add_row({text(i, "/id"), text(i, "/email"), text(i, "/status"),
-                 text(i, "/invited_by"), text(i, "/user"),
+                 who(text(i, "/invited_by")), who(text(i, "/user")),
                  text(i, "/expires")});
 }
 
-void add_join_request_rows(dom::array items, table& out) {
+void add_join_request_rows(dom::array items, table& out, const people& who) {
   for (dom::element j : items)
     out.add_row({text(j, "/id"), text(j, "/email"), text(j, "/status"),
-                 text(j, "/approved_by"), text(j, "/user"),
+                 who(text(j, "/approved_by")), who(text(j, "/user")),
                  text(j, "/created")});
 }
 
@@ -586,9 +593,9 @@ table conflicts_table() {
                 {"LOST", align::left, title_width}});
 }
 
-void add_conflict_rows(dom::array items, table& out) {
+void add_conflict_rows(dom::array items, table& out, const people& who) {
   for (dom::element c : items)
-    out.add_row({text(c, "/at"), text(c, "/user"), text(c, "/event"),
+    out.add_row({text(c, "/at"), who(text(c, "/user")), text(c, "/event"),
                  text(c, "/winner"), text(c, "/kept"), text(c, "/lost")});
 }
 

@@ -10,12 +10,22 @@
 #include <simdjson.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <vector>
 
 namespace crmsync::ctl {
+
+/// The people of one organization, for tables: a user id is shown as the
+/// user's e-mail address, or as "e-mail (id)" when `wide` (--wide); an id
+/// it does not know (another organization's, "service_admin") as sent.
+struct people {
+  std::map<std::string, std::string> email_of; ///< user id -> e-mail
+  bool wide = false;
+  std::string operator()(const std::string& id) const;
+};
 
 /// Parses `body` into `out` (owned by `parser`). Returns false with a short
 /// reason in `err` when the body is not valid JSON.
@@ -42,7 +52,7 @@ std::string render_tenant(simdjson::dom::element doc);
 std::string render_user(simdjson::dom::element doc);
 std::string render_sync(simdjson::dom::element doc);
 /// The convergence checker's answer: per user, then every difference.
-std::string render_check(simdjson::dom::element doc);
+std::string render_check(simdjson::dom::element doc, const people& who);
 
 /// GET /admin/v1/cluster: the node's view and a members table.
 std::string render_cluster(simdjson::dom::element doc);
@@ -92,11 +102,13 @@ table conflicts_table();
 table holds_table();
 
 /// Appends one page's "items" to the table; `items` is the array value.
-void add_tenant_rows(simdjson::dom::array items, table& out);
-void add_event_rows(simdjson::dom::array items, table& out);
-void add_audit_rows(simdjson::dom::array items, table& out);
-void add_invite_rows(simdjson::dom::array items, table& out);
-void add_join_request_rows(simdjson::dom::array items, table& out);
-void add_conflict_rows(simdjson::dom::array items, table& out);
+void add_tenant_rows(simdjson::dom::array items, table& out, const people&);
+void add_event_rows(simdjson::dom::array items, table& out, const people&);
+void add_audit_rows(simdjson::dom::array items, table& out, const people& who);
+void add_invite_rows(simdjson::dom::array items, table& out, const people& who);
+void add_join_request_rows(simdjson::dom::array items, table& out,
+                           const people& who);
+void add_conflict_rows(simdjson::dom::array items, table& out,
+                       const people& who);
 
 } // namespace crmsync::ctl

@@ -103,9 +103,9 @@ TEST_CASE("completion offers commands, options and ids", "[ctl][console]") {
   CHECK(complete(words("sync"), "a", ids) == strings{"ada@contoso.example"});
   CHECK(complete(words("sync ada@contoso.example"), "", ids).empty());
   CHECK(complete(words("sync"), "--f", ids) == strings{"--follow"});
-  CHECK(
-      complete(words("tenants"), "--", ids)
-      == strings{"--all", "--help", "--json", "--limit", "--node", "--token"});
+  CHECK(complete(words("tenants"), "--", ids)
+        == strings{"--all", "--help", "--json", "--limit", "--node", "--token",
+                   "--wide"});
   CHECK(complete(words("events --limit"), "", ids).empty());
   CHECK(complete(words("events --limit 5"), "u", ids) == strings{"u1", "u2"});
 

@@ -341,11 +341,11 @@ TEST_CASE("list tables collect rows page by page", "[ctl][render]") {
   auto page = parse(parser, R"({"items":[{"id":"t1","name":"Acme",
     "edition":"paid","users":3,"created_at":"2026-01-01T00:00:00Z"}],
     "next_cursor":"c1"})");
-  add_tenant_rows(page["items"].get_array().value_unsafe(), tenants);
+  add_tenant_rows(page["items"].get_array().value_unsafe(), tenants, {});
   page = parse(parser, R"({"items":[{"id":"t22","name":"Beta",
     "edition":"free","users":120,"created_at":"2026-03-01T00:00:00Z"}],
     "next_cursor":null})");
-  add_tenant_rows(page["items"].get_array().value_unsafe(), tenants);
+  add_tenant_rows(page["items"].get_array().value_unsafe(), tenants, {});
   CHECK(tenants.render()
         == "ID   NAME  EDITION  USERS  CREATED\n"
            "t1   Acme  paid         3  2026-01-01T00:00:00Z\n"
@@ -357,11 +357,54 @@ TEST_CASE("list tables collect rows page by page", "[ctl][render]") {
     "start":"2026-11-26T13:00:00Z","end":"2026-11-26T14:00:00Z",
     "all_day":false,"location":"","origin":"office365","version":7,
     "created_at":"c","modified_at":"m"}],"next_cursor":null})");
-  add_event_rows(ev["items"].get_array().value_unsafe(), events);
+  add_event_rows(ev["items"].get_array().value_unsafe(), events, {});
   std::string out = events.render();
   CHECK(out.rfind("ID  START                 END                   TITLE", 0)
         == 0);
   CHECK(out.find("Quarterly business review with the whol\xE2\x80\xA6"
                  "  office365        7\n")
         != std::string::npos);
+}
+
+TEST_CASE("tables name users by e-mail; --wide shows e-mail and id",
+          "[ctl][render]") {
+  simdjson::dom::parser parser;
+  people who;
+  who.email_of = {{"u1", "ada@contoso.example"}, {"u2", "bob@contoso.example"}};
+  auto page = parse(parser, R"({"items":[
+    {"at":"2026-01-01T00:00:00Z","actor":"u1","action":"invite.created",
+     "detail":"d"},
+    {"at":"2026-01-02T00:00:00Z","actor":"service_admin","action":"x",
+     "detail":""}],"next_cursor":null})");
+  table audit = audit_table();
+  add_audit_rows(page["items"].get_array().value_unsafe(), audit, who);
+  auto out = audit.render();
+  CHECK(out.find("ada@contoso.example") != std::string::npos);
+  CHECK(out.find(" u1 ") == std::string::npos);
+  CHECK(out.find("service_admin") != std::string::npos); // unknown: as sent
+
+  auto invites = parse(parser, R"({"items":[{"id":"i1",
+    "email":"carol@contoso.example","status":"accepted","invited_by":"u1",
+    "user":"u2","expires":"e"}],"next_cursor":null})");
+  table inv = invites_table();
+  add_invite_rows(invites["items"].get_array().value_unsafe(), inv, who);
+  out = inv.render();
+  CHECK(out.find("ada@contoso.example") != std::string::npos);
+  CHECK(out.find("bob@contoso.example") != std::string::npos);
+  CHECK(out.find("u2") == std::string::npos);
+
+  who.wide = true;
+  table wide = invites_table();
+  add_invite_rows(invites["items"].get_array().value_unsafe(), wide, who);
+  out = wide.render();
+  CHECK(out.find("ada@contoso.example (u1)") != std::string::npos);
+  CHECK(out.find("bob@contoso.example (u2)") != std::string::npos);
+
+  auto joins = parse(parser, R"({"items":[{"id":"j1",
+    "email":"dan@contoso.example","status":"approved","approved_by":"u1",
+    "user":null,"created":"c"}],"next_cursor":null})");
+  table jr = join_requests_table();
+  who.wide = false;
+  add_join_request_rows(joins["items"].get_array().value_unsafe(), jr, who);
+  CHECK(jr.render().find("ada@contoso.example") != std::string::npos);
 }

@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,7 +43,7 @@ std::string slurp(const std::string& path) {
 // Runs crmsyncctl with `args`, `script` on its stdin (a file, so not a
 // terminal); stdout and stderr are captured separately.
 ctl_result run_ctl(const std::vector<std::string>& args,
-                   const std::string& script) {
+                   const std::string& script, const std::string& cwd = {}) {
   crmsync::test::temp_dir dir;
   auto in = dir.path() + "/in", out = dir.path() + "/out",
        err = dir.path() + "/err";
@@ -56,6 +57,10 @@ ctl_result run_ctl(const std::vector<std::string>& args,
     dup2(i, 0);
     dup2(o, 1);
     dup2(e, 2);
+    if (!cwd.empty() && chdir(cwd.c_str()) != 0)
+      _exit(126);
+    unsetenv("CRMSYNC_ADMIN_TOKEN");
+    unsetenv("CRMSYNC_ADMIN_TOKEN_FILE");
     std::vector<char*> argv{const_cast<char*>(CRMSYNCCTL_PATH)};
     for (auto& a : args)
       argv.push_back(const_cast<char*>(a.c_str()));
@@ -215,6 +220,64 @@ TEST_CASE("one-shot commands keep working, with clear errors", "[console]") {
   INFO(r.err);
   CHECK(r.rc == 1);
   CHECK(contains(r.err, "calendar sync is not enabled for this user"));
+}
+
+TEST_CASE("crmsyncctl names linked users and reads data/admin.token",
+          "[console]") {
+  sync_env env;
+  const auto& org = env.org();
+  std::vector<std::string> node{"--node", env.o365().node_url()};
+
+  // The admin signed in with Office 365: the user view says so.
+  auto args = node_args(env);
+  args.insert(args.end(), {"user", org.admin_id});
+  auto r = run_ctl(args, "");
+  INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
+  CHECK(r.rc == 0);
+  CHECK(has_row(r.out, "office365 linked", "yes"));
+
+  // Without --token: the first line of data/admin.token under the working
+  // directory (the node's default data directory).
+  crmsync::test::temp_dir here;
+  auto with_status = node;
+  with_status.push_back("status");
+  r = run_ctl(with_status, "", here.path());
+  CHECK(r.rc == 2);
+  CHECK(contains(r.err, "no admin token"));
+  CHECK(contains(r.err, "data/admin.token"));
+  mkdir((here.path() + "/data").c_str(), 0700);
+  std::ofstream(here.path() + "/data/admin.token") << "wrong-token\n";
+  r = run_ctl(with_status, "", here.path());
+  CHECK(r.rc == 4); // the file's token was sent, and refused
+  std::ofstream(here.path() + "/data/admin.token") << admin_token << "\n";
+  r = run_ctl(with_status, "", here.path());
+  INFO("stderr:\n" << r.err);
+  CHECK(r.rc == 0);
+  CHECK(contains(r.out, "node id"));
+  // --token-file names another file; --token still wins over the file.
+  auto other = node;
+  other.insert(other.end(),
+               {"--token-file", here.path() + "/data/admin.token", "status"});
+  CHECK(run_ctl(other, "").rc == 0);
+  auto explicit_token = node;
+  explicit_token.insert(explicit_token.end(), {"--token", "wrong", "status"});
+  CHECK(run_ctl(explicit_token, "", here.path()).rc == 4);
+
+  // Tables name users by e-mail; --wide adds the id.
+  env.enable_and_wait();
+  auto check = node_args(env);
+  check.insert(check.end(), {"check", org.id});
+  r = run_ctl(check, "");
+  INFO("check:\n" << r.out << r.err);
+  const auto email = env.node()
+                         .get(admin_token, user_path(org.id, org.admin_id))
+                         .str("/email");
+  REQUIRE_FALSE(email.empty());
+  CHECK(contains(r.out, email + " "));
+  CHECK_FALSE(contains(r.out, org.admin_id));
+  check.push_back("--wide");
+  r = run_ctl(check, "");
+  CHECK(contains(r.out, email + " (" + org.admin_id + ")"));
 }
 
 namespace {

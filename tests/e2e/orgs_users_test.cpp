@@ -350,3 +350,67 @@ TEST_CASE("organizations: a taken admin e-mail is reported at admin.email",
   CHECK(api.get(admin_token, "/admin/v1/tenants").json() == before.json());
   CHECK(node.stop() == 0);
 }
+
+TEST_CASE("users: `me` names the caller's own user in user paths",
+          "[e2e][orgs][me]") {
+  test_node node;
+  auto& api = node.api();
+  auto created
+      = api.post(admin_token, "/api/v1/orgs",
+                 R"({"name":"Me Corp","edition":"free",)"
+                 R"("admin":{"email":"boss@me.example","name":"The Boss",)"
+                 R"("password":"correct horse battery"}})");
+  E2E_REQUIRE_STATUS(created, 201);
+  const auto org = created.str("/org/id");
+  const auto boss = created.str("/admin/id");
+  const auto boss_tok = created.str("/admin/token");
+  auto other = api.post(boss_tok, org_path(org) + "/users",
+                        user_body("ann@me.example", "Ann", "standard", false));
+  E2E_REQUIRE_STATUS(other, 201);
+  const auto ann = other.str("/id");
+  const auto ann_tok = other.str("/token");
+
+  // Each caller's `me` is their own user, not anyone else's.
+  auto me = api.get(ann_tok, user_path(org, "me"));
+  E2E_REQUIRE_STATUS(me, 200);
+  CHECK(me.str("/id") == ann);
+  CHECK(me.str("/email") == "ann@me.example");
+  auto boss_me = api.get(boss_tok, user_path(org, "me"));
+  E2E_REQUIRE_STATUS(boss_me, 200);
+  CHECK(boss_me.str("/id") == boss);
+
+  // Events created under `me` belong to the caller and list under their id.
+  auto ev = api.post(ann_tok, user_events_path(org, "me"),
+                     R"({"title":"Mine","start":"2026-01-05T10:00:00Z",)"
+                     R"("end":"2026-01-05T11:00:00Z"})");
+  E2E_REQUIRE_STATUS(ev, 201);
+  CHECK(ev.str("/owner") == ann);
+  auto listed = api.get(ann_tok, user_events_path(org, "me"));
+  E2E_REQUIRE_STATUS(listed, 200);
+  CHECK(listed.body.find(ev.str("/id")) != std::string::npos);
+  auto by_id = api.get(ann_tok, user_events_path(org, ann));
+  CHECK(by_id.json() == listed.json());
+
+  auto sync = api.get(ann_tok, user_path(org, "me") + "/calendar-sync");
+  CHECK(sync.status == 200);
+
+  // The service-admin token has no user: `me` is refused, clearly.
+  auto svc = api.get(admin_token, user_path(org, "me"));
+  CHECK(svc.status == 400);
+  CHECK(svc.error_code() == "invalid_field");
+  CHECK(svc.body.find("service-admin") != std::string::npos);
+  auto svc_events = api.get(admin_token, user_events_path(org, "me"));
+  CHECK(svc_events.status == 400);
+
+  // `me` does not reach into another organization.
+  auto elsewhere = api.post(admin_token, "/api/v1/orgs",
+                            R"({"name":"Else","edition":"free",)"
+                            R"("admin":{"email":"x@else.example","name":"X",)"
+                            R"("password":"correct horse battery"}})");
+  E2E_REQUIRE_STATUS(elsewhere, 201);
+  auto cross = api.get(ann_tok, user_path(elsewhere.str("/org/id"), "me"));
+  CHECK(cross.status >= 400);
+  CHECK(cross.body.find("ann@me.example") == std::string::npos);
+  // Other words stay ids: an unknown one is a 404.
+  CHECK(api.get(ann_tok, user_path(org, "mine")).status == 404);
+}
