@@ -10,6 +10,7 @@
 // office365_session tokens live in the sessions column family, so a flow
 // survives a restart of the node between its steps.
 #include "api/api_impl.hpp"
+#include "api/pages.hpp"
 
 #include <mutex>
 
@@ -103,51 +104,7 @@ void write_join_request(json::writer& w, const join_request_record& x) {
   w.end_object();
 }
 
-std::string html_escape(std::string_view in) {
-  std::string out;
-  out.reserve(in.size());
-  for (char c : in)
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  return out;
-}
-
-/// A small server-rendered page: no script, no style, nothing loaded from
-/// elsewhere (the policy allows none of it); `body_html` is escaped by the
-/// caller.
-response html_page(int status, const std::string& title,
-                   const std::string& body_html) {
-  response res;
-  res.status = status;
-  res.content_type = "text/html; charset=utf-8";
-  res.body = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-             "<title>"
-             + html_escape(title) + " - crmsync</title></head><body><h1>"
-             + html_escape(title) + "</h1>" + body_html + "</body></html>";
-  res.headers.emplace_back("Cache-Control", "no-store");
-  res.headers.emplace_back("Content-Security-Policy",
-                           "default-src 'none'; form-action 'self'; "
-                           "frame-ancestors 'none'");
-  res.headers.emplace_back("Referrer-Policy", "no-referrer");
-  return res;
-}
+using pages::page;
 
 /// Turns the API's JSON error answers into pages for a browser: what the
 /// shared code answers with fail() shows as a page with its message.
@@ -161,10 +118,10 @@ public:
       e.status = r.status;
       e.message = "the request failed";
     }
-    done(html_page(r.status, "Not approved",
-                   "<p>" + html_escape(e.message) + "</p><p>(HTTP "
-                       + std::to_string(r.status) + ", <code>"
-                       + html_escape(e.code) + "</code>)</p>"));
+    done(page(r.status, "Not approved",
+              "<p>" + pages::escape(e.message) + "</p><p>(HTTP "
+                  + std::to_string(r.status) + ", <code>"
+                  + pages::escape(e.code) + "</code>)</p>"));
   }
 
   /// Answers with a page.
@@ -1398,15 +1355,15 @@ public:
   void join_request_page(const request&, const path_params& pp,
                          const responder_ptr& r) {
     if (!tenant_id::parse(pp[0]) || !parse_hex16(pp[1]))
-      return r->reply(html_page(404, "Join request not found",
-                                "<p>This is not a join request link of this "
-                                "service; open the link from the e-mail as "
-                                "it is.</p>"));
-    r->reply(html_page(
+      return r->reply(page(404, "Join request not found",
+                           "<p>This is not a join request link of this "
+                           "service; open the link from the e-mail as "
+                           "it is.</p>"));
+    r->reply(page(
         200, "Join request",
         "<p>Someone of your Office 365 organization asks to join the CRM "
         "(request <code>"
-            + html_escape(pp[1])
+            + pages::escape(pp[1])
             + "</code>). Users with the Manage Users permission add them "
               "here.</p>"
               "<form method=\"post\"><p><label>Your CRM API token "
@@ -1414,7 +1371,7 @@ public:
               "autocomplete=\"off\"></label></p>"
               "<p><button type=\"submit\">Approve &amp; Add</button></p>"
               "</form><p>Programs: <code>POST /api/v1/orgs/"
-            + html_escape(pp[0]) + "/join-requests/" + html_escape(pp[1])
+            + pages::escape(pp[0]) + "/join-requests/" + pages::escape(pp[1])
             + "/approve</code> with <code>Authorization: Bearer "
               "TOKEN</code>.</p>"));
   }
@@ -1424,27 +1381,27 @@ public:
   /// a page either way.
   void join_request_approve_page(const request& req, const path_params& pp,
                                  const responder_ptr& r) {
-    auto page = std::make_shared<html_errors>(r);
+    auto browser = std::make_shared<html_errors>(r);
     request as_api = req;
     if (req.header("authorization").empty()) {
       query_params form;
       auto ct = ascii_lower(req.header("content-type"));
       if (ct.rfind("application/x-www-form-urlencoded", 0) != 0
           || !parse_query(req.body, form))
-        return page->reply(error_response(
+        return browser->reply(error_response(
             api_error{400, "invalid_form",
                       "send the page's form (the 'token' field)", "token"}));
       auto token = find_param(form, "token");
       if (token != nullptr && !token->empty())
         as_api.headers.emplace_back("authorization", "Bearer " + *token);
     }
-    approve_then(as_api, pp, page, [page](join_approved& out) {
-      page->done(html_page(
-          200, "Approved",
-          "<p><b>" + html_escape(out.member.name) + "</b> ("
-              + html_escape(out.member.email)
-              + ") is a user of the CRM now. They sign in with Office 365 "
-                "to start.</p>"));
+    approve_then(as_api, pp, browser, [browser](join_approved& out) {
+      browser->done(
+          page(200, "Approved",
+               "<p><b>" + pages::escape(out.member.name) + "</b> ("
+                   + pages::escape(out.member.email)
+                   + ") is a user of the CRM now. They sign in with Office 365 "
+                     "to start.</p>"));
     });
   }
 
@@ -1718,25 +1675,31 @@ void api::impl::install_office365_routes() {
   };
   on("GET", "/o365/install",
      [](office365_flows& f, request& req, const path_params&, responder_ptr r) {
+       r = pages::for_browser(req, std::move(r));
        f.start_signin(req, "install", r);
      });
   on("GET", "/o365/signin",
      [](office365_flows& f, request& req, const path_params&, responder_ptr r) {
+       r = pages::for_browser(req, std::move(r));
        f.start_signin(req, "signin", r);
      });
   on("GET", "/o365/signin-callback",
      [](office365_flows& f, request& req, const path_params&, responder_ptr r) {
+       r = pages::for_browser(req, std::move(r));
        f.signin_callback(req, r);
      });
   on("GET", "/o365/consent-callback",
      [](office365_flows& f, request& req, const path_params&, responder_ptr r) {
+       r = pages::for_browser(req, std::move(r));
        f.consent_callback(req, r);
      });
   // The link in an invitation e-mail: signs the person in, then answers
   // with their session and where to accept.
   on("GET", "/invite/{token}",
      [](office365_flows& f, request& req, const path_params& pp,
-        responder_ptr r) { f.open_invite(req, pp[0], r); });
+        responder_ptr r) {
+       f.open_invite(req, pp[0], pages::for_browser(req, std::move(r)));
+     });
   on("POST", "/o365/associate",
      [](office365_flows& f, request& req, const path_params&, responder_ptr r) {
        f.associate(req, r);

@@ -15,4 +15,31 @@ inline std::string ascii_lower(std::string_view s) {
   return out;
 }
 
+/// `in` for HTML text or a quoted attribute: & < > " ' escaped.
+inline std::string html_escape(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (char c : in)
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  return out;
+}
+
 } // namespace crmsync

@@ -836,6 +836,54 @@ struct service::impl {
     return t != nullptr && t->id == found->tenant_id ? found : nullptr;
   }
 
+  /// What a browser gets from the sign-in and admin consent endpoints when
+  /// no login_hint names the person: a page to pick a person of the tenant
+  /// (administrators only for `admins_only`), whose buttons come back to
+  /// the same endpoint with every parameter and the chosen login_hint.
+  /// Programs name the person and never see it. Call with mtx held.
+  response pick_person_page(const std::string& tenant_key,
+                            const http::query_params& q,
+                            const std::string& path, bool admins_only) {
+    bool any_tenant = tenant_key == "common" || tenant_key == "organizations";
+    auto t = any_tenant ? nullptr : find_tenant(tenant_key);
+    std::vector<const user*> people;
+    for (auto& [id, u] : dir.users)
+      if ((any_tenant || (t != nullptr && u.tenant_id == t->id))
+          && (!admins_only || u.is_admin))
+        people.push_back(&u);
+    std::sort(people.begin(), people.end(), [](const user* a, const user* b) {
+      return a->user_principal_name < b->user_principal_name;
+    });
+    std::string body
+        = "<form method=\"get\" action=\"" + html_escape(path) + "\">";
+    for (auto& [k, v] : q)
+      if (k != "login_hint")
+        body += "<input type=\"hidden\" name=\"" + html_escape(k)
+                + "\" value=\"" + html_escape(v) + "\">";
+    for (auto* u : people)
+      body += "<p><button type=\"submit\" name=\"login_hint\" value=\""
+              + html_escape(u->user_principal_name) + "\">"
+              + html_escape(u->display_name) + " ("
+              + html_escape(u->user_principal_name) + ")</button></p>";
+    if (people.empty())
+      body += admins_only ? "<p>This tenant has no administrator.</p>"
+                          : "<p>This tenant has nobody to sign in as.</p>";
+    body += "</form>";
+    response r;
+    r.content_type = "text/html; charset=utf-8";
+    r.body = std::string{"<!doctype html><html lang=\"en\"><head><meta "
+                         "charset=\"utf-8\"><title>graph-emulator: "}
+             + (admins_only ? "grant admin consent" : "sign in")
+             + "</title></head><body><h1>"
+             + (admins_only ? "Grant admin consent as" : "Sign in as") + "</h1>"
+             + body + "</body></html>";
+    r.headers.emplace_back("Cache-Control", "no-store");
+    r.headers.emplace_back("Content-Security-Policy",
+                           "default-src 'none'; form-action 'self'; "
+                           "frame-ancestors 'none'");
+    return r;
+  }
+
   /// The "users" of a seeding request, checked (call with mtx held): each
   /// needs a userPrincipalName with '@'; ids and UPNs (case-insensitively)
   /// are unique in the whole directory, the request's users included.
@@ -2121,8 +2169,9 @@ void service::impl::install_routes() {
         r->reply(json_response(200, w.take()));
       });
 
-  // Sign-in (authorization-code flow). There is no UI: login_hint names the
-  // person, and the answer is at once a redirect with a code.
+  // Sign-in (authorization-code flow). login_hint names the person, and the
+  // answer is at once a redirect with a code; without it, a browser picks
+  // the person on a page (pick_person_page).
   routes.add(
       "GET", "/{tenant}/oauth2/v2.0/authorize",
       [self](request& req, const http::path_params& pp, responder_ptr r) {
@@ -2159,6 +2208,8 @@ void service::impl::install_routes() {
         if (param("response_type") != "code")
           return fail_to("unsupported_response_type", 700054,
                          "response_type must be 'code'.");
+        if (http::find_param(q, "login_hint") == nullptr)
+          return r->reply(self->pick_person_page(pp[0], q, req.path, false));
         auto u = self->find_sign_in_user(pp[0], param("login_hint"));
         if (u == nullptr)
           return fail_to("invalid_request", 50034,
@@ -2194,6 +2245,8 @@ void service::impl::install_routes() {
               "Application with identifier '" + param("client_id")
                   + "' was not found, or no redirect_uri was given.",
               self->now()));
+        if (http::find_param(q, "login_hint") == nullptr)
+          return r->reply(self->pick_person_page(pp[0], q, req.path, true));
         auto u = self->find_sign_in_user(pp[0], param("login_hint"));
         if (u == nullptr || !u->is_admin)
           return r->reply(redirect(with_params(

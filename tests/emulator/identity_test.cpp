@@ -312,6 +312,41 @@ TEST_CASE_METHOD(identity,
   CHECK(params_of(r.header("Location"))["from"] == "install");
 }
 
+TEST_CASE_METHOD(identity,
+                 "identity: without login_hint a browser picks the person on a "
+                 "page",
+                 "[emulator][identity]") {
+  std::vector<std::pair<std::string, std::string>> q{
+      {"client_id", std::string{crm_client}},
+      {"response_type", "code"},
+      {"redirect_uri", std::string{callback}},
+      {"state", "st-\"<x>"}};
+  auto page = send("GET", "/fabrikam.example/oauth2/v2.0/authorize?" + form(q));
+  E2E_REQUIRE_STATUS(page, 200);
+  CHECK(starts_with(page.header("Content-Type"), "text/html"));
+  CHECK(page.header("Content-Security-Policy").find("default-src 'none'")
+        != std::string::npos);
+  // The tenant's people, and nobody of another tenant.
+  CHECK(page.body.find("value=\"fay@fabrikam.example\"") != std::string::npos);
+  CHECK(page.body.find("value=\"kim@fabrikam.example\"") != std::string::npos);
+  CHECK(page.body.find("contoso.example") == std::string::npos);
+  // Every parameter goes back, escaped.
+  CHECK(page.body.find("name=\"state\" value=\"st-&quot;&lt;x&gt;\"")
+        != std::string::npos);
+  CHECK(page.body.find("<x>") == std::string::npos);
+  // Admin consent offers administrators only.
+  q.pop_back();
+  q.emplace_back("state", "consent-1");
+  auto consent = send("GET", "/fabrikam.example/adminconsent?" + form(q));
+  E2E_REQUIRE_STATUS(consent, 200);
+  CHECK(consent.body.find("value=\"fay@fabrikam.example\"")
+        != std::string::npos);
+  CHECK(consent.body.find("kim@fabrikam.example") == std::string::npos);
+  // An empty login_hint is still refused as before: programs see no page.
+  auto empty = redirected(authorize("fabrikam.example", ""));
+  CHECK(empty["error"] == "invalid_request");
+}
+
 TEST_CASE_METHOD(identity, "identity: authorize refusals",
                  "[emulator][identity]") {
   auto check_redirected_error = [&](const api_response& r,

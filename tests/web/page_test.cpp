@@ -10,6 +10,7 @@
 #include <string>
 #include <sys/wait.h>
 
+#include "tests/e2e/office365_fixture.hpp"
 #include "tests/e2e/sync_fixture.hpp"
 
 using namespace crmsync::e2e;
@@ -45,6 +46,23 @@ TEST_CASE("the web admin page shows the node, its tenants and sync health",
   auto cmd = "cd '" + std::string{dir} + "' && node web_test.mjs";
   int rc = std::system(cmd.c_str());
   INFO("web_test.mjs printed PASS/FAIL per step above; node URL " << url);
+  REQUIRE(WIFEXITED(rc));
+  CHECK(WEXITSTATUS(rc) == 0);
+}
+
+// The Office 365 pages (issue 14): a fresh emulator and node, nothing
+// installed; pages_test.mjs walks the install and a sign-in in Chromium.
+TEST_CASE("a person with a browser walks the Office 365 pages",
+          "[.][web][pages]") {
+  const char* dir = std::getenv("WEB_TEST_DIR");
+  INFO("WEB_TEST_DIR names tests/web (run it through tests/web/run.sh)");
+  REQUIRE(dir != nullptr);
+  office365_env env;
+  ::setenv("NODE_URL", env.node_url().c_str(), 1);
+  auto cmd = "cd '" + std::string{dir} + "' && node pages_test.mjs";
+  int rc = std::system(cmd.c_str());
+  INFO("pages_test.mjs printed PASS/FAIL per step above; node URL "
+       << env.node_url());
   REQUIRE(WIFEXITED(rc));
   CHECK(WEXITSTATUS(rc) == 0);
 }
