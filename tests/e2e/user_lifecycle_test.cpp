@@ -114,10 +114,11 @@ TEST_CASE_METHOD(acme_people, "lifecycle: PATCH refusals change nothing",
         403, "super_admin_required", admin.id, admin_before);
   }
   SECTION("another organization's user is not found") {
+    // Acme does not exist for Globex's administrator.
     auto other = create_org(api, "Globex", "boss@globex.example");
     require_refused(api.patch(other.admin_token, user_path(carol.id),
                               R"({"name":"Hacked"})"),
-                    403, "forbidden", carol.id, carol_before);
+                    404, "not_found", carol.id, carol_before);
     auto own
         = api.patch(other.admin_token, users_path(other.id) + "/" + carol.id,
                     R"({"name":"Hacked"})");
@@ -217,7 +218,7 @@ TEST_CASE_METHOD(acme_people, "lifecycle: deactivation refusals",
     auto other = create_org(api, "Globex", "boss@globex.example");
     require_refused(
         api.post(other.admin_token, user_path(carol.id) + "/deactivate", ""),
-        403, "forbidden", carol.id, carol_before);
+        404, "not_found", carol.id, carol_before);
     CHECK(api.get(carol.token, user_path(carol.id)).status == 200);
   }
   SECTION("a deactivated user's old token cannot act") {
