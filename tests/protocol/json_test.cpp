@@ -338,8 +338,7 @@ TEST_CASE("a calendar status shows its state by name", "[protocol][json]") {
 TEST_CASE("a user PATCH says which fields change", "[json][lifecycle]") {
   user_patch p;
   REQUIRE_FALSE(json::decode_user_patch(
-      R"({"name":"Carol","manage_users":false,"profile":"administrator"})",
-      p));
+      R"({"name":"Carol","manage_users":false,"profile":"administrator"})", p));
   CHECK(p.set_name);
   CHECK(p.name == "Carol");
   CHECK(p.set_manage_users);
