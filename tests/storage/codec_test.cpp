@@ -221,15 +221,15 @@ TEST_CASE("records written before the Office 365 fields still decode",
           "[storage][codec][office365]") {
   // A value of the first release ends where the Office 365 fields begin:
   // drop them (three empty strings/counts of one byte each for a user, and
-  // the View All Events byte after them; one for an organization) and the
-  // rest must still read, with defaults.
+  // the View All Events and deactivation bytes after them; one for an
+  // organization) and the rest must still read, with defaults.
   user_record u;
   u.id = user_id{5};
   u.org = tenant_id{6};
   u.email = "old@acme.example";
   u.token_hash = std::string(64, 'a');
   auto bytes = codec::encode(u);
-  auto old_user = bytes.substr(0, bytes.size() - 4);
+  auto old_user = bytes.substr(0, bytes.size() - 5);
   user_record ub;
   ub.o365_user = "stale";
   REQUIRE(codec::decode(old_user, ub));
@@ -237,7 +237,7 @@ TEST_CASE("records written before the Office 365 fields still decode",
   CHECK(ub.o365_user.empty());
   CHECK(ub.signin_token_hashes.empty());
   // Half of the new fields is damage, not an old value.
-  CHECK_FALSE(codec::decode(bytes.substr(0, bytes.size() - 2), ub));
+  CHECK_FALSE(codec::decode(bytes.substr(0, bytes.size() - 3), ub));
 
   org_record o;
   o.id = tenant_id{6};
