@@ -1176,6 +1176,7 @@ api::api(caf::actor_system& sys, caf::actor directory, storage::db& db,
                                    std::move(cfg), std::move(info))) {
   impl_->install_routes();
   impl_->install_office365_routes();
+  impl_->install_user_routes();
   impl_->install_web_routes();
 }
 

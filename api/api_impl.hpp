@@ -434,6 +434,7 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
 
   void install_routes();
   void install_office365_routes();
+  void install_user_routes(); // users_api.cpp
   /// admin_web.cpp: /metrics, /admin/v1/sync and the page under /admin/.
   void install_web_routes();
   static void serve_asset(const std::string& name, const responder_ptr& r);

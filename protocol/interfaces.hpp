@@ -19,6 +19,7 @@ using tenant_actor = caf::typed_actor<
     caf::replies_to<update_org>::with<org_record>,
     caf::replies_to<create_user>::with<user_record>,
     caf::replies_to<get_user>::with<user_record>,
+    caf::replies_to<update_user>::with<user_record>,
     caf::replies_to<authenticate>::with<user_record>,
     caf::replies_to<list_users>::with<user_page>,
     caf::replies_to<create_event>::with<event_record>,

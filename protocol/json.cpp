@@ -218,6 +218,7 @@ void write_user(writer& w, const user_record& x) {
   w.key("manage_users").value(x.manage_users);
   w.key("super_admin").value(x.super_admin);
   w.key("view_all_events").value(x.view_all_events);
+  w.key("active").value(!x.deactivated);
   w.key("has_password").value(!x.password_hash.empty());
   w.key("office365_user_id").value_or_null(x.o365_user);
   w.key("created_at").value(format_rfc3339(x.created_ms));
@@ -736,6 +737,56 @@ caf::error decode_org_patch(std::string_view body, update_org& out) {
   return caf::none;
 }
 
+namespace {
+
+caf::error get_profile(element v, profile& out) {
+  std::string_view s;
+  if (v.get_string().get(s) || !from_string(s, out))
+    return bad("profile",
+               "'profile' must be \"administrator\" or \"standard\"");
+  return caf::none;
+}
+
+} // namespace
+
+caf::error decode_user_patch(std::string_view body, user_patch& out) {
+  object obj;
+  if (auto err = parse_object(body, obj))
+    return err;
+  for (auto kv : obj) {
+    if (kv.key == "name") {
+      if (auto err = get_text(kv.value, "name", max_short_text, true, out.name))
+        return err;
+      out.set_name = true;
+    } else if (kv.key == "profile") {
+      if (auto err = get_profile(kv.value, out.role))
+        return err;
+      out.set_role = true;
+    } else if (kv.key == "manage_users") {
+      if (auto err = get_bool(kv.value, "manage_users", out.manage_users))
+        return err;
+      out.set_manage_users = true;
+    } else if (kv.key == "view_all_events") {
+      if (auto err = get_bool(kv.value, "view_all_events", out.view_all_events))
+        return err;
+      out.set_view_all_events = true;
+    } else if (kv.key == "super_admin") {
+      if (auto err = get_bool(kv.value, "super_admin", out.super_admin))
+        return err;
+      out.set_super_admin = true;
+    } else {
+      return unknown_field("", kv.key);
+    }
+  }
+  if (!out.set_name && !out.set_role && !out.set_manage_users
+      && !out.set_view_all_events && !out.set_super_admin)
+    return bad("",
+               "nothing to change: give 'name', 'profile', 'manage_users', "
+               "'view_all_events' and/or 'super_admin'",
+               "empty_patch");
+  return caf::none;
+}
+
 caf::error decode_user_create(std::string_view body, user_body& out) {
   object obj;
   if (auto err = parse_object(body, obj))
@@ -754,10 +805,8 @@ caf::error decode_user_create(std::string_view body, user_body& out) {
         return err;
       have_name = true;
     } else if (kv.key == "profile") {
-      std::string_view s;
-      if (kv.value.get_string().get(s) || !from_string(s, out.role))
-        return bad("profile",
-                   "'profile' must be \"administrator\" or \"standard\"");
+      if (auto err = get_profile(kv.value, out.role))
+        return err;
       have_profile = true;
     } else if (kv.key == "manage_users") {
       if (auto err = get_bool(kv.value, "manage_users", out.manage_users))

@@ -113,6 +113,10 @@ struct user_body {
 };
 caf::error decode_user_create(std::string_view body, user_body& out);
 
+/// Fills `out` from a PATCH of a user (name, profile, permissions); an
+/// unknown field or an empty patch is a 400.
+caf::error decode_user_patch(std::string_view body, user_patch& out);
+
 /// Fills the content fields of `out` (title, times, …).
 caf::error decode_event_create(std::string_view body, event_record& out);
 

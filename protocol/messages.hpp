@@ -160,6 +160,43 @@ typename Inspector::result_type inspect(Inspector& f, get_user& x) {
   return f(caf::meta::type_name("crmsync::get_user"), x.who, x.id);
 }
 
+/// The changes of a user: each `set_x` says whether `x` changes. Rights are
+/// granted only by who holds them (check_grant); `active` deactivates or
+/// reactivates the user.
+struct user_patch {
+  bool set_name = false;
+  std::string name;
+  bool set_role = false;
+  profile role = profile::standard;
+  bool set_manage_users = false;
+  bool manage_users = false;
+  bool set_view_all_events = false;
+  bool view_all_events = false;
+  bool set_super_admin = false;
+  bool super_admin = false;
+  bool set_active = false;
+  bool active = true;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, user_patch& x) {
+  return f(caf::meta::type_name("crmsync::user_patch"), x.set_name, x.name,
+           x.set_role, x.role, x.set_manage_users, x.manage_users,
+           x.set_view_all_events, x.view_all_events, x.set_super_admin,
+           x.super_admin, x.set_active, x.active);
+}
+
+struct update_user {
+  caller who;
+  user_id id;
+  user_patch patch;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, update_user& x) {
+  return f(caf::meta::type_name("crmsync::update_user"), x.who, x.id, x.patch);
+}
+
 /// Checks the caller's credentials; answers with the caller's own record.
 struct authenticate {
   caller who;

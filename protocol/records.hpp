@@ -81,6 +81,9 @@ struct user_record {
   /// Tokens issued by Office 365 sign-ins, newest last (a few are kept so
   /// that signing in on one device does not sign out another).
   std::vector<std::string> signin_token_hashes;
+  /// A deactivated user holds no tokens, cannot sign in and does not
+  /// sync; their records stay until the user is deleted.
+  bool deactivated = false;
 
   /// Whether `hash` is one of this user's API token hashes.
   bool has_token_hash(std::string_view hash) const;
@@ -91,7 +94,8 @@ typename Inspector::result_type inspect(Inspector& f, user_record& x) {
   return f(caf::meta::type_name("crmsync::user_record"), x.id, x.org, x.email,
            x.name, x.role, x.manage_users, x.super_admin, x.password_hash,
            x.token_hash, x.created_ms, x.modified_ms, x.o365_tenant,
-           x.o365_user, x.signin_token_hashes, x.view_all_events);
+           x.o365_user, x.signin_token_hashes, x.view_all_events,
+           x.deactivated);
 }
 
 struct participant {

@@ -111,6 +111,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(crmsync, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(crmsync, (crmsync::permit_request))
   CAF_ADD_TYPE_ID(crmsync, (crmsync::graph_permit))
   CAF_ADD_TYPE_ID(crmsync, (crmsync::governor_stats))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::user_patch))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::update_user))
 
 CAF_END_TYPE_ID_BLOCK(crmsync)
 

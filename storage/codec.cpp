@@ -202,6 +202,7 @@ std::string encode(const user_record& x) {
   for (auto& h : x.signin_token_hashes)
     o.str(h);
   o.b(x.view_all_events);
+  o.b(x.deactivated);
   return o.take();
 }
 
@@ -215,7 +216,9 @@ bool decode(std::string_view in, user_record& x) {
          && (i.done()
              || (i.str(x.o365_tenant) && i.str(x.o365_user)
                  && i.strings(x.signin_token_hashes)
-                 && (i.done() || (i.b(x.view_all_events) && i.done()))));
+                 && (i.done()
+                     || (i.b(x.view_all_events)
+                         && (i.done() || (i.b(x.deactivated) && i.done()))))));
 }
 
 std::string encode(const event_record& x) {

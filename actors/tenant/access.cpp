@@ -38,6 +38,10 @@ caf::expected<const user_record*> check_caller(self_ptr self,
     return u.error();
   if (*u == nullptr || !(*u)->has_token_hash(who.token_hash))
     return unauthorized;
+  // Deactivation clears the tokens; this holds should one be issued later.
+  if ((*u)->deactivated)
+    return make_crm_error(crm_errc::unauthorized, "user_deactivated",
+                          "this user is deactivated");
   return *u;
 }
 

@@ -28,6 +28,7 @@ caf::result<org_record> handle(self_ptr self, tenant_summary_request&);
 
 caf::result<user_record> handle(self_ptr self, create_user& cmd);
 caf::result<user_record> handle(self_ptr self, get_user& cmd);
+caf::result<user_record> handle(self_ptr self, update_user& cmd);
 caf::result<user_record> handle(self_ptr self, authenticate& cmd);
 caf::result<user_page> handle(self_ptr self, list_users& cmd);
 

@@ -62,6 +62,13 @@ caf::result<user_record> handle(self_ptr self, link_office365& cmd) {
   if (!found)
     return found.error();
   auto u = **found;
+  if (u.deactivated)
+    return refused(self, actor_name(cmd.who), "signin.refused",
+                   "a sign-in of " + cmd.who.email + " as the deactivated user "
+                       + u.email,
+                   office365_error(crm_errc::forbidden, "user_deactivated",
+                                   "this CRM user is deactivated; an "
+                                   "administrator can reactivate it"));
   if (!u.o365_user.empty()
       && (u.o365_user != cmd.who.user || u.o365_tenant != cmd.who.tenant))
     return office365_error(crm_errc::conflict, "office365_link_conflict",

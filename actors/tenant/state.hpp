@@ -93,6 +93,10 @@ void put_revision(self_ptr self, storage::write_batch& b,
 
 caf::expected<bool> queue_sync(self_ptr self, storage::write_batch& b,
                                const event_record& e, bool deleted);
+caf::expected<bool> put_sync_off(self_ptr self, storage::write_batch& b,
+                                 user_id u);
+void put_sync_request(self_ptr self, storage::write_batch& b, user_id u,
+                      bool enabled);
 void sync_written(self_ptr self, user_id u);
 
 // -- audit.cpp

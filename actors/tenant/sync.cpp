@@ -57,6 +57,29 @@ caf::expected<bool> queue_sync(self_ptr self, storage::write_batch& b,
   return true;
 }
 
+/// Records whether `u` asked for calendar sync, in the caller's batch; the
+/// cache follows once the batch is written (sync_request_written).
+void put_sync_request(self_ptr self, storage::write_batch& b, user_id u,
+                      bool enabled) {
+  auto& st = self->state;
+  sync_request req;
+  req.enabled = enabled;
+  req.at_ms = st.env->now_ms();
+  b.put(column::sync, keys::sync_request_key(st.id, u), codec::encode(req));
+}
+
+/// Turns `u`'s sync off in the caller's batch when it is on (R20: the
+/// engine removes the CRM calendar from Office 365, the CRM events stay).
+/// Returns whether it was on; call sync_written for it after the write.
+caf::expected<bool> put_sync_off(self_ptr self, storage::write_batch& b,
+                                 user_id u) {
+  auto on = sync_requested(self, u);
+  if (!on || !*on)
+    return on;
+  put_sync_request(self, b, u, false);
+  return true;
+}
+
 void sync_written(self_ptr self, user_id u) {
   // The user's calendar actor syncs; the directory activates it.
   caf::anon_send(self->state.directory, atom::route_atom_v,
@@ -82,12 +105,8 @@ caf::result<calendar_status> handle(self_ptr self, set_calendar_sync& cmd) {
                            "calendar sync needs the organization "
                            "installed from Office 365 and this user "
                            "signed in with Office 365 once");
-  sync_request req;
-  req.enabled = cmd.enabled;
-  req.at_ms = st.env->now_ms();
   storage::write_batch b;
-  b.put(column::sync, keys::sync_request_key(st.id, cmd.user),
-        codec::encode(req));
+  put_sync_request(self, b, cmd.user, cmd.enabled);
   // Only the node's own service work may name the sync as the actor.
   const bool by_sync = !cmd.reason.empty() && cmd.who.service_admin;
   put_audit(self, b, by_sync ? std::string{"sync"} : actor_name(*who),

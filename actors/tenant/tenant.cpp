@@ -74,6 +74,9 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
       [=](get_user& msg) -> caf::result<user_record> {
         return handle(self, msg);
       },
+      [=](update_user& msg) -> caf::result<user_record> {
+        return handle(self, msg);
+      },
       [=](authenticate& msg) -> caf::result<user_record> {
         return handle(self, msg);
       },

@@ -334,3 +334,29 @@ TEST_CASE("a calendar status shows its state by name", "[protocol][json]") {
   auto out = w.take();
   CHECK(out.find("\"state\":\"initial_sync\"") != std::string::npos);
 }
+
+TEST_CASE("a user PATCH says which fields change", "[json][lifecycle]") {
+  user_patch p;
+  REQUIRE_FALSE(json::decode_user_patch(
+      R"({"name":"Carol","manage_users":false,"profile":"administrator"})", p));
+  CHECK(p.set_name);
+  CHECK(p.name == "Carol");
+  CHECK(p.set_manage_users);
+  CHECK_FALSE(p.manage_users);
+  CHECK(p.set_role);
+  CHECK(p.role == profile::administrator);
+  CHECK_FALSE(p.set_view_all_events);
+  CHECK_FALSE(p.set_super_admin);
+  CHECK_FALSE(p.set_active);
+  user_patch q;
+  CHECK(err_of(json::decode_user_patch("{}", q)).code == "empty_patch");
+  CHECK(err_of(json::decode_user_patch(R"({"profile":"root"})", q)).field
+        == "profile");
+  CHECK(err_of(json::decode_user_patch(R"({"super_admin":1})", q)).field
+        == "super_admin");
+  // Deactivation has its own route; an e-mail never changes.
+  CHECK(err_of(json::decode_user_patch(R"({"active":false})", q)).code
+        == "unknown_field");
+  CHECK(err_of(json::decode_user_patch(R"({"email":"x@y.z"})", q)).code
+        == "unknown_field");
+}

@@ -221,15 +221,15 @@ TEST_CASE("records written before the Office 365 fields still decode",
           "[storage][codec][office365]") {
   // A value of the first release ends where the Office 365 fields begin:
   // drop them (three empty strings/counts of one byte each for a user, and
-  // the View All Events byte after them; one for an organization) and the
-  // rest must still read, with defaults.
+  // the View All Events and deactivation bytes after them; one for an
+  // organization) and the rest must still read, with defaults.
   user_record u;
   u.id = user_id{5};
   u.org = tenant_id{6};
   u.email = "old@acme.example";
   u.token_hash = std::string(64, 'a');
   auto bytes = codec::encode(u);
-  auto old_user = bytes.substr(0, bytes.size() - 4);
+  auto old_user = bytes.substr(0, bytes.size() - 5);
   user_record ub;
   ub.o365_user = "stale";
   REQUIRE(codec::decode(old_user, ub));
@@ -237,7 +237,7 @@ TEST_CASE("records written before the Office 365 fields still decode",
   CHECK(ub.o365_user.empty());
   CHECK(ub.signin_token_hashes.empty());
   // Half of the new fields is damage, not an old value.
-  CHECK_FALSE(codec::decode(bytes.substr(0, bytes.size() - 2), ub));
+  CHECK_FALSE(codec::decode(bytes.substr(0, bytes.size() - 3), ub));
 
   org_record o;
   o.id = tenant_id{6};
@@ -354,6 +354,29 @@ TEST_CASE("invites, join requests, audit, mail and sessions round-trip",
   CHECK_FALSE(codec::decode(codec::encode(inv), jb));
 }
 
+TEST_CASE("a deactivated user round-trips; older users are active",
+          "[storage][codec][lifecycle]") {
+  user_record u;
+  u.id = user_id{5};
+  u.org = tenant_id{6};
+  u.email = "gone@acme.example";
+  u.view_all_events = true;
+  u.deactivated = true;
+  auto bytes = codec::encode(u);
+  user_record ub;
+  REQUIRE(codec::decode(bytes, ub));
+  CHECK(ub.deactivated);
+  CHECK(ub.view_all_events);
+  user_record old;
+  old.deactivated = true;
+  REQUIRE(codec::decode(bytes.substr(0, bytes.size() - 1), old));
+  CHECK_FALSE(old.deactivated);
+  CHECK(old.view_all_events);
+  auto bad = bytes;
+  bad.back() = '\x02';
+  CHECK_FALSE(codec::decode(bad, old));
+}
+
 TEST_CASE("the View All Events permission round-trips; older users lack it",
           "[storage][codec][permissions]") {
   user_record u;
@@ -373,13 +396,14 @@ TEST_CASE("the View All Events permission round-trips; older users lack it",
   // tokens: it reads back without it (off), everything else intact.
   user_record old;
   old.view_all_events = true;
-  REQUIRE(codec::decode(bytes.substr(0, bytes.size() - 1), old));
+  // (The last byte is the deactivation flag, which came later still.)
+  REQUIRE(codec::decode(bytes.substr(0, bytes.size() - 2), old));
   CHECK_FALSE(old.view_all_events);
   CHECK(old.manage_users);
   CHECK(old.o365_user == u.o365_user);
   // Anything but 0 or 1 in its place is damage.
   auto bad = bytes;
-  bad.back() = '\x02';
+  bad[bad.size() - 2] = '\x02';
   CHECK_FALSE(codec::decode(bad, old));
   // ... and so is a byte after it.
   CHECK_FALSE(codec::decode(bytes + '\x00', old));
