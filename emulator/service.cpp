@@ -1,6 +1,7 @@
 #include "emulator/service.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
@@ -878,10 +879,39 @@ struct service::impl {
              + (admins_only ? "Grant admin consent as" : "Sign in as") + "</h1>"
              + body + "</body></html>";
     r.headers.emplace_back("Cache-Control", "no-store");
+    // A browser holds a form's submission to form-action through every
+    // redirect it answers with, and the endpoint redirects to the client's
+    // redirect_uri: its origin is allowed too (only when it is a plain
+    // http(s) origin, so nothing from the query can widen the policy).
+    std::string form_action = "'self'";
+    if (auto* ru = http::find_param(q, "redirect_uri"))
+      if (auto origin = plain_origin(*ru); !origin.empty())
+        form_action += " " + origin;
     r.headers.emplace_back("Content-Security-Policy",
-                           "default-src 'none'; form-action 'self'; "
-                           "frame-ancestors 'none'");
+                           "default-src 'none'; form-action " + form_action
+                               + "; frame-ancestors 'none'");
     return r;
+  }
+
+  /// "scheme://host[:port]" of an http(s) URL whose host part has only
+  /// letters, digits, '.', '-', ':', '[' and ']'; "" for anything else.
+  static std::string plain_origin(const std::string& url) {
+    std::string_view u{url};
+    std::size_t scheme_end = u.find("://");
+    if (scheme_end == std::string_view::npos)
+      return {};
+    auto scheme = u.substr(0, scheme_end);
+    if (scheme != "http" && scheme != "https")
+      return {};
+    auto rest = u.substr(scheme_end + 3);
+    auto host = rest.substr(0, rest.find_first_of("/?#"));
+    if (host.empty())
+      return {};
+    for (char c : host)
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-'
+            || c == ':' || c == '[' || c == ']'))
+        return {};
+    return std::string{scheme} + "://" + std::string{host};
   }
 
   /// The "users" of a seeding request, checked (call with mtx held): each

@@ -342,6 +342,20 @@ TEST_CASE_METHOD(identity,
   CHECK(consent.body.find("value=\"fay@fabrikam.example\"")
         != std::string::npos);
   CHECK(consent.body.find("kim@fabrikam.example") == std::string::npos);
+  // The buttons submit a form that the endpoint redirects to the client:
+  // a browser holds every hop to form-action, so the client's origin is
+  // allowed, and nothing else (the policy ends right after it).
+  CHECK(page.header("Content-Security-Policy")
+            .find("form-action 'self' https://crm.example;")
+        != std::string::npos);
+  // A redirect URI that is not a plain origin widens nothing.
+  q[2].second = "https://crm.example;script-src *";
+  auto odd = send("GET", "/fabrikam.example/adminconsent?" + form(q));
+  E2E_REQUIRE_STATUS(odd, 200);
+  CHECK(odd.header("Content-Security-Policy").find("form-action 'self';")
+        != std::string::npos);
+  CHECK(odd.header("Content-Security-Policy").find("script-src")
+        == std::string::npos);
   // An empty login_hint is still refused as before: programs see no page.
   auto empty = redirected(authorize("fabrikam.example", ""));
   CHECK(empty["error"] == "invalid_request");

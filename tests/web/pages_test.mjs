@@ -115,8 +115,13 @@ try {
   });
 
   await step("a broken invitation link: a clear page", async () => {
+    const before = bob.problems.length;
     const res = await bob.page.goto(`${NODE_URL}/invite/not-a-token`);
     check(res.status() === 400, `status ${res.status()}`);
+    // Chromium logs the document's own 400 as a console error: expected
+    // here, and only that one.
+    const fresh = bob.problems.splice(before);
+    check(fresh.every((m) => /status of 400/.test(m)), `console: ${fresh.join(" | ")}`);
     const body = await bob.page.locator("body").innerText();
     check(/open the link from the invitation e-mail/.test(body), `page: ${body}`);
   });
