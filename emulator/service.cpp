@@ -893,25 +893,23 @@ struct service::impl {
     return r;
   }
 
-  /// "scheme://host[:port]" of an http(s) URL whose host part has only
-  /// letters, digits, '.', '-', ':', '[' and ']'; "" for anything else.
+  /// The origin of an http(s) URL as split_url reads it, when its host has
+  /// only letters, digits, '.', '-' and ':' (IPv6); "" for anything else.
   static std::string plain_origin(const std::string& url) {
-    std::string_view u{url};
-    std::size_t scheme_end = u.find("://");
-    if (scheme_end == std::string_view::npos)
-      return {};
-    auto scheme = u.substr(0, scheme_end);
-    if (scheme != "http" && scheme != "https")
-      return {};
-    auto rest = u.substr(scheme_end + 3);
-    auto host = rest.substr(0, rest.find_first_of("/?#"));
-    if (host.empty())
+    bool secure = false;
+    std::string host, target;
+    uint16_t port = 0;
+    if (!split_url(url, secure, host, port, target) || host.empty())
       return {};
     for (char c : host)
       if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-'
-            || c == ':' || c == '[' || c == ']'))
+            || c == ':'))
         return {};
-    return std::string{scheme} + "://" + std::string{host};
+    std::string origin = secure ? "https://" : "http://";
+    origin += host.find(':') != std::string::npos ? "[" + host + "]" : host;
+    if (port != (secure ? 443 : 80))
+      origin += ":" + std::to_string(port);
+    return origin;
   }
 
   /// The "users" of a seeding request, checked (call with mtx held): each
