@@ -88,8 +88,8 @@ caf::actor spawn_entity(caf::actor_system& sys, const entity_key& key,
       return caf::actor_cast<caf::actor>(
           spawn_tenant(sys, key.tenant, std::move(env), std::move(directory)));
     case entity_kind::mailbox:
-      return caf::actor_cast<caf::actor>(
-          spawn_mailbox(sys, key.tenant, key.user, std::move(env)));
+      return caf::actor_cast<caf::actor>(spawn_mailbox(
+          sys, key.tenant, key.user, std::move(env), std::move(directory)));
     default:
       if (env->spawn_calendar)
         if (auto syncing = env->spawn_calendar(sys, key))

@@ -21,8 +21,10 @@ tenant_actor spawn_tenant(caf::actor_system& sys, tenant_id id,
                           std::shared_ptr<const actor_env> env,
                           caf::actor directory);
 
+/// `directory` is asked to passivate the mailbox once it is idle.
 mailbox_actor spawn_mailbox(caf::actor_system& sys, tenant_id org, user_id user,
-                            std::shared_ptr<const actor_env> env);
+                            std::shared_ptr<const actor_env> env,
+                            caf::actor directory);
 
 calendar_actor spawn_calendar(caf::actor_system& sys, tenant_id org,
                               user_id user,

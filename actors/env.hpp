@@ -4,6 +4,8 @@
 // shared_ptr<const actor_env>; the pointed-to db outlives the actor system.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 
@@ -19,6 +21,22 @@ struct entity_key;
 
 namespace crmsync::actors {
 
+/// A mailbox's Graph budget, as Outlook enforces it per mailbox and app
+/// (see actors/mailbox.cpp).
+struct mailbox_limits {
+  /// Requests in flight at once.
+  size_t concurrency = 4;
+  /// Requests per `window`.
+  size_t per_window = 10000;
+  std::chrono::milliseconds window{std::chrono::minutes(10)};
+  /// Idle this long (nothing queued or in flight), a mailbox asks the
+  /// directory to passivate it.
+  std::chrono::milliseconds idle_after{std::chrono::seconds(10)};
+  /// It agrees only while its window holds at most this many requests: a
+  /// busy mailbox keeps its count; a quiet one forgets a few.
+  size_t forget_at_most = 100;
+};
+
 struct actor_env {
   storage::db* db = nullptr;
   /// Wall-clock milliseconds for created/modified times.
@@ -33,6 +51,7 @@ struct actor_env {
   /// answer their status (actors/calendar.cpp).
   std::function<caf::actor(caf::actor_system&, const entity_key&)>
       spawn_calendar;
+  mailbox_limits mailbox;
 };
 
 } // namespace crmsync::actors

@@ -1,32 +1,239 @@
-// The mailbox actor: one CRM user's Office 365 mailbox link.
+// The mailbox actor: one CRM user's Office 365 mailbox.
 //
-// Loads its record from the sync family when activated (a user without one
-// is simply not linked yet) and answers with its status. The Office 365
-// flows (install, invites, sendMail, the Graph budget) attach here.
+// Loads its link record from the sync family when activated (a user
+// without one is simply not linked yet) and answers with its status.
+//
+// It owns the mailbox's Graph budget, as Outlook enforces it per mailbox
+// and app: at most `concurrency` requests in flight and `per_window`
+// requests per `window` (actor_env::mailbox; 4 and 10,000 per 10 minutes).
+// Whoever calls Graph against the mailbox asks for a slot first
+// (mailbox_slot_request), sends its request when granted and gives the
+// ticket back when answered (mailbox_slot_release). Two lanes queue apart,
+// the user's calendar sync and the e-mail sent from this mailbox, and
+// take turns when both wait: a hundred invitations cannot hold up the
+// sync, nor an initial sync the invitations. A request is counted in the
+// window when it was answered (by then Graph has surely counted it), so
+// our window never ends before Graph's.
+//
+// Requesters are watched: one that stops (a calendar passivated or
+// killed) loses its place in the queue and its slots come back. A request
+// still queued at its `not_after_ms` is answered with an error, so no slot
+// goes to someone who no longer waits.
+//
+// Idle for `idle_after` (nothing queued or in flight), it asks the
+// directory to passivate it, and agrees while its window holds at most
+// `forget_at_most` requests, so a million users' mailboxes are not kept in
+// memory by the reconciliation that touches each every few minutes; a busy
+// mailbox stays until its window thins out.
 #include "actors/entities.hpp"
+
+#include <algorithm>
+#include <deque>
+#include <limits>
+#include <unordered_map>
 
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/sync_record.hpp"
+#include "common/metrics.hpp"
+#include "protocol/errors.hpp"
 
 namespace crmsync::actors {
+
+namespace {
+
+constexpr int64_t no_time = std::numeric_limits<int64_t>::max();
+
+struct slot_waiter {
+  caf::typed_response_promise<mailbox_slot> promise;
+  caf::actor_addr requester;
+  int64_t not_after_ms = 0;
+  int64_t queued_ms = 0;
+};
 
 struct mailbox_state {
   static inline const char* name = "mailbox";
   std::shared_ptr<const actor_env> env;
+  caf::actor directory;
   mailbox_status status;
+  mailbox_limits limits;
+  std::deque<slot_waiter> lanes[2]; ///< [0] sync, [1] mail
+  bool mail_went_last = false;
+  /// Granted tickets and who holds them.
+  std::unordered_map<uint64_t, caf::actor_addr> held;
+  /// Waiting requests plus held tickets per watched requester.
+  std::unordered_map<caf::actor_addr, uint64_t> watched;
+  /// Answer times of the requests still within the window, oldest first.
+  std::deque<int64_t> answered;
+  uint64_t next_ticket = 0;
+  mailbox_budget figures;
+  uint64_t timer = 0; ///< generation of the pending wake-up
+  int64_t timer_at = no_time;
+  uint64_t idle_check = 0; ///< generation of the pending idle check
 };
 
-mailbox_actor::behavior_type
-mailbox(mailbox_actor::stateful_pointer<mailbox_state> self, tenant_id org,
-        user_id user, std::shared_ptr<const actor_env> env) {
+using self_ptr = mailbox_actor::stateful_pointer<mailbox_state>;
+
+void watch(self_ptr self, const caf::actor_addr& who) {
+  if (self->state.watched[who]++ == 0)
+    self->monitor(who);
+}
+
+void unwatch(self_ptr self, const caf::actor_addr& who) {
+  auto& w = self->state.watched;
+  auto i = w.find(who);
+  if (i == w.end())
+    return;
+  if (--i->second == 0) {
+    self->demonitor(who);
+    w.erase(i);
+  }
+}
+
+bool idle(const mailbox_state& st) {
+  return st.held.empty() && st.lanes[0].empty() && st.lanes[1].empty();
+}
+
+void arm(self_ptr self, int64_t at) {
+  auto& st = self->state;
+  if (at == no_time || at >= st.timer_at)
+    return;
+  st.timer_at = at;
+  auto delay = std::max<int64_t>(at - st.env->now_ms(), 0);
+  self->delayed_send(self, std::chrono::milliseconds(delay), atom::wake_atom_v,
+                     ++st.timer);
+}
+
+/// Once idle, asks the directory (after `idle_after`) to passivate it.
+void arm_idle_check(self_ptr self) {
+  auto& st = self->state;
+  if (!idle(st) || !st.directory)
+    return;
+  self->delayed_send(self, st.limits.idle_after, atom::idle_atom_v,
+                     ++st.idle_check);
+}
+
+/// Answers the waiting requests whose askers stopped waiting; returns the
+/// earliest `not_after_ms` among those left.
+int64_t drop_expired(self_ptr self, int64_t now) {
+  auto& st = self->state;
+  int64_t earliest = no_time;
+  for (auto& lane : st.lanes) {
+    for (auto i = lane.begin(); i != lane.end();) {
+      if (i->not_after_ms != 0 && i->not_after_ms <= now) {
+        i->promise.deliver(caf::make_error(caf::sec::request_timeout));
+        unwatch(self, i->requester);
+        i = lane.erase(i);
+        continue;
+      }
+      if (i->not_after_ms != 0)
+        earliest = std::min(earliest, i->not_after_ms);
+      ++i;
+    }
+  }
+  return earliest;
+}
+
+/// Grants slots while the budget allows, the two lanes taking turns; then
+/// arms a wake-up for when the window or a waiter's deadline needs one.
+void pump(self_ptr self) {
+  auto& st = self->state;
+  auto now = st.env->now_ms();
+  auto window = static_cast<int64_t>(st.limits.window.count());
+  while (!st.answered.empty() && st.answered.front() + window <= now)
+    st.answered.pop_front();
+  int64_t wake = drop_expired(self, now);
+  while (!st.lanes[0].empty() || !st.lanes[1].empty()) {
+    if (st.held.size() >= st.limits.concurrency)
+      break; // a release pumps again
+    if (st.held.size() + st.answered.size() >= st.limits.per_window) {
+      if (!st.answered.empty())
+        wake = std::min(wake, st.answered.front() + window);
+      break;
+    }
+    // The other lane's turn when both wait.
+    bool mail = !st.mail_went_last;
+    if (st.lanes[mail ? 1 : 0].empty())
+      mail = !mail;
+    auto& lane = st.lanes[mail ? 1 : 0];
+    auto w = std::move(lane.front());
+    lane.pop_front();
+    st.mail_went_last = mail;
+    auto ticket = ++st.next_ticket;
+    st.held.emplace(ticket, w.requester); // stays watched while held
+    ++(mail ? st.figures.granted_mail : st.figures.granted_sync);
+    st.figures.max_in_flight
+        = std::max<uint64_t>(st.figures.max_in_flight, st.held.size());
+    metrics::node().mailbox_slot(mail, static_cast<double>(now - w.queued_ms)
+                                           / 1000.0);
+    w.promise.deliver(mailbox_slot{ticket});
+  }
+  arm(self, wake);
+}
+
+void give_back(self_ptr self, uint64_t ticket, bool answered) {
+  auto& st = self->state;
+  auto i = st.held.find(ticket);
+  if (i == st.held.end())
+    return; // given back already (or by a requester that stopped)
+  auto who = i->second;
+  st.held.erase(i);
+  if (answered)
+    st.answered.push_back(st.env->now_ms());
+  unwatch(self, who);
+  pump(self);
+  arm_idle_check(self);
+}
+
+/// A requester stopped: its waiting requests go, its slots come back (its
+/// requests may still be on the wire; they count as answered now).
+void forget(self_ptr self, const caf::actor_addr& who) {
+  auto& st = self->state;
+  st.watched.erase(who);
+  for (auto& lane : st.lanes)
+    lane.erase(std::remove_if(
+                   lane.begin(), lane.end(),
+                   [&](const slot_waiter& w) { return w.requester == who; }),
+               lane.end());
+  auto now = st.env->now_ms();
+  for (auto i = st.held.begin(); i != st.held.end();) {
+    if (i->second == who) {
+      st.answered.push_back(now);
+      i = st.held.erase(i);
+    } else {
+      ++i;
+    }
+  }
+  pump(self);
+  arm_idle_check(self);
+}
+
+mailbox_budget figures(const mailbox_state& st) {
+  auto out = st.figures;
+  out.in_flight = st.held.size();
+  out.queued_sync = st.lanes[0].size();
+  out.queued_mail = st.lanes[1].size();
+  out.in_window = st.answered.size();
+  return out;
+}
+
+} // namespace
+
+mailbox_actor::behavior_type mailbox(self_ptr self, tenant_id org, user_id user,
+                                     std::shared_ptr<const actor_env> env,
+                                     caf::actor directory) {
   auto& st = self->state;
   st.env = std::move(env);
+  st.directory = std::move(directory);
+  st.limits = st.env->mailbox;
+  st.limits.concurrency = std::max<size_t>(1, st.limits.concurrency);
+  st.limits.per_window = std::max<size_t>(1, st.limits.per_window);
   st.status.org = org;
   st.status.user = user;
   load_sync_record(self, *st.env, entity_kind::mailbox, st.status);
+  self->set_down_handler([=](caf::down_msg& dm) { forget(self, dm.source); });
   using namespace crmsync::atom;
   return {
       [=](status_request&) -> mailbox_status { return self->state.status; },
@@ -34,7 +241,45 @@ mailbox(mailbox_actor::stateful_pointer<mailbox_state> self, tenant_id org,
         // Asked from inside the actor: the queue behind this message.
         return self->mailbox().size();
       },
+      [=](mailbox_slot_request& r) -> caf::result<mailbox_slot> {
+        auto& st = self->state;
+        auto who = caf::actor_cast<caf::actor_addr>(self->current_sender());
+        if (!who)
+          return make_crm_error(crm_errc::invalid_input, "no_requester",
+                                "a mailbox slot needs a requester to hold it");
+        auto rp = self->make_response_promise<mailbox_slot>();
+        st.lanes[r.mail ? 1 : 0].push_back(
+            slot_waiter{rp, who, r.not_after_ms, st.env->now_ms()});
+        watch(self, who);
+        pump(self);
+        return rp;
+      },
+      [=](mailbox_slot_release& r) { give_back(self, r.ticket, true); },
+      [=](mailbox_budget_request&) -> mailbox_budget {
+        return figures(self->state);
+      },
+      [=](wake_atom, uint64_t generation) {
+        auto& st = self->state;
+        if (generation != st.timer)
+          return;
+        st.timer_at = no_time;
+        pump(self);
+      },
+      [=](idle_atom, uint64_t generation) {
+        auto& st = self->state;
+        if (generation == st.idle_check && idle(st))
+          caf::anon_send(
+              st.directory, passivate_atom_v,
+              entity_key{entity_kind::mailbox, st.status.org, st.status.user});
+      },
       [=](passivate_atom) -> bool {
+        auto& st = self->state;
+        auto now = st.env->now_ms();
+        auto window = static_cast<int64_t>(st.limits.window.count());
+        while (!st.answered.empty() && st.answered.front() + window <= now)
+          st.answered.pop_front();
+        if (!idle(st) || st.answered.size() > st.limits.forget_at_most)
+          return false;
         self->quit();
         return true;
       },
@@ -42,8 +287,9 @@ mailbox(mailbox_actor::stateful_pointer<mailbox_state> self, tenant_id org,
 }
 
 mailbox_actor spawn_mailbox(caf::actor_system& sys, tenant_id org, user_id user,
-                            std::shared_ptr<const actor_env> env) {
-  return sys.spawn(mailbox, org, user, std::move(env));
+                            std::shared_ptr<const actor_env> env,
+                            caf::actor directory) {
+  return sys.spawn(mailbox, org, user, std::move(env), std::move(directory));
 }
 
 } // namespace crmsync::actors

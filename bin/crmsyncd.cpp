@@ -203,7 +203,13 @@ int run(node_config cfg) {
                             ? std::chrono::milliseconds(cfg.sweep_interval_ms)
                             : std::min<std::chrono::milliseconds>(
                                 dcfg.idle_timeout / 4, std::chrono::seconds(5));
+  // Mailboxes own their Graph budget (actors/mailbox.cpp) and, like
+  // calendars, leave memory soon after their last request.
+  env->mailbox.idle_after
+      = std::chrono::seconds(std::min(cfg.calendar_idle_s, cfg.idle_timeout_s));
   auto directory = actors::spawn_directory(*sys, env, dcfg);
+  if (mail)
+    mail->set_directory(directory);
   // Expired sign-in states and sessions, old invitations and failed
   // e-mail go on a timer, on a thread of their own (actors/purger.hpp).
   actors::purger_config pcfg;

@@ -82,8 +82,9 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
       "seconds before an idle actor is passivated")
       ->check(CLI::Range(int64_t{1}, int64_t{86400 * 7}));
   add("--calendar-idle", c.calendar_idle_s, "CRMSYNC_CALENDAR_IDLE",
-      "seconds after its last sync run before a calendar with nothing "
-      "pending leaves memory (at most --idle-timeout)")
+      "seconds after its last sync run (or Graph request) before a calendar "
+      "(or mailbox) with nothing pending leaves memory (at most "
+      "--idle-timeout)")
       ->check(CLI::Range(int64_t{1}, int64_t{86400 * 7}));
   add("--sweep-interval-ms", c.sweep_interval_ms, "CRMSYNC_SWEEP_INTERVAL_MS",
       "how often idle actors are looked for (0: automatic)")

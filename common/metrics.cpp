@@ -166,6 +166,15 @@ struct registry::impl {
             .Help("Users of this node by calendar sync state")
             .Register(reg);
 
+  Family<Histogram>& mailbox_waits
+      = prometheus::BuildHistogram()
+            .Name("crmsync_mailbox_slot_wait_seconds")
+            .Help("Time a Graph request waited for a slot of its mailbox's "
+                  "budget (4 in flight, 10,000 per 10 minutes), by lane "
+                  "(sync: the calendar sync; mail: e-mail sent from it)")
+            .Register(reg);
+  std::array<Histogram*, 2> slot_waits{};
+
   /// Labelled series looked up once: prometheus-cpp's Family::Add builds
   /// a throw-away metric on every call.
   std::mutex mtx;
@@ -195,6 +204,8 @@ struct registry::impl {
         = {"signin_rate", "password_backoff", "hash_share", "invite_token"};
     for (size_t i = 0; i < refused_counters.size(); ++i)
       refused_counters[i] = &refused.Add({{"reason", reasons[i]}});
+    slot_waits[0] = &mailbox_waits.Add({{"lane", "sync"}}, graph_buckets);
+    slot_waits[1] = &mailbox_waits.Add({{"lane", "mail"}}, graph_buckets);
     lags[0] = &lag.Add({{"direction", "to_office365"}}, lag_buckets);
     lags[1] = &lag.Add({{"direction", "to_crm"}}, lag_buckets);
     // Every kind shows from the start, at 0.
@@ -333,6 +344,10 @@ void registry::sync_alert(std::string_view reason) {
   if (c == nullptr)
     c = &impl_->sync_alerts.Add({{"reason", std::string{reason}}});
   c->Increment();
+}
+
+void registry::mailbox_slot(bool mail, double waited_seconds) {
+  impl_->slot_waits[mail ? 1 : 0]->Observe(waited_seconds);
 }
 
 void registry::set_subscriptions(uint64_t live, uint64_t expiring) {

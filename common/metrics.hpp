@@ -85,6 +85,10 @@ public:
   /// reported before drop to 0.
   void set_sync_users(const std::map<std::string, uint64_t>& by_state);
 
+  /// A mailbox actor granted one of its Graph slots to the calendar sync
+  /// (`mail` false) or to an e-mail, after `waited_seconds` in its queue.
+  void mailbox_slot(bool mail, double waited_seconds);
+
   /// The text exposition of every family.
   std::string render() const;
 

@@ -15,6 +15,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/atom.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/make_message.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
@@ -24,6 +25,7 @@
 #include "common/log.hpp"
 #include "graph/client.hpp"
 #include "protocol/json.hpp"
+#include "protocol/timers.hpp"
 #include "protocol/type_ids.hpp"
 #include "storage/codec.hpp"
 #include "storage/keys.hpp"
@@ -87,6 +89,9 @@ struct shared_state {
   /// tenant -> its e-mails in flight (busy()).
   std::unordered_map<uint64_t, uint32_t> sending;
   std::function<bool(tenant_id)> serves;
+  /// The node's directory: sends wait for a slot of the sending mailbox's
+  /// actor. None: they go straight to the Graph client.
+  caf::actor directory;
   mailer_stats stats;
   /// A wake message is on its way: wake() sends no second one.
   std::atomic<bool> wake_pending{false};
@@ -179,6 +184,24 @@ bool still_due(const mailer_state& st, const std::string& key, int64_t now,
   return codec::decode(value, m) && !m.failed && m.next_attempt_ms <= now;
 }
 
+/// The CRM user whose Office 365 mailbox sends `m` (the link's lookup
+/// row); false when the sender is no linked user of the item's
+/// organization (then the send is not routed through a mailbox actor).
+bool sender_user(const mailer_state& st, const mail_item& m, user_id& user) {
+  std::string v;
+  bool found = false;
+  if (st.db->get(column::lookup,
+                 keys::o365_user_lookup(m.o365_tenant, m.sender), v, found)
+      || !found || v.size() != 16 || keys::get_be64(v, 0) != m.org.value)
+    return false;
+  user = user_id{keys::get_be64(v, 8)};
+  return true;
+}
+
+/// How long a send waits for a slot of its mailbox before it is tried
+/// again later (not counted as an attempt).
+constexpr milliseconds slot_wait{std::chrono::seconds(60)};
+
 void start(self_ptr self, const std::string& key, mail_item m) {
   auto& st = self->state;
   graph::call_spec call;
@@ -188,18 +211,53 @@ void start(self_ptr self, const std::string& key, mail_item m) {
   call.path_or_url = "/users/" + m.sender + "/sendMail";
   call.body = send_mail_body(m);
   ++st.sending_from[mailbox_of(m)];
+  auto org = m.org;
+  user_id user;
+  bool routed = sender_user(st, m, user);
   st.flying.emplace(key, std::move(m));
   st.shared->in_flight(st.flying.size());
   auto weak = caf::actor_cast<caf::weak_actor_ptr>(self);
-  st.graph->start(
-      std::move(call), [weak, key](graph::result<graph::response> r) {
-        // A Graph I/O thread: hand the answer over and return. The actor may
-        // be gone (a stop that did not wait for this answer): drop it then.
-        if (auto h = caf::actor_cast<caf::actor>(weak))
-          caf::anon_send(h, sent_atom_v, key, r.ok,
-                         static_cast<int32_t>(r.failure.status), r.failure.code,
-                         r.ok ? std::string{} : r.failure.describe());
-      });
+  auto answer = [weak, key](graph::result<graph::response> r) {
+    // A Graph I/O thread: hand the answer over and return. The actor may
+    // be gone (a stop that did not wait for this answer): drop it then.
+    if (auto h = caf::actor_cast<caf::actor>(weak))
+      caf::anon_send(h, sent_atom_v, key, r.ok,
+                     static_cast<int32_t>(r.failure.status), r.failure.code,
+                     r.ok ? std::string{} : r.failure.describe());
+  };
+  caf::actor directory;
+  {
+    std::lock_guard<std::mutex> guard{st.shared->mtx};
+    directory = st.shared->directory;
+  }
+  if (!directory || !routed)
+    return st.graph->start(std::move(call), std::move(answer));
+  // The sender's mailbox actor owns its Graph budget: the send waits for
+  // one of its slots (the mail lane, taking turns with the calendar sync)
+  // and gives it back as soon as Graph answered.
+  auto* graph = st.graph;
+  self->request(directory, slot_wait + std::chrono::seconds(2),
+                atom::route_atom_v, entity_key{entity_kind::mailbox, org, user},
+                caf::make_message(mailbox_slot_request{
+                    true, system_now_ms() + slot_wait.count()}))
+      .then(
+          [self, graph, call, answer](mailbox_slot& slot) mutable {
+            auto holder = caf::actor_cast<caf::actor>(self->current_sender());
+            auto release = mailbox_slot_release{slot.ticket};
+            graph->start(
+                std::move(call),
+                [holder, release, answer](graph::result<graph::response> r) {
+                  if (holder)
+                    caf::anon_send(holder, release);
+                  answer(std::move(r));
+                });
+          },
+          [self, key](caf::error&) {
+            caf::anon_send(self, sent_atom_v, key, false, int32_t{429},
+                           std::string{"mailbox_budget"},
+                           std::string{"waiting for a slot of the sending "
+                                       "mailbox's Graph budget"});
+          });
 }
 
 /// Starts sends of due items while slots are free.
@@ -316,6 +374,10 @@ void finish(self_ptr self, const std::string& key, bool ok, int32_t status,
     // The Graph client stops with the node: not the e-mail's fault, and
     // nothing more can be sent; the next run sends it.
     st.halted = true;
+  } else if (code == "mailbox_budget") {
+    // Never sent: the mailbox was busy for a minute. Not an attempt; the
+    // next scan after the pause tries again.
+    arm(self, st.opts.retry_delay);
   } else {
     ++m.attempts;
     m.last_error = why;
@@ -435,6 +497,11 @@ void mailer::wake() {
 mailer_stats mailer::stats() const {
   std::lock_guard<std::mutex> guard{impl_->shared->mtx};
   return impl_->shared->stats;
+}
+
+void mailer::set_directory(caf::actor directory) {
+  std::lock_guard<std::mutex> guard{impl_->shared->mtx};
+  impl_->shared->directory = std::move(directory);
 }
 
 void mailer::set_owner_check(std::function<bool(tenant_id)> serves) {

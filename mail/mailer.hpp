@@ -5,7 +5,8 @@
 // An event-based actor owns the mailer's state; no thread waits on Graph.
 // It scans the outbox when woken and on a timer, starts up to
 // `max_in_flight` sends at once (`max_in_flight_per_mailbox` of one
-// sender) with graph::client::start, and takes each answer back as a
+// sender) with graph::client::start, each after a slot of the sending
+// mailbox's actor (set_directory), and takes each answer back as a
 // message. An item leaves the outbox only after Graph accepted it (202),
 // so a restart resends what was not confirmed and loses nothing; a crash
 // between Graph's answer and the delete can send one e-mail twice. An item
@@ -21,6 +22,8 @@
 
 #include "protocol/ids.hpp"
 #include "storage/db.hpp"
+
+#include <caf/actor.hpp>
 
 namespace caf {
 class actor_system;
@@ -42,10 +45,12 @@ struct mailer_options {
   std::chrono::milliseconds idle_poll{std::chrono::seconds(30)};
   /// E-mails in flight at once, node-wide.
   uint32_t max_in_flight = 64;
-  /// E-mails of one sending mailbox in flight at once. The mailbox's Graph
-  /// budget (the client's: 4 requests in flight) is shared with the
-  /// calendar sync of the same user; one slot for mail leaves the others
-  /// to the sync however many invitations an administrator sends.
+  /// E-mails of one sending mailbox in flight (or waiting for a slot of
+  /// its mailbox actor) at once. The mailbox's Graph budget (4 requests in
+  /// flight) is shared with the calendar sync of the same user; one at a
+  /// time for mail leaves the others to the sync however many invitations
+  /// an administrator sends (and the mailbox actor's turns keep mail from
+  /// waiting behind a long sync).
   uint32_t max_in_flight_per_mailbox = 1;
   /// How long the destructor lets sends in flight finish and be recorded;
   /// an answer later than that is not recorded (its item is sent again by
@@ -77,6 +82,11 @@ public:
 
   /// New e-mail was queued: look now.
   void wake();
+  /// The node's directory: each send then waits for a slot of the sending
+  /// mailbox's actor (actors/mailbox.cpp), which shares the mailbox's
+  /// Graph budget fairly with the user's calendar sync. Without one (or
+  /// for a sender who is no linked user) sends go straight to Graph.
+  void set_directory(caf::actor directory);
   /// In a cluster: whether this node serves a tenant now. E-mail of a
   /// tenant that is moving away waits for its new node.
   void set_owner_check(std::function<bool(tenant_id)> serves);

@@ -46,10 +46,18 @@ using tenant_actor = caf::typed_actor<
     caf::replies_to<atom::stats_atom>::with<uint64_t>,
     caf::replies_to<atom::passivate_atom>::with<bool>>;
 
-using mailbox_actor
-    = caf::typed_actor<caf::replies_to<status_request>::with<mailbox_status>,
-                       caf::replies_to<atom::stats_atom>::with<uint64_t>,
-                       caf::replies_to<atom::passivate_atom>::with<bool>>;
+/// A user's Office 365 mailbox: its link status, and its Graph budget
+/// (slots for the calendar sync and the mailer; actors/mailbox.cpp).
+/// `wake_atom` and `idle_atom` with a generation are its own timers.
+using mailbox_actor = caf::typed_actor<
+    caf::replies_to<status_request>::with<mailbox_status>,
+    caf::replies_to<atom::stats_atom>::with<uint64_t>,
+    caf::replies_to<atom::passivate_atom>::with<bool>,
+    caf::replies_to<mailbox_slot_request>::with<mailbox_slot>,
+    caf::reacts_to<mailbox_slot_release>,
+    caf::replies_to<mailbox_budget_request>::with<mailbox_budget>,
+    caf::reacts_to<atom::wake_atom, uint64_t>,
+    caf::reacts_to<atom::idle_atom, uint64_t>>;
 
 /// A calendar: its sync status, and what makes it sync (a CRM write:
 /// `wake_atom`; a change notification stored at a time: `notify_atom`; a

@@ -140,4 +140,70 @@ typename Inspector::result_type inspect(Inspector& f, governor_stats& x) {
            x.tenants_waiting, x.requesters, x.tenants_tracked);
 }
 
+// -- mailbox Graph budget -----------------------------------------------------
+
+/// Asks a user's mailbox actor for one of its Graph slots (Outlook allows
+/// a mailbox a few requests in flight and a number per window). `mail`:
+/// the outgoing-mail lane, else the calendar sync's; the two take turns.
+/// `not_after_ms` (wall-clock ms, 0: none) is when the asker stops
+/// waiting: a request still queued then is answered with an error instead
+/// of taking a slot nobody would use.
+struct mailbox_slot_request {
+  bool mail = false;
+  int64_t not_after_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, mailbox_slot_request& x) {
+  return f(caf::meta::type_name("crmsync::mailbox_slot_request"), x.mail,
+           x.not_after_ms);
+}
+
+/// A slot granted: the holder sends one Graph request (its retries
+/// included) and then gives the ticket back with mailbox_slot_release.
+struct mailbox_slot {
+  uint64_t ticket = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, mailbox_slot& x) {
+  return f(caf::meta::type_name("crmsync::mailbox_slot"), x.ticket);
+}
+
+/// The request of a granted slot was answered (or abandoned).
+struct mailbox_slot_release {
+  uint64_t ticket = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, mailbox_slot_release& x) {
+  return f(caf::meta::type_name("crmsync::mailbox_slot_release"), x.ticket);
+}
+
+/// Asks a mailbox actor for its budget's figures.
+struct mailbox_budget_request {};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, mailbox_budget_request&) {
+  return f(caf::meta::type_name("crmsync::mailbox_budget_request"));
+}
+
+/// A mailbox's Graph budget since its activation.
+struct mailbox_budget {
+  uint64_t in_flight = 0;     ///< slots granted and not given back
+  uint64_t max_in_flight = 0; ///< the highest in_flight so far
+  uint64_t queued_sync = 0;   ///< waiting, calendar sync lane
+  uint64_t queued_mail = 0;   ///< waiting, outgoing mail lane
+  uint64_t in_window = 0;     ///< requests answered within the window
+  uint64_t granted_sync = 0;
+  uint64_t granted_mail = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, mailbox_budget& x) {
+  return f(caf::meta::type_name("crmsync::mailbox_budget"), x.in_flight,
+           x.max_in_flight, x.queued_sync, x.queued_mail, x.in_window,
+           x.granted_sync, x.granted_mail);
+}
+
 } // namespace crmsync

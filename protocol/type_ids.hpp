@@ -113,6 +113,12 @@ CAF_BEGIN_TYPE_ID_BLOCK(crmsync, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(crmsync, (crmsync::governor_stats))
   CAF_ADD_TYPE_ID(crmsync, (crmsync::user_patch))
   CAF_ADD_TYPE_ID(crmsync, (crmsync::update_user))
+  // t13-mailbox: the mailbox actor's Graph budget
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::mailbox_slot_request))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::mailbox_slot))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::mailbox_slot_release))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::mailbox_budget_request))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::mailbox_budget))
 
 CAF_END_TYPE_ID_BLOCK(crmsync)
 

@@ -237,20 +237,31 @@ private:
   }
 
   /// Starts a Graph call (`issue`) once the node's governor grants a
-  /// permit (none configured: at once); without a permit in time, `k` gets
-  /// a failure that the run treats as throttling (it is retried).
+  /// permit (none configured: at once) and, for a call against the user's
+  /// mailbox (`on_mailbox`), once the mailbox actor grants one of its
+  /// slots (actors/mailbox.cpp), which goes back as soon as Graph
+  /// answered. Without a permit or a slot in time, `k` gets a failure that
+  /// the run treats as throttling (it is retried).
   template <class T>
   void governed(std::function<void(graph::callback<T>)> issue,
-                std::function<void(graph::result<T>&)> k) {
+                std::function<void(graph::result<T>&)> k,
+                bool on_mailbox = true) {
     auto done = in_actor<T>(k);
-    if (!cfg_.governor)
-      return issue(std::move(done));
     auto me = shared_from_this();
+    std::function<void()> go = [issue, done] {
+      issue(done);
+    };
+    if (on_mailbox && ctx_.directory)
+      go = [me, issue, done, k] {
+        me->with_mailbox_slot<T>(issue, done, k);
+      };
+    if (!cfg_.governor)
+      return go();
     auto wait = cfg_.permit_timeout;
     self_
         ->request(cfg_.governor, wait,
                   permit_request{org_, cfg_.now_ms() + wait.count()})
-        .then([me, issue, done](graph_permit&) { issue(done); },
+        .then([me, go](graph_permit&) { go(); },
               [me, k](caf::error&) {
                 graph::result<T> r;
                 r.failure.status = 429;
@@ -261,13 +272,58 @@ private:
               });
   }
 
+  /// Asks the user's mailbox actor for a slot, issues the call with it and
+  /// gives it back when the answer arrives (on the Graph I/O thread, before
+  /// the answer reaches this actor).
+  template <class T>
+  void with_mailbox_slot(std::function<void(graph::callback<T>)> issue,
+                         graph::callback<T> done,
+                         std::function<void(graph::result<T>&)> k) {
+    auto me = shared_from_this();
+    auto wait = cfg_.permit_timeout;
+    // The mailbox gives up on the request a little before this actor does,
+    // so a slot is never granted to a request nobody waits for.
+    self_
+        ->request(ctx_.directory, wait + std::chrono::seconds(2), route_atom_v,
+                  entity_key{entity_kind::mailbox, org_, user_},
+                  caf::make_message(mailbox_slot_request{
+                      false, cfg_.now_ms() + wait.count()}))
+        .then(
+            [me, issue, done](mailbox_slot& slot) {
+              auto holder
+                  = caf::actor_cast<caf::actor>(me->self_->current_sender());
+              if (!holder)
+                holder = me->ctx_.directory;
+              auto release = mailbox_slot_release{slot.ticket};
+              auto key = entity_key{entity_kind::mailbox, me->org_, me->user_};
+              bool direct = holder != me->ctx_.directory;
+              issue([holder, release, key, direct, done](graph::result<T> r) {
+                if (direct)
+                  caf::anon_send(holder, release);
+                else
+                  caf::anon_send(holder, route_atom_v, key,
+                                 caf::make_message(release));
+                done(std::move(r));
+              });
+            },
+            [me, k](caf::error&) {
+              graph::result<T> r;
+              r.failure.status = 429;
+              r.failure.code = "mailbox_budget";
+              r.failure.message = "the mailbox's Graph budget gave no slot "
+                                  "in time (4 requests in flight at most)";
+              k(r);
+            });
+  }
+
   void call(graph::call_spec spec,
             std::function<void(graph::result<graph::response>&)> k) {
+    bool on_mailbox = !spec.mailbox.empty();
     governed<graph::response>(
         [this, spec = std::move(spec)](graph::callback<graph::response> done) {
           ctx_.graph.start(spec, std::move(done));
         },
-        std::move(k));
+        std::move(k), on_mailbox);
   }
 
   /// Sends one request a decision asked for, against the user's mailbox.
