@@ -621,10 +621,11 @@ struct fixture {
 
 } // namespace
 
-TEST_CASE_METHOD(fixture,
-                 "the initial sync sends events in R16-R19's order with at "
-                 "most parallel_batches $batch requests unanswered",
-                 "[sync][calendar_actor]") {
+TEST_CASE_METHOD(
+    fixture,
+    "calendar actor: the initial sync sends events in R16-R19's order with at "
+    "most parallel_batches $batch requests unanswered",
+    "[sync][calendar_actor]") {
   // 100 events: 60 ahead (created in a scrambled start order) and 40 past
   // (scrambled ends); the initial sync sends the future ones soonest first,
   // then the past ones most recent first.
@@ -702,10 +703,11 @@ TEST_CASE_METHOD(fixture,
   CHECK(state_of(status()) == "active");
 }
 
-TEST_CASE_METHOD(fixture,
-                 "a delta item that echoes crmsync's own write changes "
-                 "nothing in the CRM",
-                 "[sync][calendar_actor]") {
+TEST_CASE_METHOD(
+    fixture,
+    "calendar actor: a delta item that echoes crmsync's own write changes "
+    "nothing in the CRM",
+    "[sync][calendar_actor]") {
   auto made = add_events(3);
   activate();
   // The initial round listed all three as crmsync made them: no CRM write.
@@ -763,10 +765,11 @@ TEST_CASE_METHOD(fixture,
   CHECK(graph.open().empty());
 }
 
-TEST_CASE_METHOD(fixture,
-                 "a 410 on delta reads the whole window again without "
-                 "duplicates",
-                 "[sync][calendar_actor]") {
+TEST_CASE_METHOD(
+    fixture,
+    "calendar actor: a 410 on delta reads the whole window again without "
+    "duplicates",
+    "[sync][calendar_actor]") {
   auto made = add_events(3);
   activate();
   auto before = graph.calls.size();
@@ -817,10 +820,11 @@ TEST_CASE_METHOD(fixture,
   CHECK(graph.open().empty());
 }
 
-TEST_CASE_METHOD(fixture,
-                 "enable, create the calendar, initial sync, subscribe, "
-                 "active; then disable",
-                 "[sync][calendar_actor]") {
+TEST_CASE_METHOD(
+    fixture,
+    "calendar actor: enable, create the calendar, initial sync, subscribe, "
+    "active, then disabled",
+    "[sync][calendar_actor]") {
   auto made = add_events(1);
   CHECK(state_of(status()) == "disabled");
   set_sync(true);
@@ -882,10 +886,11 @@ TEST_CASE_METHOD(fixture,
   CHECK(graph.open().empty());
 }
 
-TEST_CASE_METHOD(fixture,
-                 "the CRM calendar deleted in Outlook turns the user's sync "
-                 "off",
-                 "[sync][calendar_actor]") {
+TEST_CASE_METHOD(
+    fixture,
+    "calendar actor: the CRM calendar deleted in Outlook turns the user's sync "
+    "off",
+    "[sync][calendar_actor]") {
   auto made = add_events(2);
   activate();
   auto before = graph.calls.size();
@@ -909,8 +914,10 @@ TEST_CASE_METHOD(fixture,
   CHECK(ctx->failed_runs == 0);
 }
 
-TEST_CASE_METHOD(fixture, "a failed run is retried at the backoff, not before",
-                 "[sync][calendar_actor]") {
+TEST_CASE_METHOD(
+    fixture,
+    "calendar actor: a failed run is retried at the backoff, not before",
+    "[sync][calendar_actor]") {
   add_events(1);
   activate();
   notify();
@@ -959,10 +966,11 @@ TEST_CASE_METHOD(fixture, "a failed run is retried at the backoff, not before",
   CHECK(graph.calls.size() == calls);
 }
 
-TEST_CASE_METHOD(fixture,
-                 "changed on both sides: the tenant's conflict policy "
-                 "decides",
-                 "[sync][calendar_actor]") {
+TEST_CASE_METHOD(
+    fixture,
+    "calendar actor: changed on both sides: the tenant's conflict policy "
+    "decides",
+    "[sync][calendar_actor]") {
   auto made = add_events(1);
   activate();
   auto id = made[0].id;
@@ -1027,7 +1035,8 @@ TEST_CASE_METHOD(fixture,
 }
 
 TEST_CASE_METHOD(fixture,
-                 "the mass-delete guard holds a delta deleting over the share",
+                 "calendar actor: the mass-delete guard holds a delta deleting "
+                 "over the share",
                  "[sync][calendar_actor]") {
   auto made = add_events(20);
   activate();
@@ -1096,4 +1105,117 @@ TEST_CASE_METHOD(fixture,
     CHECK(s.in_deleted == 3);
     CHECK(s.delta_link == second_delta_link);
   }
+}
+
+TEST_CASE_METHOD(fixture,
+                 "calendar actor: a failed $batch stops the initial sync; the "
+                 "retry at the backoff sends only what is not linked",
+                 "[sync][calendar_actor]") {
+  add_events(45); // three batches: 20, 20, 5
+  set_sync(true);
+  reply(expect_call("POST", "/users/oid-1/calendars"), 201,
+        R"({"id":"cal-1","changeKey":"c0"})");
+  auto open = graph.open();
+  REQUIRE(open.size() == 2);
+  auto transaction_ids = [&](size_t i) {
+    std::vector<std::string> out;
+    for (auto& q : graph.calls[i].batch)
+      out.push_back(field(q.body, "transactionId"));
+    return out;
+  };
+  auto second = transaction_ids(open[1]);
+  reply_batch(open[0]); // the first goes through, the third goes out
+  REQUIRE(graph.open().size() == 2);
+  auto third_call = graph.open()[1];
+  auto third = transaction_ids(third_call);
+  CHECK(third.size() == 5);
+  fail(open[1], 503, "serviceUnavailable");
+  // The round stops: an answer that comes after the failure counts for
+  // nothing (its creates are made again, and Graph knows them by their
+  // transactionId).
+  reply_batch(third_call);
+  CHECK(graph.open().empty());
+  auto s = status();
+  CHECK(state_of(s) == "initial_sync");
+  CHECK(s.done == 20);
+  CHECK_FALSE(s.last_error.empty());
+  CHECK(links().size() == 20);
+  CHECK(ctx->failed_runs == 1);
+
+  auto calls = graph.calls.size();
+  advance(1999ms);
+  CHECK(graph.calls.size() == calls);
+  advance(1ms);
+  // The retry sends the 25 not linked yet, in the same order, with the
+  // same transactionIds.
+  open = graph.open();
+  REQUIRE(open.size() == 2);
+  CHECK(transaction_ids(open[0]) == second);
+  CHECK(transaction_ids(open[1]) == third);
+  reply_batch(open[0]);
+  reply_batch(open[1]);
+  CHECK(graph.max_batches_open == 2);
+  CHECK(links().size() == 45);
+  CHECK(status().done == 45);
+  reply(expect_call("GET", "calendarView/delta?startDateTime="), 200,
+        delta_page(echoes(), first_delta_link));
+  reply(expect_call("POST", "/subscriptions"), 201, R"({"id":"sub-1"})");
+  s = status();
+  CHECK(state_of(s) == "active");
+  CHECK(s.last_error.empty());
+  CHECK(events().size() == 45);
+}
+
+TEST_CASE_METHOD(fixture,
+                 "calendar actor: Graph's lifecycle notifications renew or "
+                 "remake the subscription",
+                 "[sync][calendar_actor]") {
+  add_events(2);
+  activate();
+  auto lifecycle = [&](sync::inbox_kind kind) {
+    storage::write_batch b;
+    sync::put_inbox(b, org, user, kind);
+    REQUIRE_FALSE(db->write(b));
+    caf::anon_send(directory, route_atom_v, calendar_key(),
+                   caf::make_message(notify_atom_v, now_ms()));
+    sched.run();
+  };
+  std::string v;
+  bool found = false;
+
+  SECTION("subscriptionRemoved: everything is read again, a new one made") {
+    lifecycle(sync::inbox_kind::removed);
+    REQUIRE_FALSE(
+        db->get(column::lookup, keys::subscription_lookup("sub-1"), v, found));
+    CHECK_FALSE(found);
+    reply(expect_call("GET", "calendarView/delta?startDateTime="), 200,
+          delta_page(echoes(), second_delta_link));
+    reply(expect_call("POST", "/subscriptions"), 201, R"({"id":"sub-2"})");
+    auto s = status();
+    CHECK(s.subscription_id == "sub-2");
+    CHECK(s.delta_link == second_delta_link);
+    REQUIRE_FALSE(
+        db->get(column::lookup, keys::subscription_lookup("sub-2"), v, found));
+    CHECK(found);
+    // Reading everything again created and changed nothing.
+    CHECK(events().size() == 2);
+    CHECK(s.in_created == 0);
+    CHECK(s.in_updated == 0);
+  }
+
+  SECTION("reauthorizationRequired: the subscription is renewed") {
+    lifecycle(sync::inbox_kind::reauthorize);
+    reply(expect_call("GET", "$deltatoken=d1"), 200,
+          delta_page({}, second_delta_link));
+    auto renew = expect_call("PATCH", "/subscriptions/sub-1");
+    CHECK(field(graph.calls[renew].body, "expirationDateTime")
+          == format_rfc3339(now_ms() + 4200 * 60 * 1000));
+    reply(renew, 200, R"({"id":"sub-1"})");
+    auto s = status();
+    CHECK(s.subscription_id == "sub-1");
+    CHECK(s.subscription_expires_ms == now_ms() + 4200 * 60 * 1000);
+  }
+  CHECK(graph.open().empty());
+  CHECK(rows(column::inbox) == 0);
+  CHECK(state_of(status()) == "active");
 }
