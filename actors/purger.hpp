@@ -1,13 +1,15 @@
 // The purger: runs storage's purge pass (storage/purge.hpp) every
 // `interval` and counts what it deleted in crmsync_purged_rows_total.
 //
-// A detached actor: a pass blocks on storage, so it has a thread of its
-// own and never holds up the actor scheduler or an I/O thread; its timer
-// is the runtime's delayed_send. One per node, over that node's database.
+// An actor on the scheduler, with no thread of its own: a pass is taken in
+// steps of `rows_per_step` rows (storage::purge_step), each a message to
+// itself, so other actors get the thread between two steps; its timer is
+// the runtime's delayed_send. One per node, over that node's database.
 // Stop it with an exit message before the actor system goes down.
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 
@@ -21,6 +23,8 @@ namespace crmsync::actors {
 
 struct purger_config {
   std::chrono::milliseconds interval{std::chrono::minutes(5)};
+  /// Rows one step reads at most (a few milliseconds of the thread).
+  size_t rows_per_step = 2000;
   storage::purge_policy policy;
   std::function<int64_t()> now_ms;
 };

@@ -149,7 +149,13 @@ caf::expected<std::unique_ptr<db>> db::open(const db_options& opts) {
   // directory written before them; RocksDB refuses to open a directory
   // whose existing families are not all listed, so none is ever removed.
   dbo.create_missing_column_families = true;
-  dbo.IncreaseParallelism(2);
+  // One flush thread and one compaction thread. Two background jobs allow
+  // one flush and one compaction at a time (RocksDB gives a quarter of the
+  // jobs, at least one, to flushes), so IncreaseParallelism(2)'s second
+  // compaction thread only ever waited.
+  dbo.max_background_jobs = 2;
+  dbo.env->SetBackgroundThreads(1, rocksdb::Env::LOW);
+  dbo.env->SetBackgroundThreads(1, rocksdb::Env::HIGH);
   // Bound the WAL and the memtables: a rarely written family must not keep
   // gigabytes of log alive (and make crash recovery replay all of it).
   dbo.max_total_wal_size = 256u << 20;

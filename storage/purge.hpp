@@ -3,14 +3,16 @@
 // retention window (with their token lookups), and e-mail the mailer gave
 // up on, older than a retention window.
 //
-// One pass scans those column families and deletes in batches; it blocks
-// (storage I/O), so it runs on a thread of its own, never an actor's or an
-// I/O thread. Safe to run while the node serves: every row it deletes is
-// one no request can bring back to use (see docs/adr/0001).
+// One pass scans those column families and deletes in batches. It can be
+// taken in steps of a bounded number of rows (purge_step), so that an
+// actor shares its scheduler thread between them. Safe to run while the
+// node serves: every row it deletes is one no request can bring back to
+// use (see docs/adr/0001).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include <caf/error.hpp>
 
@@ -37,8 +39,26 @@ struct purge_counts {
   uint64_t outbox = 0;
 };
 
-/// One pass at time `now_ms`; `out` counts what was deleted even when an
-/// error stops the pass early.
+/// Where a pass taken in steps stands: the family it is in and the first
+/// key it has not looked at yet.
+struct purge_cursor {
+  int stage = 0; ///< 0 sessions, 1 invites, 2 outbox, 3 done
+  std::string next;
+  bool done() const {
+    return stage >= 3;
+  }
+};
+
+/// One step of a pass at time `now_ms`: looks at up to `max_rows` rows
+/// from `at` on, deletes what is expired among them and moves `at` past
+/// them (done() once every family was read). A pass in steps lets the
+/// caller share its thread between them. `out` counts what was deleted,
+/// even when an error stops the step early.
+caf::error purge_step(db& store, const purge_policy& policy, int64_t now_ms,
+                      purge_counts& out, purge_cursor& at, size_t max_rows);
+
+/// One whole pass at time `now_ms` (purge_step until done); `out` counts
+/// what was deleted even when an error stops the pass early.
 caf::error purge_expired(db& store, const purge_policy& policy, int64_t now_ms,
                          purge_counts& out);
 

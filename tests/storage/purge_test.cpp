@@ -155,3 +155,51 @@ TEST_CASE("purge keeps invitations and failed mail for their retention",
   // Mail still being tried is never purged, however old.
   CHECK(has(*d, column::outbox, queued_old));
 }
+
+TEST_CASE("a pass taken in steps of a few rows deletes what a whole pass "
+          "does, reading at most that many rows per step",
+          "[storage][purge]") {
+  test::temp_dir dir;
+  auto d = open_at(dir.path());
+  storage::purge_policy p;
+  p.invite_retention_ms = 30 * day;
+  p.failed_mail_retention_ms = 10 * day;
+  for (int i = 0; i < 10; ++i) {
+    auto n = std::to_string(i);
+    put(*d, column::sessions, keys::signin_state("s" + n),
+        state(i % 2 ? now - 1 : now + 1));
+    put(*d, column::sessions, keys::o365_session("p" + n),
+        session(i % 3 ? now + day : now - day));
+  }
+  for (uint64_t i = 1; i <= 7; ++i)
+    invite(*d, i, invite_status::pending, i % 2 ? now - 40 * day : now + day,
+           0);
+  for (uint64_t i = 1; i <= 5; ++i)
+    mail(*d, i, true, i <= 2 ? now - 11 * day : now - day);
+  // 20 session rows, 7 invitations, 5 e-mails: 32 rows, 3 a step, so at
+  // least 11 steps, each reading 3 rows or ending a family.
+  storage::purge_cursor at;
+  storage::purge_counts n;
+  size_t steps = 0;
+  while (!at.done()) {
+    REQUIRE(steps < 100);
+    auto before = at;
+    REQUIRE_FALSE(storage::purge_step(*d, p, now, n, at, 3));
+    ++steps;
+    CHECK((at.stage != before.stage || at.next != before.next));
+  }
+  CHECK(steps >= 11);
+  CHECK(n.signin_states == 5);
+  CHECK(n.sessions == 4); // p0, p3, p6, p9
+  CHECK(n.invites == 4);  // 1, 3, 5, 7
+  CHECK(n.outbox == 2);
+  CHECK(has(*d, column::sessions, keys::signin_state("s0")));
+  CHECK_FALSE(has(*d, column::sessions, keys::signin_state("s1")));
+  CHECK(has(*d, column::sessions, keys::o365_session("p1")));
+  CHECK_FALSE(has(*d, column::sessions, keys::o365_session("p9")));
+  // A whole pass afterwards finds nothing left.
+  storage::purge_counts again;
+  REQUIRE_FALSE(storage::purge_expired(*d, p, now, again));
+  CHECK(again.signin_states + again.sessions + again.invites + again.outbox
+        == 0);
+}
