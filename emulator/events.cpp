@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <set>
 
 #include "common/crypto.hpp"
 #include "common/text.hpp"
@@ -35,19 +36,22 @@ void service::impl::write_event(json::writer& w, const event& e,
   w.key("createdDateTime").value(format_rfc3339_ms(e.created_ms));
   w.key("lastModifiedDateTime").value(format_rfc3339_ms(e.modified_ms));
   w.key("changeKey").value(e.change_key);
-  w.key("categories").begin_array().end_array();
+  w.key("categories").begin_array();
+  for (auto& c : e.categories)
+    w.value(c);
+  w.end_array();
   if (!e.transaction_id.empty())
     w.key("transactionId").value(e.transaction_id);
   w.key("originalStartTimeZone").value(e.start_time_zone);
   w.key("originalEndTimeZone").value(e.end_time_zone);
   w.key("iCalUId").value(e.ical_uid);
-  w.key("reminderMinutesBeforeStart").value(15);
-  w.key("isReminderOn").value(true);
+  w.key("reminderMinutesBeforeStart").value(e.reminder_minutes);
+  w.key("isReminderOn").value(e.is_reminder_on);
   w.key("hasAttachments").value(false);
   w.key("subject").value(e.subject);
   w.key("bodyPreview").value(e.body_content.substr(0, 255));
   w.key("importance").value("normal");
-  w.key("sensitivity").value("normal");
+  w.key("sensitivity").value(e.sensitivity);
   w.key("isAllDay").value(e.is_all_day);
   w.key("isCancelled").value(false);
   w.key("isOrganizer").value(true);
@@ -59,7 +63,7 @@ void service::impl::write_event(json::writer& w, const event& e,
     w.value(e.series_master_id);
   if (!e.series_master_id.empty())
     w.key("originalStart").value(format_rfc3339(e.original_start_ms));
-  w.key("showAs").value("busy");
+  w.key("showAs").value(e.show_as);
   w.key("type").value(e.recurrence.active           ? "seriesMaster"
                       : e.exception                 ? "exception"
                       : !e.series_master_id.empty() ? "occurrence"
@@ -160,6 +164,53 @@ bool service::impl::apply_event_body(std::string_view body, event& e,
         return false;
       }
       e.attendees_json = to_json_text(kv.value);
+    } else if (k == "sensitivity" || k == "showAs") {
+      static const std::set<std::string_view> sensitivities{
+          "normal", "personal", "private", "confidential"};
+      static const std::set<std::string_view> show_as{
+          "free", "tentative", "busy", "oof", "workingElsewhere", "unknown"};
+      bool sens = k == "sensitivity";
+      std::string_view value;
+      if (kv.value.get_string().get(value)
+          || (sens ? sensitivities : show_as).count(value) == 0) {
+        err.code = "RequestBodyRead";
+        err.message = "Cannot convert the literal '" + to_json_text(kv.value)
+                      + "' to the expected type 'microsoft.graph."
+                      + (sens ? "sensitivity" : "freeBusyStatus") + "'.";
+        return false;
+      }
+      (sens ? e.sensitivity : e.show_as).assign(value);
+    } else if (k == "isReminderOn") {
+      if (kv.value.get_bool().get(e.is_reminder_on)) {
+        err.message = "'isReminderOn' must be a boolean";
+        return false;
+      }
+    } else if (k == "reminderMinutesBeforeStart") {
+      int64_t minutes = 0;
+      if (kv.value.get_int64().get(minutes) || minutes < 0
+          || minutes > 2147483647) {
+        err.code = "RequestBodyRead";
+        err.message = "Cannot convert the literal '" + to_json_text(kv.value)
+                      + "' to the expected type 'Edm.Int32'.";
+        return false;
+      }
+      e.reminder_minutes = minutes;
+    } else if (k == "categories") {
+      simdjson::dom::array a;
+      std::vector<std::string> names;
+      bool ok = !kv.value.get_array().get(a);
+      if (ok)
+        for (element c : a) {
+          std::string name;
+          ok = ok && read_string(c, name);
+          names.push_back(std::move(name));
+        }
+      if (!ok) {
+        err.code = "RequestBodyRead";
+        err.message = "'categories' must be an array of strings";
+        return false;
+      }
+      e.categories = std::move(names);
     } else if (k == "transactionId") {
       if (!create) {
         err.message = "transactionId cannot be changed after creation";

@@ -11,8 +11,8 @@
 
 namespace crmsync::emulator {
 
-/// Reads a patternedRecurrence; the emulator expands daily and weekly
-/// patterns and refuses the others with a clear message.
+/// Reads a patternedRecurrence of any of Graph's patterns, checked as
+/// Graph checks it (400 ErrorInvalidRecurrence otherwise).
 bool read_recurrence(element v, recurrence_rule& out, body_error& err);
 
 /// The occurrences of a series master overlapping [from, to): copies of the
