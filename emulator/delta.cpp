@@ -137,9 +137,12 @@ void service::impl::install_delta_routes() {
     return e.start_ms < end && e.end_ms > start;
   };
 
-  auto calendar_view = [self, read_window,
-                        overlaps](request& req, const std::string& user_key,
-                                  const std::string* cal_id, responder_ptr r) {
+  // A calendar's view, or with `master_id` the occurrences of one series
+  // (GET …/events/{id}/instances, wherever the series is).
+  auto calendar_view = [self, read_window, overlaps](
+                           request& req, const std::string& user_key,
+                           const std::string* cal_id,
+                           const std::string* master_id, responder_ptr r) {
     http::query_params q;
     http::parse_query(req.query, q);
     int64_t start = 0, end = 0;
@@ -156,10 +159,22 @@ void service::impl::install_delta_routes() {
     auto mb = self->open_mailbox(req, r, user_key, u);
     if (mb == nullptr)
       return;
-    auto c = self->open_calendar(req, r, *mb, cal_id);
-    if (c == nullptr)
-      return;
-    auto in = instances_in(*mb, *c, start, end, overlaps);
+    std::vector<event> in;
+    if (master_id != nullptr) {
+      auto m = mb->events.find(*master_id);
+      auto c = m == mb->events.end()
+                   ? nullptr
+                   : self->find_calendar(*mb, m->second.calendar_id);
+      if (c == nullptr)
+        return r->reply(self->item_not_found(req));
+      if (m->second.recurrence.active) // a single event has none
+        in = occurrences_of(*c, m->second, start, end);
+    } else {
+      auto c = self->open_calendar(req, r, *mb, cal_id);
+      if (c == nullptr)
+        return;
+      in = instances_in(*mb, *c, start, end, overlaps);
+    }
     std::sort(in.begin(), in.end(), [](const event& a, const event& b) {
       return a.start_ms < b.start_ms;
     });
@@ -184,12 +199,17 @@ void service::impl::install_delta_routes() {
   routes.add("GET", "/v1.0/users/{user}/calendars/{cal}/calendarView",
              [calendar_view](request& req, const http::path_params& pp,
                              responder_ptr r) {
-               calendar_view(req, pp[0], &pp[1], r);
+               calendar_view(req, pp[0], &pp[1], nullptr, r);
              });
   routes.add("GET", "/v1.0/users/{user}/calendarView",
              [calendar_view](request& req, const http::path_params& pp,
                              responder_ptr r) {
-               calendar_view(req, pp[0], nullptr, r);
+               calendar_view(req, pp[0], nullptr, nullptr, r);
+             });
+  routes.add("GET", "/v1.0/users/{user}/events/{event}/instances",
+             [calendar_view](request& req, const http::path_params& pp,
+                             responder_ptr r) {
+               calendar_view(req, pp[0], nullptr, &pp[1], r);
              });
 
   // Delta rounds: the first request (a window) or a deltaLink computes the

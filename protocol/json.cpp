@@ -485,7 +485,7 @@ constexpr size_t max_categories = 25;
 
 /// What Outlook shows of an event besides its content, the same in a
 /// create and a patch. Returns false when `key` is none of them; `err` is
-/// set when the value is bad. `fields` gets the patch bits of what was set.
+/// set when the value is bad. `out.fields` gets the bit of what was set.
 bool get_outlook_field(std::string_view key, element v, const std::string& f,
                        event_patch& out, caf::error& err) {
   if (key == "sensitivity") {
@@ -552,10 +552,10 @@ caf::error decode_event_object(object obj, const std::string& prefix,
   event_patch outlook; // sensitivity, show_as, reminders, categories
   for (auto kv : obj) {
     std::string f = prefix + std::string{kv.key};
-    caf::error err;
-    if (get_outlook_field(kv.key, kv.value, f, outlook, err)) {
-      if (err)
-        return err;
+    caf::error field_err;
+    if (get_outlook_field(kv.key, kv.value, f, outlook, field_err)) {
+      if (field_err)
+        return field_err;
     } else if (kv.key == "title") {
       if (auto err = get_text(kv.value, f, max_short_text, true, out.title))
         return err;
@@ -612,10 +612,10 @@ caf::error decode_patch_fields(object obj, const std::string& prefix,
   bool start_date = false, end_date = false;
   for (auto kv : obj) {
     std::string f = prefix + std::string{kv.key};
-    caf::error err;
-    if (get_outlook_field(kv.key, kv.value, f, out, err)) {
-      if (err)
-        return err;
+    caf::error field_err;
+    if (get_outlook_field(kv.key, kv.value, f, out, field_err)) {
+      if (field_err)
+        return field_err;
     } else if (kv.key == "title") {
       if (auto err = get_text(kv.value, f, max_short_text, true, out.title))
         return err;

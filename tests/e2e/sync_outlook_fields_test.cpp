@@ -225,6 +225,42 @@ TEST_CASE("sensitivity, showAs, the reminder and categories come from "
   env.wait_converged();
 }
 
+TEST_CASE("the convergence checker sees sensitivity, showAs, the reminder "
+          "and categories differ",
+          "[sync][fidelity][fields][check]") {
+  sync_env env{at_graph_latency()};
+  env.create_event_json(crm_body("Checked", 10));
+  env.enable_and_wait();
+  auto cal = env.crm_calendar_id();
+  env.wait_converged();
+  auto graph_id = outlook_ids(env, cal).at("Checked");
+  // Notifications lost: a change of each field in Outlook stays unseen by
+  // the CRM, and the checker reports it.
+  env.set_faults(R"({"drop_notifications":1})");
+  for (auto change :
+       {R"({"sensitivity":"private"})", R"({"showAs":"free"})",
+        R"({"isReminderOn":false})", R"({"reminderMinutesBeforeStart":30})",
+        R"({"categories":["Red category"]})"}) {
+    INFO(change);
+    auto before = env.outlook_get(graph_id);
+    env.outlook_patch(graph_id, change);
+    auto report = env.check();
+    CHECK(report.differences == 1);
+    CHECK(report.answer.json().find("sensitivity, show as, reminder or "
+                                    "categories differ")
+          != std::string::npos);
+    // Put back as it was: no difference again.
+    env.outlook_patch(
+        graph_id, "{\"sensitivity\":" + json_str(before.str("/sensitivity"))
+                      + ",\"showAs\":" + json_str(before.str("/showAs"))
+                      + ",\"isReminderOn\":true,"
+                        "\"reminderMinutesBeforeStart\":15,\"categories\":[]}");
+    CHECK(env.check().differences == 0);
+  }
+  env.set_faults(R"({"drop_notifications":0})");
+  env.wait_converged();
+}
+
 TEST_CASE("a private event is private in the CRM: details for its owner and "
           "the administrators, busy time for the others",
           "[sync][fidelity][fields][private]") {

@@ -381,3 +381,43 @@ TEST_CASE_METHOD(contoso,
   CHECK(present.count(occ_id) == 1);
   CHECK(present.size() == 3);
 }
+
+TEST_CASE_METHOD(contoso,
+                 "recurrence: a series' instances in a window, wherever it is",
+                 "[emulator][recurrence]") {
+  auto cal = create_calendar("CRM");
+  auto master = create_event(
+      calendar_events_path(admin_id, cal),
+      event_body(
+          "payroll", "2027-01-29T09:00:00", "2027-01-29T10:00:00",
+          R"(,"recurrence":{"pattern":{"type":"relativeMonthly","interval":1,)"
+          R"("daysOfWeek":["monday","tuesday","wednesday","thursday",)"
+          R"("friday"],"index":"last"},"range":{"type":"noEnd",)"
+          R"("startDate":"2027-01-01"}})"));
+  auto single = create_event(events_path(admin_id), event_body("single"));
+  auto instances = [&](const std::string& id) {
+    return get(event_path(admin_id, id) + "/instances"
+                   + view_query("2027-01-01T00:00:00Z", "2027-05-01T00:00:00Z"),
+               tok);
+  };
+  // The last weekday of January to April 2027.
+  auto got = instances(master.str("/id"));
+  REQUIRE(got.status == 200);
+  std::vector<std::string> days;
+  for (size_t i = 0; i < got.size("/value"); ++i) {
+    CHECK(got.str("/value/" + std::to_string(i) + "/seriesMasterId")
+          == master.str("/id"));
+    days.push_back(got.str("/value/" + std::to_string(i) + "/start/dateTime")
+                       .substr(0, 10));
+  }
+  CHECK(days
+        == std::vector<std::string>{"2027-01-29", "2027-02-26", "2027-03-31",
+                                    "2027-04-30"});
+  // A single event has none; an unknown id is not found; a window is needed.
+  auto none = instances(single.str("/id"));
+  REQUIRE(none.status == 200);
+  CHECK(none.size("/value") == 0);
+  check_error(instances("AAMkAnotThere"), 404, "ErrorItemNotFound");
+  check_error(get(event_path(admin_id, master.str("/id")) + "/instances", tok),
+              400, "ErrorInvalidParameter");
+}
