@@ -52,17 +52,24 @@ struct auth_code {
   int64_t expires_ms = 0;
 };
 
-/// A daily or weekly recurrence (the patterns the emulator expands).
+/// A recurrence of any of Graph's patterns: daily, weekly,
+/// absoluteMonthly, relativeMonthly, absoluteYearly, relativeYearly; each
+/// with an endDate, noEnd or numbered range.
 struct recurrence_rule {
   bool active = false;
-  bool weekly = false;
+  std::string type; ///< the pattern's type, as Graph spells it
   int64_t interval = 1;
   unsigned days_mask = 0;  ///< bit 0 = Sunday … bit 6 = Saturday
   unsigned first_day = 0;  ///< first day of the week (0 = Sunday)
+  int day_of_month = 0;    ///< 1-31 (absolute patterns)
+  int month = 0;           ///< 1-12 (yearly patterns)
+  int index = 0;           ///< relative: 0 first … 3 fourth, 4 last
+  std::string range_type;  ///< endDate, noEnd or numbered
   int64_t start_day = 0;   ///< range start, days since the epoch
   int64_t end_day = -1;    ///< last day for "endDate" ranges, else -1
   int64_t occurrences = 0; ///< for "numbered" ranges, else 0
-  std::string json;        ///< the patternedRecurrence as sent
+  std::string time_zone;   ///< range.recurrenceTimeZone ("" = none given)
+  std::string json;        ///< the patternedRecurrence as Graph shows it
 };
 
 struct event {
@@ -77,7 +84,12 @@ struct event {
   std::string end_time_zone = "UTC";
   bool is_all_day = false;
   std::string location;
-  std::string attendees_json = "[]"; ///< kept as sent (an array)
+  std::string attendees_json = "[]";  ///< kept as sent (an array)
+  std::string sensitivity = "normal"; ///< normal, personal, private, …
+  std::string show_as = "busy";       ///< free, tentative, busy, oof, …
+  bool is_reminder_on = true;
+  int64_t reminder_minutes = 15;
+  std::vector<std::string> categories;
   std::string change_key;
   std::string ical_uid;
   std::string transaction_id;

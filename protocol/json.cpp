@@ -249,6 +249,14 @@ void write_event(writer& w, const event_record& x) {
     w.end_object();
   }
   w.end_array();
+  w.key("sensitivity").value(x.sensitivity);
+  w.key("show_as").value(x.show_as);
+  w.key("reminder_on").value(x.reminder_on);
+  w.key("reminder_minutes").value(x.reminder_minutes);
+  w.key("categories").begin_array();
+  for (auto& c : x.categories)
+    w.value(c);
+  w.end_array();
   w.key("origin").value(to_string(x.origin));
   w.key("version").value(x.version);
   w.key("created_at").value(format_rfc3339(x.created_ms));
@@ -473,6 +481,66 @@ caf::error get_participants(element v, const std::string& field,
   return caf::none;
 }
 
+constexpr size_t max_categories = 25;
+
+/// What Outlook shows of an event besides its content, the same in a
+/// create and a patch. Returns false when `key` is none of them; `err` is
+/// set when the value is bad. `out.fields` gets the bit of what was set.
+bool get_outlook_field(std::string_view key, element v, const std::string& f,
+                       event_patch& out, caf::error& err) {
+  if (key == "sensitivity") {
+    if ((err = get_text(v, f, 32, true, out.sensitivity)))
+      return true;
+    if (!valid_sensitivity(out.sensitivity))
+      err = bad(f, "'" + f
+                       + "' must be normal, personal, private or "
+                         "confidential");
+    out.fields |= event_patch::f_sensitivity;
+  } else if (key == "show_as") {
+    if ((err = get_text(v, f, 32, true, out.show_as)))
+      return true;
+    if (!valid_show_as(out.show_as))
+      err = bad(f, "'" + f
+                       + "' must be free, tentative, busy, oof, "
+                         "workingElsewhere or unknown");
+    out.fields |= event_patch::f_show_as;
+  } else if (key == "reminder_on") {
+    err = get_bool(v, f, out.reminder_on);
+    out.fields |= event_patch::f_reminder_on;
+  } else if (key == "reminder_minutes") {
+    if (v.get_int64().get(out.reminder_minutes) || out.reminder_minutes < 0
+        || out.reminder_minutes > max_reminder_minutes)
+      err = bad(f, "'" + f + "' must be a whole number of minutes from 0 to "
+                       + std::to_string(max_reminder_minutes));
+    out.fields |= event_patch::f_reminder_minutes;
+  } else if (key == "categories") {
+    simdjson::dom::array arr;
+    if (v.get_array().get(arr) || arr.size() > max_categories) {
+      err = bad(f, "'" + f + "' must be an array of at most "
+                       + std::to_string(max_categories) + " names");
+      return true;
+    }
+    out.categories.clear();
+    size_t i = 0;
+    for (element c : arr) {
+      std::string name;
+      auto fi = f + "[" + std::to_string(i++) + "]";
+      if ((err = get_text(c, fi, max_short_text, true, name)))
+        return true;
+      for (auto& seen : out.categories)
+        if (seen == name) {
+          err = bad(fi, "'" + fi + "' names a category twice");
+          return true;
+        }
+      out.categories.push_back(std::move(name));
+    }
+    out.fields |= event_patch::f_categories;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 // Decodes one event object (for create and import); `prefix` names the
 // position in the request ("events[3].").
 caf::error decode_event_object(object obj, const std::string& prefix,
@@ -481,9 +549,14 @@ caf::error decode_event_object(object obj, const std::string& prefix,
   bool have_title = false;
   element start_v, end_v;
   bool have_start = false, have_end = false;
+  event_patch outlook; // sensitivity, show_as, reminders, categories
   for (auto kv : obj) {
     std::string f = prefix + std::string{kv.key};
-    if (kv.key == "title") {
+    caf::error field_err;
+    if (get_outlook_field(kv.key, kv.value, f, outlook, field_err)) {
+      if (field_err)
+        return field_err;
+    } else if (kv.key == "title") {
       if (auto err = get_text(kv.value, f, max_short_text, true, out.title))
         return err;
       have_title = true;
@@ -515,6 +588,7 @@ caf::error decode_event_object(object obj, const std::string& prefix,
   }
   if (!have_title)
     return missing(prefix + "title");
+  apply_patch(outlook, out);
   if (!have_start)
     return missing(prefix + "start");
   if (!have_end)
@@ -538,7 +612,11 @@ caf::error decode_patch_fields(object obj, const std::string& prefix,
   bool start_date = false, end_date = false;
   for (auto kv : obj) {
     std::string f = prefix + std::string{kv.key};
-    if (kv.key == "title") {
+    caf::error field_err;
+    if (get_outlook_field(kv.key, kv.value, f, out, field_err)) {
+      if (field_err)
+        return field_err;
+    } else if (kv.key == "title") {
       if (auto err = get_text(kv.value, f, max_short_text, true, out.title))
         return err;
       out.fields |= event_patch::f_title;

@@ -40,6 +40,10 @@ bool may_read_events_of(const user_record* who, user_id owner) {
   return can_view_all_events(who) || who->id == owner;
 }
 
+bool may_see_private_details(const user_record* who, const event_record& e) {
+  return !is_private_event(e) || is_admin(who) || who->id == e.owner;
+}
+
 bool may_write_events_of(const user_record* who, user_id owner) {
   return is_admin(who) || who->id == owner;
 }

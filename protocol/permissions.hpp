@@ -38,6 +38,11 @@ bool can_view_all_events(const user_record* who);
 /// view all events.
 bool may_read_events_of(const user_record* who, user_id owner);
 
+/// Seeing the details (subject, body, location, participants, categories)
+/// of `e` when it is private or confidential: its owner and
+/// administrators; others who may read it see busy time only.
+bool may_see_private_details(const user_record* who, const event_record& e);
+
 /// Creating, changing or deleting the events of `owner`: the owner and
 /// administrators.
 bool may_write_events_of(const user_record* who, user_id owner);

@@ -63,6 +63,38 @@ void apply_patch(const event_patch& p, event_record& e) {
     e.description = p.description;
   if (p.has(event_patch::f_participants))
     e.participants = p.participants;
+  if (p.has(event_patch::f_sensitivity))
+    e.sensitivity = p.sensitivity;
+  if (p.has(event_patch::f_show_as))
+    e.show_as = p.show_as;
+  if (p.has(event_patch::f_reminder_on))
+    e.reminder_on = p.reminder_on;
+  if (p.has(event_patch::f_reminder_minutes))
+    e.reminder_minutes = p.reminder_minutes;
+  if (p.has(event_patch::f_categories))
+    e.categories = p.categories;
+}
+
+bool valid_sensitivity(std::string_view s) {
+  return s == "normal" || s == "personal" || s == "private"
+         || s == "confidential";
+}
+
+bool valid_show_as(std::string_view s) {
+  return s == "free" || s == "tentative" || s == "busy" || s == "oof"
+         || s == "workingElsewhere" || s == "unknown";
+}
+
+bool is_private_event(const event_record& e) {
+  return e.sensitivity == "private" || e.sensitivity == "confidential";
+}
+
+void redact_private_event(event_record& e) {
+  e.title.clear();
+  e.description.clear();
+  e.location.clear();
+  e.participants.clear();
+  e.categories.clear();
 }
 
 bool user_record::has_token_hash(std::string_view hash) const {

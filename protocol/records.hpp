@@ -124,6 +124,15 @@ struct event_record {
   uint64_t version = 0;
   int64_t created_ms = 0;
   int64_t modified_ms = 0;
+  /// Graph's sensitivity: normal, personal, private or confidential. A
+  /// private or confidential event's details are for its owner and the
+  /// administrators only (is_private_event, redact_private_event).
+  std::string sensitivity = "normal";
+  /// Graph's showAs: free, tentative, busy, oof, workingElsewhere, unknown.
+  std::string show_as = "busy";
+  bool reminder_on = true;
+  int64_t reminder_minutes = 15; ///< before the start
+  std::vector<std::string> categories;
 };
 
 template <class Inspector>
@@ -131,7 +140,8 @@ typename Inspector::result_type inspect(Inspector& f, event_record& x) {
   return f(caf::meta::type_name("crmsync::event_record"), x.id, x.org, x.owner,
            x.title, x.start_ms, x.end_ms, x.all_day, x.time_zone, x.location,
            x.description, x.participants, x.origin, x.version, x.created_ms,
-           x.modified_ms);
+           x.modified_ms, x.sensitivity, x.show_as, x.reminder_on,
+           x.reminder_minutes, x.categories);
 }
 
 /// Changed fields of an event; `fields` says which members are set.
@@ -145,6 +155,11 @@ struct event_patch {
     f_description = 1u << 5,
     f_participants = 1u << 6,
     f_time_zone = 1u << 7,
+    f_sensitivity = 1u << 8,
+    f_show_as = 1u << 9,
+    f_reminder_on = 1u << 10,
+    f_reminder_minutes = 1u << 11,
+    f_categories = 1u << 12,
   };
   uint32_t fields = 0;
   std::string title;
@@ -155,6 +170,11 @@ struct event_patch {
   std::string location;
   std::string description;
   std::vector<participant> participants;
+  std::string sensitivity;
+  std::string show_as;
+  bool reminder_on = true;
+  int64_t reminder_minutes = 0;
+  std::vector<std::string> categories;
 
   bool has(field x) const {
     return (fields & x) != 0;
@@ -165,10 +185,27 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, event_patch& x) {
   return f(caf::meta::type_name("crmsync::event_patch"), x.fields, x.title,
            x.start_ms, x.end_ms, x.all_day, x.time_zone, x.location,
-           x.description, x.participants);
+           x.description, x.participants, x.sensitivity, x.show_as,
+           x.reminder_on, x.reminder_minutes, x.categories);
 }
 
 /// Applies a patch to an event's content fields (not version or times).
 void apply_patch(const event_patch& p, event_record& e);
+
+/// Graph's sensitivity values (normal, personal, private, confidential).
+bool valid_sensitivity(std::string_view s);
+/// Graph's showAs values (free, tentative, busy, oof, workingElsewhere,
+/// unknown).
+bool valid_show_as(std::string_view s);
+/// Longest reminder accepted: four weeks, in minutes.
+inline constexpr int64_t max_reminder_minutes = 4 * 7 * 24 * 60;
+
+/// A private or confidential event: its details are for its owner and
+/// the organization's administrators.
+bool is_private_event(const event_record& e);
+/// What others see of a private event: busy time. Subject, body,
+/// location, participants and categories are cleared; times, all-day,
+/// time zone, showAs and sensitivity stay.
+void redact_private_event(event_record& e);
 
 } // namespace crmsync

@@ -242,10 +242,18 @@ std::string encode(const event_record& x) {
   o.u64(x.version);
   o.i64(x.created_ms);
   o.i64(x.modified_ms);
+  o.str(x.sensitivity);
+  o.str(x.show_as);
+  o.b(x.reminder_on);
+  o.i64(x.reminder_minutes);
+  o.u64(x.categories.size());
+  for (auto& c : x.categories)
+    o.str(c);
   return o.take();
 }
 
 bool decode(std::string_view in, event_record& x) {
+  x = event_record{}; // fields an older value lacks take their defaults
   in_buf i{in};
   uint64_t n = 0;
   if (!(i.header(tag::event) && i.id(x.id) && i.id(x.org) && i.id(x.owner)
@@ -261,8 +269,14 @@ bool decode(std::string_view in, event_record& x) {
       return false;
     x.participants.push_back(std::move(p));
   }
+  // Values written before sensitivity, showAs, reminders and categories
+  // end here.
   return i.small_enum(x.origin, 3) && i.u64(x.version) && i.i64(x.created_ms)
-         && i.i64(x.modified_ms) && i.done();
+         && i.i64(x.modified_ms)
+         && (i.done()
+             || (i.str(x.sensitivity) && i.str(x.show_as) && i.b(x.reminder_on)
+                 && i.i64(x.reminder_minutes) && i.strings(x.categories)
+                 && i.done()));
 }
 
 std::string encode(const mailbox_status& x) {

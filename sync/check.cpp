@@ -122,6 +122,14 @@ void compare(user_job& j) {
       out.differences.push_back(
           {"content", e.id.str(), g->first,
            "CRM " + summary(e) + " vs Office 365 " + summary(c)});
+    else if (c.sensitivity != e.sensitivity || c.show_as != e.show_as
+             || c.reminder_on != e.reminder_on
+             || c.reminder_minutes != e.reminder_minutes
+             || c.categories != e.categories)
+      out.differences.push_back(
+          {"content", e.id.str(), g->first,
+           "sensitivity, show as, reminder or categories differ: "
+               + summary(e)});
   }
   for (auto& [id, l] : j.links)
     if (j.all_events.count(id) == 0)

@@ -25,7 +25,8 @@ namespace crmsync::sync {
 struct difference {
   /// office365_missing (a linked or eligible CRM event has no copy),
   /// crm_missing (an Office 365 event in the CRM calendar has no CRM
-  /// event), content (both exist, subject or times differ), not_synced
+  /// event), content (both exist, subject or times differ, or
+  /// sensitivity, showAs, the reminder or categories), not_synced
   /// (an eligible CRM event is not linked), link_broken.
   std::string kind;
   std::string crm_event;       ///< 16 hex digits, or ""

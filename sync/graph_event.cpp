@@ -1,5 +1,6 @@
 #include "sync/graph_event.hpp"
 
+#include <algorithm>
 #include <simdjson.h>
 
 #include "common/time_format.hpp"
@@ -121,6 +122,30 @@ bool read_all_day(element v, const char* key, const std::string& event_zone,
   return true;
 }
 
+/// sensitivity, showAs, isReminderOn, reminderMinutesBeforeStart and
+/// categories; a value the CRM does not know keeps the CRM's default.
+void read_outlook_fields(element v, event_record& c) {
+  auto sensitivity = text(v, "sensitivity");
+  if (valid_sensitivity(sensitivity))
+    c.sensitivity = sensitivity;
+  auto show_as = text(v, "showAs");
+  if (valid_show_as(show_as))
+    c.show_as = show_as;
+  bool on = true;
+  if (!v["isReminderOn"].get_bool().get(on))
+    c.reminder_on = on;
+  int64_t minutes = 0;
+  if (!v["reminderMinutesBeforeStart"].get_int64().get(minutes))
+    c.reminder_minutes = std::clamp<int64_t>(minutes, 0, max_reminder_minutes);
+  simdjson::dom::array categories;
+  if (!v["categories"].get_array().get(categories))
+    for (element one : categories) {
+      std::string_view name;
+      if (!one.get_string().get(name) && !name.empty())
+        c.categories.emplace_back(name);
+    }
+}
+
 } // namespace
 
 std::string summary(const event_record& e) {
@@ -143,6 +168,14 @@ std::string to_graph(const event_record& e, bool with_identity) {
   w.key("location").begin_object();
   w.key("displayName").value(e.location);
   w.end_object();
+  w.key("sensitivity").value(e.sensitivity);
+  w.key("showAs").value(e.show_as);
+  w.key("isReminderOn").value(e.reminder_on);
+  w.key("reminderMinutesBeforeStart").value(e.reminder_minutes);
+  w.key("categories").begin_array();
+  for (auto& c : e.categories)
+    w.value(c);
+  w.end_array();
   if (with_identity) {
     auto tag = e.org.str() + e.id.str();
     w.key("transactionId").value("crmsync-" + tag);
@@ -190,6 +223,7 @@ bool from_graph(std::string_view json, graph_event& out) {
   bool all_day = false;
   if (!v["isAllDay"].get_bool().get(all_day))
     c.all_day = all_day;
+  read_outlook_fields(v, c);
   // The zone the event was written in (Windows or IANA name) stays with
   // it; UTC is the CRM's default and is not spelled out.
   auto zone = text(v, "originalStartTimeZone");

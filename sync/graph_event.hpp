@@ -6,7 +6,8 @@
 // midnight dates in that zone with isAllDay. From Graph, times are read as
 // instants, the event's originalStartTimeZone becomes the CRM zone, and an
 // all-day event keeps its dates (never shifted by the zone's offset).
-// Participants are not sent (Outlook would e-mail invitations) nor read
+// Sensitivity, showAs, the reminder and categories go both ways as they
+// are. Participants are not sent (Outlook would e-mail invitations) nor read
 // (an Outlook edit leaves the CRM's participants alone).
 // Every event crmsync creates carries a transactionId
 // (so a retried create never makes a second event) and crmsync's tag, a
@@ -40,7 +41,8 @@ struct graph_event {
   bool removed = false;
   std::string type; ///< singleInstance, occurrence, exception, seriesMaster
   int64_t modified_ms = 0;
-  /// title, times, all_day, time_zone, location, description
+  /// title, times, all_day, time_zone, location, description,
+  /// sensitivity, show_as, reminder_on, reminder_minutes, categories
   event_record content;
 };
 

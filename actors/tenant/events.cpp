@@ -156,6 +156,8 @@ caf::result<event_record> handle(self_ptr self, get_event& cmd) {
     return forbidden("only the owner, an administrator or a user with "
                      "the View All Events permission can read this "
                      "event");
+  if (!may_see_private_details(*who, *e))
+    redact_private_event(*e);
   return std::move(*e);
 }
 
@@ -265,6 +267,8 @@ caf::result<event_page> handle(self_ptr self, list_events& cmd) {
                                        item_err = e.error();
                                        return false;
                                      }
+                                     if (!may_see_private_details(*who, *e))
+                                       redact_private_event(*e);
                                      page.items.push_back(std::move(*e));
                                      return true;
                                    });

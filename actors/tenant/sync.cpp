@@ -179,6 +179,11 @@ caf::result<event_record> handle(self_ptr self, apply_office365& cmd) {
     after.all_day = cmd.content.all_day;
     after.location = cmd.content.location;
     after.description = cmd.content.description;
+    after.sensitivity = cmd.content.sensitivity;
+    after.show_as = cmd.content.show_as;
+    after.reminder_on = cmd.content.reminder_on;
+    after.reminder_minutes = cmd.content.reminder_minutes;
+    after.categories = cmd.content.categories;
     after.origin = event_origin::office365;
     ++after.version;
     after.modified_ms = now;

@@ -51,6 +51,17 @@ wait_for_crm(sync_env& env, const std::string& what,
   return last;
 }
 
+/// The starts of the CRM events titled `title`, in order.
+std::vector<std::string> starts_of(const std::vector<crm_event>& es,
+                                   const std::string& title) {
+  std::vector<std::string> out;
+  for (auto& e : es)
+    if (e.title == title)
+      out.push_back(e.start);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 /// The one CRM event titled `title` once it is there.
 crm_event wait_for_title(sync_env& env, const std::string& title) {
   auto all = wait_for_crm(env, "'" + title + "'",
@@ -535,15 +546,6 @@ TEST_CASE("a recurring series made in Outlook becomes one CRM event per "
           + R"(,"recurrence":{"pattern":{"type":"weekly","interval":1,"daysOfWeek":["monday"]},"range":{"type":"endDate","startDate":")"
           + monday.date() + R"(","endDate":")" + us.plus(8).date() + R"("}}})");
 
-  auto starts_of
-      = [](const std::vector<crm_event>& es, const std::string& title) {
-          std::vector<std::string> out;
-          for (auto& e : es)
-            if (e.title == title)
-              out.push_back(e.start);
-          std::sort(out.begin(), out.end());
-          return out;
-        };
   const std::vector<std::string> daily_starts{
       first.utc(9), first.plus(1).utc(9), first.plus(2).utc(9),
       first.plus(3).utc(9), first.plus(4).utc(9)};
@@ -704,5 +706,137 @@ TEST_CASE("participants stay in the CRM and are not sent to Outlook",
   CHECK(env.outlook_get(o.id).size("/attendees") == 0);
   CHECK(env.get_event(meeting).participants.size() == 3);
   env.wait_in_sync();
+  env.wait_converged();
+}
+
+TEST_CASE("monthly and yearly series made in Outlook reach the CRM on "
+          "Outlook's days, and an occurrence edited in the CRM goes back",
+          "[sync][fidelity][series]") {
+  sync_options opts;
+  opts.graph_latency_ms = 100;
+  opts.graph_jitter_ms = 30;
+  sync_env env{opts};
+  env.create_event("Single", hours_from_now(5), hours_from_now(6));
+  env.enable_and_wait();
+  auto cal = env.crm_calendar_id();
+
+  // Next year's months (the yearly series start in this year, whose days
+  // lie within the sync window's year back, and end in the next one).
+  const int64_t y = next_year();
+  auto date = [](int64_t yy, int64_t m, int64_t d) {
+    return day{days_from_civil(yy, m, d)};
+  };
+  auto month_end = [&](int64_t yy, int64_t m) {
+    return date(m == 12 ? yy + 1 : yy, m == 12 ? 1 : m + 1, 1).plus(-1);
+  };
+  auto last_weekday = [&](int64_t yy, int64_t m, int wd) {
+    auto d = month_end(yy, m);
+    while (d.weekday() != wd)
+      d = d.plus(-1);
+    return d;
+  };
+  auto nth_weekday = [&](int64_t yy, int64_t m, int wd, int n) {
+    auto d = date(yy, m, 1);
+    while (d.weekday() != wd)
+      d = d.plus(1);
+    return d.plus(7 * (n - 1));
+  };
+  auto series = [&](const std::string& subject, const day& first,
+                    const std::string& recurrence) {
+    return env.outlook_create_json(
+        cal, "{\"subject\":" + json_str(subject)
+                 + ",\"start\":" + graph_time(first.at(9), "UTC")
+                 + ",\"end\":" + graph_time(first.at(10), "UTC")
+                 + ",\"recurrence\":" + recurrence + "}");
+  };
+  // The 31st, four times from January: February's is its last day.
+  series(
+      "Month end", date(y, 1, 31),
+      R"({"pattern":{"type":"absoluteMonthly","interval":1,"dayOfMonth":31},)"
+      R"("range":{"type":"numbered","startDate":")"
+          + date(y, 1, 31).date() + R"(","numberOfOccurrences":4}})");
+  // The last Friday of January to April.
+  auto fridays = series(
+      "Last Friday", date(y, 1, 1),
+      R"({"pattern":{"type":"relativeMonthly","interval":1,"daysOfWeek":["friday"],"index":"last"},)"
+      R"("range":{"type":"endDate","startDate":")"
+          + date(y, 1, 1).date() + R"(","endDate":")" + date(y, 4, 30).date()
+          + R"("}})");
+  // 29 February, this year and next (the 28th in a year without it).
+  series(
+      "Leap day", date(y - 1, 1, 1),
+      R"({"pattern":{"type":"absoluteYearly","interval":1,"month":2,"dayOfMonth":29},)"
+      R"("range":{"type":"numbered","startDate":")"
+          + date(y - 1, 1, 1).date() + R"(","numberOfOccurrences":2}})");
+  // The fourth Thursday of November, this year and next.
+  series(
+      "Thanksgiving", date(y - 1, 1, 1),
+      R"({"pattern":{"type":"relativeYearly","interval":1,"month":11,"daysOfWeek":["thursday"],"index":"fourth"},)"
+      R"("range":{"type":"numbered","startDate":")"
+          + date(y - 1, 1, 1).date() + R"(","numberOfOccurrences":2}})");
+
+  const std::vector<std::string> month_ends{
+      date(y, 1, 31).utc(9), month_end(y, 2).utc(9), date(y, 3, 31).utc(9),
+      date(y, 4, 30).utc(9)};
+  const std::vector<std::string> last_fridays{
+      last_weekday(y, 1, 5).utc(9), last_weekday(y, 2, 5).utc(9),
+      last_weekday(y, 3, 5).utc(9), last_weekday(y, 4, 5).utc(9)};
+  const std::vector<std::string> leap_days{month_end(y - 1, 2).utc(9),
+                                           month_end(y, 2).utc(9)};
+  const std::vector<std::string> thanksgivings{
+      nth_weekday(y - 1, 11, 4, 4).utc(9), nth_weekday(y, 11, 4, 4).utc(9)};
+  auto crm
+      = wait_for_crm(env, "every occurrence of the four series",
+                     [&](const std::vector<crm_event>& es) {
+                       return starts_of(es, "Month end") == month_ends
+                              && starts_of(es, "Last Friday") == last_fridays
+                              && starts_of(es, "Leap day") == leap_days
+                              && starts_of(es, "Thanksgiving") == thanksgivings;
+                     });
+  CHECK(crm.size() == 13);
+  env.wait_converged();
+
+  // One occurrence renamed in the CRM becomes an exception of its series
+  // in Outlook; the others keep the series' subject.
+  std::string second_friday;
+  for (auto& e : crm)
+    if (e.title == "Last Friday" && e.start == last_fridays[1])
+      second_friday = e.id;
+  REQUIRE_FALSE(second_friday.empty());
+  E2E_REQUIRE_STATUS(
+      env.patch_event(second_friday, R"({"title":"Last Friday, moved"})"), 200);
+  auto subjects_in_outlook = [&] {
+    auto view = env.graph(
+        "GET", "/users/admin@contoso.com/calendars/" + cal
+                   + "/calendarView?startDateTime=" + date(y, 1, 1).utc(0)
+                   + "&endDateTime=" + date(y, 5, 1).utc(0) + "&$top=100");
+    E2E_REQUIRE_STATUS(view, 200);
+    std::map<std::string, std::string> out; // start -> subject
+    for (size_t i = 0; i < view.size("/value"); ++i) {
+      auto at = "/value/" + std::to_string(i);
+      if (view.str(at + "/seriesMasterId") == fridays)
+        out[view.str(at + "/start/dateTime").substr(0, 19) + "Z"]
+            = view.str(at + "/subject");
+    }
+    return out;
+  };
+  CHECK(crmsync::test::eventually([&] {
+    auto seen = subjects_in_outlook();
+    return seen.size() == 4 && seen[last_fridays[1]] == "Last Friday, moved"
+           && seen[last_fridays[0]] == "Last Friday"
+           && seen[last_fridays[2]] == "Last Friday";
+  }));
+  env.wait_converged();
+
+  // Deleting a series in Outlook removes its occurrences, the edited one
+  // too.
+  env.outlook_delete(fridays);
+  crm = wait_for_crm(env, "the Friday occurrences gone",
+                     [&](const std::vector<crm_event>& es) {
+                       return starts_of(es, "Last Friday").empty()
+                              && starts_of(es, "Last Friday, moved").empty();
+                     });
+  CHECK(starts_of(crm, "Month end") == month_ends);
+  CHECK(crm.size() == 9);
   env.wait_converged();
 }

@@ -14,7 +14,8 @@ add_executable(emulator_tests
   ${CMAKE_CURRENT_LIST_DIR}/recurrence_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/calendar_view_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/delta_test.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/subscriptions_test.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/subscriptions_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/event_fields_test.cpp)
 target_include_directories(emulator_tests PRIVATE ${PROJECT_SOURCE_DIR})
 # OpenSSL: identity tests verify the id_token's RS256 signature themselves.
 target_link_libraries(emulator_tests

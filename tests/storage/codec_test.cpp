@@ -24,7 +24,22 @@ event_record sample_event() {
   e.version = 77;
   e.created_ms = 1;
   e.modified_ms = 2;
+  e.sensitivity = "confidential";
+  e.show_as = "workingElsewhere";
+  e.reminder_on = false;
+  e.reminder_minutes = 1440;
+  e.categories = {"Red category", "Kunden \xc3\xa4"};
   return e;
+}
+
+/// The bytes an event was stored as before sensitivity, showAs, reminders
+/// and categories: what follows modified_ms is cut off.
+std::string old_event_value(const event_record& e) {
+  auto bytes = codec::encode(e);
+  size_t tail = 1 + e.sensitivity.size() + 1 + e.show_as.size() + 1 + 2 + 1;
+  for (auto& c : e.categories)
+    tail += 1 + c.size();
+  return bytes.substr(0, bytes.size() - tail);
 }
 
 bool same(const event_record& a, const event_record& b) {
@@ -40,7 +55,10 @@ bool same(const event_record& a, const event_record& b) {
          && a.time_zone == b.time_zone && a.location == b.location
          && a.description == b.description && a.origin == b.origin
          && a.version == b.version && a.created_ms == b.created_ms
-         && a.modified_ms == b.modified_ms;
+         && a.modified_ms == b.modified_ms && a.sensitivity == b.sensitivity
+         && a.show_as == b.show_as && a.reminder_on == b.reminder_on
+         && a.reminder_minutes == b.reminder_minutes
+         && a.categories == b.categories;
 }
 
 } // namespace
@@ -50,6 +68,28 @@ TEST_CASE("events round-trip through the codec", "[storage][codec]") {
   event_record back;
   REQUIRE(codec::decode(codec::encode(e), back));
   CHECK(same(e, back));
+}
+
+TEST_CASE("an event stored before sensitivity, showAs, reminders and "
+          "categories reads back with Outlook's defaults",
+          "[storage][codec][fidelity]") {
+  auto e = sample_event();
+  auto old = old_event_value(e);
+  event_record back;
+  back.sensitivity = "private"; // whatever was there before is replaced
+  back.categories = {"stale"};
+  REQUIRE(codec::decode(old, back));
+  CHECK(back.title == e.title);
+  CHECK(back.modified_ms == e.modified_ms);
+  CHECK(back.sensitivity == "normal");
+  CHECK(back.show_as == "busy");
+  CHECK(back.reminder_on);
+  CHECK(back.reminder_minutes == 15);
+  CHECK(back.categories.empty());
+  // Half of the new fields is damage, not an old value.
+  auto full = codec::encode(e);
+  for (size_t n = old.size() + 1; n < full.size(); ++n)
+    CHECK_FALSE(codec::decode(full.substr(0, n), back));
 }
 
 TEST_CASE("users and organizations round-trip", "[storage][codec]") {
@@ -162,9 +202,11 @@ TEST_CASE("a calendar state is stored by the name it always had",
 TEST_CASE("damaged values are refused, never misread", "[storage][codec]") {
   auto bytes = codec::encode(sample_event());
   event_record out;
-  // Every truncation fails.
+  // Every truncation fails, but at the end of an older value's fields.
+  auto old_size = old_event_value(sample_event()).size();
   for (size_t n = 0; n < bytes.size(); ++n)
-    CHECK_FALSE(codec::decode(bytes.substr(0, n), out));
+    if (n != old_size)
+      CHECK_FALSE(codec::decode(bytes.substr(0, n), out));
   // Trailing garbage fails.
   CHECK_FALSE(codec::decode(bytes + "x", out));
   // Another record kind fails.
