@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <sstream>
+#include <thread>
 
 #include "common/crypto.hpp"
 #include "tests/e2e/sync_fixture.hpp"
@@ -226,4 +227,53 @@ TEST_CASE("an organization is exported without secrets and deleted with "
               .status
           == 404);
   }
+}
+
+TEST_CASE("a deletion cut short leaves the organization closed, also after "
+          "a restart, and deleting it again finishes it",
+          "[sync][org_data]") {
+  sync_env env{sync_options{1, 0, {}, {}}};
+  auto org = env.org();
+  env.enable_and_wait();
+  REQUIRE_FALSE(env.crm_calendar_id().empty());
+  // Graph fails: the CRM calendar cannot leave Office 365, so the deletion
+  // waits for it (up to 30 s) with the organization closed.
+  env.set_faults(R"({"error_rate":1})");
+  auto path = admin_org_path(org.id) + "?confirm=" + org.id;
+  api_client deleter{env.node().port(), std::chrono::seconds(60)};
+  std::thread t{[&] {
+    api_response ignored;
+    std::string err;
+    deleter.try_request("DELETE", path, admin_token, {}, ignored, err);
+  }};
+  bool closed = crmsync::test::eventually([&] {
+    return env.node().get(admin_token, org_path(org.id)).status == 404;
+  });
+  CHECK(closed);
+  CHECK(env.node().get(org.token, org_path(org.id)).status == 401);
+  // Killed half-way: the closed marker holds after the restart.
+  env.kill9_and_start();
+  t.join();
+  CHECK(env.node().get(admin_token, org_path(org.id)).status == 404);
+  CHECK(env.node().get(org.token, org_path(org.id)).status == 401);
+  CHECK(rows_of(env.node(), org.id) > 0);
+
+  env.set_faults(R"({"error_rate":0})");
+  // The calendar leaves Office 365 now that Graph answers again.
+  std::string seen;
+  bool off = crmsync::test::eventually(
+      [&] {
+        auto s = env.node().get(admin_token,
+                                "/admin/v1/users/" + org.admin_id + "/sync");
+        seen = s.describe();
+        return s.status == 200 && s.str("/state") == "disabled";
+      },
+      std::chrono::seconds(20));
+  INFO(seen);
+  CHECK(off);
+  auto gone = env.node().del(admin_token, path);
+  E2E_REQUIRE_STATUS(gone, 200);
+  CHECK(gone.str("/office365_teardown") == "complete");
+  CHECK(env.crm_calendar_id().empty());
+  CHECK(rows_of(env.node(), org.id) == 0);
 }
