@@ -16,6 +16,7 @@
 
 #include "api/records_json.hpp"
 #include "common/log.hpp"
+#include "protocol/permissions.hpp"
 #include "storage/codec.hpp"
 #include "storage/keys.hpp"
 #include "storage/org_rows.hpp"
@@ -322,6 +323,70 @@ void api::impl::finish_delete(org_record o, responder_ptr r) {
   r->reply(json_response(200, w.take()));
 }
 
+/// Answers the organization's records as streamed JSON lines.
+void api::impl::export_org(tenant_id org, responder_ptr r) {
+  org_record o;
+  bool closed = false;
+  if (!read_org(db, org, o, closed, r))
+    return;
+  if (closed)
+    return fail(r, 404, "not_found", "organization not found");
+  struct progress {
+    storage::org_row_cursor rows;
+    bool started = false;
+    bool done = false;
+    uint64_t records = 0;
+  };
+  auto s = shared_from_this();
+  auto state = std::make_shared<progress>(
+      progress{{s->db, {org.value}, exported_columns()}});
+  response res;
+  res.content_type = "application/x-ndjson; charset=utf-8";
+  res.headers.emplace_back("Content-Disposition", "attachment; filename=\"org-"
+                                                      + org.str() + ".jsonl\"");
+  res.stream = [s, state, org](std::string& out) {
+    if (!state->started) {
+      state->started = true;
+      json::writer w;
+      w.begin_object();
+      w.key("kind").value("export");
+      w.key("org_id").value(org.str());
+      w.key("format").value(1);
+      w.key("at").value(format_rfc3339_ms(wall_ms()));
+      w.end_object();
+      out += w.take();
+      out += '\n';
+      return stream_step::more;
+    }
+    if (state->done) {
+      json::writer w;
+      w.begin_object();
+      w.key("kind").value("end");
+      w.key("records").value(state->records);
+      w.end_object();
+      out += w.take();
+      out += '\n';
+      return stream_step::last;
+    }
+    auto err = state->rows.next(
+        rows_per_step,
+        [&](column c, std::string_view k, std::string_view v) {
+          auto line = export_line(c, k, v);
+          if (!line.empty()) {
+            out += line;
+            ++state->records;
+          }
+        },
+        state->done);
+    if (err) {
+      log::error("export " + org.str() + ": " + s->sys.render(err));
+      return stream_step::failed;
+    }
+    return stream_step::more;
+  };
+  r->reply(std::move(res));
+}
+
 void api::impl::install_org_data_routes() {
   auto self = this; // routes live as long as the impl that owns them
 
@@ -352,68 +417,29 @@ void api::impl::install_org_data_routes() {
                auto org = tenant_id::parse(pp[0]);
                if (!org)
                  return fail(r, 404, "not_found", "organization not found");
-               org_record o;
-               bool closed = false;
-               if (!read_org(self->db, *org, o, closed, r))
+               self->export_org(*org, r);
+             });
+
+  // The organization's administrators export it too: nothing in it is
+  // more than they can read through the API, and no secret is in it.
+  routes.add("GET", "/api/v1/orgs/{org}/export",
+             [self](request& req, const path_params& pp, responder_ptr r) {
+               principal p;
+               if (!self->authenticate(req, r, p))
                  return;
-               if (closed)
-                 return fail(r, 404, "not_found", "organization not found");
-               struct progress {
-                 storage::org_row_cursor rows;
-                 bool started = false;
-                 bool done = false;
-                 uint64_t records = 0;
-               };
-               auto s = self->shared_from_this();
-               auto state = std::make_shared<progress>(
-                   progress{{s->db, {org->value}, exported_columns()}});
-               response res;
-               res.content_type = "application/x-ndjson; charset=utf-8";
-               res.headers.emplace_back("Content-Disposition",
-                                        "attachment; filename=\"org-"
-                                            + org->str() + ".jsonl\"");
-               res.stream = [s, state, org = *org](std::string& out) {
-                 if (!state->started) {
-                   state->started = true;
-                   json::writer w;
-                   w.begin_object();
-                   w.key("kind").value("export");
-                   w.key("org_id").value(org.str());
-                   w.key("format").value(1);
-                   w.key("at").value(format_rfc3339_ms(wall_ms()));
-                   w.end_object();
-                   out += w.take();
-                   out += '\n';
-                   return stream_step::more;
-                 }
-                 if (state->done) {
-                   json::writer w;
-                   w.begin_object();
-                   w.key("kind").value("end");
-                   w.key("records").value(state->records);
-                   w.end_object();
-                   out += w.take();
-                   out += '\n';
-                   return stream_step::last;
-                 }
-                 auto err = state->rows.next(
-                     rows_per_step,
-                     [&](column c, std::string_view k, std::string_view v) {
-                       auto line = export_line(c, k, v);
-                       if (!line.empty()) {
-                         out += line;
-                         ++state->records;
-                       }
-                     },
-                     state->done);
-                 if (err) {
-                   log::error("export " + org.str() + ": "
-                              + s->sys.render(err));
-                   return stream_step::failed;
-                 }
-                 return stream_step::more;
-               };
-               r->reply(std::move(res));
+               self->with_org(p, pp[0], r, [self, p, r](tenant_id org) {
+                 if (p.who.service_admin)
+                   return self->export_org(org, r);
+                 self->ask<user_record>(
+                     tenant_key(org), crmsync::authenticate{p.who}, r,
+                     [self, org, r](user_record& u) {
+                       if (!is_admin(&u))
+                         return fail(r, 403, "forbidden",
+                                     "exporting the organization needs an "
+                                     "administrator");
+                       self->export_org(org, r);
+                     });
+               });
              });
 
   routes.add(

@@ -138,6 +138,13 @@ TEST_CASE("an organization is exported without secrets and deleted with "
               .get(admin_token, admin_org_path("0123456789abcdef") + "/export")
               .status
           == 404);
+    // The organization's administrators export it through the REST API.
+    auto rest = org_path(org.id) + "/export";
+    CHECK(env.node().get(bob.token, rest).status == 403);
+    CHECK(env.node().get(other.admin_token, rest).status == 404);
+    auto by_admin = env.node().get(org.token, rest);
+    E2E_REQUIRE_STATUS(by_admin, 200);
+    CHECK(lines_of(by_admin.body).size() > 4);
     auto out = env.node().get(admin_token, admin_org_path(org.id) + "/export");
     E2E_REQUIRE_STATUS(out, 200);
     CHECK(out.header("content-type").rfind("application/x-ndjson", 0) == 0);
