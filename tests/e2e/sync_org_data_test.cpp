@@ -77,6 +77,12 @@ TEST_CASE("disconnecting Office 365 removes the CRM calendars from Office "
   }
 
   SECTION("the administrator disconnects, then installs again") {
+    // Carol asks to join before the disconnect.
+    auto carol = env.o365().session_of("carol@contoso.com");
+    auto request = env.node().post(carol, "/api/v1/join-requests", "{}");
+    E2E_REQUIRE_STATUS(request, 201);
+    auto approve = org_path(org.id) + "/join-requests/" + request.str("/id")
+                   + "/approve";
     auto off = env.node().post(org.token, disconnect_path(org.id), "");
     E2E_REQUIRE_STATUS(off, 200);
     CHECK(off.str("/status") == "disconnected");
@@ -97,6 +103,9 @@ TEST_CASE("disconnecting Office 365 removes the CRM calendars from Office "
     auto sync = env.put_sync(org.token, org.admin_id, true);
     CHECK(sync.status == 409);
     CHECK(sync.error_code() == "office365_not_linked");
+    auto approved = env.node().post(org.token, approve, "{}");
+    CHECK(approved.status == 409);
+    CHECK(approved.error_code() == "office365_not_installed");
     auto bob_user = env.node().get(org.token, user_path(org.id, bob.id));
     E2E_REQUIRE_STATUS(bob_user, 200);
     CHECK(bob_user.is_null("/office365_user_id"));
@@ -111,6 +120,8 @@ TEST_CASE("disconnecting Office 365 removes the CRM calendars from Office "
     env.enable_and_wait();
     CHECK_FALSE(env.crm_calendar_id().empty());
     env.wait_in_sync();
+    // Linked again, the request waiting since can be approved.
+    CHECK(env.node().post(org.token, approve, "{}").status == 200);
   }
 }
 
