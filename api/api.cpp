@@ -968,7 +968,9 @@ void api::impl::admin_tenants(const request& req, responder_ptr r) {
   std::string last;
   bool corrupt = false;
   auto err = db.scan(column::orgs, begin, {},
-                     [&](std::string_view, std::string_view v) {
+                     [&](std::string_view k, std::string_view v) {
+                       if (k.size() != 8)
+                         return true; // a closed marker (keys::org_closed)
                        org_record o;
                        if (!codec::decode(v, o)) {
                          corrupt = true;
@@ -1177,6 +1179,7 @@ api::api(caf::actor_system& sys, caf::actor directory, storage::db& db,
   impl_->install_routes();
   impl_->install_office365_routes();
   impl_->install_user_routes();
+  impl_->install_org_data_routes();
   impl_->install_web_routes();
 }
 

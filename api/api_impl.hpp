@@ -435,6 +435,10 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   void install_routes();
   void install_office365_routes();
   void install_user_routes(); // users_api.cpp
+  // org_data_api.cpp (t14-data): disconnect, export, delete
+  void install_org_data_routes();
+  void finish_delete(org_record o, responder_ptr r);
+  void export_org(tenant_id org, responder_ptr r);
   /// admin_web.cpp: /metrics, /admin/v1/sync and the page under /admin/.
   void install_web_routes();
   static void serve_asset(const std::string& name, const responder_ptr& r);

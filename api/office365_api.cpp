@@ -11,6 +11,7 @@
 // survives a restart of the node between its steps.
 #include "api/api_impl.hpp"
 #include "api/pages.hpp"
+#include "api/records_json.hpp"
 
 #include <mutex>
 
@@ -70,37 +71,6 @@ void write_identity(json::writer& w, const o365_identity& who) {
   w.key("email").value(who.email);
   w.key("name").value(who.name);
   w.key("is_admin").value(who.is_admin);
-  w.end_object();
-}
-
-void write_invite(json::writer& w, const invite_record& x) {
-  w.begin_object();
-  w.key("id").value(to_hex16(x.id));
-  w.key("org").value(x.org.str());
-  w.key("office365_user_id").value(x.o365_user);
-  w.key("email").value(x.email);
-  w.key("name").value(x.name);
-  w.key("status").value(to_string(x.status));
-  w.key("invited_by").id_or_null(x.inviter);
-  w.key("user").id_or_null(x.member);
-  w.key("created").value(format_rfc3339(x.created_ms));
-  w.key("expires").value(format_rfc3339(x.expires_ms));
-  w.key("resolved").time_or_null(x.resolved_ms);
-  w.end_object();
-}
-
-void write_join_request(json::writer& w, const join_request_record& x) {
-  w.begin_object();
-  w.key("id").value(to_hex16(x.id));
-  w.key("org").value(x.org.str());
-  w.key("office365_user_id").value(x.o365_user);
-  w.key("email").value(x.email);
-  w.key("name").value(x.name);
-  w.key("status").value(to_string(x.status));
-  w.key("approved_by").id_or_null(x.approved_by);
-  w.key("user").id_or_null(x.member);
-  w.key("created").value(format_rfc3339(x.created_ms));
-  w.key("resolved").time_or_null(x.resolved_ms);
   w.end_object();
 }
 
@@ -1422,14 +1392,8 @@ public:
       self->s_.ask<audit_list>(tenant_key(org), cmd, r, [r](audit_list& out) {
         json::writer w;
         w.begin_object().key("items").begin_array();
-        for (auto& a : out.items) {
-          w.begin_object();
-          w.key("at").value(format_rfc3339_ms(a.at_ms));
-          w.key("actor").value(a.actor);
-          w.key("action").value(a.action);
-          w.key("detail").value(a.detail);
-          w.end_object();
-        }
+        for (auto& a : out.items)
+          write_audit_entry(w, a);
         w.end_array().end_object();
         r->reply(json_response(200, w.take()));
       });

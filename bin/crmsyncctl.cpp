@@ -170,6 +170,17 @@ int dispatch(std::vector<std::string> words, global_options& g,
   auto* move = command(app, "move-shard");
   move->add_option("SHARD", shard, "Shard number")->required();
   move->add_option("NODE", target_node, "Node id to move it to")->required();
+  // t14-data
+  std::string confirm;
+  auto* export_org = command(app, "export");
+  export_org->add_option("ORG", id, "Organization id")->required();
+  auto* delete_org = command(app, "delete-org");
+  delete_org->add_option("ORG", id, "Organization id")->required();
+  delete_org
+      ->add_option("--confirm", confirm,
+                   "The organization's name or id, repeated: its data is "
+                   "removed for good")
+      ->required();
 
   std::reverse(words.begin(), words.end()); // CLI11 takes them reversed
   try {
@@ -242,6 +253,10 @@ int dispatch(std::vector<std::string> words, global_options& g,
     return cmd_shards(g);
   if (move->parsed())
     return cmd_move_shard(g, shard, target_node);
+  if (export_org->parsed())
+    return cmd_export(g, id);
+  if (delete_org->parsed())
+    return cmd_delete_org(g, id, confirm);
   return exit_usage;
 }
 

@@ -23,6 +23,7 @@
 #include "protocol/json.hpp"
 #include "protocol/type_ids.hpp"
 #include "storage/keys.hpp"
+#include "storage/org_rows.hpp"
 
 namespace crmsync::cluster {
 
@@ -110,6 +111,18 @@ http::responder_ptr to_endpoint(caf::actor endpoint, uint64_t ticket) {
     a.headers = std::move(r.headers);
     a.headers.emplace_back("content-type", std::move(r.content_type));
     a.body = std::move(r.body);
+    // A streamed body crosses the cluster whole (an export asked of
+    // another node than its organization's).
+    if (r.stream) {
+      auto step = http::stream_step::more;
+      while (step == http::stream_step::more)
+        step = r.stream(a.body);
+      if (step == http::stream_step::failed) {
+        a.status = 500;
+        a.body = json::encode_error(api_error{
+            500, "storage_failure", "the streamed answer failed", ""});
+      }
+    }
     caf::anon_send(endpoint, forward_atom_v, ticket, std::move(a));
   });
 }
@@ -986,52 +999,19 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
            && c != storage::column::reminders;
   }
 
-  /// The tenant a stored row belongs to: the key's first 8 bytes in a
-  /// table keyed by tenant; in the lookup table, the value's (join
-  /// requests: the key's after their tag).
-  static std::optional<tenant_id>
-  row_tenant(storage::column c, std::string_view k, std::string_view v) {
-    std::string_view owner = c != storage::column::lookup ? k.substr(0, 8)
-                             : k.empty()                  ? std::string_view{}
-                             : k[0] == 'j'                ? k.substr(1, 8)
-                                                          : v.substr(0, 8);
-    if (owner.size() != 8)
-      return std::nullopt;
-    return tenant_id{storage::keys::get_be64(owner, 0)};
-  }
-
-  /// The rows of these tenants in every table keyed by tenant, plus their
-  /// global lookup entries (keyed by e-mail, Office 365 ids, tokens: their
-  /// values start with the tenant, as join requests' keys do), read in one
-  /// pass over the lookup table.
-  std::vector<stored_row>
-  collect_rows(const std::set<uint64_t>& tenants) const {
-    std::vector<stored_row> out;
-    std::set<std::string> prefixes;
-    for (auto t : tenants)
-      prefixes.insert(storage::keys::org(tenant_id{t}));
-    for (size_t c = 0; c < storage::column_count; ++c) {
-      auto col = static_cast<storage::column>(c);
-      if (!moves_with_shard(col))
-        continue;
-      auto keep = [&](std::string_view k, std::string_view v) {
-        out.push_back(
-            {static_cast<uint8_t>(c), std::string{k}, std::string{v}});
-        return true;
-      };
-      if (col == storage::column::lookup) {
-        db.scan(col, "", "", [&](std::string_view k, std::string_view v) {
-          auto owner = row_tenant(col, k, v);
-          if (owner && prefixes.count(storage::keys::org(*owner)))
-            keep(k, v);
-          return true;
-        });
-        continue;
-      }
-      for (auto& prefix : prefixes)
-        db.scan(col, prefix, storage::keys::prefix_end(prefix), keep);
-    }
-    return out;
+  /// The rows of these tenants in every table that moves with a shard,
+  /// their global lookup entries included (storage/org_rows.hpp).
+  caf::error collect_rows(const std::set<uint64_t>& tenants,
+                          std::vector<stored_row>& out) const {
+    std::vector<storage::column> cols;
+    for (auto c : storage::org_columns())
+      if (moves_with_shard(c))
+        cols.push_back(c);
+    storage::org_row_cursor rows{db, tenants, std::move(cols)};
+    return rows.all([&](storage::column c, std::string_view k,
+                        std::string_view v) {
+      out.push_back({static_cast<uint8_t>(c), std::string{k}, std::string{v}});
+    });
   }
 
   /// Stops the directory's actors of these tenants and waits until they
@@ -1137,7 +1117,12 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       return fail(crm_errc::unavailable, "busy",
                   "the shard's actors did not stop; retry");
     }
-    auto rows = collect_rows(tenants);
+    std::vector<stored_row> rows;
+    if (auto err = collect_rows(tenants, rows)) {
+      done();
+      return fail(crm_errc::storage_failure, "storage_failure",
+                  "reading the shard's rows failed: " + sys.render(err));
+    }
     caf::scoped_actor self{sys};
     auto send = [&](auto&&... xs) {
       bool ok = false;
@@ -1245,7 +1230,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       if (row.column >= storage::column_count)
         return false;
       auto col = static_cast<storage::column>(row.column);
-      auto t = row_tenant(col, row.key, row.value);
+      auto t = storage::row_tenant(col, row.key, row.value);
       if (!moves_with_shard(col) || !t
           || shard_of(*t, map.shard_count()) != part.shard) {
         log::warn("cluster: refused rows from " + sender

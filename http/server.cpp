@@ -13,6 +13,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -219,24 +220,31 @@ public:
     });
   }
 
-  /// Called on the session's strand with the handler's answer.
-  void write(response r) {
-    auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
-    res->version(11);
-    res->result(static_cast<unsigned>(r.status));
-    res->set(bhttp::field::server, "crmsyncd");
-    if (!r.body.empty() || r.status != 204)
-      res->set(bhttp::field::content_type, r.content_type);
+  template <class Body>
+  void set_fields(bhttp::response<Body>& res, const response& r) {
+    res.version(11);
+    res.result(static_cast<unsigned>(r.status));
+    res.set(bhttp::field::server, "crmsyncd");
+    if (!r.body.empty() || r.status != 204 || r.stream)
+      res.set(bhttp::field::content_type, r.content_type);
     // No answer is a page or a script unless its handler says so (the
     // admin page sets its own policy): echoed input cannot become one.
-    res->set("X-Content-Type-Options", "nosniff");
-    res->set("Content-Security-Policy",
-             "default-src 'none'; frame-ancestors 'none'");
+    res.set("X-Content-Type-Options", "nosniff");
+    res.set("Content-Security-Policy",
+            "default-src 'none'; frame-ancestors 'none'");
     for (auto& [k, v] : r.headers)
-      res->set(k, v);
+      res.set(k, v);
     if (srv_->draining)
       keep_alive_ = false;
-    res->keep_alive(keep_alive_);
+    res.keep_alive(keep_alive_);
+  }
+
+  /// Called on the session's strand with the handler's answer.
+  void write(response r) {
+    if (r.stream)
+      return write_streamed(std::move(r));
+    auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
+    set_fields(*res, r);
     res->body() = std::move(r.body);
     res->prepare_payload();
     lowest().expires_after(std::chrono::seconds(30));
@@ -248,6 +256,63 @@ public:
   }
 
 private:
+  using producer = std::function<stream_step(std::string&)>;
+
+  /// The header, then one chunk per part the producer makes, each written
+  /// before the next is asked for, then the final chunk.
+  void write_streamed(response r) {
+    auto res = std::make_shared<bhttp::response<bhttp::empty_body>>();
+    set_fields(*res, r);
+    res->chunked(true);
+    auto sr
+        = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*res);
+    auto make = std::make_shared<producer>(std::move(r.stream));
+    lowest().expires_after(std::chrono::seconds(30));
+    bhttp::async_write_header(stream_, *sr,
+                              [self = this->shared_from_this(), res, sr,
+                               make](error_code ec, size_t) {
+                                if (ec)
+                                  return self->on_write(ec, true);
+                                self->write_part(make);
+                              });
+  }
+
+  void write_part(const std::shared_ptr<producer>& make) {
+    auto part = std::make_shared<std::string>();
+    auto step = stream_step::more;
+    // An empty part would read as the final chunk: ask again.
+    while (step == stream_step::more && part->empty()) {
+      try {
+        step = (*make)(*part);
+      } catch (const std::exception& e) {
+        log::error(std::string{"http: a streamed body threw: "} + e.what());
+        step = stream_step::failed;
+      }
+    }
+    if (step == stream_step::failed) {
+      // No final chunk: the client knows the body is incomplete.
+      keep_alive_ = false;
+      return on_write(error_code{}, true);
+    }
+    auto after = [self = this->shared_from_this(), part, make,
+                  step](error_code ec, size_t) {
+      if (ec)
+        return self->on_write(ec, true);
+      if (step == stream_step::more)
+        return self->write_part(make);
+      self->lowest().expires_after(std::chrono::seconds(30));
+      asio::async_write(self->stream_, bhttp::make_chunk_last(),
+                        [self](error_code ec, size_t) {
+                          self->on_write(ec, !self->keep_alive_);
+                        });
+    };
+    lowest().expires_after(std::chrono::seconds(30));
+    if (part->empty())
+      return after(error_code{}, 0);
+    asio::async_write(stream_, bhttp::make_chunk(asio::buffer(*part)),
+                      std::move(after));
+  }
+
   beast::tcp_stream& lowest() {
     return beast::get_lowest_layer(stream_);
   }

@@ -45,11 +45,25 @@ struct request {
   std::string_view header(std::string_view lower_name) const;
 };
 
+/// What a streamed body's producer says after adding a part.
+enum class stream_step {
+  more,   ///< call again for the next part
+  last,   ///< this part was the last one
+  failed, ///< cut the body short: the connection closes without its end
+};
+
 struct response {
   int status = 200;
   std::string body;
   std::string content_type = "application/json; charset=utf-8";
   header_fields headers;
+  /// When set, the body is this producer's output, sent chunked as it is
+  /// made (`body` is ignored): each call appends the next part to its
+  /// argument. It is called on the connection's I/O thread, one call at a
+  /// time, each after the previous part was written, so a slow client
+  /// holds back the producer instead of a large body piling up in memory.
+  /// After `failed` the client sees a body without its final chunk.
+  std::function<stream_step(std::string&)> stream;
 };
 
 /// Answers one request exactly once, from any thread. A responder dropped

@@ -44,7 +44,10 @@ using tenant_actor = caf::typed_actor<
     caf::replies_to<set_calendar_sync>::with<calendar_status>,
     caf::replies_to<apply_office365>::with<event_record>,
     caf::replies_to<atom::stats_atom>::with<uint64_t>,
-    caf::replies_to<atom::passivate_atom>::with<bool>>;
+    caf::replies_to<atom::passivate_atom>::with<bool>,
+    // t14-data: disconnect Office 365, delete an organization
+    caf::replies_to<disconnect_office365>::with<org_record>,
+    caf::replies_to<close_org>::with<org_record>>;
 
 /// A user's Office 365 mailbox: its link status, and its Graph budget
 /// (slots for the calendar sync and the mailer; actors/mailbox.cpp).

@@ -13,6 +13,7 @@
 #include "protocol/errors.hpp"
 #include "protocol/messages.hpp"
 #include "protocol/office365.hpp"
+#include "protocol/org_data.hpp"
 #include "protocol/sync.hpp"
 #include "protocol/timers.hpp"
 
@@ -119,6 +120,10 @@ CAF_BEGIN_TYPE_ID_BLOCK(crmsync, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(crmsync, (crmsync::mailbox_slot_release))
   CAF_ADD_TYPE_ID(crmsync, (crmsync::mailbox_budget_request))
   CAF_ADD_TYPE_ID(crmsync, (crmsync::mailbox_budget))
+
+  // t14-data: disconnect Office 365, delete an organization
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::disconnect_office365))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::close_org))
 
 CAF_END_TYPE_ID_BLOCK(crmsync)
 

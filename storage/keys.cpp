@@ -190,4 +190,10 @@ std::string subscription_lookup(std::string_view subscription_id) {
   return tagged('n', subscription_id);
 }
 
+std::string org_closed(tenant_id t) {
+  auto k = org(t);
+  k += 'c';
+  return k;
+}
+
 } // namespace crmsync::storage::keys

@@ -93,4 +93,8 @@ std::string of_user(tenant_id t, user_id u);
 std::string graph_event_lookup(std::string_view graph_id);
 std::string subscription_lookup(std::string_view subscription_id);
 
+// orgs: tenant|'c' -> the organization is closed (being deleted): its
+// tenant actor answers "not found" (t14-data)
+std::string org_closed(tenant_id t);
+
 } // namespace crmsync::storage::keys

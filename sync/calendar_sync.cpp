@@ -26,6 +26,7 @@
 #include "storage/codec.hpp"
 #include "storage/keys.hpp"
 #include "storage/sync_links.hpp"
+#include "storage/teardown_rows.hpp"
 #include "sync/apply.hpp"
 #include "sync/conflict.hpp"
 #include "sync/errors.hpp"
@@ -400,6 +401,16 @@ private:
     if (found && codec::decode(v, o)) {
       o365_tenant_ = o.o365_tenant;
       policy_ = o.conflicts;
+    }
+    // Office 365 was disconnected (or the organization is being deleted):
+    // the calendar and subscription to remove live where the row says.
+    std::string td_tenant, td_user;
+    if (storage::teardown_rows::find(db, org_, user_, found, td_tenant,
+                                     td_user))
+      return false;
+    if (found) {
+      o365_tenant_ = std::move(td_tenant);
+      oid_ = std::move(td_user);
     }
     return true;
   }
@@ -1505,6 +1516,7 @@ private:
                          "is off";
     status_ = fresh;
     put_status(b);
+    storage::teardown_rows::del(b, org_, user_);
     if (ctx_.db.write(b))
       log::error("sync: cannot store a disabled sync");
     next();

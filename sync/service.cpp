@@ -100,9 +100,11 @@ void service::resume(const std::string& prefix) {
     if (!db.get(column::sync, keys::sync_request_key(org, user), v, has_request)
         && has_request && !codec::decode(v, req))
       has_request = false;
-    const bool settled = st.state == calendar_state::active
-                         || (st.state == calendar_state::disabled
-                             && !(has_request && req.enabled));
+    // Active with its request turned off is a disable still to do (sync
+    // turned off, Office 365 disconnected, organization being deleted).
+    const bool wanted = has_request && req.enabled;
+    const bool settled = (st.state == calendar_state::active && wanted)
+                         || (st.state == calendar_state::disabled && !wanted);
     if (!settled || has_pending_rows(db, org, user))
       route(org, user, caf::make_message(notify_atom_v, int64_t{0}));
   }

@@ -70,4 +70,9 @@ caf::result<event_record> handle(self_ptr self, apply_office365& cmd);
 caf::result<audit_list> handle(self_ptr self, list_audit& cmd);
 caf::result<bool> handle(self_ptr self, audit_note& note);
 
+// -- org_data.cpp (t14-data)
+
+caf::result<org_record> handle(self_ptr self, disconnect_office365& cmd);
+caf::result<org_record> handle(self_ptr self, close_org& cmd);
+
 } // namespace crmsync::actors::tenant_impl

@@ -160,6 +160,11 @@ caf::result<invite_accepted> handle(self_ptr self, accept_invite& cmd) {
   if (it == all.end())
     return gone;
   auto inv = *it;
+  if (st.org.o365_tenant.empty())
+    return office365_error(crm_errc::conflict, "office365_not_installed",
+                           "this organization was disconnected from Office "
+                           "365; ask its administrator to install the app "
+                           "again");
   if (cmd.who.tenant != st.org.o365_tenant || cmd.who.user != inv.o365_user)
     return refused(self, actor_name(cmd.who), "invite.refused",
                    "tried to use the invitation of " + inv.email,

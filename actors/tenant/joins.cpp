@@ -165,6 +165,11 @@ caf::result<join_approved> handle(self_ptr self, approve_join& cmd) {
     out.member = **member;
     return out;
   }
+  // Disconnected from Office 365 since the request: nobody to link to.
+  if (st.org.o365_tenant.empty())
+    return office365_error(crm_errc::conflict, "office365_not_installed",
+                           "this organization is no longer linked to Office "
+                           "365; install the app again before approving");
   if (st.org.plan != edition::paid)
     return refused(self, actor_name(*who), "join.refused",
                    "tried to approve join request " + to_hex16(cmd.request)

@@ -15,7 +15,7 @@ caf::result<org_created> handle(self_ptr self, create_org& cmd) {
     return forbidden("creating organizations needs the service admin "
                      "token");
   }
-  if (st.exists)
+  if (st.exists || st.closed)
     return make_crm_error(crm_errc::conflict, "id_collision",
                           "generated id already in use; retry");
   auto now = st.env->now_ms();

@@ -34,6 +34,8 @@ struct tenant_state {
   std::shared_ptr<const actor_env> env;
   caf::actor directory;
   bool exists = false;
+  /// Closed for deletion (keys::org_closed): answers as if it did not exist.
+  bool closed = false;
   bool asked_to_go = false;
   org_record org;
   std::unordered_map<user_id, user_record> users;

@@ -43,6 +43,15 @@ void load(self_ptr self) {
     }
     st.exists = true;
   }
+  if (auto err
+      = st.env->db->get(column::orgs, keys::org_closed(st.id), value, found)) {
+    self->quit(err);
+    return;
+  }
+  if (found) {
+    st.exists = false;
+    st.closed = true;
+  }
 }
 
 } // namespace
@@ -148,6 +157,13 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
       [=](passivate_atom) -> bool {
         self->quit();
         return true;
+      },
+      // t14-data: disconnect Office 365, delete an organization
+      [=](disconnect_office365& msg) -> caf::result<org_record> {
+        return handle(self, msg);
+      },
+      [=](close_org& msg) -> caf::result<org_record> {
+        return handle(self, msg);
       },
   };
 }

@@ -429,6 +429,48 @@ int cmd_move_shard(const global_options& g, std::uint64_t shard,
   return exit_ok;
 }
 
+int cmd_export(const global_options& g, const std::string& org) {
+  session s(g);
+  std::string body;
+  if (int rc = s.get(api_root + "/orgs/" + url_encode(org) + "/export", body);
+      rc != exit_ok)
+    return rc;
+  // A body cut short has no "end" line: the node stopped half-way.
+  if (body.find("{\"kind\":\"end\"") == std::string::npos) {
+    complain("the export of " + org + " ended before its last line");
+    return exit_failure;
+  }
+  std::cout << body;
+  return exit_ok;
+}
+
+int cmd_delete_org(const global_options& g, const std::string& org,
+                   const std::string& confirm) {
+  session s(g);
+  std::string body;
+  auto target = api_root + "/orgs/" + url_encode(org)
+                + "?confirm=" + url_encode(confirm);
+  if (int rc = s.send("DELETE", target, body); rc != exit_ok)
+    return rc;
+  dom::element doc;
+  if (int rc = s.parse("DELETE " + target, body, doc); rc != exit_ok)
+    return rc;
+  if (g.json) {
+    print_raw(body);
+    return exit_ok;
+  }
+  std::uint64_t rows = 0;
+  std::string_view teardown;
+  if (doc["rows"].get_uint64().get(rows) != simdjson::SUCCESS
+      || doc["office365_teardown"].get_string().get(teardown)
+             != simdjson::SUCCESS)
+    return unexpected("no \"rows\" or \"office365_teardown\"",
+                      "DELETE " + target);
+  std::cout << "deleted organization " << org << ": " << rows
+            << " rows removed; Office 365 teardown " << teardown << '\n';
+  return exit_ok;
+}
+
 namespace {
 
 std::string actor_path(const std::string& kind, const std::string& id) {

@@ -63,6 +63,14 @@ int cmd_shards(const global_options& g);
 int cmd_move_shard(const global_options& g, std::uint64_t shard,
                    const std::string& node);
 
+// -- organization data (t14-data) -------------------------------------------
+/// GET /admin/v1/orgs/{org}/export: the JSON lines as they are, on stdout.
+int cmd_export(const global_options& g, const std::string& org);
+/// DELETE /admin/v1/orgs/{org}?confirm=: `confirm` must be the
+/// organization's name or id.
+int cmd_delete_org(const global_options& g, const std::string& org,
+                   const std::string& confirm);
+
 // -- actors, resync, holds --------------------------------------------------
 /// One live actor: ids, activation, queue, timers, kind summary.
 int cmd_actor(const global_options& g, const std::string& kind,

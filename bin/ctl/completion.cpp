@@ -80,6 +80,15 @@ std::vector<command_info> make_table() {
        "Move a shard to another node",
        args{{"SHARD", arg_kind::shard}, {"NODE", arg_kind::node}},
        {}},
+      // t14-data
+      {"export",
+       "An organization's records as JSON lines on stdout (no secrets)",
+       args{{"ORG", arg_kind::tenant}},
+       {}},
+      {"delete-org",
+       "Delete an organization and every row of it (--confirm NAME-OR-ID)",
+       args{{"ORG", arg_kind::tenant}},
+       {"--confirm"}},
   };
 }
 

@@ -309,6 +309,13 @@ TEST_CASE("cluster: install, invitation and calendar sync through random "
     auto r = c.node(i).get(org.token, org_path(org.org));
     E2E_REQUIRE_STATUS(r, 200);
     CHECK(r.header("X-Crmsync-Node") == owner);
+    // The export (streamed by the owner) arrives whole through any node.
+    auto x
+        = c.node(i).get(admin_token, "/admin/v1/orgs/" + org.org + "/export");
+    E2E_REQUIRE_STATUS(x, 200);
+    CHECK(x.header("X-Crmsync-Node") == owner);
+    CHECK(x.body.find("admin@contoso.com") != std::string::npos);
+    CHECK(x.body.find("{\"kind\":\"end\"") != std::string::npos);
   }
   // Installing again from another node finds the same organization (the
   // Office 365 tenant lookup is cluster-wide).

@@ -393,3 +393,39 @@ TEST_CASE("on a terminal, TAB completes and Up recalls history",
   CHECK(contains(saved, "status"));
   CHECK(contains(saved, "tenant"));
 }
+
+TEST_CASE("crmsyncctl exports an organization and deletes it only when "
+          "confirmed (t14-data)",
+          "[ctl][org_data]") {
+  sync_env env;
+  const auto& org = env.org().id;
+  auto args = node_args(env);
+  auto with = [&](std::vector<std::string> more) {
+    auto all = args;
+    all.insert(all.end(), more.begin(), more.end());
+    return all;
+  };
+
+  auto exported = run_ctl(with({"export", org}), "");
+  INFO(exported.err);
+  CHECK(exported.rc == 0);
+  CHECK(exported.out.rfind("{\"kind\":\"export\"", 0) == 0);
+  CHECK(contains(exported.out, "{\"kind\":\"end\""));
+  CHECK(contains(exported.out, "admin@contoso.com"));
+  CHECK_FALSE(contains(exported.out, env.org().token));
+
+  // No --confirm: a usage error; a wrong one: refused by the node.
+  CHECK(run_ctl(with({"delete-org", org}), "").rc == 2);
+  auto wrong = run_ctl(with({"delete-org", org, "--confirm", "contoso"}), "");
+  CHECK(wrong.rc == 1);
+  CHECK(contains(wrong.err, "confirmation_mismatch"));
+  CHECK(env.node().get(admin_token, org_path(org)).status == 200);
+
+  auto gone
+      = run_ctl(with({"delete-org", org, "--confirm", "contoso.com"}), "");
+  INFO(gone.err);
+  CHECK(gone.rc == 0);
+  CHECK(contains(gone.out, "deleted organization " + org));
+  CHECK(env.node().get(admin_token, org_path(org)).status == 404);
+  CHECK(run_ctl(with({"export", org}), "").rc == 5);
+}
