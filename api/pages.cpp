@@ -79,7 +79,17 @@ response error_page(const response& r) {
       message = str(err, "message");
   }
   std::string title = "Something went wrong";
-  if (r.status == 403 || r.status == 401)
+  if (code == "invite_expired")
+    title = "This invitation has expired";
+  else if (code == "invite_used")
+    title = "This invitation was already used";
+  else if (code == "invite_superseded")
+    title = "A newer invitation replaced this one";
+  else if (code == "not_invitee")
+    title = "This invitation is for someone else";
+  else if (code == "edition_required")
+    title = "Available in paid editions";
+  else if (r.status == 403 || r.status == 401)
     title = "Not allowed";
   else if (r.status == 404 || r.status == 410)
     title = "Not found";
@@ -204,10 +214,14 @@ response render(response r) {
   return page(r.status, "Done", paragraph("The request succeeded.") + facts);
 }
 
+responder_ptr as_pages(responder_ptr inner) {
+  return std::make_shared<browser_responder>(std::move(inner));
+}
+
 responder_ptr for_browser(const request& req, responder_ptr inner) {
   if (!prefers_html(req.header("accept")))
     return inner;
-  return std::make_shared<browser_responder>(std::move(inner));
+  return as_pages(std::move(inner));
 }
 
 } // namespace crmsync::http::pages

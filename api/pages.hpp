@@ -31,6 +31,10 @@ response page(int status, const std::string& title,
 /// code, answers of sign-in and install say what happened and what next.
 response render(response json_answer);
 
+/// A responder that renders every answer as a page (render()): for the
+/// routes that only browsers use.
+responder_ptr as_pages(responder_ptr inner);
+
 /// `inner` when the request is not a browser's, else a responder that
 /// renders the flows' answers as pages (render()).
 responder_ptr for_browser(const request& req, responder_ptr inner);

@@ -71,6 +71,10 @@ caf::error purge_expired(db& store, const purge_policy& policy, int64_t now_ms,
           o365_session_record rec;
           if (codec::decode(v, rec) && rec.expires_ms <= now_ms)
             del.row({{column::sessions, std::string{k}}}, out.sessions);
+        } else if (k[0] == 'w' && v.size() >= 8) {
+          // A browser's page session (api/sessions.hpp): its expiry first.
+          if (static_cast<int64_t>(keys::get_be64(v, 0)) <= now_ms)
+            del.row({{column::sessions, std::string{k}}}, out.sessions);
         }
         return !del.error();
       });
