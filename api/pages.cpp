@@ -140,7 +140,7 @@ std::string escape(std::string_view in) {
 }
 
 response page(int status, const std::string& title,
-              const std::string& body_html) {
+              const std::string& body_html, const std::string& form_origin) {
   response res;
   res.status = status;
   res.content_type = "text/html; charset=utf-8";
@@ -149,9 +149,12 @@ response page(int status, const std::string& title,
              + escape(title) + " - crmsync</title></head><body><h1>"
              + escape(title) + "</h1>" + body_html + "</body></html>";
   res.headers.emplace_back("Cache-Control", "no-store");
+  auto form_action
+      = "form-action 'self'"
+        + (form_origin.empty() ? std::string{} : " " + form_origin);
   res.headers.emplace_back("Content-Security-Policy",
-                           "default-src 'none'; form-action 'self'; "
-                           "frame-ancestors 'none'");
+                           "default-src 'none'; " + form_action
+                               + "; frame-ancestors 'none'");
   res.headers.emplace_back("Referrer-Policy", "no-referrer");
   res.headers.emplace_back("X-Content-Type-Options", "nosniff");
   return res;

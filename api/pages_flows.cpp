@@ -4,6 +4,7 @@
 #include "api/pages.hpp"
 #include "common/clock.hpp"
 #include "common/log.hpp"
+#include "graph/client.hpp"
 #include "storage/codec.hpp"
 #include "storage/keys.hpp"
 
@@ -83,6 +84,25 @@ public:
 
   int64_t now() const {
     return system_now_ms();
+  }
+
+  /// The identity platform's origin ("" when it has none this node can
+  /// name): the install's forms lead there (admin consent).
+  std::string login_origin() const {
+    if (s_.o365.graph == nullptr)
+      return {};
+    auto url = s_.o365.graph->authorize_url("", "", "");
+    auto scheme = url.find("://");
+    if (scheme == std::string::npos)
+      return {};
+    auto end = url.find_first_of("/?#", scheme + 3);
+    auto origin = url.substr(0, end);
+    // A policy source: nothing but an origin's characters.
+    if (origin.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQR"
+                                 "STUVWXYZ0123456789.-:/[]")
+        != std::string::npos)
+      return {};
+    return origin;
   }
 
   // -- sessions
@@ -224,6 +244,8 @@ public:
   // -------------------------------------------------------------------
 
   void install_terms(const request& req, const responder_ptr& r) {
+    // The forms' answers redirect to admin consent.
+    auto origin = login_origin();
     pages::session s;
     if (!read_session(req, s))
       return r->reply(see_other("/o365/install"));
@@ -231,8 +253,8 @@ public:
       return fail(r, 403, "admin_required",
                   "only an Office 365 administrator can install the app for "
                   "an organization");
-    reply_page(
-        r, 200, "Install crmsync",
+    r->reply(page(
+        200, "Install crmsync",
         para("You are signed in with Office 365 as <b>" + escape(s.who.name)
              + "</b> (" + escape(s.who.email) + ").")
             + terms_html
@@ -243,7 +265,8 @@ public:
                    "account; the install links your Office 365 organization "
                    "to it.")
             + post_form(local("/o365/install/associate"), s, credential_fields,
-                        "Associate my account"));
+                        "Associate my account"),
+        origin));
   }
 
   void install_accept(const request& req, const responder_ptr& r) {

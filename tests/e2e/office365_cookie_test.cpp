@@ -135,6 +135,12 @@ TEST_CASE("office365 cookie pages: a browser's sign-in is an HttpOnly cookie, "
   CHECK(contains(terms.body, "Terms and conditions"));
   CHECK(contains(terms.body, "Accept and continue"));
   CHECK(contains(terms.body, "Associate my account"));
+  // Its forms lead on to admin consent: browsers hold form-action through
+  // that redirect, so the identity platform's origin is allowed, and only
+  // it.
+  CHECK(terms.header("Content-Security-Policy")
+        == "default-src 'none'; form-action 'self' " + env.emulator_url()
+               + "; frame-ancestors 'none'");
   auto csrf = csrf_in(terms.body);
 
   // Forms without the session's CSRF token, or without the session.
