@@ -446,3 +446,49 @@ TEST_CASE("office365 cookie pages: a join request is asked for and approved "
   E2E_REQUIRE_STATUS(done, 200);
   CHECK(contains(done.body, "approved"));
 }
+
+TEST_CASE("office365 cookie pages: a session ends when it expires or when "
+          "the person signs out",
+          "[e2e][office365][pages][cookie]") {
+  office365_env::options opts;
+  opts.node_args = {"--session-lifetime", "2"};
+  office365_env env{opts};
+  env.install("admin@contoso.com");
+
+  // Signed out: the cookie is removed, and the old one is worth nothing.
+  browser admin{env};
+  auto me = admin.open("/o365/me", "admin@contoso.com");
+  E2E_REQUIRE_STATUS(me, 200);
+  CHECK(contains(me.body, "You are a user of"));
+  auto cookie = admin.cookies().get("crmsync_session");
+  auto csrf = csrf_in(me.body);
+  E2E_REQUIRE_STATUS(admin.post("/o365/signout", "csrf=nope"), 403);
+  auto out = admin.post("/o365/signout", "csrf=" + csrf);
+  E2E_REQUIRE_STATUS(out, 200);
+  CHECK(contains(out.header("Set-Cookie"), "crmsync_session=; "));
+  CHECK(contains(out.header("Set-Cookie"), "Max-Age=0"));
+  CHECK(admin.cookies().get("crmsync_session").empty());
+  admin.cookies().set("crmsync_session", cookie);
+  auto replayed = admin.post("/o365/signout", "csrf=" + csrf);
+  E2E_REQUIRE_STATUS(replayed, 401);
+  auto again = admin.get("/o365/me");
+  E2E_REQUIRE_STATUS(again, 302); // a new sign-in
+  CHECK(split_url(again.header("Location")).origin == env.emulator_url());
+
+  // Expired: the session lives two seconds here.
+  browser bob{env};
+  auto bob_me = bob.open("/o365/me", "bob@contoso.com");
+  E2E_REQUIRE_STATUS(bob_me, 200);
+  auto bob_csrf = csrf_in(bob_me.body);
+  auto expired = bob.post("/o365/join-request", "csrf=" + bob_csrf);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  // The first POST may still be in time (it asks to join); wait for the
+  // session to lapse.
+  while (expired.status != 401 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    expired = bob.post("/o365/join-request", "csrf=" + bob_csrf);
+  }
+  E2E_REQUIRE_STATUS(expired, 401);
+  check_page(expired);
+  CHECK(contains(expired.body, "Please sign in again"));
+}
