@@ -442,28 +442,75 @@ public:
                      + escape(local("/o365/install"))
                      + "\">/o365/install</a>."));
     auto self = shared_from_this();
-    s_.ask<org_record>(
-        api::impl::tenant_key(org), get_org{service}, r,
-        [self, s, org, hello, r](org_record& o) {
-          self->s_.ask<join_request_record>(
-              api::impl::tenant_key(org), get_join_request{s.who},
-              [self, o, hello, r](join_request_record& jr) {
-                reply_page(r, 200, "Not a member yet",
-                           hello + self->join_status_html(o, jr));
-              },
-              [self, s, o, hello, r](const caf::error&) {
-                reply_page(
-                    r, 200, "Not a member yet",
-                    hello
-                        + para("You are not a user of the CRM yet. Your "
-                               "Office 365 organization uses it as <b>"
-                               + escape(o.name)
-                               + "</b>: open your invitation e-mail, or ask "
-                                 "to join.")
-                        + post_form(self->local("/o365/join-request"), s, "",
-                                    "Request to join"));
-              });
+    s_.ask<org_record>(api::impl::tenant_key(org), get_org{service}, r,
+                       [self, s, org, hello, r](org_record& o) {
+                         // Someone who opens the app instead of the invitation
+                         // e-mail can accept here too.
+                         self->s_.ask<invite_list>(
+                             api::impl::tenant_key(org), list_my_invites{s.who},
+                             [self, s, org, o, hello, r](invite_list& mine) {
+                               self->not_a_member(s, org, o, hello, mine.items,
+                                                  r);
+                             },
+                             [self, s, org, o, hello, r](const caf::error&) {
+                               self->not_a_member(s, org, o, hello, {}, r);
+                             });
+                       });
+  }
+
+  /// The page of a signed-in person of an installed tenant who is no
+  /// user: their open invitation, and their join request or the form to
+  /// ask.
+  void not_a_member(const pages::session& s, tenant_id org, const org_record& o,
+                    const std::string& hello,
+                    const std::vector<invite_record>& invites,
+                    const responder_ptr& r) {
+    std::string invited;
+    if (!invites.empty())
+      invited = "<h2>Your invitation</h2>"
+                + para("You are invited to join <b>" + escape(o.name)
+                       + "</b>'s CRM.")
+                + terms_html
+                + post_form(local("/o365/invites/" + to_hex16(invites.back().id)
+                                  + "/join"),
+                            s, "", "Accept the terms and join");
+    auto self = shared_from_this();
+    s_.ask<join_request_record>(
+        api::impl::tenant_key(org), get_join_request{s.who},
+        [self, o, hello, invited, r](join_request_record& jr) {
+          reply_page(r, 200, "Not a member yet",
+                     hello + invited + self->join_status_html(o, jr));
+        },
+        [self, s, o, hello, invited, r](const caf::error&) {
+          reply_page(
+              r, 200, "Not a member yet",
+              hello
+                  + para("You are not a user of the CRM yet. Your Office 365 "
+                         "organization uses it as <b>"
+                         + escape(o.name) + "</b>: "
+                         + (invited.empty() ? "open your invitation e-mail, "
+                                              "or ask to join."
+                                            : "accept your invitation, or "
+                                              "ask to join."))
+                  + invited + "<h2>Ask to join</h2>"
+                  + post_form(self->local("/o365/join-request"), s, "",
+                              "Request to join"));
         });
+  }
+
+  /// POST /o365/invites/{id}/join: the invitation shown on /o365/me.
+  void invite_join_by_id(const request& req, const std::string& id,
+                         const responder_ptr& r) {
+    pages::session s;
+    query_params form;
+    if (!read_form(req, r, s, form))
+      return;
+    auto invite = parse_hex16(id);
+    if (!invite)
+      return fail(r, 404, "invite_not_found", "no invitation has this link");
+    json::accept_body body;
+    body.accept_terms = true;
+    f_->accept_as(req, s.who, to_hex16(*invite), body, r);
   }
 
   std::string join_status_html(const org_record& o,
@@ -536,11 +583,16 @@ public:
     query_params form;
     if (!read_form(req, r, s, form))
       return;
-    storage::write_batch b;
-    b.del(column::sessions, keys::page_session(crypto::sha256_hex(
-                                pages::session_cookie_of(req))));
-    if (auto err = s_.db.write(b))
-      return fail(r, err);
+    // Taken (read and deleted) on whichever node of the cluster holds it.
+    std::string gone;
+    if (s_.read_global(column::sessions,
+                       keys::page_session(
+                           crypto::sha256_hex(pages::session_cookie_of(req))),
+                       gone, true)
+        == cluster_hooks::read_outcome::unavailable)
+      return fail(r, 503, "node_unavailable",
+                  "a node of the cluster that may hold this is unreachable; "
+                  "retry");
     auto res
         = page(200, "Signed out",
                para("You signed out. <a href=\"" + escape(local("/o365/signin"))
@@ -728,6 +780,9 @@ std::shared_ptr<page_flows> install_page_routes(api::impl& s,
   on("POST", "/o365/join-request",
      [](page_flows& p, request& req, const path_params&,
         const responder_ptr& r) { p.request_join_post(req, r); });
+  on("POST", "/o365/invites/{id}/join",
+     [](page_flows& p, request& req, const path_params& pp,
+        const responder_ptr& r) { p.invite_join_by_id(req, pp[0], r); });
   on("POST", "/o365/signout",
      [](page_flows& p, request& req, const path_params&,
         const responder_ptr& r) { p.sign_out(req, r); });

@@ -492,3 +492,39 @@ TEST_CASE("office365 cookie pages: a session ends when it expires or when "
   check_page(expired);
   CHECK(contains(expired.body, "Please sign in again"));
 }
+
+TEST_CASE("office365 cookie pages: an invitee who opens the app instead of "
+          "the e-mail accepts on their page; nobody else can",
+          "[e2e][office365][pages][cookie][invite]") {
+  office365_env env;
+  auto org = env.install_paid();
+  auto invited = expect_status(
+      env.invite(org.token, org.id, {env.o365_id("bob@contoso.com")}), 201);
+  auto id = invited.str("/items/0/id");
+  REQUIRE(id.size() == 16);
+
+  // Carol is not invited: no invitation on her page, and Bob's is refused.
+  browser carol{env};
+  auto hers = carol.open("/o365/signin", "carol@contoso.com");
+  E2E_REQUIRE_STATUS(hers, 200);
+  CHECK(contains(hers.body, "Not a member yet"));
+  CHECK_FALSE(contains(hers.body, "Your invitation"));
+  auto taken = carol.post("/o365/invites/" + id + "/join",
+                          "csrf=" + csrf_in(hers.body));
+  E2E_REQUIRE_STATUS(taken, 403);
+  CHECK(contains(taken.body, "not_invitee"));
+
+  browser bob{env};
+  auto page = bob.open("/o365/signin", "bob@contoso.com");
+  E2E_REQUIRE_STATUS(page, 200);
+  CHECK(contains(page.body, "Your invitation"));
+  CHECK(contains(page.body, "Terms and conditions"));
+  CHECK(contains(page.body, "/o365/invites/" + id + "/join"));
+  auto csrf = csrf_in(page.body);
+  E2E_REQUIRE_STATUS(bob.post("/o365/invites/" + id + "/join", "csrf="), 403);
+  auto joined = bob.post("/o365/invites/" + id + "/join", "csrf=" + csrf);
+  E2E_REQUIRE_STATUS(joined, 201);
+  CHECK(contains(joined.body, "You joined the organization"));
+  auto listed = env.node().get(org.token, invites_path(org.id));
+  CHECK(listed.str("/items/0/status") == "accepted");
+}
