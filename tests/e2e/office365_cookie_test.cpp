@@ -93,15 +93,6 @@ void check_page(const api_response& r) {
   CHECK_FALSE(contains(r.body, "<script"));
 }
 
-/// The page link of the e-mail with `prefix`.
-std::string link_in(const std::string& html, const std::string& prefix) {
-  auto at = html.find("href=\"" + prefix);
-  if (at == std::string::npos)
-    return {};
-  at += 6;
-  return html.substr(at, html.find('"', at) - at);
-}
-
 } // namespace
 
 TEST_CASE("office365 cookie pages: a browser's sign-in is an HttpOnly cookie, "

@@ -27,15 +27,6 @@ std::string sync_path(std::string_view org, std::string_view user) {
   return user_path(org, user) + "/calendar-sync";
 }
 
-/// The href of the first link in `html` that starts with `prefix`.
-std::string link_in(const std::string& html, const std::string& prefix) {
-  auto at = html.find("href=\"" + prefix);
-  if (at == std::string::npos)
-    return {};
-  at += 6;
-  return html.substr(at, html.find('"', at) - at);
-}
-
 /// A browser: GET with Accept preferring HTML.
 api_response open_page(office365_env& env, const std::string& target) {
   return env.node().request("GET", target, "", {}, "",
