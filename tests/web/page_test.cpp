@@ -58,24 +58,28 @@ TEST_CASE("the web admin page shows the node, its tenants and sync health",
 // invited, an account elsewhere for user01 to associate, fabrikam.com and
 // northwind.com not installed (Eve installs with the terms, Nora associates
 // Acme's account, then installs), and a second node whose invitations live
-// one second, with Bob's invitation expired.
+// one second, with Bob's invitation expired. user03 is invited too, and
+// opens the app instead of the e-mail.
 TEST_CASE("a person with a browser walks the Office 365 pages",
           "[.][web][pages]") {
   const char* dir = std::getenv("WEB_TEST_DIR");
   INFO("WEB_TEST_DIR names tests/web (run it through tests/web/run.sh)");
   REQUIRE(dir != nullptr);
   office365_env::options opts;
-  opts.extra_users = 2;
+  opts.extra_users = 3;
   office365_env env{opts};
   auto org = env.install_paid();
   expect_status(env.invite(org.token, org.id,
                            {env.o365_id("bob@contoso.com"),
                             env.o365_id("user01@contoso.com")}),
                 201);
+  expect_status(
+      env.invite(org.token, org.id, {env.o365_id("user03@contoso.com")}), 201);
   std::string bob_invite, user01_invite;
-  for (auto& m : env.wait_for_mail("admin@contoso.com", 2))
-    (m.to == "bob@contoso.com" ? bob_invite : user01_invite)
-        = invite_token_in(m, env.public_url());
+  for (auto& m : env.wait_for_mail("admin@contoso.com", 3))
+    if (m.to != "user03@contoso.com")
+      (m.to == "bob@contoso.com" ? bob_invite : user01_invite)
+          = invite_token_in(m, env.public_url());
   REQUIRE_FALSE(bob_invite.empty());
   REQUIRE_FALSE(user01_invite.empty());
   create_org(env.node(), "Elsewhere", "boss@elsewhere.example", "free",

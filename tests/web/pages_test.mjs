@@ -222,6 +222,17 @@ try {
     check(/associated with your CRM account/.test(body), `page: ${body}`);
   });
 
+  const user03 = await person();
+  await step("invitation: opened through the app instead of the e-mail", async () => {
+    await user03.page.goto(`${NODE_URL}/o365/signin`);
+    await pick(user03.page, "user03@contoso.com");
+    const page = await landed(user03.page, "Not a member yet");
+    check(/Your invitation/.test(page) && /Terms and conditions/.test(page), `page: ${page}`);
+    await submit(user03.page, "Accept the terms and join");
+    const body = await landed(user03.page, "You are signed in");
+    check(/You joined the organization/.test(body), `page: ${body}`);
+  });
+
   const user02 = await person();
   const admin = await person();
   await step("request to join, approved on the e-mail's page", async () => {
@@ -277,7 +288,7 @@ try {
   });
 
   await step("the pages run no script, load nothing and log no errors", async () => {
-    const all = [eve, nora, bob, user01, user02, admin, late].flatMap((w) => w.problems);
+    const all = [eve, nora, bob, user01, user03, user02, admin, late].flatMap((w) => w.problems);
     check(all.length === 0, `console: ${all.join(" | ")}`);
   });
 } finally {
