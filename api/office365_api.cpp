@@ -11,7 +11,9 @@
 // survives a restart of the node between its steps.
 #include "api/api_impl.hpp"
 #include "api/pages.hpp"
+#include "api/pages_flows.hpp"
 #include "api/records_json.hpp"
+#include "api/sessions.hpp"
 
 #include <mutex>
 
@@ -103,6 +105,22 @@ private:
   responder_ptr inner_;
 };
 
+/// Adds a Set-Cookie header to the answer.
+class cookie_setter : public responder {
+public:
+  cookie_setter(responder_ptr inner, std::string cookie)
+      : inner_(std::move(inner)), cookie_(std::move(cookie)) {}
+
+  void reply(response r) override {
+    r.headers.emplace_back("Set-Cookie", cookie_);
+    inner_->reply(std::move(r));
+  }
+
+private:
+  responder_ptr inner_;
+  std::string cookie_;
+};
+
 /// A fresh user id with its API token (shown once; only the hash is kept).
 struct minted_user {
   new_user user;
@@ -127,43 +145,12 @@ constexpr std::string_view signin_cookie = "crmsync_signin";
 /// crypto::random_token(24): 32 base64url characters.
 constexpr size_t signin_cookie_size = 32;
 
-/// The value of cookie `name` in a Cookie header ("" when absent).
-std::string cookie_value(std::string_view header, std::string_view name) {
-  while (!header.empty()) {
-    auto end = header.find(';');
-    auto pair = header.substr(0, end);
-    auto b = pair.find_first_not_of(' ');
-    if (b != std::string_view::npos) {
-      pair = pair.substr(b);
-      auto eq = pair.find('=');
-      if (eq != std::string_view::npos && pair.substr(0, eq) == name) {
-        auto v = pair.substr(eq + 1);
-        return std::string{v.substr(0, v.find_last_not_of(' ') + 1)};
-      }
-    }
-    if (end == std::string_view::npos)
-      break;
-    header.remove_prefix(end + 1);
-  }
-  return {};
-}
-
 /// Whether a cookie value is one this node could have minted.
 bool well_formed_cookie(std::string_view v) {
-  return v.size() == signin_cookie_size
-         && v.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst"
-                                "uvwxyz0123456789-_")
-                == std::string_view::npos;
+  return pages::well_formed_secret(v, signin_cookie_size);
 }
 
-/// The path part of the public URL ("" at the root), where the cookie
-/// applies.
-std::string public_path(const std::string& public_url) {
-  auto scheme = public_url.find("://");
-  auto path = scheme == std::string::npos ? std::string::npos
-                                          : public_url.find('/', scheme + 3);
-  return path == std::string::npos ? std::string{} : public_url.substr(path);
-}
+using pages::cookie_value;
 
 /// The person's e-mail address as the CRM keys accounts by it: the
 /// userPrincipalName (preferred_username) only, whose domain is one the
@@ -181,9 +168,19 @@ std::string identity_email(const graph::identity& id) {
 } // namespace
 
 // Everything the routes share, as one small class over the API's state.
-class office365_flows : public std::enable_shared_from_this<office365_flows> {
+class office365_flows : public flow_hooks,
+                        public std::enable_shared_from_this<office365_flows> {
 public:
   explicit office365_flows(impl& s) : s_(s) {}
+
+  /// The browser pages (pages_flows.cpp), which a browser's sign-in ends
+  /// on.
+  void set_pages(const std::shared_ptr<page_flows>& p) {
+    pages_ = p;
+  }
+  std::shared_ptr<page_flows> pages() const {
+    return pages_.lock();
+  }
 
   /// Thrown by lookup() when the cluster cannot answer for sure.
   struct node_unreachable {};
@@ -249,7 +246,7 @@ public:
          "a node of the cluster that may hold this is unreachable; retry");
   }
 
-  bool org_of_tenant(const std::string& o365_tenant, tenant_id& org) {
+  bool org_of_tenant(const std::string& o365_tenant, tenant_id& org) override {
     std::string v;
     if (!lookup(keys::o365_tenant_lookup(o365_tenant), v) || v.size() != 8)
       return false;
@@ -357,14 +354,9 @@ public:
   std::string set_cookie(const std::string& secret) const {
     using std::chrono::duration_cast;
     using std::chrono::seconds;
-    auto& url = s_.o365.public_url;
-    auto max_age = duration_cast<seconds>(s_.o365.signin_lifetime).count();
-    auto out = std::string{signin_cookie} + "=" + secret + "; Path="
-               + public_path(url) + "/; Max-Age=" + std::to_string(max_age)
-               + "; HttpOnly; SameSite=Lax";
-    if (url.rfind("https://", 0) == 0)
-      out += "; Secure";
-    return out;
+    return pages::set_cookie(
+        signin_cookie, s_.o365.public_url, secret,
+        duration_cast<seconds>(s_.o365.signin_lifetime).count());
   }
 
   /// Whether the callback comes from the browser that started the flow;
@@ -383,7 +375,7 @@ public:
 
   void start_signin(const request& req, const std::string& purpose,
                     const responder_ptr& r,
-                    const std::string& invite_token = {}) {
+                    const std::string& invite_token = {}) override {
     if (!configured(r) || !s_.admit_signin(req, r))
       return;
     auto secret = browser_secret(req);
@@ -412,6 +404,9 @@ public:
                   "this is not an invitation link of this service; open the "
                   "link from the invitation e-mail as it is");
     }
+    auto p = pages_.lock();
+    if (p != nullptr && pages::prefers_html(req.header("accept")))
+      return invite_page(*p, req, token, r);
     start_signin(req, "signin", r, token);
   }
 
@@ -422,7 +417,8 @@ public:
     auto state = find_param(q, "state");
     signin_state_record rec;
     if (state == nullptr || !take_state(*state, rec)
-        || (rec.purpose != "install" && rec.purpose != "signin"))
+        || (rec.purpose != "install" && rec.purpose != "signin"
+            && rec.purpose != "page"))
       return fail(r, 400, "invalid_state",
                   "the sign-in is unknown, was already completed or has "
                   "expired; start again");
@@ -443,19 +439,23 @@ public:
     // matches; anything else was answered above without calling Graph.
     // Redeemed without a thread waiting; what follows may look up the
     // cluster, so it goes to the pool.
+    // A browser's sign-in ends on a page with a cookie session.
+    bool browser
+        = pages::prefers_html(req.header("accept")) || rec.purpose == "page";
     auto self = shared_from_this();
     s_.o365.graph->start_redeem(
         *code, callback_url("/o365/signin-callback"), rec.nonce,
-        [self, r, rec](graph::result<graph::identity> redeemed) {
-          self->on_pool(r, [self, r, rec, redeemed] {
-            self->redeemed(redeemed, rec, r);
+        [self, r, rec, browser](graph::result<graph::identity> redeemed) {
+          self->on_pool(r, [self, r, rec, redeemed, browser] {
+            self->redeemed(redeemed, rec, r, browser);
           });
         });
   }
 
   /// The sign-in code redeemed (or not). On the pool.
   void redeemed(const graph::result<graph::identity>& redeemed,
-                const signin_state_record& rec, const responder_ptr& r) {
+                const signin_state_record& rec, const responder_ptr& r,
+                bool browser) {
     auto& err = redeemed.failure;
     if (!redeemed.ok) {
       if (err.status >= 500 || err.status == 0 || err.status == 429)
@@ -475,6 +475,9 @@ public:
       return fail(r, 400, "no_email",
                   "the Office 365 account's sign-in name is not an e-mail "
                   "address");
+    auto p = pages_.lock();
+    if (browser && p != nullptr)
+      return page_signed_in(*p, who, rec, r);
     if (rec.purpose == "install")
       install_signed_in(who, rec.browser, r);
     else
@@ -674,32 +677,47 @@ public:
   void link_then(const o365_identity& who, tenant_id org, user_id user,
                  const std::string& action, const responder_ptr& r,
                  Between between, const std::string& status, bool created) {
-    auto token = make_user_token(org.value, user.value);
-    link_office365 cmd;
-    cmd.who = who;
-    cmd.user = user;
-    cmd.token_hash = crypto::sha256_hex(token);
-    cmd.action = action;
     auto self = shared_from_this();
-    s_.ask<user_record>(
-        tenant_key(org), std::move(cmd), r,
-        [self, r, org, token, status, created, between](user_record& u) {
-          between([self, r, org, token, status, created, u] {
-            self->s_.ask<org_record>(
-                tenant_key(org), get_org{service_caller()}, r,
-                [r, u, token, status, created](org_record& o) {
-                  json::writer w;
-                  w.begin_object().key("status").value(status);
-                  if (status == "installed")
-                    w.key("created").value(created);
-                  w.key("organization");
-                  json::write_org(w, o);
-                  w.key("user").raw(impl::user_with_token(u, token));
-                  w.end_object();
-                  r->reply(json_response(200, w.take()));
-                });
-          });
-        });
+    link(who, org, user, action, r,
+         [self, r, org, status, created, between](user_record& u,
+                                                  const std::string& token) {
+           between([self, r, org, token, status, created, u] {
+             self->s_.ask<org_record>(
+                 tenant_key(org), get_org{service_caller()}, r,
+                 [r, u, token, status, created](org_record& o) {
+                   json::writer w;
+                   w.begin_object().key("status").value(status);
+                   if (status == "installed")
+                     w.key("created").value(created);
+                   w.key("organization");
+                   json::write_org(w, o);
+                   w.key("user").raw(impl::user_with_token(u, token));
+                   w.end_object();
+                   r->reply(json_response(200, w.take()));
+                 });
+           });
+         });
+  }
+
+  /// The CRM user the person is: linked ("signin"), or (P2) a CRM user
+  /// whose address is this person's sign-in name, in the organization
+  /// linked to their tenant ("signin_by_email"): the sign-in name is the
+  /// userPrincipalName, in a domain the tenant verified (identity_email),
+  /// never the unverified `email` claim. The tenant actor checks the link
+  /// again and audits it.
+  bool member(const o365_identity& who, tenant_id& org, user_id& user,
+              std::string& action) override {
+    if (member_of(who, org, user)) {
+      action = "signin";
+      return true;
+    }
+    tenant_id email_org;
+    if (org_of_tenant(who.tenant, org)
+        && user_by_email(who.email, email_org, user) && email_org == org) {
+      action = "signin_by_email";
+      return true;
+    }
+    return false;
   }
 
   /// R4: a CRM user gets their token; anyone else a session to accept an
@@ -708,18 +726,9 @@ public:
                  const std::string& invite_token) {
     tenant_id org;
     user_id user;
-    if (member_of(who, org, user))
-      return link_and_answer(who, org, user, "signin", "member", false, r);
-    // A CRM user whose address is this person's sign-in name, in the
-    // organization linked to their tenant, is this person (P2): the
-    // sign-in name is the userPrincipalName, in a domain the tenant
-    // verified (identity_email), never the unverified `email` claim. The
-    // tenant actor checks the link again and audits it.
-    tenant_id linked_org, email_org;
-    if (org_of_tenant(who.tenant, linked_org)
-        && user_by_email(who.email, email_org, user) && email_org == linked_org)
-      return link_and_answer(who, linked_org, user, "signin_by_email", "member",
-                             false, r);
+    std::string action;
+    if (member(who, org, user, action))
+      return link_and_answer(who, org, user, action, "member", false, r);
     auto session = put_session(who);
     if (session.empty())
       return fail(r, 503, "storage_failure", "could not start a session");
@@ -1150,18 +1159,27 @@ public:
     json::accept_body body;
     if (auto err = json::decode_invite_accept(req.body, body))
       return fail(r, err);
+    accept_as(req, who, pp[0], body, r);
+  }
+
+  /// R8/R9 for `who`, whose session (a token, or a page's cookie) proved
+  /// who they are; `link` is the e-mail link's token or the invitation's
+  /// id.
+  void accept_as(const request& req, const o365_identity& who,
+                 const std::string& link, const json::accept_body& body,
+                 const responder_ptr& r) override {
     // The e-mail's link carries the token; an invitee who signed in
     // through the app has the invitation's id (16 hex digits, a shape no
     // token has), looked up in their own tenant's organization.
     std::string token_hash;
     uint64_t invite_id = 0;
     tenant_id org;
-    if (auto id = parse_hex16(pp[0])) {
+    if (auto id = parse_hex16(link)) {
       invite_id = *id;
       if (!org_of_tenant(who.tenant, org))
         return fail(r, 404, "invite_not_found", "no invitation has this link");
     } else {
-      token_hash = crypto::sha256_hex(pp[0]);
+      token_hash = crypto::sha256_hex(link);
       std::string v;
       if (!lookup(keys::invite_token_lookup(token_hash), v) || v.size() != 16)
         return fail(r, 404, "invite_not_found", "no invitation has this link");
@@ -1303,54 +1321,31 @@ public:
     s_.with_org(p, pp[0], r, [self, p, r, id, done](tenant_id org) {
       if (!id)
         return fail(r, 404, "not_found", "join request not found");
-      approve_join cmd;
-      cmd.who = p.who;
-      cmd.request = *id;
-      // The new user signs in with Office 365 to get a token; this one is
-      // never shown.
-      cmd.member = mint_user(org).user;
-      self->s_.ask<join_approved>(tenant_key(org), std::move(cmd), r, done);
+      self->approve_as(p.who, org, *id, r, done);
     });
+  }
+
+  void approve_as(const caller& who, tenant_id org, uint64_t request,
+                  const responder_ptr& r,
+                  std::function<void(join_approved&)> done) override {
+    approve_join cmd;
+    cmd.who = who;
+    cmd.request = request;
+    // The new user signs in with Office 365 to get a token; this one is
+    // never shown.
+    cmd.member = mint_user(org).user;
+    s_.ask<join_approved>(tenant_key(org), std::move(cmd), r,
+                          [done](join_approved& out) { done(out); });
   }
 
   // -- the join request page (the link of the approvers' e-mail)
   // ---------------
 
-  /// GET /join-requests/{org}/{id}: what a browser opens from the e-mail.
-  /// The page holds no secret and shows nobody's data: who asked is shown
-  /// once the approver has proved who they are, by the POST below. Its
-  /// form carries the approver's API token in the body, never in a cookie,
-  /// so another site cannot make a browser approve (no ambient credential,
-  /// nothing for a cross-site request to ride on).
-  void join_request_page(const request&, const path_params& pp,
-                         const responder_ptr& r) {
-    if (!tenant_id::parse(pp[0]) || !parse_hex16(pp[1]))
-      return r->reply(page(404, "Join request not found",
-                           "<p>This is not a join request link of this "
-                           "service; open the link from the e-mail as "
-                           "it is.</p>"));
-    r->reply(page(
-        200, "Join request",
-        "<p>Someone of your Office 365 organization asks to join the CRM "
-        "(request <code>"
-            + pages::escape(pp[1])
-            + "</code>). Users with the Manage Users permission add them "
-              "here.</p>"
-              "<form method=\"post\"><p><label>Your CRM API token "
-              "<input type=\"password\" name=\"token\" required "
-              "autocomplete=\"off\"></label></p>"
-              "<p><button type=\"submit\">Approve &amp; Add</button></p>"
-              "</form><p>Programs: <code>POST /api/v1/orgs/"
-            + pages::escape(pp[0]) + "/join-requests/" + pages::escape(pp[1])
-            + "/approve</code> with <code>Authorization: Bearer "
-              "TOKEN</code>.</p>"));
-  }
-
   /// POST /join-requests/{org}/{id}: the page's "Approve & Add". The token
   /// comes from the form's body (or an Authorization header); the answer is
   /// a page either way.
-  void join_request_approve_page(const request& req, const path_params& pp,
-                                 const responder_ptr& r) {
+  void approve_with_token_form(const request& req, const path_params& pp,
+                               const responder_ptr& r) override {
     auto browser = std::make_shared<html_errors>(r);
     request as_api = req;
     if (req.header("authorization").empty()) {
@@ -1372,6 +1367,56 @@ public:
                    + pages::escape(out.member.email)
                    + ") is a user of the CRM now. They sign in with Office 365 "
                      "to start.</p>"));
+    });
+  }
+
+  // -- for the browser pages (pages_flows.cpp) -------------------------------
+
+  void guarded(const responder_ptr& r,
+               const std::function<void()>& fn) override {
+    try {
+      fn();
+    } catch (const node_unreachable&) {
+      unreachable(r);
+    }
+  }
+
+  void
+  link(const o365_identity& who, tenant_id org, user_id user,
+       const std::string& action, const responder_ptr& r,
+       std::function<void(user_record&, const std::string&)> done) override {
+    auto token = make_user_token(org.value, user.value);
+    link_office365 cmd;
+    cmd.who = who;
+    cmd.user = user;
+    cmd.token_hash = crypto::sha256_hex(token);
+    cmd.action = action;
+    s_.ask<user_record>(tenant_key(org), std::move(cmd), r,
+                        [done, token](user_record& u) { done(u, token); });
+  }
+
+  void install(const request& req, const o365_identity& who,
+               const responder_ptr& r) override {
+    // Admin consent comes back to this browser: its sign-in cookie binds
+    // the consent's state (a new one when the sign-in's has expired).
+    auto secret = browser_secret(req);
+    auto with_cookie = std::make_shared<cookie_setter>(r, set_cookie(secret));
+    auto self = shared_from_this();
+    on_pool(with_cookie, [self, who, with_cookie, secret] {
+      self->install_signed_in(who, crypto::sha256_hex(secret), with_cookie);
+    });
+  }
+
+  void associate_then_install(const request& req, const o365_identity& who,
+                              const json::credentials& c,
+                              const responder_ptr& r) override {
+    auto self = shared_from_this();
+    verify_credentials(req, who, c, r, [self, req, who, r](user_record& u) {
+      // The link's token is never shown: the install answers a fresh one.
+      self->link(who, u.org, u.id, "associate", r,
+                 [self, req, who, r](user_record&, const std::string&) {
+                   self->install(req, who, r);
+                 });
     });
   }
 
@@ -1622,10 +1667,12 @@ public:
 
 private:
   impl& s_;
+  std::weak_ptr<page_flows> pages_;
 };
 
 void api::impl::install_office365_routes() {
   auto flows = std::make_shared<office365_flows>(*this);
+  flows->set_pages(install_page_routes(*this, flows));
   auto on = [&](const char* method, const char* path, auto fn) {
     routes.add(
         method, path,
@@ -1696,12 +1743,14 @@ void api::impl::install_office365_routes() {
      [](office365_flows& f, request& req, const path_params& pp,
         responder_ptr r) { f.list_org_join_requests(req, pp, r); });
   // The link of the approvers' e-mail: a page, and its form's POST.
+  // The pages signs the approver in (pages_flows.cpp).
+  auto pages = flows->pages();
   on("GET", "/join-requests/{org}/{id}",
-     [](office365_flows& f, request& req, const path_params& pp,
-        responder_ptr r) { f.join_request_page(req, pp, r); });
+     [pages](office365_flows&, request& req, const path_params& pp,
+             responder_ptr r) { approval_page(*pages, req, pp, r); });
   on("POST", "/join-requests/{org}/{id}",
-     [](office365_flows& f, request& req, const path_params& pp,
-        responder_ptr r) { f.join_request_approve_page(req, pp, r); });
+     [pages](office365_flows&, request& req, const path_params& pp,
+             responder_ptr r) { approval_post(*pages, req, pp, r); });
   on("POST", "/api/v1/orgs/{org}/join-requests/{id}/approve",
      [](office365_flows& f, request& req, const path_params& pp,
         responder_ptr r) { f.approve(req, pp, r); });

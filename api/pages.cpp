@@ -79,7 +79,17 @@ response error_page(const response& r) {
       message = str(err, "message");
   }
   std::string title = "Something went wrong";
-  if (r.status == 403 || r.status == 401)
+  if (code == "invite_expired")
+    title = "This invitation has expired";
+  else if (code == "invite_used")
+    title = "This invitation was already used";
+  else if (code == "invite_superseded")
+    title = "A newer invitation replaced this one";
+  else if (code == "not_invitee")
+    title = "This invitation is for someone else";
+  else if (code == "edition_required")
+    title = "Available in paid editions";
+  else if (r.status == 403 || r.status == 401)
     title = "Not allowed";
   else if (r.status == 404 || r.status == 410)
     title = "Not found";
@@ -130,7 +140,7 @@ std::string escape(std::string_view in) {
 }
 
 response page(int status, const std::string& title,
-              const std::string& body_html) {
+              const std::string& body_html, const std::string& form_origin) {
   response res;
   res.status = status;
   res.content_type = "text/html; charset=utf-8";
@@ -139,9 +149,12 @@ response page(int status, const std::string& title,
              + escape(title) + " - crmsync</title></head><body><h1>"
              + escape(title) + "</h1>" + body_html + "</body></html>";
   res.headers.emplace_back("Cache-Control", "no-store");
+  auto form_action
+      = "form-action 'self'"
+        + (form_origin.empty() ? std::string{} : " " + form_origin);
   res.headers.emplace_back("Content-Security-Policy",
-                           "default-src 'none'; form-action 'self'; "
-                           "frame-ancestors 'none'");
+                           "default-src 'none'; " + form_action
+                               + "; frame-ancestors 'none'");
   res.headers.emplace_back("Referrer-Policy", "no-referrer");
   res.headers.emplace_back("X-Content-Type-Options", "nosniff");
   return res;
@@ -204,10 +217,14 @@ response render(response r) {
   return page(r.status, "Done", paragraph("The request succeeded.") + facts);
 }
 
+responder_ptr as_pages(responder_ptr inner) {
+  return std::make_shared<browser_responder>(std::move(inner));
+}
+
 responder_ptr for_browser(const request& req, responder_ptr inner) {
   if (!prefers_html(req.header("accept")))
     return inner;
-  return std::make_shared<browser_responder>(std::move(inner));
+  return as_pages(std::move(inner));
 }
 
 } // namespace crmsync::http::pages

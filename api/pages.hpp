@@ -22,14 +22,21 @@ bool prefers_html(std::string_view accept);
 std::string escape(std::string_view in);
 
 /// A page: `title` is escaped here, `body_html` by the caller. No-store,
-/// a strict Content-Security-Policy, no referrer.
+/// a strict Content-Security-Policy, no referrer. Its forms post to this
+/// node, and to `form_origin` too when given (an origin a form's answer
+/// redirects to: browsers hold form-action through redirects).
 response page(int status, const std::string& title,
-              const std::string& body_html);
+              const std::string& body_html,
+              const std::string& form_origin = {});
 
 /// The page for a JSON answer of the Office 365 flows: redirects pass
 /// unchanged (the browser follows them), errors show their message and
 /// code, answers of sign-in and install say what happened and what next.
 response render(response json_answer);
+
+/// A responder that renders every answer as a page (render()): for the
+/// routes that only browsers use.
+responder_ptr as_pages(responder_ptr inner);
 
 /// `inner` when the request is not a browser's, else a responder that
 /// renders the flows' answers as pages (render()).

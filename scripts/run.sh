@@ -77,6 +77,12 @@ env_prefix=""
 cat <<HELP
 
 crmsync demo: crmsyncd on $N, Office 365 (graph-emulator) on $E
+In a browser (a private window per person: the session is a cookie):
+- $N/o365/install: Ada picks herself, accepts the terms, grants consent
+- $N/o365/signin: Carol is not a member yet and clicks "Request to join"
+- $E/_emulator/mail?user=ada@contoso.example lists the e-mails Ada sent:
+- the join request's link signs Ada in to "Approve & Add" (paid edition)
+- an invitation's /invite/... link signs the invitee in to "Join"
 In another terminal, at $(pwd), walk through install -> invite -> accept ->
 join request -> approve -> calendar sync. Each step exports what it returns
 (CRMSYNC_ORG, CRMSYNC_TOKEN, ...); nothing is copied by hand:

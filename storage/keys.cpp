@@ -154,6 +154,10 @@ std::string o365_session(std::string_view token_hash) {
   return tagged('p', token_hash);
 }
 
+std::string page_session(std::string_view cookie_hash) {
+  return tagged('w', cookie_hash);
+}
+
 std::string sync_request_key(tenant_id t, user_id u) {
   auto k = user(t, u);
   k += 'q';

@@ -79,6 +79,8 @@ std::string join_lookup(tenant_id t, std::string_view o365_user);
 // session
 std::string signin_state(std::string_view state);
 std::string o365_session(std::string_view token_hash);
+// sessions (t14-cookie): 'w' cookie hash -> a browser's page session
+std::string page_session(std::string_view cookie_hash);
 
 // sync: tenant|user|'q' -> sync_request
 std::string sync_request_key(tenant_id t, user_id u);

@@ -119,6 +119,11 @@ caf::error purge_step(db& store, const purge_policy& policy, int64_t now_ms,
               o365_session_record rec;
               if (codec::decode(v, rec) && rec.expires_ms <= now_ms)
                 d.row({{column::sessions, std::string{k}}}, n.sessions);
+            } else if (k[0] == 'w' && v.size() >= 8) {
+              // A browser's page session (api/sessions.hpp): its expiry
+              // first.
+              if (static_cast<int64_t>(keys::get_be64(v, 0)) <= now_ms)
+                d.row({{column::sessions, std::string{k}}}, n.sessions);
             }
           },
           del, out, at, max_rows);

@@ -18,6 +18,7 @@ add_executable(e2e_tests
   ${CMAKE_CURRENT_LIST_DIR}/office365_limits_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/office365_people_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/office365_pages_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/office365_cookie_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/error_paths_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/user_lifecycle_test.cpp)
 target_include_directories(e2e_tests PRIVATE ${PROJECT_SOURCE_DIR})

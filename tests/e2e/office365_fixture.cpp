@@ -85,6 +85,14 @@ std::string invite_token_in(const sent_mail& m, std::string_view origin) {
                                                        : end - begin);
 }
 
+std::string link_in(const std::string& html, const std::string& prefix) {
+  auto at = html.find("href=\"" + prefix);
+  if (at == std::string::npos)
+    return {};
+  at += 6;
+  return html.substr(at, html.find('"', at) - at);
+}
+
 std::map<std::string, int> by_recipient(const std::vector<sent_mail>& mail) {
   std::map<std::string, int> out;
   for (auto& m : mail)

@@ -63,6 +63,10 @@ std::string query_param(std::string_view url, std::string_view name);
 /// The first "{origin}/invite/{token}" link in an e-mail's HTML: the token.
 std::string invite_token_in(const sent_mail& m, std::string_view origin);
 
+/// The first link (href) of an e-mail's HTML that starts with `prefix`
+/// ("" when none).
+std::string link_in(const std::string& html, const std::string& prefix);
+
 /// The result of one whole sign-in through the browser.
 struct signin_result {
   api_response answer;      ///< the node's final answer

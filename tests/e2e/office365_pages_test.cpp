@@ -33,6 +33,23 @@ void check_page_headers(const api_response& r) {
   CHECK(r.body.find("https://") == std::string::npos);
 }
 
+/// The install's terms page (the browser's session cookie is in the
+/// node client's jar), then its "Accept and continue".
+api_response accept_terms(office365_env& env) {
+  auto terms = env.node().request("GET", "/o365/install/terms", "", {}, "",
+                                  {{"Accept", browser_accept}});
+  E2E_REQUIRE_STATUS(terms, 200);
+  check_page_headers(terms);
+  const std::string field = "name=\"csrf\" value=\"";
+  auto at = terms.body.find(field);
+  REQUIRE(at != std::string::npos);
+  at += field.size();
+  auto csrf = terms.body.substr(at, terms.body.find('"', at) - at);
+  return env.node().request("POST", "/o365/install/accept", "", "csrf=" + csrf,
+                            "application/x-www-form-urlencoded",
+                            {{"Accept", browser_accept}});
+}
+
 } // namespace
 
 TEST_CASE("office365 pages: a browser walks the install and gets a page "
@@ -46,7 +63,12 @@ TEST_CASE("office365 pages: a browser walks the install and gets a page "
   E2E_REQUIRE_STATUS(start, 302);
   auto callback
       = env.at_emulator(start.header("Location"), "admin@contoso.com");
-  auto to_consent = open_as_browser(env, callback);
+  // Signed in: the terms first (a cookie session), then admin consent.
+  auto to_terms = open_as_browser(env, callback);
+  E2E_REQUIRE_STATUS(to_terms, 303);
+  CHECK(to_terms.header("Location")
+        == env.public_url() + "/o365/install/terms");
+  auto to_consent = accept_terms(env);
   E2E_REQUIRE_STATUS(to_consent, 302);
   auto consented
       = env.at_emulator(to_consent.header("Location"), "admin@contoso.com");
@@ -63,8 +85,11 @@ TEST_CASE("office365 pages: a browser walks the install and gets a page "
       = env.node().request("GET", "/o365/install", "", {}, "application/json",
                            {{"Accept", browser_accept}});
   E2E_REQUIRE_STATUS(again, 302);
-  auto page = open_as_browser(
-      env, env.at_emulator(again.header("Location"), "admin@contoso.com"));
+  E2E_REQUIRE_STATUS(
+      open_as_browser(
+          env, env.at_emulator(again.header("Location"), "admin@contoso.com")),
+      303);
+  auto page = accept_terms(env);
   E2E_REQUIRE_STATUS(page, 200);
   check_page_headers(page);
   CHECK(page.body.find("linked to your existing CRM organization")
@@ -122,7 +147,7 @@ TEST_CASE("office365 pages: a browser's errors are pages, and what the "
                            {{"Accept", browser_accept}});
   E2E_REQUIRE_STATUS(start, 302);
   auto callback = env.at_emulator(start.header("Location"), "bob@contoso.com");
-  E2E_REQUIRE_STATUS(open_as_browser(env, callback), 200);
+  E2E_REQUIRE_STATUS(open_as_browser(env, callback), 303);
   auto replay = open_as_browser(env, callback);
   E2E_REQUIRE_STATUS(replay, 400);
   check_page_headers(replay);
@@ -140,7 +165,8 @@ TEST_CASE("office365 pages: a browser's errors are pages, and what the "
   E2E_REQUIRE_STATUS(eve, 302);
   auto eve_callback
       = env.at_emulator(eve.header("Location"), "eve@fabrikam.com");
-  auto consent = open_as_browser(env, eve_callback);
+  E2E_REQUIRE_STATUS(open_as_browser(env, eve_callback), 303);
+  auto consent = accept_terms(env);
   E2E_REQUIRE_STATUS(consent, 302);
   auto installed = open_as_browser(
       env, env.at_emulator(consent.header("Location"), "eve@fabrikam.com"));

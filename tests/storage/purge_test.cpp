@@ -83,7 +83,31 @@ std::string mail(storage::db& d, uint64_t id, bool failed, int64_t created) {
   return k;
 }
 
+/// A browser's page session row (api/sessions.hpp): big-endian expiry,
+/// then what it stands for.
+std::string page_session(int64_t expires_ms) {
+  std::string v;
+  keys::put_be64(v, static_cast<uint64_t>(expires_ms));
+  return v + "{}";
+}
+
 } // namespace
+
+TEST_CASE("purge deletes expired browser page sessions", "[storage][purge]") {
+  test::temp_dir dir;
+  auto d = open_at(dir.path());
+  put(*d, column::sessions, keys::page_session("old"), page_session(now - 1));
+  put(*d, column::sessions, keys::page_session("due"), page_session(now));
+  put(*d, column::sessions, keys::page_session("live"), page_session(now + 1));
+  put(*d, column::sessions, keys::page_session("short"), "xy");
+  storage::purge_counts n;
+  REQUIRE_FALSE(storage::purge_expired(*d, {}, now, n));
+  CHECK(n.sessions == 2);
+  CHECK_FALSE(has(*d, column::sessions, keys::page_session("old")));
+  CHECK_FALSE(has(*d, column::sessions, keys::page_session("due")));
+  CHECK(has(*d, column::sessions, keys::page_session("live")));
+  CHECK(has(*d, column::sessions, keys::page_session("short")));
+}
 
 TEST_CASE("purge deletes expired sign-in states and sessions only",
           "[storage][purge]") {

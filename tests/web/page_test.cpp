@@ -6,9 +6,12 @@
 // installs playwright-core first, selects it with "[web]".
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <cstdlib>
+#include <map>
 #include <string>
 #include <sys/wait.h>
+#include <thread>
 
 #include "tests/e2e/office365_fixture.hpp"
 #include "tests/e2e/sync_fixture.hpp"
@@ -50,15 +53,66 @@ TEST_CASE("the web admin page shows the node, its tenants and sync health",
   CHECK(WEXITSTATUS(rc) == 0);
 }
 
-// The Office 365 pages (issue 14): a fresh emulator and node, nothing
-// installed; pages_test.mjs walks the install and a sign-in in Chromium.
+// The Office 365 pages (issue 14): pages_test.mjs walks every path in
+// Chromium. Here: contoso.com installed (paid) with Bob and user01
+// invited, an account elsewhere for user01 to associate, fabrikam.com and
+// northwind.com not installed (Eve installs with the terms, Nora associates
+// Acme's account, then installs), and a second node whose invitations live
+// one second, with Bob's invitation expired. user03 is invited too, and
+// opens the app instead of the e-mail.
 TEST_CASE("a person with a browser walks the Office 365 pages",
           "[.][web][pages]") {
   const char* dir = std::getenv("WEB_TEST_DIR");
   INFO("WEB_TEST_DIR names tests/web (run it through tests/web/run.sh)");
   REQUIRE(dir != nullptr);
-  office365_env env;
+  office365_env::options opts;
+  opts.extra_users = 3;
+  office365_env env{opts};
+  auto org = env.install_paid();
+  expect_status(env.invite(org.token, org.id,
+                           {env.o365_id("bob@contoso.com"),
+                            env.o365_id("user01@contoso.com")}),
+                201);
+  expect_status(
+      env.invite(org.token, org.id, {env.o365_id("user03@contoso.com")}), 201);
+  std::string bob_invite, user01_invite;
+  for (auto& m : env.wait_for_mail("admin@contoso.com", 3))
+    if (m.to != "user03@contoso.com")
+      (m.to == "bob@contoso.com" ? bob_invite : user01_invite)
+          = invite_token_in(m, env.public_url());
+  REQUIRE_FALSE(bob_invite.empty());
+  REQUIRE_FALSE(user01_invite.empty());
+  create_org(env.node(), "Elsewhere", "boss@elsewhere.example", "free",
+             "elsewhere-password-1");
+  create_org(env.node(), "Acme", "boss@acme.example", "free",
+             "acme-password-1");
+  std::map<std::string, std::string> ids;
+  env.seed_tenant("fabrikam.com", {{"eve@fabrikam.com", "Eve", true, true}},
+                  ids);
+  env.seed_tenant("northwind.com", {{"nora@northwind.com", "Nora", true, true}},
+                  ids);
+
+  office365_env::options short_lived;
+  short_lived.node_args = {"--invite-lifetime", "1"};
+  office365_env late{short_lived};
+  auto late_org = late.install_paid();
+  expect_status(late.invite(late_org.token, late_org.id,
+                            {late.o365_id("bob@contoso.com")}),
+                201);
+  auto invited_by = std::chrono::system_clock::now();
+  auto late_invite = invite_token_in(
+      late.wait_for_mail("admin@contoso.com", 1).at(0), late.public_url());
+  // Created before `invited_by`, it expired a second later.
+  while (std::chrono::system_clock::now()
+         < invited_by + std::chrono::milliseconds(1500))
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+
   ::setenv("NODE_URL", env.node_url().c_str(), 1);
+  ::setenv("EMULATOR_URL", env.emulator_url().c_str(), 1);
+  ::setenv("BOB_INVITE", bob_invite.c_str(), 1);
+  ::setenv("USER01_INVITE", user01_invite.c_str(), 1);
+  ::setenv("LATE_NODE_URL", late.node_url().c_str(), 1);
+  ::setenv("LATE_INVITE", late_invite.c_str(), 1);
   auto cmd = "cd '" + std::string{dir} + "' && node pages_test.mjs";
   int rc = std::system(cmd.c_str());
   INFO("pages_test.mjs printed PASS/FAIL per step above; node URL "

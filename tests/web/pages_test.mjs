@@ -1,9 +1,14 @@
 // The Office 365 pages in headless Chromium (Debian's /usr/bin/chromium,
-// driven by playwright-core): a person with a browser walks the install
-// and a sign-in, picking who they are on graph-emulator's sign-in page.
-// Started by the C++ driver (tests/web/page_test.cpp, "[web][pages]") with
-// a fresh graph-emulator and crmsyncd:
-//   NODE_URL      http://127.0.0.1:PORT of the node
+// driven by playwright-core): people with a browser walk every path of
+// issue 14 (install with the terms, associate then install, an invitation
+// joined and one associated, a request to join approved, an expired link),
+// picking who they are on graph-emulator's sign-in page. Started by the
+// C++ driver (tests/web/page_test.cpp, "[web][pages]"), which prepares:
+//   NODE_URL       http://127.0.0.1:PORT of the node (contoso.com installed,
+//                  paid; fabrikam.com and northwind.com not installed)
+//   EMULATOR_URL   the graph-emulator (its /_emulator/mail)
+//   BOB_INVITE, USER01_INVITE   invitation tokens of bob and user01
+//   LATE_NODE_URL, LATE_INVITE  another node, and Bob's expired invitation
 // Every step prints PASS or FAIL with what it saw; any failure exits 1.
 
 import { chromium } from "playwright-core";
@@ -14,8 +19,10 @@ if (!NODE_URL) {
   process.exit(2);
 }
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const { EMULATOR_URL, BOB_INVITE, USER01_INVITE, LATE_NODE_URL, LATE_INVITE } =
+  process.env;
 
-const OVERALL_MS = 90_000;
+const OVERALL_MS = 180_000;
 const overall = setTimeout(() => {
   console.error(`FAIL: the test did not finish within ${OVERALL_MS / 1000} s`);
   process.exit(1);
@@ -62,72 +69,226 @@ async function pick(page, upn) {
   await button.click();
 }
 
-try {
-  const admin = await person();
-  await step("install: the emulator asks who signs in, then for consent", async () => {
-    await admin.page.goto(`${NODE_URL}/o365/install`);
-    check(/Sign in as/.test(await admin.page.locator("h1").innerText()),
-      `heading: ${await admin.page.locator("h1").innerText()}`);
-    // Every person of the tenant is offered.
-    for (const upn of ["admin@contoso.com", "bob@contoso.com"])
-      check(await admin.page.locator(`button[value="${upn}"]`).count() === 1,
-        `${upn} is not offered`);
-    await pick(admin.page, "admin@contoso.com");
-    await admin.page.locator("h1", { hasText: "Grant admin consent as" }).waitFor(WAIT);
-    // Only administrators can consent.
-    check(await admin.page.locator('button[value="bob@contoso.com"]').count() === 0,
-      "bob is offered to grant consent");
-  });
+/// The heading of the page `p` shows now.
+async function heading(p) {
+  return (await p.locator("h1").innerText()).trim();
+}
 
-  await step("install: a page says the organization was created", async () => {
+/// Waits for a page whose heading matches `re`; returns its text.
+async function landed(p, re) {
+  await p.locator("h1", { hasText: re }).waitFor(WAIT);
+  return p.locator("body").innerText();
+}
+
+/// Clicks the button labelled `label` and waits for the next page.
+async function submit(p, label) {
+  await Promise.all([
+    p.waitForNavigation(WAIT),
+    p.locator(`button:has-text("${label}")`).click(),
+  ]);
+}
+
+/// Chromium logs a document's own 4xx as a console error: expected for the
+/// refusal pages, and only those statuses.
+function expectStatusLogs(who, before, statuses) {
+  const fresh = who.problems.splice(before);
+  const re = new RegExp(`status of (${statuses.join("|")})`);
+  check(fresh.every((m) => re.test(m)), `console: ${fresh.join(" | ")}`);
+}
+
+/// The session cookie of a browser: HttpOnly, SameSite=Lax.
+async function checkSessionCookie(who) {
+  const cookies = await who.context.cookies();
+  const c = cookies.find((x) => x.name === "crmsync_session");
+  check(c, `no session cookie: ${JSON.stringify(cookies)}`);
+  check(c.httpOnly && c.sameSite === "Lax" && c.path === "/",
+    `cookie: ${JSON.stringify(c)}`);
+  check(!who.page.url().includes(c.value), `the URL has the session: ${who.page.url()}`);
+  // Scripts of the page cannot read it.
+  check(!(await who.page.evaluate(() => document.cookie)).includes("crmsync_session"),
+    "document.cookie shows the session");
+}
+
+/// The newest link to `prefix` in the mail `upn` sent (graph-emulator).
+async function mailedLink(upn, prefix) {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const res = await fetch(`${EMULATOR_URL}/_emulator/mail?user=${encodeURIComponent(upn)}`);
+    const all = (await res.json()).value || [];
+    for (const m of all.reverse()) {
+      const html = m.message.body.content;
+      const at = html.indexOf(`href="${prefix}`);
+      if (at >= 0) return html.slice(at + 6, html.indexOf('"', at + 6));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`no mail of ${upn} links to ${prefix}`);
+}
+
+try {
+  const eve = await person();
+  await step("install with the terms: sign in, accept, consent, a page says what happened", async () => {
+    await eve.page.goto(`${NODE_URL}/o365/install`);
+    check(/Sign in as/.test(await heading(eve.page)), `heading: ${await heading(eve.page)}`);
+    for (const upn of ["admin@contoso.com", "eve@fabrikam.com"])
+      check(await eve.page.locator(`button[value="${upn}"]`).count() === 1,
+        `${upn} is not offered`);
+    await pick(eve.page, "eve@fabrikam.com");
+    const terms = await landed(eve.page, "Install crmsync");
+    check(/Terms and conditions/.test(terms), `page: ${terms}`);
+    await checkSessionCookie(eve);
+    await submit(eve.page, "Accept and continue");
+    await eve.page.locator("h1", { hasText: "Grant admin consent as" }).waitFor(WAIT);
+    check(await eve.page.locator('button[value="bob@contoso.com"]').count() === 0,
+      "bob is offered to grant consent");
     const [res] = await Promise.all([
-      admin.page.waitForNavigation(WAIT),
-      pick(admin.page, "admin@contoso.com"),
+      eve.page.waitForNavigation(WAIT),
+      pick(eve.page, "eve@fabrikam.com"),
     ]);
-    check(new URL(admin.page.url()).pathname === "/o365/consent-callback",
-      `landed on ${admin.page.url()}`);
-    const h1 = await admin.page.locator("h1").innerText();
-    check(h1 === "crmsync is installed", `heading: ${h1}`);
-    const body = await admin.page.locator("body").innerText();
+    const body = await landed(eve.page, "crmsync is installed");
     check(/A new CRM organization was created/.test(body), `page: ${body}`);
-    check(/Ada Admin/.test(body) && /admin@contoso\.com/.test(body), `page: ${body}`);
+    check(/eve@fabrikam\.com/.test(body), `page: ${body}`);
     const csp = res && (await res.allHeaders())["content-security-policy"];
     check(csp && csp.includes("default-src 'none'"), `CSP: ${csp}`);
   });
 
   await step("install again: the page says the organization is linked", async () => {
-    await admin.page.goto(`${NODE_URL}/o365/install`);
-    await pick(admin.page, "admin@contoso.com");
-    await admin.page.locator("h1", { hasText: "crmsync is installed" }).waitFor(WAIT);
-    const body = await admin.page.locator("body").innerText();
+    await eve.page.goto(`${NODE_URL}/o365/install`);
+    await pick(eve.page, "eve@fabrikam.com");
+    await landed(eve.page, "Install crmsync");
+    await submit(eve.page, "Accept and continue");
+    const body = await landed(eve.page, "crmsync is installed");
     check(/linked to your existing CRM organization/.test(body), `page: ${body}`);
   });
 
+  const nora = await person();
+  await step("associate my account, then install", async () => {
+    await nora.page.goto(`${NODE_URL}/o365/install`);
+    await pick(nora.page, "nora@northwind.com");
+    await landed(nora.page, "Install crmsync");
+    // A wrong password first: a page says so, and the form is there again.
+    await nora.page.fill('input[name="email"]', "boss@acme.example");
+    await nora.page.fill('input[name="password"]', "wrong-password");
+    const before = nora.problems.length;
+    await submit(nora.page, "Associate my account");
+    const refused = await nora.page.locator("body").innerText();
+    check(/not right/.test(refused), `page: ${refused}`);
+    expectStatusLogs(nora, before, [401]);
+    await nora.page.goBack();
+    await landed(nora.page, "Install crmsync");
+    await nora.page.fill('input[name="email"]', "boss@acme.example");
+    await nora.page.fill('input[name="password"]', "acme-password-1");
+    await submit(nora.page, "Associate my account");
+    await nora.page.locator("h1", { hasText: "Grant admin consent as" }).waitFor(WAIT);
+    await pick(nora.page, "nora@northwind.com");
+    const body = await landed(nora.page, "crmsync is installed");
+    check(/linked to your existing CRM organization/.test(body), `page: ${body}`);
+    check(/Acme/.test(body), `page: ${body}`);
+  });
+
   const bob = await person();
-  await step("sign-in of a non-member: a page, and no session in the URL", async () => {
-    await bob.page.goto(`${NODE_URL}/o365/signin`);
+  await step("invitation: sign in, the terms, Join", async () => {
+    await bob.page.goto(`${NODE_URL}/invite/${BOB_INVITE}`);
     await pick(bob.page, "bob@contoso.com");
-    await bob.page.locator("h1", { hasText: "Not a member yet" }).waitFor(WAIT);
-    const body = await bob.page.locator("body").innerText();
+    const page = await landed(bob.page, "You are invited to");
+    check(/Terms and conditions/.test(page) && /Associate my account/.test(page),
+      `page: ${page}`);
+    await checkSessionCookie(bob);
+    await submit(bob.page, "Accept the terms and join");
+    const body = await landed(bob.page, "You are signed in");
+    check(/You joined the organization/.test(body), `page: ${body}`);
     check(/bob@contoso\.com/.test(body), `page: ${body}`);
-    check(!/o365_/.test(bob.page.url()) && !/o365_/.test(body),
-      `a session shows: ${bob.page.url()} ${body}`);
+  });
+
+  await step("invitation used, and someone else's: clear pages", async () => {
+    const before = bob.problems.length;
+    await bob.page.goto(`${NODE_URL}/invite/${BOB_INVITE}`);
+    await landed(bob.page, "This invitation was already used");
+    await bob.page.goto(`${NODE_URL}/invite/${USER01_INVITE}`);
+    const other = await landed(bob.page, "This invitation is for someone else");
+    check(!/Accept the terms and join/.test(other), `page: ${other}`);
+    expectStatusLogs(bob, before, [403, 410]);
+  });
+
+  const user01 = await person();
+  await step("invitation: Associate my account", async () => {
+    await user01.page.goto(`${NODE_URL}/invite/${USER01_INVITE}`);
+    await pick(user01.page, "user01@contoso.com");
+    await landed(user01.page, "You are invited to");
+    await user01.page.fill('input[name="email"]', "boss@elsewhere.example");
+    await user01.page.fill('input[name="password"]', "elsewhere-password-1");
+    await submit(user01.page, "Associate my account");
+    const body = await landed(user01.page, "You are signed in");
+    check(/associated with your CRM account/.test(body), `page: ${body}`);
+  });
+
+  const user03 = await person();
+  await step("invitation: opened through the app instead of the e-mail", async () => {
+    await user03.page.goto(`${NODE_URL}/o365/signin`);
+    await pick(user03.page, "user03@contoso.com");
+    const page = await landed(user03.page, "Not a member yet");
+    check(/Your invitation/.test(page) && /Terms and conditions/.test(page), `page: ${page}`);
+    await submit(user03.page, "Accept the terms and join");
+    const body = await landed(user03.page, "You are signed in");
+    check(/You joined the organization/.test(body), `page: ${body}`);
+  });
+
+  const user02 = await person();
+  const admin = await person();
+  await step("request to join, approved on the e-mail's page", async () => {
+    await user02.page.goto(`${NODE_URL}/o365/signin`);
+    await pick(user02.page, "user02@contoso.com");
+    await landed(user02.page, "Not a member yet");
+    await submit(user02.page, "Request to join");
+    let body = await landed(user02.page, "Your request to join");
+    check(/pending/.test(body), `page: ${body}`);
+
+    const link = await mailedLink("admin@contoso.com", `${NODE_URL}/join-requests/`);
+    await admin.page.goto(link);
+    await pick(admin.page, "admin@contoso.com");
+    body = await landed(admin.page, "Join request");
+    check(/user02@contoso\.com/.test(body), `page: ${body}`);
+    await submit(admin.page, "Approve & Add");
+    body = await landed(admin.page, "Approved");
+    check(/user02@contoso\.com/.test(body), `page: ${body}`);
+
+    await user02.page.goto(`${NODE_URL}/o365/join-request`);
+    body = await landed(user02.page, "Your request to join");
+    check(/approved/.test(body), `page: ${body}`);
+  });
+
+  await step("a user without Manage Users opens the approval link: told why not", async () => {
+    const link = await mailedLink("admin@contoso.com", `${NODE_URL}/join-requests/`);
+    const before = bob.problems.length;
+    await bob.page.goto(link);
+    await pick(bob.page, "bob@contoso.com");
+    const body = await landed(bob.page, "Only user managers approve");
+    check(/Manage Users/.test(body), `page: ${body}`);
+    check(await bob.page.locator("button").count() === 0, `page: ${body}`);
+    expectStatusLogs(bob, before, [403]);
+  });
+
+  const late = await person();
+  await step("an expired invitation link: a clear page", async () => {
+    const before = late.problems.length;
+    await late.page.goto(`${LATE_NODE_URL}/invite/${LATE_INVITE}`);
+    await pick(late.page, "bob@contoso.com");
+    const body = await landed(late.page, "This invitation has expired");
+    check(!/Accept the terms and join/.test(body), `page: ${body}`);
+    expectStatusLogs(late, before, [410]);
   });
 
   await step("a broken invitation link: a clear page", async () => {
     const before = bob.problems.length;
     const res = await bob.page.goto(`${NODE_URL}/invite/not-a-token`);
     check(res.status() === 400, `status ${res.status()}`);
-    // Chromium logs the document's own 400 as a console error: expected
-    // here, and only that one.
-    const fresh = bob.problems.splice(before);
-    check(fresh.every((m) => /status of 400/.test(m)), `console: ${fresh.join(" | ")}`);
+    expectStatusLogs(bob, before, [400]);
     const body = await bob.page.locator("body").innerText();
     check(/open the link from the invitation e-mail/.test(body), `page: ${body}`);
   });
 
-  await step("the pages run no script and load nothing", async () => {
-    const all = [...admin.problems, ...bob.problems];
+  await step("the pages run no script, load nothing and log no errors", async () => {
+    const all = [eve, nora, bob, user01, user03, user02, admin, late].flatMap((w) => w.problems);
     check(all.length === 0, `console: ${all.join(" | ")}`);
   });
 } finally {
