@@ -33,6 +33,8 @@ struct actor_env {
   /// answer their status (actors/calendar.cpp).
   std::function<caf::actor(caf::actor_system&, const entity_key&)>
       spawn_calendar;
+  /// How long a token issued by a sign-in works (--session-ttl).
+  int64_t session_ttl_ms = int64_t{30} * 24 * 3600 * 1000;
 };
 
 } // namespace crmsync::actors

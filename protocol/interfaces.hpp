@@ -44,7 +44,16 @@ using tenant_actor = caf::typed_actor<
     caf::replies_to<set_calendar_sync>::with<calendar_status>,
     caf::replies_to<apply_office365>::with<event_record>,
     caf::replies_to<atom::stats_atom>::with<uint64_t>,
-    caf::replies_to<atom::passivate_atom>::with<bool>>;
+    caf::replies_to<atom::passivate_atom>::with<bool>,
+    // t14-life3: the rest of the user lifecycle
+    caf::replies_to<delete_user>::with<user_deleted>,
+    caf::replies_to<list_tokens>::with<token_list>,
+    caf::replies_to<create_token>::with<token_info>,
+    caf::replies_to<revoke_token>::with<token_info>,
+    caf::replies_to<revoke_invite>::with<invite_record>,
+    caf::replies_to<reject_join>::with<join_request_record>,
+    caf::replies_to<offboard_user>::with<user_record>,
+    caf::replies_to<set_password>::with<user_record>>;
 
 using mailbox_actor
     = caf::typed_actor<caf::replies_to<status_request>::with<mailbox_status>,
