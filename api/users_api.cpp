@@ -16,7 +16,9 @@ namespace {
 /// with the user as it is now.
 void send_user_update(api::impl* self, const principal& p,
                       const path_params& pp, update_user cmd, responder_ptr r) {
-  auto uid = user_id::parse(pp[1]);
+  std::optional<user_id> uid;
+  if (!self->user_param(p, pp[1], r, uid))
+    return;
   self->with_org(p, pp[0], r, [self, cmd, uid, r](tenant_id org) mutable {
     if (!uid)
       return fail(r, 404, "not_found", "user not found");
@@ -142,7 +144,9 @@ void api::impl::install_user_routes() {
                principal p;
                if (!self->authenticate(req, r, p))
                  return;
-               auto uid = user_id::parse(pp[1]);
+               std::optional<user_id> uid;
+               if (!self->user_param(p, pp[1], r, uid))
+                 return;
                self->with_org(p, pp[0], r, [self, p, uid, r](tenant_id org) {
                  if (!uid)
                    return fail(r, 404, "not_found", "user not found");

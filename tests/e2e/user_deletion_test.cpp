@@ -192,6 +192,22 @@ TEST_CASE_METHOD(acme_staff, "deletion: refusals keep the user and their data",
     require_refused(api.del(other.admin_token, user_path(other.id, carol.id)),
                     404, "not_found", carol.id, before);
   }
+  SECTION("'me' names the caller, who is active") {
+    auto before = snapshot(manager.id);
+    require_refused(api.del(manager.token, path("me")), 409, "user_active",
+                    manager.id, before);
+    // The service admin is nobody's user.
+    auto r = api.del(admin_token, path("me"));
+    INFO(r.describe());
+    CHECK(r.status == 400);
+    // PATCH and deactivate read 'me' the same way.
+    auto renamed = api.patch(manager.token, path("me"), R"({"name":"M."})");
+    E2E_REQUIRE_STATUS(renamed, 200);
+    CHECK(renamed.str("/id") == manager.id);
+    auto self_off = api.post(manager.token, path("me") + "/deactivate", "");
+    INFO(self_off.describe());
+    CHECK(self_off.error_code() == "cannot_deactivate_self");
+  }
   SECTION("a bad token or a deleted user's token is refused") {
     deactivate(carol.id);
     auto before = snapshot(carol.id);
