@@ -23,6 +23,8 @@ struct actor_env {
   storage::db* db = nullptr;
   /// Wall-clock milliseconds for created/modified times.
   std::function<int64_t()> now_ms;
+  /// How long a token issued by a sign-in works (--session-ttl).
+  int64_t session_ttl_ms = int64_t{30} * 24 * 3600 * 1000;
   /// Fresh random 64-bit ids (never 0).
   std::function<uint64_t()> random_id;
   /// Called after a write that queued e-mail in the outbox (wakes the
@@ -33,8 +35,6 @@ struct actor_env {
   /// answer their status (actors/calendar.cpp).
   std::function<caf::actor(caf::actor_system&, const entity_key&)>
       spawn_calendar;
-  /// How long a token issued by a sign-in works (--session-ttl).
-  int64_t session_ttl_ms = int64_t{30} * 24 * 3600 * 1000;
 };
 
 } // namespace crmsync::actors
