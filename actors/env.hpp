@@ -41,6 +41,8 @@ struct actor_env {
   storage::db* db = nullptr;
   /// Wall-clock milliseconds for created/modified times.
   std::function<int64_t()> now_ms;
+  /// How long a token issued by a sign-in works (--session-ttl).
+  int64_t session_ttl_ms = int64_t{30} * 24 * 3600 * 1000;
   /// Fresh random 64-bit ids (never 0).
   std::function<uint64_t()> random_id;
   /// Called after a write that queued e-mail in the outbox (wakes the

@@ -43,6 +43,17 @@ std::string make_user_token(uint64_t org, uint64_t user) {
   return t;
 }
 
+std::string make_setup_token(uint64_t org, uint64_t user) {
+  return "pws_" + make_user_token(org, user).substr(token_prefix.size());
+}
+
+bool parse_setup_token(std::string_view token, uint64_t& org, uint64_t& user) {
+  if (token.substr(0, 4) != "pws_")
+    return false;
+  return parse_user_token(
+      std::string{token_prefix} + std::string{token.substr(4)}, org, user);
+}
+
 bool parse_user_token(std::string_view token, uint64_t& org, uint64_t& user) {
   if (token.size() != token_prefix.size() + 32 + token_secret_chars
       || token.substr(0, token_prefix.size()) != token_prefix)
@@ -124,11 +135,27 @@ void api::impl::create_user_attempt(std::shared_ptr<create_user> cmd,
   }
   auto token = make_user_token(org.value, cmd->user.id.value);
   cmd->user.token_hash = crypto::sha256_hex(token);
+  std::string setup_url;
+  if (cmd->user.password_hash.empty()) {
+    // No password: the person is invited to set one (users_api.cpp).
+    cmd->setup_token = make_setup_token(org.value, cmd->user.id.value);
+    cmd->setup_token_hash = crypto::sha256_hex(cmd->setup_token);
+    cmd->setup_expires_ms = system_now_ms() + cfg.password_setup_lifetime_ms;
+    cmd->public_url = o365.public_url;
+    setup_url = o365.public_url + "/password-setup/" + cmd->setup_token;
+  }
   auto self = shared_from_this();
   ask<user_record>(
       tenant_key(org), *cmd,
-      [r, token](user_record& u) {
-        r->reply(json_response(201, user_with_token(u, token)));
+      [r, token, setup_url](user_record& u) {
+        auto body = user_with_token(u, token);
+        if (!setup_url.empty()) {
+          body.pop_back();
+          body += ",\"password_setup_url\":";
+          json::append_string(body, setup_url);
+          body += '}';
+        }
+        r->reply(json_response(201, body));
       },
       [self, cmd, org, r, attempts_left](const caf::error& err) {
         if (is_code(err, crm_errc::conflict, "id_collision")

@@ -97,6 +97,8 @@ struct api_config {
   size_t max_mass_update_ids = 1000;
   /// Sign-in starts, password failures and the hashing pool's shares.
   throttle_config throttles;
+  /// How long the e-mailed link to set a first password works.
+  int64_t password_setup_lifetime_ms = int64_t{7} * 24 * 3600 * 1000;
 };
 
 class api {
@@ -146,5 +148,11 @@ std::string make_user_token(uint64_t org, uint64_t user);
 
 /// Splits a user token into its org and user ids; false if malformed.
 bool parse_user_token(std::string_view token, uint64_t& org, uint64_t& user);
+
+/// A password-setup token (a user made without a password is e-mailed a
+/// link with one): like a user token, with the prefix "pws_", so that it is
+/// never taken for an API token. t14-life3.
+std::string make_setup_token(uint64_t org, uint64_t user);
+bool parse_setup_token(std::string_view token, uint64_t& org, uint64_t& user);
 
 } // namespace crmsync::http

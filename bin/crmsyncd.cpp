@@ -172,6 +172,7 @@ int run(node_config cfg) {
   env->now_ms = [] {
     return system_now_ms();
   };
+  env->session_ttl_ms = cfg.session_ttl_s * 1000;
   env->random_id = [] {
     uint64_t id;
     do {
@@ -230,6 +231,7 @@ int run(node_config cfg) {
   acfg.admin_token = cfg.admin_token;
   acfg.metrics_token = metrics_token;
   acfg.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
+  acfg.password_setup_lifetime_ms = cfg.password_setup_lifetime_s * 1000;
   auto& limits = acfg.throttles;
   limits.signin.burst = cfg.signin_burst;
   limits.signin.per_minute = cfg.signin_per_minute;

@@ -180,6 +180,15 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
   add("--session-lifetime", c.session_lifetime_s, "CRMSYNC_SESSION_LIFETIME",
       "seconds an office365_session works")
       ->check(CLI::Range(int64_t{1}, int64_t{30} * 24 * 3600));
+  add("--session-ttl", c.session_ttl_s, "CRMSYNC_SESSION_TTL",
+      "seconds an API token issued by an Office 365 sign-in works (then "
+      "401 until the person signs in again)")
+      ->check(CLI::Range(int64_t{1}, int64_t{365} * 24 * 3600));
+  add("--password-setup-lifetime", c.password_setup_lifetime_s,
+      "CRMSYNC_PASSWORD_SETUP_LIFETIME",
+      "seconds the e-mailed link to set a first password works (a user "
+      "made without a password)")
+      ->check(CLI::Range(int64_t{1}, int64_t{90} * 24 * 3600));
   add("--purge-interval-ms", c.purge_interval_ms, "CRMSYNC_PURGE_INTERVAL_MS",
       "how often expired sign-in states and sessions, old invitations and "
       "failed e-mail are deleted")

@@ -72,6 +72,10 @@ struct node_config {
   // Bounded unauthenticated work (issue 11, items 4 and 6).
   int64_t signin_lifetime_s = 600;
   int64_t session_lifetime_s = 24 * 3600;
+  /// How long an API token issued by an Office 365 sign-in works.
+  int64_t session_ttl_s = int64_t{30} * 24 * 3600;
+  /// How long the e-mailed link to set a first password works.
+  int64_t password_setup_lifetime_s = int64_t{7} * 24 * 3600;
   int64_t purge_interval_ms = 300000;
   int64_t invite_retention_s = 30 * 24 * 3600;
   int64_t failed_mail_retention_s = 30 * 24 * 3600;

@@ -47,7 +47,16 @@ using tenant_actor = caf::typed_actor<
     caf::replies_to<atom::passivate_atom>::with<bool>,
     // t14-data: disconnect Office 365, delete an organization
     caf::replies_to<disconnect_office365>::with<org_record>,
-    caf::replies_to<close_org>::with<org_record>>;
+    caf::replies_to<close_org>::with<org_record>,
+    // t14-life3: the rest of the user lifecycle
+    caf::replies_to<delete_user>::with<user_deleted>,
+    caf::replies_to<list_tokens>::with<token_list>,
+    caf::replies_to<create_token>::with<token_info>,
+    caf::replies_to<revoke_token>::with<token_info>,
+    caf::replies_to<revoke_invite>::with<invite_record>,
+    caf::replies_to<reject_join>::with<join_request_record>,
+    caf::replies_to<offboard_user>::with<user_record>,
+    caf::replies_to<set_password>::with<user_record>>;
 
 /// A user's Office 365 mailbox: its link status, and its Graph budget
 /// (slots for the calendar sync and the mailer; actors/mailbox.cpp).

@@ -1196,4 +1196,66 @@ caf::error decode_shard_move(std::string_view body, std::string& to) {
   return caf::none;
 }
 
+caf::error decode_token_create(std::string_view body, int64_t now_ms,
+                               token_body& out) {
+  object obj;
+  if (auto err = parse_object(body, obj))
+    return err;
+  bool have_name = false, have_expiry = false;
+  for (auto kv : obj) {
+    if (kv.key == "name") {
+      if (auto err = get_text(kv.value, "name", 100, true, out.name))
+        return err;
+      have_name = true;
+    } else if (kv.key == "expires_at") {
+      if (have_expiry)
+        return bad("expires_at",
+                   "give 'expires_at' or 'expires_in_days', not both");
+      if (auto err = get_time(kv.value, "expires_at", false, out.expires_ms))
+        return err;
+      have_expiry = true;
+    } else if (kv.key == "expires_in_days") {
+      if (have_expiry)
+        return bad("expires_in_days",
+                   "give 'expires_at' or 'expires_in_days', not both");
+      int64_t days = 0;
+      if (kv.value.get_int64().get(days) || days < 1 || days > 365)
+        return bad("expires_in_days",
+                   "'expires_in_days' must be an integer from 1 to 365");
+      out.expires_ms = now_ms + days * 24 * 3600 * 1000;
+      have_expiry = true;
+    } else {
+      return unknown_field("", kv.key);
+    }
+  }
+  if (!have_name)
+    return missing("name");
+  if (!have_expiry)
+    return missing("expires_at");
+  if (out.expires_ms <= now_ms)
+    return bad("expires_at", "'expires_at' must be in the future");
+  if (out.expires_ms > now_ms + int64_t{366} * 24 * 3600 * 1000)
+    return bad("expires_at", "a token expires within a year");
+  return caf::none;
+}
+
+caf::error decode_new_password(std::string_view body, std::string& password) {
+  object obj;
+  if (auto err = parse_object(body, obj))
+    return err;
+  bool have = false;
+  for (auto kv : obj) {
+    if (kv.key != "password")
+      return unknown_field("", kv.key);
+    if (auto err = get_text(kv.value, "password", 1024, true, password))
+      return err;
+    if (password.size() < 8)
+      return bad("password", "'password' needs at least 8 characters");
+    have = true;
+  }
+  if (!have)
+    return missing("password");
+  return caf::none;
+}
+
 } // namespace crmsync::json

@@ -169,6 +169,18 @@ caf::error decode_calendar_sync(std::string_view body, bool& enabled);
 /// {"to":"NODE"} of POST /admin/v1/shards/{shard}/move.
 caf::error decode_shard_move(std::string_view body, std::string& to);
 
+/// {"password"} of POST /password-setup/{token}: 8 to 1024 characters.
+caf::error decode_new_password(std::string_view body, std::string& password);
+
+/// {"name","expires_at"|"expires_in_days"} of POST /api/v1/me/tokens: the
+/// expiry is in the future and within a year of `now_ms`.
+struct token_body {
+  std::string name;
+  int64_t expires_ms = 0;
+};
+caf::error decode_token_create(std::string_view body, int64_t now_ms,
+                               token_body& out);
+
 /// Validates and normalises an e-mail address (trimmed, lower-cased).
 bool normalize_email(std::string_view in, std::string& out);
 

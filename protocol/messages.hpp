@@ -143,11 +143,19 @@ typename Inspector::result_type inspect(Inspector& f, update_org& x) {
 struct create_user {
   caller who;
   new_user user;
+  /// A user without a password (and no Office 365 link) is e-mailed a
+  /// link {public_url}/password-setup/{token} to set one: the token's
+  /// hash and expiry (set by the API; empty for a user with a password).
+  std::string setup_token_hash;
+  int64_t setup_expires_ms = 0;
+  std::string public_url;
+  std::string setup_token; ///< for the e-mail only; never stored
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, create_user& x) {
-  return f(caf::meta::type_name("crmsync::create_user"), x.who, x.user);
+  return f(caf::meta::type_name("crmsync::create_user"), x.who, x.user,
+           x.setup_token_hash, x.setup_expires_ms, x.public_url, x.setup_token);
 }
 
 struct get_user {

@@ -38,9 +38,12 @@ enum class invite_status : uint8_t {
   accepted = 1,   ///< the invitee joined this organization (R8)
   associated = 2, ///< the invitee went to their existing account (R9)
   superseded = 3, ///< a newer invite for the same person replaced it
+  revoked = 4,    ///< a user manager took it back
+  /// Never stored: how a pending invitation past its expiry is listed.
+  expired = 5,
 };
 
-enum class join_status : uint8_t { pending = 0, approved = 1 };
+enum class join_status : uint8_t { pending = 0, approved = 1, rejected = 2 };
 
 const char* to_string(invite_status x);
 

@@ -105,6 +105,53 @@ bool user_record::has_token_hash(std::string_view hash) const {
   return match;
 }
 
+std::string token_id(std::string_view hash) {
+  return std::string{hash.substr(0, 16)};
+}
+
+bool user_record::token_valid(std::string_view hash, int64_t now_ms,
+                              int64_t signin_ttl_ms) const {
+  // Every stored hash is compared, so timing does not tell which matched.
+  bool by_signin = false;
+  bool valid = false;
+  for (size_t i = 0; i < signin_token_hashes.size(); ++i) {
+    bool match = crypto::equal_secret(signin_token_hashes[i], hash);
+    by_signin = match || by_signin;
+    valid = (match && now_ms < signin_issued(i) + signin_ttl_ms) || valid;
+  }
+  for (auto& t : api_tokens) {
+    bool match = crypto::equal_secret(t.hash, hash);
+    valid = (match && (t.expires_ms == 0 || now_ms < t.expires_ms)) || valid;
+  }
+  bool primary = crypto::equal_secret(token_hash, hash);
+  return valid || (primary && !by_signin);
+}
+
+void user_record::add_signin_token(std::string hash, int64_t now_ms,
+                                   size_t keep) {
+  // Older records have fewer issue times than hashes: fill them in first.
+  while (signin_issued_ms.size() < signin_token_hashes.size())
+    signin_issued_ms.push_back(modified_ms);
+  signin_issued_ms.resize(signin_token_hashes.size());
+  signin_token_hashes.push_back(std::move(hash));
+  signin_issued_ms.push_back(now_ms);
+  while (signin_token_hashes.size() > keep) {
+    signin_token_hashes.erase(signin_token_hashes.begin());
+    signin_issued_ms.erase(signin_issued_ms.begin());
+  }
+}
+
+int64_t user_record::signin_issued(size_t i) const {
+  return i < signin_issued_ms.size() ? signin_issued_ms[i] : modified_ms;
+}
+
+void user_record::revoke_all_tokens() {
+  token_hash.clear();
+  signin_token_hashes.clear();
+  signin_issued_ms.clear();
+  api_tokens.clear();
+}
+
 const char* to_string(conflict_policy x) {
   switch (x) {
     case conflict_policy::crm:
@@ -136,6 +183,10 @@ const char* to_string(invite_status x) {
       return "accepted";
     case invite_status::associated:
       return "associated";
+    case invite_status::revoked:
+      return "revoked";
+    case invite_status::expired:
+      return "expired";
     default:
       return "superseded";
   }
@@ -159,7 +210,14 @@ bool is_invite_token(std::string_view token) {
 }
 
 const char* to_string(join_status x) {
-  return x == join_status::approved ? "approved" : "pending";
+  switch (x) {
+    case join_status::approved:
+      return "approved";
+    case join_status::rejected:
+      return "rejected";
+    default:
+      return "pending";
+  }
 }
 
 } // namespace crmsync

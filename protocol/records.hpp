@@ -61,6 +61,26 @@ typename Inspector::result_type inspect(Inspector& f, org_record& x) {
            x.modified_ms, x.o365_tenant, x.conflicts);
 }
 
+/// An API token a user made for a program (GET/POST/DELETE
+/// /api/v1/me/tokens); only the hash of its secret is stored. Its id is
+/// the hash's first 16 hex digits (token_id).
+struct api_token {
+  std::string name;
+  std::string hash; ///< SHA-256 hex of the token
+  int64_t created_ms = 0;
+  int64_t expires_ms = 0; ///< 0 = never
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, api_token& x) {
+  return f(caf::meta::type_name("crmsync::api_token"), x.name, x.hash,
+           x.created_ms, x.expires_ms);
+}
+
+/// The public id of a token: the first 16 hex digits of its hash (the
+/// hash of a 256-bit secret; it tells nothing about the secret).
+std::string token_id(std::string_view hash);
+
 struct user_record {
   user_id id;
   tenant_id org;
@@ -84,9 +104,31 @@ struct user_record {
   /// A deactivated user holds no tokens, cannot sign in and does not
   /// sync; their records stay until the user is deleted.
   bool deactivated = false;
+  /// Tokens the user made, oldest first.
+  std::vector<api_token> api_tokens;
+  /// When each of signin_token_hashes was issued (same order); a hash
+  /// without one (stored before sign-in tokens expired) counts as issued
+  /// at modified_ms.
+  std::vector<int64_t> signin_issued_ms;
+  /// A pending invitation to set a password (a user made without one):
+  /// the hash of its single-use token and when it expires; "" when none.
+  std::string setup_token_hash;
+  int64_t setup_expires_ms = 0;
 
   /// Whether `hash` is one of this user's API token hashes.
   bool has_token_hash(std::string_view hash) const;
+  /// Whether `hash` is a token of this user that works at `now_ms`: a
+  /// sign-in token for `signin_ttl_ms` after it was issued, a made token
+  /// until its expiry, the token made with the user (when no sign-in
+  /// issued it) for good.
+  bool token_valid(std::string_view hash, int64_t now_ms,
+                   int64_t signin_ttl_ms) const;
+  /// Adds a token issued by a sign-in, keeping the newest `keep`.
+  void add_signin_token(std::string hash, int64_t now_ms, size_t keep);
+  /// When sign-in token `i` was issued.
+  int64_t signin_issued(size_t i) const;
+  /// Drops every token (deactivation).
+  void revoke_all_tokens();
 };
 
 template <class Inspector>
@@ -94,8 +136,9 @@ typename Inspector::result_type inspect(Inspector& f, user_record& x) {
   return f(caf::meta::type_name("crmsync::user_record"), x.id, x.org, x.email,
            x.name, x.role, x.manage_users, x.super_admin, x.password_hash,
            x.token_hash, x.created_ms, x.modified_ms, x.o365_tenant,
-           x.o365_user, x.signin_token_hashes, x.view_all_events,
-           x.deactivated);
+           x.o365_user, x.signin_token_hashes, x.view_all_events, x.deactivated,
+           x.api_tokens, x.signin_issued_ms, x.setup_token_hash,
+           x.setup_expires_ms);
 }
 
 struct participant {

@@ -11,6 +11,7 @@
 
 #include "protocol/cluster.hpp"
 #include "protocol/errors.hpp"
+#include "protocol/lifecycle.hpp"
 #include "protocol/messages.hpp"
 #include "protocol/office365.hpp"
 #include "protocol/org_data.hpp"
@@ -124,6 +125,20 @@ CAF_BEGIN_TYPE_ID_BLOCK(crmsync, caf::first_custom_type_id)
   // t14-data: disconnect Office 365, delete an organization
   CAF_ADD_TYPE_ID(crmsync, (crmsync::disconnect_office365))
   CAF_ADD_TYPE_ID(crmsync, (crmsync::close_org))
+
+  // t14-life3: the rest of the user lifecycle (protocol/lifecycle.hpp)
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::delete_user))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::user_deleted))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::api_token))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::token_info))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::token_list))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::list_tokens))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::create_token))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::revoke_token))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::revoke_invite))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::reject_join))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::offboard_user))
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::set_password))
 
 CAF_END_TYPE_ID_BLOCK(crmsync)
 

@@ -126,6 +126,33 @@ public:
     }
     return true;
   }
+  bool api_tokens(std::vector<api_token>& v) {
+    uint64_t n;
+    if (!u64(n) || n > max_items)
+      return false;
+    v.clear();
+    for (uint64_t k = 0; k < n; ++k) {
+      api_token t;
+      if (!(str(t.name) && str(t.hash) && i64(t.created_ms)
+            && i64(t.expires_ms)))
+        return false;
+      v.push_back(std::move(t));
+    }
+    return true;
+  }
+  bool i64s(std::vector<int64_t>& v) {
+    uint64_t n;
+    if (!u64(n) || n > max_items)
+      return false;
+    v.clear();
+    for (uint64_t k = 0; k < n; ++k) {
+      int64_t t;
+      if (!i64(t))
+        return false;
+      v.push_back(t);
+    }
+    return true;
+  }
   bool identity(o365_identity& x) {
     return str(x.tenant) && str(x.user) && str(x.email) && str(x.name)
            && b(x.is_admin);
@@ -203,22 +230,50 @@ std::string encode(const user_record& x) {
     o.str(h);
   o.b(x.view_all_events);
   o.b(x.deactivated);
+  o.u64(x.api_tokens.size());
+  for (auto& t : x.api_tokens) {
+    o.str(t.name);
+    o.str(t.hash);
+    o.i64(t.created_ms);
+    o.i64(t.expires_ms);
+  }
+  o.u64(x.signin_issued_ms.size());
+  for (auto t : x.signin_issued_ms)
+    o.i64(t);
+  o.str(x.setup_token_hash);
+  o.i64(x.setup_expires_ms);
   return o.take();
 }
 
 bool decode(std::string_view in, user_record& x) {
   x = user_record{}; // fields an older value lacks take their defaults
   in_buf i{in};
-  return i.header(tag::user) && i.id(x.id) && i.id(x.org) && i.str(x.email)
-         && i.str(x.name) && i.small_enum(x.role, 1) && i.b(x.manage_users)
-         && i.b(x.super_admin) && i.str(x.password_hash) && i.str(x.token_hash)
-         && i.i64(x.created_ms) && i.i64(x.modified_ms)
-         && (i.done()
-             || (i.str(x.o365_tenant) && i.str(x.o365_user)
-                 && i.strings(x.signin_token_hashes)
-                 && (i.done()
-                     || (i.b(x.view_all_events)
-                         && (i.done() || (i.b(x.deactivated) && i.done()))))));
+  if (!(i.header(tag::user) && i.id(x.id) && i.id(x.org) && i.str(x.email)
+        && i.str(x.name) && i.small_enum(x.role, 1) && i.b(x.manage_users)
+        && i.b(x.super_admin) && i.str(x.password_hash) && i.str(x.token_hash)
+        && i.i64(x.created_ms) && i.i64(x.modified_ms)))
+    return false;
+  // Each later group of fields is optional: a value ends after any group.
+  if (i.done())
+    return true;
+  if (!(i.str(x.o365_tenant) && i.str(x.o365_user)
+        && i.strings(x.signin_token_hashes)))
+    return false;
+  if (i.done())
+    return true;
+  if (!i.b(x.view_all_events))
+    return false;
+  if (i.done())
+    return true;
+  if (!i.b(x.deactivated))
+    return false;
+  if (i.done())
+    return true;
+  if (!(i.api_tokens(x.api_tokens) && i.i64s(x.signin_issued_ms)))
+    return false;
+  if (i.done())
+    return true;
+  return i.str(x.setup_token_hash) && i.i64(x.setup_expires_ms) && i.done();
 }
 
 std::string encode(const event_record& x) {
@@ -400,7 +455,7 @@ bool decode(std::string_view in, invite_record& x) {
   in_buf i{in};
   return i.header(tag::invite) && i.u64(x.id) && i.id(x.org)
          && i.str(x.o365_user) && i.str(x.email) && i.str(x.name)
-         && i.id(x.inviter) && i.str(x.token_hash) && i.small_enum(x.status, 3)
+         && i.id(x.inviter) && i.str(x.token_hash) && i.small_enum(x.status, 4)
          && i.id(x.member) && i.i64(x.created_ms) && i.i64(x.expires_ms)
          && i.i64(x.resolved_ms) && i.done();
 }
@@ -423,7 +478,7 @@ std::string encode(const join_request_record& x) {
 bool decode(std::string_view in, join_request_record& x) {
   in_buf i{in};
   return i.header(tag::join) && i.u64(x.id) && i.id(x.org) && i.str(x.o365_user)
-         && i.str(x.email) && i.str(x.name) && i.small_enum(x.status, 1)
+         && i.str(x.email) && i.str(x.name) && i.small_enum(x.status, 2)
          && i.id(x.approved_by) && i.id(x.member) && i.i64(x.created_ms)
          && i.i64(x.resolved_ms) && i.done();
 }

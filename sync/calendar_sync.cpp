@@ -468,12 +468,30 @@ private:
                 "calendar sync of user " + user_.str() + " is blocked ("
                     + status_.alert + "): " + why);
       metrics::node().sync_alert(status_.alert);
+      if (reason == "mailbox_not_enabled")
+        offboard(why);
     }
     put_status(b);
     if (ctx_.db.write(b))
       log::error("sync: cannot save the status of " + user_.str());
     log::warn("sync " + org_.str() + "/" + user_.str() + ": blocked ("
               + status_.alert + "): " + why);
+  }
+
+  /// The person's mailbox is gone or disabled in Office 365 (they left or
+  /// were blocked): the tenant deactivates the CRM user and tells the
+  /// administrators (issue 14). Once per block, with the alert.
+  void offboard(const std::string& why) {
+    offboard_user cmd;
+    cmd.user = user_;
+    cmd.reason = "the Office 365 mailbox is gone or disabled: " + why;
+    ask_tenant<user_record>(
+        std::move(cmd), [](user_record&) {},
+        [this](const api_error& err) {
+          log::warn("sync " + org_.str() + "/" + user_.str()
+                    + ": cannot deactivate the offboarded user: "
+                    + err.message);
+        });
   }
 
   /// A run got through after a block: the alert ends (audited too).

@@ -38,6 +38,8 @@ constexpr blocking_code blocking_codes[] = {
     {"MailboxNotSupportedForRESTAPI", "mailbox_not_enabled"},
     {"ErrorNonExistentMailbox", "mailbox_not_enabled"},
     {"ErrorInvalidUser", "mailbox_not_enabled"},
+    // The user (a directory object) is gone: deleted in Office 365.
+    {"Request_ResourceNotFound", "mailbox_not_enabled"},
     // The mailbox is there but cannot take requests for a while.
     {"ErrorMailboxStoreUnavailable", "mailbox_unavailable"},
     {"ErrorMailboxMoveInProgress", "mailbox_unavailable"},

@@ -36,7 +36,9 @@ caf::expected<const user_record*> check_caller(self_ptr self,
   auto u = find_user(self, who.user);
   if (!u)
     return u.error();
-  if (*u == nullptr || !(*u)->has_token_hash(who.token_hash))
+  if (*u == nullptr
+      || !(*u)->token_valid(who.token_hash, self->state.env->now_ms(),
+                            self->state.env->session_ttl_ms))
     return unauthorized;
   // Deactivation clears the tokens; this holds should one be issued later.
   if ((*u)->deactivated)

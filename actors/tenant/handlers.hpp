@@ -75,4 +75,24 @@ caf::result<bool> handle(self_ptr self, audit_note& note);
 caf::result<org_record> handle(self_ptr self, disconnect_office365& cmd);
 caf::result<org_record> handle(self_ptr self, close_org& cmd);
 
+// -- deletion.cpp (t14-life3)
+
+caf::result<user_deleted> handle(self_ptr self, delete_user& cmd);
+
+// -- tokens.cpp (t14-life3)
+
+caf::result<token_list> handle(self_ptr self, list_tokens& cmd);
+caf::result<token_info> handle(self_ptr self, create_token& cmd);
+caf::result<token_info> handle(self_ptr self, revoke_token& cmd);
+
+// -- invites.cpp, joins.cpp (t14-life3)
+
+caf::result<invite_record> handle(self_ptr self, revoke_invite& cmd);
+caf::result<join_request_record> handle(self_ptr self, reject_join& cmd);
+
+// -- offboarding.cpp, users.cpp (t14-life3)
+
+caf::result<user_record> handle(self_ptr self, offboard_user& cmd);
+caf::result<user_record> handle(self_ptr self, set_password& cmd);
+
 } // namespace crmsync::actors::tenant_impl

@@ -33,12 +33,7 @@ caf::result<invite_list> handle(self_ptr self, invite_users& cmd) {
                            "365; install the app first");
   // The invitation goes out from the inviter's mailbox, or from the
   // super administrator's when the inviter has none linked.
-  std::string sender;
-  if (*who != nullptr && !(*who)->o365_user.empty())
-    sender = (*who)->o365_user;
-  else if (auto admin = find_user(self, st.org.super_admin);
-           admin && *admin != nullptr)
-    sender = (*admin)->o365_user;
+  auto sender = mail_sender(self, *who);
   if (sender.empty())
     return office365_error(crm_errc::conflict, "office365_not_linked",
                            "no Office 365 mailbox to send invitations "
@@ -122,7 +117,47 @@ caf::result<invite_list> handle(self_ptr self, list_invites& cmd) {
     return items.error();
   invite_list out;
   out.items = std::move(*items);
+  // A pending invitation past its expiry cannot be used: say so.
+  auto now = self->state.env->now_ms();
+  for (auto& x : out.items)
+    if (x.status == invite_status::pending && now >= x.expires_ms)
+      x.status = invite_status::expired;
   return out;
+}
+
+caf::result<invite_record> handle(self_ptr self, revoke_invite& cmd) {
+  auto& st = self->state;
+  auto who = check_caller(self, cmd.who);
+  if (!who)
+    return who.error();
+  if (!can_manage_users(*who))
+    return refused(self, actor_name(*who), "invite.refused",
+                   "tried to revoke invitation " + to_hex16(cmd.invite)
+                       + " without the Manage Users permission",
+                   office365_error(crm_errc::forbidden, "manage_users_required",
+                                   "revoking invitations needs the Manage "
+                                   "Users permission"));
+  auto inv = load_item<invite_record>(self, column::invites, cmd.invite,
+                                      "invitation");
+  if (!inv)
+    return inv.error();
+  if (inv->status == invite_status::revoked)
+    return *inv; // revoking twice is harmless
+  if (inv->status != invite_status::pending)
+    return office365_error(crm_errc::conflict, "invite_resolved",
+                           std::string{"this invitation is already "}
+                               + to_string(inv->status));
+  inv->status = invite_status::revoked;
+  inv->resolved_ms = st.env->now_ms();
+  storage::write_batch b;
+  // The token lookup stays, so that the link says it was revoked.
+  b.put(column::invites, keys::tenant_item(st.id, inv->id),
+        codec::encode(*inv));
+  put_audit(self, b, actor_name(*who), "invite.revoked",
+            "revoked the invitation of " + inv->email);
+  if (auto err = st.env->db->write(b))
+    return err;
+  return *inv;
 }
 
 caf::result<invite_list> handle(self_ptr self, list_my_invites& cmd) {
@@ -180,6 +215,10 @@ caf::result<invite_accepted> handle(self_ptr self, accept_invite& cmd) {
       return office365_error(crm_errc::gone, "invite_superseded",
                              "a newer invitation replaced this one; "
                              "use the link in the latest e-mail");
+    case invite_status::revoked:
+      return office365_error(crm_errc::gone, "invite_revoked",
+                             "this invitation was revoked; ask for a new "
+                             "one");
     default:
       break;
   }

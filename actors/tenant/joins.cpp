@@ -46,7 +46,83 @@ std::optional<user_record> user_with_email(self_ptr self,
   return **u;
 }
 
+/// Tells the requester how their request ended, in the caller's batch
+/// (nothing when no mailbox can send it).
+void put_join_answer(self_ptr self, storage::write_batch& b,
+                     const user_record* who, const join_request_record& jr) {
+  auto& st = self->state;
+  auto sender = mail_sender(self, who);
+  if (sender.empty())
+    return;
+  if (jr.status == join_status::approved)
+    put_mail(self, b, sender, jr.email, "You are in " + st.org.name + "'s CRM",
+             "<p>Hello " + html_text(jr.name)
+                 + ",</p><p>Your request to "
+                   "join "
+                 + html_text(st.org.name)
+                 + " in the CRM was "
+                   "approved: you are in. Open the CRM and sign in with "
+                   "your Office 365 account.</p>");
+  else
+    put_mail(self, b, sender, jr.email,
+             "Your request to join " + st.org.name + "'s CRM",
+             "<p>Hello " + html_text(jr.name)
+                 + ",</p><p>Your request to "
+                   "join "
+                 + html_text(st.org.name)
+                 + " in the CRM was not "
+                   "approved. Ask a colleague who manages the CRM's users if "
+                   "you think it should be.</p>");
+}
+
+/// A join request a user manager acts on (`verb`: "approve", "reject"):
+/// the caller (in `who`) must hold Manage Users; refusals are audited.
+caf::expected<join_request_record>
+managed_request(self_ptr self, const caller& by, uint64_t request,
+                const char* verb, const user_record*& who) {
+  auto w = check_caller(self, by);
+  if (!w)
+    return w.error();
+  who = *w;
+  if (!can_manage_users(who))
+    return refused(self, actor_name(who), "join.refused",
+                   std::string{"tried to "} + verb + " join request "
+                       + to_hex16(request)
+                       + " without the Manage Users permission",
+                   office365_error(crm_errc::forbidden, "manage_users_required",
+                                   std::string{"only a user with the Manage "
+                                               "Users permission can "}
+                                       + verb));
+  return load_item<join_request_record>(self, column::joins, request,
+                                        "join request");
+}
+
 } // namespace
+
+caf::result<join_request_record> handle(self_ptr self, reject_join& cmd) {
+  auto& st = self->state;
+  const user_record* who = nullptr;
+  auto jr = managed_request(self, cmd.who, cmd.request, "reject", who);
+  if (!jr)
+    return jr.error();
+  if (jr->status == join_status::rejected)
+    return *jr; // rejecting twice is harmless (and mails once)
+  if (jr->status == join_status::approved)
+    return office365_error(crm_errc::conflict, "join_approved",
+                           "this join request was already approved; "
+                           "deactivate the user instead");
+  jr->status = join_status::rejected;
+  jr->resolved_ms = st.env->now_ms();
+  storage::write_batch b;
+  b.put(column::joins, keys::tenant_item(st.id, jr->id), codec::encode(*jr));
+  put_join_answer(self, b, who, *jr);
+  put_audit(self, b, actor_name(who), "join.rejected",
+            "rejected the join request of " + jr->email);
+  if (auto err = st.env->db->write(b))
+    return err;
+  mail_written(self);
+  return *jr;
+}
 
 caf::result<join_request_record> handle(self_ptr self, request_join& cmd) {
   auto& st = self->state;
@@ -141,21 +217,15 @@ caf::result<join_request_list> handle(self_ptr self, list_join_requests& cmd) {
 
 caf::result<join_approved> handle(self_ptr self, approve_join& cmd) {
   auto& st = self->state;
-  auto who = check_caller(self, cmd.who);
-  if (!who)
-    return who.error();
-  if (!can_manage_users(*who))
-    return refused(self, actor_name(*who), "join.refused",
-                   "tried to approve join request " + to_hex16(cmd.request)
-                       + " without the Manage Users permission",
-                   office365_error(crm_errc::forbidden, "manage_users_required",
-                                   "only a user with the Manage Users "
-                                   "permission can approve"));
-  auto jr = load_item<join_request_record>(self, column::joins, cmd.request,
-                                           "join request");
+  const user_record* who = nullptr;
+  auto jr = managed_request(self, cmd.who, cmd.request, "approve", who);
   if (!jr)
     return jr.error();
   join_approved out;
+  if (jr->status == join_status::rejected)
+    return office365_error(crm_errc::conflict, "join_rejected",
+                           "this join request was rejected; the person can "
+                           "ask again");
   if (jr->status == join_status::approved) {
     // Approving twice is harmless: the same user comes back.
     auto member = require_user(self, jr->member);
@@ -171,7 +241,7 @@ caf::result<join_approved> handle(self_ptr self, approve_join& cmd) {
                            "this organization is no longer linked to Office "
                            "365; install the app again before approving");
   if (st.org.plan != edition::paid)
-    return refused(self, actor_name(*who), "join.refused",
+    return refused(self, actor_name(who), "join.refused",
                    "tried to approve join request " + to_hex16(cmd.request)
                        + " of " + jr->email + " in the free edition",
                    office365_error(crm_errc::forbidden, "edition_required",
@@ -179,7 +249,7 @@ caf::result<join_approved> handle(self_ptr self, approve_join& cmd) {
                                    "in paid editions only"));
   auto now = st.env->now_ms();
   jr->status = join_status::approved;
-  jr->approved_by = *who == nullptr ? user_id{} : (*who)->id;
+  jr->approved_by = who == nullptr ? user_id{} : who->id;
   jr->resolved_ms = now;
   storage::write_batch b;
   // A CRM user with the requester's address already (made with "New User"
@@ -200,13 +270,15 @@ caf::result<join_approved> handle(self_ptr self, approve_join& cmd) {
     put_user(b, u);
     auto claim = o365_user_claim(u);
     b.put(claim.cf, claim.key, claim.value);
-    put_audit(self, b, actor_name(*who), "join.approved",
+    put_audit(self, b, actor_name(who), "join.approved",
               "approved " + jr->email
                   + " and linked them to the existing CRM user with that "
                     "address");
+    put_join_answer(self, b, who, *jr);
     if (auto err = st.env->db->write_claimed(b, {claim}))
       return office365_error(crm_errc::conflict, "already_member",
                              "this Office 365 user is already a CRM user");
+    mail_written(self);
     st.users[u.id] = u;
     out.request = *jr;
     out.member = u;
@@ -219,10 +291,12 @@ caf::result<join_approved> handle(self_ptr self, approve_join& cmd) {
   auto u = make_o365_user(self, nu, jr->o365_user, now);
   jr->member = u.id;
   b.put(column::joins, keys::tenant_item(st.id, jr->id), codec::encode(*jr));
-  put_audit(self, b, actor_name(*who), "join.approved",
+  put_audit(self, b, actor_name(who), "join.approved",
             "approved " + jr->email + " and added them as a user");
+  put_join_answer(self, b, who, *jr);
   if (auto err = add_o365_user(self, b, u))
     return err;
+  mail_written(self);
   out.request = *jr;
   out.member = u;
   return out;

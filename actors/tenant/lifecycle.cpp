@@ -115,8 +115,7 @@ caf::result<user_record> handle(self_ptr self, update_user& cmd) {
   bool sync_was_on = false;
   if (after.deactivated && !before.deactivated) {
     // Every token stops working with this write.
-    after.token_hash.clear();
-    after.signin_token_hashes.clear();
+    after.revoke_all_tokens();
     auto on = put_sync_off(self, b, after.id);
     if (!on)
       return on.error();

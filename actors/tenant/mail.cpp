@@ -19,6 +19,18 @@ void put_mail(self_ptr self, storage::write_batch& b, std::string sender,
   b.put(column::outbox, keys::tenant_item(st.id, m.id), codec::encode(m));
 }
 
+/// The mailbox a user manager's e-mail goes out from: theirs when linked to
+/// Office 365, else the super administrator's; "" when neither is.
+std::string mail_sender(self_ptr self, const user_record* who) {
+  auto& st = self->state;
+  if (who != nullptr && !who->o365_user.empty())
+    return who->o365_user;
+  auto admin = find_user(self, st.org.super_admin);
+  if (admin && *admin != nullptr)
+    return (*admin)->o365_user;
+  return {};
+}
+
 /// Wakes the mailer once a write with queued e-mail is durable.
 void mail_written(self_ptr self) {
   if (self->state.env->mail_queued)

@@ -121,9 +121,7 @@ caf::result<user_record> handle(self_ptr self, link_office365& cmd) {
   bool newly_linked = u.o365_user.empty();
   u.o365_tenant = cmd.who.tenant;
   u.o365_user = cmd.who.user;
-  u.signin_token_hashes.push_back(cmd.token_hash);
-  if (u.signin_token_hashes.size() > max_signin_tokens)
-    u.signin_token_hashes.erase(u.signin_token_hashes.begin());
+  u.add_signin_token(cmd.token_hash, st.env->now_ms(), max_signin_tokens);
   u.modified_ms = st.env->now_ms();
   claims.push_back(o365_user_claim(u));
   put_user(b, u);

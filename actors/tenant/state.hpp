@@ -115,6 +115,7 @@ caf::error refused(self_ptr self, std::string actor, std::string action,
 void put_mail(self_ptr self, storage::write_batch& b, std::string sender,
               std::string to, std::string subject, std::string html);
 void mail_written(self_ptr self);
+std::string mail_sender(self_ptr self, const user_record* who);
 std::string html_text(std::string_view s);
 
 // -- office365.cpp

@@ -165,6 +165,31 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
       [=](close_org& msg) -> caf::result<org_record> {
         return handle(self, msg);
       },
+      // t14-life3: the rest of the user lifecycle
+      [=](delete_user& msg) -> caf::result<user_deleted> {
+        return handle(self, msg);
+      },
+      [=](list_tokens& msg) -> caf::result<token_list> {
+        return handle(self, msg);
+      },
+      [=](create_token& msg) -> caf::result<token_info> {
+        return handle(self, msg);
+      },
+      [=](revoke_token& msg) -> caf::result<token_info> {
+        return handle(self, msg);
+      },
+      [=](revoke_invite& msg) -> caf::result<invite_record> {
+        return handle(self, msg);
+      },
+      [=](reject_join& msg) -> caf::result<join_request_record> {
+        return handle(self, msg);
+      },
+      [=](offboard_user& msg) -> caf::result<user_record> {
+        return handle(self, msg);
+      },
+      [=](set_password& msg) -> caf::result<user_record> {
+        return handle(self, msg);
+      },
   };
 }
 

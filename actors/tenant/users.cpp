@@ -2,6 +2,9 @@
 // their global e-mail and id claims, authenticating and listing them.
 #include "actors/tenant/handlers.hpp"
 
+#include "common/crypto.hpp"
+#include "common/time_format.hpp"
+
 namespace crmsync::actors::tenant_impl {
 
 /// Reads a user of this tenant, from the cache or the database.
@@ -93,6 +96,76 @@ caf::error claim_error(const caf::error& err, const user_record& u,
   return err;
 }
 
+/// A user made without a password (someone without Office 365): the
+/// invitation to set one goes with the new user, by e-mail when a mailbox
+/// can send it (the API also answers with the link). True when e-mailed.
+bool invite_to_set_password(self_ptr self, storage::write_batch& b,
+                            const user_record* who, const create_user& cmd,
+                            user_record& u) {
+  auto& st = self->state;
+  if (cmd.setup_token_hash.empty() || !u.password_hash.empty())
+    return false;
+  u.setup_token_hash = cmd.setup_token_hash;
+  u.setup_expires_ms = cmd.setup_expires_ms;
+  auto sender = mail_sender(self, who);
+  auto link = cmd.public_url + "/password-setup/" + cmd.setup_token;
+  put_audit(self, b, actor_name(who), "user.password_invited",
+            u.email + " is invited to set a password"
+                + (sender.empty() ? " (no Office 365 mailbox to e-mail "
+                                    "from: the link went to the creator)"
+                                  : " by e-mail"));
+  if (sender.empty())
+    return false;
+  put_mail(self, b, sender, u.email,
+           "Your account in " + st.org.name + "'s CRM",
+           "<p>Hello " + html_text(u.name) + ",</p><p>"
+               + html_text(who == nullptr ? std::string{"An administrator"}
+                                          : who->name)
+               + " made you an account in " + html_text(st.org.name)
+               + "'s CRM. Choose your password here: <a href=\""
+               + html_text(link) + "\">" + html_text(link)
+               + "</a></p><p>The link works once and expires on "
+               + format_rfc3339(u.setup_expires_ms) + ".</p>");
+  return true;
+}
+
+caf::result<user_record> handle(self_ptr self, set_password& cmd) {
+  auto& st = self->state;
+  leave_if_empty(self);
+  auto invalid_link = make_crm_error(crm_errc::not_found, "setup_not_found",
+                                     "this password link is not valid or "
+                                     "was already used");
+  if (!st.exists)
+    return invalid_link;
+  auto found = find_user(self, cmd.user);
+  if (!found)
+    return found.error();
+  if (*found == nullptr || (*found)->setup_token_hash.empty()
+      || !crypto::equal_secret((*found)->setup_token_hash, cmd.token_hash))
+    return invalid_link;
+  auto u = **found;
+  auto now = st.env->now_ms();
+  if (now >= u.setup_expires_ms)
+    return make_crm_error(crm_errc::gone, "setup_expired",
+                          "this password link has expired; ask an "
+                          "administrator for a new account invitation");
+  if (u.deactivated)
+    return make_crm_error(crm_errc::forbidden, "user_deactivated",
+                          "this user is deactivated");
+  u.password_hash = cmd.password_hash;
+  u.setup_token_hash.clear(); // single use
+  u.setup_expires_ms = 0;
+  u.modified_ms = now;
+  storage::write_batch b;
+  put_user(b, u);
+  put_audit(self, b, actor_name(&u), "user.password_set",
+            u.email + " set their password from the e-mailed link");
+  if (auto err = st.env->db->write(b))
+    return err;
+  st.users[u.id] = u;
+  return u;
+}
+
 caf::result<user_record> handle(self_ptr self, create_user& cmd) {
   auto& st = self->state;
   auto who = check_caller(self, cmd.who);
@@ -114,12 +187,15 @@ caf::result<user_record> handle(self_ptr self, create_user& cmd) {
   ++org.user_count;
   org.modified_ms = now;
   storage::write_batch b;
+  bool mailed = invite_to_set_password(self, b, *who, cmd, u);
   put_user(b, u);
   put_org(self, b, org);
   if (auto err = st.env->db->write_claimed(b, user_claims(u)))
     return claim_error(err, u, "email");
   st.org = org;
   st.users[u.id] = u;
+  if (mailed)
+    mail_written(self);
   return u;
 }
 

@@ -50,10 +50,12 @@ TEST_CASE("office365: a user asks to join and a manager approves",
           "[e2e][office365][join]") {
   office365_env env;
   auto org = env.install_paid();
+  // With passwords: a user made without one is e-mailed a link to set it,
+  // and this test counts the join request's e-mail.
   auto mia = create_user(env.node(), org.token, org.id, "mia@contoso.example",
-                         "Mia", "standard", true);
+                         "Mia", "standard", true, "mia-password-1");
   auto sam = create_user(env.node(), org.token, org.id, "sam@contoso.example",
-                         "Sam");
+                         "Sam", "standard", false, "sam-password-1");
 
   // R10: Bob is told the organization exists and asks to join.
   auto bob = env.sign_in("/o365/signin", "bob@contoso.com");
@@ -139,11 +141,20 @@ TEST_CASE("office365: a user asks to join and a manager approves",
   auto users = walk_pages(env.node(), org.token, users_path(org.id), 50);
   CHECK(users.size() == 4);
 
-  auto audit = env.wait_for_audit(org, "mail.sent", 2);
+  // Bob is told he is in, from the super administrator's mailbox (Mia
+  // has none linked).
+  auto audit = env.wait_for_audit(org, "mail.sent", 3);
   CHECK(count_of(audit, "join.requested") == 1);
   CHECK(count_of(audit, "join.approved") == 1);
-  CHECK(count_of(audit, "mail.sent") == 2);
-  CHECK(env.mail_sent_by("admin@contoso.com").size() == 2);
+  CHECK(count_of(audit, "mail.sent") == 3);
+  mail = env.mail_sent_by("admin@contoso.com");
+  CHECK(by_recipient(mail)
+        == std::map<std::string, int>{{"admin@contoso.com", 1},
+                                      {"mia@contoso.example", 1},
+                                      {"bob@contoso.com", 1}});
+  for (auto& m : mail)
+    if (m.to == "bob@contoso.com")
+      CHECK(m.subject.find("You are in") != std::string::npos);
 }
 
 TEST_CASE("office365: a join request survives restarts and is e-mailed once",
@@ -191,11 +202,13 @@ TEST_CASE("office365: a join request survives restarts and is e-mailed once",
   CHECK(member.answer.str("/status") == "member");
   CHECK(member.answer.str("/user/id") == approved.str("/user/id"));
 
-  // Each request was e-mailed once, with a link to it on the public URL.
-  auto mail = env.mail_sent_by("admin@contoso.com");
-  REQUIRE(mail.size() == 2);
+  // Each request was e-mailed once, with a link to it on the public URL,
+  // and Bob was told he is in.
+  auto mail = env.wait_for_mail("admin@contoso.com", 3);
+  REQUIRE(mail.size() == 3);
   CHECK(by_recipient(mail)
-        == std::map<std::string, int>{{"admin@contoso.com", 2}});
+        == std::map<std::string, int>{{"admin@contoso.com", 2},
+                                      {"bob@contoso.com", 1}});
   CHECK(links_to_request(mail[0], "https://crm.example.test", id));
   CHECK(links_to_request(mail[1], "https://crm.example.test", carol_id));
   CHECK(count_of(env.audit_actions(org.id, org.token), "mail.failed") == 0);
@@ -209,7 +222,7 @@ TEST_CASE("office365: invitations and join requests complete while Graph "
   office365_env env{opts};
   auto org = env.install_paid();
   create_user(env.node(), org.token, org.id, "mia@contoso.example", "Mia",
-              "standard", true);
+              "standard", true, "mia-password-1");
   auto bob = env.session_of("bob@contoso.com");
   std::vector<std::string> ids;
   for (int i = 1; i <= 6; ++i) {

@@ -233,8 +233,9 @@ TEST_CASE("office365: join requests are approved on the e-mail's page, in "
   auto installed = env.install("admin@contoso.com"); // the free edition
   installed_org org{installed.answer.str("/organization/id"),
                     installed.answer.str("/user/id"), installed.token};
+  // With a password: this test reads the join request's e-mail only.
   auto sam = create_user(env.node(), org.token, org.id, "sam@contoso.example",
-                         "Sam");
+                         "Sam", "standard", false, "sam-password-1");
 
   auto bob = env.session_of("bob@contoso.com");
   auto asked = env.node().post(bob, "/api/v1/join-requests", "{}");

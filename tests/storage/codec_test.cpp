@@ -263,15 +263,16 @@ TEST_CASE("records written before the Office 365 fields still decode",
           "[storage][codec][office365]") {
   // A value of the first release ends where the Office 365 fields begin:
   // drop them (three empty strings/counts of one byte each for a user, and
-  // the View All Events and deactivation bytes after them; one for an
-  // organization) and the rest must still read, with defaults.
+  // the View All Events and deactivation bytes after them, then the four
+  // bytes of empty made tokens, sign-in times and password setup; one for
+  // an organization) and the rest must still read, with defaults.
   user_record u;
   u.id = user_id{5};
   u.org = tenant_id{6};
   u.email = "old@acme.example";
   u.token_hash = std::string(64, 'a');
   auto bytes = codec::encode(u);
-  auto old_user = bytes.substr(0, bytes.size() - 5);
+  auto old_user = bytes.substr(0, bytes.size() - 9);
   user_record ub;
   ub.o365_user = "stale";
   REQUIRE(codec::decode(old_user, ub));
@@ -279,7 +280,7 @@ TEST_CASE("records written before the Office 365 fields still decode",
   CHECK(ub.o365_user.empty());
   CHECK(ub.signin_token_hashes.empty());
   // Half of the new fields is damage, not an old value.
-  CHECK_FALSE(codec::decode(bytes.substr(0, bytes.size() - 3), ub));
+  CHECK_FALSE(codec::decode(bytes.substr(0, bytes.size() - 7), ub));
 
   org_record o;
   o.id = tenant_id{6};
@@ -411,11 +412,12 @@ TEST_CASE("a deactivated user round-trips; older users are active",
   CHECK(ub.view_all_events);
   user_record old;
   old.deactivated = true;
-  REQUIRE(codec::decode(bytes.substr(0, bytes.size() - 1), old));
+  // (Four bytes of made tokens, sign-in times and password setup follow.)
+  REQUIRE(codec::decode(bytes.substr(0, bytes.size() - 5), old));
   CHECK_FALSE(old.deactivated);
   CHECK(old.view_all_events);
   auto bad = bytes;
-  bad.back() = '\x02';
+  bad[bad.size() - 5] = '\x02';
   CHECK_FALSE(codec::decode(bad, old));
 }
 
@@ -438,15 +440,60 @@ TEST_CASE("the View All Events permission round-trips; older users lack it",
   // tokens: it reads back without it (off), everything else intact.
   user_record old;
   old.view_all_events = true;
-  // (The last byte is the deactivation flag, which came later still.)
-  REQUIRE(codec::decode(bytes.substr(0, bytes.size() - 2), old));
+  // (The deactivation flag and four more bytes came later still.)
+  REQUIRE(codec::decode(bytes.substr(0, bytes.size() - 6), old));
   CHECK_FALSE(old.view_all_events);
   CHECK(old.manage_users);
   CHECK(old.o365_user == u.o365_user);
   // Anything but 0 or 1 in its place is damage.
   auto bad = bytes;
-  bad[bad.size() - 2] = '\x02';
+  bad[bad.size() - 6] = '\x02';
   CHECK_FALSE(codec::decode(bad, old));
   // ... and so is a byte after it.
   CHECK_FALSE(codec::decode(bytes + '\x00', old));
+}
+
+TEST_CASE("made tokens, sign-in times and a password setup round-trip; older "
+          "users have none",
+          "[storage][codec][lifecycle][tokens]") {
+  user_record u;
+  u.id = user_id{5};
+  u.org = tenant_id{6};
+  u.email = "t@acme.example";
+  u.modified_ms = 1000;
+  u.api_tokens = {{"ci", std::string(64, 'c'), 10, 20},
+                  {"cron", std::string(64, 'd'), 11, 0}};
+  u.signin_token_hashes = {std::string(64, 'e')};
+  u.signin_issued_ms = {500};
+  u.setup_token_hash = std::string(64, 'f');
+  u.setup_expires_ms = 9000;
+  auto bytes = codec::encode(u);
+  user_record ub;
+  REQUIRE(codec::decode(bytes, ub));
+  REQUIRE(ub.api_tokens.size() == 2);
+  CHECK(ub.api_tokens[0].name == "ci");
+  CHECK(ub.api_tokens[0].expires_ms == 20);
+  CHECK(ub.api_tokens[1].hash == std::string(64, 'd'));
+  CHECK(ub.signin_issued_ms == std::vector<int64_t>{500});
+  CHECK(ub.setup_token_hash == std::string(64, 'f'));
+  CHECK(ub.setup_expires_ms == 9000);
+  // Validity: a made token until its expiry, a sign-in token for the TTL.
+  CHECK(ub.token_valid(std::string(64, 'c'), 19, 100));
+  CHECK_FALSE(ub.token_valid(std::string(64, 'c'), 20, 100));
+  CHECK(ub.token_valid(std::string(64, 'd'), 1'000'000, 100));
+  CHECK(ub.token_valid(std::string(64, 'e'), 599, 100));
+  CHECK_FALSE(ub.token_valid(std::string(64, 'e'), 600, 100));
+  // A value of before ends after the deactivation byte: no tokens made,
+  // and a sign-in token counts from the user's last change.
+  u.api_tokens.clear();
+  u.signin_issued_ms.clear();
+  u.setup_token_hash.clear();
+  u.setup_expires_ms = 0;
+  auto plain = codec::encode(u);
+  user_record old;
+  REQUIRE(codec::decode(plain.substr(0, plain.size() - 4), old));
+  CHECK(old.api_tokens.empty());
+  CHECK(old.signin_issued(0) == 1000);
+  CHECK(old.token_valid(std::string(64, 'e'), 1099, 100));
+  CHECK_FALSE(old.token_valid(std::string(64, 'e'), 1100, 100));
 }
