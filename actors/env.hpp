@@ -35,6 +35,10 @@ struct mailbox_limits {
   /// It agrees only while its window holds at most this many requests: a
   /// busy mailbox keeps its count; a quiet one forgets a few.
   size_t forget_at_most = 100;
+  /// A slot not given back this long after it was granted (its release
+  /// was lost) is taken back, so a mailbox can never stall for good.
+  /// Longer than a Graph call with all its retries.
+  std::chrono::milliseconds lease{std::chrono::minutes(15)};
 };
 
 struct actor_env {

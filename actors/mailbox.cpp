@@ -18,7 +18,8 @@
 // Requesters are watched: one that stops (a calendar passivated or
 // killed) loses its place in the queue and its slots come back. A request
 // still queued at its `not_after_ms` is answered with an error, so no slot
-// goes to someone who no longer waits.
+// goes to someone who no longer waits; and a slot held past its `lease`
+// (a release that got lost) is taken back, so a mailbox never stalls.
 //
 // Idle for `idle_after` (nothing queued or in flight), it asks the
 // directory to passivate it, and agrees while its window holds at most
@@ -61,8 +62,12 @@ struct mailbox_state {
   mailbox_limits limits;
   std::deque<slot_waiter> lanes[2]; ///< [0] sync, [1] mail
   bool mail_went_last = false;
-  /// Granted tickets and who holds them.
-  std::unordered_map<uint64_t, caf::actor_addr> held;
+  /// Granted tickets: who holds them, since when.
+  struct holding {
+    caf::actor_addr holder;
+    int64_t since_ms = 0;
+  };
+  std::unordered_map<uint64_t, holding> held;
   /// Waiting requests plus held tickets per watched requester.
   std::unordered_map<caf::actor_addr, uint64_t> watched;
   /// Answer times of the requests still within the window, oldest first.
@@ -136,12 +141,31 @@ int64_t drop_expired(self_ptr self, int64_t now) {
   return earliest;
 }
 
+/// Takes back the slots held past their lease (their release was lost:
+/// a reply that came after its requester stopped waiting, say); they
+/// count as answered now.
+void reclaim(self_ptr self, int64_t now) {
+  auto& st = self->state;
+  auto lease = static_cast<int64_t>(st.limits.lease.count());
+  for (auto i = st.held.begin(); i != st.held.end();) {
+    if (i->second.since_ms + lease > now) {
+      ++i;
+      continue;
+    }
+    st.answered.push_back(now);
+    unwatch(self, i->second.holder);
+    i = st.held.erase(i);
+    ++st.figures.reclaimed;
+  }
+}
+
 /// Grants slots while the budget allows, the two lanes taking turns; then
 /// arms a wake-up for when the window or a waiter's deadline needs one.
 void pump(self_ptr self) {
   auto& st = self->state;
   auto now = st.env->now_ms();
   auto window = static_cast<int64_t>(st.limits.window.count());
+  reclaim(self, now);
   while (!st.answered.empty() && st.answered.front() + window <= now)
     st.answered.pop_front();
   int64_t wake = drop_expired(self, now);
@@ -162,13 +186,21 @@ void pump(self_ptr self) {
     lane.pop_front();
     st.mail_went_last = mail;
     auto ticket = ++st.next_ticket;
-    st.held.emplace(ticket, w.requester); // stays watched while held
+    st.held.emplace(ticket, mailbox_state::holding{w.requester, now});
+    // The requester stays watched while it holds the slot.
     ++(mail ? st.figures.granted_mail : st.figures.granted_sync);
     st.figures.max_in_flight
         = std::max<uint64_t>(st.figures.max_in_flight, st.held.size());
     metrics::node().mailbox_slot(mail, static_cast<double>(now - w.queued_ms)
                                            / 1000.0);
     w.promise.deliver(mailbox_slot{ticket});
+  }
+  // Requests wait behind held slots: the first lease to run out frees one
+  // if its release never comes.
+  if (!st.lanes[0].empty() || !st.lanes[1].empty()) {
+    auto lease = static_cast<int64_t>(st.limits.lease.count());
+    for (auto& [ticket, h] : st.held)
+      wake = std::min(wake, h.since_ms + lease);
   }
   arm(self, wake);
 }
@@ -178,7 +210,7 @@ void give_back(self_ptr self, uint64_t ticket, bool answered) {
   auto i = st.held.find(ticket);
   if (i == st.held.end())
     return; // given back already (or by a requester that stopped)
-  auto who = i->second;
+  auto who = i->second.holder;
   st.held.erase(i);
   if (answered)
     st.answered.push_back(st.env->now_ms());
@@ -199,7 +231,7 @@ void forget(self_ptr self, const caf::actor_addr& who) {
                lane.end());
   auto now = st.env->now_ms();
   for (auto i = st.held.begin(); i != st.held.end();) {
-    if (i->second == who) {
+    if (i->second.holder == who) {
       st.answered.push_back(now);
       i = st.held.erase(i);
     } else {
@@ -275,6 +307,7 @@ mailbox_actor::behavior_type mailbox(self_ptr self, tenant_id org, user_id user,
       [=](passivate_atom) -> bool {
         auto& st = self->state;
         auto now = st.env->now_ms();
+        reclaim(self, now);
         auto window = static_cast<int64_t>(st.limits.window.count());
         while (!st.answered.empty() && st.answered.front() + window <= now)
           st.answered.pop_front();

@@ -20,6 +20,7 @@
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "actors/mailbox_slots.hpp"
 #include "common/clock.hpp"
 #include "common/crypto.hpp"
 #include "common/log.hpp"
@@ -236,28 +237,26 @@ void start(self_ptr self, const std::string& key, mail_item m) {
   // one of its slots (the mail lane, taking turns with the calendar sync)
   // and gives it back as soon as Graph answered.
   auto* graph = st.graph;
-  self->request(directory, slot_wait + std::chrono::seconds(2),
-                atom::route_atom_v, entity_key{entity_kind::mailbox, org, user},
-                caf::make_message(mailbox_slot_request{
-                    true, system_now_ms() + slot_wait.count()}))
-      .then(
-          [self, graph, call, answer](mailbox_slot& slot) mutable {
-            auto holder = caf::actor_cast<caf::actor>(self->current_sender());
-            auto release = mailbox_slot_release{slot.ticket};
-            graph->start(
-                std::move(call),
-                [holder, release, answer](graph::result<graph::response> r) {
-                  if (holder)
-                    caf::anon_send(holder, release);
-                  answer(std::move(r));
-                });
-          },
-          [self, key](caf::error&) {
-            caf::anon_send(self, sent_atom_v, key, false, int32_t{429},
-                           std::string{"mailbox_budget"},
-                           std::string{"waiting for a slot of the sending "
-                                       "mailbox's Graph budget"});
-          });
+  actors::request_mailbox_slot(
+      self, directory, entity_key{entity_kind::mailbox, org, user}, true,
+      slot_wait, system_now_ms(),
+      [graph, call, answer](actors::slot_release release) mutable {
+        graph->start(std::move(call),
+                     [release, answer](graph::result<graph::response> r) {
+                       release();
+                       answer(std::move(r));
+                     });
+      },
+      [self, key](bool busy) {
+        // A busy mailbox is not the e-mail's fault (not an attempt); a
+        // mailbox that cannot be reached is a failed attempt like any.
+        caf::anon_send(self, sent_atom_v, key, false, int32_t{busy ? 429 : 0},
+                       std::string{busy ? "mailbox_budget" : "mailbox"},
+                       std::string{busy ? "waiting for a slot of the sending "
+                                          "mailbox's Graph budget"
+                                        : "the sending mailbox's actor could "
+                                          "not be reached"});
+      });
 }
 
 /// Starts sends of due items while slots are free.

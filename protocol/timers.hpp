@@ -197,13 +197,14 @@ struct mailbox_budget {
   uint64_t in_window = 0;     ///< requests answered within the window
   uint64_t granted_sync = 0;
   uint64_t granted_mail = 0;
+  uint64_t reclaimed = 0; ///< slots taken back after their lease
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, mailbox_budget& x) {
   return f(caf::meta::type_name("crmsync::mailbox_budget"), x.in_flight,
            x.max_in_flight, x.queued_sync, x.queued_mail, x.in_window,
-           x.granted_sync, x.granted_mail);
+           x.granted_sync, x.granted_mail, x.reclaimed);
 }
 
 } // namespace crmsync

@@ -14,6 +14,7 @@
 #include <simdjson.h>
 
 #include "actors/entities.hpp"
+#include "actors/mailbox_slots.hpp"
 #include "actors/reminders.hpp"
 #include "common/crypto.hpp"
 #include "common/log.hpp"
@@ -281,40 +282,25 @@ private:
                          graph::callback<T> done,
                          std::function<void(graph::result<T>&)> k) {
     auto me = shared_from_this();
-    auto wait = cfg_.permit_timeout;
-    // The mailbox gives up on the request a little before this actor does,
-    // so a slot is never granted to a request nobody waits for.
-    self_
-        ->request(ctx_.directory, wait + std::chrono::seconds(2), route_atom_v,
-                  entity_key{entity_kind::mailbox, org_, user_},
-                  caf::make_message(mailbox_slot_request{
-                      false, cfg_.now_ms() + wait.count()}))
-        .then(
-            [me, issue, done](mailbox_slot& slot) {
-              auto holder
-                  = caf::actor_cast<caf::actor>(me->self_->current_sender());
-              if (!holder)
-                holder = me->ctx_.directory;
-              auto release = mailbox_slot_release{slot.ticket};
-              auto key = entity_key{entity_kind::mailbox, me->org_, me->user_};
-              bool direct = holder != me->ctx_.directory;
-              issue([holder, release, key, direct, done](graph::result<T> r) {
-                if (direct)
-                  caf::anon_send(holder, release);
-                else
-                  caf::anon_send(holder, route_atom_v, key,
-                                 caf::make_message(release));
-                done(std::move(r));
-              });
-            },
-            [me, k](caf::error&) {
-              graph::result<T> r;
-              r.failure.status = 429;
-              r.failure.code = "mailbox_budget";
-              r.failure.message = "the mailbox's Graph budget gave no slot "
-                                  "in time (4 requests in flight at most)";
-              k(r);
-            });
+    actors::request_mailbox_slot(
+        self_, ctx_.directory, entity_key{entity_kind::mailbox, org_, user_},
+        false, cfg_.permit_timeout, cfg_.now_ms(),
+        [me, issue, done](actors::slot_release release) {
+          issue([release, done](graph::result<T> r) {
+            release();
+            done(std::move(r));
+          });
+        },
+        [me, k](bool busy) {
+          graph::result<T> r;
+          r.failure.status = 429;
+          r.failure.code = "mailbox_budget";
+          r.failure.message
+              = busy ? "the mailbox's Graph budget gave no slot in time (4 "
+                       "requests in flight at most)"
+                     : "the mailbox actor could not be reached";
+          k(r);
+        });
   }
 
   void call(graph::call_spec spec,

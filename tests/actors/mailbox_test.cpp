@@ -320,3 +320,26 @@ TEST_CASE("an idle mailbox asks to be passivated and agrees only when its "
   f.advance(60s, 1s);
   CHECK(f.agrees_to_passivate());
 }
+
+TEST_CASE("a slot whose release was lost is taken back after its lease",
+          "[mailbox][budget]") {
+  fixture f;
+  auto l = limits(1, 10000);
+  l.lease = 60s;
+  f.start(l);
+  f.ask(false, 1); // granted, and its release never comes
+  f.ask(true, 1);
+  REQUIRE(f.grants->size() == 1);
+  f.advance(59s, 1s);
+  CHECK(f.grants->size() == 1);
+  f.advance(2s, 1s);
+  REQUIRE(f.grants->size() == 2);
+  CHECK((*f.grants)[1].mail);
+  CHECK((*f.grants)[1].ticket != 0);
+  auto b = f.figures();
+  CHECK(b.reclaimed == 1);
+  CHECK(b.in_flight == 1);
+  // The late release of the lost slot frees nothing more.
+  f.release((*f.grants)[0].ticket);
+  CHECK(f.figures().in_flight == 1);
+}

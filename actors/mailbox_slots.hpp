@@ -1,0 +1,35 @@
+// Asking a user's mailbox actor for one of its Graph slots (see
+// actors/mailbox.cpp), for any actor that calls Graph against a mailbox:
+// the calendar sync and the mailer.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+
+#include <caf/actor.hpp>
+#include <caf/fwd.hpp>
+
+#include "protocol/messages.hpp"
+
+namespace crmsync::actors {
+
+/// Gives a granted slot back; callable once, from any thread (a Graph
+/// I/O thread, as soon as the answer arrived).
+using slot_release = std::function<void()>;
+
+/// Asks the mailbox actor of `mailbox` (routed by `directory`) for a slot
+/// of the mail lane (`mail`) or the calendar sync's. `granted` runs in
+/// `self` with the release; `refused` runs in `self` when no slot came
+/// within `wait` (`busy`: the mailbox was busy all along) or the mailbox
+/// could not be reached (`busy` false). `now_ms` is the wall clock the
+/// mailbox also reads; it gives up on the request a little before `self`
+/// does, so a slot is never granted to a request nobody waits for.
+void request_mailbox_slot(caf::event_based_actor* self,
+                          const caf::actor& directory,
+                          const entity_key& mailbox, bool mail,
+                          std::chrono::milliseconds wait, int64_t now_ms,
+                          std::function<void(slot_release)> granted,
+                          std::function<void(bool busy)> refused);
+
+} // namespace crmsync::actors
