@@ -323,6 +323,16 @@ void api::impl::finish_delete(org_record o, responder_ptr r) {
   r->reply(json_response(200, w.take()));
 }
 
+bool api::impl::claim_delete(tenant_id org) {
+  std::lock_guard<std::mutex> guard{deletes_mtx};
+  return deleting.insert(org.value).second;
+}
+
+void api::impl::release_delete(tenant_id org) {
+  std::lock_guard<std::mutex> guard{deletes_mtx};
+  deleting.erase(org.value);
+}
+
 /// Answers the organization's records as streamed JSON lines.
 void api::impl::export_org(tenant_id org, responder_ptr r) {
   org_record o;
@@ -465,26 +475,37 @@ void api::impl::install_org_data_routes() {
           return fail(r, 400, "confirmation_mismatch",
                       "'confirm' must be the organization's name or id",
                       "confirm");
+        if (!self->claim_delete(o.id))
+          return fail(r, 409, "org_closing",
+                      "this organization is already being deleted");
         auto s = self->shared_from_this();
+        // Once the organization is closed: the node's audit entry, then the
+        // rest on a thread of its own.
         auto go = [s, o, r] {
+          storage::write_batch b;
+          put_node_audit(b, wall_ms(), "org.delete",
+                         "deleting " + describe(o) + " ("
+                             + std::to_string(o.user_count) + " users, "
+                             + std::to_string(o.event_count) + " events)");
+          if (auto err = s->db.write(b)) {
+            s->release_delete(o.id);
+            return fail(r, err);
+          }
           std::thread{[s, o, r] {
             s->finish_delete(o, r);
+            s->release_delete(o.id);
           }}.detach();
         };
-        storage::write_batch b;
-        put_node_audit(b, wall_ms(), "org.delete",
-                       "deleting " + describe(o) + " ("
-                           + std::to_string(o.user_count) + " users, "
-                           + std::to_string(o.event_count) + " events)");
-        if (auto err = self->db.write(b))
-          return fail(r, err);
         if (closed)
           return go(); // a deletion cut short: finish it
         caller who;
         who.service_admin = true;
         self->ask<org_record>(
             tenant_key(o.id), close_org{who}, [go](org_record&) { go(); },
-            [r](const caf::error& err) { fail(r, err); });
+            [s, o, r](const caf::error& err) {
+              s->release_delete(o.id);
+              fail(r, err);
+            });
       });
 
   routes.add("GET", "/admin/v1/orgs/{org}/rows",

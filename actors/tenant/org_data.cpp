@@ -124,6 +124,14 @@ caf::result<org_record> handle(self_ptr self, close_org& cmd) {
     return forbidden("deleting an organization needs the service admin "
                      "token");
   }
+  // Closed once: a second deletion is refused, not run alongside.
+  if (st.closed)
+    return office365_error(crm_errc::conflict, "org_closing",
+                           "this organization is already being deleted");
+  if (!st.exists) {
+    leave_if_empty(self);
+    return not_found("organization");
+  }
   auto who = check_caller(self, cmd.who);
   if (!who)
     return who.error();

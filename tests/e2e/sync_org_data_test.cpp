@@ -269,6 +269,18 @@ TEST_CASE("a deletion cut short leaves the organization closed, also after "
   });
   CHECK(closed);
   CHECK(env.node().get(org.token, org_path(org.id)).status == 401);
+  // A second deletion while the first runs is refused at once, and the
+  // node's audit names one deletion.
+  auto second = env.node().del(admin_token, path);
+  CHECK(second.status == 409);
+  CHECK(second.error_code() == "org_closing");
+  auto audit = env.node().get(admin_token, "/admin/v1/audit");
+  E2E_REQUIRE_STATUS(audit, 200);
+  size_t started = 0;
+  for (size_t at = 0;
+       (at = audit.body.find("\"org.delete\"", at)) != std::string::npos; ++at)
+    ++started;
+  CHECK(started == 1);
   // Killed half-way: the closed marker holds after the restart.
   env.kill9_and_start();
   t.join();
