@@ -179,6 +179,17 @@ bool still_due(const mailer_state& st, const std::string& key, int64_t now,
   return codec::decode(value, m) && !m.failed && m.next_attempt_ms <= now;
 }
 
+/// Whether the stored item was marked failed (or removed) since its send
+/// began.
+bool given_up_meanwhile(const mailer_state& st, const std::string& key) {
+  std::string value;
+  bool found = false;
+  mail_item stored;
+  if (st.db->get(column::outbox, key, value, found))
+    return false;
+  return !found || (codec::decode(value, stored) && stored.failed);
+}
+
 void start(self_ptr self, const std::string& key, mail_item m) {
   auto& st = self->state;
   graph::call_spec call;
@@ -316,6 +327,9 @@ void finish(self_ptr self, const std::string& key, bool ok, int32_t status,
     // The Graph client stops with the node: not the e-mail's fault, and
     // nothing more can be sent; the next run sends it.
     st.halted = true;
+  } else if (given_up_meanwhile(st, key)) {
+    // Given up while it was with Graph (its organization disconnected
+    // Office 365): the row says why, not this attempt.
   } else {
     ++m.attempts;
     m.last_error = why;

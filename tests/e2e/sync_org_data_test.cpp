@@ -9,6 +9,9 @@
 #include <thread>
 
 #include "common/crypto.hpp"
+#include "storage/codec.hpp"
+#include "storage/db.hpp"
+#include "storage/keys.hpp"
 #include "tests/e2e/sync_fixture.hpp"
 
 using namespace crmsync::e2e;
@@ -306,4 +309,55 @@ TEST_CASE("a deletion cut short leaves the organization closed, also after "
   CHECK(gone.str("/office365_teardown") == "complete");
   CHECK(env.crm_calendar_id().empty());
   CHECK(rows_of(env.node(), org.id) == 0);
+}
+
+TEST_CASE("e-mail still queued when Office 365 is disconnected is never sent "
+          "from the disconnected tenant",
+          "[sync][R20][org_data]") {
+  sync_env env{sync_options{1, 0, {}, {}}};
+  auto org = env.org();
+  auto tenant = crmsync::tenant_id::parse(org.id);
+  REQUIRE(tenant);
+  // An invitation e-mail waiting in the outbox for its next attempt after
+  // Graph refused the first (put there while the node is stopped, so that
+  // it is not sent before the disconnect).
+  env.o365().stop_node();
+  {
+    crmsync::storage::db_options o;
+    o.path = env.o365().node_process().data_dir() + "/rocksdb";
+    auto opened = crmsync::storage::db::open(o);
+    REQUIRE(opened);
+    crmsync::mail_item m;
+    m.id = 77;
+    m.org = *tenant;
+    m.o365_tenant = env.o365().tenant();
+    m.sender = env.o365().o365_id("admin@contoso.com");
+    m.to = "carol@contoso.com";
+    m.subject = "You are invited";
+    m.html = "<p>hello</p>";
+    m.attempts = 1;
+    m.last_error = "503 ServiceUnavailable";
+    m.created_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+    m.next_attempt_ms = m.created_ms + 3'600'000;
+    crmsync::storage::write_batch b;
+    b.put(crmsync::storage::column::outbox,
+          crmsync::storage::keys::tenant_item(*tenant, m.id),
+          crmsync::storage::codec::encode(m));
+    REQUIRE_FALSE((*opened)->write(b));
+  }
+  env.o365().start_node();
+  auto off = env.node().post(org.token, disconnect_path(org.id), "");
+  E2E_REQUIRE_STATUS(off, 200);
+  // The disconnect gave the queued e-mail up, saying why, so the mailer
+  // never sends it.
+  env.o365().stop_node();
+  auto queued = env.o365().outbox_of_stopped_node();
+  REQUIRE(queued.size() == 1);
+  CHECK(queued[0].to == "carol@contoso.com");
+  CHECK(queued[0].failed);
+  CHECK(queued[0].last_error == "Office 365 was disconnected");
+  env.o365().start_node();
+  CHECK(env.o365().mail_sent_by("admin@contoso.com").empty());
 }
