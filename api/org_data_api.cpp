@@ -13,6 +13,7 @@
 #include <thread>
 
 #include <caf/send.hpp>
+#include <simdjson.h>
 
 #include "api/records_json.hpp"
 #include "common/log.hpp"
@@ -242,6 +243,40 @@ size_t pending_teardowns(const storage::db& db, tenant_id org) {
   return n;
 }
 
+/// Whether a `sessions` row is a browser's page session of `org`: keyed
+/// 'w' + the cookie's hash, its value 8 bytes of expiry then JSON whose
+/// "org" is the organization's id (t14-cookie's api/sessions.cpp).
+bool page_session_of(std::string_view k, std::string_view v, tenant_id org) {
+  if (k.empty() || k[0] != 'w' || v.size() <= 8)
+    return false;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  uint64_t id = 0;
+  if (parser.parse(v.data() + 8, v.size() - 8).get(doc) || !doc.is_object()
+      || doc["org"].get_uint64().get(id))
+    return false;
+  return id == org.value;
+}
+
+/// Removes the page sessions that name `org` (the deleted organization's
+/// people must not stay signed in to its pages); answers how many.
+caf::expected<uint64_t> remove_page_sessions(storage::db& db, tenant_id org) {
+  storage::write_batch b;
+  std::string begin{"w"};
+  if (auto err = db.scan(column::sessions, begin, keys::prefix_end(begin),
+                         [&](std::string_view k, std::string_view v) {
+                           if (page_session_of(k, v, org))
+                             b.del(column::sessions, std::string{k});
+                           return true;
+                         }))
+    return err;
+  uint64_t n = b.size();
+  if (n > 0)
+    if (auto err = db.write(b))
+      return err;
+  return n;
+}
+
 std::string describe(const org_record& o) {
   return "organization '" + o.name + "' (" + o.id.str() + ")";
 }
@@ -296,6 +331,14 @@ void api::impl::finish_delete(org_record o, responder_ptr r) {
     }
     removed += b.size();
   }
+  auto sessions = remove_page_sessions(db, o.id);
+  if (!sessions) {
+    log::error("delete " + o.id.str() + ": " + sys.render(sessions.error()));
+    return fail(r, 500, "storage_failure",
+                "removing the organization's page sessions failed; the "
+                "organization stays closed: delete it again");
+  }
+  removed += *sessions;
   storage::write_batch last;
   last.del(column::orgs, record);
   last.del(column::orgs, marker);

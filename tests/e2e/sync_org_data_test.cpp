@@ -361,3 +361,62 @@ TEST_CASE("e-mail still queued when Office 365 is disconnected is never sent "
   env.o365().start_node();
   CHECK(env.o365().mail_sent_by("admin@contoso.com").empty());
 }
+
+namespace {
+
+/// A browser's page session as t14-cookie stores it: 'w' + the cookie's
+/// hash -> 8 bytes of expiry, then JSON naming the organization.
+std::string page_session_value(std::string_view org) {
+  std::string v;
+  crmsync::storage::keys::put_be64(v, uint64_t{1} << 60);
+  v += R"({"tenant":"t","oid":"o","email":"e@x","name":"n","is_admin":false,)";
+  v += "\"org\":" + std::to_string(crmsync::tenant_id::parse(org)->value)
+       + R"(,"user":1,"token_hash":"h","csrf":"c"})";
+  return v;
+}
+
+std::map<std::string, std::string> sessions_of_stopped(office365_env& env) {
+  crmsync::storage::db_options o;
+  o.path = env.node_process().data_dir() + "/rocksdb";
+  auto opened = crmsync::storage::db::open(o);
+  REQUIRE(opened);
+  std::map<std::string, std::string> out;
+  REQUIRE_FALSE((*opened)->scan(crmsync::storage::column::sessions, {}, {},
+                                [&](std::string_view k, std::string_view v) {
+                                  out.emplace(std::string{k}, std::string{v});
+                                  return true;
+                                }));
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("deleting an organization removes its people's page sessions, "
+          "not another organization's",
+          "[sync][org_data]") {
+  sync_env env{sync_options{1, 0, {}, {}}};
+  auto org = env.org();
+  auto other = create_org(env.node(), "Bystander", "someone@bystander.example");
+  env.o365().stop_node();
+  {
+    crmsync::storage::db_options o;
+    o.path = env.o365().node_process().data_dir() + "/rocksdb";
+    auto opened = crmsync::storage::db::open(o);
+    REQUIRE(opened);
+    crmsync::storage::write_batch b;
+    b.put(crmsync::storage::column::sessions, "wdeleted-org-cookie",
+          page_session_value(org.id));
+    b.put(crmsync::storage::column::sessions, "wother-org-cookie",
+          page_session_value(other.id));
+    REQUIRE_FALSE((*opened)->write(b));
+  }
+  env.o365().start_node();
+  auto gone = env.node().del(admin_token,
+                             admin_org_path(org.id) + "?confirm=" + org.id);
+  E2E_REQUIRE_STATUS(gone, 200);
+  env.o365().stop_node();
+  auto left = sessions_of_stopped(env.o365());
+  CHECK(left.count("wdeleted-org-cookie") == 0);
+  CHECK(left.count("wother-org-cookie") == 1);
+  env.o365().start_node();
+}
