@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
@@ -446,6 +447,16 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   /// Claims `org` for a deletion; false when one already runs.
   bool claim_delete(tenant_id org);
   void release_delete(tenant_id org);
+  /// The deletion threads: how many run (under deletes_mtx, signalled by
+  /// deletes_done), and the flag that ends them at shutdown.
+  size_t delete_threads = 0;
+  std::condition_variable deletes_done;
+  std::atomic<bool> stopping_deletes{false};
+  /// Starts finish_delete on a thread of its own (unless stopping).
+  void spawn_delete(org_record o, responder_ptr r);
+  /// Ends the deletion threads (each answers 503, the organization stays
+  /// closed) and waits for them: they use the store and the actor system.
+  void stop_deletes();
   void export_org(tenant_id org, responder_ptr r);
   /// admin_web.cpp: /metrics, /admin/v1/sync and the page under /admin/.
   void install_web_routes();

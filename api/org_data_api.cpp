@@ -289,9 +289,22 @@ std::string describe(const org_record& o) {
 void api::impl::finish_delete(org_record o, responder_ptr r) {
   auto deadline = std::chrono::steady_clock::now() + teardown_wait;
   size_t pending = 0;
+  auto stopped = [&] {
+    if (!stopping_deletes)
+      return false;
+    fail(r, 503, "shutting_down",
+         "the node is stopping; the organization stays closed: delete it "
+         "again");
+    return true;
+  };
   while ((pending = pending_teardowns(db, o.id)) > 0
-         && std::chrono::steady_clock::now() < deadline)
+         && std::chrono::steady_clock::now() < deadline) {
+    if (stopped())
+      return;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (stopped())
+    return;
   // The organization's actors go (the tenant already answers "not found");
   // a calendar with a run in progress refuses and ends on its own.
   caf::anon_send(directory, passivate_atom_v, tenant_key(o.id));
@@ -303,6 +316,8 @@ void api::impl::finish_delete(org_record o, responder_ptr r) {
   uint64_t removed = 0;
   bool done = false;
   while (!done) {
+    if (stopped())
+      return;
     storage::write_batch b;
     std::vector<entity_key> calendars;
     auto err = rows.next(
@@ -364,6 +379,34 @@ void api::impl::finish_delete(org_record o, responder_ptr r) {
   w.key("office365_calendars_left").value(static_cast<uint64_t>(pending));
   w.end_object();
   r->reply(json_response(200, w.take()));
+}
+
+void api::impl::spawn_delete(org_record o, responder_ptr r) {
+  {
+    std::lock_guard<std::mutex> guard{deletes_mtx};
+    if (!stopping_deletes) {
+      ++delete_threads;
+      auto s = shared_from_this();
+      std::thread{[s, o, r]() mutable {
+        s->finish_delete(o, r);
+        r.reset();
+        s->release_delete(o.id);
+        std::lock_guard<std::mutex> guard{s->deletes_mtx};
+        --s->delete_threads;
+        s->deletes_done.notify_all();
+      }}.detach();
+      return;
+    }
+  }
+  release_delete(o.id);
+  fail(r, 503, "shutting_down",
+       "the node is stopping; the organization stays closed: delete it again");
+}
+
+void api::impl::stop_deletes() {
+  std::unique_lock<std::mutex> guard{deletes_mtx};
+  stopping_deletes = true;
+  deletes_done.wait(guard, [this] { return delete_threads == 0; });
 }
 
 bool api::impl::claim_delete(tenant_id org) {
@@ -534,10 +577,7 @@ void api::impl::install_org_data_routes() {
             s->release_delete(o.id);
             return fail(r, err);
           }
-          std::thread{[s, o, r] {
-            s->finish_delete(o, r);
-            s->release_delete(o.id);
-          }}.detach();
+          s->spawn_delete(o, r);
         };
         if (closed)
           return go(); // a deletion cut short: finish it

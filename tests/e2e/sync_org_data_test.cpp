@@ -420,3 +420,36 @@ TEST_CASE("deleting an organization removes its people's page sessions, "
   CHECK(left.count("wother-org-cookie") == 1);
   env.o365().start_node();
 }
+
+TEST_CASE("a node stopped during a deletion ends it cleanly: the deletion "
+          "answers 503, the organization stays closed and is deleted again",
+          "[sync][org_data]") {
+  sync_env env{sync_options{1, 0, {}, {}}};
+  auto org = env.org();
+  env.enable_and_wait();
+  // Graph fails: the deletion waits for the calendar to leave Office 365.
+  env.set_faults(R"({"error_rate":1})");
+  auto path = admin_org_path(org.id) + "?confirm=" + org.id;
+  api_client deleter{env.node().port(), std::chrono::seconds(60)};
+  api_response answer;
+  std::thread t{[&] {
+    std::string err;
+    deleter.try_request("DELETE", path, admin_token, {}, answer, err);
+  }};
+  bool closed = crmsync::test::eventually([&] {
+    return env.node().get(admin_token, org_path(org.id)).status == 404;
+  });
+  CHECK(closed);
+  // SIGTERM: the node exits 0 (restart_node checks) after the deletion's
+  // thread answered and ended.
+  env.restart_node();
+  t.join();
+  CHECK(answer.status == 503);
+  CHECK(answer.error_code() == "shutting_down");
+  CHECK(env.node().get(admin_token, org_path(org.id)).status == 404);
+  CHECK(rows_of(env.node(), org.id) > 0);
+  env.set_faults(R"({"error_rate":0})");
+  auto gone = env.node().del(admin_token, path);
+  E2E_REQUIRE_STATUS(gone, 200);
+  CHECK(rows_of(env.node(), org.id) == 0);
+}
