@@ -367,6 +367,18 @@ void api::impl::finish_delete(org_record o, responder_ptr r) {
                                     : std::string{}));
   if (auto err = db.write(last))
     return fail(r, err);
+  // One last sweep: rows a calendar run or the mailer wrote late (after
+  // the walk passed their family) go too.
+  storage::org_row_cursor late{db, {o.id.value}, storage::org_columns()};
+  storage::write_batch swept;
+  if (auto err = late.all([&](column c, std::string_view k, std::string_view) {
+        swept.del(c, std::string{k});
+      });
+      err || (swept.size() > 0 && db.write(swept)))
+    log::error("delete " + o.id.str() + ": the last sweep of late rows failed");
+  else if (swept.size() > 0)
+    log::info("delete " + o.id.str() + ": " + std::to_string(swept.size())
+              + " rows written late removed");
   log::info("delete: " + describe(o) + ", " + std::to_string(removed)
             + " rows");
   json::writer w;

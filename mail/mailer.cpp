@@ -179,6 +179,14 @@ bool still_due(const mailer_state& st, const std::string& key, int64_t now,
   return codec::decode(value, m) && !m.failed && m.next_attempt_ms <= now;
 }
 
+/// Whether organization `t` is closed for deletion (keys::org_closed): its
+/// e-mail is not sent, and nothing more is written under it.
+bool org_closed(const mailer_state& st, tenant_id t) {
+  std::string value;
+  bool found = false;
+  return !st.db->get(column::orgs, keys::org_closed(t), value, found) && found;
+}
+
 /// Whether the stored item was marked failed (or removed) since its send
 /// began.
 bool given_up_meanwhile(const mailer_state& st, const std::string& key) {
@@ -245,6 +253,16 @@ void pump(self_ptr self) {
     tenant_id tenant{keys::get_be64(key, 0)};
     st.shared->begin(tenant);
     if (serves && !serves(tenant)) {
+      st.shared->end(tenant);
+      st.known.erase(key);
+      continue;
+    }
+    if (org_closed(st, tenant)) {
+      // Being deleted: the e-mail goes with the organization, unsent.
+      storage::write_batch b;
+      b.del(column::outbox, key);
+      if (st.db->write(b))
+        log::error("mailer: cannot drop an e-mail of a closed organization");
       st.shared->end(tenant);
       st.known.erase(key);
       continue;
@@ -320,7 +338,8 @@ void finish(self_ptr self, const std::string& key, bool ok, int32_t status,
   std::optional<bool> given_up; // empty: sent, or not an attempt
   if (ok) {
     b.del(column::outbox, key);
-    put_audit(b, m, "mail.sent", "\"" + m.subject + "\" to " + m.to);
+    if (!org_closed(st, tenant))
+      put_audit(b, m, "mail.sent", "\"" + m.subject + "\" to " + m.to);
     if (auto werr = st.db->write(b))
       log::error("mailer: sent, but cannot clear the outbox item");
   } else if (code == "shutting_down") {

@@ -453,3 +453,55 @@ TEST_CASE("a node stopped during a deletion ends it cleanly: the deletion "
   E2E_REQUIRE_STATUS(gone, 200);
   CHECK(rows_of(env.node(), org.id) == 0);
 }
+
+TEST_CASE("e-mail of an organization being deleted is dropped unsent and no "
+          "row of it is left after the deletion",
+          "[sync][org_data]") {
+  sync_env env{sync_options{1, 0, {}, {}}};
+  auto org = env.org();
+  auto tenant = crmsync::tenant_id::parse(org.id);
+  REQUIRE(tenant);
+  env.enable_and_wait();
+  // Closed, its deletion cut short by a stop while Graph failed.
+  env.set_faults(R"({"error_rate":1})");
+  auto path = admin_org_path(org.id) + "?confirm=" + org.id;
+  api_client deleter{env.node().port(), std::chrono::seconds(60)};
+  std::thread t{[&] {
+    api_response ignored;
+    std::string err;
+    deleter.try_request("DELETE", path, admin_token, {}, ignored, err);
+  }};
+  CHECK(crmsync::test::eventually([&] {
+    return env.node().get(admin_token, org_path(org.id)).status == 404;
+  }));
+  env.o365().stop_node();
+  t.join();
+  // An e-mail of the organization due now (queued before it closed).
+  {
+    crmsync::storage::db_options o;
+    o.path = env.o365().node_process().data_dir() + "/rocksdb";
+    auto opened = crmsync::storage::db::open(o);
+    REQUIRE(opened);
+    crmsync::mail_item m;
+    m.id = 78;
+    m.org = *tenant;
+    m.o365_tenant = env.o365().tenant();
+    m.sender = env.o365().o365_id("admin@contoso.com");
+    m.to = "carol@contoso.com";
+    m.subject = "You are invited";
+    m.html = "<p>hello</p>";
+    crmsync::storage::write_batch b;
+    b.put(crmsync::storage::column::outbox,
+          crmsync::storage::keys::tenant_item(*tenant, m.id),
+          crmsync::storage::codec::encode(m));
+    REQUIRE_FALSE((*opened)->write(b));
+  }
+  env.set_faults(R"({"error_rate":0})");
+  env.o365().start_node();
+  // The deletion again (it waits for the calendar to leave Office 365).
+  api_client again{env.node().port(), std::chrono::seconds(60)};
+  auto gone = again.del(admin_token, path);
+  E2E_REQUIRE_STATUS(gone, 200);
+  CHECK(rows_of(env.node(), org.id) == 0);
+  CHECK(env.o365().mail_sent_by("admin@contoso.com").empty());
+}
