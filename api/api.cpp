@@ -1222,6 +1222,15 @@ void api::set_ready(bool ready) {
   impl_->ready = ready;
 }
 
+void api::stop_background() {
+  impl_->stop_deletes();
+}
+
+api::~api() {
+  if (impl_)
+    impl_->stop_deletes();
+}
+
 response error_response(const api_error& e) {
   response r;
   r.status = e.status;

@@ -121,6 +121,11 @@ public:
 
   /// /readyz answers 503 once this is false (shutdown in progress).
   void set_ready(bool ready);
+  /// Ends the organization deletions running on threads of their own (each
+  /// answers 503 and leaves its organization closed) and waits for them;
+  /// before the store and the actor system go. Also run by the destructor.
+  void stop_background();
+  ~api();
   /// Makes actor requests and global reads cluster-wide (before serving).
   void set_cluster(cluster_hooks hooks);
   /// This node's part of a global read (the cluster's endpoint serves

@@ -7,9 +7,11 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include <caf/actor_system.hpp>
@@ -438,6 +440,23 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   // org_data_api.cpp (t14-data): disconnect, export, delete
   void install_org_data_routes();
   void finish_delete(org_record o, responder_ptr r);
+  /// Organizations whose deletion runs on this node: a second DELETE of
+  /// one of them is refused (409 org_closing) instead of run alongside.
+  std::mutex deletes_mtx;
+  std::set<uint64_t> deleting;
+  /// Claims `org` for a deletion; false when one already runs.
+  bool claim_delete(tenant_id org);
+  void release_delete(tenant_id org);
+  /// The deletion threads: how many run (under deletes_mtx, signalled by
+  /// deletes_done), and the flag that ends them at shutdown.
+  size_t delete_threads = 0;
+  std::condition_variable deletes_done;
+  std::atomic<bool> stopping_deletes{false};
+  /// Starts finish_delete on a thread of its own (unless stopping).
+  void spawn_delete(org_record o, responder_ptr r);
+  /// Ends the deletion threads (each answers 503, the organization stays
+  /// closed) and waits for them: they use the store and the actor system.
+  void stop_deletes();
   void export_org(tenant_id org, responder_ptr r);
   /// admin_web.cpp: /metrics, /admin/v1/sync and the page under /admin/.
   void install_web_routes();

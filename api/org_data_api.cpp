@@ -13,6 +13,7 @@
 #include <thread>
 
 #include <caf/send.hpp>
+#include <simdjson.h>
 
 #include "api/records_json.hpp"
 #include "common/log.hpp"
@@ -242,6 +243,40 @@ size_t pending_teardowns(const storage::db& db, tenant_id org) {
   return n;
 }
 
+/// Whether a `sessions` row is a browser's page session of `org`: keyed
+/// 'w' + the cookie's hash, its value 8 bytes of expiry then JSON whose
+/// "org" is the organization's id (t14-cookie's api/sessions.cpp).
+bool page_session_of(std::string_view k, std::string_view v, tenant_id org) {
+  if (k.empty() || k[0] != 'w' || v.size() <= 8)
+    return false;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  uint64_t id = 0;
+  if (parser.parse(v.data() + 8, v.size() - 8).get(doc) || !doc.is_object()
+      || doc["org"].get_uint64().get(id))
+    return false;
+  return id == org.value;
+}
+
+/// Removes the page sessions that name `org` (the deleted organization's
+/// people must not stay signed in to its pages); answers how many.
+caf::expected<uint64_t> remove_page_sessions(storage::db& db, tenant_id org) {
+  storage::write_batch b;
+  std::string begin{"w"};
+  if (auto err = db.scan(column::sessions, begin, keys::prefix_end(begin),
+                         [&](std::string_view k, std::string_view v) {
+                           if (page_session_of(k, v, org))
+                             b.del(column::sessions, std::string{k});
+                           return true;
+                         }))
+    return err;
+  uint64_t n = b.size();
+  if (n > 0)
+    if (auto err = db.write(b))
+      return err;
+  return n;
+}
+
 std::string describe(const org_record& o) {
   return "organization '" + o.name + "' (" + o.id.str() + ")";
 }
@@ -254,9 +289,22 @@ std::string describe(const org_record& o) {
 void api::impl::finish_delete(org_record o, responder_ptr r) {
   auto deadline = std::chrono::steady_clock::now() + teardown_wait;
   size_t pending = 0;
+  auto stopped = [&] {
+    if (!stopping_deletes)
+      return false;
+    fail(r, 503, "shutting_down",
+         "the node is stopping; the organization stays closed: delete it "
+         "again");
+    return true;
+  };
   while ((pending = pending_teardowns(db, o.id)) > 0
-         && std::chrono::steady_clock::now() < deadline)
+         && std::chrono::steady_clock::now() < deadline) {
+    if (stopped())
+      return;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (stopped())
+    return;
   // The organization's actors go (the tenant already answers "not found");
   // a calendar with a run in progress refuses and ends on its own.
   caf::anon_send(directory, passivate_atom_v, tenant_key(o.id));
@@ -268,6 +316,8 @@ void api::impl::finish_delete(org_record o, responder_ptr r) {
   uint64_t removed = 0;
   bool done = false;
   while (!done) {
+    if (stopped())
+      return;
     storage::write_batch b;
     std::vector<entity_key> calendars;
     auto err = rows.next(
@@ -296,6 +346,14 @@ void api::impl::finish_delete(org_record o, responder_ptr r) {
     }
     removed += b.size();
   }
+  auto sessions = remove_page_sessions(db, o.id);
+  if (!sessions) {
+    log::error("delete " + o.id.str() + ": " + sys.render(sessions.error()));
+    return fail(r, 500, "storage_failure",
+                "removing the organization's page sessions failed; the "
+                "organization stays closed: delete it again");
+  }
+  removed += *sessions;
   storage::write_batch last;
   last.del(column::orgs, record);
   last.del(column::orgs, marker);
@@ -309,6 +367,18 @@ void api::impl::finish_delete(org_record o, responder_ptr r) {
                                     : std::string{}));
   if (auto err = db.write(last))
     return fail(r, err);
+  // One last sweep: rows a calendar run or the mailer wrote late (after
+  // the walk passed their family) go too.
+  storage::org_row_cursor late{db, {o.id.value}, storage::org_columns()};
+  storage::write_batch swept;
+  if (auto err = late.all([&](column c, std::string_view k, std::string_view) {
+        swept.del(c, std::string{k});
+      });
+      err || (swept.size() > 0 && db.write(swept)))
+    log::error("delete " + o.id.str() + ": the last sweep of late rows failed");
+  else if (swept.size() > 0)
+    log::info("delete " + o.id.str() + ": " + std::to_string(swept.size())
+              + " rows written late removed");
   log::info("delete: " + describe(o) + ", " + std::to_string(removed)
             + " rows");
   json::writer w;
@@ -321,6 +391,44 @@ void api::impl::finish_delete(org_record o, responder_ptr r) {
   w.key("office365_calendars_left").value(static_cast<uint64_t>(pending));
   w.end_object();
   r->reply(json_response(200, w.take()));
+}
+
+void api::impl::spawn_delete(org_record o, responder_ptr r) {
+  {
+    std::lock_guard<std::mutex> guard{deletes_mtx};
+    if (!stopping_deletes) {
+      ++delete_threads;
+      auto s = shared_from_this();
+      std::thread{[s, o, r]() mutable {
+        s->finish_delete(o, r);
+        r.reset();
+        s->release_delete(o.id);
+        std::lock_guard<std::mutex> guard{s->deletes_mtx};
+        --s->delete_threads;
+        s->deletes_done.notify_all();
+      }}.detach();
+      return;
+    }
+  }
+  release_delete(o.id);
+  fail(r, 503, "shutting_down",
+       "the node is stopping; the organization stays closed: delete it again");
+}
+
+void api::impl::stop_deletes() {
+  std::unique_lock<std::mutex> guard{deletes_mtx};
+  stopping_deletes = true;
+  deletes_done.wait(guard, [this] { return delete_threads == 0; });
+}
+
+bool api::impl::claim_delete(tenant_id org) {
+  std::lock_guard<std::mutex> guard{deletes_mtx};
+  return deleting.insert(org.value).second;
+}
+
+void api::impl::release_delete(tenant_id org) {
+  std::lock_guard<std::mutex> guard{deletes_mtx};
+  deleting.erase(org.value);
 }
 
 /// Answers the organization's records as streamed JSON lines.
@@ -465,26 +573,34 @@ void api::impl::install_org_data_routes() {
           return fail(r, 400, "confirmation_mismatch",
                       "'confirm' must be the organization's name or id",
                       "confirm");
+        if (!self->claim_delete(o.id))
+          return fail(r, 409, "org_closing",
+                      "this organization is already being deleted");
         auto s = self->shared_from_this();
+        // Once the organization is closed: the node's audit entry, then the
+        // rest on a thread of its own.
         auto go = [s, o, r] {
-          std::thread{[s, o, r] {
-            s->finish_delete(o, r);
-          }}.detach();
+          storage::write_batch b;
+          put_node_audit(b, wall_ms(), "org.delete",
+                         "deleting " + describe(o) + " ("
+                             + std::to_string(o.user_count) + " users, "
+                             + std::to_string(o.event_count) + " events)");
+          if (auto err = s->db.write(b)) {
+            s->release_delete(o.id);
+            return fail(r, err);
+          }
+          s->spawn_delete(o, r);
         };
-        storage::write_batch b;
-        put_node_audit(b, wall_ms(), "org.delete",
-                       "deleting " + describe(o) + " ("
-                           + std::to_string(o.user_count) + " users, "
-                           + std::to_string(o.event_count) + " events)");
-        if (auto err = self->db.write(b))
-          return fail(r, err);
         if (closed)
           return go(); // a deletion cut short: finish it
         caller who;
         who.service_admin = true;
         self->ask<org_record>(
             tenant_key(o.id), close_org{who}, [go](org_record&) { go(); },
-            [r](const caf::error& err) { fail(r, err); });
+            [s, o, r](const caf::error& err) {
+              s->release_delete(o.id);
+              fail(r, err);
+            });
       });
 
   routes.add("GET", "/admin/v1/orgs/{org}/rows",

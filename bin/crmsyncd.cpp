@@ -419,6 +419,9 @@ int run(node_config cfg) {
             + ", shutting down");
   api->set_ready(false);
   server->stop_accepting();
+  // Deletions on threads of their own end now (their requests answered),
+  // before the store and the actor system they use.
+  api->stop_background();
   if (metrics_server)
     metrics_server->stop_accepting();
   if (!server->wait_idle(std::chrono::milliseconds(cfg.shutdown_grace_ms)))

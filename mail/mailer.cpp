@@ -203,6 +203,25 @@ bool sender_user(const mailer_state& st, const mail_item& m, user_id& user) {
 /// again later (not counted as an attempt).
 constexpr milliseconds slot_wait{std::chrono::seconds(60)};
 
+/// Whether organization `t` is closed for deletion (keys::org_closed): its
+/// e-mail is not sent, and nothing more is written under it.
+bool org_closed(const mailer_state& st, tenant_id t) {
+  std::string value;
+  bool found = false;
+  return !st.db->get(column::orgs, keys::org_closed(t), value, found) && found;
+}
+
+/// Whether the stored item was marked failed (or removed) since its send
+/// began.
+bool given_up_meanwhile(const mailer_state& st, const std::string& key) {
+  std::string value;
+  bool found = false;
+  mail_item stored;
+  if (st.db->get(column::outbox, key, value, found))
+    return false;
+  return !found || (codec::decode(value, stored) && stored.failed);
+}
+
 void start(self_ptr self, const std::string& key, mail_item m) {
   auto& st = self->state;
   graph::call_spec call;
@@ -295,6 +314,16 @@ void pump(self_ptr self) {
       st.known.erase(key);
       continue;
     }
+    if (org_closed(st, tenant)) {
+      // Being deleted: the e-mail goes with the organization, unsent.
+      storage::write_batch b;
+      b.del(column::outbox, key);
+      if (st.db->write(b))
+        log::error("mailer: cannot drop an e-mail of a closed organization");
+      st.shared->end(tenant);
+      st.known.erase(key);
+      continue;
+    }
     start(self, key, std::move(m));
   }
 }
@@ -366,7 +395,8 @@ void finish(self_ptr self, const std::string& key, bool ok, int32_t status,
   std::optional<bool> given_up; // empty: sent, or not an attempt
   if (ok) {
     b.del(column::outbox, key);
-    put_audit(b, m, "mail.sent", "\"" + m.subject + "\" to " + m.to);
+    if (!org_closed(st, tenant))
+      put_audit(b, m, "mail.sent", "\"" + m.subject + "\" to " + m.to);
     if (auto werr = st.db->write(b))
       log::error("mailer: sent, but cannot clear the outbox item");
   } else if (code == "shutting_down") {
@@ -377,6 +407,9 @@ void finish(self_ptr self, const std::string& key, bool ok, int32_t status,
     // Never sent: the mailbox was busy for a minute. Not an attempt; the
     // next scan after the pause tries again.
     arm(self, st.opts.retry_delay);
+  } else if (given_up_meanwhile(st, key)) {
+    // Given up while it was with Graph (its organization disconnected
+    // Office 365): the row says why, not this attempt.
   } else {
     ++m.attempts;
     m.last_error = why;

@@ -60,6 +60,41 @@ void teardowns_written(self_ptr self, const std::vector<user_id>& woken) {
   }
 }
 
+/// Why the e-mail still queued at a disconnect is never sent.
+constexpr const char* disconnected_mail_error = "Office 365 was disconnected";
+
+/// Marks every e-mail of the organization still waiting in the outbox as
+/// failed in `b`: it would go out through the tenant just disconnected.
+/// The rows stay for operators, like any e-mail given up. Answers how many.
+caf::expected<size_t> put_outbox_failed(self_ptr self,
+                                        storage::write_batch& b) {
+  auto& st = self->state;
+  auto begin = keys::org(st.id);
+  size_t n = 0;
+  bool bad = false;
+  auto err = st.env->db->scan(column::outbox, begin, keys::prefix_end(begin),
+                              [&](std::string_view k, std::string_view v) {
+                                mail_item m;
+                                if (!codec::decode(v, m)) {
+                                  bad = true;
+                                  return false;
+                                }
+                                if (m.failed)
+                                  return true;
+                                m.failed = true;
+                                m.last_error = disconnected_mail_error;
+                                b.put(column::outbox, std::string{k},
+                                      codec::encode(m));
+                                ++n;
+                                return true;
+                              });
+  if (err)
+    return err;
+  if (bad)
+    return corrupt("outbox");
+  return n;
+}
+
 } // namespace
 
 caf::result<org_record> handle(self_ptr self, disconnect_office365& cmd) {
@@ -96,6 +131,9 @@ caf::result<org_record> handle(self_ptr self, disconnect_office365& cmd) {
     u.modified_ms = now;
     put_user(b, u);
   }
+  auto unsent = put_outbox_failed(self, b);
+  if (!unsent)
+    return unsent.error();
   auto org = st.org;
   b.del(column::lookup, keys::o365_tenant_lookup(org.o365_tenant));
   put_audit(self, b, actor_name(*who), "office365.disconnected",
@@ -103,7 +141,10 @@ caf::result<org_record> handle(self_ptr self, disconnect_office365& cmd) {
                 + std::to_string(unlinked) + " users unlinked, the sync of "
                 + std::to_string(woken->size())
                 + " turned off (their CRM calendars are removed from Office "
-                  "365); CRM data kept");
+                  "365); CRM data kept"
+                + (*unsent > 0 ? "; " + std::to_string(*unsent)
+                                     + " queued e-mails not sent"
+                               : std::string{}));
   org.o365_tenant.clear();
   org.modified_ms = now;
   put_org(self, b, org);
@@ -123,6 +164,14 @@ caf::result<org_record> handle(self_ptr self, close_org& cmd) {
     leave_if_empty(self);
     return forbidden("deleting an organization needs the service admin "
                      "token");
+  }
+  // Closed once: a second deletion is refused, not run alongside.
+  if (st.closed)
+    return office365_error(crm_errc::conflict, "org_closing",
+                           "this organization is already being deleted");
+  if (!st.exists) {
+    leave_if_empty(self);
+    return not_found("organization");
   }
   auto who = check_caller(self, cmd.who);
   if (!who)

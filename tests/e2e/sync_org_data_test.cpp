@@ -9,6 +9,9 @@
 #include <thread>
 
 #include "common/crypto.hpp"
+#include "storage/codec.hpp"
+#include "storage/db.hpp"
+#include "storage/keys.hpp"
 #include "tests/e2e/sync_fixture.hpp"
 
 using namespace crmsync::e2e;
@@ -269,6 +272,18 @@ TEST_CASE("a deletion cut short leaves the organization closed, also after "
   });
   CHECK(closed);
   CHECK(env.node().get(org.token, org_path(org.id)).status == 401);
+  // A second deletion while the first runs is refused at once, and the
+  // node's audit names one deletion.
+  auto second = env.node().del(admin_token, path);
+  CHECK(second.status == 409);
+  CHECK(second.error_code() == "org_closing");
+  auto audit = env.node().get(admin_token, "/admin/v1/audit");
+  E2E_REQUIRE_STATUS(audit, 200);
+  size_t started = 0;
+  for (size_t at = 0;
+       (at = audit.body.find("\"org.delete\"", at)) != std::string::npos; ++at)
+    ++started;
+  CHECK(started == 1);
   // Killed half-way: the closed marker holds after the restart.
   env.kill9_and_start();
   t.join();
@@ -294,4 +309,199 @@ TEST_CASE("a deletion cut short leaves the organization closed, also after "
   CHECK(gone.str("/office365_teardown") == "complete");
   CHECK(env.crm_calendar_id().empty());
   CHECK(rows_of(env.node(), org.id) == 0);
+}
+
+TEST_CASE("e-mail still queued when Office 365 is disconnected is never sent "
+          "from the disconnected tenant",
+          "[sync][R20][org_data]") {
+  sync_env env{sync_options{1, 0, {}, {}}};
+  auto org = env.org();
+  auto tenant = crmsync::tenant_id::parse(org.id);
+  REQUIRE(tenant);
+  // An invitation e-mail waiting in the outbox for its next attempt after
+  // Graph refused the first (put there while the node is stopped, so that
+  // it is not sent before the disconnect).
+  env.o365().stop_node();
+  {
+    crmsync::storage::db_options o;
+    o.path = env.o365().node_process().data_dir() + "/rocksdb";
+    auto opened = crmsync::storage::db::open(o);
+    REQUIRE(opened);
+    crmsync::mail_item m;
+    m.id = 77;
+    m.org = *tenant;
+    m.o365_tenant = env.o365().tenant();
+    m.sender = env.o365().o365_id("admin@contoso.com");
+    m.to = "carol@contoso.com";
+    m.subject = "You are invited";
+    m.html = "<p>hello</p>";
+    m.attempts = 1;
+    m.last_error = "503 ServiceUnavailable";
+    m.created_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+    m.next_attempt_ms = m.created_ms + 3'600'000;
+    crmsync::storage::write_batch b;
+    b.put(crmsync::storage::column::outbox,
+          crmsync::storage::keys::tenant_item(*tenant, m.id),
+          crmsync::storage::codec::encode(m));
+    REQUIRE_FALSE((*opened)->write(b));
+  }
+  env.o365().start_node();
+  auto off = env.node().post(org.token, disconnect_path(org.id), "");
+  E2E_REQUIRE_STATUS(off, 200);
+  // The disconnect gave the queued e-mail up, saying why, so the mailer
+  // never sends it.
+  env.o365().stop_node();
+  auto queued = env.o365().outbox_of_stopped_node();
+  REQUIRE(queued.size() == 1);
+  CHECK(queued[0].to == "carol@contoso.com");
+  CHECK(queued[0].failed);
+  CHECK(queued[0].last_error == "Office 365 was disconnected");
+  env.o365().start_node();
+  CHECK(env.o365().mail_sent_by("admin@contoso.com").empty());
+}
+
+namespace {
+
+/// A browser's page session as t14-cookie stores it: 'w' + the cookie's
+/// hash -> 8 bytes of expiry, then JSON naming the organization.
+std::string page_session_value(std::string_view org) {
+  std::string v;
+  crmsync::storage::keys::put_be64(v, uint64_t{1} << 60);
+  v += R"({"tenant":"t","oid":"o","email":"e@x","name":"n","is_admin":false,)";
+  v += "\"org\":" + std::to_string(crmsync::tenant_id::parse(org)->value)
+       + R"(,"user":1,"token_hash":"h","csrf":"c"})";
+  return v;
+}
+
+std::map<std::string, std::string> sessions_of_stopped(office365_env& env) {
+  crmsync::storage::db_options o;
+  o.path = env.node_process().data_dir() + "/rocksdb";
+  auto opened = crmsync::storage::db::open(o);
+  REQUIRE(opened);
+  std::map<std::string, std::string> out;
+  REQUIRE_FALSE((*opened)->scan(crmsync::storage::column::sessions, {}, {},
+                                [&](std::string_view k, std::string_view v) {
+                                  out.emplace(std::string{k}, std::string{v});
+                                  return true;
+                                }));
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("deleting an organization removes its people's page sessions, "
+          "not another organization's",
+          "[sync][org_data]") {
+  sync_env env{sync_options{1, 0, {}, {}}};
+  auto org = env.org();
+  auto other = create_org(env.node(), "Bystander", "someone@bystander.example");
+  env.o365().stop_node();
+  {
+    crmsync::storage::db_options o;
+    o.path = env.o365().node_process().data_dir() + "/rocksdb";
+    auto opened = crmsync::storage::db::open(o);
+    REQUIRE(opened);
+    crmsync::storage::write_batch b;
+    b.put(crmsync::storage::column::sessions, "wdeleted-org-cookie",
+          page_session_value(org.id));
+    b.put(crmsync::storage::column::sessions, "wother-org-cookie",
+          page_session_value(other.id));
+    REQUIRE_FALSE((*opened)->write(b));
+  }
+  env.o365().start_node();
+  auto gone = env.node().del(admin_token,
+                             admin_org_path(org.id) + "?confirm=" + org.id);
+  E2E_REQUIRE_STATUS(gone, 200);
+  env.o365().stop_node();
+  auto left = sessions_of_stopped(env.o365());
+  CHECK(left.count("wdeleted-org-cookie") == 0);
+  CHECK(left.count("wother-org-cookie") == 1);
+  env.o365().start_node();
+}
+
+TEST_CASE("a node stopped during a deletion ends it cleanly: the deletion "
+          "answers 503, the organization stays closed and is deleted again",
+          "[sync][org_data]") {
+  sync_env env{sync_options{1, 0, {}, {}}};
+  auto org = env.org();
+  env.enable_and_wait();
+  // Graph fails: the deletion waits for the calendar to leave Office 365.
+  env.set_faults(R"({"error_rate":1})");
+  auto path = admin_org_path(org.id) + "?confirm=" + org.id;
+  api_client deleter{env.node().port(), std::chrono::seconds(60)};
+  api_response answer;
+  std::thread t{[&] {
+    std::string err;
+    deleter.try_request("DELETE", path, admin_token, {}, answer, err);
+  }};
+  bool closed = crmsync::test::eventually([&] {
+    return env.node().get(admin_token, org_path(org.id)).status == 404;
+  });
+  CHECK(closed);
+  // SIGTERM: the node exits 0 (restart_node checks) after the deletion's
+  // thread answered and ended.
+  env.restart_node();
+  t.join();
+  CHECK(answer.status == 503);
+  CHECK(answer.error_code() == "shutting_down");
+  CHECK(env.node().get(admin_token, org_path(org.id)).status == 404);
+  CHECK(rows_of(env.node(), org.id) > 0);
+  env.set_faults(R"({"error_rate":0})");
+  auto gone = env.node().del(admin_token, path);
+  E2E_REQUIRE_STATUS(gone, 200);
+  CHECK(rows_of(env.node(), org.id) == 0);
+}
+
+TEST_CASE("e-mail of an organization being deleted is dropped unsent and no "
+          "row of it is left after the deletion",
+          "[sync][org_data]") {
+  sync_env env{sync_options{1, 0, {}, {}}};
+  auto org = env.org();
+  auto tenant = crmsync::tenant_id::parse(org.id);
+  REQUIRE(tenant);
+  env.enable_and_wait();
+  // Closed, its deletion cut short by a stop while Graph failed.
+  env.set_faults(R"({"error_rate":1})");
+  auto path = admin_org_path(org.id) + "?confirm=" + org.id;
+  api_client deleter{env.node().port(), std::chrono::seconds(60)};
+  std::thread t{[&] {
+    api_response ignored;
+    std::string err;
+    deleter.try_request("DELETE", path, admin_token, {}, ignored, err);
+  }};
+  CHECK(crmsync::test::eventually([&] {
+    return env.node().get(admin_token, org_path(org.id)).status == 404;
+  }));
+  env.o365().stop_node();
+  t.join();
+  // An e-mail of the organization due now (queued before it closed).
+  {
+    crmsync::storage::db_options o;
+    o.path = env.o365().node_process().data_dir() + "/rocksdb";
+    auto opened = crmsync::storage::db::open(o);
+    REQUIRE(opened);
+    crmsync::mail_item m;
+    m.id = 78;
+    m.org = *tenant;
+    m.o365_tenant = env.o365().tenant();
+    m.sender = env.o365().o365_id("admin@contoso.com");
+    m.to = "carol@contoso.com";
+    m.subject = "You are invited";
+    m.html = "<p>hello</p>";
+    crmsync::storage::write_batch b;
+    b.put(crmsync::storage::column::outbox,
+          crmsync::storage::keys::tenant_item(*tenant, m.id),
+          crmsync::storage::codec::encode(m));
+    REQUIRE_FALSE((*opened)->write(b));
+  }
+  env.set_faults(R"({"error_rate":0})");
+  env.o365().start_node();
+  // The deletion again (it waits for the calendar to leave Office 365).
+  api_client again{env.node().port(), std::chrono::seconds(60)};
+  auto gone = again.del(admin_token, path);
+  E2E_REQUIRE_STATUS(gone, 200);
+  CHECK(rows_of(env.node(), org.id) == 0);
+  CHECK(env.o365().mail_sent_by("admin@contoso.com").empty());
 }
