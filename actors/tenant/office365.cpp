@@ -109,6 +109,19 @@ caf::result<user_record> handle(self_ptr self, link_office365& cmd) {
                                      "office365_link_conflict",
                                      "this organization is linked to another "
                                      "Office 365 tenant"));
+    // Linking the organization is an administrator's decision: a standard
+    // user's account (found by e-mail or associated with a password) does
+    // not bring the organization to a tenant.
+    if (org.o365_tenant.empty() && !is_admin(&u))
+      return refused(
+          self, actor_name(cmd.who), "install.refused",
+          "an administrator of Office 365 tenant " + cmd.who.tenant
+              + " tried to install into the account of " + u.email
+              + ", who is not an administrator of this organization",
+          office365_error(crm_errc::forbidden, "admin_required",
+                          "only an administrator of the CRM organization "
+                          "can link it to Office 365; associate an "
+                          "administrator's account"));
     if (org.o365_tenant.empty()) {
       org.o365_tenant = cmd.who.tenant;
       org.modified_ms = st.env->now_ms();

@@ -235,6 +235,56 @@ TEST_CASE("office365 cookie pages: associate my account, then install",
   CHECK(contains(me.body, "You are a user of <b>Acme</b>"));
 }
 
+TEST_CASE("office365 cookie pages: a standard user's account does not link "
+          "its organization to Office 365 (page and JSON)",
+          "[e2e][office365][pages][cookie][associate]") {
+  office365_env env;
+  auto acme = create_org(env.node(), "Acme", "boss@acme.example", "free",
+                         "boss-password-1");
+  auto sam
+      = create_user(env.node(), acme.admin_token, acme.id, "sam@acme.example",
+                    "Sam", "standard", false, "sam-password-1");
+  auto unlinked = [&] {
+    auto org = env.node().get(acme.admin_token, "/api/v1/orgs/" + acme.id);
+    E2E_REQUIRE_STATUS(org, 200);
+    return org.is_null("/office365_tenant_id");
+  };
+  auto sam_unlinked = [&] {
+    auto u = env.node().get(acme.admin_token, user_path(acme.id, sam.id));
+    E2E_REQUIRE_STATUS(u, 200);
+    return u.is_null("/office365_user_id");
+  };
+
+  // The page: refused before anything is associated.
+  browser admin{env};
+  auto terms = admin.open("/o365/install", "admin@contoso.com");
+  E2E_REQUIRE_STATUS(terms, 200);
+  auto refused
+      = admin.post("/o365/install/associate",
+                   credentials_form(csrf_in(terms.body), "sam@acme.example",
+                                    "sam-password-1"));
+  E2E_REQUIRE_STATUS(refused, 403);
+  check_page(refused);
+  CHECK(contains(refused.body, "admin_required"));
+  CHECK(unlinked());
+  CHECK(sam_unlinked());
+
+  // JSON: associated as Sam (allowed), the install is refused by the
+  // organization itself.
+  auto session = env.session_of("admin@contoso.com");
+  auto associated = env.node().post(
+      session, "/o365/associate",
+      R"({"email":"sam@acme.example","password":"sam-password-1"})");
+  E2E_REQUIRE_STATUS(associated, 200);
+  auto install = env.sign_in("/o365/install", "admin@contoso.com");
+  if (install.answer.status == 302) // admin consent first
+    install.answer = env.open(env.at_emulator(install.answer.header("Location"),
+                                              "admin@contoso.com"));
+  E2E_REQUIRE_STATUS(install.answer, 403);
+  CHECK(install.answer.error_code() == "admin_required");
+  CHECK(unlinked());
+}
+
 TEST_CASE("office365 cookie pages: an invitation is joined or associated on "
           "its page; used, superseded and not-for-you get clear pages",
           "[e2e][office365][pages][cookie][invite]") {
