@@ -1412,16 +1412,17 @@ public:
     }
   }
 
-  void
-  link(const o365_identity& who, tenant_id org, user_id user,
-       const std::string& action, const responder_ptr& r,
-       std::function<void(user_record&, const std::string&)> done) override {
+  void link(const o365_identity& who, tenant_id org, user_id user,
+            const std::string& action, const responder_ptr& r,
+            std::function<void(user_record&, const std::string&)> done,
+            bool page = false) override {
     auto token = make_user_token(org.value, user.value);
     link_office365 cmd;
     cmd.who = who;
     cmd.user = user;
     cmd.token_hash = crypto::sha256_hex(token);
     cmd.action = action;
+    cmd.page = page;
     s_.ask<user_record>(tenant_key(org), std::move(cmd), r,
                         [done, token](user_record& u) { done(u, token); });
   }

@@ -206,19 +206,22 @@ public:
     user_id user;
     std::string action;
     // A CRM user's session acts as that user: a token is minted for it
-    // (only its hash is kept, in the session and the user's tokens). The
+    // (only its hash is kept, in the session and the user's page-session
+    // tokens, bounded apart from programs' and revoked at sign-out). The
     // install links the account itself, after the terms.
     if (rec.purpose == "install" || !f_->member(who, org, user, action))
       return start_session(s, next, r);
     auto self = shared_from_this();
-    f_->link(who, org, user, action, r,
-             [self, s, org, next, r](user_record& u,
-                                     const std::string& token) mutable {
-               s.org = org;
-               s.user = u.id;
-               s.token_hash = crypto::sha256_hex(token);
-               self->start_session(s, next, r);
-             });
+    f_->link(
+        who, org, user, action, r,
+        [self, s, org, next, r](user_record& u,
+                                const std::string& token) mutable {
+          s.org = org;
+          s.user = u.id;
+          s.token_hash = crypto::sha256_hex(token);
+          self->start_session(s, next, r);
+        },
+        true);
   }
 
   void start_session(const pages::session& s, const std::string& next,
@@ -600,7 +603,12 @@ public:
     res.headers.emplace_back(
         "Set-Cookie",
         pages::set_cookie(pages::session_cookie, s_.o365.public_url, "", 0));
-    r->reply(std::move(res));
+    if (!s.member())
+      return r->reply(std::move(res));
+    // The session's token ends with it.
+    s_.ask<bool>(api::impl::tenant_key(s.org),
+                 revoke_page_token{s.user, s.token_hash}, r,
+                 [r, res](bool) mutable { r->reply(std::move(res)); });
   }
 
   // -- the approvers' page ----------------------------------------------------

@@ -44,7 +44,9 @@ using tenant_actor = caf::typed_actor<
     caf::replies_to<set_calendar_sync>::with<calendar_status>,
     caf::replies_to<apply_office365>::with<event_record>,
     caf::replies_to<atom::stats_atom>::with<uint64_t>,
-    caf::replies_to<atom::passivate_atom>::with<bool>>;
+    caf::replies_to<atom::passivate_atom>::with<bool>,
+    // t14-cookie
+    caf::replies_to<revoke_page_token>::with<bool>>;
 
 using mailbox_actor
     = caf::typed_actor<caf::replies_to<status_request>::with<mailbox_status>,

@@ -1,5 +1,7 @@
 #include "protocol/records.hpp"
 
+#include <algorithm>
+
 #include "common/crypto.hpp"
 #include "protocol/office365.hpp"
 
@@ -65,12 +67,52 @@ void apply_patch(const event_patch& p, event_record& e) {
     e.participants = p.participants;
 }
 
+namespace {
+
+bool is_page_token(std::string_view h) {
+  return h.substr(0, page_token_mark.size()) == page_token_mark;
+}
+
+std::string_view unmarked(std::string_view h) {
+  return is_page_token(h) ? h.substr(page_token_mark.size()) : h;
+}
+
+} // namespace
+
 bool user_record::has_token_hash(std::string_view hash) const {
   // Every stored hash is compared, so timing does not tell which matched.
   bool match = crypto::equal_secret(token_hash, hash);
   for (auto& h : signin_token_hashes)
-    match = crypto::equal_secret(h, hash) || match;
+    match = crypto::equal_secret(unmarked(h), hash) || match;
   return match;
+}
+
+void user_record::add_signin_token(const std::string& hash, bool page,
+                                   size_t keep) {
+  signin_token_hashes.push_back(page ? std::string{page_token_mark} + hash
+                                     : hash);
+  size_t same = 0;
+  for (auto& h : signin_token_hashes)
+    same += is_page_token(h) == page ? 1 : 0;
+  if (same <= keep)
+    return;
+  for (auto it = signin_token_hashes.begin(); it != signin_token_hashes.end();
+       ++it)
+    if (is_page_token(*it) == page) {
+      signin_token_hashes.erase(it);
+      return;
+    }
+}
+
+bool user_record::remove_signin_token(std::string_view hash) {
+  auto before = signin_token_hashes.size();
+  signin_token_hashes.erase(
+      std::remove_if(signin_token_hashes.begin(), signin_token_hashes.end(),
+                     [hash](const std::string& h) {
+                       return crypto::equal_secret(unmarked(h), hash);
+                     }),
+      signin_token_hashes.end());
+  return signin_token_hashes.size() != before;
 }
 
 const char* to_string(conflict_policy x) {

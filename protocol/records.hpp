@@ -79,7 +79,9 @@ struct user_record {
   std::string o365_tenant;
   std::string o365_user;
   /// Tokens issued by Office 365 sign-ins, newest last (a few are kept so
-  /// that signing in on one device does not sign out another).
+  /// that signing in on one device does not sign out another). Those of
+  /// browser page sessions carry `page_token_mark` before the hash: they
+  /// are bounded apart, so page visits never push out a program's token.
   std::vector<std::string> signin_token_hashes;
   /// A deactivated user holds no tokens, cannot sign in and does not
   /// sync; their records stay until the user is deleted.
@@ -87,7 +89,16 @@ struct user_record {
 
   /// Whether `hash` is one of this user's API token hashes.
   bool has_token_hash(std::string_view hash) const;
+  /// Keeps the sign-in token `hash` (of a page session when `page`),
+  /// dropping the oldest of the same kind beyond `keep`.
+  void add_signin_token(const std::string& hash, bool page, size_t keep);
+  /// Forgets the sign-in token `hash` (a page session's that ended);
+  /// whether it was held.
+  bool remove_signin_token(std::string_view hash);
 };
+
+/// Marks a page session's hash in `user_record::signin_token_hashes`.
+inline constexpr std::string_view page_token_mark = "page:";
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, user_record& x) {

@@ -113,6 +113,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(crmsync, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(crmsync, (crmsync::governor_stats))
   CAF_ADD_TYPE_ID(crmsync, (crmsync::user_patch))
   CAF_ADD_TYPE_ID(crmsync, (crmsync::update_user))
+  // t14-cookie
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::revoke_page_token))
 
 CAF_END_TYPE_ID_BLOCK(crmsync)
 

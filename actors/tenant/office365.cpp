@@ -134,9 +134,7 @@ caf::result<user_record> handle(self_ptr self, link_office365& cmd) {
   bool newly_linked = u.o365_user.empty();
   u.o365_tenant = cmd.who.tenant;
   u.o365_user = cmd.who.user;
-  u.signin_token_hashes.push_back(cmd.token_hash);
-  if (u.signin_token_hashes.size() > max_signin_tokens)
-    u.signin_token_hashes.erase(u.signin_token_hashes.begin());
+  u.add_signin_token(cmd.token_hash, cmd.page, max_signin_tokens);
   u.modified_ms = st.env->now_ms();
   claims.push_back(o365_user_claim(u));
   put_user(b, u);
@@ -168,6 +166,27 @@ caf::result<user_record> handle(self_ptr self, link_office365& cmd) {
   st.org = org;
   st.users[u.id] = u;
   return u;
+}
+
+caf::result<bool> handle(self_ptr self, revoke_page_token& cmd) {
+  auto& st = self->state;
+  leave_if_empty(self);
+  if (!st.exists)
+    return false;
+  auto found = require_user(self, cmd.user);
+  if (!found)
+    return false;
+  auto u = **found;
+  if (!u.remove_signin_token(cmd.token_hash))
+    return false;
+  u.modified_ms = st.env->now_ms();
+  storage::write_batch b;
+  put_user(b, u);
+  if (auto err = st.env->db->write(b))
+    return make_crm_error(crm_errc::storage_failure, "storage_failure",
+                          "could not end the session's token");
+  st.users[u.id] = u;
+  return true;
 }
 
 } // namespace crmsync::actors::tenant_impl

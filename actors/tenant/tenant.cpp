@@ -149,6 +149,10 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
         self->quit();
         return true;
       },
+      // t14-cookie
+      [=](revoke_page_token& msg) -> caf::result<bool> {
+        return handle(self, msg);
+      },
   };
 }
 

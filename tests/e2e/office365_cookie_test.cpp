@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <thread>
 
 #include "http/url.hpp"
@@ -568,4 +569,58 @@ TEST_CASE("office365 cookie pages: an invitee who opens the app instead of "
   CHECK(contains(joined.body, "You joined the organization"));
   auto listed = env.node().get(org.token, invites_path(org.id));
   CHECK(listed.str("/items/0/status") == "accepted");
+}
+
+TEST_CASE("office365 cookie pages: page sign-ins keep a program's sign-in "
+          "token and signing out ends the session's token",
+          "[e2e][office365][pages][cookie]") {
+  office365_env env;
+  auto installed = env.install("admin@contoso.com");
+  auto org_id = installed.answer.str("/organization/id");
+  auto program = env.sign_in("/o365/signin", "admin@contoso.com");
+  E2E_REQUIRE_STATUS(program.answer, 200);
+  REQUIRE_FALSE(program.token.empty());
+  auto program_works = [&] {
+    return env.node().get(program.token, "/api/v1/orgs/" + org_id).status
+           == 200;
+  };
+  CHECK(program_works());
+
+  // Bob asks to join: the approvers' page acts with the session's token.
+  browser bob{env};
+  auto bob_me = bob.open("/o365/me", "bob@contoso.com");
+  E2E_REQUIRE_STATUS(bob_me, 200);
+  E2E_REQUIRE_STATUS(
+      bob.post("/o365/join-request", "csrf=" + csrf_in(bob_me.body)), 303);
+  auto mail = env.wait_for_mail("admin@contoso.com", 1);
+  auto path
+      = split_url(link_in(mail[0].html, env.public_url() + "/join-requests/"))
+            .target;
+  REQUIRE_FALSE(path.empty());
+
+  browser first{env};
+  E2E_REQUIRE_STATUS(first.open(path, "admin@contoso.com"), 200);
+  // Five more sign-ins of the same person in other browsers.
+  std::vector<std::unique_ptr<browser>> others;
+  auto sign_in_another = [&] {
+    others.push_back(std::make_unique<browser>(env));
+    auto me = others.back()->open("/o365/me", "admin@contoso.com");
+    E2E_REQUIRE_STATUS(me, 200);
+    return csrf_in(me.body);
+  };
+  std::vector<std::string> csrf;
+  for (int i = 0; i < 4; ++i)
+    csrf.push_back(sign_in_another());
+  // One signs out: its token goes, so the next sign-in does not push out
+  // the first browser's.
+  E2E_REQUIRE_STATUS(others[0]->post("/o365/signout", "csrf=" + csrf[0]), 200);
+  sign_in_another();
+  E2E_REQUIRE_STATUS(first.get(path), 200);
+  // Past five page sessions the oldest one's token goes; the program's
+  // token stays through all of them.
+  sign_in_another();
+  auto evicted = first.get(path);
+  E2E_REQUIRE_STATUS(evicted, 401);
+  check_page(evicted);
+  CHECK(program_works());
 }
