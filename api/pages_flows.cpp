@@ -124,13 +124,25 @@ public:
       return {};
     }
     return pages::set_cookie(
-        pages::session_cookie, s_.o365.public_url, cookie,
-        duration_cast<seconds>(s_.o365.session_lifetime).count());
+        pages::session_cookie_name(s_.o365.public_url), s_.o365.public_url,
+        cookie, duration_cast<seconds>(s_.o365.session_lifetime).count());
+  }
+
+  /// Answers 400 when the request carries the session cookie twice (a
+  /// planted one beside the real one: which one the browser sends first
+  /// is not for this site to guess).
+  bool planted_cookie(const request& req, const responder_ptr& r) {
+    if (!pages::duplicate_session_cookie(req, s_.o365.public_url))
+      return false;
+    fail(r, 400, "duplicate_session_cookie",
+         "this browser sent the session cookie more than once; clear this "
+         "site's cookies and sign in again");
+    return true;
   }
 
   /// The live session of the request's cookie.
   bool read_session(const request& req, pages::session& out) {
-    auto cookie = pages::session_cookie_of(req);
+    auto cookie = pages::session_cookie_of(req, s_.o365.public_url);
     if (cookie.empty())
       return false;
     std::string v;
@@ -589,8 +601,8 @@ public:
     // Taken (read and deleted) on whichever node of the cluster holds it.
     std::string gone;
     if (s_.read_global(column::sessions,
-                       keys::page_session(
-                           crypto::sha256_hex(pages::session_cookie_of(req))),
+                       keys::page_session(crypto::sha256_hex(
+                           pages::session_cookie_of(req, s_.o365.public_url))),
                        gone, true)
         == cluster_hooks::read_outcome::unavailable)
       return fail(r, 503, "node_unavailable",
@@ -602,7 +614,8 @@ public:
                     + "\">Sign in again</a>"));
     res.headers.emplace_back(
         "Set-Cookie",
-        pages::set_cookie(pages::session_cookie, s_.o365.public_url, "", 0));
+        pages::set_cookie(pages::session_cookie_name(s_.o365.public_url),
+                          s_.o365.public_url, "", 0));
     if (!s.member())
       return r->reply(std::move(res));
     // The session's token ends with it.
@@ -726,7 +739,7 @@ public:
   void approval_post(const request& req, const path_params& pp,
                      const responder_ptr& r) {
     // A form with an API token (and no session) is the page of before.
-    if (pages::session_cookie_of(req).empty())
+    if (pages::session_cookie_of(req, s_.o365.public_url).empty())
       return f_->approve_with_token_form(req, pp, r);
     pages::session s;
     query_params form;
@@ -761,6 +774,8 @@ std::shared_ptr<page_flows> install_page_routes(api::impl& s,
         method, path,
         [pf, f, fn](request& req, const path_params& pp, responder_ptr r) {
           r = pages::as_pages(std::move(r));
+          if (pf->planted_cookie(req, r))
+            return;
           f->guarded(r, [&] { fn(*pf, req, pp, r); });
         });
   };
@@ -804,12 +819,16 @@ void page_signed_in(page_flows& p, const o365_identity& who,
 
 void invite_page(page_flows& p, const request& req, const std::string& token,
                  const responder_ptr& r) {
-  p.invite(req, token, pages::as_pages(r));
+  auto pr = pages::as_pages(r);
+  if (!p.planted_cookie(req, pr))
+    p.invite(req, token, pr);
 }
 
 void approval_page(page_flows& p, const request& req, const path_params& pp,
                    const responder_ptr& r) {
-  p.approval(req, pp, pages::as_pages(r));
+  auto pr = pages::as_pages(r);
+  if (!p.planted_cookie(req, pr))
+    p.approval(req, pp, pr);
 }
 
 void approval_post(page_flows& p, const request& req, const path_params& pp,

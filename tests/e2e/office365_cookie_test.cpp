@@ -194,10 +194,36 @@ TEST_CASE("office365 cookie pages: the session cookie is Secure behind an "
   E2E_REQUIRE_STATUS(signed_in, 303);
   auto set = signed_in.header("Set-Cookie");
   INFO("Set-Cookie: " << set);
-  CHECK(set.rfind("crmsync_session=", 0) == 0);
+  // At the root of an https site: a __Host- cookie (Secure, Path=/, no
+  // Domain), which no other site or path can set.
+  CHECK(set.rfind("__Host-crmsync_session=", 0) == 0);
   CHECK(contains(set, "; Secure"));
   CHECK(contains(set, "; HttpOnly"));
+  CHECK(contains(set, "; Path=/;"));
+  CHECK_FALSE(contains(set, "Domain"));
   CHECK(signed_in.header("Location") == "https://crm.example.test/o365/me");
+  auto cookie = admin.cookies().get("__Host-crmsync_session");
+  REQUIRE(cookie.size() == 43);
+
+  // The session cookie sent twice (one planted beside the real one): a
+  // 400 page, in either order, on any page.
+  auto with_cookies = [&](const std::string& target,
+                          const std::string& header) {
+    api_client plain{env.node().port()};
+    return plain.request("GET", target, "", "", "",
+                         {{"Accept", browser_accept}, {"Cookie", header}});
+  };
+  auto planted = std::string{"__Host-crmsync_session="} + std::string(43, 'A');
+  auto real = "__Host-crmsync_session=" + cookie;
+  E2E_REQUIRE_STATUS(with_cookies("/o365/me", real), 200);
+  for (auto header : {planted + "; " + real, real + "; " + planted}) {
+    auto refused = with_cookies("/o365/me", header);
+    E2E_REQUIRE_STATUS(refused, 400);
+    check_page(refused);
+    CHECK(contains(refused.body, "duplicate_session_cookie"));
+  }
+  auto invite = with_cookies("/invite/abc", planted + "; " + real);
+  E2E_REQUIRE_STATUS(invite, 400);
 }
 
 TEST_CASE("office365 cookie pages: associate my account, then install",
