@@ -23,3 +23,28 @@ TEST_CASE("invitation tokens: what the node issues, and nothing else",
     CHECK_FALSE(is_invite_token(t));
   }
 }
+
+TEST_CASE("a user's page-session tokens are bounded apart from programs' "
+          "and a revoked one no longer matches",
+          "[protocol][records][cookie]") {
+  crmsync::user_record u;
+  auto h = [](char c) {
+    return std::string(64, c);
+  };
+  u.add_signin_token(h('p'), false, 2);
+  for (char c : {'a', 'b', 'c'})
+    u.add_signin_token(h(c), true, 2);
+  CHECK(u.has_token_hash(h('p')));       // three pages did not push it out
+  CHECK_FALSE(u.has_token_hash(h('a'))); // the oldest page's went
+  CHECK(u.has_token_hash(h('b')));
+  CHECK(u.has_token_hash(h('c')));
+  // The marker is not part of a token: "page:"+hash does not match.
+  CHECK_FALSE(u.has_token_hash("page:" + h('b')));
+  CHECK(u.remove_signin_token(h('b')));
+  CHECK_FALSE(u.has_token_hash(h('b')));
+  CHECK_FALSE(u.remove_signin_token(h('b')));
+  u.add_signin_token(h('q'), false, 2);
+  u.add_signin_token(h('r'), false, 2);
+  CHECK_FALSE(u.has_token_hash(h('p')));
+  CHECK(u.has_token_hash(h('c')));
+}
