@@ -21,6 +21,7 @@
 #include "common/log.hpp"
 #include "common/metrics.hpp"
 #include "graph/client.hpp"
+#include "protocol/permissions.hpp"
 #include "storage/codec.hpp"
 #include "storage/keys.hpp"
 #include "sync/check.hpp"
@@ -1381,16 +1382,17 @@ public:
     }
   }
 
-  void
-  link(const o365_identity& who, tenant_id org, user_id user,
-       const std::string& action, const responder_ptr& r,
-       std::function<void(user_record&, const std::string&)> done) override {
+  void link(const o365_identity& who, tenant_id org, user_id user,
+            const std::string& action, const responder_ptr& r,
+            std::function<void(user_record&, const std::string&)> done,
+            bool page = false) override {
     auto token = make_user_token(org.value, user.value);
     link_office365 cmd;
     cmd.who = who;
     cmd.user = user;
     cmd.token_hash = crypto::sha256_hex(token);
     cmd.action = action;
+    cmd.page = page;
     s_.ask<user_record>(tenant_key(org), std::move(cmd), r,
                         [done, token](user_record& u) { done(u, token); });
   }
@@ -1412,6 +1414,16 @@ public:
                               const responder_ptr& r) override {
     auto self = shared_from_this();
     verify_credentials(req, who, c, r, [self, req, who, r](user_record& u) {
+      // An install that would link the account's organization needs an
+      // administrator's account (the tenant checks again): refused before
+      // the identity is associated, so a refusal changes nothing.
+      tenant_id installed;
+      if (!crmsync::is_admin(&u)
+          && !(self->org_of_tenant(who.tenant, installed)
+               && installed == u.org))
+        return fail(r, 403, "admin_required",
+                    "only an administrator of the CRM organization can link "
+                    "it to Office 365; associate an administrator's account");
       // The link's token is never shown: the install answers a fresh one.
       self->link(who, u.org, u.id, "associate", r,
                  [self, req, who, r](user_record&, const std::string&) {

@@ -124,13 +124,25 @@ public:
       return {};
     }
     return pages::set_cookie(
-        pages::session_cookie, s_.o365.public_url, cookie,
-        duration_cast<seconds>(s_.o365.session_lifetime).count());
+        pages::session_cookie_name(s_.o365.public_url), s_.o365.public_url,
+        cookie, duration_cast<seconds>(s_.o365.session_lifetime).count());
+  }
+
+  /// Answers 400 when the request carries the session cookie twice (a
+  /// planted one beside the real one: which one the browser sends first
+  /// is not for this site to guess).
+  bool planted_cookie(const request& req, const responder_ptr& r) {
+    if (!pages::duplicate_session_cookie(req, s_.o365.public_url))
+      return false;
+    fail(r, 400, "duplicate_session_cookie",
+         "this browser sent the session cookie more than once; clear this "
+         "site's cookies and sign in again");
+    return true;
   }
 
   /// The live session of the request's cookie.
   bool read_session(const request& req, pages::session& out) {
-    auto cookie = pages::session_cookie_of(req);
+    auto cookie = pages::session_cookie_of(req, s_.o365.public_url);
     if (cookie.empty())
       return false;
     std::string v;
@@ -206,19 +218,22 @@ public:
     user_id user;
     std::string action;
     // A CRM user's session acts as that user: a token is minted for it
-    // (only its hash is kept, in the session and the user's tokens). The
+    // (only its hash is kept, in the session and the user's page-session
+    // tokens, bounded apart from programs' and revoked at sign-out). The
     // install links the account itself, after the terms.
     if (rec.purpose == "install" || !f_->member(who, org, user, action))
       return start_session(s, next, r);
     auto self = shared_from_this();
-    f_->link(who, org, user, action, r,
-             [self, s, org, next, r](user_record& u,
-                                     const std::string& token) mutable {
-               s.org = org;
-               s.user = u.id;
-               s.token_hash = crypto::sha256_hex(token);
-               self->start_session(s, next, r);
-             });
+    f_->link(
+        who, org, user, action, r,
+        [self, s, org, next, r](user_record& u,
+                                const std::string& token) mutable {
+          s.org = org;
+          s.user = u.id;
+          s.token_hash = crypto::sha256_hex(token);
+          self->start_session(s, next, r);
+        },
+        true);
   }
 
   void start_session(const pages::session& s, const std::string& next,
@@ -586,8 +601,8 @@ public:
     // Taken (read and deleted) on whichever node of the cluster holds it.
     std::string gone;
     if (s_.read_global(column::sessions,
-                       keys::page_session(
-                           crypto::sha256_hex(pages::session_cookie_of(req))),
+                       keys::page_session(crypto::sha256_hex(
+                           pages::session_cookie_of(req, s_.o365.public_url))),
                        gone, true)
         == cluster_hooks::read_outcome::unavailable)
       return fail(r, 503, "node_unavailable",
@@ -599,8 +614,14 @@ public:
                     + "\">Sign in again</a>"));
     res.headers.emplace_back(
         "Set-Cookie",
-        pages::set_cookie(pages::session_cookie, s_.o365.public_url, "", 0));
-    r->reply(std::move(res));
+        pages::set_cookie(pages::session_cookie_name(s_.o365.public_url),
+                          s_.o365.public_url, "", 0));
+    if (!s.member())
+      return r->reply(std::move(res));
+    // The session's token ends with it.
+    s_.ask<bool>(api::impl::tenant_key(s.org),
+                 revoke_page_token{s.user, s.token_hash}, r,
+                 [r, res](bool) mutable { r->reply(std::move(res)); });
   }
 
   // -- the approvers' page ----------------------------------------------------
@@ -718,7 +739,7 @@ public:
   void approval_post(const request& req, const path_params& pp,
                      const responder_ptr& r) {
     // A form with an API token (and no session) is the page of before.
-    if (pages::session_cookie_of(req).empty())
+    if (pages::session_cookie_of(req, s_.o365.public_url).empty())
       return f_->approve_with_token_form(req, pp, r);
     pages::session s;
     query_params form;
@@ -753,6 +774,8 @@ std::shared_ptr<page_flows> install_page_routes(api::impl& s,
         method, path,
         [pf, f, fn](request& req, const path_params& pp, responder_ptr r) {
           r = pages::as_pages(std::move(r));
+          if (pf->planted_cookie(req, r))
+            return;
           f->guarded(r, [&] { fn(*pf, req, pp, r); });
         });
   };
@@ -796,12 +819,16 @@ void page_signed_in(page_flows& p, const o365_identity& who,
 
 void invite_page(page_flows& p, const request& req, const std::string& token,
                  const responder_ptr& r) {
-  p.invite(req, token, pages::as_pages(r));
+  auto pr = pages::as_pages(r);
+  if (!p.planted_cookie(req, pr))
+    p.invite(req, token, pr);
 }
 
 void approval_page(page_flows& p, const request& req, const path_params& pp,
                    const responder_ptr& r) {
-  p.approval(req, pp, pages::as_pages(r));
+  auto pr = pages::as_pages(r);
+  if (!p.planted_cookie(req, pr))
+    p.approval(req, pp, pr);
 }
 
 void approval_post(page_flows& p, const request& req, const path_params& pp,

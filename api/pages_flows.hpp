@@ -46,10 +46,12 @@ public:
       = 0;
 
   /// Links the person to CRM user `user` of `org` with a fresh API token
-  /// (`action` as for link_office365), then done(user, token).
+  /// (`action` as for link_office365; `page`: the token is a browser
+  /// page session's), then done(user, token).
   virtual void link(const o365_identity& who, tenant_id org, user_id user,
                     const std::string& action, const responder_ptr& r,
-                    std::function<void(user_record&, const std::string&)> done)
+                    std::function<void(user_record&, const std::string&)> done,
+                    bool page = false)
       = 0;
 
   /// R1-R3 for a signed-in administrator who accepted the terms: admin

@@ -110,9 +110,42 @@ std::string set_cookie(std::string_view name, const std::string& public_url,
   return out;
 }
 
-std::string session_cookie_of(const request& req) {
-  auto v = cookie_value(req.header("cookie"), session_cookie);
+std::string session_cookie_name(const std::string& public_url) {
+  if (public_url.rfind("https://", 0) == 0 && public_path(public_url).empty())
+    return "__Host-" + std::string{session_cookie};
+  return std::string{session_cookie};
+}
+
+std::string session_cookie_of(const request& req,
+                              const std::string& public_url) {
+  auto v = cookie_value(req.header("cookie"), session_cookie_name(public_url));
   return well_formed_secret(v, session_cookie_size) ? v : std::string{};
+}
+
+bool duplicate_session_cookie(const request& req,
+                              const std::string& public_url) {
+  auto name = session_cookie_name(public_url);
+  int seen = 0;
+  for (auto& [field, value] : req.headers) {
+    if (field != "cookie")
+      continue;
+    std::string_view rest = value;
+    while (!rest.empty()) {
+      auto end = rest.find(';');
+      auto pair = rest.substr(0, end);
+      auto b = pair.find_first_not_of(' ');
+      if (b != std::string_view::npos) {
+        pair = pair.substr(b);
+        auto eq = pair.find('=');
+        if (eq != std::string_view::npos && pair.substr(0, eq) == name)
+          ++seen;
+      }
+      if (end == std::string_view::npos)
+        break;
+      rest.remove_prefix(end + 1);
+    }
+  }
+  return seen > 1;
 }
 
 bool csrf_ok(const session& s, const query_params& form) {

@@ -61,8 +61,19 @@ bool decode(std::string_view v, session& out);
 std::string set_cookie(std::string_view name, const std::string& public_url,
                        const std::string& value, int64_t max_age);
 
+/// The session cookie's name behind `public_url`: `__Host-crmsync_session`
+/// on https at the root path (Secure, Path=/, no Domain: no other site or
+/// path can set it), `crmsync_session` otherwise.
+std::string session_cookie_name(const std::string& public_url);
+
 /// The session cookie a request carries, if well formed ("" otherwise).
-std::string session_cookie_of(const request& req);
+std::string session_cookie_of(const request& req,
+                              const std::string& public_url);
+
+/// Whether the request carries the session cookie more than once (one of
+/// them planted by someone else): such a request is refused.
+bool duplicate_session_cookie(const request& req,
+                              const std::string& public_url);
 
 /// Whether `form` carries the session's CSRF token.
 bool csrf_ok(const session& s, const query_params& form);

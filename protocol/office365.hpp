@@ -178,12 +178,27 @@ struct link_office365 {
   /// person's tenant whose address is the person's sign-in name) or
   /// "associate"
   std::string action;
+  /// The token is a browser page session's (bounded apart from programs').
+  bool page = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, link_office365& x) {
   return f(caf::meta::type_name("crmsync::link_office365"), x.who, x.user,
-           x.token_hash, x.action);
+           x.token_hash, x.action, x.page);
+}
+
+/// A page session ended (sign-out): its token is no longer the user's.
+/// Answers whether the user held it.
+struct revoke_page_token {
+  user_id user;
+  std::string token_hash;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, revoke_page_token& x) {
+  return f(caf::meta::type_name("crmsync::revoke_page_token"), x.user,
+           x.token_hash);
 }
 
 struct invitee {

@@ -1,5 +1,7 @@
 #include "protocol/records.hpp"
 
+#include <algorithm>
+
 #include "common/crypto.hpp"
 #include "protocol/office365.hpp"
 
@@ -97,16 +99,32 @@ void redact_private_event(event_record& e) {
   e.categories.clear();
 }
 
+namespace {
+
+bool is_page_token(std::string_view h) {
+  return h.substr(0, page_token_mark.size()) == page_token_mark;
+}
+
+std::string_view unmarked(std::string_view h) {
+  return is_page_token(h) ? h.substr(page_token_mark.size()) : h;
+}
+
+} // namespace
+
+std::string_view unmarked_token(std::string_view stored) {
+  return unmarked(stored);
+}
+
 bool user_record::has_token_hash(std::string_view hash) const {
   // Every stored hash is compared, so timing does not tell which matched.
   bool match = crypto::equal_secret(token_hash, hash);
   for (auto& h : signin_token_hashes)
-    match = crypto::equal_secret(h, hash) || match;
+    match = crypto::equal_secret(unmarked(h), hash) || match;
   return match;
 }
 
 std::string token_id(std::string_view hash) {
-  return std::string{hash.substr(0, 16)};
+  return std::string{unmarked(hash).substr(0, 16)};
 }
 
 bool user_record::token_valid(std::string_view hash, int64_t now_ms,
@@ -115,7 +133,7 @@ bool user_record::token_valid(std::string_view hash, int64_t now_ms,
   bool by_signin = false;
   bool valid = false;
   for (size_t i = 0; i < signin_token_hashes.size(); ++i) {
-    bool match = crypto::equal_secret(signin_token_hashes[i], hash);
+    bool match = crypto::equal_secret(unmarked(signin_token_hashes[i]), hash);
     by_signin = match || by_signin;
     valid = (match && now_ms < signin_issued(i) + signin_ttl_ms) || valid;
   }
@@ -127,18 +145,41 @@ bool user_record::token_valid(std::string_view hash, int64_t now_ms,
   return valid || (primary && !by_signin);
 }
 
-void user_record::add_signin_token(std::string hash, int64_t now_ms,
+void user_record::add_signin_token(std::string hash, bool page, int64_t now_ms,
                                    size_t keep) {
   // Older records have fewer issue times than hashes: fill them in first.
   while (signin_issued_ms.size() < signin_token_hashes.size())
     signin_issued_ms.push_back(modified_ms);
   signin_issued_ms.resize(signin_token_hashes.size());
-  signin_token_hashes.push_back(std::move(hash));
+  signin_token_hashes.push_back(page ? std::string{page_token_mark} + hash
+                                     : std::move(hash));
   signin_issued_ms.push_back(now_ms);
-  while (signin_token_hashes.size() > keep) {
-    signin_token_hashes.erase(signin_token_hashes.begin());
-    signin_issued_ms.erase(signin_issued_ms.begin());
+  // The oldest of the same kind goes, with its issue time.
+  size_t same = 0;
+  for (auto& h : signin_token_hashes)
+    same += is_page_token(h) == page ? 1 : 0;
+  for (size_t i = 0; same > keep && i < signin_token_hashes.size();) {
+    if (is_page_token(signin_token_hashes[i]) != page) {
+      ++i;
+      continue;
+    }
+    signin_token_hashes.erase(signin_token_hashes.begin() + i);
+    signin_issued_ms.erase(signin_issued_ms.begin() + i);
+    --same;
   }
+}
+
+bool user_record::remove_signin_token(std::string_view hash) {
+  bool held = false;
+  for (size_t i = signin_token_hashes.size(); i-- > 0;) {
+    if (!crypto::equal_secret(unmarked(signin_token_hashes[i]), hash))
+      continue;
+    held = true;
+    signin_token_hashes.erase(signin_token_hashes.begin() + i);
+    if (i < signin_issued_ms.size())
+      signin_issued_ms.erase(signin_issued_ms.begin() + i);
+  }
+  return held;
 }
 
 int64_t user_record::signin_issued(size_t i) const {

@@ -99,7 +99,9 @@ struct user_record {
   std::string o365_tenant;
   std::string o365_user;
   /// Tokens issued by Office 365 sign-ins, newest last (a few are kept so
-  /// that signing in on one device does not sign out another).
+  /// that signing in on one device does not sign out another). Those of
+  /// browser page sessions carry `page_token_mark` before the hash: they
+  /// are bounded apart, so page visits never push out a program's token.
   std::vector<std::string> signin_token_hashes;
   /// A deactivated user holds no tokens, cannot sign in and does not
   /// sync; their records stay until the user is deleted.
@@ -123,13 +125,25 @@ struct user_record {
   /// issued it) for good.
   bool token_valid(std::string_view hash, int64_t now_ms,
                    int64_t signin_ttl_ms) const;
-  /// Adds a token issued by a sign-in, keeping the newest `keep`.
-  void add_signin_token(std::string hash, int64_t now_ms, size_t keep);
+  /// Adds a token issued by a sign-in at `now_ms` (of a browser page
+  /// session when `page`), dropping the oldest of the same kind beyond
+  /// `keep`: page visits never push out a program's token.
+  void add_signin_token(std::string hash, bool page, int64_t now_ms,
+                        size_t keep);
+  /// Forgets the sign-in token `hash` (a page session's that ended);
+  /// whether it was held.
+  bool remove_signin_token(std::string_view hash);
   /// When sign-in token `i` was issued.
   int64_t signin_issued(size_t i) const;
   /// Drops every token (deactivation).
   void revoke_all_tokens();
 };
+
+/// Marks a page session's hash in `user_record::signin_token_hashes`.
+inline constexpr std::string_view page_token_mark = "page:";
+
+/// A stored sign-in hash without its page mark.
+std::string_view unmarked_token(std::string_view stored);
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, user_record& x) {

@@ -140,6 +140,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(crmsync, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(crmsync, (crmsync::offboard_user))
   CAF_ADD_TYPE_ID(crmsync, (crmsync::set_password))
 
+  // t14-cookie
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::revoke_page_token))
+
 CAF_END_TYPE_ID_BLOCK(crmsync)
 
 namespace crmsync {

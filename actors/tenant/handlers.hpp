@@ -59,6 +59,7 @@ caf::result<join_approved> handle(self_ptr self, approve_join& cmd);
 // -- office365.cpp
 
 caf::result<user_record> handle(self_ptr self, link_office365& cmd);
+caf::result<bool> handle(self_ptr self, revoke_page_token& cmd);
 
 // -- sync.cpp
 

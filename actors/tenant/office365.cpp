@@ -109,6 +109,19 @@ caf::result<user_record> handle(self_ptr self, link_office365& cmd) {
                                      "office365_link_conflict",
                                      "this organization is linked to another "
                                      "Office 365 tenant"));
+    // Linking the organization is an administrator's decision: a standard
+    // user's account (found by e-mail or associated with a password) does
+    // not bring the organization to a tenant.
+    if (org.o365_tenant.empty() && !is_admin(&u))
+      return refused(
+          self, actor_name(cmd.who), "install.refused",
+          "an administrator of Office 365 tenant " + cmd.who.tenant
+              + " tried to install into the account of " + u.email
+              + ", who is not an administrator of this organization",
+          office365_error(crm_errc::forbidden, "admin_required",
+                          "only an administrator of the CRM organization "
+                          "can link it to Office 365; associate an "
+                          "administrator's account"));
     if (org.o365_tenant.empty()) {
       org.o365_tenant = cmd.who.tenant;
       org.modified_ms = st.env->now_ms();
@@ -121,7 +134,8 @@ caf::result<user_record> handle(self_ptr self, link_office365& cmd) {
   bool newly_linked = u.o365_user.empty();
   u.o365_tenant = cmd.who.tenant;
   u.o365_user = cmd.who.user;
-  u.add_signin_token(cmd.token_hash, st.env->now_ms(), max_signin_tokens);
+  u.add_signin_token(cmd.token_hash, cmd.page, st.env->now_ms(),
+                     max_signin_tokens);
   u.modified_ms = st.env->now_ms();
   claims.push_back(o365_user_claim(u));
   put_user(b, u);
@@ -153,6 +167,27 @@ caf::result<user_record> handle(self_ptr self, link_office365& cmd) {
   st.org = org;
   st.users[u.id] = u;
   return u;
+}
+
+caf::result<bool> handle(self_ptr self, revoke_page_token& cmd) {
+  auto& st = self->state;
+  leave_if_empty(self);
+  if (!st.exists)
+    return false;
+  auto found = require_user(self, cmd.user);
+  if (!found)
+    return false;
+  auto u = **found;
+  if (!u.remove_signin_token(cmd.token_hash))
+    return false;
+  u.modified_ms = st.env->now_ms();
+  storage::write_batch b;
+  put_user(b, u);
+  if (auto err = st.env->db->write(b))
+    return make_crm_error(crm_errc::storage_failure, "storage_failure",
+                          "could not end the session's token");
+  st.users[u.id] = u;
+  return true;
 }
 
 } // namespace crmsync::actors::tenant_impl

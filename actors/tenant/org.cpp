@@ -40,7 +40,7 @@ caf::result<org_created> handle(self_ptr self, create_org& cmd) {
     admin.o365_tenant = cmd.o365_tenant;
     admin.o365_user = cmd.o365_user;
     // Issued by the installing admin's sign-in: it expires like one.
-    admin.add_signin_token(admin.token_hash, now, 1);
+    admin.add_signin_token(admin.token_hash, false, now, 1);
     claims.push_back({column::lookup, keys::o365_tenant_lookup(org.o365_tenant),
                       keys::org(org.id)});
     claims.push_back(o365_user_claim(admin));

@@ -190,6 +190,10 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
       [=](set_password& msg) -> caf::result<user_record> {
         return handle(self, msg);
       },
+      // t14-cookie
+      [=](revoke_page_token& msg) -> caf::result<bool> {
+        return handle(self, msg);
+      },
   };
 }
 

@@ -32,7 +32,7 @@ std::vector<token_info> tokens_of(self_ptr self, const user_record& u,
     auto& h = u.signin_token_hashes[i];
     primary_by_signin = primary_by_signin || h == u.token_hash;
     out.push_back({token_id(h), "", "signin", u.signin_issued(i),
-                   u.signin_issued(i) + ttl, h == current});
+                   u.signin_issued(i) + ttl, unmarked_token(h) == current});
   }
   if (!u.token_hash.empty() && !primary_by_signin)
     out.push_back({token_id(u.token_hash), "", "account", u.created_ms, 0,

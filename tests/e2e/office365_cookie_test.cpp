@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <thread>
 
 #include "http/url.hpp"
@@ -193,10 +194,36 @@ TEST_CASE("office365 cookie pages: the session cookie is Secure behind an "
   E2E_REQUIRE_STATUS(signed_in, 303);
   auto set = signed_in.header("Set-Cookie");
   INFO("Set-Cookie: " << set);
-  CHECK(set.rfind("crmsync_session=", 0) == 0);
+  // At the root of an https site: a __Host- cookie (Secure, Path=/, no
+  // Domain), which no other site or path can set.
+  CHECK(set.rfind("__Host-crmsync_session=", 0) == 0);
   CHECK(contains(set, "; Secure"));
   CHECK(contains(set, "; HttpOnly"));
+  CHECK(contains(set, "; Path=/;"));
+  CHECK_FALSE(contains(set, "Domain"));
   CHECK(signed_in.header("Location") == "https://crm.example.test/o365/me");
+  auto cookie = admin.cookies().get("__Host-crmsync_session");
+  REQUIRE(cookie.size() == 43);
+
+  // The session cookie sent twice (one planted beside the real one): a
+  // 400 page, in either order, on any page.
+  auto with_cookies = [&](const std::string& target,
+                          const std::string& header) {
+    api_client plain{env.node().port()};
+    return plain.request("GET", target, "", "", "",
+                         {{"Accept", browser_accept}, {"Cookie", header}});
+  };
+  auto planted = std::string{"__Host-crmsync_session="} + std::string(43, 'A');
+  auto real = "__Host-crmsync_session=" + cookie;
+  E2E_REQUIRE_STATUS(with_cookies("/o365/me", real), 200);
+  for (auto header : {planted + "; " + real, real + "; " + planted}) {
+    auto refused = with_cookies("/o365/me", header);
+    E2E_REQUIRE_STATUS(refused, 400);
+    check_page(refused);
+    CHECK(contains(refused.body, "duplicate_session_cookie"));
+  }
+  auto invite = with_cookies("/invite/abc", planted + "; " + real);
+  E2E_REQUIRE_STATUS(invite, 400);
 }
 
 TEST_CASE("office365 cookie pages: associate my account, then install",
@@ -233,6 +260,56 @@ TEST_CASE("office365 cookie pages: associate my account, then install",
   auto me = admin.get("/o365/me");
   E2E_REQUIRE_STATUS(me, 200);
   CHECK(contains(me.body, "You are a user of <b>Acme</b>"));
+}
+
+TEST_CASE("office365 cookie pages: a standard user's account does not link "
+          "its organization to Office 365 (page and JSON)",
+          "[e2e][office365][pages][cookie][associate]") {
+  office365_env env;
+  auto acme = create_org(env.node(), "Acme", "boss@acme.example", "free",
+                         "boss-password-1");
+  auto sam
+      = create_user(env.node(), acme.admin_token, acme.id, "sam@acme.example",
+                    "Sam", "standard", false, "sam-password-1");
+  auto unlinked = [&] {
+    auto org = env.node().get(acme.admin_token, "/api/v1/orgs/" + acme.id);
+    E2E_REQUIRE_STATUS(org, 200);
+    return org.is_null("/office365_tenant_id");
+  };
+  auto sam_unlinked = [&] {
+    auto u = env.node().get(acme.admin_token, user_path(acme.id, sam.id));
+    E2E_REQUIRE_STATUS(u, 200);
+    return u.is_null("/office365_user_id");
+  };
+
+  // The page: refused before anything is associated.
+  browser admin{env};
+  auto terms = admin.open("/o365/install", "admin@contoso.com");
+  E2E_REQUIRE_STATUS(terms, 200);
+  auto refused
+      = admin.post("/o365/install/associate",
+                   credentials_form(csrf_in(terms.body), "sam@acme.example",
+                                    "sam-password-1"));
+  E2E_REQUIRE_STATUS(refused, 403);
+  check_page(refused);
+  CHECK(contains(refused.body, "admin_required"));
+  CHECK(unlinked());
+  CHECK(sam_unlinked());
+
+  // JSON: associated as Sam (allowed), the install is refused by the
+  // organization itself.
+  auto session = env.session_of("admin@contoso.com");
+  auto associated = env.node().post(
+      session, "/o365/associate",
+      R"({"email":"sam@acme.example","password":"sam-password-1"})");
+  E2E_REQUIRE_STATUS(associated, 200);
+  auto install = env.sign_in("/o365/install", "admin@contoso.com");
+  if (install.answer.status == 302) // admin consent first
+    install.answer = env.open(env.at_emulator(install.answer.header("Location"),
+                                              "admin@contoso.com"));
+  E2E_REQUIRE_STATUS(install.answer, 403);
+  CHECK(install.answer.error_code() == "admin_required");
+  CHECK(unlinked());
 }
 
 TEST_CASE("office365 cookie pages: an invitation is joined or associated on "
@@ -518,4 +595,58 @@ TEST_CASE("office365 cookie pages: an invitee who opens the app instead of "
   CHECK(contains(joined.body, "You joined the organization"));
   auto listed = env.node().get(org.token, invites_path(org.id));
   CHECK(listed.str("/items/0/status") == "accepted");
+}
+
+TEST_CASE("office365 cookie pages: page sign-ins keep a program's sign-in "
+          "token and signing out ends the session's token",
+          "[e2e][office365][pages][cookie]") {
+  office365_env env;
+  auto installed = env.install("admin@contoso.com");
+  auto org_id = installed.answer.str("/organization/id");
+  auto program = env.sign_in("/o365/signin", "admin@contoso.com");
+  E2E_REQUIRE_STATUS(program.answer, 200);
+  REQUIRE_FALSE(program.token.empty());
+  auto program_works = [&] {
+    return env.node().get(program.token, "/api/v1/orgs/" + org_id).status
+           == 200;
+  };
+  CHECK(program_works());
+
+  // Bob asks to join: the approvers' page acts with the session's token.
+  browser bob{env};
+  auto bob_me = bob.open("/o365/me", "bob@contoso.com");
+  E2E_REQUIRE_STATUS(bob_me, 200);
+  E2E_REQUIRE_STATUS(
+      bob.post("/o365/join-request", "csrf=" + csrf_in(bob_me.body)), 303);
+  auto mail = env.wait_for_mail("admin@contoso.com", 1);
+  auto path
+      = split_url(link_in(mail[0].html, env.public_url() + "/join-requests/"))
+            .target;
+  REQUIRE_FALSE(path.empty());
+
+  browser first{env};
+  E2E_REQUIRE_STATUS(first.open(path, "admin@contoso.com"), 200);
+  // Five more sign-ins of the same person in other browsers.
+  std::vector<std::unique_ptr<browser>> others;
+  auto sign_in_another = [&] {
+    others.push_back(std::make_unique<browser>(env));
+    auto me = others.back()->open("/o365/me", "admin@contoso.com");
+    E2E_REQUIRE_STATUS(me, 200);
+    return csrf_in(me.body);
+  };
+  std::vector<std::string> csrf;
+  for (int i = 0; i < 4; ++i)
+    csrf.push_back(sign_in_another());
+  // One signs out: its token goes, so the next sign-in does not push out
+  // the first browser's.
+  E2E_REQUIRE_STATUS(others[0]->post("/o365/signout", "csrf=" + csrf[0]), 200);
+  sign_in_another();
+  E2E_REQUIRE_STATUS(first.get(path), 200);
+  // Past five page sessions the oldest one's token goes; the program's
+  // token stays through all of them.
+  sign_in_another();
+  auto evicted = first.get(path);
+  E2E_REQUIRE_STATUS(evicted, 401);
+  check_page(evicted);
+  CHECK(program_works());
 }
