@@ -13,9 +13,9 @@
 #include <thread>
 
 #include <caf/send.hpp>
-#include <simdjson.h>
 
 #include "api/records_json.hpp"
+#include "api/sessions.hpp"
 #include "common/log.hpp"
 #include "protocol/permissions.hpp"
 #include "storage/codec.hpp"
@@ -243,19 +243,11 @@ size_t pending_teardowns(const storage::db& db, tenant_id org) {
   return n;
 }
 
-/// Whether a `sessions` row is a browser's page session of `org`: keyed
-/// 'w' + the cookie's hash, its value 8 bytes of expiry then JSON whose
-/// "org" is the organization's id (t14-cookie's api/sessions.cpp).
+/// Whether a `sessions` row is a browser's page session of `org` (keyed
+/// 'w' + the cookie's hash; api/sessions.hpp).
 bool page_session_of(std::string_view k, std::string_view v, tenant_id org) {
-  if (k.empty() || k[0] != 'w' || v.size() <= 8)
-    return false;
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  uint64_t id = 0;
-  if (parser.parse(v.data() + 8, v.size() - 8).get(doc) || !doc.is_object()
-      || doc["org"].get_uint64().get(id))
-    return false;
-  return id == org.value;
+  pages::session s;
+  return !k.empty() && k[0] == 'w' && pages::decode(v, s) && s.org == org;
 }
 
 /// Removes the page sessions that name `org` (the deleted organization's
