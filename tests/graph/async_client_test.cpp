@@ -8,6 +8,7 @@
 
 #include <future>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <arpa/inet.h>
@@ -168,6 +169,16 @@ TEST_CASE("async client: a request waiting for a connection ends at its "
   std::promise<http::request_outcome> first;
   c.send(users_page(e, token),
          [&first](http::request_outcome o) { first.set_value(std::move(o)); });
+  // The first request holds the one connection before the second is sent
+  // (the two I/O threads would otherwise take them in either order).
+  const auto taken = [&c] {
+    auto s = c.stats();
+    return s.reused + s.connections >= 2; // the token's, then the first's
+  };
+  for (auto until = std::chrono::steady_clock::now() + 10s;
+       !taken() && std::chrono::steady_clock::now() < until;)
+    std::this_thread::sleep_for(1ms);
+  REQUIRE(taken());
   auto hurried = users_page(e, token);
   hurried.timeout = 200ms;
   auto o = exchange(c, hurried);
