@@ -66,73 +66,46 @@ std::string export_line(column c, std::string_view k, std::string_view v) {
     w.key("kind").value("unreadable");
     w.key("family").value(storage::column_name(c));
   };
+  // The value as a `Record` written by `write` under `kind`, or the row
+  // marked unreadable.
+  auto emit = [&](auto record_tag, const char* kind, auto write) {
+    decltype(record_tag) x;
+    if (!codec::decode(v, x))
+      return unreadable();
+    write(record(kind), x);
+  };
   switch (c) {
     case column::orgs: {
-      org_record x;
       if (k.size() != 8)
         return {}; // the closed marker
-      if (!codec::decode(v, x)) {
-        unreadable();
-        break;
-      }
-      json::write_org(record("organization"), x);
+      emit(org_record{}, "organization", json::write_org);
       break;
     }
     case column::users: {
-      user_record x;
-      if (!codec::decode(v, x)) {
-        unreadable();
-        break;
-      }
-      json::write_user(record("user"), x);
+      emit(user_record{}, "user", json::write_user);
       break;
     }
     case column::events: {
-      event_record x;
-      if (!codec::decode(v, x)) {
-        unreadable();
-        break;
-      }
-      json::write_event(record("event"), x);
+      emit(event_record{}, "event", json::write_event);
       break;
     }
     case column::invites: {
-      invite_record x;
-      if (!codec::decode(v, x)) {
-        unreadable();
-        break;
-      }
-      write_invite(record("invite"), x);
+      emit(invite_record{}, "invite", write_invite);
       break;
     }
     case column::joins: {
-      join_request_record x;
-      if (!codec::decode(v, x)) {
-        unreadable();
-        break;
-      }
-      write_join_request(record("join_request"), x);
+      emit(join_request_record{}, "join_request", write_join_request);
       break;
     }
     case column::audit: {
-      audit_entry x;
-      if (!codec::decode(v, x)) {
-        unreadable();
-        break;
-      }
-      write_audit_entry(record("audit"), x);
+      emit(audit_entry{}, "audit", write_audit_entry);
       break;
     }
     case column::sync: {
       // Only the calendar's status (no client state, no tokens).
       if (k.size() != 17 || k[16] != static_cast<char>(entity_kind::calendar))
         return {};
-      calendar_status x;
-      if (!codec::decode(v, x)) {
-        unreadable();
-        break;
-      }
-      json::write_calendar_status(record("calendar_sync"), x);
+      emit(calendar_status{}, "calendar_sync", json::write_calendar_status);
       break;
     }
     case column::links: {
