@@ -1207,6 +1207,7 @@ api::api(caf::actor_system& sys, caf::actor directory, storage::db& db,
   impl_->install_office365_routes();
   impl_->install_user_routes();
   impl_->install_org_data_routes();
+  impl_->install_backup_routes();
   impl_->install_web_routes();
 }
 
@@ -1223,12 +1224,12 @@ void api::set_ready(bool ready) {
 }
 
 void api::stop_background() {
-  impl_->stop_deletes();
+  impl_->stop_jobs();
 }
 
 api::~api() {
   if (impl_)
-    impl_->stop_deletes();
+    impl_->stop_jobs();
 }
 
 response error_response(const api_error& e) {

@@ -89,6 +89,11 @@ inline bool json_content_type(std::string_view ct) {
 
 using namespace detail;
 
+/// Adds an entry to the node's own audit log (org_data_api.cpp): who did
+/// what to the node as a whole (deleted an organization, took a backup).
+void put_node_audit(storage::write_batch& b, int64_t now, std::string action,
+                    std::string detail);
+
 struct api::impl : std::enable_shared_from_this<api::impl> {
   caf::actor_system& sys;
   caf::actor directory;
@@ -447,16 +452,25 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   /// Claims `org` for a deletion; false when one already runs.
   bool claim_delete(tenant_id org);
   void release_delete(tenant_id org);
-  /// The deletion threads: how many run (under deletes_mtx, signalled by
-  /// deletes_done), and the flag that ends them at shutdown.
-  size_t delete_threads = 0;
-  std::condition_variable deletes_done;
-  std::atomic<bool> stopping_deletes{false};
-  /// Starts finish_delete on a thread of its own (unless stopping).
+  /// Long admin jobs (deletions, backups) run on threads of their own:
+  /// how many run (under jobs_mtx, signalled by jobs_done), and the flag
+  /// that ends them at shutdown.
+  std::mutex jobs_mtx;
+  size_t job_threads = 0;
+  std::condition_variable jobs_done;
+  std::atomic<bool> stopping_jobs{false};
+  /// Runs `job` on a thread of its own; false (and `job` not run) once the
+  /// node is stopping.
+  bool spawn_job(std::function<void()> job);
+  /// Starts finish_delete as a job (or answers 503 when stopping).
   void spawn_delete(org_record o, responder_ptr r);
-  /// Ends the deletion threads (each answers 503, the organization stays
-  /// closed) and waits for them: they use the store and the actor system.
-  void stop_deletes();
+  /// Ends the jobs (a deletion answers 503, the organization stays closed)
+  /// and waits for them: they use the store and the actor system.
+  void stop_jobs();
+  // backup_api.cpp: online backups of the node's database
+  void install_backup_routes();
+  std::atomic<bool> backup_running{false};
+  void make_backup(responder_ptr r);
   void export_org(tenant_id org, responder_ptr r);
   /// admin_web.cpp: /metrics, /admin/v1/sync and the page under /admin/.
   void install_web_routes();

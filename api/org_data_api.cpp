@@ -185,18 +185,6 @@ bool read_org(storage::db& db, tenant_id org, org_record& out, bool& closed,
   return true;
 }
 
-void put_node_audit(storage::write_batch& b, int64_t now, std::string action,
-                    std::string detail) {
-  audit_entry a;
-  a.org = node_audit_org;
-  a.at_ms = now;
-  a.seq = crypto::random_u64();
-  a.actor = "service-admin";
-  a.action = std::move(action);
-  a.detail = std::move(detail);
-  b.put(column::audit, keys::audit(a.org, a.at_ms, a.seq), codec::encode(a));
-}
-
 int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -248,6 +236,18 @@ std::string describe(const org_record& o) {
 
 } // namespace
 
+void put_node_audit(storage::write_batch& b, int64_t now, std::string action,
+                    std::string detail) {
+  audit_entry a;
+  a.org = node_audit_org;
+  a.at_ms = now;
+  a.seq = crypto::random_u64();
+  a.actor = "service-admin";
+  a.action = std::move(action);
+  a.detail = std::move(detail);
+  b.put(column::audit, keys::audit(a.org, a.at_ms, a.seq), codec::encode(a));
+}
+
 /// The rest of a deletion once the organization is closed: the wait for
 /// the sync teardown, the rows, the node's audit entry. Blocks; runs on a
 /// thread of its own.
@@ -255,7 +255,7 @@ void api::impl::finish_delete(org_record o, responder_ptr r) {
   auto deadline = std::chrono::steady_clock::now() + teardown_wait;
   size_t pending = 0;
   auto stopped = [&] {
-    if (!stopping_deletes)
+    if (!stopping_jobs)
       return false;
     fail(r, 503, "shutting_down",
          "the node is stopping; the organization stays closed: delete it "
@@ -358,32 +358,39 @@ void api::impl::finish_delete(org_record o, responder_ptr r) {
   r->reply(json_response(200, w.take()));
 }
 
+bool api::impl::spawn_job(std::function<void()> job) {
+  std::lock_guard<std::mutex> guard{jobs_mtx};
+  if (stopping_jobs)
+    return false;
+  ++job_threads;
+  auto s = shared_from_this();
+  std::thread{[s, job = std::move(job)]() mutable {
+    job();
+    job = nullptr; // what it holds (a responder) goes before the count
+    std::lock_guard<std::mutex> guard{s->jobs_mtx};
+    --s->job_threads;
+    s->jobs_done.notify_all();
+  }}.detach();
+  return true;
+}
+
 void api::impl::spawn_delete(org_record o, responder_ptr r) {
-  {
-    std::lock_guard<std::mutex> guard{deletes_mtx};
-    if (!stopping_deletes) {
-      ++delete_threads;
-      auto s = shared_from_this();
-      std::thread{[s, o, r]() mutable {
+  auto s = shared_from_this();
+  if (spawn_job([s, o, r]() mutable {
         s->finish_delete(o, r);
         r.reset();
         s->release_delete(o.id);
-        std::lock_guard<std::mutex> guard{s->deletes_mtx};
-        --s->delete_threads;
-        s->deletes_done.notify_all();
-      }}.detach();
-      return;
-    }
-  }
+      }))
+    return;
   release_delete(o.id);
   fail(r, 503, "shutting_down",
        "the node is stopping; the organization stays closed: delete it again");
 }
 
-void api::impl::stop_deletes() {
-  std::unique_lock<std::mutex> guard{deletes_mtx};
-  stopping_deletes = true;
-  deletes_done.wait(guard, [this] { return delete_threads == 0; });
+void api::impl::stop_jobs() {
+  std::unique_lock<std::mutex> guard{jobs_mtx};
+  stopping_jobs = true;
+  jobs_done.wait(guard, [this] { return job_threads == 0; });
 }
 
 bool api::impl::claim_delete(tenant_id org) {

@@ -174,6 +174,9 @@ int dispatch(std::vector<std::string> words, global_options& g,
   std::string confirm;
   auto* export_org = command(app, "export");
   export_org->add_option("ORG", id, "Organization id")->required();
+  std::string backup_dir;
+  auto* backup = command(app, "backup");
+  backup->add_option("DIR", backup_dir, "A new or empty directory")->required();
   auto* delete_org = command(app, "delete-org");
   delete_org->add_option("ORG", id, "Organization id")->required();
   delete_org
@@ -255,6 +258,8 @@ int dispatch(std::vector<std::string> words, global_options& g,
     return cmd_move_shard(g, shard, target_node);
   if (export_org->parsed())
     return cmd_export(g, id);
+  if (backup->parsed())
+    return cmd_backup(g, backup_dir);
   if (delete_org->parsed())
     return cmd_delete_org(g, id, confirm);
   return exit_usage;

@@ -33,6 +33,7 @@
 #include "http/server.hpp"
 #include "mail/mailer.hpp"
 #include "protocol/type_ids.hpp"
+#include "storage/backup.hpp"
 #include "storage/db.hpp"
 #include "sync/service.hpp"
 
@@ -117,6 +118,15 @@ int run(node_config cfg) {
   storage::db_options dbo;
   dbo.path = cfg.data_dir + "/rocksdb";
   dbo.sync_writes = cfg.sync_writes;
+  if (!cfg.restore_from.empty()) {
+    std::string note;
+    std::string err;
+    if (!storage::restore_backup(cfg.restore_from, dbo.path, note, err)) {
+      log::error("--restore-from " + cfg.restore_from + ": " + err);
+      return 1;
+    }
+    log::info(note);
+  }
   auto opened = storage::db::open(dbo);
   if (!opened) {
     api_error e = to_api_error(opened.error());

@@ -42,6 +42,10 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
   add("--listen", c.listen, "CRMSYNC_LISTEN",
       "HOST:PORT of the HTTP listener (port 0 picks a free one)");
   add("--data-dir", c.data_dir, "CRMSYNC_DATA_DIR", "RocksDB data directory");
+  add("--restore-from", c.restore_from, "CRMSYNC_RESTORE_FROM",
+      "a backup directory (crmsyncctl backup DIR) to restore into the "
+      "data directory before starting; refused when it already holds a "
+      "database other than this backup's");
   add("--public-url", c.public_url, "CRMSYNC_PUBLIC_URL",
       "how Microsoft reaches this node (webhooks, redirects)");
   add("--graph-base-url", c.graph_base_url, "CRMSYNC_GRAPH_BASE_URL",

@@ -16,6 +16,9 @@ struct node_config {
   std::string config_file;
   std::string listen = "127.0.0.1:8080";
   std::string data_dir = "data";
+  /// A backup (crmsyncctl backup) to put in place before the database
+  /// opens; "" = none.
+  std::string restore_from;
   std::string public_url;
   std::string graph_base_url = "https://graph.microsoft.com/v1.0";
   std::string login_base_url = "https://login.microsoftonline.com";

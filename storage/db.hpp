@@ -141,6 +141,11 @@ public:
 
   db_stats stats() const;
 
+  /// Writes an openable point-in-time copy of the whole database into
+  /// `dir` (which must not exist; on the same filesystem its tables are
+  /// hard links), while writes go on. `sequence` is the last write in it.
+  caf::error checkpoint(const std::string& dir, uint64_t& sequence);
+
   const std::string& path() const;
 
 private:

@@ -3,6 +3,7 @@
 #include "ctl/format.hpp"
 #include "ctl/render.hpp"
 #include "http/client.hpp"
+#include "storage/backup.hpp"
 
 #include <simdjson.h>
 
@@ -10,6 +11,8 @@
 #include <chrono>
 #include <csignal>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <thread>
 #include <utility>
@@ -43,6 +46,11 @@ class session {
 public:
   explicit session(const global_options& g) : options_(g) {}
 
+  /// How long one answer may take (before the first request).
+  void set_timeout(std::chrono::milliseconds t) {
+    timeout_ = t;
+  }
+
   /// GETs `target`; returns exit_ok with the body of a 2xx answer, or an
   /// exit code after telling the user what went wrong.
   int get(const std::string& target, std::string& body) {
@@ -55,6 +63,33 @@ public:
   int send(const std::string& method, const std::string& target,
            std::string& body, const std::string& json_body = {},
            bool quiet = false) {
+    http::header_list headers{
+        {"Authorization", "Bearer " + options_.token},
+        {"Accept", "application/json"},
+        {"User-Agent", "crmsyncctl"},
+    };
+    if (!json_body.empty())
+      headers.emplace_back("Content-Type", "application/json");
+    http::client_response res;
+    int rc = exchange(method, target, json_body, headers, res, quiet);
+    if (rc == exit_ok)
+      body = std::move(res.body);
+    return rc;
+  }
+
+  /// GETs `target` and keeps the whole answer (headers and bytes).
+  int get_raw(const std::string& target, http::client_response& res) {
+    return exchange("GET", target, {},
+                    {{"Authorization", "Bearer " + options_.token},
+                     {"User-Agent", "crmsyncctl"}},
+                    res, false);
+  }
+
+  /// One request; exit_ok for a 2xx answer in `res`, else an exit code
+  /// after telling the user (unless `quiet`).
+  int exchange(const std::string& method, const std::string& target,
+               const std::string& body, const http::header_list& headers,
+               http::client_response& res, bool quiet) {
     if (!client_) {
       std::string host, err;
       std::uint16_t port = 0;
@@ -62,27 +97,17 @@ public:
         complain("bad --node: " + err);
         return exit_usage;
       }
-      client_.emplace(std::move(host), port);
+      client_.emplace(std::move(host), port, timeout_);
     }
-    http::header_list headers{
-        {"Authorization", "Bearer " + options_.token},
-        {"Accept", "application/json"},
-        {"User-Agent", "crmsyncctl"},
-    };
-    http::client_response res;
     std::string err;
-    if (!json_body.empty())
-      headers.emplace_back("Content-Type", "application/json");
-    if (!client_->request(method, target, json_body, headers, res, err)) {
+    if (!client_->request(method, target, body, headers, res, err)) {
       if (quiet)
         return exit_unreachable;
       complain("cannot reach node at " + options_.node + ": " + err);
       return exit_unreachable;
     }
-    if (res.status >= 200 && res.status < 300) {
-      body = std::move(res.body);
+    if (res.status >= 200 && res.status < 300)
       return exit_ok;
-    }
     if (quiet)
       return exit_failure;
     return report_failure(method + " " + target, res);
@@ -109,6 +134,7 @@ public:
   }
 
 private:
+  std::chrono::milliseconds timeout_ = std::chrono::seconds(10);
   static int report_failure(const std::string& target,
                             const http::client_response& res) {
     api_error e = parse_api_error(res.body);
@@ -441,6 +467,136 @@ int cmd_export(const global_options& g, const std::string& org) {
     return exit_failure;
   }
   std::cout << body;
+  return exit_ok;
+}
+
+namespace {
+
+/// Where a backup goes: DIR must not exist yet, or be an empty directory.
+bool fresh_backup_dir(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(dir, ec))
+    return fs::create_directories(dir + "/" + storage::backup_data_dir, ec);
+  if (!fs::is_directory(dir, ec) || !fs::is_empty(dir, ec))
+    return false;
+  return fs::create_directories(dir + "/" + storage::backup_data_dir, ec);
+}
+
+/// Copies one file of the node's backup `id` into `to`, piece by piece.
+int copy_backup_file(session& s, const std::string& id, storage::backup_file& f,
+                     const std::string& to) {
+  std::ofstream out{to, std::ios::binary | std::ios::trunc};
+  if (!out) {
+    complain("cannot write " + to);
+    return exit_failure;
+  }
+  uint64_t done = 0;
+  do {
+    http::client_response res;
+    auto target = api_root + "/backups/" + url_encode(id) + "/files/"
+                  + url_encode(f.name) + "?offset=" + std::to_string(done);
+    if (int rc = s.get_raw(target, res); rc != exit_ok)
+      return rc;
+    if (res.header("X-Crmsync-File-Bytes") != std::to_string(f.bytes)) {
+      complain(f.name + " changed size on the node during the copy");
+      return exit_failure;
+    }
+    if (res.body.empty() && done < f.bytes) {
+      complain("the node sent no bytes of " + f.name + " at offset "
+               + std::to_string(done));
+      return exit_failure;
+    }
+    out.write(res.body.data(), static_cast<std::streamsize>(res.body.size()));
+    done += res.body.size();
+  } while (done < f.bytes);
+  out.flush();
+  if (!out) {
+    complain("cannot write " + to);
+    return exit_failure;
+  }
+  out.close();
+  std::string err;
+  if (!storage::sha256_file_hex(to, f.sha256, err)) {
+    complain(err);
+    return exit_failure;
+  }
+  return exit_ok;
+}
+
+} // namespace
+
+int cmd_backup(const global_options& g, const std::string& dir) {
+  if (!fresh_backup_dir(dir)) {
+    complain(dir
+             + " exists and is not an empty directory (or cannot be "
+               "created): a backup goes into a new one");
+    return exit_usage;
+  }
+  session s(g);
+  // The node flushes its memtables before the checkpoint: give it time.
+  s.set_timeout(std::chrono::minutes(5));
+  std::string body;
+  dom::element doc;
+  const auto target = api_root + "/backups";
+  if (int rc = s.send("POST", target, body, "{}"); rc != exit_ok)
+    return rc;
+  if (int rc = s.parse("POST " + target, body, doc); rc != exit_ok)
+    return rc;
+  storage::backup_manifest m;
+  std::string_view id, node, created;
+  dom::array files;
+  if (doc["id"].get_string().get(id) != simdjson::SUCCESS
+      || doc["node"].get_string().get(node) != simdjson::SUCCESS
+      || doc["created_at"].get_string().get(created) != simdjson::SUCCESS
+      || doc["sequence"].get_uint64().get(m.sequence) != simdjson::SUCCESS
+      || doc["files"].get_array().get(files) != simdjson::SUCCESS)
+    return unexpected("no id, node, created_at, sequence or files",
+                      "POST " + target);
+  m.id = std::string{id};
+  m.node = std::string{node};
+  m.created_at = std::string{created};
+  for (dom::element f : files) {
+    storage::backup_file bf;
+    std::string_view name;
+    if (f["name"].get_string().get(name) != simdjson::SUCCESS
+        || f["bytes"].get_uint64().get(bf.bytes) != simdjson::SUCCESS
+        || !storage::valid_backup_file_name(name))
+      return unexpected("a file without a valid name or size",
+                        "POST " + target);
+    bf.name = std::string{name};
+    m.files.push_back(std::move(bf));
+  }
+  int rc = exit_ok;
+  uint64_t bytes = 0;
+  for (auto& f : m.files) {
+    rc = copy_backup_file(s, m.id, f,
+                          dir + "/" + storage::backup_data_dir + "/" + f.name);
+    if (rc != exit_ok)
+      break;
+    bytes += f.bytes;
+  }
+  if (rc == exit_ok) {
+    // The manifest last: a directory without one is no backup.
+    std::ofstream out{dir + "/" + storage::manifest_name,
+                      std::ios::binary | std::ios::trunc};
+    out << storage::render_manifest(m);
+    out.flush();
+    if (!out) {
+      complain("cannot write the manifest in " + dir);
+      rc = exit_failure;
+    }
+  }
+  // The node's copy goes either way (it would expire after an hour).
+  std::string ignored;
+  s.send("DELETE", target + "/" + url_encode(m.id), ignored, {}, true);
+  if (rc != exit_ok) {
+    complain("the backup in " + dir + " is incomplete; delete it");
+    return rc;
+  }
+  std::cout << "backup " << m.id << " of node " << m.node << ": "
+            << m.files.size() << " files, " << bytes << " bytes, sequence "
+            << m.sequence << ", in " << dir << '\n';
   return exit_ok;
 }
 

@@ -66,6 +66,8 @@ int cmd_move_shard(const global_options& g, std::uint64_t shard,
 // -- organization data (t14-data) -------------------------------------------
 /// GET /admin/v1/orgs/{org}/export: the JSON lines as they are, on stdout.
 int cmd_export(const global_options& g, const std::string& org);
+/// An online backup of the node into DIR (new or empty).
+int cmd_backup(const global_options& g, const std::string& dir);
 /// DELETE /admin/v1/orgs/{org}?confirm=: `confirm` must be the
 /// organization's name or id.
 int cmd_delete_org(const global_options& g, const std::string& org,

@@ -24,13 +24,14 @@ add_executable(e2e_tests
   ${CMAKE_CURRENT_LIST_DIR}/user_deletion_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/api_tokens_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/office365_resolve_test.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/password_setup_test.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/password_setup_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/backup_test.cpp)
 target_include_directories(e2e_tests PRIVATE ${PROJECT_SOURCE_DIR})
 # crmsync_storage to count rows in a stopped node's database (limits tests).
 target_link_libraries(e2e_tests
   PRIVATE Catch2::Catch2WithMain crmsync_test_processes
           crmsync_storage)
-add_dependencies(e2e_tests crmsyncd graph-emulator)
+add_dependencies(e2e_tests crmsyncd graph-emulator crmsyncctl)
 # The prefix lets `ctest -R e2e` select exactly these tests.
 catch_discover_tests(e2e_tests TEST_PREFIX "e2e: " PROPERTIES TIMEOUT 120)
 
