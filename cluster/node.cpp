@@ -15,6 +15,8 @@
 #include <caf/scoped_actor.hpp>
 #include <simdjson.h>
 
+#include "cluster/etcd.hpp"
+#include "cluster/etcd_claims.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
 #include "common/work_pool.hpp"
@@ -182,6 +184,20 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   std::vector<std::thread> movers;
 
   std::atomic<bool> tried_all{false}; // the first round of connects ran
+
+  // -- etcd mode (ADR 0007)
+  std::shared_ptr<etcd::client> etcd;
+  /// Every key of this cluster in etcd starts with it.
+  std::string etcd_prefix = "/crmsync/";
+  /// The shard map was read (always, with static membership).
+  std::atomic<bool> map_known{true};
+  /// This node's registration is in etcd under a live lease.
+  std::atomic<bool> registered{false};
+  /// The last round with etcd went through.
+  std::atomic<bool> etcd_reachable{false};
+  int64_t lease = 0;        ///< the coordinator thread's
+  int64_t map_revision = 0; ///< etcd's revision of `map` (under mtx)
+  std::thread coordinator;
   /// Set before this node stops its endpoint: only then does the endpoint
   /// take an exit message (any member could send one).
   std::atomic<bool> closing{false};
@@ -195,6 +211,14 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
 
   impl(caf::actor_system& s, config c, storage::db& d, caf::actor dir)
       : sys(s), cfg(std::move(c)), db(d), directory(std::move(dir)) {
+    if (!cfg.etcd_endpoints.empty()) {
+      etcd = std::make_shared<etcd::client>(
+          cfg.etcd_endpoints,
+          std::min<std::chrono::milliseconds>(cfg.request_timeout,
+                                              std::chrono::seconds(3)));
+      // Nothing is placed before the map is read from etcd.
+      map_known = false;
+    }
     std::vector<std::string> ids{cfg.node_id};
     for (auto& p : cfg.peers) {
       ids.push_back(p.id);
@@ -204,7 +228,21 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   }
 
   bool clustered() const {
-    return !cfg.peers.empty();
+    return !cfg.peers.empty() || etcd != nullptr;
+  }
+
+  /// A node that may own shards: this one or a peer (static: the
+  /// configured members; etcd: the registered ones). Under mtx.
+  bool is_member(const std::string& id) const {
+    if (!etcd)
+      return std::find(map.members().begin(), map.members().end(), id)
+             != map.members().end();
+    return id == cfg.node_id || peers.count(id) > 0;
+  }
+
+  static http::response no_map_answer() {
+    return unavailable("this node has not read the cluster's shard map from "
+                       "etcd yet; retry");
   }
 
   std::string owner(tenant_id t) const {
@@ -214,6 +252,8 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
 
   /// Owned here and not on its way to another node.
   bool serves(tenant_id t) const {
+    if (!map_known)
+      return false;
     std::lock_guard<std::mutex> guard{mtx};
     auto shard = shard_of(t, map.shard_count());
     return map.owner(shard) == cfg.node_id && moving.count(shard) == 0;
@@ -344,6 +384,8 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   void handle(http::request&& req, http::responder_ptr r) {
     if (!clustered())
       return serve_here(std::move(req), std::move(r));
+    if (!map_known && (is_tenant_listing(req) || unrouted_notification(req)))
+      return r->reply(no_map_answer());
     if (is_tenant_listing(req))
       return gather_tenants(std::move(req), std::move(r));
     if (unrouted_notification(req))
@@ -353,6 +395,8 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     if (down)
       return r->reply(unavailable("a node that may hold this user is "
                                   "unreachable; retry"));
+    if (!map_known && (t || moved_shard_of(req)))
+      return r->reply(no_map_answer());
     if (!t) {
       if (auto shard = moved_shard_of(req)) {
         std::string o;
@@ -903,6 +947,326 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     }
   }
 
+  // -- etcd: membership and the shard map
+  // -------------------------------------------------------------------------
+
+  std::string member_key(const std::string& id) const {
+    return etcd_prefix + "members/" + id;
+  }
+  std::string map_key() const {
+    return etcd_prefix + "shardmap";
+  }
+
+  /// What this node registers: how the others reach it.
+  std::string registration() const {
+    json::writer w;
+    w.begin_object();
+    w.key("id").value(cfg.node_id);
+    w.key("cluster_address")
+        .value(cfg.listen_host + ":" + std::to_string(cfg.listen_port));
+    w.key("http_url").value(http_url);
+    w.end_object();
+    return w.take();
+  }
+
+  static std::string encode_map(const std::vector<std::string>& owners) {
+    json::writer w;
+    w.begin_object();
+    w.key("shard_count").value(static_cast<uint64_t>(owners.size()));
+    w.key("owners").begin_array();
+    for (auto& o : owners)
+      w.value(o);
+    w.end_array();
+    w.end_object();
+    return w.take();
+  }
+
+  static bool decode_map(const std::string& text,
+                         std::vector<std::string>& owners) {
+    simdjson::dom::parser p;
+    simdjson::dom::element doc;
+    simdjson::dom::array list;
+    if (p.parse(text).get(doc) || doc["owners"].get_array().get(list))
+      return false;
+    owners.clear();
+    for (auto o : list) {
+      std::string_view id;
+      if (o.get_string().get(id) || id.empty())
+        return false;
+      owners.emplace_back(id);
+    }
+    return !owners.empty();
+  }
+
+  /// Registers this node under a new lease (after a start, or after its
+  /// lease lapsed while etcd could not be reached).
+  bool register_self() {
+    auto granted = etcd->grant(cfg.lease_ttl.count());
+    if (!granted) {
+      log::warn("cluster: cannot register in etcd: "
+                + to_api_error(granted.error()).message);
+      return false;
+    }
+    if (auto err
+        = etcd->put(member_key(cfg.node_id), registration(), *granted)) {
+      log::warn("cluster: cannot register in etcd: "
+                + to_api_error(err).message);
+      etcd->revoke(*granted);
+      return false;
+    }
+    lease = *granted;
+    registered = true;
+    log::info("cluster: registered in etcd as " + cfg.node_id);
+    return true;
+  }
+
+  /// Takes the registered members as the peers: newcomers are added (and
+  /// dialled), members whose lease ended are dropped.
+  void take_members(const std::vector<etcd::key_value>& kvs) {
+    std::map<std::string, std::pair<member, std::string>> seen;
+    for (auto& kv : kvs) {
+      simdjson::dom::parser p;
+      simdjson::dom::element doc;
+      std::string_view id, address, url;
+      if (p.parse(kv.value).get(doc) || doc["id"].get_string().get(id)
+          || doc["cluster_address"].get_string().get(address))
+        continue;
+      if (doc["http_url"].get_string().get(url))
+        url = {};
+      auto colon = address.rfind(':');
+      member m;
+      m.id = std::string{id};
+      if (m.id == cfg.node_id || colon == std::string_view::npos
+          || kv.key != member_key(m.id))
+        continue;
+      m.host = std::string{address.substr(0, colon)};
+      try {
+        m.port = static_cast<uint16_t>(
+            std::stoul(std::string{address.substr(colon + 1)}));
+      } catch (...) {
+        continue;
+      }
+      seen[m.id] = {m, std::string{url}};
+    }
+    std::vector<caf::actor> to_stop;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      for (auto i = peers.begin(); i != peers.end();) {
+        auto s = seen.find(i->first);
+        if (s != seen.end() && s->second.first.host == i->second.m.host
+            && s->second.first.port == i->second.m.port) {
+          ++i;
+          continue;
+        }
+        log::info("cluster: node " + i->first
+                  + (s == seen.end() ? " left (its etcd lease ended)"
+                                     : " registered a new address"));
+        if (i->second.watcher)
+          to_stop.push_back(i->second.watcher);
+        i = peers.erase(i);
+      }
+      for (auto& [id, x] : seen) {
+        auto [at, fresh] = peers.try_emplace(id);
+        if (!fresh)
+          continue;
+        at->second.m = x.first;
+        at->second.http_url = x.second;
+        log::info("cluster: node " + id + " registered in etcd");
+      }
+    }
+    for (auto& a : to_stop)
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  }
+
+  /// Writes the first shard map once enough members registered: rendezvous
+  /// over them, created only if no map exists (another node may write it
+  /// at the same moment; the first one stays).
+  void create_map(const std::vector<etcd::key_value>& members) {
+    std::vector<std::string> ids{cfg.node_id};
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      for (auto& [id, p] : peers)
+        ids.push_back(id);
+    }
+    if (members.size() < cfg.initial_members
+        || ids.size() < cfg.initial_members)
+      return;
+    shard_map computed(ids, cfg.shard_count);
+    std::vector<std::string> owners;
+    for (uint32_t sh = 0; sh < cfg.shard_count; ++sh)
+      owners.push_back(computed.owner(sh));
+    auto res = etcd->txn({etcd::compare::absent(map_key())},
+                         {etcd::operation::put(map_key(), encode_map(owners))});
+    if (res && res->succeeded)
+      log::info("cluster: wrote the first shard map ("
+                + std::to_string(ids.size()) + " members) to etcd");
+  }
+
+  /// Takes the map read from etcd when it is newer than the one held.
+  void take_map(const etcd::key_value& kv) {
+    std::vector<std::string> owners;
+    if (!decode_map(kv.value, owners)) {
+      log::error("cluster: the shard map in etcd does not parse");
+      return;
+    }
+    if (owners.size() != cfg.shard_count) {
+      log::error("cluster: the shard map in etcd has "
+                 + std::to_string(owners.size()) + " shards, this node "
+                 + std::to_string(cfg.shard_count)
+                 + " (--shards): not serving from it");
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      if (kv.mod_revision <= map_revision)
+        return;
+      map = shard_map::with_owners(std::move(owners));
+      map_revision = kv.mod_revision;
+    }
+    if (map_known.exchange(true))
+      return;
+    log::info("cluster: read the shard map from etcd (revision "
+              + std::to_string(kv.mod_revision) + ")");
+    // Calendar runs and mail skipped the organizations while nothing was
+    // placed: they start now.
+    if (adopt)
+      for (auto t : tenants_where([&](uint32_t shard) {
+             std::lock_guard<std::mutex> guard{mtx};
+             return map.owner(shard) == cfg.node_id;
+           }))
+        adopt(tenant_id{t});
+  }
+
+  /// The organizations stored here whose shard passes `pick`.
+  std::set<uint64_t>
+  tenants_where(const std::function<bool(uint32_t)>& pick) const {
+    std::set<uint64_t> out;
+    db.scan(storage::column::orgs, "", "",
+            [&](std::string_view k, std::string_view) {
+              if (k.size() == 8) {
+                tenant_id t{storage::keys::get_be64(k, 0)};
+                if (pick(shard_of(t, map.shard_count())))
+                  out.insert(t.value);
+              }
+              return true;
+            });
+    return out;
+  }
+
+  /// One round: the lease kept alive (or the node registered again), the
+  /// members and the shard map read.
+  void coordinate_once(std::chrono::steady_clock::time_point& last_keep) {
+    auto now = std::chrono::steady_clock::now();
+    if (lease == 0) {
+      if (!register_self()) {
+        etcd_reachable = false;
+        return;
+      }
+      last_keep = now;
+    } else if (now - last_keep
+               >= std::chrono::duration_cast<std::chrono::milliseconds>(
+                      cfg.lease_ttl)
+                      / 3) {
+      auto ttl = etcd->keep_alive(lease);
+      if (!ttl) {
+        etcd_reachable = false;
+        return;
+      }
+      last_keep = now;
+      if (*ttl <= 0) {
+        // Away longer than the lease: the others dropped this node.
+        log::warn("cluster: the etcd lease lapsed; registering again");
+        lease = 0;
+        registered = false;
+        return coordinate_once(last_keep);
+      }
+    }
+    auto members = etcd->range(etcd_prefix + "members/", true);
+    if (!members) {
+      etcd_reachable = false;
+      return;
+    }
+    take_members(members->kvs);
+    auto m = etcd->range(map_key());
+    if (!m) {
+      etcd_reachable = false;
+      return;
+    }
+    if (m->kvs.empty()) {
+      create_map(members->kvs);
+      m = etcd->range(map_key());
+      if (!m) {
+        etcd_reachable = false;
+        return;
+      }
+    }
+    if (!m->kvs.empty())
+      take_map(m->kvs.front());
+    etcd_reachable = true;
+  }
+
+  void coordinate_loop() {
+    std::chrono::steady_clock::time_point last_keep;
+    for (;;) {
+      coordinate_once(last_keep);
+      std::unique_lock<std::mutex> lk{stop_mtx};
+      if (stop_cv.wait_for(lk, cfg.etcd_poll, [&] { return stopping; }))
+        break;
+    }
+    // Leaving on purpose: the others need not wait for the lease.
+    if (lease != 0)
+      etcd->revoke(lease);
+    registered = false;
+  }
+
+  /// A move's switch in etcd's map: written only while this node still
+  /// owns the shard there, against the map's revision (another shard's
+  /// move in between makes it read and try again).
+  caf::error write_move(uint32_t shard, const std::string& to) {
+    for (int round = 0; round < 5; ++round) {
+      auto m = etcd->range(map_key());
+      if (!m)
+        return m.error();
+      std::vector<std::string> owners;
+      if (m->kvs.empty() || !decode_map(m->kvs.front().value, owners)
+          || shard >= owners.size())
+        return make_crm_error(crm_errc::unavailable, "node_unavailable",
+                              "the shard map in etcd is missing; retry");
+      if (owners[shard] != cfg.node_id)
+        return make_crm_error(crm_errc::unavailable, "node_unavailable",
+                              "this node no longer owns the shard; retry");
+      owners[shard] = to;
+      auto rev = m->kvs.front().mod_revision;
+      auto res
+          = etcd->txn({etcd::compare::mod_is(map_key(), rev)},
+                      {etcd::operation::put(map_key(), encode_map(owners))});
+      if (!res)
+        return res.error();
+      if (!res->succeeded)
+        continue;
+      std::lock_guard<std::mutex> guard{mtx};
+      map_revision = std::max(map_revision, res->revision);
+      return caf::none;
+    }
+    return make_crm_error(crm_errc::unavailable, "busy",
+                          "the shard map kept changing; retry");
+  }
+
+  /// Ready for a load balancer: static membership, once every peer was
+  /// tried; with etcd, registered, the map read, and every registered
+  /// member connected (forwards and global reads can reach them).
+  bool ready() const {
+    if (!etcd)
+      return tried_all.load();
+    if (!registered || !map_known || !etcd_reachable)
+      return false;
+    std::lock_guard<std::mutex> guard{mtx};
+    for (auto& [id, p] : peers)
+      if (!p.handle)
+        return false;
+    return true;
+  }
+
   // -- shard moves
   // -------------------------------------------------------------------------
 
@@ -915,9 +1279,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   bool apply_move(const shard_moved& m) {
     {
       std::lock_guard<std::mutex> guard{mtx};
-      if (m.shard >= map.shard_count()
-          || std::find(map.members().begin(), map.members().end(), m.node)
-                 == map.members().end())
+      if (m.shard >= map.shard_count() || !is_member(m.node))
         return false;
       auto i = moves.find(m.shard);
       if (i != moves.end() && i->second.epoch >= m.epoch)
@@ -925,9 +1287,11 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       moves[m.shard] = m;
       map.set_owner(m.shard, m.node);
     }
+    // With etcd the map there is the record (the mover wrote it).
     storage::write_batch b;
-    b.put(storage::column::meta, move_key(m.shard),
-          m.node + "|" + std::to_string(m.epoch));
+    if (!etcd)
+      b.put(storage::column::meta, move_key(m.shard),
+            m.node + "|" + std::to_string(m.epoch));
     if (auto err = db.write(b))
       log::error("cluster: cannot store the move of shard "
                  + std::to_string(m.shard) + ": " + sys.render(err));
@@ -1064,10 +1428,12 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     };
     if (shard >= map.shard_count())
       return fail(crm_errc::not_found, "not_found", "no such shard");
-    if (std::find(map.members().begin(), map.members().end(), to)
-        == map.members().end())
-      return fail(crm_errc::invalid_input, "invalid_input",
-                  "no member '" + to + "'");
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      if (!is_member(to))
+        return fail(crm_errc::invalid_input, "invalid_input",
+                    "no member '" + to + "'");
+    }
     std::unique_lock<std::mutex> one{move_mtx, std::try_to_lock};
     if (!one.owns_lock())
       return fail(crm_errc::conflict, "move_in_progress",
@@ -1091,16 +1457,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       return fail(crm_errc::unavailable, "node_unavailable",
                   "node " + to + " is unreachable; retry");
     }
-    std::set<uint64_t> tenants;
-    db.scan(storage::column::orgs, "", "",
-            [&](std::string_view k, std::string_view) {
-              if (k.size() == 8) {
-                tenant_id t{storage::keys::get_be64(k, 0)};
-                if (shard_of(t, map.shard_count()) == shard)
-                  tenants.insert(t.value);
-              }
-              return true;
-            });
+    auto tenants = tenants_where([&](uint32_t s) { return s == shard; });
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     for (auto t : tenants)
       while (sync_busy && sync_busy(tenant_id{t})) {
@@ -1157,6 +1514,12 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
             .count(),
         last_epoch(shard) + 1);
     m.tenants.assign(tenants.begin(), tenants.end());
+    if (etcd)
+      if (auto err = write_move(shard, to)) {
+        done();
+        res.error = std::move(err);
+        return res;
+      }
     if (!send(moved_atom_v, m)) {
       done();
       return fail(crm_errc::unavailable, "node_unavailable",
@@ -1171,7 +1534,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     storage::write_batch b;
     for (auto& row : rows)
       b.del(static_cast<storage::column>(row.column), row.key);
-    if (auto err = db.write(b))
+    if (auto err = db.write(b, storage::claims_effect::keep))
       log::error("cluster: the old copy of shard " + std::to_string(shard)
                  + " could not be removed: " + sys.render(err));
     done();
@@ -1257,16 +1620,32 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     w.begin_object();
     w.key("node_id").value(cfg.node_id);
     w.key("shard_count").value(static_cast<uint64_t>(map.shard_count()));
+    w.key("membership").value(etcd ? "etcd" : "static");
+    if (etcd) {
+      w.key("etcd").begin_object();
+      w.key("reachable").value(etcd_reachable.load());
+      w.key("registered").value(registered.load());
+      w.key("shard_map_revision");
+      if (map_known)
+        w.value(map_revision);
+      else
+        w.null();
+      w.end_object();
+    }
     w.key("members").begin_array();
     auto one = [&](const std::string& id, const std::string& address,
-                   const std::string& url, bool up, bool self) {
+                   const std::string& url, bool up, bool self,
+                   bool registered = true) {
       w.begin_object();
       w.key("id").value(id);
       w.key("cluster_address").value(address);
       w.key("http_url").value_or_null(url);
       w.key("up").value(up);
       w.key("self").value(self);
-      w.key("shards").value(static_cast<uint64_t>(map.count_of(id)));
+      if (etcd)
+        w.key("registered").value(registered);
+      w.key("shards").value(
+          static_cast<uint64_t>(map_known ? map.count_of(id) : 0));
       w.end_object();
     };
     one(cfg.node_id,
@@ -1277,6 +1656,12 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     for (auto& [id, p] : peers)
       one(id, p.m.host + ":" + std::to_string(p.m.port), p.http_url,
           static_cast<bool>(p.handle), false);
+    // Owners in the map whose registration ended: their shards wait for
+    // them (503 meanwhile), and the operator sees whose they are.
+    if (etcd && map_known)
+      for (auto& id : map.members())
+        if (id != cfg.node_id && peers.count(id) == 0)
+          one(id, {}, {}, false, false, false);
     w.end_array();
     w.end_object();
     return w.take();
@@ -1475,7 +1860,12 @@ bool node::start(http::handler local, std::string& err) {
   impl_->local = std::move(local);
   if (!impl_->clustered())
     return true;
-  impl_->load_moves();
+  if (impl_->etcd)
+    // Uniqueness is decided in etcd from now on (ADR 0007).
+    impl_->db.set_global_claims(
+        std::make_shared<etcd_claims>(impl_->etcd, impl_->etcd_prefix));
+  else
+    impl_->load_moves();
   {
     std::lock_guard<std::mutex> guard{impl_->served_mtx};
     impl_->served = std::make_unique<work_pool>(2, "cluster-served");
@@ -1493,7 +1883,11 @@ bool node::start(http::handler local, std::string& err) {
     return false;
   }
   bound_port_ = *bound;
+  // What the others are told in etcd (the port may have been 0).
+  impl_->cfg.listen_port = bound_port_;
   impl_->connector = std::thread([s = impl_] { s->connect_loop(); });
+  if (impl_->etcd)
+    impl_->coordinator = std::thread([s = impl_] { s->coordinate_loop(); });
   return true;
 }
 
@@ -1531,6 +1925,8 @@ void node::stop() {
   impl_->stop_cv.notify_all();
   if (impl_->connector.joinable())
     impl_->connector.join();
+  if (impl_->coordinator.joinable())
+    impl_->coordinator.join();
   // Forwarded requests in the queue still run (their answers go out).
   std::unique_ptr<work_pool> served;
   {
@@ -1574,6 +1970,8 @@ http::cluster_hooks node::hooks() {
     return s->describe();
   };
   h.placement = [s](tenant_id t) {
+    if (!s->map_known)
+      return std::make_pair(uint32_t{0}, std::string{});
     std::lock_guard<std::mutex> guard{s->mtx};
     auto shard = shard_of(t, s->map.shard_count());
     return std::make_pair(shard, s->map.owner(shard));
@@ -1584,6 +1982,10 @@ http::cluster_hooks node::hooks() {
   if (!s->clustered())
     return h;
   h.directory_for = [s](tenant_id t) -> caf::expected<caf::actor> {
+    if (!s->map_known)
+      return make_crm_error(crm_errc::unavailable, "node_unavailable",
+                            "this node has not read the cluster's shard map "
+                            "from etcd yet; retry");
     auto o = s->owner(t);
     if (o == s->cfg.node_id) {
       if (s->is_moving(t))
@@ -1619,7 +2021,7 @@ http::cluster_hooks node::hooks() {
     });
   };
   h.view_ready = [s] {
-    return s->tried_all.load();
+    return s->ready();
   };
   h.read = [s](storage::column c, const std::string& key, std::string& value,
                bool take) {
