@@ -1242,11 +1242,10 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
                       {etcd::operation::put(map_key(), encode_map(owners))});
       if (!res)
         return res.error();
-      if (!res->succeeded)
-        continue;
-      std::lock_guard<std::mutex> guard{mtx};
-      map_revision = std::max(map_revision, res->revision);
-      return caf::none;
+      // The nodes take the new version from etcd at their next read (this
+      // one too): until then the move's message sets the owner (apply_move).
+      if (res->succeeded)
+        return caf::none;
     }
     return make_crm_error(crm_errc::unavailable, "busy",
                           "the shard map kept changing; retry");

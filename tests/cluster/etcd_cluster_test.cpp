@@ -70,6 +70,7 @@ TEST_CASE("cluster (etcd): members register with leases, the shard map is "
 
   // Readiness tells the truth: what a load balancer sends the moment
   // every node says ready works, on every node.
+  std::vector<std::string> orgs;
   for (int i = 0; i < cluster_env::size; ++i) {
     auto r = c.node(i).post(
         admin_token, "/api/v1/orgs",
@@ -77,13 +78,16 @@ TEST_CASE("cluster (etcd): members register with leases, the shard map is "
                  "first" + std::to_string(i) + "@example.org"));
     INFO(c.node_id(i) << ": " << r.describe());
     CHECK(r.status == 201);
+    if (r.status == 201)
+      orgs.push_back(r.str("/org/id"));
   }
+  REQUIRE(orgs.size() == 3);
 
   CHECK(registered(store) == std::set<std::string>{"n1", "n2", "n3"});
   auto map = store.range("/crmsync/shardmap");
   REQUIRE(map);
   REQUIRE(map->kvs.size() == 1);
-  const auto revision = map->kvs.front().mod_revision;
+  auto revision = map->kvs.front().mod_revision;
   CHECK(revision > 0);
   // Each registration hangs on a lease: it ends with its node.
   auto members = store.range("/crmsync/members/", true);
@@ -135,6 +139,48 @@ TEST_CASE("cluster (etcd): members register with leases, the shard map is "
       ++listed;
     }
     CHECK(listed == 256);
+  }
+
+  // A shard move is a new version of the map in etcd, and every node
+  // follows it.
+  {
+    auto placed = c.node(0).get(admin_token, "/admin/v1/tenants/" + orgs[0]);
+    E2E_REQUIRE_STATUS(placed, 200);
+    auto shard = placed.u64("/shard");
+    auto from = placed.str("/node");
+    auto to = c.node_id((c.index_of(from) + 1) % cluster_env::size);
+    auto moved = c.node(0).post(
+        admin_token, "/admin/v1/shards/" + std::to_string(shard) + "/move",
+        R"({"to":)" + json_str(to) + "}");
+    E2E_REQUIRE_STATUS(moved, 200);
+    auto after = store.range("/crmsync/shardmap");
+    REQUIRE(after);
+    REQUIRE(after->kvs.size() == 1);
+    CHECK(after->kvs.front().mod_revision > revision);
+    revision = after->kvs.front().mod_revision;
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    std::string_view owner;
+    REQUIRE(!parser.parse(after->kvs.front().value).get(doc));
+    REQUIRE(!doc["owners"].at(shard).get_string().get(owner));
+    CHECK(owner == to);
+    CHECK(eventually(
+        [&] {
+          for (int i = 0; i < cluster_env::size; ++i) {
+            auto view = c.node(i).get(admin_token, "/admin/v1/cluster");
+            if (view.status != 200
+                || view.i64("/etcd/shard_map_revision") != revision)
+              return false;
+          }
+          return true;
+        },
+        etcd_wait));
+    for (int i = 0; i < cluster_env::size; ++i) {
+      auto where = c.node(i).get(admin_token, "/admin/v1/tenants/" + orgs[0]);
+      E2E_REQUIRE_STATUS(where, 200);
+      CHECK(where.str("/node") == to);
+    }
+    first_shards = c.node(0).get(admin_token, "/admin/v1/shards").body;
   }
 
   // A node that dies disappears when its lease ends, from etcd and from
