@@ -17,6 +17,7 @@
 
 #include "cluster/etcd.hpp"
 #include "cluster/etcd_claims.hpp"
+#include "cluster/etcd_membership.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
 #include "common/work_pool.hpp"
@@ -187,15 +188,9 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
 
   // -- etcd mode (ADR 0007)
   std::shared_ptr<etcd::client> etcd;
-  /// Every key of this cluster in etcd starts with it.
-  std::string etcd_prefix = "/crmsync/";
+  std::unique_ptr<etcd_membership> membership;
   /// The shard map was read (always, with static membership).
   std::atomic<bool> map_known{true};
-  /// This node's registration is in etcd under a live lease.
-  std::atomic<bool> registered{false};
-  /// The last round with etcd went through.
-  std::atomic<bool> etcd_reachable{false};
-  int64_t lease = 0;        ///< the coordinator thread's
   int64_t map_revision = 0; ///< etcd's revision of `map` (under mtx)
   std::thread coordinator;
   /// Set before this node stops its endpoint: only then does the endpoint
@@ -218,6 +213,22 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
                                               std::chrono::seconds(3)));
       // Nothing is placed before the map is read from etcd.
       map_known = false;
+      etcd_membership::settings ms;
+      ms.node_id = cfg.node_id;
+      ms.lease_ttl = cfg.lease_ttl;
+      ms.initial_members = cfg.initial_members;
+      ms.shard_count = cfg.shard_count;
+      // Called on the coordinator thread, which ends (stop()) before this
+      // goes.
+      etcd_membership::callbacks cb;
+      cb.members = [this](auto list) {
+        take_members(std::move(list));
+      };
+      cb.map = [this](auto owners, int64_t revision) {
+        take_map(std::move(owners), revision);
+      };
+      membership = std::make_unique<etcd_membership>(etcd, std::move(ms),
+                                                     std::move(cb));
     }
     std::vector<std::string> ids{cfg.node_id};
     for (auto& p : cfg.peers) {
@@ -947,114 +958,22 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     }
   }
 
-  // -- etcd: membership and the shard map
+  // -- etcd: membership and the shard map (cluster/etcd_membership.hpp)
   // -------------------------------------------------------------------------
-
-  std::string member_key(const std::string& id) const {
-    return etcd_prefix + "members/" + id;
-  }
-  std::string map_key() const {
-    return etcd_prefix + "shardmap";
-  }
-
-  /// What this node registers: how the others reach it.
-  std::string registration() const {
-    json::writer w;
-    w.begin_object();
-    w.key("id").value(cfg.node_id);
-    w.key("cluster_address")
-        .value(cfg.listen_host + ":" + std::to_string(cfg.listen_port));
-    w.key("http_url").value(http_url);
-    w.end_object();
-    return w.take();
-  }
-
-  static std::string encode_map(const std::vector<std::string>& owners) {
-    json::writer w;
-    w.begin_object();
-    w.key("shard_count").value(static_cast<uint64_t>(owners.size()));
-    w.key("owners").begin_array();
-    for (auto& o : owners)
-      w.value(o);
-    w.end_array();
-    w.end_object();
-    return w.take();
-  }
-
-  static bool decode_map(const std::string& text,
-                         std::vector<std::string>& owners) {
-    simdjson::dom::parser p;
-    simdjson::dom::element doc;
-    simdjson::dom::array list;
-    if (p.parse(text).get(doc) || doc["owners"].get_array().get(list))
-      return false;
-    owners.clear();
-    for (auto o : list) {
-      std::string_view id;
-      if (o.get_string().get(id) || id.empty())
-        return false;
-      owners.emplace_back(id);
-    }
-    return !owners.empty();
-  }
-
-  /// Registers this node under a new lease (after a start, or after its
-  /// lease lapsed while etcd could not be reached).
-  bool register_self() {
-    auto granted = etcd->grant(cfg.lease_ttl.count());
-    if (!granted) {
-      log::warn("cluster: cannot register in etcd: "
-                + to_api_error(granted.error()).message);
-      return false;
-    }
-    if (auto err
-        = etcd->put(member_key(cfg.node_id), registration(), *granted)) {
-      log::warn("cluster: cannot register in etcd: "
-                + to_api_error(err).message);
-      etcd->revoke(*granted);
-      return false;
-    }
-    lease = *granted;
-    registered = true;
-    log::info("cluster: registered in etcd as " + cfg.node_id);
-    return true;
-  }
 
   /// Takes the registered members as the peers: newcomers are added (and
   /// dialled), members whose lease ended are dropped.
-  void take_members(const std::vector<etcd::key_value>& kvs) {
-    std::map<std::string, std::pair<member, std::string>> seen;
-    for (auto& kv : kvs) {
-      simdjson::dom::parser p;
-      simdjson::dom::element doc;
-      std::string_view id, address, url;
-      if (p.parse(kv.value).get(doc) || doc["id"].get_string().get(id)
-          || doc["cluster_address"].get_string().get(address))
-        continue;
-      if (doc["http_url"].get_string().get(url))
-        url = {};
-      auto colon = address.rfind(':');
-      member m;
-      m.id = std::string{id};
-      if (m.id == cfg.node_id || colon == std::string_view::npos
-          || kv.key != member_key(m.id))
-        continue;
-      m.host = std::string{address.substr(0, colon)};
-      try {
-        m.port = static_cast<uint16_t>(
-            std::stoul(std::string{address.substr(colon + 1)}));
-      } catch (...) {
-        continue;
-      }
-      seen[m.id] = {m, std::string{url}};
-    }
+  void take_members(std::vector<etcd_membership::registered_member> list) {
+    std::map<std::string, etcd_membership::registered_member> seen;
+    for (auto& r : list)
+      seen[r.m.id] = std::move(r);
     std::vector<caf::actor> to_stop;
     {
       std::lock_guard<std::mutex> guard{mtx};
       for (auto i = peers.begin(); i != peers.end();) {
         auto s = seen.find(i->first);
-        if (s != seen.end() && s->second.first.host == i->second.m.host
-            && s->second.first.port == i->second.m.port) {
+        if (s != seen.end() && s->second.m.host == i->second.m.host
+            && s->second.m.port == i->second.m.port) {
           ++i;
           continue;
         }
@@ -1065,12 +984,12 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
           to_stop.push_back(i->second.watcher);
         i = peers.erase(i);
       }
-      for (auto& [id, x] : seen) {
+      for (auto& [id, r] : seen) {
         auto [at, fresh] = peers.try_emplace(id);
         if (!fresh)
           continue;
-        at->second.m = x.first;
-        at->second.http_url = x.second;
+        at->second.m = r.m;
+        at->second.http_url = r.http_url;
         log::info("cluster: node " + id + " registered in etcd");
       }
     }
@@ -1078,37 +997,8 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   }
 
-  /// Writes the first shard map once enough members registered: rendezvous
-  /// over them, created only if no map exists (another node may write it
-  /// at the same moment; the first one stays).
-  void create_map(const std::vector<etcd::key_value>& members) {
-    std::vector<std::string> ids{cfg.node_id};
-    {
-      std::lock_guard<std::mutex> guard{mtx};
-      for (auto& [id, p] : peers)
-        ids.push_back(id);
-    }
-    if (members.size() < cfg.initial_members
-        || ids.size() < cfg.initial_members)
-      return;
-    shard_map computed(ids, cfg.shard_count);
-    std::vector<std::string> owners;
-    for (uint32_t sh = 0; sh < cfg.shard_count; ++sh)
-      owners.push_back(computed.owner(sh));
-    auto res = etcd->txn({etcd::compare::absent(map_key())},
-                         {etcd::operation::put(map_key(), encode_map(owners))});
-    if (res && res->succeeded)
-      log::info("cluster: wrote the first shard map ("
-                + std::to_string(ids.size()) + " members) to etcd");
-  }
-
   /// Takes the map read from etcd when it is newer than the one held.
-  void take_map(const etcd::key_value& kv) {
-    std::vector<std::string> owners;
-    if (!decode_map(kv.value, owners)) {
-      log::error("cluster: the shard map in etcd does not parse");
-      return;
-    }
+  void take_map(std::vector<std::string> owners, int64_t revision) {
     if (owners.size() != cfg.shard_count) {
       log::error("cluster: the shard map in etcd has "
                  + std::to_string(owners.size()) + " shards, this node "
@@ -1118,15 +1008,15 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     }
     {
       std::lock_guard<std::mutex> guard{mtx};
-      if (kv.mod_revision <= map_revision)
+      if (revision <= map_revision)
         return;
       map = shard_map::with_owners(std::move(owners));
-      map_revision = kv.mod_revision;
+      map_revision = revision;
     }
     if (map_known.exchange(true))
       return;
     log::info("cluster: read the shard map from etcd (revision "
-              + std::to_string(kv.mod_revision) + ")");
+              + std::to_string(revision) + ")");
     // Calendar runs and mail skipped the organizations while nothing was
     // placed: they start now.
     if (adopt)
@@ -1153,111 +1043,13 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     return out;
   }
 
-  /// One round: the lease kept alive (or the node registered again), the
-  /// members and the shard map read.
-  void coordinate_once(std::chrono::steady_clock::time_point& last_keep) {
-    auto now = std::chrono::steady_clock::now();
-    if (lease == 0) {
-      if (!register_self()) {
-        etcd_reachable = false;
-        return;
-      }
-      last_keep = now;
-    } else if (now - last_keep
-               >= std::chrono::duration_cast<std::chrono::milliseconds>(
-                      cfg.lease_ttl)
-                      / 3) {
-      auto ttl = etcd->keep_alive(lease);
-      if (!ttl) {
-        etcd_reachable = false;
-        return;
-      }
-      last_keep = now;
-      if (*ttl <= 0) {
-        // Away longer than the lease: the others dropped this node.
-        log::warn("cluster: the etcd lease lapsed; registering again");
-        lease = 0;
-        registered = false;
-        return coordinate_once(last_keep);
-      }
-    }
-    auto members = etcd->range(etcd_prefix + "members/", true);
-    if (!members) {
-      etcd_reachable = false;
-      return;
-    }
-    take_members(members->kvs);
-    auto m = etcd->range(map_key());
-    if (!m) {
-      etcd_reachable = false;
-      return;
-    }
-    if (m->kvs.empty()) {
-      create_map(members->kvs);
-      m = etcd->range(map_key());
-      if (!m) {
-        etcd_reachable = false;
-        return;
-      }
-    }
-    if (!m->kvs.empty())
-      take_map(m->kvs.front());
-    etcd_reachable = true;
-  }
-
-  void coordinate_loop() {
-    std::chrono::steady_clock::time_point last_keep;
-    for (;;) {
-      coordinate_once(last_keep);
-      std::unique_lock<std::mutex> lk{stop_mtx};
-      if (stop_cv.wait_for(lk, cfg.etcd_poll, [&] { return stopping; }))
-        break;
-    }
-    // Leaving on purpose: the others need not wait for the lease.
-    if (lease != 0)
-      etcd->revoke(lease);
-    registered = false;
-  }
-
-  /// A move's switch in etcd's map: written only while this node still
-  /// owns the shard there, against the map's revision (another shard's
-  /// move in between makes it read and try again).
-  caf::error write_move(uint32_t shard, const std::string& to) {
-    for (int round = 0; round < 5; ++round) {
-      auto m = etcd->range(map_key());
-      if (!m)
-        return m.error();
-      std::vector<std::string> owners;
-      if (m->kvs.empty() || !decode_map(m->kvs.front().value, owners)
-          || shard >= owners.size())
-        return make_crm_error(crm_errc::unavailable, "node_unavailable",
-                              "the shard map in etcd is missing; retry");
-      if (owners[shard] != cfg.node_id)
-        return make_crm_error(crm_errc::unavailable, "node_unavailable",
-                              "this node no longer owns the shard; retry");
-      owners[shard] = to;
-      auto rev = m->kvs.front().mod_revision;
-      auto res
-          = etcd->txn({etcd::compare::mod_is(map_key(), rev)},
-                      {etcd::operation::put(map_key(), encode_map(owners))});
-      if (!res)
-        return res.error();
-      // The nodes take the new version from etcd at their next read (this
-      // one too): until then the move's message sets the owner (apply_move).
-      if (res->succeeded)
-        return caf::none;
-    }
-    return make_crm_error(crm_errc::unavailable, "busy",
-                          "the shard map kept changing; retry");
-  }
-
   /// Ready for a load balancer: static membership, once every peer was
   /// tried; with etcd, registered, the map read, and every registered
   /// member connected (forwards and global reads can reach them).
   bool ready() const {
     if (!etcd)
       return tried_all.load();
-    if (!registered || !map_known || !etcd_reachable)
+    if (!membership->registered() || !map_known || !membership->reachable())
       return false;
     std::lock_guard<std::mutex> guard{mtx};
     for (auto& [id, p] : peers)
@@ -1514,7 +1306,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
         last_epoch(shard) + 1);
     m.tenants.assign(tenants.begin(), tenants.end());
     if (etcd)
-      if (auto err = write_move(shard, to)) {
+      if (auto err = membership->write_move(shard, to)) {
         done();
         res.error = std::move(err);
         return res;
@@ -1622,8 +1414,8 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     w.key("membership").value(etcd ? "etcd" : "static");
     if (etcd) {
       w.key("etcd").begin_object();
-      w.key("reachable").value(etcd_reachable.load());
-      w.key("registered").value(registered.load());
+      w.key("reachable").value(membership->reachable());
+      w.key("registered").value(membership->registered());
       w.key("shard_map_revision");
       if (map_known)
         w.value(map_revision);
@@ -1861,8 +1653,8 @@ bool node::start(http::handler local, std::string& err) {
     return true;
   if (impl_->etcd)
     // Uniqueness is decided in etcd from now on (ADR 0007).
-    impl_->db.set_global_claims(
-        std::make_shared<etcd_claims>(impl_->etcd, impl_->etcd_prefix));
+    impl_->db.set_global_claims(std::make_shared<etcd_claims>(
+        impl_->etcd, impl_->membership->prefix()));
   else
     impl_->load_moves();
   {
@@ -1886,7 +1678,14 @@ bool node::start(http::handler local, std::string& err) {
   impl_->cfg.listen_port = bound_port_;
   impl_->connector = std::thread([s = impl_] { s->connect_loop(); });
   if (impl_->etcd)
-    impl_->coordinator = std::thread([s = impl_] { s->coordinate_loop(); });
+    impl_->coordinator = std::thread([s = impl_] {
+      s->membership->run(
+          s->cfg.listen_host + ":" + std::to_string(s->cfg.listen_port),
+          s->http_url, s->cfg.etcd_poll, [&](std::chrono::milliseconds poll) {
+            std::unique_lock<std::mutex> lk{s->stop_mtx};
+            return s->stop_cv.wait_for(lk, poll, [&] { return s->stopping; });
+          });
+    });
   return true;
 }
 
