@@ -230,6 +230,39 @@ TEST_CASE("cluster (etcd): members register with leases, the shard map is "
     INFO(c.node_id(i) << ": " << r.describe());
     CHECK(r.status == 201);
   }
+
+  // A registration without a certificate of the cluster CA (written
+  // straight into etcd) is dialled but never becomes a connected member:
+  // the nodes say so and are not ready while it stays registered (a
+  // forward or a global read could not reach it) — etcd is trusted, which
+  // is why its port is the cluster's own (docs/SECURITY.md).
+  closed_port nowhere;
+  REQUIRE_FALSE(store.put("/crmsync/members/n9",
+                          R"({"id":"n9","cluster_address":"127.0.0.1:)"
+                              + std::to_string(nowhere.port())
+                              + R"(","http_url":"http://127.0.0.1:1"})"));
+  CHECK(eventually(
+      [&] {
+        auto view = c.node(0).get(admin_token, "/admin/v1/cluster");
+        for (size_t m = 0; m < view.size("/members"); ++m) {
+          auto base = "/members/" + std::to_string(m);
+          if (view.str(base + "/id") == "n9")
+            return view.boolean(base + "/registered")
+                   && !view.boolean(base + "/up");
+        }
+        return false;
+      },
+      etcd_wait));
+  CHECK(c.node(0).get("", "/readyz").status == 503);
+  REQUIRE(store.txn({}, {etcd::operation::del("/crmsync/members/n9")}));
+  CHECK(eventually(
+      [&] {
+        for (int i = 0; i < cluster_env::size; ++i)
+          if (c.node(i).get("", "/readyz").status != 200)
+            return false;
+        return true;
+      },
+      etcd_wait));
 }
 
 TEST_CASE("cluster (etcd): the same e-mail created on three nodes at once: "
