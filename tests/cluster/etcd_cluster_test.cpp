@@ -286,9 +286,9 @@ TEST_CASE("cluster (etcd): the same e-mail created on three nodes at once: "
       threads.emplace_back([&, k, port] {
         api_client client{port};
         go.fetch_add(1);
-        while (go.load() < racers) {
-          // all threads connected and waiting: they send together
-        }
+        // Every racer waits for the others, so they send together.
+        while (go.load() < racers)
+          std::this_thread::yield();
         answers[k] = client.post(
             admin_token, "/api/v1/orgs",
             org_body("race" + std::to_string(round) + "-" + std::to_string(k),
