@@ -339,6 +339,32 @@ TEST_CASE("cluster (etcd): the same e-mail created on three nodes at once: "
   }
 }
 
+TEST_CASE("cluster (etcd): without etcd a creation is 503 "
+          "coordination_unavailable and the nodes are not ready",
+          "[e2e][cluster][etcd]") {
+  crmsync::test::temp_dir dir;
+  etcd_process store_proc{dir.path() + "/etcd"};
+  cluster_env c({}, store_proc.url());
+  store_proc.stop();
+  for (int i = 0; i < cluster_env::size; ++i) {
+    auto r = c.node(i).post(
+        admin_token, "/api/v1/orgs",
+        org_body("lonely" + std::to_string(i),
+                 "lonely" + std::to_string(i) + "@example.org"));
+    INFO(c.node_id(i) << ": " << r.describe());
+    CHECK(r.status == 503);
+    CHECK(r.error_code() == "coordination_unavailable");
+  }
+  CHECK(eventually(
+      [&] {
+        for (int i = 0; i < cluster_env::size; ++i)
+          if (c.node(i).get("", "/readyz").status != 503)
+            return false;
+        return true;
+      },
+      etcd_wait));
+}
+
 TEST_CASE("etcd claims: one transaction for all of a write's claims, taken "
           "once, re-taken by their holder, released only by it",
           "[e2e][cluster][etcd]") {

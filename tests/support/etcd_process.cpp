@@ -73,6 +73,10 @@ etcd_process::etcd_process(const std::string& dir) {
 }
 
 etcd_process::~etcd_process() {
+  stop();
+}
+
+void etcd_process::stop() {
   child_.stop(std::chrono::seconds(10));
 }
 

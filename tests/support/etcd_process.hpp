@@ -22,6 +22,8 @@ public:
   explicit etcd_process(const std::string& dir);
   /// Stops etcd (SIGTERM, then SIGKILL).
   ~etcd_process();
+  /// Stops it now (the coordination store going away under a cluster).
+  void stop();
   etcd_process(const etcd_process&) = delete;
   etcd_process& operator=(const etcd_process&) = delete;
 
