@@ -419,7 +419,9 @@ void api::impl::install_routes() {
           return fail(r, 503, "shutting_down", "the node is shutting down");
         if (self->cluster.view_ready && !self->cluster.view_ready())
           return fail(r, 503, "cluster_not_ready",
-                      "the node has not tried every peer yet");
+                      "the node cannot serve the cluster yet: a member is "
+                      "not reached (or, with etcd, it is not registered or "
+                      "has not read the shard map)");
         r->reply(json_response(200, "{\"status\":\"ready\"}"));
       });
 

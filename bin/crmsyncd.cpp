@@ -164,7 +164,8 @@ int run(node_config cfg) {
 
   caf::actor_system_config caf_cfg;
   register_types(caf_cfg);
-  const bool clustered = !cfg.peer_list.empty();
+  const bool clustered
+      = !cfg.peer_list.empty() || !cfg.etcd_endpoint_list.empty();
   if (clustered)
     cluster::prepare_actor_system(
         caf_cfg, {cfg.cluster_ca_file, cfg.cluster_cert, cfg.cluster_key});
@@ -275,6 +276,9 @@ int run(node_config cfg) {
   ccfg.listen_host = cfg.cluster_host;
   ccfg.listen_port = cfg.cluster_port;
   ccfg.peers = cfg.peer_list;
+  ccfg.etcd_endpoints = cfg.etcd_endpoint_list;
+  ccfg.lease_ttl = std::chrono::seconds(cfg.etcd_lease_ttl_s);
+  ccfg.initial_members = static_cast<uint32_t>(cfg.initial_members);
   ccfg.shard_count = static_cast<uint32_t>(cfg.shard_count);
   ccfg.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
   ccfg.max_notifications_per_post = cfg.max_notifications_per_post;
@@ -406,7 +410,12 @@ int run(node_config cfg) {
     caf::anon_send_exit(purger, caf::exit_reason::user_shutdown);
     return 1;
   }
-  if (clustered)
+  if (!cfg.etcd_endpoint_list.empty())
+    log::info("node " + cfg.node_id
+              + " in a cluster whose members register in etcd ("
+              + cfg.etcd_endpoints + "), cluster traffic on " + cfg.cluster_host
+              + ":" + std::to_string(node->cluster_port()));
+  else if (clustered)
     log::info("node " + cfg.node_id + " in a cluster of "
               + std::to_string(cfg.peer_list.size() + 1)
               + " members, cluster traffic on " + cfg.cluster_host + ":"

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cluster/etcd.hpp"
 #include "cluster/tls.hpp"
 
 namespace crmsync {
@@ -68,6 +69,17 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
   add("--peers", c.peers, "CRMSYNC_PEERS",
       "ID=HOST:PORT,... the other members' cluster addresses (every node "
       "of a cluster gets the same membership)");
+  add("--etcd-endpoints", c.etcd_endpoints, "CRMSYNC_ETCD_ENDPOINTS",
+      "http://HOST:PORT,... etcd's client URLs: membership, the shard map "
+      "and global uniqueness come from etcd (instead of --peers); keep "
+      "them on a private network");
+  add("--etcd-lease-ttl", c.etcd_lease_ttl_s, "CRMSYNC_ETCD_LEASE_TTL",
+      "seconds a node stays a member after its last keep-alive to etcd")
+      ->check(CLI::Range(int64_t{1}, int64_t{3600}));
+  add("--initial-members", c.initial_members, "CRMSYNC_INITIAL_MEMBERS",
+      "with etcd: how many nodes must register before the first shard map "
+      "is written (the shards are spread over them)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1000}));
   add("--cluster-ca-file", c.cluster_ca_file, "CRMSYNC_CLUSTER_CA_FILE",
       "PEM file of the cluster CA: a peer must present a certificate it "
       "signed (mutual TLS; needed with --peers)");
@@ -266,7 +278,38 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
     exit_code = 2;
     return c;
   }
-  if (!c.peers.empty()) {
+  if (!c.peers.empty() && !c.etcd_endpoints.empty()) {
+    std::cerr << "crmsyncd: --peers and --etcd-endpoints exclude each other: "
+                 "membership comes from one of them\n";
+    exit_code = 2;
+    return c;
+  }
+  if (!c.etcd_endpoints.empty()) {
+    std::string err;
+    if (!cluster::etcd::parse_endpoints(c.etcd_endpoints, c.etcd_endpoint_list,
+                                        err)) {
+      std::cerr << "crmsyncd: " << err << "\n";
+      exit_code = 2;
+      return c;
+    }
+    // The port may be 0: the bound port is what the node registers.
+    if (c.cluster_listen.empty()
+        || !split_host_port(c.cluster_listen, c.cluster_host, c.cluster_port)
+        || c.cluster_host == "0.0.0.0" || c.cluster_host == "::") {
+      std::cerr << "crmsyncd: --etcd-endpoints needs --cluster-listen "
+                   "HOST:PORT with an address the other nodes can reach, "
+                   "got '"
+                << c.cluster_listen << "'\n";
+      exit_code = 2;
+      return c;
+    }
+    if (!cluster::check_tls_files(
+            {c.cluster_ca_file, c.cluster_cert, c.cluster_key}, err)) {
+      std::cerr << "crmsyncd: " << err << "\n";
+      exit_code = 2;
+      return c;
+    }
+  } else if (!c.peers.empty()) {
     if (c.cluster_listen.empty()
         || !split_host_port(c.cluster_listen, c.cluster_host, c.cluster_port)
         || c.cluster_port == 0) {
@@ -296,14 +339,16 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
       return c;
     }
   } else if (!c.cluster_listen.empty()) {
-    std::cerr << "crmsyncd: --cluster-listen without --peers: a cluster "
+    std::cerr << "crmsyncd: --cluster-listen without --peers or "
+                 "--etcd-endpoints: a cluster "
                  "needs its other members\n";
     exit_code = 2;
     return c;
   } else if (!c.cluster_ca_file.empty() || !c.cluster_cert.empty()
              || !c.cluster_key.empty()) {
     std::cerr << "crmsyncd: --cluster-ca-file, --cluster-cert and "
-                 "--cluster-key are for a cluster (--peers)\n";
+                 "--cluster-key are for a cluster (--peers or "
+                 "--etcd-endpoints)\n";
     exit_code = 2;
     return c;
   }

@@ -32,6 +32,10 @@ struct node_config {
   std::string cluster_ca_file;
   std::string cluster_cert;
   std::string cluster_key;
+  /// etcd mode (ADR 0007): membership and the shard map from etcd.
+  std::string etcd_endpoints;
+  int64_t etcd_lease_ttl_s = 5;
+  uint64_t initial_members = 1;
   uint64_t shard_count = 256;
   std::string log_level = "info";
   int64_t idle_timeout_s = 300;
@@ -101,6 +105,7 @@ struct node_config {
   std::string metrics_host;
   uint16_t metrics_port = 0;
   std::vector<cluster::member> peer_list;
+  std::vector<std::string> etcd_endpoint_list;
 };
 
 /// Parses argv; on --help prints usage and sets `exit_code` to 0, on error

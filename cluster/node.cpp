@@ -15,6 +15,9 @@
 #include <caf/scoped_actor.hpp>
 #include <simdjson.h>
 
+#include "cluster/etcd.hpp"
+#include "cluster/etcd_claims.hpp"
+#include "cluster/etcd_membership.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
 #include "common/work_pool.hpp"
@@ -182,6 +185,14 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   std::vector<std::thread> movers;
 
   std::atomic<bool> tried_all{false}; // the first round of connects ran
+
+  // -- etcd mode (ADR 0007)
+  std::shared_ptr<etcd::client> etcd;
+  std::unique_ptr<etcd_membership> membership;
+  /// The shard map was read (always, with static membership).
+  std::atomic<bool> map_known{true};
+  int64_t map_revision = 0; ///< etcd's revision of `map` (under mtx)
+  std::thread coordinator;
   /// Set before this node stops its endpoint: only then does the endpoint
   /// take an exit message (any member could send one).
   std::atomic<bool> closing{false};
@@ -195,6 +206,30 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
 
   impl(caf::actor_system& s, config c, storage::db& d, caf::actor dir)
       : sys(s), cfg(std::move(c)), db(d), directory(std::move(dir)) {
+    if (!cfg.etcd_endpoints.empty()) {
+      etcd = std::make_shared<etcd::client>(
+          cfg.etcd_endpoints,
+          std::min<std::chrono::milliseconds>(cfg.request_timeout,
+                                              std::chrono::seconds(3)));
+      // Nothing is placed before the map is read from etcd.
+      map_known = false;
+      etcd_membership::settings ms;
+      ms.node_id = cfg.node_id;
+      ms.lease_ttl = cfg.lease_ttl;
+      ms.initial_members = cfg.initial_members;
+      ms.shard_count = cfg.shard_count;
+      // Called on the coordinator thread, which ends (stop()) before this
+      // goes.
+      etcd_membership::callbacks cb;
+      cb.members = [this](auto list) {
+        take_members(std::move(list));
+      };
+      cb.map = [this](auto owners, int64_t revision) {
+        take_map(std::move(owners), revision);
+      };
+      membership = std::make_unique<etcd_membership>(etcd, std::move(ms),
+                                                     std::move(cb));
+    }
     std::vector<std::string> ids{cfg.node_id};
     for (auto& p : cfg.peers) {
       ids.push_back(p.id);
@@ -204,7 +239,21 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   }
 
   bool clustered() const {
-    return !cfg.peers.empty();
+    return !cfg.peers.empty() || etcd != nullptr;
+  }
+
+  /// A node that may own shards: this one or a peer (static: the
+  /// configured members; etcd: the registered ones). Under mtx.
+  bool is_member(const std::string& id) const {
+    if (!etcd)
+      return std::find(map.members().begin(), map.members().end(), id)
+             != map.members().end();
+    return id == cfg.node_id || peers.count(id) > 0;
+  }
+
+  static http::response no_map_answer() {
+    return unavailable("this node has not read the cluster's shard map from "
+                       "etcd yet; retry");
   }
 
   std::string owner(tenant_id t) const {
@@ -214,6 +263,8 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
 
   /// Owned here and not on its way to another node.
   bool serves(tenant_id t) const {
+    if (!map_known)
+      return false;
     std::lock_guard<std::mutex> guard{mtx};
     auto shard = shard_of(t, map.shard_count());
     return map.owner(shard) == cfg.node_id && moving.count(shard) == 0;
@@ -344,6 +395,8 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   void handle(http::request&& req, http::responder_ptr r) {
     if (!clustered())
       return serve_here(std::move(req), std::move(r));
+    if (!map_known && (is_tenant_listing(req) || unrouted_notification(req)))
+      return r->reply(no_map_answer());
     if (is_tenant_listing(req))
       return gather_tenants(std::move(req), std::move(r));
     if (unrouted_notification(req))
@@ -353,6 +406,8 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     if (down)
       return r->reply(unavailable("a node that may hold this user is "
                                   "unreachable; retry"));
+    if (!map_known && (t || moved_shard_of(req)))
+      return r->reply(no_map_answer());
     if (!t) {
       if (auto shard = moved_shard_of(req)) {
         std::string o;
@@ -903,6 +958,106 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     }
   }
 
+  // -- etcd: membership and the shard map (cluster/etcd_membership.hpp)
+  // -------------------------------------------------------------------------
+
+  /// Takes the registered members as the peers: newcomers are added (and
+  /// dialled), members whose lease ended are dropped.
+  void take_members(std::vector<etcd_membership::registered_member> list) {
+    std::map<std::string, etcd_membership::registered_member> seen;
+    for (auto& r : list)
+      seen[r.m.id] = std::move(r);
+    std::vector<caf::actor> to_stop;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      for (auto i = peers.begin(); i != peers.end();) {
+        auto s = seen.find(i->first);
+        if (s != seen.end() && s->second.m.host == i->second.m.host
+            && s->second.m.port == i->second.m.port) {
+          ++i;
+          continue;
+        }
+        log::info("cluster: node " + i->first
+                  + (s == seen.end() ? " left (its etcd lease ended)"
+                                     : " registered a new address"));
+        if (i->second.watcher)
+          to_stop.push_back(i->second.watcher);
+        i = peers.erase(i);
+      }
+      for (auto& [id, r] : seen) {
+        auto [at, fresh] = peers.try_emplace(id);
+        if (!fresh)
+          continue;
+        at->second.m = r.m;
+        at->second.http_url = r.http_url;
+        log::info("cluster: node " + id + " registered in etcd");
+      }
+    }
+    for (auto& a : to_stop)
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  }
+
+  /// Takes the map read from etcd when it is newer than the one held.
+  void take_map(std::vector<std::string> owners, int64_t revision) {
+    if (owners.size() != cfg.shard_count) {
+      log::error("cluster: the shard map in etcd has "
+                 + std::to_string(owners.size()) + " shards, this node "
+                 + std::to_string(cfg.shard_count)
+                 + " (--shards): not serving from it");
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      if (revision <= map_revision)
+        return;
+      map = shard_map::with_owners(std::move(owners));
+      map_revision = revision;
+    }
+    if (map_known.exchange(true))
+      return;
+    log::info("cluster: read the shard map from etcd (revision "
+              + std::to_string(revision) + ")");
+    // Calendar runs and mail skipped the organizations while nothing was
+    // placed: they start now.
+    if (adopt)
+      for (auto t : tenants_where([&](uint32_t shard) {
+             std::lock_guard<std::mutex> guard{mtx};
+             return map.owner(shard) == cfg.node_id;
+           }))
+        adopt(tenant_id{t});
+  }
+
+  /// The organizations stored here whose shard passes `pick`.
+  std::set<uint64_t>
+  tenants_where(const std::function<bool(uint32_t)>& pick) const {
+    std::set<uint64_t> out;
+    db.scan(storage::column::orgs, "", "",
+            [&](std::string_view k, std::string_view) {
+              if (k.size() == 8) {
+                tenant_id t{storage::keys::get_be64(k, 0)};
+                if (pick(shard_of(t, map.shard_count())))
+                  out.insert(t.value);
+              }
+              return true;
+            });
+    return out;
+  }
+
+  /// Ready for a load balancer: static membership, once every peer was
+  /// tried; with etcd, registered, the map read, and every registered
+  /// member connected (forwards and global reads can reach them).
+  bool ready() const {
+    if (!etcd)
+      return tried_all.load();
+    if (!membership->registered() || !map_known || !membership->reachable())
+      return false;
+    std::lock_guard<std::mutex> guard{mtx};
+    for (auto& [id, p] : peers)
+      if (!p.handle)
+        return false;
+    return true;
+  }
+
   // -- shard moves
   // -------------------------------------------------------------------------
 
@@ -915,9 +1070,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   bool apply_move(const shard_moved& m) {
     {
       std::lock_guard<std::mutex> guard{mtx};
-      if (m.shard >= map.shard_count()
-          || std::find(map.members().begin(), map.members().end(), m.node)
-                 == map.members().end())
+      if (m.shard >= map.shard_count() || !is_member(m.node))
         return false;
       auto i = moves.find(m.shard);
       if (i != moves.end() && i->second.epoch >= m.epoch)
@@ -925,9 +1078,11 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       moves[m.shard] = m;
       map.set_owner(m.shard, m.node);
     }
+    // With etcd the map there is the record (the mover wrote it).
     storage::write_batch b;
-    b.put(storage::column::meta, move_key(m.shard),
-          m.node + "|" + std::to_string(m.epoch));
+    if (!etcd)
+      b.put(storage::column::meta, move_key(m.shard),
+            m.node + "|" + std::to_string(m.epoch));
     if (auto err = db.write(b))
       log::error("cluster: cannot store the move of shard "
                  + std::to_string(m.shard) + ": " + sys.render(err));
@@ -1064,10 +1219,12 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     };
     if (shard >= map.shard_count())
       return fail(crm_errc::not_found, "not_found", "no such shard");
-    if (std::find(map.members().begin(), map.members().end(), to)
-        == map.members().end())
-      return fail(crm_errc::invalid_input, "invalid_input",
-                  "no member '" + to + "'");
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      if (!is_member(to))
+        return fail(crm_errc::invalid_input, "invalid_input",
+                    "no member '" + to + "'");
+    }
     std::unique_lock<std::mutex> one{move_mtx, std::try_to_lock};
     if (!one.owns_lock())
       return fail(crm_errc::conflict, "move_in_progress",
@@ -1091,16 +1248,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       return fail(crm_errc::unavailable, "node_unavailable",
                   "node " + to + " is unreachable; retry");
     }
-    std::set<uint64_t> tenants;
-    db.scan(storage::column::orgs, "", "",
-            [&](std::string_view k, std::string_view) {
-              if (k.size() == 8) {
-                tenant_id t{storage::keys::get_be64(k, 0)};
-                if (shard_of(t, map.shard_count()) == shard)
-                  tenants.insert(t.value);
-              }
-              return true;
-            });
+    auto tenants = tenants_where([&](uint32_t s) { return s == shard; });
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     for (auto t : tenants)
       while (sync_busy && sync_busy(tenant_id{t})) {
@@ -1157,6 +1305,12 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
             .count(),
         last_epoch(shard) + 1);
     m.tenants.assign(tenants.begin(), tenants.end());
+    if (etcd)
+      if (auto err = membership->write_move(shard, to)) {
+        done();
+        res.error = std::move(err);
+        return res;
+      }
     if (!send(moved_atom_v, m)) {
       done();
       return fail(crm_errc::unavailable, "node_unavailable",
@@ -1171,7 +1325,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     storage::write_batch b;
     for (auto& row : rows)
       b.del(static_cast<storage::column>(row.column), row.key);
-    if (auto err = db.write(b))
+    if (auto err = db.write(b, storage::claims_effect::keep))
       log::error("cluster: the old copy of shard " + std::to_string(shard)
                  + " could not be removed: " + sys.render(err));
     done();
@@ -1257,16 +1411,32 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     w.begin_object();
     w.key("node_id").value(cfg.node_id);
     w.key("shard_count").value(static_cast<uint64_t>(map.shard_count()));
+    w.key("membership").value(etcd ? "etcd" : "static");
+    if (etcd) {
+      w.key("etcd").begin_object();
+      w.key("reachable").value(membership->reachable());
+      w.key("registered").value(membership->registered());
+      w.key("shard_map_revision");
+      if (map_known)
+        w.value(map_revision);
+      else
+        w.null();
+      w.end_object();
+    }
     w.key("members").begin_array();
     auto one = [&](const std::string& id, const std::string& address,
-                   const std::string& url, bool up, bool self) {
+                   const std::string& url, bool up, bool self,
+                   bool registered = true) {
       w.begin_object();
       w.key("id").value(id);
       w.key("cluster_address").value(address);
       w.key("http_url").value_or_null(url);
       w.key("up").value(up);
       w.key("self").value(self);
-      w.key("shards").value(static_cast<uint64_t>(map.count_of(id)));
+      if (etcd)
+        w.key("registered").value(registered);
+      w.key("shards").value(
+          static_cast<uint64_t>(map_known ? map.count_of(id) : 0));
       w.end_object();
     };
     one(cfg.node_id,
@@ -1277,6 +1447,12 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     for (auto& [id, p] : peers)
       one(id, p.m.host + ":" + std::to_string(p.m.port), p.http_url,
           static_cast<bool>(p.handle), false);
+    // Owners in the map whose registration ended: their shards wait for
+    // them (503 meanwhile), and the operator sees whose they are.
+    if (etcd && map_known)
+      for (auto& id : map.members())
+        if (id != cfg.node_id && peers.count(id) == 0)
+          one(id, {}, {}, false, false, false);
     w.end_array();
     w.end_object();
     return w.take();
@@ -1475,7 +1651,12 @@ bool node::start(http::handler local, std::string& err) {
   impl_->local = std::move(local);
   if (!impl_->clustered())
     return true;
-  impl_->load_moves();
+  if (impl_->etcd)
+    // Uniqueness is decided in etcd from now on (ADR 0007).
+    impl_->db.set_global_claims(std::make_shared<etcd_claims>(
+        impl_->etcd, impl_->membership->prefix()));
+  else
+    impl_->load_moves();
   {
     std::lock_guard<std::mutex> guard{impl_->served_mtx};
     impl_->served = std::make_unique<work_pool>(2, "cluster-served");
@@ -1493,7 +1674,18 @@ bool node::start(http::handler local, std::string& err) {
     return false;
   }
   bound_port_ = *bound;
+  // What the others are told in etcd (the port may have been 0).
+  impl_->cfg.listen_port = bound_port_;
   impl_->connector = std::thread([s = impl_] { s->connect_loop(); });
+  if (impl_->etcd)
+    impl_->coordinator = std::thread([s = impl_] {
+      s->membership->run(
+          s->cfg.listen_host + ":" + std::to_string(s->cfg.listen_port),
+          s->http_url, s->cfg.etcd_poll, [&](std::chrono::milliseconds poll) {
+            std::unique_lock<std::mutex> lk{s->stop_mtx};
+            return s->stop_cv.wait_for(lk, poll, [&] { return s->stopping; });
+          });
+    });
   return true;
 }
 
@@ -1531,6 +1723,8 @@ void node::stop() {
   impl_->stop_cv.notify_all();
   if (impl_->connector.joinable())
     impl_->connector.join();
+  if (impl_->coordinator.joinable())
+    impl_->coordinator.join();
   // Forwarded requests in the queue still run (their answers go out).
   std::unique_ptr<work_pool> served;
   {
@@ -1574,6 +1768,8 @@ http::cluster_hooks node::hooks() {
     return s->describe();
   };
   h.placement = [s](tenant_id t) {
+    if (!s->map_known)
+      return std::make_pair(uint32_t{0}, std::string{});
     std::lock_guard<std::mutex> guard{s->mtx};
     auto shard = shard_of(t, s->map.shard_count());
     return std::make_pair(shard, s->map.owner(shard));
@@ -1584,6 +1780,10 @@ http::cluster_hooks node::hooks() {
   if (!s->clustered())
     return h;
   h.directory_for = [s](tenant_id t) -> caf::expected<caf::actor> {
+    if (!s->map_known)
+      return make_crm_error(crm_errc::unavailable, "node_unavailable",
+                            "this node has not read the cluster's shard map "
+                            "from etcd yet; retry");
     auto o = s->owner(t);
     if (o == s->cfg.node_id) {
       if (s->is_moving(t))
@@ -1619,7 +1819,7 @@ http::cluster_hooks node::hooks() {
     });
   };
   h.view_ready = [s] {
-    return s->tried_all.load();
+    return s->ready();
   };
   h.read = [s](storage::column c, const std::string& key, std::string& value,
                bool take) {

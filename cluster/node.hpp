@@ -1,7 +1,10 @@
 // One node of a crmsync cluster (D3).
 //
-// Membership comes from configuration: every node is given the same list
-// of members (id and cluster address). Nodes talk through CAF's middleman:
+// Membership comes from configuration (every node is given the same list
+// of members, id and cluster address, with --peers) or from etcd (ADR
+// 0007): each node registers itself under a key with a lease it keeps
+// alive, reads the others' keys, and reads the shard map from etcd, where
+// it is versioned by etcd's revision. Nodes talk through CAF's middleman:
 // each publishes one endpoint actor on its cluster address and connects to
 // every peer's endpoint, reconnecting while a peer is away (heartbeats on,
 // so a half-open peer is noticed).
@@ -47,8 +50,17 @@ struct config {
   /// This node's cluster address (CAF middleman).
   std::string listen_host;
   uint16_t listen_port = 0;
-  /// The other members.
+  /// The other members (static membership).
   std::vector<member> peers;
+  /// etcd's client URLs: membership and the shard map come from there.
+  std::vector<std::string> etcd_endpoints;
+  /// How long a registration outlives its node's last keep-alive.
+  std::chrono::seconds lease_ttl{5};
+  /// How many members must have registered before the first shard map is
+  /// written (once, by whichever node sees them first).
+  uint32_t initial_members = 1;
+  /// How often membership and the shard map are read from etcd again.
+  std::chrono::milliseconds etcd_poll{std::chrono::milliseconds(300)};
   uint32_t shard_count = 256;
   /// How long a forwarded request or a remote read may take.
   std::chrono::milliseconds request_timeout{std::chrono::seconds(10)};

@@ -96,6 +96,17 @@ shard_map::shard_map(std::vector<std::string> members, uint32_t shard_count)
     computed_.push_back(rendezvous_owner(s, members_));
 }
 
+shard_map shard_map::with_owners(std::vector<std::string> owners) {
+  shard_map m;
+  m.members_ = owners;
+  std::sort(m.members_.begin(), m.members_.end());
+  m.members_.erase(std::unique(m.members_.begin(), m.members_.end()),
+                   m.members_.end());
+  m.shard_count_ = static_cast<uint32_t>(owners.size());
+  m.computed_ = std::move(owners);
+  return m;
+}
+
 const std::string& shard_map::owner(uint32_t shard) const {
   auto i = overrides_.find(shard);
   return i != overrides_.end() ? i->second : computed_.at(shard);

@@ -45,6 +45,9 @@ class shard_map {
 public:
   shard_map() = default;
   shard_map(std::vector<std::string> members, uint32_t shard_count);
+  /// A map whose owners are given, shard by shard (the map kept in etcd);
+  /// its members are the owners named.
+  static shard_map with_owners(std::vector<std::string> owners);
 
   uint32_t shard_count() const {
     return shard_count_;

@@ -16,6 +16,9 @@ packages=(
   # metrics: prometheus-cpp's core (registry, text serializer); the -dev
   # package also brings the civetweb/curl parts, which are not linked.
   prometheus-cpp-dev
+  # the cluster's coordination store (ADR 0007): the etcd tests start a
+  # one-member etcd of their own; deploy/ runs three
+  etcd-server
   # the web admin page's browser test (tests/web/): headless Chromium,
   # driven by playwright-core from npm
   chromium

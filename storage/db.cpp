@@ -65,6 +65,7 @@ struct db::impl {
   std::vector<rocksdb::ColumnFamilyHandle*> handles; // index = column + 1
   rocksdb::ColumnFamilyHandle* default_cf = nullptr;
   std::mutex claim_mtx;
+  std::shared_ptr<global_claims> global;
   std::array<std::mutex, count_stripes> count_mtx;
   std::array<std::atomic<int64_t>, column_count> rows{};
 
@@ -227,15 +228,30 @@ caf::error db::get(column cf, std::string_view key, std::string& value,
   return caf::none;
 }
 
-caf::error db::write(const write_batch& batch) {
+caf::error db::write(const write_batch& batch, claims_effect effect) {
   if (batch.empty())
     return caf::none;
+  // The claims this batch gives up, with the values this node held them
+  // with (a claim is released only by whoever holds it).
+  std::vector<claim> released;
+  if (impl_->global && effect == claims_effect::release)
+    for (auto& o : batch.ops())
+      if (o.is_delete && o.cf == column::lookup
+          && keys::globally_unique(o.key)) {
+        std::string held;
+        auto st = impl_->raw->Get(rocksdb::ReadOptions{},
+                                  impl_->cf(column::lookup), o.key, &held);
+        if (st.ok())
+          released.push_back({column::lookup, o.key, std::move(held)});
+      }
   bool any_counted = false;
   for (auto& o : batch.ops())
     any_counted = any_counted || counted(o.cf);
   auto st = any_counted ? impl_->apply_counted(batch) : impl_->apply(batch);
   if (!st.ok())
     return to_error(st, "write failed");
+  if (!released.empty())
+    impl_->global->release(released);
   return caf::none;
 }
 
@@ -251,7 +267,26 @@ caf::error db::write_claimed(const write_batch& batch,
     if (!st.ok() && !st.IsNotFound())
       return to_error(st, "read failed");
   }
-  return write(batch);
+  if (!impl_->global)
+    return write(batch);
+  // This node's check passed; the cluster's decides (two nodes claiming
+  // the same address at once: one of them wins there).
+  std::vector<claim> global;
+  for (auto& c : claims)
+    if (c.cf == column::lookup && keys::globally_unique(c.key))
+      global.push_back(c);
+  std::vector<claim> made;
+  if (!global.empty())
+    if (auto err = impl_->global->take(global, made))
+      return err;
+  auto err = write(batch);
+  if (err && !made.empty())
+    impl_->global->release(made);
+  return err;
+}
+
+void db::set_global_claims(std::shared_ptr<global_claims> g) {
+  impl_->global = std::move(g);
 }
 
 uint64_t db::count_prefix(column cf, std::string_view prefix,

@@ -83,6 +83,31 @@ struct claim {
   std::string value;
 };
 
+/// Claims that must hold across the whole cluster, not just this node's
+/// database (cluster/etcd_claims.hpp implements it over etcd). write_claimed
+/// takes them after its local check and before its write; write releases
+/// the ones whose lookup rows a batch deletes. Called on the writing thread
+/// (a tenant actor's), under the database's claim lock.
+class global_claims {
+public:
+  virtual ~global_claims() = default;
+  /// All or nothing: crm_errc::conflict naming the first key already held
+  /// with another value (the error context of write_claimed), or
+  /// crm_errc::unavailable when the claims cannot be checked. `made` gets
+  /// the claims this call created (the others were already held with the
+  /// same value).
+  virtual caf::error take(const std::vector<claim>& claims,
+                          std::vector<claim>& made)
+      = 0;
+  /// Gives up claims this node held with these values (best effort: a
+  /// failure is logged, and the claim stays until an operator removes it).
+  virtual void release(const std::vector<claim>& held) = 0;
+};
+
+/// Whether a write's lookup deletions give up their global claims: a shard
+/// move deletes the old copy of rows that live on elsewhere.
+enum class claims_effect { release, keep };
+
 struct db_options {
   std::string path;
   /// fsync the WAL on every write. Off by default: the WAL is still written
@@ -111,8 +136,10 @@ public:
   caf::error get(column cf, std::string_view key, std::string& value,
                  bool& found) const;
 
-  /// Applies the batch atomically.
-  caf::error write(const write_batch& batch);
+  /// Applies the batch atomically. With global claims set, the lookup
+  /// rows it deletes release their claims (unless `effect` is keep).
+  caf::error write(const write_batch& batch,
+                   claims_effect effect = claims_effect::release);
 
   /// The number of rows of a queue table (outbox, sync_outbox, inbox):
   /// counted once at open, then kept by every write that adds or removes
@@ -125,6 +152,9 @@ public:
   /// lock, so two claimants of the same key cannot both win.
   caf::error write_claimed(const write_batch& batch,
                            const std::vector<claim>& claims);
+
+  /// Makes claims and their releases cluster-wide (before any write).
+  void set_global_claims(std::shared_ptr<global_claims> g);
 
   /// Visits keys in [begin, end) in order; stops when `fn` returns false.
   caf::error

@@ -85,6 +85,13 @@ std::string email_lookup(std::string_view normalized_email) {
   return k;
 }
 
+bool globally_unique(std::string_view lookup_key) {
+  if (lookup_key.empty())
+    return false;
+  auto tag = lookup_key.front();
+  return tag == 'e' || tag == 'u' || tag == 't' || tag == 'o';
+}
+
 std::string user_lookup(user_id u) {
   std::string k = "u";
   put_be64(k, u.value);

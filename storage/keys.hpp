@@ -57,6 +57,10 @@ std::optional<event_index_entry> parse_event_index(std::string_view key);
 
 // lookup: 'e' email -> tenant|user ; 'u' user -> tenant
 std::string email_lookup(std::string_view normalized_email);
+/// Whether a lookup key is one that must be unique across a cluster (an
+/// e-mail address, a user id, an Office 365 tenant or user): the claims of
+/// write_claimed and their releases.
+bool globally_unique(std::string_view lookup_key);
 std::string user_lookup(user_id u);
 std::string tenant_user_value(tenant_id t, user_id u);
 

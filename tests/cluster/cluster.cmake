@@ -2,7 +2,8 @@
 # three-node cluster on loopback (real crmsyncd processes talking over
 # CAF's middleman, one graph-emulator). Included from tests/CMakeLists.txt.
 include(Catch)
-add_executable(cluster_unit_tests ${CMAKE_CURRENT_LIST_DIR}/shards_test.cpp)
+add_executable(cluster_unit_tests ${CMAKE_CURRENT_LIST_DIR}/shards_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/etcd_test.cpp)
 target_link_libraries(cluster_unit_tests PRIVATE
   crmsync_cluster Catch2::Catch2WithMain)
 catch_discover_tests(cluster_unit_tests TEST_PREFIX "cluster-unit: "
@@ -11,10 +12,11 @@ catch_discover_tests(cluster_unit_tests TEST_PREFIX "cluster-unit: "
 add_executable(cluster_e2e_tests
   ${CMAKE_CURRENT_LIST_DIR}/cluster_fixture.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cluster_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/etcd_cluster_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/transport_test.cpp)
 target_include_directories(cluster_e2e_tests PRIVATE ${PROJECT_SOURCE_DIR})
 target_link_libraries(cluster_e2e_tests
-  PRIVATE Catch2::Catch2WithMain crmsync_test_processes
+  PRIVATE Catch2::Catch2WithMain crmsync_test_processes crmsync_cluster
           CAF::openssl)
 add_dependencies(cluster_e2e_tests crmsyncd crmsyncctl graph-emulator)
 catch_discover_tests(cluster_e2e_tests TEST_PREFIX "cluster: "

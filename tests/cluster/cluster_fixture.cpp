@@ -174,8 +174,13 @@ void tcp_front::serve(int client) {
 }
 
 cluster_env::cluster_env(std::vector<std::string> node_args)
+    : cluster_env(std::move(node_args), std::string{}) {}
+
+cluster_env::cluster_env(std::vector<std::string> node_args,
+                         std::string etcd_url)
     : o365_({dir_.path() + "/emulator.log", 0, {}})
     , node_args_(std::move(node_args))
+    , etcd_url_(std::move(etcd_url))
     , seed_(std::random_device{}())
     , rng_(seed_) {
   o365_.register_app(outlook_id, outlook_secret, {"contoso.com"});
@@ -197,7 +202,10 @@ cluster_env::cluster_env(std::vector<std::string> node_args)
   });
   for (int i = 0; i < size; ++i)
     start(i);
-  wait_connected();
+  if (etcd_url_.empty())
+    wait_connected();
+  else
+    wait_ready();
 }
 
 cluster_env::~cluster_env() {
@@ -219,25 +227,23 @@ std::vector<std::string> cluster_env::args_for(int i) const {
       peers += ",";
     peers += node_id(j) + "=127.0.0.1:" + std::to_string(cluster_ports_[j]);
   }
-  std::vector<std::string> args{
-      "--node-id",
-      node_id(i),
-      "--cluster-listen",
-      "127.0.0.1:" + std::to_string(cluster_ports_[i]),
-      "--peers",
-      peers,
-      "--cluster-ca-file",
-      dir_.path() + "/certs/ca.pem",
-      "--cluster-cert",
-      dir_.path() + "/certs/" + node_id(i) + ".pem",
-      "--cluster-key",
-      dir_.path() + "/certs/" + node_id(i) + ".key",
-      "--public-url",
-      "http://127.0.0.1:" + std::to_string(front_->port()),
-      "--request-timeout-ms",
-      "5000",
-      "--log-level",
-      "info"};
+  std::vector<std::string> args{"--node-id", node_id(i), "--cluster-listen"};
+  if (etcd_url_.empty()) {
+    args.insert(args.end(), {"127.0.0.1:" + std::to_string(cluster_ports_[i]),
+                             "--peers", peers});
+  } else {
+    // Each node registers the port it bound; the first shard map waits
+    // for all three.
+    args.insert(args.end(), {"127.0.0.1:0", "--etcd-endpoints", etcd_url_,
+                             "--initial-members", std::to_string(size)});
+  }
+  args.insert(args.end(),
+              {"--cluster-ca-file", dir_.path() + "/certs/ca.pem",
+               "--cluster-cert", dir_.path() + "/certs/" + node_id(i) + ".pem",
+               "--cluster-key", dir_.path() + "/certs/" + node_id(i) + ".key",
+               "--public-url",
+               "http://127.0.0.1:" + std::to_string(front_->port()),
+               "--request-timeout-ms", "5000", "--log-level", "info"});
   auto o365 = o365_.node_args();
   args.insert(args.end(), o365.begin(), o365.end());
   args.insert(args.end(), node_args_.begin(), node_args_.end());
@@ -305,6 +311,30 @@ api_response cluster_env::call_retrying(std::string_view method,
     // Every 503 of the cluster says when to come back.
     REQUIRE(r.header("Retry-After") == "1");
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+void cluster_env::wait_ready(std::chrono::milliseconds timeout) {
+  const auto deadline = clock::now() + timeout;
+  for (;;) {
+    std::string last;
+    bool all = true;
+    for (int i = 0; i < size && all; ++i) {
+      if (!clients_[i])
+        continue;
+      auto r = clients_[i]->get("", "/readyz");
+      if (r.status != 200) {
+        all = false;
+        last = node_id(i) + ": " + r.describe();
+      }
+    }
+    if (all)
+      return;
+    if (clock::now() >= deadline) {
+      INFO("last answer: " << last);
+      FAIL("the nodes did not report ready in time");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }
 

@@ -37,6 +37,11 @@ public:
 
   /// `node_args` go to every node.
   explicit cluster_env(std::vector<std::string> node_args = {});
+  /// A cluster whose membership comes from etcd at `etcd_url` (ADR 0007)
+  /// instead of --peers; the nodes' cluster ports are their own choice.
+  /// Returns once every node's /readyz answers 200 — not later: what a
+  /// load balancer sends right then must work.
+  cluster_env(std::vector<std::string> node_args, std::string etcd_url);
   ~cluster_env();
 
   /// The client of node i (0-based); throws when it is not running.
@@ -67,6 +72,8 @@ public:
 
   void kill9(int i);
   void start(int i);
+  /// Waits until every running node answers /readyz with 200.
+  void wait_ready(std::chrono::milliseconds timeout = std::chrono::seconds(30));
   /// Waits until every running node sees every running node up.
   void wait_connected(std::chrono::milliseconds timeout
                       = std::chrono::seconds(20));
@@ -125,6 +132,7 @@ private:
   office365_tenant o365_;
   std::unique_ptr<graph_app> outlook_;
   std::vector<std::string> node_args_;
+  std::string etcd_url_; ///< "" with static membership (--peers)
   /// Read by the front's threads while the test restarts nodes.
   std::atomic<uint16_t> http_ports_[size] = {};
   uint16_t cluster_ports_[size] = {};

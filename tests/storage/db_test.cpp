@@ -225,3 +225,75 @@ TEST_CASE("row counts stay exact when threads write the same queue keys",
   }));
   CHECK(d->rows(column::inbox) == actual);
 }
+
+namespace {
+
+/// Records what the database asks of the cluster's claims (etcd in a
+/// cluster, ADR 0007); refuses keys it is told are taken elsewhere.
+struct recorded_claims : storage::global_claims {
+  std::vector<std::string> taken_elsewhere;
+  std::vector<storage::claim> asked;
+  std::vector<storage::claim> released;
+
+  caf::error take(const std::vector<storage::claim>& claims,
+                  std::vector<storage::claim>& made) override {
+    asked.insert(asked.end(), claims.begin(), claims.end());
+    for (auto& c : claims)
+      for (auto& k : taken_elsewhere)
+        if (c.key == k)
+          return make_crm_error(crm_errc::conflict, "claim_taken", c.key);
+    made = claims;
+    return caf::none;
+  }
+  void release(const std::vector<storage::claim>& held) override {
+    released.insert(released.end(), held.begin(), held.end());
+  }
+};
+
+} // namespace
+
+TEST_CASE("global claims: the cluster decides after the local check, and "
+          "deleting a claimed lookup row releases it with its value",
+          "[storage][db]") {
+  test::temp_dir dir;
+  auto d = open_at(dir.path());
+  auto g = std::make_shared<recorded_claims>();
+  d->set_global_claims(g);
+
+  // Only the globally unique lookups go to the cluster (an e-mail, not a
+  // subscription id).
+  storage::write_batch first;
+  first.put(column::lookup, "ea@x", "owner-a");
+  first.put(column::lookup, "nsub1", "t1");
+  REQUIRE_FALSE(d->write_claimed(first, {{column::lookup, "ea@x", "owner-a"},
+                                         {column::lookup, "nsub1", "t1"}}));
+  REQUIRE(g->asked.size() == 1);
+  CHECK(g->asked[0].key == "ea@x");
+
+  // Taken on another node: refused with the key, nothing written here.
+  g->taken_elsewhere = {"eb@x"};
+  storage::write_batch second;
+  second.put(column::lookup, "eb@x", "owner-b");
+  second.put(column::users, "u", "row");
+  auto err = d->write_claimed(second, {{column::lookup, "eb@x", "owner-b"}});
+  REQUIRE(err);
+  CHECK(to_api_error(err).message == "eb@x");
+  CHECK(read(*d, column::lookup, "eb@x") == "<absent>");
+  CHECK(read(*d, column::users, "u") == "<absent>");
+
+  // A deletion gives the claim up with the value this node held; other
+  // lookups and a shard move's removal of the old copy do not.
+  storage::write_batch moved;
+  moved.del(column::lookup, "ea@x");
+  REQUIRE_FALSE(d->write(moved, storage::claims_effect::keep));
+  CHECK(g->released.empty());
+  REQUIRE_FALSE(d->write(first));
+  storage::write_batch gone;
+  gone.del(column::lookup, "ea@x");
+  gone.del(column::lookup, "nsub1");
+  gone.del(column::lookup, "enever@x"); // not held here: nothing to give up
+  REQUIRE_FALSE(d->write(gone));
+  REQUIRE(g->released.size() == 1);
+  CHECK(g->released[0].key == "ea@x");
+  CHECK(g->released[0].value == "owner-a");
+}

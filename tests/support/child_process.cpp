@@ -172,19 +172,43 @@ uint16_t child_process::start(const child_options& opts) {
   stdout_fd_ = fds[0];
 
   std::string failure;
-  auto line
-      = read_first_line(stdout_fd_, opts.start_timeout, opts.name, failure);
-  if (failure.empty()) {
-    port_ = parse_listening_line(line, opts.name);
-    if (port_ != 0)
-      return port_;
-    failure = "unexpected listening line: '" + line + "'";
+  if (opts.ready) {
+    if (wait_ready(opts, failure))
+      return 0;
+  } else {
+    auto line
+        = read_first_line(stdout_fd_, opts.start_timeout, opts.name, failure);
+    if (failure.empty()) {
+      port_ = parse_listening_line(line, opts.name);
+      if (port_ != 0)
+        return port_;
+      failure = "unexpected listening line: '" + line + "'";
+    }
   }
 
   kill9();
   close_pipe();
   throw std::runtime_error(opts.name + " did not start: " + failure + "\n--- "
                            + opts.log_label + " log ---\n" + log_tail());
+}
+
+bool child_process::wait_ready(const child_options& opts,
+                               std::string& failure) {
+  const auto deadline = clock_type::now() + opts.start_timeout;
+  for (;;) {
+    if (!running()) {
+      failure = "it exited";
+      return false;
+    }
+    if (opts.ready())
+      return true;
+    if (clock_type::now() >= deadline) {
+      failure = "not ready within " + std::to_string(opts.start_timeout.count())
+                + " ms";
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 bool child_process::running() {

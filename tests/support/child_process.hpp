@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,9 @@ struct child_options {
   /// Names the log in error messages ("node" gives "--- node log ---").
   std::string log_label;
   std::chrono::milliseconds start_timeout{20000};
+  /// For a binary that prints no listening line (etcd): asked until it
+  /// answers true, instead of reading one; start() then returns 0.
+  std::function<bool()> ready;
 };
 
 /// One child process that announces an HTTP listener on stdout.
@@ -71,6 +75,7 @@ public:
   std::string log_tail(size_t max_bytes = 4000) const;
 
 private:
+  bool wait_ready(const child_options& opts, std::string& failure);
   int wait_for_exit(std::chrono::milliseconds timeout);
   void close_pipe();
 

@@ -1,0 +1,233 @@
+#include "cluster/etcd_membership.hpp"
+
+#include <simdjson.h>
+
+#include "common/log.hpp"
+#include "protocol/errors.hpp"
+#include "protocol/json.hpp"
+
+namespace crmsync::cluster {
+
+namespace {
+
+std::string why(const caf::error& err) {
+  return to_api_error(err).message;
+}
+
+/// A member's registration: {"id","cluster_address","http_url"}.
+bool parse_registration(const etcd::key_value& kv, const std::string& key_of_id,
+                        etcd_membership::registered_member& out) {
+  simdjson::dom::parser p;
+  simdjson::dom::element doc;
+  std::string_view id, address, url;
+  if (p.parse(kv.value).get(doc) || doc["id"].get_string().get(id)
+      || doc["cluster_address"].get_string().get(address))
+    return false;
+  if (doc["http_url"].get_string().get(url))
+    url = {};
+  auto colon = address.rfind(':');
+  // A key must name the member it holds.
+  if (id.empty() || colon == std::string_view::npos
+      || kv.key != key_of_id + std::string{id})
+    return false;
+  out.m.id = std::string{id};
+  out.m.host = std::string{address.substr(0, colon)};
+  try {
+    auto port = std::stoul(std::string{address.substr(colon + 1)});
+    if (port == 0 || port > 65535)
+      return false;
+    out.m.port = static_cast<uint16_t>(port);
+  } catch (...) {
+    return false;
+  }
+  out.http_url = std::string{url};
+  return true;
+}
+
+} // namespace
+
+etcd_membership::etcd_membership(std::shared_ptr<etcd::client> etcd, settings s,
+                                 callbacks cb)
+    : etcd_(std::move(etcd)), settings_(std::move(s)), cb_(std::move(cb)) {}
+
+std::string etcd_membership::member_key(const std::string& id) const {
+  return settings_.prefix + "members/" + id;
+}
+
+std::string etcd_membership::map_key() const {
+  return settings_.prefix + "shardmap";
+}
+
+std::string
+etcd_membership::encode_map(const std::vector<std::string>& owners) {
+  json::writer w;
+  w.begin_object();
+  w.key("shard_count").value(static_cast<uint64_t>(owners.size()));
+  w.key("owners").begin_array();
+  for (auto& o : owners)
+    w.value(o);
+  w.end_array();
+  w.end_object();
+  return w.take();
+}
+
+bool etcd_membership::decode_map(const std::string& text,
+                                 std::vector<std::string>& owners) {
+  simdjson::dom::parser p;
+  simdjson::dom::element doc;
+  simdjson::dom::array list;
+  if (p.parse(text).get(doc) || doc["owners"].get_array().get(list))
+    return false;
+  owners.clear();
+  for (auto o : list) {
+    std::string_view id;
+    if (o.get_string().get(id) || id.empty())
+      return false;
+    owners.emplace_back(id);
+  }
+  return !owners.empty();
+}
+
+bool etcd_membership::register_self() {
+  auto granted = etcd_->grant(settings_.lease_ttl.count());
+  if (!granted) {
+    log::warn("cluster: cannot register in etcd: " + why(granted.error()));
+    return false;
+  }
+  if (auto err
+      = etcd_->put(member_key(settings_.node_id), registration_, *granted)) {
+    log::warn("cluster: cannot register in etcd: " + why(err));
+    etcd_->revoke(*granted);
+    return false;
+  }
+  lease_ = *granted;
+  registered_ = true;
+  log::info("cluster: registered in etcd as " + settings_.node_id);
+  return true;
+}
+
+void etcd_membership::create_map(const std::vector<registered_member>& others) {
+  std::vector<std::string> ids{settings_.node_id};
+  for (auto& o : others)
+    ids.push_back(o.m.id);
+  if (ids.size() < settings_.initial_members)
+    return;
+  // Rendezvous over the members there are: every node that saw the same
+  // members would write the same map; the first write stays.
+  shard_map computed(ids, settings_.shard_count);
+  std::vector<std::string> owners;
+  for (uint32_t s = 0; s < settings_.shard_count; ++s)
+    owners.push_back(computed.owner(s));
+  auto res = etcd_->txn({etcd::compare::absent(map_key())},
+                        {etcd::operation::put(map_key(), encode_map(owners))});
+  if (res && res->succeeded)
+    log::info("cluster: wrote the first shard map ("
+              + std::to_string(ids.size()) + " members) to etcd");
+}
+
+void etcd_membership::round() {
+  auto now = std::chrono::steady_clock::now();
+  if (lease_ == 0) {
+    if (!register_self()) {
+      reachable_ = false;
+      return;
+    }
+    last_keep_ = now;
+  } else if (now - last_keep_
+             >= std::chrono::duration_cast<std::chrono::milliseconds>(
+                    settings_.lease_ttl)
+                    / 3) {
+    auto ttl = etcd_->keep_alive(lease_);
+    if (!ttl) {
+      reachable_ = false;
+      return;
+    }
+    last_keep_ = now;
+    if (*ttl <= 0) {
+      // Away longer than the lease: the others dropped this node.
+      log::warn("cluster: the etcd lease lapsed; registering again");
+      lease_ = 0;
+      registered_ = false;
+      return round();
+    }
+  }
+  auto listed = etcd_->range(settings_.prefix + "members/", true);
+  if (!listed) {
+    reachable_ = false;
+    return;
+  }
+  std::vector<registered_member> others;
+  for (auto& kv : listed->kvs) {
+    registered_member r;
+    if (parse_registration(kv, member_key(""), r)
+        && r.m.id != settings_.node_id)
+      others.push_back(std::move(r));
+  }
+  auto m = etcd_->range(map_key());
+  if (m && m->kvs.empty()) {
+    create_map(others);
+    m = etcd_->range(map_key());
+  }
+  cb_.members(std::move(others));
+  if (!m) {
+    reachable_ = false;
+    return;
+  }
+  if (!m->kvs.empty()) {
+    std::vector<std::string> owners;
+    if (!decode_map(m->kvs.front().value, owners))
+      log::error("cluster: the shard map in etcd does not parse");
+    else
+      cb_.map(std::move(owners), m->kvs.front().mod_revision);
+  }
+  reachable_ = true;
+}
+
+void etcd_membership::run(
+    const std::string& cluster_address, const std::string& http_url,
+    std::chrono::milliseconds poll,
+    const std::function<bool(std::chrono::milliseconds)>& wait) {
+  json::writer w;
+  w.begin_object();
+  w.key("id").value(settings_.node_id);
+  w.key("cluster_address").value(cluster_address);
+  w.key("http_url").value(http_url);
+  w.end_object();
+  registration_ = w.take();
+  do
+    round();
+  while (!wait(poll));
+  if (lease_ != 0)
+    etcd_->revoke(lease_);
+  registered_ = false;
+}
+
+caf::error etcd_membership::write_move(uint32_t shard, const std::string& to) {
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto m = etcd_->range(map_key());
+    if (!m)
+      return m.error();
+    std::vector<std::string> owners;
+    if (m->kvs.empty() || !decode_map(m->kvs.front().value, owners)
+        || shard >= owners.size())
+      return make_crm_error(crm_errc::unavailable, "node_unavailable",
+                            "the shard map in etcd is missing; retry");
+    if (owners[shard] != settings_.node_id)
+      return make_crm_error(crm_errc::unavailable, "node_unavailable",
+                            "this node no longer owns the shard; retry");
+    owners[shard] = to;
+    auto res = etcd_->txn(
+        {etcd::compare::mod_is(map_key(), m->kvs.front().mod_revision)},
+        {etcd::operation::put(map_key(), encode_map(owners))});
+    if (!res)
+      return res.error();
+    // The nodes take the new version from etcd at their next read (this
+    // one too): until then the move's message sets the owner (apply_move).
+    if (res->succeeded)
+      return caf::none;
+  }
+  return make_crm_error(crm_errc::unavailable, "busy",
+                        "the shard map kept changing; retry");
+}
+
+} // namespace crmsync::cluster

@@ -1,0 +1,99 @@
+// This node's side of the cluster's membership and shard map in etcd
+// (ADR 0007): it registers the node under a lease it keeps alive, reads
+// the registered members and the versioned shard map every poll, writes
+// the first map once enough members registered, and writes a shard move's
+// new map version. What it reads goes to the node through callbacks; it
+// knows nothing of connections or requests.
+//
+// run() is the coordinator thread's loop; write_move() is called from a
+// shard move's thread; the flags are read from anywhere.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/error.hpp>
+
+#include "cluster/etcd.hpp"
+#include "cluster/shards.hpp"
+
+namespace crmsync::cluster {
+
+class etcd_membership {
+public:
+  struct settings {
+    std::string node_id;
+    /// Every key of this cluster in etcd starts with it.
+    std::string prefix = "/crmsync/";
+    std::chrono::seconds lease_ttl{5};
+    uint32_t initial_members = 1;
+    uint32_t shard_count = 256;
+  };
+
+  /// A registered member other than this node, with its HTTP URL.
+  struct registered_member {
+    member m;
+    std::string http_url;
+  };
+
+  struct callbacks {
+    /// The members registered now (this node left out), every round.
+    std::function<void(std::vector<registered_member>)> members;
+    /// The map read, shard by shard, with its etcd revision, every round.
+    std::function<void(std::vector<std::string>, int64_t)> map;
+  };
+
+  etcd_membership(std::shared_ptr<etcd::client> etcd, settings s, callbacks cb);
+
+  /// Registers with `cluster_address` and `http_url`, then one round per
+  /// `poll` until `wait` (given the poll) returns true; revokes the lease
+  /// on the way out, so the others drop this node at once.
+  void run(const std::string& cluster_address, const std::string& http_url,
+           std::chrono::milliseconds poll,
+           const std::function<bool(std::chrono::milliseconds)>& wait);
+
+  /// A move's switch: the map with `shard` on `to`, written only while
+  /// this node still owns it there, against the map's revision (another
+  /// shard's move in between makes it read and try again).
+  caf::error write_move(uint32_t shard, const std::string& to);
+
+  /// This node's registration is in etcd under a live lease.
+  bool registered() const {
+    return registered_;
+  }
+  /// The last round with etcd went through.
+  bool reachable() const {
+    return reachable_;
+  }
+  const std::string& prefix() const {
+    return settings_.prefix;
+  }
+
+  /// The stored map's text, and back (false: it does not parse).
+  static std::string encode_map(const std::vector<std::string>& owners);
+  static bool decode_map(const std::string& text,
+                         std::vector<std::string>& owners);
+
+private:
+  std::string member_key(const std::string& id) const;
+  std::string map_key() const;
+  bool register_self();
+  void round();
+  void create_map(const std::vector<registered_member>& others);
+
+  std::shared_ptr<etcd::client> etcd_;
+  settings settings_;
+  callbacks cb_;
+  std::string registration_;
+  int64_t lease_ = 0; ///< the run thread's
+  std::chrono::steady_clock::time_point last_keep_;
+  std::atomic<bool> registered_{false};
+  std::atomic<bool> reachable_{false};
+};
+
+} // namespace crmsync::cluster
