@@ -3,6 +3,7 @@
 // run.sh, which generates out/api.d.ts (openapi-typescript) and compiles
 // this file against it with tsc --strict, then passes
 //   CRMSYNCD          the crmsyncd binary under test
+//   GRAPH_EMULATOR    graph-emulator: Microsoft 365 for the Office 365 flows
 //   OPENAPI_DOCUMENT  api/openapi/openapi.json
 // The node runs on a loopback port chosen by the kernel in a temporary data
 // directory; both go when the test ends. Every answer's status must be one
@@ -24,9 +25,10 @@ import type { paths } from "./out/api.js";
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const crmsyncd = process.env.CRMSYNCD;
+const emulatorPath = process.env.GRAPH_EMULATOR;
 const documentPath = process.env.OPENAPI_DOCUMENT;
-if (!crmsyncd || !documentPath) {
-  console.error("flow_test: set CRMSYNCD and OPENAPI_DOCUMENT (run.sh does)");
+if (!crmsyncd || !emulatorPath || !documentPath) {
+  console.error("flow_test: set CRMSYNCD, GRAPH_EMULATOR and OPENAPI_DOCUMENT (run.sh does)");
   process.exit(2);
 }
 const documentText = readFileSync(documentPath, "utf8");
@@ -126,30 +128,31 @@ const validating: Middleware = {
 
 const dataDir = mkdtempSync(join(tmpdir(), "crmsync-openapi-"));
 const adminToken = "adm_" + randomBytes(24).toString("base64url");
-let node: ChildProcess | undefined;
+const clientId = "crmsync-openapi-test";
+const clientSecret = randomBytes(18).toString("base64url");
+const children: ChildProcess[] = [];
 
 function finish(code: number): never {
   clearTimeout(overall);
-  if (node && node.exitCode === null) node.kill("SIGKILL");
+  for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
   rmSync(dataDir, { recursive: true, force: true });
   process.exit(code);
 }
 
-async function startNode(): Promise<string> {
-  const child = spawn(crmsyncd!, ["--listen", "127.0.0.1:0", "--data-dir", join(dataDir, "node"), "--admin-token", adminToken], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  node = child;
+/// Starts `program` and resolves with the URL of its listening line.
+async function start(program: string, args: string[], listening: RegExp): Promise<string> {
+  const child = spawn(program, args, { stdio: ["ignore", "pipe", "pipe"] });
+  children.push(child);
   let log = "";
   child.stderr!.on("data", (d: Buffer) => {
     log += d.toString();
   });
   return new Promise((resolve, reject) => {
     let out = "";
-    const timer = setTimeout(() => reject(new Error("crmsyncd did not print its listening line within 20 s:\n" + log)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`${program} did not print its listening line within 20 s:\n${log}`)), 20_000);
     child.stdout!.on("data", (d: Buffer) => {
       out += d.toString();
-      const m = /crmsyncd listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      const m = listening.exec(out);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]!);
@@ -157,9 +160,40 @@ async function startNode(): Promise<string> {
     });
     child.on("exit", (code) => {
       clearTimeout(timer);
-      reject(new Error(`crmsyncd exited (${code}) before listening:\n${log}`));
+      reject(new Error(`${program} exited (${code}) before listening:\n${log}`));
     });
   });
+}
+
+async function emulatorCall(emulator: string, path: string, body: unknown): Promise<Json> {
+  const r = await fetch(emulator + path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  assert.equal(r.status, 201, `${path}: ${await r.clone().text()}`);
+  return r.json();
+}
+
+/// graph-emulator with the contoso.com tenant and crmsync's app (no
+/// consent yet); the Office 365 ids of its people by user principal name.
+async function startEmulator(): Promise<{ url: string; ids: Map<string, string> }> {
+  const url = await start(emulatorPath!, ["--listen", "127.0.0.1:0"], /graph-emulator listening on (http:\/\/127\.0\.0\.1:\d+)/);
+  const people = ["admin", "bob", "carol", "dave", "erin"];
+  const tenant = await emulatorCall(url, "/_emulator/tenants", {
+    domain: "contoso.com",
+    users: people.map((p) => ({ userPrincipalName: `${p}@contoso.com`, displayName: p, mail: `${p}@contoso.com`, isAdmin: p === "admin" })),
+  });
+  await emulatorCall(url, "/_emulator/apps", { client_id: clientId, client_secret: clientSecret, tenants: [] });
+  const ids = new Map<string, string>();
+  for (const u of tenant.users) ids.set(u.userPrincipalName, u.id);
+  return { url, ids };
+}
+
+function startNode(emulator: string): Promise<string> {
+  return start(
+    crmsyncd!,
+    ["--listen", "127.0.0.1:0", "--data-dir", join(dataDir, "node"), "--admin-token", adminToken,
+      "--graph-base-url", emulator + "/v1.0", "--login-base-url", emulator,
+      "--client-id", clientId, "--client-secret", clientSecret],
+    /crmsyncd listening on (http:\/\/127\.0\.0\.1:\d+)/,
+  );
 }
 
 // -- the flow -----------------------------------------------------------------
@@ -180,8 +214,9 @@ function bearer(token: string) {
 }
 
 async function main(): Promise<void> {
-  const baseUrl = await startNode();
-  console.log(`crmsyncd at ${baseUrl}`);
+  const emulator = await startEmulator();
+  const baseUrl = await startNode(emulator.url);
+  console.log(`crmsyncd at ${baseUrl}, graph-emulator at ${emulator.url}`);
   const client = (token?: string) => {
     const c = createClient<paths>({ baseUrl, headers: token ? bearer(token) : {} });
     c.use(validating);
@@ -391,12 +426,158 @@ async function main(): Promise<void> {
     assert.match(scraped.data ?? "", /crmsync_/);
   });
 
-  await step("Office 365 routes on a node without Office 365", async () => {
-    const install = await anon.GET("/o365/install");
-    assert.equal(install.response.status, 503);
-    assert.equal(install.error?.error.code, "office365_not_configured");
-    const session = await anon.GET("/api/v1/invites/mine");
-    assert.equal(session.response.status, 401);
+  // -- Office 365: install, invitation, join request, sync, webhooks -----------
+
+  /// The identity platform's part (graph-emulator has no UI: login_hint is
+  /// the person): where `authorizeUrl` sends the browser back to the node.
+  async function atIdentityPlatform(authorizeUrl: string, upn: string): Promise<URL> {
+    const r = await fetch(`${authorizeUrl}&login_hint=${encodeURIComponent(upn)}`, { redirect: "manual" });
+    assert.equal(r.status, 302, `the identity platform answered ${r.status}: ${await r.text()}`);
+    const back = new URL(r.headers.get("location")!);
+    assert.equal(back.origin, baseUrl);
+    return back;
+  }
+  const cookieOf = (r: Response) => (r.headers.get("set-cookie") || "").split(";")[0]!;
+
+  /// Signs `upn` in through `path` (/o365/install or /o365/signin); for an
+  /// install whose tenant has not consented, through admin consent too.
+  async function signIn(path: "/o365/install" | "/o365/signin", upn: string) {
+    const begun = await anon.GET(path, { redirect: "manual" });
+    assert.equal(begun.response.status, 302);
+    const cookie = cookieOf(begun.response);
+    assert.match(cookie, /=/, "the sign-in sets its browser cookie");
+    const back = await atIdentityPlatform(begun.response.headers.get("location")!, upn);
+    const q = back.searchParams;
+    const answer = await anon.GET("/o365/signin-callback", {
+      params: { query: { code: q.get("code") ?? undefined, state: q.get("state")! } },
+      headers: { Cookie: cookie },
+      redirect: "manual",
+    });
+    if (answer.response.status !== 302) return answer;
+    const consented = await atIdentityPlatform(answer.response.headers.get("location")!, upn);
+    const c = consented.searchParams;
+    return anon.GET("/o365/consent-callback", {
+      params: { query: { admin_consent: c.get("admin_consent") ?? undefined, tenant: c.get("tenant") ?? undefined, state: c.get("state")! } },
+      headers: { Cookie: cookie },
+      redirect: "manual",
+    });
+  }
+  async function sessionOf(upn: string): Promise<string> {
+    const s = await signIn("/o365/signin", upn);
+    assert.equal(s.response.status, 200);
+    const data = s.data as Json;
+    assert.equal(data.status, "not_a_member");
+    return data.office365_session;
+  }
+
+  let o365Org = "";
+  let o365Owner = "";
+  let o365OwnerId = "";
+  await step("Office 365: an admin installs the app (sign-in, admin consent)", async () => {
+    const installed = await signIn("/o365/install", "admin@contoso.com");
+    assert.equal(installed.response.status, 200);
+    const data = installed.data as Json;
+    assert.equal(data.status, "installed");
+    o365Org = data.organization.id;
+    o365Owner = data.user.token;
+    o365OwnerId = data.user.id;
+    const paid = await admin.PATCH("/api/v1/orgs/{org}", { params: { path: { org: o365Org } }, body: { edition: "paid" } });
+    assert.equal(paid.data?.edition, "paid");
+    const notAdmin = await signIn("/o365/install", "bob@contoso.com");
+    assert.equal(notAdmin.response.status, 403);
+  });
+
+  const o365 = client(o365Owner);
+  const org = { org: o365Org };
+  await step("Office 365: people, invitations, accepting one", async () => {
+    const people = await o365.GET("/api/v1/orgs/{org}/office365/users", { params: { path: org } });
+    assert.equal(people.data?.items.length, 5);
+    const invited = await o365.POST("/api/v1/orgs/{org}/invites", {
+      params: { path: org },
+      body: { office365_user_ids: [emulator.ids.get("bob@contoso.com")!, emulator.ids.get("dave@contoso.com")!] },
+    });
+    assert.equal(invited.response.status, 201);
+    assert.equal(invited.data?.items.length, 2);
+    const listed = await o365.GET("/api/v1/orgs/{org}/invites", { params: { path: org } });
+    assert.equal(listed.data?.items.length, 2);
+    const dave = listed.data!.items.find((i) => i.email === "dave@contoso.com")!;
+    const revoked = await o365.DELETE("/api/v1/orgs/{org}/invites/{id}", { params: { path: { ...org, id: dave.id } } });
+    assert.equal(revoked.data?.status, "revoked");
+
+    const bob = await sessionOf("bob@contoso.com");
+    const asBob = client(bob);
+    const mine = await asBob.GET("/api/v1/invites/mine");
+    assert.equal(mine.data?.items.length, 1);
+    const link = new URL(mine.data!.items[0]!.accept_url).pathname.split("/")[4]!;
+    const noTerms = await asBob.POST("/api/v1/invites/{token}/accept", { params: { path: { token: link } }, body: { accept_terms: false as true } });
+    assert.equal(noTerms.response.status, 400);
+    const joined = await asBob.POST("/api/v1/invites/{token}/accept", { params: { path: { token: link } }, body: { accept_terms: true } });
+    assert.equal(joined.response.status, 201);
+    const again = await asBob.POST("/api/v1/invites/{token}/accept", { params: { path: { token: link } }, body: { accept_terms: true } });
+    assert.ok([404, 409, 410].includes(again.response.status), `accepting twice answered ${again.response.status}`);
+    const forged = await client("o365_forged").GET("/api/v1/invites/mine");
+    assert.equal(forged.response.status, 401);
+  });
+
+  await step("Office 365: join requests, approved and rejected", async () => {
+    const carol = client(await sessionOf("carol@contoso.com"));
+    const asked = await carol.POST("/api/v1/join-requests", { body: {} });
+    assert.equal(asked.response.status, 201);
+    const status = await carol.GET("/api/v1/join-requests/mine");
+    assert.equal(status.data?.status, "pending");
+    const erin = client(await sessionOf("erin@contoso.com"));
+    const erinAsked = await erin.POST("/api/v1/join-requests");
+    assert.equal(erinAsked.response.status, 201);
+    const list = await o365.GET("/api/v1/orgs/{org}/join-requests", { params: { path: org } });
+    assert.equal(list.data?.items.length, 2);
+    const approved = await o365.POST("/api/v1/orgs/{org}/join-requests/{id}/approve", { params: { path: { ...org, id: asked.data!.id } } });
+    assert.equal(approved.data?.request.status, "approved");
+    const rejected = await o365.POST("/api/v1/orgs/{org}/join-requests/{id}/reject", { params: { path: { ...org, id: erinAsked.data!.id } } });
+    assert.equal(rejected.data?.status, "rejected");
+    const audit = await o365.GET("/api/v1/orgs/{org}/audit", { params: { path: org } });
+    assert.ok((audit.data?.items.length ?? 0) > 3);
+  });
+
+  await step("Office 365: calendar sync on, checked, the webhook handshake", async () => {
+    const path = { ...org, user: "me" };
+    const on = await o365.PUT("/api/v1/orgs/{org}/users/{user}/calendar-sync", { params: { path }, body: { enabled: true } });
+    assert.equal(on.response.status, 200);
+    const deadline = Date.now() + 30_000;
+    let state = "";
+    while (Date.now() < deadline) {
+      const s = await o365.GET("/api/v1/orgs/{org}/users/{user}/calendar-sync", { params: { path } });
+      state = s.data?.state ?? "";
+      if (state === "active") break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(state, "active");
+    const ev = await o365.POST("/api/v1/orgs/{org}/users/{user}/events", {
+      params: { path },
+      body: { title: "Synced", start: "2026-12-11T09:00:00Z", end: "2026-12-11T10:00:00Z" },
+    });
+    assert.equal(ev.response.status, 201);
+    assert.equal((await admin.GET("/admin/v1/users/{id}/sync", { params: { path: { id: o365OwnerId } } })).response.status, 200);
+    assert.equal((await admin.GET("/admin/v1/actors/{kind}/{id}", { params: { path: { kind: "calendar", id: o365OwnerId } } })).response.status, 200);
+    const check = await admin.GET("/admin/v1/orgs/{org}/check", { params: { path: org } });
+    assert.equal(check.response.status, 200);
+    const approve = await admin.POST("/admin/v1/users/{id}/sync/approve-deletes", { params: { path: { id: o365OwnerId } } });
+    assert.equal(approve.response.status, 202);
+    const resync = await admin.POST("/admin/v1/users/{id}/resync", { params: { path: { id: o365OwnerId } } });
+    assert.equal(resync.response.status, 202);
+    const handshake = await anon.POST("/webhooks/graph", { params: { query: { validationToken: "hello openapi" } }, parseAs: "text" });
+    assert.equal(handshake.data, "hello openapi");
+    const lifecycle = await anon.POST("/webhooks/graph/lifecycle", { params: { query: { validationToken: "x" } }, parseAs: "text" });
+    assert.equal(lifecycle.response.status, 200);
+    const junk = await anon.POST("/webhooks/graph", { body: { value: "nope" } as never });
+    assert.equal(junk.response.status, 400);
+    const off = await o365.PUT("/api/v1/orgs/{org}/users/{user}/calendar-sync", { params: { path }, body: { enabled: false } });
+    assert.equal(off.response.status, 200);
+    const disconnected = await o365.POST("/api/v1/orgs/{org}/office365/disconnect", { params: { path: org } });
+    assert.equal(disconnected.data?.status, "disconnected");
+    const twice = await o365.POST("/api/v1/orgs/{org}/office365/disconnect", { params: { path: org } });
+    assert.equal(twice.response.status, 409);
+    const exported = await o365.GET("/api/v1/orgs/{org}/export", { params: { path: org }, parseAs: "text" });
+    assert.match(exported.data ?? "", /"kind":"end"/);
   });
 
   await step("the user lifecycle ends with the organization's deletion", async () => {

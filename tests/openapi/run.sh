@@ -5,10 +5,11 @@
 #   bash tests/openapi/run.sh lint
 #       Redocly's linter (@redocly/cli, rules: redocly.yaml, known and
 #       accepted problems: .redocly.lint-ignore.yaml); any problem fails.
-#   bash tests/openapi/run.sh flow PATH/TO/crmsyncd
+#   bash tests/openapi/run.sh flow PATH/TO/crmsyncd PATH/TO/graph-emulator
 #       Generates TypeScript types from the document (openapi-typescript),
-#       compiles flow_test.ts against them (tsc, strict), starts crmsyncd on
-#       a loopback port chosen by the kernel and drives a flow through the
+#       compiles flow_test.ts against them (tsc, strict), starts
+#       graph-emulator and crmsyncd on loopback ports chosen by the kernel
+#       and drives a flow (Office 365 included) through the
 #       typed client (openapi-fetch); every answer's status and JSON body are
 #       validated against the document (ajv).
 #
@@ -18,7 +19,10 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 say() { echo "openapi: $*" >&2; }
-usage() { say "usage: run.sh lint | run.sh flow PATH/TO/crmsyncd"; exit 2; }
+usage() {
+  say "usage: run.sh lint | run.sh flow PATH/TO/crmsyncd PATH/TO/graph-emulator"
+  exit 2
+}
 what=${1:-}
 [[ $what == lint || $what == flow ]] || usage
 
@@ -37,13 +41,15 @@ if [[ $what == lint ]]; then
   exec "$bin/redocly" lint --config redocly.yaml --max-problems 1000 "$document"
 fi
 
-crmsyncd=${2:-}
-[[ -n $crmsyncd ]] || usage
-if [[ ! -x $crmsyncd ]]; then
-  say "not an executable: $crmsyncd"
-  exit 2
-fi
-crmsyncd=$(cd "$(dirname "$crmsyncd")" && pwd)/$(basename "$crmsyncd")
+absolute_program() {
+  if [[ ! -x ${1:-} ]]; then
+    say "not an executable: ${1:-(none)}"
+    usage
+  fi
+  echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
+}
+crmsyncd=$(absolute_program "${2:-}")
+emulator=$(absolute_program "${3:-}")
 
 # Generated and compiled files go to out/ (ignored by git), beside
 # node_modules, so that the compiled test finds its packages.
@@ -56,5 +62,6 @@ say "generating types (openapi-typescript)"
   --output "$out/api.d.ts" >&2
 say "compiling flow_test.ts (tsc, strict)"
 "$bin/tsc" -p tsconfig.json
-export CRMSYNCD="$crmsyncd" OPENAPI_DOCUMENT="$here/$document"
+export CRMSYNCD="$crmsyncd" GRAPH_EMULATOR="$emulator"
+export OPENAPI_DOCUMENT="$here/$document"
 exec node "$out/flow_test.js"
