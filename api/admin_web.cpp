@@ -105,15 +105,8 @@ void api::impl::install_web_routes() {
   // The page: "/admin" and "/admin/" are one path to the router.
   routes.add("GET", "/admin",
              [](request& req, const path_params&, responder_ptr r) {
-               if (req.path.empty() || req.path.back() != '/') {
-                 response res;
-                 res.status = 301;
-                 res.content_type = "text/plain; charset=utf-8";
-                 res.body = "moved to /admin/\n";
-                 res.headers.emplace_back("Location", "/admin/");
-                 return r->reply(std::move(res));
-               }
-               serve_asset("index.html", r);
+               if (!slash_redirect(req, "/admin/", r))
+                 serve_asset("index.html", r);
              });
   routes.add("GET", "/admin/{file}",
              [](request&, const path_params& pp, responder_ptr r) {
@@ -122,9 +115,27 @@ void api::impl::install_web_routes() {
 }
 
 void api::impl::serve_asset(const std::string& name, const responder_ptr& r) {
-  auto asset = find_web_asset(name);
+  serve_file(find_web_asset(name), "no such file of the admin page: " + name,
+             r);
+}
+
+bool api::impl::slash_redirect(const request& req, const char* location,
+                               const responder_ptr& r) {
+  if (!req.path.empty() && req.path.back() == '/')
+    return false;
+  response res;
+  res.status = 301;
+  res.content_type = "text/plain; charset=utf-8";
+  res.body = std::string{"moved to "} + location + "\n";
+  res.headers.emplace_back("Location", location);
+  r->reply(std::move(res));
+  return true;
+}
+
+void api::impl::serve_file(const web_asset* asset, const std::string& what,
+                           const responder_ptr& r) {
   if (asset == nullptr)
-    return fail(r, 404, "not_found", "no such file of the admin page: " + name);
+    return fail(r, 404, "not_found", what);
   response res;
   res.content_type = std::string{asset->content_type};
   res.body = std::string{asset->body};

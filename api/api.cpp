@@ -1211,6 +1211,19 @@ api::api(caf::actor_system& sys, caf::actor directory, storage::db& db,
   impl_->install_org_data_routes();
   impl_->install_backup_routes();
   impl_->install_web_routes();
+  impl_->install_openapi_routes();
+}
+
+std::vector<router::entry> api::route_table() const {
+  auto out = impl_->routes.table();
+  for (auto& m : impl_->metrics_routes.table()) {
+    bool known = false;
+    for (auto& e : out)
+      known = known || (e.method == m.method && e.pattern == m.pattern);
+    if (!known)
+      out.push_back(m);
+  }
+  return out;
 }
 
 void api::set_server_stats(std::function<server_stats()> f) {

@@ -113,6 +113,11 @@ public:
   /// token, every other path 404.
   void handle_metrics(request&& req, responder_ptr r);
 
+  /// Every route this node serves: the main listener's table, then the
+  /// --metrics-listen one's routes not in it (t16-openapi: the OpenAPI
+  /// document describes exactly these; tests/api/openapi_test.cpp).
+  std::vector<router::entry> route_table() const;
+
   /// Where /admin/v1/status reads the listener's counters.
   void set_server_stats(std::function<server_stats()> f);
 

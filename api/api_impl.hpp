@@ -19,6 +19,7 @@
 #include <caf/make_message.hpp>
 
 #include "api/api.hpp"
+#include "api/web_assets.hpp"
 #include "common/crypto.hpp"
 #include "common/text.hpp"
 #include "common/time_format.hpp"
@@ -475,6 +476,18 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   /// admin_web.cpp: /metrics, /admin/v1/sync and the page under /admin/.
   void install_web_routes();
   static void serve_asset(const std::string& name, const responder_ptr& r);
+  /// Answers an embedded file (web_assets.hpp); `asset` may be nullptr
+  /// (404 naming `what`).
+  static void serve_file(const web_asset* asset, const std::string& what,
+                         const responder_ptr& r);
+  /// A page's path without its trailing slash ("/admin"): answers 301 to
+  /// `location` (the path with it) and returns true; false for the path
+  /// with the slash (the router takes both as one).
+  static bool slash_redirect(const request& req, const char* location,
+                             const responder_ptr& r);
+  /// openapi_api.cpp (t16-openapi): GET /api/v1/openapi.json and the page
+  /// that renders it, /api/docs.
+  void install_openapi_routes();
   /// Sets the gauges that describe stored state, before a scrape.
   void refresh_gauges();
   /// The scrape token (--metrics-token-file) or the admin token; answers

@@ -55,6 +55,14 @@ void router::add(std::string method, std::string pattern, route_handler h) {
   routes_.push_back(std::move(r));
 }
 
+std::vector<router::entry> router::table() const {
+  std::vector<entry> out;
+  out.reserve(routes_.size());
+  for (auto& r : routes_)
+    out.push_back(entry{r.method, r.pattern});
+  return out;
+}
+
 router::outcome router::match(const request& req, const route_handler*& h,
                               path_params& params, std::string& allow) const {
   const std::string* pattern = nullptr;

@@ -38,6 +38,15 @@ public:
                 path_params& params, std::string& allow,
                 const std::string*& pattern) const;
 
+  /// One entry of the table: what add() was given, without its handler.
+  struct entry {
+    std::string method;
+    std::string pattern;
+  };
+  /// Every route in the order added: what the API describes
+  /// (api/openapi/openapi.json) and its test compares.
+  std::vector<entry> table() const;
+
 private:
   struct route {
     std::string method;

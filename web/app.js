@@ -14,18 +14,7 @@ const MAX_SAMPLES = 120;
 const COLORS = ["#2457c5", "#d92d20", "#079455", "#dc6803", "#7a5af8",
   "#0e9384", "#c11574", "#475467"];
 
-const $ = (id) => document.getElementById(id);
-
-function el(tag, attrs, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (k === "class") e.className = v;
-    else e.setAttribute(k, v);
-  }
-  for (const c of children)
-    e.append(c instanceof Node ? c : document.createTextNode(String(c ?? "")));
-  return e;
-}
+// $ and el come from dom.js (loaded first by index.html).
 
 function svg(tag, attrs) {
   const e = document.createElementNS("http://www.w3.org/2000/svg", tag);

@@ -31,24 +31,12 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq nodejs npm
 fi
-for tool in node npm openssl; do
-  command -v "$tool" >/dev/null 2>&1 || { say "$tool is required"; exit 2; }
-done
-node_major=$(node -p 'process.versions.node.split(".")[0]')
-if ((node_major < 18)); then
-  say "Node $(node --version) is too old: the SDK needs a global fetch (Node >= 18)"
-  exit 2
-fi
+# shellcheck source=../support/npm_deps.sh
+source "$here/../support/npm_deps.sh"
+require_node openssl
 
 # -- dependencies: npm ci when node_modules is missing or older than the lock --
-lock_sum=$(sha256sum "$here/package-lock.json" | cut -d' ' -f1)
-stamp=$here/node_modules/.crmsync-lock.sha256
-if [[ ! -f $stamp || $(cat "$stamp") != "$lock_sum" \
-      || ! -d $here/node_modules/@microsoft/microsoft-graph-client ]]; then
-  say "installing dependencies (npm ci)"
-  (cd "$here" && npm ci --no-audit --no-fund --loglevel=error) >&2
-  echo "$lock_sum" >"$stamp"
-fi
+npm_ci_when_stale "$here" @microsoft/microsoft-graph-client
 
 # -- temporary directory, emulator, cleanup -----------------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/crmsync-sdk.XXXXXX")

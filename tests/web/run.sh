@@ -24,23 +24,10 @@ if [[ ! -x $chromium ]]; then
   say "$chromium is missing: install Debian's chromium (scripts/install-deps.sh)"
   exit 2
 fi
-for tool in node npm; do
-  command -v "$tool" >/dev/null 2>&1 || { say "$tool is required"; exit 2; }
-done
-node_major=$(node -p 'process.versions.node.split(".")[0]')
-if ((node_major < 18)); then
-  say "Node $(node --version) is too old (>= 18 needed)"
-  exit 2
-fi
-
-lock_sum=$(sha256sum "$here/package-lock.json" | cut -d' ' -f1)
-stamp=$here/node_modules/.crmsync-lock.sha256
-if [[ ! -f $stamp || $(cat "$stamp") != "$lock_sum" \
-      || ! -d $here/node_modules/playwright-core ]]; then
-  say "installing playwright-core (npm ci)"
-  (cd "$here" && npm ci --no-audit --no-fund --loglevel=error) >&2
-  echo "$lock_sum" >"$stamp"
-fi
+# shellcheck source=../support/npm_deps.sh
+source "$here/../support/npm_deps.sh"
+require_node
+npm_ci_when_stale "$here" playwright-core
 
 export WEB_TEST_DIR=$here CHROMIUM=$chromium
 exec "$driver" "[web]"

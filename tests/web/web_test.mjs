@@ -172,6 +172,28 @@ try {
     check(kept === null, "the token is still stored");
   });
 
+  // t16-openapi: the API's documentation page renders the node's OpenAPI
+  // document, without a token, with the admin page's dom.js and style.
+  await step("/api/docs/ renders every operation of the OpenAPI document", async () => {
+    const doc = await (await fetch(`${NODE_URL}/api/v1/openapi.json`)).json();
+    let operations = 0;
+    for (const item of Object.values(doc.paths))
+      for (const m of ["get", "put", "post", "patch", "delete"]) if (item[m]) operations++;
+    const res = await page.goto(`${NODE_URL}/api/docs`);
+    check(page.url() === `${NODE_URL}/api/docs/`, `/api/docs led to ${page.url()}`);
+    check(res.status() === 200, `status ${res.status()}`);
+    await page.locator("#filter-bar").waitFor({ state: "visible", ...WAIT });
+    const shown = await page.locator("details.op[id]:not([id^=schema-])").count();
+    check(shown === operations, `${shown} operations shown, the document has ${operations}`);
+    check((await text("#count")) === `${operations} operations`, `count says ${await text("#count")}`);
+    await page.fill("#filter", "calendar-sync");
+    await page.waitForFunction(() => document.getElementById("count").textContent.startsWith("2 of"), null, WAIT);
+    await page.click("#setCalendarSync > summary");
+    const body = await text("#setCalendarSync");
+    check(body.includes("CalendarSyncStatus") && body.includes("userToken"), `the operation shows: ${body}`);
+    await page.goto(`${NODE_URL}/admin/?interval=0.5`);
+  });
+
   await step("the page logged no errors", async () => {
     // The wrong token's 401 is logged by Chromium as a failed resource.
     const real = consoleErrors.filter((e) => !/401/.test(e));
