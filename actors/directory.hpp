@@ -13,6 +13,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 
 #include <caf/actor.hpp>
@@ -27,6 +28,11 @@ struct directory_config {
   std::chrono::milliseconds sweep_interval{std::chrono::seconds(5)};
   /// How long an entity gets to answer a passivation request.
   std::chrono::milliseconds stop_timeout{std::chrono::seconds(10)};
+  /// After entities were passivated, hand the memory they freed back to
+  /// the system (`release_memory`, e.g. malloc_trim) at the next sweep at
+  /// most this often; zero or no function: never.
+  std::chrono::milliseconds trim_interval{std::chrono::seconds(30)};
+  std::function<void()> release_memory;
 };
 
 caf::actor spawn_directory(caf::actor_system& sys,

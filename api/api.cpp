@@ -1208,6 +1208,7 @@ api::api(caf::actor_system& sys, caf::actor directory, storage::db& db,
   impl_->install_user_routes();
   impl_->install_org_data_routes();
   impl_->install_web_routes();
+  impl_->install_memory_routes();
 }
 
 void api::set_server_stats(std::function<server_stats()> f) {

@@ -27,6 +27,7 @@
 #include "common/crypto.hpp"
 #include "common/fair_pool.hpp"
 #include "common/log.hpp"
+#include "common/memory.hpp"
 #include "common/signals.hpp"
 #include "common/work_pool.hpp"
 #include "graph/client.hpp"
@@ -204,6 +205,12 @@ int run(node_config cfg) {
                             ? std::chrono::milliseconds(cfg.sweep_interval_ms)
                             : std::min<std::chrono::milliseconds>(
                                 dcfg.idle_timeout / 4, std::chrono::seconds(5));
+  // Passivated actors free their memory into glibc's arenas; the
+  // directory hands it back after its sweeps (common/memory.hpp).
+  dcfg.trim_interval = std::chrono::seconds(cfg.memory_trim_s);
+  dcfg.release_memory = [] {
+    memory::release_free_memory();
+  };
   // Mailboxes own their Graph budget (actors/mailbox.cpp) and, like
   // calendars, leave memory soon after their last request.
   env->mailbox.idle_after
