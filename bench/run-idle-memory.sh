@@ -17,8 +17,9 @@
 # malloc, RocksDB, live actors and in-memory maps) and smaps_rollup.
 #   bench/run-idle-memory.sh [USERS]
 # Environment: BENCH_BUILD, NODE_ARGS, THREADS, TENANTS as for
-# bench/run-steady.sh; BENCH_BIN (below); SETTLE (seconds to wait for passivation, default
-# 600); LIVE_SHARE; IDLE (seconds idle after the restart, default 30).
+# bench/run-steady.sh; BENCH_BIN (below); SETTLE (seconds to wait for
+# passivation, default 600); LIVE_SHARE; IDLE (seconds idle after the
+# restart, default 30).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 users=${1:-100000}

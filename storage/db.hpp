@@ -91,8 +91,9 @@ struct db_options {
   bool sync_writes = false;
   /// The shared block cache (data, index and filter blocks).
   size_t block_cache_bytes = 64u << 20;
-  /// All memtables together (one family's: a quarter, at most 32 MiB).
-  size_t memtable_bytes = 64u << 20;
+  /// All memtables together (one family's: at most a quarter of it and
+  /// 32 MiB). Resident at idle once written: a constant, not per user.
+  size_t memtable_bytes = 512u << 20;
 };
 
 struct db_stats {
