@@ -41,6 +41,9 @@ struct directory_state {
   std::map<entity_key, slot> slots;
   std::map<caf::actor_addr, entity_key> by_addr;
   kind_stats stats[entity_kind_count];
+  /// Passivations since memory was last released, and when that was.
+  uint64_t stopped_since_trim = 0;
+  caf::actor_clock::time_point last_trim{};
 };
 
 using dir_ptr = caf::stateful_actor<directory_state>*;
@@ -140,6 +143,7 @@ void on_down(dir_ptr self, const caf::down_msg& dm) {
   auto& ks = stats_of(self, key.kind);
   --ks.live;
   metrics::node().actor_stopped(to_string(key.kind), i->second.stopping);
+  ++st.stopped_since_trim;
   if (i->second.stopping)
     ++ks.passivations;
   else
@@ -202,6 +206,16 @@ void sweep(dir_ptr self) {
       idle.push_back(key);
   for (auto& key : idle)
     begin_passivation(self, key);
+  // What the entities stopped since the last sweep freed stays in the
+  // allocator's arenas (resident) until it is released.
+  auto& st = self->state;
+  if (st.stopped_since_trim > 0 && st.cfg.release_memory
+      && st.cfg.trim_interval.count() > 0
+      && now - st.last_trim >= st.cfg.trim_interval) {
+    st.stopped_since_trim = 0;
+    st.last_trim = now;
+    st.cfg.release_memory();
+  }
 }
 
 caf::behavior directory(dir_ptr self, std::shared_ptr<const actor_env> env,

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 
 #include <caf/actor.hpp>
@@ -27,6 +28,12 @@ struct directory_config {
   std::chrono::milliseconds sweep_interval{std::chrono::seconds(5)};
   /// How long an entity gets to answer a passivation request.
   std::chrono::milliseconds stop_timeout{std::chrono::seconds(10)};
+  /// After entities were passivated, ask for the memory they freed to be
+  /// handed back to the system (`release_memory`: crmsyncd's main thread
+  /// then runs malloc_trim) at the next sweep, at most this often; zero or
+  /// no function: never. Called on the directory's thread: must not block.
+  std::chrono::milliseconds trim_interval{std::chrono::seconds(30)};
+  std::function<void()> release_memory;
 };
 
 caf::actor spawn_directory(caf::actor_system& sys,

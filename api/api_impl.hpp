@@ -475,6 +475,9 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   void export_org(tenant_id org, responder_ptr r);
   /// admin_web.cpp: /metrics, /admin/v1/sync and the page under /admin/.
   void install_web_routes();
+  /// memory_api.cpp (t13-mem): GET /admin/v1/memory.
+  void install_memory_routes();
+  void admin_memory(responder_ptr r);
   static void serve_asset(const std::string& name, const responder_ptr& r);
   /// Answers an embedded file (web_assets.hpp); `asset` may be nullptr
   /// (404 naming `what`).

@@ -27,6 +27,7 @@
 #include "common/crypto.hpp"
 #include "common/fair_pool.hpp"
 #include "common/log.hpp"
+#include "common/memory.hpp"
 #include "common/signals.hpp"
 #include "common/work_pool.hpp"
 #include "graph/client.hpp"
@@ -215,6 +216,16 @@ int run(node_config cfg) {
                             ? std::chrono::milliseconds(cfg.sweep_interval_ms)
                             : std::min<std::chrono::milliseconds>(
                                 dcfg.idle_timeout / 4, std::chrono::seconds(5));
+  // Passivated actors free their memory into glibc's arenas; the
+  // directory hands it back after its sweeps (common/memory.hpp).
+  // The trim itself (hundreds of ms on a fragmented heap of a few hundred
+  // MiB) runs on the main thread while it waits for a signal, never on an
+  // actor's thread.
+  auto trim_wanted = std::make_shared<std::atomic<bool>>(false);
+  dcfg.trim_interval = std::chrono::seconds(cfg.memory_trim_s);
+  dcfg.release_memory = [trim_wanted] {
+    trim_wanted->store(true);
+  };
   // Mailboxes own their Graph budget (actors/mailbox.cpp) and, like
   // calendars, leave memory soon after their last request.
   env->mailbox.idle_after
@@ -433,7 +444,11 @@ int run(node_config cfg) {
   log::info("node " + cfg.node_id + " serving on " + bound + ", data in "
             + cfg.data_dir);
 
-  int sig = wait_for_shutdown_signal(signals);
+  int sig = wait_for_shutdown_signal(signals, std::chrono::seconds(1),
+                                     [trim_wanted] {
+                                       if (trim_wanted->exchange(false))
+                                         memory::release_free_memory();
+                                     });
   log::info(std::string{"received "} + (sig == SIGINT ? "SIGINT" : "SIGTERM")
             + ", shutting down");
   api->set_ready(false);

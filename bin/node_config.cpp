@@ -102,6 +102,10 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
       "(or mailbox) with nothing pending leaves memory (at most "
       "--idle-timeout)")
       ->check(CLI::Range(int64_t{1}, int64_t{86400 * 7}));
+  add("--memory-trim-interval", c.memory_trim_s, "CRMSYNC_MEMORY_TRIM_INTERVAL",
+      "seconds: after actors were passivated, give the memory they freed "
+      "back to the system at most this often (0: never)")
+      ->check(CLI::Range(int64_t{0}, int64_t{86400}));
   add("--sweep-interval-ms", c.sweep_interval_ms, "CRMSYNC_SWEEP_INTERVAL_MS",
       "how often idle actors are looked for (0: automatic)")
       ->check(CLI::Range(int64_t{0}, int64_t{3600000}));

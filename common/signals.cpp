@@ -24,4 +24,21 @@ int wait_for_shutdown_signal(const sigset_t& signals) {
   return sig;
 }
 
+int wait_for_shutdown_signal(const sigset_t& signals,
+                             std::chrono::milliseconds every,
+                             const std::function<void()>& meanwhile) {
+  auto secs = std::chrono::duration_cast<std::chrono::seconds>(every);
+  timespec wait{};
+  wait.tv_sec = secs.count();
+  wait.tv_nsec
+      = std::chrono::duration_cast<std::chrono::nanoseconds>(every - secs)
+            .count();
+  for (;;) {
+    int sig = sigtimedwait(&signals, nullptr, &wait);
+    if (sig > 0)
+      return sig;
+    meanwhile(); // timed out (EAGAIN) or interrupted (EINTR)
+  }
+}
+
 } // namespace crmsync

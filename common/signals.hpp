@@ -7,7 +7,9 @@
 // wait_for_shutdown_signal().
 #pragma once
 
+#include <chrono>
 #include <csignal>
+#include <functional>
 
 namespace crmsync {
 
@@ -17,5 +19,11 @@ sigset_t block_shutdown_signals();
 
 /// Waits for one of the signals blocked above; returns its number.
 int wait_for_shutdown_signal(const sigset_t& signals);
+
+/// The same, calling `meanwhile` on the waiting thread every `every`
+/// (housekeeping that must block no other thread).
+int wait_for_shutdown_signal(const sigset_t& signals,
+                             std::chrono::milliseconds every,
+                             const std::function<void()>& meanwhile);
 
 } // namespace crmsync

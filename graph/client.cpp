@@ -16,7 +16,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <deque>
 #include <future>
 #include <map>
 #include <mutex>
@@ -26,6 +25,7 @@
 #include <utility>
 
 #include "common/metrics.hpp"
+#include "common/small_fifo.hpp"
 #include "graph/jwt_verify.hpp"
 #include "graph/wire.hpp"
 #include "http/async_client.hpp"
@@ -264,8 +264,11 @@ struct client::impl {
     /// Completion times of requests within the window, oldest first. A
     /// request is logged when its answer arrived: by then the service has
     /// certainly counted it, so our window never ends before Graph's.
-    std::deque<steady::time_point> log;
-    std::deque<grant> waiting; ///< in arrival order
+    /// (small_fifo: a budget is kept for every mailbox used within the
+    /// window, i.e. for every synced user, so an empty one must cost
+    /// nothing and a short one little.)
+    small_fifo<steady::time_point> log;
+    small_fifo<grant> waiting; ///< in arrival order
     bool timer_armed = false;  ///< a wake-up for the window is pending
   };
 
@@ -417,11 +420,9 @@ struct client::impl {
     std::vector<grant> waiting;
     {
       std::lock_guard<std::mutex> guard{budget_mtx};
-      for (auto& [key, b] : budgets) {
-        std::move(b.waiting.begin(), b.waiting.end(),
-                  std::back_inserter(waiting));
-        b.waiting.clear();
-      }
+      for (auto& [key, b] : budgets)
+        for (auto& g : b.waiting.take_all())
+          waiting.push_back(std::move(g));
     }
     std::map<uint64_t, std::function<void(bool)>> paused;
     {
@@ -1331,6 +1332,10 @@ client_stats client::stats() const {
   s.token_fetches = impl_->token_fetches.load();
   s.max_in_flight_per_mailbox = impl_->max_in_flight_per_mailbox.load();
   s.max_in_flight = impl_->max_in_flight.load();
+  {
+    std::lock_guard<std::mutex> guard{impl_->budget_mtx};
+    s.mailbox_budgets = impl_->budgets.size();
+  }
   return s;
 }
 

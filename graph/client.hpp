@@ -122,6 +122,9 @@ struct client_stats {
   /// Highest number of mailbox requests in flight at once, all mailboxes
   /// together (shows that different mailboxes proceed in parallel).
   uint64_t max_in_flight = 0;
+  /// Mailboxes whose request budget the client keeps (a request within
+  /// the window, or one waiting): what it holds in memory per mailbox.
+  uint64_t mailbox_budgets = 0;
 };
 
 /// What became of a call started asynchronously: `ok` and the value, or

@@ -1,5 +1,6 @@
 #include "storage/db.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <functional>
@@ -161,11 +162,23 @@ caf::expected<std::unique_ptr<db>> db::open(const db_options& opts) {
   // Bound the WAL and the memtables: a rarely written family must not keep
   // gigabytes of log alive (and make crash recovery replay all of it).
   dbo.max_total_wal_size = 256u << 20;
-  dbo.db_write_buffer_size = 512u << 20;
+  // Memory is bounded by two numbers that do not grow with users or data:
+  // the memtables of all families together (db_write_buffer_size: the
+  // largest is flushed when they pass it; at idle they stay resident), and
+  // the block cache, which also holds every table's index and filter
+  // blocks (without cache_index_and_filter_blocks each open table keeps
+  // them outside the cache, a cost that grows with the data). L0's stay
+  // pinned: every read consults them. A 64 MiB memtable cap was tried
+  // (issue 13, t13-mem): setups of 50,000 users then timed out on a busy
+  // machine, cause not established (more flushes and L0 files with one
+  // compaction thread are a suspect), so it stays at 512 MiB.
+  dbo.db_write_buffer_size = opts.memtable_bytes;
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(opts.block_cache_bytes);
+  table.cache_index_and_filter_blocks = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
   rocksdb::ColumnFamilyOptions cfo;
-  cfo.write_buffer_size = 32u << 20;
+  cfo.write_buffer_size = std::min<size_t>(32u << 20, opts.memtable_bytes / 4);
   cfo.max_write_buffer_number = 3;
   cfo.level_compaction_dynamic_level_bytes = true;
   cfo.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
@@ -344,7 +357,18 @@ db_stats db::stats() const {
       out.live_sst_bytes += v;
     if (impl_->raw->GetIntProperty(h, "rocksdb.cur-size-all-mem-tables", &v))
       out.memtable_bytes += v;
+    if (impl_->raw->GetIntProperty(h, "rocksdb.estimate-table-readers-mem", &v))
+      out.table_readers_bytes += v;
   }
+  // One cache shared by every family: read once.
+  auto* h = impl_->handles.front();
+  uint64_t v = 0;
+  if (impl_->raw->GetIntProperty(h, "rocksdb.block-cache-usage", &v))
+    out.block_cache_bytes = v;
+  if (impl_->raw->GetIntProperty(h, "rocksdb.block-cache-pinned-usage", &v))
+    out.block_cache_pinned_bytes = v;
+  if (impl_->raw->GetIntProperty(h, "rocksdb.block-cache-capacity", &v))
+    out.block_cache_capacity_bytes = v;
   return out;
 }
 

@@ -114,13 +114,25 @@ struct db_options {
   /// before a write is acknowledged, so a killed process loses nothing;
   /// only a machine crash can lose the last writes.
   bool sync_writes = false;
+  /// The shared block cache (data, index and filter blocks).
   size_t block_cache_bytes = 64u << 20;
+  /// All memtables together (one family's: at most a quarter of it and
+  /// 32 MiB). Resident at idle once written: a constant, not per user.
+  size_t memtable_bytes = 512u << 20;
 };
 
 struct db_stats {
   uint64_t estimate_keys = 0;
   uint64_t live_sst_bytes = 0;
   uint64_t memtable_bytes = 0;
+  /// What RocksDB holds in memory besides the memtables: the shared block
+  /// cache (data, index and filter blocks; pinned: in use by a reader),
+  /// and the table readers' own index and filter blocks (outside the
+  /// cache unless cache_index_and_filter_blocks).
+  uint64_t block_cache_bytes = 0;
+  uint64_t block_cache_pinned_bytes = 0;
+  uint64_t block_cache_capacity_bytes = 0;
+  uint64_t table_readers_bytes = 0;
 };
 
 class db {

@@ -186,6 +186,9 @@ sync_stats service::stats() const {
   out.notifications_accepted = ctx_->notifications_accepted;
   out.notifications_rejected = ctx_->notifications_rejected;
   out.failed_runs = ctx_->failed_runs;
+  std::lock_guard<std::mutex> guard{ctx_->mtx};
+  out.users_known = ctx_->states.size();
+  out.runs_published = ctx_->runs.size();
   return out;
 }
 

@@ -42,6 +42,10 @@ struct sync_stats {
   uint64_t notifications_accepted = 0;
   uint64_t notifications_rejected = 0; ///< unknown subscription or clientState
   uint64_t failed_runs = 0;
+  /// Entries of the node's in-memory maps of users (memory report):
+  /// every known user's state, and the run state of those with one.
+  uint64_t users_known = 0;
+  uint64_t runs_published = 0;
 };
 
 class service {

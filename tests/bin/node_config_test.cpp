@@ -73,6 +73,7 @@ TEST_CASE("node_config: the defaults", "[node_config]") {
   CHECK(c.graph_app_rps == 13000);
   CHECK(c.graph_tenant_rps == 350);
   CHECK(c.calendar_idle_s == 10);
+  CHECK(c.memory_trim_s == 30);
   CHECK(c.graph_threads == 2);
   CHECK(c.mass_delete_share == 0.5);
   CHECK(c.mass_delete_minimum == 10);
@@ -151,6 +152,8 @@ TEST_CASE("node_config: bad values are refused with exit code 2",
       {"--reminders-per-second", "1000001"},
       {"--graph-app-rps", "0"},
       {"--calendar-idle", "0"},
+      {"--memory-trim-interval", "-1"},
+      {"--memory-trim-interval", "86401"},
       {"--graph-tenant-rps", "0"},
       {"--graph-tenant-rps", "1000001"},
       {"--sync-threads", "4"}, // gone with the sync engine's threads

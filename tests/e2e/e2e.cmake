@@ -12,6 +12,7 @@ add_executable(e2e_tests
   ${CMAKE_CURRENT_LIST_DIR}/robustness_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/persistence_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/admin_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/memory_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/office365_install_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/office365_invite_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/office365_join_test.cpp
