@@ -310,18 +310,17 @@ public:
   }
 
   /// What a callback route goes on with once its state was taken.
-  using state_step = void (office365_flows::*)(const request&,
-                                               const query_params&,
-                                               const signin_state_record*,
-                                               const responder_ptr&);
+  using state_step
+      = void (office365_flows::*)(const request&, const query_params&,
+                                  const signin_state_record*,
+                                  const responder_ptr&);
 
   /// A callback route (sign-in, consent): reads its query, takes its
   /// single-use state (gone afterwards, whatever the outcome; nullptr when
   /// there is none or it expired), then `next`. No thread waits on the
   /// cluster for the state (`next` then runs on an HTTP I/O thread).
   /// t13-async.
-  void with_state(const request& req, const responder_ptr& r,
-                  state_step next) {
+  void with_state(const request& req, const responder_ptr& r, state_step next) {
     query_params q;
     if (!s_.read_query(req, r, q) || !configured(r))
       return;
@@ -338,9 +337,8 @@ public:
                     && a[0].outcome == cluster_hooks::read_outcome::found
                     && codec::decode(a[0].value, rec)
                     && rec.expires_ms > self->now();
-          self->guarded(r, [&] {
-            ((*self).*next)(*held, q, ok ? &rec : nullptr, r);
-          });
+          self->guarded(
+              r, [&] { ((*self).*next)(*held, q, ok ? &rec : nullptr, r); });
         });
   }
 

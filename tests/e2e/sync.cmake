@@ -11,7 +11,7 @@ add_executable(sync_e2e_tests
   ${sync_e2e_test_sources})
 target_include_directories(sync_e2e_tests PRIVATE ${PROJECT_SOURCE_DIR})
 target_link_libraries(sync_e2e_tests
-  PRIVATE Catch2::Catch2WithMain crmsync_test_processes crmsync_storage)
+  PRIVATE Catch2::Catch2WithMain crmsync_test_processes)
 add_dependencies(sync_e2e_tests crmsyncd graph-emulator)
 # The prefix lets `ctest -R sync` select exactly these tests.
 catch_discover_tests(sync_e2e_tests TEST_PREFIX "sync: " PROPERTIES TIMEOUT 180)

@@ -3,15 +3,11 @@
 // the administrator's mailbox, at 100 ms of Graph latency, both take their
 // slots from the same actor (crmsync_mailbox_slot_wait_seconds counts each
 // lane's grants), the two finish, and Outlook never had to refuse the
-// mailbox for too many requests at once. A corrupt mailbox record does not
-// stop the user's sync.
+// mailbox for too many requests at once.
 #include <catch2/catch.hpp>
 
-#include <algorithm>
 #include <string>
 
-#include "storage/db.hpp"
-#include "storage/keys.hpp"
 #include "tests/e2e/sync_fixture.hpp"
 
 using namespace crmsync::e2e;
@@ -63,43 +59,4 @@ TEST_CASE("a synced user's calendar sync and the e-mail sent from their "
   CHECK(slots_granted(env, "sync") >= sync_before + 6);
   // At most 4 requests of the mailbox were ever in flight at Graph.
   CHECK(env.counters().throttles == 0);
-}
-
-// t13-async: a mailbox record that cannot be read used to stop the mailbox
-// actor at each activation, so each Graph slot the user's sync asked for
-// failed (mailbox_budget) for good. Now it is reported (log, metric,
-// audit), rewritten, and the sync goes on.
-TEST_CASE("a corrupt mailbox record is reported and rewritten, and the "
-          "user's sync goes on",
-          "[sync][mailbox][corrupt]") {
-  sync_env env;
-  env.enable_and_wait();
-  env.o365().stop_node();
-  {
-    crmsync::storage::db_options o;
-    o.path = env.o365().node_process().data_dir() + "/rocksdb";
-    auto opened = crmsync::storage::db::open(o);
-    REQUIRE(opened);
-    auto org = crmsync::tenant_id::parse(env.org().id);
-    auto admin = crmsync::user_id::parse(env.org().admin_id);
-    REQUIRE(org);
-    REQUIRE(admin);
-    crmsync::storage::write_batch b;
-    b.put(crmsync::storage::column::sync,
-          crmsync::storage::keys::sync_state(*org, *admin,
-                                             crmsync::entity_kind::mailbox),
-          std::string("\xff\x01not a mailbox record", 21));
-    REQUIRE_FALSE((*opened)->write(b));
-  }
-  env.o365().start_node();
-  env.create_event("after a corrupt record", hours_from_now(2),
-                   hours_from_now(3));
-  env.wait_in_sync();
-  auto m = env.node().get(admin_token, "/metrics");
-  E2E_REQUIRE_STATUS(m, 200);
-  CHECK(m.body.find("\ncrmsync_corrupt_records_total{kind=\"mailbox\"} 1")
-        != std::string::npos);
-  auto actions = env.o365().audit_actions(env.org().id, env.org().token);
-  CHECK(std::count(actions.begin(), actions.end(), "mailbox.record_corrupt")
-        == 1);
 }
