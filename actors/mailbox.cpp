@@ -1,11 +1,19 @@
 // The mailbox actor: one CRM user's Office 365 mailbox.
 //
 // Loads its link record from the sync family when activated (a user
-// without one is simply not linked yet) and answers with its status.
+// without one is simply not linked yet) and answers with its status. A
+// record that cannot be decoded is reported (error log,
+// crmsync_corrupt_records_total, an audit entry in the organization) and
+// replaced by a fresh one: the mailbox starts from an empty window instead
+// of failing each activation, which would refuse the user's sync every
+// Graph slot for good (t13-async).
 //
 // It owns the mailbox's Graph budget, as Outlook enforces it per mailbox
 // and app: at most `concurrency` requests in flight and `per_window`
 // requests per `window` (actor_env::mailbox; 4 and 10,000 per 10 minutes).
+// A slot carries a weight: a $batch holds one slot of the concurrency but
+// counts each of its inner requests in the window, as Outlook counts them
+// (t13-async).
 // Whoever calls Graph against the mailbox asks for a slot first
 // (mailbox_slot_request), sends its request when granted and gives the
 // ticket back when answered (mailbox_slot_release). Two lanes queue apart,
@@ -37,9 +45,11 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include "actors/sync_record.hpp"
+#include "common/log.hpp"
 #include "common/metrics.hpp"
 #include "protocol/errors.hpp"
+#include "storage/codec.hpp"
+#include "storage/keys.hpp"
 
 namespace crmsync::actors {
 
@@ -52,6 +62,13 @@ struct slot_waiter {
   caf::actor_addr requester;
   int64_t not_after_ms = 0;
   int64_t queued_ms = 0;
+  uint64_t weight = 1; ///< requests it counts in the window
+};
+
+/// Requests answered at `at_ms` (a $batch: its inner requests).
+struct answered_at {
+  int64_t at_ms = 0;
+  uint64_t weight = 1;
 };
 
 struct mailbox_state {
@@ -66,12 +83,16 @@ struct mailbox_state {
   struct holding {
     caf::actor_addr holder;
     int64_t since_ms = 0;
+    uint64_t weight = 1;
   };
   std::unordered_map<uint64_t, holding> held;
+  uint64_t held_weight = 0; ///< the weights of `held`, summed
   /// Waiting requests plus held tickets per watched requester.
   std::unordered_map<caf::actor_addr, uint64_t> watched;
-  /// Answer times of the requests still within the window, oldest first.
-  std::deque<int64_t> answered;
+  /// Answers still within the window, oldest first, and their weights
+  /// summed.
+  std::deque<answered_at> answered;
+  uint64_t in_window = 0;
   uint64_t next_ticket = 0;
   mailbox_budget figures;
   uint64_t timer = 0; ///< generation of the pending wake-up
@@ -95,6 +116,29 @@ void unwatch(self_ptr self, const caf::actor_addr& who) {
     self->demonitor(who);
     w.erase(i);
   }
+}
+
+/// A held slot's requests count in the window from `now` on.
+void count_answered(mailbox_state& st, int64_t now, uint64_t weight) {
+  st.answered.push_back(answered_at{now, weight});
+  st.in_window += weight;
+}
+
+/// Drops the answers that left the window.
+void slide(mailbox_state& st, int64_t now) {
+  auto window = static_cast<int64_t>(st.limits.window.count());
+  while (!st.answered.empty() && st.answered.front().at_ms + window <= now) {
+    st.in_window -= st.answered.front().weight;
+    st.answered.pop_front();
+  }
+}
+
+/// Takes a held slot off the books (its weight with it).
+std::unordered_map<uint64_t, mailbox_state::holding>::iterator
+drop_held(mailbox_state& st,
+          std::unordered_map<uint64_t, mailbox_state::holding>::iterator i) {
+  st.held_weight -= i->second.weight;
+  return st.held.erase(i);
 }
 
 bool idle(const mailbox_state& st) {
@@ -152,9 +196,9 @@ void reclaim(self_ptr self, int64_t now) {
       ++i;
       continue;
     }
-    st.answered.push_back(now);
+    count_answered(st, now, i->second.weight);
     unwatch(self, i->second.holder);
-    i = st.held.erase(i);
+    i = drop_held(st, i);
     ++st.figures.reclaimed;
   }
 }
@@ -166,27 +210,30 @@ void pump(self_ptr self) {
   auto now = st.env->now_ms();
   auto window = static_cast<int64_t>(st.limits.window.count());
   reclaim(self, now);
-  while (!st.answered.empty() && st.answered.front() + window <= now)
-    st.answered.pop_front();
+  slide(st, now);
   int64_t wake = drop_expired(self, now);
   while (!st.lanes[0].empty() || !st.lanes[1].empty()) {
     if (st.held.size() >= st.limits.concurrency)
       break; // a release pumps again
-    if (st.held.size() + st.answered.size() >= st.limits.per_window) {
-      if (!st.answered.empty())
-        wake = std::min(wake, st.answered.front() + window);
-      break;
-    }
     // The other lane's turn when both wait.
     bool mail = !st.mail_went_last;
     if (st.lanes[mail ? 1 : 0].empty())
       mail = !mail;
     auto& lane = st.lanes[mail ? 1 : 0];
+    // What is held counts as if answered: the window never holds more
+    // than `per_window` requests once they are.
+    if (st.held_weight + st.in_window + lane.front().weight
+        > st.limits.per_window) {
+      if (!st.answered.empty())
+        wake = std::min(wake, st.answered.front().at_ms + window);
+      break;
+    }
     auto w = std::move(lane.front());
     lane.pop_front();
     st.mail_went_last = mail;
     auto ticket = ++st.next_ticket;
-    st.held.emplace(ticket, mailbox_state::holding{w.requester, now});
+    st.held.emplace(ticket, mailbox_state::holding{w.requester, now, w.weight});
+    st.held_weight += w.weight;
     // The requester stays watched while it holds the slot.
     ++(mail ? st.figures.granted_mail : st.figures.granted_sync);
     st.figures.max_in_flight
@@ -211,9 +258,9 @@ void give_back(self_ptr self, uint64_t ticket, bool answered) {
   if (i == st.held.end())
     return; // given back already (or by a requester that stopped)
   auto who = i->second.holder;
-  st.held.erase(i);
   if (answered)
-    st.answered.push_back(st.env->now_ms());
+    count_answered(st, st.env->now_ms(), i->second.weight);
+  drop_held(st, i);
   unwatch(self, who);
   pump(self);
   arm_idle_check(self);
@@ -232,8 +279,8 @@ void forget(self_ptr self, const caf::actor_addr& who) {
   auto now = st.env->now_ms();
   for (auto i = st.held.begin(); i != st.held.end();) {
     if (i->second.holder == who) {
-      st.answered.push_back(now);
-      i = st.held.erase(i);
+      count_answered(st, now, i->second.weight);
+      i = drop_held(st, i);
     } else {
       ++i;
     }
@@ -242,12 +289,58 @@ void forget(self_ptr self, const caf::actor_addr& who) {
   arm_idle_check(self);
 }
 
+/// Loads the mailbox's record; a damaged one is reported and rewritten
+/// fresh. A failed read stops the actor (the directory reactivates it on
+/// the next message, as for any actor).
+void load_record(self_ptr self) {
+  auto& st = self->state;
+  auto org = st.status.org;
+  auto user = st.status.user;
+  auto key = storage::keys::sync_state(org, user, entity_kind::mailbox);
+  std::string value;
+  bool found = false;
+  auto what = "mailbox " + user.str() + " of organization " + org.str();
+  if (auto err = st.env->db->get(storage::column::sync, key, value, found)) {
+    log::error(what + ": cannot load: " + self->system().render(err));
+    self->quit(err);
+    return;
+  }
+  if (!found || storage::codec::decode(value, st.status))
+    return;
+  metrics::node().corrupt_record("mailbox");
+  auto detail = "the stored record of " + what + " could not be read ("
+                + std::to_string(value.size())
+                + " bytes); it was replaced by a fresh one and the "
+                  "mailbox's Graph budget starts from an empty window";
+  log::error(detail);
+  st.status = mailbox_status{};
+  st.status.org = org;
+  st.status.user = user;
+  storage::write_batch b;
+  b.put(storage::column::sync, key, storage::codec::encode(st.status));
+  audit_entry a;
+  a.org = org;
+  a.at_ms = st.env->now_ms();
+  a.seq = st.env->random_id ? st.env->random_id()
+                            : static_cast<uint64_t>(a.at_ms);
+  a.actor = "mailbox";
+  a.action = "mailbox.record_corrupt";
+  a.detail = detail;
+  b.put(storage::column::audit, storage::keys::audit(org, a.at_ms, a.seq),
+        storage::codec::encode(a));
+  // Running on is right even if the rewrite fails: the next activation
+  // reports it again.
+  if (auto err = st.env->db->write(b))
+    log::error(what + ": cannot rewrite the corrupt record: "
+               + self->system().render(err));
+}
+
 mailbox_budget figures(const mailbox_state& st) {
   auto out = st.figures;
   out.in_flight = st.held.size();
   out.queued_sync = st.lanes[0].size();
   out.queued_mail = st.lanes[1].size();
-  out.in_window = st.answered.size();
+  out.in_window = st.in_window;
   return out;
 }
 
@@ -264,7 +357,7 @@ mailbox_actor::behavior_type mailbox(self_ptr self, tenant_id org, user_id user,
   st.limits.per_window = std::max<size_t>(1, st.limits.per_window);
   st.status.org = org;
   st.status.user = user;
-  load_sync_record(self, *st.env, entity_kind::mailbox, st.status);
+  load_record(self);
   self->set_down_handler([=](caf::down_msg& dm) { forget(self, dm.source); });
   using namespace crmsync::atom;
   return {
@@ -280,8 +373,12 @@ mailbox_actor::behavior_type mailbox(self_ptr self, tenant_id org, user_id user,
           return make_crm_error(crm_errc::invalid_input, "no_requester",
                                 "a mailbox slot needs a requester to hold it");
         auto rp = self->make_response_promise<mailbox_slot>();
+        // A weight above the whole window could never be granted: it
+        // waits for an empty window instead.
+        uint64_t weight
+            = std::clamp<uint64_t>(r.weight, 1, st.limits.per_window);
         st.lanes[r.mail ? 1 : 0].push_back(
-            slot_waiter{rp, who, r.not_after_ms, st.env->now_ms()});
+            slot_waiter{rp, who, r.not_after_ms, st.env->now_ms(), weight});
         watch(self, who);
         pump(self);
         return rp;
@@ -308,10 +405,8 @@ mailbox_actor::behavior_type mailbox(self_ptr self, tenant_id org, user_id user,
         auto& st = self->state;
         auto now = st.env->now_ms();
         reclaim(self, now);
-        auto window = static_cast<int64_t>(st.limits.window.count());
-        while (!st.answered.empty() && st.answered.front() + window <= now)
-          st.answered.pop_front();
-        if (!idle(st) || st.answered.size() > st.limits.forget_at_most)
+        slide(st, now);
+        if (!idle(st) || st.in_window > st.limits.forget_at_most)
           return false;
         self->quit();
         return true;

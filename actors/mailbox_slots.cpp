@@ -12,14 +12,14 @@ namespace crmsync::actors {
 
 void request_mailbox_slot(caf::event_based_actor* self,
                           const caf::actor& directory,
-                          const entity_key& mailbox, bool mail,
+                          const entity_key& mailbox, bool mail, uint32_t weight,
                           std::chrono::milliseconds wait, int64_t now_ms,
                           std::function<void(slot_release)> granted,
                           std::function<void(bool busy)> refused) {
-  self->request(
-          directory, wait + std::chrono::seconds(2), atom::route_atom_v,
-          mailbox,
-          caf::make_message(mailbox_slot_request{mail, now_ms + wait.count()}))
+  self->request(directory, wait + std::chrono::seconds(2), atom::route_atom_v,
+                mailbox,
+                caf::make_message(
+                    mailbox_slot_request{mail, now_ms + wait.count(), weight}))
       .then(
           [self, directory, mailbox, granted](mailbox_slot& slot) {
             // The answer comes from the mailbox actor itself: the ticket

@@ -19,7 +19,9 @@ namespace crmsync::actors {
 using slot_release = std::function<void()>;
 
 /// Asks the mailbox actor of `mailbox` (routed by `directory`) for a slot
-/// of the mail lane (`mail`) or the calendar sync's. `granted` runs in
+/// of the mail lane (`mail`) or the calendar sync's, for an exchange that
+/// Outlook counts as `weight` requests (a $batch: its inner requests; see
+/// mailbox_slot_request). `granted` runs in
 /// `self` with the release; `refused` runs in `self` when no slot came
 /// within `wait` (`busy`: the mailbox was busy all along) or the mailbox
 /// could not be reached (`busy` false). `now_ms` is the wall clock the
@@ -27,7 +29,7 @@ using slot_release = std::function<void()>;
 /// does, so a slot is never granted to a request nobody waits for.
 void request_mailbox_slot(caf::event_based_actor* self,
                           const caf::actor& directory,
-                          const entity_key& mailbox, bool mail,
+                          const entity_key& mailbox, bool mail, uint32_t weight,
                           std::chrono::milliseconds wait, int64_t now_ms,
                           std::function<void(slot_release)> granted,
                           std::function<void(bool busy)> refused);

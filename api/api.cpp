@@ -70,30 +70,27 @@ bool parse_user_token(std::string_view token, uint64_t& org, uint64_t& user) {
 // -- organizations and users
 // ---------------------------------------------------------
 
-bool api::impl::email_free_in_cluster(const std::string& email,
-                                      const char* field,
-                                      const responder_ptr& r) {
-  if (!cluster.read)
-    return true; // one node: the tenant actor's claim decides, atomically
-  std::string v;
-  caf::error err;
-  if (found_global(column::lookup, keys::email_lookup(email), v, err)) {
-    fail(r, 409, "email_taken",
-         "a user with this e-mail address already exists", field);
-    return false;
-  }
-  if (err) {
-    fail(r, err);
-    return false;
-  }
-  return true;
+void api::impl::email_free_in_cluster(const std::string& email,
+                                      const char* field, const responder_ptr& r,
+                                      std::function<void()> free) {
+  if (!cluster.read_async)
+    return free(); // one node: the tenant actor's claim decides, atomically
+  read_global_async(
+      column::lookup, {keys::email_lookup(email)}, false,
+      [r, field, free](std::vector<cluster_hooks::read_answer> a) {
+        using outcome = cluster_hooks::read_outcome;
+        if (!a.empty() && a[0].outcome == outcome::found)
+          return fail(r, 409, "email_taken",
+                      "a user with this e-mail address already exists", field);
+        if (a.empty() || a[0].outcome == outcome::unavailable)
+          return fail(r, 503, "node_unavailable",
+                      "a node that may hold this is unreachable; retry");
+        free();
+      });
 }
 
 void api::impl::create_org_attempt(std::shared_ptr<create_org> cmd,
                                    responder_ptr r, int attempts_left) {
-  if (attempts_left == 3
-      && !email_free_in_cluster(cmd->admin.email, "admin.email", r))
-    return;
   tenant_id org{crypto::random_u64()};
   cmd->admin.id = user_id{crypto::random_u64()};
   if (!org.valid() || !cmd->admin.id.valid()) {
@@ -125,8 +122,6 @@ void api::impl::create_org_attempt(std::shared_ptr<create_org> cmd,
 void api::impl::create_user_attempt(std::shared_ptr<create_user> cmd,
                                     tenant_id org, responder_ptr r,
                                     int attempts_left) {
-  if (attempts_left == 3 && !email_free_in_cluster(cmd->user.email, "email", r))
-    return;
   cmd->user.id = user_id{crypto::random_u64()};
   if (!cmd->user.id.valid()) {
     if (attempts_left <= 0)
@@ -449,7 +444,9 @@ void api::impl::install_routes() {
                cmd->admin.role = profile::administrator;
                cmd->admin.manage_users = true;
                auto go = [s = self->shared_from_this(), cmd, r] {
-                 s->create_org_attempt(cmd, r, 3);
+                 s->email_free_in_cluster(
+                     cmd->admin.email, "admin.email", r,
+                     [s, cmd, r] { s->create_org_attempt(cmd, r, 3); });
                };
                if (body.admin_password.empty())
                  return go();
@@ -514,7 +511,9 @@ void api::impl::install_routes() {
           cmd->user.view_all_events = body.view_all_events;
           cmd->user.super_admin = body.super_admin;
           auto go = [s = self->shared_from_this(), cmd, org, r] {
-            s->create_user_attempt(cmd, org, r, 3);
+            s->email_free_in_cluster(
+                cmd->user.email, "email", r,
+                [s, cmd, org, r] { s->create_user_attempt(cmd, org, r, 3); });
           };
           self->with_user_manager(p, org, r, [self, p, cmd, body, r, go] {
             if (body.password.empty())
@@ -1300,14 +1299,77 @@ cluster_hooks::read_outcome api::impl::read_local(storage::column c,
   return outcome::found;
 }
 
+namespace {
+
+thread_local const fetched_scope* innermost_fetched = nullptr;
+
+} // namespace
+
+fetched_scope::fetched_scope(const fetched_reads& reads)
+    : reads_(reads), outer_(innermost_fetched) {
+  innermost_fetched = this;
+}
+
+fetched_scope::~fetched_scope() {
+  innermost_fetched = outer_;
+}
+
+const cluster_hooks::read_answer* fetched_scope::find(storage::column c,
+                                                      const std::string& key) {
+  for (auto* s = innermost_fetched; s != nullptr; s = s->outer_) {
+    auto i = s->reads_.find({c, key});
+    if (i != s->reads_.end())
+      return &i->second;
+  }
+  return nullptr;
+}
+
+bool fetched_scope::open() {
+  return innermost_fetched != nullptr;
+}
+
 cluster_hooks::read_outcome api::impl::read_global(storage::column c,
                                                    const std::string& key,
                                                    std::string& value,
                                                    bool take) {
+  if (!take)
+    if (auto* f = fetched_scope::find(c, key)) {
+      value = f->value;
+      return f->outcome;
+    }
   auto here = read_local(c, key, value, take);
   if (here != cluster_hooks::read_outcome::missing || !cluster.read)
     return here;
+  if (fetched_scope::open())
+    log::warn("a global read was not fetched ahead of its continuation; it "
+              "waits on the cluster");
   return cluster.read(c, key, value, take);
+}
+
+void api::impl::read_global_async(storage::column c,
+                                  std::vector<std::string> keys, bool take,
+                                  cluster_hooks::read_done done) {
+  std::vector<cluster_hooks::read_answer> out(keys.size());
+  std::vector<std::string> ask;
+  std::vector<size_t> where;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    out[i].outcome = read_local(c, keys[i], out[i].value, take);
+    if (out[i].outcome == cluster_hooks::read_outcome::missing
+        && cluster.read_async) {
+      ask.push_back(std::move(keys[i]));
+      where.push_back(i);
+    }
+  }
+  if (ask.empty())
+    return done(std::move(out));
+  cluster.read_async(c, std::move(ask), take,
+                     [out = std::move(out), where = std::move(where), done](
+                         std::vector<cluster_hooks::read_answer> got) mutable {
+                       for (size_t j = 0; j < where.size() && j < got.size();
+                            ++j)
+                         out[where[j]] = std::move(got[j]);
+                       done(std::move(out));
+                     });
 }
 
 void api::handle(request&& req, responder_ptr r) {

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <caf/actor.hpp>
 #include <caf/expected.hpp>
@@ -19,7 +20,6 @@
 
 #include "api/throttles.hpp"
 #include "common/fair_pool.hpp"
-#include "common/work_pool.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
 #include "protocol/errors.hpp"
@@ -40,8 +40,6 @@ namespace crmsync::http {
 struct office365_options {
   /// Graph and the identity platform; nullptr: the routes answer 503.
   graph::client* graph = nullptr;
-  /// Threads for blocking Graph calls (never the I/O or actor threads).
-  work_pool* pool = nullptr;
   /// Calendar sync: takes webhook notifications; nullptr answers 503.
   sync::service* sync = nullptr;
   /// How people's browsers and Microsoft reach this node.
@@ -72,6 +70,17 @@ struct cluster_hooks {
   std::function<read_outcome(storage::column, const std::string& key,
                              std::string& value, bool take)>
       read;
+  /// The same for several keys without a thread waiting: `done` gets one
+  /// answer per key, in their order, from an actor of the cluster (or at
+  /// once when there is no other node to ask). t13-async.
+  struct read_answer {
+    read_outcome outcome = read_outcome::missing;
+    std::string value;
+  };
+  using read_done = std::function<void(std::vector<read_answer>)>;
+  std::function<void(storage::column, std::vector<std::string> keys, bool take,
+                     read_done done)>
+      read_async;
   /// A tenant's shard and owner node (GET /admin/v1/tenants/{id}).
   std::function<std::pair<uint32_t, std::string>(tenant_id)> placement;
   /// POST /admin/v1/shards/{shard}/move on the shard's owner: answers the

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -94,6 +95,34 @@ using namespace detail;
 /// what to the node as a whole (deleted an organization, took a backup).
 void put_node_audit(storage::write_batch& b, int64_t now, std::string action,
                     std::string detail);
+
+/// Global reads fetched ahead of a continuation, by table and key
+/// (t13-async).
+using fetched_reads = std::map<std::pair<storage::column, std::string>,
+                               cluster_hooks::read_answer>;
+
+/// While a fetched_scope lives on a thread, read_global answers the keys it
+/// (or a scope around it) holds from it instead of asking the other nodes:
+/// a continuation whose reads were fetched without a thread waiting runs
+/// its synchronous code as it is.
+class fetched_scope {
+public:
+  explicit fetched_scope(const fetched_reads& reads);
+  ~fetched_scope();
+  fetched_scope(const fetched_scope&) = delete;
+  fetched_scope& operator=(const fetched_scope&) = delete;
+
+  /// What the scopes open on this thread hold for (c, key), innermost
+  /// first; nullptr when none does.
+  static const cluster_hooks::read_answer* find(storage::column c,
+                                                const std::string& key);
+  /// Whether a scope is open on this thread.
+  static bool open();
+
+private:
+  const fetched_reads& reads_;
+  const fetched_scope* outer_;
+};
 
 struct api::impl : std::enable_shared_from_this<api::impl> {
   caf::actor_system& sys;
@@ -186,6 +215,12 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
                                           const std::string& key,
                                           std::string& value,
                                           bool take = false);
+  /// read_global for several keys without a thread waiting on the
+  /// cluster: `done` gets one answer per key, in their order; at once when
+  /// this node answered them all (always on a single node), else on an
+  /// HTTP I/O thread once the other nodes answered. t13-async.
+  void read_global_async(storage::column c, std::vector<std::string> keys,
+                         bool take, cluster_hooks::read_done done);
 
   static entity_key tenant_key(tenant_id t) {
     return entity_key{entity_kind::tenant, t, user_id{}};
@@ -523,9 +558,12 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   void admin_cluster(const responder_ptr& r, bool shards);
   /// In a cluster, e-mail addresses claimed on other nodes count too (a
   /// check before the owner's atomic claim: two creations racing on two
-  /// nodes are not caught). Answers 409/503 itself when false.
-  bool email_free_in_cluster(const std::string& email, const char* field,
-                             const responder_ptr& r);
+  /// nodes are not caught). Runs `free` when it is free, else answers
+  /// 409/503 itself; the other nodes are asked without a thread waiting
+  /// (t13-async).
+  void email_free_in_cluster(const std::string& email, const char* field,
+                             const responder_ptr& r,
+                             std::function<void()> free);
   /// read_global as found / not found, with `err` set when unavailable.
   bool found_global(storage::column c, const std::string& key,
                     std::string& value, caf::error& err);

@@ -15,6 +15,7 @@
 #include "api/records_json.hpp"
 #include "api/sessions.hpp"
 
+#include <map>
 #include <mutex>
 
 #include "common/clock.hpp"
@@ -36,7 +37,6 @@ namespace codec = storage::codec;
 using storage::column;
 using impl = api::impl;
 
-constexpr size_t max_graph_jobs_queued = 256;
 constexpr size_t max_invitees = 100;
 /// Fresh ids an install tries before it gives up (a clash is rare).
 constexpr int max_create_attempts = 3;
@@ -188,30 +188,48 @@ public:
 
   // -- plumbing ---------------------------------------------------------------
 
-  /// Runs a job that calls Graph on the Office 365 pool.
-  bool on_pool(const responder_ptr& r, std::function<void()> job) {
-    if (s_.o365.graph == nullptr || s_.o365.pool == nullptr) {
-      fail(r, 503, "office365_not_configured",
-           "this node has no Office 365 app configured (--client-id, "
-           "--client-secret)");
-      return false;
-    }
-    auto guarded = [job = std::move(job), r] {
-      try {
-        job();
-      } catch (const node_unreachable&) {
-        unreachable(r);
-      }
-    };
-    if (!s_.o365.pool->try_post(std::move(guarded), max_graph_jobs_queued)) {
-      fail(r, 503, "busy", "too many Office 365 operations in progress; retry");
-      return false;
-    }
-    return true;
+  /// Runs `job` once the global lookups `keys` are known, with lookup()
+  /// answering them from what was fetched: this node's tables at once, the
+  /// other nodes' asked without a thread waiting (the job then runs on an
+  /// HTTP I/O thread). On a single node the job runs at once. t13-async.
+  void with_lookups(const responder_ptr& r, std::vector<std::string> keys,
+                    std::function<void()> job) {
+    auto asked = std::make_shared<std::vector<std::string>>(keys);
+    s_.read_global_async(
+        column::lookup, std::move(keys), false,
+        [asked, r, job = std::move(job)](
+            std::vector<cluster_hooks::read_answer> answers) {
+          fetched_reads got;
+          for (size_t i = 0; i < asked->size() && i < answers.size(); ++i)
+            got.emplace(std::make_pair(column::lookup, (*asked)[i]),
+                        std::move(answers[i]));
+          fetched_scope scope{got};
+          try {
+            job();
+          } catch (const node_unreachable&) {
+            unreachable(r);
+          }
+        });
+  }
+
+  /// The global lookups the flows make about a person: their tenant's
+  /// organization, their link, their e-mail's account.
+  static std::vector<std::string> lookups_of(const o365_identity& who) {
+    std::vector<std::string> out{keys::o365_tenant_lookup(who.tenant),
+                                 keys::o365_user_lookup(who.tenant, who.user)};
+    if (!who.email.empty())
+      out.push_back(keys::email_lookup(who.email));
+    return out;
+  }
+
+  /// with_lookups(lookups_of(who)).
+  void about(const o365_identity& who, const responder_ptr& r,
+             std::function<void()> job) override {
+    with_lookups(r, lookups_of(who), std::move(job));
   }
 
   bool configured(const responder_ptr& r) {
-    if (s_.o365.graph != nullptr && s_.o365.pool != nullptr)
+    if (s_.o365.graph != nullptr)
       return true;
     fail(r, 503, "office365_not_configured",
          "this node has no Office 365 app configured (--client-id, "
@@ -227,10 +245,11 @@ public:
     return s_.o365.public_url + path;
   }
 
-  /// A global lookup, on this node or another one of the cluster. When a
-  /// node that may hold the key cannot be asked, the flow stops with 503
-  /// (node_unreachable, caught where routes and pool jobs start) rather
-  /// than take "not found" and create a second account.
+  /// A global lookup, on this node or another one of the cluster (from
+  /// what with_lookups fetched, when it did). When a node that may hold the
+  /// key cannot be asked, the flow stops with 503 (node_unreachable, caught
+  /// where routes and continuations start) rather than take "not found"
+  /// and create a second account.
   bool lookup(const std::string& key, std::string& value) {
     switch (s_.read_global(column::lookup, key, value)) {
       case cluster_hooks::read_outcome::found:
@@ -290,14 +309,37 @@ public:
     return state;
   }
 
-  /// Takes a single-use state: it is gone afterwards, whatever the outcome.
-  bool take_state(const std::string& state, signin_state_record& out) {
-    std::string v;
-    if (state.empty()
-        || s_.read_global(column::sessions, keys::signin_state(state), v, true)
-               != cluster_hooks::read_outcome::found)
-      return false;
-    return codec::decode(v, out) && out.expires_ms > now();
+  /// What a callback route goes on with once its state was taken.
+  using state_step
+      = void (office365_flows::*)(const request&, const query_params&,
+                                  const signin_state_record*,
+                                  const responder_ptr&);
+
+  /// A callback route (sign-in, consent): reads its query, takes its
+  /// single-use state (gone afterwards, whatever the outcome; nullptr when
+  /// there is none or it expired), then `next`. No thread waits on the
+  /// cluster for the state (`next` then runs on an HTTP I/O thread).
+  /// t13-async.
+  void with_state(const request& req, const responder_ptr& r, state_step next) {
+    query_params q;
+    if (!s_.read_query(req, r, q) || !configured(r))
+      return;
+    auto state = find_param(q, "state");
+    if (state == nullptr || state->empty())
+      return (this->*next)(req, q, nullptr, r);
+    auto self = shared_from_this();
+    auto held = std::make_shared<request>(req);
+    s_.read_global_async(
+        column::sessions, {keys::signin_state(*state)}, true,
+        [self, held, q, r, next](std::vector<cluster_hooks::read_answer> a) {
+          signin_state_record rec;
+          bool ok = !a.empty()
+                    && a[0].outcome == cluster_hooks::read_outcome::found
+                    && codec::decode(a[0].value, rec)
+                    && rec.expires_ms > self->now();
+          self->guarded(
+              r, [&] { ((*self).*next)(*held, q, ok ? &rec : nullptr, r); });
+        });
   }
 
   std::string put_session(const o365_identity& who) {
@@ -315,30 +357,39 @@ public:
     return token;
   }
 
-  /// The person behind `Authorization: Bearer {office365_session}`;
-  /// answers 401 itself when there is none.
-  bool read_session(const request& req, const responder_ptr& r,
-                    o365_identity& out) {
+  /// What a route signed in with an Office 365 session goes on with.
+  using signed_in_k = std::function<void(const request&, const o365_identity&)>;
+
+  /// Runs `k` with the person behind `Authorization: Bearer
+  /// {office365_session}` (answers 401 itself when there is none), their
+  /// lookups and `more` fetched (with_lookups): the session and the
+  /// lookups are read without a thread waiting on the cluster. t13-async.
+  void with_session(const request& req, const responder_ptr& r,
+                    std::vector<std::string> more, signed_in_k k) {
     auto h = req.header("authorization");
-    if (h.size() < 8 || ascii_lower(h.substr(0, 7)) != "bearer ") {
-      fail(r, 401, "missing_session",
-           "sign in with Office 365 (GET /o365/signin) and send "
-           "'Authorization: Bearer OFFICE365_SESSION'");
-      return false;
-    }
-    std::string v;
-    auto key = keys::o365_session(crypto::sha256_hex(h.substr(7)));
-    o365_session_record rec;
-    if (s_.read_global(column::sessions, key, v)
-            != cluster_hooks::read_outcome::found
-        || !codec::decode(v, rec) || rec.expires_ms <= now()) {
-      fail(r, 401, "invalid_session",
-           "the Office 365 session is not valid or has expired; sign in "
-           "again");
-      return false;
-    }
-    out = rec.who;
-    return true;
+    if (h.size() < 8 || ascii_lower(h.substr(0, 7)) != "bearer ")
+      return fail(r, 401, "missing_session",
+                  "sign in with Office 365 (GET /o365/signin) and send "
+                  "'Authorization: Bearer OFFICE365_SESSION'");
+    auto self = shared_from_this();
+    auto held = std::make_shared<request>(req);
+    s_.read_global_async(
+        column::sessions, {keys::o365_session(crypto::sha256_hex(h.substr(7)))},
+        false,
+        [self, held, r, more = std::move(more),
+         k = std::move(k)](std::vector<cluster_hooks::read_answer> a) {
+          o365_session_record rec;
+          if (a.empty() || a[0].outcome != cluster_hooks::read_outcome::found
+              || !codec::decode(a[0].value, rec)
+              || rec.expires_ms <= self->now())
+            return fail(r, 401, "invalid_session",
+                        "the Office 365 session is not valid or has expired; "
+                        "sign in again");
+          auto wanted = lookups_of(rec.who);
+          wanted.insert(wanted.end(), more.begin(), more.end());
+          self->with_lookups(r, std::move(wanted),
+                             [held, who = rec.who, k] { k(*held, who); });
+        });
   }
 
   // -- sign-in ----------------------------------------------------------------
@@ -412,17 +463,19 @@ public:
   }
 
   void signin_callback(const request& req, const responder_ptr& r) {
-    query_params q;
-    if (!s_.read_query(req, r, q) || !configured(r))
-      return;
-    auto state = find_param(q, "state");
-    signin_state_record rec;
-    if (state == nullptr || !take_state(*state, rec)
-        || (rec.purpose != "install" && rec.purpose != "signin"
-            && rec.purpose != "page"))
+    with_state(req, r, &office365_flows::signin_state_taken);
+  }
+
+  void signin_state_taken(const request& req, const query_params& q,
+                          const signin_state_record* taken,
+                          const responder_ptr& r) {
+    if (taken == nullptr
+        || (taken->purpose != "install" && taken->purpose != "signin"
+            && taken->purpose != "page"))
       return fail(r, 400, "invalid_state",
                   "the sign-in is unknown, was already completed or has "
                   "expired; start again");
+    auto& rec = *taken;
     if (!same_browser(req, rec, r))
       return;
     if (auto e = find_param(q, "error")) {
@@ -438,8 +491,8 @@ public:
     // state that a start stored (rate-limited per client address, see
     // admit_signin), that is taken here once, and whose browser cookie
     // matches; anything else was answered above without calling Graph.
-    // Redeemed without a thread waiting; what follows may look up the
-    // cluster, so it goes to the pool.
+    // Redeemed without a thread waiting; what follows looks up the
+    // person across the cluster, also without a thread waiting.
     // A browser's sign-in ends on a page with a cookie session.
     bool browser
         = pages::prefers_html(req.header("accept")) || rec.purpose == "page";
@@ -447,13 +500,27 @@ public:
     s_.o365.graph->start_redeem(
         *code, callback_url("/o365/signin-callback"), rec.nonce,
         [self, r, rec, browser](graph::result<graph::identity> redeemed) {
-          self->on_pool(r, [self, r, rec, redeemed, browser] {
-            self->redeemed(redeemed, rec, r, browser);
-          });
+          if (!redeemed.ok)
+            return self->redeemed(redeemed, rec, r, browser);
+          self->about(identity_of(redeemed.value), r,
+                      [self, r, rec, redeemed, browser] {
+                        self->redeemed(redeemed, rec, r, browser);
+                      });
         });
   }
 
-  /// The sign-in code redeemed (or not). On the pool.
+  /// The person a redeemed sign-in names.
+  static o365_identity identity_of(const graph::identity& id) {
+    o365_identity who;
+    who.tenant = id.tenant_id;
+    who.user = id.object_id;
+    who.email = identity_email(id);
+    who.name = id.name.empty() ? who.email : id.name;
+    who.is_admin = id.is_global_admin;
+    return who;
+  }
+
+  /// The sign-in code redeemed (or not), the person's lookups fetched.
   void redeemed(const graph::result<graph::identity>& redeemed,
                 const signin_state_record& rec, const responder_ptr& r,
                 bool browser) {
@@ -465,13 +532,7 @@ public:
                   "the Office 365 sign-in could not be verified: "
                       + err.describe());
     }
-    auto& id = redeemed.value;
-    o365_identity who;
-    who.tenant = id.tenant_id;
-    who.user = id.object_id;
-    who.email = identity_email(id);
-    who.name = id.name.empty() ? who.email : id.name;
-    who.is_admin = id.is_global_admin;
+    auto who = identity_of(redeemed.value);
     if (who.email.empty())
       return fail(r, 400, "no_email",
                   "the Office 365 account's sign-in name is not an e-mail "
@@ -486,7 +547,7 @@ public:
   }
 
   /// R1: only an admin installs; a tenant that has not consented yet is
-  /// sent to admin consent first. Runs on the pool.
+  /// sent to admin consent first. With the person's lookups fetched.
   void install_signed_in(const o365_identity& who, const std::string& browser,
                          const responder_ptr& r) {
     if (!who.is_admin) {
@@ -510,13 +571,14 @@ public:
     s_.o365.graph->start(
         std::move(probe),
         [self, who, browser, r](graph::result<graph::response> answer) {
-          self->on_pool(r, [self, who, browser, r, answer] {
+          self->about(who, r, [self, who, browser, r, answer] {
             self->consent_probed(who, browser, answer.ok, answer.failure, r);
           });
         });
   }
 
-  /// Whether the app got into the tenant. On the pool.
+  /// Whether the app got into the tenant. With the person's lookups
+  /// fetched.
   void consent_probed(const o365_identity& who, const std::string& browser,
                       bool got_in, const graph::error& err,
                       const responder_ptr& r) {
@@ -538,16 +600,17 @@ public:
   }
 
   void consent_callback(const request& req, const responder_ptr& r) {
-    query_params q;
-    if (!s_.read_query(req, r, q) || !configured(r))
-      return;
-    auto state = find_param(q, "state");
-    signin_state_record rec;
-    if (state == nullptr || !take_state(*state, rec)
-        || rec.purpose != "consent")
+    with_state(req, r, &office365_flows::consent_state_taken);
+  }
+
+  void consent_state_taken(const request& req, const query_params& q,
+                           const signin_state_record* taken,
+                           const responder_ptr& r) {
+    if (taken == nullptr || taken->purpose != "consent")
       return fail(r, 400, "invalid_state",
                   "the install is unknown, was already completed or has "
                   "expired; start again at /o365/install");
+    auto& rec = *taken;
     if (!same_browser(req, rec, r))
       return;
     auto consent = find_param(q, "admin_consent");
@@ -563,7 +626,9 @@ public:
       return fail(r, 400, "tenant_mismatch",
                   "consent came back for another tenant than the one signed "
                   "in");
-    finish_install(rec.who, r);
+    auto self = shared_from_this();
+    about(rec.who, r,
+          [self, who = rec.who, r] { self->finish_install(who, r); });
   }
 
   /// R2/R3: creates the organization with the admin as super
@@ -573,6 +638,7 @@ public:
   /// account's organization. `may_create` is false once a creation lost a
   /// race: then this answers whatever it finds, and never creates again,
   /// so an install ends after a bounded number of steps whatever is stored.
+  /// With the person's lookups fetched (about()).
   void finish_install(const o365_identity& who, const responder_ptr& r,
                       bool may_create = true) {
     tenant_id org;
@@ -650,7 +716,9 @@ public:
           // and does not create again.
           if (is_code(err, crm_errc::conflict, "email_taken")
               || is_code(err, crm_errc::conflict, "office365_link_conflict"))
-            return self->finish_install(who, r, false);
+            return self->about(who, r, [self, who, r] {
+              self->finish_install(who, r, false);
+            });
           fail(r, err);
         });
   }
@@ -791,9 +859,14 @@ public:
 
   /// GET /api/v1/invites/mine: the signed-in person's open invitations.
   void my_invites(const request& req, const responder_ptr& r) {
-    o365_identity who;
-    if (!read_session(req, r, who))
-      return;
+    auto self = shared_from_this();
+    with_session(req, r, {},
+                 [self, r](const request&, const o365_identity& who) {
+                   self->my_invites_of(who, r);
+                 });
+  }
+
+  void my_invites_of(const o365_identity& who, const responder_ptr& r) {
     auto reply = [r](const std::vector<invite_record>& items,
                      const office365_flows& f) {
       json::writer w;
@@ -863,8 +936,21 @@ public:
   }
 
   void associate(const request& req, const responder_ptr& r) {
-    o365_identity who;
-    if (!read_session(req, r, who) || !s_.require_json(req, r))
+    // The account's e-mail is looked up with the session.
+    std::vector<std::string> more;
+    json::credentials early;
+    if (!json::decode_credentials(req.body, early))
+      more.push_back(keys::email_lookup(early.email));
+    auto self = shared_from_this();
+    with_session(req, r, std::move(more),
+                 [self, r](const request& req, const o365_identity& who) {
+                   self->associate_as(req, who, r);
+                 });
+  }
+
+  void associate_as(const request& req, const o365_identity& who,
+                    const responder_ptr& r) {
+    if (!s_.require_json(req, r))
       return;
     json::credentials c;
     if (auto err = json::decode_credentials(req.body, c))
@@ -954,20 +1040,27 @@ public:
                       "$top="
                           + std::to_string(std::min<uint32_t>(limit, 999))
                     : cursor;
-    // Read without a thread waiting; matching members may look up the
-    // cluster, so that part goes to the pool.
+    // Read without a thread waiting; the members' links are looked up
+    // across the cluster the same way.
     auto self = shared_from_this();
     s_.o365.graph->start_page(
         o.o365_tenant, path,
         [self, o, cursor, r](graph::result<graph::page> listed) {
-          self->on_pool(r, [self, o, cursor, r, listed] {
+          std::vector<std::string> links;
+          if (listed.ok)
+            for (auto& item : listed.value.items) {
+              json::graph_user gu;
+              if (json::decode_graph_user(item, gu))
+                links.push_back(keys::o365_user_lookup(o.o365_tenant, gu.id));
+            }
+          self->with_lookups(r, std::move(links), [self, o, cursor, r, listed] {
             self->office365_users_listed(o, cursor, listed, r);
           });
         });
   }
 
-  /// One page of the tenant's users, with their CRM membership. On the
-  /// pool.
+  /// One page of the tenant's users, with their CRM membership (their
+  /// links fetched).
   void office365_users_listed(const org_record& o, const std::string& cursor,
                               const graph::result<graph::page>& listed,
                               const responder_ptr& r) {
@@ -1154,13 +1247,20 @@ public:
   /// R8/R9: the invitee accepts, or goes to their existing account.
   void accept(const request& req, const path_params& pp,
               const responder_ptr& r) {
-    o365_identity who;
-    if (!read_session(req, r, who) || !s_.require_json(req, r))
-      return;
-    json::accept_body body;
-    if (auto err = json::decode_invite_accept(req.body, body))
-      return fail(r, err);
-    accept_as(req, who, pp[0], body, r);
+    auto self = shared_from_this();
+    std::vector<std::string> more;
+    if (!parse_hex16(pp[0]))
+      more.push_back(keys::invite_token_lookup(crypto::sha256_hex(pp[0])));
+    with_session(
+        req, r, std::move(more),
+        [self, r, link = pp[0]](const request& req, const o365_identity& who) {
+          if (!self->s_.require_json(req, r))
+            return;
+          json::accept_body body;
+          if (auto err = json::decode_invite_accept(req.body, body))
+            return fail(r, err);
+          self->accept_as(req, who, link, body, r);
+        });
   }
 
   /// R8/R9 for `who`, whose session (a token, or a page's cookie) proved
@@ -1236,9 +1336,15 @@ public:
   // -- join requests ----------------------------------------------------------
 
   void create_join_request(const request& req, const responder_ptr& r) {
-    o365_identity who;
-    if (!read_session(req, r, who))
-      return;
+    auto self = shared_from_this();
+    with_session(req, r, {},
+                 [self, r](const request& req, const o365_identity& who) {
+                   self->create_join_request_as(req, who, r);
+                 });
+  }
+
+  void create_join_request_as(const request& req, const o365_identity& who,
+                              const responder_ptr& r) {
     if (!req.body.empty() && !s_.require_json(req, r))
       return;
     tenant_id org;
@@ -1262,9 +1368,14 @@ public:
   }
 
   void my_join_request(const request& req, const responder_ptr& r) {
-    o365_identity who;
-    if (!read_session(req, r, who))
-      return;
+    auto self = shared_from_this();
+    with_session(req, r, {},
+                 [self, r](const request&, const o365_identity& who) {
+                   self->my_join_request_of(who, r);
+                 });
+  }
+
+  void my_join_request_of(const o365_identity& who, const responder_ptr& r) {
     tenant_id org;
     if (!org_of_tenant(who.tenant, org))
       return fail(r, 404, "not_found", "join request not found");
@@ -1404,7 +1515,7 @@ public:
     auto secret = browser_secret(req);
     auto with_cookie = std::make_shared<cookie_setter>(r, set_cookie(secret));
     auto self = shared_from_this();
-    on_pool(with_cookie, [self, who, with_cookie, secret] {
+    about(who, with_cookie, [self, who, with_cookie, secret] {
       self->install_signed_in(who, crypto::sha256_hex(secret), with_cookie);
     });
   }
@@ -1536,8 +1647,10 @@ public:
   // -- administration ---------------------------------------------------------
 
   /// crmsyncctl check ORG: the convergence checker. Storage is read on
-  /// the pool; Graph is read asynchronously, every user's pages at once
-  /// (bounded), and the answer is sent from the last page's callback.
+  /// the I/O thread that took the request (local reads, no waiting on
+  /// Graph or the cluster); Graph is read asynchronously, every user's
+  /// pages at once (bounded), and the answer is sent from the last page's
+  /// callback.
   void check(const request& req, const path_params& pp,
              const responder_ptr& r) {
     if (!s_.admin_auth(req, r) || !configured(r))
@@ -1545,20 +1658,16 @@ public:
     auto org = tenant_id::parse(pp[0]);
     if (!org)
       return fail(r, 404, "not_found", "organization not found");
-    auto self = shared_from_this();
-    on_pool(r, [self, r, org = *org] {
-      std::string v;
-      bool found = false;
-      if (self->s_.db.get(column::orgs, keys::org(org), v, found) || !found)
-        return fail(r, 404, "not_found", "organization not found");
-      auto now = self->now();
-      constexpr int64_t day = 86'400'000;
-      sync::check_org(self->s_.db, *self->s_.o365.graph, org, now - 365 * day,
-                      now + 730 * day,
-                      [r](std::vector<sync::user_check> users) {
-                        r->reply(json_response(200, check_json(users)));
-                      });
-    });
+    std::string v;
+    bool found = false;
+    if (s_.db.get(column::orgs, keys::org(*org), v, found) || !found)
+      return fail(r, 404, "not_found", "organization not found");
+    auto now = this->now();
+    constexpr int64_t day = 86'400'000;
+    sync::check_org(s_.db, *s_.o365.graph, *org, now - 365 * day,
+                    now + 730 * day, [r](std::vector<sync::user_check> users) {
+                      r->reply(json_response(200, check_json(users)));
+                    });
   }
 
   static std::string check_json(const std::vector<sync::user_check>& users) {

@@ -45,6 +45,13 @@ public:
   virtual bool org_of_tenant(const std::string& o365_tenant, tenant_id& org)
       = 0;
 
+  /// Runs `job` once what member() and org_of_tenant() look up about `who`
+  /// was fetched from the cluster without a thread waiting (at once on a
+  /// single node). t13-async.
+  virtual void about(const o365_identity& who, const responder_ptr& r,
+                     std::function<void()> job)
+      = 0;
+
   /// Links the person to CRM user `user` of `org` with a fresh API token
   /// (`action` as for link_office365; `page`: the token is a browser
   /// page session's), then done(user, token).

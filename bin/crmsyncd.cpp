@@ -6,9 +6,11 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <dirent.h>
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <set>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -29,7 +31,6 @@
 #include "common/log.hpp"
 #include "common/memory.hpp"
 #include "common/signals.hpp"
-#include "common/work_pool.hpp"
 #include "graph/client.hpp"
 #include "http/server.hpp"
 #include "mail/mailer.hpp"
@@ -50,6 +51,37 @@ struct sync_service_slot {
   std::mutex mtx;
   sync::service* service = nullptr;
 };
+
+/// The ids of this process's threads that carry no name of their own (the
+/// process's name, as the main thread has).
+std::set<std::string> unnamed_threads() {
+  std::set<std::string> out;
+  std::string main_name;
+  std::ifstream{"/proc/self/comm"} >> main_name;
+  DIR* d = ::opendir("/proc/self/task");
+  if (d == nullptr)
+    return out;
+  while (auto* e = ::readdir(d)) {
+    std::string tid = e->d_name;
+    if (tid == "." || tid == "..")
+      continue;
+    std::string name;
+    std::ifstream{"/proc/self/task/" + tid + "/comm"} >> name;
+    if (name == main_name)
+      out.insert(tid);
+  }
+  ::closedir(d);
+  return out;
+}
+
+/// Names the thread RocksDB starts at its first open without a name (its
+/// periodic-task timer: statistics dumps, info-log flushes), so that every
+/// thread of the node says whose it is (t13-async).
+void name_rocksdb_timer(const std::set<std::string>& before) {
+  for (auto& tid : unnamed_threads())
+    if (before.count(tid) == 0)
+      std::ofstream{"/proc/self/task/" + tid + "/comm"} << "rocksdb:timer";
+}
 
 // The service admin token: configured, or kept in DATA_DIR/admin.token
 // (created on first start, readable by the owner only).
@@ -128,7 +160,9 @@ int run(node_config cfg) {
     }
     log::info(note);
   }
+  auto unnamed = unnamed_threads();
   auto opened = storage::db::open(dbo);
+  name_rocksdb_timer(unnamed);
   if (!opened) {
     api_error e = to_api_error(opened.error());
     log::error("storage: " + e.message);
@@ -247,8 +281,6 @@ int run(node_config cfg) {
   // Threads that spawn actors must be joined before ~actor_system: CAF 0.17
   // hangs in its destructor while such a foreign thread is still alive.
   auto blocking = std::make_unique<fair_pool>(cfg.hash_threads, "hashing");
-  auto graph_pool
-      = std::make_unique<work_pool>(cfg.graph_threads, "graph-pool");
   http::api_config acfg;
   acfg.admin_token = cfg.admin_token;
   acfg.metrics_token = metrics_token;
@@ -314,6 +346,8 @@ int run(node_config cfg) {
                                     info);
   auto* srv = server.get();
   api->set_server_stats([srv] { return srv->stats(); });
+  // Answers of the other nodes continue on the HTTP I/O threads.
+  node->set_io([srv](std::function<void()> fn) { srv->post(std::move(fn)); });
   // GET /metrics without a token, for a scraper on a private network.
   std::unique_ptr<http::server> metrics_server;
   if (!cfg.metrics_listen.empty()) {
@@ -334,7 +368,6 @@ int run(node_config cfg) {
   }
   http::office365_options o365;
   o365.graph = graph.get();
-  o365.pool = graph_pool.get();
   o365.public_url = cfg.public_url.empty() ? "http://" + bound : cfg.public_url;
   while (!o365.public_url.empty() && o365.public_url.back() == '/')
     o365.public_url.pop_back();
@@ -486,10 +519,6 @@ int run(node_config cfg) {
   // shutdown above ended the others) and ends its actor.
   mail.reset();
   graph.reset();
-  // After the Graph client, whose last callbacks (a sign-in answered while
-  // the node stops) hand their continuation to this pool, and before the
-  // cluster node those continuations may still ask.
-  graph_pool.reset();
   node.reset();
   {
     std::lock_guard<std::mutex> guard{sync_slot->mtx};

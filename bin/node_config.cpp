@@ -128,10 +128,6 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
   add("--actor-threads", c.actor_threads, "CRMSYNC_ACTOR_THREADS",
       "actor scheduler threads")
       ->check(CLI::Range(uint64_t{1}, uint64_t{64}));
-  add("--graph-threads", c.graph_threads, "CRMSYNC_GRAPH_THREADS",
-      "threads that finish Office 365 requests after Graph answered (Graph "
-      "itself is called asynchronously; these may wait for the cluster)")
-      ->check(CLI::Range(uint64_t{1}, uint64_t{256}));
   add("--graph-connections", c.graph_connections, "CRMSYNC_GRAPH_CONNECTIONS",
       "most connections open at once to Graph and to the identity platform "
       "(each); more requests wait for one to come free")

@@ -52,9 +52,6 @@ struct node_config {
   uint64_t max_notifications_per_post = 1000;
   uint64_t http_threads = 2;
   uint64_t actor_threads = 2;
-  /// The Office 365 routes' continuations (they may ask the cluster with
-  /// blocking calls); Graph itself is asynchronous.
-  uint64_t graph_threads = 2;
   /// Connect, write and read timeout of one Graph or identity platform
   /// exchange (graph::config::io_timeout).
   int64_t graph_timeout_ms = 30000;

@@ -1,5 +1,7 @@
 #include "cluster/node.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
 #include <random>
@@ -170,6 +172,9 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       storage::column, const std::string&, std::string&, bool)>
       read_here;
   std::string http_url;
+  /// Runs a continuation on an HTTP I/O thread (set before serving; empty:
+  /// where the answer arrived).
+  std::function<void(std::function<void()>)> io_post;
 
   mutable std::mutex mtx;
   std::map<std::string, peer_state> peers;
@@ -284,75 +289,82 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   // -- which tenant a request names
   // ---------------------------------------------
 
-  /// The tenant a request is for, if it names one; `resolved` false with
-  /// `down` true when a global lookup could not be answered.
-  std::optional<tenant_id> tenant_of(const http::request& req, bool& down) {
-    down = false;
+  /// What a request names: a tenant, or a user (the key of the user's
+  /// global lookup, and the size of its value) whose tenant a lookup finds.
+  struct named {
+    std::optional<tenant_id> tenant;
+    std::string user_key;
+    size_t value_size = 0;
+  };
+
+  static named names(const http::request& req) {
+    named out;
     for (auto prefix :
          {"/api/v1/orgs/", "/admin/v1/orgs/", "/admin/v1/tenants/"})
       if (auto seg = segment_after(req.path, prefix)) {
-        if (auto t = tenant_id::parse(*seg))
-          return *t;
-        return std::nullopt;
+        out.tenant = tenant_id::parse(*seg);
+        return out;
       }
     if (req.path == "/webhooks/graph"
         || req.path == "/webhooks/graph/lifecycle") {
       http::query_params q;
       if (http::parse_query(req.query, q))
         if (auto org = http::find_param(q, "org"))
-          if (auto t = tenant_id::parse(*org))
-            return *t;
-      return std::nullopt;
+          out.tenant = tenant_id::parse(*org);
+      return out;
     }
-    if (auto seg = segment_after(req.path, "/admin/v1/users/"))
-      return tenant_of_user(*seg, down);
+    auto user = segment_after(req.path, "/admin/v1/users/");
     // A live actor lives on its tenant's owner: a tenant actor by the
     // tenant's id, a mailbox or calendar actor by its user's.
     if (auto id = segment_after(req.path, "/admin/v1/actors/tenant/")) {
-      if (auto t = tenant_id::parse(*id))
-        return *t;
-      return std::nullopt;
+      out.tenant = tenant_id::parse(*id);
+      return out;
     }
     for (auto prefix :
          {"/admin/v1/actors/mailbox/", "/admin/v1/actors/calendar/"})
-      if (auto id = segment_after(req.path, prefix))
-        return tenant_of_user(*id, down);
-    return std::nullopt;
-  }
-
-  /// A global lookup: this node first, then the others.
-  http::cluster_hooks::read_outcome lookup(const std::string& key,
-                                           std::string& value) {
-    auto got = read_here(storage::column::lookup, key, value, false);
-    if (got == http::cluster_hooks::read_outcome::missing)
-      got = read_remote(storage::column::lookup, key, value, false);
-    return got;
-  }
-
-  std::optional<tenant_id> tenant_of_user(const std::string& id_or_email,
-                                          bool& down) {
-    std::string key;
-    size_t size = 0;
-    if (id_or_email.find('@') != std::string::npos) {
+      if (!user)
+        user = segment_after(req.path, prefix);
+    if (!user)
+      return out;
+    if (user->find('@') != std::string::npos) {
       std::string email;
-      if (!json::normalize_email(id_or_email, email))
-        return std::nullopt;
-      key = storage::keys::email_lookup(email);
-      size = 16;
-    } else {
-      auto u = user_id::parse(id_or_email);
-      if (!u)
-        return std::nullopt;
-      key = storage::keys::user_lookup(*u);
-      size = 8;
+      if (json::normalize_email(*user, email)) {
+        out.user_key = storage::keys::email_lookup(email);
+        out.value_size = 16;
+      }
+    } else if (auto u = user_id::parse(*user)) {
+      out.user_key = storage::keys::user_lookup(*u);
+      out.value_size = 8;
     }
+    return out;
+  }
+
+  using resolved = std::function<void(std::optional<tenant_id>, bool down)>;
+
+  /// The tenant a request is for, if it names one (directly, or a user
+  /// found by a global lookup: this node first, then the others), with
+  /// `down` true when a node that may hold the user could not be asked.
+  /// `k` runs at once when no other node had to be asked; else on an HTTP
+  /// I/O thread once they answered, so no thread waits on the cluster.
+  void resolve_tenant(const http::request& req, resolved k) {
+    using outcome = http::cluster_hooks::read_outcome;
+    auto n = names(req);
+    if (n.user_key.empty())
+      return k(n.tenant, false);
+    auto size = n.value_size;
+    auto take = [size, k](outcome got, const std::string& v) {
+      if (got == outcome::found && v.size() == size)
+        return k(tenant_id{storage::keys::get_be64(v, 0)}, false);
+      k(std::nullopt, got == outcome::unavailable);
+    };
     std::string v;
-    auto got = lookup(key, v);
-    if (got == http::cluster_hooks::read_outcome::unavailable)
-      down = true;
-    if (got != http::cluster_hooks::read_outcome::found || v.size() != size)
-      return std::nullopt;
-    return tenant_id{storage::keys::get_be64(v, 0)};
+    auto got = read_here(storage::column::lookup, n.user_key, v, false);
+    if (got != outcome::missing)
+      return take(got, v);
+    read_remote_async(storage::column::lookup, {n.user_key}, false,
+                      [take](std::vector<http::cluster_hooks::read_answer> a) {
+                        take(a[0].outcome, a[0].value);
+                      });
   }
 
   // -- forwarding
@@ -401,8 +413,17 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       return gather_tenants(std::move(req), std::move(r));
     if (unrouted_notification(req))
       return route_notifications(std::move(req), std::move(r));
-    bool down = false;
-    auto t = tenant_of(req, down);
+    auto held = std::make_shared<http::request>(std::move(req));
+    auto self = shared_from_this();
+    resolve_tenant(*held,
+                   [self, held, r](std::optional<tenant_id> t, bool down) {
+                     self->route(std::move(*held), r, t, down);
+                   });
+  }
+
+  /// Serves or forwards a request once its tenant is known.
+  void route(http::request&& req, http::responder_ptr r,
+             std::optional<tenant_id> t, bool down) {
     if (down)
       return r->reply(unavailable("a node that may hold this user is "
                                   "unreachable; retry"));
@@ -470,24 +491,25 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     // asks the other nodes), and forwarded requests must not queue behind
     // each other.
     auto self = shared_from_this();
-    auto job = [self, req = std::move(req), r]() mutable {
-      bool down = false;
-      auto t = self->tenant_of(req, down);
+    auto held = std::make_shared<http::request>(std::move(req));
+    resolve_tenant(*held, [self, held, r](std::optional<tenant_id> t, bool) {
       if (t && !self->serves(*t))
         // Moving, or the two nodes disagree on the owner (one has not
         // heard of a move yet): the client retries rather than the
         // request going round.
         return r->reply(moving_answer());
-      self->serve_here(std::move(req), r);
-    };
-    bool queued = false;
-    {
-      std::lock_guard<std::mutex> guard{served_mtx};
-      queued = served && served->try_post(std::move(job), 10000);
-    }
-    if (!queued)
-      r->reply(unavailable("this node is overloaded with forwarded requests "
-                           "or stopping; retry"));
+      auto job = [self, held, r] {
+        self->serve_here(std::move(*held), r);
+      };
+      bool queued = false;
+      {
+        std::lock_guard<std::mutex> guard{self->served_mtx};
+        queued = self->served && self->served->try_post(std::move(job), 10000);
+      }
+      if (!queued)
+        r->reply(unavailable("this node is overloaded with forwarded requests "
+                             "or stopping; retry"));
+    });
   }
 
   // -- notifications without a routing hint
@@ -583,16 +605,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     for (auto& sub : unknown)
       kr.keys.push_back(storage::keys::subscription_lookup(sub));
     bool someone_down = false;
-    std::vector<caf::actor> targets;
-    {
-      std::lock_guard<std::mutex> guard{mtx};
-      for (auto& [id, p] : peers) {
-        if (p.handle)
-          targets.push_back(p.handle);
-        else
-          someone_down = true;
-      }
-    }
+    auto targets = live_peers(someone_down);
     struct gathering {
       size_t waiting = 0;
       bool down = false;
@@ -787,24 +800,91 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   // -- global reads
   // ---------------------------------------------------------------
 
+  /// The endpoints of the connected peers; `someone_down` when a member is
+  /// not connected.
+  std::vector<caf::actor> live_peers(bool& someone_down) const {
+    std::vector<caf::actor> out;
+    someone_down = false;
+    std::lock_guard<std::mutex> guard{mtx};
+    for (auto& [id, p] : peers) {
+      if (p.handle)
+        out.push_back(p.handle);
+      else
+        someone_down = true;
+    }
+    return out;
+  }
+
+  /// Reads keys of a node-local table on every other node at once, from a
+  /// short-lived actor, so that no thread waits on the cluster: `done`
+  /// gets, per key, found (with the value) when a node has it, unavailable
+  /// when none has it and a node could not be asked, else missing. `done`
+  /// runs in that actor, or at once when there is nobody to ask.
+  /// t13-async.
+  void read_remote_async(storage::column c, std::vector<std::string> keys,
+                         bool take, http::cluster_hooks::read_done done) {
+    using outcome = http::cluster_hooks::read_outcome;
+    bool someone_down = false;
+    auto targets = live_peers(someone_down);
+    struct gathering {
+      std::vector<http::cluster_hooks::read_answer> answers;
+      std::vector<bool> down;
+      size_t waiting = 0;
+      http::cluster_hooks::read_done done;
+      void finish() {
+        for (size_t i = 0; i < answers.size(); ++i)
+          if (answers[i].outcome != outcome::found)
+            answers[i].outcome
+                = down[i] ? outcome::unavailable : outcome::missing;
+        done(std::move(answers));
+      }
+    };
+    auto g = std::make_shared<gathering>();
+    g->answers.resize(keys.size());
+    g->down.assign(keys.size(), someone_down);
+    g->waiting = targets.size() * keys.size();
+    g->done = std::move(done);
+    if (g->waiting == 0)
+      return g->finish();
+    if (io_post)
+      g->done = [post = io_post, done = std::move(g->done)](
+                    std::vector<http::cluster_hooks::read_answer> a) {
+        post([done, a = std::move(a)]() mutable { done(std::move(a)); });
+      };
+    auto timeout = cfg.request_timeout;
+    sys.spawn([g, targets, keys = std::move(keys), c, take,
+               timeout](caf::event_based_actor* self) {
+      for (auto& h : targets)
+        for (size_t i = 0; i < keys.size(); ++i)
+          self->request(h, timeout, read_atom_v,
+                        key_read{static_cast<uint8_t>(c), keys[i], take})
+              .then(
+                  [g, i](key_value& kv) {
+                    auto& a = g->answers[i];
+                    if (kv.found && a.outcome != outcome::found) {
+                      a.outcome = outcome::found;
+                      a.value = std::move(kv.value);
+                    }
+                    if (--g->waiting == 0)
+                      g->finish();
+                  },
+                  [g, i](caf::error&) {
+                    g->down[i] = true;
+                    if (--g->waiting == 0)
+                      g->finish();
+                  });
+    });
+  }
+
   http::cluster_hooks::read_outcome read_remote(storage::column c,
                                                 const std::string& key,
                                                 std::string& value, bool take) {
     using outcome = http::cluster_hooks::read_outcome;
-    std::vector<std::pair<std::string, caf::actor>> targets;
     bool someone_down = false;
-    {
-      std::lock_guard<std::mutex> guard{mtx};
-      for (auto& [id, p] : peers) {
-        if (p.handle)
-          targets.emplace_back(id, p.handle);
-        else
-          someone_down = true;
-      }
-    }
+    auto targets = live_peers(someone_down);
     caf::scoped_actor self{sys};
     key_read kr{static_cast<uint8_t>(c), key, take};
-    for (auto& [id, h] : targets) {
+    for (auto& h : targets) {
       bool answered = false;
       key_value got;
       self->request(h, cfg.request_timeout, read_atom_v, kr)
@@ -940,6 +1020,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   }
 
   void connect_loop() {
+    ::pthread_setname_np(::pthread_self(), "cluster-dial");
     for (;;) {
       std::vector<peer_state> missing;
       {
@@ -1704,6 +1785,10 @@ std::function<bool(tenant_id)> node::serves() const {
   };
 }
 
+void node::set_io(std::function<void(std::function<void()>)> post) {
+  impl_->io_post = std::move(post);
+}
+
 void node::set_http_url(std::string url) {
   impl_->http_url = std::move(url);
 }
@@ -1803,6 +1888,7 @@ http::cluster_hooks node::hooks() {
                      std::function<void(caf::expected<std::string>)> done) {
     std::lock_guard<std::mutex> guard{s->movers_mtx};
     s->movers.emplace_back([s, shard, to, done] {
+      ::pthread_setname_np(::pthread_self(), "shard-move");
       auto res = s->move(shard, to);
       if (res.error)
         return done(std::move(res.error));
@@ -1824,6 +1910,10 @@ http::cluster_hooks node::hooks() {
   h.read = [s](storage::column c, const std::string& key, std::string& value,
                bool take) {
     return s->read_remote(c, key, value, take);
+  };
+  h.read_async = [s](storage::column c, std::vector<std::string> keys,
+                     bool take, http::cluster_hooks::read_done done) {
+    s->read_remote_async(c, std::move(keys), take, std::move(done));
   };
   return h;
 }

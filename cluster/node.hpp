@@ -96,6 +96,9 @@ public:
                 std::function<void(tenant_id)> adopt);
   /// Whether this node serves a tenant now (empty on a single node).
   std::function<bool(tenant_id)> serves() const;
+  /// Where continuations of cluster answers run: an HTTP I/O thread of the
+  /// node's server (set before start). t13-async.
+  void set_io(std::function<void(std::function<void()>)> post);
   /// How clients reach this node over HTTP (shown to the other members).
   void set_http_url(std::string url);
   /// This node's part of a global read (the API's read_local).

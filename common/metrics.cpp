@@ -174,6 +174,13 @@ struct registry::impl {
                   "(sync: the calendar sync; mail: e-mail sent from it)")
             .Register(reg);
   std::array<Histogram*, 2> slot_waits{};
+  Family<Counter>& corrupt
+      = prometheus::BuildCounter()
+            .Name("crmsync_corrupt_records_total")
+            .Help("Stored records that could not be read and were replaced "
+                  "by fresh ones, by kind (mailbox)")
+            .Register(reg);
+  Counter& corrupt_mailbox = corrupt.Add({{"kind", "mailbox"}});
 
   /// Labelled series looked up once: prometheus-cpp's Family::Add builds
   /// a throw-away metric on every call.
@@ -348,6 +355,11 @@ void registry::sync_alert(std::string_view reason) {
 
 void registry::mailbox_slot(bool mail, double waited_seconds) {
   impl_->slot_waits[mail ? 1 : 0]->Observe(waited_seconds);
+}
+
+void registry::corrupt_record(std::string_view kind) {
+  if (kind == "mailbox")
+    impl_->corrupt_mailbox.Increment();
 }
 
 void registry::set_subscriptions(uint64_t live, uint64_t expiring) {

@@ -21,6 +21,9 @@
 //   (password failures per account or source), hash_share (a caller's share
 //   of the password hashing queue), invite_token (not a token this node
 //   issues).
+// - crmsync_corrupt_records_total{kind}: stored records that could not be
+//   read and were replaced by fresh ones (kind: mailbox); each is also
+//   logged and audited in its organization. t13-async.
 // - crmsync_sync_alerts_total{reason}: a user's calendar sync that Office
 //   365 started to block (counted once per block, not per retry); reasons
 //   as sync/errors.hpp names them.
@@ -88,6 +91,10 @@ public:
   /// A mailbox actor granted one of its Graph slots to the calendar sync
   /// (`mail` false) or to an e-mail, after `waited_seconds` in its queue.
   void mailbox_slot(bool mail, double waited_seconds);
+
+  /// A stored record of `kind` (mailbox) that could not be read and was
+  /// replaced by a fresh one. t13-async.
+  void corrupt_record(std::string_view kind);
 
   /// The text exposition of every family.
   std::string render() const;

@@ -654,6 +654,10 @@ uint16_t server::port() const {
   return ec ? 0 : ep.port();
 }
 
+void server::post(std::function<void()> fn) {
+  asio::post(impl_->ioc, std::move(fn));
+}
+
 void server::stop_accepting() {
   if (!impl_->accepting.exchange(false))
     return;

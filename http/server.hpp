@@ -149,6 +149,10 @@ public:
   /// The bound port (useful with port 0).
   uint16_t port() const;
 
+  /// Runs `fn` on one of the I/O threads (once run() started them; a job
+  /// still queued at stop() is dropped unrun). t13-async.
+  void post(std::function<void()> fn);
+
   /// Closes the listening socket; open connections keep being served.
   void stop_accepting();
 

@@ -257,7 +257,7 @@ void start(self_ptr self, const std::string& key, mail_item m) {
   // and gives it back as soon as Graph answered.
   auto* graph = st.graph;
   actors::request_mailbox_slot(
-      self, directory, entity_key{entity_kind::mailbox, org, user}, true,
+      self, directory, entity_key{entity_kind::mailbox, org, user}, true, 1,
       slot_wait, system_now_ms(),
       [graph, call, answer](actors::slot_release release) mutable {
         graph->start(std::move(call),

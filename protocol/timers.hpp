@@ -147,16 +147,20 @@ typename Inspector::result_type inspect(Inspector& f, governor_stats& x) {
 /// the outgoing-mail lane, else the calendar sync's; the two take turns.
 /// `not_after_ms` (wall-clock ms, 0: none) is when the asker stops
 /// waiting: a request still queued then is answered with an error instead
-/// of taking a slot nobody would use.
+/// of taking a slot nobody would use. `weight` is how many requests the
+/// slot's one exchange is to Outlook: 1, or the requests inside a $batch
+/// (Outlook counts each of them against the mailbox's window, while the
+/// batch holds one slot of its concurrency). t13-async.
 struct mailbox_slot_request {
   bool mail = false;
   int64_t not_after_ms = 0;
+  uint32_t weight = 1;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, mailbox_slot_request& x) {
   return f(caf::meta::type_name("crmsync::mailbox_slot_request"), x.mail,
-           x.not_after_ms);
+           x.not_after_ms, x.weight);
 }
 
 /// A slot granted: the holder sends one Graph request (its retries
@@ -194,7 +198,9 @@ struct mailbox_budget {
   uint64_t max_in_flight = 0; ///< the highest in_flight so far
   uint64_t queued_sync = 0;   ///< waiting, calendar sync lane
   uint64_t queued_mail = 0;   ///< waiting, outgoing mail lane
-  uint64_t in_window = 0;     ///< requests answered within the window
+  /// Requests answered within the window (a $batch counts its inner
+  /// requests).
+  uint64_t in_window = 0;
   uint64_t granted_sync = 0;
   uint64_t granted_mail = 0;
   uint64_t reclaimed = 0; ///< slots taken back after their lease

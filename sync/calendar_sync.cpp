@@ -247,15 +247,15 @@ private:
   template <class T>
   void governed(std::function<void(graph::callback<T>)> issue,
                 std::function<void(graph::result<T>&)> k,
-                bool on_mailbox = true) {
+                bool on_mailbox = true, uint32_t weight = 1) {
     auto done = in_actor<T>(k);
     auto me = shared_from_this();
     std::function<void()> go = [issue, done] {
       issue(done);
     };
     if (on_mailbox && ctx_.directory)
-      go = [me, issue, done, k] {
-        me->with_mailbox_slot<T>(issue, done, k);
+      go = [me, issue, done, k, weight] {
+        me->with_mailbox_slot<T>(issue, done, k, weight);
       };
     if (!cfg_.governor)
       return go();
@@ -274,17 +274,19 @@ private:
               });
   }
 
-  /// Asks the user's mailbox actor for a slot, issues the call with it and
-  /// gives it back when the answer arrives (on the Graph I/O thread, before
-  /// the answer reaches this actor).
+  /// Asks the user's mailbox actor for a slot that counts `weight`
+  /// requests in its window, issues the call with it and gives it back when
+  /// the answer arrives (on the Graph I/O thread, before the answer reaches
+  /// this actor).
   template <class T>
   void with_mailbox_slot(std::function<void(graph::callback<T>)> issue,
                          graph::callback<T> done,
-                         std::function<void(graph::result<T>&)> k) {
+                         std::function<void(graph::result<T>&)> k,
+                         uint32_t weight) {
     auto me = shared_from_this();
     actors::request_mailbox_slot(
         self_, ctx_.directory, entity_key{entity_kind::mailbox, org_, user_},
-        false, cfg_.permit_timeout, cfg_.now_ms(),
+        false, weight, cfg_.permit_timeout, cfg_.now_ms(),
         [me, issue, done](actors::slot_release release) {
           issue([release, done](graph::result<T> r) {
             release();
@@ -709,11 +711,14 @@ private:
                                             q.method, q.url, q.body});
       ++r.in_flight;
       using answers = std::vector<graph::batch_response>;
+      // Outlook counts each request of the batch against the mailbox.
+      auto weight = static_cast<uint32_t>(reqs.size());
       governed<answers>(
           [this, reqs = std::move(reqs)](graph::callback<answers> done) {
             ctx_.graph.start_batch(o365_tenant_, oid_, reqs, std::move(done));
           },
-          [this, n](graph::result<answers>& a) { batch_answered(n, a); });
+          [this, n](graph::result<answers>& a) { batch_answered(n, a); }, true,
+          weight);
     }
     if (r.in_flight == 0)
       initial_done();

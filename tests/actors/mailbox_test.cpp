@@ -1,5 +1,6 @@
 // The mailbox actor's Graph budget on CAF's test coordinator (virtual
-// time, no sleeps): at most `concurrency` slots held, the window's count,
+// time, no sleeps): at most `concurrency` slots held, the window's count
+// (a $batch counting its inner requests),
 // the calendar sync and the mail lane taking turns, slots of a requester
 // that stopped coming back, waits that end at their deadline, and the
 // passivation that follows idleness.
@@ -13,7 +14,10 @@
 #include <catch2/catch.hpp>
 
 #include "actors/entities.hpp"
+#include "common/metrics.hpp"
 #include "protocol/type_ids.hpp"
+#include "storage/codec.hpp"
+#include "storage/keys.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace crmsync;
@@ -92,15 +96,17 @@ struct fixture {
     sched.run();
   }
 
-  /// An actor asking `n` slots of one lane at once, recording each.
-  caf::actor ask(bool mail, int n, int64_t not_after_ms = 0) {
+  /// An actor asking `n` slots of one lane at once, each for `weight`
+  /// requests (a $batch: its inner requests), recording each.
+  caf::actor ask(bool mail, int n, int64_t not_after_ms = 0,
+                 uint32_t weight = 1) {
     auto log = grants;
     auto clock = env->now_ms;
     auto mb = mailbox;
     auto r = sys.spawn([=](caf::event_based_actor* self) -> caf::behavior {
       for (int i = 0; i < n; ++i)
         self->request(mb, std::chrono::seconds(86400),
-                      mailbox_slot_request{mail, not_after_ms})
+                      mailbox_slot_request{mail, not_after_ms, weight})
             .then(
                 [=](mailbox_slot& s) {
                   log->push_back(grant{mail, s.ticket, clock()});
@@ -342,4 +348,145 @@ TEST_CASE("a slot whose release was lost is taken back after its lease",
   // The late release of the lost slot frees nothing more.
   f.release((*f.grants)[0].ticket);
   CHECK(f.figures().in_flight == 1);
+}
+
+// t13-async: Outlook counts each request inside a $batch against the
+// mailbox's window; the batch holds one slot of the concurrency.
+TEST_CASE("a $batch counts each of its inner requests in the window",
+          "[mailbox][budget][batch]") {
+  fixture f;
+  f.start(limits(4, 30));
+  f.ask(false, 1, 0, 20);
+  REQUIRE(f.grants->size() == 1);
+  f.release((*f.grants)[0].ticket);
+  CHECK(f.figures().in_window == 20);
+  // 20 answered + 20 more would pass 30: the second batch waits for the
+  // window to move, though no slot is held.
+  f.ask(false, 1, 0, 20);
+  CHECK(f.grants->size() == 1);
+  auto b = f.figures();
+  CHECK(b.in_flight == 0);
+  CHECK(b.queued_sync == 1);
+  // The mail lane's turn comes first, and its one request fits.
+  f.ask(true, 1);
+  CHECK(f.granted(true) == 1);
+  f.advance(59s, 1s);
+  CHECK(f.granted(false) == 1);
+  f.advance(2s, 1s);
+  REQUIRE(f.granted(false) == 2);
+  CHECK(f.grants->back().at_ms >= 60'000);
+}
+
+TEST_CASE("held batches count in the window before they are answered",
+          "[mailbox][budget][batch]") {
+  fixture f;
+  f.start(limits(4, 30));
+  // Two batches of 20 at once: the concurrency would allow both, the
+  // window allows one.
+  f.ask(false, 2, 0, 20);
+  CHECK(f.grants->size() == 1);
+  auto b = f.figures();
+  CHECK(b.in_flight == 1);
+  CHECK(b.queued_sync == 1);
+  CHECK(b.in_window == 0); // counted once answered
+  f.release((*f.grants)[0].ticket);
+  CHECK(f.grants->size() == 1);
+  CHECK(f.figures().in_window == 20);
+  f.advance(61s, 1s);
+  REQUIRE(f.grants->size() == 2);
+  CHECK(f.grants->back().ticket != 0);
+}
+
+TEST_CASE("a batch larger than the whole window waits for an empty window "
+          "instead of for ever",
+          "[mailbox][budget][batch]") {
+  fixture f;
+  f.start(limits(4, 10));
+  f.ask(false, 1);
+  f.release((*f.grants)[0].ticket);
+  f.ask(false, 1, 0, 20);
+  CHECK(f.grants->size() == 1);
+  f.advance(61s, 1s);
+  REQUIRE(f.grants->size() == 2);
+  f.release((*f.grants)[1].ticket);
+  CHECK(f.figures().in_window == 10);
+}
+
+namespace {
+
+/// The count of crmsync_corrupt_records_total{kind="mailbox"} now.
+double corrupt_mailboxes() {
+  auto text = metrics::node().render();
+  std::string series = "crmsync_corrupt_records_total{kind=\"mailbox\"} ";
+  auto at = text.find(series);
+  REQUIRE(at != std::string::npos);
+  return std::stod(text.substr(at + series.size()));
+}
+
+} // namespace
+
+// t13-async: a damaged mailbox record used to stop the actor at each
+// activation, so every slot request of the user's sync failed
+// (mailbox_budget) for good.
+TEST_CASE("a corrupt mailbox record is reported and replaced, and the "
+          "mailbox grants slots",
+          "[mailbox][budget][corrupt]") {
+  fixture f;
+  auto key = storage::keys::sync_state(f.org, f.user, entity_kind::mailbox);
+  storage::write_batch b;
+  b.put(storage::column::sync, key, std::string("\xff\x01garbage", 9));
+  REQUIRE_FALSE(f.db->write(b));
+  auto before = corrupt_mailboxes();
+  f.start(limits(4, 10000));
+  f.ask(false, 2);
+  REQUIRE(f.grants->size() == 2);
+  CHECK((*f.grants)[0].ticket != 0);
+  CHECK((*f.grants)[1].ticket != 0);
+  CHECK(f.figures().in_window == 0); // an empty window
+  CHECK(corrupt_mailboxes() == before + 1);
+  // Rewritten: the next activation reads it.
+  std::string v;
+  bool found = false;
+  REQUIRE_FALSE(f.db->get(storage::column::sync, key, v, found));
+  REQUIRE(found);
+  mailbox_status st;
+  REQUIRE(storage::codec::decode(v, st));
+  CHECK(st.org == f.org);
+  CHECK(st.user == f.user);
+  CHECK_FALSE(st.office365_linked);
+  // Audited in the organization's log.
+  size_t audited = 0;
+  auto prefix = storage::keys::audit(f.org, 0, 0).substr(0, 8);
+  f.db->scan(storage::column::audit, prefix, storage::keys::prefix_end(prefix),
+             [&](std::string_view, std::string_view value) {
+               audit_entry a;
+               if (storage::codec::decode(value, a)
+                   && a.action == "mailbox.record_corrupt")
+                 ++audited;
+               return true;
+             });
+  CHECK(audited == 1);
+}
+
+TEST_CASE("a readable mailbox record is kept as it is",
+          "[mailbox][budget][corrupt]") {
+  fixture f;
+  auto key = storage::keys::sync_state(f.org, f.user, entity_kind::mailbox);
+  mailbox_status linked;
+  linked.org = f.org;
+  linked.user = f.user;
+  linked.office365_linked = true;
+  linked.office365_user_id = "oid-1";
+  storage::write_batch b;
+  b.put(storage::column::sync, key, storage::codec::encode(linked));
+  REQUIRE_FALSE(f.db->write(b));
+  auto before = corrupt_mailboxes();
+  f.start(limits(4, 10000));
+  f.ask(false, 1);
+  CHECK(f.grants->size() == 1);
+  CHECK(corrupt_mailboxes() == before);
+  std::string v;
+  bool found = false;
+  REQUIRE_FALSE(f.db->get(storage::column::sync, key, v, found));
+  CHECK(v == storage::codec::encode(linked));
 }
