@@ -1207,6 +1207,7 @@ api::api(caf::actor_system& sys, caf::actor directory, storage::db& db,
   impl_->install_routes();
   impl_->install_office365_routes();
   impl_->install_user_routes();
+  impl_->install_password_setup_routes();
   impl_->install_org_data_routes();
   impl_->install_backup_routes();
   impl_->install_web_routes();

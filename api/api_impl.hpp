@@ -477,7 +477,8 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
 
   void install_routes();
   void install_office365_routes();
-  void install_user_routes(); // users_api.cpp
+  void install_user_routes();           // users_api.cpp
+  void install_password_setup_routes(); // password_setup_api.cpp
   // org_data_api.cpp (t14-data): disconnect, export, delete
   void install_org_data_routes();
   void finish_delete(org_record o, responder_ptr r);
@@ -508,6 +509,9 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   std::atomic<bool> backup_running{false};
   void make_backup(responder_ptr r);
   void export_org(tenant_id org, responder_ptr r);
+  /// Drops this node's cached app-only Graph token of an Office 365 tenant
+  /// an organization left (disconnected or deleted).
+  void forget_o365_tenant(const std::string& tenant);
   /// admin_web.cpp: /metrics, /admin/v1/sync and the page under /admin/.
   void install_web_routes();
   /// memory_api.cpp (t13-mem): GET /admin/v1/memory.

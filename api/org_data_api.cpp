@@ -17,6 +17,7 @@
 #include "api/records_json.hpp"
 #include "api/sessions.hpp"
 #include "common/log.hpp"
+#include "graph/client.hpp"
 #include "protocol/permissions.hpp"
 #include "storage/codec.hpp"
 #include "storage/keys.hpp"
@@ -344,6 +345,7 @@ void api::impl::finish_delete(org_record o, responder_ptr r) {
   else if (swept.size() > 0)
     log::info("delete " + o.id.str() + ": " + std::to_string(swept.size())
               + " rows written late removed");
+  forget_o365_tenant(o.o365_tenant);
   log::info("delete: " + describe(o) + ", " + std::to_string(removed)
             + " rows");
   json::writer w;
@@ -356,6 +358,12 @@ void api::impl::finish_delete(org_record o, responder_ptr r) {
   w.key("office365_calendars_left").value(static_cast<uint64_t>(pending));
   w.end_object();
   r->reply(json_response(200, w.take()));
+}
+
+void api::impl::forget_o365_tenant(const std::string& tenant) {
+  // This node's cache; the calendars' teardowns forget it where they ran.
+  if (!tenant.empty() && o365.graph != nullptr)
+    o365.graph->forget_token(tenant);
 }
 
 bool api::impl::spawn_job(std::function<void()> job) {
@@ -470,25 +478,33 @@ void api::impl::export_org(tenant_id org, responder_ptr r) {
 void api::impl::install_org_data_routes() {
   auto self = this; // routes live as long as the impl that owns them
 
-  routes.add("POST", "/api/v1/orgs/{org}/office365/disconnect",
-             [self](request& req, const path_params& pp, responder_ptr r) {
-               principal p;
-               if (!self->authenticate(req, r, p))
-                 return;
-               self->with_org(p, pp[0], r, [self, p, r](tenant_id org) {
-                 self->ask<org_record>(tenant_key(org),
-                                       disconnect_office365{p.who}, r,
-                                       [r](org_record& o) {
-                                         json::writer w;
-                                         w.begin_object();
-                                         w.key("status").value("disconnected");
-                                         w.key("organization");
-                                         json::write_org(w, o);
-                                         w.end_object();
-                                         r->reply(json_response(200, w.take()));
-                                       });
-               });
-             });
+  routes.add(
+      "POST", "/api/v1/orgs/{org}/office365/disconnect",
+      [self](request& req, const path_params& pp, responder_ptr r) {
+        principal p;
+        if (!self->authenticate(req, r, p))
+          return;
+        self->with_org(p, pp[0], r, [self, p, r](tenant_id org) {
+          // The tenant it was linked to, for forgetting its app
+          // token once the link is gone.
+          self->ask<org_record>(
+              tenant_key(org), get_org{p.who}, r,
+              [self, p, r, org](org_record& before) {
+                self->ask<org_record>(
+                    tenant_key(org), disconnect_office365{p.who}, r,
+                    [self, r, tenant = before.o365_tenant](org_record& o) {
+                      self->forget_o365_tenant(tenant);
+                      json::writer w;
+                      w.begin_object();
+                      w.key("status").value("disconnected");
+                      w.key("organization");
+                      json::write_org(w, o);
+                      w.end_object();
+                      r->reply(json_response(200, w.take()));
+                    });
+              });
+        });
+      });
 
   routes.add("GET", "/admin/v1/orgs/{org}/export",
              [self](request& req, const path_params& pp, responder_ptr r) {

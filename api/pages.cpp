@@ -89,6 +89,10 @@ response error_page(const response& r) {
     title = "This invitation is for someone else";
   else if (code == "edition_required")
     title = "Available in paid editions";
+  else if (code == "setup_expired")
+    title = "This password link has expired";
+  else if (code == "setup_not_found")
+    title = "This password link does not work";
   else if (r.status == 403 || r.status == 401)
     title = "Not allowed";
   else if (r.status == 404 || r.status == 410)

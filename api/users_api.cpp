@@ -1,8 +1,9 @@
 // The user lifecycle routes: PATCH a user (name, profile, permissions),
 // deactivate or reactivate one (each an update_user to the tenant actor,
 // which checks who may grant what: protocol/permissions.hpp), delete a
-// deactivated one, revoke an invitation, reject a join request, set a first
-// password from the e-mailed link, and the caller's own API tokens.
+// deactivated one, revoke an invitation, reject a join request, and the
+// caller's own API tokens. The e-mailed link to set a first password is
+// password_setup_api.cpp's.
 #include "api/api_impl.hpp"
 
 #include "common/clock.hpp"
@@ -185,43 +186,6 @@ void api::impl::install_user_routes() {
                                             x.resolved_ms)));
                    });
              });
-  // t14-life3: a user made without a password sets one from the e-mailed
-  // link (single use, until it expires). No sign-in: the token is the proof.
-  routes.add("GET", "/password-setup/{token}",
-             [](request&, const path_params&, responder_ptr r) {
-               json::writer w;
-               w.begin_object().key("how").value(
-                   "POST this address with {\"password\":\"…\"} (at least "
-                   "8 characters) to set your password");
-               w.end_object();
-               r->reply(json_response(200, w.take()));
-             });
-  routes.add(
-      "POST", "/password-setup/{token}",
-      [self](request& req, const path_params& pp, responder_ptr r) {
-        if (!self->require_json(req, r))
-          return;
-        uint64_t org = 0, user = 0;
-        if (!parse_setup_token(pp[0], org, user))
-          return fail(r, 404, "setup_not_found",
-                      "this password link is not valid or was already used");
-        json::credentials body;
-        if (auto err = json::decode_new_password(req.body, body.password))
-          return fail(r, err);
-        auto cmd = std::make_shared<set_password>();
-        cmd->user = user_id{user};
-        cmd->token_hash = crypto::sha256_hex(pp[0]);
-        self->hash_then(
-            self->hash_caller(req), true, r,
-            [self, cmd, org, r, pw = body.password] {
-              cmd->password_hash = crypto::hash_password(pw);
-              self->ask<user_record>(
-                  tenant_key(tenant_id{org}), *cmd, r, [r](user_record& u) {
-                    r->reply(
-                        json_response(200, api::impl::user_with_token(u, "")));
-                  });
-            });
-      });
   // t14-life3: the caller's own API tokens.
   routes.add("GET", "/api/v1/me/tokens",
              [self](request& req, const path_params&, responder_ptr r) {

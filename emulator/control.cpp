@@ -197,6 +197,10 @@ void service::impl::install_control_routes() {
         w.key("mail").value(mails);
         w.key("tokens").value(static_cast<uint64_t>(self->dir.tokens.size()));
         w.key("code_redemptions").value(self->dir.code_redemptions);
+        w.key("app_tokens_issued").begin_object();
+        for (auto& [tenant, n] : self->dir.app_tokens_issued)
+          w.key(tenant).value(n);
+        w.end_object();
         // The subscription indexes' entries next to the subscriptions
         // (equal while the indexes are in step) and the delta chains
         // indexed by calendar (dead ones go at compaction).

@@ -332,6 +332,7 @@ void service::impl::install_identity_routes() {
         std::string token;
         int64_t lifetime = 0;
         self->issue_access_token(a->first, t->id, token, lifetime);
+        ++self->dir.app_tokens_issued[t->id];
         json::writer w;
         w.begin_object().key("token_type").value("Bearer");
         w.key("expires_in").value(static_cast<int64_t>(lifetime));

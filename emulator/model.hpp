@@ -192,6 +192,9 @@ struct directory {
   /// authorization_code requests at the token endpoint, redeemed or not
   /// (tests check that refused callbacks never reach it).
   uint64_t code_redemptions = 0;
+  /// App-only tokens issued (client_credentials), by tenant id: tests see
+  /// when a client fetched a new one instead of using what it cached.
+  std::map<std::string, uint64_t> app_tokens_issued;
   std::map<std::string, subscription> subscriptions;
   /// Indexes of `subscriptions`, kept in step with it by the service's
   /// add/erase/renew helpers (never written elsewhere): ids by user id, so

@@ -630,6 +630,9 @@ struct client::impl {
     std::string value;
     int64_t renew_at_ms = 0;
     bool fetching = false;
+    /// The tenant was forgotten while a fetch was under way: its token
+    /// goes to the calls waiting for it, and is not kept.
+    bool forgotten = false;
     /// Calls that need the token being fetched.
     std::vector<callback<std::string>> waiting;
   };
@@ -661,13 +664,15 @@ struct client::impl {
         std::lock_guard<std::mutex> guard{token_mtx};
         auto& slot = tokens[tenant];
         slot.fetching = false;
-        if (fetched.ok) {
+        if (fetched.ok && !slot.forgotten) {
           slot.value = fetched.value.first;
           slot.renew_at_ms = fetched.value.second;
         } else {
           slot.value.clear();
         }
         waiting.swap(slot.waiting);
+        if (slot.forgotten)
+          tokens.erase(tenant);
       }
       for (auto& w : waiting)
         w(fetched.ok ? succeeded(fetched.value.first)
@@ -728,8 +733,19 @@ struct client::impl {
   void forget_token_if(const std::string& tenant, const std::string& token) {
     std::lock_guard<std::mutex> guard{token_mtx};
     auto i = tokens.find(tenant);
-    if (i != tokens.end() && (token.empty() || i->second.value == token))
+    if (i != tokens.end() && i->second.value == token)
       i->second.value.clear();
+  }
+
+  void forget_tenant(const std::string& tenant) {
+    std::lock_guard<std::mutex> guard{token_mtx};
+    auto i = tokens.find(tenant);
+    if (i == tokens.end())
+      return;
+    if (!i->second.fetching)
+      return static_cast<void>(tokens.erase(i));
+    i->second.value.clear();
+    i->second.forgotten = true;
   }
 
   // -- Graph calls
@@ -1321,7 +1337,10 @@ void client::shutdown() {
 }
 
 void client::forget_token(const std::string& tenant) {
-  impl_->forget_token_if(tenant, {});
+  // The tenant's place in the cache goes too (a disconnected or deleted
+  // organization's tenant); a fetch under way still answers its waiting
+  // calls, but its token is not kept.
+  impl_->forget_tenant(tenant);
 }
 
 client_stats client::stats() const {

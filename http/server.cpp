@@ -108,7 +108,12 @@ struct server::impl {
   std::mutex sources_mtx;
   std::unordered_map<std::string, size_t> sources;
   std::atomic<bool> accepting{false};
-  /// Set at shutdown: answers carry "Connection: close".
+  /// Set at shutdown: requests read from then on are answered with
+  /// "Connection: close". A request read before keeps its connection:
+  /// whatever it answers (a 200 from /readyz computed just before the
+  /// drain), the next request on that connection is read during the drain
+  /// and sees what the node says now (503 from /readyz) instead of finding
+  /// the connection closed and the listener gone.
   std::atomic<bool> draining{false};
   std::mutex idle_mtx;
   std::condition_variable idle_cv;
@@ -234,8 +239,6 @@ public:
             "default-src 'none'; frame-ancestors 'none'");
     for (auto& [k, v] : r.headers)
       res.set(k, v);
-    if (srv_->draining)
-      keep_alive_ = false;
     res.keep_alive(keep_alive_);
   }
 
@@ -495,7 +498,7 @@ void session<Stream>::on_read(error_code ec) {
     }
   }
   auto& msg = parser_->get();
-  keep_alive_ = msg.keep_alive();
+  keep_alive_ = msg.keep_alive() && !srv_->draining;
   request req;
   if (!to_request(msg, req)) {
     reject(400, "bad_request", "the request path has a bad percent-escape");

@@ -134,17 +134,23 @@ typename Inspector::result_type inspect(Inspector& f, offboard_user& x) {
 }
 
 /// Sets the password of the user whose password-setup token hashes to
-/// `token_hash` (single use, until it expires).
+/// `token_hash` (single use, until it expires). With `check_only` nothing
+/// changes: the answer says whether the link still works (its page).
+/// `signin_token_hash`, when set, is a token the person is signed in with
+/// once the password is set (a sign-in token: it ends after
+/// --session-ttl).
 struct set_password {
   user_id user;
   std::string token_hash;
   std::string password_hash; ///< Argon2id
+  bool check_only = false;
+  std::string signin_token_hash;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, set_password& x) {
   return f(caf::meta::type_name("crmsync::set_password"), x.user, x.token_hash,
-           x.password_hash);
+           x.password_hash, x.check_only, x.signin_token_hash);
 }
 
 } // namespace crmsync

@@ -115,6 +115,20 @@ std::string_view unmarked_token(std::string_view stored) {
   return unmarked(stored);
 }
 
+namespace {
+
+/// The token made with a user is also a sign-in token when a sign-in
+/// issued it (install, an invitation accepted, a join approved): leaving
+/// the sign-in list, it must not go on working for good as the account's
+/// token.
+void drop_primary_if(user_record& u, std::string_view signin_hash) {
+  if (!u.token_hash.empty()
+      && crypto::equal_secret(unmarked(signin_hash), u.token_hash))
+    u.token_hash.clear();
+}
+
+} // namespace
+
 bool user_record::has_token_hash(std::string_view hash) const {
   // Every stored hash is compared, so timing does not tell which matched.
   bool match = crypto::equal_secret(token_hash, hash);
@@ -163,6 +177,7 @@ void user_record::add_signin_token(std::string hash, bool page, int64_t now_ms,
       ++i;
       continue;
     }
+    drop_primary_if(*this, signin_token_hashes[i]);
     signin_token_hashes.erase(signin_token_hashes.begin() + i);
     signin_issued_ms.erase(signin_issued_ms.begin() + i);
     --same;
@@ -175,6 +190,7 @@ bool user_record::remove_signin_token(std::string_view hash) {
     if (!crypto::equal_secret(unmarked(signin_token_hashes[i]), hash))
       continue;
     held = true;
+    drop_primary_if(*this, signin_token_hashes[i]);
     signin_token_hashes.erase(signin_token_hashes.begin() + i);
     if (i < signin_issued_ms.size())
       signin_issued_ms.erase(signin_issued_ms.begin() + i);

@@ -4,6 +4,7 @@
 
 #include "storage/codec.hpp"
 #include "storage/keys.hpp"
+#include "storage/reminder_rows.hpp"
 #include "storage/sync_links.hpp"
 
 namespace crmsync::storage {
@@ -64,6 +65,21 @@ caf::error del_user_rows(const db& store, write_batch& b, const user_record& u,
   for (auto cf : {column::sync_outbox, column::inbox})
     if ((err = del_prefix(store, b, cf, mine, out.sync_rows, none)))
       return err;
+  // The user's durable timers on this node (reminder rows are node-local,
+  // keyed by target, not by tenant): a periodic one would otherwise wake
+  // the deleted user's calendar for ever.
+  for (auto target : {entity_kind::calendar, entity_kind::mailbox})
+    for (auto kind :
+         {reminder_kind::reconcile, reminder_kind::renew_subscription}) {
+      entity_key key{target, u.org, u.id};
+      std::optional<int64_t> due;
+      if ((err = reminder_rows::find(store, key, kind, due)))
+        return err;
+      if (due) {
+        reminder_rows::remove(b, key, kind, *due);
+        ++out.reminders;
+      }
+    }
   b.del(column::users, keys::user(u.org, u.id));
   b.del(column::lookup, keys::email_lookup(u.email));
   b.del(column::lookup, keys::user_lookup(u.id));

@@ -396,6 +396,7 @@ private:
     if (storage::teardown_rows::find(db, org_, user_, found, td_tenant,
                                      td_user))
       return false;
+    torn_down_ = found;
     if (found) {
       o365_tenant_ = std::move(td_tenant);
       oid_ = std::move(td_user);
@@ -1528,6 +1529,11 @@ private:
     storage::teardown_rows::del(b, org_, user_);
     if (ctx_.db.write(b))
       log::error("sync: cannot store a disabled sync");
+    // The organization left this tenant (disconnected or deleted): the
+    // node keeps no app token for it. Another calendar of the tenant still
+    // tearing down fetches one again, and forgets it when it is done.
+    if (torn_down_ && !o365_tenant_.empty())
+      ctx_.graph.forget_tenant(o365_tenant_);
     next();
   }
 
@@ -1563,6 +1569,9 @@ private:
   calendar_status status_;
   std::string o365_tenant_;
   std::string oid_;
+  /// Whether a teardown row named the tenant (Office 365 disconnected, or
+  /// the organization being deleted).
+  bool torn_down_ = false;
   conflict_policy policy_ = conflict_policy::latest;
   bool deletes_approved_ = false;
   bool notified_ = false;
@@ -1831,6 +1840,10 @@ void graph_client_port::start_batch(
     graph::callback<std::vector<graph::batch_response>> done) {
   client_.start_batch(std::move(tenant), std::move(mailbox),
                       std::move(requests), std::move(done));
+}
+
+void graph_client_port::forget_tenant(const std::string& tenant) {
+  client_.forget_token(tenant);
 }
 
 void keep_reminder(const sync_context& ctx, tenant_id org, user_id user,

@@ -61,6 +61,11 @@ public:
               std::vector<graph::batch_request> requests,
               graph::callback<std::vector<graph::batch_response>> done)
       = 0;
+  /// The tenant is no longer served (its calendars torn down): whatever is
+  /// cached for it (the app-only token) is dropped.
+  virtual void forget_tenant(const std::string& tenant) {
+    static_cast<void>(tenant);
+  }
 };
 
 /// The node's graph::client as a graph_port.
@@ -75,6 +80,7 @@ public:
       std::string tenant, std::string mailbox,
       std::vector<graph::batch_request> requests,
       graph::callback<std::vector<graph::batch_response>> done) override;
+  void forget_tenant(const std::string& tenant) override;
 
 private:
   graph::client& client_;

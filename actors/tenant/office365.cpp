@@ -5,12 +5,6 @@
 
 namespace crmsync::actors::tenant_impl {
 
-namespace {
-
-constexpr size_t max_signin_tokens = 5;
-
-} // namespace
-
 storage::claim o365_user_claim(const user_record& u) {
   return {column::lookup, keys::o365_user_lookup(u.o365_tenant, u.o365_user),
           keys::tenant_user_value(u.org, u.id)};
@@ -23,6 +17,11 @@ user_record make_o365_user(self_ptr self, const new_user& nu,
   auto u = make_user(self, nu, now);
   u.o365_tenant = self->state.org.o365_tenant;
   u.o365_user = o365_user;
+  // The token minted with the user (the invitee's answer; an approved
+  // requester's is never shown) came from an Office 365 sign-in: it
+  // expires like one (--session-ttl), as the installing admin's does.
+  if (!u.token_hash.empty())
+    u.add_signin_token(u.token_hash, false, now, max_signin_tokens);
   return u;
 }
 

@@ -3,6 +3,7 @@
 #include "actors/tenant/handlers.hpp"
 
 #include "actors/tenant/records.hpp"
+#include "common/crypto.hpp"
 #include "storage/teardown_rows.hpp"
 
 namespace crmsync::actors::tenant_impl {
@@ -50,6 +51,18 @@ put_teardowns(self_ptr self, storage::write_batch& b,
     woken.push_back(u.id);
   }
   return woken;
+}
+
+/// Drops every token a sign-in issued to `u`: the token made with the user
+/// too when a sign-in issued it (an installer, an invitee, an approved
+/// requester), which would otherwise work for good once out of the list.
+void drop_signin_tokens(user_record& u) {
+  for (auto& h : u.signin_token_hashes)
+    if (!u.token_hash.empty()
+        && crypto::equal_secret(unmarked_token(h), u.token_hash))
+      u.token_hash.clear();
+  u.signin_token_hashes.clear();
+  u.signin_issued_ms.clear();
 }
 
 /// After the batch of put_teardowns was written.
@@ -123,11 +136,12 @@ caf::result<org_record> handle(self_ptr self, disconnect_office365& cmd) {
       b.del(column::lookup, keys::o365_user_lookup(u.o365_tenant, u.o365_user));
       ++unlinked;
     }
-    // The tokens Office 365 sign-ins issued go; the account's own API
-    // token (and password) stay.
+    // The tokens Office 365 sign-ins issued go (the one made with a user
+    // who came through Office 365 too); the account's own API token (and
+    // password) stay.
     u.o365_tenant.clear();
     u.o365_user.clear();
-    u.signin_token_hashes.clear();
+    drop_signin_tokens(u);
     u.modified_ms = now;
     put_user(b, u);
   }

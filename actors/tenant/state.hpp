@@ -74,6 +74,10 @@ caf::expected<const user_record*> find_user(self_ptr self, user_id id);
 caf::expected<const user_record*> require_user(self_ptr self, user_id id,
                                                std::string field = {});
 user_record make_user(self_ptr self, const new_user& nu, int64_t now);
+
+/// Sign-in tokens a user holds at once (of programs; page sessions' are
+/// bounded apart): signing in on one device does not sign out another.
+constexpr size_t max_signin_tokens = 5;
 std::vector<storage::claim> user_claims(const user_record& u);
 void put_user(storage::write_batch& b, const user_record& u);
 caf::error claim_error(const caf::error& err, const user_record& u,

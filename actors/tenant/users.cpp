@@ -152,10 +152,18 @@ caf::result<user_record> handle(self_ptr self, set_password& cmd) {
   if (u.deactivated)
     return make_crm_error(crm_errc::forbidden, "user_deactivated",
                           "this user is deactivated");
+  if (cmd.check_only)
+    return u;
+  if (cmd.password_hash.empty())
+    return invalid("password", "a password is required");
   u.password_hash = cmd.password_hash;
   u.setup_token_hash.clear(); // single use
   u.setup_expires_ms = 0;
   u.modified_ms = now;
+  // The person who set it is signed in (their sign-in token ends like
+  // any: --session-ttl).
+  if (!cmd.signin_token_hash.empty())
+    u.add_signin_token(cmd.signin_token_hash, false, now, max_signin_tokens);
   storage::write_batch b;
   put_user(b, u);
   put_audit(self, b, actor_name(&u), "user.password_set",

@@ -217,3 +217,64 @@ TEST_CASE("tokens: a sign-in token expires after --session-ttl",
   CHECK(eventually(
       [&] { return env.node().get(again.token, me).status == 401; }));
 }
+
+TEST_CASE("tokens: the token of an accepted invitation or an approved join "
+          "request expires after --session-ttl",
+          "[e2e][lifecycle][tokens][office365]") {
+  office365_env::options o;
+  o.node_args = {"--session-ttl", "4"};
+  office365_env env{o};
+  auto org = env.install_paid();
+  // The installer's sign-in token ends soon too: a made token carries on.
+  auto made = env.node().post(org.token, tokens,
+                              R"({"name":"setup","expires_in_days":1})");
+  E2E_REQUIRE_STATUS(made, 201);
+  auto admin = made.str("/token");
+
+  // Bob accepts an invitation: his answer's token is a sign-in token.
+  auto sent = env.invite(admin, org.id, {env.o365_id("bob@contoso.com")});
+  E2E_REQUIRE_STATUS(sent, 201);
+  auto mail = env.wait_for_mail("admin@contoso.com", 1);
+  REQUIRE(mail.size() == 1);
+  auto invite = invite_token_in(mail[0], env.public_url());
+  auto bob = env.session_of("bob@contoso.com");
+  auto accepted = env.node().post(bob, "/api/v1/invites/" + invite + "/accept",
+                                  R"({"accept_terms":true})");
+  E2E_REQUIRE_STATUS(accepted, 201);
+  auto bob_token = accepted.str("/user/token");
+  auto me = user_path(org.id, "me");
+  CHECK(env.node().get(bob_token, me).status == 200);
+  auto bob_tokens = env.node().get(bob_token, tokens);
+  E2E_REQUIRE_STATUS(bob_tokens, 200);
+  REQUIRE(bob_tokens.size("/items") == 1);
+  CHECK(bob_tokens.str("/items/0/kind") == "signin");
+  CHECK_FALSE(bob_tokens.is_null("/items/0/expires_at"));
+
+  // Carol's join request is approved: the token made with her user (never
+  // shown to anyone) is listed as a sign-in token that ends, not as an
+  // account token that never does.
+  auto carol = env.session_of("carol@contoso.com");
+  auto asked = env.node().post(carol, "/api/v1/join-requests", "{}");
+  E2E_REQUIRE_STATUS(asked, 201);
+  auto approved = env.node().post(admin,
+                                  "/api/v1/orgs/" + org.id + "/join-requests/"
+                                      + asked.str("/id") + "/approve",
+                                  "{}");
+  E2E_REQUIRE_STATUS(approved, 200);
+  auto carol_in = env.sign_in("/o365/signin", "carol@contoso.com");
+  E2E_REQUIRE_STATUS(carol_in.answer, 200);
+  auto carol_tokens = env.node().get(carol_in.token, tokens);
+  E2E_REQUIRE_STATUS(carol_tokens, 200);
+  REQUIRE(carol_tokens.size("/items") == 2);
+  for (size_t i = 0; i < 2; ++i) {
+    auto item = "/items/" + std::to_string(i);
+    INFO(carol_tokens.describe());
+    CHECK(carol_tokens.str(item + "/kind") == "signin");
+    CHECK_FALSE(carol_tokens.is_null(item + "/expires_at"));
+  }
+
+  // Bob's token stops once --session-ttl has passed.
+  CHECK(eventually([&] { return env.node().get(bob_token, me).status == 401; },
+                   std::chrono::seconds(20)));
+  CHECK(env.node().get(admin, org_path(org.id)).status == 200);
+}

@@ -212,15 +212,19 @@ TEST_CASE("/readyz answers 503 shutting_down while the node drains, and the "
   REQUIRE(in_flight);
   REQUIRE(::kill(env.node_process().process().pid(), SIGTERM) == 0);
 
+  // Asked on the probe's connection until it answers 503. An answer
+  // computed just before the drain began (200) keeps the connection open,
+  // so the probe always gets to ask again.
   api_response ready;
+  std::string err;
   bool refused = eventually([&] {
-    std::string err;
     return probe.try_request("GET", "/readyz", "", "", ready, err)
            && ready.status == 503;
   });
-  INFO("/readyz: " << ready.describe());
+  INFO("/readyz: " << ready.describe() << " " << err);
   REQUIRE(refused);
   CHECK(ready.error_code() == "shutting_down");
+  CHECK(ready.header("connection") == "close");
   auto answered = slow.get();
   E2E_REQUIRE_STATUS(answered, 200);
   CHECK(env.node_process().stop() == 0);

@@ -5,10 +5,14 @@
 // and every refusal leaves the user and their data as they were.
 //
 // What is stored is read from the node's RocksDB once the node is stopped.
+// Reminder rows (node-local durable timers) are planted while it is
+// stopped: a node without Office 365 runs no reminders actor, so they stay
+// as planted until the deletion.
 #include <catch2/catch.hpp>
 
 #include "storage/db.hpp"
 #include "storage/keys.hpp"
+#include "storage/reminder_rows.hpp"
 #include "tests/support/api_client.hpp"
 
 using namespace crmsync::e2e;
@@ -220,4 +224,70 @@ TEST_CASE_METHOD(acme_staff, "deletion: refusals keep the user and their data",
     INFO(twice.describe());
     CHECK(twice.status == 404);
   }
+}
+
+namespace {
+
+/// Plants the reminders of `kind` for `user`'s calendar and mailbox.
+void plant_reminders(storage::db& db, tenant_id t, user_id u) {
+  storage::write_batch b;
+  int64_t due = 4102444800000; // 2100-01-01: never due in a test
+  for (auto target :
+       {crmsync::entity_kind::calendar, crmsync::entity_kind::mailbox})
+    for (auto kind : {crmsync::reminder_kind::reconcile,
+                      crmsync::reminder_kind::renew_subscription}) {
+      crmsync::reminder r;
+      r.target = crmsync::entity_key{target, t, u};
+      r.kind = kind;
+      r.due_ms = due++;
+      r.period_ms = 60000;
+      storage::reminder_rows::put(b, r, std::nullopt);
+    }
+  REQUIRE_FALSE(db.write(b));
+}
+
+size_t reminder_rows_of(const storage::db& db, tenant_id t, user_id u) {
+  size_t n = 0;
+  for (auto target :
+       {crmsync::entity_kind::calendar, crmsync::entity_kind::mailbox})
+    for (auto kind : {crmsync::reminder_kind::reconcile,
+                      crmsync::reminder_kind::renew_subscription}) {
+      std::optional<int64_t> due;
+      REQUIRE_FALSE(storage::reminder_rows::find(
+          db, crmsync::entity_key{target, t, u}, kind, due));
+      n += due ? 1 : 0;
+    }
+  return n;
+}
+
+} // namespace
+
+TEST_CASE_METHOD(
+    acme_staff, "deletion: the user's reminder rows go with them, others' stay",
+    "[e2e][lifecycle][deletion]") {
+  auto t = *tenant_id::parse(org.id);
+  auto c = *user_id::parse(carol.id);
+  auto m = *user_id::parse(manager.id);
+  deactivate(carol.id);
+  REQUIRE(node.stop() == 0);
+  storage::db_options o;
+  o.path = node.data_dir() + "/rocksdb";
+  {
+    auto opened = storage::db::open(o);
+    REQUIRE(opened);
+    plant_reminders(**opened, t, c);
+    plant_reminders(**opened, t, m);
+    CHECK(rows_under(**opened, storage::column::reminders, "") == 16);
+  }
+  node.start();
+  auto r = node.api().del(manager.token, path(carol.id));
+  E2E_REQUIRE_STATUS(r, 200);
+  REQUIRE(node.stop() == 0);
+  auto opened = storage::db::open(o);
+  REQUIRE(opened);
+  auto& db = **opened;
+  CHECK(reminder_rows_of(db, t, c) == 0);
+  CHECK(reminder_rows_of(db, t, m) == 4);
+  // Due rows and index rows alike: only Mark's eight are left.
+  CHECK(rows_under(db, storage::column::reminders, "") == 8);
 }

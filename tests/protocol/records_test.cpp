@@ -58,3 +58,29 @@ TEST_CASE("a user's page-session tokens are bounded apart from programs' "
   CHECK(u.token_valid(h('r'), 169, 100));
   CHECK_FALSE(u.token_valid(h('r'), 170, 100));
 }
+
+TEST_CASE("a token made by a sign-in never outlives its place among the "
+          "sign-in tokens",
+          "[protocol][records][tokens]") {
+  auto h = [](char c) {
+    return std::string(64, c);
+  };
+  // The token made with a user who came through Office 365 (install,
+  // invitation, join) is their account token and a sign-in token at once.
+  crmsync::user_record u;
+  u.token_hash = h('m');
+  u.add_signin_token(h('m'), false, 10, 2);
+  CHECK(u.token_valid(h('m'), 109, 100));
+  CHECK_FALSE(u.token_valid(h('m'), 110, 100));
+  // Pushed out by newer sign-ins: gone, not valid for good as the account's.
+  u.add_signin_token(h('a'), false, 20, 2);
+  u.add_signin_token(h('b'), false, 30, 2);
+  CHECK(u.token_hash.empty());
+  CHECK_FALSE(u.token_valid(h('m'), 50, 100));
+  // Removed (a revoked page session's, say): the same.
+  crmsync::user_record v;
+  v.token_hash = h('m');
+  v.add_signin_token(h('m'), false, 10, 5);
+  CHECK(v.remove_signin_token(h('m')));
+  CHECK_FALSE(v.token_valid(h('m'), 50, 100));
+}

@@ -9,6 +9,10 @@
 //   EMULATOR_URL   the graph-emulator (its /_emulator/mail)
 //   BOB_INVITE, USER01_INVITE   invitation tokens of bob and user01
 //   LATE_NODE_URL, LATE_INVITE  another node, and Bob's expired invitation
+//   ORG_ID         contoso.com's organization
+//   DANA_SETUP     the e-mailed link of Dana (made without a password)
+//   USED_SETUP, LATE_SETUP  paths of a used password link (this node) and
+//                  an expired one (the other node)
 // Every step prints PASS or FAIL with what it saw; any failure exits 1.
 
 import { chromium } from "playwright-core";
@@ -19,8 +23,8 @@ if (!NODE_URL) {
   process.exit(2);
 }
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const { EMULATOR_URL, BOB_INVITE, USER01_INVITE, LATE_NODE_URL, LATE_INVITE } =
-  process.env;
+const { EMULATOR_URL, BOB_INVITE, USER01_INVITE, LATE_NODE_URL, LATE_INVITE,
+  ORG_ID, DANA_SETUP, USED_SETUP, LATE_SETUP } = process.env;
 
 const OVERALL_MS = 180_000;
 const overall = setTimeout(() => {
@@ -287,8 +291,62 @@ try {
     check(/open the link from the invitation e-mail/.test(body), `page: ${body}`);
   });
 
+  const dana = await person();
+  /// Fills the password form twice and submits it.
+  async function choose(password, confirm) {
+    await dana.page.fill('input[name="password"]', password);
+    await dana.page.fill('input[name="confirm"]', confirm);
+    await submit(dana.page, "Set my password");
+  }
+  await step("password link: the form, clear errors, then set and signed in", async () => {
+    const res = await dana.page.goto(DANA_SETUP);
+    let body = await landed(dana.page, "Choose your password");
+    check(/dana@crm\.example/.test(body), `page: ${body}`);
+    const csp = (await res.allHeaders())["content-security-policy"];
+    check(csp && csp.includes("default-src 'none'"), `CSP: ${csp}`);
+    const before = dana.problems.length;
+    // Refused by the page's own rule (the browser's minlength is bypassed
+    // here so that the node's answer shows).
+    await dana.page.locator("form").evaluate((f) => { f.noValidate = true; });
+    await choose("short", "short");
+    body = await landed(dana.page, "Choose your password");
+    check(/at least 8 characters/.test(body) && /invalid_field/.test(body), `page: ${body}`);
+    await choose("dana-password-1", "dana-password-2");
+    body = await landed(dana.page, "Choose your password");
+    check(/not the same/.test(body) && /password_mismatch/.test(body), `page: ${body}`);
+    expectStatusLogs(dana, before, [400]);
+    await choose("dana-password-1", "dana-password-1");
+    body = await landed(dana.page, "Your password is set");
+    check(/signed in/.test(body) && /dana@crm\.example/.test(body), `page: ${body}`);
+    const token = await dana.page.locator("code").first().innerText();
+    check(/^crm_/.test(token), `token: ${token}`);
+    // Signed in: the token is Dana's.
+    const me = await fetch(`${NODE_URL}/api/v1/orgs/${ORG_ID}/users/me`,
+      { headers: { authorization: `Bearer ${token}` } });
+    check(me.status === 200, `GET me: ${me.status}`);
+    check((await me.json()).email === "dana@crm.example", "the token is someone else's");
+  });
+
+  await step("password links used, forged or expired: clear pages, no form", async () => {
+    const before = dana.problems.length;
+    const links = [
+      [DANA_SETUP, 404, "This password link does not work"],
+      [`${NODE_URL}${USED_SETUP}`, 404, "This password link does not work"],
+      [`${NODE_URL}${USED_SETUP.slice(0, -4)}AAAA`, 404, "This password link does not work"],
+      [`${NODE_URL}/password-setup/not-a-token`, 404, "This password link does not work"],
+      [`${LATE_NODE_URL}${LATE_SETUP}`, 410, "This password link has expired"],
+    ];
+    for (const [url, status, title] of links) {
+      const res = await dana.page.goto(url);
+      check(res.status() === status, `${url}: status ${res.status()}`);
+      const body = await landed(dana.page, title);
+      check(await dana.page.locator("form").count() === 0, `${url}: page: ${body}`);
+    }
+    expectStatusLogs(dana, before, [404, 410]);
+  });
+
   await step("the pages run no script, load nothing and log no errors", async () => {
-    const all = [eve, nora, bob, user01, user03, user02, admin, late].flatMap((w) => w.problems);
+    const all = [eve, nora, bob, user01, user03, user02, admin, late, dana].flatMap((w) => w.problems);
     check(all.length === 0, `console: ${all.join(" | ")}`);
   });
 } finally {
