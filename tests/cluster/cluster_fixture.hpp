@@ -111,6 +111,10 @@ public:
   std::string proc_log(int i) const {
     return procs_[i].log_tail(3000);
   }
+  /// Everything node i has logged so far.
+  std::string full_log(int i) const {
+    return procs_[i].log();
+  }
   /// Who seeded the run (for INFO).
   uint32_t seed() const {
     return seed_;

@@ -5,6 +5,7 @@
 // errors; and a real terminal (forkpty) where libedit completes a partial
 // command on TAB and recalls history with the Up arrow.
 #include "tests/e2e/sync_fixture.hpp"
+#include "tests/support/ctl_runner.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -26,56 +27,6 @@
 using namespace crmsync::e2e;
 
 namespace {
-
-struct ctl_result {
-  int rc = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Runs crmsyncctl with `args`, `script` on its stdin (a file, so not a
-// terminal); stdout and stderr are captured separately.
-ctl_result run_ctl(const std::vector<std::string>& args,
-                   const std::string& script, const std::string& cwd = {}) {
-  crmsync::test::temp_dir dir;
-  auto in = dir.path() + "/in", out = dir.path() + "/out",
-       err = dir.path() + "/err";
-  std::ofstream(in) << script;
-  pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    int i = open(in.c_str(), O_RDONLY);
-    int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    dup2(i, 0);
-    dup2(o, 1);
-    dup2(e, 2);
-    if (!cwd.empty() && chdir(cwd.c_str()) != 0)
-      _exit(126);
-    unsetenv("CRMSYNC_ADMIN_TOKEN");
-    unsetenv("CRMSYNC_ADMIN_TOKEN_FILE");
-    std::vector<char*> argv{const_cast<char*>(CRMSYNCCTL_PATH)};
-    for (auto& a : args)
-      argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(CRMSYNCCTL_PATH, argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ctl_result r;
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
 
 bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
@@ -291,12 +242,7 @@ public:
     if (pid_ == 0) {
       setenv("TERM", "xterm", 1);
       setenv("HOME", home.c_str(), 1);
-      std::vector<char*> argv{const_cast<char*>(CRMSYNCCTL_PATH)};
-      for (auto& a : args)
-        argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      execv(CRMSYNCCTL_PATH, argv.data());
-      _exit(127);
+      exec_ctl(args);
     }
   }
   ~pty_console() {

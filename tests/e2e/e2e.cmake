@@ -24,7 +24,8 @@ add_executable(e2e_tests
   ${CMAKE_CURRENT_LIST_DIR}/user_deletion_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/api_tokens_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/office365_resolve_test.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/password_setup_test.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/password_setup_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/request_ids_test.cpp)
 target_include_directories(e2e_tests PRIVATE ${PROJECT_SOURCE_DIR})
 # crmsync_storage to count rows in a stopped node's database (limits tests).
 target_link_libraries(e2e_tests
