@@ -51,13 +51,17 @@ caf::expected<const user_record*> principal_of(self_ptr self,
 
 } // namespace
 
-checked_caller check_caller(self_ptr self, const caller& who) {
+log::context caller_context(self_ptr self, const caller& who) {
   log::context ctx;
   ctx.request_id = who.request_id;
   ctx.org = self->state.id.str();
   if (!who.service_admin)
     ctx.user = who.user.str();
-  return checked_caller{principal_of(self, who), ctx};
+  return ctx;
+}
+
+checked_caller check_caller(self_ptr self, const caller& who) {
+  return checked_caller{principal_of(self, who), caller_context(self, who)};
 }
 
 } // namespace crmsync::actors::tenant_impl

@@ -97,6 +97,12 @@ private:
 
 checked_caller check_caller(self_ptr self, const caller& who);
 
+/// What the tenant's log lines and audit entries say of a command from
+/// `who`: its request id, the organization, the user. For a handler that
+/// checks its caller in a helper, a log::scope of its own keeps the id
+/// over the whole handler.
+log::context caller_context(self_ptr self, const caller& who);
+
 // -- users.cpp
 
 caf::expected<const user_record*> find_user(self_ptr self, user_id id);

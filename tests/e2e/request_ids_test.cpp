@@ -102,7 +102,7 @@ TEST_CASE("a trusted proxy's request id is kept when it is safe to log",
 TEST_CASE("a request's id is in its JSON log lines and its audit entries",
           "[e2e][request_ids]") {
   test_node node{{"--trusted-proxies", "127.0.0.1", "--log-format", "json",
-                  "--node-id", "n-logs"}};
+                  "--node-id", "n-logs", "--log-level", "info"}};
   auto& api = node.api();
   auto org = create_org(api, "Acme", "admin@acme.example");
   const std::string id = "trace-me-42";

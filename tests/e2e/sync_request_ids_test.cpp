@@ -96,7 +96,7 @@ TEST_CASE("a failed Graph call's ids are in the sync status, crmsyncctl "
   // The node logged the failure with both ids (the emulator echoed the
   // client-request-id the node sent with the request it answered rid to).
   bool logged = false;
-  for (auto& m : warnings(env.o365().node_process().log()))
+  for (auto& m : warnings(env.o365().node_process().process().log()))
     logged = logged
              || (m.find("client-request-id=" + crid) != std::string::npos
                  && m.find(" request-id=" + rid) != std::string::npos
