@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include "api/web_assets.hpp"
+#include "common/log.hpp"
 #include "common/metrics.hpp"
 #include "storage/codec.hpp"
 #include "storage/keys.hpp"
@@ -33,15 +34,18 @@ uint64_t count_rows(const storage::db& db, column c,
   return n;
 }
 
-/// Counts the answer on the responder it wraps: the route pattern, the
-/// status, and the time from arrival to answer.
+/// Counts the answer on the responder it wraps (the route pattern, the
+/// status, and the time from arrival to answer) and writes the request's
+/// access line, with its id, organization and user, whichever thread
+/// answers.
 class metered_responder : public responder {
 public:
   metered_responder(responder_ptr inner, std::string_view method,
-                    const std::string& route)
+                    const std::string& route, log::context ctx)
       : inner_(std::move(inner))
       , method_(method)
       , route_(route)
+      , ctx_(std::move(ctx))
       , started_(std::chrono::steady_clock::now()) {}
 
   ~metered_responder() override {
@@ -63,11 +67,20 @@ private:
     auto took = std::chrono::steady_clock::now() - started_;
     metrics::node().http_request(method_, route_, status,
                                  std::chrono::duration<double>(took).count());
+    // The route's pattern, never the path: paths carry invitation and
+    // password-setup tokens.
+    log::scope in{ctx_};
+    log::info(
+        "http: " + method_ + " " + route_ + " " + std::to_string(status) + " "
+        + std::to_string(
+            std::chrono::duration_cast<std::chrono::milliseconds>(took).count())
+        + " ms");
   }
 
   responder_ptr inner_;
   std::string method_;
   const std::string& route_; // a router pattern: lives as long as the api
+  log::context ctx_;
   std::chrono::steady_clock::time_point started_;
 };
 
@@ -76,9 +89,10 @@ const std::string unmatched_route = "unmatched";
 } // namespace
 
 responder_ptr api::impl::metered(responder_ptr r, std::string_view method,
-                                 const std::string* route) {
+                                 const std::string* route,
+                                 const log::context& ctx) {
   return std::make_shared<metered_responder>(
-      std::move(r), method, route != nullptr ? *route : unmatched_route);
+      std::move(r), method, route != nullptr ? *route : unmatched_route, ctx);
 }
 
 void api::impl::install_web_routes() {

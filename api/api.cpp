@@ -1381,6 +1381,38 @@ void api::handle_metrics(request&& req, responder_ptr r) {
   impl_->dispatch(impl_->metrics_routes, std::move(req), std::move(r));
 }
 
+namespace {
+
+/// What a request's log lines say of it: its id, and the organization and
+/// user its path names (as sent: a path is the client's, so a long one is
+/// left out).
+log::context request_context(const request& req, const std::string* pattern,
+                             const path_params& params) {
+  log::context ctx;
+  ctx.request_id = req.request_id;
+  if (pattern == nullptr)
+    return ctx;
+  std::vector<std::string_view> segments;
+  split_route_path(*pattern, segments);
+  size_t captured = 0;
+  for (auto seg : segments) {
+    if (seg.empty() || seg.front() != '{')
+      continue;
+    if (captured >= params.size())
+      break;
+    const auto& value = params[captured++];
+    if (value.size() > 64)
+      continue;
+    if (seg == "{org}")
+      ctx.org = value;
+    else if (seg == "{user}" && value != "me")
+      ctx.user = value;
+  }
+  return ctx;
+}
+
+} // namespace
+
 void api::impl::dispatch(const router& table, request&& req, responder_ptr r) {
   const route_handler* h = nullptr;
   path_params params;
@@ -1388,7 +1420,13 @@ void api::impl::dispatch(const router& table, request&& req, responder_ptr r) {
   const auto& method = req.method;
   const std::string* pattern = nullptr;
   auto found = table.match(req, h, params, allow, pattern);
-  r = metered(std::move(r), method, pattern);
+  // Every line this request causes carries its id (and the organization
+  // and user its path names): the access line, what the handler logs on
+  // this thread, and through the caller the tenant actor's lines and
+  // audit entries.
+  auto ctx = request_context(req, pattern, params);
+  log::scope in{ctx};
+  r = metered(std::move(r), method, pattern, ctx);
   switch (found) {
     case router::outcome::matched:
       (*h)(req, params, std::move(r));

@@ -22,6 +22,7 @@
 #include "api/api.hpp"
 #include "api/web_assets.hpp"
 #include "common/crypto.hpp"
+#include "common/log.hpp"
 #include "common/text.hpp"
 #include "common/time_format.hpp"
 #include "http/url.hpp"
@@ -543,7 +544,7 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   /// Wraps `r` so that its answer is counted under the route pattern
   /// (nullptr: "unmatched").
   responder_ptr metered(responder_ptr r, std::string_view method,
-                        const std::string* route);
+                        const std::string* route, const log::context& ctx);
   void create_org_attempt(std::shared_ptr<create_org> cmd, responder_ptr r,
                           int attempts_left);
   void create_user_attempt(std::shared_ptr<create_user> cmd, tenant_id org,

@@ -42,6 +42,7 @@ void write_audit_entry(json::writer& w, const audit_entry& a) {
   w.key("actor").value(a.actor);
   w.key("action").value(a.action);
   w.key("detail").value(a.detail);
+  w.key("request_id").value_or_null(a.request_id);
   w.end_object();
 }
 

@@ -5,35 +5,16 @@
 #include <cstring>
 
 #include "api/api.hpp"
+#include "common/text.hpp"
 
 namespace crmsync::http {
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
-
 bool is_address(const std::string& s) {
   unsigned char buf[16];
   return inet_pton(AF_INET, s.c_str(), buf) == 1
          || inet_pton(AF_INET6, s.c_str(), buf) == 1;
-}
-
-/// "1.2.3.4:5" -> "1.2.3.4", "::1:5" -> "::1" (the server writes v6
-/// addresses without brackets), "[::1]:5" -> "::1".
-std::string host_of(const std::string& remote) {
-  auto colon = remote.rfind(':');
-  if (colon == std::string::npos)
-    return remote;
-  auto host = remote.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  return host;
 }
 
 } // namespace
@@ -58,7 +39,11 @@ throttles::throttles(throttle_config cfg, clock_ms now)
     : cfg_(std::move(cfg))
     , signin_(cfg_.signin, now)
     , accounts_(cfg_.account_failures, now)
-    , sources_(cfg_.source_failures, now) {}
+    , sources_(cfg_.source_failures, now) {
+  // crmsyncd checks the entries at start-up (exit 2 on a bad one).
+  std::string ignored;
+  address_set::parse(cfg_.trusted_proxies, trusted_, ignored);
+}
 
 std::string throttles::client_of(const request& req) const {
   // Forwarded inside a cluster ("node ID"): the name is all there is.
@@ -66,9 +51,7 @@ std::string throttles::client_of(const request& req) const {
     return req.remote;
   auto peer = host_of(req.remote);
   auto trusted = [this](const std::string& a) {
-    return std::find(cfg_.trusted_proxies.begin(), cfg_.trusted_proxies.end(),
-                     a)
-           != cfg_.trusted_proxies.end();
+    return trusted_.contains(a);
   };
   if (!trusted(peer))
     return address_key(peer);
@@ -78,8 +61,8 @@ std::string throttles::client_of(const request& req) const {
   std::string_view xff = req.header("x-forwarded-for");
   while (!xff.empty()) {
     auto comma = xff.rfind(',');
-    auto entry = std::string{
-        trim(comma == std::string_view::npos ? xff : xff.substr(comma + 1))};
+    auto entry = std::string{trim_blanks(
+        comma == std::string_view::npos ? xff : xff.substr(comma + 1))};
     xff = comma == std::string_view::npos ? std::string_view{}
                                           : xff.substr(0, comma);
     if (trusted(entry))

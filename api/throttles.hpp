@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/address_set.hpp"
 #include "common/rate_limit.hpp"
 #include "http/server.hpp"
 
@@ -33,7 +34,8 @@ struct throttle_config {
   backoff_config source_failures{20, std::chrono::seconds(1),
                                  std::chrono::minutes(15),
                                  std::chrono::hours(1), 100000};
-  /// Peers whose X-Forwarded-For names the client (reverse proxies).
+  /// Peers whose X-Forwarded-For names the client (reverse proxies):
+  /// addresses and CIDR ranges (common/address_set.hpp).
   std::vector<std::string> trusted_proxies;
   /// Password hashing: jobs queued in all, the part of them callers that
   /// are not signed in (addresses) may take, and one caller's share
@@ -80,6 +82,7 @@ private:
   token_buckets signin_;
   failure_backoff accounts_;
   failure_backoff sources_;
+  address_set trusted_;
 };
 
 /// The address part of "HOST:PORT" / "V6:PORT", normalized: IPv4 as is,

@@ -133,6 +133,10 @@ int run(node_config cfg) {
   log::level lvl;
   if (log::parse_level(cfg.log_level, lvl))
     log::set_level(lvl);
+  log::format fmt;
+  if (log::parse_format(cfg.log_format, fmt))
+    log::set_format(fmt);
+  log::set_node(cfg.node_id);
   if (!crypto::init()) {
     log::error("libsodium failed to initialise");
     return 1;
@@ -302,6 +306,7 @@ int run(node_config cfg) {
   limits.hash_queue_anonymous = std::max<size_t>(1, cfg.hash_queue * 3 / 4);
   limits.hash_per_caller = cfg.hash_queue_per_caller;
   http::node_info info{cfg.node_id, version, "", cfg.data_dir, system_now_ms()};
+  std::string err; // node_config checked --trusted-proxies
   http::server_config scfg;
   scfg.host = cfg.listen_host;
   scfg.port = cfg.listen_port;
@@ -310,6 +315,8 @@ int run(node_config cfg) {
   scfg.header_timeout = std::chrono::milliseconds(cfg.header_timeout_ms);
   scfg.max_connections_per_source = cfg.max_connections_per_source;
   scfg.max_header_connections = cfg.max_header_connections;
+  scfg.request_ids = true;
+  address_set::parse(cfg.trusted_proxies, scfg.trusted_proxies, err);
   // The server is created before the actors' users of its responders and
   // destroyed after the actor system (see the shutdown sequence below).
   // Every request enters through the cluster node, which serves it here or
@@ -332,7 +339,6 @@ int run(node_config cfg) {
       scfg, [front](http::request&& req, http::responder_ptr r) {
         front->handle(std::move(req), std::move(r));
       });
-  std::string err;
   if (!server->bind(err)) {
     log::error(err);
     caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);

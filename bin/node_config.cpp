@@ -6,6 +6,7 @@
 
 #include "cluster/etcd.hpp"
 #include "cluster/tls.hpp"
+#include "common/address_set.hpp"
 
 namespace crmsync {
 
@@ -94,6 +95,10 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
   add("--log-level", c.log_level, "CRMSYNC_LOG_LEVEL",
       "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  add("--log-format", c.log_format, "CRMSYNC_LOG_FORMAT",
+      "text (one readable line per record; the default) or json (one JSON "
+      "object per line: time, level, message, node, request_id, org, user)")
+      ->check(CLI::IsMember({"text", "json"}));
   add("--idle-timeout", c.idle_timeout_s, "CRMSYNC_IDLE_TIMEOUT",
       "seconds before an idle actor is passivated")
       ->check(CLI::Range(int64_t{1}, int64_t{86400 * 7}));
@@ -241,8 +246,8 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
       "CRMSYNC_PASSWORD_BACKOFF_MAX", "the longest wait, in seconds")
       ->check(CLI::Range(int64_t{1}, int64_t{86400}));
   add("--trusted-proxies", c.trusted_proxies, "CRMSYNC_TRUSTED_PROXIES",
-      "addresses of reverse proxies whose X-Forwarded-For names the client "
-      "(comma-separated)")
+      "addresses or CIDR ranges of reverse proxies whose X-Forwarded-For "
+      "names the client and whose X-Request-Id is kept (comma-separated)")
       ->delimiter(',');
   add("--hash-threads", c.hash_threads, "CRMSYNC_HASH_THREADS",
       "threads hashing passwords (Argon2id, 64 MiB each)")
@@ -351,6 +356,15 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
                  "--etcd-endpoints)\n";
     exit_code = 2;
     return c;
+  }
+  {
+    std::string err;
+    address_set ignored;
+    if (!address_set::parse(c.trusted_proxies, ignored, err)) {
+      std::cerr << "crmsyncd: --trusted-proxies: " << err << "\n";
+      exit_code = 2;
+      return c;
+    }
   }
   if (c.node_id.empty()) {
     std::cerr << "crmsyncd: --node-id must not be empty\n";

@@ -38,6 +38,8 @@ struct node_config {
   uint64_t initial_members = 1;
   uint64_t shard_count = 256;
   std::string log_level = "info";
+  /// "text" (default) or "json" (common/log.hpp).
+  std::string log_format = "text";
   int64_t idle_timeout_s = 300;
   /// A calendar with nothing pending passivates this long after its last
   /// run (reminders wake every synced user once per interval).

@@ -22,6 +22,7 @@
 #include "cluster/etcd_membership.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
+#include "common/request_id.hpp"
 #include "common/work_pool.hpp"
 #include "http/url.hpp"
 #include "protocol/errors.hpp"
@@ -382,20 +383,42 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     f.method = std::move(req.method);
     f.target = std::move(req.target);
     f.headers = std::move(req.headers);
+    // The request's id goes along as its X-Request-Id (the client's own,
+    // if any, replaced): the owner, trusting a member, logs the same id.
+    f.headers.erase(
+        std::remove_if(f.headers.begin(), f.headers.end(),
+                       [](const auto& h) { return h.first == "x-request-id"; }),
+        f.headers.end());
+    if (!req.request_id.empty())
+      f.headers.emplace_back("x-request-id", req.request_id);
     f.body = std::move(req.body);
     f.via = cfg.node_id;
     f.remote = std::move(req.remote);
     metrics::node().forwarded(owner);
     if (timeout.count() == 0)
       timeout = cfg.request_timeout;
-    sys.spawn([h, timeout, owner, r,
+    // The receiving node's line of the request: where it went and how it
+    // ended (the owner logs the rest under the same id). No path: paths
+    // may carry invitation tokens.
+    auto trace = [ctx = log::context{req.request_id, {}, {}},
+                  what = f.method + " request to node "
+                         + owner](const std::string& outcome) {
+      log::scope in{ctx};
+      log::info("cluster: forwarded a " + what + ": " + outcome);
+    };
+    sys.spawn([h, timeout, owner, r, trace,
                f = std::move(f)](caf::event_based_actor* self) mutable {
       self->request(h, timeout, forward_atom_v, std::move(f))
-          .then([r](http_answer& a) { r->reply(to_response(a)); },
-                [r, owner](caf::error&) {
-                  r->reply(unavailable("node " + owner
-                                       + " did not answer in time; retry"));
-                });
+          .then(
+              [r, trace](http_answer& a) {
+                trace(std::to_string(a.status));
+                r->reply(to_response(a));
+              },
+              [r, owner, trace](caf::error&) {
+                trace("no answer in time");
+                r->reply(unavailable("node " + owner
+                                     + " did not answer in time; retry"));
+              });
     });
   }
 
@@ -405,6 +428,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   }
 
   void handle(http::request&& req, http::responder_ptr r) {
+    log::scope in{log::context{req.request_id, {}, {}}};
     if (!clustered())
       return serve_here(std::move(req), std::move(r));
     if (!map_known && (is_tenant_listing(req) || unrouted_notification(req)))
@@ -482,6 +506,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     if (q != std::string::npos)
       req.query = req.target.substr(q + 1);
     req.headers = std::move(f.headers);
+    req.request_id = request_id_or_new(req.header("x-request-id"));
     req.body = std::move(f.body);
     // The client's own address (members are trusted to report it), so that
     // per-address limits count the client and not the forwarding node.

@@ -22,6 +22,10 @@ std::string base64url(std::string_view bytes);
 /// A random 64-bit value from the OS CSPRNG.
 uint64_t random_u64();
 
+/// A random (version 4) GUID, lower-case "xxxxxxxx-xxxx-4xxx-yxxx-…":
+/// HTTP request ids and Graph's client-request-id.
+std::string random_guid();
+
 /// Lower-case hex SHA-256 of the input.
 std::string sha256_hex(std::string_view data);
 

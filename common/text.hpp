@@ -15,6 +15,15 @@ inline std::string ascii_lower(std::string_view s) {
   return out;
 }
 
+/// `s` without leading and trailing blanks (spaces and tabs).
+inline std::string_view trim_blanks(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
+  return s;
+}
+
 /// `in` for HTML text or a quoted attribute: & < > " ' escaped.
 inline std::string html_escape(std::string_view in) {
   std::string out;

@@ -184,4 +184,24 @@ std::string format_date(int64_t ms) {
   return buf;
 }
 
+std::string format_http_date(int64_t ms) {
+  static const char* const weekdays[]
+      = {"Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"}; // 1970-01-01: Thu
+  static const char* const months[]
+      = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  int64_t days = floor_div(ms, ms_per_day);
+  civil c = civil_from_days(days);
+  int64_t in_day = (ms - days * ms_per_day) / 1000;
+  auto weekday = static_cast<size_t>(((days % 7) + 7) % 7);
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%s, %02u %s %04lld %02lld:%02lld:%02lld GMT",
+                weekdays[weekday], c.d, months[c.m - 1],
+                static_cast<long long>(c.y),
+                static_cast<long long>(in_day / 3600),
+                static_cast<long long>(in_day / 60 % 60),
+                static_cast<long long>(in_day % 60));
+  return buf;
+}
+
 } // namespace crmsync

@@ -29,6 +29,9 @@ std::string format_rfc3339_ms(int64_t ms);
 /// "YYYY-MM-DD" of the UTC day containing ms.
 std::string format_date(int64_t ms);
 
+/// An HTTP date (RFC 9110 IMF-fixdate), "Sun, 06 Nov 1994 08:49:37 GMT".
+std::string format_http_date(int64_t ms);
+
 /// Days since 1970-01-01 for a proleptic Gregorian date.
 int64_t days_from_civil(int64_t y, unsigned m, unsigned d);
 

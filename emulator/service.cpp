@@ -301,9 +301,53 @@ private:
   std::string value_;
 };
 
+/// Graph's correlation headers on every answer of a Graph route: the
+/// answer's `request-id` (a new GUID, unless the handler named its own),
+/// `client-request-id` echoing the client's (or, when it sent none, the
+/// request-id, as Graph does) and `Date`. Microsoft asks clients to log
+/// all three for support (microsoft-graph-docs-contrib
+/// concepts/best-practices-concept.md, "Reliability and support";
+/// concepts/errors.md shows request-id and date in innerError).
+class graph_ids : public http::responder {
+public:
+  graph_ids(responder_ptr inner, std::string client_request_id, int64_t now)
+      : inner_(std::move(inner))
+      , client_request_id_(std::move(client_request_id))
+      , now_(now) {}
+  void reply(response r) override {
+    std::string request_id;
+    for (auto& [name, value] : r.headers)
+      if (name == "request-id")
+        request_id = value;
+    if (request_id.empty()) {
+      request_id = new_guid();
+      r.headers.emplace_back("request-id", request_id);
+    }
+    r.headers.emplace_back("client-request-id", client_request_id_.empty()
+                                                    ? request_id
+                                                    : client_request_id_);
+    r.headers.emplace_back("Date", format_http_date(now_));
+    inner_->reply(std::move(r));
+  }
+
+private:
+  responder_ptr inner_;
+  std::string client_request_id_;
+  int64_t now_;
+};
+
 } // namespace
 
 void service::handle(http::request&& req, http::responder_ptr r) {
+  if (req.path.rfind("/v1.0/", 0) == 0) {
+    // Echoed as sent: a value that cannot be a header value is dropped.
+    std::string client_id{req.header("client-request-id")};
+    if (client_id.size() > 128
+        || client_id.find_first_of("\r\n") != std::string::npos)
+      client_id.clear();
+    r = std::make_shared<graph_ids>(std::move(r), std::move(client_id),
+                                    impl_->now());
+  }
   // Ids never change here (nothing moves between folders), so immutable
   // ids are what the emulator always serves; it says so as Graph does.
   if (req.header("prefer").find("IdType=\"ImmutableId\"")

@@ -14,16 +14,7 @@ namespace crmsync::emulator {
 // -- identifiers --------------------------------------------------------------
 
 std::string new_guid() {
-  uint64_t a = crypto::random_u64();
-  uint64_t b = crypto::random_u64();
-  char buf[40];
-  std::snprintf(buf, sizeof(buf), "%08llx-%04llx-4%03llx-%04llx-%012llx",
-                static_cast<unsigned long long>(a >> 32),
-                static_cast<unsigned long long>((a >> 16) & 0xffff),
-                static_cast<unsigned long long>(a & 0xfff),
-                static_cast<unsigned long long>(((b >> 48) & 0x3fff) | 0x8000),
-                static_cast<unsigned long long>(b & 0xffffffffffffull));
-  return buf;
+  return crypto::random_guid();
 }
 
 /// Outlook item ids are long, opaque, case-sensitive base64 strings.

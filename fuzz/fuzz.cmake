@@ -19,6 +19,8 @@ find_package(simdjson CONFIG REQUIRED)
 find_package(CAF REQUIRED)
 find_package(date CONFIG REQUIRED)
 find_package(prometheus-cpp CONFIG REQUIRED)
+# The logger's sinks (common/log.cpp; Debian's libspdlog-dev).
+find_package(spdlog CONFIG REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
 

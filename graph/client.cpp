@@ -24,6 +24,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "common/crypto.hpp"
+#include "common/log.hpp"
 #include "common/metrics.hpp"
 #include "common/small_fifo.hpp"
 #include "graph/jwt_verify.hpp"
@@ -474,6 +476,11 @@ struct client::impl {
     bool renewed = false;
     int attempts = 0;
     int64_t retry_after = 0;
+    /// The client-request-id of the latest exchange.
+    std::string client_request_id;
+    /// The log context of the code that started the call: its failure is
+    /// logged under it, from an I/O thread.
+    log::context ctx = log::current();
   };
   using op_ptr = std::shared_ptr<operation>;
 
@@ -493,6 +500,21 @@ struct client::impl {
     op->req = std::move(req);
     op->done = std::move(done);
     attempt(op);
+  }
+
+  /// The line an operator quotes to Microsoft: what failed, and its ids.
+  /// Answers a caller expects and handles (a resource already gone, a
+  /// stale change key) are info; the rest warn.
+  static void log_failure(const operation& op, const error& e) {
+    log::scope in{op.ctx};
+    bool expected = e.status == 404 || e.status == 410 || e.status == 412;
+    log::write(expected ? log::level::info : log::level::warn,
+               "graph: " + op.req.method + " " + op.req.url.where.host
+                   + op.req.url.target.substr(0, op.req.url.target.find('?'))
+                   + " failed: " + e.describe() + " client-request-id="
+                   + e.client_request_id + " request-id="
+                   + (e.request_id.empty() ? "-" : e.request_id)
+                   + " date=" + (e.date.empty() ? "-" : e.date));
   }
 
   static void finish(const op_ptr& op, result<response> r) {
@@ -537,6 +559,10 @@ struct client::impl {
       r.body = req.body;
       r.timeout = cfg.io_timeout;
       r.headers.emplace_back("Accept", "application/json");
+      // A new GUID per request (Graph's best practices): Microsoft finds
+      // a reported exchange by it.
+      op->client_request_id = crypto::random_guid();
+      r.headers.emplace_back("client-request-id", op->client_request_id);
       if (!op->token.empty())
         r.headers.emplace_back("Authorization", "Bearer " + op->token);
       if (!req.body.empty() && !req.content_type.empty())
@@ -605,7 +631,13 @@ struct client::impl {
     }
     last.retry_after_s = op->retry_after;
     last.attempts = op->attempts;
+    last.client_request_id = op->client_request_id;
+    if (out.answered) {
+      last.request_id = std::string{out.response.header("request-id")};
+      last.date = std::string{out.response.header("Date")};
+    }
     if (!again || op->attempts >= cfg.max_attempts) {
+      log_failure(*op, last);
       finish(op, failed<response>(std::move(last)));
       return;
     }

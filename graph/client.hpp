@@ -23,6 +23,11 @@
 // failures (502, 504, transport errors) back off exponentially with
 // jitter; pauses are timers. After `max_attempts` the call fails with the
 // last error. A 401 renews the tenant's token once and retries.
+//
+// Every request sends a new GUID as `client-request-id`, as Microsoft
+// recommends; a call that fails is logged (warn) with it and Graph's
+// `request-id` and `Date` answer headers, under the log context of the
+// code that started it (its HTTP request id), and the error carries them.
 #pragma once
 
 #include <chrono>
@@ -77,6 +82,14 @@ struct error {
   std::string message;       ///< human sentence
   int64_t retry_after_s = 0; ///< the last Retry-After seen, if any
   int attempts = 0;          ///< tries made
+  /// What Microsoft asks for when a call is reported to it (Graph's
+  /// concepts/best-practices-concept.md, "Reliability and support"), of
+  /// the last exchange: the client-request-id GUID sent with it, and
+  /// Graph's request-id and Date answer headers ("" without an answer,
+  /// and all "" for a call that never reached the wire).
+  std::string client_request_id;
+  std::string request_id;
+  std::string date;
 
   /// "429 ApplicationThrottled: message (after 6 attempts)".
   std::string describe() const;

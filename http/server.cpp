@@ -19,6 +19,7 @@
 #include <boost/beast/ssl.hpp>
 
 #include "common/log.hpp"
+#include "common/request_id.hpp"
 #include "common/text.hpp"
 #include "http/url.hpp"
 
@@ -239,6 +240,8 @@ public:
             "default-src 'none'; frame-ancestors 'none'");
     for (auto& [k, v] : r.headers)
       res.set(k, v);
+    if (!request_id_.empty())
+      res.set("X-Request-Id", request_id_);
     res.keep_alive(keep_alive_);
   }
 
@@ -431,6 +434,8 @@ private:
   server::impl* srv_;
   std::string source_;
   bool keep_alive_ = true;
+  /// The id of the request being served (X-Request-Id of its answer).
+  std::string request_id_;
   bool linger_ = false;
   std::vector<char> discard_; ///< what a lingering close reads into
   size_t lingered_ = 0;
@@ -475,6 +480,7 @@ private:
 
 template <class Stream>
 void session<Stream>::on_read(error_code ec) {
+  request_id_.clear();
   if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout
       || ec == asio::error::operation_aborted
       || ec == asio::error::connection_reset || ec == asio::error::eof) {
@@ -508,6 +514,11 @@ void session<Stream>::on_read(error_code ec) {
   auto ep = lowest().socket().remote_endpoint(ignored);
   if (!ignored)
     req.remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+  if (srv_->cfg.request_ids) {
+    req.request_id = choose_request_id(req.header("x-request-id"), req.remote,
+                                       srv_->cfg.trusted_proxies);
+    request_id_ = req.request_id;
+  }
   ++srv_->requests;
   ++srv_->in_flight;
   // No read is pending while the handler works: no idle timer either.

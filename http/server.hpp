@@ -27,6 +27,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/address_set.hpp"
+
 namespace crmsync::http {
 
 using header_fields = std::vector<std::pair<std::string, std::string>>;
@@ -40,6 +42,9 @@ struct request {
   std::string body;
   std::string remote;
   bool secure = false; ///< arrived over TLS
+  /// Its id (server_config::request_ids): from a trusted proxy's
+  /// X-Request-Id or new; the answer's X-Request-Id.
+  std::string request_id;
 
   /// First header with this (lower-case) name, or "".
   std::string_view header(std::string_view lower_name) const;
@@ -99,6 +104,11 @@ struct server_config {
   /// answer before the client has read it.
   std::chrono::milliseconds linger_timeout{2000};
   size_t linger_bytes = 64u << 20;
+  /// Every request gets an id (request::request_id), answered in
+  /// X-Request-Id: the X-Request-Id header of a request from one of
+  /// `trusted_proxies` when valid (common/request_id.hpp), else new.
+  bool request_ids = false;
+  address_set trusted_proxies;
   /// PEM files; when set, the listener speaks HTTPS (TLS 1.2+) only.
   std::string tls_cert_file;
   std::string tls_key_file;

@@ -12,6 +12,7 @@
 
 #include <caf/meta/type_name.hpp>
 
+#include "common/log.hpp"
 #include "protocol/ids.hpp"
 #include "protocol/records.hpp"
 
@@ -59,12 +60,17 @@ struct caller {
   bool service_admin = false;
   user_id user;
   std::string token_hash;
+  /// The HTTP request the command comes from (its X-Request-Id), for the
+  /// receiver's log lines and audit entries. A caller is made on the
+  /// thread that serves the request, whose log context holds the id
+  /// (api's dispatch), so every caller carries it without being told.
+  std::string request_id = log::current().request_id;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, caller& x) {
   return f(caf::meta::type_name("crmsync::caller"), x.service_admin, x.user,
-           x.token_hash);
+           x.token_hash, x.request_id);
 }
 
 // -- organizations and users -------------------------------------------------
@@ -405,6 +411,23 @@ typename Inspector::result_type inspect(Inspector& f, skipped_event& x) {
            x.at_ms, x.status, x.code, x.message);
 }
 
+/// The last Graph call of a user's sync that failed, with the ids
+/// Microsoft asks for when it is reported (graph/client.hpp's error).
+struct graph_failure {
+  int64_t at_ms = 0; ///< 0: no call has failed
+  int64_t status = 0;
+  std::string code;
+  std::string client_request_id;
+  std::string request_id;
+  std::string date; ///< Graph's Date answer header
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, graph_failure& x) {
+  return f(caf::meta::type_name("crmsync::graph_failure"), x.at_ms, x.status,
+           x.code, x.client_request_id, x.request_id, x.date);
+}
+
 /// Where a user's calendar sync stands. Stored and shown by name
 /// (to_string), so the names never change.
 enum class calendar_state : uint8_t {
@@ -453,6 +476,8 @@ struct calendar_status {
   /// back to once a run gets through, and the open alert's reason.
   std::string resume_state;
   std::string alert;
+  /// The last failed Graph call and its ids (kept after recovery).
+  graph_failure last_failure;
 };
 
 template <class Inspector>
@@ -463,7 +488,7 @@ typename Inspector::result_type inspect(Inspector& f, calendar_status& x) {
            x.client_state, x.last_sync_ms, x.out_created, x.out_updated,
            x.out_deleted, x.in_created, x.in_updated, x.in_deleted,
            x.deletes_window_ms, x.deletes_in_window, x.outbox, x.inbox,
-           x.skipped, x.resume_state, x.alert);
+           x.skipped, x.resume_state, x.alert, x.last_failure);
 }
 
 // -- administration

@@ -111,12 +111,15 @@ struct audit_entry {
   std::string actor;  ///< "user:ID", "office365:EMAIL" or "service-admin"
   std::string action; ///< e.g. "install", "invite.sent", "join.approved"
   std::string detail;
+  /// The HTTP request that caused it (X-Request-Id), "" when none did or
+  /// it was written before request ids existed.
+  std::string request_id;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, audit_entry& x) {
   return f(caf::meta::type_name("crmsync::audit_entry"), x.org, x.at_ms, x.seq,
-           x.actor, x.action, x.detail);
+           x.actor, x.action, x.detail, x.request_id);
 }
 
 /// An e-mail waiting in a tenant's outbox to go out through Graph sendMail.

@@ -13,6 +13,8 @@ packages=(
   # libFuzzer targets (fuzz/, scripts/fuzz.sh): clang and its runtimes
   clang libclang-rt-14-dev
   libedit-dev
+  # the logger (common/log.cpp): spdlog's sinks under our line formats
+  libspdlog-dev
   # metrics: prometheus-cpp's core (registry, text serializer); the -dev
   # package also brings the civetweb/curl parts, which are not linked.
   prometheus-cpp-dev

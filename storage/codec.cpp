@@ -387,6 +387,11 @@ std::string encode(const calendar_status& x) {
   }
   o.str(x.resume_state);
   o.str(x.alert);
+  const auto& f = x.last_failure;
+  o.i64(f.at_ms);
+  o.i64(f.status);
+  for (auto* text : {&f.code, &f.client_request_id, &f.request_id, &f.date})
+    o.str(*text);
   return o.take();
 }
 
@@ -404,6 +409,11 @@ bool decode_skipped(in_buf& i, std::vector<skipped_event>& out) {
     out.push_back(std::move(e));
   }
   return true;
+}
+
+bool decode_failure(in_buf& i, graph_failure& f) {
+  return i.i64(f.at_ms) && i.i64(f.status) && i.str(f.code)
+         && i.str(f.client_request_id) && i.str(f.request_id) && i.str(f.date);
 }
 
 } // namespace
@@ -431,7 +441,9 @@ bool decode(std::string_view in, calendar_status& x) {
                          && (i.done()
                              || (decode_skipped(i, x.skipped)
                                  && i.str(x.resume_state) && i.str(x.alert)
-                                 && i.done()))))));
+                                 && (i.done()
+                                     || (decode_failure(i, x.last_failure)
+                                         && i.done()))))))));
 }
 
 std::string encode(const invite_record& x) {
@@ -491,13 +503,16 @@ std::string encode(const audit_entry& x) {
   o.str(x.actor);
   o.str(x.action);
   o.str(x.detail);
+  o.str(x.request_id);
   return o.take();
 }
 
 bool decode(std::string_view in, audit_entry& x) {
   in_buf i{in};
+  // Entries written before request ids end after the detail.
   return i.header(tag::audit) && i.id(x.org) && i.i64(x.at_ms) && i.u64(x.seq)
-         && i.str(x.actor) && i.str(x.action) && i.str(x.detail) && i.done();
+         && i.str(x.actor) && i.str(x.action) && i.str(x.detail)
+         && (i.done() || (i.str(x.request_id) && i.done()));
 }
 
 std::string encode(const mail_item& x) {

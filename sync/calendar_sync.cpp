@@ -429,7 +429,21 @@ private:
     log::warn("sync " + org_.str() + "/" + user_.str() + ": " + why);
   }
 
+  /// Keeps a failed Graph call's ids in the status (saved with it).
+  void note_failure(const graph::error& e) {
+    if (e.client_request_id.empty())
+      return; // never reached the wire: nothing to quote to Microsoft
+    auto& f = status_.last_failure;
+    f.at_ms = cfg_.now_ms();
+    f.status = e.status;
+    f.code = e.code;
+    f.client_request_id = e.client_request_id;
+    f.request_id = e.request_id;
+    f.date = e.date;
+  }
+
   void fail(const std::string& what, const graph::error& e) {
+    note_failure(e);
     auto c = classify(e, target::calendar);
     if (c.what == disposition::blocked)
       block(what + ": " + e.describe(), c.reason);
@@ -512,6 +526,7 @@ private:
   /// Records that Office 365 refuses this version of the event for good;
   /// shown in the user's sync status until the event syncs or goes.
   void skip(const event_record& e, const graph::error& err) {
+    note_failure(err);
     unskip(e.id);
     if (status_.skipped.size() >= max_skipped)
       status_.skipped.erase(status_.skipped.begin());

@@ -19,9 +19,11 @@ void leave_if_empty(self_ptr self) {
                  entity_key{entity_kind::tenant, st.id, user_id{}});
 }
 
+namespace {
+
 /// The authenticated principal: nullptr for the service admin, else the
 /// user whose token was presented.
-caf::expected<const user_record*> check_caller(self_ptr self,
+caf::expected<const user_record*> principal_of(self_ptr self,
                                                const caller& who) {
   leave_if_empty(self);
   if (who.service_admin) {
@@ -45,6 +47,21 @@ caf::expected<const user_record*> check_caller(self_ptr self,
     return make_crm_error(crm_errc::unauthorized, "user_deactivated",
                           "this user is deactivated");
   return *u;
+}
+
+} // namespace
+
+log::context caller_context(self_ptr self, const caller& who) {
+  log::context ctx;
+  ctx.request_id = who.request_id;
+  ctx.org = self->state.id.str();
+  if (!who.service_admin)
+    ctx.user = who.user.str();
+  return ctx;
+}
+
+checked_caller check_caller(self_ptr self, const caller& who) {
+  return checked_caller{principal_of(self, who), caller_context(self, who)};
 }
 
 } // namespace crmsync::actors::tenant_impl

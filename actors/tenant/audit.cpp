@@ -28,6 +28,9 @@ void put_audit(self_ptr self, storage::write_batch& b, std::string actor,
   a.actor = std::move(actor);
   a.action = std::move(action);
   a.detail = std::move(detail);
+  // The HTTP request that caused it, when a handler runs for one
+  // (check_caller's scope).
+  a.request_id = log::current().request_id;
   b.put(column::audit, keys::audit(a.org, a.at_ms, a.seq), codec::encode(a));
 }
 

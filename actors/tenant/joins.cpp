@@ -102,6 +102,7 @@ managed_request(self_ptr self, const caller& by, uint64_t request,
 caf::result<join_request_record> handle(self_ptr self, reject_join& cmd) {
   auto& st = self->state;
   const user_record* who = nullptr;
+  log::scope traced{caller_context(self, cmd.who)};
   auto jr = managed_request(self, cmd.who, cmd.request, "reject", who);
   if (!jr)
     return jr.error();
@@ -218,6 +219,7 @@ caf::result<join_request_list> handle(self_ptr self, list_join_requests& cmd) {
 caf::result<join_approved> handle(self_ptr self, approve_join& cmd) {
   auto& st = self->state;
   const user_record* who = nullptr;
+  log::scope traced{caller_context(self, cmd.who)};
   auto jr = managed_request(self, cmd.who, cmd.request, "approve", who);
   if (!jr)
     return jr.error();

@@ -21,6 +21,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/env.hpp"
+#include "common/log.hpp"
 #include "protocol/interfaces.hpp"
 #include "protocol/permissions.hpp"
 #include "storage/codec.hpp"
@@ -65,8 +66,42 @@ caf::error office365_error(crm_errc code, std::string api_code,
 // -- access.cpp: who is calling
 
 void leave_if_empty(self_ptr self);
-caf::expected<const user_record*> check_caller(self_ptr self,
-                                               const caller& who);
+
+/// check_caller's answer: the caller's user (nullptr for the service
+/// admin) or why not, used like the caf::expected it holds. While it lives
+/// (the handler's run), the thread's log lines and the audit entries the
+/// handler writes carry the request id the caller brought, the
+/// organization and the user (log::scope).
+class checked_caller {
+public:
+  checked_caller(caf::expected<const user_record*> result,
+                 const log::context& ctx)
+      : result_(std::move(result)), scope_(ctx) {}
+  checked_caller(const checked_caller&) = delete;
+  checked_caller& operator=(const checked_caller&) = delete;
+
+  explicit operator bool() const {
+    return static_cast<bool>(result_);
+  }
+  const user_record* operator*() const {
+    return *result_;
+  }
+  const caf::error& error() const {
+    return result_.error();
+  }
+
+private:
+  caf::expected<const user_record*> result_;
+  log::scope scope_;
+};
+
+checked_caller check_caller(self_ptr self, const caller& who);
+
+/// What the tenant's log lines and audit entries say of a command from
+/// `who`: its request id, the organization, the user. For a handler that
+/// checks its caller in a helper, a log::scope of its own keeps the id
+/// over the whole handler.
+log::context caller_context(self_ptr self, const caller& who);
 
 // -- users.cpp
 

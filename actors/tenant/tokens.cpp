@@ -56,6 +56,7 @@ caf::result<token_list> handle(self_ptr self, list_tokens& cmd) {
 
 caf::result<token_info> handle(self_ptr self, create_token& cmd) {
   auto& st = self->state;
+  log::scope traced{caller_context(self, cmd.who)};
   auto found = token_owner(self, cmd.who);
   if (!found)
     return found.error();
@@ -84,6 +85,7 @@ caf::result<token_info> handle(self_ptr self, create_token& cmd) {
 }
 
 caf::result<token_info> handle(self_ptr self, revoke_token& cmd) {
+  log::scope traced{caller_context(self, cmd.who)};
   auto& st = self->state;
   auto found = token_owner(self, cmd.who);
   if (!found)

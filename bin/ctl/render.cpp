@@ -252,6 +252,18 @@ std::string render_sync(dom::element doc) {
                  {"subscription expires", "/subscription_expires"},
                  {"outbox", "/outbox"},
                  {"inbox", "/inbox"}});
+  // The ids an operator quotes to Microsoft about the failed call.
+  if (at(doc, "/last_graph_failure").is_object()) {
+    kv.section("Last failed Graph call");
+    add_text_rows(
+        kv, doc,
+        {{"at", "/last_graph_failure/at"},
+         {"status", "/last_graph_failure/status"},
+         {"code", "/last_graph_failure/code"},
+         {"client-request-id", "/last_graph_failure/client_request_id"},
+         {"request-id", "/last_graph_failure/request_id"},
+         {"date", "/last_graph_failure/date"}});
+  }
   kv.section("To Office 365");
   add_text_rows(kv, doc,
                 {{"created", "/to_office365/created"},

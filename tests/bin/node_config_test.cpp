@@ -86,6 +86,8 @@ TEST_CASE("node_config: the defaults", "[node_config]") {
   CHECK(c.node_id == "n1");
   CHECK(c.shard_count == 256);
   CHECK(c.log_level == "info");
+  CHECK(c.log_format == "text");
+  CHECK(c.trusted_proxies.empty());
   CHECK(c.max_body_bytes == 1u << 20);
   CHECK(c.invite_lifetime_s == 7 * 24 * 3600);
   CHECK(c.peers.empty());
@@ -162,6 +164,11 @@ TEST_CASE("node_config: bad values are refused with exit code 2",
       {"--max-notifications-per-post", "0"},
       {"--shards", "0"},
       {"--log-level", "verbose"},
+      {"--log-format", "yaml"},
+      {"--log-format", "JSON"},
+      {"--trusted-proxies", "10.0.0.0/33"},
+      {"--trusted-proxies", "127.0.0.1,proxy.example"},
+      {"--trusted-proxies", "10.0.0.0/8x"},
       {"--listen", "8080"},
       {"--listen", "127.0.0.1:65536"},
       {"--metrics-listen", "nowhere"},
@@ -180,6 +187,18 @@ TEST_CASE("node_config: bad values are refused with exit code 2",
     INFO("crmsyncd " << shown);
     CHECK(parse(args).exit_code == 2);
   }
+}
+
+TEST_CASE("node_config: log format and trusted proxies (addresses, CIDR)",
+          "[node_config]") {
+  auto p = parse({"--log-format", "json", "--trusted-proxies",
+                  "127.0.0.1,10.0.0.0/8,fd00::/8"});
+  REQUIRE(p.exit_code == -1);
+  CHECK(p.config.log_format == "json");
+  CHECK(p.config.trusted_proxies
+        == std::vector<std::string>{"127.0.0.1", "10.0.0.0/8", "fd00::/8"});
+  scoped_env fmt{"CRMSYNC_LOG_FORMAT", "json"};
+  CHECK(parse({}).config.log_format == "json");
 }
 
 TEST_CASE("node_config: --help exits 0", "[node_config]") {

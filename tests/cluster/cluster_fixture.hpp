@@ -118,8 +118,8 @@ public:
   std::string proc_log(int i) const {
     return procs_[i].log_tail(3000);
   }
-  /// Everything node `i` logged so far.
-  std::string proc_full_log(int i) const {
+  /// Everything node i has logged so far.
+  std::string full_log(int i) const {
     return procs_[i].log();
   }
   /// Who seeded the run (for INFO).

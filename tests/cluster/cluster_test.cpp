@@ -6,6 +6,7 @@
 #include <ctime>
 #include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <sys/wait.h>
@@ -403,7 +404,7 @@ TEST_CASE("cluster: install, invitation and calendar sync through random "
   // t13-async: the Office 365 continuations above read what they needed
   // of the other nodes ahead, without a thread waiting on the cluster.
   for (int i = 0; i < cluster_env::size; ++i)
-    CHECK(c.proc_full_log(i).find("was not fetched ahead")
+    CHECK(c.full_log(i).find("was not fetched ahead")
           == std::string::npos);
 }
 
@@ -893,4 +894,38 @@ TEST_CASE("cluster: crmsyncd refuses cluster settings that cannot work",
     CHECK(code == 2);
     CHECK(out.find(bad.says) != std::string::npos);
   }
+}
+
+TEST_CASE("cluster: a forwarded request keeps its id in the owner's log",
+          "[e2e][cluster][request_ids]") {
+  // Nobody is a trusted proxy: the client's X-Request-Id is replaced by
+  // the receiving node, which forwards the new id with the request.
+  cluster_env c{{"--log-format", "json"}};
+  INFO("random seed " << c.seed());
+  auto o = create_org(c, "traced");
+  auto owner = c.index_of(c.owner_of(o.org));
+  int receiver = (owner + 1) % cluster_env::size;
+  auto r = c.node(receiver).request("GET", org_path(o.org), o.token, {},
+                                    "application/json",
+                                    {{"X-Request-Id", "chosen-by-client"}});
+  E2E_REQUIRE_STATUS(r, 200);
+  CHECK(r.header("X-Crmsync-Node") == c.node_id(owner));
+  auto id = r.header("X-Request-Id");
+  REQUIRE(!id.empty());
+  CHECK(id != "chosen-by-client");
+  // One id in both nodes' JSON lines: the receiver's forwarding line, the
+  // owner's access line.
+  auto has = [&](int node, const std::string& prefix) {
+    std::istringstream lines{c.full_log(node)};
+    for (std::string line; std::getline(lines, line);)
+      if (line.find("\"request_id\":\"" + id + "\"") != std::string::npos
+          && line.find("\"message\":\"" + prefix) != std::string::npos
+          && line.find("\"node\":\"" + c.node_id(node) + "\"")
+                 != std::string::npos)
+        return true;
+    return false;
+  };
+  CHECK(has(receiver, "cluster: forwarded a GET request to node "
+                          + c.node_id(owner) + ": 200"));
+  CHECK(has(owner, "http: GET /api/v1/orgs/{org} 200 "));
 }

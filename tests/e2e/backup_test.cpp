@@ -11,7 +11,7 @@
 
 #include "storage/backup.hpp"
 #include "tests/support/api_client.hpp"
-#include "tests/support/ctl_run.hpp"
+#include "tests/support/ctl_runner.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/thread_guard.hpp"
 
@@ -188,7 +188,7 @@ TEST_CASE("backup: who may not, and what cannot be reached through it",
   std::ofstream(dir.path() + "/full/keep") << "mine";
   auto into_full = backup(node, dir.path() + "/full");
   CHECK(into_full.rc == 2);
-  CHECK(crmsync::test::read_whole_file(dir.path() + "/full/keep") == "mine");
+  CHECK(slurp(dir.path() + "/full/keep") == "mine");
   CHECK_FALSE(fs::exists(dir.path() + "/full/BACKUP"));
 }
 
@@ -216,7 +216,7 @@ TEST_CASE("backup: a restore never replaces a database and never uses a "
   crmsync::storage::backup_manifest m;
   std::string err;
   REQUIRE(crmsync::storage::parse_manifest(
-      crmsync::test::read_whole_file(bad + "/BACKUP"), m, err));
+      slurp(bad + "/BACKUP"), m, err));
   auto victim = bad + "/rocksdb/" + m.files.front().name;
   {
     std::fstream f(victim, std::ios::in | std::ios::out | std::ios::binary);

@@ -5,7 +5,7 @@
 // errors; and a real terminal (forkpty) where libedit completes a partial
 // command on TAB and recalls history with the Up arrow.
 #include "tests/e2e/sync_fixture.hpp"
-#include "tests/support/ctl_run.hpp"
+#include "tests/support/ctl_runner.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -242,12 +242,7 @@ public:
     if (pid_ == 0) {
       setenv("TERM", "xterm", 1);
       setenv("HOME", home.c_str(), 1);
-      std::vector<char*> argv{const_cast<char*>(CRMSYNCCTL_PATH)};
-      for (auto& a : args)
-        argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      execv(CRMSYNCCTL_PATH, argv.data());
-      _exit(127);
+      exec_ctl(args);
     }
   }
   ~pty_console() {
@@ -340,7 +335,7 @@ TEST_CASE("on a terminal, TAB completes and Up recalls history",
 
   con.type("quit\r");
   CHECK(con.wait_exit() == 0);
-  auto saved = crmsync::test::read_whole_file(history);
+  auto saved = slurp(history);
   CHECK(contains(saved, "status"));
   CHECK(contains(saved, "tenant"));
 }

@@ -161,6 +161,24 @@ TEST_CASE("sync state records round-trip", "[storage][codec]") {
   CHECK(cb.skipped[0].status == 400);
   CHECK(cb.skipped[0].code == "ErrorInvalidProperty");
   CHECK(cb.skipped[0].message == "bad");
+  // A record written before the last failed Graph call was kept ends
+  // after the alert: it reads with no failure.
+  auto before_failures = codec::encode(c);
+  before_failures.resize(before_failures.size() - 6); // 2 zeros, 4 ""
+  REQUIRE(codec::decode(before_failures, cb));
+  CHECK(cb.alert == "access_denied");
+  CHECK(cb.last_failure.at_ms == 0);
+  // The last failed Graph call and its ids round-trip.
+  c.last_failure
+      = graph_failure{1800,     403,     "ErrorAccessDenied",
+                      "crid-1", "rid-2", "Mon, 07 Dec 2026 00:00:00 GMT"};
+  REQUIRE(codec::decode(codec::encode(c), cb));
+  CHECK(cb.last_failure.at_ms == 1800);
+  CHECK(cb.last_failure.status == 403);
+  CHECK(cb.last_failure.code == "ErrorAccessDenied");
+  CHECK(cb.last_failure.client_request_id == "crid-1");
+  CHECK(cb.last_failure.request_id == "rid-2");
+  CHECK(cb.last_failure.date == "Mon, 07 Dec 2026 00:00:00 GMT");
   auto bytes = codec::encode(c);
   for (size_t n = bytes.size() - 8; n < bytes.size(); ++n)
     CHECK_FALSE(codec::decode(bytes.substr(0, n), cb));
@@ -347,6 +365,19 @@ TEST_CASE("invites, join requests, audit, mail and sessions round-trip",
   CHECK(ab.actor == a.actor);
   CHECK(ab.action == "install");
   CHECK(ab.at_ms == a.at_ms);
+  CHECK(ab.request_id.empty());
+  // An entry stored before request ids (no trailing field) still reads.
+  auto old = codec::encode(a);
+  old.pop_back(); // the empty request id's length
+  REQUIRE(codec::decode(old, ab));
+  CHECK(ab.detail == "created");
+  CHECK(ab.request_id.empty());
+  a.request_id = "4b1c9e0e-5f7a-4d2b-9c1e-0d6f3a2b1c0d";
+  REQUIRE(codec::decode(codec::encode(a), ab));
+  CHECK(ab.request_id == a.request_id);
+  auto abytes = codec::encode(a);
+  for (size_t n = abytes.size() - 10; n < abytes.size(); ++n)
+    CHECK_FALSE(codec::decode(abytes.substr(0, n), ab));
 
   mail_item m;
   m.id = 4;

@@ -1,5 +1,7 @@
 #include "tests/support/api_client.hpp"
+
 #include "tests/support/thread_guard.hpp"
+#include <algorithm>
 
 #include <atomic>
 #include <stdexcept>
@@ -341,8 +343,12 @@ void test_node::start() {
   o.admin_token = admin_token;
   o.log_file = dir_.path() + "/node.log";
   o.extra_args = extra_args_;
-  o.extra_args.emplace_back("--log-level");
-  o.extra_args.emplace_back("warn");
+  // Quiet unless the test asks for a level of its own.
+  if (std::find(extra_args_.begin(), extra_args_.end(), "--log-level")
+      == extra_args_.end()) {
+    o.extra_args.emplace_back("--log-level");
+    o.extra_args.emplace_back("warn");
+  }
   proc_.start(o);
   api_ = std::make_unique<api_client>(proc_.port());
   api_->share_cookies(cookies_);

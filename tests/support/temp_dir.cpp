@@ -1,8 +1,5 @@
 #include "tests/support/temp_dir.hpp"
 
-#include <fstream>
-#include <sstream>
-
 #include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
@@ -19,13 +16,6 @@ temp_dir::temp_dir() {
 temp_dir::~temp_dir() {
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
-}
-
-std::string read_whole_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 } // namespace crmsync::test

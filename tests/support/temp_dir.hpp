@@ -21,7 +21,4 @@ private:
   std::string path_;
 };
 
-/// A file's whole contents ("" when it cannot be read).
-std::string read_whole_file(const std::string& path);
-
 } // namespace crmsync::test

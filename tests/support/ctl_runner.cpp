@@ -1,20 +1,36 @@
-#include "tests/support/ctl_run.hpp"
-
-#include "tests/support/temp_dir.hpp"
+#include "tests/support/ctl_runner.hpp"
 
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
+
+#include "tests/support/temp_dir.hpp"
 
 namespace crmsync::e2e {
 
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void exec_ctl(const std::vector<std::string>& args) {
+  std::vector<char*> argv{const_cast<char*>(CRMSYNCCTL_PATH)};
+  for (auto& a : args)
+    argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  execv(CRMSYNCCTL_PATH, argv.data());
+  _exit(127);
+}
+
 ctl_result run_ctl(const std::vector<std::string>& args,
                    const std::string& script, const std::string& cwd) {
-  test::temp_dir dir;
+  crmsync::test::temp_dir dir;
   auto in = dir.path() + "/in", out = dir.path() + "/out",
        err = dir.path() + "/err";
   std::ofstream(in) << script;
@@ -32,19 +48,14 @@ ctl_result run_ctl(const std::vector<std::string>& args,
       _exit(126);
     unsetenv("CRMSYNC_ADMIN_TOKEN");
     unsetenv("CRMSYNC_ADMIN_TOKEN_FILE");
-    std::vector<char*> argv{const_cast<char*>(CRMSYNCCTL_PATH)};
-    for (auto& a : args)
-      argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(CRMSYNCCTL_PATH, argv.data());
-    _exit(127);
+    exec_ctl(args);
   }
   int status = 0;
   waitpid(pid, &status, 0);
   ctl_result r;
   r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = test::read_whole_file(out);
-  r.err = test::read_whole_file(err);
+  r.out = slurp(out);
+  r.err = slurp(err);
   return r;
 }
 
