@@ -404,8 +404,7 @@ TEST_CASE("cluster: install, invitation and calendar sync through random "
   // t13-async: the Office 365 continuations above read what they needed
   // of the other nodes ahead, without a thread waiting on the cluster.
   for (int i = 0; i < cluster_env::size; ++i)
-    CHECK(c.full_log(i).find("was not fetched ahead")
-          == std::string::npos);
+    CHECK(c.full_log(i).find("was not fetched ahead") == std::string::npos);
 }
 
 TEST_CASE("cluster: a node killed with SIGKILL makes only its organizations "

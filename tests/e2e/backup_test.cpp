@@ -215,8 +215,7 @@ TEST_CASE("backup: a restore never replaces a database and never uses a "
   fs::copy(good, bad, fs::copy_options::recursive);
   crmsync::storage::backup_manifest m;
   std::string err;
-  REQUIRE(crmsync::storage::parse_manifest(
-      slurp(bad + "/BACKUP"), m, err));
+  REQUIRE(crmsync::storage::parse_manifest(slurp(bad + "/BACKUP"), m, err));
   auto victim = bad + "/rocksdb/" + m.files.front().name;
   {
     std::fstream f(victim, std::ios::in | std::ios::out | std::ios::binary);
