@@ -53,16 +53,25 @@ put_teardowns(self_ptr self, storage::write_batch& b,
   return woken;
 }
 
-/// Drops every token a sign-in issued to `u`: the token made with the user
-/// too when a sign-in issued it (an installer, an invitee, an approved
-/// requester), which would otherwise work for good once out of the list.
+/// Drops the tokens Office 365 sign-ins issued to `u`, except the one that
+/// is also the account's own token (made with an installer, an invitee or
+/// an approved requester): it stays listed, so it keeps its expiry
+/// (--session-ttl) and stays revocable, and the account keeps a way in
+/// while Office 365 is disconnected.
 void drop_signin_tokens(user_record& u) {
-  for (auto& h : u.signin_token_hashes)
+  std::vector<std::string> kept;
+  std::vector<int64_t> kept_ms;
+  for (size_t i = 0; i < u.signin_token_hashes.size(); ++i) {
+    auto& h = u.signin_token_hashes[i];
     if (!u.token_hash.empty()
-        && crypto::equal_secret(unmarked_token(h), u.token_hash))
-      u.token_hash.clear();
-  u.signin_token_hashes.clear();
-  u.signin_issued_ms.clear();
+        && crypto::equal_secret(unmarked_token(h), u.token_hash)) {
+      kept.push_back(h);
+      if (i < u.signin_issued_ms.size())
+        kept_ms.push_back(u.signin_issued_ms[i]);
+    }
+  }
+  u.signin_token_hashes = std::move(kept);
+  u.signin_issued_ms = std::move(kept_ms);
 }
 
 /// After the batch of put_teardowns was written.
@@ -136,9 +145,8 @@ caf::result<org_record> handle(self_ptr self, disconnect_office365& cmd) {
       b.del(column::lookup, keys::o365_user_lookup(u.o365_tenant, u.o365_user));
       ++unlinked;
     }
-    // The tokens Office 365 sign-ins issued go (the one made with a user
-    // who came through Office 365 too); the account's own API token (and
-    // password) stay.
+    // The tokens Office 365 sign-ins issued go; the account's own API
+    // token (and password) stay.
     u.o365_tenant.clear();
     u.o365_user.clear();
     drop_signin_tokens(u);
