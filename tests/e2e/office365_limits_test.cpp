@@ -18,6 +18,7 @@
 #include "storage/db.hpp"
 #include "storage/keys.hpp"
 #include "tests/e2e/office365_fixture.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/thread_guard.hpp"
 
 using namespace crmsync::e2e;
@@ -233,11 +234,15 @@ TEST_CASE("limits: wrong passwords back off per account and per address, "
       associate(api, session, "boss@acme.example", "another guess"));
   require_too_many(
       associate(api, session, "boss@acme.example", "the right password"));
-  // The account's organization is told who tried.
-  auto audit = api.get(admin_token, "/api/v1/orgs/" + acme.id + "/audit");
+  // The account's organization is told who tried (the note reaches the
+  // tenant's audit log after the answer: wait for it).
+  api_response audit;
+  CHECK(crmsync::test::eventually([&] {
+    audit = api.get(admin_token, "/api/v1/orgs/" + acme.id + "/audit");
+    return audit.body.find("\"password.failures\"") != std::string::npos;
+  }));
   E2E_REQUIRE_STATUS(audit, 200);
   INFO(audit.body);
-  CHECK(audit.body.find("\"password.failures\"") != std::string::npos);
   CHECK(audit.body.find("office365:carol@contoso.com") != std::string::npos);
   // The address backs off too once it has guessed wrong 4 times, whatever
   // the accounts (refused attempts are not guesses).
