@@ -84,6 +84,33 @@ bench_restart_node() {
   bench_start_node "${N#http://}"
 }
 
+# The node's Graph requests so far (the sum of crmsync_graph_requests_total).
+bench_graph_requests() {
+  curl -sf -H "Authorization: Bearer $admin" "$N/metrics" |
+    awk '/^crmsync_graph_requests_total/ { n += $NF } END { printf "%d", n }'
+}
+
+# Samples the node's Graph requests every second for WATCH seconds and
+# prints the first 10 seconds, every tenth, and the total, peak and mean:
+# after a restart, a node that runs every user at once shows one burst; one
+# that waits for each user's reconciliation reminder stays near users /
+# reconcile interval per second.
+bench_watch_graph_requests() { # WATCH
+  local prev now d total=0 peak=0 s
+  prev=$(bench_graph_requests)
+  for s in $(seq 1 "$1"); do
+    sleep 1
+    now=$(bench_graph_requests)
+    d=$((now - prev))
+    prev=$now
+    total=$((total + d))
+    if [ "$d" -gt "$peak" ]; then peak=$d; fi
+    if [ "$s" -le 10 ] || [ $((s % 10)) -eq 0 ]; then echo "second $s: $d Graph requests"; fi
+  done
+  echo "first $1 s after the start: $total Graph requests, peak $peak/s," \
+    "mean $(echo "scale=1; $total / $1" | bc)/s"
+}
+
 # Every Graph answer of graph-emulator comes GRAPH_LATENCY_MS ± GRAPH_JITTER_MS
 # late (defaults 100 and 50: Microsoft's calendar answers take ~100-300 ms),
 # drawn uniformly from [L-J, L+J]: the emulator's latency_ms L-J plus its

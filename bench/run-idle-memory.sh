@@ -19,7 +19,8 @@
 # Environment: BENCH_BUILD, NODE_ARGS, THREADS, TENANTS as for
 # bench/run-steady.sh; BENCH_BIN (below); SETTLE (seconds to wait for
 # passivation, default 600); LIVE_SHARE; IDLE (seconds idle after the
-# restart, default 30).
+# restart, default 30; the node's Graph requests are sampled every second
+# meanwhile, as in bench/run-restart.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 users=${1:-100000}
@@ -106,6 +107,8 @@ start=$(date +%s.%N)
 bench_restart_node
 until curl -sf "$N/readyz" >/dev/null; do sleep 0.05; done
 echo "ready after: $(echo "$(date +%s.%N) - $start" | bc) s (stop and start)"
-sleep "$idle"
+echo "Graph requests after the restart (one reconciliation per user per" \
+  "--reconcile-interval is the steady rate):"
+bench_watch_graph_requests "$idle"
 report "idle $idle s after the restart"
 echo "uptime:  $(uptime)"

@@ -20,11 +20,6 @@ bench_build crmsyncd graph-emulator crmsyncctl crmsync-loadgen
 # shellcheck disable=SC2086
 bench_setup --signin-burst 1e9 --signin-per-minute 1e9 ${NODE_ARGS:-}
 
-graph_requests() { # the node's Graph requests so far
-  curl -sf -H "Authorization: Bearer $admin" "$N/metrics" |
-    awk '/^crmsync_graph_requests_total/ { n += $NF } END { printf "%d", n }'
-}
-
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr)"
 echo "node:    $N ${NODE_ARGS:-}"
 echo "== setup: $users users"
@@ -33,7 +28,7 @@ echo "== setup: $users users"
   --tenants "${TENANTS:-0}" --threads "${THREADS:-16}"
 # Idle: every user's sync is active and nothing is queued.
 sleep 10
-before=$(graph_requests); sleep 10; after=$(graph_requests)
+before=$(bench_graph_requests); sleep 10; after=$(bench_graph_requests)
 echo "Graph requests/s while idle before the restart: $(( (after - before) / 10 )) ($after since the start)"
 
 echo "== restart"
@@ -42,17 +37,4 @@ bench_restart_node
 until curl -sf "$N/readyz" >/dev/null; do sleep 0.05; done
 ready=$(date +%s.%N)
 echo "ready after: $(echo "$ready - $start" | bc) s (stop and start)"
-prev=$(graph_requests)
-total=0
-peak=0
-for s in $(seq 1 "$watch"); do
-  sleep 1
-  now=$(graph_requests)
-  d=$((now - prev))
-  prev=$now
-  total=$((total + d))
-  if [ "$d" -gt "$peak" ]; then peak=$d; fi
-  if [ "$s" -le 10 ] || [ $((s % 10)) -eq 0 ]; then echo "second $s: $d Graph requests"; fi
-done
-echo "first $watch s after the start: $total Graph requests, peak $peak/s," \
-  "mean $(echo "scale=1; $total / $watch" | bc)/s"
+bench_watch_graph_requests "$watch"
