@@ -47,6 +47,7 @@ struct reminders_state {
   uint64_t generation = 0;
   int64_t armed_ms = no_time;
   uint64_t delivered = 0;
+  bool started = false; ///< delivering (reminders_config::deliver_at_once)
 };
 
 using self_ptr = reminders_actor::stateful_pointer<reminders_state>;
@@ -76,6 +77,8 @@ int64_t next_due(const reminder& r, int64_t now) {
 /// allows, then arms the next wake-up.
 void process(self_ptr self) {
   auto& st = self->state;
+  if (!st.started)
+    return; // `run_atom` processes whatever is due then
   auto now = st.env->now_ms();
   storage::write_batch batch;
   std::vector<reminder_due> out;
@@ -144,6 +147,7 @@ reminders_behavior(self_ptr self, std::shared_ptr<const actor_env> env,
   st.env = std::move(env);
   st.handler = std::move(handler);
   st.window = rate_window{cfg.max_per_second};
+  st.started = cfg.deliver_at_once;
   // Whatever is overdue from before a restart goes out at the cap.
   process(self);
   return {
@@ -187,6 +191,13 @@ reminders_behavior(self_ptr self, std::shared_ptr<const actor_env> env,
         auto& st = self->state;
         return reminder_stats{st.delivered,
                               st.armed_ms == no_time ? 0 : st.armed_ms};
+      },
+      // Started: everything due goes out now, the rest is armed.
+      [=](atom::run_atom) {
+        if (self->state.started)
+          return;
+        self->state.started = true;
+        process(self);
       },
       [=](atom::wake_atom, uint64_t gen) {
         auto& st = self->state;

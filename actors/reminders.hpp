@@ -22,6 +22,9 @@
 // period. Size the cap above targets / interval; the backlog after a
 // restart then drains at the cap, never faster.
 //
+// Until it is started (reminders_config::deliver_at_once, or `run_atom`)
+// it stores and cancels reminders but delivers none.
+//
 // The actor writes RocksDB directly (WAL on, no fsync: the same non-blocking
 // writes the tenant actor makes). Time is env->now_ms (wall-clock ms).
 #pragma once
@@ -41,6 +44,13 @@ namespace crmsync::actors {
 struct reminders_config {
   /// Deliveries in any sliding second at most.
   uint32_t max_per_second = 500;
+  /// Deliver from the start. A node sets it false and sends `run_atom` once
+  /// every actor a reminder can wake is wired (the sync service): a
+  /// reminder overdue at start-up would otherwise activate a calendar
+  /// before there is a syncing calendar to spawn, and the status-only one
+  /// the directory spawns instead would take every later message for that
+  /// user, until it is passivated, without syncing.
+  bool deliver_at_once = true;
 };
 
 /// Spawns the reminders actor; it sends `reminder_due` to `handler`.

@@ -397,6 +397,7 @@ int run(node_config cfg) {
   if (graph) {
     actors::reminders_config rc;
     rc.max_per_second = static_cast<uint32_t>(cfg.reminders_per_second);
+    rc.deliver_at_once = false; // started below, once the sync service is
     reminders = caf::actor_cast<caf::actor>(
         actors::spawn_reminders(*sys, env, directory, rc));
     actors::governor_config gc;
@@ -478,6 +479,11 @@ int run(node_config cfg) {
   }
   if (syncer)
     syncer->start(); // resumes syncs a restart interrupted
+  // Reminders overdue from before the restart go out now that every actor
+  // they wake is the real one (a calendar activated earlier would be the
+  // status-only kind, and would keep that user's messages until passivated).
+  if (reminders)
+    caf::anon_send(reminders, atom::run_atom_v);
   std::printf("crmsyncd listening on http://%s\n", bound.c_str());
   std::fflush(stdout);
   log::info("node " + cfg.node_id + " serving on " + bound + ", data in "

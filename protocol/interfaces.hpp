@@ -91,7 +91,8 @@ using reminders_actor
     = caf::typed_actor<caf::replies_to<reminder>::with<reminder>,
                        caf::replies_to<cancel_reminder>::with<bool>,
                        caf::replies_to<atom::stats_atom>::with<reminder_stats>,
-                       caf::reacts_to<atom::wake_atom, uint64_t>>;
+                       caf::reacts_to<atom::wake_atom, uint64_t>,
+                       caf::reacts_to<atom::run_atom>>;
 
 /// The node's Graph governor (actors/governor.hpp). `wake_atom` with a
 /// generation is its own timer message.

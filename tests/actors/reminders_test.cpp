@@ -315,6 +315,34 @@ TEST_CASE_METHOD(fixture, "reminders survive a restart of actor and database",
   CHECK(rows[0].due_ms == start_ms + 100'000);
 }
 
+TEST_CASE_METHOD(fixture,
+                 "a node's reminders wait for run_atom: none is delivered "
+                 "before every actor they wake is wired",
+                 "[actors][reminders]") {
+  // Overdue from before a restart, and one set while not started.
+  start();
+  set(calendar_of(1), now() + 1'000);
+  stop();
+  advance(3s);
+  rcfg.deliver_at_once = false;
+  start();
+  set(calendar_of(2), now() + 500);
+  set(calendar_of(3), now() + 60'000);
+  advance(5s);
+  CHECK(seen->empty()); // stored, not delivered
+  CHECK(stored().size() == 3);
+  caf::anon_send(reminders, atom::run_atom_v);
+  sched.run();
+  REQUIRE(seen->size() == 2);
+  CHECK(seen->at(0).due.target == calendar_of(1));
+  CHECK(seen->at(1).due.target == calendar_of(2));
+  // A second start changes nothing; the later one comes on time.
+  caf::anon_send(reminders, atom::run_atom_v);
+  advance(55s);
+  REQUIRE(seen->size() == 3);
+  CHECK(seen->at(2).due.target == calendar_of(3));
+}
+
 TEST_CASE_METHOD(fixture, "deliveries never exceed the cap per second",
                  "[actors][reminders]") {
   rcfg.max_per_second = 10;

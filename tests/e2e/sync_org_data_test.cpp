@@ -5,7 +5,6 @@
 // deleting it with every row, the node's audit entry kept.
 #include <catch2/catch.hpp>
 
-#include <sstream>
 #include <thread>
 
 #include "common/crypto.hpp"
@@ -303,6 +302,10 @@ TEST_CASE("a deletion cut short leaves the organization closed, also after "
       },
       std::chrono::seconds(20));
   INFO(seen);
+  // What the calendar actor is doing when it is not disabled in time.
+  INFO(env.node()
+           .get(admin_token, "/admin/v1/actors/calendar/" + org.admin_id)
+           .body);
   CHECK(off);
   auto gone = env.node().del(admin_token, path);
   E2E_REQUIRE_STATUS(gone, 200);

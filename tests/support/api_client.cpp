@@ -2,6 +2,7 @@
 
 #include "tests/support/thread_guard.hpp"
 #include <algorithm>
+#include <cstdlib>
 
 #include <atomic>
 #include <stdexcept>
@@ -343,11 +344,14 @@ void test_node::start() {
   o.admin_token = admin_token;
   o.log_file = dir_.path() + "/node.log";
   o.extra_args = extra_args_;
-  // Quiet unless the test asks for a level of its own.
+  // Quiet unless the test asks for a level of its own, or the person
+  // running it does (CRMSYNC_TEST_LOG_LEVEL=info, to see every request in
+  // a failing test's node log).
   if (std::find(extra_args_.begin(), extra_args_.end(), "--log-level")
       == extra_args_.end()) {
+    const char* level = std::getenv("CRMSYNC_TEST_LOG_LEVEL");
     o.extra_args.emplace_back("--log-level");
-    o.extra_args.emplace_back("warn");
+    o.extra_args.emplace_back(level != nullptr ? level : "warn");
   }
   proc_.start(o);
   api_ = std::make_unique<api_client>(proc_.port());
