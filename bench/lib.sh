@@ -23,6 +23,12 @@ bench_build() { # TARGETS...
 }
 
 bench_cleanup() {
+  local rc=$?
+  # A failed run shows the end of the node's log before it goes.
+  if [ "$rc" -ne 0 ] && [ -f "$dir/node.log" ]; then
+    echo "== the last lines of the node's log" >&2
+    tail -n 40 "$dir/node.log" >&2
+  fi
   for pid in ${node_pid:-} ${emu_pid:-}; do
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done

@@ -404,6 +404,12 @@ int main(int argc, char** argv) {
                "\"-\")")
       ->group("Steady state")
       ->needs(setup_opt);
+  app.add_option("--enable-wave", steady.enable_wave,
+                 "Setup: turn sync on for this many users, wait until they "
+                 "are active, then the next ones (0: all at once)")
+      ->group("Steady state")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000000));
   app.add_option("--tenants", steady.tenants,
                  "Office 365 tenants the users are spread over (0: one per "
                  "100 users)")

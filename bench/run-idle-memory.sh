@@ -17,7 +17,8 @@
 # malloc, RocksDB, live actors and in-memory maps) and smaps_rollup.
 #   bench/run-idle-memory.sh [USERS]
 # Environment: BENCH_BUILD, NODE_ARGS, THREADS, TENANTS as for
-# bench/run-steady.sh; BENCH_BIN (below); SETTLE (seconds to wait for
+# bench/run-steady.sh; WAVE (users whose sync is turned on before the setup
+# waits for them to be active, default 5,000); BENCH_BIN (below); SETTLE (seconds to wait for
 # passivation, default 600); LIVE_SHARE; IDLE (seconds idle after the
 # restart, default 30; the node's Graph requests are sampled every second
 # meanwhile, as in bench/run-restart.sh).
@@ -80,7 +81,7 @@ echo "== setup: $users users"
 start=$(date +%s.%N)
 "$BENCH_BIN/crmsync-loadgen" --node "$N" --emulator "$E" --admin-token "$admin" \
   --steady-setup "$dir/steady.state" --users "$users" \
-  --tenants "${TENANTS:-0}" --threads "${THREADS:-16}"
+  --tenants "${TENANTS:-0}" --threads "${THREADS:-16}" --enable-wave "${WAVE:-5000}"
 end=$(date +%s.%N)
 echo "setup wall time: $(echo "$end - $start" | bc) s"
 report "right after setup"

@@ -8,7 +8,8 @@
 # reconciliation reminder sends about USERS / reconcile interval per second.
 #   bench/run-restart.sh [USERS] [WATCH]
 # Environment: BENCH_BUILD, NODE_ARGS, THREADS, TENANTS as for
-# bench/run-steady.sh.
+# bench/run-steady.sh; WAVE (users whose sync is turned on before the setup
+# waits for them to be active, default 5,000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 users=${1:-10000}
@@ -25,7 +26,7 @@ echo "node:    $N ${NODE_ARGS:-}"
 echo "== setup: $users users"
 "$BENCH_BIN/crmsync-loadgen" --node "$N" --emulator "$E" --admin-token "$admin" \
   --steady-setup "$dir/steady.state" --users "$users" \
-  --tenants "${TENANTS:-0}" --threads "${THREADS:-16}"
+  --tenants "${TENANTS:-0}" --threads "${THREADS:-16}" --enable-wave "${WAVE:-5000}"
 # Idle: every user's sync is active and nothing is queued.
 sleep 10
 before=$(bench_graph_requests); sleep 10; after=$(bench_graph_requests)

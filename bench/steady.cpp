@@ -487,7 +487,6 @@ int steady_setup(const steady_config& cfg) {
   std::fflush(stdout);
 
   // 4. Calendar sync on for everyone; then wait for "active".
-  auto t3 = steady::now();
   std::vector<synced_user> synced(members.size());
   if (!cfg.enable_sync) {
     for (size_t k = 0; k < members.size(); ++k) {
@@ -504,61 +503,74 @@ int steady_setup(const steady_config& cfg) {
     std::fflush(stdout);
     return 0;
   }
-  err = parallel_for(static_cast<int>(members.size()), cfg.threads, node, emu,
-                     [&](int k, conns& c, std::string& e) {
-                       auto& m = members[static_cast<size_t>(k)];
-                       auto& s = seeds[m.tenant];
-                       client_response r;
-                       synced[static_cast<size_t>(k)] = synced_user{
-                           s.org, m.user, s.oids[m.index], s.domain, ""};
-                       return call(c.node, "PUT",
-                                   "/api/v1/orgs/" + s.org + "/users/" + m.user
-                                       + "/calendar-sync",
-                                   "{\"enabled\":true}", admin, 200, r, e);
-                     });
-  if (!err.empty()) {
-    std::cerr << "crmsync-loadgen: enabling sync: " << err << "\n";
-    return 2;
-  }
-  std::printf("setup: calendar sync turned on for %zu users (%.1f s)\n",
-              synced.size(), since_s(t3));
-  std::fflush(stdout);
+  // In waves of cfg.enable_wave users (all at once when 0): each wave is
+  // turned on, then waited for until every user in it is active.
+  const size_t wave = cfg.enable_wave > 0 ? static_cast<size_t>(cfg.enable_wave)
+                                          : std::max<size_t>(members.size(), 1);
   auto t4 = steady::now();
   const auto give_up = steady::now() + std::chrono::minutes(30);
-  err = parallel_for(
-      static_cast<int>(synced.size()), cfg.threads, node, emu,
-      [&](int k, conns& c, std::string& e) {
-        auto& u = synced[static_cast<size_t>(k)];
-        client_response r;
-        for (;;) {
-          if (!call(c.node, "GET",
-                    "/api/v1/orgs/" + u.org + "/users/" + u.user
-                        + "/calendar-sync",
-                    "", admin, 200, r, e))
-            return false;
-          json_doc d;
-          if (!d.parse(r.body)) {
-            e = "sync status: " + snippet(r.body);
-            return false;
+  for (size_t from = 0; from < members.size(); from += wave) {
+    const size_t n = std::min(wave, members.size() - from);
+    err = parallel_for(
+        static_cast<int>(n), cfg.threads, node, emu,
+        [&](int k, conns& c, std::string& e) {
+          auto i = from + static_cast<size_t>(k);
+          auto& m = members[i];
+          auto& s = seeds[m.tenant];
+          client_response r;
+          synced[i] = synced_user{s.org, m.user, s.oids[m.index], s.domain, ""};
+          return call(c.node, "PUT",
+                      "/api/v1/orgs/" + s.org + "/users/" + m.user
+                          + "/calendar-sync",
+                      "{\"enabled\":true}", admin, 200, r, e);
+        });
+    if (!err.empty()) {
+      std::cerr << "crmsync-loadgen: enabling sync: " << err << "\n";
+      return 2;
+    }
+    if (from == 0) {
+      std::printf("setup: calendar sync turning on in waves of %zu users\n",
+                  wave);
+      std::fflush(stdout);
+    }
+    err = parallel_for(
+        static_cast<int>(n), cfg.threads, node, emu,
+        [&](int k, conns& c, std::string& e) {
+          auto& u = synced[from + static_cast<size_t>(k)];
+          client_response r;
+          for (;;) {
+            if (!call(c.node, "GET",
+                      "/api/v1/orgs/" + u.org + "/users/" + u.user
+                          + "/calendar-sync",
+                      "", admin, 200, r, e))
+              return false;
+            json_doc d;
+            if (!d.parse(r.body)) {
+              e = "sync status: " + snippet(r.body);
+              return false;
+            }
+            auto state = d.str("/state");
+            if (state == "active" && !d.str("/office365_calendar_id").empty()) {
+              u.calendar = d.str("/office365_calendar_id");
+              return true;
+            }
+            if (state == "error" || steady::now() > give_up) {
+              e = "sync of " + u.user
+                  + " did not become active: " + snippet(r.body);
+              return false;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
           }
-          auto state = d.str("/state");
-          if (state == "active" && !d.str("/office365_calendar_id").empty()) {
-            u.calendar = d.str("/office365_calendar_id");
-            return true;
-          }
-          if (state == "error" || steady::now() > give_up) {
-            e = "sync of " + u.user
-                + " did not become active: " + snippet(r.body);
-            return false;
-          }
-          std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        }
-      });
-  if (!err.empty()) {
-    std::cerr << "crmsync-loadgen: waiting for sync: " << err << "\n";
-    return 2;
+        });
+    if (!err.empty()) {
+      std::cerr << "crmsync-loadgen: waiting for sync: " << err << "\n";
+      return 2;
+    }
+    if (n < members.size())
+      std::printf("setup: %zu of %zu users active (%.1f s)\n", from + n,
+                  members.size(), since_s(t4));
   }
-  std::printf("setup: all %zu users active (%.1f s after the last PUT)\n",
+  std::printf("setup: all %zu users active (%.1f s after the first PUT)\n",
               synced.size(), since_s(t4));
   if (!write_state(cfg.state_file, synced)) {
     std::cerr << "crmsync-loadgen: cannot write " << cfg.state_file << "\n";

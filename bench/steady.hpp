@@ -9,18 +9,19 @@
 namespace crmsync::bench {
 
 struct steady_config {
-  std::string node;          ///< crmsyncd, http://host:port
-  std::string emulator;      ///< graph-emulator, http://host:port
-  std::string admin_token;   ///< the node's service admin token
-  std::string state_file;    ///< written by setup, read by run
-  int users = 10000;         ///< setup: users to bring into sync
-  int tenants = 0;           ///< setup: Office 365 tenants (0 = users / 100)
-  int threads = 16;          ///< setup and verification threads
-  bool enable_sync = true;   ///< setup: turn calendar sync on and wait for it
-  double rate = 1000;        ///< run: changes per second, both ways together
-  double duration_s = 60;    ///< run: seconds of load
-  double drain_s = 120;      ///< run: longest wait for the other side
-  int connections = 64;      ///< run: writer threads
+  std::string node;        ///< crmsyncd, http://host:port
+  std::string emulator;    ///< graph-emulator, http://host:port
+  std::string admin_token; ///< the node's service admin token
+  std::string state_file;  ///< written by setup, read by run
+  int users = 10000;       ///< setup: users to bring into sync
+  int tenants = 0;         ///< setup: Office 365 tenants (0 = users / 100)
+  int threads = 16;        ///< setup and verification threads
+  bool enable_sync = true; ///< setup: turn calendar sync on and wait for it
+  int enable_wave = 0;     ///< setup: users turned on before waiting (0 = all)
+  double rate = 1000;      ///< run: changes per second, both ways together
+  double duration_s = 60;  ///< run: seconds of load
+  double drain_s = 120;    ///< run: longest wait for the other side
+  int connections = 64;    ///< run: writer threads
   double update_share = 0.3; ///< run: share of updates (rest: creates, deletes)
   double delete_share = 0.2; ///< run: share of deletes
   std::string outlook_client_id = "bench-outlook";
