@@ -38,7 +38,8 @@ target_link_libraries(e2e_tests
           crmsync_storage)
 add_dependencies(e2e_tests crmsyncd graph-emulator crmsyncctl)
 # The prefix lets `ctest -R e2e` select exactly these tests.
-catch_discover_tests(e2e_tests TEST_PREFIX "e2e: " PROPERTIES TIMEOUT 120)
+catch_discover_tests(e2e_tests TEST_PREFIX "e2e: " PROPERTIES TIMEOUT 120
+  ${crmsync_recorded_test_properties})
 
 # console_e2e_tests: crmsyncctl's console driven by a script on stdin and
 # on a pseudo terminal (forkpty), against a real crmsyncd and graph-emulator

@@ -5,6 +5,13 @@
 #   bash tests/openapi/run.sh lint
 #       Redocly's linter (@redocly/cli, rules: redocly.yaml, known and
 #       accepted problems: .redocly.lint-ignore.yaml); any problem fails.
+#   bash tests/openapi/run.sh validate RECORD_DIR [--coverage]
+#       Checks the answers the end-to-end suites recorded (CRMSYNC_OPENAPI_RECORD
+#       =RECORD_DIR, tests/support/answer_record.hpp) against the document:
+#       each status documented for its operation, each JSON body valid
+#       against the schema for it (ajv), other bodies' content types, the
+#       Error shape of errors (validate.mjs). --coverage lists what no
+#       answer exercised.
 #   bash tests/openapi/run.sh flow PATH/TO/crmsyncd PATH/TO/graph-emulator
 #       Generates TypeScript types from the document (openapi-typescript),
 #       compiles flow_test.ts against them (tsc, strict), starts
@@ -20,11 +27,12 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 say() { echo "openapi: $*" >&2; }
 usage() {
-  say "usage: run.sh lint | run.sh flow PATH/TO/crmsyncd PATH/TO/graph-emulator"
+  say "usage: run.sh lint | run.sh validate RECORD_DIR [--coverage]" \
+    "| run.sh flow PATH/TO/crmsyncd PATH/TO/graph-emulator"
   exit 2
 }
 what=${1:-}
-[[ $what == lint || $what == flow ]] || usage
+[[ $what == lint || $what == validate || $what == flow ]] || usage
 
 # shellcheck source=../support/npm_deps.sh
 source "$here/../support/npm_deps.sh"
@@ -39,6 +47,13 @@ if [[ $what == lint ]]; then
   # two configuration files only.
   export REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true
   exec "$bin/redocly" lint --config redocly.yaml --max-problems 1000 "$document"
+fi
+
+if [[ $what == validate ]]; then
+  [[ -n ${2:-} ]] || usage
+  records=$(cd "$2" 2>/dev/null && pwd) || { say "no such directory: $2"; exit 2; }
+  cd "$here"
+  exec node validate.mjs "$document" "$records" "${@:3}"
 fi
 
 absolute_program() {
