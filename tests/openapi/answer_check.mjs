@@ -33,6 +33,18 @@ export function snippet(text, max = 300) {
   return `${text.slice(0, max)}…(${text.length} chars)`;
 }
 
+/// ajv's errors as one line, each naming the value at fault (the extra
+/// property or the allowed values too), each said once.
+export function errorsText(errors) {
+  const said = new Set();
+  for (const e of errors || []) {
+    const extra = e.params?.additionalProperty ?? e.params?.allowedValues ?? e.params?.missingProperty;
+    const what = `${e.instancePath || "the body"} ${e.message}`;
+    said.add(extra === undefined || e.message.includes(String(extra)) ? what : `${what}: ${JSON.stringify(extra)}`);
+  }
+  return [...said].join("; ");
+}
+
 // A failure is one line saying what differs, then the body on its own line.
 function withBody(text) {
   return `\n    body: ${snippet(text)}`;
@@ -156,13 +168,13 @@ export function answerChecker(doc) {
       if (!body.ok) return [`the body is not JSON${withBody(text)}`];
       const validate = validatorFor(media.schema ?? {}, `${method} ${template} ${status} ${type}`);
       if (!validate(body.value))
-        failures.push(`the body does not match the document: ${ajv.errorsText(validate.errors, { separator: "; " })}${withBody(text)}`);
+        failures.push(`the body does not match the document: ${errorsText(validate.errors)}${withBody(text)}`);
       // The document's schema for an error may be looser than the one shape.
       else if (status >= 400 && !errorShape(body.value))
-        failures.push(`an error answer without the Error shape: ${ajv.errorsText(errorShape.errors, { separator: "; " })}${withBody(text)}`);
+        failures.push(`an error answer without the Error shape: ${errorsText(errorShape.errors)}${withBody(text)}`);
     }
     return failures;
   }
 
-  return { route, answer, validatorFor, errorsText: (errors) => ajv.errorsText(errors) };
+  return { route, answer, validatorFor, errorsText };
 }

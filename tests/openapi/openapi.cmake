@@ -3,9 +3,11 @@
 # Redocly's lint, and a typed client (openapi-typescript + openapi-fetch,
 # compiled with tsc) that drives a flow against a real crmsyncd and
 # graph-emulator (Office 365 included) while ajv validates every answer
-# against the document. Included from
-# tests/CMakeLists.txt; `ctest -L openapi` selects these and api_tests'
-# route-table test.
+# against the document, and the check of the end-to-end suites' answers
+# (with a test of the check itself). Included from
+# tests/CMakeLists.txt; `ctest -L openapi` selects these (not the check of
+# the suites' answers, which runs after them) and api_tests' route-table
+# test.
 add_test(NAME "openapi: the document lints clean (redocly)"
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/run.sh lint)
 set_tests_properties("openapi: the document lints clean (redocly)"
@@ -19,6 +21,12 @@ set_tests_properties("openapi: a typed client drives crmsyncd, answers validated
   RESOURCE_LOCK crmsync_openapi_node_modules)
 set_tests_properties("openapi: the document lints clean (redocly)"
   PROPERTIES RESOURCE_LOCK crmsync_openapi_node_modules)
+add_test(NAME "openapi: the answer check tells right answers from wrong ones"
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/run.sh answer-check)
+set_tests_properties(
+  "openapi: the answer check tells right answers from wrong ones"
+  PROPERTIES TIMEOUT 300 LABELS openapi
+  RESOURCE_LOCK crmsync_openapi_node_modules)
 
 # The answers the end-to-end suites got (e2e, sync, cluster: every test
 # there requires the fixture crmsync_answer_records, see
