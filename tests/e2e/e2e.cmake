@@ -53,4 +53,4 @@ target_link_libraries(console_e2e_tests
           Threads::Threads util)
 add_dependencies(console_e2e_tests crmsyncd graph-emulator crmsyncctl)
 catch_discover_tests(console_e2e_tests TEST_PREFIX "e2e: "
-  PROPERTIES TIMEOUT 180)
+  PROPERTIES TIMEOUT 180 ${crmsync_recorded_test_properties})
