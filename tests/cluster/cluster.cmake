@@ -20,4 +20,4 @@ target_link_libraries(cluster_e2e_tests
           CAF::openssl)
 add_dependencies(cluster_e2e_tests crmsyncd crmsyncctl graph-emulator)
 catch_discover_tests(cluster_e2e_tests TEST_PREFIX "cluster: "
-  PROPERTIES TIMEOUT 240)
+  PROPERTIES TIMEOUT 240 ${crmsync_recorded_test_properties})

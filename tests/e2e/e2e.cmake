@@ -38,7 +38,8 @@ target_link_libraries(e2e_tests
           crmsync_storage)
 add_dependencies(e2e_tests crmsyncd graph-emulator crmsyncctl)
 # The prefix lets `ctest -R e2e` select exactly these tests.
-catch_discover_tests(e2e_tests TEST_PREFIX "e2e: " PROPERTIES TIMEOUT 120)
+catch_discover_tests(e2e_tests TEST_PREFIX "e2e: " PROPERTIES TIMEOUT 120
+  ${crmsync_recorded_test_properties})
 
 # console_e2e_tests: crmsyncctl's console driven by a script on stdin and
 # on a pseudo terminal (forkpty), against a real crmsyncd and graph-emulator
@@ -52,4 +53,4 @@ target_link_libraries(console_e2e_tests
           Threads::Threads util)
 add_dependencies(console_e2e_tests crmsyncd graph-emulator crmsyncctl)
 catch_discover_tests(console_e2e_tests TEST_PREFIX "e2e: "
-  PROPERTIES TIMEOUT 180)
+  PROPERTIES TIMEOUT 180 ${crmsync_recorded_test_properties})

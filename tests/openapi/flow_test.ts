@@ -8,8 +8,9 @@
 // The node runs on a loopback port chosen by the kernel in a temporary data
 // directory; both go when the test ends. Every answer's status must be one
 // the document lists for the operation, and its JSON body must validate
-// against the schema given there (ajv, JSON Schema 2020-12 as OpenAPI 3.1
-// uses it). Any failure exits 1 and says what differed.
+// against the schema given there (answer_check.mjs: ajv, JSON Schema
+// 2020-12 as OpenAPI 3.1 uses it). Any failure exits 1 and says what
+// differed.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -18,8 +19,7 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import assert from "node:assert/strict";
 import createClient, { type Middleware } from "openapi-fetch";
-import { Ajv2020 } from "ajv/dist/2020.js";
-import addFormatsModule from "ajv-formats";
+import { answerChecker } from "./answer_check.mjs";
 import type { paths } from "./out/api.js";
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -40,35 +40,9 @@ const overall = setTimeout(() => {
   finish(1);
 }, 120_000);
 
-// -- the document's schemas, compiled once ------------------------------------
+// -- the document's checks (answer_check.mjs, shared with validate.mjs) -------
 
-const DOC_ID = "https://crmsync.invalid/openapi.json";
-const ajv = new Ajv2020({ strict: false, allErrors: true });
-const addFormats = addFormatsModule as unknown as (a: Ajv2020) => void;
-addFormats(ajv);
-ajv.addSchema({ $id: DOC_ID, components: doc.components });
-
-function resolveRef(obj: Json): Json {
-  if (obj && typeof obj.$ref === "string" && obj.$ref.startsWith("#/")) {
-    let cur: Json = doc;
-    for (const part of obj.$ref.slice(2).split("/"))
-      cur = cur[part.replace(/~1/g, "/").replace(/~0/g, "~")];
-    return cur;
-  }
-  return obj;
-}
-
-const validators = new Map<string, ReturnType<typeof ajv.compile>>();
-function validatorFor(schema: Json, key: string) {
-  let v = validators.get(key);
-  if (!v) {
-    // The document's "#/components/…" refs, made absolute for ajv.
-    const text = JSON.stringify(schema).replace(/"#\/components\//g, `"${DOC_ID}#/components/`);
-    v = ajv.compile(JSON.parse(text));
-    validators.set(key, v);
-  }
-  return v;
-}
+const check = answerChecker(doc);
 
 const failures: string[] = [];
 const exercised = new Set<string>(); // "METHOD /path status"
@@ -77,42 +51,14 @@ let checked = 0;
 /// Checks one answer against the operation `method path` of the document.
 async function checkAnswer(method: string, path: string, response: Response): Promise<void> {
   const where = `${method} ${path} → ${response.status}`;
-  const op = doc.paths?.[path]?.[method.toLowerCase()];
-  if (!op) {
+  if (!doc.paths?.[path]?.[method.toLowerCase()]) {
     failures.push(`${where}: the document has no such operation`);
     return;
   }
-  const described = op.responses?.[String(response.status)];
-  if (!described) {
-    failures.push(`${where}: status not in the document (it lists ${Object.keys(op.responses).join(", ")})`);
-    return;
-  }
   exercised.add(`${method} ${path} ${response.status}`);
-  const r = resolveRef(described);
-  const type = (response.headers.get("content-type") || "").split(";")[0]!.trim();
   const text = await response.text();
-  if (!r.content) {
-    if (text.length !== 0) failures.push(`${where}: the document describes no body, got ${text.length} bytes`);
-    ++checked;
-    return;
-  }
-  const media = r.content[type];
-  if (!media) {
-    failures.push(`${where}: content type ${type || "(none)"} not in the document (${Object.keys(r.content).join(", ")})`);
-    return;
-  }
-  if (type === "application/json") {
-    let body: Json;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      failures.push(`${where}: the body is not JSON: ${text.slice(0, 200)}`);
-      return;
-    }
-    const validate = validatorFor(media.schema, `${method} ${path} ${response.status} ${type}`);
-    if (!validate(body))
-      failures.push(`${where}: the body does not match the document:\n    ${ajv.errorsText(validate.errors, { separator: "\n    " })}\n    body: ${text.slice(0, 600)}`);
-  }
+  for (const f of check.answer(method, path, response.status, response.headers.get("content-type") || "", text))
+    failures.push(`${where}: ${f}`);
   ++checked;
 }
 
@@ -597,7 +543,7 @@ async function main(): Promise<void> {
   });
 
   await step("errors that no operation owns have the error shape too", async () => {
-    const errorSchema = validatorFor({ $ref: "#/components/schemas/Error" }, "Error");
+    const errorSchema = check.validatorFor({ $ref: "#/components/schemas/Error" }, "Error");
     const cases: Array<[string, RequestInit, number, string]> = [
       ["/api/v1/no-such-route", {}, 404, "not_found"],
       ["/healthz", { method: "DELETE" }, 405, "method_not_allowed"],
@@ -608,7 +554,7 @@ async function main(): Promise<void> {
       const r = await fetch(baseUrl + path, init);
       assert.equal(r.status, status, `${init.method || "GET"} ${path}`);
       const body = await r.json();
-      assert.ok(errorSchema(body), `${init.method || "GET"} ${path}: ${ajv.errorsText(errorSchema.errors)}`);
+      assert.ok(errorSchema(body), `${init.method || "GET"} ${path}: ${check.errorsText(errorSchema.errors)}`);
       if (code) assert.equal(body.error.code, code);
     }
   });

@@ -5,6 +5,16 @@
 #   bash tests/openapi/run.sh lint
 #       Redocly's linter (@redocly/cli, rules: redocly.yaml, known and
 #       accepted problems: .redocly.lint-ignore.yaml); any problem fails.
+#   bash tests/openapi/run.sh validate RECORD_DIR [--coverage]
+#       Checks the answers the end-to-end suites recorded (CRMSYNC_OPENAPI_RECORD
+#       =RECORD_DIR, tests/support/answer_record.hpp) against the document:
+#       each status documented for its operation, each JSON body valid
+#       against the schema for it (ajv), other bodies' content types, the
+#       Error shape of errors (validate.mjs). --coverage lists what no
+#       answer exercised.
+#   bash tests/openapi/run.sh answer-check
+#       The check itself tells right answers from wrong ones (made-up
+#       answers against the document: answer_check_test.mjs).
 #   bash tests/openapi/run.sh flow PATH/TO/crmsyncd PATH/TO/graph-emulator
 #       Generates TypeScript types from the document (openapi-typescript),
 #       compiles flow_test.ts against them (tsc, strict), starts
@@ -20,11 +30,13 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 say() { echo "openapi: $*" >&2; }
 usage() {
-  say "usage: run.sh lint | run.sh flow PATH/TO/crmsyncd PATH/TO/graph-emulator"
+  say "usage: run.sh lint | run.sh validate RECORD_DIR [--coverage]" \
+    "| run.sh answer-check | run.sh flow PATH/TO/crmsyncd PATH/TO/graph-emulator"
   exit 2
 }
 what=${1:-}
-[[ $what == lint || $what == flow ]] || usage
+[[ $what == lint || $what == validate || $what == answer-check \
+  || $what == flow ]] || usage
 
 # shellcheck source=../support/npm_deps.sh
 source "$here/../support/npm_deps.sh"
@@ -39,6 +51,18 @@ if [[ $what == lint ]]; then
   # two configuration files only.
   export REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true
   exec "$bin/redocly" lint --config redocly.yaml --max-problems 1000 "$document"
+fi
+
+if [[ $what == answer-check ]]; then
+  cd "$here"
+  exec node answer_check_test.mjs "$document"
+fi
+
+if [[ $what == validate ]]; then
+  [[ -n ${2:-} ]] || usage
+  records=$(cd "$2" 2>/dev/null && pwd) || { say "no such directory: $2"; exit 2; }
+  cd "$here"
+  exec node validate.mjs "$document" "$records" "${@:3}"
 fi
 
 absolute_program() {

@@ -10,6 +10,7 @@
 
 #include "common/text.hpp"
 #include "protocol/json.hpp"
+#include "tests/support/answer_record.hpp"
 
 namespace crmsync::e2e {
 
@@ -117,6 +118,7 @@ bool api_client::try_request(std::string_view method, std::string_view target,
   http::client_response res;
   if (!client_.request(method, target, body, headers, res, err))
     return false;
+  record_answer(port_, method, target, res);
   cookies_->take(res.headers);
   out = api_response{res.status, std::move(res.body), std::move(res.headers)};
   return true;
@@ -140,6 +142,7 @@ api_response api_client::request(std::string_view method,
   if (!client_.request(method, target, body, headers, res, err))
     throw std::runtime_error(std::string{method} + " " + std::string{target}
                              + ": " + err);
+  record_answer(port_, method, target, res);
   cookies_->take(res.headers);
   return api_response{res.status, std::move(res.body), std::move(res.headers)};
 }

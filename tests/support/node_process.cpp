@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "tests/support/answer_record.hpp"
+
 #ifndef CRMSYNCD_PATH
 #error "CRMSYNCD_PATH must name the crmsyncd binary under test"
 #endif
@@ -35,6 +37,7 @@ void node_process::start(const node_options& opts) {
   child.log_label = "node";
   child.start_timeout = opts.start_timeout;
   child_.start(child);
+  note_node_port(child_.port());
 }
 
 bool node_process::running() {
@@ -42,10 +45,12 @@ bool node_process::running() {
 }
 
 int node_process::stop(std::chrono::milliseconds timeout) {
+  forget_node_port(child_.port());
   return child_.stop(timeout);
 }
 
 void node_process::kill9() {
+  forget_node_port(child_.port());
   child_.kill9();
 }
 
