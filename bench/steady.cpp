@@ -566,9 +566,11 @@ int steady_setup(const steady_config& cfg) {
       std::cerr << "crmsync-loadgen: waiting for sync: " << err << "\n";
       return 2;
     }
-    if (n < members.size())
+    if (n < members.size()) {
       std::printf("setup: %zu of %zu users active (%.1f s)\n", from + n,
                   members.size(), since_s(t4));
+      std::fflush(stdout);
+    }
   }
   std::printf("setup: all %zu users active (%.1f s after the first PUT)\n",
               synced.size(), since_s(t4));
