@@ -1851,10 +1851,9 @@ caf::behavior calendar_sync(sync_ptr self, tenant_id org, user_id user,
           want(self, false);
         }
       },
-      [=](step& s) {
-        log::scope in{traced(self)};
-        s.fn();
-      },
+      // A Graph answer's continuation: in the run's log scope already
+      // (governed() wraps it).
+      [=](step& s) { s.fn(); },
       // Idle since the run that set this check: the directory passivates
       // (and asks first, so a message that came meanwhile keeps it).
       [=](idle_atom, uint64_t runs) {
