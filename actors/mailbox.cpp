@@ -300,6 +300,7 @@ void load_record(self_ptr self) {
   std::string value;
   bool found = false;
   auto what = "mailbox " + user.str() + " of organization " + org.str();
+  log::scope traced{log::context{{}, org.str(), user.str()}};
   if (auto err = st.env->db->get(storage::column::sync, key, value, found)) {
     log::error(what + ": cannot load: " + self->system().render(err));
     self->quit(err);

@@ -518,6 +518,9 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   /// memory_api.cpp (t13-mem): GET /admin/v1/memory.
   void install_memory_routes();
   void admin_memory(responder_ptr r);
+  /// doctor_api.cpp (t16-m365): POST /admin/v1/doctor.
+  void install_doctor_routes();
+  void run_doctor(const std::string& tenant, responder_ptr r);
   static void serve_asset(const std::string& name, const responder_ptr& r);
   /// Answers an embedded file (web_assets.hpp); `asset` may be nullptr
   /// (404 naming `what`).

@@ -11,6 +11,7 @@ add_executable(crmsyncctl
   ${CMAKE_CURRENT_LIST_DIR}/ctl/commands.cpp
   ${CMAKE_CURRENT_LIST_DIR}/ctl/completion.cpp
   ${CMAKE_CURRENT_LIST_DIR}/ctl/console.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/ctl/doctor.cpp
   ${CMAKE_CURRENT_LIST_DIR}/ctl/format.cpp
   ${CMAKE_CURRENT_LIST_DIR}/ctl/render.cpp
   ${CMAKE_CURRENT_LIST_DIR}/ctl/table.cpp)

@@ -15,6 +15,7 @@
 #include "ctl/commands.hpp"
 #include "ctl/completion.hpp"
 #include "ctl/console.hpp"
+#include "ctl/doctor.hpp"
 #include "ctl/format.hpp"
 
 #include <CLI/CLI.hpp>
@@ -184,6 +185,16 @@ int dispatch(std::vector<std::string> words, global_options& g,
                    "The organization's name or id, repeated: its data is "
                    "removed for good")
       ->required();
+  // t16-m365
+  doctor_options doc;
+  auto* doctor = command(app, "doctor");
+  doctor->add_option("--tenant", doc.tenant,
+                     "Office 365 tenant (id or domain) whose consent is "
+                     "checked; without it the token and consent checks "
+                     "are skipped");
+  doctor->add_option("--public-url", doc.public_url,
+                     "The URL Microsoft reaches the node at (default: the "
+                     "node's --public-url)");
 
   std::reverse(words.begin(), words.end()); // CLI11 takes them reversed
   try {
@@ -262,6 +273,8 @@ int dispatch(std::vector<std::string> words, global_options& g,
     return cmd_backup(g, backup_dir);
   if (delete_org->parsed())
     return cmd_delete_org(g, id, confirm);
+  if (doctor->parsed())
+    return cmd_doctor(g, doc);
   return exit_usage;
 }
 

@@ -712,9 +712,11 @@ struct client::impl {
     });
   }
 
-  /// A fresh token and when to renew it (wall clock, ms).
+  /// A fresh token and when to renew it (wall clock, ms). `retry_transport`
+  /// false: one try when the endpoint cannot be reached (a check).
   void fetch_token(const std::string& tenant,
-                   callback<std::pair<std::string, int64_t>> done) {
+                   callback<std::pair<std::string, int64_t>> done,
+                   bool retry_transport = true) {
     using fetched = std::pair<std::string, int64_t>;
     error err;
     if (!login.usable(err)) {
@@ -731,6 +733,7 @@ struct client::impl {
                      {"scope", app_scope},
                      {"grant_type", "client_credentials"}});
     req.content_type = std::string{form_type};
+    req.retry_transport = retry_transport;
     perform(std::move(req), [this, done](result<response> r) {
       if (!r.ok) {
         done(failed<fetched>(std::move(r.failure)));
@@ -1366,6 +1369,17 @@ bool client::redeem_code(std::string_view code, std::string_view redirect_uri,
 
 void client::shutdown() {
   impl_->shutdown();
+}
+
+void client::start_token_check(std::string tenant, callback<std::string> done) {
+  impl_->fetch_token(
+      tenant,
+      [done = std::move(done)](result<std::pair<std::string, int64_t>> r) {
+        if (!r.ok)
+          return done(failed<std::string>(std::move(r.failure)));
+        done(succeeded(std::move(r.value.first)));
+      },
+      false);
 }
 
 void client::forget_token(const std::string& tenant) {

@@ -251,6 +251,12 @@ public:
   bool redeem_code(std::string_view code, std::string_view redirect_uri,
                    std::string_view expected_nonce, identity& out, error& err);
 
+  /// Asks the identity platform for a new app-only token of `tenant` now,
+  /// with the configured credentials, once (no retry when it cannot be
+  /// reached), neither reading nor filling the cache: whether the
+  /// credentials work today (crmsyncctl doctor). The value is the token.
+  void start_token_check(std::string tenant, callback<std::string> done);
+
   /// Forgets the tenant's cached token (the next call fetches one).
   void forget_token(const std::string& tenant);
 

@@ -199,6 +199,12 @@ bool sender_user(const mailer_state& st, const mail_item& m, user_id& user) {
   return true;
 }
 
+/// What an e-mail's log lines say of it: its organization and, when the
+/// sending mailbox is a CRM user's, that user (`user` invalid: none).
+log::context context_of(const mail_item& m, user_id user) {
+  return log::context{{}, m.org.str(), user.valid() ? user.str() : ""};
+}
+
 /// How long a send waits for a slot of its mailbox before it is tried
 /// again later (not counted as an attempt).
 constexpr milliseconds slot_wait{std::chrono::seconds(60)};
@@ -234,6 +240,9 @@ void start(self_ptr self, const std::string& key, mail_item m) {
   auto org = m.org;
   user_id user;
   bool routed = sender_user(st, m, user);
+  // The send's lines (and the Graph client's, should it fail) name the
+  // organization and the sending user.
+  log::scope traced{context_of(m, routed ? user : user_id{})};
   st.flying.emplace(key, std::move(m));
   st.shared->in_flight(st.flying.size());
   auto weak = caf::actor_cast<caf::weak_actor_ptr>(self);
@@ -391,6 +400,9 @@ void finish(self_ptr self, const std::string& key, bool ok, int32_t status,
       st.held.erase(h);
   }
   tenant_id tenant{keys::get_be64(key, 0)};
+  user_id sender;
+  log::scope traced{
+      context_of(m, sender_user(st, m, sender) ? sender : user_id{})};
   storage::write_batch b;
   std::optional<bool> given_up; // empty: sent, or not an attempt
   if (ok) {

@@ -1194,4 +1194,23 @@ caf::error decode_new_password(std::string_view body, std::string& password) {
   return caf::none;
 }
 
+// t16-m365
+caf::error decode_doctor(std::string_view body, std::string& tenant) {
+  object obj;
+  if (auto err = parse_object(body, obj))
+    return err;
+  for (auto kv : obj) {
+    if (kv.key != "tenant")
+      return unknown_field("", kv.key);
+    if (auto err = get_text(kv.value, "tenant", 253, true, tenant))
+      return err;
+    // It goes into the token endpoint's path: a name, nothing else.
+    for (char c : tenant)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-')
+        return bad("tenant", "'tenant' must be a tenant id (GUID) or a "
+                             "domain such as contoso.onmicrosoft.com");
+  }
+  return caf::none;
+}
+
 } // namespace crmsync::json

@@ -184,4 +184,9 @@ caf::error decode_token_create(std::string_view body, int64_t now_ms,
 /// Validates and normalises an e-mail address (trimmed, lower-cased).
 bool normalize_email(std::string_view in, std::string& out);
 
+// t16-m365
+/// {"tenant"?} of POST /admin/v1/doctor: an Office 365 tenant id (GUID) or
+/// domain, 1-253 letters, digits, '.' and '-' ("" when absent).
+caf::error decode_doctor(std::string_view body, std::string& tenant);
+
 } // namespace crmsync::json

@@ -152,6 +152,7 @@ public:
       , cfg_(ctx.cfg)
       , org_(org)
       , user_(user)
+      , trace_{{}, org.str(), user.str()}
       , on_end_(std::move(on_end)) {}
 
   /// `notified`: a notification arrived since the last run, so delta is
@@ -245,9 +246,24 @@ private:
   /// answered. Without a permit or a slot in time, `k` gets a failure that
   /// the run treats as throttling (it is retried).
   template <class T>
-  void governed(std::function<void(graph::callback<T>)> issue,
-                std::function<void(graph::result<T>&)> k,
+  void governed(std::function<void(graph::callback<T>)> untraced_issue,
+                std::function<void(graph::result<T>&)> untraced_k,
                 bool on_mailbox = true, uint32_t weight = 1) {
+    // The permit and the slot answer in response handlers, outside the
+    // actor's handlers: the call (whose failure the Graph client logs
+    // under the context it was started in) and a refusal keep naming
+    // the organization and the user.
+    auto ctx = trace();
+    std::function<void(graph::callback<T>)> issue
+        = [ctx, untraced_issue](graph::callback<T> d) {
+            log::scope in{ctx};
+            untraced_issue(std::move(d));
+          };
+    std::function<void(graph::result<T>&)> k
+        = [ctx, untraced_k](graph::result<T>& r) {
+            log::scope in{ctx};
+            untraced_k(r);
+          };
     auto done = in_actor<T>(k);
     auto me = shared_from_this();
     std::function<void()> go = [issue, done] {
@@ -357,8 +373,20 @@ private:
         ->request(ctx_.directory, cfg_.actor_timeout, route_atom_v,
                   entity_key{entity_kind::tenant, org_, user_id{}},
                   caf::make_message(std::move(msg)))
-        .then([me, ok](Reply& r) { ok(r); },
-              [me, bad](caf::error& e) { bad(to_api_error(e)); });
+        .then(
+            [me, ok](Reply& r) {
+              log::scope in{me->trace()};
+              ok(r);
+            },
+            [me, bad](caf::error& e) {
+              log::scope in{me->trace()};
+              bad(to_api_error(e));
+            });
+  }
+
+  /// What the run's lines say of it: the organization and the user.
+  const log::context& trace() const {
+    return trace_;
   }
 
   // -- loading and saving -----------------------------------------------------
@@ -1578,6 +1606,7 @@ private:
   const service_config& cfg_;
   tenant_id org_;
   user_id user_;
+  log::context trace_; ///< the organization and the user, for log lines
   end_fn on_end_;
   bool ended_ = false;
   sync_request request_;
@@ -1624,13 +1653,21 @@ struct calendar_sync_state {
   uint64_t retry_timer = 0; ///< generation of the pending retry (0: none)
   int64_t retry_at_ms = 0;
   std::optional<bool> reminded; ///< what this actor last told the reminders
-  uint64_t runs = 0; ///< runs started by this activation (idle checks)
+  uint64_t runs = 0;  ///< runs started by this activation (idle checks)
+  log::context trace; ///< the organization and the user, for log lines
 };
 
 using sync_ptr = caf::stateful_actor<calendar_sync_state>*;
 
 user_key key_of(sync_ptr self) {
   return {self->state.org.value, self->state.user.value};
+}
+
+/// What this user's sync logs under: its lines, and those of the Graph
+/// calls it starts, name the organization and the user (--log-format
+/// json: "org", "user"). Set on entry to every handler of the actor.
+const log::context& traced(sync_ptr self) {
+  return self->state.trace;
 }
 
 /// Publishes the run state for the admin pages and shard moves; a user
@@ -1764,6 +1801,7 @@ caf::behavior calendar_sync(sync_ptr self, tenant_id org, user_id user,
   st.ctx = std::move(ctx);
   st.org = org;
   st.user = user;
+  st.trace = log::context{{}, org.str(), user.str()};
   // However it ends (passivated, stopped with the node, failed), nothing
   // of it may stay published as running: a shard move would wait for it.
   // Only its own entry: a next activation may have published already.
@@ -1777,9 +1815,13 @@ caf::behavior calendar_sync(sync_ptr self, tenant_id org, user_id user,
   return {
       // A CRM write (the tenant actor), the REST API, a retry or the
       // reconciliation reminder: run soon.
-      [=](wake_atom) { want(self, false); },
+      [=](wake_atom) {
+        log::scope in{traced(self)};
+        want(self, false);
+      },
       // A change notification stored in the inbox at `queued_ms`.
       [=](notify_atom, int64_t queued_ms) {
+        log::scope in{traced(self)};
         auto& s = self->state;
         if (s.queued_ms == 0)
           s.queued_ms = queued_ms;
@@ -1787,24 +1829,30 @@ caf::behavior calendar_sync(sync_ptr self, tenant_id org, user_id user,
       },
       // Resync: the next good run reads the whole window again.
       [=](resync_atom) {
+        log::scope in{traced(self)};
         self->state.full_round = true;
         want(self, true);
       },
       [=](const reminder_due& due) {
+        log::scope in{traced(self)};
         if (due.kind == reminder_kind::reconcile)
           want(self, false);
       },
       [=](run_atom) {
+        log::scope in{traced(self)};
         self->state.gap_wait = false;
         if (!self->state.run)
           start_run(self);
       },
       [=](retry_atom, uint64_t generation) {
+        log::scope in{traced(self)};
         if (generation == self->state.retry_timer) {
           self->state.retry_timer = 0;
           want(self, false);
         }
       },
+      // A Graph answer's continuation: in the run's log scope already
+      // (governed() wraps it).
       [=](step& s) { s.fn(); },
       // Idle since the run that set this check: the directory passivates
       // (and asks first, so a message that came meanwhile keeps it).

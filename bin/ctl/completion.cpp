@@ -93,6 +93,14 @@ std::vector<command_info> make_table() {
        "Delete an organization and every row of it (--confirm NAME-OR-ID)",
        args{{"ORG", arg_kind::tenant}},
        {"--confirm"}},
+      // t16-m365
+      {"doctor",
+       "Check the Microsoft 365 connection: the node and the admin token, "
+       "the token endpoint, a tenant's consent (--tenant), Graph's webhook "
+       "handshake on the public URL from here (--public-url); exit 1 if "
+       "any check fails",
+       {},
+       {"--tenant", "--public-url"}},
   };
 }
 
@@ -157,7 +165,8 @@ const std::vector<std::string>& global_option_names() {
 bool option_takes_value(std::string_view option) {
   auto name = option.substr(0, option.find('='));
   return name == "--node" || name == "--token" || name == "--limit"
-         || name == "--from" || name == "--to";
+         || name == "--from" || name == "--to" || name == "--tenant"
+         || name == "--public-url";
 }
 
 const std::vector<std::string>& console_words() {

@@ -30,7 +30,8 @@ add_executable(e2e_tests
   ${CMAKE_CURRENT_LIST_DIR}/threads_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/office365_forget_test.cpp
 
-  ${CMAKE_CURRENT_LIST_DIR}/request_ids_test.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/request_ids_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/doctor_test.cpp)
 target_include_directories(e2e_tests PRIVATE ${PROJECT_SOURCE_DIR})
 # crmsync_storage to count rows in a stopped node's database (limits tests).
 target_link_libraries(e2e_tests
