@@ -194,7 +194,7 @@ actors::mailbox_limits limits(size_t concurrency, size_t per_window) {
 
 } // namespace
 
-TEST_CASE("a mailbox grants at most its concurrency; a release lets the next "
+TEST_CASE("a mailbox grants at most its concurrency, a release lets the next "
           "one in",
           "[mailbox][budget]") {
   fixture f;

@@ -6,7 +6,7 @@ add_executable(cluster_unit_tests ${CMAKE_CURRENT_LIST_DIR}/shards_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/etcd_test.cpp)
 target_link_libraries(cluster_unit_tests PRIVATE
   crmsync_cluster Catch2::Catch2WithMain)
-catch_discover_tests(cluster_unit_tests TEST_PREFIX "cluster-unit: "
+catch_discover_tests(cluster_unit_tests EXTRA_ARGS --warn NoTests TEST_PREFIX "cluster-unit: "
   PROPERTIES TIMEOUT 60)
 
 add_executable(cluster_e2e_tests
@@ -19,5 +19,5 @@ target_link_libraries(cluster_e2e_tests
   PRIVATE Catch2::Catch2WithMain crmsync_test_processes crmsync_cluster
           CAF::openssl)
 add_dependencies(cluster_e2e_tests crmsyncd crmsyncctl graph-emulator)
-catch_discover_tests(cluster_e2e_tests TEST_PREFIX "cluster: "
+catch_discover_tests(cluster_e2e_tests EXTRA_ARGS --warn NoTests TEST_PREFIX "cluster: "
   PROPERTIES TIMEOUT 240 ${crmsync_recorded_test_properties})

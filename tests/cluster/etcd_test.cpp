@@ -34,7 +34,7 @@ TEST_CASE("etcd: the range end of a prefix covers exactly its keys") {
   CHECK(etcd::prefix_end(std::string("\xff\xff", 2)) == std::string(1, '\0'));
 }
 
-TEST_CASE("etcd: endpoints parse as http://HOST:PORT lists; TLS and the "
+TEST_CASE("etcd: endpoints parse as http://HOST:PORT lists, TLS and the "
           "rest are refused") {
   std::vector<std::string> out;
   std::string err;

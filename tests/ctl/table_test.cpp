@@ -366,7 +366,7 @@ TEST_CASE("list tables collect rows page by page", "[ctl][render]") {
         != std::string::npos);
 }
 
-TEST_CASE("tables name users by e-mail; --wide shows e-mail and id",
+TEST_CASE("tables name users by e-mail, --wide shows e-mail and id",
           "[ctl][render]") {
   simdjson::dom::parser parser;
   people who;

@@ -417,7 +417,7 @@ const char* const scrape_token = "e2e-scrape-token-only-for-metrics";
 
 } // namespace
 
-TEST_CASE("metrics: the node's port asks for the admin or the scrape token; "
+TEST_CASE("metrics: the node's port asks for the admin or the scrape token, "
           "--metrics-listen serves them without one",
           "[e2e][metrics][admin]") {
   crmsync::test::temp_dir secrets;

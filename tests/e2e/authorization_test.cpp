@@ -93,7 +93,7 @@ TEST_CASE_METHOD(acme_staff,
 }
 
 TEST_CASE_METHOD(acme_staff,
-                 "authorization: administrators create administrators; only "
+                 "authorization: administrators create administrators, only "
                  "the super administrator creates a super administrator",
                  "[e2e][authz][users]") {
   // An administrator (not super) may add an administrator.

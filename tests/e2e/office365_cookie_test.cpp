@@ -313,7 +313,7 @@ TEST_CASE("office365 cookie pages: a standard user's account does not link "
 }
 
 TEST_CASE("office365 cookie pages: an invitation is joined or associated on "
-          "its page; used, superseded and not-for-you get clear pages",
+          "its page, used, superseded and not-for-you get clear pages",
           "[e2e][office365][pages][cookie][invite]") {
   office365_env::options opts;
   opts.extra_users = 2;
@@ -419,7 +419,7 @@ TEST_CASE("office365 cookie pages: an expired invitation says so",
 }
 
 TEST_CASE("office365 cookie pages: a join request is asked for and approved "
-          "on pages; nobody else's cookie approves",
+          "on pages, nobody else's cookie approves",
           "[e2e][office365][pages][cookie][join]") {
   office365_env::options opts;
   opts.extra_users = 1;
@@ -562,7 +562,7 @@ TEST_CASE("office365 cookie pages: a session ends when it expires or when "
 }
 
 TEST_CASE("office365 cookie pages: an invitee who opens the app instead of "
-          "the e-mail accepts on their page; nobody else can",
+          "the e-mail accepts on their page, nobody else can",
           "[e2e][office365][pages][cookie][invite]") {
   office365_env env;
   auto org = env.install_paid();

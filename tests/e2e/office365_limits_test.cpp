@@ -155,7 +155,7 @@ TEST_CASE("limits: an invitation token of another shape stores nothing",
 }
 
 TEST_CASE("limits: expired sign-in states, sessions and invitations are "
-          "purged; live ones are kept",
+          "purged, live ones are kept",
           "[e2e][office365][limits]") {
   office365_env::options opts;
   opts.extra_users = 1;

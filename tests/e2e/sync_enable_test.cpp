@@ -138,7 +138,7 @@ TEST_CASE("a user who never signed in with Office 365 cannot enable "
   CHECK(r.error_code() == "office365_not_linked");
 }
 
-TEST_CASE("a user turns on their own sync with their own token; a "
+TEST_CASE("a user turns on their own sync with their own token, a "
           "standard user cannot change someone else's",
           "[sync][R13][R4]") {
   sync_env env{sync_options{1, 0, {}, {}}};

@@ -102,7 +102,7 @@ TEST_CASE("while Office 365 denies access the change is kept, the sync shows "
   CHECK(alerts(env, "access_denied") == 1);
 }
 
-TEST_CASE("a mailbox without Exchange Online blocks the sync; it is no "
+TEST_CASE("a mailbox without Exchange Online blocks the sync, it is no "
           "deleted calendar",
           "[sync][errors][blocked]") {
   sync_env env{sync_options{1, 0, {}, {}}};
@@ -132,7 +132,7 @@ TEST_CASE("a mailbox without Exchange Online blocks the sync; it is no "
 }
 
 TEST_CASE("an event Office 365 can never accept is skipped and shown until "
-          "it is fixed; the others sync",
+          "it is fixed, the others sync",
           "[sync][errors][skipped]") {
   sync_env env{sync_options{1, 0, {}, {}}};
   env.enable_and_wait();

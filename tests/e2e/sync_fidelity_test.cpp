@@ -282,7 +282,7 @@ TEST_CASE("notifications delivered in reverse leave every event in its final "
   CHECK(titled(env, "Reorder A v2").empty());
 }
 
-TEST_CASE("delayed notifications arrive after later changes; the CRM ends "
+TEST_CASE("delayed notifications arrive after later changes, the CRM ends "
           "with the last version",
           "[sync][fidelity][notifications]") {
   sync_env env;

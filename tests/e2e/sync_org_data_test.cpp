@@ -128,7 +128,7 @@ TEST_CASE("disconnecting Office 365 removes the CRM calendars from Office "
 }
 
 TEST_CASE("an organization is exported without secrets and deleted with "
-          "every row; the node keeps who deleted it",
+          "every row, the node keeps who deleted it",
           "[sync][org_data]") {
   sync_env env{sync_options{1, 0, {}, {}}};
   auto org = env.org();

@@ -89,7 +89,7 @@ TEST_CASE("sync scheduling: a flood of one user's notifications does not "
 }
 
 TEST_CASE("sync scheduling: a restarted node runs only the users with "
-          "something to do; the others wait for their reconciliation "
+          "something to do, the others wait for their reconciliation "
           "reminder",
           "[e2e][sync][restart]") {
   // An hour between reconciliations: no reminder falls due in the test.

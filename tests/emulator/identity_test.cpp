@@ -723,7 +723,7 @@ TEST_CASE_METHOD(identity,
 }
 
 TEST_CASE_METHOD(identity,
-                 "identity: a person who left cannot sign in; joining again "
+                 "identity: a person who left cannot sign in, joining again "
                  "signs in as the new person",
                  "[emulator][identity]") {
   // Sign-in finds people through an index by UPN: leaving must take the

@@ -33,7 +33,7 @@ response streamed(int parts, bool fail_after_first) {
 
 } // namespace
 
-TEST_CASE("a streamed answer arrives whole and chunked; a failed one is "
+TEST_CASE("a streamed answer arrives whole and chunked, a failed one is "
           "cut short",
           "[http][stream]") {
   server_config cfg;

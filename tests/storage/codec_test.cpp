@@ -428,7 +428,7 @@ TEST_CASE("invites, join requests, audit, mail and sessions round-trip",
   CHECK_FALSE(codec::decode(codec::encode(inv), jb));
 }
 
-TEST_CASE("a deactivated user round-trips; older users are active",
+TEST_CASE("a deactivated user round-trips, older users are active",
           "[storage][codec][lifecycle]") {
   user_record u;
   u.id = user_id{5};
@@ -452,7 +452,7 @@ TEST_CASE("a deactivated user round-trips; older users are active",
   CHECK_FALSE(codec::decode(bad, old));
 }
 
-TEST_CASE("the View All Events permission round-trips; older users lack it",
+TEST_CASE("the View All Events permission round-trips, older users lack it",
           "[storage][codec][permissions]") {
   user_record u;
   u.id = user_id{5};
@@ -484,7 +484,7 @@ TEST_CASE("the View All Events permission round-trips; older users lack it",
   CHECK_FALSE(codec::decode(bytes + '\x00', old));
 }
 
-TEST_CASE("made tokens, sign-in times and a password setup round-trip; older "
+TEST_CASE("made tokens, sign-in times and a password setup round-trip, older "
           "users have none",
           "[storage][codec][lifecycle][tokens]") {
   user_record u;

@@ -53,7 +53,7 @@ TEST_CASE("an event new in Outlook is created in the CRM with its Graph id",
   CHECK(d.command.content.title == "New");
 }
 
-TEST_CASE("a removal is confirmed before the CRM event goes; an unlinked "
+TEST_CASE("a removal is confirmed before the CRM event goes, an unlinked "
           "one and series masters are left alone",
           "[sync][apply]") {
   auto now = now_ms();

@@ -1108,7 +1108,7 @@ TEST_CASE_METHOD(fixture,
 }
 
 TEST_CASE_METHOD(fixture,
-                 "calendar actor: a failed $batch stops the initial sync; the "
+                 "calendar actor: a failed $batch stops the initial sync, the "
                  "retry at the backoff sends only what is not linked",
                  "[sync][calendar_actor]") {
   add_events(45); // three batches: 20, 20, 5

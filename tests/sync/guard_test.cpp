@@ -44,7 +44,7 @@ TEST_CASE("fewer deletions than the minimum are never held, the minimum is",
   CHECK(judge_deletes(10, 10, false, {now, 0}, now, config()).hold);
 }
 
-TEST_CASE("deletions add up over the window; an expired window starts again",
+TEST_CASE("deletions add up over the window, an expired window starts again",
           "[sync][guard]") {
   auto now = now_ms();
   // 8 deleted 5 minutes ago, 12 still synced: 3 more make 11 of 20.
