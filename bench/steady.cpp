@@ -822,8 +822,11 @@ double process_cpu_s(int pid) {
          / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-/// A process's context switches (voluntary and involuntary) summed over
-/// its threads (/proc/PID/task/*/status); -1 when they cannot be read.
+/// A process's voluntary context switches (a thread waited: for a
+/// message, a timer, the network) summed over its threads
+/// (/proc/PID/task/*/status); -1 when they cannot be read. Involuntary
+/// ones (preempted by other processes) depend on the machine, not the
+/// node.
 long long process_switches(int pid) {
   const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
   long long total = -1;
@@ -835,8 +838,7 @@ long long process_switches(int pid) {
       std::ifstream f(tasks + "/" + e->d_name + "/status");
       std::string line;
       while (std::getline(f, line))
-        if (line.rfind("voluntary_ctxt_switches:", 0) == 0
-            || line.rfind("nonvoluntary_ctxt_switches:", 0) == 0)
+        if (line.rfind("voluntary_ctxt_switches:", 0) == 0)
           total += std::atoll(line.substr(line.find(':') + 1).c_str());
     }
     closedir(d);
@@ -900,8 +902,8 @@ public:
                 static_cast<unsigned long long>(changes),
                 (total - idle_rate_ * window_s_) * 1000
                     / static_cast<double>(changes));
-    std::printf("node switches %.1f context switches per change (all its "
-                "threads, load and settling)\n",
+    std::printf("node switches %.1f voluntary context switches per change "
+                "(all its threads, load and settling)\n",
                 static_cast<double>(switches_) / static_cast<double>(changes));
   }
 
