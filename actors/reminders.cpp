@@ -140,6 +140,18 @@ void process(self_ptr self) {
   arm(self, st.floor_ms);
 }
 
+/// Whether the due row of `r` (its target, kind and due time) holds r's
+/// period.
+bool already_stored(const storage::db& db, const reminder& r) {
+  std::string value;
+  bool found = false;
+  if (db.get(storage::column::reminders, rows::due_key(r), value, found)
+      || !found)
+    return false;
+  auto stored = rows::decode_due(rows::due_key(r), value);
+  return stored && stored->period_ms == r.period_ms;
+}
+
 reminders_actor::behavior_type
 reminders_behavior(self_ptr self, std::shared_ptr<const actor_env> env,
                    caf::actor handler, reminders_config cfg) {
@@ -162,6 +174,11 @@ reminders_behavior(self_ptr self, std::shared_ptr<const actor_env> env,
         std::optional<int64_t> old;
         if (auto err = rows::find(*st.env->db, r.target, r.kind, old))
           return err;
+        // The same reminder again (a calendar sets its reconciliation
+        // reminder each time it is activated, at the same phase): stored
+        // and armed for already, nothing to write.
+        if (old == r.due_ms && already_stored(*st.env->db, r))
+          return r;
         storage::write_batch batch;
         rows::put(batch, r, old);
         if (auto err = st.env->db->write(batch))

@@ -10,7 +10,13 @@
 
 # Builds TARGETS (in $BENCH_BUILD when set, else the default build/ through
 # scripts/build.sh) and exports BENCH_BIN, the directory of the binaries.
+# A BENCH_BIN set by the caller is used as it is, nothing built (e.g. to
+# compare the binaries of two commits).
 bench_build() { # TARGETS...
+  if [ -n "${BENCH_BIN:-}" ]; then
+    export BENCH_BIN
+    return
+  fi
   if [ -n "${BENCH_BUILD:-}" ]; then
     CCACHE_BASEDIR="$(pwd)" CCACHE_NOHASHDIR=1 cmake --build "$BENCH_BUILD" -j2 \
       --target "$@" >/dev/null

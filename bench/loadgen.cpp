@@ -441,6 +441,18 @@ int main(int argc, char** argv) {
       ->group("Steady state")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
+  std::string steady_direction = "both";
+  app.add_option("--direction", steady_direction,
+                 "Run: both (alternating), to-office365 (CRM writes only) or "
+                 "to-crm (Office 365 writes only)")
+      ->group("Steady state")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"both", "to-office365", "to-crm"}));
+  app.add_option("--node-pid", steady.node_pid,
+                 "Run: crmsyncd's process id, to print its CPU time per "
+                 "change (/proc/PID/stat)")
+      ->group("Steady state")
+      ->check(CLI::PositiveNumber);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -464,6 +476,9 @@ int main(int argc, char** argv) {
     steady.duration_s = duration_s;
     steady.connections = connections;
     steady.json = json_out;
+    steady.only_direction = steady_direction == "to-office365" ? 0
+                            : steady_direction == "to-crm"     ? 1
+                                                               : -1;
     if (!steady_setup.empty()) {
       steady.state_file = steady_setup;
       return crmsync::bench::steady_setup(steady);

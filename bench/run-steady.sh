@@ -18,7 +18,12 @@
 # threads, default 64), THREADS (setup threads, default 16), TENANTS,
 # DRAIN (seconds, default 120), GRAPH_LATENCY_MS and GRAPH_JITTER_MS (Graph's
 # answer time during the load, default 100 ± 50 ms, bench/lib.sh; setup runs
-# at 0 ms).
+# at 0 ms), DIRECTIONS (default "both": one load, changes alternating; e.g.
+# "to-office365 to-crm": one load per direction, one after the other, each
+# RATE changes/s for SECONDS). Each load prints the node's CPU time per
+# change (crmsyncd's utime + stime from /proc/PID/stat over the load and
+# until the node is back at its idle rate, before the other sides are
+# read), the figure that does not depend on what else runs on the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 users=${1:-10000}
@@ -59,14 +64,17 @@ echo "node threads at idle after setup: $(threads):" \
 
 echo
 bench_graph_latency
-echo "== load: $rate changes/s for $seconds s"
 result=0
 # The thread count once a second during load and drain (a /proc read).
 (while kill -0 "$node_pid" 2>/dev/null; do threads; sleep 1; done) >"$dir/threads" &
 sampler=$!
-"${loadgen[@]}" --steady-run "$dir/steady.state" --rate "$rate" --duration "$seconds" \
-  --connections "${CONNECTIONS:-64}" --threads "${THREADS:-16}" \
-  --drain "${DRAIN:-120}" || result=$?
+for direction in ${DIRECTIONS:-both}; do
+  echo "== load: $rate changes/s for $seconds s, direction $direction"
+  "${loadgen[@]}" --steady-run "$dir/steady.state" --rate "$rate" --duration "$seconds" \
+    --connections "${CONNECTIONS:-64}" --threads "${THREADS:-16}" \
+    --drain "${DRAIN:-120}" --direction "$direction" --node-pid "$node_pid" || result=$?
+  echo
+done
 kill "$sampler" 2>/dev/null || true
 echo "node threads during load and drain: $(sort -n "$dir/threads" | sed -n '1p;$p' | paste -sd-)" \
   "($(wc -l <"$dir/threads") samples)"

@@ -33,6 +33,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <dirent.h>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -44,6 +46,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 namespace crmsync::bench {
@@ -809,6 +812,129 @@ void compare(const std::vector<tracked>& events, const holdings& held,
     }
 }
 
+/// A process's CPU time (user + system, /proc/PID/stat) in seconds; -1
+/// when it cannot be read.
+double process_cpu_s(int pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(f, line))
+    return -1;
+  // The command name (field 2) may hold spaces: count from its ")".
+  const auto paren = line.rfind(')');
+  if (paren == std::string::npos)
+    return -1;
+  std::istringstream in(line.substr(paren + 1));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i == 14)
+      utime = std::stoull(field);
+    if (i == 15)
+      stime = std::stoull(field);
+  }
+  return static_cast<double>(utime + stime)
+         / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+/// A process's voluntary context switches (a thread waited: for a
+/// message, a timer, the network) summed over its threads
+/// (/proc/PID/task/*/status); -1 when they cannot be read. Involuntary
+/// ones (preempted by other processes) depend on the machine, not the
+/// node.
+long long process_switches(int pid) {
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  long long total = -1;
+  if (DIR* d = opendir(tasks.c_str())) {
+    total = 0;
+    while (auto* e = readdir(d)) {
+      if (e->d_name[0] == '.')
+        continue;
+      std::ifstream f(tasks + "/" + e->d_name + "/status");
+      std::string line;
+      while (std::getline(f, line))
+        if (line.rfind("voluntary_ctxt_switches:", 0) == 0)
+          total += std::atoll(line.substr(line.find(':') + 1).c_str());
+    }
+    closedir(d);
+  }
+  return total;
+}
+
+/// Measures the node's CPU time per change: its idle rate before the load,
+/// then the time from the load's start until the node is back at (about)
+/// that rate after it, before the other sides are read (the reads cost
+/// the node CPU too).
+class node_cpu_meter {
+public:
+  explicit node_cpu_meter(int pid) : pid_(pid) {}
+
+  /// Before the load: IDLE_S seconds of the node's idle rate.
+  void before_load() {
+    if (pid_ <= 0)
+      return;
+    const double c0 = process_cpu_s(pid_);
+    const auto t0 = steady::now();
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    start_cpu_ = process_cpu_s(pid_);
+    start_switches_ = process_switches(pid_);
+    idle_rate_ = (start_cpu_ - c0) / since_s(t0);
+    start_ = steady::now();
+  }
+
+  /// After the last write's answer: waits (at most 60 s) until a second
+  /// costs the node no more than twice its idle rate (at least 20 ms).
+  void after_load() {
+    if (pid_ <= 0)
+      return;
+    load_cpu_ = process_cpu_s(pid_) - start_cpu_;
+    const auto load_end = steady::now();
+    double last = process_cpu_s(pid_);
+    for (;;) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      const double now = process_cpu_s(pid_);
+      const bool quiet = now - last <= std::max(2 * idle_rate_, 0.02);
+      last = now;
+      if (quiet || since_s(load_end) > 60)
+        break;
+    }
+    end_cpu_ = last;
+    switches_ = process_switches(pid_) - start_switches_;
+    window_s_ = since_s(start_);
+    settle_s_ = since_s(load_end);
+  }
+
+  /// Prints the figures for `changes` acknowledged changes of `what`.
+  void print(uint64_t changes, const char* what) const {
+    if (pid_ <= 0 || changes == 0)
+      return;
+    const double total = end_cpu_ - start_cpu_;
+    std::printf("node CPU      %.2f s during the load, %.2f s in the %.1f s "
+                "after it; idle rate before %.3f s/s; %s: %.3f ms per change "
+                "(%llu acknowledged), %.3f ms net of idle\n",
+                load_cpu_, total - load_cpu_, settle_s_, idle_rate_, what,
+                total * 1000 / static_cast<double>(changes),
+                static_cast<unsigned long long>(changes),
+                (total - idle_rate_ * window_s_) * 1000
+                    / static_cast<double>(changes));
+    std::printf("node switches %.1f voluntary context switches per change "
+                "(all its threads, load and settling)\n",
+                static_cast<double>(switches_) / static_cast<double>(changes));
+  }
+
+  double ms_per_change(uint64_t changes) const {
+    return pid_ <= 0 || changes == 0
+               ? -1
+               : (end_cpu_ - start_cpu_) * 1000 / static_cast<double>(changes);
+  }
+
+private:
+  int pid_;
+  double idle_rate_ = 0, start_cpu_ = 0, load_cpu_ = 0, end_cpu_ = 0;
+  double window_s_ = 0, settle_s_ = 0;
+  long long start_switches_ = 0, switches_ = 0;
+  steady::time_point start_;
+};
+
 } // namespace
 
 int steady_run(const steady_config& cfg) {
@@ -863,6 +989,8 @@ int steady_run(const steady_config& cfg) {
     }
   }
 
+  node_cpu_meter cpu(cfg.node_pid);
+  cpu.before_load();
   const std::string tag = random_hex(6);
   const std::string prefix[2]
       = {"steady " + tag + " c", "steady " + tag + " o"};
@@ -893,7 +1021,8 @@ int steady_run(const steady_config& cfg) {
             std::chrono::duration_cast<std::chrono::microseconds>(steady::now()
                                                                   - due)
                 .count());
-        const auto dir = static_cast<direction>(k % 2);
+        const auto dir = static_cast<direction>(
+            cfg.only_direction >= 0 ? cfg.only_direction : k % 2);
         auto& slot = *users[rng() % users.size()];
         // Pick what to do under the user's lock.
         const double roll = unit(rng);
@@ -1041,6 +1170,7 @@ int steady_run(const steady_config& cfg) {
     t.join();
   const double load_s = since_s(start);
   const auto load_end = steady::now();
+  cpu.after_load();
 
   writer_stats all;
   for (auto& s : stats) {
@@ -1137,6 +1267,8 @@ int steady_run(const steady_config& cfg) {
     std::printf("  error %s: %llu (%s)\n", k.c_str(),
                 static_cast<unsigned long long>(v), all.samples[k].c_str());
   std::printf("send lag      %s\n", summary(all.lag_us).c_str());
+  cpu.print(acked, cfg.only_direction < 0 ? "both directions"
+                                          : direction_name[cfg.only_direction]);
   for (int d = 0; d < 2; ++d) {
     std::printf("\n%s\n", direction_name[d]);
     std::printf("  written     %llu creates, %llu updates, %llu deletes; "
@@ -1206,7 +1338,8 @@ int steady_run(const steady_config& cfg) {
                + result.unexpected[d]
         << ",\"duplicates\":" << result.duplicates[d] << "}";
     }
-    j << ",\"drained_after_s\":" << drained_after << "}";
+    j << ",\"drained_after_s\":" << drained_after
+      << ",\"node_cpu_ms_per_change\":" << cpu.ms_per_change(acked) << "}";
     std::printf("%s\n", j.str().c_str());
   }
   std::fflush(stdout);

@@ -27,6 +27,12 @@ struct steady_config {
   std::string outlook_client_id = "bench-outlook";
   std::string outlook_secret = "bench-outlook-secret";
   bool json = false; ///< run: also print the result as one JSON line
+  /// run: -1 both directions (alternating), 0 only CRM -> Office 365, 1
+  /// only Office 365 -> CRM
+  int only_direction = -1;
+  /// run: crmsyncd's process id (0: unknown); when set, the run reads its
+  /// CPU time (/proc/PID/stat) and prints the node's CPU per change
+  int node_pid = 0;
 };
 
 /// Creates the tenants, installs the CRM in each, brings every user in

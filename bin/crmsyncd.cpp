@@ -209,6 +209,17 @@ int run(node_config cfg) {
     cluster::prepare_actor_system(
         caf_cfg, {cfg.cluster_ca_file, cfg.cluster_cert, cfg.cluster_key});
   caf_cfg.set("scheduler.max-threads", cfg.actor_threads);
+  // An idle CAF worker polls its queue 100 times, then (by default) 500
+  // times more with a 50 us sleep between two polls, and only then waits
+  // on its condition variable: up to ~1,000 context switches per idle
+  // stretch and worker. The node's load is short bursts of messages per
+  // synced change, so its workers went idle and polled hundreds of times
+  // a second (perf, 200 changes/s: ~70 context switches per change, the
+  // workers' 50 us nanosleeps the largest source; ~17 with this setting).
+  // Without the sleeping polls a worker goes from spinning straight to
+  // its condition variable, which a message from another thread signals
+  // (docs/BENCHMARKS.md, "CPU per change").
+  caf_cfg.set("work-stealing.moderate-poll-attempts", 0);
   auto sys = std::make_unique<caf::actor_system>(caf_cfg);
   // The mailer is an actor of this system, hidden from
   // await_all_actors_done: its destructor ends it (below; declared after

@@ -406,6 +406,8 @@ private:
       return false;
     if (found && !codec::decode(v, status_))
       return false;
+    if (found)
+      stored_status_ = v;
     if (db.get(column::users, keys::user(org_, user_), v, found))
       return false;
     user_record u;
@@ -432,16 +434,28 @@ private:
     return true;
   }
 
-  void put_status(storage::write_batch& b) {
+  /// Puts the status into `b` and returns what it put. What the store
+  /// holds is unknown until the caller says the batch was written
+  /// (stored_status_).
+  std::string put_status(storage::write_batch& b) {
+    auto encoded = codec::encode(status_);
     b.put(column::sync, keys::sync_state(org_, user_, entity_kind::calendar),
-          codec::encode(status_));
+          encoded);
+    stored_status_.clear();
+    return encoded;
   }
 
+  /// Writes the status unless the store holds it as it is (a round that
+  /// stored it with its last change has nothing to add).
   void save_status() {
+    if (!stored_status_.empty() && codec::encode(status_) == stored_status_)
+      return;
     storage::write_batch b;
-    put_status(b);
+    auto encoded = put_status(b);
     if (ctx_.db.write(b))
       log::error("sync: cannot save the status of " + user_.str());
+    else
+      stored_status_ = std::move(encoded);
   }
 
   void fail(const std::string& why) {
@@ -876,6 +890,7 @@ private:
       return end();
     }
     size_t deletions = 0;
+    first_read_.reset();
     for (auto& [key, change] : outbox_) {
       sync_link l;
       event_record e;
@@ -888,6 +903,11 @@ private:
               .kind
           == push_kind::remove)
         ++deletions;
+      // The first entry is pushed right after this, in the same turn of
+      // the actor: what was just read is still what the store holds.
+      if (&key == &outbox_.front().first && !change.deleted)
+        first_read_ = entry_read{change.event, std::move(e), exists,
+                                 std::move(l), linked};
     }
     if (!guard_deletes(deletions, "in Office 365"))
       return end();
@@ -903,13 +923,17 @@ private:
           if (halted())
             return end();
           auto b = std::make_shared<storage::write_batch>();
-          push_change(outbox_[i].second, *b, [this, i, b, entry_done] {
+          push_change(i, *b, [this, i, b, entry_done] {
             auto& [key, change] = outbox_[i];
             b->del(column::sync_outbox, key);
+            // The counters with the change: the round's end then has no
+            // status of its own to write.
+            auto status = put_status(*b);
             if (ctx_.db.write(*b)) {
               fail("storing a sent change failed");
               return end();
             }
+            stored_status_ = std::move(status);
             metrics::node().sync_lag(metrics::sync_direction::to_office365,
                                      (cfg_.now_ms() - change.at_ms) / 1000.0);
             entry_done();
@@ -921,19 +945,28 @@ private:
         });
   }
 
-  /// Sends one CRM change (plan_push); what it learned goes into `b`.
+  /// Sends outbox entry `i` (plan_push); what it learned goes into `b`.
   /// `next` when the entry is done with (sent, or refused for good and
   /// recorded); otherwise the run ends here.
-  void push_change(const sync_change& c, storage::write_batch& b,
-                   next_fn next) {
+  void push_change(size_t i, storage::write_batch& b, next_fn next) {
+    const sync_change& c = outbox_[i].second;
     auto e = std::make_shared<event_record>();
-    bool exists = false;
-    if (!load_event(c.event, *e, exists)) {
-      fail("reading a CRM event failed");
-      return end();
-    }
     auto link = std::make_shared<sync_link>();
-    bool linked = find_link(c.event, *link);
+    bool exists = false;
+    bool linked = false;
+    if (i == 0 && first_read_ && first_read_->event == c.event) {
+      *e = std::move(first_read_->record);
+      exists = first_read_->exists;
+      *link = std::move(first_read_->link);
+      linked = first_read_->linked;
+      first_read_.reset();
+    } else {
+      if (!load_event(c.event, *e, exists)) {
+        fail("reading a CRM event failed");
+        return end();
+      }
+      linked = find_link(c.event, *link);
+    }
     auto plan = plan_push(c, exists ? e.get() : nullptr,
                           linked ? link.get() : nullptr, paths());
     if (c.deleted || !exists)
@@ -1201,11 +1234,12 @@ private:
                   for (auto& row : inbox_)
                     b.del(column::inbox, row.key);
                 }
-                put_status(b);
+                auto status = put_status(b);
                 if (ctx_.db.write(b)) {
                   fail("storing applied changes failed");
                   return end();
                 }
+                stored_status_ = std::move(status);
                 page_done();
               });
         },
@@ -1624,6 +1658,18 @@ private:
   std::unique_ptr<initial_round> round_;
   // The outbox being pushed.
   std::vector<std::pair<std::string, sync_change>> outbox_;
+  /// What drain_outbox read for the outbox's first entry.
+  struct entry_read {
+    event_id event;
+    event_record record;
+    bool exists = false;
+    sync_link link;
+    bool linked = false;
+  };
+  std::optional<entry_read> first_read_;
+  /// The status as the store holds it (encoded), when known: what
+  /// save_status need not write again. Empty: unknown.
+  std::string stored_status_;
   // The delta round being read and applied.
   std::vector<inbox_row> inbox_;
   std::vector<delta_page> pages_;

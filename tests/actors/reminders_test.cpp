@@ -440,3 +440,33 @@ TEST_CASE_METHOD(fixture,
     ++per_target[d.due.target.user.value];
   CHECK(per_target.size() == n);
 }
+
+// t13-cpu: a calendar sets its reconciliation reminder each time it is
+// activated; the same reminder again writes nothing, but a new period (or
+// due time) at the same target still replaces the stored one.
+TEST_CASE_METHOD(fixture,
+                 "the same reminder set again stays as it is; a new period "
+                 "replaces it",
+                 "[actors][reminders]") {
+  start();
+  auto a = calendar_of(3);
+  set(a, now() + 10'000, 60'000);
+  set(a, now() + 10'000, 60'000);
+  REQUIRE(stored().size() == 1);
+  CHECK(stored()[0].period_ms == 60'000);
+  // Same due time, another period: replaced.
+  set(a, now() + 10'000, 30'000);
+  REQUIRE(stored().size() == 1);
+  CHECK(stored()[0].period_ms == 30'000);
+  CHECK(stored()[0].due_ms == start_ms + 10'000);
+  advance(11s);
+  REQUIRE(seen->size() == 1);
+  // Re-armed at its phase with the new period, and set again unchanged.
+  REQUIRE(stored().size() == 1);
+  CHECK(stored()[0].due_ms == start_ms + 40'000);
+  set(a, start_ms + 40'000, 30'000);
+  REQUIRE(stored().size() == 1);
+  advance(30s);
+  REQUIRE(seen->size() == 2);
+  CHECK(seen->at(1).due.due_ms == start_ms + 40'000);
+}

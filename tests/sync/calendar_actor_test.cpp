@@ -1219,3 +1219,39 @@ TEST_CASE_METHOD(fixture,
   CHECK(rows(column::inbox) == 0);
   CHECK(state_of(status()) == "active");
 }
+
+// t13-cpu: the run reuses what it read of the outbox's first entry while
+// counting deletions; a second row of the same event in the same run must
+// see the link the first one made (read afresh), or it would create the
+// event in Office 365 a second time.
+TEST_CASE_METHOD(fixture,
+                 "calendar actor: two outbox rows of one event in one run: "
+                 "created once",
+                 "[sync][calendar_actor]") {
+  activate();
+  // A delta run is under way while the CRM creates and renames an event:
+  // both rows wait for the next run.
+  notify();
+  advance(1s);
+  auto read = expect_call("GET", "$deltatoken=d1");
+  auto made
+      = add_event("Pair", wall_origin + day_ms, wall_origin + day_ms + hour_ms);
+  rename(made.id, "Pair renamed");
+  CHECK(rows(column::sync_outbox) == 2);
+  reply(read, 200, delta_page({}, second_delta_link));
+  advance(1s);
+  // The first row sends the event as it is now (renamed); the second finds
+  // it linked at that version: nothing more to send.
+  auto create = expect_call("POST", "/users/oid-1/calendars/cal-1/events");
+  CHECK(field(graph.calls[create].body, "subject") == "Pair renamed");
+  reply(create, 201, R"({"id":"g-pair","changeKey":"k1"})");
+  INFO("calls so far: " << Catch::Detail::stringify(graph.log()));
+  CHECK(graph.open().empty());
+  CHECK(rows(column::sync_outbox) == 0);
+  CHECK(link_of(made.id).graph_id == "g-pair");
+  auto s = status();
+  CHECK(s.out_created == 1);
+  CHECK(s.out_updated == 0);
+  advance(15s);
+  CHECK(graph.open().empty());
+}
