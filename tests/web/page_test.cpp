@@ -37,7 +37,8 @@ sync_options admin_page_node() {
 
 // t16-admin: the page also acts. Before the browser opens: Bob joined and
 // syncs, an event he made in Outlook while Graph's notifications were lost
-// waits for a resync; the admin's deletion of most of her synced events is
+// waits for a resync; "Planning" changed on both sides made a conflict;
+// the admin's deletion of most of her synced events is
 // held by the guard; Carol is invited. The browser resyncs Bob, approves
 // the held deletions and changes the edition, and checks each on the
 // server.
@@ -49,7 +50,8 @@ TEST_CASE("the web admin page shows the node, its tenants and sync health",
 
   sync_env env{admin_page_node()};
   auto& org = env.org();
-  env.create_event("Planning", hours_from_now(20), hours_from_now(21));
+  auto planning
+      = env.create_event("Planning", hours_from_now(20), hours_from_now(21));
   std::vector<std::string> guarded;
   for (int i = 0; i < 6; ++i)
     guarded.push_back(env.create_event("Guarded " + std::to_string(i),
@@ -76,12 +78,22 @@ TEST_CASE("the web admin page shows the node, its tenants and sync health",
                                   {env.o365().o365_id("carol@contoso.com")}),
                 201);
 
-  // Graph's notifications are lost from here on: Bob's event made in
-  // Outlook reaches the CRM only when a run of his sync reads Graph (the
-  // resync; his reconciliation is 300 s away).
-  env.set_faults(R"({"drop_notifications":1})");
-  REQUIRE(crmsync::test::eventually(
-      [&] { return env.counters().pending_notifications == 0; }));
+  // Graph's notifications are lost from here on. "Planning" changed on
+  // both sides makes a conflict (the CRM's later change wins).
+  std::string planning_outlook;
+  for (auto& e : env.o365_events(env.crm_calendar_id()))
+    if (e.subject == "Planning")
+      planning_outlook = e.id;
+  REQUIRE_FALSE(planning_outlook.empty());
+  env.edit_both_sides(planning_outlook, planning, "Planning (Outlook)",
+                      "Planning (CRM)");
+  REQUIRE(crmsync::test::eventually([&] {
+    auto c = env.node().get(admin_token,
+                            "/admin/v1/orgs/" + org.id + "/conflicts");
+    return c.status == 200 && c.size("/items") == 1;
+  }));
+  // Bob's event made in Outlook reaches the CRM only when a run of his
+  // sync reads Graph (the resync; his reconciliation is 300 s away).
   auto bob_cal = env.crm_calendar_id(bob.oid);
   REQUIRE_FALSE(bob_cal.empty());
   auto when = [](double h) {
@@ -126,6 +138,7 @@ TEST_CASE("the web admin page shows the node, its tenants and sync health",
   ::setenv("BOB_EMAIL", b.str("/user/email").c_str(), 1);
   ::setenv("BOB_OUTLOOK_EVENT", "Bob from Outlook", 1);
   ::setenv("INVITED_EMAIL", "carol@contoso.com", 1);
+  ::setenv("CONFLICT_EVENT", planning.c_str(), 1);
   auto cmd = "cd '" + std::string{dir} + "' && node web_test.mjs";
   int rc = std::system(cmd.c_str());
   INFO("web_test.mjs printed PASS/FAIL per step above; node URL " << url);

@@ -10,6 +10,7 @@
 //                 of an event of his in Outlook the CRM has not seen yet
 //                 (Graph's notifications are lost: a resync brings it)
 //   INVITED_EMAIL someone invited to the organization
+//   CONFLICT_EVENT the CRM event of the organization's one sync conflict
 //   SCREENSHOT    optional: a PNG of the page at the end
 // Every step prints PASS or FAIL with what it saw; any failure exits 1.
 
@@ -34,6 +35,7 @@ const BOB_ID = env("BOB_ID");
 const BOB_EMAIL = env("BOB_EMAIL");
 const BOB_OUTLOOK_EVENT = env("BOB_OUTLOOK_EVENT");
 const INVITED_EMAIL = env("INVITED_EMAIL");
+const CONFLICT_EVENT = env("CONFLICT_EVENT");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 
 // Every wait is on a condition; these deadlines only end a stuck run. The
@@ -236,9 +238,12 @@ try {
     await join.waitFor(WAIT);
     const jr = await join.locator("td").allInnerTexts();
     check(jr[2] === "approved" && jr[5] === BOB_ID, `join request: ${jr.join(" | ")}`);
-    const conflicts = await server(`/admin/v1/orgs/${ORG_ID}/conflicts`);
-    await page.waitForFunction((n) => document.getElementById("tenant-conflicts").dataset.rows === String(n),
-      conflicts.json.items.length, WAIT);
+    const conflict = page.locator(`#tenant-conflicts tbody tr[data-event="${CONFLICT_EVENT}"]`);
+    await conflict.waitFor(WAIT);
+    const cf = await conflict.locator("td").allInnerTexts();
+    check(cf[4] === "crm" && cf[5].includes("Planning (CRM)") && cf[6].includes("Planning (Outlook)"),
+      `conflict: ${cf.join(" | ")}`);
+    check(await page.locator("#tenant-conflicts").getAttribute("data-rows") === "1", "not one conflict shown");
     // The audit log comes in pages of 3 (?page=3): "Show more" adds one.
     const audit = await server(`/api/v1/orgs/${ORG_ID}/audit?limit=6`);
     check(audit.json.items.length === 6, `the audit log has ${audit.json.items.length} entries`);
