@@ -7,6 +7,7 @@
 
 #include "api/api_impl.hpp"
 #include "common/clock.hpp"
+#include "common/thread_name.hpp"
 #include "common/metrics.hpp"
 
 namespace crmsync::http {
@@ -73,6 +74,7 @@ void chart_history::start() {
     return;
   stopping_ = false;
   sampler_ = std::thread{[this] {
+    name_this_thread("chart-history");
     std::unique_lock<std::mutex> lock{run_mtx_};
     auto next = std::chrono::steady_clock::now();
     while (!stopping_) {
