@@ -108,6 +108,9 @@ struct api_config {
   throttle_config throttles;
   /// How long the e-mailed link to set a first password works.
   int64_t password_setup_lifetime_ms = int64_t{7} * 24 * 3600 * 1000;
+  /// How often the admin page's chart history samples its counters
+  /// (--chart-history-interval; the last hour is kept). t16-admin.
+  std::chrono::milliseconds chart_history_interval{std::chrono::seconds(10)};
 };
 
 class api {

@@ -20,6 +20,7 @@
 #include <caf/make_message.hpp>
 
 #include "api/api.hpp"
+#include "api/history.hpp"
 #include "api/web_assets.hpp"
 #include "common/crypto.hpp"
 #include "common/log.hpp"
@@ -521,6 +522,11 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   /// doctor_api.cpp (t16-m365): POST /admin/v1/doctor.
   void install_doctor_routes();
   void run_doctor(const std::string& tenant, responder_ptr r);
+  /// history_api.cpp (t16-admin): the charts' last hour, sampled on a
+  /// thread of its own, and GET /admin/v1/history.
+  std::unique_ptr<chart_history> history;
+  void install_history_routes();
+  void admin_history(const request& req, const responder_ptr& r);
   static void serve_asset(const std::string& name, const responder_ptr& r);
   /// Answers an embedded file (web_assets.hpp); `asset` may be nullptr
   /// (404 naming `what`).

@@ -299,6 +299,8 @@ int run(node_config cfg) {
   http::api_config acfg;
   acfg.admin_token = cfg.admin_token;
   acfg.metrics_token = metrics_token;
+  acfg.chart_history_interval
+      = std::chrono::seconds(cfg.chart_history_interval_s);
   acfg.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
   acfg.password_setup_lifetime_ms = cfg.password_setup_lifetime_s * 1000;
   auto& limits = acfg.throttles;

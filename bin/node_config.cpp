@@ -181,6 +181,11 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
       "CRMSYNC_METRICS_TOKEN_FILE",
       "a file holding a token that may read GET /metrics on --listen (as "
       "may the admin token)");
+  add("--chart-history-interval", c.chart_history_interval_s,
+      "CRMSYNC_CHART_HISTORY_INTERVAL",
+      "seconds between the samples of the admin page's charts that the node "
+      "keeps for an hour (GET /admin/v1/history)")
+      ->check(CLI::Range(int64_t{1}, int64_t{600}));
   add("--header-timeout-ms", c.header_timeout_ms, "CRMSYNC_HEADER_TIMEOUT_MS",
       "how long a request's headers may take to arrive (from the "
       "connection, or from the first byte of a later request)")

@@ -75,6 +75,8 @@ struct node_config {
   bool sync_writes = false;
   std::string metrics_listen;     ///< "" = no separate metrics listener
   std::string metrics_token_file; ///< "" = only the admin token scrapes
+  /// Seconds between samples of the admin page's chart history. t16-admin.
+  int64_t chart_history_interval_s = 10;
   int64_t header_timeout_ms = 10000;
   uint64_t max_connections_per_source = 256; ///< 0 = no cap
   uint64_t max_header_connections = 1024;    ///< 0 = no cap

@@ -384,6 +384,23 @@ std::string registry::render() const {
   return prometheus::TextSerializer{}.Serialize(impl_->reg.Collect());
 }
 
+std::map<std::string, double> registry::totals(std::string_view name,
+                                               std::string_view label) const {
+  std::map<std::string, double> out;
+  for (auto& family : impl_->reg.Collect()) {
+    if (family.name != name)
+      continue;
+    for (auto& m : family.metric) {
+      std::string key;
+      for (auto& l : m.label)
+        if (!label.empty() && l.name == label)
+          key = l.value;
+      out[key] += m.counter.value;
+    }
+  }
+  return out;
+}
+
 registry& node() {
   static registry r;
   return r;

@@ -99,6 +99,13 @@ public:
   /// The text exposition of every family.
   std::string render() const;
 
+  /// The samples of the counter family `name` (e.g.
+  /// "crmsync_http_requests_total") summed by the value of their label
+  /// `label`; with `label` empty, all under "". Empty when there is no such
+  /// family. What the chart history keeps (api/history.hpp). t16-admin.
+  std::map<std::string, double> totals(std::string_view name,
+                                       std::string_view label) const;
+
   struct impl;
 
 private:

@@ -29,8 +29,11 @@
 #include <boost/beast/ssl.hpp>
 #include <openssl/err.h>
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -91,6 +94,22 @@ struct connection {
 
   bool is_open() {
     return lowest().socket().is_open();
+  }
+
+  /// Open, and not closed by the server while it sat in the pool. A server
+  /// closes a connection idle too long (graph-emulator after 60 s, Graph
+  /// too): its end of stream (or a TLS close_notify) then waits to be
+  /// read. A request written on such a connection is lost, and a POST is
+  /// not sent again once written (retry_or_fail), so the pool drops it
+  /// here instead, before anything is written on it. t16-admin: the
+  /// Chromium pages test's 502 "end of stream" on a late sign-in.
+  bool usable() {
+    if (!is_open() || buffer.size() != 0)
+      return false;
+    char byte = 0;
+    auto n = ::recv(lowest().socket().native_handle(), &byte, 1,
+                    MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
   }
 };
 
@@ -202,7 +221,7 @@ struct async_client::impl : std::enable_shared_from_this<impl> {
     while (it != idle.end() && !it->second.empty()) {
       auto c = std::move(it->second.back());
       it->second.pop_back();
-      if (c->is_open())
+      if (c->usable())
         return c;
       closed.push_back(std::move(c));
     }

@@ -1,7 +1,13 @@
 // crmsync web admin page: asks for the service admin token, then shows the
-// cluster, sync health and tenants from the admin API, and charts rates
-// computed from GET /metrics polled every few seconds. No dependencies;
-// every value from the server goes into the page as text, never as HTML.
+// cluster, sync health and tenants from the admin API, and charts rates:
+// the node's last hour (GET /admin/v1/history) when it opens, then rates
+// computed from GET /metrics polled every few seconds. With the same token
+// it acts: resyncs a user, approves deletions the mass-delete guard holds,
+// changes an organization's edition; each asks first, shows the server's
+// answer or error, and reloads what it changed. Per organization it shows
+// the audit log, sync conflicts, invitations and join requests. No
+// dependencies; every value from the server goes into the page as text,
+// never as HTML.
 "use strict";
 
 const TOKEN_KEY = "crmsync.admin_token";
@@ -10,7 +16,14 @@ const INTERVAL_S = (() => {
   const v = Number(new URLSearchParams(location.search).get("interval"));
   return v >= 0.2 && v <= 60 ? v : 5;
 })();
-const MAX_SAMPLES = 120;
+// ?page=N rows per page of the paged lists (audit, conflicts).
+const PAGE = (() => {
+  const v = Number(new URLSearchParams(location.search).get("page"));
+  return Number.isInteger(v) && v >= 1 && v <= 1000 ? v : 25;
+})();
+// The charts show the last hour (the node keeps as much).
+const WINDOW_S = 3600;
+const MAX_SAMPLES = 4000;
 const COLORS = ["#2457c5", "#d92d20", "#079455", "#dc6803", "#7a5af8",
   "#0e9384", "#c11574", "#475467"];
 
@@ -30,9 +43,16 @@ function token() {
   return sessionStorage.getItem(TOKEN_KEY);
 }
 
-async function api(path) {
+/// Calls the API with the admin token; `method` and a JSON `body` for the
+/// actions. Throws TokenRefused on 401/403, else an Error that says what
+/// the server said (with .status and .code).
+async function api(path, method = "GET", send = undefined) {
+  const headers = { Authorization: "Bearer " + token() };
+  if (send !== undefined) headers["Content-Type"] = "application/json";
   const res = await fetch(path, {
-    headers: { Authorization: "Bearer " + token() },
+    method,
+    headers,
+    body: send === undefined ? undefined : JSON.stringify(send),
     cache: "no-store",
   });
   let body = null;
@@ -46,10 +66,12 @@ async function api(path) {
     throw new TokenRefused(`The admin token was refused (HTTP ${res.status}): ${why}`);
   }
   if (!res.ok) {
-    const err = new Error(body && body.error
-      ? `${path}: ${body.error.message} (HTTP ${res.status})`
+    const e = body && body.error;
+    const err = new Error(e
+      ? `${path}: ${e.message} (HTTP ${res.status} ${e.code})`
       : `${path}: HTTP ${res.status}`);
     err.status = res.status;
+    err.code = e ? e.code : "";
     throw err;
   }
   return body;
@@ -75,7 +97,7 @@ async function openConsole() {
     $("logout").hidden = false;
     $("node").textContent = `node ${status.node_id} · ${status.version} · up ${status.uptime_s} s`;
     state.status = status;
-    await refresh();
+    await Promise.all([refresh(), loadHistory()]);
     startPolling();
   } catch (e) {
     if (e instanceof TokenRefused) {
@@ -119,7 +141,8 @@ function fill(tbody, rows) {
 
 // -- sections -----------------------------------------------------------------
 
-const state = { status: null, tenant: null, sync: [] };
+const state = { status: null, tenant: null, org: null, sync: [],
+  limits: { audit: PAGE, conflicts: PAGE } };
 
 async function loadCluster() {
   const tbody = $("cluster-members").querySelector("tbody");
@@ -201,6 +224,10 @@ async function loadTenants() {
 }
 
 async function selectTenant(id) {
+  if (state.tenant !== id) {
+    state.limits = { audit: PAGE, conflicts: PAGE };
+    $("action-result").hidden = true;
+  }
   state.tenant = id;
   for (const tr of $("tenant-list").querySelectorAll("tbody tr"))
     tr.classList.toggle("selected", tr.dataset.org === id);
@@ -209,9 +236,13 @@ async function selectTenant(id) {
 
 async function loadTenant() {
   if (!state.tenant) return;
-  const t = await api(`/admin/v1/tenants/${encodeURIComponent(state.tenant)}`);
+  const org = state.tenant;
+  const t = await api(`/admin/v1/tenants/${encodeURIComponent(org)}`);
+  if (org !== state.tenant) return; // another tenant was chosen meanwhile
   const o = t.org || {};
+  state.org = o;
   $("tenant-detail").hidden = false;
+  $("tenant-detail").dataset.org = org;
   $("tenant-title").textContent = `${o.name} (${o.id})`;
   const facts = [["edition", o.edition], ["users", t.users], ["events", t.events],
     ["tenant actor", t.active ? "active" : "passive"],
@@ -219,19 +250,171 @@ async function loadTenant() {
   if (t.shard !== undefined) facts.push(["shard", t.shard]);
   if (t.node !== undefined) facts.push(["node", t.node]);
   $("tenant-facts").replaceChildren(...facts.flatMap(([k, v]) =>
-    [el("dt", {}, k), el("dd", {}, v ?? "—")]));
-  const mine = state.sync.filter((it) => it.org === state.tenant);
+    [el("dt", {}, k), el("dd", { "data-fact": k }, v ?? "—")]));
+  // The choice stays while the person makes it; it follows the server
+  // once the tenant or its edition changed.
+  const select = $("edition-select");
+  if (select.dataset.org !== org || select.dataset.edition !== o.edition) {
+    select.value = o.edition === "paid" ? "free" : "paid";
+    select.dataset.org = org;
+    select.dataset.edition = o.edition;
+  }
+  const mine = state.sync.filter((it) => it.org === org);
   fill($("tenant-sync").querySelector("tbody"), mine.length === 0
-    ? [el("tr", {}, el("td", { colspan: "5", class: "muted" }, "no user of this tenant syncs a calendar"))]
+    ? [el("tr", {}, el("td", { colspan: "6", class: "muted" }, "no user of this tenant syncs a calendar"))]
     : mine.map((it) => {
       const sub = subscription(it.sync);
-      return el("tr", {},
-        el("td", {}, it.email || it.user),
+      const who = it.email || it.user;
+      const actions = el("td", { class: "actions" });
+      const resync = el("button", { type: "button", class: "resync", "data-user": it.user }, "Resync");
+      resync.addEventListener("click", () => resyncUser(it.user, who));
+      actions.append(resync);
+      if (it.sync.state === "held") {
+        const approve = el("button", { type: "button", class: "approve", "data-user": it.user },
+          "Approve deletes");
+        approve.addEventListener("click", () => approveDeletes(it.user, who));
+        actions.append(approve);
+      }
+      return el("tr", { "data-user": it.user, "data-state": it.sync.state },
+        el("td", {}, who),
         el("td", { class: `state state-${it.sync.state}` }, it.sync.state),
         el("td", {}, ago(it.sync.last_sync)),
         el("td", { class: sub.cls }, sub.text),
-        el("td", {}, it.sync.last_error || ""));
+        el("td", {}, it.sync.last_error || ""),
+        actions);
     }));
+  await Promise.all([loadAudit(org), loadConflicts(org), loadInvites(org), loadJoins(org)]);
+}
+
+// -- per organization lists ------------------------------------------------------
+
+/// Fills the table `id` with rows made by `row` from the list at `path`
+/// (or a row with the error, the rest of the page unharmed). `more`: the
+/// id of the list's "Show more" button, for lists paged with ?limit=.
+async function loadList(org, id, path, row, columns, empty, more) {
+  const tbody = $(id).querySelector("tbody");
+  let items;
+  try {
+    items = (await api(path)).items || [];
+  } catch (e) {
+    if (e instanceof TokenRefused) throw e;
+    if (org === state.tenant)
+      fill(tbody, [el("tr", {}, el("td", { colspan: String(columns), class: "error" }, e.message))]);
+    return;
+  }
+  if (org !== state.tenant) return;
+  fill(tbody, items.length === 0
+    ? [el("tr", {}, el("td", { colspan: String(columns), class: "muted" }, empty))]
+    : items.map(row));
+  $(id).dataset.rows = String(items.length);
+  if (more) {
+    const key = more.key;
+    // A full page may have more behind it, up to the API's 1000.
+    $(more.id).hidden = items.length < state.limits[key] || state.limits[key] >= 1000;
+  }
+}
+
+const orgPath = (org) => `/api/v1/orgs/${encodeURIComponent(org)}`;
+
+function loadAudit(org) {
+  return loadList(org, "tenant-audit", `${orgPath(org)}/audit?limit=${state.limits.audit}`,
+    (a) => el("tr", { "data-action": a.action },
+      el("td", {}, a.at), el("td", {}, a.actor), el("td", {}, a.action),
+      el("td", {}, a.detail), el("td", {}, a.request_id || "")),
+    5, "no audit entries", { id: "tenant-audit-more", key: "audit" });
+}
+
+function loadConflicts(org) {
+  return loadList(org, "tenant-conflicts",
+    `/admin/v1/orgs/${encodeURIComponent(org)}/conflicts?limit=${state.limits.conflicts}`,
+    (c) => el("tr", { "data-event": c.event },
+      el("td", {}, c.at), el("td", {}, c.user), el("td", {}, c.event),
+      el("td", {}, c.policy), el("td", {}, c.winner), el("td", {}, c.kept),
+      el("td", {}, c.lost)),
+    7, "no conflicts", { id: "tenant-conflicts-more", key: "conflicts" });
+}
+
+function loadInvites(org) {
+  return loadList(org, "tenant-invites", `${orgPath(org)}/invites`,
+    (x) => el("tr", { "data-id": x.id, "data-email": x.email },
+      el("td", {}, x.email), el("td", {}, x.name), el("td", {}, x.status),
+      el("td", {}, x.created), el("td", {}, x.expires), el("td", {}, x.user || "")),
+    6, "no invitations");
+}
+
+function loadJoins(org) {
+  return loadList(org, "tenant-joins", `${orgPath(org)}/join-requests`,
+    (x) => el("tr", { "data-id": x.id, "data-email": x.email },
+      el("td", {}, x.email), el("td", {}, x.name), el("td", {}, x.status),
+      el("td", {}, x.created), el("td", {}, x.resolved || ""), el("td", {}, x.user || "")),
+    6, "no join requests");
+}
+
+function showMore(key) {
+  state.limits[key] = Math.min(1000, state.limits[key] + PAGE);
+  if (state.tenant)
+    (key === "audit" ? loadAudit : loadConflicts)(state.tenant).catch(failed);
+}
+
+// -- actions -------------------------------------------------------------------------
+
+function showResult(message, ok) {
+  const p = $("action-result");
+  p.textContent = message;
+  p.classList.toggle("error", !ok);
+  p.dataset.outcome = ok ? "ok" : "error";
+  p.hidden = false;
+}
+
+/// Asks first; then calls the API and shows its answer (`said(answer)`)
+/// or its error, and reloads the page's data.
+async function act(question, what, method, path, send, said) {
+  if (!window.confirm(question)) {
+    showResult(`${what}: cancelled, nothing was sent.`, true);
+    return;
+  }
+  let answer;
+  try {
+    answer = await api(path, method, send);
+  } catch (e) {
+    if (e instanceof TokenRefused) return failed(e);
+    showResult(`${what} failed: ${e.message}`, false);
+    return;
+  }
+  showResult(said(answer), true);
+  await refresh();
+}
+
+function resyncUser(user, who) {
+  return act(`Resync ${who}? The next sync run reads the whole calendar window again.`,
+    `Resync of ${who}`, "POST", `/admin/v1/users/${encodeURIComponent(user)}/resync`,
+    undefined,
+    (a) => `Resync of ${who} requested at ${a.requested_at} (sync state ${a.state}).`);
+}
+
+function approveDeletes(user, who) {
+  return act(`Approve the deletions held for ${who}? The held sync run goes ahead once and deletes them.`,
+    `Approval for ${who}`, "POST",
+    `/admin/v1/users/${encodeURIComponent(user)}/sync/approve-deletes`, undefined,
+    (a) => `Deletions approved for ${who}: sync state ${a.state}.`);
+}
+
+function changeEdition() {
+  const o = state.org;
+  if (!o) return;
+  const edition = $("edition-select").value;
+  return act(`Change the edition of ${o.name} (${o.id}) from ${o.edition} to ${edition}?`,
+    `Edition change of ${o.name}`, "PATCH", orgPath(o.id), { edition },
+    (a) => `The edition of ${a.name} is now ${a.edition}.`);
+}
+
+function failed(e) {
+  if (e instanceof TokenRefused) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    return showLogin(e.message);
+  }
+  $("load-error").textContent = e.message;
+  $("load-error").hidden = false;
 }
 
 async function refresh() {
@@ -240,12 +423,7 @@ async function refresh() {
     await loadTenant();
     $("load-error").hidden = true;
   } catch (e) {
-    if (e instanceof TokenRefused) {
-      sessionStorage.removeItem(TOKEN_KEY);
-      return showLogin(e.message);
-    }
-    $("load-error").textContent = e.message;
-    $("load-error").hidden = false;
+    failed(e);
   }
 }
 
@@ -281,18 +459,75 @@ function sumBy(samples, name, by) {
   return out;
 }
 
+// Each chart is one series of GET /admin/v1/history (`series`) and the
+// same counters read from /metrics (`read`), keyed alike.
 const CHARTS = [
-  { id: "chart-http", title: "HTTP requests per second, by status class",
+  { id: "chart-http", series: "http", title: "HTTP requests per second, by status class",
     read: (s) => sumBy(s, "crmsync_http_requests_total", (l) => l.status[0] + "xx") },
-  { id: "chart-graph", title: "Graph calls per second, by status",
+  { id: "chart-graph", series: "graph", title: "Graph calls per second, by status",
     read: (s) => sumBy(s, "crmsync_graph_requests_total", (l) => l.status) },
-  { id: "chart-throttled", title: "Graph throttling: 429 answers per second",
+  { id: "chart-throttled", series: "graph_throttled", title: "Graph throttling: 429 answers per second",
     read: (s) => sumBy(s, "crmsync_graph_throttled_total", () => "429") },
-  { id: "chart-notifications", title: "Notifications per second",
+  { id: "chart-notifications", series: "notifications", title: "Notifications per second",
     read: (s) => sumBy(s, "crmsync_notifications_total", (l) => l.outcome) },
 ];
 
-const history = { last: null, points: CHARTS.map(() => []) };
+// points: per chart [{t, rates}]; last: the totals of the latest reading
+// (the node's history, then the page's own polls), to take rates from.
+const history = { last: null, points: CHARTS.map(() => []), fromNode: CHARTS.map(() => 0) };
+
+/// Rates between two readings of the totals; a counter that went down
+/// means the node restarted (its counters began again at 0).
+function rates(before, after, dt) {
+  const out = {};
+  for (const [k, v] of Object.entries(after)) {
+    const b = before[k] || 0;
+    out[k] = v >= b ? (v - b) / dt : v / dt;
+  }
+  return out;
+}
+
+function addPoint(i, t, r) {
+  const pts = history.points[i];
+  pts.push({ t, rates: r });
+  while (pts.length > MAX_SAMPLES || (pts.length && pts[0].t < t - WINDOW_S)) pts.shift();
+}
+
+/// The node's last hour (GET /admin/v1/history): the charts start with it.
+async function loadHistory() {
+  let h;
+  try {
+    h = await api("/admin/v1/history");
+  } catch (e) {
+    if (e instanceof TokenRefused) throw e;
+    $("history-interval").textContent = "?";
+    $("load-error").textContent = `The node's chart history could not be read: ${e.message}`;
+    $("load-error").hidden = false;
+    return;
+  }
+  $("history-interval").textContent = String(h.interval_s);
+  // The charts start again from the node's history (after a sign-in
+  // again, too).
+  history.points = CHARTS.map(() => []);
+  history.last = null;
+  let latest = 0;
+  const lastTotals = CHARTS.map((c, i) => {
+    const samples = (h.series[c.series] || []).map((p) => ({ t: Date.parse(p.at) / 1000, totals: p.values }));
+    for (let k = 1; k < samples.length; k++) {
+      const dt = samples[k].t - samples[k - 1].t;
+      if (dt > 0) addPoint(i, samples[k].t, rates(samples[k - 1].totals, samples[k].totals, dt));
+    }
+    history.fromNode[i] = history.points[i].length;
+    const last = samples[samples.length - 1];
+    if (!last) return {};
+    latest = Math.max(latest, last.t);
+    return last.totals;
+  });
+  // The page's first poll of /metrics goes on from the node's last sample
+  // (the node samples every series at once).
+  if (latest) history.last = { t: latest, totals: lastTotals };
+  CHARTS.forEach((c, i) => draw(c, history.points[i], history.fromNode[i]));
+}
 
 async function pollMetrics() {
   let text;
@@ -312,22 +547,11 @@ async function pollMetrics() {
   const now = Date.now() / 1000;
   const samples = parseMetrics(text);
   const totals = CHARTS.map((c) => c.read(samples));
-  if (history.last) {
-    const dt = now - history.last.t;
-    CHARTS.forEach((c, i) => {
-      const rates = {};
-      for (const [k, v] of Object.entries(totals[i])) {
-        const before = history.last.totals[i][k] || 0;
-        // A counter that went down means the node restarted.
-        rates[k] = v >= before ? (v - before) / dt : v / dt;
-      }
-      const pts = history.points[i];
-      pts.push({ t: now, rates });
-      if (pts.length > MAX_SAMPLES) pts.shift();
-    });
-  }
+  if (history.last && now > history.last.t)
+    CHARTS.forEach((c, i) =>
+      addPoint(i, now, rates(history.last.totals[i], totals[i], now - history.last.t)));
   history.last = { t: now, totals };
-  CHARTS.forEach((c, i) => draw(c, history.points[i]));
+  CHARTS.forEach((c, i) => draw(c, history.points[i], history.fromNode[i]));
 }
 
 function niceMax(v) {
@@ -341,7 +565,7 @@ function fmt(v) {
   return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
 }
 
-function draw(chart, pts) {
+function draw(chart, pts, fromNode = 0) {
   const fig = $(chart.id);
   const W = 480, H = 180, L = 44, R = 8, T = 8, B = 22;
   const keys = [...new Set(pts.flatMap((p) => Object.keys(p.rates)))].sort();
@@ -362,7 +586,10 @@ function draw(chart, pts) {
   }
   const span = svg("text", { x: W - R, y: H - 6, "text-anchor": "end",
     "font-size": 10, fill: "#6b7280" });
-  span.textContent = pts.length > 1 ? `last ${Math.round(t1 - t0)} s` : "waiting for data…";
+  const spanS = Math.round(t1 - t0);
+  span.textContent = pts.length > 1
+    ? (spanS >= 120 ? `last ${Math.round(spanS / 60)} min` : `last ${spanS} s`)
+    : "waiting for data…";
   root.append(span);
   const legend = el("div", { class: "legend" });
   keys.forEach((k, i) => {
@@ -376,26 +603,44 @@ function draw(chart, pts) {
     legend.append(el("span", { "data-series": k }, sw, `${k}: ${fmt(last)}/s`));
   });
   fig.setAttribute("data-samples", String(pts.length));
+  // How many of them came from the node's history (drawn at open).
+  fig.setAttribute("data-history-samples", String(Math.min(fromNode, pts.length)));
+  fig.setAttribute("data-first", pts.length ? new Date(pts[0].t * 1000).toISOString() : "");
   fig.setAttribute("data-series", keys.join(","));
   fig.replaceChildren(el("figcaption", {}, chart.title), root, legend);
 }
 
 // -- polling --------------------------------------------------------------------
 
-let timers = [];
+// Each loop waits for its previous round before the next one starts: a
+// slow node (or a busy browser) never has two polls of /metrics in flight,
+// whose answers could arrive out of order and make rates from the wrong
+// pair of readings.
+let loops = 0; // bumped to end the running loops
+
+function every(seconds, fn, atOnce = false) {
+  const mine = loops;
+  const round = async () => {
+    if (mine !== loops) return;
+    try {
+      await fn();
+    } finally {
+      if (mine === loops) setTimeout(round, seconds * 1000);
+    }
+  };
+  setTimeout(round, atOnce ? 0 : seconds * 1000);
+}
 
 function startPolling() {
   stopPolling();
   $("interval").textContent = String(INTERVAL_S);
-  CHARTS.forEach((c, i) => draw(c, history.points[i]));
-  pollMetrics();
-  timers.push(setInterval(pollMetrics, INTERVAL_S * 1000));
-  timers.push(setInterval(refresh, Math.max(INTERVAL_S, 2) * 1000));
+  CHARTS.forEach((c, i) => draw(c, history.points[i], history.fromNode[i]));
+  every(INTERVAL_S, pollMetrics, true);
+  every(Math.max(INTERVAL_S, 2), refresh);
 }
 
 function stopPolling() {
-  for (const t of timers) clearInterval(t);
-  timers = [];
+  loops++;
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -411,6 +656,12 @@ document.addEventListener("DOMContentLoaded", () => {
     sessionStorage.removeItem(TOKEN_KEY);
     showLogin("");
   });
+  $("edition-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    changeEdition();
+  });
+  $("tenant-audit-more").addEventListener("click", () => showMore("audit"));
+  $("tenant-conflicts-more").addEventListener("click", () => showMore("conflicts"));
   if (token()) openConsole();
   else showLogin("");
 });

@@ -91,6 +91,12 @@ caf::result<org_record> handle(self_ptr self, update_org& cmd) {
   org.modified_ms = self->state.env->now_ms();
   storage::write_batch b;
   put_org(self, b, org);
+  // Who changed the edition, as for every other act of an administrator
+  // (the admin page shows the audit log). t16-admin.
+  if (cmd.set_plan && cmd.plan != self->state.org.plan)
+    put_audit(self, b, actor_name(*who), "org.edition_changed",
+              std::string{to_string(self->state.org.plan)} + " -> "
+                  + to_string(org.plan));
   if (auto err = self->state.env->db->write(b))
     return err;
   self->state.org = org;

@@ -2,7 +2,8 @@
 # route table comes from a real http::api object (its constructor installs
 # every route), the document from the bytes embedded in the binary.
 # `ctest -R openapi` selects these with the lint (tests/openapi).
-add_executable(api_tests ${CMAKE_CURRENT_LIST_DIR}/openapi_test.cpp)
+add_executable(api_tests ${CMAKE_CURRENT_LIST_DIR}/openapi_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/history_test.cpp)
 target_include_directories(api_tests PRIVATE ${PROJECT_SOURCE_DIR})
 target_link_libraries(api_tests PRIVATE crmsync_api crmsync_storage
   crmsync_test_support simdjson::simdjson Catch2::Catch2WithMain)

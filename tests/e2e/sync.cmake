@@ -7,6 +7,7 @@ file(GLOB sync_e2e_test_sources CONFIGURE_DEPENDS
   ${CMAKE_CURRENT_LIST_DIR}/sync_*_test.cpp)
 add_executable(sync_e2e_tests
   ${CMAKE_CURRENT_LIST_DIR}/metrics_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/chart_history_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../web/page_test.cpp
   ${sync_e2e_test_sources})
 target_include_directories(sync_e2e_tests PRIVATE ${PROJECT_SOURCE_DIR})

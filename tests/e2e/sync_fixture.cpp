@@ -225,6 +225,32 @@ api_response sync_env::put_sync(std::string_view token, std::string_view user,
                     enabled ? R"({"enabled":true})" : R"({"enabled":false})");
 }
 
+void sync_env::edit_both_sides(std::string_view outlook_event,
+                               std::string_view crm_id,
+                               std::string_view outlook_subject,
+                               std::string_view crm_title) {
+  set_faults(R"({"drop_notifications":1})");
+  // Whatever was notified before is delivered and applied first, and no
+  // run of the admin is left in progress: a run still reading delta would
+  // take Outlook's edit in before the CRM's, and there would be no
+  // conflict (seen under load and at Graph latency).
+  wait_in_sync();
+  REQUIRE(crmsync::test::eventually([&] {
+    if (counters().pending_notifications != 0)
+      return false;
+    auto st = status(); // keeps the calendar actor live
+    auto a
+        = node().get(admin_token, "/admin/v1/actors/calendar/" + org_.admin_id);
+    return st.u64("/inbox") == 0 && st.u64("/outbox") == 0 && a.status == 200
+           && !a.boolean("/sync_run/running") && !a.boolean("/sync_run/queued");
+  }));
+  outlook_rename(outlook_event, outlook_subject);
+  // Modification times have millisecond resolution: make the CRM's later.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  auto r = patch_event(crm_id, "{\"title\":" + json_str(crm_title) + "}");
+  E2E_REQUIRE_STATUS(r, 200);
+}
+
 api_response sync_env::status() {
   return status_of(org_.token, org_.admin_id);
 }

@@ -236,6 +236,14 @@ public:
   void outlook_patch(std::string_view event, std::string_view body);
   /// DELETEs an event.
   void outlook_delete(std::string_view event);
+  /// A conflict: with Graph's notifications dropped from here on, once
+  /// nothing of the admin's sync is pending or running, renames the
+  /// admin's Outlook event `outlook_event` to `outlook_subject` and, a
+  /// little later, the CRM event `crm_id` to `crm_title`: the CRM's update
+  /// then meets a changed event (412).
+  void edit_both_sides(std::string_view outlook_event, std::string_view crm_id,
+                       std::string_view outlook_subject,
+                       std::string_view crm_title);
 
   // -- the two sides ---------------------------------------------------------
 

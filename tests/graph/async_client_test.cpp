@@ -1,7 +1,8 @@
 // http::async_client (http/async_client.hpp) against the emulator's Graph
 // over real sockets: requests held back by injected latency are all in
 // flight at once on two I/O threads, connections are kept alive and
-// reused, a pooled connection the server closed is replaced, deadlines
+// reused, a pooled connection the server closed is replaced (and one it
+// closed while idle is not used at all), deadlines
 // end an exchange, HTTPS verifies the server, and a client that goes away
 // still answers every callback.
 #include <catch2/catch.hpp>
@@ -288,57 +289,88 @@ TEST_CASE("async client: HTTPS verifies the server's certificate",
   }
 }
 
-TEST_CASE("async client: a pooled connection the server closed is replaced "
-          "when that is safe",
-          "[async_client]") {
-  // A server that answers one request per connection as keep-alive, then
-  // closes it: the client's pooled connection is stale on the next use.
-  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(listener >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr)
-          == 0);
-  REQUIRE(::listen(listener, 4) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len)
-          == 0);
-  const uint16_t port = ntohs(addr.sin_port);
-  std::promise<void> first_closed;
-  crmsync::test::thread_guard server([listener] {
-    ::shutdown(listener, SHUT_RDWR);
-    ::close(listener);
-  });
-  server.spawn([&] {
-    for (int i = 0; i < 2; ++i) {
-      int conn = ::accept(listener, nullptr, nullptr);
-      if (conn < 0)
-        return;
-      std::string got;
-      char buf[1024];
-      while (got.find("\r\n\r\n") == std::string::npos) {
-        auto n = ::read(conn, buf, sizeof buf);
-        if (n <= 0)
-          break;
-        got.append(buf, static_cast<size_t>(n));
-      }
-      const std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: "
-                                 "2\r\n\r\nok";
-      (void)::write(conn, answer.data(), answer.size());
-      ::close(conn);
-      if (i == 0)
-        first_closed.set_value();
-    }
-  });
+namespace {
 
+/// A server of two connections, on 127.0.0.1: each answers "ok" as
+/// keep-alive. With `break_reused`, the first connection then reads the
+/// next request and closes without an answer (the connection broke under
+/// a request); without, it closes right after its answer (the server
+/// closed an idle connection). `first_closed` is set when the first
+/// connection is closed.
+class two_connection_server {
+public:
+  explicit two_connection_server(bool break_reused)
+      : guard_([this] {
+        ::shutdown(listener_, SHUT_RDWR);
+        ::close(listener_);
+      }) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(listener_ >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr)
+            == 0);
+    REQUIRE(::listen(listener_, 4) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len)
+            == 0);
+    port_ = ntohs(addr.sin_port);
+    guard_.spawn([this, break_reused] {
+      for (int i = 0; i < 2; ++i) {
+        int conn = ::accept(listener_, nullptr, nullptr);
+        if (conn < 0)
+          return;
+        read_request(conn);
+        const std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: "
+                                   "2\r\n\r\nok";
+        (void)::write(conn, answer.data(), answer.size());
+        if (i == 0 && break_reused)
+          read_request(conn);
+        ::close(conn);
+        if (i == 0)
+          first_closed_.set_value();
+      }
+    });
+  }
+
+  uint16_t port() const {
+    return port_;
+  }
+  void wait_first_closed() {
+    first_closed_.get_future().wait();
+  }
+
+private:
+  static void read_request(int conn) {
+    std::string got;
+    char buf[1024];
+    while (got.find("\r\n\r\n") == std::string::npos) {
+      auto n = ::read(conn, buf, sizeof buf);
+      if (n <= 0)
+        break;
+      got.append(buf, static_cast<size_t>(n));
+    }
+  }
+
+  int listener_ = -1;
+  uint16_t port_ = 0;
+  std::promise<void> first_closed_;
+  crmsync::test::thread_guard guard_;
+};
+
+} // namespace
+
+TEST_CASE("async client: a connection that breaks under a request is "
+          "replaced when that is safe",
+          "[async_client]") {
+  two_connection_server server{true};
   http::async_client c;
   http::outgoing_request r;
-  r.to = endpoint_of(port);
+  r.to = endpoint_of(server.port());
   auto one = exchange(c, r);
   REQUIRE(one.answered);
   CHECK(one.response.body == "ok");
-  first_closed.get_future().wait();
   SECTION("a GET is sent again on a fresh connection") {
     auto two = exchange(c, r);
     INFO(two.error);
@@ -356,6 +388,28 @@ TEST_CASE("async client: a pooled connection the server closed is replaced "
     CHECK(two.error.find("reading from") != std::string::npos);
     CHECK(c.stats().connections == 1);
   }
+}
+
+TEST_CASE("async client: a pooled connection the server closed while idle "
+          "is not used, whatever the method",
+          "[async_client]") {
+  two_connection_server server{false};
+  http::async_client c;
+  http::outgoing_request r;
+  r.to = endpoint_of(server.port());
+  auto one = exchange(c, r);
+  REQUIRE(one.answered);
+  server.wait_first_closed();
+  // The server's end of stream waits in the pooled connection: a POST
+  // (not sent twice once written) goes on a fresh connection.
+  r.method = "POST";
+  r.body = "{}";
+  auto two = exchange(c, r);
+  INFO(two.error);
+  REQUIRE(two.answered);
+  CHECK(two.response.body == "ok");
+  CHECK_FALSE(two.reused_connection);
+  CHECK(c.stats().connections == 2);
 }
 
 TEST_CASE("async client: going away answers the requests still in flight",

@@ -364,6 +364,13 @@ async function main(): Promise<void> {
     assert.equal((await admin.GET("/admin/v1/cluster")).response.status, 200);
     assert.equal((await admin.GET("/admin/v1/orgs/{org}/rows", { params: { path: { org: orgId } } })).response.status, 200);
     assert.equal((await admin.GET("/admin/v1/orgs/{org}/conflicts", { params: { path: { org: orgId } } })).response.status, 200);
+    // t16-admin: the admin page's chart history.
+    const history = await admin.GET("/admin/v1/history", { params: { query: { series: "http,graph" } } });
+    assert.equal(history.response.status, 200);
+    assert.ok(Array.isArray(history.data?.series["http"]), "no http series");
+    assert.equal((await owner.GET("/admin/v1/history")).response.status, 403);
+    const unknownSeries = await admin.GET("/admin/v1/history", { params: { query: { series: "nope" } } });
+    assert.equal(unknownSeries.response.status, 400);
     const resync = await admin.POST("/admin/v1/users/{id}/resync", { params: { path: { id: memberId } } });
     assert.ok([409, 503].includes(resync.response.status), `resync answered ${resync.response.status}`);
     const metrics = await anon.GET("/metrics", { parseAs: "text" });

@@ -12,21 +12,51 @@
 #include <string>
 #include <sys/wait.h>
 #include <thread>
+#include <vector>
 
 #include "tests/e2e/office365_fixture.hpp"
 #include "tests/e2e/sync_fixture.hpp"
 
 using namespace crmsync::e2e;
 
+namespace {
+
+/// The node of the admin page's test: the mass-delete guard holds a run
+/// that would delete more than half of a user's synced events (at least
+/// 3), as in sync_guard_test.cpp, and the chart history samples every
+/// second so that the page has an hour's worth of shape to draw at once.
+sync_options admin_page_node() {
+  sync_options o{300, 0, {}, {}};
+  o.node_args
+      = {"--mass-delete-share",      "0.5", "--mass-delete-minimum", "3",
+         "--chart-history-interval", "1"};
+  return o;
+}
+
+} // namespace
+
+// t16-admin: the page also acts. Before the browser opens: Bob joined and
+// syncs, an event he made in Outlook while Graph's notifications were lost
+// waits for a resync; "Planning" changed on both sides made a conflict;
+// the admin's deletion of most of her synced events is
+// held by the guard; Carol is invited. The browser resyncs Bob, approves
+// the held deletions and changes the edition, and checks each on the
+// server.
 TEST_CASE("the web admin page shows the node, its tenants and sync health",
           "[.][web]") {
   const char* dir = std::getenv("WEB_TEST_DIR");
   INFO("WEB_TEST_DIR names tests/web (run it through tests/web/run.sh)");
   REQUIRE(dir != nullptr);
 
-  sync_env env;
+  sync_env env{admin_page_node()};
   auto& org = env.org();
-  env.create_event("Planning", hours_from_now(20), hours_from_now(21));
+  auto planning
+      = env.create_event("Planning", hours_from_now(20), hours_from_now(21));
+  std::vector<std::string> guarded;
+  for (int i = 0; i < 6; ++i)
+    guarded.push_back(env.create_event("Guarded " + std::to_string(i),
+                                       hours_from_now(40 + i),
+                                       hours_from_now(41 + i)));
   env.enable_and_wait();
   env.outlook_create(env.crm_calendar_id(), "From Outlook", hours_from_now(30),
                      hours_from_now(31));
@@ -35,20 +65,84 @@ TEST_CASE("the web admin page shows the node, its tenants and sync health",
   sub.client_state = "forged";
   E2E_REQUIRE_STATUS(env.notify(sub, "updated", "AAMkAforged"), 202);
 
+  // Bob asks to join (approved) and syncs; Carol is invited.
+  auto bob = env.join("bob@contoso.com");
+  E2E_REQUIRE_STATUS(env.put_sync(bob.token, bob.id, true), 200);
+  env.wait_for_status_of(
+      bob.token, bob.id,
+      [](const api_response& s) {
+        return s.str("/state") == "active" && s.u64("/outbox") == 0;
+      },
+      "Bob's sync active");
+  expect_status(env.o365().invite(org.token, org.id,
+                                  {env.o365().o365_id("carol@contoso.com")}),
+                201);
+
+  // Graph's notifications are lost from here on. "Planning" changed on
+  // both sides makes a conflict (the CRM's later change wins).
+  std::string planning_outlook;
+  for (auto& e : env.o365_events(env.crm_calendar_id()))
+    if (e.subject == "Planning")
+      planning_outlook = e.id;
+  REQUIRE_FALSE(planning_outlook.empty());
+  env.edit_both_sides(planning_outlook, planning, "Planning (Outlook)",
+                      "Planning (CRM)");
+  REQUIRE(crmsync::test::eventually([&] {
+    auto c = env.node().get(admin_token,
+                            "/admin/v1/orgs/" + org.id + "/conflicts");
+    return c.status == 200 && c.size("/items") == 1;
+  }));
+  // Bob's event made in Outlook reaches the CRM only when a run of his
+  // sync reads Graph (the resync; his reconciliation is 300 s away).
+  auto bob_cal = env.crm_calendar_id(bob.oid);
+  REQUIRE_FALSE(bob_cal.empty());
+  auto when = [](double h) {
+    return R"({"dateTime":")" + hours_from_now(h).substr(0, 19)
+           + R"(","timeZone":"UTC"})";
+  };
+  E2E_REQUIRE_STATUS(
+      env.graph("POST",
+                "/users/" + bob.oid + "/calendars/" + bob_cal + "/events",
+                R"({"subject":"Bob from Outlook","start":)" + when(50)
+                    + R"(,"end":)" + when(51) + "}"),
+      201);
+
+  // Five of the admin's eight synced events deleted in the CRM: the guard
+  // holds the run that would delete them in Office 365.
+  for (size_t i = 0; i < 5; ++i)
+    env.delete_event(guarded[i]);
+  env.wait_for_state("held");
+
+  // The history has a few samples before the page opens.
+  REQUIRE(crmsync::test::eventually([&] {
+    auto h = env.node().get(admin_token, "/admin/v1/history?series=http");
+    return h.status == 200 && h.size("/series/http") >= 3;
+  }));
+
   auto o = env.node().get(org.token, "/api/v1/orgs/" + org.id);
   E2E_REQUIRE_STATUS(o, 200);
   auto u = env.node().get(admin_token, "/admin/v1/users/" + org.admin_id);
   E2E_REQUIRE_STATUS(u, 200);
+  auto b = env.node().get(admin_token, "/admin/v1/users/" + bob.id);
+  E2E_REQUIRE_STATUS(b, 200);
 
   auto url = "http://127.0.0.1:" + std::to_string(env.node().port());
   ::setenv("NODE_URL", url.c_str(), 1);
   ::setenv("ADMIN_TOKEN", admin_token, 1);
   ::setenv("ORG_ID", org.id.c_str(), 1);
   ::setenv("ORG_NAME", o.str("/name").c_str(), 1);
+  ::setenv("ORG_EDITION", o.str("/edition").c_str(), 1);
   ::setenv("USER_EMAIL", u.str("/user/email").c_str(), 1);
+  ::setenv("ADMIN_ID", org.admin_id.c_str(), 1);
+  ::setenv("BOB_ID", bob.id.c_str(), 1);
+  ::setenv("BOB_EMAIL", b.str("/user/email").c_str(), 1);
+  ::setenv("BOB_OUTLOOK_EVENT", "Bob from Outlook", 1);
+  ::setenv("INVITED_EMAIL", "carol@contoso.com", 1);
+  ::setenv("CONFLICT_EVENT", planning.c_str(), 1);
   auto cmd = "cd '" + std::string{dir} + "' && node web_test.mjs";
   int rc = std::system(cmd.c_str());
   INFO("web_test.mjs printed PASS/FAIL per step above; node URL " << url);
+  INFO(env.o365().node_process().log_tail());
   REQUIRE(WIFEXITED(rc));
   CHECK(WEXITSTATUS(rc) == 0);
 }

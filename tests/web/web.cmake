@@ -7,4 +7,4 @@
 add_test(NAME "web: admin page in headless Chromium"
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/run.sh $<TARGET_FILE:sync_e2e_tests>)
 set_tests_properties("web: admin page in headless Chromium"
-  PROPERTIES TIMEOUT 300 LABELS web)
+  PROPERTIES TIMEOUT 600 LABELS web)
