@@ -119,6 +119,15 @@ bool check_security(const std::vector<std::string>& endpoints,
           "user/role authentication)";
     return false;
   }
+  if (!sec.user.empty() && !sec.cert_file.empty()) {
+    // etcd 3.4's gateway answers 400 "CommonName of client sending a
+    // request against gateway will be ignored" to every request that
+    // shows a certificate once authentication is on (tried).
+    err = "--etcd-user and --etcd-cert-file exclude each other: etcd's "
+          "JSON gateway refuses client certificates once its "
+          "authentication is on; prove the node with one of them";
+    return false;
+  }
   if (!sec.user.empty() && !tls) {
     err = "--etcd-user: the password would cross the network in clear; "
           "use https:// endpoints (--etcd-ca-file)";

@@ -377,6 +377,9 @@ TEST_CASE("crmsyncd refuses etcd TLS and authentication settings that "
        "--etcd-password-file "
            + pw + cluster,
        "would cross the network in clear"},
+      {https + ca + client + " --etcd-user crmsync --etcd-password-file " + pw
+           + cluster,
+       "--etcd-user and --etcd-cert-file exclude each other"},
       {ca + client, "are for --etcd-endpoints"},
   };
   for (auto& bad : cases) {
