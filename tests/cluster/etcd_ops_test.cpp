@@ -498,8 +498,7 @@ TEST_CASE("cluster (etcd ops): a fourth node receives its rendezvous share "
   // A fourth member joins: exactly the shards rendezvous gives it move,
   // nothing else does.
   std::vector<std::string> four{"n1", "n2", "n3", "n4"};
-  auto n4_port = c.start_extra(
-      "n4", {"--shards", std::to_string(shards), "--rebalance-rate", "120"});
+  auto n4_port = c.start_extra("n4");
   REQUIRE(rendezvous(four, shards) != rendezvous(three, shards));
   CHECK(eventually(
       [&] { return stored_owners(store) == rendezvous(four, shards); },

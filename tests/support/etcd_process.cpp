@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <stdexcept>
 #include <sys/stat.h>
 
@@ -92,11 +93,8 @@ void etcd_process::start(const std::string& dir, const etcd_tls* tls,
     http::client c{"127.0.0.1", port, std::chrono::milliseconds(1000), probe};
     http::client_response res;
     std::string err;
-    // With auth on, /health says false to a caller without a token
-    // (etcd 3.4); any answer of etcd's own means it is serving.
-    return c.request("GET", "/health", "", {}, res, err)
-           && (res.status == 200 || res.status == 503)
-           && res.body.find("\"health\"") != std::string::npos;
+    return c.request("GET", "/health", "", {}, res, err) && res.status == 200
+           && res.body.find("\"true\"") != std::string::npos;
   };
   child_.start(o);
 }
@@ -124,7 +122,10 @@ void make_etcd_certs(const std::string& dir) {
             "extendedKeyUsage=serverAuth,clientAuth"},
            {"client", "ca", "crmsync", "extendedKeyUsage=clientAuth"},
            {"rogue", "rogue-ca", "crmsync", "extendedKeyUsage=clientAuth"}}) {
-    run("printf '" + l.ext + "\\n' > " + l.name + ".ext");
+    {
+      std::ofstream ext{dir + "/" + l.name + ".ext"};
+      ext << l.ext << "\n";
+    }
     run("openssl req " + key + " -keyout " + l.name + ".key -out " + l.name
         + ".csr -subj '/CN=" + l.cn + "'");
     run("openssl x509 -req -in " + l.name + ".csr -CA " + l.ca + ".pem -CAkey "
