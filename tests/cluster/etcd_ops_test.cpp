@@ -383,8 +383,10 @@ TEST_CASE("crmsyncd refuses etcd TLS and authentication settings that "
       {ca + client, "are for --etcd-endpoints"},
   };
   for (auto& bad : cases) {
-    auto cmd = std::string{CRMSYNCD_PATH} + " --data-dir " + dir.path()
-               + "/never-" + std::to_string(::getpid()) + bad.args + " 2>&1";
+    // A start that is not refused would serve: `timeout` ends it (124).
+    auto cmd = "timeout 20 " + std::string{CRMSYNCD_PATH} + " --data-dir "
+               + dir.path() + "/never-" + std::to_string(::getpid()) + bad.args
+               + " 2>&1";
     int code = -1;
     auto out = run_command(cmd, code);
     INFO(bad.args << " -> " << out);
