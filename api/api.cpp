@@ -1213,8 +1213,9 @@ api::api(caf::actor_system& sys, caf::actor directory, storage::db& db,
   impl_->install_web_routes();
   impl_->install_openapi_routes();
   impl_->install_memory_routes();
-  impl_->install_doctor_routes(); // t16-m365
+  impl_->install_doctor_routes();
   impl_->install_history_routes();
+  impl_->install_cluster_admin_routes();
 }
 
 std::vector<router::entry> api::route_table() const {

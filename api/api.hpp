@@ -89,6 +89,15 @@ struct cluster_hooks {
   std::function<void(uint32_t shard, std::string to,
                      std::function<void(caf::expected<std::string>)> done)>
       move_shard;
+  /// POST, GET and DELETE /admin/v1/cluster/members/{id}/drain (t15-ops):
+  /// marks a member drained in etcd (its shards then move off it at the
+  /// rebalance rate), reads the drain's progress, or ends the drain;
+  /// answers the progress JSON or why not, from another thread. Empty
+  /// without etcd.
+  enum class drain_action { start, status, cancel };
+  std::function<void(std::string member, drain_action action,
+                     std::function<void(caf::expected<std::string>)> done)>
+      drain;
   /// /readyz: false until the node has tried to reach every peer once
   /// (and learnt the shard moves of those it reached).
   std::function<bool()> view_ready;

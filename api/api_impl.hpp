@@ -516,6 +516,8 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   void forget_o365_tenant(const std::string& tenant);
   /// admin_web.cpp: /metrics, /admin/v1/sync and the page under /admin/.
   void install_web_routes();
+  /// cluster_admin_api.cpp (t15-ops): drains of cluster members.
+  void install_cluster_admin_routes();
   /// memory_api.cpp (t13-mem): GET /admin/v1/memory.
   void install_memory_routes();
   void admin_memory(responder_ptr r);

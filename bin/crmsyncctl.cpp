@@ -171,6 +171,15 @@ int dispatch(std::vector<std::string> words, global_options& g,
   auto* move = command(app, "move-shard");
   move->add_option("SHARD", shard, "Shard number")->required();
   move->add_option("NODE", target_node, "Node id to move it to")->required();
+  // t15-ops
+  bool drain_cancel = false;
+  bool drain_no_wait = false;
+  auto* drain = command(app, "drain");
+  drain->add_option("NODE", target_node, "Node id to drain")->required();
+  drain->add_flag("--cancel", drain_cancel,
+                  "End the drain: the node takes shards again");
+  drain->add_flag("--no-wait", drain_no_wait,
+                  "Mark the node drained and return without following");
   // t14-data
   std::string confirm;
   auto* export_org = command(app, "export");
@@ -267,6 +276,8 @@ int dispatch(std::vector<std::string> words, global_options& g,
     return cmd_shards(g);
   if (move->parsed())
     return cmd_move_shard(g, shard, target_node);
+  if (drain->parsed())
+    return cmd_drain(g, target_node, drain_cancel, drain_no_wait);
   if (export_org->parsed())
     return cmd_export(g, id);
   if (backup->parsed())

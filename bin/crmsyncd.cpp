@@ -341,6 +341,10 @@ int run(node_config cfg) {
   ccfg.peers = cfg.peer_list;
   ccfg.etcd_endpoints = cfg.etcd_endpoint_list;
   ccfg.lease_ttl = std::chrono::seconds(cfg.etcd_lease_ttl_s);
+  ccfg.etcd_security = {cfg.etcd_ca_file, cfg.etcd_cert_file, cfg.etcd_key_file,
+                        cfg.etcd_user, cfg.etcd_password_file};
+  ccfg.claim_grace = std::chrono::seconds(cfg.claim_grace_s);
+  ccfg.rebalance_rate = static_cast<uint32_t>(cfg.rebalance_rate);
   ccfg.initial_members = static_cast<uint32_t>(cfg.initial_members);
   ccfg.shard_count = static_cast<uint32_t>(cfg.shard_count);
   ccfg.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);

@@ -71,9 +71,33 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
       "ID=HOST:PORT,... the other members' cluster addresses (every node "
       "of a cluster gets the same membership)");
   add("--etcd-endpoints", c.etcd_endpoints, "CRMSYNC_ETCD_ENDPOINTS",
-      "http://HOST:PORT,... etcd's client URLs: membership, the shard map "
-      "and global uniqueness come from etcd (instead of --peers); keep "
+      "http[s]://HOST:PORT,... etcd's client URLs: membership, the shard "
+      "map and global uniqueness come from etcd (instead of --peers); keep "
       "them on a private network");
+  add("--etcd-ca-file", c.etcd_ca_file, "CRMSYNC_ETCD_CA_FILE",
+      "PEM file of the CA that signed etcd's server certificate (needed "
+      "with https:// endpoints; the only CA trusted for etcd)");
+  add("--etcd-cert-file", c.etcd_cert_file, "CRMSYNC_ETCD_CERT_FILE",
+      "PEM client certificate this node presents to etcd (etcd's "
+      "--client-cert-auth)");
+  add("--etcd-key-file", c.etcd_key_file, "CRMSYNC_ETCD_KEY_FILE",
+      "PEM private key of --etcd-cert-file (unencrypted; not readable by "
+      "others)");
+  add("--etcd-user", c.etcd_user, "CRMSYNC_ETCD_USER",
+      "etcd user this node authenticates as (etcd's user/role auth; with "
+      "--etcd-password-file and https:// endpoints)");
+  add("--etcd-password-file", c.etcd_password_file,
+      "CRMSYNC_ETCD_PASSWORD_FILE",
+      "file whose first line is --etcd-user's password (not readable by "
+      "others; read again whenever etcd asks to authenticate anew)");
+  add("--claim-grace", c.claim_grace_s, "CRMSYNC_CLAIM_GRACE",
+      "with etcd: seconds a uniqueness claim may stay without its row on "
+      "the owner before the owner's node releases it")
+      ->check(CLI::Range(int64_t{1}, int64_t{30} * 24 * 3600));
+  add("--rebalance-rate", c.rebalance_rate, "CRMSYNC_REBALANCE_RATE",
+      "with etcd: shards per minute a node moves on its own, to a member "
+      "that joined or off a node being drained")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{6000}));
   add("--etcd-lease-ttl", c.etcd_lease_ttl_s, "CRMSYNC_ETCD_LEASE_TTL",
       "seconds a node stays a member after its last keep-alive to etcd")
       ->check(CLI::Range(int64_t{1}, int64_t{3600}));
@@ -294,10 +318,29 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
     exit_code = 2;
     return c;
   }
+  if (c.etcd_endpoints.empty()
+      && (!c.etcd_ca_file.empty() || !c.etcd_cert_file.empty()
+          || !c.etcd_key_file.empty() || !c.etcd_user.empty()
+          || !c.etcd_password_file.empty())) {
+    std::cerr << "crmsyncd: --etcd-ca-file, --etcd-cert-file, "
+                 "--etcd-key-file, --etcd-user and --etcd-password-file "
+                 "are for --etcd-endpoints\n";
+    exit_code = 2;
+    return c;
+  }
   if (!c.etcd_endpoints.empty()) {
     std::string err;
     if (!cluster::etcd::parse_endpoints(c.etcd_endpoints, c.etcd_endpoint_list,
                                         err)) {
+      std::cerr << "crmsyncd: " << err << "\n";
+      exit_code = 2;
+      return c;
+    }
+    if (!cluster::etcd::check_security(c.etcd_endpoint_list,
+                                       {c.etcd_ca_file, c.etcd_cert_file,
+                                        c.etcd_key_file, c.etcd_user,
+                                        c.etcd_password_file},
+                                       err)) {
       std::cerr << "crmsyncd: " << err << "\n";
       exit_code = 2;
       return c;

@@ -35,6 +35,19 @@ struct node_config {
   /// etcd mode (ADR 0007): membership and the shard map from etcd.
   std::string etcd_endpoints;
   int64_t etcd_lease_ttl_s = 5;
+  /// TLS and authentication to etcd (t15-ops): etcd's CA for https
+  /// endpoints, a client certificate, etcd's user and its password file.
+  std::string etcd_ca_file;
+  std::string etcd_cert_file;
+  std::string etcd_key_file;
+  std::string etcd_user;
+  std::string etcd_password_file;
+  /// A uniqueness claim in etcd without its row on the owner is released
+  /// after this many seconds (t15-ops).
+  int64_t claim_grace_s = 600;
+  /// Shards a node moves away on its own (a member joined, a drain) per
+  /// minute at most (t15-ops).
+  uint64_t rebalance_rate = 10;
   uint64_t initial_members = 1;
   uint64_t shard_count = 256;
   std::string log_level = "info";

@@ -95,25 +95,33 @@ bool parse_endpoints(const std::string& text, std::vector<std::string>& out,
                      std::string& err) {
   out.clear();
   size_t start = 0;
+  std::string scheme;
   while (start <= text.size()) {
     auto comma = text.find(',', start);
     auto item = text.substr(
         start, comma == std::string::npos ? std::string::npos : comma - start);
     while (!item.empty() && item.back() == '/')
       item.pop_back();
-    if (item.rfind("https://", 0) == 0) {
-      err = "--etcd-endpoints: '" + item
-            + "' is https: TLS to etcd is not supported yet (keep etcd's "
-              "client port on a private network; ADR 0007)";
-      return false;
-    }
+    // https is spoken with --etcd-ca-file (check_security); the URL
+    // parser knows http only.
+    bool tls = item.rfind("https://", 0) == 0;
+    auto plain = tls ? "http://" + item.substr(8) : item;
     std::string host;
     uint16_t port = 0;
-    if (!http::parse_base_url(item, host, port, err) || port == 0) {
-      err = "--etcd-endpoints: '" + item + "' is not http://HOST:PORT";
+    if (!http::parse_base_url(plain, host, port, err) || port == 0) {
+      err = "--etcd-endpoints: '" + item + "' is not http[s]://HOST:PORT";
       return false;
     }
-    out.push_back("http://" + host + ":" + std::to_string(port));
+    auto this_scheme = tls ? std::string{"https://"} : std::string{"http://"};
+    if (!scheme.empty() && scheme != this_scheme) {
+      err = "--etcd-endpoints: mixes http:// and https:// endpoints; all "
+            "of one cluster's endpoints are one or the other";
+      return false;
+    }
+    scheme = this_scheme;
+    auto shown_host
+        = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+    out.push_back(scheme + shown_host + ":" + std::to_string(port));
     if (comma == std::string::npos)
       break;
     start = comma + 1;
@@ -236,18 +244,104 @@ operation operation::get(std::string key) {
 struct client::endpoint {
   std::string host;
   uint16_t port = 0;
+  http::tls_options tls;
   std::vector<std::unique_ptr<http::client>> idle;
 };
 
 client::client(std::vector<std::string> endpoints,
-               std::chrono::milliseconds timeout)
-    : endpoints_(std::move(endpoints)), timeout_(timeout) {
+               std::chrono::milliseconds timeout, security sec)
+    : endpoints_(std::move(endpoints))
+    , timeout_(timeout)
+    , sec_(std::move(sec)) {
   for (auto& url : endpoints_) {
     auto e = std::make_unique<endpoint>();
     std::string err;
-    http::parse_base_url(url, e->host, e->port, err);
+    bool tls = url.rfind("https://", 0) == 0;
+    http::parse_base_url(tls ? "http://" + url.substr(8) : url, e->host,
+                         e->port, err);
+    if (tls) {
+      // etcd's own CA only: a certificate some public CA issued for the
+      // name is not etcd's.
+      e->tls.enabled = true;
+      e->tls.system_store = sec_.ca_file.empty();
+      e->tls.extra_ca_file = sec_.ca_file;
+      e->tls.cert_file = sec_.cert_file;
+      e->tls.key_file = sec_.key_file;
+    }
     hosts_.push_back(std::move(e));
   }
+}
+
+bool client::authenticate(http::client& c, std::string& err) {
+  std::string password;
+  if (!read_password(sec_.password_file, password, err))
+    return false;
+  json::writer w;
+  w.begin_object();
+  w.key("name").value(sec_.user);
+  w.key("password").value(password);
+  w.end_object();
+  http::client_response res;
+  if (!c.request("POST", "/v3/auth/authenticate", w.str(),
+                 {{"Content-Type", "application/json"}}, res, err))
+    return false;
+  simdjson::dom::parser p;
+  simdjson::dom::element doc;
+  std::string_view token;
+  if (res.status != 200 || p.parse(res.body).get(doc)
+      || doc["token"].get_string().get(token) || token.empty()) {
+    err = "etcd refused to authenticate user '" + sec_.user
+          + "' (--etcd-user, --etcd-password-file): "
+          + std::to_string(res.status) + " " + res.body.substr(0, 200);
+    return false;
+  }
+  std::lock_guard<std::mutex> guard{mtx_};
+  token_ = std::string{token};
+  return true;
+}
+
+bool client::exchange(http::client& c, std::string_view path,
+                      const std::string& body, int& status, std::string& answer,
+                      std::string& err) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    http::header_list headers{{"Content-Type", "application/json"}};
+    if (!sec_.user.empty()) {
+      std::string token;
+      {
+        std::lock_guard<std::mutex> guard{mtx_};
+        token = token_;
+      }
+      if (token.empty()) {
+        if (!authenticate(c, err))
+          return false;
+        std::lock_guard<std::mutex> guard{mtx_};
+        token = token_;
+      }
+      headers.emplace_back("Authorization", token);
+      http::client_response res;
+      if (!c.request("POST", path, body, headers, res, err))
+        return false;
+      // etcd answers a token it does not know (expired, or dropped when
+      // the user's password changed) with 401: authenticate again once.
+      if (res.status == 401 && attempt == 0) {
+        std::lock_guard<std::mutex> guard{mtx_};
+        if (token_ == token)
+          token_.clear();
+        continue;
+      }
+      status = res.status;
+      answer = std::move(res.body);
+      return true;
+    }
+    http::client_response res;
+    if (!c.request("POST", path, body, headers, res, err))
+      return false;
+    status = res.status;
+    answer = std::move(res.body);
+    return true;
+  }
+  err = "etcd kept refusing the auth token";
+  return false;
 }
 
 client::~client() = default;
@@ -272,26 +366,26 @@ caf::expected<std::string> client::post(std::string_view path,
       }
     }
     if (!c)
-      c = std::make_unique<http::client>(e.host, e.port, timeout_);
-    http::client_response res;
+      c = std::make_unique<http::client>(e.host, e.port, timeout_, e.tls);
+    int status = 0;
+    std::string answer;
     std::string err;
-    if (!c->request("POST", path, body, {{"Content-Type", "application/json"}},
-                    res, err)) {
+    if (!exchange(*c, path, body, status, answer, err)) {
       last_err = endpoints_[i] + ": " + err;
       continue;
     }
-    if (res.status != 200) {
+    if (status != 200) {
       // etcd answers its own errors (no leader, a lease it does not
       // know) with a status and {"error": ...}: another member may do.
-      last_err = endpoints_[i] + " answered " + std::to_string(res.status)
-                 + ": " + res.body.substr(0, 200);
+      last_err = endpoints_[i] + " answered " + std::to_string(status) + ": "
+                 + answer.substr(0, 200);
       continue;
     }
     std::lock_guard<std::mutex> guard{mtx_};
     preferred_ = i;
     if (e.idle.size() < 8)
       e.idle.push_back(std::move(c));
-    return std::move(res.body);
+    return answer;
   }
   return unreachable(last_err);
 }

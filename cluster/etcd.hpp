@@ -26,10 +26,39 @@ class client;
 
 namespace crmsync::cluster::etcd {
 
-/// Parses "--etcd-endpoints": "http://HOST:PORT[,http://HOST:PORT...]";
-/// false with a sentence (TLS endpoints are refused: not supported yet).
+/// Parses "--etcd-endpoints": "http[s]://HOST:PORT[,...]", all of one
+/// scheme; false with a sentence.
 bool parse_endpoints(const std::string& text, std::vector<std::string>& out,
                      std::string& err);
+
+/// How a client checks etcd and proves itself to it (t15-ops; the flags
+/// --etcd-ca-file, --etcd-cert-file, --etcd-key-file, --etcd-user and
+/// --etcd-password-file; checked by check_security before use).
+struct security {
+  /// https endpoints: etcd's CA, the only one trusted for them.
+  std::string ca_file;
+  /// A client certificate and key for etcd's --client-cert-auth.
+  std::string cert_file;
+  std::string key_file;
+  /// etcd's user/role authentication: the user, and the file holding its
+  /// password (read again at each authentication, so a rotated password
+  /// is taken without a restart). "" = no authentication.
+  std::string user;
+  std::string password_file;
+};
+
+/// Checks a security setting against the endpoints (https or not) the way
+/// the client will use it, in one sentence naming the flag: TLS files with
+/// http endpoints, https without a CA, a certificate without its key (or a
+/// key that is not the certificate's), files that cannot be read or hold
+/// no PEM of their kind, a key or password file others may read, an empty
+/// password, a password over plain http.
+bool check_security(const std::vector<std::string>& endpoints,
+                    const security& sec, std::string& err);
+
+/// The first line of a password file, without its line end; false with a
+/// sentence when it cannot be read or is empty.
+bool read_password(const std::string& path, std::string& out, std::string& err);
 
 /// Standard base64 (with padding), as etcd's gateway wants bytes.
 std::string base64(std::string_view bytes);
@@ -89,7 +118,8 @@ struct txn_result {
 
 class client {
 public:
-  client(std::vector<std::string> endpoints, std::chrono::milliseconds timeout);
+  client(std::vector<std::string> endpoints, std::chrono::milliseconds timeout,
+         security sec = {});
   ~client();
   client(const client&) = delete;
   client& operator=(const client&) = delete;
@@ -120,8 +150,18 @@ private:
   caf::expected<std::string> post(std::string_view path,
                                   const std::string& body);
 
+  /// One request on `c`, with the auth token when there is one; a token
+  /// etcd no longer takes (expired, revoked, the password changed) is
+  /// replaced once. False with `err` when no answer came.
+  bool exchange(http::client& c, std::string_view path, const std::string& body,
+                int& status, std::string& answer, std::string& err);
+  /// /v3/auth/authenticate with the user and the password file's password.
+  bool authenticate(http::client& c, std::string& err);
+
   std::vector<std::string> endpoints_;
   std::chrono::milliseconds timeout_;
+  security sec_;
+  std::string token_; ///< etcd's auth token (under mtx_); "" = none yet
   std::mutex mtx_;
   std::vector<std::unique_ptr<endpoint>> hosts_;
   size_t preferred_ = 0; ///< the endpoint that answered last

@@ -20,6 +20,7 @@
 #include "cluster/etcd.hpp"
 #include "cluster/etcd_claims.hpp"
 #include "cluster/etcd_membership.hpp"
+#include "cluster/rebalance.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
 #include "common/request_id.hpp"
@@ -199,6 +200,9 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   std::atomic<bool> map_known{true};
   int64_t map_revision = 0; ///< etcd's revision of `map` (under mtx)
   std::thread coordinator;
+  /// Drains, rebalancing and the claim sweep (cluster/rebalance.hpp).
+  std::unique_ptr<cluster_upkeep> upkeep;
+  std::thread upkeeper;
   /// Set before this node stops its endpoint: only then does the endpoint
   /// take an exit message (any member could send one).
   std::atomic<bool> closing{false};
@@ -216,7 +220,8 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       etcd = std::make_shared<etcd::client>(
           cfg.etcd_endpoints,
           std::min<std::chrono::milliseconds>(cfg.request_timeout,
-                                              std::chrono::seconds(3)));
+                                              std::chrono::seconds(3)),
+          cfg.etcd_security);
       // Nothing is placed before the map is read from etcd.
       map_known = false;
       etcd_membership::settings ms;
@@ -235,6 +240,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       };
       membership = std::make_unique<etcd_membership>(etcd, std::move(ms),
                                                      std::move(cb));
+      make_upkeep();
     }
     std::vector<std::string> ids{cfg.node_id};
     for (auto& p : cfg.peers) {
@@ -246,6 +252,35 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
 
   bool clustered() const {
     return !cfg.peers.empty() || etcd != nullptr;
+  }
+
+  /// t15-ops: the upkeep thread's view of this node (cluster/rebalance.hpp);
+  /// it ends (stop()) before this goes.
+  void make_upkeep() {
+    cluster_upkeep::hooks h;
+    h.snapshot = [this]() -> std::optional<cluster_upkeep::view> {
+      if (!ready())
+        return std::nullopt;
+      cluster_upkeep::view v;
+      std::lock_guard<std::mutex> guard{mtx};
+      for (uint32_t shard = 0; shard < map.shard_count(); ++shard)
+        v.owners.push_back(map.owner(shard));
+      v.connected.push_back(cfg.node_id);
+      for (auto& [id, p] : peers)
+        if (p.handle)
+          v.connected.push_back(id);
+      return v;
+    };
+    h.move = [this](uint32_t shard, const std::string& to) {
+      return move(shard, to).error;
+    };
+    auto sweep = std::make_unique<claim_sweep>(
+        etcd, membership->prefix(), cfg.claim_grace, db, [this](tenant_id t) {
+          return map_known && owner(t) == cfg.node_id && !is_moving(t);
+        });
+    upkeep = std::make_unique<cluster_upkeep>(etcd, membership->prefix(),
+                                              cfg.node_id, cfg.rebalance_rate,
+                                              std::move(h), std::move(sweep));
   }
 
   /// A node that may own shards: this one or a peer (static: the
@@ -1440,6 +1475,39 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     return res;
   }
 
+  /// t15-ops: a drain's mark in etcd, and its progress as this node's map
+  /// shows it (POST/GET/DELETE /admin/v1/cluster/members/{id}/drain).
+  caf::expected<std::string> drain(const std::string& id,
+                                   http::cluster_hooks::drain_action action) {
+    using action_t = http::cluster_hooks::drain_action;
+    if (action != action_t::cancel) {
+      std::lock_guard<std::mutex> guard{mtx};
+      if (!is_member(id) && (!map_known || map.count_of(id) == 0))
+        return make_crm_error(crm_errc::not_found, "not_found",
+                              "no member '" + id + "'");
+    }
+    if (action != action_t::status)
+      if (auto err = upkeep->set_drain(id, action == action_t::start))
+        return err;
+    auto marked = upkeep->drained(id);
+    if (!marked)
+      return marked.error();
+    uint64_t left = 0;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      left = map_known ? map.count_of(id) : 0;
+    }
+    json::writer w;
+    w.begin_object();
+    w.key("node").value(id);
+    w.key("draining").value(*marked);
+    w.key("shards_left").value(left);
+    w.key("done").value(*marked && left == 0 && map_known);
+    w.key("rebalance_rate").value(static_cast<uint64_t>(cfg.rebalance_rate));
+    w.end_object();
+    return w.take();
+  }
+
   int64_t last_epoch(uint32_t shard) const {
     std::lock_guard<std::mutex> guard{mtx};
     auto i = moves.find(shard);
@@ -1513,6 +1581,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
 
   std::string describe() const {
     json::writer w;
+    auto drained = upkeep ? upkeep->draining() : std::set<std::string>{};
     std::lock_guard<std::mutex> guard{mtx};
     w.begin_object();
     w.key("node_id").value(cfg.node_id);
@@ -1539,8 +1608,10 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       w.key("http_url").value_or_null(url);
       w.key("up").value(up);
       w.key("self").value(self);
-      if (etcd)
+      if (etcd) {
         w.key("registered").value(registered);
+        w.key("draining").value(drained.count(id) > 0);
+      }
       w.key("shards").value(
           static_cast<uint64_t>(map_known ? map.count_of(id) : 0));
       w.end_object();
@@ -1783,6 +1854,13 @@ bool node::start(http::handler local, std::string& err) {
   // What the others are told in etcd (the port may have been 0).
   impl_->cfg.listen_port = bound_port_;
   impl_->connector = std::thread([s = impl_] { s->connect_loop(); });
+  if (impl_->upkeep)
+    impl_->upkeeper = std::thread([s = impl_] {
+      s->upkeep->run([&](std::chrono::milliseconds pause) {
+        std::unique_lock<std::mutex> lk{s->stop_mtx};
+        return s->stop_cv.wait_for(lk, pause, [&] { return s->stopping; });
+      });
+    });
   if (impl_->etcd)
     impl_->coordinator = std::thread([s = impl_] {
       s->membership->run(
@@ -1833,6 +1911,8 @@ void node::stop() {
   impl_->stop_cv.notify_all();
   if (impl_->connector.joinable())
     impl_->connector.join();
+  if (impl_->upkeeper.joinable())
+    impl_->upkeeper.join();
   if (impl_->coordinator.joinable())
     impl_->coordinator.join();
   // Forwarded requests in the queue still run (their answers go out).
@@ -1917,6 +1997,9 @@ http::cluster_hooks node::hooks() {
       auto res = s->move(shard, to);
       if (res.error)
         return done(std::move(res.error));
+      // Rebalancing leaves a shard moved by hand where it was put.
+      if (s->upkeep)
+        s->upkeep->pin(shard, to);
       json::writer w;
       w.begin_object();
       w.key("shard").value(static_cast<uint64_t>(shard));
@@ -1929,6 +2012,14 @@ http::cluster_hooks node::hooks() {
       done(w.take());
     });
   };
+  if (s->upkeep)
+    h.drain = [s](std::string id, http::cluster_hooks::drain_action action,
+                  std::function<void(caf::expected<std::string>)> done) {
+      // etcd is asked off the I/O thread.
+      std::lock_guard<std::mutex> guard{s->movers_mtx};
+      s->movers.emplace_back(
+          [s, id, action, done] { done(s->drain(id, action)); });
+    };
   h.view_ready = [s] {
     return s->ready();
   };

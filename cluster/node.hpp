@@ -37,6 +37,7 @@
 #include <caf/expected.hpp>
 
 #include "api/api.hpp"
+#include "cluster/etcd.hpp"
 #include "cluster/shards.hpp"
 #include "cluster/tls.hpp"
 #include "http/server.hpp"
@@ -59,6 +60,14 @@ struct config {
   /// How many members must have registered before the first shard map is
   /// written (once, by whichever node sees them first).
   uint32_t initial_members = 1;
+  /// TLS and authentication to etcd (t15-ops).
+  etcd::security etcd_security;
+  /// A uniqueness claim without its row on its owner is released after
+  /// this long (cluster/claim_sweep.hpp; t15-ops).
+  std::chrono::seconds claim_grace{600};
+  /// Shards this node moves on its own per minute at most: to a member
+  /// that joined, off itself while drained (cluster/rebalance.hpp).
+  uint32_t rebalance_rate = 10;
   /// How often membership and the shard map are read from etcd again.
   std::chrono::milliseconds etcd_poll{std::chrono::milliseconds(300)};
   uint32_t shard_count = 256;

@@ -181,6 +181,24 @@ struct registry::impl {
                   "by fresh ones, by kind (mailbox)")
             .Register(reg);
   Counter& corrupt_mailbox = corrupt.Add({{"kind", "mailbox"}});
+  // t15-ops: the cluster's upkeep on etcd.
+  Counter& claims_released
+      = prometheus::BuildCounter()
+            .Name("crmsync_cluster_claims_released_total")
+            .Help("Uniqueness claims in etcd this node released because "
+                  "their row no longer existed on it, the owner, after the "
+                  "grace period (--claim-grace)")
+            .Register(reg)
+            .Add({});
+  Family<Counter>& auto_moves
+      = prometheus::BuildCounter()
+            .Name("crmsync_cluster_shard_moves_total")
+            .Help("Shards this node moved away on its own, by reason "
+                  "(rebalance: to a member that joined; drain: off this "
+                  "node while it is drained)")
+            .Register(reg);
+  Counter& moves_rebalance = auto_moves.Add({{"reason", "rebalance"}});
+  Counter& moves_drain = auto_moves.Add({{"reason", "drain"}});
 
   /// Labelled series looked up once: prometheus-cpp's Family::Add builds
   /// a throw-away metric on every call.
@@ -360,6 +378,14 @@ void registry::mailbox_slot(bool mail, double waited_seconds) {
 void registry::corrupt_record(std::string_view kind) {
   if (kind == "mailbox")
     impl_->corrupt_mailbox.Increment();
+}
+
+void registry::claim_released() {
+  impl_->claims_released.Increment();
+}
+
+void registry::shard_moved(bool drain) {
+  (drain ? impl_->moves_drain : impl_->moves_rebalance).Increment();
 }
 
 void registry::set_subscriptions(uint64_t live, uint64_t expiring) {

@@ -24,6 +24,10 @@
 // - crmsync_corrupt_records_total{kind}: stored records that could not be
 //   read and were replaced by fresh ones (kind: mailbox); each is also
 //   logged and audited in its organization. t13-async.
+// - crmsync_cluster_claims_released_total: etcd uniqueness claims whose row
+//   was gone from the owner for --claim-grace, released (t15-ops).
+// - crmsync_cluster_shard_moves_total{reason}: shards a node moved away on
+//   its own: rebalance (a member joined) or drain (t15-ops).
 // - crmsync_sync_alerts_total{reason}: a user's calendar sync that Office
 //   365 started to block (counted once per block, not per retry); reasons
 //   as sync/errors.hpp names them.
@@ -95,6 +99,12 @@ public:
   /// A stored record of `kind` (mailbox) that could not be read and was
   /// replaced by a fresh one. t13-async.
   void corrupt_record(std::string_view kind);
+
+  /// A uniqueness claim without its row released by the sweep; a shard
+  /// this node moved away on its own (a drain, or else a rebalance).
+  /// t15-ops.
+  void claim_released();
+  void shard_moved(bool drain);
 
   /// The text exposition of every family.
   std::string render() const;

@@ -17,6 +17,14 @@
 #   CRMSYNC_PEERS           = every other ordinal below CRMSYNC_REPLICAS,
 #     <set>-<i>=<set>-<i>.<CRMSYNC_PEER_SERVICE>.<POD_NAMESPACE>.svc.<CRMSYNC_CLUSTER_DOMAIN>:<port>
 #     (the stable DNS names the headless Service gives the pods)
+# With CRMSYNC_ETCD_ENDPOINTS set (membership in etcd, ADR 0007; the
+# k8s/ example), the node id is the pod name, the cluster listener and its
+# TLS files are derived as above, no peers are listed (they register in
+# etcd), and https endpoints get etcd's TLS files from
+# $CRMSYNC_ETCD_TLS_DIR/{ca.crt,tls.crt,tls.key} (default
+# /etc/crmsync/etcd-tls). Scaling is then `kubectl scale`: a new pod
+# receives its share of shards; drain a pod (crmsyncctl drain) before
+# scaling it away.
 # Values already set in the environment are kept. A pod whose ordinal is
 # not below CRMSYNC_REPLICAS refuses to start: the StatefulSet was scaled
 # without changing the membership every node is given.
@@ -39,7 +47,38 @@ fi
 export CRMSYNC_LISTEN=${CRMSYNC_LISTEN:-0.0.0.0:8080}
 export CRMSYNC_DATA_DIR=${CRMSYNC_DATA_DIR:-/var/lib/crmsync}
 
-if [ -n "${CRMSYNC_REPLICAS:-}" ]; then
+# This pod's cluster listener and the cluster TLS files (mutual TLS
+# between members: the Secret crmsync-cluster-tls mounted at
+# /etc/crmsync/cluster-tls with ca.crt, tls.crt, tls.key, as cert-manager
+# writes them).
+cluster_listener() {
+  local port=${CRMSYNC_CLUSTER_PORT:-9090}
+  # The pod's own address, never every interface: the cluster port is
+  # for the other members only (NetworkPolicy crmsync-cluster-port).
+  if [ -z "${CRMSYNC_CLUSTER_LISTEN:-}" ]; then
+    [ -n "${POD_IP:-}" ] || fail "POD_IP (downward API status.podIP) or CRMSYNC_CLUSTER_LISTEN is needed in a cluster"
+    export CRMSYNC_CLUSTER_LISTEN=$POD_IP:$port
+  fi
+  local tls=${CRMSYNC_CLUSTER_TLS_DIR:-/etc/crmsync/cluster-tls}
+  export CRMSYNC_CLUSTER_CA_FILE=${CRMSYNC_CLUSTER_CA_FILE:-$tls/ca.crt}
+  export CRMSYNC_CLUSTER_CERT=${CRMSYNC_CLUSTER_CERT:-$tls/tls.crt}
+  export CRMSYNC_CLUSTER_KEY=${CRMSYNC_CLUSTER_KEY:-$tls/tls.key}
+}
+
+if [ -n "${CRMSYNC_ETCD_ENDPOINTS:-}" ]; then
+  pod=${POD_NAME:-$(hostname)}
+  export CRMSYNC_NODE_ID=${CRMSYNC_NODE_ID:-$pod}
+  cluster_listener
+  if [[ $CRMSYNC_ETCD_ENDPOINTS == https://* ]]; then
+    etcd_tls=${CRMSYNC_ETCD_TLS_DIR:-/etc/crmsync/etcd-tls}
+    export CRMSYNC_ETCD_CA_FILE=${CRMSYNC_ETCD_CA_FILE:-$etcd_tls/ca.crt}
+    if [ -f "$etcd_tls/tls.crt" ]; then
+      export CRMSYNC_ETCD_CERT_FILE=${CRMSYNC_ETCD_CERT_FILE:-$etcd_tls/tls.crt}
+      export CRMSYNC_ETCD_KEY_FILE=${CRMSYNC_ETCD_KEY_FILE:-$etcd_tls/tls.key}
+    fi
+  fi
+  echo "crmsync-entrypoint: node $CRMSYNC_NODE_ID, membership in etcd at $CRMSYNC_ETCD_ENDPOINTS" >&2
+elif [ -n "${CRMSYNC_REPLICAS:-}" ]; then
   replicas=$CRMSYNC_REPLICAS
   [[ $replicas =~ ^[1-9][0-9]*$ ]] || fail "CRMSYNC_REPLICAS must be a positive number, got '$replicas'"
   pod=${POD_NAME:-$(hostname)}
@@ -56,19 +95,7 @@ if [ -n "${CRMSYNC_REPLICAS:-}" ]; then
     namespace=${POD_NAMESPACE:-default}
     domain=${CRMSYNC_CLUSTER_DOMAIN:-cluster.local}
     port=${CRMSYNC_CLUSTER_PORT:-9090}
-    # The pod's own address, never every interface: the cluster port is
-    # for the other members only (NetworkPolicy crmsync-cluster-port).
-    if [ -z "${CRMSYNC_CLUSTER_LISTEN:-}" ]; then
-      [ -n "${POD_IP:-}" ] || fail "POD_IP (downward API status.podIP) or CRMSYNC_CLUSTER_LISTEN is needed with CRMSYNC_REPLICAS > 1"
-      export CRMSYNC_CLUSTER_LISTEN=$POD_IP:$port
-    fi
-    # Mutual TLS between members: the Secret crmsync-cluster-tls mounted
-    # at /etc/crmsync/cluster-tls (ca.crt, tls.crt, tls.key, as
-    # cert-manager writes them).
-    tls=${CRMSYNC_CLUSTER_TLS_DIR:-/etc/crmsync/cluster-tls}
-    export CRMSYNC_CLUSTER_CA_FILE=${CRMSYNC_CLUSTER_CA_FILE:-$tls/ca.crt}
-    export CRMSYNC_CLUSTER_CERT=${CRMSYNC_CLUSTER_CERT:-$tls/tls.crt}
-    export CRMSYNC_CLUSTER_KEY=${CRMSYNC_CLUSTER_KEY:-$tls/tls.key}
+    cluster_listener
     if [ -z "${CRMSYNC_PEERS:-}" ]; then
       peers=""
       for ((i = 0; i < replicas; i++)); do

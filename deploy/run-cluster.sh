@@ -17,6 +17,14 @@
 #   deploy/run-cluster.sh restart NODE start a stopped node again
 #   deploy/run-cluster.sh status       which processes are up
 #
+# With CLUSTER_ETCD=1 the membership, the shard map and the uniqueness
+# claims live in a three-member etcd (ADR 0007) started here too: members
+# e1..e3, client URLs https://127.0.0.1:ETCD_PORT_BASE+1..3 (default
+# 12380..12382), peer URLs on ETCD_PORT_BASE+101..103, TLS on both with
+# client certificates (deploy/etcd-certs.sh, made once into
+# data-cluster/etcd-certs), data in data-cluster/eN. The nodes then take
+# --etcd-endpoints instead of --peers, and `crmsyncctl drain NODE` works.
+#
 # Environment: CRMSYNC_BUILD_DIR (default build; anything else is
 # configured and built with cmake there), CLUSTER_DATA (default
 # data-cluster), FRONT_PORT (8080), EMULATOR_PORT (8090), NODE_PORT_BASE
@@ -33,6 +41,10 @@ EMULATOR_PORT=${EMULATOR_PORT:-8090}
 NODE_PORT_BASE=${NODE_PORT_BASE:-8080}
 CLUSTER_PORT_BASE=${CLUSTER_PORT_BASE:-9080}
 NODES=(n1 n2 n3)
+ETCD=${CLUSTER_ETCD:-0}
+ETCD_PORT_BASE=${ETCD_PORT_BASE:-12379}
+ETCDS=()
+[ "$ETCD" = 1 ] && ETCDS=(e1 e2 e3)
 RUN=$DATA/run
 LOGS=$DATA/logs
 E=http://127.0.0.1:$EMULATOR_PORT
@@ -86,7 +98,7 @@ case "${1:-}" in
     exit 0
     ;;
   status)
-    for p in supervisor emulator front "${NODES[@]}"; do
+    for p in supervisor emulator front ${ETCDS[@]+"${ETCDS[@]}"} "${NODES[@]}"; do
       if alive "$RUN/$p.pid"; then
         echo "$p: up (pid $(cat "$RUN/$p.pid"))"
       else
@@ -155,7 +167,7 @@ stop_all() {
       rm -f "$RUN/$n.pid"
     fi
   done
-  for n in front emulator; do
+  for n in front emulator ${ETCDS[@]+"${ETCDS[@]}"}; do
     if [ -f "$RUN/$n.pid" ]; then
       p=$(cat "$RUN/$n.pid")
       kill -TERM "$p" 2>/dev/null || true
@@ -207,6 +219,43 @@ for n in "${NODES[@]}"; do
   [ -f "$CERTS/$n.pem" ] || bash "$(dirname "$0")/../scripts/cluster-ca.sh" "$CERTS" "$n"
 done
 
+# etcd (CLUSTER_ETCD=1): three members over TLS, clients with
+# certificates of etcd's CA only.
+ETCD_CERTS=$DATA/etcd-certs
+etcd_urls=""
+if [ "$ETCD" = 1 ]; then
+  command -v etcd >/dev/null || die "CLUSTER_ETCD=1 needs etcd (Debian: etcd-server)"
+  [ -f "$ETCD_CERTS/client.pem" ] ||
+    bash "$(dirname "$0")/etcd-certs.sh" "$ETCD_CERTS" e1=127.0.0.1,localhost \
+      e2=127.0.0.1,localhost e3=127.0.0.1,localhost
+  initial=""
+  for k in 1 2 3; do
+    initial+="${initial:+,}e$k=https://127.0.0.1:$((ETCD_PORT_BASE + 100 + k))"
+    etcd_urls+="${etcd_urls:+,}https://127.0.0.1:$((ETCD_PORT_BASE + k))"
+  done
+  for k in 1 2 3; do
+    client=https://127.0.0.1:$((ETCD_PORT_BASE + k))
+    peer=https://127.0.0.1:$((ETCD_PORT_BASE + 100 + k))
+    setsid env -u ETCD_NAME etcd --name "e$k" --data-dir "$DATA/e$k" \
+      --listen-client-urls "$client" --advertise-client-urls "$client" \
+      --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" \
+      --initial-cluster "$initial" --initial-cluster-token crmsync-run-cluster \
+      --cert-file "$ETCD_CERTS/e$k.pem" --key-file "$ETCD_CERTS/e$k.key" \
+      --client-cert-auth --trusted-ca-file "$ETCD_CERTS/ca.pem" \
+      --peer-cert-file "$ETCD_CERTS/e$k.pem" --peer-key-file "$ETCD_CERTS/e$k.key" \
+      --peer-client-cert-auth --peer-trusted-ca-file "$ETCD_CERTS/ca.pem" \
+      >>"$LOGS/e$k.log" 2>&1 &
+    echo $! >"$RUN/e$k.pid"
+  done
+  echo "waiting for etcd (e1..e3) to elect a leader"
+  for _ in $(seq 300); do
+    curl -sf --cacert "$ETCD_CERTS/ca.pem" --cert "$ETCD_CERTS/client.pem" \
+      --key "$ETCD_CERTS/client.key" "https://127.0.0.1:$((ETCD_PORT_BASE + 1))/health" |
+      grep -q '"health":"true"' && break
+    sleep 0.2
+  done
+fi
+
 extra=("$@")
 start_node() { # NAME
   local n=$1 i j peers=""
@@ -215,13 +264,17 @@ start_node() { # NAME
     [ $((j + 1)) -eq "$i" ] && continue
     peers+="${peers:+,}${NODES[$j]}=127.0.0.1:$((CLUSTER_PORT_BASE + j + 1))"
   done
+  local membership=(--peers "$peers")
+  [ "$ETCD" = 1 ] && membership=(--etcd-endpoints "$etcd_urls"
+    --etcd-ca-file "$ETCD_CERTS/ca.pem" --etcd-cert-file "$ETCD_CERTS/client.pem"
+    --etcd-key-file "$ETCD_CERTS/client.key" --initial-members "${#NODES[@]}")
   mkdir -p "$DATA/$n"
   echo "--- $(date -Is) start" >>"$LOGS/$n.log"
   setsid "$BUILD/bin/crmsyncd" \
     --node-id "$n" \
     --listen "127.0.0.1:$((NODE_PORT_BASE + i))" \
     --cluster-listen "127.0.0.1:$((CLUSTER_PORT_BASE + i))" \
-    --peers "$peers" \
+    "${membership[@]}" \
     --cluster-ca-file "$CERTS/ca.pem" \
     --cluster-cert "$CERTS/$n.pem" --cluster-key "$CERTS/$n.key" \
     --public-url "$PUBLIC" \
@@ -287,15 +340,21 @@ Logs in $LOGS. Ctrl-C stops everything. In another terminal:
                         # only the dead node's organizations: the others are still served
   $ctl restart n3       # back: every organization answers again, nothing acknowledged is lost
   $ctl status
-
 HELP
+[ "$ETCD" = 1 ] && cat <<HELP
+  # etcd (CLUSTER_ETCD=1): e1..e3 at $etcd_urls, TLS with client certificates
+  $BUILD/bin/crmsyncctl --node \$F --token \$ADMIN drain n3      # moves n3's shards off, shows progress
+  $BUILD/bin/crmsyncctl --node \$F --token \$ADMIN drain n3 --cancel
+HELP
+echo
+
 
 # Supervise: report nodes that exit, start the ones asked for, and give up
 # when the front or the emulator is gone.
 declare -A reported=()
 while true; do
   { sleep 0.5 & wait $!; } 2>/dev/null || true
-  for p in front emulator; do
+  for p in front emulator ${ETCDS[@]+"${ETCDS[@]}"}; do
     alive "$RUN/$p.pid" || die "$p exited (see $LOGS/$p.log)"
   done
   for n in "${NODES[@]}"; do

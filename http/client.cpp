@@ -301,7 +301,8 @@ struct client::impl {
     ctx_->set_options(
         asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3
         | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
-    ctx_->set_default_verify_paths(ec);
+    if (tls_.system_store)
+      ctx_->set_default_verify_paths(ec);
     if (!ec && !tls_.extra_ca_file.empty())
       ctx_->load_verify_file(tls_.extra_ca_file, ec);
     if (ec) {
@@ -312,6 +313,17 @@ struct client::impl {
             + ": " + ec.message();
       ctx_.reset();
       return false;
+    }
+    if (!tls_.cert_file.empty()) {
+      ctx_->use_certificate_chain_file(tls_.cert_file, ec);
+      if (!ec)
+        ctx_->use_private_key_file(tls_.key_file, asio::ssl::context::pem, ec);
+      if (ec) {
+        err = "cannot load the client certificate '" + tls_.cert_file
+              + "' and key '" + tls_.key_file + "': " + ec.message();
+        ctx_.reset();
+        return false;
+      }
     }
     return true;
   }

@@ -38,6 +38,13 @@ bool parse_base_url(std::string_view url, std::string& host, uint16_t& port,
 struct tls_options {
   bool enabled = false;
   std::string extra_ca_file; ///< PEM; "" = the system store only
+  /// Trust the system's CAs too (false: only `extra_ca_file`, as for a
+  /// private etcd whose CA is the cluster's own). t15-ops.
+  bool system_store = true;
+  /// A client certificate (chain) and its key, PEM, offered when the server
+  /// asks for one ("" = none). t15-ops.
+  std::string cert_file;
+  std::string key_file;
 };
 
 /// Blocking HTTP/1.1 client over one keep-alive TCP connection.

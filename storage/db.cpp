@@ -298,6 +298,11 @@ caf::error db::write_claimed(const write_batch& batch,
   return err;
 }
 
+void db::under_claim_lock(const std::function<void()>& fn) {
+  std::lock_guard<std::mutex> guard{impl_->claim_mtx};
+  fn();
+}
+
 void db::set_global_claims(std::shared_ptr<global_claims> g) {
   impl_->global = std::move(g);
 }

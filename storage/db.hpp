@@ -165,6 +165,11 @@ public:
   caf::error write_claimed(const write_batch& batch,
                            const std::vector<claim>& claims);
 
+  /// Runs `fn` under the lock write_claimed holds, so no claimed write of
+  /// this node happens meanwhile (the claim sweep's check-then-release).
+  /// t15-ops.
+  void under_claim_lock(const std::function<void()>& fn);
+
   /// Makes claims and their releases cluster-wide (before any write).
   void set_global_claims(std::shared_ptr<global_claims> g);
 

@@ -455,6 +455,44 @@ int cmd_move_shard(const global_options& g, std::uint64_t shard,
   return exit_ok;
 }
 
+int cmd_drain(const global_options& g, const std::string& node, bool cancel,
+              bool no_wait) {
+  session s(g);
+  std::string body;
+  auto target = api_root + "/cluster/members/" + url_encode(node) + "/drain";
+  if (int rc = s.send(cancel ? "DELETE" : "POST", target, body); rc != exit_ok)
+    return rc;
+  std::string last;
+  for (;;) {
+    dom::element doc;
+    if (int rc = s.parse(target, body, doc); rc != exit_ok)
+      return rc;
+    bool draining = false;
+    bool done = false;
+    doc["draining"].get_bool().get(draining);
+    doc["done"].get_bool().get(done);
+    if (g.json) {
+      print_raw(body);
+    } else {
+      auto line
+          = node + ": "
+            + (draining
+                   ? json_text(doc.at_pointer("/shards_left")) + " shards left"
+                         + (done ? ", drained: it may be removed" : "")
+                   : std::string{"not drained"})
+            + "\n";
+      if (line != last)
+        std::cout << line << std::flush;
+      last = line;
+    }
+    if (cancel || no_wait || done || !draining)
+      return exit_ok;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    if (int rc = s.get(target, body); rc != exit_ok)
+      return rc;
+  }
+}
+
 int cmd_export(const global_options& g, const std::string& org) {
   session s(g);
   std::string body;

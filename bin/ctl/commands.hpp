@@ -62,6 +62,11 @@ int cmd_cluster(const global_options& g);
 int cmd_shards(const global_options& g);
 int cmd_move_shard(const global_options& g, std::uint64_t shard,
                    const std::string& node);
+/// t15-ops: marks NODE drained (POST /admin/v1/cluster/members/{id}/drain)
+/// and, unless `no_wait`, follows its progress until it owns no shard;
+/// `cancel` ends a drain instead (DELETE).
+int cmd_drain(const global_options& g, const std::string& node, bool cancel,
+              bool no_wait);
 
 // -- organization data (t14-data) -------------------------------------------
 /// GET /admin/v1/orgs/{org}/export: the JSON lines as they are, on stdout.

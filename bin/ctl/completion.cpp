@@ -80,6 +80,12 @@ std::vector<command_info> make_table() {
        "Move a shard to another node",
        args{{"SHARD", arg_kind::shard}, {"NODE", arg_kind::node}},
        {}},
+      // t15-ops
+      {"drain",
+       "Move every shard off a node (at its --rebalance-rate) and follow "
+       "the progress; --cancel ends a drain",
+       args{{"NODE", arg_kind::node}},
+       {"--cancel", "--no-wait"}},
       // t14-data
       {"export",
        "An organization's records as JSON lines on stdout (no secrets)",

@@ -13,6 +13,7 @@ add_executable(cluster_e2e_tests
   ${CMAKE_CURRENT_LIST_DIR}/cluster_fixture.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cluster_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/etcd_cluster_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/etcd_ops_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/transport_test.cpp)
 target_include_directories(cluster_e2e_tests PRIVATE ${PROJECT_SOURCE_DIR})
 target_link_libraries(cluster_e2e_tests

@@ -209,6 +209,9 @@ cluster_env::cluster_env(std::vector<std::string> node_args,
 }
 
 cluster_env::~cluster_env() {
+  for (auto& [id, p] : extras_)
+    if (p->running())
+      p->stop(std::chrono::seconds(10));
   for (int i = 0; i < size; ++i) {
     clients_[i].reset();
     if (procs_[i].running())
@@ -248,6 +251,40 @@ std::vector<std::string> cluster_env::args_for(int i) const {
   args.insert(args.end(), o365.begin(), o365.end());
   args.insert(args.end(), node_args_.begin(), node_args_.end());
   return args;
+}
+
+uint16_t cluster_env::start_extra(const std::string& id,
+                                  const std::vector<std::string>& more) {
+  if (etcd_url_.empty())
+    throw std::runtime_error("start_extra: a cluster on etcd only");
+  make_cluster_certs(dir_.path() + "/certs", {id});
+  // Node 1's command line, as this member's.
+  auto args = args_for(0);
+  auto certs = dir_.path() + "/certs/";
+  for (size_t a = 0; a + 1 < args.size(); ++a) {
+    if (args[a] == "--node-id")
+      args[a + 1] = id;
+    else if (args[a] == "--cluster-cert")
+      args[a + 1] = certs + id + ".pem";
+    else if (args[a] == "--cluster-key")
+      args[a + 1] = certs + id + ".key";
+  }
+  args.insert(args.end(), more.begin(), more.end());
+  node_options o;
+  o.data_dir = dir_.path() + "/" + id;
+  o.admin_token = admin_token;
+  o.log_file = dir_.path() + "/" + id + ".log";
+  o.extra_args = std::move(args);
+  auto& p = extras_[id];
+  p = std::make_unique<node_process>();
+  p->start(o);
+  return p->port();
+}
+
+void cluster_env::stop_extra(const std::string& id) {
+  auto p = extras_.find(id);
+  if (p != extras_.end() && p->second->running())
+    p->second->stop(std::chrono::seconds(10));
 }
 
 void cluster_env::start(int i) {

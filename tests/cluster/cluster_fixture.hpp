@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -77,6 +78,14 @@ public:
   /// Waits until every running node sees every running node up.
   void wait_connected(std::chrono::milliseconds timeout
                       = std::chrono::seconds(20));
+
+  /// t15-ops: starts one more member `id` of a cluster on etcd, with a
+  /// certificate of the cluster CA of its own, the nodes' flags and `more`;
+  /// waits until it answers, not until it is ready. Its HTTP port.
+  uint16_t start_extra(const std::string& id,
+                       const std::vector<std::string>& more = {});
+  /// Stops (SIGTERM) a member start_extra started.
+  void stop_extra(const std::string& id);
 
   /// The node that owns an organization (from GET /admin/v1/tenants/{id}).
   std::string owner_of(std::string_view org);
@@ -141,6 +150,8 @@ private:
   std::atomic<uint16_t> http_ports_[size] = {};
   uint16_t cluster_ports_[size] = {};
   node_process procs_[size];
+  /// Members beyond the three (start_extra), by id.
+  std::map<std::string, std::unique_ptr<node_process>> extras_;
   /// One browser in front of every node: they share the public origin.
   std::shared_ptr<cookie_jar> cookies_ = std::make_shared<cookie_jar>();
   std::unique_ptr<api_client> clients_[size];

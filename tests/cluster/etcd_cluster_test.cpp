@@ -454,9 +454,9 @@ TEST_CASE("cluster (etcd): crmsyncd refuses etcd settings that cannot work",
        "can reach"},
       {"--etcd-endpoints https://127.0.0.1:2379 --cluster-listen 127.0.0.1:0"
            + tls,
-       "TLS to etcd is not supported"},
+       "--etcd-ca-file must name the CA"},
       {"--etcd-endpoints 127.0.0.1 --cluster-listen 127.0.0.1:0" + tls,
-       "not http://HOST:PORT"},
+       "not http[s]://HOST:PORT"},
       // etcd does not replace the cluster's certificates: without them no
       // node joins, whatever etcd says.
       {"--etcd-endpoints http://127.0.0.1:2379 --cluster-listen 127.0.0.1:0",

@@ -9,10 +9,31 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "tests/support/child_process.hpp"
 
 namespace crmsync::e2e {
+
+/// t15-ops: etcd serving https (with --cert-file/--key-file), and asking
+/// clients for a certificate of `client_ca` when that is set
+/// (--client-cert-auth --trusted-ca-file). The probe of /health trusts
+/// `ca_file` and shows `probe_cert`/`probe_key`.
+struct etcd_tls {
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  std::string client_ca;
+  std::string probe_cert;
+  std::string probe_key;
+};
+
+/// t15-ops: a throwaway CA and certificates for an etcd on 127.0.0.1, made
+/// with openssl in `dir`: ca.pem (+ ca.key), server.pem/.key (for
+/// 127.0.0.1 and localhost), client.pem/.key (CN crmsync) under that CA,
+/// and rogue-ca.pem with rogue.pem/.key, a client of another CA. Keys are
+/// 0600.
+void make_etcd_certs(const std::string& dir);
 
 class etcd_process {
 public:
@@ -20,6 +41,9 @@ public:
   /// until it answers /health; throws std::runtime_error with its log when
   /// it does not.
   explicit etcd_process(const std::string& dir);
+  /// The same over TLS (t15-ops), with more flags for etcd (`extra`).
+  etcd_process(const std::string& dir, etcd_tls tls,
+               std::vector<std::string> extra = {});
   /// Stops etcd (SIGTERM, then SIGKILL).
   ~etcd_process();
   /// Stops it now (the coordination store going away under a cluster).
@@ -29,7 +53,8 @@ public:
 
   /// The client URL, for --etcd-endpoints.
   std::string url() const {
-    return "http://127.0.0.1:" + std::to_string(client_port_);
+    return (tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:")
+           + std::to_string(client_port_);
   }
   uint16_t client_port() const {
     return client_port_;
@@ -39,8 +64,12 @@ public:
   }
 
 private:
+  void start(const std::string& dir, const etcd_tls* tls,
+             const std::vector<std::string>& extra);
+
   child_process child_;
   uint16_t client_port_ = 0;
+  bool tls_ = false;
 };
 
 /// The path of the etcd binary ("etcd" from Debian's etcd-server).
