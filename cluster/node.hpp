@@ -37,6 +37,7 @@
 #include <caf/expected.hpp>
 
 #include "api/api.hpp"
+#include "cluster/replication.hpp"
 #include "cluster/shards.hpp"
 #include "cluster/tls.hpp"
 #include "http/server.hpp"
@@ -67,6 +68,8 @@ struct config {
   std::chrono::milliseconds reconnect_interval{std::chrono::milliseconds(300)};
   /// Most notifications one webhook POST may carry (413 above).
   size_t max_notifications_per_post = 1000;
+  /// Replicated shards (etcd mode only; ADR 0008). t15-repl.
+  replication_config replication;
 };
 
 /// Loads the middleman and CAF's OpenSSL module on a CAF config (before the
