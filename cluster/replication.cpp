@@ -228,7 +228,9 @@ caf::error replicator::prepare(const storage::write_batch& batch,
       value = before;
     }
     auto t = storage::row_tenant(o.cf, o.key, value);
-    if (!t)
+    // Tenant 0 is the node's own audit log (api/org_data_api.cpp): the
+    // node's, not an organization's.
+    if (!t || t->value == 0)
       continue;
     parts[shard_of(*t, shard_count_)].push_back(
         repl_row{static_cast<uint8_t>(o.cf), o.is_delete, o.key, o.value});
@@ -356,7 +358,7 @@ caf::error replicator::shard_rows_of(
   auto err = storage::scan_at(
       db_, storage::column::orgs, "", "",
       [&](std::string_view k, std::string_view) {
-        if (k.size() == 8
+        if (k.size() == 8 && storage::keys::get_be64(k, 0) != 0
             && shard_of(tenant_id{storage::keys::get_be64(k, 0)}, shard_count_)
                    == shard)
           prefixes.emplace_back(k);
@@ -374,7 +376,7 @@ caf::error replicator::shard_rows_of(
           db_, col, "", "",
           [&](std::string_view k, std::string_view v) {
             auto t = storage::row_tenant(col, k, v);
-            if (t && shard_of(*t, shard_count_) == shard)
+            if (t && t->value != 0 && shard_of(*t, shard_count_) == shard)
               fn(col, k, v);
             return true;
           },
@@ -627,7 +629,7 @@ bool replicator::row_in_shard(const repl_row& r, uint32_t shard) const {
   if (r.del && col == storage::column::lookup)
     return true; // its value is gone; the key is the primary's word
   auto t = storage::row_tenant(col, r.key, r.value);
-  return t && shard_of(*t, shard_count_) == shard;
+  return t && t->value != 0 && shard_of(*t, shard_count_) == shard;
 }
 
 caf::error replicator::write_held(uint32_t shard, const held_state& h,

@@ -347,6 +347,7 @@ TEST_CASE("cluster (etcd): the same e-mail created on three nodes at once: "
   auto del = c.call_retrying(
       "DELETE", "/admin/v1/orgs/" + winner_org + "?confirm=" + winner_org,
       admin_token);
+  INFO(del.describe());
   CHECK(del.status / 100 == 2);
   CHECK(eventually(
       [&] {
