@@ -347,6 +347,10 @@ int run(node_config cfg) {
   ccfg.rebalance_rate = static_cast<uint32_t>(cfg.rebalance_rate);
   ccfg.initial_members = static_cast<uint32_t>(cfg.initial_members);
   ccfg.shard_count = static_cast<uint32_t>(cfg.shard_count);
+  ccfg.replication.factor = static_cast<uint32_t>(cfg.replication_factor);
+  cluster::parse_ack_mode(cfg.replication_ack, ccfg.replication.ack);
+  ccfg.replication.ack_timeout
+      = std::chrono::milliseconds(cfg.replication_timeout_ms);
   ccfg.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
   ccfg.max_notifications_per_post = cfg.max_notifications_per_post;
   auto node = std::make_unique<cluster::node>(*sys, ccfg, *db, directory);

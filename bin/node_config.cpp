@@ -105,6 +105,20 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
       "with etcd: how many nodes must register before the first shard map "
       "is written (the shards are spread over them)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1000}));
+  add("--replication-factor", c.replication_factor,
+      "CRMSYNC_REPLICATION_FACTOR",
+      "with etcd: copies of each shard, its primary's included (1: no "
+      "followers, no failover)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{16}));
+  add("--replication-ack", c.replication_ack, "CRMSYNC_REPLICATION_ACK",
+      "with etcd: how many followers must hold a write before it is "
+      "acknowledged: 0, 1 or all")
+      ->check(CLI::IsMember({"0", "1", "all"}));
+  add("--replication-timeout", c.replication_timeout_ms,
+      "CRMSYNC_REPLICATION_TIMEOUT",
+      "with etcd: milliseconds a write waits for its followers before "
+      "503 replication_timeout")
+      ->check(CLI::Range(int64_t{50}, int64_t{600000}));
   add("--cluster-ca-file", c.cluster_ca_file, "CRMSYNC_CLUSTER_CA_FILE",
       "PEM file of the cluster CA: a peer must present a certificate it "
       "signed (mutual TLS; needed with --peers)");

@@ -49,6 +49,10 @@ struct node_config {
   /// minute at most (t15-ops).
   uint64_t rebalance_rate = 10;
   uint64_t initial_members = 1;
+  /// Replicated shards (ADR 0008; etcd mode). t15-repl.
+  uint64_t replication_factor = 2;
+  std::string replication_ack = "1";
+  int64_t replication_timeout_ms = 5000;
   uint64_t shard_count = 256;
   std::string log_level = "info";
   /// "text" (default) or "json" (common/log.hpp).

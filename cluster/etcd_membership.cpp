@@ -113,13 +113,13 @@ void etcd_membership::create_map(const std::vector<registered_member>& others) {
   if (ids.size() < settings_.initial_members)
     return;
   // Rendezvous over the members there are: every node that saw the same
-  // members would write the same map; the first write stays.
-  shard_map computed(ids, settings_.shard_count);
-  std::vector<std::string> owners;
-  for (uint32_t s = 0; s < settings_.shard_count; ++s)
-    owners.push_back(computed.owner(s));
-  auto res = etcd_->txn({etcd::compare::absent(map_key())},
-                        {etcd::operation::put(map_key(), encode_map(owners))});
+  // members would write the same map; the first write stays. Each shard's
+  // followers are the next members in its rendezvous order (ADR 0008).
+  auto first = initial_map(ids, settings_.shard_count,
+                           std::max<uint32_t>(1, settings_.replication_factor));
+  auto res
+      = etcd_->txn({etcd::compare::absent(map_key())},
+                   {etcd::operation::put(map_key(), encode_map_record(first))});
   if (res && res->succeeded)
     log::info("cluster: wrote the first shard map ("
               + std::to_string(ids.size()) + " members) to etcd");
@@ -133,6 +133,12 @@ void etcd_membership::round() {
       return;
     }
     last_keep_ = now;
+    if (lapsed_ && cb_.rejoined) {
+      // The others dropped this node while its lease was gone: its
+      // connections must say hello again. t15-repl.
+      lapsed_ = false;
+      cb_.rejoined();
+    }
   } else if (now - last_keep_
              >= std::chrono::duration_cast<std::chrono::milliseconds>(
                     settings_.lease_ttl)
@@ -148,6 +154,7 @@ void etcd_membership::round() {
       log::warn("cluster: the etcd lease lapsed; registering again");
       lease_ = 0;
       registered_ = false;
+      lapsed_ = true;
       return round();
     }
   }
@@ -174,13 +181,15 @@ void etcd_membership::round() {
     return;
   }
   if (!m->kvs.empty()) {
-    std::vector<std::string> owners;
-    if (!decode_map(m->kvs.front().value, owners))
+    map_record rec;
+    if (!decode_map_record(m->kvs.front().value, rec))
       log::error("cluster: the shard map in etcd does not parse");
     else
-      cb_.map(std::move(owners), m->kvs.front().mod_revision);
+      cb_.map(std::move(rec), m->kvs.front().mod_revision);
   }
   reachable_ = true;
+  if (cb_.after_round && registered_)
+    cb_.after_round();
 }
 
 void etcd_membership::run(
@@ -203,31 +212,58 @@ void etcd_membership::run(
 }
 
 caf::error etcd_membership::write_move(uint32_t shard, const std::string& to) {
+  auto res = update_map([&](map_record& m, bool& changed) -> caf::error {
+    if (shard >= m.shard_count())
+      return make_crm_error(crm_errc::unavailable, "node_unavailable",
+                            "the shard map in etcd is missing; retry");
+    if (m.owners[shard] != settings_.node_id)
+      return make_crm_error(crm_errc::unavailable, "node_unavailable",
+                            "this node no longer owns the shard; retry");
+    // A new owner is a new epoch: batches of the old one are refused
+    // (ADR 0008); the old owner removes its copy, so it is no follower.
+    take_ownership(m, shard, to);
+    changed = true;
+    return caf::none;
+  });
+  if (!res)
+    return res.error();
+  // The nodes take the new version from etcd at their next read (this
+  // one too): until then the move's message sets the owner (apply_move).
+  return caf::none;
+}
+
+caf::expected<int64_t> etcd_membership::update_map(
+    const std::function<caf::error(map_record&, bool&)>& change) {
   for (int attempt = 0; attempt < 5; ++attempt) {
     auto m = etcd_->range(map_key());
     if (!m)
       return m.error();
-    std::vector<std::string> owners;
-    if (m->kvs.empty() || !decode_map(m->kvs.front().value, owners)
-        || shard >= owners.size())
+    map_record rec;
+    if (m->kvs.empty() || !decode_map_record(m->kvs.front().value, rec))
       return make_crm_error(crm_errc::unavailable, "node_unavailable",
                             "the shard map in etcd is missing; retry");
-    if (owners[shard] != settings_.node_id)
-      return make_crm_error(crm_errc::unavailable, "node_unavailable",
-                            "this node no longer owns the shard; retry");
-    owners[shard] = to;
+    bool changed = false;
+    if (auto err = change(rec, changed))
+      return err;
+    if (!changed)
+      return int64_t{0};
     auto res = etcd_->txn(
         {etcd::compare::mod_is(map_key(), m->kvs.front().mod_revision)},
-        {etcd::operation::put(map_key(), encode_map(owners))});
+        {etcd::operation::put(map_key(), encode_map_record(rec))});
     if (!res)
       return res.error();
-    // The nodes take the new version from etcd at their next read (this
-    // one too): until then the move's message sets the owner (apply_move).
     if (res->succeeded)
-      return caf::none;
+      return res->revision;
   }
   return make_crm_error(crm_errc::unavailable, "busy",
                         "the shard map kept changing; retry");
+}
+
+void etcd_membership::read_map_now() {
+  auto m = etcd_->range(map_key());
+  map_record rec;
+  if (m && !m->kvs.empty() && decode_map_record(m->kvs.front().value, rec))
+    cb_.map(std::move(rec), m->kvs.front().mod_revision);
 }
 
 } // namespace crmsync::cluster

@@ -20,6 +20,7 @@
 #include <caf/error.hpp>
 
 #include "cluster/etcd.hpp"
+#include "cluster/shard_roles.hpp"
 #include "cluster/shards.hpp"
 
 namespace crmsync::cluster {
@@ -33,6 +34,8 @@ public:
     std::chrono::seconds lease_ttl{5};
     uint32_t initial_members = 1;
     uint32_t shard_count = 256;
+    /// Copies of each shard in the first map (owner included). t15-repl.
+    uint32_t replication_factor = 1;
   };
 
   /// A registered member other than this node, with its HTTP URL.
@@ -45,7 +48,12 @@ public:
     /// The members registered now (this node left out), every round.
     std::function<void(std::vector<registered_member>)> members;
     /// The map read, shard by shard, with its etcd revision, every round.
-    std::function<void(std::vector<std::string>, int64_t)> map;
+    std::function<void(map_record, int64_t)> map;
+    /// After every round that reached etcd (failover, repairs). t15-repl.
+    std::function<void()> after_round;
+    /// Registered again after the lease lapsed (paused, or away from etcd
+    /// longer than the lease): the others dropped this node meanwhile.
+    std::function<void()> rejoined;
   };
 
   etcd_membership(std::shared_ptr<etcd::client> etcd, settings s, callbacks cb);
@@ -61,6 +69,16 @@ public:
   /// this node still owns it there, against the map's revision (another
   /// shard's move in between makes it read and try again).
   caf::error write_move(uint32_t shard, const std::string& to);
+
+  /// Reads the map, lets `change` edit it (false: nothing to write) and
+  /// writes it back compared on the revision read, again while another
+  /// write came in between. The new revision (0: nothing written).
+  /// t15-repl.
+  caf::expected<int64_t>
+  update_map(const std::function<caf::error(map_record&, bool&)>& change);
+  /// Reads the map now and hands it to the map callback (a move's target,
+  /// which must not wait for the next poll).
+  void read_map_now();
 
   /// This node's registration is in etcd under a live lease.
   bool registered() const {
@@ -78,10 +96,10 @@ public:
   static std::string encode_map(const std::vector<std::string>& owners);
   static bool decode_map(const std::string& text,
                          std::vector<std::string>& owners);
+  std::string map_key() const;
 
 private:
   std::string member_key(const std::string& id) const;
-  std::string map_key() const;
   bool register_self();
   void round();
   void create_map(const std::vector<registered_member>& others);
@@ -94,6 +112,7 @@ private:
   std::chrono::steady_clock::time_point last_keep_;
   std::atomic<bool> registered_{false};
   std::atomic<bool> reachable_{false};
+  bool lapsed_ = false; ///< the run thread's
 };
 
 } // namespace crmsync::cluster

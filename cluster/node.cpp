@@ -38,6 +38,7 @@ using namespace crmsync::atom;
 
 void prepare_actor_system(caf::actor_system_config& cfg, const tls_files& tls) {
   cfg.load<caf::io::middleman>();
+  register_replication_types(cfg); // t15-repl
   // With a certificate, key and CA set, every session CAF's OpenSSL module
   // makes requires a peer certificate that the CA signed, on both sides
   // (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT); the endpoint is
@@ -196,6 +197,8 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   // -- etcd mode (ADR 0007)
   std::shared_ptr<etcd::client> etcd;
   std::unique_ptr<etcd_membership> membership;
+  /// Replicated shards (etcd mode; ADR 0008). t15-repl.
+  std::shared_ptr<replicator> repl;
   /// The shard map was read (always, with static membership).
   std::atomic<bool> map_known{true};
   int64_t map_revision = 0; ///< etcd's revision of `map` (under mtx)
@@ -229,17 +232,27 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       ms.lease_ttl = cfg.lease_ttl;
       ms.initial_members = cfg.initial_members;
       ms.shard_count = cfg.shard_count;
+      ms.replication_factor = cfg.replication.factor;
       // Called on the coordinator thread, which ends (stop()) before this
       // goes.
       etcd_membership::callbacks cb;
       cb.members = [this](auto list) {
         take_members(std::move(list));
       };
-      cb.map = [this](auto owners, int64_t revision) {
-        take_map(std::move(owners), revision);
+      cb.map = [this](map_record rec, int64_t revision) {
+        take_map(std::move(rec), revision);
+      };
+      cb.after_round = [this] {
+        coordinate();
+      };
+      cb.rejoined = [this] {
+        forget_connections();
       };
       membership = std::make_unique<etcd_membership>(etcd, std::move(ms),
                                                      std::move(cb));
+      repl = std::make_shared<replicator>(
+          sys, db, cfg.node_id, cfg.shard_count, cfg.replication,
+          [this](const std::string& id) { return peer(id); });
       make_upkeep();
     }
     std::vector<std::string> ids{cfg.node_id};
@@ -764,6 +777,8 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     bool more = false;
     http::responder_ptr r;
     size_t limit = 100;
+    /// Whether a node's item is listed (a follower's copies are not).
+    std::function<bool(const std::string& id, const std::string& node)> keep;
   };
 
   /// Adds one node's page; replies when the last one is in.
@@ -792,6 +807,8 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
         for (auto item : items) {
           std::string_view id;
           if (item["id"].get_string().get(id))
+            continue;
+          if (g->keep && !g->keep(std::string{id}, node))
             continue;
           auto text = simdjson::minify(item);
           // Each item says where the organization lives.
@@ -835,6 +852,13 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   void gather_tenants(http::request&& req, http::responder_ptr r) {
     auto g = std::make_shared<gathered>();
     g->r = std::make_shared<served_by>(std::move(r), cfg.node_id);
+    if (repl) {
+      auto self_node = shared_from_this();
+      g->keep = [self_node](const std::string& id, const std::string& node) {
+        auto t = tenant_id::parse(id);
+        return !t || self_node->owner(*t) == node;
+      };
+    }
     http::query_params q;
     if (http::parse_query(req.query, q))
       if (auto l = http::find_param(q, "limit"))
@@ -1021,16 +1045,20 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   }
 
   /// A dialling member said hello with its endpoint: it is connected.
-  void accept_hello(const std::string& id, const std::string& url,
+  /// False when the hello is not taken (so that the dialling member
+  /// tries again rather than believe it is connected: a member that
+  /// registered again in etcd may say hello before this node read it).
+  bool accept_hello(const std::string& id, const std::string& url,
                     const caf::actor& h, const caf::node_id& from) {
     if (!h || h.node() != from || dials(id))
-      return;
+      return false;
     {
       std::lock_guard<std::mutex> guard{mtx};
       if (peers.find(id) == peers.end())
-        return;
+        return false;
     }
     register_peer(id, h, url);
+    return true;
   }
 
   void connect_once(peer_state snapshot) {
@@ -1139,23 +1167,39 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   }
 
   /// Takes the map read from etcd when it is newer than the one held.
-  void take_map(std::vector<std::string> owners, int64_t revision) {
-    if (owners.size() != cfg.shard_count) {
+  void take_map(map_record rec, int64_t revision) {
+    if (rec.owners.size() != cfg.shard_count) {
       log::error("cluster: the shard map in etcd has "
-                 + std::to_string(owners.size()) + " shards, this node "
+                 + std::to_string(rec.owners.size()) + " shards, this node "
                  + std::to_string(cfg.shard_count)
                  + " (--shards): not serving from it");
       return;
     }
+    std::set<uint32_t> gained; // shards this node owns from now on
     {
       std::lock_guard<std::mutex> guard{mtx};
       if (revision <= map_revision)
         return;
-      map = shard_map::with_owners(std::move(owners));
+      if (map_known)
+        for (uint32_t s = 0; s < cfg.shard_count; ++s)
+          if (rec.owners[s] == cfg.node_id && map.owner(s) != cfg.node_id)
+            gained.insert(s);
+      map = shard_map::with_owners(rec.owners);
       map_revision = revision;
+      // Roles change under mtx too, so that a request routed by the new
+      // map finds this node's writes allowed.
+      if (repl)
+        repl->set_roles(rec);
     }
-    if (map_known.exchange(true))
+    if (map_known.exchange(true)) {
+      // A failover (or a move) made this node a shard's primary: its
+      // organizations' calendars resume from their stored state.
+      if (adopt && !gained.empty())
+        for (auto t : tenants_where(
+                 [&](uint32_t shard) { return gained.count(shard) > 0; }))
+          adopt(tenant_id{t});
       return;
+    }
     log::info("cluster: read the shard map from etcd (revision "
               + std::to_string(revision) + ")");
     // Calendar runs and mail skipped the organizations while nothing was
@@ -1166,6 +1210,40 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
              return map.owner(shard) == cfg.node_id;
            }))
         adopt(tenant_id{t});
+  }
+
+  /// This node's lease lapsed and it registered again: the others dropped
+  /// it (and forgot its hello), so every connection is made again (the
+  /// members this node dials are dialled; the others dial it).
+  void forget_connections() {
+    std::vector<caf::actor> to_stop;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      for (auto& [id, p] : peers) {
+        if (p.watcher)
+          to_stop.push_back(p.watcher);
+        p.watcher = nullptr;
+        p.handle = nullptr;
+      }
+    }
+    for (auto& a : to_stop)
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    log::warn("cluster: registered again after the etcd lease lapsed; "
+              "connecting to the members again");
+  }
+
+  /// After each round with etcd: failover and follower repairs
+  /// (replicator::coordinate) over the members registered now.
+  void coordinate() {
+    if (!repl || !map_known || !membership->reachable())
+      return;
+    std::set<std::string> live{cfg.node_id};
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      for (auto& [id, p] : peers)
+        live.insert(id);
+    }
+    repl->coordinate(*membership, live);
   }
 
   /// The organizations stored here whose shard passes `pick`.
@@ -1229,6 +1307,10 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
                  + std::to_string(m.shard) + ": " + sys.render(err));
     log::info("cluster: shard " + std::to_string(m.shard) + " is on node "
               + m.node + " now");
+    // The new owner's writes need its role (epoch) from etcd's map,
+    // which the mover wrote before sending this: read it now.
+    if (m.node == cfg.node_id && membership)
+      membership->read_map_now();
     if (m.node == cfg.node_id && adopt)
       for (auto t : m.tenants)
         adopt(tenant_id{t});
@@ -1466,6 +1548,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     storage::write_batch b;
     for (auto& row : rows)
       b.del(static_cast<storage::column>(row.column), row.key);
+    storage::unreplicated_scope bypass;
     if (auto err = db.write(b, storage::claims_effect::keep))
       log::error("cluster: the old copy of shard " + std::to_string(shard)
                  + " could not be removed: " + sys.render(err));
@@ -1568,6 +1651,8 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       b.put(static_cast<storage::column>(row.column), std::move(row.key),
             std::move(row.value));
     }
+    // A moved shard's rows: the new owner replicates from its own epoch.
+    storage::unreplicated_scope bypass;
     if (auto err = db.write(b)) {
       log::error("cluster: cannot store rows of shard "
                  + std::to_string(part.shard) + ": " + sys.render(err));
@@ -1598,6 +1683,8 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
         w.null();
       w.end_object();
     }
+    if (repl)
+      repl->describe(w);
     w.key("members").begin_array();
     auto one = [&](const std::string& id, const std::string& address,
                    const std::string& url, bool up, bool self,
@@ -1648,6 +1735,8 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       w.key("moved").value(map.moved(s));
       if (moving.count(s))
         w.key("moving").value(true);
+      if (repl && map_known)
+        repl->describe_shard(w, s);
       w.end_object();
     }
     w.end_array();
@@ -1788,6 +1877,32 @@ caf::behavior endpoint_actor(caf::stateful_actor<endpoint_state>* self,
           s->apply_move_from(sender, m);
         return s->known_moves();
       },
+      // Replicated shards (ADR 0008): batches, snapshot parts and status
+      // questions from the members that are primaries. t15-repl.
+      [=](replicate_atom, repl_push& p) -> caf::result<repl_results> {
+        auto s = weak.lock();
+        if (!s || !s->repl)
+          return repl_results{};
+        if (auto err = unless_member(self, *s, "replicated writes"))
+          return err;
+        return s->repl->apply_push(sender_of(self, *s), p);
+      },
+      [=](replicate_atom, repl_snapshot& p) -> caf::result<repl_result> {
+        auto s = weak.lock();
+        if (!s || !s->repl)
+          return repl_result{p.shard, repl_result::refused, 0, 0};
+        if (auto err = unless_member(self, *s, "a shard snapshot"))
+          return err;
+        return s->repl->apply_snapshot(sender_of(self, *s), p);
+      },
+      [=](replicate_atom, repl_status_ask& a) -> caf::result<repl_results> {
+        auto s = weak.lock();
+        if (!s || !s->repl)
+          return repl_results{};
+        if (auto err = unless_member(self, *s, "a replication status"))
+          return err;
+        return s->repl->status(a);
+      },
       [=](hello_atom,
           const std::string&) -> std::tuple<std::string, std::string> {
         auto s = weak.lock();
@@ -1802,8 +1917,8 @@ caf::behavior endpoint_actor(caf::stateful_actor<endpoint_state>* self,
         if (!s)
           return {};
         auto& from = self->current_sender();
-        if (from)
-          s->accept_hello(id, url, their_endpoint, from->node());
+        if (!from || !s->accept_hello(id, url, their_endpoint, from->node()))
+          return {}; // not taken: the dialling member tries again
         return {s->cfg.node_id, s->http_url};
       },
   };
@@ -1828,17 +1943,22 @@ bool node::start(http::handler local, std::string& err) {
   impl_->local = std::move(local);
   if (!impl_->clustered())
     return true;
-  if (impl_->etcd)
+  if (impl_->etcd) {
     // Uniqueness is decided in etcd from now on (ADR 0007).
     impl_->db.set_global_claims(std::make_shared<etcd_claims>(
         impl_->etcd, impl_->membership->prefix()));
-  else
+    // Committed writes go to the shards' followers (ADR 0008).
+    storage::set_write_hook(impl_->db, impl_->repl);
+  } else
     impl_->load_moves();
   {
     std::lock_guard<std::mutex> guard{impl_->served_mtx};
     impl_->served = std::make_unique<work_pool>(2, "cluster-served");
   }
-  impl_->endpoint = impl_->sys.spawn(endpoint_actor, impl_);
+  // Detached: a follower applies replicated batches here, and the
+  // primaries waiting for them may hold every scheduler thread (their
+  // tenant actors wait for the acknowledgement). t15-repl.
+  impl_->endpoint = impl_->sys.spawn<caf::detached>(endpoint_actor, impl_);
   auto bound = caf::openssl::publish(impl_->endpoint, cfg_.listen_port,
                                      cfg_.listen_host.c_str(), true);
   if (!bound) {
@@ -1900,6 +2020,25 @@ void node::set_local_reader(
     std::function<http::cluster_hooks::read_outcome(
         storage::column, const std::string&, std::string&, bool)>
         read) {
+  // With replicated shards a follower holds copies of other nodes'
+  // lookup rows: only the owner answers for them (a follower's copy may
+  // lag behind). t15-repl.
+  auto s = impl_;
+  if (s->repl)
+    read = [s, inner = std::move(read)](storage::column c,
+                                        const std::string& key,
+                                        std::string& value, bool take) {
+      auto got = inner(c, key, value, take);
+      if (got != http::cluster_hooks::read_outcome::found
+          || !replicated_column(c))
+        return got;
+      auto t = storage::row_tenant(c, key, value);
+      if (t && s->map_known && s->owner(*t) != s->cfg.node_id) {
+        value.clear();
+        return http::cluster_hooks::read_outcome::missing;
+      }
+      return got;
+    };
   impl_->read_here = std::move(read);
 }
 
@@ -1915,6 +2054,10 @@ void node::stop() {
     impl_->upkeeper.join();
   if (impl_->coordinator.joinable())
     impl_->coordinator.join();
+  if (impl_->repl) {
+    storage::set_write_hook(impl_->db, nullptr);
+    impl_->repl->stop();
+  }
   // Forwarded requests in the queue still run (their answers go out).
   std::unique_ptr<work_pool> served;
   {

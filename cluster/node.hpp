@@ -38,6 +38,7 @@
 
 #include "api/api.hpp"
 #include "cluster/etcd.hpp"
+#include "cluster/replication.hpp"
 #include "cluster/shards.hpp"
 #include "cluster/tls.hpp"
 #include "http/server.hpp"
@@ -76,6 +77,8 @@ struct config {
   std::chrono::milliseconds reconnect_interval{std::chrono::milliseconds(300)};
   /// Most notifications one webhook POST may carry (413 above).
   size_t max_notifications_per_post = 1000;
+  /// Replicated shards (etcd mode only; ADR 0008). t15-repl.
+  replication_config replication;
 };
 
 /// Loads the middleman and CAF's OpenSSL module on a CAF config (before the

@@ -17,6 +17,7 @@
 
 #include "protocol/errors.hpp"
 #include "storage/keys.hpp"
+#include "storage/write_hook.hpp"
 
 namespace crmsync::storage {
 
@@ -40,7 +41,60 @@ caf::error to_error(const rocksdb::Status& st, std::string_view what) {
                         std::string{what} + ": " + st.ToString());
 }
 
+thread_local int unreplicated_depth = 0;
+
+/// Set by write_claimed around its write: the wait for the followers is
+/// left to it, after it gave up the claim lock (a write waiting for its
+/// followers must not hold every other creation of the node). t15-repl.
+struct deferred_wait {
+  bool active = false;
+  std::shared_ptr<void> token;
+  std::shared_ptr<write_hook> hook;
+};
+thread_local deferred_wait deferred;
+
+/// The replication hook of one database and what its snapshots need
+/// (storage/write_hook.hpp). t15-repl.
+struct hook_state {
+  /// Hooked writes commit one at a time: their order is the order the
+  /// hook ships them in.
+  std::mutex commit_mtx;
+  std::shared_ptr<write_hook> hook;
+  rocksdb::DB* raw = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+};
+
+std::mutex registry_mtx;
+std::map<const db*, std::shared_ptr<hook_state>> registry;
+
+std::shared_ptr<hook_state> hooks_of(const db& store) {
+  std::lock_guard<std::mutex> guard{registry_mtx};
+  auto i = registry.find(&store);
+  return i == registry.end() ? nullptr : i->second;
+}
+
+struct snapshot_view : read_view {
+  rocksdb::DB* raw = nullptr;
+  const rocksdb::Snapshot* snap = nullptr;
+  ~snapshot_view() override {
+    if (snap != nullptr)
+      raw->ReleaseSnapshot(snap);
+  }
+};
+
 } // namespace
+
+unreplicated_scope::unreplicated_scope() {
+  ++unreplicated_depth;
+}
+
+unreplicated_scope::~unreplicated_scope() {
+  --unreplicated_depth;
+}
+
+bool unreplicated_scope::active() {
+  return unreplicated_depth > 0;
+}
 
 const char* column_name(column c) {
   static constexpr const char* names[] = {
@@ -67,6 +121,7 @@ struct db::impl {
   rocksdb::ColumnFamilyHandle* default_cf = nullptr;
   std::mutex claim_mtx;
   std::shared_ptr<global_claims> global;
+  std::shared_ptr<hook_state> hooks = std::make_shared<hook_state>();
   std::array<std::mutex, count_stripes> count_mtx;
   std::array<std::atomic<int64_t>, column_count> rows{};
 
@@ -138,9 +193,17 @@ struct db::impl {
   }
 };
 
-db::db(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+db::db(std::unique_ptr<impl> p) : impl_(std::move(p)) {
+  impl_->hooks->raw = impl_->raw;
+  impl_->hooks->handles = impl_->handles;
+  std::lock_guard<std::mutex> guard{registry_mtx};
+  registry[this] = impl_->hooks;
+}
 
-db::~db() = default;
+db::~db() {
+  std::lock_guard<std::mutex> guard{registry_mtx};
+  registry.erase(this);
+}
 
 caf::expected<std::unique_ptr<db>> db::open(const db_options& opts) {
   auto p = std::make_unique<impl>();
@@ -257,44 +320,140 @@ caf::error db::write(const write_batch& batch, claims_effect effect) {
         if (st.ok())
           released.push_back({column::lookup, o.key, std::move(held)});
       }
-  bool any_counted = false;
-  for (auto& o : batch.ops())
-    any_counted = any_counted || counted(o.cf);
-  auto st = any_counted ? impl_->apply_counted(batch) : impl_->apply(batch);
+  auto commit = [this](const write_batch& b) {
+    bool any_counted = false;
+    for (auto& o : b.ops())
+      any_counted = any_counted || counted(o.cf);
+    return any_counted ? impl_->apply_counted(b) : impl_->apply(b);
+  };
+  rocksdb::Status st;
+  std::shared_ptr<void> token;
+  auto hook = std::atomic_load(&impl_->hooks->hook);
+  if (!hook || unreplicated_scope::active()) {
+    st = commit(batch);
+  } else {
+    std::lock_guard<std::mutex> guard{impl_->hooks->commit_mtx};
+    write_batch extra;
+    if (auto err = hook->prepare(batch, extra, token))
+      return err;
+    if (extra.empty()) {
+      st = commit(batch);
+    } else {
+      write_batch whole = batch;
+      for (auto& o : extra.ops())
+        if (o.is_delete)
+          whole.del(o.cf, o.key);
+        else
+          whole.put(o.cf, o.key, o.value);
+      st = commit(whole);
+    }
+    if (token)
+      hook->committed(token, st.ok());
+  }
   if (!st.ok())
     return to_error(st, "write failed");
   if (!released.empty())
     impl_->global->release(released);
+  if (token) {
+    if (deferred.active) {
+      deferred.token = std::move(token);
+      deferred.hook = std::move(hook);
+      return caf::none;
+    }
+    return hook->await(token);
+  }
+  return caf::none;
+}
+
+void set_write_hook(db& store, std::shared_ptr<write_hook> h) {
+  if (auto st = hooks_of(store))
+    std::atomic_store(&st->hook, std::move(h));
+}
+
+std::shared_ptr<read_view>
+view_under_commit_lock(db& store, const std::function<void()>& inside) {
+  auto st = hooks_of(store);
+  auto v = std::make_shared<snapshot_view>();
+  v->raw = st->raw;
+  std::lock_guard<std::mutex> guard{st->commit_mtx};
+  v->snap = st->raw->GetSnapshot();
+  inside();
+  return v;
+}
+
+caf::error
+scan_at(const db& store, column cf, std::string_view begin,
+        std::string_view end,
+        const std::function<bool(std::string_view, std::string_view)>& fn,
+        const read_view* at) {
+  if (at == nullptr)
+    return store.scan(cf, begin, end, fn);
+  auto st = hooks_of(store);
+  rocksdb::ReadOptions ro;
+  ro.snapshot = static_cast<const snapshot_view*>(at)->snap;
+  rocksdb::Slice upper{end.data(), end.size()};
+  if (!end.empty())
+    ro.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it{
+      st->raw->NewIterator(ro, st->handles[static_cast<size_t>(cf)])};
+  for (it->Seek(rocksdb::Slice{begin.data(), begin.size()}); it->Valid();
+       it->Next()) {
+    auto k = it->key();
+    auto v = it->value();
+    if (!fn(std::string_view{k.data(), k.size()},
+            std::string_view{v.data(), v.size()}))
+      break;
+  }
+  if (!it->status().ok())
+    return to_error(it->status(), "scan failed");
   return caf::none;
 }
 
 caf::error db::write_claimed(const write_batch& batch,
                              const std::vector<claim>& claims) {
-  std::lock_guard<std::mutex> guard{impl_->claim_mtx};
-  for (auto& c : claims) {
-    std::string existing;
-    auto st = impl_->raw->Get(rocksdb::ReadOptions{}, impl_->cf(c.cf), c.key,
-                              &existing);
-    if (st.ok() && existing != c.value)
-      return make_crm_error(crm_errc::conflict, "claim_taken", c.key);
-    if (!st.ok() && !st.IsNotFound())
-      return to_error(st, "read failed");
-  }
-  if (!impl_->global)
-    return write(batch);
-  // This node's check passed; the cluster's decides (two nodes claiming
-  // the same address at once: one of them wins there).
-  std::vector<claim> global;
-  for (auto& c : claims)
-    if (c.cf == column::lookup && keys::globally_unique(c.key))
-      global.push_back(c);
-  std::vector<claim> made;
-  if (!global.empty())
-    if (auto err = impl_->global->take(global, made))
+  deferred_wait waiting;
+  auto locked = [&]() -> caf::error {
+    std::lock_guard<std::mutex> guard{impl_->claim_mtx};
+    for (auto& c : claims) {
+      std::string existing;
+      auto st = impl_->raw->Get(rocksdb::ReadOptions{}, impl_->cf(c.cf), c.key,
+                                &existing);
+      if (st.ok() && existing != c.value)
+        return make_crm_error(crm_errc::conflict, "claim_taken", c.key);
+      if (!st.ok() && !st.IsNotFound())
+        return to_error(st, "read failed");
+    }
+    auto deferring = [&] {
+      deferred = deferred_wait{};
+      deferred.active = true;
+      auto err = write(batch);
+      waiting = std::move(deferred);
+      deferred = deferred_wait{};
       return err;
-  auto err = write(batch);
-  if (err && !made.empty())
-    impl_->global->release(made);
+    };
+    if (!impl_->global)
+      return deferring();
+    // This node's check passed; the cluster's decides (two nodes claiming
+    // the same address at once: one of them wins there).
+    std::vector<claim> global;
+    for (auto& c : claims)
+      if (c.cf == column::lookup && keys::globally_unique(c.key))
+        global.push_back(c);
+    std::vector<claim> made;
+    if (!global.empty())
+      if (auto err = impl_->global->take(global, made))
+        return err;
+    auto err = deferring();
+    if (err && !made.empty())
+      impl_->global->release(made);
+    return err;
+  };
+  auto err = locked();
+  // The claims and the rows are stored here; the followers' confirmation
+  // (replication, t15-repl) is waited for without the claim lock. Not
+  // confirmed: 503, but the claims stay with the rows they protect.
+  if (!err && waiting.token)
+    return waiting.hook->await(waiting.token);
   return err;
 }
 

@@ -375,10 +375,91 @@ shard_runs(std::vector<std::tuple<std::uint64_t, std::string, bool>> shards) {
   return runs;
 }
 
+namespace {
+
+/// The shard map with replication (ADR 0008): one row per run of
+/// consecutive shards with the same primary, followers and epoch, and the
+/// answering node's view of each run (its role, and the lag of its
+/// followers where it is the primary). t15-repl.
+std::string render_replicated_shards(dom::element doc, dom::array list) {
+  struct row {
+    std::uint64_t first = 0, last = 0;
+    std::string node, followers, epoch, role, lag;
+  };
+  std::vector<row> rows;
+  std::map<std::string, std::uint64_t> per_node;
+  for (dom::element e : list) {
+    std::uint64_t n = 0;
+    if (!unsigned_at(e, "/shard", n))
+      continue;
+    row r;
+    r.first = r.last = n;
+    r.node = text(e, "/node");
+    dom::array fl;
+    if (e["followers"].get_array().get(fl) == simdjson::SUCCESS)
+      for (dom::element f : fl) {
+        std::string_view id;
+        if (f.get_string().get(id) == simdjson::SUCCESS)
+          r.followers += (r.followers.empty() ? "" : ",") + std::string{id};
+      }
+    if (r.followers.empty())
+      r.followers = "-";
+    r.epoch = text(e, "/epoch");
+    r.role = text(e, "/role");
+    std::uint64_t lag = 0;
+    r.lag = unsigned_at(e, "/lag", lag) ? std::to_string(lag) : "";
+    per_node[r.node] += 1;
+    if (!rows.empty()) {
+      auto& b = rows.back();
+      if (b.last + 1 == n && b.node == r.node && b.followers == r.followers
+          && b.epoch == r.epoch && b.role == r.role) {
+        b.last = n;
+        if (!r.lag.empty())
+          b.lag = std::to_string(std::max<std::uint64_t>(
+              lag, b.lag.empty() ? 0 : std::stoull(b.lag)));
+        continue;
+      }
+    }
+    rows.push_back(std::move(r));
+  }
+  table t({{"SHARDS", align::right},
+           {"PRIMARY", align::left},
+           {"FOLLOWERS", align::left},
+           {"EPOCH", align::right},
+           {"HERE", align::left},
+           {"LAG", align::right}});
+  for (auto& r : rows) {
+    std::string range = std::to_string(r.first);
+    if (r.last != r.first)
+      range += "-" + std::to_string(r.last);
+    t.add_row({range, r.node, r.followers, r.epoch, r.role, r.lag});
+  }
+  kv_block kv;
+  kv.add("shard count", text(doc, "/shard_count"));
+  std::string nodes;
+  for (auto& [node, n] : per_node)
+    nodes += (nodes.empty() ? "" : ", ") + node + " " + std::to_string(n);
+  kv.add("per primary", nodes.empty() ? "-" : nodes);
+  std::string out = kv.render();
+  out += '\n';
+  out += t.empty() ? std::string("no shards\n") : t.render();
+  out += "HERE: the answering node's role; LAG: batches its followers miss "
+         "(shown where it is the primary)\n";
+  return out;
+}
+
+} // namespace
+
 std::string render_shards(dom::element doc) {
   dom::array list;
   if (doc["shards"].get_array().get(list) != simdjson::SUCCESS)
     return "no shard map in the answer\n";
+  for (dom::element e : list) {
+    int64_t epoch = 0;
+    if (at(e, "/epoch").get_int64().get(epoch) == simdjson::SUCCESS)
+      return render_replicated_shards(doc, list);
+    break;
+  }
   std::vector<std::tuple<std::uint64_t, std::string, bool>> shards;
   for (dom::element e : list) {
     std::uint64_t n = 0;

@@ -3,9 +3,10 @@
 # CAF's middleman, one graph-emulator). Included from tests/CMakeLists.txt.
 include(Catch)
 add_executable(cluster_unit_tests ${CMAKE_CURRENT_LIST_DIR}/shards_test.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/etcd_test.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/etcd_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/replication_test.cpp)
 target_link_libraries(cluster_unit_tests PRIVATE
-  crmsync_cluster Catch2::Catch2WithMain)
+  crmsync_cluster crmsync_test_support Catch2::Catch2WithMain)
 catch_discover_tests(cluster_unit_tests EXTRA_ARGS --warn NoTests TEST_PREFIX "cluster-unit: "
   PROPERTIES TIMEOUT 60)
 
@@ -14,6 +15,7 @@ add_executable(cluster_e2e_tests
   ${CMAKE_CURRENT_LIST_DIR}/cluster_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/etcd_cluster_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/etcd_ops_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/replication_cluster_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/transport_test.cpp)
 target_include_directories(cluster_e2e_tests PRIVATE ${PROJECT_SOURCE_DIR})
 target_link_libraries(cluster_e2e_tests

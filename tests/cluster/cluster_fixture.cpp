@@ -306,6 +306,10 @@ void cluster_env::kill9(int i) {
   procs_[i].kill9();
 }
 
+pid_t cluster_env::pid(int i) const {
+  return procs_[i].pid();
+}
+
 api_client& cluster_env::node(int i) {
   if (!clients_[i])
     throw std::runtime_error("node " + node_id(i) + " is not running");

@@ -73,6 +73,8 @@ public:
 
   void kill9(int i);
   void start(int i);
+  /// The process id of node i (SIGSTOP/SIGCONT from a test). t15-repl.
+  pid_t pid(int i) const;
   /// Waits until every running node answers /readyz with 200.
   void wait_ready(std::chrono::milliseconds timeout = std::chrono::seconds(30));
   /// Waits until every running node sees every running node up.

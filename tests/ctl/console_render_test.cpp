@@ -270,3 +270,25 @@ TEST_CASE("render_sync shows a block and the events Office 365 refuses",
   CHECK(render_sync(fine).find("blocks") == std::string::npos);
   CHECK(render_sync(fine).find("SKIPPED") == std::string::npos);
 }
+
+TEST_CASE("render_shards with replication prints primaries, followers, "
+          "epochs and lag",
+          "[ctl][console]") {
+  // t15-repl
+  simdjson::dom::parser p;
+  auto doc = parse(p, R"({"shard_count":4,"shards":[
+      {"shard":0,"node":"n1","moved":false,"epoch":1,"followers":["n2"],"role":"primary","sequence":7,"lag":0},
+      {"shard":1,"node":"n1","moved":false,"epoch":1,"followers":["n2"],"role":"primary","sequence":9,"lag":3},
+      {"shard":2,"node":"n3","moved":false,"epoch":2,"followers":["n1"],"role":"follower","sequence":4},
+      {"shard":3,"node":"n2","moved":false,"epoch":1,"followers":[],"role":"none","sequence":0}]})");
+  CHECK(render_shards(doc)
+        == "shard count  4\n"
+           "per primary  n1 2, n2 1, n3 1\n"
+           "\n"
+           "SHARDS  PRIMARY  FOLLOWERS  EPOCH  HERE      LAG\n"
+           "   0-1  n1       n2             1  primary     3\n"
+           "     2  n3       n1             2  follower\n"
+           "     3  n2       -              1  none\n"
+           "HERE: the answering node's role; LAG: batches its followers miss "
+           "(shown where it is the primary)\n");
+}

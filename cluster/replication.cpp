@@ -1,0 +1,1001 @@
+#include "cluster/replication.hpp"
+
+#include <pthread.h>
+
+#include <algorithm>
+
+#include <caf/scoped_actor.hpp>
+
+#include "cluster/etcd_membership.hpp"
+#include "cluster/shards.hpp"
+#include "common/log.hpp"
+#include "protocol/errors.hpp"
+#include "protocol/json.hpp"
+#include "protocol/type_ids.hpp"
+#include "storage/keys.hpp"
+#include "storage/org_rows.hpp"
+
+namespace crmsync::cluster {
+
+using namespace crmsync::atom;
+
+namespace {
+
+std::string held_key(uint32_t shard) {
+  return "repl/shard/" + std::to_string(shard);
+}
+
+constexpr size_t chunk_bytes = 1u << 20;
+constexpr size_t push_entries = 2000;
+constexpr std::chrono::seconds exchange_timeout{10};
+
+} // namespace
+
+bool parse_ack_mode(const std::string& text, ack_mode& out) {
+  if (text == "0")
+    out = ack_mode::none;
+  else if (text == "1")
+    out = ack_mode::one;
+  else if (text == "all")
+    out = ack_mode::all;
+  else
+    return false;
+  return true;
+}
+
+const char* ack_mode_name(ack_mode m) {
+  switch (m) {
+    case ack_mode::none:
+      return "0";
+    case ack_mode::one:
+      return "1";
+    default:
+      return "all";
+  }
+}
+
+bool replicated_column(storage::column c) {
+  return c != storage::column::meta && c != storage::column::sessions
+         && c != storage::column::reminders;
+}
+
+std::string encode_held(const held_state& h) {
+  return (h.rebuilding ? "r " : "") + std::to_string(h.epoch) + " "
+         + std::to_string(h.seq);
+}
+
+held_state decode_held(std::string_view text) {
+  held_state h;
+  h.present = true;
+  std::string t{text};
+  if (t.compare(0, 2, "r ") == 0) {
+    h.rebuilding = true;
+    t = t.substr(2);
+  }
+  auto space = t.find(' ');
+  try {
+    h.epoch = std::stoll(t.substr(0, space));
+    h.seq = space == std::string::npos ? 0 : std::stoull(t.substr(space + 1));
+  } catch (...) {
+    h.rebuilding = true; // unreadable: only a snapshot makes it known
+  }
+  return h;
+}
+
+/// A hooked write's shards: what await() waits for.
+struct replicator::pending {
+  struct part {
+    uint32_t shard = 0;
+    int64_t epoch = 0;
+    uint64_t seq = 0;
+    size_t required = 0;
+    repl_entry entry;
+  };
+  std::vector<part> parts;
+};
+
+replicator::replicator(caf::actor_system& sys, storage::db& db,
+                       std::string self, uint32_t shard_count,
+                       replication_config cfg, peer_fn peer)
+    : sys_(sys)
+    , db_(db)
+    , self_(std::move(self))
+    , shard_count_(shard_count)
+    , cfg_(cfg)
+    , peer_(std::move(peer))
+    , held_(shard_count)
+    , held_loaded_(shard_count, false) {}
+
+replicator::~replicator() {
+  stop();
+}
+
+void replicator::stop() {
+  std::map<std::string, std::thread> threads;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    stopping_ = true;
+    threads.swap(senders_);
+  }
+  work_cv_.notify_all();
+  ack_cv_.notify_all();
+  for (auto& [id, t] : threads)
+    if (t.joinable())
+      t.join();
+}
+
+held_state replicator::held(uint32_t shard) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (shard >= shard_count_)
+    return {};
+  if (!held_loaded_[shard]) {
+    std::string v;
+    bool found = false;
+    if (!db_.get(storage::column::meta, held_key(shard), v, found) && found)
+      held_[shard] = decode_held(v);
+    held_loaded_[shard] = true;
+  }
+  return held_[shard];
+}
+
+bool replicator::is_follower(uint32_t shard) const {
+  if (!roles_known_ || shard >= roles_.followers.size())
+    return false;
+  auto& f = roles_.followers[shard];
+  return std::find(f.begin(), f.end(), self_) != f.end();
+}
+
+void replicator::fence(uint32_t shard, const std::string& why) {
+  if (primary_.erase(shard) > 0)
+    log::warn("cluster: shard " + std::to_string(shard)
+              + " is no longer written here: " + why);
+  fenced_.insert(shard);
+  ack_cv_.notify_all();
+}
+
+void replicator::ensure_sender(const std::string& peer) {
+  if (stopping_ || senders_.count(peer) > 0)
+    return;
+  senders_.emplace(peer, std::thread([this, peer] { send_loop(peer); }));
+}
+
+void replicator::set_roles(const map_record& in) {
+  auto m = in;
+  m.complete();
+  if (m.shard_count() != shard_count_)
+    return;
+  // Stored sequences first (outside the lock: held() takes it).
+  std::vector<uint32_t> mine;
+  for (uint32_t s = 0; s < shard_count_; ++s)
+    if (m.owners[s] == self_)
+      mine.push_back(s);
+  std::map<uint32_t, held_state> stored;
+  for (auto s : mine)
+    stored[s] = held(s);
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (uint32_t s = 0; s < shard_count_; ++s) {
+    if (m.owners[s] == self_) {
+      auto& p = primary_[s];
+      if (p.epoch != m.epochs[s]) {
+        auto& h = stored[s];
+        // A new epoch here: the sequence goes on from what is stored.
+        p.epoch = m.epochs[s];
+        p.next_seq = (h.rebuilding ? 0 : h.seq) + 1;
+        p.tail.clear();
+        p.followers.clear();
+        fenced_.erase(s);
+        if (roles_known_)
+          log::info("cluster: this node is the primary of shard "
+                    + std::to_string(s) + " (epoch " + std::to_string(p.epoch)
+                    + ")");
+      }
+      std::map<std::string, progress> kept;
+      for (auto& f : m.followers[s]) {
+        auto i = p.followers.find(f);
+        kept[f] = i == p.followers.end() ? progress{} : i->second;
+        ensure_sender(f);
+      }
+      p.followers = std::move(kept);
+    } else if (primary_.count(s) > 0) {
+      fence(s, "node " + m.owners[s] + " owns it now (epoch "
+                   + std::to_string(m.epochs[s]) + ")");
+    }
+  }
+  roles_ = std::move(m);
+  roles_known_ = true;
+  work_cv_.notify_all();
+  ack_cv_.notify_all();
+}
+
+// -- as primary
+// -------------------------------------------------------------------
+
+caf::error replicator::prepare(const storage::write_batch& batch,
+                               storage::write_batch& extra,
+                               std::shared_ptr<void>& token) {
+  // The shard of every replicated row (a deleted lookup row names its
+  // organization in the value it had).
+  std::map<uint32_t, std::vector<repl_row>> parts;
+  for (auto& o : batch.ops()) {
+    if (!replicated_column(o.cf))
+      continue;
+    std::string before;
+    std::string_view value = o.value;
+    if (o.is_delete && o.cf == storage::column::lookup) {
+      bool found = false;
+      if (db_.get(o.cf, o.key, before, found) || !found)
+        before.clear();
+      value = before;
+    }
+    auto t = storage::row_tenant(o.cf, o.key, value);
+    // Tenant 0 is the node's own audit log (api/org_data_api.cpp): the
+    // node's, not an organization's.
+    if (!t || t->value == 0)
+      continue;
+    parts[shard_of(*t, shard_count_)].push_back(
+        repl_row{static_cast<uint8_t>(o.cf), o.is_delete, o.key, o.value});
+  }
+  if (parts.empty())
+    return caf::none;
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto& [shard, rows] : parts) {
+    if (primary_.count(shard) > 0)
+      continue;
+    // A deposed primary writes nothing of the shard any more; a follower
+    // only deletes (the purger's expired rows, which its primary deletes
+    // too): anything else would be data its primary does not have.
+    bool deletes_only = std::all_of(rows.begin(), rows.end(),
+                                    [](const repl_row& r) { return r.del; });
+    if (fenced_.count(shard) > 0 || (is_follower(shard) && !deletes_only))
+      return make_crm_error(crm_errc::unavailable, "node_unavailable",
+                            "this node does not own this organization's "
+                            "shard (any more); retry");
+  }
+  auto p = std::make_shared<pending>();
+  for (auto& [shard, rows] : parts) {
+    auto i = primary_.find(shard);
+    if (i == primary_.end())
+      continue; // a shard nobody replicates here (no role in it)
+    auto& st = i->second;
+    pending::part part;
+    part.shard = shard;
+    part.epoch = st.epoch;
+    part.seq = st.next_seq++;
+    auto n = st.followers.size();
+    part.required = cfg_.ack == ack_mode::none  ? 0
+                    : cfg_.ack == ack_mode::one ? std::min<size_t>(1, n)
+                                                : n;
+    part.entry.shard = shard;
+    part.entry.epoch = st.epoch;
+    part.entry.seq = part.seq;
+    part.entry.rows = std::move(rows);
+    held_state h{st.epoch, part.seq, false, true};
+    extra.put(storage::column::meta, held_key(shard), encode_held(h));
+    p->parts.push_back(std::move(part));
+  }
+  if (!p->parts.empty())
+    token = p;
+  return caf::none;
+}
+
+void replicator::committed(const std::shared_ptr<void>& token, bool ok) {
+  auto p = std::static_pointer_cast<pending>(token);
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto& part : p->parts) {
+    auto i = primary_.find(part.shard);
+    if (i == primary_.end() || i->second.epoch != part.epoch)
+      continue;
+    auto& st = i->second;
+    if (!ok) {
+      // Nothing was written: the number is given back (the commit lock
+      // is held, so no later number was handed out).
+      if (st.next_seq == part.seq + 1)
+        st.next_seq = part.seq;
+      continue;
+    }
+    held_[part.shard] = held_state{part.epoch, part.seq, false, true};
+    held_loaded_[part.shard] = true;
+    if (st.followers.empty())
+      continue;
+    st.tail.push_back(part.entry);
+    while (st.tail.size() > cfg_.tail_limit)
+      st.tail.pop_front();
+  }
+  work_cv_.notify_all();
+}
+
+caf::error replicator::await(const std::shared_ptr<void>& token) {
+  auto p = std::static_pointer_cast<pending>(token);
+  auto deadline = std::chrono::steady_clock::now() + cfg_.ack_timeout;
+  std::unique_lock<std::mutex> lk{mtx_};
+  for (auto& part : p->parts) {
+    if (part.required == 0)
+      continue;
+    bool lost = false;
+    auto done = [&] {
+      auto i = primary_.find(part.shard);
+      if (stopping_ || i == primary_.end() || i->second.epoch != part.epoch) {
+        lost = true;
+        return true;
+      }
+      size_t have = 0;
+      for (auto& [id, pr] : i->second.followers)
+        if (pr.known && pr.acked >= part.seq)
+          ++have;
+      return have >= part.required;
+    };
+    if (!ack_cv_.wait_until(lk, deadline, done)) {
+      std::string seen;
+      if (auto i = primary_.find(part.shard); i != primary_.end())
+        for (auto& [id, pr] : i->second.followers)
+          seen += " " + id
+                  + (pr.known ? " holds " + std::to_string(pr.acked)
+                              : std::string{" unknown"})
+                  + (pr.snapshot ? " (snapshot)" : "");
+      log::warn("cluster: batch " + std::to_string(part.seq) + " of shard "
+                + std::to_string(part.shard) + " not confirmed in time;"
+                + seen);
+      return make_crm_error(
+          crm_errc::unavailable, "replication_timeout",
+          "the write is stored on this node but no follower of shard "
+              + std::to_string(part.shard)
+              + " confirmed it in time; it may or may not last a failover; "
+                "retry");
+    }
+    if (lost)
+      return make_crm_error(crm_errc::unavailable, "node_unavailable",
+                            "this node lost the organization's shard before "
+                            "the write was replicated; retry");
+  }
+  return caf::none;
+}
+
+caf::error replicator::shard_rows_of(
+    uint32_t shard, const storage::read_view* at,
+    const std::function<void(storage::column, std::string_view,
+                             std::string_view)>& fn) {
+  std::vector<std::string> prefixes;
+  auto err = storage::scan_at(
+      db_, storage::column::orgs, "", "",
+      [&](std::string_view k, std::string_view) {
+        if (k.size() == 8 && storage::keys::get_be64(k, 0) != 0
+            && shard_of(tenant_id{storage::keys::get_be64(k, 0)}, shard_count_)
+                   == shard)
+          prefixes.emplace_back(k);
+        return true;
+      },
+      at);
+  if (err)
+    return err;
+  for (size_t c = 0; c < storage::column_count; ++c) {
+    auto col = static_cast<storage::column>(c);
+    if (!replicated_column(col))
+      continue;
+    if (col == storage::column::lookup) {
+      err = storage::scan_at(
+          db_, col, "", "",
+          [&](std::string_view k, std::string_view v) {
+            auto t = storage::row_tenant(col, k, v);
+            if (t && t->value != 0 && shard_of(*t, shard_count_) == shard)
+              fn(col, k, v);
+            return true;
+          },
+          at);
+      if (err)
+        return err;
+      continue;
+    }
+    for (auto& pre : prefixes) {
+      err = storage::scan_at(
+          db_, col, pre, storage::keys::prefix_end(pre),
+          [&](std::string_view k, std::string_view v) {
+            fn(col, k, v);
+            return true;
+          },
+          at);
+      if (err)
+        return err;
+    }
+  }
+  return caf::none;
+}
+
+bool replicator::send_snapshot(const std::string& peer, const caf::actor& h,
+                               uint32_t shard) {
+  repl_snapshot head;
+  head.shard = shard;
+  bool mine = false;
+  auto view = storage::view_under_commit_lock(db_, [&] {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto i = primary_.find(shard);
+    if (i == primary_.end())
+      return;
+    mine = true;
+    head.epoch = i->second.epoch;
+    head.seq = i->second.next_seq - 1;
+  });
+  if (!mine)
+    return false;
+  caf::scoped_actor self{sys_};
+  auto exchange = [&](repl_snapshot part) {
+    repl_result got;
+    got.status = repl_result::refused;
+    self->request(h, exchange_timeout, replicate_atom_v, std::move(part))
+        .receive([&](repl_result& r) { got = r; }, [&](caf::error&) {});
+    return got;
+  };
+  auto begin = head;
+  begin.phase = repl_snapshot::begin;
+  if (exchange(begin).status != repl_result::ok)
+    return false;
+  repl_snapshot part = head;
+  part.phase = repl_snapshot::rows_part;
+  size_t bytes = 0;
+  bool sent = true;
+  auto err = shard_rows_of(
+      shard, view.get(),
+      [&](storage::column c, std::string_view k, std::string_view v) {
+        if (!sent)
+          return;
+        part.rows.push_back(repl_row{static_cast<uint8_t>(c), false,
+                                     std::string{k}, std::string{v}});
+        bytes += k.size() + v.size();
+        if (bytes >= chunk_bytes) {
+          sent = exchange(part).status == repl_result::ok;
+          part.rows.clear();
+          bytes = 0;
+        }
+      });
+  if (err || !sent)
+    return false;
+  if (!part.rows.empty() && exchange(part).status != repl_result::ok)
+    return false;
+  auto end = head;
+  end.phase = repl_snapshot::end;
+  auto done = exchange(end);
+  if (done.status != repl_result::ok)
+    return false;
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = primary_.find(shard);
+  if (i == primary_.end() || i->second.epoch != head.epoch)
+    return false;
+  auto& pr = i->second.followers[peer];
+  pr.acked = head.seq;
+  pr.known = true;
+  pr.snapshot = false;
+  trim(i->second);
+  log::info("cluster: node " + peer + " holds shard " + std::to_string(shard)
+            + " from a snapshot at sequence " + std::to_string(head.seq));
+  ack_cv_.notify_all();
+  return true;
+}
+
+void replicator::trim(primary_state& st) {
+  uint64_t floor = UINT64_MAX;
+  for (auto& [id, pr] : st.followers) {
+    if (!pr.known || pr.snapshot)
+      return; // it may still need the tail
+    floor = std::min(floor, pr.acked);
+  }
+  while (!st.tail.empty() && st.tail.front().seq <= floor)
+    st.tail.pop_front();
+}
+
+void replicator::send_loop(std::string peer) {
+  ::pthread_setname_np(::pthread_self(), "repl-send");
+  caf::scoped_actor self{sys_};
+  for (;;) {
+    repl_push push;
+    std::vector<uint32_t> snapshots;
+    std::vector<uint32_t> unknown;
+    {
+      std::unique_lock<std::mutex> lk{mtx_};
+      if (stopping_)
+        return;
+      for (auto& [shard, st] : primary_) {
+        auto f = st.followers.find(peer);
+        if (f == st.followers.end())
+          continue;
+        auto& pr = f->second;
+        if (pr.snapshot) {
+          snapshots.push_back(shard);
+          continue;
+        }
+        if (!pr.known) {
+          unknown.push_back(shard);
+          continue;
+        }
+        if (st.next_seq - 1 <= pr.acked)
+          continue;
+        if (st.tail.empty() || st.tail.front().seq > pr.acked + 1) {
+          pr.snapshot = true; // behind what is kept
+          snapshots.push_back(shard);
+          continue;
+        }
+        for (auto& e : st.tail)
+          if (e.seq > pr.acked && push.entries.size() < push_entries)
+            push.entries.push_back(e);
+      }
+      if (push.entries.empty() && snapshots.empty() && unknown.empty()) {
+        work_cv_.wait_for(lk, std::chrono::milliseconds(200));
+        continue;
+      }
+    }
+    auto h = peer_(peer);
+    if (!h) {
+      std::unique_lock<std::mutex> lk{mtx_};
+      work_cv_.wait_for(lk, std::chrono::milliseconds(200),
+                        [&] { return stopping_; });
+      continue;
+    }
+    // Followers not asked yet say what they hold.
+    if (!unknown.empty()) {
+      repl_results got;
+      bool answered = false;
+      self->request(h, exchange_timeout, replicate_atom_v,
+                    repl_status_ask{unknown})
+          .receive(
+              [&](repl_results& r) {
+                got = std::move(r);
+                answered = true;
+              },
+              [&](caf::error&) {});
+      std::lock_guard<std::mutex> guard{mtx_};
+      for (auto& r : got.items) {
+        auto i = primary_.find(r.shard);
+        if (i == primary_.end())
+          continue;
+        auto f = i->second.followers.find(peer);
+        if (f == i->second.followers.end())
+          continue;
+        auto current = i->second.next_seq - 1;
+        if (r.status == repl_result::ok && r.epoch == i->second.epoch
+            && r.applied <= current) {
+          f->second.acked = r.applied;
+          f->second.known = true;
+        } else {
+          f->second.snapshot = true;
+        }
+      }
+      if (!answered) {
+        std::unique_lock<std::mutex> lk{mtx_, std::adopt_lock};
+        work_cv_.wait_for(lk, std::chrono::milliseconds(200));
+        lk.release();
+      }
+      ack_cv_.notify_all();
+      continue;
+    }
+    for (auto shard : snapshots)
+      if (!send_snapshot(peer, h, shard))
+        log::warn("cluster: the snapshot of shard " + std::to_string(shard)
+                  + " for node " + peer + " did not complete; retrying");
+    if (push.entries.empty())
+      continue;
+    repl_results got;
+    bool answered = false;
+    self->request(h, exchange_timeout, replicate_atom_v, std::move(push))
+        .receive(
+            [&](repl_results& r) {
+              got = std::move(r);
+              answered = true;
+            },
+            [&](caf::error&) {});
+    std::lock_guard<std::mutex> guard{mtx_};
+    for (auto& r : got.items) {
+      auto i = primary_.find(r.shard);
+      if (i == primary_.end())
+        continue;
+      auto f = i->second.followers.find(peer);
+      if (f == i->second.followers.end())
+        continue;
+      switch (r.status) {
+        case repl_result::ok:
+        case repl_result::gap:
+          f->second.acked = r.applied;
+          f->second.known = true;
+          break;
+        case repl_result::rebuild:
+          f->second.snapshot = true;
+          break;
+        case repl_result::stale:
+          // The follower knows a newer owner: this node was deposed.
+          fence(r.shard,
+                "node " + peer + " knows epoch " + std::to_string(r.epoch));
+          break;
+        default:
+          f->second.known = false;
+      }
+      if (auto j = primary_.find(r.shard); j != primary_.end())
+        trim(j->second);
+    }
+    ack_cv_.notify_all();
+    if (!answered) {
+      std::unique_lock<std::mutex> lk{mtx_, std::adopt_lock};
+      work_cv_.wait_for(lk, std::chrono::milliseconds(200));
+      lk.release();
+    }
+  }
+}
+
+// -- as follower
+// ------------------------------------------------------------------
+
+bool replicator::row_in_shard(const repl_row& r, uint32_t shard) const {
+  if (r.column >= storage::column_count)
+    return false;
+  auto col = static_cast<storage::column>(r.column);
+  if (!replicated_column(col))
+    return false;
+  if (r.del && col == storage::column::lookup)
+    return true; // its value is gone; the key is the primary's word
+  auto t = storage::row_tenant(col, r.key, r.value);
+  return t && t->value != 0 && shard_of(*t, shard_count_) == shard;
+}
+
+caf::error replicator::write_held(uint32_t shard, const held_state& h,
+                                  storage::write_batch& b) {
+  b.put(storage::column::meta, held_key(shard), encode_held(h));
+  storage::unreplicated_scope bypass;
+  auto err = db_.write(b, storage::claims_effect::keep);
+  if (!err) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    held_[shard] = h;
+    held_[shard].present = true;
+    held_loaded_[shard] = true;
+  }
+  return err;
+}
+
+repl_results replicator::apply_push(const std::string& sender, repl_push& p) {
+  repl_results out;
+  std::map<uint32_t, repl_result> last;
+  std::set<uint32_t> stopped; // a shard whose earlier entry was not applied
+  for (auto& e : p.entries) {
+    repl_result r;
+    r.shard = e.shard;
+    if (sender.empty() || e.shard >= shard_count_) {
+      r.status = repl_result::refused;
+      last[e.shard] = r;
+      continue;
+    }
+    if (stopped.count(e.shard) > 0)
+      continue;
+    auto h = held(e.shard);
+    int64_t known = h.epoch;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (roles_known_)
+        known = std::max(known, roles_.epochs[e.shard]);
+    }
+    r.epoch = std::max(known, h.epoch);
+    r.applied = h.seq;
+    if (e.epoch < known) {
+      r.status = repl_result::stale;
+      log::warn("cluster: refused a batch of shard " + std::to_string(e.shard)
+                + " from " + sender + " with epoch " + std::to_string(e.epoch)
+                + " (this node knows epoch " + std::to_string(known) + ")");
+    } else if (!h.present || h.rebuilding || e.epoch != h.epoch) {
+      r.status = repl_result::rebuild;
+    } else if (e.seq <= h.seq) {
+      r.status = repl_result::ok;
+    } else if (e.seq > h.seq + 1) {
+      r.status = repl_result::gap;
+    } else {
+      storage::write_batch b;
+      bool valid = true;
+      for (auto& row : e.rows) {
+        if (!row_in_shard(row, e.shard)) {
+          valid = false;
+          break;
+        }
+        auto col = static_cast<storage::column>(row.column);
+        if (row.del)
+          b.del(col, row.key);
+        else
+          b.put(col, row.key, row.value);
+      }
+      if (!valid) {
+        r.status = repl_result::refused;
+        log::warn("cluster: refused a batch from " + sender
+                  + " with rows that are not of shard "
+                  + std::to_string(e.shard));
+      } else if (write_held(e.shard, held_state{e.epoch, e.seq, false, true},
+                            b)) {
+        r.status = repl_result::refused;
+      } else {
+        r.status = repl_result::ok;
+        r.applied = e.seq;
+        r.epoch = e.epoch;
+      }
+    }
+    if (r.status != repl_result::ok)
+      stopped.insert(e.shard);
+    last[e.shard] = r;
+  }
+  for (auto& [shard, r] : last)
+    out.items.push_back(r);
+  return out;
+}
+
+repl_result replicator::apply_snapshot(const std::string& sender,
+                                       repl_snapshot& s) {
+  repl_result r;
+  r.shard = s.shard;
+  r.status = repl_result::refused;
+  if (sender.empty() || s.shard >= shard_count_)
+    return r;
+  auto h = held(s.shard);
+  int64_t known = h.epoch;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (roles_known_)
+      known = std::max(known, roles_.epochs[s.shard]);
+    if (primary_.count(s.shard) > 0)
+      return r; // this node is the primary: nobody rebuilds it
+  }
+  r.epoch = known;
+  r.applied = h.seq;
+  if (s.epoch < known) {
+    r.status = repl_result::stale;
+    return r;
+  }
+  storage::write_batch b;
+  if (s.phase == repl_snapshot::begin) {
+    // What this node held of the shard goes (an unacknowledged tail of a
+    // deposed primary included).
+    auto err
+        = shard_rows_of(s.shard, nullptr,
+                        [&](storage::column c, std::string_view k,
+                            std::string_view) { b.del(c, std::string{k}); });
+    if (err)
+      return r;
+    if (write_held(s.shard, held_state{s.epoch, 0, true, true}, b))
+      return r;
+  } else {
+    if (!h.rebuilding || h.epoch != s.epoch)
+      return r; // a part without its beginning
+    for (auto& row : s.rows) {
+      if (row.del || !row_in_shard(row, s.shard))
+        return r;
+      b.put(static_cast<storage::column>(row.column), std::move(row.key),
+            std::move(row.value));
+    }
+    bool last = s.phase == repl_snapshot::end;
+    if (write_held(s.shard, held_state{s.epoch, last ? s.seq : 0, !last, true},
+                   b))
+      return r;
+    if (last)
+      log::info("cluster: rebuilt shard " + std::to_string(s.shard) + " from "
+                + sender + " (epoch " + std::to_string(s.epoch) + ", sequence "
+                + std::to_string(s.seq) + ")");
+  }
+  r.status = repl_result::ok;
+  r.epoch = s.epoch;
+  r.applied = s.phase == repl_snapshot::end ? s.seq : 0;
+  return r;
+}
+
+repl_results replicator::status(const repl_status_ask& ask) {
+  repl_results out;
+  for (auto shard : ask.shards) {
+    if (shard >= shard_count_)
+      continue;
+    auto h = held(shard);
+    repl_result r;
+    r.shard = shard;
+    r.epoch = h.epoch;
+    r.applied = h.seq;
+    r.status
+        = h.present && !h.rebuilding ? repl_result::ok : repl_result::rebuild;
+    out.items.push_back(r);
+  }
+  return out;
+}
+
+// -- failover and repairs
+// ----------------------------------------------------------
+
+void replicator::discard(uint32_t shard) {
+  storage::write_batch b;
+  auto err = shard_rows_of(shard, nullptr,
+                           [&](storage::column c, std::string_view k,
+                               std::string_view) { b.del(c, std::string{k}); });
+  if (err)
+    return;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    // Only while it still has no role here (a new map may have come).
+    if (primary_.count(shard) > 0 || is_follower(shard)
+        || roles_.owners[shard] == self_)
+      return;
+  }
+  b.del(storage::column::meta, held_key(shard));
+  storage::unreplicated_scope bypass;
+  if (auto werr = db_.write(b, storage::claims_effect::keep)) {
+    log::error("cluster: cannot remove the copy of shard "
+               + std::to_string(shard) + ": " + to_api_error(werr).message);
+    return;
+  }
+  std::lock_guard<std::mutex> guard{mtx_};
+  held_[shard] = held_state{};
+  held_loaded_[shard] = true;
+  log::info("cluster: removed this node's copy of shard "
+            + std::to_string(shard) + " (" + std::to_string(b.size() - 1)
+            + " rows): node " + roles_.owners[shard] + " holds it now");
+}
+
+void replicator::coordinate(etcd_membership& membership,
+                            const std::set<std::string>& live) {
+  map_record m;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (!roles_known_ || stopping_)
+      return;
+    m = roles_;
+  }
+  // Copies of shards this node has no role in any more (a deposed or
+  // returning primary's, with its unacknowledged tail; a follower that
+  // was replaced) go: only the shard's primary and followers hold it.
+  for (uint32_t s = 0; s < m.shard_count(); ++s) {
+    auto& f = m.followers[s];
+    if (m.owners[s] == self_ || std::find(f.begin(), f.end(), self_) != f.end()
+        || !held(s).present)
+      continue;
+    discard(s);
+  }
+  // Shards whose owner is gone and that this node follows: the follower
+  // holding the most takes each (ties: the smaller id).
+  std::map<std::string, std::vector<uint32_t>> ask; // co-follower -> shards
+  std::vector<uint32_t> orphans;
+  for (uint32_t s = 0; s < m.shard_count(); ++s) {
+    if (live.count(m.owners[s]) > 0 || m.owners[s] == self_)
+      continue;
+    auto& f = m.followers[s];
+    if (std::find(f.begin(), f.end(), self_) == f.end())
+      continue;
+    orphans.push_back(s);
+    for (auto& id : f)
+      if (id != self_ && live.count(id) > 0)
+        ask[id].push_back(s);
+  }
+  std::map<uint32_t, bool> beaten;
+  if (!ask.empty()) {
+    caf::scoped_actor self{sys_};
+    for (auto& [id, shards] : ask) {
+      auto h = peer_(id);
+      if (!h)
+        continue; // not reachable: it cannot serve either
+      self->request(h, exchange_timeout, replicate_atom_v,
+                    repl_status_ask{shards})
+          .receive(
+              [&](repl_results& r) {
+                for (auto& x : r.items) {
+                  if (x.status != repl_result::ok)
+                    continue;
+                  auto mine = held(x.shard);
+                  if (x.epoch > mine.epoch
+                      || (x.epoch == mine.epoch
+                          && (x.applied > mine.seq
+                              || (x.applied == mine.seq && id < self_))))
+                    beaten[x.shard] = true;
+                }
+              },
+              [&](caf::error&) {});
+    }
+  }
+  std::vector<uint32_t> take;
+  for (auto s : orphans) {
+    auto h = held(s);
+    if (beaten[s])
+      continue;
+    if (!h.present || h.rebuilding) {
+      log::warn("cluster: shard " + std::to_string(s)
+                + " lost its primary, but this follower is still being "
+                  "rebuilt: not taking it");
+      continue;
+    }
+    take.push_back(s);
+  }
+  bool repair = false;
+  {
+    map_record probe = m;
+    repair = repair_followers(probe, self_, live, cfg_.factor);
+  }
+  if (take.empty() && !repair)
+    return;
+  auto res = membership.update_map(
+      [&](map_record& cur, bool& changed) -> caf::error {
+        for (auto s : take) {
+          if (s >= cur.shard_count() || live.count(cur.owners[s]) > 0
+              || cur.epochs[s] != m.epochs[s])
+            continue; // someone else moved first
+          take_ownership(cur, s, self_);
+          changed = true;
+        }
+        changed = repair_followers(cur, self_, live, cfg_.factor) || changed;
+        return caf::none;
+      });
+  if (!res) {
+    log::warn("cluster: could not update the shard map in etcd: "
+              + to_api_error(res.error()).message);
+    return;
+  }
+  if (*res != 0 && !take.empty())
+    log::warn("cluster: took over " + std::to_string(take.size())
+              + " shard(s) whose primary is gone (map revision "
+              + std::to_string(*res) + ")");
+  if (*res != 0)
+    membership.read_map_now();
+}
+
+// -- views
+// ---------------------------------------------------------------------------
+
+void replicator::describe_shard(json::writer& w, uint32_t shard) {
+  auto h = held(shard);
+  std::lock_guard<std::mutex> guard{mtx_};
+  w.key("epoch");
+  if (roles_known_)
+    w.value(roles_.epochs[shard]);
+  else
+    w.null();
+  w.key("followers").begin_array();
+  if (roles_known_)
+    for (auto& f : roles_.followers[shard])
+      w.value(f);
+  w.end_array();
+  auto i = primary_.find(shard);
+  w.key("role").value(i != primary_.end()  ? "primary"
+                      : is_follower(shard) ? "follower"
+                                           : "none");
+  w.key("sequence").value(h.present && !h.rebuilding ? h.seq : uint64_t{0});
+  if (h.rebuilding)
+    w.key("rebuilding").value(true);
+  if (i == primary_.end())
+    return;
+  uint64_t current = i->second.next_seq - 1;
+  uint64_t worst = 0;
+  w.key("replicas").begin_array();
+  for (auto& [id, pr] : i->second.followers) {
+    w.begin_object();
+    w.key("node").value(id);
+    w.key("acked_sequence");
+    if (pr.known)
+      w.value(pr.acked);
+    else
+      w.null();
+    uint64_t lag
+        = pr.known && pr.acked <= current ? current - pr.acked : current;
+    w.key("lag").value(lag);
+    w.key("rebuilding").value(pr.snapshot);
+    w.end_object();
+    worst = std::max(worst, lag);
+  }
+  w.end_array();
+  w.key("lag").value(worst);
+}
+
+void replicator::describe(json::writer& w) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  w.key("replication").begin_object();
+  w.key("factor").value(static_cast<uint64_t>(cfg_.factor));
+  w.key("ack").value(ack_mode_name(cfg_.ack));
+  uint64_t followed = 0;
+  for (uint32_t s = 0; s < shard_count_; ++s)
+    followed += is_follower(s) ? 1 : 0;
+  w.key("primary_shards").value(static_cast<uint64_t>(primary_.size()));
+  w.key("follower_shards").value(followed);
+  uint64_t worst = 0;
+  for (auto& [shard, st] : primary_)
+    for (auto& [id, pr] : st.followers) {
+      uint64_t current = st.next_seq - 1;
+      worst
+          = std::max(worst, pr.known && pr.acked <= current ? current - pr.acked
+                                                            : current);
+    }
+  w.key("max_lag").value(worst);
+  w.key("fenced_shards").value(static_cast<uint64_t>(fenced_.size()));
+  w.end_object();
+}
+
+} // namespace crmsync::cluster

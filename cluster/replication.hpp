@@ -1,0 +1,186 @@
+// Replicated shards (ADR 0008): this node's side as a shard's primary and
+// as its follower. t15-repl.
+//
+// As primary: every write storage::db commits (write_hook) is split by the
+// shards of its rows; each shard's part gets the shard's next sequence
+// number, stored with the write (meta row "repl/shard/N" = epoch and
+// sequence, in the same RocksDB batch), and goes to the shard's followers
+// in commit order, one sender thread per follower node, over the cluster
+// transport. The write returns once the required followers (--replication-
+// ack: 0, 1 or all) hold it, or fails with 503 replication_timeout. A
+// follower that is new, behind the batches kept, or of another epoch is
+// rebuilt from a snapshot of the shard's rows (a RocksDB snapshot taken
+// under the commit lock, so it is exactly the shard at one sequence).
+//
+// As follower: batches are applied in order (a gap is reported, a batch
+// of an epoch older than one this node knows is refused), each with the
+// shard's sequence row, so what a follower holds is durable and known.
+//
+// Fencing: a shard's epoch (in the map in etcd) goes up with every change
+// of its owner; a node that learns it no longer owns a shard refuses its
+// own writes of that shard, and followers refuse batches of an old epoch.
+// Failover (coordinate()): when a shard's owner is no longer registered,
+// its follower holding the most takes it in etcd (compare on the map's
+// revision), with the next epoch.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+
+#include "cluster/shard_roles.hpp"
+#include "protocol/replication.hpp"
+#include "storage/db.hpp"
+#include "storage/write_hook.hpp"
+
+namespace crmsync::json {
+class writer;
+}
+
+namespace crmsync::cluster {
+
+class etcd_membership;
+
+enum class ack_mode { none, one, all };
+
+/// "0", "1" or "all"; false otherwise.
+bool parse_ack_mode(const std::string& text, ack_mode& out);
+const char* ack_mode_name(ack_mode m);
+
+struct replication_config {
+  /// Copies of each shard, the primary's included (1: no followers).
+  uint32_t factor = 2;
+  ack_mode ack = ack_mode::one;
+  /// How long a write waits for its followers before 503.
+  std::chrono::milliseconds ack_timeout{std::chrono::seconds(5)};
+  /// Batches kept per shard for a follower that is behind (beyond them it
+  /// gets a snapshot).
+  size_t tail_limit = 20000;
+};
+
+/// Whether rows of this column family are replicated with their shard
+/// (not the node's own bookkeeping, sign-in sessions or its timers).
+bool replicated_column(storage::column c);
+
+/// What a node holds of a shard: the epoch and sequence of its last
+/// applied batch, or that a snapshot is being applied.
+struct held_state {
+  int64_t epoch = 0;
+  uint64_t seq = 0;
+  bool rebuilding = false;
+  bool present = false; ///< a sequence row exists
+};
+std::string encode_held(const held_state& h);
+held_state decode_held(std::string_view text);
+
+class replicator : public storage::write_hook,
+                   public std::enable_shared_from_this<replicator> {
+public:
+  using peer_fn = std::function<caf::actor(const std::string&)>;
+
+  replicator(caf::actor_system& sys, storage::db& db, std::string self,
+             uint32_t shard_count, replication_config cfg, peer_fn peer);
+  ~replicator() override;
+
+  /// Joins the sender threads (before the actor system goes).
+  void stop();
+
+  const replication_config& config() const {
+    return cfg_;
+  }
+
+  /// Takes the roles of a map read from etcd.
+  void set_roles(const map_record& m);
+
+  // -- storage::write_hook
+  caf::error prepare(const storage::write_batch& batch,
+                     storage::write_batch& extra,
+                     std::shared_ptr<void>& token) override;
+  void committed(const std::shared_ptr<void>& token, bool ok) override;
+  caf::error await(const std::shared_ptr<void>& token) override;
+
+  // -- as follower (the endpoint actor; `sender` is a connected member)
+  repl_results apply_push(const std::string& sender, repl_push& p);
+  repl_result apply_snapshot(const std::string& sender, repl_snapshot& s);
+  repl_results status(const repl_status_ask& ask);
+
+  /// On the coordinator thread after each round with etcd: failover of
+  /// shards whose owner is not `live`, followers of this node's shards
+  /// repaired, copies of shards this node no longer holds a role in
+  /// removed.
+  void coordinate(etcd_membership& membership,
+                  const std::set<std::string>& live);
+
+  held_state held(uint32_t shard);
+
+  /// The shard's replication fields for /admin/v1/shards.
+  void describe_shard(json::writer& w, uint32_t shard);
+  /// The node's replication summary for /admin/v1/cluster.
+  void describe(json::writer& w);
+
+private:
+  struct progress {
+    uint64_t acked = 0;
+    bool known = false; ///< acked is what the follower said it holds
+    bool snapshot = false;
+  };
+  struct primary_state {
+    int64_t epoch = 0;
+    uint64_t next_seq = 1;
+    std::deque<repl_entry> tail;
+    std::map<std::string, progress> followers;
+  };
+  struct pending;
+  /// Drops the batches every follower holds.
+  static void trim(primary_state& st); // under mtx_
+
+  bool is_follower(uint32_t shard) const; // under mtx_
+  caf::error
+  shard_rows_of(uint32_t shard, const storage::read_view* at,
+                const std::function<void(storage::column, std::string_view,
+                                         std::string_view)>& fn);
+  bool row_in_shard(const repl_row& r, uint32_t shard) const;
+  void send_loop(std::string peer);
+  bool send_snapshot(const std::string& peer, const caf::actor& h,
+                     uint32_t shard);
+  void ensure_sender(const std::string& peer); // under mtx_
+  /// Removes this node's copy of a shard it has no role in.
+  void discard(uint32_t shard);
+  void fence(uint32_t shard, const std::string& why); // under mtx_
+  caf::error write_held(uint32_t shard, const held_state& h,
+                        storage::write_batch& b);
+
+  caf::actor_system& sys_;
+  storage::db& db_;
+  std::string self_;
+  uint32_t shard_count_;
+  replication_config cfg_;
+  peer_fn peer_;
+
+  mutable std::mutex mtx_;
+  std::condition_variable work_cv_; ///< new batches, new roles, stop
+  std::condition_variable ack_cv_;  ///< acknowledgements, lost shards
+  bool stopping_ = false;
+  bool roles_known_ = false;
+  map_record roles_;
+  std::map<uint32_t, primary_state> primary_;
+  std::set<uint32_t> fenced_;
+  std::vector<held_state> held_;
+  std::vector<bool> held_loaded_;
+  std::map<std::string, std::thread> senders_;
+};
+
+} // namespace crmsync::cluster

@@ -1,0 +1,400 @@
+// Replicated shards with fencing epochs and automatic failover (ADR 0008),
+// with real processes: a one-member etcd, three crmsyncd nodes with
+// --replication-factor 2 (the default) and a graph-emulator. Writes
+// acknowledged to a client are on the shard's follower; a primary killed
+// with SIGKILL under a write load is replaced by its follower, which
+// serves its organizations with every acknowledged write; a primary
+// paused past its lease cannot write any more. t15-repl.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include <signal.h>
+
+#include <simdjson.h>
+
+#include "cluster/etcd.hpp"
+#include "tests/cluster/cluster_fixture.hpp"
+#include "tests/support/etcd_process.hpp"
+#include "tests/support/eventually.hpp"
+#include "tests/support/thread_guard.hpp"
+
+using namespace crmsync::e2e;
+using crmsync::test::eventually;
+namespace etcd = crmsync::cluster::etcd;
+
+namespace {
+
+constexpr std::chrono::milliseconds repl_wait = std::chrono::seconds(40);
+
+struct org_info {
+  std::string org;
+  std::string admin;
+  std::string token;
+  uint64_t shard = 0;
+  std::string owner;
+};
+
+org_info create_org(cluster_env& c, const std::string& name) {
+  auto r = c.call_retrying(
+      "POST", "/api/v1/orgs", admin_token,
+      R"({"name":)" + json_str(name) + R"(,"edition":"paid","admin":{"email":)"
+          + json_str(name + "@example.org")
+          + R"(,"name":"Admin","password":"long enough pw"}})");
+  E2E_REQUIRE_STATUS(r, 201);
+  org_info o;
+  o.org = r.str("/org/id");
+  o.admin = r.str("/admin/id");
+  o.token = r.str("/admin/token");
+  auto placed
+      = c.call_retrying("GET", "/admin/v1/tenants/" + o.org, admin_token);
+  E2E_REQUIRE_STATUS(placed, 200);
+  o.shard = placed.u64("/shard");
+  o.owner = placed.str("/node");
+  return o;
+}
+
+std::string event_body(const std::string& title) {
+  return R"({"title":)" + json_str(title)
+         + R"(,"start":"2031-03-04T10:00:00Z","end":"2031-03-04T11:00:00Z"})";
+}
+
+/// The titles of a user's events as a node serves them (every page).
+std::multiset<std::string> titles(api_client& node, const org_info& o) {
+  std::multiset<std::string> out;
+  auto r = node.get(o.token, user_events_path(o.org, o.admin) + "?limit=500");
+  E2E_REQUIRE_STATUS(r, 200);
+  for (size_t i = 0; i < r.size("/items"); ++i)
+    out.insert(r.str("/items/" + std::to_string(i) + "/title"));
+  return out;
+}
+
+/// One shard as a node's /admin/v1/shards shows it.
+struct shard_view {
+  std::string node;
+  std::vector<std::string> followers;
+  int64_t epoch = -1;
+  std::string role;
+  uint64_t sequence = 0;
+  uint64_t lag = 0;
+};
+
+shard_view shard_of_view(api_client& node, uint64_t shard) {
+  auto r = node.get(admin_token, "/admin/v1/shards");
+  E2E_REQUIRE_STATUS(r, 200);
+  auto base = "/shards/" + std::to_string(shard);
+  shard_view v;
+  v.node = r.str(base + "/node");
+  for (size_t i = 0; i < r.size(base + "/followers"); ++i)
+    v.followers.push_back(r.str(base + "/followers/" + std::to_string(i)));
+  v.epoch = r.i64(base + "/epoch");
+  v.role = r.str(base + "/role");
+  v.sequence = r.u64(base + "/sequence");
+  if (v.role == "primary")
+    v.lag = r.u64(base + "/lag");
+  return v;
+}
+
+/// The map in etcd: owner, followers and epoch of one shard.
+shard_view shard_in_etcd(etcd::client& store, uint64_t shard) {
+  auto m = store.range("/crmsync/shardmap");
+  REQUIRE(m);
+  REQUIRE(m->kvs.size() == 1);
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  REQUIRE(!parser.parse(m->kvs.front().value).get(doc));
+  shard_view v;
+  std::string_view owner;
+  REQUIRE(!doc["owners"].at(shard).get_string().get(owner));
+  v.node = std::string{owner};
+  simdjson::dom::array f;
+  REQUIRE(!doc["followers"].at(shard).get_array().get(f));
+  for (auto id : f) {
+    std::string_view s;
+    REQUIRE(!id.get_string().get(s));
+    v.followers.emplace_back(s);
+  }
+  REQUIRE(!doc["epochs"].at(shard).get_int64().get(v.epoch));
+  return v;
+}
+
+} // namespace
+
+TEST_CASE("cluster (replication): acknowledged writes are on the follower; a "
+          "primary killed under write load is replaced by its follower with "
+          "every acknowledged write",
+          "[e2e][cluster][etcd][replication]") {
+  crmsync::test::temp_dir dir;
+  etcd_process store_proc{dir.path() + "/etcd"};
+  etcd::client store{{store_proc.url()}, std::chrono::seconds(5)};
+  cluster_env c({"--etcd-lease-ttl", "2"}, store_proc.url());
+
+  auto o = create_org(c, "replicated");
+  auto primary = c.index_of(o.owner);
+  // The map in etcd names a follower for every shard, from the same
+  // rendezvous order as the owner, and the first epoch.
+  auto in_etcd = shard_in_etcd(store, o.shard);
+  CHECK(in_etcd.node == o.owner);
+  REQUIRE(in_etcd.followers.size() == 1);
+  CHECK(in_etcd.followers[0] != o.owner);
+  CHECK(in_etcd.epoch == 1);
+  auto follower = c.index_of(in_etcd.followers[0]);
+
+  std::multiset<std::string> acked;
+  for (int i = 0; i < 10; ++i) {
+    auto title = "before " + std::to_string(i);
+    auto r = c.call("POST", user_events_path(o.org, o.admin), o.token,
+                    event_body(title));
+    E2E_REQUIRE_STATUS(r, 201);
+    acked.insert(title);
+  }
+  // Acknowledged with --replication-ack 1: the follower holds each write
+  // already (its sequence is the primary's), and both say so.
+  auto on_primary = shard_of_view(c.node(primary), o.shard);
+  auto on_follower = shard_of_view(c.node(follower), o.shard);
+  CHECK(on_primary.role == "primary");
+  CHECK(on_primary.epoch == 1);
+  CHECK(on_primary.followers == in_etcd.followers);
+  CHECK(on_follower.role == "follower");
+  CHECK(on_primary.sequence > 0);
+  CHECK(on_follower.sequence == on_primary.sequence);
+  CHECK(on_primary.lag == 0);
+  {
+    auto view = c.node(primary).get(admin_token, "/admin/v1/cluster");
+    E2E_REQUIRE_STATUS(view, 200);
+    CHECK(view.u64("/replication/factor") == 2);
+    CHECK(view.str("/replication/ack") == "1");
+    CHECK(view.u64("/replication/primary_shards") > 0);
+    CHECK(view.u64("/replication/follower_shards") > 0);
+  }
+  // A follower's copy is not listed as its own organization.
+  for (int i = 0; i < cluster_env::size; ++i) {
+    auto list = c.node(i).get(admin_token, "/admin/v1/tenants");
+    E2E_REQUIRE_STATUS(list, 200);
+    size_t seen = 0;
+    for (size_t k = 0; k < list.size("/items"); ++k)
+      seen += list.str("/items/" + std::to_string(k) + "/id") == o.org;
+    CHECK(seen == 1);
+  }
+
+  // A writer through the two other nodes (forwarded to the primary) runs
+  // while the primary is killed; every 201 is an acknowledged write.
+  std::vector<int> entries;
+  for (int i = 0; i < cluster_env::size; ++i)
+    if (i != primary)
+      entries.push_back(i);
+  std::atomic<bool> killed{false};
+  std::atomic<bool> stop{false};
+  std::atomic<int> after_kill{0};
+  std::mutex acked_mtx;
+  std::multiset<std::string> unacked;
+  std::chrono::steady_clock::time_point kill_time;
+  std::chrono::steady_clock::time_point back_time;
+  crmsync::test::thread_guard writer;
+  std::vector<uint16_t> ports{c.http_port(entries[0]), c.http_port(entries[1])};
+  writer.spawn([&] {
+    std::vector<std::unique_ptr<api_client>> clients;
+    for (auto p : ports)
+      clients.push_back(
+          std::make_unique<api_client>(p, std::chrono::seconds(20)));
+    for (int n = 0; !stop; ++n) {
+      auto title = "load " + std::to_string(n);
+      api_response r;
+      std::string err;
+      bool sent = clients[n % 2]->try_request(
+          "POST", user_events_path(o.org, o.admin), o.token, event_body(title),
+          r, err);
+      std::lock_guard<std::mutex> guard{acked_mtx};
+      if (sent && r.status == 201) {
+        acked.insert(title);
+        if (killed && after_kill++ == 0)
+          back_time = std::chrono::steady_clock::now();
+      } else {
+        // 503 (+ Retry-After) while the shard has no primary: not
+        // acknowledged, so it may or may not be there.
+        if (sent && r.status != 503)
+          FAIL("unexpected answer " << r.describe());
+        unacked.insert(title);
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+  });
+  CHECK(eventually([&] {
+    std::lock_guard<std::mutex> guard{acked_mtx};
+    return acked.size() >= 30;
+  }));
+  {
+    std::lock_guard<std::mutex> guard{acked_mtx};
+    kill_time = std::chrono::steady_clock::now();
+    killed = true;
+  }
+  c.kill9(primary);
+  // Served again from the follower: the writer's requests succeed again.
+  CHECK(eventually([&] { return after_kill.load() >= 20; }, repl_wait));
+  stop = true;
+  writer.join();
+  auto outage = std::chrono::duration_cast<std::chrono::milliseconds>(
+      back_time - kill_time);
+  INFO("writes were refused for " << outage.count()
+                                  << " ms after the kill (lease 2 s)");
+  WARN("failover: first acknowledged write " << outage.count()
+                                             << " ms after SIGKILL");
+  // Detection needs the lease to end (2 s) and a poll; then one etcd
+  // transaction. Far less than the wait above.
+  CHECK(outage < std::chrono::seconds(10));
+
+  // The follower owns the shard now, with the next epoch, in etcd and on
+  // every running node; it has a new follower from the live members.
+  auto after = shard_in_etcd(store, o.shard);
+  CHECK(after.node == c.node_id(follower));
+  CHECK(after.epoch == 2);
+  CHECK(eventually(
+      [&] {
+        auto v = shard_in_etcd(store, o.shard);
+        return v.followers.size() == 1
+               && v.followers[0] == c.node_id(3 - primary - follower);
+      },
+      repl_wait));
+  for (int i : entries) {
+    auto v = shard_of_view(c.node(i), o.shard);
+    CHECK(v.node == c.node_id(follower));
+    CHECK(v.epoch == 2);
+  }
+  // Every acknowledged write is there, once; nothing unknown appeared.
+  auto got = titles(c.node(entries[0]), o);
+  for (auto& t : acked) {
+    INFO(t);
+    CHECK(got.count(t) == 1);
+  }
+  for (auto& t : got)
+    if (acked.count(t) == 0) {
+      INFO(t);
+      CHECK(unacked.count(t) == 1);
+    }
+  auto served = c.node(entries[1]).get(o.token, org_path(o.org));
+  E2E_REQUIRE_STATUS(served, 200);
+  CHECK(served.header("X-Crmsync-Node") == c.node_id(follower));
+  // The new follower catches up (a snapshot, then the tail).
+  CHECK(eventually(
+      [&] {
+        auto p = shard_of_view(c.node(follower), o.shard);
+        return p.role == "primary" && p.lag == 0
+               && shard_of_view(c.node(3 - primary - follower), o.shard)
+                          .sequence
+                      == p.sequence;
+      },
+      repl_wait));
+
+  // The old primary comes back as a member that serves nothing of the
+  // shard; through it the organization is the new primary's.
+  c.start(primary);
+  c.wait_ready();
+  auto via_old = titles(c.node(primary), o);
+  CHECK(via_old == got);
+  auto v = shard_of_view(c.node(primary), o.shard);
+  CHECK(v.node == c.node_id(follower));
+  CHECK(v.role != "primary");
+  // Writes go on.
+  E2E_REQUIRE_STATUS(c.call_retrying("POST", user_events_path(o.org, o.admin),
+                                     o.token, event_body("after return")),
+                     201);
+}
+
+TEST_CASE("cluster (replication): a primary paused past its lease is fenced: "
+          "it cannot write, and what it tried is not visible",
+          "[e2e][cluster][etcd][replication]") {
+  crmsync::test::temp_dir dir;
+  etcd_process store_proc{dir.path() + "/etcd"};
+  etcd::client store{{store_proc.url()}, std::chrono::seconds(5)};
+  cluster_env c({"--etcd-lease-ttl", "2", "--replication-timeout", "1500"},
+                store_proc.url());
+  auto o = create_org(c, "fenced");
+  auto primary = c.index_of(o.owner);
+  auto follower = c.index_of(shard_in_etcd(store, o.shard).followers.at(0));
+  E2E_REQUIRE_STATUS(c.call("POST", user_events_path(o.org, o.admin), o.token,
+                            event_body("before pause")),
+                     201);
+  REQUIRE(::kill(c.pid(primary), SIGSTOP) == 0);
+  CHECK(eventually(
+      [&] { return shard_in_etcd(store, o.shard).node == c.node_id(follower); },
+      repl_wait));
+  CHECK(shard_in_etcd(store, o.shard).epoch == 2);
+  // Writes sent to the paused node wait in its sockets; resumed, it may
+  // take them before it reads the new map. Whatever it stores then goes
+  // out with the old epoch and is refused: none may be acknowledged by
+  // it, and none may become visible. (A write it forwards to the new
+  // primary once it knows is an ordinary write there.)
+  constexpr int late_writes = 4;
+  std::vector<api_response> late(late_writes);
+  crmsync::test::thread_guard senders;
+  std::atomic<int> sent{0};
+  auto port = c.http_port(primary);
+  for (int k = 0; k < late_writes; ++k)
+    senders.spawn([&, k] {
+      api_client client{port, std::chrono::seconds(20)};
+      ++sent;
+      late[k] = client.post(o.token, user_events_path(o.org, o.admin),
+                            event_body("late " + std::to_string(k)));
+    });
+  CHECK(eventually([&] { return sent.load() == late_writes; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  REQUIRE(::kill(c.pid(primary), SIGCONT) == 0);
+  senders.join();
+  auto through_new = titles(c.node(follower), o);
+  CHECK(through_new.count("before pause") == 1);
+  int refused = 0;
+  for (int k = 0; k < late_writes; ++k) {
+    auto title = "late " + std::to_string(k);
+    INFO(title << ": " << late[k].describe());
+    if (late[k].status == 201) {
+      CHECK(late[k].header("X-Crmsync-Node") == c.node_id(follower));
+      CHECK(through_new.count(title) == 1);
+    } else {
+      ++refused;
+      CHECK(late[k].status == 503);
+      CHECK(!late[k].header("Retry-After").empty());
+      CHECK(through_new.count(title) == 0);
+    }
+  }
+  WARN(refused << " of " << late_writes
+               << " writes taken by the deposed primary were refused");
+  // It rejoins: ready again, and the organization is served by the new
+  // primary through it.
+  c.wait_ready();
+  CHECK(eventually(
+      [&] {
+        auto r = c.node(primary).get(o.token, org_path(o.org));
+        return r.status == 200
+               && r.header("X-Crmsync-Node") == c.node_id(follower);
+      },
+      repl_wait));
+  CHECK(titles(c.node(primary), o) == titles(c.node(follower), o));
+}
+
+TEST_CASE("cluster (replication): a write whose follower does not answer is "
+          "503 replication_timeout with Retry-After, not a silent success",
+          "[e2e][cluster][etcd][replication]") {
+  crmsync::test::temp_dir dir;
+  etcd_process store_proc{dir.path() + "/etcd"};
+  etcd::client store{{store_proc.url()}, std::chrono::seconds(5)};
+  // A long lease: the paused follower stays in the map for this test.
+  cluster_env c({"--etcd-lease-ttl", "60", "--replication-timeout", "1000"},
+                store_proc.url());
+  auto o = create_org(c, "unconfirmed");
+  auto primary = c.index_of(o.owner);
+  auto follower = c.index_of(shard_in_etcd(store, o.shard).followers.at(0));
+  REQUIRE(::kill(c.pid(follower), SIGSTOP) == 0);
+  auto r = c.node(primary).post(o.token, user_events_path(o.org, o.admin),
+                                event_body("unconfirmed"));
+  REQUIRE(::kill(c.pid(follower), SIGCONT) == 0);
+  INFO(r.describe());
+  CHECK(r.status == 503);
+  CHECK(r.error_code() == "replication_timeout");
+  CHECK(r.header("Retry-After") == "1");
+  // Once the follower is back the writes are acknowledged again.
+  E2E_REQUIRE_STATUS(c.call_retrying("POST", user_events_path(o.org, o.admin),
+                                     o.token, event_body("confirmed")),
+                     201);
+}
