@@ -7,8 +7,8 @@
 
 #include "api/api_impl.hpp"
 #include "common/clock.hpp"
-#include "common/thread_name.hpp"
 #include "common/metrics.hpp"
+#include "common/thread_name.hpp"
 
 namespace crmsync::http {
 

@@ -445,7 +445,7 @@ TEST_CASE_METHOD(fixture,
 // activated; the same reminder again writes nothing, but a new period (or
 // due time) at the same target still replaces the stored one.
 TEST_CASE_METHOD(fixture,
-                 "the same reminder set again stays as it is; a new period "
+                 "the same reminder set again stays as it is, a new period "
                  "replaces it",
                  "[actors][reminders]") {
   start();

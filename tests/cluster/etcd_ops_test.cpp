@@ -163,7 +163,7 @@ uint64_t metric(api_client& node, const std::string& series) {
 
 } // namespace
 
-TEST_CASE("cluster (etcd ops): etcd over TLS with client certificates; a "
+TEST_CASE("cluster (etcd ops): etcd over TLS with client certificates, a "
           "node without the right certificate is refused",
           "[e2e][cluster][etcd][etcd-ops]") {
   crmsync::test::temp_dir dir;
@@ -406,7 +406,7 @@ TEST_CASE("crmsyncd refuses etcd TLS and authentication settings that "
 }
 
 TEST_CASE("cluster (etcd ops): a uniqueness claim whose row never came is "
-          "released by its owner after the grace period; live claims stay",
+          "released by its owner after the grace period, live claims stay",
           "[e2e][cluster][etcd][etcd-ops]") {
   crmsync::test::temp_dir dir;
   etcd_process store_proc{dir.path() + "/etcd"};
@@ -452,7 +452,7 @@ TEST_CASE("cluster (etcd ops): a uniqueness claim whose row never came is "
 }
 
 TEST_CASE("cluster (etcd ops): a fourth node receives its rendezvous share "
-          "at a bounded rate; a drained node gives every shard away",
+          "at a bounded rate, a drained node gives every shard away",
           "[e2e][cluster][etcd][etcd-ops]") {
   crmsync::test::temp_dir dir;
   etcd_process store_proc{dir.path() + "/etcd"};

@@ -122,7 +122,7 @@ shard_view shard_in_etcd(etcd::client& store, uint64_t shard) {
 
 } // namespace
 
-TEST_CASE("cluster (replication): acknowledged writes are on the follower; a "
+TEST_CASE("cluster (replication): acknowledged writes are on the follower, a "
           "primary killed under write load is replaced by its follower with "
           "every acknowledged write",
           "[e2e][cluster][etcd][replication]") {

@@ -81,7 +81,7 @@ map_record roles(const std::string& owner, const std::string& follower,
 } // namespace
 
 TEST_CASE("replication: a map without followers (before replication) still "
-          "reads; a map with them round-trips",
+          "reads, a map with them round-trips",
           "[cluster][replication]") {
   map_record old;
   REQUIRE(decode_map_record(R"({"shard_count":2,"owners":["n1","n2"]})", old));
@@ -113,7 +113,7 @@ TEST_CASE("replication: a map without followers (before replication) still "
       R"({"owners":["n1"],"followers":[[]],"epochs":[-1]})", bad));
 }
 
-TEST_CASE("replication: a failover bumps the epoch; repairs replace followers "
+TEST_CASE("replication: a failover bumps the epoch, repairs replace followers "
           "that left and fill up to the factor",
           "[cluster][replication]") {
   auto m = initial_map({"n1", "n2", "n3"}, 8, 2);
@@ -204,7 +204,7 @@ TEST_CASE("replication: a follower applies batches in order, reports a gap, "
   CHECK(stored_org(*f.db, t) == "v1");
 }
 
-TEST_CASE("replication: a primary numbers its shard's writes; once deposed "
+TEST_CASE("replication: a primary numbers its shard's writes, once deposed "
           "it refuses to write the shard",
           "[cluster][replication]") {
   fixture f;

@@ -25,7 +25,7 @@ uint64_t last_total(const api_response& h, const std::string& series,
 } // namespace
 
 TEST_CASE("chart history: the service admin reads the node's last hour of "
-          "the charted counters; nobody else does",
+          "the charted counters, nobody else does",
           "[e2e][admin][history]") {
   test_node node{{"--chart-history-interval", "1"}};
   auto& api = node.api();
