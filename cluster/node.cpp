@@ -761,8 +761,10 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
 
   /// GET /admin/v1/tenants from any node lists every node's organizations:
   /// each node answers for its own (asked with X-Crmsync-Scope: node), and
-  /// the pages merge in id order. A node that cannot answer makes it a 503,
-  /// never a partial list.
+  /// the pages merge in id order. A node that cannot answer leaves its
+  /// organizations out and is named: the answer says `"incomplete":true`
+  /// and `"missing_nodes"`, so an operator sees what the live nodes hold
+  /// while one is down (503 only when no node answered).
   static bool is_tenant_listing(const http::request& req) {
     return req.method == "GET" && req.path == "/admin/v1/tenants"
            && req.header("x-crmsync-scope") != "node";
@@ -771,8 +773,8 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
   struct gathered {
     std::mutex mtx;
     size_t waiting = 0;
-    bool failed = false;
-    std::string failure;
+    size_t answered = 0;
+    std::vector<std::string> missing; // nodes that could not answer
     std::vector<std::pair<std::string, std::string>> items; // id, JSON
     bool more = false;
     http::responder_ptr r;
@@ -786,9 +788,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
                         const std::string& node, http::response res) {
     std::lock_guard<std::mutex> guard{g->mtx};
     if (res.status != 200) {
-      if (!g->failed)
-        g->failure = "node " + node + " could not answer";
-      g->failed = true;
+      g->missing.push_back(node);
       if (res.status != 503 && g->r) {
         // An error of the request itself (bad cursor, bad token): every
         // node says the same; pass it on.
@@ -801,9 +801,11 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       simdjson::dom::array items;
       if (parser.parse(res.body).get(doc)
           || doc["items"].get_array().get(items)) {
-        g->failed = true;
-        g->failure = "node " + node + " answered a page that does not parse";
+        log::warn("tenant listing: node " + node
+                  + " answered a page that does not parse");
+        g->missing.push_back(node);
       } else {
+        ++g->answered;
         for (auto item : items) {
           std::string_view id;
           if (item["id"].get_string().get(id))
@@ -822,9 +824,10 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     }
     if (--g->waiting > 0 || !g->r)
       return;
-    if (g->failed)
-      return g->r->reply(unavailable(g->failure + "; retry"));
+    if (g->answered == 0)
+      return g->r->reply(unavailable("no node could answer; retry"));
     std::sort(g->items.begin(), g->items.end());
+    std::sort(g->missing.begin(), g->missing.end());
     json::writer w;
     w.begin_object().key("items").begin_array();
     size_t n = std::min(g->limit, g->items.size());
@@ -836,6 +839,11 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       w.value(g->items[n - 1].first);
     else
       w.null();
+    w.key("incomplete").value(!g->missing.empty());
+    w.key("missing_nodes").begin_array();
+    for (auto& m : g->missing)
+      w.value(m);
+    w.end_array();
     w.end_object();
     http::response out;
     out.status = 200;
