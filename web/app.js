@@ -221,6 +221,14 @@ async function loadTenants() {
   const more = $("tenants-more");
   more.hidden = !page.next_cursor;
   more.textContent = "More tenants than shown (the first 1000).";
+  // In a cluster with a node down the listing holds what the live nodes
+  // have and names the others.
+  const missing = $("tenants-missing");
+  const gone = page.missing_nodes || [];
+  missing.hidden = !page.incomplete;
+  missing.textContent = page.incomplete
+    ? `Incomplete: the organizations of ${gone.join(", ")} are not listed (the node could not answer).`
+    : "";
 }
 
 async function selectTenant(id) {
