@@ -418,7 +418,7 @@ int run(node_config cfg) {
   if (graph) {
     actors::reminders_config rc;
     rc.max_per_second = static_cast<uint32_t>(cfg.reminders_per_second);
-    rc.deliver_at_once = false; // started below, once the sync service is
+    rc.deliver_at_once = false; // run_atom below, once the syncer is wired
     reminders = caf::actor_cast<caf::actor>(
         actors::spawn_reminders(*sys, env, directory, rc));
     actors::governor_config gc;
