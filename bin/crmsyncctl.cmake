@@ -17,5 +17,6 @@ add_executable(crmsyncctl
   ${CMAKE_CURRENT_LIST_DIR}/ctl/table.cpp)
 target_include_directories(crmsyncctl PRIVATE ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(crmsyncctl
-  PRIVATE crmsync_http_client crmsync_backup CLI11::CLI11 simdjson::simdjson
+  PRIVATE crmsync_http_client crmsync_backup crmsync_common CLI11::CLI11
+          simdjson::simdjson
           PkgConfig::LIBEDIT)

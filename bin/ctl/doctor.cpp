@@ -18,6 +18,7 @@
 // included), 1 otherwise.
 #include "ctl/doctor.hpp"
 
+#include "common/json_text.hpp"
 #include "ctl/format.hpp"
 #include "ctl/render.hpp"
 #include "http/client.hpp"
@@ -223,39 +224,6 @@ check webhook_check(const std::string& public_url) {
              "--public-url https://your.host";
   }
   return c;
-}
-
-void append_json_string(std::string& out, const std::string& s) {
-  out += '"';
-  for (unsigned char ch : s) {
-    switch (ch) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (ch < 0x20) {
-          static const char hex[] = "0123456789abcdef";
-          out += "\\u00";
-          out += hex[ch >> 4];
-          out += hex[ch & 15];
-        } else {
-          out += static_cast<char>(ch);
-        }
-    }
-  }
-  out += '"';
 }
 
 /// Only printable text from the node or a URL reaches the terminal.
