@@ -27,6 +27,12 @@ using clock = std::chrono::steady_clock;
 
 } // namespace
 
+std::string org_body(const std::string& name, const std::string& email) {
+  return R"({"name":)" + json_str(name)
+         + R"(,"edition":"free","admin":{"email":)" + json_str(email)
+         + R"(,"name":"Admin"}})";
+}
+
 std::string run_command(const std::string& cmd, int& code) {
   std::string out;
   FILE* p = ::popen(cmd.c_str(), "r");

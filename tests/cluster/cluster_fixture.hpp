@@ -187,6 +187,10 @@ private:
   uint16_t port_ = 0;
 };
 
+/// The body of POST /api/v1/orgs: a free organization named `name` whose
+/// administrator "Admin" has `email`.
+std::string org_body(const std::string& name, const std::string& email);
+
 /// Runs a shell command line; returns what it printed (stdout and, when
 /// the line redirects it, stderr) and sets `code` to its exit status (-1
 /// when it did not exit normally).

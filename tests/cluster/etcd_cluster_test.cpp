@@ -28,12 +28,6 @@ namespace {
 
 constexpr std::chrono::milliseconds etcd_wait = std::chrono::seconds(30);
 
-std::string org_body(const std::string& name, const std::string& email) {
-  return R"({"name":)" + json_str(name)
-         + R"(,"edition":"free","admin":{"email":)" + json_str(email)
-         + R"(,"name":"Admin"}})";
-}
-
 /// The ids registered under /crmsync/members/ in etcd.
 std::set<std::string> registered(etcd::client& store) {
   std::set<std::string> out;

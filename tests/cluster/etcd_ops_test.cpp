@@ -35,12 +35,6 @@ namespace {
 
 constexpr std::chrono::milliseconds etcd_wait = std::chrono::seconds(40);
 
-std::string org_body(const std::string& name, const std::string& email) {
-  return R"({"name":)" + json_str(name)
-         + R"(,"edition":"free","admin":{"email":)" + json_str(email)
-         + R"(,"name":"Admin"}})";
-}
-
 void write_file(const std::string& path, const std::string& text,
                 mode_t mode = 0600) {
   {
