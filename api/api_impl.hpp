@@ -509,6 +509,7 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   // backup_api.cpp: online backups of the node's database
   void install_backup_routes();
   std::atomic<bool> backup_running{false};
+  /// Makes one backup and answers `r`, clearing backup_running first.
   void make_backup(responder_ptr r);
   void export_org(tenant_id org, responder_ptr r);
   /// Drops this node's cached app-only Graph token of an Office 365 tenant

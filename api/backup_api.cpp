@@ -114,8 +114,12 @@ void api::impl::make_backup(responder_ptr r) {
   std::vector<storage::backup_file> files;
   std::string err;
   auto made = db.checkpoint(dir, sequence);
+  // The next backup may start once this one is answered: the flag goes
+  // before each answer, so a client that posts again right after it is
+  // not told one is still running.
   if (made) {
     fs::remove_all(dir, ec);
+    backup_running = false;
     log::error("backup: " + sys.render(made));
     return fail(r, 500, "backup_failed",
                 "the checkpoint could not be written: "
@@ -123,6 +127,7 @@ void api::impl::make_backup(responder_ptr r) {
   }
   if (!storage::list_backup_files(dir, files, err)) {
     fs::remove_all(dir, ec);
+    backup_running = false;
     log::error("backup: " + err);
     return fail(r, 500, "backup_failed", err);
   }
@@ -144,6 +149,7 @@ void api::impl::make_backup(responder_ptr r) {
           std::chrono::duration_cast<std::chrono::seconds>(open_for).count()));
   write_files(w, files);
   w.end_object();
+  backup_running = false;
   r->reply(json_response(201, w.take()));
 }
 
@@ -174,10 +180,9 @@ void api::impl::install_backup_routes() {
                                    "/admin/v1/backups/{id}) or wait until "
                                    "they expire (1 h)");
                }
-               bool started = self->spawn_job([self, r] {
-                 self->make_backup(r);
-                 self->backup_running = false;
-               });
+               // make_backup clears backup_running before it answers.
+               bool started
+                   = self->spawn_job([self, r] { self->make_backup(r); });
                if (!started) {
                  self->backup_running = false;
                  fail(r, 503, "shutting_down", "the node is stopping");
