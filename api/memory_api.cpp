@@ -1,5 +1,5 @@
 // GET /admin/v1/memory (issue 13, t13-mem): where the node's memory is,
-// for the service admin: resident size, glibc's allocator (in use, free
+// for the service admin: resident size, the allocator (in use, free
 // but kept, arenas), RocksDB's parts (memtables, block cache, table
 // readers), live actors by kind and the entries of the in-memory maps
 // that grow with users (the sync states, the Graph client's mailbox
@@ -31,6 +31,7 @@ void api::impl::admin_memory(responder_ptr r) {
     w.begin_object();
     w.key("rss_bytes").value(memory::resident_bytes());
     w.key("malloc").begin_object();
+    w.key("allocator").value(m.allocator);
     w.key("heap_bytes").value(m.heap_bytes);
     w.key("in_use_bytes").value(m.in_use_bytes);
     w.key("free_bytes").value(m.free_bytes);

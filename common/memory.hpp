@@ -1,24 +1,30 @@
-// The process's own memory: resident size, what glibc's allocator holds,
-// and giving freed memory back to the system.
+// The process's own memory: resident size, what the allocator holds, and
+// giving freed memory back to the system.
 //
-// glibc keeps memory that was freed inside its arenas (one per thread that
-// allocated, up to 8 per core) and returns only the top of each heap on
-// its own. After a wave of passivations most of what the actors held is
-// free but still resident; release_free_memory() (malloc_trim) hands the
-// free pages of every arena back.
+// crmsyncd is linked with jemalloc (bin/CMakeLists.txt): it sorts blocks
+// by size class, so the churn of actors that start and passivate leaves
+// whole pages free, and it returns free pages after a decay time. glibc's
+// malloc (the tests, or a build without jemalloc) keeps what was freed in
+// its arenas (one per thread that allocated, up to 8 per core) and returns
+// only the top of each heap on its own. Which one runs is found at run
+// time (jemalloc's mallctl, whether linked or preloaded), so the report
+// and release_free_memory() speak for the allocator really in use.
 #pragma once
 
 #include <cstdint>
 
 namespace crmsync::memory {
 
-/// glibc malloc's view (mallinfo2, every arena).
+/// The allocator's view. glibc: mallinfo2 and malloc_info over every arena.
+/// jemalloc: its stats.* counters (refreshed by writing "epoch").
 struct malloc_usage {
-  uint64_t heap_bytes = 0;   ///< arena memory obtained by brk/mmap'd heaps
-  uint64_t in_use_bytes = 0; ///< allocated and not freed (heaps and mmap)
-  uint64_t free_bytes = 0;   ///< freed, kept in the arenas
-  uint64_t mmap_bytes = 0;   ///< large blocks mmap'd one by one
-  uint64_t arenas = 0;       ///< arenas (malloc_info)
+  const char* allocator = "glibc"; ///< "glibc" or "jemalloc"
+  uint64_t heap_bytes = 0;         ///< glibc: arena heaps; jemalloc: mapped
+  uint64_t in_use_bytes = 0;       ///< allocated and not freed
+  uint64_t free_bytes = 0;         ///< resident but not allocated (kept free)
+  uint64_t mmap_bytes = 0;         ///< glibc: large blocks mmap'd one by one;
+                                   ///< jemalloc: retained virtual memory
+  uint64_t arenas = 0;             ///< arenas
 };
 
 /// VmRSS of /proc/self/status in bytes; 0 when unreadable.
@@ -26,8 +32,9 @@ uint64_t resident_bytes();
 
 malloc_usage allocator_usage();
 
-/// Returns the free pages of every arena to the system (malloc_trim(0)).
-/// Slow on a fragmented heap (0.5 s measured with ~100 MiB free in 15
+/// Returns the free pages of every arena to the system: glibc's
+/// malloc_trim(0), or jemalloc's purge of every arena (fast). glibc's is slow
+/// on a fragmented heap (0.5 s measured with ~100 MiB free in 15
 /// arenas on a busy machine) and each arena is locked while it is walked:
 /// call it from a thread that serves nothing (crmsyncd's main thread).
 void release_free_memory();

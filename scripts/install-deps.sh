@@ -6,6 +6,9 @@ packages=(
   build-essential cmake ccache pkg-config
   libcaf-dev libboost-dev libsimdjson-dev librocksdb-dev catch2
   libssl-dev libsodium-dev libcli11-dev libhowardhinnant-date-dev tzdata
+  # crmsyncd's allocator (bin/CMakeLists.txt): returns what passivated
+  # actors freed
+  libjemalloc-dev
   curl clang-format openssl
   # the demo's scripts (demo-env.sh, outlook.sh) read JSON; run.sh checks
   # its ports with ss

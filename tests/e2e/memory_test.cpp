@@ -39,6 +39,9 @@ TEST_CASE("admin memory report: resident size, allocator, RocksDB, actors, "
   CHECK(m.u64("/malloc/in_use_bytes") > 0);
   CHECK(m.u64("/malloc/heap_bytes") > 0);
   CHECK(m.u64("/malloc/arenas") >= 1);
+  // crmsyncd is linked with jemalloc (bin/CMakeLists.txt), and the report
+  // reads jemalloc's counters, not glibc's idle arenas.
+  CHECK(m.str("/malloc/allocator") == "jemalloc");
   CHECK(m.has("/malloc/free_bytes"));
   CHECK(m.has("/malloc/mmap_bytes"));
   CHECK(m.u64("/trim/count") == 0);
