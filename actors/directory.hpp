@@ -30,8 +30,9 @@ struct directory_config {
   std::chrono::milliseconds stop_timeout{std::chrono::seconds(10)};
   /// After entities were passivated, ask for the memory they freed to be
   /// handed back to the system (`release_memory`: crmsyncd's main thread
-  /// then runs malloc_trim) at the next sweep, at most this often; zero or
-  /// no function: never. Called on the directory's thread: must not block.
+  /// then purges the allocator's free pages) at the next sweep, at most this
+  /// often; zero or no function: never. Called on the directory's thread: must
+  /// not block.
   std::chrono::milliseconds trim_interval{std::chrono::seconds(30)};
   std::function<void()> release_memory;
 };

@@ -35,13 +35,23 @@ bench_cleanup() {
     echo "== the last lines of the node's log" >&2
     tail -n 40 "$dir/node.log" >&2
   fi
+  # RocksDB's own log: writes it slowed or stopped (too many memtables
+  # waiting for a flush, too many L0 files, compaction debt).
+  if [ "$rc" -ne 0 ] && [ -f "$dir/data/rocksdb/LOG" ]; then
+    echo "== RocksDB write stalls: $(grep -c -E 'Stalling writes|Stopping writes' "$dir/data/rocksdb/LOG")" >&2
+    grep -E 'Stalling writes|Stopping writes' "$dir/data/rocksdb/LOG" | tail -n 10 >&2
+  fi
+  if [ -n "${BENCH_KEEP:-}" ]; then
+    echo "kept: $dir (BENCH_KEEP)" >&2
+    dir=""
+  fi
   for pid in ${node_pid:-} ${emu_pid:-}; do
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
-  rm -rf "$dir"
+  [ -z "$dir" ] || rm -rf "$dir"
 }
 
 wait_line() { # FILE PATTERN

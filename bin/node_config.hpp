@@ -62,7 +62,8 @@ struct node_config {
   /// run (reminders wake every synced user once per interval).
   int64_t calendar_idle_s = 10;
   /// After passivations, freed memory goes back to the system at most
-  /// this often (malloc_trim; 0: never).
+  /// this often (a purge of jemalloc's arenas, or malloc_trim under glibc;
+  /// 0: never).
   int64_t memory_trim_s = 30;
   int64_t sweep_interval_ms = 0; ///< 0 = idle_timeout / 4, capped at 5 s
   int64_t request_timeout_ms = 10000;
