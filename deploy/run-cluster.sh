@@ -101,7 +101,7 @@ case "${1:-}" in
     ;;
   status)
     # etcd's members when this data directory runs them (CLUSTER_ETCD=1).
-    [ -f "$RUN/e1.pid" ] && ETCDS=(e1 e2 e3)
+    [ -d "$DATA/e1" ] && ETCDS=(e1 e2 e3)
     for p in supervisor emulator front ${ETCDS[@]+"${ETCDS[@]}"} "${NODES[@]}"; do
       if alive "$RUN/$p.pid"; then
         echo "$p: up (pid $(cat "$RUN/$p.pid"))"
@@ -142,9 +142,12 @@ FRONT=$BUILD/deploy/crmsync-front
 if [ ! -x "$FRONT" ] || [ deploy/front/crmsync-front.cpp -nt "$FRONT" ]; then
   echo "building $FRONT"
   mkdir -p "$(dirname "$FRONT")"
-  # Through ccache when there is one (the tests start this script often).
-  $(command -v ccache || true) g++ -std=c++17 -O2 -pthread \
-    deploy/front/crmsync-front.cpp -o "$FRONT"
+  # Compiled through ccache when there is one (the tests start this script
+  # often; ccache skips a command that also links), then linked.
+  $(command -v ccache || true) g++ -std=c++17 -O2 -pthread -c \
+    deploy/front/crmsync-front.cpp -o "$FRONT.o"
+  g++ -pthread "$FRONT.o" -o "$FRONT"
+  rm -f "$FRONT.o"
 fi
 
 mkdir -p "$RUN" "$LOGS"
