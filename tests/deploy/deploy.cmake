@@ -18,4 +18,4 @@ set_tests_properties("deploy: the image's runtime packages cover every linked li
 add_test(NAME "deploy: the unit, env file, manifests and config example name real settings"
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/flags_test.sh $<TARGET_FILE_DIR:crmsyncd>)
 set_tests_properties("deploy: the unit, env file, manifests and config example name real settings"
-  PROPERTIES TIMEOUT 60 LABELS deploy)
+  PROPERTIES TIMEOUT 120 LABELS deploy)
