@@ -36,15 +36,7 @@ fail() {
   done
   exit 1
 }
-# until DEADLINE_S CMD…: retries CMD until it succeeds or the deadline passes.
-until_ok() {
-  local end=$((SECONDS + $1))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $end ] || return 1
-    sleep 0.2
-  done
-}
+source tests/support/until_ok.sh
 read -r HTTP CLUSTER ETCD_BASE < <(python3 scripts/cluster-ports.py)
 export CLUSTER_ETCD=1 CRMSYNC_BIN=$BIN CLUSTER_DATA=$work/data
 export FRONT_PORT=$HTTP NODE_PORT_BASE=$HTTP EMULATOR_PORT=$((HTTP + 9))
