@@ -144,3 +144,50 @@ bench_graph_latency() {
     -d "{\"latency_ms\":$((lat - jit)),\"jitter_ms\":$((2 * jit))}" >/dev/null
   echo "Graph latency: $lat ± $jit ms (graph-emulator latency_ms $((lat - jit)), jitter_ms $((2 * jit)))"
 }
+
+# A cluster as deploy/run-cluster.sh runs it with CLUSTER_ETCD=1 (a
+# three-member etcd over TLS, nodes n1..n3 with replicated shards), on
+# free ports, data in $dir/data, with the binaries of $BENCH_BIN. The
+# arguments go to every crmsyncd. Exports what the script and
+# bench/cluster_bench.py read (CLUSTER_DATA, NODE_PORT_BASE, ...). The
+# EXIT trap stops it (SIGTERM to the script, which stops everything).
+bench_etcd_cluster() { # CRMSYNCD-ARGS...
+  dir="$(mktemp -d /tmp/crmsync-cluster-bench-XXXXXX)"
+  trap bench_etcd_cluster_stop EXIT
+  local http cluster etcd
+  read -r http cluster etcd < <(python3 scripts/cluster-ports.py)
+  export CLUSTER_ETCD=1 CRMSYNC_BIN=$BENCH_BIN CLUSTER_DATA=$dir/data
+  export FRONT_PORT=$http NODE_PORT_BASE=$http EMULATOR_PORT=$((http + 9))
+  export CLUSTER_PORT_BASE=$cluster ETCD_PORT_BASE=$etcd
+  setsid bash deploy/run-cluster.sh "$@" >"$dir/run.log" 2>&1 &
+  cluster_pid=$!
+  for _ in $(seq 900); do
+    grep -q '^crmsync cluster: public URL' "$dir/run.log" && return 0
+    kill -0 "$cluster_pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  echo "the cluster did not come up:" >&2
+  tail -n 20 "$dir/run.log" >&2
+  exit 1
+}
+
+bench_etcd_cluster_stop() {
+  local rc=$?
+  if [ "$rc" -ne 0 ] && [ -d "$dir/data/logs" ]; then
+    for f in "$dir"/data/logs/n*.log; do
+      echo "== the last lines of $f" >&2
+      tail -n 15 "$f" >&2
+    done
+  fi
+  if [ -n "${cluster_pid:-}" ]; then
+    # The script stops the nodes (SIGKILL after 30 s each), then etcd:
+    # its pid files must still be there.
+    kill -TERM "$cluster_pid" 2>/dev/null || true
+    for _ in $(seq 1200); do kill -0 "$cluster_pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -rf "$dir"
+}
+
+bench_machine() {
+  echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr), load $(cut -d' ' -f1-3 /proc/loadavg)"
+}

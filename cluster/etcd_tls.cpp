@@ -6,30 +6,12 @@
 #include <sys/stat.h>
 
 #include <fstream>
-#include <memory>
 
-#include <openssl/bio.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
+#include "cluster/pem.hpp"
 
 namespace crmsync::cluster::etcd {
 
 namespace {
-
-struct bio_free {
-  void operator()(BIO* b) const {
-    BIO_free(b);
-  }
-  void operator()(X509* x) const {
-    X509_free(x);
-  }
-  void operator()(EVP_PKEY* k) const {
-    EVP_PKEY_free(k);
-  }
-};
-template <class T>
-using owned = std::unique_ptr<T, bio_free>;
 
 /// A secret file others than its owner and group may read (or anyone may
 /// write) is refused: a password or key there is no secret.
@@ -47,30 +29,6 @@ bool private_file(const std::string& flag, const std::string& path,
     return false;
   }
   return true;
-}
-
-bool readable(const std::string& flag, const std::string& path,
-              std::string& err) {
-  std::ifstream in{path};
-  if (!in) {
-    err = flag + ": cannot read '" + path + "'";
-    return false;
-  }
-  return true;
-}
-
-/// The first certificate of a PEM file; null with a sentence.
-owned<X509> first_certificate(const std::string& flag, const std::string& path,
-                              std::string& err) {
-  if (!readable(flag, path, err))
-    return nullptr;
-  owned<BIO> in{BIO_new_file(path.c_str(), "r")};
-  owned<X509> cert{in ? PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr)
-                      : nullptr};
-  ERR_clear_error();
-  if (!cert)
-    err = flag + ": '" + path + "' holds no PEM certificate";
-  return cert;
 }
 
 } // namespace
@@ -133,30 +91,13 @@ bool check_security(const std::vector<std::string>& endpoints,
           "use https:// endpoints (--etcd-ca-file)";
     return false;
   }
-  if (tls && !first_certificate("--etcd-ca-file", sec.ca_file, err))
+  if (tls && !pem::certificate({"--etcd-ca-file", sec.ca_file}, err))
     return false;
-  if (!sec.cert_file.empty()) {
-    auto cert = first_certificate("--etcd-cert-file", sec.cert_file, err);
-    if (!cert || !private_file("--etcd-key-file", sec.key_file, err)
-        || !readable("--etcd-key-file", sec.key_file, err))
-      return false;
-    owned<BIO> in{BIO_new_file(sec.key_file.c_str(), "r")};
-    owned<EVP_PKEY> key{
-        in ? PEM_read_bio_PrivateKey(in.get(), nullptr, nullptr, nullptr)
-           : nullptr};
-    ERR_clear_error();
-    if (!key) {
-      err = "--etcd-key-file: '" + sec.key_file
-            + "' holds no unencrypted PEM private key";
-      return false;
-    }
-    if (X509_check_private_key(cert.get(), key.get()) != 1) {
-      ERR_clear_error();
-      err = "--etcd-key-file: '" + sec.key_file
-            + "' is not the key of the certificate '" + sec.cert_file + "'";
-      return false;
-    }
-  }
+  if (!sec.cert_file.empty()
+      && (!private_file("--etcd-key-file", sec.key_file, err)
+          || !pem::identity({"--etcd-cert-file", sec.cert_file},
+                            {"--etcd-key-file", sec.key_file}, err)))
+    return false;
   if (!sec.user.empty()) {
     std::string password;
     if (!private_file("--etcd-password-file", sec.password_file, err)

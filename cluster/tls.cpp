@@ -4,51 +4,14 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <memory>
 
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
+#include "cluster/pem.hpp"
+
 namespace crmsync::cluster {
-
-namespace {
-
-struct file_closer {
-  void operator()(FILE* f) const {
-    std::fclose(f);
-  }
-};
-using file_ptr = std::unique_ptr<FILE, file_closer>;
-
-struct openssl_free {
-  void operator()(X509* x) const {
-    X509_free(x);
-  }
-  void operator()(EVP_PKEY* k) const {
-    EVP_PKEY_free(k);
-  }
-  void operator()(X509_STORE* s) const {
-    X509_STORE_free(s);
-  }
-  void operator()(X509_STORE_CTX* c) const {
-    X509_STORE_CTX_free(c);
-  }
-};
-template <class T>
-using ossl_ptr = std::unique_ptr<T, openssl_free>;
-
-file_ptr open_file(const std::string& path, const char* what,
-                   std::string& err) {
-  file_ptr f{std::fopen(path.c_str(), "r")};
-  if (!f)
-    err = std::string{"cannot read the cluster "} + what + " '" + path + "'";
-  return f;
-}
-
-} // namespace
 
 bool check_tls_files(const tls_files& files, std::string& err) {
   if (!files.complete()) {
@@ -58,41 +21,18 @@ bool check_tls_files(const tls_files& files, std::string& err) {
     return false;
   }
   ERR_clear_error();
-  ossl_ptr<X509_STORE> store{X509_STORE_new()};
+  pem::owned<X509_STORE> store{X509_STORE_new()};
   if (!store || X509_STORE_load_file(store.get(), files.ca_file.c_str()) != 1) {
     ERR_clear_error();
     err = "the cluster CA file '" + files.ca_file
           + "' cannot be read or holds no PEM certificate";
     return false;
   }
-  auto cf = open_file(files.cert_file, "certificate", err);
-  if (!cf)
+  auto cert = pem::identity({"--cluster-cert", files.cert_file},
+                            {"--cluster-key", files.key_file}, err);
+  if (!cert)
     return false;
-  ossl_ptr<X509> cert{PEM_read_X509(cf.get(), nullptr, nullptr, nullptr)};
-  if (!cert) {
-    ERR_clear_error();
-    err = "the cluster certificate '" + files.cert_file
-          + "' holds no PEM certificate";
-    return false;
-  }
-  auto kf = open_file(files.key_file, "key", err);
-  if (!kf)
-    return false;
-  ossl_ptr<EVP_PKEY> key{
-      PEM_read_PrivateKey(kf.get(), nullptr, nullptr, nullptr)};
-  if (!key) {
-    ERR_clear_error();
-    err = "the cluster key '" + files.key_file
-          + "' holds no unencrypted PEM private key";
-    return false;
-  }
-  if (X509_check_private_key(cert.get(), key.get()) != 1) {
-    ERR_clear_error();
-    err = "the cluster key '" + files.key_file
-          + "' does not belong to the certificate '" + files.cert_file + "'";
-    return false;
-  }
-  ossl_ptr<X509_STORE_CTX> ctx{X509_STORE_CTX_new()};
+  pem::owned<X509_STORE_CTX> ctx{X509_STORE_CTX_new()};
   if (!ctx
       || X509_STORE_CTX_init(ctx.get(), store.get(), cert.get(), nullptr)
              != 1) {

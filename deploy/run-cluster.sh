@@ -26,7 +26,9 @@
 # --etcd-endpoints instead of --peers, and `crmsyncctl drain NODE` works.
 #
 # Environment: CRMSYNC_BUILD_DIR (default build; anything else is
-# configured and built with cmake there), CLUSTER_DATA (default
+# configured and built with cmake there), CRMSYNC_BIN (a directory that
+# already holds crmsyncd, crmsyncctl and graph-emulator: nothing is built
+# but the front, into CLUSTER_DATA/bin), CLUSTER_DATA (default
 # data-cluster), FRONT_PORT (8080), EMULATOR_PORT (8090), NODE_PORT_BASE
 # (8080: node N serves HTTP on BASE+N), CLUSTER_PORT_BASE (9080: node N's
 # cluster port is BASE+N). Other arguments go to every crmsyncd (e.g.
@@ -98,6 +100,8 @@ case "${1:-}" in
     exit 0
     ;;
   status)
+    # etcd's members when this data directory runs them (CLUSTER_ETCD=1).
+    [ -d "$DATA/e1" ] && ETCDS=(e1 e2 e3)
     for p in supervisor emulator front ${ETCDS[@]+"${ETCDS[@]}"} "${NODES[@]}"; do
       if alive "$RUN/$p.pid"; then
         echo "$p: up (pid $(cat "$RUN/$p.pid"))"
@@ -120,7 +124,11 @@ if [ -f "$RUN/supervisor.pid" ] && alive "$RUN/supervisor.pid"; then
 fi
 
 # Build what is missing: crmsyncd, graph-emulator, crmsyncctl, the front.
-if [ "$BUILD" = build ]; then
+if [ -n "${CRMSYNC_BIN:-}" ]; then
+  for b in crmsyncd crmsyncctl graph-emulator; do
+    [ -x "$CRMSYNC_BIN/$b" ] || die "CRMSYNC_BIN=$CRMSYNC_BIN holds no $b"
+  done
+elif [ "$BUILD" = build ]; then
   bash scripts/build.sh
 else
   bash scripts/install-deps.sh
@@ -128,11 +136,18 @@ else
   cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$BUILD" -j"$(nproc)" --target crmsyncd graph-emulator crmsyncctl
 fi
+BIN=${CRMSYNC_BIN:-$BUILD/bin}
 FRONT=$BUILD/deploy/crmsync-front
+[ -n "${CRMSYNC_BIN:-}" ] && FRONT=$DATA/bin/crmsync-front
 if [ ! -x "$FRONT" ] || [ deploy/front/crmsync-front.cpp -nt "$FRONT" ]; then
   echo "building $FRONT"
-  mkdir -p "$BUILD/deploy"
-  g++ -std=c++17 -O2 -pthread deploy/front/crmsync-front.cpp -o "$FRONT"
+  mkdir -p "$(dirname "$FRONT")"
+  # Compiled through ccache when there is one (the tests start this script
+  # often; ccache skips a command that also links), then linked.
+  $(command -v ccache || true) g++ -std=c++17 -O2 -pthread -c \
+    deploy/front/crmsync-front.cpp -o "$FRONT.o"
+  g++ -pthread "$FRONT.o" -o "$FRONT"
+  rm -f "$FRONT.o"
 fi
 
 mkdir -p "$RUN" "$LOGS"
@@ -160,9 +175,20 @@ stop_all() {
       kill -TERM "$(cat "$RUN/$n.pid")" 2>/dev/null || true
     fi
   done
+  # A node that has not stopped 30 s after SIGTERM (more than its
+  # --shutdown-grace-ms) is killed: Ctrl-C never leaves processes behind.
+  local t
   for n in "${NODES[@]}"; do
     if [ -f "$RUN/$n.pid" ]; then
       p=$(cat "$RUN/$n.pid")
+      for t in $(seq 300); do
+        kill -0 "$p" 2>/dev/null || break
+        sleep 0.1
+      done
+      if kill -0 "$p" 2>/dev/null; then
+        echo "$n did not stop within 30 s of SIGTERM: SIGKILL"
+        kill -KILL "$p" 2>/dev/null || true
+      fi
       wait "$p" 2>/dev/null || true
       rm -f "$RUN/$n.pid"
     fi
@@ -193,7 +219,7 @@ wait_http() { # URL WHAT
 }
 
 # graph-emulator, seeded like scripts/run.sh.
-setsid "$BUILD/bin/graph-emulator" --listen "127.0.0.1:$EMULATOR_PORT" >>"$LOGS/emulator.log" 2>&1 &
+setsid "$BIN/graph-emulator" --listen "127.0.0.1:$EMULATOR_PORT" >>"$LOGS/emulator.log" 2>&1 &
 echo $! >"$RUN/emulator.pid"
 wait_http "$E/_emulator/state" "graph-emulator on $E"
 curl -sf -X POST "$E/_emulator/tenants" --data @scripts/demo-tenant.json >/dev/null
@@ -248,12 +274,20 @@ if [ "$ETCD" = 1 ]; then
     echo $! >"$RUN/e$k.pid"
   done
   echo "waiting for etcd (e1..e3) to elect a leader"
+  healthy=0
   for _ in $(seq 300); do
-    curl -sf --cacert "$ETCD_CERTS/ca.pem" --cert "$ETCD_CERTS/client.pem" \
+    for k in 1 2 3; do
+      alive "$RUN/e$k.pid" || die "etcd member e$k exited at start (see $LOGS/e$k.log)"
+    done
+    if curl -sf --cacert "$ETCD_CERTS/ca.pem" --cert "$ETCD_CERTS/client.pem" \
       --key "$ETCD_CERTS/client.key" "https://127.0.0.1:$((ETCD_PORT_BASE + 1))/health" |
-      grep -q '"health":"true"' && break
+      grep -q '"health":"true"'; then
+      healthy=1
+      break
+    fi
     sleep 0.2
   done
+  [ $healthy -eq 1 ] || die "etcd did not elect a leader within 60 s (see $LOGS/e1.log)"
 fi
 
 extra=("$@")
@@ -270,7 +304,7 @@ start_node() { # NAME
     --etcd-key-file "$ETCD_CERTS/client.key" --initial-members "${#NODES[@]}")
   mkdir -p "$DATA/$n"
   echo "--- $(date -Is) start" >>"$LOGS/$n.log"
-  setsid "$BUILD/bin/crmsyncd" \
+  setsid "$BIN/crmsyncd" \
     --node-id "$n" \
     --listen "127.0.0.1:$((NODE_PORT_BASE + i))" \
     --cluster-listen "127.0.0.1:$((CLUSTER_PORT_BASE + i))" \
@@ -289,7 +323,9 @@ for n in "${NODES[@]}"; do
   start_node "$n"
 done
 
-# Ready when every node's view of the membership has all three up.
+# Ready when every node's view of the membership has all three up, and
+# with etcd when every node says so itself (/readyz: registered, the shard
+# map read, every member connected).
 members_up() { # NODE-INDEX
   curl -sf "http://127.0.0.1:$((NODE_PORT_BASE + $1))/admin/v1/cluster" \
     -H "Authorization: Bearer $CRMSYNC_ADMIN_TOKEN" 2>/dev/null |
@@ -300,6 +336,7 @@ for _ in $(seq 300); do
   all=1
   for i in "${!NODES[@]}"; do
     [ "$(members_up $((i + 1)))" -eq ${#NODES[@]} ] || all=0
+    [ "$ETCD" = 1 ] && ! curl -sf -o /dev/null "http://127.0.0.1:$((NODE_PORT_BASE + i + 1))/readyz" && all=0
     alive "$RUN/${NODES[$i]}.pid" || die "${NODES[$i]} exited at start (see $LOGS/${NODES[$i]}.log)"
   done
   [ "$all" -eq 1 ] && break
@@ -333,19 +370,32 @@ Logs in $LOGS. Ctrl-C stops everything. In another terminal:
     -d '{"title":"Kick-off","start":"2027-01-10T10:00:00Z","end":"2027-01-10T11:00:00Z"}'
   curl -s -X PUT \$F/api/v1/orgs/\$ORG/users/\$ME/calendar-sync -H "Authorization: Bearer \$TOKEN" \\
     -H 'Content-Type: application/json' -d '{"enabled":true}'         # Graph's notifications come in via \$F
-  $BUILD/bin/crmsyncctl --node \$F --token \$ADMIN tenants
+  $BIN/crmsyncctl --node \$F --token \$ADMIN tenants
 
+HELP
+if [ "$ETCD" = 1 ]; then
+  cat <<HELP
+  # etcd (CLUSTER_ETCD=1): e1..e3 at $etcd_urls, TLS with client certificates;
+  # every shard has a primary and a follower (--replication-factor 2)
+  $BIN/crmsyncctl --node \$F --token \$ADMIN shards   # primary, followers, epoch, lag
+  $ctl kill n3          # SIGKILL the owner shown above
+  curl -si \$F/api/v1/orgs/\$ORG -H "Authorization: Bearer \$TOKEN"    # 503 node_unavailable, Retry-After: 1,
+                        # until n3's lease ends (--etcd-lease-ttl, 5 s): then its follower
+                        # takes the shard (epoch + 1) and answers 200, with every acknowledged write
+  $ctl restart n3       # back; the shards rendezvous gives it return at --rebalance-rate
+  $BIN/crmsyncctl --node \$F --token \$ADMIN drain n3      # moves n3's shards off, shows progress
+  $BIN/crmsyncctl --node \$F --token \$ADMIN drain n3 --cancel
+  $ctl status
+HELP
+else
+  cat <<HELP
   $ctl kill n3          # SIGKILL the owner shown above
   curl -si \$F/api/v1/orgs/\$ORG -H "Authorization: Bearer \$TOKEN"    # 503 node_unavailable, Retry-After: 1
                         # only the dead node's organizations: the others are still served
   $ctl restart n3       # back: every organization answers again, nothing acknowledged is lost
   $ctl status
 HELP
-[ "$ETCD" = 1 ] && cat <<HELP
-  # etcd (CLUSTER_ETCD=1): e1..e3 at $etcd_urls, TLS with client certificates
-  $BUILD/bin/crmsyncctl --node \$F --token \$ADMIN drain n3      # moves n3's shards off, shows progress
-  $BUILD/bin/crmsyncctl --node \$F --token \$ADMIN drain n3 --cancel
-HELP
+fi
 echo
 
 
@@ -363,10 +413,12 @@ while true; do
     if ! kill -0 "$pid" 2>/dev/null && [ -z "${reported[$n]:-}" ]; then
       rc=0
       { wait "$pid"; } 2>/dev/null || rc=$?
-      if [ $rc -gt 128 ]; then
-        echo "$(date +%T) $n exited on signal $((rc - 128)); its organizations answer 503 until it is back"
+      how="with status $rc"
+      [ $rc -gt 128 ] && how="on signal $((rc - 128))"
+      if [ "$ETCD" = 1 ]; then
+        echo "$(date +%T) $n exited $how; its shards' followers take them once its lease ends"
       else
-        echo "$(date +%T) $n exited with status $rc; its organizations answer 503 until it is back"
+        echo "$(date +%T) $n exited $how; its organizations answer 503 until it is back"
       fi
       reported[$n]=1
     fi

@@ -4,9 +4,12 @@
 include(Catch)
 add_executable(cluster_unit_tests ${CMAKE_CURRENT_LIST_DIR}/shards_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/etcd_test.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/replication_test.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/replication_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/pem_test.cpp)
 target_link_libraries(cluster_unit_tests PRIVATE
   crmsync_cluster crmsync_test_support Catch2::Catch2WithMain)
+target_compile_definitions(cluster_unit_tests PRIVATE
+  CLUSTER_CA_SCRIPT="${PROJECT_SOURCE_DIR}/scripts/cluster-ca.sh")
 catch_discover_tests(cluster_unit_tests EXTRA_ARGS --warn NoTests TEST_PREFIX "cluster-unit: "
   PROPERTIES TIMEOUT 60)
 

@@ -206,7 +206,7 @@ TEST_CASE("cluster: crmsyncd refuses to form a cluster without valid "
        "is not valid under the cluster CA"},
       {" --cluster-ca-file " + ours + "/ca.pem --cluster-cert " + ours
            + "/n1.pem --cluster-key " + theirs + "/n1.key",
-       "does not belong to the certificate"},
+       "is not the key of the certificate"},
       {" --cluster-ca-file " + ours + "/missing.pem --cluster-cert " + ours
            + "/n1.pem --cluster-key " + ours + "/n1.key",
        "cannot be read"},

@@ -27,15 +27,7 @@ fail() {
   exit 1
 }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# until DEADLINE_S CMD…: retries CMD until it succeeds or the deadline passes.
-until_ok() {
-  local end=$((SECONDS + $1))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $end ] || return 1
-    sleep 0.2
-  done
-}
+source tests/support/until_ok.sh
 
 node_port=$(free_port)
 emu_port=$(free_port)
