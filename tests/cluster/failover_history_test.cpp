@@ -426,14 +426,18 @@ struct shard_state {
   std::string role;
   int64_t epoch = -1;
   uint64_t sequence = 0;
+  std::vector<std::string> followers;
 };
 
 shard_state shard_on(cluster_env& c, int i, uint64_t shard) {
   auto r = c.node(i).get(admin_token, "/admin/v1/shards");
   E2E_REQUIRE_STATUS(r, 200);
   auto base = "/shards/" + std::to_string(shard);
-  return {r.str(base + "/node"), r.str(base + "/role"), r.i64(base + "/epoch"),
-          r.u64(base + "/sequence")};
+  shard_state s{r.str(base + "/node"), r.str(base + "/role"),
+                r.i64(base + "/epoch"), r.u64(base + "/sequence"), {}};
+  for (size_t k = 0; k < r.size(base + "/followers"); ++k)
+    s.followers.push_back(r.str(base + "/followers/" + std::to_string(k)));
+  return s;
 }
 
 /// Runs the mixed load on a cluster of `c`, kills the shard's primary
@@ -473,6 +477,17 @@ int kill_primary_under_load(cluster_env& c, const synced_org& o,
                            << rec.writes(outcome::failed));
     }
     auto primary = c.index_of(c.owner_of(o.org));
+    // The worst moment: the followers are behind. They are paused for a
+    // moment (less than the lease) under the load, and the primary dies
+    // before they caught up; what it wrote meanwhile must not have been
+    // acknowledged (it is with --replication-ack 0, and lost).
+    std::vector<pid_t> followers;
+    for (auto& f : shard_on(c, primary, o.shard).followers)
+      followers.push_back(c.pid(c.index_of(f)));
+    REQUIRE(!followers.empty());
+    for (auto p : followers)
+      REQUIRE(::kill(p, SIGSTOP) == 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
     {
       std::lock_guard<std::mutex> guard{l.mtx};
       to.down = primary;
@@ -480,6 +495,8 @@ int kill_primary_under_load(cluster_env& c, const synced_org& o,
       l.killed = true;
     }
     c.kill9(primary);
+    for (auto p : followers)
+      REQUIRE(::kill(p, SIGCONT) == 0);
     // Served again: REST operations through the other nodes succeed.
     bool back = eventually([&] { return l.ok_after_kill.load() >= 30; },
                            std::chrono::seconds(60));
