@@ -433,8 +433,11 @@ shard_state shard_on(cluster_env& c, int i, uint64_t shard) {
   auto r = c.node(i).get(admin_token, "/admin/v1/shards");
   E2E_REQUIRE_STATUS(r, 200);
   auto base = "/shards/" + std::to_string(shard);
-  shard_state s{r.str(base + "/node"), r.str(base + "/role"),
-                r.i64(base + "/epoch"), r.u64(base + "/sequence"), {}};
+  shard_state s{r.str(base + "/node"),
+                r.str(base + "/role"),
+                r.i64(base + "/epoch"),
+                r.u64(base + "/sequence"),
+                {}};
   for (size_t k = 0; k < r.size(base + "/followers"); ++k)
     s.followers.push_back(r.str(base + "/followers/" + std::to_string(k)));
   return s;
