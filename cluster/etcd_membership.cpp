@@ -127,12 +127,18 @@ void etcd_membership::create_map(const std::vector<registered_member>& others) {
 
 void etcd_membership::round() {
   auto now = std::chrono::steady_clock::now();
+  // Whether the lease was granted or kept alive in this round: it is
+  // certainly live until `now` + its TTL, but the node may answer for its
+  // shards only once it also read the map of this round (a node back
+  // from a pause must not answer from the map it had).
+  bool renewed = false;
   if (lease_ == 0) {
     if (!register_self()) {
       reachable_ = false;
       return;
     }
     last_keep_ = now;
+    renewed = true;
     if (lapsed_ && cb_.rejoined) {
       // The others dropped this node while its lease was gone: its
       // connections must say hello again. t15-repl.
@@ -151,12 +157,14 @@ void etcd_membership::round() {
     last_keep_ = now;
     if (*ttl <= 0) {
       // Away longer than the lease: the others dropped this node.
+      live_until_ = 0;
       log::warn("cluster: the etcd lease lapsed; registering again");
       lease_ = 0;
       registered_ = false;
       lapsed_ = true;
       return round();
     }
+    renewed = true;
   }
   auto listed = etcd_->range(settings_.prefix + "members/", true);
   if (!listed) {
@@ -187,6 +195,8 @@ void etcd_membership::round() {
     else
       cb_.map(std::move(rec), m->kvs.front().mod_revision);
   }
+  if (renewed)
+    live_until_ = (now + settings_.lease_ttl).time_since_epoch().count();
   reachable_ = true;
   if (cb_.after_round && registered_)
     cb_.after_round();

@@ -88,6 +88,16 @@ public:
   bool reachable() const {
     return reachable_;
   }
+  /// This node's lease is certainly live now: granted or kept alive less
+  /// than its TTL ago, timed from before the request went out (so never
+  /// later than etcd's own expiry). When it cannot say so, the others may
+  /// have taken its shards already: it must not answer from what it holds
+  /// (a node paused past its lease would serve stale reads until its next
+  /// round read the new map). t15-jepsen.
+  bool lease_live() const {
+    return std::chrono::steady_clock::now().time_since_epoch().count()
+           < live_until_.load();
+  }
   const std::string& prefix() const {
     return settings_.prefix;
   }
@@ -112,6 +122,8 @@ private:
   std::chrono::steady_clock::time_point last_keep_;
   std::atomic<bool> registered_{false};
   std::atomic<bool> reachable_{false};
+  /// Until when (steady_clock ticks) the lease is certainly live.
+  std::atomic<std::chrono::steady_clock::rep> live_until_{0};
   bool lapsed_ = false; ///< the run thread's
 };
 

@@ -315,13 +315,25 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     return map.owner(shard_of(t, map.shard_count()));
   }
 
-  /// Owned here and not on its way to another node.
+  /// Owned here and not on its way to another node, by a node whose etcd
+  /// lease is certainly live (see etcd_membership::lease_live).
   bool serves(tenant_id t) const {
-    if (!map_known)
+    if (!map_known || !lease_live())
       return false;
     std::lock_guard<std::mutex> guard{mtx};
     auto shard = shard_of(t, map.shard_count());
     return map.owner(shard) == cfg.node_id && moving.count(shard) == 0;
+  }
+
+  /// With etcd: this node's lease is certainly live (t15-jepsen).
+  bool lease_live() const {
+    return !membership || membership->lease_live();
+  }
+
+  static http::response lapsed_answer() {
+    return unavailable("this node's cluster lease may have lapsed: it does "
+                       "not answer for its organizations until it has "
+                       "heard from etcd; retry");
   }
 
   bool is_moving(tenant_id t) const {
@@ -518,6 +530,8 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     if (o == cfg.node_id) {
       if (is_moving(*t))
         return r->reply(moving_answer());
+      if (!lease_live())
+        return r->reply(lapsed_answer());
       return serve_here(std::move(req), std::move(r));
     }
     forward(o, std::move(req), std::move(r));

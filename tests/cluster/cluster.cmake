@@ -27,3 +27,15 @@ target_link_libraries(cluster_e2e_tests
 add_dependencies(cluster_e2e_tests crmsyncd crmsyncctl graph-emulator)
 catch_discover_tests(cluster_e2e_tests EXTRA_ARGS --warn NoTests TEST_PREFIX "cluster: "
   PROPERTIES TIMEOUT 240 ${crmsync_recorded_test_properties})
+
+# t15-jepsen: the history checker (tests/cluster/history.{hpp,cpp}), its
+# unit tests on hand-made histories, and the failover under mixed load that
+# records its operations into it.
+add_library(crmsync_test_history STATIC ${CMAKE_CURRENT_LIST_DIR}/history.cpp)
+target_include_directories(crmsync_test_history PUBLIC ${PROJECT_SOURCE_DIR})
+target_sources(cluster_unit_tests PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/history_test.cpp)
+target_link_libraries(cluster_unit_tests PRIVATE crmsync_test_history)
+target_sources(cluster_e2e_tests PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/failover_history_test.cpp)
+target_link_libraries(cluster_e2e_tests PRIVATE crmsync_test_history)
