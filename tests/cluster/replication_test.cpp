@@ -416,7 +416,7 @@ outcome write_and_ping(two_nodes& n, tenant_id t, const std::string& value,
   outcome out;
   caf::scoped_actor client{*n.sys};
   caf::scoped_actor pinger{*n.sys};
-  auto write = client->request(n.writes, caf::infinite, t, value);
+  auto write = client->request(n.writes, std::chrono::seconds(30), t, value);
   std::string pong;
   pinger->request(n.writes, std::chrono::seconds(30), std::string{"ping"})
       .receive([&](std::string& s) { pong = s; },
