@@ -412,7 +412,7 @@ TEST_CASE("cluster (replication): with one scheduler thread per node, "
   etcd_process store_proc{dir.path() + "/etcd"};
   cluster_env c({"--actor-threads", "1", "--replication-timeout", "3000"},
                 store_proc.url());
-  auto o = create_org(c, "one thread");
+  auto o = create_org(c, "one-thread");
   std::atomic<int> created{0};
   std::mutex failures_mtx;
   std::vector<std::string> failures;
