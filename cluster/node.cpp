@@ -39,6 +39,7 @@ using namespace crmsync::atom;
 void prepare_actor_system(caf::actor_system_config& cfg, const tls_files& tls) {
   cfg.load<caf::io::middleman>();
   register_replication_types(cfg); // t15-repl
+  mark_actor_threads(cfg);         // t15-ack
   // With a certificate, key and CA set, every session CAF's OpenSSL module
   // makes requires a peer certificate that the CA signed, on both sides
   // (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT); the endpoint is
@@ -1977,9 +1978,10 @@ bool node::start(http::handler local, std::string& err) {
     std::lock_guard<std::mutex> guard{impl_->served_mtx};
     impl_->served = std::make_unique<work_pool>(2, "cluster-served");
   }
-  // Detached: a follower applies replicated batches here, and the
-  // primaries waiting for them may hold every scheduler thread (their
-  // tenant actors wait for the acknowledgement). t15-repl.
+  // Detached: a follower applies replicated batches here (RocksDB writes
+  // off the scheduler). t15-repl. No scheduler thread waits for the
+  // acknowledgement any more (t15-ack), so this is not what keeps
+  // replication going.
   impl_->endpoint = impl_->sys.spawn<caf::detached>(endpoint_actor, impl_);
   auto bound = caf::openssl::publish(impl_->endpoint, cfg_.listen_port,
                                      cfg_.listen_host.c_str(), true);

@@ -1,10 +1,12 @@
 #include "cluster/replication.hpp"
 
-#include <pthread.h>
-
 #include <algorithm>
 
+#include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/thread_hook.hpp>
 
 #include "cluster/etcd_membership.hpp"
 #include "cluster/shards.hpp"
@@ -28,8 +30,23 @@ std::string held_key(uint32_t shard) {
 constexpr size_t chunk_bytes = 1u << 20;
 constexpr size_t push_entries = 2000;
 constexpr std::chrono::seconds exchange_timeout{10};
+/// A sender whose follower did not answer (or is not connected) tries
+/// again after this.
+constexpr std::chrono::milliseconds retry_after{200};
+
+struct scheduler_thread_marker : caf::thread_hook {
+  void init(caf::actor_system&) override {}
+  void thread_started() override {
+    storage::mark_scheduler_thread();
+  }
+  void thread_terminates() override {}
+};
 
 } // namespace
+
+void mark_actor_threads(caf::actor_system_config& cfg) {
+  cfg.add_thread_hook<scheduler_thread_marker>();
+}
 
 bool parse_ack_mode(const std::string& text, ack_mode& out) {
   if (text == "0")
@@ -82,7 +99,8 @@ held_state decode_held(std::string_view text) {
   return h;
 }
 
-/// A hooked write's shards: what await() waits for.
+/// A hooked write's shards: what await() waits for (or defer(), for
+/// several writes of one actor's handler).
 struct replicator::pending {
   struct part {
     uint32_t shard = 0;
@@ -92,6 +110,26 @@ struct replicator::pending {
     repl_entry entry;
   };
   std::vector<part> parts;
+  std::chrono::steady_clock::time_point deadline;
+};
+
+/// Where a snapshot's scan of a shard's rows goes on from.
+struct replicator::snapshot_cursor {
+  bool listed = false; ///< prefixes read
+  std::vector<std::string> prefixes;
+  size_t column = 0;
+  size_t prefix = 0;
+  bool resume = false; ///< `after` is the last row given
+  std::string after;
+  bool done = false;
+};
+
+/// A snapshot a sender actor is sending: the shard as of one sequence (a
+/// RocksDB snapshot taken under the commit lock), in parts.
+struct replicator::snapshot_job {
+  repl_snapshot head;
+  std::shared_ptr<storage::read_view> view;
+  snapshot_cursor cursor;
 };
 
 replicator::replicator(caf::actor_system& sys, storage::db& db,
@@ -111,17 +149,20 @@ replicator::~replicator() {
 }
 
 void replicator::stop() {
-  std::map<std::string, std::thread> threads;
+  std::map<std::string, sender_ref> senders;
+  caf::actor acker;
   {
     std::lock_guard<std::mutex> guard{mtx_};
     stopping_ = true;
-    threads.swap(senders_);
+    senders.swap(senders_);
+    acker = std::move(acker_);
   }
-  work_cv_.notify_all();
   ack_cv_.notify_all();
-  for (auto& [id, t] : threads)
-    if (t.joinable())
-      t.join();
+  for (auto& [id, s] : senders)
+    caf::anon_send_exit(s.actor, caf::exit_reason::user_shutdown);
+  // The writes still waiting are answered (503), then it quits.
+  if (acker)
+    caf::anon_send(acker, repl_stop_atom_v);
 }
 
 held_state replicator::held(uint32_t shard) {
@@ -150,13 +191,7 @@ void replicator::fence(uint32_t shard, const std::string& why) {
     log::warn("cluster: shard " + std::to_string(shard)
               + " is no longer written here: " + why);
   fenced_.insert(shard);
-  ack_cv_.notify_all();
-}
-
-void replicator::ensure_sender(const std::string& peer) {
-  if (stopping_ || senders_.count(peer) > 0)
-    return;
-  senders_.emplace(peer, std::thread([this, peer] { send_loop(peer); }));
+  acks_changed();
 }
 
 void replicator::set_roles(const map_record& in) {
@@ -203,8 +238,8 @@ void replicator::set_roles(const map_record& in) {
   }
   roles_ = std::move(m);
   roles_known_ = true;
-  work_cv_.notify_all();
-  ack_cv_.notify_all();
+  work_changed();
+  acks_changed();
 }
 
 // -- as primary
@@ -301,173 +336,247 @@ void replicator::committed(const std::shared_ptr<void>& token, bool ok) {
     while (st.tail.size() > cfg_.tail_limit)
       st.tail.pop_front();
   }
-  work_cv_.notify_all();
+  work_changed();
+}
+
+std::optional<caf::error> replicator::settled(const pending& p, bool expired) {
+  for (auto& part : p.parts) {
+    if (part.required == 0)
+      continue;
+    auto i = primary_.find(part.shard);
+    if (stopping_ || i == primary_.end() || i->second.epoch != part.epoch)
+      return make_crm_error(crm_errc::unavailable, "node_unavailable",
+                            "this node lost the organization's shard before "
+                            "the write was replicated; retry");
+    size_t have = 0;
+    for (auto& [id, pr] : i->second.followers)
+      if (pr.known && pr.acked >= part.seq)
+        ++have;
+    if (have >= part.required)
+      continue;
+    if (!expired)
+      return std::nullopt;
+    std::string seen;
+    for (auto& [id, pr] : i->second.followers)
+      seen += " " + id
+              + (pr.known ? " holds " + std::to_string(pr.acked)
+                          : std::string{" unknown"})
+              + (pr.snapshot ? " (snapshot)" : "");
+    log::warn("cluster: batch " + std::to_string(part.seq) + " of shard "
+              + std::to_string(part.shard) + " not confirmed in time;" + seen);
+    return make_crm_error(
+        crm_errc::unavailable, "replication_timeout",
+        "the write is stored on this node but no follower of shard "
+            + std::to_string(part.shard)
+            + " confirmed it in time; it may or may not last a failover; "
+              "retry");
+  }
+  return caf::error{};
 }
 
 caf::error replicator::await(const std::shared_ptr<void>& token) {
   auto p = std::static_pointer_cast<pending>(token);
   auto deadline = std::chrono::steady_clock::now() + cfg_.ack_timeout;
   std::unique_lock<std::mutex> lk{mtx_};
-  for (auto& part : p->parts) {
-    if (part.required == 0)
-      continue;
-    bool lost = false;
-    auto done = [&] {
-      auto i = primary_.find(part.shard);
-      if (stopping_ || i == primary_.end() || i->second.epoch != part.epoch) {
-        lost = true;
-        return true;
+  std::optional<caf::error> answer;
+  ack_cv_.wait_until(lk, deadline,
+                     [&] { return (answer = settled(*p, false)).has_value(); });
+  if (!answer)
+    answer = settled(*p, true);
+  return std::move(*answer);
+}
+
+storage::ack_ticket
+replicator::defer(const std::vector<std::shared_ptr<void>>& tokens) {
+  auto all = std::make_shared<pending>();
+  for (auto& t : tokens)
+    for (auto& part : std::static_pointer_cast<pending>(t)->parts)
+      if (part.required > 0) {
+        pending::part q; // the number counts; the rows are in the tail
+        q.shard = part.shard;
+        q.epoch = part.epoch;
+        q.seq = part.seq;
+        q.required = part.required;
+        all->parts.push_back(std::move(q));
       }
-      size_t have = 0;
-      for (auto& [id, pr] : i->second.followers)
-        if (pr.known && pr.acked >= part.seq)
-          ++have;
-      return have >= part.required;
-    };
-    if (!ack_cv_.wait_until(lk, deadline, done)) {
-      std::string seen;
-      if (auto i = primary_.find(part.shard); i != primary_.end())
-        for (auto& [id, pr] : i->second.followers)
-          seen += " " + id
-                  + (pr.known ? " holds " + std::to_string(pr.acked)
-                              : std::string{" unknown"})
-                  + (pr.snapshot ? " (snapshot)" : "");
-      log::warn("cluster: batch " + std::to_string(part.seq) + " of shard "
-                + std::to_string(part.shard) + " not confirmed in time;"
-                + seen);
-      return make_crm_error(
-          crm_errc::unavailable, "replication_timeout",
-          "the write is stored on this node but no follower of shard "
-              + std::to_string(part.shard)
-              + " confirmed it in time; it may or may not last a failover; "
-                "retry");
-    }
-    if (lost)
-      return make_crm_error(crm_errc::unavailable, "node_unavailable",
-                            "this node lost the organization's shard before "
-                            "the write was replicated; retry");
-  }
-  return caf::none;
+  storage::ack_ticket ticket;
+  if (all->parts.empty())
+    return ticket;
+  all->deadline = std::chrono::steady_clock::now() + cfg_.ack_timeout;
+  std::lock_guard<std::mutex> guard{mtx_};
+  ticket.acknowledger = acknowledger();
+  if (!ticket.acknowledger) // stopping
+    return ticket;
+  ticket.id = next_wait_++;
+  ticket.timeout = cfg_.ack_timeout;
+  waits_.emplace(ticket.id, std::move(all));
+  return ticket;
+}
+
+std::chrono::milliseconds replicator::wait_left(uint64_t id) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = waits_.find(id);
+  if (i == waits_.end())
+    return std::chrono::milliseconds{0};
+  auto left = i->second->deadline - std::chrono::steady_clock::now();
+  return std::max(std::chrono::milliseconds{0},
+                  std::chrono::duration_cast<std::chrono::milliseconds>(left));
+}
+
+std::optional<caf::error> replicator::settle_wait(uint64_t id, bool expired) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = waits_.find(id);
+  if (i == waits_.end())
+    return make_crm_error(crm_errc::unavailable, "node_unavailable",
+                          "the write's replication is not known here; retry");
+  auto answer = settled(*i->second, expired);
+  if (answer)
+    waits_.erase(i);
+  return answer;
+}
+
+void replicator::acks_changed() {
+  ack_cv_.notify_all();
+  if (acker_ && !acks_kicked_.exchange(true))
+    caf::anon_send(acker_, repl_acked_atom_v);
+}
+
+void replicator::work_changed() {
+  for (auto& [id, s] : senders_)
+    if (!s.kicked->exchange(true))
+      caf::anon_send(s.actor, repl_kick_atom_v);
 }
 
 caf::error replicator::shard_rows_of(
     uint32_t shard, const storage::read_view* at,
     const std::function<void(storage::column, std::string_view,
                              std::string_view)>& fn) {
-  std::vector<std::string> prefixes;
-  auto err = storage::scan_at(
-      db_, storage::column::orgs, "", "",
-      [&](std::string_view k, std::string_view) {
-        if (k.size() == 8 && storage::keys::get_be64(k, 0) != 0
-            && shard_of(tenant_id{storage::keys::get_be64(k, 0)}, shard_count_)
-                   == shard)
-          prefixes.emplace_back(k);
+  snapshot_cursor all;
+  return shard_rows_from(
+      shard, at, all,
+      [&](storage::column c, std::string_view k, std::string_view v) {
+        fn(c, k, v);
         return true;
-      },
-      at);
-  if (err)
-    return err;
-  for (size_t c = 0; c < storage::column_count; ++c) {
-    auto col = static_cast<storage::column>(c);
+      });
+}
+
+caf::error replicator::shard_rows_from(
+    uint32_t shard, const storage::read_view* at, snapshot_cursor& cur,
+    const std::function<bool(storage::column, std::string_view,
+                             std::string_view)>& fn) {
+  if (!cur.listed) {
+    auto err = storage::scan_at(
+        db_, storage::column::orgs, "", "",
+        [&](std::string_view k, std::string_view) {
+          if (k.size() == 8 && storage::keys::get_be64(k, 0) != 0
+              && shard_of(tenant_id{storage::keys::get_be64(k, 0)},
+                          shard_count_)
+                     == shard)
+            cur.prefixes.emplace_back(k);
+          return true;
+        },
+        at);
+    if (err)
+      return err;
+    cur.listed = true;
+  }
+  bool stopped = false;
+  // Scans [begin, end) of a column from where the cursor is, giving the
+  // rows `keep` accepts to fn.
+  auto scan = [&](storage::column col, const std::string& begin,
+                  const std::string& end, auto keep) {
+    std::string from = begin;
+    if (cur.resume && cur.after >= begin) {
+      from = cur.after;
+      from.push_back('\0'); // the first key after it
+    }
+    return storage::scan_at(
+        db_, col, from, end,
+        [&](std::string_view k, std::string_view v) {
+          if (!keep(k, v))
+            return true;
+          cur.resume = true;
+          cur.after.assign(k.data(), k.size());
+          stopped = !fn(col, k, v);
+          return !stopped;
+        },
+        at);
+  };
+  for (; cur.column < storage::column_count; ++cur.column) {
+    auto col = static_cast<storage::column>(cur.column);
     if (!replicated_column(col))
       continue;
     if (col == storage::column::lookup) {
-      err = storage::scan_at(
-          db_, col, "", "",
-          [&](std::string_view k, std::string_view v) {
-            auto t = storage::row_tenant(col, k, v);
-            if (t && t->value != 0 && shard_of(*t, shard_count_) == shard)
-              fn(col, k, v);
-            return true;
-          },
-          at);
-      if (err)
+      auto err = scan(col, "", "", [&](std::string_view k, std::string_view v) {
+        auto t = storage::row_tenant(col, k, v);
+        return t && t->value != 0 && shard_of(*t, shard_count_) == shard;
+      });
+      if (err || stopped)
         return err;
+      cur.resume = false;
       continue;
     }
-    for (auto& pre : prefixes) {
-      err = storage::scan_at(
-          db_, col, pre, storage::keys::prefix_end(pre),
-          [&](std::string_view k, std::string_view v) {
-            fn(col, k, v);
-            return true;
-          },
-          at);
-      if (err)
+    for (; cur.prefix < cur.prefixes.size(); ++cur.prefix) {
+      auto& pre = cur.prefixes[cur.prefix];
+      auto err = scan(col, pre, storage::keys::prefix_end(pre),
+                      [](std::string_view, std::string_view) { return true; });
+      if (err || stopped)
         return err;
+      cur.resume = false;
     }
+    cur.prefix = 0;
   }
+  cur.done = true;
   return caf::none;
 }
 
-bool replicator::send_snapshot(const std::string& peer, const caf::actor& h,
-                               uint32_t shard) {
-  repl_snapshot head;
-  head.shard = shard;
+bool replicator::begin_snapshot(uint32_t shard, snapshot_job& job) {
+  job = snapshot_job{};
+  job.head.shard = shard;
   bool mine = false;
-  auto view = storage::view_under_commit_lock(db_, [&] {
+  job.view = storage::view_under_commit_lock(db_, [&] {
     std::lock_guard<std::mutex> guard{mtx_};
     auto i = primary_.find(shard);
     if (i == primary_.end())
       return;
     mine = true;
-    head.epoch = i->second.epoch;
-    head.seq = i->second.next_seq - 1;
+    job.head.epoch = i->second.epoch;
+    job.head.seq = i->second.next_seq - 1;
   });
-  if (!mine)
-    return false;
-  caf::scoped_actor self{sys_};
-  auto exchange = [&](repl_snapshot part) {
-    repl_result got;
-    got.status = repl_result::refused;
-    self->request(h, exchange_timeout, replicate_atom_v, std::move(part))
-        .receive([&](repl_result& r) { got = r; }, [&](caf::error&) {});
-    return got;
-  };
-  auto begin = head;
-  begin.phase = repl_snapshot::begin;
-  if (exchange(begin).status != repl_result::ok)
-    return false;
-  repl_snapshot part = head;
-  part.phase = repl_snapshot::rows_part;
+  return mine;
+}
+
+caf::error replicator::snapshot_rows(snapshot_job& job,
+                                     std::vector<repl_row>& rows) {
   size_t bytes = 0;
-  bool sent = true;
-  auto err = shard_rows_of(
-      shard, view.get(),
+  return shard_rows_from(
+      job.head.shard, job.view.get(), job.cursor,
       [&](storage::column c, std::string_view k, std::string_view v) {
-        if (!sent)
-          return;
-        part.rows.push_back(repl_row{static_cast<uint8_t>(c), false,
-                                     std::string{k}, std::string{v}});
+        rows.push_back(repl_row{static_cast<uint8_t>(c), false, std::string{k},
+                                std::string{v}});
         bytes += k.size() + v.size();
-        if (bytes >= chunk_bytes) {
-          sent = exchange(part).status == repl_result::ok;
-          part.rows.clear();
-          bytes = 0;
-        }
+        return bytes < chunk_bytes;
       });
-  if (err || !sent)
-    return false;
-  if (!part.rows.empty() && exchange(part).status != repl_result::ok)
-    return false;
-  auto end = head;
-  end.phase = repl_snapshot::end;
-  auto done = exchange(end);
-  if (done.status != repl_result::ok)
-    return false;
+}
+
+void replicator::snapshot_held(const std::string& peer,
+                               const snapshot_job& job) {
   std::lock_guard<std::mutex> guard{mtx_};
-  auto i = primary_.find(shard);
-  if (i == primary_.end() || i->second.epoch != head.epoch)
-    return false;
-  auto& pr = i->second.followers[peer];
-  pr.acked = head.seq;
+  auto i = primary_.find(job.head.shard);
+  if (i == primary_.end() || i->second.epoch != job.head.epoch)
+    return;
+  auto f = i->second.followers.find(peer);
+  if (f == i->second.followers.end())
+    return; // no longer a follower
+  auto& pr = f->second;
+  pr.acked = job.head.seq;
   pr.known = true;
   pr.snapshot = false;
   trim(i->second);
-  log::info("cluster: node " + peer + " holds shard " + std::to_string(shard)
-            + " from a snapshot at sequence " + std::to_string(head.seq));
-  ack_cv_.notify_all();
-  return true;
+  log::info("cluster: node " + peer + " holds shard "
+            + std::to_string(job.head.shard) + " from a snapshot at sequence "
+            + std::to_string(job.head.seq));
+  acks_changed();
 }
 
 void replicator::trim(primary_state& st) {
@@ -481,140 +590,330 @@ void replicator::trim(primary_state& st) {
     st.tail.pop_front();
 }
 
-void replicator::send_loop(std::string peer) {
-  ::pthread_setname_np(::pthread_self(), "repl-send");
-  caf::scoped_actor self{sys_};
-  for (;;) {
-    repl_push push;
-    std::vector<uint32_t> snapshots;
-    std::vector<uint32_t> unknown;
-    {
-      std::unique_lock<std::mutex> lk{mtx_};
-      if (stopping_)
-        return;
-      for (auto& [shard, st] : primary_) {
-        auto f = st.followers.find(peer);
-        if (f == st.followers.end())
-          continue;
-        auto& pr = f->second;
-        if (pr.snapshot) {
-          snapshots.push_back(shard);
-          continue;
-        }
-        if (!pr.known) {
-          unknown.push_back(shard);
-          continue;
-        }
-        if (st.next_seq - 1 <= pr.acked)
-          continue;
-        if (st.tail.empty() || st.tail.front().seq > pr.acked + 1) {
-          pr.snapshot = true; // behind what is kept
-          snapshots.push_back(shard);
-          continue;
-        }
-        for (auto& e : st.tail)
-          if (e.seq > pr.acked && push.entries.size() < push_entries)
-            push.entries.push_back(e);
-      }
-      if (push.entries.empty() && snapshots.empty() && unknown.empty()) {
-        work_cv_.wait_for(lk, std::chrono::milliseconds(200));
-        continue;
-      }
-    }
-    auto h = peer_(peer);
-    if (!h) {
-      std::unique_lock<std::mutex> lk{mtx_};
-      work_cv_.wait_for(lk, std::chrono::milliseconds(200),
-                        [&] { return stopping_; });
+replicator::plan replicator::plan_for(const std::string& peer) {
+  plan out;
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (stopping_)
+    return out;
+  for (auto& [shard, st] : primary_) {
+    auto f = st.followers.find(peer);
+    if (f == st.followers.end())
+      continue;
+    auto& pr = f->second;
+    if (pr.snapshot) {
+      out.snapshots.push_back(shard);
       continue;
     }
-    // Followers not asked yet say what they hold.
-    if (!unknown.empty()) {
-      repl_results got;
-      bool answered = false;
-      self->request(h, exchange_timeout, replicate_atom_v,
-                    repl_status_ask{unknown})
-          .receive(
-              [&](repl_results& r) {
-                got = std::move(r);
-                answered = true;
-              },
-              [&](caf::error&) {});
-      std::lock_guard<std::mutex> guard{mtx_};
-      for (auto& r : got.items) {
-        auto i = primary_.find(r.shard);
-        if (i == primary_.end())
-          continue;
-        auto f = i->second.followers.find(peer);
-        if (f == i->second.followers.end())
-          continue;
-        auto current = i->second.next_seq - 1;
-        if (r.status == repl_result::ok && r.epoch == i->second.epoch
-            && r.applied <= current) {
-          f->second.acked = r.applied;
-          f->second.known = true;
-        } else {
-          f->second.snapshot = true;
-        }
-      }
-      if (!answered) {
-        std::unique_lock<std::mutex> lk{mtx_, std::adopt_lock};
-        work_cv_.wait_for(lk, std::chrono::milliseconds(200));
-        lk.release();
-      }
-      ack_cv_.notify_all();
+    if (!pr.known) {
+      out.unknown.push_back(shard);
       continue;
     }
-    for (auto shard : snapshots)
-      if (!send_snapshot(peer, h, shard))
-        log::warn("cluster: the snapshot of shard " + std::to_string(shard)
-                  + " for node " + peer + " did not complete; retrying");
-    if (push.entries.empty())
+    if (st.next_seq - 1 <= pr.acked)
       continue;
-    repl_results got;
-    bool answered = false;
-    self->request(h, exchange_timeout, replicate_atom_v, std::move(push))
-        .receive(
-            [&](repl_results& r) {
-              got = std::move(r);
-              answered = true;
-            },
-            [&](caf::error&) {});
-    std::lock_guard<std::mutex> guard{mtx_};
-    for (auto& r : got.items) {
-      auto i = primary_.find(r.shard);
-      if (i == primary_.end())
-        continue;
-      auto f = i->second.followers.find(peer);
-      if (f == i->second.followers.end())
-        continue;
-      switch (r.status) {
-        case repl_result::ok:
-        case repl_result::gap:
-          f->second.acked = r.applied;
-          f->second.known = true;
-          break;
-        case repl_result::rebuild:
-          f->second.snapshot = true;
-          break;
-        case repl_result::stale:
-          // The follower knows a newer owner: this node was deposed.
-          fence(r.shard,
-                "node " + peer + " knows epoch " + std::to_string(r.epoch));
-          break;
-        default:
-          f->second.known = false;
-      }
-      if (auto j = primary_.find(r.shard); j != primary_.end())
-        trim(j->second);
+    if (st.tail.empty() || st.tail.front().seq > pr.acked + 1) {
+      pr.snapshot = true; // behind what is kept
+      out.snapshots.push_back(shard);
+      continue;
     }
-    ack_cv_.notify_all();
-    if (!answered) {
-      std::unique_lock<std::mutex> lk{mtx_, std::adopt_lock};
-      work_cv_.wait_for(lk, std::chrono::milliseconds(200));
-      lk.release();
-    }
+    for (auto& e : st.tail)
+      if (e.seq > pr.acked && out.push.entries.size() < push_entries)
+        out.push.entries.push_back(e);
   }
+  return out;
+}
+
+void replicator::absorb(const std::string& peer, const repl_results& got) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto& r : got.items) {
+    auto i = primary_.find(r.shard);
+    if (i == primary_.end())
+      continue;
+    auto& st = i->second;
+    auto f = st.followers.find(peer);
+    if (f == st.followers.end())
+      continue;
+    auto& pr = f->second;
+    switch (r.status) {
+      case repl_result::ok:
+      case repl_result::gap:
+        // What it holds of this epoch, up to what was written here: the
+        // tail goes on from there; anything else needs a snapshot.
+        if (r.epoch == st.epoch && r.applied <= st.next_seq - 1) {
+          pr.acked = r.applied;
+          pr.known = true;
+        } else {
+          pr.snapshot = true;
+        }
+        break;
+      case repl_result::rebuild:
+        pr.snapshot = true;
+        break;
+      case repl_result::stale:
+        // The follower knows a newer owner: this node was deposed.
+        fence(r.shard,
+              "node " + peer + " knows epoch " + std::to_string(r.epoch));
+        continue;
+      default:
+        pr.known = false;
+    }
+    trim(st);
+  }
+  acks_changed();
+}
+
+// -- the replicator's actors (t15-ack): no thread of the actor system, and
+// no thread of the replicator's own, waits for a follower.
+
+struct repl_actors {
+  using wptr = std::weak_ptr<replicator>;
+
+  struct sender_state {
+    std::string peer;
+    std::shared_ptr<std::atomic<bool>> kicked;
+    bool busy = false;         ///< a request to the follower is out
+    bool retry_queued = false; ///< a delayed kick is on its way
+    bool snapshot_turn = false;
+    std::optional<replicator::snapshot_job> job;
+    uint8_t next_phase = repl_snapshot::begin;
+  };
+  using sender_ptr = caf::stateful_actor<sender_state>*;
+
+  /// One follower node's sender: asks what it holds, ships the tail in
+  /// commit order, sends snapshots in parts; one request out at a time,
+  /// then the next step. Idle until a kick (new batches or roles).
+  static caf::behavior sender(sender_ptr self, wptr rep, std::string peer,
+                              std::shared_ptr<std::atomic<bool>> kicked) {
+    self->state.peer = std::move(peer);
+    self->state.kicked = std::move(kicked);
+    return {
+        [=](repl_kick_atom) {
+          self->state.kicked->store(false);
+          step(self, rep);
+        },
+        [=](repl_expire_atom) {
+          self->state.retry_queued = false;
+          step(self, rep);
+        },
+    };
+  }
+
+  static void retry_later(sender_ptr self) {
+    self->state.busy = false;
+    if (self->state.retry_queued)
+      return;
+    self->state.retry_queued = true;
+    self->delayed_send(self, retry_after, repl_expire_atom_v);
+  }
+
+  /// One request to the follower; `ok` takes the answer and says whether
+  /// to go on at once (else a retry after a while).
+  template <class Answer, class Msg, class Ok>
+  static void exchange(sender_ptr self, const wptr& rep, const caf::actor& h,
+                       Msg msg, Ok ok) {
+    self->state.busy = true;
+    self->request(h, exchange_timeout, replicate_atom_v, std::move(msg))
+        .then(
+            [=](Answer& a) mutable {
+              self->state.busy = false;
+              auto r = rep.lock();
+              if (!r)
+                return;
+              if (ok(*r, a))
+                step(self, rep);
+              else
+                retry_later(self);
+            },
+            [=](caf::error&) { retry_later(self); });
+  }
+
+  static void step(sender_ptr self, const wptr& rep) {
+    auto& st = self->state;
+    if (st.busy)
+      return;
+    auto r = rep.lock();
+    if (!r) {
+      self->quit();
+      return;
+    }
+    auto todo = r->plan_for(st.peer);
+    if (todo.empty() && !st.job)
+      return; // until the next kick
+    auto h = r->peer_(st.peer);
+    if (!h) {
+      retry_later(self);
+      return;
+    }
+    auto absorb = [peer = st.peer](replicator& rr, repl_results& got) {
+      rr.absorb(peer, got);
+      return true;
+    };
+    // Followers not asked yet say what they hold.
+    if (!todo.unknown.empty()) {
+      exchange<repl_results>(self, rep, h, repl_status_ask{todo.unknown},
+                             absorb);
+      return;
+    }
+    bool snapshots = st.job || !todo.snapshots.empty();
+    bool pushes = !todo.push.entries.empty();
+    // Batches and snapshot parts take turns: neither waits for the other.
+    if (pushes && (!snapshots || !st.snapshot_turn)) {
+      st.snapshot_turn = true;
+      exchange<repl_results>(self, rep, h, std::move(todo.push), absorb);
+      return;
+    }
+    st.snapshot_turn = false;
+    snapshot_part(self, rep, *r, h, todo.snapshots);
+  }
+
+  static void snapshot_part(sender_ptr self, const wptr& rep, replicator& r,
+                            const caf::actor& h,
+                            const std::vector<uint32_t>& wanted) {
+    auto& st = self->state;
+    if (!st.job) {
+      if (wanted.empty())
+        return;
+      replicator::snapshot_job job;
+      if (!r.begin_snapshot(wanted.front(), job))
+        return; // not this node's any more: the next plan knows
+      st.job = std::move(job);
+      st.next_phase = repl_snapshot::begin;
+    }
+    auto& job = *st.job;
+    repl_snapshot part = job.head;
+    part.phase = st.next_phase;
+    if (part.phase == repl_snapshot::rows_part) {
+      if (auto err = r.snapshot_rows(job, part.rows)) {
+        log::warn("cluster: cannot read shard " + std::to_string(job.head.shard)
+                  + " for a snapshot: " + to_api_error(err).message);
+        st.job.reset();
+        retry_later(self);
+        return;
+      }
+      if (part.rows.empty() && job.cursor.done)
+        part.phase = repl_snapshot::end;
+    }
+    auto phase = part.phase;
+    exchange<repl_result>(self, rep, h, std::move(part),
+                          [self, phase](replicator& rr, repl_result& got) {
+                            auto& s = self->state;
+                            if (!s.job)
+                              return true;
+                            if (got.status != repl_result::ok) {
+                              log::warn("cluster: the snapshot of shard "
+                                        + std::to_string(s.job->head.shard)
+                                        + " for node " + s.peer
+                                        + " did not complete; retrying");
+                              s.job.reset();
+                              return false;
+                            }
+                            if (phase == repl_snapshot::end) {
+                              rr.snapshot_held(s.peer, *s.job);
+                              s.job.reset();
+                            } else {
+                              s.next_phase = repl_snapshot::rows_part;
+                            }
+                            return true;
+                          });
+  }
+
+  struct acker_state {
+    struct waiting {
+      caf::response_promise promise;
+      caf::message answer;
+    };
+    std::map<uint64_t, waiting> waits;
+  };
+  using acker_ptr = caf::stateful_actor<acker_state>*;
+
+  static caf::error stopping() {
+    return make_crm_error(crm_errc::unavailable, "node_unavailable",
+                          "this node is stopping; retry");
+  }
+
+  /// Answers the writes of defer() for the actor that made them (the
+  /// request is delegated here): with the actor's answer once the
+  /// followers confirmed, or with the error when the shard was lost or at
+  /// the deadline (a delayed message, not a waiting thread).
+  static caf::behavior acker(acker_ptr self, wptr rep) {
+    auto answer = [](acker_state::waiting& w, caf::error& err) {
+      if (err)
+        w.promise.deliver(std::move(err));
+      else
+        w.promise.deliver(std::move(w.answer));
+    };
+    return {
+        [=](repl_wait_atom, uint64_t id,
+            caf::message& value) -> caf::response_promise {
+          acker_state::waiting w{self->make_response_promise(),
+                                 std::move(value)};
+          auto rp = w.promise;
+          auto r = rep.lock();
+          if (!r) {
+            auto err = stopping();
+            answer(w, err);
+            return rp;
+          }
+          if (auto done = r->settle_wait(id, false)) {
+            answer(w, *done);
+            return rp;
+          }
+          auto left = r->wait_left(id);
+          self->state.waits.emplace(id, std::move(w));
+          self->delayed_send(self, left, repl_expire_atom_v, id);
+          return rp;
+        },
+        [=](repl_acked_atom) {
+          auto r = rep.lock();
+          if (!r)
+            return;
+          r->acks_kicked_.store(false);
+          auto& waits = self->state.waits;
+          for (auto i = waits.begin(); i != waits.end();) {
+            if (auto done = r->settle_wait(i->first, false)) {
+              answer(i->second, *done);
+              i = waits.erase(i);
+            } else {
+              ++i;
+            }
+          }
+        },
+        [=](repl_expire_atom, uint64_t id) {
+          auto i = self->state.waits.find(id);
+          if (i == self->state.waits.end())
+            return;
+          auto r = rep.lock();
+          auto done = r ? r->settle_wait(id, true)
+                        : std::optional<caf::error>{stopping()};
+          answer(i->second, *done);
+          self->state.waits.erase(i);
+        },
+        [=](repl_stop_atom) {
+          for (auto& [id, w] : self->state.waits)
+            w.promise.deliver(stopping());
+          self->state.waits.clear();
+          self->quit();
+        },
+    };
+  }
+};
+
+void replicator::ensure_sender(const std::string& peer) {
+  if (stopping_ || senders_.count(peer) > 0)
+    return;
+  sender_ref ref;
+  ref.kicked = std::make_shared<std::atomic<bool>>(true);
+  ref.actor
+      = sys_.spawn(repl_actors::sender, weak_from_this(), peer, ref.kicked);
+  caf::anon_send(ref.actor, repl_kick_atom_v);
+  senders_.emplace(peer, std::move(ref));
+}
+
+caf::actor replicator::acknowledger() {
+  if (stopping_)
+    return {};
+  if (!acker_)
+    acker_ = sys_.spawn(repl_actors::acker, weak_from_this());
+  return acker_;
 }
 
 // -- as follower

@@ -5,9 +5,12 @@
 // shards of its rows; each shard's part gets the shard's next sequence
 // number, stored with the write (meta row "repl/shard/N" = epoch and
 // sequence, in the same RocksDB batch), and goes to the shard's followers
-// in commit order, one sender thread per follower node, over the cluster
-// transport. The write returns once the required followers (--replication-
-// ack: 0, 1 or all) hold it, or fails with 503 replication_timeout. A
+// in commit order, by one event-based sender actor per follower node, over
+// the cluster transport (no thread waits for a follower). A write is
+// acknowledged once the required followers (--replication-ack: 0, 1 or
+// all) hold it, or fails with 503 replication_timeout: an actor's writes
+// are collected (storage::ack_scope) and answered through a response
+// promise that the replicator's acknowledger actor settles (t15-ack). A
 // follower that is new, behind the batches kept, or of another epoch is
 // rebuilt from a snapshot of the shard's rows (a RocksDB snapshot taken
 // under the commit lock, so it is exactly the shard at one sequence).
@@ -33,13 +36,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
 
 #include "cluster/shard_roles.hpp"
 #include "protocol/replication.hpp"
@@ -71,6 +75,10 @@ struct replication_config {
   size_t tail_limit = 20000;
 };
 
+/// Marks the actor system's threads (storage::mark_scheduler_thread):
+/// they never wait for followers. t15-ack.
+void mark_actor_threads(caf::actor_system_config& cfg);
+
 /// Whether rows of this column family are replicated with their shard
 /// (not the node's own bookkeeping, sign-in sessions or its timers).
 bool replicated_column(storage::column c);
@@ -95,7 +103,8 @@ public:
              uint32_t shard_count, replication_config cfg, peer_fn peer);
   ~replicator() override;
 
-  /// Joins the sender threads (before the actor system goes).
+  /// Stops the sender actors and answers the writes still waiting (503
+  /// node_unavailable); before the actor system goes.
   void stop();
 
   const replication_config& config() const {
@@ -111,6 +120,8 @@ public:
                      std::shared_ptr<void>& token) override;
   void committed(const std::shared_ptr<void>& token, bool ok) override;
   caf::error await(const std::shared_ptr<void>& token) override;
+  storage::ack_ticket
+  defer(const std::vector<std::shared_ptr<void>>& tokens) override;
 
   // -- as follower (the endpoint actor; `sender` is a connected member)
   repl_results apply_push(const std::string& sender, repl_push& p);
@@ -144,19 +155,56 @@ private:
     std::map<std::string, progress> followers;
   };
   struct pending;
+  /// What a sender actor does next for its follower.
+  struct plan {
+    repl_push push;
+    std::vector<uint32_t> snapshots;
+    std::vector<uint32_t> unknown;
+    bool empty() const {
+      return push.entries.empty() && snapshots.empty() && unknown.empty();
+    }
+  };
+  struct snapshot_cursor;
+  struct snapshot_job;
+  friend struct repl_actors;
   /// Drops the batches every follower holds.
   static void trim(primary_state& st); // under mtx_
+  /// Whether a write's parts are acknowledged (none: not yet; else the
+  /// answer: caf::none or the error). `expired`: the time is up.
+  std::optional<caf::error> settled(const pending& p, bool expired); // mtx_
+  /// Settles the wait `id` of defer(): none while it still waits.
+  std::optional<caf::error> settle_wait(uint64_t id, bool expired);
+  /// How long the wait `id` has left.
+  std::chrono::milliseconds wait_left(uint64_t id);
+  /// Wakes the acknowledger (followers confirmed, a shard was lost).
+  void acks_changed(); // under mtx_
+  /// Wakes the sender actors (new batches, new roles).
+  void work_changed(); // under mtx_
+  plan plan_for(const std::string& peer);
+  /// Takes followers' answers about what they hold (of a push or of a
+  /// status question: one rule for both).
+  void absorb(const std::string& peer, const repl_results& got);
+  /// Starts a shard's snapshot (false: not this node's shard any more).
+  bool begin_snapshot(uint32_t shard, snapshot_job& job);
+  /// The next part of rows of a snapshot (empty: all sent).
+  caf::error snapshot_rows(snapshot_job& job, std::vector<repl_row>& rows);
+  /// The follower holds the whole snapshot.
+  void snapshot_held(const std::string& peer, const snapshot_job& job);
 
   bool is_follower(uint32_t shard) const; // under mtx_
   caf::error
   shard_rows_of(uint32_t shard, const storage::read_view* at,
                 const std::function<void(storage::column, std::string_view,
                                          std::string_view)>& fn);
+  /// shard_rows_of from a cursor, until `fn` says stop (false).
+  caf::error
+  shard_rows_from(uint32_t shard, const storage::read_view* at,
+                  snapshot_cursor& cur,
+                  const std::function<bool(storage::column, std::string_view,
+                                           std::string_view)>& fn);
   bool row_in_shard(const repl_row& r, uint32_t shard) const;
-  void send_loop(std::string peer);
-  bool send_snapshot(const std::string& peer, const caf::actor& h,
-                     uint32_t shard);
   void ensure_sender(const std::string& peer); // under mtx_
+  caf::actor acknowledger();                   // under mtx_
   /// Removes this node's copy of a shard it has no role in.
   void discard(uint32_t shard);
   void fence(uint32_t shard, const std::string& why); // under mtx_
@@ -171,8 +219,9 @@ private:
   peer_fn peer_;
 
   mutable std::mutex mtx_;
-  std::condition_variable work_cv_; ///< new batches, new roles, stop
-  std::condition_variable ack_cv_;  ///< acknowledgements, lost shards
+  /// Acknowledgements, lost shards: for await() on threads outside the
+  /// actor system.
+  std::condition_variable ack_cv_;
   bool stopping_ = false;
   bool roles_known_ = false;
   map_record roles_;
@@ -180,7 +229,16 @@ private:
   std::set<uint32_t> fenced_;
   std::vector<held_state> held_;
   std::vector<bool> held_loaded_;
-  std::map<std::string, std::thread> senders_;
+  struct sender_ref {
+    caf::actor actor;
+    /// A kick is on its way (one at a time, however many writes).
+    std::shared_ptr<std::atomic<bool>> kicked;
+  };
+  std::map<std::string, sender_ref> senders_;
+  caf::actor acker_;
+  std::atomic<bool> acks_kicked_{false};
+  std::map<uint64_t, std::shared_ptr<pending>> waits_;
+  uint64_t next_wait_ = 1;
 };
 
 } // namespace crmsync::cluster

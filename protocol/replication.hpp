@@ -125,6 +125,14 @@ CAF_BEGIN_TYPE_ID_BLOCK(crmsync_repl, caf::first_custom_type_id + 1000)
   CAF_ADD_TYPE_ID(crmsync_repl, (crmsync::repl_results))
   CAF_ADD_TYPE_ID(crmsync_repl, (crmsync::repl_snapshot))
   CAF_ADD_TYPE_ID(crmsync_repl, (crmsync::repl_status_ask))
+  // t15-ack: the replicator's own actors (never sent between nodes): a
+  // write's acknowledgement asked for, new batches for a sender, followers
+  // that confirmed, a wait's deadline, the replicator stopping.
+  CAF_ADD_ATOM(crmsync_repl, crmsync::atom, repl_wait_atom, "replwait")
+  CAF_ADD_ATOM(crmsync_repl, crmsync::atom, repl_kick_atom, "replkick")
+  CAF_ADD_ATOM(crmsync_repl, crmsync::atom, repl_acked_atom, "replacked")
+  CAF_ADD_ATOM(crmsync_repl, crmsync::atom, repl_expire_atom, "replexpire")
+  CAF_ADD_ATOM(crmsync_repl, crmsync::atom, repl_stop_atom, "replstop")
 CAF_END_TYPE_ID_BLOCK(crmsync_repl)
 
 namespace crmsync {

@@ -96,6 +96,65 @@ bool unreplicated_scope::active() {
   return unreplicated_depth > 0;
 }
 
+namespace {
+
+thread_local ack_scope* innermost_ack_scope = nullptr;
+thread_local bool scheduler_thread = false;
+
+/// A hooked write's acknowledgement once it is stored here: waited for,
+/// collected by the thread's ack_scope, or (on a thread of the actor
+/// system outside one) not waited for. t15-ack.
+caf::error settle(const std::shared_ptr<write_hook>& hook,
+                  std::shared_ptr<void> token) {
+  if (auto* scope = ack_scope::current()) {
+    scope->add(hook, std::move(token));
+    return caf::none;
+  }
+  if (scheduler_thread)
+    return caf::none;
+  return hook->await(token);
+}
+
+} // namespace
+
+ack_scope::ack_scope() : outer_(innermost_ack_scope) {
+  innermost_ack_scope = this;
+}
+
+ack_scope::~ack_scope() {
+  innermost_ack_scope = outer_;
+}
+
+ack_scope* ack_scope::current() {
+  return innermost_ack_scope;
+}
+
+void ack_scope::add(std::shared_ptr<write_hook> hook,
+                    std::shared_ptr<void> token) {
+  // One database, one hook: a hook set anew in between takes over.
+  if (hook_ != hook)
+    tokens_.clear();
+  hook_ = std::move(hook);
+  tokens_.push_back(std::move(token));
+}
+
+ack_ticket ack_scope::take() {
+  ack_ticket t;
+  if (hook_ && !tokens_.empty())
+    t = hook_->defer(tokens_);
+  tokens_.clear();
+  hook_.reset();
+  return t;
+}
+
+void mark_scheduler_thread() {
+  scheduler_thread = true;
+}
+
+bool on_scheduler_thread() {
+  return scheduler_thread;
+}
+
 const char* column_name(column c) {
   static constexpr const char* names[] = {
       "meta",  "orgs",        "users", "events",    "event_index", "lookup",
@@ -360,7 +419,7 @@ caf::error db::write(const write_batch& batch, claims_effect effect) {
       deferred.hook = std::move(hook);
       return caf::none;
     }
-    return hook->await(token);
+    return settle(hook, std::move(token));
   }
   return caf::none;
 }
@@ -453,7 +512,7 @@ caf::error db::write_claimed(const write_batch& batch,
   // (replication, t15-repl) is waited for without the claim lock. Not
   // confirmed: 503, but the claims stay with the rows they protect.
   if (!err && waiting.token)
-    return waiting.hook->await(waiting.token);
+    return settle(waiting.hook, std::move(waiting.token));
   return err;
 }
 

@@ -5,15 +5,31 @@
 // t15-repl.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string_view>
+#include <vector>
 
+#include <caf/actor.hpp>
 #include <caf/error.hpp>
 
 #include "storage/db.hpp"
 
 namespace crmsync::storage {
+
+/// Where the acknowledgement of writes is asked for without waiting
+/// (t15-ack): `acknowledger` answers (repl_wait_atom, `id`) with true once
+/// the writes are acknowledged as required, or with the error await()
+/// would have returned (503 replication_timeout once `timeout` passed
+/// since the writes, 503 node_unavailable when the shard was lost). An
+/// empty acknowledger: nothing to wait for.
+struct ack_ticket {
+  caf::actor acknowledger;
+  uint64_t id = 0;
+  std::chrono::milliseconds timeout{0};
+};
 
 class write_hook {
 public:
@@ -30,7 +46,43 @@ public:
   /// After the lock: waits until the write is acknowledged as required
   /// (crm_errc::unavailable when it was not in time).
   virtual caf::error await(const std::shared_ptr<void>& token) = 0;
+  /// After the lock, instead of await(): the writes' acknowledgement as a
+  /// ticket to ask for it without blocking a thread (t15-ack).
+  virtual ack_ticket defer(const std::vector<std::shared_ptr<void>>& tokens)
+      = 0;
 };
+
+/// While one lives on a thread, that thread's hooked writes do not wait for
+/// their acknowledgement: take() gives them back as one ticket, which an
+/// actor asks for with a response promise (actors/tenant/acked.hpp). An
+/// inner scope collects for itself. t15-ack.
+class ack_scope {
+public:
+  ack_scope();
+  ~ack_scope();
+  ack_scope(const ack_scope&) = delete;
+  ack_scope& operator=(const ack_scope&) = delete;
+  /// The ticket of the writes made since the scope began (or since the
+  /// last take()).
+  ack_ticket take();
+  /// The innermost scope of this thread, or nullptr.
+  static ack_scope* current();
+  void add(std::shared_ptr<write_hook> hook, std::shared_ptr<void> token);
+
+private:
+  ack_scope* outer_ = nullptr;
+  std::shared_ptr<write_hook> hook_;
+  std::vector<std::shared_ptr<void>> tokens_;
+};
+
+/// Marks the calling thread as one of the actor system's (a CAF thread
+/// hook calls it, cluster::prepare_actor_system): a hooked write there
+/// outside an ack_scope is not waited for (it ships in commit order like
+/// every write, but nobody is told it is acknowledged: background writes
+/// of sync, reminders, mail). A thread of the actor system never waits for
+/// followers. t15-ack.
+void mark_scheduler_thread();
+bool on_scheduler_thread();
 
 /// While one lives on a thread, that thread's writes bypass the hook (a
 /// follower applying a primary's batches, a moved shard's rows).

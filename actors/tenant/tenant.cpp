@@ -12,6 +12,7 @@
 
 #include <caf/actor_system.hpp>
 
+#include "actors/acked.hpp"
 #include "actors/tenant/handlers.hpp"
 #include "common/log.hpp"
 
@@ -66,89 +67,91 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
   using namespace crmsync::atom;
   return {
       [=](create_org& msg) -> caf::result<org_created> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](get_org& msg) -> caf::result<org_record> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](update_org& msg) -> caf::result<org_record> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](tenant_summary_request& msg) -> caf::result<org_record> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](create_user& msg) -> caf::result<user_record> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](get_user& msg) -> caf::result<user_record> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](update_user& msg) -> caf::result<user_record> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](authenticate& msg) -> caf::result<user_record> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](list_users& msg) -> caf::result<user_page> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](create_event& msg) -> caf::result<event_record> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](get_event& msg) -> caf::result<event_record> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](update_event& msg) -> caf::result<event_record> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](delete_event& msg) -> caf::result<event_deleted> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](list_events& msg) -> caf::result<event_page> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](import_events& msg) -> caf::result<events_imported> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](mass_update& msg) -> caf::result<events_updated> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](link_office365& msg) -> caf::result<user_record> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](invite_users& msg) -> caf::result<invite_list> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](list_invites& msg) -> caf::result<invite_list> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](list_my_invites& msg) -> caf::result<invite_list> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](accept_invite& msg) -> caf::result<invite_accepted> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](request_join& msg) -> caf::result<join_request_record> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](get_join_request& msg) -> caf::result<join_request_record> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](list_join_requests& msg) -> caf::result<join_request_list> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](approve_join& msg) -> caf::result<join_approved> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](list_audit& msg) -> caf::result<audit_list> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
-      [=](audit_note& msg) -> caf::result<bool> { return handle(self, msg); },
+      [=](audit_note& msg) -> caf::result<bool> {
+        return acked(self, [&] { return handle(self, msg); });
+      },
       [=](set_calendar_sync& msg) -> caf::result<calendar_status> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](apply_office365& msg) -> caf::result<event_record> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](stats_atom) -> uint64_t {
         // Asked from inside the actor: the queue behind this message.
@@ -160,39 +163,39 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
       },
       // t14-data: disconnect Office 365, delete an organization
       [=](disconnect_office365& msg) -> caf::result<org_record> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](close_org& msg) -> caf::result<org_record> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       // t14-life3: the rest of the user lifecycle
       [=](delete_user& msg) -> caf::result<user_deleted> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](list_tokens& msg) -> caf::result<token_list> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](create_token& msg) -> caf::result<token_info> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](revoke_token& msg) -> caf::result<token_info> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](revoke_invite& msg) -> caf::result<invite_record> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](reject_join& msg) -> caf::result<join_request_record> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](offboard_user& msg) -> caf::result<user_record> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       [=](set_password& msg) -> caf::result<user_record> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
       // t14-cookie
       [=](revoke_page_token& msg) -> caf::result<bool> {
-        return handle(self, msg);
+        return acked(self, [&] { return handle(self, msg); });
       },
   };
 }

@@ -398,3 +398,56 @@ TEST_CASE("cluster (replication): a write whose follower does not answer is "
                                      o.token, event_body("confirmed")),
                      201);
 }
+
+TEST_CASE("cluster (replication): with one scheduler thread per node, "
+          "concurrent writes through every node are acknowledged (no "
+          "scheduler thread waits for a follower)",
+          "[e2e][cluster][etcd][replication]") {
+  // t15-ack: the followers' answers arrive through CAF's middleman, whose
+  // BASP workers run on the scheduler. When a write's handler waited for
+  // them on a scheduler thread, one thread per node meant no write could
+  // ever be acknowledged (503 replication_timeout after the timeout), and
+  // under load on two threads writes stalled the same way.
+  crmsync::test::temp_dir dir;
+  etcd_process store_proc{dir.path() + "/etcd"};
+  cluster_env c({"--actor-threads", "1", "--replication-timeout", "3000"},
+                store_proc.url());
+  auto o = create_org(c, "one-thread");
+  std::atomic<int> created{0};
+  std::mutex failures_mtx;
+  std::vector<std::string> failures;
+  {
+    crmsync::test::thread_guard writers;
+    for (int w = 0; w < 6; ++w) {
+      auto port = c.http_port(w % cluster_env::size);
+      writers.spawn([&, w, port] {
+        api_client client{port, std::chrono::seconds(20)};
+        for (int n = 0; n < 8; ++n) {
+          auto title = "w" + std::to_string(w) + " " + std::to_string(n);
+          api_response r;
+          std::string err;
+          bool sent
+              = client.try_request("POST", user_events_path(o.org, o.admin),
+                                   o.token, event_body(title), r, err);
+          if (sent && r.status == 201) {
+            ++created;
+            continue;
+          }
+          std::lock_guard<std::mutex> guard{failures_mtx};
+          failures.push_back(sent ? r.describe() : err);
+        }
+      });
+    }
+  }
+  for (auto& f : failures)
+    UNSCOPED_INFO(f);
+  CHECK(failures.empty());
+  CHECK(created.load() == 48);
+  // Each acknowledged write is on the follower too.
+  etcd::client store{{store_proc.url()}, std::chrono::seconds(5)};
+  auto follower = c.index_of(shard_in_etcd(store, o.shard).followers.at(0));
+  auto primary = c.index_of(o.owner);
+  auto on_primary = shard_of_view(c.node(primary), o.shard);
+  auto on_follower = shard_of_view(c.node(follower), o.shard);
+  CHECK(on_follower.sequence == on_primary.sequence);
+}

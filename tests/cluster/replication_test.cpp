@@ -2,12 +2,21 @@
 // followers and epochs as etcd stores it, a follower applying a primary's
 // batches in order and refusing an older epoch's, and a deposed primary
 // refusing its own writes. Real RocksDB in a temporary directory.
-// t15-repl.
+// t15-repl. And the asynchronous acknowledgement of an actor's writes
+// (t15-ack): answered once the follower holds them, 503 at the timeout or
+// when deposed, the actor serving meanwhile on a single scheduler thread.
 #include <catch2/catch.hpp>
+
+#include <chrono>
+#include <thread>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/stateful_actor.hpp>
 
+#include "actors/acked.hpp"
 #include "cluster/replication.hpp"
 #include "cluster/shard_roles.hpp"
 #include "cluster/shards.hpp"
@@ -18,6 +27,7 @@
 
 using namespace crmsync;
 using namespace crmsync::cluster;
+using namespace crmsync::atom;
 
 namespace {
 
@@ -247,4 +257,265 @@ TEST_CASE("replication: a primary numbers its shard's writes, once deposed "
   CHECK(stored_org(*f.db, t) == "unconfirmed");
   storage::set_write_hook(*f.db, nullptr);
   r->stop();
+}
+
+// -- asynchronous acknowledgement (t15-ack)
+
+namespace {
+
+std::unique_ptr<storage::db> open_db(const std::string& path) {
+  storage::db_options o;
+  o.path = path;
+  auto opened = storage::db::open(o);
+  REQUIRE(opened);
+  return std::move(*opened);
+}
+
+/// The follower's endpoint: status and snapshots are answered at once,
+/// batches only while the gate is open (held back ones when it opens).
+struct gate_state {
+  bool open = true;
+  std::vector<std::pair<caf::response_promise, repl_push>> held;
+};
+
+caf::behavior follower_endpoint(caf::stateful_actor<gate_state>* self,
+                                std::shared_ptr<replicator> follower) {
+  return {
+      [=](replicate_atom, repl_status_ask& ask) {
+        return follower->status(ask);
+      },
+      [=](replicate_atom, repl_snapshot& s) {
+        return follower->apply_snapshot("n1", s);
+      },
+      [=](replicate_atom, repl_push& p) -> caf::result<repl_results> {
+        if (self->state.open)
+          return follower->apply_push("n1", p);
+        auto rp = self->make_response_promise();
+        self->state.held.emplace_back(rp, std::move(p));
+        return rp;
+      },
+      [=](const std::string& cmd) {
+        self->state.open = cmd == "open";
+        if (!self->state.open)
+          return;
+        for (auto& [rp, p] : self->state.held)
+          rp.deliver(follower->apply_push("n1", p));
+        self->state.held.clear();
+      },
+  };
+}
+
+/// An actor that writes like a tenant's handler: its answer waits for
+/// the write's acknowledgement (actors::acked).
+caf::behavior writer(caf::event_based_actor* self, storage::db* db) {
+  return {
+      [=](tenant_id t, std::string value) -> caf::result<std::string> {
+        return actors::acked(self, [&]() -> caf::result<std::string> {
+          storage::write_batch b;
+          b.put(storage::column::orgs, storage::keys::org(t), value);
+          if (auto err = db->write(b))
+            return err;
+          return "stored " + value;
+        });
+      },
+      [=](const std::string& ping) { return ping + " answered"; },
+  };
+}
+
+struct two_nodes {
+  test::temp_dir dir;
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  std::unique_ptr<storage::db> primary_db;
+  std::unique_ptr<storage::db> follower_db;
+  std::shared_ptr<replicator> primary;
+  std::shared_ptr<replicator> follower;
+  caf::actor endpoint;
+  caf::actor writes;
+
+  explicit two_nodes(ack_mode ack = ack_mode::one,
+                     std::chrono::milliseconds timeout
+                     = std::chrono::seconds(30)) {
+    register_types(cfg);
+    register_replication_types(cfg);
+    mark_actor_threads(cfg);
+    // One scheduler thread: a handler that waited for its follower would
+    // hold every other actor of the system.
+    cfg.set("scheduler.max-threads", 1);
+    sys = std::make_unique<caf::actor_system>(cfg);
+    primary_db = open_db(dir.path() + "/n1");
+    follower_db = open_db(dir.path() + "/n2");
+    replication_config rc;
+    rc.ack = ack;
+    rc.ack_timeout = timeout;
+    follower = std::make_shared<replicator>(
+        *sys, *follower_db, "n2", shards, rc,
+        [](const std::string&) { return caf::actor{}; });
+    follower->set_roles(roles("n1", "n2", 5));
+    endpoint = sys->spawn(follower_endpoint, follower);
+    primary = std::make_shared<replicator>(
+        *sys, *primary_db, "n1", shards, rc, [this](const std::string& id) {
+          return id == "n2" ? endpoint : caf::actor{};
+        });
+    storage::set_write_hook(*primary_db, primary);
+    primary->set_roles(roles("n1", "n2", 5));
+    writes = sys->spawn(writer, primary_db.get());
+  }
+
+  ~two_nodes() {
+    storage::set_write_hook(*primary_db, nullptr);
+    primary->stop();
+    follower->stop();
+    caf::anon_send_exit(endpoint, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(writes, caf::exit_reason::user_shutdown);
+    primary.reset();
+    follower.reset();
+    sys.reset();
+  }
+
+  /// Waits (with a deadline) until the follower holds every shard.
+  void wait_followed() {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    for (;;) {
+      bool all = true;
+      for (uint32_t s = 0; s < shards; ++s) {
+        auto h = follower->held(s);
+        all = all && h.present && !h.rebuilding && h.epoch == 5;
+      }
+      if (all)
+        return;
+      REQUIRE(std::chrono::steady_clock::now() < deadline);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+
+  void gate(const std::string& cmd) {
+    caf::anon_send(endpoint, cmd);
+  }
+
+  std::string follower_row(tenant_id t) {
+    std::string v;
+    bool found = false;
+    REQUIRE(!follower_db->get(storage::column::orgs, storage::keys::org(t), v,
+                              found));
+    return found ? v : "<absent>";
+  }
+};
+
+/// Sends the write, then a ping behind it: the ping's answer comes while
+/// the write still waits (the actor was not held). Answers the write's
+/// outcome once it comes.
+struct outcome {
+  bool answered_before_ping = false;
+  std::string value;
+  caf::error err;
+};
+
+outcome write_and_ping(two_nodes& n, tenant_id t, const std::string& value,
+                       const std::function<void()>& meanwhile) {
+  outcome out;
+  caf::scoped_actor client{*n.sys};
+  caf::scoped_actor pinger{*n.sys};
+  auto write = client->request(n.writes, std::chrono::seconds(30), t, value);
+  std::string pong;
+  pinger->request(n.writes, std::chrono::seconds(30), std::string{"ping"})
+      .receive([&](std::string& s) { pong = s; },
+               [&](caf::error& e) { FAIL(n.sys->render(e)); });
+  CHECK(pong == "ping answered");
+  // The actor handled the write before the ping: an answer sent without
+  // waiting would be in the client's mailbox by now.
+  out.answered_before_ping = !client->mailbox().empty();
+  meanwhile();
+  write.receive([&](std::string& s) { out.value = s; },
+                [&](caf::error& e) { out.err = e; });
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("replication ack: an actor's write is answered once its follower "
+          "holds it, and the actor serves meanwhile",
+          "[cluster][replication][ack]") {
+  two_nodes n;
+  n.wait_followed();
+  auto t = tenant_in(1);
+  n.gate("hold");
+  auto got = write_and_ping(n, t, "v1", [&] {
+    // Not held by the follower yet: nothing may have been answered.
+    CHECK(n.follower_row(t) == "<absent>");
+    n.gate("open");
+  });
+  CHECK_FALSE(got.answered_before_ping);
+  REQUIRE(!got.err);
+  CHECK(got.value == "stored v1");
+  // Answered only once the follower held it.
+  CHECK(n.follower_row(t) == "v1");
+  CHECK(n.follower->held(1).seq == n.primary->held(1).seq);
+}
+
+TEST_CASE("replication ack: no follower confirms in time: 503 "
+          "replication_timeout, from a timer, the write stays stored here",
+          "[cluster][replication][ack]") {
+  two_nodes n{ack_mode::one, std::chrono::milliseconds(300)};
+  n.wait_followed();
+  auto t = tenant_in(2);
+  n.gate("hold");
+  auto got = write_and_ping(n, t, "late", [] {});
+  CHECK_FALSE(got.answered_before_ping);
+  REQUIRE(got.err);
+  CHECK(to_api_error(got.err).status == 503);
+  CHECK(to_api_error(got.err).code == "replication_timeout");
+  std::string v;
+  bool found = false;
+  REQUIRE(!n.primary_db->get(storage::column::orgs, storage::keys::org(t), v,
+                             found));
+  CHECK(v == "late");
+  n.gate("open");
+}
+
+TEST_CASE("replication ack: a primary deposed while a write waits answers "
+          "503 node_unavailable, and refuses the next write",
+          "[cluster][replication][ack]") {
+  two_nodes n;
+  n.wait_followed();
+  caf::scoped_actor self{*n.sys};
+  auto t = tenant_in(3);
+  n.gate("hold");
+  auto got = write_and_ping(n, t, "v1", [&] {
+    // Another node owns every shard now (epoch 6).
+    n.primary->set_roles(roles("n3", "n2", 6));
+  });
+  CHECK_FALSE(got.answered_before_ping);
+  REQUIRE(got.err);
+  CHECK(to_api_error(got.err).status == 503);
+  CHECK(to_api_error(got.err).code == "node_unavailable");
+  self->request(n.writes, std::chrono::seconds(30), t, std::string{"v2"})
+      .receive([&](std::string& s) { FAIL("answered " + s); },
+               [&](caf::error& e) {
+                 CHECK(to_api_error(e).status == 503);
+                 CHECK(to_api_error(e).code == "node_unavailable");
+               });
+  n.gate("open");
+}
+
+TEST_CASE("replication ack: --replication-ack 0 answers at once, the "
+          "follower gets the write afterwards",
+          "[cluster][replication][ack]") {
+  two_nodes n{ack_mode::none};
+  n.wait_followed();
+  caf::scoped_actor self{*n.sys};
+  auto t = tenant_in(0);
+  n.gate("hold");
+  std::string answer;
+  self->request(n.writes, std::chrono::seconds(30), t, std::string{"v0"})
+      .receive([&](std::string& s) { answer = s; },
+               [&](caf::error& e) { FAIL(n.sys->render(e)); });
+  CHECK(answer == "stored v0");
+  CHECK(n.follower_row(t) == "<absent>");
+  n.gate("open");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (n.follower_row(t) != "v0") {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
