@@ -15,28 +15,48 @@ void request_mailbox_slot(caf::event_based_actor* self,
                           const entity_key& mailbox, bool mail, uint32_t weight,
                           std::chrono::milliseconds wait, int64_t now_ms,
                           std::function<void(slot_release)> granted,
-                          std::function<void(bool busy)> refused) {
-  self->request(directory, wait + std::chrono::seconds(2), atom::route_atom_v,
-                mailbox,
-                caf::make_message(
-                    mailbox_slot_request{mail, now_ms + wait.count(), weight}))
+                          std::function<void(bool busy)> refused,
+                          ask_deadlines* deadlines) {
+  auto timeout = wait + std::chrono::seconds(2);
+  // The release of a granted slot. The answer comes from the mailbox
+  // actor itself: the ticket goes straight back to it (it stays alive
+  // while a slot is held), else through the directory.
+  auto release_of = [self, directory, mailbox](const mailbox_slot& slot) {
+    auto holder = caf::actor_cast<caf::actor>(self->current_sender());
+    auto release = mailbox_slot_release{slot.ticket};
+    return slot_release{[holder, directory, mailbox, release] {
+      if (holder)
+        caf::anon_send(holder, release);
+      else
+        caf::anon_send(directory, atom::route_atom_v, mailbox,
+                       caf::make_message(release));
+    }};
+  };
+  auto msg = caf::make_message(
+      mailbox_slot_request{mail, now_ms + wait.count(), weight});
+  if (!deadlines) {
+    self->request(directory, timeout, atom::route_atom_v, mailbox, msg)
+        .then([release_of,
+               granted](mailbox_slot& slot) { granted(release_of(slot)); },
+              [refused](caf::error& err) {
+                refused(err == caf::sec::request_timeout);
+              });
+    return;
+  }
+  // The deadline kept by the requester (ask_deadlines.hpp): expiring
+  // counts as CAF's request timeout would.
+  auto id = deadlines->add(self, timeout, [refused] { refused(true); });
+  self->request(directory, caf::infinite, atom::route_atom_v, mailbox, msg)
       .then(
-          [self, directory, mailbox, granted](mailbox_slot& slot) {
-            // The answer comes from the mailbox actor itself: the ticket
-            // goes straight back to it (it stays alive while a slot is
-            // held), else through the directory.
-            auto holder = caf::actor_cast<caf::actor>(self->current_sender());
-            auto release = mailbox_slot_release{slot.ticket};
-            granted([holder, directory, mailbox, release] {
-              if (holder)
-                caf::anon_send(holder, release);
-              else
-                caf::anon_send(directory, atom::route_atom_v, mailbox,
-                               caf::make_message(release));
-            });
+          [deadlines, id, release_of, granted](mailbox_slot& slot) {
+            auto release = release_of(slot);
+            if (!deadlines->answered(id))
+              return release(); // granted after its requester gave up
+            granted(std::move(release));
           },
-          [refused](caf::error& err) {
-            refused(err == caf::sec::request_timeout);
+          [deadlines, id, refused](caf::error& err) {
+            if (deadlines->answered(id))
+              refused(err == caf::sec::request_timeout);
           });
 }
 

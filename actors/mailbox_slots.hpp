@@ -10,6 +10,8 @@
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
+#include "actors/ask_deadlines.hpp"
+
 #include "protocol/messages.hpp"
 
 namespace crmsync::actors {
@@ -27,11 +29,15 @@ using slot_release = std::function<void()>;
 /// could not be reached (`busy` false). `now_ms` is the wall clock the
 /// mailbox also reads; it gives up on the request a little before `self`
 /// does, so a slot is never granted to a request nobody waits for.
+/// With `deadlines` (which must outlive the request: the requester's
+/// state), the request carries no CAF timeout and `deadlines` keeps it
+/// (ask_deadlines.hpp); a slot granted after it expired goes back at once.
 void request_mailbox_slot(caf::event_based_actor* self,
                           const caf::actor& directory,
                           const entity_key& mailbox, bool mail, uint32_t weight,
                           std::chrono::milliseconds wait, int64_t now_ms,
                           std::function<void(slot_release)> granted,
-                          std::function<void(bool busy)> refused);
+                          std::function<void(bool busy)> refused,
+                          ask_deadlines* deadlines = nullptr);
 
 } // namespace crmsync::actors

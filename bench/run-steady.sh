@@ -68,11 +68,22 @@ result=0
 # The thread count once a second during load and drain (a /proc read).
 (while kill -0 "$node_pid" 2>/dev/null; do threads; sleep 1; done) >"$dir/threads" &
 sampler=$!
+# The node's voluntary context switches by thread name (/proc task status).
+switches() {
+  for t in /proc/"$node_pid"/task/*; do
+    echo "$(cat "$t/comm") $(awk '/^voluntary_ctxt_switches/ { print $2 }' "$t/status")"
+  done | awk '{ n[$1] += $2 } END { for (k in n) print k, n[k] }' | sort
+}
 for direction in ${DIRECTIONS:-both}; do
   echo "== load: $rate changes/s for $seconds s, direction $direction"
+  switches >"$dir/switches.before"
   "${loadgen[@]}" --steady-run "$dir/steady.state" --rate "$rate" --duration "$seconds" \
     --connections "${CONNECTIONS:-64}" --threads "${THREADS:-16}" \
     --drain "${DRAIN:-120}" --direction "$direction" --node-pid "$node_pid" || result=$?
+  # Per change sent (the drain's reads included), by thread.
+  switches >"$dir/switches.after"
+  join "$dir/switches.before" "$dir/switches.after" | awk -v n="$(echo "$rate * $seconds" | bc)" \
+    '$3 > $2 { printf "  context switches per change, %s: %.1f\n", $1, ($3 - $2) / n }'
   echo
 done
 kill "$sampler" 2>/dev/null || true

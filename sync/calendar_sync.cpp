@@ -145,10 +145,12 @@ public:
   /// the status it left.
   using end_fn = std::function<void(bool failed, const calendar_status&)>;
 
-  calendar_run(caf::event_based_actor* self, sync_context& ctx, tenant_id org,
-               user_id user, end_fn on_end)
+  calendar_run(caf::event_based_actor* self, sync_context& ctx,
+               actors::ask_deadlines& asks, tenant_id org, user_id user,
+               end_fn on_end)
       : self_(self)
       , ctx_(ctx)
+      , asks_(asks)
       , cfg_(ctx.cfg)
       , org_(org)
       , user_(user)
@@ -252,20 +254,20 @@ private:
     // The permit and the slot answer in response handlers, outside the
     // actor's handlers: the call (whose failure the Graph client logs
     // under the context it was started in) and a refusal keep naming
-    // the organization and the user.
-    auto ctx = trace();
+    // the organization and the user. (The run's own context, held through
+    // the run: copying it into each continuation cost allocations.)
+    auto me = shared_from_this();
     std::function<void(graph::callback<T>)> issue
-        = [ctx, untraced_issue](graph::callback<T> d) {
-            log::scope in{ctx};
+        = [me, untraced_issue](graph::callback<T> d) {
+            log::scope in{me->trace()};
             untraced_issue(std::move(d));
           };
     std::function<void(graph::result<T>&)> k
-        = [ctx, untraced_k](graph::result<T>& r) {
-            log::scope in{ctx};
+        = [me, untraced_k](graph::result<T>& r) {
+            log::scope in{me->trace()};
             untraced_k(r);
           };
     auto done = in_actor<T>(k);
-    auto me = shared_from_this();
     std::function<void()> go = [issue, done] {
       issue(done);
     };
@@ -276,18 +278,30 @@ private:
     if (!cfg_.governor)
       return go();
     auto wait = cfg_.permit_timeout;
+    auto refused = [me, k] {
+      graph::result<T> r;
+      r.failure.status = 429;
+      r.failure.code = "governor";
+      r.failure.message = "the node's Graph governor gave no "
+                          "permit in time (request rate capped)";
+      k(r);
+    };
+    // The permit's deadline is the actor's (ask_deadlines.hpp), not a
+    // CAF request timeout: no clock wake-ups for a permit granted at once.
+    auto* asks = &asks_;
+    auto id = asks->add(self_, wait, refused);
     self_
-        ->request(cfg_.governor, wait,
+        ->request(cfg_.governor, caf::infinite,
                   permit_request{org_, cfg_.now_ms() + wait.count()})
-        .then([me, go](graph_permit&) { go(); },
-              [me, k](caf::error&) {
-                graph::result<T> r;
-                r.failure.status = 429;
-                r.failure.code = "governor";
-                r.failure.message = "the node's Graph governor gave no "
-                                    "permit in time (request rate capped)";
-                k(r);
-              });
+        .then(
+            [me, go, asks, id](graph_permit&) {
+              if (asks->answered(id))
+                go();
+            },
+            [me, refused, asks, id](caf::error&) {
+              if (asks->answered(id))
+                refused();
+            });
   }
 
   /// Asks the user's mailbox actor for a slot that counts `weight`
@@ -318,7 +332,8 @@ private:
                        "requests in flight at most)"
                      : "the mailbox actor could not be reached";
           k(r);
-        });
+        },
+        &asks_);
   }
 
   void call(graph::call_spec spec,
@@ -1637,6 +1652,7 @@ private:
 
   caf::event_based_actor* self_;
   sync_context& ctx_;
+  actors::ask_deadlines& asks_; ///< the actor's (outlives the run)
   const service_config& cfg_;
   tenant_id org_;
   user_id user_;
@@ -1699,7 +1715,13 @@ struct calendar_sync_state {
   uint64_t retry_timer = 0; ///< generation of the pending retry (0: none)
   int64_t retry_at_ms = 0;
   std::optional<bool> reminded; ///< what this actor last told the reminders
-  uint64_t runs = 0;  ///< runs started by this activation (idle checks)
+  uint64_t runs = 0; ///< runs started by this activation (idle checks)
+  /// Deadlines of the asks to the governor and the mailbox (one timer).
+  actors::ask_deadlines asks;
+  /// An idle check is pending (at most one: it re-arms itself when a run
+  /// came after it was set), due at `idle_due`.
+  bool idle_armed = false;
+  caf::actor_clock::time_point idle_due{};
   log::context trace; ///< the organization and the user, for log lines
 };
 
@@ -1804,9 +1826,16 @@ void run_ended(sync_ptr self, bool failed, const calendar_status& status,
     want(self, false);
   }
   publish(self);
-  // Nothing more to do: leave memory soon unless something comes.
-  if (!st.run && !st.gap_wait && st.retry_timer == 0)
-    self->delayed_send(self, ctx.cfg.idle_after, idle_atom_v, st.runs);
+  // Nothing more to do: leave memory soon unless something comes. One
+  // idle check at a time: a pending one moves on to the new due time when
+  // it fires (a timer per run would wake CAF's clock thread per run).
+  if (!st.run && !st.gap_wait && st.retry_timer == 0) {
+    st.idle_due = self->clock().now() + ctx.cfg.idle_after;
+    if (!st.idle_armed) {
+      st.idle_armed = true;
+      self->delayed_send(self, ctx.cfg.idle_after, idle_atom_v, st.runs);
+    }
+  }
 }
 
 void start_run(sync_ptr self) {
@@ -1828,7 +1857,7 @@ void start_run(sync_ptr self) {
   ++ctx.run_count;
   ++st.runs;
   auto run = std::make_shared<calendar_run>(
-      self, ctx, st.org, st.user,
+      self, ctx, st.asks, st.org, st.user,
       [self, full, queued_ms](bool failed, const calendar_status& status) {
         run_ended(self, failed, status, full, queued_ms);
       });
@@ -1902,12 +1931,24 @@ caf::behavior calendar_sync(sync_ptr self, tenant_id org, user_id user,
       [=](step& s) { s.fn(); },
       // Idle since the run that set this check: the directory passivates
       // (and asks first, so a message that came meanwhile keeps it).
-      [=](idle_atom, uint64_t runs) {
+      [=](idle_atom, uint64_t) {
         auto& s = self->state;
-        if (runs == s.runs && !s.run && !s.gap_wait && !s.again
-            && s.retry_timer == 0)
-          caf::anon_send(s.ctx->directory, passivate_atom_v,
-                         entity_key{entity_kind::calendar, s.org, s.user});
+        s.idle_armed = false;
+        // Busy: the end of its run sets the next check.
+        if (s.run || s.gap_wait || s.again || s.retry_timer != 0)
+          return;
+        auto now = self->clock().now();
+        if (now < s.idle_due) { // a run ended after this check was set
+          s.idle_armed = true;
+          self->delayed_send(self, s.idle_due - now, idle_atom_v, s.runs);
+          return;
+        }
+        caf::anon_send(s.ctx->directory, passivate_atom_v,
+                       entity_key{entity_kind::calendar, s.org, s.user});
+      },
+      // The earliest deadline of an ask to the governor or the mailbox.
+      [=](sweep_atom, uint64_t generation) {
+        self->state.asks.sweep(self, generation);
       },
       [=](status_request&) -> caf::result<calendar_status> {
         auto& s = self->state;
