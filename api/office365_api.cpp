@@ -1626,22 +1626,25 @@ public:
     if (s_.o365.sync == nullptr)
       return fail(r, 503, "office365_not_configured",
                   "this node does not sync calendars");
-    switch (s_.o365.sync->ingest(req.body, lifecycle)) {
-      case sync::ingest_result::stored:
-        break;
-      case sync::ingest_result::malformed:
-        return fail(r, 400, "bad_notification",
-                    "the body is not a Graph notification collection");
-      case sync::ingest_result::too_many:
-        return r->reply(
-            too_many_notifications(s_.o365.sync->max_notifications_per_post()));
-      case sync::ingest_result::unavailable:
-        return fail(r, 503, "unavailable",
-                    "the notifications could not be stored; retry");
-    }
-    response res;
-    res.status = 202;
-    r->reply(std::move(res));
+    auto* syncer = s_.o365.sync;
+    syncer->ingest(req.body, lifecycle, [r, syncer](sync::ingest_result got) {
+      switch (got) {
+        case sync::ingest_result::stored:
+          break;
+        case sync::ingest_result::malformed:
+          return fail(r, 400, "bad_notification",
+                      "the body is not a Graph notification collection");
+        case sync::ingest_result::too_many:
+          return r->reply(
+              too_many_notifications(syncer->max_notifications_per_post()));
+        case sync::ingest_result::unavailable:
+          return fail(r, 503, "unavailable",
+                      "the notifications could not be stored; retry");
+      }
+      response res;
+      res.status = 202;
+      r->reply(std::move(res));
+    });
   }
 
   // -- administration ---------------------------------------------------------

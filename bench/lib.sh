@@ -5,7 +5,8 @@
 # (service admin token), $org, $user, $token and the curl arguments
 # "${auth[@]}"; field EXPR reads JSON from stdin. The EXIT trap stops both
 # processes and removes $dir. Binaries come from $BENCH_BIN (default
-# build/bin); EMULATOR_ARGS are extra graph-emulator arguments.
+# build/bin); EMULATOR_ARGS are extra graph-emulator arguments, NODE_WRAPPER
+# a command crmsyncd runs under (e.g. valgrind; it must exec the node).
 # bench_graph_latency gives Graph Microsoft's answer times (after setup).
 
 # Builds TARGETS (in $BENCH_BUILD when set, else the default build/ through
@@ -91,7 +92,8 @@ bench_setup() { # extra crmsyncd arguments
 }
 
 bench_start_node() { # LISTEN: crmsyncd with bench_setup's arguments
-  "${BENCH_BIN:-build/bin}/crmsyncd" --listen "$1" "${node_args[@]}" \
+  # shellcheck disable=SC2086 # NODE_WRAPPER: a command and its arguments
+  ${NODE_WRAPPER:-} "${BENCH_BIN:-build/bin}/crmsyncd" --listen "$1" "${node_args[@]}" \
     >"$dir/node.out" 2>>"$dir/node.log" &
   node_pid=$!
   wait_line "$dir/node.out" "listening on"

@@ -17,7 +17,17 @@
 # active (default 100 ± 50 ms, bench/lib.sh), so the sync runs the
 # notifications wake go at Microsoft's pace during the ingress.
 #   bench/run-webhooks.sh [CONNECTIONS] [SECONDS]
-# Environment: BENCH_BUILD, NODE_ARGS, GRAPH_LATENCY_MS, GRAPH_JITTER_MS.
+# After each run: the node's CPU time (user + system, from /proc) per
+# notification it received (crmsync_notifications_total), warmup included:
+# a figure that depends little on what else runs on the machine.
+# PERF_DIR=DIR records each run's node with `perf record -g` (cpu-clock)
+# into DIR/wrong.data and DIR/valid.data.
+# CALLGRIND_DIR=DIR runs the node under valgrind's callgrind with its
+# instrumentation on during each run only: DIR/callgrind.out.PID.N, one
+# dump per run (wrong, then valid), whose instruction counts do not depend
+# on the machine's load (the node runs about 50 times slower).
+# Environment: BENCH_BUILD, NODE_ARGS, GRAPH_LATENCY_MS, GRAPH_JITTER_MS,
+# PERF_DIR, CALLGRIND_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 connections=${1:-64}
@@ -26,6 +36,11 @@ seconds=${2:-10}
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 bench_build crmsyncd graph-emulator crmsync-loadgen
+if [ -n "${CALLGRIND_DIR:-}" ]; then
+  mkdir -p "$CALLGRIND_DIR"
+  NODE_WRAPPER="valgrind -q --tool=callgrind --instr-atstart=no
+    --callgrind-out-file=$CALLGRIND_DIR/callgrind.out.%p"
+fi
 # shellcheck disable=SC2086
 bench_setup ${NODE_ARGS:-}
 
@@ -66,6 +81,44 @@ drain() { # waits (up to about 10 s) until the sync runs caught up
 }
 # Exit 1 only says that some answers were not 202: the report shows them.
 loadgen() { "$BENCH_BIN/crmsync-loadgen" "$@" || [ $? -eq 1 ]; }
+node_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$node_pid/stat"; }
+notifications_received() {
+  curl -sf -H "Authorization: Bearer $admin" "$N/metrics" |
+    awk '/^crmsync_notifications_total/ && /outcome="received"/ { n += $NF }
+         END { printf "%d", n }'
+}
+# measured NAME LOADGEN-ARGS...: the loadgen run, then the node's CPU per
+# notification received during it (and its profile with PERF_DIR).
+measured() {
+  local name=$1 perf_pid="" t0 t1 n0 n1 hz
+  shift
+  hz=$(getconf CLK_TCK)
+  t0=$(node_cpu_ticks)
+  n0=$(notifications_received)
+  if [ -n "${CALLGRIND_DIR:-}" ]; then
+    callgrind_control -i on "$node_pid" >/dev/null
+    callgrind_control -z "$node_pid" >/dev/null
+  fi
+  if [ -n "${PERF_DIR:-}" ]; then
+    mkdir -p "$PERF_DIR"
+    perf record -q -e cpu-clock -g -p "$node_pid" -o "$PERF_DIR/$name.data" \
+      2>/dev/null &
+    perf_pid=$!
+  fi
+  loadgen "$@"
+  if [ -n "$perf_pid" ]; then
+    kill -INT "$perf_pid"
+    wait "$perf_pid" || true
+  fi
+  if [ -n "${CALLGRIND_DIR:-}" ]; then
+    callgrind_control -d "$name" "$node_pid" >/dev/null
+    callgrind_control -i off "$node_pid" >/dev/null
+  fi
+  t1=$(node_cpu_ticks)
+  n1=$(notifications_received)
+  echo "node CPU:     $(echo "scale=2; ($t1 - $t0) * 1000000 / $hz / ($n1 - $n0)" | bc) µs per notification" \
+    "($((n1 - n0)) received, $(echo "scale=2; ($t1 - $t0) / $hz" | bc) CPU-s)"
+}
 hooks=(--webhooks "$N/webhooks/graph" --subscription "$sub_id"
   --tenant-id "$tenant" --resource "$resource" --expiration "$expiration"
   --connections "$connections")
@@ -76,12 +129,12 @@ echo "node:    $N ${NODE_ARGS:-}, subscription $sub_id on $resource"
 echo "sync before:  $(status_line)"
 echo
 echo "== wrong clientState: $connections connections, 3 s"
-loadgen "${hooks[@]}" --client-state "not-$client_state" --duration 3
+measured wrong "${hooks[@]}" --client-state "not-$client_state" --duration 3
 sleep 1
 echo "sync after:   $(status_line) (nothing stored, no run)"
 echo
 echo "== valid clientState: $connections connections, $seconds s"
-loadgen "${hooks[@]}" --client-state "$client_state" --duration "$seconds"
+measured valid "${hooks[@]}" --client-state "$client_state" --duration "$seconds"
 echo "sync after:   $(status_line)"
 drain || true
 echo "sync drained: $(status_line)"

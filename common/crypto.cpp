@@ -1,4 +1,5 @@
 #include "common/crypto.hpp"
+#include "common/known_length_secret.hpp"
 
 #include <cstdint>
 #include <sodium.h>
@@ -85,6 +86,13 @@ bool equal_secret(std::string_view a, std::string_view b) {
   auto da = sha256_hex(a);
   auto db = sha256_hex(b);
   return sodium_memcmp(da.data(), db.data(), da.size()) == 0;
+}
+
+bool equal_known_length(std::string_view secret, std::string_view given) {
+  if (secret.size() != given.size())
+    return false;
+  return secret.empty()
+         || sodium_memcmp(secret.data(), given.data(), secret.size()) == 0;
 }
 
 } // namespace crmsync::crypto

@@ -1,4 +1,5 @@
 #include "common/log.hpp"
+#include "common/log_enabled.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -148,6 +149,10 @@ void set_level(level lvl) {
   min_level = static_cast<int>(lvl);
 }
 
+bool enabled(level lvl) {
+  return static_cast<int>(lvl) >= min_level.load(std::memory_order_relaxed);
+}
+
 bool parse_level(std::string_view text, level& out) {
   if (text == "debug")
     out = level::debug;
@@ -240,7 +245,7 @@ std::string format_line(format f, const record& r) {
 }
 
 void write(level lvl, std::string_view msg) {
-  if (static_cast<int>(lvl) < min_level.load(std::memory_order_relaxed))
+  if (!enabled(lvl))
     return;
   logger().log(spdlog::source_loc{}, to_spdlog(lvl),
                spdlog::string_view_t{msg.data(), msg.size()});

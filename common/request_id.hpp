@@ -19,6 +19,11 @@ constexpr size_t max_request_id_size = 128;
 /// character: it is written into log lines and answer headers).
 bool valid_request_id(std::string_view id);
 
+/// A new id: a version-4 GUID, different from every other this process
+/// makes and (random per thread) from other processes' ids. Not a secret:
+/// made without a system call, for every request.
+std::string new_request_id();
+
 /// `header` when it is a valid request id, else a new random GUID.
 std::string request_id_or_new(std::string_view header);
 

@@ -1841,6 +1841,9 @@ void run_ended(sync_ptr self, bool failed, const calendar_status& status,
 void start_run(sync_ptr self) {
   auto& st = self->state;
   auto& ctx = *st.ctx;
+  // The run reads the inbox later: a notification stored from now on
+  // needs a message of its own (sync/notify_gate.hpp).
+  ctx.notifies.run_starts(key_of(self));
   if (ctx.halt || (ctx.cfg.owns && !ctx.cfg.owns(st.org))) {
     // Stopping, or the tenant moved to another node: nothing runs here.
     st.again = false;
@@ -1882,6 +1885,7 @@ caf::behavior calendar_sync(sync_ptr self, tenant_id org, user_id user,
   // Only its own entry: a next activation may have published already.
   self->attach_functor(
       [ctx = st.ctx, key = user_key{org.value, user.value}, id = self->id()] {
+        ctx->notifies.run_starts(key); // a message it had is lost with it
         std::lock_guard<std::mutex> guard{ctx->mtx};
         auto i = ctx->runs.find(key);
         if (i != ctx->runs.end() && i->second.actor == id)

@@ -41,6 +41,7 @@
 #include "protocol/ids.hpp"
 #include "protocol/messages.hpp"
 #include "storage/db.hpp"
+#include "sync/notify_gate.hpp"
 
 namespace crmsync::sync {
 
@@ -184,6 +185,8 @@ struct sync_context {
   std::atomic<uint64_t> notifications_accepted{0};
   std::atomic<uint64_t> notifications_rejected{0};
   std::atomic<uint64_t> failed_runs{0};
+  /// The webhook ingress's pending wake-ups (one per calendar).
+  notify_gate notifies;
 };
 
 /// Spawns the syncing calendar actor of one user (the directory's

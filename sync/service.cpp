@@ -8,7 +8,7 @@
 #include <caf/send.hpp>
 
 #include "actors/reminders.hpp"
-#include "common/crypto.hpp"
+#include "common/known_length_secret.hpp"
 #include "common/metrics.hpp"
 #include "protocol/type_ids.hpp"
 #include "storage/codec.hpp"
@@ -44,7 +44,8 @@ service::service(caf::actor_system&, caf::actor directory, storage::db& db,
                  graph::client& graph, service_config cfg)
     : directory_(directory)
     , graph_(std::make_unique<graph_client_port>(graph))
-    , ctx_(std::make_shared<sync_context>(db, *graph_, std::move(cfg))) {
+    , ctx_(std::make_shared<sync_context>(db, *graph_, std::move(cfg)))
+    , inbox_writes_(db) {
   ctx_->directory = std::move(directory);
 }
 
@@ -127,14 +128,14 @@ void service::resync(tenant_id org, user_id user) {
   route(org, user, caf::make_message(resync_atom_v));
 }
 
-ingest_result service::ingest(std::string_view body, bool lifecycle) {
+void service::ingest(std::string_view body, bool lifecycle, ingest_done done) {
   // The body is bounded by the server's body limit, so decoding every item
   // before counting them is bounded too.
   std::vector<notification> items;
   if (!parse_notifications(body, items))
-    return ingest_result::malformed;
+    return done(ingest_result::malformed);
   if (items.size() > ctx_->cfg.max_notifications_per_post)
-    return ingest_result::too_many;
+    return done(ingest_result::too_many);
   storage::write_batch b;
   std::set<user_key> users;
   uint64_t accepted = 0, rejected = 0;
@@ -147,9 +148,12 @@ ingest_result service::ingest(std::string_view body, bool lifecycle) {
     bool found = false;
     if (ctx_->db.get(column::lookup,
                      keys::subscription_lookup(n.subscription_id), v, found)
-        || !found || v.size() < 16
-        || !crypto::equal_secret(std::string_view{v}.substr(16),
-                                 n.client_state)) {
+        || !found
+        || v.size() < 16
+        // The clientState this node chose has a fixed length (a
+        // 24-byte random token): only the bytes are secret.
+        || !crypto::equal_known_length(std::string_view{v}.substr(16),
+                                       n.client_state)) {
       // Unknown subscription or wrong clientState: never applied.
       ++rejected;
       continue;
@@ -162,22 +166,30 @@ ingest_result service::ingest(std::string_view body, bool lifecycle) {
     users.emplace(org.value, user.value);
     ++accepted;
   }
-  if (!b.empty() && ctx_->db.write(b))
-    return ingest_result::unavailable;
-  auto kind = lifecycle ? metrics::notification_kind::lifecycle
-                        : metrics::notification_kind::change;
-  metrics::node().notifications(kind, metrics::notification_outcome::received,
-                                accepted + rejected);
-  metrics::node().notifications(
-      kind, metrics::notification_outcome::acknowledged, accepted);
-  metrics::node().notifications(kind, metrics::notification_outcome::rejected,
-                                rejected);
-  ctx_->notifications_accepted += accepted;
-  ctx_->notifications_rejected += rejected;
-  auto now = ctx_->cfg.now_ms();
-  for (auto& [t, u] : users)
-    route(tenant_id{t}, user_id{u}, caf::make_message(notify_atom_v, now));
-  return ingest_result::stored;
+  // Counted and told once stored (or at once: nothing to store).
+  auto stored = [this, lifecycle, accepted, rejected, users = std::move(users),
+                 done = std::move(done)](const caf::error& err) {
+    if (err)
+      return done(ingest_result::unavailable);
+    auto kind = lifecycle ? metrics::notification_kind::lifecycle
+                          : metrics::notification_kind::change;
+    metrics::node().notifications(kind, metrics::notification_outcome::received,
+                                  accepted + rejected);
+    metrics::node().notifications(
+        kind, metrics::notification_outcome::acknowledged, accepted);
+    metrics::node().notifications(kind, metrics::notification_outcome::rejected,
+                                  rejected);
+    ctx_->notifications_accepted += accepted;
+    ctx_->notifications_rejected += rejected;
+    auto now = ctx_->cfg.now_ms();
+    for (auto& [t, u] : users)
+      if (ctx_->notifies.should_send({t, u}, now))
+        route(tenant_id{t}, user_id{u}, caf::make_message(notify_atom_v, now));
+    done(ingest_result::stored);
+  };
+  if (b.empty())
+    return stored(caf::error{});
+  inbox_writes_.submit(std::move(b), std::move(stored));
 }
 
 sync_stats service::stats() const {

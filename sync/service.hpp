@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,6 +23,7 @@
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
+#include "storage/group_commit.hpp"
 #include "sync/calendar_sync.hpp"
 
 namespace crmsync::sync {
@@ -75,8 +77,12 @@ public:
   /// rejected and counted) and tells the calendars it concerns. Says why
   /// not when the body is not a notification collection (400), holds more
   /// than `max_notifications_per_post` items (413), or storage failed (503,
-  /// so that Graph retries).
-  ingest_result ingest(std::string_view body, bool lifecycle);
+  /// so that Graph retries). `done` is called once: at once when nothing
+  /// is to be stored, else once the rows are stored, by the thread that
+  /// wrote them (the inbox writes of concurrent POSTs are grouped, see
+  /// storage/group_commit.hpp), which may be another request's.
+  using ingest_done = std::function<void(ingest_result)>;
+  void ingest(std::string_view body, bool lifecycle, ingest_done done);
 
   size_t max_notifications_per_post() const {
     return ctx_->cfg.max_notifications_per_post;
@@ -109,6 +115,7 @@ private:
   caf::actor directory_;
   std::unique_ptr<graph_port> graph_;
   std::shared_ptr<sync_context> ctx_;
+  storage::group_commit inbox_writes_;
 };
 
 } // namespace crmsync::sync

@@ -1,4 +1,5 @@
 #include "common/crypto.hpp"
+#include "common/known_length_secret.hpp"
 
 #include <catch2/catch.hpp>
 #include <set>
@@ -45,4 +46,11 @@ TEST_CASE("secret comparison", "[common][crypto]") {
   CHECK_FALSE(crypto::equal_secret("abc", "abd"));
   CHECK_FALSE(crypto::equal_secret("abc", "abcd"));
   CHECK_FALSE(crypto::equal_secret("", "x"));
+  CHECK(crypto::equal_known_length("abc", "abc"));
+  CHECK_FALSE(crypto::equal_known_length("abc", "abd"));
+  CHECK_FALSE(crypto::equal_known_length("abc", "xbc"));
+  CHECK_FALSE(crypto::equal_known_length("abc", "abcd"));
+  CHECK_FALSE(crypto::equal_known_length("abc", "ab"));
+  CHECK_FALSE(crypto::equal_known_length("abc", ""));
+  CHECK_FALSE(crypto::equal_known_length("", "x"));
 }

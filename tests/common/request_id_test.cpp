@@ -1,5 +1,8 @@
 #include "common/request_id.hpp"
 
+#include <set>
+#include <thread>
+
 #include <catch2/catch.hpp>
 
 #include "common/crypto.hpp"
@@ -73,4 +76,27 @@ TEST_CASE("only a trusted proxy chooses a request id, and only a safe one",
   // New ids differ.
   CHECK(crypto::random_guid() != crypto::random_guid());
   CHECK(is_guid(crypto::random_guid()));
+}
+
+TEST_CASE("new request ids are GUIDs, each one different",
+          "[common][request_id]") {
+  REQUIRE(crypto::init());
+  std::set<std::string> seen;
+  std::string other_thread;
+  std::thread t{[&] {
+    other_thread = new_request_id();
+  }};
+  t.join();
+  CHECK(is_guid(other_thread));
+  seen.insert(other_thread);
+  for (int i = 0; i < 100000; ++i) {
+    auto id = new_request_id();
+    if (!is_guid(id) || !seen.insert(id).second) {
+      FAIL("request id " << i << " is " << id);
+    }
+  }
+  // Both halves vary, not only a counter's last digits.
+  auto a = new_request_id(), b = new_request_id();
+  CHECK(a.substr(0, 8) != b.substr(0, 8));
+  CHECK(a.substr(24) != b.substr(24));
 }
