@@ -112,7 +112,7 @@ struct fixture {
 } // namespace
 
 TEST_CASE_METHOD(fixture, "an unanswered request expires once, at its "
-                          "deadline; answered ones never do") {
+                          "deadline, and answered ones never do") {
   caf::anon_send(client, atom::run_atom_v); // 1: answered at once
   caf::anon_send(client, atom::run_atom_v); // 2: held
   sched.run();
