@@ -37,6 +37,9 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
                "config file, then the environment, then defaults.",
                "crmsyncd"};
   app.set_config("--config", "", "read options from this file");
+  // A misspelt key in the file is refused, naming it, like a misspelt
+  // flag: ignored, the operator would run on a default believing it set.
+  app.allow_config_extras(CLI::config_extras_mode::error);
   auto add = [&](const char* flag, auto& var, const char* env,
                  const char* help) {
     return app.add_option(flag, var, help)->envname(env)->capture_default_str();

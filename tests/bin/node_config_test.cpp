@@ -7,7 +7,9 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -139,6 +141,27 @@ TEST_CASE("node_config: a flag wins over the config file, which wins over "
   REQUIRE(from_flag.exit_code == -1);
   CHECK(from_flag.config.max_initial_events == 9);
   CHECK(from_flag.config.reconcile_interval_s == 60);
+}
+
+TEST_CASE("node_config: a key the config file misspells is refused with "
+          "exit code 2, naming it; the example file passes",
+          "[node_config]") {
+  crmsync::test::temp_dir dir;
+  auto file = dir.path() + "/crmsyncd.toml";
+  std::ofstream{file} << "max-initial-events = 300\n"
+                         "reconcile-intervall = 60\n";
+  std::ostringstream err;
+  auto* old = std::cerr.rdbuf(err.rdbuf());
+  auto typo = parse({"--config", file});
+  std::cerr.rdbuf(old);
+  CHECK(typo.exit_code == 2);
+  CHECK(err.str().find("reconcile-intervall") != std::string::npos);
+
+  // The example operators start from names only real settings.
+  auto example = parse({"--config", std::string{CRMSYNC_SOURCE_DIR}
+                                        + "/deploy/crmsyncd.conf.example"});
+  CHECK(example.exit_code == -1);
+  CHECK(example.config.data_dir == "/var/lib/crmsync");
 }
 
 TEST_CASE("node_config: bad values are refused with exit code 2",
