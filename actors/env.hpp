@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <string>
+#include <vector>
 
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
@@ -49,9 +51,10 @@ struct actor_env {
   int64_t session_ttl_ms = int64_t{30} * 24 * 3600 * 1000;
   /// Fresh random 64-bit ids (never 0).
   std::function<uint64_t()> random_id;
-  /// Called after a write that queued e-mail in the outbox (wakes the
-  /// node's mailer); may be empty. Must be thread-safe and non-blocking.
-  std::function<void()> mail_queued;
+  /// Called after a write that queued e-mail in the outbox, with the
+  /// outbox keys it wrote (the node's mailer reads those rows); may be
+  /// empty. Must be thread-safe and non-blocking.
+  std::function<void(std::vector<std::string>)> mail_queued;
   /// Spawns the calendar actor that syncs one user (sync/calendar_sync.hpp),
   /// for the directory; empty without Office 365: calendars then only
   /// answer their status (actors/calendar.cpp).

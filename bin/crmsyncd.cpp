@@ -243,8 +243,8 @@ int run(node_config cfg) {
   };
   if (mail) {
     auto* m = mail.get();
-    env->mail_queued = [m] {
-      m->wake();
+    env->mail_queued = [m](std::vector<std::string> keys) {
+      m->queued(std::move(keys));
     };
   }
   // Calendars sync once the sync service exists (Office 365 configured):

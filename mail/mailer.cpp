@@ -96,6 +96,9 @@ struct shared_state {
   mailer_stats stats;
   /// A wake message is on its way: wake() sends no second one.
   std::atomic<bool> wake_pending{false};
+  /// Outbox keys handed over by queued() and not taken by the actor yet;
+  /// a message to take them is on its way while this is not empty.
+  std::vector<std::string> fresh;
 
   void begin(tenant_id t) {
     std::lock_guard<std::mutex> guard{mtx};
@@ -344,6 +347,10 @@ void scan(self_ptr self) {
   auto& st = self->state;
   if (st.halted)
     return;
+  {
+    std::lock_guard<std::mutex> guard{st.shared->mtx};
+    ++st.shared->stats.scans;
+  }
   auto now = system_now_ms();
   std::optional<int64_t> next;
   auto err = st.db->scan(
@@ -374,6 +381,37 @@ void scan(self_ptr self) {
     pause = std::min(pause, milliseconds(*next - now));
   }
   arm(self, pause);
+  pump(self);
+}
+
+/// Queues the rows of `keys` that are due and not queued yet, then sends;
+/// a row backing off arms the timer for its due time (a later scan finds
+/// it).
+void take(self_ptr self, const std::vector<std::string>& keys) {
+  auto& st = self->state;
+  if (st.halted)
+    return;
+  auto now = system_now_ms();
+  for (const auto& key : keys) {
+    if (st.known.count(key) > 0)
+      continue;
+    std::string value;
+    bool found = false;
+    mail_item m;
+    if (st.db->get(column::outbox, key, value, found)) {
+      log::error("mailer: cannot read the outbox");
+      arm(self, st.opts.retry_delay);
+      continue;
+    }
+    if (!found || !codec::decode(value, m) || m.failed)
+      continue;
+    if (m.next_attempt_ms > now) {
+      arm(self, milliseconds(m.next_attempt_ms - now));
+      continue;
+    }
+    st.known.insert(key);
+    st.due.push_back({key, mailbox_of(m)});
+  }
   pump(self);
 }
 
@@ -475,6 +513,14 @@ caf::behavior mailer_actor(self_ptr self, storage::db* db, graph::client* graph,
         self->state.shared->wake_pending = false;
         scan(self);
       },
+      [=](atom::wake_atom, bool) {
+        std::vector<std::string> keys;
+        {
+          std::lock_guard<std::mutex> guard{self->state.shared->mtx};
+          keys.swap(self->state.shared->fresh);
+        }
+        take(self, keys);
+      },
       [=](caf::tick_atom, uint64_t id) {
         auto& s = self->state;
         if (!s.timer_armed || id != s.timer)
@@ -536,6 +582,21 @@ mailer::~mailer() {
 void mailer::wake() {
   if (!impl_->shared->wake_pending.exchange(true))
     caf::anon_send(impl_->actor, atom::wake_atom_v);
+}
+
+void mailer::queued(std::vector<std::string> keys) {
+  if (keys.empty())
+    return;
+  bool first = false;
+  {
+    std::lock_guard<std::mutex> guard{impl_->shared->mtx};
+    auto& fresh = impl_->shared->fresh;
+    first = fresh.empty();
+    fresh.insert(fresh.end(), std::make_move_iterator(keys.begin()),
+                 std::make_move_iterator(keys.end()));
+  }
+  if (first)
+    caf::anon_send(impl_->actor, atom::wake_atom_v, true);
 }
 
 mailer_stats mailer::stats() const {

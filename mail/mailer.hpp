@@ -3,7 +3,8 @@
 // sendMail, from the mailbox each item names.
 //
 // An event-based actor owns the mailer's state; no thread waits on Graph.
-// It scans the outbox when woken and on a timer, starts up to
+// It reads the rows it is told of (queued), scans the whole outbox when
+// woken and on a timer, starts up to
 // `max_in_flight` sends at once (`max_in_flight_per_mailbox` of one
 // sender) with graph::client::start, each after a slot of the sending
 // mailbox's actor (set_directory), and takes each answer back as a
@@ -19,6 +20,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "protocol/ids.hpp"
 #include "storage/db.hpp"
@@ -64,6 +67,7 @@ struct mailer_stats {
   uint64_t retried = 0;
   uint64_t in_flight = 0;     ///< sends started and not answered yet
   uint64_t max_in_flight = 0; ///< the highest in_flight so far
+  uint64_t scans = 0;         ///< reads of the whole outbox so far
 };
 
 class mailer {
@@ -80,8 +84,14 @@ public:
   mailer(const mailer&) = delete;
   mailer& operator=(const mailer&) = delete;
 
-  /// New e-mail was queued: look now.
+  /// Something may be due that the mailer was not told of (start-up, an
+  /// organization adopted from another node): read the whole outbox now.
   void wake();
+  /// These outbox rows were just written: the mailer reads them alone,
+  /// not the whole outbox (which holds every failed e-mail, kept for
+  /// operators, so a scan per queued e-mail would cost O(outbox)). Keys
+  /// handed over before the actor took the last ones travel together.
+  void queued(std::vector<std::string> keys);
   /// The node's directory: each send then waits for a slot of the sending
   /// mailbox's actor (actors/mailbox.cpp), which shares the mailbox's
   /// Graph budget fairly with the user's calendar sync. Without one (or

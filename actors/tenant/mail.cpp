@@ -16,7 +16,9 @@ void put_mail(self_ptr self, storage::write_batch& b, std::string sender,
   m.subject = std::move(subject);
   m.html = std::move(html);
   m.created_ms = st.env->now_ms();
-  b.put(column::outbox, keys::tenant_item(st.id, m.id), codec::encode(m));
+  auto key = keys::tenant_item(st.id, m.id);
+  b.put(column::outbox, key, codec::encode(m));
+  st.mail_keys.push_back(std::move(key));
 }
 
 /// The mailbox a user manager's e-mail goes out from: theirs when linked to
@@ -31,10 +33,15 @@ std::string mail_sender(self_ptr self, const user_record* who) {
   return {};
 }
 
-/// Wakes the mailer once a write with queued e-mail is durable.
+/// Hands the mailer the keys put_mail wrote once the write is durable. A
+/// key of a write that failed may travel with them: the mailer finds no
+/// row for it and drops it.
 void mail_written(self_ptr self) {
-  if (self->state.env->mail_queued)
-    self->state.env->mail_queued();
+  auto& st = self->state;
+  auto keys = std::move(st.mail_keys);
+  st.mail_keys.clear();
+  if (st.env->mail_queued && !keys.empty())
+    st.env->mail_queued(std::move(keys));
 }
 
 /// Escapes text for an HTML e-mail body.

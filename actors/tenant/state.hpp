@@ -44,6 +44,8 @@ struct tenant_state {
   /// requests, so the cache never goes stale).
   std::unordered_map<user_id, bool> sync_on;
   uint64_t last_sync_seq = 0;
+  /// Outbox keys put_mail wrote since the last mail_written.
+  std::vector<std::string> mail_keys;
 };
 
 namespace tenant_impl {

@@ -70,6 +70,9 @@ public:
   mail::mailer& mailer() {
     return *mailer_;
   }
+  storage::db& db() {
+    return *db_;
+  }
 
   /// A fresh Graph client (the old one goes first): one try per call, so
   /// that every failure reaches the mailer.
@@ -356,4 +359,61 @@ TEST_CASE("mailer: busy while an e-mail of the organization is in flight, "
   CHECK(left[0].attempts == 0);
   CHECK_FALSE(left[0].failed);
   CHECK(env.delivered_total() == 1);
+}
+
+TEST_CASE("mailer: e-mail handed over by its keys is sent without a scan of "
+          "the outbox; keys without a sendable row are dropped",
+          "[mailer]") {
+  mail_env env;
+  // An outbox full of failed e-mail, as operators keep it: a scan reads
+  // every row of it.
+  for (size_t i = 0; i < 200; ++i) {
+    mail_item m;
+    m.id = 5000 + i;
+    m.org = tenant_id{42};
+    m.sender = sender(i);
+    m.to = "failed" + std::to_string(i) + "@example.org";
+    m.failed = true;
+    storage::write_batch b;
+    b.put(column::outbox, storage::keys::tenant_item(m.org, m.id),
+          storage::codec::encode(m));
+    REQUIRE_FALSE(env.db().write(b));
+  }
+  env.start();
+  // The start-up scan, and nothing due.
+  REQUIRE(
+      test::eventually([&] { return env.mailer().stats().scans == 1; }, 10s));
+
+  std::vector<std::string> keys;
+  for (size_t i = 0; i < 30; ++i) {
+    env.queue(i);
+    keys.push_back(storage::keys::tenant_item(tenant_id{42}, 1000 + i));
+  }
+  // A key whose row is gone, a failed row's key, and one key twice.
+  keys.push_back(storage::keys::tenant_item(tenant_id{42}, 999));
+  keys.push_back(storage::keys::tenant_item(tenant_id{42}, 5000));
+  keys.push_back(keys.front());
+  // Handed over in two parts, as two tenants' writes would.
+  std::vector<std::string> second(keys.begin() + 10, keys.end());
+  keys.resize(10);
+  env.mailer().queued(keys);
+  env.mailer().queued(second);
+
+  bool sent
+      = test::eventually([&] { return env.mailer().stats().sent == 30; }, 20s);
+  REQUIRE(sent);
+  auto s = env.mailer().stats();
+  CHECK(s.scans == 1);
+  CHECK(s.failed == 0);
+  CHECK(env.delivered_total() == 30);
+  auto got = env.delivered();
+  for (auto& [to, count] : got) {
+    INFO(to);
+    CHECK(count == 1);
+  }
+  // Only the failed rows are left, untouched.
+  auto left = env.outbox();
+  CHECK(left.size() == 200);
+  for (auto& m : left)
+    CHECK(m.failed);
 }
