@@ -295,7 +295,7 @@ void cluster_env::stop_extra(const std::string& id) {
 
 void cluster_env::start(int i) {
   node_options o;
-  o.data_dir = dir_.path() + "/" + node_id(i);
+  o.data_dir = data_dir(i);
   // o.listen stays 127.0.0.1:0: the node reports the port it bound.
   o.admin_token = admin_token;
   o.log_file = dir_.path() + "/" + node_id(i) + ".log";

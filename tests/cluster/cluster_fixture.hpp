@@ -133,6 +133,10 @@ public:
   std::string full_log(int i) const {
     return procs_[i].log();
   }
+  /// Node i's data directory (--data-dir).
+  std::string data_dir(int i) const {
+    return dir_.path() + "/" + node_id(i);
+  }
   /// Who seeded the run (for INFO).
   uint32_t seed() const {
     return seed_;

@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <ctime>
+#include <filesystem>
 #include <random>
 #include <set>
 #include <thread>
@@ -712,4 +713,114 @@ TEST_CASE("cluster (failover history): a primary paused past its lease "
   E2E_REQUIRE_STATUS(r, 200);
   rec.complete_read(id, outcome::ok, listed(r));
   require_clean_history(rec);
+}
+
+TEST_CASE("cluster (failover history): a primary whose data directory is "
+          "deleted while it is down returns as a follower of every shard, "
+          "rebuilt from the others, and its copy alone holds every "
+          "acknowledged write",
+          "[e2e][cluster][etcd][replication][history]") {
+  crmsync::test::temp_dir dir;
+  etcd_process store{dir.path() + "/etcd"};
+  cluster_env c(node_flags({"--replication-factor", "3"}), store.url());
+  INFO("random seed " << c.seed());
+  auto o = install_synced(c);
+  c.set_faults(R"({"latency_ms":30,"jitter_ms":20})");
+  hist::recorder rec;
+  targets to;
+  for (int i = 0; i < cluster_env::size; ++i)
+    to.ports[i] = c.http_port(i);
+  load l(c, o, rec, to);
+  auto wiped = c.index_of(c.owner_of(o.org));
+  {
+    crmsync::test::thread_guard clients([&] { l.stop = true; });
+    clients.spawn([&] { l.rest_writer(1); });
+    clients.spawn([&] { l.rest_writer(2); });
+    clients.spawn([&] { l.reader(4); });
+    REQUIRE(eventually([&] { return l.rest_ok.load() >= 30; },
+                       std::chrono::seconds(60)));
+    {
+      std::lock_guard<std::mutex> guard{l.mtx};
+      to.down = wiped;
+      l.kill_time = hist::clock_type::now();
+      l.killed = true;
+    }
+    c.kill9(wiped);
+    std::error_code ec;
+    std::filesystem::remove_all(c.data_dir(wiped), ec);
+    REQUIRE_FALSE(ec);
+    REQUIRE_FALSE(std::filesystem::exists(c.data_dir(wiped)));
+    // The others serve the shard and take writes while it is away.
+    REQUIRE(eventually([&] { return l.ok_after_kill.load() >= 20; }, settle));
+    c.start(wiped);
+    c.wait_ready();
+    // More writes while it is rebuilt (through the two others: the
+    // clients' connections to its old port are gone).
+    auto before = l.rest_ok.load();
+    CHECK(eventually([&] { return l.rest_ok.load() >= before + 30; },
+                     std::chrono::seconds(60)));
+    l.stop = true;
+    clients.join();
+    CHECK_NOTHING_UNEXPECTED(l);
+  }
+  auto now_primary = c.index_of(c.owner_of(o.org));
+  REQUIRE(now_primary != wiped);
+
+  // Every shard: it holds a copy (factor 3 on three nodes), at the
+  // primary's epoch and sequence; the loaded one as a follower.
+  std::string differs;
+  bool rebuilt = eventually(
+      [&] {
+        differs.clear();
+        auto mine = c.node(wiped).get(admin_token, "/admin/v1/shards");
+        if (mine.status != 200)
+          return false;
+        for (size_t k = 0; k < mine.size("/shards"); ++k) {
+          auto base = "/shards/" + std::to_string(k);
+          auto owner = mine.str(base + "/node");
+          auto role = mine.str(base + "/role");
+          auto id = std::to_string(k);
+          if (role != "follower" && role != "primary") {
+            differs += " shard " + id + " role " + role;
+            continue;
+          }
+          auto theirs = shard_on(c, c.index_of(owner), k);
+          if (theirs.epoch != mine.i64(base + "/epoch")
+              || theirs.sequence != mine.u64(base + "/sequence"))
+            differs += " shard " + id + " at "
+                       + std::to_string(mine.u64(base + "/sequence")) + " of "
+                       + std::to_string(theirs.sequence);
+        }
+        auto s = shard_on(c, wiped, o.shard);
+        if (s.role != "follower")
+          differs += " loaded shard role " + s.role;
+        return differs.empty();
+      },
+      settle, std::chrono::milliseconds(250));
+  INFO("not rebuilt:" << differs);
+  REQUIRE(rebuilt);
+  CHECK(shard_on(c, wiped, o.shard).sequence > 0);
+
+  // Its copy alone: the two others die, it takes the shard, and what it
+  // serves must pass the history.
+  for (int i = 0; i < cluster_env::size; ++i)
+    if (i != wiped)
+      c.kill9(i);
+  api_response r;
+  bool serves = eventually(
+      [&] {
+        r = c.node(wiped).get(o.token,
+                              user_events_path(o.org, o.admin) + "?limit=500");
+        return r.status == 200;
+      },
+      settle, std::chrono::milliseconds(200));
+  INFO(r.describe());
+  REQUIRE(serves);
+  CHECK(r.header("X-Crmsync-Node") == c.node_id(wiped));
+  auto id = rec.invoke_read(103, "listing of the rebuilt node's copy", true);
+  rec.complete_read(id, outcome::ok, listed(r));
+  auto found = hist::check(rec.operations());
+  INFO(hist::describe(found));
+  CHECK(found.empty());
+  CHECK(rec.writes(outcome::ok) >= 20);
 }
