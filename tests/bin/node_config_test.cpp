@@ -144,7 +144,7 @@ TEST_CASE("node_config: a flag wins over the config file, which wins over "
 }
 
 TEST_CASE("node_config: a key the config file misspells is refused with "
-          "exit code 2, naming it; the example file passes",
+          "exit code 2, naming it, and the example file passes",
           "[node_config]") {
   crmsync::test::temp_dir dir;
   auto file = dir.path() + "/crmsyncd.toml";

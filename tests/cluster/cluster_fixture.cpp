@@ -15,6 +15,7 @@
 
 #include "http/url.hpp"
 #include "tests/e2e/office365_fixture.hpp"
+#include "tests/support/free_port.hpp"
 
 namespace crmsync::e2e {
 
@@ -81,7 +82,7 @@ closed_port::~closed_port() {
 
 uint16_t cluster_port() {
   // Free once this returns; the node binds it a moment later.
-  return closed_port{}.port();
+  return test::free_port();
 }
 
 tcp_front::tcp_front(std::function<std::vector<uint16_t>()> backends)

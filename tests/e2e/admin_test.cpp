@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "tests/support/api_client.hpp"
+#include "tests/support/free_port.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/thread_guard.hpp"
 
@@ -394,25 +395,6 @@ TEST_CASE("routing: a trailing slash is the same route, an empty segment "
 
 namespace {
 
-/// A loopback port that was free a moment ago (for a second listener,
-/// whose port the node does not print).
-uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    throw std::runtime_error("socket failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0
-      || ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(fd);
-    throw std::runtime_error("cannot find a free port");
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 const char* const scrape_token = "e2e-scrape-token-only-for-metrics";
 
 } // namespace
@@ -426,7 +408,7 @@ TEST_CASE("metrics: the node's port asks for the admin or the scrape token, "
     std::ofstream out{token_file};
     out << scrape_token << "\n";
   }
-  auto metrics_port = free_port();
+  auto metrics_port = crmsync::test::free_port();
   test_node node{{"--metrics-token-file", token_file, "--metrics-listen",
                   "127.0.0.1:" + std::to_string(metrics_port)}};
   auto& api = node.api();

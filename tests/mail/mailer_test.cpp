@@ -362,7 +362,7 @@ TEST_CASE("mailer: busy while an e-mail of the organization is in flight, "
 }
 
 TEST_CASE("mailer: e-mail handed over by its keys is sent without a scan of "
-          "the outbox; keys without a sendable row are dropped",
+          "the outbox, and keys without a sendable row are dropped",
           "[mailer]") {
   mail_env env;
   // An outbox full of failed e-mail, as operators keep it: a scan reads

@@ -12,30 +12,9 @@
 #include <sys/stat.h>
 
 #include "http/client.hpp"
+#include "tests/support/free_port.hpp"
 
 namespace crmsync::e2e {
-
-namespace {
-
-/// A loopback port that was free a moment ago: etcd takes its ports from
-/// its command line and reports none.
-uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0)
-    throw std::runtime_error("socket() failed");
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0
-            && ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
-  ::close(fd);
-  if (!ok)
-    throw std::runtime_error("bind() failed");
-  return ntohs(a.sin_port);
-}
-
-} // namespace
 
 std::string etcd_path() {
   for (const char* p : {"/usr/bin/etcd", "/usr/local/bin/etcd"})
@@ -58,8 +37,8 @@ void etcd_process::start(const std::string& dir, const etcd_tls* tls,
                          const std::vector<std::string>& extra) {
   ::mkdir(dir.c_str(), 0700);
   tls_ = tls != nullptr;
-  client_port_ = free_port();
-  auto peer_port = free_port();
+  client_port_ = test::free_port();
+  auto peer_port = test::free_port();
   auto client = url();
   auto peer = "http://127.0.0.1:" + std::to_string(peer_port);
   child_options o;
