@@ -40,16 +40,12 @@ using hist::outcome;
 constexpr std::chrono::milliseconds settle = std::chrono::seconds(90);
 
 /// The nodes' flags: a 2 s lease (failover after it and a poll), and `more`.
-/// Eight actor threads: the replicated write waits for its follower on the
-/// writing actor's scheduler thread (ADR 0008), and with the default two a
-/// REST write, a sync round and a notification waiting at once starve the
-/// node: under this load every write then stalls for the whole
-/// --replication-timeout (seen: 21 answers in 60 s, batches "not confirmed
-/// in time"). Drop the flag once the acknowledgement is asynchronous.
+/// The default scheduler threads (one per core): a replicated write waits
+/// for its follower without holding one (ADR 0008), so the node does not
+/// need more under this load.
 std::vector<std::string> node_flags(std::vector<std::string> more = {}) {
-  std::vector<std::string> flags{"--etcd-lease-ttl",     "2",
-                                 "--reconcile-interval", "5",
-                                 "--actor-threads",      "8"};
+  std::vector<std::string> flags{"--etcd-lease-ttl", "2",
+                                 "--reconcile-interval", "5"};
   flags.insert(flags.end(), more.begin(), more.end());
   return flags;
 }
