@@ -187,7 +187,11 @@ bench_etcd_cluster_stop() {
     kill -TERM "$cluster_pid" 2>/dev/null || true
     for _ in $(seq 1200); do kill -0 "$cluster_pid" 2>/dev/null || break; sleep 0.1; done
   fi
-  rm -rf "$dir"
+  if [ -n "${BENCH_KEEP:-}" ]; then
+    echo "kept: $dir (BENCH_KEEP)" >&2
+  else
+    rm -rf "$dir"
+  fi
 }
 
 bench_machine() {
