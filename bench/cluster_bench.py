@@ -165,6 +165,9 @@ class Writer(threading.Thread):
         self.stop = threading.Event()
         self.acked = {o["id"]: set() for o in orgs}
         self.status = {}
+        # Answers that are neither an acknowledgement nor retryable (503,
+        # no answer): when, through which node, for which organization.
+        self.unexpected = []
 
     def run(self):
         i = 0
@@ -176,6 +179,9 @@ class Writer(threading.Thread):
             self.status[st] = self.status.get(st, 0) + 1
             if st == 201:
                 self.acked[org["id"]].add(doc["id"])
+            elif st not in (0, 503):
+                self.unexpected.append((time.strftime("%H:%M:%S"), via, org["id"],
+                                        st, doc))
             self.stop.wait(self.period)
 
 
@@ -242,7 +248,7 @@ def failover(kills):
         ctl("restart", primary)
         back = wait_sync(NODES)
         resync.append(back)
-        line = ("kill %2d: shard %d primary %s killed, served by %s after %.2f s "
+        line = (time.strftime("%H:%M:%S ") + "kill %2d: shard %d primary %s killed, served by %s after %.2f s "
                 "(%d attempts through %s); %s back in sync %.1f s after its restart"
                 % (i + 1, shard, primary, new_primary, took, attempts, via, primary, back))
         print(line, flush=True)
@@ -267,6 +273,9 @@ def failover(kills):
     print("  answers %s; %d acknowledged, %d of them missing afterwards"
           % (", ".join("%s: %d" % (k, v) for k, v in sorted(writer.status.items())),
              acked, lost))
+    for when, via, org_id, st, doc in writer.unexpected:
+        print("  unexpected at %s through %s, organization %s: %d %s"
+              % (when, via, org_id, st, json.dumps(doc)[:200]))
     if lost:
         sys.exit(1)
 
