@@ -34,8 +34,9 @@ def port(node):
     return BASE + int(node[1:])
 
 
-def call(node, method, path, token=ADMIN, body=None, timeout=5.0):
-    """(status, parsed JSON or None); status 0 when the node did not answer."""
+def call(node, method, path, token=ADMIN, body=None, timeout=5.0, headers_out=None):
+    """(status, parsed JSON or None); status 0 when the node did not answer.
+    headers_out (a dict): filled with the answer's headers."""
     conn = http.client.HTTPConnection("127.0.0.1", port(node), timeout=timeout)
     try:
         headers = {"Authorization": "Bearer " + token}
@@ -46,6 +47,8 @@ def call(node, method, path, token=ADMIN, body=None, timeout=5.0):
         conn.request(method, path, data, headers)
         r = conn.getresponse()
         raw = r.read()
+        if headers_out is not None:
+            headers_out.update((k.lower(), v) for k, v in r.getheaders())
         try:
             return r.status, json.loads(raw) if raw else None
         except ValueError:
@@ -94,11 +97,28 @@ EVENT = {"title": "load", "start": "2027-01-10T10:00:00Z",
          "end": "2027-01-10T11:00:00Z"}
 
 
-def write_event(org, via, title="load", timeout=3.0):
+def write_event(org, via, title="load", timeout=3.0, headers_out=None):
     body = dict(EVENT, title=title)
     return call(via, "POST", "/api/v1/orgs/%s/users/%s/events"
                 % (org["id"], org["user"]), token=org["token"], body=body,
-                timeout=timeout)
+                timeout=timeout, headers_out=headers_out)
+
+
+def shard_view(org_id):
+    """How each live node sees the organization's shard right now:
+    node -> (owner, role, epoch, sequence)."""
+    shard, _ = placement(org_id)
+    out = {}
+    if shard is None:
+        return out
+    for n in NODES:
+        st, doc = call(n, "GET", "/admin/v1/shards", timeout=2)
+        if st == 200:
+            row = next((x for x in doc["shards"] if x["shard"] == shard), None)
+            if row:
+                out[n] = (row.get("node"), row.get("role"), row.get("epoch"),
+                          row.get("sequence"))
+    return out
 
 
 def in_sync(expect_nodes):
@@ -174,14 +194,17 @@ class Writer(threading.Thread):
         while not self.stop.is_set():
             org = random.choice(self.orgs)
             via = random.choice(NODES)
-            st, doc = write_event(org, via, title="load %d" % i)
+            headers = {}
+            st, doc = write_event(org, via, title="load %d" % i, headers_out=headers)
             i += 1
             self.status[st] = self.status.get(st, 0) + 1
             if st == 201:
                 self.acked[org["id"]].add(doc["id"])
             elif st not in (0, 503):
-                self.unexpected.append((time.strftime("%H:%M:%S"), via, org["id"],
-                                        st, doc))
+                self.unexpected.append((time.strftime("%H:%M:%S"), via, org["id"], st,
+                                        "served by %s; %s; shard now %s"
+                                        % (headers.get("x-crmsync-node"), json.dumps(doc),
+                                           shard_view(org["id"]))))
             self.stop.wait(self.period)
 
 
@@ -275,7 +298,7 @@ def failover(kills):
              acked, lost))
     for when, via, org_id, st, doc in writer.unexpected:
         print("  unexpected at %s through %s, organization %s: %d %s"
-              % (when, via, org_id, st, json.dumps(doc)[:200]))
+              % (when, via, org_id, st, doc))
     if lost:
         sys.exit(1)
 
