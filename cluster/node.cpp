@@ -1120,14 +1120,27 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     auto id = snapshot.m.id;
     register_peer(id, h, url);
     dialing({});
-    // Moves made while one of the two was away.
+    // Moves made while one of the two was away (static membership: with
+    // etcd the map there is the record, see apply_known_moves).
     self->request(h, cfg.request_timeout, moved_atom_v, known_moves())
-        .receive(
-            [&](shard_moves& theirs) {
-              for (auto& m : theirs.items)
-                apply_move_from(id, m);
-            },
-            [&](caf::error&) {});
+        .receive([&](shard_moves& theirs) { apply_known_moves(id, theirs); },
+                 [&](caf::error&) {});
+  }
+
+  /// The moves another member knew when the two connected. Only without
+  /// etcd: with it the map in etcd is the record, read at start and on
+  /// every change, and a member's list holds moves the map has since
+  /// overtaken (a failover took the shard back from the node a move had
+  /// given it). Applied, such a move made a returning node believe it
+  /// owned a shard it no longer held a row of until the next change of
+  /// the map: it answered 401 for that shard's organizations (their rows
+  /// were gone), and its rebalancer kept trying to move the shard to a
+  /// node that rightly refused it (bench/run-failover.sh, 2026-12-07).
+  void apply_known_moves(const std::string& sender, const shard_moves& theirs) {
+    if (etcd)
+      return;
+    for (auto& m : theirs.items)
+      apply_move_from(sender, m);
   }
 
   void connect_loop() {
@@ -1896,8 +1909,7 @@ caf::behavior endpoint_actor(caf::stateful_actor<endpoint_state>* self,
         auto sender = sender_of(self, *s);
         if (sender.empty())
           return {};
-        for (auto& m : theirs.items)
-          s->apply_move_from(sender, m);
+        s->apply_known_moves(sender, theirs);
         return s->known_moves();
       },
       // Replicated shards (ADR 0008): batches, snapshot parts and status
