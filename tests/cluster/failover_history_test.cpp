@@ -440,6 +440,34 @@ shard_state shard_on(cluster_env& c, int i, uint64_t shard) {
   return s;
 }
 
+/// Judges node `alone`'s copy of the organization the hard way: the other
+/// nodes die, it takes the shard by itself, and its listing (recorded as
+/// a converged read named `what`) must pass the history with every
+/// operation so far. Office 365 is not read: the node's sync may run
+/// alone now; the CRM state is what is judged.
+void check_copy_alone(cluster_env& c, const synced_org& o, hist::recorder& rec,
+                      int alone, const std::string& what) {
+  for (int i = 0; i < cluster_env::size; ++i)
+    if (i != alone)
+      c.kill9(i);
+  api_response r;
+  bool serves = eventually(
+      [&] {
+        r = c.node(alone).get(o.token,
+                              user_events_path(o.org, o.admin) + "?limit=500");
+        return r.status == 200;
+      },
+      settle, std::chrono::milliseconds(200));
+  INFO(r.describe());
+  REQUIRE(serves);
+  CHECK(r.header("X-Crmsync-Node") == c.node_id(alone));
+  auto id = rec.invoke_read(103, what, true);
+  rec.complete_read(id, outcome::ok, listed(r));
+  auto found = hist::check(rec.operations());
+  INFO(hist::describe(found));
+  CHECK(found.empty());
+}
+
 /// Runs the mixed load on a cluster of `c`, kills the shard's primary
 /// once enough was acknowledged, keeps the load on until the shard served
 /// again, then lets everything converge and checks the history. Returns
@@ -607,31 +635,9 @@ TEST_CASE("cluster (failover history): with factor 3 the killed primary "
                     << " sequence " << theirs.sequence);
   REQUIRE(follows);
 
-  // Its copy is checked the hard way: the two others die, it takes the
-  // shard alone, and what it serves must pass the history.
-  for (int i = 0; i < cluster_env::size; ++i)
-    if (i != killed)
-      c.kill9(i);
-  api_response r;
-  bool serves = eventually(
-      [&] {
-        r = c.node(killed).get(o.token,
-                               user_events_path(o.org, o.admin) + "?limit=500");
-        return r.status == 200;
-      },
-      settle, std::chrono::milliseconds(200));
-  INFO(r.describe());
-  REQUIRE(serves);
-  CHECK(r.header("X-Crmsync-Node") == c.node_id(killed));
-  auto id
-      = rec.invoke_read(103, "listing of the returned node's own copy", true);
-  rec.complete_read(id, outcome::ok, listed(r));
-  // Office 365 is not read again: the returned node's sync may run
-  // alone now; the CRM state is what is judged.
-  auto history = rec.operations();
-  auto found = hist::check(history);
-  INFO(hist::describe(found));
-  CHECK(found.empty());
+  // Its copy is checked the hard way.
+  check_copy_alone(c, o, rec, killed,
+                   "listing of the returned node's own copy");
 }
 
 TEST_CASE("cluster (failover history): a primary paused past its lease "
@@ -797,26 +803,6 @@ TEST_CASE("cluster (failover history): a primary whose data directory is "
   REQUIRE(rebuilt);
   CHECK(shard_on(c, wiped, o.shard).sequence > 0);
 
-  // Its copy alone: the two others die, it takes the shard, and what it
-  // serves must pass the history.
-  for (int i = 0; i < cluster_env::size; ++i)
-    if (i != wiped)
-      c.kill9(i);
-  api_response r;
-  bool serves = eventually(
-      [&] {
-        r = c.node(wiped).get(o.token,
-                              user_events_path(o.org, o.admin) + "?limit=500");
-        return r.status == 200;
-      },
-      settle, std::chrono::milliseconds(200));
-  INFO(r.describe());
-  REQUIRE(serves);
-  CHECK(r.header("X-Crmsync-Node") == c.node_id(wiped));
-  auto id = rec.invoke_read(103, "listing of the rebuilt node's copy", true);
-  rec.complete_read(id, outcome::ok, listed(r));
-  auto found = hist::check(rec.operations());
-  INFO(hist::describe(found));
-  CHECK(found.empty());
+  check_copy_alone(c, o, rec, wiped, "listing of the rebuilt node's copy");
   CHECK(rec.writes(outcome::ok) >= 20);
 }
