@@ -340,6 +340,20 @@ void pump(self_ptr self) {
   }
 }
 
+/// Queues outbox item `m` (at `key`) if it is due and not queued or in
+/// flight yet. Failed rows stay for operators; a row backing off waits
+/// however often the mailer is woken: its due time is returned.
+std::optional<int64_t> consider(mailer_state& st, std::string key,
+                                const mail_item& m, int64_t now) {
+  if (m.failed || st.known.count(key) > 0)
+    return std::nullopt;
+  if (m.next_attempt_ms > now)
+    return m.next_attempt_ms;
+  st.known.insert(key);
+  st.due.push_back({std::move(key), mailbox_of(m)});
+  return std::nullopt;
+}
+
 /// Queues every due item of the outbox not queued or in flight yet, then
 /// sends; the next scan is due when the earliest waiting item is, or
 /// after the idle poll.
@@ -360,17 +374,8 @@ void scan(self_ptr self) {
           log::error("mailer: undecodable outbox item");
           return true;
         }
-        // Failed rows stay for operators; rows backing off wait however
-        // often the mailer is woken.
-        std::string key{k};
-        if (m.failed || st.known.count(key) > 0)
-          return true;
-        if (m.next_attempt_ms <= now) {
-          st.known.insert(key);
-          st.due.push_back({std::move(key), mailbox_of(m)});
-        } else {
-          next = std::min(next.value_or(m.next_attempt_ms), m.next_attempt_ms);
-        }
+        if (auto later = consider(st, std::string{k}, m, now))
+          next = std::min(next.value_or(*later), *later);
         return true;
       });
   auto pause = st.opts.idle_poll;
@@ -403,14 +408,10 @@ void take(self_ptr self, const std::vector<std::string>& keys) {
       arm(self, st.opts.retry_delay);
       continue;
     }
-    if (!found || !codec::decode(value, m) || m.failed)
+    if (!found || !codec::decode(value, m))
       continue;
-    if (m.next_attempt_ms > now) {
-      arm(self, milliseconds(m.next_attempt_ms - now));
-      continue;
-    }
-    st.known.insert(key);
-    st.due.push_back({key, mailbox_of(m)});
+    if (auto later = consider(st, key, m, now))
+      arm(self, milliseconds(*later - now));
   }
   pump(self);
 }
