@@ -1121,7 +1121,10 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     register_peer(id, h, url);
     dialing({});
     // Moves made while one of the two was away (static membership: with
-    // etcd the map there is the record, see apply_known_moves).
+    // etcd the map there is the record, see apply_known_moves, and the
+    // round trip is not made).
+    if (etcd)
+      return;
     self->request(h, cfg.request_timeout, moved_atom_v, known_moves())
         .receive([&](shard_moves& theirs) { apply_known_moves(id, theirs); },
                  [&](caf::error&) {});
