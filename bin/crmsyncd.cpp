@@ -192,6 +192,7 @@ int run(node_config cfg) {
     gc.ca_file = cfg.graph_ca_file;
     gc.io_timeout = std::chrono::milliseconds(cfg.graph_timeout_ms);
     gc.max_connections_per_host = cfg.graph_connections;
+    gc.io_threads = cfg.graph_io_threads;
     gc.now_ms = [] {
       return system_now_ms();
     };

@@ -174,6 +174,10 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
   add("--actor-threads", c.actor_threads, "CRMSYNC_ACTOR_THREADS",
       "actor scheduler threads")
       ->check(CLI::Range(uint64_t{1}, uint64_t{64}));
+  add("--graph-io-threads", c.graph_io_threads, "CRMSYNC_GRAPH_IO_THREADS",
+      "threads that carry every Graph and identity-platform request (none "
+      "waits on an answer)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{64}));
   add("--graph-connections", c.graph_connections, "CRMSYNC_GRAPH_CONNECTIONS",
       "most connections open at once to Graph and to the identity platform "
       "(each); more requests wait for one to come free")

@@ -76,6 +76,7 @@ struct node_config {
   /// exchange (graph::config::io_timeout).
   int64_t graph_timeout_ms = 30000;
   uint64_t graph_connections = 256;
+  uint64_t graph_io_threads = 2;
   int64_t invite_lifetime_s = 7 * 24 * 3600;
   uint64_t max_initial_events = 5000;
   int64_t reconcile_interval_s = 300;
