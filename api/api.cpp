@@ -213,15 +213,9 @@ void ask_directory_about(api::impl* s, Atom atom, const entity_key& key,
       return fail(r, owner.error());
     dir = std::move(*owner);
   }
-  auto timeout = s->cfg.request_timeout;
-  s->sys.spawn(
-      [dir, timeout, atom, r, ok = std::move(ok)](caf::event_based_actor* a,
-                                                  entity_key k) mutable {
-        a->request(dir, timeout, atom, k)
-            .then([ok](Reply& x) mutable { ok(x); },
-                  [r](caf::error& err) { fail(r, err); });
-      },
-      key);
+  s->ask_actor<Reply>(std::move(dir), caf::make_message(atom, key),
+                      std::move(ok),
+                      [r](const caf::error& err) { fail(r, err); });
 }
 
 void write_timer(json::writer& w, const char* name, int64_t at_ms,
@@ -1246,9 +1240,15 @@ void api::stop_background() {
   impl_->stop_jobs();
 }
 
+void api::stop_actors() {
+  impl_->stop_actors();
+}
+
 api::~api() {
-  if (impl_)
+  if (impl_) {
     impl_->stop_jobs();
+    impl_->stop_actors();
+  }
 }
 
 response error_response(const api_error& e) {

@@ -151,6 +151,9 @@ public:
   /// answers 503 and leaves its organization closed) and waits for them;
   /// before the store and the actor system go. Also run by the destructor.
   void stop_background();
+  /// Ends the API's own actors; after the HTTP server stopped, before the
+  /// actor system waits for its actors to finish.
+  void stop_actors();
   ~api();
   /// Makes actor requests and global reads cluster-wide (before serving).
   void set_cluster(cluster_hooks hooks);

@@ -19,6 +19,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/make_message.hpp>
 
+#include "actors/askers.hpp"
 #include "api/api.hpp"
 #include "api/history.hpp"
 #include "api/web_assets.hpp"
@@ -144,6 +145,9 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   cluster_hooks cluster;
   /// Makes taking a single-use sign-in state atomic (read, then delete).
   std::mutex states_mtx;
+  /// The actors that ask the directory for the HTTP threads (askers.hpp);
+  /// null once stop_actors() ran. Read with std::atomic_load.
+  std::shared_ptr<actors::askers> askers;
 
   impl(caf::actor_system& s, caf::actor d, storage::db& database,
        fair_pool& pool, api_config c, node_info i)
@@ -153,7 +157,32 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
       , blocking(pool)
       , cfg(std::move(c))
       , limits(cfg.throttles, steady_now_ms)
-      , info(std::move(i)) {}
+      , info(std::move(i))
+      , askers(std::make_shared<actors::askers>(s, asker_count)) {}
+
+  /// Askers per node: enough that rendering one large answer does not
+  /// hold up the others' (each runs on one scheduler thread at a time).
+  static constexpr size_t asker_count = 4;
+
+  /// Sends `msg` to `dest` from an asker (askers.hpp) with the API's
+  /// request timeout; the asker runs ok(reply) or on_err(error). A node
+  /// that is stopping answers 503.
+  template <class Reply, class Ok, class Err>
+  void ask_actor(caf::actor dest, caf::message msg, Ok ok, Err on_err) {
+    auto a = std::atomic_load(&askers);
+    if (!a) {
+      caf::error err = make_crm_error(crm_errc::unavailable, "node_stopping",
+                                      "the node is stopping");
+      return on_err(err);
+    }
+    a->ask<Reply>(std::move(dest), cfg.request_timeout, std::move(msg),
+                  std::move(ok), std::move(on_err));
+  }
+
+  /// Ends the askers (before the actor system waits for its actors).
+  void stop_actors() {
+    std::atomic_store(&askers, std::shared_ptr<actors::askers>{});
+  }
 
   /// The limits' clock: monotonic, so that a clock step neither lifts nor
   /// prolongs a backoff.
@@ -176,17 +205,10 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
       }
       dir = std::move(*owner);
     }
-    auto timeout = cfg.request_timeout;
-    sys.spawn(
-        [dir, timeout, msg = std::move(msg), ok = std::move(ok),
-         on_err = std::move(on_err)](caf::event_based_actor* self,
-                                     entity_key k) mutable {
-          self->request(dir, timeout, route_atom_v, k,
-                        caf::make_message(std::move(msg)))
-              .then([ok](Reply& x) mutable { ok(x); },
-                    [on_err](caf::error& err) mutable { on_err(err); });
-        },
-        key);
+    ask_actor<Reply>(
+        std::move(dir),
+        caf::make_message(route_atom_v, key, caf::make_message(std::move(msg))),
+        std::move(ok), std::move(on_err));
   }
 
   template <class Reply, class Msg, class Ok>
@@ -198,16 +220,9 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   // Asks the directory itself (not an entity) for its statistics.
   template <class Ok>
   void with_directory_stats(responder_ptr r, Ok ok) {
-    auto dir = directory;
-    auto timeout = cfg.request_timeout;
-    sys.spawn(
-        [dir, timeout, r, ok = std::move(ok)](caf::event_based_actor* a,
-                                              int) mutable {
-          a->request(dir, timeout, stats_atom_v)
-              .then([ok](directory_stats& ds) mutable { ok(ds); },
-                    [r](caf::error& err) { fail(r, err); });
-        },
-        0);
+    ask_actor<directory_stats>(directory, caf::make_message(stats_atom_v),
+                               std::move(ok),
+                               [r](const caf::error& err) { fail(r, err); });
   }
 
   /// A key of a node-local, non-tenant table (lookups, sessions): this

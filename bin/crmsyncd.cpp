@@ -530,6 +530,7 @@ int run(node_config cfg) {
   if (metrics_server)
     metrics_server->stop();
   server->stop();
+  api->stop_actors();
   blocking.reset();
   // Sync runs stop at their next step; then Graph calls waiting on a
   // mailbox budget or a retry pause end at once.
