@@ -25,32 +25,18 @@ struct waiter {
   int64_t not_after_ms = 0; ///< 0: waits as long as it takes
 };
 
-struct tenant_queue {
-  explicit tenant_queue(uint32_t per_second) : window(per_second) {
-    // nop
-  }
-  std::deque<waiter> waiting;
-  rate_window window;
-};
-
 struct governor_state {
   static inline const char* name = "governor";
-  std::shared_ptr<const actor_env> env;
-  governor_config cfg;
-  rate_window app{1};
-  /// Tenants with waiting requests or a window that still counts.
-  std::unordered_map<uint64_t, tenant_queue> tenants;
+  /// The caps and the count of waiting requests (shared with callers).
+  std::shared_ptr<permit_gate> gate;
+  /// Waiting requests by tenant.
+  std::unordered_map<uint64_t, std::deque<waiter>> queues;
   /// Tenants with waiting requests, in round-robin order.
   std::deque<uint64_t> ring;
   /// Waiting requests per watched requester.
   std::unordered_map<caf::actor_addr, uint64_t> requesters;
-  uint64_t queued = 0;
-  uint64_t granted = 0;
   uint64_t generation = 0;
   int64_t armed_ms = no_time;
-  /// When tenants without waiting requests and recent permits were last
-  /// forgotten.
-  int64_t swept_ms = std::numeric_limits<int64_t>::min() / 2;
 };
 
 using self_ptr = governor_actor::stateful_pointer<governor_state>;
@@ -61,7 +47,7 @@ void arm(self_ptr self, int64_t at) {
     return;
   st.armed_ms = at;
   auto gen = ++st.generation;
-  auto delay = std::max<int64_t>(at - st.env->now_ms(), 0);
+  auto delay = std::max<int64_t>(at - st.gate->now(), 0);
   self->delayed_send(self, std::chrono::milliseconds(delay), atom::wake_atom_v,
                      gen);
 }
@@ -79,14 +65,15 @@ void release(self_ptr self, const caf::actor_addr& who) {
 }
 
 /// Answers the requests at the head of `q` whose askers stopped waiting,
-/// so that no permit goes to a request nobody waits for any more.
-void drop_expired(self_ptr self, tenant_queue& q, int64_t now) {
+/// so that no permit goes to a request nobody waits for any more. With the
+/// gate's mutex held.
+void drop_expired(self_ptr self, std::deque<waiter>& q, int64_t now) {
   auto& st = self->state;
-  while (!q.waiting.empty() && q.waiting.front().not_after_ms != 0
-         && q.waiting.front().not_after_ms <= now) {
-    auto w = std::move(q.waiting.front());
-    q.waiting.pop_front();
-    --st.queued;
+  while (!q.empty() && q.front().not_after_ms != 0
+         && q.front().not_after_ms <= now) {
+    auto w = std::move(q.front());
+    q.pop_front();
+    --st.gate->waiting;
     w.promise.deliver(caf::make_error(caf::sec::request_timeout));
     release(self, w.requester);
   }
@@ -97,11 +84,13 @@ void drop_expired(self_ptr self, tenant_queue& q, int64_t now) {
 /// one more could go, and forgets tenants that no longer matter.
 void pump(self_ptr self) {
   auto& st = self->state;
-  auto now = st.env->now_ms();
+  auto& gate = *st.gate;
+  std::lock_guard<std::mutex> guard{gate.mtx};
+  auto now = gate.now();
   int64_t wake = no_time;
   while (!st.ring.empty()) {
-    if (!st.app.admits(now)) {
-      wake = st.app.next_free(now);
+    if (!gate.app.admits(now)) {
+      wake = gate.app.next_free(now);
       break;
     }
     // The next tenant in turn whose own cap admits one more.
@@ -109,23 +98,28 @@ void pump(self_ptr self) {
     for (size_t tried = 0, n = st.ring.size(); tried < n; ++tried) {
       auto t = st.ring.front();
       st.ring.pop_front();
-      auto& q = st.tenants.at(t);
+      auto& q = st.queues.at(t);
       drop_expired(self, q, now);
-      if (q.waiting.empty())
+      if (q.empty()) {
+        st.queues.erase(t);
         continue; // leaves the ring
-      if (!q.window.admits(now)) {
-        wake = std::min(wake, q.window.next_free(now));
+      }
+      auto& window = gate.tenant(t);
+      if (!window.admits(now)) {
+        wake = std::min(wake, window.next_free(now));
         st.ring.push_back(t);
         continue;
       }
-      auto w = std::move(q.waiting.front());
-      q.waiting.pop_front();
-      --st.queued;
-      if (!q.waiting.empty())
+      auto w = std::move(q.front());
+      q.pop_front();
+      --gate.waiting;
+      if (!q.empty())
         st.ring.push_back(t); // back of the line: the others go first
-      q.window.record(now);
-      st.app.record(now);
-      ++st.granted;
+      else
+        st.queues.erase(t);
+      window.record(now);
+      gate.app.record(now);
+      ++gate.granted;
       w.promise.deliver(graph_permit{tenant_id{t}});
       release(self, w.requester);
       granted = true;
@@ -134,16 +128,7 @@ void pump(self_ptr self) {
     if (!granted)
       break; // every waiting tenant is at its cap: `wake` says until when
   }
-  // At most once a second, not per request: the sweep visits every tenant.
-  if (now - st.swept_ms >= 1000) {
-    st.swept_ms = now;
-    for (auto i = st.tenants.begin(); i != st.tenants.end();) {
-      if (i->second.waiting.empty() && i->second.window.idle(now))
-        i = st.tenants.erase(i);
-      else
-        ++i;
-    }
-  }
+  gate.forget_idle(now, [&](uint64_t t) { return st.queues.count(t) != 0; });
   arm(self, wake);
 }
 
@@ -152,27 +137,27 @@ void pump(self_ptr self) {
 void forget(self_ptr self, const caf::actor_addr& who) {
   auto& st = self->state;
   st.requesters.erase(who);
+  std::lock_guard<std::mutex> guard{st.gate->mtx};
   std::deque<uint64_t> ring;
   for (auto t : st.ring) {
-    auto& q = st.tenants.at(t).waiting;
+    auto& q = st.queues.at(t);
     auto before = q.size();
     q.erase(std::remove_if(q.begin(), q.end(),
                            [&](const waiter& w) { return w.requester == who; }),
             q.end());
-    st.queued -= before - q.size();
+    st.gate->waiting -= before - q.size();
     if (!q.empty())
       ring.push_back(t);
+    else
+      st.queues.erase(t);
   }
   st.ring = std::move(ring);
 }
 
 governor_actor::behavior_type
-governor_behavior(self_ptr self, std::shared_ptr<const actor_env> env,
-                  governor_config cfg) {
+governor_behavior(self_ptr self, std::shared_ptr<permit_gate> gate) {
   auto& st = self->state;
-  st.env = std::move(env);
-  st.cfg = cfg;
-  st.app = rate_window{cfg.app_per_second};
+  st.gate = std::move(gate);
   self->set_down_handler([=](caf::down_msg& dm) {
     forget(self, dm.source);
     pump(self);
@@ -185,13 +170,14 @@ governor_behavior(self_ptr self, std::shared_ptr<const actor_env> env,
           return make_crm_error(crm_errc::invalid_input, "no_requester",
                                 "a permit needs a requester to receive it");
         auto rp = self->make_response_promise<graph_permit>();
-        auto& q
-            = st.tenants.try_emplace(r.tenant.value, st.cfg.tenant_per_second)
-                  .first->second;
-        if (q.waiting.empty())
-          st.ring.push_back(r.tenant.value);
-        q.waiting.push_back(waiter{rp, who, r.not_after_ms});
-        ++st.queued;
+        {
+          std::lock_guard<std::mutex> guard{st.gate->mtx};
+          auto& q = st.queues[r.tenant.value];
+          if (q.empty())
+            st.ring.push_back(r.tenant.value);
+          q.push_back(waiter{rp, who, r.not_after_ms});
+          ++st.gate->waiting;
+        }
         if (st.requesters[who]++ == 0)
           self->monitor(who);
         pump(self);
@@ -199,8 +185,10 @@ governor_behavior(self_ptr self, std::shared_ptr<const actor_env> env,
       },
       [=](atom::stats_atom) -> governor_stats {
         auto& st = self->state;
-        return governor_stats{st.granted, st.queued, st.ring.size(),
-                              st.requesters.size(), st.tenants.size()};
+        std::lock_guard<std::mutex> guard{st.gate->mtx};
+        return governor_stats{st.gate->granted, st.gate->waiting,
+                              st.ring.size(), st.requesters.size(),
+                              st.gate->tenants.size()};
       },
       [=](atom::wake_atom, uint64_t gen) {
         auto& st = self->state;
@@ -214,10 +202,37 @@ governor_behavior(self_ptr self, std::shared_ptr<const actor_env> env,
 
 } // namespace
 
+permit_gate::permit_gate(governor_config cfg, std::function<int64_t()> now_ms)
+    : app(cfg.app_per_second), now(std::move(now_ms)), cfg_(cfg) {
+  // nop
+}
+
+bool permit_gate::try_take(uint64_t t) {
+  std::lock_guard<std::mutex> guard{mtx};
+  if (waiting != 0)
+    return false; // the queue goes first
+  auto at = now();
+  forget_idle(at, [](uint64_t) { return false; });
+  if (!app.admits(at))
+    return false;
+  auto& window = tenant(t);
+  if (!window.admits(at))
+    return false;
+  window.record(at);
+  app.record(at);
+  ++granted;
+  return true;
+}
+
+governor_actor spawn_governor(caf::actor_system& sys,
+                              std::shared_ptr<permit_gate> gate) {
+  return sys.spawn(governor_behavior, std::move(gate));
+}
+
 governor_actor spawn_governor(caf::actor_system& sys,
                               std::shared_ptr<const actor_env> env,
                               governor_config cfg) {
-  return sys.spawn(governor_behavior, std::move(env), cfg);
+  return spawn_governor(sys, std::make_shared<permit_gate>(cfg, env->now_ms));
 }
 
 } // namespace crmsync::actors

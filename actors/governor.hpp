@@ -18,11 +18,16 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <limits>
 #include <memory>
+#include <mutex>
+#include <unordered_map>
 
 #include <caf/fwd.hpp>
 
 #include "actors/env.hpp"
+#include "actors/rate_window.hpp"
 #include "protocol/interfaces.hpp"
 
 namespace crmsync::actors {
@@ -40,8 +45,71 @@ struct governor_config {
   uint32_t tenant_per_second = 350;
 };
 
+/// The governor's caps (the app's window and each tenant's), shared by
+/// the actor and its callers. A caller that finds no request waiting in
+/// the actor's queues and room in both windows takes its permit here, at
+/// once and without a message: the common case, since the caps are far
+/// above what a node usually sends. Otherwise it asks the actor, which
+/// queues it fairly; with a request waiting nobody takes a permit here, so
+/// the queue is never overtaken. (Asking the actor for every Graph call
+/// cost two messages and a deadline each; perf, steady-state benchmark.)
+class permit_gate {
+public:
+  permit_gate(governor_config cfg, std::function<int64_t()> now_ms);
+
+  /// A permit for `tenant` now, if nobody waits and both caps admit it.
+  bool try_take(uint64_t tenant);
+
+  const governor_config& config() const {
+    return cfg_;
+  }
+
+  // -- for the governor actor (actors/governor.cpp) --------------------------
+
+  /// Held while the windows or the count of waiting requests are read or
+  /// changed.
+  std::mutex mtx;
+  rate_window app;
+  /// The windows of tenants that asked recently.
+  std::unordered_map<uint64_t, rate_window> tenants;
+  /// Requests waiting in the actor's queues.
+  uint64_t waiting = 0;
+  /// Permits granted, here and by the actor.
+  uint64_t granted = 0;
+  std::function<int64_t()> now;
+
+  /// The window of `t` (created on first use). With mtx held.
+  rate_window& tenant(uint64_t t) {
+    return tenants.try_emplace(t, cfg_.tenant_per_second).first->second;
+  }
+
+  /// Forgets the windows of tenants with no permit that still counts and
+  /// no request waiting (`queued(t)`); at most once a second, since it
+  /// visits every tenant. With mtx held.
+  template <class Queued>
+  void forget_idle(int64_t at, Queued queued) {
+    if (at - swept_ms_ < 1000)
+      return;
+    swept_ms_ = at;
+    for (auto i = tenants.begin(); i != tenants.end();) {
+      if (i->second.idle(at) && !queued(i->first))
+        i = tenants.erase(i);
+      else
+        ++i;
+    }
+  }
+
+private:
+  governor_config cfg_;
+  int64_t swept_ms_ = std::numeric_limits<int64_t>::min() / 2;
+};
+
 governor_actor spawn_governor(caf::actor_system& sys,
                               std::shared_ptr<const actor_env> env,
                               governor_config cfg);
+
+/// The governor over `gate` (which its callers may take permits from).
+governor_actor spawn_governor(caf::actor_system& sys,
+                              std::shared_ptr<permit_gate> gate);
 
 } // namespace crmsync::actors

@@ -16,7 +16,7 @@ void request_mailbox_slot(caf::event_based_actor* self,
                           std::chrono::milliseconds wait, int64_t now_ms,
                           std::function<void(slot_release)> granted,
                           std::function<void(bool busy)> refused,
-                          ask_deadlines* deadlines) {
+                          ask_deadlines* deadlines, caf::actor* known) {
   auto timeout = wait + std::chrono::seconds(2);
   // The release of a granted slot. The answer comes from the mailbox
   // actor itself: the ticket goes straight back to it (it stays alive
@@ -46,18 +46,32 @@ void request_mailbox_slot(caf::event_based_actor* self,
   // The deadline kept by the requester (ask_deadlines.hpp): expiring
   // counts as CAF's request timeout would.
   auto id = deadlines->add(self, timeout, [refused] { refused(true); });
-  self->request(directory, caf::infinite, atom::route_atom_v, mailbox, msg)
-      .then(
-          [deadlines, id, release_of, granted](mailbox_slot& slot) {
-            auto release = release_of(slot);
-            if (!deadlines->answered(id))
-              return release(); // granted after its requester gave up
-            granted(std::move(release));
-          },
-          [deadlines, id, refused](caf::error& err) {
-            if (deadlines->answered(id))
-              refused(err == caf::sec::request_timeout);
-          });
+  auto on_slot
+      = [self, deadlines, id, release_of, granted, known](mailbox_slot& slot) {
+          if (known)
+            *known = caf::actor_cast<caf::actor>(self->current_sender());
+          auto release = release_of(slot);
+          if (!deadlines->answered(id))
+            return release(); // granted after its requester gave up
+          granted(std::move(release));
+        };
+  auto through_directory = [self, directory, mailbox, msg, deadlines, id,
+                            on_slot, refused] {
+    self->request(directory, caf::infinite, atom::route_atom_v, mailbox, msg)
+        .then(on_slot, [deadlines, id, refused](caf::error& err) {
+          if (deadlines->answered(id))
+            refused(err == caf::sec::request_timeout);
+        });
+  };
+  if (!known || !*known)
+    return through_directory();
+  // The mailbox actor that answered last, asked directly (one hop less);
+  // passivated since, it is gone and the request goes the directory's way.
+  self->request(*known, caf::infinite, msg)
+      .then(on_slot, [known, through_directory](caf::error&) {
+        *known = caf::actor{};
+        through_directory();
+      });
 }
 
 } // namespace crmsync::actors

@@ -32,12 +32,17 @@ using slot_release = std::function<void()>;
 /// With `deadlines` (which must outlive the request: the requester's
 /// state), the request carries no CAF timeout and `deadlines` keeps it
 /// (ask_deadlines.hpp); a slot granted after it expired goes back at once.
+/// With `deadlines`, `known` (the requester's, may be null) remembers the
+/// mailbox actor that granted a slot, so the next request goes to it
+/// directly instead of through the directory, or through the directory
+/// again once that actor is gone (passivated).
 void request_mailbox_slot(caf::event_based_actor* self,
                           const caf::actor& directory,
                           const entity_key& mailbox, bool mail, uint32_t weight,
                           std::chrono::milliseconds wait, int64_t now_ms,
                           std::function<void(slot_release)> granted,
                           std::function<void(bool busy)> refused,
-                          ask_deadlines* deadlines = nullptr);
+                          ask_deadlines* deadlines = nullptr,
+                          caf::actor* known = nullptr);
 
 } // namespace crmsync::actors

@@ -425,8 +425,8 @@ int run(node_config cfg) {
     actors::governor_config gc;
     gc.app_per_second = static_cast<uint32_t>(cfg.graph_app_rps);
     gc.tenant_per_second = static_cast<uint32_t>(cfg.graph_tenant_rps);
-    governor
-        = caf::actor_cast<caf::actor>(actors::spawn_governor(*sys, env, gc));
+    auto gate = std::make_shared<actors::permit_gate>(gc, env->now_ms);
+    governor = caf::actor_cast<caf::actor>(actors::spawn_governor(*sys, gate));
     sync::service_config sc;
     sc.public_url = o365.public_url;
     sc.max_initial_events = cfg.max_initial_events;
@@ -435,6 +435,7 @@ int run(node_config cfg) {
     sc.idle_after = std::chrono::seconds(
         std::min(cfg.calendar_idle_s, cfg.idle_timeout_s));
     sc.governor = governor;
+    sc.governor_gate = gate;
     sc.mass_delete_share = cfg.mass_delete_share;
     sc.mass_delete_minimum = cfg.mass_delete_minimum;
     sc.max_notifications_per_post = cfg.max_notifications_per_post;

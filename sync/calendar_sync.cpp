@@ -146,11 +146,12 @@ public:
   using end_fn = std::function<void(bool failed, const calendar_status&)>;
 
   calendar_run(caf::event_based_actor* self, sync_context& ctx,
-               actors::ask_deadlines& asks, tenant_id org, user_id user,
-               end_fn on_end)
+               actors::ask_deadlines& asks, caf::actor& mailbox, tenant_id org,
+               user_id user, end_fn on_end)
       : self_(self)
       , ctx_(ctx)
       , asks_(asks)
+      , mailbox_(mailbox)
       , cfg_(ctx.cfg)
       , org_(org)
       , user_(user)
@@ -277,6 +278,8 @@ private:
       };
     if (!cfg_.governor)
       return go();
+    if (cfg_.governor_gate && cfg_.governor_gate->try_take(org_.value))
+      return go();
     auto wait = cfg_.permit_timeout;
     auto refused = [me, k] {
       graph::result<T> r;
@@ -333,7 +336,7 @@ private:
                      : "the mailbox actor could not be reached";
           k(r);
         },
-        &asks_);
+        &asks_, &mailbox_);
   }
 
   void call(graph::call_spec spec,
@@ -1653,6 +1656,9 @@ private:
   caf::event_based_actor* self_;
   sync_context& ctx_;
   actors::ask_deadlines& asks_; ///< the actor's (outlives the run)
+  /// The user's mailbox actor as it last answered (the actor's), asked
+  /// directly for the next slot; null: through the directory.
+  caf::actor& mailbox_;
   const service_config& cfg_;
   tenant_id org_;
   user_id user_;
@@ -1718,6 +1724,8 @@ struct calendar_sync_state {
   uint64_t runs = 0; ///< runs started by this activation (idle checks)
   /// Deadlines of the asks to the governor and the mailbox (one timer).
   actors::ask_deadlines asks;
+  /// The user's mailbox actor, once it granted a slot (calendar_run).
+  caf::actor mailbox;
   /// An idle check is pending (at most one: it re-arms itself when a run
   /// came after it was set), due at `idle_due`.
   bool idle_armed = false;
@@ -1860,7 +1868,7 @@ void start_run(sync_ptr self) {
   ++ctx.run_count;
   ++st.runs;
   auto run = std::make_shared<calendar_run>(
-      self, ctx, st.asks, st.org, st.user,
+      self, ctx, st.asks, st.mailbox, st.org, st.user,
       [self, full, queued_ms](bool failed, const calendar_status& status) {
         run_ended(self, failed, status, full, queued_ms);
       });

@@ -37,6 +37,7 @@
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
+#include "actors/governor.hpp"
 #include "graph/client.hpp"
 #include "protocol/ids.hpp"
 #include "protocol/messages.hpp"
@@ -107,6 +108,9 @@ struct service_config {
   /// The node's Graph governor (actors/governor.hpp): every Graph call of
   /// a calendar waits for its permit. Null: calls go at once.
   caf::actor governor;
+  /// The governor's caps, where a call takes its permit without asking
+  /// the actor when nobody waits (actors/governor.hpp). Null: always ask.
+  std::shared_ptr<actors::permit_gate> governor_gate;
   /// How long a call waits for a permit before the run counts as
   /// throttled (and is retried).
   std::chrono::milliseconds permit_timeout{60000};

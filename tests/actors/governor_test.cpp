@@ -64,11 +64,14 @@ struct fixture {
     sched.run();
   }
 
+  std::shared_ptr<actors::permit_gate> gate;
+
   void start(uint32_t app, uint32_t tenant) {
     actors::governor_config gc;
     gc.app_per_second = app;
     gc.tenant_per_second = tenant;
-    governor = actors::spawn_governor(sys, env, gc);
+    gate = std::make_shared<actors::permit_gate>(gc, env->now_ms);
+    governor = actors::spawn_governor(sys, gate);
     sched.run();
   }
 
@@ -259,4 +262,48 @@ TEST_CASE_METHOD(fixture, "tenants that stopped asking are forgotten",
   advance(2s);
   ask(101, 1);
   CHECK(stats().tenants_tracked == 1);
+}
+
+TEST_CASE_METHOD(fixture,
+                 "a permit is taken at the gate only while nobody waits and "
+                 "the caps admit it",
+                 "[actors][governor]") {
+  start(10, 4);
+  // Nobody waits: the gate gives the tenant its 4 of this second, then no
+  // more, and counts them in the same windows as the actor.
+  for (int i = 0; i < 4; ++i)
+    CHECK(gate->try_take(1));
+  CHECK_FALSE(gate->try_take(1));
+  CHECK(gate->try_take(2));
+  ask(1, 2); // waits: tenant 1 is at its cap
+  CHECK(granted_to(1) == 0);
+  // A request waits in the actor's queue: the gate gives nothing, not even
+  // to a tenant with room, so the queue is never overtaken.
+  CHECK_FALSE(gate->try_take(3));
+  advance(1s);
+  CHECK(granted_to(1) == 2);
+  CHECK(gate->try_take(3));
+  // The app's cap (10 in any second) holds for the gate and the actor
+  // together: this second has 3 of them (the actor's 2 and the gate's 1).
+  int taken = 0;
+  for (int i = 0; i < 10; ++i)
+    taken += gate->try_take(static_cast<uint64_t>(10 + i)) ? 1 : 0;
+  CHECK(taken == 7);
+  auto s = stats();
+  CHECK(s.queued == 0);
+  CHECK(s.granted == 4 + 1 + 2 + 1 + 7);
+}
+
+TEST_CASE_METHOD(fixture,
+                 "permits taken at the gate count against the caps "
+                 "the actor grants from",
+                 "[actors][governor]") {
+  start(100, 5);
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(gate->try_take(7));
+  ask(7, 5);
+  // Two left in this second for tenant 7, the other three a second later.
+  CHECK(granted_to(7) == 2);
+  advance(1s);
+  CHECK(granted_to(7) == 5);
 }
