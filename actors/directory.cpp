@@ -9,6 +9,7 @@
 #include <caf/response_promise.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "actors/ask_deadlines.hpp"
 #include "actors/entities.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
@@ -38,6 +39,9 @@ struct directory_state {
   static inline const char* name = "directory";
   std::shared_ptr<const actor_env> env;
   directory_config cfg;
+  /// The deadlines of the passivation requests (ask_deadlines.hpp: one
+  /// timer, not a clock hand-off per passivated calendar and mailbox).
+  ask_deadlines asks;
   std::map<entity_key, slot> slots;
   std::map<caf::actor_addr, entity_key> by_addr;
   kind_stats stats[entity_kind_count];
@@ -107,9 +111,22 @@ bool begin_passivation(dir_ptr self, const entity_key& key) {
     return false;
   i->second.stopping = true;
   auto handle = i->second.handle;
-  self->request(handle, self->state.cfg.stop_timeout, passivate_atom_v)
+  // An entity that cannot answer is stopped by force; the down message
+  // then reactivates it if anything is waiting.
+  auto failed = [=](const caf::error& err) {
+    log::warn("directory: passivation of " + std::string{to_string(key.kind)}
+              + " " + key.tenant.str()
+              + " failed: " + self->system().render(err));
+    self->send_exit(handle, caf::exit_reason::kill);
+  };
+  auto id = self->state.asks.add(self, self->state.cfg.stop_timeout, [=] {
+    failed(caf::make_error(caf::sec::request_timeout));
+  });
+  self->request(handle, caf::infinite, passivate_atom_v)
       .then(
           [=](bool agreed) {
+            if (!self->state.asks.answered(id))
+              return; // forced to stop already
             if (agreed)
               return; // the down message completes the passivation
             auto j = self->state.slots.find(key);
@@ -119,13 +136,8 @@ bool begin_passivation(dir_ptr self, const entity_key& key) {
             }
           },
           [=](caf::error& err) {
-            // An entity that cannot answer is stopped by force; the down
-            // message then reactivates it if anything is waiting.
-            log::warn("directory: passivation of "
-                      + std::string{to_string(key.kind)} + " "
-                      + key.tenant.str()
-                      + " failed: " + self->system().render(err));
-            self->send_exit(handle, caf::exit_reason::kill);
+            if (self->state.asks.answered(id))
+              failed(err);
           });
   return true;
 }
@@ -265,6 +277,9 @@ caf::behavior directory(dir_ptr self, std::shared_ptr<const actor_env> env,
       },
       [=](stats_atom, const entity_key& key) -> caf::result<live_actor> {
         return introspect(self, key);
+      },
+      [=](sweep_atom, uint64_t generation) {
+        self->state.asks.sweep(self, generation);
       },
       [=](sweep_atom) {
         sweep(self);

@@ -6,6 +6,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
 #include <caf/scoped_actor.hpp>
 #include <catch2/catch.hpp>
@@ -37,6 +38,8 @@ struct fixture {
       = dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
   caf::actor directory;
   uint64_t next_id = 1000;
+  /// Calendars that never answer a passivation request (when set).
+  bool deaf_calendars = false;
 
   fixture() {
     crypto::init();
@@ -53,9 +56,23 @@ struct fixture {
     env->random_id = [this] {
       return ++next_id;
     };
+    env->spawn_calendar = [this](caf::actor_system& s, const entity_key&) {
+      if (!deaf_calendars)
+        return caf::actor{};
+      return s.spawn([](caf::event_based_actor* self) -> caf::behavior {
+        return {
+            [=](status_request&) -> calendar_status { return {}; },
+            [=](passivate_atom) -> caf::result<bool> {
+              // Holds the answer for ever: the directory must stop it.
+              return self->make_response_promise<bool>();
+            },
+        };
+      });
+    };
     actors::directory_config dc;
     dc.idle_timeout = 10s;
     dc.sweep_interval = 1s;
+    dc.stop_timeout = 3s;
     directory = actors::spawn_directory(sys, env, dc);
     sched.run();
   }
@@ -295,4 +312,29 @@ TEST_CASE_METHOD(fixture, "a creation that fails leaves no live actor behind",
   CHECK(ks.activations == 21);
   CHECK(ks.live == 1);
   CHECK(ks.passivations == 20);
+}
+
+TEST_CASE_METHOD(fixture,
+                 "an entity that never answers its passivation is stopped at "
+                 "the deadline and comes back on the next message",
+                 "[actors][directory]") {
+  deaf_calendars = true;
+  auto org = make_org("deaf@example.com");
+  auto o = ask<org_record>(tenant_key(org), get_org{admin()});
+  entity_key cal{entity_kind::calendar, org, o.super_admin};
+  ask<calendar_status>(cal, status_request{});
+  auto kinds = [&] {
+    return stats().kinds[static_cast<size_t>(entity_kind::calendar)];
+  };
+  REQUIRE(kinds().live == 1);
+  // Idle for 10 s: asked to passivate, it does not answer; 3 s later the
+  // directory stops it by force.
+  advance(11s);
+  CHECK(kinds().live == 1);
+  advance(4s);
+  REQUIRE(kinds().live == 0);
+  // Buffered or new, the next message activates it again.
+  ask<calendar_status>(cal, status_request{});
+  CHECK(kinds().live == 1);
+  CHECK(kinds().activations == 2);
 }
