@@ -237,8 +237,8 @@ caf::error etcd_membership::write_move(uint32_t shard, const std::string& to) {
   });
   if (!res)
     return res.error();
-  // The nodes take the new version from etcd at their next read (this
-  // one too): until then the move's message sets the owner (apply_move).
+  // This node took the new version (update_map); the others read it when
+  // the mover tells them, or at their next poll.
   return caf::none;
 }
 
@@ -262,18 +262,23 @@ caf::expected<int64_t> etcd_membership::update_map(
         {etcd::operation::put(map_key(), encode_map_record(rec))});
     if (!res)
       return res.error();
-    if (res->succeeded)
+    if (res->succeeded) {
+      if (cb_.map)
+        cb_.map(std::move(rec), res->revision);
       return res->revision;
+    }
   }
   return make_crm_error(crm_errc::unavailable, "busy",
                         "the shard map kept changing; retry");
 }
 
-void etcd_membership::read_map_now() {
+bool etcd_membership::read_map_now() {
   auto m = etcd_->range(map_key());
   map_record rec;
-  if (m && !m->kvs.empty() && decode_map_record(m->kvs.front().value, rec))
-    cb_.map(std::move(rec), m->kvs.front().mod_revision);
+  if (!m || m->kvs.empty() || !decode_map_record(m->kvs.front().value, rec))
+    return false;
+  cb_.map(std::move(rec), m->kvs.front().mod_revision);
+  return true;
 }
 
 } // namespace crmsync::cluster

@@ -72,13 +72,17 @@ public:
 
   /// Reads the map, lets `change` edit it (false: nothing to write) and
   /// writes it back compared on the revision read, again while another
-  /// write came in between. The new revision (0: nothing written).
-  /// t15-repl.
+  /// write came in between. The map written goes to the map callback
+  /// with the revision etcd gave it, before this returns: it is the map
+  /// at that revision, so this node learns its own change from the map
+  /// like any other (the mover of a shard stops owning it here). The new
+  /// revision (0: nothing written). t15-repl.
   caf::expected<int64_t>
   update_map(const std::function<caf::error(map_record&, bool&)>& change);
-  /// Reads the map now and hands it to the map callback (a move's target,
-  /// which must not wait for the next poll).
-  void read_map_now();
+  /// Reads the map now and hands it to the map callback (a node told that
+  /// the map changed, which must not wait for the next poll); false when
+  /// it could not be read.
+  bool read_map_now();
 
   /// This node's registration is in etcd under a live lease.
   bool registered() const {

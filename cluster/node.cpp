@@ -1323,9 +1323,12 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     return "cluster/move/" + std::to_string(shard);
   }
 
-  /// Applies a move if it is newer than what this node knows, persists it,
-  /// and takes on the tenants it brings here.
+  /// Static membership only: applies a move if it is newer than what this
+  /// node knows, persists it, and takes on the tenants it brings here.
+  /// With etcd no move names an owner: the map in etcd does (take_map).
   bool apply_move(const shard_moved& m) {
+    if (etcd)
+      return false;
     {
       std::lock_guard<std::mutex> guard{mtx};
       if (m.shard >= map.shard_count() || !is_member(m.node))
@@ -1336,24 +1339,33 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       moves[m.shard] = m;
       map.set_owner(m.shard, m.node);
     }
-    // With etcd the map there is the record (the mover wrote it).
     storage::write_batch b;
-    if (!etcd)
-      b.put(storage::column::meta, move_key(m.shard),
-            m.node + "|" + std::to_string(m.epoch));
+    b.put(storage::column::meta, move_key(m.shard),
+          m.node + "|" + std::to_string(m.epoch));
     if (auto err = db.write(b))
       log::error("cluster: cannot store the move of shard "
                  + std::to_string(m.shard) + ": " + sys.render(err));
     log::info("cluster: shard " + std::to_string(m.shard) + " is on node "
               + m.node + " now");
-    // The new owner's writes need its role (epoch) from etcd's map,
-    // which the mover wrote before sending this: read it now.
-    if (m.node == cfg.node_id && membership)
-      membership->read_map_now();
     if (m.node == cfg.node_id && adopt)
       for (auto t : m.tenants)
         adopt(tenant_id{t});
     return true;
+  }
+
+  /// A member's message that a shard moved. Static membership: the switch
+  /// itself, applied when that member may make it (apply_move_from). With
+  /// etcd it names no owner: it says that the map there changed, and this
+  /// node reads the map now rather than at its next poll (a message that
+  /// arrives late, or a move the map has overtaken since, cannot place a
+  /// shard). True once the map was read; the shard's target answers only
+  /// then, so it serves the shard before the others send it requests.
+  bool told_moved(const std::string& sender, const shard_moved& m) {
+    if (!etcd)
+      return apply_move_from(sender, m);
+    if (sender.empty())
+      return false;
+    return membership->read_map_now();
   }
 
   /// A switch another member sent: applied only when that member may make
@@ -1567,20 +1579,32 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
             .count(),
         last_epoch(shard) + 1);
     m.tenants.assign(tenants.begin(), tenants.end());
-    if (etcd)
+    if (etcd) {
+      // The switch is the map in etcd, written against its revision and
+      // taken here from what was written (this node owns the shard no
+      // more; requests for it go to the target). The target reads the
+      // map before it answers; one that could not, reads it at its next
+      // poll (it holds the rows already).
       if (auto err = membership->write_move(shard, to)) {
         done();
         res.error = std::move(err);
         return res;
       }
-    if (!send(moved_atom_v, m)) {
-      done();
-      return fail(crm_errc::unavailable, "node_unavailable",
-                  "node " + to + " did not take the shard; retry");
+      if (!send(moved_atom_v, m))
+        log::warn("cluster: node " + to + " did not read the map giving it "
+                  + "shard " + std::to_string(shard)
+                  + " when told; it will at its next poll");
+    } else {
+      if (!send(moved_atom_v, m)) {
+        done();
+        return fail(crm_errc::unavailable, "node_unavailable",
+                    "node " + to + " did not take the shard; retry");
+      }
+      apply_move(m);
     }
-    apply_move(m);
     // Sent with this node as the sender: members accept a switch only from
-    // the shard's owner (may_move), and an anonymous message has none.
+    // the shard's owner (may_move), and an anonymous message has none;
+    // with etcd they read the map when told.
     for (auto& [id, h] : peer_handles())
       if (id != to)
         self->send(h, moved_atom_v, m);
@@ -1903,7 +1927,7 @@ caf::behavior endpoint_actor(caf::stateful_actor<endpoint_state>* self,
         auto s = weak.lock();
         if (!s)
           return false;
-        return s->apply_move_from(sender_of(self, *s), m);
+        return s->told_moved(sender_of(self, *s), m);
       },
       [=](moved_atom, shard_moves& theirs) -> shard_moves {
         auto s = weak.lock();

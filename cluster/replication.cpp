@@ -1219,12 +1219,11 @@ void replicator::coordinate(etcd_membership& membership,
               + to_api_error(res.error()).message);
     return;
   }
+  // The map written is this node's already (update_map handed it over).
   if (*res != 0 && !take.empty())
     log::warn("cluster: took over " + std::to_string(take.size())
               + " shard(s) whose primary is gone (map revision "
               + std::to_string(*res) + ")");
-  if (*res != 0)
-    membership.read_map_now();
 }
 
 // -- views

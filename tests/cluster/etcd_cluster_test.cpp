@@ -19,6 +19,7 @@
 #include "tests/support/etcd_process.hpp"
 #include "tests/support/eventually.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tests/support/thread_guard.hpp"
 
 using namespace crmsync::e2e;
 using crmsync::test::eventually;
@@ -61,6 +62,24 @@ std::string placement(const api_response& shards) {
            + (shards.boolean("/shards/" + std::to_string(s) + "/moved") ? "m"
                                                                         : "")
            + ";";
+  return out;
+}
+
+/// The owners a shard map names, shard by shard (the map's JSON as etcd
+/// holds it).
+std::vector<std::string> owners_in(const std::string& map_json) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  simdjson::dom::array owners;
+  std::vector<std::string> out;
+  if (parser.parse(map_json).get(doc) || doc["owners"].get_array().get(owners))
+    return out;
+  for (auto o : owners) {
+    std::string_view id;
+    if (o.get_string().get(id))
+      return {};
+    out.emplace_back(id);
+  }
   return out;
 }
 
@@ -144,21 +163,12 @@ TEST_CASE("cluster (etcd): members register with leases, the shard map is "
   {
     // The stored map names, shard by shard, the owners every node uses.
     auto placed = c.node(0).get(admin_token, "/admin/v1/shards");
-    simdjson::dom::parser parser;
-    simdjson::dom::element doc;
-    simdjson::dom::array owners;
-    REQUIRE(!parser.parse(map->kvs.front().value).get(doc));
-    REQUIRE(!doc["owners"].get_array().get(owners));
-    size_t listed = 0;
-    for (auto o : owners) {
-      std::string_view id;
-      REQUIRE(!o.get_string().get(id));
-      INFO("shard " << listed);
-      CHECK(std::string{id}
-            == placed.str("/shards/" + std::to_string(listed) + "/node"));
-      ++listed;
+    auto owners = owners_in(map->kvs.front().value);
+    REQUIRE(owners.size() == 256);
+    for (size_t s = 0; s < owners.size(); ++s) {
+      INFO("shard " << s);
+      CHECK(owners[s] == placed.str("/shards/" + std::to_string(s) + "/node"));
     }
-    CHECK(listed == 256);
   }
 
   // A shard move is a new version of the map in etcd, and every node
@@ -178,12 +188,7 @@ TEST_CASE("cluster (etcd): members register with leases, the shard map is "
     REQUIRE(after->kvs.size() == 1);
     CHECK(after->kvs.front().mod_revision > revision);
     revision = after->kvs.front().mod_revision;
-    simdjson::dom::parser parser;
-    simdjson::dom::element doc;
-    std::string_view owner;
-    REQUIRE(!parser.parse(after->kvs.front().value).get(doc));
-    REQUIRE(!doc["owners"].at(shard).get_string().get(owner));
-    CHECK(owner == to);
+    CHECK(owners_in(after->kvs.front().value).at(shard) == to);
     CHECK(eventually(
         [&] {
           for (int i = 0; i < cluster_env::size; ++i) {
@@ -283,6 +288,137 @@ TEST_CASE("cluster (etcd): members register with leases, the shard map is "
         return true;
       },
       etcd_wait));
+}
+
+TEST_CASE("cluster (etcd): every node places every shard as one version of "
+          "the map in etcd does, also while shards move",
+          "[e2e][cluster][etcd][moves]") {
+  // Issue 15: with etcd the map there is the only thing that names
+  // owners. A move used to set the new owner on each node from the
+  // mover's message, before the node had read the map that made it: for
+  // up to a poll a node placed the shard where no version of the map
+  // with its revision did (and a message a newer map had overtaken could
+  // place it wrongly for good). Now the message only makes a node read
+  // the map, and the mover takes the version it wrote.
+  crmsync::test::temp_dir dir;
+  etcd_process store_proc{dir.path() + "/etcd"};
+  cluster_env c({}, store_proc.url());
+  auto made = c.call_retrying("POST", "/api/v1/orgs", admin_token,
+                              org_body("mover", "mover@example.org"));
+  E2E_REQUIRE_STATUS(made, 201);
+  auto placed = c.call_retrying(
+      "GET", "/admin/v1/tenants/" + made.str("/org/id"), admin_token);
+  E2E_REQUIRE_STATUS(placed, 200);
+  const auto shard = placed.u64("/shard");
+  auto at = c.index_of(placed.str("/node"));
+
+  // Every version of the map etcd held while the test looked (a version
+  // that lived less than a poll of it may be missed: samples at such a
+  // revision are not judged).
+  std::mutex seen_mtx;
+  std::map<int64_t, std::vector<std::string>> versions;
+  struct sample {
+    int node;
+    int64_t revision;
+    std::vector<std::string> owners;
+  };
+  std::vector<sample> samples;
+  std::atomic<bool> stop{false};
+  crmsync::test::thread_guard lookers{[&] {
+    stop = true;
+  }};
+  lookers.spawn([&, url = store_proc.url()] {
+    etcd::client store{{url}, std::chrono::seconds(5)};
+    while (!stop) {
+      auto m = store.range("/crmsync/shardmap");
+      if (m && m->kvs.size() == 1) {
+        std::lock_guard<std::mutex> guard{seen_mtx};
+        auto rev = m->kvs.front().mod_revision;
+        if (versions.count(rev) == 0)
+          versions[rev] = owners_in(m->kvs.front().value);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+  for (int i = 0; i < cluster_env::size; ++i)
+    lookers.spawn([&, i, port = c.http_port(i)] {
+      api_client node{port};
+      auto revision = [&] {
+        auto view = node.get(admin_token, "/admin/v1/cluster");
+        return view.status == 200 ? view.i64("/etcd/shard_map_revision")
+                                  : int64_t{-1};
+      };
+      while (!stop) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        // Two reads of the revision around the placement: when they agree,
+        // the placement is the one this node held at that revision.
+        auto before = revision();
+        auto shards = node.get(admin_token, "/admin/v1/shards");
+        if (shards.status != 200 || before < 0 || revision() != before)
+          continue;
+        sample x{i, before, {}};
+        for (size_t s = 0; s < shards.size("/shards"); ++s)
+          x.owners.push_back(
+              shards.str("/shards/" + std::to_string(s) + "/node"));
+        std::lock_guard<std::mutex> guard{seen_mtx};
+        samples.push_back(std::move(x));
+      }
+    });
+
+  // The shard goes round the three nodes twice.
+  int64_t first_move = 0;
+  for (int round = 0; round < 2 * cluster_env::size; ++round) {
+    at = (at + 1) % cluster_env::size;
+    auto moved = c.call_retrying(
+        "POST", "/admin/v1/shards/" + std::to_string(shard) + "/move",
+        admin_token, R"({"to":)" + json_str(c.node_id(at)) + "}");
+    E2E_REQUIRE_STATUS(moved, 200);
+    etcd::client store{{store_proc.url()}, std::chrono::seconds(5)};
+    auto now = store.range("/crmsync/shardmap");
+    REQUIRE(now);
+    REQUIRE(now->kvs.size() == 1);
+    auto revision = now->kvs.front().mod_revision;
+    if (first_move == 0)
+      first_move = revision;
+    CHECK(owners_in(now->kvs.front().value).at(shard) == c.node_id(at));
+    // Every node follows (and the lookers see the moves through).
+    CHECK(eventually(
+        [&] {
+          for (int i = 0; i < cluster_env::size; ++i) {
+            auto view = c.node(i).get(admin_token, "/admin/v1/cluster");
+            if (view.status != 200
+                || view.i64("/etcd/shard_map_revision") < revision)
+              return false;
+          }
+          return true;
+        },
+        etcd_wait));
+  }
+  lookers.join();
+
+  size_t judged = 0, during = 0, wrong = 0;
+  for (auto& x : samples) {
+    auto v = versions.find(x.revision);
+    if (v == versions.end())
+      continue;
+    ++judged;
+    during += x.revision >= first_move;
+    if (x.owners == v->second)
+      continue;
+    ++wrong;
+    for (size_t s = 0; s < x.owners.size() && s < v->second.size(); ++s)
+      if (x.owners[s] != v->second[s]) {
+        UNSCOPED_INFO(c.node_id(x.node)
+                      << " at map revision " << x.revision << " placed shard "
+                      << s << " on " << x.owners[s] << ", that version on "
+                      << v->second[s]);
+        break;
+      }
+  }
+  INFO(judged << " placements judged, " << during
+              << " of them at or after the first move's revision");
+  CHECK(wrong == 0);
+  CHECK(during >= 12); // two per move at least
 }
 
 TEST_CASE("cluster (etcd): the same e-mail created on three nodes at once: "
