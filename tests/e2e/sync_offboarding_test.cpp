@@ -46,7 +46,19 @@ TEST_CASE("a person deleted in Office 365 is deactivated in the CRM and the "
         return s.str("/state") == "active" && s.u64("/outbox") == 0;
       },
       "Bob's sync active");
-  auto mailed_before = env.o365().mail_sent_by("admin@contoso.com").size();
+  // The deactivation notices the administrator sent. (Counting all of
+  // the administrator's mail raced with the join's own e-mails, still on
+  // their way when the count was taken.)
+  auto notices = [&] {
+    size_t n = 0;
+    for (const auto& m : env.o365().mail_sent_by("admin@contoso.com"))
+      if (m.subject.find("was deactivated") != std::string::npos) {
+        CHECK(m.to == "admin@contoso.com");
+        ++n;
+      }
+    return n;
+  };
+  REQUIRE(notices() == 0);
 
   // Bob leaves the company: Office 365 deletes him and his mailbox.
   auto gone = env.o365().emulator().del("", "/_emulator/users/" + bob.oid);
@@ -71,18 +83,15 @@ TEST_CASE("a person deleted in Office 365 is deactivated in the CRM and the "
   CHECK(entries[0].rfind("sync|bob@contoso.com", 0) == 0);
   CHECK(entries[0].find("Office 365 mailbox") != std::string::npos);
   // The administrator (the only one) is e-mailed.
-  auto mail = env.o365().wait_for_mail("admin@contoso.com", mailed_before + 1);
-  REQUIRE(mail.size() == mailed_before + 1);
-  CHECK(mail.back().to == "admin@contoso.com");
-  CHECK(mail.back().subject.find("was deactivated") != std::string::npos);
+  REQUIRE(eventually([&] { return notices() >= 1; }, std::chrono::seconds(30)));
+  CHECK(notices() == 1);
   // More failing runs of his sync do not tell anyone again.
   env.wait_for_status_of(
       env.org().token, bob.id,
       [](const api_response& s) { return s.str("/state") != "active"; },
       "Bob's sync no longer active");
   CHECK(audit_of(env, "user.deactivated").size() == 1);
-  CHECK(env.o365().mail_sent_by("admin@contoso.com").size()
-        == mailed_before + 1);
+  CHECK(notices() == 1);
   // His events stay; an administrator can delete him now.
   auto events
       = env.node().get(env.org().token, user_events_path(env.org().id, bob.id));
