@@ -45,6 +45,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/send_within.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
 #include "protocol/errors.hpp"
@@ -419,8 +420,8 @@ mailbox_actor::behavior_type mailbox(self_ptr self, tenant_id org, user_id user,
                              atom::idle_atom_v, uint64_t{0});
           return;
         }
-        caf::anon_send(
-            st.directory, passivate_atom_v,
+        send_within(
+            self, st.directory, passivate_atom_v,
             entity_key{entity_kind::mailbox, st.status.org, st.status.user});
       },
       [=](passivate_atom) -> bool {

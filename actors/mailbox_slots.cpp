@@ -6,6 +6,7 @@
 #include <caf/sec.hpp>
 #include <caf/send.hpp>
 
+#include "actors/send_within.hpp"
 #include "protocol/type_ids.hpp"
 
 namespace crmsync::actors {
@@ -24,13 +25,19 @@ void request_mailbox_slot(caf::event_based_actor* self,
   auto release_of = [self, directory, mailbox](const mailbox_slot& slot) {
     auto holder = caf::actor_cast<caf::actor>(self->current_sender());
     auto release = mailbox_slot_release{slot.ticket};
-    return slot_release{[holder, directory, mailbox, release] {
-      if (holder)
-        caf::anon_send(holder, release);
-      else
-        caf::anon_send(directory, atom::route_atom_v, mailbox,
-                       caf::make_message(release));
-    }};
+    return slot_release{
+        [holder, directory, mailbox, release](caf::scheduled_actor* in) {
+          if (holder && in)
+            send_within(in, holder, release);
+          else if (holder)
+            caf::anon_send(holder, release);
+          else if (in)
+            send_within(in, directory, atom::route_atom_v, mailbox,
+                        caf::make_message(release));
+          else
+            caf::anon_send(directory, atom::route_atom_v, mailbox,
+                           caf::make_message(release));
+        }};
   };
   auto msg = caf::make_message(
       mailbox_slot_request{mail, now_ms + wait.count(), weight});

@@ -16,9 +16,22 @@
 
 namespace crmsync::actors {
 
-/// Gives a granted slot back; callable once, from any thread (a Graph
-/// I/O thread, as soon as the answer arrived).
-using slot_release = std::function<void()>;
+/// Gives a granted slot back, once: `release()` from any thread (a Graph
+/// I/O thread, as soon as the answer arrived), or `release.within(self)`
+/// from inside the requester's handlers (actors/send_within.hpp: the
+/// mailbox actor is scheduled on the running worker; no thread is woken
+/// only to take the ticket back).
+struct slot_release {
+  std::function<void(caf::scheduled_actor*)> give_back;
+
+  void operator()() const {
+    give_back(nullptr);
+  }
+
+  void within(caf::scheduled_actor* self) const {
+    give_back(self);
+  }
+};
 
 /// Asks the mailbox actor of `mailbox` (routed by `directory`) for a slot
 /// of the mail lane (`mail`) or the calendar sync's, for an exchange that

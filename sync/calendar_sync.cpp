@@ -16,6 +16,7 @@
 #include "actors/entities.hpp"
 #include "actors/mailbox_slots.hpp"
 #include "actors/reminders.hpp"
+#include "actors/send_within.hpp"
 #include "common/crypto.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
@@ -273,8 +274,8 @@ private:
       issue(done);
     };
     if (on_mailbox && ctx_.directory)
-      go = [me, issue, done, k, weight] {
-        me->with_mailbox_slot<T>(issue, done, k, weight);
+      go = [me, issue, k, weight] {
+        me->with_mailbox_slot<T>(issue, k, weight);
       };
     if (!cfg_.governor)
       return go();
@@ -309,22 +310,22 @@ private:
 
   /// Asks the user's mailbox actor for a slot that counts `weight`
   /// requests in its window, issues the call with it and gives it back when
-  /// the answer arrives (on the Graph I/O thread, before the answer reaches
-  /// this actor).
+  /// the answer reaches this actor, before `k` sees it. (Given back from
+  /// the Graph I/O thread, the ticket woke a worker of its own per call;
+  /// should this actor stop first, the mailbox takes its slots back.)
   template <class T>
   void with_mailbox_slot(std::function<void(graph::callback<T>)> issue,
-                         graph::callback<T> done,
                          std::function<void(graph::result<T>&)> k,
                          uint32_t weight) {
     auto me = shared_from_this();
     actors::request_mailbox_slot(
         self_, ctx_.directory, entity_key{entity_kind::mailbox, org_, user_},
         false, weight, cfg_.permit_timeout, cfg_.now_ms(),
-        [me, issue, done](actors::slot_release release) {
-          issue([release, done](graph::result<T> r) {
-            release();
-            done(std::move(r));
-          });
+        [me, issue, k](actors::slot_release release) {
+          issue(me->in_actor<T>([me, release, k](graph::result<T>& r) {
+            release.within(me->self_);
+            k(r);
+          }));
         },
         [me, k](bool busy) {
           graph::result<T> r;
@@ -1955,8 +1956,8 @@ caf::behavior calendar_sync(sync_ptr self, tenant_id org, user_id user,
           self->delayed_send(self, s.idle_due - now, idle_atom_v, s.runs);
           return;
         }
-        caf::anon_send(s.ctx->directory, passivate_atom_v,
-                       entity_key{entity_kind::calendar, s.org, s.user});
+        actors::send_within(self, s.ctx->directory, passivate_atom_v,
+                            entity_key{entity_kind::calendar, s.org, s.user});
       },
       // The earliest deadline of an ask to the governor or the mailbox.
       [=](sweep_atom, uint64_t generation) {

@@ -7,6 +7,7 @@
 
 #include <caf/send.hpp>
 
+#include "actors/send_within.hpp"
 #include "storage/sync_links.hpp"
 
 namespace crmsync::actors::tenant_impl {
@@ -82,9 +83,9 @@ caf::expected<bool> put_sync_off(self_ptr self, storage::write_batch& b,
 
 void sync_written(self_ptr self, user_id u) {
   // The user's calendar actor syncs; the directory activates it.
-  caf::anon_send(self->state.directory, atom::route_atom_v,
-                 entity_key{entity_kind::calendar, self->state.id, u},
-                 caf::make_message(atom::wake_atom_v));
+  actors::send_within(self, self->state.directory, atom::route_atom_v,
+                      entity_key{entity_kind::calendar, self->state.id, u},
+                      caf::make_message(atom::wake_atom_v));
 }
 
 caf::result<calendar_status> handle(self_ptr self, set_calendar_sync& cmd) {
