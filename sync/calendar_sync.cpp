@@ -1086,14 +1086,15 @@ private:
              // An older version, made by an attempt whose answer was lost (a
              // primary that died before it stored the link): the CRM's goes as
              // an update of it now.
-             if (recreate) {
-               // Office 365 said the event was gone, then answered its create
-               // with an older copy: tried again later, not round in a loop.
-               fail("Office 365 answered the re-creation of a deleted event "
-                    "with an older copy of it");
-               return end();
-             }
-             return push_update(c, e, link, b, next);
+             if (!recreate)
+               return push_update(c, e, link, b, next);
+             // Its update met 404 and this create found an older copy: an
+             // update of that copy could meet 404 again, and so on round a
+             // loop. Linked as answered instead.
+             log::warn("sync " + org_.str() + "/" + user_.str()
+                       + ": Office 365 answered the re-creation of event "
+                       + e->id.str() + " with an older copy");
+             link->crm_version = e->version;
            }
            put_link(b, *link);
            next();

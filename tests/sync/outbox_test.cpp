@@ -107,7 +107,7 @@ TEST_CASE("Graph's answer to a push says what comes next", "[sync][outbox]") {
 TEST_CASE("a create answered with an older copy of the event records an "
           "older version, so the CRM's is sent as an update",
           "[sync][outbox]") {
-  auto now = now_ms();
+  auto now = now_ms() / 1000 * 1000; // whole seconds, as Graph keeps them
   auto first = event(7, "First", now + day_ms, now + day_ms + hour_ms);
   auto renamed = first;
   renamed.title = "Renamed";
