@@ -409,11 +409,19 @@ void converge(cluster_env& c, const synced_org& o, hist::recorder& rec,
                && check.u64("/users/0/pending") == 0;
       },
       settle, std::chrono::milliseconds(250));
-  if (!same && check.status == 0) // the listings never agreed: asked now
+  // What to look at when they never agreed: the checker (it lists active
+  // users only) and the user's sync state (held by the mass-delete guard,
+  // an error).
+  api_response sync_state;
+  if (!same) {
     check = c.node(via).get(admin_token, "/admin/v1/orgs/" + o.org + "/check");
+    sync_state = c.node(via).get(o.token, org_path(o.org) + "/users/" + o.admin
+                                              + "/calendar-sync");
+  }
   INFO("only in the CRM:" << only_in(crm, o365)
                           << "\nonly in Office 365:" << only_in(o365, crm)
-                          << "\ncheck: " << check.describe());
+                          << "\ncheck: " << check.describe()
+                          << "\nsync: " << sync_state.describe());
   CHECK(same);
   auto id
       = rec.invoke_read(100, "final CRM listing via " + c.node_id(via), true);
