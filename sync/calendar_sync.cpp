@@ -1007,17 +1007,26 @@ private:
           next();
         });
       case push_kind::update:
-        return send(plan.request, [this, c, e, link, &b,
-                                   next](graph::result<graph::response>& r) {
-          if (!r.ok
-              && after_push(push_kind::update, failed_status(r.failure))
-                     == push_next::conflict)
-            return conflict(c, e, link, b, next);
-          updated(c, e, link, b, r, next);
-        });
+        return push_update(c, e, link, b, next);
       case push_kind::create:
-        return push_create(plan.request, e, b, next);
+        return push_create(c, plan.request, e, b, next, false);
     }
+  }
+
+  /// Sends the CRM's version of `e` as an update of its linked event
+  /// (If-Match the link's changeKey); a 412 meets the conflict policy.
+  void push_update(const sync_change& c, std::shared_ptr<event_record> e,
+                   std::shared_ptr<sync_link> link, storage::write_batch& b,
+                   next_fn next) {
+    auto plan = plan_push(c, e.get(), link.get(), paths());
+    send(plan.request,
+         [this, c, e, link, &b, next](graph::result<graph::response>& r) {
+           if (!r.ok
+               && after_push(push_kind::update, failed_status(r.failure))
+                      == push_next::conflict)
+             return conflict(c, e, link, b, next);
+           updated(c, e, link, b, r, next);
+         });
   }
 
   /// An update's answer (or the answer to the CRM's side of a conflict).
@@ -1030,7 +1039,7 @@ private:
       // Deleted in Outlook: the CRM's later edit brings it back.
       del_link(b, *link);
       auto plan = plan_push(c, e.get(), nullptr, paths());
-      return push_create(plan.request, e, b, next);
+      return push_create(c, plan.request, e, b, next, true);
     }
     if (!r.ok && refused_for_good(r.failure)) {
       skip(*e, r.failure);
@@ -1050,30 +1059,50 @@ private:
     next();
   }
 
-  void push_create(const graph_request& req, std::shared_ptr<event_record> e,
-                   storage::write_batch& b, next_fn next) {
-    send(req, [this, e, &b, next](graph::result<graph::response>& r) {
-      if (!r.ok) {
-        if (after_push(push_kind::create, failed_status(r.failure))
-            == push_next::calendar_gone)
-          return calendar_gone();
-        if (refused_for_good(r.failure)) {
-          skip(*e, r.failure);
-          return next();
-        }
-        fail("creating an event in Office 365 failed", r.failure);
-        return end();
-      }
-      std::string gid, ck;
-      if (!read_id_and_change_key(r.value.body, gid, ck)) {
-        fail("Office 365 answered an event creation without an id");
-        return end();
-      }
-      put_link(b, sync_link{e->id, gid, ck, e->version});
-      unskip(e->id);
-      ++status_.out_created;
-      next();
-    });
+  /// Sends the create of `e`. `recreate`: its linked event met 404 (an
+  /// update's answer).
+  void push_create(const sync_change& c, const graph_request& req,
+                   std::shared_ptr<event_record> e, storage::write_batch& b,
+                   next_fn next, bool recreate) {
+    send(req,
+         [this, c, e, &b, next, recreate](graph::result<graph::response>& r) {
+           if (!r.ok) {
+             if (after_push(push_kind::create, failed_status(r.failure))
+                 == push_next::calendar_gone)
+               return calendar_gone();
+             if (refused_for_good(r.failure)) {
+               skip(*e, r.failure);
+               return next();
+             }
+             fail("creating an event in Office 365 failed", r.failure);
+             return end();
+           }
+           std::string gid, ck;
+           if (!read_id_and_change_key(r.value.body, gid, ck)) {
+             fail("Office 365 answered an event creation without an id");
+             return end();
+           }
+           auto link = std::make_shared<sync_link>(
+               sync_link{e->id, gid, ck, created_version(*e, r.value.body)});
+           unskip(e->id);
+           ++status_.out_created;
+           if (link->crm_version < e->version) {
+             // An older version, made by an attempt whose answer was lost (a
+             // primary that died before it stored the link): the CRM's goes as
+             // an update of it now.
+             if (!recreate)
+               return push_update(c, e, link, b, next);
+             // Its update met 404 and this create found an older copy: an
+             // update of that copy could meet 404 again, and so on round a
+             // loop. Linked as answered instead.
+             log::warn("sync " + org_.str() + "/" + user_.str()
+                       + ": Office 365 answered the re-creation of event "
+                       + e->id.str() + " with an older copy");
+             link->crm_version = e->version;
+           }
+           put_link(b, *link);
+           next();
+         });
   }
 
   // -- conflicts --------------------------------------------------------------

@@ -118,14 +118,12 @@ void compare(user_job& j) {
     }
     matched.insert(g->first);
     auto& c = g->second.content;
-    if (c.title != e.title || c.start_ms != e.start_ms || c.end_ms != e.end_ms)
+    auto differs = compare_content(e, c);
+    if (differs == content_difference::title_or_times)
       out.differences.push_back(
           {"content", e.id.str(), g->first,
            "CRM " + summary(e) + " vs Office 365 " + summary(c)});
-    else if (c.sensitivity != e.sensitivity || c.show_as != e.show_as
-             || c.reminder_on != e.reminder_on
-             || c.reminder_minutes != e.reminder_minutes
-             || c.categories != e.categories)
+    else if (differs == content_difference::outlook_fields)
       out.differences.push_back(
           {"content", e.id.str(), g->first,
            "sensitivity, show as, reminder or categories differ: "

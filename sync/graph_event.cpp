@@ -271,4 +271,26 @@ bool read_id_and_change_key(std::string_view json, std::string& id,
   return !id.empty();
 }
 
+content_difference compare_content(const event_record& crm,
+                                   const event_record& office365) {
+  auto& c = office365;
+  if (c.title != crm.title || c.start_ms != crm.start_ms
+      || c.end_ms != crm.end_ms)
+    return content_difference::title_or_times;
+  if (c.sensitivity != crm.sensitivity || c.show_as != crm.show_as
+      || c.reminder_on != crm.reminder_on
+      || c.reminder_minutes != crm.reminder_minutes
+      || c.categories != crm.categories)
+    return content_difference::outlook_fields;
+  return content_difference::none;
+}
+
+event_record as_sent(const event_record& e) {
+  // from_graph wants an id: the body of a PATCH with one in front.
+  graph_event back;
+  if (!from_graph(R"({"id":"sent",)" + to_graph(e, false).substr(1), back))
+    return e;
+  return back.content;
+}
+
 } // namespace crmsync::sync

@@ -62,4 +62,21 @@ bool parse_delta_page(std::string_view json, delta_page& out);
 bool read_id_and_change_key(std::string_view json, std::string& id,
                             std::string& change_key);
 
+/// How Office 365's copy of an event (`office365`: from_graph's content)
+/// differs from the CRM event, in the fields Graph gives back as they were
+/// sent (not the body, which Graph turns into HTML, nor the location).
+enum class content_difference : uint8_t {
+  none,
+  title_or_times, ///< the subject, the start or the end
+  outlook_fields, ///< sensitivity, show as, the reminder or categories
+};
+
+content_difference compare_content(const event_record& crm,
+                                   const event_record& office365);
+
+/// What Office 365 holds of `e` once it was sent (to_graph, read back as
+/// from_graph reads an event): times to the second, an all-day event's
+/// dates, a zone Graph does not know as UTC.
+event_record as_sent(const event_record& e);
+
 } // namespace crmsync::sync

@@ -5,6 +5,7 @@
 
 #include "sync/errors.hpp"
 #include "sync/graph_event.hpp"
+#include "sync/outbox.hpp"
 
 namespace crmsync::sync {
 
@@ -66,7 +67,11 @@ judge_initial_batch(const std::vector<event_record>& sent,
     std::string gid, ck;
     if (a.status >= 200 && a.status < 300
         && read_id_and_change_key(a.body, gid, ck)) {
-      out.linked.push_back(sync_link{e.id, gid, ck, e.version});
+      // An older version (a create Graph knew by its transactionId, made
+      // before the event changed) is linked as such: the outbox row of the
+      // change sends the CRM's version once the user is active.
+      out.linked.push_back(
+          sync_link{e.id, gid, ck, created_version(e, a.body)});
       continue;
     }
     auto err = item_error(a);

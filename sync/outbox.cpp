@@ -49,4 +49,13 @@ push_next after_push(push_kind kind, int status) {
   }
 }
 
+uint64_t created_version(const event_record& sent, std::string_view answer) {
+  graph_event held;
+  if (!from_graph(answer, held)
+      || compare_content(as_sent(sent), held.content)
+             == content_difference::none)
+    return sent.version;
+  return sent.version > 0 ? sent.version - 1 : 0;
+}
+
 } // namespace crmsync::sync

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 #include "protocol/records.hpp"
 #include "protocol/sync.hpp"
@@ -47,5 +48,16 @@ enum class push_next : uint8_t {
 /// What the HTTP status of Graph's answer to a `kind` push leads to (0:
 /// no answer). A delete that meets 404 is done: the event is gone anyway.
 push_next after_push(push_kind kind, int status);
+
+/// The CRM version a link records for `sent` once Graph answered its
+/// create with `answer` (the 201's body). Graph answers a create whose
+/// transactionId it knows with the event that first create made, as it is:
+/// when an earlier attempt's answer was lost (its node died before it
+/// stored the link) and the CRM event changed since, that event holds an
+/// older version. Then the answer's content is not sent's and this is
+/// sent's version - 1, so the outbox sends sent's content as an update
+/// (If-Match the answer's changeKey). Otherwise (sent's content, or an
+/// answer without the event's fields) sent's version.
+uint64_t created_version(const event_record& sent, std::string_view answer);
 
 } // namespace crmsync::sync

@@ -14,9 +14,11 @@
 // node returns: it holds nothing the new primary does not. t15-jepsen.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <ctime>
 #include <filesystem>
+#include <iterator>
 #include <random>
 #include <set>
 #include <thread>
@@ -365,6 +367,24 @@ struct load {
   }
 };
 
+/// The title -> start entries of `a` that `b` lacks, for a report.
+std::string only_in(const std::multimap<std::string, std::string>& a,
+                    const std::multimap<std::string, std::string>& b) {
+  // Sorted by title and start (a multimap keeps a title's starts in the
+  // order they were put).
+  std::vector<std::pair<std::string, std::string>> x(a.begin(), a.end());
+  std::vector<std::pair<std::string, std::string>> y(b.begin(), b.end());
+  std::sort(x.begin(), x.end());
+  std::sort(y.begin(), y.end());
+  std::vector<std::pair<std::string, std::string>> out;
+  std::set_difference(x.begin(), x.end(), y.begin(), y.end(),
+                      std::back_inserter(out));
+  std::string s;
+  for (auto& [title, start] : out)
+    s += " '" + title + "' at " + start;
+  return s.empty() ? " none" : s;
+}
+
 /// The CRM's events and the Office 365 calendar agree, the convergence
 /// checker finds no difference and nothing is pending. Both are then
 /// recorded as converged reads.
@@ -389,7 +409,19 @@ void converge(cluster_env& c, const synced_org& o, hist::recorder& rec,
                && check.u64("/users/0/pending") == 0;
       },
       settle, std::chrono::milliseconds(250));
-  INFO(check.describe());
+  // What to look at when they never agreed: the checker (it lists active
+  // users only) and the user's sync state (held by the mass-delete guard,
+  // an error).
+  api_response sync_state;
+  if (!same) {
+    check = c.node(via).get(admin_token, "/admin/v1/orgs/" + o.org + "/check");
+    sync_state = c.node(via).get(o.token, org_path(o.org) + "/users/" + o.admin
+                                              + "/calendar-sync");
+  }
+  INFO("only in the CRM:" << only_in(crm, o365)
+                          << "\nonly in Office 365:" << only_in(o365, crm)
+                          << "\ncheck: " << check.describe()
+                          << "\nsync: " << sync_state.describe());
   CHECK(same);
   auto id
       = rec.invoke_read(100, "final CRM listing via " + c.node_id(via), true);

@@ -1255,3 +1255,61 @@ TEST_CASE_METHOD(fixture,
   advance(15s);
   CHECK(graph.open().empty());
 }
+
+// t15-flake: how the factor-3 failover test lost a CRM update. The primary
+// sent an event's create, the event was renamed in the CRM (both writes
+// replicated), and the primary died before it stored the link Graph's
+// answer made. The new primary sent the create again, with the same
+// transactionId and the event as it is now; Graph answered with the event
+// the first create had made, which holds the first title. The link then
+// said Office 365 held the renamed version, so the rename's own outbox row
+// sent nothing, and the rename never reached Office 365.
+TEST_CASE_METHOD(fixture,
+                 "calendar actor: a create answered with the older event a "
+                 "lost first attempt made sends the CRM's version as an update",
+                 "[sync][calendar_actor]") {
+  activate();
+  auto made = add_event("First title", wall_origin + day_ms,
+                        wall_origin + day_ms + hour_ms);
+  advance(1s);
+  auto first = expect_call("POST", "/users/oid-1/calendars/cal-1/events");
+  auto transaction = field(graph.calls[first].body, "transactionId");
+  CHECK_FALSE(transaction.empty());
+  CHECK(field(graph.calls[first].body, "subject") == "First title");
+  // Graph made the event, but the node that sent it dies before its answer
+  // is stored: the calendar actor goes with its run, its rows stay.
+  REQUIRE_FALSE(calendars.empty());
+  caf::anon_send_exit(calendars.back(), caf::exit_reason::kill);
+  sched.run();
+  graph.calls[first].answered = true; // nobody is left to hear it
+  auto held = outlook_event("g-first", "ck-first", "First title", made.start_ms,
+                            made.end_ms, now_ms());
+  auto renamed = rename(made.id, "Second title");
+  CHECK(renamed.version == 2);
+  CHECK(rows(column::sync_outbox) == 2);
+  // The rename wakes a new activation: the create goes again, with the same
+  // transactionId and the event as it is now; Graph knows that
+  // transactionId and answers with what it holds.
+  advance(1s);
+  auto again = expect_call("POST", "/users/oid-1/calendars/cal-1/events");
+  CHECK(field(graph.calls[again].body, "transactionId") == transaction);
+  CHECK(field(graph.calls[again].body, "subject") == "Second title");
+  reply(again, 201, held);
+  // Office 365 holds the first title: the CRM's version goes as an update
+  // of that event.
+  auto patch = expect_call("PATCH", "/users/oid-1/events/g-first");
+  CHECK(graph.calls[patch].header("If-Match") == "W/\"ck-first\"");
+  CHECK(field(graph.calls[patch].body, "subject") == "Second title");
+  reply(patch, 200, R"({"id":"g-first","changeKey":"ck-second"})");
+  CHECK(graph.open().empty());
+  CHECK(rows(column::sync_outbox) == 0);
+  auto l = link_of(made.id);
+  CHECK(l.graph_id == "g-first");
+  CHECK(l.change_key == "ck-second");
+  CHECK(l.crm_version == 2);
+  CHECK(event(made.id).title == "Second title");
+  CHECK(conflicts().empty());
+  CHECK(ctx->failed_runs == 0);
+  advance(15s);
+  CHECK(graph.open().empty());
+}

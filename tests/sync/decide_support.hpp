@@ -57,4 +57,12 @@ inline sync::graph_event graph_item(std::string id, std::string change_key,
   return g;
 }
 
+/// Graph's answer to a create that made `e` (its fields as crmsync sent
+/// them), with the event's id and changeKey.
+inline std::string created_answer(const event_record& e, const std::string& id,
+                                  const std::string& change_key) {
+  return R"({"id":")" + id + R"(","changeKey":")" + change_key + "\","
+         + sync::to_graph(e, true).substr(1);
+}
+
 } // namespace crmsync::test

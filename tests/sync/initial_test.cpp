@@ -190,3 +190,25 @@ TEST_CASE("an initial $batch item answered 404 means the product calendar "
   REQUIRE(blocked.failure);
   CHECK(blocked.failure->code == "MailboxNotEnabledForRESTAPI");
 }
+
+// t15-flake: the initial sync's creates, sent again after a lost answer
+// while the event changed, are answered with the event the first made.
+TEST_CASE("an initial $batch create answered with an older copy of the "
+          "event links an older version",
+          "[sync][initial]") {
+  auto now = now_ms();
+  auto first = event(1, "First", now + hour_ms, now + 2 * hour_ms);
+  auto renamed = first;
+  renamed.title = "Renamed";
+  renamed.version = 2;
+  auto other = event(2, "Other", now + hour_ms, now + 2 * hour_ms);
+  auto out = judge_initial_batch(
+      {renamed, other}, {answer(201, created_answer(first, "g-1", "ck-1")),
+                         answer(201, created_answer(other, "g-2", "ck-2"))});
+  REQUIRE(out.linked.size() == 2);
+  CHECK(out.linked[0].graph_id == "g-1");
+  CHECK(out.linked[0].change_key == "ck-1");
+  // Older than the CRM's: the outbox row of the rename sends it.
+  CHECK(out.linked[0].crm_version == 1);
+  CHECK(out.linked[1].crm_version == 1);
+}
