@@ -213,7 +213,8 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
       ->check(CLI::Range(uint64_t{1}, uint64_t{1000000}));
   add("--mass-delete-share", c.mass_delete_share, "CRMSYNC_MASS_DELETE_SHARE",
       "a sync run that would delete more than this share of a user's synced "
-      "events waits for an administrator (crmsyncctl approve-deletes)")
+      "events (with the CRM's events it is about to create in Office 365) "
+      "waits for an administrator (crmsyncctl approve-deletes)")
       ->check(CLI::Range(0.0, 1.0));
   add("--mass-delete-minimum", c.mass_delete_minimum,
       "CRMSYNC_MASS_DELETE_MINIMUM",

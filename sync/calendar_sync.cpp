@@ -909,6 +909,7 @@ private:
       return end();
     }
     size_t deletions = 0;
+    size_t creates = 0;
     first_read_.reset();
     for (auto& [key, change] : outbox_) {
       sync_link l;
@@ -917,18 +918,20 @@ private:
       if (!change.deleted && !load_event(change.event, e, exists))
         continue;
       bool linked = find_link(change.event, l);
-      if (plan_push(change, exists ? &e : nullptr, linked ? &l : nullptr,
-                    paths())
-              .kind
-          == push_kind::remove)
+      auto kind = plan_push(change, exists ? &e : nullptr,
+                            linked ? &l : nullptr, paths())
+                      .kind;
+      if (kind == push_kind::remove)
         ++deletions;
+      else if (kind == push_kind::create)
+        ++creates;
       // The first entry is pushed right after this, in the same turn of
       // the actor: what was just read is still what the store holds.
       if (&key == &outbox_.front().first && !change.deleted)
         first_read_ = entry_read{change.event, std::move(e), exists,
                                  std::move(l), linked};
     }
-    if (!guard_deletes(deletions, "in Office 365"))
+    if (!guard_deletes(deletions, "in Office 365", creates))
       return end();
     note_deletions(deletions);
     push_entries(std::move(next));
@@ -1437,10 +1440,17 @@ private:
 
   /// A run that would delete more than the configured share of the user's
   /// synced events stops in state "held" until an administrator approves
-  /// (crmsyncctl approve-deletes USER); false when held.
-  bool guard_deletes(size_t deletions, const char* where) {
+  /// (crmsyncctl approve-deletes USER); false when held. `pending_creates`:
+  /// the CRM's events this run creates in Office 365 (outbox rows waiting,
+  /// as after a failover or an outage); they are part of the calendar the
+  /// share is taken of, so a backlog of the user's own creates and
+  /// deletes does not read as a mass delete.
+  bool guard_deletes(size_t deletions, const char* where,
+                     size_t pending_creates = 0) {
     // Counting the links is a scan: only when the guard may hold.
-    size_t linked = deletes_approved_ || deletions == 0 ? 0 : linked_count();
+    size_t linked = deletes_approved_ || deletions == 0
+                        ? 0
+                        : linked_count() + pending_creates;
     auto v = judge_deletes(deletions, linked, deletes_approved_,
                            delete_window_of_status(), cfg_.now_ms(),
                            guard_settings());

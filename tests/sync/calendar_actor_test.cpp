@@ -1256,6 +1256,58 @@ TEST_CASE_METHOD(fixture,
   CHECK(graph.open().empty());
 }
 
+TEST_CASE_METHOD(fixture,
+                 "calendar actor: the guard takes the share of the calendar "
+                 "with the creates waiting in the outbox",
+                 "[sync][calendar_actor]") {
+  auto made = add_events(20);
+  activate();
+  // A delta run is under way while the CRM deletes 11 of the 20 synced
+  // events and creates `created` new ones: all wait for the next run (as
+  // a backlog does after a failover).
+  notify();
+  advance(1s);
+  auto read = expect_call("GET", "$deltatoken=d1");
+  for (size_t i = 0; i < 11; ++i) {
+    delete_event cmd;
+    cmd.who = service();
+    cmd.id = made[i].id;
+    ask<event_deleted>(tenant_key(), cmd);
+  }
+  size_t created = 0;
+  SECTION("11 deletions and no creates: 11 of 20, held") {
+    created = 0;
+  }
+  SECTION("11 deletions and 10 creates: 11 of 30, sent") {
+    created = 10;
+  }
+  for (size_t i = 0; i < created; ++i) {
+    auto start = wall_origin + static_cast<int64_t>(30 + i) * day_ms;
+    add_event("New " + std::to_string(i), start, start + hour_ms);
+  }
+  reply(read, 200, delta_page({}, second_delta_link));
+  advance(1s);
+  auto s = status();
+  if (created == 0) {
+    CHECK(state_of(s) == "held");
+    CHECK(contains(s.last_error, "11 of 20"));
+    CHECK(graph.open().empty());
+    return;
+  }
+  // Sent one after the other, in write order: the 11 deletions, then the
+  // 10 creates.
+  for (size_t i = 0; i < 11; ++i)
+    reply(expect_call("DELETE", "/users/oid-1/events/"), 204, "");
+  for (size_t i = 0; i < 10; ++i)
+    reply(expect_call("POST", "/users/oid-1/calendars/cal-1/events"), 201,
+          R"({"id":"g-new-)" + std::to_string(i) + R"(","changeKey":"k"})");
+  s = status();
+  CHECK(state_of(s) == "active");
+  CHECK(s.last_error.empty());
+  CHECK(rows(column::sync_outbox) == 0);
+  CHECK(links().size() == 19);
+}
+
 // t15-flake: how the factor-3 failover test lost a CRM update. The primary
 // sent an event's create, the event was renamed in the CRM (both writes
 // replicated), and the primary died before it stored the link Graph's
