@@ -1404,6 +1404,9 @@ private:
       case item_action::upsert:
         break;
     }
+    event_id ours;
+    if (!linked && own_create_of(g, org_, ours))
+      return own_unlinked(g, ours, std::move(next));
     ask_tenant<event_record>(
         decision.command,
         [this, g, linked, &b, next](event_record& applied) {
@@ -1422,6 +1425,38 @@ private:
           fail("applying an Office 365 change failed: " + err.message);
           end();
         });
+  }
+
+  /// An event crmsync created (its transactionId names the CRM event) that
+  /// no link knows: the link of its create was lost (a primary that died
+  /// before its write of the link was replicated). Made again from Office
+  /// 365, it would be a second CRM event, or the CRM event that was
+  /// deleted since, back. If the CRM event still exists, its outbox row
+  /// links it (the repeated create is answered with this event); if it is
+  /// gone, so goes this copy.
+  void own_unlinked(const graph_event& g, event_id ours, next_fn next) {
+    event_record e;
+    bool exists = false;
+    if (!load_event(ours, e, exists)) {
+      fail("reading the CRM event of an Office 365 event failed");
+      return end();
+    }
+    if (exists)
+      return next();
+    log::info("sync " + org_.str() + "/" + user_.str()
+              + ": removing from Office 365 the copy of deleted CRM event "
+              + ours.str() + " whose create was not linked");
+    call(mailbox_call("DELETE", paths().event(g.id)),
+         [this, next](graph::result<graph::response>& r) {
+           if (!r.ok
+               && after_push(push_kind::remove, failed_status(r.failure))
+                      != push_next::done) {
+             fail("deleting an event in Office 365 failed", r.failure);
+             return end();
+           }
+           ++status_.out_deleted;
+           next();
+         });
   }
 
   // -- the mass-delete guard --------------------------------------------------

@@ -11,6 +11,9 @@ namespace crmsync::sync {
 
 namespace {
 
+/// How crmsync's transactionIds begin (the org and event ids follow).
+constexpr const char* own_transaction_prefix = "crmsync-";
+
 using element = simdjson::dom::element;
 using object = simdjson::dom::object;
 
@@ -178,7 +181,7 @@ std::string to_graph(const event_record& e, bool with_identity) {
   w.end_array();
   if (with_identity) {
     auto tag = e.org.str() + e.id.str();
-    w.key("transactionId").value("crmsync-" + tag);
+    w.key("transactionId").value(own_transaction_prefix + tag);
     w.key("singleValueExtendedProperties").begin_array().begin_object();
     w.key("id").value(tag_property);
     w.key("value").value(tag);
@@ -186,6 +189,18 @@ std::string to_graph(const event_record& e, bool with_identity) {
   }
   w.end_object();
   return w.take();
+}
+
+bool own_create_of(const graph_event& item, tenant_id org, event_id& event) {
+  auto prefix = std::string{own_transaction_prefix} + org.str();
+  std::string_view t = item.transaction_id;
+  if (t.size() <= prefix.size() || t.substr(0, prefix.size()) != prefix)
+    return false;
+  auto id = event_id::parse(t.substr(prefix.size()));
+  if (!id)
+    return false;
+  event = *id;
+  return true;
 }
 
 bool from_graph(std::string_view json, graph_event& out) {
@@ -204,6 +219,7 @@ bool from_graph(std::string_view json, graph_event& out) {
   }
   out.change_key = text(v, "changeKey");
   out.type = text(v, "type");
+  out.transaction_id = text(v, "transactionId");
   if (auto m = parse_rfc3339_ms(text(v, "lastModifiedDateTime")))
     out.modified_ms = *m;
   auto& c = out.content;

@@ -41,6 +41,9 @@ struct graph_event {
   bool removed = false;
   std::string type; ///< singleInstance, occurrence, exception, seriesMaster
   int64_t modified_ms = 0;
+  /// The create's transactionId, when the app that made it set one (Graph
+  /// returns it only then); crmsync's are own_create_of's.
+  std::string transaction_id;
   /// title, times, all_day, time_zone, location, description,
   /// sensitivity, show_as, reminder_on, reminder_minutes, categories
   event_record content;
@@ -48,6 +51,11 @@ struct graph_event {
 
 /// Decodes one Graph event object; false when it is not one.
 bool from_graph(std::string_view json, graph_event& out);
+
+/// Whether `item` is an event crmsync created for a CRM event of `org`
+/// (its transactionId, "crmsync-" + org + event, as to_graph writes it);
+/// `event` is that CRM event's id.
+bool own_create_of(const graph_event& item, tenant_id org, event_id& event);
 
 /// One page of a delta round: its items (raw JSON objects) and its links.
 struct delta_page {

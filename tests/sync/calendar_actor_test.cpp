@@ -1365,3 +1365,65 @@ TEST_CASE_METHOD(fixture,
   advance(15s);
   CHECK(graph.open().empty());
 }
+
+// The same lost link, and the CRM event deleted before the new primary
+// pushed its rows: the create row finds no event, the delete row no link,
+// and Office 365 keeps the copy the first create made. Read back by a
+// delta round, that copy must not come back into the CRM as an event made
+// in Outlook (seen in the factor-3 failover test as an acknowledged delete
+// undone): its transactionId names the deleted CRM event, so it goes.
+TEST_CASE_METHOD(fixture,
+                 "calendar actor: the Office 365 copy of a deleted CRM event "
+                 "whose create was never linked is removed, not imported",
+                 "[sync][calendar_actor]") {
+  activate();
+  auto made = add_event("Lost link", wall_origin + day_ms,
+                        wall_origin + day_ms + hour_ms);
+  advance(1s);
+  auto first = expect_call("POST", "/users/oid-1/calendars/cal-1/events");
+  auto transaction = field(graph.calls[first].body, "transactionId");
+  REQUIRE_FALSE(transaction.empty());
+  REQUIRE_FALSE(calendars.empty());
+  caf::anon_send_exit(calendars.back(), caf::exit_reason::kill);
+  sched.run();
+  graph.calls[first].answered = true; // nobody is left to hear it
+  delete_event del;
+  del.who = service();
+  del.id = made.id;
+  ask<event_deleted>(tenant_key(), del);
+  // The new activation pushes both rows: nothing to create, nothing
+  // linked to delete.
+  advance(1s);
+  CHECK(graph.open().empty());
+  CHECK(rows(column::sync_outbox) == 0);
+  // The next delta round lists the copy the first create made.
+  auto copy = outlook_event("g-lost", "ck-lost", "Lost link", made.start_ms,
+                            made.end_ms, now_ms());
+  copy.insert(1, "\"transactionId\":\"" + transaction + "\",");
+  notify();
+  advance(1s);
+  reply(expect_call("GET", "$deltatoken=d1"), 200,
+        delta_page({copy}, second_delta_link));
+  auto gone = expect_call("DELETE", "/users/oid-1/events/g-lost");
+  reply(gone, 204, "");
+  CHECK(graph.open().empty());
+  CHECK(events().empty());
+  CHECK(links().empty());
+  auto s = status();
+  CHECK(state_of(s) == "active");
+  CHECK(s.in_created == 0);
+  CHECK(ctx->failed_runs == 0);
+
+  // An event made in Outlook with another app's transactionId is imported
+  // as before.
+  auto theirs = outlook_event("g-theirs", "ck-theirs", "Theirs", made.start_ms,
+                              made.end_ms, now_ms());
+  theirs.insert(1, "\"transactionId\":\"other-app-1\",");
+  notify();
+  advance(1s);
+  reply(expect_call("GET", "d2"), 200,
+        delta_page({theirs}, "https://graph.example/delta?$deltatoken=d3"));
+  CHECK(graph.open().empty());
+  REQUIRE(events().size() == 1);
+  CHECK(events()[0].title == "Theirs");
+}
