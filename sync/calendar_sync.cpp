@@ -1405,8 +1405,19 @@ private:
         break;
     }
     event_id ours;
-    if (!linked && own_create_of(g, org_, ours))
-      return own_unlinked(g, ours, std::move(next));
+    if (!linked && own_create_of(g, org_, ours)) {
+      event_record e;
+      bool exists = false;
+      if (!load_event(ours, e, exists)) {
+        fail("reading the CRM event of an Office 365 event failed");
+        return end();
+      }
+      if (!exists)
+        return remove_own_copy(g, ours, std::move(next));
+      if (e.owner == user_)
+        return next(); // its outbox row links it
+      // Another user's event: imported like any other item.
+    }
     ask_tenant<event_record>(
         decision.command,
         [this, g, linked, &b, next](event_record& applied) {
@@ -1431,18 +1442,10 @@ private:
   /// no link knows: the link of its create was lost (a primary that died
   /// before its write of the link was replicated). Made again from Office
   /// 365, it would be a second CRM event, or the CRM event that was
-  /// deleted since, back. If the CRM event still exists, its outbox row
-  /// links it (the repeated create is answered with this event); if it is
-  /// gone, so goes this copy.
-  void own_unlinked(const graph_event& g, event_id ours, next_fn next) {
-    event_record e;
-    bool exists = false;
-    if (!load_event(ours, e, exists)) {
-      fail("reading the CRM event of an Office 365 event failed");
-      return end();
-    }
-    if (exists)
-      return next();
+  /// deleted since, back. If the user's CRM event still exists, its outbox
+  /// row links it (the repeated create is answered with this event), see
+  /// apply_item; if it is gone, so goes this copy.
+  void remove_own_copy(const graph_event& g, event_id ours, next_fn next) {
     log::info("sync " + org_.str() + "/" + user_.str()
               + ": removing from Office 365 the copy of deleted CRM event "
               + ours.str() + " whose create was not linked");
