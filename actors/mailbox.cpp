@@ -35,6 +35,7 @@
 // memory by the reconciliation that touches each every few minutes; a busy
 // mailbox stays until its window thins out.
 #include "actors/entities.hpp"
+#include "actors/idle_check.hpp"
 
 #include <algorithm>
 #include <deque>
@@ -98,12 +99,10 @@ struct mailbox_state {
   mailbox_budget figures;
   uint64_t timer = 0; ///< generation of the pending wake-up
   int64_t timer_at = no_time;
-  /// One idle check pending at a time (a delayed message per answered
-  /// request woke CAF's clock thread per Graph call): when idle since
-  /// `idle_due_ms`, the pending check asks to be passivated; before that,
-  /// it waits again for the rest.
-  bool idle_armed = false;
-  int64_t idle_due_ms = 0;
+  /// When it asks to be passivated: one check pending at a time (a
+  /// delayed message per answered request woke CAF's clock thread per
+  /// Graph call).
+  idle_check idle_timer;
 };
 
 using self_ptr = mailbox_actor::stateful_pointer<mailbox_state>;
@@ -166,15 +165,8 @@ void arm_idle_check(self_ptr self) {
   auto& st = self->state;
   if (!idle(st) || !st.directory)
     return;
-  st.idle_due_ms = st.env->now_ms()
-                   + std::chrono::duration_cast<std::chrono::milliseconds>(
-                         st.limits.idle_after)
-                         .count();
-  if (st.idle_armed)
-    return; // the pending check waits on until then
-  st.idle_armed = true;
-  self->delayed_send(self, st.limits.idle_after, atom::idle_atom_v,
-                     uint64_t{0});
+  st.idle_timer.start(self, st.limits.idle_after, atom::idle_atom_v,
+                      uint64_t{0});
 }
 
 /// Answers the waiting requests whose askers stopped waiting; returns the
@@ -410,16 +402,10 @@ mailbox_actor::behavior_type mailbox(self_ptr self, tenant_id org, user_id user,
       },
       [=](idle_atom, uint64_t) {
         auto& st = self->state;
-        st.idle_armed = false;
         if (!idle(st))
-          return; // busy: the next give-back arms a check again
-        auto left = st.idle_due_ms - st.env->now_ms();
-        if (left > 0) { // used since this check was set
-          st.idle_armed = true;
-          self->delayed_send(self, std::chrono::milliseconds(left),
-                             atom::idle_atom_v, uint64_t{0});
-          return;
-        }
+          return st.idle_timer.dropped(); // the next give-back arms one
+        if (!st.idle_timer.fired(self, atom::idle_atom_v, uint64_t{0}))
+          return; // used since this check was set
         send_within(
             self, st.directory, passivate_atom_v,
             entity_key{entity_kind::mailbox, st.status.org, st.status.user});

@@ -4,7 +4,6 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/make_message.hpp>
 #include <caf/sec.hpp>
-#include <caf/send.hpp>
 
 #include "actors/send_within.hpp"
 #include "protocol/type_ids.hpp"
@@ -27,16 +26,11 @@ void request_mailbox_slot(caf::event_based_actor* self,
     auto release = mailbox_slot_release{slot.ticket};
     return slot_release{
         [holder, directory, mailbox, release](caf::scheduled_actor* in) {
-          if (holder && in)
+          if (holder)
             send_within(in, holder, release);
-          else if (holder)
-            caf::anon_send(holder, release);
-          else if (in)
+          else
             send_within(in, directory, atom::route_atom_v, mailbox,
                         caf::make_message(release));
-          else
-            caf::anon_send(directory, atom::route_atom_v, mailbox,
-                           caf::make_message(release));
         }};
   };
   auto msg = caf::make_message(

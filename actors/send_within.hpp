@@ -8,7 +8,7 @@
 // back to it as a message. send_within names no sender and passes the
 // running worker: a receiver that was idle is queued on this worker, which
 // runs it next, and no sleeping thread is woken. Only from inside `self`'s
-// handlers.
+// handlers; with `self` null (outside any actor) it is caf::anon_send.
 #pragma once
 
 #include <utility>
@@ -25,7 +25,7 @@ void send_within(caf::scheduled_actor* self, const Handle& dest, Ts&&... xs) {
     return;
   dest->enqueue(caf::make_mailbox_element(nullptr, caf::make_message_id(), {},
                                           std::forward<Ts>(xs)...),
-                self->context());
+                self ? self->context() : nullptr);
 }
 
 } // namespace crmsync::actors

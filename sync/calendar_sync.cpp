@@ -14,6 +14,7 @@
 #include <simdjson.h>
 
 #include "actors/entities.hpp"
+#include "actors/idle_check.hpp"
 #include "actors/mailbox_slots.hpp"
 #include "actors/reminders.hpp"
 #include "actors/send_within.hpp"
@@ -997,16 +998,8 @@ private:
       case push_kind::none:
         return next();
       case push_kind::remove:
-        return send(plan.request, [this, link, &b,
-                                   next](graph::result<graph::response>& r) {
-          if (!r.ok
-              && after_push(push_kind::remove, failed_status(r.failure))
-                     != push_next::done) {
-            fail("deleting an event in Office 365 failed", r.failure);
-            return end();
-          }
+        return delete_in_office365(plan.request, [this, link, &b, next] {
           del_link(b, *link);
-          ++status_.out_deleted;
           next();
         });
       case push_kind::update:
@@ -1449,17 +1442,23 @@ private:
     log::info("sync " + org_.str() + "/" + user_.str()
               + ": removing from Office 365 the copy of deleted CRM event "
               + ours.str() + " whose create was not linked");
-    call(mailbox_call("DELETE", paths().event(g.id)),
-         [this, next](graph::result<graph::response>& r) {
-           if (!r.ok
-               && after_push(push_kind::remove, failed_status(r.failure))
-                      != push_next::done) {
-             fail("deleting an event in Office 365 failed", r.failure);
-             return end();
-           }
-           ++status_.out_deleted;
-           next();
-         });
+    delete_in_office365(graph_request{"DELETE", paths().event(g.id), "", {}},
+                        std::move(next));
+  }
+
+  /// Sends a DELETE of an event (`req`); gone already counts as done. Then
+  /// counts it and calls `done`; a failure ends the run.
+  void delete_in_office365(const graph_request& req, next_fn done) {
+    send(req, [this, done](graph::result<graph::response>& r) {
+      if (!r.ok
+          && after_push(push_kind::remove, failed_status(r.failure))
+                 != push_next::done) {
+        fail("deleting an event in Office 365 failed", r.failure);
+        return end();
+      }
+      ++status_.out_deleted;
+      done();
+    });
   }
 
   // -- the mass-delete guard --------------------------------------------------
@@ -1804,10 +1803,8 @@ struct calendar_sync_state {
   actors::ask_deadlines asks;
   /// The user's mailbox actor, once it granted a slot (calendar_run).
   caf::actor mailbox;
-  /// An idle check is pending (at most one: it re-arms itself when a run
-  /// came after it was set), due at `idle_due`.
-  bool idle_armed = false;
-  caf::actor_clock::time_point idle_due{};
+  /// When it asks to be passivated (one check pending at a time).
+  actors::idle_check idle;
   log::context trace; ///< the organization and the user, for log lines
 };
 
@@ -1915,13 +1912,8 @@ void run_ended(sync_ptr self, bool failed, const calendar_status& status,
   // Nothing more to do: leave memory soon unless something comes. One
   // idle check at a time: a pending one moves on to the new due time when
   // it fires (a timer per run would wake CAF's clock thread per run).
-  if (!st.run && !st.gap_wait && st.retry_timer == 0) {
-    st.idle_due = self->clock().now() + ctx.cfg.idle_after;
-    if (!st.idle_armed) {
-      st.idle_armed = true;
-      self->delayed_send(self, ctx.cfg.idle_after, idle_atom_v, st.runs);
-    }
-  }
+  if (!st.run && !st.gap_wait && st.retry_timer == 0)
+    st.idle.start(self, ctx.cfg.idle_after, idle_atom_v, st.runs);
 }
 
 void start_run(sync_ptr self) {
@@ -2023,16 +2015,11 @@ caf::behavior calendar_sync(sync_ptr self, tenant_id org, user_id user,
       // (and asks first, so a message that came meanwhile keeps it).
       [=](idle_atom, uint64_t) {
         auto& s = self->state;
-        s.idle_armed = false;
         // Busy: the end of its run sets the next check.
         if (s.run || s.gap_wait || s.again || s.retry_timer != 0)
-          return;
-        auto now = self->clock().now();
-        if (now < s.idle_due) { // a run ended after this check was set
-          s.idle_armed = true;
-          self->delayed_send(self, s.idle_due - now, idle_atom_v, s.runs);
-          return;
-        }
+          return s.idle.dropped();
+        if (!s.idle.fired(self, idle_atom_v, s.runs))
+          return; // a run ended after this check was set
         actors::send_within(self, s.ctx->directory, passivate_atom_v,
                             entity_key{entity_kind::calendar, s.org, s.user});
       },

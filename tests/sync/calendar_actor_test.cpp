@@ -607,6 +607,30 @@ struct fixture {
     REQUIRE(graph.open().empty());
   }
 
+  /// An event of the user whose create is in flight when its calendar
+  /// actor dies, as on a primary killed before the link from Graph's
+  /// answer was stored: the event, the create's call and its
+  /// transactionId. The event's rows stay; Graph made the event.
+  struct lost_create {
+    event_record made;
+    size_t call = 0;
+    std::string transaction;
+  };
+  lost_create create_lost_in_flight(const std::string& title) {
+    lost_create out;
+    out.made = add_event(title, wall_origin + day_ms,
+                         wall_origin + day_ms + hour_ms);
+    advance(1s);
+    out.call = expect_call("POST", "/users/oid-1/calendars/cal-1/events");
+    out.transaction = field(graph.calls[out.call].body, "transactionId");
+    REQUIRE_FALSE(out.transaction.empty());
+    REQUIRE_FALSE(calendars.empty());
+    caf::anon_send_exit(calendars.back(), caf::exit_reason::kill);
+    sched.run();
+    graph.calls[out.call].answered = true; // nobody is left to hear it
+    return out;
+  }
+
   /// `n` future events of the user, an hour each, a day apart.
   std::vector<event_record> add_events(size_t n) {
     std::vector<event_record> out;
@@ -1321,19 +1345,12 @@ TEST_CASE_METHOD(fixture,
                  "lost first attempt made sends the CRM's version as an update",
                  "[sync][calendar_actor]") {
   activate();
-  auto made = add_event("First title", wall_origin + day_ms,
-                        wall_origin + day_ms + hour_ms);
-  advance(1s);
-  auto first = expect_call("POST", "/users/oid-1/calendars/cal-1/events");
-  auto transaction = field(graph.calls[first].body, "transactionId");
-  CHECK_FALSE(transaction.empty());
-  CHECK(field(graph.calls[first].body, "subject") == "First title");
   // Graph made the event, but the node that sent it dies before its answer
   // is stored: the calendar actor goes with its run, its rows stay.
-  REQUIRE_FALSE(calendars.empty());
-  caf::anon_send_exit(calendars.back(), caf::exit_reason::kill);
-  sched.run();
-  graph.calls[first].answered = true; // nobody is left to hear it
+  auto lost = create_lost_in_flight("First title");
+  const auto& made = lost.made;
+  const auto& transaction = lost.transaction;
+  CHECK(field(graph.calls[lost.call].body, "subject") == "First title");
   auto held = outlook_event("g-first", "ck-first", "First title", made.start_ms,
                             made.end_ms, now_ms());
   auto renamed = rename(made.id, "Second title");
@@ -1377,16 +1394,9 @@ TEST_CASE_METHOD(fixture,
                  "whose create was never linked is removed, not imported",
                  "[sync][calendar_actor]") {
   activate();
-  auto made = add_event("Lost link", wall_origin + day_ms,
-                        wall_origin + day_ms + hour_ms);
-  advance(1s);
-  auto first = expect_call("POST", "/users/oid-1/calendars/cal-1/events");
-  auto transaction = field(graph.calls[first].body, "transactionId");
-  REQUIRE_FALSE(transaction.empty());
-  REQUIRE_FALSE(calendars.empty());
-  caf::anon_send_exit(calendars.back(), caf::exit_reason::kill);
-  sched.run();
-  graph.calls[first].answered = true; // nobody is left to hear it
+  auto lost = create_lost_in_flight("Lost link");
+  const auto& made = lost.made;
+  const auto& transaction = lost.transaction;
   delete_event del;
   del.who = service();
   del.id = made.id;
