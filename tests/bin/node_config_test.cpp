@@ -102,7 +102,8 @@ TEST_CASE("node_config: flags set the sync options", "[node_config]") {
   auto p = parse({"--max-initial-events", "5", "--reconcile-interval", "2",
                   "--mass-delete-share", "0.25", "--listen", "127.0.0.1:0",
                   "--sync-writes", "--reminders-per-second", "50",
-                  "--graph-app-rps", "500", "--graph-tenant-rps", "40"});
+                  "--graph-app-rps", "500", "--graph-tenant-rps", "40",
+                  "--graph-io-threads", "3"});
   REQUIRE(p.exit_code == -1);
   CHECK(p.config.max_initial_events == 5);
   CHECK(p.config.reconcile_interval_s == 2);
@@ -112,6 +113,8 @@ TEST_CASE("node_config: flags set the sync options", "[node_config]") {
   CHECK(p.config.reminders_per_second == 50);
   CHECK(p.config.graph_app_rps == 500);
   CHECK(p.config.graph_tenant_rps == 40);
+  CHECK(p.config.graph_io_threads == 3);
+  CHECK(parse({}).config.graph_io_threads == 2);
 }
 
 TEST_CASE("node_config: a flag wins over the config file, which wins over "
@@ -180,6 +183,8 @@ TEST_CASE("node_config: bad values are refused with exit code 2",
       {"--memory-trim-interval", "86401"},
       {"--graph-tenant-rps", "0"},
       {"--graph-tenant-rps", "1000001"},
+      {"--graph-io-threads", "0"},
+      {"--graph-io-threads", "65"},
       {"--sync-threads", "4"},  // gone with the sync engine's threads
       {"--graph-threads", "2"}, // gone with the Office 365 pool (t13-async)
       {"--mass-delete-share", "1.5"},
