@@ -18,9 +18,6 @@ using crmsync::http::percent_encode;
 
 namespace {
 
-constexpr const char* browser_accept
-    = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
-
 bool contains(const std::string& s, std::string_view part) {
   return s.find(part) != std::string::npos;
 }
@@ -70,16 +67,6 @@ private:
   office365_env& env_;
   api_client client_;
 };
-
-/// The CSRF token of the page's (first) form.
-std::string csrf_in(const std::string& html) {
-  const std::string field = "name=\"csrf\" value=\"";
-  auto at = html.find(field);
-  INFO(html);
-  REQUIRE(at != std::string::npos);
-  at += field.size();
-  return html.substr(at, html.find('"', at) - at);
-}
 
 std::string credentials_form(const std::string& csrf, std::string_view email,
                              std::string_view password) {
