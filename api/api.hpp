@@ -81,6 +81,11 @@ struct cluster_hooks {
   std::function<void(storage::column, std::vector<std::string> keys, bool take,
                      read_done done)>
       read_async;
+  /// Whether this node holds tenant t's replicated rows only as a copy
+  /// (another node owns its shard). A page session found here that is such
+  /// a copy is the owner's to answer for and to delete: a copy may lag
+  /// behind a sign-out (t15-sessions). Empty: every row is this node's.
+  std::function<bool(tenant_id)> copy_only;
   /// A tenant's shard and owner node (GET /admin/v1/tenants/{id}).
   std::function<std::pair<uint32_t, std::string>(tenant_id)> placement;
   /// POST /admin/v1/shards/{shard}/move on the shard's owner: answers the

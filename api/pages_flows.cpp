@@ -108,24 +108,41 @@ public:
   // -- sessions
   // ----------------------------------------------------------------
 
-  /// Stores a session for `s` (a fresh CSRF token and expiry); returns its
-  /// Set-Cookie, or "" when it could not be stored.
-  std::string open_session(pages::session s) {
+  /// Stores a session for `s` (a fresh cookie, CSRF token and expiry),
+  /// then sends the browser to `next` with the cookie. A CRM user's session
+  /// is their organization's row: its tenant actor stores it on the
+  /// shard's primary, which replicates it, so a failover keeps the browser
+  /// signed in (t15-sessions). Anyone else's stays on this node, as the
+  /// sign-in states do.
+  void start_session(pages::session s, const std::string& next,
+                     const responder_ptr& r) {
     using std::chrono::duration_cast;
     using std::chrono::seconds;
     auto cookie = crypto::random_token(32);
     s.csrf = crypto::random_token(24);
     s.expires_ms = now() + s_.o365.session_lifetime.count();
-    storage::write_batch b;
-    b.put(column::sessions, keys::page_session(crypto::sha256_hex(cookie)),
-          pages::encode(s));
-    if (auto err = s_.db.write(b)) {
-      log::error("pages: cannot store a session: " + s_.sys.render(err));
-      return {};
-    }
-    return pages::set_cookie(
+    auto key = keys::page_session(crypto::sha256_hex(cookie));
+    auto set = pages::set_cookie(
         pages::session_cookie_name(s_.o365.public_url), s_.o365.public_url,
         cookie, duration_cast<seconds>(s_.o365.session_lifetime).count());
+    auto self = shared_from_this();
+    auto answer = [self, next, r, set] {
+      auto res = self->see_other(next);
+      res.headers.emplace_back("Set-Cookie", set);
+      r->reply(std::move(res));
+    };
+    if (s.member())
+      return s_.ask<bool>(
+          api::impl::tenant_key(s.org),
+          open_page_session{s.user, std::move(key), pages::encode(s)}, r,
+          [answer](bool) { answer(); });
+    storage::write_batch b;
+    b.put(column::sessions, key, pages::encode(s));
+    if (auto err = s_.db.write(b)) {
+      log::error("pages: cannot store a session: " + s_.sys.render(err));
+      return fail(r, 503, "storage_failure", "could not start a session");
+    }
+    answer();
   }
 
   /// Answers 400 when the request carries the session cookie twice (a
@@ -263,16 +280,6 @@ public:
           self->start_session(s, next, r);
         },
         true);
-  }
-
-  void start_session(const pages::session& s, const std::string& next,
-                     const responder_ptr& r) {
-    auto cookie = open_session(s);
-    if (cookie.empty())
-      return fail(r, 503, "storage_failure", "could not start a session");
-    auto res = see_other(next);
-    res.headers.emplace_back("Set-Cookie", cookie);
-    r->reply(std::move(res));
   }
 
   /// The session of a GET page, or a sign-in that comes back to `path`.
@@ -627,12 +634,13 @@ public:
     query_params form;
     if (!read_form(req, r, s, form))
       return;
-    // Taken (read and deleted) on whichever node of the cluster holds it.
+    // Taken (read and deleted) on whichever node of the cluster answers for
+    // it (a CRM user's: its shard's primary, which also deletes it below,
+    // acknowledged by the followers before the answer).
+    auto key = keys::page_session(
+        crypto::sha256_hex(pages::session_cookie_of(req, s_.o365.public_url)));
     std::string gone;
-    if (s_.read_global(column::sessions,
-                       keys::page_session(crypto::sha256_hex(
-                           pages::session_cookie_of(req, s_.o365.public_url))),
-                       gone, true)
+    if (s_.read_global(column::sessions, key, gone, true)
         == cluster_hooks::read_outcome::unavailable)
       return fail(r, 503, "node_unavailable",
                   "a node of the cluster that may hold this is unreachable; "
@@ -649,7 +657,7 @@ public:
       return r->reply(std::move(res));
     // The session's token ends with it.
     s_.ask<bool>(api::impl::tenant_key(s.org),
-                 revoke_page_token{s.user, s.token_hash}, r,
+                 revoke_page_token{s.user, s.token_hash, key}, r,
                  [r, res](bool) mutable { r->reply(std::move(res)); });
   }
 

@@ -57,8 +57,6 @@ bool well_formed_secret(std::string_view v, size_t size) {
 }
 
 std::string encode(const session& s) {
-  std::string out;
-  storage::keys::put_be64(out, static_cast<uint64_t>(s.expires_ms));
   json::writer w;
   w.begin_object();
   w.key("tenant").value(s.who.tenant);
@@ -71,17 +69,19 @@ std::string encode(const session& s) {
   w.key("token_hash").value(s.token_hash);
   w.key("csrf").value(s.csrf);
   w.end_object();
-  out += w.take();
-  return out;
+  return storage::keys::page_session_value(s.expires_ms, s.org, s.user,
+                                           w.take());
 }
 
 bool decode(std::string_view v, session& out) {
-  if (v.size() < 8)
+  auto head = storage::keys::parse_page_session(v);
+  if (!head)
     return false;
-  out.expires_ms = static_cast<int64_t>(storage::keys::get_be64(v, 0));
+  out.expires_ms = head->expires_ms;
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
-  if (parser.parse(v.data() + 8, v.size() - 8).get(doc) || !doc.is_object())
+  if (parser.parse(head->body.data(), head->body.size()).get(doc)
+      || !doc.is_object())
     return false;
   uint64_t org = 0, user = 0;
   bool admin = false;
@@ -95,6 +95,10 @@ bool decode(std::string_view v, session& out) {
   out.who.is_admin = admin;
   out.org = tenant_id{org};
   out.user = user_id{user};
+  // The head is what replication and the purge go by: a body that says
+  // otherwise is not this node's writing.
+  if (head->org.valid() && (head->org != out.org || head->user != out.user))
+    return false;
   out.token_hash = std::string{str(doc, "token_hash")};
   out.csrf = std::string{str(doc, "csrf")};
   return !out.who.tenant.empty() && !out.who.user.empty() && !out.csrf.empty();

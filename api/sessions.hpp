@@ -2,9 +2,12 @@
 // sign-in in a browser, the person holds a random cookie (HttpOnly,
 // SameSite=Lax, Secure on an https public URL); the node keeps what it
 // stands for in the sessions table under the cookie's SHA-256, with an
-// expiry. Every form of the pages carries the session's CSRF token, so a
-// page of another site cannot make the browser act (the cookie alone is
-// not enough). Programs never see any of this: they use tokens.
+// expiry. A CRM user's session is a row of their organization, written by
+// its tenant actor on the shard's primary and replicated with the shard
+// (t15-sessions); anyone else's stays on the node that signed them in. Every
+// form of the pages carries the session's CSRF token, so a page of another site
+// cannot make the browser act (the cookie alone is not enough). Programs never
+// see any of this: they use tokens.
 #pragma once
 
 #include <chrono>
@@ -50,8 +53,10 @@ struct session {
 /// The session cookie's name.
 constexpr std::string_view session_cookie = "crmsync_session";
 
-/// A session's stored form: 8 bytes of big-endian expiry (what the purge
-/// reads), then JSON.
+/// A session's stored form (storage::keys::page_session_value): the
+/// expiry (what the purge reads), the organization and user (what
+/// replication finds its shard by), then JSON. decode also reads the older
+/// form (expiry, then JSON).
 std::string encode(const session& s);
 bool decode(std::string_view v, session& out);
 

@@ -1419,23 +1419,25 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     return out;
   }
 
-  /// Whether a shard move carries rows of this column family (sign-in
-  /// sessions and the node's own bookkeeping stay where they are; so do
-  /// reminders, which are keyed by due time, not by tenant: the owner of a
-  /// moved entity has to set its reminders again on the new node).
+  /// Whether a shard move carries rows of this column family (the node's
+  /// own bookkeeping stays where it is; so do reminders, which are keyed by
+  /// due time, not by tenant: the owner of a moved entity has to set its
+  /// reminders again on the new node). Of `sessions`, only the page
+  /// sessions of the organizations' users move (t15-sessions).
   static bool moves_with_shard(storage::column c) {
-    return c != storage::column::meta && c != storage::column::sessions
-           && c != storage::column::reminders;
+    return c != storage::column::meta && c != storage::column::reminders;
   }
 
   /// The rows of these tenants in every table that moves with a shard,
-  /// their global lookup entries included (storage/org_rows.hpp).
+  /// their global lookup entries and their users' page sessions included
+  /// (storage/org_rows.hpp).
   caf::error collect_rows(const std::set<uint64_t>& tenants,
                           std::vector<stored_row>& out) const {
     std::vector<storage::column> cols;
     for (auto c : storage::org_columns())
       if (moves_with_shard(c))
         cols.push_back(c);
+    cols.push_back(storage::column::sessions);
     storage::org_row_cursor rows{db, tenants, std::move(cols)};
     return rows.all([&](storage::column c, std::string_view k,
                         std::string_view v) {
@@ -2229,6 +2231,10 @@ http::cluster_hooks node::hooks() {
   h.view_ready = [s] {
     return s->ready();
   };
+  if (s->repl)
+    h.copy_only = [s](tenant_id t) {
+      return s->map_known && s->owner(t) != s->cfg.node_id;
+    };
   h.read = [s](storage::column c, const std::string& key, std::string& value,
                bool take) {
     return s->read_remote(c, key, value, take);

@@ -72,8 +72,9 @@ const char* ack_mode_name(ack_mode m) {
 }
 
 bool replicated_column(storage::column c) {
-  return c != storage::column::meta && c != storage::column::sessions
-         && c != storage::column::reminders;
+  // sessions: only the rows of an organization (a CRM user's page session,
+  // storage/org_rows.hpp) have a shard; the others stay node-local.
+  return c != storage::column::meta && c != storage::column::reminders;
 }
 
 std::string encode_held(const held_state& h) {
@@ -248,15 +249,15 @@ void replicator::set_roles(const map_record& in) {
 caf::error replicator::prepare(const storage::write_batch& batch,
                                storage::write_batch& extra,
                                std::shared_ptr<void>& token) {
-  // The shard of every replicated row (a deleted lookup row names its
-  // organization in the value it had).
+  // The shard of every replicated row (a deleted lookup row or page
+  // session names its organization in the value it had).
   std::map<uint32_t, std::vector<repl_row>> parts;
   for (auto& o : batch.ops()) {
     if (!replicated_column(o.cf))
       continue;
     std::string before;
     std::string_view value = o.value;
-    if (o.is_delete && o.cf == storage::column::lookup) {
+    if (o.is_delete && !storage::keyed_by_org(o.cf)) {
       bool found = false;
       if (db_.get(o.cf, o.key, before, found) || !found)
         before.clear();
@@ -506,7 +507,7 @@ caf::error replicator::shard_rows_from(
     auto col = static_cast<storage::column>(cur.column);
     if (!replicated_column(col))
       continue;
-    if (col == storage::column::lookup) {
+    if (!storage::keyed_by_org(col)) {
       auto err = scan(col, "", "", [&](std::string_view k, std::string_view v) {
         auto t = storage::row_tenant(col, k, v);
         return t && t->value != 0 && shard_of(*t, shard_count_) == shard;
@@ -925,10 +926,27 @@ bool replicator::row_in_shard(const repl_row& r, uint32_t shard) const {
   auto col = static_cast<storage::column>(r.column);
   if (!replicated_column(col))
     return false;
-  if (r.del && col == storage::column::lookup)
+  auto of_shard = [&](std::string_view value) {
+    auto t = storage::row_tenant(col, r.key, value);
+    return t && t->value != 0 && shard_of(*t, shard_count_) == shard;
+  };
+  if (col == storage::column::sessions) {
+    // A page session is keyed by its cookie's hash alone: the row this
+    // node holds under the key, if any, must be of the shard too, so a
+    // primary can neither replace nor delete a session of another shard
+    // or one of this node's own (t15-sessions).
+    std::string held;
+    bool found = false;
+    if (db_.get(col, r.key, held, found))
+      return false;
+    if (found && !of_shard(held))
+      return false;
+    if (r.del)
+      return true;
+  } else if (r.del && col == storage::column::lookup) {
     return true; // its value is gone; the key is the primary's word
-  auto t = storage::row_tenant(col, r.key, r.value);
-  return t && t->value != 0 && shard_of(*t, shard_count_) == shard;
+  }
+  return of_shard(r.value);
 }
 
 caf::error replicator::write_held(uint32_t shard, const held_state& h,

@@ -58,7 +58,9 @@ using tenant_actor = caf::typed_actor<
     caf::replies_to<offboard_user>::with<user_record>,
     caf::replies_to<set_password>::with<user_record>,
     // t14-cookie
-    caf::replies_to<revoke_page_token>::with<bool>>;
+    caf::replies_to<revoke_page_token>::with<bool>,
+    // t15-sessions
+    caf::replies_to<open_page_session>::with<bool>>;
 
 /// A user's Office 365 mailbox: its link status, and its Graph budget
 /// (slots for the calendar sync and the mailer; actors/mailbox.cpp).

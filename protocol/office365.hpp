@@ -191,17 +191,37 @@ typename Inspector::result_type inspect(Inspector& f, link_office365& x) {
            x.token_hash, x.action, x.page);
 }
 
-/// A page session ended (sign-out): its token is no longer the user's.
-/// Answers whether the user held it.
+/// A page session ended (sign-out): its token is no longer the user's,
+/// and its row (`session_key`, keys::page_session) goes on the shard's
+/// primary, replicated like the token's removal. Answers whether the user
+/// held the token.
 struct revoke_page_token {
   user_id user;
   std::string token_hash;
+  std::string session_key;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, revoke_page_token& x) {
   return f(caf::meta::type_name("crmsync::revoke_page_token"), x.user,
-           x.token_hash);
+           x.token_hash, x.session_key);
+}
+
+/// A CRM user's browser page session, stored by the organization's tenant
+/// actor on the shard's primary so that it is replicated with the shard
+/// (t15-sessions): `key` is keys::page_session of the cookie's hash,
+/// `value` the session (keys::page_session_value, naming this organization
+/// and `user`). Answers true once stored.
+struct open_page_session {
+  user_id user;
+  std::string key;
+  std::string value;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, open_page_session& x) {
+  return f(caf::meta::type_name("crmsync::open_page_session"), x.user, x.key,
+           x.value);
 }
 
 struct invitee {

@@ -143,6 +143,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(crmsync, caf::first_custom_type_id)
   // t14-cookie
   CAF_ADD_TYPE_ID(crmsync, (crmsync::revoke_page_token))
 
+  // t15-sessions
+  CAF_ADD_TYPE_ID(crmsync, (crmsync::open_page_session))
+
 CAF_END_TYPE_ID_BLOCK(crmsync)
 
 namespace crmsync {

@@ -165,6 +165,42 @@ std::string page_session(std::string_view cookie_hash) {
   return tagged('w', cookie_hash);
 }
 
+namespace {
+
+constexpr char page_session_mark = 0x01;
+constexpr size_t page_session_head_size = 8 + 1 + 8 + 8;
+
+} // namespace
+
+std::string page_session_value(int64_t expires_ms, tenant_id org, user_id user,
+                               std::string_view body) {
+  std::string out;
+  out.reserve(page_session_head_size + body.size());
+  put_be64(out, static_cast<uint64_t>(expires_ms));
+  out += page_session_mark;
+  put_be64(out, org.value);
+  put_be64(out, user.value);
+  out += body;
+  return out;
+}
+
+std::optional<page_session_head> parse_page_session(std::string_view value) {
+  if (value.size() < 8)
+    return std::nullopt;
+  page_session_head h;
+  h.expires_ms = static_cast<int64_t>(get_be64(value, 0));
+  if (value.size() == 8 || value[8] != page_session_mark) {
+    h.body = value.substr(8);
+    return h;
+  }
+  if (value.size() < page_session_head_size)
+    return std::nullopt;
+  h.org = tenant_id{get_be64(value, 9)};
+  h.user = user_id{get_be64(value, 17)};
+  h.body = value.substr(page_session_head_size);
+  return h;
+}
+
 std::string sync_request_key(tenant_id t, user_id u) {
   auto k = user(t, u);
   k += 'q';

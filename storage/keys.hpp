@@ -86,6 +86,23 @@ std::string o365_session(std::string_view token_hash);
 // sessions (t14-cookie): 'w' cookie hash -> a browser's page session
 std::string page_session(std::string_view cookie_hash);
 
+/// A page session's stored value (t15-sessions): be64 expiry (what the
+/// purge reads), the mark 0x01, be64 organization and be64 user (0: none,
+/// a person who is no CRM user), then the session's body. The
+/// organization is where replication finds the row's shard
+/// (storage/org_rows.hpp); a value written before has the body right after
+/// the expiry and names no organization here.
+std::string page_session_value(int64_t expires_ms, tenant_id org, user_id user,
+                               std::string_view body);
+struct page_session_head {
+  int64_t expires_ms = 0;
+  tenant_id org; ///< 0 when none (or the older form)
+  user_id user;
+  std::string_view body;
+};
+/// The head of a page session's value; nullopt when it is not one.
+std::optional<page_session_head> parse_page_session(std::string_view value);
+
 // sync: tenant|user|'q' -> sync_request
 std::string sync_request_key(tenant_id t, user_id u);
 // sync: tenant|user|'a' -> an administrator's approval of a held run

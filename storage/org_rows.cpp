@@ -22,8 +22,15 @@ std::optional<tenant_id> row_tenant(column c, std::string_view k,
   std::string_view owner;
   switch (c) {
     case column::meta:
-    case column::sessions:
       return std::nullopt;
+    case column::sessions: {
+      if (k.empty() || k[0] != 'w')
+        return std::nullopt;
+      auto h = keys::parse_page_session(v);
+      if (!h || !h->org.valid())
+        return std::nullopt;
+      return h->org;
+    }
     case column::lookup:
       owner = k.empty()     ? std::string_view{}
               : k[0] == 'j' ? k.substr(1, 8)
@@ -57,9 +64,13 @@ org_row_cursor::org_row_cursor(const db& store, std::set<uint64_t> orgs,
     prefixes_.push_back(keys::org(tenant_id{t}));
 }
 
+bool keyed_by_org(column c) {
+  return c != column::lookup && c != column::reminders && c != column::sessions
+         && c != column::meta;
+}
+
 bool org_row_cursor::filtered() const {
-  auto c = columns_[column_];
-  return c == column::lookup || c == column::reminders;
+  return !keyed_by_org(columns_[column_]);
 }
 
 caf::error org_row_cursor::next(size_t max_rows, const visit_fn& fn,

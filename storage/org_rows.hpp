@@ -5,8 +5,11 @@
 // a page at a time) and deleting an organization. A row belongs to an
 // organization when (storage/keys.hpp): its key starts with the org id (the
 // tenant-scoped families); in `lookup`, its value does (join requests: the
-// key, after its tag); in `reminders`, its target names it. Sign-in states
-// and sessions (not an organization's) and `meta` belong to none.
+// key, after its tag); in `reminders`, its target names it; in `sessions`,
+// a CRM user's page session belongs to the organization its value names
+// (keys::page_session_value, t15-sessions). Sign-in states, Office 365
+// sign-in sessions, the page sessions of people who are no CRM user and
+// `meta` belong to none.
 //
 // Not a snapshot: rows written meanwhile may or may not be seen. Rows may
 // be deleted between steps (the walk resumes after the last key it saw).
@@ -33,8 +36,13 @@ std::optional<tenant_id> row_tenant(column c, std::string_view key,
                                     std::string_view value);
 
 /// The column families that hold organizations' rows (all but meta and
-/// sessions).
+/// sessions: an organization's page sessions are its rows for replication
+/// and moves, but never part of an export).
 std::vector<column> org_columns();
+
+/// Whether every row of `c` that belongs to an organization starts with
+/// its id (false: the family is scanned whole and filtered by row_tenant).
+bool keyed_by_org(column c);
 
 class org_row_cursor {
 public:

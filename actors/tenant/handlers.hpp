@@ -60,6 +60,7 @@ caf::result<join_approved> handle(self_ptr self, approve_join& cmd);
 
 caf::result<user_record> handle(self_ptr self, link_office365& cmd);
 caf::result<bool> handle(self_ptr self, revoke_page_token& cmd);
+caf::result<bool> handle(self_ptr self, open_page_session& cmd);
 
 // -- sync.cpp
 

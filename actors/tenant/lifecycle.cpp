@@ -116,6 +116,8 @@ caf::result<user_record> handle(self_ptr self, update_user& cmd) {
   if (after.deactivated && !before.deactivated) {
     // Every token stops working with this write.
     after.revoke_all_tokens();
+    if (auto err = put_page_sessions_off(self, b, after.id))
+      return err;
     auto on = put_sync_off(self, b, after.id);
     if (!on)
       return on.error();

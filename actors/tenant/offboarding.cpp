@@ -36,6 +36,8 @@ caf::result<user_record> handle(self_ptr self, offboard_user& cmd) {
   auto now = st.env->now_ms();
   u.deactivated = true;
   u.revoke_all_tokens();
+  if (auto err = put_page_sessions_off(self, b, u.id))
+    return err;
   u.modified_ms = now;
   auto on = put_sync_off(self, b, u.id);
   if (!on)

@@ -168,6 +168,46 @@ caf::result<user_record> handle(self_ptr self, link_office365& cmd) {
   return u;
 }
 
+namespace {
+
+/// Whether `key` and `value` are a page session of user `u` of this
+/// organization (keys::page_session_value's head).
+bool page_session_of(self_ptr self, std::string_view key,
+                     std::string_view value, user_id u) {
+  auto h = keys::parse_page_session(value);
+  return !key.empty() && key[0] == 'w' && h && h->org == self->state.id
+         && h->user == u;
+}
+
+/// Deletes, in `b`, the page session under `key` when it is user `u`'s of
+/// this organization (any other row under the key is not this actor's).
+caf::error put_page_session_off(self_ptr self, storage::write_batch& b,
+                                const std::string& key, user_id u) {
+  std::string v;
+  bool found = false;
+  if (auto err = self->state.env->db->get(column::sessions, key, v, found))
+    return err;
+  if (found && page_session_of(self, key, v, u))
+    b.del(column::sessions, key);
+  return caf::none;
+}
+
+} // namespace
+
+caf::error put_page_sessions_off(self_ptr self, storage::write_batch& b,
+                                 user_id u) {
+  // Sessions are keyed by their cookie's hash alone: the family is read
+  // whole. It is small (live sign-ins), and this runs at a deactivation.
+  std::string begin{"w"};
+  return self->state.env->db->scan(column::sessions, begin,
+                                   keys::prefix_end(begin),
+                                   [&](std::string_view k, std::string_view v) {
+                                     if (page_session_of(self, k, v, u))
+                                       b.del(column::sessions, std::string{k});
+                                     return true;
+                                   });
+}
+
 caf::result<bool> handle(self_ptr self, revoke_page_token& cmd) {
   auto& st = self->state;
   leave_if_empty(self);
@@ -177,15 +217,48 @@ caf::result<bool> handle(self_ptr self, revoke_page_token& cmd) {
   if (!found)
     return false;
   auto u = **found;
-  if (!u.remove_signin_token(cmd.token_hash))
-    return false;
-  u.modified_ms = st.env->now_ms();
   storage::write_batch b;
-  put_user(b, u);
+  if (!cmd.session_key.empty())
+    if (auto err = put_page_session_off(self, b, cmd.session_key, u.id))
+      return err;
+  bool held = u.remove_signin_token(cmd.token_hash);
+  if (held) {
+    u.modified_ms = st.env->now_ms();
+    put_user(b, u);
+  }
+  if (b.size() == 0)
+    return false;
   if (auto err = st.env->db->write(b))
     return make_crm_error(crm_errc::storage_failure, "storage_failure",
                           "could not end the session's token");
   st.users[u.id] = u;
+  return held;
+}
+
+caf::result<bool> handle(self_ptr self, open_page_session& cmd) {
+  auto& st = self->state;
+  leave_if_empty(self);
+  if (!st.exists)
+    return not_found("organization");
+  auto found = require_user(self, cmd.user);
+  if (!found)
+    return found.error();
+  auto& u = **found;
+  auto head = keys::parse_page_session(cmd.value);
+  // The session's head is what replication and the purge go by: it must
+  // name this organization and this user, and a user that can sign in.
+  if (cmd.key.size() != 1 + 64
+      || !page_session_of(self, cmd.key, cmd.value, u.id)
+      || head->expires_ms <= st.env->now_ms())
+    return make_crm_error(crm_errc::invalid_input, "invalid_session",
+                          "not a page session of this user");
+  if (u.deactivated)
+    return forbidden("this user is deactivated");
+  storage::write_batch b;
+  b.put(column::sessions, cmd.key, cmd.value);
+  if (auto err = st.env->db->write(b))
+    return make_crm_error(crm_errc::storage_failure, "storage_failure",
+                          "could not store the session");
   return true;
 }
 

@@ -142,6 +142,13 @@ void put_sync_request(self_ptr self, storage::write_batch& b, user_id u,
                       bool enabled);
 void sync_written(self_ptr self, user_id u);
 
+// -- office365.cpp
+
+/// Deletes, in `b`, every page session of user `u` this node holds (a
+/// deactivated user's browsers are signed out with their tokens).
+caf::error put_page_sessions_off(self_ptr self, storage::write_batch& b,
+                                 user_id u);
+
 // -- audit.cpp
 
 std::string actor_name(const user_record* u);

@@ -197,6 +197,10 @@ tenant(tenant_actor::stateful_pointer<tenant_state> self, tenant_id id,
       [=](revoke_page_token& msg) -> caf::result<bool> {
         return acked(self, [&] { return handle(self, msg); });
       },
+      // t15-sessions
+      [=](open_page_session& msg) -> caf::result<bool> {
+        return acked(self, [&] { return handle(self, msg); });
+      },
   };
 }
 

@@ -13,6 +13,7 @@
 
 #include "common/crypto.hpp"
 #include "protocol/type_ids.hpp"
+#include "storage/keys.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace crmsync;
@@ -123,6 +124,10 @@ struct fixture {
   }
 
   tenant_id make_org(const std::string& email) {
+    return created_org(email).org.id;
+  }
+
+  org_created created_org(const std::string& email) {
     create_org cmd;
     cmd.who.service_admin = true;
     cmd.name = "Org of " + email;
@@ -135,7 +140,7 @@ struct fixture {
     auto created
         = ask<org_created>(entity_key{entity_kind::tenant, id, {}}, cmd);
     REQUIRE(created.org.id == id);
-    return id;
+    return created;
   }
 };
 
@@ -337,4 +342,55 @@ TEST_CASE_METHOD(fixture,
   ask<calendar_status>(cal, status_request{});
   CHECK(kinds().live == 1);
   CHECK(kinds().activations == 2);
+}
+
+// -- a tenant's page sessions (t15-sessions, actors/tenant/office365.cpp)
+
+TEST_CASE_METHOD(fixture,
+                 "a tenant stores a page session of its own active user "
+                 "only, and deletes it at sign-out",
+                 "[actors][tenant][sessions]") {
+  auto created = created_org("sessions@example.com");
+  auto org = created.org.id;
+  auto user = created.admin.id;
+  const int64_t now = 1'800'000'000'000; // the fixture's clock
+  auto key = storage::keys::page_session(std::string(64, 'c'));
+  auto value = [](tenant_id t, user_id u, int64_t expires) {
+    return storage::keys::page_session_value(expires, t, u, "{}");
+  };
+  auto stored = [&] {
+    std::string v;
+    bool found = false;
+    REQUIRE(!db->get(storage::column::sessions, key, v, found));
+    return found ? v : std::string{"<absent>"};
+  };
+  auto refusal = [&](open_page_session m) {
+    caf::scoped_actor self{sys};
+    self->send(directory, route_atom_v, tenant_key(org),
+               caf::make_message(std::move(m)));
+    sched.run();
+    std::string code;
+    self->receive([&](bool) { code = "stored"; },
+                  [&](caf::error& err) { code = to_api_error(err).code; });
+    return code;
+  };
+  // Another organization's, another user's, an expired one, a key that
+  // is no page session's: refused, nothing stored.
+  CHECK(refusal({user, key, value(tenant_id{org.value + 1}, user, now + 1)})
+        == "invalid_session");
+  CHECK(refusal({user, key, value(org, user_id{user.value + 1}, now + 1)})
+        == "invalid_session");
+  CHECK(refusal({user, key, value(org, user, now)}) == "invalid_session");
+  CHECK(refusal({user, "wshort", value(org, user, now + 1)})
+        == "invalid_session");
+  CHECK(stored() == "<absent>");
+
+  CHECK(ask<bool>(tenant_key(org),
+                  open_page_session{user, key, value(org, user, now + 1)}));
+  CHECK(stored() == value(org, user, now + 1));
+  // Signed out: the row goes with the token (which this user no longer
+  // holds here: the row goes all the same).
+  CHECK_FALSE(
+      ask<bool>(tenant_key(org), revoke_page_token{user, "not-held", key}));
+  CHECK(stored() == "<absent>");
 }

@@ -39,3 +39,7 @@ target_link_libraries(cluster_unit_tests PRIVATE crmsync_test_history)
 target_sources(cluster_e2e_tests PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/failover_history_test.cpp)
 target_link_libraries(cluster_e2e_tests PRIVATE crmsync_test_history)
+
+# t15-sessions: a browser's page session through a failover.
+target_sources(cluster_e2e_tests PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/session_failover_test.cpp)

@@ -519,3 +519,128 @@ TEST_CASE("replication ack: --replication-ack 0 answers at once, the "
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }
+
+// -- page sessions (t15-sessions)
+
+namespace {
+
+constexpr int64_t far_future_ms = int64_t{4102444800000}; // 2100-01-01
+
+std::string session_key(char c) {
+  return storage::keys::page_session(std::string(64, c));
+}
+
+std::string session_of(tenant_id t) {
+  return storage::keys::page_session_value(far_future_ms, t, user_id{7},
+                                           R"({"csrf":"x"})");
+}
+
+repl_row session_row(const std::string& key, std::string value) {
+  return repl_row{static_cast<uint8_t>(storage::column::sessions),
+                  value.empty(), key, std::move(value)};
+}
+
+std::string stored_session(storage::db& db, const std::string& key) {
+  std::string v;
+  bool found = false;
+  REQUIRE(!db.get(storage::column::sessions, key, v, found));
+  return found ? v : std::string{"<absent>"};
+}
+
+} // namespace
+
+TEST_CASE("replication: a CRM user's page session is shipped with its "
+          "organization's shard, the node-local sessions rows are not",
+          "[cluster][replication][sessions]") {
+  two_nodes n;
+  n.wait_followed();
+  auto t = tenant_in(1);
+  auto member = session_key('a');
+  auto nobody = session_key('b'); // a person who is no CRM user
+  storage::write_batch b;
+  b.put(storage::column::sessions, member, session_of(t));
+  b.put(storage::column::sessions, nobody, session_of(tenant_id{}));
+  b.put(storage::column::sessions, storage::keys::signin_state("state"),
+        "sign-in state");
+  b.put(storage::column::sessions, storage::keys::o365_session("hash"),
+        "office 365 session");
+  // Written outside the actor system: the write returns once acknowledged.
+  REQUIRE(!n.primary_db->write(b));
+  CHECK(n.primary->held(1).seq == 1);
+  CHECK(n.follower->held(1).seq == 1);
+  CHECK(stored_session(*n.follower_db, member) == session_of(t));
+  CHECK(stored_session(*n.follower_db, nobody) == "<absent>");
+  CHECK(stored_session(*n.follower_db, storage::keys::signin_state("state"))
+        == "<absent>");
+  CHECK(stored_session(*n.follower_db, storage::keys::o365_session("hash"))
+        == "<absent>");
+  for (uint32_t s = 0; s < shards; ++s)
+    if (s != 1)
+      CHECK(n.primary->held(s).seq == 0);
+
+  // Its deletion (a sign-out, the purge, the organization deleted) names
+  // the shard by the value the row had, and goes to the follower too.
+  storage::write_batch gone;
+  gone.del(storage::column::sessions, member);
+  REQUIRE(!n.primary_db->write(gone));
+  CHECK(n.primary->held(1).seq == 2);
+  CHECK(stored_session(*n.follower_db, member) == "<absent>");
+}
+
+TEST_CASE("replication: a follower refuses a page session of another shard, "
+          "and one that would replace or delete a row under its key that is "
+          "not of the shard",
+          "[cluster][replication][sessions]") {
+  fixture f;
+  auto r = f.make("n2");
+  r->set_roles(roles("n1", "n2", 3));
+  uint32_t shard = 1;
+  auto mine = tenant_in(shard);
+  auto elsewhere = tenant_in(2);
+  repl_snapshot begin{shard, 3, 0, repl_snapshot::begin, {}};
+  REQUIRE(r->apply_snapshot("n1", begin).status == repl_result::ok);
+  repl_snapshot end{shard, 3, 0, repl_snapshot::end, {}};
+  REQUIRE(r->apply_snapshot("n1", end).status == repl_result::ok);
+  // This node's own session of someone who is no CRM user, and a session
+  // of another shard's organization.
+  auto local = session_key('l');
+  auto foreign = session_key('f');
+  storage::write_batch own;
+  own.put(storage::column::sessions, local, session_of(tenant_id{}));
+  own.put(storage::column::sessions, foreign, session_of(elsewhere));
+  REQUIRE(!f.db->write(own));
+
+  auto push = [&](repl_row row) {
+    repl_push p;
+    p.entries.push_back(repl_entry{shard, 3, 1, {std::move(row)}});
+    auto got = r->apply_push("n1", p);
+    REQUIRE(got.items.size() == 1);
+    return got.items[0].status;
+  };
+  auto fresh = session_key('n');
+  // A session naming another shard's organization.
+  CHECK(push(session_row(fresh, session_of(elsewhere)))
+        == repl_result::refused);
+  CHECK(stored_session(*f.db, fresh) == "<absent>");
+  // A session of the shard over a row that is not: this node's own, or
+  // another shard's.
+  CHECK(push(session_row(local, session_of(mine))) == repl_result::refused);
+  CHECK(stored_session(*f.db, local) == session_of(tenant_id{}));
+  CHECK(push(session_row(foreign, session_of(mine))) == repl_result::refused);
+  CHECK(stored_session(*f.db, foreign) == session_of(elsewhere));
+  // Their deletion.
+  CHECK(push(session_row(local, "")) == repl_result::refused);
+  CHECK(push(session_row(foreign, "")) == repl_result::refused);
+  CHECK(stored_session(*f.db, local) == session_of(tenant_id{}));
+  CHECK(stored_session(*f.db, foreign) == session_of(elsewhere));
+  CHECK(r->held(shard).seq == 0);
+  // The shard's own session, and then its deletion, are taken.
+  CHECK(push(session_row(fresh, session_of(mine))) == repl_result::ok);
+  CHECK(stored_session(*f.db, fresh) == session_of(mine));
+  repl_push del;
+  del.entries.push_back(repl_entry{shard, 3, 2, {session_row(fresh, "")}});
+  auto got = r->apply_push("n1", del);
+  REQUIRE(got.items.size() == 1);
+  CHECK(got.items[0].status == repl_result::ok);
+  CHECK(stored_session(*f.db, fresh) == "<absent>");
+}

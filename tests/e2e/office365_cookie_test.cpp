@@ -18,9 +18,6 @@ using crmsync::http::percent_encode;
 
 namespace {
 
-constexpr const char* browser_accept
-    = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
-
 bool contains(const std::string& s, std::string_view part) {
   return s.find(part) != std::string::npos;
 }
@@ -70,16 +67,6 @@ private:
   office365_env& env_;
   api_client client_;
 };
-
-/// The CSRF token of the page's (first) form.
-std::string csrf_in(const std::string& html) {
-  const std::string field = "name=\"csrf\" value=\"";
-  auto at = html.find(field);
-  INFO(html);
-  REQUIRE(at != std::string::npos);
-  at += field.size();
-  return html.substr(at, html.find('"', at) - at);
-}
 
 std::string credentials_form(const std::string& csrf, std::string_view email,
                              std::string_view password) {
@@ -649,4 +636,40 @@ TEST_CASE("office365 cookie pages: page sign-ins keep a program's sign-in "
   E2E_REQUIRE_STATUS(evicted, 401);
   check_page(evicted);
   CHECK(program_works());
+}
+
+TEST_CASE("office365 cookie pages: a user's page sessions end when the user "
+          "is deactivated",
+          "[e2e][office365][pages][cookie][deactivate]") {
+  office365_env env;
+  auto org = env.install_paid();
+  auto bob_id = env.o365_id("bob@contoso.com");
+  expect_status(env.invite(org.token, org.id, {bob_id}), 201);
+  auto mail = env.wait_for_mail("admin@contoso.com", 1);
+  auto token = invite_token_in(mail[0], env.public_url());
+  browser bob{env};
+  auto page = bob.open("/invite/" + token, "bob@contoso.com");
+  E2E_REQUIRE_STATUS(page, 200);
+  E2E_REQUIRE_STATUS(
+      bob.post("/invite/" + token + "/join", "csrf=" + csrf_in(page.body)),
+      201);
+  // Bob signs in again, now as the CRM user: a member's page session.
+  bob.cookies().set("crmsync_session", "");
+  auto me = bob.open("/o365/me", "bob@contoso.com");
+  E2E_REQUIRE_STATUS(me, 200);
+  REQUIRE(contains(me.body, "You are a user of"));
+  auto csrf = csrf_in(me.body);
+  auto user = env.node().get(admin_token, "/admin/v1/users/bob@contoso.com");
+  E2E_REQUIRE_STATUS(user, 200);
+
+  E2E_REQUIRE_STATUS(
+      env.node().post(org.token,
+                      user_path(org.id, user.str("/user/id")) + "/deactivate",
+                      ""),
+      200);
+  // The cookie opens nothing now, and its form token is worth nothing.
+  auto after = bob.get("/o365/me");
+  CHECK(after.status == 302);
+  CHECK_FALSE(contains(after.body, "You are a user of"));
+  E2E_REQUIRE_STATUS(bob.post("/o365/signout", "csrf=" + csrf), 401);
 }

@@ -208,6 +208,15 @@ std::string office365_env::begin(std::string_view path) {
   return location;
 }
 
+std::string csrf_in(const std::string& html) {
+  const std::string field = "name=\"csrf\" value=\"";
+  auto at = html.find(field);
+  INFO(html);
+  REQUIRE(at != std::string::npos);
+  at += field.size();
+  return html.substr(at, html.find('"', at) - at);
+}
+
 std::string sign_in_at_emulator(api_client& emulator,
                                 const std::string& emulator_url,
                                 const std::string& url, std::string_view upn) {

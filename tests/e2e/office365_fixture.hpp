@@ -87,6 +87,13 @@ std::map<std::string, int> by_recipient(const std::vector<sent_mail>& mail);
 
 std::string invites_path(std::string_view org);
 
+/// What a browser sends as Accept: text/html first (the pages answer it).
+constexpr const char* browser_accept
+    = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+
+/// The CSRF token of a page's (first) form.
+std::string csrf_in(const std::string& html);
+
 /// The browser at the identity platform: GET `url` (which must point at the
 /// emulator behind `emulator`, origin `emulator_url`) with login_hint=upn;
 /// expects a 302 and returns its Location.

@@ -9,9 +9,6 @@ using namespace crmsync::e2e;
 
 namespace {
 
-constexpr const char* browser_accept
-    = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
-
 /// GET `url` (on the node) as a browser does: Accept prefers text/html.
 api_response open_as_browser(office365_env& env, const std::string& url) {
   auto parts = split_url(url);

@@ -115,3 +115,52 @@ TEST_CASE("rows deleted between steps do not stop the walk",
       [&](column, std::string_view, std::string_view) { ++of_other; }));
   CHECK(of_other == 10);
 }
+
+TEST_CASE("a CRM user's page session belongs to the organization its value "
+          "names, the other sessions rows to none",
+          "[storage][org_rows][sessions]") {
+  tenant_id a{0x0100000000000001}, other{0x0100000000000002};
+  auto member = keys::page_session("hash-a");
+  auto value = keys::page_session_value(5000, a, user_id{11}, "{}");
+  auto t = storage::row_tenant(column::sessions, member, value);
+  REQUIRE(t);
+  CHECK(*t == a);
+  // No organization (a person who is no CRM user), the older form
+  // (expiry, then the body), a cut value, and the other kinds of rows.
+  CHECK_FALSE(storage::row_tenant(
+      column::sessions, member,
+      keys::page_session_value(5000, tenant_id{}, user_id{}, "{}")));
+  std::string older;
+  keys::put_be64(older, 5000);
+  older += R"({"org":1})";
+  CHECK_FALSE(storage::row_tenant(column::sessions, member, older));
+  CHECK_FALSE(
+      storage::row_tenant(column::sessions, member, value.substr(0, 12)));
+  CHECK_FALSE(
+      storage::row_tenant(column::sessions, keys::signin_state("s"), value));
+  CHECK_FALSE(
+      storage::row_tenant(column::sessions, keys::o365_session("p"), value));
+  auto head = keys::parse_page_session(value);
+  REQUIRE(head);
+  CHECK(head->expires_ms == 5000);
+  CHECK(head->user == user_id{11});
+  CHECK(head->body == "{}");
+
+  // A shard move walks them with the organization's rows.
+  test::temp_dir dir;
+  auto d = open_at(dir.path());
+  storage::write_batch b;
+  b.put(column::sessions, member, value);
+  b.put(column::sessions, keys::page_session("hash-other"),
+        keys::page_session_value(5000, other, user_id{12}, "{}"));
+  b.put(column::sessions, keys::page_session("hash-none"),
+        keys::page_session_value(5000, tenant_id{}, user_id{}, "{}"));
+  b.put(column::sessions, keys::signin_state("state"), value);
+  REQUIRE_FALSE(d->write(b));
+  storage::org_row_cursor rows{*d, {a.value}, {column::sessions}};
+  std::vector<std::string> seen;
+  REQUIRE_FALSE(rows.all([&](column, std::string_view k, std::string_view) {
+    seen.emplace_back(k);
+  }));
+  CHECK(seen == std::vector<std::string>{member});
+}
