@@ -147,14 +147,6 @@ std::string org_key(const std::string& id) {
   return out;
 }
 
-uint64_t metric(api_client& node, const std::string& series) {
-  auto m = node.get(admin_token, "/metrics");
-  auto at = m.body.find("\n" + series + " ");
-  if (at == std::string::npos)
-    return 0;
-  return std::stoull(m.body.substr(at + series.size() + 2));
-}
-
 } // namespace
 
 TEST_CASE("cluster (etcd ops): etcd over TLS with client certificates, a "
