@@ -1846,8 +1846,9 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     return w.take();
   }
 
-  /// Per node, how many shards it is the primary and a follower of in the
-  /// map this node took last (t15-balance). Under mtx.
+  /// Per node (every member, and any other node the map names), how many
+  /// shards it is the primary and a follower of in the map this node took
+  /// last (t15-balance). Under mtx.
   struct role_counts {
     uint64_t primaries = 0;
     uint64_t followers = 0;
@@ -1856,6 +1857,10 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     std::map<std::string, role_counts> out;
     if (!map_known)
       return out;
+    // Members with no role show as 0 (a drained node that gave all away).
+    out[cfg.node_id];
+    for (auto& [id, p] : peers)
+      out[id];
     for (uint32_t s = 0; s < map.shard_count(); ++s)
       ++out[map.owner(s)].primaries;
     if (repl)
