@@ -240,9 +240,14 @@ bool cluster_upkeep::take(uint32_t shard, const step& next, bool leaving) {
 void cluster_upkeep::run(
     const std::function<bool(std::chrono::milliseconds)>& wait) {
   ::pthread_setname_np(::pthread_self(), "cluster-upkeep");
-  do
-    round(clock::now());
-  while (!wait(std::chrono::seconds(1)));
+  // After a step the next round comes as soon as the rate allows (at
+  // most a second): a returning node's share takes many small steps.
+  const std::chrono::milliseconds second{1000};
+  for (;;) {
+    bool stepped = round(clock::now()).has_value();
+    if (wait(stepped ? std::min(spacing_, second) : second))
+      return;
+  }
 }
 
 } // namespace crmsync::cluster

@@ -96,7 +96,8 @@ public:
                  std::string self, uint32_t rate_per_minute, hooks h,
                  std::unique_ptr<claim_sweep> sweep);
 
-  /// Rounds every second until `wait` (given the pause) returns true.
+  /// Rounds every second (after a step, as soon as the rate allows)
+  /// until `wait` (given the pause) returns true.
   void run(const std::function<bool(std::chrono::milliseconds)>& wait);
 
   /// One round: reads the drains and pins, takes at most one step (a
