@@ -211,11 +211,14 @@ std::optional<uint32_t> cluster_upkeep::round(clock::time_point now) {
 }
 
 bool cluster_upkeep::take(uint32_t shard, const step& next, bool leaving) {
-  auto what = std::string{next.kind == step::add_follower    ? "add follower"
-                          : next.kind == step::drop_follower ? "drop follower"
-                          : next.kind == step::hand_over     ? "hand over"
-                                                             : "move"}
-              + " " + next.node + " of shard " + std::to_string(shard);
+  auto n = std::to_string(shard);
+  auto what = next.kind == step::add_follower
+                  ? "add " + next.node + " as a follower of shard " + n
+              : next.kind == step::drop_follower
+                  ? "drop follower " + next.node + " of shard " + n
+              : next.kind == step::hand_over
+                  ? "hand shard " + n + " over to " + next.node
+                  : "move shard " + n + " to " + next.node;
   bool roles
       = next.kind == step::add_follower || next.kind == step::drop_follower;
   auto err = roles ? hooks_.change_follower(shard, next.node,
@@ -231,7 +234,7 @@ bool cluster_upkeep::take(uint32_t shard, const step& next, bool leaving) {
     metrics::node().follower_changed(next.kind == step::add_follower);
   else
     metrics::node().shard_moved(leaving);
-  log::info("cluster: did " + what
+  log::info("cluster: rebalancer: " + what
             + (leaving ? " (this node is drained)"
                        : " (rendezvous layout among the members)"));
   return true;
