@@ -174,6 +174,31 @@ def wait_sync(nodes, deadline_s=300, stable_s=2.0):
     sys.exit("the cluster was not in sync within %d s" % deadline_s)
 
 
+def role_counts(n):
+    """Per node: how many shards it is the primary and a follower of, in
+    the map node n shows (/admin/v1/shards' rows, so any build)."""
+    st, doc = call(n, "GET", "/admin/v1/shards", timeout=5)
+    if st != 200:
+        return None
+    out = {}
+    for row in doc["shards"]:
+        out.setdefault(row["node"], [0, 0])[0] += 1
+        for f in row.get("followers", []):
+            out.setdefault(f, [0, 0])[1] += 1
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def wait_share(start, since, deadline_s):
+    """Seconds from `since` until every node is back to its share of
+    primaries and followers of the first map (`start`, the rendezvous
+    layout) and in sync; None when not within deadline_s (t15-balance)."""
+    while time.monotonic() - since < deadline_s:
+        if role_counts(NODES[0]) == start and in_sync(NODES)[0]:
+            return time.monotonic() - since
+        time.sleep(0.25)
+    return None
+
+
 class Writer(threading.Thread):
     """Light REST load: one event create every PERIOD seconds, to a random
     organization through a random node that is up. Keeps the ids of the
@@ -247,6 +272,10 @@ def failover(kills):
     orgs = list(targets.values()) + extra[:3]
     print("organizations: %d (%s primaries)" % (len(orgs), ", ".join(sorted(targets))))
     print("in sync at the start after %.1f s" % wait_sync(NODES))
+    start = role_counts(NODES[0])
+    share_deadline = float(os.environ.get("SHARE_DEADLINE", "120"))
+    print("roles at the start (primaries, followers): %s" % start)
+    shares = []
     period = float(os.environ.get("LOAD_PERIOD", "0.1"))
     writer = Writer(orgs, period)
     writer.start()
@@ -269,11 +298,17 @@ def failover(kills):
         _, new_primary = placement(org["id"])
         times.append(took)
         ctl("restart", primary)
+        restarted = time.monotonic()
         back = wait_sync(NODES)
         resync.append(back)
+        share = wait_share(start, restarted, share_deadline)
+        shares.append(share)
         line = (time.strftime("%H:%M:%S ") + "kill %2d: shard %d primary %s killed, served by %s after %.2f s "
-                "(%d attempts through %s); %s back in sync %.1f s after its restart"
-                % (i + 1, shard, primary, new_primary, took, attempts, via, primary, back))
+                "(%d attempts through %s); %s back in sync %.1f s after its restart, "
+                "its share of primaries and followers %s"
+                % (i + 1, shard, primary, new_primary, took, attempts, via, primary, back,
+                   "back after %.1f s" % share if share is not None
+                   else "NOT back within %.0f s (%s)" % (share_deadline, role_counts(NODES[0]))))
         print(line, flush=True)
         log.append(line)
     writer.stop.set()
@@ -291,6 +326,13 @@ def failover(kills):
              statistics.mean(times), max(times)))
     print("back in sync after the restart (every shard's follower caught up, no move under way):")
     print("  p50 %.1f s, max %.1f s" % (pct(resync, 50), max(resync)))
+    back_shares = [x for x in shares if x is not None]
+    print("the returning node's share of primaries and followers back (from its restart):")
+    if back_shares:
+        print("  %d of %d kills: p50 %.1f s, max %.1f s"
+              % (len(back_shares), kills, pct(back_shares, 50), max(back_shares)))
+    else:
+        print("  never within %.0f s (%d kills)" % (share_deadline, kills))
     print("light load: one event create every %.0f ms to %d organizations through a random node:"
           % (period * 1000, len(orgs)))
     print("  answers %s; %d acknowledged, %d of them missing afterwards"

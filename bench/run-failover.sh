@@ -7,8 +7,10 @@
 # of one organization's shard (round the three nodes), time until a write
 # to that organization through another node is acknowledged (201), start
 # the node again and wait until every shard's follower is caught up and no
-# move is under way. Prints p50/p99 of the failover time, the resync time,
-# and checks that no acknowledged write of the load was lost.
+# move is under way, then until every node is back to its share of
+# primaries and followers of the first map (SHARE_DEADLINE, 120 s;
+# t15-balance). Prints p50/p99 of the failover time, the resync time, the
+# share time, and checks that no acknowledged write of the load was lost.
 #   bench/run-failover.sh [KILLS]     (default 20)
 # LEASE (--etcd-lease-ttl, default 2 s as in the tests; the product's
 # default is 5), SHARDS (--shards, default 32: the returning node takes

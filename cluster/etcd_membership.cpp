@@ -1,5 +1,7 @@
 #include "cluster/etcd_membership.hpp"
 
+#include <algorithm>
+
 #include <simdjson.h>
 
 #include "common/log.hpp"
@@ -221,7 +223,8 @@ void etcd_membership::run(
   registered_ = false;
 }
 
-caf::error etcd_membership::write_move(uint32_t shard, const std::string& to) {
+caf::error etcd_membership::change_own_shard(
+    uint32_t shard, const std::function<caf::error(map_record&)>& change) {
   auto res = update_map([&](map_record& m, bool& changed) -> caf::error {
     if (shard >= m.shard_count())
       return make_crm_error(crm_errc::unavailable, "node_unavailable",
@@ -229,17 +232,52 @@ caf::error etcd_membership::write_move(uint32_t shard, const std::string& to) {
     if (m.owners[shard] != settings_.node_id)
       return make_crm_error(crm_errc::unavailable, "node_unavailable",
                             "this node no longer owns the shard; retry");
-    // A new owner is a new epoch: batches of the old one are refused
-    // (ADR 0008); the old owner removes its copy, so it is no follower.
-    take_ownership(m, shard, to);
+    if (auto err = change(m))
+      return err;
     changed = true;
     return caf::none;
   });
-  if (!res)
-    return res.error();
   // This node took the new version (update_map); the others read it when
   // the mover tells them, or at their next poll.
-  return caf::none;
+  return res ? caf::none : res.error();
+}
+
+caf::error etcd_membership::write_move(uint32_t shard, const std::string& to) {
+  return change_own_shard(shard, [&](map_record& m) {
+    // A new owner is a new epoch: batches of the old one are refused
+    // (ADR 0008); the old owner removes its copy, so it is no follower.
+    take_ownership(m, shard, to);
+    return caf::error{};
+  });
+}
+
+caf::error etcd_membership::write_hand_over(uint32_t shard,
+                                            const std::string& to) {
+  return change_own_shard(shard, [&](map_record& m) {
+    if (!hand_over(m, shard, to))
+      return make_crm_error(crm_errc::unavailable, "node_unavailable",
+                            "node " + to
+                                + " no longer follows the shard; retry");
+    return caf::error{};
+  });
+}
+
+caf::error etcd_membership::change_follower(uint32_t shard,
+                                            const std::string& id, bool add) {
+  return change_own_shard(shard, [&](map_record& m) {
+    auto& f = m.followers[shard];
+    auto at = std::find(f.begin(), f.end(), id);
+    if (add == (at != f.end()) || id == m.owners[shard])
+      return make_crm_error(crm_errc::conflict, "conflict",
+                            "node " + id
+                                + (add ? " follows the shard already"
+                                       : " does not follow the shard"));
+    if (add)
+      f.push_back(id);
+    else
+      f.erase(at);
+    return caf::error{};
+  });
 }
 
 caf::expected<int64_t> etcd_membership::update_map(

@@ -69,6 +69,13 @@ public:
   /// this node still owns it there, against the map's revision (another
   /// shard's move in between makes it read and try again).
   caf::error write_move(uint32_t shard, const std::string& to);
+  /// A hand-over's switch (t15-balance): `to`, a follower of `shard`,
+  /// owns it with the next epoch and this node follows in its place;
+  /// written, like a move, only while this node owns the shard there.
+  caf::error write_hand_over(uint32_t shard, const std::string& to);
+  /// The rebalancer's follower change of a shard this node owns: `id`
+  /// added (`add`) or dropped; the epoch stays.
+  caf::error change_follower(uint32_t shard, const std::string& id, bool add);
 
   /// Reads the map, lets `change` edit it (false: nothing to write) and
   /// writes it back compared on the revision read, again while another
@@ -113,6 +120,11 @@ public:
   std::string map_key() const;
 
 private:
+  /// update_map for a change of a shard this node owns in the map read
+  /// (errors: it does not, or `change` refused).
+  caf::error
+  change_own_shard(uint32_t shard,
+                   const std::function<caf::error(map_record&)>& change);
   std::string member_key(const std::string& id) const;
   bool register_self();
   void round();

@@ -283,11 +283,24 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       for (auto& [id, p] : peers)
         if (p.handle)
           v.connected.push_back(id);
+      // The roles changed with the map, under mtx (take_map): the same
+      // version as the owners above.
+      auto roles = repl->roles();
+      v.followers = roles.followers;
+      v.followers.resize(v.owners.size());
+      v.factor = cfg.replication.factor;
+      for (uint32_t shard = 0; shard < v.owners.size(); ++shard)
+        if (v.owners[shard] == cfg.node_id)
+          v.caught_up[shard] = repl->caught_up(shard);
       return v;
     };
     h.move = [this](uint32_t shard, const std::string& to) {
       return move(shard, to).error;
     };
+    h.change_follower
+        = [this](uint32_t shard, const std::string& id, bool add) {
+            return membership->change_follower(shard, id, add);
+          };
     auto sweep = std::make_unique<claim_sweep>(
         etcd, membership->prefix(), cfg.claim_grace, db, [this](tenant_id t) {
           return map_known && owner(t) == cfg.node_id && !is_moving(t);
@@ -1541,12 +1554,6 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       return fail(crm_errc::unavailable, "busy",
                   "the shard's actors did not stop; retry");
     }
-    std::vector<stored_row> rows;
-    if (auto err = collect_rows(tenants, rows)) {
-      done();
-      return fail(crm_errc::storage_failure, "storage_failure",
-                  "reading the shard's rows failed: " + sys.render(err));
-    }
     caf::scoped_actor self{sys};
     auto send = [&](auto&&... xs) {
       bool ok = false;
@@ -1554,6 +1561,21 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
           .receive([&](bool x) { ok = x; }, [&](caf::error&) {});
       return ok;
     };
+    // t15-balance: to a follower of the shard the primary role is handed
+    // over; the target holds the rows already.
+    bool handing = repl && follows(shard, to);
+    std::vector<stored_row> rows;
+    if (handing) {
+      if (auto err = hand_over(shard, to)) {
+        done();
+        res.error = std::move(err);
+        return res;
+      }
+    } else if (auto err = collect_rows(tenants, rows)) {
+      done();
+      return fail(crm_errc::storage_failure, "storage_failure",
+                  "reading the shard's rows failed: " + sys.render(err));
+    }
     constexpr size_t chunk_bytes = 1 << 20;
     for (size_t i = 0; i < rows.size();) {
       shard_rows part;
@@ -1587,7 +1609,8 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       // more; requests for it go to the target). The target reads the
       // map before it answers; one that could not, reads it at its next
       // poll (it holds the rows already).
-      if (auto err = membership->write_move(shard, to)) {
+      if (auto err
+          = handing ? caf::error{} : membership->write_move(shard, to)) {
         done();
         res.error = std::move(err);
         return res;
@@ -1610,17 +1633,50 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     for (auto& [id, h] : peer_handles())
       if (id != to)
         self->send(h, moved_atom_v, m);
+    // A hand-over keeps the copy: this node follows the shard now.
     storage::write_batch b;
     for (auto& row : rows)
       b.del(static_cast<storage::column>(row.column), row.key);
     storage::unreplicated_scope bypass;
-    if (auto err = db.write(b, storage::claims_effect::keep))
+    if (handing)
+      metrics::node().hand_over();
+    else if (auto err = db.write(b, storage::claims_effect::keep))
       log::error("cluster: the old copy of shard " + std::to_string(shard)
                  + " could not be removed: " + sys.render(err));
     done();
     res.tenants = tenants.size();
     res.rows = rows.size();
     return res;
+  }
+
+  /// Whether `id` follows `shard` in the map this node took last.
+  bool follows(uint32_t shard, const std::string& id) const {
+    auto roles = repl->roles();
+    if (shard >= roles.followers.size())
+      return false;
+    auto& f = roles.followers[shard];
+    return std::find(f.begin(), f.end(), id) != f.end();
+  }
+
+  /// A hand-over of a shard this node is the primary of to its follower
+  /// `to` (t15-balance): the shard's writes are refused here (503, the
+  /// caller retries), `to` confirms every write this node committed, then
+  /// the map in etcd makes it the owner with the next epoch and this node
+  /// its follower. Nothing is copied: the new primary's followers that
+  /// hold what it held (this node among them) go on with its tail
+  /// (replicator, base_epoch). Writes are allowed again once the map is
+  /// taken (this node is fenced by then) or the hand-over failed.
+  caf::error hand_over(uint32_t shard, const std::string& to) {
+    repl->freeze(shard);
+    auto err = repl->await_in_sync(
+        shard, to, std::chrono::steady_clock::now() + std::chrono::seconds(10));
+    if (!err)
+      err = membership->write_hand_over(shard, to);
+    repl->thaw(shard);
+    if (!err)
+      log::info("cluster: handed shard " + std::to_string(shard) + " over to "
+                + to + " (an in-sync follower: nothing copied)");
+    return err;
   }
 
   /// t15-ops: a drain's mark in etcd, and its progress as this node's map
@@ -1750,6 +1806,7 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     }
     if (repl)
       repl->describe(w);
+    auto roles_held = roles_by_node();
     w.key("members").begin_array();
     auto one = [&](const std::string& id, const std::string& address,
                    const std::string& url, bool up, bool self,
@@ -1766,6 +1823,10 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
       }
       w.key("shards").value(
           static_cast<uint64_t>(map_known ? map.count_of(id) : 0));
+      if (repl)
+        w.key("follower_shards")
+            .value(static_cast<uint64_t>(map_known ? roles_held[id].followers
+                                                   : 0));
       w.end_object();
     };
     one(cfg.node_id,
@@ -1787,11 +1848,43 @@ struct node::impl : std::enable_shared_from_this<node::impl> {
     return w.take();
   }
 
+  /// Per node (every member, and any other node the map names), how many
+  /// shards it is the primary and a follower of in the map this node took
+  /// last (t15-balance). Under mtx.
+  struct role_counts {
+    uint64_t primaries = 0;
+    uint64_t followers = 0;
+  };
+  std::map<std::string, role_counts> roles_by_node() const {
+    std::map<std::string, role_counts> out;
+    if (!map_known)
+      return out;
+    // Members with no role show as 0 (a drained node that gave all away).
+    out[cfg.node_id];
+    for (auto& [id, p] : peers)
+      out[id];
+    for (uint32_t s = 0; s < map.shard_count(); ++s)
+      ++out[map.owner(s)].primaries;
+    if (repl)
+      for (auto& f : repl->roles().followers)
+        for (auto& id : f)
+          ++out[id].followers;
+    return out;
+  }
+
   std::string shards() const {
     json::writer w;
     std::lock_guard<std::mutex> guard{mtx};
     w.begin_object();
     w.key("shard_count").value(static_cast<uint64_t>(map.shard_count()));
+    w.key("nodes").begin_object();
+    for (auto& [id, n] : roles_by_node()) {
+      w.key(id).begin_object();
+      w.key("primaries").value(n.primaries);
+      w.key("followers").value(n.followers);
+      w.end_object();
+    }
+    w.end_object();
     w.key("shards").begin_array();
     for (uint32_t s = 0; s < map.shard_count(); ++s) {
       w.begin_object();

@@ -1,7 +1,10 @@
 #include "cluster/rebalance.hpp"
 
+#include <algorithm>
+
 #include <pthread.h>
 
+#include "cluster/shard_roles.hpp"
 #include "cluster/shards.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
@@ -27,6 +30,88 @@ std::string cluster_upkeep::desired_owner(uint32_t shard,
   if (eligible.empty())
     return {};
   return rendezvous_owner(shard, eligible);
+}
+
+cluster_upkeep::layout
+cluster_upkeep::goal(uint32_t shard, const std::vector<std::string>& eligible,
+                     uint32_t factor, const std::string& keep_owner) {
+  layout out;
+  auto order = rendezvous_order(shard, eligible);
+  if (order.empty())
+    return out;
+  out.owner = order.front();
+  if (!keep_owner.empty()
+      && std::find(order.begin(), order.end(), keep_owner) != order.end())
+    out.owner = keep_owner;
+  for (auto& id : order)
+    if (id != out.owner && out.followers.size() + 1 < factor)
+      out.followers.push_back(id);
+  return out;
+}
+
+cluster_upkeep::step
+cluster_upkeep::plan_step(uint32_t shard, const layout& now, const layout& want,
+                          const std::vector<std::string>& eligible,
+                          const std::set<std::string>& caught_up,
+                          uint32_t factor) {
+  auto make = [](step::kind_t k, const std::string& id) {
+    step out;
+    out.kind = k;
+    out.node = id;
+    return out;
+  };
+  if (want.owner.empty())
+    return {};
+  if (factor <= 1)
+    return want.owner == now.owner ? step{} : make(step::move, want.owner);
+  auto& f = now.followers;
+  auto follows = [&](const std::string& id) {
+    return std::find(f.begin(), f.end(), id) != f.end();
+  };
+  auto wanted = [&](const std::string& id) {
+    return id == want.owner
+           || std::find(want.followers.begin(), want.followers.end(), id)
+                  != want.followers.end();
+  };
+  // The least wanted follower that is not in the goal: not eligible
+  // first, then the lowest rendezvous weight.
+  auto order = rendezvous_order(shard, eligible);
+  auto rank = [&](const std::string& id) {
+    auto at = std::find(order.begin(), order.end(), id);
+    return at == order.end() ? order.size() : size_t(at - order.begin());
+  };
+  std::string worst;
+  for (auto& id : f)
+    if (!wanted(id) && (worst.empty() || rank(id) >= rank(worst)))
+      worst = id;
+  // Dropped only when the copies left hold the shard: every other
+  // follower caught up, or the dropped one is not (then it adds nothing).
+  auto drop_if_safe = [&]() -> step {
+    if (worst.empty())
+      return {};
+    bool others = std::all_of(f.begin(), f.end(), [&](const std::string& id) {
+      return id == worst || caught_up.count(id) > 0;
+    });
+    if (others || caught_up.count(worst) == 0)
+      return make(step::drop_follower, worst);
+    return {};
+  };
+  size_t enough = factor - 1;
+  if (now.owner != want.owner) {
+    if (follows(want.owner))
+      return caught_up.count(want.owner) > 0
+                 ? make(step::hand_over, want.owner)
+                 : step{}; // its snapshot is on its way
+    if (f.size() <= enough)
+      return make(step::add_follower, want.owner);
+    return drop_if_safe(); // room for it first
+  }
+  if (f.size() > enough)
+    return drop_if_safe();
+  for (auto& id : want.followers)
+    if (!follows(id))
+      return make(step::add_follower, id);
+  return {};
 }
 
 std::set<std::string> cluster_upkeep::draining() const {
@@ -104,33 +189,68 @@ std::optional<uint32_t> cluster_upkeep::round(clock::time_point now) {
     if (v->owners[shard] != self_)
       continue;
     auto p = pins.find(shard);
-    if (!leaving && p != pins.end() && p->second == self_)
-      continue;
-    auto to = desired_owner(shard, eligible);
-    if (to.empty() || to == self_)
+    bool keep = !leaving && p != pins.end() && p->second == self_;
+    layout held;
+    held.owner = self_;
+    if (shard < v->followers.size())
+      held.followers = v->followers[shard];
+    auto want = goal(shard, eligible, v->factor, keep ? self_ : "");
+    auto up = v->caught_up.find(shard);
+    auto next = plan_step(shard, held, want, eligible,
+                          up == v->caught_up.end() ? std::set<std::string>{}
+                                                   : up->second,
+                          v->factor);
+    if (next.kind == step::none)
       continue;
     next_move_ = now + spacing_;
-    if (auto err = hooks_.move(shard, to)) {
-      log::warn("cluster: could not move shard " + std::to_string(shard)
-                + " to " + to + " (" + (leaving ? "drain" : "rebalance")
-                + "); trying again later: " + to_api_error(err).message);
-      return std::nullopt;
-    }
-    metrics::node().shard_moved(leaving);
-    log::info("cluster: moved shard " + std::to_string(shard) + " to " + to
-              + (leaving ? " (this node is drained)"
-                         : " (rendezvous owner among the members)"));
-    return shard;
+    if (take(shard, next, leaving))
+      return shard;
+    return std::nullopt;
   }
   return std::nullopt;
+}
+
+bool cluster_upkeep::take(uint32_t shard, const step& next, bool leaving) {
+  auto n = std::to_string(shard);
+  auto what = next.kind == step::add_follower
+                  ? "add " + next.node + " as a follower of shard " + n
+              : next.kind == step::drop_follower
+                  ? "drop follower " + next.node + " of shard " + n
+              : next.kind == step::hand_over
+                  ? "hand shard " + n + " over to " + next.node
+                  : "move shard " + n + " to " + next.node;
+  bool roles
+      = next.kind == step::add_follower || next.kind == step::drop_follower;
+  auto err = roles ? hooks_.change_follower(shard, next.node,
+                                            next.kind == step::add_follower)
+                   : hooks_.move(shard, next.node);
+  if (err) {
+    log::warn("cluster: could not " + what + " ("
+              + (leaving ? "drain" : "rebalance")
+              + "); trying again later: " + to_api_error(err).message);
+    return false;
+  }
+  if (roles)
+    metrics::node().follower_changed(next.kind == step::add_follower);
+  else
+    metrics::node().shard_moved(leaving);
+  log::info("cluster: rebalancer: " + what
+            + (leaving ? " (this node is drained)"
+                       : " (rendezvous layout among the members)"));
+  return true;
 }
 
 void cluster_upkeep::run(
     const std::function<bool(std::chrono::milliseconds)>& wait) {
   ::pthread_setname_np(::pthread_self(), "cluster-upkeep");
-  do
-    round(clock::now());
-  while (!wait(std::chrono::seconds(1)));
+  // After a step the next round comes as soon as the rate allows (at
+  // most a second): a returning node's share takes many small steps.
+  const std::chrono::milliseconds second{1000};
+  for (;;) {
+    bool stepped = round(clock::now()).has_value();
+    if (wait(stepped ? std::min(spacing_, second) : second))
+      return;
+  }
 }
 
 } // namespace crmsync::cluster

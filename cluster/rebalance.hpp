@@ -1,12 +1,18 @@
 // Elastic membership on etcd (t15-ops; ADR 0007): drains and bounded
 // rebalancing, and the thread that runs them with the claim sweep.
 //
-// Who owns a shard is the map in etcd; who *should* own it is rendezvous
-// hashing over the eligible members: this node and the connected
-// registered members, minus the drained ones (a key
-// PREFIX "drain/ID" in etcd). Every node looks only at the shards it owns
-// and moves one whose rendezvous owner is another eligible member there,
-// through the node's ordinary shard move, at most `rate` moves a minute.
+// Who owns and follows a shard is the map in etcd; who *should* is
+// rendezvous hashing over the eligible members: this node and the
+// connected registered members, minus the drained ones (a key
+// PREFIX "drain/ID" in etcd): the owner is the first choice, the followers
+// the next `factor` - 1 (t15-balance: followers count too). Every node
+// looks only at the shards it owns and takes one step toward that layout
+// (plan_step), at most `rate` steps a minute: a follower added (rebuilt
+// from a snapshot, ADR 0008) or dropped, the primary role handed over to
+// an in-sync follower (no copy), or, without followers (factor 1), the
+// shard moved with its rows. A new owner is first made a follower, so a
+// move never copies a shard and never leaves it with fewer copies than
+// the factor.
 // Rendezvous keeps moves minimal: a member joining takes from each node
 // only the shards it now weighs highest for, and no shard moves between
 // the others; a drained node gives each of its shards to the member that
@@ -47,23 +53,56 @@ public:
   struct view {
     std::vector<std::string> owners;
     std::vector<std::string> connected;
+    /// Per shard, as the map names them (empty lists without replication).
+    std::vector<std::vector<std::string>> followers;
+    /// Of the shards this node is the primary of: the followers that hold
+    /// its state (replicator::caught_up).
+    std::map<uint32_t, std::set<std::string>> caught_up;
+    /// Copies of each shard (--replication-factor; 1: no followers).
+    uint32_t factor = 1;
   };
 
   struct hooks {
     std::function<std::optional<view>()> snapshot;
-    /// The node's shard move (errors: the move did not happen).
+    /// The node's shard move, a hand-over when `to` is a follower (errors:
+    /// the move did not happen).
     std::function<caf::error(uint32_t shard, const std::string& to)> move;
+    /// Adds (`add`) or drops a follower of a shard this node owns, in
+    /// etcd against the map's revision.
+    std::function<caf::error(uint32_t shard, const std::string& id, bool add)>
+        change_follower;
+  };
+
+  /// A shard's roles: in the map, or the goal.
+  struct layout {
+    std::string owner;
+    std::vector<std::string> followers;
+  };
+
+  /// What the rebalancer does next for one shard.
+  struct step {
+    enum kind_t : uint8_t {
+      none,
+      move,
+      hand_over,
+      add_follower,
+      drop_follower
+    };
+    kind_t kind = none;
+    std::string node;
   };
 
   cluster_upkeep(std::shared_ptr<etcd::client> etcd, std::string prefix,
                  std::string self, uint32_t rate_per_minute, hooks h,
                  std::unique_ptr<claim_sweep> sweep);
 
-  /// Rounds every second until `wait` (given the pause) returns true.
+  /// Rounds every second (after a step, as soon as the rate allows)
+  /// until `wait` (given the pause) returns true.
   void run(const std::function<bool(std::chrono::milliseconds)>& wait);
 
-  /// One round: reads the drains and pins, moves at most one shard when
-  /// the rate allows, sweeps claims when due. Returns the shard moved.
+  /// One round: reads the drains and pins, takes at most one step (a
+  /// move, a hand-over, a follower added or dropped) when the rate allows,
+  /// sweeps claims when due. Returns the shard of the step.
   std::optional<uint32_t> round(clock::time_point now);
 
   /// The drain mark of a member (POST/DELETE of the admin route).
@@ -80,7 +119,28 @@ public:
   static std::string desired_owner(uint32_t shard,
                                    std::vector<std::string> eligible);
 
+  /// The goal for a shard: owner and `factor` - 1 followers in rendezvous
+  /// order over `eligible`; `keep_owner` (a pin) stays the owner when it
+  /// is eligible. An empty owner when nobody is eligible.
+  static layout goal(uint32_t shard, const std::vector<std::string>& eligible,
+                     uint32_t factor, const std::string& keep_owner = {});
+
+  /// The next step from `now` (owned by the node that plans) toward
+  /// `want`: the owner handed to the goal's owner once it is a caught-up
+  /// follower, or made a follower first; missing followers added while the
+  /// shard has at most `factor` - 1; one beyond that dropped (the least
+  /// wanted: not in the goal, not eligible, lowest rendezvous weight) only
+  /// when the followers that stay are all caught up, or it is not. Factor
+  /// 1: a move with the rows. Pure (unit-tested).
+  static step plan_step(uint32_t shard, const layout& now, const layout& want,
+                        const std::vector<std::string>& eligible,
+                        const std::set<std::string>& caught_up,
+                        uint32_t factor);
+
 private:
+  /// Takes one step (logged and counted); false when it failed.
+  bool take(uint32_t shard, const step& next, bool leaving);
+
   std::string drain_key(const std::string& id) const {
     return prefix_ + "drain/" + id;
   }

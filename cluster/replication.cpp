@@ -11,6 +11,7 @@
 #include "cluster/etcd_membership.hpp"
 #include "cluster/shards.hpp"
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "protocol/errors.hpp"
 #include "protocol/json.hpp"
 #include "protocol/type_ids.hpp"
@@ -217,6 +218,11 @@ void replicator::set_roles(const map_record& in) {
         // A new epoch here: the sequence goes on from what is stored.
         p.epoch = m.epochs[s];
         p.next_seq = (h.rebuilding ? 0 : h.seq) + 1;
+        // Followers holding exactly this go on from it (a hand-over's
+        // old primary, the in-sync followers of a failover).
+        bool usable = h.present && !h.rebuilding && h.epoch > 0;
+        p.base_epoch = usable ? h.epoch : 0;
+        p.base_seq = usable ? h.seq : 0;
         p.tail.clear();
         p.followers.clear();
         fenced_.erase(s);
@@ -275,6 +281,10 @@ caf::error replicator::prepare(const storage::write_batch& batch,
     return caf::none;
   std::lock_guard<std::mutex> guard{mtx_};
   for (auto& [shard, rows] : parts) {
+    if (frozen_.count(shard) > 0)
+      return make_crm_error(crm_errc::unavailable, "node_unavailable",
+                            "this organization's shard is being handed "
+                            "over to another node; retry");
     if (primary_.count(shard) > 0)
       continue;
     // A deposed primary writes nothing of the shard any more; a follower
@@ -304,6 +314,8 @@ caf::error replicator::prepare(const storage::write_batch& batch,
     part.entry.shard = shard;
     part.entry.epoch = st.epoch;
     part.entry.seq = part.seq;
+    part.entry.base_epoch = st.base_epoch;
+    part.entry.base_seq = st.base_seq;
     part.entry.rows = std::move(rows);
     held_state h{st.epoch, part.seq, false, true};
     extra.put(storage::column::meta, held_key(shard), encode_held(h));
@@ -544,6 +556,8 @@ bool replicator::begin_snapshot(uint32_t shard, snapshot_job& job) {
     job.head.epoch = i->second.epoch;
     job.head.seq = i->second.next_seq - 1;
   });
+  if (mine)
+    metrics::node().snapshot_sent();
   return mine;
 }
 
@@ -640,6 +654,12 @@ void replicator::absorb(const std::string& peer, const repl_results& got) {
         // What it holds of this epoch, up to what was written here: the
         // tail goes on from there; anything else needs a snapshot.
         if (r.epoch == st.epoch && r.applied <= st.next_seq - 1) {
+          pr.acked = r.applied;
+          pr.known = true;
+        } else if (r.status == repl_result::ok && st.base_epoch > 0
+                   && r.epoch == st.base_epoch && r.applied == st.base_seq) {
+          // It holds what this node held when its epoch began: the tail
+          // of this epoch goes on from there (t15-balance).
           pr.acked = r.applied;
           pr.known = true;
         } else {
@@ -963,6 +983,18 @@ caf::error replicator::write_held(uint32_t shard, const held_state& h,
   return err;
 }
 
+namespace {
+
+/// A batch of a newer epoch whose primary began it from exactly what this
+/// follower holds: the same history (one primary per epoch numbers its
+/// batches), so it goes on without a snapshot (t15-balance).
+bool continues(const held_state& h, const repl_entry& e) {
+  return h.present && !h.rebuilding && e.epoch > h.epoch && e.base_epoch > 0
+         && e.base_epoch == h.epoch && e.base_seq == h.seq && e.seq > h.seq;
+}
+
+} // namespace
+
 repl_results replicator::apply_push(const std::string& sender, repl_push& p) {
   repl_results out;
   std::map<uint32_t, repl_result> last;
@@ -991,7 +1023,8 @@ repl_results replicator::apply_push(const std::string& sender, repl_push& p) {
       log::warn("cluster: refused a batch of shard " + std::to_string(e.shard)
                 + " from " + sender + " with epoch " + std::to_string(e.epoch)
                 + " (this node knows epoch " + std::to_string(known) + ")");
-    } else if (!h.present || h.rebuilding || e.epoch != h.epoch) {
+    } else if (e.epoch != h.epoch ? !continues(h, e)
+                                  : (!h.present || h.rebuilding)) {
       r.status = repl_result::rebuild;
     } else if (e.seq <= h.seq) {
       r.status = repl_result::ok;
@@ -1242,6 +1275,63 @@ void replicator::coordinate(etcd_membership& membership,
     log::warn("cluster: took over " + std::to_string(take.size())
               + " shard(s) whose primary is gone (map revision "
               + std::to_string(*res) + ")");
+}
+
+// -- hand-overs and the rebalancer (t15-balance)
+// ---------------------------------------------------------------------------
+
+map_record replicator::roles() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return roles_known_ ? roles_ : map_record{};
+}
+
+std::set<std::string> replicator::caught_up(uint32_t shard) const {
+  std::set<std::string> out;
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = primary_.find(shard);
+  if (i == primary_.end())
+    return out;
+  for (auto& [id, pr] : i->second.followers)
+    if (pr.known && !pr.snapshot)
+      out.insert(id);
+  return out;
+}
+
+void replicator::freeze(uint32_t shard) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  frozen_.insert(shard);
+}
+
+void replicator::thaw(uint32_t shard) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  frozen_.erase(shard);
+}
+
+caf::error
+replicator::await_in_sync(uint32_t shard, const std::string& follower,
+                          std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock<std::mutex> guard{mtx_};
+  work_changed(); // a sender resting after a failure tries now
+  for (;;) {
+    auto i = primary_.find(shard);
+    if (i == primary_.end() || stopping_)
+      return make_crm_error(crm_errc::unavailable, "node_unavailable",
+                            "this node no longer owns the shard; retry");
+    auto f = i->second.followers.find(follower);
+    if (f == i->second.followers.end())
+      return make_crm_error(crm_errc::unavailable, "node_unavailable",
+                            "node " + follower
+                                + " is no follower of the shard; retry");
+    auto& pr = f->second;
+    if (pr.known && !pr.snapshot && pr.acked + 1 == i->second.next_seq)
+      return caf::none;
+    if (ack_cv_.wait_until(guard, deadline) == std::cv_status::timeout
+        && std::chrono::steady_clock::now() >= deadline)
+      return make_crm_error(crm_errc::unavailable, "busy",
+                            "node " + follower
+                                + " did not catch up with the shard in "
+                                  "time; retry");
+  }
 }
 
 // -- views

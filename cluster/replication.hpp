@@ -137,6 +137,22 @@ public:
 
   held_state held(uint32_t shard);
 
+  // -- hand-overs and the rebalancer (t15-balance)
+  /// The map's roles as this node took them last (empty before).
+  map_record roles() const;
+  /// The followers of a shard this node is the primary of that hold its
+  /// state and are only shipped its tail (not new, not being rebuilt).
+  std::set<std::string> caught_up(uint32_t shard) const;
+  /// Refuses every write of the shard here (503 node_unavailable) until
+  /// thaw(): a hand-over's pause, so the target can hold everything.
+  void freeze(uint32_t shard);
+  void thaw(uint32_t shard);
+  /// Waits (a condition variable: not on a thread of the actor system)
+  /// until `follower` holds every write of the shard this node committed.
+  /// Errors: not this node's shard, not a follower, or not in time.
+  caf::error await_in_sync(uint32_t shard, const std::string& follower,
+                           std::chrono::steady_clock::time_point deadline);
+
   /// The shard's replication fields for /admin/v1/shards.
   void describe_shard(json::writer& w, uint32_t shard);
   /// The node's replication summary for /admin/v1/cluster.
@@ -151,6 +167,10 @@ private:
   struct primary_state {
     int64_t epoch = 0;
     uint64_t next_seq = 1;
+    /// What this node held when its epoch began (base_epoch 0: nothing
+    /// usable): followers holding exactly that need no snapshot.
+    int64_t base_epoch = 0;
+    uint64_t base_seq = 0;
     std::deque<repl_entry> tail;
     std::map<std::string, progress> followers;
   };
@@ -227,6 +247,7 @@ private:
   map_record roles_;
   std::map<uint32_t, primary_state> primary_;
   std::set<uint32_t> fenced_;
+  std::set<uint32_t> frozen_; ///< in a hand-over (freeze())
   std::vector<held_state> held_;
   std::vector<bool> held_loaded_;
   struct sender_ref {

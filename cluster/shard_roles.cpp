@@ -131,8 +131,10 @@ bool repair_followers(map_record& m, const std::string& self,
                                 return id == self || live.count(id) == 0;
                               }),
                kept.end());
-    if (factor > 0 && kept.size() > factor - 1)
-      kept.resize(factor - 1);
+    // Factor 1 has no followers, so no spare either.
+    size_t at_most = factor > 1 ? factor : 0;
+    if (kept.size() > at_most)
+      kept.resize(at_most);
     for (auto& id : rendezvous_order(s, members)) {
       if (kept.size() + 1 >= factor)
         break;
@@ -153,6 +155,20 @@ void take_ownership(map_record& m, uint32_t shard, const std::string& self) {
   f.erase(std::remove(f.begin(), f.end(), self), f.end());
   m.owners[shard] = self;
   m.epochs[shard] += 1;
+}
+
+bool hand_over(map_record& m, uint32_t shard, const std::string& to) {
+  m.complete();
+  if (shard >= m.shard_count())
+    return false;
+  auto& f = m.followers[shard];
+  auto at = std::find(f.begin(), f.end(), to);
+  if (at == f.end() || to == m.owners[shard])
+    return false;
+  *at = m.owners[shard];
+  m.owners[shard] = to;
+  m.epochs[shard] += 1;
+  return true;
 }
 
 } // namespace crmsync::cluster

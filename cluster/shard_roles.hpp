@@ -45,7 +45,10 @@ map_record initial_map(const std::vector<std::string>& members,
 
 /// Drops followers that are not `live` (or are the owner) and fills the
 /// followers of the shards `self` owns up to `factor` - 1 from the live
-/// members in rendezvous order. True when something changed.
+/// members in rendezvous order. Keeps one follower beyond that (at most
+/// `factor`): the rebalancer adds a follower before it drops one, so a
+/// shard never has fewer copies than the factor while it moves
+/// (t15-balance). True when something changed.
 bool repair_followers(map_record& m, const std::string& self,
                       const std::set<std::string>& live, uint32_t factor);
 
@@ -53,5 +56,10 @@ bool repair_followers(map_record& m, const std::string& self,
 /// goes up by one, `self` leaves the followers, the old owner is not kept
 /// as a follower.
 void take_ownership(map_record& m, uint32_t shard, const std::string& self);
+
+/// A hand-over (t15-balance): `to`, a follower of `shard`, becomes its
+/// owner with the next epoch, and the old owner takes its place among the
+/// followers. False (nothing changed) when `to` is no follower.
+bool hand_over(map_record& m, uint32_t shard, const std::string& to);
 
 } // namespace crmsync::cluster

@@ -199,6 +199,29 @@ struct registry::impl {
             .Register(reg);
   Counter& moves_rebalance = auto_moves.Add({{"reason", "rebalance"}});
   Counter& moves_drain = auto_moves.Add({{"reason", "drain"}});
+  Counter& hand_overs
+      = prometheus::BuildCounter()
+            .Name("crmsync_cluster_hand_overs_total")
+            .Help("Shards whose primary role this node handed to an in-sync "
+                  "follower (the map changed, no rows were copied)")
+            .Register(reg)
+            .Add({});
+  Family<Counter>& follower_changes
+      = prometheus::BuildCounter()
+            .Name("crmsync_cluster_follower_changes_total")
+            .Help("Followers this node's rebalancer added to or dropped "
+                  "from the shards it is the primary of")
+            .Register(reg);
+  Counter& followers_added = follower_changes.Add({{"change", "added"}});
+  Counter& followers_dropped = follower_changes.Add({{"change", "dropped"}});
+  Counter& snapshots_sent
+      = prometheus::BuildCounter()
+            .Name("crmsync_cluster_snapshots_sent_total")
+            .Help("Shard snapshots this node began to send to a follower "
+                  "(a new follower, one behind the kept batches, or of "
+                  "another history)")
+            .Register(reg)
+            .Add({});
 
   /// Labelled series looked up once: prometheus-cpp's Family::Add builds
   /// a throw-away metric on every call.
@@ -386,6 +409,18 @@ void registry::claim_released() {
 
 void registry::shard_moved(bool drain) {
   (drain ? impl_->moves_drain : impl_->moves_rebalance).Increment();
+}
+
+void registry::hand_over() {
+  impl_->hand_overs.Increment();
+}
+
+void registry::follower_changed(bool added) {
+  (added ? impl_->followers_added : impl_->followers_dropped).Increment();
+}
+
+void registry::snapshot_sent() {
+  impl_->snapshots_sent.Increment();
 }
 
 void registry::set_subscriptions(uint64_t live, uint64_t expiring) {

@@ -27,7 +27,13 @@
 // - crmsync_cluster_claims_released_total: etcd uniqueness claims whose row
 //   was gone from the owner for --claim-grace, released (t15-ops).
 // - crmsync_cluster_shard_moves_total{reason}: shards a node moved away on
-//   its own: rebalance (a member joined) or drain (t15-ops).
+//   its own: rebalance (a member joined or returned) or drain (t15-ops);
+//   a hand-over counts here too.
+// - crmsync_cluster_hand_overs_total: primary roles a node handed to an
+//   in-sync follower (no copy of the shard); crmsync_cluster_follower_
+//   changes_total{change}: followers its rebalancer added or dropped;
+//   crmsync_cluster_snapshots_sent_total: shard snapshots it began to send
+//   to a follower (t15-balance).
 // - crmsync_sync_alerts_total{reason}: a user's calendar sync that Office
 //   365 started to block (counted once per block, not per retry); reasons
 //   as sync/errors.hpp names them.
@@ -105,6 +111,11 @@ public:
   /// t15-ops.
   void claim_released();
   void shard_moved(bool drain);
+  /// t15-balance: a primary role handed over, a follower added or dropped
+  /// by the rebalancer, a snapshot begun for a follower.
+  void hand_over();
+  void follower_changed(bool added);
+  void snapshot_sent();
 
   /// The text exposition of every family.
   std::string render() const;

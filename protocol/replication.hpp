@@ -29,17 +29,22 @@ typename Inspector::result_type inspect(Inspector& f, repl_row& x) {
 }
 
 /// One committed batch of one shard: the shard's `seq`-th write under the
-/// ownership of `epoch`.
+/// ownership of `epoch`. `base_epoch` and `base_seq` say what the primary
+/// held when its epoch began (0 and 0: unknown): a follower holding
+/// exactly that goes on with the new epoch without a snapshot (t15-balance).
 struct repl_entry {
   uint32_t shard = 0;
   int64_t epoch = 0;
   uint64_t seq = 0;
   std::vector<repl_row> rows;
+  int64_t base_epoch = 0;
+  uint64_t base_seq = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, repl_entry& x) {
-  return f(caf::meta::type_name("repl_entry"), x.shard, x.epoch, x.seq, x.rows);
+  return f(caf::meta::type_name("repl_entry"), x.shard, x.epoch, x.seq, x.rows,
+           x.base_epoch, x.base_seq);
 }
 
 /// Batches for one follower, in commit order per shard.

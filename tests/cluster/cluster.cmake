@@ -5,6 +5,7 @@ include(Catch)
 add_executable(cluster_unit_tests ${CMAKE_CURRENT_LIST_DIR}/shards_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/etcd_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/replication_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/rebalance_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/pem_test.cpp)
 target_link_libraries(cluster_unit_tests PRIVATE
   crmsync_cluster crmsync_test_support Catch2::Catch2WithMain)

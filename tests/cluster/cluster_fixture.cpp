@@ -462,4 +462,12 @@ std::vector<graph_event> cluster_env::o365_events(std::string_view upn,
   return calendar_events(*outlook_, o365_id(upn), calendar);
 }
 
+uint64_t metric(api_client& node, const std::string& series) {
+  auto m = node.get(admin_token, "/metrics");
+  auto at = m.body.find("\n" + series + " ");
+  if (at == std::string::npos)
+    return 0;
+  return std::stoull(m.body.substr(at + series.size() + 2));
+}
+
 } // namespace crmsync::e2e

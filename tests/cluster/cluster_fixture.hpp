@@ -195,6 +195,10 @@ private:
 /// administrator "Admin" has `email`.
 std::string org_body(const std::string& name, const std::string& email);
 
+/// The value of one unlabelled or fully labelled series of a node's
+/// /metrics (0 when it is not there).
+uint64_t metric(api_client& node, const std::string& series);
+
 /// Runs a shell command line; returns what it printed (stdout and, when
 /// the line redirects it, stderr) and sets `code` to its exit status (-1
 /// when it did not exit normally).

@@ -147,14 +147,6 @@ std::string org_key(const std::string& id) {
   return out;
 }
 
-uint64_t metric(api_client& node, const std::string& series) {
-  auto m = node.get(admin_token, "/metrics");
-  auto at = m.body.find("\n" + series + " ");
-  if (at == std::string::npos)
-    return 0;
-  return std::stoull(m.body.substr(at + series.size() + 2));
-}
-
 } // namespace
 
 TEST_CASE("cluster (etcd ops): etcd over TLS with client certificates, a "
@@ -532,6 +524,14 @@ TEST_CASE("cluster (etcd ops): a fourth node receives its rendezvous share "
     if (id != victim)
       without.push_back(id);
   CHECK(stored_owners(store) == rendezvous(without, shards));
+  // t15-balance: it is replaced as a follower too (the primaries it
+  // followed add another member, then drop it).
+  CHECK(eventually(
+      [&] {
+        auto r = c.node(asker).get(admin_token, "/admin/v1/shards");
+        return r.status == 200 && r.u64("/nodes/" + victim + "/followers") == 0;
+      },
+      std::chrono::seconds(90), std::chrono::milliseconds(250)));
   auto status = c.node(asker).get(admin_token, "/admin/v1/cluster/members/"
                                                    + victim + "/drain");
   E2E_REQUIRE_STATUS(status, 200);

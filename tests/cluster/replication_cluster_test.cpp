@@ -16,6 +16,7 @@
 #include <simdjson.h>
 
 #include "cluster/etcd.hpp"
+#include "cluster/shard_roles.hpp"
 #include "tests/cluster/cluster_fixture.hpp"
 #include "tests/support/etcd_process.hpp"
 #include "tests/support/eventually.hpp"
@@ -64,10 +65,16 @@ std::string event_body(const std::string& title) {
 /// The titles of a user's events as a node serves them (every page).
 std::multiset<std::string> titles(api_client& node, const org_info& o) {
   std::multiset<std::string> out;
-  auto r = node.get(o.token, user_events_path(o.org, o.admin) + "?limit=500");
-  E2E_REQUIRE_STATUS(r, 200);
-  for (size_t i = 0; i < r.size("/items"); ++i)
-    out.insert(r.str("/items/" + std::to_string(i) + "/title"));
+  std::string cursor;
+  do {
+    auto r
+        = node.get(o.token, user_events_path(o.org, o.admin) + "?limit=500"
+                                + (cursor.empty() ? "" : "&cursor=" + cursor));
+    E2E_REQUIRE_STATUS(r, 200);
+    for (size_t i = 0; i < r.size("/items"); ++i)
+      out.insert(r.str("/items/" + std::to_string(i) + "/title"));
+    cursor = r.is_null("/next_cursor") ? "" : r.str("/next_cursor");
+  } while (!cursor.empty());
   return out;
 }
 
@@ -119,6 +126,100 @@ shard_view shard_in_etcd(etcd::client& store, uint64_t shard) {
   REQUIRE(!doc["epochs"].at(shard).get_int64().get(v.epoch));
   return v;
 }
+
+/// The whole map etcd holds.
+crmsync::cluster::map_record map_in_etcd(etcd::client& store) {
+  crmsync::cluster::map_record m;
+  auto got = store.range("/crmsync/shardmap");
+  REQUIRE(got);
+  REQUIRE(got->kvs.size() == 1);
+  REQUIRE(crmsync::cluster::decode_map_record(got->kvs.front().value, m));
+  return m;
+}
+
+/// No primary on any node waits for a follower it has not heard from or
+/// is rebuilding (no snapshot on its way).
+bool replicas_settled(cluster_env& c) {
+  for (int i = 0; i < cluster_env::size; ++i) {
+    auto r = c.node(i).get(admin_token, "/admin/v1/shards");
+    if (r.status != 200)
+      return false;
+    for (size_t s = 0; s < r.size("/shards"); ++s) {
+      auto base = "/shards/" + std::to_string(s);
+      if (r.str(base + "/role") != "primary")
+        continue;
+      for (size_t k = 0; k < r.size(base + "/replicas"); ++k) {
+        auto rep = base + "/replicas/" + std::to_string(k);
+        if (r.boolean(rep + "/rebuilding")
+            || r.is_null(rep + "/acked_sequence"))
+          return false;
+      }
+    }
+  }
+  return true;
+}
+
+uint64_t cluster_total(cluster_env& c, const std::string& series) {
+  uint64_t n = 0;
+  for (int i = 0; i < cluster_env::size; ++i)
+    n += metric(c.node(i), series);
+  return n;
+}
+
+/// This file's org_info (the fixture's namespace has one too).
+using made_org = org_info;
+
+/// Writes events through the given nodes, round robin over organizations,
+/// until stopped: every 201 is acknowledged; only 503 may be refused.
+struct background_writer {
+  std::atomic<bool> stop{false};
+  std::mutex mtx;
+  std::map<std::string, std::multiset<std::string>> acked; // org -> titles
+  std::atomic<int> count{0};
+  std::atomic<int> no_retry_after{0}; ///< 503s without Retry-After
+  crmsync::test::thread_guard thread;
+
+  void start(cluster_env& c, std::vector<int> through,
+             std::vector<org_info> orgs) {
+    std::vector<uint16_t> ports;
+    for (int i : through)
+      ports.push_back(c.http_port(i));
+    thread.spawn([this, ports, orgs] {
+      std::vector<std::unique_ptr<api_client>> clients;
+      for (auto p : ports)
+        clients.push_back(
+            std::make_unique<api_client>(p, std::chrono::seconds(20)));
+      for (int n = 0; !stop; ++n) {
+        auto& o = orgs[n % orgs.size()];
+        auto title = "bg " + std::to_string(n);
+        api_response r;
+        std::string err;
+        bool sent = clients[n % clients.size()]->try_request(
+            "POST", user_events_path(o.org, o.admin), o.token,
+            event_body(title), r, err);
+        if (sent && r.status == 201) {
+          std::lock_guard<std::mutex> guard{mtx};
+          acked[o.org].insert(title);
+          ++count;
+          // A steady load, not a flood: a few hundred events a user.
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+          continue;
+        }
+        if (sent && r.status != 503)
+          FAIL("unexpected answer " << r.describe());
+        if (sent && r.header("Retry-After").empty())
+          ++no_retry_after;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    });
+  }
+
+  void finish() {
+    stop = true;
+    thread.join();
+    CHECK(no_retry_after == 0);
+  }
+};
 
 } // namespace
 
@@ -475,8 +576,6 @@ TEST_CASE("cluster (replication): a node back after a failover took a shard "
   // first owner, where rebalancing leaves it. (A shard moved again after
   // the failover would give the members a newer move to list, naming its
   // real owner: the stale one has to be the last they know.)
-  // (This file's org_info: the fixture's namespace has one too.)
-  using made_org = decltype(create_org(c, ""));
   std::vector<made_org> orgs;
   const made_org* moved = nullptr;
   for (int n = 0; n < 40 && !moved; ++n) {
@@ -593,5 +692,178 @@ TEST_CASE("cluster (replication): a node back after a failover took a shard "
   for (auto& t : acked) {
     INFO(t);
     CHECK(via_back.count(t) == 1);
+  }
+}
+
+TEST_CASE("cluster (balance): a node killed and restarted gets back its "
+          "rendezvous share of primaries and followers, with every "
+          "acknowledged write",
+          "[e2e][cluster][etcd][replication][balance]") {
+  // t15-balance: the rebalancer counts followers. Before, a returning old
+  // primary (three nodes, factor 2) followed nothing and owned nothing
+  // again: the failover gave its shards to their followers, their
+  // primaries had replaced it as a follower, and rendezvous over the
+  // owners alone saw nothing to move back.
+  crmsync::test::temp_dir dir;
+  etcd_process store_proc{dir.path() + "/etcd"};
+  etcd::client store{{store_proc.url()}, std::chrono::seconds(5)};
+  constexpr uint32_t shards = 12;
+  cluster_env c({"--etcd-lease-ttl", "2", "--shards", std::to_string(shards),
+                 "--rebalance-rate", "120"},
+                store_proc.url());
+  constexpr int back = 2;
+  const auto back_id = c.node_id(back);
+  std::vector<std::string> three{"n1", "n2", "n3"};
+  auto goal = crmsync::cluster::initial_map(three, shards, 2);
+  {
+    auto m = map_in_etcd(store);
+    REQUIRE(m.owners == goal.owners);
+    REQUIRE(m.followers == goal.followers);
+  }
+  std::vector<made_org> orgs;
+  for (int n = 0; n < 6; ++n)
+    orgs.push_back(create_org(c, "heal" + std::to_string(n)));
+
+  background_writer w;
+  w.start(c, {0, 1}, orgs);
+  CHECK(eventually([&] { return w.count >= 20; }, repl_wait));
+  c.kill9(back);
+  // Failed over and repaired: the map names n3 nowhere.
+  CHECK(eventually(
+      [&] {
+        auto m = store.range("/crmsync/shardmap");
+        return m && m->kvs.size() == 1
+               && m->kvs.front().value.find(json_str(back_id))
+                      == std::string::npos;
+      },
+      repl_wait));
+  auto at_kill = w.count.load();
+  CHECK(eventually([&] { return w.count >= at_kill + 20; }, repl_wait));
+
+  c.start(back);
+  c.wait_ready();
+  auto returned = std::chrono::steady_clock::now();
+  // Back to the layout rendezvous over the three gives, owners and
+  // followers, with every follower holding its shard.
+  CHECK(eventually(
+      [&] {
+        auto m = map_in_etcd(store);
+        return m.owners == goal.owners && m.followers == goal.followers
+               && replicas_settled(c);
+      },
+      std::chrono::seconds(150), std::chrono::milliseconds(250)));
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - returned);
+  WARN("layout restored " << took.count() << " ms after n3 was ready again");
+  auto final_map = map_in_etcd(store);
+  INFO(crmsync::cluster::encode_map_record(final_map));
+  // n3's share as every node shows it.
+  uint64_t want_primaries = 0, want_followers = 0;
+  for (uint32_t s = 0; s < shards; ++s) {
+    want_primaries += goal.owners[s] == back_id;
+    want_followers += goal.followers[s] == std::vector<std::string>{back_id};
+  }
+  REQUIRE(want_primaries > 0);
+  REQUIRE(want_followers > 0);
+  CHECK(eventually([&] {
+    for (int i = 0; i < cluster_env::size; ++i) {
+      auto r = c.node(i).get(admin_token, "/admin/v1/shards");
+      if (r.status != 200
+          || r.u64("/nodes/" + back_id + "/primaries") != want_primaries
+          || r.u64("/nodes/" + back_id + "/followers") != want_followers)
+        return false;
+    }
+    return true;
+  }));
+  auto view = c.node(0).get(admin_token, "/admin/v1/cluster");
+  for (size_t m = 0; m < view.size("/members"); ++m) {
+    auto base = "/members/" + std::to_string(m);
+    if (view.str(base + "/id") != back_id)
+      continue;
+    CHECK(view.u64(base + "/shards") == want_primaries);
+    CHECK(view.u64(base + "/follower_shards") == want_followers);
+  }
+  // Its primaries came back by hand-overs (to it, once a caught-up
+  // follower), not by copies.
+  CHECK(cluster_total(c, "crmsync_cluster_hand_overs_total") >= want_primaries);
+  CHECK(cluster_total(
+            c, "crmsync_cluster_follower_changes_total{change=\"added\"}")
+        >= want_primaries + want_followers);
+
+  // Writes go on through every node, n3 included; every acknowledged
+  // write is readable, once.
+  w.finish();
+  for (auto& o : orgs) {
+    E2E_REQUIRE_STATUS(c.call_retrying("POST", user_events_path(o.org, o.admin),
+                                       o.token, event_body("after " + o.org)),
+                       201);
+    auto got = titles(c.node(back), o);
+    for (auto& t : w.acked[o.org]) {
+      INFO(o.org << ": " << t);
+      CHECK(got.count(t) == 1);
+    }
+    CHECK(got.count("after " + o.org) == 1);
+  }
+}
+
+TEST_CASE(
+    "cluster (balance): a shard moved to its in-sync follower is "
+    "handed over - no snapshot, the old primary follows, writes meanwhile "
+    "are acknowledged or 503",
+    "[e2e][cluster][etcd][replication][balance][hand-over]") {
+  crmsync::test::temp_dir dir;
+  etcd_process store_proc{dir.path() + "/etcd"};
+  etcd::client store{{store_proc.url()}, std::chrono::seconds(5)};
+  cluster_env c({"--etcd-lease-ttl", "2"}, store_proc.url());
+  auto o = create_org(c, "handed");
+  auto before = shard_in_etcd(store, o.shard);
+  REQUIRE(before.followers.size() == 1);
+  auto primary = c.index_of(before.node);
+  auto follower = c.index_of(before.followers[0]);
+  auto third = 3 - primary - follower;
+  for (int i = 0; i < 5; ++i)
+    E2E_REQUIRE_STATUS(c.call("POST", user_events_path(o.org, o.admin), o.token,
+                              event_body("first " + std::to_string(i))),
+                       201);
+  // Every follower of every shard holds its shard (the first snapshots
+  // are done) before the snapshots are counted.
+  REQUIRE(eventually([&] { return replicas_settled(c); }, repl_wait));
+  auto snapshots = cluster_total(c, "crmsync_cluster_snapshots_sent_total");
+
+  background_writer w;
+  w.start(c, {third}, {o});
+  CHECK(eventually([&] { return w.count >= 10; }, repl_wait));
+  auto moved = c.node(third).post(
+      admin_token, "/admin/v1/shards/" + std::to_string(o.shard) + "/move",
+      R"({"to":)" + json_str(before.followers[0]) + "}");
+  INFO(moved.describe());
+  CHECK(moved.status == 200);
+  auto at_move = w.count.load();
+  CHECK(eventually([&] { return w.count >= at_move + 20; }, repl_wait));
+  w.finish();
+
+  // The follower owns the shard with the next epoch; the old primary
+  // follows it in its place.
+  auto after = shard_in_etcd(store, o.shard);
+  CHECK(after.node == c.node_id(follower));
+  CHECK(after.epoch == before.epoch + 1);
+  CHECK(after.followers == std::vector<std::string>{c.node_id(primary)});
+  CHECK(metric(c.node(primary), "crmsync_cluster_hand_overs_total") == 1);
+  // The old primary holds the shard at the new primary's sequence, and no
+  // snapshot was sent to anyone for it.
+  CHECK(eventually(
+      [&] {
+        auto p = shard_of_view(c.node(follower), o.shard);
+        auto f = shard_of_view(c.node(primary), o.shard);
+        return p.role == "primary" && p.lag == 0 && f.role == "follower"
+               && f.sequence == p.sequence && replicas_settled(c);
+      },
+      repl_wait));
+  CHECK(cluster_total(c, "crmsync_cluster_snapshots_sent_total") == snapshots);
+  // Every acknowledged write is there, once.
+  auto got = titles(c.node(third), o);
+  for (auto& t : w.acked[o.org]) {
+    INFO(t);
+    CHECK(got.count(t) == 1);
   }
 }

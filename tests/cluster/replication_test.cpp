@@ -644,3 +644,55 @@ TEST_CASE("replication: a follower refuses a page session of another shard, "
   CHECK(got.items[0].status == repl_result::ok);
   CHECK(stored_session(*f.db, fresh) == "<absent>");
 }
+
+TEST_CASE("replication: a follower holding exactly what a new primary began "
+          "its epoch from goes on with it, one holding more or less is "
+          "rebuilt",
+          "[cluster][replication][balance]") {
+  fixture f;
+  auto r = f.make("n2");
+  r->set_roles(roles("n1", "n2", 3));
+  uint32_t shard = 2;
+  auto t = tenant_in(shard);
+  // Held at epoch 3 up to sequence 2.
+  repl_snapshot begin{shard, 3, 0, repl_snapshot::begin, {}};
+  REQUIRE(r->apply_snapshot("n1", begin).status == repl_result::ok);
+  repl_snapshot end{shard, 3, 2, repl_snapshot::end, {org_row(t, "v2")}};
+  REQUIRE(r->apply_snapshot("n1", end).status == repl_result::ok);
+  CHECK(r->held(shard).seq == 2);
+
+  // A hand-over: n3 owns with epoch 4, begun from (3, 2).
+  r->set_roles(roles("n3", "n2", 4));
+  auto push = [&](uint64_t seq, int64_t base_epoch, uint64_t base_seq,
+                  const std::string& v) {
+    repl_push p;
+    repl_entry e{shard, 4, seq, {org_row(t, v)}};
+    e.base_epoch = base_epoch;
+    e.base_seq = base_seq;
+    p.entries.push_back(e);
+    auto got = r->apply_push("n3", p);
+    REQUIRE(got.items.size() == 1);
+    return got.items[0];
+  };
+  // Begun from more than this node holds, or from less, or from another
+  // epoch, or with no base at all: a snapshot is needed, nothing written.
+  CHECK(push(4, 3, 3, "more").status == repl_result::rebuild);
+  CHECK(push(2, 3, 1, "less").status == repl_result::rebuild);
+  CHECK(push(3, 2, 2, "other").status == repl_result::rebuild);
+  CHECK(push(3, 0, 0, "none").status == repl_result::rebuild);
+  CHECK(stored_org(*f.db, t) == "v2");
+  // Begun from exactly (3, 2): a later batch is a gap, the next applied.
+  auto gap = push(4, 3, 2, "v4");
+  CHECK(gap.status == repl_result::gap);
+  CHECK(gap.applied == 2);
+  auto next = push(3, 3, 2, "v3");
+  CHECK(next.status == repl_result::ok);
+  CHECK(next.applied == 3);
+  CHECK(next.epoch == 4);
+  CHECK(stored_org(*f.db, t) == "v3");
+  CHECK(r->held(shard).epoch == 4);
+  CHECK(r->held(shard).seq == 3);
+  // From then on it is of epoch 4 like any follower.
+  CHECK(push(4, 3, 2, "v4").status == repl_result::ok);
+  CHECK(stored_org(*f.db, t) == "v4");
+}
