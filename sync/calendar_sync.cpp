@@ -1832,8 +1832,10 @@ struct calendar_sync_state {
   actors::ask_deadlines asks;
   /// The user's mailbox actor, once it granted a slot (calendar_run).
   caf::actor mailbox;
-  /// When it asks to be passivated (one check pending at a time).
+  /// When it asks to be passivated (one check pending at a time), and
+  /// after how long idle (this activation's: actors/idle_ladder.hpp).
   actors::idle_check idle;
+  std::chrono::milliseconds idle_after{};
   log::context trace; ///< the organization and the user, for log lines
 };
 
@@ -1942,7 +1944,7 @@ void run_ended(sync_ptr self, bool failed, const calendar_status& status,
   // idle check at a time: a pending one moves on to the new due time when
   // it fires (a timer per run would wake CAF's clock thread per run).
   if (!st.run && !st.gap_wait && st.retry_timer == 0)
-    st.idle.start(self, ctx.cfg.idle_after, idle_atom_v, st.runs);
+    st.idle.start(self, st.idle_after, idle_atom_v, st.runs);
 }
 
 void start_run(sync_ptr self) {
@@ -1981,9 +1983,11 @@ void start_run(sync_ptr self) {
 }
 
 caf::behavior calendar_sync(sync_ptr self, tenant_id org, user_id user,
-                            std::shared_ptr<sync_context> ctx) {
+                            std::shared_ptr<sync_context> ctx,
+                            std::chrono::milliseconds idle_after) {
   auto& st = self->state;
   st.ctx = std::move(ctx);
+  st.idle_after = idle_after.count() > 0 ? idle_after : st.ctx->cfg.idle_after;
   st.org = org;
   st.user = user;
   st.trace = log::context{{}, org.str(), user.str()};
@@ -2120,9 +2124,9 @@ void keep_reminder(const sync_context& ctx, tenant_id org, user_id user,
 }
 
 caf::actor spawn_calendar_sync(caf::actor_system& sys, tenant_id org,
-                               user_id user,
-                               std::shared_ptr<sync_context> ctx) {
-  return sys.spawn(calendar_sync, org, user, std::move(ctx));
+                               user_id user, std::shared_ptr<sync_context> ctx,
+                               std::chrono::milliseconds idle_after) {
+  return sys.spawn(calendar_sync, org, user, std::move(ctx), idle_after);
 }
 
 } // namespace crmsync::sync
