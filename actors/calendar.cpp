@@ -82,17 +82,19 @@ calendar_actor spawn_calendar(caf::actor_system& sys, tenant_id org,
 
 caf::actor spawn_entity(caf::actor_system& sys, const entity_key& key,
                         std::shared_ptr<const actor_env> env,
-                        caf::actor directory) {
+                        caf::actor directory,
+                        std::chrono::milliseconds idle_after) {
   switch (key.kind) {
     case entity_kind::tenant:
       return caf::actor_cast<caf::actor>(
           spawn_tenant(sys, key.tenant, std::move(env), std::move(directory)));
     case entity_kind::mailbox:
-      return caf::actor_cast<caf::actor>(spawn_mailbox(
-          sys, key.tenant, key.user, std::move(env), std::move(directory)));
+      return caf::actor_cast<caf::actor>(
+          spawn_mailbox(sys, key.tenant, key.user, std::move(env),
+                        std::move(directory), idle_after));
     default:
       if (env->spawn_calendar)
-        if (auto syncing = env->spawn_calendar(sys, key))
+        if (auto syncing = env->spawn_calendar(sys, key, idle_after))
           return syncing;
       return caf::actor_cast<caf::actor>(
           spawn_calendar(sys, key.tenant, key.user, std::move(env)));

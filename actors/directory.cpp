@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <vector>
 
 #include <caf/actor_system.hpp>
@@ -11,6 +12,7 @@
 
 #include "actors/ask_deadlines.hpp"
 #include "actors/entities.hpp"
+#include "actors/idle_ladder.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
 #include "protocol/type_ids.hpp"
@@ -31,6 +33,8 @@ struct slot {
   caf::actor_clock::time_point last_active;
   caf::actor_clock::time_point activated;
   uint64_t messages = 0;
+  /// This activation's rung of the idle ladder (calendars and mailboxes).
+  uint8_t idle_rung = 0;
   bool stopping = false;
   std::vector<pending_message> buffer;
 };
@@ -43,6 +47,8 @@ struct directory_state {
   /// timer, not a clock hand-off per passivated calendar and mailbox).
   ask_deadlines asks;
   std::map<entity_key, slot> slots;
+  /// The idle times of calendar and mailbox activations.
+  std::optional<idle_ladder> ladder;
   std::map<caf::actor_addr, entity_key> by_addr;
   kind_stats stats[entity_kind_count];
   /// Passivations since memory was last released, and when that was.
@@ -56,14 +62,23 @@ kind_stats& stats_of(dir_ptr self, entity_kind k) {
   return self->state.stats[static_cast<size_t>(k)];
 }
 
+/// The kinds that ask to be passivated after their own idle time.
+bool on_ladder(entity_kind k) {
+  return k == entity_kind::calendar || k == entity_kind::mailbox;
+}
+
 slot& activate(dir_ptr self, const entity_key& key) {
   auto& st = self->state;
+  auto now = self->clock().now();
+  uint8_t rung = on_ladder(key.kind) ? st.ladder->activated(key, now) : 0;
   auto handle = spawn_entity(self->system(), key, st.env,
-                             caf::actor_cast<caf::actor>(self));
+                             caf::actor_cast<caf::actor>(self),
+                             st.ladder->idle_after(rung));
   self->monitor(handle);
   auto& s = st.slots[key];
   s.handle = handle;
-  s.last_active = self->clock().now();
+  s.idle_rung = rung;
+  s.last_active = now;
   s.activated = s.last_active;
   s.stopping = false;
   st.by_addr[handle.address()] = key;
@@ -156,12 +171,15 @@ void on_down(dir_ptr self, const caf::down_msg& dm) {
   --ks.live;
   metrics::node().actor_stopped(to_string(key.kind), i->second.stopping);
   ++st.stopped_since_trim;
-  if (i->second.stopping)
+  if (i->second.stopping) {
     ++ks.passivations;
-  else
+    if (on_ladder(key.kind))
+      st.ladder->passivated(key, i->second.idle_rung, self->clock().now());
+  } else {
     log::warn("directory: " + std::string{to_string(key.kind)} + " "
               + key.tenant.str()
               + " stopped unexpectedly: " + self->system().render(dm.reason));
+  }
   auto buffered = std::move(i->second.buffer);
   st.slots.erase(i);
   if (buffered.empty())
@@ -218,6 +236,7 @@ void sweep(dir_ptr self) {
       idle.push_back(key);
   for (auto& key : idle)
     begin_passivation(self, key);
+  self->state.ladder->forget_old(now);
   // What the entities stopped since the last sweep freed stays in the
   // allocator's arenas (resident) until it is released.
   auto& st = self->state;
@@ -234,6 +253,7 @@ caf::behavior directory(dir_ptr self, std::shared_ptr<const actor_env> env,
                         directory_config cfg) {
   self->state.env = std::move(env);
   self->state.cfg = cfg;
+  self->state.ladder.emplace(cfg.entity_idle, cfg.idle_timeout);
   for (size_t k = 0; k < entity_kind_count; ++k)
     self->state.stats[k].kind = static_cast<entity_kind>(k);
   self->set_down_handler([=](caf::down_msg& dm) { on_down(self, dm); });

@@ -5,6 +5,7 @@
 // (state is persisted before every reply, so there is nothing to flush).
 #pragma once
 
+#include <chrono>
 #include <memory>
 
 #include <caf/actor.hpp>
@@ -21,10 +22,12 @@ tenant_actor spawn_tenant(caf::actor_system& sys, tenant_id id,
                           std::shared_ptr<const actor_env> env,
                           caf::actor directory);
 
-/// `directory` is asked to passivate the mailbox once it is idle.
+/// `directory` is asked to passivate the mailbox once it has been idle
+/// for `idle_after` (zero: env->mailbox.idle_after).
 mailbox_actor spawn_mailbox(caf::actor_system& sys, tenant_id org, user_id user,
                             std::shared_ptr<const actor_env> env,
-                            caf::actor directory);
+                            caf::actor directory,
+                            std::chrono::milliseconds idle_after = {});
 
 calendar_actor spawn_calendar(caf::actor_system& sys, tenant_id org,
                               user_id user,
@@ -37,8 +40,11 @@ bool read_calendar_status(const storage::db& db, tenant_id org, user_id user,
                           calendar_status& out);
 
 /// Spawns the entity a key addresses, as a dynamically typed handle.
+/// Mailboxes and syncing calendars ask to be passivated once idle for
+/// `idle_after` (the directory's idle_ladder).
 caf::actor spawn_entity(caf::actor_system& sys, const entity_key& key,
                         std::shared_ptr<const actor_env> env,
-                        caf::actor directory);
+                        caf::actor directory,
+                        std::chrono::milliseconds idle_after);
 
 } // namespace crmsync::actors

@@ -32,7 +32,8 @@ struct mailbox_limits {
   size_t per_window = 10000;
   std::chrono::milliseconds window{std::chrono::minutes(10)};
   /// Idle this long (nothing queued or in flight), a mailbox asks the
-  /// directory to passivate it.
+  /// directory to passivate it (unless the directory gave its activation
+  /// another idle time: actors/idle_ladder.hpp).
   std::chrono::milliseconds idle_after{std::chrono::seconds(10)};
   /// It agrees only while its window holds at most this many requests: a
   /// busy mailbox keeps its count; a quiet one forgets a few.
@@ -56,9 +57,11 @@ struct actor_env {
   /// empty. Must be thread-safe and non-blocking.
   std::function<void(std::vector<std::string>)> mail_queued;
   /// Spawns the calendar actor that syncs one user (sync/calendar_sync.hpp),
-  /// for the directory; empty without Office 365: calendars then only
-  /// answer their status (actors/calendar.cpp).
-  std::function<caf::actor(caf::actor_system&, const entity_key&)>
+  /// for the directory, with the idle time of this activation
+  /// (actors/idle_ladder.hpp); empty without Office 365: calendars then
+  /// only answer their status (actors/calendar.cpp).
+  std::function<caf::actor(caf::actor_system&, const entity_key&,
+                           std::chrono::milliseconds idle_after)>
       spawn_calendar;
   mailbox_limits mailbox;
 };

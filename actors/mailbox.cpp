@@ -354,11 +354,14 @@ mailbox_budget figures(const mailbox_state& st) {
 
 mailbox_actor::behavior_type mailbox(self_ptr self, tenant_id org, user_id user,
                                      std::shared_ptr<const actor_env> env,
-                                     caf::actor directory) {
+                                     caf::actor directory,
+                                     std::chrono::milliseconds idle_after) {
   auto& st = self->state;
   st.env = std::move(env);
   st.directory = std::move(directory);
   st.limits = st.env->mailbox;
+  if (idle_after.count() > 0)
+    st.limits.idle_after = idle_after;
   st.limits.concurrency = std::max<size_t>(1, st.limits.concurrency);
   st.limits.per_window = std::max<size_t>(1, st.limits.per_window);
   st.status.org = org;
@@ -425,8 +428,10 @@ mailbox_actor::behavior_type mailbox(self_ptr self, tenant_id org, user_id user,
 
 mailbox_actor spawn_mailbox(caf::actor_system& sys, tenant_id org, user_id user,
                             std::shared_ptr<const actor_env> env,
-                            caf::actor directory) {
-  return sys.spawn(mailbox, org, user, std::move(env), std::move(directory));
+                            caf::actor directory,
+                            std::chrono::milliseconds idle_after) {
+  return sys.spawn(mailbox, org, user, std::move(env), std::move(directory),
+                   idle_after);
 }
 
 } // namespace crmsync::actors

@@ -40,7 +40,9 @@ bench_cleanup() {
   # waiting for a flush, too many L0 files, compaction debt).
   if [ "$rc" -ne 0 ] && [ -f "$dir/data/rocksdb/LOG" ]; then
     echo "== RocksDB write stalls: $(grep -c -E 'Stalling writes|Stopping writes' "$dir/data/rocksdb/LOG")" >&2
-    grep -E 'Stalling writes|Stopping writes' "$dir/data/rocksdb/LOG" | tail -n 10 >&2
+    # No stall: grep fails, and under set -e that would end the trap
+    # here, leaving the node and the emulator running.
+    grep -E 'Stalling writes|Stopping writes' "$dir/data/rocksdb/LOG" | tail -n 10 >&2 || true
   fi
   if [ -n "${BENCH_KEEP:-}" ]; then
     echo "kept: $dir (BENCH_KEEP)" >&2

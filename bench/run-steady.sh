@@ -23,7 +23,9 @@
 # RATE changes/s for SECONDS). Each load prints the node's CPU time per
 # change (crmsyncd's utime + stime from /proc/PID/stat over the load and
 # until the node is back at its idle rate, before the other sides are
-# read), the figure that does not depend on what else runs on the machine.
+# read), the figure that does not depend on what else runs on the machine,
+# its context switches per change by thread, and the calendar and mailbox
+# activations per change (the directory's counts, /admin/v1/status).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 users=${1:-10000}
@@ -74,9 +76,15 @@ switches() {
     echo "$(cat "$t/comm") $(awk '/^voluntary_ctxt_switches/ { print $2 }' "$t/status")"
   done | awk '{ n[$1] += $2 } END { for (k in n) print k, n[k] }' | sort
 }
+# Calendar and mailbox activations so far (the directory's counts).
+activations() {
+  curl -s -H "Authorization: Bearer $admin" "$N/admin/v1/status" |
+    field "d['actors']['calendar']['activations'], d['actors']['mailbox']['activations']"
+}
 for direction in ${DIRECTIONS:-both}; do
   echo "== load: $rate changes/s for $seconds s, direction $direction"
   switches >"$dir/switches.before"
+  activations >"$dir/activations.before" || true
   "${loadgen[@]}" --steady-run "$dir/steady.state" --rate "$rate" --duration "$seconds" \
     --connections "${CONNECTIONS:-64}" --threads "${THREADS:-16}" \
     --drain "${DRAIN:-120}" --direction "$direction" --node-pid "$node_pid" || result=$?
@@ -84,6 +92,10 @@ for direction in ${DIRECTIONS:-both}; do
   switches >"$dir/switches.after"
   join "$dir/switches.before" "$dir/switches.after" | awk -v n="$(echo "$rate * $seconds" | bc)" \
     '$3 > $2 { printf "  context switches per change, %s: %.1f\n", $1, ($3 - $2) / n }'
+  activations >"$dir/activations.after" || true
+  paste "$dir/activations.before" "$dir/activations.after" | tr -d '(),' |
+    awk -v n="$(echo "$rate * $seconds" | bc)" \
+      '{ printf "  activations per change (load and drain): calendar %.2f, mailbox %.2f\n", ($3 - $1) / n, ($4 - $2) / n }'
   echo
 done
 kill "$sampler" 2>/dev/null || true

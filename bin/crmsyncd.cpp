@@ -254,11 +254,12 @@ int run(node_config cfg) {
   // only answer their status.
   auto sync_slot = std::make_shared<sync_service_slot>();
   env->spawn_calendar
-      = [sync_slot](caf::actor_system& sys, const entity_key& key) {
+      = [sync_slot](caf::actor_system& sys, const entity_key& key,
+                    std::chrono::milliseconds idle_after) {
           std::lock_guard<std::mutex> guard{sync_slot->mtx};
           if (sync_slot->service == nullptr)
             return caf::actor{};
-          return sync_slot->service->spawn_calendar(sys, key);
+          return sync_slot->service->spawn_calendar(sys, key, idle_after);
         };
   actors::directory_config dcfg;
   dcfg.idle_timeout = std::chrono::seconds(cfg.idle_timeout_s);
@@ -280,6 +281,9 @@ int run(node_config cfg) {
   // calendars, leave memory soon after their last request.
   env->mailbox.idle_after
       = std::chrono::seconds(std::min(cfg.calendar_idle_s, cfg.idle_timeout_s));
+  // Their first idle time; one back soon after its passivation stays
+  // longer, up to --idle-timeout (actors/idle_ladder.hpp).
+  dcfg.entity_idle = env->mailbox.idle_after;
   auto directory = actors::spawn_directory(*sys, env, dcfg);
   if (mail)
     mail->set_directory(directory);

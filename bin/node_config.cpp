@@ -146,7 +146,9 @@ node_config parse_node_config(int argc, char** argv, int& exit_code) {
   add("--calendar-idle", c.calendar_idle_s, "CRMSYNC_CALENDAR_IDLE",
       "seconds after its last sync run (or Graph request) before a calendar "
       "(or mailbox) with nothing pending leaves memory (at most "
-      "--idle-timeout)")
+      "--idle-timeout); one that comes back within the idle time it had "
+      "stays twice as long the next time, up to --idle-timeout, and one "
+      "away longer starts again at this")
       ->check(CLI::Range(int64_t{1}, int64_t{86400 * 7}));
   add("--memory-trim-interval", c.memory_trim_s, "CRMSYNC_MEMORY_TRIM_INTERVAL",
       "seconds: after actors were passivated, give the memory they freed "

@@ -363,6 +363,33 @@ caf::error db::get(column cf, std::string_view key, std::string& value,
   return caf::none;
 }
 
+caf::error
+db::multi_get(const std::vector<key_ref>& keys,
+              std::vector<std::optional<std::string>>& values) const {
+  auto n = keys.size();
+  values.assign(n, std::nullopt);
+  if (n == 0)
+    return caf::none;
+  std::vector<rocksdb::ColumnFamilyHandle*> families(n);
+  std::vector<rocksdb::Slice> slices(n);
+  for (size_t i = 0; i < n; ++i) {
+    families[i] = impl_->cf(keys[i].cf);
+    slices[i] = rocksdb::Slice{keys[i].key.data(), keys[i].key.size()};
+  }
+  std::vector<rocksdb::PinnableSlice> found(n);
+  std::vector<rocksdb::Status> statuses(n);
+  impl_->raw->MultiGet(rocksdb::ReadOptions{}, n, families.data(),
+                       slices.data(), found.data(), statuses.data());
+  for (size_t i = 0; i < n; ++i) {
+    if (statuses[i].IsNotFound())
+      continue;
+    if (!statuses[i].ok())
+      return to_error(statuses[i], "read failed");
+    values[i].emplace(found[i].data(), found[i].size());
+  }
+  return caf::none;
+}
+
 caf::error db::write(const write_batch& batch, claims_effect effect) {
   if (batch.empty())
     return caf::none;

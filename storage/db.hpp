@@ -75,6 +75,12 @@ private:
   std::vector<op> ops_;
 };
 
+/// One key of a db::multi_get.
+struct key_ref {
+  column cf;
+  std::string_view key;
+};
+
 /// A key that must be absent (or already hold `value`) for a write to go
 /// through: how global uniqueness (e-mail addresses) is enforced.
 struct claim {
@@ -147,6 +153,14 @@ public:
   /// Reads one value; `found` tells whether the key exists.
   caf::error get(column cf, std::string_view key, std::string& value,
                  bool& found) const;
+
+  /// Reads several keys of any families at once (RocksDB's batched
+  /// MultiGet: one pass over the memtables and table files for all of
+  /// them instead of one per key). `values[i]` is the value of `keys[i]`,
+  /// empty when the key is absent. A failed read of any key fails the
+  /// whole call.
+  caf::error multi_get(const std::vector<key_ref>& keys,
+                       std::vector<std::optional<std::string>>& values) const;
 
   /// Applies the batch atomically. With global claims set, the lookup
   /// rows it deletes release their claims (unless `effect` is keep).

@@ -34,23 +34,25 @@ void del(write_batch& b, tenant_id t, user_id u) {
   b.del(column::sync, key(t, u));
 }
 
+bool parse(std::string_view v, std::string& o365_tenant,
+           std::string& o365_user) {
+  if (v.size() < 9 || v[0] != version)
+    return false;
+  auto n = keys::get_be64(v, 1);
+  if (n > v.size() - 9)
+    return false;
+  o365_tenant = std::string{v.substr(9, n)};
+  o365_user = std::string{v.substr(9 + n)};
+  return true;
+}
+
 caf::error find(const db& d, tenant_id t, user_id u, bool& found,
                 std::string& o365_tenant, std::string& o365_user) {
   std::string v;
   found = false;
   if (auto err = d.get(column::sync, key(t, u), v, found))
     return err;
-  if (!found)
-    return caf::none;
-  found = false;
-  if (v.size() < 9 || v[0] != version)
-    return caf::none;
-  auto n = keys::get_be64(v, 1);
-  if (n > v.size() - 9)
-    return caf::none;
-  o365_tenant = v.substr(9, n);
-  o365_user = v.substr(9 + n);
-  found = true;
+  found = found && parse(v, o365_tenant, o365_user);
   return caf::none;
 }
 

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include <caf/error.hpp>
 
@@ -29,6 +30,11 @@ void del(write_batch& b, tenant_id t, user_id u);
 /// none).
 caf::error find(const db& d, tenant_id t, user_id u, bool& found,
                 std::string& o365_tenant, std::string& o365_user);
+
+/// Reads a stored row's value (found with db::multi_get): false when it
+/// is malformed (read as none, as find() does).
+bool parse(std::string_view value, std::string& o365_tenant,
+           std::string& o365_user);
 
 /// Whether `key` (of the sync family) is a teardown row.
 bool is_teardown_key(std::string_view key);

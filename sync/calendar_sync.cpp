@@ -191,7 +191,7 @@ public:
     }
     // An approval stands until a run with it got through (a failure on
     // the way must not hold the user again).
-    deletes_approved_ = has_approval();
+    deletes_approved_ = approval_stored_;
     // An approved run reads delta whatever its inbox says: the round that
     // was held may have been the one a notification asked for.
     notified_ = notified_ || deletes_approved_;
@@ -411,46 +411,59 @@ private:
 
   // -- loading and saving -----------------------------------------------------
 
+  /// The records a run starts from, read at once (one MultiGet instead of
+  /// a read per record): the sync request, the calendar's status, the
+  /// user and the organization, a pending teardown and an
+  /// administrator's approval.
   bool load() {
     status_.org = org_;
     status_.user = user_;
-    std::string v;
-    bool found = false;
-    auto& db = ctx_.db;
-    if (db.get(column::sync, keys::sync_request_key(org_, user_), v, found))
+    auto request_key = keys::sync_request_key(org_, user_);
+    auto status_key = keys::sync_state(org_, user_, entity_kind::calendar);
+    auto user_key = keys::user(org_, user_);
+    auto org_key = keys::org(org_);
+    auto teardown_key = storage::teardown_rows::key(org_, user_);
+    auto approval_key = keys::sync_approval_key(org_, user_);
+    std::vector<std::optional<std::string>> v;
+    if (ctx_.db.multi_get({{column::sync, request_key},
+                           {column::sync, status_key},
+                           {column::users, user_key},
+                           {column::orgs, org_key},
+                           {column::sync, teardown_key},
+                           {column::sync, approval_key}},
+                          v))
       return false;
-    if (found && !codec::decode(v, request_))
+    auto& request = v[0];
+    auto& status = v[1];
+    auto& user = v[2];
+    auto& org = v[3];
+    auto& teardown = v[4];
+    auto& approval = v[5];
+    if (request && !codec::decode(*request, request_))
       return false;
-    if (db.get(column::sync,
-               keys::sync_state(org_, user_, entity_kind::calendar), v, found))
+    if (status && !codec::decode(*status, status_))
       return false;
-    if (found && !codec::decode(v, status_))
-      return false;
-    if (found)
-      stored_status_ = v;
-    if (db.get(column::users, keys::user(org_, user_), v, found))
-      return false;
+    if (status)
+      stored_status_ = std::move(*status);
     user_record u;
-    if (found && codec::decode(v, u))
+    if (user && codec::decode(*user, u))
       oid_ = u.o365_user;
-    if (db.get(column::orgs, keys::org(org_), v, found))
-      return false;
     org_record o;
-    if (found && codec::decode(v, o)) {
+    if (org && codec::decode(*org, o)) {
       o365_tenant_ = o.o365_tenant;
       policy_ = o.conflicts;
     }
     // Office 365 was disconnected (or the organization is being deleted):
     // the calendar and subscription to remove live where the row says.
     std::string td_tenant, td_user;
-    if (storage::teardown_rows::find(db, org_, user_, found, td_tenant,
-                                     td_user))
-      return false;
-    torn_down_ = found;
-    if (found) {
+    torn_down_
+        = teardown
+          && storage::teardown_rows::parse(*teardown, td_tenant, td_user);
+    if (torn_down_) {
       o365_tenant_ = std::move(td_tenant);
       oid_ = std::move(td_user);
     }
+    approval_stored_ = approval.has_value();
     return true;
   }
 
@@ -643,6 +656,28 @@ private:
     if (ctx_.db.get(column::events, keys::event(org_, id), v, found))
       return false;
     return !found || codec::decode(v, out);
+  }
+
+  /// The CRM event (when `with_event`) and its link, read at once; false
+  /// when the read failed or the event's record is damaged (a damaged
+  /// link reads as none, as find_link says).
+  bool load_event_and_link(event_id id, bool with_event, event_record& e,
+                           bool& exists, sync_link& l, bool& linked) {
+    auto link_key = keys::link(org_, user_, id);
+    auto event_key = keys::event(org_, id);
+    std::vector<storage::key_ref> wanted{{column::links, link_key}};
+    if (with_event)
+      wanted.push_back({column::events, event_key});
+    std::vector<std::optional<std::string>> v;
+    exists = false;
+    linked = false;
+    if (ctx_.db.multi_get(wanted, v))
+      return false;
+    linked = v[0] && codec::decode(*v[0], l);
+    if (!with_event || !v[1])
+      return true;
+    exists = true;
+    return codec::decode(*v[1], e);
   }
 
   calendar_paths paths() const {
@@ -916,9 +951,10 @@ private:
       sync_link l;
       event_record e;
       bool exists = false;
-      if (!change.deleted && !load_event(change.event, e, exists))
+      bool linked = false;
+      if (!load_event_and_link(change.event, !change.deleted, e, exists, l,
+                               linked))
         continue;
-      bool linked = find_link(change.event, l);
       auto kind = plan_push(change, exists ? &e : nullptr,
                             linked ? &l : nullptr, paths())
                       .kind;
@@ -984,11 +1020,10 @@ private:
       linked = first_read_->linked;
       first_read_.reset();
     } else {
-      if (!load_event(c.event, *e, exists)) {
+      if (!load_event_and_link(c.event, true, *e, exists, *link, linked)) {
         fail("reading a CRM event failed");
         return end();
       }
-      linked = find_link(c.event, *link);
     }
     auto plan = plan_push(c, exists ? e.get() : nullptr,
                           linked ? link.get() : nullptr, paths());
@@ -1524,16 +1559,6 @@ private:
     status_.deletes_in_window = w.count;
   }
 
-  /// An administrator's approval of a held run: kept until a run with it
-  /// gets through, so a failure on the way does not hold the user again.
-  bool has_approval() {
-    std::string v;
-    bool found = false;
-    return !ctx_.db.get(column::sync, keys::sync_approval_key(org_, user_), v,
-                        found)
-           && found;
-  }
-
   /// The approval is used up once a run with it got through.
   void spend_approval() {
     storage::write_batch b;
@@ -1750,6 +1775,10 @@ private:
   /// the organization being deleted).
   bool torn_down_ = false;
   conflict_policy policy_ = conflict_policy::latest;
+  /// An administrator's approval of a held run is stored (load()): it
+  /// stands until a run with it gets through, so a failure on the way does
+  /// not hold the user again.
+  bool approval_stored_ = false;
   bool deletes_approved_ = false;
   bool notified_ = false;
   bool failed_ = false;
@@ -1803,8 +1832,10 @@ struct calendar_sync_state {
   actors::ask_deadlines asks;
   /// The user's mailbox actor, once it granted a slot (calendar_run).
   caf::actor mailbox;
-  /// When it asks to be passivated (one check pending at a time).
+  /// When it asks to be passivated (one check pending at a time), and
+  /// after how long idle (this activation's: actors/idle_ladder.hpp).
   actors::idle_check idle;
+  std::chrono::milliseconds idle_after{};
   log::context trace; ///< the organization and the user, for log lines
 };
 
@@ -1913,7 +1944,7 @@ void run_ended(sync_ptr self, bool failed, const calendar_status& status,
   // idle check at a time: a pending one moves on to the new due time when
   // it fires (a timer per run would wake CAF's clock thread per run).
   if (!st.run && !st.gap_wait && st.retry_timer == 0)
-    st.idle.start(self, ctx.cfg.idle_after, idle_atom_v, st.runs);
+    st.idle.start(self, st.idle_after, idle_atom_v, st.runs);
 }
 
 void start_run(sync_ptr self) {
@@ -1952,9 +1983,11 @@ void start_run(sync_ptr self) {
 }
 
 caf::behavior calendar_sync(sync_ptr self, tenant_id org, user_id user,
-                            std::shared_ptr<sync_context> ctx) {
+                            std::shared_ptr<sync_context> ctx,
+                            std::chrono::milliseconds idle_after) {
   auto& st = self->state;
   st.ctx = std::move(ctx);
+  st.idle_after = idle_after.count() > 0 ? idle_after : st.ctx->cfg.idle_after;
   st.org = org;
   st.user = user;
   st.trace = log::context{{}, org.str(), user.str()};
@@ -2091,9 +2124,9 @@ void keep_reminder(const sync_context& ctx, tenant_id org, user_id user,
 }
 
 caf::actor spawn_calendar_sync(caf::actor_system& sys, tenant_id org,
-                               user_id user,
-                               std::shared_ptr<sync_context> ctx) {
-  return sys.spawn(calendar_sync, org, user, std::move(ctx));
+                               user_id user, std::shared_ptr<sync_context> ctx,
+                               std::chrono::milliseconds idle_after) {
+  return sys.spawn(calendar_sync, org, user, std::move(ctx), idle_after);
 }
 
 } // namespace crmsync::sync

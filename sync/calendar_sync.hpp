@@ -117,7 +117,9 @@ struct service_config {
   /// A calendar with nothing pending this long after its last run asks
   /// the directory to passivate it (sooner than the directory's own idle
   /// timeout: reminders wake every synced user once per interval, and
-  /// only the few with work should stay in memory).
+  /// only the few with work should stay in memory). The directory gives
+  /// an activation soon after a passivation a longer one
+  /// (actors/idle_ladder.hpp).
   std::chrono::milliseconds idle_after{10000};
   /// Least time between the starts of two runs of one user.
   std::chrono::milliseconds min_run_gap{250};
@@ -195,8 +197,12 @@ struct sync_context {
 
 /// Spawns the syncing calendar actor of one user (the directory's
 /// factory for entity_kind::calendar).
+/// `idle_after`: how long this activation stays in memory once idle before
+/// it asks to be passivated (the directory's idle_ladder); zero:
+/// ctx->cfg.idle_after.
 caf::actor spawn_calendar_sync(caf::actor_system& sys, tenant_id org,
-                               user_id user, std::shared_ptr<sync_context> ctx);
+                               user_id user, std::shared_ptr<sync_context> ctx,
+                               std::chrono::milliseconds idle_after = {});
 
 /// Sets (state other than disabled) or cancels the user's periodic
 /// reconciliation reminder at the user's own phase of the interval.

@@ -50,8 +50,9 @@ service::service(caf::actor_system&, caf::actor directory, storage::db& db,
 }
 
 caf::actor service::spawn_calendar(caf::actor_system& sys,
-                                   const entity_key& key) {
-  return spawn_calendar_sync(sys, key.tenant, key.user, ctx_);
+                                   const entity_key& key,
+                                   std::chrono::milliseconds idle_after) {
+  return spawn_calendar_sync(sys, key.tenant, key.user, ctx_, idle_after);
 }
 
 void service::route(tenant_id org, user_id user, caf::message msg) {

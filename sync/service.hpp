@@ -58,7 +58,8 @@ public:
   service& operator=(const service&) = delete;
 
   /// The directory's factory for calendar actors (actor_env::spawn_calendar).
-  caf::actor spawn_calendar(caf::actor_system& sys, const entity_key& key);
+  caf::actor spawn_calendar(caf::actor_system& sys, const entity_key& key,
+                            std::chrono::milliseconds idle_after);
 
   /// Takes on every user whose sync is on or not yet wound down (after a
   /// restart).

@@ -57,7 +57,8 @@ struct fixture {
     env->random_id = [this] {
       return ++next_id;
     };
-    env->spawn_calendar = [this](caf::actor_system& s, const entity_key&) {
+    env->spawn_calendar = [this](caf::actor_system& s, const entity_key&,
+                                 std::chrono::milliseconds) {
       if (!deaf_calendars)
         return caf::actor{};
       return s.spawn([](caf::event_based_actor* self) -> caf::behavior {

@@ -297,3 +297,40 @@ TEST_CASE("global claims: the cluster decides after the local check, and "
   CHECK(g->released[0].key == "ea@x");
   CHECK(g->released[0].value == "owner-a");
 }
+
+TEST_CASE("multi_get reads keys of several families at once, absent ones "
+          "empty",
+          "[storage][db]") {
+  test::temp_dir dir;
+  auto d = open_at(dir.path());
+  storage::write_batch b;
+  b.put(column::sync, "o1u1s", std::string("st\0tus", 6));
+  b.put(column::sync, "o1u1r", "request");
+  b.put(column::orgs, "o1", "org");
+  b.put(column::users, "o1u1", "user");
+  REQUIRE_FALSE(d->write(b));
+  // The same key in another family is another record.
+  std::vector<std::optional<std::string>> v{std::string{"stale"}};
+  REQUIRE_FALSE(d->multi_get({{column::sync, "o1u1r"},
+                              {column::users, "o1u1"},
+                              {column::sync, "o1u1t"},
+                              {column::orgs, "o1"},
+                              {column::users, "o1u1r"},
+                              {column::sync, "o1u1s"}},
+                             v));
+  REQUIRE(v.size() == 6);
+  CHECK(v[0] == std::optional<std::string>{"request"});
+  CHECK(v[1] == std::optional<std::string>{"user"});
+  CHECK_FALSE(v[2].has_value());
+  CHECK(v[3] == std::optional<std::string>{"org"});
+  CHECK_FALSE(v[4].has_value());
+  CHECK(v[5] == std::optional<std::string>{std::string("st\0tus", 6)});
+  // Each value is what get() reads, also after a flush to table files.
+  REQUIRE_FALSE(d->flush());
+  REQUIRE_FALSE(d->multi_get({{column::orgs, "o1"}, {column::orgs, "o2"}}, v));
+  REQUIRE(v.size() == 2);
+  CHECK(v[0] == std::optional<std::string>{read(*d, column::orgs, "o1")});
+  CHECK_FALSE(v[1].has_value());
+  REQUIRE_FALSE(d->multi_get({}, v));
+  CHECK(v.empty());
+}

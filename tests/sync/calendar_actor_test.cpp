@@ -329,8 +329,9 @@ struct fixture {
     env->random_id = [this] {
       return ++next_id;
     };
-    env->spawn_calendar = [this](caf::actor_system& s, const entity_key& k) {
-      auto h = sync::spawn_calendar_sync(s, k.tenant, k.user, ctx);
+    env->spawn_calendar = [this](caf::actor_system& s, const entity_key& k,
+                                 std::chrono::milliseconds idle_after) {
+      auto h = sync::spawn_calendar_sync(s, k.tenant, k.user, ctx, idle_after);
       calendars.push_back(h);
       return h;
     };
@@ -1436,4 +1437,50 @@ TEST_CASE_METHOD(fixture,
   CHECK(graph.open().empty());
   REQUIRE(events().size() == 1);
   CHECK(events()[0].title == "Theirs");
+}
+
+TEST_CASE_METHOD(fixture,
+                 "calendar actor: woken soon after its passivation it stays in "
+                 "memory twice as long, and after a long absence as long as "
+                 "at first",
+                 "[sync][calendar_actor][idle]") {
+  auto calendars_live = [&] {
+    caf::scoped_actor self{sys};
+    self->send(directory, stats_atom_v);
+    sched.run();
+    directory_stats s;
+    self->receive([&](directory_stats& x) { s = std::move(x); });
+    return s.kinds[static_cast<size_t>(entity_kind::calendar)];
+  };
+  auto wake = [&] {
+    caf::anon_send(directory, route_atom_v, calendar_key(),
+                   caf::make_message(wake_atom_v));
+    sched.run();
+  };
+  // In memory until `idle` after the wake's run, not longer.
+  auto stays_for = [&](std::chrono::seconds idle) {
+    advance(idle - 1s);
+    CHECK(calendars_live().live == 1);
+    advance(2s);
+    CHECK(calendars_live().live == 0);
+  };
+  // The sync is off: each wake is a run that finds nothing to do.
+  wake();
+  stays_for(10s); // service_config::idle_after
+  CHECK(calendars_live().passivations == 1);
+  // Back 5 s later: this activation stays 20 s.
+  advance(5s);
+  wake();
+  stays_for(20s);
+  // Back within those 20 s again: 40 s.
+  advance(15s);
+  wake();
+  stays_for(40s);
+  // Away longer than its 40 s: back to 10 s, so an idle user leaves memory
+  // as soon as before.
+  advance(41s);
+  wake();
+  stays_for(10s);
+  CHECK(calendars_live().passivations == 4);
+  CHECK(calendars_live().activations == 4);
 }
