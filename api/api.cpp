@@ -15,7 +15,6 @@
 #include "protocol/type_ids.hpp"
 #include "storage/codec.hpp"
 #include "storage/keys.hpp"
-#include "storage/org_rows.hpp"
 #include "sync/service.hpp"
 
 namespace crmsync::http {
@@ -1295,12 +1294,9 @@ cluster_hooks::read_outcome api::impl::read_local(storage::column c,
   }
   if (!found)
     return outcome::missing;
-  if (c == column::sessions && cluster.copy_only) {
-    auto t = storage::row_tenant(c, key, value);
-    if (t && cluster.copy_only(*t)) {
-      value.clear();
-      return outcome::missing;
-    }
+  if (cluster.copy_only && cluster.copy_only(c, key, value)) {
+    value.clear();
+    return outcome::missing;
   }
   if (take) {
     storage::write_batch b;

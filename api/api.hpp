@@ -81,11 +81,15 @@ struct cluster_hooks {
   std::function<void(storage::column, std::vector<std::string> keys, bool take,
                      read_done done)>
       read_async;
-  /// Whether this node holds tenant t's replicated rows only as a copy
-  /// (another node owns its shard). A page session found here that is such
-  /// a copy is the owner's to answer for and to delete: a copy may lag
-  /// behind a sign-out (t15-sessions). Empty: every row is this node's.
-  std::function<bool(tenant_id)> copy_only;
+  /// Whether a row found here, (column, key, value), is only a copy: an
+  /// organization's replicated row whose shard another node owns. Such a
+  /// row is the owner's to answer for and to delete, here and when other
+  /// nodes ask: a copy may lag behind a write (a sign-out, t15-sessions; a
+  /// revoked invitation's token, a changed address's lookup). Empty: every
+  /// row is this node's.
+  std::function<bool(storage::column, std::string_view key,
+                     std::string_view value)>
+      copy_only;
   /// A tenant's shard and owner node (GET /admin/v1/tenants/{id}).
   std::function<std::pair<uint32_t, std::string>(tenant_id)> placement;
   /// POST /admin/v1/shards/{shard}/move on the shard's owner: answers the

@@ -2178,25 +2178,10 @@ void node::set_local_reader(
     std::function<http::cluster_hooks::read_outcome(
         storage::column, const std::string&, std::string&, bool)>
         read) {
-  // With replicated shards a follower holds copies of other nodes'
-  // lookup rows: only the owner answers for them (a follower's copy may
-  // lag behind). t15-repl.
-  auto s = impl_;
-  if (s->repl)
-    read = [s, inner = std::move(read)](storage::column c,
-                                        const std::string& key,
-                                        std::string& value, bool take) {
-      auto got = inner(c, key, value, take);
-      if (got != http::cluster_hooks::read_outcome::found
-          || !replicated_column(c))
-        return got;
-      auto t = storage::row_tenant(c, key, value);
-      if (t && s->map_known && s->owner(*t) != s->cfg.node_id) {
-        value.clear();
-        return http::cluster_hooks::read_outcome::missing;
-      }
-      return got;
-    };
+  // With replicated shards a follower holds copies of other nodes' rows:
+  // only the owner answers for them (a follower's copy may lag behind).
+  // The reader given here is the API's local read, which leaves such
+  // copies to their owner (hooks().copy_only) before it takes anything.
   impl_->read_here = std::move(read);
 }
 
@@ -2325,9 +2310,13 @@ http::cluster_hooks node::hooks() {
     return s->ready();
   };
   if (s->repl)
-    h.copy_only = [s](tenant_id t) {
-      return s->map_known && s->owner(t) != s->cfg.node_id;
-    };
+    h.copy_only
+        = [s](storage::column c, std::string_view key, std::string_view value) {
+            if (!replicated_column(c) || !s->map_known)
+              return false;
+            auto t = storage::row_tenant(c, key, value);
+            return t && s->owner(*t) != s->cfg.node_id;
+          };
   h.read = [s](storage::column c, const std::string& key, std::string& value,
                bool take) {
     return s->read_remote(c, key, value, take);
