@@ -170,13 +170,18 @@ caf::result<user_record> handle(self_ptr self, link_office365& cmd) {
 
 namespace {
 
-/// Whether `key` and `value` are a page session of user `u` of this
-/// organization (keys::page_session_value's head).
-bool page_session_of(self_ptr self, std::string_view key,
-                     std::string_view value, user_id u) {
+/// The head of `value` when `key` and `value` are a page session of user
+/// `u` of this organization (keys::page_session_value's head); nullopt
+/// otherwise.
+std::optional<keys::page_session_head> page_session_of(self_ptr self,
+                                                       std::string_view key,
+                                                       std::string_view value,
+                                                       user_id u) {
   auto h = keys::parse_page_session(value);
-  return !key.empty() && key[0] == 'w' && h && h->org == self->state.id
-         && h->user == u;
+  if (key.empty() || key[0] != 'w' || !h || h->org != self->state.id
+      || h->user != u)
+    return std::nullopt;
+  return h;
 }
 
 /// Deletes, in `b`, the page session under `key` when it is user `u`'s of
@@ -244,12 +249,12 @@ caf::result<bool> handle(self_ptr self, open_page_session& cmd) {
   if (!found)
     return found.error();
   auto& u = **found;
-  auto head = keys::parse_page_session(cmd.value);
   // The session's head is what replication and the purge go by: it must
   // name this organization and this user, and a user that can sign in.
-  if (cmd.key.size() != 1 + 64
-      || !page_session_of(self, cmd.key, cmd.value, u.id)
-      || head->expires_ms <= st.env->now_ms())
+  auto head = cmd.key.size() == 1 + 64
+                  ? page_session_of(self, cmd.key, cmd.value, u.id)
+                  : std::nullopt;
+  if (!head || head->expires_ms <= st.env->now_ms())
     return make_crm_error(crm_errc::invalid_input, "invalid_session",
                           "not a page session of this user");
   if (u.deactivated)
